@@ -1,0 +1,213 @@
+//! The `.sluice.yaml` schema of SPEC.md §2 as serde types, with its defaults. Unknown keys are
+//! rejected everywhere (`deny_unknown_fields`): a typo must not silently disable a safety control.
+
+use crate::window::{FreezeSpec, GuardSpec, WindowSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The whole change policy.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub render: RenderSpec,
+    #[serde(default)]
+    pub change: ChangeSpec,
+    #[serde(default)]
+    pub checksums: ChecksumSpec,
+    #[serde(default)]
+    pub backup: BackupSpec,
+    #[serde(default)]
+    pub migrations: Vec<MigrationSpec>,
+    #[serde(default)]
+    pub windows: Vec<WindowSpec>,
+    #[serde(default)]
+    pub freezes: Vec<FreezeSpec>,
+    #[serde(default)]
+    pub guard: GuardSpec,
+}
+
+/// `render.tool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Tool {
+    #[default]
+    Auto,
+    Directory,
+    Kustomize,
+    Helm,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenderSpec {
+    #[serde(default)]
+    pub tool: Tool,
+    #[serde(default)]
+    pub helm: HelmSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmSpec {
+    /// Default: the Argo CD application name.
+    #[serde(default)]
+    pub release_name: String,
+    /// Default: the destination namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// Paths relative to the app directory, inside the repository.
+    #[serde(default)]
+    pub value_files: Vec<String>,
+    /// Inline values, passed to helm as a values file.
+    #[serde(default)]
+    pub values: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangeSpec {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default = "default_id_pattern")]
+    pub id_pattern: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The default change-id pattern of SPEC.md §2.
+pub const DEFAULT_ID_PATTERN: &str = "^CHG-[0-9]+$";
+
+fn default_id_pattern() -> String {
+    DEFAULT_ID_PATTERN.to_string()
+}
+
+impl Default for ChangeSpec {
+    fn default() -> Self {
+        ChangeSpec {
+            id: None,
+            id_pattern: default_id_pattern(),
+            required: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChecksumSpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_checksum_annotation")]
+    pub annotation: String,
+}
+
+/// The default checksum annotation of SPEC.md §3.
+pub const DEFAULT_CHECKSUM_ANNOTATION: &str = "sluice.io/config-checksum";
+
+fn default_checksum_annotation() -> String {
+    DEFAULT_CHECKSUM_ANNOTATION.to_string()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ChecksumSpec {
+    fn default() -> Self {
+        ChecksumSpec {
+            enabled: true,
+            annotation: default_checksum_annotation(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Default: the destination namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default = "default_velero_namespace")]
+    pub velero_namespace: String,
+    #[serde(default = "yes")]
+    pub snapshot_volumes: bool,
+    /// Go duration.
+    #[serde(default = "default_ttl")]
+    pub ttl: String,
+    /// Backup storage location; empty: Velero's default.
+    #[serde(default)]
+    pub storage_location: String,
+}
+
+fn default_velero_namespace() -> String {
+    "velero".to_string()
+}
+
+fn default_ttl() -> String {
+    "720h".to_string()
+}
+
+impl Default for BackupSpec {
+    fn default() -> Self {
+        BackupSpec {
+            enabled: false,
+            namespaces: Vec::new(),
+            velero_namespace: default_velero_namespace(),
+            snapshot_volumes: true,
+            ttl: default_ttl(),
+            storage_location: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MigrationSpec {
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub image_from: Option<ImageFrom>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Directory (relative to the app, inside the repository) whose files become a ConfigMap hook.
+    #[serde(default)]
+    pub sql_dir: Option<String>,
+    #[serde(default = "default_mount_path")]
+    pub mount_path: String,
+    /// Kubernetes `EnvVar` list, passed through.
+    #[serde(default)]
+    pub env: Vec<Value>,
+    /// Kubernetes `EnvFromSource` list, passed through.
+    #[serde(default)]
+    pub env_from: Vec<Value>,
+    #[serde(default)]
+    pub service_account_name: String,
+    #[serde(default)]
+    pub backoff_limit: u32,
+    #[serde(default = "default_deadline")]
+    pub active_deadline_seconds: u64,
+}
+
+fn default_mount_path() -> String {
+    "/migrations".to_string()
+}
+
+fn default_deadline() -> u64 {
+    900
+}
+
+/// `imageFrom`: the container of a rendered workload whose image a migration reuses.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageFrom {
+    pub kind: String,
+    pub name: String,
+    pub container: String,
+}

@@ -1,0 +1,120 @@
+//! The `windows`, `freezes` and `guard` sections of `.sluice.yaml` as written (SPEC.md §2). Raw strings
+//! here; `window` compiles and validates them (schedules, durations, zones, globs).
+
+use serde::{Deserialize, Serialize};
+
+/// One sync window, in the exact field names of Argo CD's `AppProject.spec.syncWindows[]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WindowSpec {
+    /// `allow` or `deny`.
+    pub kind: String,
+    /// 5-field cron in robfig/cron's dialect.
+    pub schedule: String,
+    /// Go duration, e.g. `4h`, `1h30m`.
+    pub duration: String,
+    /// IANA zone; empty means UTC.
+    #[serde(default)]
+    pub time_zone: String,
+    #[serde(default)]
+    pub applications: Vec<String>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    #[serde(default)]
+    pub manual_sync: bool,
+    #[serde(default)]
+    pub and_operator: bool,
+    #[serde(default)]
+    pub description: String,
+    /// Accepted for compatibility with AppProject windows; only matters for long operations, ignored by the guard.
+    #[serde(default)]
+    pub sync_overrun: bool,
+}
+
+/// An absolute blackout period `[from, until)`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FreezeSpec {
+    pub name: String,
+    /// RFC 3339 instant.
+    pub from: String,
+    /// RFC 3339 instant (exclusive).
+    pub until: String,
+    /// App-name globs that may still sync.
+    #[serde(default)]
+    pub exempt: Vec<String>,
+}
+
+/// `guard.enabled`: `auto` (on when windows or freezes exist), `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum GuardEnabled {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl<'de> Deserialize<'de> for GuardEnabled {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(GuardEnabled::On),
+            Raw::Bool(false) => Ok(GuardEnabled::Off),
+            Raw::Str(s) if s == "auto" => Ok(GuardEnabled::Auto),
+            Raw::Str(s) => Err(serde::de::Error::custom(format!(
+                "invalid value {s:?}, expected auto, true or false"
+            ))),
+        }
+    }
+}
+
+/// What the guard does when the sync is not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnClosed {
+    #[default]
+    Fail,
+    Wait,
+}
+
+/// The `guard` section.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardSpec {
+    #[serde(default)]
+    pub enabled: GuardEnabled,
+    /// Image for the guard Job; empty: env `SLUICE_IMAGE` of the plugin sidecar.
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub on_closed: OnClosed,
+    /// Go duration; how long `onClosed: wait` may wait.
+    #[serde(default = "default_max_wait")]
+    pub max_wait: String,
+    /// Optional sink URL the guard posts its decision to.
+    #[serde(default)]
+    pub report: String,
+}
+
+fn default_max_wait() -> String {
+    "6h".to_string()
+}
+
+impl Default for GuardSpec {
+    fn default() -> Self {
+        GuardSpec {
+            enabled: GuardEnabled::Auto,
+            image: String::new(),
+            on_closed: OnClosed::Fail,
+            max_wait: default_max_wait(),
+            report: String::new(),
+        }
+    }
+}
