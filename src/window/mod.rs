@@ -4,7 +4,7 @@
 
 pub mod spec;
 
-pub use spec::{FreezeSpec, GuardEnabled, GuardSpec, OnClosed, WindowSpec};
+pub use spec::{FreezeSpec, GuardEnabled, GuardPolicy, GuardSpec, OnClosed, WindowSpec};
 
 use crate::cli::{GuardArgs, WindowCheckArgs};
 use crate::{Error, Exit, Result};

@@ -118,3 +118,16 @@ impl Default for GuardSpec {
         }
     }
 }
+
+/// What the guard Job receives in env `SLUICE_GUARD_POLICY` (JSON): the policy's windows, freezes and
+/// guard settings, exactly as written in `.sluice.yaml`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardPolicy {
+    #[serde(default)]
+    pub windows: Vec<WindowSpec>,
+    #[serde(default)]
+    pub freezes: Vec<FreezeSpec>,
+    #[serde(default)]
+    pub guard: GuardSpec,
+}
