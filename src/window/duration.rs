@@ -1,0 +1,188 @@
+//! Go's `time.ParseDuration` (src/time/format.go), the syntax of `duration` and `guard.maxWait`: a
+//! sequence of decimal numbers with units `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h` (`1.5h`, `1h30m`),
+//! an optional sign, and `0` alone. Takes text, gives nanoseconds; nothing else.
+
+/// Why a duration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
+
+const UNITS: &[(&str, u64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("\u{b5}s", 1_000),
+    ("\u{3bc}s", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
+
+/// Parses a Go duration into signed nanoseconds.
+///
+/// # Errors
+///
+/// Whatever Go refuses: empty text, a missing or unknown unit (`1d`, `1H`), spaces, overflow.
+pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
+    let invalid = |why: &str| {
+        let hint = if text.ends_with('d') || text.contains("d") {
+            "; there is no `d` unit, write hours (`24h`)"
+        } else if text.chars().any(char::is_whitespace) {
+            "; remove the spaces (`1h30m`)"
+        } else if text.chars().any(|c| c.is_ascii_uppercase()) {
+            "; units are lower-case (ns, us, ms, s, m, h)"
+        } else {
+            "; use Go duration syntax like `90m`, `1h30m` or `1.5h`"
+        };
+        DurationError(format!("invalid duration {text:?}: {why}{hint}"))
+    };
+    let mut s = text;
+    let mut neg = false;
+    if let Some(c) = s.chars().next() {
+        if c == '-' || c == '+' {
+            neg = c == '-';
+            s = &s[1..];
+        }
+    }
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    let mut total: u64 = 0;
+    while !s.is_empty() {
+        let b = s.as_bytes()[0];
+        if !(b == b'.' || b.is_ascii_digit()) {
+            return Err(invalid("expected a number"));
+        }
+        let int_len = s.bytes().take_while(u8::is_ascii_digit).count();
+        let mut v: u64 = 0;
+        for d in s[..int_len].bytes() {
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(d - b'0')))
+                .filter(|&v| v <= 1 << 63)
+                .ok_or_else(|| invalid("it overflows"))?;
+        }
+        s = &s[int_len..];
+        let pre = int_len > 0;
+        let mut frac: u64 = 0;
+        let mut scale: f64 = 1.0;
+        let mut post = false;
+        if let Some(rest) = s.strip_prefix('.') {
+            s = rest;
+            let frac_len = s.bytes().take_while(u8::is_ascii_digit).count();
+            let mut overflow = false;
+            for d in s[..frac_len].bytes() {
+                if overflow {
+                    continue;
+                }
+                // Go's leadingFraction: stop accumulating once more digits cannot change the result.
+                match frac
+                    .checked_mul(10)
+                    .and_then(|f| f.checked_add(u64::from(d - b'0')))
+                    .filter(|&f| f <= 1 << 63)
+                {
+                    Some(f) => {
+                        frac = f;
+                        scale *= 10.0;
+                    }
+                    None => overflow = true,
+                }
+            }
+            post = frac_len > 0;
+            s = &s[frac_len..];
+        }
+        if !pre && !post {
+            return Err(invalid("expected digits around '.'"));
+        }
+        let unit_len = s
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map_or(s.len(), |(i, _)| i);
+        if unit_len == 0 {
+            return Err(invalid("missing unit"));
+        }
+        let unit_text = &s[..unit_len];
+        s = &s[unit_len..];
+        let unit = UNITS
+            .iter()
+            .find(|(u, _)| *u == unit_text)
+            .map(|(_, n)| *n)
+            .ok_or_else(|| invalid(&format!("unknown unit {unit_text:?}")))?;
+        if v > (1 << 63) / unit {
+            return Err(invalid("it overflows"));
+        }
+        v *= unit;
+        if frac > 0 {
+            // Go computes this in float64 too: uint64(float64(f) * (float64(unit) / scale)).
+            v += (frac as f64 * (unit as f64 / scale)) as u64;
+            if v > 1 << 63 {
+                return Err(invalid("it overflows"));
+            }
+        }
+        total = total
+            .checked_add(v)
+            .filter(|&t| t <= 1 << 63)
+            .ok_or_else(|| invalid("it overflows"))?;
+    }
+    if neg {
+        return Ok((total as i128).wrapping_neg() as i64);
+    }
+    i64::try_from(total).map_err(|_| invalid("it overflows"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000_000;
+    const M: i64 = 60_000_000_000;
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn parses_what_go_parses() {
+        for (text, want) in [
+            ("0", 0),
+            ("-0", 0),
+            ("+0", 0),
+            ("4h", 4 * H),
+            ("90m", 90 * M),
+            ("1h30m", 90 * M),
+            ("1.5h", 90 * M),
+            ("1.h", H),
+            (".5h", 30 * M),
+            ("1h1m1s", H + M + S),
+            ("300ms", 300_000_000),
+            ("2us", 2_000),
+            ("2\u{b5}s", 2_000),
+            ("2\u{3bc}s", 2_000),
+            ("7ns", 7),
+            ("-1.5h", -90 * M),
+            ("0s", 0),
+            ("0.000000001s", 1),
+            ("2562047h", 2_562_047 * H),
+            ("1m1h", H + M),
+        ] {
+            assert_eq!(parse_go_duration(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_go_rejects() {
+        for text in [
+            "", "1", "1d", "1H", "1h 30m", " 1h", "h", ".h", "-", "+", "1.5", "33mm", "1000days",
+            "1hh", "3000000h", "1e3s", "1,5h",
+        ] {
+            assert!(parse_go_duration(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn error_for_days_says_to_use_hours() {
+        let e = parse_go_duration("1d").expect_err("1d");
+        assert!(e.0.contains("no `d` unit"), "{e}");
+        assert!(e.0.contains("unknown unit \"d\""), "{e}");
+    }
+}

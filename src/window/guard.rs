@@ -1,0 +1,571 @@
+//! `sluice guard`: the PreSync hook Job's decision at sync time. Takes the policy JSON of
+//! `SLUICE_GUARD_POLICY`, the app identity, a [`Clock`] and a [`Reporter`]; decides as an automated
+//! sync (Argo CD does not tell hooks whether a sync is manual), waits for the next opening when
+//! `onClosed: wait` allows it, and posts the decision to `guard.report`. The clock and the reporter
+//! are injected so the wait loop and the report are tested without sleeping or sockets.
+
+use super::duration::parse_go_duration;
+use super::rules::{human, rfc3339, Decision, Rules, Subject};
+use super::spec::{GuardPolicy, GuardSpec, OnClosed};
+use super::WindowError;
+use crate::cli::GuardArgs;
+use crate::{Error, Exit, Result};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+
+/// Time as the guard sees it; sleeping is part of it so tests can fast-forward.
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+    fn sleep(&self, d: std::time::Duration);
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+/// Delivers the decision to the sink.
+pub trait Reporter {
+    /// # Errors
+    ///
+    /// Why the report did not arrive; the guard logs it and carries on.
+    fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String>;
+}
+
+/// Plain HTTP/1.1 over a `TcpStream`, with short timeouts.
+pub struct HttpReporter;
+
+/// What the guard takes from the environment besides its arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `SLUICE_REPORT_TOKEN`: sent as `Authorization: Bearer …`.
+    pub report_token: Option<String>,
+}
+
+/// An `http://host[:port]/path` report endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportUrl {
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// The `Host` header value.
+    pub authority: String,
+}
+
+impl ReportUrl {
+    /// Parses a report URL.
+    ///
+    /// # Errors
+    ///
+    /// Anything but `http://host[:port][/path]`.
+    pub fn parse(text: &str) -> Result<ReportUrl, String> {
+        let rest = text.strip_prefix("http://").ok_or_else(|| {
+            if text.starts_with("https://") {
+                format!("{text:?}: the guard reports over plain http:// to the in-cluster sink Service, e.g. http://sluice-sink.argocd.svc:8080/v1/guard")
+            } else {
+                format!("{text:?} is not an http:// URL; write e.g. http://sluice-sink.argocd.svc:8080/v1/guard")
+            }
+        })?;
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path
+        };
+        if authority.is_empty() || authority.contains('@') || path.contains(char::is_whitespace) {
+            return Err(format!(
+                "{text:?}: expected http://host[:port]/path without credentials or spaces (the token comes from SLUICE_REPORT_TOKEN)"
+            ));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("{text:?}: unclosed '[' in the host"))?;
+            (h.to_string(), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        let port = match port {
+            None => 80,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("{text:?}: port {p:?} is not a number 1-65535"))?,
+        };
+        if host.is_empty() {
+            return Err(format!("{text:?}: the host is empty"));
+        }
+        Ok(ReportUrl {
+            host,
+            port,
+            path,
+            authority: authority.to_string(),
+        })
+    }
+}
+
+/// The validated `guard` section (the parts the guard uses).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub on_closed: OnClosed,
+    pub max_wait: Duration,
+    pub max_wait_text: String,
+    pub report: Option<ReportUrl>,
+}
+
+impl Settings {
+    /// Validates `guard.maxWait` and `guard.report`.
+    ///
+    /// # Errors
+    ///
+    /// The invalid key, with its path (`guard.maxWait: …`).
+    pub fn compile(spec: &GuardSpec) -> Result<Settings, WindowError> {
+        let invalid = |path: &str, message: String| WindowError::Invalid {
+            path: path.to_string(),
+            message,
+        };
+        let nanos = parse_go_duration(&spec.max_wait).map_err(|e| invalid("guard.maxWait", e.0))?;
+        if nanos < 0 {
+            return Err(invalid(
+                "guard.maxWait",
+                format!("{:?} is negative; write e.g. 6h", spec.max_wait),
+            ));
+        }
+        let report = if spec.report.is_empty() {
+            None
+        } else {
+            Some(ReportUrl::parse(&spec.report).map_err(|e| invalid("guard.report", e))?)
+        };
+        Ok(Settings {
+            on_closed: spec.on_closed,
+            max_wait: Duration::nanoseconds(nanos),
+            max_wait_text: spec.max_wait.clone(),
+            report,
+        })
+    }
+}
+
+/// Runs the guard: decide, maybe wait, report, and turn the outcome into an exit.
+///
+/// # Errors
+///
+/// `Error::Usage` for an invalid policy or settings; `Error::Reported` (exit 1) with the reason
+/// Argo CD shows when the sync is blocked.
+pub fn run(
+    args: &GuardArgs,
+    env: &Env,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+) -> Result<Exit> {
+    let bad = |e: String| Error::Usage(format!("SLUICE_GUARD_POLICY: {e}"));
+    let policy: GuardPolicy =
+        serde_json::from_str(&args.policy_json).map_err(|e| bad(e.to_string()))?;
+    let rules = Rules::compile(&policy.windows, &policy.freezes).map_err(|e| bad(e.to_string()))?;
+    let settings = Settings::compile(&policy.guard).map_err(|e| bad(e.to_string()))?;
+    let subject = Subject {
+        app: args.app.clone(),
+        namespace: args.namespace.clone(),
+        clusters: args
+            .cluster
+            .iter()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect(),
+        // Argo CD does not tell a hook whether the sync was started by a person; evaluate as automated.
+        manual: false,
+        emergency: Some(args.emergency.clone()).filter(|e| !e.is_empty()),
+    };
+    let (decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
+    println!("{}", decision.to_json());
+    if let Some(url) = &settings.report {
+        let body = report_body(args, &rules, &decision);
+        match reporter.report(url, env.report_token.as_deref(), &body) {
+            Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
+            Err(e) => tracing::warn!("could not report the decision to {}: {e}", url.authority),
+        }
+    }
+    if decision.allowed {
+        tracing::info!("{}", decision.reason);
+        Ok(Exit::Success)
+    } else {
+        Err(Error::Reported {
+            exit: Exit::Failure,
+            message: format!("{}{note}", decision.reason),
+        })
+    }
+}
+
+/// Decides now; with `onClosed: wait`, sleeps until the next opening while it is within `maxWait`,
+/// logging once a minute. Returns the final decision and, when it gave up waiting, why.
+pub fn decide_or_wait(
+    rules: &Rules,
+    subject: &Subject,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> (Decision, String) {
+    let start = clock.now();
+    let mut decision = rules.decide(subject, start);
+    if decision.allowed || settings.on_closed == OnClosed::Fail {
+        return (decision, String::new());
+    }
+    let deadline = start + settings.max_wait;
+    // Each round either sleeps until an opening or returns; the bound only guards against a clock
+    // that does not move.
+    for _ in 0..10_000 {
+        let Some(open) = decision.next_open else {
+            return (
+                decision,
+                " (onClosed: wait, but nothing opens within the search horizon)".into(),
+            );
+        };
+        if open > deadline {
+            return (
+                decision,
+                format!(
+                    " (onClosed: wait gives up: the opening is beyond guard.maxWait {})",
+                    settings.max_wait_text
+                ),
+            );
+        }
+        tracing::info!(
+            "{}; waiting until {} (guard.maxWait {})",
+            decision.reason,
+            rfc3339(open),
+            settings.max_wait_text
+        );
+        loop {
+            let now = clock.now();
+            if now >= open {
+                break;
+            }
+            let left = open - now;
+            tracing::info!(
+                "waiting for the sync window: opens {} ({} min left)",
+                human(open, chrono_tz::Tz::UTC, now),
+                (left.num_seconds() + 59) / 60
+            );
+            let step = left.min(Duration::seconds(60));
+            clock.sleep(step.to_std().unwrap_or(std::time::Duration::from_secs(1)));
+        }
+        decision = rules.decide(subject, clock.now());
+        if decision.allowed {
+            return (decision, String::new());
+        }
+    }
+    (decision, " (onClosed: wait gave up)".into())
+}
+
+/// The body of `POST /v1/guard`, as agreed with the sink.
+pub fn report_body(args: &GuardArgs, rules: &Rules, decision: &Decision) -> Value {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    json!({
+        "app": args.app,
+        "namespace": args.namespace,
+        "changeId": non_empty(&args.change_id),
+        "revision": args.revision,
+        "allowed": decision.allowed,
+        "emergency": non_empty(&args.emergency),
+        "reason": decision.reason,
+        "at": rfc3339(decision.at),
+        "active": decision.active,
+        "windows": decision
+            .active
+            .iter()
+            .filter_map(|&i| rules.window(i).map(|w| w.label()))
+            .collect::<Vec<_>>(),
+    })
+}
+
+impl Reporter for HttpReporter {
+    fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String> {
+        let timeout = std::time::Duration::from_secs(3);
+        let addrs = (url.host.as_str(), url.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", url.host))?;
+        let mut last = format!("{} resolves to no address", url.host);
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = format!("cannot connect to {addr}: {e}"),
+            }
+        }
+        let mut stream = stream.ok_or(last)?;
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .map_err(|e| e.to_string())?;
+        let body = body.to_string();
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\nUser-Agent: sluice-guard\r\n\r\n{body}",
+            url.path,
+            url.authority,
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| format!("cannot send: {e}"))?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
+            let n = stream
+                .read(&mut buf)
+                .map_err(|e| format!("no answer: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| "the answer is not HTTP".to_string())?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(format!("the sink answered HTTP {status}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+
+    struct FakeClock {
+        now: Cell<DateTime<Utc>>,
+        sleeps: Cell<usize>,
+    }
+
+    impl Clock for FakeClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.now.get()
+        }
+        fn sleep(&self, d: std::time::Duration) {
+            assert!(
+                d <= std::time::Duration::from_secs(60),
+                "sleeps at most a minute between logs"
+            );
+            self.sleeps.set(self.sleeps.get() + 1);
+            self.now
+                .set(self.now.get() + Duration::from_std(d).expect("small duration"));
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeReporter {
+        seen: RefCell<Vec<(String, Option<String>, Value)>>,
+        fail: bool,
+    }
+
+    impl Reporter for FakeReporter {
+        fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String> {
+            self.seen.borrow_mut().push((
+                url.path.clone(),
+                token.map(str::to_string),
+                body.clone(),
+            ));
+            if self.fail {
+                Err("connection refused".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test instant")
+            .with_timezone(&Utc)
+    }
+
+    fn clock(at: &str) -> FakeClock {
+        FakeClock {
+            now: Cell::new(utc(at)),
+            sleeps: Cell::new(0),
+        }
+    }
+
+    fn args(policy: &str) -> GuardArgs {
+        GuardArgs {
+            policy_json: policy.to_string(),
+            app: "shop".into(),
+            namespace: "production".into(),
+            cluster: vec![String::new()],
+            emergency: String::new(),
+            change_id: "CHG-1".into(),
+            revision: "abc1234".into(),
+        }
+    }
+
+    const TUESDAY_ALLOW: &str = r#"{"windows":[{"kind":"allow","schedule":"0 2 * * 2","duration":"4h","applications":["*"],"description":"Tue maintenance"}],
+        "guard":{"onClosed":"wait","maxWait":"6h","report":"http://sink.argocd.svc:8080/v1/guard"}}"#;
+
+    #[test]
+    fn waits_for_the_window_within_max_wait_logging_each_minute() {
+        let clock = clock("2026-11-24T00:30:00Z");
+        let reporter = FakeReporter::default();
+        let exit = run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter)
+            .expect("allowed after waiting");
+        assert_eq!(exit, Exit::Success);
+        assert_eq!(clock.now.get(), utc("2026-11-24T02:00:00Z"));
+        assert_eq!(clock.sleeps.get(), 90);
+        let seen = reporter.seen.borrow();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, "/v1/guard");
+        assert_eq!(seen[0].2["allowed"], json!(true));
+        assert_eq!(seen[0].2["windows"], json!(["Tue maintenance"]));
+        assert_eq!(seen[0].2["at"], json!("2026-11-24T02:00:00Z"));
+    }
+
+    #[test]
+    fn gives_up_when_the_opening_is_beyond_max_wait() {
+        let clock = clock("2026-11-23T10:00:00Z");
+        let reporter = FakeReporter::default();
+        let err =
+            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect_err("blocked");
+        assert_eq!(err.exit(), Exit::Failure);
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("blocked: outside allow window 'Tue maintenance'"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("next allowed window opens Tue 24 Nov 02:00 UTC"),
+            "{msg}"
+        );
+        assert!(msg.contains("beyond guard.maxWait 6h"), "{msg}");
+        assert_eq!(clock.sleeps.get(), 0);
+        assert_eq!(reporter.seen.borrow()[0].2["allowed"], json!(false));
+    }
+
+    #[test]
+    fn fails_at_once_with_on_closed_fail_and_a_failed_report_is_not_fatal() {
+        let policy = TUESDAY_ALLOW.replace("\"wait\"", "\"fail\"");
+        let clock = clock("2026-11-24T00:30:00Z");
+        let reporter = FakeReporter {
+            fail: true,
+            ..FakeReporter::default()
+        };
+        let env = Env {
+            report_token: Some("s3cret".into()),
+        };
+        let err = run(&args(&policy), &env, &clock, &reporter).expect_err("blocked");
+        assert_eq!(err.exit(), Exit::Failure);
+        assert_eq!(clock.sleeps.get(), 0);
+        assert_eq!(reporter.seen.borrow()[0].1.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn emergency_passes_and_is_reported() {
+        let mut a = args(TUESDAY_ALLOW);
+        a.emergency = "CHG-911".into();
+        let clock = clock("2026-11-23T10:00:00Z");
+        let reporter = FakeReporter::default();
+        assert_eq!(
+            run(&a, &Env::default(), &clock, &reporter).expect("allowed"),
+            Exit::Success
+        );
+        let body = &reporter.seen.borrow()[0].2;
+        assert_eq!(body["emergency"], json!("CHG-911"));
+        assert_eq!(body["changeId"], json!("CHG-1"));
+        assert!(body["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("emergency change CHG-911"));
+    }
+
+    #[test]
+    fn invalid_policy_json_is_a_usage_error() {
+        let clock = clock("2026-11-23T10:00:00Z");
+        let reporter = FakeReporter::default();
+        let err = run(&args("{\"windows\":[{\"kind\":\"allow\",\"schedule\":\"0 2 * * 7\",\"duration\":\"1h\"}]}"), &Env::default(), &clock, &reporter)
+            .expect_err("invalid");
+        assert_eq!(err.exit(), Exit::Usage);
+        assert!(
+            err.to_string()
+                .contains("windows[0].schedule: day-of-week 7"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parses_report_urls() {
+        let u = ReportUrl::parse("http://sluice-sink.argocd.svc:8080/v1/guard").expect("url");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("sluice-sink.argocd.svc", 8080, "/v1/guard")
+        );
+        let u = ReportUrl::parse("http://[::1]:9/x?y=1").expect("v6");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("::1", 9, "/x?y=1")
+        );
+        assert_eq!(ReportUrl::parse("http://sink").expect("bare").path, "/");
+        for bad in [
+            "https://sink/v1/guard",
+            "sink:8080",
+            "http://user:pw@sink/",
+            "http://sink:0/",
+            "http://:80/",
+        ] {
+            assert!(ReportUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_reporter_posts_json_with_bearer_token() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).contains("\"app\"") {
+                let n = conn.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                .expect("write");
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        let url = ReportUrl::parse(&format!("http://127.0.0.1:{port}/v1/guard")).expect("url");
+        HttpReporter
+            .report(&url, Some("tok"), &json!({"app": "shop"}))
+            .expect("report");
+        let request = server.join().expect("server");
+        assert!(
+            request.starts_with("POST /v1/guard HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("Authorization: Bearer tok\r\n"));
+        assert!(request.contains("Content-Type: application/json\r\n"));
+    }
+}
