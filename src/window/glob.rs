@@ -95,9 +95,11 @@ fn translate(
                             *pos += 1;
                             break;
                         }
-                        _ => return Err(GlobError(format!(
+                        _ => {
+                            return Err(GlobError(format!(
                             "glob {text:?} has an unclosed '{{'; close it with '}}' or escape it"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 out.push_str(&format!("(?:{})", alternatives.join("|")));
