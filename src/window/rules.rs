@@ -873,4 +873,131 @@ mod tests {
             .to_string()
             .starts_with("windows[0].kind:"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn window() -> impl Strategy<Value = WindowSpec> {
+            let minute = prop_oneof![
+                Just("0".to_string()),
+                Just("*/15".to_string()),
+                (0..60u32).prop_map(|m| m.to_string()),
+                Just("*".to_string())
+            ];
+            let hour = prop_oneof![
+                Just("*".to_string()),
+                (0..24u32).prop_map(|h| h.to_string()),
+                (0..23u32).prop_map(|h| format!("{h}-{}", h + 1)),
+                Just("*/6".to_string())
+            ];
+            let dow = prop_oneof![
+                Just("*".to_string()),
+                Just("1-5".to_string()),
+                (0..7u32).prop_map(|d| d.to_string())
+            ];
+            (any::<bool>(), minute, hour, dow, 1u32..3000, any::<bool>()).prop_map(
+                |(is_allow, m, h, d, dur, manual)| WindowSpec {
+                    kind: if is_allow { "allow" } else { "deny" }.into(),
+                    schedule: format!("{m} {h} * * {d}"),
+                    duration: format!("{dur}m"),
+                    time_zone: String::new(),
+                    applications: vec!["*".into()],
+                    namespaces: vec![],
+                    clusters: vec![],
+                    manual_sync: manual,
+                    and_operator: false,
+                    description: String::new(),
+                    sync_overrun: false,
+                },
+            )
+        }
+
+        /// ARGOCD.md's pseudo-code, over brute-force activity.
+        fn brute_allowed(specs: &[WindowSpec], active: &[bool], manual: bool) -> bool {
+            if specs.is_empty() {
+                return true;
+            }
+            let act: Vec<&WindowSpec> = specs
+                .iter()
+                .zip(active)
+                .filter(|(_, a)| **a)
+                .map(|(w, _)| w)
+                .collect();
+            let denies: Vec<&&WindowSpec> = act.iter().filter(|w| w.kind == "deny").collect();
+            if !denies.is_empty() {
+                return manual && denies.iter().all(|w| w.manual_sync);
+            }
+            if act.iter().any(|w| w.kind == "allow") {
+                return true;
+            }
+            let inactive: Vec<&WindowSpec> = specs
+                .iter()
+                .zip(active)
+                .filter(|(w, a)| !**a && w.kind == "allow")
+                .map(|(w, _)| w)
+                .collect();
+            if !inactive.is_empty() {
+                return manual && inactive.iter().all(|w| w.manual_sync);
+            }
+            true
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+            #[test]
+            fn decision_and_next_flips_agree_with_minute_by_minute_evaluation(
+                specs in prop::collection::vec(window(), 1..=3),
+                start in 0i64..365 * 1440,
+                manual in any::<bool>(),
+            ) {
+                let rules = Rules::compile(&specs, &[]).expect("valid");
+                let t = DateTime::<Utc>::from_timestamp(1_767_225_600 + start * 60, 0).expect("in range");
+                let days = 10;
+                let minutes = days * 1440;
+                let back = 3000;
+                // fires[w][i]: window w fires at t + (i - back) minutes.
+                let fires: Vec<Vec<bool>> = rules.windows.iter().map(|w| {
+                    (0..back + minutes + 1).map(|i| w.schedule.matches((t + Duration::minutes(i - back)).naive_utc())).collect()
+                }).collect();
+                let durations: Vec<i64> = rules.windows.iter().map(|w| w.duration.num_minutes()).collect();
+                // counts[w][i]: fires at indices < i.
+                let counts: Vec<Vec<u32>> = fires.iter().map(|f| {
+                    let mut c = vec![0u32];
+                    for &x in f { c.push(c[c.len() - 1] + u32::from(x)); }
+                    c
+                }).collect();
+                let allowed_at = |m: i64| {
+                    // Active iff a fire in (m - d, m], i.e. indices back+m-d+1 ..= back+m.
+                    let active: Vec<bool> = (0..specs.len()).map(|w| {
+                        let hi = (back + m + 1) as usize;
+                        let lo = (back + m - durations[w] + 1) as usize;
+                        counts[w][hi] > counts[w][lo]
+                    }).collect();
+                    (brute_allowed(&specs, &active, manual), active)
+                };
+                let subject = Subject { app: "shop".into(), manual, ..Subject::default() };
+                let d = rules.decide(&subject, t);
+                let (now, active) = allowed_at(0);
+                prop_assert_eq!(d.allowed, now);
+                let want_active: Vec<usize> = active.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| i).collect();
+                prop_assert_eq!(&d.active, &want_active);
+                let mut open = None;
+                let mut close = None;
+                let mut prev = now;
+                for m in 1..=minutes {
+                    let (a, _) = allowed_at(m);
+                    if a != prev {
+                        let at = t + Duration::minutes(m);
+                        if a { open = open.or(Some(at)); } else { close = close.or(Some(at)); }
+                        prev = a;
+                    }
+                }
+                let within = |x: Option<DateTime<Utc>>| x.filter(|&x| x <= t + Duration::days(days));
+                prop_assert_eq!(within(d.next_open), open, "nextOpen for {:?}", specs);
+                prop_assert_eq!(within(d.next_close), close, "nextClose for {:?}", specs);
+            }
+        }
+    }
 }

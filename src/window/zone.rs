@@ -250,4 +250,199 @@ mod tests {
             Some(utc("2026-06-01T03:30:00Z"))
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn field(min: u32, max: u32) -> impl Strategy<Value = String> {
+            let part = prop_oneof![
+                Just("*".to_string()),
+                (min..=max).prop_map(|v| v.to_string()),
+                (min..=max, min..=max).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
+                (1..=max - min + 1).prop_map(|n| format!("*/{n}")),
+                (min..=max, 1..=12u32).prop_map(|(a, n)| format!("{a}/{n}")),
+                (min..=max, min..=max, 1..=5u32).prop_map(|(a, b, n)| format!(
+                    "{}-{}/{n}",
+                    a.min(b),
+                    a.max(b)
+                )),
+            ];
+            prop::collection::vec(part, 1..=3).prop_map(|parts| parts.join(","))
+        }
+
+        fn schedule() -> impl Strategy<Value = String> {
+            (
+                field(0, 59),
+                field(0, 23),
+                field(1, 31),
+                field(1, 12),
+                field(0, 6),
+            )
+                .prop_map(|(a, b, c, d, e)| format!("{a} {b} {c} {d} {e}"))
+        }
+
+        /// 2026-01-01T00:00:00Z plus up to two years, at any second.
+        fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+            (0i64..2 * 365 * 86_400).prop_map(|s| {
+                DateTime::<Utc>::from_timestamp(1_767_225_600 + s, 0).expect("in range")
+            })
+        }
+
+        /// Brute force, independent of the search: walk instants minute by minute from well before
+        /// `t`, keeping the highest reading seen; an instant fires when a newly reached wall-clock
+        /// minute matches (which is "the first instant the clock reads that minute or later").
+        fn brute_next(s: &Schedule, tz: Tz, t: DateTime<Utc>, days: i64) -> Option<DateTime<Utc>> {
+            let start = t - Duration::days(2);
+            let mut x =
+                DateTime::<Utc>::from_timestamp(start.timestamp() / 60 * 60, 0).expect("in range");
+            let mut high = reading(tz, x);
+            let end = t + Duration::days(days);
+            while x <= end {
+                x += Duration::minutes(1);
+                let now = reading(tz, x);
+                if now > high {
+                    let mut m = high + Duration::minutes(1);
+                    let mut fired = false;
+                    while m <= now {
+                        fired |= s.matches(m);
+                        m += Duration::minutes(1);
+                    }
+                    high = now;
+                    if fired && x >= t && x <= end {
+                        return Some(x);
+                    }
+                }
+            }
+            None
+        }
+
+        /// All fires in `[from, to]` by the same brute force.
+        fn brute_fires(
+            s: &Schedule,
+            tz: Tz,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Vec<DateTime<Utc>> {
+            let start = from - Duration::days(2);
+            let mut x =
+                DateTime::<Utc>::from_timestamp(start.timestamp() / 60 * 60, 0).expect("in range");
+            let mut high = reading(tz, x);
+            let mut out = Vec::new();
+            while x <= to {
+                x += Duration::minutes(1);
+                let now = reading(tz, x);
+                if now > high {
+                    let mut m = high + Duration::minutes(1);
+                    let mut fired = false;
+                    while m <= now {
+                        fired |= s.matches(m);
+                        m += Duration::minutes(1);
+                    }
+                    high = now;
+                    if fired && x >= from && x <= to {
+                        out.push(x);
+                    }
+                }
+            }
+            out
+        }
+
+        #[test]
+        fn next_and_prev_fire_match_brute_force_minute_by_minute_through_dst_changes() {
+            let utc = |s: &str| {
+                DateTime::parse_from_rfc3339(s)
+                    .expect("instant")
+                    .with_timezone(&Utc)
+            };
+            for (zone, day) in [
+                (Tz::America__New_York, "2026-03-08T00:00:00Z"),
+                (Tz::America__New_York, "2026-11-01T00:00:00Z"),
+                (Tz::Australia__Lord_Howe, "2026-04-04T12:00:00Z"),
+                (Tz::Europe__London, "2026-10-25T00:00:00Z"),
+            ] {
+                for spec in [
+                    "30 2 * * *",
+                    "* 1 * * *",
+                    "*/7 * * * *",
+                    "0,30 1-3 * * *",
+                    "45 1 * * 0",
+                ] {
+                    let s = Schedule::parse(spec).expect("parse");
+                    let start = utc(day);
+                    let fires = brute_fires(
+                        &s,
+                        zone,
+                        start - Duration::days(2),
+                        start + Duration::days(3),
+                    );
+                    let mut t = start;
+                    while t < start + Duration::hours(12) {
+                        let want_next = fires.iter().copied().find(|&f| f >= t);
+                        let want_prev = fires.iter().copied().filter(|&f| f <= t).last();
+                        assert_eq!(
+                            next_fire(&s, zone, t, start + Duration::days(3)),
+                            want_next,
+                            "next {spec} {zone} {t}"
+                        );
+                        assert_eq!(
+                            prev_fire(&s, zone, t, start - Duration::days(2)),
+                            want_prev,
+                            "prev {spec} {zone} {t}"
+                        );
+                        t += Duration::seconds(7 * 60 + 13);
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+            #[test]
+            fn next_fire_agrees_with_minute_by_minute_matcher_over_a_year_utc(spec in schedule(), t in instant()) {
+                let Ok(s) = Schedule::parse(&spec) else { return Ok(()) };
+                let limit = t + Duration::days(365);
+                let want = {
+                    let mut m = ceil_minute(t.naive_utc());
+                    let end = limit.naive_utc();
+                    loop {
+                        if m > end { break None; }
+                        if s.matches(m) { break Some(Utc.from_utc_datetime(&m)); }
+                        m += Duration::minutes(1);
+                    }
+                };
+                prop_assert_eq!(next_fire(&s, Tz::UTC, t, limit), want, "{}", spec);
+            }
+
+            #[test]
+            fn prev_fire_agrees_with_minute_by_minute_matcher_over_a_year_utc(spec in schedule(), t in instant()) {
+                let Ok(s) = Schedule::parse(&spec) else { return Ok(()) };
+                let limit = t - Duration::days(365);
+                let want = {
+                    let mut m = floor_minute(t.naive_utc());
+                    let end = limit.naive_utc();
+                    loop {
+                        if m < end { break None; }
+                        if s.matches(m) { break Some(Utc.from_utc_datetime(&m)); }
+                        m -= Duration::minutes(1);
+                    }
+                };
+                prop_assert_eq!(prev_fire(&s, Tz::UTC, t, limit), want, "{}", spec);
+            }
+
+            #[test]
+            fn next_fire_agrees_with_brute_force_across_dst_in_new_york(
+                spec in schedule(),
+                day in prop_oneof![Just(60i64), Just(295i64), Just(425i64), Just(660i64)],
+                offset in 0i64..20 * 86_400,
+            ) {
+                // Starts within 20 days before a 2026/2027 DST change in New York; searches 30 days.
+                let Ok(s) = Schedule::parse(&spec) else { return Ok(()) };
+                let t = DateTime::<Utc>::from_timestamp(1_767_225_600 + day * 86_400 + offset - 20 * 86_400, 0).expect("in range");
+                let tz = Tz::America__New_York;
+                prop_assert_eq!(next_fire(&s, tz, t, t + Duration::days(30)), brute_next(&s, tz, t, 30), "{} from {}", spec, t);
+            }
+        }
+    }
 }
