@@ -1,16 +1,28 @@
 //! Glob patterns as Argo CD matches window `applications`, `namespaces` and `clusters` (gobwas/glob
 //! compiled without separators, through `glob.Match` in Argo CD's `util/glob`): `*` any run of
 //! characters, `?` one character, `[a-z]`, `[abc]`, `[!a]`, `{a,b}` alternatives, `\` escapes.
-//! Case-sensitive, no negation. Takes a pattern, gives a matcher (compiled to an anchored regex,
-//! so matching is linear-time whatever the pattern).
+//! Case-sensitive, no negation. Takes a pattern, gives a matcher: alternatives are expanded into flat
+//! patterns (at most [`MAX_ALTERNATIVES`]) matched with star backtracking, O(pattern × value) each.
 
-use regex::Regex;
+/// Upper bound on the flat patterns one glob expands to (`{a,b}{c,d}` is 4).
+pub const MAX_ALTERNATIVES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Lit(char),
+    Any,
+    Star,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
 
 /// A compiled glob.
 #[derive(Debug, Clone)]
 pub struct Glob {
     text: String,
-    regex: Regex,
+    alternatives: Vec<Vec<Tok>>,
 }
 
 /// Why a pattern was refused.
@@ -23,28 +35,27 @@ impl Glob {
     ///
     /// # Errors
     ///
-    /// Unclosed `[` or `{`, an empty or reversed class, a trailing `\`.
+    /// Unclosed `[` or `{`, an empty or reversed class, a trailing `\`, too many alternatives.
     pub fn new(text: &str) -> Result<Glob, GlobError> {
         let chars: Vec<char> = text.chars().collect();
         let mut pos = 0;
-        let body = translate(&chars, &mut pos, 0, text)?;
+        let alternatives = sequence(&chars, &mut pos, 0, text)?;
         if pos != chars.len() {
             return Err(GlobError(format!(
                 "glob {text:?}: unexpected {:?} at position {pos}; escape it with \\",
                 chars[pos]
             )));
         }
-        let regex = Regex::new(&format!("(?s)^(?:{body})$"))
-            .map_err(|e| GlobError(format!("glob {text:?}: {e}")))?;
         Ok(Glob {
             text: text.to_string(),
-            regex,
+            alternatives,
         })
     }
 
     /// Whether the whole of `value` matches.
     pub fn matches(&self, value: &str) -> bool {
-        self.regex.is_match(value)
+        let value: Vec<char> = value.chars().collect();
+        self.alternatives.iter().any(|p| match_flat(p, &value))
     }
 
     /// The pattern as written.
@@ -53,68 +64,91 @@ impl Glob {
     }
 }
 
-/// Translates until the end, or (inside `{...}`, depth > 0) until an unescaped `,` or `}`.
-fn translate(
+fn too_many(text: &str) -> GlobError {
+    GlobError(format!(
+        "glob {text:?} expands to more than {MAX_ALTERNATIVES} alternatives; simplify the {{...}} groups"
+    ))
+}
+
+/// Parses until the end, or (inside `{...}`, depth > 0) until an unescaped `,` or `}`; gives the
+/// flat sequences the text expands to.
+fn sequence(
     chars: &[char],
     pos: &mut usize,
     depth: usize,
     text: &str,
-) -> Result<String, GlobError> {
-    let mut out = String::new();
+) -> Result<Vec<Vec<Tok>>, GlobError> {
+    let mut seqs: Vec<Vec<Tok>> = vec![Vec::new()];
+    let push =
+        |seqs: &mut Vec<Vec<Tok>>, tok: Tok| seqs.iter_mut().for_each(|s| s.push(tok.clone()));
     while *pos < chars.len() {
         let c = chars[*pos];
         match c {
-            ',' | '}' if depth > 0 => return Ok(out),
+            ',' | '}' if depth > 0 => return Ok(seqs),
             '*' => {
-                out.push_str(".*");
+                push(&mut seqs, Tok::Star);
                 *pos += 1;
             }
             '?' => {
-                out.push('.');
+                push(&mut seqs, Tok::Any);
                 *pos += 1;
             }
             '\\' => {
-                let next = chars
+                let next = *chars
                     .get(*pos + 1)
                     .ok_or_else(|| GlobError(format!("glob {text:?} ends with an escaping \\")))?;
-                out.push_str(&regex::escape(&next.to_string()));
+                push(&mut seqs, Tok::Lit(next));
                 *pos += 2;
             }
             '[' => {
                 *pos += 1;
-                out.push_str(&class(chars, pos, text)?);
+                let tok = class(chars, pos, text)?;
+                push(&mut seqs, tok);
             }
             '{' => {
                 *pos += 1;
-                let mut alternatives = Vec::new();
+                let mut options: Vec<Vec<Tok>> = Vec::new();
                 loop {
-                    alternatives.push(translate(chars, pos, depth + 1, text)?);
+                    options.extend(sequence(chars, pos, depth + 1, text)?);
+                    if options.len() > MAX_ALTERNATIVES {
+                        return Err(too_many(text));
+                    }
                     match chars.get(*pos) {
                         Some(',') => *pos += 1,
                         Some('}') => {
                             *pos += 1;
                             break;
                         }
-                        _ => {
-                            return Err(GlobError(format!(
+                        _ => return Err(GlobError(format!(
                             "glob {text:?} has an unclosed '{{'; close it with '}}' or escape it"
-                        )))
-                        }
+                        ))),
                     }
                 }
-                out.push_str(&format!("(?:{})", alternatives.join("|")));
+                if seqs.len() * options.len() > MAX_ALTERNATIVES {
+                    return Err(too_many(text));
+                }
+                seqs = seqs
+                    .iter()
+                    .flat_map(|s| {
+                        options.iter().map(move |o| {
+                            let mut joined = s.clone();
+                            joined.extend(o.iter().cloned());
+                            joined
+                        })
+                    })
+                    .collect();
             }
             _ => {
-                out.push_str(&regex::escape(&c.to_string()));
+                push(&mut seqs, Tok::Lit(c));
                 *pos += 1;
             }
         }
     }
-    Ok(out)
+    Ok(seqs)
 }
 
 /// `[...]` after the `[`: optional `!`, then characters and `a-z` ranges up to `]`.
-fn class(chars: &[char], pos: &mut usize, text: &str) -> Result<String, GlobError> {
+fn class(chars: &[char], pos: &mut usize, text: &str) -> Result<Tok, GlobError> {
     let unclosed = || {
         GlobError(format!(
             "glob {text:?} has an unclosed '['; close it with ']' or escape it"
@@ -125,7 +159,7 @@ fn class(chars: &[char], pos: &mut usize, text: &str) -> Result<String, GlobErro
         negated = true;
         *pos += 1;
     }
-    let mut items = Vec::new();
+    let mut ranges = Vec::new();
     loop {
         let c = *chars.get(*pos).ok_or_else(unclosed)?;
         if c == ']' {
@@ -147,24 +181,48 @@ fn class(chars: &[char], pos: &mut usize, text: &str) -> Result<String, GlobErro
                     "glob {text:?}: range [{lo}-{hi}] is reversed; write [{hi}-{lo}]"
                 )));
             }
-            items.push(format!(
-                "{}-{}",
-                regex::escape(&lo.to_string()),
-                regex::escape(&hi.to_string())
-            ));
+            ranges.push((lo, hi));
         } else {
-            items.push(regex::escape(&lo.to_string()));
+            ranges.push((lo, lo));
         }
     }
-    if items.is_empty() {
+    if ranges.is_empty() {
         return Err(GlobError(format!("glob {text:?} has an empty '[]' class")));
     }
-    // regex::escape also escapes `-`, `^`, `[` and `]`, so every item is literal inside the class.
-    Ok(format!(
-        "[{}{}]",
-        if negated { "^" } else { "" },
-        items.join("")
-    ))
+    Ok(Tok::Class { negated, ranges })
+}
+
+fn one(tok: &Tok, c: char) -> bool {
+    match tok {
+        Tok::Lit(l) => *l == c,
+        Tok::Any => true,
+        Tok::Star => false,
+        Tok::Class { negated, ranges } => {
+            ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+        }
+    }
+}
+
+/// Wildcard matching with backtracking to the last star: O(pattern × value).
+fn match_flat(p: &[Tok], s: &[char]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == Tok::Star {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && one(&p[pi], s[si]) {
+            pi += 1;
+            si += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|t| *t == Tok::Star)
 }
 
 #[cfg(test)]
@@ -209,7 +267,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_patterns() {
-        for p in ["[abc", "{a,b", "[]", "[z-a]", "a\\"] {
+        for p in [
+            "[abc",
+            "{a,b",
+            "[]",
+            "[z-a]",
+            "a\\",
+            "{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}{o,p}{q,r}",
+        ] {
             assert!(Glob::new(p).is_err(), "{p}");
         }
     }

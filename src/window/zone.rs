@@ -379,7 +379,7 @@ mod tests {
                     let mut t = start;
                     while t < start + Duration::hours(12) {
                         let want_next = fires.iter().copied().find(|&f| f >= t);
-                        let want_prev = fires.iter().copied().filter(|&f| f <= t).last();
+                        let want_prev = fires.iter().copied().rfind(|&f| f <= t);
                         assert_eq!(
                             next_fire(&s, zone, t, start + Duration::days(3)),
                             want_next,
