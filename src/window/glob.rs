@@ -119,9 +119,11 @@ fn sequence(
                             *pos += 1;
                             break;
                         }
-                        _ => return Err(GlobError(format!(
+                        _ => {
+                            return Err(GlobError(format!(
                             "glob {text:?} has an unclosed '{{'; close it with '}}' or escape it"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 if seqs.len() * options.len() > MAX_ALTERNATIVES {

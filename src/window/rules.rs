@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 /// How far ahead `nextOpen` and `nextClose` are searched.
 pub const HORIZON_DAYS: i64 = 366;
 /// At most this many decision changes are examined while searching for `nextOpen`/`nextClose`.
-const EVENT_BUDGET: usize = 200_000;
+const EVENT_BUDGET: usize = 50_000;
 /// At most this many chained fires are followed to find where an open window closes.
 const RUN_BUDGET: usize = 4_000;
 
@@ -553,6 +553,80 @@ fn verdict(
     }
 }
 
+/// The verdict's `allowed` alone, without allocating (the sweep evaluates it at every change).
+fn allowed_at(
+    windows: &[&Window],
+    states: &[State],
+    freezes: &[&Freeze],
+    manual: bool,
+    t: DateTime<Utc>,
+) -> bool {
+    if freezes.iter().any(|f| f.in_force(t)) {
+        return false;
+    }
+    let (mut deny, mut deny_manual, mut allow, mut outside, mut outside_manual) =
+        (false, true, false, false, true);
+    for (w, s) in windows.iter().zip(states) {
+        match (w.kind, s.active) {
+            (Kind::Deny, true) => {
+                deny = true;
+                deny_manual &= w.manual_sync;
+            }
+            (Kind::Allow, true) => allow = true,
+            (Kind::Allow, false) => {
+                outside = true;
+                outside_manual &= w.manual_sync;
+            }
+            (Kind::Deny, false) => {}
+        }
+    }
+    if deny {
+        manual && deny_manual
+    } else if allow || !outside {
+        true
+    } else {
+        manual && outside_manual
+    }
+}
+
+/// Whether the decision can no longer change before the horizon, whatever the remaining window
+/// changes: a deny that blocks and stays open; allow windows that never open again and block; or
+/// no freeze or deny ahead while an allow stays open (or the allow windows cannot block).
+fn settled(
+    windows: &[&Window],
+    states: &[State],
+    freezes: &[&Freeze],
+    manual: bool,
+    y: DateTime<Utc>,
+    allowed: bool,
+) -> bool {
+    let forever = |s: &State| s.change.is_none();
+    let pairs = || windows.iter().zip(states);
+    if !allowed {
+        let deny_stays = pairs().any(|(w, s)| {
+            w.kind == Kind::Deny && s.active && forever(s) && !(manual && w.manual_sync)
+        });
+        let allows_stay_shut = pairs().any(|(w, _)| w.kind == Kind::Allow)
+            && pairs().all(|(w, s)| w.kind != Kind::Allow || (!s.active && forever(s)))
+            && !(manual && pairs().all(|(w, _)| w.kind != Kind::Allow || w.manual_sync))
+            // A deny with manualSync, once active, lets a manual sync through even outside allow windows.
+            && !(manual && pairs().any(|(w, _)| w.kind == Kind::Deny && w.manual_sync));
+        return deny_stays || allows_stay_shut;
+    }
+    let freeze_ahead = freezes.iter().any(|f| f.until > y);
+    let deny_ahead = pairs().any(|(w, s)| {
+        w.kind == Kind::Deny && !(s.active && manual && w.manual_sync) && !(!s.active && forever(s))
+    });
+    if freeze_ahead || deny_ahead {
+        return false;
+    }
+    let allow_stays = pairs().any(|(w, s)| w.kind == Kind::Allow && s.active && forever(s));
+    let allows_cannot_block =
+        manual && pairs().all(|(w, _)| w.kind != Kind::Allow || w.manual_sync);
+    let no_allows = pairs().all(|(w, _)| w.kind != Kind::Allow);
+    allow_stays || allows_cannot_block || no_allows
+}
+
 /// Sweeps forward from `at` through window and freeze changes until the decision has flipped both ways.
 fn flips(
     windows: &[&Window],
@@ -570,6 +644,9 @@ fn flips(
     let mut allowed = allowed_now;
     let mut y = at;
     for _ in 0..EVENT_BUDGET {
+        if settled(windows, states, freezes, manual, y, allowed) {
+            break;
+        }
         let window_change = states.iter().filter_map(|s| s.change).min();
         let freeze_change = freezes
             .iter()
@@ -587,7 +664,7 @@ fn flips(
                 *s = state(w, z, horizon);
             }
         }
-        let now = verdict(windows, states, freezes, manual, z).allowed;
+        let now = allowed_at(windows, states, freezes, manual, z);
         if now != allowed {
             if now {
                 next_open = next_open.or(Some(z));
