@@ -615,7 +615,7 @@ fn settled(
     }
     let freeze_ahead = freezes.iter().any(|f| f.until > y);
     let deny_ahead = pairs().any(|(w, s)| {
-        w.kind == Kind::Deny && !(s.active && manual && w.manual_sync) && !(!s.active && forever(s))
+        w.kind == Kind::Deny && !(s.active && manual && w.manual_sync) && (s.active || !forever(s))
     });
     if freeze_ahead || deny_ahead {
         return false;
