@@ -99,5 +99,17 @@ pub fn guard_command(args: GuardArgs) -> Result<Exit> {
             .ok()
             .filter(|t| !t.is_empty()),
     };
-    guard::run(&args, &env, &guard::SystemClock, &guard::HttpReporter)
+    let result = guard::run(&args, &env, &guard::SystemClock, &guard::HttpReporter);
+    if let Err(Error::Reported { message, .. }) = &result {
+        // Kubernetes shows this file as the container's termination message (`kubectl describe`,
+        // and the Job's pod status); best effort, the reason is on stderr as well.
+        let path = std::path::Path::new(TERMINATION_LOG);
+        if path.exists() {
+            let _ = std::fs::write(path, format!("sluice: {message}\n"));
+        }
+    }
+    result
 }
+
+/// Where Kubernetes reads a container's termination message by default.
+const TERMINATION_LOG: &str = "/dev/termination-log";
