@@ -318,10 +318,17 @@ pub fn days_in_month(m: u32, leap: bool) -> u32 {
 fn parse_field(text: &str, field: &Field) -> Result<Bits, CronError> {
     let mut bits = 0u64;
     let mut star = false;
-    for part in text.split(',') {
+    // robfig splits with strings.FieldsFunc, which drops empty items: `1,,2` is `1,2`.
+    for part in text.split(',').filter(|p| !p.is_empty()) {
         let r = parse_range(part, field)?;
         bits |= r.bits;
         star |= r.star;
+    }
+    if bits == 0 {
+        return Err(CronError(format!(
+            "{} {text:?} lists no value, so the schedule would never fire",
+            field.name
+        )));
     }
     Ok(Bits { bits, star })
 }
@@ -465,6 +472,8 @@ mod tests {
             "  0   2 * * *  ",
             "*/1 * ? * sun",
             "0 0 1 */3 *",
+            "1,,2 * * * *",
+            "1, * * * *",
         ] {
             assert!(Schedule::parse(spec).is_ok(), "{spec}");
         }
@@ -497,7 +506,7 @@ mod tests {
         assert!(err("0 0 L * *").contains("L, W and #"));
         assert!(err("0 0 * * 5#3").contains("not a number"));
         assert!(err("0 0 * * monday").contains("sun-sat"));
-        assert!(err("1,,2 * * * *").contains("not a number"));
+        assert!(err(", * * * *").contains("lists no value"));
         assert!(err("1-2-3 * * * *").contains("more than one '-'"));
         assert!(err("1/2/3 * * * *").contains("more than one '/'"));
         assert!(err("").contains("empty"));

@@ -1028,15 +1028,26 @@ mod tests {
                 specs in prop::collection::vec(window(), 1..=3),
                 start in 0i64..365 * 1440,
                 manual in any::<bool>(),
+                zone in prop_oneof![Just(""), Just("America/New_York")],
+                near_dst in any::<bool>(),
             ) {
+                let mut specs = specs;
+                specs.iter_mut().for_each(|w| w.time_zone = zone.to_string());
                 let rules = Rules::compile(&specs, &[]).expect("valid");
+                // Half the cases start in the 10 days before New York's 2026 fall-back or spring-forward.
+                let start = if near_dst { [57 * 1440, 295 * 1440][(start % 2) as usize] + start % (9 * 1440) } else { start };
                 let t = DateTime::<Utc>::from_timestamp(1_767_225_600 + start * 60, 0).expect("in range");
                 let days = 10;
                 let minutes = days * 1440;
                 let back = 3000;
                 // fires[w][i]: window w fires at t + (i - back) minutes.
                 let fires: Vec<Vec<bool>> = rules.windows.iter().map(|w| {
-                    (0..back + minutes + 1).map(|i| w.schedule.matches((t + Duration::minutes(i - back)).naive_utc())).collect()
+                    let from = t - Duration::minutes(back);
+                    let mut f = vec![false; (back + minutes + 1) as usize];
+                    for x in crate::window::zone::brute_fires(&w.schedule, w.zone, from, t + Duration::minutes(minutes)) {
+                        f[(x - from).num_minutes() as usize] = true;
+                    }
+                    f
                 }).collect();
                 let durations: Vec<i64> = rules.windows.iter().map(|w| w.duration.num_minutes()).collect();
                 // counts[w][i]: fires at indices < i.

@@ -165,6 +165,39 @@ pub fn prev_fire(
 }
 
 #[cfg(test)]
+/// Test oracle: all fires in `[from, to]`, by walking instants minute by minute from two days before
+/// `from`, keeping the highest wall-clock reading seen; an instant fires when a newly reached minute
+/// matches ("the first instant the clock reads that minute or later", without any search).
+pub(crate) fn brute_fires(
+    s: &Schedule,
+    tz: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    let start = from - Duration::days(2);
+    let mut x = DateTime::<Utc>::from_timestamp(start.timestamp() / 60 * 60, 0).expect("in range");
+    let mut high = reading(tz, x);
+    let mut out = Vec::new();
+    while x <= to {
+        x += Duration::minutes(1);
+        let now = reading(tz, x);
+        if now > high {
+            let mut m = high + Duration::minutes(1);
+            let mut fired = false;
+            while m <= now {
+                fired |= s.matches(m);
+                m += Duration::minutes(1);
+            }
+            high = now;
+            if fired && x >= from && x <= to {
+                out.push(x);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -253,6 +286,7 @@ mod tests {
 
     mod properties {
         use super::super::*;
+        use crate::window::zone::brute_fires;
         use proptest::prelude::*;
 
         fn field(min: u32, max: u32) -> impl Strategy<Value = String> {
@@ -315,37 +349,6 @@ mod tests {
                 }
             }
             None
-        }
-
-        /// All fires in `[from, to]` by the same brute force.
-        fn brute_fires(
-            s: &Schedule,
-            tz: Tz,
-            from: DateTime<Utc>,
-            to: DateTime<Utc>,
-        ) -> Vec<DateTime<Utc>> {
-            let start = from - Duration::days(2);
-            let mut x =
-                DateTime::<Utc>::from_timestamp(start.timestamp() / 60 * 60, 0).expect("in range");
-            let mut high = reading(tz, x);
-            let mut out = Vec::new();
-            while x <= to {
-                x += Duration::minutes(1);
-                let now = reading(tz, x);
-                if now > high {
-                    let mut m = high + Duration::minutes(1);
-                    let mut fired = false;
-                    while m <= now {
-                        fired |= s.matches(m);
-                        m += Duration::minutes(1);
-                    }
-                    high = now;
-                    if fired && x >= from && x <= to {
-                        out.push(x);
-                    }
-                }
-            }
-            out
         }
 
         #[test]
