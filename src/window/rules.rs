@@ -739,13 +739,16 @@ fn explain(
             )
         }
         Cause::NoWindow => {
-            if windows.is_empty() && freezes.is_empty() {
+            if freezes.is_empty() {
                 format!(
                     "allowed: no sync window or freeze applies to app '{}'",
                     subject.app
                 )
             } else {
-                "allowed: no freeze in force".into()
+                format!(
+                    "allowed: no sync window applies to app '{}' and no freeze is in force",
+                    subject.app
+                )
             }
         }
         Cause::Deny {
