@@ -115,13 +115,15 @@ pub fn read_documents(
         match doc.value {
             Value::Null => {}
             Value::Object(object) => push_object(object, at, &mut out)?,
-            other => return Err(ManifestError::NotAnObject {
-                at,
-                message: format!(
+            other => {
+                return Err(ManifestError::NotAnObject {
+                    at,
+                    message: format!(
                     "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
                     type_name(&other)
                 ),
-            }),
+                })
+            }
         }
     }
     Ok(out)
