@@ -137,3 +137,96 @@ pub(super) fn into_map(value: Value) -> Map<String, Value> {
         _ => Map::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy;
+
+    fn policy(text: &str) -> Policy {
+        policy::parse(
+            &format!("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n{text}"),
+            "p",
+        )
+        .unwrap()
+    }
+
+    fn app() -> AppContext {
+        AppContext {
+            app_name: "shop".into(),
+            argocd_app_name: "shop".into(),
+            sluice_image: Some("sluice:1".into()),
+            ..AppContext::default()
+        }
+    }
+
+    fn env_value<'a>(job: &'a Map<String, Value>, name: &str) -> &'a str {
+        job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap()
+    }
+
+    #[test]
+    fn guard_policy_json_reads_back_as_the_policy_sections() {
+        for enabled in ["true", "auto", "false"] {
+            let p = policy(&format!(
+                "windows:\n- {{kind: deny, schedule: '0 9 * * 1-5', duration: 9h}}\nguard: {{enabled: {enabled}, onClosed: wait, maxWait: 2h}}\n"
+            ));
+            let job = job(&p, &app()).unwrap();
+            let back: GuardPolicy =
+                serde_json::from_str(env_value(&job, "SLUICE_GUARD_POLICY")).unwrap();
+            assert_eq!(back.windows, p.windows);
+            assert_eq!(back.guard, p.guard);
+        }
+    }
+
+    #[test]
+    fn guard_is_wanted_when_on_or_auto_with_windows_or_freezes() {
+        assert!(!wanted(&policy("")));
+        assert!(wanted(&policy("guard: {enabled: true}\n")));
+        assert!(wanted(&policy(
+            "freezes:\n- {name: x, from: '2026-12-20T00:00:00Z', until: '2027-01-04T00:00:00Z'}\n"
+        )));
+        assert!(!wanted(&policy(
+            "guard: {enabled: false}\nwindows:\n- {kind: deny, schedule: '* * * * *', duration: 1h}\n"
+        )));
+    }
+
+    #[test]
+    fn waiting_guard_outlives_max_wait() {
+        let p = policy("guard: {enabled: true, onClosed: wait, maxWait: 90m}\n");
+        let job = job(&p, &app()).unwrap();
+        assert_eq!(
+            job["spec"]["activeDeadlineSeconds"],
+            5400 + DEADLINE_MARGIN_SECONDS
+        );
+        // window::validate may refuse it at load already; the Job builder must not rely on that.
+        let mut p = policy("guard: {enabled: true, onClosed: wait}\n");
+        p.guard.max_wait = "2d".into();
+        let e = super::job(&p, &app()).unwrap_err().to_string();
+        assert!(e.contains("guard.maxWait") && e.contains("48h"), "{e}");
+    }
+
+    #[test]
+    fn guard_image_comes_from_the_policy_then_the_sidecar() {
+        let p = policy("guard: {enabled: true, image: 'own:2'}\n");
+        let j = job(&p, &app()).unwrap();
+        assert_eq!(
+            j["spec"]["template"]["spec"]["containers"][0]["image"],
+            "own:2"
+        );
+        let p = policy("guard: {enabled: true}\n");
+        let none = AppContext {
+            sluice_image: None,
+            ..app()
+        };
+        assert!(matches!(
+            job(&p, &none),
+            Err(TransformError::GuardImageMissing)
+        ));
+    }
+}
