@@ -38,6 +38,8 @@ const HOOK: &str = "argocd.argoproj.io/hook";
 const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 /// `argocd.argoproj.io/hook-delete-policy`.
 const DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
+/// `argocd.argoproj.io/sync-options`.
+const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 
 /// Jobs and ConfigMaps: `BeforeHookCreation` so that a re-sync replaces a hook of the same name, and
 /// `HookSucceeded` so that hooks whose names carry a content hash do not pile up after successful
@@ -159,6 +161,8 @@ struct Hook<'a> {
     component: &'a str,
     wave: i64,
     delete_policy: &'a str,
+    /// `argocd.argoproj.io/sync-options`, when the hook needs one.
+    sync_options: Option<&'a str>,
 }
 
 /// `metadata` of a hook: name (or `generateName`), namespace when known, labels, annotations.
@@ -169,14 +173,15 @@ fn metadata(hook: &Hook, name_key: &str, name: &str, namespace: &str, labels: &V
         meta.insert("namespace".into(), json!(namespace));
     }
     meta.insert("labels".into(), labels.clone());
-    meta.insert(
-        "annotations".into(),
-        json!({
-            HOOK: "PreSync",
-            SYNC_WAVE: hook.wave.to_string(),
-            DELETE_POLICY: hook.delete_policy,
-        }),
-    );
+    let mut annotations = json!({
+        HOOK: "PreSync",
+        SYNC_WAVE: hook.wave.to_string(),
+        DELETE_POLICY: hook.delete_policy,
+    });
+    if let Some(options) = hook.sync_options {
+        annotations[SYNC_OPTIONS] = json!(options);
+    }
+    meta.insert("annotations".into(), annotations);
     Value::Object(meta)
 }
 

@@ -34,6 +34,7 @@ pub(super) fn backup(
         component: "backup",
         wave: WAVE_BACKUP,
         delete_policy: DELETE_BACKUP,
+        sync_options: None,
     };
     let labels = labels(app, hook.component, &[]);
     let mut backup_spec = Map::new();

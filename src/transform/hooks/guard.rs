@@ -70,6 +70,7 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         component: "guard",
         wave: WAVE_GUARD,
         delete_policy: DELETE_JOB,
+        sync_options: None,
     };
     let labels = labels(app, hook.component, &[]);
     let name = object_name(&app.app_name, "sluice-guard");

@@ -4,6 +4,9 @@
 //! hash covers the files and everything the Job runs (image, command, args, env, …): a new migration
 //! set, or a new image through `imageFrom`, is a new Job that Argo CD shows as such.
 //!
+//! The ConfigMap holds at most 1 MiB of files (what Kubernetes allows) and is applied server-side,
+//! since a client-side apply would fail from 256 KiB on (the last-applied annotation).
+//!
 //! `imageFrom` reuses the image of a container of a rendered workload (no version skew between the
 //! schema and the code), together with that workload's `imagePullSecrets`.
 
@@ -149,6 +152,11 @@ fn config_map(
         component: "migration",
         wave,
         delete_policy: DELETE_JOB,
+        // Argo CD applies hooks like any resource: a client-side apply copies the whole object into
+        // the last-applied-configuration annotation, and annotations may hold 256 KiB only, so a larger
+        // ConfigMap would fail at sync time. Server-side apply has no such copy (gitops-engine's
+        // applyObject honours the option per resource, hooks included).
+        sync_options: Some("ServerSideApply=true"),
     };
     let labels = labels(app, hook.component, &[("sluice.io/migration", &m.name)]);
     into_map(json!({
@@ -174,6 +182,7 @@ fn job(
         component: "migration",
         wave,
         delete_policy: DELETE_JOB,
+        sync_options: None,
     };
     let labels = labels(app, hook.component, &[("sluice.io/migration", &m.name)]);
     let mut container = Map::new();
