@@ -176,7 +176,12 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
         )));
     }
     let sql = read_sql_dirs(&policy, &ctx)?;
-    transform_documents(&policy, &app, &sql, &mut docs)?;
+    transform_documents(&policy, &app, &sql, &mut docs).map_err(|source| {
+        TransformError::InPolicy {
+            file: policy_path.display().to_string(),
+            source: Box::new(source),
+        }
+    })?;
     let mut out = Vec::with_capacity(docs.len() * 512);
     manifest::write_documents(&docs, &mut out);
     Ok(out)
@@ -235,12 +240,11 @@ fn transform_documents(
     app: &AppContext,
     sql: &[Option<SqlFiles>],
     docs: &mut Vec<Document>,
-) -> Result<()> {
+) -> Result<(), TransformError> {
     if policy.checksums.enabled {
         transform::checksum::inject_checksums(docs, &policy.checksums.annotation, &app.namespace);
     }
-    hooks::append_hooks(policy, app, sql, docs)?;
-    Ok(())
+    hooks::append_hooks(policy, app, sql, docs)
 }
 
 /// The files of every migration's `sqlDir`, in policy order (`None` without one). The directory is

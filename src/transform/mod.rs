@@ -71,6 +71,13 @@ pub enum TransformError {
         dir: String,
         size: usize,
     },
+    /// Any of the above, raised by a setting of the policy file `file`.
+    #[error("{file}: {source}")]
+    InPolicy {
+        file: String,
+        #[source]
+        source: Box<TransformError>,
+    },
     /// A migration's file that cannot go into a ConfigMap.
     #[error("{key}: {}: {message}", path.display())]
     SqlFile {

@@ -107,7 +107,8 @@ fn pretty(stream: &str) -> Vec<String> {
         .collect()
 }
 
-/// A line diff (longest common subsequence) of the pretty-printed documents, with changed lines only.
+/// A line diff (longest common subsequence) of the pretty-printed documents: the changed lines only,
+/// each with its line number in the pretty-printed expected (`-`) or actual (`+`) output.
 fn diff(expected: &str, actual: &str) -> String {
     let (a, b) = (pretty(expected), pretty(actual));
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
@@ -125,12 +126,12 @@ fn diff(expected: &str, actual: &str) -> String {
         if i < a.len() && j < b.len() && a[i] == b[j] {
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        } else {
-            out.push_str(&format!("- {}\n", a[i]));
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push_str(&format!("{:>5} - {}\n", i + 1, a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!("{:>5} + {}\n", j + 1, b[j]));
+            j += 1;
         }
     }
     if out.is_empty() {
@@ -684,4 +685,19 @@ fn no_hooks_without_backup_migrations_or_windows() {
     let out = render(&app, &root, &base_env(&[]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(hooks(&stdout(&out)).is_empty());
+}
+
+#[test]
+fn rejects_hooks_without_an_app_name() {
+    let (_t, root, app) = app_with("backup: {enabled: true}\n");
+    let env = vec![("ARGOCD_APP_NAMESPACE".to_string(), "shop".to_string())];
+    let err = fails(&render(&app, &root, &env));
+    assert_mentions(&err, &["ARGOCD_APP_NAME", "--env ARGOCD_APP_NAME="]);
+}
+
+#[test]
+fn errors_from_policy_settings_name_the_policy_file() {
+    let (_t, root, app) = app_with("backup: {enabled: true, ttl: 1w}\n");
+    let err = fails(&render(&app, &root, &base_env(&[])));
+    assert_mentions(&err, &[".sluice.yaml: backup.ttl", "\"1w\""]);
 }
