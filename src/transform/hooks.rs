@@ -234,14 +234,24 @@ pub fn label_value(raw: &str) -> String {
     format!("{head}-{}", short_hash(raw.as_bytes()))
 }
 
-/// `<app>-<suffix>`, a DNS-1123 label of at most 63 characters. `app` is the sanitised app name (dots
-/// become `-`); when the whole is too long the app part is cut and followed by 6 hex digits of its
+/// `<app>-<suffix>`, a DNS-1123 label of at most 63 characters. `app` is the sanitised app name
+/// (anything but lower-case letters and digits becomes `-`); when the whole is too long the app part is cut and followed by 6 hex digits of its
 /// hash, so that two long app names with the same beginning still get different names. `suffix` must
 /// be a DNS-1123 label of at most 51 characters (a 40-character migration name and a hash).
 pub fn object_name(app: &str, suffix: &str) -> String {
-    let app = app.replace('.', "-");
+    let app: String = app
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
     let app = app.trim_matches('-');
-    let budget = MAX_LABEL - suffix.len() - 1;
+    let budget = MAX_LABEL.saturating_sub(suffix.len() + 1);
+    if app.is_empty() {
+        return suffix.to_string();
+    }
     if app.len() <= budget {
         return format!("{app}-{suffix}");
     }
@@ -405,5 +415,22 @@ mod tests {
             max.len() <= 63 && crate::policy::is_dns_label(&max),
             "{max}"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_app_name_gives_a_valid_object_name(app in "\\PC{0,120}", name in "[a-z][a-z0-9-]{0,38}[a-z0-9]") {
+            let n = object_name(&app, &format!("{name}-0123456789"));
+            proptest::prop_assert!(n.len() <= 63 && !n.starts_with('-') && !n.ends_with('-'), "{}", n);
+            proptest::prop_assert!(n.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'), "{}", n);
+        }
+
+        #[test]
+        fn any_text_gives_a_valid_label_value(raw in "\\PC{0,150}") {
+            let v = label_value(&raw);
+            proptest::prop_assert!(v.len() <= 63, "{}", v);
+            proptest::prop_assert!(v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')), "{}", v);
+            proptest::prop_assert!(v.is_empty() || (v.as_bytes()[0].is_ascii_alphanumeric() && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric()), "{}", v);
+        }
     }
 }
