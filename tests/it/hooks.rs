@@ -701,3 +701,11 @@ fn errors_from_policy_settings_name_the_policy_file() {
     let err = fails(&render(&app, &root, &base_env(&[])));
     assert_mentions(&err, &[".sluice.yaml: backup.ttl", "\"1w\""]);
 }
+
+#[test]
+fn rejects_a_migration_deadline_of_zero() {
+    let (_t, root, app) =
+        app_with("migrations:\n- name: schema\n  image: flyway\n  activeDeadlineSeconds: 0\n");
+    let err = fails(&render(&app, &root, &base_env(&[])));
+    assert_mentions(&err, &["migrations[0].activeDeadlineSeconds"]);
+}

@@ -37,6 +37,13 @@ pub(super) fn hooks(
 ) -> Result<Vec<Map<String, Value>>, TransformError> {
     let mut out = Vec::new();
     for (i, m) in migrations.iter().enumerate() {
+        if m.active_deadline_seconds == 0 {
+            // The API server accepts 0, and the Job controller then fails the Job at once.
+            return Err(TransformError::Invalid {
+                key: format!("migrations[{i}].activeDeadlineSeconds"),
+                message: "must be at least 1 (seconds the Job may run)".into(),
+            });
+        }
         let files = match (&m.sql_dir, sql.get(i).and_then(Option::as_ref)) {
             (Some(dir), Some(files)) => Some(checked_files(i, dir, files)?),
             (Some(dir), None) => {
