@@ -57,7 +57,10 @@ fn assert_fails(dir: &Path, env: &[(&str, &str)], needle: &str) {
     assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
     assert!(out.stdout.is_empty(), "stdout must be empty on failure");
     let err = stderr(&out);
-    assert!(err.contains(needle), "stderr {err:?} should name {needle:?}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should name {needle:?}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -76,8 +79,14 @@ fn generate_runs_as_argocd_cmp_server() {
         find(&objects, kind, name);
     }
     let api = find(&objects, "Deployment", "api");
-    assert_eq!(api["spec"]["template"]["spec"]["volumes"][0]["secret"]["defaultMode"], 420);
-    assert_eq!(api["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"], true);
+    assert_eq!(
+        api["spec"]["template"]["spec"]["volumes"][0]["secret"]["defaultMode"],
+        420
+    );
+    assert_eq!(
+        api["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"],
+        true
+    );
     assert!(checksum_of(&objects, "Deployment", "api").is_some());
 }
 
@@ -99,9 +108,18 @@ fn editing_one_configmap_changes_exactly_its_users() {
     std::fs::write(&path, text.replace("LOG_LEVEL: info", "LOG_LEVEL: debug")).unwrap();
     let (_, after) = generate(&dir);
     // api-config is used by the api Deployment and the nightly-report CronJob, not by the worker.
-    assert_ne!(checksum_of(&before, "Deployment", "api"), checksum_of(&after, "Deployment", "api"));
-    assert_ne!(checksum_of(&before, "CronJob", "nightly-report"), checksum_of(&after, "CronJob", "nightly-report"));
-    assert_eq!(checksum_of(&before, "StatefulSet", "worker"), checksum_of(&after, "StatefulSet", "worker"));
+    assert_ne!(
+        checksum_of(&before, "Deployment", "api"),
+        checksum_of(&after, "Deployment", "api")
+    );
+    assert_ne!(
+        checksum_of(&before, "CronJob", "nightly-report"),
+        checksum_of(&after, "CronJob", "nightly-report")
+    );
+    assert_eq!(
+        checksum_of(&before, "StatefulSet", "worker"),
+        checksum_of(&after, "StatefulSet", "worker")
+    );
     assert!(checksum_of(&before, "StatefulSet", "worker").is_some());
 }
 
@@ -114,9 +132,18 @@ fn secret_rotation_changes_its_users_only() {
     std::fs::write(&path, text.replace("postgres://shop@", "postgres://shop2@")).unwrap();
     let (after_text, after) = generate(&dir);
     // shop-db is used by api (env) and worker (initContainer env), not by the CronJob.
-    assert_ne!(checksum_of(&before, "Deployment", "api"), checksum_of(&after, "Deployment", "api"));
-    assert_ne!(checksum_of(&before, "StatefulSet", "worker"), checksum_of(&after, "StatefulSet", "worker"));
-    assert_eq!(checksum_of(&before, "CronJob", "nightly-report"), checksum_of(&after, "CronJob", "nightly-report"));
+    assert_ne!(
+        checksum_of(&before, "Deployment", "api"),
+        checksum_of(&after, "Deployment", "api")
+    );
+    assert_ne!(
+        checksum_of(&before, "StatefulSet", "worker"),
+        checksum_of(&after, "StatefulSet", "worker")
+    );
+    assert_eq!(
+        checksum_of(&before, "CronJob", "nightly-report"),
+        checksum_of(&after, "CronJob", "nightly-report")
+    );
     // The secret value appears only inside its own Secret, never in an annotation.
     assert_eq!(after_text.matches("postgres://shop2@").count(), 1);
 }
@@ -145,8 +172,15 @@ fn unreferenced_or_missing_config_changes_nothing() {
 /// apart from the checksum annotation we add.
 #[test]
 fn untouched_objects_keep_their_yaml_1_1_meaning() {
-    let (_tmp, dir) = repo_with_app(&project_root().join("tests/fixtures/generate/yaml11"), "yaml11");
-    let out = sluice_in(&dir, &["generate"], &argocd_env("yaml11", "web", "apps/yaml11"));
+    let (_tmp, dir) = repo_with_app(
+        &project_root().join("tests/fixtures/generate/yaml11"),
+        "yaml11",
+    );
+    let out = sluice_in(
+        &dir,
+        &["generate"],
+        &argocd_env("yaml11", "web", "apps/yaml11"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let output = dir.join("out.yaml");
     std::fs::write(&output, &out.stdout).unwrap();
@@ -186,25 +220,44 @@ assert traps['octal-quoted'] == '0644' and traps['on-quoted'] == 'on' and traps[
 print(touched)
 "#;
     let touched = python(script, &[dir.to_str().unwrap(), output.to_str().unwrap()]);
-    assert_eq!(touched.trim(), "1", "exactly the Deployment gets a checksum");
+    assert_eq!(
+        touched.trim(),
+        "1",
+        "exactly the Deployment gets a checksum"
+    );
 }
 
 #[test]
 fn kustomize_app_is_rendered_with_kubectl_kustomize() {
-    let (_tmp, dir) = repo_with_app(&project_root().join("tests/fixtures/generate/kustomize"), "k");
+    let (_tmp, dir) = repo_with_app(
+        &project_root().join("tests/fixtures/generate/kustomize"),
+        "k",
+    );
     let out = sluice_in(&dir, &["generate"], &argocd_env("k", "shop", "apps/k"));
     assert!(out.status.success(), "{}", stderr(&out));
     let objects: Vec<Value> = split_documents(&stdout(&out))
         .iter()
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
-    let cm = objects.iter().find(|o| o["kind"] == "ConfigMap").expect("generated ConfigMap");
+    let cm = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .expect("generated ConfigMap");
     let cm_name = cm["metadata"]["name"].as_str().unwrap();
-    assert!(cm_name.starts_with("app-settings-"), "kustomize adds its hash suffix: {cm_name}");
+    assert!(
+        cm_name.starts_with("app-settings-"),
+        "kustomize adds its hash suffix: {cm_name}"
+    );
     let deploy = find(&objects, "Deployment", "app");
     assert_eq!(deploy["metadata"]["namespace"], "shop");
-    assert_eq!(deploy["spec"]["template"]["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
-    assert_eq!(deploy["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"], cm_name);
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["volumes"][0]["configMap"]["defaultMode"],
+        420
+    );
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"],
+        cm_name
+    );
     assert!(deploy["spec"]["template"]["metadata"]["annotations"][ANN].is_string());
 }
 
@@ -231,7 +284,11 @@ fn helm_is_invoked_with_the_policy_and_argocd_arguments() {
     let app = tmp.path().join("repo/charts/api");
     std::fs::create_dir_all(tmp.path().join("repo/.git")).unwrap();
     std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("Chart.yaml"), "apiVersion: v2\nname: api\nversion: 1.0.0\n").unwrap();
+    std::fs::write(
+        app.join("Chart.yaml"),
+        "apiVersion: v2\nname: api\nversion: 1.0.0\n",
+    )
+    .unwrap();
     std::fs::write(app.join("values-prod.yaml"), "replicaCount: 2\n").unwrap();
     std::fs::write(
         app.join(".sluice.yaml"),
@@ -242,34 +299,67 @@ fn helm_is_invoked_with_the_policy_and_argocd_arguments() {
     let mut env = argocd_env("api", "production", "charts/api");
     env.push(("PATH", &path));
     env.retain(|(k, _)| *k != "KUBE_API_VERSIONS");
-    env.push(("KUBE_API_VERSIONS", "v1,apps/v1,monitoring.coreos.com/v1/ServiceMonitor"));
+    env.push((
+        "KUBE_API_VERSIONS",
+        "v1,apps/v1,monitoring.coreos.com/v1/ServiceMonitor",
+    ));
     let out = sluice_in(&app, &["generate"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("from-helm"));
-    let args: Vec<String> = std::fs::read_to_string(&args_file).unwrap().lines().map(String::from).collect();
+    let args: Vec<String> = std::fs::read_to_string(&args_file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let values_prod = app.canonicalize().unwrap().join("values-prod.yaml");
-    assert_eq!(&args[..5], ["template", "api", ".", "--namespace", "production"]);
-    assert_eq!(args[5..7], ["--values".to_string(), values_prod.display().to_string()]);
+    assert_eq!(
+        &args[..5],
+        ["template", "api", ".", "--namespace", "production"]
+    );
+    assert_eq!(
+        args[5..7],
+        ["--values".to_string(), values_prod.display().to_string()]
+    );
     assert_eq!(args[7], "--values");
-    assert!(args[8].contains("sluice-values-"), "inline values go in a temporary file: {args:?}");
+    assert!(
+        args[8].contains("sluice-values-"),
+        "inline values go in a temporary file: {args:?}"
+    );
     assert_eq!(
         args[9..],
         [
-            "--kube-version", "1.31.4",
-            "--api-versions", "v1",
-            "--api-versions", "apps/v1",
-            "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"
+            "--kube-version",
+            "1.31.4",
+            "--api-versions",
+            "v1",
+            "--api-versions",
+            "apps/v1",
+            "--api-versions",
+            "monitoring.coreos.com/v1/ServiceMonitor"
         ]
     );
-    let values: Value = serde_json::from_str(&std::fs::read_to_string(format!("{}.values", args_file.display())).unwrap()).unwrap();
-    assert_eq!(values, serde_json::json!({"replicaCount": 3, "image": {"tag": "1.10"}}));
-    assert!(!Path::new(&args[8]).exists(), "the values file is removed after the run");
+    let values: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.values", args_file.display())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        values,
+        serde_json::json!({"replicaCount": 3, "image": {"tag": "1.10"}})
+    );
+    assert!(
+        !Path::new(&args[8]).exists(),
+        "the values file is removed after the run"
+    );
 }
 
 #[test]
 fn missing_helm_is_a_clear_error() {
     let (_tmp, dir) = repo_with_app(&project_root().join("tests/fixtures/generate/yaml11"), "c");
-    std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 1.0.0\n").unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    )
+    .unwrap();
     let mut env = argocd_env("c", "web", "apps/c");
     env.push(("PATH", "/nonexistent"));
     assert_fails(&dir, &env, "helm is not installed");
@@ -278,20 +368,35 @@ fn missing_helm_is_a_clear_error() {
 #[test]
 fn broken_yaml_names_file_and_line() {
     let (_tmp, dir) = shop();
-    std::fs::write(dir.join("broken.yaml"), "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: [unclosed\n  password: hunter2-secret\n").unwrap();
-    let out = sluice_in(&dir, &["generate"], &argocd_env("shop", "shop", "apps/shop"));
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: [unclosed\n  password: hunter2-secret\n",
+    )
+    .unwrap();
+    let out = sluice_in(
+        &dir,
+        &["generate"],
+        &argocd_env("shop", "shop", "apps/shop"),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     assert!(err.contains("broken.yaml") && err.contains("line"), "{err}");
-    assert!(!err.contains("hunter2"), "no value from the file is printed: {err}");
+    assert!(
+        !err.contains("hunter2"),
+        "no value from the file is printed: {err}"
+    );
 }
 
 #[test]
 fn non_kubernetes_document_names_file_and_document() {
     let (_tmp, dir) = shop();
     std::fs::write(dir.join("values.yaml"), "replicaCount: 3\n").unwrap();
-    assert_fails(&dir, &argocd_env("shop", "shop", "apps/shop"), "values.yaml: document 0 (line 1): not a Kubernetes object");
+    assert_fails(
+        &dir,
+        &argocd_env("shop", "shop", "apps/shop"),
+        "values.yaml: document 0 (line 1): not a Kubernetes object",
+    );
 }
 
 #[test]
@@ -299,15 +404,27 @@ fn unknown_policy_key_is_refused() {
     let (_tmp, dir) = shop();
     let path = dir.join(".sluice.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("checksums:\n  enabled: true", "checksums:\n  enabeld: true")).unwrap();
-    assert_fails(&dir, &argocd_env("shop", "shop", "apps/shop"), "checksums.enabeld: unknown field");
+    std::fs::write(
+        &path,
+        text.replace("checksums:\n  enabled: true", "checksums:\n  enabeld: true"),
+    )
+    .unwrap();
+    assert_fails(
+        &dir,
+        &argocd_env("shop", "shop", "apps/shop"),
+        "checksums.enabeld: unknown field",
+    );
 }
 
 #[test]
 fn policy_path_escaping_the_repository_is_refused() {
     let (tmp, dir) = repo_with_app(&project_root().join("tests/fixtures/generate/yaml11"), "c");
     std::fs::write(tmp.path().join("apps/secret-values.yaml"), "a: 1\n").unwrap();
-    std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 1.0.0\n").unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join(".sluice.yaml"),
         "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\nrender:\n  helm:\n    valueFiles: [../secret-values.yaml]\n",
@@ -316,22 +433,38 @@ fn policy_path_escaping_the_repository_is_refused() {
     // A stand-in helm, so that the run gets as far as building helm's arguments.
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(bin.join("helm"), "#!/bin/sh\necho 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}'\n").unwrap();
+    std::fs::write(
+        bin.join("helm"),
+        "#!/bin/sh\necho 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}'\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("helm"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/bin:/bin", bin.display());
     let mut env = argocd_env("c", "web", "apps/c");
     env.push(("PATH", &path));
-    assert_fails(&dir, &env, "render.helm.valueFiles[0]: \"../secret-values.yaml\" leaves the repository");
+    assert_fails(
+        &dir,
+        &env,
+        "render.helm.valueFiles[0]: \"../secret-values.yaml\" leaves the repository",
+    );
 }
 
 #[test]
 fn symlink_leading_out_of_the_repository_is_refused() {
     let (tmp, dir) = shop();
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("x.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    std::fs::write(
+        outside.path().join("x.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
     std::os::unix::fs::symlink(outside.path().join("x.yaml"), dir.join("x.yaml")).unwrap();
-    assert_fails(&dir, &argocd_env("shop", "shop", "apps/shop"), "leaves the repository");
+    assert_fails(
+        &dir,
+        &argocd_env("shop", "shop", "apps/shop"),
+        "leaves the repository",
+    );
     drop(tmp);
 }
 
@@ -341,16 +474,26 @@ fn alias_bomb_is_refused() {
     let mut bomb = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..12 {
         let p = i - 1;
-        bomb.push_str(&format!("x{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        bomb.push_str(&format!(
+            "x{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
     }
     std::fs::write(dir.join("bomb.yaml"), bomb).unwrap();
-    assert_fails(&dir, &argocd_env("shop", "shop", "apps/shop"), "bomb.yaml: line");
+    assert_fails(
+        &dir,
+        &argocd_env("shop", "shop", "apps/shop"),
+        "bomb.yaml: line",
+    );
 }
 
 #[test]
 fn deep_nesting_is_refused() {
     let (_tmp, dir) = shop();
-    let deep = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep}}\ndata: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+    let deep = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep}}\ndata: {}{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     std::fs::write(dir.join("deep.yaml"), deep).unwrap();
     assert_fails(&dir, &argocd_env("shop", "shop", "apps/shop"), "deep.yaml");
 }
@@ -358,12 +501,20 @@ fn deep_nesting_is_refused() {
 #[test]
 fn app_that_renders_nothing_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join(".sluice.yaml"), "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n").unwrap();
+    std::fs::write(
+        tmp.path().join(".sluice.yaml"),
+        "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n",
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("empty.yaml"), "# nothing here\n").unwrap();
     let out = sluice_in(tmp.path(), &["generate"], &argocd_env("e", "e", ""));
     assert_ne!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
-    assert!(stderr(&out).contains("renders to no objects"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("renders to no objects"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -383,7 +534,16 @@ fn render_command_matches_generate() {
 
 #[test]
 fn render_rejects_a_malformed_env_pair() {
-    let out = sluice_in(Path::new("/"), &["render", project_root().join("examples/shop").to_str().unwrap(), "--env", "NOEQUALS"], &[]);
+    let out = sluice_in(
+        Path::new("/"),
+        &[
+            "render",
+            project_root().join("examples/shop").to_str().unwrap(),
+            "--env",
+            "NOEQUALS",
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("KEY=VALUE"));

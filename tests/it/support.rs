@@ -53,19 +53,32 @@ pub fn project_root() -> &'static Path {
 }
 
 /// Argo CD's build environment for an app, as argocd-cmp-server sets it (ARGOCD.md §1).
-pub fn argocd_env<'a>(app: &'a str, namespace: &'a str, source_path: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn argocd_env<'a>(
+    app: &'a str,
+    namespace: &'a str,
+    source_path: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("ARGOCD_APP_NAME", app),
         ("ARGOCD_APP_NAMESPACE", namespace),
         ("ARGOCD_APP_PROJECT_NAME", "default"),
-        ("ARGOCD_APP_REVISION", "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"),
+        (
+            "ARGOCD_APP_REVISION",
+            "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b",
+        ),
         ("ARGOCD_APP_REVISION_SHORT", "4f3c2b1"),
         ("ARGOCD_APP_REVISION_SHORT_8", "4f3c2b1a"),
-        ("ARGOCD_APP_SOURCE_REPO_URL", "https://git.example.com/platform/gitops.git"),
+        (
+            "ARGOCD_APP_SOURCE_REPO_URL",
+            "https://git.example.com/platform/gitops.git",
+        ),
         ("ARGOCD_APP_SOURCE_PATH", source_path),
         ("ARGOCD_APP_SOURCE_TARGET_REVISION", "main"),
         ("KUBE_VERSION", "1.31.4"),
-        ("KUBE_API_VERSIONS", "v1,apps/v1,batch/v1,velero.io/v1,velero.io/v1/Backup,argoproj.io/v1alpha1"),
+        (
+            "KUBE_API_VERSIONS",
+            "v1,apps/v1,batch/v1,velero.io/v1,velero.io/v1/Backup,argoproj.io/v1alpha1",
+        ),
         ("ARGOCD_APP_PARAMETERS", "null"),
         ("SLUICE_IMAGE", "ghcr.io/example/sluice:0.1.0"),
     ]
