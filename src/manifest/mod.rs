@@ -275,13 +275,15 @@ fn parse_chunk(chunk: &Chunk<'_>, limits: &Limits) -> Result<Parsed, ManifestErr
         match doc.value {
             Value::Null => {}
             Value::Object(object) => push_object(object, at, &mut docs)?,
-            other => return Err(ManifestError::NotAnObject {
-                at,
-                message: format!(
+            other => {
+                return Err(ManifestError::NotAnObject {
+                    at,
+                    message: format!(
                     "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
                     type_name(&other)
                 ),
-            }),
+                })
+            }
         }
     }
     Ok(Parsed {

@@ -469,6 +469,15 @@ fn symlink_leading_out_of_the_repository_is_refused() {
 }
 
 #[test]
+fn symlink_loop_inside_the_repository_is_walked_once() {
+    let (_tmp, dir) = shop();
+    let (before, _) = generate(&dir);
+    std::os::unix::fs::symlink(".", dir.join("loop")).unwrap();
+    let (after, _) = generate(&dir);
+    assert_eq!(before, after);
+}
+
+#[test]
 fn alias_bomb_is_refused() {
     let (_tmp, dir) = shop();
     let mut bomb = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
