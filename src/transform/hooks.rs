@@ -145,13 +145,13 @@ pub fn append_hooks(
     }
     hooks.extend(migrations::hooks(&policy.migrations, app, sql, docs)?);
     let first = docs.len();
-    docs.extend(hooks.into_iter().enumerate().map(|(i, object)| Document {
-        object,
-        source: Source {
+    docs.extend(hooks.iter().enumerate().map(|(i, object)| {
+        let source = Source {
             file: "sluice (generated hooks)".into(),
             index: first + i,
             line: 0,
-        },
+        };
+        Document::from_object(object, source)
     }));
     Ok(())
 }

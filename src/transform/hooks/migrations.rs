@@ -14,6 +14,7 @@ use super::guard::into_map;
 use super::{labels, metadata, object_name, short_hash, Hook, DELETE_JOB, WAVE_MIGRATIONS};
 use crate::manifest::Document;
 use crate::policy::{ImageFrom, MigrationSpec};
+use crate::transform::checksum::{object_at_mut, pod_template_path};
 use crate::transform::{canonical_json, AppContext, TransformError};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -246,19 +247,10 @@ fn job(
 }
 
 /// The pod template of a workload document, if it is one.
-fn pod_template(doc: &Document) -> Option<&Map<String, Value>> {
-    let path: &[&str] = match (doc.group(), doc.kind()) {
-        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-        | ("batch", "Job")
-        | ("argoproj.io", "Rollout") => &["spec", "template"],
-        ("batch", "CronJob") => &["spec", "jobTemplate", "spec", "template"],
-        _ => return None,
-    };
-    let mut at = doc.object.get(path[0])?;
-    for key in &path[1..] {
-        at = at.get(key)?;
-    }
-    at.as_object()
+fn pod_template(doc: &Document) -> Option<Map<String, Value>> {
+    let path = pod_template_path(doc)?;
+    let mut object = doc.to_object();
+    object_at_mut(&mut object, path).map(std::mem::take)
 }
 
 /// The image of `from.container` in the workload `from.kind`/`from.name` (in the destination namespace
@@ -273,22 +265,24 @@ fn resolve_image(
         key: format!("migrations[{i}].imageFrom"),
         message,
     };
-    let workloads: Vec<(&Document, &Map<String, Value>)> = docs
+    // Only the chosen workload is parsed; the others are listed by kind and name.
+    let workloads: Vec<&Document> = docs
         .iter()
-        .filter_map(|d| pod_template(d).map(|t| (d, t)))
+        .filter(|d| pod_template_path(d).is_some())
         .collect();
-    let candidates: Vec<_> = workloads
+    let candidates: Vec<&Document> = workloads
         .iter()
-        .filter(|(d, _)| d.kind() == from.kind && d.name() == from.name)
+        .copied()
+        .filter(|d| d.kind() == from.kind && d.name() == from.name)
         .collect();
     let chosen = candidates
         .iter()
-        .find(|(d, _)| d.namespace().unwrap_or(namespace) == namespace)
+        .find(|d| d.namespace().unwrap_or(namespace) == namespace)
         .or(candidates.first());
-    let Some((doc, template)) = chosen else {
+    let Some((doc, template)) = chosen.and_then(|d| pod_template(d).map(|t| (*d, t))) else {
         let present: Vec<String> = workloads
             .iter()
-            .map(|(d, _)| format!("{}/{}", d.kind(), d.name()))
+            .map(|d| format!("{}/{}", d.kind(), d.name()))
             .collect();
         return Err(err(format!(
             "no {} named {:?} with a pod template in the rendered manifests; workloads present: {}",
