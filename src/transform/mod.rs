@@ -43,7 +43,7 @@ pub enum TransformError {
         message: String,
     },
     /// The change id from the environment does not match the policy's pattern.
-    #[error("{var}: {id:?} does not match change.idPattern {pattern:?}; set a change id such as CHG-1234 on the Application")]
+    #[error("{var}: {id:?} does not match change.idPattern {pattern:?}; correct the value the Application sets (spec.source.plugin.env or parameters)")]
     ChangeIdInvalid {
         var: String,
         id: String,
