@@ -51,7 +51,7 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
     })?;
     let mut env = vec![
         json!({"name": "SLUICE_GUARD_POLICY", "value": guard_json}),
-        json!({"name": "SLUICE_APP", "value": app.argocd_app_name}),
+        json!({"name": "SLUICE_APP", "value": window_app_name(&app.argocd_app_name)}),
         json!({"name": "SLUICE_NAMESPACE", "value": app.namespace}),
         json!({"name": "SLUICE_CLUSTER", "value": app.cluster}),
         json!({"name": "SLUICE_EMERGENCY", "value": app.emergency.as_deref().unwrap_or("")}),
@@ -137,6 +137,15 @@ pub(super) fn into_map(value: Value) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => Map::new(),
     }
+}
+
+/// The name sync windows match: Argo CD's `SyncWindow.Matches` compares `applications` with the
+/// Application's `metadata.name`, while `ARGOCD_APP_NAME` is `<app namespace>_<name>` for apps outside
+/// Argo CD's namespace (`_` cannot occur in either part).
+fn window_app_name(argocd_app_name: &str) -> &str {
+    argocd_app_name
+        .split_once('_')
+        .map_or(argocd_app_name, |(_, name)| name)
 }
 
 #[cfg(test)]
