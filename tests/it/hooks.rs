@@ -410,7 +410,8 @@ fn guard_job_carries_the_policy_and_the_environment() {
         .map(|e| (e["name"].as_str().unwrap(), e))
         .collect();
     let value = |k: &str| env[k]["value"].as_str().unwrap().to_string();
-    assert_eq!(value("SLUICE_APP"), "payments_checkout");
+    // Windows match the Application name; Argo CD prefixes it with the app namespace for the plugin.
+    assert_eq!(value("SLUICE_APP"), "checkout");
     assert_eq!(value("SLUICE_NAMESPACE"), "production-eu");
     assert_eq!(value("SLUICE_CLUSTER"), "prod-eu,https://10.0.0.1:6443");
     assert_eq!(value("SLUICE_EMERGENCY"), "CHG-911");
