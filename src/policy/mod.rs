@@ -84,12 +84,14 @@ pub fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
     let mut docs = docs.into_iter().filter(|d| !d.value.is_null());
     let value = match (docs.next(), docs.next()) {
         (Some(doc), None) => doc.value,
-        (None, _) => return Err(invalid(
-            "(top level)",
-            format!(
+        (None, _) => {
+            return Err(invalid(
+                "(top level)",
+                format!(
                 "the policy is empty; start it with `apiVersion: {API_VERSION}` and `kind: {KIND}`"
             ),
-        )),
+            ))
+        }
         (Some(_), Some(_)) => {
             return Err(invalid(
                 "(top level)",
