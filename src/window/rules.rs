@@ -719,7 +719,7 @@ fn explain(
     let until = |i: usize| {
         find(i).map_or_else(String::new, |p| match closes[p] {
             Some(end) => format!(" until {}", human(end, windows[p].zone, at)),
-            None => format!(" for more than {HORIZON_DAYS} days"),
+            None => format!(" with no end within {HORIZON_DAYS} days"),
         })
     };
     let reopen = |tz: Tz| match next_open {
@@ -891,7 +891,7 @@ mod tests {
         let d = rules.decide(&subject("shop"), utc("2026-11-23T10:00:00Z"));
         assert!(!d.allowed);
         assert_eq!(d.next_open, None);
-        assert!(d.reason.contains("for more than 366 days"), "{}", d.reason);
+        assert!(d.reason.contains("with no end within 366 days"), "{}", d.reason);
     }
 
     #[test]

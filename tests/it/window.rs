@@ -715,7 +715,7 @@ fn argo_can_sync_cases() -> Vec<Case> {
             .blocked(&[0])
             .open(None)
             .close(None)
-            .reason("for more than 366 days"),
+            .reason("with no end within 366 days"),
         base("can-sync/manual-active-deny-with-manual-sync")
             .w(act("deny", true))
             .manual()
