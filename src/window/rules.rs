@@ -891,7 +891,11 @@ mod tests {
         let d = rules.decide(&subject("shop"), utc("2026-11-23T10:00:00Z"));
         assert!(!d.allowed);
         assert_eq!(d.next_open, None);
-        assert!(d.reason.contains("with no end within 366 days"), "{}", d.reason);
+        assert!(
+            d.reason.contains("with no end within 366 days"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]
