@@ -711,10 +711,14 @@ fn explain(
 ) -> String {
     let find = |i: usize| windows.iter().position(|w| w.index == i);
     let names = |idx: &[usize]| {
-        idx.iter()
+        let all: Vec<String> = idx
+            .iter()
             .filter_map(|&i| find(i).map(|p| windows[p].name()))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        match all.len() {
+            0..=3 => all.join(", "),
+            n => format!("{} and {} more", all[..3].join(", "), n - 3),
+        }
     };
     let until = |i: usize| {
         find(i).map_or_else(String::new, |p| match closes[p] {
