@@ -720,11 +720,21 @@ fn explain(
             n => format!("{} and {} more", all[..3].join(", "), n - 3),
         }
     };
-    let until = |i: usize| {
-        find(i).map_or_else(String::new, |p| match closes[p] {
-            Some(end) => format!(" until {}", human(end, windows[p].zone, at)),
-            None => format!(" with no end within {HORIZON_DAYS} days"),
-        })
+    // "active until": when the last of the named windows closes (each is active up to its own close).
+    let until = |idx: &[usize]| {
+        let ends: Vec<(Option<DateTime<Utc>>, Tz)> = idx
+            .iter()
+            .filter_map(|&i| find(i).map(|p| (closes[p], windows[p].zone)))
+            .collect();
+        if ends.iter().any(|(end, _)| end.is_none()) {
+            return format!(" with no end within {HORIZON_DAYS} days");
+        }
+        ends.iter()
+            .filter_map(|&(end, tz)| end.map(|e| (e, tz)))
+            .max_by_key(|&(e, _)| e)
+            .map_or_else(String::new, |(e, tz)| {
+                format!(" until {}", human(e, tz, at))
+            })
     };
     let reopen = |tz: Tz| match next_open {
         Some(t) => format!("; next allowed window opens {}", human(t, tz, at)),
@@ -773,7 +783,7 @@ fn explain(
                 format!(
                     "allowed: manual sync during deny window {}{}, which permits manual syncs (manualSync)",
                     names(d),
-                    until(first)
+                    until(d)
                 )
             } else {
                 let hint = if subject.manual || !manual_ok {
@@ -784,12 +794,12 @@ fn explain(
                 format!(
                     "blocked: deny window {} active{}{}{hint}",
                     names(&blocking),
-                    until(first),
+                    until(&blocking),
                     reopen(zone_of(first))
                 )
             }
         }
-        Cause::Allow(a) => format!("allowed: allow window {} open{}", names(a), until(a[0])),
+        Cause::Allow(a) => format!("allowed: allow window {} open{}", names(a), until(a)),
         Cause::OutsideAllows {
             windows: ia,
             manual_ok,
@@ -887,6 +897,27 @@ mod tests {
         );
         assert_eq!(d.next_open, Some(utc("2026-11-23T18:00:00Z")));
         assert_eq!(d.next_close, Some(utc("2026-11-24T09:00:00Z")));
+    }
+
+    #[test]
+    fn several_blocking_windows_are_active_until_the_last_one_closes() {
+        let rules = Rules::compile(
+            &[
+                win("deny", "0 9 * * *", "2h"),
+                win("deny", "0 10 * * *", "3h"),
+            ],
+            &[],
+        )
+        .expect("compile");
+        let d = rules.decide(&subject("shop"), utc("2026-11-23T10:30:00Z"));
+        assert!(
+            d.reason.starts_with(
+                "blocked: deny window #0 (0 9 * * *), #1 (0 10 * * *) active until 13:00 UTC"
+            ),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.next_open, Some(utc("2026-11-23T13:00:00Z")));
     }
 
     #[test]
