@@ -179,6 +179,29 @@ mod tests {
         }
     }
 
+    /// Golden cases from Go's own `time.ParseDuration` (go1.19), made by
+    /// `tests/fixtures/window/go_durations.go` from `go-durations.in`.
+    #[test]
+    fn agrees_with_go_on_every_golden_case() {
+        let golden = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/window/go-durations.jsonl"
+        ));
+        let mut checked = 0;
+        for line in golden.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).expect("golden line");
+            let text = row["in"].as_str().expect("in");
+            let want = if row["ok"] == serde_json::Value::Bool(true) {
+                Some(row["ns"].as_i64().expect("ns"))
+            } else {
+                None
+            };
+            assert_eq!(parse_go_duration(text).ok(), want, "input {text:?}");
+            checked += 1;
+        }
+        assert!(checked > 4000, "golden file has only {checked} cases");
+    }
+
     #[test]
     fn error_for_days_says_to_use_hours() {
         let e = parse_go_duration("1d").expect_err("1d");
