@@ -280,4 +280,40 @@ mod tests {
             assert!(Glob::new(p).is_err(), "{p}");
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A pattern piece and its meaning as a regex.
+        fn piece() -> impl Strategy<Value = (String, String)> {
+            prop_oneof![
+                Just(("a".to_string(), "a".to_string())),
+                Just(("b".to_string(), "b".to_string())),
+                Just(("*".to_string(), ".*".to_string())),
+                Just(("?".to_string(), ".".to_string())),
+                Just(("[a-b]".to_string(), "[a-b]".to_string())),
+                Just(("[!a]".to_string(), "[^a]".to_string())),
+                Just(("{a,b*}".to_string(), "(?:a|b.*)".to_string())),
+                Just(("{,c}".to_string(), "(?:|c)".to_string())),
+                Just(("\\*".to_string(), "\\*".to_string())),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn matches_like_the_equivalent_regex(
+                pieces in prop::collection::vec(piece(), 0..8),
+                value in "[abc*]{0,10}",
+            ) {
+                let pattern: String = pieces.iter().map(|(p, _)| p.as_str()).collect();
+                let regex: String = pieces.iter().map(|(_, r)| r.as_str()).collect();
+                let oracle = regex::Regex::new(&format!("(?s)^(?:{regex})$")).expect("oracle regex");
+                let glob = Glob::new(&pattern).expect("valid pattern");
+                prop_assert_eq!(glob.matches(&value), oracle.is_match(&value), "{} on {:?}", pattern, value);
+            }
+        }
+    }
 }
