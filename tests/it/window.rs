@@ -1337,3 +1337,73 @@ fn guard_report_failure_is_not_fatal() {
         stderr(&out)
     );
 }
+
+/// The guard Job that `render` generates carries a `SLUICE_GUARD_POLICY` and identity that `sluice guard`
+/// accepts and decides on: the two ends of the hand-over agree.
+#[test]
+fn guard_accepts_the_job_that_render_generates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).expect("mkdir");
+    std::fs::write(
+        app.join(".sluice.yaml"),
+        "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\nwindows:\n  - kind: deny\n    schedule: '* * * * *'\n    duration: 1h\n    applications: ['shop']\n    description: always closed\nguard:\n  image: example.org/sluice:dev\n",
+    )
+    .expect("policy");
+    std::fs::write(
+        app.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n",
+    )
+    .expect("cm");
+    let out = sluice_in(
+        dir.path(),
+        &[
+            "render",
+            "app",
+            "--env",
+            "ARGOCD_APP_NAME=shop",
+            "--env",
+            "ARGOCD_APP_NAMESPACE=prod",
+            "--env",
+            "ARGOCD_APP_REVISION_SHORT=abc1234",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "render: {}", stderr(&out));
+    let text = stdout(&out);
+    let docs: Vec<Value> = text
+        .split("\n---")
+        .map(|d| d.trim().trim_start_matches("---").trim())
+        .filter(|d| !d.is_empty())
+        .map(|d| serde_json::from_str(d).expect("render writes JSON documents"))
+        .collect();
+    let job = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "Job"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("guard")
+        })
+        .expect("a guard Job");
+    let env: Vec<(String, String)> = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_string(),
+                e["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = sluice_in(dir.path(), &["guard"], &env);
+    assert_eq!(out.status.code(), Some(1), "guard: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("blocked: deny window 'always closed' active"),
+        "{}",
+        stderr(&out)
+    );
+}
