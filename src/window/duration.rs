@@ -25,7 +25,10 @@ const UNITS: &[(&str, u64)] = &[
 /// Whatever Go refuses: empty text, a missing or unknown unit (`1d`, `1H`), spaces, overflow.
 pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
     let invalid = |why: &str| {
-        let hint = if text.ends_with('d') || text.contains("d") {
+        let days = text.strip_suffix('d').and_then(|n| n.parse::<f64>().ok());
+        let hint = if let Some(days) = days {
+            &*format!("; there is no `d` unit, write hours (`{}h`)", days * 24.0)
+        } else if text.contains('d') {
             "; there is no `d` unit, write hours (`24h`)"
         } else if text.chars().any(char::is_whitespace) {
             "; remove the spaces (`1h30m`)"

@@ -168,6 +168,14 @@ impl Window {
             ));
         }
         let zone = parse_zone(&spec.time_zone).map_err(|e| invalid(path("timeZone"), e))?;
+        if spec.applications.is_empty() && spec.namespaces.is_empty() && spec.clusters.is_empty() {
+            // Argo CD keeps such a window and lets it match nothing: in a change gate that is a
+            // control that silently does nothing, so it is refused.
+            return Err(invalid(
+                format!("windows[{index}]"),
+                "applies to nothing: Argo CD ignores a window without applications, namespaces or clusters; add applications: [\"*\"] to apply it to this app".to_string(),
+            ));
+        }
         Ok(Window {
             index,
             kind,

@@ -853,12 +853,14 @@ fn argo_matches_cases() -> Vec<Case> {
                 .ns(&["def*"])
                 .and())
             .blocked(&[0]),
+        // Argo CD lets a window with no applications, namespaces or clusters match nothing; sluice
+        // refuses it, since a control that silently applies to nothing is a typo in a change gate.
         base("matches/and-nothing-set")
             .w(deny("* * * * *", "1h").apps(&[]).and())
-            .allowed(&[]),
+            .invalid("windows[0]: applies to nothing"),
         base("matches/or-nothing-set")
             .w(deny("* * * * *", "1h").apps(&[]))
-            .allowed(&[]),
+            .invalid("add applications: [\"*\"]"),
         base("matches/and-only-applications")
             .w(deny("* * * * *", "1h").apps(&["test-app"]).and())
             .blocked(&[0]),
@@ -971,7 +973,11 @@ fn parser_cases() -> Vec<Case> {
             "1d",
             "windows[0].duration: invalid duration \"1d\"",
         ),
-        bad_duration("reject/duration-days-says-hours", "2d", "24h"),
+        bad_duration(
+            "reject/duration-days-says-hours",
+            "2d",
+            "write hours (`48h`)",
+        ),
         bad_duration("reject/duration-upper-case", "1H", "lower-case"),
         bad_duration("reject/duration-space", "1h 30m", "remove the spaces"),
         bad_duration("reject/duration-empty", "", "windows[0].duration"),

@@ -96,6 +96,7 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
                     },
                     "containers": [{
                         "name": "guard",
+                "terminationMessagePolicy": "FallbackToLogsOnError",
                         "image": image,
                         "command": ["sluice"],
                         "args": ["guard"],
@@ -184,7 +185,7 @@ mod tests {
     fn guard_policy_json_reads_back_as_the_policy_sections() {
         for enabled in ["true", "auto", "false"] {
             let p = policy(&format!(
-                "windows:\n- {{kind: deny, schedule: '0 9 * * 1-5', duration: 9h}}\nguard: {{enabled: {enabled}, onClosed: wait, maxWait: 2h}}\n"
+                "windows:\n- {{kind: deny, schedule: '0 9 * * 1-5', duration: 9h, applications: ['*']}}\nguard: {{enabled: {enabled}, onClosed: wait, maxWait: 2h}}\n"
             ));
             let job = job(&p, &app()).unwrap();
             let back: GuardPolicy =
@@ -202,7 +203,7 @@ mod tests {
             "freezes:\n- {name: x, from: '2026-12-20T00:00:00Z', until: '2027-01-04T00:00:00Z'}\n"
         )));
         assert!(!wanted(&policy(
-            "guard: {enabled: false}\nwindows:\n- {kind: deny, schedule: '* * * * *', duration: 1h}\n"
+            "guard: {enabled: false}\nwindows:\n- {kind: deny, schedule: '* * * * *', duration: 1h, applications: ['*']}\n"
         )));
     }
 
