@@ -28,12 +28,16 @@ use std::time::Duration;
 /// established).
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The receive timeout also bounds `accept()` on the listener, and tiny_http's accept thread stops for
-/// good on any accept error. So a pacemaker connects to the listener this often, keeping accept from
-/// ever idling for `SOCKET_TIMEOUT`; and should the accept thread stop anyway (also EMFILE and the
-/// like), the sink exits with an error rather than stay up deaf (Kubernetes restarts it; no
-/// acknowledged record is at risk).
-const PACEMAKER_INTERVAL: Duration = Duration::from_secs(1);
+/// A pacemaker connects to the listener this often (and closes at once), for two defects of tiny_http 0.12:
+/// - the receive timeout also bounds `accept()` on the listener, and tiny_http's accept thread ends for
+///   good on any accept error: the pacemaker keeps accept from ever idling for `SOCKET_TIMEOUT` (should
+///   the accept thread stop anyway, e.g. on EMFILE, the sink exits with an error rather than stay up deaf;
+///   Kubernetes restarts it and no acknowledged record is at risk);
+/// - its connection thread pool can leave a new connection queued with no thread to run it until
+///   another connection ends (two connections arriving together both see the same idle thread); every
+///   pacemaker connection gets a fresh thread that picks up such a queued connection when it is done.
+///   This bounds that stall to about the interval (the load benchmark showed stalls of a whole run without it).
+const PACEMAKER_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Most worker threads `--workers` may ask for.
 const MAX_WORKERS: usize = 256;
