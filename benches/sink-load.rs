@@ -245,6 +245,11 @@ fn main() {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| one write + one fsync per record (same disk, same run), before / after | {base_rate:.0} / {base_after:.0} records/s |");
+    println!(
+        "| slowest single fsync of the loop, before / after | {:.2} ms / {:.2} ms |",
+        base_slowest.as_secs_f64() * 1e3,
+        after_slowest.as_secs_f64() * 1e3
+    );
     println!("| sink, {clients} concurrent clients, acknowledged (fsynced) events | {rate:.0} events/s ({acked} in {:.2} s) |", wall.as_secs_f64());
     println!(
         "| speed-up over the one-fsync loop (the better of the two) | {:.1}× |",
