@@ -136,21 +136,29 @@ fn write_number(out: &mut String, n: &serde_json::Number) -> Result<(), Canonica
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Copy runs of characters that need no escape in one go.
+    let mut run_start = 0;
+    for (i, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\u{8}' => "\\b",
+            '\t' => "\\t",
+            '\n' => "\\n",
+            '\u{c}' => "\\f",
+            '\r' => "\\r",
+            c if (c as u32) < 0x20 || c == '\u{7f}' => "",
+            _ => continue,
+        };
+        out.push_str(&s[run_start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escape);
         }
+        run_start = i + c.len_utf8();
     }
+    out.push_str(&s[run_start..]);
     out.push('"');
 }
 
@@ -185,6 +193,18 @@ mod tests {
             to_canonical(&json!([-9_007_199_254_740_991_i64, 0])).unwrap(),
             b"[-9007199254740991,0]"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_round_trips_through_canonical_bytes(text in "\\PC*|[\\x00-\\x7f]*") {
+            let bytes = to_canonical(&json!(text)).unwrap();
+            let back: String = serde_json::from_slice(&bytes).unwrap();
+            proptest::prop_assert_eq!(back, text);
+            // Canonical bytes are a fixed point.
+            let again = to_canonical(&serde_json::from_slice(&bytes).unwrap()).unwrap();
+            proptest::prop_assert_eq!(again, bytes);
+        }
     }
 
     #[test]

@@ -240,6 +240,11 @@ impl AuditLog {
                 })
             }
         };
+        // The file may have just been created: make its directory entry durable before any record
+        // in it is acknowledged. Some filesystems cannot fsync a directory; that is not worth refusing.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
         let published = Arc::new(RwLock::new(Published {
             head: scanned.head.clone(),
             offsets,

@@ -378,10 +378,17 @@ fn rollback_commands(w: &mut String, syncs: &[&Map<String, Value>], backups: &[(
     let mut any = false;
     for app in apps {
         let of_app = syncs.iter().filter(|s| text(s, &["app", "name"]) == app);
+        // Completed deployments name their own history entry; a `sync-running` event of a re-sync can
+        // only guess (the latest entry with that revision), so it counts only when nothing else does.
+        let completed =
+            |s: &&&Map<String, Value>| matches!(text(s, &["event"]), "sync-succeeded" | "deployed");
+        let has_prev = |s: &&&Map<String, Value>| !number(s, "previousHistoryId").is_empty();
+        let by_prev = |s: &&&Map<String, Value>| s.get("previousHistoryId").and_then(Value::as_i64);
         let with_prev = of_app
             .clone()
-            .filter(|s| !number(s, "previousHistoryId").is_empty())
-            .min_by_key(|s| s.get("previousHistoryId").and_then(Value::as_i64));
+            .filter(|s| completed(s) && has_prev(s))
+            .min_by_key(by_prev)
+            .or_else(|| of_app.clone().filter(has_prev).min_by_key(by_prev));
         match with_prev {
             Some(s) => {
                 let _ = writeln!(

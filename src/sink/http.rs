@@ -411,6 +411,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_parses_without_panicking(q in "\\PC{0,64}") {
+            let pairs = parse_query(&q);
+            proptest::prop_assert!(pairs.len() <= q.len());
+        }
+
+        #[test]
+        fn percent_encoding_round_trips(s in "\\PC{0,32}") {
+            let encoded: String = s.bytes().map(|b| format!("%{b:02X}")).collect();
+            proptest::prop_assert_eq!(percent_decode(&encoded), s);
+        }
+    }
+
     #[test]
     fn constant_time_eq_compares_all_bytes() {
         let a = digest("secret");
