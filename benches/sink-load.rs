@@ -4,7 +4,7 @@
 //! 2. The real `sluice serve` with `CLIENTS` concurrent keep-alive HTTP clients posting distinct
 //!    events; every 201 is an fsynced record, so acknowledged events/s is comparable to the loop.
 //!
-//! Bounded in count and time. Environment: `SINK_LOAD_CLIENTS` (16), `SINK_LOAD_EVENTS` (6000),
+//! Bounded in count and time. Environment: `SINK_LOAD_CLIENTS` (16), `SINK_LOAD_EVENTS` (10000),
 //! `SINK_LOAD_SECONDS` (20 per phase), `SINK_LOAD_DIR` (benches/out, on the repository's disk).
 //! Prints a Markdown table for docs/audit-log.md. Uses only std: no network beyond 127.0.0.1.
 
@@ -179,7 +179,8 @@ fn main() {
     // Bodies are made before the clock starts: the generator shares the two cores with the server.
     let bodies: Arc<Vec<String>> = Arc::new((0..events).map(body).collect());
     let data = dir.join("data");
-    let server = start_server(&data, clients);
+    let workers = env_or("SINK_LOAD_WORKERS", clients as u64) as usize;
+    let server = start_server(&data, workers);
     let next = Arc::new(AtomicUsize::new(0));
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let failures = Arc::new(AtomicUsize::new(0));

@@ -53,6 +53,45 @@ pub fn object_to_canonical(map: &Map<String, Value>) -> Result<Vec<u8>, Canonica
     Ok(out.into_bytes())
 }
 
+/// The canonical bytes of `map` with `extra` members added (they replace members of the same key),
+/// without copying the map: how the log writer seals a record with its `seq`, `prev` and `hash`.
+///
+/// # Errors
+///
+/// A number that is not a safe integer.
+pub fn object_with_to_canonical(
+    map: &Map<String, Value>,
+    extra: &[(&str, &Value)],
+) -> Result<Vec<u8>, CanonicalError> {
+    let mut members: Vec<(&str, &Value)> = map
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .map(|(k, v)| (k.as_str(), v))
+        .chain(extra.iter().copied())
+        .collect();
+    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::with_capacity(1024);
+    out.push('{');
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(&mut out, key);
+        out.push(':');
+        write_value(&mut out, value)?;
+    }
+    out.push('}');
+    Ok(out.into_bytes())
+}
+
+/// SHA-256 hex of `prev` followed by `body`.
+pub fn hash_after(prev: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(body);
+    to_hex(&hasher.finalize())
+}
+
 /// The chain hash of a record: SHA-256 hex over `prev` and the canonical bytes of `record` with its
 /// `hash` key (if any) left out.
 ///
@@ -205,6 +244,24 @@ mod tests {
             let again = to_canonical(&serde_json::from_slice(&bytes).unwrap()).unwrap();
             proptest::prop_assert_eq!(again, bytes);
         }
+    }
+
+    #[test]
+    fn extra_members_seal_like_inserted_ones() {
+        let mut map = Map::new();
+        map.insert("z".into(), json!("é\n"));
+        map.insert("seq".into(), json!(99));
+        map.insert("a".into(), json!({"y": 1, "b": [null]}));
+        let (seq, prev) = (json!(3), json!("p"));
+        let sealed = object_with_to_canonical(&map, &[("seq", &seq), ("prev", &prev)]).unwrap();
+        let mut inserted = map.clone();
+        inserted.insert("seq".into(), seq);
+        inserted.insert("prev".into(), prev);
+        assert_eq!(sealed, object_to_canonical(&inserted).unwrap());
+        assert_eq!(
+            hash_after("p", &sealed),
+            chain_hash("p", &inserted).unwrap()
+        );
     }
 
     #[test]

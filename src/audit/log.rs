@@ -3,7 +3,9 @@
 //! It never rewrites a record: the only shrinking is cutting an unacknowledged tail (a torn last line
 //! on open, or the bytes of a batch whose write or fsync failed).
 
-use super::canonical::{chain_hash, object_to_canonical, GENESIS};
+use super::canonical::{
+    chain_hash, hash_after, object_to_canonical, object_with_to_canonical, GENESIS,
+};
 use super::record::Draft;
 use super::AuditError;
 use serde_json::{json, Map, Value};
@@ -366,12 +368,16 @@ impl AuditLog {
 
 /// The line (canonical bytes, no newline) and hash of `draft` as record `seq` after `prev`.
 fn chain(draft: &Draft, seq: u64, prev: &str) -> Result<(Vec<u8>, String), AuditError> {
-    let mut record = draft.fields.clone();
-    record.insert("seq".into(), json!(seq));
-    record.insert("prev".into(), json!(prev));
-    let hash = chain_hash(prev, &record).map_err(AuditError::Canonical)?;
-    record.insert("hash".into(), json!(hash));
-    let line = object_to_canonical(&record).map_err(AuditError::Canonical)?;
+    let (seq, prev_value) = (json!(seq), json!(prev));
+    let body = object_with_to_canonical(&draft.fields, &[("seq", &seq), ("prev", &prev_value)])
+        .map_err(AuditError::Canonical)?;
+    let hash = hash_after(prev, &body);
+    let hash_value = json!(hash);
+    let line = object_with_to_canonical(
+        &draft.fields,
+        &[("seq", &seq), ("prev", &prev_value), ("hash", &hash_value)],
+    )
+    .map_err(AuditError::Canonical)?;
     Ok((line, hash))
 }
 

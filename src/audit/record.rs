@@ -281,7 +281,12 @@ fn emergency_of(app: &Value) -> Option<&str> {
         .chain(many)
         .filter_map(|s| get(s, &["plugin", "env"])?.as_array())
         .flatten()
-        .find(|e| str_at(e, &["name"]) == Some("SLUICE_EMERGENCY"))
+        .find(|e| {
+            matches!(
+                str_at(e, &["name"]),
+                Some("SLUICE_EMERGENCY" | "ARGOCD_ENV_SLUICE_EMERGENCY")
+            )
+        })
         .and_then(|e| str_at(e, &["value"]))
         .filter(|v| !v.is_empty())
 }
