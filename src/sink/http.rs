@@ -69,7 +69,7 @@ pub fn handle(ctx: &Context, mut rq: Request) {
     let reply = route(ctx, &mut rq, &method, path, query);
     tracing::info!(
         method = %method,
-        path = %path,
+        path = %loggable(path),
         status = reply.status,
         ms = started.elapsed().as_millis() as u64,
         "request"
@@ -77,13 +77,18 @@ pub fn handle(ctx: &Context, mut rq: Request) {
     send(rq, reply);
 }
 
+/// A request path fit for a log line: at most 200 characters, control characters replaced.
+fn loggable(path: &str) -> String {
+    path.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 fn send(rq: Request, reply: Reply) {
     let mut response = Response::from_string(reply.body).with_status_code(reply.status);
+    // tiny_http decides `Connection` itself (it drops that header if we set it).
     let mut headers = vec![("Content-Type", reply.content_type)];
-    if reply.status == 413 || reply.status == 408 {
-        // The rest of the body is not worth reading: ask the client to go away.
-        headers.push(("Connection", "close"));
-    }
     headers.extend(reply.extra);
     for (name, value) in headers {
         if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
@@ -121,7 +126,7 @@ fn route(ctx: &Context, rq: &mut Request, method: &Method, path: &str, query: &s
             extra: Some(("Allow", "POST")),
             ..Reply::error(405, "method not allowed")
         },
-        _ => Reply::error(404, format!("no such endpoint: {path}")),
+        _ => Reply::error(404, format!("no such endpoint: {}", loggable(path))),
     }
 }
 
