@@ -188,14 +188,14 @@ pub fn to_table(records: &[Map<String, Value>]) -> String {
     let header = [
         "SEQ", "RECEIVED", "EVENT", "APP", "REVISION", "PHASE", "CHANGE", "BY",
     ];
-    let rows: Vec<[String; 8]> = records
+    let rows = records
         .iter()
         .map(|r| {
             let phase = match text(r, &["event"]) {
                 GUARD_DECISION => allowed(r).to_owned(),
                 _ => text(r, &["phase"]).to_owned(),
             };
-            [
+            vec![
                 seq(r).to_string(),
                 text(r, &["receivedAt"]).to_owned(),
                 text(r, &["event"]).to_owned(),
@@ -205,28 +205,33 @@ pub fn to_table(records: &[Map<String, Value>]) -> String {
                 text(r, &["changeId"]).to_owned(),
                 initiated_by(r),
             ]
-            .map(|c| clean(&c))
         })
         .collect();
-    let mut widths = header.map(str::len);
+    aligned(&header, rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart; cells cleaned of control characters.
+fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| clean(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    let mut push = |cells: Vec<&str>| {
-        let line: Vec<String> = cells
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        out.push_str(line.join("  ").trim_end());
+        out.push_str(cells.join("  ").trim_end());
         out.push('\n');
-    };
-    push(header.to_vec());
-    for row in &rows {
-        push(row.iter().map(String::as_str).collect());
     }
     out
 }
@@ -300,6 +305,7 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
             .iter()
             .map(|s| text(s, &[key]))
             .rfind(|v| !v.is_empty());
+        let label = format!("{label}:");
         let _ = writeln!(w, "  {label:<12} {}", clean(v.unwrap_or("(not stated)")));
     }
     if let Some(e) = syncs
@@ -311,8 +317,32 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
     }
 
     let _ = writeln!(w, "\nSyncs:");
-    let sync_rows: Vec<Map<String, Value>> = syncs.iter().map(|s| (*s).clone()).collect();
-    for line in to_table(&sync_rows).lines() {
+    let sync_rows = syncs
+        .iter()
+        .map(|s| {
+            vec![
+                text(s, &["startedAt"]).to_owned(),
+                text(s, &["finishedAt"]).to_owned(),
+                text(s, &["app", "name"]).to_owned(),
+                text(s, &["event"]).to_owned(),
+                text(s, &["phase"]).to_owned(),
+                short(text(s, &["revision"])).to_owned(),
+                initiated_by(s),
+                seq(s).to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "STARTED",
+        "FINISHED",
+        "APP",
+        "EVENT",
+        "PHASE",
+        "REVISION",
+        "INITIATED BY",
+        "SEQ",
+    ];
+    for line in aligned(&header, sync_rows).lines() {
         let _ = writeln!(w, "  {line}");
     }
 
@@ -325,7 +355,7 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
         let within = if windows.is_empty() {
             "no active window".to_owned()
         } else {
-            windows.join("; ")
+            format!("in {}", windows.join("; "))
         };
         let emergency = match text(g, &["emergency"]) {
             "" => String::new(),
@@ -333,15 +363,15 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
         };
         let _ = writeln!(
             w,
-            "  {} {} {} at revision {}: {} in {}{} ({})",
-            text(g, &["at"]),
-            text(g, &["app", "name"]),
+            "  {}  {}  {} {}{} (revision {}, active windows [{}]): {}",
+            clean(text(g, &["at"])),
+            clean(text(g, &["app", "name"])),
             allowed(g),
-            short(text(g, &["revision"])),
-            clean(text(g, &["reason"])),
             clean(&within),
             clean(&emergency),
-            format_args!("active {:?}", list(g, "active")),
+            clean(short(text(g, &["revision"]))),
+            list(g, "active").join(", "),
+            clean(text(g, &["reason"])),
         );
     }
 

@@ -280,7 +280,7 @@ fn show_tells_the_whole_story_of_a_change() {
     for want in [
         "Change CHG-100",
         "approved by: Bob <bob@example.com>",
-        "risk         low, really",
+        "risk:        low, really",
         "Tue/Thu maintenance window",
         "pre-change-shop-x7k2p",
         "pre-change-cart-x7k2p",
