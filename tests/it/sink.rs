@@ -128,6 +128,11 @@ fn rejects_bad_requests_and_writes_nothing() {
         "Helm values are never stored"
     );
     assert!(!lines[0].contains("someFutureField"));
+    let log = sink.stderr();
+    assert!(
+        !log.contains("hunter2") && !log.contains("yyyy"),
+        "bodies are never logged: {log}"
+    );
     assert_eq!(sink.http("GET", "/nope", &[], b"").status, 404);
     assert_eq!(sink.http("DELETE", "/v1/events", &[], b"").status, 405);
 }
@@ -411,6 +416,8 @@ fn slow_clients_are_cut_off_without_blocking_others() {
         assert!(took < Duration::from_secs(20), "cut off after {took:?}");
         assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     }
+    // More than the 10 s socket timeout has passed since the last accept: the listener (whose receive
+    // timeout also bounds accept) must still take connections.
     let body = event_body("deployed", "shop", "t", "r", None);
     assert_eq!(
         sink.http("POST", "/v1/events", &[], body.as_bytes()).status,
