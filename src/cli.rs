@@ -96,7 +96,12 @@ pub struct GuardArgs {
     #[arg(long, env = "SLUICE_NAMESPACE", default_value = "")]
     pub namespace: String,
     /// Destination cluster names or server URLs, comma-separated.
-    #[arg(long, env = "SLUICE_CLUSTER", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "SLUICE_CLUSTER",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub cluster: Vec<String>,
     /// Emergency change id: the sync passes windows and freezes, and says so.
     #[arg(long, env = "SLUICE_EMERGENCY", default_value = "")]

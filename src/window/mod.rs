@@ -21,7 +21,11 @@ pub enum WindowError {
 /// # Errors
 ///
 /// The first invalid window, freeze or guard setting.
-pub fn validate(_windows: &[WindowSpec], _freezes: &[FreezeSpec], _guard: &GuardSpec) -> Result<(), WindowError> {
+pub fn validate(
+    _windows: &[WindowSpec],
+    _freezes: &[FreezeSpec],
+    _guard: &GuardSpec,
+) -> Result<(), WindowError> {
     Ok(())
 }
 

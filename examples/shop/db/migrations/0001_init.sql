@@ -1,0 +1,5 @@
+CREATE TABLE orders (
+  id BIGSERIAL PRIMARY KEY,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  total_cents BIGINT NOT NULL
+);
