@@ -1251,22 +1251,23 @@ fn copy_tree(from: &Path, to: &Path) {
 /// What argocd-cmp-server does for one manifest request: unpack the repository, check discovery, run
 /// `generate` (argv from plugin.yaml) in the app path with the sidecar's environment plus Argo CD's build
 /// environment, and split stdout with kube.SplitYAMLToString.
-fn cmp_generate(app_env: &[(&str, &str)]) -> (Output, Vec<Value>) {
+fn cmp_generate(app_src: &Path, app_env: &[(&str, &str)]) -> (Output, Vec<Value>) {
     let plugin = plugin();
     let spec = &plugin["spec"];
     let repo_dir = tempfile::tempdir().expect("tempdir");
     let app_dir = repo_dir.path().join("apps/shop");
-    copy_tree(&repo().join("examples/shop"), &app_dir);
+    copy_tree(app_src, &app_dir);
 
     // discover.fileName is a filepath.Glob pattern in the app directory; ours has no metacharacters.
     let pattern = spec["discover"]["fileName"].as_str().expect("fileName");
     assert!(!pattern.contains(['*', '?', '[']), "{pattern}");
     assert!(
         app_dir.join(pattern).is_file(),
-        "examples/shop must be discovered"
+        "{} must be discovered",
+        app_src.display()
     );
     assert!(
-        !app_dir.join("db").join(pattern).exists(),
+        !repo_dir.path().join("apps").join(pattern).exists(),
         "a directory without {pattern} must not be"
     );
 
@@ -1331,7 +1332,8 @@ fn cmp_server_emulation_generates_the_example_app() {
         ("ARGOCD_APP_PARAMETERS", params),
         ("PARAM_CHANGE_ID", "CHG-1234"),
     ];
-    let (out, docs) = cmp_generate(&env);
+    let shop = repo().join("examples/shop");
+    let (out, docs) = cmp_generate(&shop, &env);
     assert!(
         out.status.success(),
         "sluice generate failed ({}): {}",
@@ -1352,8 +1354,38 @@ fn cmp_server_emulation_generates_the_example_app() {
     let (report, ok) = validate(&docs);
     assert!(ok, "generated objects invalid: {report:#}");
     // Argo CD caches generated manifests per revision: the same request gives the same bytes.
-    let (again, _) = cmp_generate(&env);
+    let (again, _) = cmp_generate(&shop, &env);
     assert!(again.stdout == out.stdout, "generate is not deterministic");
+}
+
+#[test]
+fn generate_reads_the_change_id_under_both_names_plugin_yaml_announces() {
+    let app = fixtures().join("required-change-id");
+    let (out, _) = cmp_generate(&app, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "change.required without a change id must fail: {}",
+        support::stderr(&out)
+    );
+    assert!(out.stdout.is_empty(), "no manifests on failure");
+    for env in [
+        [
+            ("ARGOCD_ENV_CHANGE_ID", "CHG-77"),
+            ("ARGOCD_APP_PARAMETERS", "null"),
+        ],
+        [
+            ("PARAM_CHANGE_ID", "CHG-77"),
+            (
+                "ARGOCD_APP_PARAMETERS",
+                r#"[{"name":"change-id","string":"CHG-77"}]"#,
+            ),
+        ],
+    ] {
+        let (out, docs) = cmp_generate(&app, &env);
+        assert!(out.status.success(), "{env:?}: {}", support::stderr(&out));
+        assert!(docs.iter().any(|d| name_of(d) == "settings"), "{env:?}");
+    }
 }
 
 // ---- Dockerfile ----------------------------------------------------------------------------------------------
