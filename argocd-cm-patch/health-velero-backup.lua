@@ -35,12 +35,18 @@ local function details(message)
   return message
 end
 
--- Counts Velero reports for a partial failure: the operator's next step is `velero backup logs`.
+-- A count Velero reported, if any. Argo CD hands JSON numbers to Lua as numbers, or as strings when the object
+-- was decoded with json.Number (util/lua decodeValue): accept both.
+local function nonzero(count)
+  return count ~= nil and count ~= 0 and count ~= "0" and count ~= ""
+end
+
+-- Counts Velero reports for a partial failure, and where to read the details.
 local function counts(message)
-  if status.errors ~= nil and status.errors ~= 0 then
+  if nonzero(status.errors) then
     message = message .. "; " .. status.errors .. " error(s)"
   end
-  if status.warnings ~= nil and status.warnings ~= 0 then
+  if nonzero(status.warnings) then
     message = message .. "; " .. status.warnings .. " warning(s)"
   end
   local name = obj.metadata and obj.metadata.name

@@ -655,6 +655,12 @@ fn velero_backup_health_is_healthy_only_when_completed() {
             "Degraded",
             format!("backup WaitingForPluginOperationsPartiallyFailed; 1 error(s); {see}"),
         ),
+        // Counts as json.Number strings (Argo CD's decodeValue path for json.Number).
+        (
+            backup(json!({"phase": "PartiallyFailed", "errors": "2", "warnings": "0"})),
+            "Degraded",
+            format!("backup PartiallyFailed; 2 error(s); {see}"),
+        ),
         (
             backup(json!({"phase": "FinalizingPartiallyFailed", "failureReason": "volume snapshot timed out"})),
             "Degraded",
