@@ -7,11 +7,16 @@ pub mod yaml;
 use serde_json::{Map, Value};
 pub use yaml::{Limits, YamlError};
 
-/// One Kubernetes object and where it came from.
+/// One Kubernetes object and where it came from. The object is kept as compact JSON (about the size
+/// of the input, where a parsed tree is ten to twenty times larger); transforms parse the few they
+/// change with [`Document::to_object`] and store them back with [`Document::set_object`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
-    /// The object, as JSON.
-    pub object: Map<String, Value>,
+    json: String,
+    api_version: String,
+    kind: String,
+    name: String,
+    namespace: Option<String>,
     /// Where it came from, for error messages: file name (or tool) and 0-based document index.
     pub source: Source,
 }
@@ -22,6 +27,19 @@ pub struct Source {
     pub file: String,
     pub index: usize,
     pub line: usize,
+}
+
+impl ManifestError {
+    /// The same error with its document index moved up by `by` (for a chunk of a larger stream).
+    fn shift_index(self, by: usize) -> Self {
+        match self {
+            ManifestError::NotAnObject { mut at, message } => {
+                at.index += by;
+                ManifestError::NotAnObject { at, message }
+            }
+            other => other,
+        }
+    }
 }
 
 impl std::fmt::Display for Source {
@@ -48,46 +66,83 @@ pub enum ManifestError {
 }
 
 impl Document {
-    /// `kind`, or "".
-    pub fn kind(&self) -> &str {
-        self.str_at("kind")
+    /// A document holding `object`.
+    pub fn from_object(object: &Map<String, Value>, source: Source) -> Self {
+        let text = |key: &str| {
+            object
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let metadata = object.get("metadata").and_then(Value::as_object);
+        let meta = |key: &str| {
+            metadata
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        Document {
+            // Serialising a Map<String, Value> cannot fail: keys are strings, numbers are finite.
+            json: serde_json::to_string(object).unwrap_or_default(),
+            api_version: text("apiVersion"),
+            kind: text("kind"),
+            name: meta("name").unwrap_or_default(),
+            namespace: meta("namespace"),
+            source,
+        }
     }
 
-    /// `apiVersion`, or "".
+    /// The object, parsed.
+    pub fn to_object(&self) -> Map<String, Value> {
+        // The text was written by `from_object`, so it parses.
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+
+    /// Replaces the object.
+    pub fn set_object(&mut self, object: &Map<String, Value>) {
+        let source = std::mem::replace(
+            &mut self.source,
+            Source {
+                file: String::new(),
+                index: 0,
+                line: 0,
+            },
+        );
+        *self = Document::from_object(object, source);
+    }
+
+    /// The object as compact JSON.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// `kind`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// `apiVersion`.
     pub fn api_version(&self) -> &str {
-        self.str_at("apiVersion")
+        &self.api_version
     }
 
     /// The API group: the part of `apiVersion` before `/`, empty for the core group.
     pub fn group(&self) -> &str {
-        self.api_version()
+        self.api_version
             .rsplit_once('/')
             .map_or("", |(group, _)| group)
     }
 
     /// `metadata.name`, or "".
     pub fn name(&self) -> &str {
-        self.metadata()
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.name
     }
 
     /// `metadata.namespace`, if set and not empty.
     pub fn namespace(&self) -> Option<&str> {
-        self.metadata()
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-    }
-
-    /// `metadata`, if it is an object.
-    pub fn metadata(&self) -> Option<&Map<String, Value>> {
-        self.object.get("metadata").and_then(Value::as_object)
-    }
-
-    fn str_at(&self, key: &str) -> &str {
-        self.object.get(key).and_then(Value::as_str).unwrap_or("")
+        self.namespace.as_deref()
     }
 }
 
@@ -101,20 +156,125 @@ pub fn read_documents(
     file: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, ManifestError> {
-    let docs = yaml::parse_stream(text, limits).map_err(|source| ManifestError::Yaml {
-        file: file.to_string(),
-        source,
-    })?;
-    let mut out = Vec::with_capacity(docs.len());
-    for (index, doc) in docs.into_iter().enumerate() {
-        let at = Source {
+    read_all(&[(file, text)], limits)
+}
+
+/// One piece of a stream between `---` separator lines.
+struct Chunk<'a> {
+    file: &'a str,
+    text: &'a str,
+    /// 1-based line of the chunk's first line in its file.
+    line: usize,
+}
+
+/// Reads several manifest streams, `(name, text)`, into one list in their order. Streams are cut at
+/// `---` separator lines first, as Kubernetes' own `YAMLReader` does, and the pieces are parsed on
+/// all cores; the result (and the first error) is the same as reading them one after another.
+///
+/// # Errors
+///
+/// As [`read_documents`]: the first failing document in stream order.
+pub fn read_all(streams: &[(&str, &str)], limits: &Limits) -> Result<Vec<Document>, ManifestError> {
+    let total: usize = streams.iter().map(|(_, t)| t.len()).sum();
+    if total > limits.max_bytes {
+        let (file, _) = streams.first().copied().unwrap_or(("input", ""));
+        return Err(ManifestError::Yaml {
             file: file.to_string(),
+            source: YamlError::TooLarge {
+                size: total,
+                limit: limits.max_bytes,
+            },
+        });
+    }
+    let chunks: Vec<Chunk<'_>> = streams
+        .iter()
+        .flat_map(|(file, text)| split_stream(file, text))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let parsed: Vec<Result<Parsed, ManifestError>> = if threads < 2 || total < (256 << 10) {
+        chunks.iter().map(|c| parse_chunk(c, limits)).collect()
+    } else {
+        // Contiguous ranges of about equal bytes, one per thread, joined back in order.
+        let per = total.div_ceil(threads);
+        let mut ranges = Vec::new();
+        let (mut start, mut acc) = (0, 0);
+        for (i, c) in chunks.iter().enumerate() {
+            acc += c.text.len();
+            if acc >= per {
+                ranges.push(start..i + 1);
+                (start, acc) = (i + 1, 0);
+            }
+        }
+        if start < chunks.len() {
+            ranges.push(start..chunks.len());
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .into_iter()
+                .map(|r| {
+                    let part = &chunks[r];
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|c| parse_chunk(c, limits))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    };
+    let mut out = Vec::new();
+    let mut index_in_file = 0;
+    let mut current_file = None;
+    for (chunk, parsed) in chunks.iter().zip(parsed) {
+        if current_file != Some(chunk.file) {
+            current_file = Some(chunk.file);
+            index_in_file = 0;
+        }
+        let Parsed {
+            yaml_docs,
+            mut docs,
+        } = parsed.map_err(|e| e.shift_index(index_in_file))?;
+        for doc in &mut docs {
+            doc.source.index += index_in_file;
+        }
+        index_in_file += yaml_docs;
+        out.append(&mut docs);
+    }
+    Ok(out)
+}
+
+/// What one chunk gave: how many YAML documents it held, and its Kubernetes objects.
+struct Parsed {
+    yaml_docs: usize,
+    docs: Vec<Document>,
+}
+
+/// Parses one chunk into documents (indices local to the chunk), on a worker thread.
+fn parse_chunk(chunk: &Chunk<'_>, limits: &Limits) -> Result<Parsed, ManifestError> {
+    let yaml_docs =
+        yaml::parse_stream(chunk.text, limits).map_err(|source| ManifestError::Yaml {
+            file: chunk.file.to_string(),
+            source: source.offset_lines(chunk.line - 1),
+        })?;
+    let mut docs = Vec::new();
+    // A piece with only comments still counts as a document for the indices in error messages.
+    let count = yaml_docs.len().max(1);
+    for (index, doc) in yaml_docs.into_iter().enumerate() {
+        let at = Source {
+            file: chunk.file.to_string(),
             index,
-            line: doc.line,
+            line: chunk.line + doc.line - 1,
         };
         match doc.value {
             Value::Null => {}
-            Value::Object(object) => push_object(object, at, &mut out)?,
+            Value::Object(object) => push_object(object, at, &mut docs)?,
             other => {
                 return Err(ManifestError::NotAnObject {
                     at,
@@ -126,7 +286,43 @@ pub fn read_documents(
             }
         }
     }
-    Ok(out)
+    Ok(Parsed {
+        yaml_docs: count,
+        docs,
+    })
+}
+
+/// Cuts a stream at lines that are a bare `---` (optionally followed by spaces or a comment).
+fn split_stream<'a>(file: &'a str, text: &'a str) -> Vec<Chunk<'a>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut start_line, mut line_no, mut pos) = (0, 1, 1, 0);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        if let Some(rest) = body.strip_prefix("---") {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            if rest.is_empty() || rest.starts_with('#') {
+                if pos > start {
+                    chunks.push(Chunk {
+                        file,
+                        text: &text[start..pos],
+                        line: start_line,
+                    });
+                }
+                start = pos + line.len();
+                start_line = line_no + 1;
+            }
+        }
+        pos += line.len();
+        line_no += 1;
+    }
+    if start < text.len() || chunks.is_empty() {
+        chunks.push(Chunk {
+            file,
+            text: &text[start..],
+            line: start_line,
+        });
+    }
+    chunks
 }
 
 fn push_object(
@@ -148,7 +344,7 @@ fn push_object(
     let is_list = object.get("kind").and_then(Value::as_str) == Some("List")
         && object.get("apiVersion").and_then(Value::as_str) == Some("v1");
     if !is_list {
-        out.push(Document { object, source: at });
+        out.push(Document::from_object(&object, at));
         return Ok(());
     }
     // `kind: List` (what `kubectl get -o yaml` prints) is flattened into its items.
@@ -195,8 +391,7 @@ fn type_name(v: &Value) -> &'static str {
 pub fn write_documents(docs: &[Document], out: &mut Vec<u8>) {
     for doc in docs {
         out.extend_from_slice(b"---\n");
-        // Serialising a Map<String, Value> cannot fail: keys are strings and numbers are finite.
-        serde_json::to_writer(&mut *out, &doc.object).expect("JSON object serialises");
+        out.extend_from_slice(doc.json.as_bytes());
         out.push(b'\n');
     }
 }
@@ -229,9 +424,42 @@ mod tests {
         let err = read("apiVersion: v1\nkind: A\n---\n- 1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("t.yaml: document 1 (line 3)"), "{err}");
+        assert!(err.contains("t.yaml: document 1 (line 4)"), "{err}");
         let err = read("metadata: {name: x}\n").unwrap_err().to_string();
         assert!(err.contains("`apiVersion` is missing"), "{err}");
+    }
+
+    #[test]
+    fn separator_lines_cut_the_stream_like_kubernetes_yamlreader() {
+        let chunks = split_stream("f", "a: 1\n--- # first\nb: 2\n---\n---\nc: |\n  ---x\n");
+        let texts: Vec<_> = chunks.iter().map(|c| (c.text, c.line)).collect();
+        assert_eq!(texts, [("a: 1\n", 1), ("b: 2\n", 3), ("c: |\n  ---x\n", 6)]);
+    }
+
+    #[test]
+    fn parallel_reading_gives_the_same_documents_and_indices() {
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{k: '{i}'}}\n---\n# comment only\n---\n"));
+        }
+        assert!(
+            text.len() > 256 << 10,
+            "large enough to be read in parallel"
+        );
+        let docs = read(&text).unwrap();
+        assert_eq!(docs.len(), 3000);
+        for (i, d) in docs.iter().enumerate() {
+            assert_eq!(d.name(), format!("c{i}"));
+            assert_eq!(d.source.index, 2 * i);
+            assert_eq!(d.source.line, 7 * i + 1);
+        }
+        let broken = text.replacen("name: c2999}", "name: c2999", 1);
+        let err = read(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("line {}", 7 * 2999 + 3))
+                || err.contains(&format!("line {}", 7 * 2999 + 4)),
+            "{err}"
+        );
     }
 
     #[test]

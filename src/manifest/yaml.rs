@@ -51,6 +51,31 @@ pub enum YamlError {
     Unsupported { line: usize, message: String },
 }
 
+impl YamlError {
+    /// The same error with its line moved down by `lines` (for a piece cut out of a larger stream).
+    pub fn offset_lines(self, lines: usize) -> Self {
+        match self {
+            YamlError::Syntax { line, message } => YamlError::Syntax {
+                line: line + lines,
+                message,
+            },
+            YamlError::TooDeep { line, limit } => YamlError::TooDeep {
+                line: line + lines,
+                limit,
+            },
+            YamlError::AliasBomb { line, limit } => YamlError::AliasBomb {
+                line: line + lines,
+                limit,
+            },
+            YamlError::Unsupported { line, message } => YamlError::Unsupported {
+                line: line + lines,
+                message,
+            },
+            other @ YamlError::TooLarge { .. } => other,
+        }
+    }
+}
+
 /// Reads every document of a YAML stream (JSON is YAML too).
 ///
 /// # Errors

@@ -122,7 +122,8 @@ fn directory(ctx: &RenderContext) -> Result<Vec<Rendered>, RenderError> {
         message: e.to_string(),
     })?;
     let mut files = Vec::new();
-    collect(&ctx.app_dir, &root, &mut files)?;
+    let mut seen = std::collections::HashSet::new();
+    collect(&ctx.app_dir, &root, &mut seen, &mut files)?;
     files.sort();
     let mut total = 0usize;
     let mut out = Vec::with_capacity(files.len());
@@ -148,11 +149,21 @@ fn directory(ctx: &RenderContext) -> Result<Vec<Rendered>, RenderError> {
     Ok(out)
 }
 
-fn collect(dir: &Path, root: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+/// Walks `dir` for manifest files; `seen` holds the real paths of directories already walked, so a
+/// symlink loop inside the repository is walked once instead of forever.
+fn collect(
+    dir: &Path,
+    root: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), RenderError> {
     let io = |path: &Path, e: std::io::Error| RenderError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    if !seen.insert(dir.canonicalize().map_err(|e| io(dir, e))?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;
         let name = entry.file_name();
@@ -172,7 +183,7 @@ fn collect(dir: &Path, root: &Path, files: &mut Vec<PathBuf>) -> Result<(), Rend
             }
         }
         if path.is_dir() {
-            collect(&path, root, files)?;
+            collect(&path, root, seen, files)?;
         } else if [".yaml", ".yml", ".json"]
             .iter()
             .any(|ext| name.ends_with(ext))

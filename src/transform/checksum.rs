@@ -18,18 +18,25 @@ enum ConfigKind {
 type ConfigKey = (String, ConfigKind, String);
 
 /// Sets `annotation` on the pod template of every workload that references config present in `docs`.
-/// `default_namespace` is where objects without `metadata.namespace` live.
+/// `default_namespace` is where objects without `metadata.namespace` live. Only config objects and
+/// workloads are parsed; every other document is passed over untouched.
 pub fn inject_checksums(docs: &mut [Document], annotation: &str, default_namespace: &str) {
     let configs = index_configs(docs, default_namespace);
+    if configs.is_empty() {
+        return;
+    }
     for doc in docs.iter_mut() {
-        let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
-        let Some(template) = pod_template_mut(doc) else {
+        let Some(path) = pod_template_path(doc) else {
             continue;
         };
-        let refs = references(template.get("spec"));
+        let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
+        let mut object = doc.to_object();
+        let Some(template) = object_at_mut(&mut object, path) else {
+            continue;
+        };
         let mut bytes = Vec::new();
-        for (kind, name) in &refs {
-            if let Some(canonical) = configs.get(&(namespace.clone(), *kind, name.clone())) {
+        for (kind, name) in references(template.get("spec")) {
+            if let Some(canonical) = configs.get(&(namespace.clone(), kind, name)) {
                 bytes.extend_from_slice(canonical);
                 bytes.push(b'\n');
             }
@@ -40,6 +47,7 @@ pub fn inject_checksums(docs: &mut [Document], annotation: &str, default_namespa
         let metadata = object_entry(template, "metadata");
         let annotations = object_entry(metadata, "annotations");
         annotations.insert(annotation.to_string(), Value::String(sha256_hex(&bytes)));
+        doc.set_object(&object);
     }
 }
 
@@ -48,50 +56,42 @@ fn index_configs(docs: &[Document], default_namespace: &str) -> HashMap<ConfigKe
     let mut real = HashMap::new();
     let mut generated = HashMap::new();
     for doc in docs {
-        let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
-        let (kind, name, content, table) = match (doc.group(), doc.kind()) {
-            ("", "ConfigMap") => (
-                ConfigKind::ConfigMap,
-                doc.name().to_string(),
-                data_of(doc, &["data", "binaryData"]),
-                &mut real,
-            ),
-            ("", "Secret") => (
-                ConfigKind::Secret,
-                doc.name().to_string(),
-                data_of(doc, &["data", "stringData", "type"]),
-                &mut real,
-            ),
-            ("bitnami.com", "SealedSecret") => {
-                let name = str_at(&doc.object, &["spec", "template", "metadata", "name"])
-                    .unwrap_or(doc.name())
-                    .to_string();
-                (
+        let (kind, name_path, keys, generator): (_, &[&str], &[&str], _) =
+            match (doc.group(), doc.kind()) {
+                ("", "ConfigMap") => (ConfigKind::ConfigMap, &[], &["data", "binaryData"], false),
+                ("", "Secret") => (
                     ConfigKind::Secret,
-                    name,
-                    data_of(doc, &["spec"]),
-                    &mut generated,
-                )
-            }
-            ("external-secrets.io", "ExternalSecret") => {
-                let name = str_at(&doc.object, &["spec", "target", "name"])
-                    .unwrap_or(doc.name())
-                    .to_string();
-                (
+                    &[],
+                    &["data", "stringData", "type"],
+                    false,
+                ),
+                ("bitnami.com", "SealedSecret") => (
                     ConfigKind::Secret,
-                    name,
-                    data_of(doc, &["spec"]),
-                    &mut generated,
-                )
-            }
-            _ => continue,
-        };
+                    &["spec", "template", "metadata", "name"],
+                    &["spec"],
+                    true,
+                ),
+                ("external-secrets.io", "ExternalSecret") => (
+                    ConfigKind::Secret,
+                    &["spec", "target", "name"],
+                    &["spec"],
+                    true,
+                ),
+                _ => continue,
+            };
+        let object = doc.to_object();
+        let name = str_at(&object, name_path).unwrap_or(doc.name()).to_string();
         let mut record = Map::new();
         record.insert("kind".into(), Value::String(doc.kind().to_string()));
         record.insert("name".into(), Value::String(name.clone()));
-        record.extend(content);
+        record.extend(
+            keys.iter()
+                .filter_map(|k| object.get(*k).map(|v| ((*k).to_string(), v.clone()))),
+        );
         let mut bytes = Vec::new();
         canonical_json(&Value::Object(record), &mut bytes);
+        let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
+        let table = if generator { &mut generated } else { &mut real };
         table.insert((namespace, kind, name), bytes);
     }
     // A real Secret wins over a generator that claims the same name.
@@ -99,12 +99,6 @@ fn index_configs(docs: &[Document], default_namespace: &str) -> HashMap<ConfigKe
         real.entry(key).or_insert(bytes);
     }
     real
-}
-
-fn data_of(doc: &Document, keys: &[&str]) -> Map<String, Value> {
-    keys.iter()
-        .filter_map(|k| doc.object.get(*k).map(|v| ((*k).to_string(), v.clone())))
-        .collect()
 }
 
 fn str_at<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
@@ -116,16 +110,23 @@ fn str_at<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> 
     cur.get(*last)?.as_str().filter(|s| !s.is_empty())
 }
 
-/// The pod template of a workload, if the document is one (bare Pods are left alone).
-fn pod_template_mut(doc: &mut Document) -> Option<&mut Map<String, Value>> {
-    let path: &[&str] = match (doc.group(), doc.kind()) {
+/// Where the pod template of a workload is, if the document is one (bare Pods are left alone).
+pub fn pod_template_path(doc: &Document) -> Option<&'static [&'static str]> {
+    match (doc.group(), doc.kind()) {
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
         | ("batch", "Job")
-        | ("argoproj.io", "Rollout") => &["spec", "template"],
-        ("batch", "CronJob") => &["spec", "jobTemplate", "spec", "template"],
-        _ => return None,
-    };
-    let mut cur = &mut doc.object;
+        | ("argoproj.io", "Rollout") => Some(&["spec", "template"]),
+        ("batch", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template"]),
+        _ => None,
+    }
+}
+
+/// The object at `path`, if every step is an object.
+pub fn object_at_mut<'a>(
+    object: &'a mut Map<String, Value>,
+    path: &[&str],
+) -> Option<&'a mut Map<String, Value>> {
+    let mut cur = object;
     for key in path {
         cur = cur.get_mut(*key)?.as_object_mut()?;
     }
@@ -200,8 +201,8 @@ mod tests {
     }
 
     fn checksum(doc: &Document) -> Option<String> {
-        let mut d = doc.clone();
-        pod_template_mut(&mut d)?
+        let mut object = doc.to_object();
+        object_at_mut(&mut object, pod_template_path(doc)?)?
             .get("metadata")?
             .get("annotations")?
             .get(ANN)?

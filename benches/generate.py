@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Benchmark of `sluice render` against `kubectl kustomize` and `cat` on the same generated app.
+
+Generates apps of N objects (ConfigMaps, Deployments that reference them, Services, ServiceAccounts)
+in a temporary directory, then times, in the same run and on the same files:
+  - cat of every manifest file (the floor: reading the bytes),
+  - sluice render DIR (read, parse as YAML 1.1, checksum, write JSON),
+  - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh).
+Reports MB/s, peak RSS (from wait4's rusage), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
+"""
+import os, resource, subprocess, sys, tempfile, time
+
+def make_app(root, n_objects, per_file=200):
+    """Writes the manifests into root/manifests (the sluice app) and root/kustomization.yaml over them."""
+    mdir = os.path.join(root, "manifests")
+    os.mkdir(mdir)
+    quads = n_objects // 4
+    docs = []
+    for i in range(quads):
+        docs.append(f"""apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg-{i}
+  labels: {{app: svc-{i}, tier: backend}}
+data:
+  LOG_LEVEL: info
+  FEATURE_FLAG: "on"
+  MODE: '0644'
+  TIMEOUT: "30"
+""")
+        docs.append(f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: svc-{i}
+  labels: {{app: svc-{i}}}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: svc-{i}}}
+  template:
+    metadata:
+      labels: {{app: svc-{i}}}
+    spec:
+      serviceAccountName: svc-{i}
+      containers:
+      - name: app
+        image: registry.example.com/svc:1.10.{i % 10}
+        ports: [{{containerPort: 8080}}]
+        envFrom: [{{configMapRef: {{name: cfg-{i}}}}}]
+        resources:
+          requests: {{cpu: 100m, memory: 128Mi}}
+      volumes:
+      - name: cfg
+        configMap: {{name: cfg-{i}, defaultMode: 0644}}
+""")
+        docs.append(f"""apiVersion: v1
+kind: Service
+metadata:
+  name: svc-{i}
+spec:
+  selector: {{app: svc-{i}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+""")
+        docs.append(f"""apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: svc-{i}
+automountServiceAccountToken: no
+""")
+    files = []
+    for f in range(0, len(docs), per_file):
+        name = f"m{f // per_file:05d}.yaml"
+        with open(os.path.join(mdir, name), "w") as fh:
+            fh.write("---\n".join(docs[f:f + per_file]))
+        files.append(name)
+    with open(os.path.join(mdir, ".sluice.yaml"), "w") as fh:
+        fh.write("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\nrender: {tool: directory}\n")
+    with open(os.path.join(root, "kustomization.yaml"), "w") as fh:
+        fh.write("resources:\n" + "".join(f"- manifests/{n}\n" for n in files))
+    return sum(os.path.getsize(os.path.join(mdir, n)) for n in files)
+
+def run(argv, cwd=None):
+    """Runs argv once; returns (seconds, peak RSS in bytes, stdout size)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out_len = 0
+    while True:
+        chunk = proc.stdout.read(1 << 20)
+        if not chunk:
+            break
+        out_len += len(chunk)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    secs = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{argv[0]} failed: {err.decode(errors='replace')[-2000:]}")
+    return secs, usage.ru_maxrss * 1024, out_len
+
+def best(argv, cwd=None, reps=5):
+    runs = [run(argv, cwd) for _ in range(reps)]
+    runs.sort()
+    return runs[len(runs) // 2]  # median time
+
+def main():
+    sluice = os.path.abspath(sys.argv[1])
+    sizes = [int(a) for a in sys.argv[2:]] or [2000, 20000]
+    print(f"| objects | input MB | cat s | sluice render s | sluice MB/s | sluice peak RSS MB | RSS / input | kubectl kustomize s | kustomize / sluice |")
+    print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as d:
+            size = make_app(d, n)
+            m = os.path.join(d, "manifests")
+            files = sorted(f for f in os.listdir(m) if f.endswith(".yaml"))
+            cat_s, _, _ = best(["cat", *files], cwd=m)
+            s_s, s_rss, _ = best([sluice, "render", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"])
+            k_s, _, _ = best(["kubectl", "kustomize", d], reps=1 if n > 5000 else 3)
+            mb = size / 1e6
+            print(f"| {n} | {mb:.1f} | {cat_s:.3f} | {s_s:.3f} | {mb / s_s:.0f} | {s_rss / 1e6:.0f} | {s_rss / size:.1f}x | {k_s:.2f} | {k_s / s_s:.0f}x |", flush=True)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Benchmark `sluice render` against `kubectl kustomize` on generated apps (see generate.py).
+# Usage: benches/generate.sh [N...]   (default 2000 20000 objects)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked --quiet
+exec python3 benches/generate.py target/release/sluice "$@"
