@@ -1394,6 +1394,52 @@ fn generate_reads_the_change_id_under_both_names_plugin_yaml_announces() {
     }
 }
 
+/// The kustomization YAML blocks of a document: fenced `yaml` blocks, or heredocs, holding `kind: Kustomization`.
+fn documented_kustomizations(doc: &str) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in read(&repo().join(doc)).lines() {
+        match &mut current {
+            None if line.trim_start() == "```yaml" || line.contains("<<'EOF'") => {
+                current = Some(String::new())
+            }
+            Some(text) if line.trim_start() == "```" || line == "EOF" => {
+                if text.contains("kind: Kustomization") {
+                    blocks.push(yaml_doc(text));
+                }
+                current = None;
+            }
+            Some(text) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn documented_kustomizations_match_the_tested_overlay() {
+    let overlay = yaml_doc(&read(&fixtures().join("overlay/kustomization.yaml")));
+    for doc in [
+        "docs/install.md",
+        "docs/install-readme-section.md",
+        "docs/walkthrough.md",
+    ] {
+        let blocks = documented_kustomizations(doc);
+        assert_eq!(blocks.len(), 1, "{doc}: expected one kustomization");
+        let k = &blocks[0];
+        assert_eq!(k["namespace"], overlay["namespace"], "{doc}");
+        assert_eq!(
+            k["secretGenerator"], overlay["secretGenerator"],
+            "{doc}: the token recipe must be the tested one"
+        );
+        assert_eq!(k["components"].as_array().map(Vec::len), Some(1), "{doc}");
+        assert_eq!(k["images"][0]["name"], IMAGE_NAME, "{doc}");
+    }
+}
+
 // ---- Dockerfile ----------------------------------------------------------------------------------------------
 
 #[test]
