@@ -120,3 +120,302 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+// ---- The notification sink: a real `sluice serve` on 127.0.0.1, and a minimal HTTP client. ----
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A running `sluice serve`; killed (SIGKILL) when dropped.
+pub struct Sink {
+    pub child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub stderr_path: PathBuf,
+}
+
+impl Sink {
+    /// Starts `sluice serve` on a free port over `data_dir`, with `token` (written to a file) if given,
+    /// and waits for /healthz.
+    pub fn start(data_dir: &Path, token: Option<&str>) -> Sink {
+        Sink::start_with(data_dir, token, &[], None)
+    }
+
+    /// As `start`, with extra arguments and optionally a shell prefix run before `exec sluice`
+    /// (e.g. `trap '' XFSZ; ulimit -S -f 64;`).
+    pub fn start_with(
+        data_dir: &Path,
+        token: Option<&str>,
+        extra: &[&str],
+        shell_prefix: Option<&str>,
+    ) -> Sink {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let stderr_path = data_dir.with_extension(format!("stderr-{port}"));
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            addr.clone(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        if let Some(token) = token {
+            let token_file = data_dir.with_extension(format!("token-{port}"));
+            std::fs::write(&token_file, format!("  {token}\n")).expect("write token file");
+            args.push("--token-file".into());
+            args.push(token_file.display().to_string());
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut cmd = match shell_prefix {
+            Some(prefix) => {
+                let mut c = Command::new("bash");
+                c.arg("-c")
+                    .arg(format!("{prefix} exec \"$0\" \"$@\""))
+                    .arg(bin())
+                    .args(&args);
+                c
+            }
+            None => {
+                let mut c = Command::new(bin());
+                c.args(&args);
+                c
+            }
+        };
+        let child = cmd
+            .env("SLUICE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sluice serve");
+        let mut sink = Sink {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            stderr_path,
+        };
+        sink.wait_healthy();
+        sink
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("sluice serve exited with {status}: {}", self.stderr());
+            }
+            if let Ok(r) = try_http(&self.addr, "GET", "/healthz", &[], b"") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sluice serve did not become healthy: {}", self.stderr());
+    }
+
+    /// What the server wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A request to this server.
+    pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        http(&self.addr, method, path, headers, body)
+    }
+
+    /// The log's lines.
+    pub fn log_lines(&self) -> Vec<String> {
+        read_log_lines(&self.data_dir)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The lines of `DIR/audit.jsonl` ([] when there is no file).
+pub fn read_log_lines(data_dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(data_dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One request (HTTP/1.1, `Connection: close`), panicking on I/O errors.
+pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    try_http(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// One request (HTTP/1.1, `Connection: close`).
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if !chunked {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    // The server may answer (413) and close before the whole body is sent: that is not an error here.
+    let sent = if chunked {
+        body.chunks(64 * 1024)
+            .try_for_each(|c| {
+                s.write_all(format!("{:x}\r\n", c.len()).as_bytes())?;
+                s.write_all(c)?;
+                s.write_all(b"\r\n")
+            })
+            .and_then(|()| s.write_all(b"0\r\n\r\n"))
+    } else {
+        s.write_all(body)
+    };
+    let _ = sent;
+    let mut raw = Vec::new();
+    let read = s.read_to_end(&mut raw);
+    if raw.is_empty() {
+        read?;
+        return Err(std::io::Error::other("empty response"));
+    }
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no header end: {text}")))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A `POST /v1/events` body as the webhook template renders it: a whole Application, and the commit.
+pub fn event_body(
+    event: &str,
+    app: &str,
+    started_at: &str,
+    revision: &str,
+    message: Option<&str>,
+) -> String {
+    let commit = match message {
+        Some(m) => serde_json::json!({"Message": m, "Author": "Ann Author <ann@example.com>",
+            "Date": "2026-11-20T10:00:00Z", "Tags": []}),
+        None => serde_json::Value::Null,
+    };
+    serde_json::json!({
+        "event": event,
+        "app": {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": app, "namespace": "argocd", "uid": format!("uid-{app}")},
+            "spec": {
+                "project": "default",
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "production"},
+                "source": {"repoURL": "https://git.example.com/apps.git", "path": app,
+                           "helm": {"values": "db:\n  password: hunter2\n"}}
+            },
+            "status": {
+                "sync": {"status": "Synced", "revision": revision},
+                "health": {"status": "Healthy"},
+                "history": [
+                    {"id": 6, "revision": "0ld0ld", "deployStartedAt": "2026-11-19T09:00:00Z"},
+                    {"id": 7, "revision": revision, "deployStartedAt": started_at}
+                ],
+                "operationState": {
+                    "phase": "Succeeded",
+                    "message": "successfully synced (all tasks run)",
+                    "startedAt": started_at,
+                    "finishedAt": started_at,
+                    "operation": {"initiatedBy": {"username": "alice"}, "sync": {"revision": revision}},
+                    "syncResult": {"revision": revision, "resources": [
+                        {"group": "velero.io", "version": "v1", "kind": "Backup", "namespace": "velero",
+                         "name": format!("pre-change-{app}-x7k2p"), "hookType": "PreSync", "status": "Synced"}
+                    ]}
+                }
+            }
+        },
+        "commit": commit,
+        "someFutureField": {"ignored": true}
+    })
+    .to_string()
+}

@@ -1,0 +1,276 @@
+//! Load benchmark of the notification sink on loopback (`cargo bench --bench sink-load`).
+//!
+//! 1. Baseline: a plain loop of one append + one `sync_data` per record on the same disk.
+//! 2. The real `sluice serve` with `CLIENTS` concurrent keep-alive HTTP clients posting distinct
+//!    events; every 201 is an fsynced record, so acknowledged events/s is comparable to the loop.
+//!
+//! Bounded in count and time. Environment: `SINK_LOAD_CLIENTS` (16), `SINK_LOAD_EVENTS` (6000),
+//! `SINK_LOAD_SECONDS` (20 per phase), `SINK_LOAD_DIR` (benches/out, on the repository's disk).
+//! Prints a Markdown table for docs/audit-log.md. Uses only std: no network beyond 127.0.0.1.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn body(i: usize) -> String {
+    format!(
+        r#"{{"event":"sync-succeeded","app":{{"apiVersion":"argoproj.io/v1alpha1","kind":"Application",
+        "metadata":{{"name":"app-{a}","namespace":"argocd","uid":"uid-{a}"}},
+        "spec":{{"project":"default","destination":{{"server":"https://kubernetes.default.svc","namespace":"production"}}}},
+        "status":{{"sync":{{"status":"Synced","revision":"{i:040}"}},"health":{{"status":"Healthy"}},
+        "history":[{{"id":7,"revision":"{i:040}","deployStartedAt":"2026-11-20T10:00:00Z"}}],
+        "operationState":{{"phase":"Succeeded","message":"successfully synced","startedAt":"2026-11-20T10:00:00.{i:06}Z",
+        "finishedAt":"2026-11-20T10:00:01Z","operation":{{"initiatedBy":{{"username":"alice"}}}},
+        "syncResult":{{"revision":"{i:040}","resources":[{{"group":"velero.io","kind":"Backup","name":"pre-change-{i}","hookType":"PreSync"}}]}}}}}}}},
+        "commit":{{"Message":"CHG-{i}: load test\n\nApproved-by: Bob <bob@example.com>\nRisk: low\n","Author":"Ann","Date":"2026-11-20T09:00:00Z","Tags":[]}}}}"#,
+        a = i % 50
+    )
+}
+
+/// One append + one fsync per record, for `max_records` or `max_time`: records/s and the slowest fsync.
+fn baseline(dir: &Path, max_records: usize, max_time: Duration) -> (f64, Duration) {
+    let path = dir.join("baseline.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open baseline file");
+    let mut line = "x".repeat(1000);
+    line.push('\n');
+    let start = Instant::now();
+    let mut n = 0;
+    let mut slowest = Duration::ZERO;
+    while n < max_records && start.elapsed() < max_time {
+        let t = Instant::now();
+        f.write_all(line.as_bytes()).expect("write");
+        f.sync_data().expect("fsync");
+        slowest = slowest.max(t.elapsed());
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    (rate, slowest)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(data: &Path, workers: usize) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", &addr, "--data-dir"])
+        .arg(data)
+        .args(["--workers", &workers.to_string()])
+        .env("SLUICE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start sluice serve");
+    let server = Server { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut c) = Client::connect(&server.addr) {
+            if c.request("GET", "/healthz", "").is_ok_and(|r| r.0 == 200) {
+                return server;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("sluice serve did not start");
+}
+
+/// A keep-alive HTTP/1.1 client over one connection.
+struct Client {
+    reader: BufReader<TcpStream>,
+    stream: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: &str) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            stream,
+        })
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes())?;
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line)?;
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h)?;
+            if h == "\r\n" || h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut buf = vec![0; length];
+        self.reader.read_exact(&mut buf)?;
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; there is nothing to filter here.
+    let clients = env_or("SINK_LOAD_CLIENTS", 16) as usize;
+    let events = env_or("SINK_LOAD_EVENTS", 10000) as usize;
+    let max_time = Duration::from_secs(env_or("SINK_LOAD_SECONDS", 20));
+    let root = std::env::var_os("SINK_LOAD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/out"));
+    let dir = root.join(format!("run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create bench dir");
+
+    let (base_rate, base_slowest) = baseline(&dir, events, max_time);
+    eprintln!("baseline: {base_rate:.0} fsynced 1001-byte appends/s");
+
+    let data = dir.join("data");
+    let server = start_server(&data, clients);
+    let next = Arc::new(AtomicUsize::new(0));
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (addr, next, latencies, failures) = (
+                server.addr.clone(),
+                Arc::clone(&next),
+                Arc::clone(&latencies),
+                Arc::clone(&failures),
+            );
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&addr).expect("connect");
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= events || start.elapsed() > max_time {
+                        break;
+                    }
+                    let b = body(i);
+                    let t = Instant::now();
+                    match client.request("POST", "/v1/events", &b) {
+                        Ok((201, _)) => mine.push(t.elapsed()),
+                        Ok(_) | Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            client = Client::connect(&addr).expect("reconnect");
+                        }
+                    }
+                }
+                latencies.lock().expect("latencies").extend(mine);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let wall = start.elapsed();
+    let mut lat = latencies.lock().expect("latencies").clone();
+    lat.sort();
+    let acked = lat.len();
+    let rate = acked as f64 / wall.as_secs_f64();
+    let metrics = Client::connect(&server.addr)
+        .and_then(|mut c| c.request("GET", "/metrics", ""))
+        .map(|r| r.1)
+        .unwrap_or_default();
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let batches = metric("sluice_audit_batches_total");
+    let batched = metric("sluice_audit_batched_records_total");
+    drop(server);
+    // The loop again, to show how much the shared disk drifted during the run.
+    let (base_after, after_slowest) = baseline(&dir, events, max_time);
+    let verify = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("audit verify");
+    let verified = String::from_utf8_lossy(&verify.stdout).trim().to_owned();
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| one write + one fsync per record (same disk, same run), before / after | {base_rate:.0} / {base_after:.0} records/s |");
+    println!(
+        "| slowest single fsync of the loop, before / after | {:.2} ms / {:.2} ms |",
+        base_slowest.as_secs_f64() * 1e3,
+        after_slowest.as_secs_f64() * 1e3
+    );
+    println!("| sink, {clients} concurrent clients, acknowledged (fsynced) events | {rate:.0} events/s ({acked} in {:.2} s) |", wall.as_secs_f64());
+    println!(
+        "| speed-up over the one-fsync loop (the better of the two) | {:.1}× |",
+        rate / base_rate.max(base_after)
+    );
+    println!(
+        "| latency p50 / p99 / p99.9 / max | {:.2} ms / {:.2} ms / {:.2} ms / {:.2} ms |",
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        percentile(&lat, 0.999).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    println!(
+        "| mean group-commit batch | {:.1} records per fsync ({batches:.0} fsyncs) |",
+        if batches > 0.0 {
+            batched / batches
+        } else {
+            0.0
+        }
+    );
+    println!("| failed requests | {} |", failures.load(Ordering::Relaxed));
+    println!("| `audit verify` afterwards | {verified} |");
+    let _ = std::fs::remove_dir_all(&dir);
+}
