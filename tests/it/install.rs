@@ -8,10 +8,9 @@
 
 use crate::support;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -1035,131 +1034,6 @@ fn unguarded_commit_lookup_fails_without_a_revision() {
     assert!(result["errors"]["naive"].is_string(), "{result}");
 }
 
-/// A `sluice serve` on a free local port, killed on drop.
-struct Sink {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-    data_dir: PathBuf,
-}
-
-impl Sink {
-    fn start(token: &str) -> Sink {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data_dir = dir.path().join("data");
-        std::fs::create_dir(&data_dir).unwrap();
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, token).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(support::bin())
-            .args(["serve", "--listen", &addr, "--data-dir"])
-            .arg(&data_dir)
-            .arg("--token-file")
-            .arg(&token_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sluice serve");
-        let mut sink = Sink {
-            child,
-            addr,
-            _dir: dir,
-            data_dir,
-        };
-        sink.wait_ready();
-        sink
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll sink") {
-                let mut err = String::new();
-                if let Some(mut stderr) = self.child.stderr.take() {
-                    stderr.read_to_string(&mut err).ok();
-                }
-                panic!("sluice serve exited before it was ready ({status}):\n{err}");
-            }
-            if let Ok((200, _)) = http(&self.addr, "GET", "/healthz", None, "") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sluice serve not ready after 15 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the status and the (de-chunked) body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP header end in {text:?}")))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    Ok((
-        status,
-        if chunked {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        },
-    ))
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n =
-            usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 #[test]
 fn sink_records_every_rendered_template() {
     let app = fixture_json("application.json");
@@ -1178,17 +1052,27 @@ fn sink_records_every_rendered_template() {
         }
     }
 
-    // The token the kustomization puts in both Secrets.
+    // The token the kustomization puts in both Secrets; the headers the webhook service sends.
     let token = sink_token();
-    let sink = Sink::start(&token);
-    let (status, _) = http(&sink.addr, "POST", "/v1/events", None, &bodies[0].2).expect("post");
-    assert_eq!(status, 401, "a request without the token must be refused");
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    let sink = support::Sink::start(&data_dir, Some(&token));
+    let refused = sink.http("POST", "/v1/events", &headers[1..], bodies[0].2.as_bytes());
+    assert_eq!(
+        refused.status, 401,
+        "a request without the token must be refused"
+    );
 
     for (i, (app, event, body)) in bodies.iter().enumerate() {
-        let (status, answer) =
-            http(&sink.addr, "POST", "/v1/events", Some(&token), body).expect("post");
-        assert_eq!(status, 201, "{app} {event}: {answer}");
-        let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
+        let answer = sink.http("POST", "/v1/events", &headers, body.as_bytes());
+        assert_eq!(answer.status, 201, "{app} {event}: {}", answer.body);
+        let answer = answer.json();
         assert_eq!(answer["seq"], i as u64 + 1, "{app} {event}: {answer}");
         assert!(
             answer["hash"].as_str().is_some_and(|h| h.len() == 64),
@@ -1196,38 +1080,30 @@ fn sink_records_every_rendered_template() {
         );
     }
     // Argo CD delivers again after a lost response: recorded once.
-    let (status, answer) =
-        http(&sink.addr, "POST", "/v1/events", Some(&token), &bodies[7].2).expect("post");
-    assert_eq!(status, 200, "{answer}");
-    let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
-    assert_eq!(answer["duplicate"], true, "{answer}");
-    assert_eq!(answer["seq"], 8, "{answer}");
+    let again = sink.http("POST", "/v1/events", &headers, bodies[7].2.as_bytes());
+    assert_eq!(again.status, 200, "{}", again.body);
+    let again = again.json();
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["seq"], 8, "{again}");
 
-    let (status, records) =
-        http(&sink.addr, "GET", "/v1/records?app=shop", Some(&token), "").expect("get");
-    assert_eq!(status, 200, "{records}");
-    let records: Value = serde_json::from_str(&records).expect("JSON records");
+    let records = sink.http("GET", "/v1/records?app=shop", &headers, b"");
+    assert_eq!(records.status, 200, "{}", records.body);
+    let records = records.json();
     let records = records
         .as_array()
         .or_else(|| records["records"].as_array())
         .unwrap_or_else(|| panic!("no record list in {records}"));
     assert_eq!(records.len(), EVENTS.len(), "{records:#?}");
     for (record, event) in records.iter().zip(EVENTS) {
-        assert!(
-            record.to_string().contains(&format!("\"{event}\"")),
-            "{event}: {record}"
-        );
-        assert!(record.to_string().contains("CHG-1234"), "{record}");
+        let text = record.to_string();
+        assert!(text.contains(&format!("\"{event}\"")), "{event}: {record}");
+        assert!(text.contains("CHG-1234"), "{record}");
     }
+    assert_eq!(sink.log_lines().len(), bodies.len());
 
     let out = support::sluice_in(
         &repo(),
-        &[
-            "audit",
-            "verify",
-            "--data-dir",
-            sink.data_dir.to_str().unwrap(),
-        ],
+        &["audit", "verify", "--data-dir", data_dir.to_str().unwrap()],
         &[],
     );
     assert!(out.status.success(), "{}", support::stderr(&out));
