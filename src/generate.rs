@@ -6,10 +6,11 @@ use crate::cli::RenderArgs;
 use crate::manifest::{self, Document, Limits};
 use crate::policy::{self, Policy};
 use crate::render::{self, RenderContext};
-use crate::transform::{self, AppContext};
+use crate::transform::hooks::{self, SqlFiles};
+use crate::transform::{self, AppContext, TransformError};
 use crate::{Error, Exit, Result};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Argo CD's build environment (ARGOCD.md §1), as a plain map so that `render --env` can supply it.
@@ -144,14 +145,7 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
         )));
     }
     let policy = policy::load(&policy_path)?;
-    let app = AppContext {
-        app_name: transform::sanitize_name(env.get("ARGOCD_APP_NAME").unwrap_or("")),
-        namespace: env.get("ARGOCD_APP_NAMESPACE").unwrap_or("").to_string(),
-        revision_short: env
-            .get("ARGOCD_APP_REVISION_SHORT")
-            .unwrap_or("")
-            .to_string(),
-    };
+    let app = app_context(&policy, env)?;
     let ctx = RenderContext {
         app_dir: app_dir.to_path_buf(),
         repo_root: repo_root.to_path_buf(),
@@ -181,7 +175,13 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
             app_dir.display()
         )));
     }
-    transform_documents(&policy, &app, &mut docs);
+    let sql = read_sql_dirs(&policy, &ctx)?;
+    transform_documents(&policy, &app, &sql, &mut docs).map_err(|source| {
+        TransformError::InPolicy {
+            file: policy_path.display().to_string(),
+            source: Box::new(source),
+        }
+    })?;
     let mut out = Vec::with_capacity(docs.len() * 512);
     manifest::write_documents(&docs, &mut out);
     Ok(out)
@@ -201,8 +201,138 @@ fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> 
     Ok(docs)
 }
 
-fn transform_documents(policy: &Policy, app: &AppContext, docs: &mut [Document]) {
+/// Who the app is and what this change is, from Argo CD's environment: the change id and the emergency
+/// id are checked against the policy's pattern here, before anything is rendered.
+fn app_context(policy: &Policy, env: &ArgoEnv) -> Result<AppContext> {
+    let raw_name = env.get("ARGOCD_APP_NAME").unwrap_or("");
+    let change = app_setting_var(env, "CHANGE_ID");
+    let change = change.as_ref().map(|(var, value)| (var.as_str(), *value));
+    let change_id = hooks::resolve_change_id(&policy.change, change)?;
+    let emergency = app_setting_var(env, "SLUICE_EMERGENCY");
+    let emergency = emergency
+        .as_ref()
+        .map(|(var, value)| (var.as_str(), *value));
+    let emergency = hooks::resolve_emergency(&policy.change, emergency)?;
+    Ok(AppContext {
+        app_name: transform::sanitize_name(raw_name),
+        namespace: env.get("ARGOCD_APP_NAMESPACE").unwrap_or("").to_string(),
+        revision_short: env
+            .get("ARGOCD_APP_REVISION_SHORT")
+            .unwrap_or("")
+            .to_string(),
+        argocd_app_name: raw_name.to_string(),
+        change_id,
+        cluster: env.app_setting("SLUICE_CLUSTER").unwrap_or("").to_string(),
+        emergency,
+        sluice_image: env.get("SLUICE_IMAGE").map(String::from),
+    })
+}
+
+/// [`ArgoEnv::app_setting`] together with the variable that held it, for error messages.
+fn app_setting_var<'a>(env: &'a ArgoEnv, name: &str) -> Option<(String, &'a str)> {
+    [format!("ARGOCD_ENV_{name}"), format!("PARAM_{name}")]
+        .into_iter()
+        .find_map(|var| env.get(&var).map(|value| (var, value)))
+}
+
+fn transform_documents(
+    policy: &Policy,
+    app: &AppContext,
+    sql: &[Option<SqlFiles>],
+    docs: &mut Vec<Document>,
+) -> Result<(), TransformError> {
     if policy.checksums.enabled {
         transform::checksum::inject_checksums(docs, &policy.checksums.annotation, &app.namespace);
     }
+    hooks::append_hooks(policy, app, sql, docs)
+}
+
+/// The files of every migration's `sqlDir`, in policy order (`None` without one). The directory is
+/// confined to the repository; its entries are read in name order. Hidden entries (`.gitkeep`) are
+/// skipped; a subdirectory is an error, not silently left out (ConfigMap keys are flat, and a
+/// migration tool would miss its files); a symlink must resolve to a regular file inside the
+/// repository; contents must be UTF-8 text; more than [`hooks::MAX_CONFIGMAP_BYTES`] in total is an
+/// error, found before reading the rest.
+fn read_sql_dirs(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Option<SqlFiles>>> {
+    policy
+        .migrations
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.sql_dir
+                .as_deref()
+                .map(|rel| read_sql_dir(&format!("migrations[{i}].sqlDir"), rel, ctx))
+                .transpose()
+        })
+        .collect()
+}
+
+fn read_sql_dir(key: &str, rel: &str, ctx: &RenderContext) -> Result<SqlFiles> {
+    let dir = render::confine(ctx, key, rel)?;
+    let root = ctx
+        .repo_root
+        .canonicalize()
+        .map_err(|e| Error::io(&ctx.repo_root, e))?;
+    let file_error = |path: &Path, message: String| TransformError::SqlFile {
+        key: key.to_string(),
+        path: path.to_path_buf(),
+        message,
+    };
+    if !dir.is_dir() {
+        return Err(file_error(&dir, "is not a directory".into()).into());
+    }
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        entries.push(entry.path());
+    }
+    entries.sort();
+    let mut files = SqlFiles::new();
+    let mut total = 0usize;
+    for path in entries {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(String::from) else {
+            return Err(file_error(&path, "the file name is not UTF-8".into()).into());
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let real = path.canonicalize().map_err(|e| Error::io(&path, e))?;
+        if !real.starts_with(&root) {
+            return Err(render::RenderError::PathEscapes {
+                key: key.to_string(),
+                path: format!("{rel}/{name}"),
+            }
+            .into());
+        }
+        let meta = std::fs::metadata(&real).map_err(|e| Error::io(&path, e))?;
+        if meta.is_dir() {
+            return Err(file_error(&path, "is a directory; sqlDir must hold files only (ConfigMap keys are flat): move its files up, or point sqlDir at it".into()).into());
+        }
+        if !meta.is_file() {
+            return Err(file_error(&path, "is not a regular file".into()).into());
+        }
+        // Read at most one byte more than the room left: enough to know that the limit is passed.
+        let room = hooks::MAX_CONFIGMAP_BYTES.saturating_sub(total + name.len());
+        let mut bytes = Vec::new();
+        std::fs::File::open(&real)
+            .and_then(|f| f.take(room as u64 + 1).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(&path, e))?;
+        if bytes.len() > room {
+            return Err(TransformError::ConfigMapTooLarge {
+                key: key.to_string(),
+                dir: rel.to_string(),
+                size: total + name.len() + (meta.len() as usize).max(bytes.len()),
+            }
+            .into());
+        }
+        total += name.len() + bytes.len();
+        let text = String::from_utf8(bytes).map_err(|_| {
+            file_error(
+                &path,
+                "is not UTF-8 text; migration files travel in a ConfigMap as text".into(),
+            )
+        })?;
+        files.insert(name, text);
+    }
+    Ok(files)
 }

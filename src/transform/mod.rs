@@ -2,6 +2,7 @@
 //! migrations). No filesystem, environment or clock in here: everything arrives in [`AppContext`].
 
 pub mod checksum;
+pub mod hooks;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -15,13 +16,75 @@ pub struct AppContext {
     pub namespace: String,
     /// `ARGOCD_APP_REVISION_SHORT`.
     pub revision_short: String,
+    /// `ARGOCD_APP_NAME` as Argo CD gives it (`<app namespace>_<name>` outside Argo CD's namespace): what
+    /// sync windows match, and the value of Argo CD's `app.kubernetes.io/instance` label.
+    pub argocd_app_name: String,
+    /// The change id: the Application's `CHANGE_ID` setting, else `change.id`; already validated.
+    pub change_id: Option<String>,
+    /// The Application's `SLUICE_CLUSTER` setting: destination cluster names or URLs for the guard.
+    pub cluster: String,
+    /// The Application's `SLUICE_EMERGENCY` setting: an emergency change id; already validated.
+    pub emergency: Option<String>,
+    /// `SLUICE_IMAGE` of the plugin sidecar: the default image of the guard Job.
+    pub sluice_image: Option<String>,
 }
 
 /// A transform that cannot be applied to these documents with this policy.
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A policy value that cannot be turned into a hook.
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    /// A Go duration that does not parse.
+    #[error("{key}: {value:?} is not a Go duration: {message}")]
+    Duration {
+        key: String,
+        value: String,
+        message: String,
+    },
+    /// The change id from the environment does not match the policy's pattern.
+    #[error("{var}: {id:?} does not match change.idPattern {pattern:?}; correct the value the Application sets (spec.source.plugin.env or parameters)")]
+    ChangeIdInvalid {
+        var: String,
+        id: String,
+        pattern: String,
+    },
+    /// `change.required` without a change id.
+    #[error("change.required is true but no change id is set; add `spec.source.plugin.env: [{{name: CHANGE_ID, value: CHG-1234}}]` to the Application (ARGOCD_ENV_CHANGE_ID), or set change.id in .sluice.yaml")]
+    ChangeIdRequired,
+    /// Hook names are prefixed with the app name, which Argo CD always sets.
+    #[error("ARGOCD_APP_NAME is empty, and hook names start with the app name; with `sluice render` add --env ARGOCD_APP_NAME=<app>")]
+    AppNameMissing,
+    /// No image for the guard Job.
+    #[error("guard: no image for the guard Job; set guard.image in .sluice.yaml, or SLUICE_IMAGE in the plugin sidecar's environment (the install kit sets it to the sidecar's image)")]
+    GuardImageMissing,
+    /// The backup has no namespace to include.
+    #[error("backup.namespaces: empty and Argo CD gave no destination namespace (ARGOCD_APP_NAMESPACE); list the namespaces to back up")]
+    BackupNamespaces,
+    /// `imageFrom` names no rendered workload or container.
+    #[error("{key}: {message}")]
+    ImageFrom { key: String, message: String },
+    /// A migration's files exceed what a ConfigMap may hold.
+    #[error("{key}: the files of {dir:?} take {size} bytes, over the {limit} bytes a ConfigMap may hold; split the migrations or bake them into the image", limit = hooks::MAX_CONFIGMAP_BYTES)]
+    ConfigMapTooLarge {
+        key: String,
+        dir: String,
+        size: usize,
+    },
+    /// Any of the above, raised by a setting of the policy file `file`.
+    #[error("{file}: {source}")]
+    InPolicy {
+        file: String,
+        #[source]
+        source: Box<TransformError>,
+    },
+    /// A migration's file that cannot go into a ConfigMap.
+    #[error("{key}: {}: {message}", path.display())]
+    SqlFile {
+        key: String,
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 /// Turns `ARGOCD_APP_NAME` into a DNS-1123 name: Argo CD writes `<app namespace>_<name>` for apps

@@ -48,12 +48,24 @@ pub struct FreezeSpec {
 }
 
 /// `guard.enabled`: `auto` (on when windows or freezes exist), `true` or `false`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GuardEnabled {
     #[default]
     Auto,
     On,
     Off,
+}
+
+/// Written as it is read (`auto`, `true`, `false`), so that the guard Job's `SLUICE_GUARD_POLICY`
+/// deserialises again.
+impl Serialize for GuardEnabled {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GuardEnabled::Auto => s.serialize_str("auto"),
+            GuardEnabled::On => s.serialize_bool(true),
+            GuardEnabled::Off => s.serialize_bool(false),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for GuardEnabled {

@@ -1,0 +1,76 @@
+//! The pre-change backup: a Velero `Backup` (ARGOCD.md §4) as a PreSync hook at wave −20, after the
+//! guard and before the migrations. It lives in Velero's namespace and uses `generateName`, so that every
+//! sync takes a fresh backup and no sync deletes an earlier one; Velero's `ttl` expires them. Argo CD
+//! waits for it only through the `velero.io/Backup` health check that `argocd-cm-patch` installs.
+
+use super::guard::into_map;
+use super::{
+    go_duration_seconds, label_value, labels, metadata, short_hash, Hook, DELETE_BACKUP,
+    WAVE_BACKUP,
+};
+use crate::policy::BackupSpec;
+use crate::transform::{sanitize_name, AppContext, TransformError};
+use serde_json::{json, Map, Value};
+
+/// Longest `generateName`. Argo CD appends `<7 of the revision>-presync-<unix time>` (26 characters,
+/// gitops-engine's sync context) and Velero copies the name into the `velero.io/backup-name` label, so
+/// the prefix is kept short enough for the whole name to stay a valid label value (63).
+const MAX_GENERATE_NAME: usize = 63 - 26;
+
+/// The Backup object.
+pub(super) fn backup(
+    spec: &BackupSpec,
+    app: &AppContext,
+) -> Result<Map<String, Value>, TransformError> {
+    go_duration_seconds("backup.ttl", &spec.ttl)?;
+    let namespaces = if !spec.namespaces.is_empty() {
+        spec.namespaces.clone()
+    } else if !app.namespace.is_empty() {
+        vec![app.namespace.clone()]
+    } else {
+        return Err(TransformError::BackupNamespaces);
+    };
+    let hook = Hook {
+        component: "backup",
+        wave: WAVE_BACKUP,
+        delete_policy: DELETE_BACKUP,
+        sync_options: None,
+    };
+    let labels = labels(app, hook.component, &[]);
+    let mut backup_spec = Map::new();
+    backup_spec.insert("includedNamespaces".into(), json!(namespaces));
+    backup_spec.insert("snapshotVolumes".into(), json!(spec.snapshot_volumes));
+    backup_spec.insert("ttl".into(), json!(spec.ttl));
+    if !spec.storage_location.is_empty() {
+        backup_spec.insert("storageLocation".into(), json!(spec.storage_location));
+    }
+    backup_spec.insert("metadata".into(), json!({ "labels": labels }));
+    let backup = json!({
+        "apiVersion": "velero.io/v1",
+        "kind": "Backup",
+        "metadata": metadata(&hook, "generateName", &generate_name(app), &spec.velero_namespace, &labels),
+        "spec": backup_spec,
+    });
+    Ok(into_map(backup))
+}
+
+/// `pre-change-<change id, else app>-`, lower-case and DNS-safe, cut (with a hash) to fit.
+fn generate_name(app: &AppContext) -> String {
+    let subject = app
+        .change_id
+        .as_deref()
+        .map(sanitize_name)
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| app.app_name.clone())
+        .replace('.', "-");
+    let prefix = "pre-change-";
+    let room = MAX_GENERATE_NAME - prefix.len() - 1;
+    let subject = if subject.len() <= room {
+        subject
+    } else {
+        let hash = short_hash(subject.as_bytes());
+        let head = subject[..room - hash.len() - 1].trim_end_matches('-');
+        label_value(&format!("{head}-{hash}"))
+    };
+    format!("{prefix}{subject}-")
+}

@@ -1,0 +1,242 @@
+//! The window guard: a PreSync Job (wave −30, before everything else) that runs `sluice guard` with the
+//! policy's windows, freezes and guard settings in env `SLUICE_GUARD_POLICY` (JSON of
+//! [`GuardPolicy`]). The decision is made there, at sync time: generated manifests are cached, so the
+//! plugin must not look at the clock (ARGOCD.md §1). Argo CD does not tell a hook whether the sync is
+//! manual, so the guard evaluates every sync as automated (`manualSync` never lets one through).
+
+use super::{go_duration_seconds, labels, metadata, object_name, Hook, DELETE_JOB, WAVE_GUARD};
+use crate::policy::Policy;
+use crate::transform::{AppContext, TransformError};
+use crate::window::{GuardEnabled, GuardPolicy, OnClosed};
+use serde_json::{json, Map, Value};
+
+/// Time the guard gets on top of `maxWait` (image pull, scheduling, the decision and the report).
+const DEADLINE_MARGIN_SECONDS: u64 = 300;
+
+/// The Secret and key the guard reads its report token from (installed by `argocd-cm-patch` beside the
+/// sink); optional, so that a missing Secret does not stop the guard.
+const REPORT_TOKEN_SECRET: &str = "sluice-sink-token";
+const REPORT_TOKEN_KEY: &str = "token";
+
+/// The user of the sluice image (Dockerfile: `USER 999:999`, the user Argo CD requires of the sidecar).
+const IMAGE_USER: u64 = 999;
+
+/// Whether the policy asks for a guard: `true`, or `auto` with windows or freezes.
+pub(super) fn wanted(policy: &Policy) -> bool {
+    match policy.guard.enabled {
+        GuardEnabled::On => true,
+        GuardEnabled::Off => false,
+        GuardEnabled::Auto => !policy.windows.is_empty() || !policy.freezes.is_empty(),
+    }
+}
+
+/// The guard Job.
+pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value>, TransformError> {
+    let image = image(policy, app)?;
+    let max_wait = go_duration_seconds("guard.maxWait", &policy.guard.max_wait)?;
+    let deadline = match policy.guard.on_closed {
+        // Whole seconds, rounded up: the Job must not be killed before the guard stops waiting.
+        OnClosed::Wait => (max_wait.ceil() as u64).saturating_add(DEADLINE_MARGIN_SECONDS),
+        OnClosed::Fail => DEADLINE_MARGIN_SECONDS,
+    };
+    let guard_policy = GuardPolicy {
+        windows: policy.windows.clone(),
+        freezes: policy.freezes.clone(),
+        guard: policy.guard.clone(),
+    };
+    // A struct of strings, booleans and lists serialises without error, in field order.
+    let guard_json = serde_json::to_string(&guard_policy).map_err(|e| TransformError::Invalid {
+        key: "guard".into(),
+        message: e.to_string(),
+    })?;
+    let mut env = vec![
+        json!({"name": "SLUICE_GUARD_POLICY", "value": guard_json}),
+        json!({"name": "SLUICE_APP", "value": window_app_name(&app.argocd_app_name)}),
+        json!({"name": "SLUICE_NAMESPACE", "value": app.namespace}),
+        json!({"name": "SLUICE_CLUSTER", "value": app.cluster}),
+        json!({"name": "SLUICE_EMERGENCY", "value": app.emergency.as_deref().unwrap_or("")}),
+        json!({"name": "SLUICE_CHANGE_ID", "value": app.change_id.as_deref().unwrap_or("")}),
+        json!({"name": "SLUICE_REVISION", "value": app.revision_short}),
+    ];
+    if !policy.guard.report.is_empty() {
+        env.push(json!({
+            "name": "SLUICE_REPORT_TOKEN",
+            "valueFrom": {"secretKeyRef": {
+                "name": REPORT_TOKEN_SECRET, "key": REPORT_TOKEN_KEY, "optional": true,
+            }},
+        }));
+    }
+    let hook = Hook {
+        component: "guard",
+        wave: WAVE_GUARD,
+        delete_policy: DELETE_JOB,
+        sync_options: None,
+    };
+    let labels = labels(app, hook.component, &[]);
+    let name = object_name(&app.app_name, "sluice-guard");
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(&hook, "name", &name, &app.namespace, &labels),
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    // The guard decides from its environment and the clock: no API access.
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": {
+                        "runAsNonRoot": true,
+                        "runAsUser": IMAGE_USER,
+                        "runAsGroup": IMAGE_USER,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [{
+                        "name": "guard",
+                        "image": image,
+                        "command": ["sluice"],
+                        "args": ["guard"],
+                        "env": env,
+                        "resources": {
+                            "requests": {"cpu": "10m", "memory": "32Mi"},
+                            "limits": {"memory": "128Mi"},
+                        },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }],
+                },
+            },
+        },
+    });
+    Ok(into_map(job))
+}
+
+/// `guard.image`, else the sidecar's `SLUICE_IMAGE`.
+fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
+    let configured = policy.guard.image.trim();
+    if !configured.is_empty() {
+        return Ok(configured.to_string());
+    }
+    app.sluice_image
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .ok_or(TransformError::GuardImageMissing)
+}
+
+/// The object of a `json!` object literal.
+pub(super) fn into_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The name sync windows match: Argo CD's `SyncWindow.Matches` compares `applications` with the
+/// Application's `metadata.name`, while `ARGOCD_APP_NAME` is `<app namespace>_<name>` for apps outside
+/// Argo CD's namespace (`_` cannot occur in either part).
+fn window_app_name(argocd_app_name: &str) -> &str {
+    argocd_app_name
+        .split_once('_')
+        .map_or(argocd_app_name, |(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy;
+
+    fn policy(text: &str) -> Policy {
+        policy::parse(
+            &format!("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n{text}"),
+            "p",
+        )
+        .unwrap()
+    }
+
+    fn app() -> AppContext {
+        AppContext {
+            app_name: "shop".into(),
+            argocd_app_name: "shop".into(),
+            sluice_image: Some("sluice:1".into()),
+            ..AppContext::default()
+        }
+    }
+
+    fn env_value<'a>(job: &'a Map<String, Value>, name: &str) -> &'a str {
+        job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap()
+    }
+
+    #[test]
+    fn guard_policy_json_reads_back_as_the_policy_sections() {
+        for enabled in ["true", "auto", "false"] {
+            let p = policy(&format!(
+                "windows:\n- {{kind: deny, schedule: '0 9 * * 1-5', duration: 9h}}\nguard: {{enabled: {enabled}, onClosed: wait, maxWait: 2h}}\n"
+            ));
+            let job = job(&p, &app()).unwrap();
+            let back: GuardPolicy =
+                serde_json::from_str(env_value(&job, "SLUICE_GUARD_POLICY")).unwrap();
+            assert_eq!(back.windows, p.windows);
+            assert_eq!(back.guard, p.guard);
+        }
+    }
+
+    #[test]
+    fn guard_is_wanted_when_on_or_auto_with_windows_or_freezes() {
+        assert!(!wanted(&policy("")));
+        assert!(wanted(&policy("guard: {enabled: true}\n")));
+        assert!(wanted(&policy(
+            "freezes:\n- {name: x, from: '2026-12-20T00:00:00Z', until: '2027-01-04T00:00:00Z'}\n"
+        )));
+        assert!(!wanted(&policy(
+            "guard: {enabled: false}\nwindows:\n- {kind: deny, schedule: '* * * * *', duration: 1h}\n"
+        )));
+    }
+
+    #[test]
+    fn waiting_guard_outlives_max_wait() {
+        let p = policy("guard: {enabled: true, onClosed: wait, maxWait: 90m}\n");
+        let job = job(&p, &app()).unwrap();
+        assert_eq!(
+            job["spec"]["activeDeadlineSeconds"],
+            5400 + DEADLINE_MARGIN_SECONDS
+        );
+        // window::validate may refuse it at load already; the Job builder must not rely on that.
+        let mut p = policy("guard: {enabled: true, onClosed: wait}\n");
+        p.guard.max_wait = "2d".into();
+        let e = super::job(&p, &app()).unwrap_err().to_string();
+        assert!(e.contains("guard.maxWait") && e.contains("48h"), "{e}");
+    }
+
+    #[test]
+    fn guard_image_comes_from_the_policy_then_the_sidecar() {
+        let p = policy("guard: {enabled: true, image: 'own:2'}\n");
+        let j = job(&p, &app()).unwrap();
+        assert_eq!(
+            j["spec"]["template"]["spec"]["containers"][0]["image"],
+            "own:2"
+        );
+        let p = policy("guard: {enabled: true}\n");
+        let none = AppContext {
+            sluice_image: None,
+            ..app()
+        };
+        assert!(matches!(
+            job(&p, &none),
+            Err(TransformError::GuardImageMissing)
+        ));
+    }
+}
