@@ -928,7 +928,8 @@ fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
         ingress[0]["from"],
         json!([
             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "argocd-notifications-controller"}}},
-            {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/managed-by": "sluice"}}}
+            {"namespaceSelector": {}, "podSelector": {"matchLabels": {
+                "app.kubernetes.io/managed-by": "sluice", "app.kubernetes.io/component": "guard"}}}
         ])
     );
     // The notifications controller of the stock install carries the label admitted.
@@ -1243,6 +1244,35 @@ fn cmp_server_emulation_generates_the_example_app() {
     }
     let (report, ok) = validate(&docs);
     assert!(ok, "generated objects invalid: {report:#}");
+    // The guard Job runs the sidecar's own image, and the sink's NetworkPolicy admits its pods.
+    let sidecar = named(&repo_server_pod()["containers"], "sluice");
+    let np = object(built(), "NetworkPolicy", "sluice-sink");
+    let admitted = &np["spec"]["ingress"][0]["from"][1]["podSelector"]["matchLabels"];
+    let admits = |job: &Value| {
+        let labels = &job["spec"]["template"]["metadata"]["labels"];
+        admitted
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| &labels[k] == v)
+    };
+    let jobs: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Job").collect();
+    let guards: Vec<&&Value> = jobs
+        .iter()
+        .filter(|j| j["metadata"]["labels"]["app.kubernetes.io/component"] == "guard")
+        .collect();
+    assert_eq!(guards.len(), 1, "examples/shop has windows: one guard Job");
+    assert_eq!(
+        guards[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        named(&sidecar["env"], "SLUICE_IMAGE")["value"]
+    );
+    assert!(
+        admits(guards[0]),
+        "the NetworkPolicy must admit the guard's pods"
+    );
+    for job in jobs.iter().filter(|j| !guards.contains(j)) {
+        assert!(!admits(job), "{} must not reach the sink", name_of(job));
+    }
     // Argo CD caches generated manifests per revision: the same request gives the same bytes.
     let (again, _) = cmp_generate(&shop, &env);
     assert!(again.stdout == out.stdout, "generate is not deterministic");
