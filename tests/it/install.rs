@@ -1354,6 +1354,63 @@ fn documented_kustomizations_match_the_tested_overlay() {
     }
 }
 
+fn guard_env(docs: &[Value]) -> Vec<(String, String)> {
+    let guard = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "Job" && d["metadata"]["labels"]["app.kubernetes.io/component"] == "guard"
+        })
+        .expect("a guard Job");
+    guard["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .map_or(vec![], |env| {
+            env.iter()
+                .map(|e| {
+                    (
+                        e["name"].as_str().unwrap_or("").to_string(),
+                        e["value"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+}
+
+#[test]
+fn announced_parameters_reach_the_guard_job_and_env_entries_win() {
+    let shop = repo().join("examples/shop");
+    let params = r#"[{"name":"change-id","string":"CHG-10"},{"name":"sluice-emergency","string":"CHG-11"},{"name":"sluice-cluster","string":"prod-eu"}]"#;
+    let (out, docs) = cmp_generate(
+        &shop,
+        &[
+            ("ARGOCD_APP_PARAMETERS", params),
+            ("PARAM_CHANGE_ID", "CHG-10"),
+            ("PARAM_SLUICE_EMERGENCY", "CHG-11"),
+            ("PARAM_SLUICE_CLUSTER", "prod-eu"),
+        ],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let env = guard_env(&docs);
+    for (name, value) in [
+        ("SLUICE_CHANGE_ID", "CHG-10"),
+        ("SLUICE_EMERGENCY", "CHG-11"),
+        ("SLUICE_CLUSTER", "prod-eu"),
+    ] {
+        assert!(
+            env.contains(&(name.to_string(), value.to_string())),
+            "{name}={value} not in the guard's env {env:?}"
+        );
+    }
+    let (out, docs) = cmp_generate(
+        &shop,
+        &[
+            ("PARAM_CHANGE_ID", "CHG-10"),
+            ("ARGOCD_ENV_CHANGE_ID", "CHG-20"),
+        ],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(guard_env(&docs).contains(&("SLUICE_CHANGE_ID".into(), "CHG-20".into())));
+}
+
 // ---- Dockerfile ----------------------------------------------------------------------------------------------
 
 #[test]
