@@ -946,8 +946,9 @@ fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
 fn go_renderer() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let work = std::env::temp_dir().join(format!("sluice-it-go-{}", std::process::id()));
-        let cache = std::env::temp_dir().join("sluice-it-gocache");
+        // Under target/tmp: kept between runs (a warm GOCACHE), removed by `cargo clean`.
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-go");
+        let cache = work.join("gocache");
         let bin = work.join("render-templates");
         let out = run(
             Command::new("go")
