@@ -1,0 +1,3 @@
+module sluice.test/notifications
+
+go 1.19
