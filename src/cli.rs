@@ -125,8 +125,9 @@ pub struct ServeArgs {
     /// File holding the bearer token that requests must present.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// Worker threads serving requests.
-    #[arg(long, default_value_t = 8)]
+    /// Worker threads; each serves one connection at a time (keep-alive included), so this bounds the
+    /// connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = 32)]
     pub workers: usize,
 }
 

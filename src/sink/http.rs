@@ -2,6 +2,7 @@
 //! response. Never logs bodies or tokens; every rejection is a JSON `{"error": …}` and writes nothing.
 
 use super::metrics::{event_label, Metrics, Outcome as Counted};
+use super::server::{Method, Request, Response};
 use super::writer::Appender;
 use crate::audit::log::{self, Outcome, Published};
 use crate::audit::query::Filter;
@@ -14,7 +15,6 @@ use std::io::{ErrorKind, Read};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tiny_http::{Header, Method, Request, Response};
 
 /// Largest accepted body (SPEC.md §5): 1 MiB.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -61,12 +61,12 @@ impl Reply {
 }
 
 /// Answers one request (the worker's whole job for it).
-pub fn handle(ctx: &Context, mut rq: Request) {
+pub fn handle(ctx: &Context, rq: &mut Request<'_>) -> Response {
     let started = Instant::now();
     let method = rq.method().clone();
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let reply = route(ctx, &mut rq, &method, path, query);
+    let reply = route(ctx, rq, &method, path, query);
     tracing::info!(
         method = %method,
         path = %loggable(path),
@@ -74,7 +74,12 @@ pub fn handle(ctx: &Context, mut rq: Request) {
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
-    send(rq, reply);
+    Response {
+        status: reply.status,
+        content_type: reply.content_type,
+        body: reply.body,
+        headers: reply.extra.into_iter().collect(),
+    }
 }
 
 /// A request path fit for a log line: at most 200 characters, control characters replaced.
@@ -85,22 +90,7 @@ fn loggable(path: &str) -> String {
         .collect()
 }
 
-fn send(rq: Request, reply: Reply) {
-    let mut response = Response::from_string(reply.body).with_status_code(reply.status);
-    // tiny_http decides `Connection` itself (it drops that header if we set it).
-    let mut headers = vec![("Content-Type", reply.content_type)];
-    headers.extend(reply.extra);
-    for (name, value) in headers {
-        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(h);
-        }
-    }
-    if let Err(e) = rq.respond(response) {
-        tracing::debug!(error = %e, "the client went away before the response");
-    }
-}
-
-fn route(ctx: &Context, rq: &mut Request, method: &Method, path: &str, query: &str) -> Reply {
+fn route(ctx: &Context, rq: &mut Request<'_>, method: &Method, path: &str, query: &str) -> Reply {
     match (method, path) {
         (Method::Get | Method::Head, "/healthz") => {
             let seq = ctx.published.read().map(|p| p.head.seq).unwrap_or(0);
@@ -136,7 +126,7 @@ enum Kind {
     Guard,
 }
 
-fn post(ctx: &Context, rq: &mut Request, kind: Kind) -> Reply {
+fn post(ctx: &Context, rq: &mut Request<'_>, kind: Kind) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
         Kind::Guard => GUARD_DECISION,
@@ -212,15 +202,11 @@ fn post(ctx: &Context, rq: &mut Request, kind: Kind) -> Reply {
 }
 
 /// Checks `Authorization: Bearer <token>` when a token is configured.
-fn authorize(ctx: &Context, rq: &Request) -> Result<(), Reply> {
+fn authorize(ctx: &Context, rq: &Request<'_>) -> Result<(), Reply> {
     let Some(expected) = ctx.token_digest else {
         return Ok(());
     };
-    let presented = rq
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .and_then(|h| bearer(h.value.as_str()));
+    let presented = rq.header("Authorization").and_then(bearer);
     match presented {
         Some(token) if constant_time_eq(&digest(token), &expected) => Ok(()),
         _ => Err(Reply {
@@ -254,14 +240,17 @@ enum BodyError {
 }
 
 /// Reads at most `BODY_LIMIT + 1` bytes (never trusting Content-Length alone), within `BODY_DEADLINE`.
-fn read_body(rq: &mut Request) -> Result<Vec<u8>, BodyError> {
-    if rq.body_length().is_some_and(|n| n > BODY_LIMIT) {
+fn read_body(rq: &mut Request<'_>) -> Result<Vec<u8>, BodyError> {
+    if rq.body_length().is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(BodyError::TooLarge);
     }
     let deadline = Instant::now() + BODY_DEADLINE;
-    let capacity = rq.body_length().unwrap_or(8192).min(BODY_LIMIT);
+    let capacity = rq
+        .body_length()
+        .map_or(8192, |n| n as usize)
+        .min(BODY_LIMIT);
     let mut body = Vec::with_capacity(capacity);
-    let mut reader = rq.as_reader().take(BODY_LIMIT as u64 + 1);
+    let mut reader = rq.body().take(BODY_LIMIT as u64 + 1);
     let mut chunk = [0u8; 16 * 1024];
     loop {
         match reader.read(&mut chunk) {

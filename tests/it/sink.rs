@@ -667,3 +667,100 @@ fn a_full_disk_answers_503_keeps_the_log_valid_and_recovers() {
     let out = verify(dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Sends raw bytes on a fresh connection and returns the status line of the answer.
+fn raw_status(addr: &str, request: &[u8]) -> String {
+    use std::io::{BufRead, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(request);
+    let mut status = String::new();
+    let _ = std::io::BufReader::new(s).read_line(&mut status);
+    status
+}
+
+#[test]
+fn hostile_request_heads_are_refused_and_the_sink_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&dir.path().join("data"), Some("tok"));
+    // A declared body of 100 GB is refused before a byte of it is read (tiny_http 0.12 allocated it
+    // and aborted); before authentication too.
+    let huge = raw_status(
+        &sink.addr,
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\nContent-Length: 100000000000\r\n\r\n{",
+    );
+    assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
+    let unauth = raw_status(
+        &sink.addr,
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n{",
+    );
+    assert!(unauth.starts_with("HTTP/1.1 401"), "{unauth}");
+    // An endless header line, and too many headers.
+    let mut long = b"GET /healthz HTTP/1.1\r\nX-Long: ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 100_000));
+    long.extend_from_slice(b"\r\n\r\n");
+    assert!(raw_status(&sink.addr, &long).starts_with("HTTP/1.1 431"));
+    let mut many = b"GET /healthz HTTP/1.1\r\n".to_vec();
+    for i in 0..500 {
+        many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert!(raw_status(&sink.addr, &many).starts_with("HTTP/1.1 431"));
+    // Conflicting lengths (request smuggling) and an unsupported coding.
+    let smuggle = raw_status(
+        &sink.addr,
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    );
+    assert!(smuggle.starts_with("HTTP/1.1 400"), "{smuggle}");
+    let gzip = raw_status(
+        &sink.addr,
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    );
+    assert!(gzip.starts_with("HTTP/1.1 501"), "{gzip}");
+    assert!(raw_status(&sink.addr, b"garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
+    // The sink is still up and nothing was written.
+    assert_eq!(sink.http("GET", "/healthz", &[], b"").status, 200);
+    assert!(sink.log_lines().is_empty());
+}
+
+#[test]
+fn keep_alive_connection_carries_several_requests() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&dir.path().join("data"), None);
+    let mut s = std::net::TcpStream::connect(&sink.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    for i in 0..3 {
+        let body = event_body(
+            "deployed",
+            "shop",
+            &format!("2026-11-23T10:0{i}:00Z"),
+            "r",
+            None,
+        );
+        write!(s, "POST /v1/events HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 100"), "{line}");
+        reader.read_line(&mut line).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 201"), "request {i}: {status}");
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h == "\r\n" {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut buf = vec![0; length];
+        reader.read_exact(&mut buf).unwrap();
+    }
+    assert_eq!(sink.log_lines().len(), 3);
+}
