@@ -232,10 +232,16 @@ fn read_line(reader: &mut BufReader<TcpStream>, max: usize) -> io::Result<Option
 /// Why a request head was refused: the status to answer with, and the reason.
 struct HeadError(u16, &'static str);
 
+/// A parsed request head: method, target, header fields, and whether it is HTTP/1.0.
+struct Head {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    http10: bool,
+}
+
 /// Reads a request head; `Ok(None)` when the peer closed or idled out between requests.
-fn read_head(
-    reader: &mut BufReader<TcpStream>,
-) -> Result<Option<(Method, String, Vec<(String, String)>, bool)>, HeadError> {
+fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Option<Head>, HeadError> {
     let bad = |e: io::Error, status: u16, why: &'static str| match e.kind() {
         ErrorKind::InvalidData => HeadError(status, why),
         _ => HeadError(0, "connection ended"),
@@ -293,7 +299,12 @@ fn read_head(
         }
         headers.push((name.to_string(), value.trim().to_string()));
     }
-    Ok(Some((method, url.to_string(), headers, http10)))
+    Ok(Some(Head {
+        method,
+        url: url.to_string(),
+        headers,
+        http10,
+    }))
 }
 
 /// The body framing of a request head (RFC 9112 §6.3): chunked wins; conflicting or invalid
@@ -373,7 +384,12 @@ fn serve_connection(
                 return write_response(&writer, &error_response(status, why), false, false);
             }
         };
-        let (method, url, headers, http10) = head;
+        let Head {
+            method,
+            url,
+            headers,
+            http10,
+        } = head;
         let framing = match framing(&headers) {
             Ok(f) => f,
             Err(HeadError(status, why)) => {
