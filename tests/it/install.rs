@@ -1339,7 +1339,7 @@ fn documented_kustomizations_match_the_tested_overlay() {
     let overlay = yaml_doc(&read(&fixtures().join("overlay/kustomization.yaml")));
     for doc in [
         "docs/install.md",
-        "docs/install-readme-section.md",
+        "README.md",
         "docs/walkthrough.md",
     ] {
         let blocks = documented_kustomizations(doc);
