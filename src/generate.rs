@@ -189,16 +189,11 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
 
 fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> {
     let rendered = render::render(policy.render.tool, &policy.render.helm, ctx)?;
-    let limits = Limits::default();
-    let mut docs = Vec::new();
-    for source in rendered {
-        docs.extend(manifest::read_documents(
-            &source.text,
-            &source.name,
-            &limits,
-        )?);
-    }
-    Ok(docs)
+    let streams: Vec<(&str, &str)> = rendered
+        .iter()
+        .map(|r| (r.name.as_str(), r.text.as_str()))
+        .collect();
+    Ok(manifest::read_all(&streams, &Limits::default())?)
 }
 
 /// Who the app is and what this change is, from Argo CD's environment: the change id and the emergency

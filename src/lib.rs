@@ -22,6 +22,7 @@ pub mod cli;
 pub mod error;
 pub mod generate;
 pub mod manifest;
+pub mod parallel;
 pub mod policy;
 pub mod render;
 pub mod sink;

@@ -190,45 +190,7 @@ pub fn read_all(streams: &[(&str, &str)], limits: &Limits) -> Result<Vec<Documen
         .iter()
         .flat_map(|(file, text)| split_stream(file, text))
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let parsed: Vec<Result<Parsed, ManifestError>> = if threads < 2 || total < (256 << 10) {
-        chunks.iter().map(|c| parse_chunk(c, limits)).collect()
-    } else {
-        // Contiguous ranges of about equal bytes, one per thread, joined back in order.
-        let per = total.div_ceil(threads);
-        let mut ranges = Vec::new();
-        let (mut start, mut acc) = (0, 0);
-        for (i, c) in chunks.iter().enumerate() {
-            acc += c.text.len();
-            if acc >= per {
-                ranges.push(start..i + 1);
-                (start, acc) = (i + 1, 0);
-            }
-        }
-        if start < chunks.len() {
-            ranges.push(start..chunks.len());
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = ranges
-                .into_iter()
-                .map(|r| {
-                    let part = &chunks[r];
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|c| parse_chunk(c, limits))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
-    };
+    let parsed = crate::parallel::map(&chunks, |c| parse_chunk(c, limits));
     let mut out = Vec::new();
     let mut index_in_file = 0;
     let mut current_file = None;

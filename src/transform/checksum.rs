@@ -25,80 +25,96 @@ pub fn inject_checksums(docs: &mut [Document], annotation: &str, default_namespa
     if configs.is_empty() {
         return;
     }
-    for doc in docs.iter_mut() {
-        let Some(path) = pod_template_path(doc) else {
-            continue;
-        };
-        let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
-        let mut object = doc.to_object();
-        let Some(template) = object_at_mut(&mut object, path) else {
-            continue;
-        };
-        let mut bytes = Vec::new();
-        for (kind, name) in references(template.get("spec")) {
-            if let Some(canonical) = configs.get(&(namespace.clone(), kind, name)) {
-                bytes.extend_from_slice(canonical);
-                bytes.push(b'\n');
-            }
+    crate::parallel::for_each_mut(docs, |doc| {
+        annotate(doc, &configs, annotation, default_namespace);
+    });
+}
+
+/// Sets the checksum on one workload, if it is one and references config in `configs`.
+fn annotate(
+    doc: &mut Document,
+    configs: &HashMap<ConfigKey, Vec<u8>>,
+    annotation: &str,
+    default_namespace: &str,
+) {
+    let Some(path) = pod_template_path(doc) else {
+        return;
+    };
+    let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
+    let mut object = doc.to_object();
+    let Some(template) = object_at_mut(&mut object, path) else {
+        return;
+    };
+    let mut bytes = Vec::new();
+    for (kind, name) in references(template.get("spec")) {
+        if let Some(canonical) = configs.get(&(namespace.clone(), kind, name)) {
+            bytes.extend_from_slice(canonical);
+            bytes.push(b'\n');
         }
-        if bytes.is_empty() {
-            continue;
-        }
-        let metadata = object_entry(template, "metadata");
-        let annotations = object_entry(metadata, "annotations");
-        annotations.insert(annotation.to_string(), Value::String(sha256_hex(&bytes)));
-        doc.set_object(&object);
     }
+    if bytes.is_empty() {
+        return;
+    }
+    let metadata = object_entry(template, "metadata");
+    let annotations = object_entry(metadata, "annotations");
+    annotations.insert(annotation.to_string(), Value::String(sha256_hex(&bytes)));
+    doc.set_object(&object);
 }
 
 /// Canonical bytes of every ConfigMap and Secret (and Secret generators) by (namespace, kind, name).
 fn index_configs(docs: &[Document], default_namespace: &str) -> HashMap<ConfigKey, Vec<u8>> {
+    let entries = crate::parallel::map(docs, |doc| config_entry(doc, default_namespace));
     let mut real = HashMap::new();
     let mut generated = HashMap::new();
-    for doc in docs {
-        let (kind, name_path, keys, generator): (_, &[&str], &[&str], _) =
-            match (doc.group(), doc.kind()) {
-                ("", "ConfigMap") => (ConfigKind::ConfigMap, &[], &["data", "binaryData"], false),
-                ("", "Secret") => (
-                    ConfigKind::Secret,
-                    &[],
-                    &["data", "stringData", "type"],
-                    false,
-                ),
-                ("bitnami.com", "SealedSecret") => (
-                    ConfigKind::Secret,
-                    &["spec", "template", "metadata", "name"],
-                    &["spec"],
-                    true,
-                ),
-                ("external-secrets.io", "ExternalSecret") => (
-                    ConfigKind::Secret,
-                    &["spec", "target", "name"],
-                    &["spec"],
-                    true,
-                ),
-                _ => continue,
-            };
-        let object = doc.to_object();
-        let name = str_at(&object, name_path).unwrap_or(doc.name()).to_string();
-        let mut record = Map::new();
-        record.insert("kind".into(), Value::String(doc.kind().to_string()));
-        record.insert("name".into(), Value::String(name.clone()));
-        record.extend(
-            keys.iter()
-                .filter_map(|k| object.get(*k).map(|v| ((*k).to_string(), v.clone()))),
-        );
-        let mut bytes = Vec::new();
-        canonical_json(&Value::Object(record), &mut bytes);
-        let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
+    for (key, bytes, generator) in entries.into_iter().flatten() {
         let table = if generator { &mut generated } else { &mut real };
-        table.insert((namespace, kind, name), bytes);
+        table.insert(key, bytes);
     }
     // A real Secret wins over a generator that claims the same name.
     for (key, bytes) in generated {
         real.entry(key).or_insert(bytes);
     }
     real
+}
+
+/// The index entry of one config object (key, canonical bytes, whether it is a generator), if it is one.
+fn config_entry(doc: &Document, default_namespace: &str) -> Option<(ConfigKey, Vec<u8>, bool)> {
+    let (kind, name_path, keys, generator): (_, &[&str], &[&str], _) =
+        match (doc.group(), doc.kind()) {
+            ("", "ConfigMap") => (ConfigKind::ConfigMap, &[], &["data", "binaryData"], false),
+            ("", "Secret") => (
+                ConfigKind::Secret,
+                &[],
+                &["data", "stringData", "type"],
+                false,
+            ),
+            ("bitnami.com", "SealedSecret") => (
+                ConfigKind::Secret,
+                &["spec", "template", "metadata", "name"],
+                &["spec"],
+                true,
+            ),
+            ("external-secrets.io", "ExternalSecret") => (
+                ConfigKind::Secret,
+                &["spec", "target", "name"],
+                &["spec"],
+                true,
+            ),
+            _ => return None,
+        };
+    let object = doc.to_object();
+    let name = str_at(&object, name_path).unwrap_or(doc.name()).to_string();
+    let mut record = Map::new();
+    record.insert("kind".into(), Value::String(doc.kind().to_string()));
+    record.insert("name".into(), Value::String(name.clone()));
+    record.extend(
+        keys.iter()
+            .filter_map(|k| object.get(*k).map(|v| ((*k).to_string(), v.clone()))),
+    );
+    let mut bytes = Vec::new();
+    canonical_json(&Value::Object(record), &mut bytes);
+    let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
+    Some(((namespace, kind, name), bytes, generator))
 }
 
 fn str_at<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {

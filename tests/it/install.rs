@@ -1337,11 +1337,7 @@ fn documented_kustomizations(doc: &str) -> Vec<Value> {
 #[test]
 fn documented_kustomizations_match_the_tested_overlay() {
     let overlay = yaml_doc(&read(&fixtures().join("overlay/kustomization.yaml")));
-    for doc in [
-        "docs/install.md",
-        "README.md",
-        "docs/walkthrough.md",
-    ] {
+    for doc in ["docs/install.md", "README.md", "docs/walkthrough.md"] {
         let blocks = documented_kustomizations(doc);
         assert_eq!(blocks.len(), 1, "{doc}: expected one kustomization");
         let k = &blocks[0];
