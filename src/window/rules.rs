@@ -422,28 +422,22 @@ impl Rules {
             .iter()
             .map(|s| s.change.filter(|_| s.active))
             .collect();
+        // The flips are computed for an emergency too: its reason says what the windows alone decide.
+        let (open, close) = flips(
+            &applicable,
+            &mut states,
+            &freezes,
+            subject.manual,
+            at,
+            horizon,
+            verdict.allowed,
+        );
+        let explained = explain(&verdict, &applicable, &closes, &freezes, subject, at, open);
         let (next_open, next_close) = if subject.emergency.is_some() {
             (None, None)
         } else {
-            flips(
-                &applicable,
-                &mut states,
-                &freezes,
-                subject.manual,
-                at,
-                horizon,
-                verdict.allowed,
-            )
+            (open, close)
         };
-        let explained = explain(
-            &verdict,
-            &applicable,
-            &closes,
-            &freezes,
-            subject,
-            at,
-            next_open,
-        );
         let (allowed, reason) = match &subject.emergency {
             Some(id) => (
                 true,
@@ -969,6 +963,11 @@ mod tests {
         let d = rules.decide(&s, at);
         assert!(d.allowed);
         assert!(d.reason.contains("emergency change CHG-9"), "{}", d.reason);
+        assert!(
+            !d.reason.contains("no allowed time"),
+            "the reason says when the windows alone would allow: {}",
+            d.reason
+        );
         assert!(d.reason.contains("freeze 'year-end'"), "{}", d.reason);
     }
 
