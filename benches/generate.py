@@ -6,7 +6,7 @@ in a temporary directory, then times, in the same run and on the same files:
   - cat of every manifest file (the floor: reading the bytes),
   - sluice render DIR (read, parse as YAML 1.1, checksum, write JSON),
   - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh).
-Reports MB/s, peak RSS (from wait4's rusage), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
+Reports MB/s (median of 9 runs), peak RSS (from GNU time, in a separate run), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
 """
 import os, subprocess, sys, tempfile, time
 
@@ -81,14 +81,19 @@ automountServiceAccountToken: no
         fh.write("resources:\n" + "".join(f"- manifests/{n}\n" for n in files))
     return sum(os.path.getsize(os.path.join(mdir, n)) for n in files)
 
-def run(argv, cwd=None, limit=None):
-    """Runs argv once under GNU time (the peak RSS wait4 reports to a forked Python includes the
-    Python parent's pages); returns (seconds, peak RSS in bytes, stdout size)."""
-    rss_file = tempfile.NamedTemporaryFile(delete=False)
-    rss_file.close()
+def run(argv, cwd=None, limit=None, rss=False):
+    """Runs argv once; returns (seconds, peak RSS in bytes or 0, stdout size), or None past `limit`
+    seconds. With rss, the command runs under GNU time (the peak RSS that wait4 reports to a forked
+    Python includes the Python parent's pages), which adds a little to the time, so timing runs go
+    without it."""
+    rss_file = None
+    if rss:
+        rss_file = tempfile.NamedTemporaryFile(delete=False)
+        rss_file.close()
+        argv = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *argv]
     start = time.perf_counter()
-    proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *argv], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
     out_len = 0
     timer = None
     if limit:
@@ -106,14 +111,18 @@ def run(argv, cwd=None, limit=None):
     if timer:
         timer.cancel()
         if secs >= limit:
-            os.unlink(rss_file.name)
             return None
     if status != 0:
         sys.exit(f"{argv[0]} failed: {err.decode(errors='replace')[-2000:]}")
-    with open(rss_file.name) as fh:
-        rss_kb = int(fh.read().strip().splitlines()[-1])
-    os.unlink(rss_file.name)
-    return secs, rss_kb * 1024, out_len
+    peak = 0
+    if rss_file:
+        with open(rss_file.name) as fh:
+            peak = int(fh.read().strip().splitlines()[-1]) * 1024
+        os.unlink(rss_file.name)
+    return secs, peak, out_len
+
+def peak_rss(argv, cwd=None):
+    return run(argv, cwd, rss=True)[1]
 
 def best(argv, cwd=None, reps=5, limit=None):
     runs = [run(argv, cwd, limit) for _ in range(reps)]
@@ -127,7 +136,7 @@ def main():
     sizes = [int(a) for a in sys.argv[2:]] or [2000, 20000]
     with tempfile.TemporaryDirectory() as d:
         make_app(d, 4)
-        _, base_rss, _ = best([sluice, "render", os.path.join(d, "manifests")])
+        base_rss = peak_rss([sluice, "render", os.path.join(d, "manifests")])
     print(f"baseline: sluice render of a 4-object app peaks at {base_rss / 1e6:.1f} MB RSS\n", flush=True)
     print(f"| objects | input MB | cat s | sluice render s | sluice MB/s | sluice peak RSS MB | (RSS - baseline) / input | kubectl kustomize s | kustomize / sluice |")
     print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -138,7 +147,9 @@ def main():
             m = os.path.join(d, "manifests")
             files = sorted(f for f in os.listdir(m) if f.endswith(".yaml"))
             cat_s, _, _ = best(["cat", *files], cwd=m)
-            s_s, s_rss, _ = best([sluice, "render", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"])
+            render = [sluice, "render", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"]
+            s_s, _, _ = best(render, reps=9)
+            s_rss = peak_rss(render)
             # kubectl kustomize grows faster than linearly; it is stopped after KUSTOMIZE_LIMIT seconds and
             # the ratio is then a lower bound.
             k = best(["kubectl", "kustomize", d], reps=1 if n > 5000 else 3, limit=KUSTOMIZE_LIMIT)
