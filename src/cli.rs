@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// File holding the bearer token that requests must present.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Pattern the change id at the start of a commit subject must match (`change.idPattern`).
+    #[arg(long, default_value = crate::audit::commit::DEFAULT_CHANGE_PATTERN)]
+    pub change_pattern: String,
     /// Worker threads; each serves one connection at a time (keep-alive included), so this bounds the
     /// connections served at once; further ones wait in the listen backlog.
     #[arg(long, default_value_t = 32)]

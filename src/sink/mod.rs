@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod server;
 pub mod writer;
 
-use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
 use crate::audit::log::AuditLog;
 use crate::cli::ServeArgs;
 use crate::{Error, Exit, Result};
@@ -56,6 +55,8 @@ pub fn serve(args: ServeArgs) -> Result<Exit> {
     if args.workers == 0 || args.workers > MAX_WORKERS {
         return Err(SinkError::Workers(args.workers).into());
     }
+    let change_pattern = regex::Regex::new(&args.change_pattern)
+        .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
     let token_digest = match &args.token_file {
         None => None,
         Some(path) => {
@@ -100,8 +101,6 @@ pub fn serve(args: ServeArgs) -> Result<Exit> {
     })?;
     let listener = Arc::new(listener);
     let appender = writer::Appender::spawn(log, Arc::clone(&metrics)).map_err(SinkError::Thread)?;
-    let change_pattern = regex::Regex::new(DEFAULT_CHANGE_PATTERN)
-        .map_err(|e| Error::Usage(format!("change pattern: {e}")))?;
     let ctx = Arc::new(http::Context {
         token_digest,
         appender,

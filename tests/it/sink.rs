@@ -764,3 +764,60 @@ fn keep_alive_connection_carries_several_requests() {
     }
     assert_eq!(sink.log_lines().len(), 3);
 }
+
+#[test]
+fn change_pattern_of_the_organisation_is_used_for_commit_subjects() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start_with(
+        &dir.path().join("data"),
+        None,
+        &["--change-pattern", "^RFC-[0-9]+$"],
+        None,
+    );
+    let rfc = event_body(
+        "deployed",
+        "shop",
+        "2026-11-23T10:00:00Z",
+        "r1",
+        Some("RFC-77: rotate keys\n\nApproved-by: Bob <bob@example.com>\n"),
+    );
+    let chg = event_body(
+        "deployed",
+        "shop",
+        "2026-11-23T11:00:00Z",
+        "r2",
+        Some("CHG-1: not ours\n"),
+    );
+    assert_eq!(
+        sink.http("POST", "/v1/events", &[], rfc.as_bytes()).status,
+        201
+    );
+    assert_eq!(
+        sink.http("POST", "/v1/events", &[], chg.as_bytes()).status,
+        201
+    );
+    let records = sink.http("GET", "/v1/records", &[], b"").json();
+    assert_eq!(records[0]["changeId"], "RFC-77");
+    assert_eq!(records[1]["changeId"], serde_json::Value::Null);
+    // A pattern that does not compile is a usage error before anything starts.
+    let out = sluice_in(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "d",
+            "--change-pattern",
+            "(",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--change-pattern"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("d").exists(), "nothing was created");
+}
