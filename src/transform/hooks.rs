@@ -367,6 +367,13 @@ mod tests {
         );
     }
 
+    #[test]
+    fn empty_app_name_gives_a_valid_object_name() {
+        // Once found by the property below (app = "", name = "aa").
+        let n = object_name("", "aa-0123456789");
+        assert!(!n.is_empty() && !n.starts_with('-') && !n.ends_with('-'), "{n}");
+    }
+
     proptest::proptest! {
         #[test]
         fn any_app_name_gives_a_valid_object_name(app in "\\PC{0,120}", name in "[a-z][a-z0-9-]{0,38}[a-z0-9]") {
