@@ -371,7 +371,10 @@ mod tests {
     fn empty_app_name_gives_a_valid_object_name() {
         // Once found by the property below (app = "", name = "aa").
         let n = object_name("", "aa-0123456789");
-        assert!(!n.is_empty() && !n.starts_with('-') && !n.ends_with('-'), "{n}");
+        assert!(
+            !n.is_empty() && !n.starts_with('-') && !n.ends_with('-'),
+            "{n}"
+        );
     }
 
     proptest::proptest! {
