@@ -69,6 +69,18 @@ pub struct BadLine {
     pub torn: bool,
 }
 
+impl BadLine {
+    /// The error that names this line of the log at `path`.
+    pub fn into_error(self, path: PathBuf) -> AuditError {
+        AuditError::Broken {
+            path,
+            line: self.line,
+            seq: self.expected_seq,
+            reason: self.reason,
+        }
+    }
+}
+
 /// What a scan found: the valid prefix and, if any, the first bad line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
@@ -233,14 +245,7 @@ impl AuditLog {
         let torn = match scanned.bad {
             None => None,
             Some(bad) if bad.torn => Some(move_aside(&path, &mut file, &bad, now_unix)?),
-            Some(bad) => {
-                return Err(AuditError::Broken {
-                    path,
-                    line: bad.line,
-                    seq: bad.expected_seq,
-                    reason: bad.reason,
-                })
-            }
+            Some(bad) => return Err(bad.into_error(path)),
         };
         // The file may have just been created: make its directory entry durable before any record
         // in it is acknowledged. Some filesystems cannot fsync a directory; that is not worth refusing.

@@ -78,14 +78,7 @@ pub fn read_verified(data_dir: &Path) -> Result<Vec<Map<String, Value>>, AuditEr
             line = bad.line,
             "the last line is torn (an unfinished write); it is left out"
         ),
-        Some(bad) => {
-            return Err(AuditError::Broken {
-                path,
-                line: bad.line,
-                seq: bad.expected_seq,
-                reason: bad.reason,
-            })
-        }
+        Some(bad) => return Err(bad.into_error(path)),
     }
     Ok(records)
 }
@@ -100,13 +93,7 @@ pub fn verify_command(data_dir: &Path) -> Result<Exit> {
     let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
     let scan = log::scan(file, |_, _| {}).map_err(|e| Error::io(&path, e))?;
     if let Some(bad) = scan.bad {
-        return Err(AuditError::Broken {
-            path,
-            line: bad.line,
-            seq: bad.expected_seq,
-            reason: bad.reason,
-        }
-        .into());
+        return Err(bad.into_error(path).into());
     }
     println!(
         "ok: {} records, head seq {} hash {}",
