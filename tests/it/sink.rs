@@ -498,16 +498,13 @@ fn acknowledged_records_survive_sigkill_and_the_chain_verifies() {
     assert!(stdout(&out).starts_with(&format!("ok: {} records", records.len())));
 }
 
-#[test]
-fn a_torn_tail_is_moved_aside_and_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let sink = Sink::start(&data, None);
-    for i in 0..3 {
+/// Posts `n` distinct `deployed` events for app `shop` (operation starts 10:00:00Z, 10:00:01Z, …), each acknowledged.
+fn post_deployed(sink: &Sink, n: usize) {
+    for i in 0..n {
         let b = event_body(
             "deployed",
             "shop",
-            &format!("2026-11-20T10:00:0{i}Z"),
+            &format!("2026-11-20T10:00:{i:02}Z"),
             "r",
             None,
         );
@@ -516,6 +513,14 @@ fn a_torn_tail_is_moved_aside_and_reported() {
             201
         );
     }
+}
+
+#[test]
+fn a_torn_tail_is_moved_aside_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sink = Sink::start(&data, None);
+    post_deployed(&sink, 3);
     drop(sink);
     let log = data.join("audit.jsonl");
     let good = std::fs::read(&log).unwrap();
@@ -563,19 +568,7 @@ fn refuses_to_start_on_a_chain_broken_in_the_middle() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sink = Sink::start(&data, None);
-    for i in 0..3 {
-        let b = event_body(
-            "deployed",
-            "shop",
-            &format!("2026-11-20T10:00:0{i}Z"),
-            "r",
-            None,
-        );
-        assert_eq!(
-            sink.http("POST", "/v1/events", &[], b.as_bytes()).status,
-            201
-        );
-    }
+    post_deployed(&sink, 3);
     drop(sink);
     let log = data.join("audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
