@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench window_check`. Prints medians and 95th percentiles.
 
-use sluice::window::{Rules, Subject};
+use sluice::{Rules, Subject};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join(".sluice.yaml");
     std::fs::write(&file, &yaml).expect("write policy");
-    let policy = sluice::policy::load(&file).expect("valid policy");
+    let policy = sluice::load_policy(&file).expect("valid policy");
     let subject = Subject {
         app: "shop-web".into(),
         namespace: "production-eu".into(),

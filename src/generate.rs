@@ -1,17 +1,63 @@
-//! The generate pipeline: policy → render → manifest → transform → write. `generate` takes Argo CD's
-//! environment from the process and the app from the working directory; `render` takes both from its
-//! arguments. stdout gets the manifests only when the whole run succeeded.
+//! The generate pipeline: policy → render → manifest → transform → bytes. Takes the app directory,
+//! the repository root and Argo CD's environment as values (the commands layer reads them from the
+//! process or from `render --env`); gives the bytes to print, which the caller writes only when the
+//! whole run succeeded. Reads the app's files and runs the render tools; never reads the process
+//! environment or writes stdout.
 
-use crate::cli::RenderArgs;
 use crate::manifest::{self, Document, Limits};
-use crate::policy::{self, Policy};
-use crate::render::{self, RenderContext};
+use crate::policy::{self, Policy, PolicyError};
+use crate::render::{self, RenderContext, RenderError};
 use crate::transform::hooks::{self, SqlFiles};
-use crate::transform::{self, AppContext, TransformError};
-use crate::{Error, Exit, Result};
+use crate::transform::{AppContext, TransformError};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Why the pipeline stopped; nothing is printed then.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The app has no `.sluice.yaml` (plugin discovery should not have picked it).
+    #[error("{}: not found; sluice renders apps that have a {} (see examples/shop)", path.display(), policy::FILE_NAME)]
+    NoPolicy { path: PathBuf },
+    /// The app renders to no object: printing nothing would make Argo CD prune the whole app.
+    #[error("{}: the app renders to no objects; refusing to print nothing, which Argo CD would take as \"delete everything\"", dir.display())]
+    Empty { dir: PathBuf },
+    /// A file or directory of the app could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+}
+
+impl GenerateError {
+    /// Whether the error says the command was pointed at the wrong thing (exit 2) rather than that
+    /// the app is wrong (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            GenerateError::NoPolicy { .. } | GenerateError::Empty { .. }
+        )
+    }
+
+    fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        GenerateError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+type Result<T, E = GenerateError> = std::result::Result<T, E>;
 
 /// Argo CD's build environment (ARGOCD.md §1), as a plain map so that `render --env` can supply it.
 #[derive(Debug, Clone, Default)]
@@ -20,28 +66,10 @@ pub struct ArgoEnv {
 }
 
 impl ArgoEnv {
-    /// From `KEY=VALUE` pairs.
-    ///
-    /// # Errors
-    ///
-    /// A pair without `=`.
-    pub fn from_pairs(pairs: &[String]) -> Result<Self> {
-        let mut vars = BTreeMap::new();
-        for pair in pairs {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                Error::Usage(format!(
-                    "--env {pair:?}: expected KEY=VALUE, e.g. --env ARGOCD_APP_NAME=shop"
-                ))
-            })?;
-            vars.insert(k.to_string(), v.to_string());
-        }
-        Ok(ArgoEnv { vars })
-    }
-
-    /// From the process environment.
-    pub fn from_process() -> Self {
+    /// From variables, as the process environment or `render --env` gives them.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         ArgoEnv {
-            vars: std::env::vars().collect(),
+            vars: vars.into_iter().collect(),
         }
     }
 
@@ -59,50 +87,12 @@ impl ArgoEnv {
             .or_else(|| self.get(&format!("PARAM_{name}")))
     }
 
-    fn set_default(&mut self, key: &str, value: Option<String>) {
+    /// Sets `key` unless it is already set (`render` fills in the caller's `PATH` and `SLUICE_IMAGE`).
+    pub fn set_default(&mut self, key: &str, value: Option<String>) {
         if let Some(value) = value {
             self.vars.entry(key.to_string()).or_insert(value);
         }
     }
-}
-
-/// `sluice generate`: the app is the working directory.
-///
-/// # Errors
-///
-/// Any failure of the pipeline; nothing is written to stdout then.
-pub fn generate_from_process() -> Result<Exit> {
-    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let env = ArgoEnv::from_process();
-    let root = repo_root(&cwd, env.get("ARGOCD_APP_SOURCE_PATH"));
-    emit(&generate(&cwd, &root, &env)?)
-}
-
-/// `sluice render DIR [--env K=V]...`.
-///
-/// # Errors
-///
-/// Any failure of the pipeline; nothing is written to stdout then.
-pub fn render_command(args: RenderArgs) -> Result<Exit> {
-    let mut env = ArgoEnv::from_pairs(&args.env)?;
-    // Tools are found on the caller's PATH, and the guard image may come from the caller's environment.
-    env.set_default("PATH", std::env::var("PATH").ok());
-    env.set_default("SLUICE_IMAGE", std::env::var("SLUICE_IMAGE").ok());
-    let dir = args.dir;
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!("{}: not a directory", dir.display())));
-    }
-    let root = args.repo_root.unwrap_or_else(|| repo_root(&dir, None));
-    emit(&generate(&dir, &root, &env)?)
-}
-
-fn emit(bytes: &[u8]) -> Result<Exit> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::io("stdout", e))?;
-    Ok(Exit::Success)
 }
 
 /// The repository root: the working directory minus `ARGOCD_APP_SOURCE_PATH` when it ends with it
@@ -138,11 +128,7 @@ pub fn repo_root(app_dir: &Path, source_path: Option<&str>) -> PathBuf {
 pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u8>> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
-        return Err(Error::Usage(format!(
-            "{}: not found; sluice renders apps that have a {} (see examples/shop)",
-            policy_path.display(),
-            policy::FILE_NAME
-        )));
+        return Err(GenerateError::NoPolicy { path: policy_path });
     }
     let policy = policy::load(&policy_path)?;
     let app = app_context(&policy, env)?;
@@ -170,10 +156,9 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
     };
     let mut docs = read_rendered(&policy, &ctx)?;
     if docs.is_empty() {
-        return Err(Error::Usage(format!(
-            "{}: the app renders to no objects; refusing to print nothing, which Argo CD would take as \"delete everything\"",
-            app_dir.display()
-        )));
+        return Err(GenerateError::Empty {
+            dir: app_dir.to_path_buf(),
+        });
     }
     let sql = read_sql_dirs(&policy, &ctx)?;
     transform_documents(&policy, &app, &sql, &mut docs).map_err(|source| {
@@ -209,7 +194,7 @@ fn app_context(policy: &Policy, env: &ArgoEnv) -> Result<AppContext> {
         .map(|(var, value)| (var.as_str(), *value));
     let emergency = hooks::resolve_emergency(&policy.change, emergency)?;
     Ok(AppContext {
-        app_name: transform::sanitize_name(raw_name),
+        app_name: manifest::sanitize_name(raw_name),
         namespace: env.get("ARGOCD_APP_NAMESPACE").unwrap_or("").to_string(),
         revision_short: env
             .get("ARGOCD_APP_REVISION_SHORT")
@@ -237,7 +222,11 @@ fn transform_documents(
     docs: &mut Vec<Document>,
 ) -> Result<(), TransformError> {
     if policy.checksums.enabled {
-        transform::checksum::inject_checksums(docs, &policy.checksums.annotation, &app.namespace);
+        crate::transform::checksum::inject_checksums(
+            docs,
+            &policy.checksums.annotation,
+            &app.namespace,
+        );
     }
     hooks::append_hooks(policy, app, sql, docs)
 }
@@ -267,7 +256,7 @@ fn read_sql_dir(key: &str, rel: &str, ctx: &RenderContext) -> Result<SqlFiles> {
     let root = ctx
         .repo_root
         .canonicalize()
-        .map_err(|e| Error::io(&ctx.repo_root, e))?;
+        .map_err(|e| GenerateError::io(&ctx.repo_root, e))?;
     let file_error = |path: &Path, message: String| TransformError::SqlFile {
         key: key.to_string(),
         path: path.to_path_buf(),
@@ -277,8 +266,8 @@ fn read_sql_dir(key: &str, rel: &str, ctx: &RenderContext) -> Result<SqlFiles> {
         return Err(file_error(&dir, "is not a directory".into()).into());
     }
     let mut entries = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+    for entry in std::fs::read_dir(&dir).map_err(|e| GenerateError::io(&dir, e))? {
+        let entry = entry.map_err(|e| GenerateError::io(&dir, e))?;
         entries.push(entry.path());
     }
     entries.sort();
@@ -291,7 +280,9 @@ fn read_sql_dir(key: &str, rel: &str, ctx: &RenderContext) -> Result<SqlFiles> {
         if name.starts_with('.') {
             continue;
         }
-        let real = path.canonicalize().map_err(|e| Error::io(&path, e))?;
+        let real = path
+            .canonicalize()
+            .map_err(|e| GenerateError::io(&path, e))?;
         if !real.starts_with(&root) {
             return Err(render::RenderError::PathEscapes {
                 key: key.to_string(),
@@ -299,7 +290,7 @@ fn read_sql_dir(key: &str, rel: &str, ctx: &RenderContext) -> Result<SqlFiles> {
             }
             .into());
         }
-        let meta = std::fs::metadata(&real).map_err(|e| Error::io(&path, e))?;
+        let meta = std::fs::metadata(&real).map_err(|e| GenerateError::io(&path, e))?;
         if meta.is_dir() {
             return Err(file_error(&path, "is a directory; sqlDir must hold files only (ConfigMap keys are flat): move its files up, or point sqlDir at it".into()).into());
         }
@@ -311,7 +302,7 @@ fn read_sql_dir(key: &str, rel: &str, ctx: &RenderContext) -> Result<SqlFiles> {
         let mut bytes = Vec::new();
         std::fs::File::open(&real)
             .and_then(|f| f.take(room as u64 + 1).read_to_end(&mut bytes))
-            .map_err(|e| Error::io(&path, e))?;
+            .map_err(|e| GenerateError::io(&path, e))?;
         if bytes.len() > room {
             return Err(TransformError::ConfigMapTooLarge {
                 key: key.to_string(),

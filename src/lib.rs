@@ -3,69 +3,46 @@
 //! **generate** (the config-management plugin, run by argocd-cmp-server on every refresh):
 //!
 //! ```text
-//! policy (.sluice.yaml) → render (directory | kustomize | helm) → manifest (read as Kubernetes reads YAML)
-//!   → transform (checksums, guard, backup, migrations) → manifest::write (stdout, only on success)
+//! cli::generate | cli::render → generate: policy (.sluice.yaml) → render (directory | kustomize | helm)
+//!   → manifest (read as Kubernetes reads YAML) → transform (checksums, guard, backup, migrations)
+//!   → bytes → cli writes them to stdout, only on success
 //! ```
 //!
 //! **serve** (the notification sink, called by Argo CD Notifications on every sync outcome):
 //!
 //! ```text
-//! sink (HTTP request → limits → auth → event) → audit (record → canonical bytes → hash chain → append + fsync)
+//! cli::serve → sink: request → limits → auth → event → audit: record → canonical bytes
+//!   → hash chain → append + fsync → reply
 //! ```
 //!
-//! `window` holds the Argo CD sync-window language and the decision rule, used by `window check`, by the
-//! guard Job at sync time and by policy validation at generate time. Everything under `transform`,
-//! `window` and the record hashing is pure: time and environment are passed in.
+//! The layers, from the top; each imports only what is below it:
+//!
+//! ```text
+//! cli        clap types, one file per command; the only code that reads arguments, the process
+//!            environment, stdin and stdout, and maps errors to exit codes
+//! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics
+//! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
+//! policy     .sluice.yaml: schema, defaults, validation
+//! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
+//! audit      records, canonical bytes, the hash-chained log, queries, commit messages
+//! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
+//! parallel   data parallelism over slices
+//! ```
+//!
+//! Only [`cli`] is public (the binary uses it); the integration tests run the binary. A few types
+//! are re-exported for the benchmarks in `benches/`.
 
-pub mod audit;
 pub mod cli;
-pub mod error;
-pub mod generate;
-pub mod manifest;
-pub mod parallel;
-pub mod policy;
-pub mod render;
-pub mod sink;
-pub mod transform;
-pub mod window;
 
-pub use error::{Error, Exit, Result};
+mod audit;
+mod generate;
+mod manifest;
+mod parallel;
+mod policy;
+mod render;
+mod sink;
+mod transform;
+mod window;
 
-use cli::{AuditCommand, Cli, Command, LogFormat, WindowCommand};
-
-/// Runs one command of the CLI.
-///
-/// # Errors
-///
-/// Whatever the command fails with; [`Error::exit`] gives the exit code.
-pub fn run(cli: Cli) -> Result<Exit> {
-    match cli.command {
-        Command::Generate => generate::generate_from_process(),
-        Command::Render(args) => generate::render_command(args),
-        Command::Window(WindowCommand::Check(args)) => window::check_command(args),
-        Command::Guard(args) => window::guard_command(args),
-        Command::Serve(args) => sink::serve(args),
-        Command::Audit(AuditCommand::Verify { data_dir }) => audit::verify_command(&data_dir),
-        Command::Audit(AuditCommand::List(args)) => audit::list_command(args),
-        Command::Audit(AuditCommand::Show {
-            data_dir,
-            change_id,
-        }) => audit::show_command(&data_dir, &change_id),
-        Command::LintCommit(args) => audit::lint_commit_command(args),
-    }
-}
-
-/// Sets up tracing on stderr (stdout carries results only). `SLUICE_LOG` sets the filter (default `info`).
-pub fn init_logging(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    // A second initialisation (only possible in tests) is harmless, so its error is ignored.
-    let _ = match cli.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.without_time().try_init(),
-    };
-}
+pub use policy::{load as load_policy, Policy, PolicyError};
+pub use window::{Decision, Rules, Subject};

@@ -1,6 +1,7 @@
 //! The audit log (SPEC.md §5): record model, canonical bytes and SHA-256 chain, the append-only
 //! `audit.jsonl` (open, recover, append with group commit, verify), queries, and commit-message
-//! parsing shared by the sink and `lint-commit` (SPEC.md §6).
+//! parsing shared by the sink and `lint-commit` (SPEC.md §6). Reads and writes the log's files; never
+//! the process environment or stdout.
 //!
 //! ```text
 //! record (event body → Draft) → log (seq, prev → canonical bytes → hash → one write + fsync per batch)
@@ -14,8 +15,6 @@ pub mod log;
 pub mod query;
 pub mod record;
 
-use crate::cli::{AuditListArgs, LintCommitArgs, ListFormat};
-use crate::{Error, Exit, Result};
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -83,99 +82,21 @@ pub fn read_verified(data_dir: &Path) -> Result<Vec<Map<String, Value>>, AuditEr
     Ok(records)
 }
 
-/// `sluice audit verify`: prints the record count and head hash, or fails naming the first bad line.
+/// Verifies the whole chain in `data_dir` and gives its head (`audit verify`).
 ///
 /// # Errors
 ///
 /// The log cannot be read, or a line breaks the chain (a torn last line included: it is not verified).
-pub fn verify_command(data_dir: &Path) -> Result<Exit> {
+pub fn verify(data_dir: &Path) -> Result<log::Head, AuditError> {
     let path = data_dir.join(log::LOG_FILE);
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let scan = log::scan(file, |_, _| {}).map_err(|e| Error::io(&path, e))?;
-    if let Some(bad) = scan.bad {
-        return Err(bad.into_error(path).into());
+    let io = |source| AuditError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = File::open(&path).map_err(io)?;
+    let scan = log::scan(file, |_, _| {}).map_err(io)?;
+    match scan.bad {
+        Some(bad) => Err(bad.into_error(path)),
+        None => Ok(scan.head),
     }
-    println!(
-        "ok: {} records, head seq {} hash {}",
-        scan.head.seq, scan.head.seq, scan.head.hash
-    );
-    Ok(Exit::Success)
-}
-
-/// `sluice audit list`.
-///
-/// # Errors
-///
-/// `--since` is not RFC 3339 (usage), the log cannot be read or its chain is broken.
-pub fn list_command(args: AuditListArgs) -> Result<Exit> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
-                Error::Usage(format!(
-                    "--since {s:?}: {e}; give an RFC 3339 time such as 2026-01-31T00:00:00Z"
-                ))
-            })
-        })
-        .transpose()?;
-    let filter = query::Filter {
-        app: args.app,
-        change: args.change,
-        since,
-    };
-    let records: Vec<Map<String, Value>> = read_verified(&args.data_dir)?
-        .into_iter()
-        .filter(|r| filter.matches(r))
-        .collect();
-    let out = match args.format {
-        ListFormat::Table => query::to_table(&records),
-        ListFormat::Csv => query::to_csv(&records),
-        ListFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&records)
-                .map_err(|e| Error::Usage(format!("cannot print records: {e}")))?;
-            s.push('\n');
-            s
-        }
-    };
-    print!("{out}");
-    Ok(Exit::Success)
-}
-
-/// `sluice audit show`.
-///
-/// # Errors
-///
-/// The log cannot be read or is broken, or no record mentions the change.
-pub fn show_command(data_dir: &Path, change_id: &str) -> Result<Exit> {
-    let records = read_verified(data_dir)?;
-    let report =
-        query::change_report(change_id, &records).ok_or_else(|| AuditError::NoSuchChange {
-            change: change_id.to_owned(),
-            path: data_dir.join(log::LOG_FILE),
-        })?;
-    print!("{report}");
-    Ok(Exit::Success)
-}
-
-/// `sluice lint-commit`.
-///
-/// # Errors
-///
-/// The message file cannot be read, the pattern is invalid (usage), or the message breaks a rule.
-pub fn lint_commit_command(args: LintCommitArgs) -> Result<Exit> {
-    let pattern = regex::Regex::new(&args.pattern)
-        .map_err(|e| Error::Usage(format!("--pattern {:?}: {e}", args.pattern)))?;
-    let text = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, e))?;
-    let message = commit::CommitMessage::parse(&String::from_utf8_lossy(&text));
-    let rules = lint::LintRules {
-        pattern,
-        require: args.require,
-        min_approvers: args.min_approvers,
-    };
-    lint::lint(&message, &rules).map_err(|failure| AuditError::Lint {
-        path: args.file.clone(),
-        failure,
-    })?;
-    Ok(Exit::Success)
 }

@@ -113,19 +113,9 @@ impl Document {
         *self = Document::from_object(object, source);
     }
 
-    /// The object as compact JSON.
-    pub fn json(&self) -> &str {
-        &self.json
-    }
-
     /// `kind`.
     pub fn kind(&self) -> &str {
         &self.kind
-    }
-
-    /// `apiVersion`.
-    pub fn api_version(&self) -> &str {
-        &self.api_version
     }
 
     /// The API group: the part of `apiVersion` before `/`, empty for the core group.
@@ -151,6 +141,7 @@ impl Document {
 /// # Errors
 ///
 /// YAML that does not parse or exceeds the limits, or a document that is not a Kubernetes object.
+#[cfg(test)]
 pub fn read_documents(
     text: &str,
     file: &str,
@@ -358,6 +349,26 @@ pub fn write_documents(docs: &[Document], out: &mut Vec<u8>) {
     }
 }
 
+/// Turns `ARGOCD_APP_NAME` into a DNS-1123 name: Argo CD writes `<app namespace>_<name>` for apps
+/// outside its own namespace, and `_` is not allowed in resource names.
+pub fn sanitize_name(raw: &str) -> String {
+    let mut out: String = raw
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '.' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    while out.starts_with(['-', '.']) {
+        out.remove(0);
+    }
+    while out.ends_with(['-', '.']) {
+        out.pop();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,5 +444,11 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "---\n{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"data\":{\"a\":\"0644\"}}\n"
         );
+    }
+
+    #[test]
+    fn sanitize_name_replaces_argocd_namespace_separator() {
+        assert_eq!(sanitize_name("team-a_Shop"), "team-a-shop");
+        assert_eq!(sanitize_name("_x_"), "x");
     }
 }

@@ -216,7 +216,7 @@ pub fn helm_args(
     values_file: Option<&Path>,
 ) -> Result<Vec<String>, RenderError> {
     let release = if helm.release_name.is_empty() {
-        crate::transform::sanitize_name(&ctx.app_name)
+        crate::manifest::sanitize_name(&ctx.app_name)
     } else {
         helm.release_name.clone()
     };

@@ -13,9 +13,9 @@ pub mod server;
 pub mod writer;
 
 use crate::audit::log::AuditLog;
-use crate::cli::ServeArgs;
-use crate::{Error, Exit, Result};
+use crate::audit::AuditError;
 use metrics::Metrics;
+use regex::Regex;
 use std::net::TcpListener;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -26,15 +26,30 @@ use std::time::Duration;
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most worker threads `--workers` may ask for.
-const MAX_WORKERS: usize = 256;
+pub const MAX_WORKERS: usize = 256;
+
+/// How the sink runs, validated by the commands layer.
+#[derive(Debug)]
+pub struct Config {
+    /// Address to listen on, as `TcpListener::bind` takes it.
+    pub listen: String,
+    /// Directory holding audit.jsonl.
+    pub data_dir: std::path::PathBuf,
+    /// The bearer token that requests must present; `None`: no authentication.
+    pub token: Option<String>,
+    /// Pattern the change id at the start of a commit subject must match.
+    pub change_pattern: Regex,
+    /// Worker threads, 1 to [`MAX_WORKERS`].
+    pub workers: usize,
+}
 
 /// Why the sink could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("--workers must be between 1 and {MAX_WORKERS}, not {0}")]
     Workers(usize),
-    #[error("{}: the token file is empty; put the bearer token in it, or leave out --token-file", .0.display())]
-    EmptyToken(std::path::PathBuf),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -45,31 +60,19 @@ pub enum SinkError {
     Thread(#[source] std::io::Error),
 }
 
-/// `sluice serve`.
+/// Opens (and verifies) the log, listens, and serves until the process is stopped.
 ///
 /// # Errors
 ///
-/// The arguments are invalid, the token file or the log cannot be read, the chain is broken (exit 1
-/// naming the line), or the listener cannot be opened.
-pub fn serve(args: ServeArgs) -> Result<Exit> {
-    if args.workers == 0 || args.workers > MAX_WORKERS {
-        return Err(SinkError::Workers(args.workers).into());
+/// The worker count is out of range, the log cannot be read or its chain is broken (naming the
+/// line), or the listener or a thread cannot be started.
+pub fn serve(config: Config) -> Result<(), SinkError> {
+    if config.workers == 0 || config.workers > MAX_WORKERS {
+        return Err(SinkError::Workers(config.workers));
     }
-    let change_pattern = regex::Regex::new(&args.change_pattern)
-        .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
-    let token_digest = match &args.token_file {
-        None => None,
-        Some(path) => {
-            let raw = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            let token = raw.trim();
-            if token.is_empty() {
-                return Err(SinkError::EmptyToken(path.clone()).into());
-            }
-            Some(http::digest(token))
-        }
-    };
+    let token_digest = config.token.as_deref().map(http::digest);
     let metrics = Arc::new(Metrics::default());
-    let log = AuditLog::open(&args.data_dir, chrono::Utc::now().timestamp())?;
+    let log = AuditLog::open(&config.data_dir, chrono::Utc::now().timestamp())?;
     if let Some(torn) = log.torn_tail() {
         tracing::warn!(
             line = torn.line,
@@ -91,12 +94,12 @@ pub fn serve(args: ServeArgs) -> Result<Exit> {
     let published = log.published();
     let log_path = log.path().to_path_buf();
 
-    let listener = TcpListener::bind(&args.listen).map_err(|source| SinkError::Listen {
-        addr: args.listen.clone(),
+    let listener = TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
+        addr: config.listen.clone(),
         source,
     })?;
     let local = listener.local_addr().map_err(|source| SinkError::Listen {
-        addr: args.listen.clone(),
+        addr: config.listen.clone(),
         source,
     })?;
     let listener = Arc::new(listener);
@@ -107,10 +110,10 @@ pub fn serve(args: ServeArgs) -> Result<Exit> {
         metrics,
         published,
         log_path,
-        change_pattern,
+        change_pattern: config.change_pattern,
     });
-    let mut workers = Vec::with_capacity(args.workers);
-    for i in 0..args.workers {
+    let mut workers = Vec::with_capacity(config.workers);
+    for i in 0..config.workers {
         let listener = Arc::clone(&listener);
         let ctx = Arc::clone(&ctx);
         let worker = std::thread::Builder::new()
@@ -135,10 +138,10 @@ pub fn serve(args: ServeArgs) -> Result<Exit> {
             .map_err(SinkError::Thread)?;
         workers.push(worker);
     }
-    tracing::info!(addr = %local, workers = args.workers, auth = token_digest.is_some(), "listening");
+    tracing::info!(addr = %local, workers = config.workers, auth = token_digest.is_some(), "listening");
     for worker in workers {
         // Workers never return; a join error is a panic outside a request, already reported.
         let _ = worker.join();
     }
-    Ok(Exit::Success)
+    Ok(())
 }

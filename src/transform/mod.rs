@@ -87,26 +87,6 @@ pub enum TransformError {
     },
 }
 
-/// Turns `ARGOCD_APP_NAME` into a DNS-1123 name: Argo CD writes `<app namespace>_<name>` for apps
-/// outside its own namespace, and `_` is not allowed in resource names.
-pub fn sanitize_name(raw: &str) -> String {
-    let mut out: String = raw
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | '0'..='9' | '-' | '.' => c,
-            'A'..='Z' => c.to_ascii_lowercase(),
-            _ => '-',
-        })
-        .collect();
-    while out.starts_with(['-', '.']) {
-        out.remove(0);
-    }
-    while out.ends_with(['-', '.']) {
-        out.pop();
-    }
-    out
-}
-
 /// Writes `value` as JSON with object keys sorted by their UTF-8 bytes and no insignificant white
 /// space: the same value always gives the same bytes, whatever order its keys came in.
 pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
@@ -154,12 +134,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn sanitize_name_replaces_argocd_namespace_separator() {
-        assert_eq!(sanitize_name("team-a_Shop"), "team-a-shop");
-        assert_eq!(sanitize_name("_x_"), "x");
-    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {

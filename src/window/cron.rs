@@ -199,6 +199,7 @@ impl Schedule {
     }
 
     /// Whether a wall-clock minute matches (seconds ignored).
+    #[cfg(test)]
     pub fn matches(&self, at: NaiveDateTime) -> bool {
         self.minutes & (1 << at.minute()) != 0
             && self.hours & (1 << at.hour()) != 0

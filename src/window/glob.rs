@@ -21,7 +21,6 @@ enum Tok {
 /// A compiled glob.
 #[derive(Debug, Clone)]
 pub struct Glob {
-    text: String,
     alternatives: Vec<Vec<Tok>>,
 }
 
@@ -46,21 +45,13 @@ impl Glob {
                 chars[pos]
             )));
         }
-        Ok(Glob {
-            text: text.to_string(),
-            alternatives,
-        })
+        Ok(Glob { alternatives })
     }
 
     /// Whether the whole of `value` matches.
     pub fn matches(&self, value: &str) -> bool {
         let value: Vec<char> = value.chars().collect();
         self.alternatives.iter().any(|p| match_flat(p, &value))
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
     }
 }
 

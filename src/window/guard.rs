@@ -1,15 +1,14 @@
-//! `sluice guard`: the PreSync hook Job's decision at sync time. Takes the policy JSON of
-//! `SLUICE_GUARD_POLICY`, the app identity, a [`Clock`] and a [`Reporter`]; decides as an automated
-//! sync (Argo CD does not tell hooks whether a sync is manual), waits for the next opening when
-//! `onClosed: wait` allows it, and posts the decision to `guard.report`. The clock and the reporter
-//! are injected so the wait loop and the report are tested without sleeping or sockets.
+//! `sluice guard`: the PreSync hook Job's decision at sync time. Takes a [`Request`] (the policy JSON
+//! of `SLUICE_GUARD_POLICY` and the app identity), a [`Clock`] and a [`Reporter`]; decides as an
+//! automated sync (Argo CD does not tell hooks whether a sync is manual), waits for the next opening
+//! when `onClosed: wait` allows it, posts the decision to `guard.report`, and gives the [`Outcome`].
+//! The clock and the reporter are injected so the wait loop and the report are tested without
+//! sleeping or sockets; the commands layer prints the outcome and turns it into an exit code.
 
 use super::duration::parse_go_duration;
 use super::rules::{human, rfc3339, Decision, Rules, Subject};
 use super::spec::{GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
-use crate::cli::GuardArgs;
-use crate::{Error, Exit, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -43,6 +42,43 @@ pub trait Reporter {
 
 /// Plain HTTP/1.1 over a `TcpStream`, with short timeouts.
 pub struct HttpReporter;
+
+/// What the guard is asked to decide: the policy and the sync, as the guard Job's environment gives them.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The windows, freezes and guard settings as JSON (`SLUICE_GUARD_POLICY`).
+    pub policy_json: String,
+    pub app: String,
+    pub namespace: String,
+    /// Destination cluster names or server URLs; empty values are ignored.
+    pub clusters: Vec<String>,
+    /// Emergency change id, empty when none.
+    pub emergency: String,
+    /// Change id of this sync, for the report.
+    pub change_id: String,
+    /// Revision being synced, for the report.
+    pub revision: String,
+}
+
+/// The policy handed to the guard cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("SLUICE_GUARD_POLICY: {0}")]
+pub struct GuardError(String);
+
+/// The final decision, and when the guard gave up waiting, why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub decision: Decision,
+    /// Appended to the reason of a blocked sync: ` (onClosed: wait gives up: …)`, or empty.
+    pub note: String,
+}
+
+impl Outcome {
+    /// What Argo CD shows for a blocked sync, `None` when the sync may go ahead.
+    pub fn blocked_message(&self) -> Option<String> {
+        (!self.decision.allowed).then(|| format!("{}{}", self.decision.reason, self.note))
+    }
+}
 
 /// What the guard takes from the environment besides its arguments.
 #[derive(Debug, Clone, Default)]
@@ -162,40 +198,38 @@ impl Settings {
     }
 }
 
-/// Runs the guard: decide, maybe wait, report, and turn the outcome into an exit.
+/// Runs the guard: decide, maybe wait, report. A report that does not arrive is logged, not fatal.
 ///
 /// # Errors
 ///
-/// `Error::Usage` for an invalid policy or settings; `Error::Reported` (exit 1) with the reason
-/// Argo CD shows when the sync is blocked.
+/// The policy JSON or its settings are invalid.
 pub fn run(
-    args: &GuardArgs,
+    request: &Request,
     env: &Env,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
-) -> Result<Exit> {
-    let bad = |e: String| Error::Usage(format!("SLUICE_GUARD_POLICY: {e}"));
+) -> Result<Outcome, GuardError> {
+    let bad = |e: String| GuardError(e);
     let policy: GuardPolicy =
-        serde_json::from_str(&args.policy_json).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(&request.policy_json).map_err(|e| bad(e.to_string()))?;
     let rules = Rules::compile(&policy.windows, &policy.freezes).map_err(|e| bad(e.to_string()))?;
     let settings = Settings::compile(&policy.guard).map_err(|e| bad(e.to_string()))?;
     let subject = Subject {
-        app: args.app.clone(),
-        namespace: args.namespace.clone(),
-        clusters: args
-            .cluster
+        app: request.app.clone(),
+        namespace: request.namespace.clone(),
+        clusters: request
+            .clusters
             .iter()
             .filter(|c| !c.is_empty())
             .cloned()
             .collect(),
         // Argo CD does not tell a hook whether the sync was started by a person; evaluate as automated.
         manual: false,
-        emergency: Some(args.emergency.clone()).filter(|e| !e.is_empty()),
+        emergency: Some(request.emergency.clone()).filter(|e| !e.is_empty()),
     };
     let (decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
-    println!("{}", decision.to_json());
     if let Some(url) = &settings.report {
-        let body = report_body(args, &rules, &decision);
+        let body = report_body(request, &rules, &decision);
         match reporter.report(url, env.report_token.as_deref(), &body) {
             Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
             Err(e) => tracing::warn!("could not report the decision to {}: {e}", url.authority),
@@ -203,13 +237,8 @@ pub fn run(
     }
     if decision.allowed {
         tracing::info!("{}", decision.reason);
-        Ok(Exit::Success)
-    } else {
-        Err(Error::Reported {
-            exit: Exit::Failure,
-            message: format!("{}{note}", decision.reason),
-        })
     }
+    Ok(Outcome { decision, note })
 }
 
 /// Decides now; with `onClosed: wait`, sleeps until the next opening while it is within `maxWait`,
@@ -273,15 +302,15 @@ pub fn decide_or_wait(
 }
 
 /// The body of `POST /v1/guard`, as agreed with the sink.
-pub fn report_body(args: &GuardArgs, rules: &Rules, decision: &Decision) -> Value {
+pub fn report_body(request: &Request, rules: &Rules, decision: &Decision) -> Value {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     json!({
-        "app": args.app,
-        "namespace": args.namespace,
-        "changeId": non_empty(&args.change_id),
-        "revision": args.revision,
+        "app": request.app,
+        "namespace": request.namespace,
+        "changeId": non_empty(&request.change_id),
+        "revision": request.revision,
         "allowed": decision.allowed,
-        "emergency": non_empty(&args.emergency),
+        "emergency": non_empty(&request.emergency),
         "reason": decision.reason,
         "at": rfc3339(decision.at),
         "active": decision.active,
@@ -410,12 +439,12 @@ mod tests {
         }
     }
 
-    fn args(policy: &str) -> GuardArgs {
-        GuardArgs {
+    fn args(policy: &str) -> Request {
+        Request {
             policy_json: policy.to_string(),
             app: "shop".into(),
             namespace: "production".into(),
-            cluster: vec![String::new()],
+            clusters: vec![String::new()],
             emergency: String::new(),
             change_id: "CHG-1".into(),
             revision: "abc1234".into(),
@@ -429,9 +458,9 @@ mod tests {
     fn waits_for_the_window_within_max_wait_logging_each_minute() {
         let clock = clock("2026-11-24T00:30:00Z");
         let reporter = FakeReporter::default();
-        let exit = run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter)
-            .expect("allowed after waiting");
-        assert_eq!(exit, Exit::Success);
+        let outcome =
+            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect("valid policy");
+        assert_eq!(outcome.blocked_message(), None, "allowed after waiting");
         assert_eq!(clock.now.get(), utc("2026-11-24T02:00:00Z"));
         assert_eq!(clock.sleeps.get(), 90);
         let seen = reporter.seen.borrow();
@@ -446,10 +475,9 @@ mod tests {
     fn gives_up_when_the_opening_is_beyond_max_wait() {
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let err =
-            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect_err("blocked");
-        assert_eq!(err.exit(), Exit::Failure);
-        let msg = err.to_string();
+        let outcome =
+            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect("valid policy");
+        let msg = outcome.blocked_message().expect("blocked");
         assert!(
             msg.starts_with("blocked: outside allow window 'Tue maintenance'"),
             "{msg}"
@@ -474,8 +502,8 @@ mod tests {
         let env = Env {
             report_token: Some("s3cret".into()),
         };
-        let err = run(&args(&policy), &env, &clock, &reporter).expect_err("blocked");
-        assert_eq!(err.exit(), Exit::Failure);
+        let outcome = run(&args(&policy), &env, &clock, &reporter).expect("valid policy");
+        assert!(outcome.blocked_message().is_some(), "blocked");
         assert_eq!(clock.sleeps.get(), 0);
         assert_eq!(reporter.seen.borrow()[0].1.as_deref(), Some("s3cret"));
     }
@@ -486,10 +514,8 @@ mod tests {
         a.emergency = "CHG-911".into();
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        assert_eq!(
-            run(&a, &Env::default(), &clock, &reporter).expect("allowed"),
-            Exit::Success
-        );
+        let outcome = run(&a, &Env::default(), &clock, &reporter).expect("valid policy");
+        assert_eq!(outcome.blocked_message(), None, "allowed");
         let body = &reporter.seen.borrow()[0].2;
         assert_eq!(body["emergency"], json!("CHG-911"));
         assert_eq!(body["changeId"], json!("CHG-1"));
@@ -505,7 +531,6 @@ mod tests {
         let reporter = FakeReporter::default();
         let err = run(&args("{\"windows\":[{\"kind\":\"allow\",\"schedule\":\"0 2 * * 7\",\"duration\":\"1h\"}]}"), &Env::default(), &clock, &reporter)
             .expect_err("invalid");
-        assert_eq!(err.exit(), Exit::Usage);
         assert!(
             err.to_string()
                 .contains("windows[0].schedule: day-of-week 7"),

@@ -8,8 +8,9 @@ use super::{
     go_duration_seconds, label_value, labels, metadata, short_hash, Hook, DELETE_BACKUP,
     WAVE_BACKUP,
 };
+use crate::manifest::sanitize_name;
 use crate::policy::BackupSpec;
-use crate::transform::{sanitize_name, AppContext, TransformError};
+use crate::transform::{AppContext, TransformError};
 use serde_json::{json, Map, Value};
 
 /// Longest `generateName`. Argo CD appends `<7 of the revision>-presync-<unix time>` (26 characters,

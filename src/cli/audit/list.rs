@@ -1,0 +1,73 @@
+//! `sluice audit list --data-dir DIR [--app A] [--change ID] [--since T] [--format table|json|csv]`.
+
+use crate::audit::{self, query};
+use crate::cli::error::{Error, Exit, Result};
+use crate::cli::output;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub(in crate::cli) struct ListArgs {
+    /// The sink's data directory (holding audit.jsonl).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Only records of this Argo CD application.
+    #[arg(long)]
+    app: Option<String>,
+    /// Only records of this change id.
+    #[arg(long)]
+    change: Option<String>,
+    /// Only records received at or after this instant (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// How to print the records.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Prints the records that pass the filter, oldest first.
+///
+/// # Errors
+///
+/// `--since` is not RFC 3339 (usage), the log cannot be read or its chain is broken.
+pub(super) fn run(args: ListArgs) -> Result<Exit> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
+                Error::Usage(format!(
+                    "--since {s:?}: {e}; give an RFC 3339 time such as 2026-01-31T00:00:00Z"
+                ))
+            })
+        })
+        .transpose()?;
+    let filter = query::Filter {
+        app: args.app,
+        change: args.change,
+        since,
+    };
+    let records: Vec<_> = audit::read_verified(&args.data_dir)?
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .collect();
+    let out = match args.format {
+        ListFormat::Table => query::to_table(&records),
+        ListFormat::Csv => query::to_csv(&records),
+        ListFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&records)
+                .map_err(|e| Error::Usage(format!("cannot print records: {e}")))?;
+            s.push('\n');
+            s
+        }
+    };
+    output::print(out.as_bytes())?;
+    Ok(Exit::Success)
+}

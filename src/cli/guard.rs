@@ -1,0 +1,80 @@
+//! `sluice guard`, in the PreSync hook Job: the window decision at the current time, from the guard
+//! Job's environment (SPEC.md §4). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
+//! with the reason Argo CD shows when it is blocked, 2 for an invalid policy.
+
+use super::error::{Error, Exit, Result};
+use super::output;
+use crate::window::guard::{self, Env, HttpReporter, Request, SystemClock};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(super) struct GuardArgs {
+    /// The windows, freezes and guard settings as JSON (the guard Job sets this from the policy).
+    #[arg(long, env = "SLUICE_GUARD_POLICY", hide_env_values = true)]
+    policy_json: String,
+    /// The Argo CD application name.
+    #[arg(long, env = "SLUICE_APP", default_value = "")]
+    app: String,
+    /// The destination namespace.
+    #[arg(long, env = "SLUICE_NAMESPACE", default_value = "")]
+    namespace: String,
+    /// Destination cluster names or server URLs, comma-separated.
+    #[arg(
+        long,
+        env = "SLUICE_CLUSTER",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    cluster: Vec<String>,
+    /// Emergency change id: the sync passes windows and freezes, and says so.
+    #[arg(long, env = "SLUICE_EMERGENCY", default_value = "")]
+    emergency: String,
+    /// Change id of this sync, for the report.
+    #[arg(long, env = "SLUICE_CHANGE_ID", default_value = "")]
+    change_id: String,
+    /// Revision being synced, for the report.
+    #[arg(long, env = "SLUICE_REVISION", default_value = "")]
+    revision: String,
+}
+
+/// Where Kubernetes reads a container's termination message by default.
+const TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Decides now (maybe waiting for the window), reports to the sink when `guard.report` is set.
+///
+/// # Errors
+///
+/// An invalid policy (exit 2) or a blocked sync (exit 1, the reason is the message Argo CD shows).
+pub(super) fn run(args: GuardArgs) -> Result<Exit> {
+    let request = Request {
+        policy_json: args.policy_json,
+        app: args.app,
+        namespace: args.namespace,
+        clusters: args.cluster,
+        emergency: args.emergency,
+        change_id: args.change_id,
+        revision: args.revision,
+    };
+    let env = Env {
+        report_token: std::env::var("SLUICE_REPORT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let outcome = guard::run(&request, &env, &SystemClock, &HttpReporter)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let printed = output::print_line(&outcome.decision.to_json().to_string());
+    let Some(message) = outcome.blocked_message() else {
+        printed?;
+        return Ok(Exit::Success);
+    };
+    // Kubernetes shows this file as the container's termination message (`kubectl describe`, and
+    // the Job's pod status); best effort, the reason is on stderr as well.
+    let path = std::path::Path::new(TERMINATION_LOG);
+    if path.exists() {
+        let _ = std::fs::write(path, format!("sluice: {message}\n"));
+    }
+    Err(Error::Reported {
+        exit: Exit::Failure,
+        message,
+    })
+}

@@ -1,0 +1,46 @@
+//! `sluice lint-commit FILE [--pattern RE] [--require T,...] [--min-approvers N]`: a `commit-msg`
+//! hook and CI check (SPEC.md §6). Exit 0, or 1 with the reason.
+
+use super::error::{Error, Exit, Result};
+use crate::audit::commit::CommitMessage;
+use crate::audit::lint::{self, LintRules};
+use crate::audit::AuditError;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub(super) struct LintCommitArgs {
+    /// The commit message file (as git passes it to a commit-msg hook).
+    file: PathBuf,
+    /// Pattern the change id at the start of the subject must match.
+    #[arg(long, default_value = "^CHG-[0-9]+$")]
+    pattern: String,
+    /// Trailers that must be present, comma-separated (e.g. Approved-by,Rollback).
+    #[arg(long, value_delimiter = ',')]
+    require: Vec<String>,
+    /// Distinct Approved-by trailers required.
+    #[arg(long, default_value_t = 0)]
+    min_approvers: usize,
+}
+
+/// Checks the message file.
+///
+/// # Errors
+///
+/// The message file cannot be read, the pattern is invalid (usage), or the message breaks a rule.
+pub(super) fn run(args: &LintCommitArgs) -> Result<Exit> {
+    let pattern = regex::Regex::new(&args.pattern)
+        .map_err(|e| Error::Usage(format!("--pattern {:?}: {e}", args.pattern)))?;
+    let text = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, e))?;
+    let message = CommitMessage::parse(&String::from_utf8_lossy(&text));
+    let rules = LintRules {
+        pattern,
+        require: args.require.clone(),
+        min_approvers: args.min_approvers,
+    };
+    lint::lint(&message, &rules).map_err(|failure| AuditError::Lint {
+        path: args.file.clone(),
+        failure,
+    })?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,91 @@
+//! The commands layer: the command line of SPEC.md as clap types, and one file per command. This is
+//! the only code that reads arguments, the process environment, stdin and stdout, and the only code
+//! that maps errors to exit codes. Each command turns its raw arguments into the validated
+//! configuration of the stage it drives, calls it, and prints the result. Nothing below imports it.
+
+mod audit;
+mod error;
+mod generate;
+mod guard;
+mod lint_commit;
+mod output;
+mod render;
+mod serve;
+mod window;
+
+pub use error::{Error, Exit, Result};
+pub use output::report;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Change management for Argo CD: a config-management plugin and an audit-log notification sink.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render the app in the working directory with Argo CD's environment (what plugin.yaml runs).
+    Generate,
+    /// Render DIR as `generate` would, with the given environment instead of the process's.
+    Render(render::RenderArgs),
+    /// Evaluate maintenance windows and freezes.
+    #[command(subcommand)]
+    Window(window::WindowCommand),
+    /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
+    Guard(guard::GuardArgs),
+    /// Run the notification sink that appends every sync outcome to the audit log.
+    Serve(serve::ServeArgs),
+    /// Read and verify the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Check a commit message: change id in the subject, required trailers.
+    LintCommit(lint_commit::LintCommitArgs),
+}
+
+/// Runs one command of the CLI.
+///
+/// # Errors
+///
+/// Whatever the command fails with; [`Error::exit`] gives the exit code.
+pub fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Generate => generate::run(),
+        Command::Render(args) => render::run(args),
+        Command::Window(window::WindowCommand::Check(args)) => window::check(args),
+        Command::Guard(args) => guard::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Audit(command) => audit::run(command),
+        Command::LintCommit(args) => lint_commit::run(&args),
+    }
+}
+
+/// Sets up tracing on stderr (stdout carries results only). `SLUICE_LOG` sets the filter (default
+/// `info`). A log line that cannot be written is dropped: see [`output::LogWriter`].
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(output::LogWriter)
+        .log_internal_errors(false)
+        .with_target(false);
+    // A second initialisation (only possible in tests) is harmless, so its error is ignored.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.without_time().try_init(),
+    };
+}

@@ -1,0 +1,67 @@
+//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--change-pattern RE] [--workers N]`:
+//! the notification sink (SPEC.md §5). Reads the token file and validates the arguments into a
+//! [`sink::Config`]; the sink does the rest.
+
+use super::error::{Error, Exit, Result};
+use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
+use crate::sink::{self, SinkError};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: String,
+    /// Directory holding audit.jsonl.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// File holding the bearer token that requests must present.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Pattern the change id at the start of a commit subject must match (`change.idPattern`).
+    #[arg(long, default_value = DEFAULT_CHANGE_PATTERN)]
+    change_pattern: String,
+    /// Worker threads; each serves one connection at a time (keep-alive included), so this bounds the
+    /// connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = 32)]
+    workers: usize,
+}
+
+/// Serves until the process is stopped.
+///
+/// # Errors
+///
+/// Invalid arguments, an unreadable or empty token file, or whatever stops the sink.
+pub(super) fn run(args: ServeArgs) -> Result<Exit> {
+    if args.workers == 0 || args.workers > sink::MAX_WORKERS {
+        return Err(SinkError::Workers(args.workers).into());
+    }
+    let change_pattern = regex::Regex::new(&args.change_pattern)
+        .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    sink::serve(sink::Config {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        token,
+        change_pattern,
+        workers: args.workers,
+    })?;
+    Ok(Exit::Success)
+}
+
+/// The bearer token in `path`, without surrounding white space (`echo` adds a newline).
+fn read_token(path: &std::path::Path) -> Result<String> {
+    let raw = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(Error::Reported {
+            exit: Exit::Failure,
+            message: format!(
+                "{}: the token file is empty; put the bearer token in it, or leave out --token-file",
+                path.display()
+            ),
+        });
+    }
+    Ok(token.to_string())
+}
