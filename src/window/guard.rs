@@ -5,7 +5,8 @@
 //! are injected so the wait loop and the report are tested without sleeping or sockets.
 
 use super::duration::parse_go_duration;
-use super::rules::{human, rfc3339, Decision, Rules, Subject};
+use super::reason::{human, rfc3339};
+use super::rules::{Decision, Rules, Subject};
 use super::spec::{GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
 use crate::cli::GuardArgs;

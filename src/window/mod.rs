@@ -10,12 +10,16 @@
 //! `check_command` and `guard_command` are the only places here that read files, the clock or the
 //! environment.
 
+mod compiled;
 pub mod cron;
 pub mod duration;
 pub mod glob;
 pub mod guard;
+mod reason;
 pub mod rules;
+mod search;
 pub mod spec;
+mod verdict;
 pub mod zone;
 
 pub use rules::{Decision, Rules, Subject};
