@@ -6,7 +6,8 @@
 //! sleeping or sockets; the commands layer prints the outcome and turns it into an exit code.
 
 use super::duration::parse_go_duration;
-use super::rules::{human, rfc3339, Decision, Rules, Subject};
+use super::reason::{human, rfc3339};
+use super::rules::{Decision, Rules, Subject};
 use super::spec::{GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
 use chrono::{DateTime, Duration, Utc};

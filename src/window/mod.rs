@@ -10,12 +10,16 @@
 //! Nothing here reads files or the environment; the guard reads the clock and reaches the sink only
 //! through the [`guard::Clock`] and [`guard::Reporter`] it is given.
 
+mod compiled;
 pub mod cron;
 pub mod duration;
 pub mod glob;
 pub mod guard;
+mod reason;
 pub mod rules;
+mod search;
 pub mod spec;
+mod verdict;
 pub mod zone;
 
 pub use rules::{Decision, Rules, Subject};
