@@ -3,8 +3,9 @@
 //! guard's wait-and-report loop. Decisions are pure: the instant is passed in.
 //!
 //! ```text
-//! spec (as written) → cron / duration / glob / zone (parse) → rules::Rules (compiled)
-//!   → Rules::decide(subject, instant) → Decision { allowed, active, reason, nextOpen, nextClose }
+//! spec (as written) → cron / duration / glob / zone (parse) → compiled (Window, Freeze) → Rules
+//!   → Rules::decide(subject, instant): verdict (CanSync) → search (nextOpen, nextClose) → reason
+//!   → Decision { allowed, active, reason, nextOpen, nextClose }
 //! ```
 //!
 //! Nothing here reads files or the environment; the guard reads the clock and reaches the sink only

@@ -19,8 +19,7 @@ use super::verdict::can_sync;
 use super::WindowError;
 use chrono::{DateTime, Duration, Utc};
 
-// Public through `Rules`' fields.
-pub use super::compiled::{Freeze, Kind, Window};
+use super::compiled::{Freeze, Window};
 
 /// All windows and freezes of a policy, ready to decide.
 #[derive(Debug, Clone, Default)]
