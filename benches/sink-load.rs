@@ -167,9 +167,10 @@ fn main() {
     let clients = env_or("SINK_LOAD_CLIENTS", 16) as usize;
     let events = env_or("SINK_LOAD_EVENTS", 10000) as usize;
     let max_time = Duration::from_secs(env_or("SINK_LOAD_SECONDS", 20));
-    let root = std::env::var_os("SINK_LOAD_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/out"));
+    let root = std::env::var_os("SINK_LOAD_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/out"),
+        PathBuf::from,
+    );
     let dir = root.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create bench dir");
 
@@ -203,12 +204,11 @@ fn main() {
                         break;
                     }
                     let t = Instant::now();
-                    match client.request("POST", "/v1/events", &bodies[i]) {
-                        Ok((201, _)) => mine.push(t.elapsed()),
-                        Ok(_) | Err(_) => {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                            client = Client::connect(&addr).expect("reconnect");
-                        }
+                    if let Ok((201, _)) = client.request("POST", "/v1/events", &bodies[i]) {
+                        mine.push(t.elapsed())
+                    } else {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        client = Client::connect(&addr).expect("reconnect");
                     }
                 }
                 latencies.lock().expect("latencies").extend(mine);

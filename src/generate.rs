@@ -233,7 +233,7 @@ fn transform_documents(
 
 /// The files of every migration's `sqlDir`, in policy order (`None` without one). The directory is
 /// confined to the repository; its entries are read in name order. Hidden entries (`.gitkeep`) are
-/// skipped; a subdirectory is an error, not silently left out (ConfigMap keys are flat, and a
+/// skipped; a subdirectory is an error, not silently left out (`ConfigMap` keys are flat, and a
 /// migration tool would miss its files); a symlink must resolve to a regular file inside the
 /// repository; contents must be UTF-8 text; more than [`hooks::MAX_CONFIGMAP_BYTES`] in total is an
 /// error, found before reading the rest.

@@ -54,6 +54,7 @@ pub enum Error {
 
 impl Error {
     /// The exit code this error ends the process with.
+    #[must_use]
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,
@@ -65,6 +66,7 @@ impl Error {
     }
 
     /// Whether the error deserves the one line on stderr (a closed stdout does not).
+    #[must_use]
     pub fn is_reported(&self) -> bool {
         !matches!(self, Error::StdoutClosed)
     }

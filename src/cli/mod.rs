@@ -45,7 +45,7 @@ enum Command {
     /// Evaluate maintenance windows and freezes.
     #[command(subcommand)]
     Window(window::WindowCommand),
-    /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
+    /// The `PreSync` guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
     Guard(guard::GuardArgs),
     /// Run the notification sink that appends every sync outcome to the audit log.
     Serve(serve::ServeArgs),

@@ -37,7 +37,7 @@ impl ManifestError {
                 at.index += by;
                 ManifestError::NotAnObject { at, message }
             }
-            other => other,
+            other @ ManifestError::Yaml { .. } => other,
         }
     }
 }
@@ -372,6 +372,7 @@ pub fn sanitize_name(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     fn read(text: &str) -> Result<Vec<Document>, ManifestError> {
         read_documents(text, "t.yaml", &Limits::default())
@@ -413,7 +414,7 @@ mod tests {
     fn parallel_reading_gives_the_same_documents_and_indices() {
         let mut text = String::new();
         for i in 0..3000 {
-            text.push_str(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{k: '{i}'}}\n---\n# comment only\n---\n"));
+            let _ = write!(text, "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{k: '{i}'}}\n---\n# comment only\n---\n");
         }
         assert!(
             text.len() > 256 << 10,

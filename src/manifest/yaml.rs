@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 /// Bounds against hostile input.
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::struct_field_names)] // `max_` says what each bound is: `limits.max_depth`.
 pub struct Limits {
     /// Largest input in bytes.
     pub max_bytes: usize,
@@ -514,6 +515,7 @@ fn is_yaml_float(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fmt::Write as _;
 
     fn one(text: &str) -> Value {
         let docs = parse_stream(text, &Limits::default()).unwrap();
@@ -591,10 +593,7 @@ mod tests {
 
     #[test]
     fn big_unsigned_integers_are_kept() {
-        assert_eq!(
-            one("a: 18446744073709551615"),
-            json!({"a": 18446744073709551615u64})
-        );
+        assert_eq!(one("a: 18446744073709551615"), json!({"a": u64::MAX}));
         assert_eq!(one("a: -9223372036854775808"), json!({"a": i64::MIN}));
     }
 
@@ -603,9 +602,10 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let p = i - 1;
-            text.push_str(&format!(
-                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
-            ));
+            let _ = writeln!(
+                text,
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]"
+            );
         }
         let err = parse_stream(&text, &Limits::default()).unwrap_err();
         assert!(matches!(err, YamlError::AliasBomb { .. }), "{err}");

@@ -279,6 +279,7 @@ fn is_qualified_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     const HEAD: &str = "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n";
 
@@ -360,10 +361,11 @@ mod tests {
         let mut text = String::from(HEAD);
         text.push_str("x0: &a0 [1,1,1,1,1,1,1,1,1,1]\n");
         for i in 1..8 {
-            text.push_str(&format!(
-                "x{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n",
+            let _ = writeln!(
+                text,
+                "x{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]",
                 p = i - 1
-            ));
+            );
         }
         let e = parse(&text, "p").unwrap_err().to_string();
         assert!(e.contains("alias"), "{e}");

@@ -176,7 +176,7 @@ pub struct MigrationSpec {
     pub command: Vec<String>,
     #[serde(default)]
     pub args: Vec<String>,
-    /// Directory (relative to the app, inside the repository) whose files become a ConfigMap hook.
+    /// Directory (relative to the app, inside the repository) whose files become a `ConfigMap` hook.
     #[serde(default)]
     pub sql_dir: Option<String>,
     #[serde(default = "default_mount_path")]

@@ -1,6 +1,6 @@
-//! Config checksums (SPEC.md §3): for each workload with a pod template, hash the ConfigMaps and
+//! Config checksums (SPEC.md §3): for each workload with a pod template, hash the `ConfigMaps` and
 //! Secrets it references (in its namespace, present in the output) into a pod-template annotation, so
-//! that pods roll when their configuration changes. A SealedSecret or ExternalSecret that produces a
+//! that pods roll when their configuration changes. A `SealedSecret` or `ExternalSecret` that produces a
 //! Secret of the referenced name stands for it. Secret values never leave this module: only the hash.
 
 use super::{canonical_json, sha256_hex};
@@ -61,7 +61,7 @@ fn annotate(
     doc.set_object(&object);
 }
 
-/// Canonical bytes of every ConfigMap and Secret (and Secret generators) by (namespace, kind, name).
+/// Canonical bytes of every `ConfigMap` and Secret (and Secret generators) by (namespace, kind, name).
 fn index_configs(docs: &[Document], default_namespace: &str) -> HashMap<ConfigKey, Vec<u8>> {
     let entries = crate::parallel::map(docs, |doc| config_entry(doc, default_namespace));
     let mut real = HashMap::new();
@@ -149,7 +149,7 @@ pub fn object_at_mut<'a>(
     Some(cur)
 }
 
-/// Every ConfigMap and Secret a pod spec names, sorted and deduplicated.
+/// Every `ConfigMap` and Secret a pod spec names, sorted and deduplicated.
 fn references(spec: Option<&Value>) -> BTreeSet<(ConfigKind, String)> {
     let mut refs = BTreeSet::new();
     let Some(spec) = spec else { return refs };

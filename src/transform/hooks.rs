@@ -1,17 +1,17 @@
-//! The PreSync hooks of SPEC.md §3: the window guard Job, the Velero pre-change Backup and the
-//! database migration Jobs (with their ConfigMaps of migration files). Takes the policy, the app's
+//! The `PreSync` hooks of SPEC.md §3: the window guard Job, the Velero pre-change Backup and the
+//! database migration Jobs (with their `ConfigMaps` of migration files). Takes the policy, the app's
 //! identity ([`AppContext`]), the rendered documents and the migration files already read by the
 //! caller; gives the hook objects, appended after the rendered documents in a fixed order (guard,
-//! backup, then each migration's ConfigMap and Job). No filesystem, environment or clock in here.
+//! backup, then each migration's `ConfigMap` and Job). No filesystem, environment or clock in here.
 //!
 //! What every hook carries, and why:
 //! - `argocd.argoproj.io/hook: PreSync`: Argo CD runs it before applying anything of the app; a failed
-//!   PreSync hook fails the sync (ARGOCD.md §3).
+//!   `PreSync` hook fails the sync (ARGOCD.md §3).
 //! - `argocd.argoproj.io/sync-wave`: guard −30, backup −20, migration *i* (0-based, policy order)
-//!   Job −10 + 2*i* and its ConfigMap −11 + 2*i*. SPEC.md §3 numbers the Jobs −10, −9, …; that leaves no
-//!   wave for "the ConfigMap one wave earlier than its Job" that is not shared with the previous Job, so
+//!   Job −10 + 2*i* and its `ConfigMap` −11 + 2*i*. SPEC.md §3 numbers the Jobs −10, −9, …; that leaves no
+//!   wave for "the `ConfigMap` one wave earlier than its Job" that is not shared with the previous Job, so
 //!   every migration takes two waves. Waves stay strictly ordered and distinct, all after the backup;
-//!   positive waves (six or more migrations) are still in the PreSync phase, before any Sync resource.
+//!   positive waves (six or more migrations) are still in the `PreSync` phase, before any Sync resource.
 //! - `argocd.argoproj.io/hook-delete-policy`: see [`DELETE_JOB`] and [`DELETE_BACKUP`].
 //! - Labels `app.kubernetes.io/managed-by: sluice`, `app.kubernetes.io/instance`, `app.kubernetes.io/component`,
 //!   `sluice.io/change-id` and `sluice.io/revision` (each only when known), made valid label values.
@@ -41,7 +41,7 @@ const DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
 /// `argocd.argoproj.io/sync-options`.
 const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 
-/// Jobs and ConfigMaps: `BeforeHookCreation` so that a re-sync replaces a hook of the same name, and
+/// Jobs and `ConfigMaps`: `BeforeHookCreation` so that a re-sync replaces a hook of the same name, and
 /// `HookSucceeded` so that hooks whose names carry a content hash do not pile up after successful
 /// syncs. A failed hook stays (the operator reads its logs) until the next sync replaces it.
 const DELETE_JOB: &str = "BeforeHookCreation,HookSucceeded";
@@ -122,7 +122,7 @@ fn check_id(spec: &ChangeSpec, var: &str, value: &str) -> Result<(), TransformEr
 /// # Errors
 ///
 /// A hook that cannot be built: no app name, an invalid duration, no guard image, no namespace to back
-/// up, an `imageFrom` that names nothing rendered, a migration ConfigMap over 1 MiB.
+/// up, an `imageFrom` that names nothing rendered, a migration `ConfigMap` over 1 MiB.
 pub fn append_hooks(
     policy: &Policy,
     app: &AppContext,

@@ -1,4 +1,4 @@
-//! Pure transforms over rendered documents: config checksums and the PreSync hooks (guard, backup,
+//! Pure transforms over rendered documents: config checksums and the `PreSync` hooks (guard, backup,
 //! migrations). No filesystem, environment or clock in here: everything arrives in [`AppContext`].
 
 pub mod checksum;
@@ -6,6 +6,7 @@ pub mod hooks;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 
 /// Who the app is, from Argo CD's environment (ARGOCD.md §1), already read by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub enum TransformError {
     /// `imageFrom` names no rendered workload or container.
     #[error("{key}: {message}")]
     ImageFrom { key: String, message: String },
-    /// A migration's files exceed what a ConfigMap may hold.
+    /// A migration's files exceed what a `ConfigMap` may hold.
     #[error("{key}: the files of {dir:?} take {size} bytes, over the {limit} bytes a ConfigMap may hold; split the migrations or bake them into the image", limit = hooks::MAX_CONFIGMAP_BYTES)]
     ConfigMapTooLarge {
         key: String,
@@ -78,7 +79,7 @@ pub enum TransformError {
         #[source]
         source: Box<TransformError>,
     },
-    /// A migration's file that cannot go into a ConfigMap.
+    /// A migration's file that cannot go into a `ConfigMap`.
     #[error("{key}: {}: {message}", path.display())]
     SqlFile {
         key: String,
@@ -117,17 +118,19 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
         }
         // Scalars serialise without error.
         scalar => {
-            out.extend_from_slice(serde_json::to_string(scalar).unwrap_or_default().as_bytes())
+            out.extend_from_slice(serde_json::to_string(scalar).unwrap_or_default().as_bytes());
         }
     }
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = String::with_capacity(64);
+    for b in Sha256::digest(bytes) {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 #[cfg(test)]

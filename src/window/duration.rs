@@ -131,7 +131,7 @@ pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
             .ok_or_else(|| invalid("it overflows"))?;
     }
     if neg {
-        return Ok((total as i128).wrapping_neg() as i64);
+        return Ok(i128::from(total).wrapping_neg() as i64);
     }
     i64::try_from(total).map_err(|_| invalid("it overflows"))
 }

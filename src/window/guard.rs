@@ -1,4 +1,4 @@
-//! `sluice guard`: the PreSync hook Job's decision at sync time. Takes a [`Request`] (the policy JSON
+//! `sluice guard`: the `PreSync` hook Job's decision at sync time. Takes a [`Request`] (the policy JSON
 //! of `SLUICE_GUARD_POLICY` and the app identity), a [`Clock`] and a [`Reporter`]; decides as an
 //! automated sync (Argo CD does not tell hooks whether a sync is manual), waits for the next opening
 //! when `onClosed: wait` allows it, posts the decision to `guard.report`, and gives the [`Outcome`].
@@ -318,7 +318,7 @@ pub fn report_body(request: &Request, rules: &Rules, decision: &Decision) -> Val
         "windows": decision
             .active
             .iter()
-            .filter_map(|&i| rules.window(i).map(|w| w.label()))
+            .filter_map(|&i| rules.window(i).map(super::compiled::Window::label))
             .collect::<Vec<_>>(),
     })
 }
@@ -397,7 +397,7 @@ mod tests {
         }
         fn sleep(&self, d: std::time::Duration) {
             assert!(
-                d <= std::time::Duration::from_secs(60),
+                d <= std::time::Duration::from_mins(1),
                 "sleeps at most a minute between logs"
             );
             self.sleeps.set(self.sleeps.get() + 1);

@@ -89,6 +89,7 @@ impl Rules {
     }
 
     /// Decides whether `subject` may sync at `at`, and when that next changes.
+    #[must_use]
     pub fn decide(&self, subject: &Subject, at: DateTime<Utc>) -> Decision {
         let applicable: Vec<&Window> = self
             .windows
@@ -150,6 +151,7 @@ impl Rules {
     }
 
     /// The windows by policy index.
+    #[must_use]
     pub fn window(&self, index: usize) -> Option<&Window> {
         self.windows.get(index)
     }
@@ -278,7 +280,9 @@ pub(crate) mod tests {
                 near_dst in any::<bool>(),
             ) {
                 let mut specs = specs;
-                specs.iter_mut().for_each(|w| w.time_zone = zone.to_string());
+                for w in &mut specs {
+                    w.time_zone = zone.to_string();
+                }
                 let rules = Rules::compile(&specs, &[]).expect("valid");
                 // Half the cases start in the 10 days before New York's 2026 fall-back or spring-forward.
                 let start = if near_dst { [57 * 1440, 295 * 1440][(start % 2) as usize] + start % (9 * 1440) } else { start };

@@ -28,7 +28,7 @@ pub struct WindowSpec {
     pub and_operator: bool,
     #[serde(default)]
     pub description: String,
-    /// Accepted for compatibility with AppProject windows; only matters for long operations, ignored by the guard.
+    /// Accepted for compatibility with `AppProject` windows; only matters for long operations, ignored by the guard.
     #[serde(default)]
     pub sync_overrun: bool,
 }

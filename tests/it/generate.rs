@@ -168,7 +168,7 @@ fn unreferenced_or_missing_config_changes_nothing() {
     );
 }
 
-/// The YAML 1.1 oracle: PyYAML reads the input and our output; every object must mean the same,
+/// The YAML 1.1 oracle: `PyYAML` reads the input and our output; every object must mean the same,
 /// apart from the checksum annotation we add.
 #[test]
 fn untouched_objects_keep_their_yaml_1_1_meaning() {
@@ -184,7 +184,7 @@ fn untouched_objects_keep_their_yaml_1_1_meaning() {
     assert!(out.status.success(), "{}", stderr(&out));
     let output = dir.join("out.yaml");
     std::fs::write(&output, &out.stdout).unwrap();
-    let script = r#"
+    let script = r"
 import sys, os, yaml, json
 src, out = sys.argv[1], sys.argv[2]
 inputs = []
@@ -218,7 +218,7 @@ assert typed['merged'] == {'cpu': '200m', 'replicas': 2}
 traps = next(o for o in outputs if o['kind'] == 'ConfigMap')['data']
 assert traps['octal-quoted'] == '0644' and traps['on-quoted'] == 'on' and traps['version-quoted'] == '1.10'
 print(touched)
-"#;
+";
     let touched = python(script, &[dir.to_str().unwrap(), output.to_str().unwrap()]);
     assert_eq!(
         touched.trim(),

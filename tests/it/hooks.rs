@@ -1,4 +1,4 @@
-//! Integration tests: the PreSync hooks (guard, backup, migrations) as `sluice render` prints them.
+//! Integration tests: the `PreSync` hooks (guard, backup, migrations) as `sluice render` prints them.
 //!
 //! Golden cases live in `tests/fixtures/hooks/<case>/`: `input/` is the app (and the repository root),
 //! `env` holds the `KEY=VALUE` environment Argo CD would set, `expected.yaml` the exact output. Run with
@@ -20,7 +20,7 @@ const CASES: &[&str] = &[
     "long-app-name",
 ];
 
-/// Kubernetes versions every golden case is validated against (besides its own KUBE_VERSION).
+/// Kubernetes versions every golden case is validated against (besides its own `KUBE_VERSION`).
 const KUBE_VERSIONS: &[&str] = &["1.31", "1.33"];
 
 fn fixtures() -> PathBuf {
@@ -166,11 +166,14 @@ fn check_golden(case: &str) {
     );
 }
 
-/// Runs tests/validate_hooks.py over the output of a case.
+/// Runs `tests/validate_hooks.py` over the output of a case.
 fn validate_schemas(case: &str) {
     let output = run_case(case);
     let env = read_env(&fixtures().join(case));
-    let mut versions: Vec<String> = KUBE_VERSIONS.iter().map(|v| v.to_string()).collect();
+    let mut versions: Vec<String> = KUBE_VERSIONS
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     if let Some((_, v)) = env.iter().find(|(k, _)| k == "KUBE_VERSION") {
         versions.push(v.clone());
     }

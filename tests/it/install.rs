@@ -384,7 +384,7 @@ fn plugin_configmap_is_the_top_level_plugin_yaml_byte_for_byte() {
     );
     let cm = generated(built(), "ConfigMap", "sluice-plugin");
     assert_eq!(
-        cm["data"].as_object().map(|d| d.len()),
+        cm["data"].as_object().map(serde_json::Map::len),
         Some(1),
         "{}",
         cm["data"]
@@ -1316,7 +1316,7 @@ fn documented_kustomizations(doc: &str) -> Vec<Value> {
     for line in read(&repo().join(doc)).lines() {
         match &mut current {
             None if line.trim_start() == "```yaml" || line.contains("<<'EOF'") => {
-                current = Some(String::new())
+                current = Some(String::new());
             }
             Some(text) if line.trim_start() == "```" || line == "EOF" => {
                 if text.contains("kind: Kustomization") {

@@ -176,20 +176,17 @@ impl Sink {
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut cmd = match shell_prefix {
-            Some(prefix) => {
-                let mut c = Command::new("bash");
-                c.arg("-c")
-                    .arg(format!("{prefix} exec \"$0\" \"$@\""))
-                    .arg(bin())
-                    .args(&args);
-                c
-            }
-            None => {
-                let mut c = Command::new(bin());
-                c.args(&args);
-                c
-            }
+        let mut cmd = if let Some(prefix) = shell_prefix {
+            let mut c = Command::new("bash");
+            c.arg("-c")
+                .arg(format!("{prefix} exec \"$0\" \"$@\""))
+                .arg(bin())
+                .args(&args);
+            c
+        } else {
+            let mut c = Command::new(bin());
+            c.args(&args);
+            c
         };
         let child = cmd
             .env("SLUICE_LOG", "info")

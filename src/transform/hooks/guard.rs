@@ -1,4 +1,4 @@
-//! The window guard: a PreSync Job (wave −30, before everything else) that runs `sluice guard` with the
+//! The window guard: a `PreSync` Job (wave −30, before everything else) that runs `sluice guard` with the
 //! policy's windows, freezes and guard settings in env `SLUICE_GUARD_POLICY` (JSON of
 //! [`GuardPolicy`]). The decision is made there, at sync time: generated manifests are cached, so the
 //! plugin must not look at the clock (ARGOCD.md §1). Argo CD does not tell a hook whether the sync is

@@ -1,10 +1,10 @@
-//! Database migrations: one PreSync `batch/v1` Job per `migrations[]` entry, in policy order after the
-//! backup, and for an entry with `sqlDir` a PreSync ConfigMap of its files one wave earlier, mounted
-//! read-only at `mountPath`. Job and ConfigMap share the name `<app>-<migration>-<hash>`, where the
+//! Database migrations: one `PreSync` `batch/v1` Job per `migrations[]` entry, in policy order after the
+//! backup, and for an entry with `sqlDir` a `PreSync` `ConfigMap` of its files one wave earlier, mounted
+//! read-only at `mountPath`. Job and `ConfigMap` share the name `<app>-<migration>-<hash>`, where the
 //! hash covers the files and everything the Job runs (image, command, args, env, …): a new migration
 //! set, or a new image through `imageFrom`, is a new Job that Argo CD shows as such.
 //!
-//! The ConfigMap holds at most 1 MiB of files (what Kubernetes allows) and is applied server-side,
+//! The `ConfigMap` holds at most 1 MiB of files (what Kubernetes allows) and is applied server-side,
 //! since a client-side apply would fail from 256 KiB on (the last-applied annotation).
 //!
 //! `imageFrom` reuses the image of a container of a rendered workload (no version skew between the
@@ -22,14 +22,14 @@ use std::collections::BTreeMap;
 /// The files of one `sqlDir`: file name → UTF-8 content, sorted by name.
 pub type SqlFiles = BTreeMap<String, String>;
 
-/// Largest ConfigMap: Kubernetes refuses one whose keys and values exceed 1 MiB in total
+/// Largest `ConfigMap`: Kubernetes refuses one whose keys and values exceed 1 MiB in total
 /// (`ValidateConfigMap`); refusing here says which directory is at fault, instead of a failed sync.
 pub const MAX_CONFIGMAP_BYTES: usize = 1 << 20;
 
-/// The volume (and ConfigMap) holding a migration's files.
+/// The volume (and `ConfigMap`) holding a migration's files.
 const VOLUME: &str = "migrations";
 
-/// The ConfigMap and Job hooks of every migration, in policy order.
+/// The `ConfigMap` and Job hooks of every migration, in policy order.
 pub(super) fn hooks(
     migrations: &[MigrationSpec],
     app: &AppContext,
