@@ -497,3 +497,93 @@ fn reposting_the_golden_requests_writes_the_records_the_release_wrote() {
     let out = verify(dir.path(), &dir.path().join("data"));
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Re-seals `lines` into a valid chain (each `prev` and `hash` recomputed), as a writer other than
+/// sluice could; every line must already be canonical apart from those two members.
+fn rechain(lines: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (old_prev, old_hash) = (v["prev"].as_str().unwrap(), v["hash"].as_str().unwrap());
+        let line = line.replace(old_prev, &prev);
+        // Keys are sorted and "hash" is never the first: the record without it is the line without
+        // `,"hash":"…"`.
+        let body = line.replace(&format!(",\"hash\":\"{old_hash}\""), "");
+        let hash =
+            Sha256::digest(format!("{prev}{body}"))
+                .iter()
+                .fold(String::new(), |mut hex, b| {
+                    let _ = write!(hex, "{b:02x}");
+                    hex
+                });
+        out.push_str(&line.replace(old_hash, &hash));
+        out.push('\n');
+        prev = hash;
+    }
+    out
+}
+
+#[test]
+fn a_verified_record_that_does_not_fit_is_named_never_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = golden_data(dir.path());
+    let log = data.join("audit.jsonl");
+    let mut lines: Vec<String> = String::from_utf8(golden_file("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        lines[1].contains("\"changeId\":\"CHG-1001\""),
+        "{}",
+        lines[1]
+    );
+    lines[1] = lines[1].replace("\"changeId\":\"CHG-1001\"", "\"changeId\":1001");
+    std::fs::write(&log, rechain(&lines)).unwrap();
+    let d = data.to_str().unwrap();
+
+    // The chain is intact: verification does not read the typed model.
+    let out = verify(dir.path(), &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("ok: 28 records"),
+        "{}",
+        stdout(&out)
+    );
+    // Readers name the record and the member, and print nothing.
+    let why = "line 2 (seq 2): changeId: invalid type: integer `1001`, expected a string";
+    for args in [
+        vec!["audit", "list", "--data-dir", d],
+        vec!["audit", "list", "--data-dir", d, "--format", "json"],
+        vec!["audit", "show", "--data-dir", d, "CHG-1002"],
+    ] {
+        let out = sluice_in(dir.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("newer"), "{}", stderr(&out));
+    }
+    // The sink starts (the chain verifies) and keeps recording; a query that reaches the record fails
+    // (500, named in the sink's log), one after it still answers.
+    let sink = Sink::start(&data, None);
+    let r = sink.http("GET", "/v1/records", &[], b"");
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(sink.stderr().contains("seq 2"), "{}", sink.stderr());
+    let r = sink.http("GET", "/v1/records?after=2&limit=3", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seqs: Vec<u64> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+    let body = event_body("deployed", "shop", "2026-12-01T00:00:00Z", "r9", None);
+    let r = sink.http("POST", "/v1/events", &[], body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["seq"], 29);
+}
