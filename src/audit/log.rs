@@ -6,7 +6,7 @@
 use super::canonical::{
     chain_hash, hash_after, object_to_canonical, object_with_to_canonical, GENESIS,
 };
-use super::record::Draft;
+use super::record::{Body, Record};
 use super::AuditError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -287,14 +287,15 @@ impl AuditLog {
         Arc::clone(&self.published)
     }
 
-    /// Chains the drafts onto the log in one write and one `sync_data`, answering a draft whose key is
-    /// already in the log (or earlier in the batch) as a duplicate. Nothing is acknowledged unless the
-    /// whole batch is durable; on failure the file is cut back to the last good length.
+    /// Chains the records (bodies without `seq`, `prev`, `hash`) onto the log in one write and one
+    /// `sync_data`, answering one whose key is already in the log (or earlier in the batch) as a
+    /// duplicate. Nothing is acknowledged unless the whole batch is durable; on failure the file is cut
+    /// back to the last good length.
     ///
     /// # Errors
     ///
     /// The write, the fsync, or cutting back a failed earlier batch failed; nothing of this batch counts.
-    pub fn append_batch(&mut self, drafts: &[Draft]) -> Result<Vec<Outcome>, AuditError> {
+    pub fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError> {
         if self.dirty {
             self.cut_back()?;
         }
@@ -306,8 +307,8 @@ impl AuditLog {
         for draft in drafts {
             if let Some(&seq) = self
                 .keys
-                .get(&draft.key)
-                .or_else(|| batch_keys.get(draft.key.as_str()))
+                .get(draft.key())
+                .or_else(|| batch_keys.get(draft.key()))
             {
                 outcomes.push(Outcome::Duplicate { seq });
                 continue;
@@ -322,7 +323,7 @@ impl AuditLog {
                 hash: hash.clone(),
                 len: head.len + line.len() as u64 + 1,
             };
-            batch_keys.insert(&draft.key, seq);
+            batch_keys.insert(draft.key(), seq);
             outcomes.push(Outcome::Appended { seq, hash });
         }
         if !buf.is_empty() {
@@ -372,14 +373,15 @@ impl AuditLog {
 }
 
 /// The line (canonical bytes, no newline) and hash of `draft` as record `seq` after `prev`.
-fn chain(draft: &Draft, seq: u64, prev: &str) -> Result<(Vec<u8>, String), AuditError> {
+fn chain(draft: &Body, seq: u64, prev: &str) -> Result<(Vec<u8>, String), AuditError> {
+    let fields = draft.to_map();
     let (seq, prev_value) = (json!(seq), json!(prev));
-    let body = object_with_to_canonical(&draft.fields, &[("seq", &seq), ("prev", &prev_value)])
+    let body = object_with_to_canonical(&fields, &[("seq", &seq), ("prev", &prev_value)])
         .map_err(AuditError::Canonical)?;
     let hash = hash_after(prev, &body);
     let hash_value = json!(hash);
     let line = object_with_to_canonical(
-        &draft.fields,
+        &fields,
         &[("seq", &seq), ("prev", &prev_value), ("hash", &hash_value)],
     )
     .map_err(AuditError::Canonical)?;
@@ -436,22 +438,41 @@ fn move_aside(
 ///
 /// # Errors
 ///
-/// The file cannot be read, or a line in the range does not parse (the range must be durable records).
+/// The file cannot be read, a line in the range does not parse (the range must be durable records), or
+/// a record does not fit the typed model ([`AuditError::Misfit`]).
 pub fn read_range(
     path: &Path,
     start: u64,
     end: u64,
-    mut each: impl FnMut(Map<String, Value>),
-) -> io::Result<()> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(start))?;
+    mut each: impl FnMut(Record),
+) -> Result<(), AuditError> {
+    let io_err = |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    file.seek(SeekFrom::Start(start)).map_err(io_err)?;
     let reader = BufReader::with_capacity(1 << 16, file.take(end.saturating_sub(start)));
     for line in reader.split(b'\n') {
-        let record: Map<String, Value> = serde_json::from_slice(&line?)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        each(record);
+        let map: Map<String, Value> = serde_json::from_slice(&line.map_err(io_err)?)
+            .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        each(read_record(path, map)?);
     }
     Ok(())
+}
+
+/// The typed record of a verified line of the log at `path`.
+///
+/// # Errors
+///
+/// The record does not fit the typed model ([`AuditError::Misfit`], naming its seq and the member).
+pub fn read_record(path: &Path, map: Map<String, Value>) -> Result<Record, AuditError> {
+    let seq = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+    Record::from_map(map).map_err(|misfit| AuditError::Misfit {
+        path: path.to_path_buf(),
+        seq,
+        misfit,
+    })
 }
 
 #[cfg(test)]
@@ -459,20 +480,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn draft(i: u64) -> Draft {
-        let key = format!("k{i}");
-        let mut fields = Map::new();
-        fields.insert("event".into(), json!("deployed"));
-        fields.insert("key".into(), json!(key));
-        fields.insert("app".into(), json!({"name": format!("app{}", i % 3)}));
-        fields.insert("note".into(), json!("line\nbreak \u{7f} é"));
-        Draft { key, fields }
+    /// A guard decision keyed by `i`, with strings that need escapes.
+    fn draft(i: u64) -> Body {
+        let body = json!({"app": format!("app{}", i % 3), "revision": format!("k{i}"), "allowed": true,
+            "at": "2026-01-02T00:00:00Z", "reason": "line\nbreak \u{7f} é"});
+        crate::audit::record::guard_record(&body, "2026-01-02T00:00:01.000Z").unwrap()
     }
 
     fn log_with(n: u64) -> (tempfile::TempDir, AuditLog) {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path(), 1).unwrap();
-        let drafts: Vec<Draft> = (1..=n).map(draft).collect();
+        let drafts: Vec<Body> = (1..=n).map(draft).collect();
         log.append_batch(&drafts).unwrap();
         (dir, log)
     }

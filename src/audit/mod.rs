@@ -4,8 +4,8 @@
 //! the process environment or stdout.
 //!
 //! ```text
-//! record (event body → Draft) → log (seq, prev → canonical bytes → hash → one write + fsync per batch)
-//! log (scan + verify) → query (filter → table | csv | json | change report)
+//! record (event body → Body) → log (seq, prev → canonical bytes → hash → one write + fsync per batch)
+//! log (scan + verify raw lines → Record) → query (filter → table | csv | json | change report)
 //! ```
 
 pub mod canonical;
@@ -15,7 +15,7 @@ pub mod log;
 pub mod query;
 pub mod record;
 
-use serde_json::{Map, Value};
+use record::Record;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +35,16 @@ pub enum AuditError {
         seq: u64,
         reason: log::BadReason,
     },
+    #[error(
+        "{}: line {seq} (seq {seq}): {misfit}; the chain verifies, so the record is as it was written, \
+         but this version of sluice cannot read it (was it written by a newer one?)",
+        path.display()
+    )]
+    Misfit {
+        path: PathBuf,
+        seq: u64,
+        misfit: record::Misfit,
+    },
     #[error("record has no canonical form: {0}")]
     Canonical(canonical::CanonicalError),
     #[error("no record in {} mentions change {change:?}", path.display())]
@@ -53,23 +63,33 @@ fn torn_hint(reason: &log::BadReason) -> &'static str {
     }
 }
 
-/// Reads and verifies the whole log in `data_dir`; a torn last line is left out with a warning.
+/// Reads and verifies the whole log in `data_dir`; a torn last line is left out with a warning. The
+/// chain is verified on the raw lines; only then are the records read into the typed model.
 ///
 /// # Errors
 ///
-/// The log cannot be read, or its chain is broken before the last line.
-pub fn read_verified(data_dir: &Path) -> Result<Vec<Map<String, Value>>, AuditError> {
+/// The log cannot be read, its chain is broken before the last line, or a record does not fit the
+/// typed model ([`AuditError::Misfit`]).
+pub fn read_verified(data_dir: &Path) -> Result<Vec<Record>, AuditError> {
     let path = data_dir.join(log::LOG_FILE);
     let file = File::open(&path).map_err(|source| AuditError::Io {
         path: path.clone(),
         source,
     })?;
     let mut records = Vec::new();
-    let scan =
-        log::scan(file, |r, _| records.push(r.clone())).map_err(|source| AuditError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    let mut misfit = None;
+    let scan = log::scan(file, |r, _| {
+        if misfit.is_none() {
+            match log::read_record(&path, r.clone()) {
+                Ok(record) => records.push(record),
+                Err(e) => misfit = Some(e),
+            }
+        }
+    })
+    .map_err(|source| AuditError::Io {
+        path: path.clone(),
+        source,
+    })?;
     match scan.bad {
         None => {}
         Some(bad) if bad.torn => tracing::warn!(
@@ -79,7 +99,11 @@ pub fn read_verified(data_dir: &Path) -> Result<Vec<Map<String, Value>>, AuditEr
         ),
         Some(bad) => return Err(bad.into_error(path)),
     }
-    Ok(records)
+    // A broken chain is reported first: integrity before types.
+    match misfit {
+        Some(e) => Err(e),
+        None => Ok(records),
+    }
 }
 
 /// Verifies the whole chain in `data_dir` and gives its head (`audit verify`).

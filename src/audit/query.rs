@@ -1,10 +1,10 @@
 //! Queries over records and their presentations: the filter shared by `GET /v1/records` and
-//! `audit list`, the table/CSV/JSON renderings, and the change report of `audit show`. Pure: records
-//! in, text out.
+//! `audit list`, the table/CSV renderings (JSON is the records' own serialization), and the change
+//! report of `audit show`. Pure: typed records in, text out. A member a record does not have prints
+//! as an empty cell, as `null` does.
 
-use super::record::GUARD_DECISION;
+use super::record::{Body, GuardDecision, Record, SyncEvent};
 use chrono::{DateTime, FixedOffset};
-use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
 /// Which records a query wants.
@@ -17,80 +17,45 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Whether `record` passes every condition that is set.
-    pub fn matches(&self, record: &Map<String, Value>) -> bool {
-        let app_ok = self
-            .app
-            .as_deref()
-            .is_none_or(|a| text(record, &["app", "name"]) == a);
+    /// Whether `record` passes every condition that is set (a change id of "" matches records
+    /// without one).
+    pub fn matches(&self, record: &Record) -> bool {
+        let body = &record.body;
+        let app_ok = self.app.as_deref().is_none_or(|a| body.app_name() == a);
         let change_ok = self
             .change
             .as_deref()
-            .is_none_or(|c| text(record, &["changeId"]) == c);
+            .is_none_or(|c| body.change_id().unwrap_or("") == c);
         let since_ok = self.since.is_none_or(|since| {
-            DateTime::parse_from_rfc3339(text(record, &["receivedAt"])).is_ok_and(|t| t >= since)
+            DateTime::parse_from_rfc3339(body.received_at()).is_ok_and(|t| t >= since)
         });
         app_ok && change_ok && since_ok
     }
 }
 
-/// The string at `path`, or "" when absent or not a string.
-pub fn text<'a>(record: &'a Map<String, Value>, path: &[&str]) -> &'a str {
-    let Some((first, rest)) = path.split_first() else {
-        return "";
-    };
-    rest.iter()
-        .try_fold(record.get(*first), |v, k| {
-            Ok::<_, ()>(v.and_then(|v| v.get(*k)))
-        })
-        .ok()
-        .flatten()
-        .and_then(Value::as_str)
-        .unwrap_or("")
+/// The text of an optional member, "" for `null`.
+fn text(value: Option<&str>) -> &str {
+    value.unwrap_or("")
 }
 
-fn seq(record: &Map<String, Value>) -> u64 {
-    record.get("seq").and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn initiated_by(record: &Map<String, Value>) -> String {
-    match record.get("initiatedBy") {
-        Some(by) if by.get("automated").and_then(Value::as_bool) == Some(true) => {
-            "automated".into()
-        }
-        Some(by) => by
-            .get("username")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        None => String::new(),
+/// Who started a sync: "automated", else the user name.
+fn initiated_by(s: &SyncEvent) -> &str {
+    if s.initiated_by.automated {
+        "automated"
+    } else {
+        text(s.initiated_by.username.as_deref())
     }
 }
 
-fn list(record: &Map<String, Value>, key: &str) -> Vec<String> {
-    record
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+fn number(value: Option<i64>) -> String {
+    value.map_or_else(String::new, |n| n.to_string())
 }
 
-fn number(record: &Map<String, Value>, key: &str) -> String {
-    record
-        .get(key)
-        .and_then(Value::as_i64)
-        .map_or_else(String::new, |n| n.to_string())
-}
-
-fn allowed(record: &Map<String, Value>) -> &'static str {
-    match record.get("allowed").and_then(Value::as_bool) {
-        Some(true) => "allowed",
-        Some(false) => "blocked",
-        None => "",
+fn decision(g: &GuardDecision) -> &'static str {
+    if g.allowed {
+        "allowed"
+    } else {
+        "blocked"
     }
 }
 
@@ -133,38 +98,70 @@ pub const CSV_COLUMNS: [&str; 23] = [
 ];
 
 /// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled).
-pub fn to_csv(records: &[Map<String, Value>]) -> String {
+pub fn to_csv(records: &[Record]) -> String {
     let mut out = String::new();
     push_csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
     for r in records {
-        let row = [
-            seq(r).to_string(),
-            text(r, &["receivedAt"]).into(),
-            text(r, &["event"]).into(),
-            text(r, &["app", "name"]).into(),
-            text(r, &["app", "namespace"]).into(),
-            text(r, &["app", "project"]).into(),
-            text(r, &["destination", "server"]).into(),
-            text(r, &["destination", "namespace"]).into(),
-            text(r, &["revision"]).into(),
-            text(r, &["phase"]).into(),
-            text(r, &["health"]).into(),
-            text(r, &["startedAt"]).into(),
-            text(r, &["finishedAt"]).into(),
-            initiated_by(r),
-            text(r, &["changeId"]).into(),
-            list(r, "approvedBy").join("; "),
-            text(r, &["risk"]).into(),
-            text(r, &["tested"]).into(),
-            text(r, &["rollback"]).into(),
-            text(r, &["maintenanceWindow"]).into(),
-            text(r, &["backup"]).into(),
-            allowed(r).into(),
-            text(r, &["hash"]).into(),
-        ];
-        push_csv_row(&mut out, row.into_iter());
+        push_csv_row(&mut out, csv_row(r).into_iter());
     }
     out
+}
+
+/// The [`CSV_COLUMNS`] of a record; a column the record's kind does not have is empty.
+fn csv_row(r: &Record) -> [String; 23] {
+    let (seq, hash) = (r.seq.to_string(), r.hash.clone());
+    match &r.body {
+        Body::Sync(s) => [
+            seq,
+            s.received_at.clone(),
+            s.event.clone(),
+            s.app.name.clone(),
+            text(s.app.namespace.as_deref()).into(),
+            text(s.app.project.as_deref()).into(),
+            text(s.destination.server.as_deref()).into(),
+            text(s.destination.namespace.as_deref()).into(),
+            text(s.revision.as_deref()).into(),
+            text(s.phase.as_deref()).into(),
+            text(s.health.as_deref()).into(),
+            text(s.started_at.as_deref()).into(),
+            text(s.finished_at.as_deref()).into(),
+            initiated_by(s).into(),
+            text(s.change_id.as_deref()).into(),
+            s.approved_by.join("; "),
+            text(s.risk.as_deref()).into(),
+            text(s.tested.as_deref()).into(),
+            text(s.rollback.as_deref()).into(),
+            text(s.maintenance_window.as_deref()).into(),
+            text(s.backup.as_deref()).into(),
+            String::new(),
+            hash,
+        ],
+        Body::Guard(g) => [
+            seq,
+            g.received_at.clone(),
+            g.event.clone(),
+            g.app.name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            text(g.destination.namespace.as_deref()).into(),
+            text(g.revision.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            text(g.change_id.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            decision(g).into(),
+            hash,
+        ],
+    }
 }
 
 fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
@@ -184,26 +181,27 @@ fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
 }
 
 /// The records as an aligned table for people.
-pub fn to_table(records: &[Map<String, Value>]) -> String {
+pub fn to_table(records: &[Record]) -> String {
     let header = [
         "SEQ", "RECEIVED", "EVENT", "APP", "REVISION", "PHASE", "CHANGE", "BY",
     ];
     let rows = records
         .iter()
         .map(|r| {
-            let phase = match text(r, &["event"]) {
-                GUARD_DECISION => allowed(r).to_owned(),
-                _ => text(r, &["phase"]).to_owned(),
+            let b = &r.body;
+            let (phase, by) = match b {
+                Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
+                Body::Guard(g) => (decision(g), ""),
             };
             vec![
-                seq(r).to_string(),
-                text(r, &["receivedAt"]).to_owned(),
-                text(r, &["event"]).to_owned(),
-                text(r, &["app", "name"]).to_owned(),
-                short(text(r, &["revision"])).to_owned(),
-                phase,
-                text(r, &["changeId"]).to_owned(),
-                initiated_by(r),
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.event().to_owned(),
+                b.app_name().to_owned(),
+                short(b.revision().unwrap_or("")).to_owned(),
+                phase.to_owned(),
+                b.change_id().unwrap_or("").to_owned(),
+                by.to_owned(),
             ]
         })
         .collect();
@@ -236,30 +234,39 @@ fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
+/// A trailer member of an event (`risk`, `tested`, ...).
+type TrailerField = fn(&SyncEvent) -> Option<&str>;
+
 /// The change report of `audit show`, or `None` when no record concerns `change_id`.
 ///
 /// `records` is the whole log in order. A guard decision belongs to the change when it names it (as
 /// change id or emergency id), or when it has no change id and its app and revision are those of one
 /// of the change's syncs.
-pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<String> {
-    let syncs: Vec<&Map<String, Value>> = records
+pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
+    let syncs: Vec<(u64, &SyncEvent)> = records
         .iter()
-        .filter(|r| text(r, &["event"]) != GUARD_DECISION && text(r, &["changeId"]) == change_id)
+        .filter_map(|r| match &r.body {
+            Body::Sync(s) if text(s.change_id.as_deref()) == change_id => Some((r.seq, &**s)),
+            _ => None,
+        })
         .collect();
-    let synced = |r: &Map<String, Value>| {
-        syncs.iter().any(|s| {
-            text(s, &["app", "name"]) == text(r, &["app", "name"])
-                && !text(r, &["revision"]).is_empty()
-                && text(s, &["revision"]) == text(r, &["revision"])
+    let synced = |g: &GuardDecision| {
+        syncs.iter().any(|(_, s)| {
+            s.app.name == g.app.name
+                && !text(g.revision.as_deref()).is_empty()
+                && text(s.revision.as_deref()) == text(g.revision.as_deref())
         })
     };
-    let guards: Vec<&Map<String, Value>> = records
+    let guards: Vec<&GuardDecision> = records
         .iter()
-        .filter(|r| text(r, &["event"]) == GUARD_DECISION)
-        .filter(|r| {
-            text(r, &["changeId"]) == change_id
-                || text(r, &["emergency"]) == change_id
-                || (text(r, &["changeId"]).is_empty() && synced(r))
+        .filter_map(|r| match &r.body {
+            Body::Guard(g) => Some(&**g),
+            Body::Sync(_) => None,
+        })
+        .filter(|g| {
+            text(g.change_id.as_deref()) == change_id
+                || text(g.emergency.as_deref()) == change_id
+                || (text(g.change_id.as_deref()).is_empty() && synced(g))
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -268,24 +275,17 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "Change {}", clean(change_id));
-    if let Some(first) = syncs
-        .iter()
-        .find(|s| s.get("commit").is_some_and(Value::is_object))
-    {
-        let _ = writeln!(
-            w,
-            "  subject:     {}",
-            clean(text(first, &["commit", "subject"]))
-        );
+    if let Some(commit) = syncs.iter().find_map(|(_, s)| s.commit.as_ref()) {
+        let _ = writeln!(w, "  subject:     {}", clean(&commit.subject));
         let _ = writeln!(
             w,
             "  author:      {}",
-            clean(text(first, &["commit", "author"]))
+            clean(text(commit.author.as_deref()))
         );
     }
-    let mut approvers: Vec<String> = Vec::new();
-    for a in syncs.iter().flat_map(|s| list(s, "approvedBy")) {
-        if !approvers.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+    let mut approvers: Vec<&str> = Vec::new();
+    for a in syncs.iter().flat_map(|(_, s)| &s.approved_by) {
+        if !approvers.iter().any(|x| x.eq_ignore_ascii_case(a)) {
             approvers.push(a);
         }
     }
@@ -295,22 +295,23 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
         approvers.join(", ")
     };
     let _ = writeln!(w, "  approved by: {}", clean(&approved));
-    for (label, key) in [
-        ("risk", "risk"),
-        ("tested", "tested"),
-        ("rollback", "rollback"),
-        ("window", "maintenanceWindow"),
-    ] {
+    let trailers: [(&str, TrailerField); 4] = [
+        ("risk", |s| s.risk.as_deref()),
+        ("tested", |s| s.tested.as_deref()),
+        ("rollback", |s| s.rollback.as_deref()),
+        ("window", |s| s.maintenance_window.as_deref()),
+    ];
+    for (label, field) in trailers {
         let v = syncs
             .iter()
-            .map(|s| text(s, &[key]))
+            .map(|(_, s)| text(field(s)))
             .rfind(|v| !v.is_empty());
         let label = format!("{label}:");
         let _ = writeln!(w, "  {label:<12} {}", clean(v.unwrap_or("(not stated)")));
     }
     if let Some(e) = syncs
         .iter()
-        .map(|s| text(s, &["emergency"]))
+        .map(|(_, s)| text(s.emergency.as_deref()))
         .rfind(|v| !v.is_empty())
     {
         let _ = writeln!(w, "  EMERGENCY change (override {})", clean(e));
@@ -319,16 +320,16 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
     let _ = writeln!(w, "\nSyncs:");
     let sync_rows = syncs
         .iter()
-        .map(|s| {
+        .map(|(seq, s)| {
             vec![
-                text(s, &["startedAt"]).to_owned(),
-                text(s, &["finishedAt"]).to_owned(),
-                text(s, &["app", "name"]).to_owned(),
-                text(s, &["event"]).to_owned(),
-                text(s, &["phase"]).to_owned(),
-                short(text(s, &["revision"])).to_owned(),
-                initiated_by(s),
-                seq(s).to_string(),
+                text(s.started_at.as_deref()).to_owned(),
+                text(s.finished_at.as_deref()).to_owned(),
+                s.app.name.clone(),
+                s.event.clone(),
+                text(s.phase.as_deref()).to_owned(),
+                short(text(s.revision.as_deref())).to_owned(),
+                initiated_by(s).to_owned(),
+                seq.to_string(),
             ]
         })
         .collect();
@@ -351,36 +352,36 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
         let _ = writeln!(w, "  (no guard decision recorded)");
     }
     for g in &guards {
-        let windows = list(g, "windows");
-        let within = if windows.is_empty() {
+        let within = if g.windows.is_empty() {
             "no active window".to_owned()
         } else {
-            format!("in {}", windows.join("; "))
+            format!("in {}", g.windows.join("; "))
         };
-        let emergency = match text(g, &["emergency"]) {
+        let emergency = match text(g.emergency.as_deref()) {
             "" => String::new(),
             e => format!(", emergency override {e}"),
         };
+        let active: Vec<String> = g.active.iter().map(u64::to_string).collect();
         let _ = writeln!(
             w,
             "  {}  {}  {} {}{} (revision {}, active windows [{}]): {}",
-            clean(text(g, &["at"])),
-            clean(text(g, &["app", "name"])),
-            allowed(g),
+            clean(&g.at),
+            clean(&g.app.name),
+            decision(g),
             clean(&within),
             clean(&emergency),
-            clean(short(text(g, &["revision"]))),
-            list(g, "active").join(", "),
-            clean(text(g, &["reason"])),
+            clean(short(text(g.revision.as_deref()))),
+            active.join(", "),
+            clean(&g.reason),
         );
     }
 
     let _ = writeln!(w, "\nPre-change backups:");
     let mut backups: Vec<(&str, &str)> = Vec::new();
-    for s in &syncs {
-        let b = text(s, &["backup"]);
+    for (_, s) in &syncs {
+        let b = text(s.backup.as_deref());
         if !b.is_empty() && !backups.iter().any(|(_, x)| *x == b) {
-            backups.push((text(s, &["app", "name"]), b));
+            backups.push((&s.app.name, b));
         }
     }
     if backups.is_empty() {
@@ -397,23 +398,21 @@ pub fn change_report(change_id: &str, records: &[Map<String, Value>]) -> Option<
 
 /// One `argocd app rollback` per app (to the deployment before the change's first recorded sync), and a
 /// `velero restore` per backup.
-fn rollback_commands(w: &mut String, syncs: &[&Map<String, Value>], backups: &[(&str, &str)]) {
+fn rollback_commands(w: &mut String, syncs: &[(u64, &SyncEvent)], backups: &[(&str, &str)]) {
     let mut apps: Vec<&str> = Vec::new();
-    for s in syncs {
-        let app = text(s, &["app", "name"]);
-        if !apps.contains(&app) {
-            apps.push(app);
+    for (_, s) in syncs {
+        if !apps.contains(&s.app.name.as_str()) {
+            apps.push(&s.app.name);
         }
     }
     let mut any = false;
     for app in apps {
-        let of_app = syncs.iter().filter(|s| text(s, &["app", "name"]) == app);
+        let of_app = syncs.iter().map(|(_, s)| *s).filter(|s| s.app.name == app);
         // Completed deployments name their own history entry; a `sync-running` event of a re-sync can
         // only guess (the latest entry with that revision), so it counts only when nothing else does.
-        let completed =
-            |s: &&&Map<String, Value>| matches!(text(s, &["event"]), "sync-succeeded" | "deployed");
-        let has_prev = |s: &&&Map<String, Value>| !number(s, "previousHistoryId").is_empty();
-        let by_prev = |s: &&&Map<String, Value>| s.get("previousHistoryId").and_then(Value::as_i64);
+        let completed = |s: &&SyncEvent| matches!(s.event.as_str(), "sync-succeeded" | "deployed");
+        let has_prev = |s: &&SyncEvent| s.previous_history_id.is_some();
+        let by_prev = |s: &&SyncEvent| s.previous_history_id;
         let with_prev = of_app
             .clone()
             .filter(|s| completed(s) && has_prev(s))
@@ -425,18 +424,18 @@ fn rollback_commands(w: &mut String, syncs: &[&Map<String, Value>], backups: &[(
                     w,
                     "  argocd app rollback {} {}    # back to revision {}",
                     clean(app),
-                    number(s, "previousHistoryId"),
-                    short(text(s, &["previousRevision"]))
+                    number(s.previous_history_id),
+                    short(text(s.previous_revision.as_deref()))
                 );
                 any = true;
             }
             None => {
-                if let Some(s) = of_app.clone().rfind(|s| !number(s, "historyId").is_empty()) {
+                if let Some(s) = of_app.clone().rfind(|s| s.history_id.is_some()) {
                     let _ = writeln!(
                         w,
                         "  # {}: the change is history id {}; roll back to the id before it: argocd app history {}",
                         clean(app),
-                        number(s, "historyId"),
+                        number(s.history_id),
                         clean(app)
                     );
                     any = true;
@@ -455,20 +454,35 @@ fn rollback_commands(w: &mut String, syncs: &[&Map<String, Value>], backups: &[(
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::{event_record, guard_record, Commit};
     use super::*;
     use serde_json::json;
 
-    fn rec(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn rec(seq: u64, body: Body) -> Record {
+        Record {
+            seq,
+            prev: "p".into(),
+            hash: format!("h{seq}"),
+            body,
+        }
+    }
+
+    /// An event of `app` as the sink records a body without status or commit.
+    fn sync_event(event: &str, app: &str, received_at: &str) -> SyncEvent {
+        let body = json!({"event": event, "app": {"metadata": {"name": app}}});
+        let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
+        match event_record(&body, received_at, &pattern).unwrap() {
+            Body::Sync(s) => *s,
+            Body::Guard(_) => unreachable!("an event body"),
+        }
     }
 
     #[test]
     fn csv_quotes_as_rfc_4180() {
-        let r = rec(
-            json!({"seq": 1, "event": "deployed", "app": {"name": "a,b"},
-            "rollback": "say \"revert\"\nthen sync", "approvedBy": ["x", "y"]}),
-        );
-        let csv = to_csv(&[r]);
+        let mut s = sync_event("deployed", "a,b", "");
+        s.rollback = Some("say \"revert\"\nthen sync".into());
+        s.approved_by = vec!["x".into(), "y".into()];
+        let csv = to_csv(&[rec(1, Body::Sync(Box::new(s)))]);
         let row = csv.split("\r\n").nth(1).unwrap();
         assert!(row.starts_with("1,,deployed,\"a,b\","), "{row}");
         assert!(csv.contains("\"say \"\"revert\"\"\nthen sync\""), "{csv}");
@@ -478,9 +492,9 @@ mod tests {
 
     #[test]
     fn filter_by_app_change_and_since() {
-        let r = rec(
-            json!({"app": {"name": "shop"}, "changeId": "CHG-1", "receivedAt": "2026-01-02T00:00:00Z"}),
-        );
+        let mut s = sync_event("deployed", "shop", "2026-01-02T00:00:00Z");
+        s.change_id = Some("CHG-1".into());
+        let r = rec(1, Body::Sync(Box::new(s)));
         let mut f = Filter {
             app: Some("shop".into()),
             ..Filter::default()
@@ -495,20 +509,30 @@ mod tests {
 
     #[test]
     fn show_reports_rollback_to_the_deployment_before_the_change() {
-        let records = vec![
-            rec(
-                json!({"seq": 1, "event": "guard-decision", "app": {"name": "shop"}, "changeId": null,
-                "revision": "bbb", "allowed": true, "reason": "inside window", "at": "2026-01-02T00:00:00Z",
-                "active": [0], "windows": ["Tue/Thu maintenance window"]}),
-            ),
-            rec(
-                json!({"seq": 2, "event": "sync-succeeded", "app": {"name": "shop"}, "changeId": "CHG-1",
-                "revision": "bbb", "phase": "Succeeded", "historyId": 5, "previousHistoryId": 4,
-                "previousRevision": "aaa", "backup": "pre-change-chg-1-x", "approvedBy": ["Bob"],
-                "risk": "low", "initiatedBy": {"username": "alice", "automated": false},
-                "commit": {"subject": "CHG-1: bump", "author": "Ann"}}),
-            ),
-        ];
+        let guard = guard_record(
+            &json!({"app": "shop", "changeId": null, "revision": "bbb", "allowed": true,
+                "reason": "inside window", "at": "2026-01-02T00:00:00Z", "active": [0],
+                "windows": ["Tue/Thu maintenance window"]}),
+            "2026-01-02T00:00:01.000Z",
+        )
+        .unwrap();
+        let mut s = sync_event("sync-succeeded", "shop", "2026-01-02T00:05:00.000Z");
+        s.change_id = Some("CHG-1".into());
+        s.revision = Some("bbb".into());
+        s.phase = Some("Succeeded".into());
+        (s.history_id, s.previous_history_id) = (Some(5), Some(4));
+        s.previous_revision = Some("aaa".into());
+        s.backup = Some("pre-change-chg-1-x".into());
+        s.approved_by = vec!["Bob".into()];
+        s.risk = Some("low".into());
+        s.initiated_by.username = Some("alice".into());
+        s.commit = Some(Commit {
+            subject: "CHG-1: bump".into(),
+            author: Some("Ann".into()),
+            date: None,
+            extra: serde_json::Map::new(),
+        });
+        let records = vec![rec(1, guard), rec(2, Body::Sync(Box::new(s)))];
         let report = change_report("CHG-1", &records).unwrap();
         assert!(report.contains("argocd app rollback shop 4"), "{report}");
         assert!(report.contains("velero restore create --from-backup pre-change-chg-1-x"));

@@ -1,14 +1,24 @@
 //! The record model: what the sink keeps of an Argo CD Notifications event (SPEC.md §5) or of a guard
-//! decision, and its idempotency key. Takes the parsed request body and the receipt time, gives a record
-//! without `seq`/`prev`/`hash` (the log adds those). Pure: no clock, no I/O.
+//! decision, and its idempotency key. Takes the parsed request body and the receipt time, gives a typed
+//! record [`Body`] without `seq`/`prev`/`hash` (the log adds those). Pure: no clock, no I/O. The types
+//! themselves, and how a line of the log reads into them, are in `model`.
 //!
 //! Only the extracted fields are kept, never the body: an Application's spec can carry Helm values with
 //! secrets. Every field is read defensively (a wrong type reads as absent), so no body can panic this.
+//! Every member of a record is always written, `null` when unknown: the canonical bytes of a record are
+//! those of every release so far (tests/fixtures/audit/golden).
+
+mod model;
+
+pub use model::{
+    App, Body, Commit, Destination, GuardApp, GuardDecision, GuardDestination, InitiatedBy, Misfit,
+    Record, SyncEvent,
+};
 
 use super::canonical::MAX_SAFE_INTEGER;
 use super::commit::{self, CommitMessage};
 use regex::Regex;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// The `event` values of SPEC.md §5, one per trigger of the webhook templates.
 pub const EVENTS: [&str; 8] = [
@@ -24,13 +34,6 @@ pub const EVENTS: [&str; 8] = [
 
 /// The `event` of a guard decision record (`POST /v1/guard`).
 pub const GUARD_DECISION: &str = "guard-decision";
-
-/// A record before the log chains it: the fields, and the idempotency key (also one of the fields).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    pub key: String,
-    pub fields: Map<String, Value>,
-}
 
 /// Why a request body is not an event (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,8 +64,8 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(v, |v, k| v.as_object()?.get(*k))
 }
 
-fn opt_str(s: Option<&str>) -> Value {
-    s.map_or(Value::Null, |s| Value::String(s.to_owned()))
+fn opt_str(s: Option<&str>) -> Option<String> {
+    s.map(str::to_owned)
 }
 
 fn safe_int(v: &Value) -> Option<i64> {
@@ -75,7 +78,7 @@ fn safe_int(v: &Value) -> Option<i64> {
 /// # Errors
 ///
 /// Not an object, no or an unknown `event`, no `app.metadata.name`.
-pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<Draft, EventError> {
+pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<Body, EventError> {
     let obj = body.as_object().ok_or(EventError::NotAnObject)?;
     let event = match obj.get("event") {
         None | Some(Value::Null) => return Err(EventError::MissingEvent),
@@ -108,53 +111,49 @@ pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<
         revision.unwrap_or("")
     );
 
-    let mut f = Map::new();
-    f.insert("event".into(), json!(event));
-    f.insert("receivedAt".into(), json!(received_at));
-    f.insert("key".into(), json!(key));
-    f.insert(
-        "app".into(),
-        json!({
-            "name": name,
-            "namespace": opt_str(namespace),
-            "uid": opt_str(uid),
-            "project": opt_str(str_at(app, &["spec", "project"])),
-        }),
-    );
-    f.insert(
-        "destination".into(),
-        json!({
-            "server": opt_str(str_at(app, &["spec", "destination", "server"])),
-            "name": opt_str(str_at(app, &["spec", "destination", "name"])),
-            "namespace": opt_str(str_at(app, &["spec", "destination", "namespace"])),
-        }),
-    );
-    f.insert("revision".into(), opt_str(revision));
-    f.insert("phase".into(), opt_str(str_at(op, &["phase"])));
-    f.insert(
-        "health".into(),
-        opt_str(str_at(app, &["status", "health", "status"])),
-    );
-    f.insert("message".into(), opt_str(str_at(op, &["message"])));
-    f.insert("startedAt".into(), opt_str(started_at));
-    f.insert("finishedAt".into(), opt_str(str_at(op, &["finishedAt"])));
-    f.insert("initiatedBy".into(), initiated_by(op));
-    f.insert(
-        "historyId".into(),
-        history.current.map_or(Value::Null, |i| json!(i)),
-    );
-    f.insert(
-        "previousHistoryId".into(),
-        history.previous.map_or(Value::Null, |i| json!(i)),
-    );
-    f.insert(
-        "previousRevision".into(),
-        opt_str(history.previous_revision),
-    );
-    insert_commit(&mut f, obj.get("commit"), message.as_ref(), pattern);
-    f.insert("backup".into(), opt_str(backup_of(op)));
-    f.insert("emergency".into(), opt_str(emergency_of(app)));
-    Ok(Draft { key, fields: f })
+    let commit = obj.get("commit");
+    let trailer = |key: &str| opt_str(message.as_ref().and_then(|m| m.trailer(key)));
+    Ok(Body::Sync(Box::new(SyncEvent {
+        event: event.to_owned(),
+        received_at: received_at.to_owned(),
+        key,
+        app: App {
+            name: name.to_owned(),
+            namespace: opt_str(namespace),
+            uid: opt_str(uid),
+            project: opt_str(str_at(app, &["spec", "project"])),
+            extra: Map::new(),
+        },
+        destination: Destination {
+            server: opt_str(str_at(app, &["spec", "destination", "server"])),
+            name: opt_str(str_at(app, &["spec", "destination", "name"])),
+            namespace: opt_str(str_at(app, &["spec", "destination", "namespace"])),
+            extra: Map::new(),
+        },
+        revision: opt_str(revision),
+        phase: opt_str(str_at(op, &["phase"])),
+        health: opt_str(str_at(app, &["status", "health", "status"])),
+        message: opt_str(str_at(op, &["message"])),
+        started_at: opt_str(started_at),
+        finished_at: opt_str(str_at(op, &["finishedAt"])),
+        initiated_by: initiated_by(op),
+        history_id: history.current,
+        previous_history_id: history.previous,
+        previous_revision: opt_str(history.previous_revision),
+        commit: commit_of(commit, message.as_ref()),
+        change_id: opt_str(message.as_ref().and_then(|m| m.change_id(pattern))),
+        approved_by: message
+            .as_ref()
+            .map(|m| m.approvers().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        risk: trailer(commit::RISK),
+        rollback: trailer(commit::ROLLBACK),
+        tested: trailer(commit::TESTED),
+        maintenance_window: trailer(commit::MAINTENANCE_WINDOW),
+        backup: opt_str(backup_of(op)),
+        emergency: opt_str(emergency_of(app)),
+        extra: Map::new(),
+    })))
 }
 
 /// `operationState.syncResult.revision`, else `status.sync.revision`, else the first of the
@@ -174,12 +173,15 @@ fn revision_of<'a>(app: &'a Value, op: &'a Value) -> Option<&'a str> {
         })
 }
 
-fn initiated_by(op: &Value) -> Value {
+fn initiated_by(op: &Value) -> InitiatedBy {
     let by = get(op, &["operation", "initiatedBy"]).unwrap_or(&Value::Null);
-    json!({
-        "username": opt_str(str_at(by, &["username"]).filter(|u| !u.is_empty())),
-        "automated": get(by, &["automated"]).and_then(Value::as_bool).unwrap_or(false),
-    })
+    InitiatedBy {
+        username: opt_str(str_at(by, &["username"]).filter(|u| !u.is_empty())),
+        automated: get(by, &["automated"])
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        extra: Map::new(),
+    }
 }
 
 struct HistoryIds<'a> {
@@ -224,35 +226,15 @@ fn history_ids<'a>(
     }
 }
 
-fn insert_commit(
-    f: &mut Map<String, Value>,
-    raw: Option<&Value>,
-    message: Option<&CommitMessage>,
-    pattern: &Regex,
-) {
-    let commit = match (raw, message) {
-        (Some(raw), Some(m)) => json!({
-            "subject": m.subject,
-            "author": opt_str(str_at(raw, &["Author"])),
-            "date": opt_str(str_at(raw, &["Date"])),
-        }),
-        _ => Value::Null,
-    };
-    f.insert("commit".into(), commit);
-    f.insert(
-        "changeId".into(),
-        opt_str(message.and_then(|m| m.change_id(pattern))),
-    );
-    let approvers = message.map(CommitMessage::approvers).unwrap_or_default();
-    f.insert("approvedBy".into(), json!(approvers));
-    for (field, key) in [
-        ("risk", commit::RISK),
-        ("rollback", commit::ROLLBACK),
-        ("tested", commit::TESTED),
-        ("maintenanceWindow", commit::MAINTENANCE_WINDOW),
-    ] {
-        f.insert(field.into(), opt_str(message.and_then(|m| m.trailer(key))));
-    }
+/// The commit of the record: `null` unless the body has commit metadata with a message.
+fn commit_of(raw: Option<&Value>, message: Option<&CommitMessage>) -> Option<Commit> {
+    let (raw, message) = (raw?, message?);
+    Some(Commit {
+        subject: message.subject.clone(),
+        author: opt_str(str_at(raw, &["Author"])),
+        date: opt_str(str_at(raw, &["Date"])),
+        extra: Map::new(),
+    })
 }
 
 /// The pre-change Velero Backup that the sync ran as a PreSync hook.
@@ -296,7 +278,7 @@ fn emergency_of(app: &Value) -> Option<&str> {
 /// # Errors
 ///
 /// Not an object; `app` or `at` missing; a field of the wrong type; `at` not RFC 3339.
-pub fn guard_record(body: &Value, received_at: &str) -> Result<Draft, EventError> {
+pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError> {
     let obj = body.as_object().ok_or(EventError::NotAnObject)?;
     let string = |field: &'static str| -> Result<Option<&str>, EventError> {
         match obj.get(field) {
@@ -331,8 +313,8 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Draft, EventError
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| safe_int(i).filter(|i| *i >= 0))
-            .collect::<Option<Vec<i64>>>()
+            .map(|i| safe_int(i).and_then(|i| u64::try_from(i).ok()))
+            .collect::<Option<Vec<u64>>>()
             .ok_or(EventError::WrongType {
                 field: "active",
                 expected: "a list of window indices",
@@ -359,24 +341,28 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Draft, EventError
         namespace.unwrap_or(""),
         revision.unwrap_or("")
     );
-    let mut f = Map::new();
-    f.insert("event".into(), json!(GUARD_DECISION));
-    f.insert("receivedAt".into(), json!(received_at));
-    f.insert("key".into(), json!(key));
-    f.insert("app".into(), json!({ "name": app }));
-    f.insert(
-        "destination".into(),
-        json!({ "namespace": opt_str(namespace) }),
-    );
-    f.insert("changeId".into(), opt_str(string("changeId")?));
-    f.insert("revision".into(), opt_str(revision));
-    f.insert("allowed".into(), json!(allowed));
-    f.insert("emergency".into(), opt_str(string("emergency")?));
-    f.insert("reason".into(), json!(string("reason")?.unwrap_or("")));
-    f.insert("at".into(), json!(at));
-    f.insert("active".into(), json!(active));
-    f.insert("windows".into(), json!(windows));
-    Ok(Draft { key, fields: f })
+    Ok(Body::Guard(Box::new(GuardDecision {
+        event: GUARD_DECISION.to_owned(),
+        received_at: received_at.to_owned(),
+        key,
+        app: GuardApp {
+            name: app.to_owned(),
+            extra: Map::new(),
+        },
+        destination: GuardDestination {
+            namespace: opt_str(namespace),
+            extra: Map::new(),
+        },
+        change_id: opt_str(string("changeId")?),
+        revision: opt_str(revision),
+        allowed,
+        emergency: opt_str(string("emergency")?),
+        reason: string("reason")?.unwrap_or("").to_owned(),
+        at: at.to_owned(),
+        active,
+        windows,
+        extra: Map::new(),
+    })))
 }
 
 /// A window as a line of text: a string as given, an object by its `description` (else its JSON).
@@ -392,8 +378,10 @@ fn describe_window(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::canonical::object_to_canonical;
+    use super::super::log::{AuditLog, Outcome, LOG_FILE};
     use super::*;
     use proptest::prelude::*;
+    use serde_json::json;
 
     fn pattern() -> Regex {
         Regex::new(commit::DEFAULT_CHANGE_PATTERN).unwrap()
@@ -437,8 +425,8 @@ mod tests {
             "Message": "CHG-1: bump\n\nApproved-by: Bob\nRisk: low\nRollback: revert\nTested: staging\nMaintenance-window: tue",
             "Author": "Ann <a@x>", "Date": "2026-01-01T10:00:00Z", "Tags": null}});
         let d = event_record(&body, "2026-01-02T00:01:01Z", &pattern()).unwrap();
-        let f = &d.fields;
-        assert_eq!(d.key, "sync-succeeded|u-1|2026-01-02T00:00:00Z|bbb");
+        let f = &d.to_map();
+        assert_eq!(d.key(), "sync-succeeded|u-1|2026-01-02T00:00:00Z|bbb");
         assert_eq!(f["changeId"], "CHG-1");
         assert_eq!(f["revision"], "bbb");
         assert_eq!(f["phase"], "Succeeded");
@@ -462,7 +450,7 @@ mod tests {
     fn never_keeps_the_application_spec() {
         let body = json!({"event": "deployed", "app": application()});
         let d = event_record(&body, "t", &pattern()).unwrap();
-        let text = String::from_utf8(object_to_canonical(&d.fields).unwrap()).unwrap();
+        let text = String::from_utf8(object_to_canonical(&d.to_map()).unwrap()).unwrap();
         assert!(!text.contains("hunter2"), "{text}");
     }
 
@@ -471,11 +459,11 @@ mod tests {
         for commit in [json!(null), json!({"Message": "bump api"}), json!("junk")] {
             let body = json!({"event": "sync-failed", "app": application(), "commit": commit});
             let d = event_record(&body, "t", &pattern()).unwrap();
-            assert_eq!(d.fields["changeId"], Value::Null);
+            assert_eq!(d.to_map()["changeId"], Value::Null);
         }
         let body = json!({"event": "sync-failed", "app": application()});
         assert_eq!(
-            event_record(&body, "t", &pattern()).unwrap().fields["changeId"],
+            event_record(&body, "t", &pattern()).unwrap().to_map()["changeId"],
             Value::Null
         );
     }
@@ -485,8 +473,8 @@ mod tests {
         let mut app = application();
         app["status"]["operationState"]["startedAt"] = json!("2026-02-01T00:00:00Z");
         let d = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap();
-        assert_eq!(d.fields["historyId"], 5);
-        assert_eq!(d.fields["previousHistoryId"], 4);
+        assert_eq!(d.to_map()["historyId"], 5);
+        assert_eq!(d.to_map()["previousHistoryId"], 4);
     }
 
     #[test]
@@ -520,7 +508,7 @@ mod tests {
         app["status"]["operationState"]["operation"]["initiatedBy"] = json!({"automated": true});
         let d = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap();
         assert_eq!(
-            d.fields["initiatedBy"],
+            d.to_map()["initiatedBy"],
             json!({"username": null, "automated": true})
         );
     }
@@ -531,8 +519,8 @@ mod tests {
             "allowed": true, "emergency": null, "reason": "inside window 0", "at": "2026-01-02T00:00:00Z",
             "active": [0], "windows": ["Tue/Thu maintenance window"], "extra": 1.5});
         let d = guard_record(&ok, "t").unwrap();
-        assert_eq!(d.fields["windows"], json!(["Tue/Thu maintenance window"]));
-        assert!(object_to_canonical(&d.fields).is_ok());
+        assert_eq!(d.to_map()["windows"], json!(["Tue/Thu maintenance window"]));
+        assert!(object_to_canonical(&d.to_map()).is_ok());
         for bad in [
             json!({"at": "2026-01-02T00:00:00Z", "allowed": true}),
             json!({"app": "a", "allowed": true}),
@@ -542,6 +530,63 @@ mod tests {
         ] {
             assert!(guard_record(&bad, "t").is_err(), "{bad}");
         }
+    }
+
+    /// A file of tests/fixtures/audit/golden: what the released sluice was sent and wrote.
+    fn golden(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/audit/golden/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(!text.is_empty(), "{path} is empty");
+        text
+    }
+
+    #[test]
+    fn the_golden_requests_make_the_log_the_release_wrote_byte_for_byte() {
+        let release_log = golden("audit.jsonl");
+        let lines: Vec<Value> = release_log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let responses: Vec<Value> = golden("responses.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let requests = golden("requests.jsonl");
+        assert_eq!(requests.lines().count(), responses.len());
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(dir.path(), 1).unwrap();
+        for (request, response) in requests.lines().zip(&responses) {
+            let request: Value = serde_json::from_str(request).unwrap();
+            let seq = response["body"]["seq"].as_u64().unwrap();
+            // The release's clock is in the record: take it from the line this request made (or repeated).
+            let line = &lines[usize::try_from(seq).unwrap() - 1];
+            let received_at = line["receivedAt"].as_str().unwrap();
+            let body = match request["path"].as_str() {
+                Some("/v1/events") => event_record(&request["body"], received_at, &pattern()),
+                Some("/v1/guard") => guard_record(&request["body"], received_at),
+                other => panic!("requests.jsonl: path {other:?}"),
+            }
+            .unwrap();
+            assert_eq!(body.key(), line["key"], "the idempotency key of seq {seq}");
+            let outcome = log.append_batch(&[body]).unwrap();
+            let expected = match response["status"].as_u64() {
+                Some(201) => Outcome::Appended {
+                    seq,
+                    hash: response["body"]["hash"].as_str().unwrap().to_owned(),
+                },
+                Some(200) => Outcome::Duplicate { seq },
+                other => panic!("responses.jsonl: status {other:?}"),
+            };
+            assert_eq!(outcome, vec![expected]);
+        }
+        let written = std::fs::read_to_string(dir.path().join(LOG_FILE)).unwrap();
+        for (i, (now, release)) in written.lines().zip(release_log.lines()).enumerate() {
+            assert_eq!(now, release, "line {}", i + 1);
+        }
+        assert_eq!(written, release_log);
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {
@@ -593,6 +638,21 @@ mod tests {
         })
     }
 
+    /// Seals `body` as a line would be, reads the line back into a [`Record`], and gives both canonical
+    /// forms.
+    fn line_and_read_back(body: &Body) -> (Vec<u8>, Vec<u8>) {
+        let mut map = body.to_map();
+        map.insert("seq".into(), json!(7));
+        map.insert("prev".into(), json!(super::super::canonical::GENESIS));
+        map.insert("hash".into(), json!("h"));
+        let line = object_to_canonical(&map).unwrap();
+        let record = Record::from_map(serde_json::from_slice(&line).unwrap()).unwrap();
+        let Value::Object(back) = serde_json::to_value(&record).unwrap() else {
+            panic!("a record serializes as an object")
+        };
+        (line, object_to_canonical(&back).unwrap())
+    }
+
     proptest! {
         #[test]
         fn extraction_never_panics_and_always_canonicalises(
@@ -603,11 +663,37 @@ mod tests {
         ) {
             let body = json!({"event": event, "app": app, "commit": commit});
             if let Ok(d) = event_record(&body, "t", &pattern()) {
-                prop_assert!(object_to_canonical(&d.fields).is_ok());
+                let (line, back) = line_and_read_back(&d);
+                prop_assert_eq!(back, line, "an extracted record reads back to its own line");
             }
             if let Ok(d) = guard_record(&guard, "t") {
-                prop_assert!(object_to_canonical(&d.fields).is_ok());
+                let (line, back) = line_and_read_back(&d);
+                prop_assert_eq!(back, line);
             }
+        }
+
+        #[test]
+        fn records_with_any_text_read_back_to_their_lines(
+            text in "\\PC*|[\\x00-\\x7f]*",
+            automated in any::<bool>(),
+            index in 0u64..(1 << 53),
+        ) {
+            let mut app = application();
+            app["metadata"]["name"] = json!(format!("n{text}"));
+            app["spec"]["project"] = json!(text);
+            app["status"]["operationState"]["message"] = json!(text);
+            app["status"]["operationState"]["operation"]["initiatedBy"] =
+                json!({"username": text, "automated": automated});
+            let message = format!("CHG-1: {text}\n\nApproved-by: {text}\nRisk: {text}\n");
+            let commit = json!({"Message": message, "Author": text});
+            let body = json!({"event": "deployed", "app": app, "commit": commit});
+            let (line, back) = line_and_read_back(&event_record(&body, &text, &pattern()).unwrap());
+            prop_assert_eq!(back, line);
+            let guard = json!({"app": format!("a{text}"), "at": "2026-01-02T00:00:00Z",
+                "allowed": automated, "changeId": text, "reason": text, "active": [index],
+                "windows": [text, {"description": text}]});
+            let (line, back) = line_and_read_back(&guard_record(&guard, &text).unwrap());
+            prop_assert_eq!(back, line);
         }
     }
 }

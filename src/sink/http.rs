@@ -6,9 +6,9 @@ use super::server::{Method, Request, Response};
 use super::writer::Appender;
 use crate::audit::log::{self, Outcome, Published};
 use crate::audit::query::Filter;
-use crate::audit::record::{self, Draft, EventError, GUARD_DECISION};
+use crate::audit::record::{self, Body, EventError, Record, GUARD_DECISION};
 use regex::Regex;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
@@ -165,7 +165,7 @@ fn post(ctx: &Context, rq: &mut Request<'_>, kind: Kind) -> Reply {
         Kind::Guard => GUARD_DECISION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let draft: Result<Draft, EventError> = match kind {
+    let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
         Kind::Guard => record::guard_record(&value, &received_at),
     };
@@ -316,7 +316,7 @@ fn records(ctx: &Context, query: &str) -> Reply {
         }
         Err(_) => return Reply::error(500, "the record index is unavailable"),
     };
-    let mut found: VecDeque<Map<String, Value>> = VecDeque::new();
+    let mut found: VecDeque<Record> = VecDeque::new();
     let mut full = false;
     let res = log::read_range(&ctx.log_path, start, end, |r| {
         if full || !filter.matches(&r) {
@@ -332,14 +332,21 @@ fn records(ctx: &Context, query: &str) -> Reply {
             }
         }
     });
-    match res {
-        Ok(()) => Reply::json(
-            200,
-            &Value::Array(found.into_iter().map(Value::Object).collect()),
-        ),
+    if let Err(e) = res {
+        tracing::error!(error = %e, "cannot read the audit log for a query");
+        return Reply::error(500, "cannot read the audit log");
+    }
+    // Each record serializes with its members in the order of its line in the log.
+    match serde_json::to_string(&found) {
+        Ok(body) => Reply {
+            status: 200,
+            body,
+            content_type: "application/json",
+            extra: None,
+        },
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the audit log for a query");
-            Reply::error(500, "cannot read the audit log")
+            tracing::error!(error = %e, "cannot print the records of a query");
+            Reply::error(500, "cannot print the records")
         }
     }
 }

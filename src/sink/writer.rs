@@ -5,7 +5,7 @@
 
 use super::metrics::Metrics;
 use crate::audit::log::{AuditLog, Outcome};
-use crate::audit::record::Draft;
+use crate::audit::record::Body;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ const QUEUE: usize = 4096;
 pub struct Unavailable(pub String);
 
 struct Job {
-    draft: Draft,
+    draft: Body,
     reply: SyncSender<Result<Outcome, Unavailable>>,
 }
 
@@ -48,7 +48,7 @@ impl Appender {
     /// # Errors
     ///
     /// The batch could not be written or fsynced, or the writer is gone.
-    pub fn append(&self, draft: Draft) -> Result<Outcome, Unavailable> {
+    pub fn append(&self, draft: Body) -> Result<Outcome, Unavailable> {
         let (reply, answer) = mpsc::sync_channel(1);
         let job = Job { draft, reply };
         match self.tx.try_send(job) {

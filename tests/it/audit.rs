@@ -357,3 +357,233 @@ fn lint_commit_checks_subject_and_trailers() {
         "an invalid pattern is a usage error"
     );
 }
+
+// ---- The golden log written by the released sluice (tests/fixtures/audit/golden/README.md). ----
+
+/// The golden fixture directory.
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/golden")
+}
+
+fn golden_file(name: &str) -> Vec<u8> {
+    let path = golden().join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(!bytes.is_empty(), "{} is empty", path.display());
+    bytes
+}
+
+/// The cases of `cases.tsv`: (file, command words).
+fn golden_cases() -> Vec<(String, Vec<String>)> {
+    let text = String::from_utf8(golden_file("cases.tsv")).unwrap();
+    let cases: Vec<(String, Vec<String>)> = text
+        .lines()
+        .map(|l| {
+            let (file, command) = l.split_once('\t').expect("cases.tsv: FILE<TAB>COMMAND");
+            (
+                file.to_owned(),
+                command.split(' ').map(str::to_owned).collect(),
+            )
+        })
+        .collect();
+    assert!(cases.len() >= 20, "cases.tsv lists {} cases", cases.len());
+    cases
+}
+
+/// A data directory holding a copy of the golden log.
+fn golden_data(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("audit.jsonl"), golden_file("audit.jsonl")).unwrap();
+    data
+}
+
+/// Panics with the first differing line when `actual` is not byte-for-byte the golden `file`.
+fn assert_same_as_release(file: &str, actual: &[u8]) {
+    let expected = golden_file(file);
+    if expected == actual {
+        return;
+    }
+    let (e, a) = (
+        String::from_utf8_lossy(&expected),
+        String::from_utf8_lossy(actual),
+    );
+    let line = e
+        .split_inclusive('\n')
+        .zip(a.split_inclusive('\n'))
+        .position(|(x, y)| x != y)
+        .unwrap_or_else(|| e.lines().count().min(a.lines().count()));
+    panic!(
+        "{file}: differs from what the release printed, first at line {}:\n  release: {:?}\n  now:     {:?}",
+        line + 1,
+        e.split_inclusive('\n').nth(line).unwrap_or("(end)"),
+        a.split_inclusive('\n').nth(line).unwrap_or("(end)"),
+    );
+}
+
+#[test]
+fn golden_log_verifies_lists_and_shows_as_the_release_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = golden_data(dir.path());
+    let d = data.to_str().unwrap();
+    let mut ran = 0;
+    for (file, words) in golden_cases().iter().filter(|(_, w)| w[0] == "audit") {
+        let mut args = vec!["audit", words[1].as_str(), "--data-dir", d];
+        args.extend(words[2..].iter().map(String::as_str));
+        let out = sluice_in(dir.path(), &args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_same_as_release(file, &out.stdout);
+        ran += 1;
+    }
+    assert!(ran >= 15, "only {ran} audit cases ran");
+    assert_eq!(
+        std::fs::read(data.join("audit.jsonl")).unwrap(),
+        golden_file("audit.jsonl"),
+        "reading never writes"
+    );
+}
+
+#[test]
+fn golden_log_answers_record_queries_as_the_release_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&golden_data(dir.path()), None);
+    let mut ran = 0;
+    for (file, words) in golden_cases().iter().filter(|(_, w)| w[0] == "GET") {
+        let r = sink.http("GET", &words[1], &[], b"");
+        assert_eq!(r.status, 200, "{}: {}", words[1], r.body);
+        assert_same_as_release(file, r.body.as_bytes());
+        ran += 1;
+    }
+    assert!(ran >= 5, "only {ran} query cases ran");
+}
+
+/// A record line without the members that depend on when it was written.
+fn timeless(line: &str) -> Value {
+    let mut v: Value = serde_json::from_str(line).unwrap();
+    for key in ["receivedAt", "hash", "prev"] {
+        v.as_object_mut().unwrap().remove(key);
+    }
+    v
+}
+
+#[test]
+fn reposting_the_golden_requests_writes_the_records_the_release_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&dir.path().join("data"), None);
+    let requests = String::from_utf8(golden_file("requests.jsonl")).unwrap();
+    let responses = String::from_utf8(golden_file("responses.jsonl")).unwrap();
+    assert_eq!(requests.lines().count(), responses.lines().count());
+    for (request, response) in requests.lines().zip(responses.lines()) {
+        let request: Value = serde_json::from_str(request).unwrap();
+        let mut expected: Value = serde_json::from_str(response).unwrap();
+        let path = request["path"].as_str().unwrap();
+        let r = sink.http("POST", path, &[], request["body"].to_string().as_bytes());
+        let mut got = json!({"status": r.status, "body": r.json()});
+        // The hash covers receivedAt, so only the seq of a new record can match the release.
+        for answer in [&mut expected, &mut got] {
+            answer["body"].as_object_mut().unwrap().remove("hash");
+        }
+        assert_eq!(got, expected, "{path}");
+    }
+    let golden_log = String::from_utf8(golden_file("audit.jsonl")).unwrap();
+    let lines = sink.log_lines();
+    assert_eq!(lines.len(), golden_log.lines().count());
+    for (now, release) in lines.iter().zip(golden_log.lines()) {
+        let (now, release) = (timeless(now), timeless(release));
+        assert_eq!(now, release, "seq {}", release["seq"]);
+        // Same members in the same (canonical) order, hence the same bytes apart from the three.
+        assert_eq!(now.to_string(), release.to_string());
+    }
+    drop(sink);
+    let out = verify(dir.path(), &dir.path().join("data"));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Re-seals `lines` into a valid chain (each `prev` and `hash` recomputed), as a writer other than
+/// sluice could; every line must already be canonical apart from those two members.
+fn rechain(lines: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (old_prev, old_hash) = (v["prev"].as_str().unwrap(), v["hash"].as_str().unwrap());
+        let line = line.replace(old_prev, &prev);
+        // Keys are sorted and "hash" is never the first: the record without it is the line without
+        // `,"hash":"…"`.
+        let body = line.replace(&format!(",\"hash\":\"{old_hash}\""), "");
+        let hash =
+            Sha256::digest(format!("{prev}{body}"))
+                .iter()
+                .fold(String::new(), |mut hex, b| {
+                    let _ = write!(hex, "{b:02x}");
+                    hex
+                });
+        out.push_str(&line.replace(old_hash, &hash));
+        out.push('\n');
+        prev = hash;
+    }
+    out
+}
+
+#[test]
+fn a_verified_record_that_does_not_fit_is_named_never_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = golden_data(dir.path());
+    let log = data.join("audit.jsonl");
+    let mut lines: Vec<String> = String::from_utf8(golden_file("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        lines[1].contains("\"changeId\":\"CHG-1001\""),
+        "{}",
+        lines[1]
+    );
+    lines[1] = lines[1].replace("\"changeId\":\"CHG-1001\"", "\"changeId\":1001");
+    std::fs::write(&log, rechain(&lines)).unwrap();
+    let d = data.to_str().unwrap();
+
+    // The chain is intact: verification does not read the typed model.
+    let out = verify(dir.path(), &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("ok: 28 records"),
+        "{}",
+        stdout(&out)
+    );
+    // Readers name the record and the member, and print nothing.
+    let why = "line 2 (seq 2): changeId: invalid type: integer `1001`, expected a string";
+    for args in [
+        vec!["audit", "list", "--data-dir", d],
+        vec!["audit", "list", "--data-dir", d, "--format", "json"],
+        vec!["audit", "show", "--data-dir", d, "CHG-1002"],
+    ] {
+        let out = sluice_in(dir.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("newer"), "{}", stderr(&out));
+    }
+    // The sink starts (the chain verifies) and keeps recording; a query that reaches the record fails
+    // (500, named in the sink's log), one after it still answers.
+    let sink = Sink::start(&data, None);
+    let r = sink.http("GET", "/v1/records", &[], b"");
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(sink.stderr().contains("seq 2"), "{}", sink.stderr());
+    let r = sink.http("GET", "/v1/records?after=2&limit=3", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seqs: Vec<u64> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+    let body = event_body("deployed", "shop", "2026-12-01T00:00:00Z", "r9", None);
+    let r = sink.http("POST", "/v1/events", &[], body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["seq"], 29);
+}
