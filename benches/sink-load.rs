@@ -205,7 +205,7 @@ fn main() {
                     }
                     let t = Instant::now();
                     if let Ok((201, _)) = client.request("POST", "/v1/events", &bodies[i]) {
-                        mine.push(t.elapsed())
+                        mine.push(t.elapsed());
                     } else {
                         failures.fetch_add(1, Ordering::Relaxed);
                         client = Client::connect(&addr).expect("reconnect");

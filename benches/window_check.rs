@@ -5,6 +5,7 @@
 //! Run: `cargo bench --bench window_check`. Prints medians and 95th percentiles.
 
 use sluice::{Rules, Subject};
+use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,9 +35,10 @@ fn policy_yaml() -> String {
             1 => "['shop-*', 'cart']",
             _ => "['{billing,payments}-api']",
         };
-        y.push_str(&format!(
+        let _ = write!(
+            y,
             "  - kind: {kind}\n    schedule: '{schedule}'\n    duration: {duration}\n    timeZone: {zone}\n    applications: {apps}\n    namespaces: ['production-*']\n    description: window {i}\n"
-        ));
+        );
     }
     y.push_str("freezes:\n  - name: year-end\n    from: 2026-12-20T00:00:00Z\n    until: 2027-01-04T00:00:00Z\n    exempt: ['security-*']\n");
     y

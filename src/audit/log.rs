@@ -613,13 +613,10 @@ mod tests {
             prop_assert_eq!(log.head().seq, complete);
             let kept = log.head().len as usize;
             prop_assert_eq!(&full[..kept], &std::fs::read(&path).unwrap()[..]);
-            match log.torn_tail() {
-                Some(t) => {
-                    prop_assert!(kept < cut);
-                    prop_assert_eq!(std::fs::read(&t.side_file).unwrap(), full[kept..cut].to_vec());
-                }
-                None => prop_assert_eq!(kept, cut),
-            }
+            if let Some(t) = log.torn_tail() {
+                prop_assert!(kept < cut);
+                prop_assert_eq!(std::fs::read(&t.side_file).unwrap(), full[kept..cut].to_vec());
+            } else { prop_assert_eq!(kept, cut) }
             // The log takes appends again and verifies.
             log.append_batch(&[draft(100)]).unwrap();
             prop_assert_eq!(verify(&path).bad, None);

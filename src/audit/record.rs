@@ -237,7 +237,7 @@ fn commit_of(raw: Option<&Value>, message: Option<&CommitMessage>) -> Option<Com
     })
 }
 
-/// The pre-change Velero Backup that the sync ran as a PreSync hook.
+/// The pre-change Velero Backup that the sync ran as a `PreSync` hook.
 fn backup_of(op: &Value) -> Option<&str> {
     get(op, &["syncResult", "resources"])?
         .as_array()?

@@ -93,7 +93,7 @@ fn loggable(path: &str) -> String {
 fn route(ctx: &Context, rq: &mut Request<'_>, method: &Method, path: &str, query: &str) -> Reply {
     match (method, path) {
         (Method::Get | Method::Head, "/healthz") => {
-            let seq = ctx.published.read().map(|p| p.head.seq).unwrap_or(0);
+            let seq = ctx.published.read().map_or(0, |p| p.head.seq);
             Reply::json(200, &json!({"status": "ok", "seq": seq}))
         }
         (Method::Get, "/metrics") => Reply {
@@ -389,6 +389,7 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
@@ -421,7 +422,10 @@ mod tests {
 
         #[test]
         fn percent_encoding_round_trips(s in "\\PC{0,32}") {
-            let encoded: String = s.bytes().map(|b| format!("%{b:02X}")).collect();
+            let encoded = s.bytes().fold(String::new(), |mut out, b| {
+                let _ = write!(out, "%{b:02X}");
+                out
+            });
             proptest::prop_assert_eq!(percent_decode(&encoded), s);
         }
     }

@@ -3,13 +3,14 @@
 //! request head (line length, header count, total size), the body (`Content-Length` checked before a
 //! byte is read, chunked bodies counted as they arrive), and time (socket read/write timeouts).
 //!
-//! It replaces tiny_http 0.12, which the sink first used: that crate allocates a buffer as large as a
+//! It replaces `tiny_http` 0.12, which the sink first used: that crate allocates a buffer as large as a
 //! declared `Content-Length` when it discards an unread body (one request with `Content-Length: 10^11`
 //! aborts the process before authentication), reads header lines without a length limit, stops
 //! accepting for good after one accept error, and can leave a new connection waiting for a thread
 //! until another connection closes. Nothing here parses more than the sink needs: no pipelining
 //! beyond one request at a time per connection, no trailers, no upgrades.
 
+use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -250,7 +251,7 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Option<Head>, HeadErro
     let line = loop {
         match read_line(reader, MAX_LINE) {
             Ok(None) => return Ok(None),
-            Ok(Some(l)) if l.is_empty() => continue,
+            Ok(Some(l)) if l.is_empty() => {}
             Ok(Some(l)) => break l,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Ok(None)
@@ -452,7 +453,8 @@ fn write_response(
         if keep_alive { "keep-alive" } else { "close" },
     );
     for (name, value) in &r.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{name}: {value}\r\n");
     }
     out.push_str("\r\n");
     if !head_only {

@@ -39,7 +39,7 @@ impl Appender {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || run(log, rx, &metrics))?;
+            .spawn(move || run(log, &rx, &metrics))?;
         Ok(Appender { tx })
     }
 
@@ -67,7 +67,7 @@ impl Appender {
     }
 }
 
-fn run(mut log: AuditLog, rx: Receiver<Job>, metrics: &Metrics) {
+fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
     while let Ok(first) = rx.recv() {
         let mut drafts = vec![first.draft];
         let mut replies = vec![first.reply];

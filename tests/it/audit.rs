@@ -17,7 +17,7 @@ fn real_log(dir: &Path, n: usize) -> PathBuf {
         let body = event_body(
             ["sync-succeeded", "deployed", "sync-failed"][i % 3],
             ["shop", "cart"][i % 2],
-            &format!("2026-11-20T10:{:02}:00Z", i),
+            &format!("2026-11-20T10:{i:02}:00Z"),
             &format!("rev{i:04}"),
             Some(&message),
         );
@@ -188,7 +188,6 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 field.push('"');
             }
             (true, '"') => quoted = false,
-            (true, c) => field.push(c),
             (false, '"') => quoted = true,
             (false, ',') => row.push(std::mem::take(&mut field)),
             (false, '\r') => {
@@ -197,7 +196,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 rows.push(std::mem::take(&mut row));
             }
             (false, '\n') => panic!("bare LF outside quotes"),
-            (false, c) => field.push(c),
+            (_, c) => field.push(c),
         }
     }
     assert!(

@@ -439,7 +439,7 @@ fn acknowledged_records_survive_sigkill_and_the_chain_verifies() {
             std::thread::spawn(move || {
                 for i in 0..100_000 {
                     let app = format!("app-{c}");
-                    let started = format!("2026-11-20T10:00:{:02}.{i:06}Z", c);
+                    let started = format!("2026-11-20T10:00:{c:02}.{i:06}Z");
                     let body = event_body("sync-succeeded", &app, &started, "rev", None);
                     match crate::support::try_http(
                         &addr,
