@@ -36,6 +36,8 @@ pub enum LogFormat {
     Json,
 }
 
+// clap prints these doc lines as help text, where backticks would show as they are.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render the app in the working directory with Argo CD's environment (what plugin.yaml runs).
@@ -45,7 +47,7 @@ enum Command {
     /// Evaluate maintenance windows and freezes.
     #[command(subcommand)]
     Window(window::WindowCommand),
-    /// The `PreSync` guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
+    /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
     Guard(guard::GuardArgs),
     /// Run the notification sink that appends every sync outcome to the audit log.
     Serve(serve::ServeArgs),
