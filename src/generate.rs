@@ -59,7 +59,8 @@ impl GenerateError {
 
 type Result<T, E = GenerateError> = std::result::Result<T, E>;
 
-/// Argo CD's build environment (ARGOCD.md §1), as a plain map so that `render --env` can supply it.
+/// Argo CD's build environment (its docs/user-guide/build-environment.md, plus the plugin's
+/// `ARGOCD_ENV_*` and `PARAM_*`), as a plain map so that `render --env` can supply it.
 #[derive(Debug, Clone, Default)]
 pub struct ArgoEnv {
     vars: BTreeMap<String, String>,

@@ -1,4 +1,4 @@
-//! Commit messages as the change process reads them (SPEC.md §5, §6): the change id at the start of
+//! Commit messages as the change process reads them (docs/audit-log.md): the change id at the start of
 //! the subject (`CHG-1234: text`) and the trailers of the last paragraph (`Approved-by: …`, `Risk: …`).
 //! One parser for both the sink's record extraction and `lint-commit`. Pure: text in, values out.
 //!
@@ -10,10 +10,10 @@
 
 use regex::Regex;
 
-/// The change-id pattern of SPEC.md §2 (`change.idPattern`'s default).
+/// The change-id pattern (`change.idPattern`'s default).
 pub const DEFAULT_CHANGE_PATTERN: &str = "^CHG-[0-9]+$";
 
-/// Trailer keys the audit record keeps (SPEC.md §5).
+/// Trailer keys the audit record keeps.
 pub const APPROVED_BY: &str = "Approved-by";
 pub const RISK: &str = "Risk";
 pub const ROLLBACK: &str = "Rollback";

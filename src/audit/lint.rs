@@ -1,4 +1,4 @@
-//! `sluice lint-commit` (SPEC.md §6): the rules a commit message must meet for a controlled change,
+//! `sluice lint-commit`: the rules a commit message must meet for a controlled change,
 //! over a parsed [`CommitMessage`]. Pure: the message and the rules in, the first failed rule out.
 
 use super::commit::CommitMessage;

@@ -1,6 +1,6 @@
-//! The audit log (SPEC.md §5): record model, canonical bytes and SHA-256 chain, the append-only
+//! The audit log (docs/audit-log.md): record model, canonical bytes and SHA-256 chain, the append-only
 //! `audit.jsonl` (open, recover, append with group commit, verify), queries, and commit-message
-//! parsing shared by the sink and `lint-commit` (SPEC.md §6). Reads and writes the log's files; never
+//! parsing shared by the sink and `lint-commit`. Reads and writes the log's files; never
 //! the process environment or stdout.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The record model: what the sink keeps of an Argo CD Notifications event (SPEC.md §5) or of a guard
+//! The record model: what the sink keeps of an Argo CD Notifications event (docs/audit-log.md, "Records") or of a guard
 //! decision, and its idempotency key. Takes the parsed request body and the receipt time, gives a typed
 //! record [`Body`] without `seq`/`prev`/`hash` (the log adds those). Pure: no clock, no I/O. The types
 //! themselves, and how a line of the log reads into them, are in `model`.
@@ -20,7 +20,7 @@ use super::commit::{self, CommitMessage};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-/// The `event` values of SPEC.md §5, one per trigger of the webhook templates.
+/// The `event` values: one per trigger of the webhook templates in `argocd-cm-patch/`.
 pub const EVENTS: [&str; 8] = [
     "created",
     "deleted",

@@ -1,4 +1,4 @@
-//! What ends a command, and the exit code it ends with (SPEC.md §3–§6). The stages return their own
+//! What ends a command, and the exit code it ends with (README, "Commands"). The stages return their own
 //! typed errors; this is the one place that wraps them and decides between exit 1 (the input or a
 //! stage failed) and exit 2 (the command was called wrongly, or `window check` got an invalid policy).
 
@@ -8,7 +8,7 @@ use crate::sink::SinkError;
 use crate::window::WindowError;
 use std::path::PathBuf;
 
-/// Exit codes of the `sluice` binary (SPEC.md §3–§6).
+/// Exit codes of the `sluice` binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Exit {

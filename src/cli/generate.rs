@@ -1,5 +1,5 @@
 //! `sluice generate`, what plugin.yaml runs: the app is the working directory and Argo CD's build
-//! environment is the process environment (ARGOCD.md §1). stdout gets the manifests only when the
+//! environment is the process environment. stdout gets the manifests only when the
 //! whole pipeline succeeded.
 
 use super::error::{Error, Exit, Result};

@@ -1,5 +1,5 @@
 //! `sluice guard`, in the `PreSync` hook Job: the window decision at the current time, from the guard
-//! Job's environment (SPEC.md §4). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
+//! Job's environment (docs/windows.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
 //! with the reason Argo CD shows when it is blocked, 2 for an invalid policy.
 
 use super::error::{Error, Exit, Result};

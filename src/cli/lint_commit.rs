@@ -1,5 +1,5 @@
 //! `sluice lint-commit FILE [--pattern RE] [--require T,...] [--min-approvers N]`: a `commit-msg`
-//! hook and CI check (SPEC.md §6). Exit 0, or 1 with the reason.
+//! hook and CI check (docs/audit-log.md, "Commands"). Exit 0, or 1 with the reason.
 
 use super::error::{Error, Exit, Result};
 use crate::audit::commit::CommitMessage;

@@ -1,4 +1,4 @@
-//! The commands layer: the command line of SPEC.md as clap types, and one file per command. This is
+//! The commands layer: the command line (README, "Commands") as clap types, and one file per command. This is
 //! the only code that reads arguments, the process environment, stdin and stdout, and the only code
 //! that maps errors to exit codes. Each command turns its raw arguments into the validated
 //! configuration of the stage it drives, calls it, and prints the result. Nothing below imports it.

@@ -1,5 +1,5 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--change-pattern RE] [--workers N]`:
-//! the notification sink (SPEC.md §5). Reads the token file and validates the arguments into a
+//! the notification sink (docs/audit-log.md). Reads the token file and validates the arguments into a
 //! [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};

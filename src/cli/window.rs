@@ -1,5 +1,5 @@
 //! `sluice window check`: is a sync allowed at an instant? One JSON object on stdout; exit 0 allowed,
-//! 3 blocked, 2 invalid policy or arguments (SPEC.md §4).
+//! 3 blocked, 2 invalid policy or arguments (docs/windows.md).
 
 use super::error::{Error, Exit, Result};
 use super::output;

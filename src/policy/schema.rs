@@ -1,4 +1,4 @@
-//! The `.sluice.yaml` schema of SPEC.md §2 as serde types, with its defaults. Unknown keys are
+//! The `.sluice.yaml` schema (README, "Configuration") as serde types, with its defaults. Unknown keys are
 //! rejected everywhere (`deny_unknown_fields`): a typo must not silently disable a safety control.
 
 use crate::window::{FreezeSpec, GuardSpec, WindowSpec};
@@ -77,7 +77,7 @@ pub struct ChangeSpec {
     pub required: bool,
 }
 
-/// The default change-id pattern of SPEC.md §2.
+/// The default change-id pattern (`change.idPattern`).
 pub const DEFAULT_ID_PATTERN: &str = "^CHG-[0-9]+$";
 
 fn default_id_pattern() -> String {
@@ -103,7 +103,7 @@ pub struct ChecksumSpec {
     pub annotation: String,
 }
 
-/// The default checksum annotation of SPEC.md §3.
+/// The default checksum annotation (`checksums.annotation`).
 pub const DEFAULT_CHECKSUM_ANNOTATION: &str = "sluice.io/config-checksum";
 
 fn default_checksum_annotation() -> String {

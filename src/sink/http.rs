@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// Largest accepted body (SPEC.md §5): 1 MiB.
+/// Largest accepted body: 1 MiB.
 pub const BODY_LIMIT: usize = 1 << 20;
 
 /// Longest a body may take to arrive, whatever the per-read socket timeout.

@@ -1,4 +1,4 @@
-//! The notification sink (SPEC.md §5): a bounded pool of worker threads that accept connections
+//! The notification sink (docs/audit-log.md): a bounded pool of worker threads that accept connections
 //! (`server`), bearer auth and bounded bodies (`http`), and handlers that turn Argo CD Notifications
 //! events into audit records appended by one group-commit writer.
 //!

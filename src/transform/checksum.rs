@@ -1,4 +1,4 @@
-//! Config checksums (SPEC.md §3): for each workload with a pod template, hash the `ConfigMaps` and
+//! Config checksums (README, "How generate reads and writes manifests"): for each workload with a pod template, hash the `ConfigMaps` and
 //! Secrets it references (in its namespace, present in the output) into a pod-template annotation, so
 //! that pods roll when their configuration changes. A `SealedSecret` or `ExternalSecret` that produces a
 //! Secret of the referenced name stands for it. Secret values never leave this module: only the hash.

@@ -1,4 +1,4 @@
-//! The `PreSync` hooks of SPEC.md §3: the window guard Job, the Velero pre-change Backup and the
+//! The `PreSync` hooks (docs/hooks.md): the window guard Job, the Velero pre-change Backup and the
 //! database migration Jobs (with their `ConfigMaps` of migration files). Takes the policy, the app's
 //! identity ([`AppContext`]), the rendered documents and the migration files already read by the
 //! caller; gives the hook objects, appended after the rendered documents in a fixed order (guard,
@@ -6,11 +6,11 @@
 //!
 //! What every hook carries, and why:
 //! - `argocd.argoproj.io/hook: PreSync`: Argo CD runs it before applying anything of the app; a failed
-//!   `PreSync` hook fails the sync (ARGOCD.md §3).
+//!   `PreSync` hook fails the sync (Argo CD's docs/user-guide/resource_hooks.md).
 //! - `argocd.argoproj.io/sync-wave`: guard −30, backup −20, migration *i* (0-based, policy order)
-//!   Job −10 + 2*i* and its `ConfigMap` −11 + 2*i*. SPEC.md §3 numbers the Jobs −10, −9, …; that leaves no
-//!   wave for "the `ConfigMap` one wave earlier than its Job" that is not shared with the previous Job, so
-//!   every migration takes two waves. Waves stay strictly ordered and distinct, all after the backup;
+//!   Job −10 + 2*i* and its `ConfigMap` −11 + 2*i*. Numbering the Jobs −10, −9, … would leave no wave for
+//!   "the `ConfigMap` one wave earlier than its Job" that is not shared with the previous Job, so every
+//!   migration takes two waves. Waves stay strictly ordered and distinct, all after the backup;
 //!   positive waves (six or more migrations) are still in the `PreSync` phase, before any Sync resource.
 //! - `argocd.argoproj.io/hook-delete-policy`: see [`DELETE_JOB`] and [`DELETE_BACKUP`].
 //! - Labels `app.kubernetes.io/managed-by: sluice`, `app.kubernetes.io/instance`, `app.kubernetes.io/component`,
@@ -46,7 +46,7 @@ const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 /// syncs. A failed hook stays (the operator reads its logs) until the next sync replaces it.
 const DELETE_JOB: &str = "BeforeHookCreation,HookSucceeded";
 /// The Backup is never deleted by Argo CD: Velero's `ttl` expires it, and deleting the object would
-/// not delete the data anyway (ARGOCD.md §4). `BeforeHookCreation` is Argo CD's default, written out so
+/// not delete the data anyway (Velero's Backup API docs). `BeforeHookCreation` is Argo CD's default, written out so
 /// that a reader sees the intent; with `generateName` every sync makes a new name, so it never fires.
 const DELETE_BACKUP: &str = "BeforeHookCreation";
 

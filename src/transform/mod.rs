@@ -8,7 +8,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
-/// Who the app is, from Argo CD's environment (ARGOCD.md §1), already read by the caller.
+/// Who the app is, from Argo CD's build environment, already read by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppContext {
     /// `ARGOCD_APP_NAME`, sanitised into a valid resource name.

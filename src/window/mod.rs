@@ -1,4 +1,5 @@
-//! Argo CD's sync-window language and decision (SPEC.md §4, ARGOCD.md §2): cron in robfig/cron's
+//! Argo CD's sync-window language and decision (docs/windows.md; Argo CD's `SyncWindows` in
+//! `pkg/apis/application/v1alpha1/types.go`): cron in robfig/cron's
 //! dialect, Go durations, gobwas-style globs, IANA zones with real DST, `CanSync`, freezes, and the
 //! guard's wait-and-report loop. Decisions are pure: the instant is passed in.
 //!

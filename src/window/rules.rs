@@ -9,7 +9,7 @@
 //! reason    the reason text
 //! ```
 //!
-//! with sluice's differences from Argo CD listed in SPEC.md §4. Pure: no clock, no environment, no
+//! with sluice's differences from Argo CD listed in docs/windows.md. Pure: no clock, no environment, no
 //! I/O.
 
 use super::reason::{explain, overridden, rfc3339, Facts};
@@ -238,7 +238,7 @@ pub(crate) mod tests {
             )
         }
 
-        /// ARGOCD.md's pseudo-code, over brute-force activity.
+        /// Argo CD's `SyncWindows.CanSync`, transcribed naively, over brute-force activity.
         fn brute_allowed(specs: &[WindowSpec], active: &[bool], manual: bool) -> bool {
             if specs.is_empty() {
                 return true;

@@ -1,4 +1,4 @@
-//! The `windows`, `freezes` and `guard` sections of `.sluice.yaml` as written (SPEC.md §2). Raw strings
+//! The `windows`, `freezes` and `guard` sections of `.sluice.yaml` as written. Raw strings
 //! here; `window` compiles and validates them (schedules, durations, zones, globs).
 
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The events of SPEC.md §5, one webhook template and one trigger each.
+/// The events the sink records, one webhook template and one trigger each.
 const EVENTS: [&str; 8] = [
     "created",
     "deleted",
@@ -414,7 +414,7 @@ fn plugin_yaml_runs_sluice_generate_on_apps_with_a_policy() {
     assert_eq!(spec["discover"], json!({"fileName": ".sluice.yaml"}));
     assert_eq!(spec["preserveFileMode"], false);
     assert_eq!(spec["provideGitCreds"], false);
-    // Only keys Argo CD reads: it ignores unknown ones silently (ARGOCD.md §1).
+    // Only keys Argo CD reads: it ignores unknown ones silently.
     let known = [
         "version",
         "init",
@@ -674,7 +674,7 @@ fn velero_backup_health_is_healthy_only_when_completed() {
         // A phase a later Velero may add: still working, never Healthy.
         (backup(json!({"phase": "Paused"})), "Progressing", "backup Paused".into()),
     ];
-    // Every phase Velero documents (ARGOCD.md §4) is covered.
+    // Every phase Velero documents for a Backup is covered.
     for phase in [
         "New",
         "Queued",

@@ -52,7 +52,7 @@ pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Argo CD's build environment for an app, as argocd-cmp-server sets it (ARGOCD.md §1).
+/// Argo CD's build environment for an app, as argocd-cmp-server sets it.
 pub fn argocd_env<'a>(
     app: &'a str,
     namespace: &'a str,

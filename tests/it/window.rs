@@ -6,7 +6,7 @@
 //! `TestSyncWindows_Matches`), rewritten with concrete instants, plus parser, DST, edge, midnight,
 //! weekend, day-of-month/day-of-week, freeze and emergency cases. Every case writes a policy file into
 //! a temp dir and runs the binary with `--at`; expected values were worked out by hand from the rules
-//! (SPEC.md §4), not recorded from the implementation.
+//! (docs/windows.md), not recorded from the implementation.
 
 use crate::support::{sluice_in, stderr, stdout};
 use serde_json::Value;

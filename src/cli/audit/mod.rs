@@ -1,4 +1,4 @@
-//! `sluice audit verify|list|show`: the audit log for auditors and operators (SPEC.md §5).
+//! `sluice audit verify|list|show`: the audit log for auditors and operators (docs/audit-log.md).
 
 mod list;
 mod show;

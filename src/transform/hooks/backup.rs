@@ -1,4 +1,4 @@
-//! The pre-change backup: a Velero `Backup` (ARGOCD.md §4) as a `PreSync` hook at wave −20, after the
+//! The pre-change backup: a Velero `Backup` (`velero.io/v1`) as a `PreSync` hook at wave −20, after the
 //! guard and before the migrations. It lives in Velero's namespace and uses `generateName`, so that every
 //! sync takes a fresh backup and no sync deletes an earlier one; Velero's `ttl` expires them. Argo CD
 //! waits for it only through the `velero.io/Backup` health check that `argocd-cm-patch` installs.

@@ -1,7 +1,7 @@
 //! The window guard: a `PreSync` Job (wave −30, before everything else) that runs `sluice guard` with the
 //! policy's windows, freezes and guard settings in env `SLUICE_GUARD_POLICY` (JSON of
 //! [`GuardPolicy`]). The decision is made there, at sync time: generated manifests are cached, so the
-//! plugin must not look at the clock (ARGOCD.md §1). Argo CD does not tell a hook whether the sync is
+//! plugin must not look at the clock. Argo CD does not tell a hook whether the sync is
 //! manual, so the guard evaluates every sync as automated (`manualSync` never lets one through).
 
 use super::{go_duration_seconds, labels, metadata, object_name, Hook, DELETE_JOB, WAVE_GUARD};
