@@ -88,14 +88,14 @@ pub struct Scan {
     pub bad: Option<BadLine>,
 }
 
-/// Scans a log, verifying the chain line by line; `on_record` sees each valid record with its offset.
+/// Scans a log, verifying the chain line by line; `on_record` is given each valid record with its offset.
 ///
 /// # Errors
 ///
 /// Reading fails.
 pub fn scan(
     reader: impl Read,
-    mut on_record: impl FnMut(&Map<String, Value>, u64),
+    mut on_record: impl FnMut(Map<String, Value>, u64),
 ) -> io::Result<Scan> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut head = Head::default();
@@ -109,7 +109,7 @@ pub fn scan(
         let expected_seq = head.seq + 1;
         match check_line(&line, &head) {
             Ok((record, hash)) => {
-                on_record(&record, head.len);
+                on_record(record, head.len);
                 head = Head {
                     seq: expected_seq,
                     hash,

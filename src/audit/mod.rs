@@ -80,7 +80,7 @@ pub fn read_verified(data_dir: &Path) -> Result<Vec<Record>, AuditError> {
     let mut misfit = None;
     let scan = log::scan(file, |r, _| {
         if misfit.is_none() {
-            match log::read_record(&path, r.clone()) {
+            match log::read_record(&path, r) {
                 Ok(record) => records.push(record),
                 Err(e) => misfit = Some(e),
             }

@@ -4,7 +4,7 @@
 
 use super::error::{Error, Exit, Result};
 use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
-use crate::sink::{self, SinkError};
+use crate::sink;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -34,9 +34,6 @@ pub(super) struct ServeArgs {
 ///
 /// Invalid arguments, an unreadable or empty token file, or whatever stops the sink.
 pub(super) fn run(args: ServeArgs) -> Result<Exit> {
-    if args.workers == 0 || args.workers > sink::MAX_WORKERS {
-        return Err(SinkError::Workers(args.workers).into());
-    }
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
     let token = args.token_file.as_deref().map(read_token).transpose()?;

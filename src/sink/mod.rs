@@ -26,7 +26,7 @@ use std::time::Duration;
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most worker threads `--workers` may ask for.
-pub const MAX_WORKERS: usize = 256;
+const MAX_WORKERS: usize = 256;
 
 /// How the sink runs, validated by the commands layer.
 #[derive(Debug)]
