@@ -93,12 +93,24 @@ pub struct Scan {
 /// # Errors
 ///
 /// Reading fails.
-pub fn scan(
+pub fn scan(reader: impl Read, on_record: impl FnMut(Map<String, Value>, u64)) -> io::Result<Scan> {
+    scan_from(reader, Head::default(), on_record)
+}
+
+/// [`scan`] of a file whose first record follows `start` (its seq and hash; `start.len` is ignored):
+/// how a chain continues in the next segment. Offsets and line numbers count from this file's start.
+///
+/// # Errors
+///
+/// Reading fails.
+pub fn scan_from(
     reader: impl Read,
+    start: Head,
     mut on_record: impl FnMut(Map<String, Value>, u64),
 ) -> io::Result<Scan> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut head = Head::default();
+    let first_seq = start.seq;
+    let mut head = Head { len: 0, ..start };
     let mut line = Vec::with_capacity(1024);
     loop {
         line.clear();
@@ -121,7 +133,7 @@ pub fn scan(
                 let torn = at_end && matches!(reason, BadReason::NoNewline | BadReason::NotJson(_));
                 return Ok(Scan {
                     bad: Some(BadLine {
-                        line: expected_seq,
+                        line: expected_seq - first_seq,
                         expected_seq,
                         offset: head.len,
                         reason,

@@ -9,9 +9,11 @@
 //! ```
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod commit;
 pub mod lint;
 pub mod log;
+pub mod proof;
 pub mod query;
 pub mod record;
 
