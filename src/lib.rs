@@ -20,7 +20,9 @@
 //! ```text
 //! cli        clap types, one file per command; the only code that reads arguments, the process
 //!            environment, stdin and stdout, and maps errors to exit codes
-//! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics
+//! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics,
+//!                                                    checkpoint signer and archive uploader
+//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
 //! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
 //! policy     .sluice.yaml: schema, defaults, validation
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
@@ -34,6 +36,7 @@
 
 pub mod cli;
 
+mod archive;
 mod audit;
 mod generate;
 mod manifest;

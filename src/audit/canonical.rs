@@ -36,7 +36,6 @@ pub enum CanonicalError {
 /// # Errors
 ///
 /// A number that is not a safe integer.
-#[cfg(test)]
 pub fn to_canonical(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     let mut out = String::with_capacity(512);
     write_value(&mut out, value)?;

@@ -217,11 +217,6 @@ impl VerifierKey {
         Ok(VerifierKey { name, hash, key })
     }
 
-    /// The key's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The public key text.
     pub fn to_text(&self) -> String {
         let mut raw = vec![ALG_ED25519];

@@ -11,6 +11,7 @@
 pub mod canonical;
 pub mod checkpoint;
 pub mod commit;
+pub mod export;
 pub mod lint;
 pub mod log;
 pub mod proof;

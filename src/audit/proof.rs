@@ -294,6 +294,43 @@ pub fn verify_dir(data_dir: &Path, keys: &[VerifierKey]) -> Result<Report, Proof
     check.finish(false)
 }
 
+/// Calls `each` with every record of the data directory's log (sealed segments, then `audit.jsonl`), in
+/// order. For a log [`verify_dir`] has verified: a line that breaks the chain is an error all the same.
+///
+/// # Errors
+///
+/// A file cannot be read, or a line breaks the chain.
+pub fn for_each_record(
+    data_dir: &Path,
+    mut each: impl FnMut(serde_json::Map<String, Value>),
+) -> Result<Head, ProofError> {
+    let io_err = |name: &Path| {
+        let name = name.display().to_string();
+        move |source| ProofError::Io { name, source }
+    };
+    let mut files: Vec<PathBuf> = sealed_segments(data_dir)
+        .map_err(io_err(&data_dir.join(SEGMENT_DIR)))?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    files.push(data_dir.join(log::LOG_FILE));
+    let mut head = Head::default();
+    for path in files {
+        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        let scan = log::scan_from(file, head.clone(), |r, _| each(r)).map_err(io_err(&path))?;
+        if let Some(bad) = scan.bad {
+            return Err(ProofError::Broken {
+                name: path.display().to_string(),
+                line: bad.line,
+                seq: bad.expected_seq,
+                reason: bad.reason,
+            });
+        }
+        head = scan.head;
+    }
+    Ok(head)
+}
+
 /// A file's text, refusing one larger than `max` bytes.
 fn read_bounded(path: &Path, max: usize) -> io::Result<String> {
     let mut text = String::new();

@@ -3,6 +3,7 @@
 //! that maps errors to exit codes. Each command turns its raw arguments into the validated
 //! configuration of the stage it drives, calls it, and prints the result. Nothing below imports it.
 
+mod archive;
 mod audit;
 mod error;
 mod generate;

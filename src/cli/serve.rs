@@ -1,10 +1,14 @@
-//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--change-pattern RE] [--workers N]`:
-//! the notification sink (docs/audit-log.md). Reads the token file and validates the arguments into a
-//! [`sink::Config`]; the sink does the rest.
+//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--change-pattern RE] [--workers N]
+//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
+//! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
+//! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};
 use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
+use crate::archive::retention::Retention;
+use crate::audit::checkpoint::SigningKey;
 use crate::sink;
+use crate::window::duration::parse_go_duration;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -26,6 +30,24 @@ pub(super) struct ServeArgs {
     /// connections served at once; further ones wait in the listen backlog.
     #[arg(long, default_value_t = 32)]
     workers: usize,
+    /// File holding the checkpoint signing key (from `sluice audit keygen`, mounted from a Secret):
+    /// the sink then signs checkpoints of the log into DATA_DIR/checkpoints/.
+    #[arg(long)]
+    checkpoint_key_file: Option<PathBuf>,
+    /// Sign a checkpoint after this many new records.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_every: u64,
+    /// Sign a checkpoint at least this often while new records come in (Go duration), and at shutdown.
+    #[arg(long, default_value = "10m")]
+    checkpoint_interval: String,
+    /// Copy sealed segments and checkpoints to this object store: s3://bucket/prefix, gs://…, az://…,
+    /// or a directory. Credentials and endpoint come from the store's usual environment (AWS_*, …).
+    #[arg(long)]
+    archive: Option<String>,
+    /// Refuse to start unless the archive bucket locks objects at least this long (S3 Object Lock,
+    /// COMPLIANCE mode), e.g. 7y or 2555d.
+    #[arg(long, requires = "archive")]
+    retention: Option<Retention>,
 }
 
 /// Serves until the process is stopped.
@@ -37,12 +59,36 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
     let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let every = parse_go_duration(&args.checkpoint_interval)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--checkpoint-interval {:?}: give a positive Go duration such as 10m or 1h",
+                args.checkpoint_interval
+            ))
+        })?;
+    if args.checkpoint_every == 0 {
+        return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
+    }
+    let key = args.checkpoint_key_file.as_deref().map(read_key).transpose()?;
+    let archive = args
+        .archive
+        .as_deref()
+        .map(|url| super::archive::open(url, args.retention))
+        .transpose()?;
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
         token,
         change_pattern,
         workers: args.workers,
+        evidence: sink::evidence::Config {
+            key,
+            every_records: args.checkpoint_every,
+            every: std::time::Duration::from_nanos(every.unsigned_abs()),
+            archive,
+        },
     })?;
     Ok(Exit::Success)
 }
@@ -61,4 +107,13 @@ fn read_token(path: &std::path::Path) -> Result<String> {
         });
     }
     Ok(token.to_string())
+}
+
+/// The checkpoint signing key in `path`.
+pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    SigningKey::parse(&text).map_err(|e| Error::Reported {
+        exit: Exit::Failure,
+        message: format!("{}: {e}", path.display()),
+    })
 }

@@ -94,7 +94,11 @@ fn route(ctx: &Context, rq: &mut Request<'_>, method: &Method, path: &str, query
     match (method, path) {
         (Method::Get | Method::Head, "/healthz") => {
             let seq = ctx.published.read().map_or(0, |p| p.head.seq);
-            Reply::json(200, &json!({"status": "ok", "seq": seq}))
+            let mut health = json!({"status": "ok", "seq": seq});
+            if let Some(evidence) = ctx.metrics.evidence.get() {
+                health["evidence"] = evidence.detail();
+            }
+            Reply::json(200, &health)
         }
         (Method::Get, "/metrics") => Reply {
             status: 200,

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub write_failures: AtomicU64,
     pub batches: AtomicU64,
     pub batched_records: AtomicU64,
+    /// Checkpoints and archive, when configured (`sink::evidence`).
+    pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
@@ -170,6 +172,9 @@ impl Metrics {
             let _ = writeln!(o, "# HELP {name} {help}");
             let _ = writeln!(o, "# TYPE {name} {kind}");
             let _ = writeln!(o, "{name} {}", v.load(Relaxed));
+        }
+        if let Some(evidence) = self.evidence.get() {
+            evidence.render(o);
         }
         out
     }

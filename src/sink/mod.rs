@@ -7,6 +7,7 @@
 //!   → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
+pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod server;
@@ -41,6 +42,8 @@ pub struct Config {
     pub change_pattern: Regex,
     /// Worker threads, 1 to [`MAX_WORKERS`].
     pub workers: usize,
+    /// Signed checkpoints and the archive.
+    pub evidence: evidence::Config,
 }
 
 /// Why the sink could not start or run.
@@ -58,6 +61,12 @@ pub enum SinkError {
     },
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Evidence {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Opens (and verifies) the log, listens, and serves until the process is stopped.
@@ -103,7 +112,19 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         source,
     })?;
     let listener = Arc::new(listener);
-    let appender = writer::Appender::spawn(log, Arc::clone(&metrics)).map_err(SinkError::Thread)?;
+    let evidence = Arc::new(
+        evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
+            .map_err(|source| SinkError::Evidence {
+                path: config.data_dir.clone(),
+                source,
+            })?,
+    );
+    let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let hook = Arc::clone(&evidence);
+    let appender = writer::Appender::spawn(log, Arc::clone(&metrics), move |head| {
+        hook.durable(head);
+    })
+    .map_err(SinkError::Thread)?;
     let ctx = Arc::new(http::Context {
         token_digest,
         appender,
@@ -139,9 +160,27 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         workers.push(worker);
     }
     tracing::info!(addr = %local, workers = config.workers, auth = token_digest.is_some(), "listening");
-    for worker in workers {
-        // Workers never return; a join error is a panic outside a request, already reported.
-        let _ = worker.join();
-    }
+    // Workers never return; the process ends on SIGTERM or SIGINT, after the last checkpoint.
+    drop(workers);
+    wait_for_shutdown().map_err(SinkError::Thread)?;
+    tracing::info!("shutting down: signing the last checkpoint");
+    evidence.finish();
     Ok(())
+}
+
+/// Blocks until SIGTERM (Kubernetes stopping the pod) or SIGINT.
+fn wait_for_shutdown() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
 }

@@ -4,7 +4,7 @@
 //! concurrent requests cost one fsync instead of N.
 
 use super::metrics::Metrics;
-use crate::audit::log::{AuditLog, Outcome};
+use crate::audit::log::{AuditLog, Head, Outcome};
 use crate::audit::record::Body;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -34,12 +34,17 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// Starts the writer thread over `log`.
-    pub fn spawn(log: AuditLog, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+    /// Starts the writer thread over `log`; `on_durable` is told each new durable head (it must not
+    /// block: the checkpoint signer only takes note of it).
+    pub fn spawn(
+        log: AuditLog,
+        metrics: Arc<Metrics>,
+        on_durable: impl Fn(&Head) + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || run(log, &rx, &metrics))?;
+            .spawn(move || run(log, &rx, &metrics, &on_durable))?;
         Ok(Appender { tx })
     }
 
@@ -67,7 +72,7 @@ impl Appender {
     }
 }
 
-fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
+fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics, on_durable: &dyn Fn(&Head)) {
     while let Ok(first) = rx.recv() {
         let mut drafts = vec![first.draft];
         let mut replies = vec![first.reply];
@@ -89,6 +94,7 @@ fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
                 if written > 0 {
                     metrics.batches.fetch_add(1, Relaxed);
                     metrics.batched_records.fetch_add(written as u64, Relaxed);
+                    on_durable(log.head());
                 }
                 metrics.log_bytes.store(log.head().len, Relaxed);
                 metrics.last_seq.store(log.head().seq, Relaxed);

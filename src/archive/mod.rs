@@ -1,0 +1,243 @@
+//! The archive (docs/audit-log.md, "The archive"): sealed segments and checkpoints copied to object
+//! storage (S3 and S3-compatible stores, GCS, Azure Blob, or a local directory, through the
+//! `object_store` crate) under write-once names. Takes an archive URL and the store settings the
+//! commands layer collected (`AWS_*`, `GOOGLE_*`, `AZURE_*`); gives write-once puts, listings, reads,
+//! and the retention check. Never reads the process environment itself.
+//!
+//! ```text
+//! <prefix>/segments/<first seq, 20 digits>.jsonl     <prefix>/checkpoints/<tree size, 20 digits>.note
+//! ```
+//!
+//! Nothing is ever overwritten: every put is a conditional create (`If-None-Match: *` on S3), and an
+//! object that exists already counts as archived only when its bytes are the same.
+
+pub mod retention;
+pub mod uploader;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt as _, ObjectStoreScheme, PutMode, PutOptions};
+use std::sync::Arc;
+use url::Url;
+
+/// Largest object `get` reads into memory: a sealed segment (256 MiB by default) with room to spare.
+pub const MAX_OBJECT: u64 = 1 << 30;
+
+/// What can go wrong with the archive.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("--archive {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("{url}: {source}")]
+    Store {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error(
+        "{url}/{name} exists with other content; the archive never overwrites an object: find out \
+         what else writes under this prefix (two sinks sharing one prefix?)"
+    )]
+    Conflict { url: String, name: String },
+    #[error("{url}/{name} is larger than {MAX_OBJECT} bytes: not a segment")]
+    TooLarge { url: String, name: String },
+    #[error("{url}: {why}")]
+    Retention { url: String, why: String },
+}
+
+/// Where the S3 bucket's own API is, for the calls `object_store` does not make (Object Lock).
+#[derive(Debug, Clone)]
+struct S3Bucket {
+    store: Arc<AmazonS3>,
+    bucket: String,
+    region: String,
+    endpoint: Option<String>,
+    virtual_hosted: bool,
+    allow_http: bool,
+}
+
+/// An opened archive.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    store: Arc<dyn ObjectStore>,
+    prefix: StorePath,
+    /// The URL as given, for messages (it carries no credentials: those come from settings).
+    url: String,
+    s3: Option<S3Bucket>,
+}
+
+/// What [`Archive::put_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Created,
+    /// The object was there already with the same bytes (an earlier upload whose answer was lost).
+    AlreadyThere,
+}
+
+impl Archive {
+    /// Opens the archive at `url` (`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///dir`, or a plain
+    /// directory path, created if missing) with store `settings` (lower-case keys such as
+    /// `aws_endpoint`, `aws_region`; unknown keys are ignored, as `object_store` does).
+    ///
+    /// # Errors
+    ///
+    /// The URL is not one of these, or the store cannot be configured from the settings.
+    pub fn open(url: &str, settings: &[(String, String)]) -> Result<Self, ArchiveError> {
+        let bad = |why: String| ArchiveError::Url {
+            url: url.to_owned(),
+            why,
+        };
+        let store_err = |source| ArchiveError::Store {
+            url: url.to_owned(),
+            source,
+        };
+        if !url.contains("://") {
+            std::fs::create_dir_all(url).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
+            let store = LocalFileSystem::new_with_prefix(url).map_err(store_err)?;
+            return Ok(Archive {
+                store: Arc::new(store),
+                prefix: StorePath::default(),
+                url: url.to_owned(),
+                s3: None,
+            });
+        }
+        let parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| bad(e.to_string()))?;
+        match scheme {
+            ObjectStoreScheme::AmazonS3 => {
+                let mut builder = AmazonS3Builder::new();
+                for (k, v) in settings {
+                    if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
+                        builder = builder.with_config(key, v);
+                    }
+                }
+                let builder = builder.with_url(url);
+                let s3 = Arc::new(builder.clone().build().map_err(store_err)?);
+                let get = |k: AmazonS3ConfigKey| builder.get_config_value(&k);
+                let bucket = S3Bucket {
+                    store: Arc::clone(&s3),
+                    bucket: get(AmazonS3ConfigKey::Bucket).unwrap_or_default(),
+                    region: get(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into()),
+                    endpoint: get(AmazonS3ConfigKey::Endpoint),
+                    virtual_hosted: get(AmazonS3ConfigKey::VirtualHostedStyleRequest)
+                        .is_some_and(|v| v == "true"),
+                    allow_http: settings
+                        .iter()
+                        .any(|(k, v)| k == "aws_allow_http" && v == "true"),
+                };
+                Ok(Archive {
+                    store: s3,
+                    prefix,
+                    url: url.to_owned(),
+                    s3: Some(bucket),
+                })
+            }
+            ObjectStoreScheme::Local => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|()| bad("not a local path".into()))?;
+                let dir = dir.display().to_string();
+                Archive::open(&dir, settings).map(|a| Archive {
+                    url: url.to_owned(),
+                    ..a
+                })
+            }
+            ObjectStoreScheme::GoogleCloudStorage | ObjectStoreScheme::MicrosoftAzure => {
+                let (store, prefix) =
+                    object_store::parse_url_opts(&parsed, settings.iter().map(|(k, v)| (k, v.clone())))
+                        .map_err(store_err)?;
+                Ok(Archive {
+                    store: Arc::from(store),
+                    prefix,
+                    url: url.to_owned(),
+                    s3: None,
+                })
+            }
+            other => Err(bad(format!(
+                "{other:?} is not an archive: use s3://, gs://, az://, file:// or a directory"
+            ))),
+        }
+    }
+
+    /// The URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, name: &str) -> StorePath {
+        name.split('/')
+            .fold(self.prefix.clone(), |p, part| p.clone().join(part))
+    }
+
+    fn store_err(&self) -> impl Fn(object_store::Error) -> ArchiveError + '_ {
+        |source| ArchiveError::Store {
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    /// Writes `bytes` as `name` (e.g. `segments/00000000000000000001.jsonl`) unless it exists: a
+    /// conditional create. An existing object with the same bytes is [`Put::AlreadyThere`].
+    ///
+    /// # Errors
+    ///
+    /// The store fails, or `name` exists with other bytes ([`ArchiveError::Conflict`]).
+    pub async fn put_once(&self, name: &str, bytes: Vec<u8>) -> Result<Put, ArchiveError> {
+        let path = self.path(name);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.store.put_opts(&path, bytes.clone().into(), opts).await {
+            Ok(_) => Ok(Put::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                if self.get(name).await? == bytes {
+                    Ok(Put::AlreadyThere)
+                } else {
+                    Err(ArchiveError::Conflict {
+                        url: self.url.clone(),
+                        name: name.to_owned(),
+                    })
+                }
+            }
+            Err(e) => Err(self.store_err()(e)),
+        }
+    }
+
+    /// The object names directly under `dir` (e.g. `segments`), sorted.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn list(&self, dir: &str) -> Result<Vec<String>, ArchiveError> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.path(dir)))
+            .await
+            .map_err(self.store_err())?;
+        let mut names: Vec<String> = listing
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename().map(|f| format!("{dir}/{f}")))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The bytes of object `name`.
+    ///
+    /// # Errors
+    ///
+    /// The store fails, or the object is larger than [`MAX_OBJECT`].
+    pub async fn get(&self, name: &str) -> Result<Vec<u8>, ArchiveError> {
+        let got = self.store.get(&self.path(name)).await.map_err(self.store_err())?;
+        if got.meta.size > MAX_OBJECT {
+            return Err(ArchiveError::TooLarge {
+                url: self.url.clone(),
+                name: name.to_owned(),
+            });
+        }
+        Ok(got.bytes().await.map_err(self.store_err())?.to_vec())
+    }
+}

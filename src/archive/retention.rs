@@ -1,0 +1,241 @@
+//! `--retention`: the archive must keep what it is given at least this long, enforced by the store
+//! rather than promised by sluice. For S3 that is the bucket's Object Lock default retention, read with
+//! one signed `GetObjectLockConfiguration` request (`GET /?object-lock`), which `object_store` does not
+//! make: it is signed with `object_store`'s own SigV4 signer and credentials (the same ones its puts
+//! use) and sent with its HTTP client, so no second AWS stack is needed.
+//!
+//! Only COMPLIANCE mode counts: a GOVERNANCE lock can be lifted by anyone holding
+//! `s3:BypassGovernanceRetention`, which is exactly the kind of administrator the archive guards
+//! against. Other stores (a directory, GCS, Azure) have no lock sluice can read, so `--retention` is
+//! refused for them rather than silently ignored.
+
+use super::{Archive, ArchiveError, S3Bucket};
+use object_store::aws::AwsAuthorizer;
+use object_store::client::{HttpConnector as _, HttpRequestBody, ReqwestConnector};
+use object_store::ClientOptions;
+
+/// Largest lock configuration read (the real one is a few hundred bytes).
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// A retention period: whole years or days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Years(u32),
+    Days(u32),
+}
+
+impl std::fmt::Display for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retention::Years(n) => write!(f, "{n}y"),
+            Retention::Days(n) => write!(f, "{n}d"),
+        }
+    }
+}
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a retention period: give years or days, e.g. 7y or 2555d");
+        let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
+            return Err(bad());
+        }
+        let n: u32 = digits.parse().map_err(|_| bad())?;
+        match (unit, n) {
+            (_, 0) => Err(format!("{s:?}: a retention of zero protects nothing")),
+            ("y", n) => Ok(Retention::Years(n)),
+            ("d", n) => Ok(Retention::Days(n)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Retention {
+    /// Whether a lock of `have` keeps objects at least as long as `self`. A year of the lock counts
+    /// as 365 days (S3 counts calendar years, so that is never more than it keeps); a year asked for
+    /// counts as 366 days when the lock is given in days (a period of years may hold leap days).
+    pub fn is_met_by(self, have: Retention) -> bool {
+        match (self, have) {
+            (Retention::Years(want), Retention::Years(have)) => have >= want,
+            (Retention::Years(want), Retention::Days(have)) => u64::from(have) >= u64::from(want) * 366,
+            (Retention::Days(want), Retention::Years(have)) => u64::from(have) * 365 >= u64::from(want),
+            (Retention::Days(want), Retention::Days(have)) => have >= want,
+        }
+    }
+}
+
+/// A bucket's Object Lock configuration, as far as the check needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockConfig {
+    pub enabled: bool,
+    /// The default retention's mode (`COMPLIANCE` or `GOVERNANCE`) and period, when a rule sets one.
+    pub default: Option<(String, Retention)>,
+}
+
+/// Reads the `ObjectLockConfiguration` XML document: flat elements, so their text is enough.
+///
+/// # Errors
+///
+/// A period that is not a number.
+pub fn parse_lock_config(xml: &str) -> Result<LockConfig, String> {
+    let text = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = xml.find(&open)? + open.len();
+        let end = xml[start..].find(&format!("</{tag}>"))? + start;
+        Some(xml[start..end].trim().to_owned())
+    };
+    let enabled = text("ObjectLockEnabled").is_some_and(|v| v == "Enabled");
+    let number = |v: String| v.parse::<u32>().map_err(|_| format!("retention period {v:?} is not a number"));
+    let period = match (text("Years"), text("Days")) {
+        (Some(y), _) => Some(Retention::Years(number(y)?)),
+        (None, Some(d)) => Some(Retention::Days(number(d)?)),
+        (None, None) => None,
+    };
+    let default = match (text("Mode"), period) {
+        (Some(mode), Some(p)) => Some((mode, p)),
+        _ => None,
+    };
+    Ok(LockConfig { enabled, default })
+}
+
+/// Why `config` does not hold objects for `want`, or `None` when it does.
+pub fn weakness(config: &LockConfig, want: Retention) -> Option<String> {
+    if !config.enabled {
+        return Some("Object Lock is not enabled on the bucket (it can only be enabled on a versioned bucket)".into());
+    }
+    let Some((mode, have)) = &config.default else {
+        return Some("the bucket has no default retention rule, so new objects are not locked".into());
+    };
+    if mode != "COMPLIANCE" {
+        return Some(format!(
+            "the default retention is {mode} mode, which a user with s3:BypassGovernanceRetention can lift; \
+             COMPLIANCE mode is needed"
+        ));
+    }
+    if !want.is_met_by(*have) {
+        return Some(format!("the default retention is {have}, shorter than --retention {want}"));
+    }
+    None
+}
+
+impl Archive {
+    /// Refuses an archive whose store does not lock objects for at least `want`.
+    ///
+    /// # Errors
+    ///
+    /// The store has no lock sluice can read, the lock configuration cannot be read, or it is weaker
+    /// ([`ArchiveError::Retention`], saying how).
+    pub async fn check_retention(&self, want: Retention) -> Result<(), ArchiveError> {
+        let refuse = |why: String| ArchiveError::Retention {
+            url: self.url.clone(),
+            why,
+        };
+        let Some(s3) = &self.s3 else {
+            return Err(refuse(format!(
+                "--retention {want} can only be checked on S3 (Object Lock); this store has no lock \
+                 sluice can read: leave out --retention and set the store's own retention policy"
+            )));
+        };
+        let xml = get_lock_config(s3).await.map_err(&refuse)?;
+        let config = parse_lock_config(&xml).map_err(&refuse)?;
+        match weakness(&config, want) {
+            None => Ok(()),
+            Some(why) => Err(refuse(format!("refusing to archive into a bucket whose objects can be deleted: {why}"))),
+        }
+    }
+}
+
+/// `GET /?object-lock` on the bucket, signed with the store's credentials.
+async fn get_lock_config(s3: &S3Bucket) -> Result<String, String> {
+    let url = match &s3.endpoint {
+        Some(e) if s3.virtual_hosted => {
+            let mut u = url::Url::parse(e).map_err(|e| format!("the endpoint: {e}"))?;
+            let host = format!("{}.{}", s3.bucket, u.host_str().unwrap_or_default());
+            u.set_host(Some(&host)).map_err(|e| format!("the endpoint: {e}"))?;
+            format!("{}?object-lock", u.as_str())
+        }
+        Some(e) => format!("{}/{}?object-lock", e.trim_end_matches('/'), s3.bucket),
+        None => format!("https://{}.s3.{}.amazonaws.com/?object-lock", s3.bucket, s3.region),
+    };
+    let credential = s3
+        .store
+        .credentials()
+        .get_credential()
+        .await
+        .map_err(|e| format!("no credentials for the bucket: {e}"))?;
+    let mut request = http::Request::builder()
+        .method("GET")
+        .uri(&url)
+        .body(HttpRequestBody::empty())
+        .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
+    AwsAuthorizer::new(&credential, "s3", &s3.region)
+        .try_authorize(&mut request, None)
+        .map_err(|e| format!("cannot sign GetObjectLockConfiguration: {e}"))?;
+    let client = ReqwestConnector::default()
+        .connect(&ClientOptions::new().with_allow_http(s3.allow_http))
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .execute(request)
+        .await
+        .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
+    let body = String::from_utf8_lossy(&body[..body.len().min(MAX_RESPONSE)]).into_owned();
+    if status.as_u16() == 404 && body.contains("ObjectLockConfigurationNotFound") {
+        return Ok(String::new());
+    }
+    if !status.is_success() {
+        let code = body
+            .split("<Code>")
+            .nth(1)
+            .and_then(|s| s.split("</Code>").next())
+            .unwrap_or("no error code");
+        return Err(format!(
+            "GetObjectLockConfiguration answered {status} ({code}); the credentials need s3:GetBucketObjectLockConfiguration"
+        ));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_retention_periods() {
+        assert_eq!("7y".parse(), Ok(Retention::Years(7)));
+        assert_eq!("2555d".parse(), Ok(Retention::Days(2555)));
+        for bad in ["", "y", "7", "7m", "-1y", "0y", "1.5y", "99999999d"] {
+            assert!(bad.parse::<Retention>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_lock_must_be_enabled_compliance_and_long_enough() {
+        let xml = |mode: &str, period: &str| {
+            format!(
+                "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>\
+                 <Mode>{mode}</Mode>{period}</DefaultRetention></Rule></ObjectLockConfiguration>"
+            )
+        };
+        let seven = Retention::Years(7);
+        let check = |x: &str| weakness(&parse_lock_config(x).unwrap(), seven);
+        assert_eq!(check(&xml("COMPLIANCE", "<Years>7</Years>")), None);
+        assert_eq!(check(&xml("COMPLIANCE", "<Days>2562</Days>")), None);
+        assert!(check(&xml("COMPLIANCE", "<Days>2555</Days>")).unwrap().contains("shorter"));
+        assert!(check(&xml("COMPLIANCE", "<Years>6</Years>")).unwrap().contains("shorter"));
+        assert!(check(&xml("GOVERNANCE", "<Years>10</Years>")).unwrap().contains("GOVERNANCE"));
+        assert!(check("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>")
+            .unwrap()
+            .contains("no default retention"));
+        assert!(check("").unwrap().contains("not enabled"));
+        assert!(parse_lock_config(&xml("COMPLIANCE", "<Days>x</Days>")).is_err());
+        assert!(Retention::Days(2555).is_met_by(Retention::Years(7)));
+    }
+}

@@ -1,0 +1,218 @@
+//! The background copy of sealed segments and checkpoints into the archive. One thread with its own
+//! small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
+//! poll looks for local files the archive lacks and puts them, oldest first. A failing put is retried
+//! with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and
+//! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
+
+use super::Archive;
+use crate::audit::{checkpoint, proof};
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How often the local directories are looked at without a nudge (a segment sealed by the writer).
+const POLL: Duration = Duration::from_secs(5);
+
+/// The archive's progress, shared with `/metrics` and `/healthz`.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub lag_segments: AtomicU64,
+    pub lag_checkpoints: AtomicU64,
+    pub uploads: AtomicU64,
+    pub failures: AtomicU64,
+    pub last_success_unix: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Status {
+    /// The archive's lines of the Prometheus exposition.
+    pub fn render(&self, o: &mut String) {
+        let rows: [(&str, &str, &str, &AtomicU64); 5] = [
+            ("sluice_archive_lag_segments", "gauge", "Sealed segments not yet in the archive.", &self.lag_segments),
+            ("sluice_archive_lag_checkpoints", "gauge", "Checkpoints not yet in the archive.", &self.lag_checkpoints),
+            ("sluice_archive_uploads_total", "counter", "Objects written to the archive.", &self.uploads),
+            ("sluice_archive_upload_failures_total", "counter", "Failed archive uploads (each retried with backoff).", &self.failures),
+            ("sluice_archive_last_success_timestamp_seconds", "gauge", "Unix time of the last archive pass that left nothing pending.", &self.last_success_unix),
+        ];
+        for (name, kind, help, v) in rows {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Relaxed));
+        }
+    }
+
+    /// The archive's part of `/healthz`.
+    pub fn detail(&self) -> serde_json::Value {
+        let error = self.last_error.lock().ok().and_then(|e| e.clone());
+        serde_json::json!({
+            "state": if error.is_some() { "retrying" } else { "ok" },
+            "lagSegments": self.lag_segments.load(Relaxed),
+            "lagCheckpoints": self.lag_checkpoints.load(Relaxed),
+            "uploadFailures": self.failures.load(Relaxed),
+            "lastError": error,
+        })
+    }
+}
+
+/// The running uploader.
+#[derive(Debug)]
+pub struct Uploader {
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    done: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl Uploader {
+    /// Starts the uploader thread over `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// The thread or its runtime cannot be started.
+    pub fn spawn(archive: Archive, data_dir: PathBuf, status: Arc<Status>) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let wake = Arc::new(Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = mpsc::channel();
+        let (w, s) = (Arc::clone(&wake), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("archive".into())
+            .spawn(move || {
+                runtime.block_on(run(&archive, &data_dir, &status, &w, &s));
+                let _ = done_tx.send(());
+            })?;
+        Ok(Uploader {
+            wake,
+            stop,
+            done: Mutex::new(Some(done)),
+        })
+    }
+
+    /// Something new may be there to copy (a checkpoint was just written).
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// One last pass, waiting at most `bound` for it (at shutdown).
+    pub fn finish(&self, bound: Duration) {
+        self.stop.store(true, Relaxed);
+        self.wake.notify_one();
+        if let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) {
+            let _ = done.recv_timeout(bound);
+        }
+    }
+}
+
+async fn run(archive: &Archive, data_dir: &Path, status: &Status, wake: &Notify, stop: &AtomicBool) {
+    let mut archived: HashSet<String> = HashSet::new();
+    let mut listed = false;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let stopping = stop.load(Relaxed);
+        let outcome = pass(archive, data_dir, status, &mut archived, &mut listed).await;
+        match outcome {
+            Ok(()) => {
+                backoff = MIN_BACKOFF;
+                if let Ok(mut e) = status.last_error.lock() {
+                    *e = None;
+                }
+                let now = chrono::Utc::now().timestamp();
+                status.last_success_unix.store(u64::try_from(now).unwrap_or(0), Relaxed);
+            }
+            Err(why) => {
+                status.failures.fetch_add(1, Relaxed);
+                tracing::warn!(archive = archive.url(), error = %why, retry_in = ?backoff, "archive upload failed; appends go on, retrying");
+                if let Ok(mut e) = status.last_error.lock() {
+                    *e = Some(why);
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+        let failing = status.last_error.lock().map(|e| e.is_some()).unwrap_or(false);
+        if failing {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        } else {
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}
+
+/// One pass: learn what the archive holds (once), then put every local file it lacks, segments first.
+async fn pass(
+    archive: &Archive,
+    data_dir: &Path,
+    status: &Status,
+    archived: &mut HashSet<String>,
+    listed: &mut bool,
+) -> Result<(), String> {
+    let pending = pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    set_lag(status, &pending);
+    if !*listed {
+        for dir in [proof::SEGMENT_DIR, checkpoint::DIR] {
+            archived.extend(archive.list(dir).await.map_err(|e| e.to_string())?);
+        }
+        *listed = true;
+    }
+    let mut pending = pending;
+    pending.retain(|(name, _)| !archived.contains(name));
+    set_lag(status, &pending);
+    while let Some((name, path)) = pending.first().cloned() {
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        archive.put_once(&name, bytes).await.map_err(|e| e.to_string())?;
+        status.uploads.fetch_add(1, Relaxed);
+        archived.insert(name);
+        pending.remove(0);
+        set_lag(status, &pending);
+    }
+    Ok(())
+}
+
+fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
+    let segments = pending.iter().filter(|(n, _)| n.starts_with(proof::SEGMENT_DIR)).count();
+    status.lag_segments.store(segments as u64, Relaxed);
+    status.lag_checkpoints.store((pending.len() - segments) as u64, Relaxed);
+}
+
+/// The archive names of the local sealed segments and checkpoints not in `archived`, segments first.
+///
+/// # Errors
+///
+/// A directory cannot be read.
+pub fn pending(data_dir: &Path, archived: &HashSet<String>) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let segments = proof::sealed_segments(data_dir)?
+        .into_iter()
+        .map(|(seq, path)| (format!("{}/{}", proof::SEGMENT_DIR, proof::segment_name(seq)), path));
+    let checkpoints = checkpoint::list(data_dir)?
+        .into_iter()
+        .map(|(size, path)| (format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)), path));
+    Ok(segments
+        .chain(checkpoints)
+        .filter(|(name, _)| !archived.contains(name))
+        .collect())
+}
+
+/// Copies every sealed segment and checkpoint of `data_dir` the archive lacks, once (`audit archive`).
+/// Gives how many objects were written.
+///
+/// # Errors
+///
+/// A directory cannot be read, or a put fails (including a name that exists with other content).
+pub async fn sync_once(archive: &Archive, data_dir: &Path) -> Result<usize, String> {
+    let status = Status::default();
+    let mut archived = HashSet::new();
+    let mut listed = false;
+    pass(archive, data_dir, &status, &mut archived, &mut listed).await?;
+    Ok(usize::try_from(status.uploads.load(Relaxed)).unwrap_or(usize::MAX))
+}
