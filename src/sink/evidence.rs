@@ -177,16 +177,19 @@ struct Signer {
 impl Signer {
     fn run(mut self, cell: &(Mutex<Cell>, Condvar)) {
         let (lock, cv) = cell;
+        let mut last_time = Instant::now();
         // A head that is not signed yet when the sink starts is signed right away.
-        let mut last_time = Instant::now().checked_sub(self.every).unwrap_or_else(Instant::now);
+        let mut first = true;
         loop {
             let Ok(mut c) = lock.lock() else { return };
             let (head, stopping) = loop {
                 let head = c.head.clone().unwrap_or_default();
                 let new = head.seq > self.last_seq;
                 let due = new
-                    && (head.seq - self.last_seq >= self.every_records
+                    && (first
+                        || head.seq - self.last_seq >= self.every_records
                         || last_time.elapsed() >= self.every);
+                first = false;
                 if due || c.stopping {
                     break (head, c.stopping);
                 }
