@@ -14,10 +14,13 @@
 pub mod retention;
 pub mod uploader;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, Checksum};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt as _, ObjectStoreScheme, PutMode, PutOptions};
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt as _, ObjectStoreScheme, PutMode, PutOptions,
+    RetryConfig,
+};
 use std::sync::Arc;
 use url::Url;
 
@@ -106,18 +109,43 @@ impl Archive {
         let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| bad(e.to_string()))?;
         match scheme {
             ObjectStoreScheme::AmazonS3 => {
-                let mut builder = AmazonS3Builder::new();
+                // Object Lock puts need `x-amz-sdk-checksum-algorithm` beside the checksum itself
+                // (or Content-MD5), as the AWS SDKs send it. Retries are ours (the uploader backs
+                // off), so the client gives up early instead of holding a pass for minutes.
+                let mut headers = http::HeaderMap::new();
+                headers.insert("x-amz-sdk-checksum-algorithm", http::HeaderValue::from_static("SHA256"));
+                let mut builder = AmazonS3Builder::new()
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_default_headers(headers)
+                            .with_connect_timeout(std::time::Duration::from_secs(5))
+                            .with_timeout(std::time::Duration::from_secs(60)),
+                    )
+                    .with_retry(RetryConfig {
+                        max_retries: 2,
+                        retry_timeout: std::time::Duration::from_secs(20),
+                        ..RetryConfig::default()
+                    });
                 for (k, v) in settings {
                     if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
                         builder = builder.with_config(key, v);
                     }
                 }
-                let builder = builder.with_url(url);
+                // S3 refuses a put into an Object Lock bucket without a content checksum
+                // (MissingUploadObjectWithObjectLockHeaders): send SHA-256 checksums.
+                let builder = builder.with_url(url).with_checksum_algorithm(Checksum::SHA256);
                 let s3 = Arc::new(builder.clone().build().map_err(store_err)?);
                 let get = |k: AmazonS3ConfigKey| builder.get_config_value(&k);
                 let bucket = S3Bucket {
                     store: Arc::clone(&s3),
-                    bucket: get(AmazonS3ConfigKey::Bucket).unwrap_or_default(),
+                    // The bucket is parsed from the URL only in `build`; the store names it.
+                    bucket: s3
+                        .to_string()
+                        .strip_prefix("AmazonS3(")
+                        .and_then(|b| b.strip_suffix(')'))
+                        .map(str::to_owned)
+                        .or_else(|| get(AmazonS3ConfigKey::Bucket))
+                        .unwrap_or_default(),
                     region: get(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into()),
                     endpoint: get(AmazonS3ConfigKey::Endpoint),
                     virtual_hosted: get(AmazonS3ConfigKey::VirtualHostedStyleRequest)

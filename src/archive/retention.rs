@@ -88,9 +88,12 @@ pub fn parse_lock_config(xml: &str) -> Result<LockConfig, String> {
     };
     let enabled = text("ObjectLockEnabled").is_some_and(|v| v == "Enabled");
     let number = |v: String| v.parse::<u32>().map_err(|_| format!("retention period {v:?} is not a number"));
-    let period = match (text("Years"), text("Days")) {
-        (Some(y), _) => Some(Retention::Years(number(y)?)),
-        (None, Some(d)) => Some(Retention::Days(number(d)?)),
+    // A rule sets one of the two; some servers also send the other as 0.
+    let years = text("Years").map(number).transpose()?.filter(|n| *n > 0);
+    let days = text("Days").map(number).transpose()?.filter(|n| *n > 0);
+    let period = match (years, days) {
+        (Some(y), _) => Some(Retention::Years(y)),
+        (None, Some(d)) => Some(Retention::Days(d)),
         (None, None) => None,
     };
     let default = match (text("Mode"), period) {
@@ -227,6 +230,7 @@ mod tests {
         let seven = Retention::Years(7);
         let check = |x: &str| weakness(&parse_lock_config(x).unwrap(), seven);
         assert_eq!(check(&xml("COMPLIANCE", "<Years>7</Years>")), None);
+        assert_eq!(check(&xml("COMPLIANCE", "<Days>0</Days><Years>7</Years>")), None);
         assert_eq!(check(&xml("COMPLIANCE", "<Days>2562</Days>")), None);
         assert!(check(&xml("COMPLIANCE", "<Days>2555</Days>")).unwrap().contains("shorter"));
         assert!(check(&xml("COMPLIANCE", "<Years>6</Years>")).unwrap().contains("shorter"));

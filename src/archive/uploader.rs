@@ -4,7 +4,7 @@
 //! with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and
 //! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
 
-use super::Archive;
+use super::{Archive, Put};
 use crate::audit::{checkpoint, proof};
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -170,8 +170,9 @@ async fn pass(
     set_lag(status, &pending);
     while let Some((name, path)) = pending.first().cloned() {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        archive.put_once(&name, bytes).await.map_err(|e| e.to_string())?;
-        status.uploads.fetch_add(1, Relaxed);
+        if archive.put_once(&name, bytes).await.map_err(|e| e.to_string())? == Put::Created {
+            status.uploads.fetch_add(1, Relaxed);
+        }
         archived.insert(name);
         pending.remove(0);
         set_lag(status, &pending);
@@ -204,7 +205,8 @@ pub fn pending(data_dir: &Path, archived: &HashSet<String>) -> std::io::Result<V
 }
 
 /// Copies every sealed segment and checkpoint of `data_dir` the archive lacks, once (`audit archive`).
-/// Gives how many objects were written.
+/// Unlike the background uploader it does not trust the listing: every local file is put, so one that
+/// is there already is compared byte for byte. Gives how many objects were written.
 ///
 /// # Errors
 ///
@@ -212,7 +214,7 @@ pub fn pending(data_dir: &Path, archived: &HashSet<String>) -> std::io::Result<V
 pub async fn sync_once(archive: &Archive, data_dir: &Path) -> Result<usize, String> {
     let status = Status::default();
     let mut archived = HashSet::new();
-    let mut listed = false;
+    let mut listed = true;
     pass(archive, data_dir, &status, &mut archived, &mut listed).await?;
     Ok(usize::try_from(status.uploads.load(Relaxed)).unwrap_or(usize::MAX))
 }

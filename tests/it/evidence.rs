@@ -1,0 +1,553 @@
+//! Signed checkpoints, the archive and the auditor's export, through the real binary: checkpoints are
+//! checked with Go's own `golang.org/x/mod/sumdb/note` (tests/go/note), the archive runs against moto's
+//! S3 server (tests/requirements.txt) with Object Lock, and the export's VERIFY.md recipe is run as written.
+
+use crate::support::{bin, event_body, free_port, read_log_lines, Sink};
+use serde_json::Value;
+use std::io::{Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+fn sluice(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run sluice")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Builds tests/go/note (Go's note package from Debian's golang-golang-x-mod-dev, offline) once.
+fn go_note() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("note-go");
+        let bin = work.join("note");
+        let out = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&bin)
+            .arg(".")
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/note"))
+            .env("GOCACHE", work.join("gocache"))
+            .env("GOPATH", work.join("gopath"))
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .env("GO111MODULE", "on")
+            .env("CGO_ENABLED", "0")
+            .output()
+            .expect("go is required (tests/run installs golang-go and golang-golang-x-mod-dev)");
+        assert!(out.status.success(), "go build tests/go/note: {}", text(&out));
+        bin
+    })
+}
+
+fn post(sink: &Sink, i: usize) {
+    let body = event_body(
+        "sync-succeeded",
+        &format!("shop{}", i % 3),
+        &format!("2026-11-20T10:{:02}:00Z", i % 60),
+        &format!("rev{i}"),
+        Some(&format!("CHG-{}: change {i}\n\nApproved-by: bob", 100 + i % 4)),
+    );
+    let r = sink.http("POST", "/v1/events", &[], body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// SIGTERM, and the exit status.
+fn terminate(sink: &mut Sink) -> std::process::ExitStatus {
+    let pid = sink.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = sink.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("checkpoints"))
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "note"));
+    v.sort();
+    v
+}
+
+fn last_hash(dir: &Path) -> (usize, String) {
+    let lines = read_log_lines(dir);
+    let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    (lines.len(), last["hash"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // A key pair made by Go's note.GenerateKey: sluice must read Go's private key text as it is.
+    let keys = ok(Command::new(go_note()).args(["keygen", "ci.example/sluice"]).output().unwrap());
+    let (private, public) = keys.trim().split_once('\n').unwrap();
+    let key_file = tmp.path().join("go.key");
+    std::fs::write(&key_file, format!("{private}\n")).unwrap();
+    let pub_file = tmp.path().join("go.pub");
+    std::fs::write(&pub_file, format!("{public}\n")).unwrap();
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &["--checkpoint-key-file", path(&key_file), "--checkpoint-every", "3"],
+        None,
+    );
+    for i in 0..7 {
+        post(&sink, i);
+    }
+    let status = terminate(&mut sink);
+    assert!(status.success(), "{status}: {}", sink.stderr());
+    // Every 3 records, and the 7th at shutdown.
+    let notes = checkpoints(&data);
+    let sizes: Vec<String> = notes.iter().map(|p| p.file_stem().unwrap().to_str().unwrap().trim_start_matches('0').to_owned()).collect();
+    assert_eq!(sizes.last().map(String::as_str), Some("7"), "{sizes:?}");
+    assert!(sizes.contains(&"3".to_owned()) && sizes.contains(&"6".to_owned()), "{sizes:?}");
+    let mut args = vec!["verify".to_owned(), public.to_owned()];
+    args.extend(notes.iter().map(|p| path(p).to_owned()));
+    let go = ok(Command::new(go_note()).args(&args).output().unwrap());
+    let (n, hash) = last_hash(&data);
+    assert_eq!(go.lines().last().unwrap(), format!("{n} {hash}"));
+    // And sluice agrees.
+    let out = ok(sluice(&["audit", "verify", "--data-dir", path(&data), "--public-key", path(&pub_file)]));
+    assert!(out.contains("ok: 7 records") && out.contains("checkpoints verified, the newest at seq 7"), "{out}");
+}
+
+#[test]
+fn keygen_makes_a_pair_go_reads_and_never_replaces_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prod.example.com");
+    let out = ok(sluice(&["audit", "keygen", "--name", "prod.example.com/sluice", "--out", path(&prefix)]));
+    let private = tmp.path().join("prod.example.com.key");
+    let public = tmp.path().join("prod.example.com.pub");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(out.trim(), std::fs::read_to_string(&public).unwrap().trim());
+    assert!(std::fs::read_to_string(&private).unwrap().starts_with("PRIVATE+KEY+prod.example.com/sluice+"));
+    let again = sluice(&["audit", "keygen", "--name", "x", "--out", path(&prefix)]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("exists already"));
+    // Sign with the sluice key, check with Go.
+    let data = tmp.path().join("data");
+    let mut sink = Sink::start_with(&data, None, &["--checkpoint-key-file", path(&private)], None);
+    post(&sink, 1);
+    assert!(terminate(&mut sink).success());
+    let notes = checkpoints(&data);
+    let pub_text = std::fs::read_to_string(&public).unwrap();
+    let go = ok(Command::new(go_note()).args(["verify", pub_text.trim(), path(&notes[0])]).output().unwrap());
+    assert_eq!(go.trim(), format!("1 {}", last_hash(&data).1));
+    let bad = sluice(&["audit", "keygen", "--name", "has space", "--out", path(&tmp.path().join("y"))]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
+
+/// A log of `n` records with checkpoints, written by the sink (key from `sluice audit keygen`).
+fn signed_data_dir(tmp: &Path, n: usize, every: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let prefix = tmp.join("k");
+    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&prefix)]));
+    let (key, public) = (tmp.join("k.key"), tmp.join("k.pub"));
+    let data = tmp.join("data");
+    let mut sink = Sink::start_with(&data, None, &["--checkpoint-key-file", path(&key), "--checkpoint-every", every], None);
+    for i in 0..n {
+        post(&sink, i);
+    }
+    assert!(terminate(&mut sink).success());
+    (data, key, public)
+}
+
+#[test]
+fn verify_with_the_public_key_catches_a_truncated_log_and_another_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _, public) = signed_data_dir(tmp.path(), 6, "3");
+    let verify = |keys: &[&Path]| {
+        let mut args = vec!["audit", "verify", "--data-dir", path(&data)];
+        for k in keys {
+            args.extend(["--public-key", path(k)]);
+        }
+        sluice(&args)
+    };
+    ok(verify(&[&public]));
+    // Cut the last two records: the chain alone still verifies, the checkpoint at 6 does not.
+    let log = data.join("audit.jsonl");
+    let lines = read_log_lines(&data);
+    std::fs::write(&log, lines[..4].join("\n") + "\n").unwrap();
+    ok(sluice(&["audit", "verify", "--data-dir", path(&data)]));
+    let out = verify(&[&public]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the log ends at seq 4") && text(&out).contains("cut off the end"), "{}", text(&out));
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    // Someone else's key does not verify these checkpoints.
+    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("other"))]));
+    let out = verify(&[&tmp.path().join("other.pub")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("signed only by keys not given"), "{}", text(&out));
+    // A rotated key list: either key is accepted.
+    ok(verify(&[&tmp.path().join("other.pub"), &public]));
+}
+
+// ---- the archive, against moto's S3 server ----------------------------------------------------------------
+
+/// moto's S3 server on 127.0.0.1 (in memory: it keeps its buckets only while it runs).
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with moto[server] (tests/requirements.txt)");
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// Runs boto3 against this server: `s3` is a client in the script.
+    fn boto(&self, script: &str) -> String {
+        let prelude = format!(
+            "import boto3, json, sys\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n",
+            self.endpoint
+        );
+        crate::support::python(&format!("{prelude}{script}"), &[])
+    }
+
+    /// A bucket with Object Lock and a default retention.
+    fn locked_bucket(&self, name: &str, mode: &str, period: &str) {
+        self.boto(&format!(
+            "s3.create_bucket(Bucket='{name}', ObjectLockEnabledForBucket=True)\n\
+             s3.put_object_lock_configuration(Bucket='{name}', ObjectLockConfiguration={{'ObjectLockEnabled': 'Enabled', \
+             'Rule': {{'DefaultRetention': {{'Mode': '{mode}', {period}}}}}}})\n"
+        ));
+    }
+
+    fn keys(&self, bucket: &str) -> Vec<String> {
+        let out = self.boto(&format!(
+            "r = s3.list_objects_v2(Bucket='{bucket}')\nprint(json.dumps(sorted(o['Key'] for o in r.get('Contents', []))))"
+        ));
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// sluice with the S3 settings for `endpoint` in its environment (as a pod would get them).
+fn sluice_s3(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(bin()).args(args).envs(s3_env(endpoint)).output().unwrap()
+}
+
+fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT", endpoint.to_owned()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+    ]
+}
+
+/// Seals the log by hand as sluice's segment layout has it (`segments/<first seq, 20 digits>.jsonl`,
+/// `audit.jsonl` continuing the chain): `starts` are the sealed segments' first seqs, then the active one's.
+fn split_into_segments(data: &Path, starts: &[usize]) {
+    let lines: Vec<String> = read_log_lines(data).into_iter().map(|l| l + "\n").collect();
+    std::fs::create_dir_all(data.join("segments")).unwrap();
+    for w in starts.windows(2) {
+        std::fs::write(data.join("segments").join(format!("{:020}.jsonl", w[0])), lines[w[0] - 1..w[1] - 1].concat()).unwrap();
+    }
+    std::fs::write(data.join("audit.jsonl"), lines[starts.last().unwrap() - 1..].concat()).unwrap();
+}
+
+#[test]
+fn archive_round_trip_against_an_s3_server_with_object_lock() {
+    let moto = Moto::start();
+    moto.locked_bucket("evidence", "COMPLIANCE", "'Years': 7");
+    moto.locked_bucket("weak", "GOVERNANCE", "'Days': 1");
+    moto.boto("s3.create_bucket(Bucket='unlocked')");
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _, public) = signed_data_dir(tmp.path(), 9, "4");
+    split_into_segments(&data, &[1, 5, 8]);
+    ok(sluice(&["audit", "verify", "--data-dir", path(&data), "--public-key", path(&public)]));
+    // A bucket whose lock is weaker, or that has none, is refused before anything is written.
+    for (bucket, why) in [("weak", "GOVERNANCE"), ("unlocked", "not enabled")] {
+        let url = format!("s3://{bucket}/audit");
+        let out = sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&data), "--archive", &url, "--retention", "7y"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(why), "{}", text(&out));
+        assert!(moto.keys(bucket).is_empty());
+    }
+    let url = "s3://evidence/prod";
+    let out = ok(sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&data), "--archive", url, "--retention", "7y"]));
+    assert!(out.contains("ok: 5 objects"), "{out}");
+    let keys = moto.keys("evidence");
+    assert_eq!(keys.iter().filter(|k| k.starts_with("prod/segments/")).count(), 2, "{keys:?}");
+    assert_eq!(keys.iter().filter(|k| k.starts_with("prod/checkpoints/")).count(), 3, "{keys:?}");
+    // Again: nothing to do, nothing rewritten.
+    assert!(ok(sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&data), "--archive", url])).contains("ok: 0 objects"));
+    // Verify from the archive alone: segments 1-7, checkpoints at 4 (checked), 8 and 9 (beyond the sealed segments).
+    let out = ok(sluice_s3(&moto.endpoint, &["audit", "verify", "--archive", url, "--public-key", path(&public)]));
+    assert!(out.contains("ok: 7 records") && out.contains("1 checkpoints verified"), "{out}");
+    // Another log under the same names: sluice refuses to overwrite (conditional create), and the
+    // locked object stays as it was.
+    let first = "prod/segments/00000000000000000001.jsonl";
+    let before = moto.boto(&format!("print(s3.get_object(Bucket='evidence', Key='{first}')['Body'].read().decode())"));
+    let tmp2 = tempfile::tempdir().unwrap();
+    let (other, _, _) = signed_data_dir(tmp2.path(), 5, "100");
+    split_into_segments(&other, &[1, 5]);
+    let out = sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&other), "--archive", url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("exists with other content"), "{}", text(&out));
+    let after = moto.boto(&format!("print(s3.get_object(Bucket='evidence', Key='{first}')['Body'].read().decode())"));
+    assert_eq!(before, after);
+    // And the store itself refuses to delete the locked version (COMPLIANCE retention).
+    let refused = moto.boto(&format!(
+        "v = s3.list_object_versions(Bucket='evidence', Prefix='{first}')['Versions'][0]['VersionId']\n\
+         try:\n    s3.delete_object(Bucket='evidence', Key='{first}', VersionId=v)\n    print('deleted')\n\
+         except Exception as e:\n    print('refused', e)"
+    ));
+    assert!(refused.starts_with("refused"), "{refused}");
+    // A rewritten segment in the archive (a new version on top) is caught by verify --archive.
+    moto.boto(&format!("s3.put_object(Bucket='evidence', Key='{first}', Body=open('{}', 'rb').read())",
+        path(&other.join("segments/00000000000000000001.jsonl"))));
+    let out = sluice_s3(&moto.endpoint, &["audit", "verify", "--archive", url, "--public-key", path(&public)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+/// A TCP relay in front of moto that can be cut: the S3 endpoint going away and coming back while moto
+/// (which keeps its buckets only in memory) keeps the archive. Cutting closes the listener and every
+/// relayed connection, so clients see refused and reset connections as with a stopped server.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: String) -> Relay {
+        let relay = Relay { port: free_port(), up: Arc::new(AtomicBool::new(false)), conns: Arc::default() };
+        relay.open(target);
+        relay
+    }
+
+    fn open(&self, target: String) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        self.up.store(true, Ordering::SeqCst);
+        let (up, conns) = (Arc::clone(&self.up), Arc::clone(&self.conns));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if !up.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(target.trim_start_matches("http://")) else { continue };
+                conns.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wakes the accept loop, which returns
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn metric(sink: &Sink, name: &str) -> u64 {
+    let body = sink.http("GET", "/metrics", &[], b"").body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{body}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn wait_for(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn appends_go_on_while_the_archive_is_down_and_the_backlog_drains() {
+    let moto = Moto::start();
+    moto.locked_bucket("evidence", "COMPLIANCE", "'Days': 3000");
+    let relay = Relay::start(moto.endpoint.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("k"))]));
+    let data = tmp.path().join("data");
+    let key = tmp.path().join("k.key");
+    let args = ["--checkpoint-key-file", path(&key), "--checkpoint-every", "1", "--archive", "s3://evidence/a", "--retention", "7y"];
+    // Sink::start_with passes the process environment on: the S3 settings go in through a shell prefix.
+    let env: String = s3_env(&relay.endpoint()).iter().map(|(k, v)| format!("export {k}={v};")).collect();
+    let sink = Sink::start_with(&data, None, &args, Some(&env));
+    post(&sink, 0);
+    wait_for("the first checkpoint in the archive", Duration::from_secs(30), || {
+        moto.keys("evidence").iter().any(|k| k.ends_with("00000000000000000001.note"))
+    });
+    relay.cut();
+    // The endpoint is gone: appends are answered as before, the backlog grows and is shown.
+    for i in 1..6 {
+        post(&sink, i);
+    }
+    wait_for("upload failures in /metrics", Duration::from_secs(60), || {
+        metric(&sink, "sluice_archive_upload_failures_total") > 0
+            && metric(&sink, "sluice_archive_lag_checkpoints") >= 5
+    });
+    let health: Value = serde_json::from_str(&sink.http("GET", "/healthz", &[], b"").body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["evidence"]["archive"]["state"], "retrying", "{health}");
+    assert_eq!(read_log_lines(&data).len(), 6);
+    // Back again: the backlog drains by itself (backoff is at most 30 s).
+    relay.open(moto.endpoint.clone());
+    wait_for("the backlog to drain", Duration::from_secs(90), || {
+        metric(&sink, "sluice_archive_lag_checkpoints") == 0
+    });
+    assert_eq!(moto.keys("evidence").iter().filter(|k| k.ends_with(".note")).count(), 6);
+}
+
+// ---- the auditor's export ------------------------------------------------------------------------------
+
+/// The bash block of a bundle's VERIFY.md.
+fn recipe(bundle: &Path) -> String {
+    let md = std::fs::read_to_string(bundle.join("VERIFY.md")).unwrap();
+    let start = md.find("```bash\n").expect("VERIFY.md has a bash block") + "```bash\n".len();
+    let end = md[start..].find("\n```").unwrap() + start;
+    md[start..=end].to_owned()
+}
+
+fn run_recipe(script: &str, bundle: &Path, key: &str) -> Output {
+    Command::new("bash").arg("-c").arg(script).arg("verify.sh").arg(key).current_dir(bundle).output().unwrap()
+}
+
+#[test]
+fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _, public) = signed_data_dir(tmp.path(), 12, "5");
+    let bundle = tmp.path().join("bundle");
+    let export = |out: &Path, seed: &str| {
+        sluice(&["audit", "export", "--data-dir", path(&data), "--public-key", path(&public),
+            "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--out", path(out),
+            "--sample", "2", "--seed", seed])
+    };
+    ok(export(&bundle, "2026-audit"));
+    let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
+    let script = recipe(&bundle);
+    let out = run_recipe(&script, &bundle, &key);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ok: records 1 to 12") && text(&out).contains("; 4 changes"), "{}", text(&out));
+    let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    // The same seed draws the same sample; another seed another one.
+    let again = tmp.path().join("again");
+    ok(export(&again, "2026-audit"));
+    assert_eq!(std::fs::read(bundle.join("sample.txt")).unwrap(), std::fs::read(again.join("sample.txt")).unwrap());
+    let seeds: std::collections::BTreeSet<Vec<u8>> = (0..6)
+        .map(|i| {
+            let d = tmp.path().join(format!("seed{i}"));
+            ok(export(&d, &format!("seed-{i}")));
+            std::fs::read(d.join("sample.txt")).unwrap()
+        })
+        .collect();
+    assert!(seeds.len() > 1, "every seed drew the same sample");
+    // Another key: the recipe fails.
+    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("other"))]));
+    let other = std::fs::read_to_string(tmp.path().join("other.pub")).unwrap();
+    assert!(!run_recipe(&script, &bundle, other.trim()).status.success());
+    // One byte changed anywhere in the bundle: the recipe fails.
+    let mut files = Vec::new();
+    for entry in walk(&bundle) {
+        files.push(entry);
+    }
+    assert!(files.len() >= 10, "{files:?}");
+    for file in &files {
+        let original = std::fs::read(file).unwrap();
+        for at in [0, original.len() / 2] {
+            let mut changed = original.clone();
+            changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+            std::fs::write(file, &changed).unwrap();
+            let out = run_recipe(&script, &bundle, &key);
+            assert!(!out.status.success(), "{} byte {at} changed, yet: {}", file.display(), text(&out));
+        }
+        std::fs::write(file, &original).unwrap();
+    }
+    assert!(run_recipe(&script, &bundle, &key).status.success());
+    // A changed evidence page with SHA256SUMS updated to match is still caught: the pages are re-derived.
+    let page = bundle.join("evidence/CHG-100.md");
+    let forged = std::fs::read_to_string(&page).unwrap().replace("| Approved by | bob |", "| Approved by | bob carol |");
+    std::fs::write(&page, &forged).unwrap();
+    let sums = Command::new("bash").arg("-c").arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
+        .current_dir(&bundle).output().unwrap();
+    assert!(sums.status.success());
+    let out = run_recipe(&script, &bundle, &key);
+    assert!(text(&out).contains("evidence/CHG-100.md is not what the records give"), "{}", text(&out));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
