@@ -96,7 +96,8 @@ impl Archive {
             source,
         };
         if !url.contains("://") {
-            std::fs::create_dir_all(url).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
+            std::fs::create_dir_all(url)
+                .map_err(|e| bad(format!("cannot create the directory: {e}")))?;
             let store = LocalFileSystem::new_with_prefix(url).map_err(store_err)?;
             return Ok(Archive {
                 store: Arc::new(store),
@@ -113,13 +114,16 @@ impl Archive {
                 // (or Content-MD5), as the AWS SDKs send it. Retries are ours (the uploader backs
                 // off), so the client gives up early instead of holding a pass for minutes.
                 let mut headers = http::HeaderMap::new();
-                headers.insert("x-amz-sdk-checksum-algorithm", http::HeaderValue::from_static("SHA256"));
+                headers.insert(
+                    "x-amz-sdk-checksum-algorithm",
+                    http::HeaderValue::from_static("SHA256"),
+                );
                 let mut builder = AmazonS3Builder::new()
                     .with_client_options(
                         ClientOptions::new()
                             .with_default_headers(headers)
                             .with_connect_timeout(std::time::Duration::from_secs(5))
-                            .with_timeout(std::time::Duration::from_secs(60)),
+                            .with_timeout(std::time::Duration::from_mins(1)),
                     )
                     .with_retry(RetryConfig {
                         max_retries: 2,
@@ -133,7 +137,9 @@ impl Archive {
                 }
                 // S3 refuses a put into an Object Lock bucket without a content checksum
                 // (MissingUploadObjectWithObjectLockHeaders): send SHA-256 checksums.
-                let builder = builder.with_url(url).with_checksum_algorithm(Checksum::SHA256);
+                let builder = builder
+                    .with_url(url)
+                    .with_checksum_algorithm(Checksum::SHA256);
                 let s3 = Arc::new(builder.clone().build().map_err(store_err)?);
                 let get = |k: AmazonS3ConfigKey| builder.get_config_value(&k);
                 let bucket = S3Bucket {
@@ -172,9 +178,11 @@ impl Archive {
                 })
             }
             ObjectStoreScheme::GoogleCloudStorage | ObjectStoreScheme::MicrosoftAzure => {
-                let (store, prefix) =
-                    object_store::parse_url_opts(&parsed, settings.iter().map(|(k, v)| (k, v.clone())))
-                        .map_err(store_err)?;
+                let (store, prefix) = object_store::parse_url_opts(
+                    &parsed,
+                    settings.iter().map(|(k, v)| (k, v.clone())),
+                )
+                .map_err(store_err)?;
                 Ok(Archive {
                     store: Arc::from(store),
                     prefix,
@@ -259,7 +267,11 @@ impl Archive {
     ///
     /// The store fails, or the object is larger than [`MAX_OBJECT`].
     pub async fn get(&self, name: &str) -> Result<Vec<u8>, ArchiveError> {
-        let got = self.store.get(&self.path(name)).await.map_err(self.store_err())?;
+        let got = self
+            .store
+            .get(&self.path(name))
+            .await
+            .map_err(self.store_err())?;
         if got.meta.size > MAX_OBJECT {
             return Err(ArchiveError::TooLarge {
                 url: self.url.clone(),

@@ -1,7 +1,7 @@
 //! `--retention`: the archive must keep what it is given at least this long, enforced by the store
 //! rather than promised by sluice. For S3 that is the bucket's Object Lock default retention, read with
 //! one signed `GetObjectLockConfiguration` request (`GET /?object-lock`), which `object_store` does not
-//! make: it is signed with `object_store`'s own SigV4 signer and credentials (the same ones its puts
+//! make: it is signed with `object_store`'s own `SigV4` signer and credentials (the same ones its puts
 //! use) and sent with its HTTP client, so no second AWS stack is needed.
 //!
 //! Only COMPLIANCE mode counts: a GOVERNANCE lock can be lifted by anyone holding
@@ -37,7 +37,8 @@ impl std::str::FromStr for Retention {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a retention period: give years or days, e.g. 7y or 2555d");
+        let bad =
+            || format!("{s:?} is not a retention period: give years or days, e.g. 7y or 2555d");
         let (digits, unit) = s.split_at(s.len().saturating_sub(1));
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
             return Err(bad());
@@ -58,10 +59,14 @@ impl Retention {
     /// counts as 366 days when the lock is given in days (a period of years may hold leap days).
     pub fn is_met_by(self, have: Retention) -> bool {
         match (self, have) {
-            (Retention::Years(want), Retention::Years(have)) => have >= want,
-            (Retention::Years(want), Retention::Days(have)) => u64::from(have) >= u64::from(want) * 366,
-            (Retention::Days(want), Retention::Years(have)) => u64::from(have) * 365 >= u64::from(want),
-            (Retention::Days(want), Retention::Days(have)) => have >= want,
+            (Retention::Years(want), Retention::Years(have))
+            | (Retention::Days(want), Retention::Days(have)) => have >= want,
+            (Retention::Years(want), Retention::Days(have)) => {
+                u64::from(have) >= u64::from(want) * 366
+            }
+            (Retention::Days(want), Retention::Years(have)) => {
+                u64::from(have) * 365 >= u64::from(want)
+            }
         }
     }
 }
@@ -87,7 +92,10 @@ pub fn parse_lock_config(xml: &str) -> Result<LockConfig, String> {
         Some(xml[start..end].trim().to_owned())
     };
     let enabled = text("ObjectLockEnabled").is_some_and(|v| v == "Enabled");
-    let number = |v: String| v.parse::<u32>().map_err(|_| format!("retention period {v:?} is not a number"));
+    let number = |v: String| {
+        v.parse::<u32>()
+            .map_err(|_| format!("retention period {v:?} is not a number"))
+    };
     // A rule sets one of the two; some servers also send the other as 0.
     let years = text("Years").map(number).transpose()?.filter(|n| *n > 0);
     let days = text("Days").map(number).transpose()?.filter(|n| *n > 0);
@@ -109,7 +117,9 @@ pub fn weakness(config: &LockConfig, want: Retention) -> Option<String> {
         return Some("Object Lock is not enabled on the bucket (it can only be enabled on a versioned bucket)".into());
     }
     let Some((mode, have)) = &config.default else {
-        return Some("the bucket has no default retention rule, so new objects are not locked".into());
+        return Some(
+            "the bucket has no default retention rule, so new objects are not locked".into(),
+        );
     };
     if mode != "COMPLIANCE" {
         return Some(format!(
@@ -118,7 +128,9 @@ pub fn weakness(config: &LockConfig, want: Retention) -> Option<String> {
         ));
     }
     if !want.is_met_by(*have) {
-        return Some(format!("the default retention is {have}, shorter than --retention {want}"));
+        return Some(format!(
+            "the default retention is {have}, shorter than --retention {want}"
+        ));
     }
     None
 }
@@ -145,7 +157,9 @@ impl Archive {
         let config = parse_lock_config(&xml).map_err(&refuse)?;
         match weakness(&config, want) {
             None => Ok(()),
-            Some(why) => Err(refuse(format!("refusing to archive into a bucket whose objects can be deleted: {why}"))),
+            Some(why) => Err(refuse(format!(
+                "refusing to archive into a bucket whose objects can be deleted: {why}"
+            ))),
         }
     }
 }
@@ -156,11 +170,15 @@ async fn get_lock_config(s3: &S3Bucket) -> Result<String, String> {
         Some(e) if s3.virtual_hosted => {
             let mut u = url::Url::parse(e).map_err(|e| format!("the endpoint: {e}"))?;
             let host = format!("{}.{}", s3.bucket, u.host_str().unwrap_or_default());
-            u.set_host(Some(&host)).map_err(|e| format!("the endpoint: {e}"))?;
+            u.set_host(Some(&host))
+                .map_err(|e| format!("the endpoint: {e}"))?;
             format!("{}?object-lock", u.as_str())
         }
         Some(e) => format!("{}/{}?object-lock", e.trim_end_matches('/'), s3.bucket),
-        None => format!("https://{}.s3.{}.amazonaws.com/?object-lock", s3.bucket, s3.region),
+        None => format!(
+            "https://{}.s3.{}.amazonaws.com/?object-lock",
+            s3.bucket, s3.region
+        ),
     };
     let credential = s3
         .store
@@ -230,11 +248,20 @@ mod tests {
         let seven = Retention::Years(7);
         let check = |x: &str| weakness(&parse_lock_config(x).unwrap(), seven);
         assert_eq!(check(&xml("COMPLIANCE", "<Years>7</Years>")), None);
-        assert_eq!(check(&xml("COMPLIANCE", "<Days>0</Days><Years>7</Years>")), None);
+        assert_eq!(
+            check(&xml("COMPLIANCE", "<Days>0</Days><Years>7</Years>")),
+            None
+        );
         assert_eq!(check(&xml("COMPLIANCE", "<Days>2562</Days>")), None);
-        assert!(check(&xml("COMPLIANCE", "<Days>2555</Days>")).unwrap().contains("shorter"));
-        assert!(check(&xml("COMPLIANCE", "<Years>6</Years>")).unwrap().contains("shorter"));
-        assert!(check(&xml("GOVERNANCE", "<Years>10</Years>")).unwrap().contains("GOVERNANCE"));
+        assert!(check(&xml("COMPLIANCE", "<Days>2555</Days>"))
+            .unwrap()
+            .contains("shorter"));
+        assert!(check(&xml("COMPLIANCE", "<Years>6</Years>"))
+            .unwrap()
+            .contains("shorter"));
+        assert!(check(&xml("GOVERNANCE", "<Years>10</Years>"))
+            .unwrap()
+            .contains("GOVERNANCE"));
         assert!(check("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>")
             .unwrap()
             .contains("no default retention"));

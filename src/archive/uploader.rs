@@ -35,14 +35,43 @@ impl Status {
     /// The archive's lines of the Prometheus exposition.
     pub fn render(&self, o: &mut String) {
         let rows: [(&str, &str, &str, &AtomicU64); 5] = [
-            ("sluice_archive_lag_segments", "gauge", "Sealed segments not yet in the archive.", &self.lag_segments),
-            ("sluice_archive_lag_checkpoints", "gauge", "Checkpoints not yet in the archive.", &self.lag_checkpoints),
-            ("sluice_archive_uploads_total", "counter", "Objects written to the archive.", &self.uploads),
-            ("sluice_archive_upload_failures_total", "counter", "Failed archive uploads (each retried with backoff).", &self.failures),
-            ("sluice_archive_last_success_timestamp_seconds", "gauge", "Unix time of the last archive pass that left nothing pending.", &self.last_success_unix),
+            (
+                "sluice_archive_lag_segments",
+                "gauge",
+                "Sealed segments not yet in the archive.",
+                &self.lag_segments,
+            ),
+            (
+                "sluice_archive_lag_checkpoints",
+                "gauge",
+                "Checkpoints not yet in the archive.",
+                &self.lag_checkpoints,
+            ),
+            (
+                "sluice_archive_uploads_total",
+                "counter",
+                "Objects written to the archive.",
+                &self.uploads,
+            ),
+            (
+                "sluice_archive_upload_failures_total",
+                "counter",
+                "Failed archive uploads (each retried with backoff).",
+                &self.failures,
+            ),
+            (
+                "sluice_archive_last_success_timestamp_seconds",
+                "gauge",
+                "Unix time of the last archive pass that left nothing pending.",
+                &self.last_success_unix,
+            ),
         ];
         for (name, kind, help, v) in rows {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                v.load(Relaxed)
+            );
         }
     }
 
@@ -73,7 +102,11 @@ impl Uploader {
     /// # Errors
     ///
     /// The thread or its runtime cannot be started.
-    pub fn spawn(archive: Archive, data_dir: PathBuf, status: Arc<Status>) -> std::io::Result<Self> {
+    pub fn spawn(
+        archive: Archive,
+        data_dir: PathBuf,
+        status: Arc<Status>,
+    ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -109,7 +142,13 @@ impl Uploader {
     }
 }
 
-async fn run(archive: &Archive, data_dir: &Path, status: &Status, wake: &Notify, stop: &AtomicBool) {
+async fn run(
+    archive: &Archive,
+    data_dir: &Path,
+    status: &Status,
+    wake: &Notify,
+    stop: &AtomicBool,
+) {
     let mut archived: HashSet<String> = HashSet::new();
     let mut listed = false;
     let mut backoff = MIN_BACKOFF;
@@ -123,7 +162,9 @@ async fn run(archive: &Archive, data_dir: &Path, status: &Status, wake: &Notify,
                     *e = None;
                 }
                 let now = chrono::Utc::now().timestamp();
-                status.last_success_unix.store(u64::try_from(now).unwrap_or(0), Relaxed);
+                status
+                    .last_success_unix
+                    .store(u64::try_from(now).unwrap_or(0), Relaxed);
             }
             Err(why) => {
                 status.failures.fetch_add(1, Relaxed);
@@ -136,7 +177,7 @@ async fn run(archive: &Archive, data_dir: &Path, status: &Status, wake: &Notify,
         if stopping {
             return;
         }
-        let failing = status.last_error.lock().map(|e| e.is_some()).unwrap_or(false);
+        let failing = status.last_error.lock().is_ok_and(|e| e.is_some());
         if failing {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -157,7 +198,8 @@ async fn pass(
     archived: &mut HashSet<String>,
     listed: &mut bool,
 ) -> Result<(), String> {
-    let pending = pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let pending =
+        pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     set_lag(status, &pending);
     if !*listed {
         for dir in [proof::SEGMENT_DIR, checkpoint::DIR] {
@@ -170,7 +212,12 @@ async fn pass(
     set_lag(status, &pending);
     while let Some((name, path)) = pending.first().cloned() {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if archive.put_once(&name, bytes).await.map_err(|e| e.to_string())? == Put::Created {
+        if archive
+            .put_once(&name, bytes)
+            .await
+            .map_err(|e| e.to_string())?
+            == Put::Created
+        {
             status.uploads.fetch_add(1, Relaxed);
         }
         archived.insert(name);
@@ -181,9 +228,14 @@ async fn pass(
 }
 
 fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
-    let segments = pending.iter().filter(|(n, _)| n.starts_with(proof::SEGMENT_DIR)).count();
+    let segments = pending
+        .iter()
+        .filter(|(n, _)| n.starts_with(proof::SEGMENT_DIR))
+        .count();
     status.lag_segments.store(segments as u64, Relaxed);
-    status.lag_checkpoints.store((pending.len() - segments) as u64, Relaxed);
+    status
+        .lag_checkpoints
+        .store((pending.len() - segments) as u64, Relaxed);
 }
 
 /// The archive names of the local sealed segments and checkpoints not in `archived`, segments first.
@@ -191,13 +243,24 @@ fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
 /// # Errors
 ///
 /// A directory cannot be read.
-pub fn pending(data_dir: &Path, archived: &HashSet<String>) -> std::io::Result<Vec<(String, PathBuf)>> {
+pub fn pending(
+    data_dir: &Path,
+    archived: &HashSet<String>,
+) -> std::io::Result<Vec<(String, PathBuf)>> {
     let segments = proof::sealed_segments(data_dir)?
         .into_iter()
-        .map(|(seq, path)| (format!("{}/{}", proof::SEGMENT_DIR, proof::segment_name(seq)), path));
-    let checkpoints = checkpoint::list(data_dir)?
-        .into_iter()
-        .map(|(size, path)| (format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)), path));
+        .map(|(seq, path)| {
+            (
+                format!("{}/{}", proof::SEGMENT_DIR, proof::segment_name(seq)),
+                path,
+            )
+        });
+    let checkpoints = checkpoint::list(data_dir)?.into_iter().map(|(size, path)| {
+        (
+            format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)),
+            path,
+        )
+    });
     Ok(segments
         .chain(checkpoints)
         .filter(|(name, _)| !archived.contains(name))

@@ -58,7 +58,9 @@ pub enum NoteError {
     Random(String),
     #[error("not a signed note: {0}")]
     Malformed(&'static str),
-    #[error("signed only by keys not given ({0}); a checkpoint signed by another key does not count")]
+    #[error(
+        "signed only by keys not given ({0}); a checkpoint signed by another key does not count"
+    )]
     UnknownKey(String),
     #[error("the signature of {0} does not verify: the checkpoint text was changed")]
     BadSignature(String),
@@ -213,7 +215,8 @@ impl VerifierKey {
                 expected,
             });
         }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| NoteError::PublicKey)?;
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| NoteError::PublicKey)?;
         Ok(VerifierKey { name, hash, key })
     }
 
@@ -240,7 +243,9 @@ pub fn open_note<'a>(note: &'a str, keys: &[VerifierKey]) -> Result<&'a str, Not
         .ok_or(NoteError::Malformed("no empty line before the signatures"))?;
     let (text, sigs) = (&note[..=split], &note[split + 2..]);
     if sigs.is_empty() || !sigs.ends_with('\n') {
-        return Err(NoteError::Malformed("the signature lines must end in a newline"));
+        return Err(NoteError::Malformed(
+            "the signature lines must end in a newline",
+        ));
     }
     let mut unknown = Vec::new();
     let mut verified = false;
@@ -248,12 +253,12 @@ pub fn open_note<'a>(note: &'a str, keys: &[VerifierKey]) -> Result<&'a str, Not
         if i >= MAX_SIGNATURES {
             return Err(NoteError::Malformed("more than 100 signatures"));
         }
-        let rest = line
-            .strip_prefix(SIG_PREFIX)
-            .ok_or(NoteError::Malformed("a signature line must start with '— '"))?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or(NoteError::Malformed("a signature line is '— <name> <base64>'"))?;
+        let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
+            "a signature line must start with '— '",
+        ))?;
+        let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed(
+            "a signature line is '— <name> <base64>'",
+        ))?;
         let raw = B64
             .decode(b64)
             .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
@@ -298,7 +303,8 @@ impl Checkpoint {
     ///
     /// `head` is not 64 hex digits.
     pub fn to_text(&self) -> Result<String, NoteError> {
-        let raw = hex_to_bytes(&self.head).ok_or(NoteError::Body("the head is not 64 hex digits"))?;
+        let raw =
+            hex_to_bytes(&self.head).ok_or(NoteError::Body("the head is not 64 hex digits"))?;
         Ok(format!(
             "{}\n{}\n{}\n{CHAIN_HEAD_LINE}\ntime {}\n",
             self.origin,
@@ -327,7 +333,7 @@ impl Checkpoint {
             .and_then(|l| B64.decode(l).ok())
             .filter(|raw| raw.len() == 32)
             .ok_or(NoteError::Body("line 3 is not a base64 SHA-256 hash"))?;
-        let head = head.iter().map(|b| format!("{b:02x}")).collect();
+        let head = to_hex(&head);
         let mut time = None;
         let mut chain = false;
         for line in lines {
@@ -338,7 +344,9 @@ impl Checkpoint {
             }
         }
         if !chain {
-            return Err(NoteError::Body("no `hash-chain-head` line: not a sluice checkpoint"));
+            return Err(NoteError::Body(
+                "no `hash-chain-head` line: not a sluice checkpoint",
+            ));
         }
         Ok(Checkpoint {
             origin,
@@ -370,6 +378,17 @@ impl Checkpoint {
         }
         Ok(cp)
     }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn hex_to_bytes(hex: &str) -> Option<Vec<u8>> {
@@ -470,7 +489,9 @@ mod tests {
         assert_eq!(again.to_private_text(), key.to_private_text());
         let public = VerifierKey::parse(&key.verifier().to_text()).unwrap();
         assert_eq!(public, key.verifier());
-        assert!(key.to_private_text().starts_with("PRIVATE+KEY+example.com/sluice+"));
+        assert!(key
+            .to_private_text()
+            .starts_with("PRIVATE+KEY+example.com/sluice+"));
         assert!(!format!("{key:?}").contains(&key.to_private_text()[30..]));
     }
 
@@ -479,7 +500,10 @@ mod tests {
         let key = SigningKey::generate("a").unwrap();
         let public = key.verifier().to_text();
         let renamed = public.replacen("a+", "b+", 1);
-        assert!(matches!(VerifierKey::parse(&renamed), Err(NoteError::KeyHash { .. })));
+        assert!(matches!(
+            VerifierKey::parse(&renamed),
+            Err(NoteError::KeyHash { .. })
+        ));
         assert_eq!(
             SigningKey::generate("has space").unwrap_err(),
             NoteError::Name("has space".into())
@@ -497,7 +521,10 @@ mod tests {
     fn a_signed_checkpoint_opens_with_its_key_only() {
         let key = SigningKey::generate("example.com/sluice").unwrap();
         let note = checkpoint(7).sign(&key).unwrap();
-        assert_eq!(Checkpoint::open(&note, &[key.verifier()]).unwrap(), checkpoint(7));
+        assert_eq!(
+            Checkpoint::open(&note, &[key.verifier()]).unwrap(),
+            checkpoint(7)
+        );
         let other = SigningKey::generate("example.com/sluice").unwrap();
         assert!(matches!(
             Checkpoint::open(&note, &[other.verifier()]),
@@ -518,7 +545,10 @@ mod tests {
         assert_eq!(lines[0], "example.com/sluice");
         assert_eq!(lines[1], "42");
         assert_eq!(B64.decode(lines[2]).unwrap(), vec![0xab; 32]);
-        assert_eq!(&lines[3..], ["hash-chain-head", "time 2026-01-02T03:04:05Z"]);
+        assert_eq!(
+            &lines[3..],
+            ["hash-chain-head", "time 2026-01-02T03:04:05Z"]
+        );
         assert_eq!(Checkpoint::parse(&text).unwrap(), checkpoint(42));
     }
 

@@ -8,6 +8,7 @@
 //! its own change, `no-change-id-seq-N`), in the order of their first record.
 
 use super::canonical::{object_to_canonical, to_canonical};
+use super::checkpoint::to_hex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,25 +94,38 @@ pub fn file_stem(id: &str) -> String {
 }
 
 fn joined(values: impl IntoIterator<Item = String>) -> String {
-    values.into_iter().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(" ")
+    values
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Change<'_> {
     fn strings<'b>(&'b self, key: &'b str) -> impl Iterator<Item = String> + 'b {
-        self.records.iter().filter_map(move |r| str_of(r, key).map(str::to_owned))
+        self.records
+            .iter()
+            .filter_map(move |r| str_of(r, key).map(str::to_owned))
     }
 
     /// The CSV row (and the Markdown summary), as `VERIFY.md`'s `row` computes it.
     fn row(&self) -> Result<Vec<String>, ExportError> {
         let apps = self.records.iter().filter_map(|r| {
-            r.get("app").and_then(|a| a.get("name")).and_then(Value::as_str).map(str::to_owned)
+            r.get("app")
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
         });
         let initiators = self.records.iter().filter_map(|r| {
             let by = r.get("initiatedBy")?.as_object()?;
             Some(if truthy(by.get("automated")) {
                 "automated".to_owned()
             } else {
-                by.get("username").and_then(Value::as_str).unwrap_or("").to_owned()
+                by.get("username")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
             })
         });
         let approvers = self.records.iter().flat_map(|r| {
@@ -152,7 +166,12 @@ impl Change<'_> {
         let seqs: Vec<String> = self
             .records
             .iter()
-            .map(|r| r.get("seq").and_then(Value::as_u64).unwrap_or(0).to_string())
+            .map(|r| {
+                r.get("seq")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .to_string()
+            })
             .collect();
         Ok(vec![
             self.id.clone(),
@@ -176,15 +195,24 @@ impl Change<'_> {
         page.insert("changeId".into(), Value::String(self.id.clone()));
         page.insert(
             "records".into(),
-            Value::Array(self.records.iter().map(|r| Value::Object((*r).clone())).collect()),
+            Value::Array(
+                self.records
+                    .iter()
+                    .map(|r| Value::Object((*r).clone()))
+                    .collect(),
+            ),
         );
-        let bytes = object_to_canonical(&page).map_err(|e| ExportError::Canonical(e.to_string()))?;
+        let bytes =
+            object_to_canonical(&page).map_err(|e| ExportError::Canonical(e.to_string()))?;
         Ok(format!("{}\n", String::from_utf8_lossy(&bytes)))
     }
 
     /// The readable page, as `VERIFY.md`'s `page` program prints it.
     fn markdown(&self, row: &[String]) -> String {
-        let mut md = format!("# Change {}\n\n| field | value |\n|---|---|\n", cell(&self.id));
+        let mut md = format!(
+            "# Change {}\n\n| field | value |\n|---|---|\n",
+            cell(&self.id)
+        );
         for (label, i) in [
             ("Apps", 1),
             ("Revisions", 2),
@@ -202,7 +230,11 @@ impl Change<'_> {
         md.push_str("\n## Records\n\n| seq | received | event | app | revision | hash |\n|---|---|---|---|---|---|\n");
         for r in &self.records {
             let get = |k: &str| cell(str_of(r, k).unwrap_or(""));
-            let app = r.get("app").and_then(|a| a.get("name")).and_then(Value::as_str).unwrap_or("");
+            let app = r
+                .get("app")
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -225,7 +257,10 @@ fn cell(s: &str) -> String {
 
 /// jq's `@csv` of strings: every field quoted, quotes doubled.
 fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields.iter().map(|f| format!("\"{}\"", f.replace('"', "\"\""))).collect();
+    let quoted: Vec<String> = fields
+        .iter()
+        .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
+        .collect();
     format!("{}\n", quoted.join(","))
 }
 
@@ -236,11 +271,15 @@ pub fn sample(ids: &[String], n: usize, seed: &str) -> Vec<String> {
         .iter()
         .map(|id| {
             let d = Sha256::digest(format!("{seed}:{id}").as_bytes());
-            (d.iter().map(|b| format!("{b:02x}")).collect(), id)
+            (to_hex(&d), id)
         })
         .collect();
     ranked.sort();
-    ranked.into_iter().take(n).map(|(_, id)| id.clone()).collect()
+    ranked
+        .into_iter()
+        .take(n)
+        .map(|(_, id)| id.clone())
+        .collect()
 }
 
 /// The bundle's files (path, bytes), `SHA256SUMS` last. `records` are the verified records from the
@@ -283,13 +322,19 @@ pub fn bundle(
         let row = change.row()?;
         csv.push_str(&csv_line(&row));
         files.push((format!("evidence/{stem}.json"), change.json()?.into_bytes()));
-        files.push((format!("evidence/{stem}.md"), change.markdown(&row).into_bytes()));
+        files.push((
+            format!("evidence/{stem}.md"),
+            change.markdown(&row).into_bytes(),
+        ));
     }
     files.push(("changes.csv".into(), csv.into_bytes()));
     let (n, seed) = period.sample.clone().unwrap_or((0, String::new()));
     if period.sample.is_some() {
         let ids: Vec<String> = changes.iter().map(|c| c.id.clone()).collect();
-        let picked: String = sample(&ids, n, &seed).into_iter().map(|id| id + "\n").collect();
+        let picked: String = sample(&ids, n, &seed)
+            .into_iter()
+            .map(|id| id + "\n")
+            .collect();
         files.push(("sample.txt".into(), picked.into_bytes()));
     }
     let mut lines = String::new();
@@ -311,7 +356,7 @@ pub fn bundle(
     let mut sums = String::new();
     for (path, bytes) in &files {
         let d = Sha256::digest(bytes);
-        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = to_hex(&d);
         let _ = writeln!(sums, "{hex}  {path}");
     }
     files.push(("SHA256SUMS".into(), sums.into_bytes()));
@@ -346,10 +391,20 @@ mod tests {
     fn changes_are_grouped_in_the_period_with_their_columns() {
         let records = vec![
             rec(1, "2026-01-01T00:00:00.000Z", Some("CHG-1"), &json!({})),
-            rec(2, "2026-01-02T00:00:00.000Z", Some("CHG-2"), &json!({"approvedBy": ["b", "a"],
+            rec(
+                2,
+                "2026-01-02T00:00:00.000Z",
+                Some("CHG-2"),
+                &json!({"approvedBy": ["b", "a"],
                 "initiatedBy": {"username": "alice", "automated": false}, "backup": "bk", "revision": "r2",
-                "gateFindings": {"guard": "ran"}})),
-            rec(3, "2026-01-02T01:00:00.000Z", Some("CHG-2"), &json!({"event": "guard-decision", "allowed": true, "emergency": null})),
+                "gateFindings": {"guard": "ran"}}),
+            ),
+            rec(
+                3,
+                "2026-01-02T01:00:00.000Z",
+                Some("CHG-2"),
+                &json!({"event": "guard-decision", "allowed": true, "emergency": null}),
+            ),
             rec(4, "2026-01-02T02:00:00.000Z", None, &json!({})),
             rec(5, "2026-01-03T00:00:00.000Z", Some("CHG-1"), &json!({})),
         ];
@@ -379,10 +434,23 @@ mod tests {
     #[test]
     fn hostile_change_ids_are_refused_or_made_safe() {
         assert_eq!(file_stem("../CHG 1/é"), ".._CHG_1__");
-        let period = Period { from: String::new(), to: "~".into(), sample: None };
+        let period = Period {
+            from: String::new(),
+            to: "~".into(),
+            sample: None,
+        };
         let bad = vec![rec(1, "2026", Some("a\nb"), &json!({}))];
-        assert!(matches!(bundle(&bad, &period, "", ""), Err(ExportError::ControlCharacter(_))));
-        let clash = vec![rec(1, "2026", Some("a/b"), &json!({})), rec(2, "2026", Some("a_b"), &json!({}))];
-        assert!(matches!(bundle(&clash, &period, "", ""), Err(ExportError::SameFileName(..))));
+        assert!(matches!(
+            bundle(&bad, &period, "", ""),
+            Err(ExportError::ControlCharacter(_))
+        ));
+        let clash = vec![
+            rec(1, "2026", Some("a/b"), &json!({})),
+            rec(2, "2026", Some("a_b"), &json!({})),
+        ];
+        assert!(matches!(
+            bundle(&clash, &period, "", ""),
+            Err(ExportError::SameFileName(..))
+        ));
     }
 }

@@ -68,8 +68,14 @@ pub enum ProofError {
         #[source]
         source: NoteError,
     },
-    #[error("{name}: the file name says tree size {named} but the checkpoint inside says {inside}")]
-    Renamed { name: String, named: u64, inside: u64 },
+    #[error(
+        "{name}: the file name says tree size {named} but the checkpoint inside says {inside}"
+    )]
+    Renamed {
+        name: String,
+        named: u64,
+        inside: u64,
+    },
     #[error("{name}: line {line} (seq {seq}): {reason}")]
     Broken {
         name: String,
@@ -81,7 +87,11 @@ pub enum ProofError {
         "{name} starts at seq {first} but the records before end at seq {before}: a segment is missing, \
          or segments were renamed or reordered"
     )]
-    Gap { name: String, first: u64, before: u64 },
+    Gap {
+        name: String,
+        first: u64,
+        before: u64,
+    },
     #[error(
         "record {seq} (in {segment}) has hash {found}, but {checkpoint} signed {signed}: the log was \
          rewritten before this checkpoint (every later hash may have been recomputed to hide it)"
@@ -158,7 +168,13 @@ impl ChainCheck {
                 }
                 _ => {}
             }
-            pending.insert(cp.size, Pending { name, head: cp.head });
+            pending.insert(
+                cp.size,
+                Pending {
+                    name,
+                    head: cp.head,
+                },
+            );
         }
         Ok(ChainCheck {
             head: Head::default(),
@@ -432,7 +448,10 @@ pub(crate) mod tests {
             rec.remove("hash");
             let hash = crate::audit::canonical::chain_hash(&prev, &rec).unwrap();
             rec.insert("hash".into(), json!(hash));
-            out.push_str(&String::from_utf8(crate::audit::canonical::object_to_canonical(&rec).unwrap()).unwrap());
+            out.push_str(
+                &String::from_utf8(crate::audit::canonical::object_to_canonical(&rec).unwrap())
+                    .unwrap(),
+            );
             out.push('\n');
             prev = hash;
         }
@@ -450,11 +469,16 @@ pub(crate) mod tests {
         let dir = signed_log(12, &[10], &k);
         let path = dir.path().join(log::LOG_FILE);
         let text = std::fs::read_to_string(&path).unwrap();
-        let kept: String = text.lines().take(8).map(|l| format!("{l}\n")).collect();
+        let kept = text
+            .lines()
+            .take(8)
+            .fold(String::new(), |s, l| s + l + "\n");
         std::fs::write(&path, kept).unwrap();
         crate::audit::verify(dir.path()).expect("the chain alone still verifies");
         match verify_dir(dir.path(), &[k.verifier()]) {
-            Err(ProofError::Truncated { end: 8, size: 10, .. }) => {}
+            Err(ProofError::Truncated {
+                end: 8, size: 10, ..
+            }) => {}
             other => panic!("{other:?}"),
         }
     }
@@ -471,7 +495,11 @@ pub(crate) mod tests {
         std::fs::remove_file(seg(11)).unwrap();
         assert!(matches!(
             verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Gap { first: 21, before: 10, .. })
+            Err(ProofError::Gap {
+                first: 21,
+                before: 10,
+                ..
+            })
         ));
         // Two segments' contents swapped under each other's names.
         let third = std::fs::read(seg(21)).unwrap();
@@ -479,7 +507,11 @@ pub(crate) mod tests {
         std::fs::write(seg(21), &middle).unwrap();
         assert!(matches!(
             verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Broken { line: 1, seq: 11, .. })
+            Err(ProofError::Broken {
+                line: 1,
+                seq: 11,
+                ..
+            })
         ));
         // The newest sealed segment and the active one gone: what is left still chains; the
         // checkpoint catches it.
@@ -488,7 +520,11 @@ pub(crate) mod tests {
         std::fs::write(dir.path().join(log::LOG_FILE), "").unwrap();
         assert!(matches!(
             verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Truncated { end: 20, size: 25, .. })
+            Err(ProofError::Truncated {
+                end: 20,
+                size: 25,
+                ..
+            })
         ));
     }
 
@@ -498,7 +534,10 @@ pub(crate) mod tests {
         let dir = signed_log(5, &[5], &k);
         let other = key();
         match verify_dir(dir.path(), &[other.verifier()]) {
-            Err(ProofError::Note { source: NoteError::UnknownKey(_), .. }) => {}
+            Err(ProofError::Note {
+                source: NoteError::UnknownKey(_),
+                ..
+            }) => {}
             r => panic!("{r:?}"),
         }
         // An extra checkpoint by another key with the same name is refused too, even beside good ones.
@@ -511,17 +550,33 @@ pub(crate) mod tests {
         checkpoint::store(dir.path(), 3, &forged.sign(&other).unwrap()).unwrap();
         assert!(matches!(
             verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Note { source: NoteError::UnknownKey(_), .. })
+            Err(ProofError::Note {
+                source: NoteError::UnknownKey(_),
+                ..
+            })
         ));
-        std::fs::remove_file(dir.path().join(checkpoint::DIR).join(checkpoint::file_name(3))).unwrap();
+        std::fs::remove_file(
+            dir.path()
+                .join(checkpoint::DIR)
+                .join(checkpoint::file_name(3)),
+        )
+        .unwrap();
         std::fs::rename(
-            dir.path().join(checkpoint::DIR).join(checkpoint::file_name(5)),
-            dir.path().join(checkpoint::DIR).join(checkpoint::file_name(4)),
+            dir.path()
+                .join(checkpoint::DIR)
+                .join(checkpoint::file_name(5)),
+            dir.path()
+                .join(checkpoint::DIR)
+                .join(checkpoint::file_name(4)),
         )
         .unwrap();
         assert!(matches!(
             verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Renamed { named: 4, inside: 5, .. })
+            Err(ProofError::Renamed {
+                named: 4,
+                inside: 5,
+                ..
+            })
         ));
     }
 

@@ -10,7 +10,11 @@ use crate::archive::Archive;
 /// The store settings in the environment: `AWS_REGION=x` → `("aws_region", "x")`.
 fn store_settings() -> Vec<(String, String)> {
     std::env::vars()
-        .filter(|(k, _)| ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|p| k.starts_with(p)))
+        .filter(|(k, _)| {
+            ["AWS_", "GOOGLE_", "AZURE_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect()
 }

@@ -4,14 +4,16 @@
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};
-use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
 use crate::archive::retention::Retention;
 use crate::audit::checkpoint::SigningKey;
+use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
 use crate::sink;
 use crate::window::duration::parse_go_duration;
 use clap::Args;
 use std::path::PathBuf;
 
+// clap prints these doc lines as help text, where backticks and <> would show as they are.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
     /// Address to listen on.
@@ -71,7 +73,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     if args.checkpoint_every == 0 {
         return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
     }
-    let key = args.checkpoint_key_file.as_deref().map(read_key).transpose()?;
+    let key = args
+        .checkpoint_key_file
+        .as_deref()
+        .map(read_key)
+        .transpose()?;
     let archive = args
         .archive
         .as_deref()

@@ -46,12 +46,31 @@ impl Status {
     /// The evidence lines of the Prometheus exposition.
     pub fn render(&self, o: &mut String) {
         let rows: [(&str, &str, &str, &AtomicU64); 3] = [
-            ("sluice_checkpoints_total", "counter", "Checkpoints signed since start.", &self.checkpoints),
-            ("sluice_checkpoint_last_seq", "gauge", "Tree size (seq) of the newest signed checkpoint.", &self.checkpoint_seq),
-            ("sluice_checkpoint_failures_total", "counter", "Checkpoints that could not be written.", &self.checkpoint_failures),
+            (
+                "sluice_checkpoints_total",
+                "counter",
+                "Checkpoints signed since start.",
+                &self.checkpoints,
+            ),
+            (
+                "sluice_checkpoint_last_seq",
+                "gauge",
+                "Tree size (seq) of the newest signed checkpoint.",
+                &self.checkpoint_seq,
+            ),
+            (
+                "sluice_checkpoint_failures_total",
+                "counter",
+                "Checkpoints that could not be written.",
+                &self.checkpoint_failures,
+            ),
         ];
         for (name, kind, help, v) in rows {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                v.load(Relaxed)
+            );
         }
         if let Some(a) = &self.archive {
             a.render(o);
@@ -91,13 +110,18 @@ impl Evidence {
     ///
     /// A thread cannot be started, or the checkpoints directory cannot be read.
     pub fn start(config: Config, data_dir: PathBuf, head: Head) -> std::io::Result<Self> {
-        let archive_status = config.archive.as_ref().map(|_| Arc::new(ArchiveStatus::default()));
+        let archive_status = config
+            .archive
+            .as_ref()
+            .map(|_| Arc::new(ArchiveStatus::default()));
         let status = Arc::new(Status {
             archive: archive_status.clone(),
             ..Status::default()
         });
         let uploader = match (config.archive, archive_status) {
-            (Some(archive), Some(s)) => Some(Arc::new(Uploader::spawn(archive, data_dir.clone(), s)?)),
+            (Some(archive), Some(s)) => {
+                Some(Arc::new(Uploader::spawn(archive, data_dir.clone(), s)?))
+            }
             _ => None,
         };
         let cell = Arc::new((
@@ -232,7 +256,9 @@ impl Signer {
         let stored = cp
             .sign(&self.key)
             .map_err(|e| e.to_string())
-            .and_then(|note| checkpoint::store(&self.data_dir, head.seq, &note).map_err(|e| e.to_string()));
+            .and_then(|note| {
+                checkpoint::store(&self.data_dir, head.seq, &note).map_err(|e| e.to_string())
+            });
         match stored {
             Ok(_) => {
                 self.last_seq = head.seq;

@@ -53,7 +53,11 @@ fn go_note() -> &'static Path {
             .env("CGO_ENABLED", "0")
             .output()
             .expect("go is required (tests/run installs golang-go and golang-golang-x-mod-dev)");
-        assert!(out.status.success(), "go build tests/go/note: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "go build tests/go/note: {}",
+            text(&out)
+        );
         bin
     })
 }
@@ -64,7 +68,10 @@ fn post(sink: &Sink, i: usize) {
         &format!("shop{}", i % 3),
         &format!("2026-11-20T10:{:02}:00Z", i % 60),
         &format!("rev{i}"),
-        Some(&format!("CHG-{}: change {i}\n\nApproved-by: bob", 100 + i % 4)),
+        Some(&format!(
+            "CHG-{}: change {i}\n\nApproved-by: bob",
+            100 + i % 4
+        )),
     );
     let r = sink.http("POST", "/v1/events", &[], body.as_bytes());
     assert_eq!(r.status, 201, "{}", r.body);
@@ -73,7 +80,11 @@ fn post(sink: &Sink, i: usize) {
 /// SIGTERM, and the exit status.
 fn terminate(sink: &mut Sink) -> std::process::ExitStatus {
     let pid = sink.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = sink.child.try_wait().unwrap() {
@@ -104,7 +115,10 @@ fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // A key pair made by Go's note.GenerateKey: sluice must read Go's private key text as it is.
-    let keys = ok(Command::new(go_note()).args(["keygen", "ci.example/sluice"]).output().unwrap());
+    let keys = ok(Command::new(go_note())
+        .args(["keygen", "ci.example/sluice"])
+        .output()
+        .unwrap());
     let (private, public) = keys.trim().split_once('\n').unwrap();
     let key_file = tmp.path().join("go.key");
     std::fs::write(&key_file, format!("{private}\n")).unwrap();
@@ -113,7 +127,12 @@ fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
     let mut sink = Sink::start_with(
         &data,
         None,
-        &["--checkpoint-key-file", path(&key_file), "--checkpoint-every", "3"],
+        &[
+            "--checkpoint-key-file",
+            path(&key_file),
+            "--checkpoint-every",
+            "3",
+        ],
         None,
     );
     for i in 0..7 {
@@ -123,53 +142,120 @@ fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
     assert!(status.success(), "{status}: {}", sink.stderr());
     // Every 3 records, and the 7th at shutdown.
     let notes = checkpoints(&data);
-    let sizes: Vec<String> = notes.iter().map(|p| p.file_stem().unwrap().to_str().unwrap().trim_start_matches('0').to_owned()).collect();
+    let sizes: Vec<String> = notes
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_start_matches('0')
+                .to_owned()
+        })
+        .collect();
     assert_eq!(sizes.last().map(String::as_str), Some("7"), "{sizes:?}");
-    assert!(sizes.contains(&"3".to_owned()) && sizes.contains(&"6".to_owned()), "{sizes:?}");
+    assert!(
+        sizes.contains(&"3".to_owned()) && sizes.contains(&"6".to_owned()),
+        "{sizes:?}"
+    );
     let mut args = vec!["verify".to_owned(), public.to_owned()];
     args.extend(notes.iter().map(|p| path(p).to_owned()));
     let go = ok(Command::new(go_note()).args(&args).output().unwrap());
     let (n, hash) = last_hash(&data);
     assert_eq!(go.lines().last().unwrap(), format!("{n} {hash}"));
     // And sluice agrees.
-    let out = ok(sluice(&["audit", "verify", "--data-dir", path(&data), "--public-key", path(&pub_file)]));
-    assert!(out.contains("ok: 7 records") && out.contains("checkpoints verified, the newest at seq 7"), "{out}");
+    let out = ok(sluice(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        path(&data),
+        "--public-key",
+        path(&pub_file),
+    ]));
+    assert!(
+        out.contains("ok: 7 records") && out.contains("checkpoints verified, the newest at seq 7"),
+        "{out}"
+    );
 }
 
 #[test]
 fn keygen_makes_a_pair_go_reads_and_never_replaces_it() {
     let tmp = tempfile::tempdir().unwrap();
     let prefix = tmp.path().join("prod.example.com");
-    let out = ok(sluice(&["audit", "keygen", "--name", "prod.example.com/sluice", "--out", path(&prefix)]));
+    let out = ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "prod.example.com/sluice",
+        "--out",
+        path(&prefix),
+    ]));
     let private = tmp.path().join("prod.example.com.key");
     let public = tmp.path().join("prod.example.com.pub");
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(out.trim(), std::fs::read_to_string(&public).unwrap().trim());
-    assert!(std::fs::read_to_string(&private).unwrap().starts_with("PRIVATE+KEY+prod.example.com/sluice+"));
+    assert!(std::fs::read_to_string(&private)
+        .unwrap()
+        .starts_with("PRIVATE+KEY+prod.example.com/sluice+"));
     let again = sluice(&["audit", "keygen", "--name", "x", "--out", path(&prefix)]);
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
     assert!(text(&again).contains("exists already"));
     // Sign with the sluice key, check with Go.
     let data = tmp.path().join("data");
-    let mut sink = Sink::start_with(&data, None, &["--checkpoint-key-file", path(&private)], None);
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &["--checkpoint-key-file", path(&private)],
+        None,
+    );
     post(&sink, 1);
     assert!(terminate(&mut sink).success());
     let notes = checkpoints(&data);
     let pub_text = std::fs::read_to_string(&public).unwrap();
-    let go = ok(Command::new(go_note()).args(["verify", pub_text.trim(), path(&notes[0])]).output().unwrap());
+    let go = ok(Command::new(go_note())
+        .args(["verify", pub_text.trim(), path(&notes[0])])
+        .output()
+        .unwrap());
     assert_eq!(go.trim(), format!("1 {}", last_hash(&data).1));
-    let bad = sluice(&["audit", "keygen", "--name", "has space", "--out", path(&tmp.path().join("y"))]);
+    let bad = sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "has space",
+        "--out",
+        path(&tmp.path().join("y")),
+    ]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
 
 /// A log of `n` records with checkpoints, written by the sink (key from `sluice audit keygen`).
 fn signed_data_dir(tmp: &Path, n: usize, every: &str) -> (PathBuf, PathBuf, PathBuf) {
     let prefix = tmp.join("k");
-    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&prefix)]));
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&prefix),
+    ]));
     let (key, public) = (tmp.join("k.key"), tmp.join("k.pub"));
     let data = tmp.join("data");
-    let mut sink = Sink::start_with(&data, None, &["--checkpoint-key-file", path(&key), "--checkpoint-every", every], None);
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &[
+            "--checkpoint-key-file",
+            path(&key),
+            "--checkpoint-every",
+            every,
+        ],
+        None,
+    );
     for i in 0..n {
         post(&sink, i);
     }
@@ -196,13 +282,28 @@ fn verify_with_the_public_key_catches_a_truncated_log_and_another_key() {
     ok(sluice(&["audit", "verify", "--data-dir", path(&data)]));
     let out = verify(&[&public]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("the log ends at seq 4") && text(&out).contains("cut off the end"), "{}", text(&out));
+    assert!(
+        text(&out).contains("the log ends at seq 4") && text(&out).contains("cut off the end"),
+        "{}",
+        text(&out)
+    );
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     // Someone else's key does not verify these checkpoints.
-    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("other"))]));
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("other")),
+    ]));
     let out = verify(&[&tmp.path().join("other.pub")]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("signed only by keys not given"), "{}", text(&out));
+    assert!(
+        text(&out).contains("signed only by keys not given"),
+        "{}",
+        text(&out)
+    );
     // A rotated key list: either key is accepted.
     ok(verify(&[&tmp.path().join("other.pub"), &public]));
 }
@@ -219,12 +320,22 @@ impl Moto {
     fn start() -> Moto {
         let port = free_port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with moto[server] (tests/requirements.txt)");
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto did not start");
@@ -269,7 +380,11 @@ impl Drop for Moto {
 
 /// sluice with the S3 settings for `endpoint` in its environment (as a pod would get them).
 fn sluice_s3(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).envs(s3_env(endpoint)).output().unwrap()
+    Command::new(bin())
+        .args(args)
+        .envs(s3_env(endpoint))
+        .output()
+        .unwrap()
 }
 
 fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
@@ -288,9 +403,17 @@ fn split_into_segments(data: &Path, starts: &[usize]) {
     let lines: Vec<String> = read_log_lines(data).into_iter().map(|l| l + "\n").collect();
     std::fs::create_dir_all(data.join("segments")).unwrap();
     for w in starts.windows(2) {
-        std::fs::write(data.join("segments").join(format!("{:020}.jsonl", w[0])), lines[w[0] - 1..w[1] - 1].concat()).unwrap();
+        std::fs::write(
+            data.join("segments").join(format!("{:020}.jsonl", w[0])),
+            lines[w[0] - 1..w[1] - 1].concat(),
+        )
+        .unwrap();
     }
-    std::fs::write(data.join("audit.jsonl"), lines[starts.last().unwrap() - 1..].concat()).unwrap();
+    std::fs::write(
+        data.join("audit.jsonl"),
+        lines[starts.last().unwrap() - 1..].concat(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -302,37 +425,122 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, _, public) = signed_data_dir(tmp.path(), 9, "4");
     split_into_segments(&data, &[1, 5, 8]);
-    ok(sluice(&["audit", "verify", "--data-dir", path(&data), "--public-key", path(&public)]));
+    ok(sluice(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        path(&data),
+        "--public-key",
+        path(&public),
+    ]));
     // A bucket whose lock is weaker, or that has none, is refused before anything is written.
     for (bucket, why) in [("weak", "GOVERNANCE"), ("unlocked", "not enabled")] {
         let url = format!("s3://{bucket}/audit");
-        let out = sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&data), "--archive", &url, "--retention", "7y"]);
+        let out = sluice_s3(
+            &moto.endpoint,
+            &[
+                "audit",
+                "archive",
+                "--data-dir",
+                path(&data),
+                "--archive",
+                &url,
+                "--retention",
+                "7y",
+            ],
+        );
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains(why), "{}", text(&out));
         assert!(moto.keys(bucket).is_empty());
     }
     let url = "s3://evidence/prod";
-    let out = ok(sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&data), "--archive", url, "--retention", "7y"]));
+    let out = ok(sluice_s3(
+        &moto.endpoint,
+        &[
+            "audit",
+            "archive",
+            "--data-dir",
+            path(&data),
+            "--archive",
+            url,
+            "--retention",
+            "7y",
+        ],
+    ));
     assert!(out.contains("ok: 5 objects"), "{out}");
     let keys = moto.keys("evidence");
-    assert_eq!(keys.iter().filter(|k| k.starts_with("prod/segments/")).count(), 2, "{keys:?}");
-    assert_eq!(keys.iter().filter(|k| k.starts_with("prod/checkpoints/")).count(), 3, "{keys:?}");
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("prod/segments/"))
+            .count(),
+        2,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("prod/checkpoints/"))
+            .count(),
+        3,
+        "{keys:?}"
+    );
     // Again: nothing to do, nothing rewritten.
-    assert!(ok(sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&data), "--archive", url])).contains("ok: 0 objects"));
+    assert!(ok(sluice_s3(
+        &moto.endpoint,
+        &[
+            "audit",
+            "archive",
+            "--data-dir",
+            path(&data),
+            "--archive",
+            url
+        ]
+    ))
+    .contains("ok: 0 objects"));
     // Verify from the archive alone: segments 1-7, checkpoints at 4 (checked), 8 and 9 (beyond the sealed segments).
-    let out = ok(sluice_s3(&moto.endpoint, &["audit", "verify", "--archive", url, "--public-key", path(&public)]));
-    assert!(out.contains("ok: 7 records") && out.contains("1 checkpoints verified"), "{out}");
+    let out = ok(sluice_s3(
+        &moto.endpoint,
+        &[
+            "audit",
+            "verify",
+            "--archive",
+            url,
+            "--public-key",
+            path(&public),
+        ],
+    ));
+    assert!(
+        out.contains("ok: 7 records") && out.contains("1 checkpoints verified"),
+        "{out}"
+    );
     // Another log under the same names: sluice refuses to overwrite (conditional create), and the
     // locked object stays as it was.
     let first = "prod/segments/00000000000000000001.jsonl";
-    let before = moto.boto(&format!("print(s3.get_object(Bucket='evidence', Key='{first}')['Body'].read().decode())"));
+    let before = moto.boto(&format!(
+        "print(s3.get_object(Bucket='evidence', Key='{first}')['Body'].read().decode())"
+    ));
     let tmp2 = tempfile::tempdir().unwrap();
     let (other, _, _) = signed_data_dir(tmp2.path(), 5, "100");
     split_into_segments(&other, &[1, 5]);
-    let out = sluice_s3(&moto.endpoint, &["audit", "archive", "--data-dir", path(&other), "--archive", url]);
+    let out = sluice_s3(
+        &moto.endpoint,
+        &[
+            "audit",
+            "archive",
+            "--data-dir",
+            path(&other),
+            "--archive",
+            url,
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("exists with other content"), "{}", text(&out));
-    let after = moto.boto(&format!("print(s3.get_object(Bucket='evidence', Key='{first}')['Body'].read().decode())"));
+    assert!(
+        text(&out).contains("exists with other content"),
+        "{}",
+        text(&out)
+    );
+    let after = moto.boto(&format!(
+        "print(s3.get_object(Bucket='evidence', Key='{first}')['Body'].read().decode())"
+    ));
     assert_eq!(before, after);
     // And the store itself refuses to delete the locked version (COMPLIANCE retention).
     let refused = moto.boto(&format!(
@@ -342,9 +550,21 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
     ));
     assert!(refused.starts_with("refused"), "{refused}");
     // A rewritten segment in the archive (a new version on top) is caught by verify --archive.
-    moto.boto(&format!("s3.put_object(Bucket='evidence', Key='{first}', Body=open('{}', 'rb').read())",
-        path(&other.join("segments/00000000000000000001.jsonl"))));
-    let out = sluice_s3(&moto.endpoint, &["audit", "verify", "--archive", url, "--public-key", path(&public)]);
+    moto.boto(&format!(
+        "s3.put_object(Bucket='evidence', Key='{first}', Body=open('{}', 'rb').read())",
+        path(&other.join("segments/00000000000000000001.jsonl"))
+    ));
+    let out = sluice_s3(
+        &moto.endpoint,
+        &[
+            "audit",
+            "verify",
+            "--archive",
+            url,
+            "--public-key",
+            path(&public),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
@@ -359,7 +579,11 @@ struct Relay {
 
 impl Relay {
     fn start(target: String) -> Relay {
-        let relay = Relay { port: free_port(), up: Arc::new(AtomicBool::new(false)), conns: Arc::default() };
+        let relay = Relay {
+            port: free_port(),
+            up: Arc::new(AtomicBool::new(false)),
+            conns: Arc::default(),
+        };
         relay.open(target);
         relay
     }
@@ -374,9 +598,17 @@ impl Relay {
                     return;
                 }
                 let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(target.trim_start_matches("http://")) else { continue };
-                conns.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                let Ok(server) = TcpStream::connect(target.trim_start_matches("http://")) else {
+                    continue;
+                };
+                conns
+                    .lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 16384];
                         while let Ok(n) = from.read(&mut buf) {
@@ -429,36 +661,73 @@ fn appends_go_on_while_the_archive_is_down_and_the_backlog_drains() {
     moto.locked_bucket("evidence", "COMPLIANCE", "'Days': 3000");
     let relay = Relay::start(moto.endpoint.clone());
     let tmp = tempfile::tempdir().unwrap();
-    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("k"))]));
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("k")),
+    ]));
     let data = tmp.path().join("data");
     let key = tmp.path().join("k.key");
-    let args = ["--checkpoint-key-file", path(&key), "--checkpoint-every", "1", "--archive", "s3://evidence/a", "--retention", "7y"];
+    let args = [
+        "--checkpoint-key-file",
+        path(&key),
+        "--checkpoint-every",
+        "1",
+        "--archive",
+        "s3://evidence/a",
+        "--retention",
+        "7y",
+    ];
     // Sink::start_with passes the process environment on: the S3 settings go in through a shell prefix.
-    let env: String = s3_env(&relay.endpoint()).iter().map(|(k, v)| format!("export {k}={v};")).collect();
+    let env: String = s3_env(&relay.endpoint())
+        .iter()
+        .fold(String::new(), |s, (k, v)| s + "export " + k + "=" + v + ";");
     let sink = Sink::start_with(&data, None, &args, Some(&env));
     post(&sink, 0);
-    wait_for("the first checkpoint in the archive", Duration::from_secs(30), || {
-        moto.keys("evidence").iter().any(|k| k.ends_with("00000000000000000001.note"))
-    });
+    wait_for(
+        "the first checkpoint in the archive",
+        Duration::from_secs(30),
+        || {
+            moto.keys("evidence")
+                .iter()
+                .any(|k| k.ends_with("00000000000000000001.note"))
+        },
+    );
     relay.cut();
     // The endpoint is gone: appends are answered as before, the backlog grows and is shown.
     for i in 1..6 {
         post(&sink, i);
     }
-    wait_for("upload failures in /metrics", Duration::from_secs(60), || {
-        metric(&sink, "sluice_archive_upload_failures_total") > 0
-            && metric(&sink, "sluice_archive_lag_checkpoints") >= 5
-    });
+    wait_for(
+        "upload failures in /metrics",
+        Duration::from_mins(1),
+        || {
+            metric(&sink, "sluice_archive_upload_failures_total") > 0
+                && metric(&sink, "sluice_archive_lag_checkpoints") >= 5
+        },
+    );
     let health: Value = serde_json::from_str(&sink.http("GET", "/healthz", &[], b"").body).unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["evidence"]["archive"]["state"], "retrying", "{health}");
+    assert_eq!(
+        health["evidence"]["archive"]["state"], "retrying",
+        "{health}"
+    );
     assert_eq!(read_log_lines(&data).len(), 6);
     // Back again: the backlog drains by itself (backoff is at most 30 s).
     relay.open(moto.endpoint.clone());
     wait_for("the backlog to drain", Duration::from_secs(90), || {
         metric(&sink, "sluice_archive_lag_checkpoints") == 0
     });
-    assert_eq!(moto.keys("evidence").iter().filter(|k| k.ends_with(".note")).count(), 6);
+    assert_eq!(
+        moto.keys("evidence")
+            .iter()
+            .filter(|k| Path::new(k).extension().is_some_and(|e| e == "note"))
+            .count(),
+        6
+    );
 }
 
 // ---- the auditor's export ------------------------------------------------------------------------------
@@ -472,7 +741,14 @@ fn recipe(bundle: &Path) -> String {
 }
 
 fn run_recipe(script: &str, bundle: &Path, key: &str) -> Output {
-    Command::new("bash").arg("-c").arg(script).arg("verify.sh").arg(key).current_dir(bundle).output().unwrap()
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg("verify.sh")
+        .arg(key)
+        .current_dir(bundle)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -481,22 +757,44 @@ fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
     let (data, _, public) = signed_data_dir(tmp.path(), 12, "5");
     let bundle = tmp.path().join("bundle");
     let export = |out: &Path, seed: &str| {
-        sluice(&["audit", "export", "--data-dir", path(&data), "--public-key", path(&public),
-            "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--out", path(out),
-            "--sample", "2", "--seed", seed])
+        sluice(&[
+            "audit",
+            "export",
+            "--data-dir",
+            path(&data),
+            "--public-key",
+            path(&public),
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            path(out),
+            "--sample",
+            "2",
+            "--seed",
+            seed,
+        ])
     };
     ok(export(&bundle, "2026-audit"));
     let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
     let script = recipe(&bundle);
     let out = run_recipe(&script, &bundle, &key);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("ok: records 1 to 12") && text(&out).contains("; 4 changes"), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok: records 1 to 12") && text(&out).contains("; 4 changes"),
+        "{}",
+        text(&out)
+    );
     let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     // The same seed draws the same sample; another seed another one.
     let again = tmp.path().join("again");
     ok(export(&again, "2026-audit"));
-    assert_eq!(std::fs::read(bundle.join("sample.txt")).unwrap(), std::fs::read(again.join("sample.txt")).unwrap());
+    assert_eq!(
+        std::fs::read(bundle.join("sample.txt")).unwrap(),
+        std::fs::read(again.join("sample.txt")).unwrap()
+    );
     let seeds: std::collections::BTreeSet<Vec<u8>> = (0..6)
         .map(|i| {
             let d = tmp.path().join(format!("seed{i}"));
@@ -506,7 +804,14 @@ fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
         .collect();
     assert!(seeds.len() > 1, "every seed drew the same sample");
     // Another key: the recipe fails.
-    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("other"))]));
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("other")),
+    ]));
     let other = std::fs::read_to_string(tmp.path().join("other.pub")).unwrap();
     assert!(!run_recipe(&script, &bundle, other.trim()).status.success());
     // One byte changed anywhere in the bundle: the recipe fails.
@@ -522,20 +827,31 @@ fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
             changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
             std::fs::write(file, &changed).unwrap();
             let out = run_recipe(&script, &bundle, &key);
-            assert!(!out.status.success(), "{} byte {at} changed, yet: {}", file.display(), text(&out));
+            assert!(
+                !out.status.success(),
+                "{} byte {at} changed, yet: {}",
+                file.display(),
+                text(&out)
+            );
         }
         std::fs::write(file, &original).unwrap();
     }
     assert!(run_recipe(&script, &bundle, &key).status.success());
     // A changed evidence page with SHA256SUMS updated to match is still caught: the pages are re-derived.
     let page = bundle.join("evidence/CHG-100.md");
-    let forged = std::fs::read_to_string(&page).unwrap().replace("| Approved by | bob |", "| Approved by | bob carol |");
+    let forged = std::fs::read_to_string(&page)
+        .unwrap()
+        .replace("| Approved by | bob |", "| Approved by | bob carol |");
     std::fs::write(&page, &forged).unwrap();
     let sums = Command::new("bash").arg("-c").arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
         .current_dir(&bundle).output().unwrap();
     assert!(sums.status.success());
     let out = run_recipe(&script, &bundle, &key);
-    assert!(text(&out).contains("evidence/CHG-100.md is not what the records give"), "{}", text(&out));
+    assert!(
+        text(&out).contains("evidence/CHG-100.md is not what the records give"),
+        "{}",
+        text(&out)
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

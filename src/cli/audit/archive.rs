@@ -9,6 +9,8 @@ use crate::cli::output;
 use clap::Args;
 use std::path::PathBuf;
 
+// clap prints these doc lines as help text, where backticks and <> would show as they are.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ArchiveArgs {
     /// The sink's data directory.
@@ -33,6 +35,9 @@ pub(super) fn run(args: &ArchiveArgs) -> Result<Exit> {
     let written = crate::cli::archive::runtime()?
         .block_on(uploader::sync_once(&archive, &args.data_dir))
         .map_err(crate::cli::archive::failure)?;
-    output::print_line(&format!("ok: {written} objects written to {}", archive.url()))?;
+    output::print_line(&format!(
+        "ok: {written} objects written to {}",
+        archive.url()
+    ))?;
     Ok(Exit::Success)
 }

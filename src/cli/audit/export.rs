@@ -14,6 +14,8 @@ use clap::Args;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
+// clap prints these doc lines as help text, where backticks and <> would show as they are.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ExportArgs {
     /// The sink's data directory.
@@ -41,7 +43,9 @@ pub(in crate::cli) struct ExportArgs {
 
 fn instant(flag: &str, text: &str) -> Result<String> {
     let t = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
-        Error::Usage(format!("{flag} {text:?}: {e}; give an RFC 3339 time such as 2026-01-01T00:00:00Z"))
+        Error::Usage(format!(
+            "{flag} {text:?}: {e}; give an RFC 3339 time such as 2026-01-01T00:00:00Z"
+        ))
     })?;
     Ok(t.with_timezone(&chrono::Utc)
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -58,7 +62,9 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     let from = instant("--from", &args.from)?;
     let to = instant("--to", &args.to)?;
     if from >= to {
-        return Err(Error::Usage(format!("--from {from} is not before --to {to}")));
+        return Err(Error::Usage(format!(
+            "--from {from} is not before --to {to}"
+        )));
     }
     if args.out.exists() {
         return Err(failure(format!(
@@ -74,13 +80,22 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
         .map(|(s, _)| s)
         .collect();
     let records = pick(&args.data_dir, &from, &to, &sizes, report.head.seq)?;
-    let last = records.last().and_then(|r| r.get("seq")).and_then(Value::as_u64).unwrap_or(0);
-    let note_path = args.data_dir.join(checkpoint::DIR).join(checkpoint::file_name(last));
+    let last = records
+        .last()
+        .and_then(|r| r.get("seq"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let note_path = args
+        .data_dir
+        .join(checkpoint::DIR)
+        .join(checkpoint::file_name(last));
     let note = std::fs::read_to_string(&note_path).map_err(|e| Error::io(&note_path, e))?;
     let period = Period {
         from,
         to,
-        sample: args.sample.map(|n| (n as usize, args.seed.clone().unwrap_or_default())),
+        sample: args
+            .sample
+            .map(|n| (n as usize, args.seed.clone().unwrap_or_default())),
     };
     let files = export::bundle(&records, &period, &note, &key.to_text()).map_err(failure)?;
     write_bundle(&args.out, &files)?;
@@ -95,12 +110,23 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
 
 /// The records from the one before the period through the first checkpoint at or after the end of
 /// the period (the first record received at or after `to`, or the last record).
-fn pick(data_dir: &Path, from: &str, to: &str, sizes: &[u64], last_seq: u64) -> Result<Vec<Map<String, Value>>> {
+fn pick(
+    data_dir: &Path,
+    from: &str,
+    to: &str,
+    sizes: &[u64],
+    last_seq: u64,
+) -> Result<Vec<Map<String, Value>>> {
     let mut before: Option<Map<String, Value>> = None;
     let mut out = Vec::new();
     let mut started = false;
     let mut end: Option<u64> = None;
-    let at = |r: &Map<String, Value>| r.get("receivedAt").and_then(Value::as_str).unwrap_or("").to_owned();
+    let at = |r: &Map<String, Value>| {
+        r.get("receivedAt")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     let seq_of = |r: &Map<String, Value>| r.get("seq").and_then(Value::as_u64).unwrap_or(0);
     let mut need = None;
     proof::for_each_record(data_dir, |r| {
@@ -141,7 +167,10 @@ fn pick(data_dir: &Path, from: &str, to: &str, sizes: &[u64], last_seq: u64) -> 
 
 /// Writes the files into a new directory beside `out`, then renames it to `out`.
 fn write_bundle(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         for (path, bytes) in files {

@@ -9,6 +9,8 @@ use clap::Args;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+// clap prints these doc lines as help text, where backticks and <> would show as they are.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct KeygenArgs {
     /// The key's name, which is also the origin line of every checkpoint it signs: name the log, e.g.

@@ -9,8 +9,11 @@ use crate::audit::{self};
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use clap::Args;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+// clap prints these doc lines as help text, where backticks and <> would show as they are.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct VerifyArgs {
     /// The sink's data directory (holding audit.jsonl, segments/ and checkpoints/).
@@ -45,12 +48,16 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
                 .map_err(crate::cli::archive::failure)?;
             describe(&report, true)
         }
-        (None, Some(dir)) if !keys.is_empty() => {
-            describe(&proof::verify_dir(dir, &keys).map_err(proof_failure)?, false)
-        }
+        (None, Some(dir)) if !keys.is_empty() => describe(
+            &proof::verify_dir(dir, &keys).map_err(proof_failure)?,
+            false,
+        ),
         (None, Some(dir)) => {
             let head = audit::verify(dir)?;
-            format!("ok: {} records, head seq {} hash {}", head.seq, head.seq, head.hash)
+            format!(
+                "ok: {} records, head seq {} hash {}",
+                head.seq, head.seq, head.hash
+            )
         }
         (None, None) => return Err(Error::Usage("give --data-dir or --archive".into())),
     };
@@ -64,13 +71,14 @@ fn describe(r: &Report, archive: bool) -> String {
         r.head.seq, r.head.seq, r.head.hash, r.checked
     );
     if let Some(latest) = r.latest {
-        line.push_str(&format!(", the newest at seq {latest}"));
+        let _ = write!(line, ", the newest at seq {latest}");
     }
     if archive && !r.beyond.is_empty() {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             "; {} newer checkpoints cover records not yet sealed into an archived segment",
             r.beyond.len()
-        ));
+        );
     }
     line
 }
@@ -82,16 +90,19 @@ fn proof_failure(e: ProofError) -> Error {
 /// The public key in `path`.
 pub(in crate::cli) fn read_public_key(path: &Path) -> Result<VerifierKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    VerifierKey::parse(&text).map_err(|e| {
-        crate::cli::archive::failure(format!("{}: {e}", path.display()))
-    })
+    VerifierKey::parse(&text)
+        .map_err(|e| crate::cli::archive::failure(format!("{}: {e}", path.display())))
 }
 
 /// Verifies the archive's segments against its checkpoints.
 async fn verify_archive(archive: &Archive, keys: &[VerifierKey]) -> Result<Report, String> {
     let named = |name: &str| format!("{}/{name}", archive.url());
     let mut notes = Vec::new();
-    for name in archive.list(checkpoint::DIR).await.map_err(|e| e.to_string())? {
+    for name in archive
+        .list(checkpoint::DIR)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         let bytes = archive.get(&name).await.map_err(|e| e.to_string())?;
         if bytes.len() > checkpoint::MAX_NOTE {
             return Err(format!("{}: larger than a checkpoint", named(&name)));
@@ -102,7 +113,11 @@ async fn verify_archive(archive: &Archive, keys: &[VerifierKey]) -> Result<Repor
         return Err(ProofError::NoCheckpoint(named(checkpoint::DIR)).to_string());
     }
     let mut check = ChainCheck::new(notes, keys).map_err(|e| e.to_string())?;
-    for name in archive.list(proof::SEGMENT_DIR).await.map_err(|e| e.to_string())? {
+    for name in archive
+        .list(proof::SEGMENT_DIR)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         let file = name.rsplit('/').next().unwrap_or(&name);
         let Some(first) = proof::first_seq_of_name(file) else {
             continue;
