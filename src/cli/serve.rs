@@ -34,21 +34,21 @@ pub(super) struct ServeArgs {
     workers: usize,
     /// File holding the checkpoint signing key (from `sluice audit keygen`, mounted from a Secret):
     /// the sink then signs checkpoints of the log into DATA_DIR/checkpoints/.
-    #[arg(long)]
+    #[arg(long, env = "SLUICE_CHECKPOINT_KEY_FILE")]
     checkpoint_key_file: Option<PathBuf>,
     /// Sign a checkpoint after this many new records.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, env = "SLUICE_CHECKPOINT_EVERY")]
     checkpoint_every: u64,
     /// Sign a checkpoint at least this often while new records come in (Go duration), and at shutdown.
-    #[arg(long, default_value = "10m")]
+    #[arg(long, default_value = "10m", env = "SLUICE_CHECKPOINT_INTERVAL")]
     checkpoint_interval: String,
     /// Copy sealed segments and checkpoints to this object store: s3://bucket/prefix, gs://…, az://…,
     /// or a directory. Credentials and endpoint come from the store's usual environment (AWS_*, …).
-    #[arg(long)]
+    #[arg(long, env = "SLUICE_ARCHIVE")]
     archive: Option<String>,
     /// Refuse to start unless the archive bucket locks objects at least this long (S3 Object Lock,
     /// COMPLIANCE mode), e.g. 7y or 2555d.
-    #[arg(long, requires = "archive")]
+    #[arg(long, requires = "archive", env = "SLUICE_RETENTION")]
     retention: Option<Retention>,
 }
 
