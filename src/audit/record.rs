@@ -107,8 +107,17 @@ pub fn index_key(record: &Map<String, Value>) -> Option<String> {
     let event = text(&["event"]);
     if event == GUARD_DECISION {
         let allowed = record.get("allowed").and_then(Value::as_bool)?;
-        let app = format!("{}/{}", text(&["destination", "namespace"]), text(&["app", "name"]));
-        return Some(guard_key(&app, &text(&["revision"]), &text(&["at"]), allowed));
+        let app = format!(
+            "{}/{}",
+            text(&["destination", "namespace"]),
+            text(&["app", "name"])
+        );
+        return Some(guard_key(
+            &app,
+            &text(&["revision"]),
+            &text(&["at"]),
+            allowed,
+        ));
     }
     let uid = text(&["app", "uid"]);
     let identity = if uid.is_empty() {
@@ -718,7 +727,9 @@ mod tests {
     fn keys_are_unambiguous_digests() {
         let key = idempotency_key("deployed", "u-1", "2026-01-02T00:00:00Z", "bbb");
         assert_eq!(key.len(), 64);
-        assert!(key.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         // Joined with `|` these would collide; length-prefixed they do not.
         assert_ne!(
             idempotency_key("deployed", "a|b", "c", "d"),

@@ -56,7 +56,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         return Err(Error::Usage("--max-connections must be at least 1".into()));
     }
     let token = args.token_file.as_deref().map(read_token).transpose()?;
-    let read_token = args.read_token_file.as_deref().map(read_token).transpose()?;
+    let read_token = args
+        .read_token_file
+        .as_deref()
+        .map(read_token)
+        .transpose()?;
     if read_token.is_some() && token.is_none() {
         return Err(Error::Usage(
             "--read-token-file needs --token-file: without a write token anyone could write".into(),

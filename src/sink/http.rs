@@ -8,8 +8,8 @@ use super::writer::{Appender, Health};
 use crate::audit::log::{self, Outcome, Published};
 use crate::audit::query::Filter;
 use crate::audit::record::{self, Body, EventError, Record, GUARD_DECISION};
-use hyper::body::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -166,7 +166,8 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
                 match tokio::time::timeout_at(deadline, read).await {
                     Ok(Ok(reply)) => reply,
                     Ok(Err(_)) => Reply::error(500, "the query failed"),
-                    Err(_) => Reply::error(503, "the query did not finish in time").with("Retry-After", "5"),
+                    Err(_) => Reply::error(503, "the query did not finish in time")
+                        .with("Retry-After", "5"),
                 }
             }
             Err(reply) => reply,
@@ -223,7 +224,10 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     let too_large = || {
         Reply::error(
             413,
-            format!("the body is over the limit of {} bytes (--max-body)", ctx.max_body),
+            format!(
+                "the body is over the limit of {} bytes (--max-body)",
+                ctx.max_body
+            ),
         )
         .closing()
     };
@@ -284,8 +288,13 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     ctx.metrics.observe_append(queued.elapsed());
     let unavailable = |why: &str| {
         ctx.metrics.count(label, Counted::Unavailable);
-        Reply::error(503, format!("{why}; retry later (a retry of a recorded delivery is answered as a duplicate)"))
-            .with("Retry-After", "5")
+        Reply::error(
+            503,
+            format!(
+                "{why}; retry later (a retry of a recorded delivery is answered as a duplicate)"
+            ),
+        )
+        .with("Retry-After", "5")
     };
     match result {
         Ok(Ok(Outcome::Appended { seq, hash })) => {
@@ -325,8 +334,11 @@ async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -
     let Some(stored) = stored else {
         tracing::error!(seq, "cannot read back the record of a duplicate key");
         ctx.metrics.count(label, Counted::Unavailable);
-        return Reply::error(503, "cannot compare with the recorded delivery; retry later")
-            .with("Retry-After", "5");
+        return Reply::error(
+            503,
+            "cannot compare with the recorded delivery; retry later",
+        )
+        .with("Retry-After", "5");
     };
     if same_content(&stored, draft) {
         ctx.metrics.count(label, Counted::Duplicate);
@@ -386,7 +398,8 @@ fn authorize(ctx: &Context, rq: &Request<Incoming>, access: Access) -> Result<()
         .and_then(bearer);
     match presented {
         Some(token) if constant_time_eq(&digest(token), &expected) => Ok(()),
-        _ => Err(Reply::error(401, "a valid bearer token is required").with("WWW-Authenticate", "Bearer")),
+        _ => Err(Reply::error(401, "a valid bearer token is required")
+            .with("WWW-Authenticate", "Bearer")),
     }
 }
 

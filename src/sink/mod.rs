@@ -234,17 +234,14 @@ pub fn run(
 /// Resolves on SIGTERM or SIGINT, or a little after the writer thread ends.
 async fn stop_signal(health: &Health) -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (
+    let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        _ => {
-            tracing::warn!("cannot listen for SIGTERM/SIGINT; the sink stops only when killed");
-            health.gone.notified().await;
-            tokio::time::sleep(WRITER_GONE_LINGER).await;
-            return Stop::WriterGone;
-        }
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; the sink stops only when killed");
+        health.gone.notified().await;
+        tokio::time::sleep(WRITER_GONE_LINGER).await;
+        return Stop::WriterGone;
     };
     tokio::select! {
         _ = term.recv() => Stop::Signal("SIGTERM"),
@@ -267,5 +264,101 @@ fn raise_open_files_limit(max_connections: usize) {
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::log::{Outcome, Published};
+    use crate::audit::record::Body;
+    use std::io::{Read, Write};
+
+    /// A store whose writer thread dies on the first batch (a bug, or anything that panics).
+    struct Dying;
+
+    impl Store for Dying {
+        fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, AuditError> {
+            panic!("the writer dies (test)")
+        }
+        fn head(&self) -> (u64, u64) {
+            (0, 0)
+        }
+        fn close(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(addr: std::net::SocketAddr, text: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(text.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn when_the_writer_dies_healthz_is_503_and_the_sink_stops_with_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let ctx = Context {
+            write_token: None,
+            read_token: None,
+            metrics: Arc::default(),
+            published: Arc::new(std::sync::RwLock::new(Published {
+                head: crate::audit::log::Head::default(),
+                offsets: Vec::new(),
+            })),
+            log_path: std::path::PathBuf::from("/nonexistent/audit.jsonl"),
+            change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
+            max_body: 1 << 20,
+        };
+        let limits = server::Limits {
+            max_connections: 16,
+            grace: Duration::from_secs(2),
+        };
+        let server = std::thread::spawn(move || run(listener, Dying, ctx, 1, limits));
+        let healthy = request(
+            addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(healthy.starts_with("HTTP/1.1 200"), "{healthy}");
+        let body = r#"{"app": "shop", "at": "2026-01-02T00:00:00Z", "allowed": true}"#;
+        let post = request(
+            addr,
+            &format!(
+                "POST /v1/guard HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(post.starts_with("HTTP/1.1 503"), "{post}");
+        assert!(
+            !post.contains("/nonexistent"),
+            "no server path in an answer: {post}"
+        );
+        // The writer thread unwinds (answering its batch 503) just before it is marked gone.
+        let mut health = String::new();
+        for _ in 0..50 {
+            health = request(
+                addr,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
+            if !health.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+        assert!(health.contains("writer has stopped"), "{health}");
+        let started = std::time::Instant::now();
+        let result = server.join().expect("the server thread");
+        assert!(
+            matches!(result, Err(SinkError::WriterStopped)),
+            "{result:?}"
+        );
+        // `sluice serve` ends with exit code 1 on this error (cli/error.rs: every sink error is a failure).
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

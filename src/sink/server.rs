@@ -120,8 +120,16 @@ pub async fn run<T>(
     (reason, finished)
 }
 
-type Handler =
-    Pin<Box<dyn Future<Output = Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, Infallible>> + Send>>;
+type Handler = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    hyper::Response<http_body_util::Full<hyper::body::Bytes>>,
+                    Infallible,
+                >,
+            > + Send,
+    >,
+>;
 
 async fn connection(
     stream: TcpStream,
@@ -162,7 +170,9 @@ async fn linger(mut stream: TcpStream) {
     let mut drained = 0u64;
     let mut buf = vec![0u8; 16 * 1024];
     while drained < LINGER_BYTES {
-        let wait = end.saturating_duration_since(Instant::now()).min(LINGER_IDLE);
+        let wait = end
+            .saturating_duration_since(Instant::now())
+            .min(LINGER_IDLE);
         if wait.is_zero() {
             break;
         }

@@ -578,8 +578,14 @@ mod tests {
             request.starts_with("post /v1/guard http/1.1\r\n"),
             "{request}"
         );
-        assert!(request.contains("\r\nauthorization: bearer tok\r\n"), "{request}");
-        assert!(request.contains("\r\ncontent-type: application/json\r\n"), "{request}");
+        assert!(
+            request.contains("\r\nauthorization: bearer tok\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("\r\ncontent-type: application/json\r\n"),
+            "{request}"
+        );
     }
 
     #[test]
@@ -599,7 +605,10 @@ mod tests {
         let err = HttpReporter
             .report(&url, None, &json!({}))
             .expect_err("no answer");
-        assert!(started.elapsed() < REPORT_TIMEOUT + std::time::Duration::from_secs(2), "{err}");
+        assert!(
+            started.elapsed() < REPORT_TIMEOUT + std::time::Duration::from_secs(2),
+            "{err}"
+        );
         let listener = silent.join().expect("server");
         // https:// opens with a TLS ClientHello (record type 22), not with a request line.
         let hello = std::thread::spawn(move || {

@@ -501,7 +501,12 @@ fn acknowledged_records_survive_sigkill_and_the_chain_verifies() {
             .is_some_and(|r| r["startedAt"] == started.as_str());
         lost += usize::from(!found);
     }
-    assert_eq!(lost, 0, "{lost} of {} acknowledged records lost", acked.len());
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged records lost",
+        acked.len()
+    );
     drop(sink);
     let out = sluice_in(
         dir.path(),
@@ -627,7 +632,11 @@ fn a_full_disk_answers_503_keeps_the_log_valid_and_recovers() {
         let r = sink.http("POST", "/v1/events", &[], b.as_bytes());
         // The error names no server path (the log does).
         let data_dir = data.display().to_string();
-        assert!(!r.body.contains(&data_dir) && !r.body.contains("audit.jsonl"), "{}", r.body);
+        assert!(
+            !r.body.contains(&data_dir) && !r.body.contains("audit.jsonl"),
+            "{}",
+            r.body
+        );
         statuses.push(r.status);
     }
     // While appends fail, /healthz says so: a readiness probe takes the sink out of the Service.
@@ -907,7 +916,10 @@ fn framing_follows_rfc_9112_and_nothing_is_smuggled() {
         let started = std::time::Instant::now();
         let answer = raw_exchange(&sink.addr, request.as_bytes(), false);
         // The sink closed the connection, rather than the client's read timeout ending it.
-        assert!(started.elapsed() < Duration::from_secs(15), "{what}: not closed");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{what}: not closed"
+        );
         assert_eq!(statuses(&answer), vec![*want], "{what}: {answer}");
     }
     // Controls: a valid chunked request and the next one on the same connection are served.
@@ -991,7 +1003,10 @@ fn trickling_and_idle_connections_do_not_stop_the_sink() {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
     let limit = crate::support::raise_open_files_limit();
-    assert!(limit >= 4200, "this test needs 4,200 open files, the hard limit is {limit}");
+    assert!(
+        limit >= 4200,
+        "this test needs 4,200 open files, the hard limit is {limit}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&dir.path().join("data"), None);
     let addr = sink.addr.clone();
@@ -1005,7 +1020,9 @@ fn trickling_and_idle_connections_do_not_stop_the_sink() {
                 (0..40).map(|_| (connect(&addr), 0)).collect();
             while !stop.load(Ordering::Relaxed) {
                 for (conn, sent) in &mut conns {
-                    let ok = conn.as_mut().is_some_and(|c| c.write_all(&head[*sent % head.len()..][..1]).is_ok());
+                    let ok = conn
+                        .as_mut()
+                        .is_some_and(|c| c.write_all(&head[*sent % head.len()..][..1]).is_ok());
                     if ok {
                         *sent += 1;
                     } else {
@@ -1025,7 +1042,8 @@ fn trickling_and_idle_connections_do_not_stop_the_sink() {
     let idle = {
         let (addr, stop) = (addr.clone(), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let mut conns: Vec<Option<std::net::TcpStream>> = (0..2000).map(|_| connect(&addr)).collect();
+            let mut conns: Vec<Option<std::net::TcpStream>> =
+                (0..2000).map(|_| connect(&addr)).collect();
             let mut reopened = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 for conn in &mut conns {
@@ -1052,21 +1070,40 @@ fn trickling_and_idle_connections_do_not_stop_the_sink() {
         let r = crate::support::http(&addr, "GET", "/healthz", &[], b"");
         assert_eq!(r.status, 200);
         let took = t.elapsed();
-        let b = event_body("deployed", "shop", &format!("2026-11-20T10:00:{i:02}.000Z"), "r", None);
+        let b = event_body(
+            "deployed",
+            "shop",
+            &format!("2026-11-20T10:00:{i:02}.000Z"),
+            "r",
+            None,
+        );
         let t = std::time::Instant::now();
         let r = crate::support::http(&addr, "POST", "/v1/events", &[], b.as_bytes());
         assert_eq!(r.status, 201, "{}", r.body);
         slowest = slowest.max(took).max(t.elapsed());
-        assert!(slowest < Duration::from_secs(1), "request {i} took {slowest:?}");
+        assert!(
+            slowest < Duration::from_secs(1),
+            "request {i} took {slowest:?}"
+        );
         i += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
     stop.store(true, Ordering::Relaxed);
     trickle.join().unwrap();
     let (open, reopened) = idle.join().unwrap();
-    assert!(open >= 1900, "the attacker held only {open} idle connections");
-    assert!(reopened >= 2000, "the sink closed idle connections {reopened} times in 25 s");
-    assert_eq!(sink.log_lines().len(), i, "each POST recorded once, nothing from the attackers");
+    assert!(
+        open >= 1900,
+        "the attacker held only {open} idle connections"
+    );
+    assert!(
+        reopened >= 2000,
+        "the sink closed idle connections {reopened} times in 25 s"
+    );
+    assert_eq!(
+        sink.log_lines().len(),
+        i,
+        "each POST recorded once, nothing from the attackers"
+    );
     eprintln!("{i} rounds; slowest answer {slowest:?}; idle connections reopened {reopened} times");
 }
 
@@ -1077,16 +1114,23 @@ fn an_idle_keep_alive_connection_is_closed() {
     let sink = Sink::start(&dir.path().join("data"), None);
     let mut s = std::net::TcpStream::connect(&sink.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut reader = std::io::BufReader::new(s);
     let mut status = String::new();
     reader.read_line(&mut status).unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     let idle = std::time::Instant::now();
     let mut rest = Vec::new();
-    reader.read_to_end(&mut rest).expect("closed by the sink, not timed out");
+    reader
+        .read_to_end(&mut rest)
+        .expect("closed by the sink, not timed out");
     // The header read timeout (10 s) is also the idle keep-alive timeout.
-    assert!(idle.elapsed() < Duration::from_secs(20), "{:?}", idle.elapsed());
+    assert!(
+        idle.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        idle.elapsed()
+    );
 }
 
 /// Go's net/http client (Argo CD Notifications' webhook service) posts bodies over the limit without
@@ -1096,7 +1140,12 @@ fn an_idle_keep_alive_connection_is_closed() {
 #[test]
 fn go_net_http_reads_413_and_401_for_every_large_body() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start_with(&dir.path().join("data"), Some(TOKEN), &["--max-body", "1048576"], None);
+    let sink = Sink::start_with(
+        &dir.path().join("data"),
+        Some(TOKEN),
+        &["--max-body", "1048576"],
+        None,
+    );
     let url = format!("http://{}/v1/events", sink.addr);
     let sizes = "1153434,2097152,9437184,25165824";
     let run = |token: &str, sizes: &str, tries: &str| -> Vec<Value> {
@@ -1105,12 +1154,19 @@ fn go_net_http_reads_413_and_401_for_every_large_body() {
             .output()
             .expect("run postbig");
         assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     };
     let results = run(TOKEN, sizes, "16");
     assert_eq!(results.len(), 64);
     let not_413: Vec<&Value> = results.iter().filter(|r| r["status"] != 413).collect();
-    assert!(not_413.is_empty(), "{} of 64 were not 413: {not_413:?}", not_413.len());
+    assert!(
+        not_413.is_empty(),
+        "{} of 64 were not 413: {not_413:?}",
+        not_413.len()
+    );
     let results = run("", "25165824,1153434", "4");
     assert_eq!(results.len(), 8);
     assert!(results.iter().all(|r| r["status"] == 401), "{results:?}");
@@ -1118,7 +1174,10 @@ fn go_net_http_reads_413_and_401_for_every_large_body() {
     let b = event_body("deployed", "shop", "2026-11-20T10:00:00Z", "r", None);
     assert_eq!(post(&sink, "/v1/events", &b).status, 201);
     let m = sink.http("GET", "/metrics", &[], b"").body;
-    assert!(m.contains("sluice_events_total{event=\"unknown\",outcome=\"too_large\"} 64\n"), "{m}");
+    assert!(
+        m.contains("sluice_events_total{event=\"unknown\",outcome=\"too_large\"} 64\n"),
+        "{m}"
+    );
 }
 
 /// An Application may be up to about 1.5 MiB in etcd; its outcome (the whole object in the body) is
@@ -1162,16 +1221,39 @@ fn a_failing_stderr_never_stops_the_sink() {
                 .expect("/dev/full")
                 .into(),
         };
-        let mut sink = Sink::start_logging(&dir.path().join("data"), None, &[], None, Some(stderr_target));
+        let mut sink = Sink::start_logging(
+            &dir.path().join("data"),
+            None,
+            &[],
+            None,
+            Some(stderr_target),
+        );
         drop(sink.child.stderr.take());
         for i in 0..100 {
-            let b = event_body("deployed", "shop", &format!("2026-11-20T10:00:{i:02}.000Z"), "r", None);
-            assert_eq!(sink.http("POST", "/v1/events", &[], b.as_bytes()).status, 201, "{mode}");
-            assert_eq!(sink.http("POST", "/v1/events", &[], b"{").status, 400, "{mode}");
+            let b = event_body(
+                "deployed",
+                "shop",
+                &format!("2026-11-20T10:00:{i:02}.000Z"),
+                "r",
+                None,
+            );
+            assert_eq!(
+                sink.http("POST", "/v1/events", &[], b.as_bytes()).status,
+                201,
+                "{mode}"
+            );
+            assert_eq!(
+                sink.http("POST", "/v1/events", &[], b"{").status,
+                400,
+                "{mode}"
+            );
             assert_eq!(sink.http("GET", "/nope", &[], b"").status, 404, "{mode}");
         }
         assert_eq!(sink.http("GET", "/healthz", &[], b"").status, 200, "{mode}");
-        assert!(sink.child.try_wait().unwrap().is_none(), "{mode}: the sink exited");
+        assert!(
+            sink.child.try_wait().unwrap().is_none(),
+            "{mode}: the sink exited"
+        );
         assert_eq!(sink.log_lines().len(), 100, "{mode}");
     }
 }
@@ -1182,7 +1264,13 @@ fn a_failing_stderr_never_stops_the_sink() {
 fn a_changed_delivery_with_a_known_key_is_409() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&dir.path().join("data"), Some(TOKEN));
-    let body = event_body("sync-succeeded", "shop", "2026-11-20T10:00:00Z", "abc", Some("CHG-1: x"));
+    let body = event_body(
+        "sync-succeeded",
+        "shop",
+        "2026-11-20T10:00:00Z",
+        "abc",
+        Some("CHG-1: x"),
+    );
     assert_eq!(post(&sink, "/v1/events", &body).status, 201);
     let log = sink.log_lines();
     // A forged early delivery: same key, other change id and approvals.
@@ -1196,17 +1284,29 @@ fn a_changed_delivery_with_a_known_key_is_409() {
     let r = post(&sink, "/v1/events", &forged);
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.json()["seq"], 1);
-    assert!(r.json()["error"].as_str().unwrap().contains("different content"));
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("different content"));
     assert_eq!(sink.log_lines(), log, "nothing written");
     // The genuine redelivery is still a duplicate.
     let again = post(&sink, "/v1/events", &body);
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.json(), json!({"seq": 1, "duplicate": true}));
     let m = sink.http("GET", "/metrics", &[], b"").body;
-    assert!(m.contains("sluice_events_total{event=\"sync-succeeded\",outcome=\"conflict\"} 1\n"), "{m}");
-    assert!(m.contains("sluice_events_total{event=\"sync-succeeded\",outcome=\"duplicate\"} 1\n"), "{m}");
+    assert!(
+        m.contains("sluice_events_total{event=\"sync-succeeded\",outcome=\"conflict\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("sluice_events_total{event=\"sync-succeeded\",outcome=\"duplicate\"} 1\n"),
+        "{m}"
+    );
     let err = sink.stderr();
-    assert!(err.contains("different content") && err.contains("409"), "{err}");
+    assert!(
+        err.contains("different content") && err.contains("409"),
+        "{err}"
+    );
     // Guard decisions too.
     let guard = json!({"app": "shop", "namespace": "production", "revision": "r1", "allowed": true,
         "reason": "inside window 0", "at": "2026-11-20T09:59:00Z"});
@@ -1230,7 +1330,11 @@ fn reads_take_the_read_token_and_writes_the_write_token() {
     );
     let body = event_body("deployed", "shop", "2026-11-20T10:00:00Z", "r", None);
     let reader = [("Authorization", "Bearer r3ad-t0ken")];
-    assert_eq!(sink.http("POST", "/v1/events", &reader, body.as_bytes()).status, 401);
+    assert_eq!(
+        sink.http("POST", "/v1/events", &reader, body.as_bytes())
+            .status,
+        401
+    );
     assert_eq!(post(&sink, "/v1/events", &body).status, 201);
     let (k, v) = auth();
     assert_eq!(sink.http("GET", "/v1/records", &[(k, &v)], b"").status, 401);
@@ -1250,7 +1354,11 @@ fn reads_take_the_read_token_and_writes_the_write_token() {
         args.extend(extra);
         let out = sluice_in(dir.path(), &args, &[]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        assert!(stderr(&out).contains("--read-token-file"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--read-token-file"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -1264,16 +1372,28 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let body = event_body("deployed", "shop", "2026-11-20T10:00:00Z", "r", None);
     let mut s = std::net::TcpStream::connect(&sink.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
     let (first, rest) = body.split_at(body.len() / 2);
     s.write_all(first.as_bytes()).unwrap();
     // A connection that has sent nothing yet is closed on SIGTERM.
     let idle = std::net::TcpStream::connect(&sink.addr).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let pid = sink.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     std::thread::sleep(Duration::from_millis(500));
-    assert!(sink.child.try_wait().unwrap().is_none(), "waits for the request in flight");
+    assert!(
+        sink.child.try_wait().unwrap().is_none(),
+        "waits for the request in flight"
+    );
     assert!(
         std::net::TcpStream::connect(&sink.addr).is_err(),
         "no longer accepting"
@@ -1282,13 +1402,23 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let mut status = String::new();
     std::io::BufReader::new(s).read_line(&mut status).unwrap();
     assert!(status.starts_with("HTTP/1.1 201"), "{status}");
-    let exit = sink.wait_exit(Duration::from_secs(15)).expect("exits within the grace period");
+    let exit = sink
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits within the grace period");
     assert_eq!(exit.code(), Some(0), "{}", sink.stderr());
     let mut idle = idle;
     idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(std::io::Read::read(&mut idle, &mut [0u8; 16]).unwrap_or(0), 0, "closed");
+    assert_eq!(
+        std::io::Read::read(&mut idle, &mut [0u8; 16]).unwrap_or(0),
+        0,
+        "closed"
+    );
     assert_eq!(read_log_lines(&data).len(), 1);
     assert!(sink.stderr().contains("stopped"), "{}", sink.stderr());
-    let out = sluice_in(dir.path(), &["audit", "verify", "--data-dir", data.to_str().unwrap()], &[]);
+    let out = sluice_in(
+        dir.path(),
+        &["audit", "verify", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
 }

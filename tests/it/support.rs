@@ -469,7 +469,11 @@ pub fn raise_open_files_limit() -> u64 {
         .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
         .output()
         .expect("prlimit (util-linux) is needed for this test");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     hard
 }
 
