@@ -882,7 +882,9 @@ fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
             "--data-dir",
             "/var/lib/sluice",
             "--token-file",
-            "/etc/sluice/token"
+            "/etc/sluice/token",
+            "--read-token-file",
+            "/etc/sluice/read-token"
         ]
     );
     assert_eq!(
