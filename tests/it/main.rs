@@ -15,6 +15,7 @@ mod support;
 
 mod audit;
 mod cli;
+mod diff;
 mod generate;
 mod hooks;
 mod install;

@@ -24,7 +24,7 @@ const REPORT_TOKEN_KEY: &str = "token";
 const IMAGE_USER: u64 = 999;
 
 /// Whether the policy asks for a guard: `true`, or `auto` with windows or freezes.
-pub(super) fn wanted(policy: &Policy) -> bool {
+pub fn wanted(policy: &Policy) -> bool {
     match policy.guard.enabled {
         GuardEnabled::On => true,
         GuardEnabled::Off => false,
