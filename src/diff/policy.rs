@@ -380,7 +380,7 @@ mod tests {
             messages(&format!("windows:\n{ALLOW}"), &format!("windows:\n{wider}")),
             ["windows: allow window 'maintenance' widened: duration 4h → 6h"]
         );
-        let second = "- {kind: allow, schedule: '0 14 * * *', duration: 1h}\n";
+        let second = "- {kind: allow, schedule: '0 14 * * *', duration: 1h, applications: ['*']}\n";
         assert_eq!(
             messages(&format!("windows:\n{ALLOW}"), &format!("windows:\n{ALLOW}{second}")),
             ["windows: allow window '0 14 * * *' added (schedule '0 14 * * *', duration 1h): syncs allowed at more times"]
