@@ -78,6 +78,10 @@ impl Side {
     /// `origin/main (1a2b3c4)`, or `working tree`.
     pub fn label(&self) -> String {
         match &self.commit {
+            // A commit id given as the revision (CI passes one) is shown short, once.
+            Some(sha) if sha.starts_with(&self.rev.to_ascii_lowercase()) && self.rev.len() >= 7 => {
+                sha[..sha.len().min(7)].to_string()
+            }
             Some(sha) => format!("{} ({})", self.rev, &sha[..sha.len().min(7)]),
             None => self.rev.clone(),
         }

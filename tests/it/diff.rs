@@ -590,3 +590,114 @@ fn a_new_app_shows_every_object_as_added() {
         stdout(&out)
     );
 }
+
+/// The fenced block between `<!-- begin: NAME -->` and `<!-- end: NAME -->` of a doc must be
+/// `content`; `BLESS=1` writes it. A doc without the markers fails.
+pub fn check_doc_block(doc: &Path, name: &str, lang: &str, content: &str) {
+    let text = std::fs::read_to_string(doc).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
+    let (begin, end) = (
+        format!("<!-- begin: {name} -->\n"),
+        format!("<!-- end: {name} -->"),
+    );
+    let start = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("{}: no {begin:?}", doc.display()))
+        + begin.len();
+    let stop = start
+        + text[start..]
+            .find(&end)
+            .unwrap_or_else(|| panic!("{}: no {end:?}", doc.display()));
+    let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let block = format!("{fence}{lang}\n{content}{fence}\n");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(doc, format!("{}{block}{}", &text[..start], &text[stop..]))
+            .expect("bless doc");
+        return;
+    }
+    let shown = &text[start..stop];
+    assert!(
+        shown == block,
+        "{} shows other output than the command prints ({name}; BLESS=1 rewrites it):\n{}",
+        doc.display(),
+        similar_diff(shown, &block)
+    );
+}
+
+/// The `sluice diff` command lines of the CI jobs in docs/pr-check.md.
+fn pr_check_commands() -> Vec<String> {
+    let doc =
+        std::fs::read_to_string(project_root().join("docs/pr-check.md")).expect("docs/pr-check.md");
+    let commands: Vec<String> = doc
+        .lines()
+        .map(|l| l.trim().trim_start_matches("- ").to_string())
+        .filter(|l| l.starts_with("sluice diff ") && l.contains("> sluice-diff.md"))
+        .collect();
+    assert_eq!(commands.len(), 2, "one command per CI job: {commands:?}");
+    commands
+}
+
+/// docs/pr-check.md's jobs, run as CI would run them, on a repository with two commits: the
+/// `sluice diff` line of each job with the variables CI sets (GitHub's `BASE`, GitLab's
+/// `CI_MERGE_REQUEST_DIFF_BASE_SHA`), `sluice` on `PATH`, the clock pinned with `--at`. Both write
+/// the comment the doc shows. The CI systems and the posting step are not run.
+#[test]
+fn pr_check_jobs_run_on_a_repository_with_two_commits() {
+    let r = Repo::new();
+    r.edit("api.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug");
+    r.write(
+        "db/migrations/0003_order_index.sql",
+        "CREATE INDEX orders_status ON orders (status);\n",
+    );
+    r.edit(POLICY, "duration: 4h", "duration: 8h");
+    r.commit("CHG-1234: shop: debug logging, an order index, a longer window");
+    let base = r.git(&["rev-parse", "HEAD~1"]).trim().to_string();
+    let bin_dir = Path::new(crate::support::bin())
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut outputs = Vec::new();
+    for command in pr_check_commands() {
+        let _ = std::fs::remove_file(r.path().join("sluice-diff.md"));
+        let out = Command::new("bash")
+            .arg("-euc")
+            .arg(format!("{command} --at {AT}"))
+            .current_dir(r.path())
+            .env_clear()
+            .env("PATH", &path)
+            .env("BASE", &base)
+            .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", &base)
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(
+            std::fs::read_to_string(r.path().join("sluice-diff.md"))
+                .expect("the job writes sluice-diff.md"),
+        );
+    }
+    assert_eq!(outputs[0], outputs[1], "both jobs post the same comment");
+    let comment = &outputs[0];
+    assert!(
+        comment.contains("allow window 'Tue/Thu maintenance window' widened: duration 4h → 8h"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("new SQL files: 0003\\_order\\_index.sql"),
+        "{comment}"
+    );
+    check_doc_block(
+        &project_root().join("docs/pr-check.md"),
+        "pr-check-output",
+        "markdown",
+        comment,
+    );
+}

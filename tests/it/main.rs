@@ -19,5 +19,6 @@ mod diff;
 mod generate;
 mod hooks;
 mod install;
+mod render_yaml;
 mod sink;
 mod window;
