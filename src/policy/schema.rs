@@ -157,6 +157,10 @@ pub struct BackupSpec {
     /// Velero's `itemOperationTimeout` (Go duration); empty: Velero's default (4h).
     #[serde(default)]
     pub item_operation_timeout: String,
+    /// How long the health check waits for Velero to give the Backup a status before it turns Degraded
+    /// (Go duration); empty: the check's default, 10m.
+    #[serde(default)]
+    pub status_timeout: String,
 }
 
 /// A Kubernetes label selector (`metav1.LabelSelector`), as Velero's `labelSelector` takes it.
@@ -202,6 +206,7 @@ impl Default for BackupSpec {
             included_resources: Vec::new(),
             excluded_resources: Vec::new(),
             item_operation_timeout: String::new(),
+            status_timeout: String::new(),
         }
     }
 }

@@ -702,6 +702,10 @@ fn rejects_backup_options_velero_would_refuse() {
             &["backup.includedResources[0]", "is empty"],
         ),
         (
+            "backup: {enabled: true, statusTimeout: 0s}\n",
+            &["backup.statusTimeout", "fail every backup"],
+        ),
+        (
             "backup: {enabled: true, defaultVolumesToFsBackup: sometimes}\n",
             &["backup.defaultVolumesToFsBackup"],
         ),

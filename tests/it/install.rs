@@ -538,10 +538,38 @@ fn lua_literal(v: &Value) -> String {
     }
 }
 
-/// Runs `script` once per object in lua5.1, each time in an environment holding nothing but `obj`: gopher-lua
-/// with the standard libraries off, and stricter (Argo CD also opens base and table). One line per object:
-/// `status<TAB>message`, or `ERROR<TAB>reason`.
-fn run_health(script: &Path, objects: &[Value]) -> Vec<String> {
+/// The clock of the Lua sandbox in a test: `os.time()` returns `now` (Unix seconds); `os.date` writes UTC for
+/// a `!` format without a time, and the controller's local time (UTC + `offset` seconds) otherwise, as Argo
+/// CD's safe os library does (util/lua/oslib_safe.go ignores `!` when a time is given). `None`: no `os` module.
+#[derive(Debug, Clone, Copy)]
+struct FakeClock {
+    now: i64,
+    offset: i64,
+}
+
+/// Unix seconds of an RFC 3339 instant.
+fn unix(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("test instant")
+        .timestamp()
+}
+
+/// The default clock of the health tests: one minute after the fixtures' creationTimestamp, in UTC.
+const CREATED: &str = "2026-11-19T02:05:00Z";
+
+fn one_minute_later() -> Option<FakeClock> {
+    Some(FakeClock {
+        now: unix(CREATED) + 60,
+        offset: 0,
+    })
+}
+
+/// Runs `script` once per object in lua5.1, each time in an environment that holds what Argo CD's sandbox
+/// holds for a health override in argocd-cm (util/lua/lua.go: SkipOpenLibs, then base, table, and the safe os
+/// reachable through `require("os")` only): `obj`, the base functions, `table`, and `require`, which gives
+/// the fake `os` of `clock` (time and date only) and nothing else. No `string`, `io` or global `os`. One line
+/// per object: `status<TAB>message`, or `ERROR<TAB>reason`.
+fn run_health(script: &Path, objects: &[Value], clock: Option<FakeClock>) -> Vec<String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let harness = dir.path().join("harness.lua");
     let cases = objects
@@ -549,6 +577,10 @@ fn run_health(script: &Path, objects: &[Value]) -> Vec<String> {
         .map(lua_literal)
         .collect::<Vec<_>>()
         .join(",\n");
+    let clock = clock.map_or_else(
+        || "nil".to_string(),
+        |c| format!("{{ now = {}, offset = {} }}", c.now, c.offset),
+    );
     std::fs::write(
         &harness,
         format!(
@@ -558,9 +590,41 @@ f:close()
 local cases = {{
 {cases}
 }}
+local clock = {clock}
+-- Argo CD's safe os (util/lua/oslib_safe.go) over a fake clock.
+local function fake_os()
+  local real_date = os.date
+  return {{
+    time = function(t)
+      if t ~= nil then error("os.time(table) is not used by the health check") end
+      return clock.now
+    end,
+    date = function(fmt, t)
+      local utc = string.sub(fmt, 1, 1) == "!"
+      if utc then fmt = string.sub(fmt, 2) end
+      if t == nil then
+        if utc then return real_date("!" .. fmt, clock.now) end
+        return real_date("!" .. fmt, clock.now + clock.offset)
+      end
+      return real_date("!" .. fmt, t + clock.offset)
+    end,
+  }}
+end
+local function sandbox(o)
+  return {{
+    obj = o,
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
+    print = print, select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+    table = {{ concat = table.concat, insert = table.insert, remove = table.remove, sort = table.sort }},
+    require = function(name)
+      if name == "os" and clock ~= nil then return fake_os() end
+      error("module '" .. tostring(name) .. "' not found")
+    end,
+  }}
+end
 for i = 1, #cases do
   local chunk = assert(loadstring(src, "=health"))
-  setfenv(chunk, {{ obj = cases[i] }})
+  setfenv(chunk, sandbox(cases[i]))
   local ok, r = pcall(chunk)
   if not ok then
     io.write("ERROR\t", tostring(r), "\n")
@@ -593,7 +657,7 @@ fn backup(status: Value) -> Value {
         "apiVersion": "velero.io/v1",
         "kind": "Backup",
         "metadata": {"name": "pre-change-chg-1234-3f1c2b7-presync-1763517911", "namespace": "velero",
-            "labels": {"app.kubernetes.io/managed-by": "sluice"}},
+            "creationTimestamp": CREATED, "labels": {"app.kubernetes.io/managed-by": "sluice"}},
         "spec": {"includedNamespaces": ["shop"], "snapshotVolumes": true, "ttl": "720h0m0s",
             "storageLocation": "default"}
     });
@@ -699,6 +763,7 @@ fn velero_backup_health_is_healthy_only_when_completed() {
     let got = run_health(
         &repo().join("argocd-cm-patch/health-velero-backup.lua"),
         &objects,
+        one_minute_later(),
     );
     assert_eq!(got.len(), cases.len(), "{got:#?}");
     for ((obj, status, message), line) in cases.iter().zip(&got) {
@@ -712,18 +777,125 @@ fn velero_backup_health_is_healthy_only_when_completed() {
 }
 
 #[test]
-fn lua_sandbox_has_no_standard_library() {
-    // The control for the test above: the sandbox must refuse what gopher-lua without libraries refuses.
+fn lua_sandbox_has_no_string_library_and_no_global_os() {
+    // The control for the tests above: the sandbox refuses what Argo CD's refuses.
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = dir.path().join("uses-string.lua");
+    let uses_string = dir.path().join("uses-string.lua");
     std::fs::write(
-        &script,
+        &uses_string,
         "return { status = string.upper(\"healthy\"), message = tostring(obj) }\n",
     )
     .unwrap();
-    let got = run_health(&script, &[backup(json!({"phase": "Completed"}))]);
-    assert_eq!(got.len(), 1);
-    assert!(got[0].starts_with("ERROR\t"), "{got:?}");
+    let global_os = dir.path().join("global-os.lua");
+    std::fs::write(
+        &global_os,
+        "return { status = \"Healthy\", message = tostring(os.time()) }\n",
+    )
+    .unwrap();
+    let required_os = dir.path().join("required-os.lua");
+    std::fs::write(
+        &required_os,
+        "local os = require(\"os\")\nreturn { status = \"Healthy\", message = tostring(os.time()) }\n",
+    )
+    .unwrap();
+    let obj = [backup(json!({"phase": "Completed"}))];
+    for script in [&uses_string, &global_os] {
+        let got = run_health(script, &obj, one_minute_later());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("ERROR\t"), "{}: {got:?}", script.display());
+    }
+    let got = run_health(&required_os, &obj, one_minute_later());
+    assert_eq!(got, [format!("Healthy\t{}", unix(CREATED) + 60)]);
+}
+
+/// What the health check says of a Backup without status created at CREATED (`annotations` on it), at
+/// `now` in a controller whose local zone is UTC + `offset` seconds.
+fn no_status_health(annotations: &Value, now: &str, offset: i64) -> String {
+    let mut b = backup(Value::Null);
+    if !annotations.is_null() {
+        b["metadata"]["annotations"] = annotations.clone();
+    }
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[b],
+        Some(FakeClock {
+            now: unix(now),
+            offset,
+        }),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    got[0].clone()
+}
+
+#[test]
+fn a_backup_without_status_turns_degraded_naming_velero_after_the_bound() {
+    let waiting = "Progressing\twaiting for Velero to start the backup";
+    let degraded = |after: &str| {
+        format!(
+            "Degraded\tVelero has not picked up this backup {after} after its creation ({CREATED}): is Velero \
+             installed and running, watching namespace velero? Check: kubectl -n velero get deploy/velero; fix \
+             Velero and sync again, or set backup.enabled: false in .sluice.yaml to sync without a backup"
+        )
+    };
+    // The controller's local zone must not matter: UTC, India (+5:30), California in summer (-7), Chatham
+    // Islands (+12:45), Baker Island (-12).
+    for offset in [0, 19_800, -25_200, 45_900, -43_200] {
+        let none = Value::Null;
+        assert_eq!(no_status_health(&none, "2026-11-19T02:05:00Z", offset), waiting, "offset {offset}");
+        assert_eq!(no_status_health(&none, "2026-11-19T02:14:59Z", offset), waiting, "offset {offset}");
+        assert_eq!(no_status_health(&none, "2026-11-19T02:15:00Z", offset), waiting, "offset {offset}");
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:15:01Z", offset),
+            degraded("10 minutes"),
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-20T08:00:00Z", offset),
+            degraded("10 minutes"),
+            "offset {offset}"
+        );
+        // The bound of backup.statusTimeout, through the annotation sluice writes on the Backup.
+        let half_hour = json!({"sluice.io/status-timeout-seconds": "1800"});
+        assert_eq!(no_status_health(&half_hour, "2026-11-19T02:34:00Z", offset), waiting);
+        assert_eq!(
+            no_status_health(&half_hour, "2026-11-19T02:36:00Z", offset),
+            degraded("30 minutes")
+        );
+        let odd = json!({"sluice.io/status-timeout-seconds": "90"});
+        assert_eq!(
+            no_status_health(&odd, "2026-11-19T02:07:00Z", offset),
+            degraded("90 seconds")
+        );
+    }
+    // A bound that is not a positive number is ignored (the default holds).
+    let bad = json!({"sluice.io/status-timeout-seconds": "soon"});
+    assert_eq!(no_status_health(&bad, "2026-11-19T02:10:00Z", 0), waiting);
+    assert_eq!(no_status_health(&bad, "2026-11-19T02:16:00Z", 0), degraded("10 minutes"));
+    // A status, even a slow phase, is Velero at work: the bound is for no status at all.
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[backup(json!({"phase": "New"}))],
+        Some(FakeClock { now: unix("2026-11-20T08:00:00Z"), offset: 0 }),
+    );
+    assert_eq!(got, ["Progressing\tbackup New"]);
+    // Without an os module (or without a creationTimestamp) the check cannot tell the time: it waits.
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[backup(Value::Null)],
+        None,
+    );
+    assert_eq!(got, [waiting]);
+    let mut anonymous = backup(Value::Null);
+    anonymous["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("creationTimestamp");
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[anonymous],
+        Some(FakeClock { now: unix("2026-11-20T08:00:00Z"), offset: 0 }),
+    );
+    assert_eq!(got, [waiting]);
 }
 
 // ---- argocd-notifications-cm: webhook, templates, triggers -------------------------------------------------

@@ -47,13 +47,41 @@ pub(super) fn backup(
     }
     options(spec, &mut backup_spec)?;
     backup_spec.insert("metadata".into(), json!({ "labels": labels }));
-    let backup = json!({
+    let mut backup = json!({
         "apiVersion": "velero.io/v1",
         "kind": "Backup",
         "metadata": metadata(&hook, "generateName", &generate_name(app), &spec.velero_namespace, &labels),
         "spec": backup_spec,
     });
+    if let Some(seconds) = status_timeout(spec)? {
+        backup["metadata"]["annotations"][STATUS_TIMEOUT_ANNOTATION] = json!(seconds.to_string());
+    }
     Ok(into_map(backup))
+}
+
+/// Read by the Backup health check of `argocd-cm-patch` (seconds): how long a Backup may stay without a
+/// status before the check turns Degraded, naming Velero.
+pub const STATUS_TIMEOUT_ANNOTATION: &str = "sluice.io/status-timeout-seconds";
+
+/// The health check's own bound when no annotation says otherwise (`health-velero-backup.lua`).
+const DEFAULT_STATUS_TIMEOUT_SECONDS: u64 = 600;
+
+/// `backup.statusTimeout` in whole seconds, when it is set and differs from the health check's default.
+fn status_timeout(spec: &BackupSpec) -> Result<Option<u64>, TransformError> {
+    if spec.status_timeout.is_empty() {
+        return Ok(None);
+    }
+    let seconds = go_duration_seconds("backup.statusTimeout", &spec.status_timeout)?.ceil() as u64;
+    if seconds == 0 {
+        return Err(TransformError::Invalid {
+            key: "backup.statusTimeout".into(),
+            message: format!(
+                "{:?} would fail every backup at once; give the time Velero may take to start one, e.g. 10m",
+                spec.status_timeout
+            ),
+        });
+    }
+    Ok((seconds != DEFAULT_STATUS_TIMEOUT_SECONDS).then_some(seconds))
 }
 
 /// The optional Velero settings of `backup`, checked as Velero checks them before it starts a backup
