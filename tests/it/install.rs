@@ -998,6 +998,29 @@ fn one_template_and_one_trigger_per_event_keyed_on_the_operation() {
     );
 }
 
+/// The `when` of the catalog's on-deployed in Argo CD v3.5.1 (notifications_catalog/triggers/on-deployed.yaml).
+const CATALOG_ON_DEPLOYED: &str = "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy' and (!time.Parse(app.status.health.lastTransitionTime).Add(1 * time.Minute).Before(time.Parse(app.status.operationState.finishedAt)) or time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt)))";
+
+#[test]
+fn sluice_on_deployed_fires_as_the_catalogs_on_deployed() {
+    // The same condition as the catalog's, with one guard in front of the health clause (an Application
+    // without health.lastTransitionTime, where time.Parse(nil) would fail the catalog's condition); so it also
+    // fires after a sync during which health stayed Healthy (lastTransitionTime before startedAt). Only
+    // oncePer differs: the operation instead of the revision (docs/audit-log.md).
+    let trigger = yaml_doc(data(notifications_cm(), "trigger.sluice-on-deployed"));
+    let when = trigger[0]["when"].as_str().expect("when");
+    let guard = "app.status.health.lastTransitionTime == nil or ";
+    let (head, clause) = CATALOG_ON_DEPLOYED
+        .split_once(" and (!time.Parse")
+        .expect("the catalog's condition has a parenthesised health clause");
+    let clause = format!("!time.Parse{clause}");
+    assert_eq!(when, format!("{head} and ({guard}{clause}"));
+    assert_eq!(
+        trigger[0]["oncePer"],
+        "app.status.operationState?.startedAt"
+    );
+}
+
 #[test]
 fn notifications_secret_and_sink_share_one_token_file() {
     let token = sink_token();
