@@ -352,7 +352,9 @@ spec:
         let opt_out = |value: &str| {
             APP.replacen(
                 "metadata: {name: uses-a}",
-                &format!("metadata: {{name: uses-a, annotations: {{{OPT_OUT_ANNOTATION}: {value}}}}}"),
+                &format!(
+                    "metadata: {{name: uses-a, annotations: {{{OPT_OUT_ANNOTATION}: {value}}}}}"
+                ),
                 1,
             )
         };

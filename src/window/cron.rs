@@ -516,7 +516,10 @@ mod tests {
         assert!(err("0 0 * * monday").contains("sun-sat"));
         assert!(err(", * * * *").starts_with("minute \",\" is a syntax error"));
         let day = err("0 2 , * *");
-        assert!(day.starts_with("day-of-month \",\" is a syntax error"), "{day}");
+        assert!(
+            day.starts_with("day-of-month \",\" is a syntax error"),
+            "{day}"
+        );
         assert!(!day.contains("never fire"), "{day}");
         assert!(err("0 2 * * ,,").starts_with("day-of-week \",,\" is a syntax error"));
         // robfig drops empty items between values: `1,,2` is `1,2`, as in Argo CD.

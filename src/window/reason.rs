@@ -169,15 +169,12 @@ pub(crate) fn explain(verdict: Verdict, facts: &Facts) -> String {
                     names(&ia)
                 )
             } else {
-                format!(
-                    "blocked: outside allow window {}{}",
-                    names(&ia),
-                    reopen()
-                ) + if !manual && manual_ok {
-                    " (a manual sync would pass: manualSync is set)"
-                } else {
-                    ""
-                }
+                format!("blocked: outside allow window {}{}", names(&ia), reopen())
+                    + if !manual && manual_ok {
+                        " (a manual sync would pass: manualSync is set)"
+                    } else {
+                        ""
+                    }
             }
         }
         Cause::NoActiveDeny => format!("allowed: no deny window active for app '{app}'"),
@@ -253,7 +250,11 @@ mod tests {
             d.reason,
             "blocked: deny window 'paris office hours', #1 (0 10 * * *) active until 18:00 CET; next allowed window opens 18:00 CET"
         );
-        assert!(!d.reason.contains("EST") && !d.reason.contains("UTC"), "{}", d.reason);
+        assert!(
+            !d.reason.contains("EST") && !d.reason.contains("UTC"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]

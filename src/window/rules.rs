@@ -92,7 +92,9 @@ impl Rules {
     /// window, UTC when it has none. One zone for the whole reason, whichever windows it names.
     #[must_use]
     pub fn zone(&self) -> chrono_tz::Tz {
-        self.windows.first().map_or(chrono_tz::Tz::UTC, Window::zone)
+        self.windows
+            .first()
+            .map_or(chrono_tz::Tz::UTC, Window::zone)
     }
 
     /// Decides whether `subject` may sync at `at`, and when that next changes.

@@ -32,6 +32,9 @@ const OPERATION_EVENTS: [&str; 4] = ["deployed", "sync-failed", "sync-running", 
 /// The Kubernetes version whose schemas every built object must satisfy.
 const KUBE_VERSION: &str = "1.34";
 
+/// The Argo CD release docs/install.md pins (the latest patch release of v3.5 when this was written).
+const ARGOCD_RELEASE: &str = "v3.5.1";
+
 /// The image name the kit ships and users override with one `images:` entry.
 const IMAGE_NAME: &str = "ghcr.io/sluice-cd/sluice";
 
@@ -39,7 +42,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     let dir = repo().join("tests/fixtures/install");
     assert!(
         dir.is_dir(),
@@ -56,7 +59,7 @@ fn read(path: &Path) -> String {
 // ---- running tools ---------------------------------------------------------------------------------------
 
 /// Runs a tool with optional stdin; a tool that cannot start is a failure naming how to install it.
-fn run(cmd: &mut Command, stdin: Option<&[u8]>, install_hint: &str) -> Output {
+pub(crate) fn run(cmd: &mut Command, stdin: Option<&[u8]>, install_hint: &str) -> Output {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd
         .stdin(if stdin.is_some() {
@@ -77,7 +80,7 @@ fn run(cmd: &mut Command, stdin: Option<&[u8]>, install_hint: &str) -> Output {
     child.wait_with_output().expect("wait for tool")
 }
 
-fn success(what: &str, out: Output) -> String {
+pub(crate) fn success(what: &str, out: Output) -> String {
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstderr:\n{}\nstdout:\n{}",
@@ -88,7 +91,7 @@ fn success(what: &str, out: Output) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-fn kustomize(dir: &Path) -> String {
+pub(crate) fn kustomize(dir: &Path) -> String {
     let out = run(
         Command::new("kubectl").arg("kustomize").arg(dir),
         None,
@@ -109,7 +112,7 @@ fn kube_py(args: &[&str], input: &str) -> Output {
 }
 
 /// Multi-document YAML read as Kubernetes reads it (YAML 1.1 scalars), as JSON values.
-fn yaml_docs(text: &str) -> Vec<Value> {
+pub(crate) fn yaml_docs(text: &str) -> Vec<Value> {
     let out = success("kube.py load", kube_py(&["load"], text));
     serde_json::from_str(&out).expect("kube.py load prints JSON")
 }
@@ -121,7 +124,7 @@ fn yaml_doc(text: &str) -> Value {
 }
 
 /// Checks objects against the Kubernetes JSON schemas; returns the report.
-fn validate(objects: &[Value]) -> (Value, bool) {
+pub(crate) fn validate(objects: &[Value]) -> (Value, bool) {
     let out = kube_py(
         &["validate", KUBE_VERSION],
         &serde_json::to_string(objects).expect("json"),
@@ -143,7 +146,7 @@ fn built() -> &'static [Value] {
     BUILT.get_or_init(|| yaml_docs(&kustomize(&fixtures().join("overlay"))))
 }
 
-fn name_of(obj: &Value) -> &str {
+pub(crate) fn name_of(obj: &Value) -> &str {
     obj["metadata"]["name"].as_str().unwrap_or("")
 }
 
@@ -154,7 +157,7 @@ fn listing(objs: &[Value]) -> String {
         .join(", ")
 }
 
-fn object<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+pub(crate) fn object<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objs.iter()
         .find(|o| o["kind"] == kind && name_of(o) == name)
         .unwrap_or_else(|| panic!("no {kind}/{name} in the build: {}", listing(objs)))
@@ -311,6 +314,11 @@ fn sidecar_runs_cmp_server_as_999_with_the_four_mounts() {
     assert_eq!(sidecar["securityContext"]["runAsUser"], 999);
     assert!(sidecar["resources"]["requests"]["cpu"].is_string());
     assert!(sidecar["resources"]["limits"]["memory"].is_string());
+    // Argo CD's per-command limit of the CMP sidecar, written out (docs/install.md, "Timeouts").
+    assert_eq!(
+        named(&sidecar["env"], "ARGOCD_EXEC_TIMEOUT")["value"],
+        "90s"
+    );
 
     let mount = |path: &str| -> &Value {
         sidecar["volumeMounts"]
@@ -339,7 +347,10 @@ fn sidecar_runs_cmp_server_as_999_with_the_four_mounts() {
         assert_eq!(named(&pod["volumes"], volume)["emptyDir"], json!({}));
     }
     let main = named(&pod["containers"], "argocd-repo-server");
-    assert_eq!(main["image"], "quay.io/argoproj/argocd:v3.1.0");
+    assert_eq!(
+        main["image"],
+        format!("quay.io/argoproj/argocd:{ARGOCD_RELEASE}")
+    );
     assert_eq!(named(&main["volumeMounts"], "tmp")["mountPath"], "/tmp");
 }
 
@@ -366,7 +377,7 @@ fn one_images_entry_moves_sidecar_guard_image_and_sink_together() {
     // Other images and other env values are left alone.
     assert_eq!(
         named(&pod["containers"], "argocd-repo-server")["image"],
-        "quay.io/argoproj/argocd:v3.1.0"
+        "quay.io/argoproj/argocd:v3.5.1"
     );
     assert_eq!(
         named(&sidecar["env"], "HELM_CACHE_HOME")["value"],
@@ -802,7 +813,11 @@ fn lua_sandbox_has_no_string_library_and_no_global_os() {
     for script in [&uses_string, &global_os] {
         let got = run_health(script, &obj, one_minute_later());
         assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with("ERROR\t"), "{}: {got:?}", script.display());
+        assert!(
+            got[0].starts_with("ERROR\t"),
+            "{}: {got:?}",
+            script.display()
+        );
     }
     let got = run_health(&required_os, &obj, one_minute_later());
     assert_eq!(got, [format!("Healthy\t{}", unix(CREATED) + 60)]);
@@ -841,9 +856,21 @@ fn a_backup_without_status_turns_degraded_naming_velero_after_the_bound() {
     // Islands (+12:45), Baker Island (-12).
     for offset in [0, 19_800, -25_200, 45_900, -43_200] {
         let none = Value::Null;
-        assert_eq!(no_status_health(&none, "2026-11-19T02:05:00Z", offset), waiting, "offset {offset}");
-        assert_eq!(no_status_health(&none, "2026-11-19T02:14:59Z", offset), waiting, "offset {offset}");
-        assert_eq!(no_status_health(&none, "2026-11-19T02:15:00Z", offset), waiting, "offset {offset}");
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:05:00Z", offset),
+            waiting,
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:14:59Z", offset),
+            waiting,
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:15:00Z", offset),
+            waiting,
+            "offset {offset}"
+        );
         assert_eq!(
             no_status_health(&none, "2026-11-19T02:15:01Z", offset),
             degraded("10 minutes"),
@@ -856,7 +883,10 @@ fn a_backup_without_status_turns_degraded_naming_velero_after_the_bound() {
         );
         // The bound of backup.statusTimeout, through the annotation sluice writes on the Backup.
         let half_hour = json!({"sluice.io/status-timeout-seconds": "1800"});
-        assert_eq!(no_status_health(&half_hour, "2026-11-19T02:34:00Z", offset), waiting);
+        assert_eq!(
+            no_status_health(&half_hour, "2026-11-19T02:34:00Z", offset),
+            waiting
+        );
         assert_eq!(
             no_status_health(&half_hour, "2026-11-19T02:36:00Z", offset),
             degraded("30 minutes")
@@ -870,12 +900,18 @@ fn a_backup_without_status_turns_degraded_naming_velero_after_the_bound() {
     // A bound that is not a positive number is ignored (the default holds).
     let bad = json!({"sluice.io/status-timeout-seconds": "soon"});
     assert_eq!(no_status_health(&bad, "2026-11-19T02:10:00Z", 0), waiting);
-    assert_eq!(no_status_health(&bad, "2026-11-19T02:16:00Z", 0), degraded("10 minutes"));
+    assert_eq!(
+        no_status_health(&bad, "2026-11-19T02:16:00Z", 0),
+        degraded("10 minutes")
+    );
     // A status, even a slow phase, is Velero at work: the bound is for no status at all.
     let got = run_health(
         &repo().join("argocd-cm-patch/health-velero-backup.lua"),
         &[backup(json!({"phase": "New"}))],
-        Some(FakeClock { now: unix("2026-11-20T08:00:00Z"), offset: 0 }),
+        Some(FakeClock {
+            now: unix("2026-11-20T08:00:00Z"),
+            offset: 0,
+        }),
     );
     assert_eq!(got, ["Progressing\tbackup New"]);
     // Without an os module (or without a creationTimestamp) the check cannot tell the time: it waits.
@@ -893,7 +929,10 @@ fn a_backup_without_status_turns_degraded_naming_velero_after_the_bound() {
     let got = run_health(
         &repo().join("argocd-cm-patch/health-velero-backup.lua"),
         &[anonymous],
-        Some(FakeClock { now: unix("2026-11-20T08:00:00Z"), offset: 0 }),
+        Some(FakeClock {
+            now: unix("2026-11-20T08:00:00Z"),
+            offset: 0,
+        }),
     );
     assert_eq!(got, [waiting]);
 }
@@ -1543,6 +1582,22 @@ fn documented_kustomizations_match_the_tested_overlay() {
         );
         assert_eq!(k["components"].as_array().map(Vec::len), Some(1), "{doc}");
         assert_eq!(k["images"][0]["name"], IMAGE_NAME, "{doc}");
+        // The Argo CD release the docs pin is the one the stand-in install (and so every test here) follows.
+        assert_eq!(
+            k["resources"],
+            json!([format!(
+                "https://raw.githubusercontent.com/argoproj/argo-cd/{ARGOCD_RELEASE}/manifests/install.yaml"
+            )]),
+            "{doc}"
+        );
+    }
+    let upstream = read(&fixtures().join("upstream/install.yaml"));
+    assert!(upstream.contains(&format!("argo-cd {ARGOCD_RELEASE} manifests/install.yaml")));
+    for line in upstream
+        .lines()
+        .filter(|l| l.contains("image: quay.io/argoproj/argocd:"))
+    {
+        assert!(line.ends_with(&format!(":{ARGOCD_RELEASE}")), "{line}");
     }
 }
 

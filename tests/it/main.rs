@@ -18,5 +18,6 @@ mod cli;
 mod generate;
 mod hooks;
 mod install;
+mod monitoring;
 mod sink;
 mod window;

@@ -141,7 +141,8 @@ fn options(spec: &BackupSpec, out: &mut Map<String, Value>) -> Result<(), Transf
     if spec.excluded_resources.iter().any(|r| r == "*") {
         return Err(invalid(
             "excludedResources",
-            "\"*\" would exclude everything (Velero refuses it); list the resources to leave out".into(),
+            "\"*\" would exclude everything (Velero refuses it); list the resources to leave out"
+                .into(),
         ));
     }
     if let Some(both) = spec
@@ -151,7 +152,9 @@ fn options(spec: &BackupSpec, out: &mut Map<String, Value>) -> Result<(), Transf
     {
         return Err(invalid(
             "excludedResources",
-            format!("{both:?} is also in includedResources (Velero refuses a resource in both lists)"),
+            format!(
+                "{both:?} is also in includedResources (Velero refuses a resource in both lists)"
+            ),
         ));
     }
     if !spec.item_operation_timeout.is_empty() {
