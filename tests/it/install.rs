@@ -551,7 +551,7 @@ fn lua_literal(v: &Value) -> String {
 
 /// The clock of the Lua sandbox in a test: `os.time()` returns `now` (Unix seconds); `os.date` writes UTC for
 /// a `!` format without a time, and the controller's local time (UTC + `offset` seconds) otherwise, as Argo
-/// CD's safe os library does (util/lua/oslib_safe.go ignores `!` when a time is given). `None`: no `os` module.
+/// CD's safe os library does (`util/lua/oslib_safe.go` ignores `!` when a time is given). `None`: no `os` module.
 #[derive(Debug, Clone, Copy)]
 struct FakeClock {
     now: i64,
@@ -568,15 +568,15 @@ fn unix(rfc3339: &str) -> i64 {
 /// The default clock of the health tests: one minute after the fixtures' creationTimestamp, in UTC.
 const CREATED: &str = "2026-11-19T02:05:00Z";
 
-fn one_minute_later() -> Option<FakeClock> {
-    Some(FakeClock {
+fn one_minute_later() -> FakeClock {
+    FakeClock {
         now: unix(CREATED) + 60,
         offset: 0,
-    })
+    }
 }
 
 /// Runs `script` once per object in lua5.1, each time in an environment that holds what Argo CD's sandbox
-/// holds for a health override in argocd-cm (util/lua/lua.go: SkipOpenLibs, then base, table, and the safe os
+/// holds for a health override in argocd-cm (`util/lua/lua.go`: `SkipOpenLibs`, then base, table, and the safe os
 /// reachable through `require("os")` only): `obj`, the base functions, `table`, and `require`, which gives
 /// the fake `os` of `clock` (time and date only) and nothing else. No `string`, `io` or global `os`. One line
 /// per object: `status<TAB>message`, or `ERROR<TAB>reason`.
@@ -774,7 +774,7 @@ fn velero_backup_health_is_healthy_only_when_completed() {
     let got = run_health(
         &repo().join("argocd-cm-patch/health-velero-backup.lua"),
         &objects,
-        one_minute_later(),
+        Some(one_minute_later()),
     );
     assert_eq!(got.len(), cases.len(), "{got:#?}");
     for ((obj, status, message), line) in cases.iter().zip(&got) {
@@ -811,7 +811,7 @@ fn lua_sandbox_has_no_string_library_and_no_global_os() {
     .unwrap();
     let obj = [backup(json!({"phase": "Completed"}))];
     for script in [&uses_string, &global_os] {
-        let got = run_health(script, &obj, one_minute_later());
+        let got = run_health(script, &obj, Some(one_minute_later()));
         assert_eq!(got.len(), 1);
         assert!(
             got[0].starts_with("ERROR\t"),
@@ -819,7 +819,7 @@ fn lua_sandbox_has_no_string_library_and_no_global_os() {
             script.display()
         );
     }
-    let got = run_health(&required_os, &obj, one_minute_later());
+    let got = run_health(&required_os, &obj, Some(one_minute_later()));
     assert_eq!(got, [format!("Healthy\t{}", unix(CREATED) + 60)]);
 }
 

@@ -14,6 +14,7 @@
 mod support;
 
 mod audit;
+mod audit_cli;
 mod cli;
 mod generate;
 mod hooks;

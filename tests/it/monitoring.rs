@@ -1,7 +1,7 @@
 //! The optional monitoring component (`argocd-cm-patch/monitoring`, docs/monitoring.md): it builds with the
 //! install kit on the stand-in Argo CD install, its Kubernetes objects validate, its alert rules pass
 //! `promtool check rules` and the cases of `tests/fixtures/monitoring/rules.test.yaml` under `promtool test
-//! rules`, and its dashboard is valid JSON whose every query is valid PromQL over metrics that exist.
+//! rules`, and its dashboard is valid JSON whose every query is valid `PromQL` over metrics that exist.
 
 use crate::install::{fixtures, kustomize, name_of, object, run, success, validate, yaml_docs};
 use serde_json::{json, Value};
@@ -27,7 +27,7 @@ fn promtool(args: &[&str], dir: &Path) -> std::process::Output {
     )
 }
 
-/// Writes the PrometheusRule's rule groups as a plain Prometheus rule file, `dir/rules.yaml`.
+/// Writes the `PrometheusRule`'s rule groups as a plain Prometheus rule file, `dir/rules.yaml`.
 fn write_rule_file(rule: &Value, dir: &Path) {
     assert!(rule["spec"]["groups"].is_array(), "{rule}");
     // JSON is YAML: promtool reads it as a rule file.
@@ -209,7 +209,7 @@ const KNOWN_METRICS: [&str; 16] = [
     "sluice_append_latency_seconds",
 ];
 
-/// The metric names a PromQL expression reads (identifiers followed by `{` or `[`, or standing alone).
+/// The metric names a `PromQL` expression reads (identifiers followed by `{` or `[`, or standing alone).
 fn metric_names(expr: &str) -> Vec<String> {
     let re = regex::Regex::new(r"\b([a-z_][a-z0-9_]*)\s*[{\[]").expect("regex");
     re.captures_iter(expr)
