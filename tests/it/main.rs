@@ -16,6 +16,7 @@ mod support;
 mod audit;
 mod audit_cli;
 mod cli;
+mod docs;
 mod generate;
 mod hooks;
 mod install;
