@@ -279,3 +279,42 @@ fn console_blocks_are_read_as_documented() {
         ["sluice", "x", "a \"b\"", ""]
     );
 }
+
+/// Every file under `dir` (no `target`, `.git` or `benches/out`).
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if !["target", ".git", "out"].contains(&name) {
+                files_under(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn nothing_cites_a_file_outside_the_repository() {
+    // The project's contract documents are not shipped; users have README.md and docs/ (and upstream docs).
+    let names: Vec<String> = ["SPEC", "ARGOCD", "STYLE"]
+        .iter()
+        .map(|n| format!("{n}.md"))
+        .collect();
+    let mut files = Vec::new();
+    files_under(&repo(), &mut files);
+    assert!(files.len() > 50, "{}", files.len());
+    let mut found = Vec::new();
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for name in &names {
+            if text.contains(name.as_str()) {
+                found.push(format!("{}: {name}", path.display()));
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new());
+}
