@@ -87,10 +87,12 @@ fn examples(text: &str) -> Vec<Example> {
                 while last < block.len() && !block[last].starts_with("$ ") {
                     last += 1;
                 }
-                let expected: String = block[first..last]
-                    .iter()
-                    .map(|l| format!("{l}\n"))
-                    .collect();
+                let expected: String =
+                    block[first..last].iter().fold(String::new(), |mut acc, l| {
+                        acc.push_str(l);
+                        acc.push('\n');
+                        acc
+                    });
                 out.push(Example {
                     line,
                     command,
