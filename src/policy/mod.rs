@@ -71,6 +71,7 @@ pub fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
         max_bytes: MAX_POLICY_BYTES,
         max_depth: 32,
         max_alias_nodes: 10_000,
+        max_alias_bytes: Limits::alias_bytes_for(text.len()),
     };
     let invalid = |path: &str, message: String| PolicyError::Invalid {
         file: file.to_string(),
