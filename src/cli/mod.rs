@@ -41,7 +41,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render the app in the working directory with Argo CD's environment (what plugin.yaml runs).
-    Generate,
+    Generate(generate::GenerateArgs),
     /// Render DIR as `generate` would, with the given environment instead of the process's.
     Render(render::RenderArgs),
     /// Evaluate maintenance windows and freezes.
@@ -65,7 +65,7 @@ enum Command {
 /// Whatever the command fails with; [`Error::exit`] gives the exit code.
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
-        Command::Generate => generate::run(),
+        Command::Generate(args) => generate::run(&args),
         Command::Render(args) => render::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
         Command::Guard(args) => guard::run(args),

@@ -17,6 +17,9 @@ pub(super) struct RenderArgs {
     /// The repository root that policy paths must stay inside (default: the nearest parent with `.git`, else DIR).
     #[arg(long)]
     repo_root: Option<PathBuf>,
+    /// Read the manifests from stdin instead of rendering DIR, as `generate --stdin` does.
+    #[arg(long)]
+    stdin: bool,
 }
 
 /// Renders `args.dir`.
@@ -37,7 +40,12 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     let root = args
         .repo_root
         .unwrap_or_else(|| generate::repo_root(&dir, None));
-    output::print(&generate::generate(&dir, &root, &env)?)?;
+    let out = if args.stdin {
+        generate::generate_from(&dir, &root, &env, &super::generate::read_stdin()?)?
+    } else {
+        generate::generate(&dir, &root, &env)?
+    };
+    output::print(&out)?;
     Ok(Exit::Success)
 }
 
