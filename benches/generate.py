@@ -7,6 +7,10 @@ in a temporary directory, then times, in the same run and on the same files:
   - sluice render DIR (read, parse as YAML 1.1, checksum, write JSON),
   - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh).
 Reports MB/s (median of 9 runs), peak RSS (from GNU time, in a separate run), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
+
+With SLUICE_BASELINE=/path/to/another/sluice (e.g. a release build of main), that binary and SLUICE_BIN
+are also run alternately 11 times each on the same files and the ratio of their median times is printed:
+a comparison that holds even when the machine is busy and absolute MB/s are not comparable.
 """
 import os, subprocess, sys, tempfile, time
 
@@ -157,6 +161,20 @@ def main():
             mb = size / 1e6
             times[n] = (s_s, size)
             print(f"| {n} | {mb:.1f} | {cat_s:.3f} | {s_s:.3f} | {mb / s_s:.0f} | {s_rss / 1e6:.0f} | {(s_rss - base_rss) / size:.1f}x | {k_text} | {ratio} |", flush=True)
+
+    baseline = os.environ.get("SLUICE_BASELINE")
+    if baseline:
+        print(f"\nalternating runs against SLUICE_BASELINE={baseline} (median of 11 each):")
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as d:
+                size = make_app(d, n)
+                m = os.path.join(d, "manifests")
+                runs = {baseline: [], sluice: []}
+                for _ in range(11):
+                    for b in runs:
+                        runs[b].append(run([b, "render", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"])[0])
+                med = {b: sorted(t)[len(t) // 2] for b, t in runs.items()}
+                print(f"  {n} objects: baseline {size / 1e6 / med[baseline]:.1f} MB/s, sluice {size / 1e6 / med[sluice]:.1f} MB/s, sluice time / baseline time {med[sluice] / med[baseline]:.2f}")
 
     if len(times) > 1:
         (n0, (t0, b0)), (n1, (t1, b1)) = min(times.items()), max(times.items())

@@ -584,7 +584,10 @@ impl Gen<'_> {
         let (open, close) = if is_map { ("{", "}") } else { ("[", "]") };
         if multiline && n > 0 {
             let pad = " ".repeat(indent + 4);
-            let body: String = items.iter().map(|i| format!("\n{pad}{i},")).collect();
+            let mut body = String::new();
+            for item in &items {
+                let _ = write!(body, "\n{pad}{item},");
+            }
             // Items deeper than the key, the closing bracket at the key's indentation (istio's shape).
             let close_pad = " ".repeat(if self.rng.chance(50) {
                 indent
@@ -703,7 +706,7 @@ impl Gen<'_> {
     fn block_seq(&mut self, depth: usize, indent: usize) -> String {
         let pad = " ".repeat(indent);
         let mut s = String::new();
-        for _ in 0..1 + self.rng.below(3) {
+        for _ in 0..=self.rng.below(3) {
             if self.rng.chance(25) && depth < 4 {
                 // A mapping as an item, its first key on the `- ` line.
                 let inner = self.block_map(depth + 1, indent + 2);

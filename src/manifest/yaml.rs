@@ -575,12 +575,13 @@ fn enclosing_flow(text: &str, line: usize, col: usize) -> Option<Start> {
     while i > floor {
         i -= 1;
         let b = text.as_bytes()[i];
-        if (b == b'[' || b == b'{') && text.is_char_boundary(i) {
-            if construct_end(text, i, char::from(b)).is_some_and(|end| end >= at) {
-                let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
-                let line = text[..i].matches('\n').count() + 1;
-                return Some((line, text[line_start..i].chars().count()));
-            }
+        if (b == b'[' || b == b'{')
+            && text.is_char_boundary(i)
+            && construct_end(text, i, char::from(b)).is_some_and(|end| end >= at)
+        {
+            let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+            let line = text[..i].matches('\n').count() + 1;
+            return Some((line, text[line_start..i].chars().count()));
         }
     }
     None
@@ -815,7 +816,7 @@ fn decode_binary(text: &str, line: usize) -> Result<Value, YamlError> {
         .filter(|b| *b != b'\n' && *b != b'\r')
         .collect();
     let pad = clean.iter().rev().take_while(|&&b| b == b'=').count();
-    if clean.len() % 4 != 0 || pad > 2 {
+    if !clean.len().is_multiple_of(4) || pad > 2 {
         return Err(invalid());
     }
     let mut bytes = Vec::with_capacity(clean.len() / 4 * 3);
@@ -884,7 +885,6 @@ fn resolve_tagged(text: &str, suffix: &str, line: usize) -> Result<Value, YamlEr
         message: format!("{text:?} is not a valid !!{what}"),
     };
     match suffix {
-        "str" | "timestamp" => Ok(Value::String(text.to_string())),
         "binary" => decode_binary(text, line),
         "null" => Ok(Value::Null),
         "bool" => match resolve_plain(text, line)? {
@@ -901,6 +901,8 @@ fn resolve_tagged(text: &str, suffix: &str, line: usize) -> Result<Value, YamlEr
             )),
             _ => Err(bad("float")),
         },
+        // `!!str`, `!!timestamp` (go-yaml v2 gives timestamps to an untyped target as the text), and
+        // any other tag on a scalar.
         _ => Ok(Value::String(text.to_string())),
     }
 }

@@ -79,6 +79,7 @@ pub struct KustomizeSpec {
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // Argo CD's own `spec.source.helm` switches, one for one.
 pub struct HelmSpec {
     /// Default: the Argo CD application name.
     #[serde(default)]

@@ -575,7 +575,7 @@ fn directory_app_reads_the_top_level_unless_recurse_with_argocd_include_exclude(
 }
 
 /// A stand-in `helm` (helm cannot be installed here): it records every call, one line each with the
-/// arguments separated by tabs, and prints a ConfigMap for `template`. With `missing_dep` it fails
+/// arguments separated by tabs, and prints a `ConfigMap` for `template`. With `missing_dep` it fails
 /// `template` the way helm 3 does while `charts/` lacks a dependency, until `dependency build` ran.
 fn fake_helm(bin: &Path, log: &Path, missing_dep: bool) {
     std::fs::create_dir_all(bin).unwrap();
@@ -644,7 +644,9 @@ fn chart_repo(tmp: &Path, policy: &str) -> (PathBuf, PathBuf) {
 #[test]
 fn helm_template_argv_matches_argocd_util_helm() {
     let common = "--api-versions v1 --api-versions apps/v1";
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, String)> = vec![
+    // (what the case shows, .sluice.yaml after the header, extra environment, expected argv)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, String);
+    let cases: Vec<Case> = vec![
         (
             "defaults: release = app name, destination namespace, CRDs included",
             "",
