@@ -207,7 +207,8 @@ pub fn repo_root(app_dir: &Path, source_path: Option<&str>) -> PathBuf {
 ///
 /// The first failure of any stage, naming the file, document or key and the fix.
 pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u8>> {
-    run(app_dir, repo_root, env, None)
+    let docs = documents(app_dir, repo_root, env)?;
+    Ok(to_bytes(&docs))
 }
 
 /// [`generate`] on manifests given as text (`sluice generate --stdin`: the output of an earlier
@@ -223,10 +224,37 @@ pub fn generate_from(
     env: &ArgoEnv,
     manifests: &str,
 ) -> Result<Vec<u8>> {
-    run(app_dir, repo_root, env, Some(manifests))
+    let docs = documents_from(app_dir, repo_root, env, Some(manifests))?;
+    Ok(to_bytes(&docs))
 }
 
-fn run(app_dir: &Path, repo_root: &Path, env: &ArgoEnv, stdin: Option<&str>) -> Result<Vec<u8>> {
+fn to_bytes(docs: &[Document]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(docs.len() * 512);
+    manifest::write_documents(docs, &mut out);
+    out
+}
+
+/// Runs the whole pipeline and returns the documents, for a caller that writes them its own way
+/// (`render -o yaml`, `diff`).
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<Document>> {
+    documents_from(app_dir, repo_root, env, None)
+}
+
+/// [`documents`], taking the manifests from `manifests` instead of rendering when given.
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn documents_from(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    manifests: Option<&str>,
+) -> Result<Vec<Document>> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
         return Err(GenerateError::NoPolicy { path: policy_path });
@@ -253,7 +281,7 @@ fn run(app_dir: &Path, repo_root: &Path, env: &ArgoEnv, stdin: Option<&str>) -> 
         app_helm: env.app_helm(),
         build_env: env.build_env(),
     };
-    let mut docs = match stdin {
+    let mut docs = match manifests {
         Some(text) => manifest::read_all(&[("stdin", text)], &Limits::default())?,
         None => read_rendered(&policy, &ctx)?,
     };
@@ -269,9 +297,7 @@ fn run(app_dir: &Path, repo_root: &Path, env: &ArgoEnv, stdin: Option<&str>) -> 
             source: Box::new(source),
         }
     })?;
-    let mut out = Vec::with_capacity(docs.len() * 512);
-    manifest::write_documents(&docs, &mut out);
-    Ok(out)
+    Ok(docs)
 }
 
 fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> {
