@@ -135,6 +135,11 @@ def best(argv, cwd=None, reps=5, limit=None):
     runs.sort()
     return runs[len(runs) // 2]  # median time
 
+def json_flag(binary):
+    """`-o json` for a build that has it (older builds print JSON without it)."""
+    help_text = subprocess.run([binary, "render", "--help"], capture_output=True, text=True).stdout
+    return ["-o", "json"] if "--output" in help_text else []
+
 def main():
     sluice = os.path.abspath(sys.argv[1])
     sizes = [int(a) for a in sys.argv[2:]] or [2000, 20000]
@@ -172,7 +177,7 @@ def main():
                 runs = {baseline: [], sluice: []}
                 for _ in range(11):
                     for b in runs:
-                        runs[b].append(run([b, "render", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"])[0])
+                        runs[b].append(run([b, "render", *json_flag(b), m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"])[0])
                 med = {b: sorted(t)[len(t) // 2] for b, t in runs.items()}
                 print(f"  {n} objects: baseline {size / 1e6 / med[baseline]:.1f} MB/s, sluice {size / 1e6 / med[sluice]:.1f} MB/s, sluice time / baseline time {med[sluice] / med[baseline]:.2f}")
 

@@ -102,14 +102,34 @@ pub fn render(spec: &RenderSpec, ctx: &RenderContext) -> Result<Vec<Rendered>, R
     }
 }
 
-/// Resolves `rel` (from the policy key `key`) against the app directory, or against the repository
-/// root when it starts with `/` (as Argo CD resolves value files), refusing anything that leaves the
-/// repository: `..` above the root, and symlinks that resolve outside.
+/// Resolves `rel` (from the policy key `key`) against the app directory, refusing anything that
+/// leaves it for elsewhere: absolute paths, `..`, and symlinks that resolve outside the repository.
 ///
 /// # Errors
 ///
 /// [`RenderError::PathEscapes`], or [`RenderError::Io`] when the path does not exist.
 pub fn confine(ctx: &RenderContext, key: &str, rel: &str) -> Result<PathBuf, RenderError> {
+    let p = Path::new(rel);
+    if rel.is_empty()
+        || p.components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(RenderError::PathEscapes {
+            key: key.to_string(),
+            path: rel.to_string(),
+        });
+    }
+    resolve_in_repo(ctx, key, rel)
+}
+
+/// A Helm value file as Argo CD resolves it (`ResolveValueFilePathOrUrl` in util/app/path): relative to
+/// the app directory, or to the repository root when it starts with `/`; `..` is fine as long as the
+/// path stays inside the repository; symlinks must resolve inside it too.
+///
+/// # Errors
+///
+/// [`RenderError::PathEscapes`], or [`RenderError::Io`] when the file does not exist.
+pub fn resolve_in_repo(ctx: &RenderContext, key: &str, rel: &str) -> Result<PathBuf, RenderError> {
     let escapes = || RenderError::PathEscapes {
         key: key.to_string(),
         path: rel.to_string(),
@@ -428,7 +448,7 @@ pub fn helm_args(
         );
     for (key, file) in files {
         let file = envsubst(file, &ctx.build_env);
-        match confine(ctx, &key, &file) {
+        match resolve_in_repo(ctx, &key, &file) {
             Ok(path) => args.extend(["--values".to_string(), path.display().to_string()]),
             Err(RenderError::Io { .. }) if helm.ignore_missing_value_files => {}
             Err(e) => return Err(e),
