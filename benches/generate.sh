@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark `sluice render` against `kubectl kustomize` on generated apps (see generate.py).
+# Benchmark `sluice generate` against `kubectl kustomize` on generated apps (see generate.py).
 # Usage: benches/generate.sh [N...]   (default 2000 20000 objects)
 # SLUICE_BASELINE=/path/to/sluice adds alternating runs against another build (see generate.py).
 set -euo pipefail
