@@ -42,7 +42,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render the app in the working directory with Argo CD's environment (what plugin.yaml runs).
-    Generate,
+    Generate(generate::GenerateArgs),
     /// Render DIR as `generate` would, with the given environment instead of the process's.
     Render(render::RenderArgs),
     /// Render the app at two Git revisions and show what changes: summary, weakened controls, YAML diffs.
@@ -68,7 +68,7 @@ enum Command {
 /// Whatever the command fails with; [`Error::exit`] gives the exit code.
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
-        Command::Generate => generate::run(),
+        Command::Generate(args) => generate::run(&args),
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),

@@ -46,11 +46,40 @@ pub struct RenderSpec {
     #[serde(default)]
     pub tool: Tool,
     #[serde(default)]
+    pub directory: DirectorySpec,
+    #[serde(default)]
+    pub kustomize: KustomizeSpec,
+    #[serde(default)]
     pub helm: HelmSpec,
+}
+
+/// `render.directory`: what Argo CD's `spec.source.directory` would say (README, "Rendering").
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirectorySpec {
+    /// Read subdirectories too (Argo CD's default: no).
+    #[serde(default)]
+    pub recurse: bool,
+    /// Glob (Argo CD's `util/glob`) on the path relative to the app directory: only matching files.
+    #[serde(default)]
+    pub include: String,
+    /// Glob on the path relative to the app directory: matching files are left out.
+    #[serde(default)]
+    pub exclude: String,
+}
+
+/// `render.kustomize`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KustomizeSpec {
+    /// Extra `kustomize build` options, as Argo CD's `kustomize.buildOptions` (e.g. `--enable-helm`).
+    #[serde(default)]
+    pub build_options: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // Argo CD's own `spec.source.helm` switches, one for one.
 pub struct HelmSpec {
     /// Default: the Argo CD application name.
     #[serde(default)]
@@ -58,12 +87,37 @@ pub struct HelmSpec {
     /// Default: the destination namespace.
     #[serde(default)]
     pub namespace: String,
-    /// Paths relative to the app directory, inside the repository.
+    /// Paths relative to the app directory (or, starting with `/`, to the repository root), inside
+    /// the repository.
     #[serde(default)]
     pub value_files: Vec<String>,
+    /// Leave out value files that do not exist instead of failing (Argo CD's `ignoreMissingValueFiles`).
+    #[serde(default)]
+    pub ignore_missing_value_files: bool,
     /// Inline values, passed to helm as a values file.
     #[serde(default)]
     pub values: Map<String, Value>,
+    /// `--set` (or `--set-string` with `forceString`) parameters.
+    #[serde(default)]
+    pub parameters: Vec<HelmParameter>,
+    /// Leave the chart's `crds/` out (Argo CD's `skipCrds`; default: CRDs are rendered).
+    #[serde(default)]
+    pub skip_crds: bool,
+    #[serde(default)]
+    pub skip_tests: bool,
+    #[serde(default)]
+    pub skip_schema_validation: bool,
+}
+
+/// One Helm parameter, as Argo CD's `spec.source.helm.parameters[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmParameter {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub force_string: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
