@@ -20,9 +20,10 @@
 //! ```text
 //! cli        clap types, one file per command; the only code that reads arguments, the process
 //!            environment, stdin and stdout, and maps errors to exit codes
+//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
+//! diff       two revisions rendered and compared (the pull-request check)
 //! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics,
 //!                                                    checkpoint signer and archive uploader
-//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
 //! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
 //! policy     .sluice.yaml: schema, defaults, validation
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
@@ -38,6 +39,7 @@ pub mod cli;
 
 mod archive;
 mod audit;
+mod diff;
 mod generate;
 mod manifest;
 mod parallel;

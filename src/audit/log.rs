@@ -249,8 +249,9 @@ impl AuditLog {
         let mut offsets = Vec::new();
         let scanned = scan(&mut file, |r, off| {
             offsets.push(off);
-            if let (Some(k), Some(s)) = (r.get("key").and_then(Value::as_str), r.get("seq")) {
-                keys.insert(k.to_owned(), s.as_u64().unwrap_or(0));
+            // Keys of records written before keys were digests are indexed by their digest key.
+            if let (Some(k), Some(s)) = (super::record::index_key(&r), r.get("seq")) {
+                keys.insert(k, s.as_u64().unwrap_or(0));
             }
         })
         .map_err(io_err)?;

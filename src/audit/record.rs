@@ -55,6 +55,84 @@ pub enum EventError {
     },
 }
 
+/// The idempotency key of an Argo CD Notifications event (docs/audit-log.md, "Idempotency"): the
+/// lowercase hex SHA-256 of the four fields, each written as its UTF-8 length (8 bytes, big-endian) and
+/// then its bytes, so that no two different field lists share an encoding (`a|b` + `c` and `a` + `b|c`
+/// are different keys). An unknown field is the empty string.
+///
+/// - `event`: the trigger's event name (`sync-succeeded`, …);
+/// - `app_uid`: the Application's `metadata.uid`, or `namespace/name` when it has none;
+/// - `started_at`: `status.operationState.startedAt` as Argo CD wrote it;
+/// - `revision`: the synced revision (see `event_record`).
+///
+/// The sink and anything that backfills records (the watch recorder) key with this one function, so a
+/// record delivered twice, by either path, is found as a duplicate.
+pub fn idempotency_key(event: &str, app_uid: &str, started_at: &str, revision: &str) -> String {
+    length_prefixed_digest(&[event, app_uid, started_at, revision])
+}
+
+/// The idempotency key of a guard decision: the same encoding over `guard-decision`, the app as
+/// `namespace/name`, the revision, the decision time and `true`/`false`.
+fn guard_key(app: &str, revision: &str, at: &str, allowed: bool) -> String {
+    let allowed = if allowed { "true" } else { "false" };
+    length_prefixed_digest(&[GUARD_DECISION, app, revision, at, allowed])
+}
+
+fn length_prefixed_digest(fields: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for field in fields {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    super::canonical::to_hex(&hasher.finalize())
+}
+
+/// The key under which a record of the log is indexed for idempotency: its `key` member, or, for a
+/// record written before keys were digests (`event|app|start|revision`, joined with `|`), the digest key
+/// recomputed from the record's own members, so that a redelivery of an event recorded by an older
+/// release is still found as a duplicate. `None` for a record without a string `key`.
+pub fn index_key(record: &Map<String, Value>) -> Option<String> {
+    let key = record.get("key")?.as_str()?;
+    if !key.contains('|') {
+        return Some(key.to_owned());
+    }
+    let text = |path: &[&str]| {
+        path.split_first()
+            .and_then(|(first, rest)| get(record.get(*first)?, rest))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let event = text(&["event"]);
+    if event == GUARD_DECISION {
+        let allowed = record.get("allowed").and_then(Value::as_bool)?;
+        let app = format!(
+            "{}/{}",
+            text(&["destination", "namespace"]),
+            text(&["app", "name"])
+        );
+        return Some(guard_key(
+            &app,
+            &text(&["revision"]),
+            &text(&["at"]),
+            allowed,
+        ));
+    }
+    let uid = text(&["app", "uid"]);
+    let identity = if uid.is_empty() {
+        format!("{}/{}", text(&["app", "namespace"]), text(&["app", "name"]))
+    } else {
+        uid
+    };
+    Some(idempotency_key(
+        &event,
+        &identity,
+        &text(&["startedAt"]),
+        &text(&["revision"]),
+    ))
+}
+
 /// Reads a string at `path` in `v`; anything else reads as absent.
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     get(v, path)?.as_str()
@@ -105,10 +183,11 @@ pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<
         Some(uid) if !uid.is_empty() => uid.to_owned(),
         _ => format!("{}/{name}", namespace.unwrap_or("")),
     };
-    let key = format!(
-        "{event}|{identity}|{}|{}",
+    let key = idempotency_key(
+        event,
+        &identity,
         started_at.unwrap_or(""),
-        revision.unwrap_or("")
+        revision.unwrap_or(""),
     );
 
     let commit = obj.get("commit");
@@ -336,10 +415,11 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError>
             })
         }
     };
-    let key = format!(
-        "{GUARD_DECISION}|{}/{app}|{}|{at}|{allowed}",
-        namespace.unwrap_or(""),
-        revision.unwrap_or("")
+    let key = guard_key(
+        &format!("{}/{app}", namespace.unwrap_or("")),
+        revision.unwrap_or(""),
+        at,
+        allowed,
     );
     Ok(Body::Guard(Box::new(GuardDecision {
         event: GUARD_DECISION.to_owned(),
@@ -426,7 +506,10 @@ mod tests {
             "Author": "Ann <a@x>", "Date": "2026-01-01T10:00:00Z", "Tags": null}});
         let d = event_record(&body, "2026-01-02T00:01:01Z", &pattern()).unwrap();
         let f = &d.to_map();
-        assert_eq!(d.key(), "sync-succeeded|u-1|2026-01-02T00:00:00Z|bbb");
+        assert_eq!(
+            d.key(),
+            idempotency_key("sync-succeeded", "u-1", "2026-01-02T00:00:00Z", "bbb")
+        );
         assert_eq!(f["changeId"], "CHG-1");
         assert_eq!(f["revision"], "bbb");
         assert_eq!(f["phase"], "Succeeded");
@@ -543,10 +626,10 @@ mod tests {
         text
     }
 
-    #[test]
-    fn the_golden_requests_make_the_log_the_release_wrote_byte_for_byte() {
-        let release_log = golden("audit.jsonl");
-        let lines: Vec<Value> = release_log
+    /// The golden requests and what the release made of them: (request path, body, the release's line
+    /// for it, the release's answer).
+    fn golden_deliveries() -> Vec<(String, Value, Value, Value)> {
+        let lines: Vec<Value> = golden("audit.jsonl")
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
@@ -556,37 +639,119 @@ mod tests {
             .collect();
         let requests = golden("requests.jsonl");
         assert_eq!(requests.lines().count(), responses.len());
+        requests
+            .lines()
+            .zip(responses)
+            .map(|(request, response)| {
+                let request: Value = serde_json::from_str(request).unwrap();
+                let seq = response["body"]["seq"].as_u64().unwrap();
+                let line = lines[usize::try_from(seq).unwrap() - 1].clone();
+                let path = request["path"].as_str().unwrap().to_owned();
+                (path, request["body"].clone(), line, response)
+            })
+            .collect()
+    }
+
+    /// The record of a golden request, with the release's clock taken from the line it made.
+    fn golden_record(path: &str, body: &Value, line: &Value) -> Body {
+        let received_at = line["receivedAt"].as_str().unwrap();
+        match path {
+            "/v1/events" => event_record(body, received_at, &pattern()),
+            "/v1/guard" => guard_record(body, received_at),
+            other => panic!("requests.jsonl: path {other:?}"),
+        }
+        .unwrap()
+    }
+
+    /// A line without the members that the key format changed (`key`, and the chain over it).
+    fn without_key_and_chain(line: &Value) -> Value {
+        let mut map = line.as_object().unwrap().clone();
+        for member in ["key", "prev", "hash"] {
+            map.remove(member);
+        }
+        Value::Object(map)
+    }
+
+    #[test]
+    fn the_golden_requests_make_the_records_the_release_wrote_with_digest_keys() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path(), 1).unwrap();
-        for (request, response) in requests.lines().zip(&responses) {
-            let request: Value = serde_json::from_str(request).unwrap();
+        for (path, body, line, response) in golden_deliveries() {
             let seq = response["body"]["seq"].as_u64().unwrap();
-            // The release's clock is in the record: take it from the line this request made (or repeated).
-            let line = &lines[usize::try_from(seq).unwrap() - 1];
-            let received_at = line["receivedAt"].as_str().unwrap();
-            let body = match request["path"].as_str() {
-                Some("/v1/events") => event_record(&request["body"], received_at, &pattern()),
-                Some("/v1/guard") => guard_record(&request["body"], received_at),
-                other => panic!("requests.jsonl: path {other:?}"),
+            let record = golden_record(&path, &body, &line);
+            // The release's `a|b|c|d` key and today's digest key name the same delivery.
+            assert!(line["key"].as_str().unwrap().contains('|'));
+            assert_eq!(record.key().len(), 64, "a SHA-256 hex digest");
+            assert_eq!(
+                index_key(line.as_object().unwrap()).as_deref(),
+                Some(record.key()),
+                "the legacy key of seq {seq} maps to the digest key"
+            );
+            let outcome = log.append_batch(&[record]).unwrap();
+            match (response["status"].as_u64(), &outcome[..]) {
+                (Some(201), [Outcome::Appended { seq: s, .. }])
+                | (Some(200), [Outcome::Duplicate { seq: s }]) => assert_eq!(*s, seq),
+                (status, outcome) => panic!("seq {seq}: release {status:?}, now {outcome:?}"),
             }
-            .unwrap();
-            assert_eq!(body.key(), line["key"], "the idempotency key of seq {seq}");
-            let outcome = log.append_batch(&[body]).unwrap();
-            let expected = match response["status"].as_u64() {
-                Some(201) => Outcome::Appended {
-                    seq,
-                    hash: response["body"]["hash"].as_str().unwrap().to_owned(),
-                },
-                Some(200) => Outcome::Duplicate { seq },
-                other => panic!("responses.jsonl: status {other:?}"),
-            };
-            assert_eq!(outcome, vec![expected]);
         }
+        // Every record is the release's, member for member, but for its key (and so its chain).
         let written = std::fs::read_to_string(dir.path().join(LOG_FILE)).unwrap();
-        for (i, (now, release)) in written.lines().zip(release_log.lines()).enumerate() {
-            assert_eq!(now, release, "line {}", i + 1);
+        let release = golden("audit.jsonl");
+        assert_eq!(written.lines().count(), release.lines().count());
+        for (now, then) in written.lines().zip(release.lines()) {
+            let (now, then): (Value, Value) = (
+                serde_json::from_str(now).unwrap(),
+                serde_json::from_str(then).unwrap(),
+            );
+            assert_eq!(without_key_and_chain(&now), without_key_and_chain(&then));
         }
-        assert_eq!(written, release_log);
+    }
+
+    #[test]
+    fn a_release_log_opens_and_its_deliveries_are_found_as_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOG_FILE), golden("audit.jsonl")).unwrap();
+        let mut log = AuditLog::open(dir.path(), 1).unwrap();
+        let len = log.head().len;
+        for (path, body, line, response) in golden_deliveries() {
+            let seq = response["body"]["seq"].as_u64().unwrap();
+            let outcome = log
+                .append_batch(&[golden_record(&path, &body, &line)])
+                .unwrap();
+            assert_eq!(outcome, vec![Outcome::Duplicate { seq }]);
+        }
+        assert_eq!(log.head().len, len, "nothing written");
+    }
+
+    #[test]
+    fn keys_are_unambiguous_digests() {
+        let key = idempotency_key("deployed", "u-1", "2026-01-02T00:00:00Z", "bbb");
+        assert_eq!(key.len(), 64);
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        // Joined with `|` these would collide; length-prefixed they do not.
+        assert_ne!(
+            idempotency_key("deployed", "a|b", "c", "d"),
+            idempotency_key("deployed", "a", "b|c", "d")
+        );
+        assert_ne!(
+            idempotency_key("deployed", "ab", "", "d"),
+            idempotency_key("deployed", "a", "b", "d")
+        );
+        // The encoding is fixed: SHA-256 over (u64 big-endian length, bytes) per field.
+        let mut bytes = Vec::new();
+        for f in ["deployed", "u-1", "2026-01-02T00:00:00Z", "bbb"] {
+            bytes.extend_from_slice(&(f.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(f.as_bytes());
+        }
+        assert_eq!(key, crate::transform::sha256_hex(&bytes));
+        let body = json!({"event": "deployed", "app": application()});
+        let d = event_record(&body, "t", &pattern()).unwrap();
+        assert_eq!(
+            d.key(),
+            idempotency_key("deployed", "u-1", "2026-01-02T00:00:00Z", "bbb")
+        );
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

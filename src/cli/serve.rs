@@ -1,4 +1,5 @@
-//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--change-pattern RE] [--workers N]
+//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
+//! [--max-connections N] [--change-pattern RE] [--workers N]
 //! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
@@ -22,16 +23,26 @@ pub(super) struct ServeArgs {
     /// Directory holding audit.jsonl.
     #[arg(long)]
     data_dir: PathBuf,
-    /// File holding the bearer token that requests must present.
+    /// File holding the write token: the bearer token that POST /v1/events and /v1/guard must present
+    /// (Argo CD Notifications and the guard Jobs).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// File holding the read token that GET /v1/records must present. Without it, reads take the write
+    /// token (not recommended: whoever may read the log could then also write to it).
+    #[arg(long)]
+    read_token_file: Option<PathBuf>,
+    /// Largest request body in bytes (413 past it).
+    #[arg(long, default_value_t = sink::http::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = sink::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Pattern the change id at the start of a commit subject must match (`change.idPattern`).
     #[arg(long, default_value = DEFAULT_CHANGE_PATTERN)]
     change_pattern: String,
-    /// Worker threads; each serves one connection at a time (keep-alive included), so this bounds the
-    /// connections served at once; further ones wait in the listen backlog.
-    #[arg(long, default_value_t = 32)]
-    workers: usize,
+    /// Threads that serve the connections (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
     /// File holding the checkpoint signing key (from `sluice audit keygen`, mounted from a Secret):
     /// the sink then signs checkpoints of the log into DATA_DIR/checkpoints/.
     #[arg(long, env = "SLUICE_CHECKPOINT_KEY_FILE")]
@@ -52,7 +63,7 @@ pub(super) struct ServeArgs {
     retention: Option<Retention>,
 }
 
-/// Serves until the process is stopped.
+/// Serves until SIGTERM or SIGINT.
 ///
 /// # Errors
 ///
@@ -60,6 +71,14 @@ pub(super) struct ServeArgs {
 pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
+    if args.max_body == 0 {
+        return Err(Error::Usage(
+            "--max-body must be at least 1 (bytes; the default is 4194304, 4 MiB)".into(),
+        ));
+    }
+    if args.max_connections == 0 {
+        return Err(Error::Usage("--max-connections must be at least 1".into()));
+    }
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     let every = parse_go_duration(&args.checkpoint_interval)
         .ok()
@@ -83,12 +102,33 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .as_deref()
         .map(|url| super::archive::open(url, args.retention))
         .transpose()?;
+    let read_token = args
+        .read_token_file
+        .as_deref()
+        .map(read_token)
+        .transpose()?;
+    if read_token.is_some() && token.is_none() {
+        return Err(Error::Usage(
+            "--read-token-file needs --token-file: without a write token anyone could write".into(),
+        ));
+    }
+    if read_token.is_some() && read_token == token {
+        return Err(Error::Usage(
+            "--read-token-file holds the write token: give readers a token of their own".into(),
+        ));
+    }
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
         token,
+        read_token,
         change_pattern,
-        workers: args.workers,
+        workers,
+        max_body: args.max_body,
+        max_connections: args.max_connections,
         evidence: sink::evidence::Config {
             key,
             every_records: args.checkpoint_every,
@@ -107,7 +147,7 @@ fn read_token(path: &std::path::Path) -> Result<String> {
         return Err(Error::Reported {
             exit: Exit::Failure,
             message: format!(
-                "{}: the token file is empty; put the bearer token in it, or leave out --token-file",
+                "{}: the token file is empty; put the bearer token in it, or leave out the option",
                 path.display()
             ),
         });

@@ -19,6 +19,7 @@ pub enum Outcome {
     Unauthorized,
     Unavailable,
     Timeout,
+    Conflict,
 }
 
 impl Outcome {
@@ -31,6 +32,7 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::Unavailable => "unavailable",
             Outcome::Timeout => "timeout",
+            Outcome::Conflict => "conflict",
         }
     }
 }

@@ -1,33 +1,39 @@
-//! The notification sink (docs/audit-log.md): a bounded pool of worker threads that accept connections
-//! (`server`), bearer auth and bounded bodies (`http`), and handlers that turn Argo CD Notifications
-//! events into audit records appended by one group-commit writer.
+//! The notification sink (docs/audit-log.md): hyper 1's HTTP/1.1 server on tokio with every client
+//! resource bounded (`server`), framing checks hyper leaves to the application (`strict`), handlers with
+//! bearer auth and bodies limited while they stream (`http`), and one group-commit writer thread that
+//! turns the records into durable lines of the audit log (`writer`).
 //!
 //! ```text
-//! listener → workers (server: bounded head, timeouts → http: auth → body ≤ 1 MiB → record)
-//!   → writer (batch → one write + fsync → replies) → audit.jsonl
+//! listener → connections (server: cap, head timeout, lingering close) → strict → http: auth → body
+//!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
 pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod strict;
 pub mod writer;
 
-use crate::audit::log::AuditLog;
+use crate::audit::log::{AuditLog, Head};
 use crate::audit::AuditError;
 use metrics::Metrics;
 use regex::Regex;
-use std::net::TcpListener;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
+use writer::{Appender, Health, Store};
 
-/// Longest a single socket read or write may block: slow clients (and idle keep-alive connections)
-/// are dropped after this.
-const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Most worker threads `--workers` may ask for.
+/// Most runtime threads `--workers` may ask for.
 const MAX_WORKERS: usize = 256;
+
+/// How long in-flight requests may take to finish after SIGTERM (Kubernetes waits 30 s by default
+/// before SIGKILL).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long the sink keeps answering (503, `/healthz` included) after its writer stopped, before it
+/// exits, so that probes and clients see why.
+const WRITER_GONE_LINGER: Duration = Duration::from_secs(2);
 
 /// How the sink runs, validated by the commands layer.
 #[derive(Debug)]
@@ -36,12 +42,18 @@ pub struct Config {
     pub listen: String,
     /// Directory holding audit.jsonl.
     pub data_dir: std::path::PathBuf,
-    /// The bearer token that requests must present; `None`: no authentication.
+    /// The write token (`POST`s) that requests must present; `None`: no authentication.
     pub token: Option<String>,
+    /// The read token (`GET /v1/records`); `None`: reads take the write token.
+    pub read_token: Option<String>,
     /// Pattern the change id at the start of a commit subject must match.
     pub change_pattern: Regex,
-    /// Worker threads, 1 to [`MAX_WORKERS`].
+    /// Runtime threads, 1 to [`MAX_WORKERS`].
     pub workers: usize,
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Most connections served at once.
+    pub max_connections: usize,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
 }
@@ -51,6 +63,10 @@ pub struct Config {
 pub enum SinkError {
     #[error("--workers must be between 1 and {MAX_WORKERS}, not {0}")]
     Workers(usize),
+    #[error("--max-body must be at least 1 byte")]
+    MaxBody,
+    #[error("--max-connections must be at least 1")]
+    MaxConnections,
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error("cannot listen on {addr}: {source}")]
@@ -67,19 +83,35 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the audit writer stopped (see the log above); exiting so that the sink is restarted")]
+    WriterStopped,
 }
 
-/// Opens (and verifies) the log, listens, and serves until the process is stopped.
+/// Why the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal(&'static str),
+    WriterGone,
+}
+
+/// Opens (and verifies) the log, listens, and serves until SIGTERM or SIGINT (then: stop accepting,
+/// finish in-flight requests within [`SHUTDOWN_GRACE`], fsync, return `Ok`), or until the writer
+/// stops (return [`SinkError::WriterStopped`]).
 ///
 /// # Errors
 ///
-/// The worker count is out of range, the log cannot be read or its chain is broken (naming the
-/// line), or the listener or a thread cannot be started.
+/// An argument is out of range, the log cannot be read or its chain is broken (naming the line), the
+/// listener or a thread cannot be started, or the writer stopped.
 pub fn serve(config: Config) -> Result<(), SinkError> {
     if config.workers == 0 || config.workers > MAX_WORKERS {
         return Err(SinkError::Workers(config.workers));
     }
-    let token_digest = config.token.as_deref().map(http::digest);
+    if config.max_body == 0 {
+        return Err(SinkError::MaxBody);
+    }
+    if config.max_connections == 0 {
+        return Err(SinkError::MaxConnections);
+    }
     let metrics = Arc::new(Metrics::default());
     let log = AuditLog::open(&config.data_dir, chrono::Utc::now().timestamp())?;
     if let Some(torn) = log.torn_tail() {
@@ -100,18 +132,14 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         head = %log.head().hash,
         "audit log verified"
     );
+    let listener =
+        std::net::TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    raise_open_files_limit(config.max_connections);
     let published = log.published();
     let log_path = log.path().to_path_buf();
-
-    let listener = TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
-    let local = listener.local_addr().map_err(|source| SinkError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
-    let listener = Arc::new(listener);
     let evidence = Arc::new(
         evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
             .map_err(|source| SinkError::Evidence {
@@ -121,66 +149,246 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
     let hook = Arc::clone(&evidence);
-    let appender = writer::Appender::spawn(log, Arc::clone(&metrics), move |head| {
-        hook.durable(head);
-    })
-    .map_err(SinkError::Thread)?;
-    let ctx = Arc::new(http::Context {
-        token_digest,
-        appender,
+    let ctx = Context {
+        write_token: config.token.as_deref().map(http::digest),
+        read_token: config.read_token.as_deref().map(http::digest),
         metrics,
         published,
         log_path,
         change_pattern: config.change_pattern,
-    });
-    let mut workers = Vec::with_capacity(config.workers);
-    for i in 0..config.workers {
-        let listener = Arc::clone(&listener);
-        let ctx = Arc::clone(&ctx);
-        let worker = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || {
-                server::run_worker(&listener, SOCKET_TIMEOUT, &|rq| {
-                    // A panic in one request is logged and answered with 500; the worker goes on.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        http::handle(&ctx, rq)
-                    }))
-                    .unwrap_or_else(|_| {
-                        tracing::error!("a request handler panicked; the worker goes on");
-                        server::Response {
-                            status: 500,
-                            content_type: "application/json",
-                            body: r#"{"error":"internal error"}"#.into(),
-                            headers: Vec::new(),
-                        }
-                    })
-                });
-            })
-            .map_err(SinkError::Thread)?;
-        workers.push(worker);
-    }
-    tracing::info!(addr = %local, workers = config.workers, auth = token_digest.is_some(), "listening");
-    // Workers never return; the process ends on SIGTERM or SIGINT, after the last checkpoint.
-    drop(workers);
-    wait_for_shutdown().map_err(SinkError::Thread)?;
-    tracing::info!("shutting down: signing the last checkpoint");
+        max_body: config.max_body,
+        on_durable: Box::new(move |head| hook.durable(head)),
+    };
+    let served = run(
+        listener,
+        log,
+        ctx,
+        config.workers,
+        server::Limits {
+            max_connections: config.max_connections,
+            grace: SHUTDOWN_GRACE,
+        },
+    );
+    // The writer has stopped (and fsynced): sign the last durable head, give the archive a last pass.
     evidence.finish();
-    Ok(())
+    served
 }
 
-/// Blocks until SIGTERM (Kubernetes stopping the pod) or SIGINT.
-fn wait_for_shutdown() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// What [`run`] needs besides the log and the listener.
+pub struct Context {
+    pub write_token: Option<[u8; 32]>,
+    pub read_token: Option<[u8; 32]>,
+    pub metrics: Arc<Metrics>,
+    pub published: Arc<std::sync::RwLock<crate::audit::log::Published>>,
+    pub log_path: std::path::PathBuf,
+    pub change_pattern: Regex,
+    pub max_body: usize,
+    /// Told each new durable head by the writer (the checkpoint signer); must not block.
+    pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
+}
+
+/// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
+/// writer; see [`serve`].
+///
+/// # Errors
+///
+/// A thread cannot be started, or the writer stopped.
+pub fn run(
+    listener: std::net::TcpListener,
+    store: impl Store,
+    ctx: Context,
+    workers: usize,
+    limits: server::Limits,
+) -> Result<(), SinkError> {
+    let addr = listener.local_addr().ok();
+    listener.set_nonblocking(true).map_err(SinkError::Thread)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("http")
         .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        .build()
+        .map_err(SinkError::Thread)?;
+    let health = Arc::new(Health::default());
+    let (appender, writer) = Appender::spawn(
+        store,
+        Arc::clone(&ctx.metrics),
+        Arc::clone(&health),
+        ctx.on_durable,
+    )
+    .map_err(SinkError::Thread)?;
+    let auth = ctx.write_token.is_some();
+    let handlers = Arc::new(http::Context {
+        write_token: ctx.write_token,
+        read_token: ctx.read_token,
+        appender,
+        metrics: ctx.metrics,
+        health: Arc::clone(&health),
+        published: ctx.published,
+        log_path: ctx.log_path,
+        change_pattern: ctx.change_pattern,
+        max_body: ctx.max_body,
+        request_deadline: http::REQUEST_DEADLINE,
+    });
+    let served: Result<_, SinkError> = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
+        let stop = stop_signal(&health);
+        tracing::info!(
+            addr = ?addr,
+            workers,
+            max_body = handlers.max_body,
+            max_connections = limits.max_connections,
+            auth,
+            read_token = handlers.read_token.is_some(),
+            "listening"
+        );
+        Ok(server::run(listener, handlers, limits, stop).await)
+    });
+    // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let (stop, finished) = served?;
+    let stopped = writer.stop();
+    match stop {
+        Some(Stop::Signal(name)) => {
+            tracing::info!(
+                signal = name,
+                in_flight_finished = finished,
+                "stopped: no longer accepting, in-flight requests answered, log fsynced"
+            );
+            stopped.map_err(|_| SinkError::WriterStopped)
         }
-        Ok(())
-    })
+        Some(Stop::WriterGone) | None => Err(SinkError::WriterStopped),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT, or a little after the writer thread ends.
+async fn stop_signal(health: &Health) -> Stop {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; the sink stops only when killed");
+        health.gone.notified().await;
+        tokio::time::sleep(WRITER_GONE_LINGER).await;
+        return Stop::WriterGone;
+    };
+    tokio::select! {
+        _ = term.recv() => Stop::Signal("SIGTERM"),
+        _ = int.recv() => Stop::Signal("SIGINT"),
+        () = health.gone.notified() => {
+            tracing::error!("the audit writer stopped; answering 503 and exiting");
+            tokio::time::sleep(WRITER_GONE_LINGER).await;
+            Stop::WriterGone
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard one: each connection holds a descriptor.
+fn raise_open_files_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < max_connections as u64 + 64 => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-files limit is below --max-connections; accepting pauses when it is reached"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::log::{Outcome, Published};
+    use crate::audit::record::Body;
+    use std::io::{Read, Write};
+
+    /// A store whose writer thread dies on the first batch (a bug, or anything that panics).
+    struct Dying;
+
+    impl Store for Dying {
+        fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, AuditError> {
+            panic!("the writer dies (test)")
+        }
+        fn head(&self) -> Head {
+            Head::default()
+        }
+        fn close(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(addr: std::net::SocketAddr, text: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(text.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn when_the_writer_dies_healthz_is_503_and_the_sink_stops_with_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let ctx = Context {
+            write_token: None,
+            read_token: None,
+            metrics: Arc::default(),
+            published: Arc::new(std::sync::RwLock::new(Published {
+                head: crate::audit::log::Head::default(),
+                offsets: Vec::new(),
+            })),
+            log_path: std::path::PathBuf::from("/nonexistent/audit.jsonl"),
+            change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
+            max_body: 1 << 20,
+            on_durable: Box::new(|_| {}),
+        };
+        let limits = server::Limits {
+            max_connections: 16,
+            grace: Duration::from_secs(2),
+        };
+        let server = std::thread::spawn(move || run(listener, Dying, ctx, 1, limits));
+        let healthy = request(
+            addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(healthy.starts_with("HTTP/1.1 200"), "{healthy}");
+        let body = r#"{"app": "shop", "at": "2026-01-02T00:00:00Z", "allowed": true}"#;
+        let post = request(
+            addr,
+            &format!(
+                "POST /v1/guard HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(post.starts_with("HTTP/1.1 503"), "{post}");
+        assert!(
+            !post.contains("/nonexistent"),
+            "no server path in an answer: {post}"
+        );
+        // The writer thread unwinds (answering its batch 503) just before it is marked gone.
+        let mut health = String::new();
+        for _ in 0..50 {
+            health = request(
+                addr,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
+            if !health.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+        assert!(health.contains("writer has stopped"), "{health}");
+        let started = std::time::Instant::now();
+        let result = server.join().expect("the server thread");
+        assert!(
+            matches!(result, Err(SinkError::WriterStopped)),
+            "{result:?}"
+        );
+        // `sluice serve` ends with exit code 1 on this error (cli/error.rs: every sink error is a failure).
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

@@ -14,10 +14,15 @@
 mod support;
 
 mod audit;
+mod audit_cli;
 mod cli;
+mod diff;
+mod docs;
 mod evidence;
 mod generate;
 mod hooks;
 mod install;
+mod monitoring;
+mod render_yaml;
 mod sink;
 mod window;

@@ -1,4 +1,4 @@
-//! `sluice audit archive --data-dir DIR --archive URL [--retention P]`: copies every sealed segment and
+//! `sluice audit archive [--data-dir DIR] --archive URL [--retention P]`: copies every sealed segment and
 //! checkpoint the archive lacks, once, and exits (what the sink does in the background with
 //! `--archive`; for a log archived after the fact, or from a restored volume).
 
@@ -13,8 +13,8 @@ use std::path::PathBuf;
 #[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ArchiveArgs {
-    /// The sink's data directory.
-    #[arg(long)]
+    /// The sink's data directory, holding audit.jsonl, segments/ and checkpoints/.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "/var/lib/sluice")]
     data_dir: PathBuf,
     /// The archive: s3://bucket/prefix, gs://…, az://…, or a directory.
     #[arg(long)]

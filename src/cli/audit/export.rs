@@ -1,4 +1,4 @@
-//! `sluice audit export --data-dir DIR --public-key K --from T --to T --out DIR [--sample N --seed S]`:
+//! `sluice audit export [--data-dir DIR] --public-key K --from T --to T --out DIR [--sample N --seed S]`:
 //! the auditor's bundle (docs/audit-log.md, "Export for auditors"). Verifies the log against its
 //! checkpoints first, picks the records from the one before the period to the first checkpoint that
 //! covers it, and writes the bundle into a new directory (built beside it and renamed into place, so
@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 #[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ExportArgs {
-    /// The sink's data directory.
-    #[arg(long)]
+    /// The sink's data directory, holding audit.jsonl, segments/ and checkpoints/.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "/var/lib/sluice")]
     data_dir: PathBuf,
     /// The public key the checkpoints are signed with (from `sluice audit keygen`).
     #[arg(long)]

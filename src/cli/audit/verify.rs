@@ -1,11 +1,13 @@
-//! `sluice audit verify --data-dir DIR [--public-key K]...` or `--archive URL --public-key K`: exit 0
-//! with the record count and head hash, or exit 1 naming the first thing that does not hold. With
-//! `--public-key`, every checkpoint must be signed by one of the keys and match the log.
+//! `sluice audit verify [--data-dir DIR | --server URL] [--public-key K]...` or `--archive URL
+//! --public-key K`: exit 0 with the record count and head hash, or exit 1 naming the first thing that
+//! does not hold. With `--public-key`, every checkpoint must be signed by one of the keys and match the
+//! log (checkpoints are read from the data directory or the archive, so not with `--server`).
 
+use super::source::SourceArgs;
+use super::{structured, Output};
 use crate::archive::Archive;
 use crate::audit::checkpoint::{self, VerifierKey};
 use crate::audit::proof::{self, ChainCheck, ProofError, Report};
-use crate::audit::{self};
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use clap::Args;
@@ -16,17 +18,20 @@ use std::path::{Path, PathBuf};
 #[allow(clippy::doc_markdown)]
 #[derive(Debug, Args)]
 pub(in crate::cli) struct VerifyArgs {
-    /// The sink's data directory (holding audit.jsonl, segments/ and checkpoints/).
-    #[arg(long, required_unless_present = "archive", conflicts_with = "archive")]
-    data_dir: Option<PathBuf>,
-    /// Verify from the archive alone (s3://bucket/prefix, gs://…, az://…, or a directory); needs
-    /// --public-key.
-    #[arg(long, requires = "public_key")]
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Verify from the archive alone (s3://bucket/prefix, gs://…, az://…, or a directory) instead of a
+    /// data directory; needs --public-key.
+    #[arg(long, requires = "public_key", conflicts_with = "server")]
     archive: Option<String>,
     /// A public key file from `sluice audit keygen` (repeat for rotated keys): every checkpoint must
-    /// be signed by one of them and match the log.
-    #[arg(long)]
+    /// be signed by one of them and match the log (not with --server: the sink does not serve them).
+    #[arg(long, conflicts_with = "server")]
     public_key: Vec<PathBuf>,
+    /// Output format: table is the one line; json and yaml give {records, head: {seq, hash}} (and
+    /// checkpoints with --public-key).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// Verifies the chain (and the checkpoints) and prints the head.
@@ -35,33 +40,59 @@ pub(in crate::cli) struct VerifyArgs {
 ///
 /// The log cannot be read, a line breaks the chain, or a checkpoint does not hold.
 pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
+    if args.output == Output::Csv {
+        return Err(Error::Usage(
+            "audit verify -o csv: give table, json or yaml".into(),
+        ));
+    }
     let keys = args
         .public_key
         .iter()
         .map(|p| read_public_key(p))
         .collect::<Result<Vec<_>>>()?;
-    let line = match (&args.archive, &args.data_dir) {
-        (Some(url), _) => {
+    let report = match &args.archive {
+        Some(url) => {
             let archive = crate::cli::archive::open(url, None)?;
-            let report = crate::cli::archive::runtime()?
-                .block_on(verify_archive(&archive, &keys))
-                .map_err(crate::cli::archive::failure)?;
-            describe(&report, true)
+            Some((
+                crate::cli::archive::runtime()?
+                    .block_on(verify_archive(&archive, &keys))
+                    .map_err(crate::cli::archive::failure)?,
+                true,
+            ))
         }
-        (None, Some(dir)) if !keys.is_empty() => describe(
-            &proof::verify_dir(dir, &keys).map_err(proof_failure)?,
+        None if !keys.is_empty() => Some((
+            proof::verify_dir(args.source.data_dir(), &keys).map_err(proof_failure)?,
             false,
-        ),
-        (None, Some(dir)) => {
-            let head = audit::verify(dir)?;
-            format!(
-                "ok: {} records, head seq {} hash {}",
-                head.seq, head.seq, head.hash
-            )
-        }
-        (None, None) => return Err(Error::Usage("give --data-dir or --archive".into())),
+        )),
+        None => None,
     };
-    output::print_line(&line)?;
+    let out = match (&report, args.output) {
+        (Some((r, archive)), Output::Table | Output::Wide) => {
+            format!("{}\n", describe(r, *archive))
+        }
+        (Some((r, _)), _) => structured(
+            &serde_json::json!({"ok": true, "records": r.head.seq,
+                "head": {"seq": r.head.seq, "hash": r.head.hash},
+                "checkpoints": {"verified": r.checked, "newest": r.latest, "unsealed": r.beyond}}),
+            args.output,
+        )?,
+        (None, output) => {
+            let head = args.source.head()?;
+            if matches!(output, Output::Table | Output::Wide) {
+                format!(
+                    "ok: {} records, head seq {} hash {}\n",
+                    head.seq, head.seq, head.hash
+                )
+            } else {
+                structured(
+                    &serde_json::json!({"ok": true, "records": head.seq,
+                        "head": {"seq": head.seq, "hash": head.hash}}),
+                    output,
+                )?
+            }
+        }
+    };
+    output::print(out.as_bytes())?;
     Ok(Exit::Success)
 }
 
