@@ -42,6 +42,7 @@ mod policy;
 mod render;
 mod sink;
 mod transform;
+mod watch;
 mod window;
 
 pub use policy::{load as load_policy, Policy, PolicyError};

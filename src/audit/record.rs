@@ -11,12 +11,13 @@
 mod model;
 
 pub use model::{
-    App, Body, Commit, Destination, GuardApp, GuardDecision, GuardDestination, InitiatedBy, Misfit,
-    Record, SyncEvent,
+    Added, App, Body, Commit, Destination, Gate, GuardApp, GuardDecision, GuardDestination,
+    InitiatedBy, Misfit, Record, SyncEvent,
 };
 
 use super::canonical::MAX_SAFE_INTEGER;
-use super::commit::{self, CommitMessage};
+use super::commit::{self, CommitMessage, IdSource};
+use super::gate;
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -34,6 +35,33 @@ pub const EVENTS: [&str; 8] = [
 
 /// The `event` of a guard decision record (`POST /v1/guard`).
 pub const GUARD_DECISION: &str = "guard-decision";
+
+/// The events that record a finished operation: the ones that carry gate findings, and the ones the
+/// Application watch records.
+pub const SYNC_SUCCEEDED: &str = "sync-succeeded";
+pub const SYNC_FAILED: &str = "sync-failed";
+
+/// How the sink learnt of an event (the record's `via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Argo CD Notifications posted it (`POST /v1/events`).
+    Webhook,
+    /// The Application watch saw the finished operation in `status.operationState`.
+    Watch,
+    /// The Application watch found the deployment in `status.history` only.
+    History,
+}
+
+impl Via {
+    /// The value of `via`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Webhook => "webhook",
+            Via::Watch => "watch",
+            Via::History => "history",
+        }
+    }
+}
 
 /// Why a request body is not an event (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,13 +100,29 @@ fn safe_int(v: &Value) -> Option<i64> {
     v.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER)
 }
 
-/// The record of a `POST /v1/events` body, received at `received_at` (RFC 3339); `pattern` is the change-id
-/// pattern applied to the commit subject.
+/// The record of a `POST /v1/events` body, received at `received_at` (RFC 3339); `pattern` is the
+/// change-id pattern every candidate change id must match.
 ///
 /// # Errors
 ///
 /// Not an object, no or an unknown `event`, no `app.metadata.name`.
 pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<Body, EventError> {
+    event_record_via(body, received_at, pattern, Via::Webhook)
+}
+
+/// The record of an event body (as the webhook posts it: `event`, `app`, optional `commit`) that the
+/// sink learnt of by `via`. The webhook and the Application watch both come here, so one operation
+/// gets one idempotency key whichever path reports it.
+///
+/// # Errors
+///
+/// Not an object, no or an unknown `event`, no `app.metadata.name`.
+pub fn event_record_via(
+    body: &Value,
+    received_at: &str,
+    pattern: &Regex,
+    via: Via,
+) -> Result<Body, EventError> {
     let obj = body.as_object().ok_or(EventError::NotAnObject)?;
     let event = match obj.get("event") {
         None | Some(Value::Null) => return Err(EventError::MissingEvent),
@@ -113,6 +157,12 @@ pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<
 
     let commit = obj.get("commit");
     let trailer = |key: &str| opt_str(message.as_ref().and_then(|m| m.trailer(key)));
+    let author = commit.and_then(|c| str_at(c, &["Author"]));
+    let change = change_id_of(app, op, message.as_ref(), pattern);
+    let emergency = emergency_of(app, op, message.as_ref(), pattern);
+    // A sync rebuilt from `status.history` has no sync result: which hooks ran is unknown.
+    let gate = (via != Via::History && matches!(event, SYNC_SUCCEEDED | SYNC_FAILED))
+        .then(|| gate::assess(app, op));
     Ok(Body::Sync(Box::new(SyncEvent {
         event: event.to_owned(),
         received_at: received_at.to_owned(),
@@ -141,19 +191,134 @@ pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<
         previous_history_id: history.previous,
         previous_revision: opt_str(history.previous_revision),
         commit: commit_of(commit, message.as_ref()),
-        change_id: opt_str(message.as_ref().and_then(|m| m.change_id(pattern))),
+        change_id: change.map(|(id, _)| id.to_owned()),
         approved_by: message
             .as_ref()
-            .map(|m| m.approvers().into_iter().map(str::to_owned).collect())
+            .map(|m| m.approvers(author).into_iter().map(str::to_owned).collect())
             .unwrap_or_default(),
         risk: trailer(commit::RISK),
         rollback: trailer(commit::ROLLBACK),
         tested: trailer(commit::TESTED),
         maintenance_window: trailer(commit::MAINTENANCE_WINDOW),
         backup: opt_str(backup_of(op)),
-        emergency: opt_str(emergency_of(app)),
+        emergency: emergency.map(|(id, _)| id.to_owned()),
+        change_id_source: Added::Present(change.map(|(_, from)| from.as_str().to_owned())),
+        emergency_source: Added::Present(emergency.map(|(_, from)| from.as_str().to_owned())),
+        via: Added::Present(via.as_str().to_owned()),
+        gate: Added::Present(gate),
         extra: Map::new(),
     })))
+}
+
+/// The change id of the operation and where it came from, first found of: the Application's setting
+/// (plugin env `CHANGE_ID` or parameter `change-id`, what `generate` enforced), the operation's info
+/// (`argocd app sync --info change=CHG-1234`), then the commit ([`CommitMessage::change_id`]). Only
+/// ids that match `pattern` count.
+fn change_id_of<'a>(
+    app: &'a Value,
+    op: &'a Value,
+    message: Option<&'a CommitMessage>,
+    pattern: &Regex,
+) -> Option<(&'a str, IdSource)> {
+    let ok = |v: &&str| pattern.is_match(v);
+    app_setting(app, op, "CHANGE_ID")
+        .filter(ok)
+        .map(|id| (id, IdSource::Application))
+        .or_else(|| {
+            operation_info(op, &["change", "changeid"])
+                .filter(ok)
+                .map(|id| (id, IdSource::Operation))
+        })
+        .or_else(|| message?.change_id(pattern))
+}
+
+/// The emergency change id and where it came from: the Application's `SLUICE_EMERGENCY` setting
+/// (Argo CD passes it to the plugin as `ARGOCD_ENV_SLUICE_EMERGENCY`), the operation's info
+/// `emergency`, then an `Emergency:` trailer of the commit.
+fn emergency_of<'a>(
+    app: &'a Value,
+    op: &'a Value,
+    message: Option<&'a CommitMessage>,
+    pattern: &Regex,
+) -> Option<(&'a str, IdSource)> {
+    let ok = |v: &&str| pattern.is_match(v);
+    app_setting(app, op, "SLUICE_EMERGENCY")
+        .filter(ok)
+        .map(|id| (id, IdSource::Application))
+        .or_else(|| {
+            operation_info(op, &["emergency"])
+                .filter(ok)
+                .map(|id| (id, IdSource::Operation))
+        })
+        .or_else(|| {
+            message?
+                .trailer_values(commit::EMERGENCY)
+                .find(ok)
+                .map(|id| (id, IdSource::Trailer))
+        })
+}
+
+/// The plugin setting `name` of the sources the sync used (`syncResult.source(s)`, else the spec's):
+/// env `name` (or `ARGOCD_ENV_<name>`), else the parameter whose variable is `PARAM_<name>` (Argo CD
+/// upper-cases a parameter's name and turns anything but letters and digits into `_`, so
+/// `change-id` is `PARAM_CHANGE_ID`), the same order as `generate` reads them.
+fn app_setting<'a>(app: &'a Value, op: &'a Value, name: &str) -> Option<&'a str> {
+    let list = |v: Option<&'a Value>| v.and_then(Value::as_array).into_iter().flatten();
+    let sources: Vec<&Value> = get(op, &["syncResult", "source"])
+        .into_iter()
+        .chain(list(get(op, &["syncResult", "sources"])))
+        .chain(get(app, &["spec", "source"]))
+        .chain(list(get(app, &["spec", "sources"])))
+        .collect();
+    let prefixed = format!("ARGOCD_ENV_{name}");
+    let env = sources
+        .iter()
+        .flat_map(|s| list(get(s, &["plugin", "env"])))
+        .find(|e| str_at(e, &["name"]).is_some_and(|n| n == name || n == prefixed))
+        .and_then(|e| str_at(e, &["value"]));
+    let param = || {
+        sources
+            .iter()
+            .flat_map(|s| list(get(s, &["plugin", "parameters"])))
+            .find(|p| str_at(p, &["name"]).is_some_and(|n| param_var(n) == name))
+            .and_then(|p| str_at(p, &["string"]))
+    };
+    env.filter(|v| !v.is_empty())
+        .or_else(|| param().filter(|v| !v.is_empty()))
+}
+
+/// The variable name Argo CD gives a plugin parameter, without `PARAM_`.
+fn param_var(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The value of the operation's info item (`operation.info`, a list of `{name, value}`) whose name,
+/// lower-cased without `-` and `_`, is one of `names`.
+fn operation_info<'a>(op: &'a Value, names: &[&str]) -> Option<&'a str> {
+    get(op, &["operation", "info"])?
+        .as_array()?
+        .iter()
+        .find(|i| {
+            str_at(i, &["name"]).is_some_and(|n| {
+                let n: String = n
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                names.contains(&n.as_str())
+            })
+        })
+        .and_then(|i| str_at(i, &["value"]))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// `operationState.syncResult.revision`, else `status.sync.revision`, else the first of the
@@ -249,28 +414,6 @@ fn backup_of(op: &Value) -> Option<&str> {
         })
         .and_then(|r| str_at(r, &["name"]))
         .filter(|n| !n.is_empty())
-}
-
-/// The emergency change id set on the Application (`spec.source(s).plugin.env` `SLUICE_EMERGENCY`, which
-/// Argo CD passes to the plugin as `ARGOCD_ENV_SLUICE_EMERGENCY`).
-fn emergency_of(app: &Value) -> Option<&str> {
-    let single = get(app, &["spec", "source"]).into_iter();
-    let many = get(app, &["spec", "sources"])
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    single
-        .chain(many)
-        .filter_map(|s| get(s, &["plugin", "env"])?.as_array())
-        .flatten()
-        .find(|e| {
-            matches!(
-                str_at(e, &["name"]),
-                Some("SLUICE_EMERGENCY" | "ARGOCD_ENV_SLUICE_EMERGENCY")
-            )
-        })
-        .and_then(|e| str_at(e, &["value"]))
-        .filter(|v| !v.is_empty())
 }
 
 /// The record of a `POST /v1/guard` body (the guard Job's decision), received at `received_at`.
@@ -543,10 +686,43 @@ mod tests {
         text
     }
 
+    /// Members this version adds to every event record; the release's records have none of them.
+    const ADDED: [&str; 4] = ["changeIdSource", "emergencySource", "via", "gate"];
+
+    /// Where this version extracts differently from the release, on purpose (issue 10, attribution):
+    /// (seq, member, what the release wrote, what this version writes). Anything else that differs
+    /// fails the test.
+    fn deliberate_changes() -> Vec<(u64, &'static str, Value, Value)> {
+        // `Approved-by: Carol, Dave` names two approvers.
+        let split = (
+            json!(["Bob Builder <bob@example.com>", "Carol, Dave"]),
+            json!(["Bob Builder <bob@example.com>", "Carol", "Dave"]),
+        );
+        // `Approved-by: Zoë Ångström <zoe@example.com>, 李雷` on a commit Zoë wrote: two values, and
+        // the author does not approve her own change.
+        let own = (
+            json!(["Zoë Ångström <zoe@example.com>, 李雷", "Ann Author <ann@example.com>"]),
+            json!(["李雷", "Ann Author <ann@example.com>"]),
+        );
+        let mut changes: Vec<(u64, &'static str, Value, Value)> = Vec::new();
+        for seq in [2, 3, 4, 5] {
+            changes.push((seq, "approvedBy", split.0.clone(), split.1.clone()));
+        }
+        // "tidy cart labels" names its change in a `Change-Id: CHG-1001` trailer.
+        changes.push((15, "changeId", json!(null), json!("CHG-1001")));
+        for seq in [16, 17, 19, 20] {
+            changes.push((seq, "approvedBy", own.0.clone(), own.1.clone()));
+        }
+        // A sync-status-unknown without commit metadata: the Application's plugin env
+        // `CHANGE_ID=CHG-1002` names the change.
+        changes.push((21, "changeId", json!(null), json!("CHG-1002")));
+        changes
+    }
+
     #[test]
-    fn the_golden_requests_make_the_log_the_release_wrote_byte_for_byte() {
+    fn the_golden_requests_make_the_records_the_release_wrote_plus_attribution() {
         let release_log = golden("audit.jsonl");
-        let lines: Vec<Value> = release_log
+        let lines: Vec<Map<String, Value>> = release_log
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
@@ -558,6 +734,7 @@ mod tests {
         assert_eq!(requests.lines().count(), responses.len());
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path(), 1).unwrap();
+        let mut changed = Vec::new();
         for (request, response) in requests.lines().zip(&responses) {
             let request: Value = serde_json::from_str(request).unwrap();
             let seq = response["body"]["seq"].as_u64().unwrap();
@@ -571,22 +748,37 @@ mod tests {
             }
             .unwrap();
             assert_eq!(body.key(), line["key"], "the idempotency key of seq {seq}");
-            let outcome = log.append_batch(&[body]).unwrap();
-            let expected = match response["status"].as_u64() {
-                Some(201) => Outcome::Appended {
-                    seq,
-                    hash: response["body"]["hash"].as_str().unwrap().to_owned(),
-                },
-                Some(200) => Outcome::Duplicate { seq },
-                other => panic!("responses.jsonl: status {other:?}"),
-            };
-            assert_eq!(outcome, vec![expected]);
+            let outcome = log.append_batch(std::slice::from_ref(&body)).unwrap();
+            match (response["status"].as_u64(), &outcome[..]) {
+                (Some(201), [Outcome::Appended { seq: s, .. }]) if *s == seq => {}
+                (Some(200), [Outcome::Duplicate { seq: s }]) if *s == seq => continue,
+                other => panic!("seq {seq}: {other:?}"),
+            }
+            let mut now = body.to_map();
+            let mut release = line.clone();
+            for member in ["seq", "prev", "hash"] {
+                release.remove(member);
+            }
+            if let Body::Sync(s) = &body {
+                assert_eq!(s.via.as_present().map(String::as_str), Some("webhook"));
+                for member in ADDED {
+                    assert!(now.remove(member).is_some(), "seq {seq} has no {member}");
+                }
+            }
+            for (member, value) in &now {
+                if release.get(member) != Some(value) {
+                    changed.push((seq, member.clone(), release.get(member).cloned(), value.clone()));
+                }
+            }
+            assert_eq!(now.len(), release.len(), "seq {seq}: the same members");
         }
-        let written = std::fs::read_to_string(dir.path().join(LOG_FILE)).unwrap();
-        for (i, (now, release)) in written.lines().zip(release_log.lines()).enumerate() {
-            assert_eq!(now, release, "line {}", i + 1);
-        }
-        assert_eq!(written, release_log);
+        let expected: Vec<_> = deliberate_changes()
+            .into_iter()
+            .map(|(seq, m, old, new)| (seq, m.to_owned(), Some(old), new))
+            .collect();
+        assert_eq!(changed, expected);
+        // The release's log itself still verifies and reads (tests/it/audit.rs reads it through the CLI).
+        assert!(Record::from_map(lines[0].clone()).is_ok());
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

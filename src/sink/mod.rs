@@ -10,10 +10,13 @@
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod watched;
 pub mod writer;
 
+use crate::audit::gate::Knowledge;
 use crate::audit::log::AuditLog;
 use crate::audit::AuditError;
+use crate::watch::{self, WatchConfig, WatchError};
 use metrics::Metrics;
 use regex::Regex;
 use std::net::TcpListener;
@@ -41,6 +44,8 @@ pub struct Config {
     pub change_pattern: Regex,
     /// Worker threads, 1 to [`MAX_WORKERS`].
     pub workers: usize,
+    /// Watch the Applications through the Kubernetes API too (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
 }
 
 /// Why the sink could not start or run.
@@ -58,6 +63,8 @@ pub enum SinkError {
     },
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// Opens (and verifies) the log, listens, and serves until the process is stopped.
@@ -93,6 +100,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     );
     let published = log.published();
     let log_path = log.path().to_path_buf();
+    let knowledge = knowledge(&config.data_dir)?;
 
     let listener = TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
         addr: config.listen.clone(),
@@ -103,7 +111,16 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         source,
     })?;
     let listener = Arc::new(listener);
-    let appender = writer::Appender::spawn(log, Arc::clone(&metrics)).map_err(SinkError::Thread)?;
+    let appender = writer::Appender::spawn(log, Arc::clone(&metrics), knowledge)
+        .map_err(SinkError::Thread)?;
+    if let Some(watch) = config.watch {
+        let recorder = watched::WatchRecorder {
+            appender: appender.clone(),
+            metrics: Arc::clone(&metrics),
+            change_pattern: config.change_pattern.clone(),
+        };
+        watch::spawn(watch, Arc::new(recorder))?;
+    }
     let ctx = Arc::new(http::Context {
         token_digest,
         appender,
@@ -144,4 +161,14 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         let _ = worker.join();
     }
     Ok(())
+}
+
+/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs). Reads
+/// the whole log once at start.
+fn knowledge(data_dir: &std::path::Path) -> Result<Knowledge, AuditError> {
+    let mut knowledge = Knowledge::default();
+    for record in crate::audit::read_verified(data_dir)? {
+        knowledge.observe(&record.body);
+    }
+    Ok(knowledge)
 }

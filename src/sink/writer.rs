@@ -2,10 +2,14 @@
 //! and wait. The writer takes everything queued, appends it as one batch (one write, one fsync), and only
 //! then answers every handler of the batch, so an acknowledgement still means "on disk" while N
 //! concurrent requests cost one fsync instead of N.
+//!
+//! The writer also completes each sync record's gate findings (src/audit/gate.rs) from what the
+//! records before it taught, in log order, and counts the ungated syncs it writes.
 
 use super::metrics::Metrics;
+use crate::audit::gate::Knowledge;
 use crate::audit::log::{AuditLog, Outcome};
-use crate::audit::record::Body;
+use crate::audit::record::{Body, SYNC_FAILED, SYNC_SUCCEEDED};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -34,12 +38,12 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// Starts the writer thread over `log`.
-    pub fn spawn(log: AuditLog, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+    /// Starts the writer thread over `log`; `knowledge` is what the log's records taught so far.
+    pub fn spawn(log: AuditLog, metrics: Arc<Metrics>, knowledge: Knowledge) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || run(log, &rx, &metrics))?;
+            .spawn(move || run(log, &rx, &metrics, knowledge))?;
         Ok(Appender { tx })
     }
 
@@ -67,7 +71,7 @@ impl Appender {
     }
 }
 
-fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
+fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics, mut knowledge: Knowledge) {
     while let Ok(first) = rx.recv() {
         let mut drafts = vec![first.draft];
         let mut replies = vec![first.reply];
@@ -80,8 +84,15 @@ fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
                 Err(_) => break,
             }
         }
+        for draft in &mut drafts {
+            if let Body::Sync(s) = draft {
+                knowledge.complete(s);
+            }
+            knowledge.observe(draft);
+        }
         match log.append_batch(&drafts) {
             Ok(outcomes) => {
+                count_ungated(metrics, &drafts, &outcomes);
                 let written = outcomes
                     .iter()
                     .filter(|o| matches!(o, Outcome::Appended { .. }))
@@ -103,6 +114,23 @@ fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
                 let why = Unavailable(e.to_string());
                 for reply in replies {
                     let _ = reply.send(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Counts the exceptions of the finished operations just written (`deployed` and the other events of
+/// the same operation would count it again).
+fn count_ungated(metrics: &Metrics, drafts: &[Body], outcomes: &[Outcome]) {
+    for (draft, outcome) in drafts.iter().zip(outcomes) {
+        let Body::Sync(s) = draft else { continue };
+        if matches!(outcome, Outcome::Appended { .. })
+            && matches!(s.event.as_str(), SYNC_SUCCEEDED | SYNC_FAILED)
+        {
+            if let Some(Some(g)) = s.gate.as_present() {
+                for reason in &g.exceptions {
+                    metrics.count_ungated(reason);
                 }
             }
         }

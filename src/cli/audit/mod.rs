@@ -1,5 +1,6 @@
-//! `sluice audit verify|list|show`: the audit log for auditors and operators (docs/audit-log.md).
+//! `sluice audit verify|list|show|exceptions`: the audit log for auditors and operators (docs/audit-log.md).
 
+mod exceptions;
 mod list;
 mod show;
 mod verify;
@@ -15,6 +16,8 @@ pub(super) enum AuditCommand {
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
+    /// List the syncs that skipped the gate (guard, backup, migrations) and why.
+    Exceptions(exceptions::ExceptionsArgs),
 }
 
 /// Runs one audit command.
@@ -27,5 +30,6 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::Verify(args) => verify::run(&args),
         AuditCommand::List(args) => list::run(args),
         AuditCommand::Show(args) => show::run(&args),
+        AuditCommand::Exceptions(args) => exceptions::run(&args),
     }
 }
