@@ -521,7 +521,7 @@ fn describe_window(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::canonical::object_to_canonical;
-    use super::super::log::{AuditLog, Outcome, LOG_FILE};
+    use super::super::log::{AuditLog, Outcome};
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -587,6 +587,101 @@ mod tests {
         );
         assert_eq!(f["destination"]["namespace"], "production");
         assert_eq!(f["commit"]["author"], "Ann <a@x>");
+    }
+
+    /// The merge-commit case of issue 10: GitHub's merge subject, the change in the body, and the
+    /// Application's plugin env naming it too.
+    #[test]
+    fn the_application_names_the_change_of_a_merge_commit() {
+        let mut app = application();
+        app["spec"]["source"]["plugin"]["env"] = json!([{"name": "CHANGE_ID", "value": "CHG-1234"}]);
+        let commit = json!({"Message": "Merge pull request #12 from acme/chg-1234\n\nCHG-1234: raise replicas\n",
+            "Author": "Ann <a@x>"});
+        let body = json!({"event": "sync-succeeded", "app": app, "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(f["changeId"], "CHG-1234");
+        assert_eq!(f["changeIdSource"], "application");
+        assert_eq!(f["via"], "webhook");
+        // Without the env, the merge body names it.
+        app["spec"]["source"]["plugin"]["env"] = json!([]);
+        let body = json!({"event": "sync-succeeded", "app": app, "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!((&f["changeId"], &f["changeIdSource"]), (&json!("CHG-1234"), &json!("merge-body")));
+    }
+
+    #[test]
+    fn the_change_id_comes_from_the_first_source_that_names_one() {
+        let with = |source: Value, info: Value, message: &str| {
+            let mut app = application();
+            app["spec"]["source"] = source;
+            app["status"]["operationState"]["operation"]["info"] = info;
+            let body = json!({"event": "sync-failed", "app": app, "commit": {"Message": message}});
+            let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+            (f["changeId"].clone(), f["changeIdSource"].clone())
+        };
+        let param = json!({"plugin": {"parameters": [{"name": "change-id", "string": "CHG-2"}]}});
+        let info = json!([{"name": "reason", "value": "x"}, {"name": "change", "value": "CHG-3"}]);
+        assert_eq!(with(param.clone(), info.clone(), "CHG-4: x"), (json!("CHG-2"), json!("application")));
+        assert_eq!(with(json!({}), info.clone(), "CHG-4: x"), (json!("CHG-3"), json!("operation")));
+        assert_eq!(with(json!({}), json!(null), "CHG-4: x"), (json!("CHG-4"), json!("subject")));
+        assert_eq!(
+            with(json!({}), json!(null), "x\n\nChange-Id: CHG-5\n"),
+            (json!("CHG-5"), json!("trailer"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "Revert \"CHG-6: x\"\n"),
+            (json!("CHG-6"), json!("reverted-subject"))
+        );
+        // An id that does not match the pattern does not count: the next source is asked.
+        let bad = json!({"plugin": {"env": [{"name": "CHANGE_ID", "value": "chg 7"}]}});
+        assert_eq!(with(bad, json!(null), "CHG-8: x"), (json!("CHG-8"), json!("subject")));
+        assert_eq!(with(json!({}), json!(null), "x"), (json!(null), json!(null)));
+        // A multi-source app: the plugin source among spec.sources.
+        let mut app = application();
+        app["spec"]["source"] = json!(null);
+        app["spec"]["sources"] = json!([{"chart": "c", "helm": {}}, {"plugin": {"env": [{"name": "ARGOCD_ENV_CHANGE_ID", "value": "CHG-9"}]}}]);
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap().to_map();
+        assert_eq!(f["changeId"], "CHG-9");
+    }
+
+    #[test]
+    fn the_emergency_id_comes_from_the_application_the_operation_or_a_trailer() {
+        let mut app = application();
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap().to_map();
+        assert_eq!((&f["emergency"], &f["emergencySource"]), (&json!("CHG-9"), &json!("application")));
+        app["spec"]["source"]["plugin"]["env"] = json!([]);
+        app["status"]["operationState"]["operation"]["info"] = json!([{"name": "emergency", "value": "CHG-10"}]);
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap().to_map();
+        assert_eq!((&f["emergency"], &f["emergencySource"]), (&json!("CHG-10"), &json!("operation")));
+        app["status"]["operationState"]["operation"]["info"] = json!(null);
+        let commit = json!({"Message": "CHG-1: x\n\nEmergency: CHG-11\n"});
+        let body = json!({"event": "deployed", "app": app, "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!((&f["emergency"], &f["emergencySource"]), (&json!("CHG-11"), &json!("trailer")));
+    }
+
+    #[test]
+    fn approvers_are_split_and_the_author_is_not_one() {
+        let commit = json!({"Message": "CHG-1: x\n\nApproved-by: @sre-lead, @platform-lead\nApproved-by: @SRE-LEAD\nApproved-by: Ann <a@x>\n",
+            "Author": "Ann <a@x>"});
+        let body = json!({"event": "sync-succeeded", "app": application(), "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(f["approvedBy"], json!(["@sre-lead", "@platform-lead"]));
+    }
+
+    #[test]
+    fn sync_records_carry_gate_findings_and_others_null() {
+        let body = json!({"event": "sync-succeeded", "app": application()});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(f["gate"]["guard"], json!(null), "the fixture's Job is not sluice's guard");
+        assert_eq!(f["gate"]["backup"], "Unknown", "a Backup hook without a phase");
+        assert_eq!(f["gate"]["exceptions"], json!([]));
+        let f = event_record(&json!({"event": "deployed", "app": application()}), "t", &pattern())
+            .unwrap()
+            .to_map();
+        assert_eq!(f["gate"], json!(null));
+        let watched = event_record_via(&body, "t", &pattern(), Via::History).unwrap().to_map();
+        assert_eq!((&watched["via"], &watched["gate"]), (&json!("history"), &json!(null)));
     }
 
     #[test]
@@ -686,37 +781,27 @@ mod tests {
         text
     }
 
-    /// Members this version adds to every event record; the release's records have none of them.
-    const ADDED: [&str; 4] = ["changeIdSource", "emergencySource", "via", "gate"];
-
-    /// Where this version extracts differently from the release, on purpose (issue 10, attribution):
-    /// (seq, member, what the release wrote, what this version writes). Anything else that differs
-    /// fails the test.
-    fn deliberate_changes() -> Vec<(u64, &'static str, Value, Value)> {
-        // `Approved-by: Carol, Dave` names two approvers.
-        let split = (
-            json!(["Bob Builder <bob@example.com>", "Carol, Dave"]),
-            json!(["Bob Builder <bob@example.com>", "Carol", "Dave"]),
-        );
-        // `Approved-by: Zoë Ångström <zoe@example.com>, 李雷` on a commit Zoë wrote: two values, and
-        // the author does not approve her own change.
-        let own = (
-            json!(["Zoë Ångström <zoe@example.com>, 李雷", "Ann Author <ann@example.com>"]),
-            json!(["李雷", "Ann Author <ann@example.com>"]),
-        );
-        let mut changes: Vec<(u64, &'static str, Value, Value)> = Vec::new();
-        for seq in [2, 3, 4, 5] {
-            changes.push((seq, "approvedBy", split.0.clone(), split.1.clone()));
-        }
-        // "tidy cart labels" names its change in a `Change-Id: CHG-1001` trailer.
-        changes.push((15, "changeId", json!(null), json!("CHG-1001")));
-        for seq in [16, 17, 19, 20] {
-            changes.push((seq, "approvedBy", own.0.clone(), own.1.clone()));
-        }
-        // A sync-status-unknown without commit metadata: the Application's plugin env
-        // `CHANGE_ID=CHG-1002` names the change.
-        changes.push((21, "changeId", json!(null), json!("CHG-1002")));
-        changes
+    /// The documented extraction changes since the release (tests/fixtures/audit/golden/README.md,
+    /// "Deliberate changes"): the members every event record adds, and (seq, member, what the
+    /// release wrote, what this version writes). Anything else that differs fails the test.
+    fn deliberate_changes() -> (Vec<String>, Vec<(u64, String, Option<Value>, Value)>) {
+        let changes: Value = serde_json::from_str(&golden("changes.json")).unwrap();
+        let added = changes["added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned())
+            .collect();
+        let records = changes["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let member = c["member"].as_str().unwrap().to_owned();
+                (c["seq"].as_u64().unwrap(), member, Some(c["release"].clone()), c["now"].clone())
+            })
+            .collect();
+        (added, records)
     }
 
     #[test]
@@ -734,6 +819,7 @@ mod tests {
         assert_eq!(requests.lines().count(), responses.len());
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path(), 1).unwrap();
+        let (added, expected) = deliberate_changes();
         let mut changed = Vec::new();
         for (request, response) in requests.lines().zip(&responses) {
             let request: Value = serde_json::from_str(request).unwrap();
@@ -761,7 +847,7 @@ mod tests {
             }
             if let Body::Sync(s) = &body {
                 assert_eq!(s.via.as_present().map(String::as_str), Some("webhook"));
-                for member in ADDED {
+                for member in &added {
                     assert!(now.remove(member).is_some(), "seq {seq} has no {member}");
                 }
             }
@@ -772,10 +858,6 @@ mod tests {
             }
             assert_eq!(now.len(), release.len(), "seq {seq}: the same members");
         }
-        let expected: Vec<_> = deliberate_changes()
-            .into_iter()
-            .map(|(seq, m, old, new)| (seq, m.to_owned(), Some(old), new))
-            .collect();
         assert_eq!(changed, expected);
         // The release's log itself still verifies and reads (tests/it/audit.rs reads it through the CLI).
         assert!(Record::from_map(lines[0].clone()).is_ok());

@@ -41,7 +41,7 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
     /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
-    #[arg(long, env = "KUBECONFIG", requires = "watch_applications")]
+    #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
 }
 

@@ -15,6 +15,7 @@ pub mod writer;
 
 use crate::audit::gate::Knowledge;
 use crate::audit::log::AuditLog;
+use crate::audit::record::Record;
 use crate::audit::AuditError;
 use crate::watch::{self, WatchConfig, WatchError};
 use metrics::Metrics;
@@ -100,7 +101,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     );
     let published = log.published();
     let log_path = log.path().to_path_buf();
-    let knowledge = knowledge(&config.data_dir)?;
+    let knowledge = knowledge(&log_path)?;
 
     let listener = TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
         addr: config.listen.clone(),
@@ -164,11 +165,20 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
 }
 
 /// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs). Reads
-/// the whole log once at start.
-fn knowledge(data_dir: &std::path::Path) -> Result<Knowledge, AuditError> {
+/// the whole log once at start; a record this version cannot read (see `audit::read_verified`)
+/// teaches nothing and stops nothing: the sink starts as it would without gate findings.
+fn knowledge(log_path: &std::path::Path) -> Result<Knowledge, AuditError> {
+    let io = |source| AuditError::Io {
+        path: log_path.to_path_buf(),
+        source,
+    };
     let mut knowledge = Knowledge::default();
-    for record in crate::audit::read_verified(data_dir)? {
-        knowledge.observe(&record.body);
-    }
+    let file = std::fs::File::open(log_path).map_err(io)?;
+    crate::audit::log::scan(file, |map, _| {
+        if let Ok(record) = Record::from_map(map) {
+            knowledge.observe(&record.body);
+        }
+    })
+    .map_err(io)?;
     Ok(knowledge)
 }

@@ -11,12 +11,15 @@
     clippy::option_option
 )]
 
+mod kube_api;
 mod support;
 
+mod attribution;
 mod audit;
 mod cli;
 mod generate;
 mod hooks;
 mod install;
 mod sink;
+mod watch;
 mod window;
