@@ -209,7 +209,10 @@ fn leading_id(subject: &str) -> Option<&str> {
 /// `approvedBy`): each split on commas, trimmed, the empty ones dropped, de-duplicated
 /// case-insensitively (the first spelling kept), and anyone who is `author` left out: nobody
 /// approves their own change. One rule for the sink, `audit show` and `lint-commit`.
-pub fn approvers<'a>(values: impl IntoIterator<Item = &'a str>, author: Option<&str>) -> Vec<&'a str> {
+pub fn approvers<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    author: Option<&str>,
+) -> Vec<&'a str> {
     let mut seen: Vec<&str> = Vec::new();
     for v in values.into_iter().flat_map(|v| v.split(',')).map(str::trim) {
         let own = author.is_some_and(|a| same_person(v, a));
@@ -395,7 +398,10 @@ mod tests {
         let github = CommitMessage::parse(
             "Merge pull request #12 from acme/chg-1234-replicas\n\nCHG-1234: raise replicas\n",
         );
-        assert_eq!(github.change_id(&p), Some(("CHG-1234", IdSource::MergeBody)));
+        assert_eq!(
+            github.change_id(&p),
+            Some(("CHG-1234", IdSource::MergeBody))
+        );
         let gitlab = CommitMessage::parse(
             "Merge branch 'replicas' into 'main'\n\nRaise replicas (CHG-77), see CHG-78\n\nSee merge request acme/shop!12\n",
         );
@@ -414,9 +420,15 @@ mod tests {
             "Revert \"CHG-1234: raise replicas\"\n\nThis reverts commit 4f3c2b1a.\n",
         );
         assert_eq!(m.reverted_subject(), Some("CHG-1234: raise replicas"));
-        assert_eq!(m.change_id(&p), Some(("CHG-1234", IdSource::RevertedSubject)));
+        assert_eq!(
+            m.change_id(&p),
+            Some(("CHG-1234", IdSource::RevertedSubject))
+        );
         let twice = CommitMessage::parse("Revert \"Revert \"CHG-9: x\"\"\n");
-        assert_eq!(twice.change_id(&p), Some(("CHG-9", IdSource::RevertedSubject)));
+        assert_eq!(
+            twice.change_id(&p),
+            Some(("CHG-9", IdSource::RevertedSubject))
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub fn assess(app: &Value, op: &Value) -> Gate {
     if non_empty_list(get(sync, &["resources"])) {
         exceptions.push(SELECTIVE_SYNC.to_owned());
     }
-    if get(sync, &["source"]).is_some_and(Value::is_object) || non_empty_list(get(sync, &["sources"])) {
+    if get(sync, &["source"]).is_some_and(Value::is_object)
+        || non_empty_list(get(sync, &["sources"]))
+    {
         exceptions.push(ROLLBACK.to_owned());
     }
     Gate {
@@ -113,7 +115,11 @@ fn is_migration(h: &Value) -> bool {
 /// The hooks' phase: the first that did not succeed, else `Succeeded`; `None` when none ran.
 fn phase_of<'a>(mut hooks: impl Iterator<Item = &'a Value>) -> Option<String> {
     let first = hooks.next()?;
-    let phase = |h: &'a Value| str_at(h, &["hookPhase"]).filter(|p| !p.is_empty()).unwrap_or("Unknown");
+    let phase = |h: &'a Value| {
+        str_at(h, &["hookPhase"])
+            .filter(|p| !p.is_empty())
+            .unwrap_or("Unknown")
+    };
     let worst = std::iter::once(first)
         .chain(hooks)
         .map(phase)
@@ -129,13 +135,23 @@ fn source_type(app: &Value) -> Option<&str> {
     let sources: Vec<&Value> = get(app, &["spec", "source"])
         .filter(|s| s.is_object())
         .into_iter()
-        .chain(get(app, &["spec", "sources"]).and_then(Value::as_array).into_iter().flatten())
+        .chain(
+            get(app, &["spec", "sources"])
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
         .collect();
     let explicit = |s: &Value| {
-        [("plugin", PLUGIN), ("helm", "Helm"), ("kustomize", "Kustomize"), ("directory", "Directory")]
-            .into_iter()
-            .find(|(k, _)| get(s, &[k]).is_some_and(Value::is_object))
-            .map(|(_, t)| t)
+        [
+            ("plugin", PLUGIN),
+            ("helm", "Helm"),
+            ("kustomize", "Kustomize"),
+            ("directory", "Directory"),
+        ]
+        .into_iter()
+        .find(|(k, _)| get(s, &[k]).is_some_and(Value::is_object))
+        .map(|(_, t)| t)
     };
     let observed: Vec<&str> = str_at(app, &["status", "sourceType"])
         .into_iter()
@@ -200,7 +216,10 @@ impl Knowledge {
         let Some(memory) = self.apps.get(&sync.app.name) else {
             return;
         };
-        let (started, finished) = (time(sync.started_at.as_deref()), time(sync.finished_at.as_deref()));
+        let (started, finished) = (
+            time(sync.started_at.as_deref()),
+            time(sync.finished_at.as_deref()),
+        );
         let Some(Some(gate)) = sync.gate.as_present_mut() else {
             return;
         };
@@ -240,7 +259,15 @@ pub fn exceptions(record: &Record) -> &[String] {
 /// the sink learnt of it, which hooks ran, and why the gate was skipped.
 pub fn to_table(records: &[Record]) -> String {
     let header = [
-        "SEQ", "RECEIVED", "APP", "EVENT", "REVISION", "CHANGE", "VIA", "HOOKS", "EXCEPTIONS",
+        "SEQ",
+        "RECEIVED",
+        "APP",
+        "EVENT",
+        "REVISION",
+        "CHANGE",
+        "VIA",
+        "HOOKS",
+        "EXCEPTIONS",
     ];
     let rows = records
         .iter()
@@ -258,7 +285,10 @@ pub fn to_table(records: &[Record]) -> String {
                 s.received_at.clone(),
                 s.app.name.clone(),
                 s.event.clone(),
-                s.revision.as_deref().map_or("", |r| r.get(..12).unwrap_or(r)).to_owned(),
+                s.revision
+                    .as_deref()
+                    .map_or("", |r| r.get(..12).unwrap_or(r))
+                    .to_owned(),
                 s.change_id.clone().unwrap_or_default(),
                 s.via.as_present().cloned().unwrap_or_default(),
                 hooks,
@@ -271,11 +301,15 @@ pub fn to_table(records: &[Record]) -> String {
 
 /// `guard,backup,migrations` as far as they ran, `none` when none did.
 fn hooks_ran(g: &Gate) -> String {
-    let ran: Vec<&str> = [("guard", &g.guard), ("backup", &g.backup), ("migrations", &g.migrations)]
-        .into_iter()
-        .filter(|(_, phase)| phase.is_some())
-        .map(|(name, _)| name)
-        .collect();
+    let ran: Vec<&str> = [
+        ("guard", &g.guard),
+        ("backup", &g.backup),
+        ("migrations", &g.migrations),
+    ]
+    .into_iter()
+    .filter(|(_, phase)| phase.is_some())
+    .map(|(name, _)| name)
+    .collect();
     if ran.is_empty() {
         "none".to_owned()
     } else {
@@ -285,9 +319,16 @@ fn hooks_ran(g: &Gate) -> String {
 
 /// Columns padded to their widest cell, two spaces apart; control characters shown as spaces.
 fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let clean = |s: &str| -> String { s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect() };
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
     let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| (*h).to_owned()).collect())
-        .chain(rows.into_iter().map(|r| r.iter().map(|c| clean(c)).collect()))
+        .chain(
+            rows.into_iter()
+                .map(|r| r.iter().map(|c| clean(c)).collect()),
+        )
         .collect();
     let mut widths = vec![0; header.len()];
     for row in &rows {
@@ -297,7 +338,11 @@ fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
     }
     let mut out = String::new();
     for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
@@ -315,16 +360,16 @@ mod tests {
 
     fn guarded_op() -> Value {
         json!({"phase": "Succeeded", "operation": {"sync": {"revision": "abc"}},
-            "syncResult": {"revision": "abc", "resources": [
-                {"group": "batch", "version": "v1", "kind": "Job", "namespace": "shop", "name": "shop-sluice-guard",
-                 "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"},
-                {"group": "velero.io", "version": "v1", "kind": "Backup", "namespace": "velero",
-                 "name": "pre-change-chg-1-4f3c2b1-presync-1767225600", "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"},
-                {"group": "batch", "version": "v1", "kind": "Job", "namespace": "shop", "name": "shop-schema-0123456789",
-                 "hookType": "PreSync", "hookPhase": "Failed", "syncPhase": "PreSync"},
-                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "shop", "name": "web",
-                 "status": "Synced", "syncPhase": "Sync"}
-            ]}})
+        "syncResult": {"revision": "abc", "resources": [
+            {"group": "batch", "version": "v1", "kind": "Job", "namespace": "shop", "name": "shop-sluice-guard",
+             "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"},
+            {"group": "velero.io", "version": "v1", "kind": "Backup", "namespace": "velero",
+             "name": "pre-change-chg-1-4f3c2b1-presync-1767225600", "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"},
+            {"group": "batch", "version": "v1", "kind": "Job", "namespace": "shop", "name": "shop-schema-0123456789",
+             "hookType": "PreSync", "hookPhase": "Failed", "syncPhase": "PreSync"},
+            {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "shop", "name": "web",
+             "status": "Synced", "syncPhase": "Sync"}
+        ]}})
     }
 
     #[test]
@@ -347,9 +392,15 @@ mod tests {
         assert_eq!(g.guard, None);
         let rollback = json!({"phase": "Succeeded", "operation": {"sync": {"revision": "old",
             "source": {"repoURL": "https://git/x", "path": "shop", "targetRevision": "old"}}}});
-        assert_eq!(assess(&app(&json!({}), &rollback), &rollback).exceptions, vec![ROLLBACK]);
+        assert_eq!(
+            assess(&app(&json!({}), &rollback), &rollback).exceptions,
+            vec![ROLLBACK]
+        );
         let multi = json!({"operation": {"sync": {"sources": [{"repoURL": "r"}]}}});
-        assert_eq!(assess(&app(&json!({}), &multi), &multi).exceptions, vec![ROLLBACK]);
+        assert_eq!(
+            assess(&app(&json!({}), &multi), &multi).exceptions,
+            vec![ROLLBACK]
+        );
     }
 
     #[test]
@@ -357,7 +408,8 @@ mod tests {
         let op = json!({});
         let helm = app(&json!({"helm": {"valueFiles": ["v.yaml"]}}), &op);
         assert_eq!(assess(&helm, &op).source.as_deref(), Some("Helm"));
-        let observed = json!({"spec": {"source": {"path": "x"}}, "status": {"sourceType": "Plugin"}});
+        let observed =
+            json!({"spec": {"source": {"path": "x"}}, "status": {"sourceType": "Plugin"}});
         assert_eq!(assess(&observed, &op).source.as_deref(), Some("Plugin"));
         let both = json!({"spec": {"sources": [{"helm": {}}, {"plugin": {"name": "sluice"}}]}});
         assert_eq!(assess(&both, &op).source.as_deref(), Some("Plugin"));
@@ -369,7 +421,8 @@ mod tests {
         let body = json!({"event": "sync-succeeded", "app": {"metadata": {"name": "shop", "uid": "u"},
             "status": {"operationState": op}}});
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
-        let Body::Sync(mut s) = super::super::record::event_record(&body, "t", &pattern).unwrap() else {
+        let Body::Sync(mut s) = super::super::record::event_record(&body, "t", &pattern).unwrap()
+        else {
             panic!("an event")
         };
         s.gate = super::super::record::Added::Present(Some(gate));
@@ -377,7 +430,8 @@ mod tests {
     }
 
     fn guard_decision(at: &str) -> Body {
-        super::super::record::guard_record(&json!({"app": "shop", "at": at, "allowed": true}), "t").unwrap()
+        super::super::record::guard_record(&json!({"app": "shop", "at": at, "allowed": true}), "t")
+            .unwrap()
     }
 
     #[test]
@@ -387,10 +441,18 @@ mod tests {
         let mut knowledge = Knowledge::default();
         let mut first = sync_record(helm.clone(), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z");
         knowledge.complete(&mut first);
-        assert_eq!(exceptions_of(&first), Vec::<String>::new(), "never seen with the plugin: not flagged");
+        assert_eq!(
+            exceptions_of(&first),
+            Vec::<String>::new(),
+            "never seen with the plugin: not flagged"
+        );
         let guarded = guarded_op();
         let plugin = assess(&app(&json!({"plugin": {}}), &guarded), &guarded);
-        knowledge.observe(&Body::Sync(Box::new(sync_record(plugin, "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"))));
+        knowledge.observe(&Body::Sync(Box::new(sync_record(
+            plugin,
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:01:00Z",
+        ))));
         let mut later = sync_record(helm, "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z");
         knowledge.complete(&mut later);
         assert_eq!(exceptions_of(&later), vec![BYPASSES_PLUGIN]);
@@ -405,7 +467,8 @@ mod tests {
         let mut decided = sync_record(gate.clone(), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z");
         knowledge.complete(&mut decided);
         assert!(exceptions_of(&decided).is_empty());
-        let mut undecided = sync_record(gate.clone(), "2026-01-03T00:00:00Z", "2026-01-03T00:01:00Z");
+        let mut undecided =
+            sync_record(gate.clone(), "2026-01-03T00:00:00Z", "2026-01-03T00:01:00Z");
         knowledge.complete(&mut undecided);
         assert_eq!(exceptions_of(&undecided), vec![NO_GUARD_DECISION]);
         // An app that never had a guard decision has no windows: nothing to miss.

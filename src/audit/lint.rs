@@ -64,7 +64,10 @@ pub fn lint<'m>(message: &'m CommitMessage, rules: &LintRules) -> LintReport<'m>
     }
     if let Some((_, IdSource::Subject | IdSource::RevertedSubject)) = change_id {
         let subject = message.reverted_subject().unwrap_or(&message.subject);
-        if subject.split_once(':').is_none_or(|(_, d)| d.trim().is_empty()) {
+        if subject
+            .split_once(':')
+            .is_none_or(|(_, d)| d.trim().is_empty())
+        {
             failures.push(LintFailure::NoDescription(subject.to_owned()));
         }
     }

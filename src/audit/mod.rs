@@ -9,8 +9,8 @@
 //! ```
 
 pub mod canonical;
-pub mod gate;
 pub mod commit;
+pub mod gate;
 pub mod lint;
 pub mod log;
 pub mod query;

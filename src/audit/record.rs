@@ -310,7 +310,7 @@ fn operation_info<'a>(op: &'a Value, names: &[&str]) -> Option<&'a str> {
             str_at(i, &["name"]).is_some_and(|n| {
                 let n: String = n
                     .chars()
-                    .filter(|c| c.is_ascii_alphanumeric())
+                    .filter(char::is_ascii_alphanumeric)
                     .map(|c| c.to_ascii_lowercase())
                     .collect();
                 names.contains(&n.as_str())
@@ -594,7 +594,8 @@ mod tests {
     #[test]
     fn the_application_names_the_change_of_a_merge_commit() {
         let mut app = application();
-        app["spec"]["source"]["plugin"]["env"] = json!([{"name": "CHANGE_ID", "value": "CHG-1234"}]);
+        app["spec"]["source"]["plugin"]["env"] =
+            json!([{"name": "CHANGE_ID", "value": "CHG-1234"}]);
         let commit = json!({"Message": "Merge pull request #12 from acme/chg-1234\n\nCHG-1234: raise replicas\n",
             "Author": "Ann <a@x>"});
         let body = json!({"event": "sync-succeeded", "app": app, "commit": commit});
@@ -606,7 +607,10 @@ mod tests {
         app["spec"]["source"]["plugin"]["env"] = json!([]);
         let body = json!({"event": "sync-succeeded", "app": app, "commit": commit});
         let f = event_record(&body, "t", &pattern()).unwrap().to_map();
-        assert_eq!((&f["changeId"], &f["changeIdSource"]), (&json!("CHG-1234"), &json!("merge-body")));
+        assert_eq!(
+            (&f["changeId"], &f["changeIdSource"]),
+            (&json!("CHG-1234"), &json!("merge-body"))
+        );
     }
 
     #[test]
@@ -621,9 +625,18 @@ mod tests {
         };
         let param = json!({"plugin": {"parameters": [{"name": "change-id", "string": "CHG-2"}]}});
         let info = json!([{"name": "reason", "value": "x"}, {"name": "change", "value": "CHG-3"}]);
-        assert_eq!(with(param.clone(), info.clone(), "CHG-4: x"), (json!("CHG-2"), json!("application")));
-        assert_eq!(with(json!({}), info.clone(), "CHG-4: x"), (json!("CHG-3"), json!("operation")));
-        assert_eq!(with(json!({}), json!(null), "CHG-4: x"), (json!("CHG-4"), json!("subject")));
+        assert_eq!(
+            with(param.clone(), info.clone(), "CHG-4: x"),
+            (json!("CHG-2"), json!("application"))
+        );
+        assert_eq!(
+            with(json!({}), info.clone(), "CHG-4: x"),
+            (json!("CHG-3"), json!("operation"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "CHG-4: x"),
+            (json!("CHG-4"), json!("subject"))
+        );
         assert_eq!(
             with(json!({}), json!(null), "x\n\nChange-Id: CHG-5\n"),
             (json!("CHG-5"), json!("trailer"))
@@ -634,30 +647,52 @@ mod tests {
         );
         // An id that does not match the pattern does not count: the next source is asked.
         let bad = json!({"plugin": {"env": [{"name": "CHANGE_ID", "value": "chg 7"}]}});
-        assert_eq!(with(bad, json!(null), "CHG-8: x"), (json!("CHG-8"), json!("subject")));
-        assert_eq!(with(json!({}), json!(null), "x"), (json!(null), json!(null)));
+        assert_eq!(
+            with(bad, json!(null), "CHG-8: x"),
+            (json!("CHG-8"), json!("subject"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "x"),
+            (json!(null), json!(null))
+        );
         // A multi-source app: the plugin source among spec.sources.
         let mut app = application();
         app["spec"]["source"] = json!(null);
         app["spec"]["sources"] = json!([{"chart": "c", "helm": {}}, {"plugin": {"env": [{"name": "ARGOCD_ENV_CHANGE_ID", "value": "CHG-9"}]}}]);
-        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap().to_map();
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern())
+            .unwrap()
+            .to_map();
         assert_eq!(f["changeId"], "CHG-9");
     }
 
     #[test]
     fn the_emergency_id_comes_from_the_application_the_operation_or_a_trailer() {
         let mut app = application();
-        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap().to_map();
-        assert_eq!((&f["emergency"], &f["emergencySource"]), (&json!("CHG-9"), &json!("application")));
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern())
+            .unwrap()
+            .to_map();
+        assert_eq!(
+            (&f["emergency"], &f["emergencySource"]),
+            (&json!("CHG-9"), &json!("application"))
+        );
         app["spec"]["source"]["plugin"]["env"] = json!([]);
-        app["status"]["operationState"]["operation"]["info"] = json!([{"name": "emergency", "value": "CHG-10"}]);
-        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern()).unwrap().to_map();
-        assert_eq!((&f["emergency"], &f["emergencySource"]), (&json!("CHG-10"), &json!("operation")));
+        app["status"]["operationState"]["operation"]["info"] =
+            json!([{"name": "emergency", "value": "CHG-10"}]);
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern())
+            .unwrap()
+            .to_map();
+        assert_eq!(
+            (&f["emergency"], &f["emergencySource"]),
+            (&json!("CHG-10"), &json!("operation"))
+        );
         app["status"]["operationState"]["operation"]["info"] = json!(null);
         let commit = json!({"Message": "CHG-1: x\n\nEmergency: CHG-11\n"});
         let body = json!({"event": "deployed", "app": app, "commit": commit});
         let f = event_record(&body, "t", &pattern()).unwrap().to_map();
-        assert_eq!((&f["emergency"], &f["emergencySource"]), (&json!("CHG-11"), &json!("trailer")));
+        assert_eq!(
+            (&f["emergency"], &f["emergencySource"]),
+            (&json!("CHG-11"), &json!("trailer"))
+        );
     }
 
     #[test]
@@ -673,15 +708,31 @@ mod tests {
     fn sync_records_carry_gate_findings_and_others_null() {
         let body = json!({"event": "sync-succeeded", "app": application()});
         let f = event_record(&body, "t", &pattern()).unwrap().to_map();
-        assert_eq!(f["gate"]["guard"], json!(null), "the fixture's Job is not sluice's guard");
-        assert_eq!(f["gate"]["backup"], "Unknown", "a Backup hook without a phase");
+        assert_eq!(
+            f["gate"]["guard"],
+            json!(null),
+            "the fixture's Job is not sluice's guard"
+        );
+        assert_eq!(
+            f["gate"]["backup"], "Unknown",
+            "a Backup hook without a phase"
+        );
         assert_eq!(f["gate"]["exceptions"], json!([]));
-        let f = event_record(&json!({"event": "deployed", "app": application()}), "t", &pattern())
+        let f = event_record(
+            &json!({"event": "deployed", "app": application()}),
+            "t",
+            &pattern(),
+        )
+        .unwrap()
+        .to_map();
+        assert_eq!(f["gate"], json!(null));
+        let watched = event_record_via(&body, "t", &pattern(), Via::History)
             .unwrap()
             .to_map();
-        assert_eq!(f["gate"], json!(null));
-        let watched = event_record_via(&body, "t", &pattern(), Via::History).unwrap().to_map();
-        assert_eq!((&watched["via"], &watched["gate"]), (&json!("history"), &json!(null)));
+        assert_eq!(
+            (&watched["via"], &watched["gate"]),
+            (&json!("history"), &json!(null))
+        );
     }
 
     #[test]
@@ -781,10 +832,13 @@ mod tests {
         text
     }
 
+    /// (seq, member, what the release wrote, what this version writes).
+    type Changed = (u64, String, Option<Value>, Value);
+
     /// The documented extraction changes since the release (tests/fixtures/audit/golden/README.md,
     /// "Deliberate changes"): the members every event record adds, and (seq, member, what the
     /// release wrote, what this version writes). Anything else that differs fails the test.
-    fn deliberate_changes() -> (Vec<String>, Vec<(u64, String, Option<Value>, Value)>) {
+    fn deliberate_changes() -> (Vec<String>, Vec<Changed>) {
         let changes: Value = serde_json::from_str(&golden("changes.json")).unwrap();
         let added = changes["added"]
             .as_array()
@@ -798,7 +852,12 @@ mod tests {
             .iter()
             .map(|c| {
                 let member = c["member"].as_str().unwrap().to_owned();
-                (c["seq"].as_u64().unwrap(), member, Some(c["release"].clone()), c["now"].clone())
+                (
+                    c["seq"].as_u64().unwrap(),
+                    member,
+                    Some(c["release"].clone()),
+                    c["now"].clone(),
+                )
             })
             .collect();
         (added, records)
@@ -853,7 +912,12 @@ mod tests {
             }
             for (member, value) in &now {
                 if release.get(member) != Some(value) {
-                    changed.push((seq, member.clone(), release.get(member).cloned(), value.clone()));
+                    changed.push((
+                        seq,
+                        member.clone(),
+                        release.get(member).cloned(),
+                        value.clone(),
+                    ));
                 }
             }
             assert_eq!(now.len(), release.len(), "seq {seq}: the same members");

@@ -54,7 +54,10 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
     let token = args.token_file.as_deref().map(read_token).transpose()?;
-    let watch = args.watch_applications.then(|| watch_config(&args)).transpose()?;
+    let watch = args
+        .watch_applications
+        .then(|| watch_config(&args))
+        .transpose()?;
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -101,9 +104,10 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
         .collect();
     Ok(WatchConfig {
         // KUBECONFIG may list several files; kube-rs reads one, so the first is taken.
-        kubeconfig: args.kubeconfig.as_ref().and_then(|k| {
-            std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())
-        }),
+        kubeconfig: args
+            .kubeconfig
+            .as_ref()
+            .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
         namespaces,
         grace: Duration::from_nanos(nanos),
     })

@@ -214,7 +214,11 @@ impl Metrics {
         }
         let _ = writeln!(o, "# HELP sluice_watch_relists_total Times the Application watch listed every Application (start, and after a watch expired).");
         let _ = writeln!(o, "# TYPE sluice_watch_relists_total counter");
-        let _ = writeln!(o, "sluice_watch_relists_total {}", self.watch_relists.load(Relaxed));
+        let _ = writeln!(
+            o,
+            "sluice_watch_relists_total {}",
+            self.watch_relists.load(Relaxed)
+        );
         out
     }
 }

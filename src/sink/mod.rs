@@ -112,8 +112,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         source,
     })?;
     let listener = Arc::new(listener);
-    let appender = writer::Appender::spawn(log, Arc::clone(&metrics), knowledge)
-        .map_err(SinkError::Thread)?;
+    let appender =
+        writer::Appender::spawn(log, Arc::clone(&metrics), knowledge).map_err(SinkError::Thread)?;
     if let Some(watch) = config.watch {
         let recorder = watched::WatchRecorder {
             appender: appender.clone(),

@@ -39,7 +39,11 @@ pub struct Appender {
 
 impl Appender {
     /// Starts the writer thread over `log`; `knowledge` is what the log's records taught so far.
-    pub fn spawn(log: AuditLog, metrics: Arc<Metrics>, knowledge: Knowledge) -> std::io::Result<Self> {
+    pub fn spawn(
+        log: AuditLog,
+        metrics: Arc<Metrics>,
+        knowledge: Knowledge,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         thread::Builder::new()
             .name("audit-writer".into())

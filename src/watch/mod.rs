@@ -115,12 +115,15 @@ async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
                     source,
                 }
             })?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|source| WatchError::Kubeconfig {
-                    path: path.clone(),
-                    source,
-                })?
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .map_err(|source| WatchError::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?
         }
         None => kube::Config::incluster().map_err(WatchError::InCluster)?,
     };
@@ -188,7 +191,11 @@ fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder) {
     let now = chrono::Utc::now();
     let due = tracker.due(now);
     if !due.is_empty() {
-        tracing::debug!(due = due.len(), pending = tracker.pending(), "recording operations the watch saw");
+        tracing::debug!(
+            due = due.len(),
+            pending = tracker.pending(),
+            "recording operations the watch saw"
+        );
     }
     for due in due {
         match recorder.record(&due.body, due.via) {

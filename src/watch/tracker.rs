@@ -132,12 +132,22 @@ impl Tracker {
         if recorded || self.pending.contains_key(&key) {
             return;
         }
-        let latest = now.checked_add_signed(self.grace).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let latest = now
+            .checked_add_signed(self.grace)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let due = finished
             .and_then(|f| f.checked_add_signed(self.grace))
             .map_or(latest, |d| d.clamp(now, latest));
         let app = app.to_owned();
-        self.pending.insert(key, Pending { due, body, via, app });
+        self.pending.insert(
+            key,
+            Pending {
+                due,
+                body,
+                via,
+                app,
+            },
+        );
     }
 
     /// The operations due at `now`, oldest due first. They stay pending until [`Tracker::recorded`]
@@ -235,7 +245,10 @@ fn from_history(app: &Value, entry: &Value) -> Value {
     });
     if let Some(Value::Object(status)) = app.get_mut("status") {
         status.insert("operationState".into(), operation);
-        status.insert("sync".into(), Value::Object(copy(&["revision", "revisions"])));
+        status.insert(
+            "sync".into(),
+            Value::Object(copy(&["revision", "revisions"])),
+        );
         status.remove("health");
     }
     app
@@ -274,18 +287,40 @@ mod tests {
 
     #[test]
     fn a_finished_operation_is_due_after_the_grace_period() {
-        let mut tracker = Tracker::new(Duration::from_secs(120));
+        let mut tracker = Tracker::new(Duration::from_mins(2));
         let now = t("2026-01-02T00:01:05Z");
-        tracker.observe(&app("Succeeded", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &json!([])), now);
-        assert!(tracker.due(now).is_empty(), "the webhook gets its grace period");
+        tracker.observe(
+            &app(
+                "Succeeded",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &json!([]),
+            ),
+            now,
+        );
+        assert!(
+            tracker.due(now).is_empty(),
+            "the webhook gets its grace period"
+        );
         let due = tracker.due(t("2026-01-02T00:03:00Z"));
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].via, Via::Watch);
         assert_eq!(due[0].body["event"], "sync-succeeded");
-        assert_eq!(due[0].body["app"]["metadata"], json!({"name": "shop", "namespace": "argocd", "uid": "u-1"}));
+        assert_eq!(
+            due[0].body["app"]["metadata"],
+            json!({"name": "shop", "namespace": "argocd", "uid": "u-1"})
+        );
         assert!(due[0].body["app"]["status"].get("resources").is_none());
         tracker.recorded(&due[0].key);
-        tracker.observe(&app("Succeeded", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &json!([])), now);
+        tracker.observe(
+            &app(
+                "Succeeded",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &json!([]),
+            ),
+            now,
+        );
         assert_eq!(tracker.pending(), 0, "recorded once, never again");
     }
 
@@ -295,26 +330,62 @@ mod tests {
         let now = t("2026-01-02T00:05:00Z");
         tracker.observe(&app("Running", "2026-01-02T00:00:00Z", "", &json!([])), now);
         assert_eq!(tracker.pending(), 0);
-        tracker.observe(&app("Error", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &json!([])), now);
+        tracker.observe(
+            &app(
+                "Error",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &json!([]),
+            ),
+            now,
+        );
         assert_eq!(tracker.due(now)[0].body["event"], "sync-failed");
     }
 
     #[test]
     fn an_old_operation_seen_on_start_is_due_at_once_and_a_future_one_within_grace() {
-        let mut tracker = Tracker::new(Duration::from_secs(120));
+        let mut tracker = Tracker::new(Duration::from_mins(2));
         let now = t("2026-03-01T00:00:00Z");
-        tracker.observe(&app("Succeeded", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &json!([])), now);
+        tracker.observe(
+            &app(
+                "Succeeded",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &json!([]),
+            ),
+            now,
+        );
         assert_eq!(tracker.due(now).len(), 1);
-        let mut skewed = Tracker::new(Duration::from_secs(120));
-        skewed.observe(&app("Succeeded", "2027-01-01T00:00:00Z", "2027-01-01T00:01:00Z", &json!([])), now);
-        assert_eq!(skewed.due(t("2026-03-01T00:02:00Z")).len(), 1, "never later than grace after seen");
+        let mut skewed = Tracker::new(Duration::from_mins(2));
+        skewed.observe(
+            &app(
+                "Succeeded",
+                "2027-01-01T00:00:00Z",
+                "2027-01-01T00:01:00Z",
+                &json!([]),
+            ),
+            now,
+        );
+        assert_eq!(
+            skewed.due(t("2026-03-01T00:02:00Z")).len(),
+            1,
+            "never later than grace after seen"
+        );
     }
 
     #[test]
     fn history_entries_not_in_the_operation_state_are_rebuilt() {
         let mut tracker = Tracker::new(Duration::ZERO);
         let now = t("2026-01-03T00:00:00Z");
-        tracker.observe(&app("Succeeded", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &history()), now);
+        tracker.observe(
+            &app(
+                "Succeeded",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &history(),
+            ),
+            now,
+        );
         let due = tracker.due(now);
         assert_eq!(due.len(), 2, "{due:?}");
         let old = due.iter().find(|d| d.via == Via::History).unwrap();
@@ -324,7 +395,10 @@ mod tests {
         assert_eq!(op["phase"], "Succeeded");
         assert_eq!(op["operation"]["initiatedBy"], json!({"automated": true}));
         assert_eq!(op["syncResult"]["revision"], "aaa");
-        assert_eq!(old.body["app"]["status"]["sync"], json!({"revision": "aaa"}));
+        assert_eq!(
+            old.body["app"]["status"]["sync"],
+            json!({"revision": "aaa"})
+        );
         assert!(old.body["app"]["status"].get("health").is_none());
     }
 
@@ -332,7 +406,15 @@ mod tests {
     fn a_record_the_log_refused_is_tried_again() {
         let mut tracker = Tracker::new(Duration::ZERO);
         let now = t("2026-01-03T00:00:00Z");
-        tracker.observe(&app("Failed", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &json!([])), now);
+        tracker.observe(
+            &app(
+                "Failed",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &json!([]),
+            ),
+            now,
+        );
         let key = tracker.due(now)[0].key.clone();
         tracker.failed(&key, now);
         assert!(tracker.due(now).is_empty());

@@ -43,21 +43,46 @@ fn a_merge_commit_is_recorded_under_the_applications_change_and_shown() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sink = Sink::start(&data, None);
-    let r = sink.http("POST", "/v1/events", &[], merge_delivery().to_string().as_bytes());
+    let r = sink.http(
+        "POST",
+        "/v1/events",
+        &[],
+        merge_delivery().to_string().as_bytes(),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let line: Value = serde_json::from_str(&sink.log_lines()[0]).unwrap();
     assert_eq!(line["changeId"], "CHG-1234");
     assert_eq!(line["changeIdSource"], "application");
     assert_eq!(line["via"], "webhook");
-    assert_eq!(line["approvedBy"], json!(["@sre-lead", "@platform-lead"]), "split, merged, no author");
+    assert_eq!(
+        line["approvedBy"],
+        json!(["@sre-lead", "@platform-lead"]),
+        "split, merged, no author"
+    );
     assert_eq!(line["gate"]["guard"], "Succeeded");
     drop(sink);
-    let out = sluice_in(dir.path(), &["audit", "show", "--data-dir", data.to_str().unwrap(), "CHG-1234"], &[]);
+    let out = sluice_in(
+        dir.path(),
+        &[
+            "audit",
+            "show",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "CHG-1234",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     assert!(report.starts_with("Change CHG-1234\n"), "{report}");
-    assert!(report.contains("  approved by: @sre-lead, @platform-lead\n"), "{report}");
-    assert!(report.contains("  subject:     Merge pull request #12"), "{report}");
+    assert!(
+        report.contains("  approved by: @sre-lead, @platform-lead\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  subject:     Merge pull request #12"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -78,10 +103,20 @@ fn lint_commit_counts_approvers_as_the_sink_does_and_reports_every_problem() {
     let out = lint(twice, &["--min-approvers", "2"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("found 1"), "{}", stderr(&out));
-    let out = lint(two, &["--min-approvers", "2", "--author", "Platform Lead <pl@x>, "]);
+    let out = lint(
+        two,
+        &["--min-approvers", "2", "--author", "Platform Lead <pl@x>, "],
+    );
     assert!(out.status.success(), "a different author: {}", stderr(&out));
-    let out = lint(two, &["--min-approvers", "2", "--author", "platform-lead <pl@x>"]);
-    assert_eq!(out.status.code(), Some(1), "the author approving their own change");
+    let out = lint(
+        two,
+        &["--min-approvers", "2", "--author", "platform-lead <pl@x>"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the author approving their own change"
+    );
     assert!(stderr(&out).contains("found 1"), "{}", stderr(&out));
 
     // git's own merge and revert messages.
@@ -94,11 +129,19 @@ fn lint_commit_counts_approvers_as_the_sink_does_and_reports_every_problem() {
     assert!(lint(revert, &[]).status.success());
 
     // Several problems at once: every one named, one per line.
-    let out = lint("raise replicas\n\nApproved-by: @sre-lead\n", &["--require", "Rollback,Risk", "--min-approvers", "2"]);
+    let out = lint(
+        "raise replicas\n\nApproved-by: @sre-lead\n",
+        &["--require", "Rollback,Risk", "--min-approvers", "2"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("4 problems:"), "{err}");
-    for part in ["must start with a change id", "\"Rollback: …\"", "\"Risk: …\"", "2 distinct Approved-by approvers required"] {
+    for part in [
+        "must start with a change id",
+        "\"Rollback: …\"",
+        "\"Risk: …\"",
+        "2 distinct Approved-by approvers required",
+    ] {
         assert!(err.contains(part), "{part}: {err}");
     }
     assert_eq!(err.matches("\n  - ").count(), 4, "{err}");
@@ -109,7 +152,16 @@ fn an_old_log_still_shows_its_changes() {
     // The golden log of the release (tests/fixtures/audit/golden) reads under the new model; its
     // records have no changeIdSource, via or gate, and audit exceptions lists none of them.
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/golden");
-    let out = sluice_in(&golden, &["audit", "exceptions", "--data-dir", golden.to_str().unwrap()], &[]);
+    let out = sluice_in(
+        &golden,
+        &[
+            "audit",
+            "exceptions",
+            "--data-dir",
+            golden.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
 }

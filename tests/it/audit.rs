@@ -408,7 +408,10 @@ fn release_output_now(file: &str) -> Vec<u8> {
     let mut text = String::from_utf8(golden_file(file)).unwrap();
     for change in golden_changes()["outputs"].as_array().unwrap() {
         if change["file"] == file {
-            let (release, now) = (change["release"].as_str().unwrap(), change["now"].as_str().unwrap());
+            let (release, now) = (
+                change["release"].as_str().unwrap(),
+                change["now"].as_str().unwrap(),
+            );
             assert_eq!(text.matches(release).count(), 1, "{file}: {release:?}");
             text = text.replace(release, now);
         }
@@ -515,10 +518,18 @@ fn reposting_the_golden_requests_writes_the_records_the_release_wrote() {
         if now["event"] != "guard-decision" {
             for member in changes["added"].as_array().unwrap() {
                 let member = member.as_str().unwrap();
-                assert!(now.as_object_mut().unwrap().shift_remove(member).is_some(), "seq {seq}: {member}");
+                assert!(
+                    now.as_object_mut().unwrap().shift_remove(member).is_some(),
+                    "seq {seq}: {member}"
+                );
             }
         }
-        for change in changes["records"].as_array().unwrap().iter().filter(|c| c["seq"] == seq) {
+        for change in changes["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["seq"] == seq)
+        {
             let member = change["member"].as_str().unwrap();
             assert_eq!(release[member], change["release"], "seq {seq}: {member}");
             assert_eq!(now[member], change["now"], "seq {seq}: {member}");

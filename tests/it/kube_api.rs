@@ -99,7 +99,10 @@ impl KubeApi {
         let rv = store.rv;
         app["metadata"]["resourceVersion"] = json!(rv.to_string());
         let key = (
-            app["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+            app["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
             app["metadata"]["name"].as_str().expect("name").to_owned(),
         );
         let kind = if store.objects.contains_key(&key) {
@@ -195,7 +198,11 @@ impl KubeApi {
             Some(["applications"]) => None,
             Some(["namespaces", ns, "applications"]) => Some((*ns).to_owned()),
             _ => {
-                let body = status(404, "NotFound", "the server could not find the requested resource");
+                let body = status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                );
                 return respond(conn, 404, &body);
             }
         };
@@ -209,27 +216,27 @@ impl KubeApi {
     fn list(&self, conn: &mut TcpStream, ns: Option<&str>, query: &HashMap<&str, &str>) -> bool {
         let mut store = self.state.0.lock().unwrap();
         store.requests.push(format!("list {}", ns.unwrap_or("*")));
-        let (rv, items, offset, token) = match query.get("continue").filter(|c| !c.is_empty()) {
-            Some(token) => match store.snapshots.get(*token) {
-                Some((rv, items)) => {
-                    let offset: usize = token.rsplit('-').next().and_then(|o| o.parse().ok()).unwrap_or(0);
-                    (*rv, items.clone(), offset, (*token).to_owned())
-                }
-                None => {
-                    drop(store);
-                    let body = status(410, "Expired", "The provided continue parameter is too old");
-                    return respond(conn, 410, &body);
-                }
-            },
-            None => {
-                let items: Vec<Value> = store
-                    .objects
-                    .iter()
-                    .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
-                    .map(|(_, o)| o.clone())
-                    .collect();
-                (store.rv, items, 0, format!("snapshot-{}", store.rv))
-            }
+        let continued = query.get("continue").filter(|c| !c.is_empty());
+        let (rv, items, offset, token) = if let Some(token) = continued {
+            let Some((rv, items)) = store.snapshots.get(*token) else {
+                drop(store);
+                let body = status(410, "Expired", "The provided continue parameter is too old");
+                return respond(conn, 410, &body);
+            };
+            let offset: usize = token
+                .rsplit('-')
+                .next()
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0);
+            (*rv, items.clone(), offset, (*token).to_owned())
+        } else {
+            let items: Vec<Value> = store
+                .objects
+                .iter()
+                .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
+                .map(|(_, o)| o.clone())
+                .collect();
+            (store.rv, items, 0, format!("snapshot-{}", store.rv))
         };
         let limit = query
             .get("limit")
@@ -264,7 +271,7 @@ impl KubeApi {
         let timeout = query
             .get("timeoutSeconds")
             .and_then(|t| t.parse().ok())
-            .map_or(Duration::from_secs(1800), Duration::from_secs);
+            .map_or(Duration::from_mins(30), Duration::from_secs);
         let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
         if conn.write_all(head.as_bytes()).is_err() {
             return false;
@@ -274,14 +281,18 @@ impl KubeApi {
         let ns_label = ns.unwrap_or("*");
         if from != 0 && from < store.compacted_below {
             let compacted = store.compacted_below;
-            store.requests.push(format!("watch {ns_label} rv={from} -> 410"));
+            store
+                .requests
+                .push(format!("watch {ns_label} rv={from} -> 410"));
             drop(store);
             let message = format!("too old resource version: {from} ({compacted})");
             let event = json!({"type": "ERROR", "object": status(410, "Expired", &message)});
             return send_event(conn, &event) && conn.write_all(b"0\r\n\r\n").is_ok();
         }
         let marks = if bookmarks { " bookmarks" } else { "" };
-        store.requests.push(format!("watch {ns_label} rv={from}{marks}"));
+        store
+            .requests
+            .push(format!("watch {ns_label} rv={from}{marks}"));
         let in_ns = |o: &Value| ns.is_none_or(|ns| o["metadata"]["namespace"] == ns);
         let mut initial: Vec<Value> = Vec::new();
         let mut sent = from;
@@ -389,7 +400,7 @@ fn send_event(conn: &mut TcpStream, event: &Value) -> bool {
 /// How a sync went, for [`Cluster::sync`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncKind {
-    /// A full sync through the plugin: the guard, the backup and a migration ran as PreSync hooks.
+    /// A full sync through the plugin: the guard, the backup and a migration ran as `PreSync` hooks.
     Guarded,
     /// `argocd app sync --resource apps:Deployment:web`: `operation.sync.resources` set, no hooks.
     Selective,
@@ -424,7 +435,8 @@ impl Cluster {
 
     fn tick(&mut self) -> String {
         self.clock += chrono::TimeDelta::seconds(1);
-        self.clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        self.clock
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }
 
     /// Syncs `name` to a new revision as Argo CD's controller does: the operation is written as
@@ -458,9 +470,11 @@ impl Cluster {
 
         let short = &revision[..7];
         let unix = self.clock.timestamp();
-        let mut resources = vec![json!({"group": "apps", "version": "v1", "kind": "Deployment",
+        let mut resources = vec![
+            json!({"group": "apps", "version": "v1", "kind": "Deployment",
             "namespace": "shop", "name": "web", "status": "Synced", "message": "deployment.apps/web configured",
-            "hookPhase": "Running", "syncPhase": "Sync"})];
+            "hookPhase": "Running", "syncPhase": "Sync"}),
+        ];
         if kind == SyncKind::Guarded {
             resources.splice(0..0, [
                 json!({"group": "batch", "version": "v1", "kind": "Job", "namespace": "shop",
@@ -483,14 +497,20 @@ impl Cluster {
             json!({"resources": resources, "revision": revision, "source": source});
         app["status"]["sync"] = json!({"status": "Synced", "revision": revision,
             "comparedTo": {"source": source, "destination": app["spec"]["destination"]}});
-        app["status"]["sourceType"] = json!(if kind == SyncKind::Helm { "Helm" } else { "Plugin" });
+        app["status"]["sourceType"] = json!(if kind == SyncKind::Helm {
+            "Helm"
+        } else {
+            "Plugin"
+        });
         if kind != SyncKind::Selective {
             // A selective sync is "not recorded in the history" (Argo CD docs, selective_sync.md).
             let history = app["status"]["history"].as_array_mut().unwrap();
             let id = history.last().map_or(0, |h| h["id"].as_i64().unwrap()) + 1;
-            history.push(json!({"revision": revision, "deployedAt": finished, "id": id,
+            history.push(
+                json!({"revision": revision, "deployedAt": finished, "id": id,
                 "source": source, "deployStartedAt": started,
-                "initiatedBy": {"username": "alice@example.com"}}));
+                "initiatedBy": {"username": "alice@example.com"}}),
+            );
             if history.len() > HISTORY_LIMIT {
                 history.remove(0);
             }
@@ -536,7 +556,7 @@ pub fn application(name: &str, namespace: &str) -> Value {
 
 /// A small stable hash for fixture uids.
 fn fxhash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
-        & 0xffff_ffff_ffff
+    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) & 0xffff_ffff_ffff
 }

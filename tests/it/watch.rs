@@ -1,4 +1,4 @@
-//! `sluice serve --watch-applications` against the emulated Kubernetes API (kube_api.rs): every sync
+//! `sluice serve --watch-applications` against the emulated Kubernetes API (`kube_api.rs`): every sync
 //! recorded once whatever the watch and the sink go through, webhook deliveries that come late
 //! recorded as duplicates, and the syncs that skipped the gate in `audit exceptions`.
 //!
@@ -23,10 +23,14 @@ fn records(data: &Path) -> Vec<Value> {
 
 /// Waits until the log holds `n` records (never more: more fails at once).
 fn wait_for_records(data: &Path, n: usize, sink: &Sink, what: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let records = records(data);
-        assert!(records.len() <= n, "{what}: {} records, expected {n}", records.len());
+        assert!(
+            records.len() <= n,
+            "{what}: {} records, expected {n}",
+            records.len()
+        );
         if records.len() == n {
             return records;
         }
@@ -114,9 +118,14 @@ fn every_sync_is_recorded_once_through_drops_expiry_outages_and_late_webhooks() 
         requests.iter().any(|r| r.ends_with("-> 410")),
         "the watch was never expired: {requests:?}"
     );
-    assert!(metric(&sink, "sluice_watch_relists_total") >= 2, "{requests:?}");
     assert!(
-        requests.iter().any(|r| r.starts_with("watch * rv=") && r.ends_with(" bookmarks")),
+        metric(&sink, "sluice_watch_relists_total") >= 2,
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("watch * rv=") && r.ends_with(" bookmarks")),
         "watches resume from a resourceVersion, with bookmarks: {requests:?}"
     );
 
@@ -150,7 +159,11 @@ fn every_sync_is_recorded_once_through_drops_expiry_outages_and_late_webhooks() 
     }
     assert!(via.values().all(|v| v == "watch" || v == "history"));
     let from_history = all.iter().find(|r| r["via"] == "history").unwrap();
-    assert_eq!(from_history["gate"], Value::Null, "no sync result in a history entry");
+    assert_eq!(
+        from_history["gate"],
+        Value::Null,
+        "no sync result in a history entry"
+    );
     assert_eq!(from_history["changeId"], "CHG-1234");
     let watched = all.iter().find(|r| r["via"] == "watch").unwrap();
     assert_eq!(watched["changeId"], "CHG-1234");
@@ -205,15 +218,22 @@ fn a_webhook_delivered_within_the_grace_period_is_the_record() {
     let resp = sink.http("POST", "/v1/events", &[], body.to_string().as_bytes());
     assert_eq!(resp.status, 201, "{}", resp.body);
     // The watch's record for the same operation comes due after the grace period: a duplicate.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&sink, "sluice_watch_records_total{via=\"watch\",outcome=\"duplicate\"}") == 0 {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while metric(
+        &sink,
+        "sluice_watch_records_total{via=\"watch\",outcome=\"duplicate\"}",
+    ) == 0
+    {
         assert!(Instant::now() < deadline, "{}", sink.stderr());
         std::thread::sleep(Duration::from_millis(100));
     }
     let all = records(&data);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["via"], "webhook");
-    assert_eq!(all[0]["changeId"], "CHG-1234", "the Application's id wins over the commit's");
+    assert_eq!(
+        all[0]["changeId"], "CHG-1234",
+        "the Application's id wins over the commit's"
+    );
     assert_eq!(all[0]["approvedBy"], json!(["@sre-lead", "@platform-lead"]));
 }
 
@@ -237,7 +257,12 @@ fn syncs_that_skip_the_gate_are_flagged_and_listed_in_audit_exceptions() {
     let flagged: BTreeMap<String, Value> = all
         .iter()
         .filter(|r| r["gate"]["exceptions"] != json!([]))
-        .map(|r| (r["app"]["name"].as_str().unwrap().to_owned(), r["gate"]["exceptions"].clone()))
+        .map(|r| {
+            (
+                r["app"]["name"].as_str().unwrap().to_owned(),
+                r["gate"]["exceptions"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         flagged,
@@ -251,24 +276,49 @@ fn syncs_that_skip_the_gate_are_flagged_and_listed_in_audit_exceptions() {
         let line = format!("sluice_ungated_syncs_total{{reason=\"{reason}\"}}");
         assert_eq!(metric(&sink, &line), 1, "{reason}");
     }
-    assert_eq!(metric(&sink, "sluice_ungated_syncs_total{reason=\"no-guard-decision\"}"), 0);
+    assert_eq!(
+        metric(
+            &sink,
+            "sluice_ungated_syncs_total{reason=\"no-guard-decision\"}"
+        ),
+        0
+    );
 
     let data_arg = data.to_str().unwrap();
-    let out = sluice_in(Path::new("/"), &["audit", "exceptions", "--data-dir", data_arg], &[]);
+    let out = sluice_in(
+        Path::new("/"),
+        &["audit", "exceptions", "--data-dir", data_arg],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
     let rows: Vec<&str> = table.lines().skip(1).collect();
     assert_eq!(rows.len(), 3, "{table}");
-    for (app, reason) in [("selective", "selective-sync"), ("rollback", "rollback"), ("helm", "bypasses-plugin")] {
+    for (app, reason) in [
+        ("selective", "selective-sync"),
+        ("rollback", "rollback"),
+        ("helm", "bypasses-plugin"),
+    ] {
         assert!(
-            rows.iter().any(|r| r.contains(app) && r.contains(reason) && r.contains("none")),
+            rows.iter()
+                .any(|r| r.contains(app) && r.contains(reason) && r.contains("none")),
             "{app}: {table}"
         );
     }
-    assert!(!table.contains("guarded"), "a guarded sync is no exception: {table}");
+    assert!(
+        !table.contains("guarded"),
+        "a guarded sync is no exception: {table}"
+    );
     let json_out = sluice_in(
         Path::new("/"),
-        &["audit", "exceptions", "--data-dir", data_arg, "--format", "json"],
+        &[
+            "audit",
+            "exceptions",
+            "--data-dir",
+            data_arg,
+            "--format",
+            "json",
+        ],
         &[],
     );
     let listed: Vec<Value> = serde_json::from_str(&stdout(&json_out)).unwrap();
@@ -276,7 +326,14 @@ fn syncs_that_skip_the_gate_are_flagged_and_listed_in_audit_exceptions() {
     // --since after every record: nothing.
     let out = sluice_in(
         Path::new("/"),
-        &["audit", "exceptions", "--data-dir", data_arg, "--since", "2999-01-01T00:00:00Z"],
+        &[
+            "audit",
+            "exceptions",
+            "--data-dir",
+            data_arg,
+            "--since",
+            "2999-01-01T00:00:00Z",
+        ],
         &[],
     );
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
@@ -294,14 +351,25 @@ fn the_watch_follows_only_the_namespaces_it_is_given() {
     let sink = Sink::start_with(
         &data,
         None,
-        &["--watch-applications", "--watch-grace", "0s", "--watch-namespaces", "argocd",
-          "--kubeconfig", kubeconfig.to_str().unwrap()],
+        &[
+            "--watch-applications",
+            "--watch-grace",
+            "0s",
+            "--watch-namespaces",
+            "argocd",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
         None,
     );
     cluster.sync("here", SyncKind::Guarded);
     let all = wait_for_records(&data, 1, &sink, "the watched namespace");
     assert_eq!(all[0]["app"]["name"], "here");
-    assert!(cluster.api.requests().iter().all(|r| r.contains(" argocd")), "{:?}", cluster.api.requests());
+    assert!(
+        cluster.api.requests().iter().all(|r| r.contains(" argocd")),
+        "{:?}",
+        cluster.api.requests()
+    );
 }
 
 #[test]
@@ -311,15 +379,34 @@ fn serve_refuses_a_watch_it_cannot_configure() {
     let missing = dir.path().join("no-such-kubeconfig");
     let out = sluice_in(
         dir.path(),
-        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--watch-applications",
-          "--kubeconfig", missing.to_str().unwrap()],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--watch-applications",
+            "--kubeconfig",
+            missing.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no-such-kubeconfig"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-kubeconfig"),
+        "{}",
+        stderr(&out)
+    );
     let out = sluice_in(
         dir.path(),
-        &["serve", "--data-dir", data, "--watch-applications", "--watch-grace", "2 minutes"],
+        &[
+            "serve",
+            "--data-dir",
+            data,
+            "--watch-applications",
+            "--watch-grace",
+            "2 minutes",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
@@ -327,7 +414,14 @@ fn serve_refuses_a_watch_it_cannot_configure() {
     // Without KUBECONFIG and outside a cluster: says what to set.
     let out = sluice_in(
         dir.path(),
-        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--watch-applications"],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--watch-applications",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
