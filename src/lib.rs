@@ -13,6 +13,8 @@
 //! ```text
 //! cli::serve → sink: request → limits → auth → event → audit: record → canonical bytes
 //!   → hash chain → append + fsync → reply
+//! watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace period
+//!   → the sink's append path (same record, same idempotency key)
 //! ```
 //!
 //! The layers, from the top; each imports only what is below it:
@@ -21,6 +23,7 @@
 //! cli        clap types, one file per command; the only code that reads arguments, the process
 //!            environment, stdin and stdout, and maps errors to exit codes
 //! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics
+//!                                         watch     the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
 //! policy     .sluice.yaml: schema, defaults, validation
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
