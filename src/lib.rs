@@ -22,6 +22,7 @@
 //! ```text
 //! cli        clap types, one file per command; the only code that reads arguments, the process
 //!            environment, stdin and stdout, and maps errors to exit codes
+//! diff       two revisions rendered and compared (the pull-request check)
 //! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics
 //!                                         watch     the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
@@ -38,6 +39,7 @@
 pub mod cli;
 
 mod audit;
+mod diff;
 mod generate;
 mod manifest;
 mod parallel;

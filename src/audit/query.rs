@@ -209,6 +209,64 @@ pub fn to_table(records: &[Record]) -> String {
     aligned(&header, rows)
 }
 
+/// The records as a wide table (`audit list -o wide`): the table's columns, the full revision, and where
+/// the change went, who approved it and its backup.
+pub fn to_wide_table(records: &[Record]) -> String {
+    let header = [
+        "SEQ",
+        "RECEIVED",
+        "EVENT",
+        "APP",
+        "DESTINATION",
+        "REVISION",
+        "PHASE",
+        "HEALTH",
+        "CHANGE",
+        "BY",
+        "APPROVED BY",
+        "BACKUP",
+    ];
+    let rows = records
+        .iter()
+        .map(|r| {
+            let b = &r.body;
+            let (namespace, phase, health, by, approved, backup) = match b {
+                Body::Sync(s) => (
+                    text(s.destination.namespace.as_deref()),
+                    text(s.phase.as_deref()),
+                    text(s.health.as_deref()),
+                    initiated_by(s),
+                    s.approved_by.join(", "),
+                    text(s.backup.as_deref()),
+                ),
+                Body::Guard(g) => (
+                    text(g.destination.namespace.as_deref()),
+                    decision(g),
+                    "",
+                    "",
+                    String::new(),
+                    "",
+                ),
+            };
+            vec![
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.event().to_owned(),
+                b.app_name().to_owned(),
+                namespace.to_owned(),
+                b.revision().unwrap_or("").to_owned(),
+                phase.to_owned(),
+                health.to_owned(),
+                b.change_id().unwrap_or("").to_owned(),
+                by.to_owned(),
+                approved,
+                backup.to_owned(),
+            ]
+        })
+        .collect();
+    aligned(&header, rows)
+}
+
 /// Columns padded to their widest cell, two spaces apart; cells cleaned of control characters.
 fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let rows: Vec<Vec<String>> = rows
@@ -238,36 +296,54 @@ fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
 /// A trailer member of an event (`risk`, `tested`, ...).
 type TrailerField = fn(&SyncEvent) -> Option<&str>;
 
-/// The change report of `audit show`, or `None` when no record concerns `change_id`.
-///
-/// `records` is the whole log in order. A guard decision belongs to the change when it names it (as
-/// change id or emergency id), or when it has no change id and its app and revision are those of one
-/// of the change's syncs.
-pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
-    let syncs: Vec<(u64, &SyncEvent)> = records
+/// The records that concern `change_id`, in log order: its syncs, and the guard decisions that belong to
+/// it (those that name it, as change id or emergency id, and those without a change id whose app and
+/// revision are those of one of its syncs). `audit show -o json` prints them; [`change_report`] tells them.
+pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Record> {
+    let syncs: Vec<&SyncEvent> = records
         .iter()
         .filter_map(|r| match &r.body {
-            Body::Sync(s) if text(s.change_id.as_deref()) == change_id => Some((r.seq, &**s)),
+            Body::Sync(s) if text(s.change_id.as_deref()) == change_id => Some(&**s),
             _ => None,
         })
         .collect();
     let synced = |g: &GuardDecision| {
-        syncs.iter().any(|(_, s)| {
+        syncs.iter().any(|s| {
             s.app.name == g.app.name
                 && !text(g.revision.as_deref()).is_empty()
                 && text(s.revision.as_deref()) == text(g.revision.as_deref())
         })
     };
-    let guards: Vec<&GuardDecision> = records
+    records
+        .iter()
+        .filter(|r| match &r.body {
+            Body::Sync(s) => text(s.change_id.as_deref()) == change_id,
+            Body::Guard(g) => {
+                text(g.change_id.as_deref()) == change_id
+                    || text(g.emergency.as_deref()) == change_id
+                    || (text(g.change_id.as_deref()).is_empty() && synced(g))
+            }
+        })
+        .collect()
+}
+
+/// The change report of `audit show`, or `None` when no record concerns `change_id`.
+///
+/// `records` is the whole log in order; the records of the change are those of [`change_records`].
+pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
+    let selected = change_records(change_id, records);
+    let syncs: Vec<(u64, &SyncEvent)> = selected
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Sync(s) => Some((r.seq, &**s)),
+            Body::Guard(_) => None,
+        })
+        .collect();
+    let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
             Body::Sync(_) => None,
-        })
-        .filter(|g| {
-            text(g.change_id.as_deref()) == change_id
-                || text(g.emergency.as_deref()) == change_id
-                || (text(g.change_id.as_deref()).is_empty() && synced(g))
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {

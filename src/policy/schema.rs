@@ -141,6 +141,47 @@ pub struct BackupSpec {
     /// Backup storage location; empty: Velero's default.
     #[serde(default)]
     pub storage_location: String,
+    /// Velero's `defaultVolumesToFsBackup`: back up every pod volume with the file-system uploader
+    /// (Kopia/Restic) instead of snapshots; unset: Velero's server default.
+    #[serde(default)]
+    pub default_volumes_to_fs_backup: Option<bool>,
+    /// Velero's `labelSelector`: only objects with these labels.
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    /// Velero's `includedResources` (`deployments`, `persistentvolumeclaims`, `*.apps`); empty: all.
+    #[serde(default)]
+    pub included_resources: Vec<String>,
+    /// Velero's `excludedResources`.
+    #[serde(default)]
+    pub excluded_resources: Vec<String>,
+    /// Velero's `itemOperationTimeout` (Go duration); empty: Velero's default (4h).
+    #[serde(default)]
+    pub item_operation_timeout: String,
+    /// How long the health check waits for Velero to give the Backup a status before it turns Degraded
+    /// (Go duration); empty: the check's default, 10m.
+    #[serde(default)]
+    pub status_timeout: String,
+}
+
+/// A Kubernetes label selector (`metav1.LabelSelector`), as Velero's `labelSelector` takes it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub match_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelectorRequirement {
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
 }
 
 fn default_velero_namespace() -> String {
@@ -160,6 +201,12 @@ impl Default for BackupSpec {
             snapshot_volumes: true,
             ttl: default_ttl(),
             storage_location: String::new(),
+            default_volumes_to_fs_backup: None,
+            label_selector: None,
+            included_resources: Vec::new(),
+            excluded_resources: Vec::new(),
+            item_operation_timeout: String::new(),
+            status_timeout: String::new(),
         }
     }
 }

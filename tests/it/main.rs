@@ -16,10 +16,15 @@ mod support;
 
 mod attribution;
 mod audit;
+mod audit_cli;
 mod cli;
+mod diff;
+mod docs;
 mod generate;
 mod hooks;
 mod install;
+mod monitoring;
+mod render_yaml;
 mod sink;
 mod watch;
 mod window;

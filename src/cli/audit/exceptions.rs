@@ -1,65 +1,60 @@
-//! `sluice audit exceptions --data-dir DIR [--since T] [--format table|json]`: the syncs that skipped
-//! the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard decision), oldest
-//! first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
+//! `sluice audit exceptions [--since T] [--limit N] [-o table|json|yaml]`, from `--data-dir` or `--server`:
+//! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
+//! decision), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
 
-use crate::audit::{self, gate, query};
-use crate::cli::error::{Error, Exit, Result};
+use super::source::{Query, SourceArgs};
+use super::{since, structured, Output};
+use crate::audit::{gate, query};
+use crate::cli::error::{Exit, Result};
 use crate::cli::output;
-use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ExceptionsArgs {
-    /// The sink's data directory (holding audit.jsonl).
-    #[arg(long)]
-    data_dir: PathBuf,
-    /// Only records received at or after this instant (RFC 3339).
-    #[arg(long)]
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Only records received at or after this time: a span back from now (24h, 90m, 7d), a day
+    /// (2026-11-01, midnight UTC) or an RFC 3339 instant.
+    #[arg(long, value_name = "TIME")]
     since: Option<String>,
-    /// How to print the records.
-    #[arg(long, value_enum, default_value_t = ExceptionsFormat::Table)]
-    format: ExceptionsFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ExceptionsFormat {
-    Table,
-    Json,
+    /// At most the newest N exceptions (still printed oldest first).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Output format (wide and csv print the table).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// Prints the sync records with gate exceptions.
 ///
 /// # Errors
 ///
-/// `--since` is not RFC 3339 (usage), the log cannot be read or its chain is broken.
+/// A bad `--since` (usage), the log cannot be read or its chain is broken, the sink cannot be queried.
 pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
     let since = args
         .since
         .as_deref()
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
-                Error::Usage(format!(
-                    "--since {s:?}: {e}; give an RFC 3339 time such as 2026-01-31T00:00:00Z"
-                ))
-            })
-        })
+        .map(|s| since::parse(s, since::now()?))
         .transpose()?;
-    let filter = query::Filter {
-        since,
-        ..query::Filter::default()
+    let q = Query {
+        filter: query::Filter {
+            since,
+            ..query::Filter::default()
+        },
+        limit: None,
     };
-    let records: Vec<_> = audit::read_verified(&args.data_dir)?
+    let mut records: Vec<_> = args
+        .source
+        .list(&q)?
         .into_iter()
-        .filter(|r| filter.matches(r) && !gate::exceptions(r).is_empty())
+        .filter(|r| !gate::exceptions(r).is_empty())
         .collect();
-    let out = match args.format {
-        ExceptionsFormat::Table => gate::to_table(&records),
-        ExceptionsFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&records)
-                .map_err(|e| Error::Usage(format!("cannot print records: {e}")))?;
-            s.push('\n');
-            s
-        }
+    if let Some(limit) = args.limit {
+        records.drain(..records.len().saturating_sub(limit));
+    }
+    let out = match args.output {
+        Output::Table | Output::Wide | Output::Csv => gate::to_table(&records),
+        Output::Json | Output::Yaml => structured(&records, args.output)?,
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)
