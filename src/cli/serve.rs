@@ -1,13 +1,16 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
-//! [--max-connections N] [--change-pattern RE] [--workers N]`: the notification sink
-//! (docs/audit-log.md). Reads the token files and validates the arguments into a [`sink::Config`]; the
-//! sink does the rest.
+//! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
+//! NS,...] [--watch-grace D] [--kubeconfig F]]`: the notification sink (docs/audit-log.md). Reads the
+//! token files and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};
 use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
 use crate::sink;
+use crate::watch::WatchConfig;
+use crate::window::duration::parse_go_duration;
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
@@ -37,6 +40,19 @@ pub(super) struct ServeArgs {
     /// Threads that serve the connections (default: one per CPU).
     #[arg(long)]
     workers: Option<usize>,
+    /// Also watch Argo CD Applications through the Kubernetes API and record every finished operation
+    /// the webhook has not delivered within --watch-grace (needs get/list/watch on applications).
+    #[arg(long)]
+    watch_applications: bool,
+    /// Namespaces whose Applications are watched, comma-separated; default: all namespaces.
+    #[arg(long, value_delimiter = ',', requires = "watch_applications")]
+    watch_namespaces: Vec<String>,
+    /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
+    #[arg(long, default_value = "2m", requires = "watch_applications")]
+    watch_grace: String,
+    /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -74,6 +90,10 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let workers = args.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
+    let watch = args
+        .watch_applications
+        .then(|| watch_config(&args))
+        .transpose()?;
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -83,6 +103,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         workers,
         max_body: args.max_body,
         max_connections: args.max_connections,
+        watch,
     })?;
     Ok(Exit::Success)
 }
@@ -101,4 +122,32 @@ fn read_token(path: &std::path::Path) -> Result<String> {
         });
     }
     Ok(token.to_string())
+}
+
+/// The watch's configuration from the arguments.
+fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
+    let nanos = parse_go_duration(&args.watch_grace)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--watch-grace {:?}: give a duration of 0 or more, such as 2m or 90s",
+                args.watch_grace
+            ))
+        })?;
+    let namespaces = args
+        .watch_namespaces
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    Ok(WatchConfig {
+        // KUBECONFIG may list several files; kube-rs reads one, so the first is taken.
+        kubeconfig: args
+            .kubeconfig
+            .as_ref()
+            .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
+        namespaces,
+        grace: Duration::from_nanos(nanos),
+    })
 }

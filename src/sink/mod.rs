@@ -12,10 +12,14 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod strict;
+pub mod watched;
 pub mod writer;
 
+use crate::audit::gate::Knowledge;
 use crate::audit::log::AuditLog;
+use crate::audit::record::Record;
 use crate::audit::AuditError;
+use crate::watch::{self, WatchConfig, WatchError};
 use metrics::Metrics;
 use regex::Regex;
 use std::sync::atomic::Ordering::Relaxed;
@@ -53,6 +57,8 @@ pub struct Config {
     pub max_body: usize,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Watch the Applications through the Kubernetes API too (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
 }
 
 /// Why the sink could not start or run.
@@ -76,6 +82,8 @@ pub enum SinkError {
     Thread(#[source] std::io::Error),
     #[error("the audit writer stopped (see the log above); exiting so that the sink is restarted")]
     WriterStopped,
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// Why the server stopped.
@@ -131,6 +139,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     raise_open_files_limit(config.max_connections);
     let published = log.published();
     let log_path = log.path().to_path_buf();
+    let knowledge = knowledge(&log_path)?;
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
         read_token: config.read_token.as_deref().map(http::digest),
@@ -139,6 +148,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         log_path,
         change_pattern: config.change_pattern,
         max_body: config.max_body,
+        knowledge,
+        watch: config.watch,
     };
     run(
         listener,
@@ -161,6 +172,10 @@ pub struct Context {
     pub log_path: std::path::PathBuf,
     pub change_pattern: Regex,
     pub max_body: usize,
+    /// What the log's records taught the gate findings so far ([`knowledge`]).
+    pub knowledge: Knowledge,
+    /// The Application watch to start once the writer runs (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -185,8 +200,21 @@ pub fn run(
         .build()
         .map_err(SinkError::Thread)?;
     let health = Arc::new(Health::default());
-    let (appender, writer) = Appender::spawn(store, Arc::clone(&ctx.metrics), Arc::clone(&health))
-        .map_err(SinkError::Thread)?;
+    let (appender, writer) = Appender::spawn(
+        store,
+        Arc::clone(&ctx.metrics),
+        Arc::clone(&health),
+        ctx.knowledge,
+    )
+    .map_err(SinkError::Thread)?;
+    if let Some(watch) = ctx.watch {
+        let recorder = watched::WatchRecorder {
+            appender: appender.clone(),
+            metrics: Arc::clone(&ctx.metrics),
+            change_pattern: ctx.change_pattern.clone(),
+        };
+        watch::spawn(watch, Arc::new(recorder))?;
+    }
     let auth = ctx.write_token.is_some();
     let handlers = Arc::new(http::Context {
         write_token: ctx.write_token,
@@ -267,6 +295,25 @@ fn raise_open_files_limit(max_connections: usize) {
     }
 }
 
+/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs). Reads
+/// the whole log once at start; a record this version cannot read (see `audit::read_verified`)
+/// teaches nothing and stops nothing: the sink starts as it would without gate findings.
+fn knowledge(log_path: &std::path::Path) -> Result<Knowledge, AuditError> {
+    let io = |source| AuditError::Io {
+        path: log_path.to_path_buf(),
+        source,
+    };
+    let mut knowledge = Knowledge::default();
+    let file = std::fs::File::open(log_path).map_err(io)?;
+    crate::audit::log::scan(file, |map, _| {
+        if let Ok(record) = Record::from_map(map) {
+            knowledge.observe(&record.body);
+        }
+    })
+    .map_err(io)?;
+    Ok(knowledge)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +361,8 @@ mod tests {
             log_path: std::path::PathBuf::from("/nonexistent/audit.jsonl"),
             change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
             max_body: 1 << 20,
+            knowledge: Knowledge::default(),
+            watch: None,
         };
         let limits = server::Limits {
             max_connections: 16,
