@@ -1,5 +1,6 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
-//! [--max-connections N] [--change-pattern RE] [--workers N]
+//! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
+//! NS,...] [--watch-grace D] [--kubeconfig F]]
 //! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
@@ -9,9 +10,11 @@ use crate::archive::retention::Retention;
 use crate::audit::checkpoint::SigningKey;
 use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
 use crate::sink;
+use crate::watch::WatchConfig;
 use crate::window::duration::parse_go_duration;
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 // clap prints these doc lines as help text, where backticks and <> would show as they are.
 #[allow(clippy::doc_markdown)]
@@ -43,6 +46,19 @@ pub(super) struct ServeArgs {
     /// Threads that serve the connections (default: one per CPU).
     #[arg(long)]
     workers: Option<usize>,
+    /// Also watch Argo CD Applications through the Kubernetes API and record every finished operation
+    /// the webhook has not delivered within --watch-grace (needs get/list/watch on applications).
+    #[arg(long)]
+    watch_applications: bool,
+    /// Namespaces whose Applications are watched, comma-separated; default: all namespaces.
+    #[arg(long, value_delimiter = ',', requires = "watch_applications")]
+    watch_namespaces: Vec<String>,
+    /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
+    #[arg(long, default_value = "2m", requires = "watch_applications")]
+    watch_grace: String,
+    /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
     /// File holding the checkpoint signing key (from `sluice audit keygen`, mounted from a Secret):
     /// the sink then signs checkpoints of the log into DATA_DIR/checkpoints/.
     #[arg(long, env = "SLUICE_CHECKPOINT_KEY_FILE")]
@@ -92,16 +108,6 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     if args.checkpoint_every == 0 {
         return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
     }
-    let key = args
-        .checkpoint_key_file
-        .as_deref()
-        .map(read_key)
-        .transpose()?;
-    let archive = args
-        .archive
-        .as_deref()
-        .map(|url| super::archive::open(url, args.retention))
-        .transpose()?;
     let read_token = args
         .read_token_file
         .as_deref()
@@ -120,6 +126,21 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let workers = args.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
+    let watch = args
+        .watch_applications
+        .then(|| watch_config(&args))
+        .transpose()?;
+    // Last, once every argument is valid: reading the bucket's lock is a request to the store.
+    let key = args
+        .checkpoint_key_file
+        .as_deref()
+        .map(read_key)
+        .transpose()?;
+    let archive = args
+        .archive
+        .as_deref()
+        .map(|url| super::archive::open(url, args.retention))
+        .transpose()?;
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -129,10 +150,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         workers,
         max_body: args.max_body,
         max_connections: args.max_connections,
+        watch,
         evidence: sink::evidence::Config {
             key,
             every_records: args.checkpoint_every,
-            every: std::time::Duration::from_nanos(every.unsigned_abs()),
+            every: Duration::from_nanos(every.unsigned_abs()),
             archive,
         },
     })?;
@@ -161,5 +183,33 @@ pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
     SigningKey::parse(&text).map_err(|e| Error::Reported {
         exit: Exit::Failure,
         message: format!("{}: {e}", path.display()),
+    })
+}
+
+/// The watch's configuration from the arguments.
+fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
+    let nanos = parse_go_duration(&args.watch_grace)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--watch-grace {:?}: give a duration of 0 or more, such as 2m or 90s",
+                args.watch_grace
+            ))
+        })?;
+    let namespaces = args
+        .watch_namespaces
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    Ok(WatchConfig {
+        // KUBECONFIG may list several files; kube-rs reads one, so the first is taken.
+        kubeconfig: args
+            .kubeconfig
+            .as_ref()
+            .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
+        namespaces,
+        grace: Duration::from_nanos(nanos),
     })
 }

@@ -364,19 +364,48 @@ async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -
     )
 }
 
-/// Whether a recorded line and a new draft carry the same delivery: every member but the receipt time,
-/// the key (its format changed once) and the chain members.
+/// Whether a recorded line and a new draft carry the same delivery.
+///
+/// Two webhook deliveries are compared member for member, but for the receipt time, the key (its format
+/// changed once) and the chain members. When either side was learnt another way (`via` `watch` or
+/// `history`, or a record an older version wrote, without `via`), the members this sink derives (the
+/// commit and what is read from it, the gate findings, `via`) legitimately differ, and a history entry
+/// carries no phase or message: then the observed facts are compared, each where both sides have it.
 fn same_content(stored: &Record, draft: &Body) -> bool {
+    /// What Argo CD observed about the operation, identical on every path that saw it.
+    const FACTS: [&str; 9] = [
+        "event",
+        "app",
+        "destination",
+        "revision",
+        "phase",
+        "message",
+        "startedAt",
+        "finishedAt",
+        "initiatedBy",
+    ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
         for member in ["seq", "prev", "hash", "key", "receivedAt"] {
             map.remove(member);
         }
         map
     }
-    match serde_json::to_value(stored) {
-        Ok(Value::Object(map)) => content(map) == content(draft.to_map()),
-        _ => false,
+    let Ok(Value::Object(stored)) = serde_json::to_value(stored) else {
+        return false;
+    };
+    let is_sync = matches!(draft, Body::Sync(_));
+    let draft = draft.to_map();
+    let webhook =
+        |map: &Map<String, Value>| map.get("via").and_then(Value::as_str) == Some("webhook");
+    if !is_sync || (webhook(&stored) && webhook(&draft)) {
+        return content(stored) == content(draft);
     }
+    FACTS
+        .iter()
+        .all(|member| match (stored.get(*member), draft.get(*member)) {
+            (Some(a), Some(b)) if !a.is_null() && !b.is_null() => a == b,
+            _ => true,
+        })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -13,10 +13,14 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod strict;
+pub mod watched;
 pub mod writer;
 
+use crate::audit::gate::Knowledge;
 use crate::audit::log::{AuditLog, Head};
+use crate::audit::record::Record;
 use crate::audit::AuditError;
+use crate::watch::{self, WatchConfig, WatchError};
 use metrics::Metrics;
 use regex::Regex;
 use std::sync::atomic::Ordering::Relaxed;
@@ -54,6 +58,8 @@ pub struct Config {
     pub max_body: usize,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Watch the Applications through the Kubernetes API too (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
 }
@@ -85,6 +91,8 @@ pub enum SinkError {
     },
     #[error("the audit writer stopped (see the log above); exiting so that the sink is restarted")]
     WriterStopped,
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// Why the server stopped.
@@ -140,6 +148,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     raise_open_files_limit(config.max_connections);
     let published = log.published();
     let log_path = log.path().to_path_buf();
+    let knowledge = knowledge(&log_path)?;
     let evidence = Arc::new(
         evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
             .map_err(|source| SinkError::Evidence {
@@ -157,6 +166,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         log_path,
         change_pattern: config.change_pattern,
         max_body: config.max_body,
+        knowledge,
+        watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
     };
     let served = run(
@@ -183,6 +194,10 @@ pub struct Context {
     pub log_path: std::path::PathBuf,
     pub change_pattern: Regex,
     pub max_body: usize,
+    /// What the log's records taught the gate findings so far ([`knowledge`]).
+    pub knowledge: Knowledge,
+    /// The Application watch to start once the writer runs (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
 }
@@ -213,9 +228,18 @@ pub fn run(
         store,
         Arc::clone(&ctx.metrics),
         Arc::clone(&health),
+        ctx.knowledge,
         ctx.on_durable,
     )
     .map_err(SinkError::Thread)?;
+    if let Some(watch) = ctx.watch {
+        let recorder = watched::WatchRecorder {
+            appender: appender.clone(),
+            metrics: Arc::clone(&ctx.metrics),
+            change_pattern: ctx.change_pattern.clone(),
+        };
+        watch::spawn(watch, Arc::new(recorder))?;
+    }
     let auth = ctx.write_token.is_some();
     let handlers = Arc::new(http::Context {
         write_token: ctx.write_token,
@@ -296,6 +320,25 @@ fn raise_open_files_limit(max_connections: usize) {
     }
 }
 
+/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs). Reads
+/// the whole log once at start; a record this version cannot read (see `audit::read_verified`)
+/// teaches nothing and stops nothing: the sink starts as it would without gate findings.
+fn knowledge(log_path: &std::path::Path) -> Result<Knowledge, AuditError> {
+    let io = |source| AuditError::Io {
+        path: log_path.to_path_buf(),
+        source,
+    };
+    let mut knowledge = Knowledge::default();
+    let file = std::fs::File::open(log_path).map_err(io)?;
+    crate::audit::log::scan(file, |map, _| {
+        if let Ok(record) = Record::from_map(map) {
+            knowledge.observe(&record.body);
+        }
+    })
+    .map_err(io)?;
+    Ok(knowledge)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +386,8 @@ mod tests {
             log_path: std::path::PathBuf::from("/nonexistent/audit.jsonl"),
             change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
             max_body: 1 << 20,
+            knowledge: Knowledge::default(),
+            watch: None,
             on_durable: Box::new(|_| {}),
         };
         let limits = server::Limits {

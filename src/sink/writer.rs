@@ -7,10 +7,14 @@
 //! The writer's health is shared with the HTTP layer ([`Health`]): a failed batch makes `/healthz`
 //! answer 503 until a batch succeeds again, and the end of the thread (a panic included) is announced
 //! so that the process can stop and exit non-zero instead of answering 503 forever.
+//!
+//! The writer also completes each sync record's gate findings (src/audit/gate.rs) from what the
+//! records before it taught, in log order, and counts the ungated syncs it writes.
 
 use super::metrics::Metrics;
+use crate::audit::gate::Knowledge;
 use crate::audit::log::{AuditLog, Head, Outcome};
-use crate::audit::record::Body;
+use crate::audit::record::{Body, SYNC_FAILED, SYNC_SUCCEEDED};
 use crate::audit::AuditError;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -127,7 +131,28 @@ impl Drop for Alive {
 
 struct Job {
     draft: Body,
-    reply: oneshot::Sender<Result<Outcome, Unavailable>>,
+    reply: Reply,
+}
+
+/// Where a job's answer goes: an async handler, or a plain thread (the Application watch, which runs
+/// its own runtime and so may not block on tokio's channels).
+enum Reply {
+    Async(oneshot::Sender<Result<Outcome, Unavailable>>),
+    Blocking(std::sync::mpsc::SyncSender<Result<Outcome, Unavailable>>),
+}
+
+impl Reply {
+    fn send(self, answer: Result<Outcome, Unavailable>) {
+        // A requester that went away (a client that hung up) needs no answer.
+        match self {
+            Reply::Async(tx) => {
+                let _ = tx.send(answer);
+            }
+            Reply::Blocking(tx) => {
+                let _ = tx.send(answer);
+            }
+        }
+    }
 }
 
 enum Msg {
@@ -163,8 +188,9 @@ impl Writer {
 }
 
 impl Appender {
-    /// Starts the writer thread over `store`; `on_durable` is told each new durable head (it must not
-    /// block: the checkpoint signer only takes note of it).
+    /// Starts the writer thread over `store`; `knowledge` is what the log's records taught so far;
+    /// `on_durable` is told each new durable head (it must not block: the checkpoint signer only takes
+    /// note of it).
     ///
     /// # Errors
     ///
@@ -173,6 +199,7 @@ impl Appender {
         store: impl Store,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
+        knowledge: Knowledge,
         on_durable: impl Fn(&Head) + Send + 'static,
     ) -> std::io::Result<(Self, Writer)> {
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -180,7 +207,7 @@ impl Appender {
             .name("audit-writer".into())
             .spawn(move || {
                 let alive = Alive(health);
-                run(store, rx, &metrics, &alive.0, &on_durable);
+                run(store, rx, &metrics, &alive.0, knowledge, &on_durable);
             })?;
         Ok((Appender { tx: tx.clone() }, Writer { tx, thread }))
     }
@@ -193,11 +220,39 @@ impl Appender {
     pub async fn append(&self, draft: Body) -> Result<Outcome, Unavailable> {
         let gone = || Unavailable("the writer has stopped".into());
         let (reply, answer) = oneshot::channel();
+        let reply = Reply::Async(reply);
         self.tx
             .send(Msg::Job(Job { draft, reply }))
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// [`Appender::append`] for a thread that is not a request handler (the Application watch): waits
+    /// on a plain channel, so it may run inside another runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Appender::append`].
+    pub fn append_blocking(&self, draft: Body) -> Result<Outcome, Unavailable> {
+        let gone = || Unavailable("the writer has stopped".into());
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let mut msg = Msg::Job(Job {
+            draft,
+            reply: Reply::Blocking(reply),
+        });
+        // tokio's blocking send refuses to run inside a runtime: retry a full queue instead.
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    msg = back;
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(gone()),
+            }
+        }
+        answer.recv().map_err(|_| gone())?
     }
 }
 
@@ -206,6 +261,7 @@ fn run(
     mut rx: mpsc::Receiver<Msg>,
     metrics: &Metrics,
     health: &Health,
+    mut knowledge: Knowledge,
     on_durable: &dyn Fn(&Head),
 ) {
     while let Some(first) = rx.blocking_recv() {
@@ -228,9 +284,16 @@ fn run(
         if drafts.is_empty() {
             continue;
         }
+        for draft in &mut drafts {
+            if let Body::Sync(s) = draft {
+                knowledge.complete(s);
+            }
+            knowledge.observe(draft);
+        }
         match store.append_batch(&drafts) {
             Ok(outcomes) => {
                 health.batch_done(true);
+                count_ungated(metrics, &drafts, &outcomes);
                 let written = outcomes
                     .iter()
                     .filter(|o| matches!(o, Outcome::Appended { .. }))
@@ -247,7 +310,7 @@ fn run(
                 metrics.last_seq.store(head.seq, Relaxed);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A handler that gave up waiting is no reason to stop.
-                    let _ = reply.send(Ok(outcome));
+                    reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
@@ -256,12 +319,29 @@ fn run(
                 tracing::error!(error = %e, records = drafts.len(), "append failed; answering 503, nothing acknowledged");
                 let why = Unavailable(e.to_string());
                 for reply in replies {
-                    let _ = reply.send(Err(why.clone()));
+                    reply.send(Err(why.clone()));
                 }
             }
         }
     }
     if let Err(e) = store.close() {
         tracing::error!(error = %e, "the last fsync of the audit log failed");
+    }
+}
+
+/// Counts the exceptions of the finished operations just written (`deployed` and the other events of
+/// the same operation would count it again).
+fn count_ungated(metrics: &Metrics, drafts: &[Body], outcomes: &[Outcome]) {
+    for (draft, outcome) in drafts.iter().zip(outcomes) {
+        let Body::Sync(s) = draft else { continue };
+        if matches!(outcome, Outcome::Appended { .. })
+            && matches!(s.event.as_str(), SYNC_SUCCEEDED | SYNC_FAILED)
+        {
+            if let Some(Some(g)) = s.gate.as_present() {
+                for reason in &g.exceptions {
+                    metrics.count_ungated(reason);
+                }
+            }
+        }
     }
 }

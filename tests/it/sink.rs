@@ -394,6 +394,7 @@ fn records_guard_decisions_for_audit_show() {
 
 #[test]
 fn slow_clients_are_cut_off_without_blocking_others() {
+    let _heavy = crate::support::exclusive();
     use std::io::{BufRead, Write};
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start_with(&dir.path().join("data"), None, &["--workers", "2"], None);
@@ -433,6 +434,7 @@ fn slow_clients_are_cut_off_without_blocking_others() {
 /// acknowledged with, and at the end the whole chain verifies.
 #[test]
 fn acknowledged_records_survive_sigkill_and_the_chain_verifies() {
+    let _heavy = crate::support::exclusive();
     const ROUNDS: usize = 20;
     const WRITERS: usize = 16;
     let dir = tempfile::tempdir().unwrap();
@@ -615,6 +617,7 @@ fn refuses_to_start_on_a_chain_broken_in_the_middle() {
 /// test shows the same process recovering.
 #[test]
 fn a_full_disk_answers_503_keeps_the_log_valid_and_recovers() {
+    let _heavy = crate::support::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -1000,6 +1003,7 @@ fn fuzz_sink() -> &'static Sink {
 /// bound of the issue (a loaded CI machine is the risk; 1 s is far above the few ms they take).
 #[test]
 fn trickling_and_idle_connections_do_not_stop_the_sink() {
+    let _heavy = crate::support::exclusive();
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
     let limit = crate::support::raise_open_files_limit();
@@ -1139,6 +1143,7 @@ fn an_idle_keep_alive_connection_is_closed() {
 /// `--max-body` 1 MiB; and the early 401 of a request without the token, 8 tries.
 #[test]
 fn go_net_http_reads_413_and_401_for_every_large_body() {
+    let _heavy = crate::support::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start_with(
         &dir.path().join("data"),

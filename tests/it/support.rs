@@ -507,3 +507,14 @@ pub fn go_postbig() -> &'static Path {
         bin
     })
 }
+
+/// Serialises the tests that load the machine heavily (many connections, many fsyncs, big bodies)
+/// with the one that measures answer times under a deliberate load, so that the measured load is the
+/// one the test makes, not another test's running beside it in the same binary.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it says so itself; the next one may still run.
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

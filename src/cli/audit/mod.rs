@@ -1,7 +1,9 @@
-//! `sluice audit verify|list|show|keygen|archive|export`: the audit log for auditors and operators
-//! (docs/audit-log.md); verify, list and show read a data directory or a running sink (`--server`).
+//! `sluice audit verify|list|show|exceptions|keygen|archive|export`: the audit log for auditors and
+//! operators (docs/audit-log.md); verify, list, show and exceptions read a data directory or a running
+//! sink (`--server`).
 
 mod archive;
+mod exceptions;
 mod export;
 mod keygen;
 mod list;
@@ -23,6 +25,8 @@ pub(super) enum AuditCommand {
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
+    /// List the syncs that skipped the gate (guard, backup, migrations) and why.
+    Exceptions(exceptions::ExceptionsArgs),
     /// Make an Ed25519 key pair for signed checkpoints (Go note key format).
     Keygen(keygen::KeygenArgs),
     /// Copy sealed segments and checkpoints the archive lacks, once.
@@ -56,6 +60,7 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::Verify(args) => verify::run(&args),
         AuditCommand::List(args) => list::run(args),
         AuditCommand::Show(args) => show::run(&args),
+        AuditCommand::Exceptions(args) => exceptions::run(&args),
         AuditCommand::Keygen(args) => keygen::run(&args),
         AuditCommand::Archive(args) => archive::run(&args),
         AuditCommand::Export(args) => export::run(&args),
