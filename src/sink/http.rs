@@ -4,16 +4,15 @@
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::server::{Method, Request, Response};
 use super::writer::Appender;
-use crate::audit::log::{self, Outcome, Published};
+use crate::audit::index::Reader;
+use crate::audit::log::Outcome;
 use crate::audit::query::Filter;
-use crate::audit::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::audit::record::{self, Body, EventError, GUARD_DECISION};
 use regex::Regex;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Largest accepted body: 1 MiB.
@@ -32,8 +31,8 @@ pub struct Context {
     pub token_digest: Option<[u8; 32]>,
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
-    pub published: Arc<RwLock<Published>>,
-    pub log_path: PathBuf,
+    /// The durable head and the index (lock-free: a query never holds anything the writer waits on).
+    pub reader: Reader,
     pub change_pattern: Regex,
 }
 
@@ -93,7 +92,7 @@ fn loggable(path: &str) -> String {
 fn route(ctx: &Context, rq: &mut Request<'_>, method: &Method, path: &str, query: &str) -> Reply {
     match (method, path) {
         (Method::Get | Method::Head, "/healthz") => {
-            let seq = ctx.published.read().map_or(0, |p| p.head.seq);
+            let seq = ctx.reader.head().seq;
             Reply::json(200, &json!({"status": "ok", "seq": seq}))
         }
         (Method::Get, "/metrics") => Reply {
@@ -303,39 +302,14 @@ fn records(ctx: &Context, query: &str) -> Reply {
             }
         }
     }
-    let (start, end) = match ctx.published.read() {
-        Ok(p) => {
-            let start = match after {
-                Some(a) => usize::try_from(a)
-                    .ok()
-                    .and_then(|a| p.offsets.get(a).copied())
-                    .unwrap_or(p.head.len),
-                None => 0,
-            };
-            (start, p.head.len)
+    // Through the index: reads only the records it answers with, and stops at `limit`.
+    let found = match ctx.reader.query(&filter, after, limit) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the audit log for a query");
+            return Reply::error(500, "cannot read the audit log");
         }
-        Err(_) => return Reply::error(500, "the record index is unavailable"),
     };
-    let mut found: VecDeque<Record> = VecDeque::new();
-    let mut full = false;
-    let res = log::read_range(&ctx.log_path, start, end, |r| {
-        if full || !filter.matches(&r) {
-            return;
-        }
-        found.push_back(r);
-        if found.len() > limit {
-            if after.is_some() {
-                found.pop_back();
-                full = true;
-            } else {
-                found.pop_front();
-            }
-        }
-    });
-    if let Err(e) = res {
-        tracing::error!(error = %e, "cannot read the audit log for a query");
-        return Reply::error(500, "cannot read the audit log");
-    }
     // Each record serializes with its members in the order of its line in the log.
     match serde_json::to_string(&found) {
         Ok(body) => Reply {

@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod server;
 pub mod writer;
 
-use crate::audit::log::AuditLog;
+use crate::audit::log::{AuditLog, Rolling};
 use crate::audit::AuditError;
 use metrics::Metrics;
 use regex::Regex;
@@ -41,6 +41,8 @@ pub struct Config {
     pub change_pattern: Regex,
     /// Worker threads, 1 to [`MAX_WORKERS`].
     pub workers: usize,
+    /// When the active segment is sealed.
+    pub rolling: Rolling,
 }
 
 /// Why the sink could not start or run.
@@ -72,7 +74,11 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     }
     let token_digest = config.token.as_deref().map(http::digest);
     let metrics = Arc::new(Metrics::default());
-    let log = AuditLog::open(&config.data_dir, chrono::Utc::now().timestamp())?;
+    let log = AuditLog::open_with(
+        &config.data_dir,
+        chrono::Utc::now().timestamp(),
+        config.rolling,
+    )?;
     if let Some(torn) = log.torn_tail() {
         tracing::warn!(
             line = torn.line,
@@ -83,7 +89,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         metrics.torn_tails.store(1, Relaxed);
         metrics.torn_bytes.store(torn.bytes, Relaxed);
     }
-    metrics.log_bytes.store(log.head().len, Relaxed);
+    metrics.log_bytes.store(log.total_bytes(), Relaxed);
     metrics.last_seq.store(log.head().seq, Relaxed);
     tracing::info!(
         path = %log.path().display(),
@@ -91,8 +97,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         head = %log.head().hash,
         "audit log verified"
     );
-    let published = log.published();
-    let log_path = log.path().to_path_buf();
+    let reader = log.reader();
 
     let listener = TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
         addr: config.listen.clone(),
@@ -108,8 +113,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         token_digest,
         appender,
         metrics,
-        published,
-        log_path,
+        reader,
         change_pattern: config.change_pattern,
     });
     let mut workers = Vec::with_capacity(config.workers);

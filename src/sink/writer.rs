@@ -7,9 +7,10 @@ use super::metrics::Metrics;
 use crate::audit::log::{AuditLog, Outcome};
 use crate::audit::record::Body;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 /// Most records in one batch (bounds the write size and the time to the first reply).
 const MAX_BATCH: usize = 1024;
@@ -67,8 +68,30 @@ impl Appender {
     }
 }
 
+/// Longest the writer sleeps between checks whether the active segment is due by age.
+const AGE_CHECK: Duration = Duration::from_secs(60);
+
+/// Seals the active segment when it is due by size or age (see [`AuditLog::roll_if_due`]).
+fn roll(log: &mut AuditLog) {
+    if let Err(e) = log.roll_if_due(chrono::Utc::now().timestamp()) {
+        tracing::error!(error = %e, "cannot seal the active audit segment; appending to it goes on, sealing is tried again");
+    }
+}
+
 fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        let wait = log
+            .due_in(chrono::Utc::now().timestamp())
+            .map_or(AGE_CHECK, |s| Duration::from_secs(s).min(AGE_CHECK));
+        let first = match rx.recv_timeout(wait) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                roll(&mut log);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        roll(&mut log);
         let mut drafts = vec![first.draft];
         let mut replies = vec![first.reply];
         while drafts.len() < MAX_BATCH {
@@ -90,7 +113,7 @@ fn run(mut log: AuditLog, rx: &Receiver<Job>, metrics: &Metrics) {
                     metrics.batches.fetch_add(1, Relaxed);
                     metrics.batched_records.fetch_add(written as u64, Relaxed);
                 }
-                metrics.log_bytes.store(log.head().len, Relaxed);
+                metrics.log_bytes.store(log.total_bytes(), Relaxed);
                 metrics.last_seq.store(log.head().seq, Relaxed);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A handler that gave up waiting is no reason to stop.

@@ -1,8 +1,8 @@
 //! `sluice audit list --data-dir DIR [--app A] [--change ID] [--since T] [--format table|json|csv]`.
 
-use crate::audit::{self, query};
+use super::stream;
+use crate::audit::query;
 use crate::cli::error::{Error, Exit, Result};
-use crate::cli::output;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -54,20 +54,11 @@ pub(super) fn run(args: ListArgs) -> Result<Exit> {
         change: args.change,
         since,
     };
-    let records: Vec<_> = audit::read_verified(&args.data_dir)?
-        .into_iter()
-        .filter(|r| filter.matches(r))
-        .collect();
-    let out = match args.format {
-        ListFormat::Table => query::to_table(&records),
-        ListFormat::Csv => query::to_csv(&records),
-        ListFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&records)
-                .map_err(|e| Error::Usage(format!("cannot print records: {e}")))?;
-            s.push('\n');
-            s
-        }
+    let format = match args.format {
+        ListFormat::Table => stream::Format::Table,
+        ListFormat::Json => stream::Format::Json,
+        ListFormat::Csv => stream::Format::Csv,
     };
-    output::print(out.as_bytes())?;
+    stream::list(&args.data_dir, &filter, format)?;
     Ok(Exit::Success)
 }

@@ -2,6 +2,7 @@
 
 mod list;
 mod show;
+mod stream;
 mod verify;
 
 use super::error::{Exit, Result};

@@ -1,9 +1,8 @@
 //! `sluice audit show --data-dir DIR CHANGE-ID`: the change record (every sync of it, approvals,
 //! windows, backups, and the rollback commands).
 
-use crate::audit::{self, log, query, AuditError};
+use super::stream;
 use crate::cli::error::{Exit, Result};
-use crate::cli::output;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -22,13 +21,6 @@ pub(in crate::cli) struct ShowArgs {
 ///
 /// The log cannot be read or is broken, or no record mentions the change.
 pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
-    let records = audit::read_verified(&args.data_dir)?;
-    let report = query::change_report(&args.change_id, &records).ok_or_else(|| {
-        AuditError::NoSuchChange {
-            change: args.change_id.clone(),
-            path: args.data_dir.join(log::LOG_FILE),
-        }
-    })?;
-    output::print(report.as_bytes())?;
+    stream::show(&args.data_dir, &args.change_id)?;
     Ok(Exit::Success)
 }

@@ -1,0 +1,881 @@
+//! The index of the log and the verified-prefix marker (docs/audit-log.md, "Index and start-up"), both
+//! derived from the log and never trusted for integrity.
+//!
+//! - In memory, the writer keeps, for every record, its byte offset in its segment, and the seqs of
+//!   every app and every change id, and publishes an immutable [`Snapshot`] after each batch through an
+//!   [`ArcSwap`]: a reader loads the current snapshot without a lock (the persistent `imbl` structures
+//!   make each snapshot an O(1) copy), so readers never hold anything the writer waits for.
+//! - On disk, `DATA_DIR/index/journal` records the same in append-only binary entries (written after
+//!   each batch, not fsynced), and `DATA_DIR/index/marker.json` the verified prefix: the seq, hash and
+//!   place of the last record verified, the sealed segments' lengths, and the journal's length and
+//!   SHA-256 at that point (the journal is fsynced before the marker is written).
+//! - On start, when the log still matches the marker (the record at the marked place has the marked
+//!   seq and hash and is itself intact, the sealed segments have the marked lengths) and the journal
+//!   has the marked digest, the index is loaded from the journal and only the records after the marker
+//!   are verified (and indexed). Otherwise the whole chain is verified and the index rebuilt.
+//! - Every record a query reads through the index is checked (its seq, and the query's filter) before
+//!   it is answered; if the index is found wrong, the query reads the log instead.
+
+use super::canonical::{chain_hash, object_to_canonical};
+use super::log::{self, Head};
+use super::query::Filter;
+use super::record::Record;
+use super::segment::{self, Resume, Segment};
+use super::AuditError;
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The directory of derived files inside the data directory.
+pub const INDEX_DIR: &str = "index";
+/// The index journal inside [`INDEX_DIR`].
+pub const JOURNAL_FILE: &str = "journal";
+/// The verified-prefix marker inside [`INDEX_DIR`].
+pub const MARKER_FILE: &str = "marker.json";
+
+const MAGIC: &[u8] = b"sluice-index 1\n";
+const TAG_APP: u8 = b'A';
+const TAG_CHANGE: u8 = b'C';
+const TAG_RECORD: u8 = b'R';
+/// A change id of `NO_CHANGE` in a journal entry: the record has none.
+const NO_CHANGE: u32 = u32::MAX;
+/// How often, at most, the writer moves the marker forward.
+const MARKER_EVERY: Duration = Duration::from_secs(1);
+/// Longest line read through the index (a record is at most about 1 MiB).
+const MAX_LINE: usize = 8 << 20;
+
+type SeqList = imbl::Vector<u64>;
+
+/// What readers see: the durable head and the index of every record up to it.
+#[derive(Clone)]
+pub struct Snapshot {
+    head: Head,
+    segments: Arc<Vec<Segment>>,
+    /// Byte offset of record `seq` in its segment, at index `seq - 1`.
+    offsets: SeqList,
+    by_app: imbl::HashMap<Arc<str>, SeqList>,
+    by_change: imbl::HashMap<Arc<str>, SeqList>,
+}
+
+impl Snapshot {
+    fn empty(segments: Vec<Segment>) -> Self {
+        Snapshot {
+            head: Head::default(),
+            segments: Arc::new(segments),
+            offsets: SeqList::new(),
+            by_app: imbl::HashMap::new(),
+            by_change: imbl::HashMap::new(),
+        }
+    }
+
+    /// The segment that holds `seq` and the record's offset in it.
+    fn position(&self, seq: u64) -> Option<(&Segment, u64)> {
+        let offset = *self
+            .offsets
+            .get(usize::try_from(seq.checked_sub(1)?).ok()?)?;
+        let i = self.segments.partition_point(|s| s.first_seq <= seq);
+        Some((self.segments.get(i.checked_sub(1)?)?, offset))
+    }
+}
+
+/// The fields of a record that the index keeps.
+struct Entry<'a> {
+    seq: u64,
+    offset: u64,
+    app: &'a str,
+    change: Option<&'a str>,
+    key: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    fn of_map(map: &'a Map<String, Value>, offset: u64) -> Self {
+        Entry {
+            seq: map.get("seq").and_then(Value::as_u64).unwrap_or(0),
+            offset,
+            app: map
+                .get("app")
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            change: map.get("changeId").and_then(Value::as_str),
+            key: map.get("key").and_then(Value::as_str).unwrap_or(""),
+        }
+    }
+}
+
+fn key_digest(key: &str) -> u128 {
+    let d = Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(b)
+}
+
+/// The verified prefix, as `index/marker.json` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Marker {
+    version: u32,
+    /// The last record verified.
+    seq: u64,
+    hash: String,
+    /// The first seq of its segment, and its byte range there.
+    segment: u64,
+    start: u64,
+    end: u64,
+    /// The sealed segments before and including it: first seq and length in bytes.
+    sealed: Vec<(u64, u64)>,
+    /// The journal's length when the marker was written, and the SHA-256 of those bytes.
+    journal_bytes: u64,
+    journal_sha256: String,
+}
+
+/// The readers' side: lock-free access to the latest snapshot, and queries.
+#[derive(Clone)]
+pub struct Reader {
+    shared: Arc<ArcSwap<Snapshot>>,
+    /// Set when a query found the index wrong: the writer stops moving the marker and removes it, so
+    /// the next start verifies everything and rebuilds the index.
+    stale: Arc<AtomicBool>,
+}
+
+/// Why a record read through the index cannot be answered as it is.
+enum Fetch {
+    /// The index does not match the log (or the segment was sealed meanwhile): read the log instead.
+    Stale,
+    /// The record does not fit the typed model.
+    Error(AuditError),
+}
+
+impl Reader {
+    /// The durable head.
+    pub fn head(&self) -> Head {
+        self.shared.load().head.clone()
+    }
+
+    /// The records that pass `filter`: with `after`, the first `limit` after that seq; without it, the
+    /// last `limit`; oldest first. Reads only the records it answers with (through the index), plus
+    /// those it must skip when both an app and a change are asked for, or a `since`.
+    ///
+    /// # Errors
+    ///
+    /// A record does not fit the typed model, or the log cannot be read when the index was found wrong.
+    pub fn query(
+        &self,
+        filter: &Filter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Record>, AuditError> {
+        for _ in 0..2 {
+            let snap = self.shared.load_full();
+            match indexed_query(&snap, filter, after, limit) {
+                Ok(records) => return Ok(records),
+                Err(Fetch::Error(e)) => return Err(e),
+                // Perhaps the segment was sealed after the snapshot was taken: once more, afresh.
+                Err(Fetch::Stale) => {}
+            }
+        }
+        if !self.stale.swap(true, Ordering::Relaxed) {
+            tracing::warn!("the audit index does not match the log; queries read the log until the next start rebuilds it");
+        }
+        scan_query(&self.shared.load_full(), filter, after, limit)
+    }
+}
+
+/// The seqs a query walks: one app's or change's list, or every seq.
+enum Candidates<'s> {
+    List(&'s SeqList),
+    All(u64),
+    Nothing,
+}
+
+impl Candidates<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Candidates::List(l) => l.len(),
+            Candidates::All(n) => usize::try_from(*n).unwrap_or(usize::MAX),
+            Candidates::Nothing => 0,
+        }
+    }
+
+    /// The index of the first candidate after `seq`.
+    fn first_after(&self, seq: u64) -> usize {
+        match self {
+            Candidates::List(l) => match l.binary_search(&seq) {
+                Ok(i) => i + 1,
+                Err(i) => i,
+            },
+            Candidates::All(n) => usize::try_from(seq.min(*n)).unwrap_or(usize::MAX),
+            Candidates::Nothing => 0,
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<u64> {
+        match self {
+            Candidates::List(l) => l.get(i).copied(),
+            Candidates::All(n) => Some(i as u64 + 1).filter(|s| s <= n),
+            Candidates::Nothing => None,
+        }
+    }
+}
+
+fn candidates<'s>(snap: &'s Snapshot, filter: &Filter) -> Candidates<'s> {
+    let app = filter.app.as_deref().map(|a| snap.by_app.get(a));
+    // A change id of "" asks for records without one: those have no list of their own.
+    let change = filter
+        .change
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| snap.by_change.get(c));
+    match (app, change) {
+        (Some(None), _) | (_, Some(None)) => Candidates::Nothing,
+        (Some(Some(a)), Some(Some(c))) => Candidates::List(if c.len() <= a.len() { c } else { a }),
+        (Some(Some(l)), None) | (None, Some(Some(l))) => Candidates::List(l),
+        (None, None) => Candidates::All(snap.head.seq),
+    }
+}
+
+fn indexed_query(
+    snap: &Snapshot,
+    filter: &Filter,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Vec<Record>, Fetch> {
+    let cands = candidates(snap, filter);
+    let mut reader = LineReader::default();
+    let mut found = Vec::new();
+    let mut take = |seq: u64, found: &mut Vec<Record>| -> Result<(), Fetch> {
+        let record = reader.fetch(snap, seq)?;
+        if filter.matches(&record) {
+            found.push(record);
+        } else if !filter
+            .app
+            .as_deref()
+            .is_none_or(|a| record.body.app_name() == a)
+            || !filter
+                .change
+                .as_deref()
+                .is_none_or(|c| c.is_empty() || record.body.change_id() == Some(c))
+        {
+            // The index listed it under an app or change it does not have.
+            return Err(Fetch::Stale);
+        }
+        Ok(())
+    };
+    match after {
+        Some(a) => {
+            let mut i = cands.first_after(a);
+            while found.len() < limit {
+                let Some(seq) = cands.get(i) else { break };
+                take(seq, &mut found)?;
+                i += 1;
+            }
+        }
+        None => {
+            let mut i = cands.len();
+            while found.len() < limit && i > 0 {
+                i -= 1;
+                let Some(seq) = cands.get(i) else { break };
+                take(seq, &mut found)?;
+            }
+            found.reverse();
+        }
+    }
+    Ok(found)
+}
+
+/// Reads single lines through the index, one open file per segment.
+#[derive(Default)]
+struct LineReader {
+    files: HashMap<PathBuf, File>,
+    buf: Vec<u8>,
+}
+
+impl LineReader {
+    /// The line at `offset` of `path`, without its newline.
+    fn line(&mut self, path: &Path, offset: u64) -> io::Result<&[u8]> {
+        if !self.files.contains_key(path) {
+            self.files.insert(path.to_path_buf(), File::open(path)?);
+        }
+        let file = &self.files[path];
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = file.read_at(&mut chunk, offset + self.buf.len() as u64)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "no line there",
+                ));
+            }
+            if let Some(end) = chunk[..n].iter().position(|b| *b == b'\n') {
+                self.buf.extend_from_slice(&chunk[..end]);
+                return Ok(&self.buf);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            if self.buf.len() > MAX_LINE {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+            }
+        }
+    }
+
+    /// Record `seq`, read where the index says it is and checked to be that record.
+    fn fetch_map(
+        &mut self,
+        snap: &Snapshot,
+        seq: u64,
+    ) -> Result<(PathBuf, u64, Map<String, Value>), Fetch> {
+        let (seg, offset) = snap.position(seq).ok_or(Fetch::Stale)?;
+        let (path, line_no) = (seg.path.clone(), seq + 1 - seg.first_seq);
+        let line = self.line(&path, offset).map_err(|_| Fetch::Stale)?;
+        let map: Map<String, Value> = serde_json::from_slice(line).map_err(|_| Fetch::Stale)?;
+        if map.get("seq").and_then(Value::as_u64) != Some(seq) {
+            return Err(Fetch::Stale);
+        }
+        Ok((path, line_no, map))
+    }
+
+    fn fetch(&mut self, snap: &Snapshot, seq: u64) -> Result<Record, Fetch> {
+        let (path, line, map) = self.fetch_map(snap, seq)?;
+        log::read_record(&path, map, line).map_err(Fetch::Error)
+    }
+}
+
+/// The query answered by reading the segments in order (the index is not used).
+fn scan_query(
+    snap: &Snapshot,
+    filter: &Filter,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Vec<Record>, AuditError> {
+    let mut found: VecDeque<Record> = VecDeque::new();
+    let end = snap.head.seq;
+    for seg in snap.segments.iter() {
+        let io_err = |source| AuditError::Io {
+            path: seg.path.clone(),
+            source,
+        };
+        let file = match File::open(&seg.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !seg.sealed => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        for line in BufReader::with_capacity(1 << 16, file).split(b'\n') {
+            let line = line.map_err(io_err)?;
+            let map: Map<String, Value> = match serde_json::from_slice(&line) {
+                Ok(m) => m,
+                Err(_) => break,
+            };
+            let seq = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            if seq > end {
+                break;
+            }
+            if after.is_some_and(|a| seq <= a) {
+                continue;
+            }
+            let record = log::read_record(&seg.path, map, (seq + 1).saturating_sub(seg.first_seq))?;
+            if !filter.matches(&record) {
+                continue;
+            }
+            found.push_back(record);
+            if found.len() > limit {
+                if after.is_some() {
+                    found.pop_back();
+                    return Ok(found.into());
+                }
+                found.pop_front();
+            }
+        }
+    }
+    Ok(found.into())
+}
+
+/// The writer's side: the working index, its journal, the idempotency keys and the marker.
+pub struct Writer {
+    dir: PathBuf,
+    journal: Option<File>,
+    journal_len: u64,
+    digest: Sha256,
+    pending: Vec<u8>,
+    app_ids: HashMap<Arc<str>, u32>,
+    change_ids: HashMap<Arc<str>, u32>,
+    /// First 128 bits of the SHA-256 of each idempotency key → its seq (a hit is confirmed on the log).
+    keys: HashMap<u128, u64>,
+    snap: Snapshot,
+    shared: Arc<ArcSwap<Snapshot>>,
+    stale: Arc<AtomicBool>,
+    /// Where the last indexed record starts (for the marker).
+    last_start: u64,
+    marked: Option<Instant>,
+    lines: LineReader,
+}
+
+/// How the log is to be opened: from a verified prefix, or from the start.
+pub struct Start {
+    pub writer: Writer,
+    /// Where to continue verifying; `None`: the whole chain.
+    pub resume: Option<Resume>,
+}
+
+impl Writer {
+    fn new(data_dir: &Path, segments: Vec<Segment>) -> Self {
+        let snap = Snapshot::empty(segments);
+        Writer {
+            dir: data_dir.join(INDEX_DIR),
+            journal: None,
+            journal_len: 0,
+            digest: Sha256::new(),
+            pending: Vec::new(),
+            app_ids: HashMap::new(),
+            change_ids: HashMap::new(),
+            keys: HashMap::new(),
+            shared: Arc::new(ArcSwap::from_pointee(snap.clone())),
+            snap,
+            stale: Arc::new(AtomicBool::new(false)),
+            last_start: 0,
+            marked: None,
+            lines: LineReader::default(),
+        }
+    }
+
+    /// Prepares opening the log in `data_dir` whose segments are `segments`: from the marker and the
+    /// journal when both still match the log, else (logged) from nothing, to verify everything.
+    pub fn start(data_dir: &Path, segments: Vec<Segment>) -> Start {
+        match Writer::from_marker(data_dir, &segments) {
+            Ok(start) => start,
+            Err(why) => {
+                tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
+                let mut writer = Writer::new(data_dir, segments);
+                writer.open_journal(0);
+                Start {
+                    writer,
+                    resume: None,
+                }
+            }
+        }
+    }
+
+    fn from_marker(data_dir: &Path, segments: &[Segment]) -> Result<Start, String> {
+        let dir = data_dir.join(INDEX_DIR);
+        let text = match std::fs::read(dir.join(MARKER_FILE)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err("no marker yet".into()),
+            Err(e) => return Err(format!("cannot read the marker: {e}")),
+        };
+        let m: Marker =
+            serde_json::from_slice(&text).map_err(|e| format!("the marker does not parse: {e}"))?;
+        if m.version != 1 || m.seq == 0 {
+            return Err("the marker is of another version".into());
+        }
+        let at = check_marked_segments(&m, segments)?;
+        check_marked_record(&m, &segments[at].path)?;
+        let journal = read_journal_prefix(&dir.join(JOURNAL_FILE), &m)?;
+        let mut writer = Writer::new(data_dir, segments.to_vec());
+        writer.load_journal(&journal)?;
+        if writer.snap.head.seq != m.seq {
+            return Err(format!(
+                "the journal indexes {} records, the marker {}",
+                writer.snap.head.seq, m.seq
+            ));
+        }
+        writer.digest.update(&journal);
+        writer.open_journal(m.journal_bytes);
+        writer.last_start = m.start;
+        writer.snap.head = Head {
+            seq: m.seq,
+            hash: m.hash.clone(),
+            len: m.end,
+        };
+        Ok(Start {
+            writer,
+            resume: Some(Resume {
+                segment: at,
+                head: Head {
+                    seq: m.seq,
+                    hash: m.hash,
+                    len: m.end,
+                },
+            }),
+        })
+    }
+
+    /// Parses the journal into the working index.
+    fn load_journal(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let bad = |what: &str| format!("the journal is damaged ({what})");
+        let mut rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("no header"))?;
+        let mut apps: Vec<Arc<str>> = Vec::new();
+        let mut changes: Vec<Arc<str>> = Vec::new();
+        let mut by_app: Vec<SeqList> = Vec::new();
+        let mut by_change: Vec<SeqList> = Vec::new();
+        let mut offsets = SeqList::new();
+        let mut seq = 0u64;
+        let mut last_start = 0;
+        let take = |rest: &mut &[u8], n: usize| -> Result<Vec<u8>, String> {
+            if rest.len() < n {
+                return Err(bad("cut short"));
+            }
+            let (a, b) = rest.split_at(n);
+            *rest = b;
+            Ok(a.to_vec())
+        };
+        let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
+        let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        while let Some((&tag, tail)) = rest.split_first() {
+            rest = tail;
+            match tag {
+                TAG_APP | TAG_CHANGE => {
+                    let len = u32_of(&take(&mut rest, 4)?) as usize;
+                    let name = String::from_utf8(take(&mut rest, len)?)
+                        .map_err(|_| bad("a name is not UTF-8"))?;
+                    if tag == TAG_APP {
+                        apps.push(name.into());
+                        by_app.push(SeqList::new());
+                    } else {
+                        changes.push(name.into());
+                        by_change.push(SeqList::new());
+                    }
+                }
+                TAG_RECORD => {
+                    let e = take(&mut rest, 40)?;
+                    let (s, off) = (u64_of(&e[0..8]), u64_of(&e[8..16]));
+                    let (app, change) = (u32_of(&e[16..20]) as usize, u32_of(&e[20..24]));
+                    let key = u128::from_le_bytes(e[24..40].try_into().unwrap_or([0; 16]));
+                    if s != seq + 1 {
+                        return Err(bad("seqs out of order"));
+                    }
+                    seq = s;
+                    last_start = off;
+                    offsets.push_back(off);
+                    by_app
+                        .get_mut(app)
+                        .ok_or_else(|| bad("unknown app"))?
+                        .push_back(s);
+                    if change != NO_CHANGE {
+                        by_change
+                            .get_mut(change as usize)
+                            .ok_or_else(|| bad("unknown change"))?
+                            .push_back(s);
+                    }
+                    self.keys.insert(key, s);
+                }
+                _ => return Err(bad("unknown entry")),
+            }
+        }
+        for (i, (name, list)) in apps.into_iter().zip(by_app).enumerate() {
+            self.app_ids.insert(Arc::clone(&name), i as u32);
+            self.snap.by_app.insert(name, list);
+        }
+        for (i, (name, list)) in changes.into_iter().zip(by_change).enumerate() {
+            self.change_ids.insert(Arc::clone(&name), i as u32);
+            if !list.is_empty() {
+                self.snap.by_change.insert(name, list);
+            }
+        }
+        self.snap.offsets = offsets;
+        self.snap.head.seq = seq;
+        self.last_start = last_start;
+        Ok(())
+    }
+
+    /// Opens the journal for appending, cut to `len` bytes (0: a new journal). A journal that cannot be
+    /// written is no reason to stop: the index is kept in memory, and rebuilt on the next start.
+    fn open_journal(&mut self, len: u64) {
+        let path = self.dir.join(JOURNAL_FILE);
+        let opened = std::fs::create_dir_all(&self.dir).and_then(|()| {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            f.set_len(len)?;
+            f.seek(SeekFrom::End(0))?;
+            if len == 0 {
+                f.write_all(MAGIC)?;
+            }
+            Ok(f)
+        });
+        match opened {
+            Ok(f) => {
+                if len == 0 {
+                    self.digest = Sha256::new();
+                    self.digest.update(MAGIC);
+                    self.journal_len = MAGIC.len() as u64;
+                } else {
+                    self.journal_len = len;
+                }
+                self.journal = Some(f);
+            }
+            Err(e) => self.drop_journal(&e),
+        }
+    }
+
+    fn drop_journal(&mut self, e: &io::Error) {
+        tracing::warn!(path = %self.dir.display(), error = %e, "cannot write the audit index; it is kept in memory and rebuilt on the next start");
+        self.journal = None;
+        let _ = std::fs::remove_file(self.dir.join(MARKER_FILE));
+    }
+
+    /// Indexes a verified record (as read from the log) that starts at `offset` in its segment.
+    pub fn add_map(&mut self, map: &Map<String, Value>, offset: u64) {
+        self.add(&Entry::of_map(map, offset));
+    }
+
+    /// Indexes a record just appended.
+    pub(crate) fn add_appended(&mut self, seq: u64, offset: u64, body: &super::record::Body) {
+        self.add(&Entry {
+            seq,
+            offset,
+            app: body.app_name(),
+            change: body.change_id(),
+            key: body.key(),
+        });
+    }
+
+    fn add(&mut self, e: &Entry<'_>) {
+        let app_id = match self.app_ids.get(e.app) {
+            Some(&id) => id,
+            None => {
+                let id = self.app_ids.len() as u32;
+                let name: Arc<str> = e.app.into();
+                self.app_ids.insert(Arc::clone(&name), id);
+                push_name(&mut self.pending, TAG_APP, e.app);
+                id
+            }
+        };
+        let change_id = match e.change {
+            None => NO_CHANGE,
+            Some(c) => match self.change_ids.get(c) {
+                Some(&id) => id,
+                None => {
+                    let id = self.change_ids.len() as u32;
+                    self.change_ids.insert(c.into(), id);
+                    push_name(&mut self.pending, TAG_CHANGE, c);
+                    id
+                }
+            },
+        };
+        let key = key_digest(e.key);
+        self.pending.push(TAG_RECORD);
+        self.pending.extend_from_slice(&e.seq.to_le_bytes());
+        self.pending.extend_from_slice(&e.offset.to_le_bytes());
+        self.pending.extend_from_slice(&app_id.to_le_bytes());
+        self.pending.extend_from_slice(&change_id.to_le_bytes());
+        self.pending.extend_from_slice(&key.to_le_bytes());
+        self.snap.offsets.push_back(e.offset);
+        match self.snap.by_app.get_mut(e.app) {
+            Some(l) => l.push_back(e.seq),
+            None => {
+                self.snap.by_app.insert(e.app.into(), imbl::vector![e.seq]);
+            }
+        }
+        if let Some(c) = e.change {
+            match self.snap.by_change.get_mut(c) {
+                Some(l) => l.push_back(e.seq),
+                None => {
+                    self.snap.by_change.insert(c.into(), imbl::vector![e.seq]);
+                }
+            }
+        }
+        self.keys.insert(key, e.seq);
+        self.snap.head.seq = e.seq;
+        self.last_start = e.offset;
+    }
+
+    /// The seq of the record with idempotency key `key`, if the log has one (checked on the log itself:
+    /// the index only says where to look).
+    pub fn duplicate_of(&mut self, key: &str) -> Option<u64> {
+        let seq = *self.keys.get(&key_digest(key))?;
+        match self.lines.fetch_map(&self.snap, seq) {
+            Ok((_, _, map)) if map.get("key").and_then(Value::as_str) == Some(key) => Some(seq),
+            // A digest collision, or an index that does not match: not a duplicate (a record kept
+            // twice is better than a record lost).
+            _ => None,
+        }
+    }
+
+    /// Makes everything indexed so far visible to readers at `head`, with the segments `segments`, and
+    /// appends the batch's entries to the journal; moves the marker when it is due (or `mark`).
+    pub fn publish(&mut self, head: &Head, segments: Option<Vec<Segment>>, mark: bool) {
+        if let Some(s) = segments {
+            self.snap.segments = Arc::new(s);
+            // Open files may be of a segment that was renamed.
+            self.lines = LineReader::default();
+        }
+        self.snap.head = head.clone();
+        self.shared.store(Arc::new(self.snap.clone()));
+        if !self.pending.is_empty() {
+            if let Some(f) = self.journal.as_mut() {
+                match f.write_all(&self.pending) {
+                    Ok(()) => {
+                        self.digest.update(&self.pending);
+                        self.journal_len += self.pending.len() as u64;
+                    }
+                    Err(e) => self.drop_journal(&e),
+                }
+            }
+            self.pending.clear();
+        }
+        if mark || self.marked.is_none_or(|t| t.elapsed() >= MARKER_EVERY) {
+            self.write_marker();
+        }
+    }
+
+    /// Writes the marker for the current head: fsyncs the journal first, so the marker never claims
+    /// journal bytes that a crash could lose.
+    fn write_marker(&mut self) {
+        self.marked = Some(Instant::now());
+        let marker_path = self.dir.join(MARKER_FILE);
+        if self.stale.load(Ordering::Relaxed) {
+            let _ = std::fs::remove_file(&marker_path);
+            return;
+        }
+        let head = &self.snap.head;
+        let Some(journal) = self.journal.as_ref() else {
+            return;
+        };
+        if head.seq == 0 {
+            return;
+        }
+        let Some((seg, _)) = self.snap.position(head.seq) else {
+            return;
+        };
+        let sealed = self
+            .snap
+            .segments
+            .iter()
+            .filter(|s| s.sealed && s.first_seq <= seg.first_seq)
+            .map(|s| {
+                (
+                    s.first_seq,
+                    std::fs::metadata(&s.path).map_or(0, |m| m.len()),
+                )
+            })
+            .collect();
+        let marker = Marker {
+            version: 1,
+            seq: head.seq,
+            hash: head.hash.clone(),
+            segment: seg.first_seq,
+            start: self.last_start,
+            end: if seg.sealed {
+                std::fs::metadata(&seg.path).map_or(0, |m| m.len())
+            } else {
+                head.len
+            },
+            sealed,
+            journal_bytes: self.journal_len,
+            journal_sha256: super::canonical::to_hex(&self.digest.clone().finalize()),
+        };
+        let tmp = self.dir.join(format!("{MARKER_FILE}.tmp"));
+        let written = journal.sync_data().and_then(|()| {
+            let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &marker_path)
+        });
+        if let Err(e) = written {
+            tracing::warn!(path = %marker_path.display(), error = %e, "cannot write the verified-prefix marker; the next start verifies more");
+        }
+    }
+
+    /// The readers' handle.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            shared: Arc::clone(&self.shared),
+            stale: Arc::clone(&self.stale),
+        }
+    }
+}
+
+fn push_name(out: &mut Vec<u8>, tag: u8, name: &str) {
+    out.push(tag);
+    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// Checks that the sealed segments up to the marked one are those the marker knew, at the same
+/// lengths; gives the index of the marked segment.
+fn check_marked_segments(m: &Marker, segments: &[Segment]) -> Result<usize, String> {
+    let at = segments
+        .iter()
+        .position(|s| s.first_seq == m.segment)
+        .ok_or_else(|| {
+            format!(
+                "the marked segment {} is gone",
+                segment::segment_name(m.segment)
+            )
+        })?;
+    let sealed: Vec<(u64, u64)> = segments[..=at]
+        .iter()
+        .filter(|s| s.sealed && s.first_seq <= m.segment)
+        .map(|s| {
+            (
+                s.first_seq,
+                std::fs::metadata(&s.path).map_or(0, |md| md.len()),
+            )
+        })
+        .collect();
+    // The marked segment may have been sealed after the marker was written.
+    let expected: Vec<(u64, u64)> = m.sealed.clone();
+    let same = if segments[at].sealed && !expected.iter().any(|(f, _)| *f == m.segment) {
+        sealed.len() == expected.len() + 1 && sealed[..expected.len()] == expected[..]
+    } else {
+        sealed == expected
+    };
+    if !same {
+        return Err("the sealed segments are not those the marker knew".into());
+    }
+    Ok(at)
+}
+
+/// Checks that the marked record is still where the marker says, with the marked seq and hash, and
+/// intact (canonical, and its hash that of its content).
+fn check_marked_record(m: &Marker, path: &Path) -> Result<(), String> {
+    let len = m
+        .end
+        .checked_sub(m.start)
+        .filter(|l| *l > 0 && *l <= MAX_LINE as u64)
+        .ok_or("the marker's range is invalid")?;
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut line = vec![0u8; len as usize];
+    file.read_exact_at(&mut line, m.start)
+        .map_err(|_| "the log is shorter than the marker says".to_owned())?;
+    let body = line
+        .strip_suffix(b"\n")
+        .ok_or("the marked record has changed")?;
+    let map: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|_| "the marked record has changed".to_owned())?;
+    let prev = map.get("prev").and_then(Value::as_str).unwrap_or("");
+    let intact = map.get("seq").and_then(Value::as_u64) == Some(m.seq)
+        && map.get("hash").and_then(Value::as_str) == Some(m.hash.as_str())
+        && object_to_canonical(&map).ok().as_deref() == Some(body)
+        && chain_hash(prev, &map).ok().as_deref() == Some(m.hash.as_str());
+    if intact {
+        Ok(())
+    } else {
+        Err("the marked record has changed".into())
+    }
+}
+
+/// The first `journal_bytes` of the journal, when their SHA-256 is the marked one.
+fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("no index journal: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(m.journal_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the index journal: {e}"))?;
+    if bytes.len() as u64 != m.journal_bytes
+        || super::canonical::to_hex(&Sha256::digest(&bytes)) != m.journal_sha256
+    {
+        return Err("the index journal is not the one the marker knew".into());
+    }
+    Ok(bytes)
+}
