@@ -334,13 +334,22 @@ impl LineReader {
         seq: u64,
     ) -> Result<(PathBuf, u64, Map<String, Value>), Fetch> {
         let (seg, offset) = snap.position(seq).ok_or(Fetch::Stale)?;
-        let (path, line_no) = (seg.path.clone(), seq + 1 - seg.first_seq);
-        let line = self.line(&path, offset).map_err(|_| Fetch::Stale)?;
-        let map: Map<String, Value> = serde_json::from_slice(line).map_err(|_| Fetch::Stale)?;
-        if map.get("seq").and_then(Value::as_u64) != Some(seq) {
-            return Err(Fetch::Stale);
+        let line_no = seq + 1 - seg.first_seq;
+        // The active segment may have been sealed (renamed) since the snapshot was taken.
+        let paths =
+            std::iter::once(seg.path.clone()).chain((!seg.sealed).then(|| sealed_path(seg)));
+        for path in paths {
+            let Ok(line) = self.line(&path, offset) else {
+                continue;
+            };
+            let Ok(map) = serde_json::from_slice::<Map<String, Value>>(line) else {
+                continue;
+            };
+            if map.get("seq").and_then(Value::as_u64) == Some(seq) {
+                return Ok((path, line_no, map));
+            }
         }
-        Ok((path, line_no, map))
+        Err(Fetch::Stale)
     }
 
     fn fetch(&mut self, snap: &Snapshot, seq: u64) -> Result<Record, Fetch> {
@@ -359,11 +368,18 @@ fn scan_query(
     let mut found: VecDeque<Record> = VecDeque::new();
     let end = snap.head.seq;
     for seg in snap.segments.iter() {
+        // A sealed segment is never modified: when the active one has been sealed meanwhile, read that.
+        let sealed = sealed_path(seg);
+        let path = if !seg.sealed && sealed.exists() {
+            &sealed
+        } else {
+            &seg.path
+        };
         let io_err = |source| AuditError::Io {
-            path: seg.path.clone(),
+            path: path.clone(),
             source,
         };
-        let file = match File::open(&seg.path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !seg.sealed => continue,
             Err(e) => return Err(io_err(e)),
@@ -381,7 +397,7 @@ fn scan_query(
             if after.is_some_and(|a| seq <= a) {
                 continue;
             }
-            let record = log::read_record(&seg.path, map, (seq + 1).saturating_sub(seg.first_seq))?;
+            let record = log::read_record(path, map, (seq + 1).saturating_sub(seg.first_seq))?;
             if !filter.matches(&record) {
                 continue;
             }
@@ -795,6 +811,16 @@ impl Writer {
     }
 }
 
+/// Where segment `seg` is once sealed.
+fn sealed_path(seg: &Segment) -> PathBuf {
+    if seg.sealed {
+        return seg.path.clone();
+    }
+    let dir = seg.path.parent().unwrap_or(Path::new("."));
+    dir.join(segment::SEGMENTS_DIR)
+        .join(segment::segment_name(seg.first_seq))
+}
+
 fn push_name(out: &mut Vec<u8>, tag: u8, name: &str) {
     out.push(tag);
     out.extend_from_slice(&(name.len() as u32).to_le_bytes());
@@ -878,4 +904,275 @@ fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, String> {
         return Err("the index journal is not the one the marker knew".into());
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::log::{AuditLog, Outcome, Rolling};
+    use super::super::record::{guard_record, Body};
+    use super::*;
+    use serde_json::json;
+
+    /// A guard decision keyed by `i`, of app `app{i % 3}` and change `CHG-{i % 5}` (none when 4).
+    fn draft(i: u64) -> Body {
+        let change = (i % 5 != 4).then(|| format!("CHG-{}", i % 5));
+        let body = json!({"app": format!("app{}", i % 3), "changeId": change, "revision": format!("r{i}"),
+            "allowed": true, "at": "2026-01-02T00:00:00Z", "reason": "inside window"});
+        guard_record(&body, "2026-01-02T00:00:01.000Z").unwrap()
+    }
+
+    fn small() -> Rolling {
+        Rolling {
+            max_bytes: 2000,
+            ..Rolling::default()
+        }
+    }
+
+    /// A log of `n` records, one batch of three at a time, rolling at 2000 bytes.
+    fn log_with(n: u64) -> (tempfile::TempDir, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open_with(dir.path(), 1, small()).unwrap();
+        let drafts: Vec<Body> = (1..=n).map(draft).collect();
+        for batch in drafts.chunks(3) {
+            log.append_batch(batch).unwrap();
+        }
+        (dir, log)
+    }
+
+    /// What a query must answer, from every record of the log.
+    fn expected(dir: &Path, f: &Filter, after: Option<u64>, limit: usize) -> Vec<u64> {
+        let all: Vec<u64> = super::super::read_verified_for_tests(dir)
+            .into_iter()
+            .filter(|r| f.matches(r) && after.is_none_or(|a| r.seq > a))
+            .map(|r| r.seq)
+            .collect();
+        match after {
+            Some(_) => all.into_iter().take(limit).collect(),
+            None => all[all.len().saturating_sub(limit)..].to_vec(),
+        }
+    }
+
+    fn seqs(records: &[Record]) -> Vec<u64> {
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    fn filters() -> Vec<Filter> {
+        let f = |app: Option<&str>, change: Option<&str>| Filter {
+            app: app.map(Into::into),
+            change: change.map(Into::into),
+            since: None,
+        };
+        vec![
+            f(None, None),
+            f(Some("app1"), None),
+            f(None, Some("CHG-2")),
+            f(Some("app2"), Some("CHG-1")),
+            f(None, Some("")),
+            f(Some("nope"), None),
+            f(None, Some("CHG-9")),
+        ]
+    }
+
+    #[test]
+    fn queries_stop_at_limit_and_page_by_after_across_segments() {
+        let (dir, log) = log_with(60);
+        assert!(
+            std::fs::read_dir(dir.path().join("segments"))
+                .unwrap()
+                .count()
+                >= 3,
+            "the log rolled"
+        );
+        let reader = log.reader();
+        for f in filters() {
+            for limit in [1, 4, 100] {
+                assert_eq!(
+                    seqs(&reader.query(&f, None, limit).unwrap()),
+                    expected(dir.path(), &f, None, limit),
+                    "{f:?} limit {limit}"
+                );
+                // Paging forward by the last seq seen gives every match once, in order.
+                let mut paged = Vec::new();
+                let mut after = 0;
+                loop {
+                    let page = seqs(&reader.query(&f, Some(after), limit).unwrap());
+                    assert!(page.len() <= limit);
+                    assert_eq!(page, expected(dir.path(), &f, Some(after), limit));
+                    let Some(&last) = page.last() else { break };
+                    paged.extend(page);
+                    after = last;
+                }
+                assert_eq!(
+                    paged,
+                    expected(dir.path(), &f, Some(0), usize::MAX),
+                    "{f:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_next_start_verifies_only_what_follows_the_marker() {
+        let (dir, log) = log_with(20);
+        drop(log);
+        // The writer moves the marker at most once a second, and on open and when sealing.
+        let mut log = AuditLog::open_with(dir.path(), 2, small()).unwrap();
+        assert!(
+            (1..=20).contains(&log.verified_after()),
+            "{}",
+            log.verified_after()
+        );
+        assert_eq!(log.head().seq, 20);
+        log.append_batch(&[draft(21)]).unwrap();
+        drop(log);
+        let log = AuditLog::open_with(dir.path(), 3, small()).unwrap();
+        // Opening moved the marker to 20.
+        assert!(
+            (20..=21).contains(&log.verified_after()),
+            "{}",
+            log.verified_after()
+        );
+        assert_eq!(log.head().seq, 21);
+        // Keys come back from the journal: a redelivery is still a duplicate, in any segment.
+        let mut log = log;
+        assert_eq!(
+            log.append_batch(&[draft(1), draft(21)]).unwrap(),
+            vec![
+                Outcome::Duplicate { seq: 1 },
+                Outcome::Duplicate { seq: 21 }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_marker_the_log_no_longer_matches_means_verifying_everything() {
+        let (dir, log) = log_with(12);
+        drop(log);
+        let marker_path = dir.path().join(INDEX_DIR).join(MARKER_FILE);
+        let marker: Marker = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+        let cases: Vec<(&str, Marker)> = vec![
+            (
+                "another seq",
+                Marker {
+                    seq: marker.seq - 1,
+                    ..marker.clone()
+                },
+            ),
+            (
+                "another hash",
+                Marker {
+                    hash: "0".repeat(64),
+                    ..marker.clone()
+                },
+            ),
+            (
+                "another place",
+                Marker {
+                    start: marker.start + 1,
+                    ..marker.clone()
+                },
+            ),
+            (
+                "other sealed lengths",
+                Marker {
+                    sealed: vec![(1, 5)],
+                    ..marker.clone()
+                },
+            ),
+            (
+                "another journal",
+                Marker {
+                    journal_sha256: "0".repeat(64),
+                    ..marker.clone()
+                },
+            ),
+        ];
+        for (what, m) in cases {
+            std::fs::write(&marker_path, serde_json::to_vec(&m).unwrap()).unwrap();
+            let log = AuditLog::open_with(dir.path(), 2, small()).unwrap();
+            assert_eq!(log.verified_after(), 0, "{what}");
+            assert_eq!(log.head().seq, 12, "{what}");
+            drop(log);
+        }
+        std::fs::write(&marker_path, b"{not json").unwrap();
+        assert_eq!(
+            AuditLog::open_with(dir.path(), 2, small())
+                .unwrap()
+                .verified_after(),
+            0
+        );
+        // The marked record itself changed: the whole chain is verified, and the change found.
+        let active = dir.path().join(super::super::log::LOG_FILE);
+        let text = std::fs::read_to_string(&active).unwrap();
+        std::fs::write(&active, text.replace("\"r12\"", "\"r99\"")).unwrap();
+        match AuditLog::open_with(dir.path(), 2, small()) {
+            Err(AuditError::Broken { path, .. }) => assert_eq!(path, active),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_deleted_or_damaged_index_is_rebuilt_and_queries_stay_right() {
+        let (dir, log) = log_with(30);
+        let f = Filter {
+            app: Some("app1".into()),
+            ..Filter::default()
+        };
+        let right = seqs(&log.reader().query(&f, None, 100).unwrap());
+        assert_eq!(right, expected(dir.path(), &f, None, 100));
+        drop(log);
+        let index = dir.path().join(INDEX_DIR);
+        // Deleted.
+        std::fs::remove_dir_all(&index).unwrap();
+        let log = AuditLog::open_with(dir.path(), 2, small()).unwrap();
+        assert_eq!(log.verified_after(), 0);
+        assert_eq!(seqs(&log.reader().query(&f, None, 100).unwrap()), right);
+        drop(log);
+        // An entry edited to point at another record: the journal's digest no longer matches.
+        let journal = index.join(JOURNAL_FILE);
+        let mut bytes = std::fs::read(&journal).unwrap();
+        let at = bytes.len() - 40 + 8;
+        bytes[at] ^= 0x40;
+        std::fs::write(&journal, &bytes).unwrap();
+        let log = AuditLog::open_with(dir.path(), 3, small()).unwrap();
+        assert_eq!(log.verified_after(), 0);
+        assert_eq!(seqs(&log.reader().query(&f, None, 100).unwrap()), right);
+        drop(log);
+        // Journal and marker forged to agree: the index is loaded, but every record read through it
+        // is checked, and the query reads the log instead.
+        let marker_path = index.join(MARKER_FILE);
+        let mut marker: Marker =
+            serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+        let mut bytes = std::fs::read(&journal).unwrap();
+        bytes.truncate(usize::try_from(marker.journal_bytes).unwrap());
+        // The offset of the last record (an app1 record, seq 28 or later) now points at record 1.
+        let last_app1 = *right.last().unwrap();
+        let mut pos = MAGIC.len();
+        while pos < bytes.len() {
+            match bytes[pos] {
+                TAG_RECORD => {
+                    let seq = u64::from_le_bytes(bytes[pos + 1..pos + 9].try_into().unwrap());
+                    if seq == last_app1 {
+                        bytes[pos + 9..pos + 17].copy_from_slice(&0u64.to_le_bytes());
+                    }
+                    pos += 41;
+                }
+                _ => {
+                    let len = u32::from_le_bytes(bytes[pos + 1..pos + 5].try_into().unwrap());
+                    pos += 5 + len as usize;
+                }
+            }
+        }
+        std::fs::write(&journal, &bytes).unwrap();
+        marker.journal_sha256 = super::super::canonical::to_hex(&Sha256::digest(&bytes));
+        std::fs::write(&marker_path, serde_json::to_vec(&marker).unwrap()).unwrap();
+        let log = AuditLog::open_with(dir.path(), 4, small()).unwrap();
+        assert_eq!(
+            log.verified_after(),
+            30,
+            "the forged index is taken at start"
+        );
+        assert_eq!(seqs(&log.reader().query(&f, None, 100).unwrap()), right);
+        assert_eq!(seqs(&log.reader().query(&f, Some(0), 100).unwrap()), right);
+    }
 }

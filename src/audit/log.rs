@@ -249,6 +249,8 @@ pub struct AuditLog {
     /// Sealing renamed the active segment but could not start the next one yet.
     no_active: bool,
     torn: Option<TornTail>,
+    /// The seq after which open verified the chain (0: all of it).
+    verified_after: u64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -298,6 +300,7 @@ impl AuditLog {
         segment::sync_dir(dir);
         let segments = segment::segments(dir)?;
         let index::Start { mut writer, resume } = index::Writer::start(dir, segments.clone());
+        let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
         let walked = segment::walk(&segments, resume.as_ref(), |record, pos, _| {
             writer.add_map(&record, pos.offset);
         })?;
@@ -330,7 +333,14 @@ impl AuditLog {
             dirty: false,
             no_active: false,
             torn,
+            verified_after,
         })
+    }
+
+    /// The seq after which opening verified the chain: 0 when it verified all of it, else the seq of
+    /// the verified-prefix marker that the log still matched.
+    pub fn verified_after(&self) -> u64 {
+        self.verified_after
     }
 
     /// The path of the active segment, `audit.jsonl`.

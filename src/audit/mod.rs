@@ -201,6 +201,14 @@ pub fn read_again(
     Ok(())
 }
 
+/// Every record of the verified log in `data_dir`, in memory (for tests).
+#[cfg(test)]
+pub fn read_verified_for_tests(data_dir: &Path) -> Vec<Record> {
+    let mut records = Vec::new();
+    read_each(data_dir, |r, _| records.push(r)).expect("a verified log");
+    records
+}
+
 /// Verifies the whole chain in `data_dir`, every segment in order, and gives its head (`audit verify`).
 ///
 /// # Errors

@@ -329,6 +329,175 @@ mod tests {
         assert_eq!(parse_name("0000000000000000010a.jsonl"), None);
     }
 
+    use crate::audit::log::{AuditLog, Rolling};
+    use crate::audit::record::{guard_record, Body};
+    use serde_json::json;
+
+    fn draft(i: u64) -> Body {
+        let body = json!({"app": "shop", "revision": format!("r{i}"), "allowed": true,
+            "at": "2026-01-02T00:00:00Z", "reason": "inside window"});
+        guard_record(&body, "2026-01-02T00:00:01.000Z").unwrap()
+    }
+
+    /// A log of `n` records appended one at a time, rolling at 500 bytes (two records of ~330).
+    fn rolled(n: u64) -> (tempfile::TempDir, Vec<Segment>) {
+        let dir = tempfile::tempdir().unwrap();
+        let rolling = Rolling {
+            max_bytes: 500,
+            ..Rolling::default()
+        };
+        let mut log = AuditLog::open_with(dir.path(), 1, rolling).unwrap();
+        for i in 1..=n {
+            log.append_batch(&[draft(i)]).unwrap();
+        }
+        drop(log);
+        let segs = segments(dir.path()).unwrap();
+        (dir, segs)
+    }
+
+    fn verify_err(dir: &Path) -> String {
+        crate::audit::verify(dir).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_log_rolls_at_a_size_and_the_chain_continues_across_segments() {
+        let (dir, segs) = rolled(9);
+        assert!(segs.len() >= 4, "{segs:?}");
+        let mut next = 1;
+        let mut prev = crate::audit::canonical::GENESIS.to_owned();
+        for seg in &segs {
+            let text = std::fs::read_to_string(&seg.path).unwrap();
+            assert_eq!(seg.first_seq, next, "{seg:?}");
+            if seg.sealed {
+                assert_eq!(seg.path.parent().unwrap(), dir.path().join(SEGMENTS_DIR));
+                assert_eq!(
+                    seg.path.file_name().unwrap().to_str().unwrap(),
+                    segment_name(next)
+                );
+            }
+            for line in text.lines() {
+                let m: Map<String, Value> = serde_json::from_str(line).unwrap();
+                assert_eq!(m["seq"], next);
+                // The first `prev` of a segment is the last hash of the one before.
+                assert_eq!(m["prev"], prev.as_str());
+                prev = m["hash"].as_str().unwrap().to_owned();
+                next += 1;
+            }
+        }
+        let head = crate::audit::verify(dir.path()).unwrap();
+        assert_eq!((head.seq, head.hash), (9, prev));
+        let seqs: Vec<u64> = crate::audit::read_verified_for_tests(dir.path())
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_log_rolls_at_an_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let rolling = Rolling {
+            max_age: std::time::Duration::from_secs(86400),
+            ..Rolling::default()
+        };
+        let mut log = AuditLog::open_with(dir.path(), 1, rolling).unwrap();
+        // Empty: nothing to seal.
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:01Z")
+            .unwrap()
+            .timestamp();
+        assert!(!log.roll_if_due(t0 + 10 * 86400).unwrap());
+        log.append_batch(&[draft(1)]).unwrap();
+        assert_eq!(log.due_in(t0 + 3600), Some(86400 - 3600));
+        assert!(!log.roll_if_due(t0 + 3600).unwrap());
+        assert!(log.roll_if_due(t0 + 86400).unwrap());
+        assert!(dir.path().join(SEGMENTS_DIR).join(segment_name(1)).exists());
+        log.append_batch(&[draft(2)]).unwrap();
+        drop(log);
+        assert_eq!(crate::audit::verify(dir.path()).unwrap().seq, 2);
+    }
+
+    #[test]
+    fn a_missing_segment_is_named() {
+        let (dir, segs) = rolled(9);
+        // A middle one.
+        let gone = &segs[1];
+        let saved = std::fs::read(&gone.path).unwrap();
+        std::fs::remove_file(&gone.path).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.contains(&segment_name(gone.first_seq)), "{err}");
+        assert!(err.contains("missing"), "{err}");
+        std::fs::write(&gone.path, &saved).unwrap();
+        // The first one.
+        let saved = std::fs::read(&segs[0].path).unwrap();
+        std::fs::remove_file(&segs[0].path).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.contains(&segment_name(1)), "{err}");
+        std::fs::write(&segs[0].path, &saved).unwrap();
+        // The last sealed one, before the active segment.
+        let last = &segs[segs.len() - 2];
+        std::fs::remove_file(&last.path).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.contains(&segment_name(last.first_seq)), "{err}");
+        assert!(err.contains("audit.jsonl"), "{err}");
+        // The sink refuses to start over it, too.
+        let opened = AuditLog::open(dir.path(), 2).unwrap_err().to_string();
+        assert!(opened.contains(&segment_name(last.first_seq)), "{opened}");
+    }
+
+    #[test]
+    fn reordered_truncated_or_changed_segments_are_named() {
+        let (dir, segs) = rolled(9);
+        let (a, b) = (&segs[0].path, &segs[1].path);
+        let (bytes_a, bytes_b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+        // Swapped contents (names kept): the first file now holds later records.
+        std::fs::write(a, &bytes_b).unwrap();
+        std::fs::write(b, &bytes_a).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.starts_with(&a.display().to_string()), "{err}");
+        assert!(err.contains("line 1 "), "{err}");
+        std::fs::write(b, &bytes_b).unwrap();
+        // Renamed to a later first seq: a gap, then an overlap.
+        let later = dir
+            .path()
+            .join(SEGMENTS_DIR)
+            .join(segment_name(segs[1].first_seq + 1));
+        std::fs::write(a, &bytes_a).unwrap();
+        std::fs::rename(b, &later).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.contains(&segment_name(segs[1].first_seq)), "{err}");
+        std::fs::rename(&later, b).unwrap();
+        // Truncated at a record boundary: the records after the cut are missing.
+        let first_line = bytes_b.iter().position(|c| *c == b'\n').unwrap() + 1;
+        std::fs::write(b, &bytes_b[..first_line]).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.contains("missing"), "{err}");
+        // Truncated in a line, and emptied.
+        std::fs::write(b, &bytes_b[..first_line + 10]).unwrap();
+        let err = verify_err(dir.path());
+        assert!(err.starts_with(&b.display().to_string()), "{err}");
+        std::fs::write(b, b"").unwrap();
+        let err = verify_err(dir.path());
+        assert!(
+            err.starts_with(&b.display().to_string()) && err.contains("no record"),
+            "{err}"
+        );
+        // A flipped byte in a sealed segment: that segment, that line.
+        let mut flipped = bytes_b.clone();
+        flipped[first_line + 30] ^= 0x01;
+        std::fs::write(b, &flipped).unwrap();
+        let err = verify_err(dir.path());
+        assert!(
+            err.starts_with(&format!(
+                "{}: line 2 (seq {})",
+                b.display(),
+                segs[1].first_seq + 1
+            )),
+            "{err}"
+        );
+        std::fs::write(b, &bytes_b).unwrap();
+        assert_eq!(crate::audit::verify(dir.path()).unwrap().seq, 9);
+    }
+
     #[test]
     fn an_empty_data_dir_has_one_active_segment() {
         let dir = tempfile::tempdir().unwrap();

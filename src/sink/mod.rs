@@ -95,6 +95,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         path = %log.path().display(),
         records = log.head().seq,
         head = %log.head().hash,
+        verified_after = log.verified_after(),
         "audit log verified"
     );
     let reader = log.reader();

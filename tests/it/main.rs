@@ -18,5 +18,6 @@ mod cli;
 mod generate;
 mod hooks;
 mod install;
+mod segments;
 mod sink;
 mod window;
