@@ -4,7 +4,7 @@
 Generates apps of N objects (ConfigMaps, Deployments that reference them, Services, ServiceAccounts)
 in a temporary directory, then times, in the same run and on the same files:
   - cat of every manifest file (the floor: reading the bytes),
-  - sluice render DIR (read, parse as YAML 1.1, checksum, write JSON),
+  - sluice render -o json DIR (read, parse as YAML 1.1, checksum, write JSON),
   - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh).
 Reports MB/s (median of 9 runs), peak RSS (from GNU time, in a separate run), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
 """
@@ -136,7 +136,7 @@ def main():
     sizes = [int(a) for a in sys.argv[2:]] or [2000, 20000]
     with tempfile.TemporaryDirectory() as d:
         make_app(d, 4)
-        base_rss = peak_rss([sluice, "render", os.path.join(d, "manifests")])
+        base_rss = peak_rss([sluice, "render", "-o", "json", os.path.join(d, "manifests")])
     print(f"baseline: sluice render of a 4-object app peaks at {base_rss / 1e6:.1f} MB RSS\n", flush=True)
     print(f"| objects | input MB | cat s | sluice render s | sluice MB/s | sluice peak RSS MB | (RSS - baseline) / input | kubectl kustomize s | kustomize / sluice |")
     print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -147,7 +147,7 @@ def main():
             m = os.path.join(d, "manifests")
             files = sorted(f for f in os.listdir(m) if f.endswith(".yaml"))
             cat_s, _, _ = best(["cat", *files], cwd=m)
-            render = [sluice, "render", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"]
+            render = [sluice, "render", "-o", "json", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"]
             s_s, _, _ = best(render, reps=9)
             s_rss = peak_rss(render)
             # kubectl kustomize grows faster than linearly; it is stopped after KUSTOMIZE_LIMIT seconds and

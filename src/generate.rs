@@ -127,6 +127,19 @@ pub fn repo_root(app_dir: &Path, source_path: Option<&str>) -> PathBuf {
 ///
 /// The first failure of any stage, naming the file, document or key and the fix.
 pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u8>> {
+    let docs = documents(app_dir, repo_root, env)?;
+    let mut out = Vec::with_capacity(docs.len() * 512);
+    manifest::write_documents(&docs, &mut out);
+    Ok(out)
+}
+
+/// Runs the whole pipeline and returns the documents, for a caller that writes them its own way
+/// (`render -o yaml`, `diff`).
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<Document>> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
         return Err(GenerateError::NoPolicy { path: policy_path });
@@ -168,9 +181,7 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
             source: Box::new(source),
         }
     })?;
-    let mut out = Vec::with_capacity(docs.len() * 512);
-    manifest::write_documents(&docs, &mut out);
-    Ok(out)
+    Ok(docs)
 }
 
 fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> {

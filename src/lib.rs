@@ -20,6 +20,7 @@
 //! ```text
 //! cli        clap types, one file per command; the only code that reads arguments, the process
 //!            environment, stdin and stdout, and maps errors to exit codes
+//! diff       two revisions rendered and compared (the pull-request check)
 //! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics
 //! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
 //! policy     .sluice.yaml: schema, defaults, validation
@@ -35,6 +36,7 @@
 pub mod cli;
 
 mod audit;
+mod diff;
 mod generate;
 mod manifest;
 mod parallel;

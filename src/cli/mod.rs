@@ -4,6 +4,7 @@
 //! configuration of the stage it drives, calls it, and prints the result. Nothing below imports it.
 
 mod audit;
+mod diff;
 mod error;
 mod generate;
 mod guard;
@@ -44,6 +45,8 @@ enum Command {
     Generate,
     /// Render DIR as `generate` would, with the given environment instead of the process's.
     Render(render::RenderArgs),
+    /// Render the app at two Git revisions and show what changes: summary, weakened controls, YAML diffs.
+    Diff(diff::DiffArgs),
     /// Evaluate maintenance windows and freezes.
     #[command(subcommand)]
     Window(window::WindowCommand),
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Generate => generate::run(),
         Command::Render(args) => render::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
         Command::Guard(args) => guard::run(args),
         Command::Serve(args) => serve::run(args),

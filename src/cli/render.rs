@@ -1,11 +1,24 @@
-//! `sluice render DIR [--env K=V]... [--repo-root DIR]`: the generate pipeline for people and CI, with
-//! Argo CD's environment given on the command line instead of taken from the process.
+//! `sluice render DIR [-o yaml|json] [--show-secrets] [--env K=V]... [--repo-root DIR]`: the generate
+//! pipeline for people and CI, with Argo CD's environment given on the command line instead of taken
+//! from the process. YAML by default (`# Source:` before each document, every ambiguous string
+//! quoted, README "How generate reads and writes manifests"); JSON documents as `generate` prints
+//! them with `-o json`. Secret values are hidden unless `--show-secrets`.
 
 use super::error::{Error, Exit, Result};
 use super::output;
 use crate::generate::{self, ArgoEnv};
-use clap::Args;
+use crate::manifest::{emit, redact, Document};
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// How `render` writes documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Format {
+    /// Block-style YAML for people, `# Source: <file>` before each document.
+    Yaml,
+    /// JSON documents separated by `---`, as `generate` prints them for Argo CD.
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub(super) struct RenderArgs {
@@ -17,6 +30,13 @@ pub(super) struct RenderArgs {
     /// The repository root that policy paths must stay inside (default: the nearest parent with `.git`, else DIR).
     #[arg(long)]
     repo_root: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+    format: Format,
+    #[allow(clippy::doc_markdown)]
+    /// Print the values of Secrets and SealedSecrets (hidden by default: render output ends up in CI logs).
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 /// Renders `args.dir`.
@@ -26,10 +46,7 @@ pub(super) struct RenderArgs {
 /// A malformed `--env`, a DIR that is not a directory (usage), or any failure of the pipeline;
 /// nothing is written to stdout then.
 pub(super) fn run(args: RenderArgs) -> Result<Exit> {
-    let mut env = ArgoEnv::from_vars(parse_pairs(&args.env)?);
-    // Tools are found on the caller's PATH, and the guard image may come from the caller's environment.
-    env.set_default("PATH", std::env::var("PATH").ok());
-    env.set_default("SLUICE_IMAGE", std::env::var("SLUICE_IMAGE").ok());
+    let env = argo_env(&args.env)?;
     let dir = args.dir;
     if !dir.is_dir() {
         return Err(Error::Usage(format!("{}: not a directory", dir.display())));
@@ -37,8 +54,47 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     let root = args
         .repo_root
         .unwrap_or_else(|| generate::repo_root(&dir, None));
-    output::print(&generate::generate(&dir, &root, &env)?)?;
+    let docs = generate::documents(&dir, &root, &env)?;
+    output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;
     Ok(Exit::Success)
+}
+
+/// Argo CD's environment from `--env` pairs, plus the caller's `PATH` (to find the render tools) and
+/// `SLUICE_IMAGE` (the guard image) unless given.
+pub(super) fn argo_env(pairs: &[String]) -> Result<ArgoEnv> {
+    let mut env = ArgoEnv::from_vars(parse_pairs(pairs)?);
+    env.set_default("PATH", std::env::var("PATH").ok());
+    env.set_default("SLUICE_IMAGE", std::env::var("SLUICE_IMAGE").ok());
+    Ok(env)
+}
+
+/// The documents in `format`, Secret values hidden unless `show_secrets`.
+fn write(docs: &[Document], format: Format, show_secrets: bool) -> String {
+    let mut out = String::with_capacity(docs.len() * 1024);
+    for doc in docs {
+        let mut object = doc.to_object();
+        let hidden = !show_secrets && redact::hide_secret_values(&mut object);
+        match format {
+            Format::Json => {
+                out.push_str("---\n");
+                if hidden {
+                    // A Map<String, Value> serialises without error.
+                    out.push_str(&serde_json::to_string(&object).unwrap_or_default());
+                } else {
+                    out.push_str(doc.json());
+                }
+                out.push('\n');
+            }
+            Format::Yaml => {
+                emit::push_document(
+                    &mut out,
+                    &doc.source.file,
+                    &serde_json::Value::Object(object),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Splits `--env` values into variables.

@@ -2,6 +2,8 @@
 //! documents, flatten `kind: List`, refuse anything that is not an object with `apiVersion` and
 //! `kind`, and write the result deterministically. No filesystem access: text in, values out.
 
+pub mod emit;
+pub mod redact;
 pub mod yaml;
 
 use serde_json::{Map, Value};
@@ -111,6 +113,11 @@ impl Document {
             },
         );
         *self = Document::from_object(object, source);
+    }
+
+    /// The object as compact JSON, as `generate` prints it.
+    pub fn json(&self) -> &str {
+        &self.json
     }
 
     /// `kind`.

@@ -149,6 +149,27 @@ pub fn object_at_mut<'a>(
     Some(cur)
 }
 
+/// The `ConfigMaps` and Secrets a workload's pod template names, as `("ConfigMap" | "Secret", name)`,
+/// sorted (for `sluice diff`, which says which of them makes a workload restart).
+pub fn config_references(
+    object: &Map<String, Value>,
+    template_path: &[&str],
+) -> Vec<(&'static str, String)> {
+    let mut template = Some(object);
+    for key in template_path {
+        template = template
+            .and_then(|t| t.get(*key))
+            .and_then(Value::as_object);
+    }
+    references(template.and_then(|t| t.get("spec")))
+        .into_iter()
+        .map(|(kind, name)| match kind {
+            ConfigKind::ConfigMap => ("ConfigMap", name),
+            ConfigKind::Secret => ("Secret", name),
+        })
+        .collect()
+}
+
 /// Every `ConfigMap` and Secret a pod spec names, sorted and deduplicated.
 fn references(spec: Option<&Value>) -> BTreeSet<(ConfigKind, String)> {
     let mut refs = BTreeSet::new();

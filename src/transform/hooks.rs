@@ -24,6 +24,7 @@ mod backup;
 mod guard;
 mod migrations;
 
+pub use guard::wanted as guard_wanted;
 pub use migrations::{SqlFiles, MAX_CONFIGMAP_BYTES};
 
 use super::{sha256_hex, AppContext, TransformError};

@@ -530,7 +530,13 @@ fn app_that_renders_nothing_is_an_error() {
 fn render_command_matches_generate() {
     let (_tmp, dir) = shop();
     let (generated, _) = generate(&dir);
-    let mut args = vec!["render".to_string(), dir.display().to_string()];
+    let mut args = vec![
+        "render".to_string(),
+        dir.display().to_string(),
+        "-o".into(),
+        "json".into(),
+        "--show-secrets".into(),
+    ];
     for (k, v) in argocd_env("shop", "shop", "apps/shop") {
         args.push("--env".into());
         args.push(format!("{k}={v}"));

@@ -1,4 +1,4 @@
-//! Integration tests: the `PreSync` hooks (guard, backup, migrations) as `sluice render` prints them.
+//! Integration tests: the `PreSync` hooks (guard, backup, migrations) as `sluice render -o json` prints them.
 //!
 //! Golden cases live in `tests/fixtures/hooks/<case>/`: `input/` is the app (and the repository root),
 //! `env` holds the `KEY=VALUE` environment Argo CD would set, `expected.yaml` the exact output. Run with
@@ -45,6 +45,8 @@ fn render(app: &Path, root: &Path, env: &[(String, String)]) -> Output {
     let mut args = vec![
         "render".to_string(),
         app.display().to_string(),
+        "-o".to_string(),
+        "json".to_string(),
         "--repo-root".to_string(),
         root.display().to_string(),
     ];

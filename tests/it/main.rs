@@ -15,9 +15,11 @@ mod support;
 
 mod audit;
 mod cli;
+mod diff;
 mod generate;
 mod hooks;
 mod install;
+mod render_yaml;
 mod segments;
 mod sink;
 mod window;

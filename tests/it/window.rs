@@ -1366,6 +1366,8 @@ fn guard_accepts_the_job_that_render_generates() {
         &[
             "render",
             "app",
+            "-o",
+            "json",
             "--env",
             "ARGOCD_APP_NAME=shop",
             "--env",

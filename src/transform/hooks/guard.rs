@@ -1,6 +1,8 @@
 //! The window guard: a `PreSync` Job (wave −30, before everything else) that runs `sluice guard` with the
 //! policy's windows, freezes and guard settings in env `SLUICE_GUARD_POLICY` (JSON of
-//! [`GuardPolicy`]). The decision is made there, at sync time: generated manifests are cached, so the
+//! [`GuardPolicy`], indented one field per line: `render -o yaml` shows it as a block literal, so a
+//! reviewer reads the policy and a widened window is a one-line change in `sluice diff`; any JSON
+//! reader, including the guard of an older image, reads it as before). The decision is made there, at sync time: generated manifests are cached, so the
 //! plugin must not look at the clock. Argo CD does not tell a hook whether the sync is
 //! manual, so the guard evaluates every sync as automated (`manualSync` never lets one through).
 
@@ -22,7 +24,7 @@ const REPORT_TOKEN_KEY: &str = "token";
 const IMAGE_USER: u64 = 999;
 
 /// Whether the policy asks for a guard: `true`, or `auto` with windows or freezes.
-pub(super) fn wanted(policy: &Policy) -> bool {
+pub fn wanted(policy: &Policy) -> bool {
     match policy.guard.enabled {
         GuardEnabled::On => true,
         GuardEnabled::Off => false,
@@ -45,10 +47,11 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         guard: policy.guard.clone(),
     };
     // A struct of strings, booleans and lists serialises without error, in field order.
-    let guard_json = serde_json::to_string(&guard_policy).map_err(|e| TransformError::Invalid {
-        key: "guard".into(),
-        message: e.to_string(),
-    })?;
+    let guard_json =
+        serde_json::to_string_pretty(&guard_policy).map_err(|e| TransformError::Invalid {
+            key: "guard".into(),
+            message: e.to_string(),
+        })?;
     let mut env = vec![
         json!({"name": "SLUICE_GUARD_POLICY", "value": guard_json}),
         json!({"name": "SLUICE_APP", "value": window_app_name(&app.argocd_app_name)}),
@@ -193,6 +196,25 @@ mod tests {
             assert_eq!(back.windows, p.windows);
             assert_eq!(back.guard, p.guard);
         }
+    }
+
+    /// Readable in review: one field per line, so that `render -o yaml` prints a block literal.
+    #[test]
+    fn guard_policy_is_one_field_per_line_and_a_block_literal_in_yaml() {
+        let p = policy(
+            "windows:\n- {kind: allow, schedule: '0 2 * * 2,4', duration: 4h, applications: ['*']}\n",
+        );
+        let job = job(&p, &app()).unwrap();
+        let text = env_value(&job, "SLUICE_GUARD_POLICY");
+        assert!(
+            text.lines().any(|l| l.trim() == "\"duration\": \"4h\","),
+            "{text}"
+        );
+        let yaml = crate::manifest::emit::to_yaml(&Value::Object(job));
+        assert!(
+            yaml.contains("  value: |-\n            {\n              \"windows\": ["),
+            "{yaml}"
+        );
     }
 
     #[test]
