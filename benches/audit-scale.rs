@@ -14,6 +14,7 @@
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
@@ -86,7 +87,13 @@ fn generate(dir: &Path, n: usize) {
         let mut h = Sha256::new();
         h.update(prev.as_bytes());
         h.update(&body);
-        let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let hash = h
+            .finalize()
+            .iter()
+            .fold(String::with_capacity(64), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            });
         m.insert("hash".into(), json!(hash));
         out.write_all(&canonical(&m)).expect("write");
         out.write_all(b"\n").expect("write");
@@ -124,7 +131,7 @@ fn start_server(data: &Path) -> (Server, Duration) {
         .spawn()
         .expect("start sluice serve");
     let server = Server { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_mins(10);
     while Instant::now() < deadline {
         if let Ok(mut c) = Client::connect(&server.addr) {
             if c.request("GET", "/healthz", "").is_ok_and(|r| r.0 == 200) {
@@ -146,7 +153,7 @@ impl Client {
     fn connect(addr: &str) -> std::io::Result<Self> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_read_timeout(Some(Duration::from_mins(1)))?;
         Ok(Client {
             reader: BufReader::new(stream.try_clone()?),
             stream,

@@ -32,7 +32,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The directory of derived files inside the data directory.
@@ -55,15 +55,77 @@ const MAX_LINE: usize = 8 << 20;
 
 type SeqList = imbl::Vector<u64>;
 
-/// What readers see: the durable head and the index of every record up to it.
+/// The index of the records that were in the log when it was opened: plain vectors, built once (a
+/// counting sort over the journal or the verified log) and shared by every snapshot.
+#[derive(Default)]
+struct Base {
+    /// Byte offset of record `seq` in its segment, at index `seq - 1`.
+    offsets: Vec<u64>,
+    apps: Names,
+    changes: Names,
+}
+
+/// The apps (or the change ids) of the base: the journal's id of each name, and the seqs of each id,
+/// ascending, as a range of one vector.
+#[derive(Default)]
+struct Names {
+    ids: HashMap<Arc<str>, u32>,
+    ranges: Vec<(usize, usize)>,
+    seqs: Vec<u64>,
+}
+
+impl Names {
+    fn seqs(&self, name: &str) -> Option<&[u64]> {
+        let &(a, b) = self.ranges.get(*self.ids.get(name)? as usize)?;
+        (b > a).then(|| &self.seqs[a..b])
+    }
+}
+
+/// What readers see: the durable head and the index of every record up to it: the base, and the
+/// records appended since the log was opened, in persistent structures that the writer updates and
+/// that a snapshot shares in O(1).
 #[derive(Clone)]
 pub struct Snapshot {
     head: Head,
     segments: Arc<Vec<Segment>>,
-    /// Byte offset of record `seq` in its segment, at index `seq - 1`.
+    base: Arc<Base>,
+    /// Byte offsets of the records after the base.
     offsets: SeqList,
     by_app: imbl::HashMap<Arc<str>, SeqList>,
     by_change: imbl::HashMap<Arc<str>, SeqList>,
+}
+
+/// The seqs of one app or change: those in the base, then those appended since.
+#[derive(Clone, Copy)]
+struct Seqs<'s> {
+    base: &'s [u64],
+    delta: Option<&'s SeqList>,
+}
+
+impl Seqs<'_> {
+    fn len(&self) -> usize {
+        self.base.len() + self.delta.map_or(0, imbl::Vector::len)
+    }
+
+    fn get(&self, i: usize) -> Option<u64> {
+        match i.checked_sub(self.base.len()) {
+            None => self.base.get(i).copied(),
+            Some(j) => self.delta.and_then(|d| d.get(j).copied()),
+        }
+    }
+
+    /// The index of the first seq after `seq`.
+    fn first_after(&self, seq: u64) -> usize {
+        let in_base = self.base.partition_point(|s| *s <= seq);
+        if in_base < self.base.len() {
+            return in_base;
+        }
+        let in_delta = self.delta.map_or(0, |d| match d.binary_search(&seq) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        });
+        in_base + in_delta
+    }
 }
 
 impl Snapshot {
@@ -71,17 +133,45 @@ impl Snapshot {
         Snapshot {
             head: Head::default(),
             segments: Arc::new(segments),
+            base: Arc::new(Base::default()),
             offsets: SeqList::new(),
             by_app: imbl::HashMap::new(),
             by_change: imbl::HashMap::new(),
         }
     }
 
+    fn seqs<'s>(
+        base: &'s Names,
+        delta: &'s imbl::HashMap<Arc<str>, SeqList>,
+        name: &str,
+    ) -> Option<Seqs<'s>> {
+        let base = base.seqs(name);
+        let delta = delta.get(name);
+        (base.is_some() || delta.is_some()).then(|| Seqs {
+            base: base.unwrap_or(&[]),
+            delta,
+        })
+    }
+
+    fn app(&self, name: &str) -> Option<Seqs<'_>> {
+        Self::seqs(&self.base.apps, &self.by_app, name)
+    }
+
+    fn change(&self, name: &str) -> Option<Seqs<'_>> {
+        Self::seqs(&self.base.changes, &self.by_change, name)
+    }
+
+    fn offset(&self, seq: u64) -> Option<u64> {
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        match i.checked_sub(self.base.offsets.len()) {
+            None => self.base.offsets.get(i).copied(),
+            Some(j) => self.offsets.get(j).copied(),
+        }
+    }
+
     /// The segment that holds `seq` and the record's offset in it.
     fn position(&self, seq: u64) -> Option<(&Segment, u64)> {
-        let offset = *self
-            .offsets
-            .get(usize::try_from(seq.checked_sub(1)?).ok()?)?;
+        let offset = self.offset(seq)?;
         let i = self.segments.partition_point(|s| s.first_seq <= seq);
         Some((self.segments.get(i.checked_sub(1)?)?, offset))
     }
@@ -112,6 +202,29 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Hashes a key digest by taking its low 64 bits: it is already a SHA-256, and `SipHash` would cost
+/// more than everything else in loading a million of them.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+type KeyMap = HashMap<u128, u64, std::hash::BuildHasherDefault<DigestHasher>>;
+
 fn key_digest(key: &str) -> u128 {
     let d = Sha256::digest(key.as_bytes());
     let mut b = [0u8; 16];
@@ -138,10 +251,56 @@ struct Marker {
     journal_sha256: String,
 }
 
+/// How many queries run at once, so that readers, however many, leave CPU for the writer: one less
+/// than the cores (at least one). The writer never takes a permit.
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Permits {
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Permits {
+            free: Mutex::new(cores.saturating_sub(1).max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Permit<'_> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+struct Permit<'p>(&'p Permits);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// The readers' side: lock-free access to the latest snapshot, and queries.
 #[derive(Clone)]
 pub struct Reader {
     shared: Arc<ArcSwap<Snapshot>>,
+    permits: Arc<Permits>,
     /// Set when a query found the index wrong: the writer stops moving the marker and removes it, so
     /// the next start verifies everything and rebuilds the index.
     stale: Arc<AtomicBool>,
@@ -174,6 +333,7 @@ impl Reader {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Record>, AuditError> {
+        let _permit = self.permits.take();
         for _ in 0..2 {
             let snap = self.shared.load_full();
             match indexed_query(&snap, filter, after, limit) {
@@ -192,7 +352,7 @@ impl Reader {
 
 /// The seqs a query walks: one app's or change's list, or every seq.
 enum Candidates<'s> {
-    List(&'s SeqList),
+    List(Seqs<'s>),
     All(u64),
     Nothing,
 }
@@ -209,10 +369,7 @@ impl Candidates<'_> {
     /// The index of the first candidate after `seq`.
     fn first_after(&self, seq: u64) -> usize {
         match self {
-            Candidates::List(l) => match l.binary_search(&seq) {
-                Ok(i) => i + 1,
-                Err(i) => i,
-            },
+            Candidates::List(l) => l.first_after(seq),
             Candidates::All(n) => usize::try_from(seq.min(*n)).unwrap_or(usize::MAX),
             Candidates::Nothing => 0,
         }
@@ -220,7 +377,7 @@ impl Candidates<'_> {
 
     fn get(&self, i: usize) -> Option<u64> {
         match self {
-            Candidates::List(l) => l.get(i).copied(),
+            Candidates::List(l) => l.get(i),
             Candidates::All(n) => Some(i as u64 + 1).filter(|s| s <= n),
             Candidates::Nothing => None,
         }
@@ -228,13 +385,13 @@ impl Candidates<'_> {
 }
 
 fn candidates<'s>(snap: &'s Snapshot, filter: &Filter) -> Candidates<'s> {
-    let app = filter.app.as_deref().map(|a| snap.by_app.get(a));
+    let app = filter.app.as_deref().map(|a| snap.app(a));
     // A change id of "" asks for records without one: those have no list of their own.
     let change = filter
         .change
         .as_deref()
         .filter(|c| !c.is_empty())
-        .map(|c| snap.by_change.get(c));
+        .map(|c| snap.change(c));
     match (app, change) {
         (Some(None), _) | (_, Some(None)) => Candidates::Nothing,
         (Some(Some(a)), Some(Some(c))) => Candidates::List(if c.len() <= a.len() { c } else { a }),
@@ -256,38 +413,35 @@ fn indexed_query(
         let record = reader.fetch(snap, seq)?;
         if filter.matches(&record) {
             found.push(record);
-        } else if !filter
+        } else if filter
             .app
             .as_deref()
-            .is_none_or(|a| record.body.app_name() == a)
-            || !filter
+            .is_some_and(|a| record.body.app_name() != a)
+            || filter
                 .change
                 .as_deref()
-                .is_none_or(|c| c.is_empty() || record.body.change_id() == Some(c))
+                .is_some_and(|c| !c.is_empty() && record.body.change_id() != Some(c))
         {
             // The index listed it under an app or change it does not have.
             return Err(Fetch::Stale);
         }
         Ok(())
     };
-    match after {
-        Some(a) => {
-            let mut i = cands.first_after(a);
-            while found.len() < limit {
-                let Some(seq) = cands.get(i) else { break };
-                take(seq, &mut found)?;
-                i += 1;
-            }
+    if let Some(a) = after {
+        let mut i = cands.first_after(a);
+        while found.len() < limit {
+            let Some(seq) = cands.get(i) else { break };
+            take(seq, &mut found)?;
+            i += 1;
         }
-        None => {
-            let mut i = cands.len();
-            while found.len() < limit && i > 0 {
-                i -= 1;
-                let Some(seq) = cands.get(i) else { break };
-                take(seq, &mut found)?;
-            }
-            found.reverse();
+    } else {
+        let mut i = cands.len();
+        while found.len() < limit && i > 0 {
+            i -= 1;
+            let Some(seq) = cands.get(i) else { break };
+            take(seq, &mut found)?;
         }
+        found.reverse();
     }
     Ok(found)
 }
@@ -421,17 +575,46 @@ pub struct Writer {
     journal_len: u64,
     digest: Sha256,
     pending: Vec<u8>,
+    /// The journal's ids of the names not in the base (all of them while opening).
     app_ids: HashMap<Arc<str>, u32>,
     change_ids: HashMap<Arc<str>, u32>,
+    /// How many ids the journal has given out.
+    app_count: u32,
+    change_count: u32,
+    /// While the log is opened: the records indexed so far, to become the base.
+    building: Option<Builder>,
     /// First 128 bits of the SHA-256 of each idempotency key → its seq (a hit is confirmed on the log).
-    keys: HashMap<u128, u64>,
+    keys: KeyMap,
+    /// The keys of the base, being put in a map by another thread while the sink starts.
+    pending_keys: Option<std::thread::JoinHandle<KeyMap>>,
     snap: Snapshot,
     shared: Arc<ArcSwap<Snapshot>>,
     stale: Arc<AtomicBool>,
+    permits: Arc<Permits>,
     /// Where the last indexed record starts (for the marker).
     last_start: u64,
     marked: Option<Instant>,
     lines: LineReader,
+}
+
+/// The index of the records read while opening, as plain vectors (seq `i + 1` at index `i`).
+#[derive(Default)]
+struct Builder {
+    offsets: Vec<u64>,
+    apps: Vec<u32>,
+    changes: Vec<u32>,
+    keys: Vec<u128>,
+}
+
+impl Builder {
+    fn with_capacity(n: usize) -> Self {
+        Builder {
+            offsets: Vec::with_capacity(n),
+            apps: Vec::with_capacity(n),
+            changes: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+        }
+    }
 }
 
 /// How the log is to be opened: from a verified prefix, or from the start.
@@ -452,10 +635,15 @@ impl Writer {
             pending: Vec::new(),
             app_ids: HashMap::new(),
             change_ids: HashMap::new(),
-            keys: HashMap::new(),
+            app_count: 0,
+            change_count: 0,
+            building: Some(Builder::default()),
+            keys: KeyMap::default(),
+            pending_keys: None,
             shared: Arc::new(ArcSwap::from_pointee(snap.clone())),
             snap,
             stale: Arc::new(AtomicBool::new(false)),
+            permits: Arc::new(Permits::new()),
             last_start: 0,
             marked: None,
             lines: LineReader::default(),
@@ -493,9 +681,17 @@ impl Writer {
         }
         let at = check_marked_segments(&m, segments)?;
         check_marked_record(&m, &segments[at].path)?;
+        let t = Instant::now();
         let journal = read_journal_prefix(&dir.join(JOURNAL_FILE), &m)?;
+        let read = t.elapsed();
         let mut writer = Writer::new(data_dir, segments.to_vec());
         writer.load_journal(&journal)?;
+        tracing::debug!(
+            read_ms = read.as_millis() as u64,
+            load_ms = t.elapsed().saturating_sub(read).as_millis() as u64,
+            bytes = journal.len(),
+            "index journal loaded"
+        );
         if writer.snap.head.seq != m.seq {
             return Err(format!(
                 "the journal indexes {} records, the marker {}",
@@ -523,82 +719,126 @@ impl Writer {
         })
     }
 
-    /// Parses the journal into the working index.
+    /// Parses the journal into the base being built.
     fn load_journal(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let bad = |what: &str| format!("the journal is damaged ({what})");
-        let mut rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("no header"))?;
-        let mut apps: Vec<Arc<str>> = Vec::new();
-        let mut changes: Vec<Arc<str>> = Vec::new();
-        let mut by_app: Vec<SeqList> = Vec::new();
-        let mut by_change: Vec<SeqList> = Vec::new();
-        let mut offsets = SeqList::new();
-        let mut seq = 0u64;
-        let mut last_start = 0;
-        let take = |rest: &mut &[u8], n: usize| -> Result<Vec<u8>, String> {
+        fn take<'b>(rest: &mut &'b [u8], n: usize) -> Result<&'b [u8], String> {
             if rest.len() < n {
-                return Err(bad("cut short"));
+                return Err("the journal is damaged (cut short)".into());
             }
             let (a, b) = rest.split_at(n);
             *rest = b;
-            Ok(a.to_vec())
-        };
+            Ok(a)
+        }
+        let bad = |what: &str| format!("the journal is damaged ({what})");
         let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
         let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let mut rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("no header"))?;
+        let mut build = Builder::with_capacity(rest.len() / 41);
         while let Some((&tag, tail)) = rest.split_first() {
             rest = tail;
             match tag {
                 TAG_APP | TAG_CHANGE => {
-                    let len = u32_of(&take(&mut rest, 4)?) as usize;
-                    let name = String::from_utf8(take(&mut rest, len)?)
-                        .map_err(|_| bad("a name is not UTF-8"))?;
-                    if tag == TAG_APP {
-                        apps.push(name.into());
-                        by_app.push(SeqList::new());
+                    let len = u32_of(take(&mut rest, 4)?) as usize;
+                    let name: Arc<str> = std::str::from_utf8(take(&mut rest, len)?)
+                        .map_err(|_| bad("a name is not UTF-8"))?
+                        .into();
+                    let (ids, count) = if tag == TAG_APP {
+                        (&mut self.app_ids, &mut self.app_count)
                     } else {
-                        changes.push(name.into());
-                        by_change.push(SeqList::new());
-                    }
+                        (&mut self.change_ids, &mut self.change_count)
+                    };
+                    ids.insert(name, *count);
+                    *count += 1;
                 }
                 TAG_RECORD => {
                     let e = take(&mut rest, 40)?;
-                    let (s, off) = (u64_of(&e[0..8]), u64_of(&e[8..16]));
-                    let (app, change) = (u32_of(&e[16..20]) as usize, u32_of(&e[20..24]));
-                    let key = u128::from_le_bytes(e[24..40].try_into().unwrap_or([0; 16]));
-                    if s != seq + 1 {
+                    let (seq, offset) = (u64_of(&e[0..8]), u64_of(&e[8..16]));
+                    let (app, change) = (u32_of(&e[16..20]), u32_of(&e[20..24]));
+                    if seq != build.offsets.len() as u64 + 1 {
                         return Err(bad("seqs out of order"));
                     }
-                    seq = s;
-                    last_start = off;
-                    offsets.push_back(off);
-                    by_app
-                        .get_mut(app)
-                        .ok_or_else(|| bad("unknown app"))?
-                        .push_back(s);
-                    if change != NO_CHANGE {
-                        by_change
-                            .get_mut(change as usize)
-                            .ok_or_else(|| bad("unknown change"))?
-                            .push_back(s);
+                    if app >= self.app_count || (change != NO_CHANGE && change >= self.change_count)
+                    {
+                        return Err(bad("an unknown name"));
                     }
-                    self.keys.insert(key, s);
+                    build.offsets.push(offset);
+                    build.apps.push(app);
+                    build.changes.push(change);
+                    build
+                        .keys
+                        .push(u128::from_le_bytes(e[24..40].try_into().unwrap_or([0; 16])));
+                    self.last_start = offset;
                 }
                 _ => return Err(bad("unknown entry")),
             }
         }
-        for (i, (name, list)) in apps.into_iter().zip(by_app).enumerate() {
-            self.app_ids.insert(Arc::clone(&name), i as u32);
-            self.snap.by_app.insert(name, list);
-        }
-        for (i, (name, list)) in changes.into_iter().zip(by_change).enumerate() {
-            self.change_ids.insert(Arc::clone(&name), i as u32);
-            if !list.is_empty() {
-                self.snap.by_change.insert(name, list);
-            }
-        }
-        self.snap.offsets = offsets;
-        self.snap.head.seq = seq;
-        self.last_start = last_start;
+        self.snap.head.seq = build.offsets.len() as u64;
+        self.building = Some(build);
         Ok(())
+    }
+
+    /// Ends opening: the records indexed so far become the base (seq lists by counting sort), and
+    /// the records appended from now on go to the persistent delta.
+    pub fn finish_open(&mut self) {
+        let Some(build) = self.building.take() else {
+            return;
+        };
+        let t = Instant::now();
+        let group = |of: &[u32], count: u32, ids: HashMap<Arc<str>, u32>| {
+            let count = count as usize;
+            let mut starts = vec![0usize; count + 1];
+            for &id in of.iter().filter(|id| **id != NO_CHANGE) {
+                starts[id as usize + 1] += 1;
+            }
+            for i in 1..starts.len() {
+                starts[i] += starts[i - 1];
+            }
+            let mut seqs = vec![0u64; starts[count]];
+            let mut next = starts.clone();
+            for (i, &id) in of.iter().enumerate() {
+                if id != NO_CHANGE {
+                    seqs[next[id as usize]] = i as u64 + 1;
+                    next[id as usize] += 1;
+                }
+            }
+            let ranges = starts.windows(2).map(|w| (w[0], w[1])).collect();
+            Names { ids, ranges, seqs }
+        };
+        let apps = group(
+            &build.apps,
+            self.app_count,
+            std::mem::take(&mut self.app_ids),
+        );
+        let changes = group(
+            &build.changes,
+            self.change_count,
+            std::mem::take(&mut self.change_ids),
+        );
+        // The keys are only needed by the first append: they are put in their map meanwhile.
+        let keys = Arc::new(build.keys);
+        let fill = |keys: &[u128]| {
+            let mut map = KeyMap::default();
+            map.reserve(keys.len());
+            for (i, key) in keys.iter().enumerate() {
+                map.insert(*key, i as u64 + 1);
+            }
+            map
+        };
+        let theirs = Arc::clone(&keys);
+        let spawned = std::thread::Builder::new()
+            .name("audit-keys".into())
+            .spawn(move || fill(&theirs));
+        if let Ok(handle) = spawned {
+            self.pending_keys = Some(handle);
+        } else {
+            self.keys = fill(&keys);
+        }
+        self.snap.base = Arc::new(Base {
+            offsets: build.offsets,
+            apps,
+            changes,
+        });
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "index base built");
     }
 
     /// Opens the journal for appending, cut to `len` bytes (0: a new journal). A journal that cannot be
@@ -657,27 +897,30 @@ impl Writer {
     }
 
     fn add(&mut self, e: &Entry<'_>) {
-        let app_id = match self.app_ids.get(e.app) {
-            Some(&id) => id,
-            None => {
-                let id = self.app_ids.len() as u32;
-                let name: Arc<str> = e.app.into();
-                self.app_ids.insert(Arc::clone(&name), id);
-                push_name(&mut self.pending, TAG_APP, e.app);
-                id
-            }
+        let base = Arc::clone(&self.snap.base);
+        let app_id = if let Some(&id) = base.apps.ids.get(e.app).or_else(|| self.app_ids.get(e.app))
+        {
+            id
+        } else {
+            let id = self.app_count;
+            self.app_count += 1;
+            self.app_ids.insert(e.app.into(), id);
+            push_name(&mut self.pending, TAG_APP, e.app);
+            id
         };
         let change_id = match e.change {
             None => NO_CHANGE,
-            Some(c) => match self.change_ids.get(c) {
-                Some(&id) => id,
-                None => {
-                    let id = self.change_ids.len() as u32;
+            Some(c) => {
+                if let Some(&id) = base.changes.ids.get(c).or_else(|| self.change_ids.get(c)) {
+                    id
+                } else {
+                    let id = self.change_count;
+                    self.change_count += 1;
                     self.change_ids.insert(c.into(), id);
                     push_name(&mut self.pending, TAG_CHANGE, c);
                     id
                 }
-            },
+            }
         };
         let key = key_digest(e.key);
         self.pending.push(TAG_RECORD);
@@ -686,6 +929,19 @@ impl Writer {
         self.pending.extend_from_slice(&app_id.to_le_bytes());
         self.pending.extend_from_slice(&change_id.to_le_bytes());
         self.pending.extend_from_slice(&key.to_le_bytes());
+        self.snap.head.seq = e.seq;
+        self.last_start = e.offset;
+        if let Some(build) = self.building.as_mut() {
+            build.offsets.push(e.offset);
+            build.apps.push(app_id);
+            build.changes.push(change_id);
+            build.keys.push(key);
+            // Keep the journal's buffer small while a long log is indexed.
+            if self.pending.len() >= 1 << 20 {
+                self.flush_journal();
+            }
+            return;
+        }
         self.snap.offsets.push_back(e.offset);
         match self.snap.by_app.get_mut(e.app) {
             Some(l) => l.push_back(e.seq),
@@ -702,13 +958,17 @@ impl Writer {
             }
         }
         self.keys.insert(key, e.seq);
-        self.snap.head.seq = e.seq;
-        self.last_start = e.offset;
     }
 
     /// The seq of the record with idempotency key `key`, if the log has one (checked on the log itself:
     /// the index only says where to look).
     pub fn duplicate_of(&mut self, key: &str) -> Option<u64> {
+        if let Some(handle) = self.pending_keys.take() {
+            // Keys added since start (none yet, or a few) join the base's.
+            let later = std::mem::take(&mut self.keys);
+            self.keys = handle.join().unwrap_or_default();
+            self.keys.extend(later);
+        }
         let seq = *self.keys.get(&key_digest(key))?;
         match self.lines.fetch_map(&self.snap, seq) {
             Ok((_, _, map)) if map.get("key").and_then(Value::as_str) == Some(key) => Some(seq),
@@ -728,21 +988,27 @@ impl Writer {
         }
         self.snap.head = head.clone();
         self.shared.store(Arc::new(self.snap.clone()));
-        if !self.pending.is_empty() {
-            if let Some(f) = self.journal.as_mut() {
-                match f.write_all(&self.pending) {
-                    Ok(()) => {
-                        self.digest.update(&self.pending);
-                        self.journal_len += self.pending.len() as u64;
-                    }
-                    Err(e) => self.drop_journal(&e),
-                }
-            }
-            self.pending.clear();
-        }
+        self.flush_journal();
         if mark || self.marked.is_none_or(|t| t.elapsed() >= MARKER_EVERY) {
             self.write_marker();
         }
+    }
+
+    /// Appends the pending entries to the journal.
+    fn flush_journal(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(f) = self.journal.as_mut() {
+            match f.write_all(&self.pending) {
+                Ok(()) => {
+                    self.digest.update(&self.pending);
+                    self.journal_len += self.pending.len() as u64;
+                }
+                Err(e) => self.drop_journal(&e),
+            }
+        }
+        self.pending.clear();
     }
 
     /// Writes the marker for the current head: fsyncs the journal first, so the marker never claims
@@ -806,6 +1072,7 @@ impl Writer {
     pub fn reader(&self) -> Reader {
         Reader {
             shared: Arc::clone(&self.shared),
+            permits: Arc::clone(&self.permits),
             stale: Arc::clone(&self.stale),
         }
     }
@@ -1149,18 +1416,15 @@ mod tests {
         let last_app1 = *right.last().unwrap();
         let mut pos = MAGIC.len();
         while pos < bytes.len() {
-            match bytes[pos] {
-                TAG_RECORD => {
-                    let seq = u64::from_le_bytes(bytes[pos + 1..pos + 9].try_into().unwrap());
-                    if seq == last_app1 {
-                        bytes[pos + 9..pos + 17].copy_from_slice(&0u64.to_le_bytes());
-                    }
-                    pos += 41;
+            if bytes[pos] == TAG_RECORD {
+                let seq = u64::from_le_bytes(bytes[pos + 1..pos + 9].try_into().unwrap());
+                if seq == last_app1 {
+                    bytes[pos + 9..pos + 17].copy_from_slice(&0u64.to_le_bytes());
                 }
-                _ => {
-                    let len = u32::from_le_bytes(bytes[pos + 1..pos + 5].try_into().unwrap());
-                    pos += 5 + len as usize;
-                }
+                pos += 41;
+            } else {
+                let len = u32::from_le_bytes(bytes[pos + 1..pos + 5].try_into().unwrap());
+                pos += 5 + len as usize;
             }
         }
         std::fs::write(&journal, &bytes).unwrap();

@@ -226,7 +226,7 @@ impl Default for Rolling {
     fn default() -> Self {
         Rolling {
             max_bytes: 256 << 20,
-            max_age: Duration::from_secs(30 * 24 * 3600),
+            max_age: Duration::from_hours(30 * 24),
         }
     }
 }
@@ -298,7 +298,9 @@ impl AuditLog {
         // The file may have just been created: make its directory entry durable before any record
         // in it is acknowledged.
         segment::sync_dir(dir);
+        let t = std::time::Instant::now();
         let segments = segment::segments(dir)?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "segments listed");
         let index::Start { mut writer, resume } = index::Writer::start(dir, segments.clone());
         let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
         let walked = segment::walk(&segments, resume.as_ref(), |record, pos, _| {
@@ -314,7 +316,10 @@ impl AuditLog {
             .map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len()))
             .sum();
         let head = walked.head;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
+        writer.finish_open();
         writer.publish(&head, None, true);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         let active_since = if head.len == 0 {
             None
         } else {

@@ -211,27 +211,12 @@ fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
     out.push_str("\r\n");
 }
 
-/// The header of [`to_table`].
+/// The header of the table of `audit list`.
 const TABLE_HEADER: [&str; 8] = [
     "SEQ", "RECEIVED", "EVENT", "APP", "REVISION", "PHASE", "CHANGE", "BY",
 ];
 
-/// The records as an aligned table for people.
-#[cfg(test)]
-pub fn to_table(records: &[Record]) -> String {
-    let mut table = Table::new();
-    let rows: Vec<Vec<String>> = records.iter().map(table_cells).collect();
-    for row in &rows {
-        table.measure(row);
-    }
-    let mut out = table.header();
-    for row in &rows {
-        table.push_row(&mut out, row);
-    }
-    out
-}
-
-/// The cells of one record in [`to_table`], cleaned of control characters.
+/// The cells of one record in the table of `audit list`, cleaned of control characters.
 pub fn table_cells(r: &Record) -> Vec<String> {
     let b = &r.body;
     let (phase, by) = match b {
@@ -268,7 +253,7 @@ impl Default for Table {
 }
 
 impl Table {
-    /// The table of [`to_table`].
+    /// The table of `audit list`.
     pub fn new() -> Self {
         Self::with_header(&TABLE_HEADER)
     }
@@ -549,7 +534,7 @@ fn render_report(
     }
 
     let _ = writeln!(w, "\nRollback:");
-    rollback_commands(w, &syncs, &backups);
+    rollback_commands(w, syncs, &backups);
     Some(out)
 }
 

@@ -208,7 +208,7 @@ pub fn walk(
         };
         if !resuming {
             let is_empty = file.metadata().map_err(io_at(&seg.path))?.len() == 0;
-            if !(is_empty && !seg.sealed) && seg.first_seq != expected {
+            if (seg.sealed || !is_empty) && seg.first_seq != expected {
                 let problem = if seg.first_seq > expected {
                     SegmentProblem::Missing {
                         expected,
@@ -397,7 +397,7 @@ mod tests {
     fn the_log_rolls_at_an_age() {
         let dir = tempfile::tempdir().unwrap();
         let rolling = Rolling {
-            max_age: std::time::Duration::from_secs(86400),
+            max_age: std::time::Duration::from_hours(24),
             ..Rolling::default()
         };
         let mut log = AuditLog::open_with(dir.path(), 1, rolling).unwrap();

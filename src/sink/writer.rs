@@ -69,7 +69,7 @@ impl Appender {
 }
 
 /// Longest the writer sleeps between checks whether the active segment is due by age.
-const AGE_CHECK: Duration = Duration::from_secs(60);
+const AGE_CHECK: Duration = Duration::from_mins(1);
 
 /// Seals the active segment when it is due by size or age (see [`AuditLog::roll_if_due`]).
 fn roll(log: &mut AuditLog) {
