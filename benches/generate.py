@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Benchmark of `sluice render` against `kubectl kustomize` and `cat` on the same generated app.
+"""Benchmark of `sluice generate` against `kubectl kustomize` and `cat` on the same generated app.
 
 Generates apps of N objects (ConfigMaps, Deployments that reference them, Services, ServiceAccounts)
 in a temporary directory, then times, in the same run and on the same files:
   - cat of every manifest file (the floor: reading the bytes),
-  - sluice render -o json DIR (read, parse as YAML 1.1, checksum, write JSON),
+  - sluice generate in the app directory, what Argo CD's plugin sidecar runs (read, parse as YAML 1.1,
+    checksum, write JSON; `render -o yaml` for people writes YAML and is not timed here),
   - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh).
 Reports MB/s (median of 9 runs), peak RSS (from GNU time, in a separate run), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
+
+With SLUICE_BASELINE=/path/to/another/sluice (e.g. a release build of main), that binary and SLUICE_BIN
+are also run alternately 11 times each on the same files and the ratio of their median times is printed:
+a comparison that holds even when the machine is busy and absolute MB/s are not comparable.
 """
 import os, subprocess, sys, tempfile, time
 
@@ -133,12 +138,14 @@ def best(argv, cwd=None, reps=5, limit=None):
 
 def main():
     sluice = os.path.abspath(sys.argv[1])
+    # Argo CD's build environment, as the plugin sidecar gets it (inherited by every run).
+    os.environ.update(ARGOCD_APP_NAME="bench", ARGOCD_APP_NAMESPACE="bench")
     sizes = [int(a) for a in sys.argv[2:]] or [2000, 20000]
     with tempfile.TemporaryDirectory() as d:
         make_app(d, 4)
-        base_rss = peak_rss([sluice, "render", "-o", "json", os.path.join(d, "manifests")])
-    print(f"baseline: sluice render of a 4-object app peaks at {base_rss / 1e6:.1f} MB RSS\n", flush=True)
-    print(f"| objects | input MB | cat s | sluice render s | sluice MB/s | sluice peak RSS MB | (RSS - baseline) / input | kubectl kustomize s | kustomize / sluice |")
+        base_rss = peak_rss([sluice, "generate"], cwd=os.path.join(d, "manifests"))
+    print(f"baseline: sluice generate of a 4-object app peaks at {base_rss / 1e6:.1f} MB RSS\n", flush=True)
+    print(f"| objects | input MB | cat s | sluice generate s | sluice MB/s | sluice peak RSS MB | (RSS - baseline) / input | kubectl kustomize s | kustomize / sluice |")
     print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     times = {}
     for n in sizes:
@@ -147,9 +154,8 @@ def main():
             m = os.path.join(d, "manifests")
             files = sorted(f for f in os.listdir(m) if f.endswith(".yaml"))
             cat_s, _, _ = best(["cat", *files], cwd=m)
-            render = [sluice, "render", "-o", "json", m, "--env", "ARGOCD_APP_NAME=bench", "--env", "ARGOCD_APP_NAMESPACE=bench"]
-            s_s, _, _ = best(render, reps=9)
-            s_rss = peak_rss(render)
+            s_s, _, _ = best([sluice, "generate"], cwd=m, reps=9)
+            s_rss = peak_rss([sluice, "generate"], cwd=m)
             # kubectl kustomize grows faster than linearly; it is stopped after KUSTOMIZE_LIMIT seconds and
             # the ratio is then a lower bound.
             k = best(["kubectl", "kustomize", d], reps=1 if n > 5000 else 3, limit=KUSTOMIZE_LIMIT)
@@ -157,6 +163,20 @@ def main():
             mb = size / 1e6
             times[n] = (s_s, size)
             print(f"| {n} | {mb:.1f} | {cat_s:.3f} | {s_s:.3f} | {mb / s_s:.0f} | {s_rss / 1e6:.0f} | {(s_rss - base_rss) / size:.1f}x | {k_text} | {ratio} |", flush=True)
+
+    baseline = os.environ.get("SLUICE_BASELINE")
+    if baseline:
+        print(f"\nalternating runs against SLUICE_BASELINE={baseline} (median of 11 each):")
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as d:
+                size = make_app(d, n)
+                m = os.path.join(d, "manifests")
+                runs = {baseline: [], sluice: []}
+                for _ in range(11):
+                    for b in runs:
+                        runs[b].append(run([b, "generate"], cwd=m)[0])
+                med = {b: sorted(t)[len(t) // 2] for b, t in runs.items()}
+                print(f"  {n} objects: baseline {size / 1e6 / med[baseline]:.1f} MB/s, sluice {size / 1e6 / med[sluice]:.1f} MB/s, sluice time / baseline time {med[sluice] / med[baseline]:.2f}")
 
     if len(times) > 1:
         (n0, (t0, b0)), (n1, (t1, b1)) = min(times.items()), max(times.items())

@@ -6,7 +6,7 @@
 
 use crate::manifest::{self, Document, Limits};
 use crate::policy::{self, Policy, PolicyError};
-use crate::render::{self, RenderContext, RenderError};
+use crate::render::{self, AppHelm, RenderContext, RenderError};
 use crate::transform::hooks::{self, SqlFiles};
 use crate::transform::{AppContext, TransformError};
 use std::collections::BTreeMap;
@@ -88,12 +88,92 @@ impl ArgoEnv {
             .or_else(|| self.get(&format!("PARAM_{name}")))
     }
 
+    /// The Application's Helm settings from its plugin parameters: `helm-value-files` (array),
+    /// `helm-parameters` and `helm-string-parameters` (maps). Read from `ARGOCD_APP_PARAMETERS` (the
+    /// JSON Argo CD gives every plugin, which keeps map keys as written), else from the `PARAM_*`
+    /// variables (`PARAM_HELM_VALUE_FILES_0`, ...; map keys arrive upper-cased there, so maps are read
+    /// from the JSON only), else from env entries `HELM_VALUE_FILES` (comma-separated).
+    pub fn app_helm(&self) -> AppHelm {
+        let mut helm = AppHelm::default();
+        let params: Vec<serde_json::Value> = self
+            .get("ARGOCD_APP_PARAMETERS")
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default();
+        let param = |name: &str| params.iter().find(|p| p["name"] == name);
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let pairs = |v: &serde_json::Value| -> Vec<(String, String)> {
+            let mut pairs: Vec<(String, String)> = v
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            pairs.sort();
+            pairs
+        };
+        if let Some(p) = param("helm-value-files") {
+            helm.value_files = strings(&p["array"]);
+        } else if self.get("PARAM_HELM_VALUE_FILES_0").is_some() {
+            helm.value_files = (0..)
+                .map_while(|i| self.get(&format!("PARAM_HELM_VALUE_FILES_{i}")))
+                .map(String::from)
+                .collect();
+        } else if let Some(files) = self.get("ARGOCD_ENV_HELM_VALUE_FILES") {
+            helm.value_files = files
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(p) = param("helm-parameters") {
+            helm.parameters = pairs(&p["map"]);
+        }
+        if let Some(p) = param("helm-string-parameters") {
+            helm.string_parameters = pairs(&p["map"]);
+        }
+        helm
+    }
+
+    /// Argo CD's build environment (`ARGOCD_APP_*`, `KUBE_VERSION`, `KUBE_API_VERSIONS`), which value
+    /// file names and parameter values may name as `$VAR`.
+    pub fn build_env(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .filter(|(k, _)| {
+                (k.starts_with("ARGOCD_APP_") && k.as_str() != "ARGOCD_APP_PARAMETERS")
+                    || k.as_str() == "KUBE_VERSION"
+                    || k.as_str() == "KUBE_API_VERSIONS"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Sets `key` unless it is already set (`render` fills in the caller's `PATH` and `SLUICE_IMAGE`).
     pub fn set_default(&mut self, key: &str, value: Option<String>) {
         if let Some(value) = value {
             self.vars.entry(key.to_string()).or_insert(value);
         }
     }
+}
+
+/// Argo CD's `parseKubeVersion`: `v1.31.4+k3s1` → `1.31.4` (what helm accepts).
+fn kube_version(raw: &str) -> String {
+    let raw = raw.trim().trim_start_matches('v');
+    let end = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    raw[..end].trim_end_matches('.').to_string()
 }
 
 /// The repository root: the working directory minus `ARGOCD_APP_SOURCE_PATH` when it ends with it
@@ -128,9 +208,30 @@ pub fn repo_root(app_dir: &Path, source_path: Option<&str>) -> PathBuf {
 /// The first failure of any stage, naming the file, document or key and the fix.
 pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u8>> {
     let docs = documents(app_dir, repo_root, env)?;
+    Ok(to_bytes(&docs))
+}
+
+/// [`generate`] on manifests given as text (`sluice generate --stdin`: the output of an earlier
+/// plugin, such as argocd-vault-plugin) instead of rendering the app; `.sluice.yaml` still comes from
+/// the app directory.
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn generate_from(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    manifests: &str,
+) -> Result<Vec<u8>> {
+    let docs = documents_from(app_dir, repo_root, env, Some(manifests))?;
+    Ok(to_bytes(&docs))
+}
+
+fn to_bytes(docs: &[Document]) -> Vec<u8> {
     let mut out = Vec::with_capacity(docs.len() * 512);
-    manifest::write_documents(&docs, &mut out);
-    Ok(out)
+    manifest::write_documents(docs, &mut out);
+    out
 }
 
 /// Runs the whole pipeline and returns the documents, for a caller that writes them its own way
@@ -140,6 +241,20 @@ pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u
 ///
 /// As [`generate`].
 pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<Document>> {
+    documents_from(app_dir, repo_root, env, None)
+}
+
+/// [`documents`], taking the manifests from `manifests` instead of rendering when given.
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn documents_from(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    manifests: Option<&str>,
+) -> Result<Vec<Document>> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
         return Err(GenerateError::NoPolicy { path: policy_path });
@@ -149,13 +264,8 @@ pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<
     let ctx = RenderContext {
         app_dir: app_dir.to_path_buf(),
         repo_root: repo_root.to_path_buf(),
-        app_name: app.app_name.clone(),
         namespace: app.namespace.clone(),
-        kube_version: env
-            .get("KUBE_VERSION")
-            .unwrap_or("")
-            .trim_start_matches('v')
-            .to_string(),
+        kube_version: kube_version(env.get("KUBE_VERSION").unwrap_or("")),
         api_versions: env
             .get("KUBE_API_VERSIONS")
             .map(|v| {
@@ -167,8 +277,14 @@ pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<
             })
             .unwrap_or_default(),
         path_var: env.get("PATH").map(String::from),
+        argocd_app_name: app.argocd_app_name.clone(),
+        app_helm: env.app_helm(),
+        build_env: env.build_env(),
     };
-    let mut docs = read_rendered(&policy, &ctx)?;
+    let mut docs = match manifests {
+        Some(text) => manifest::read_all(&[("stdin", text)], &Limits::default())?,
+        None => read_rendered(&policy, &ctx)?,
+    };
     if docs.is_empty() {
         return Err(GenerateError::Empty {
             dir: app_dir.to_path_buf(),
@@ -185,7 +301,7 @@ pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<
 }
 
 fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> {
-    let rendered = render::render(policy.render.tool, &policy.render.helm, ctx)?;
+    let rendered = render::render(&policy.render, ctx)?;
     let streams: Vec<(&str, &str)> = rendered
         .iter()
         .map(|r| (r.name.as_str(), r.text.as_str()))

@@ -97,7 +97,6 @@ pub struct Scan {
 /// # Errors
 ///
 /// Reading fails.
-#[cfg(test)]
 pub fn scan(reader: impl Read, on_record: impl FnMut(Map<String, Value>, u64)) -> io::Result<Scan> {
     scan_from(
         BufReader::with_capacity(1 << 16, reader),

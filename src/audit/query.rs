@@ -98,44 +98,13 @@ pub const CSV_COLUMNS: [&str; 23] = [
 ];
 
 /// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled).
-#[cfg(test)]
 pub fn to_csv(records: &[Record]) -> String {
-    let mut out = csv_header();
-    for r in records {
-        push_csv_line(&mut out, r);
-    }
-    out
-}
-
-/// The header line of [`to_csv`].
-pub fn csv_header() -> String {
     let mut out = String::new();
     push_csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
-    out
-}
-
-/// Appends the CSV line of one record (as [`to_csv`] writes it) to `out`.
-pub fn push_csv_line(out: &mut String, r: &Record) {
-    push_csv_row(out, csv_row(r).into_iter());
-}
-
-/// One record as an element of the JSON array that `audit list --format json` prints (pretty, indented
-/// one level), without the separating comma.
-///
-/// # Errors
-///
-/// The record cannot be serialized (it always can: its members are JSON values).
-pub fn json_element(r: &Record) -> Result<String, serde_json::Error> {
-    let text = serde_json::to_string_pretty(r)?;
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str("  ");
-        out.push_str(line);
+    for r in records {
+        push_csv_row(&mut out, csv_row(r).into_iter());
     }
-    Ok(out)
+    out
 }
 
 /// The [`CSV_COLUMNS`] of a record; a column the record's kind does not have is empty.
@@ -211,84 +180,90 @@ fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
     out.push_str("\r\n");
 }
 
-/// The header of the table of `audit list`.
-const TABLE_HEADER: [&str; 8] = [
-    "SEQ", "RECEIVED", "EVENT", "APP", "REVISION", "PHASE", "CHANGE", "BY",
-];
-
-/// The cells of one record in the table of `audit list`, cleaned of control characters.
-pub fn table_cells(r: &Record) -> Vec<String> {
-    let b = &r.body;
-    let (phase, by) = match b {
-        Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
-        Body::Guard(g) => (decision(g), ""),
-    };
-    [
-        r.seq.to_string().as_str(),
-        b.received_at(),
-        b.event(),
-        b.app_name(),
-        short(b.revision().unwrap_or("")),
-        phase,
-        b.change_id().unwrap_or(""),
-        by,
-    ]
-    .iter()
-    .map(|c| clean(c))
-    .collect()
+/// The records as an aligned table for people.
+pub fn to_table(records: &[Record]) -> String {
+    let header = [
+        "SEQ", "RECEIVED", "EVENT", "APP", "REVISION", "PHASE", "CHANGE", "BY",
+    ];
+    let rows = records
+        .iter()
+        .map(|r| {
+            let b = &r.body;
+            let (phase, by) = match b {
+                Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
+                Body::Guard(g) => (decision(g), ""),
+            };
+            vec![
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.event().to_owned(),
+                b.app_name().to_owned(),
+                short(b.revision().unwrap_or("")).to_owned(),
+                phase.to_owned(),
+                b.change_id().unwrap_or("").to_owned(),
+                by.to_owned(),
+            ]
+        })
+        .collect();
+    aligned(&header, rows)
 }
 
-/// An aligned table built in two passes, so that its rows need not be kept: measure every row, then
-/// print the header and each row. Columns are padded to their widest cell, two spaces apart.
-#[derive(Debug, Clone)]
-pub struct Table {
-    header: Vec<String>,
-    widths: Vec<usize>,
-}
-
-impl Default for Table {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Table {
-    /// The table of `audit list`.
-    pub fn new() -> Self {
-        Self::with_header(&TABLE_HEADER)
-    }
-
-    fn with_header(header: &[&str]) -> Self {
-        Table {
-            header: header.iter().map(|h| (*h).to_owned()).collect(),
-            widths: header.iter().map(|h| h.len()).collect(),
-        }
-    }
-
-    /// Widens the columns for a row of cleaned cells.
-    pub fn measure(&mut self, row: &[String]) {
-        for (w, c) in self.widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-
-    /// The header line.
-    pub fn header(&self) -> String {
-        let mut out = String::new();
-        self.push_row(&mut out, &self.header);
-        out
-    }
-
-    /// Appends one row, padded to the measured widths.
-    pub fn push_row(&self, out: &mut String, row: &[String]) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&self.widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+/// The records as a wide table (`audit list -o wide`): the table's columns, the full revision, and where
+/// the change went, who approved it and its backup.
+pub fn to_wide_table(records: &[Record]) -> String {
+    let header = [
+        "SEQ",
+        "RECEIVED",
+        "EVENT",
+        "APP",
+        "DESTINATION",
+        "REVISION",
+        "PHASE",
+        "HEALTH",
+        "CHANGE",
+        "BY",
+        "APPROVED BY",
+        "BACKUP",
+    ];
+    let rows = records
+        .iter()
+        .map(|r| {
+            let b = &r.body;
+            let (namespace, phase, health, by, approved, backup) = match b {
+                Body::Sync(s) => (
+                    text(s.destination.namespace.as_deref()),
+                    text(s.phase.as_deref()),
+                    text(s.health.as_deref()),
+                    initiated_by(s),
+                    s.approved_by.join(", "),
+                    text(s.backup.as_deref()),
+                ),
+                Body::Guard(g) => (
+                    text(g.destination.namespace.as_deref()),
+                    decision(g),
+                    "",
+                    "",
+                    String::new(),
+                    "",
+                ),
+            };
+            vec![
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.event().to_owned(),
+                b.app_name().to_owned(),
+                namespace.to_owned(),
+                b.revision().unwrap_or("").to_owned(),
+                phase.to_owned(),
+                health.to_owned(),
+                b.change_id().unwrap_or("").to_owned(),
+                by.to_owned(),
+                approved,
+                backup.to_owned(),
+            ]
+        })
+        .collect();
+    aligned(&header, rows)
 }
 
 /// Columns padded to their widest cell, two spaces apart; cells cleaned of control characters.
@@ -297,13 +272,22 @@ fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
         .into_iter()
         .map(|r| r.iter().map(|c| clean(c)).collect())
         .collect();
-    let mut table = Table::with_header(header);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
-        table.measure(row);
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
     }
-    let mut out = table.header();
-    for row in &rows {
-        table.push_row(&mut out, row);
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
     }
     out
 }
@@ -311,106 +295,56 @@ fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
 /// A trailer member of an event (`risk`, `tested`, ...).
 type TrailerField = fn(&SyncEvent) -> Option<&str>;
 
-/// The change report of `audit show`, or `None` when no record concerns `change_id`.
-///
-/// `records` is the whole log in order. A guard decision belongs to the change when it names it (as
-/// change id or emergency id), or when it has no change id and its app and revision are those of one
-/// of the change's syncs.
-#[cfg(test)]
-pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
-    let mut change = ChangeRecords::new(change_id);
-    for r in records {
-        change.first_pass(r);
-    }
-    if change.needs_second_pass() {
-        for r in records {
-            change.second_pass(r);
-        }
-    }
-    change.report()
-}
-
-/// The records of one change, gathered in two passes over the log so that the rest of the log need
-/// not be kept: the first keeps the change's syncs and the guard decisions that name it; the second
-/// (only when [`ChangeRecords::needs_second_pass`]) the guard decisions without a change id whose app
-/// and revision are those of one of the change's syncs (they usually come before the sync).
-#[derive(Debug, Clone)]
-pub struct ChangeRecords {
-    change_id: String,
-    syncs: Vec<(u64, SyncEvent)>,
-    guards: Vec<(u64, GuardDecision)>,
-}
-
-impl ChangeRecords {
-    pub fn new(change_id: &str) -> Self {
-        ChangeRecords {
-            change_id: change_id.to_owned(),
-            syncs: Vec::new(),
-            guards: Vec::new(),
-        }
-    }
-
-    /// First pass: keeps `r` if it is a sync of the change or a guard decision naming it.
-    pub fn first_pass(&mut self, r: &Record) {
-        let id = self.change_id.as_str();
-        match &r.body {
-            Body::Sync(s) if text(s.change_id.as_deref()) == id => {
-                self.syncs.push((r.seq, (**s).clone()));
-            }
-            Body::Guard(g)
-                if text(g.change_id.as_deref()) == id || text(g.emergency.as_deref()) == id =>
-            {
-                self.guards.push((r.seq, (**g).clone()));
-            }
-            _ => {}
-        }
-    }
-
-    /// Whether a guard decision without a change id could still belong to the change.
-    pub fn needs_second_pass(&self) -> bool {
-        self.syncs
-            .iter()
-            .any(|(_, s)| !text(s.revision.as_deref()).is_empty())
-    }
-
-    /// Whether the second pass wants `r`: a guard decision without a change id, with a revision.
-    pub fn is_candidate(r: &Record) -> bool {
-        matches!(&r.body, Body::Guard(g)
-            if text(g.change_id.as_deref()).is_empty() && !text(g.revision.as_deref()).is_empty())
-    }
-
-    /// Second pass: keeps `r` if it is a guard decision without a change id for the app and revision
-    /// of one of the change's syncs (and not kept already).
-    pub fn second_pass(&mut self, r: &Record) {
-        let Body::Guard(g) = &r.body else { return };
-        if !text(g.change_id.as_deref()).is_empty() || self.guards.iter().any(|(s, _)| *s == r.seq)
-        {
-            return;
-        }
-        let synced = self.syncs.iter().any(|(_, s)| {
+/// The records that concern `change_id`, in log order: its syncs, and the guard decisions that belong to
+/// it (those that name it, as change id or emergency id, and those without a change id whose app and
+/// revision are those of one of its syncs). `audit show -o json` prints them; [`change_report`] tells them.
+pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Record> {
+    let syncs: Vec<&SyncEvent> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Sync(s) if text(s.change_id.as_deref()) == change_id => Some(&**s),
+            _ => None,
+        })
+        .collect();
+    let synced = |g: &GuardDecision| {
+        syncs.iter().any(|s| {
             s.app.name == g.app.name
                 && !text(g.revision.as_deref()).is_empty()
                 && text(s.revision.as_deref()) == text(g.revision.as_deref())
-        });
-        if synced {
-            self.guards.push((r.seq, (**g).clone()));
-        }
-    }
-
-    /// The report, or `None` when no record concerns the change.
-    pub fn report(mut self) -> Option<String> {
-        self.guards.sort_by_key(|(seq, _)| *seq);
-        let syncs: Vec<(u64, &SyncEvent)> = self.syncs.iter().map(|(q, s)| (*q, s)).collect();
-        let guards: Vec<&GuardDecision> = self.guards.iter().map(|(_, g)| g).collect();
-        render_report(&self.change_id, &syncs, &guards)
-    }
+        })
+    };
+    records
+        .iter()
+        .filter(|r| match &r.body {
+            Body::Sync(s) => text(s.change_id.as_deref()) == change_id,
+            Body::Guard(g) => {
+                text(g.change_id.as_deref()) == change_id
+                    || text(g.emergency.as_deref()) == change_id
+                    || (text(g.change_id.as_deref()).is_empty() && synced(g))
+            }
+        })
+        .collect()
 }
 
-fn render_report(
-    change_id: &str,
-    syncs: &[(u64, &SyncEvent)],
-    guards: &[&GuardDecision],
-) -> Option<String> {
+/// The change report of `audit show`, or `None` when no record concerns `change_id`.
+///
+/// `records` is the whole log in order; the records of the change are those of [`change_records`].
+pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
+    let selected = change_records(change_id, records);
+    let syncs: Vec<(u64, &SyncEvent)> = selected
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Sync(s) => Some((r.seq, &**s)),
+            Body::Guard(_) => None,
+        })
+        .collect();
+    let guards: Vec<&GuardDecision> = selected
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Guard(g) => Some(&**g),
+            Body::Sync(_) => None,
+        })
+        .collect();
     if syncs.is_empty() && guards.is_empty() {
         return None;
     }
@@ -493,7 +427,7 @@ fn render_report(
     if guards.is_empty() {
         let _ = writeln!(w, "  (no guard decision recorded)");
     }
-    for g in guards {
+    for g in &guards {
         let within = if g.windows.is_empty() {
             "no active window".to_owned()
         } else {
@@ -520,7 +454,7 @@ fn render_report(
 
     let _ = writeln!(w, "\nPre-change backups:");
     let mut backups: Vec<(&str, &str)> = Vec::new();
-    for (_, s) in syncs {
+    for (_, s) in &syncs {
         let b = text(s.backup.as_deref());
         if !b.is_empty() && !backups.iter().any(|(_, x)| *x == b) {
             backups.push((&s.app.name, b));
@@ -534,7 +468,7 @@ fn render_report(
     }
 
     let _ = writeln!(w, "\nRollback:");
-    rollback_commands(w, syncs, &backups);
+    rollback_commands(w, &syncs, &backups);
     Some(out)
 }
 

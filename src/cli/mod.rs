@@ -42,7 +42,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render the app in the working directory with Argo CD's environment (what plugin.yaml runs).
-    Generate,
+    Generate(generate::GenerateArgs),
     /// Render DIR as `generate` would, with the given environment instead of the process's.
     Render(render::RenderArgs),
     /// Render the app at two Git revisions and show what changes: summary, weakened controls, YAML diffs.
@@ -68,7 +68,7 @@ enum Command {
 /// Whatever the command fails with; [`Error::exit`] gives the exit code.
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
-        Command::Generate => generate::run(),
+        Command::Generate(args) => generate::run(&args),
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
@@ -94,4 +94,53 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.without_time().try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every argument of every command, with the path of commands to it, that has no help text.
+    fn without_help(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() && sub.get_name() != "help" {
+                out.push(format!("{path} {} (the command itself)", sub.get_name()));
+            }
+            without_help(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_command_has_help_text() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        without_help(&cmd, "sluice", &mut missing);
+        assert_eq!(missing, Vec::<String>::new(), "arguments without help text");
+        // The control: the walk does reach the audit flags.
+        let list = cmd
+            .find_subcommand("audit")
+            .and_then(|a| a.find_subcommand("list"))
+            .expect("audit list");
+        for flag in [
+            "data_dir",
+            "server",
+            "token_file",
+            "since",
+            "limit",
+            "output",
+        ] {
+            assert!(
+                list.get_arguments().any(|a| a.get_id() == flag),
+                "audit list has no {flag}"
+            );
+        }
+    }
 }

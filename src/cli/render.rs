@@ -30,6 +30,9 @@ pub(super) struct RenderArgs {
     /// The repository root that policy paths must stay inside (default: the nearest parent with `.git`, else DIR).
     #[arg(long)]
     repo_root: Option<PathBuf>,
+    /// Read the manifests from stdin instead of rendering DIR, as `generate --stdin` does.
+    #[arg(long)]
+    stdin: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
     format: Format,
@@ -54,7 +57,12 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     let root = args
         .repo_root
         .unwrap_or_else(|| generate::repo_root(&dir, None));
-    let docs = generate::documents(&dir, &root, &env)?;
+    let stdin = if args.stdin {
+        Some(super::generate::read_stdin()?)
+    } else {
+        None
+    };
+    let docs = generate::documents_from(&dir, &root, &env, stdin.as_deref())?;
     output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;
     Ok(Exit::Success)
 }

@@ -6,7 +6,12 @@ pub mod emit;
 pub mod redact;
 pub mod yaml;
 
+#[cfg(test)]
+mod oracle_tests;
+
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::atomic::AtomicUsize;
 pub use yaml::{Limits, YamlError};
 
 /// One Kubernetes object and where it came from. The object is kept as compact JSON (about the size
@@ -160,14 +165,18 @@ pub fn read_documents(
 /// One piece of a stream between `---` separator lines.
 struct Chunk<'a> {
     file: &'a str,
-    text: &'a str,
+    /// The piece, ending with a line break as Kubernetes' `LineReader` gives every line one.
+    text: Cow<'a, str>,
     /// 1-based line of the chunk's first line in its file.
     line: usize,
 }
 
-/// Reads several manifest streams, `(name, text)`, into one list in their order. Streams are cut at
-/// `---` separator lines first, as Kubernetes' own `YAMLReader` does, and the pieces are parsed on
-/// all cores; the result (and the first error) is the same as reading them one after another.
+/// Reads several manifest streams, `(name, text)`, into one list in their order, as Kubernetes'
+/// `YAMLOrJSONDecoder` reads each (what Argo CD's `kube.SplitYAML` and its directory reader use): a
+/// stream whose first non-blank character is `{` is a stream of JSON values; any other is cut at `---`
+/// separator lines, as Kubernetes' own `YAMLReader` does, and the pieces are parsed on all cores; the
+/// result (and the first error) is the same as reading them one after another. Aliases of all
+/// streams share one byte budget ([`Limits::alias_bytes_for`] the total input).
 ///
 /// # Errors
 ///
@@ -184,12 +193,44 @@ pub fn read_all(streams: &[(&str, &str)], limits: &Limits) -> Result<Vec<Documen
             },
         });
     }
-    let chunks: Vec<Chunk<'_>> = streams
-        .iter()
-        .flat_map(|(file, text)| split_stream(file, text))
-        .collect();
-    let parsed = crate::parallel::map(&chunks, |c| parse_chunk(c, limits));
+    let limits = Limits {
+        max_alias_bytes: limits.max_alias_bytes.min(Limits::alias_bytes_for(total)),
+        ..*limits
+    };
+    let budget = AtomicUsize::new(limits.max_alias_bytes);
     let mut out = Vec::new();
+    let mut yaml_streams = Vec::new();
+    // Streams are read in order; runs of YAML streams are parsed together, in parallel.
+    for (i, (file, text)) in streams.iter().enumerate() {
+        if is_json_stream(text) {
+            read_yaml_streams(&yaml_streams, &limits, &budget, &mut out)?;
+            yaml_streams.clear();
+            read_json_stream(file, text, &mut out)?;
+        } else {
+            yaml_streams.push(streams[i]);
+        }
+    }
+    read_yaml_streams(&yaml_streams, &limits, &budget, &mut out)?;
+    Ok(out)
+}
+
+/// Whether Kubernetes reads the stream as JSON: its first non-blank character is `{`
+/// (`GuessJSONStream` of k8s.io/apimachinery).
+fn is_json_stream(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+fn read_yaml_streams(
+    streams: &[(&str, &str)],
+    limits: &Limits,
+    budget: &AtomicUsize,
+    out: &mut Vec<Document>,
+) -> Result<(), ManifestError> {
+    let mut chunks = Vec::new();
+    for (file, text) in streams {
+        chunks.extend(split_stream(file, text)?);
+    }
+    let parsed = crate::parallel::map(&chunks, |c| parse_chunk(c, limits, budget));
     let mut index_in_file = 0;
     let mut current_file = None;
     for (chunk, parsed) in chunks.iter().zip(parsed) {
@@ -207,7 +248,48 @@ pub fn read_all(streams: &[(&str, &str)], limits: &Limits) -> Result<Vec<Documen
         index_in_file += yaml_docs;
         out.append(&mut docs);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A JSON stream: the values one after another, as `encoding/json`'s `Decoder` reads them.
+fn read_json_stream(file: &str, text: &str, out: &mut Vec<Document>) -> Result<(), ManifestError> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut index = 0;
+    loop {
+        let start = values.byte_offset();
+        let Some(value) = values.next() else { break };
+        let value = value.map_err(|e| ManifestError::Yaml {
+            file: file.to_string(),
+            source: YamlError::Syntax {
+                line: e.line(),
+                message: format!(
+                    "JSON (the stream starts with `{{`, so Kubernetes reads it as JSON): {e}"
+                ),
+            },
+        })?;
+        let skipped = text[start..].len() - text[start..].trim_start().len();
+        let at = Source {
+            file: file.to_string(),
+            index,
+            line: line_of(start + skipped),
+        };
+        match value {
+            Value::Null => {}
+            Value::Object(object) => push_object(object, at, out)?,
+            other => {
+                return Err(ManifestError::NotAnObject {
+                    at,
+                    message: format!(
+                        "expected a Kubernetes object (a JSON object with apiVersion and kind), found {}",
+                        type_name(&other)
+                    ),
+                })
+            }
+        }
+        index += 1;
+    }
+    Ok(())
 }
 
 /// What one chunk gave: how many YAML documents it held, and its Kubernetes objects.
@@ -217,12 +299,25 @@ struct Parsed {
 }
 
 /// Parses one chunk into documents (indices local to the chunk), on a worker thread.
-fn parse_chunk(chunk: &Chunk<'_>, limits: &Limits) -> Result<Parsed, ManifestError> {
+fn parse_chunk(
+    chunk: &Chunk<'_>,
+    limits: &Limits,
+    budget: &AtomicUsize,
+) -> Result<Parsed, ManifestError> {
+    let yaml_error = |source: YamlError| ManifestError::Yaml {
+        file: chunk.file.to_string(),
+        source: source.offset_lines(chunk.line - 1),
+    };
     let yaml_docs =
-        yaml::parse_stream(chunk.text, limits).map_err(|source| ManifestError::Yaml {
-            file: chunk.file.to_string(),
-            source: source.offset_lines(chunk.line - 1),
-        })?;
+        yaml::parse_stream_with_budget(&chunk.text, limits, budget).map_err(yaml_error)?;
+    // Kubernetes hands each piece to go-yaml v2's Unmarshal, which reads its first document only: a
+    // second one (after a `...` line) would be dropped without a word. Refused instead.
+    if let Some(second) = yaml_docs.get(1) {
+        return Err(yaml_error(YamlError::Unsupported {
+            line: second.line,
+            message: "a second YAML document without a `---` line before it; Kubernetes splits documents only at lines that are `---` alone, and would silently keep only the first: put `---` on a line of its own between them".into(),
+        }));
+    }
     let mut docs = Vec::new();
     // A piece with only comments still counts as a document for the indices in error messages.
     let count = yaml_docs.len().max(1);
@@ -252,37 +347,63 @@ fn parse_chunk(chunk: &Chunk<'_>, limits: &Limits) -> Result<Parsed, ManifestErr
     })
 }
 
-/// Cuts a stream at lines that are a bare `---` (optionally followed by spaces or a comment).
-fn split_stream<'a>(file: &'a str, text: &'a str) -> Vec<Chunk<'a>> {
+/// Cuts a stream at lines that start with `---` as Kubernetes' `YAMLReader` does: a `---` followed by
+/// nothing but spaces or a comment ends a piece; anything else after it (`--- !!map`, `--- |`,
+/// `----`) is refused, as Kubernetes (since 1.22) and so Argo CD refuse it. The last piece gets a
+/// final line break if the stream has none, as Kubernetes' `LineReader` gives every line one (a
+/// block scalar on the last line of a file keeps its `\n` in Kubernetes, too).
+fn split_stream<'a>(file: &'a str, text: &'a str) -> Result<Vec<Chunk<'a>>, ManifestError> {
     let mut chunks = Vec::new();
     let (mut start, mut start_line, mut line_no, mut pos) = (0, 1, 1, 0);
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         if let Some(rest) = body.strip_prefix("---") {
-            let rest = rest.trim_start_matches([' ', '\t']);
-            if rest.is_empty() || rest.starts_with('#') {
-                if pos > start {
-                    chunks.push(Chunk {
-                        file,
-                        text: &text[start..pos],
-                        line: start_line,
-                    });
-                }
-                start = pos + line.len();
-                start_line = line_no + 1;
+            let rest = rest.trim();
+            if !rest.is_empty() && !rest.starts_with('#') {
+                return Err(ManifestError::Yaml {
+                    file: file.to_string(),
+                    source: YamlError::Syntax {
+                        line: line_no,
+                        message: format!("invalid document separator `---{}`: Kubernetes' YAMLReader (and so Argo CD) allows only spaces or a comment after `---` at the start of a line; move {:?} to the next line", truncate(&body[3..], 40), truncate(rest, 40)),
+                    },
+                });
             }
+            if pos > start {
+                chunks.push(Chunk {
+                    file,
+                    text: Cow::Borrowed(&text[start..pos]),
+                    line: start_line,
+                });
+            }
+            start = pos + line.len();
+            start_line = line_no + 1;
         }
         pos += line.len();
         line_no += 1;
     }
     if start < text.len() || chunks.is_empty() {
+        let rest = &text[start..];
+        let text = if rest.is_empty() || rest.ends_with('\n') {
+            Cow::Borrowed(rest)
+        } else {
+            Cow::Owned(format!("{rest}\n"))
+        };
         chunks.push(Chunk {
             file,
-            text: &text[start..],
+            text,
             line: start_line,
         });
     }
-    chunks
+    Ok(chunks)
+}
+
+/// At most `max` characters of `s`, for error messages.
+fn truncate(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 fn push_object(
@@ -412,8 +533,9 @@ mod tests {
 
     #[test]
     fn separator_lines_cut_the_stream_like_kubernetes_yamlreader() {
-        let chunks = split_stream("f", "a: 1\n--- # first\nb: 2\n---\n---\nc: |\n  ---x\n");
-        let texts: Vec<_> = chunks.iter().map(|c| (c.text, c.line)).collect();
+        let chunks =
+            split_stream("f", "a: 1\n--- # first\nb: 2\n---\n---\nc: |\n  ---x\n").unwrap();
+        let texts: Vec<_> = chunks.iter().map(|c| (&*c.text, c.line)).collect();
         assert_eq!(texts, [("a: 1\n", 1), ("b: 2\n", 3), ("c: |\n  ---x\n", 6)]);
     }
 

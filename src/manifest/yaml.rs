@@ -7,6 +7,7 @@
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bounds against hostile input.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,19 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most nodes that aliases may add by expansion, over the whole input.
     pub max_alias_nodes: usize,
+    /// Most bytes (of the JSON they become) that aliases may add by expansion, over the whole input.
+    pub max_alias_bytes: usize,
+}
+
+/// Most bytes aliases may add, whatever the input: 64 MiB.
+pub const MAX_ALIAS_BYTES: usize = 64 << 20;
+
+impl Limits {
+    /// The alias byte budget for `input` bytes of YAML: 16 times the input, at least 1 MiB (so that
+    /// small files may use anchors freely) and at most [`MAX_ALIAS_BYTES`].
+    pub fn alias_bytes_for(input: usize) -> usize {
+        input.saturating_mul(16).clamp(1 << 20, MAX_ALIAS_BYTES)
+    }
 }
 
 impl Default for Limits {
@@ -26,6 +40,7 @@ impl Default for Limits {
             max_bytes: 256 << 20,
             max_depth: 100,
             max_alias_nodes: 100_000,
+            max_alias_bytes: MAX_ALIAS_BYTES,
         }
     }
 }
@@ -48,6 +63,12 @@ pub enum YamlError {
     TooDeep { line: usize, limit: usize },
     #[error("line {line}: aliases expand to more than {limit} nodes (an alias bomb?)")]
     AliasBomb { line: usize, limit: usize },
+    #[error("line {line}: alias *{anchor} expands the input past {limit} bytes (aliases may add at most 16 times the input, up to 64 MiB: an alias bomb?); write the value out instead of aliasing it so often")]
+    AliasBytes {
+        line: usize,
+        anchor: String,
+        limit: usize,
+    },
     #[error("line {line}: {message}")]
     Unsupported { line: usize, message: String },
 }
@@ -68,6 +89,15 @@ impl YamlError {
                 line: line + lines,
                 limit,
             },
+            YamlError::AliasBytes {
+                line,
+                anchor,
+                limit,
+            } => YamlError::AliasBytes {
+                line: line + lines,
+                anchor,
+                limit,
+            },
             YamlError::Unsupported { line, message } => YamlError::Unsupported {
                 line: line + lines,
                 message,
@@ -77,86 +107,220 @@ impl YamlError {
     }
 }
 
-/// Reads every document of a YAML stream (JSON is YAML too).
+/// Reads every document of a YAML stream (JSON is YAML too), with its own alias byte budget of
+/// `limits.max_alias_bytes`.
 ///
 /// # Errors
 ///
 /// A syntax error, a limit exceeded, or a value JSON cannot carry (`.nan`, `.inf`, complex keys).
 pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<YamlDoc>, YamlError> {
+    parse_stream_with_budget(text, limits, &AtomicUsize::new(limits.max_alias_bytes))
+}
+
+/// [`parse_stream`] drawing alias bytes from `budget`, which several streams may share (the pieces of
+/// one manifest stream, parsed in parallel).
+///
+/// A flow collection (or a multi-line quoted scalar) whose lines sit at or left of its key's
+/// indentation (`a: [` … `]` with the `]` under the `a`) is refused by saphyr-parser as YAML 1.2 says,
+/// but read by go-yaml v2 (libyaml does not check indentation inside flow context). When saphyr-parser
+/// reports such a line, the lines of that flow construct are indented further (which does not change
+/// a flow value: leading spaces of continuation lines are dropped by line folding) and the text is
+/// read again, a few times at most.
+///
+/// # Errors
+///
+/// As [`parse_stream`].
+pub fn parse_stream_with_budget(
+    text: &str,
+    limits: &Limits,
+    budget: &AtomicUsize,
+) -> Result<Vec<YamlDoc>, YamlError> {
     if text.len() > limits.max_bytes {
         return Err(YamlError::TooLarge {
             size: text.len(),
             limit: limits.max_bytes,
         });
     }
+    let mut repaired: Option<String> = None;
+    let mut first_error = None;
+    for _ in 0..8 {
+        let current = repaired.as_deref().unwrap_or(text);
+        match parse_once(current, limits, budget) {
+            Ok(docs) => return Ok(docs),
+            Err(Failure::Yaml(e)) => return Err(first_error.unwrap_or(e)),
+            Err(Failure::Indentation { error, from }) => {
+                let Some(fixed) = from.and_then(|(line, col)| reindent_flow(current, line, col))
+                else {
+                    return Err(first_error.unwrap_or(error));
+                };
+                first_error.get_or_insert(error);
+                repaired = Some(fixed);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(YamlError::Syntax {
+        line: 1,
+        message: "invalid indentation".into(),
+    }))
+}
+
+/// How one reading failed: an error to report, or an indentation error inside a flow construct that
+/// starts at `from` (line, column), which [`reindent_flow`] may repair.
+enum Failure {
+    Yaml(YamlError),
+    Indentation {
+        error: YamlError,
+        from: Option<(usize, usize)>,
+    },
+}
+
+fn parse_once(text: &str, limits: &Limits, budget: &AtomicUsize) -> Result<Vec<YamlDoc>, Failure> {
     let mut builder = Builder {
+        text,
         limits: *limits,
+        budget,
         anchors: HashMap::new(),
         alias_nodes: 0,
         stack: Vec::new(),
         docs: Vec::new(),
         doc_line: 1,
+        invalid_keys: Vec::new(),
     };
     for item in Parser::new_from_str(text) {
-        let (event, span) = item.map_err(|e| YamlError::Syntax {
-            line: e.marker().line(),
-            message: e.info().to_string(),
-        })?;
-        builder.event(event, span.start.line())?;
+        let (event, span) = match item {
+            Ok(item) => item,
+            Err(e) => {
+                let error = YamlError::Syntax {
+                    line: e.marker().line(),
+                    message: e.info().to_string(),
+                };
+                return Err(match e.info() {
+                    "invalid indentation"
+                    | "invalid indentation in flow construct"
+                    | "invalid indentation in quoted scalar" => {
+                        let (line, col) = (e.marker().line(), e.marker().col());
+                        let from = builder.outermost_flow((line, col)).or_else(|| {
+                            if e.info() == "invalid indentation in quoted scalar" {
+                                Some((line, col))
+                            } else {
+                                enclosing_flow(text, line, col)
+                            }
+                        });
+                        Failure::Indentation { error, from }
+                    }
+                    _ => Failure::Yaml(error),
+                });
+            }
+        };
+        builder
+            .event(event, span.start.line(), span.start.col())
+            .map_err(Failure::Yaml)?;
     }
     Ok(builder.docs)
 }
 
-/// A value under construction with its node count (for alias budgets).
+/// A value under construction with its node count and JSON size (for alias budgets).
 struct Node {
     value: Value,
     nodes: usize,
+    bytes: usize,
 }
+
+/// Where a collection starts (line, column), to tell flow collections from block ones.
+type Start = (usize, usize);
 
 enum Frame {
     Seq {
         anchor: usize,
         items: Vec<Value>,
         nodes: usize,
+        bytes: usize,
+        start: Start,
     },
     Map {
         anchor: usize,
         map: Map<String, Value>,
-        merged: Map<String, Value>,
         key: Option<(String, bool)>,
         nodes: usize,
-        line: usize,
+        bytes: usize,
+        start: Start,
     },
 }
 
-struct Builder {
+impl Frame {
+    fn start(&self) -> Start {
+        match self {
+            Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
+        }
+    }
+}
+
+struct Builder<'a> {
+    text: &'a str,
     limits: Limits,
-    anchors: HashMap<usize, (Value, usize)>,
+    budget: &'a AtomicUsize,
+    anchors: HashMap<usize, (Value, usize, usize)>,
     alias_nodes: usize,
     stack: Vec<Frame>,
     docs: Vec<YamlDoc>,
     doc_line: usize,
+    /// Keys Kubernetes refuses (null, beyond int64), held as [`INVALID_KEY`]`<index>` until the
+    /// document is complete: go-yaml v2 decodes first and sigs.k8s.io/yaml converts keys afterwards, so
+    /// such a key only matters if it is still there (not overwritten by a later duplicate or merge).
+    invalid_keys: Vec<YamlError>,
 }
 
-impl Builder {
-    fn event(&mut self, event: Event<'_>, line: usize) -> Result<(), YamlError> {
+/// The placeholder of a refused key (a NUL cannot start a key read from YAML without an escape).
+const INVALID_KEY: &str = "\u{0}sluice-invalid-key-";
+
+/// The first placeholder of a refused key left in `value`.
+fn find_invalid_key(value: &Value) -> Option<usize> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            k.strip_prefix(INVALID_KEY)
+                .and_then(|i| i.parse().ok())
+                .or_else(|| find_invalid_key(v))
+        }),
+        Value::Array(items) => items.iter().find_map(find_invalid_key),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn event(&mut self, event: Event<'_>, line: usize, col: usize) -> Result<(), YamlError> {
         match event {
             Event::DocumentStart(_) => {
                 self.doc_line = line;
                 self.anchors.clear();
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let value = resolve_scalar(&text, style, tag.as_deref(), line)?;
+                let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                let value = if is_key {
+                    resolve_key(&text, style, tag.as_deref(), line)?
+                } else {
+                    resolve_scalar(&text, style, tag.as_deref(), line)?
+                };
                 let is_merge_key = style == ScalarStyle::Plain && tag.is_none() && text == "<<";
-                self.push(Node { value, nodes: 1 }, anchor, line, is_merge_key)?;
+                let bytes = scalar_bytes(&value);
+                self.push(
+                    Node {
+                        value,
+                        nodes: 1,
+                        bytes,
+                    },
+                    anchor,
+                    line,
+                    is_merge_key,
+                )?;
             }
             Event::Alias(id) => {
-                let Some((value, nodes)) = self.anchors.get(&id) else {
+                let Some((value, nodes, bytes)) = self.anchors.get(&id) else {
                     return Err(YamlError::Syntax {
                         line,
                         message: "alias to an unknown anchor".into(),
                     });
                 };
+                let (nodes, bytes) = (*nodes, *bytes);
                 self.alias_nodes += nodes;
                 if self.alias_nodes > self.limits.max_alias_nodes {
                     return Err(YamlError::AliasBomb {
@@ -164,9 +328,24 @@ impl Builder {
                         limit: self.limits.max_alias_nodes,
                     });
                 }
+                // Take the bytes from the budget before copying anything.
+                if self
+                    .budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        left.checked_sub(bytes)
+                    })
+                    .is_err()
+                {
+                    return Err(YamlError::AliasBytes {
+                        line,
+                        anchor: alias_name(self.text, line, col),
+                        limit: self.limits.max_alias_bytes,
+                    });
+                }
                 let node = Node {
                     value: value.clone(),
-                    nodes: *nodes,
+                    nodes,
+                    bytes,
                 };
                 self.push(node, 0, line, false)?;
             }
@@ -176,6 +355,8 @@ impl Builder {
                     anchor,
                     items: Vec::new(),
                     nodes: 1,
+                    bytes: 2,
+                    start: (line, col),
                 });
             }
             Event::MappingStart(anchor, _) => {
@@ -183,10 +364,10 @@ impl Builder {
                 self.stack.push(Frame::Map {
                     anchor,
                     map: Map::new(),
-                    merged: Map::new(),
                     key: None,
                     nodes: 1,
-                    line,
+                    bytes: 2,
+                    start: (line, col),
                 });
             }
             Event::SequenceEnd => {
@@ -194,12 +375,16 @@ impl Builder {
                     anchor,
                     items,
                     nodes,
+                    bytes,
+                    ..
                 }) = self.stack.pop()
                 {
+                    let value = Value::Array(items);
                     self.push(
                         Node {
-                            value: Value::Array(items),
+                            value,
                             nodes,
+                            bytes,
                         },
                         anchor,
                         line,
@@ -210,20 +395,18 @@ impl Builder {
             Event::MappingEnd => {
                 if let Some(Frame::Map {
                     anchor,
-                    mut map,
-                    merged,
+                    map,
                     nodes,
+                    bytes,
                     ..
                 }) = self.stack.pop()
                 {
-                    // Merge keys (`<<`) give way to keys written explicitly, wherever they stand.
-                    for (k, v) in merged {
-                        map.entry(k).or_insert(v);
-                    }
+                    let value = Value::Object(map);
                     self.push(
                         Node {
-                            value: Value::Object(map),
+                            value,
                             nodes,
+                            bytes,
                         },
                         anchor,
                         line,
@@ -246,6 +429,19 @@ impl Builder {
         Ok(())
     }
 
+    /// The start of the outermost open flow collection (`[` or `{`) around `at` (line, column), if
+    /// the reader is inside one. A block collection's start is where its first entry is, which may
+    /// be a `[` too: only a collection that is still open at `at` counts.
+    fn outermost_flow(&self, at: Start) -> Option<Start> {
+        let offset = offset_of(self.text, at.0, at.1)?;
+        self.stack.iter().map(Frame::start).find(|&(line, col)| {
+            construct_at(self.text, line, col).is_some_and(|(start, c)| {
+                matches!(c, '[' | '{')
+                    && construct_end(self.text, start, c).is_some_and(|end| end >= offset)
+            })
+        })
+    }
+
     /// Places a finished node into its parent (or closes the document).
     fn push(
         &mut self,
@@ -256,31 +452,58 @@ impl Builder {
     ) -> Result<(), YamlError> {
         if anchor != 0 {
             self.anchors
-                .insert(anchor, (node.value.clone(), node.nodes));
+                .insert(anchor, (node.value.clone(), node.nodes, node.bytes));
         }
         match self.stack.last_mut() {
-            None => self.docs.push(YamlDoc {
-                value: node.value,
-                line: self.doc_line,
-            }),
-            Some(Frame::Seq { items, nodes, .. }) => {
+            None => {
+                if !self.invalid_keys.is_empty() {
+                    if let Some(i) = find_invalid_key(&node.value) {
+                        return Err(self.invalid_keys.swap_remove(i));
+                    }
+                    self.invalid_keys.clear();
+                }
+                self.docs.push(YamlDoc {
+                    value: node.value,
+                    line: self.doc_line,
+                });
+            }
+            Some(Frame::Seq {
+                items,
+                nodes,
+                bytes,
+                ..
+            }) => {
                 *nodes += node.nodes;
+                *bytes += node.bytes + 1;
                 items.push(node.value);
             }
             Some(Frame::Map {
                 map,
-                merged,
                 key,
                 nodes,
-                line: map_line,
+                bytes,
                 ..
             }) => {
                 *nodes += node.nodes;
+                *bytes += node.bytes + 1;
                 match key.take() {
-                    None => *key = Some((key_string(node.value, line)?, is_merge_key)),
-                    Some((_, true)) => merge_into(merged, node.value, line)?,
+                    None => {
+                        // Null and beyond-int64 keys wait for the end of the document; a key that is
+                        // a mapping or a list is refused at once, as go-yaml v2 refuses it.
+                        let lazy = node.value.is_null()
+                            || (node.value.is_u64() && node.value.as_i64().is_none());
+                        let name = match key_string(node.value, line) {
+                            Ok(name) => name,
+                            Err(e) if lazy => {
+                                self.invalid_keys.push(e);
+                                format!("{INVALID_KEY}{}", self.invalid_keys.len() - 1)
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        *key = Some((name, is_merge_key));
+                    }
+                    Some((_, true)) => merge_into(map, node.value, line)?,
                     Some((k, false)) => {
-                        let _ = map_line;
                         // Duplicate keys: the last one wins, as go-yaml v2 does when decoding into a map.
                         map.insert(k, node.value);
                     }
@@ -291,12 +514,172 @@ impl Builder {
     }
 }
 
-/// `<<: *a` or `<<: [*a, *b]`: earlier sources win over later ones, as YAML 1.1's merge key says.
-fn merge_into(merged: &mut Map<String, Value>, value: Value, line: usize) -> Result<(), YamlError> {
+/// About the size of a scalar written as JSON.
+fn scalar_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len() + 2,
+        Value::Number(_) => 8,
+        Value::Bool(_) | Value::Null => 5,
+        Value::Array(_) | Value::Object(_) => 2,
+    }
+}
+
+/// The byte offset of (1-based `line`, 0-based character `col`) in `text`.
+fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..line {
+        start += text[start..].find('\n')? + 1;
+    }
+    let rest = &text[start..];
+    let within = rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i);
+    Some(start + within)
+}
+
+/// The name of the alias written at (line, col): `*name` → `name`.
+fn alias_name(text: &str, line: usize, col: usize) -> String {
+    offset_of(text, line, col)
+        .map(|at| {
+            text[at..]
+                .trim_start_matches('*')
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+                .take(100)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The first character of the node written at (line, col), after its anchor and tag, with its offset.
+fn construct_at(text: &str, line: usize, col: usize) -> Option<(usize, char)> {
+    let mut at = offset_of(text, line, col)?;
+    loop {
+        let c = text[at..].chars().next()?;
+        if c == '&' || c == '!' {
+            at += text[at..]
+                .find(|c: char| c.is_whitespace())
+                .unwrap_or(text.len() - at);
+        } else if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+            at += 1;
+        } else {
+            return Some((at, c));
+        }
+    }
+}
+
+/// The start (line, column) of the flow collection around (line, col), found by looking back for a
+/// `[` or `{` whose collection ends after that point (when the parser has not reported it yet).
+fn enclosing_flow(text: &str, line: usize, col: usize) -> Option<Start> {
+    let at = offset_of(text, line, col)?;
+    let floor = at.saturating_sub(64 << 10);
+    let mut i = at;
+    while i > floor {
+        i -= 1;
+        let b = text.as_bytes()[i];
+        if (b == b'[' || b == b'{')
+            && text.is_char_boundary(i)
+            && construct_end(text, i, char::from(b)).is_some_and(|end| end >= at)
+        {
+            let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+            let line = text[..i].matches('\n').count() + 1;
+            return Some((line, text[line_start..i].chars().count()));
+        }
+    }
+    None
+}
+
+/// Indents the continuation lines of the flow collection or quoted scalar starting at (line, col)
+/// past its first character, so that saphyr-parser accepts what go-yaml v2 accepts. `None` when the
+/// construct does not end (the original error stands then).
+fn reindent_flow(text: &str, line: usize, col: usize) -> Option<String> {
+    let (start, first) = construct_at(text, line, col)?;
+    let end = construct_end(text, start, first)?;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let target = text[line_start..start].chars().count() + 1;
+    let first_line_end = start + text[start..].find('\n')?;
+    if end <= first_line_end {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    out.push_str(&text[..=first_line_end]);
+    let mut pos = first_line_end + 1;
+    let mut changed = false;
+    while pos < text.len() {
+        let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+        let line = &text[pos..line_end];
+        if pos <= end {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            if indent < target && !line.trim().is_empty() {
+                out.extend(std::iter::repeat_n(' ', target - indent));
+                changed = true;
+            }
+        }
+        out.push_str(line);
+        pos = line_end;
+    }
+    changed.then_some(out)
+}
+
+/// The byte offset of the last character of the flow collection or quoted scalar starting at `start`.
+fn construct_end(text: &str, start: usize, first: char) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = start;
+    let mut prev = b' ';
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' | b'\''
+                if matches!(
+                    prev,
+                    b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':'
+                ) =>
+            {
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if b == b'"' => i += 1,
+                        b'\'' if b == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 1,
+                        c if c == b => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                if i >= bytes.len() {
+                    return None;
+                }
+                if first == '"' || first == '\'' {
+                    return Some(i);
+                }
+            }
+            b'#' if matches!(prev, b' ' | b'\t' | b'\n' | b'\r') => {
+                i += text[i..].find('\n').unwrap_or(text.len() - i);
+                prev = b'\n';
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        prev = bytes[i];
+        i += 1;
+    }
+    None
+}
+
+/// `<<: *a` or `<<: [*a, *b]`, as go-yaml v2 decodes it: the keys of the merged mappings are set as
+/// if written where the `<<` stands (a key written before it is overwritten, one written after it
+/// wins), and of several sources the earlier wins.
+fn merge_into(map: &mut Map<String, Value>, value: Value, line: usize) -> Result<(), YamlError> {
     let sources = match value {
         Value::Object(m) => vec![m],
         Value::Array(items) => items
             .into_iter()
+            .rev()
             .map(|v| match v {
                 Value::Object(m) => Ok(m),
                 _ => Err(merge_error(line)),
@@ -306,7 +689,7 @@ fn merge_into(merged: &mut Map<String, Value>, value: Value, line: usize) -> Res
     };
     for source in sources {
         for (k, v) in source {
-            merged.entry(k).or_insert(v);
+            map.insert(k, v);
         }
     }
     Ok(())
@@ -319,16 +702,30 @@ fn merge_error(line: usize) -> YamlError {
     }
 }
 
-/// Mapping keys become JSON strings the way sigs.k8s.io/yaml converts them.
+/// Mapping keys become JSON strings the way sigs.k8s.io/yaml (ghodss/yaml) converts go-yaml v2's keys:
+/// integers in decimal, floats with Go's `strconv.FormatFloat(f, 'g', -1, 32)`, booleans as
+/// `true`/`false`; a null key and an integer beyond int64 (go-yaml v2 gives a uint64) are refused, as
+/// Kubernetes refuses them ("Unsupported map key of type").
 fn key_string(key: Value, line: usize) -> Result<String, YamlError> {
+    let unsupported = |what: &str| {
+        YamlError::Unsupported {
+        line,
+        message: format!("{what} cannot be a mapping key in Kubernetes (sigs.k8s.io/yaml refuses it); quote the key if a string is meant"),
+    }
+    };
     match key {
         Value::String(s) => Ok(s),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) => Ok(match n.as_f64() {
-            Some(f) if n.is_f64() => format_go_float(f),
-            _ => n.to_string(),
-        }),
-        Value::Null => Ok("null".into()),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i.to_string())
+            } else if n.is_u64() {
+                Err(unsupported("an integer beyond int64"))
+            } else {
+                Ok(format_go_float32(n.as_f64().unwrap_or(0.0)))
+            }
+        }
+        Value::Null => Err(unsupported("null (`~`, `null` or an empty key)")),
         Value::Array(_) | Value::Object(_) => Err(YamlError::Unsupported {
             line,
             message: "a mapping key must be a scalar".into(),
@@ -336,25 +733,128 @@ fn key_string(key: Value, line: usize) -> Result<String, YamlError> {
     }
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for the values a key can hold.
-fn format_go_float(f: f64) -> String {
-    let exp = if f == 0.0 {
-        0
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits that read back as the same float32,
+/// in `%e` form (`1.2345679e+08`) when the exponent is below -4 or at least 6, else in `%f` form.
+fn format_go_float32(f: f64) -> String {
+    let f = f as f32;
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `-1.2345679e8`.
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if f == 0.0 {
+        return format!("{sign}0");
+    }
+    if !(-4..6).contains(&exp) {
+        let rest = &digits[1..];
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{}{dot}{rest}e{esign}{:02}", &digits[..1], exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    if point <= 0 {
+        format!(
+            "{sign}0.{}{digits}",
+            "0".repeat(point.unsigned_abs() as usize)
+        )
+    } else if point as usize >= digits.len() {
+        format!(
+            "{sign}{digits}{}",
+            "0".repeat(point as usize - digits.len())
+        )
     } else {
-        f.abs().log10().floor() as i32
-    };
-    if (-4..21).contains(&exp) {
-        let s = format!("{f}");
-        s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
-    } else {
-        let s = format!("{f:e}");
-        // Rust writes `1e21`; Go writes `1e+21`.
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e:0>2}"),
-            Some((m, e)) => format!("{m}e-{:0>2}", &e[1..]),
-            None => s,
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+/// A scalar in key position: as [`resolve_scalar`], except that `.inf` and `.nan` are fine (a key is a
+/// string in JSON; sigs.k8s.io/yaml names them `.inf`, `-.inf`, `.nan`).
+fn resolve_key(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    line: usize,
+) -> Result<Value, YamlError> {
+    if style == ScalarStyle::Plain && tag.is_none() {
+        if let Some(name) = non_finite(text) {
+            return Ok(Value::String(name.into()));
         }
     }
+    resolve_scalar(text, style, tag, line)
+}
+
+/// go-yaml v2's names for the floats JSON cannot hold, as sigs.k8s.io/yaml writes them as keys.
+fn non_finite(text: &str) -> Option<&'static str> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Some(".inf"),
+        "-.inf" | "-.Inf" | "-.INF" => Some("-.inf"),
+        ".nan" | ".NaN" | ".NAN" => Some(".nan"),
+        _ => None,
+    }
+}
+
+/// `!!binary`: go-yaml v2 decodes the base64 text (line breaks ignored, as Go's `base64.StdEncoding`
+/// does) into a string of those bytes; JSON then holds them as text, each byte that is not valid UTF-8
+/// becoming U+FFFD as Go's `encoding/json` writes it.
+fn decode_binary(text: &str, line: usize) -> Result<Value, YamlError> {
+    let invalid = || YamlError::Unsupported {
+        line,
+        message: "!!binary value contains invalid base64 data".into(),
+    };
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'\n' && *b != b'\r')
+        .collect();
+    let pad = clean.iter().rev().take_while(|&&b| b == b'=').count();
+    if !clean.len().is_multiple_of(4) || pad > 2 {
+        return Err(invalid());
+    }
+    let mut bytes = Vec::with_capacity(clean.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in &clean[..clean.len() - pad] {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return Err(invalid()),
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                out.push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
+                out.push('\u{FFFD}');
+                rest = &rest[good + 1..];
+            }
+        }
+    }
+    Ok(Value::String(out))
 }
 
 /// Resolves one scalar with go-yaml v2's rules (resolve.go): only plain scalars are typed; quoted
@@ -369,7 +869,9 @@ fn resolve_scalar(
         if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
             return resolve_tagged(text, &tag.suffix, line);
         }
-        // Non-standard local tags (`!Ref`) are ignored, as go-yaml does for untyped targets.
+        // Any other tag (`!Ref`, `!!map` on a scalar): go-yaml v2 does not resolve the scalar, so it
+        // stays a string whatever it looks like.
+        return Ok(Value::String(text.to_string()));
     }
     if style != ScalarStyle::Plain {
         return Ok(Value::String(text.to_string()));
@@ -383,7 +885,7 @@ fn resolve_tagged(text: &str, suffix: &str, line: usize) -> Result<Value, YamlEr
         message: format!("{text:?} is not a valid !!{what}"),
     };
     match suffix {
-        "str" | "binary" | "timestamp" => Ok(Value::String(text.to_string())),
+        "binary" => decode_binary(text, line),
         "null" => Ok(Value::Null),
         "bool" => match resolve_plain(text, line)? {
             v @ Value::Bool(_) => Ok(v),
@@ -399,7 +901,9 @@ fn resolve_tagged(text: &str, suffix: &str, line: usize) -> Result<Value, YamlEr
             )),
             _ => Err(bad("float")),
         },
-        _ => resolve_plain(text, line),
+        // `!!str`, `!!timestamp` (go-yaml v2 gives timestamps to an untyped target as the text), and
+        // any other tag on a scalar.
+        _ => Ok(Value::String(text.to_string())),
     }
 }
 
@@ -586,9 +1090,14 @@ mod tests {
     }
 
     #[test]
-    fn merge_keys_give_way_to_explicit_keys() {
-        let v = one("base: &b {p: 1, q: 2}\nd:\n  p: 9\n  <<: *b\n");
-        assert_eq!(v["d"], json!({"p": 9, "q": 2}));
+    fn merge_keys_apply_where_they_stand_as_in_go_yaml_v2() {
+        // go-yaml v2 sets the merged keys where `<<` stands: a key written after it wins, one written
+        // before it is overwritten (tests/yaml-oracle agrees).
+        let v = one("base: &b {p: 1, q: 2}\nd:\n  p: 9\n  <<: *b\ne:\n  <<: *b\n  p: 9\n");
+        assert_eq!(v["d"], json!({"p": 1, "q": 2}));
+        assert_eq!(v["e"], json!({"p": 9, "q": 2}));
+        let v = one("a: &a {p: 1}\nb: &b {p: 2, q: 2}\nc:\n  <<: [*a, *b]\n");
+        assert_eq!(v["c"], json!({"p": 1, "q": 2}));
     }
 
     #[test]
@@ -643,9 +1152,15 @@ mod tests {
 
     #[test]
     fn go_float_keys_format_like_strconv() {
-        assert_eq!(format_go_float(1.5), "1.5");
-        assert_eq!(format_go_float(2.0), "2");
-        assert_eq!(format_go_float(1e21), "1e+21");
+        assert_eq!(format_go_float32(1.5), "1.5");
+        assert_eq!(format_go_float32(2.0), "2");
+        assert_eq!(format_go_float32(123_456_789.0), "1.2345679e+08");
+        assert_eq!(format_go_float32(123_456.0), "123456");
+        assert_eq!(format_go_float32(1e6), "1e+06");
+        assert_eq!(format_go_float32(0.0001), "0.0001");
+        assert_eq!(format_go_float32(0.00001), "1e-05");
+        assert_eq!(format_go_float32(-2.5), "-2.5");
+        assert_eq!(format_go_float32(0.1), "0.1");
     }
 
     proptest::proptest! {

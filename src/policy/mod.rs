@@ -71,6 +71,7 @@ pub fn parse(text: &str, file: &str) -> Result<Policy, PolicyError> {
         max_bytes: MAX_POLICY_BYTES,
         max_depth: 32,
         max_alias_nodes: 10_000,
+        max_alias_bytes: Limits::alias_bytes_for(text.len()),
     };
     let invalid = |path: &str, message: String| PolicyError::Invalid {
         file: file.to_string(),
@@ -190,6 +191,7 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
             ));
         }
     }
+    validate_render(&policy.render)?;
     let mut seen = std::collections::HashSet::new();
     for (i, m) in policy.migrations.iter().enumerate() {
         let at = |key: &str| format!("migrations[{i}].{key}");
@@ -243,6 +245,85 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// The `render` section: globs compile, build options are ones sluice passes on.
+fn validate_render(render: &RenderSpec) -> Result<(), (String, String)> {
+    for (key, pattern) in [
+        ("render.directory.include", &render.directory.include),
+        ("render.directory.exclude", &render.directory.exclude),
+    ] {
+        if !pattern.is_empty() {
+            crate::window::glob::Glob::new(pattern).map_err(|e| {
+                (
+                    key.to_string(),
+                    format!("{pattern:?} is not a valid glob: {e}"),
+                )
+            })?;
+        }
+    }
+    kustomize_build_options(&render.kustomize.build_options)
+        .map_err(|m| ("render.kustomize.buildOptions".to_string(), m))?;
+    for (i, p) in render.helm.parameters.iter().enumerate() {
+        if p.name.is_empty() {
+            return Err((
+                format!("render.helm.parameters[{i}].name"),
+                "is empty; name the value to set, e.g. image.tag".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Options of `kustomize build` that `render.kustomize.buildOptions` may hold. In Argo CD the build
+/// options are the administrator's (argocd-cm); here they come from the app's repository, so options
+/// that let a repository run programs in the plugin container (`--enable-exec`, `--helm-command`,
+/// `--mount`, `--network`, `--env`) are refused.
+const KUSTOMIZE_OPTIONS: &[&str] = &[
+    "--enable-helm",
+    "--load-restrictor",
+    "--reorder",
+    "--enable-alpha-plugins",
+    "--enable-managedby-label",
+    "--helm-api-versions",
+    "--helm-kube-version",
+    "--helm-debug",
+];
+
+/// Options with a value, which may follow as the next word.
+const KUSTOMIZE_VALUED: &[&str] = &[
+    "--load-restrictor",
+    "--reorder",
+    "--helm-api-versions",
+    "--helm-kube-version",
+];
+
+/// Splits `render.kustomize.buildOptions` into words (as Argo CD's `strings.Fields`) and checks them.
+///
+/// # Errors
+///
+/// A word that is not an option sluice passes on, with the list of those it does.
+pub fn kustomize_build_options(options: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = options.split_whitespace().map(String::from).collect();
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        let name = word.split_once('=').map_or(word.as_str(), |(n, _)| n);
+        if !KUSTOMIZE_OPTIONS.contains(&name) {
+            return Err(format!(
+                "{word:?} is not passed on to kustomize (allowed: {}); options that run programs are the plugin image's business, not the repository's",
+                KUSTOMIZE_OPTIONS.join(", ")
+            ));
+        }
+        if KUSTOMIZE_VALUED.contains(&name) && !word.contains('=') {
+            i += 1;
+            if i == words.len() {
+                return Err(format!("{word} needs a value"));
+            }
+        }
+        i += 1;
+    }
+    Ok(words)
 }
 
 /// A DNS-1123 label: lower-case alphanumerics and '-', starting and ending alphanumeric, at most 63.

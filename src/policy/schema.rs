@@ -46,11 +46,40 @@ pub struct RenderSpec {
     #[serde(default)]
     pub tool: Tool,
     #[serde(default)]
+    pub directory: DirectorySpec,
+    #[serde(default)]
+    pub kustomize: KustomizeSpec,
+    #[serde(default)]
     pub helm: HelmSpec,
+}
+
+/// `render.directory`: what Argo CD's `spec.source.directory` would say (README, "Rendering").
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirectorySpec {
+    /// Read subdirectories too (Argo CD's default: no).
+    #[serde(default)]
+    pub recurse: bool,
+    /// Glob (Argo CD's `util/glob`) on the path relative to the app directory: only matching files.
+    #[serde(default)]
+    pub include: String,
+    /// Glob on the path relative to the app directory: matching files are left out.
+    #[serde(default)]
+    pub exclude: String,
+}
+
+/// `render.kustomize`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KustomizeSpec {
+    /// Extra `kustomize build` options, as Argo CD's `kustomize.buildOptions` (e.g. `--enable-helm`).
+    #[serde(default)]
+    pub build_options: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // Argo CD's own `spec.source.helm` switches, one for one.
 pub struct HelmSpec {
     /// Default: the Argo CD application name.
     #[serde(default)]
@@ -58,12 +87,37 @@ pub struct HelmSpec {
     /// Default: the destination namespace.
     #[serde(default)]
     pub namespace: String,
-    /// Paths relative to the app directory, inside the repository.
+    /// Paths relative to the app directory (or, starting with `/`, to the repository root), inside
+    /// the repository.
     #[serde(default)]
     pub value_files: Vec<String>,
+    /// Leave out value files that do not exist instead of failing (Argo CD's `ignoreMissingValueFiles`).
+    #[serde(default)]
+    pub ignore_missing_value_files: bool,
     /// Inline values, passed to helm as a values file.
     #[serde(default)]
     pub values: Map<String, Value>,
+    /// `--set` (or `--set-string` with `forceString`) parameters.
+    #[serde(default)]
+    pub parameters: Vec<HelmParameter>,
+    /// Leave the chart's `crds/` out (Argo CD's `skipCrds`; default: CRDs are rendered).
+    #[serde(default)]
+    pub skip_crds: bool,
+    #[serde(default)]
+    pub skip_tests: bool,
+    #[serde(default)]
+    pub skip_schema_validation: bool,
+}
+
+/// One Helm parameter, as Argo CD's `spec.source.helm.parameters[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmParameter {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub force_string: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -141,6 +195,47 @@ pub struct BackupSpec {
     /// Backup storage location; empty: Velero's default.
     #[serde(default)]
     pub storage_location: String,
+    /// Velero's `defaultVolumesToFsBackup`: back up every pod volume with the file-system uploader
+    /// (Kopia/Restic) instead of snapshots; unset: Velero's server default.
+    #[serde(default)]
+    pub default_volumes_to_fs_backup: Option<bool>,
+    /// Velero's `labelSelector`: only objects with these labels.
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    /// Velero's `includedResources` (`deployments`, `persistentvolumeclaims`, `*.apps`); empty: all.
+    #[serde(default)]
+    pub included_resources: Vec<String>,
+    /// Velero's `excludedResources`.
+    #[serde(default)]
+    pub excluded_resources: Vec<String>,
+    /// Velero's `itemOperationTimeout` (Go duration); empty: Velero's default (4h).
+    #[serde(default)]
+    pub item_operation_timeout: String,
+    /// How long the health check waits for Velero to give the Backup a status before it turns Degraded
+    /// (Go duration); empty: the check's default, 10m.
+    #[serde(default)]
+    pub status_timeout: String,
+}
+
+/// A Kubernetes label selector (`metav1.LabelSelector`), as Velero's `labelSelector` takes it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub match_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelectorRequirement {
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
 }
 
 fn default_velero_namespace() -> String {
@@ -160,6 +255,12 @@ impl Default for BackupSpec {
             snapshot_volumes: true,
             ttl: default_ttl(),
             storage_location: String::new(),
+            default_volumes_to_fs_backup: None,
+            label_selector: None,
+            included_resources: Vec::new(),
+            excluded_resources: Vec::new(),
+            item_operation_timeout: String::new(),
+            status_timeout: String::new(),
         }
     }
 }

@@ -1,8 +1,12 @@
-//! Render tools: `directory` | `kustomize` | `helm` → manifest text, one [`Rendered`] per source.
-//! Every path a policy names is confined to the repository (no `..`, no absolute paths, no symlink
-//! leading out). A missing tool or a failed run is an error that names the tool and shows its stderr.
+//! Render tools: `directory` | `kustomize` | `helm` → manifest text, one [`Rendered`] per source,
+//! each run as Argo CD's repo-server runs it without a plugin (reposerver/repository/repository.go:
+//! `findManifests`, `helmTemplate`; util/helm, util/kustomize), so that moving an app to sluice does
+//! not change what gets applied. Every path a policy or an Application names is confined to the
+//! repository (no symlink leading out, no `..` climbing above the root). A missing tool or a failed
+//! run is an error that names the tool and shows its stderr.
 
-use crate::policy::{HelmSpec, Tool};
+use crate::policy::{DirectorySpec, HelmSpec, RenderSpec, Tool};
+use crate::window::glob::Glob;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
@@ -21,12 +25,29 @@ pub struct Rendered {
 pub struct RenderContext {
     pub app_dir: PathBuf,
     pub repo_root: PathBuf,
-    pub app_name: String,
     pub namespace: String,
     pub kube_version: String,
     pub api_versions: Vec<String>,
     /// `PATH` used to find kustomize, kubectl and helm.
     pub path_var: Option<String>,
+    /// `ARGOCD_APP_NAME` as Argo CD sets it (`<namespace>_<name>` for apps outside its namespace).
+    pub argocd_app_name: String,
+    /// Helm settings the Application gives through plugin parameters.
+    pub app_helm: AppHelm,
+    /// Argo CD's build environment (`ARGOCD_APP_*`, `KUBE_*`), for `$VAR` in value file names and
+    /// parameter values, as Argo CD substitutes them.
+    pub build_env: Vec<(String, String)>,
+}
+
+/// Helm settings of one Application, from its plugin parameters (see [`crate::generate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppHelm {
+    /// Value files after the policy's (`helm-value-files`).
+    pub value_files: Vec<String>,
+    /// `--set` parameters (`helm-parameters`), after the policy's.
+    pub parameters: Vec<(String, String)>,
+    /// `--set-string` parameters (`helm-string-parameters`), after the policy's.
+    pub string_parameters: Vec<(String, String)>,
 }
 
 /// A render that failed.
@@ -46,6 +67,10 @@ pub enum RenderError {
     },
     #[error("{what} is {size} bytes, over the limit of {MAX_RENDER_BYTES} bytes")]
     TooLarge { what: String, size: usize },
+    #[error("{}: Jsonnet is not evaluated by sluice (Argo CD would evaluate it); render it to YAML or JSON in CI, or leave it out with render.directory.exclude", path.display())]
+    Jsonnet { path: PathBuf },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
 }
 
 /// Chooses the tool for `auto`: kustomization.y(a)ml → kustomize, Chart.yaml → helm, else directory.
@@ -69,44 +94,80 @@ pub fn detect(app_dir: &Path, tool: Tool) -> Tool {
 /// # Errors
 ///
 /// See [`RenderError`].
-pub fn render(
-    tool: Tool,
-    helm: &HelmSpec,
-    ctx: &RenderContext,
-) -> Result<Vec<Rendered>, RenderError> {
-    match detect(&ctx.app_dir, tool) {
-        Tool::Kustomize => kustomize(ctx).map(|r| vec![r]),
-        Tool::Helm => helm_template(helm, ctx).map(|r| vec![r]),
-        Tool::Directory | Tool::Auto => directory(ctx),
+pub fn render(spec: &RenderSpec, ctx: &RenderContext) -> Result<Vec<Rendered>, RenderError> {
+    match detect(&ctx.app_dir, spec.tool) {
+        Tool::Kustomize => kustomize(&spec.kustomize.build_options, ctx).map(|r| vec![r]),
+        Tool::Helm => helm_template(&spec.helm, ctx).map(|r| vec![r]),
+        Tool::Directory | Tool::Auto => directory(&spec.directory, ctx),
     }
 }
 
 /// Resolves `rel` (from the policy key `key`) against the app directory, refusing anything that
-/// leaves the repository: absolute paths, `..`, and symlinks that resolve outside.
+/// leaves it for elsewhere: absolute paths, `..`, and symlinks that resolve outside the repository.
 ///
 /// # Errors
 ///
 /// [`RenderError::PathEscapes`], or [`RenderError::Io`] when the path does not exist.
 pub fn confine(ctx: &RenderContext, key: &str, rel: &str) -> Result<PathBuf, RenderError> {
-    let escapes = || RenderError::PathEscapes {
-        key: key.to_string(),
-        path: rel.to_string(),
-    };
     let p = Path::new(rel);
     if rel.is_empty()
         || p.components()
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
-        return Err(escapes());
+        return Err(RenderError::PathEscapes {
+            key: key.to_string(),
+            path: rel.to_string(),
+        });
     }
-    let full = ctx.app_dir.join(p);
-    let real = full.canonicalize().map_err(|e| RenderError::Io {
-        path: full.clone(),
-        message: format!("{key}: {e}"),
-    })?;
+    resolve_in_repo(ctx, key, rel)
+}
+
+/// A Helm value file as Argo CD resolves it (`ResolveValueFilePathOrUrl` in util/app/path): relative to
+/// the app directory, or to the repository root when it starts with `/`; `..` is fine as long as the
+/// path stays inside the repository; symlinks must resolve inside it too.
+///
+/// # Errors
+///
+/// [`RenderError::PathEscapes`], or [`RenderError::Io`] when the file does not exist.
+pub fn resolve_in_repo(ctx: &RenderContext, key: &str, rel: &str) -> Result<PathBuf, RenderError> {
+    let escapes = || RenderError::PathEscapes {
+        key: key.to_string(),
+        path: rel.to_string(),
+    };
     let root = ctx.repo_root.canonicalize().map_err(|e| RenderError::Io {
         path: ctx.repo_root.clone(),
         message: e.to_string(),
+    })?;
+    let app = ctx.app_dir.canonicalize().map_err(|e| RenderError::Io {
+        path: ctx.app_dir.clone(),
+        message: e.to_string(),
+    })?;
+    if rel.is_empty() {
+        return Err(escapes());
+    }
+    // Clean the path lexically first (as Go's filepath.Join does), so that `..` cannot pass the root.
+    let (mut full, rest) = match rel.strip_prefix('/') {
+        Some(rest) => (root.clone(), rest),
+        None => (app, rel),
+    };
+    for c in Path::new(rest).components() {
+        match c {
+            Component::Normal(part) => full.push(part),
+            Component::ParentDir => {
+                if !full.pop() || !full.starts_with(&root) {
+                    return Err(escapes());
+                }
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return Err(escapes()),
+        }
+    }
+    if !full.starts_with(&root) {
+        return Err(escapes());
+    }
+    let real = full.canonicalize().map_err(|e| RenderError::Io {
+        path: full.clone(),
+        message: format!("{key}: {e}"),
     })?;
     if !real.starts_with(&root) {
         return Err(escapes());
@@ -114,24 +175,53 @@ pub fn confine(ctx: &RenderContext, key: &str, rel: &str) -> Result<PathBuf, Ren
     Ok(real)
 }
 
-/// `directory`: `*.yaml`, `*.yml`, `*.json` below the app directory in lexical path order, skipping
-/// `.sluice.yaml` and hidden files and directories (`.git`, `.github`).
-fn directory(ctx: &RenderContext) -> Result<Vec<Rendered>, RenderError> {
+/// The marker that makes Argo CD skip a file of a directory app.
+const SKIP_MARKER: &str = "+argocd:skip-file-rendering";
+
+/// `directory`, as Argo CD's `findManifests`: files named `*.yaml`, `*.yml`, `*.json` (and `*.jsonnet`,
+/// refused) in the app directory, and in its subdirectories only with `recurse`, in lexical path
+/// order (Go's `filepath.Walk`); `exclude` and `include` are globs on the path relative to the app
+/// directory (Argo CD's `util/glob`: `*` crosses `/`); files holding `+argocd:skip-file-rendering`
+/// are left out. Symlinked files are read when they resolve inside the repository (an error when
+/// they lead out, left out when they dangle or point at a directory); symlinked directories are not
+/// walked, as `filepath.Walk` does not follow them. Hidden files are read as Argo CD reads them; the
+/// policy `.sluice.yaml` and `.git` are not.
+fn directory(spec: &DirectorySpec, ctx: &RenderContext) -> Result<Vec<Rendered>, RenderError> {
     let root = ctx.repo_root.canonicalize().map_err(|e| RenderError::Io {
         path: ctx.repo_root.clone(),
         message: e.to_string(),
     })?;
+    let glob = |key: &str, pattern: &str| {
+        (!pattern.is_empty())
+            .then(|| Glob::new(pattern))
+            .transpose()
+            .map_err(|e| RenderError::Invalid {
+                key: key.to_string(),
+                message: format!("{pattern:?} is not a valid glob: {e}"),
+            })
+    };
+    let include = glob("render.directory.include", &spec.include)?;
+    let exclude = glob("render.directory.exclude", &spec.exclude)?;
     let mut files = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    collect(&ctx.app_dir, &root, &mut seen, &mut files)?;
-    files.sort();
+    collect(&ctx.app_dir, &ctx.app_dir, &root, spec.recurse, &mut files)?;
     let mut total = 0usize;
     let mut out = Vec::with_capacity(files.len());
-    for file in files {
+    for (file, rel) in files {
+        if exclude.as_ref().is_some_and(|g| g.matches(&rel))
+            || include.as_ref().is_some_and(|g| !g.matches(&rel))
+        {
+            continue;
+        }
+        if rel.ends_with(".jsonnet") {
+            return Err(RenderError::Jsonnet { path: file });
+        }
         let text = std::fs::read_to_string(&file).map_err(|e| RenderError::Io {
             path: file.clone(),
             message: e.to_string(),
         })?;
+        if text.contains(SKIP_MARKER) {
+            continue;
+        }
         total += text.len();
         if total > MAX_RENDER_BYTES {
             return Err(RenderError::TooLarge {
@@ -139,64 +229,83 @@ fn directory(ctx: &RenderContext) -> Result<Vec<Rendered>, RenderError> {
                 size: total,
             });
         }
-        let name = file
-            .strip_prefix(&ctx.app_dir)
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        out.push(Rendered { name, text });
+        out.push(Rendered { name: rel, text });
     }
     Ok(out)
 }
 
-/// Walks `dir` for manifest files; `seen` holds the real paths of directories already walked, so a
-/// symlink loop inside the repository is walked once instead of forever.
+/// Walks `dir` in lexical order as Go's `filepath.Walk` does, collecting manifest files with their
+/// path relative to `app` (`/`-separated).
 fn collect(
     dir: &Path,
+    app: &Path,
     root: &Path,
-    seen: &mut std::collections::HashSet<PathBuf>,
-    files: &mut Vec<PathBuf>,
+    recurse: bool,
+    files: &mut Vec<(PathBuf, String)>,
 ) -> Result<(), RenderError> {
     let io = |path: &Path, e: std::io::Error| RenderError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    if !seen.insert(dir.canonicalize().map_err(|e| io(dir, e))?) {
-        return Ok(());
-    }
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;
+        entries.push(entry);
+    }
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| io(&path, e))?;
+        if file_type.is_dir() {
+            if recurse && name != ".git" {
+                collect(&path, app, root, recurse, files)?;
+            }
+            continue;
+        }
+        let is_manifest = [".yaml", ".yml", ".json", ".jsonnet"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        if !is_manifest || (dir == app && name == crate::policy::FILE_NAME) {
+            continue;
+        }
         if file_type.is_symlink() {
-            let real = path.canonicalize().map_err(|e| io(&path, e))?;
+            let Ok(real) = path.canonicalize() else {
+                continue; // dangling: Argo CD skips it with a warning
+            };
             if !real.starts_with(root) {
                 return Err(RenderError::PathEscapes {
                     key: "render (directory)".into(),
                     path: path.display().to_string(),
                 });
             }
+            if !real.is_file() {
+                continue;
+            }
+        } else if !file_type.is_file() {
+            continue;
         }
-        if path.is_dir() {
-            collect(&path, root, seen, files)?;
-        } else if [".yaml", ".yml", ".json"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-        {
-            files.push(path);
-        }
+        let rel = path
+            .strip_prefix(app)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        files.push((path, rel));
     }
     Ok(())
 }
 
-/// `kustomize build .`, or `kubectl kustomize .` when only kubectl is installed.
-fn kustomize(ctx: &RenderContext) -> Result<Rendered, RenderError> {
-    let (program, args): (&str, Vec<String>) = if find_on_path("kustomize", ctx).is_some() {
+/// `kustomize build . <buildOptions>` (Argo CD's util/kustomize appends its `kustomize.buildOptions`
+/// split at spaces), or `kubectl kustomize . <buildOptions>` when only kubectl is installed.
+fn kustomize(build_options: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
+    let options = crate::policy::kustomize_build_options(build_options).map_err(|message| {
+        RenderError::Invalid {
+            key: "render.kustomize.buildOptions".into(),
+            message,
+        }
+    })?;
+    let (program, mut args): (&str, Vec<String>) = if find_on_path("kustomize", ctx).is_some() {
         ("kustomize", vec!["build".into(), ".".into()])
     } else if find_on_path("kubectl", ctx).is_some() {
         ("kubectl", vec!["kustomize".into(), ".".into()])
@@ -206,17 +315,84 @@ fn kustomize(ctx: &RenderContext) -> Result<Rendered, RenderError> {
             hint: "install kustomize (or kubectl) in the plugin image".into(),
         });
     };
+    args.extend(options);
     run_tool(program, &args, ctx)
 }
 
-/// The argument list of `helm template` for this policy and context (tested without helm).
+/// Argo CD's `Envsubst`: `$VAR` and `${VAR}` replaced by the build environment's value, "" when unset.
+fn envsubst(text: &str, env: &[(String, String)]) -> String {
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(braced) = after.strip_prefix('{') {
+            if let Some(end) = braced.find('}') {
+                out.push_str(lookup(&braced[..end]));
+                rest = &braced[end + 1..];
+                continue;
+            }
+        }
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if len == 0 {
+            out.push('$');
+        } else {
+            out.push_str(lookup(&after[..len]));
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Argo CD's `cleanSetParameters`: commas are escaped (helm would split at them) unless the value is a
+/// `{a,b}` list or the comma is escaped already.
+fn clean_set_value(value: &str) -> String {
+    if value.starts_with('{') && value.ends_with('}') {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut prev = '\0';
+    for c in value.chars() {
+        if c == ',' && prev != '\\' {
+            out.push_str("\\,");
+        } else {
+            out.push(c);
+        }
+        prev = c;
+    }
+    out
+}
+
+/// The argument list of `helm template` as Argo CD's util/helm builds it (`Cmd.template` called by
+/// reposerver's `helmTemplate`):
+/// `template . --name-template NAME [--namespace NS] [--kube-version V] [--set K=V]... [--set-string
+/// K=V]... [--values FILE]... [--values INLINE] [--api-versions A]... [--include-crds]
+/// [--skip-schema-validation] [--skip-tests]`. Argo CD passes `--set` in Go's map order (random);
+/// here in the order written, the policy's first, then the Application's (a later one wins in helm,
+/// as a later key wins in Argo CD's map).
+///
+/// # Errors
+///
+/// A value file that leaves the repository or does not exist (unless `ignoreMissingValueFiles`).
 pub fn helm_args(
     helm: &HelmSpec,
     ctx: &RenderContext,
     values_file: Option<&Path>,
 ) -> Result<Vec<String>, RenderError> {
+    let app_name = ctx
+        .argocd_app_name
+        .split_once('_')
+        .map_or(ctx.argocd_app_name.as_str(), |(_, name)| name);
     let release = if helm.release_name.is_empty() {
-        crate::manifest::sanitize_name(&ctx.app_name)
+        app_name.to_string()
     } else {
         helm.release_name.clone()
     };
@@ -225,27 +401,117 @@ pub fn helm_args(
     } else {
         helm.namespace.clone()
     };
-    let mut args = vec!["template".to_string(), release, ".".to_string()];
+    let mut args = vec![
+        "template".to_string(),
+        ".".to_string(),
+        "--name-template".to_string(),
+        release,
+    ];
     if !namespace.is_empty() {
         args.extend(["--namespace".to_string(), namespace]);
-    }
-    for (i, file) in helm.value_files.iter().enumerate() {
-        let path = confine(ctx, &format!("render.helm.valueFiles[{i}]"), file)?;
-        args.extend(["--values".to_string(), path.display().to_string()]);
-    }
-    if let Some(values) = values_file {
-        args.extend(["--values".to_string(), values.display().to_string()]);
     }
     if !ctx.kube_version.is_empty() {
         args.extend(["--kube-version".to_string(), ctx.kube_version.clone()]);
     }
+    let mut set = Vec::new();
+    let mut set_string = Vec::new();
+    for p in &helm.parameters {
+        let value = envsubst(&p.value, &ctx.build_env);
+        if p.force_string {
+            set_string.push((p.name.clone(), value));
+        } else {
+            set.push((p.name.clone(), value));
+        }
+    }
+    for (k, v) in &ctx.app_helm.parameters {
+        set.push((k.clone(), envsubst(v, &ctx.build_env)));
+    }
+    for (k, v) in &ctx.app_helm.string_parameters {
+        set_string.push((k.clone(), envsubst(v, &ctx.build_env)));
+    }
+    for (flag, params) in [("--set", &set), ("--set-string", &set_string)] {
+        for (k, v) in params {
+            args.extend([flag.to_string(), format!("{k}={}", clean_set_value(v))]);
+        }
+    }
+    let files = helm
+        .value_files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (format!("render.helm.valueFiles[{i}]"), f))
+        .chain(
+            ctx.app_helm
+                .value_files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (format!("plugin parameter helm-value-files[{i}]"), f)),
+        );
+    for (key, file) in files {
+        let file = envsubst(file, &ctx.build_env);
+        match resolve_in_repo(ctx, &key, &file) {
+            Ok(path) => args.extend(["--values".to_string(), path.display().to_string()]),
+            Err(RenderError::Io { .. }) if helm.ignore_missing_value_files => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(values) = values_file {
+        args.extend(["--values".to_string(), values.display().to_string()]);
+    }
     for api in &ctx.api_versions {
         args.extend(["--api-versions".to_string(), api.clone()]);
+    }
+    if !helm.skip_crds {
+        args.push("--include-crds".to_string());
+    }
+    if helm.skip_schema_validation {
+        args.push("--skip-schema-validation".to_string());
+    }
+    if helm.skip_tests {
+        args.push("--skip-tests".to_string());
     }
     Ok(args)
 }
 
-/// `helm template RELEASE . --namespace NS --values … --kube-version … --api-versions …`.
+/// What helm says when `charts/` lacks a dependency (Argo CD's `IsMissingDependencyErr`).
+fn is_missing_dependency(stderr: &str) -> bool {
+    stderr.contains("found in requirements.yaml, but missing in charts")
+        || stderr.contains("found in Chart.yaml, but missing in charts/ directory")
+}
+
+/// The `helm repo add NAME URL` commands Argo CD runs before `helm dependency build`: one per
+/// dependency of Chart.yaml whose repository is an `https://` URL, named as Argo CD names it (the URL
+/// with `/` replaced by `-`). `@name` and `alias:name` repositories must already be known to helm;
+/// OCI dependencies need no `repo add`.
+pub fn helm_repo_adds(chart_yaml: &str) -> Vec<Vec<String>> {
+    let Ok(docs) =
+        crate::manifest::yaml::parse_stream(chart_yaml, &crate::manifest::Limits::default())
+    else {
+        return Vec::new();
+    };
+    let Some(deps) = docs
+        .first()
+        .and_then(|d| d.value.get("dependencies"))
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Vec::new();
+    };
+    deps.iter()
+        .filter_map(|d| d.get("repository").and_then(serde_json::Value::as_str))
+        .filter(|r| r.starts_with("https://"))
+        .map(|r| {
+            vec![
+                "repo".into(),
+                "add".into(),
+                r.replace('/', "-"),
+                r.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// `helm template` as Argo CD's `helmTemplate` runs it: when helm reports a dependency missing from
+/// `charts/`, the dependency repositories are added, `helm dependency build` runs, and the template
+/// is rendered again.
 fn helm_template(helm: &HelmSpec, ctx: &RenderContext) -> Result<Rendered, RenderError> {
     if find_on_path("helm", ctx).is_none() {
         return Err(RenderError::ToolMissing {
@@ -259,7 +525,17 @@ fn helm_template(helm: &HelmSpec, ctx: &RenderContext) -> Result<Rendered, Rende
         Some(ValuesFile::write(&helm.values)?)
     };
     let args = helm_args(helm, ctx, values.as_ref().map(|v| v.0.as_path()))?;
-    run_tool("helm", &args, ctx)
+    match run_tool("helm", &args, ctx) {
+        Err(RenderError::ToolFailed { stderr, .. }) if is_missing_dependency(&stderr) => {
+            let chart = std::fs::read_to_string(ctx.app_dir.join("Chart.yaml")).unwrap_or_default();
+            for add in helm_repo_adds(&chart) {
+                run_tool("helm", &add, ctx)?;
+            }
+            run_tool("helm", &["dependency".into(), "build".into()], ctx)?;
+            run_tool("helm", &args, ctx)
+        }
+        other => other,
+    }
 }
 
 /// Inline values written to a private temporary file for `--values`, removed when dropped.

@@ -17,6 +17,11 @@ enum ConfigKind {
 
 type ConfigKey = (String, ConfigKind, String);
 
+/// A workload whose own `metadata.annotations` carry this annotation with the value `"true"` gets no
+/// checksum (its pods do not roll when its config changes: the app reloads config itself, or a rollout
+/// must be started by hand). Like Stakater Reloader's `reloader.stakater.com/ignore`.
+pub const OPT_OUT_ANNOTATION: &str = "sluice.io/config-checksum-skip";
+
 /// Sets `annotation` on the pod template of every workload that references config present in `docs`.
 /// `default_namespace` is where objects without `metadata.namespace` live. Only config objects and
 /// workloads are parsed; every other document is passed over untouched.
@@ -42,6 +47,9 @@ fn annotate(
     };
     let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
     let mut object = doc.to_object();
+    if opted_out(&object) {
+        return;
+    }
     let Some(template) = object_at_mut(&mut object, path) else {
         return;
     };
@@ -59,6 +67,16 @@ fn annotate(
     let annotations = object_entry(metadata, "annotations");
     annotations.insert(annotation.to_string(), Value::String(sha256_hex(&bytes)));
     doc.set_object(&object);
+}
+
+/// Whether the workload opts out with [`OPT_OUT_ANNOTATION`]` = "true"`.
+fn opted_out(workload: &Map<String, Value>) -> bool {
+    workload
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(OPT_OUT_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("true")
 }
 
 /// Canonical bytes of every `ConfigMap` and Secret (and Secret generators) by (namespace, kind, name).
@@ -348,5 +366,35 @@ spec:
         let before = d.clone();
         inject_checksums(&mut d, ANN, "prod");
         assert_eq!(d, before);
+    }
+
+    #[test]
+    fn a_workload_opts_out_with_its_own_annotation() {
+        let opt_out = |value: &str| {
+            APP.replacen(
+                "metadata: {name: uses-a}",
+                &format!(
+                    "metadata: {{name: uses-a, annotations: {{{OPT_OUT_ANNOTATION}: {value}}}}}"
+                ),
+                1,
+            )
+        };
+        let mut d = docs(&opt_out("'true'"));
+        inject_checksums(&mut d, ANN, "prod");
+        assert_eq!(checksum(&d[2]), None, "opted out");
+        assert!(checksum(&d[3]).is_some(), "the others still get theirs");
+        // Only "true" opts out; an annotation on the pod template instead of the workload does not.
+        let mut d = docs(&opt_out("'false'"));
+        inject_checksums(&mut d, ANN, "prod");
+        assert!(checksum(&d[2]).is_some());
+        let on_template = APP.replacen(
+            "  template:\n    spec:\n      containers:",
+            &format!("  template:\n    metadata: {{annotations: {{{OPT_OUT_ANNOTATION}: 'true'}}}}\n    spec:\n      containers:"),
+            1,
+        );
+        assert_ne!(on_template, APP);
+        let mut d = docs(&on_template);
+        inject_checksums(&mut d, ANN, "prod");
+        assert!(checksum(&d[2]).is_some());
     }
 }

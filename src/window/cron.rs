@@ -319,6 +319,13 @@ pub fn days_in_month(m: u32, leap: bool) -> u32 {
 fn parse_field(text: &str, field: &Field) -> Result<Bits, CronError> {
     let mut bits = 0u64;
     let mut star = false;
+    // A field of commas only (`,`) has no value at all: a syntax error, not a schedule that never fires.
+    if text.chars().all(|c| c == ',') {
+        return Err(CronError(format!(
+            "{} {text:?} is a syntax error: a comma separates values and the field has none; write a value, a range or `*`, e.g. \"1,15\"",
+            field.name
+        )));
+    }
     // robfig splits with strings.FieldsFunc, which drops empty items: `1,,2` is `1,2`.
     for part in text.split(',').filter(|p| !p.is_empty()) {
         let r = parse_range(part, field)?;
@@ -507,7 +514,16 @@ mod tests {
         assert!(err("0 0 L * *").contains("L, W and #"));
         assert!(err("0 0 * * 5#3").contains("not a number"));
         assert!(err("0 0 * * monday").contains("sun-sat"));
-        assert!(err(", * * * *").contains("lists no value"));
+        assert!(err(", * * * *").starts_with("minute \",\" is a syntax error"));
+        let day = err("0 2 , * *");
+        assert!(
+            day.starts_with("day-of-month \",\" is a syntax error"),
+            "{day}"
+        );
+        assert!(!day.contains("never fire"), "{day}");
+        assert!(err("0 2 * * ,,").starts_with("day-of-week \",,\" is a syntax error"));
+        // robfig drops empty items between values: `1,,2` is `1,2`, as in Argo CD.
+        assert!(Schedule::parse("1,,2 * * * *").is_ok());
         assert!(err("1-2-3 * * * *").contains("more than one '-'"));
         assert!(err("1/2/3 * * * *").contains("more than one '/'"));
         assert!(err("").contains("empty"));

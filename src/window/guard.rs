@@ -288,7 +288,7 @@ pub fn decide_or_wait(
             let left = open - now;
             tracing::info!(
                 "waiting for the sync window: opens {} ({} min left)",
-                human(open, chrono_tz::Tz::UTC, now),
+                human(open, rules.zone(), now),
                 (left.num_seconds() + 59) / 60
             );
             let step = left.min(Duration::seconds(60));

@@ -25,6 +25,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) at: DateTime<Utc>,
     /// The next instant the decision flips to allowed, within the horizon.
     pub(crate) next_open: Option<DateTime<Utc>>,
+    /// The policy's zone ([`super::Rules::zone`]): every time of the reason is written in it.
+    pub(crate) zone: Tz,
 }
 
 /// RFC 3339 in UTC with `Z`, fractions only when present.
@@ -75,6 +77,7 @@ pub(crate) fn explain(verdict: Verdict, facts: &Facts) -> String {
         manual,
         at,
         next_open,
+        zone,
     } = *facts;
     // Positions (in `windows`) of the windows of `kind` that are active, or not.
     let pick = |kind: Kind, active: bool| -> Vec<usize> {
@@ -92,35 +95,28 @@ pub(crate) fn explain(verdict: Verdict, facts: &Facts) -> String {
     // "active until": when the last of the named windows closes (each is active up to its own close,
     // which is its state's next change).
     let until = |ps: &[usize]| {
-        let ends: Vec<(Option<DateTime<Utc>>, Tz)> = ps
-            .iter()
-            .map(|&p| (states[p].change, windows[p].zone))
-            .collect();
-        if ends.iter().any(|(end, _)| end.is_none()) {
+        let ends: Vec<Option<DateTime<Utc>>> = ps.iter().map(|&p| states[p].change).collect();
+        if ends.iter().any(Option::is_none) {
             return format!(" with no end within {HORIZON_DAYS} days");
         }
         ends.iter()
-            .filter_map(|&(end, tz)| end.map(|e| (e, tz)))
-            .max_by_key(|&(e, _)| e)
-            .map_or_else(String::new, |(e, tz)| {
-                format!(" until {}", human(e, tz, at))
-            })
+            .flatten()
+            .max()
+            .map_or_else(String::new, |&e| format!(" until {}", human(e, zone, at)))
     };
-    let reopen = |tz: Tz| match next_open {
-        Some(t) => format!("; next allowed window opens {}", human(t, tz, at)),
+    let reopen = || match next_open {
+        Some(t) => format!("; next allowed window opens {}", human(t, zone, at)),
         None => format!("; no allowed time within {HORIZON_DAYS} days"),
     };
-    // The zone of the first named window.
-    let zone_of = |ps: &[usize]| ps.first().map_or(Tz::UTC, |&p| windows[p].zone);
     match verdict.cause {
         Cause::Freeze(i) => {
             let f = freezes[i];
             format!(
                 "blocked: freeze '{}' in force from {} until {}{}",
                 f.name,
-                rfc3339(f.from),
-                rfc3339(f.until),
-                reopen(Tz::UTC)
+                human(f.from, zone, at),
+                human(f.until, zone, at),
+                reopen()
             )
         }
         Cause::NoWindow => {
@@ -157,7 +153,7 @@ pub(crate) fn explain(verdict: Verdict, facts: &Facts) -> String {
                     "blocked: deny window {} active{}{}{hint}",
                     names(&blocking),
                     until(&blocking),
-                    reopen(zone_of(&blocking))
+                    reopen()
                 )
             }
         }
@@ -173,15 +169,12 @@ pub(crate) fn explain(verdict: Verdict, facts: &Facts) -> String {
                     names(&ia)
                 )
             } else {
-                format!(
-                    "blocked: outside allow window {}{}",
-                    names(&ia),
-                    reopen(zone_of(&ia))
-                ) + if !manual && manual_ok {
-                    " (a manual sync would pass: manualSync is set)"
-                } else {
-                    ""
-                }
+                format!("blocked: outside allow window {}{}", names(&ia), reopen())
+                    + if !manual && manual_ok {
+                        " (a manual sync would pass: manualSync is set)"
+                    } else {
+                        ""
+                    }
             }
         }
         Cause::NoActiveDeny => format!("allowed: no deny window active for app '{app}'"),
@@ -229,5 +222,56 @@ mod tests {
             d.reason
         );
         assert_eq!(d.next_open, Some(utc("2026-11-23T13:00:00Z")));
+    }
+
+    #[test]
+    fn every_time_of_a_reason_is_in_the_policy_zone_and_windows_are_named_by_description() {
+        // Two windows in two zones: the reason speaks the zone of the policy's first window throughout,
+        // never one zone for "until" and another for "next allowed window".
+        let mut first = win("deny", "0 9 * * *", "8h");
+        first.time_zone = "Europe/Paris".into();
+        first.description = "paris office hours".into();
+        let mut second = win("deny", "0 10 * * *", "2h");
+        second.time_zone = "America/New_York".into();
+        let rules = Rules::compile(&[first, second], &[]).expect("compile");
+        assert_eq!(rules.zone(), chrono_tz::Europe::Paris);
+        // 14:30Z: Paris 15:30 (first active until 17:00 CET = 16:00Z), New York 09:30 (second not yet).
+        let d = rules.decide(&subject("shop"), utc("2026-11-23T14:30:00Z"));
+        assert_eq!(d.active, vec![0]);
+        assert_eq!(
+            d.reason,
+            "blocked: deny window 'paris office hours' active until 17:00 CET; next allowed window opens 18:00 CET"
+        );
+        // 15:30Z: both active; the second (New York 10:00-12:00 EST = 15:00-17:00Z) has no description
+        // and is named by its index; the last close and the reopening are in Paris time all the same.
+        let d = rules.decide(&subject("shop"), utc("2026-11-23T15:30:00Z"));
+        assert_eq!(d.active, vec![0, 1]);
+        assert_eq!(
+            d.reason,
+            "blocked: deny window 'paris office hours', #1 (0 10 * * *) active until 18:00 CET; next allowed window opens 18:00 CET"
+        );
+        assert!(
+            !d.reason.contains("EST") && !d.reason.contains("UTC"),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[test]
+    fn a_freeze_is_told_in_the_policy_zone() {
+        let mut w = win("allow", "0 2 * * *", "4h");
+        w.time_zone = "Asia/Kolkata".into();
+        let freeze = crate::window::spec::FreezeSpec {
+            name: "year-end".into(),
+            from: "2026-12-20T00:00:00Z".into(),
+            until: "2027-01-04T00:00:00Z".into(),
+            exempt: vec![],
+        };
+        let rules = Rules::compile(&[w], &[freeze]).expect("compile");
+        let d = rules.decide(&subject("shop"), utc("2026-12-22T10:00:00Z"));
+        assert_eq!(
+            d.reason,
+            "blocked: freeze 'year-end' in force from Sun 20 Dec 05:30 IST until Mon 04 Jan 05:30 IST; next allowed window opens Mon 04 Jan 05:30 IST"
+        );
     }
 }

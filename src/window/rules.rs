@@ -88,6 +88,15 @@ impl Rules {
         })
     }
 
+    /// The policy's zone, in which every time of a reason is written: the `timeZone` of its first
+    /// window, UTC when it has none. One zone for the whole reason, whichever windows it names.
+    #[must_use]
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.windows
+            .first()
+            .map_or(chrono_tz::Tz::UTC, Window::zone)
+    }
+
     /// Decides whether `subject` may sync at `at`, and when that next changes.
     #[must_use]
     pub fn decide(&self, subject: &Subject, at: DateTime<Utc>) -> Decision {
@@ -128,6 +137,7 @@ impl Rules {
                 manual: subject.manual,
                 at,
                 next_open,
+                zone: self.zone(),
             },
         );
         match &subject.emergency {

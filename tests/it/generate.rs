@@ -261,97 +261,6 @@ fn kustomize_app_is_rendered_with_kubectl_kustomize() {
     assert!(deploy["spec"]["template"]["metadata"]["annotations"][ANN].is_string());
 }
 
-/// Helm cannot be installed here: a stand-in `helm` on PATH records its arguments and prints what
-/// `helm template` would, so the test checks exactly the command line sluice builds.
-#[test]
-fn helm_is_invoked_with_the_policy_and_argocd_arguments() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bin_dir = tmp.path().join("bin");
-    std::fs::create_dir_all(&bin_dir).unwrap();
-    let args_file = tmp.path().join("helm-args");
-    let helm = bin_dir.join("helm");
-    std::fs::write(
-        &helm,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\nfor a in \"$@\"; do case \"$a\" in *sluice-values-*) cp \"$a\" {}.values;; esac; done\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: from-helm\\n'\n",
-            args_file.display(),
-            args_file.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let app = tmp.path().join("repo/charts/api");
-    std::fs::create_dir_all(tmp.path().join("repo/.git")).unwrap();
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(
-        app.join("Chart.yaml"),
-        "apiVersion: v2\nname: api\nversion: 1.0.0\n",
-    )
-    .unwrap();
-    std::fs::write(app.join("values-prod.yaml"), "replicaCount: 2\n").unwrap();
-    std::fs::write(
-        app.join(".sluice.yaml"),
-        "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\nrender:\n  helm:\n    releaseName: api\n    valueFiles: [values-prod.yaml]\n    values: {replicaCount: 3, image: {tag: '1.10'}}\n",
-    )
-    .unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
-    let mut env = argocd_env("api", "production", "charts/api");
-    env.push(("PATH", &path));
-    env.retain(|(k, _)| *k != "KUBE_API_VERSIONS");
-    env.push((
-        "KUBE_API_VERSIONS",
-        "v1,apps/v1,monitoring.coreos.com/v1/ServiceMonitor",
-    ));
-    let out = sluice_in(&app, &["generate"], &env);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("from-helm"));
-    let args: Vec<String> = std::fs::read_to_string(&args_file)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    let values_prod = app.canonicalize().unwrap().join("values-prod.yaml");
-    assert_eq!(
-        &args[..5],
-        ["template", "api", ".", "--namespace", "production"]
-    );
-    assert_eq!(
-        args[5..7],
-        ["--values".to_string(), values_prod.display().to_string()]
-    );
-    assert_eq!(args[7], "--values");
-    assert!(
-        args[8].contains("sluice-values-"),
-        "inline values go in a temporary file: {args:?}"
-    );
-    assert_eq!(
-        args[9..],
-        [
-            "--kube-version",
-            "1.31.4",
-            "--api-versions",
-            "v1",
-            "--api-versions",
-            "apps/v1",
-            "--api-versions",
-            "monitoring.coreos.com/v1/ServiceMonitor"
-        ]
-    );
-    let values: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}.values", args_file.display())).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        values,
-        serde_json::json!({"replicaCount": 3, "image": {"tag": "1.10"}})
-    );
-    assert!(
-        !Path::new(&args[8]).exists(),
-        "the values file is removed after the run"
-    );
-}
-
 #[test]
 fn missing_helm_is_a_clear_error() {
     let (_tmp, dir) = repo_with_app(&project_root().join("tests/fixtures/generate/yaml11"), "c");
@@ -427,7 +336,7 @@ fn policy_path_escaping_the_repository_is_refused() {
     .unwrap();
     std::fs::write(
         dir.join(".sluice.yaml"),
-        "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\nrender:\n  helm:\n    valueFiles: [../secret-values.yaml]\n",
+        "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\nrender:\n  helm:\n    valueFiles: [../../../secret-values.yaml]\n",
     )
     .unwrap();
     // A stand-in helm, so that the run gets as far as building helm's arguments.
@@ -446,7 +355,7 @@ fn policy_path_escaping_the_repository_is_refused() {
     assert_fails(
         &dir,
         &env,
-        "render.helm.valueFiles[0]: \"../secret-values.yaml\" leaves the repository",
+        "render.helm.valueFiles[0]: \"../../../secret-values.yaml\" leaves the repository",
     );
 }
 
@@ -562,4 +471,451 @@ fn render_rejects_a_malformed_env_pair() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("KEY=VALUE"));
+}
+
+// ---- parity with Argo CD's own directory, Helm and Kustomize rendering (issue 13) -----------------------
+
+/// Writes an executable script.
+fn script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn cm(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
+}
+
+fn names(out: &std::process::Output) -> Vec<String> {
+    assert!(out.status.success(), "{}", stderr(out));
+    split_documents(&stdout(out))
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|o| o["kind"] == "ConfigMap")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A directory app with a subdirectory: Argo CD reads the top level only unless `recurse: true`;
+/// `include` and `exclude` are globs (gobwas, no separator: `*` crosses `/`) on the path relative to
+/// the app; files with `+argocd:skip-file-rendering` are left out (reposerver's findManifests).
+#[test]
+fn directory_app_reads_the_top_level_unless_recurse_with_argocd_include_exclude() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join(".git")).unwrap();
+    let app = tmp.path().join("apps/d");
+    std::fs::create_dir_all(app.join("sub/deeper")).unwrap();
+    std::fs::write(app.join("top.yaml"), cm("top")).unwrap();
+    std::fs::write(app.join(".hidden.yaml"), cm("hidden")).unwrap();
+    std::fs::write(
+        app.join("skipped.yaml"),
+        format!("# +argocd:skip-file-rendering\n{}", cm("skipped")),
+    )
+    .unwrap();
+    std::fs::write(app.join("sub/a.yaml"), cm("sub-a")).unwrap();
+    std::fs::write(app.join("sub/b.yml"), cm("sub-b")).unwrap();
+    std::fs::write(
+        app.join("sub/deeper/c.json"),
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep-c"}}"#,
+    )
+    .unwrap();
+    std::fs::write(app.join("sub/notes.txt"), "not a manifest").unwrap();
+    let env = argocd_env("d", "web", "apps/d");
+    let run = |policy: &str| {
+        std::fs::write(
+            app.join(".sluice.yaml"),
+            format!("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n{policy}"),
+        )
+        .unwrap();
+        sluice_in(&app, &["generate"], &env)
+    };
+    // Hidden files are read, as Argo CD reads them; the skip marker is honoured.
+    assert_eq!(names(&run("")), ["hidden", "top"]);
+    assert_eq!(
+        names(&run("render: {directory: {recurse: true}}\n")),
+        ["hidden", "sub-a", "sub-b", "deep-c", "top"]
+    );
+    assert_eq!(
+        names(&run(
+            "render: {directory: {recurse: true, exclude: 'sub/deeper/*'}}\n"
+        )),
+        ["hidden", "sub-a", "sub-b", "top"]
+    );
+    assert_eq!(
+        names(&run(
+            "render: {directory: {recurse: true, include: '*.yaml'}}\n"
+        )),
+        ["hidden", "sub-a", "top"],
+        "`*` crosses `/` as in Argo CD's util/glob"
+    );
+    assert_eq!(
+        names(&run("render: {directory: {recurse: true, include: '{top.yaml,sub/*.yml}', exclude: top.yaml}}\n")),
+        ["sub-b"],
+        "exclude is applied before include"
+    );
+    // Without recurse, include cannot reach into subdirectories: nothing is left, which is an error.
+    let out = run("render: {directory: {include: 'sub/*'}}\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("renders to no objects"));
+    // A bad glob is named with its key when the policy is read.
+    let out = run("render: {directory: {include: '[a'}}\n");
+    assert!(
+        stderr(&out).contains("render.directory.include"),
+        "{}",
+        stderr(&out)
+    );
+    // Jsonnet is refused with the file named, never skipped silently; excluding it is the way out.
+    std::fs::write(app.join("gen.jsonnet"), "{}").unwrap();
+    let out = run("");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("gen.jsonnet") && stderr(&out).contains("Jsonnet is not evaluated"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        names(&run("render: {directory: {exclude: '*.jsonnet'}}\n")),
+        ["hidden", "top"]
+    );
+}
+
+/// A stand-in `helm` (helm cannot be installed here): it records every call, one line each with the
+/// arguments separated by tabs, and prints a `ConfigMap` for `template`. With `missing_dep` it fails
+/// `template` the way helm 3 does while `charts/` lacks a dependency, until `dependency build` ran.
+fn fake_helm(bin: &Path, log: &Path, missing_dep: bool) {
+    std::fs::create_dir_all(bin).unwrap();
+    let text = r#"#!/bin/sh
+log=LOG
+line=""
+for a in "$@"; do line="$line$a	"; done
+printf '%s\n' "$line" >> "$log"
+case "$1" in
+  template)
+    if [ MISSING = 1 ] && [ ! -e "$log.built" ]; then
+      echo 'Error: found in Chart.yaml, but missing in charts/ directory: redis' >&2
+      exit 1
+    fi
+    printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-helm\n';;
+  dependency) touch "$log.built";;
+esac
+"#
+    .replace("LOG", &log.display().to_string())
+    .replace("MISSING", if missing_dep { "1" } else { "0" });
+    script(&bin.join("helm"), &text);
+}
+
+fn helm_calls(log: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            l.trim_end_matches('\t')
+                .split('\t')
+                .map(String::from)
+                .collect()
+        })
+        .collect()
+}
+
+/// A chart repository for the Helm tests: `charts/api` with value files, and `shared/common.yaml`.
+fn chart_repo(tmp: &Path, policy: &str) -> (PathBuf, PathBuf) {
+    let root = tmp.join("repo");
+    let app = root.join("charts/api");
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::create_dir_all(root.join("shared")).unwrap();
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Chart.yaml"),
+        "apiVersion: v2\nname: api\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    for f in ["values-prod.yaml", "values-extra.yaml", "values-api.yaml"] {
+        std::fs::write(app.join(f), "a: 1\n").unwrap();
+    }
+    std::fs::write(root.join("shared/common.yaml"), "a: 1\n").unwrap();
+    std::fs::write(
+        app.join(".sluice.yaml"),
+        format!("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n{policy}"),
+    )
+    .unwrap();
+    (root, app)
+}
+
+/// The fake helm records the same argv that Argo CD's util/helm builds (`Cmd.template`, called by
+/// reposerver's `helmTemplate`) for the same chart and Application: one row per case, the expected
+/// argv written out as util/helm builds it (`<app>` is the app directory, `<root>` the repository,
+/// `<values>` the temporary file holding the inline values). Argo CD orders `--set` by Go's map
+/// iteration (random); sluice in the order written (docs/moving-to-sluice.md).
+#[test]
+fn helm_template_argv_matches_argocd_util_helm() {
+    let common = "--api-versions v1 --api-versions apps/v1";
+    // (what the case shows, .sluice.yaml after the header, extra environment, expected argv)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, String);
+    let cases: Vec<Case> = vec![
+        (
+            "defaults: release = app name, destination namespace, CRDs included",
+            "",
+            vec![],
+            format!("template . --name-template api --namespace production --kube-version 1.31.4 {common} --include-crds"),
+        ),
+        (
+            "app in another namespace: the name part of <namespace>_<name>; KUBE_VERSION as parseKubeVersion",
+            "",
+            vec![("ARGOCD_APP_NAME", "team-a_api"), ("KUBE_VERSION", "v1.30.2+k3s1")],
+            format!("template . --name-template api --namespace production --kube-version 1.30.2 {common} --include-crds"),
+        ),
+        (
+            "everything the policy can say",
+            "render:\n  helm:\n    releaseName: rel\n    namespace: other\n    valueFiles: [values-prod.yaml, /shared/common.yaml, '../api/values-$ARGOCD_APP_NAME.yaml']\n    values: {replicaCount: 3}\n    parameters:\n    - {name: image.tag, value: '1.10'}\n    - {name: hosts, value: 'a,b'}\n    - {name: list, value: '{a,b}'}\n    - {name: port, value: '8080', forceString: true}\n    skipCrds: true\n    skipTests: true\n    skipSchemaValidation: true\n",
+            vec![],
+            format!("template . --name-template rel --namespace other --kube-version 1.31.4 --set image.tag=1.10 --set hosts=a\\,b --set list={{a,b}} --set-string port=8080 --values <app>/values-prod.yaml --values <root>/shared/common.yaml --values <app>/values-api.yaml --values <values> {common} --skip-schema-validation --skip-tests"),
+        ),
+        (
+            "the Application's plugin parameters come after the policy's",
+            "render:\n  helm:\n    valueFiles: [values-prod.yaml]\n    parameters: [{name: a, value: '1'}]\n",
+            vec![(
+                "ARGOCD_APP_PARAMETERS",
+                r#"[{"name":"helm-value-files","array":["values-extra.yaml"]},{"name":"helm-parameters","map":{"image.tag":"v2","b":"$ARGOCD_APP_REVISION_SHORT"}},{"name":"helm-string-parameters","map":{"zone":"01"}}]"#,
+            )],
+            format!("template . --name-template api --namespace production --kube-version 1.31.4 --set a=1 --set b=4f3c2b1 --set image.tag=v2 --set-string zone=01 --values <app>/values-prod.yaml --values <app>/values-extra.yaml {common} --include-crds"),
+        ),
+        (
+            "value files as PARAM_* variables; a missing one left out with ignoreMissingValueFiles",
+            "render:\n  helm:\n    ignoreMissingValueFiles: true\n",
+            vec![("PARAM_HELM_VALUE_FILES_0", "values-prod.yaml"), ("PARAM_HELM_VALUE_FILES_1", "missing.yaml")],
+            format!("template . --name-template api --namespace production --kube-version 1.31.4 --values <app>/values-prod.yaml {common} --include-crds"),
+        ),
+    ];
+    for (name, policy, extra_env, argv) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, app) = chart_repo(tmp.path(), policy);
+        let log = tmp.path().join("helm.log");
+        fake_helm(&tmp.path().join("bin"), &log, false);
+        let path = format!(
+            "{}:{}",
+            tmp.path().join("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let mut env = argocd_env("api", "production", "charts/api");
+        env.retain(|(k, _)| *k != "KUBE_API_VERSIONS" && !extra_env.iter().any(|(c, _)| c == k));
+        env.push(("KUBE_API_VERSIONS", "v1,apps/v1"));
+        env.push(("PATH", &path));
+        env.extend(extra_env.iter().copied());
+        let out = sluice_in(&app, &["generate"], &env);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let calls = helm_calls(&log);
+        assert_eq!(calls.len(), 1, "{name}: {calls:?}");
+        let real_app = app.canonicalize().unwrap().display().to_string();
+        let real_root = root.canonicalize().unwrap().display().to_string();
+        let got: Vec<String> = calls[0]
+            .iter()
+            .map(|a| {
+                if a.contains("sluice-values-") {
+                    "<values>".to_string()
+                } else {
+                    a.replace(&real_app, "<app>").replace(&real_root, "<root>")
+                }
+            })
+            .collect();
+        assert_eq!(got.join(" "), argv, "{name}");
+    }
+}
+
+/// A value file named by an Application may not leave the repository either.
+#[test]
+fn helm_value_file_from_a_plugin_parameter_is_confined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_root, app) = chart_repo(tmp.path(), "");
+    fake_helm(&tmp.path().join("bin"), &tmp.path().join("helm.log"), false);
+    let path = format!(
+        "{}:{}",
+        tmp.path().join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut env = argocd_env("api", "production", "charts/api");
+    env.retain(|(k, _)| *k != "ARGOCD_APP_PARAMETERS");
+    env.push(("PATH", &path));
+    env.push((
+        "ARGOCD_APP_PARAMETERS",
+        r#"[{"name":"helm-value-files","array":["../../../etc/passwd"]}]"#,
+    ));
+    assert_fails(&app, &env, "plugin parameter helm-value-files[0]");
+}
+
+/// A chart whose `charts/` lacks a dependency: as Argo CD's helmTemplate, helm template fails, the
+/// https repositories of Chart.yaml are added (named as Argo CD names them), `helm dependency build`
+/// runs, and the template is rendered again.
+#[test]
+fn helm_dependency_build_runs_when_charts_is_incomplete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_root, app) = chart_repo(tmp.path(), "");
+    std::fs::write(
+        app.join("Chart.yaml"),
+        "apiVersion: v2\nname: api\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 18.0.0\n  repository: https://charts.bitnami.com/bitnami\n- name: local\n  version: 1.0.0\n  repository: file://../local\n",
+    )
+    .unwrap();
+    let log = tmp.path().join("helm.log");
+    fake_helm(&tmp.path().join("bin"), &log, true);
+    let path = format!(
+        "{}:{}",
+        tmp.path().join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut env = argocd_env("api", "production", "charts/api");
+    env.push(("PATH", &path));
+    let out = sluice_in(&app, &["generate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("from-helm"));
+    let calls: Vec<String> = helm_calls(&log)
+        .iter()
+        .map(|c| c[..c.len().min(4)].join(" "))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "template . --name-template api",
+            "repo add https:--charts.bitnami.com-bitnami https://charts.bitnami.com/bitnami",
+            "dependency build",
+            "template . --name-template api",
+        ]
+    );
+}
+
+/// `render.kustomize.buildOptions` is appended to `kustomize build .` as Argo CD appends its
+/// `kustomize.buildOptions`; options that would let the repository run programs are refused.
+#[test]
+fn kustomize_build_options_are_passed_as_argocd_passes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_repo, dir) = repo_with_app(
+        &project_root().join("tests/fixtures/generate/kustomize"),
+        "k",
+    );
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = tmp.path().join("kustomize.log");
+    // A recording stand-in for kustomize (the real one runs through kubectl in the test above).
+    script(
+        &bin.join("kustomize"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" > {}\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: k\\n'\n",
+            log.display()
+        ),
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut env = argocd_env("k", "shop", "apps/k");
+    env.push(("PATH", &path));
+    let policy = dir.join(".sluice.yaml");
+    let head = "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n";
+    std::fs::write(
+        &policy,
+        format!("{head}render:\n  kustomize:\n    buildOptions: --enable-helm --load-restrictor LoadRestrictionsNone\n"),
+    )
+    .unwrap();
+    let out = sluice_in(&dir, &["generate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().trim(),
+        "build . --enable-helm --load-restrictor LoadRestrictionsNone"
+    );
+    std::fs::write(
+        &policy,
+        format!("{head}render:\n  kustomize:\n    buildOptions: --enable-helm --enable-exec\n"),
+    )
+    .unwrap();
+    assert_fails(&dir, &env, "render.kustomize.buildOptions");
+}
+
+fn run_with_stdin(cmd: &mut std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `sluice generate --stdin`: the manifests of an earlier step (`kustomize build . |
+/// argocd-vault-plugin generate - | sluice generate --stdin`) go through the same pipeline.
+#[test]
+fn generate_stdin_takes_manifests_from_an_earlier_plugin() {
+    let (_tmp, dir) = shop();
+    let (rendered, _) = generate(&dir);
+    // What an earlier plugin printed: here, the app's own files as one stream.
+    let mut input = String::new();
+    for f in ["api.yaml", "cronjob.yaml", "worker.yaml"] {
+        input.push_str("---\n");
+        input.push_str(&std::fs::read_to_string(dir.join(f)).unwrap());
+    }
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(&dir)
+        .args(["generate", "--stdin"])
+        .env_clear();
+    for (k, v) in argocd_env("shop", "shop", "apps/shop") {
+        cmd.env(k, v);
+    }
+    let out = run_with_stdin(&mut cmd, input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        rendered,
+        "the same objects, checksums and hooks as rendering the directory"
+    );
+    let out = run_with_stdin(
+        &mut cmd,
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: [\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("stdin: line"), "{}", stderr(&out));
+}
+
+/// Issue 13's alias bomb: a 1 MiB file with one anchored 1 MiB string aliased 1,500 times (1.5 GB
+/// expanded). Refused, naming the file and the anchor, in under 1 s and 100 MB of peak memory
+/// (measured with GNU time around the real binary; generous bounds for a loaded CI machine).
+#[test]
+fn alias_bomb_of_a_large_string_is_refused_quickly_in_little_memory() {
+    let (_tmp, dir) = shop();
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  big: &big \"",
+    );
+    bomb.push_str(&"x".repeat(1 << 20));
+    bomb.push_str("\"\n  copies: [");
+    for i in 0..1500 {
+        bomb.push_str(if i == 0 { "*big" } else { ", *big" });
+    }
+    bomb.push_str("]\n");
+    std::fs::write(dir.join("bomb.yaml"), &bomb).unwrap();
+    let rss = dir.join("../rss");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f")
+        .arg("%e %M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(bin())
+        .arg("generate")
+        .current_dir(&dir)
+        .env_clear();
+    for (k, v) in argocd_env("shop", "shop", "apps/shop") {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .expect("GNU time (apt-get install time; tests/run does)");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("bomb.yaml") && err.contains("alias *big"),
+        "{err}"
+    );
+    let measured = std::fs::read_to_string(&rss).unwrap();
+    let last = measured.trim().lines().last().unwrap().to_string();
+    let (seconds, kb) = last.split_once(' ').unwrap();
+    let (seconds, kb): (f64, u64) = (seconds.parse().unwrap(), kb.parse().unwrap());
+    assert!(kb < 100 * 1024, "peak RSS {kb} KB");
+    assert!(seconds < 1.0, "took {seconds} s");
 }

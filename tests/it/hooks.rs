@@ -18,6 +18,7 @@ const CASES: &[&str] = &[
     "backup-and-migrations",
     "guard",
     "long-app-name",
+    "backup-options",
 ];
 
 /// Kubernetes versions every golden case is validated against (besides its own `KUBE_VERSION`).
@@ -230,6 +231,11 @@ fn golden_guard_with_windows() {
 #[test]
 fn golden_long_app_name() {
     check_golden("long-app-name");
+}
+
+#[test]
+fn golden_backup_with_velero_options() {
+    check_golden("backup-options");
 }
 
 #[test]
@@ -660,6 +666,57 @@ fn rejects_ttl_in_days_with_a_hint() {
     let (_t, root, app) = app_with("backup: {enabled: true, ttl: 30d}\n");
     let err = fails(&render(&app, &root, &base_env(&[])));
     assert_mentions(&err, &["backup.ttl", "30d", "720h"]);
+}
+
+#[test]
+fn rejects_backup_options_velero_would_refuse() {
+    for (policy, needles) in [
+        (
+            "backup: {enabled: true, itemOperationTimeout: 1d}\n",
+            &["backup.itemOperationTimeout", "1d"][..],
+        ),
+        (
+            "backup: {enabled: true, labelSelector: {matchExpressions: [{key: tier, operator: In}]}}\n",
+            &["backup.labelSelector.matchExpressions[0]", "In needs at least one value"],
+        ),
+        (
+            "backup: {enabled: true, labelSelector: {matchExpressions: [{key: t, operator: Exists, values: [a]}]}}\n",
+            &["backup.labelSelector.matchExpressions[0]", "takes no values"],
+        ),
+        (
+            "backup: {enabled: true, labelSelector: {matchExpressions: [{key: t, operator: in, values: [a]}]}}\n",
+            &["operator \"in\" is not In, NotIn, Exists or DoesNotExist"],
+        ),
+        (
+            "backup: {enabled: true, labelSelector: {matchLabel: {a: b}}}\n",
+            &["backup.labelSelector", "matchLabel"],
+        ),
+        (
+            "backup: {enabled: true, includedResources: [secrets], excludedResources: [secrets]}\n",
+            &["backup.excludedResources", "\"secrets\" is also in includedResources"],
+        ),
+        (
+            "backup: {enabled: true, excludedResources: ['*']}\n",
+            &["backup.excludedResources", "exclude everything"],
+        ),
+        (
+            "backup: {enabled: true, includedResources: ['']}\n",
+            &["backup.includedResources[0]", "is empty"],
+        ),
+        (
+            "backup: {enabled: true, statusTimeout: 0s}\n",
+            &["backup.statusTimeout", "fail every backup"],
+        ),
+        (
+            "backup: {enabled: true, defaultVolumesToFsBackup: sometimes}\n",
+            &["backup.defaultVolumesToFsBackup"],
+        ),
+    ] {
+        let (_t, root, app) = app_with(policy);
+        let out = render(&app, &root, &base_env(&[]));
+        assert!(out.stdout.is_empty(), "{policy}: nothing on stdout");
+        assert_mentions(&fails(&out), needles);
+    }
 }
 
 #[test]

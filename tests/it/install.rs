@@ -32,6 +32,9 @@ const OPERATION_EVENTS: [&str; 4] = ["deployed", "sync-failed", "sync-running", 
 /// The Kubernetes version whose schemas every built object must satisfy.
 const KUBE_VERSION: &str = "1.34";
 
+/// The Argo CD release docs/install.md pins (the latest patch release of v3.5 when this was written).
+const ARGOCD_RELEASE: &str = "v3.5.1";
+
 /// The image name the kit ships and users override with one `images:` entry.
 const IMAGE_NAME: &str = "ghcr.io/sluice-cd/sluice";
 
@@ -39,7 +42,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     let dir = repo().join("tests/fixtures/install");
     assert!(
         dir.is_dir(),
@@ -56,7 +59,7 @@ fn read(path: &Path) -> String {
 // ---- running tools ---------------------------------------------------------------------------------------
 
 /// Runs a tool with optional stdin; a tool that cannot start is a failure naming how to install it.
-fn run(cmd: &mut Command, stdin: Option<&[u8]>, install_hint: &str) -> Output {
+pub(crate) fn run(cmd: &mut Command, stdin: Option<&[u8]>, install_hint: &str) -> Output {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd
         .stdin(if stdin.is_some() {
@@ -77,7 +80,7 @@ fn run(cmd: &mut Command, stdin: Option<&[u8]>, install_hint: &str) -> Output {
     child.wait_with_output().expect("wait for tool")
 }
 
-fn success(what: &str, out: Output) -> String {
+pub(crate) fn success(what: &str, out: Output) -> String {
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstderr:\n{}\nstdout:\n{}",
@@ -88,7 +91,7 @@ fn success(what: &str, out: Output) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-fn kustomize(dir: &Path) -> String {
+pub(crate) fn kustomize(dir: &Path) -> String {
     let out = run(
         Command::new("kubectl").arg("kustomize").arg(dir),
         None,
@@ -109,7 +112,7 @@ fn kube_py(args: &[&str], input: &str) -> Output {
 }
 
 /// Multi-document YAML read as Kubernetes reads it (YAML 1.1 scalars), as JSON values.
-fn yaml_docs(text: &str) -> Vec<Value> {
+pub(crate) fn yaml_docs(text: &str) -> Vec<Value> {
     let out = success("kube.py load", kube_py(&["load"], text));
     serde_json::from_str(&out).expect("kube.py load prints JSON")
 }
@@ -121,7 +124,7 @@ fn yaml_doc(text: &str) -> Value {
 }
 
 /// Checks objects against the Kubernetes JSON schemas; returns the report.
-fn validate(objects: &[Value]) -> (Value, bool) {
+pub(crate) fn validate(objects: &[Value]) -> (Value, bool) {
     let out = kube_py(
         &["validate", KUBE_VERSION],
         &serde_json::to_string(objects).expect("json"),
@@ -143,7 +146,7 @@ fn built() -> &'static [Value] {
     BUILT.get_or_init(|| yaml_docs(&kustomize(&fixtures().join("overlay"))))
 }
 
-fn name_of(obj: &Value) -> &str {
+pub(crate) fn name_of(obj: &Value) -> &str {
     obj["metadata"]["name"].as_str().unwrap_or("")
 }
 
@@ -154,7 +157,7 @@ fn listing(objs: &[Value]) -> String {
         .join(", ")
 }
 
-fn object<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+pub(crate) fn object<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objs.iter()
         .find(|o| o["kind"] == kind && name_of(o) == name)
         .unwrap_or_else(|| panic!("no {kind}/{name} in the build: {}", listing(objs)))
@@ -311,6 +314,11 @@ fn sidecar_runs_cmp_server_as_999_with_the_four_mounts() {
     assert_eq!(sidecar["securityContext"]["runAsUser"], 999);
     assert!(sidecar["resources"]["requests"]["cpu"].is_string());
     assert!(sidecar["resources"]["limits"]["memory"].is_string());
+    // Argo CD's per-command limit of the CMP sidecar, written out (docs/install.md, "Timeouts").
+    assert_eq!(
+        named(&sidecar["env"], "ARGOCD_EXEC_TIMEOUT")["value"],
+        "90s"
+    );
 
     let mount = |path: &str| -> &Value {
         sidecar["volumeMounts"]
@@ -339,7 +347,10 @@ fn sidecar_runs_cmp_server_as_999_with_the_four_mounts() {
         assert_eq!(named(&pod["volumes"], volume)["emptyDir"], json!({}));
     }
     let main = named(&pod["containers"], "argocd-repo-server");
-    assert_eq!(main["image"], "quay.io/argoproj/argocd:v3.1.0");
+    assert_eq!(
+        main["image"],
+        format!("quay.io/argoproj/argocd:{ARGOCD_RELEASE}")
+    );
     assert_eq!(named(&main["volumeMounts"], "tmp")["mountPath"], "/tmp");
 }
 
@@ -366,7 +377,7 @@ fn one_images_entry_moves_sidecar_guard_image_and_sink_together() {
     // Other images and other env values are left alone.
     assert_eq!(
         named(&pod["containers"], "argocd-repo-server")["image"],
-        "quay.io/argoproj/argocd:v3.1.0"
+        "quay.io/argoproj/argocd:v3.5.1"
     );
     assert_eq!(
         named(&sidecar["env"], "HELM_CACHE_HOME")["value"],
@@ -538,10 +549,38 @@ fn lua_literal(v: &Value) -> String {
     }
 }
 
-/// Runs `script` once per object in lua5.1, each time in an environment holding nothing but `obj`: gopher-lua
-/// with the standard libraries off, and stricter (Argo CD also opens base and table). One line per object:
-/// `status<TAB>message`, or `ERROR<TAB>reason`.
-fn run_health(script: &Path, objects: &[Value]) -> Vec<String> {
+/// The clock of the Lua sandbox in a test: `os.time()` returns `now` (Unix seconds); `os.date` writes UTC for
+/// a `!` format without a time, and the controller's local time (UTC + `offset` seconds) otherwise, as Argo
+/// CD's safe os library does (`util/lua/oslib_safe.go` ignores `!` when a time is given). `None`: no `os` module.
+#[derive(Debug, Clone, Copy)]
+struct FakeClock {
+    now: i64,
+    offset: i64,
+}
+
+/// Unix seconds of an RFC 3339 instant.
+fn unix(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("test instant")
+        .timestamp()
+}
+
+/// The default clock of the health tests: one minute after the fixtures' creationTimestamp, in UTC.
+const CREATED: &str = "2026-11-19T02:05:00Z";
+
+fn one_minute_later() -> FakeClock {
+    FakeClock {
+        now: unix(CREATED) + 60,
+        offset: 0,
+    }
+}
+
+/// Runs `script` once per object in lua5.1, each time in an environment that holds what Argo CD's sandbox
+/// holds for a health override in argocd-cm (`util/lua/lua.go`: `SkipOpenLibs`, then base, table, and the safe os
+/// reachable through `require("os")` only): `obj`, the base functions, `table`, and `require`, which gives
+/// the fake `os` of `clock` (time and date only) and nothing else. No `string`, `io` or global `os`. One line
+/// per object: `status<TAB>message`, or `ERROR<TAB>reason`.
+fn run_health(script: &Path, objects: &[Value], clock: Option<FakeClock>) -> Vec<String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let harness = dir.path().join("harness.lua");
     let cases = objects
@@ -549,6 +588,10 @@ fn run_health(script: &Path, objects: &[Value]) -> Vec<String> {
         .map(lua_literal)
         .collect::<Vec<_>>()
         .join(",\n");
+    let clock = clock.map_or_else(
+        || "nil".to_string(),
+        |c| format!("{{ now = {}, offset = {} }}", c.now, c.offset),
+    );
     std::fs::write(
         &harness,
         format!(
@@ -558,9 +601,41 @@ f:close()
 local cases = {{
 {cases}
 }}
+local clock = {clock}
+-- Argo CD's safe os (util/lua/oslib_safe.go) over a fake clock.
+local function fake_os()
+  local real_date = os.date
+  return {{
+    time = function(t)
+      if t ~= nil then error("os.time(table) is not used by the health check") end
+      return clock.now
+    end,
+    date = function(fmt, t)
+      local utc = string.sub(fmt, 1, 1) == "!"
+      if utc then fmt = string.sub(fmt, 2) end
+      if t == nil then
+        if utc then return real_date("!" .. fmt, clock.now) end
+        return real_date("!" .. fmt, clock.now + clock.offset)
+      end
+      return real_date("!" .. fmt, t + clock.offset)
+    end,
+  }}
+end
+local function sandbox(o)
+  return {{
+    obj = o,
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
+    print = print, select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+    table = {{ concat = table.concat, insert = table.insert, remove = table.remove, sort = table.sort }},
+    require = function(name)
+      if name == "os" and clock ~= nil then return fake_os() end
+      error("module '" .. tostring(name) .. "' not found")
+    end,
+  }}
+end
 for i = 1, #cases do
   local chunk = assert(loadstring(src, "=health"))
-  setfenv(chunk, {{ obj = cases[i] }})
+  setfenv(chunk, sandbox(cases[i]))
   local ok, r = pcall(chunk)
   if not ok then
     io.write("ERROR\t", tostring(r), "\n")
@@ -593,7 +668,7 @@ fn backup(status: Value) -> Value {
         "apiVersion": "velero.io/v1",
         "kind": "Backup",
         "metadata": {"name": "pre-change-chg-1234-3f1c2b7-presync-1763517911", "namespace": "velero",
-            "labels": {"app.kubernetes.io/managed-by": "sluice"}},
+            "creationTimestamp": CREATED, "labels": {"app.kubernetes.io/managed-by": "sluice"}},
         "spec": {"includedNamespaces": ["shop"], "snapshotVolumes": true, "ttl": "720h0m0s",
             "storageLocation": "default"}
     });
@@ -699,6 +774,7 @@ fn velero_backup_health_is_healthy_only_when_completed() {
     let got = run_health(
         &repo().join("argocd-cm-patch/health-velero-backup.lua"),
         &objects,
+        Some(one_minute_later()),
     );
     assert_eq!(got.len(), cases.len(), "{got:#?}");
     for ((obj, status, message), line) in cases.iter().zip(&got) {
@@ -712,18 +788,153 @@ fn velero_backup_health_is_healthy_only_when_completed() {
 }
 
 #[test]
-fn lua_sandbox_has_no_standard_library() {
-    // The control for the test above: the sandbox must refuse what gopher-lua without libraries refuses.
+fn lua_sandbox_has_no_string_library_and_no_global_os() {
+    // The control for the tests above: the sandbox refuses what Argo CD's refuses.
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = dir.path().join("uses-string.lua");
+    let uses_string = dir.path().join("uses-string.lua");
     std::fs::write(
-        &script,
+        &uses_string,
         "return { status = string.upper(\"healthy\"), message = tostring(obj) }\n",
     )
     .unwrap();
-    let got = run_health(&script, &[backup(json!({"phase": "Completed"}))]);
-    assert_eq!(got.len(), 1);
-    assert!(got[0].starts_with("ERROR\t"), "{got:?}");
+    let global_os = dir.path().join("global-os.lua");
+    std::fs::write(
+        &global_os,
+        "return { status = \"Healthy\", message = tostring(os.time()) }\n",
+    )
+    .unwrap();
+    let required_os = dir.path().join("required-os.lua");
+    std::fs::write(
+        &required_os,
+        "local os = require(\"os\")\nreturn { status = \"Healthy\", message = tostring(os.time()) }\n",
+    )
+    .unwrap();
+    let obj = [backup(json!({"phase": "Completed"}))];
+    for script in [&uses_string, &global_os] {
+        let got = run_health(script, &obj, Some(one_minute_later()));
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with("ERROR\t"),
+            "{}: {got:?}",
+            script.display()
+        );
+    }
+    let got = run_health(&required_os, &obj, Some(one_minute_later()));
+    assert_eq!(got, [format!("Healthy\t{}", unix(CREATED) + 60)]);
+}
+
+/// What the health check says of a Backup without status created at CREATED (`annotations` on it), at
+/// `now` in a controller whose local zone is UTC + `offset` seconds.
+fn no_status_health(annotations: &Value, now: &str, offset: i64) -> String {
+    let mut b = backup(Value::Null);
+    if !annotations.is_null() {
+        b["metadata"]["annotations"] = annotations.clone();
+    }
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[b],
+        Some(FakeClock {
+            now: unix(now),
+            offset,
+        }),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    got[0].clone()
+}
+
+#[test]
+fn a_backup_without_status_turns_degraded_naming_velero_after_the_bound() {
+    let waiting = "Progressing\twaiting for Velero to start the backup";
+    let degraded = |after: &str| {
+        format!(
+            "Degraded\tVelero has not picked up this backup {after} after its creation ({CREATED}): is Velero \
+             installed and running, watching namespace velero? Check: kubectl -n velero get deploy/velero; fix \
+             Velero and sync again, or set backup.enabled: false in .sluice.yaml to sync without a backup"
+        )
+    };
+    // The controller's local zone must not matter: UTC, India (+5:30), California in summer (-7), Chatham
+    // Islands (+12:45), Baker Island (-12).
+    for offset in [0, 19_800, -25_200, 45_900, -43_200] {
+        let none = Value::Null;
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:05:00Z", offset),
+            waiting,
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:14:59Z", offset),
+            waiting,
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:15:00Z", offset),
+            waiting,
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-19T02:15:01Z", offset),
+            degraded("10 minutes"),
+            "offset {offset}"
+        );
+        assert_eq!(
+            no_status_health(&none, "2026-11-20T08:00:00Z", offset),
+            degraded("10 minutes"),
+            "offset {offset}"
+        );
+        // The bound of backup.statusTimeout, through the annotation sluice writes on the Backup.
+        let half_hour = json!({"sluice.io/status-timeout-seconds": "1800"});
+        assert_eq!(
+            no_status_health(&half_hour, "2026-11-19T02:34:00Z", offset),
+            waiting
+        );
+        assert_eq!(
+            no_status_health(&half_hour, "2026-11-19T02:36:00Z", offset),
+            degraded("30 minutes")
+        );
+        let odd = json!({"sluice.io/status-timeout-seconds": "90"});
+        assert_eq!(
+            no_status_health(&odd, "2026-11-19T02:07:00Z", offset),
+            degraded("90 seconds")
+        );
+    }
+    // A bound that is not a positive number is ignored (the default holds).
+    let bad = json!({"sluice.io/status-timeout-seconds": "soon"});
+    assert_eq!(no_status_health(&bad, "2026-11-19T02:10:00Z", 0), waiting);
+    assert_eq!(
+        no_status_health(&bad, "2026-11-19T02:16:00Z", 0),
+        degraded("10 minutes")
+    );
+    // A status, even a slow phase, is Velero at work: the bound is for no status at all.
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[backup(json!({"phase": "New"}))],
+        Some(FakeClock {
+            now: unix("2026-11-20T08:00:00Z"),
+            offset: 0,
+        }),
+    );
+    assert_eq!(got, ["Progressing\tbackup New"]);
+    // Without an os module (or without a creationTimestamp) the check cannot tell the time: it waits.
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[backup(Value::Null)],
+        None,
+    );
+    assert_eq!(got, [waiting]);
+    let mut anonymous = backup(Value::Null);
+    anonymous["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("creationTimestamp");
+    let got = run_health(
+        &repo().join("argocd-cm-patch/health-velero-backup.lua"),
+        &[anonymous],
+        Some(FakeClock {
+            now: unix("2026-11-20T08:00:00Z"),
+            offset: 0,
+        }),
+    );
+    assert_eq!(got, [waiting]);
 }
 
 // ---- argocd-notifications-cm: webhook, templates, triggers -------------------------------------------------
@@ -823,6 +1034,29 @@ fn one_template_and_one_trigger_per_event_keyed_on_the_operation() {
         triggers,
         EVENTS.map(|e| format!("sluice-on-{e}")).to_vec(),
         "subscribed triggers"
+    );
+}
+
+/// The `when` of the catalog's on-deployed in Argo CD v3.5.1 (notifications_catalog/triggers/on-deployed.yaml).
+const CATALOG_ON_DEPLOYED: &str = "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy' and (!time.Parse(app.status.health.lastTransitionTime).Add(1 * time.Minute).Before(time.Parse(app.status.operationState.finishedAt)) or time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt)))";
+
+#[test]
+fn sluice_on_deployed_fires_as_the_catalogs_on_deployed() {
+    // The same condition as the catalog's, with one guard in front of the health clause (an Application
+    // without health.lastTransitionTime, where time.Parse(nil) would fail the catalog's condition); so it also
+    // fires after a sync during which health stayed Healthy (lastTransitionTime before startedAt). Only
+    // oncePer differs: the operation instead of the revision (docs/audit-log.md).
+    let trigger = yaml_doc(data(notifications_cm(), "trigger.sluice-on-deployed"));
+    let when = trigger[0]["when"].as_str().expect("when");
+    let guard = "app.status.health.lastTransitionTime == nil or ";
+    let (head, clause) = CATALOG_ON_DEPLOYED
+        .split_once(" and (!time.Parse")
+        .expect("the catalog's condition has a parenthesised health clause");
+    let clause = format!("!time.Parse{clause}");
+    assert_eq!(when, format!("{head} and ({guard}{clause}"));
+    assert_eq!(
+        trigger[0]["oncePer"],
+        "app.status.operationState?.startedAt"
     );
 }
 
@@ -1348,6 +1582,22 @@ fn documented_kustomizations_match_the_tested_overlay() {
         );
         assert_eq!(k["components"].as_array().map(Vec::len), Some(1), "{doc}");
         assert_eq!(k["images"][0]["name"], IMAGE_NAME, "{doc}");
+        // The Argo CD release the docs pin is the one the stand-in install (and so every test here) follows.
+        assert_eq!(
+            k["resources"],
+            json!([format!(
+                "https://raw.githubusercontent.com/argoproj/argo-cd/{ARGOCD_RELEASE}/manifests/install.yaml"
+            )]),
+            "{doc}"
+        );
+    }
+    let upstream = read(&fixtures().join("upstream/install.yaml"));
+    assert!(upstream.contains(&format!("argo-cd {ARGOCD_RELEASE} manifests/install.yaml")));
+    for line in upstream
+        .lines()
+        .filter(|l| l.contains("image: quay.io/argoproj/argocd:"))
+    {
+        assert!(line.ends_with(&format!(":{ARGOCD_RELEASE}")), "{line}");
     }
 }
 

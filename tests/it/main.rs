@@ -14,11 +14,14 @@
 mod support;
 
 mod audit;
+mod audit_cli;
 mod cli;
 mod diff;
+mod docs;
 mod generate;
 mod hooks;
 mod install;
+mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;

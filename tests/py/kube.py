@@ -15,7 +15,7 @@ import sys
 import yaml
 
 # API groups of custom resources sluice and its install kit produce or meet: no schema in kubernetes-validate.
-CUSTOM_GROUPS = ("argoproj.io", "velero.io", "bitnami.com", "external-secrets.io", "sluice.io")
+CUSTOM_GROUPS = ("argoproj.io", "velero.io", "bitnami.com", "external-secrets.io", "sluice.io", "monitoring.coreos.com")
 
 
 def load(text):

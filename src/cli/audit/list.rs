@@ -1,64 +1,61 @@
-//! `sluice audit list --data-dir DIR [--app A] [--change ID] [--since T] [--format table|json|csv]`.
+//! `sluice audit list [--app A] [--change ID] [--since T] [--limit N] [-o table|wide|json|yaml|csv]`, from
+//! `--data-dir` or `--server`.
 
-use super::stream;
+use super::source::{Query, SourceArgs};
+use super::{since, structured, Output};
 use crate::audit::query;
-use crate::cli::error::{Error, Exit, Result};
-use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use crate::cli::error::{Exit, Result};
+use crate::cli::output;
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ListArgs {
-    /// The sink's data directory (holding audit.jsonl).
-    #[arg(long)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Only records of this Argo CD application.
     #[arg(long)]
     app: Option<String>,
-    /// Only records of this change id.
+    /// Only records of this change id ("" for records without one).
     #[arg(long)]
     change: Option<String>,
-    /// Only records received at or after this instant (RFC 3339).
-    #[arg(long)]
+    /// Only records received at or after this time: a span back from now (24h, 90m, 7d), a day
+    /// (2026-11-01, midnight UTC) or an RFC 3339 instant.
+    #[arg(long, value_name = "TIME")]
     since: Option<String>,
-    /// How to print the records.
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-    format: ListFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ListFormat {
-    Table,
-    Json,
-    Csv,
+    /// At most the newest N matching records (still printed oldest first).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// Prints the records that pass the filter, oldest first.
 ///
 /// # Errors
 ///
-/// `--since` is not RFC 3339 (usage), the log cannot be read or its chain is broken.
+/// A bad `--since` (usage), the log cannot be read or its chain is broken, the sink cannot be queried.
 pub(super) fn run(args: ListArgs) -> Result<Exit> {
     let since = args
         .since
         .as_deref()
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
-                Error::Usage(format!(
-                    "--since {s:?}: {e}; give an RFC 3339 time such as 2026-01-31T00:00:00Z"
-                ))
-            })
-        })
+        .map(|s| since::parse(s, since::now()?))
         .transpose()?;
-    let filter = query::Filter {
-        app: args.app,
-        change: args.change,
-        since,
+    let q = Query {
+        filter: query::Filter {
+            app: args.app,
+            change: args.change,
+            since,
+        },
+        limit: args.limit,
     };
-    let format = match args.format {
-        ListFormat::Table => stream::Format::Table,
-        ListFormat::Json => stream::Format::Json,
-        ListFormat::Csv => stream::Format::Csv,
+    let records = args.source.list(&q)?;
+    let out = match args.output {
+        Output::Table => query::to_table(&records),
+        Output::Wide => query::to_wide_table(&records),
+        Output::Csv => query::to_csv(&records),
+        Output::Json | Output::Yaml => structured(&records, args.output)?,
     };
-    stream::list(&args.data_dir, &filter, format)?;
+    output::print(out.as_bytes())?;
     Ok(Exit::Success)
 }

@@ -1,21 +1,39 @@
-//! `sluice audit verify|list|show`: the audit log for auditors and operators (docs/audit-log.md).
+//! `sluice audit verify|list|show`: the audit log for auditors and operators (docs/audit-log.md), read from
+//! a data directory or from a running sink (`--server`).
 
 mod list;
 mod show;
-mod stream;
+mod since;
+mod source;
 mod verify;
 
-use super::error::{Exit, Result};
-use clap::Subcommand;
+use super::error::{Error, Exit, Result};
+use clap::{Subcommand, ValueEnum};
+use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AuditCommand {
     /// Verify the hash chain; exit 0 with the record count, or 1 naming the first broken line.
     Verify(verify::VerifyArgs),
-    /// List records.
+    /// List records, oldest first.
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
+}
+
+/// `-o/--output`, as kubectl and argocd spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// More columns (list only; elsewhere the same as table).
+    Wide,
+    /// The records exactly as the log holds them, as a JSON array.
+    Json,
+    /// The same as block YAML (every string quoted).
+    Yaml,
+    /// RFC 4180 CSV (list and show).
+    Csv,
 }
 
 /// Runs one audit command.
@@ -29,4 +47,18 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::List(args) => list::run(args),
         AuditCommand::Show(args) => show::run(&args),
     }
+}
+
+/// `value` as pretty JSON or YAML, ending in a newline.
+fn structured(value: &impl Serialize, output: Output) -> Result<String> {
+    let json = serde_json::to_value(value)
+        .map_err(|e| Error::Usage(format!("cannot print the result: {e}")))?;
+    Ok(if output == Output::Yaml {
+        crate::manifest::emit::to_yaml(&json)
+    } else {
+        let mut s = serde_json::to_string_pretty(&json)
+            .map_err(|e| Error::Usage(format!("cannot print the result: {e}")))?;
+        s.push('\n');
+        s
+    })
 }

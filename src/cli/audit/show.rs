@@ -1,26 +1,41 @@
-//! `sluice audit show --data-dir DIR CHANGE-ID`: the change record (every sync of it, approvals,
-//! windows, backups, and the rollback commands).
+//! `sluice audit show CHANGE-ID [-o table|json|yaml|csv]`: the change record (every sync of it, approvals,
+//! windows, backups, and the rollback commands), from `--data-dir` or `--server`.
 
-use super::stream;
+use super::source::{no_such_change, SourceArgs};
+use super::{structured, Output};
+use crate::audit::query;
 use crate::cli::error::{Exit, Result};
+use crate::cli::output;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ShowArgs {
-    /// The sink's data directory (holding audit.jsonl).
-    #[arg(long)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Output format: table is the report; json, yaml and csv give the change's records.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
     /// The change id, e.g. CHG-1234.
     change_id: String,
 }
 
-/// Prints the change report.
+/// Prints the change report, or the change's records.
 ///
 /// # Errors
 ///
 /// The log cannot be read or is broken, or no record mentions the change.
 pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
-    stream::show(&args.data_dir, &args.change_id)?;
+    // Only the change's records are kept, however long the log (docs/audit-log.md, "Commands and memory").
+    let selected = args.source.change_records(&args.change_id)?;
+    if selected.is_empty() {
+        return Err(no_such_change(&args.change_id, &args.source));
+    }
+    let out = match args.output {
+        Output::Table | Output::Wide => query::change_report(&args.change_id, &selected)
+            .ok_or_else(|| no_such_change(&args.change_id, &args.source))?,
+        Output::Csv => query::to_csv(&selected),
+        Output::Json | Output::Yaml => structured(&selected, args.output)?,
+    };
+    output::print(out.as_bytes())?;
     Ok(Exit::Success)
 }

@@ -1,17 +1,19 @@
-//! `sluice audit verify --data-dir DIR`: exit 0 with the record count and head hash, or exit 1
-//! naming the first broken line.
+//! `sluice audit verify`: exit 0 with the record count and head hash, or exit 1 naming the first broken
+//! line; from `--data-dir`, or `--server` (the records the sink serves, verified here).
 
-use crate::audit;
-use crate::cli::error::{Exit, Result};
+use super::source::SourceArgs;
+use super::{structured, Output};
+use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct VerifyArgs {
-    /// The sink's data directory (holding audit.jsonl).
-    #[arg(long)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Output format: table is the one line; json and yaml give {records, head: {seq, hash}}.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// Verifies the chain and prints its head.
@@ -20,10 +22,23 @@ pub(in crate::cli) struct VerifyArgs {
 ///
 /// The log cannot be read, or a line breaks the chain.
 pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
-    let head = audit::verify(&args.data_dir)?;
-    output::print_line(&format!(
-        "ok: {} records, head seq {} hash {}",
-        head.seq, head.seq, head.hash
-    ))?;
+    let head = args.source.head()?;
+    let out = match args.output {
+        Output::Table | Output::Wide => format!(
+            "ok: {} records, head seq {} hash {}\n",
+            head.seq, head.seq, head.hash
+        ),
+        Output::Json | Output::Yaml => structured(
+            &serde_json::json!({"ok": true, "records": head.seq,
+                "head": {"seq": head.seq, "hash": head.hash}}),
+            args.output,
+        )?,
+        Output::Csv => {
+            return Err(Error::Usage(
+                "audit verify -o csv: give table, json or yaml".into(),
+            ))
+        }
+    };
+    output::print(out.as_bytes())?;
     Ok(Exit::Success)
 }

@@ -45,14 +45,126 @@ pub(super) fn backup(
     if !spec.storage_location.is_empty() {
         backup_spec.insert("storageLocation".into(), json!(spec.storage_location));
     }
+    options(spec, &mut backup_spec)?;
     backup_spec.insert("metadata".into(), json!({ "labels": labels }));
-    let backup = json!({
+    let mut backup = json!({
         "apiVersion": "velero.io/v1",
         "kind": "Backup",
         "metadata": metadata(&hook, "generateName", &generate_name(app), &spec.velero_namespace, &labels),
         "spec": backup_spec,
     });
+    if let Some(seconds) = status_timeout(spec)? {
+        backup["metadata"]["annotations"][STATUS_TIMEOUT_ANNOTATION] = json!(seconds.to_string());
+    }
     Ok(into_map(backup))
+}
+
+/// Read by the Backup health check of `argocd-cm-patch` (seconds): how long a Backup may stay without a
+/// status before the check turns Degraded, naming Velero.
+pub const STATUS_TIMEOUT_ANNOTATION: &str = "sluice.io/status-timeout-seconds";
+
+/// The health check's own bound when no annotation says otherwise (`health-velero-backup.lua`).
+const DEFAULT_STATUS_TIMEOUT_SECONDS: u64 = 600;
+
+/// `backup.statusTimeout` in whole seconds, when it is set and differs from the health check's default.
+fn status_timeout(spec: &BackupSpec) -> Result<Option<u64>, TransformError> {
+    if spec.status_timeout.is_empty() {
+        return Ok(None);
+    }
+    let seconds = go_duration_seconds("backup.statusTimeout", &spec.status_timeout)?.ceil() as u64;
+    if seconds == 0 {
+        return Err(TransformError::Invalid {
+            key: "backup.statusTimeout".into(),
+            message: format!(
+                "{:?} would fail every backup at once; give the time Velero may take to start one, e.g. 10m",
+                spec.status_timeout
+            ),
+        });
+    }
+    Ok((seconds != DEFAULT_STATUS_TIMEOUT_SECONDS).then_some(seconds))
+}
+
+/// The optional Velero settings of `backup`, checked as Velero checks them before it starts a backup
+/// (a Backup Velero refuses would end `FailedValidation` only once the sync is under way).
+fn options(spec: &BackupSpec, out: &mut Map<String, Value>) -> Result<(), TransformError> {
+    let invalid = |key: &str, message: String| TransformError::Invalid {
+        key: format!("backup.{key}"),
+        message,
+    };
+    if let Some(fs) = spec.default_volumes_to_fs_backup {
+        out.insert("defaultVolumesToFsBackup".into(), json!(fs));
+    }
+    if let Some(selector) = &spec.label_selector {
+        for (i, e) in selector.match_expressions.iter().enumerate() {
+            let key = format!("labelSelector.matchExpressions[{i}]");
+            if e.key.is_empty() {
+                return Err(invalid(&key, "key is empty; name the label".into()));
+            }
+            match (e.operator.as_str(), e.values.is_empty()) {
+                ("In" | "NotIn", false) | ("Exists" | "DoesNotExist", true) => {}
+                ("In" | "NotIn", true) => {
+                    return Err(invalid(
+                        &key,
+                        format!("operator {} needs at least one value", e.operator),
+                    ))
+                }
+                ("Exists" | "DoesNotExist", false) => {
+                    return Err(invalid(
+                        &key,
+                        format!("operator {} takes no values; remove `values`", e.operator),
+                    ))
+                }
+                (other, _) => {
+                    return Err(invalid(
+                        &key,
+                        format!("operator {other:?} is not In, NotIn, Exists or DoesNotExist"),
+                    ))
+                }
+            }
+        }
+        out.insert("labelSelector".into(), json!(selector));
+    }
+    for (key, list) in [
+        ("includedResources", &spec.included_resources),
+        ("excludedResources", &spec.excluded_resources),
+    ] {
+        if let Some(i) = list.iter().position(|r| r.trim().is_empty()) {
+            return Err(invalid(
+                &format!("{key}[{i}]"),
+                "is empty; name a resource such as deployments or persistentvolumeclaims".into(),
+            ));
+        }
+        if !list.is_empty() {
+            out.insert(key.into(), json!(list));
+        }
+    }
+    if spec.excluded_resources.iter().any(|r| r == "*") {
+        return Err(invalid(
+            "excludedResources",
+            "\"*\" would exclude everything (Velero refuses it); list the resources to leave out"
+                .into(),
+        ));
+    }
+    if let Some(both) = spec
+        .included_resources
+        .iter()
+        .find(|r| spec.excluded_resources.contains(r))
+    {
+        return Err(invalid(
+            "excludedResources",
+            format!(
+                "{both:?} is also in includedResources (Velero refuses a resource in both lists)"
+            ),
+        ));
+    }
+    if !spec.item_operation_timeout.is_empty() {
+        go_duration_seconds("backup.itemOperationTimeout", &spec.item_operation_timeout)?;
+        out.insert(
+            "itemOperationTimeout".into(),
+            json!(spec.item_operation_timeout),
+        );
+    }
+    Ok(())
 }
 
 /// `pre-change-<change id, else app>-`, lower-case and DNS-safe, cut (with a hash) to fit.

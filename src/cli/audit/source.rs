@@ -1,0 +1,400 @@
+//! Where the audit commands read records: the log in a data directory, or a running sink over its HTTP
+//! API (`--server URL`, e.g. through `kubectl port-forward`), with the same queries either way
+//! (docs/audit-log.md, "Commands").
+
+use crate::audit::record::{Body, Record};
+use crate::audit::{self, canonical, log, query, AuditError};
+use crate::cli::error::{Error, Exit, Result};
+use clap::Args;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the records come from (shared by `audit verify`, `list` and `show`).
+#[derive(Debug, Args)]
+pub(in crate::cli) struct SourceArgs {
+    /// The sink's data directory, holding audit.jsonl (ignored with --server).
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "/var/lib/sluice")]
+    data_dir: PathBuf,
+    /// Query a running sink over its HTTP API instead of a data directory, e.g. http://127.0.0.1:8080 through
+    /// `kubectl -n argocd port-forward svc/sluice-sink 8080`.
+    #[allow(clippy::doc_markdown)] // clap prints it as help text, where <…> would show.
+    #[arg(long, env = "SLUICE_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// File holding the bearer token for --server (the sink's token; trimmed).
+    #[arg(
+        long,
+        env = "SLUICE_TOKEN_FILE",
+        value_name = "FILE",
+        requires = "server"
+    )]
+    token_file: Option<PathBuf>,
+}
+
+/// Which records a listing wants: the filter, and at most the newest `limit` of the matches.
+pub(super) struct Query {
+    pub(super) filter: query::Filter,
+    pub(super) limit: Option<usize>,
+}
+
+/// Largest page `GET /v1/records` gives.
+const PAGE: usize = 1000;
+
+impl SourceArgs {
+    /// The records that concern `change_id` ([`query::change_records`]), oldest first, after verifying the
+    /// whole chain (locally a torn last line is left out with a warning, as `sluice serve` would move it
+    /// aside). Locally in two passes that keep one bit per record in between: the first verifies and
+    /// marks the change's syncs, the guard decisions naming it and those without a change id (which
+    /// may belong to it by app and revision); the second reads only the marked records again.
+    pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
+        let Some(remote) = self.remote()? else {
+            let mut marked = audit::SeqSet::default();
+            let mut syncs: Vec<Record> = Vec::new();
+            let verified = audit::read_each(&self.data_dir, |r, _| {
+                let candidate = match &r.body {
+                    Body::Sync(s) => s.change_id.as_deref() == Some(change_id),
+                    Body::Guard(g) => {
+                        g.change_id
+                            .as_deref()
+                            .is_none_or(|c| c.is_empty() || c == change_id)
+                            || g.emergency.as_deref() == Some(change_id)
+                    }
+                };
+                if candidate {
+                    marked.insert(r.seq);
+                    if matches!(r.body, Body::Sync(_)) {
+                        syncs.push(r);
+                    }
+                }
+            })?;
+            // Keep only what can belong to the change: a guard decision without a change id only for the
+            // app and revision of one of its syncs.
+            let synced = |app: &str, rev: Option<&str>| {
+                syncs.iter().any(|s| match &s.body {
+                    Body::Sync(s) => {
+                        s.app.name == app
+                            && rev
+                                .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
+                    }
+                    Body::Guard(_) => false,
+                })
+            };
+            let mut picked = Vec::new();
+            audit::read_again(&verified, &marked, |r| {
+                let keep = match &r.body {
+                    Body::Sync(_) => true,
+                    Body::Guard(g) => {
+                        g.change_id.as_deref() == Some(change_id)
+                            || g.emergency.as_deref() == Some(change_id)
+                            || synced(&g.app.name, g.revision.as_deref())
+                    }
+                };
+                if keep {
+                    picked.push(r);
+                }
+            })?;
+            // On the change's syncs and the marked guard decisions, the selection is the log's.
+            return Ok(query::change_records(change_id, &picked)
+                .into_iter()
+                .cloned()
+                .collect());
+        };
+        let records = remote.verified()?;
+        Ok(query::change_records(change_id, &records)
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+
+    /// The head of the verified chain.
+    pub(super) fn head(&self) -> Result<log::Head> {
+        match self.remote()? {
+            None => Ok(audit::verify(&self.data_dir)?),
+            Some(remote) => remote.head(),
+        }
+    }
+
+    /// The records that pass `q`, oldest first. Locally the chain is verified first; a sink verified it when it
+    /// started and only appends to it, so remotely the query runs on the sink (`app`, `change`, paging) and
+    /// only `--since` and `--limit` are applied here.
+    pub(super) fn list(&self, q: &Query) -> Result<Vec<Record>> {
+        let mut records = match self.remote()? {
+            // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
+            // verifies the whole chain and marks the matches, the second reads only those again.
+            None => {
+                let mut marked = audit::SeqSet::default();
+                let mut newest = std::collections::VecDeque::new();
+                let verified = audit::read_each(&self.data_dir, |r, _| {
+                    if q.filter.matches(&r) {
+                        match q.limit {
+                            None => marked.insert(r.seq),
+                            Some(limit) => {
+                                newest.push_back(r.seq);
+                                if newest.len() > limit {
+                                    newest.pop_front();
+                                }
+                            }
+                        }
+                    }
+                })?;
+                for seq in newest {
+                    marked.insert(seq);
+                }
+                let mut matched = Vec::new();
+                audit::read_again(&verified, &marked, |r| matched.push(r))?;
+                matched
+            }
+            Some(remote) => remote.list(q)?,
+        };
+        if let Some(limit) = q.limit {
+            let skip = records.len().saturating_sub(limit);
+            records.drain(..skip);
+        }
+        Ok(records)
+    }
+
+    /// What names the log in messages: `DIR/audit.jsonl`, or the server's URL.
+    pub(super) fn name(&self) -> PathBuf {
+        match &self.server {
+            Some(url) => PathBuf::from(url),
+            None => self.data_dir.join(log::LOG_FILE),
+        }
+    }
+
+    fn remote(&self) -> Result<Option<Remote>> {
+        let Some(url) = &self.server else {
+            return Ok(None);
+        };
+        let base = url.trim_end_matches('/');
+        if !base.starts_with("http://") {
+            return Err(Error::Usage(format!(
+                "--server {url:?}: give the sink's plain http:// URL (the sink serves no TLS), e.g. http://127.0.0.1:8080 through kubectl port-forward"
+            )));
+        }
+        let token = match &self.token_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                let token = text.trim().to_owned();
+                if token.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "--token-file {}: the file is empty; it must hold the sink's bearer token",
+                        path.display()
+                    )));
+                }
+                Some(token)
+            }
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Some(Remote {
+            base: base.to_owned(),
+            token,
+            agent,
+        }))
+    }
+}
+
+/// A running sink.
+struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    /// One `GET /v1/records` page.
+    fn page(&self, params: &[(&str, String)]) -> Result<Vec<Value>> {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+            .collect();
+        let url = format!("{}/v1/records?{}", self.base, query.join("&"));
+        let fail = |message: String| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("GET {url}: {message}"),
+        };
+        let mut request = self.agent.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().map_err(|e| {
+            fail(format!(
+                "{e}; is the sink reachable (kubectl -n argocd port-forward svc/sluice-sink 8080)?"
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        match status {
+            200 => {}
+            401 => {
+                return Err(fail(
+                    "401 Unauthorized: pass the sink's token with --token-file FILE".into(),
+                ))
+            }
+            _ => {
+                let said = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_else(|| body.chars().take(200).collect());
+                return Err(fail(format!("the sink answered {status}: {said}")));
+            }
+        }
+        match serde_json::from_str(&body) {
+            Ok(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items),
+            _ => Err(fail(
+                "the answer is not a JSON array of records (is this a sluice sink?)".into(),
+            )),
+        }
+    }
+
+    /// Every record the sink's filters `params` match, oldest first, page by page.
+    fn all(&self, params: &[(&str, String)]) -> Result<Vec<Value>> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let mut p = params.to_vec();
+            p.push(("after", after.to_string()));
+            p.push(("limit", PAGE.to_string()));
+            let page = self.page(&p)?;
+            let n = page.len();
+            if let Some(last) = page.last() {
+                let seq = last.get("seq").and_then(Value::as_u64).unwrap_or(0);
+                if seq <= after {
+                    return Err(Error::Reported {
+                        exit: Exit::Failure,
+                        message: format!(
+                            "{}: the sink paged backwards (seq {seq} after {after})",
+                            self.base
+                        ),
+                    });
+                }
+                after = seq;
+            }
+            out.extend(page);
+            if n < PAGE {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Every record, with the chain verified exactly as `audit verify` verifies the file: the records are
+    /// written back as the log's lines (each line is its record's canonical form) and scanned.
+    fn scan(&self) -> Result<(log::Scan, Vec<Record>)> {
+        let path = Path::new(&self.base);
+        let mut lines = Vec::new();
+        for v in self.all(&[])? {
+            let Value::Object(map) = &v else { continue };
+            let bytes = canonical::object_to_canonical(map).map_err(|e| Error::Reported {
+                exit: Exit::Failure,
+                message: format!(
+                    "{}: record {}: {e}",
+                    self.base,
+                    v.get("seq").unwrap_or(&Value::Null)
+                ),
+            })?;
+            lines.extend_from_slice(&bytes);
+            lines.push(b'\n');
+        }
+        let mut records = Vec::new();
+        let mut misfit = None;
+        let scan = log::scan(lines.as_slice(), |map, _| {
+            if misfit.is_none() {
+                // The records are one stream here: line L is seq L.
+                let line = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+                match log::read_record(path, map, line) {
+                    Ok(r) => records.push(r),
+                    Err(e) => misfit = Some(e),
+                }
+            }
+        })
+        .map_err(|e| Error::io(path, e))?;
+        if let Some(bad) = scan.bad.clone() {
+            return Err(bad.into_error(path.to_path_buf()).into());
+        }
+        match misfit {
+            Some(e) => Err(e.into()),
+            None => Ok((scan, records)),
+        }
+    }
+
+    fn verified(&self) -> Result<Vec<Record>> {
+        Ok(self.scan()?.1)
+    }
+
+    fn head(&self) -> Result<log::Head> {
+        Ok(self.scan()?.0.head)
+    }
+
+    fn list(&self, q: &Query) -> Result<Vec<Record>> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(app) = &q.filter.app {
+            params.push(("app", app.clone()));
+        }
+        if let Some(change) = &q.filter.change {
+            params.push(("change", change.clone()));
+        }
+        let values = match q.limit {
+            // Without --since the sink's own "newest `limit` matches" answers in one request.
+            Some(limit) if q.filter.since.is_none() && limit <= PAGE => {
+                params.push(("limit", limit.to_string()));
+                self.page(&params)?
+            }
+            _ => self.all(&params)?,
+        };
+        let path = Path::new(&self.base);
+        let mut records = Vec::with_capacity(values.len());
+        for v in values {
+            let Value::Object(map) = v else { continue };
+            let line = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            records.push(log::read_record(path, map, line).map_err(Error::from)?);
+        }
+        records.retain(|r| q.filter.matches(r));
+        Ok(records)
+    }
+}
+
+/// `application/x-www-form-urlencoded` value encoding: unreserved characters as they are, others as %XX.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The error `audit show` gives when no record concerns the change.
+pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
+    AuditError::NoSuchChange {
+        change: change.to_owned(),
+        path: source.name(),
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("CHG-1 a&b=c/é"),
+            "CHG-1%20a%26b%3Dc%2F%C3%A9"
+        );
+        assert_eq!(percent_encode(""), "");
+    }
+}
