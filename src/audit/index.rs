@@ -591,6 +591,8 @@ pub struct Writer {
     shared: Arc<ArcSwap<Snapshot>>,
     stale: Arc<AtomicBool>,
     permits: Arc<Permits>,
+    marker_jobs: Option<std::sync::mpsc::Sender<MarkerJob>>,
+    marker_thread: Option<std::thread::JoinHandle<()>>,
     /// Where the last indexed record starts (for the marker).
     last_start: u64,
     marked: Option<Instant>,
@@ -644,6 +646,8 @@ impl Writer {
             snap,
             stale: Arc::new(AtomicBool::new(false)),
             permits: Arc::new(Permits::new()),
+            marker_jobs: None,
+            marker_thread: None,
             last_start: 0,
             marked: None,
             lines: LineReader::default(),
@@ -877,7 +881,7 @@ impl Writer {
     fn drop_journal(&mut self, e: &io::Error) {
         tracing::warn!(path = %self.dir.display(), error = %e, "cannot write the audit index; it is kept in memory and rebuilt on the next start");
         self.journal = None;
-        let _ = std::fs::remove_file(self.dir.join(MARKER_FILE));
+        self.send_marker(MarkerJob::Remove);
     }
 
     /// Indexes a verified record (as read from the log) that starts at `offset` in its segment.
@@ -1015,9 +1019,8 @@ impl Writer {
     /// journal bytes that a crash could lose.
     fn write_marker(&mut self) {
         self.marked = Some(Instant::now());
-        let marker_path = self.dir.join(MARKER_FILE);
         if self.stale.load(Ordering::Relaxed) {
-            let _ = std::fs::remove_file(&marker_path);
+            self.send_marker(MarkerJob::Remove);
             return;
         }
         let head = &self.snap.head;
@@ -1057,14 +1060,39 @@ impl Writer {
             journal_bytes: self.journal_len,
             journal_sha256: super::canonical::to_hex(&self.digest.clone().finalize()),
         };
-        let tmp = self.dir.join(format!("{MARKER_FILE}.tmp"));
-        let written = journal.sync_data().and_then(|()| {
-            let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, &marker_path)
-        });
-        if let Err(e) = written {
-            tracing::warn!(path = %marker_path.display(), error = %e, "cannot write the verified-prefix marker; the next start verifies more");
+        match journal.try_clone() {
+            Ok(journal) => self.send_marker(MarkerJob::Write(marker, journal)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write the verified-prefix marker; the next start verifies more");
+            }
+        }
+    }
+
+    /// Hands a marker job to the marker thread (started on first use; inline if it cannot be), so that
+    /// the journal's fsync never delays the writer's replies.
+    fn send_marker(&mut self, job: MarkerJob) {
+        if self.marker_jobs.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<MarkerJob>();
+            let dir = self.dir.clone();
+            if let Ok(handle) = std::thread::Builder::new()
+                .name("audit-marker".into())
+                .spawn(move || {
+                    for job in rx {
+                        job.run(&dir);
+                    }
+                })
+            {
+                self.marker_jobs = Some(tx);
+                self.marker_thread = Some(handle);
+            }
+        }
+        match &self.marker_jobs {
+            Some(tx) => {
+                if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                    job.run(&self.dir);
+                }
+            }
+            None => job.run(&self.dir),
         }
     }
 
@@ -1074,6 +1102,47 @@ impl Writer {
             shared: Arc::clone(&self.shared),
             permits: Arc::clone(&self.permits),
             stale: Arc::clone(&self.stale),
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Waits for the marker thread to write what it was given.
+    fn drop(&mut self) {
+        self.marker_jobs = None;
+        if let Some(handle) = self.marker_thread.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// What the marker thread does.
+enum MarkerJob {
+    /// Fsyncs the journal, then writes the marker (to a temporary file renamed over it).
+    Write(Marker, File),
+    /// Removes the marker: the index was found not to match the log.
+    Remove,
+}
+
+impl MarkerJob {
+    fn run(self, dir: &Path) {
+        let path = dir.join(MARKER_FILE);
+        let written = match self {
+            MarkerJob::Remove => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+            MarkerJob::Write(marker, journal) => {
+                let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+                journal.sync_data().and_then(|()| {
+                    let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
+                    std::fs::write(&tmp, text)?;
+                    std::fs::rename(&tmp, &path)
+                })
+            }
+        };
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the verified-prefix marker; the next start verifies more");
         }
     }
 }
