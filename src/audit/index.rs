@@ -881,7 +881,7 @@ impl Writer {
     fn drop_journal(&mut self, e: &io::Error) {
         tracing::warn!(path = %self.dir.display(), error = %e, "cannot write the audit index; it is kept in memory and rebuilt on the next start");
         self.journal = None;
-        self.send_marker(MarkerJob::Remove);
+        self.send_marker(MarkerJob::Remove, false);
     }
 
     /// Indexes a verified record (as read from the log) that starts at `offset` in its segment.
@@ -994,7 +994,7 @@ impl Writer {
         self.shared.store(Arc::new(self.snap.clone()));
         self.flush_journal();
         if mark || self.marked.is_none_or(|t| t.elapsed() >= MARKER_EVERY) {
-            self.write_marker();
+            self.write_marker(mark);
         }
     }
 
@@ -1017,10 +1017,10 @@ impl Writer {
 
     /// Writes the marker for the current head: fsyncs the journal first, so the marker never claims
     /// journal bytes that a crash could lose.
-    fn write_marker(&mut self) {
+    fn write_marker(&mut self, now: bool) {
         self.marked = Some(Instant::now());
         if self.stale.load(Ordering::Relaxed) {
-            self.send_marker(MarkerJob::Remove);
+            self.send_marker(MarkerJob::Remove, now);
             return;
         }
         let head = &self.snap.head;
@@ -1061,7 +1061,7 @@ impl Writer {
             journal_sha256: super::canonical::to_hex(&self.digest.clone().finalize()),
         };
         match journal.try_clone() {
-            Ok(journal) => self.send_marker(MarkerJob::Write(marker, journal)),
+            Ok(journal) => self.send_marker(MarkerJob::Write(marker, journal), now),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot write the verified-prefix marker; the next start verifies more");
             }
@@ -1069,8 +1069,17 @@ impl Writer {
     }
 
     /// Hands a marker job to the marker thread (started on first use; inline if it cannot be), so that
-    /// the journal's fsync never delays the writer's replies.
-    fn send_marker(&mut self, job: MarkerJob) {
+    /// the journal's fsync never delays the writer's replies; `now` (on open and when sealing): waits
+    /// for what is queued, then runs it here.
+    fn send_marker(&mut self, job: MarkerJob, now: bool) {
+        if now {
+            self.marker_jobs = None;
+            if let Some(handle) = self.marker_thread.take() {
+                let _ = handle.join();
+            }
+            job.run(&self.dir);
+            return;
+        }
         if self.marker_jobs.is_none() {
             let (tx, rx) = std::sync::mpsc::channel::<MarkerJob>();
             let dir = self.dir.clone();
