@@ -32,7 +32,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The directory of derived files inside the data directory.
@@ -251,48 +251,59 @@ struct Marker {
     journal_sha256: String,
 }
 
-/// How many queries run at once, so that readers, however many, leave CPU for the writer: one less
-/// than the cores (at least one). The writer never takes a permit.
-struct Permits {
-    free: Mutex<usize>,
-    freed: Condvar,
+/// A query to run on a query thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run queries: one less than the cores (at least one), at the lowest CPU priority
+/// (`SCHED_IDLE`), so that readers, however many, never take CPU that the writer and the request
+/// handlers want. Started on the first query. The writer never waits for them.
+#[derive(Default)]
+struct QueryPool {
+    jobs: OnceLock<Option<mpsc::Sender<Job>>>,
 }
 
-impl Permits {
-    fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Permits {
-            free: Mutex::new(cores.saturating_sub(1).max(1)),
-            freed: Condvar::new(),
+impl QueryPool {
+    /// Runs `job` on a query thread; gives it back when there is none (it then runs on the caller).
+    fn run(&self, job: Job) -> Result<(), Job> {
+        let jobs = self.jobs.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let rx = Arc::new(Mutex::new(rx));
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let mut started = 0;
+            for i in 0..cores.saturating_sub(1).max(1) {
+                let rx = Arc::clone(&rx);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("audit-query-{i}"))
+                    .spawn(move || {
+                        let idle = thread_priority::ThreadSchedulePolicy::Normal(
+                            thread_priority::NormalThreadSchedulePolicy::Idle,
+                        );
+                        if let Err(e) = thread_priority::set_thread_priority_and_policy(
+                            thread_priority::thread_native_id(),
+                            thread_priority::ThreadPriority::Min,
+                            idle,
+                        ) {
+                            tracing::debug!(error = ?e, "queries run at normal priority");
+                        }
+                        loop {
+                            let job = match rx.lock() {
+                                Ok(rx) => rx.recv(),
+                                Err(_) => return,
+                            };
+                            match job {
+                                Ok(job) => job(),
+                                Err(_) => return,
+                            }
+                        }
+                    });
+                started += usize::from(spawned.is_ok());
+            }
+            (started > 0).then_some(tx)
+        });
+        match jobs {
+            Some(tx) => tx.send(job).map_err(|mpsc::SendError(job)| job),
+            None => Err(job),
         }
-    }
-
-    fn take(&self) -> Permit<'_> {
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        *free -= 1;
-        Permit(self)
-    }
-}
-
-struct Permit<'p>(&'p Permits);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self
-            .0
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-        self.0.freed.notify_one();
     }
 }
 
@@ -300,7 +311,7 @@ impl Drop for Permit<'_> {
 #[derive(Clone)]
 pub struct Reader {
     shared: Arc<ArcSwap<Snapshot>>,
-    permits: Arc<Permits>,
+    pool: Arc<QueryPool>,
     /// Set when a query found the index wrong: the writer stops moving the marker and removes it, so
     /// the next start verifies everything and rebuilds the index.
     stale: Arc<AtomicBool>,
@@ -333,7 +344,27 @@ impl Reader {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Record>, AuditError> {
-        let _permit = self.permits.take();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (me, f) = (self.clone(), filter.clone());
+        let job: Job = Box::new(move || {
+            let _ = tx.send(me.query_here(&f, after, limit));
+        });
+        match self.pool.run(job) {
+            Ok(()) => match rx.recv() {
+                Ok(answer) => answer,
+                Err(_) => self.query_here(filter, after, limit),
+            },
+            Err(_) => self.query_here(filter, after, limit),
+        }
+    }
+
+    /// [`Reader::query`], on the calling thread.
+    fn query_here(
+        &self,
+        filter: &Filter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Record>, AuditError> {
         for _ in 0..2 {
             let snap = self.shared.load_full();
             match indexed_query(&snap, filter, after, limit) {
@@ -590,7 +621,7 @@ pub struct Writer {
     snap: Snapshot,
     shared: Arc<ArcSwap<Snapshot>>,
     stale: Arc<AtomicBool>,
-    permits: Arc<Permits>,
+    pool: Arc<QueryPool>,
     marker_jobs: Option<std::sync::mpsc::Sender<MarkerJob>>,
     marker_thread: Option<std::thread::JoinHandle<()>>,
     /// Where the last indexed record starts (for the marker).
@@ -645,7 +676,7 @@ impl Writer {
             shared: Arc::new(ArcSwap::from_pointee(snap.clone())),
             snap,
             stale: Arc::new(AtomicBool::new(false)),
-            permits: Arc::new(Permits::new()),
+            pool: Arc::new(QueryPool::default()),
             marker_jobs: None,
             marker_thread: None,
             last_start: 0,
@@ -1109,7 +1140,7 @@ impl Writer {
     pub fn reader(&self) -> Reader {
         Reader {
             shared: Arc::clone(&self.shared),
-            permits: Arc::clone(&self.permits),
+            pool: Arc::clone(&self.pool),
             stale: Arc::clone(&self.stale),
         }
     }
