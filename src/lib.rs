@@ -13,6 +13,8 @@
 //! ```text
 //! cli::serve → sink: request → limits → auth → event → audit: record → canonical bytes
 //!   → hash chain → append + fsync → reply
+//! watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace period
+//!   → the sink's append path (same record, same idempotency key)
 //! ```
 //!
 //! The layers, from the top; each imports only what is below it:
@@ -22,6 +24,7 @@
 //!            environment, stdin and stdout, and maps errors to exit codes
 //! diff       two revisions rendered and compared (the pull-request check)
 //! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics
+//!                                         watch     the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
 //! policy     .sluice.yaml: schema, defaults, validation
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
@@ -44,6 +47,7 @@ mod policy;
 mod render;
 mod sink;
 mod transform;
+mod watch;
 mod window;
 
 pub use policy::{load as load_policy, Policy, PolicyError};

@@ -183,7 +183,8 @@ struct Entry<'a> {
     offset: u64,
     app: &'a str,
     change: Option<&'a str>,
-    key: &'a str,
+    /// The idempotency key it is indexed under ([`super::record::index_key`]).
+    key: std::borrow::Cow<'a, str>,
 }
 
 impl<'a> Entry<'a> {
@@ -197,7 +198,7 @@ impl<'a> Entry<'a> {
                 .and_then(Value::as_str)
                 .unwrap_or(""),
             change: map.get("changeId").and_then(Value::as_str),
-            key: map.get("key").and_then(Value::as_str).unwrap_or(""),
+            key: super::record::index_key(map).unwrap_or_default().into(),
         }
     }
 }
@@ -317,6 +318,17 @@ pub struct Reader {
     stale: Arc<AtomicBool>,
 }
 
+impl Default for Reader {
+    /// A reader of an empty log (no segment, head 0).
+    fn default() -> Self {
+        Reader {
+            shared: Arc::new(ArcSwap::from_pointee(Snapshot::empty(Vec::new()))),
+            pool: Arc::default(),
+            stale: Arc::default(),
+        }
+    }
+}
+
 /// Why a record read through the index cannot be answered as it is.
 enum Fetch {
     /// The index does not match the log (or the segment was sealed meanwhile): read the log instead.
@@ -356,6 +368,16 @@ impl Reader {
             },
             Err(_) => self.query_here(filter, after, limit),
         }
+    }
+
+    /// Record `seq` as the log holds it (read through the index and checked to be that record), or
+    /// `None` when it cannot be read.
+    pub fn record(&self, seq: u64) -> Option<Record> {
+        let snap = self.shared.load_full();
+        if seq > snap.head.seq {
+            return None;
+        }
+        LineReader::default().fetch(&snap, seq).ok()
     }
 
     /// [`Reader::query`], on the calling thread.
@@ -927,7 +949,7 @@ impl Writer {
             offset,
             app: body.app_name(),
             change: body.change_id(),
-            key: body.key(),
+            key: body.key().into(),
         });
     }
 
@@ -957,7 +979,7 @@ impl Writer {
                 }
             }
         };
-        let key = key_digest(e.key);
+        let key = key_digest(&e.key);
         self.pending.push(TAG_RECORD);
         self.pending.extend_from_slice(&e.seq.to_le_bytes());
         self.pending.extend_from_slice(&e.offset.to_le_bytes());
@@ -1006,7 +1028,7 @@ impl Writer {
         }
         let seq = *self.keys.get(&key_digest(key))?;
         match self.lines.fetch_map(&self.snap, seq) {
-            Ok((_, _, map)) if map.get("key").and_then(Value::as_str) == Some(key) => Some(seq),
+            Ok((_, _, map)) if super::record::index_key(&map).as_deref() == Some(key) => Some(seq),
             // A digest collision, or an index that does not match: not a duplicate (a record kept
             // twice is better than a record lost).
             _ => None,

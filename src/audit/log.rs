@@ -390,6 +390,7 @@ impl AuditLog {
     }
 
     /// Seconds until the active segment is due by age at `now_unix` (`None`: it is empty).
+    #[cfg(test)]
     pub fn due_in(&self, now_unix: i64) -> Option<u64> {
         let since = self.active_since?;
         let age = u64::try_from(now_unix.saturating_sub(since)).unwrap_or(0);

@@ -10,6 +10,7 @@
 
 pub mod canonical;
 pub mod commit;
+pub mod gate;
 pub mod index;
 pub mod lint;
 pub mod log;
@@ -61,11 +62,22 @@ pub enum AuditError {
     Canonical(canonical::CanonicalError),
     #[error("no record in {} mentions change {change:?}", path.display())]
     NoSuchChange { change: String, path: PathBuf },
-    #[error("{}: {failure}", path.display())]
+    #[error("{}: {}", path.display(), lint_summary(failures))]
     Lint {
         path: PathBuf,
-        failure: lint::LintFailure,
+        failures: Vec<lint::LintFailure>,
     },
+}
+
+/// One problem as it is; several as a count and one indented line each.
+fn lint_summary(failures: &[lint::LintFailure]) -> String {
+    match failures {
+        [one] => one.to_string(),
+        many => {
+            let lines: Vec<String> = many.iter().map(|f| format!("\n  - {f}")).collect();
+            format!("{} problems:{}", many.len(), lines.concat())
+        }
+    }
 }
 
 fn torn_hint(reason: &log::BadReason) -> &'static str {

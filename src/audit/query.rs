@@ -3,6 +3,7 @@
 //! report of `audit show`. Pure: typed records in, text out. A member a record does not have prints
 //! as an empty cell, as `null` does.
 
+use super::commit;
 use super::record::{Body, GuardDecision, Record, SyncEvent};
 use chrono::{DateTime, FixedOffset};
 use std::fmt::Write as _;
@@ -359,12 +360,15 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
             clean(text(commit.author.as_deref()))
         );
     }
-    let mut approvers: Vec<&str> = Vec::new();
-    for a in syncs.iter().flat_map(|(_, s)| &s.approved_by) {
-        if !approvers.iter().any(|x| x.eq_ignore_ascii_case(a)) {
-            approvers.push(a);
-        }
-    }
+    // The approver rule of commit.rs, also over records written before it: each sync's approvers
+    // without its commit's author, then merged.
+    let approvers = commit::approvers(
+        syncs.iter().flat_map(|(_, s)| {
+            let author = s.commit.as_ref().and_then(|c| c.author.as_deref());
+            commit::approvers(s.approved_by.iter().map(String::as_str), author)
+        }),
+        None,
+    );
     let approved = if approvers.is_empty() {
         "(none recorded)".to_owned()
     } else {

@@ -11,12 +11,13 @@
 mod model;
 
 pub use model::{
-    App, Body, Commit, Destination, GuardApp, GuardDecision, GuardDestination, InitiatedBy, Misfit,
-    Record, SyncEvent,
+    Added, App, Body, Commit, Destination, Gate, GuardApp, GuardDecision, GuardDestination,
+    InitiatedBy, Misfit, Record, SyncEvent,
 };
 
 use super::canonical::MAX_SAFE_INTEGER;
-use super::commit::{self, CommitMessage};
+use super::commit::{self, CommitMessage, IdSource};
+use super::gate;
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -34,6 +35,33 @@ pub const EVENTS: [&str; 8] = [
 
 /// The `event` of a guard decision record (`POST /v1/guard`).
 pub const GUARD_DECISION: &str = "guard-decision";
+
+/// The events that record a finished operation: the ones that carry gate findings, and the ones the
+/// Application watch records.
+pub const SYNC_SUCCEEDED: &str = "sync-succeeded";
+pub const SYNC_FAILED: &str = "sync-failed";
+
+/// How the sink learnt of an event (the record's `via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Argo CD Notifications posted it (`POST /v1/events`).
+    Webhook,
+    /// The Application watch saw the finished operation in `status.operationState`.
+    Watch,
+    /// The Application watch found the deployment in `status.history` only.
+    History,
+}
+
+impl Via {
+    /// The value of `via`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Webhook => "webhook",
+            Via::Watch => "watch",
+            Via::History => "history",
+        }
+    }
+}
 
 /// Why a request body is not an event (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +83,84 @@ pub enum EventError {
     },
 }
 
+/// The idempotency key of an Argo CD Notifications event (docs/audit-log.md, "Idempotency"): the
+/// lowercase hex SHA-256 of the four fields, each written as its UTF-8 length (8 bytes, big-endian) and
+/// then its bytes, so that no two different field lists share an encoding (`a|b` + `c` and `a` + `b|c`
+/// are different keys). An unknown field is the empty string.
+///
+/// - `event`: the trigger's event name (`sync-succeeded`, …);
+/// - `app_uid`: the Application's `metadata.uid`, or `namespace/name` when it has none;
+/// - `started_at`: `status.operationState.startedAt` as Argo CD wrote it;
+/// - `revision`: the synced revision (see `event_record`).
+///
+/// The sink and anything that backfills records (the watch recorder) key with this one function, so a
+/// record delivered twice, by either path, is found as a duplicate.
+pub fn idempotency_key(event: &str, app_uid: &str, started_at: &str, revision: &str) -> String {
+    length_prefixed_digest(&[event, app_uid, started_at, revision])
+}
+
+/// The idempotency key of a guard decision: the same encoding over `guard-decision`, the app as
+/// `namespace/name`, the revision, the decision time and `true`/`false`.
+fn guard_key(app: &str, revision: &str, at: &str, allowed: bool) -> String {
+    let allowed = if allowed { "true" } else { "false" };
+    length_prefixed_digest(&[GUARD_DECISION, app, revision, at, allowed])
+}
+
+fn length_prefixed_digest(fields: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for field in fields {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    super::canonical::to_hex(&hasher.finalize())
+}
+
+/// The key under which a record of the log is indexed for idempotency: its `key` member, or, for a
+/// record written before keys were digests (`event|app|start|revision`, joined with `|`), the digest key
+/// recomputed from the record's own members, so that a redelivery of an event recorded by an older
+/// release is still found as a duplicate. `None` for a record without a string `key`.
+pub fn index_key(record: &Map<String, Value>) -> Option<String> {
+    let key = record.get("key")?.as_str()?;
+    if !key.contains('|') {
+        return Some(key.to_owned());
+    }
+    let text = |path: &[&str]| {
+        path.split_first()
+            .and_then(|(first, rest)| get(record.get(*first)?, rest))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let event = text(&["event"]);
+    if event == GUARD_DECISION {
+        let allowed = record.get("allowed").and_then(Value::as_bool)?;
+        let app = format!(
+            "{}/{}",
+            text(&["destination", "namespace"]),
+            text(&["app", "name"])
+        );
+        return Some(guard_key(
+            &app,
+            &text(&["revision"]),
+            &text(&["at"]),
+            allowed,
+        ));
+    }
+    let uid = text(&["app", "uid"]);
+    let identity = if uid.is_empty() {
+        format!("{}/{}", text(&["app", "namespace"]), text(&["app", "name"]))
+    } else {
+        uid
+    };
+    Some(idempotency_key(
+        &event,
+        &identity,
+        &text(&["startedAt"]),
+        &text(&["revision"]),
+    ))
+}
+
 /// Reads a string at `path` in `v`; anything else reads as absent.
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     get(v, path)?.as_str()
@@ -72,13 +178,29 @@ fn safe_int(v: &Value) -> Option<i64> {
     v.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER)
 }
 
-/// The record of a `POST /v1/events` body, received at `received_at` (RFC 3339); `pattern` is the change-id
-/// pattern applied to the commit subject.
+/// The record of a `POST /v1/events` body, received at `received_at` (RFC 3339); `pattern` is the
+/// change-id pattern every candidate change id must match.
 ///
 /// # Errors
 ///
 /// Not an object, no or an unknown `event`, no `app.metadata.name`.
 pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<Body, EventError> {
+    event_record_via(body, received_at, pattern, Via::Webhook)
+}
+
+/// The record of an event body (as the webhook posts it: `event`, `app`, optional `commit`) that the
+/// sink learnt of by `via`. The webhook and the Application watch both come here, so one operation
+/// gets one idempotency key whichever path reports it.
+///
+/// # Errors
+///
+/// Not an object, no or an unknown `event`, no `app.metadata.name`.
+pub fn event_record_via(
+    body: &Value,
+    received_at: &str,
+    pattern: &Regex,
+    via: Via,
+) -> Result<Body, EventError> {
     let obj = body.as_object().ok_or(EventError::NotAnObject)?;
     let event = match obj.get("event") {
         None | Some(Value::Null) => return Err(EventError::MissingEvent),
@@ -105,14 +227,21 @@ pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<
         Some(uid) if !uid.is_empty() => uid.to_owned(),
         _ => format!("{}/{name}", namespace.unwrap_or("")),
     };
-    let key = format!(
-        "{event}|{identity}|{}|{}",
+    let key = idempotency_key(
+        event,
+        &identity,
         started_at.unwrap_or(""),
-        revision.unwrap_or("")
+        revision.unwrap_or(""),
     );
 
     let commit = obj.get("commit");
     let trailer = |key: &str| opt_str(message.as_ref().and_then(|m| m.trailer(key)));
+    let author = commit.and_then(|c| str_at(c, &["Author"]));
+    let change = change_id_of(app, op, message.as_ref(), pattern);
+    let emergency = emergency_of(app, op, message.as_ref(), pattern);
+    // A sync rebuilt from `status.history` has no sync result: which hooks ran is unknown.
+    let gate = (via != Via::History && matches!(event, SYNC_SUCCEEDED | SYNC_FAILED))
+        .then(|| gate::assess(app, op));
     Ok(Body::Sync(Box::new(SyncEvent {
         event: event.to_owned(),
         received_at: received_at.to_owned(),
@@ -141,19 +270,134 @@ pub fn event_record(body: &Value, received_at: &str, pattern: &Regex) -> Result<
         previous_history_id: history.previous,
         previous_revision: opt_str(history.previous_revision),
         commit: commit_of(commit, message.as_ref()),
-        change_id: opt_str(message.as_ref().and_then(|m| m.change_id(pattern))),
+        change_id: change.map(|(id, _)| id.to_owned()),
         approved_by: message
             .as_ref()
-            .map(|m| m.approvers().into_iter().map(str::to_owned).collect())
+            .map(|m| m.approvers(author).into_iter().map(str::to_owned).collect())
             .unwrap_or_default(),
         risk: trailer(commit::RISK),
         rollback: trailer(commit::ROLLBACK),
         tested: trailer(commit::TESTED),
         maintenance_window: trailer(commit::MAINTENANCE_WINDOW),
         backup: opt_str(backup_of(op)),
-        emergency: opt_str(emergency_of(app)),
+        emergency: emergency.map(|(id, _)| id.to_owned()),
+        change_id_source: Added::Present(change.map(|(_, from)| from.as_str().to_owned())),
+        emergency_source: Added::Present(emergency.map(|(_, from)| from.as_str().to_owned())),
+        via: Added::Present(via.as_str().to_owned()),
+        gate: Added::Present(gate),
         extra: Map::new(),
     })))
+}
+
+/// The change id of the operation and where it came from, first found of: the Application's setting
+/// (plugin env `CHANGE_ID` or parameter `change-id`, what `generate` enforced), the operation's info
+/// (`argocd app sync --info change=CHG-1234`), then the commit ([`CommitMessage::change_id`]). Only
+/// ids that match `pattern` count.
+fn change_id_of<'a>(
+    app: &'a Value,
+    op: &'a Value,
+    message: Option<&'a CommitMessage>,
+    pattern: &Regex,
+) -> Option<(&'a str, IdSource)> {
+    let ok = |v: &&str| pattern.is_match(v);
+    app_setting(app, op, "CHANGE_ID")
+        .filter(ok)
+        .map(|id| (id, IdSource::Application))
+        .or_else(|| {
+            operation_info(op, &["change", "changeid"])
+                .filter(ok)
+                .map(|id| (id, IdSource::Operation))
+        })
+        .or_else(|| message?.change_id(pattern))
+}
+
+/// The emergency change id and where it came from: the Application's `SLUICE_EMERGENCY` setting
+/// (Argo CD passes it to the plugin as `ARGOCD_ENV_SLUICE_EMERGENCY`), the operation's info
+/// `emergency`, then an `Emergency:` trailer of the commit.
+fn emergency_of<'a>(
+    app: &'a Value,
+    op: &'a Value,
+    message: Option<&'a CommitMessage>,
+    pattern: &Regex,
+) -> Option<(&'a str, IdSource)> {
+    let ok = |v: &&str| pattern.is_match(v);
+    app_setting(app, op, "SLUICE_EMERGENCY")
+        .filter(ok)
+        .map(|id| (id, IdSource::Application))
+        .or_else(|| {
+            operation_info(op, &["emergency"])
+                .filter(ok)
+                .map(|id| (id, IdSource::Operation))
+        })
+        .or_else(|| {
+            message?
+                .trailer_values(commit::EMERGENCY)
+                .find(ok)
+                .map(|id| (id, IdSource::Trailer))
+        })
+}
+
+/// The plugin setting `name` of the sources the sync used (`syncResult.source(s)`, else the spec's):
+/// env `name` (or `ARGOCD_ENV_<name>`), else the parameter whose variable is `PARAM_<name>` (Argo CD
+/// upper-cases a parameter's name and turns anything but letters and digits into `_`, so
+/// `change-id` is `PARAM_CHANGE_ID`), the same order as `generate` reads them.
+fn app_setting<'a>(app: &'a Value, op: &'a Value, name: &str) -> Option<&'a str> {
+    let list = |v: Option<&'a Value>| v.and_then(Value::as_array).into_iter().flatten();
+    let sources: Vec<&Value> = get(op, &["syncResult", "source"])
+        .into_iter()
+        .chain(list(get(op, &["syncResult", "sources"])))
+        .chain(get(app, &["spec", "source"]))
+        .chain(list(get(app, &["spec", "sources"])))
+        .collect();
+    let prefixed = format!("ARGOCD_ENV_{name}");
+    let env = sources
+        .iter()
+        .flat_map(|s| list(get(s, &["plugin", "env"])))
+        .find(|e| str_at(e, &["name"]).is_some_and(|n| n == name || n == prefixed))
+        .and_then(|e| str_at(e, &["value"]));
+    let param = || {
+        sources
+            .iter()
+            .flat_map(|s| list(get(s, &["plugin", "parameters"])))
+            .find(|p| str_at(p, &["name"]).is_some_and(|n| param_var(n) == name))
+            .and_then(|p| str_at(p, &["string"]))
+    };
+    env.filter(|v| !v.is_empty())
+        .or_else(|| param().filter(|v| !v.is_empty()))
+}
+
+/// The variable name Argo CD gives a plugin parameter, without `PARAM_`.
+fn param_var(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The value of the operation's info item (`operation.info`, a list of `{name, value}`) whose name,
+/// lower-cased without `-` and `_`, is one of `names`.
+fn operation_info<'a>(op: &'a Value, names: &[&str]) -> Option<&'a str> {
+    get(op, &["operation", "info"])?
+        .as_array()?
+        .iter()
+        .find(|i| {
+            str_at(i, &["name"]).is_some_and(|n| {
+                let n: String = n
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                names.contains(&n.as_str())
+            })
+        })
+        .and_then(|i| str_at(i, &["value"]))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// `operationState.syncResult.revision`, else `status.sync.revision`, else the first of the
@@ -251,28 +495,6 @@ fn backup_of(op: &Value) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-/// The emergency change id set on the Application (`spec.source(s).plugin.env` `SLUICE_EMERGENCY`, which
-/// Argo CD passes to the plugin as `ARGOCD_ENV_SLUICE_EMERGENCY`).
-fn emergency_of(app: &Value) -> Option<&str> {
-    let single = get(app, &["spec", "source"]).into_iter();
-    let many = get(app, &["spec", "sources"])
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    single
-        .chain(many)
-        .filter_map(|s| get(s, &["plugin", "env"])?.as_array())
-        .flatten()
-        .find(|e| {
-            matches!(
-                str_at(e, &["name"]),
-                Some("SLUICE_EMERGENCY" | "ARGOCD_ENV_SLUICE_EMERGENCY")
-            )
-        })
-        .and_then(|e| str_at(e, &["value"]))
-        .filter(|v| !v.is_empty())
-}
-
 /// The record of a `POST /v1/guard` body (the guard Job's decision), received at `received_at`.
 ///
 /// # Errors
@@ -336,10 +558,11 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError>
             })
         }
     };
-    let key = format!(
-        "{GUARD_DECISION}|{}/{app}|{}|{at}|{allowed}",
-        namespace.unwrap_or(""),
-        revision.unwrap_or("")
+    let key = guard_key(
+        &format!("{}/{app}", namespace.unwrap_or("")),
+        revision.unwrap_or(""),
+        at,
+        allowed,
     );
     Ok(Body::Guard(Box::new(GuardDecision {
         event: GUARD_DECISION.to_owned(),
@@ -378,7 +601,7 @@ fn describe_window(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::canonical::object_to_canonical;
-    use super::super::log::{AuditLog, Outcome, LOG_FILE};
+    use super::super::log::{AuditLog, Outcome};
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -426,7 +649,10 @@ mod tests {
             "Author": "Ann <a@x>", "Date": "2026-01-01T10:00:00Z", "Tags": null}});
         let d = event_record(&body, "2026-01-02T00:01:01Z", &pattern()).unwrap();
         let f = &d.to_map();
-        assert_eq!(d.key(), "sync-succeeded|u-1|2026-01-02T00:00:00Z|bbb");
+        assert_eq!(
+            d.key(),
+            idempotency_key("sync-succeeded", "u-1", "2026-01-02T00:00:00Z", "bbb")
+        );
         assert_eq!(f["changeId"], "CHG-1");
         assert_eq!(f["revision"], "bbb");
         assert_eq!(f["phase"], "Succeeded");
@@ -444,6 +670,152 @@ mod tests {
         );
         assert_eq!(f["destination"]["namespace"], "production");
         assert_eq!(f["commit"]["author"], "Ann <a@x>");
+    }
+
+    /// The merge-commit case of issue 10: GitHub's merge subject, the change in the body, and the
+    /// Application's plugin env naming it too.
+    #[test]
+    fn the_application_names_the_change_of_a_merge_commit() {
+        let mut app = application();
+        app["spec"]["source"]["plugin"]["env"] =
+            json!([{"name": "CHANGE_ID", "value": "CHG-1234"}]);
+        let commit = json!({"Message": "Merge pull request #12 from acme/chg-1234\n\nCHG-1234: raise replicas\n",
+            "Author": "Ann <a@x>"});
+        let body = json!({"event": "sync-succeeded", "app": app, "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(f["changeId"], "CHG-1234");
+        assert_eq!(f["changeIdSource"], "application");
+        assert_eq!(f["via"], "webhook");
+        // Without the env, the merge body names it.
+        app["spec"]["source"]["plugin"]["env"] = json!([]);
+        let body = json!({"event": "sync-succeeded", "app": app, "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(
+            (&f["changeId"], &f["changeIdSource"]),
+            (&json!("CHG-1234"), &json!("merge-body"))
+        );
+    }
+
+    #[test]
+    fn the_change_id_comes_from_the_first_source_that_names_one() {
+        let with = |source: Value, info: Value, message: &str| {
+            let mut app = application();
+            app["spec"]["source"] = source;
+            app["status"]["operationState"]["operation"]["info"] = info;
+            let body = json!({"event": "sync-failed", "app": app, "commit": {"Message": message}});
+            let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+            (f["changeId"].clone(), f["changeIdSource"].clone())
+        };
+        let param = json!({"plugin": {"parameters": [{"name": "change-id", "string": "CHG-2"}]}});
+        let info = json!([{"name": "reason", "value": "x"}, {"name": "change", "value": "CHG-3"}]);
+        assert_eq!(
+            with(param.clone(), info.clone(), "CHG-4: x"),
+            (json!("CHG-2"), json!("application"))
+        );
+        assert_eq!(
+            with(json!({}), info.clone(), "CHG-4: x"),
+            (json!("CHG-3"), json!("operation"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "CHG-4: x"),
+            (json!("CHG-4"), json!("subject"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "x\n\nChange-Id: CHG-5\n"),
+            (json!("CHG-5"), json!("trailer"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "Revert \"CHG-6: x\"\n"),
+            (json!("CHG-6"), json!("reverted-subject"))
+        );
+        // An id that does not match the pattern does not count: the next source is asked.
+        let bad = json!({"plugin": {"env": [{"name": "CHANGE_ID", "value": "chg 7"}]}});
+        assert_eq!(
+            with(bad, json!(null), "CHG-8: x"),
+            (json!("CHG-8"), json!("subject"))
+        );
+        assert_eq!(
+            with(json!({}), json!(null), "x"),
+            (json!(null), json!(null))
+        );
+        // A multi-source app: the plugin source among spec.sources.
+        let mut app = application();
+        app["spec"]["source"] = json!(null);
+        app["spec"]["sources"] = json!([{"chart": "c", "helm": {}}, {"plugin": {"env": [{"name": "ARGOCD_ENV_CHANGE_ID", "value": "CHG-9"}]}}]);
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern())
+            .unwrap()
+            .to_map();
+        assert_eq!(f["changeId"], "CHG-9");
+    }
+
+    #[test]
+    fn the_emergency_id_comes_from_the_application_the_operation_or_a_trailer() {
+        let mut app = application();
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern())
+            .unwrap()
+            .to_map();
+        assert_eq!(
+            (&f["emergency"], &f["emergencySource"]),
+            (&json!("CHG-9"), &json!("application"))
+        );
+        app["spec"]["source"]["plugin"]["env"] = json!([]);
+        app["status"]["operationState"]["operation"]["info"] =
+            json!([{"name": "emergency", "value": "CHG-10"}]);
+        let f = event_record(&json!({"event": "deployed", "app": app}), "t", &pattern())
+            .unwrap()
+            .to_map();
+        assert_eq!(
+            (&f["emergency"], &f["emergencySource"]),
+            (&json!("CHG-10"), &json!("operation"))
+        );
+        app["status"]["operationState"]["operation"]["info"] = json!(null);
+        let commit = json!({"Message": "CHG-1: x\n\nEmergency: CHG-11\n"});
+        let body = json!({"event": "deployed", "app": app, "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(
+            (&f["emergency"], &f["emergencySource"]),
+            (&json!("CHG-11"), &json!("trailer"))
+        );
+    }
+
+    #[test]
+    fn approvers_are_split_and_the_author_is_not_one() {
+        let commit = json!({"Message": "CHG-1: x\n\nApproved-by: @sre-lead, @platform-lead\nApproved-by: @SRE-LEAD\nApproved-by: Ann <a@x>\n",
+            "Author": "Ann <a@x>"});
+        let body = json!({"event": "sync-succeeded", "app": application(), "commit": commit});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(f["approvedBy"], json!(["@sre-lead", "@platform-lead"]));
+    }
+
+    #[test]
+    fn sync_records_carry_gate_findings_and_others_null() {
+        let body = json!({"event": "sync-succeeded", "app": application()});
+        let f = event_record(&body, "t", &pattern()).unwrap().to_map();
+        assert_eq!(
+            f["gate"]["guard"],
+            json!(null),
+            "the fixture's Job is not sluice's guard"
+        );
+        assert_eq!(
+            f["gate"]["backup"], "Unknown",
+            "a Backup hook without a phase"
+        );
+        assert_eq!(f["gate"]["exceptions"], json!([]));
+        let f = event_record(
+            &json!({"event": "deployed", "app": application()}),
+            "t",
+            &pattern(),
+        )
+        .unwrap()
+        .to_map();
+        assert_eq!(f["gate"], json!(null));
+        let watched = event_record_via(&body, "t", &pattern(), Via::History)
+            .unwrap()
+            .to_map();
+        assert_eq!(
+            (&watched["via"], &watched["gate"]),
+            (&json!("history"), &json!(null))
+        );
     }
 
     #[test]
@@ -543,10 +915,10 @@ mod tests {
         text
     }
 
-    #[test]
-    fn the_golden_requests_make_the_log_the_release_wrote_byte_for_byte() {
-        let release_log = golden("audit.jsonl");
-        let lines: Vec<Value> = release_log
+    /// The golden requests and what the release made of them: (request path, body, the release's line
+    /// for it, the release's answer).
+    fn golden_deliveries() -> Vec<(String, Value, Value, Value)> {
+        let lines: Vec<Value> = golden("audit.jsonl")
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
@@ -556,37 +928,162 @@ mod tests {
             .collect();
         let requests = golden("requests.jsonl");
         assert_eq!(requests.lines().count(), responses.len());
+        requests
+            .lines()
+            .zip(responses)
+            .map(|(request, response)| {
+                let request: Value = serde_json::from_str(request).unwrap();
+                let seq = response["body"]["seq"].as_u64().unwrap();
+                let line = lines[usize::try_from(seq).unwrap() - 1].clone();
+                let path = request["path"].as_str().unwrap().to_owned();
+                (path, request["body"].clone(), line, response)
+            })
+            .collect()
+    }
+
+    /// The record of a golden request, with the release's clock taken from the line it made.
+    fn golden_record(path: &str, body: &Value, line: &Value) -> Body {
+        let received_at = line["receivedAt"].as_str().unwrap();
+        match path {
+            "/v1/events" => event_record(body, received_at, &pattern()),
+            "/v1/guard" => guard_record(body, received_at),
+            other => panic!("requests.jsonl: path {other:?}"),
+        }
+        .unwrap()
+    }
+
+    /// (seq, member, what the release wrote, what this version writes).
+    type Changed = (u64, String, Option<Value>, Value);
+
+    /// The documented extraction changes since the release (tests/fixtures/audit/golden/README.md,
+    /// "Deliberate changes"): the members every event record adds, and (seq, member, what the
+    /// release wrote, what this version writes). Anything else that differs fails the test.
+    fn deliberate_changes() -> (Vec<String>, Vec<Changed>) {
+        let changes: Value = serde_json::from_str(&golden("changes.json")).unwrap();
+        let added = changes["added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned())
+            .collect();
+        let records = changes["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let member = c["member"].as_str().unwrap().to_owned();
+                (
+                    c["seq"].as_u64().unwrap(),
+                    member,
+                    Some(c["release"].clone()),
+                    c["now"].clone(),
+                )
+            })
+            .collect();
+        (added, records)
+    }
+
+    /// The golden requests make the release's records, member for member, but for the key (now a
+    /// digest, which the legacy `a|b|c|d` key of each line maps to), the chain over it, and the
+    /// documented attribution changes.
+    #[test]
+    fn the_golden_requests_make_the_records_the_release_wrote_plus_attribution_with_digest_keys() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path(), 1).unwrap();
-        for (request, response) in requests.lines().zip(&responses) {
-            let request: Value = serde_json::from_str(request).unwrap();
+        let (added, expected) = deliberate_changes();
+        let mut changed = Vec::new();
+        for (path, body, line, response) in golden_deliveries() {
             let seq = response["body"]["seq"].as_u64().unwrap();
-            // The release's clock is in the record: take it from the line this request made (or repeated).
-            let line = &lines[usize::try_from(seq).unwrap() - 1];
-            let received_at = line["receivedAt"].as_str().unwrap();
-            let body = match request["path"].as_str() {
-                Some("/v1/events") => event_record(&request["body"], received_at, &pattern()),
-                Some("/v1/guard") => guard_record(&request["body"], received_at),
-                other => panic!("requests.jsonl: path {other:?}"),
+            let record = golden_record(&path, &body, &line);
+            assert!(line["key"].as_str().unwrap().contains('|'));
+            assert_eq!(record.key().len(), 64, "a SHA-256 hex digest");
+            assert_eq!(
+                index_key(line.as_object().unwrap()).as_deref(),
+                Some(record.key()),
+                "the legacy key of seq {seq} maps to the digest key"
+            );
+            let outcome = log.append_batch(std::slice::from_ref(&record)).unwrap();
+            match (response["status"].as_u64(), &outcome[..]) {
+                (Some(201), [Outcome::Appended { seq: s, .. }]) if *s == seq => {}
+                (Some(200), [Outcome::Duplicate { seq: s }]) if *s == seq => continue,
+                other => panic!("seq {seq}: {other:?}"),
             }
-            .unwrap();
-            assert_eq!(body.key(), line["key"], "the idempotency key of seq {seq}");
-            let outcome = log.append_batch(&[body]).unwrap();
-            let expected = match response["status"].as_u64() {
-                Some(201) => Outcome::Appended {
-                    seq,
-                    hash: response["body"]["hash"].as_str().unwrap().to_owned(),
-                },
-                Some(200) => Outcome::Duplicate { seq },
-                other => panic!("responses.jsonl: status {other:?}"),
-            };
-            assert_eq!(outcome, vec![expected]);
+            let mut now = record.to_map();
+            now.remove("key");
+            let mut release = line.as_object().unwrap().clone();
+            for member in ["seq", "prev", "hash", "key"] {
+                release.remove(member);
+            }
+            if let Body::Sync(s) = &record {
+                assert_eq!(s.via.as_present().map(String::as_str), Some("webhook"));
+                for member in &added {
+                    assert!(now.remove(member).is_some(), "seq {seq} has no {member}");
+                }
+            }
+            for (member, value) in &now {
+                if release.get(member) != Some(value) {
+                    changed.push((
+                        seq,
+                        member.clone(),
+                        release.get(member).cloned(),
+                        value.clone(),
+                    ));
+                }
+            }
+            assert_eq!(now.len(), release.len(), "seq {seq}: the same members");
         }
-        let written = std::fs::read_to_string(dir.path().join(LOG_FILE)).unwrap();
-        for (i, (now, release)) in written.lines().zip(release_log.lines()).enumerate() {
-            assert_eq!(now, release, "line {}", i + 1);
+        assert_eq!(changed, expected);
+    }
+
+    #[test]
+    fn a_release_log_opens_and_its_deliveries_are_found_as_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(crate::audit::log::LOG_FILE),
+            golden("audit.jsonl"),
+        )
+        .unwrap();
+        let mut log = AuditLog::open(dir.path(), 1).unwrap();
+        let len = log.head().len;
+        for (path, body, line, response) in golden_deliveries() {
+            let seq = response["body"]["seq"].as_u64().unwrap();
+            let outcome = log
+                .append_batch(&[golden_record(&path, &body, &line)])
+                .unwrap();
+            assert_eq!(outcome, vec![Outcome::Duplicate { seq }]);
         }
-        assert_eq!(written, release_log);
+        assert_eq!(log.head().len, len, "nothing written");
+    }
+
+    #[test]
+    fn keys_are_unambiguous_digests() {
+        let key = idempotency_key("deployed", "u-1", "2026-01-02T00:00:00Z", "bbb");
+        assert_eq!(key.len(), 64);
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        // Joined with `|` these would collide; length-prefixed they do not.
+        assert_ne!(
+            idempotency_key("deployed", "a|b", "c", "d"),
+            idempotency_key("deployed", "a", "b|c", "d")
+        );
+        assert_ne!(
+            idempotency_key("deployed", "ab", "", "d"),
+            idempotency_key("deployed", "a", "b", "d")
+        );
+        // The encoding is fixed: SHA-256 over (u64 big-endian length, bytes) per field.
+        let mut bytes = Vec::new();
+        for f in ["deployed", "u-1", "2026-01-02T00:00:00Z", "bbb"] {
+            bytes.extend_from_slice(&(f.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(f.as_bytes());
+        }
+        assert_eq!(key, crate::transform::sha256_hex(&bytes));
+        let body = json!({"event": "deployed", "app": application()});
+        let d = event_record(&body, "t", &pattern()).unwrap();
+        assert_eq!(
+            d.key(),
+            idempotency_key("deployed", "u-1", "2026-01-02T00:00:00Z", "bbb")
+        );
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

@@ -1,5 +1,5 @@
-//! `sluice lint-commit FILE [--pattern RE] [--require T,...] [--min-approvers N]`: a `commit-msg`
-//! hook and CI check (docs/audit-log.md, "Commands"). Exit 0, or 1 with the reason.
+//! `sluice lint-commit FILE [--pattern RE] [--require T,...] [--min-approvers N] [--author WHO]`: a
+//! `commit-msg` hook and CI check (docs/audit-log.md, "Commands"). Exit 0, or 1 with every problem.
 
 use super::error::{Error, Exit, Result};
 use crate::audit::commit::CommitMessage;
@@ -18,9 +18,14 @@ pub(super) struct LintCommitArgs {
     /// Trailers that must be present, comma-separated (e.g. Approved-by,Rollback).
     #[arg(long, value_delimiter = ',')]
     require: Vec<String>,
-    /// Distinct Approved-by trailers required.
+    /// Distinct approvers the Approved-by trailers must name (comma-separated values count one each;
+    /// the author never counts).
     #[arg(long, default_value_t = 0)]
     min_approvers: usize,
+    /// The commit's author, "Name <email>", who cannot approve their own change (in CI:
+    /// --author "$(git log -1 --format='%an <%ae>')").
+    #[arg(long)]
+    author: Option<String>,
 }
 
 /// Checks the message file.
@@ -37,10 +42,15 @@ pub(super) fn run(args: &LintCommitArgs) -> Result<Exit> {
         pattern,
         require: args.require.clone(),
         min_approvers: args.min_approvers,
+        author: args.author.clone().filter(|a| !a.trim().is_empty()),
     };
-    lint::lint(&message, &rules).map_err(|failure| AuditError::Lint {
-        path: args.file.clone(),
-        failure,
-    })?;
+    let report = lint::lint(&message, &rules);
+    if !report.failures.is_empty() {
+        return Err(AuditError::Lint {
+            path: args.file.clone(),
+            failures: report.failures,
+        }
+        .into());
+    }
     Ok(Exit::Success)
 }

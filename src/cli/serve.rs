@@ -1,13 +1,17 @@
-//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--change-pattern RE] [--workers N]`:
-//! the notification sink (docs/audit-log.md). Reads the token file and validates the arguments into a
-//! [`sink::Config`]; the sink does the rest.
+//! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
+//! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
+//! NS,...] [--watch-grace D] [--kubeconfig F]]`: the notification sink (docs/audit-log.md). Reads the
+//! token files and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};
 use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
 use crate::audit::log::Rolling;
 use crate::sink;
+use crate::watch::WatchConfig;
+use crate::window::duration::parse_go_duration;
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
@@ -17,16 +21,23 @@ pub(super) struct ServeArgs {
     /// Directory holding audit.jsonl.
     #[arg(long)]
     data_dir: PathBuf,
-    /// File holding the bearer token that requests must present.
+    /// File holding the write token: the bearer token that POST /v1/events and /v1/guard must present
+    /// (Argo CD Notifications and the guard Jobs).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// File holding the read token that GET /v1/records must present. Without it, reads take the write
+    /// token (not recommended: whoever may read the log could then also write to it).
+    #[arg(long)]
+    read_token_file: Option<PathBuf>,
+    /// Largest request body in bytes (413 past it).
+    #[arg(long, default_value_t = sink::http::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = sink::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Pattern the change id at the start of a commit subject must match (`change.idPattern`).
     #[arg(long, default_value = DEFAULT_CHANGE_PATTERN)]
     change_pattern: String,
-    /// Worker threads; each serves one connection at a time (keep-alive included), so this bounds the
-    /// connections served at once; further ones wait in the listen backlog.
-    #[arg(long, default_value_t = 32)]
-    workers: usize,
     /// Seal the active segment (audit.jsonl) into segments/ once it holds this much: bytes, or a
     /// number with KiB, MiB or GiB.
     #[arg(long, default_value = "256MiB")]
@@ -34,9 +45,25 @@ pub(super) struct ServeArgs {
     /// Seal the active segment once its first record is this old: a number with s, m, h or d.
     #[arg(long, default_value = "30d")]
     segment_age: String,
+    /// Threads that serve the connections (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Also watch Argo CD Applications through the Kubernetes API and record every finished operation
+    /// the webhook has not delivered within --watch-grace (needs get/list/watch on applications).
+    #[arg(long)]
+    watch_applications: bool,
+    /// Namespaces whose Applications are watched, comma-separated; default: all namespaces.
+    #[arg(long, value_delimiter = ',', requires = "watch_applications")]
+    watch_namespaces: Vec<String>,
+    /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
+    #[arg(long, default_value = "2m", requires = "watch_applications")]
+    watch_grace: String,
+    /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
 }
 
-/// Serves until the process is stopped.
+/// Serves until SIGTERM or SIGINT.
 ///
 /// # Errors
 ///
@@ -44,13 +71,47 @@ pub(super) struct ServeArgs {
 pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
+    if args.max_body == 0 {
+        return Err(Error::Usage(
+            "--max-body must be at least 1 (bytes; the default is 4194304, 4 MiB)".into(),
+        ));
+    }
+    if args.max_connections == 0 {
+        return Err(Error::Usage("--max-connections must be at least 1".into()));
+    }
     let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let read_token = args
+        .read_token_file
+        .as_deref()
+        .map(read_token)
+        .transpose()?;
+    if read_token.is_some() && token.is_none() {
+        return Err(Error::Usage(
+            "--read-token-file needs --token-file: without a write token anyone could write".into(),
+        ));
+    }
+    if read_token.is_some() && read_token == token {
+        return Err(Error::Usage(
+            "--read-token-file holds the write token: give readers a token of their own".into(),
+        ));
+    }
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    let watch = args
+        .watch_applications
+        .then(|| watch_config(&args))
+        .transpose()?;
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
         token,
+        read_token,
         change_pattern,
-        workers: args.workers,
+        workers,
+        max_body: args.max_body,
+        max_connections: args.max_connections,
+        watch,
         rolling: Rolling {
             max_bytes: parse_size(&args.segment_size)?,
             max_age: parse_age(&args.segment_age)?,
@@ -114,10 +175,38 @@ fn read_token(path: &std::path::Path) -> Result<String> {
         return Err(Error::Reported {
             exit: Exit::Failure,
             message: format!(
-                "{}: the token file is empty; put the bearer token in it, or leave out --token-file",
+                "{}: the token file is empty; put the bearer token in it, or leave out the option",
                 path.display()
             ),
         });
     }
     Ok(token.to_string())
+}
+
+/// The watch's configuration from the arguments.
+fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
+    let nanos = parse_go_duration(&args.watch_grace)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--watch-grace {:?}: give a duration of 0 or more, such as 2m or 90s",
+                args.watch_grace
+            ))
+        })?;
+    let namespaces = args
+        .watch_namespaces
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    Ok(WatchConfig {
+        // KUBECONFIG may list several files; kube-rs reads one, so the first is taken.
+        kubeconfig: args
+            .kubeconfig
+            .as_ref()
+            .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
+        namespaces,
+        grace: Duration::from_nanos(nanos),
+    })
 }

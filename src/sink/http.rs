@@ -1,39 +1,55 @@
-//! One request, start to end: route → auth → bounded body → event → record → group-commit append →
-//! response. Never logs bodies or tokens; every rejection is a JSON `{"error": …}` and writes nothing.
+//! One request, start to end: framing checks → route → auth → body limited while it streams → event →
+//! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
+//! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
 use super::metrics::{event_label, Metrics, Outcome as Counted};
-use super::server::{Method, Request, Response};
-use super::writer::Appender;
+use super::strict;
+use super::writer::{Appender, Health};
 use crate::audit::index::Reader;
 use crate::audit::log::Outcome;
 use crate::audit::query::Filter;
-use crate::audit::record::{self, Body, EventError, GUARD_DECISION};
+use crate::audit::record::{self, Body, EventError, Record, GUARD_DECISION};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
 use regex::Regex;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::io::{ErrorKind, Read};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
-/// Largest accepted body: 1 MiB.
-pub const BODY_LIMIT: usize = 1 << 20;
+/// Default of `--max-body`: 4 MiB. An Application may be up to about 1.5 MiB in etcd, and the webhook
+/// body carries it whole (`{{toJson .app}}`) with the commit.
+pub const DEFAULT_MAX_BODY: usize = 4 << 20;
 
-/// Longest a body may take to arrive, whatever the per-read socket timeout.
-const BODY_DEADLINE: Duration = Duration::from_secs(30);
+/// Longest a request may take from its head to its answer: the body must arrive, and the record be
+/// made durable, within this.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Default and largest `limit` of `GET /v1/records`.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// Everything a worker needs to answer requests.
+/// Everything the handlers need.
 pub struct Context {
-    /// SHA-256 of the bearer token, when one is configured (compared digest to digest, in constant time).
-    pub token_digest: Option<[u8; 32]>,
+    /// SHA-256 of the write token (`--token-file`), when one is configured; compared digest to digest,
+    /// in constant time.
+    pub write_token: Option<[u8; 32]>,
+    /// SHA-256 of the read token (`--read-token-file`); without one, reads take the write token.
+    pub read_token: Option<[u8; 32]>,
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
     /// The durable head and the index (lock-free: a query never holds anything the writer waits on).
     pub reader: Reader,
     pub change_pattern: Regex,
+    /// Largest accepted body (`--max-body`).
+    pub max_body: usize,
+    /// See [`REQUEST_DEADLINE`].
+    pub request_deadline: Duration,
 }
 
 /// A response before it is sent.
@@ -42,6 +58,9 @@ struct Reply {
     body: String,
     content_type: &'static str,
     extra: Option<(&'static str, &'static str)>,
+    /// Close the connection after this answer (the rest of the request was not read, or cannot be
+    /// trusted); the connection layer then drains what the client still sends before closing.
+    close: bool,
 }
 
 impl Reply {
@@ -51,34 +70,71 @@ impl Reply {
             body: body.to_string(),
             content_type: "application/json",
             extra: None,
+            close: false,
         }
     }
 
     fn error(status: u16, message: impl std::fmt::Display) -> Self {
         Reply::json(status, &json!({ "error": message.to_string() }))
     }
+
+    fn closing(self) -> Self {
+        Reply {
+            close: true,
+            ..self
+        }
+    }
+
+    fn with(self, name: &'static str, value: &'static str) -> Self {
+        Reply {
+            extra: Some((name, value)),
+            ..self
+        }
+    }
+
+    fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let length = self.body.len();
+        let body = if head_only {
+            Bytes::new()
+        } else {
+            Bytes::from(self.body)
+        };
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        if head_only {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        if let Some((name, value)) = self.extra {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        if self.close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
 }
 
-/// Answers one request (the worker's whole job for it).
-pub fn handle(ctx: &Context, rq: &mut Request<'_>) -> Response {
+/// Answers one request.
+pub async fn handle(ctx: Arc<Context>, rq: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
+    let deadline = started + ctx.request_deadline;
     let method = rq.method().clone();
-    let url = rq.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let reply = route(ctx, rq, &method, path, query);
+    let path = loggable(rq.uri().path());
+    let reply = match strict::check(rq.version(), rq.headers()) {
+        Err(refusal) => Reply::error(refusal.status, refusal.reason).closing(),
+        Ok(()) => route(&ctx, rq, deadline).await,
+    };
     tracing::info!(
         method = %method,
-        path = %loggable(path),
+        path = %path,
         status = reply.status,
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
-    Response {
-        status: reply.status,
-        content_type: reply.content_type,
-        body: reply.body,
-        headers: reply.extra.into_iter().collect(),
-    }
+    reply.into_response(method == Method::HEAD)
 }
 
 /// A request path fit for a log line: at most 200 characters, control characters replaced.
@@ -89,34 +145,63 @@ fn loggable(path: &str) -> String {
         .collect()
 }
 
-fn route(ctx: &Context, rq: &mut Request<'_>, method: &Method, path: &str, query: &str) -> Reply {
-    match (method, path) {
-        (Method::Get | Method::Head, "/healthz") => {
-            let seq = ctx.reader.head().seq;
-            Reply::json(200, &json!({"status": "ok", "seq": seq}))
-        }
-        (Method::Get, "/metrics") => Reply {
-            status: 200,
-            body: ctx.metrics.render(),
+async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> Reply {
+    let method = rq.method().clone();
+    let path = rq.uri().path().to_owned();
+    let query = rq.uri().query().unwrap_or("").to_owned();
+    match (&method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/healthz") => health(ctx),
+        (&Method::GET, "/metrics") => Reply {
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            extra: None,
-        },
-        (Method::Post, "/v1/events") => post(ctx, rq, Kind::Event),
-        (Method::Post, "/v1/guard") => post(ctx, rq, Kind::Guard),
-        (Method::Get, "/v1/records") => match authorize(ctx, rq) {
-            Ok(()) => records(ctx, query),
+            ..Reply::json(200, &Value::Null)
+        }
+        .with_body(ctx.metrics.render()),
+        (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
+        (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
+        (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
+            Ok(()) => {
+                let ctx = Arc::clone(ctx);
+                let read = tokio::task::spawn_blocking(move || records(&ctx, &query));
+                match tokio::time::timeout_at(deadline, read).await {
+                    Ok(Ok(reply)) => reply,
+                    Ok(Err(_)) => Reply::error(500, "the query failed"),
+                    Err(_) => Reply::error(503, "the query did not finish in time")
+                        .with("Retry-After", "5"),
+                }
+            }
             Err(reply) => reply,
         },
-        (_, "/healthz" | "/metrics" | "/v1/records") => Reply {
-            extra: Some(("Allow", "GET")),
-            ..Reply::error(405, "method not allowed")
-        },
-        (_, "/v1/events" | "/v1/guard") => Reply {
-            extra: Some(("Allow", "POST")),
-            ..Reply::error(405, "method not allowed")
-        },
-        _ => Reply::error(404, format!("no such endpoint: {}", loggable(path))),
+        (_, "/healthz" | "/metrics" | "/v1/records") => {
+            Reply::error(405, "method not allowed").with("Allow", "GET")
+        }
+        (_, "/v1/events" | "/v1/guard") => {
+            Reply::error(405, "method not allowed").with("Allow", "POST")
+        }
+        _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
     }
+}
+
+impl Reply {
+    fn with_body(self, body: String) -> Self {
+        Reply { body, ..self }
+    }
+}
+
+/// `/healthz`: 200 while the writer runs and appends succeed; 503 when the writer is gone (the process
+/// is stopping) or the last append failed (disk full, I/O error) less than 30 s ago.
+fn health(ctx: &Context) -> Reply {
+    if !ctx.health.writer_alive() {
+        return Reply::json(503, &json!({"status": "the audit writer has stopped"}));
+    }
+    if ctx.health.appends_failing() {
+        return Reply::json(
+            503,
+            &json!({"status": "appends are failing (disk full or I/O errors); see the sink's log"}),
+        )
+        .with("Retry-After", "5");
+    }
+    let seq = ctx.reader.head().seq;
+    Reply::json(200, &json!({"status": "ok", "seq": seq}))
 }
 
 #[derive(Clone, Copy)]
@@ -125,31 +210,49 @@ enum Kind {
     Guard,
 }
 
-fn post(ctx: &Context, rq: &mut Request<'_>, kind: Kind) -> Reply {
+async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
         Kind::Guard => GUARD_DECISION,
     };
-    if let Err(reply) = authorize(ctx, rq) {
+    if let Err(reply) = authorize(ctx, &rq, Access::Write) {
         ctx.metrics.count(fixed_label, Counted::Unauthorized);
-        return reply;
+        // The body was not read: the connection closes, after draining it.
+        return reply.closing();
     }
-    let body = match read_body(rq) {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
+    let too_large = || {
+        Reply::error(
+            413,
+            format!(
+                "the body is over the limit of {} bytes (--max-body)",
+                ctx.max_body
+            ),
+        )
+        .closing()
+    };
+    let declared = rq
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > ctx.max_body as u64) {
+        ctx.metrics.count(fixed_label, Counted::TooLarge);
+        return too_large();
+    }
+    let limited = Limited::new(rq.into_body(), ctx.max_body);
+    let body = match tokio::time::timeout_at(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             ctx.metrics.count(fixed_label, Counted::TooLarge);
-            return Reply::error(
-                413,
-                format!("the body is over the limit of {BODY_LIMIT} bytes"),
-            );
+            return too_large();
         }
-        Err(BodyError::Timeout) => {
-            ctx.metrics.count(fixed_label, Counted::Timeout);
-            return Reply::error(408, "the body did not arrive in time");
-        }
-        Err(BodyError::Io(e)) => {
+        Ok(Err(e)) => {
             ctx.metrics.count(fixed_label, Counted::Rejected);
-            return Reply::error(400, format!("cannot read the body: {e}"));
+            return Reply::error(400, format!("cannot read the body: {e}")).closing();
+        }
+        Err(_) => {
+            ctx.metrics.count(fixed_label, Counted::Timeout);
+            return Reply::error(408, "the body did not arrive in time").closing();
         }
     };
     let value: Value = match serde_json::from_slice(&body) {
@@ -178,40 +281,141 @@ fn post(ctx: &Context, rq: &mut Request<'_>, kind: Kind) -> Reply {
             return Reply::error(400, e);
         }
     };
+    let content = draft.clone();
     let queued = Instant::now();
-    let result = ctx.appender.append(draft);
+    let result = tokio::time::timeout_at(deadline, ctx.appender.append(draft)).await;
     ctx.metrics.observe_append(queued.elapsed());
+    let unavailable = |why: &str| {
+        ctx.metrics.count(label, Counted::Unavailable);
+        Reply::error(
+            503,
+            format!(
+                "{why}; retry later (a retry of a recorded delivery is answered as a duplicate)"
+            ),
+        )
+        .with("Retry-After", "5")
+    };
     match result {
-        Ok(Outcome::Appended { seq, hash }) => {
+        Ok(Ok(Outcome::Appended { seq, hash })) => {
             ctx.metrics.count(label, Counted::Created);
             Reply::json(201, &json!({"seq": seq, "hash": hash}))
         }
-        Ok(Outcome::Duplicate { seq }) => {
-            ctx.metrics.count(label, Counted::Duplicate);
-            Reply::json(200, &json!({"seq": seq, "duplicate": true}))
+        Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "answering 503");
+            unavailable("the record could not be made durable, nothing was recorded")
         }
-        Err(e) => {
-            ctx.metrics.count(label, Counted::Unavailable);
-            Reply {
-                extra: Some(("Retry-After", "5")),
-                ..Reply::error(503, format!("{e}; nothing was recorded, retry later"))
-            }
-        }
+        Err(_) => unavailable("the record was not confirmed durable in time"),
     }
 }
 
-/// Checks `Authorization: Bearer <token>` when a token is configured.
-fn authorize(ctx: &Context, rq: &Request<'_>) -> Result<(), Reply> {
-    let Some(expected) = ctx.token_digest else {
+/// A delivery whose key is already in the log: 200 when the recorded content is the same (a
+/// redelivery), 409 when it differs (never a silent duplicate: a forged or changed delivery is refused,
+/// logged and counted).
+async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -> Reply {
+    let reader = ctx.reader.clone();
+    let stored = tokio::task::spawn_blocking(move || reader.record(seq))
+        .await
+        .ok()
+        .flatten();
+    let Some(stored) = stored else {
+        tracing::error!(seq, "cannot read back the record of a duplicate key");
+        ctx.metrics.count(label, Counted::Unavailable);
+        return Reply::error(
+            503,
+            "cannot compare with the recorded delivery; retry later",
+        )
+        .with("Retry-After", "5");
+    };
+    if same_content(&stored, draft) {
+        ctx.metrics.count(label, Counted::Duplicate);
+        return Reply::json(200, &json!({"seq": seq, "duplicate": true}));
+    }
+    ctx.metrics.count(label, Counted::Conflict);
+    tracing::warn!(
+        seq,
+        key = draft.key(),
+        event = label,
+        "a delivery with the key of a recorded one but different content was refused (409)"
+    );
+    Reply::json(
+        409,
+        &json!({
+            "error": "a delivery with this idempotency key is already recorded with different content",
+            "seq": seq,
+        }),
+    )
+}
+
+/// Whether a recorded line and a new draft carry the same delivery.
+///
+/// Two webhook deliveries are compared member for member, but for the receipt time, the key (its format
+/// changed once) and the chain members. When either side was learnt another way (`via` `watch` or
+/// `history`, or a record an older version wrote, without `via`), the members this sink derives (the
+/// commit and what is read from it, the gate findings, `via`) legitimately differ, and a history entry
+/// carries no phase or message: then the observed facts are compared, each where both sides have it.
+fn same_content(stored: &Record, draft: &Body) -> bool {
+    /// What Argo CD observed about the operation, identical on every path that saw it.
+    const FACTS: [&str; 9] = [
+        "event",
+        "app",
+        "destination",
+        "revision",
+        "phase",
+        "message",
+        "startedAt",
+        "finishedAt",
+        "initiatedBy",
+    ];
+    fn content(mut map: Map<String, Value>) -> Map<String, Value> {
+        for member in ["seq", "prev", "hash", "key", "receivedAt"] {
+            map.remove(member);
+        }
+        map
+    }
+    let Ok(Value::Object(stored)) = serde_json::to_value(stored) else {
+        return false;
+    };
+    let is_sync = matches!(draft, Body::Sync(_));
+    let draft = draft.to_map();
+    let webhook =
+        |map: &Map<String, Value>| map.get("via").and_then(Value::as_str) == Some("webhook");
+    if !is_sync || (webhook(&stored) && webhook(&draft)) {
+        return content(stored) == content(draft);
+    }
+    FACTS
+        .iter()
+        .all(|member| match (stored.get(*member), draft.get(*member)) {
+            (Some(a), Some(b)) if !a.is_null() && !b.is_null() => a == b,
+            _ => true,
+        })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Write,
+    Read,
+}
+
+/// Checks `Authorization: Bearer <token>`: the write token for writes; for reads the read token, or the
+/// write token when no read token is configured.
+fn authorize(ctx: &Context, rq: &Request<Incoming>, access: Access) -> Result<(), Reply> {
+    let expected = match access {
+        Access::Write => ctx.write_token,
+        Access::Read => ctx.read_token.or(ctx.write_token),
+    };
+    let Some(expected) = expected else {
         return Ok(());
     };
-    let presented = rq.header("Authorization").and_then(bearer);
+    let presented = rq
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
     match presented {
         Some(token) if constant_time_eq(&digest(token), &expected) => Ok(()),
-        _ => Err(Reply {
-            extra: Some(("WWW-Authenticate", "Bearer")),
-            ..Reply::error(401, "a valid bearer token is required")
-        }),
+        _ => Err(Reply::error(401, "a valid bearer token is required")
+            .with("WWW-Authenticate", "Bearer")),
     }
 }
 
@@ -229,46 +433,6 @@ pub fn digest(token: &str) -> [u8; 32] {
 /// Equality that takes the same time wherever the inputs differ.
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[derive(Debug)]
-enum BodyError {
-    TooLarge,
-    Timeout,
-    Io(std::io::Error),
-}
-
-/// Reads at most `BODY_LIMIT + 1` bytes (never trusting Content-Length alone), within `BODY_DEADLINE`.
-fn read_body(rq: &mut Request<'_>) -> Result<Vec<u8>, BodyError> {
-    if rq.body_length().is_some_and(|n| n > BODY_LIMIT as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let deadline = Instant::now() + BODY_DEADLINE;
-    let capacity = rq
-        .body_length()
-        .map_or(8192, |n| n as usize)
-        .min(BODY_LIMIT);
-    let mut body = Vec::with_capacity(capacity);
-    let mut reader = rq.body().take(BODY_LIMIT as u64 + 1);
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                return Err(BodyError::Timeout)
-            }
-            Err(e) => return Err(BodyError::Io(e)),
-        }
-        if body.len() > BODY_LIMIT {
-            return Err(BodyError::TooLarge);
-        }
-        if Instant::now() > deadline {
-            return Err(BodyError::Timeout);
-        }
-    }
-    Ok(body)
 }
 
 /// `GET /v1/records?app=&change=&after=SEQ&limit=N`: with `after`, the first `limit` matches after that
@@ -312,12 +476,7 @@ fn records(ctx: &Context, query: &str) -> Reply {
     };
     // Each record serializes with its members in the order of its line in the log.
     match serde_json::to_string(&found) {
-        Ok(body) => Reply {
-            status: 200,
-            body,
-            content_type: "application/json",
-            extra: None,
-        },
+        Ok(body) => Reply::json(200, &Value::Null).with_body(body),
         Err(e) => {
             tracing::error!(error = %e, "cannot print the records of a query");
             Reply::error(500, "cannot print the records")
@@ -337,27 +496,11 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `%XX` decoded (with the percent-encoding crate) after `+` became a space.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 2;
-            }
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! outcome, the append latency histogram, the log's size and last seq, recovery and write failures.
 //! Label values come from fixed sets only (never from request data beyond the eight known events).
 
-use crate::audit::record::{EVENTS, GUARD_DECISION};
+use crate::audit::gate::REASONS;
+use crate::audit::record::{Via, EVENTS, GUARD_DECISION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -19,6 +20,7 @@ pub enum Outcome {
     Unauthorized,
     Unavailable,
     Timeout,
+    Conflict,
 }
 
 impl Outcome {
@@ -31,6 +33,7 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::Unavailable => "unavailable",
             Outcome::Timeout => "timeout",
+            Outcome::Conflict => "conflict",
         }
     }
 }
@@ -54,6 +57,12 @@ pub struct Metrics {
     pub write_failures: AtomicU64,
     pub batches: AtomicU64,
     pub batched_records: AtomicU64,
+    /// Sync records written with gate exceptions, by reason (in [`REASONS`] order).
+    ungated: [AtomicU64; REASONS.len()],
+    /// Records the Application watch appended or found already recorded, by via and outcome.
+    watched: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
+    /// Times the watch listed the Applications (start, and after a watch expired).
+    pub watch_relists: AtomicU64,
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
@@ -74,6 +83,20 @@ impl Metrics {
     pub fn count(&self, event: &'static str, outcome: Outcome) {
         if let Ok(mut m) = self.events.lock() {
             *m.entry((event, outcome)).or_default() += 1;
+        }
+    }
+
+    /// Counts one written sync record that skipped the gate for `reason` (one of [`REASONS`]).
+    pub fn count_ungated(&self, reason: &str) {
+        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
+            self.ungated[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts one record the Application watch handed to the log.
+    pub fn count_watched(&self, via: Via, outcome: Outcome) {
+        if let Ok(mut m) = self.watched.lock() {
+            *m.entry((via.as_str(), outcome)).or_default() += 1;
         }
     }
 
@@ -171,6 +194,33 @@ impl Metrics {
             let _ = writeln!(o, "# TYPE {name} {kind}");
             let _ = writeln!(o, "{name} {}", v.load(Relaxed));
         }
+        let _ = writeln!(o, "# HELP sluice_ungated_syncs_total Sync records written whose sync skipped the gate (guard, backup, migrations), by reason.");
+        let _ = writeln!(o, "# TYPE sluice_ungated_syncs_total counter");
+        for (reason, n) in REASONS.iter().zip(&self.ungated) {
+            let _ = writeln!(
+                o,
+                "sluice_ungated_syncs_total{{reason=\"{reason}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        let _ = writeln!(o, "# HELP sluice_watch_records_total Records the Application watch handed to the log, by via and outcome.");
+        let _ = writeln!(o, "# TYPE sluice_watch_records_total counter");
+        if let Ok(m) = self.watched.lock() {
+            for ((via, outcome), n) in m.iter() {
+                let _ = writeln!(
+                    o,
+                    "sluice_watch_records_total{{via=\"{via}\",outcome=\"{}\"}} {n}",
+                    outcome.label()
+                );
+            }
+        }
+        let _ = writeln!(o, "# HELP sluice_watch_relists_total Times the Application watch listed every Application (start, and after a watch expired).");
+        let _ = writeln!(o, "# TYPE sluice_watch_relists_total counter");
+        let _ = writeln!(
+            o,
+            "sluice_watch_relists_total {}",
+            self.watch_relists.load(Relaxed)
+        );
         out
     }
 }

@@ -1,32 +1,42 @@
-//! The notification sink (docs/audit-log.md): a bounded pool of worker threads that accept connections
-//! (`server`), bearer auth and bounded bodies (`http`), and handlers that turn Argo CD Notifications
-//! events into audit records appended by one group-commit writer.
+//! The notification sink (docs/audit-log.md): hyper 1's HTTP/1.1 server on tokio with every client
+//! resource bounded (`server`), framing checks hyper leaves to the application (`strict`), handlers with
+//! bearer auth and bodies limited while they stream (`http`), and one group-commit writer thread that
+//! turns the records into durable lines of the audit log (`writer`).
 //!
 //! ```text
-//! listener → workers (server: bounded head, timeouts → http: auth → body ≤ 1 MiB → record)
-//!   → writer (batch → one write + fsync → replies) → audit.jsonl
+//! listener → connections (server: cap, head timeout, lingering close) → strict → http: auth → body
+//!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod strict;
+pub mod watched;
 pub mod writer;
 
+use crate::audit::gate::Knowledge;
 use crate::audit::log::{AuditLog, Rolling};
+use crate::audit::record::Record;
 use crate::audit::AuditError;
+use crate::watch::{self, WatchConfig, WatchError};
 use metrics::Metrics;
 use regex::Regex;
-use std::net::TcpListener;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
+use writer::{Appender, Health, Store};
 
-/// Longest a single socket read or write may block: slow clients (and idle keep-alive connections)
-/// are dropped after this.
-const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Most worker threads `--workers` may ask for.
+/// Most runtime threads `--workers` may ask for.
 const MAX_WORKERS: usize = 256;
+
+/// How long in-flight requests may take to finish after SIGTERM (Kubernetes waits 30 s by default
+/// before SIGKILL).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long the sink keeps answering (503, `/healthz` included) after its writer stopped, before it
+/// exits, so that probes and clients see why.
+const WRITER_GONE_LINGER: Duration = Duration::from_secs(2);
 
 /// How the sink runs, validated by the commands layer.
 #[derive(Debug)]
@@ -35,14 +45,22 @@ pub struct Config {
     pub listen: String,
     /// Directory holding audit.jsonl.
     pub data_dir: std::path::PathBuf,
-    /// The bearer token that requests must present; `None`: no authentication.
+    /// The write token (`POST`s) that requests must present; `None`: no authentication.
     pub token: Option<String>,
+    /// The read token (`GET /v1/records`); `None`: reads take the write token.
+    pub read_token: Option<String>,
     /// Pattern the change id at the start of a commit subject must match.
     pub change_pattern: Regex,
-    /// Worker threads, 1 to [`MAX_WORKERS`].
+    /// Runtime threads, 1 to [`MAX_WORKERS`].
     pub workers: usize,
     /// When the active segment is sealed.
     pub rolling: Rolling,
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Watch the Applications through the Kubernetes API too (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
 }
 
 /// Why the sink could not start or run.
@@ -50,6 +68,10 @@ pub struct Config {
 pub enum SinkError {
     #[error("--workers must be between 1 and {MAX_WORKERS}, not {0}")]
     Workers(usize),
+    #[error("--max-body must be at least 1 byte")]
+    MaxBody,
+    #[error("--max-connections must be at least 1")]
+    MaxConnections,
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error("cannot listen on {addr}: {source}")]
@@ -60,19 +82,37 @@ pub enum SinkError {
     },
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("the audit writer stopped (see the log above); exiting so that the sink is restarted")]
+    WriterStopped,
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
-/// Opens (and verifies) the log, listens, and serves until the process is stopped.
+/// Why the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal(&'static str),
+    WriterGone,
+}
+
+/// Opens (and verifies) the log, listens, and serves until SIGTERM or SIGINT (then: stop accepting,
+/// finish in-flight requests within [`SHUTDOWN_GRACE`], fsync, return `Ok`), or until the writer
+/// stops (return [`SinkError::WriterStopped`]).
 ///
 /// # Errors
 ///
-/// The worker count is out of range, the log cannot be read or its chain is broken (naming the
-/// line), or the listener or a thread cannot be started.
+/// An argument is out of range, the log cannot be read or its chain is broken (naming the line), the
+/// listener or a thread cannot be started, or the writer stopped.
 pub fn serve(config: Config) -> Result<(), SinkError> {
     if config.workers == 0 || config.workers > MAX_WORKERS {
         return Err(SinkError::Workers(config.workers));
     }
-    let token_digest = config.token.as_deref().map(http::digest);
+    if config.max_body == 0 {
+        return Err(SinkError::MaxBody);
+    }
+    if config.max_connections == 0 {
+        return Err(SinkError::MaxConnections);
+    }
     let metrics = Arc::new(Metrics::default());
     let log = AuditLog::open_with(
         &config.data_dir,
@@ -98,55 +138,294 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         verified_after = log.verified_after(),
         "audit log verified"
     );
+    let listener =
+        std::net::TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    raise_open_files_limit(config.max_connections);
     let reader = log.reader();
-
-    let listener = TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
-    let local = listener.local_addr().map_err(|source| SinkError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
-    let listener = Arc::new(listener);
-    let appender = writer::Appender::spawn(log, Arc::clone(&metrics)).map_err(SinkError::Thread)?;
-    let ctx = Arc::new(http::Context {
-        token_digest,
-        appender,
+    let knowledge = learn(&config.data_dir);
+    let ctx = Context {
+        write_token: config.token.as_deref().map(http::digest),
+        read_token: config.read_token.as_deref().map(http::digest),
         metrics,
         reader,
         change_pattern: config.change_pattern,
+        max_body: config.max_body,
+        knowledge,
+        watch: config.watch,
+    };
+    run(
+        listener,
+        log,
+        ctx,
+        config.workers,
+        server::Limits {
+            max_connections: config.max_connections,
+            grace: SHUTDOWN_GRACE,
+        },
+    )
+}
+
+/// What [`run`] needs besides the log and the listener.
+pub struct Context {
+    pub write_token: Option<[u8; 32]>,
+    pub read_token: Option<[u8; 32]>,
+    pub metrics: Arc<Metrics>,
+    pub reader: crate::audit::index::Reader,
+    pub change_pattern: Regex,
+    pub max_body: usize,
+    /// What the log's records taught the gate findings so far ([`learn`]).
+    pub knowledge: writer::Learned,
+    /// The Application watch to start once the writer runs (`--watch-applications`).
+    pub watch: Option<WatchConfig>,
+}
+
+/// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
+/// writer; see [`serve`].
+///
+/// # Errors
+///
+/// A thread cannot be started, or the writer stopped.
+pub fn run(
+    listener: std::net::TcpListener,
+    store: impl Store,
+    ctx: Context,
+    workers: usize,
+    limits: server::Limits,
+) -> Result<(), SinkError> {
+    let addr = listener.local_addr().ok();
+    listener.set_nonblocking(true).map_err(SinkError::Thread)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("http")
+        .enable_all()
+        .build()
+        .map_err(SinkError::Thread)?;
+    let health = Arc::new(Health::default());
+    let (appender, writer) = Appender::spawn(
+        store,
+        Arc::clone(&ctx.metrics),
+        Arc::clone(&health),
+        ctx.knowledge,
+    )
+    .map_err(SinkError::Thread)?;
+    if let Some(watch) = ctx.watch {
+        let recorder = watched::WatchRecorder {
+            appender: appender.clone(),
+            metrics: Arc::clone(&ctx.metrics),
+            change_pattern: ctx.change_pattern.clone(),
+        };
+        watch::spawn(watch, Arc::new(recorder))?;
+    }
+    let auth = ctx.write_token.is_some();
+    let handlers = Arc::new(http::Context {
+        write_token: ctx.write_token,
+        read_token: ctx.read_token,
+        appender,
+        metrics: ctx.metrics,
+        health: Arc::clone(&health),
+        reader: ctx.reader,
+        change_pattern: ctx.change_pattern,
+        max_body: ctx.max_body,
+        request_deadline: http::REQUEST_DEADLINE,
     });
-    let mut workers = Vec::with_capacity(config.workers);
-    for i in 0..config.workers {
-        let listener = Arc::clone(&listener);
-        let ctx = Arc::clone(&ctx);
-        let worker = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || {
-                server::run_worker(&listener, SOCKET_TIMEOUT, &|rq| {
-                    // A panic in one request is logged and answered with 500; the worker goes on.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        http::handle(&ctx, rq)
-                    }))
-                    .unwrap_or_else(|_| {
-                        tracing::error!("a request handler panicked; the worker goes on");
-                        server::Response {
-                            status: 500,
-                            content_type: "application/json",
-                            body: r#"{"error":"internal error"}"#.into(),
-                            headers: Vec::new(),
-                        }
-                    })
-                });
-            })
-            .map_err(SinkError::Thread)?;
-        workers.push(worker);
+    let served: Result<_, SinkError> = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
+        let stop = stop_signal(&health);
+        tracing::info!(
+            addr = ?addr,
+            workers,
+            max_body = handlers.max_body,
+            max_connections = limits.max_connections,
+            auth,
+            read_token = handlers.read_token.is_some(),
+            "listening"
+        );
+        Ok(server::run(listener, handlers, limits, stop).await)
+    });
+    // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let (stop, finished) = served?;
+    let stopped = writer.stop();
+    match stop {
+        Some(Stop::Signal(name)) => {
+            tracing::info!(
+                signal = name,
+                in_flight_finished = finished,
+                "stopped: no longer accepting, in-flight requests answered, log fsynced"
+            );
+            stopped.map_err(|_| SinkError::WriterStopped)
+        }
+        Some(Stop::WriterGone) | None => Err(SinkError::WriterStopped),
     }
-    tracing::info!(addr = %local, workers = config.workers, auth = token_digest.is_some(), "listening");
-    for worker in workers {
-        // Workers never return; a join error is a panic outside a request, already reported.
-        let _ = worker.join();
+}
+
+/// Resolves on SIGTERM or SIGINT, or a little after the writer thread ends.
+async fn stop_signal(health: &Health) -> Stop {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; the sink stops only when killed");
+        health.gone.notified().await;
+        tokio::time::sleep(WRITER_GONE_LINGER).await;
+        return Stop::WriterGone;
+    };
+    tokio::select! {
+        _ = term.recv() => Stop::Signal("SIGTERM"),
+        _ = int.recv() => Stop::Signal("SIGINT"),
+        () = health.gone.notified() => {
+            tracing::error!("the audit writer stopped; answering 503 and exiting");
+            tokio::time::sleep(WRITER_GONE_LINGER).await;
+            Stop::WriterGone
+        }
     }
-    Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one: each connection holds a descriptor.
+fn raise_open_files_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < max_connections as u64 + 64 => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-files limit is below --max-connections; accepting pauses when it is reached"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
+/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs), read from
+/// every segment on a side thread, so that a quick start (docs/audit-log.md, "Index and start-up") is
+/// not held up by it: the writer waits for it before its first batch. The chain was verified by
+/// opening the log; a record this version cannot read teaches nothing.
+fn learn(data_dir: &std::path::Path) -> writer::Learned {
+    let dir = data_dir.to_path_buf();
+    let read = move || {
+        let mut knowledge = Knowledge::default();
+        let segments = crate::audit::segment::segments(&dir).unwrap_or_default();
+        for seg in segments {
+            let Ok(file) = std::fs::File::open(&seg.path) else {
+                continue;
+            };
+            for line in
+                std::io::BufRead::split(std::io::BufReader::with_capacity(1 << 16, file), b'\n')
+            {
+                let Ok(line) = line else { break };
+                if let Ok(map) = serde_json::from_slice(&line) {
+                    if let Ok(record) = Record::from_map(map) {
+                        knowledge.observe(&record.body);
+                    }
+                }
+            }
+        }
+        knowledge
+    };
+    match std::thread::Builder::new()
+        .name("audit-knowledge".into())
+        .spawn(read)
+    {
+        Ok(handle) => writer::Learned::loading(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a thread; gate findings start from nothing");
+            Knowledge::default().into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::log::Outcome;
+    use crate::audit::record::Body;
+    use std::io::{Read, Write};
+
+    /// A store whose writer thread dies on the first batch (a bug, or anything that panics).
+    struct Dying;
+
+    impl Store for Dying {
+        fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, AuditError> {
+            panic!("the writer dies (test)")
+        }
+        fn head(&self) -> (u64, u64) {
+            (0, 0)
+        }
+        fn close(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(addr: std::net::SocketAddr, text: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(text.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn when_the_writer_dies_healthz_is_503_and_the_sink_stops_with_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let ctx = Context {
+            write_token: None,
+            read_token: None,
+            metrics: Arc::default(),
+            reader: crate::audit::index::Reader::default(),
+            change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
+            max_body: 1 << 20,
+            knowledge: Knowledge::default().into(),
+            watch: None,
+        };
+        let limits = server::Limits {
+            max_connections: 16,
+            grace: Duration::from_secs(2),
+        };
+        let server = std::thread::spawn(move || run(listener, Dying, ctx, 1, limits));
+        let healthy = request(
+            addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(healthy.starts_with("HTTP/1.1 200"), "{healthy}");
+        let body = r#"{"app": "shop", "at": "2026-01-02T00:00:00Z", "allowed": true}"#;
+        let post = request(
+            addr,
+            &format!(
+                "POST /v1/guard HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(post.starts_with("HTTP/1.1 503"), "{post}");
+        assert!(
+            !post.contains("/nonexistent"),
+            "no server path in an answer: {post}"
+        );
+        // The writer thread unwinds (answering its batch 503) just before it is marked gone.
+        let mut health = String::new();
+        for _ in 0..50 {
+            health = request(
+                addr,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
+            if !health.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+        assert!(health.contains("writer has stopped"), "{health}");
+        let started = std::time::Instant::now();
+        let result = server.join().expect("the server thread");
+        assert!(
+            matches!(result, Err(SinkError::WriterStopped)),
+            "{result:?}"
+        );
+        // `sluice serve` ends with exit code 1 on this error (cli/error.rs: every sink error is a failure).
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

@@ -12,8 +12,6 @@ use super::spec::{GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 
 /// Time as the guard sees it; sleeping is part of it so tests can fast-forward.
 pub trait Clock {
@@ -41,8 +39,11 @@ pub trait Reporter {
     fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String>;
 }
 
-/// Plain HTTP/1.1 over a `TcpStream`, with short timeouts.
+/// `POST` with ureq (HTTP/1.1; rustls for `https://`), with a whole-request timeout.
 pub struct HttpReporter;
+
+/// Longest the report may take, connecting included; the guard decides on time regardless.
+const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the guard is asked to decide: the policy and the sync, as the guard Job's environment gives them.
 #[derive(Debug, Clone, Default)]
@@ -88,9 +89,11 @@ pub struct Env {
     pub report_token: Option<String>,
 }
 
-/// An `http://host[:port]/path` report endpoint.
+/// An `http(s)://host[:port]/path` report endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportUrl {
+    /// `https://` (TLS, verified against the Mozilla root certificates) rather than `http://`.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Path and query, starting with `/`.
@@ -104,15 +107,17 @@ impl ReportUrl {
     ///
     /// # Errors
     ///
-    /// Anything but `http://host[:port][/path]`.
+    /// Anything but `http(s)://host[:port][/path]`.
     pub fn parse(text: &str) -> Result<ReportUrl, String> {
-        let rest = text.strip_prefix("http://").ok_or_else(|| {
-            if text.starts_with("https://") {
-                format!("{text:?}: the guard reports over plain http:// to the in-cluster sink Service, e.g. http://sluice-sink.argocd.svc:8080/v1/guard")
-            } else {
-                format!("{text:?} is not an http:// URL; write e.g. http://sluice-sink.argocd.svc:8080/v1/guard")
+        let (tls, rest) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => {
+                return Err(format!(
+                    "{text:?} is not an http:// or https:// URL; write e.g. http://sluice-sink.argocd.svc:8080/v1/guard"
+                ))
             }
-        })?;
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], rest[i..].to_string()),
             None => (rest, "/".to_string()),
@@ -139,6 +144,7 @@ impl ReportUrl {
             }
         };
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) => p
                 .parse::<u16>()
@@ -150,6 +156,7 @@ impl ReportUrl {
             return Err(format!("{text:?}: the host is empty"));
         }
         Ok(ReportUrl {
+            tls,
             host,
             port,
             path,
@@ -323,56 +330,32 @@ pub fn report_body(request: &Request, rules: &Rules, decision: &Decision) -> Val
     })
 }
 
+impl ReportUrl {
+    /// The URL again, as the HTTP client takes it.
+    pub fn to_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority, self.path)
+    }
+}
+
 impl Reporter for HttpReporter {
     fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String> {
-        let timeout = std::time::Duration::from_secs(3);
-        let addrs = (url.host.as_str(), url.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {}: {e}", url.host))?;
-        let mut last = format!("{} resolves to no address", url.host);
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = format!("cannot connect to {addr}: {e}"),
-            }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(REPORT_TIMEOUT))
+            .http_status_as_error(false)
+            .user_agent("sluice-guard")
+            .build()
+            .into();
+        let mut request = agent
+            .post(url.to_url())
+            .header("Content-Type", "application/json");
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
         }
-        let mut stream = stream.ok_or(last)?;
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .and_then(|()| stream.set_write_timeout(Some(timeout)))
-            .map_err(|e| e.to_string())?;
-        let body = body.to_string();
-        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-        let request = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\nUser-Agent: sluice-guard\r\n\r\n{body}",
-            url.path,
-            url.authority,
-            body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| format!("cannot send: {e}"))?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
-            let n = stream
-                .read(&mut buf)
-                .map_err(|e| format!("no answer: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        let line = String::from_utf8_lossy(&head);
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| "the answer is not HTTP".to_string())?;
+        let response = request
+            .send(body.to_string())
+            .map_err(|e| format!("cannot reach {}: {e}", url.to_url()))?;
+        let status = response.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())
         } else {
@@ -552,8 +535,11 @@ mod tests {
             ("::1", 9, "/x?y=1")
         );
         assert_eq!(ReportUrl::parse("http://sink").expect("bare").path, "/");
+        let u = ReportUrl::parse("https://sink.example.com/v1/guard").expect("https");
+        assert_eq!((u.tls, u.port), (true, 443));
+        assert_eq!(u.to_url(), "https://sink.example.com/v1/guard");
         for bad in [
-            "https://sink/v1/guard",
+            "ftp://sink/v1/guard",
             "sink:8080",
             "http://user:pw@sink/",
             "http://sink:0/",
@@ -565,6 +551,7 @@ mod tests {
 
     #[test]
     fn http_reporter_posts_json_with_bearer_token() {
+        use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let server = std::thread::spawn(move || {
@@ -586,12 +573,52 @@ mod tests {
         HttpReporter
             .report(&url, Some("tok"), &json!({"app": "shop"}))
             .expect("report");
-        let request = server.join().expect("server");
+        let request = server.join().expect("server").to_ascii_lowercase();
         assert!(
-            request.starts_with("POST /v1/guard HTTP/1.1\r\n"),
+            request.starts_with("post /v1/guard http/1.1\r\n"),
             "{request}"
         );
-        assert!(request.contains("Authorization: Bearer tok\r\n"));
-        assert!(request.contains("Content-Type: application/json\r\n"));
+        assert!(
+            request.contains("\r\nauthorization: bearer tok\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("\r\ncontent-type: application/json\r\n"),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn http_reporter_gives_up_on_a_silent_sink_and_speaks_tls_to_https() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // A sink that accepts and never answers: the report fails within its timeout.
+        let silent = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().expect("accept");
+            std::thread::sleep(REPORT_TIMEOUT + std::time::Duration::from_secs(2));
+            drop(conn);
+            listener
+        });
+        let url = ReportUrl::parse(&format!("http://127.0.0.1:{port}/v1/guard")).expect("url");
+        let started = std::time::Instant::now();
+        let err = HttpReporter
+            .report(&url, None, &json!({}))
+            .expect_err("no answer");
+        assert!(
+            started.elapsed() < REPORT_TIMEOUT + std::time::Duration::from_secs(2),
+            "{err}"
+        );
+        let listener = silent.join().expect("server");
+        // https:// opens with a TLS ClientHello (record type 22), not with a request line.
+        let hello = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut first = [0u8; 1];
+            conn.read_exact(&mut first).expect("read");
+            first[0]
+        });
+        let url = ReportUrl::parse(&format!("https://127.0.0.1:{port}/v1/guard")).expect("url");
+        assert!(HttpReporter.report(&url, None, &json!({})).is_err());
+        assert_eq!(hello.join().expect("server"), 22);
     }
 }

@@ -245,6 +245,9 @@ fn component_builds_on_the_stock_install_and_every_object_is_valid() {
         ("StatefulSet", "sluice-sink"),
         ("Service", "sluice-sink"),
         ("NetworkPolicy", "sluice-sink"),
+        ("ServiceAccount", "sluice-sink"),
+        ("Role", "sluice-sink-applications"),
+        ("RoleBinding", "sluice-sink-applications"),
     ] {
         let obj = object(objs, kind, name);
         assert_eq!(obj["metadata"]["namespace"], "argocd", "{kind}/{name}");
@@ -1094,11 +1097,51 @@ fn notifications_secret_and_sink_share_one_token_file() {
 }
 
 #[test]
+fn the_sinks_service_account_may_only_read_applications() {
+    let objs = built();
+    let role = object(objs, "Role", "sluice-sink-applications");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["argoproj.io"], "resources": ["applications"], "verbs": ["get", "list", "watch"]}])
+    );
+    let binding = object(objs, "RoleBinding", "sluice-sink-applications");
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sluice-sink-applications"})
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "sluice-sink", "namespace": "argocd"}])
+    );
+    // Nothing else in the component grants anything.
+    let grants: Vec<String> = objs
+        .iter()
+        .filter(|o| {
+            o["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("rbac.authorization.k8s.io/"))
+        })
+        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), name_of(o)))
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            "Role/sluice-sink-applications",
+            "RoleBinding/sluice-sink-applications"
+        ]
+    );
+}
+
+#[test]
 fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
     let sts = object(built(), "StatefulSet", "sluice-sink");
     assert_eq!(sts["spec"]["replicas"], 1, "one writer per audit log");
     let pod = &sts["spec"]["template"]["spec"];
-    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["serviceAccountName"], "sluice-sink");
+    assert_eq!(
+        pod["automountServiceAccountToken"], true,
+        "the Application watch's credentials"
+    );
     assert_eq!(pod["securityContext"]["runAsUser"], 999);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     let sink = named(&pod["containers"], "sink");
@@ -1116,8 +1159,17 @@ fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
             "--data-dir",
             "/var/lib/sluice",
             "--token-file",
-            "/etc/sluice/token"
+            "/etc/sluice/token",
+            "--read-token-file",
+            "/etc/sluice/read-token",
+            "--watch-applications",
+            "--watch-namespaces",
+            "$(POD_NAMESPACE)"
         ]
+    );
+    assert_eq!(
+        named(&sink["env"], "POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
     );
     assert_eq!(
         named(&sink["volumeMounts"], "data")["mountPath"],

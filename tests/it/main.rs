@@ -11,8 +11,10 @@
     clippy::option_option
 )]
 
+mod kube_api;
 mod support;
 
+mod attribution;
 mod audit;
 mod audit_cli;
 mod cli;
@@ -25,4 +27,5 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod watch;
 mod window;

@@ -158,6 +158,18 @@ impl Sink {
         extra: &[&str],
         shell_prefix: Option<&str>,
     ) -> Sink {
+        Sink::start_logging(data_dir, token, extra, shell_prefix, None)
+    }
+
+    /// As `start_with`, with the server's stderr going to `stderr` instead of a file (which
+    /// [`Sink::stderr`] reads).
+    pub fn start_logging(
+        data_dir: &Path,
+        token: Option<&str>,
+        extra: &[&str],
+        shell_prefix: Option<&str>,
+        stderr: Option<Stdio>,
+    ) -> Sink {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let stderr_path = data_dir.with_extension(format!("stderr-{port}"));
@@ -175,7 +187,11 @@ impl Sink {
             args.push(token_file.display().to_string());
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let stderr = stderr.unwrap_or_else(|| {
+            std::fs::File::create(&stderr_path)
+                .expect("stderr file")
+                .into()
+        });
         let mut cmd = if let Some(prefix) = shell_prefix {
             let mut c = Command::new("bash");
             c.arg("-c")
@@ -203,6 +219,27 @@ impl Sink {
         };
         sink.wait_healthy();
         sink
+    }
+
+    /// Sends SIGTERM and waits up to `bound` for the process to exit; its exit status, or `None` if it
+    /// is still running then.
+    pub fn terminate(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        self.wait_exit(bound)
+    }
+
+    /// Waits up to `bound` for the process to exit; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     fn wait_healthy(&mut self) {
@@ -415,4 +452,69 @@ pub fn event_body(
         "someFutureField": {"ignored": true}
     })
     .to_string()
+}
+
+/// Raises this process's soft limit of open files to its hard limit (children inherit it), for tests
+/// that hold thousands of connections; the new soft limit.
+pub fn raise_open_files_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let hard = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|h| h.parse::<u64>().ok())
+        .unwrap_or(1024);
+    let pid = std::process::id().to_string();
+    let out = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
+        .output()
+        .expect("prlimit (util-linux) is needed for this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hard
+}
+
+/// Builds tests/go/postbig (Go's net/http client posting large bodies; standard library only,
+/// offline) once; returns the binary.
+pub fn go_postbig() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        // Under target/tmp: kept between runs (a warm GOCACHE), removed by `cargo clean`.
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sink-go");
+        let bin = work.join("postbig");
+        let out = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&bin)
+            .arg("./postbig")
+            .current_dir(project_root().join("tests/go"))
+            .env("GOCACHE", work.join("gocache"))
+            .env("GOPATH", work.join("gopath"))
+            .env("GOFLAGS", "")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .env("GO111MODULE", "on")
+            .env("CGO_ENABLED", "0")
+            .output()
+            .expect("go is required by the tests (tests/run installs golang-go)");
+        assert!(
+            out.status.success(),
+            "go build tests/go/postbig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bin
+    })
+}
+
+/// Serialises the tests that load the machine heavily (many connections, many fsyncs, big bodies)
+/// with the one that measures answer times under a deliberate load, so that the measured load is the
+/// one the test makes, not another test's running beside it in the same binary.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it says so itself; the next one may still run.
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1005,8 +1005,8 @@ fn parser_cases() -> Vec<Case> {
         c("reject/guard-max-wait-days", "2026-11-23T10:00:00Z")
             .extra("guard:\n  onClosed: wait\n  maxWait: 1d\n")
             .invalid("guard.maxWait"),
-        c("reject/guard-report-https", "2026-11-23T10:00:00Z")
-            .extra("guard:\n  report: https://sink.example.com/v1/guard\n")
+        c("reject/guard-report-ftp", "2026-11-23T10:00:00Z")
+            .extra("guard:\n  report: ftp://sink.example.com/v1/guard\n")
             .invalid("guard.report"),
         c("reject/bad-at", "2026-11-23 10:00")
             .w(allow("0 2 * * *", "1h"))

@@ -12,6 +12,10 @@
 //! - [`Record`] serializes with keys sorted by their UTF-8 bytes at every depth, as canonical.rs
 //!   writes them, so printed JSON keeps the order of the log's lines.
 //!
+//! Members added after the first release (`changeIdSource`, `emergencySource`, `via`, `gate`) are
+//! [`Added`]: absent from the records older releases wrote, always written (null or not) by this one;
+//! reading keeps the difference, so both kinds of record serialize back to their own bytes.
+//!
 //! A record that does not fit (a known member missing or of another type: only a writer other than
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
@@ -92,7 +96,93 @@ pub struct SyncEvent {
     /// The emergency change id set on the Application.
     #[serde(deserialize_with = "nullable")]
     pub emergency: Option<String>,
+    /// Where the change id came from (`application`, `operation`, `subject`, `reverted-subject`,
+    /// `trailer`, `merge-body`); `null` with no change id.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub change_id_source: Added<Option<String>>,
+    /// Where the emergency id came from (`application`, `operation`, `trailer`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub emergency_source: Added<Option<String>>,
+    /// How the sink learnt of it: `webhook` (Argo CD Notifications), `watch` (the Application's
+    /// `operationState`, through the Kubernetes API) or `history` (its `status.history`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub via: Added<String>,
+    /// Whether the sync passed the gate (sync-succeeded and sync-failed only; `null` otherwise, and
+    /// for a sync known only from `status.history`, which has no sync result).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub gate: Added<Option<Gate>>,
     /// Members this version does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A member added after the first release: [`Added::Absent`] in a record an older release wrote,
+/// [`Added::Present`] (its value `null` or not) in every record this one writes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Added<T> {
+    #[default]
+    Absent,
+    Present(T),
+}
+
+impl<T> Added<T> {
+    /// Whether the record was written before the member existed.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Added::Absent)
+    }
+
+    /// The value, when the record has the member.
+    pub fn as_present(&self) -> Option<&T> {
+        match self {
+            Added::Present(v) => Some(v),
+            Added::Absent => None,
+        }
+    }
+
+    /// The value, mutably, when the record has the member.
+    pub fn as_present_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Added::Present(v) => Some(v),
+            Added::Absent => None,
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Added<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Added::Present(v) => v.serialize(serializer),
+            // Skipped by `skip_serializing_if`; a unit if anything serializes it alone.
+            Added::Absent => serializer.serialize_unit(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Added<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Added::Present)
+    }
+}
+
+/// The gate findings of a sync (src/audit/gate.rs): which of sluice's `PreSync` hooks ran, with
+/// their phase, and why the gate was skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    /// The guard Job's hook phase (`Succeeded`, `Failed`, ...); `null`: it did not run.
+    #[serde(deserialize_with = "nullable")]
+    pub guard: Option<String>,
+    /// The Velero Backup's hook phase; `null`: no backup was taken.
+    #[serde(deserialize_with = "nullable")]
+    pub backup: Option<String>,
+    /// The migration Jobs' phase (the first that did not succeed); `null`: none ran.
+    #[serde(deserialize_with = "nullable")]
+    pub migrations: Option<String>,
+    /// The tool that rendered the app (`Plugin`, `Helm`, `Kustomize`, `Directory`), when known.
+    #[serde(deserialize_with = "nullable")]
+    pub source: Option<String>,
+    /// Why the gate was skipped (`selective-sync`, `rollback`, `bypasses-plugin`,
+    /// `no-guard-decision`); empty for a gated sync.
+    pub exceptions: Vec<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

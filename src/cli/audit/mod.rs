@@ -1,6 +1,7 @@
-//! `sluice audit verify|list|show`: the audit log for auditors and operators (docs/audit-log.md), read from
+//! `sluice audit verify|list|show|exceptions`: the audit log for auditors and operators (docs/audit-log.md), read from
 //! a data directory or from a running sink (`--server`).
 
+mod exceptions;
 mod list;
 mod show;
 mod since;
@@ -19,6 +20,8 @@ pub(super) enum AuditCommand {
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
+    /// List the syncs that skipped the gate (guard, backup, migrations) and why.
+    Exceptions(exceptions::ExceptionsArgs),
 }
 
 /// `-o/--output`, as kubectl and argocd spell it.
@@ -46,6 +49,7 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::Verify(args) => verify::run(&args),
         AuditCommand::List(args) => list::run(args),
         AuditCommand::Show(args) => show::run(&args),
+        AuditCommand::Exceptions(args) => exceptions::run(&args),
     }
 }
 

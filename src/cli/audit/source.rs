@@ -22,7 +22,7 @@ pub(in crate::cli) struct SourceArgs {
     #[allow(clippy::doc_markdown)] // clap prints it as help text, where <…> would show.
     #[arg(long, env = "SLUICE_SERVER", value_name = "URL")]
     server: Option<String>,
-    /// File holding the bearer token for --server (the sink's token; trimmed).
+    /// File holding the bearer token for --server (the sink's read token; trimmed).
     #[arg(
         long,
         env = "SLUICE_TOKEN_FILE",

@@ -1,0 +1,61 @@
+//! `sluice audit exceptions [--since T] [--limit N] [-o table|json|yaml]`, from `--data-dir` or `--server`:
+//! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
+//! decision), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
+
+use super::source::{Query, SourceArgs};
+use super::{since, structured, Output};
+use crate::audit::{gate, query};
+use crate::cli::error::{Exit, Result};
+use crate::cli::output;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(in crate::cli) struct ExceptionsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Only records received at or after this time: a span back from now (24h, 90m, 7d), a day
+    /// (2026-11-01, midnight UTC) or an RFC 3339 instant.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// At most the newest N exceptions (still printed oldest first).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Output format (wide and csv print the table).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+/// Prints the sync records with gate exceptions.
+///
+/// # Errors
+///
+/// A bad `--since` (usage), the log cannot be read or its chain is broken, the sink cannot be queried.
+pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| since::parse(s, since::now()?))
+        .transpose()?;
+    let q = Query {
+        filter: query::Filter {
+            since,
+            ..query::Filter::default()
+        },
+        limit: None,
+    };
+    let mut records: Vec<_> = args
+        .source
+        .list(&q)?
+        .into_iter()
+        .filter(|r| !gate::exceptions(r).is_empty())
+        .collect();
+    if let Some(limit) = args.limit {
+        records.drain(..records.len().saturating_sub(limit));
+    }
+    let out = match args.output {
+        Output::Table | Output::Wide | Output::Csv => gate::to_table(&records),
+        Output::Json | Output::Yaml => structured(&records, args.output)?,
+    };
+    output::print(out.as_bytes())?;
+    Ok(Exit::Success)
+}

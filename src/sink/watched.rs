@@ -1,0 +1,39 @@
+//! The sink's side of the Application watch (src/watch/): the append path the watch records through,
+//! the same extraction, idempotency key and group-commit writer as a webhook delivery.
+
+use super::metrics::{Metrics, Outcome as Counted};
+use super::writer::Appender;
+use crate::audit::log::Outcome;
+use crate::audit::record::{self, Via};
+use crate::watch::{RecordError, Recorder};
+use regex::Regex;
+use serde_json::Value;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Records what the watch saw.
+pub struct WatchRecorder {
+    pub appender: Appender,
+    pub metrics: Arc<Metrics>,
+    pub change_pattern: Regex,
+}
+
+impl Recorder for WatchRecorder {
+    fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError> {
+        let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let draft = record::event_record_via(body, &received_at, &self.change_pattern, via)
+            .map_err(|e| RecordError::Invalid(e.to_string()))?;
+        let outcome = self.appender.append_blocking(draft);
+        let counted = match &outcome {
+            Ok(Outcome::Appended { .. }) => Counted::Created,
+            Ok(Outcome::Duplicate { .. }) => Counted::Duplicate,
+            Err(_) => Counted::Unavailable,
+        };
+        self.metrics.count_watched(via, counted);
+        outcome.map_err(|e| RecordError::Unavailable(e.to_string()))
+    }
+
+    fn relisted(&self) {
+        self.metrics.watch_relists.fetch_add(1, Relaxed);
+    }
+}

@@ -1,0 +1,213 @@
+//! The Application watch (docs/audit-log.md, "The Application watch"): a recorder that does not
+//! depend on Argo CD Notifications delivering. It lists and watches `argoproj.io/v1alpha1`
+//! Applications through the Kubernetes API (kube-rs' `watcher`: list, then watch from the list's
+//! `resourceVersion` with bookmarks; a dropped connection resumes from the last version seen; a
+//! watch that expired, `410 Gone`, relists), and hands every finished operation the webhook has not
+//! delivered within the grace period to the sink's append path, in the shape the webhook posts, so
+//! both paths share one idempotency key and never double-count.
+//!
+//! ```text
+//! Kubernetes API → watcher (list | watch | relist on 410) → tracker (grace period, history backfill)
+//!   → Recorder (the sink: record → group-commit writer → audit.jsonl)
+//! ```
+//!
+//! It runs on its own thread with a single-threaded tokio runtime; it reads no environment itself (the
+//! commands layer passes the kubeconfig path; in-cluster configuration is kube-rs' own).
+
+mod tracker;
+
+pub use tracker::Tracker;
+
+use crate::audit::log::Outcome;
+use crate::audit::record::Via;
+use futures_util::StreamExt;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often pending operations are checked for being due.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How the watch runs, validated by the commands layer.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// A kubeconfig file; `None`: the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespaces whose Applications are watched; empty: all (Argo CD's apps in any namespace).
+    pub namespaces: Vec<String>,
+    /// How long the webhook has to deliver an outcome before the watch records it.
+    pub grace: Duration,
+}
+
+/// The sink's append path, as the watch sees it.
+pub trait Recorder: Send + Sync + 'static {
+    /// Records an event body (`{"event", "app"}`) learnt of by `via`: appended, or found already
+    /// recorded under its idempotency key.
+    ///
+    /// # Errors
+    ///
+    /// The record could not be made durable (the watch tries again later), or the body is not an
+    /// event (it is dropped, with a warning).
+    fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError>;
+
+    /// The watch is listing every Application (at start, and after a watch expired).
+    fn relisted(&self) {}
+}
+
+/// Why a record was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The log could not take it now; try again.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Not a valid event (an Application without a name): never recordable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why the watch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot read the kubeconfig {}: {source}", path.display())]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration: not in a cluster ({0}); set KUBECONFIG or --kubeconfig")]
+    InCluster(#[source] kube::config::InClusterError),
+    #[error("cannot make a Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot start the watch: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Starts the watch on its own thread; it runs until the process ends.
+///
+/// # Errors
+///
+/// The Kubernetes configuration cannot be read or a client made from it, or the thread cannot start.
+/// Failures of the API server later (unreachable, forbidden) are logged and retried with backoff.
+pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<(), WatchError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(WatchError::Runtime)?;
+    let client = runtime.block_on(client(&config))?;
+    std::thread::Builder::new()
+        .name("app-watch".into())
+        .spawn(move || runtime.block_on(run(client, &config, recorder.as_ref())))
+        .map_err(WatchError::Runtime)?;
+    Ok(())
+}
+
+async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
+    let kube_config = match &config.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+                WatchError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .map_err(|source| WatchError::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?
+        }
+        None => kube::Config::incluster().map_err(WatchError::InCluster)?,
+    };
+    Client::try_from(kube_config).map_err(WatchError::Client)
+}
+
+/// `argoproj.io/v1alpha1` `Application`, plural `applications`.
+fn application_resource() -> ApiResource {
+    ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "Application".into(),
+        plural: "applications".into(),
+    }
+}
+
+async fn run(client: Client, config: &WatchConfig, recorder: &dyn Recorder) {
+    let resource = application_resource();
+    let apis: Vec<Api<DynamicObject>> = if config.namespaces.is_empty() {
+        vec![Api::all_with(client, &resource)]
+    } else {
+        config
+            .namespaces
+            .iter()
+            .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+            .collect()
+    };
+    let streams = apis.into_iter().map(|api| {
+        watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed()
+    });
+    let mut events = futures_util::stream::select_all(streams);
+    let mut tracker = Tracker::new(config.grace);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(namespaces = ?config.namespaces, grace_s = config.grace.as_secs(), "watching Applications");
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Apply(app) | Event::InitApply(app))) => match serde_json::to_value(&app) {
+                    Ok(app) => tracker.observe(&app, chrono::Utc::now()),
+                    Err(e) => tracing::warn!(error = %e, "an Application could not be read; skipped"),
+                },
+                Some(Ok(Event::Init)) => {
+                    recorder.relisted();
+                    tracing::info!("listing Applications (start, or the watch expired)");
+                }
+                Some(Ok(Event::InitDone | Event::Delete(_))) => {}
+                Some(Err(e)) => tracing::warn!(error = %e, "the Application watch failed; it resumes with backoff"),
+                None => {
+                    tracing::error!("the Application watch ended");
+                    return;
+                }
+            },
+            _ = tick.tick() => record_due(&mut tracker, recorder),
+        }
+    }
+}
+
+/// Hands every due operation to the recorder. A blocking call (the writer answers after its fsync),
+/// made from the watch's own thread, which does nothing else meanwhile.
+fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder) {
+    let now = chrono::Utc::now();
+    let due = tracker.due(now);
+    if !due.is_empty() {
+        tracing::debug!(
+            due = due.len(),
+            pending = tracker.pending(),
+            "recording operations the watch saw"
+        );
+    }
+    for due in due {
+        match recorder.record(&due.body, due.via) {
+            Ok(_) => tracker.recorded(&due.key),
+            Err(RecordError::Invalid(e)) => {
+                tracing::warn!(error = %e, "an operation the watch saw is not an event; dropped");
+                tracker.recorded(&due.key);
+            }
+            Err(RecordError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "the log did not take an operation the watch saw; trying again");
+                tracker.failed(&due.key, now);
+            }
+        }
+    }
+}
