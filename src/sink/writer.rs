@@ -51,6 +51,8 @@ pub trait Store: Send + 'static {
     fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError>;
     /// Byte length and last seq of the durable log.
     fn head(&self) -> (u64, u64);
+    /// Seals the active segment when it is due by size or age (before each batch).
+    fn roll(&mut self) {}
     /// A last fsync of the file and its metadata, when the writer stops.
     ///
     /// # Errors
@@ -65,12 +67,52 @@ impl Store for AuditLog {
     }
 
     fn head(&self) -> (u64, u64) {
-        (AuditLog::head(self).len, AuditLog::head(self).seq)
+        (self.total_bytes(), AuditLog::head(self).seq)
+    }
+
+    fn roll(&mut self) {
+        if let Err(e) = self.roll_if_due(chrono::Utc::now().timestamp()) {
+            tracing::error!(error = %e, "cannot seal the active audit segment; appending to it goes on, sealing is tried again");
+        }
     }
 
     fn close(&mut self) -> std::io::Result<()> {
         // Any descriptor of the file flushes its data and metadata.
         std::fs::File::open(PathBuf::from(self.path()))?.sync_all()
+    }
+}
+
+/// What the log's records taught the gate findings: ready, or being read on a side thread (the writer
+/// waits for it before its first batch).
+pub struct Learned {
+    ready: Knowledge,
+    loading: Option<thread::JoinHandle<Knowledge>>,
+}
+
+impl From<Knowledge> for Learned {
+    fn from(ready: Knowledge) -> Self {
+        Learned {
+            ready,
+            loading: None,
+        }
+    }
+}
+
+impl Learned {
+    /// What a side thread is reading.
+    pub fn loading(handle: thread::JoinHandle<Knowledge>) -> Self {
+        Learned {
+            ready: Knowledge::default(),
+            loading: Some(handle),
+        }
+    }
+
+    fn get(&mut self) -> &mut Knowledge {
+        if let Some(handle) = self.loading.take() {
+            // A reader that panicked taught nothing: findings start from nothing, as without a log.
+            self.ready = handle.join().unwrap_or_default();
+        }
+        &mut self.ready
     }
 }
 
@@ -197,7 +239,7 @@ impl Appender {
         store: impl Store,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
-        knowledge: Knowledge,
+        knowledge: Learned,
     ) -> std::io::Result<(Self, Writer)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = thread::Builder::new()
@@ -258,7 +300,7 @@ fn run(
     mut rx: mpsc::Receiver<Msg>,
     metrics: &Metrics,
     health: &Health,
-    mut knowledge: Knowledge,
+    mut learned: Learned,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut drafts = Vec::new();
@@ -280,12 +322,14 @@ fn run(
         if drafts.is_empty() {
             continue;
         }
+        let knowledge = learned.get();
         for draft in &mut drafts {
             if let Body::Sync(s) = draft {
                 knowledge.complete(s);
             }
             knowledge.observe(draft);
         }
+        store.roll();
         match store.append_batch(&drafts) {
             Ok(outcomes) => {
                 health.batch_done(true);

@@ -25,6 +25,7 @@ mod hooks;
 mod install;
 mod monitoring;
 mod render_yaml;
+mod segments;
 mod sink;
 mod watch;
 mod window;
