@@ -1,19 +1,22 @@
-//! The append-only log `DATA_DIR/audit.jsonl`: scan and verify the chain, recover a torn tail on open,
-//! append batches (one write, one `sync_data`) with idempotency, and read records back for queries.
+//! The append-only log: scan and verify the chain, recover a torn tail on open, append batches (one
+//! write, one `sync_data`) with idempotency to the active segment `DATA_DIR/audit.jsonl`, seal it into
+//! `DATA_DIR/segments/` at a size or age (segment.rs), and keep the index (index.rs) as it goes.
 //! It never rewrites a record: the only shrinking is cutting an unacknowledged tail (a torn last line
 //! on open, or the bytes of a batch whose write or fsync failed).
 
 use super::canonical::{
     chain_hash, hash_after, object_to_canonical, object_with_to_canonical, GENESIS,
 };
+use super::index;
 use super::record::{Body, Record};
+use super::segment::{self, Segment};
 use super::AuditError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// The log's file name inside the data directory.
 pub const LOG_FILE: &str = "audit.jsonl";
@@ -88,29 +91,35 @@ pub struct Scan {
     pub bad: Option<BadLine>,
 }
 
-/// Scans a log, verifying the chain line by line; `on_record` is given each valid record with its offset.
+/// Scans a log from its start, verifying the chain line by line; `on_record` is given each valid
+/// record with its offset.
 ///
 /// # Errors
 ///
 /// Reading fails.
 pub fn scan(reader: impl Read, on_record: impl FnMut(Map<String, Value>, u64)) -> io::Result<Scan> {
-    scan_from(reader, Head::default(), on_record)
+    scan_from(
+        BufReader::with_capacity(1 << 16, reader),
+        Head::default(),
+        0,
+        on_record,
+    )
 }
 
-/// [`scan`] of a file whose first record follows `start` (its seq and hash; `start.len` is ignored):
-/// how a chain continues in the next segment. Offsets and line numbers count from this file's start.
+/// Scans lines of a log from the reader's position, which is `start.len` bytes into the file, after
+/// the record `start.seq` with hash `start.hash`; `base` is the seq before the file's first line (line
+/// numbers count from there). `on_record` is given each valid record with its offset.
 ///
 /// # Errors
 ///
 /// Reading fails.
 pub fn scan_from(
-    reader: impl Read,
+    mut reader: impl BufRead,
     start: Head,
+    base: u64,
     mut on_record: impl FnMut(Map<String, Value>, u64),
 ) -> io::Result<Scan> {
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let first_seq = start.seq;
-    let mut head = Head { len: 0, ..start };
+    let mut head = start;
     let mut line = Vec::with_capacity(1024);
     loop {
         line.clear();
@@ -133,7 +142,7 @@ pub fn scan_from(
                 let torn = at_end && matches!(reason, BadReason::NoNewline | BadReason::NotJson(_));
                 return Ok(Scan {
                     bad: Some(BadLine {
-                        line: expected_seq - first_seq,
+                        line: expected_seq - base,
                         expected_seq,
                         offset: head.len,
                         reason,
@@ -203,36 +212,76 @@ pub struct TornTail {
     pub side_file: PathBuf,
 }
 
-/// What readers may see of the log: only what has been made durable.
-#[derive(Debug, Default)]
-pub struct Published {
-    pub head: Head,
-    /// Byte offset of record `seq` at index `seq - 1`.
-    pub offsets: Vec<u64>,
+/// When the active segment is sealed and a new one started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rolling {
+    /// Seal once the active segment holds this many bytes (checked before each batch).
+    pub max_bytes: u64,
+    /// Seal once the active segment's first record is this old.
+    pub max_age: Duration,
+}
+
+impl Default for Rolling {
+    fn default() -> Self {
+        Rolling {
+            max_bytes: 256 << 20,
+            max_age: Duration::from_hours(30 * 24),
+        }
+    }
 }
 
 /// The open log, owned by one writer.
-#[derive(Debug)]
 pub struct AuditLog {
+    dir: PathBuf,
     path: PathBuf,
     file: File,
     head: Head,
-    keys: HashMap<String, u64>,
-    published: Arc<RwLock<Published>>,
+    index: index::Writer,
+    segments: Vec<Segment>,
+    rolling: Rolling,
+    /// Unix time of the first record of the active segment (its `receivedAt`), if it has one.
+    active_since: Option<i64>,
+    /// Bytes in sealed segments.
+    sealed_bytes: u64,
     /// A failed batch left bytes past `head.len` that could not be cut yet.
     dirty: bool,
+    /// Sealing renamed the active segment but could not start the next one yet.
+    no_active: bool,
     torn: Option<TornTail>,
+    /// The seq after which open verified the chain (0: all of it).
+    verified_after: u64,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuditLog {
-    /// Opens (creating) `DIR/audit.jsonl`, verifies the chain, moves a torn last line aside to
-    /// `audit.jsonl.torn-<unix seconds>` and cuts it off, and rebuilds the idempotency index.
-    /// `now_unix` names the side file.
+    /// [`AuditLog::open_with`] with the default rolling (256 MiB, 30 days).
     ///
     /// # Errors
     ///
-    /// I/O errors, and a chain broken anywhere but a torn last line ([`AuditError::Broken`]).
+    /// As [`AuditLog::open_with`].
+    #[cfg(test)]
     pub fn open(dir: &Path, now_unix: i64) -> Result<Self, AuditError> {
+        Self::open_with(dir, now_unix, Rolling::default())
+    }
+
+    /// Opens (creating) the log in `dir`: the sealed segments in `dir/segments/` and the active
+    /// `dir/audit.jsonl`. Verifies the chain (only what follows the verified-prefix marker when the log
+    /// still matches it, else all of it, rebuilding the index), moves a torn last line aside to
+    /// `audit.jsonl.torn-<unix seconds>` and cuts it off. `now_unix` names the side file.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, and a chain broken anywhere but a torn last line ([`AuditError::Broken`],
+    /// [`AuditError::Segment`]).
+    pub fn open_with(dir: &Path, now_unix: i64, rolling: Rolling) -> Result<Self, AuditError> {
         let path = dir.join(LOG_FILE);
         let io_err = |source| AuditError::Io {
             path: path.clone(),
@@ -245,49 +294,72 @@ impl AuditLog {
             .create(true)
             .open(&path)
             .map_err(io_err)?;
-        let mut keys = HashMap::new();
-        let mut offsets = Vec::new();
-        let scanned = scan(&mut file, |r, off| {
-            offsets.push(off);
-            // Keys of records written before keys were digests are indexed by their digest key.
-            if let (Some(k), Some(s)) = (super::record::index_key(&r), r.get("seq")) {
-                keys.insert(k, s.as_u64().unwrap_or(0));
-            }
-        })
-        .map_err(io_err)?;
-        let torn = match scanned.bad {
-            None => None,
-            Some(bad) if bad.torn => Some(move_aside(&path, &mut file, &bad, now_unix)?),
-            Some(bad) => return Err(bad.into_error(path)),
-        };
         // The file may have just been created: make its directory entry durable before any record
-        // in it is acknowledged. Some filesystems cannot fsync a directory; that is not worth refusing.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        let published = Arc::new(RwLock::new(Published {
-            head: scanned.head.clone(),
-            offsets,
-        }));
+        // in it is acknowledged.
+        segment::sync_dir(dir);
+        let t = std::time::Instant::now();
+        let segments = segment::segments(dir)?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "segments listed");
+        let index::Start { mut writer, resume } = index::Writer::start(dir, segments.clone());
+        let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
+        let walked = segment::walk(&segments, resume.as_ref(), |record, pos, _| {
+            writer.add_map(&record, pos.offset);
+        })?;
+        let torn = match walked.torn {
+            Some(bad) => Some(move_aside(&path, &mut file, &bad, now_unix)?),
+            None => None,
+        };
+        let sealed_bytes = segments
+            .iter()
+            .filter(|s| s.sealed)
+            .map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len()))
+            .sum();
+        let head = walked.head;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
+        writer.finish_open();
+        writer.publish(&head, None, true);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
+        let active_since = if head.len == 0 {
+            None
+        } else {
+            first_received_at(&path)
+        };
         Ok(AuditLog {
+            dir: dir.to_path_buf(),
             path,
             file,
-            head: scanned.head,
-            keys,
-            published,
+            head,
+            index: writer,
+            segments,
+            rolling,
+            active_since,
+            sealed_bytes,
             dirty: false,
+            no_active: false,
             torn,
+            verified_after,
         })
     }
 
-    /// The path of `audit.jsonl`.
+    /// The seq after which opening verified the chain: 0 when it verified all of it, else the seq of
+    /// the verified-prefix marker that the log still matched.
+    pub fn verified_after(&self) -> u64 {
+        self.verified_after
+    }
+
+    /// The path of the active segment, `audit.jsonl`.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The head of the durable chain.
+    /// The head of the durable chain (`len`: the length of the active segment).
     pub fn head(&self) -> &Head {
         &self.head
+    }
+
+    /// Bytes in all segments.
+    pub fn total_bytes(&self) -> u64 {
+        self.sealed_bytes + self.head.len
     }
 
     /// The torn tail recovered on open, if any.
@@ -295,40 +367,132 @@ impl AuditLog {
         self.torn.as_ref()
     }
 
-    /// The durable head and record offsets, shared with readers.
-    pub fn published(&self) -> Arc<RwLock<Published>> {
-        Arc::clone(&self.published)
+    /// The readers' handle: the durable head and the index, without any lock the writer waits on.
+    pub fn reader(&self) -> index::Reader {
+        self.index.reader()
+    }
+
+    /// Seals the active segment when it is due by size, or by age at `now_unix`; whether it did.
+    ///
+    /// # Errors
+    ///
+    /// Sealing failed (see [`segment::seal`]); the log stays usable.
+    pub fn roll_if_due(&mut self, now_unix: i64) -> Result<bool, AuditError> {
+        let by_age = self.active_since.is_some_and(|t| {
+            now_unix.saturating_sub(t)
+                >= i64::try_from(self.rolling.max_age.as_secs()).unwrap_or(i64::MAX)
+        });
+        if self.head.len == 0 || (self.head.len < self.rolling.max_bytes && !by_age) {
+            return Ok(false);
+        }
+        self.seal()?;
+        Ok(true)
+    }
+
+    /// Seconds until the active segment is due by age at `now_unix` (`None`: it is empty).
+    #[cfg(test)]
+    pub fn due_in(&self, now_unix: i64) -> Option<u64> {
+        let since = self.active_since?;
+        let age = u64::try_from(now_unix.saturating_sub(since)).unwrap_or(0);
+        Some(self.rolling.max_age.as_secs().saturating_sub(age))
+    }
+
+    /// Seals the active segment and starts a new, empty `audit.jsonl`.
+    fn seal(&mut self) -> Result<(), AuditError> {
+        if self.dirty {
+            self.cut_back()?;
+        }
+        let first = self.head.seq + 1 - self.records_in_active();
+        let sealed = segment::seal(&self.dir, &self.file, first)?;
+        self.no_active = true;
+        self.sealed_bytes += self.head.len;
+        self.head.len = 0;
+        self.active_since = None;
+        if let Some(last) = self.segments.last_mut() {
+            *last = Segment {
+                path: sealed,
+                first_seq: first,
+                sealed: true,
+            };
+        }
+        self.segments.push(Segment {
+            path: self.path.clone(),
+            first_seq: self.head.seq + 1,
+            sealed: false,
+        });
+        tracing::info!(segment = %segment::segment_name(first), last_seq = self.head.seq, "sealed the active audit segment");
+        self.start_active()?;
+        self.index
+            .publish(&self.head, Some(self.segments.clone()), true);
+        Ok(())
+    }
+
+    /// Records in the active segment.
+    fn records_in_active(&self) -> u64 {
+        match self.segments.last() {
+            Some(s) if self.head.len > 0 => self.head.seq + 1 - s.first_seq,
+            _ => 0,
+        }
+    }
+
+    /// Creates the next `audit.jsonl` after a seal.
+    fn start_active(&mut self) -> Result<(), AuditError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(|source| AuditError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        segment::sync_dir(&self.dir);
+        self.file = file;
+        self.no_active = false;
+        Ok(())
     }
 
     /// Chains the records (bodies without `seq`, `prev`, `hash`) onto the log in one write and one
     /// `sync_data`, answering one whose key is already in the log (or earlier in the batch) as a
     /// duplicate. Nothing is acknowledged unless the whole batch is durable; on failure the file is cut
-    /// back to the last good length.
+    /// back to the last good length. Seals the active segment first when it is over the size limit.
     ///
     /// # Errors
     ///
     /// The write, the fsync, or cutting back a failed earlier batch failed; nothing of this batch counts.
     pub fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError> {
+        if self.no_active {
+            self.start_active()?;
+        }
         if self.dirty {
             self.cut_back()?;
+        }
+        if self.head.len >= self.rolling.max_bytes {
+            if let Err(e) = self.seal() {
+                if self.no_active {
+                    return Err(e);
+                }
+                // Still the active segment: append to it, and seal on a later batch.
+                tracing::error!(error = %e, "cannot seal the active audit segment; appending to it goes on");
+            }
         }
         let mut head = self.head.clone();
         let mut batch_keys: HashMap<&str, u64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(drafts.len());
         let mut buf = Vec::with_capacity(drafts.len() * 1024);
-        let mut offsets = Vec::new();
+        let mut appended = Vec::new();
         for draft in drafts {
-            if let Some(&seq) = self
-                .keys
+            let known = batch_keys
                 .get(draft.key())
-                .or_else(|| batch_keys.get(draft.key()))
-            {
+                .copied()
+                .or_else(|| self.index.duplicate_of(draft.key()));
+            if let Some(seq) = known {
                 outcomes.push(Outcome::Duplicate { seq });
                 continue;
             }
             let seq = head.seq + 1;
             let (line, hash) = chain(draft, seq, &head.hash)?;
-            offsets.push(head.len);
+            appended.push((seq, head.len, draft));
             buf.extend_from_slice(&line);
             buf.push(b'\n');
             head = Head {
@@ -350,14 +514,18 @@ impl AuditLog {
                 });
             }
         }
-        for (key, seq) in batch_keys {
-            self.keys.insert(key.to_owned(), seq);
+        if self.head.len == 0 {
+            if let Some((_, _, first)) = appended.first() {
+                self.active_since = chrono::DateTime::parse_from_rfc3339(first.received_at())
+                    .ok()
+                    .map(|t| t.timestamp());
+            }
+        }
+        for (seq, offset, draft) in appended {
+            self.index.add_appended(seq, offset, draft);
         }
         self.head = head;
-        if let Ok(mut p) = self.published.write() {
-            p.head = self.head.clone();
-            p.offsets.extend(offsets);
-        }
+        self.index.publish(&self.head, None, false);
         Ok(outcomes)
     }
 
@@ -383,6 +551,20 @@ impl AuditLog {
             }),
         }
     }
+}
+
+/// Unix time of the `receivedAt` of the first record of `path`.
+fn first_received_at(path: &Path) -> Option<i64> {
+    let file = File::open(path).ok()?;
+    let mut line = Vec::new();
+    BufReader::new(file.take(8 << 20))
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let map: Map<String, Value> = serde_json::from_slice(&line).ok()?;
+    let at = map.get("receivedAt")?.as_str()?;
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.timestamp())
 }
 
 /// The line (canonical bytes, no newline) and hash of `draft` as record `seq` after `prev`.
@@ -447,42 +629,16 @@ fn move_aside(
     })
 }
 
-/// Reads the records of `path` between byte `start` and `end` (a durable length), in order.
+/// The typed record of a verified line of the log at `path` (its `line` there).
 ///
 /// # Errors
 ///
-/// The file cannot be read, a line in the range does not parse (the range must be durable records), or
-/// a record does not fit the typed model ([`AuditError::Misfit`]).
-pub fn read_range(
-    path: &Path,
-    start: u64,
-    end: u64,
-    mut each: impl FnMut(Record),
-) -> Result<(), AuditError> {
-    let io_err = |source| AuditError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io_err)?;
-    file.seek(SeekFrom::Start(start)).map_err(io_err)?;
-    let reader = BufReader::with_capacity(1 << 16, file.take(end.saturating_sub(start)));
-    for line in reader.split(b'\n') {
-        let map: Map<String, Value> = serde_json::from_slice(&line.map_err(io_err)?)
-            .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-        each(read_record(path, map)?);
-    }
-    Ok(())
-}
-
-/// The typed record of a verified line of the log at `path`.
-///
-/// # Errors
-///
-/// The record does not fit the typed model ([`AuditError::Misfit`], naming its seq and the member).
-pub fn read_record(path: &Path, map: Map<String, Value>) -> Result<Record, AuditError> {
+/// The record does not fit the typed model ([`AuditError::Misfit`], naming its line, seq and the member).
+pub fn read_record(path: &Path, map: Map<String, Value>, line: u64) -> Result<Record, AuditError> {
     let seq = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
     Record::from_map(map).map_err(|misfit| AuditError::Misfit {
         path: path.to_path_buf(),
+        line,
         seq,
         misfit,
     })

@@ -212,7 +212,13 @@ impl ChainCheck {
         let mut mismatch = None;
         let pending = &mut self.pending;
         let checked = &mut self.checked;
-        let scan = log::scan_from(reader, self.head.clone(), |record, _| {
+        let start = Head {
+            len: 0,
+            ..self.head.clone()
+        };
+        let base = start.seq;
+        let reader = io::BufReader::with_capacity(1 << 16, reader);
+        let scan = log::scan_from(reader, start, base, |record, _| {
             let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
             let Some(cp) = pending.remove(&seq) else {
                 return;
@@ -333,7 +339,13 @@ pub fn for_each_record(
     let mut head = Head::default();
     for path in files {
         let file = std::fs::File::open(&path).map_err(io_err(&path))?;
-        let scan = log::scan_from(file, head.clone(), |r, _| each(r)).map_err(io_err(&path))?;
+        let start = Head {
+            len: 0,
+            ..head.clone()
+        };
+        let base = start.seq;
+        let scan = log::scan_from(io::BufReader::new(file), start, base, |r, _| each(r))
+            .map_err(io_err(&path))?;
         if let Some(bad) = scan.bad {
             return Err(ProofError::Broken {
                 name: path.display().to_string(),

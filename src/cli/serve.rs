@@ -9,6 +9,7 @@ use super::error::{Error, Exit, Result};
 use crate::archive::retention::Retention;
 use crate::audit::checkpoint::SigningKey;
 use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
+use crate::audit::log::Rolling;
 use crate::sink;
 use crate::watch::WatchConfig;
 use crate::window::duration::parse_go_duration;
@@ -43,6 +44,13 @@ pub(super) struct ServeArgs {
     /// Pattern the change id at the start of a commit subject must match (`change.idPattern`).
     #[arg(long, default_value = DEFAULT_CHANGE_PATTERN)]
     change_pattern: String,
+    /// Seal the active segment (audit.jsonl) into segments/ once it holds this much: bytes, or a
+    /// number with KiB, MiB or GiB.
+    #[arg(long, default_value = "256MiB")]
+    segment_size: String,
+    /// Seal the active segment once its first record is this old: a number with s, m, h or d.
+    #[arg(long, default_value = "30d")]
+    segment_age: String,
     /// Threads that serve the connections (default: one per CPU).
     #[arg(long)]
     workers: Option<usize>,
@@ -130,6 +138,10 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .watch_applications
         .then(|| watch_config(&args))
         .transpose()?;
+    let rolling = Rolling {
+        max_bytes: parse_size(&args.segment_size)?,
+        max_age: parse_age(&args.segment_age)?,
+    };
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
         .checkpoint_key_file
@@ -151,6 +163,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         max_body: args.max_body,
         max_connections: args.max_connections,
         watch,
+        rolling,
         evidence: sink::evidence::Config {
             key,
             every_records: args.checkpoint_every,
@@ -159,6 +172,53 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         },
     })?;
     Ok(Exit::Success)
+}
+
+/// `--segment-size`: bytes, or a number with KiB, MiB or GiB (at least 1 byte).
+fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => 0,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--segment-size {text:?}: give a size such as 268435456, 64KiB, 256MiB or 1GiB"
+            ))
+        })
+}
+
+/// `--segment-age`: a number with s, m, h or d (at least one second).
+fn parse_age(text: &str) -> Result<std::time::Duration> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let scale: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => 0,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--segment-age {text:?}: give an age such as 30d, 12h, 90m or 3600s"
+            ))
+        })
 }
 
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).

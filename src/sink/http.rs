@@ -5,7 +5,8 @@
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::strict;
 use super::writer::{Appender, Health};
-use crate::audit::log::{self, Outcome, Published};
+use crate::audit::index::Reader;
+use crate::audit::log::Outcome;
 use crate::audit::query::Filter;
 use crate::audit::record::{self, Body, EventError, Record, GUARD_DECISION};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -16,9 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use regex::Regex;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -44,8 +43,8 @@ pub struct Context {
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub published: Arc<RwLock<Published>>,
-    pub log_path: PathBuf,
+    /// The durable head and the index (lock-free: a query never holds anything the writer waits on).
+    pub reader: Reader,
     pub change_pattern: Regex,
     /// Largest accepted body (`--max-body`).
     pub max_body: usize,
@@ -201,7 +200,7 @@ fn health(ctx: &Context) -> Reply {
         )
         .with("Retry-After", "5");
     }
-    let seq = ctx.published.read().map_or(0, |p| p.head.seq);
+    let seq = ctx.reader.head().seq;
     let mut health = json!({"status": "ok", "seq": seq});
     if let Some(evidence) = ctx.metrics.evidence.get() {
         health["evidence"] = evidence.detail();
@@ -318,23 +317,11 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
 /// redelivery), 409 when it differs (never a silent duplicate: a forged or changed delivery is refused,
 /// logged and counted).
 async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -> Reply {
-    let path = ctx.log_path.clone();
-    let range = ctx.published.read().ok().and_then(|p| {
-        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
-        let start = *p.offsets.get(i)?;
-        Some((start, p.offsets.get(i + 1).copied().unwrap_or(p.head.len)))
-    });
-    let stored = match range {
-        Some((start, end)) => tokio::task::spawn_blocking(move || {
-            let mut found = None;
-            log::read_range(&path, start, end, |r| found = Some(r)).map(|()| found)
-        })
+    let reader = ctx.reader.clone();
+    let stored = tokio::task::spawn_blocking(move || reader.record(seq))
         .await
         .ok()
-        .and_then(Result::ok)
-        .flatten(),
-        None => None,
-    };
+        .flatten();
     let Some(stored) = stored else {
         tracing::error!(seq, "cannot read back the record of a duplicate key");
         ctx.metrics.count(label, Counted::Unavailable);
@@ -483,39 +470,14 @@ fn records(ctx: &Context, query: &str) -> Reply {
             }
         }
     }
-    let (start, end) = match ctx.published.read() {
-        Ok(p) => {
-            let start = match after {
-                Some(a) => usize::try_from(a)
-                    .ok()
-                    .and_then(|a| p.offsets.get(a).copied())
-                    .unwrap_or(p.head.len),
-                None => 0,
-            };
-            (start, p.head.len)
+    // Through the index: reads only the records it answers with, and stops at `limit`.
+    let found = match ctx.reader.query(&filter, after, limit) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the audit log for a query");
+            return Reply::error(500, "cannot read the audit log");
         }
-        Err(_) => return Reply::error(500, "the record index is unavailable"),
     };
-    let mut found: VecDeque<Record> = VecDeque::new();
-    let mut full = false;
-    let res = log::read_range(&ctx.log_path, start, end, |r| {
-        if full || !filter.matches(&r) {
-            return;
-        }
-        found.push_back(r);
-        if found.len() > limit {
-            if after.is_some() {
-                found.pop_back();
-                full = true;
-            } else {
-                found.pop_front();
-            }
-        }
-    });
-    if let Err(e) = res {
-        tracing::error!(error = %e, "cannot read the audit log for a query");
-        return Reply::error(500, "cannot read the audit log");
-    }
     // Each record serializes with its members in the order of its line in the log.
     match serde_json::to_string(&found) {
         Ok(body) => Reply::json(200, &Value::Null).with_body(body),

@@ -17,7 +17,7 @@ pub mod watched;
 pub mod writer;
 
 use crate::audit::gate::Knowledge;
-use crate::audit::log::{AuditLog, Head};
+use crate::audit::log::{AuditLog, Head, Rolling};
 use crate::audit::record::Record;
 use crate::audit::AuditError;
 use crate::watch::{self, WatchConfig, WatchError};
@@ -54,6 +54,8 @@ pub struct Config {
     pub change_pattern: Regex,
     /// Runtime threads, 1 to [`MAX_WORKERS`].
     pub workers: usize,
+    /// When the active segment is sealed.
+    pub rolling: Rolling,
     /// Largest request body in bytes.
     pub max_body: usize,
     /// Most connections served at once.
@@ -121,7 +123,11 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         return Err(SinkError::MaxConnections);
     }
     let metrics = Arc::new(Metrics::default());
-    let log = AuditLog::open(&config.data_dir, chrono::Utc::now().timestamp())?;
+    let log = AuditLog::open_with(
+        &config.data_dir,
+        chrono::Utc::now().timestamp(),
+        config.rolling,
+    )?;
     if let Some(torn) = log.torn_tail() {
         tracing::warn!(
             line = torn.line,
@@ -132,12 +138,13 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         metrics.torn_tails.store(1, Relaxed);
         metrics.torn_bytes.store(torn.bytes, Relaxed);
     }
-    metrics.log_bytes.store(log.head().len, Relaxed);
+    metrics.log_bytes.store(log.total_bytes(), Relaxed);
     metrics.last_seq.store(log.head().seq, Relaxed);
     tracing::info!(
         path = %log.path().display(),
         records = log.head().seq,
         head = %log.head().hash,
+        verified_after = log.verified_after(),
         "audit log verified"
     );
     let listener =
@@ -146,9 +153,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             source,
         })?;
     raise_open_files_limit(config.max_connections);
-    let published = log.published();
-    let log_path = log.path().to_path_buf();
-    let knowledge = knowledge(&log_path)?;
+    let reader = log.reader();
+    let knowledge = learn(&config.data_dir);
     let evidence = Arc::new(
         evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
             .map_err(|source| SinkError::Evidence {
@@ -162,8 +168,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         write_token: config.token.as_deref().map(http::digest),
         read_token: config.read_token.as_deref().map(http::digest),
         metrics,
-        published,
-        log_path,
+        reader,
         change_pattern: config.change_pattern,
         max_body: config.max_body,
         knowledge,
@@ -190,12 +195,11 @@ pub struct Context {
     pub write_token: Option<[u8; 32]>,
     pub read_token: Option<[u8; 32]>,
     pub metrics: Arc<Metrics>,
-    pub published: Arc<std::sync::RwLock<crate::audit::log::Published>>,
-    pub log_path: std::path::PathBuf,
+    pub reader: crate::audit::index::Reader,
     pub change_pattern: Regex,
     pub max_body: usize,
-    /// What the log's records taught the gate findings so far ([`knowledge`]).
-    pub knowledge: Knowledge,
+    /// What the log's records taught the gate findings so far ([`learn`]).
+    pub knowledge: writer::Learned,
     /// The Application watch to start once the writer runs (`--watch-applications`).
     pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
@@ -247,8 +251,7 @@ pub fn run(
         appender,
         metrics: ctx.metrics,
         health: Arc::clone(&health),
-        published: ctx.published,
-        log_path: ctx.log_path,
+        reader: ctx.reader,
         change_pattern: ctx.change_pattern,
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
@@ -320,29 +323,48 @@ fn raise_open_files_limit(max_connections: usize) {
     }
 }
 
-/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs). Reads
-/// the whole log once at start; a record this version cannot read (see `audit::read_verified`)
-/// teaches nothing and stops nothing: the sink starts as it would without gate findings.
-fn knowledge(log_path: &std::path::Path) -> Result<Knowledge, AuditError> {
-    let io = |source| AuditError::Io {
-        path: log_path.to_path_buf(),
-        source,
-    };
-    let mut knowledge = Knowledge::default();
-    let file = std::fs::File::open(log_path).map_err(io)?;
-    crate::audit::log::scan(file, |map, _| {
-        if let Ok(record) = Record::from_map(map) {
-            knowledge.observe(&record.body);
+/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs), read from
+/// every segment on a side thread, so that a quick start (docs/audit-log.md, "Index and start-up") is
+/// not held up by it: the writer waits for it before its first batch. The chain was verified by
+/// opening the log; a record this version cannot read teaches nothing.
+fn learn(data_dir: &std::path::Path) -> writer::Learned {
+    let dir = data_dir.to_path_buf();
+    let read = move || {
+        let mut knowledge = Knowledge::default();
+        let segments = crate::audit::segment::segments(&dir).unwrap_or_default();
+        for seg in segments {
+            let Ok(file) = std::fs::File::open(&seg.path) else {
+                continue;
+            };
+            for line in
+                std::io::BufRead::split(std::io::BufReader::with_capacity(1 << 16, file), b'\n')
+            {
+                let Ok(line) = line else { break };
+                if let Ok(map) = serde_json::from_slice(&line) {
+                    if let Ok(record) = Record::from_map(map) {
+                        knowledge.observe(&record.body);
+                    }
+                }
+            }
         }
-    })
-    .map_err(io)?;
-    Ok(knowledge)
+        knowledge
+    };
+    match std::thread::Builder::new()
+        .name("audit-knowledge".into())
+        .spawn(read)
+    {
+        Ok(handle) => writer::Learned::loading(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a thread; gate findings start from nothing");
+            Knowledge::default().into()
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::log::{Outcome, Published};
+    use crate::audit::log::Outcome;
     use crate::audit::record::Body;
     use std::io::{Read, Write};
 
@@ -353,7 +375,10 @@ mod tests {
         fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, AuditError> {
             panic!("the writer dies (test)")
         }
-        fn head(&self) -> Head {
+        fn head(&self) -> (u64, u64) {
+            (0, 0)
+        }
+        fn durable_head(&self) -> Head {
             Head::default()
         }
         fn close(&mut self) -> std::io::Result<()> {
@@ -379,14 +404,10 @@ mod tests {
             write_token: None,
             read_token: None,
             metrics: Arc::default(),
-            published: Arc::new(std::sync::RwLock::new(Published {
-                head: crate::audit::log::Head::default(),
-                offsets: Vec::new(),
-            })),
-            log_path: std::path::PathBuf::from("/nonexistent/audit.jsonl"),
+            reader: crate::audit::index::Reader::default(),
             change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
             max_body: 1 << 20,
-            knowledge: Knowledge::default(),
+            knowledge: Knowledge::default().into(),
             watch: None,
             on_durable: Box::new(|_| {}),
         };

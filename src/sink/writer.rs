@@ -49,8 +49,12 @@ pub trait Store: Send + 'static {
     ///
     /// Nothing of the batch is durable.
     fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError>;
-    /// The durable log's head (last seq, its hash, byte length).
-    fn head(&self) -> Head;
+    /// Byte length and last seq of the durable log.
+    fn head(&self) -> (u64, u64);
+    /// The last durable record's seq and hash (what a checkpoint signs).
+    fn durable_head(&self) -> Head;
+    /// Seals the active segment when it is due by size or age (before each batch).
+    fn roll(&mut self) {}
     /// A last fsync of the file and its metadata, when the writer stops.
     ///
     /// # Errors
@@ -64,13 +68,57 @@ impl Store for AuditLog {
         AuditLog::append_batch(self, drafts)
     }
 
-    fn head(&self) -> Head {
+    fn head(&self) -> (u64, u64) {
+        (self.total_bytes(), AuditLog::head(self).seq)
+    }
+
+    fn durable_head(&self) -> Head {
         AuditLog::head(self).clone()
+    }
+
+    fn roll(&mut self) {
+        if let Err(e) = self.roll_if_due(chrono::Utc::now().timestamp()) {
+            tracing::error!(error = %e, "cannot seal the active audit segment; appending to it goes on, sealing is tried again");
+        }
     }
 
     fn close(&mut self) -> std::io::Result<()> {
         // Any descriptor of the file flushes its data and metadata.
         std::fs::File::open(PathBuf::from(self.path()))?.sync_all()
+    }
+}
+
+/// What the log's records taught the gate findings: ready, or being read on a side thread (the writer
+/// waits for it before its first batch).
+pub struct Learned {
+    ready: Knowledge,
+    loading: Option<thread::JoinHandle<Knowledge>>,
+}
+
+impl From<Knowledge> for Learned {
+    fn from(ready: Knowledge) -> Self {
+        Learned {
+            ready,
+            loading: None,
+        }
+    }
+}
+
+impl Learned {
+    /// What a side thread is reading.
+    pub fn loading(handle: thread::JoinHandle<Knowledge>) -> Self {
+        Learned {
+            ready: Knowledge::default(),
+            loading: Some(handle),
+        }
+    }
+
+    fn get(&mut self) -> &mut Knowledge {
+        if let Some(handle) = self.loading.take() {
+            // A reader that panicked taught nothing: findings start from nothing, as without a log.
+            self.ready = handle.join().unwrap_or_default();
+        }
+        &mut self.ready
     }
 }
 
@@ -199,7 +247,7 @@ impl Appender {
         store: impl Store,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
-        knowledge: Knowledge,
+        knowledge: Learned,
         on_durable: impl Fn(&Head) + Send + 'static,
     ) -> std::io::Result<(Self, Writer)> {
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -261,7 +309,7 @@ fn run(
     mut rx: mpsc::Receiver<Msg>,
     metrics: &Metrics,
     health: &Health,
-    mut knowledge: Knowledge,
+    mut learned: Learned,
     on_durable: &dyn Fn(&Head),
 ) {
     while let Some(first) = rx.blocking_recv() {
@@ -284,12 +332,14 @@ fn run(
         if drafts.is_empty() {
             continue;
         }
+        let knowledge = learned.get();
         for draft in &mut drafts {
             if let Body::Sync(s) = draft {
                 knowledge.complete(s);
             }
             knowledge.observe(draft);
         }
+        store.roll();
         match store.append_batch(&drafts) {
             Ok(outcomes) => {
                 health.batch_done(true);
@@ -302,12 +352,12 @@ fn run(
                     metrics.batches.fetch_add(1, Relaxed);
                     metrics.batched_records.fetch_add(written as u64, Relaxed);
                 }
-                let head = store.head();
+                let (len, seq) = store.head();
+                metrics.log_bytes.store(len, Relaxed);
+                metrics.last_seq.store(seq, Relaxed);
                 if written > 0 {
-                    on_durable(&head);
+                    on_durable(&store.durable_head());
                 }
-                metrics.log_bytes.store(head.len, Relaxed);
-                metrics.last_seq.store(head.seq, Relaxed);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A handler that gave up waiting is no reason to stop.
                     reply.send(Ok(outcome));

@@ -26,6 +26,7 @@ mod hooks;
 mod install;
 mod monitoring;
 mod render_yaml;
+mod segments;
 mod sink;
 mod watch;
 mod window;

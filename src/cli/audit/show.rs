@@ -25,16 +25,13 @@ pub(in crate::cli) struct ShowArgs {
 ///
 /// The log cannot be read or is broken, or no record mentions the change.
 pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
-    let records = args.source.verified()?;
-    let selected: Vec<_> = query::change_records(&args.change_id, &records)
-        .into_iter()
-        .cloned()
-        .collect();
+    // Only the change's records are kept, however long the log (docs/audit-log.md, "Commands and memory").
+    let selected = args.source.change_records(&args.change_id)?;
     if selected.is_empty() {
         return Err(no_such_change(&args.change_id, &args.source));
     }
     let out = match args.output {
-        Output::Table | Output::Wide => query::change_report(&args.change_id, &records)
+        Output::Table | Output::Wide => query::change_report(&args.change_id, &selected)
             .ok_or_else(|| no_such_change(&args.change_id, &args.source))?,
         Output::Csv => query::to_csv(&selected),
         Output::Json | Output::Yaml => structured(&selected, args.output)?,

@@ -2,7 +2,8 @@
 //! API (`--server URL`, e.g. through `kubectl port-forward`), with the same queries either way
 //! (docs/audit-log.md, "Commands").
 
-use crate::audit::{self, canonical, log, query, record::Record, AuditError};
+use crate::audit::record::{Body, Record};
+use crate::audit::{self, canonical, log, query, AuditError};
 use crate::cli::error::{Error, Exit, Result};
 use clap::Args;
 use serde_json::Value;
@@ -41,13 +42,69 @@ pub(super) struct Query {
 const PAGE: usize = 1000;
 
 impl SourceArgs {
-    /// Every record of the log, oldest first, after verifying the whole chain (locally a torn last line is
-    /// left out with a warning, as `sluice serve` would move it aside).
-    pub(super) fn verified(&self) -> Result<Vec<Record>> {
-        match self.remote()? {
-            None => Ok(audit::read_verified(&self.data_dir)?),
-            Some(remote) => remote.verified(),
-        }
+    /// The records that concern `change_id` ([`query::change_records`]), oldest first, after verifying the
+    /// whole chain (locally a torn last line is left out with a warning, as `sluice serve` would move it
+    /// aside). Locally in two passes that keep one bit per record in between: the first verifies and
+    /// marks the change's syncs, the guard decisions naming it and those without a change id (which
+    /// may belong to it by app and revision); the second reads only the marked records again.
+    pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
+        let Some(remote) = self.remote()? else {
+            let mut marked = audit::SeqSet::default();
+            let mut syncs: Vec<Record> = Vec::new();
+            let verified = audit::read_each(&self.data_dir, |r, _| {
+                let candidate = match &r.body {
+                    Body::Sync(s) => s.change_id.as_deref() == Some(change_id),
+                    Body::Guard(g) => {
+                        g.change_id
+                            .as_deref()
+                            .is_none_or(|c| c.is_empty() || c == change_id)
+                            || g.emergency.as_deref() == Some(change_id)
+                    }
+                };
+                if candidate {
+                    marked.insert(r.seq);
+                    if matches!(r.body, Body::Sync(_)) {
+                        syncs.push(r);
+                    }
+                }
+            })?;
+            // Keep only what can belong to the change: a guard decision without a change id only for the
+            // app and revision of one of its syncs.
+            let synced = |app: &str, rev: Option<&str>| {
+                syncs.iter().any(|s| match &s.body {
+                    Body::Sync(s) => {
+                        s.app.name == app
+                            && rev
+                                .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
+                    }
+                    Body::Guard(_) => false,
+                })
+            };
+            let mut picked = Vec::new();
+            audit::read_again(&verified, &marked, |r| {
+                let keep = match &r.body {
+                    Body::Sync(_) => true,
+                    Body::Guard(g) => {
+                        g.change_id.as_deref() == Some(change_id)
+                            || g.emergency.as_deref() == Some(change_id)
+                            || synced(&g.app.name, g.revision.as_deref())
+                    }
+                };
+                if keep {
+                    picked.push(r);
+                }
+            })?;
+            // On the change's syncs and the marked guard decisions, the selection is the log's.
+            return Ok(query::change_records(change_id, &picked)
+                .into_iter()
+                .cloned()
+                .collect());
+        };
+        let records = remote.verified()?;
+        Ok(query::change_records(change_id, &records)
+            .into_iter()
+            .cloned()
+            .collect())
     }
 
     /// The head of the verified chain.
@@ -63,10 +120,30 @@ impl SourceArgs {
     /// only `--since` and `--limit` are applied here.
     pub(super) fn list(&self, q: &Query) -> Result<Vec<Record>> {
         let mut records = match self.remote()? {
+            // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
+            // verifies the whole chain and marks the matches, the second reads only those again.
             None => {
-                let mut all = audit::read_verified(&self.data_dir)?;
-                all.retain(|r| q.filter.matches(r));
-                all
+                let mut marked = audit::SeqSet::default();
+                let mut newest = std::collections::VecDeque::new();
+                let verified = audit::read_each(&self.data_dir, |r, _| {
+                    if q.filter.matches(&r) {
+                        match q.limit {
+                            None => marked.insert(r.seq),
+                            Some(limit) => {
+                                newest.push_back(r.seq);
+                                if newest.len() > limit {
+                                    newest.pop_front();
+                                }
+                            }
+                        }
+                    }
+                })?;
+                for seq in newest {
+                    marked.insert(seq);
+                }
+                let mut matched = Vec::new();
+                audit::read_again(&verified, &marked, |r| matched.push(r))?;
+                matched
             }
             Some(remote) => remote.list(q)?,
         };
@@ -237,7 +314,9 @@ impl Remote {
         let mut misfit = None;
         let scan = log::scan(lines.as_slice(), |map, _| {
             if misfit.is_none() {
-                match log::read_record(path, map) {
+                // The records are one stream here: line L is seq L.
+                let line = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+                match log::read_record(path, map, line) {
                     Ok(r) => records.push(r),
                     Err(e) => misfit = Some(e),
                 }
@@ -281,7 +360,8 @@ impl Remote {
         let mut records = Vec::with_capacity(values.len());
         for v in values {
             let Value::Object(map) = v else { continue };
-            records.push(log::read_record(path, map).map_err(Error::from)?);
+            let line = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            records.push(log::read_record(path, map, line).map_err(Error::from)?);
         }
         records.retain(|r| q.filter.matches(r));
         Ok(records)

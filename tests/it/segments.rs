@@ -1,0 +1,226 @@
+//! Integration tests: segments, the index and the verified-prefix marker (docs/audit-log.md,
+//! "Segments" and "Index and start-up"), through a real `sluice serve` and the real `audit` commands.
+
+use crate::support::{bin, event_body, sluice_in, stderr, stdout, Sink};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn golden(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/audit/golden")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn segment(data: &Path, first: u64) -> PathBuf {
+    data.join("segments").join(format!("{first:020}.jsonl"))
+}
+
+/// Posts `n` events of change CHG-777 (apps shop and cart), each acknowledged.
+fn post_events(sink: &Sink, from: usize, n: usize) {
+    for i in from..from + n {
+        let body = event_body(
+            "sync-succeeded",
+            ["shop", "cart"][i % 2],
+            &format!("2026-12-01T10:{:02}:{:02}Z", i / 60, i % 60),
+            &format!("rev{i:04}"),
+            Some("CHG-777: segments\n\nApproved-by: Bob <bob@example.com>\n"),
+        );
+        let r = sink.http("POST", "/v1/events", &[], body.as_bytes());
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+}
+
+fn audit(dir: &Path, data: &Path, args: &[&str]) -> std::process::Output {
+    let d = data.to_str().unwrap();
+    let mut all = vec!["audit", args[0], "--data-dir", d];
+    all.extend(&args[1..]);
+    sluice_in(dir, &all, &[])
+}
+
+fn seqs(body: &str) -> Vec<u64> {
+    serde_json::from_str::<Vec<Value>>(body)
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_golden_log_is_continued_in_segments_and_reads_as_the_release_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("audit.jsonl"), golden("audit.jsonl")).unwrap();
+    // The golden log (28 KB) is over 2 KiB: the first batch seals it as it is.
+    let mut sink = Sink::start_with(&data, None, &["--segment-size", "2KiB"], None);
+    post_events(&sink, 0, 6);
+    assert_eq!(
+        std::fs::read(segment(&data, 1)).unwrap(),
+        golden("audit.jsonl"),
+        "the golden log, sealed unchanged"
+    );
+    let sealed: Vec<String> = std::fs::read_dir(data.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(sealed.len() >= 3, "{sealed:?}");
+    // Queries span the segments: every record of the change, in order, and paging by `after`.
+    let all = sink.http("GET", "/v1/records?change=CHG-777", &[], b"");
+    assert_eq!(seqs(&all.body), (29..=34).collect::<Vec<_>>());
+    let page = sink.http(
+        "GET",
+        "/v1/records?change=CHG-777&after=30&limit=2",
+        &[],
+        b"",
+    );
+    assert_eq!(seqs(&page.body), vec![31, 32]);
+    let newest = sink.http("GET", "/v1/records?app=shop&limit=3", &[], b"");
+    assert_eq!(seqs(&newest.body), vec![29, 31, 33]);
+    // The golden queries that do not depend on the newest records answer as the release did.
+    for (path, file) in [
+        (
+            "/v1/records?after=3&limit=4",
+            "records.after-3.limit-4.json",
+        ),
+        (
+            "/v1/records?change=CHG-1001",
+            "records.change-CHG-1001.json",
+        ),
+        (
+            "/v1/records?app=payments&change=CHG-1002&after=10",
+            "records.app-payments.change-CHG-1002.after-10.json",
+        ),
+    ] {
+        let r = sink.http("GET", path, &[], b"");
+        assert_eq!(r.body.as_bytes(), golden(file), "{path}");
+    }
+    sink.kill();
+    let out = audit(dir.path(), &data, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("ok: 34 records"),
+        "{}",
+        stdout(&out)
+    );
+    for (args, file) in [
+        (vec!["show", "CHG-1001"], "show-CHG-1001.txt"),
+        (
+            vec!["list", "--change", "CHG-1001", "--format", "json"],
+            "list.change-CHG-1001.json",
+        ),
+        (
+            vec!["list", "--change", "CHG-1001", "--format", "csv"],
+            "list.change-CHG-1001.csv",
+        ),
+    ] {
+        let out = audit(dir.path(), &data, &args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.stdout, golden(file), "{args:?}");
+    }
+    // `audit list` reads every segment.
+    let out = audit(dir.path(), &data, &["list", "--format", "json"]);
+    assert_eq!(seqs(&stdout(&out)), (1..=34).collect::<Vec<_>>());
+    let out = audit(dir.path(), &data, &["show", "CHG-777"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("sync-succeeded").count(), 6);
+}
+
+#[test]
+fn audit_verify_and_serve_name_a_missing_reordered_or_cut_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut sink = Sink::start_with(&data, None, &["--segment-size", "1KiB"], None);
+    post_events(&sink, 0, 5);
+    sink.kill();
+    // Each event is one segment (records are over 1 KiB): 1, 2, 3, 4 sealed, 5 active.
+    let (two, three) = (segment(&data, 2), segment(&data, 3));
+    let (bytes2, bytes3) = (std::fs::read(&two).unwrap(), std::fs::read(&three).unwrap());
+    let expect_failure = |what: &str, needle: &str| {
+        let out = audit(dir.path(), &data, &["verify"]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stdout(&out));
+        assert!(stderr(&out).contains(needle), "{what}: {}", stderr(&out));
+        // Bounded: a sink that started anyway is stopped after 20 s (and the test fails).
+        let out = std::process::Command::new("timeout")
+            .args([
+                "20",
+                bin(),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .output()
+            .expect("run timeout sluice serve");
+        assert_eq!(out.status.code(), Some(1), "{what}: serve started");
+        assert!(stderr(&out).contains(needle), "{what}: {}", stderr(&out));
+    };
+    std::fs::remove_file(&two).unwrap();
+    expect_failure("segment 2 deleted", "00000000000000000002.jsonl");
+    std::fs::write(&two, &bytes3).unwrap();
+    std::fs::write(&three, &bytes2).unwrap();
+    expect_failure(
+        "segments 2 and 3 swapped",
+        "00000000000000000002.jsonl: line 1 (seq 2)",
+    );
+    std::fs::write(&three, &bytes3).unwrap();
+    std::fs::write(&two, &bytes2[..bytes2.len() / 2]).unwrap();
+    expect_failure("segment 2 truncated", "00000000000000000002.jsonl");
+    let mut flipped = bytes2.clone();
+    flipped[40] ^= 0x01;
+    std::fs::write(&two, &flipped).unwrap();
+    expect_failure(
+        "a byte of segment 2 flipped",
+        "00000000000000000002.jsonl: line 1 (seq 2)",
+    );
+    std::fs::write(&two, &bytes2).unwrap();
+    let out = audit(dir.path(), &data, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_restart_verifies_only_what_follows_the_marker_and_rebuilds_a_deleted_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut sink = Sink::start_with(&data, None, &["--segment-size", "4KiB"], None);
+    post_events(&sink, 0, 8);
+    sink.kill();
+    let started = |sink: &Sink| -> u64 {
+        let line = sink
+            .stderr()
+            .lines()
+            .find(|l| l.contains("audit log verified"))
+            .expect("the start-up line")
+            .to_owned();
+        let at = line.find("verified_after=").expect("verified_after") + "verified_after=".len();
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut sink = Sink::start_with(&data, None, &["--segment-size", "4KiB"], None);
+    assert!(started(&sink) > 0, "{}", sink.stderr());
+    let before = sink.http("GET", "/v1/records?app=shop", &[], b"").body;
+    sink.kill();
+    std::fs::remove_dir_all(data.join("index")).unwrap();
+    let mut sink = Sink::start_with(&data, None, &["--segment-size", "4KiB"], None);
+    assert_eq!(started(&sink), 0, "{}", sink.stderr());
+    assert_eq!(
+        sink.http("GET", "/v1/records?app=shop", &[], b"").body,
+        before
+    );
+    assert_eq!(seqs(&before), vec![1, 3, 5, 7]);
+    sink.kill();
+    // A record before the marker changed: the quick start does not look there, `audit verify` does.
+    let first = segment(&data, 1);
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, text.replacen("rev0000", "rev9999", 1)).unwrap();
+    let sink = Sink::start_with(&data, None, &["--segment-size", "4KiB"], None);
+    assert!(started(&sink) > 0);
+    let out = audit(dir.path(), &data, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 1 (seq 1)"), "{}", stderr(&out));
+}
