@@ -936,32 +936,78 @@ fn framing_follows_rfc_9112_and_nothing_is_smuggled() {
     assert_eq!(sink.log_lines().len(), 1);
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 160, ..Default::default() })]
-    /// Request heads of any shape (valid parts, hostile framing headers, stray control bytes, cut
-    /// anywhere): the sink answers with a well-formed response or closes, never hangs or dies.
-    #[test]
-    fn any_request_head_gets_a_well_formed_answer_or_a_close(
-        lines in proptest::collection::vec(proptest::sample::select(vec![
-            "Host: x", "Host: y", "Content-Length: 2", "Content-Length: +2", "Content-Length: 99999999999",
-            "Content-Length: 2, 3", "Transfer-Encoding: chunked", "Transfer-Encoding: gzip, chunked",
-            "Transfer-Encoding: \x0bchunked", "Expect: 100-continue", "Connection: close",
-            "Connection: keep-alive", "Authorization: Bearer x", "X-A: \0", "X-B: a\rb", " folded",
-            "X-C:", ": empty", "Upgrade: h2c", "Content-Type: application/json",
-        ]), 0..8),
-        request_line in proptest::sample::select(vec![
-            "POST /v1/events HTTP/1.1", "GET /healthz HTTP/1.1", "GET /v1/records?limit=1 HTTP/1.0",
-            "GET  /healthz HTTP/1.1", "PRI * HTTP/2.0", "GET /healthz HTTP/9.9", "POST /v1/guard",
-            "GET http://x/healthz HTTP/1.1", "CONNECT x:1 HTTP/1.1", "\u{e9} / HTTP/1.1",
+/// Request heads of any shape (valid parts, hostile framing headers, stray control bytes, cut
+/// anywhere): the sink answers with a well-formed response or closes, never hangs or dies. One sink for
+/// all 160 cases, owned by the test (so that it is stopped when the test ends).
+#[test]
+fn any_request_head_gets_a_well_formed_answer_or_a_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&dir.path().join("data"), None);
+    let strategy = (
+        proptest::collection::vec(
+            proptest::sample::select(vec![
+                "Host: x",
+                "Host: y",
+                "Content-Length: 2",
+                "Content-Length: +2",
+                "Content-Length: 99999999999",
+                "Content-Length: 2, 3",
+                "Transfer-Encoding: chunked",
+                "Transfer-Encoding: gzip, chunked",
+                "Transfer-Encoding: \x0bchunked",
+                "Expect: 100-continue",
+                "Connection: close",
+                "Connection: keep-alive",
+                "Authorization: Bearer x",
+                "X-A: \0",
+                "X-B: a\rb",
+                " folded",
+                "X-C:",
+                ": empty",
+                "Upgrade: h2c",
+                "Content-Type: application/json",
+            ]),
+            0..8,
+        ),
+        proptest::sample::select(vec![
+            "POST /v1/events HTTP/1.1",
+            "GET /healthz HTTP/1.1",
+            "GET /v1/records?limit=1 HTTP/1.0",
+            "GET  /healthz HTTP/1.1",
+            "PRI * HTTP/2.0",
+            "GET /healthz HTTP/9.9",
+            "POST /v1/guard",
+            "GET http://x/healthz HTTP/1.1",
+            "CONNECT x:1 HTTP/1.1",
+            "\u{e9} / HTTP/1.1",
         ]),
-        noise in proptest::collection::vec((0usize..400, proptest::sample::select(vec![
-            b'\0', b'\r', b'\n', b'\x0b', b' ', b':', b'\t', 0x7f, 0xff, b'+', b',', b'0',
-        ])), 0..4),
-        body in proptest::sample::select(vec!["", "{}", "2\r\n{}\r\n0\r\n\r\n", "zz\r\n", "{\"event\":1}"]),
-        cut in proptest::option::of(0usize..400),
-    ) {
-        let sink = fuzz_sink();
-        let mut bytes = format!("{request_line}\r\n{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes();
+        proptest::collection::vec(
+            (
+                0usize..400,
+                proptest::sample::select(vec![
+                    b'\0', b'\r', b'\n', b'\x0b', b' ', b':', b'\t', 0x7f, 0xff, b'+', b',', b'0',
+                ]),
+            ),
+            0..4,
+        ),
+        proptest::sample::select(vec![
+            "",
+            "{}",
+            "2\r\n{}\r\n0\r\n\r\n",
+            "zz\r\n",
+            "{\"event\":1}",
+        ]),
+        proptest::option::of(0usize..400),
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::prelude::ProptestConfig {
+        cases: 160,
+        // Failing cases are kept in, and replayed from, tests/proptest-regressions/sink.txt.
+        source_file: Some(file!()),
+        ..Default::default()
+    });
+    let outcome = runner.run(&strategy, |(lines, request_line, noise, body, cut)| {
+        let mut bytes =
+            format!("{request_line}\r\n{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes();
         for (at, byte) in noise {
             let at = at % (bytes.len() + 1);
             bytes.insert(at, byte);
@@ -971,30 +1017,30 @@ proptest::proptest! {
         }
         let started = std::time::Instant::now();
         let answer = raw_exchange(&sink.addr, &bytes, true);
-        proptest::prop_assert!(started.elapsed() < Duration::from_secs(15), "hung: {:?}", answer);
+        proptest::prop_assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "hung: {:?}",
+            answer
+        );
         if !answer.is_empty() {
             let status_line = answer.lines().next().unwrap_or("");
             let status: Option<u16> = status_line
                 .strip_prefix("HTTP/1.1 ")
                 .or_else(|| status_line.strip_prefix("HTTP/1.0 "))
                 .and_then(|s| s.get(..3)?.parse().ok());
-            proptest::prop_assert!(status.is_some_and(|s| (100..600).contains(&s)), "{:?}", answer);
+            proptest::prop_assert!(
+                status.is_some_and(|s| (100..600).contains(&s)),
+                "{:?}",
+                answer
+            );
             proptest::prop_assert!(answer.contains("\r\n\r\n"), "{:?}", answer);
         }
         proptest::prop_assert_eq!(sink.http("GET", "/healthz", &[], b"").status, 200);
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
-}
-
-/// One sink for all the cases of the property test (started on first use, killed at exit).
-fn fuzz_sink() -> &'static Sink {
-    static SINK: std::sync::OnceLock<(tempfile::TempDir, Sink)> = std::sync::OnceLock::new();
-    &SINK
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let sink = Sink::start(&dir.path().join("data"), None);
-            (dir, sink)
-        })
-        .1
 }
 
 /// 40 connections trickling a request head one byte every 5 s, and 2,000 connections that send
