@@ -15,20 +15,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// The directory (inside the data directory and the archive) holding sealed segments.
-pub const SEGMENT_DIR: &str = "segments";
-
-/// The file name of the sealed segment whose first record is `first_seq`.
-pub fn segment_name(first_seq: u64) -> String {
-    format!("{first_seq:020}.jsonl")
-}
-
-/// The first seq a sealed segment's file name stands for.
-pub fn first_seq_of_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".jsonl")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
-}
+pub use super::segment::SEGMENTS_DIR as SEGMENT_DIR;
+pub use super::segment::{first_seq_of_name, segment_name};
 
 /// The sealed segments of `data_dir` by first seq (none when there is no `segments/` directory).
 ///
@@ -36,21 +24,10 @@ pub fn first_seq_of_name(name: &str) -> Option<u64> {
 ///
 /// The directory exists but cannot be read.
 pub fn sealed_segments(data_dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    let dir = data_dir.join(SEGMENT_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        if let Some(seq) = entry.file_name().to_str().and_then(first_seq_of_name) {
-            out.push((seq, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(super::segment::sealed(data_dir)?
+        .into_iter()
+        .map(|s| (s.first_seq, s.path))
+        .collect())
 }
 
 /// Why the log does not match its checkpoints.

@@ -299,16 +299,28 @@ fn change_id_of<'a>(
     message: Option<&'a CommitMessage>,
     pattern: &Regex,
 ) -> Option<(&'a str, IdSource)> {
+    set_on_operation(app, op, "CHANGE_ID", &["change", "changeid"], pattern)
+        .or_else(|| message?.change_id(pattern))
+}
+
+/// An id set for the operation, first found of: the Application's plugin setting `setting`, then the
+/// operation's info under one of `info` (only ids that match `pattern` count).
+fn set_on_operation<'a>(
+    app: &'a Value,
+    op: &'a Value,
+    setting: &str,
+    info: &[&str],
+    pattern: &Regex,
+) -> Option<(&'a str, IdSource)> {
     let ok = |v: &&str| pattern.is_match(v);
-    app_setting(app, op, "CHANGE_ID")
+    app_setting(app, op, setting)
         .filter(ok)
         .map(|id| (id, IdSource::Application))
         .or_else(|| {
-            operation_info(op, &["change", "changeid"])
+            operation_info(op, info)
                 .filter(ok)
                 .map(|id| (id, IdSource::Operation))
         })
-        .or_else(|| message?.change_id(pattern))
 }
 
 /// The emergency change id and where it came from: the Application's `SLUICE_EMERGENCY` setting
@@ -320,21 +332,12 @@ fn emergency_of<'a>(
     message: Option<&'a CommitMessage>,
     pattern: &Regex,
 ) -> Option<(&'a str, IdSource)> {
-    let ok = |v: &&str| pattern.is_match(v);
-    app_setting(app, op, "SLUICE_EMERGENCY")
-        .filter(ok)
-        .map(|id| (id, IdSource::Application))
-        .or_else(|| {
-            operation_info(op, &["emergency"])
-                .filter(ok)
-                .map(|id| (id, IdSource::Operation))
-        })
-        .or_else(|| {
-            message?
-                .trailer_values(commit::EMERGENCY)
-                .find(ok)
-                .map(|id| (id, IdSource::Trailer))
-        })
+    set_on_operation(app, op, "SLUICE_EMERGENCY", &["emergency"], pattern).or_else(|| {
+        message?
+            .trailer_values(commit::EMERGENCY)
+            .find(|v| pattern.is_match(v))
+            .map(|id| (id, IdSource::Trailer))
+    })
 }
 
 /// The plugin setting `name` of the sources the sync used (`syncResult.source(s)`, else the spec's):

@@ -55,7 +55,7 @@ pub fn segment_name(first_seq: u64) -> String {
 }
 
 /// The first seq a sealed segment's file name gives, if it is one.
-fn parse_name(name: &str) -> Option<u64> {
+pub fn first_seq_of_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".jsonl")?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -81,26 +81,7 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> AuditError + '_ {
 ///
 /// `segments/` exists but cannot be listed.
 pub fn segments(data_dir: &Path) -> Result<Vec<Segment>, AuditError> {
-    let dir = data_dir.join(SEGMENTS_DIR);
-    let mut sealed = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.map_err(io_at(&dir))?;
-                let name = entry.file_name();
-                if let Some(first_seq) = name.to_str().and_then(parse_name) {
-                    sealed.push(Segment {
-                        path: entry.path(),
-                        first_seq,
-                        sealed: true,
-                    });
-                }
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_at(&dir)(e)),
-    }
-    sealed.sort_by_key(|s| s.first_seq);
+    let mut sealed = sealed(data_dir).map_err(io_at(&data_dir.join(SEGMENTS_DIR)))?;
     let active = data_dir.join(LOG_FILE);
     let first_seq = match first_line_seq(&active) {
         Some(seq) => seq,
@@ -114,6 +95,33 @@ pub fn segments(data_dir: &Path) -> Result<Vec<Segment>, AuditError> {
         first_seq,
         sealed: false,
     });
+    Ok(sealed)
+}
+
+/// The sealed segments of `data_dir` (the files of `segments/` named as [`segment_name`] writes), by
+/// first seq; none when there is no `segments/` directory. Nothing is read from the files.
+///
+/// # Errors
+///
+/// `segments/` exists but cannot be listed.
+pub fn sealed(data_dir: &Path) -> io::Result<Vec<Segment>> {
+    let entries = match std::fs::read_dir(data_dir.join(SEGMENTS_DIR)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut sealed = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Some(first_seq) = entry.file_name().to_str().and_then(first_seq_of_name) {
+            sealed.push(Segment {
+                path: entry.path(),
+                first_seq,
+                sealed: true,
+            });
+        }
+    }
+    sealed.sort_by_key(|s| s.first_seq);
     Ok(sealed)
 }
 
@@ -323,10 +331,10 @@ mod tests {
     #[test]
     fn names_are_twenty_digits() {
         assert_eq!(segment_name(101), "00000000000000000101.jsonl");
-        assert_eq!(parse_name("00000000000000000101.jsonl"), Some(101));
-        assert_eq!(parse_name("0000000000000000101.jsonl"), None);
-        assert_eq!(parse_name("00000000000000000101.json"), None);
-        assert_eq!(parse_name("0000000000000000010a.jsonl"), None);
+        assert_eq!(first_seq_of_name("00000000000000000101.jsonl"), Some(101));
+        assert_eq!(first_seq_of_name("0000000000000000101.jsonl"), None);
+        assert_eq!(first_seq_of_name("00000000000000000101.json"), None);
+        assert_eq!(first_seq_of_name("0000000000000000010a.jsonl"), None);
     }
 
     use crate::audit::log::{AuditLog, Rolling};
