@@ -5,7 +5,8 @@
 //! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
 
 use super::{Archive, Put};
-use crate::audit::{checkpoint, proof};
+use crate::evidence::checkpoint;
+use crate::ledger::segment::{self, SEGMENTS_DIR};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -202,7 +203,7 @@ async fn pass(
         pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     set_lag(status, &pending);
     if !*listed {
-        for dir in [proof::SEGMENT_DIR, checkpoint::DIR] {
+        for dir in [SEGMENTS_DIR, checkpoint::DIR] {
             archived.extend(archive.list(dir).await.map_err(|e| e.to_string())?);
         }
         *listed = true;
@@ -230,7 +231,7 @@ async fn pass(
 fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
     let segments = pending
         .iter()
-        .filter(|(n, _)| n.starts_with(proof::SEGMENT_DIR))
+        .filter(|(n, _)| n.starts_with(SEGMENTS_DIR))
         .count();
     status.lag_segments.store(segments as u64, Relaxed);
     status
@@ -247,14 +248,12 @@ pub fn pending(
     data_dir: &Path,
     archived: &HashSet<String>,
 ) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let segments = proof::sealed_segments(data_dir)?
-        .into_iter()
-        .map(|(seq, path)| {
-            (
-                format!("{}/{}", proof::SEGMENT_DIR, proof::segment_name(seq)),
-                path,
-            )
-        });
+    let segments = segment::sealed(data_dir)?.into_iter().map(|s| {
+        (
+            format!("{SEGMENTS_DIR}/{}", segment::segment_name(s.first_seq)),
+            s.path,
+        )
+    });
     let checkpoints = checkpoint::list(data_dir)?.into_iter().map(|(size, path)| {
         (
             format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)),

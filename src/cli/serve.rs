@@ -7,9 +7,9 @@
 
 use super::error::{Error, Exit, Result};
 use crate::archive::retention::Retention;
-use crate::audit::checkpoint::SigningKey;
-use crate::audit::commit::DEFAULT_CHANGE_PATTERN;
-use crate::audit::log::Rolling;
+use crate::commit::DEFAULT_CHANGE_PATTERN;
+use crate::evidence::checkpoint::SigningKey;
+use crate::ledger::Rolling;
 use crate::sink;
 use crate::watch::WatchConfig;
 use crate::window::duration::parse_go_duration;

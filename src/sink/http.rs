@@ -3,12 +3,11 @@
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
 use super::metrics::{event_label, Metrics, Outcome as Counted};
+use super::query::QueryPool;
 use super::strict;
 use super::writer::{Appender, Health};
-use crate::audit::index::Reader;
-use crate::audit::log::Outcome;
-use crate::audit::query::Filter;
-use crate::audit::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::ledger::{Outcome, Reader, Select};
+use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
@@ -45,6 +44,8 @@ pub struct Context {
     pub health: Arc<Health>,
     /// The durable head and the index (lock-free: a query never holds anything the writer waits on).
     pub reader: Reader,
+    /// Where queries run.
+    pub queries: QueryPool,
     pub change_pattern: Regex,
     /// Largest accepted body (`--max-body`).
     pub max_body: usize,
@@ -318,10 +319,14 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
 /// logged and counted).
 async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -> Reply {
     let reader = ctx.reader.clone();
-    let stored = tokio::task::spawn_blocking(move || reader.record(seq))
-        .await
-        .ok()
-        .flatten();
+    let stored = tokio::task::spawn_blocking(move || {
+        reader
+            .record(seq)
+            .and_then(|found| record::read_found(found).ok())
+    })
+    .await
+    .ok()
+    .flatten();
     let Some(stored) = stored else {
         tracing::error!(seq, "cannot read back the record of a duplicate key");
         ctx.metrics.count(label, Counted::Unavailable);
@@ -442,7 +447,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// `GET /v1/records?app=&change=&after=SEQ&limit=N`: with `after`, the first `limit` matches after that
 /// seq (page forward by passing the last seq seen); without it, the last `limit` matches. Oldest first.
 fn records(ctx: &Context, query: &str) -> Reply {
-    let mut filter = Filter::default();
+    let mut filter = Select::default();
     let mut after: Option<u64> = None;
     let mut limit = DEFAULT_LIMIT;
     for (key, value) in parse_query(query) {
@@ -471,7 +476,7 @@ fn records(ctx: &Context, query: &str) -> Reply {
         }
     }
     // Through the index: reads only the records it answers with, and stops at `limit`.
-    let found = match ctx.reader.query(&filter, after, limit) {
+    let found = match ctx.queries.query(&ctx.reader, &filter, after, limit) {
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the audit log for a query");

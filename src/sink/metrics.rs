@@ -2,8 +2,8 @@
 //! outcome, the append latency histogram, the log's size and last seq, recovery and write failures.
 //! Label values come from fixed sets only (never from request data beyond the eight known events).
 
-use crate::audit::gate::REASONS;
-use crate::audit::record::{Via, EVENTS, GUARD_DECISION};
+use crate::record::gate::REASONS;
+use crate::record::{Via, EVENTS, GUARD_DECISION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

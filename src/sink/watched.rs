@@ -3,8 +3,8 @@
 
 use super::metrics::{Metrics, Outcome as Counted};
 use super::writer::Appender;
-use crate::audit::log::Outcome;
-use crate::audit::record::{self, Via};
+use crate::ledger::Outcome;
+use crate::record::{self, Via};
 use crate::watch::{RecordError, Recorder};
 use regex::Regex;
 use serde_json::Value;

@@ -24,6 +24,7 @@ mod evidence;
 mod generate;
 mod hooks;
 mod install;
+mod layout;
 mod monitoring;
 mod render_yaml;
 mod segments;

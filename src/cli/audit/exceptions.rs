@@ -2,11 +2,12 @@
 //! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
 //! decision), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
 
+use super::listing;
 use super::source::{Query, SourceArgs};
 use super::{since, structured, Output};
-use crate::audit::{gate, query};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
+use crate::record::{gate, Filter};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -37,9 +38,9 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         .map(|s| since::parse(s, since::now()?))
         .transpose()?;
     let q = Query {
-        filter: query::Filter {
+        filter: Filter {
             since,
-            ..query::Filter::default()
+            ..Filter::default()
         },
         limit: None,
     };
@@ -53,7 +54,7 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         records.drain(..records.len().saturating_sub(limit));
     }
     let out = match args.output {
-        Output::Table | Output::Wide | Output::Csv => gate::to_table(&records),
+        Output::Table | Output::Wide | Output::Csv => listing::exceptions_table(&records),
         Output::Json | Output::Yaml => structured(&records, args.output)?,
     };
     output::print(out.as_bytes())?;

@@ -7,9 +7,12 @@ mod exceptions;
 mod export;
 mod keygen;
 mod list;
+mod listing;
+mod report;
 mod show;
 mod since;
 mod source;
+mod table;
 mod verify;
 
 use super::error::{Error, Exit, Result};

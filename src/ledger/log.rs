@@ -1,201 +1,22 @@
-//! The append-only log: scan and verify the chain, recover a torn tail on open, append batches (one
+//! The open ledger, owned by one writer: scan and verify the chain, recover a torn tail on open, append batches (one
 //! write, one `sync_data`) with idempotency to the active segment `DATA_DIR/audit.jsonl`, seal it into
-//! `DATA_DIR/segments/` at a size or age (segment.rs), and keep the index (index.rs) as it goes.
+//! `DATA_DIR/segments/` at a size or age (segment.rs), and keep the index (index/) as it goes.
 //! It never rewrites a record: the only shrinking is cutting an unacknowledged tail (a torn last line
 //! on open, or the bytes of a batch whose write or fsync failed).
 
-use super::canonical::{
-    chain_hash, hash_after, object_to_canonical, object_with_to_canonical, GENESIS,
-};
+use super::canonical::{hash_after, object_with_to_canonical};
+use super::chores::Chores;
+use super::error::LedgerError;
 use super::index;
-use super::record::{Body, Record};
-use super::segment::{self, Segment};
-use super::AuditError;
-use serde_json::{json, Map, Value};
+use super::line::{self, BadLine, Head};
+use super::schema::{Entry, Schema};
+use super::segment::{self, Segment, LOG_FILE};
+use serde_json::json;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The log's file name inside the data directory.
-pub const LOG_FILE: &str = "audit.jsonl";
-
-/// The end of a valid chain: last seq and hash, and the byte length up to and including its newline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
-    pub seq: u64,
-    pub hash: String,
-    pub len: u64,
-}
-
-impl Default for Head {
-    fn default() -> Self {
-        Head {
-            seq: 0,
-            hash: GENESIS.to_owned(),
-            len: 0,
-        }
-    }
-}
-
-/// Why a line breaks the chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BadReason {
-    #[error("the line has no trailing newline (a torn write)")]
-    NoNewline,
-    #[error("not a JSON object: {0}")]
-    NotJson(String),
-    #[error("missing or invalid {0:?}")]
-    Field(&'static str),
-    #[error("seq is {found}, expected {expected} (a record was deleted, inserted or moved)")]
-    Seq { found: u64, expected: u64 },
-    #[error("prev does not match the hash of the record before it")]
-    Prev,
-    #[error("the line is not in canonical form (its bytes were changed)")]
-    NotCanonical,
-    #[error("hash does not match the record's content (the record was changed)")]
-    Hash,
-}
-
-/// The first line that breaks the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadLine {
-    /// 1-based line number.
-    pub line: u64,
-    /// The seq that line should carry.
-    pub expected_seq: u64,
-    /// Byte offset where the line starts (the length of the valid prefix).
-    pub offset: u64,
-    pub reason: BadReason,
-    /// Nothing follows this line and it is unfinished (no newline) or unparsable: a crash mid-write.
-    pub torn: bool,
-}
-
-impl BadLine {
-    /// The error that names this line of the log at `path`.
-    pub fn into_error(self, path: PathBuf) -> AuditError {
-        AuditError::Broken {
-            path,
-            line: self.line,
-            seq: self.expected_seq,
-            reason: self.reason,
-        }
-    }
-}
-
-/// What a scan found: the valid prefix and, if any, the first bad line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scan {
-    pub head: Head,
-    pub bad: Option<BadLine>,
-}
-
-/// Scans a log from its start, verifying the chain line by line; `on_record` is given each valid
-/// record with its offset.
-///
-/// # Errors
-///
-/// Reading fails.
-pub fn scan(reader: impl Read, on_record: impl FnMut(Map<String, Value>, u64)) -> io::Result<Scan> {
-    scan_from(
-        BufReader::with_capacity(1 << 16, reader),
-        Head::default(),
-        0,
-        on_record,
-    )
-}
-
-/// Scans lines of a log from the reader's position, which is `start.len` bytes into the file, after
-/// the record `start.seq` with hash `start.hash`; `base` is the seq before the file's first line (line
-/// numbers count from there). `on_record` is given each valid record with its offset.
-///
-/// # Errors
-///
-/// Reading fails.
-pub fn scan_from(
-    mut reader: impl BufRead,
-    start: Head,
-    base: u64,
-    mut on_record: impl FnMut(Map<String, Value>, u64),
-) -> io::Result<Scan> {
-    let mut head = start;
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            return Ok(Scan { head, bad: None });
-        }
-        let expected_seq = head.seq + 1;
-        match check_line(&line, &head) {
-            Ok((record, hash)) => {
-                on_record(record, head.len);
-                head = Head {
-                    seq: expected_seq,
-                    hash,
-                    len: head.len + n as u64,
-                };
-            }
-            Err(reason) => {
-                let at_end = reader.fill_buf()?.is_empty();
-                let torn = at_end && matches!(reason, BadReason::NoNewline | BadReason::NotJson(_));
-                return Ok(Scan {
-                    bad: Some(BadLine {
-                        line: expected_seq - base,
-                        expected_seq,
-                        offset: head.len,
-                        reason,
-                        torn,
-                    }),
-                    head,
-                });
-            }
-        }
-    }
-}
-
-/// Checks one line (with its newline) against the head before it; gives the record and its hash.
-fn check_line(line: &[u8], head: &Head) -> Result<(Map<String, Value>, String), BadReason> {
-    let Some(body) = line.strip_suffix(b"\n") else {
-        // Report unparsable before unfinished only when it is not JSON at all: either way it is torn.
-        return match serde_json::from_slice::<Map<String, Value>>(line) {
-            Ok(_) => Err(BadReason::NoNewline),
-            Err(e) => Err(BadReason::NotJson(e.to_string())),
-        };
-    };
-    let record: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| BadReason::NotJson(e.to_string()))?;
-    let seq = record
-        .get("seq")
-        .and_then(Value::as_u64)
-        .ok_or(BadReason::Field("seq"))?;
-    let prev = record
-        .get("prev")
-        .and_then(Value::as_str)
-        .ok_or(BadReason::Field("prev"))?;
-    let hash = record
-        .get("hash")
-        .and_then(Value::as_str)
-        .ok_or(BadReason::Field("hash"))?;
-    if seq != head.seq + 1 {
-        return Err(BadReason::Seq {
-            found: seq,
-            expected: head.seq + 1,
-        });
-    }
-    if prev != head.hash {
-        return Err(BadReason::Prev);
-    }
-    if object_to_canonical(&record).ok().as_deref() != Some(body) {
-        return Err(BadReason::NotCanonical);
-    }
-    if chain_hash(prev, &record).ok().as_deref() != Some(hash) {
-        return Err(BadReason::Hash);
-    }
-    let hash = hash.to_owned();
-    Ok((record, hash))
-}
 
 /// What `append_batch` did with one draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +52,7 @@ impl Default for Rolling {
 }
 
 /// The open log, owned by one writer.
-pub struct AuditLog {
+pub struct Ledger {
     dir: PathBuf,
     path: PathBuf,
     file: File,
@@ -252,38 +73,40 @@ pub struct AuditLog {
     verified_after: u64,
 }
 
-impl std::fmt::Debug for AuditLog {
+impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog")
+        f.debug_struct("Ledger")
             .field("path", &self.path)
             .field("head", &self.head)
             .finish_non_exhaustive()
     }
 }
 
-impl AuditLog {
-    /// [`AuditLog::open_with`] with the default rolling (256 MiB, 30 days).
-    ///
-    /// # Errors
-    ///
-    /// As [`AuditLog::open_with`].
+impl Ledger {
+    /// [`Ledger::open_with`] with the default rolling (256 MiB, 30 days), for the ledger's own tests.
     #[cfg(test)]
-    pub fn open(dir: &Path, now_unix: i64) -> Result<Self, AuditError> {
-        Self::open_with(dir, now_unix, Rolling::default())
+    pub fn open(dir: &Path, now_unix: i64) -> Result<Self, LedgerError> {
+        Self::open_with(dir, now_unix, Rolling::default(), super::testing::SCHEMA)
     }
 
     /// Opens (creating) the log in `dir`: the sealed segments in `dir/segments/` and the active
     /// `dir/audit.jsonl`. Verifies the chain (only what follows the verified-prefix marker when the log
     /// still matches it, else all of it, rebuilding the index), moves a torn last line aside to
-    /// `audit.jsonl.torn-<unix seconds>` and cuts it off. `now_unix` names the side file.
+    /// `audit.jsonl.torn-<unix seconds>` and cuts it off. `now_unix` names the side file; `schema`
+    /// says how the records are filed in the index.
     ///
     /// # Errors
     ///
-    /// I/O errors, and a chain broken anywhere but a torn last line ([`AuditError::Broken`],
-    /// [`AuditError::Segment`]).
-    pub fn open_with(dir: &Path, now_unix: i64, rolling: Rolling) -> Result<Self, AuditError> {
+    /// I/O errors, and a chain broken anywhere but a torn last line ([`LedgerError::Broken`],
+    /// [`LedgerError::Segment`]).
+    pub fn open_with(
+        dir: &Path,
+        now_unix: i64,
+        rolling: Rolling,
+        schema: Schema,
+    ) -> Result<Self, LedgerError> {
         let path = dir.join(LOG_FILE);
-        let io_err = |source| AuditError::Io {
+        let io_err = |source| LedgerError::Io {
             path: path.clone(),
             source,
         };
@@ -300,7 +123,8 @@ impl AuditLog {
         let t = std::time::Instant::now();
         let segments = segment::segments(dir)?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "segments listed");
-        let index::Start { mut writer, resume } = index::Writer::start(dir, segments.clone());
+        let index::Start { mut writer, resume } =
+            index::Writer::start(dir, segments.clone(), schema);
         let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
         let walked = segment::walk(&segments, resume.as_ref(), |record, pos, _| {
             writer.add_map(&record, pos.offset);
@@ -322,9 +146,9 @@ impl AuditLog {
         let active_since = if head.len == 0 {
             None
         } else {
-            first_received_at(&path)
+            line::first_line(&path).and_then(|first| (schema.received)(&first))
         };
-        Ok(AuditLog {
+        Ok(Ledger {
             dir: dir.to_path_buf(),
             path,
             file,
@@ -372,12 +196,19 @@ impl AuditLog {
         self.index.reader()
     }
 
+    /// The work that need not hold up an append (writing the marker, filling the idempotency keys
+    /// after a start), for the owner to run on a thread of its choosing ([`Chores::run`], which ends
+    /// once the ledger is dropped). Until this is called, that work is done inline.
+    pub fn take_chores(&mut self) -> Chores {
+        self.index.take_chores()
+    }
+
     /// Seals the active segment when it is due by size, or by age at `now_unix`; whether it did.
     ///
     /// # Errors
     ///
     /// Sealing failed (see [`segment::seal`]); the log stays usable.
-    pub fn roll_if_due(&mut self, now_unix: i64) -> Result<bool, AuditError> {
+    pub fn roll_if_due(&mut self, now_unix: i64) -> Result<bool, LedgerError> {
         let by_age = self.active_since.is_some_and(|t| {
             now_unix.saturating_sub(t)
                 >= i64::try_from(self.rolling.max_age.as_secs()).unwrap_or(i64::MAX)
@@ -398,7 +229,7 @@ impl AuditLog {
     }
 
     /// Seals the active segment and starts a new, empty `audit.jsonl`.
-    fn seal(&mut self) -> Result<(), AuditError> {
+    fn seal(&mut self) -> Result<(), LedgerError> {
         if self.dirty {
             self.cut_back()?;
         }
@@ -436,13 +267,13 @@ impl AuditLog {
     }
 
     /// Creates the next `audit.jsonl` after a seal.
-    fn start_active(&mut self) -> Result<(), AuditError> {
+    fn start_active(&mut self) -> Result<(), LedgerError> {
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&self.path)
-            .map_err(|source| AuditError::Io {
+            .map_err(|source| LedgerError::Io {
                 path: self.path.clone(),
                 source,
             })?;
@@ -460,7 +291,7 @@ impl AuditLog {
     /// # Errors
     ///
     /// The write, the fsync, or cutting back a failed earlier batch failed; nothing of this batch counts.
-    pub fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError> {
+    pub fn append_batch<E: Entry>(&mut self, drafts: &[E]) -> Result<Vec<Outcome>, LedgerError> {
         if self.no_active {
             self.start_active()?;
         }
@@ -481,18 +312,20 @@ impl AuditLog {
         let mut outcomes = Vec::with_capacity(drafts.len());
         let mut buf = Vec::with_capacity(drafts.len() * 1024);
         let mut appended = Vec::new();
-        for draft in drafts {
+        let filings: Vec<_> = drafts.iter().map(Entry::filing).collect();
+        for (draft, filing) in drafts.iter().zip(&filings) {
+            let key: &str = &filing.key;
             let known = batch_keys
-                .get(draft.key())
+                .get(key)
                 .copied()
-                .or_else(|| self.index.duplicate_of(draft.key()));
+                .or_else(|| self.index.duplicate_of(key));
             if let Some(seq) = known {
                 outcomes.push(Outcome::Duplicate { seq });
                 continue;
             }
             let seq = head.seq + 1;
             let (line, hash) = chain(draft, seq, &head.hash)?;
-            appended.push((seq, head.len, draft));
+            appended.push((seq, head.len, draft, filing));
             buf.extend_from_slice(&line);
             buf.push(b'\n');
             head = Head {
@@ -500,7 +333,7 @@ impl AuditLog {
                 hash: hash.clone(),
                 len: head.len + line.len() as u64 + 1,
             };
-            batch_keys.insert(draft.key(), seq);
+            batch_keys.insert(key, seq);
             outcomes.push(Outcome::Appended { seq, hash });
         }
         if !buf.is_empty() {
@@ -508,21 +341,19 @@ impl AuditLog {
                 self.dirty = true;
                 // Best effort now; if it fails, the next batch retries before writing anything.
                 let _ = self.cut_back();
-                return Err(AuditError::Io {
+                return Err(LedgerError::Io {
                     path: self.path.clone(),
                     source,
                 });
             }
         }
         if self.head.len == 0 {
-            if let Some((_, _, first)) = appended.first() {
-                self.active_since = chrono::DateTime::parse_from_rfc3339(first.received_at())
-                    .ok()
-                    .map(|t| t.timestamp());
+            if let Some((_, _, first, _)) = appended.first() {
+                self.active_since = first.received();
             }
         }
-        for (seq, offset, draft) in appended {
-            self.index.add_appended(seq, offset, draft);
+        for (seq, offset, _, filing) in appended {
+            self.index.add(seq, offset, filing);
         }
         self.head = head;
         self.index.publish(&self.head, None, false);
@@ -535,7 +366,7 @@ impl AuditLog {
     }
 
     /// Cuts the file back to the durable head, dropping the bytes of a failed batch.
-    fn cut_back(&mut self) -> Result<(), AuditError> {
+    fn cut_back(&mut self) -> Result<(), LedgerError> {
         let res = self
             .file
             .set_len(self.head.len)
@@ -545,7 +376,7 @@ impl AuditLog {
                 self.dirty = false;
                 Ok(())
             }
-            Err(source) => Err(AuditError::Io {
+            Err(source) => Err(LedgerError::Io {
                 path: self.path.clone(),
                 source,
             }),
@@ -553,33 +384,19 @@ impl AuditLog {
     }
 }
 
-/// Unix time of the `receivedAt` of the first record of `path`.
-fn first_received_at(path: &Path) -> Option<i64> {
-    let file = File::open(path).ok()?;
-    let mut line = Vec::new();
-    BufReader::new(file.take(8 << 20))
-        .read_until(b'\n', &mut line)
-        .ok()?;
-    let map: Map<String, Value> = serde_json::from_slice(&line).ok()?;
-    let at = map.get("receivedAt")?.as_str()?;
-    chrono::DateTime::parse_from_rfc3339(at)
-        .ok()
-        .map(|t| t.timestamp())
-}
-
 /// The line (canonical bytes, no newline) and hash of `draft` as record `seq` after `prev`.
-fn chain(draft: &Body, seq: u64, prev: &str) -> Result<(Vec<u8>, String), AuditError> {
-    let fields = draft.to_map();
+fn chain(draft: &impl Entry, seq: u64, prev: &str) -> Result<(Vec<u8>, String), LedgerError> {
+    let fields = draft.members();
     let (seq, prev_value) = (json!(seq), json!(prev));
     let body = object_with_to_canonical(&fields, &[("seq", &seq), ("prev", &prev_value)])
-        .map_err(AuditError::Canonical)?;
+        .map_err(LedgerError::Canonical)?;
     let hash = hash_after(prev, &body);
     let hash_value = json!(hash);
     let line = object_with_to_canonical(
         &fields,
         &[("seq", &seq), ("prev", &prev_value), ("hash", &hash_value)],
     )
-    .map_err(AuditError::Canonical)?;
+    .map_err(LedgerError::Canonical)?;
     Ok((line, hash))
 }
 
@@ -589,10 +406,10 @@ fn move_aside(
     file: &mut File,
     bad: &BadLine,
     now_unix: i64,
-) -> Result<TornTail, AuditError> {
+) -> Result<TornTail, LedgerError> {
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| AuditError::Io { path: p, source }
+        move |source| LedgerError::Io { path: p, source }
     };
     let mut torn = Vec::new();
     file.seek(SeekFrom::Start(bad.offset))
@@ -629,37 +446,23 @@ fn move_aside(
     })
 }
 
-/// The typed record of a verified line of the log at `path` (its `line` there).
-///
-/// # Errors
-///
-/// The record does not fit the typed model ([`AuditError::Misfit`], naming its line, seq and the member).
-pub fn read_record(path: &Path, map: Map<String, Value>, line: u64) -> Result<Record, AuditError> {
-    let seq = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
-    Record::from_map(map).map_err(|misfit| AuditError::Misfit {
-        path: path.to_path_buf(),
-        line,
-        seq,
-        misfit,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::error::BadReason;
+    use crate::ledger::line::{scan, Scan};
+    use crate::ledger::testing::{self, Draft};
     use proptest::prelude::*;
 
-    /// A guard decision keyed by `i`, with strings that need escapes.
-    fn draft(i: u64) -> Body {
-        let body = json!({"app": format!("app{}", i % 3), "revision": format!("k{i}"), "allowed": true,
-            "at": "2026-01-02T00:00:00Z", "reason": "line\nbreak \u{7f} é"});
-        crate::audit::record::guard_record(&body, "2026-01-02T00:00:01.000Z").unwrap()
+    /// Record `i`, with text that needs escapes.
+    fn draft(i: u64) -> Draft {
+        testing::draft(i, &format!("app{}", i % 3), None, "line\nbreak \u{7f} é")
     }
 
-    fn log_with(n: u64) -> (tempfile::TempDir, AuditLog) {
+    fn log_with(n: u64) -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::open(dir.path(), 1).unwrap();
-        let drafts: Vec<Body> = (1..=n).map(draft).collect();
+        let mut log = Ledger::open(dir.path(), 1).unwrap();
+        let drafts: Vec<Draft> = (1..=n).map(draft).collect();
         log.append_batch(&drafts).unwrap();
         (dir, log)
     }
@@ -688,7 +491,7 @@ mod tests {
         assert!(log.head().len > len);
         drop(log);
         // The index is rebuilt on open.
-        let mut log = AuditLog::open(dir.path(), 2).unwrap();
+        let mut log = Ledger::open(dir.path(), 2).unwrap();
         assert_eq!(
             log.append_batch(&[draft(2)]).unwrap(),
             vec![Outcome::Duplicate { seq: 2 }]
@@ -750,8 +553,8 @@ mod tests {
             .unwrap()
             .replacen("app1", "app9", 1);
         std::fs::write(&path, text).unwrap();
-        match AuditLog::open(dir.path(), 1) {
-            Err(AuditError::Broken { line: 1, .. }) => {}
+        match Ledger::open(dir.path(), 1) {
+            Err(LedgerError::Broken { line: 1, .. }) => {}
             other => panic!("{other:?}"),
         }
     }
@@ -778,7 +581,7 @@ mod tests {
             let cut = cut % (full.len() + 1);
             std::fs::write(&path, &full[..cut]).unwrap();
             let complete = full[..cut].iter().filter(|b| **b == b'\n').count() as u64;
-            let mut log = AuditLog::open(dir.path(), 7).unwrap();
+            let mut log = Ledger::open(dir.path(), 7).unwrap();
             prop_assert_eq!(log.head().seq, complete);
             let kept = log.head().len as usize;
             prop_assert_eq!(&full[..kept], &std::fs::read(&path).unwrap()[..]);

@@ -8,27 +8,13 @@
 //! digits>.jsonl`, never modified again; the active segment is `audit.jsonl`, after them.
 
 use super::checkpoint::{self, Checkpoint, NoteError, VerifierKey};
-use super::log::{self, BadReason, Head};
+use crate::ledger::line::{self, Head};
+use crate::ledger::segment::{self, LOG_FILE, SEGMENTS_DIR};
+use crate::ledger::BadReason;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-/// The directory (inside the data directory and the archive) holding sealed segments.
-pub use super::segment::SEGMENTS_DIR as SEGMENT_DIR;
-pub use super::segment::{first_seq_of_name, segment_name};
-
-/// The sealed segments of `data_dir` by first seq (none when there is no `segments/` directory).
-///
-/// # Errors
-///
-/// The directory exists but cannot be read.
-pub fn sealed_segments(data_dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    Ok(super::segment::sealed(data_dir)?
-        .into_iter()
-        .map(|s| (s.first_seq, s.path))
-        .collect())
-}
 
 /// Why the log does not match its checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +181,7 @@ impl ChainCheck {
         };
         let base = start.seq;
         let reader = io::BufReader::with_capacity(1 << 16, reader);
-        let scan = log::scan_from(reader, start, base, |record, _| {
+        let scan = line::scan_from(reader, start, base, |record, _| {
             let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
             let Some(cp) = pending.remove(&seq) else {
                 return;
@@ -276,12 +262,12 @@ pub fn verify_dir(data_dir: &Path, keys: &[VerifierKey]) -> Result<Report, Proof
         notes.push((path.display().to_string(), text));
     }
     let mut check = ChainCheck::new(notes, keys)?;
-    let seg_dir = data_dir.join(SEGMENT_DIR);
-    for (first, path) in sealed_segments(data_dir).map_err(io_err(&seg_dir))? {
-        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
-        check.segment(&path.display().to_string(), Some(first), file)?;
+    let seg_dir = data_dir.join(SEGMENTS_DIR);
+    for seg in segment::sealed(data_dir).map_err(io_err(&seg_dir))? {
+        let file = std::fs::File::open(&seg.path).map_err(io_err(&seg.path))?;
+        check.segment(&seg.path.display().to_string(), Some(seg.first_seq), file)?;
     }
-    let active = data_dir.join(log::LOG_FILE);
+    let active = data_dir.join(LOG_FILE);
     match std::fs::File::open(&active) {
         Ok(file) => check.segment(&active.display().to_string(), None, file)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound && check.head.seq > 0 => {}
@@ -307,12 +293,12 @@ pub fn for_each_record(
         let name = name.display().to_string();
         move |source| ProofError::Io { name, source }
     };
-    let mut files: Vec<PathBuf> = sealed_segments(data_dir)
-        .map_err(io_err(&data_dir.join(SEGMENT_DIR)))?
+    let mut files: Vec<PathBuf> = segment::sealed(data_dir)
+        .map_err(io_err(&data_dir.join(SEGMENTS_DIR)))?
         .into_iter()
-        .map(|(_, p)| p)
+        .map(|s| s.path)
         .collect();
-    files.push(data_dir.join(log::LOG_FILE));
+    files.push(data_dir.join(LOG_FILE));
     let mut head = Head::default();
     for path in files {
         let file = std::fs::File::open(&path).map_err(io_err(&path))?;
@@ -321,7 +307,7 @@ pub fn for_each_record(
             ..head.clone()
         };
         let base = start.seq;
-        let scan = log::scan_from(io::BufReader::new(file), start, base, |r, _| each(r))
+        let scan = line::scan_from(io::BufReader::new(file), start, base, |r, _| each(r))
             .map_err(io_err(&path))?;
         if let Some(bad) = scan.bad {
             return Err(ProofError::Broken {
@@ -352,26 +338,24 @@ fn read_bounded(path: &Path, max: usize) -> io::Result<String> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::audit::checkpoint::SigningKey;
-    use crate::audit::log::AuditLog;
-    use crate::audit::record::Body;
+    use crate::evidence::checkpoint::SigningKey;
+    use crate::ledger::testing::{self, Draft};
+    use crate::ledger::Ledger;
     use serde_json::json;
 
-    fn draft(i: u64) -> Body {
-        let body = json!({"app": format!("app{}", i % 3), "revision": format!("k{i}"), "allowed": true,
-            "at": "2026-01-02T00:00:00Z", "reason": "r"});
-        crate::audit::record::guard_record(&body, "2026-01-02T00:00:01.000Z").unwrap()
+    fn draft(i: u64) -> Draft {
+        testing::draft(i, &format!("app{}", i % 3), None, "r")
     }
 
     /// A data directory with `n` records and a checkpoint signed at each of `at`.
-    pub(crate) fn signed_log(n: u64, at: &[u64], key: &SigningKey) -> tempfile::TempDir {
+    fn signed_log(n: u64, at: &[u64], key: &SigningKey) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::open(dir.path(), 1).unwrap();
+        let mut log = Ledger::open(dir.path(), 1).unwrap();
         let mut done = 0;
         for &size in at.iter().chain([&n]) {
-            let drafts: Vec<Body> = (done + 1..=size).map(draft).collect();
+            let drafts: Vec<Draft> = (done + 1..=size).map(draft).collect();
             log.append_batch(&drafts).unwrap();
             done = size;
             if at.contains(&size) {
@@ -390,15 +374,21 @@ pub(crate) mod tests {
     /// Seals the log by hand as the segment contract says: `starts` are the first seqs of the sealed
     /// segments, then the first seq of the active one; each sealed one holds the lines up to the next
     /// start in `segments/<start>.jsonl`, and `audit.jsonl` keeps the rest.
-    pub(crate) fn split_into_segments(data_dir: &Path, starts: &[u64]) {
-        let path = data_dir.join(log::LOG_FILE);
+    fn split_into_segments(data_dir: &Path, starts: &[u64]) {
+        let path = data_dir.join(LOG_FILE);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
         let index = |seq: u64| usize::try_from(seq - 1).unwrap();
-        std::fs::create_dir_all(data_dir.join(SEGMENT_DIR)).unwrap();
+        std::fs::create_dir_all(data_dir.join(SEGMENTS_DIR)).unwrap();
         for w in starts.windows(2) {
             let chunk = lines[index(w[0])..index(w[1])].concat();
-            std::fs::write(data_dir.join(SEGMENT_DIR).join(segment_name(w[0])), chunk).unwrap();
+            std::fs::write(
+                data_dir
+                    .join(SEGMENTS_DIR)
+                    .join(segment::segment_name(w[0])),
+                chunk,
+            )
+            .unwrap();
         }
         let active = lines[index(*starts.last().unwrap())..].concat();
         std::fs::write(&path, active).unwrap();
@@ -424,9 +414,9 @@ pub(crate) mod tests {
         let k = key();
         let dir = signed_log(12, &[10], &k);
         // Rewrite record 3 and recompute every hash after it: the chain alone verifies again.
-        let path = dir.path().join(log::LOG_FILE);
+        let path = dir.path().join(LOG_FILE);
         let text = std::fs::read_to_string(&path).unwrap();
-        let mut prev = crate::audit::canonical::GENESIS.to_owned();
+        let mut prev = crate::ledger::canonical::GENESIS.to_owned();
         let mut out = String::new();
         for line in text.lines() {
             let mut rec: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
@@ -435,17 +425,17 @@ pub(crate) mod tests {
             }
             rec.insert("prev".into(), json!(prev));
             rec.remove("hash");
-            let hash = crate::audit::canonical::chain_hash(&prev, &rec).unwrap();
+            let hash = crate::ledger::canonical::chain_hash(&prev, &rec).unwrap();
             rec.insert("hash".into(), json!(hash));
             out.push_str(
-                &String::from_utf8(crate::audit::canonical::object_to_canonical(&rec).unwrap())
+                &String::from_utf8(crate::ledger::canonical::object_to_canonical(&rec).unwrap())
                     .unwrap(),
             );
             out.push('\n');
             prev = hash;
         }
         std::fs::write(&path, out).unwrap();
-        crate::audit::verify(dir.path()).expect("the chain alone still verifies");
+        crate::ledger::verify(dir.path()).expect("the chain alone still verifies");
         match verify_dir(dir.path(), &[k.verifier()]) {
             Err(ProofError::Rewritten { seq: 10, .. }) => {}
             other => panic!("{other:?}"),
@@ -456,14 +446,14 @@ pub(crate) mod tests {
     fn a_truncated_log_that_still_chains_is_detected() {
         let k = key();
         let dir = signed_log(12, &[10], &k);
-        let path = dir.path().join(log::LOG_FILE);
+        let path = dir.path().join(LOG_FILE);
         let text = std::fs::read_to_string(&path).unwrap();
         let kept = text
             .lines()
             .take(8)
             .fold(String::new(), |s, l| s + l + "\n");
         std::fs::write(&path, kept).unwrap();
-        crate::audit::verify(dir.path()).expect("the chain alone still verifies");
+        crate::ledger::verify(dir.path()).expect("the chain alone still verifies");
         match verify_dir(dir.path(), &[k.verifier()]) {
             Err(ProofError::Truncated {
                 end: 8, size: 10, ..
@@ -478,7 +468,7 @@ pub(crate) mod tests {
         let dir = signed_log(30, &[25], &k);
         split_into_segments(dir.path(), &[1, 11, 21, 26]);
         verify_dir(dir.path(), &[k.verifier()]).unwrap();
-        let seg = |s| dir.path().join(SEGMENT_DIR).join(segment_name(s));
+        let seg = |s| dir.path().join(SEGMENTS_DIR).join(segment::segment_name(s));
         // Deleted middle segment.
         let middle = std::fs::read(seg(11)).unwrap();
         std::fs::remove_file(seg(11)).unwrap();
@@ -506,7 +496,7 @@ pub(crate) mod tests {
         // checkpoint catches it.
         std::fs::write(seg(11), &middle).unwrap();
         std::fs::remove_file(seg(21)).unwrap();
-        std::fs::write(dir.path().join(log::LOG_FILE), "").unwrap();
+        std::fs::write(dir.path().join(LOG_FILE), "").unwrap();
         assert!(matches!(
             verify_dir(dir.path(), &[k.verifier()]),
             Err(ProofError::Truncated {

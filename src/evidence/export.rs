@@ -7,8 +7,8 @@
 //! changes are the records received in `[from, to)` grouped by `changeId` (a record without one is
 //! its own change, `no-change-id-seq-N`), in the order of their first record.
 
-use super::canonical::{object_to_canonical, to_canonical};
 use super::checkpoint::to_hex;
+use crate::ledger::canonical::{object_to_canonical, to_canonical};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,7 +1,7 @@
 //! Gate findings (docs/audit-log.md, "Gate findings"): did the sync pass through sluice's gate (the
 //! window guard, the pre-change backup, the migrations), and if not, why. Takes the Application as Argo
 //! CD wrote it and what earlier records taught about its app; gives the record's `gate` member and
-//! the list `audit exceptions` prints. Pure: no clock, no I/O.
+//! the reasons `audit exceptions` lists. Pure: no clock, no I/O.
 //!
 //! What skips the gate, and how it shows in the Application (Argo CD's
 //! pkg/apis/application/v1alpha1/types.go):
@@ -21,7 +21,7 @@
 //! transform writes (docs/hooks.md): the guard Job `<app>-sluice-guard`, the Velero `Backup`, and the
 //! migration Jobs `<app>-<migration>-<10 hex digits>`.
 
-use super::record::{Body, Gate, Record, SyncEvent};
+use super::model::{Body, Gate, Record, SyncEvent};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -255,100 +255,6 @@ pub fn exceptions(record: &Record) -> &[String] {
     }
 }
 
-/// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, and why the gate was skipped.
-pub fn to_table(records: &[Record]) -> String {
-    let header = [
-        "SEQ",
-        "RECEIVED",
-        "APP",
-        "EVENT",
-        "REVISION",
-        "CHANGE",
-        "VIA",
-        "HOOKS",
-        "EXCEPTIONS",
-    ];
-    let rows = records
-        .iter()
-        .filter_map(|r| match &r.body {
-            Body::Sync(s) => Some((r.seq, s)),
-            Body::Guard(_) => None,
-        })
-        .map(|(seq, s)| {
-            let (hooks, exceptions) = match s.gate.as_present() {
-                Some(Some(g)) => (hooks_ran(g), g.exceptions.join(",")),
-                _ => (String::new(), String::new()),
-            };
-            vec![
-                seq.to_string(),
-                s.received_at.clone(),
-                s.app.name.clone(),
-                s.event.clone(),
-                s.revision
-                    .as_deref()
-                    .map_or("", |r| r.get(..12).unwrap_or(r))
-                    .to_owned(),
-                s.change_id.clone().unwrap_or_default(),
-                s.via.as_present().cloned().unwrap_or_default(),
-                hooks,
-                exceptions,
-            ]
-        })
-        .collect();
-    aligned(&header, rows)
-}
-
-/// `guard,backup,migrations` as far as they ran, `none` when none did.
-fn hooks_ran(g: &Gate) -> String {
-    let ran: Vec<&str> = [
-        ("guard", &g.guard),
-        ("backup", &g.backup),
-        ("migrations", &g.migrations),
-    ]
-    .into_iter()
-    .filter(|(_, phase)| phase.is_some())
-    .map(|(name, _)| name)
-    .collect();
-    if ran.is_empty() {
-        "none".to_owned()
-    } else {
-        ran.join(",")
-    }
-}
-
-/// Columns padded to their widest cell, two spaces apart; control characters shown as spaces.
-fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
-    };
-    let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| (*h).to_owned()).collect())
-        .chain(
-            rows.into_iter()
-                .map(|r| r.iter().map(|c| clean(c)).collect()),
-        )
-        .collect();
-    let mut widths = vec![0; header.len()];
-    for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,16 +327,15 @@ mod tests {
         let body = json!({"event": "sync-succeeded", "app": {"metadata": {"name": "shop", "uid": "u"},
             "status": {"operationState": op}}});
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
-        let Body::Sync(mut s) = super::super::record::event_record(&body, "t", &pattern).unwrap()
-        else {
+        let Body::Sync(mut s) = crate::record::event_record(&body, "t", &pattern).unwrap() else {
             panic!("an event")
         };
-        s.gate = super::super::record::Added::Present(Some(gate));
+        s.gate = crate::record::Added::Present(Some(gate));
         *s
     }
 
     fn guard_decision(at: &str) -> Body {
-        super::super::record::guard_record(&json!({"app": "shop", "at": at, "allowed": true}), "t")
+        crate::record::guard_record(&json!({"app": "shop", "at": at, "allowed": true}), "t")
             .unwrap()
     }
 

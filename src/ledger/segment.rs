@@ -6,18 +6,13 @@
 //! This module lists the segments, seals the active one, and walks the chain across them, naming a
 //! segment that is missing, renamed, reordered, emptied or broken.
 
-use super::log::{self, BadLine, Head, LOG_FILE};
-use super::AuditError;
+use super::error::{BadReason, LedgerError, SegmentProblem};
+use super::line::{self, BadLine, Head};
+pub use super::names::{first_seq_of_name, segment_name, LOG_FILE, SEGMENTS_DIR};
 use serde_json::{Map, Value};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-
-/// The directory of sealed segments inside the data directory.
-pub const SEGMENTS_DIR: &str = "segments";
-
-/// Longest line read to learn a segment's first or last seq (a record is at most about 1 MiB).
-const MAX_PEEK: u64 = 4 << 20;
 
 /// One file of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,42 +24,8 @@ pub struct Segment {
     pub sealed: bool,
 }
 
-/// Why the segments do not form one chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SegmentProblem {
-    #[error(
-        "records {expected} to {} are missing: no segment holds them (expected {}; was a segment \
-         deleted, or the one before truncated?)",
-        found - 1, segment_name(*expected)
-    )]
-    Missing { expected: u64, found: u64 },
-    #[error(
-        "starts at seq {found} but the chain continues at seq {expected}: segments were renamed, \
-         reordered or overlap"
-    )]
-    Order { expected: u64, found: u64 },
-    #[error("the sealed segment holds no record (was it truncated?)")]
-    Empty,
-    #[error("the sealed segment ends in an unfinished line (was it truncated?)")]
-    Torn,
-}
-
-/// The file name of the sealed segment whose first record is `first_seq`.
-pub fn segment_name(first_seq: u64) -> String {
-    format!("{first_seq:020}.jsonl")
-}
-
-/// The first seq a sealed segment's file name gives, if it is one.
-pub fn first_seq_of_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".jsonl")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-fn io_at(path: &Path) -> impl Fn(io::Error) -> AuditError + '_ {
-    move |source| AuditError::Io {
+fn io_at(path: &Path) -> impl Fn(io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -80,7 +41,7 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> AuditError + '_ {
 /// # Errors
 ///
 /// `segments/` exists but cannot be listed.
-pub fn segments(data_dir: &Path) -> Result<Vec<Segment>, AuditError> {
+pub fn segments(data_dir: &Path) -> Result<Vec<Segment>, LedgerError> {
     let mut sealed = sealed(data_dir).map_err(io_at(&data_dir.join(SEGMENTS_DIR)))?;
     let active = data_dir.join(LOG_FILE);
     let first_seq = match first_line_seq(&active) {
@@ -127,30 +88,12 @@ pub fn sealed(data_dir: &Path) -> io::Result<Vec<Segment>> {
 
 /// The `seq` of a file's first line, when it has a readable one.
 fn first_line_seq(path: &Path) -> Option<u64> {
-    let file = File::open(path).ok()?;
-    let mut line = Vec::new();
-    BufReader::new(file.take(MAX_PEEK))
-        .read_until(b'\n', &mut line)
-        .ok()?;
-    seq_of(&line)
+    line::first_line(path)?.get("seq")?.as_u64()
 }
 
 /// The `seq` of a file's last complete line, when it has a readable one.
 fn last_line_seq(path: &Path) -> Option<u64> {
-    let mut file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let start = len.saturating_sub(MAX_PEEK);
-    file.seek(SeekFrom::Start(start)).ok()?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail).ok()?;
-    let body = tail.strip_suffix(b"\n")?;
-    let from = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    seq_of(&body[from..])
-}
-
-fn seq_of(line: &[u8]) -> Option<u64> {
-    let map: Map<String, Value> = serde_json::from_slice(line).ok()?;
-    map.get("seq")?.as_u64()
+    line::last_line(path)?.get("seq")?.as_u64()
 }
 
 /// Where a record is: the index of its segment in the list, and its byte offset in that file.
@@ -190,12 +133,12 @@ pub struct Walked {
 /// # Errors
 ///
 /// A segment cannot be read; a sealed segment is missing, out of order, empty or ends unfinished; a
-/// line breaks the chain ([`AuditError::Broken`], naming the segment's file and its line there).
+/// line breaks the chain ([`LedgerError::Broken`], naming the segment's file and its line there).
 pub fn walk(
     segments: &[Segment],
     resume: Option<&Resume>,
     mut on_record: impl FnMut(Map<String, Value>, Position, u64),
-) -> Result<Walked, AuditError> {
+) -> Result<Walked, LedgerError> {
     let (start, mut head) = match resume {
         Some(r) => (r.segment, r.head.clone()),
         None => (0, Head::default()),
@@ -228,7 +171,7 @@ pub fn walk(
                         found: seg.first_seq,
                     }
                 };
-                return Err(AuditError::Segment {
+                return Err(LedgerError::Segment {
                     path: seg.path.clone(),
                     problem,
                 });
@@ -252,7 +195,7 @@ pub fn walk(
         } else {
             head.seq
         };
-        let scan = log::scan_from(&mut reader, start_head, base, |record, offset| {
+        let scan = line::scan_from(&mut reader, start_head, base, |record, offset| {
             let line = record
                 .get("seq")
                 .and_then(Value::as_u64)
@@ -261,7 +204,7 @@ pub fn walk(
         })
         .map_err(io_at(&seg.path))?;
         if seg.sealed && scan.head.seq == head.seq && scan.bad.is_none() && !resuming {
-            return Err(AuditError::Segment {
+            return Err(LedgerError::Segment {
                 path: seg.path.clone(),
                 problem: SegmentProblem::Empty,
             });
@@ -271,8 +214,8 @@ pub fn walk(
         match scan.bad {
             None => {}
             Some(bad) if bad.torn && !seg.sealed => torn = Some(bad),
-            Some(bad) if bad.torn && bad.reason == log::BadReason::NoNewline => {
-                return Err(AuditError::Segment {
+            Some(bad) if bad.torn && bad.reason == BadReason::NoNewline => {
+                return Err(LedgerError::Segment {
                     path: seg.path.clone(),
                     problem: SegmentProblem::Torn,
                 })
@@ -302,7 +245,7 @@ pub(crate) fn sync_dir(dir: &Path) {
 ///
 /// The fsync, the directory or the rename failed; the active segment is then still `audit.jsonl`
 /// unless the rename itself succeeded.
-pub fn seal(data_dir: &Path, active: &File, first_seq: u64) -> Result<PathBuf, AuditError> {
+pub fn seal(data_dir: &Path, active: &File, first_seq: u64) -> Result<PathBuf, LedgerError> {
     let from = data_dir.join(LOG_FILE);
     active.sync_all().map_err(io_at(&from))?;
     let dir = data_dir.join(SEGMENTS_DIR);
@@ -310,7 +253,7 @@ pub fn seal(data_dir: &Path, active: &File, first_seq: u64) -> Result<PathBuf, A
     sync_dir(data_dir);
     let to = dir.join(segment_name(first_seq));
     if to.exists() {
-        return Err(AuditError::Io {
+        return Err(LedgerError::Io {
             path: to,
             source: io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -337,14 +280,11 @@ mod tests {
         assert_eq!(first_seq_of_name("0000000000000000010a.jsonl"), None);
     }
 
-    use crate::audit::log::{AuditLog, Rolling};
-    use crate::audit::record::{guard_record, Body};
-    use serde_json::json;
+    use crate::ledger::log::{Ledger, Rolling};
+    use crate::ledger::testing::{self, Draft, SCHEMA};
 
-    fn draft(i: u64) -> Body {
-        let body = json!({"app": "shop", "revision": format!("r{i}"), "allowed": true,
-            "at": "2026-01-02T00:00:00Z", "reason": "inside window"});
-        guard_record(&body, "2026-01-02T00:00:01.000Z").unwrap()
+    fn draft(i: u64) -> Draft {
+        testing::draft(i, "shop", None, "inside window")
     }
 
     /// A log of `n` records appended one at a time, rolling at 500 bytes (two records of ~330).
@@ -354,7 +294,7 @@ mod tests {
             max_bytes: 500,
             ..Rolling::default()
         };
-        let mut log = AuditLog::open_with(dir.path(), 1, rolling).unwrap();
+        let mut log = Ledger::open_with(dir.path(), 1, rolling, SCHEMA).unwrap();
         for i in 1..=n {
             log.append_batch(&[draft(i)]).unwrap();
         }
@@ -364,7 +304,7 @@ mod tests {
     }
 
     fn verify_err(dir: &Path) -> String {
-        crate::audit::verify(dir).unwrap_err().to_string()
+        crate::ledger::verify(dir).unwrap_err().to_string()
     }
 
     #[test]
@@ -372,7 +312,7 @@ mod tests {
         let (dir, segs) = rolled(9);
         assert!(segs.len() >= 4, "{segs:?}");
         let mut next = 1;
-        let mut prev = crate::audit::canonical::GENESIS.to_owned();
+        let mut prev = crate::ledger::canonical::GENESIS.to_owned();
         for seg in &segs {
             let text = std::fs::read_to_string(&seg.path).unwrap();
             assert_eq!(seg.first_seq, next, "{seg:?}");
@@ -392,12 +332,9 @@ mod tests {
                 next += 1;
             }
         }
-        let head = crate::audit::verify(dir.path()).unwrap();
+        let head = crate::ledger::verify(dir.path()).unwrap();
         assert_eq!((head.seq, head.hash), (9, prev));
-        let seqs: Vec<u64> = crate::audit::read_verified_for_tests(dir.path())
-            .iter()
-            .map(|r| r.seq)
-            .collect();
+        let seqs = testing::seqs(dir.path());
         assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
     }
 
@@ -408,7 +345,7 @@ mod tests {
             max_age: std::time::Duration::from_hours(24),
             ..Rolling::default()
         };
-        let mut log = AuditLog::open_with(dir.path(), 1, rolling).unwrap();
+        let mut log = Ledger::open_with(dir.path(), 1, rolling, SCHEMA).unwrap();
         // Empty: nothing to seal.
         let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:01Z")
             .unwrap()
@@ -421,7 +358,7 @@ mod tests {
         assert!(dir.path().join(SEGMENTS_DIR).join(segment_name(1)).exists());
         log.append_batch(&[draft(2)]).unwrap();
         drop(log);
-        assert_eq!(crate::audit::verify(dir.path()).unwrap().seq, 2);
+        assert_eq!(crate::ledger::verify(dir.path()).unwrap().seq, 2);
     }
 
     #[test]
@@ -448,7 +385,7 @@ mod tests {
         assert!(err.contains(&segment_name(last.first_seq)), "{err}");
         assert!(err.contains("audit.jsonl"), "{err}");
         // The sink refuses to start over it, too.
-        let opened = AuditLog::open(dir.path(), 2).unwrap_err().to_string();
+        let opened = Ledger::open(dir.path(), 2).unwrap_err().to_string();
         assert!(opened.contains(&segment_name(last.first_seq)), "{opened}");
     }
 
@@ -503,7 +440,7 @@ mod tests {
             "{err}"
         );
         std::fs::write(b, &bytes_b).unwrap();
-        assert_eq!(crate::audit::verify(dir.path()).unwrap().seq, 9);
+        assert_eq!(crate::ledger::verify(dir.path()).unwrap().seq, 9);
     }
 
     #[test]

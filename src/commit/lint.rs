@@ -6,7 +6,7 @@
 //! GitLab's merge button) names its change in its body, and a `Revert "…"` commit in the subject it
 //! reverts; neither has to start with a change id.
 
-use super::commit::{CommitMessage, IdSource};
+use super::message::{CommitMessage, IdSource};
 use regex::Regex;
 
 /// The rules, validated from the command line.
@@ -39,6 +39,25 @@ pub enum LintFailure {
     MissingTrailer(String),
     #[error("{required} distinct Approved-by approvers required (the author does not count), found {found}")]
     TooFewApprovers { required: usize, found: usize },
+}
+
+/// A message that breaks rules: the file, and every broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}", path.display(), summary(failures))]
+pub struct LintError {
+    pub path: std::path::PathBuf,
+    pub failures: Vec<LintFailure>,
+}
+
+/// One problem as it is; several as a count and one indented line each.
+fn summary(failures: &[LintFailure]) -> String {
+    match failures {
+        [one] => one.to_string(),
+        many => {
+            let lines: Vec<String> = many.iter().map(|f| format!("\n  - {f}")).collect();
+            format!("{} problems:{}", many.len(), lines.concat())
+        }
+    }
 }
 
 /// What the rules found: the change id when there is one, and every broken rule in the order of the

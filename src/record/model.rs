@@ -20,7 +20,7 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::GUARD_DECISION;
+use super::event::GUARD_DECISION;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -164,7 +164,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Added<T> {
     }
 }
 
-/// The gate findings of a sync (src/audit/gate.rs): which of sluice's `PreSync` hooks ran, with
+/// The gate findings of a sync (src/record/gate.rs): which of sluice's `PreSync` hooks ran, with
 /// their phase, and why the gate was skipped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
@@ -418,7 +418,7 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::canonical::object_to_canonical;
+    use crate::ledger::canonical::object_to_canonical;
     use serde_json::json;
 
     fn golden_lines() -> Vec<String> {
