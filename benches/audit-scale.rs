@@ -6,15 +6,19 @@
 //! - peak RSS of `audit show CHG-n` and `audit list --app A` (GNU time);
 //! - time from starting `sluice serve` to its first `/healthz` answer: the first start (no marker:
 //!   the whole chain is verified and the index built) and the next one (from the marker);
-//! - write latency p99 of 4 clients posting events, alone and with 40 concurrent readers.
+//! - write latency p99 of 4 clients posting events, alone and with 40 concurrent readers;
+//! - after a restart (SIGTERM, then a start from the marker): the time from the first accepted
+//!   connection to the acknowledgement of a POST sent on it; how long SIGTERM took to stop the sink;
+//!   and the threads of the running sink (by name).
 //!
 //! Environment: `AUDIT_SCALE_SIZES` (comma-separated record counts, default `10000,1000000`),
-//! `AUDIT_SCALE_DIR` (default: cargo's bench temp directory). A generated log is kept there and reused
-//! by the next run. Only 127.0.0.1 is contacted; every loop is bounded in count.
+//! `AUDIT_SCALE_DIR` (default: cargo's bench temp directory), `SLUICE_BIN` (another build to measure,
+//! for alternating runs). A generated log is kept there and reused by the next run. Only 127.0.0.1 is
+//! contacted; every loop is bounded in count.
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{percentile, Client, Server};
+use common::{percentile, sluice_bin, Client, Server};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -115,7 +119,7 @@ fn start_server(data: &Path) -> (Server, Duration) {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let child = Command::new(sluice_bin())
         .args(["serve", "--listen", &addr, "--data-dir"])
         .arg(data)
         .env("SLUICE_LOG", "warn")
@@ -165,7 +169,7 @@ fn peak_rss(args: &[&str]) -> (f64, Duration) {
     let t = Instant::now();
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%M"])
-        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg(sluice_bin())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -274,6 +278,72 @@ struct Figures {
     verify: (f64, Duration),
     /// Per round: p99 alone, p99 with closed-loop readers, p99 with paced readers, and query counts.
     rounds: Vec<(Duration, Duration, Duration, usize, usize)>,
+    /// SIGTERM to exit, after the write rounds.
+    sigterm: Duration,
+    /// After that restart: first accepted connection to the acknowledgement of the POST sent on it.
+    first_post: Duration,
+    /// The running sink's threads, by name, with their counts.
+    threads: String,
+}
+
+/// Sends SIGTERM and waits for the process to end; how long it took.
+fn terminate(server: &mut Server) -> Duration {
+    let t = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = server.child.wait().expect("wait");
+    let took = t.elapsed();
+    assert!(status.success(), "sluice serve exited with {status}");
+    took
+}
+
+/// Starts `sluice serve` again and sends a POST on the first connection it accepts: the time from
+/// that connection to the POST's acknowledgement.
+fn first_post(data: &Path, event: &str) -> (Server, Duration) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(sluice_bin())
+        .args(["serve", "--listen", &addr, "--data-dir"])
+        .arg(data)
+        .env("SLUICE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start sluice serve");
+    let server = Server { child, addr };
+    let deadline = Instant::now() + Duration::from_mins(10);
+    while Instant::now() < deadline {
+        if let Ok(mut c) = Client::connect(&server.addr) {
+            let t = Instant::now();
+            let (status, body) = c.request("POST", "/v1/events", event).expect("POST");
+            let took = t.elapsed();
+            assert_eq!(status, 201, "{body}");
+            return (server, took);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("sluice serve did not start");
+}
+
+/// The threads of a process by name (`/proc/PID/task/*/comm`), as `name xN` in name order.
+fn threads(pid: u32) -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc") {
+        let comm =
+            std::fs::read_to_string(task.expect("task").path().join("comm")).unwrap_or_default();
+        *counts.entry(comm.trim().to_owned()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(name, n)| format!("{name} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn measure(root: &Path, n: usize) -> Figures {
@@ -311,7 +381,7 @@ fn measure(root: &Path, n: usize) -> Figures {
 
     let (server, cold_start) = start_server(&data);
     drop(server);
-    let (server, warm_start) = start_server(&data);
+    let (mut server, warm_start) = start_server(&data);
     let changes = n / 3;
     let by_app = time_gets(&server.addr, 200, |i| {
         format!("/v1/records?app=app-{:03}&limit=10", (i * 37) % APPS)
@@ -336,6 +406,10 @@ fn measure(root: &Path, n: usize) -> Figures {
             (alone.1, busy.1, paced.1, busy.2, paced.2)
         })
         .collect();
+    let threads = threads(server.child.id());
+    let sigterm = terminate(&mut server);
+    let (server, first_post) = first_post(&data, &event(ROUNDS * 3 * batch + 7));
+    drop(server);
     Figures {
         n,
         bytes,
@@ -348,6 +422,9 @@ fn measure(root: &Path, n: usize) -> Figures {
         list,
         verify,
         rounds,
+        sigterm,
+        first_post,
+        threads,
     }
 }
 
@@ -403,6 +480,18 @@ fn main() {
                 ms(r.2) / ms(r.0),
             );
         }
+    }
+    println!("\nRestart (SIGTERM after the write rounds, then a start from the marker):\n");
+    println!("| records | SIGTERM to exit ms | first accepted connection to the first POST's 201 ms | threads of the running sink |");
+    println!("|---:|---:|---:|---|");
+    for f in &figures {
+        println!(
+            "| {} | {:.0} | {:.1} | {} |",
+            f.n,
+            ms(f.sigterm),
+            ms(f.first_post),
+            f.threads
+        );
     }
     if let (Some(small), Some(large)) = (figures.first(), figures.last()) {
         if figures.len() > 1 {

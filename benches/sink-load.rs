@@ -76,7 +76,7 @@ fn start_server(data: &Path, workers: Option<u64>) -> Server {
         .expect("free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    let mut cmd = Command::new(common::sluice_bin());
     cmd.args(["serve", "--listen", &addr, "--data-dir"])
         .arg(data);
     if let Some(workers) = workers {
@@ -179,7 +179,7 @@ fn main() {
     drop(server);
     // The loop again, to show how much the shared disk drifted during the run.
     let (base_after, after_slowest) = baseline(&dir, events, max_time);
-    let verify = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let verify = Command::new(common::sluice_bin())
         .args(["audit", "verify", "--data-dir"])
         .arg(&data)
         .output()

@@ -25,10 +25,10 @@
 //!            environment, stdin and stdout, and maps errors to exit codes; presentation of the audit
 //!            log (tables, CSV, the change report) in cli/audit
 //! diff       two revisions rendered and compared (the pull-request check)
-//! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer and uploader
+//! sink       the HTTP sink on one runtime: routes and auth, group-commit writer, query threads,
+//!            metrics, checkpoint signer and archive uploader tasks, the Application watch (kube-rs)
 //! generate   the plugin pipeline
 //! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
-//! watch      the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
 //! evidence   signed checkpoints, proofs against them, the auditor's export
@@ -39,6 +39,7 @@
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
+//! net        the one TLS setup (ring; the system's and the in-cluster CAs) and HTTP client
 //! ```
 //!
 //! The layers, top to bottom: a module imports only modules of the rows below its own
@@ -48,11 +49,11 @@
 //! ```text
 //! cli
 //! diff sink
-//! generate archive watch
+//! generate archive
 //! render transform evidence record
 //! policy ledger commit
 //! window manifest
-//! parallel
+//! parallel net
 //! ```
 //!
 //! Only [`cli`] is public (the binary uses it); the integration tests run the binary. A few types
@@ -67,13 +68,13 @@ mod evidence;
 mod generate;
 mod ledger;
 mod manifest;
+mod net;
 mod parallel;
 mod policy;
 mod record;
 mod render;
 mod sink;
 mod transform;
-mod watch;
 mod window;
 
 pub use policy::{load as load_policy, Policy, PolicyError};

@@ -6,6 +6,11 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::Duration;
 
+/// The binary measured: `SLUICE_BIN` (another build, for alternating runs against it), else this one.
+pub fn sluice_bin() -> std::ffi::OsString {
+    std::env::var_os("SLUICE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_sluice").into())
+}
+
 /// A running `sluice serve`, killed when dropped.
 pub struct Server {
     pub child: Child,

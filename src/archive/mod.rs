@@ -8,24 +8,47 @@
 //! <prefix>/segments/<first seq, 20 digits>.jsonl     <prefix>/checkpoints/<tree size, 20 digits>.note
 //! ```
 //!
-//! Nothing is ever overwritten: every put is a conditional create (`If-None-Match: *` on S3), and an
-//! object that exists already counts as archived only when its bytes are the same.
+//! Nothing is ever overwritten: a put is a conditional create (`If-None-Match: *` on S3), and an object
+//! that exists already counts as archived only when its bytes are the same (compared by the SHA-256
+//! stored with it as `sha256` metadata, or, when the store keeps none, by hashing the object as it
+//! streams). A file is streamed to the store: files up to [`PART`] in one put, larger ones (sealed
+//! segments, 256 MiB by default) in parts of [`PART`], so memory stays a few parts whatever their size.
+//! `object_store` cannot make the completion of a multipart upload conditional, so a large file is
+//! first looked for and only then uploaded; with S3 Object Lock (versioning) a racing overwrite could
+//! not remove what was there anyway.
 
 pub mod retention;
 pub mod uploader;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt as _, ObjectStoreScheme, PutMode, PutOptions,
-    RetryConfig,
+    Attribute, Attributes, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt as _,
+    ObjectStoreScheme, PutMode, PutMultipartOptions, PutOptions, RetryConfig,
 };
+use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::sync::Arc;
 use url::Url;
 
 /// Largest object `get` reads into memory: a sealed segment (256 MiB by default) with room to spare.
 pub const MAX_OBJECT: u64 = 1 << 30;
+
+/// Files up to this size are put whole; larger ones in parts of this size (S3 wants at least 5 MiB).
+pub const PART: usize = 8 << 20;
+
+/// The metadata member holding an object's SHA-256 (`x-amz-meta-sha256` on S3).
+const DIGEST_KEY: &str = "sha256";
+
+/// A local file's SHA-256 (hex) and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Local {
+    sha256: String,
+    len: u64,
+}
 
 /// What can go wrong with the archive.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +70,12 @@ pub enum ArchiveError {
     TooLarge { url: String, name: String },
     #[error("{url}: {why}")]
     Retention { url: String, why: String },
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Where the S3 bucket's own API is, for the calls `object_store` does not make (Object Lock).
@@ -68,9 +97,11 @@ pub struct Archive {
     /// The URL as given, for messages (it carries no credentials: those come from settings).
     url: String,
     s3: Option<S3Bucket>,
+    /// Whether the store keeps user metadata (a directory does not).
+    metadata: bool,
 }
 
-/// What [`Archive::put_once`] did.
+/// What [`Archive::put_file_once`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
     Created,
@@ -104,6 +135,7 @@ impl Archive {
                 prefix: StorePath::default(),
                 url: url.to_owned(),
                 s3: None,
+                metadata: false,
             });
         }
         let parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
@@ -120,7 +152,7 @@ impl Archive {
                 );
                 let mut builder = AmazonS3Builder::new()
                     .with_client_options(
-                        ClientOptions::new()
+                        client_options()
                             .with_default_headers(headers)
                             .with_connect_timeout(std::time::Duration::from_secs(5))
                             .with_timeout(std::time::Duration::from_mins(1)),
@@ -165,6 +197,7 @@ impl Archive {
                     prefix,
                     url: url.to_owned(),
                     s3: Some(bucket),
+                    metadata: true,
                 })
             }
             ObjectStoreScheme::Local => {
@@ -177,17 +210,38 @@ impl Archive {
                     ..a
                 })
             }
-            ObjectStoreScheme::GoogleCloudStorage | ObjectStoreScheme::MicrosoftAzure => {
-                let (store, prefix) = object_store::parse_url_opts(
-                    &parsed,
-                    settings.iter().map(|(k, v)| (k, v.clone())),
-                )
-                .map_err(store_err)?;
+            ObjectStoreScheme::GoogleCloudStorage => {
+                let mut builder = GoogleCloudStorageBuilder::new()
+                    .with_client_options(client_options())
+                    .with_url(url);
+                for (k, v) in settings {
+                    if let Ok(key) = k.parse::<GoogleConfigKey>() {
+                        builder = builder.with_config(key, v);
+                    }
+                }
                 Ok(Archive {
-                    store: Arc::from(store),
+                    store: Arc::new(builder.build().map_err(store_err)?),
                     prefix,
                     url: url.to_owned(),
                     s3: None,
+                    metadata: true,
+                })
+            }
+            ObjectStoreScheme::MicrosoftAzure => {
+                let mut builder = MicrosoftAzureBuilder::new()
+                    .with_client_options(client_options())
+                    .with_url(url);
+                for (k, v) in settings {
+                    if let Ok(key) = k.parse::<AzureConfigKey>() {
+                        builder = builder.with_config(key, v);
+                    }
+                }
+                Ok(Archive {
+                    store: Arc::new(builder.build().map_err(store_err)?),
+                    prefix,
+                    url: url.to_owned(),
+                    s3: None,
+                    metadata: true,
                 })
             }
             other => Err(bad(format!(
@@ -213,31 +267,138 @@ impl Archive {
         }
     }
 
-    /// Writes `bytes` as `name` (e.g. `segments/00000000000000000001.jsonl`) unless it exists: a
-    /// conditional create. An existing object with the same bytes is [`Put::AlreadyThere`].
+    /// Copies the local file `file` to `name` (e.g. `segments/00000000000000000001.jsonl`) unless the
+    /// archive has it, streaming it (see the module doc). An existing object with the same bytes is
+    /// [`Put::AlreadyThere`].
     ///
     /// # Errors
     ///
-    /// The store fails, or `name` exists with other bytes ([`ArchiveError::Conflict`]).
-    pub async fn put_once(&self, name: &str, bytes: Vec<u8>) -> Result<Put, ArchiveError> {
+    /// The file cannot be read, the store fails, or `name` exists with other bytes
+    /// ([`ArchiveError::Conflict`]).
+    pub async fn put_file_once(&self, name: &str, file: &Path) -> Result<Put, ArchiveError> {
+        let local = digest_file(file)
+            .await
+            .map_err(|e| Self::file_err(file, e))?;
         let path = self.path(name);
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
+        let attributes = if self.metadata {
+            Attributes::from_iter([(
+                Attribute::Metadata(DIGEST_KEY.into()),
+                object_store::AttributeValue::from(local.sha256.clone()),
+            )])
+        } else {
+            Attributes::new()
         };
-        match self.store.put_opts(&path, bytes.clone().into(), opts).await {
-            Ok(_) => Ok(Put::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                if self.get(name).await? == bytes {
-                    Ok(Put::AlreadyThere)
-                } else {
-                    Err(ArchiveError::Conflict {
-                        url: self.url.clone(),
-                        name: name.to_owned(),
-                    })
+        if local.len <= PART as u64 {
+            let bytes = tokio::fs::read(file)
+                .await
+                .map_err(|e| Self::file_err(file, e))?;
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                attributes,
+                ..PutOptions::default()
+            };
+            return match self.store.put_opts(&path, bytes.into(), opts).await {
+                Ok(_) => Ok(Put::Created),
+                Err(object_store::Error::AlreadyExists { .. }) => self.compare(name, &local).await,
+                Err(e) => Err(self.store_err()(e)),
+            };
+        }
+        // The completion of a multipart upload cannot be conditional here: look first.
+        match self.store.head(&path).await {
+            Ok(_) => return self.compare(name, &local).await,
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.store_err()(e)),
+        }
+        let opts = PutMultipartOptions {
+            attributes,
+            ..PutMultipartOptions::default()
+        };
+        let mut upload = self
+            .store
+            .put_multipart_opts(&path, opts)
+            .await
+            .map_err(self.store_err())?;
+        let sent = async {
+            let mut f = tokio::fs::File::open(file)
+                .await
+                .map_err(|e| Self::file_err(file, e))?;
+            loop {
+                let part = read_part(&mut f)
+                    .await
+                    .map_err(|e| Self::file_err(file, e))?;
+                if part.is_empty() {
+                    break;
                 }
+                upload
+                    .put_part(part.into())
+                    .await
+                    .map_err(self.store_err())?;
             }
-            Err(e) => Err(self.store_err()(e)),
+            upload.complete().await.map_err(self.store_err())
+        }
+        .await;
+        match sent {
+            Ok(_) => Ok(Put::Created),
+            Err(e) => {
+                // Best effort: the store drops the parts of an upload that never completes.
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the existing object `name` holds the bytes `local` describes.
+    async fn compare(&self, name: &str, local: &Local) -> Result<Put, ArchiveError> {
+        let path = self.path(name);
+        let conflict = || ArchiveError::Conflict {
+            url: self.url.clone(),
+            name: name.to_owned(),
+        };
+        let head = self
+            .store
+            .get_opts(
+                &path,
+                GetOptions {
+                    head: true,
+                    ..GetOptions::default()
+                },
+            )
+            .await
+            .map_err(self.store_err())?;
+        if head.meta.size != local.len {
+            return Err(conflict());
+        }
+        let stored = head
+            .attributes
+            .get(&Attribute::Metadata(DIGEST_KEY.into()))
+            .map(|v| v.as_ref().to_owned());
+        // No digest kept with it: hash the object as it streams.
+        let digest = if let Some(d) = stored {
+            d
+        } else {
+            let mut stream = self
+                .store
+                .get(&path)
+                .await
+                .map_err(self.store_err())?
+                .into_stream();
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                hasher.update(chunk.map_err(self.store_err())?);
+            }
+            hex::encode(hasher.finalize())
+        };
+        if digest == local.sha256 {
+            Ok(Put::AlreadyThere)
+        } else {
+            Err(conflict())
+        }
+    }
+
+    fn file_err(file: &Path, e: std::io::Error) -> ArchiveError {
+        ArchiveError::File {
+            path: file.to_path_buf(),
+            source: e,
         }
     }
 
@@ -280,4 +441,46 @@ impl Archive {
         }
         Ok(got.bytes().await.map_err(self.store_err())?.to_vec())
     }
+}
+
+/// The SHA-256 and length of a file, read in chunks on a blocking thread.
+async fn digest_file(file: &Path) -> std::io::Result<Local> {
+    let file = file.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(&file)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut len = 0u64;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok(Local {
+            sha256: hex::encode(hasher.finalize()),
+            len,
+        })
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// The next part of a file: up to [`PART`] bytes (empty at the end).
+async fn read_part(f: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut part = Vec::with_capacity(PART);
+    (&mut *f).take(PART as u64).read_to_end(&mut part).await?;
+    Ok(part)
+}
+
+/// The client options of every store: the one trust store (src/net.rs: the system's CAs, which the
+/// platform verifier reads, and the in-cluster CA).
+fn client_options() -> ClientOptions {
+    crate::net::object_store_roots()
+        .into_iter()
+        .fold(ClientOptions::new(), ClientOptions::with_root_certificate)
 }

@@ -12,7 +12,8 @@
 use super::{Archive, ArchiveError, S3Bucket};
 use object_store::aws::AwsAuthorizer;
 use object_store::client::{HttpConnector as _, HttpRequestBody, ReqwestConnector};
-use object_store::ClientOptions;
+use quick_xml::events::Event;
+use std::collections::HashMap;
 
 /// Largest lock configuration read (the real one is a few hundred bytes).
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -79,32 +80,71 @@ pub struct LockConfig {
     pub default: Option<(String, Retention)>,
 }
 
-/// Reads the `ObjectLockConfiguration` XML document: flat elements, so their text is enough.
+/// The text of each element of an XML document by its path of local names (`A/B/C`, namespaces left
+/// out), the first occurrence of each; read by an XML parser, so a tag in a value or a comment is not
+/// taken for an element.
 ///
 /// # Errors
 ///
-/// A period that is not a number.
+/// The document is not well-formed XML.
+fn texts(xml: &str) -> Result<HashMap<String, String>, String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = HashMap::new();
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("the answer is not XML: {e}"))?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name();
+                path.push(String::from_utf8_lossy(name.as_ref()).into_owned());
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) => {
+                let text = t
+                    .decode()
+                    .map_err(|e| format!("the answer is not XML: {e}"))?;
+                if !path.is_empty() && !text.trim().is_empty() {
+                    out.entry(path.join("/"))
+                        .or_insert_with(|| text.trim().to_owned());
+                }
+            }
+            Event::Eof => return Ok(out),
+            _ => {}
+        }
+    }
+}
+
+/// Reads the `ObjectLockConfiguration` XML document (S3's `GetObjectLockConfiguration` answer).
+///
+/// # Errors
+///
+/// The document is not XML, or a period is not a number.
 pub fn parse_lock_config(xml: &str) -> Result<LockConfig, String> {
-    let text = |tag: &str| {
-        let open = format!("<{tag}>");
-        let start = xml.find(&open)? + open.len();
-        let end = xml[start..].find(&format!("</{tag}>"))? + start;
-        Some(xml[start..end].trim().to_owned())
+    let texts = texts(xml)?;
+    let text = |path: &str| {
+        texts
+            .get(&format!("ObjectLockConfiguration/{path}"))
+            .cloned()
     };
     let enabled = text("ObjectLockEnabled").is_some_and(|v| v == "Enabled");
     let number = |v: String| {
         v.parse::<u32>()
             .map_err(|_| format!("retention period {v:?} is not a number"))
     };
+    let rule = |member: &str| text(&format!("Rule/DefaultRetention/{member}"));
     // A rule sets one of the two; some servers also send the other as 0.
-    let years = text("Years").map(number).transpose()?.filter(|n| *n > 0);
-    let days = text("Days").map(number).transpose()?.filter(|n| *n > 0);
+    let years = rule("Years").map(number).transpose()?.filter(|n| *n > 0);
+    let days = rule("Days").map(number).transpose()?.filter(|n| *n > 0);
     let period = match (years, days) {
         (Some(y), _) => Some(Retention::Years(y)),
         (None, Some(d)) => Some(Retention::Days(d)),
         (None, None) => None,
     };
-    let default = match (text("Mode"), period) {
+    let default = match (rule("Mode"), period) {
         (Some(mode), Some(p)) => Some((mode, p)),
         _ => None,
     };
@@ -195,7 +235,7 @@ async fn get_lock_config(s3: &S3Bucket) -> Result<String, String> {
         .try_authorize(&mut request, None)
         .map_err(|e| format!("cannot sign GetObjectLockConfiguration: {e}"))?;
     let client = ReqwestConnector::default()
-        .connect(&ClientOptions::new().with_allow_http(s3.allow_http))
+        .connect(&super::client_options().with_allow_http(s3.allow_http))
         .map_err(|e| e.to_string())?;
     let response = client
         .execute(request)
@@ -208,15 +248,18 @@ async fn get_lock_config(s3: &S3Bucket) -> Result<String, String> {
         .await
         .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
     let body = String::from_utf8_lossy(&body[..body.len().min(MAX_RESPONSE)]).into_owned();
-    if status.as_u16() == 404 && body.contains("ObjectLockConfigurationNotFound") {
+    let not_found = texts(&body)
+        .ok()
+        .and_then(|t| t.get("Error/Code").cloned())
+        .is_some_and(|c| c.starts_with("ObjectLockConfigurationNotFound"));
+    if status.as_u16() == 404 && not_found {
         return Ok(String::new());
     }
     if !status.is_success() {
-        let code = body
-            .split("<Code>")
-            .nth(1)
-            .and_then(|s| s.split("</Code>").next())
-            .unwrap_or("no error code");
+        let code = texts(&body)
+            .ok()
+            .and_then(|t| t.get("Error/Code").cloned())
+            .unwrap_or_else(|| "no error code".to_owned());
         return Err(format!(
             "GetObjectLockConfiguration answered {status} ({code}); the credentials need s3:GetBucketObjectLockConfiguration"
         ));
@@ -268,5 +311,20 @@ mod tests {
         assert!(check("").unwrap().contains("not enabled"));
         assert!(parse_lock_config(&xml("COMPLIANCE", "<Days>x</Days>")).is_err());
         assert!(Retention::Days(2555).is_met_by(Retention::Years(7)));
+        // Read by a parser: namespaces, a declaration and comments are fine; text that only looks
+        // like the elements (in a comment, or at another place) is not taken for them.
+        let real = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ObjectLockConfiguration \
+             xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+             <Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>7</Years></DefaultRetention></Rule>\
+             </ObjectLockConfiguration>";
+        assert_eq!(check(real), None);
+        let fooled =
+            "<ObjectLockConfiguration><!-- <ObjectLockEnabled>Enabled</ObjectLockEnabled> -->\
+            <Note>&lt;Mode&gt;COMPLIANCE&lt;/Mode&gt;</Note></ObjectLockConfiguration>";
+        assert!(check(fooled).unwrap().contains("not enabled"));
+        let elsewhere =
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule>\
+            <Mode>COMPLIANCE</Mode><Years>7</Years></Rule></ObjectLockConfiguration>";
+        assert!(check(elsewhere).unwrap().contains("no default retention"));
     }
 }

@@ -1,17 +1,18 @@
-//! The background copy of sealed segments and checkpoints into the archive. One thread with its own
-//! small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
-//! poll looks for local files the archive lacks and puts them, oldest first. A failing put is retried
-//! with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and
-//! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
+//! The background copy of sealed segments and checkpoints into the archive: a task its owner runs (the
+//! sink runs it on its one runtime; it starts no thread or runtime of its own). It lists what the
+//! archive has once, then on every nudge (a new checkpoint) or poll looks for local files the archive
+//! lacks and copies them, oldest first, each streamed from its file. A failing copy is retried with
+//! exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and the
+//! writer never waits on it. What is pending and what failed is in [`Progress`] (`/metrics`,
+//! `/healthz`).
 
 use super::{Archive, Put};
 use crate::evidence::checkpoint;
 use crate::ledger::segment::{self, SEGMENTS_DIR};
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -23,7 +24,7 @@ const POLL: Duration = Duration::from_secs(5);
 
 /// The archive's progress, shared with `/metrics` and `/healthz`.
 #[derive(Debug, Default)]
-pub struct Status {
+pub struct Progress {
     pub lag_segments: AtomicU64,
     pub lag_checkpoints: AtomicU64,
     pub uploads: AtomicU64,
@@ -32,145 +33,56 @@ pub struct Status {
     pub last_error: Mutex<Option<String>>,
 }
 
-impl Status {
-    /// The archive's lines of the Prometheus exposition.
-    pub fn render(&self, o: &mut String) {
-        let rows: [(&str, &str, &str, &AtomicU64); 5] = [
-            (
-                "sluice_archive_lag_segments",
-                "gauge",
-                "Sealed segments not yet in the archive.",
-                &self.lag_segments,
-            ),
-            (
-                "sluice_archive_lag_checkpoints",
-                "gauge",
-                "Checkpoints not yet in the archive.",
-                &self.lag_checkpoints,
-            ),
-            (
-                "sluice_archive_uploads_total",
-                "counter",
-                "Objects written to the archive.",
-                &self.uploads,
-            ),
-            (
-                "sluice_archive_upload_failures_total",
-                "counter",
-                "Failed archive uploads (each retried with backoff).",
-                &self.failures,
-            ),
-            (
-                "sluice_archive_last_success_timestamp_seconds",
-                "gauge",
-                "Unix time of the last archive pass that left nothing pending.",
-                &self.last_success_unix,
-            ),
-        ];
-        for (name, kind, help, v) in rows {
-            let _ = writeln!(
-                o,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                v.load(Relaxed)
-            );
-        }
-    }
-
-    /// The archive's part of `/healthz`.
-    pub fn detail(&self) -> serde_json::Value {
-        let error = self.last_error.lock().ok().and_then(|e| e.clone());
-        serde_json::json!({
-            "state": if error.is_some() { "retrying" } else { "ok" },
-            "lagSegments": self.lag_segments.load(Relaxed),
-            "lagCheckpoints": self.lag_checkpoints.load(Relaxed),
-            "uploadFailures": self.failures.load(Relaxed),
-            "lastError": error,
-        })
+impl Progress {
+    /// The last error, while copies are failing.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
     }
 }
 
-/// The running uploader.
-#[derive(Debug)]
-pub struct Uploader {
-    wake: Arc<Notify>,
-    stop: Arc<AtomicBool>,
-    done: Mutex<Option<mpsc::Receiver<()>>>,
+/// How the owner steers the uploader: a nudge when something new may be there, and the end.
+#[derive(Debug, Default)]
+pub struct Control {
+    wake: Notify,
+    stopping: AtomicBool,
 }
 
-impl Uploader {
-    /// Starts the uploader thread over `data_dir`.
-    ///
-    /// # Errors
-    ///
-    /// The thread or its runtime cannot be started.
-    pub fn spawn(
-        archive: Archive,
-        data_dir: PathBuf,
-        status: Arc<Status>,
-    ) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let wake = Arc::new(Notify::new());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (done_tx, done) = mpsc::channel();
-        let (w, s) = (Arc::clone(&wake), Arc::clone(&stop));
-        std::thread::Builder::new()
-            .name("archive".into())
-            .spawn(move || {
-                runtime.block_on(run(&archive, &data_dir, &status, &w, &s));
-                let _ = done_tx.send(());
-            })?;
-        Ok(Uploader {
-            wake,
-            stop,
-            done: Mutex::new(Some(done)),
-        })
-    }
-
+impl Control {
     /// Something new may be there to copy (a checkpoint was just written).
     pub fn nudge(&self) {
         self.wake.notify_one();
     }
 
-    /// One last pass, waiting at most `bound` for it (at shutdown).
-    pub fn finish(&self, bound: Duration) {
-        self.stop.store(true, Relaxed);
+    /// Makes one last pass and then ends the uploader.
+    pub fn finish(&self) {
+        self.stopping.store(true, Relaxed);
         self.wake.notify_one();
-        if let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) {
-            let _ = done.recv_timeout(bound);
-        }
     }
 }
 
-async fn run(
-    archive: &Archive,
-    data_dir: &Path,
-    status: &Status,
-    wake: &Notify,
-    stop: &AtomicBool,
-) {
+/// Copies what the archive lacks until [`Control::finish`], then makes one last pass and returns.
+pub async fn run(archive: &Archive, data_dir: &Path, progress: &Progress, control: &Control) {
     let mut archived: HashSet<String> = HashSet::new();
     let mut listed = false;
     let mut backoff = MIN_BACKOFF;
     loop {
-        let stopping = stop.load(Relaxed);
-        let outcome = pass(archive, data_dir, status, &mut archived, &mut listed).await;
+        let stopping = control.stopping.load(Relaxed);
+        let outcome = pass(archive, data_dir, progress, &mut archived, &mut listed).await;
         match outcome {
             Ok(()) => {
                 backoff = MIN_BACKOFF;
-                if let Ok(mut e) = status.last_error.lock() {
+                if let Ok(mut e) = progress.last_error.lock() {
                     *e = None;
                 }
                 let now = chrono::Utc::now().timestamp();
-                status
+                progress
                     .last_success_unix
                     .store(u64::try_from(now).unwrap_or(0), Relaxed);
             }
             Err(why) => {
-                status.failures.fetch_add(1, Relaxed);
+                progress.failures.fetch_add(1, Relaxed);
                 tracing::warn!(archive = archive.url(), error = %why, retry_in = ?backoff, "archive upload failed; appends go on, retrying");
-                if let Ok(mut e) = status.last_error.lock() {
+                if let Ok(mut e) = progress.last_error.lock() {
                     *e = Some(why);
                 }
             }
@@ -178,15 +90,16 @@ async fn run(
         if stopping {
             return;
         }
-        let failing = status.last_error.lock().is_ok_and(|e| e.is_some());
-        if failing {
-            tokio::time::sleep(backoff).await;
+        let wait = if progress.last_error().is_some() {
+            let wait = backoff;
             backoff = (backoff * 2).min(MAX_BACKOFF);
+            wait
         } else {
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-            }
+            POLL
+        };
+        tokio::select! {
+            () = control.wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }
@@ -195,7 +108,7 @@ async fn run(
 async fn pass(
     archive: &Archive,
     data_dir: &Path,
-    status: &Status,
+    status: &Progress,
     archived: &mut HashSet<String>,
     listed: &mut bool,
 ) -> Result<(), String> {
@@ -212,9 +125,8 @@ async fn pass(
     pending.retain(|(name, _)| !archived.contains(name));
     set_lag(status, &pending);
     while let Some((name, path)) = pending.first().cloned() {
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         if archive
-            .put_once(&name, bytes)
+            .put_file_once(&name, &path)
             .await
             .map_err(|e| e.to_string())?
             == Put::Created
@@ -228,7 +140,7 @@ async fn pass(
     Ok(())
 }
 
-fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
+fn set_lag(status: &Progress, pending: &[(String, PathBuf)]) {
     let segments = pending
         .iter()
         .filter(|(n, _)| n.starts_with(SEGMENTS_DIR))
@@ -274,7 +186,7 @@ pub fn pending(
 ///
 /// A directory cannot be read, or a put fails (including a name that exists with other content).
 pub async fn sync_once(archive: &Archive, data_dir: &Path) -> Result<usize, String> {
-    let status = Status::default();
+    let status = Progress::default();
     let mut archived = HashSet::new();
     let mut listed = true;
     pass(archive, data_dir, &status, &mut archived, &mut listed).await?;

@@ -68,6 +68,7 @@ enum Command {
 ///
 /// Whatever the command fails with; [`Error::exit`] gives the exit code.
 pub fn run(cli: Cli) -> Result<Exit> {
+    crate::net::install_provider();
     match cli.command {
         Command::Generate(args) => generate::run(&args),
         Command::Render(args) => render::run(args),

@@ -11,8 +11,8 @@ use crate::commit::DEFAULT_CHANGE_PATTERN;
 use crate::evidence::checkpoint::SigningKey;
 use crate::ledger::Rolling;
 use crate::sink;
-use crate::watch::WatchConfig;
-use crate::window::duration::parse_go_duration;
+use crate::sink::watch::WatchConfig;
+use crate::window::duration::parse_span;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub(super) struct ServeArgs {
     #[arg(long)]
     read_token_file: Option<PathBuf>,
     /// Largest request body in bytes (413 past it).
-    #[arg(long, default_value_t = sink::http::DEFAULT_MAX_BODY)]
+    #[arg(long, default_value_t = sink::handlers::DEFAULT_MAX_BODY)]
     max_body: usize,
     /// Most connections served at once; further ones wait in the listen backlog.
     #[arg(long, default_value_t = sink::server::DEFAULT_MAX_CONNECTIONS)]
@@ -48,7 +48,7 @@ pub(super) struct ServeArgs {
     /// number with KiB, MiB or GiB.
     #[arg(long, default_value = "256MiB")]
     segment_size: String,
-    /// Seal the active segment once its first record is this old: a number with s, m, h or d.
+    /// Seal the active segment once its first record is this old (a span: 30d, 12h, 1h30m, 2w).
     #[arg(long, default_value = "30d")]
     segment_age: String,
     /// Threads that serve the connections (default: one per CPU).
@@ -61,7 +61,7 @@ pub(super) struct ServeArgs {
     /// Namespaces whose Applications are watched, comma-separated; default: all namespaces.
     #[arg(long, value_delimiter = ',', requires = "watch_applications")]
     watch_namespaces: Vec<String>,
-    /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
+    /// How long the webhook has to deliver an outcome before the watch records it (a span: 2m, 90s).
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
     /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
@@ -74,7 +74,8 @@ pub(super) struct ServeArgs {
     /// Sign a checkpoint after this many new records.
     #[arg(long, default_value_t = 1000, env = "SLUICE_CHECKPOINT_EVERY")]
     checkpoint_every: u64,
-    /// Sign a checkpoint at least this often while new records come in (Go duration), and at shutdown.
+    /// Sign a checkpoint at least this often while new records come in (a span: 10m, 1h), and at
+    /// shutdown.
     #[arg(long, default_value = "10m", env = "SLUICE_CHECKPOINT_INTERVAL")]
     checkpoint_interval: String,
     /// Copy sealed segments and checkpoints to this object store: s3://bucket/prefix, gs://…, az://…,
@@ -104,15 +105,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         return Err(Error::Usage("--max-connections must be at least 1".into()));
     }
     let token = args.token_file.as_deref().map(read_token).transpose()?;
-    let every = parse_go_duration(&args.checkpoint_interval)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--checkpoint-interval {:?}: give a positive Go duration such as 10m or 1h",
-                args.checkpoint_interval
-            ))
-        })?;
+    let every = span("--checkpoint-interval", &args.checkpoint_interval, true)?;
     if args.checkpoint_every == 0 {
         return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
     }
@@ -140,7 +133,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .transpose()?;
     let rolling = Rolling {
         max_bytes: parse_size(&args.segment_size)?,
-        max_age: parse_age(&args.segment_age)?,
+        max_age: span("--segment-age", &args.segment_age, true)?,
     };
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
@@ -167,7 +160,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         evidence: sink::evidence::Config {
             key,
             every_records: args.checkpoint_every,
-            every: Duration::from_nanos(every.unsigned_abs()),
+            every,
             archive,
         },
     })?;
@@ -197,28 +190,15 @@ fn parse_size(text: &str) -> Result<u64> {
         })
 }
 
-/// `--segment-age`: a number with s, m, h or d (at least one second).
-fn parse_age(text: &str) -> Result<std::time::Duration> {
-    let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let scale: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => 0,
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|n| *n > 0)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--segment-age {text:?}: give an age such as 30d, 12h, 90m or 3600s"
-            ))
-        })
+/// A span flag (`parse_span`'s grammar); `positive`: zero is refused.
+fn span(flag: &str, text: &str, positive: bool) -> Result<Duration> {
+    match parse_span(text.trim()) {
+        Ok(d) if positive && d.is_zero() => Err(Error::Usage(format!(
+            "{flag} {text:?}: give a span longer than zero, such as 30d, 12h or 90s"
+        ))),
+        Ok(d) => Ok(d),
+        Err(e) => Err(Error::Usage(format!("{flag}: {e}"))),
+    }
 }
 
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).
@@ -248,15 +228,7 @@ pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
 
 /// The watch's configuration from the arguments.
 fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
-    let nanos = parse_go_duration(&args.watch_grace)
-        .ok()
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--watch-grace {:?}: give a duration of 0 or more, such as 2m or 90s",
-                args.watch_grace
-            ))
-        })?;
+    let grace = span("--watch-grace", &args.watch_grace, false)?;
     let namespaces = args
         .watch_namespaces
         .iter()
@@ -270,6 +242,6 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
             .as_ref()
             .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
         namespaces,
-        grace: Duration::from_nanos(nanos),
+        grace,
     })
 }

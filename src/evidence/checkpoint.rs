@@ -333,7 +333,7 @@ impl Checkpoint {
             .and_then(|l| B64.decode(l).ok())
             .filter(|raw| raw.len() == 32)
             .ok_or(NoteError::Body("line 3 is not a base64 SHA-256 hash"))?;
-        let head = to_hex(&head);
+        let head = hex::encode(head);
         let mut time = None;
         let mut chain = false;
         for line in lines {
@@ -380,24 +380,9 @@ impl Checkpoint {
     }
 }
 
-/// Lower-case hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-fn hex_to_bytes(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..32)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-        .collect()
+/// The 32 bytes of a SHA-256 hash written as 64 hex digits.
+fn hex_to_bytes(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text).ok().filter(|b| b.len() == 32)
 }
 
 /// The file name of the checkpoint of tree size `size`: 20 digits, so names sort as numbers.

@@ -7,7 +7,6 @@
 //! changes are the records received in `[from, to)` grouped by `changeId` (a record without one is
 //! its own change, `no-change-id-seq-N`), in the order of their first record.
 
-use super::checkpoint::to_hex;
 use crate::ledger::canonical::{object_to_canonical, to_canonical};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -271,7 +270,7 @@ pub fn sample(ids: &[String], n: usize, seed: &str) -> Vec<String> {
         .iter()
         .map(|id| {
             let d = Sha256::digest(format!("{seed}:{id}").as_bytes());
-            (to_hex(&d), id)
+            (hex::encode(d), id)
         })
         .collect();
     ranked.sort();
@@ -356,7 +355,7 @@ pub fn bundle(
     let mut sums = String::new();
     for (path, bytes) in &files {
         let d = Sha256::digest(bytes);
-        let hex = to_hex(&d);
+        let hex = hex::encode(d);
         let _ = writeln!(sums, "{hex}  {path}");
     }
     files.push(("SHA256SUMS".into(), sums.into_bytes()));

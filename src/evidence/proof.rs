@@ -9,12 +9,14 @@
 
 use super::checkpoint::{self, Checkpoint, NoteError, VerifierKey};
 use crate::ledger::line::{self, Head};
-use crate::ledger::segment::{self, LOG_FILE, SEGMENTS_DIR};
+use crate::ledger::lock;
+use crate::ledger::segment::Listing;
 use crate::ledger::BadReason;
+use crate::ledger::LedgerError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why the log does not match its checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,8 @@ pub enum ProofError {
     },
     #[error("no checkpoint under {0}: nothing is signed to verify against")]
     NoCheckpoint(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// What a verification found.
@@ -152,7 +156,8 @@ impl ChainCheck {
     }
 
     /// Verifies the next segment: it must continue the chain (a sealed one's `first_seq` from its name
-    /// must be the next seq), and every record a checkpoint covers must have the signed hash.
+    /// must be the next seq), and every record a checkpoint covers must have the signed hash. With
+    /// `unfinished`, an unfinished last line is a batch a sink is writing, and is left out.
     ///
     /// # Errors
     ///
@@ -162,6 +167,7 @@ impl ChainCheck {
         name: &str,
         first_seq: Option<u64>,
         reader: impl Read,
+        unfinished: bool,
     ) -> Result<(), ProofError> {
         if let Some(first) = first_seq {
             if first != self.head.seq + 1 {
@@ -207,13 +213,16 @@ impl ChainCheck {
         if let Some(e) = mismatch {
             return Err(e);
         }
-        if let Some(bad) = scan.bad {
-            return Err(ProofError::Broken {
-                name: name.to_owned(),
-                line: bad.line,
-                seq: bad.expected_seq,
-                reason: bad.reason,
-            });
+        match scan.bad {
+            Some(bad) if !(unfinished && bad.torn) => {
+                return Err(ProofError::Broken {
+                    name: name.to_owned(),
+                    line: bad.line,
+                    seq: bad.expected_seq,
+                    reason: bad.reason,
+                })
+            }
+            _ => {}
         }
         self.head = scan.head;
         Ok(())
@@ -262,16 +271,24 @@ pub fn verify_dir(data_dir: &Path, keys: &[VerifierKey]) -> Result<Report, Proof
         notes.push((path.display().to_string(), text));
     }
     let mut check = ChainCheck::new(notes, keys)?;
-    let seg_dir = data_dir.join(SEGMENTS_DIR);
-    for seg in segment::sealed(data_dir).map_err(io_err(&seg_dir))? {
-        let file = std::fs::File::open(&seg.path).map_err(io_err(&seg.path))?;
-        check.segment(&seg.path.display().to_string(), Some(seg.first_seq), file)?;
-    }
-    let active = data_dir.join(LOG_FILE);
-    match std::fs::File::open(&active) {
-        Ok(file) => check.segment(&active.display().to_string(), None, file)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && check.head.seq > 0 => {}
-        Err(e) => return Err(io_err(&active)(e)),
+    // The checkpoints first, then the log as one snapshot: the log only grows after them.
+    let listing = Listing::take(data_dir)?;
+    let live = lock::is_held(data_dir);
+    for (i, seg) in listing.segments.iter().enumerate() {
+        let name = seg.path.display().to_string();
+        match listing.reader(i, 0).map_err(io_err(&seg.path))? {
+            Some((reader, _)) if seg.sealed => {
+                check.segment(&name, Some(seg.first_seq), reader, false)?;
+            }
+            Some((reader, _)) => check.segment(&name, None, reader, live)?,
+            None if check.head.seq > 0 => {}
+            None => {
+                let e = std::fs::File::open(&seg.path)
+                    .err()
+                    .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+                return Err(io_err(&seg.path)(e));
+            }
+        }
     }
     if check.checkpoints() == 0 && check.head.seq > 0 {
         return Err(ProofError::NoCheckpoint(cp_dir.display().to_string()));
@@ -293,29 +310,33 @@ pub fn for_each_record(
         let name = name.display().to_string();
         move |source| ProofError::Io { name, source }
     };
-    let mut files: Vec<PathBuf> = segment::sealed(data_dir)
-        .map_err(io_err(&data_dir.join(SEGMENTS_DIR)))?
-        .into_iter()
-        .map(|s| s.path)
-        .collect();
-    files.push(data_dir.join(LOG_FILE));
+    let listing = Listing::take(data_dir)?;
+    let live = lock::is_held(data_dir);
     let mut head = Head::default();
-    for path in files {
-        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+    for (i, seg) in listing.segments.iter().enumerate() {
+        let path = &seg.path;
+        let Some((reader, _)) = listing.reader(i, 0).map_err(io_err(path))? else {
+            let e = std::fs::File::open(path)
+                .err()
+                .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+            return Err(io_err(path)(e));
+        };
         let start = Head {
             len: 0,
             ..head.clone()
         };
         let base = start.seq;
-        let scan = line::scan_from(io::BufReader::new(file), start, base, |r, _| each(r))
-            .map_err(io_err(&path))?;
-        if let Some(bad) = scan.bad {
-            return Err(ProofError::Broken {
-                name: path.display().to_string(),
-                line: bad.line,
-                seq: bad.expected_seq,
-                reason: bad.reason,
-            });
+        let scan = line::scan_from(reader, start, base, |r, _| each(r)).map_err(io_err(path))?;
+        match scan.bad {
+            Some(bad) if !(live && bad.torn && !seg.sealed) => {
+                return Err(ProofError::Broken {
+                    name: path.display().to_string(),
+                    line: bad.line,
+                    seq: bad.expected_seq,
+                    reason: bad.reason,
+                });
+            }
+            _ => {}
         }
         head = scan.head;
     }
@@ -341,6 +362,7 @@ fn read_bounded(path: &Path, max: usize) -> io::Result<String> {
 mod tests {
     use super::*;
     use crate::evidence::checkpoint::SigningKey;
+    use crate::ledger::segment::{self, LOG_FILE, SEGMENTS_DIR};
     use crate::ledger::testing::{self, Draft};
     use crate::ledger::Ledger;
     use serde_json::json;

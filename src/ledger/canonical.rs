@@ -89,7 +89,7 @@ pub fn hash_after(prev: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
     hasher.update(body);
-    to_hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// The chain hash of a record: SHA-256 hex over `prev` and the canonical bytes of `record` with its
@@ -104,17 +104,7 @@ pub fn chain_hash(prev: &str, record: &Map<String, Value>) -> Result<String, Can
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
     hasher.update(body.as_bytes());
-    Ok(to_hex(&hasher.finalize()))
-}
-
-/// Lower-case hex of bytes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn write_value(out: &mut String, value: &Value) -> Result<(), CanonicalError> {

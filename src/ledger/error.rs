@@ -29,6 +29,13 @@ pub enum LedgerError {
     },
     #[error("record has no canonical form: {0}")]
     Canonical(CanonicalError),
+    /// Another process writes this data directory.
+    #[error(
+        "{}: the data directory is in use by {holder}; only one sluice serve may write it (stop the \
+         other one, or give this one its own --data-dir)",
+        path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
 }
 
 fn torn_hint(reason: &BadReason) -> &'static str {

@@ -1,16 +1,18 @@
-//! The open ledger, owned by one writer: scan and verify the chain, recover a torn tail on open, append batches (one
-//! write, one `sync_data`) with idempotency to the active segment `DATA_DIR/audit.jsonl`, seal it into
-//! `DATA_DIR/segments/` at a size or age (segment.rs), and keep the index (index/) as it goes.
-//! It never rewrites a record: the only shrinking is cutting an unacknowledged tail (a torn last line
-//! on open, or the bytes of a batch whose write or fsync failed).
+//! The open ledger, owned by one writer that holds the data directory's lock (lock.rs): verify the
+//! chain, recover a torn tail on open, append batches (one write, one `sync_data`) with idempotency to
+//! the active segment `DATA_DIR/audit.jsonl`, seal it into `DATA_DIR/segments/` at a size or age
+//! (segment.rs), keep the index (index/) and the owner's derived state ([`Fold`]) as it goes. It never
+//! rewrites a record: the only shrinking is cutting an unacknowledged tail (a torn last line on open,
+//! or the bytes of a batch whose write or fsync failed).
 
 use super::canonical::{hash_after, object_with_to_canonical};
-use super::chores::Chores;
+use super::chores::Handoff;
 use super::error::LedgerError;
 use super::index;
-use super::line::{self, BadLine, Head};
-use super::schema::{Entry, Schema};
-use super::segment::{self, Segment, LOG_FILE};
+use super::line::{BadLine, Head};
+use super::lock::{self, DirLock};
+use super::schema::{Entry, Fold, Schema};
+use super::segment::{self, Listing, Segment, LOG_FILE};
 use serde_json::json;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -51,8 +53,11 @@ impl Default for Rolling {
     }
 }
 
-/// The open log, owned by one writer.
-pub struct Ledger {
+/// The open log, owned by one writer (the only one: it holds the data directory's lock), with the
+/// owner's state `F` derived from its records.
+pub struct Ledger<F: Fold = ()> {
+    _lock: DirLock,
+    fold: F,
     dir: PathBuf,
     path: PathBuf,
     file: File,
@@ -73,7 +78,7 @@ pub struct Ledger {
     verified_after: u64,
 }
 
-impl std::fmt::Debug for Ledger {
+impl<F: Fold> std::fmt::Debug for Ledger<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ledger")
             .field("path", &self.path)
@@ -89,28 +94,49 @@ impl Ledger {
         Self::open_with(dir, now_unix, Rolling::default(), super::testing::SCHEMA)
     }
 
-    /// Opens (creating) the log in `dir`: the sealed segments in `dir/segments/` and the active
-    /// `dir/audit.jsonl`. Verifies the chain (only what follows the verified-prefix marker when the log
-    /// still matches it, else all of it, rebuilding the index), moves a torn last line aside to
-    /// `audit.jsonl.torn-<unix seconds>` and cuts it off. `now_unix` names the side file; `schema`
-    /// says how the records are filed in the index.
+    /// [`Ledger::open_folding`] without derived state.
     ///
     /// # Errors
     ///
-    /// I/O errors, and a chain broken anywhere but a torn last line ([`LedgerError::Broken`],
-    /// [`LedgerError::Segment`]).
+    /// As [`Ledger::open_folding`].
+    #[cfg(test)]
     pub fn open_with(
         dir: &Path,
         now_unix: i64,
         rolling: Rolling,
         schema: Schema,
     ) -> Result<Self, LedgerError> {
+        Self::open_folding(dir, now_unix, rolling, schema)
+    }
+}
+
+impl<F: Fold> Ledger<F> {
+    /// Opens (creating) the log in `dir` for writing, taking the data directory's lock: the sealed
+    /// segments in `dir/segments/` and the active `dir/audit.jsonl`. Verifies the chain (only what follows the verified-prefix marker when the log
+    /// still matches it, else all of it, rebuilding the index), moves a torn last line aside to
+    /// `audit.jsonl.torn-<unix seconds>` and cuts it off. `now_unix` names the side file; `schema`
+    /// says how the records are filed in the index. The derived state `F` is loaded from the marker and
+    /// fed the records after it, or (no marker, or none with a saved `F`) fed every record.
+    ///
+    /// # Errors
+    ///
+    /// Another process writes the directory ([`LedgerError::Locked`]), I/O errors, and a chain broken
+    /// anywhere but a torn last line ([`LedgerError::Broken`], [`LedgerError::Segment`]).
+    pub fn open_folding(
+        dir: &Path,
+        now_unix: i64,
+        rolling: Rolling,
+        schema: Schema,
+    ) -> Result<Self, LedgerError> {
+        let since = chrono::DateTime::from_timestamp(now_unix, 0).map_or_else(String::new, |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+        let lock = DirLock::acquire(dir, &lock::holder(&since))?;
         let path = dir.join(LOG_FILE);
         let io_err = |source| LedgerError::Io {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io_err)?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -121,14 +147,32 @@ impl Ledger {
         // in it is acknowledged.
         segment::sync_dir(dir);
         let t = std::time::Instant::now();
-        let segments = segment::segments(dir)?;
+        let listing = Listing::take(dir)?;
+        let segments = listing.segments.clone();
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "segments listed");
-        let index::Start { mut writer, resume } =
-            index::Writer::start(dir, segments.clone(), schema);
+        let mut start = index::Writer::start(dir, segments.clone(), schema, F::KIND);
+        let mut fold = match (&start.resume, &start.saved) {
+            (Some(_), Some(saved)) => F::load(saved),
+            (Some(_), None) if F::KIND.is_empty() => Some(F::default()),
+            _ => None,
+        };
+        if fold.is_none() && start.resume.is_some() {
+            tracing::info!(
+                kind = F::KIND,
+                "the saved state does not read; verifying the whole audit log"
+            );
+            start = index::Writer::fresh(dir, segments.clone(), schema, F::KIND);
+        }
+        let mut fold = fold.take().unwrap_or_default();
+        let index::Start {
+            mut writer, resume, ..
+        } = start;
         let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
-        let walked = segment::walk(&segments, resume.as_ref(), |record, pos, _| {
+        let walked = segment::walk(&listing, resume.as_ref(), |record, pos, _| {
             writer.add_map(&record, pos.offset);
+            fold.observe(&record);
         })?;
+        drop(listing);
         let torn = match walked.torn {
             Some(bad) => Some(move_aside(&path, &mut file, &bad, now_unix)?),
             None => None,
@@ -141,14 +185,16 @@ impl Ledger {
         let head = walked.head;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
         writer.finish_open();
-        writer.publish(&head, None, true);
+        writer.publish(&head, None, true, &|| fold.save());
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         let active_since = if head.len == 0 {
             None
         } else {
-            line::first_line(&path).and_then(|first| (schema.received)(&first))
+            super::line::first_line(&path).and_then(|first| (schema.received)(&first))
         };
         Ok(Ledger {
+            _lock: lock,
+            fold,
             dir: dir.to_path_buf(),
             path,
             file,
@@ -196,11 +242,17 @@ impl Ledger {
         self.index.reader()
     }
 
-    /// The work that need not hold up an append (writing the marker, filling the idempotency keys
-    /// after a start), for the owner to run on a thread of its choosing ([`Chores::run`], which ends
-    /// once the ledger is dropped). Until this is called, that work is done inline.
-    pub fn take_chores(&mut self) -> Chores {
-        self.index.take_chores()
+    /// The state derived from the records in the log.
+    pub fn fold(&self) -> &F {
+        &self.fold
+    }
+
+    /// From now on, the work that need not hold up an append (writing the marker, filling the
+    /// idempotency keys after a start) goes to `to`, for the owner to run one at a time in order, on a
+    /// thread of its choosing (see `ledger::chores`). Until this is called, that work is done inline.
+    pub fn hand_chores_to(&mut self, to: impl Fn(super::chores::Chore) + Send + 'static) {
+        let to: Handoff = Box::new(to);
+        self.index.hand_chores_to(to);
     }
 
     /// Seals the active segment when it is due by size, or by age at `now_unix`; whether it did.
@@ -253,8 +305,11 @@ impl Ledger {
         });
         tracing::info!(segment = %segment::segment_name(first), last_seq = self.head.seq, "sealed the active audit segment");
         self.start_active()?;
+        let fold = &self.fold;
         self.index
-            .publish(&self.head, Some(self.segments.clone()), true);
+            .publish(&self.head, Some(self.segments.clone()), true, &|| {
+                fold.save()
+            });
         Ok(())
     }
 
@@ -324,8 +379,9 @@ impl Ledger {
                 continue;
             }
             let seq = head.seq + 1;
-            let (line, hash) = chain(draft, seq, &head.hash)?;
-            appended.push((seq, head.len, draft, filing));
+            let members = draft.members();
+            let (line, hash) = chain(&members, seq, &head.hash)?;
+            appended.push((seq, head.len, draft, filing, members));
             buf.extend_from_slice(&line);
             buf.push(b'\n');
             head = Head {
@@ -348,15 +404,18 @@ impl Ledger {
             }
         }
         if self.head.len == 0 {
-            if let Some((_, _, first, _)) = appended.first() {
+            if let Some((_, _, first, _, _)) = appended.first() {
                 self.active_since = first.received();
             }
         }
-        for (seq, offset, _, filing) in appended {
+        // Only now that the batch is durable do its records count, for the index and the fold.
+        for (seq, offset, _, filing, members) in appended {
             self.index.add(seq, offset, filing);
+            self.fold.observe(&members);
         }
         self.head = head;
-        self.index.publish(&self.head, None, false);
+        let fold = &self.fold;
+        self.index.publish(&self.head, None, false, &|| fold.save());
         Ok(outcomes)
     }
 
@@ -385,15 +444,18 @@ impl Ledger {
 }
 
 /// The line (canonical bytes, no newline) and hash of `draft` as record `seq` after `prev`.
-fn chain(draft: &impl Entry, seq: u64, prev: &str) -> Result<(Vec<u8>, String), LedgerError> {
-    let fields = draft.members();
+fn chain(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    seq: u64,
+    prev: &str,
+) -> Result<(Vec<u8>, String), LedgerError> {
     let (seq, prev_value) = (json!(seq), json!(prev));
-    let body = object_with_to_canonical(&fields, &[("seq", &seq), ("prev", &prev_value)])
+    let body = object_with_to_canonical(fields, &[("seq", &seq), ("prev", &prev_value)])
         .map_err(LedgerError::Canonical)?;
     let hash = hash_after(prev, &body);
     let hash_value = json!(hash);
     let line = object_with_to_canonical(
-        &fields,
+        fields,
         &[("seq", &seq), ("prev", &prev_value), ("hash", &hash_value)],
     )
     .map_err(LedgerError::Canonical)?;

@@ -1,19 +1,34 @@
 //! Reading the whole log in a data directory, for the commands: verify every segment in order and hand
 //! each record over one at a time ([`read_each`], [`verify`]), then read again only the records a
 //! second pass wants ([`read_again`], with a [`SeqSet`] of one bit per record). Memory stays bounded
-//! whatever the size of the log. Never writes.
+//! whatever the size of the log. Never writes, and never takes the writer's lock.
+//!
+//! A sink may be appending and sealing while the log is read: the segments are listed as one snapshot
+//! (`segment::Listing`: a seal that renames the active file while it is listed makes the listing be
+//! taken again, and the active segment is read through the file opened then, up to the length it had),
+//! so a seal is never taken for a missing or moved record. An unfinished last line while a writer holds
+//! the data directory is a batch being written, not a torn one.
 
 use super::error::LedgerError;
 use super::line::{self, Head};
-use super::segment::{self, Segment, LOG_FILE};
+use super::lock;
+use super::segment::{self, Listing, Segment, LOG_FILE};
 use serde_json::{Map, Value};
 use std::path::Path;
 
-/// The log in `data_dir` as [`read_each`] verified it: its segments and the valid length of each.
-#[derive(Debug, Clone)]
+/// The log in `data_dir` as [`read_each`] verified it: its segments (as listed then) and the valid
+/// length of each.
+#[derive(Debug)]
 pub struct Verified {
-    pub segments: Vec<Segment>,
-    pub lengths: Vec<u64>,
+    listing: Listing,
+    lengths: Vec<u64>,
+}
+
+impl Verified {
+    /// The segments, in chain order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.listing.segments
+    }
 }
 
 /// Where a record was read: the file, and its line there (1-based).
@@ -34,24 +49,32 @@ pub fn read_each(
     data_dir: &Path,
     mut each: impl FnMut(Map<String, Value>, At<'_>),
 ) -> Result<Verified, LedgerError> {
-    let segments = segment::segments(data_dir)?;
-    let walked = segment::walk(&segments, None, |map, position, line| {
+    let listing = Listing::take(data_dir)?;
+    let walked = segment::walk(&listing, None, |map, position, line| {
         let at = At {
-            path: &segments[position.segment].path,
+            path: &listing.segments[position.segment].path,
             line,
         };
         each(map, at);
     })?;
     if let Some(bad) = &walked.torn {
-        tracing::warn!(
-            path = %segments.last().map(|s| s.path.display().to_string()).unwrap_or_default(),
-            line = bad.line,
-            "the last line is torn (an unfinished write); it is left out"
-        );
+        let path = listing
+            .segments
+            .last()
+            .map(|s| s.path.display().to_string());
+        if lock::is_held(data_dir) {
+            tracing::debug!(path = ?path, line = bad.line, "a batch is being written; its records are left out");
+        } else {
+            tracing::warn!(
+                path = %path.unwrap_or_default(),
+                line = bad.line,
+                "the last line is torn (an unfinished write); it is left out"
+            );
+        }
     }
     Ok(Verified {
         lengths: walked.lengths,
-        segments,
+        listing,
     })
 }
 
@@ -99,7 +122,12 @@ pub fn read_again(
     if wanted.is_empty() {
         return Ok(());
     }
-    for (seg, &len) in verified.segments.iter().zip(&verified.lengths) {
+    for (i, (seg, &len)) in verified
+        .segments()
+        .iter()
+        .zip(&verified.lengths)
+        .enumerate()
+    {
         let io_err = |source| LedgerError::Io {
             path: seg.path.clone(),
             source,
@@ -107,7 +135,10 @@ pub fn read_again(
         if len == 0 {
             continue;
         }
-        let mut lines = line::Lines::of_file(&seg.path, len).map_err(io_err)?;
+        let Some((reader, _)) = verified.listing.reader(i, 0).map_err(io_err)? else {
+            continue;
+        };
+        let mut lines = line::Lines::new(std::io::Read::take(reader, len));
         let mut seq = seg.first_seq;
         while let Some((_, text)) = lines.next_line().map_err(io_err)? {
             if wanted.contains(seq) {
@@ -132,21 +163,24 @@ pub fn read_again(
 }
 
 /// Verifies the whole chain in `data_dir`, every segment in order, and gives its head (`audit verify`).
+/// While a sink writes the log, an unfinished last line is a batch being written: the head is the last
+/// record before it.
 ///
 /// # Errors
 ///
 /// The log cannot be read, a segment is missing or out of order, or a line breaks the chain (a torn
-/// last line included: it is not verified).
+/// last line included when no sink writes the log: it is not verified).
 pub fn verify(data_dir: &Path) -> Result<Head, LedgerError> {
-    let segments = segment::segments(data_dir)?;
-    let walked = segment::walk(&segments, None, |_, _, _| {})?;
+    let listing = Listing::take(data_dir)?;
+    let walked = segment::walk(&listing, None, |_, _, _| {})?;
     match walked.torn {
-        Some(bad) => {
-            let path = segments
+        Some(bad) if !lock::is_held(data_dir) => {
+            let path = listing
+                .segments
                 .last()
                 .map_or_else(|| data_dir.join(LOG_FILE), |s| s.path.clone());
             Err(bad.into_error(path))
         }
-        None => Ok(walked.head),
+        _ => Ok(walked.head),
     }
 }

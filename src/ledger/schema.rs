@@ -33,3 +33,31 @@ pub trait Entry {
     /// When it was received (Unix seconds).
     fn received(&self) -> Option<i64>;
 }
+
+/// State the owner derives from the records in the log, in log order (the sink's gate knowledge),
+/// which the ledger keeps beside its verified-prefix marker, so that a start learns it from the marker
+/// and the few records after it instead of reading every record. The ledger feeds it only records that
+/// are in the log: those it verifies when it opens, and those of a batch once the batch is durable.
+pub trait Fold: Default + Send + 'static {
+    /// The kind of state and its version (a saved state of another kind is never loaded); empty for
+    /// no state at all.
+    const KIND: &'static str;
+    /// Learns from a record that is in the log (each once, in log order).
+    fn observe(&mut self, record: &Map<String, Value>);
+    /// The state, to save beside the marker.
+    fn save(&self) -> Value;
+    /// A saved state; `None` when it does not read (the ledger then reads every record again).
+    fn load(saved: &Value) -> Option<Self>;
+}
+
+/// No state.
+impl Fold for () {
+    const KIND: &'static str = "";
+    fn observe(&mut self, _: &Map<String, Value>) {}
+    fn save(&self) -> Value {
+        Value::Null
+    }
+    fn load(_: &Value) -> Option<Self> {
+        Some(())
+    }
+}

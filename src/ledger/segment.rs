@@ -11,7 +11,7 @@ use super::line::{self, BadLine, Head};
 pub use super::names::{first_seq_of_name, segment_name, LOG_FILE, SEGMENTS_DIR};
 use serde_json::{Map, Value};
 use std::fs::File;
-use std::io::{self, BufReader, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// One file of the log.
@@ -31,32 +31,135 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> LedgerError + '_ {
     }
 }
 
-/// The sealed segments in chain order (by the first seq in their names), then the active one.
-///
-/// The active segment is always last, even when `audit.jsonl` does not exist (yet): its `first_seq`
-/// is that of its first line, or, when it has none, one past the last record of the last sealed
-/// segment. Files in `segments/` whose names are not 20 digits and `.jsonl` are not segments and are
-/// left out. Nothing is verified here: see [`walk`].
+/// How often the listing is taken again when a seal moved a file while it was taken.
+const LISTING_TRIES: usize = 100;
+
+/// The segments of a data directory as one snapshot: the sealed ones by name, and the active one as
+/// an open file with the length it had, so that a seal (a rename) or an append while the log is read
+/// changes nothing of what the reader sees.
+#[derive(Debug)]
+pub struct Listing {
+    /// The sealed segments in chain order (by the first seq in their names), then the active one.
+    pub segments: Vec<Segment>,
+    /// The active segment as it was listed, and its length then; `None` when it did not exist.
+    active: Option<(File, u64)>,
+}
+
+/// The sealed segments in chain order, then the active one ([`Listing::take`]'s segments).
 ///
 /// # Errors
 ///
-/// `segments/` exists but cannot be listed.
+/// As [`Listing::take`].
+#[cfg(test)]
 pub fn segments(data_dir: &Path) -> Result<Vec<Segment>, LedgerError> {
-    let mut sealed = sealed(data_dir).map_err(io_at(&data_dir.join(SEGMENTS_DIR)))?;
-    let active = data_dir.join(LOG_FILE);
-    let first_seq = match first_line_seq(&active) {
-        Some(seq) => seq,
-        None => match sealed.last() {
-            Some(last) => last_line_seq(&last.path).map_or(last.first_seq, |s| s + 1),
-            None => 1,
-        },
-    };
-    sealed.push(Segment {
-        path: active,
-        first_seq,
-        sealed: false,
-    });
-    Ok(sealed)
+    Ok(Listing::take(data_dir)?.segments)
+}
+
+impl Listing {
+    /// Lists the segments of `data_dir` as one snapshot: the sealed ones, then the active one, which
+    /// is always last, even when `audit.jsonl` does not exist (yet): its `first_seq` is that of its
+    /// first line, or, when it has none, one past the last record of the last sealed segment. Files in
+    /// `segments/` whose names are not 20 digits and `.jsonl` are not segments and are left out.
+    /// When a seal renames the active segment while the listing is taken, it is taken again. Nothing
+    /// is verified here: see [`walk`].
+    ///
+    /// # Errors
+    ///
+    /// `segments/` exists but cannot be listed, the active segment cannot be opened, or the segments
+    /// kept moving (a hundred seals while listing: something else renames files here).
+    pub fn take(data_dir: &Path) -> Result<Self, LedgerError> {
+        let path = data_dir.join(LOG_FILE);
+        let dir = data_dir.join(SEGMENTS_DIR);
+        let dir_err = io_at(&dir);
+        for _ in 0..LISTING_TRIES {
+            let before = sealed(data_dir).map_err(&dir_err)?;
+            let active = match File::open(&path) {
+                Ok(f) => Some(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io_at(&path)(e)),
+            };
+            let after = sealed(data_dir).map_err(&dir_err)?;
+            // The file opened must still be the active segment, and no segment sealed meanwhile.
+            let same_file = match (&active, std::fs::metadata(&path)) {
+                (Some(f), Ok(now)) => f.metadata().is_ok_and(|m| same_inode(&m, &now)),
+                (None, Err(e)) => e.kind() == io::ErrorKind::NotFound,
+                _ => false,
+            };
+            if before != after || !same_file {
+                continue;
+            }
+            let active = match active {
+                Some(f) => {
+                    let len = f.metadata().map_err(io_at(&path))?.len();
+                    Some((f, len))
+                }
+                None => None,
+            };
+            let mut segments = after;
+            let first_in_active = active.as_ref().and_then(|(f, len)| {
+                let mut buf = Vec::new();
+                let first = line::line_at(f, 0, &mut buf).ok()?;
+                // Only a complete line within the length listed counts.
+                if first.len() as u64 >= *len {
+                    return None;
+                }
+                serde_json::from_slice::<Map<String, Value>>(first)
+                    .ok()?
+                    .get("seq")?
+                    .as_u64()
+            });
+            let first_seq = match first_in_active {
+                Some(seq) => seq,
+                None => match segments.last() {
+                    Some(last) => last_line_seq(&last.path).map_or(last.first_seq, |s| s + 1),
+                    None => 1,
+                },
+            };
+            segments.push(Segment {
+                path: path.clone(),
+                first_seq,
+                sealed: false,
+            });
+            return Ok(Listing { segments, active });
+        }
+        Err(LedgerError::Io {
+            path: data_dir.to_path_buf(),
+            source: io::Error::other(
+                "the segments kept moving while they were listed; is something else renaming files here?",
+            ),
+        })
+    }
+
+    /// A reader of segment `i` from byte `offset`: a sealed segment from its file, the active one from
+    /// the file as listed, up to the length it had then. `None`: the active segment did not exist.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or read.
+    pub fn reader(&self, i: usize, offset: u64) -> io::Result<Option<(Box<dyn io::BufRead>, u64)>> {
+        let seg = &self.segments[i];
+        let (mut file, len) = if seg.sealed {
+            let f = File::open(&seg.path)?;
+            let len = f.metadata()?.len();
+            (f, len)
+        } else {
+            match &self.active {
+                Some((f, len)) => (f.try_clone()?, *len),
+                None => return Ok(None),
+            }
+        };
+        file.seek(SeekFrom::Start(offset))?;
+        let bounded = file.take(len.saturating_sub(offset));
+        Ok(Some((
+            Box::new(BufReader::with_capacity(1 << 16, bounded)),
+            len,
+        )))
+    }
+}
+
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 /// The sealed segments of `data_dir` (the files of `segments/` named as [`segment_name`] writes), by
@@ -84,11 +187,6 @@ pub fn sealed(data_dir: &Path) -> io::Result<Vec<Segment>> {
     }
     sealed.sort_by_key(|s| s.first_seq);
     Ok(sealed)
-}
-
-/// The `seq` of a file's first line, when it has a readable one.
-fn first_line_seq(path: &Path) -> Option<u64> {
-    line::first_line(path)?.get("seq")?.as_u64()
 }
 
 /// The `seq` of a file's last complete line, when it has a readable one.
@@ -124,21 +222,22 @@ pub struct Walked {
     pub torn: Option<BadLine>,
 }
 
-/// Verifies the chain across `segments` (as [`segments`] lists them), from the start or from
-/// `resume`, giving each valid record, its position and its line number (1-based, in its file) to
-/// `on_record`. Only the last line of the active segment may be torn: it is reported in
-/// [`Walked::torn`] and left out; anything else that breaks the chain is an error naming the segment
-/// (and the line).
+/// Verifies the chain across the segments of `listing`, from the start or from `resume`, giving each
+/// valid record, its position and its line number (1-based, in its file) to `on_record`. Only the last
+/// line of the active segment may be torn (or still being written, when the log is read while a sink
+/// appends): it is reported in [`Walked::torn`] and left out; anything else that breaks the chain is
+/// an error naming the segment (and the line).
 ///
 /// # Errors
 ///
 /// A segment cannot be read; a sealed segment is missing, out of order, empty or ends unfinished; a
 /// line breaks the chain ([`LedgerError::Broken`], naming the segment's file and its line there).
 pub fn walk(
-    segments: &[Segment],
+    listing: &Listing,
     resume: Option<&Resume>,
     mut on_record: impl FnMut(Map<String, Value>, Position, u64),
 ) -> Result<Walked, LedgerError> {
+    let segments = &listing.segments;
     let (start, mut head) = match resume {
         Some(r) => (r.segment, r.head.clone()),
         None => (0, Head::default()),
@@ -148,40 +247,41 @@ pub fn walk(
     for (i, seg) in segments.iter().enumerate().skip(start) {
         let resuming = resume.is_some() && i == start;
         let expected = head.seq + 1;
-        let file = match File::open(&seg.path) {
-            Ok(f) => f,
+        let from = if resuming { head.len } else { 0 };
+        let (reader, len) = match listing.reader(i, from) {
+            Ok(Some(r)) => r,
             // The active segment does not exist between sealing and the first record after it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !seg.sealed && i > 0 => {
+            Ok(None) if i > 0 => {
                 head.len = 0;
                 continue;
             }
+            // No log at all: the error names the file (opening it again gives the system's words).
+            Ok(None) => {
+                let e = File::open(&seg.path)
+                    .err()
+                    .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+                return Err(io_at(&seg.path)(e));
+            }
             Err(e) => return Err(io_at(&seg.path)(e)),
         };
-        if !resuming {
-            let is_empty = file.metadata().map_err(io_at(&seg.path))?.len() == 0;
-            if (seg.sealed || !is_empty) && seg.first_seq != expected {
-                let problem = if seg.first_seq > expected {
-                    SegmentProblem::Missing {
-                        expected,
-                        found: seg.first_seq,
-                    }
-                } else {
-                    SegmentProblem::Order {
-                        expected,
-                        found: seg.first_seq,
-                    }
-                };
-                return Err(LedgerError::Segment {
-                    path: seg.path.clone(),
-                    problem,
-                });
-            }
+        if !resuming && (seg.sealed || len > 0) && seg.first_seq != expected {
+            let problem = if seg.first_seq > expected {
+                SegmentProblem::Missing {
+                    expected,
+                    found: seg.first_seq,
+                }
+            } else {
+                SegmentProblem::Order {
+                    expected,
+                    found: seg.first_seq,
+                }
+            };
+            return Err(LedgerError::Segment {
+                path: seg.path.clone(),
+                problem,
+            });
         }
-        let mut reader = BufReader::with_capacity(1 << 16, file);
         let start_head = if resuming {
-            reader
-                .seek(SeekFrom::Start(head.len))
-                .map_err(io_at(&seg.path))?;
             head.clone()
         } else {
             Head {
@@ -195,11 +295,8 @@ pub fn walk(
         } else {
             head.seq
         };
-        let scan = line::scan_from(&mut reader, start_head, base, |record, offset| {
-            let line = record
-                .get("seq")
-                .and_then(Value::as_u64)
-                .map_or(0, |s| s - base);
+        let scan = line::scan_from(reader, start_head, base, |record, offset| {
+            let line = line::seq_of(&record).saturating_sub(base);
             on_record(record, Position { segment: i, offset }, line);
         })
         .map_err(io_at(&seg.path))?;

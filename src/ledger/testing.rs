@@ -11,9 +11,7 @@ pub struct Draft(pub Map<String, Value>);
 
 /// Record `i` of app `app`, with `change` (or none) and text `text`.
 pub fn draft(i: u64, app: &str, change: Option<&str>, text: &str) -> Draft {
-    let key = crate::ledger::canonical::to_hex(&sha2::Digest::finalize(
-        <sha2::Sha256 as sha2::Digest>::new_with_prefix(format!("{app}/{i}")),
-    ));
+    let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("{app}/{i}")));
     let Value::Object(map) = json!({"event": "test", "receivedAt": "2026-01-02T00:00:01.000Z",
         "key": key, "app": {"name": app}, "changeId": change, "revision": format!("r{i}"),
         "text": text, "at": "2026-01-02T00:00:00Z"})

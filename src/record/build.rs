@@ -677,9 +677,7 @@ mod tests {
         }
         assert_eq!(
             key,
-            crate::ledger::canonical::to_hex(&sha2::Digest::finalize(
-                <sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes)
-            ))
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
         );
         let body = json!({"event": "deployed", "app": application()});
         let d = event_record(&body, "t", &pattern()).unwrap();

@@ -99,7 +99,7 @@ fn length_prefixed_digest(fields: &[&str]) -> String {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
-    crate::ledger::canonical::to_hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// The key under which a record of the log is indexed for idempotency: its `key` member, or, for a

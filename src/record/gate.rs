@@ -21,7 +21,9 @@
 //! transform writes (docs/hooks.md): the guard Job `<app>-sluice-guard`, the Velero `Backup`, and the
 //! migration Jobs `<app>-<migration>-<10 hex digits>`.
 
+use super::event::GUARD_DECISION;
 use super::model::{Body, Gate, Record, SyncEvent};
+use crate::ledger::Fold;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -171,12 +173,15 @@ fn source_type(app: &Value) -> Option<&str> {
 }
 
 /// What earlier records taught about each app (by `metadata.name`, the name guard decisions carry).
-#[derive(Debug, Default)]
+/// It learns only from records that are in the log: the ledger feeds it (`ledger::Fold`) every record
+/// it verifies at start and each record of a batch once the batch is durable, and keeps it beside its
+/// verified-prefix marker, so that a start does not read every record again.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Knowledge {
     apps: HashMap<String, AppMemory>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct AppMemory {
     /// Sluice's plugin rendered it: a guard decision, a guard hook, or a plugin source was recorded.
     plugin: bool,
@@ -185,57 +190,202 @@ struct AppMemory {
     decisions: VecDeque<DateTime<FixedOffset>>,
 }
 
-impl Knowledge {
-    /// Learns from a record that is in the log (at start, from every record; then from each append).
-    pub fn observe(&mut self, body: &Body) {
+impl AppMemory {
+    fn decided(&mut self, at: DateTime<FixedOffset>) {
+        self.plugin = true;
+        if self.decisions.len() == DECISIONS_KEPT {
+            self.decisions.pop_front();
+        }
+        self.decisions.push_back(at);
+    }
+}
+
+/// What a record teaches, as far as the gate findings go.
+enum Lesson<'a> {
+    /// A guard decision for `app` at `at`.
+    Decision(&'a str, Option<DateTime<FixedOffset>>),
+    /// A sync of `app` that ran sluice's guard hook or came from its plugin.
+    Plugin(&'a str),
+    Nothing,
+}
+
+impl Lesson<'_> {
+    fn of_body(body: &Body) -> Lesson<'_> {
         match body {
             Body::Guard(g) => {
-                let memory = self.apps.entry(g.app.name.clone()).or_default();
-                memory.plugin = true;
-                if let Ok(at) = DateTime::parse_from_rfc3339(&g.at) {
-                    if memory.decisions.len() == DECISIONS_KEPT {
-                        memory.decisions.pop_front();
-                    }
-                    memory.decisions.push_back(at);
+                Lesson::Decision(&g.app.name, DateTime::parse_from_rfc3339(&g.at).ok())
+            }
+            Body::Sync(s) => match s.gate.as_present() {
+                Some(Some(gate))
+                    if gate.guard.is_some() || gate.source.as_deref() == Some(PLUGIN) =>
+                {
+                    Lesson::Plugin(&s.app.name)
+                }
+                _ => Lesson::Nothing,
+            },
+        }
+    }
+
+    /// The same from a record as the log holds it (what `of_body` reads from the typed record).
+    fn of_map(record: &Map<String, Value>) -> Lesson<'_> {
+        let name = record
+            .get("app")
+            .and_then(|a| a.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if record.get("event").and_then(Value::as_str) == Some(GUARD_DECISION) {
+            let at = record.get("at").and_then(Value::as_str);
+            return Lesson::Decision(name, at.and_then(|t| DateTime::parse_from_rfc3339(t).ok()));
+        }
+        match record.get("gate") {
+            Some(Value::Object(gate)) => {
+                let guard = gate.get("guard").is_some_and(|g| !g.is_null());
+                let plugin = gate.get("source").and_then(Value::as_str) == Some(PLUGIN);
+                if guard || plugin {
+                    Lesson::Plugin(name)
+                } else {
+                    Lesson::Nothing
                 }
             }
-            Body::Sync(s) => {
-                let Some(Some(gate)) = s.gate.as_present() else {
-                    return;
-                };
-                if gate.guard.is_some() || gate.source.as_deref() == Some(PLUGIN) {
-                    self.apps.entry(s.app.name.clone()).or_default().plugin = true;
+            _ => Lesson::Nothing,
+        }
+    }
+}
+
+impl Knowledge {
+    /// Learns from a record that is in the log (as the ledger's fold does from its line).
+    #[cfg(test)]
+    pub fn observe(&mut self, body: &Body) {
+        self.learn(&Lesson::of_body(body));
+    }
+
+    fn learn(&mut self, lesson: &Lesson<'_>) {
+        match *lesson {
+            Lesson::Decision(app, at) => {
+                let memory = self.apps.entry(app.to_owned()).or_default();
+                match at {
+                    Some(at) => memory.decided(at),
+                    None => memory.plugin = true,
                 }
             }
+            Lesson::Plugin(app) => self.apps.entry(app.to_owned()).or_default().plugin = true,
+            Lesson::Nothing => {}
         }
     }
 
     /// Adds to a sync record's gate what needs earlier records: a bypass of the plugin by an app that
-    /// used it, and a missing guard decision for an app that has windows.
+    /// used it, and a missing guard decision for an app that has windows (as [`Batch`] does for each
+    /// draft of a batch).
+    #[cfg(test)]
     pub fn complete(&self, sync: &mut SyncEvent) {
-        let Some(memory) = self.apps.get(&sync.app.name) else {
-            return;
-        };
-        let (started, finished) = (
-            time(sync.started_at.as_deref()),
-            time(sync.finished_at.as_deref()),
-        );
-        let Some(Some(gate)) = sync.gate.as_present_mut() else {
-            return;
-        };
-        let bypass = memory.plugin
-            && gate.guard.is_none()
-            && gate.source.as_deref().is_some_and(|s| s != PLUGIN);
-        if bypass {
-            gate.exceptions.push(BYPASSES_PLUGIN.to_owned());
+        if let Some(memory) = self.apps.get(&sync.app.name) {
+            complete_with(memory, sync);
         }
-        let decided = memory.decisions.iter().any(|at| {
-            started.is_none_or(|s| (*at - s).num_seconds() >= -DECISION_SLACK_SECONDS)
-                && finished.is_none_or(|f| *at <= f)
-        });
-        if !memory.decisions.is_empty() && !decided && gate.exceptions.is_empty() {
-            gate.exceptions.push(NO_GUARD_DECISION.to_owned());
+    }
+
+    /// A batch about to be written: its drafts are completed in order, each with what the log taught
+    /// and what the drafts before it in the batch teach, while this knowledge itself learns nothing
+    /// until the ledger feeds it the records that were written.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            known: self,
+            pending: HashMap::new(),
         }
+    }
+}
+
+/// What a batch's drafts teach the drafts after them, over what the log taught ([`Knowledge::batch`]).
+pub struct Batch<'k> {
+    known: &'k Knowledge,
+    pending: HashMap<String, AppMemory>,
+}
+
+impl Batch<'_> {
+    /// Completes the gate findings of `draft` (a sync), then learns from it as if it were written.
+    pub fn complete_and_learn(&mut self, draft: &mut Body) {
+        if let Body::Sync(s) = draft {
+            let memory = self
+                .pending
+                .get(&s.app.name)
+                .or_else(|| self.known.apps.get(&s.app.name));
+            if let Some(memory) = memory {
+                complete_with(memory, s);
+            }
+        }
+        let (app, at) = match Lesson::of_body(draft) {
+            Lesson::Decision(app, at) => (app.to_owned(), at),
+            Lesson::Plugin(app) => (app.to_owned(), None),
+            Lesson::Nothing => return,
+        };
+        let known = self.known.apps.get(&app).cloned().unwrap_or_default();
+        let memory = self.pending.entry(app).or_insert(known);
+        match at {
+            Some(at) => memory.decided(at),
+            None => memory.plugin = true,
+        }
+    }
+}
+
+fn complete_with(memory: &AppMemory, sync: &mut SyncEvent) {
+    let (started, finished) = (
+        time(sync.started_at.as_deref()),
+        time(sync.finished_at.as_deref()),
+    );
+    let Some(Some(gate)) = sync.gate.as_present_mut() else {
+        return;
+    };
+    let bypass = memory.plugin
+        && gate.guard.is_none()
+        && gate.source.as_deref().is_some_and(|s| s != PLUGIN);
+    if bypass {
+        gate.exceptions.push(BYPASSES_PLUGIN.to_owned());
+    }
+    let decided = memory.decisions.iter().any(|at| {
+        started.is_none_or(|s| (*at - s).num_seconds() >= -DECISION_SLACK_SECONDS)
+            && finished.is_none_or(|f| *at <= f)
+    });
+    if !memory.decisions.is_empty() && !decided && gate.exceptions.is_empty() {
+        gate.exceptions.push(NO_GUARD_DECISION.to_owned());
+    }
+}
+
+/// The ledger keeps the knowledge beside its marker: `{"apps": {name: {"plugin", "decisions"}}}`, the
+/// decisions as RFC 3339 times.
+impl Fold for Knowledge {
+    const KIND: &'static str = "gate-knowledge/1";
+
+    fn observe(&mut self, record: &Map<String, Value>) {
+        self.learn(&Lesson::of_map(record));
+    }
+
+    fn save(&self) -> Value {
+        let apps: Map<String, Value> = self
+            .apps
+            .iter()
+            .map(|(name, m)| {
+                let decisions: Vec<String> = m.decisions.iter().map(DateTime::to_rfc3339).collect();
+                (
+                    name.clone(),
+                    serde_json::json!({"plugin": m.plugin, "decisions": decisions}),
+                )
+            })
+            .collect();
+        serde_json::json!({ "apps": apps })
+    }
+
+    fn load(saved: &Value) -> Option<Self> {
+        let mut apps = HashMap::new();
+        for (name, m) in saved.get("apps")?.as_object()? {
+            let decisions = m
+                .get("decisions")?
+                .as_array()?
+                .iter()
+                .map(|d| DateTime::parse_from_rfc3339(d.as_str()?).ok())
+                .collect::<Option<VecDeque<_>>>()?;
+            let plugin = m.get("plugin")?.as_bool()?;
+            apps.insert(name.clone(), AppMemory { plugin, decisions });
+        }
+        Some(Knowledge { apps })
     }
 }
 
@@ -381,6 +531,58 @@ mod tests {
         other.app.name = "cart".into();
         knowledge.complete(&mut other);
         assert!(exceptions_of(&other).is_empty());
+    }
+
+    #[test]
+    fn the_log_s_records_teach_as_the_typed_ones_and_the_state_saves_and_loads() {
+        let guarded = guarded_op();
+        let plugin = assess(&app(&json!({"plugin": {}}), &guarded), &guarded);
+        let records = [
+            guard_decision("2026-01-01T00:00:05Z"),
+            Body::Sync(Box::new(sync_record(
+                plugin,
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:01:00Z",
+            ))),
+        ];
+        let (mut typed, mut logged) = (Knowledge::default(), Knowledge::default());
+        for r in &records {
+            typed.observe(r);
+            Fold::observe(&mut logged, &r.to_map());
+        }
+        assert_eq!(typed, logged);
+        assert_eq!(Knowledge::load(&logged.save()), Some(logged.clone()));
+        assert_eq!(
+            Knowledge::load(&json!({"apps": {"x": {"plugin": 1}}})),
+            None
+        );
+    }
+
+    #[test]
+    fn a_batch_teaches_its_later_drafts_but_not_the_knowledge() {
+        let guarded = guarded_op();
+        let gate = assess(&app(&json!({"plugin": {}}), &guarded), &guarded);
+        let mut knowledge = Knowledge::default();
+        knowledge.observe(&guard_decision("2026-01-01T00:00:05Z"));
+        let before = knowledge.clone();
+        let mut batch = knowledge.batch();
+        // A decision during the sync, earlier in the same batch: the sync is decided.
+        let mut decision = guard_decision("2026-01-03T00:00:30Z");
+        batch.complete_and_learn(&mut decision);
+        let mut sync = Body::Sync(Box::new(sync_record(
+            gate.clone(),
+            "2026-01-03T00:00:00Z",
+            "2026-01-03T00:01:00Z",
+        )));
+        batch.complete_and_learn(&mut sync);
+        let Body::Sync(s) = &sync else { unreachable!() };
+        assert!(exceptions_of(s).is_empty());
+        drop(batch);
+        // The batch was not written: the knowledge has not learnt of its decision.
+        assert_eq!(knowledge, before);
+        let mut later = sync_record(gate, "2026-01-03T00:00:00Z", "2026-01-03T00:01:00Z");
+        knowledge.complete(&mut later);
+        assert_eq!(exceptions_of(&later), vec![NO_GUARD_DECISION]);
     }
 
     fn exceptions_of(s: &SyncEvent) -> Vec<String> {

@@ -1,21 +1,26 @@
-//! Evidence beside the log: the checkpoint signer and the archive uploader, each on its own thread so
-//! that neither ever delays an append. The writer hands every durable head to [`Evidence::durable`]
-//! (a store into a shared cell, no I/O); the signer signs a checkpoint when `every_records` records or
-//! `every` time have passed since the last one and something new is there, and at shutdown
-//! ([`Evidence::finish`]). Each new checkpoint nudges the uploader.
+//! Evidence beside the log: the checkpoint signer and the archive uploader, two tasks on the sink's
+//! runtime, so that neither ever delays an append. The writer hands every durable head to the
+//! [`Evidence::on_durable`] handle (a store into a watch channel, no I/O); the signer signs a checkpoint
+//! when `every_records` records or `every` time have passed since the last one and something new is
+//! there, and at shutdown ([`Evidence::finish`]); signing and storing a checkpoint (an fsync) run on the
+//! runtime's blocking pool. Each new checkpoint nudges the uploader.
 
-use crate::archive::uploader::{Status as ArchiveStatus, Uploader};
+use super::metrics::{Checkpoints, Metrics};
+use crate::archive::uploader::{self, Control, Progress};
 use crate::archive::Archive;
 use crate::evidence::checkpoint::{self, Checkpoint, SigningKey};
 use crate::ledger::Head;
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-/// How long shutdown waits for the last archive pass.
-const ARCHIVE_FINISH: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the last archive pass (a pass interrupted here resumes at the next
+/// start: what is in the archive is never partial).
+const ARCHIVE_FINISH: Duration = Duration::from_secs(1);
 
 /// After a checkpoint could not be written, wait this long before trying again.
 const RETRY: Duration = Duration::from_secs(5);
@@ -33,237 +38,159 @@ pub struct Config {
     pub archive: Option<Archive>,
 }
 
-/// Counters for `/metrics` and `/healthz`.
-#[derive(Debug, Default)]
-pub struct Status {
-    pub checkpoints: AtomicU64,
-    pub checkpoint_seq: AtomicU64,
-    pub checkpoint_failures: AtomicU64,
-    pub archive: Option<Arc<ArchiveStatus>>,
-}
-
-impl Status {
-    /// The evidence lines of the Prometheus exposition.
-    pub fn render(&self, o: &mut String) {
-        let rows: [(&str, &str, &str, &AtomicU64); 3] = [
-            (
-                "sluice_checkpoints_total",
-                "counter",
-                "Checkpoints signed since start.",
-                &self.checkpoints,
-            ),
-            (
-                "sluice_checkpoint_last_seq",
-                "gauge",
-                "Tree size (seq) of the newest signed checkpoint.",
-                &self.checkpoint_seq,
-            ),
-            (
-                "sluice_checkpoint_failures_total",
-                "counter",
-                "Checkpoints that could not be written.",
-                &self.checkpoint_failures,
-            ),
-        ];
-        for (name, kind, help, v) in rows {
-            let _ = writeln!(
-                o,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                v.load(Relaxed)
-            );
-        }
-        if let Some(a) = &self.archive {
-            a.render(o);
-        }
-    }
-
-    /// The evidence part of `/healthz`.
-    pub fn detail(&self) -> serde_json::Value {
-        let mut d = serde_json::json!({"checkpointSeq": self.checkpoint_seq.load(Relaxed)});
-        if let Some(a) = &self.archive {
-            d["archive"] = a.detail();
-        }
-        d
-    }
-}
-
-#[derive(Debug, Default)]
-struct Cell {
-    head: Option<Head>,
-    stopping: bool,
-}
-
 /// The running signer and uploader.
-#[derive(Debug)]
 pub struct Evidence {
-    cell: Arc<(Mutex<Cell>, Condvar)>,
-    signer_done: Mutex<Option<mpsc::Receiver<()>>>,
-    uploader: Option<Arc<Uploader>>,
-    pub status: Arc<Status>,
+    heads: watch::Sender<Head>,
+    stopping: watch::Sender<bool>,
+    signer: Option<JoinHandle<()>>,
+    uploader: Option<(JoinHandle<()>, Arc<Control>)>,
 }
 
 impl Evidence {
-    /// Starts the signer (when a key is given) and the uploader (when an archive is), over the log
-    /// whose durable head is `head`.
+    /// Starts the signer (when a key is given) and the uploader (when an archive is) on the current
+    /// runtime, over the log whose durable head is `head`; their figures go to `metrics`.
     ///
     /// # Errors
     ///
-    /// A thread cannot be started, or the checkpoints directory cannot be read.
-    pub fn start(config: Config, data_dir: PathBuf, head: Head) -> std::io::Result<Self> {
-        let archive_status = config
-            .archive
-            .as_ref()
-            .map(|_| Arc::new(ArchiveStatus::default()));
-        let status = Arc::new(Status {
-            archive: archive_status.clone(),
-            ..Status::default()
+    /// The checkpoints directory cannot be read.
+    pub fn start(
+        config: Config,
+        data_dir: PathBuf,
+        head: Head,
+        metrics: &Metrics,
+    ) -> std::io::Result<Self> {
+        let figures = Arc::new(Checkpoints::default());
+        let _ = metrics.checkpoints.set(Arc::clone(&figures));
+        let (heads, heads_rx) = watch::channel(head);
+        let (stopping, stopping_rx) = watch::channel(false);
+        let uploader = config.archive.map(|archive| {
+            let progress = Arc::new(Progress::default());
+            let _ = metrics.archive.set(Arc::clone(&progress));
+            let control = Arc::new(Control::default());
+            let (c, dir) = (Arc::clone(&control), data_dir.clone());
+            let task =
+                tokio::spawn(async move { uploader::run(&archive, &dir, &progress, &c).await });
+            (task, control)
         });
-        let uploader = match (config.archive, archive_status) {
-            (Some(archive), Some(s)) => {
-                Some(Arc::new(Uploader::spawn(archive, data_dir.clone(), s)?))
-            }
-            _ => None,
-        };
-        let cell = Arc::new((
-            Mutex::new(Cell {
-                head: Some(head),
-                stopping: false,
-            }),
-            Condvar::new(),
-        ));
-        let mut signer_done = None;
+        let mut signer = None;
         if let Some(key) = config.key {
             let last = checkpoint::list(&data_dir)?.last().map_or(0, |(s, _)| *s);
-            status.checkpoint_seq.store(last, Relaxed);
-            let signer = Signer {
-                key,
+            figures.last_seq.store(last, Relaxed);
+            let s = Signer {
+                key: Arc::new(key),
                 data_dir,
                 every_records: config.every_records.max(1),
                 every: config.every,
                 last_seq: last,
-                status: Arc::clone(&status),
-                uploader: uploader.clone(),
+                figures,
+                uploader: uploader.as_ref().map(|(_, c)| Arc::clone(c)),
             };
-            let (tx, rx) = mpsc::channel();
-            let c = Arc::clone(&cell);
-            std::thread::Builder::new()
-                .name("checkpoints".into())
-                .spawn(move || {
-                    signer.run(&c);
-                    let _ = tx.send(());
-                })?;
-            signer_done = Some(rx);
+            signer = Some(tokio::spawn(s.run(heads_rx, stopping_rx)));
         }
         Ok(Evidence {
-            cell,
-            signer_done: Mutex::new(signer_done),
+            heads,
+            stopping,
+            signer,
             uploader,
-            status,
         })
     }
 
-    /// The writer made `head` durable.
-    pub fn durable(&self, head: &Head) {
-        let (lock, cv) = &*self.cell;
-        if let Ok(mut c) = lock.lock() {
-            c.head = Some(head.clone());
-            cv.notify_one();
+    /// What the writer calls with each new durable head (never blocks).
+    pub fn on_durable(&self) -> impl Fn(&Head) + Send + 'static {
+        let heads = self.heads.clone();
+        move |head: &Head| {
+            heads.send_replace(head.clone());
         }
     }
 
-    /// At shutdown: signs the durable head if it is not signed yet, then gives the archive one last pass
-    /// (bounded). Call once appends have stopped.
-    pub fn finish(&self) {
-        let (lock, cv) = &*self.cell;
-        if let Ok(mut c) = lock.lock() {
-            c.stopping = true;
-            cv.notify_one();
+    /// At shutdown, once appends have stopped: signs the durable head if it is not signed yet, then
+    /// gives the archive one last pass (bounded).
+    pub async fn finish(self) {
+        self.stopping.send_replace(true);
+        if let Some(signer) = self.signer {
+            let _ = signer.await;
         }
-        if let Some(done) = self.signer_done.lock().ok().and_then(|mut d| d.take()) {
-            let _ = done.recv();
-        }
-        if let Some(u) = &self.uploader {
-            u.finish(ARCHIVE_FINISH);
+        if let Some((task, control)) = self.uploader {
+            control.finish();
+            if tokio::time::timeout(ARCHIVE_FINISH, task).await.is_err() {
+                tracing::info!("the last archive pass did not finish; what is left is copied at the next start");
+            }
         }
     }
 }
 
 struct Signer {
-    key: SigningKey,
+    key: Arc<SigningKey>,
     data_dir: PathBuf,
     every_records: u64,
     every: Duration,
     last_seq: u64,
-    status: Arc<Status>,
-    uploader: Option<Arc<Uploader>>,
+    figures: Arc<Checkpoints>,
+    uploader: Option<Arc<Control>>,
 }
 
 impl Signer {
-    fn run(mut self, cell: &(Mutex<Cell>, Condvar)) {
-        let (lock, cv) = cell;
+    async fn run(mut self, mut heads: watch::Receiver<Head>, mut stopping: watch::Receiver<bool>) {
         let mut last_time = Instant::now();
         // A head that is not signed yet when the sink starts is signed right away.
         let mut first = true;
         loop {
-            let Ok(mut c) = lock.lock() else { return };
-            let (head, stopping) = loop {
-                let head = c.head.clone().unwrap_or_default();
-                let new = head.seq > self.last_seq;
-                let due = new
-                    && (first
-                        || head.seq - self.last_seq >= self.every_records
-                        || last_time.elapsed() >= self.every);
-                first = false;
-                if due || c.stopping {
-                    break (head, c.stopping);
-                }
-                // Nothing new: sleep until a record comes. Something new: until the interval is up.
-                c = if new {
-                    let left = self.every.saturating_sub(last_time.elapsed());
-                    match cv.wait_timeout(c, left) {
-                        Ok((c, _)) => c,
-                        Err(_) => return,
-                    }
-                } else {
-                    match cv.wait(c) {
-                        Ok(c) => c,
-                        Err(_) => return,
-                    }
-                };
-            };
-            drop(c);
-            if head.seq > self.last_seq {
-                if self.sign(&head) {
+            let head = heads.borrow_and_update().clone();
+            let stop = *stopping.borrow_and_update();
+            let new = head.seq > self.last_seq;
+            let due = new
+                && (first
+                    || stop
+                    || head.seq - self.last_seq >= self.every_records
+                    || last_time.elapsed() >= self.every);
+            first = false;
+            if due {
+                if self.sign(&head).await {
                     last_time = Instant::now();
-                } else if !stopping {
-                    std::thread::sleep(RETRY);
+                } else if stop {
+                    return;
+                } else {
+                    tokio::select! {
+                        () = tokio::time::sleep(RETRY) => {}
+                        _ = stopping.wait_for(|s| *s) => {}
+                    }
                 }
+                continue;
             }
-            if stopping {
+            if stop {
                 return;
+            }
+            // Nothing new: wait for a record. Something new: until the interval is up.
+            let left = self.every.saturating_sub(last_time.elapsed());
+            tokio::select! {
+                changed = heads.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(left), if new => {}
+                _ = stopping.changed() => {}
             }
         }
     }
 
     /// Signs and stores the checkpoint of `head`; false when it could not be written.
-    fn sign(&mut self, head: &Head) -> bool {
+    async fn sign(&mut self, head: &Head) -> bool {
         let cp = Checkpoint {
             origin: self.key.name().to_owned(),
             size: head.seq,
             head: head.hash.clone(),
             time: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         };
-        let stored = cp
-            .sign(&self.key)
-            .map_err(|e| e.to_string())
-            .and_then(|note| {
-                checkpoint::store(&self.data_dir, head.seq, &note).map_err(|e| e.to_string())
-            });
+        let (key, dir, seq) = (Arc::clone(&self.key), self.data_dir.clone(), head.seq);
+        let stored = tokio::task::spawn_blocking(move || {
+            let note = cp.sign(&key).map_err(|e| e.to_string())?;
+            checkpoint::store(&dir, seq, &note).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
         match stored {
             Ok(_) => {
                 self.last_seq = head.seq;
-                self.status.checkpoints.fetch_add(1, Relaxed);
-                self.status.checkpoint_seq.store(head.seq, Relaxed);
+                self.figures.signed.fetch_add(1, Relaxed);
+                self.figures.last_seq.store(head.seq, Relaxed);
                 tracing::info!(seq = head.seq, "checkpoint signed");
                 if let Some(u) = &self.uploader {
                     u.nudge();
@@ -271,7 +198,7 @@ impl Signer {
                 true
             }
             Err(e) => {
-                self.status.checkpoint_failures.fetch_add(1, Relaxed);
+                self.figures.failures.fetch_add(1, Relaxed);
                 tracing::error!(seq = head.seq, error = %e, "cannot write a checkpoint; appends go on, retrying");
                 false
             }

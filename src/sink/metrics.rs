@@ -1,13 +1,17 @@
-//! The sink's counters and their Prometheus text exposition (format 0.0.4): events by event type and
-//! outcome, the append latency histogram, the log's size and last seq, recovery and write failures.
-//! Label values come from fixed sets only (never from request data beyond the eight known events).
+//! The sink's metrics and their one Prometheus text exposition (format 0.0.4): events by event type and
+//! outcome, the append latency histogram, the log's size and last seq, recovery and write failures,
+//! gate exceptions, the Application watch, and the checkpoints and archive (whose figures their own
+//! modules keep, as plain numbers). Everything is written by one [`Exposition`] writer; the histogram is
+//! updated and read under one lock, so a scrape never sees it half-updated. Label values come from fixed
+//! sets only (never from request data beyond the eight known events).
 
+use crate::archive::uploader::Progress;
 use crate::record::gate::REASONS;
 use crate::record::{Via, EVENTS, GUARD_DECISION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// What happened to a request, as the `outcome` label.
@@ -43,13 +47,28 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// All the sink's metrics; shared by the workers and the writer.
+/// A histogram whose buckets, count and sum change together.
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Observations per bucket (not cumulative), and those above the last bound.
+    buckets: [u64; BUCKETS.len() + 1],
+    count: u64,
+    sum_nanos: u128,
+}
+
+/// The checkpoint signer's figures.
+#[derive(Debug, Default)]
+pub struct Checkpoints {
+    pub signed: AtomicU64,
+    pub last_seq: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// All the sink's metrics; shared by the handlers, the writer, the watch and the evidence tasks.
 #[derive(Debug, Default)]
 pub struct Metrics {
     events: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_nanos: AtomicU64,
+    latency: Mutex<Histogram>,
     pub log_bytes: AtomicU64,
     pub last_seq: AtomicU64,
     pub torn_tails: AtomicU64,
@@ -63,8 +82,10 @@ pub struct Metrics {
     watched: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
     /// Times the watch listed the Applications (start, and after a watch expired).
     pub watch_relists: AtomicU64,
-    /// Checkpoints and archive, when configured (`sink::evidence`).
-    pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
+    /// The checkpoint signer's figures, when it runs.
+    pub checkpoints: OnceLock<Arc<Checkpoints>>,
+    /// The archive uploader's progress, when it runs.
+    pub archive: OnceLock<Arc<Progress>>,
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
@@ -105,49 +126,51 @@ impl Metrics {
     /// Observes one append's latency (enqueue to durable reply).
     pub fn observe_append(&self, took: Duration) {
         let secs = took.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Relaxed);
-            }
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(BUCKETS.len());
+        if let Ok(mut h) = self.latency.lock() {
+            h.buckets[bucket] += 1;
+            h.count += 1;
+            h.sum_nanos += took.as_nanos();
         }
-        self.latency_count.fetch_add(1, Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.latency_sum_nanos.fetch_add(nanos, Relaxed);
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let o = &mut out;
-        let _ = writeln!(o, "# HELP sluice_events_total Requests to /v1/events and /v1/guard, by event and outcome.");
-        let _ = writeln!(o, "# TYPE sluice_events_total counter");
-        if let Ok(m) = self.events.lock() {
-            for ((event, outcome), n) in m.iter() {
-                let _ = writeln!(
-                    o,
-                    "sluice_events_total{{event=\"{event}\",outcome=\"{}\"}} {n}",
-                    outcome.label()
-                );
+        let mut x = Exposition::default();
+        let events = self.events.lock().map(|m| m.clone()).unwrap_or_default();
+        x.family(
+            "sluice_events_total",
+            "counter",
+            "Requests to /v1/events and /v1/guard, by event and outcome.",
+            events.iter().map(|((event, outcome), n)| {
+                (
+                    format!("event=\"{event}\",outcome=\"{}\"", outcome.label()),
+                    n.to_string(),
+                )
+            }),
+        );
+        let latency = self.latency.lock().map(|h| {
+            let mut cumulative = 0;
+            let mut buckets = Vec::with_capacity(BUCKETS.len());
+            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                buckets.push((*bound, cumulative));
             }
-        }
-        let _ = writeln!(o, "# HELP sluice_append_latency_seconds Time from queueing a record to its durable acknowledgement.");
-        let _ = writeln!(o, "# TYPE sluice_append_latency_seconds histogram");
-        for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(
-                o,
-                "sluice_append_latency_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Relaxed)
+            (buckets, h.count, h.sum_nanos)
+        });
+        if let Ok((buckets, count, sum_nanos)) = latency {
+            x.histogram(
+                "sluice_append_latency_seconds",
+                "Time from queueing a record to its durable acknowledgement.",
+                &buckets,
+                count,
+                sum_nanos as f64 / 1e9,
             );
         }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(
-            o,
-            "sluice_append_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let sum = self.latency_sum_nanos.load(Relaxed) as f64 / 1e9;
-        let _ = writeln!(o, "sluice_append_latency_seconds_sum {sum}");
-        let _ = writeln!(o, "sluice_append_latency_seconds_count {count}");
-        let gauges: [(&str, &str, &str, &AtomicU64); 7] = [
+        let figures: [(&str, &str, &str, &AtomicU64); 7] = [
             (
                 "sluice_audit_log_size_bytes",
                 "gauge",
@@ -191,42 +214,143 @@ impl Metrics {
                 &self.batched_records,
             ),
         ];
-        for (name, kind, help, v) in gauges {
-            let _ = writeln!(o, "# HELP {name} {help}");
-            let _ = writeln!(o, "# TYPE {name} {kind}");
-            let _ = writeln!(o, "{name} {}", v.load(Relaxed));
+        for (name, kind, help, v) in figures {
+            x.single(name, kind, help, v.load(Relaxed));
         }
-        let _ = writeln!(o, "# HELP sluice_ungated_syncs_total Sync records written whose sync skipped the gate (guard, backup, migrations), by reason.");
-        let _ = writeln!(o, "# TYPE sluice_ungated_syncs_total counter");
-        for (reason, n) in REASONS.iter().zip(&self.ungated) {
-            let _ = writeln!(
-                o,
-                "sluice_ungated_syncs_total{{reason=\"{reason}\"}} {}",
-                n.load(Relaxed)
+        x.family(
+            "sluice_ungated_syncs_total",
+            "counter",
+            "Sync records written whose sync skipped the gate (guard, backup, migrations), by reason.",
+            REASONS
+                .iter()
+                .zip(&self.ungated)
+                .map(|(reason, n)| (format!("reason=\"{reason}\""), n.load(Relaxed).to_string())),
+        );
+        let watched = self.watched.lock().map(|m| m.clone()).unwrap_or_default();
+        x.family(
+            "sluice_watch_records_total",
+            "counter",
+            "Records the Application watch handed to the log, by via and outcome.",
+            watched.iter().map(|((via, outcome), n)| {
+                (
+                    format!("via=\"{via}\",outcome=\"{}\"", outcome.label()),
+                    n.to_string(),
+                )
+            }),
+        );
+        x.single(
+            "sluice_watch_relists_total",
+            "counter",
+            "Times the Application watch listed every Application (start, and after a watch expired).",
+            self.watch_relists.load(Relaxed),
+        );
+        if let Some(c) = self.checkpoints.get() {
+            x.single(
+                "sluice_checkpoints_total",
+                "counter",
+                "Checkpoints signed since start.",
+                c.signed.load(Relaxed),
+            );
+            x.single(
+                "sluice_checkpoint_last_seq",
+                "gauge",
+                "Tree size (seq) of the newest signed checkpoint.",
+                c.last_seq.load(Relaxed),
+            );
+            x.single(
+                "sluice_checkpoint_failures_total",
+                "counter",
+                "Checkpoints that could not be written.",
+                c.failures.load(Relaxed),
             );
         }
-        let _ = writeln!(o, "# HELP sluice_watch_records_total Records the Application watch handed to the log, by via and outcome.");
-        let _ = writeln!(o, "# TYPE sluice_watch_records_total counter");
-        if let Ok(m) = self.watched.lock() {
-            for ((via, outcome), n) in m.iter() {
-                let _ = writeln!(
-                    o,
-                    "sluice_watch_records_total{{via=\"{via}\",outcome=\"{}\"}} {n}",
-                    outcome.label()
-                );
+        if let Some(a) = self.archive.get() {
+            let rows: [(&str, &str, &str, &AtomicU64); 5] = [
+                (
+                    "sluice_archive_lag_segments",
+                    "gauge",
+                    "Sealed segments not yet in the archive.",
+                    &a.lag_segments,
+                ),
+                (
+                    "sluice_archive_lag_checkpoints",
+                    "gauge",
+                    "Checkpoints not yet in the archive.",
+                    &a.lag_checkpoints,
+                ),
+                (
+                    "sluice_archive_uploads_total",
+                    "counter",
+                    "Objects written to the archive.",
+                    &a.uploads,
+                ),
+                (
+                    "sluice_archive_upload_failures_total",
+                    "counter",
+                    "Failed archive uploads (each retried with backoff).",
+                    &a.failures,
+                ),
+                (
+                    "sluice_archive_last_success_timestamp_seconds",
+                    "gauge",
+                    "Unix time of the last archive pass that left nothing pending.",
+                    &a.last_success_unix,
+                ),
+            ];
+            for (name, kind, help, v) in rows {
+                x.single(name, kind, help, v.load(Relaxed));
             }
         }
-        let _ = writeln!(o, "# HELP sluice_watch_relists_total Times the Application watch listed every Application (start, and after a watch expired).");
-        let _ = writeln!(o, "# TYPE sluice_watch_relists_total counter");
-        let _ = writeln!(
-            o,
-            "sluice_watch_relists_total {}",
-            self.watch_relists.load(Relaxed)
-        );
-        if let Some(evidence) = self.evidence.get() {
-            evidence.render(o);
+        x.out
+    }
+}
+
+/// The one writer of the text exposition: `# HELP`, `# TYPE`, then the samples of each metric.
+#[derive(Default)]
+struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
+        self.header(name, kind, help);
+        let _ = writeln!(self.out, "{name} {value}");
+    }
+
+    fn family(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        rows: impl IntoIterator<Item = (String, String)>,
+    ) {
+        self.header(name, kind, help);
+        for (labels, value) in rows {
+            let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
         }
-        out
+    }
+
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        cumulative: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+    ) {
+        self.header(name, "histogram", help);
+        for (bound, n) in cumulative {
+            let _ = writeln!(self.out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(
+            self.out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        );
     }
 }
 
@@ -241,6 +365,7 @@ mod tests {
         m.count(event_label(Some("sync-succeeded")), Outcome::Created);
         m.count(event_label(Some("<script>")), Outcome::Rejected);
         m.observe_append(Duration::from_millis(3));
+        m.observe_append(Duration::from_secs(9));
         let text = m.render();
         assert!(
             text.contains("sluice_events_total{event=\"sync-succeeded\",outcome=\"created\"} 2\n")
@@ -248,6 +373,39 @@ mod tests {
         assert!(text.contains("sluice_events_total{event=\"unknown\",outcome=\"rejected\"} 1\n"));
         assert!(text.contains("sluice_append_latency_seconds_bucket{le=\"0.0025\"} 0\n"));
         assert!(text.contains("sluice_append_latency_seconds_bucket{le=\"0.005\"} 1\n"));
-        assert!(text.contains("sluice_append_latency_seconds_bucket{le=\"+Inf\"} 1\n"));
+        assert!(text.contains("sluice_append_latency_seconds_bucket{le=\"2.5\"} 1\n"));
+        assert!(text.contains("sluice_append_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("sluice_append_latency_seconds_count 2\n"));
+        assert!(text.contains("sluice_append_latency_seconds_sum 9.003\n"));
+    }
+
+    #[test]
+    fn the_histogram_is_never_seen_half_updated() {
+        let m = Arc::new(Metrics::default());
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for i in 0..20_000u64 {
+                        m.observe_append(Duration::from_micros(i % 3000));
+                    }
+                })
+            })
+            .collect();
+        let value = |text: &str, key: &str| -> u64 {
+            let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        for _ in 0..200 {
+            let text = m.render();
+            let inf = value(&text, "sluice_append_latency_seconds_bucket{le=\"+Inf\"}");
+            let count = value(&text, "sluice_append_latency_seconds_count");
+            let last = value(&text, "sluice_append_latency_seconds_bucket{le=\"2.5\"}");
+            assert_eq!(inf, count);
+            assert!(last <= inf);
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
     }
 }

@@ -1,88 +1,152 @@
-//! Where `GET /v1/records` runs: on query threads at the lowest CPU priority (`SCHED_IDLE`), one less
-//! than the cores (at least one), so that readers, however many, never take CPU that the writer and the
-//! request handlers want. Started on the first query. The writer never waits for them.
+//! Where `GET /v1/records` runs: a fixed set of query threads at the lowest CPU priority
+//! (`SCHED_IDLE`), one less than the cores (at least one), so that readers, however many, never take
+//! CPU that the writer and the request handlers want; the writer never waits for them. The queue in
+//! front of them is bounded: when it is full a query is refused at once (the handler answers 503)
+//! instead of piling up. Each answer goes back over a oneshot; a requester that stops waiting (its
+//! deadline passed, the client went away) drops its end, and the query then stops between two records,
+//! or is skipped if it has not started.
 
 use crate::ledger::{Reader, Select};
 use crate::record::{self, ReadError, Record};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
 
-/// A query to run on a query thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// Queries waiting for a thread, at most.
+pub const QUEUE: usize = 64;
 
-/// The query threads.
-#[derive(Default)]
+/// What a query answers: the records found, as the JSON array `GET /v1/records` sends (each record
+/// with its members in the order of its line in the log), printed on the query thread too.
+pub type Answer = Result<String, Failure>;
+
+/// Why a query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("cannot print the records: {0}")]
+    Print(#[from] serde_json::Error),
+}
+
+struct Job {
+    select: Select,
+    after: Option<u64>,
+    limit: usize,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The queue is full: the caller should answer 503 and let the client retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// The query threads. Dropping the pool (or [`QueryPool::stop`]) ends them once they finish what they
+/// run.
 pub struct QueryPool {
-    jobs: OnceLock<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Job>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl QueryPool {
-    /// Runs `job` on a query thread; gives it back when there is none (it then runs on the caller).
-    fn run(&self, job: Job) -> Result<(), Job> {
-        let jobs = self.jobs.get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            let rx = Arc::new(Mutex::new(rx));
-            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            let mut started = 0;
-            for i in 0..cores.saturating_sub(1).max(1) {
-                let rx = Arc::clone(&rx);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("audit-query-{i}"))
-                    .spawn(move || {
-                        let idle = thread_priority::ThreadSchedulePolicy::Normal(
-                            thread_priority::NormalThreadSchedulePolicy::Idle,
-                        );
-                        if let Err(e) = thread_priority::set_thread_priority_and_policy(
-                            thread_priority::thread_native_id(),
-                            thread_priority::ThreadPriority::Min,
-                            idle,
-                        ) {
-                            tracing::debug!(error = ?e, "queries run at normal priority");
-                        }
-                        loop {
-                            let job = match rx.lock() {
-                                Ok(rx) => rx.recv(),
-                                Err(_) => return,
-                            };
-                            match job {
-                                Ok(job) => job(),
-                                Err(_) => return,
-                            }
-                        }
-                    });
-                started += usize::from(spawned.is_ok());
-            }
-            (started > 0).then_some(tx)
-        });
-        match jobs {
-            Some(tx) => tx.send(job).map_err(|mpsc::SendError(job)| job),
-            None => Err(job),
-        }
-    }
-
-    /// The records `select` wants (see [`Reader::query`]), typed, answered by a query thread.
+    /// Starts `threads` query threads over `reader`.
     ///
     /// # Errors
     ///
-    /// The log cannot be read, or a record does not fit the typed model.
-    pub fn query(
+    /// No thread could be started.
+    pub fn start(reader: &Reader, threads: usize) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let (rx, reader) = (Arc::clone(&rx), reader.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("audit-query-{i}"))
+                .spawn(move || serve(&rx, &reader));
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) if handles.is_empty() => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "fewer query threads than asked for"),
+            }
+        }
+        Ok(QueryPool {
+            tx: Mutex::new(Some(tx)),
+            threads: Mutex::new(handles),
+        })
+    }
+
+    /// How many query threads run.
+    pub fn threads(&self) -> usize {
+        self.threads.lock().map_or(0, |t| t.len())
+    }
+
+    /// Queues the query; its answer comes on the receiver.
+    ///
+    /// # Errors
+    ///
+    /// The queue is full ([`Busy`]).
+    pub fn submit(
         &self,
-        reader: &Reader,
-        select: &Select,
+        select: Select,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<Record>, ReadError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let (me, s) = (reader.clone(), select.clone());
-        let job: Job = Box::new(move || {
-            let _ = tx.send(answer(&me, &s, after, limit));
-        });
-        match self.run(job) {
-            Ok(()) => match rx.recv() {
-                Ok(answer) => answer,
-                Err(_) => answer(reader, select, after, limit),
-            },
-            Err(_) => answer(reader, select, after, limit),
+    ) -> Result<oneshot::Receiver<Answer>, Busy> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            select,
+            after,
+            limit,
+            reply,
+        };
+        let tx = self.tx.lock().map_err(|_| Busy)?;
+        tx.as_ref().ok_or(Busy)?.try_send(job).map_err(|_| Busy)?;
+        Ok(answer)
+    }
+
+    /// Ends the threads: queries are refused from now on, what is queued is skipped once nobody waits
+    /// for it, a running query stops between two records. Blocks until the threads are gone.
+    pub fn stop(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
         }
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for handle in threads {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One query thread: at the lowest priority, answering jobs until the pool is dropped.
+fn serve(rx: &Mutex<mpsc::Receiver<Job>>, reader: &Reader) {
+    let idle = thread_priority::ThreadSchedulePolicy::Normal(
+        thread_priority::NormalThreadSchedulePolicy::Idle,
+    );
+    if let Err(e) = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    ) {
+        tracing::debug!(error = ?e, "queries run at normal priority");
+    }
+    loop {
+        let job = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        if job.reply.is_closed() {
+            continue;
+        }
+        let Job {
+            select,
+            after,
+            limit,
+            reply,
+        } = job;
+        let cancelled = || reply.is_closed();
+        let answer = answer(reader, &select, after, limit, &cancelled);
+        let _ = reply.send(answer);
     }
 }
 
@@ -91,10 +155,14 @@ fn answer(
     select: &Select,
     after: Option<u64>,
     limit: usize,
-) -> Result<Vec<Record>, ReadError> {
-    reader
-        .query(select, after, limit, &|| false)?
+    cancelled: &dyn Fn() -> bool,
+) -> Answer {
+    let found = reader
+        .query(select, after, limit, cancelled)
+        .map_err(ReadError::from)?;
+    let records = found
         .into_iter()
         .map(record::read_found)
-        .collect()
+        .collect::<Result<Vec<Record>, ReadError>>()?;
+    Ok(serde_json::to_string(&records)?)
 }

@@ -18,7 +18,8 @@
 //! - **Shutdown**: on the stop signal the sink stops accepting, lets every connection finish the
 //!   request it is serving (keep-alive off), and waits at most the grace period.
 
-use super::http::{self, Context};
+use super::handlers::Context;
+use super::routes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -141,7 +142,7 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |rq: hyper::Request<Incoming>| -> Handler {
         let ctx = Arc::clone(&ctx);
-        Box::pin(async move { Ok(http::handle(ctx, rq).await) })
+        Box::pin(async move { Ok(routes::handle(ctx, rq).await) })
     });
     let mut conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut closing_signal = pin!(closing.wait_for(|c| *c));

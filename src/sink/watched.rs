@@ -1,11 +1,11 @@
-//! The sink's side of the Application watch (src/watch/): the append path the watch records through,
-//! the same extraction, idempotency key and group-commit writer as a webhook delivery.
+//! The sink's side of the Application watch (src/sink/watch/): the append path the watch records
+//! through, the same extraction, idempotency key and group-commit writer as a webhook delivery.
 
 use super::metrics::{Metrics, Outcome as Counted};
+use super::watch::{RecordError, Recorder};
 use super::writer::Appender;
 use crate::ledger::Outcome;
 use crate::record::{self, Via};
-use crate::watch::{RecordError, Recorder};
 use regex::Regex;
 use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
@@ -19,11 +19,11 @@ pub struct WatchRecorder {
 }
 
 impl Recorder for WatchRecorder {
-    fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError> {
+    async fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError> {
         let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let draft = record::event_record_via(body, &received_at, &self.change_pattern, via)
             .map_err(|e| RecordError::Invalid(e.to_string()))?;
-        let outcome = self.appender.append_blocking(draft);
+        let outcome = self.appender.append(draft).await;
         let counted = match &outcome {
             Ok(Outcome::Appended { .. }) => Counted::Created,
             Ok(Outcome::Duplicate { .. }) => Counted::Duplicate,

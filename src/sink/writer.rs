@@ -1,15 +1,17 @@
-//! Group commit: one dedicated thread owns the [`Ledger`]; request handlers (async tasks) send it a
-//! draft and a reply channel and wait without blocking a runtime thread. The writer takes everything
-//! queued, appends it as one batch (one write, one fsync), and only then answers every handler of the
-//! batch, so an acknowledgement still means "on disk" while N concurrent requests cost one fsync instead
-//! of N.
+//! Group commit: one dedicated thread owns the [`Ledger`] (fsync is blocking; the thread never touches
+//! the runtime's workers); request handlers and the Application watch hand it drafts through an async
+//! [`Appender`] and await the answer. The writer takes everything queued, appends it as one batch (one
+//! write, one fsync), and only then answers every requester of the batch, so an acknowledgement still
+//! means "on disk" while N concurrent requests cost one fsync instead of N.
+//!
+//! Before a batch is written, the writer completes each sync record's gate findings (src/record/gate.rs)
+//! from what the log's records taught (the ledger's [`Knowledge`]) and from the drafts before it in the
+//! same batch; the knowledge itself learns from a draft only once the ledger has written it, so a
+//! record that failed to be written never counts.
 //!
 //! The writer's health is shared with the HTTP layer ([`Health`]): a failed batch makes `/healthz`
 //! answer 503 until a batch succeeds again, and the end of the thread (a panic included) is announced
 //! so that the process can stop and exit non-zero instead of answering 503 forever.
-//!
-//! The writer also completes each sync record's gate findings (src/record/gate.rs) from what the
-//! records before it taught, in log order, and counts the ungated syncs it writes.
 
 use super::metrics::Metrics;
 use crate::ledger::{Head, Ledger, LedgerError, Outcome};
@@ -26,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 /// Most records in one batch (bounds the write size and the time to the first reply).
 const MAX_BATCH: usize = 1024;
 
-/// Requests waiting for the writer before handlers wait to enqueue (back-pressure).
+/// Requests waiting for the writer before requesters wait to enqueue (back-pressure).
 const QUEUE: usize = 4096;
 
 /// How long `/healthz` stays 503 after the last failed batch when no batch has succeeded since: long
@@ -48,6 +50,8 @@ pub trait Store: Send + 'static {
     ///
     /// Nothing of the batch is durable.
     fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, LedgerError>;
+    /// What the records in the log taught the gate findings.
+    fn knowledge(&self) -> &Knowledge;
     /// Byte length and last seq of the durable log.
     fn head(&self) -> (u64, u64);
     /// The last durable record's seq and hash (what a checkpoint signs).
@@ -62,9 +66,13 @@ pub trait Store: Send + 'static {
     fn close(&mut self) -> std::io::Result<()>;
 }
 
-impl Store for Ledger {
+impl Store for Ledger<Knowledge> {
     fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, LedgerError> {
         Ledger::append_batch(self, drafts)
+    }
+
+    fn knowledge(&self) -> &Knowledge {
+        self.fold()
     }
 
     fn head(&self) -> (u64, u64) {
@@ -84,40 +92,6 @@ impl Store for Ledger {
     fn close(&mut self) -> std::io::Result<()> {
         // Any descriptor of the file flushes its data and metadata.
         std::fs::File::open(PathBuf::from(self.path()))?.sync_all()
-    }
-}
-
-/// What the log's records taught the gate findings: ready, or being read on a side thread (the writer
-/// waits for it before its first batch).
-pub struct Learned {
-    ready: Knowledge,
-    loading: Option<thread::JoinHandle<Knowledge>>,
-}
-
-impl From<Knowledge> for Learned {
-    fn from(ready: Knowledge) -> Self {
-        Learned {
-            ready,
-            loading: None,
-        }
-    }
-}
-
-impl Learned {
-    /// What a side thread is reading.
-    pub fn loading(handle: thread::JoinHandle<Knowledge>) -> Self {
-        Learned {
-            ready: Knowledge::default(),
-            loading: Some(handle),
-        }
-    }
-
-    fn get(&mut self) -> &mut Knowledge {
-        if let Some(handle) = self.loading.take() {
-            // A reader that panicked taught nothing: findings start from nothing, as without a log.
-            self.ready = handle.join().unwrap_or_default();
-        }
-        &mut self.ready
     }
 }
 
@@ -166,40 +140,25 @@ impl Health {
     }
 }
 
-/// Marks the writer gone when its thread ends, by returning or by a panic.
-struct Alive(Arc<Health>);
+/// Marks the writer gone when its thread ends, by returning or by a panic, and says how it ended.
+struct Alive {
+    health: Arc<Health>,
+    ended: Option<oneshot::Sender<bool>>,
+}
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        self.0.alive.store(false, Relaxed);
-        self.0.gone.notify_one();
+        self.health.alive.store(false, Relaxed);
+        self.health.gone.notify_one();
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.send(!thread::panicking());
+        }
     }
 }
 
 struct Job {
     draft: Body,
-    reply: Reply,
-}
-
-/// Where a job's answer goes: an async handler, or a plain thread (the Application watch, which runs
-/// its own runtime and so may not block on tokio's channels).
-enum Reply {
-    Async(oneshot::Sender<Result<Outcome, Unavailable>>),
-    Blocking(std::sync::mpsc::SyncSender<Result<Outcome, Unavailable>>),
-}
-
-impl Reply {
-    fn send(self, answer: Result<Outcome, Unavailable>) {
-        // A requester that went away (a client that hung up) needs no answer.
-        match self {
-            Reply::Async(tx) => {
-                let _ = tx.send(answer);
-            }
-            Reply::Blocking(tx) => {
-                let _ = tx.send(answer);
-            }
-        }
-    }
+    reply: oneshot::Sender<Result<Outcome, Unavailable>>,
 }
 
 enum Msg {
@@ -208,7 +167,7 @@ enum Msg {
     Stop,
 }
 
-/// A handle to the writer thread, shared by the request handlers.
+/// The async handle to the writer thread, shared by the request handlers and the watch.
 #[derive(Clone)]
 pub struct Appender {
     tx: mpsc::Sender<Msg>,
@@ -217,27 +176,29 @@ pub struct Appender {
 /// The writer thread, to stop it.
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
-    thread: thread::JoinHandle<()>,
+    /// Whether the thread ended normally (false: it panicked).
+    ended: oneshot::Receiver<bool>,
 }
 
 impl Writer {
-    /// Lets the writer answer every request queued so far, fsync and end; waits for it. Call it outside
-    /// the async runtime.
+    /// Lets the writer answer every request queued so far, fsync and end; waits for it.
     ///
     /// # Errors
     ///
-    /// The writer thread panicked.
-    pub fn stop(self) -> thread::Result<()> {
+    /// The writer thread panicked (or was gone already).
+    pub async fn stop(self) -> Result<(), ()> {
         // A writer already gone has nothing left to do.
-        let _ = self.tx.blocking_send(Msg::Stop);
-        self.thread.join()
+        let _ = self.tx.send(Msg::Stop).await;
+        match self.ended.await {
+            Ok(true) => Ok(()),
+            _ => Err(()),
+        }
     }
 }
 
 impl Appender {
-    /// Starts the writer thread over `store`; `knowledge` is what the log's records taught so far;
-    /// `on_durable` is told each new durable head (it must not block: the checkpoint signer only takes
-    /// note of it).
+    /// Starts the writer thread over `store`; `on_durable` is told each new durable head (it must not
+    /// block: the checkpoint signer only takes note of it).
     ///
     /// # Errors
     ///
@@ -246,17 +207,20 @@ impl Appender {
         store: impl Store,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
-        knowledge: Learned,
         on_durable: impl Fn(&Head) + Send + 'static,
     ) -> std::io::Result<(Self, Writer)> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let thread = thread::Builder::new()
+        let (ended_tx, ended) = oneshot::channel();
+        thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
-                let alive = Alive(health);
-                run(store, rx, &metrics, &alive.0, knowledge, &on_durable);
+                let alive = Alive {
+                    health,
+                    ended: Some(ended_tx),
+                };
+                run(store, rx, &metrics, &alive.health, &on_durable);
             })?;
-        Ok((Appender { tx: tx.clone() }, Writer { tx, thread }))
+        Ok((Appender { tx: tx.clone() }, Writer { tx, ended }))
     }
 
     /// Appends `draft` and waits until it is durable (or found to be a duplicate).
@@ -267,39 +231,11 @@ impl Appender {
     pub async fn append(&self, draft: Body) -> Result<Outcome, Unavailable> {
         let gone = || Unavailable("the writer has stopped".into());
         let (reply, answer) = oneshot::channel();
-        let reply = Reply::Async(reply);
         self.tx
             .send(Msg::Job(Job { draft, reply }))
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
-    }
-
-    /// [`Appender::append`] for a thread that is not a request handler (the Application watch): waits
-    /// on a plain channel, so it may run inside another runtime.
-    ///
-    /// # Errors
-    ///
-    /// As [`Appender::append`].
-    pub fn append_blocking(&self, draft: Body) -> Result<Outcome, Unavailable> {
-        let gone = || Unavailable("the writer has stopped".into());
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        let mut msg = Msg::Job(Job {
-            draft,
-            reply: Reply::Blocking(reply),
-        });
-        // tokio's blocking send refuses to run inside a runtime: retry a full queue instead.
-        loop {
-            match self.tx.try_send(msg) {
-                Ok(()) => break,
-                Err(mpsc::error::TrySendError::Full(back)) => {
-                    msg = back;
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return Err(gone()),
-            }
-        }
-        answer.recv().map_err(|_| gone())?
     }
 }
 
@@ -308,7 +244,6 @@ fn run(
     mut rx: mpsc::Receiver<Msg>,
     metrics: &Metrics,
     health: &Health,
-    mut learned: Learned,
     on_durable: &dyn Fn(&Head),
 ) {
     while let Some(first) = rx.blocking_recv() {
@@ -331,14 +266,12 @@ fn run(
         if drafts.is_empty() {
             continue;
         }
-        let knowledge = learned.get();
-        for draft in &mut drafts {
-            if let Body::Sync(s) = draft {
-                knowledge.complete(s);
-            }
-            knowledge.observe(draft);
-        }
         store.roll();
+        let mut batch = store.knowledge().batch();
+        for draft in &mut drafts {
+            batch.complete_and_learn(draft);
+        }
+        drop(batch);
         match store.append_batch(&drafts) {
             Ok(outcomes) => {
                 health.batch_done(true);
@@ -358,8 +291,8 @@ fn run(
                     on_durable(&store.durable_head());
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    // A handler that gave up waiting is no reason to stop.
-                    reply.send(Ok(outcome));
+                    // A requester that gave up waiting is no reason to stop.
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
@@ -368,7 +301,7 @@ fn run(
                 tracing::error!(error = %e, records = drafts.len(), "append failed; answering 503, nothing acknowledged");
                 let why = Unavailable(e.to_string());
                 for reply in replies {
-                    reply.send(Err(why.clone()));
+                    let _ = reply.send(Err(why.clone()));
                 }
             }
         }

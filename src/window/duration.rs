@@ -1,6 +1,11 @@
 //! Go's `time.ParseDuration` (src/time/format.go), the syntax of `duration` and `guard.maxWait`: a
 //! sequence of decimal numbers with units `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h` (`1.5h`, `1h30m`),
 //! an optional sign, and `0` alone. Takes text, gives nanoseconds; nothing else.
+//!
+//! [`parse_span`] is the one grammar of every command-line flag that takes a span of time
+//! (`--segment-age`, `--watch-grace`, `--checkpoint-interval`, `--since`): Go's syntax plus the units
+//! `d` (24h) and `w` (7d), never negative (`30d`, `1h30m`, `1d12h`, `90s`). The policy's own fields
+//! stay Go durations, as Argo CD and Velero read them.
 
 /// Why a duration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,13 +23,35 @@ const UNITS: &[(&str, u64)] = &[
     ("h", 3_600_000_000_000),
 ];
 
+/// The units of a span beyond Go's.
+const SPAN_UNITS: &[(&str, u64)] = &[("d", 86_400_000_000_000), ("w", 604_800_000_000_000)];
+
+/// Parses a span of time: Go's duration syntax plus `d` and `w`, not negative.
+///
+/// # Errors
+///
+/// Empty text, a missing or unknown unit, spaces, a sign, overflow; the message shows the syntax.
+pub fn parse_span(text: &str) -> Result<std::time::Duration, DurationError> {
+    let invalid = |why: &str| {
+        DurationError(format!(
+            "invalid span {text:?}: {why}; give a number with a unit (s, m, h, d, w), such as 90s, \
+             30m, 1h30m, 12h, 30d or 2w"
+        ))
+    };
+    if text.starts_with(['-', '+']) {
+        return Err(invalid("a span has no sign"));
+    }
+    let nanos = parse_units(text, &[UNITS, SPAN_UNITS]).map_err(|why| invalid(&why))?;
+    Ok(std::time::Duration::from_nanos(nanos.unsigned_abs()))
+}
+
 /// Parses a Go duration into signed nanoseconds.
 ///
 /// # Errors
 ///
 /// Whatever Go refuses: empty text, a missing or unknown unit (`1d`, `1H`), spaces, overflow.
 pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
-    let invalid = |why: &str| {
+    let hint = || {
         let days = text.strip_suffix('d').and_then(|n| n.parse::<f64>().ok());
         let hint = if let Some(days) = days {
             &*format!("; there is no `d` unit, write hours (`{}h`)", days * 24.0)
@@ -37,8 +64,15 @@ pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
         } else {
             "; use Go duration syntax like `90m`, `1h30m` or `1.5h`"
         };
-        DurationError(format!("invalid duration {text:?}: {why}{hint}"))
+        hint.to_owned()
     };
+    parse_units(text, &[UNITS])
+        .map_err(|why| DurationError(format!("invalid duration {text:?}: {why}{}", hint())))
+}
+
+/// Go's `time.ParseDuration` over the units of `tables`; the error says why, without the text.
+fn parse_units(text: &str, tables: &[&[(&str, u64)]]) -> Result<i64, String> {
+    let invalid = |why: &str| why.to_owned();
     let mut s = text;
     let mut neg = false;
     if let Some(c) = s.chars().next() {
@@ -109,8 +143,9 @@ pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
         }
         let unit_text = &s[..unit_len];
         s = &s[unit_len..];
-        let unit = UNITS
+        let unit = tables
             .iter()
+            .flat_map(|t| t.iter())
             .find(|(u, _)| *u == unit_text)
             .map(|(_, n)| *n)
             .ok_or_else(|| invalid(&format!("unknown unit {unit_text:?}")))?;
@@ -138,6 +173,29 @@ pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spans_are_go_durations_plus_days_and_weeks() {
+        use super::parse_span;
+        use std::time::Duration;
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(parse_span("1h30m"), Ok(Duration::from_mins(90)));
+        assert_eq!(parse_span("30d"), Ok(h(720)));
+        assert_eq!(parse_span("1d12h"), Ok(h(36)));
+        assert_eq!(parse_span("1.5d"), Ok(h(36)));
+        assert_eq!(parse_span("2w"), Ok(h(336)));
+        assert_eq!(parse_span("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_span("0"), Ok(Duration::ZERO));
+        for bad in ["", "-1h", "+1h", "1y", "1 d", "d", "1D", "2 minutes"] {
+            let e = parse_span(bad).unwrap_err().0;
+            assert!(e.contains("such as 90s"), "{bad}: {e}");
+        }
+        // Go durations keep refusing `d`, with the hint.
+        assert!(super::parse_go_duration("1d")
+            .unwrap_err()
+            .0
+            .contains("`24h`"));
+    }
+
     use super::*;
 
     const H: i64 = 3_600_000_000_000;

@@ -39,7 +39,8 @@ pub trait Reporter {
     fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String>;
 }
 
-/// `POST` with ureq (HTTP/1.1; rustls for `https://`), with a whole-request timeout.
+/// `POST` with the one HTTP client (src/net.rs: rustls for `https://`, the system's and the in-cluster
+/// CAs), with a whole-request timeout.
 pub struct HttpReporter;
 
 /// Longest the report may take, connecting included; the guard decides on time regardless.
@@ -340,21 +341,30 @@ impl ReportUrl {
 
 impl Reporter for HttpReporter {
     fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(REPORT_TIMEOUT))
-            .http_status_as_error(false)
-            .user_agent("sluice-guard")
-            .build()
-            .into();
-        let mut request = agent
+        let client = crate::net::blocking_client(REPORT_TIMEOUT)?;
+        let mut request = client
             .post(url.to_url())
-            .header("Content-Type", "application/json");
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "sluice-guard")
+            .body(body.to_string());
         if let Some(token) = token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        let response = request
-            .send(body.to_string())
-            .map_err(|e| format!("cannot reach {}: {e}", url.to_url()))?;
+        let response = request.send().map_err(|e| {
+            if e.is_timeout() {
+                format!(
+                    "{} did not answer within {} s (timed out)",
+                    url.to_url(),
+                    REPORT_TIMEOUT.as_secs()
+                )
+            } else {
+                format!(
+                    "cannot reach {}: {}",
+                    url.to_url(),
+                    crate::net::describe(&e)
+                )
+            }
+        })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())
@@ -593,22 +603,21 @@ mod tests {
         use std::io::Read;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        // A sink that accepts and never answers: the report fails within its timeout.
+        // A sink that accepts and never answers: the report gives up on its own timeout (the
+        // connection stays open until the report has returned).
+        let (gave_up, wait) = std::sync::mpsc::channel::<()>();
         let silent = std::thread::spawn(move || {
             let (conn, _) = listener.accept().expect("accept");
-            std::thread::sleep(REPORT_TIMEOUT + std::time::Duration::from_secs(2));
+            let _ = wait.recv();
             drop(conn);
             listener
         });
         let url = ReportUrl::parse(&format!("http://127.0.0.1:{port}/v1/guard")).expect("url");
-        let started = std::time::Instant::now();
         let err = HttpReporter
             .report(&url, None, &json!({}))
             .expect_err("no answer");
-        assert!(
-            started.elapsed() < REPORT_TIMEOUT + std::time::Duration::from_secs(2),
-            "{err}"
-        );
+        assert!(err.contains("timed out"), "{err}");
+        gave_up.send(()).expect("the server waits");
         let listener = silent.join().expect("server");
         // https:// opens with a TLS ClientHello (record type 22), not with a request line.
         let hello = std::thread::spawn(move || {

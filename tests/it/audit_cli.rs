@@ -258,7 +258,8 @@ fn remote_mode_says_what_is_wrong_with_the_server_or_the_token() {
         2,
     );
     assert!(err.contains("plain http://"), "{err}");
-    let closed = format!("http://127.0.0.1:{}", crate::support::free_port());
+    let closed_port = crate::support::ClosedPort::new();
+    let closed = format!("http://127.0.0.1:{}", closed_port.port);
     let err = fails(&["audit", "verify", "--server", &closed], 1);
     assert!(err.contains("is the sink reachable"), "{err}");
     // --token-file means nothing without --server.

@@ -178,13 +178,11 @@ fn sink_with_a_closed_stderr_answers_more_requests_than_it_has_workers() {
     // Each request is logged; with stderr gone, logging must not panic and kill the worker.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = crate::support::free_port();
-    let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(bin())
         .args([
             "serve",
             "--listen",
-            &addr,
+            "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
             "--workers",
@@ -196,6 +194,8 @@ fn sink_with_a_closed_stderr_answers_more_requests_than_it_has_workers() {
         .stderr(closed_pipe())
         .spawn()
         .expect("spawn sluice serve");
+    let port = crate::support::listening_port(&mut child).expect("the sink listens");
+    let addr = format!("127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while crate::support::try_http(&addr, "GET", "/healthz", &[], b"").is_err() {
         assert!(std::time::Instant::now() < deadline, "sink did not start");

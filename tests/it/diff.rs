@@ -182,7 +182,7 @@ fn golden_path(name: &str) -> PathBuf {
 
 fn check_golden(name: &str, actual: &str) {
     let path = golden_path(name);
-    if std::env::var_os("BLESS").is_some() {
+    if crate::support::bless() {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, actual).expect("bless");
         return;
@@ -610,7 +610,7 @@ pub fn check_doc_block(doc: &Path, name: &str, lang: &str, content: &str) {
     let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let block = format!("{fence}{lang}\n{content}{fence}\n");
-    if std::env::var_os("BLESS").is_some() {
+    if crate::support::bless() {
         std::fs::write(doc, format!("{}{block}{}", &text[..start], &text[stop..]))
             .expect("bless doc");
         return;

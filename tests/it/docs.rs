@@ -209,7 +209,7 @@ fn check(file: &str, text: &str, data: &Path, bless: bool) -> (Vec<String>, usiz
 fn every_quoted_sluice_command_prints_what_the_docs_say() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
-    let bless = std::env::var_os("BLESS").is_some();
+    let bless = crate::support::bless();
     let mut problems = Vec::new();
     let mut checked = 0;
     for path in doc_files() {

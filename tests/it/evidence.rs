@@ -2,7 +2,7 @@
 //! checked with Go's own `golang.org/x/mod/sumdb/note` (tests/go/note), the archive runs against moto's
 //! S3 server (tests/requirements.txt) with Object Lock, and the export's VERIFY.md recipe is run as written.
 
-use crate::support::{bin, event_body, free_port, read_log_lines, Sink};
+use crate::support::{bin, event_body, listening_port, read_log_lines, Sink};
 use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -318,20 +318,13 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+        let mut child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with moto[server] (tests/requirements.txt)");
+        let port = listening_port(&mut child).expect("moto's server listens");
         let moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -882,4 +875,104 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Peak RSS in KiB of a command (GNU time), and its output.
+fn peak_rss_kib(envs: &[(&str, String)], args: &[&str]) -> (u64, Output) {
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("peak-rss-kib=%M")
+        .arg(bin())
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("/usr/bin/time (GNU time; tests/run installs it)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let kib = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in: {err}"));
+    (kib, out)
+}
+
+/// A large sealed segment is streamed into the archive, part by part: peak memory stays under 64 MiB
+/// whatever its size (the old copy held it up to three times). Once there, copying again compares
+/// digests instead of downloading it.
+#[test]
+fn a_large_segment_archives_with_bounded_memory() {
+    let _heavy = crate::support::exclusive();
+    let moto = Moto::start();
+    moto.boto("s3.create_bucket(Bucket='big')");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("segments")).unwrap();
+    // 96 MiB: more than the old code's 64 MiB budget with even one copy of it, in lines of 1 KiB.
+    let line = format!("{}\n", "x".repeat(1023));
+    let segment = data.join("segments").join(format!("{:020}.jsonl", 1));
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&segment).unwrap());
+        for _ in 0..96 * 1024 {
+            std::io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+        }
+    }
+    let size = std::fs::metadata(&segment).unwrap().len();
+    let dir_archive = tmp.path().join("archive");
+    let runs: [(&str, Vec<(&str, String)>); 2] = [
+        (dir_archive.to_str().unwrap(), Vec::new()),
+        ("s3://big/prod", s3_env(&moto.endpoint)),
+    ];
+    for (url, env) in &runs {
+        let args = [
+            "audit",
+            "archive",
+            "--data-dir",
+            path(&data),
+            "--archive",
+            url,
+        ];
+        let (kib, out) = peak_rss_kib(env, &args);
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        assert!(
+            text(&out).contains("ok: 1 objects"),
+            "{url}: {}",
+            text(&out)
+        );
+        assert!(
+            kib < 64 * 1024,
+            "{url}: peak RSS {kib} KiB copying {size} bytes"
+        );
+        // Again: the digests agree, nothing is written, and memory stays as low.
+        let (kib, out) = peak_rss_kib(env, &args);
+        assert!(
+            text(&out).contains("ok: 0 objects"),
+            "{url}: {}",
+            text(&out)
+        );
+        assert!(
+            kib < 64 * 1024,
+            "{url}: peak RSS {kib} KiB comparing {size} bytes"
+        );
+    }
+    assert_eq!(
+        std::fs::read(
+            dir_archive
+                .join("segments")
+                .join(format!("{:020}.jsonl", 1))
+        )
+        .unwrap()
+        .len() as u64,
+        size
+    );
+    let stored = moto.boto(
+        "h = s3.head_object(Bucket='big', Key='prod/segments/00000000000000000001.jsonl')\n\
+         print(h['ContentLength'], h['Metadata'].get('sha256', ''))",
+    );
+    let (len, digest) = stored.trim().split_once(' ').expect("length and digest");
+    assert_eq!(len.parse::<u64>().unwrap(), size);
+    assert_eq!(
+        digest.len(),
+        64,
+        "the digest is kept with the object: {stored}"
+    );
 }

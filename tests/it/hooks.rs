@@ -146,7 +146,7 @@ fn diff(expected: &str, actual: &str) -> String {
 fn check_golden(case: &str) {
     let actual = run_case(case);
     let expected_path = fixtures().join(case).join("expected.yaml");
-    if std::env::var_os("BLESS").is_some() {
+    if crate::support::bless() {
         std::fs::write(&expected_path, &actual).unwrap();
         return;
     }

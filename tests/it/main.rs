@@ -29,5 +29,6 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod tls;
 mod watch;
 mod window;

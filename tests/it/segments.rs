@@ -224,3 +224,130 @@ fn a_restart_verifies_only_what_follows_the_marker_and_rebuilds_a_deleted_index(
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("line 1 (seq 1)"), "{}", stderr(&out));
 }
+
+/// What a reader prints, and whether it succeeded.
+fn read_while_writing(dir: &Path, data: &Path, args: &[&str]) -> Result<(), String> {
+    let out = audit(dir, data, args);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("audit {}: {}", args.join(" "), stderr(&out)))
+    }
+}
+
+/// While a sink seals 64 KiB segments under four writers, `audit verify`, `audit list` and `audit
+/// show` on its data directory read one consistent log every time: a seal (a rename, then a new
+/// active file) is never taken for a deleted, inserted or moved record, nor a batch being written for
+/// a torn line. Afterwards a real deletion, insertion or reordering is still named.
+#[test]
+fn readers_never_take_a_seal_for_tampering() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let _heavy = crate::support::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut sink = Sink::start_with(&data, None, &["--segment-size", "64KiB"], None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let posted = Arc::new(AtomicUsize::new(0));
+    // Guard decisions of about 450 bytes: a seal every ~145 records. The writers pace themselves
+    // (about 160 records a second in all) so that the seals are spread over some 20 s, and stop at
+    // CAP records (about 25 seals), so that the reads stay quick in a debug build. The readers go on
+    // until they have read 100 times each and the writers are done.
+    const CAP: usize = 2400;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (stop, posted, addr) = (Arc::clone(&stop), Arc::clone(&posted), sink.addr.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) && posted.load(Ordering::Relaxed) < CAP {
+                    let n = w * 100_000 + i;
+                    let app = ["shop", "cart"][n % 2];
+                    let body = serde_json::json!({"app": app,
+                        "namespace": "production", "revision": format!("rev{n:07}"),
+                        "changeId": "CHG-777", "allowed": true, "reason": "inside window",
+                        "at": format!("2026-12-01T{:02}:{:02}:{:02}Z", n / 3600 % 24, n / 60 % 60, n % 60)})
+                    .to_string();
+                    let r = crate::support::http(&addr, "POST", "/v1/guard", &[], body.as_bytes());
+                    assert_eq!(r.status, 201, "{}", r.body);
+                    posted.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let (mut while_writing, mut rounds) = (0, 0);
+    while rounds < 100 || (posted.load(Ordering::Relaxed) < CAP && rounds < 2000) {
+        rounds += 1;
+        for args in [
+            &["verify"][..],
+            &["list", "--app", "shop", "--limit", "3"],
+            &["show", "CHG-777", "-o", "json"],
+        ] {
+            let writing = posted.load(Ordering::Relaxed) < CAP;
+            if let Err(e) = read_while_writing(dir.path(), &data, args) {
+                failures.push(e);
+            }
+            while_writing += usize::from(writing);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("a writer");
+    }
+    let sealed = std::fs::read_dir(data.join("segments")).unwrap().count();
+    let reads = 3 * rounds;
+    assert!(
+        failures.is_empty(),
+        "{} of {reads} reads failed ({while_writing} while the sink was writing, {sealed} seals):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        sealed >= 10,
+        "only {sealed} seals: the readers raced too few"
+    );
+    assert!(
+        while_writing >= 100,
+        "only {while_writing} reads while writing"
+    );
+    eprintln!(
+        "{reads} reads, {while_writing} while writing; {sealed} seals, {} records",
+        posted.load(Ordering::Relaxed)
+    );
+    sink.terminate(std::time::Duration::from_mins(1));
+    assert!(read_while_writing(dir.path(), &data, &["verify"]).is_ok());
+    // Real tampering in a sealed segment is still named.
+    let seg = segment(&data, 1);
+    let original = std::fs::read_to_string(&seg).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let rewrite = |lines: &[&str]| {
+        std::fs::write(
+            &seg,
+            lines.iter().map(|l| [l, "\n"].concat()).collect::<String>(),
+        )
+        .unwrap();
+    };
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("deleted", [&lines[..2], &lines[3..]].concat()),
+        (
+            "inserted",
+            [&lines[..2], &lines[1..2], &lines[2..]].concat(),
+        ),
+        (
+            "reordered",
+            [&lines[..1], &[lines[2], lines[1]], &lines[3..]].concat(),
+        ),
+    ];
+    for (what, changed) in cases {
+        rewrite(&changed);
+        let err = read_while_writing(dir.path(), &data, &["verify"]).expect_err(what);
+        assert!(
+            err.contains("00000000000000000001.jsonl: line"),
+            "{what}: {err}"
+        );
+    }
+    rewrite(&lines);
+    assert!(read_while_writing(dir.path(), &data, &["verify"]).is_ok());
+}

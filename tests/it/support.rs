@@ -121,18 +121,166 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Whether to re-bless golden files (`BLESS=1`): never in CI, where a test that would rewrite its
+/// expected output fails instead (as insta refuses `INSTA_UPDATE` under `CI`).
+pub fn bless() -> bool {
+    match bless_with(
+        std::env::var_os("BLESS").as_deref(),
+        std::env::var_os("CI").as_deref(),
+    ) {
+        Ok(bless) => bless,
+        Err(refusal) => panic!("{refusal}"),
+    }
+}
+
+/// [`bless`] for the values of `BLESS` and `CI`.
+fn bless_with(
+    bless: Option<&std::ffi::OsStr>,
+    ci: Option<&std::ffi::OsStr>,
+) -> Result<bool, String> {
+    let set =
+        |v: Option<&std::ffi::OsStr>| v.is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    match (set(bless), set(ci)) {
+        (true, true) => Err(
+            "BLESS is set while CI is set: golden files are never rewritten in CI (unset BLESS, or \
+             bless locally and commit the reviewed diff)"
+                .into(),
+        ),
+        (bless, _) => Ok(bless),
+    }
+}
+
+#[test]
+fn bless_is_refused_in_ci() {
+    let v = |s: &'static str| Some(std::ffi::OsStr::new(s));
+    assert_eq!(bless_with(None, None), Ok(false));
+    assert_eq!(bless_with(v("1"), None), Ok(true));
+    assert_eq!(bless_with(None, v("true")), Ok(false));
+    assert_eq!(bless_with(v("0"), v("true")), Ok(false));
+    assert!(bless_with(v("1"), v("true"))
+        .unwrap_err()
+        .contains("never rewritten in CI"));
+    assert!(bless_with(v("1"), v("1")).is_err());
+}
+
 // ---- The notification sink: a real `sluice serve` on 127.0.0.1, and a minimal HTTP client. ----
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+/// The TCP port the process `pid` listens on, once it listens (found through `/proc`: the server binds
+/// port 0 and the kernel picks; nothing is bound, released and bound again). `None` when the process
+/// ends first or nothing listens within a generous bound.
+pub fn listening_port(child: &mut Child) -> Option<u16> {
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
+        if let Some(port) = port_of(pid) {
+            return Some(port);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Waits until the process `pid` has accepted the connection whose client end is `client` (it holds
+/// an established socket whose peer is that port), with a generous bound; whether it did.
+pub fn wait_accepted(pid: u32, client: &TcpStream) -> bool {
+    let Ok(local) = client.local_addr() else {
+        return false;
+    };
+    let want = format!(":{:04X}", local.port());
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while Instant::now() < deadline {
+        let inodes = socket_inodes(pid);
+        for table in ["tcp", "tcp6"] {
+            let text =
+                std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+            let accepted = text.lines().skip(1).any(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // rem_address ends in the client's port; state 01 is ESTABLISHED.
+                f.len() > 9
+                    && f[2].ends_with(&want)
+                    && f[3] == "01"
+                    && inodes.iter().any(|i| i == f[9])
+            });
+            if accepted {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// The inodes of the sockets the process `pid` holds.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The port of a listening TCP socket that `pid` holds, if any.
+fn port_of(pid: u32) -> Option<u16> {
+    let inodes = socket_inodes(pid);
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is the tenth field.
+            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+                let port = f[1].rsplit(':').next()?;
+                return u16::from_str_radix(port, 16).ok();
+            }
+        }
+    }
+    None
+}
+
+/// A port on 127.0.0.1 where nothing listens, held for as long as this lives: a socket bound to it
+/// that never listens, so a connection to it is refused and no other process can take it meanwhile.
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a TCP socket");
+        socket
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind 127.0.0.1:0");
+        let port = socket
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("an IP socket")
+            .port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+}
+
+/// Names for per-sink files (stderr, token) that no two sinks of a test run share.
+fn next_sink_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A running `sluice serve`; killed (SIGKILL) when dropped.
@@ -170,18 +318,17 @@ impl Sink {
         shell_prefix: Option<&str>,
         stderr: Option<Stdio>,
     ) -> Sink {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let stderr_path = data_dir.with_extension(format!("stderr-{port}"));
+        let n = next_sink_number();
+        let stderr_path = data_dir.with_extension(format!("stderr-{n}"));
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
-            addr.clone(),
+            "127.0.0.1:0".into(),
             "--data-dir".into(),
             data_dir.display().to_string(),
         ];
         if let Some(token) = token {
-            let token_file = data_dir.with_extension(format!("token-{port}"));
+            let token_file = data_dir.with_extension(format!("token-{n}"));
             std::fs::write(&token_file, format!("  {token}\n")).expect("write token file");
             args.push("--token-file".into());
             args.push(token_file.display().to_string());
@@ -204,19 +351,28 @@ impl Sink {
             c.args(&args);
             c
         };
-        let child = cmd
+        let mut child = cmd
             .env("SLUICE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .expect("spawn sluice serve");
+        let port = listening_port(&mut child);
         let mut sink = Sink {
             child,
-            addr,
+            addr: String::new(),
             data_dir: data_dir.to_path_buf(),
             stderr_path,
         };
+        let Some(port) = port else {
+            let status = sink.child.try_wait().ok().flatten();
+            panic!(
+                "sluice serve did not listen ({status:?}): {}",
+                sink.stderr()
+            );
+        };
+        sink.addr = format!("127.0.0.1:{port}");
         sink.wait_healthy();
         sink
     }

@@ -1,5 +1,6 @@
-//! `--since`: an RFC 3339 instant, a day (`2026-11-01`, midnight UTC), or a span back from now (`24h`,
-//! `90m`, `1h30m` in Go's duration syntax, or whole days and weeks: `7d`, `2w`).
+//! `--since`: an RFC 3339 instant, a day (`2026-11-01`, midnight UTC), or a span back from now in the
+//! one span grammar of every flag (`window::duration::parse_span`: `24h`, `90m`, `1h30m`, `7d`, `2w`,
+//! `1d12h`).
 
 use crate::cli::error::{Error, Result};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
@@ -18,12 +19,9 @@ pub(super) fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<FixedOffs
                 .fixed_offset());
         }
     }
-    let span = days_or_weeks(t).or_else(|| {
-        crate::window::duration::parse_go_duration(t)
-            .ok()
-            .filter(|ns| *ns >= 0)
-            .map(Duration::nanoseconds)
-    });
+    let span = crate::window::duration::parse_span(t)
+        .ok()
+        .and_then(|d| Duration::from_std(d).ok());
     match span.and_then(|s| now.checked_sub_signed(s)) {
         Some(at) => Ok(at.fixed_offset()),
         None => Err(Error::Usage(format!(
@@ -31,20 +29,6 @@ pub(super) fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<FixedOffs
              or an RFC 3339 instant (2026-11-01T09:00:00Z)"
         ))),
     }
-}
-
-/// `Nd` or `Nw` (whole days or weeks, which Go's durations do not have).
-fn days_or_weeks(t: &str) -> Option<Duration> {
-    let (number, days_per) = if let Some(n) = t.strip_suffix('d') {
-        (n, 1)
-    } else {
-        (t.strip_suffix('w')?, 7)
-    };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: i64 = number.parse().ok()?;
-    Duration::try_days(n.checked_mul(days_per)?)
 }
 
 /// Now, or the instant in `SLUICE_NOW` (RFC 3339): a fixed clock for reproducible examples and tests.
@@ -77,6 +61,8 @@ mod tests {
         assert_eq!(p("1h30m").unwrap(), at("2026-11-30T10:30:00Z"));
         assert_eq!(p("7d").unwrap(), at("2026-11-23T12:00:00Z"));
         assert_eq!(p("2w").unwrap(), at("2026-11-16T12:00:00Z"));
+        assert_eq!(p("1d12h").unwrap(), at("2026-11-29T00:00:00Z"));
+        assert_eq!(p("1.5d").unwrap(), at("2026-11-29T00:00:00Z"));
         assert_eq!(p("2026-11-01").unwrap(), at("2026-11-01T00:00:00Z"));
         assert_eq!(
             p("2026-11-01T09:00:00+01:00").unwrap(),
@@ -88,7 +74,6 @@ mod tests {
             "-24h",
             "2026-11-1",
             "d",
-            "1.5d",
             "24",
             "2026-13-01",
         ] {

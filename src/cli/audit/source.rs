@@ -192,15 +192,16 @@ impl SourceArgs {
                 Some(token)
             }
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let client = crate::net::blocking_client(Duration::from_secs(30)).map_err(|message| {
+            Error::Reported {
+                exit: Exit::Failure,
+                message,
+            }
+        })?;
         Ok(Some(Remote {
             base: base.to_owned(),
             token,
-            agent,
+            client,
         }))
     }
 }
@@ -209,7 +210,7 @@ impl SourceArgs {
 struct Remote {
     base: String,
     token: Option<String>,
-    agent: ureq::Agent,
+    client: reqwest::blocking::Client,
 }
 
 impl Remote {
@@ -224,22 +225,23 @@ impl Remote {
             exit: Exit::Failure,
             message: format!("GET {url}: {message}"),
         };
-        let mut request = self.agent.get(&url);
+        let mut request = self.client.get(&url);
         if let Some(token) = &self.token {
-            request = request.header("Authorization", &format!("Bearer {token}"));
+            request = request.header("Authorization", format!("Bearer {token}"));
         }
-        let mut response = request.call().map_err(|e| {
+        let response = request.send().map_err(|e| {
             fail(format!(
-                "{e}; is the sink reachable (kubectl -n argocd port-forward svc/sluice-sink 8080)?"
+                "{}; is the sink reachable (kubectl -n argocd port-forward svc/sluice-sink 8080)?",
+                crate::net::describe(&e)
             ))
         })?;
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        let mut body = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(response, 256 * 1024 * 1024),
+            &mut body,
+        )
+        .map_err(|e| fail(format!("reading the answer: {e}")))?;
         match status {
             200 => {}
             401 => {

@@ -156,7 +156,7 @@ async fn verify_archive(archive: &Archive, keys: &[VerifierKey]) -> Result<Repor
         };
         let bytes = archive.get(&name).await.map_err(|e| e.to_string())?;
         check
-            .segment(&named(&name), Some(first), &bytes[..])
+            .segment(&named(&name), Some(first), &bytes[..], false)
             .map_err(|e| e.to_string())?;
     }
     check.finish(true).map_err(|e| e.to_string())

@@ -6,7 +6,6 @@
 //! marker. Both files are derived from the log and never trusted for integrity: a mismatch means
 //! verifying the whole log again.
 
-use crate::ledger::canonical::to_hex;
 use crate::ledger::line::{self, MAX_LINE};
 use crate::ledger::segment::{self, Segment};
 use serde::{Deserialize, Serialize};
@@ -52,6 +51,17 @@ pub(super) struct Marker {
     /// The journal's length when the marker was written, and the SHA-256 of those bytes.
     pub(super) journal_bytes: u64,
     pub(super) journal_sha256: String,
+    /// The owner's state derived from the records up to `seq` (`ledger::Fold`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) fold: Option<SavedFold>,
+}
+
+/// A [`crate::ledger::Fold`]'s state as the marker holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SavedFold {
+    pub(super) kind: String,
+    pub(super) state: Value,
 }
 
 /// The first 128 bits of the SHA-256 of an idempotency key, as the journal and the key map hold it.
@@ -255,7 +265,8 @@ pub(super) fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, St
     file.take(m.journal_bytes)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the index journal: {e}"))?;
-    if bytes.len() as u64 != m.journal_bytes || to_hex(&Sha256::digest(&bytes)) != m.journal_sha256
+    if bytes.len() as u64 != m.journal_bytes
+        || hex::encode(Sha256::digest(&bytes)) != m.journal_sha256
     {
         return Err("the index journal is not the one the marker knew".into());
     }
@@ -265,7 +276,7 @@ pub(super) fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, St
 /// Writing or removing the marker.
 pub(super) enum MarkerJob {
     /// Fsyncs the journal, then writes the marker (to a temporary file renamed over it).
-    Write(Marker, File),
+    Write(Box<Marker>, File),
     /// Removes the marker: the index was found not to match the log.
     Remove,
 }

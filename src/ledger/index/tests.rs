@@ -4,7 +4,6 @@ use super::journal::{
     Marker, INDEX_DIR, JOURNAL_FILE, MAGIC, MARKER_FILE, RECORD_BYTES, TAG_RECORD,
 };
 use super::*;
-use crate::ledger::canonical::to_hex;
 use crate::ledger::line::seq_of;
 use crate::ledger::log::{Ledger, Outcome, Rolling};
 use crate::ledger::testing::{self, Draft, SCHEMA};
@@ -264,7 +263,7 @@ fn a_deleted_or_damaged_index_is_rebuilt_and_queries_stay_right() {
         }
     }
     std::fs::write(&journal, &bytes).unwrap();
-    marker.journal_sha256 = to_hex(&Sha256::digest(&bytes));
+    marker.journal_sha256 = hex::encode(Sha256::digest(&bytes));
     std::fs::write(&marker_path, serde_json::to_vec(&marker).unwrap()).unwrap();
     let log = open(dir.path(), 4);
     assert_eq!(
@@ -274,4 +273,79 @@ fn a_deleted_or_damaged_index_is_rebuilt_and_queries_stay_right() {
     );
     assert_eq!(query(&log, &f, None, 100), right);
     assert_eq!(query(&log, &f, Some(0), 100), right);
+}
+
+/// A fold for the tests: how many records, and of which apps.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Count {
+    records: u64,
+    apps: std::collections::BTreeSet<String>,
+}
+
+impl crate::ledger::Fold for Count {
+    const KIND: &'static str = "test-count/1";
+    fn observe(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
+        self.records += 1;
+        self.apps.insert((SCHEMA.filing)(record).app.to_owned());
+    }
+    fn save(&self) -> serde_json::Value {
+        serde_json::json!({"records": self.records, "apps": self.apps})
+    }
+    fn load(saved: &serde_json::Value) -> Option<Self> {
+        Some(Count {
+            records: saved.get("records")?.as_u64()?,
+            apps: serde_json::from_value(saved.get("apps")?.clone()).ok()?,
+        })
+    }
+}
+
+#[test]
+fn the_fold_is_kept_in_the_marker_and_learns_only_what_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || Ledger::<Count>::open_folding(dir.path(), 1, small(), SCHEMA).unwrap();
+    let mut log = open();
+    for batch in (1..=20).map(draft).collect::<Vec<_>>().chunks(4) {
+        log.append_batch(batch).unwrap();
+    }
+    // Duplicates are not records: the fold does not learn them twice.
+    log.append_batch(&[draft(3)]).unwrap();
+    assert_eq!(log.fold().records, 20);
+    drop(log);
+    // A quick start loads the fold from the marker and learns only the records after it.
+    let log = open();
+    assert!(log.verified_after() > 0);
+    assert_eq!(log.fold().records, 20);
+    assert_eq!(log.fold().apps.len(), 3);
+    drop(log);
+    // A marker written without this fold (by a ledger without one) means verifying everything, which
+    // teaches the fold every record.
+    drop(Ledger::open_with(dir.path(), 1, small(), SCHEMA).unwrap());
+    let marker: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(INDEX_DIR).join(MARKER_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert!(marker.get("fold").is_none(), "{marker}");
+    let log = open();
+    assert_eq!(log.verified_after(), 0);
+    assert_eq!(log.fold().records, 20);
+    drop(log);
+    // A saved fold that does not read, likewise.
+    let path = dir.path().join(INDEX_DIR).join(MARKER_FILE);
+    let mut marker: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    marker["fold"]["state"] = serde_json::json!("not a count");
+    std::fs::write(&path, marker.to_string()).unwrap();
+    let log = open();
+    assert_eq!(log.verified_after(), 0);
+    assert_eq!(log.fold().records, 20);
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path(), 1);
+    let second = Ledger::open_with(dir.path(), 2, small(), SCHEMA).unwrap_err();
+    assert!(matches!(second, LedgerError::Locked { .. }), "{second}");
+    drop(first);
+    drop(open(dir.path(), 3));
 }

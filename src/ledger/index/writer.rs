@@ -4,11 +4,12 @@
 //! Writing the marker (an fsync of the journal) and putting a start's keys into their map are chores
 //! (`ledger::chores`): done at once, or by the ledger's owner.
 
-use super::journal::{self, Decoded, Marker, MarkerJob, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE};
+use super::journal::{
+    self, Decoded, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE,
+};
 use super::query::{Fetcher, Reader};
 use super::snapshot::{Base, Names, Snapshot};
-use crate::ledger::canonical::to_hex;
-use crate::ledger::chores::{Chores, Queue};
+use crate::ledger::chores::{Handoff, Queue};
 use crate::ledger::line::Head;
 use crate::ledger::schema::{Filing, Schema};
 use crate::ledger::segment::{Resume, Segment};
@@ -72,6 +73,8 @@ enum StartKeys {
 pub struct Writer {
     dir: PathBuf,
     schema: Schema,
+    /// The kind of the owner's derived state saved with the marker (`Fold::KIND`; empty: none).
+    fold_kind: &'static str,
     journal: Option<File>,
     journal_len: u64,
     digest: Sha256,
@@ -102,14 +105,22 @@ pub struct Start {
     pub writer: Writer,
     /// Where to continue verifying; `None`: the whole chain.
     pub resume: Option<Resume>,
+    /// The owner's derived state as of the verified prefix (with `resume`).
+    pub saved: Option<Value>,
 }
 
 impl Writer {
-    fn new(data_dir: &Path, segments: Vec<Segment>, schema: Schema) -> Self {
+    fn new(
+        data_dir: &Path,
+        segments: Vec<Segment>,
+        schema: Schema,
+        fold_kind: &'static str,
+    ) -> Self {
         let snap = Snapshot::empty(segments);
         Writer {
             dir: data_dir.join(INDEX_DIR),
             schema,
+            fold_kind,
             journal: None,
             journal_len: 0,
             digest: Sha256::new(),
@@ -132,31 +143,58 @@ impl Writer {
     }
 
     /// Prepares opening the log in `data_dir` whose segments are `segments`: from the marker and the
-    /// journal when both still match the log, else (logged) from nothing, to verify everything.
-    pub fn start(data_dir: &Path, segments: Vec<Segment>, schema: Schema) -> Start {
-        match Writer::from_marker(data_dir, &segments, schema) {
+    /// journal when both still match the log (and the marker holds a saved state of `fold_kind`,
+    /// unless that is empty), else (logged) from nothing, to verify everything.
+    pub fn start(
+        data_dir: &Path,
+        segments: Vec<Segment>,
+        schema: Schema,
+        fold_kind: &'static str,
+    ) -> Start {
+        match Writer::from_marker(data_dir, &segments, schema, fold_kind) {
             Ok(start) => start,
             Err(why) => {
                 tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
-                let mut writer = Writer::new(data_dir, segments, schema);
-                writer.open_journal(0);
-                Start {
-                    writer,
-                    resume: None,
-                }
+                Writer::fresh(data_dir, segments, schema, fold_kind)
             }
         }
     }
 
-    fn from_marker(data_dir: &Path, segments: &[Segment], schema: Schema) -> Result<Start, String> {
+    /// Opening from nothing: the whole chain is verified and the index built again.
+    pub fn fresh(
+        data_dir: &Path,
+        segments: Vec<Segment>,
+        schema: Schema,
+        fold_kind: &'static str,
+    ) -> Start {
+        let mut writer = Writer::new(data_dir, segments, schema, fold_kind);
+        writer.open_journal(0);
+        Start {
+            writer,
+            resume: None,
+            saved: None,
+        }
+    }
+
+    fn from_marker(
+        data_dir: &Path,
+        segments: &[Segment],
+        schema: Schema,
+        fold_kind: &'static str,
+    ) -> Result<Start, String> {
         let dir = data_dir.join(INDEX_DIR);
         let m = journal::read_marker(&dir)?;
+        let saved = match (&m.fold, fold_kind) {
+            (_, "") => None,
+            (Some(f), kind) if f.kind == kind => Some(f.state.clone()),
+            _ => return Err(format!("the marker holds no saved {fold_kind}")),
+        };
         let at = journal::check_marked_segments(&m, segments)?;
         journal::check_marked_record(&m, &segments[at].path)?;
         let t = Instant::now();
         let bytes = journal::read_journal_prefix(&dir.join(JOURNAL_FILE), &m)?;
         let read = t.elapsed();
-        let mut writer = Writer::new(data_dir, segments.to_vec(), schema);
+        let mut writer = Writer::new(data_dir, segments.to_vec(), schema, fold_kind);
         writer.load_journal(&bytes)?;
         tracing::debug!(
             read_ms = read.as_millis() as u64,
@@ -182,6 +220,7 @@ impl Writer {
         Ok(Start {
             writer,
             resume: Some(Resume { segment: at, head }),
+            saved,
         })
     }
 
@@ -245,10 +284,9 @@ impl Writer {
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index base built");
     }
 
-    /// From now on, chores go to the owner, who runs what it is given: the start's keys first.
-    pub fn take_chores(&mut self) -> Chores {
-        let (queue, chores) = Queue::deferred();
-        self.chores = queue;
+    /// From now on, chores go to the owner through `to`: the start's keys first.
+    pub fn hand_chores_to(&mut self, to: Handoff) {
+        self.chores.hand_to(to);
         if let StartKeys::Listed(keys) = &self.start_keys {
             let (tx, rx) = mpsc::sync_channel(1);
             let theirs = Arc::clone(keys);
@@ -257,7 +295,6 @@ impl Writer {
             }));
             self.start_keys = StartKeys::Filling(rx, Arc::clone(keys));
         }
-        chores
     }
 
     /// Opens the journal for appending, cut to `len` bytes (0: a new journal). A journal that cannot be
@@ -392,8 +429,15 @@ impl Writer {
     }
 
     /// Makes everything indexed so far visible to readers at `head`, with the segments `segments`, and
-    /// appends the batch's entries to the journal; moves the marker when it is due (or `mark`).
-    pub fn publish(&mut self, head: &Head, segments: Option<Vec<Segment>>, mark: bool) {
+    /// appends the batch's entries to the journal; moves the marker when it is due (or `mark`), with the
+    /// owner's derived state as `fold` gives it (asked only then).
+    pub fn publish(
+        &mut self,
+        head: &Head,
+        segments: Option<Vec<Segment>>,
+        mark: bool,
+        fold: &dyn Fn() -> Value,
+    ) {
         if let Some(s) = segments {
             self.snap.segments = Arc::new(s);
             // Open files may be of a segment that was renamed.
@@ -403,7 +447,7 @@ impl Writer {
         self.shared.store(Arc::new(self.snap.clone()));
         self.flush_journal();
         if mark || self.marked.is_none_or(|t| t.elapsed() >= MARKER_EVERY) {
-            self.write_marker(mark);
+            self.write_marker(mark, fold);
         }
     }
 
@@ -426,7 +470,7 @@ impl Writer {
 
     /// Writes the marker for the current head: fsyncs the journal first, so the marker never claims
     /// journal bytes that a crash could lose.
-    fn write_marker(&mut self, now: bool) {
+    fn write_marker(&mut self, now: bool, fold: &dyn Fn() -> Value) {
         self.marked = Some(Instant::now());
         if self.stale.load(Ordering::Relaxed) {
             self.send_marker(MarkerJob::Remove, now);
@@ -467,10 +511,14 @@ impl Writer {
             },
             sealed,
             journal_bytes: self.journal_len,
-            journal_sha256: to_hex(&self.digest.clone().finalize()),
+            journal_sha256: hex::encode(self.digest.clone().finalize()),
+            fold: (!self.fold_kind.is_empty()).then(|| SavedFold {
+                kind: self.fold_kind.to_owned(),
+                state: fold(),
+            }),
         };
         match journal.try_clone() {
-            Ok(journal) => self.send_marker(MarkerJob::Write(marker, journal), now),
+            Ok(journal) => self.send_marker(MarkerJob::Write(Box::new(marker), journal), now),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot write the verified-prefix marker; the next start verifies more");
             }

@@ -1,21 +1,21 @@
-//! One request, start to end: framing checks → route → auth → body limited while it streams → event →
-//! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
-//! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
+//! The handlers: `/healthz`, `POST /v1/events` and `/v1/guard` (body limited while it streams → event
+//! → record → group-commit append → integrity check of a duplicate), and `GET /v1/records` (on the
+//! query pool). Never logs bodies or tokens; a rejection writes nothing.
 
+use super::auth::Auth;
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
-use super::strict;
+use super::reply::Reply;
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
 use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::CONTENT_LENGTH;
+use hyper::Request;
 use regex::Regex;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -25,7 +25,7 @@ use tokio::time::Instant;
 pub const DEFAULT_MAX_BODY: usize = 4 << 20;
 
 /// Longest a request may take from its head to its answer: the body must arrive, and the record be
-/// made durable, within this.
+/// made durable (or the query answered), within this.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Default and largest `limit` of `GET /v1/records`.
@@ -34,18 +34,15 @@ const MAX_LIMIT: usize = 1000;
 
 /// Everything the handlers need.
 pub struct Context {
-    /// SHA-256 of the write token (`--token-file`), when one is configured; compared digest to digest,
-    /// in constant time.
-    pub write_token: Option<[u8; 32]>,
-    /// SHA-256 of the read token (`--read-token-file`); without one, reads take the write token.
-    pub read_token: Option<[u8; 32]>,
+    /// Who may do what.
+    pub auth: Auth,
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     /// The durable head and the index (lock-free: a query never holds anything the writer waits on).
     pub reader: Reader,
     /// Where queries run.
-    pub queries: QueryPool,
+    pub queries: Arc<QueryPool>,
     pub change_pattern: Regex,
     /// Largest accepted body (`--max-body`).
     pub max_body: usize,
@@ -53,144 +50,28 @@ pub struct Context {
     pub request_deadline: Duration,
 }
 
-/// A response before it is sent.
-struct Reply {
-    status: u16,
-    body: String,
-    content_type: &'static str,
-    extra: Option<(&'static str, &'static str)>,
-    /// Close the connection after this answer (the rest of the request was not read, or cannot be
-    /// trusted); the connection layer then drains what the client still sends before closing.
-    close: bool,
+/// Which post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An Argo CD Notifications event (`POST /v1/events`).
+    Event,
+    /// A guard Job's decision (`POST /v1/guard`).
+    Guard,
 }
 
-impl Reply {
-    fn json(status: u16, body: &Value) -> Self {
-        Reply {
-            status,
-            body: body.to_string(),
-            content_type: "application/json",
-            extra: None,
-            close: false,
+impl Kind {
+    /// The `event` label of a post counted before its body is read.
+    pub fn fixed_label(self) -> &'static str {
+        match self {
+            Kind::Event => "unknown",
+            Kind::Guard => GUARD_DECISION,
         }
-    }
-
-    fn error(status: u16, message: impl std::fmt::Display) -> Self {
-        Reply::json(status, &json!({ "error": message.to_string() }))
-    }
-
-    fn closing(self) -> Self {
-        Reply {
-            close: true,
-            ..self
-        }
-    }
-
-    fn with(self, name: &'static str, value: &'static str) -> Self {
-        Reply {
-            extra: Some((name, value)),
-            ..self
-        }
-    }
-
-    fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let length = self.body.len();
-        let body = if head_only {
-            Bytes::new()
-        } else {
-            Bytes::from(self.body)
-        };
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
-        if head_only {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
-        }
-        if let Some((name, value)) = self.extra {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-        if self.close {
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        response
-    }
-}
-
-/// Answers one request.
-pub async fn handle(ctx: Arc<Context>, rq: Request<Incoming>) -> Response<Full<Bytes>> {
-    let started = Instant::now();
-    let deadline = started + ctx.request_deadline;
-    let method = rq.method().clone();
-    let path = loggable(rq.uri().path());
-    let reply = match strict::check(rq.version(), rq.headers()) {
-        Err(refusal) => Reply::error(refusal.status, refusal.reason).closing(),
-        Ok(()) => route(&ctx, rq, deadline).await,
-    };
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status = reply.status,
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    reply.into_response(method == Method::HEAD)
-}
-
-/// A request path fit for a log line: at most 200 characters, control characters replaced.
-fn loggable(path: &str) -> String {
-    path.chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
-async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> Reply {
-    let method = rq.method().clone();
-    let path = rq.uri().path().to_owned();
-    let query = rq.uri().query().unwrap_or("").to_owned();
-    match (&method, path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => health(ctx),
-        (&Method::GET, "/metrics") => Reply {
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
-            ..Reply::json(200, &Value::Null)
-        }
-        .with_body(ctx.metrics.render()),
-        (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
-        (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
-        (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
-            Ok(()) => {
-                let ctx = Arc::clone(ctx);
-                let read = tokio::task::spawn_blocking(move || records(&ctx, &query));
-                match tokio::time::timeout_at(deadline, read).await {
-                    Ok(Ok(reply)) => reply,
-                    Ok(Err(_)) => Reply::error(500, "the query failed"),
-                    Err(_) => Reply::error(503, "the query did not finish in time")
-                        .with("Retry-After", "5"),
-                }
-            }
-            Err(reply) => reply,
-        },
-        (_, "/healthz" | "/metrics" | "/v1/records") => {
-            Reply::error(405, "method not allowed").with("Allow", "GET")
-        }
-        (_, "/v1/events" | "/v1/guard") => {
-            Reply::error(405, "method not allowed").with("Allow", "POST")
-        }
-        _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
-    }
-}
-
-impl Reply {
-    fn with_body(self, body: String) -> Self {
-        Reply { body, ..self }
     }
 }
 
 /// `/healthz`: 200 while the writer runs and appends succeed; 503 when the writer is gone (the process
 /// is stopping) or the last append failed (disk full, I/O error) less than 30 s ago.
-fn health(ctx: &Context) -> Reply {
+pub fn health(ctx: &Context) -> Reply {
     if !ctx.health.writer_alive() {
         return Reply::json(503, &json!({"status": "the audit writer has stopped"}));
     }
@@ -203,28 +84,25 @@ fn health(ctx: &Context) -> Reply {
     }
     let seq = ctx.reader.head().seq;
     let mut health = json!({"status": "ok", "seq": seq});
-    if let Some(evidence) = ctx.metrics.evidence.get() {
-        health["evidence"] = evidence.detail();
+    if let Some(c) = ctx.metrics.checkpoints.get() {
+        let mut evidence = json!({"checkpointSeq": c.last_seq.load(Relaxed)});
+        if let Some(a) = ctx.metrics.archive.get() {
+            let error = a.last_error();
+            evidence["archive"] = json!({
+                "state": if error.is_some() { "retrying" } else { "ok" },
+                "lagSegments": a.lag_segments.load(Relaxed),
+                "lagCheckpoints": a.lag_checkpoints.load(Relaxed),
+                "uploadFailures": a.failures.load(Relaxed),
+                "lastError": error,
+            });
+        }
+        health["evidence"] = evidence;
     }
     Reply::json(200, &health)
 }
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Event,
-    Guard,
-}
-
-async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
-    let fixed_label = match kind {
-        Kind::Event => "unknown",
-        Kind::Guard => GUARD_DECISION,
-    };
-    if let Err(reply) = authorize(ctx, &rq, Access::Write) {
-        ctx.metrics.count(fixed_label, Counted::Unauthorized);
-        // The body was not read: the connection closes, after draining it.
-        return reply.closing();
-    }
+pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
+    let fixed_label = kind.fixed_label();
     let too_large = || {
         Reply::error(
             413,
@@ -400,53 +278,9 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Write,
-    Read,
-}
-
-/// Checks `Authorization: Bearer <token>`: the write token for writes; for reads the read token, or the
-/// write token when no read token is configured.
-fn authorize(ctx: &Context, rq: &Request<Incoming>, access: Access) -> Result<(), Reply> {
-    let expected = match access {
-        Access::Write => ctx.write_token,
-        Access::Read => ctx.read_token.or(ctx.write_token),
-    };
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let presented = rq
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    match presented {
-        Some(token) if constant_time_eq(&digest(token), &expected) => Ok(()),
-        _ => Err(Reply::error(401, "a valid bearer token is required")
-            .with("WWW-Authenticate", "Bearer")),
-    }
-}
-
-/// The token of a `Bearer` credential (scheme case-insensitive, RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// SHA-256 of a token: comparing digests makes the comparison independent of the token's length.
-pub fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Equality that takes the same time wherever the inputs differ.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `GET /v1/records?app=&change=&after=SEQ&limit=N`: with `after`, the first `limit` matches after that
 /// seq (page forward by passing the last seq seen); without it, the last `limit` matches. Oldest first.
-fn records(ctx: &Context, query: &str) -> Reply {
+pub async fn records(ctx: &Context, query: &str, deadline: Instant) -> Reply {
     let mut filter = Select::default();
     let mut after: Option<u64> = None;
     let mut limit = DEFAULT_LIMIT;
@@ -475,21 +309,20 @@ fn records(ctx: &Context, query: &str) -> Reply {
             }
         }
     }
-    // Through the index: reads only the records it answers with, and stops at `limit`.
-    let found = match ctx.queries.query(&ctx.reader, &filter, after, limit) {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the audit log for a query");
-            return Reply::error(500, "cannot read the audit log");
-        }
+    // Through the index, on a query thread: reads only the records it answers with, and stops at
+    // `limit`. Giving up at the deadline drops the answer's receiver, which stops the query.
+    let Ok(answer) = ctx.queries.submit(filter, after, limit) else {
+        return Reply::error(503, "too many queries are waiting; retry later")
+            .with("Retry-After", "5");
     };
-    // Each record serializes with its members in the order of its line in the log.
-    match serde_json::to_string(&found) {
-        Ok(body) => Reply::json(200, &Value::Null).with_body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot print the records of a query");
-            Reply::error(500, "cannot print the records")
+    match tokio::time::timeout_at(deadline, answer).await {
+        Ok(Ok(Ok(body))) => Reply::json_text(200, body),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "cannot answer a query");
+            Reply::error(500, "cannot read the audit log")
         }
+        Ok(Err(_)) => Reply::error(500, "the query failed"),
+        Err(_) => Reply::error(503, "the query did not finish in time").with("Retry-After", "5"),
     }
 }
 
@@ -516,14 +349,6 @@ fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
     use std::fmt::Write as _;
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer"), None);
-    }
 
     #[test]
     fn decodes_query_parameters() {
@@ -554,12 +379,5 @@ mod tests {
             });
             proptest::prop_assert_eq!(percent_decode(&encoded), s);
         }
-    }
-
-    #[test]
-    fn constant_time_eq_compares_all_bytes() {
-        let a = digest("secret");
-        assert!(constant_time_eq(&a, &digest("secret")));
-        assert!(!constant_time_eq(&a, &digest("secreT")));
     }
 }

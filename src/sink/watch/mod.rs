@@ -11,8 +11,9 @@
 //!   → Recorder (the sink: record → group-commit writer → audit.jsonl)
 //! ```
 //!
-//! It runs on its own thread with a single-threaded tokio runtime; it reads no environment itself (the
-//! commands layer passes the kubeconfig path; in-cluster configuration is kube-rs' own).
+//! It is a task on the sink's runtime ([`run`]), stopped with the rest of the sink; it reads no
+//! environment itself (the commands layer passes the kubeconfig path; in-cluster configuration is
+//! kube-rs' own).
 
 mod tracker;
 
@@ -26,8 +27,8 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use serde_json::Value;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How often pending operations are checked for being due.
@@ -53,7 +54,11 @@ pub trait Recorder: Send + Sync + 'static {
     ///
     /// The record could not be made durable (the watch tries again later), or the body is not an
     /// event (it is dropped, with a warning).
-    fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError>;
+    fn record(
+        &self,
+        body: &Value,
+        via: Via,
+    ) -> impl Future<Output = Result<Outcome, RecordError>> + Send;
 
     /// The watch is listing every Application (at start, and after a watch expired).
     fn relisted(&self) {}
@@ -83,30 +88,15 @@ pub enum WatchError {
     InCluster(#[source] kube::config::InClusterError),
     #[error("cannot make a Kubernetes client: {0}")]
     Client(#[source] kube::Error),
-    #[error("cannot start the watch: {0}")]
-    Runtime(#[source] std::io::Error),
 }
 
-/// Starts the watch on its own thread; it runs until the process ends.
+/// A Kubernetes client for the watch, from the kubeconfig or the in-cluster service account.
 ///
 /// # Errors
 ///
-/// The Kubernetes configuration cannot be read or a client made from it, or the thread cannot start.
-/// Failures of the API server later (unreachable, forbidden) are logged and retried with backoff.
-pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<(), WatchError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(WatchError::Runtime)?;
-    let client = runtime.block_on(client(&config))?;
-    std::thread::Builder::new()
-        .name("app-watch".into())
-        .spawn(move || runtime.block_on(run(client, &config, recorder.as_ref())))
-        .map_err(WatchError::Runtime)?;
-    Ok(())
-}
-
-async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
+/// The Kubernetes configuration cannot be read or a client made from it. Failures of the API server
+/// later (unreachable, forbidden) are logged and retried with backoff by [`run`].
+pub async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
     let kube_config = match &config.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
@@ -127,13 +117,7 @@ async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
         }
         None => kube::Config::incluster().map_err(WatchError::InCluster)?,
     };
-    // Both of rustls' providers are built in (ring for kube, aws-lc-rs for the archive's client), so
-    // rustls has no default of its own and kube's TLS config would panic without one. The archive's
-    // client names its provider itself; an error only means a default is already installed.
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    Client::try_from(kube_config).map_err(WatchError::Client)
+    Client::try_from(crate::net::trust_kube(kube_config)).map_err(WatchError::Client)
 }
 
 /// `argoproj.io/v1alpha1` `Application`, plural `applications`.
@@ -147,7 +131,13 @@ fn application_resource() -> ApiResource {
     }
 }
 
-async fn run(client: Client, config: &WatchConfig, recorder: &dyn Recorder) {
+/// Watches until `stop` says so (or the watch ends), handing due operations to `recorder`.
+pub async fn run<R: Recorder>(
+    client: Client,
+    config: &WatchConfig,
+    recorder: &R,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let resource = application_resource();
     let apis: Vec<Api<DynamicObject>> = if config.namespaces.is_empty() {
         vec![Api::all_with(client, &resource)]
@@ -186,14 +176,14 @@ async fn run(client: Client, config: &WatchConfig, recorder: &dyn Recorder) {
                     return;
                 }
             },
-            _ = tick.tick() => record_due(&mut tracker, recorder),
+            _ = tick.tick() => record_due(&mut tracker, recorder).await,
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
         }
     }
 }
 
-/// Hands every due operation to the recorder. A blocking call (the writer answers after its fsync),
-/// made from the watch's own thread, which does nothing else meanwhile.
-fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder) {
+/// Hands every due operation to the recorder, one after the other (each waits for its fsync).
+async fn record_due<R: Recorder>(tracker: &mut Tracker, recorder: &R) {
     let now = chrono::Utc::now();
     let due = tracker.due(now);
     if !due.is_empty() {
@@ -204,7 +194,7 @@ fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder) {
         );
     }
     for due in due {
-        match recorder.record(&due.body, due.via) {
+        match recorder.record(&due.body, due.via).await {
             Ok(_) => tracker.recorded(&due.key),
             Err(RecordError::Invalid(e)) => {
                 tracing::warn!(error = %e, "an operation the watch saw is not an event; dropped");
