@@ -11,11 +11,12 @@
 //! **serve** (the notification sink, called by Argo CD Notifications on every sync outcome):
 //!
 //! ```text
-//! cli::serve → sink: request → limits → auth → event → record (model, gate findings, attribution by
-//!   commit) → writer (batch) → ledger: canonical bytes → hash chain → append + fsync → reply
-//! watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace period
-//!   → the sink's append path (same record, same idempotency key)
-//! ledger (sealed segments, checkpoints) → evidence (signed checkpoints) → archive (object storage)
+//! cli::serve → sink (one tokio runtime): request → limits → route → auth → event → record (model,
+//!   gate findings, attribution by commit) → writer thread (batch) → ledger: canonical bytes → hash
+//!   chain → append + fsync → reply
+//! sink::watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace
+//!   period → the sink's append path (same record, same idempotency key)
+//! ledger (sealed segments) → evidence (signed checkpoints) → archive (object storage)
 //! ```
 //!
 //! The modules:

@@ -38,7 +38,7 @@ struct Job {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
-/// The query threads. Dropping the pool (or [`QueryPool::stop`]) ends them once they finish what they
+/// The query threads. Dropping the pool (or [`QueryPool::close`]) ends them once they finish what they
 /// run.
 pub struct QueryPool {
     tx: Mutex<Option<mpsc::SyncSender<Job>>>,
@@ -100,19 +100,13 @@ impl QueryPool {
         Ok(answer)
     }
 
-    /// Ends the threads: queries are refused from now on, what is queued is skipped once nobody waits
-    /// for it, a running query stops between two records. Blocks until the threads are gone.
-    pub fn stop(&self) {
+    /// Closes the queue: queries are refused from now on, what is queued is skipped once nobody waits
+    /// for it, a running query stops between two records, and each thread ends when it has nothing left.
+    /// It does not wait for them: they only read, and at the lowest priority a busy machine may leave
+    /// them waiting for CPU (they end with the process).
+    pub fn close(&self) {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
-        }
-        let threads = self
-            .threads
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
-        for handle in threads {
-            let _ = handle.join();
         }
     }
 }

@@ -3,7 +3,7 @@
 //! checkpoint signer, the archive uploader and the Application watch; serve until SIGTERM or SIGINT
 //! (or the writer's end); then stop them as one tree, each after what feeds it: stop accepting and
 //! finish the requests in flight, stop the watch, let the writer answer its queue and fsync, finish
-//! the chores (the last marker), stop the query threads, sign the last head, give the archive a last
+//! the chores (the last marker), close the query queue, sign the last head, give the archive a last
 //! pass.
 
 use super::auth::Auth;
@@ -311,7 +311,7 @@ pub async fn run(
         let _ = task.await;
     }
     let stopped = writer.stop().await;
-    let _ = tokio::task::spawn_blocking(move || queries.stop()).await;
+    queries.close();
     if let Some(evidence) = evidence {
         evidence.finish().await;
     }

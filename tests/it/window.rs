@@ -1329,12 +1329,16 @@ fn guard_with_invalid_policy_exits_2() {
 #[test]
 fn guard_report_failure_is_not_fatal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // Port 9 on localhost: nothing listens, the connection is refused at once.
-    let policy = r#"{"windows":[],"guard":{"report":"http://127.0.0.1:9/v1/guard"}}"#;
+    // A port held by a socket that never listens: the connection is refused at once.
+    let closed = crate::support::ClosedPort::new();
+    let policy = format!(
+        r#"{{"windows":[],"guard":{{"report":"http://127.0.0.1:{}/v1/guard"}}}}"#,
+        closed.port
+    );
     let out = sluice_in(
         dir.path(),
         &["guard"],
-        &[("SLUICE_GUARD_POLICY", policy), ("SLUICE_APP", "shop")],
+        &[("SLUICE_GUARD_POLICY", &policy), ("SLUICE_APP", "shop")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
