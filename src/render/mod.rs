@@ -18,6 +18,9 @@ pub const MAX_RENDER_BYTES: usize = 256 << 20;
 pub struct Rendered {
     pub name: String,
     pub text: String,
+    /// What the tool printed on stderr while succeeding (kustomize's deprecation warnings, helm's
+    /// notes), line by line, for the caller to pass on to its own stderr.
+    pub warnings: Vec<String>,
 }
 
 /// What a render needs besides the policy: where the app and the repository are, and Argo CD's values.
@@ -229,7 +232,11 @@ fn directory(spec: &DirectorySpec, ctx: &RenderContext) -> Result<Vec<Rendered>,
                 size: total,
             });
         }
-        out.push(Rendered { name: rel, text });
+        out.push(Rendered {
+            name: rel,
+            text,
+            warnings: Vec::new(),
+        });
     }
     Ok(out)
 }
@@ -616,8 +623,16 @@ fn run_tool(program: &str, args: &[String], ctx: &RenderContext) -> Result<Rende
         status: "invalid output".into(),
         stderr: "stdout is not UTF-8".into(),
     })?;
+    let warnings = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .take(50)
+        .map(|l| format!("{program}: {l}"))
+        .collect();
     Ok(Rendered {
         name: command,
         text,
+        warnings,
     })
 }

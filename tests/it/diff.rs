@@ -245,12 +245,12 @@ fn one_value_configmap_change_is_a_one_line_hunk_and_names_the_restarts() {
     );
     assert_eq!(hunk.iter().filter(|l| l.starts_with("@@")).count(), 1);
     assert!(
-        text.contains("  Deployment api: ConfigMap api-config changed\n"),
+        text.contains("  Deployment api: ConfigMap api-config: data.LOG_LEVEL\n"),
         "{text}"
     );
     assert!(
         text.contains(
-            "  CronJob nightly-report: ConfigMap api-config changed (nothing restarts now"
+            "  CronJob nightly-report: ConfigMap api-config: data.LOG_LEVEL (nothing restarts now"
         ),
         "{text}"
     );
@@ -261,10 +261,10 @@ fn one_value_configmap_change_is_a_one_line_hunk_and_names_the_restarts() {
 }
 
 #[test]
-fn image_change_restarts_with_the_pod_template_as_cause() {
+fn image_change_restarts_with_the_image_named() {
     let text = case("image-bump").last_commit_diff(&[]);
     assert!(
-        text.contains("  StatefulSet worker: pod template changed\n"),
+        text.contains("  StatefulSet worker: image worker: 1.10.2 → 1.11.0\n"),
         "{text}"
     );
 }
@@ -550,12 +550,22 @@ fn exit_codes_follow_git_diff_with_exit_code() {
 fn formats_and_colour() {
     let r = case("configmap-value");
     let json: Value =
-        serde_json::from_str(&r.last_commit_diff(&["--format", "json"])).expect("json");
-    assert_eq!(json["objects"][0]["object"], "ConfigMap api-config");
-    assert_eq!(json["objects"][0]["status"], "changed");
-    assert_eq!(json["restarts"][0]["workload"], "Deployment api");
-    assert_eq!(json["windows"]["allowed"], true);
+        serde_json::from_str(&r.last_commit_diff(&["-o", "json"])).expect("json");
+    assert_eq!(json["kind"], "DiffReport");
+    assert_eq!(json["mode"], "app");
+    let app = &json["apps"][0];
+    assert_eq!(app["objects"][0]["object"], "ConfigMap api-config");
+    assert_eq!(app["objects"][0]["apiVersion"], "v1");
+    assert_eq!(app["objects"][0]["kind"], "ConfigMap");
+    assert_eq!(app["objects"][0]["name"], "api-config");
+    assert_eq!(app["objects"][0]["namespace"], Value::Null);
+    assert_eq!(app["objects"][0]["status"], "changed");
+    assert_eq!(app["restarts"][0]["workload"], "Deployment api");
+    assert_eq!(app["windows"]["allowed"], true);
+    assert_eq!(app["base"]["rev"], "HEAD~1");
     assert_eq!(json["base"]["rev"], "HEAD~1");
+    // --format is kept as a hidden alias of -o/--output.
+    assert_eq!(r.last_commit_diff(&["--format", "json"]), r.last_commit_diff(&["--output", "json"]));
     let md = r.last_commit_diff(&["--format", "markdown"]);
     assert!(
         md.contains("<details><summary>changed ConfigMap api-config</summary>")
