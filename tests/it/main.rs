@@ -19,6 +19,8 @@ mod audit;
 mod audit_cli;
 mod cli;
 mod diff;
+mod diff_jobs;
+mod diff_repo;
 mod docs;
 mod evidence;
 mod generate;
