@@ -658,9 +658,15 @@ fn assemble(blocks: &[Block], report: &DiffReport, markdown: bool, options: &Opt
                     (priority, size, i)
                 }
             });
-            for (_, size, i) in candidates {
-                if size <= room {
+            // The other object lines take at most half of what is left, so that diffs get the rest.
+            let mut list_room = room / 2;
+            for (priority, size, i) in candidates {
+                let listed = matches!(blocks[i].kind, Kind::Listed { .. }) && priority == 2;
+                if size <= room && (!listed || size <= list_room) {
                     room -= size;
+                    if listed {
+                        list_room -= size;
+                    }
                     keep[i] = true;
                 }
             }

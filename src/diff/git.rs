@@ -248,12 +248,10 @@ impl Repo {
                 command: "git grep".into(),
                 message: e.to_string(),
             })?;
-        // Exit 1: no match.
+        // Exit 1: no match. Any other failure (a blob missing from a partial clone): each file is
+        // searched on its own, and the ones that cannot be read are left out.
         if !output.status.success() && output.status.code() != Some(1) {
-            return Err(DiffError::Git {
-                command: format!("git {}", args.join(" ")),
-                message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
+            return Ok(self.grep_each(tree, needle, pathspecs));
         }
         let prefix = tree.commit.as_ref().map(|sha| format!("{sha}:"));
         Ok(nul_separated(&output.stdout)
@@ -262,6 +260,24 @@ impl Repo {
                 None => p,
             })
             .collect())
+    }
+}
+
+impl Repo {
+    /// [`Repo::grep`] one blob at a time, skipping blobs that cannot be read.
+    fn grep_each(&self, tree: &Tree, needle: &str, pathspecs: &[&str]) -> Vec<String> {
+        let suffixes: Vec<&str> = pathspecs.iter().map(|p| p.trim_start_matches('*')).collect();
+        tree.files
+            .keys()
+            .filter(|p| suffixes.iter().any(|s| p.ends_with(s)))
+            .filter(|p| {
+                tree.read_all(&[p.as_str()])
+                    .ok()
+                    .and_then(|mut m| m.remove(p.as_str()))
+                    .is_some_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            })
+            .cloned()
+            .collect()
     }
 }
 

@@ -40,6 +40,12 @@ pub enum DiffError {
     BadRevision { rev: String, message: String },
     #[error("{path}: the app path leaves the repository; give a directory inside it")]
     OutsideRepository { path: String },
+    #[error("{path}: no app there at either revision (no {} at {base} nor at {head}); give the directory of an app", app_policy::FILE_NAME)]
+    NoApp {
+        path: String,
+        base: String,
+        head: String,
+    },
     #[error("`{command}` failed: {message}")]
     Git { command: String, message: String },
     #[error("{}: {message}", path.display())]
@@ -54,6 +60,7 @@ impl DiffError {
             DiffError::NotARepository { .. }
                 | DiffError::BadRevision { .. }
                 | DiffError::OutsideRepository { .. }
+                | DiffError::NoApp { .. }
         )
     }
 }
@@ -256,6 +263,18 @@ pub fn diff(request: &Request) -> Result<Outcome, DiffError> {
     let pairs = match &request.target {
         Target::App(dir) => {
             let path = app_path(&repo, dir)?;
+            let policy_file = if path.is_empty() {
+                app_policy::FILE_NAME.to_string()
+            } else {
+                format!("{path}/{}", app_policy::FILE_NAME)
+            };
+            if !base_tree.is_file(&policy_file) && !head_tree.is_file(&policy_file) {
+                return Err(DiffError::NoApp {
+                    path: if path.is_empty() { ".".into() } else { path },
+                    base: report.base.rev.clone(),
+                    head: report.head.rev.clone(),
+                });
+            }
             let name = request
                 .env
                 .iter()
