@@ -21,6 +21,7 @@ mod cli;
 mod diff;
 mod diff_jobs;
 mod diff_repo;
+mod diff_secrets;
 mod docs;
 mod evidence;
 mod generate;
