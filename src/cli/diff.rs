@@ -159,8 +159,8 @@ fn compare(args: DiffArgs) -> Result<Exit> {
     let request = Request {
         cwd,
         target,
-        base: args.base.clone(),
-        head: args.head.clone(),
+        base: args.base,
+        head: args.head,
         env,
         at,
         options,

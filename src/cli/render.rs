@@ -66,7 +66,8 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     // The render tools' own warnings (kustomize deprecations) go to stderr, as the tools print them.
     let mut stderr = std::io::stderr().lock();
     for warning in warnings {
-        let _ = std::io::Write::write_fmt(&mut stderr, format_args!("sluice: warning: {warning}\n"));
+        let _ =
+            std::io::Write::write_fmt(&mut stderr, format_args!("sluice: warning: {warning}\n"));
     }
     drop(stderr);
     output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;

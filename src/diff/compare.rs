@@ -9,6 +9,7 @@ use crate::transform::checksum;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 /// Label every generated hook carries, and the ones that say which hook it is.
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -494,7 +495,9 @@ fn changed_paths(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
             }
         }
         (Value::Array(o), Value::Array(n))
-            if o.iter().chain(n).all(|i| i.get("name").is_some_and(Value::is_string)) =>
+            if o.iter()
+                .chain(n)
+                .all(|i| i.get("name").is_some_and(Value::is_string)) =>
         {
             let by_name = |a: &[Value]| -> BTreeMap<String, Value> {
                 a.iter()
@@ -620,7 +623,12 @@ fn causes(b: &Obj, h: &Obj, path: &[&str], base: &[Obj], head: &[Obj]) -> Vec<St
     for name in names {
         match (bc.get(name), hc.get(name)) {
             (Some(o), Some(n)) => {
-                let image = |c: &Value| c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+                let image = |c: &Value| {
+                    c.get("image")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
                 if image(o) != image(n) {
                     causes.push(image_change(name, &image(o), &image(n)));
                 }
@@ -647,7 +655,7 @@ fn causes(b: &Obj, h: &Obj, path: &[&str], base: &[Obj], head: &[Obj]) -> Vec<St
         let more = paths.len().saturating_sub(3);
         let mut line = format!("pod template: {}", paths[..paths.len().min(3)].join(", "));
         if more > 0 {
-            line.push_str(&format!(" and {more} more"));
+            let _ = write!(line, " and {more} more");
         }
         causes.push(line);
     }
@@ -709,7 +717,11 @@ fn config_source<'a>(side: &'a [Obj], namespace: &str, kind: &str, name: &str) -
 /// The phases and wave of an object that is a hook (Argo CD's annotation, else Helm's as Argo CD maps
 /// it); `None` for an ordinary object. A `Skip` hook is not applied at all: no phase.
 fn hook_phases(o: &Obj) -> Option<(Vec<String>, i64)> {
-    let annotation = |k: &str| text(&o.value, &["metadata", "annotations", k]).trim().to_string();
+    let annotation = |k: &str| {
+        text(&o.value, &["metadata", "annotations", k])
+            .trim()
+            .to_string()
+    };
     let wave = |k: &str| annotation(k).parse::<i64>().unwrap_or(0);
     let argo = annotation(HOOK);
     if !argo.is_empty() {
@@ -812,7 +824,11 @@ fn hooks(base: &[Obj], head: &[Obj]) -> Vec<HookRun> {
             _ => {
                 let policy = text(
                     &h.value,
-                    &["metadata", "annotations", "argocd.argoproj.io/hook-delete-policy"],
+                    &[
+                        "metadata",
+                        "annotations",
+                        "argocd.argoproj.io/hook-delete-policy",
+                    ],
                 );
                 run.detail = format!(
                     "the app's own hook{}",
@@ -828,7 +844,13 @@ fn hooks(base: &[Obj], head: &[Obj]) -> Vec<HookRun> {
     }
     let order = |r: &HookRun| {
         let first = r.phase.split(',').next().unwrap_or("");
-        (PHASES.iter().position(|p| *p == first).unwrap_or(PHASES.len()), r.wave)
+        (
+            PHASES
+                .iter()
+                .position(|p| *p == first)
+                .unwrap_or(PHASES.len()),
+            r.wave,
+        )
     };
     out.sort_by_key(order);
     out
@@ -842,7 +864,11 @@ mod tests {
     fn generator_names_are_kustomize_hash_suffixes_only() {
         assert_eq!(generator_name("app-config-5tkm2d4c8b"), Some("app-config"));
         assert_eq!(generator_name("app-config-2"), None);
-        assert_eq!(generator_name("shop-schema-968fb27ad5"), None, "0, a are not in the alphabet");
+        assert_eq!(
+            generator_name("shop-schema-968fb27ad5"),
+            None,
+            "0, a are not in the alphabet"
+        );
         assert_eq!(generator_name("-5tkm2d4c8b"), None);
     }
 

@@ -250,7 +250,9 @@ fn cut(mut lines: Vec<String>, limit: Option<usize>, what: &str) -> Vec<String> 
         if lines.len() > limit {
             let more = lines.len() - limit;
             lines.truncate(limit);
-            lines.push(format!("… and {more} more {what} (all of them in the full report)"));
+            lines.push(format!(
+                "… and {more} more {what} (all of them in the full report)"
+            ));
         }
     }
     lines
@@ -301,10 +303,10 @@ fn table(report: &DiffReport, markdown: bool) -> String {
         .map(|a| {
             [
                 a.app.clone()
-                    + &if a.name != a.app {
-                        format!(" ({})", a.name)
-                    } else {
+                    + &if a.name == a.app {
                         String::new()
+                    } else {
+                        format!(" ({})", a.name)
                     },
                 objects_cell(a),
                 a.restarts.len().to_string(),
@@ -454,14 +456,22 @@ fn blocks(report: &DiffReport, markdown: bool, color: bool, limit: Option<usize>
             top,
             "{} changed file{}; {} app{} touched\n",
             report.changed_files.len(),
-            if report.changed_files.len() == 1 { "" } else { "s" },
+            if report.changed_files.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
             report.apps.len(),
             if report.apps.len() == 1 { "" } else { "s" }
         );
         let weakened: Vec<(Option<&str>, &str)> = report
             .apps
             .iter()
-            .flat_map(|a| a.weakened.iter().map(|w| (Some(a.app.as_str()), w.message.as_str())))
+            .flat_map(|a| {
+                a.weakened
+                    .iter()
+                    .map(|w| (Some(a.app.as_str()), w.message.as_str()))
+            })
             .collect();
         top.push_str(&weakened_block(&weakened, markdown, &p));
         if !report.apps.is_empty() {
@@ -484,7 +494,11 @@ fn blocks(report: &DiffReport, markdown: bool, color: bool, limit: Option<usize>
             if markdown {
                 let _ = writeln!(head_text, "---\n\n#### {title}\n");
             } else {
-                let _ = writeln!(head_text, "{}", p.bold(&format!("== {} ==", title.replace('`', ""))));
+                let _ = writeln!(
+                    head_text,
+                    "{}",
+                    p.bold(&format!("== {} ==", title.replace('`', "")))
+                );
             }
         } else if markdown {
             let _ = writeln!(
@@ -509,8 +523,11 @@ fn blocks(report: &DiffReport, markdown: bool, color: bool, limit: Option<usize>
         let _ = writeln!(head_text, "{}\n", counts(app));
         head_text.push_str(&errors(app, markdown));
         if !repo_mode {
-            let weakened: Vec<(Option<&str>, &str)> =
-                app.weakened.iter().map(|w| (None, w.message.as_str())).collect();
+            let weakened: Vec<(Option<&str>, &str)> = app
+                .weakened
+                .iter()
+                .map(|w| (None, w.message.as_str()))
+                .collect();
             head_text.push_str(&weakened_block(&weakened, markdown, &p));
         }
         head_text.push_str(&heading(markdown, sub, "Objects", &p));
@@ -558,7 +575,10 @@ fn blocks(report: &DiffReport, markdown: bool, color: bool, limit: Option<usize>
         } else {
             rest.push_str(&list(
                 markdown,
-                &["rendered by Argo CD itself (no .sluice.yaml): no windows, guard or change id".into()],
+                &[
+                    "rendered by Argo CD itself (no .sluice.yaml): no windows, guard or change id"
+                        .into(),
+                ],
             ));
         }
         out.push(always(rest));
@@ -679,7 +699,9 @@ fn assemble(blocks: &[Block], report: &DiffReport, markdown: bool, options: &Opt
                 let left: Vec<&Block> = blocks
                     .iter()
                     .zip(&keep)
-                    .filter(|(o, k)| !**k && matches!(o.kind, Kind::Listed { app: a, .. } if a == app))
+                    .filter(|(o, k)| {
+                        !**k && matches!(o.kind, Kind::Listed { app: a, .. } if a == app)
+                    })
                     .map(|(o, _)| o)
                     .collect();
                 out.push_str(&list_end(&left, markdown));
@@ -711,7 +733,11 @@ fn trailer(left: &[&Block], lines: usize, markdown: bool, options: &Options) -> 
     let mut names = String::new();
     let mut named = 0;
     for b in left {
-        let name = if markdown { md(&b.object) } else { b.object.clone() };
+        let name = if markdown {
+            md(&b.object)
+        } else {
+            b.object.clone()
+        };
         if names.len() + name.len() > 900 {
             break;
         }

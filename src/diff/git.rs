@@ -193,11 +193,25 @@ impl Repo {
     ///
     /// A failing git command.
     pub fn working_tree(&self) -> Result<Tree, DiffError> {
-        let args = ["ls-files", "-z", "--cached", "--others", "--exclude-standard"];
+        let args = [
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ];
         let out = git(&self.top, &args)?;
         let files = nul_separated(&out)
             .filter(|p| self.top.join(p).symlink_metadata().is_ok())
-            .map(|p| (p, Entry { mode: 0o100_644, oid: None }))
+            .map(|p| {
+                (
+                    p,
+                    Entry {
+                        mode: 0o100_644,
+                        oid: None,
+                    },
+                )
+            })
             .collect();
         Ok(Tree {
             commit: None,
@@ -212,7 +226,11 @@ impl Repo {
     /// # Errors
     ///
     /// A failing git command.
-    pub fn changed_files(&self, base: &Commit, head: Option<&Commit>) -> Result<Vec<String>, DiffError> {
+    pub fn changed_files(
+        &self,
+        base: &Commit,
+        head: Option<&Commit>,
+    ) -> Result<Vec<String>, DiffError> {
         let mut args = vec!["diff", "--name-only", "--no-renames", "-z", &base.sha];
         if let Some(h) = head {
             args.push(&h.sha);
@@ -220,7 +238,10 @@ impl Repo {
         args.push("--");
         let mut changed: Vec<String> = nul_separated(&git(&self.top, &args)?).collect();
         if head.is_none() {
-            let untracked = git(&self.top, &["ls-files", "-z", "--others", "--exclude-standard"])?;
+            let untracked = git(
+                &self.top,
+                &["ls-files", "-z", "--others", "--exclude-standard"],
+            )?;
             changed.extend(nul_separated(&untracked));
         }
         changed.sort();
@@ -234,7 +255,12 @@ impl Repo {
     /// # Errors
     ///
     /// A failing git command.
-    pub fn grep(&self, tree: &Tree, needle: &str, pathspecs: &[&str]) -> Result<Vec<String>, DiffError> {
+    pub fn grep(
+        &self,
+        tree: &Tree,
+        needle: &str,
+        pathspecs: &[&str],
+    ) -> Result<Vec<String>, DiffError> {
         let mut args = vec!["grep", "-l", "-z", "-F", "-I", "--full-name", "-e", needle];
         match &tree.commit {
             Some(sha) => args.push(sha),
@@ -251,7 +277,7 @@ impl Repo {
         // Exit 1: no match. Any other failure (a blob missing from a partial clone): each file is
         // searched on its own, and the ones that cannot be read are left out.
         if !output.status.success() && output.status.code() != Some(1) {
-            return Ok(self.grep_each(tree, needle, pathspecs));
+            return Ok(grep_each(tree, needle, pathspecs));
         }
         let prefix = tree.commit.as_ref().map(|sha| format!("{sha}:"));
         Ok(nul_separated(&output.stdout)
@@ -263,22 +289,23 @@ impl Repo {
     }
 }
 
-impl Repo {
-    /// [`Repo::grep`] one blob at a time, skipping blobs that cannot be read.
-    fn grep_each(&self, tree: &Tree, needle: &str, pathspecs: &[&str]) -> Vec<String> {
-        let suffixes: Vec<&str> = pathspecs.iter().map(|p| p.trim_start_matches('*')).collect();
-        tree.files
-            .keys()
-            .filter(|p| suffixes.iter().any(|s| p.ends_with(s)))
-            .filter(|p| {
-                tree.read_all(&[p.as_str()])
-                    .ok()
-                    .and_then(|mut m| m.remove(p.as_str()))
-                    .is_some_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-            })
-            .cloned()
-            .collect()
-    }
+/// [`Repo::grep`] one blob at a time, skipping blobs that cannot be read.
+fn grep_each(tree: &Tree, needle: &str, pathspecs: &[&str]) -> Vec<String> {
+    let suffixes: Vec<&str> = pathspecs
+        .iter()
+        .map(|p| p.trim_start_matches('*'))
+        .collect();
+    tree.files
+        .keys()
+        .filter(|p| suffixes.iter().any(|s| p.ends_with(s)))
+        .filter(|p| {
+            tree.read_all(&[p.as_str()])
+                .ok()
+                .and_then(|mut m| m.remove(p.as_str()))
+                .is_some_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .cloned()
+        .collect()
 }
 
 impl Tree {
@@ -300,7 +327,11 @@ impl Tree {
     }
 
     /// The files under `dir` (all depths), or directly in it.
-    pub fn files_under<'a>(&'a self, dir: &str, recursive: bool) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn files_under<'a>(
+        &'a self,
+        dir: &str,
+        recursive: bool,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         let prefix = if dir.is_empty() {
             String::new()
         } else {
@@ -340,11 +371,11 @@ impl Tree {
         if wanted.is_empty() {
             return Ok(out);
         }
-        let oids: String = wanted
-            .iter()
-            .filter_map(|(_, e)| e.oid.as_deref())
-            .map(|o| format!("{o}\n"))
-            .collect();
+        let mut oids = String::new();
+        for oid in wanted.iter().filter_map(|(_, e)| e.oid.as_deref()) {
+            oids.push_str(oid);
+            oids.push('\n');
+        }
         let blobs = cat_file_batch(&self.top, &oids)?;
         for ((path, entry), blob) in wanted.into_iter().zip(blobs) {
             let blob = blob.ok_or_else(|| DiffError::Git {

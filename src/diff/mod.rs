@@ -285,6 +285,7 @@ pub fn diff(request: &Request) -> Result<Outcome, DiffError> {
                 name,
                 path,
                 env: Vec::new(),
+                defaults: Vec::new(),
                 render: crate::policy::RenderSpec::default(),
                 value_files: Vec::new(),
                 defined_in: None,
@@ -336,7 +337,10 @@ struct Pair {
 impl Pair {
     fn any(&self) -> &repo::App {
         // A pair is made from at least one side.
-        self.head.as_ref().or(self.base.as_ref()).unwrap_or_else(|| unreachable!())
+        self.head
+            .as_ref()
+            .or(self.base.as_ref())
+            .unwrap_or_else(|| unreachable!())
     }
 }
 
@@ -378,22 +382,27 @@ fn touched(
         }
     }
     let found = pairs.len();
-    let value_files = |apps: &mut dyn Iterator<Item = &repo::App>| -> BTreeMap<String, BTreeSet<String>> {
-        let mut by_path: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for a in apps {
-            by_path.entry(a.path.clone()).or_default().extend(a.value_files.iter().cloned());
-        }
-        by_path
-    };
+    let value_files =
+        |apps: &mut dyn Iterator<Item = &repo::App>| -> BTreeMap<String, BTreeSet<String>> {
+            let mut by_path: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for a in apps {
+                by_path
+                    .entry(a.path.clone())
+                    .or_default()
+                    .extend(a.value_files.iter().cloned());
+            }
+            by_path
+        };
     let base_values = value_files(&mut pairs.values().filter_map(|p| p.base.as_ref()));
     let head_values = value_files(&mut pairs.values().filter_map(|p| p.head.as_ref()));
     let empty = BTreeSet::new();
-    let reads = |app: Option<&repo::App>, tree: &git::Tree, values: &BTreeMap<String, BTreeSet<String>>| {
-        app.map(|a| {
-            let others = values.get(&a.path).unwrap_or(&empty);
-            repo::inputs(a, tree, tree, others)
-        })
-    };
+    let reads =
+        |app: Option<&repo::App>, tree: &git::Tree, values: &BTreeMap<String, BTreeSet<String>>| {
+            app.map(|a| {
+                let others = values.get(&a.path).unwrap_or(&empty);
+                repo::inputs(a, tree, tree, others)
+            })
+        };
     let mut out = Vec::new();
     for pair in pairs.into_values() {
         let definition_changed = match (&pair.base, &pair.head) {
@@ -438,7 +447,10 @@ impl<'a> SideTree<'a> {
         }
         let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for a in pairs.iter().filter_map(&side) {
-            values.entry(a.path.clone()).or_default().extend(a.value_files.iter().cloned());
+            values
+                .entry(a.path.clone())
+                .or_default()
+                .extend(a.value_files.iter().cloned());
         }
         let mut wanted: BTreeSet<&str> = BTreeSet::new();
         for a in pairs.iter().filter_map(&side) {
@@ -493,7 +505,7 @@ fn render_side(
         return out;
     }
     side.present = true;
-    let env = ArgoEnv::from_vars(request.env.iter().cloned().chain(app.env.iter().cloned()));
+    let env = app_env(request, Some(app));
     let root_prefix = format!("{}/", root.display());
     let clean = |e: &dyn std::fmt::Display| e.to_string().replace(&root_prefix, "");
     let result = if is_sluice {
@@ -522,6 +534,12 @@ fn render_side(
     out
 }
 
+/// An app's environment: its guesses, then `--env`, then what its Application says (later wins).
+fn app_env(request: &Request, app: Option<&repo::App>) -> ArgoEnv {
+    let (defaults, own) = app.map_or((&[][..], &[][..]), |a| (&a.defaults[..], &a.env[..]));
+    ArgoEnv::from_vars(defaults.iter().chain(&request.env).chain(own).cloned())
+}
+
 fn compare_app(
     pair: &Pair,
     base_side: &SideTree,
@@ -536,18 +554,21 @@ fn compare_app(
         present: false,
         error: None,
     };
-    let base = render_side(base_side, pair.base.as_ref(), pair.sluice_only, side(&report.base), request);
-    let head = render_side(head_side, pair.head.as_ref(), pair.sluice_only, side(&report.head), request);
-    let env_of = |a: Option<&repo::App>| {
-        ArgoEnv::from_vars(
-            request
-                .env
-                .iter()
-                .cloned()
-                .chain(a.map(|a| a.env.clone()).unwrap_or_default()),
-        )
-    };
-    let env = env_of(pair.head.as_ref().or(pair.base.as_ref()));
+    let base = render_side(
+        base_side,
+        pair.base.as_ref(),
+        pair.sluice_only,
+        side(&report.base),
+        request,
+    );
+    let head = render_side(
+        head_side,
+        pair.head.as_ref(),
+        pair.sluice_only,
+        side(&report.head),
+        request,
+    );
+    let env = app_env(request, pair.head.as_ref().or(pair.base.as_ref()));
     let compared = compare::compare(
         &base.docs,
         &head.docs,

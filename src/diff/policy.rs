@@ -208,7 +208,10 @@ fn backup_targets(base: &Policy, head: &Policy, out: &mut Vec<Weakening>) {
                 message: format!(
                     "backup target removed: namespace{} {} no longer backed up{}",
                     if gone.len() == 1 { "" } else { "s" },
-                    gone.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+                    gone.iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     if h.namespaces.is_empty() {
                         " (now the destination namespace only)"
                     } else {

@@ -22,6 +22,9 @@ pub struct App {
     /// Argo CD's environment for this app (`ARGOCD_APP_NAME`, `ARGOCD_APP_NAMESPACE`, plugin env
     /// `ARGOCD_ENV_*`, `ARGOCD_APP_PARAMETERS`, `ARGOCD_APP_SOURCE_PATH`).
     pub env: Vec<(String, String)>,
+    /// Guesses that `--env` overrides (a `.sluice.yaml` no Application names: its directory's name
+    /// as app name and namespace).
+    pub defaults: Vec<(String, String)>,
     /// How Argo CD renders the source itself (its `spec.source.helm`/`directory`), for a path
     /// without `.sluice.yaml`.
     pub render: RenderSpec,
@@ -36,7 +39,11 @@ pub struct App {
 impl App {
     /// `apps/shop`, or `apps/shop (shop-prod)` when an Application of another name renders it.
     pub fn label(&self) -> String {
-        let path = if self.path.is_empty() { "." } else { &self.path };
+        let path = if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        };
         if self.name == path || self.name.is_empty() {
             path.to_string()
         } else {
@@ -143,7 +150,17 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// The paths a kustomization names (resources, bases, components, patches, generator files, ...).
 fn kustomization_refs(k: &Value) -> Vec<String> {
     let mut refs = Vec::new();
-    for key in ["resources", "bases", "components", "crds", "patchesStrategicMerge", "transformers", "generators", "validators", "configurations"] {
+    for key in [
+        "resources",
+        "bases",
+        "components",
+        "crds",
+        "patchesStrategicMerge",
+        "transformers",
+        "generators",
+        "validators",
+        "configurations",
+    ] {
         refs.extend(strings(k.get(key)));
     }
     for key in ["patches", "patchesJson6902", "replacements"] {
@@ -158,16 +175,27 @@ fn kustomization_refs(k: &Value) -> Vec<String> {
     }
     for key in ["configMapGenerator", "secretGenerator"] {
         for g in k.get(key).and_then(Value::as_array).into_iter().flatten() {
-            for file in strings(g.get("files")).into_iter().chain(strings(g.get("envs"))) {
+            for file in strings(g.get("files"))
+                .into_iter()
+                .chain(strings(g.get("envs")))
+            {
                 // `key=path` names the key the file becomes.
-                refs.push(file.split_once('=').map_or(file.clone(), |(_, p)| p.to_string()));
+                refs.push(
+                    file.split_once('=')
+                        .map_or(file.clone(), |(_, p)| p.to_string()),
+                );
             }
             if let Some(env) = g.get("env").and_then(Value::as_str) {
                 refs.push(env.to_string());
             }
         }
     }
-    for chart in k.get("helmCharts").and_then(Value::as_array).into_iter().flatten() {
+    for chart in k
+        .get("helmCharts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(v) = chart.get("valuesFile").and_then(Value::as_str) {
             refs.push(v.to_string());
         }
@@ -229,7 +257,12 @@ pub fn inputs(app: &App, tree: &Tree, reader: &dyn Reader, others: &BTreeSet<Str
         // Local chart dependencies (`repository: file://../common`).
         if let Some(chart) = reader.read(&join(path, "Chart.yaml")) {
             for doc in parse_yaml(&chart) {
-                for dep in doc.get("dependencies").and_then(Value::as_array).into_iter().flatten() {
+                for dep in doc
+                    .get("dependencies")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(dir) = dep
                         .get("repository")
                         .and_then(Value::as_str)
@@ -270,10 +303,11 @@ fn kustomize_inputs(path: &str, tree: &Tree, reader: &dyn Reader, inputs: &mut I
             continue;
         }
         inputs.dirs.insert(dir.clone());
-        let Some(text) = KUSTOMIZATIONS
-            .iter()
-            .find_map(|n| tree.is_file(&join(&dir, n)).then(|| reader.read(&join(&dir, n))).flatten())
-        else {
+        let Some(text) = KUSTOMIZATIONS.iter().find_map(|n| {
+            tree.is_file(&join(&dir, n))
+                .then(|| reader.read(&join(&dir, n)))
+                .flatten()
+        }) else {
             continue;
         };
         for k in parse_yaml(&text) {
@@ -331,14 +365,18 @@ pub fn discover(tree: &Tree, manifests: &BTreeMap<String, Vec<u8>>) -> (Vec<App>
         if named.contains(&dir) {
             continue;
         }
-        let name = if dir.is_empty() { ".".to_string() } else { dir.clone() };
+        let name = if dir.is_empty() {
+            ".".to_string()
+        } else {
+            dir.clone()
+        };
         let basename = dir.rsplit('/').next().unwrap_or("").to_string();
         apps.push(App {
             name,
-            env: vec![
+            env: vec![("ARGOCD_APP_SOURCE_PATH".into(), dir.clone())],
+            defaults: vec![
                 ("ARGOCD_APP_NAME".into(), basename.clone()),
                 ("ARGOCD_APP_NAMESPACE".into(), basename),
-                ("ARGOCD_APP_SOURCE_PATH".into(), dir.clone()),
             ],
             path: dir,
             render: RenderSpec::default(),
@@ -355,7 +393,11 @@ pub fn discover(tree: &Tree, manifests: &BTreeMap<String, Vec<u8>>) -> (Vec<App>
 /// The apps an `Application` renders from this repository: one per source with a `path` that is a
 /// directory of the tree.
 fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
-    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let namespace = doc
         .pointer("/spec/destination/namespace")
         .and_then(Value::as_str)
@@ -368,7 +410,15 @@ fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
     // `$ref/path` value files of a multi-source Application point into the `ref` source.
     let refs: BTreeMap<String, String> = sources
         .iter()
-        .filter_map(|s| Some((s.get("ref")?.as_str()?.to_string(), s.get("path").and_then(Value::as_str).unwrap_or("").to_string())))
+        .filter_map(|s| {
+            Some((
+                s.get("ref")?.as_str()?.to_string(),
+                s.get("path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ))
+        })
         .collect();
     let mut out = Vec::new();
     for source in sources {
@@ -387,8 +437,16 @@ fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
             ("ARGOCD_APP_SOURCE_PATH".to_string(), path.clone()),
         ];
         let plugin = source.get("plugin");
-        for e in plugin.and_then(|p| p.get("env")).and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(k), Some(v)) = (e.get("name").and_then(Value::as_str), e.get("value").and_then(Value::as_str)) {
+        for e in plugin
+            .and_then(|p| p.get("env"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(k), Some(v)) = (
+                e.get("name").and_then(Value::as_str),
+                e.get("value").and_then(Value::as_str),
+            ) {
                 env.push((format!("ARGOCD_ENV_{k}"), v.to_string()));
             }
         }
@@ -400,7 +458,9 @@ fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
         let mut value_files = Vec::new();
         for f in strings(helm.and_then(|h| h.get("valueFiles"))) {
             let resolved = match f.split_once('/') {
-                Some((r, rest)) if r.starts_with('$') => refs.get(&r[1..]).and_then(|base| resolve(base, rest)),
+                Some((r, rest)) if r.starts_with('$') => {
+                    refs.get(&r[1..]).and_then(|base| resolve(base, rest))
+                }
                 _ => resolve(&path, &f),
             };
             if let Some(resolved) = resolved {
@@ -409,15 +469,33 @@ fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
             }
         }
         if let Some(h) = helm {
-            render.helm.release_name = h.get("releaseName").and_then(Value::as_str).unwrap_or("").to_string();
-            render.helm.ignore_missing_value_files = h.get("ignoreMissingValueFiles").and_then(Value::as_bool).unwrap_or(false);
+            render.helm.release_name = h
+                .get("releaseName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            render.helm.ignore_missing_value_files = h
+                .get("ignoreMissingValueFiles")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             render.helm.skip_crds = h.get("skipCrds").and_then(Value::as_bool).unwrap_or(false);
-            for p in h.get("parameters").and_then(Value::as_array).into_iter().flatten() {
-                if let (Some(n), Some(v)) = (p.get("name").and_then(Value::as_str), p.get("value").and_then(Value::as_str)) {
+            for p in h
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(n), Some(v)) = (
+                    p.get("name").and_then(Value::as_str),
+                    p.get("value").and_then(Value::as_str),
+                ) {
                     render.helm.parameters.push(HelmParameter {
                         name: n.into(),
                         value: v.into(),
-                        force_string: p.get("forceString").and_then(Value::as_bool).unwrap_or(false),
+                        force_string: p
+                            .get("forceString")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
                     });
                 }
             }
@@ -434,13 +512,22 @@ fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
         }
         if let Some(d) = source.get("directory") {
             render.directory.recurse = d.get("recurse").and_then(Value::as_bool).unwrap_or(false);
-            render.directory.include = d.get("include").and_then(Value::as_str).unwrap_or("").to_string();
-            render.directory.exclude = d.get("exclude").and_then(Value::as_str).unwrap_or("").to_string();
+            render.directory.include = d
+                .get("include")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            render.directory.exclude = d
+                .get("exclude")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
         }
         out.push(App {
             name: name.clone(),
             path,
             env,
+            defaults: Vec::new(),
             render,
             value_files,
             defined_in: Some(file.to_string()),
@@ -454,13 +541,18 @@ fn from_application(doc: &Value, file: &str, tree: &Tree) -> Vec<App> {
 /// segment, `[...]` classes are taken literally here).
 fn path_match(pattern: &str, path: &str) -> bool {
     let (p, s): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
-    p.len() == s.len() && p.iter().zip(&s).all(|(p, s)| segment_match(p.as_bytes(), s.as_bytes()))
+    p.len() == s.len()
+        && p.iter()
+            .zip(&s)
+            .all(|(p, s)| segment_match(p.as_bytes(), s.as_bytes()))
 }
 
 fn segment_match(p: &[u8], s: &[u8]) -> bool {
     match (p.first(), s.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => segment_match(&p[1..], s) || (!s.is_empty() && segment_match(p, &s[1..])),
+        (Some(b'*'), _) => {
+            segment_match(&p[1..], s) || (!s.is_empty() && segment_match(p, &s[1..]))
+        }
         (Some(b'?'), Some(_)) => segment_match(&p[1..], &s[1..]),
         (Some(a), Some(b)) if a == b => segment_match(&p[1..], &s[1..]),
         _ => false,
@@ -469,7 +561,10 @@ fn segment_match(p: &[u8], s: &[u8]) -> bool {
 
 /// The parameter sets of a list or git-directory generator; `Err` names a generator kind that is
 /// not expanded.
-fn generator_params(g: &Map<String, Value>, tree: &Tree) -> Result<Vec<Map<String, Value>>, String> {
+fn generator_params(
+    g: &Map<String, Value>,
+    tree: &Tree,
+) -> Result<Vec<Map<String, Value>>, String> {
     if let Some(list) = g.get("list") {
         return Ok(list
             .get("elements")
@@ -494,7 +589,12 @@ fn generator_params(g: &Map<String, Value>, tree: &Tree) -> Result<Vec<Map<Strin
         let (include, exclude): (Vec<&Value>, Vec<&Value>) = dirs
             .iter()
             .partition(|d| !d.get("exclude").and_then(Value::as_bool).unwrap_or(false));
-        let pattern = |d: &Value| d.get("path").and_then(Value::as_str).unwrap_or("").to_string();
+        let pattern = |d: &Value| {
+            d.get("path")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         return Ok(all
             .into_iter()
             .filter(|d| include.iter().any(|i| path_match(&pattern(i), d)))
@@ -508,7 +608,9 @@ fn generator_params(g: &Map<String, Value>, tree: &Tree) -> Result<Vec<Map<Strin
                 p.insert("path.basename".into(), json!(basename));
                 p.insert(
                     "path.basenameNormalized".into(),
-                    json!(basename.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-").to_lowercase()),
+                    json!(basename
+                        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+                        .to_lowercase()),
                 );
                 for (i, s) in segments.iter().enumerate() {
                     p.insert(format!("path[{i}]"), json!(s));
@@ -530,7 +632,11 @@ fn substitute(text: &str, params: &Map<String, Value>, go: bool) -> String {
             break;
         };
         let tag = rest[start + 2..start + end].trim();
-        let key = if go { tag.strip_prefix('.').unwrap_or(tag) } else { tag };
+        let key = if go {
+            tag.strip_prefix('.').unwrap_or(tag)
+        } else {
+            tag
+        };
         let value = params.get(key).map(|v| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -562,12 +668,26 @@ fn substitute_all(v: &Value, params: &Map<String, Value>, go: bool) -> Value {
 /// The Applications an `ApplicationSet` makes with its list and git-directory generators, and a
 /// note naming the generators it does not expand.
 fn expand_application_set(doc: &Value, tree: &Tree) -> (Vec<Value>, Option<Note>) {
-    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    let go = doc.pointer("/spec/goTemplate").and_then(Value::as_bool).unwrap_or(false);
-    let template = doc.pointer("/spec/template").cloned().unwrap_or(Value::Null);
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let go = doc
+        .pointer("/spec/goTemplate")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let template = doc
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(Value::Null);
     let mut apps = Vec::new();
     let mut skipped = Vec::new();
-    for g in doc.pointer("/spec/generators").and_then(Value::as_array).into_iter().flatten() {
+    for g in doc
+        .pointer("/spec/generators")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(g) = g.as_object() else { continue };
         match generator_params(g, tree) {
             Ok(sets) => {
@@ -599,8 +719,14 @@ mod tests {
 
     #[test]
     fn paths_resolve_lexically_inside_the_repository() {
-        assert_eq!(resolve("apps/shop", "../base").as_deref(), Some("apps/base"));
-        assert_eq!(resolve("apps/shop", "/shared/v.yaml").as_deref(), Some("shared/v.yaml"));
+        assert_eq!(
+            resolve("apps/shop", "../base").as_deref(),
+            Some("apps/base")
+        );
+        assert_eq!(
+            resolve("apps/shop", "/shared/v.yaml").as_deref(),
+            Some("shared/v.yaml")
+        );
         assert_eq!(resolve("apps", "../../x"), None);
         assert_eq!(resolve("apps", "https://github.com/x/y//base"), None);
     }
@@ -617,8 +743,14 @@ mod tests {
         let mut p = Map::new();
         p.insert("path.basename".into(), json!("shop"));
         p.insert("env".into(), json!("prod"));
-        assert_eq!(substitute("{{path.basename}}-{{ env }}", &p, false), "shop-prod");
-        assert_eq!(substitute("{{.path.basename}}-{{.env}}", &p, true), "shop-prod");
+        assert_eq!(
+            substitute("{{path.basename}}-{{ env }}", &p, false),
+            "shop-prod"
+        );
+        assert_eq!(
+            substitute("{{.path.basename}}-{{.env}}", &p, true),
+            "shop-prod"
+        );
         assert_eq!(substitute("{{missing}}", &p, false), "{{missing}}");
     }
 }

@@ -98,7 +98,10 @@ pub fn is_secret_kind(group: &str, kind: &str) -> bool {
 
 /// The last-applied annotation of `object`, mutable, when the object is of a secret kind.
 pub fn last_applied_mut(object: &mut Map<String, Value>) -> Option<&mut Value> {
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     if !is_secret_kind(group_of(api_version), kind) {
         return None;
@@ -145,7 +148,13 @@ fn hide_values(object: &mut Map<String, Value>) -> bool {
 /// last-applied annotation; returns whether it had any.
 pub fn hide_secret_values(object: &mut Map<String, Value>) -> bool {
     let mut any = hide_values(object);
-    let text = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |k: &str| {
+        object
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let (api_version, kind) = (text("apiVersion"), text("kind"));
     if let Some(annotation) = last_applied_mut(object) {
         let masked = annotation.as_str().map_or_else(
@@ -187,8 +196,10 @@ mod tests {
         assert_eq!(sealed["spec"]["encryptedData"], json!({"x": HIDDEN}));
         assert_eq!(sealed["spec"]["template"]["data"], json!({"y": HIDDEN}));
         assert_eq!(sealed["spec"]["template"]["metadata"], json!({"name": "t"}));
-        let mut cm = map(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"},
-            "metadata": {"annotations": {LAST_APPLIED: "{\"data\":{\"a\":\"b\"}}"}}}));
+        let mut cm = map(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"},
+            "metadata": {"annotations": {LAST_APPLIED: "{\"data\":{\"a\":\"b\"}}"}}}),
+        );
         assert!(!hide_secret_values(&mut cm));
         assert_eq!(cm["data"], json!({"a": "b"}));
         assert_eq!(
@@ -213,7 +224,11 @@ mod tests {
         // Without a kind of its own, the annotation is masked as the object that carries it.
         let bare = mask_last_applied(r#"{"data":{"a":"c2VjcmV0"}}"#, "", "Secret");
         assert_eq!(bare, format!(r#"{{"data":{{"a":"{HIDDEN}"}}}}"#));
-        for broken in [json!("{\"data\": {\"a\": \"hunter2\""), json!(["hunter2"]), json!(7)] {
+        for broken in [
+            json!("{\"data\": {\"a\": \"hunter2\""),
+            json!(["hunter2"]),
+            json!(7),
+        ] {
             let mut s = map(json!({"apiVersion": "v1", "kind": "Secret",
                 "metadata": {"annotations": {LAST_APPLIED: broken}}}));
             hide_secret_values(&mut s);

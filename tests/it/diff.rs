@@ -549,8 +549,7 @@ fn exit_codes_follow_git_diff_with_exit_code() {
 #[test]
 fn formats_and_colour() {
     let r = case("configmap-value");
-    let json: Value =
-        serde_json::from_str(&r.last_commit_diff(&["-o", "json"])).expect("json");
+    let json: Value = serde_json::from_str(&r.last_commit_diff(&["-o", "json"])).expect("json");
     assert_eq!(json["kind"], "DiffReport");
     assert_eq!(json["mode"], "app");
     let app = &json["apps"][0];
@@ -565,7 +564,10 @@ fn formats_and_colour() {
     assert_eq!(app["base"]["rev"], "HEAD~1");
     assert_eq!(json["base"]["rev"], "HEAD~1");
     // --format is kept as a hidden alias of -o/--output.
-    assert_eq!(r.last_commit_diff(&["--format", "json"]), r.last_commit_diff(&["--output", "json"]));
+    assert_eq!(
+        r.last_commit_diff(&["--format", "json"]),
+        r.last_commit_diff(&["--output", "json"])
+    );
     let md = r.last_commit_diff(&["--format", "markdown"]);
     assert!(
         md.contains("<details><summary>changed ConfigMap api-config</summary>")

@@ -55,8 +55,11 @@ fn gitlab_note(id: u64, body: &str, username: &str) -> Value {
     })
 }
 
-/// One request read from a connection: method, target, headers (lower-case names), body.
-fn read_request(stream: &mut std::net::TcpStream) -> Option<(String, String, BTreeMap<String, String>, Vec<u8>)> {
+/// One request: method, target, headers (lower-case names), body.
+type Request = (String, String, BTreeMap<String, String>, Vec<u8>);
+
+/// One request read from a connection.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -74,10 +77,16 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<(String, String, BTr
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    if headers.get("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
+    if headers
+        .get("expect")
+        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
         stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
     }
-    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
     Some((method, target, headers, body))
@@ -124,8 +133,14 @@ fn answer(
         return ("401 Unauthorized", json!({"message": "Bad credentials"}));
     }
     let (list, one) = match flavour {
-        "github" => ("/repos/acme/gitops/issues/7/comments", "/repos/acme/gitops/issues/comments/"),
-        _ => ("/api/v4/projects/42/merge_requests/7/notes", "/api/v4/projects/42/merge_requests/7/notes/"),
+        "github" => (
+            "/repos/acme/gitops/issues/7/comments",
+            "/repos/acme/gitops/issues/comments/",
+        ),
+        _ => (
+            "/api/v4/projects/42/merge_requests/7/notes",
+            "/api/v4/projects/42/merge_requests/7/notes/",
+        ),
     };
     let param = |name: &str| {
         query
@@ -146,22 +161,36 @@ fn answer(
         ("GET", p) if p == list => {
             let per_page = param("per_page").unwrap_or(30).min(100);
             let page = param("page").unwrap_or(1).max(1);
-            let items: Vec<Value> = t.items.iter().skip((page - 1) * per_page).take(per_page).cloned().collect();
+            let items: Vec<Value> = t
+                .items
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .cloned()
+                .collect();
             ("200 OK", Value::Array(items))
         }
         ("POST", p) if p == list => {
             let Some(text) = new_body() else {
-                return ("422 Unprocessable Entity", json!({"message": "body is missing"}));
+                return (
+                    "422 Unprocessable Entity",
+                    json!({"message": "body is missing"}),
+                );
             };
             t.next_id += 1;
             let item = make(t.next_id, &text);
             t.items.push(item.clone());
             ("201 Created", item)
         }
-        ("PATCH", p) | ("PUT", p) if p.starts_with(one) && (method == "PATCH") == (flavour == "github") => {
+        ("PATCH" | "PUT", p)
+            if p.starts_with(one) && (method == "PATCH") == (flavour == "github") =>
+        {
             let id: u64 = p[one.len()..].parse().unwrap_or(0);
             let Some(text) = new_body() else {
-                return ("422 Unprocessable Entity", json!({"message": "body is missing"}));
+                return (
+                    "422 Unprocessable Entity",
+                    json!({"message": "body is missing"}),
+                );
             };
             match t.items.iter_mut().find(|i| i["id"] == id) {
                 Some(item) => {
@@ -192,7 +221,11 @@ fn two_commit_repo(dir: &Path) -> String {
             .env("GIT_COMMITTER_DATE", "2026-11-20T10:00:00Z")
             .output()
             .expect("git");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let write = |path: &str, text: &str| {
@@ -201,7 +234,10 @@ fn two_commit_repo(dir: &Path) -> String {
         std::fs::write(p, text).expect("write");
     };
     git(&["init", "-q", "-b", "main"]);
-    copy_dir(&project_root().join("examples/shop"), &dir.join("apps/shop"));
+    copy_dir(
+        &project_root().join("examples/shop"),
+        &dir.join("apps/shop"),
+    );
     let policy = "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n";
     let deployment = |name: &str, replicas: u32| {
         format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: {name}\n        image: registry.example.com/{name}:1.0.0\n")
@@ -209,7 +245,10 @@ fn two_commit_repo(dir: &Path) -> String {
     write("apps/web/.sluice.yaml", policy);
     write("apps/web/deployment.yaml", &deployment("web", 2));
     write("apps/cart/.sluice.yaml", policy);
-    write("apps/cart/kustomization.yaml", "resources:\n- deployment.yaml\n");
+    write(
+        "apps/cart/kustomization.yaml",
+        "resources:\n- deployment.yaml\n",
+    );
     write("apps/cart/deployment.yaml", &deployment("cart", 1));
     write("README.md", "# gitops\n");
     git(&["add", "-A"]);
@@ -221,18 +260,28 @@ fn two_commit_repo(dir: &Path) -> String {
         std::fs::write(p, text.replacen(from, to, 1)).expect("write");
     };
     edit("apps/shop/api.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug");
-    write("apps/shop/db/migrations/0003_order_index.sql", "CREATE INDEX orders_status ON orders (status);\n");
+    write(
+        "apps/shop/db/migrations/0003_order_index.sql",
+        "CREATE INDEX orders_status ON orders (status);\n",
+    );
     edit("apps/shop/.sluice.yaml", "duration: 4h", "duration: 8h");
     edit("apps/web/deployment.yaml", "replicas: 2", "replicas: 3");
     git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "CHG-1234: shop: debug logging, an order index, a longer window; web: 3 replicas"]);
+    git(&[
+        "commit",
+        "-q",
+        "-m",
+        "CHG-1234: shop: debug logging, an order index, a longer window; web: 3 replicas",
+    ]);
     git(&["rev-parse", "HEAD~1"])
 }
 
 /// The YAML block that follows `heading` in docs/pr-check.md, as JSON.
 fn doc_yaml(heading: &str) -> Value {
     let doc = std::fs::read_to_string(project_root().join("docs/pr-check.md")).expect("doc");
-    let at = doc.find(heading).unwrap_or_else(|| panic!("docs/pr-check.md: no {heading}"));
+    let at = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/pr-check.md: no {heading}"));
     let start = doc[at..].find("```yaml\n").expect("yaml block") + at + 8;
     let end = doc[start..].find("\n```").expect("block end") + start;
     let json = python(
@@ -248,14 +297,21 @@ fn expressions(text: &str, values: &BTreeMap<&str, String>) -> String {
     while let Some(start) = out.find("${{") {
         let end = out[start..].find("}}").expect("}}") + start;
         let expr = out[start + 3..end].trim().to_string();
-        let value = values.get(expr.as_str()).unwrap_or_else(|| panic!("no value for ${{{{ {expr} }}}}"));
+        let value = values
+            .get(expr.as_str())
+            .unwrap_or_else(|| panic!("no value for ${{{{ {expr} }}}}"));
         out.replace_range(start..end + 2, value);
     }
     out
 }
 
 /// Runs `script` with `shell` in `dir`, a clean environment plus `env`, sluice on PATH.
-fn run_shell(shell: &[&str], script: &str, dir: &Path, env: &BTreeMap<String, String>) -> std::process::Output {
+fn run_shell(
+    shell: &[&str],
+    script: &str,
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+) -> std::process::Output {
     let bin_dir = Path::new(bin()).parent().expect("bin dir").to_path_buf();
     let home = dir.parent().expect("parent").join("home");
     std::fs::create_dir_all(&home).expect("home");
@@ -264,7 +320,14 @@ fn run_shell(shell: &[&str], script: &str, dir: &Path, env: &BTreeMap<String, St
         .arg(script)
         .current_dir(dir)
         .env_clear()
-        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .env("HOME", &home)
         .env("GIT_CONFIG_NOSYSTEM", "1");
     for (k, v) in env {
@@ -282,7 +345,10 @@ fn run_github_job(job: &Value, dir: &Path, base: &str, api: &str) {
     values.insert("github.token", "gh-token".to_string());
     for step in job["steps"].as_array().expect("steps") {
         let Some(script) = step["run"].as_str() else {
-            if step["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact")) {
+            if step["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+            {
                 let path = step["with"]["path"].as_str().expect("artifact path");
                 assert!(dir.join(path).is_file(), "the artifact {path} was written");
             }
@@ -296,11 +362,24 @@ fn run_github_job(job: &Value, dir: &Path, base: &str, api: &str) {
         env.insert("GITHUB_REPOSITORY".into(), "acme/gitops".into());
         env.insert("CI".into(), "true".into());
         for (k, v) in step["env"].as_object().into_iter().flatten() {
-            env.insert(k.clone(), expressions(v.as_str().expect("env value"), &values));
+            env.insert(
+                k.clone(),
+                expressions(v.as_str().expect("env value"), &values),
+            );
         }
         let script = pin_clock(&expressions(script, &values));
-        let out = run_shell(&["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"], &script, dir, &env);
-        assert!(out.status.success(), "step {:?} failed: {}", step["name"], String::from_utf8_lossy(&out.stderr));
+        let out = run_shell(
+            &["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"],
+            &script,
+            dir,
+            &env,
+        );
+        assert!(
+            out.status.success(),
+            "step {:?} failed: {}",
+            step["name"],
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -341,18 +420,28 @@ fn run_gitlab_jobs(jobs: &Value, dir: &Path, base: &str, api: &str) {
     }
     for name in ["sluice-diff", "sluice-diff-comment"] {
         let job = &jobs[name];
-        assert_eq!(job["rules"][0]["if"], "$CI_PIPELINE_SOURCE == \"merge_request_event\"");
+        assert_eq!(
+            job["rules"][0]["if"],
+            "$CI_PIPELINE_SOURCE == \"merge_request_event\""
+        );
         for entry in job["script"].as_array().expect("script") {
             let script = entry.as_str().expect("script entry");
             if script.starts_with("apk add") {
                 continue;
             }
             let out = run_shell(&["sh", "-e", "-c"], &pin_clock(script), dir, &env);
-            assert!(out.status.success(), "{name}: {script}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{name}: {script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         for path in job["artifacts"]["paths"].as_array().into_iter().flatten() {
             let path = path.as_str().expect("artifact");
-            assert!(dir.join(path).is_file(), "{name}: the artifact {path} was written");
+            assert!(
+                dir.join(path).is_file(),
+                "{name}: the artifact {path} was written"
+            );
         }
     }
 }
@@ -372,9 +461,15 @@ fn pr_check_jobs_post_then_update_one_comment() {
     let gh = Arc::new(Mutex::new(Thread::default()));
     let gl = Arc::new(Mutex::new(Thread::default()));
     // Someone else's comment is there already, and stays as it is.
-    gh.lock().unwrap().items.push(github_comment(900, "LGTM", "ann"));
+    gh.lock()
+        .unwrap()
+        .items
+        .push(github_comment(900, "LGTM", "ann"));
     gh.lock().unwrap().next_id = 1000;
-    gl.lock().unwrap().items.push(gitlab_note(900, "LGTM", "ann"));
+    gl.lock()
+        .unwrap()
+        .items
+        .push(gitlab_note(900, "LGTM", "ann"));
     gl.lock().unwrap().next_id = 1000;
     let gh_url = serve("github", gh.clone());
     let gl_url = serve("gitlab", gl.clone());
@@ -386,8 +481,17 @@ fn pr_check_jobs_post_then_update_one_comment() {
     for (name, thread, update) in [("github", &gh, "PATCH"), ("gitlab", &gl, "PUT")] {
         let t = thread.lock().unwrap();
         let ours: Vec<&Value> = t.items.iter().filter(|i| i["body"] != "LGTM").collect();
-        assert_eq!(ours.len(), 1, "{name}: one comment, updated, not appended: {:?}", t.requests);
-        assert_eq!(ours[0]["body"], comment.as_str(), "{name}: the comment is the report");
+        assert_eq!(
+            ours.len(),
+            1,
+            "{name}: one comment, updated, not appended: {:?}",
+            t.requests
+        );
+        assert_eq!(
+            ours[0]["body"],
+            comment.as_str(),
+            "{name}: the comment is the report"
+        );
         assert_eq!(t.items.len(), 2, "{name}: the other comment is kept");
         let writes: Vec<&str> = t
             .requests
@@ -396,16 +500,34 @@ fn pr_check_jobs_post_then_update_one_comment() {
             .filter(|r| !r.starts_with("GET"))
             .map(|r| r.split(' ').next().unwrap_or(""))
             .collect();
-        assert_eq!(writes, ["POST", update], "{name}: posted once, then updated");
+        assert_eq!(
+            writes,
+            ["POST", update],
+            "{name}: posted once, then updated"
+        );
     }
     assert!(comment.starts_with("<!-- sluice-diff -->\n"), "{comment}");
-    assert!(comment.contains("| `apps/shop`") || comment.contains("| apps/shop"), "{comment}");
-    assert!(!comment.contains("apps/cart"), "cart is not touched: {comment}");
+    assert!(
+        comment.contains("| `apps/shop`") || comment.contains("| apps/shop"),
+        "{comment}"
+    );
+    assert!(
+        !comment.contains("apps/cart"),
+        "cart is not touched: {comment}"
+    );
     assert!(
         comment.contains("allow window 'Tue/Thu maintenance window' widened: duration 4h → 8h"),
         "{comment}"
     );
     let full = std::fs::read_to_string(repo.join("sluice-diff-full.md")).expect("full report");
-    assert_eq!(full, comment, "under the limit, the comment is the whole report");
-    check_doc_block(&project_root().join("docs/pr-check.md"), "pr-check-output", "markdown", &comment);
+    assert_eq!(
+        full, comment,
+        "under the limit, the comment is the whole report"
+    );
+    check_doc_block(
+        &project_root().join("docs/pr-check.md"),
+        "pr-check-output",
+        "markdown",
+        &comment,
+    );
 }

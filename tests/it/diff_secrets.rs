@@ -1,6 +1,6 @@
 //! The sentinel scan (a property test): random secret values are planted in every place a Secret's
 //! value can hide (a Secret's `data` and `stringData`, its `kubectl.kubernetes.io/last-applied-
-//! configuration` annotation as JSON and as text that does not parse, a SealedSecret's
+//! configuration` annotation as JSON and as text that does not parse, a `SealedSecret`'s
 //! `spec.encryptedData` and `spec.template.data`, a Kustomize secretGenerator's literal and file),
 //! rotated by a commit, and then every output of `render` (`-o yaml`, `-o json`) and of `diff` (text,
 //! Markdown, JSON, `--output-file`, app and repository mode, a head that fails to render), stdout and
@@ -17,6 +17,15 @@ use sha2::Digest as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
+fn hex_of(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// What must never be printed for a secret value `s`.
 fn forbidden(s: &str) -> Vec<String> {
     let mut out = vec![s.to_string()];
@@ -27,12 +36,12 @@ fn forbidden(s: &str) -> Vec<String> {
         // The first 4 characters hold the alignment bytes, the last 4 the padding.
         out.push(encoded[4..encoded.len() - 4].to_string());
     }
-    let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+    let hex = hex_of(s.as_bytes());
     for i in 0..=hex.len() - 16 {
         out.push(hex[i..i + 16].to_string());
         out.push(hex[i..i + 16].to_uppercase());
     }
-    let digest: String = sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = hex_of(&sha2::Sha256::digest(s.as_bytes()));
     out.push(digest[..16].to_string());
     out
 }
@@ -49,7 +58,11 @@ fn git(dir: &Path, args: &[&str]) {
         .env("GIT_COMMITTER_EMAIL", "ann@example.com")
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn write(dir: &Path, path: &str, text: &str) {
@@ -66,7 +79,11 @@ fn plant(dir: &Path, v: &[String]) {
         "data": {"token": b64(&v[0])}, "stringData": {"password": v[1]}
     })
     .to_string();
-    write(dir, "apps/vault/.sluice.yaml", "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n");
+    write(
+        dir,
+        "apps/vault/.sluice.yaml",
+        "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n",
+    );
     write(dir, "apps/vault/kustomization.yaml", &format!(
         "resources:\n- secrets.yaml\n- api.yaml\nsecretGenerator:\n- name: generated\n  literals:\n  - literal={}\n  files:\n  - from-file.txt\n",
         v[4]
@@ -83,14 +100,53 @@ fn plant(dir: &Path, v: &[String]) {
 fn outputs(dir: &Path) -> Vec<(String, Output)> {
     let full = dir.join("../full.out");
     let full_arg = full.display().to_string();
-    let env = ["--env", "ARGOCD_APP_NAME=vault", "--env", "ARGOCD_APP_NAMESPACE=vault"];
+    let env = [
+        "--env",
+        "ARGOCD_APP_NAME=vault",
+        "--env",
+        "ARGOCD_APP_NAMESPACE=vault",
+    ];
     let mut runs: Vec<(String, Vec<&str>)> = vec![
-        ("render yaml".into(), vec!["render", "apps/vault", "-o", "yaml"]),
-        ("render json".into(), vec!["render", "apps/vault", "-o", "json"]),
+        (
+            "render yaml".into(),
+            vec!["render", "apps/vault", "-o", "yaml"],
+        ),
+        (
+            "render json".into(),
+            vec!["render", "apps/vault", "-o", "json"],
+        ),
     ];
     for format in ["text", "markdown", "json"] {
-        runs.push((format!("diff {format}"), vec!["diff", "apps/vault", "--base", "HEAD~1", "--head", "HEAD", "-o", format, "--output-file", &full_arg]));
-        runs.push((format!("diff --repo {format}"), vec!["diff", "--repo", "--base", "HEAD~1", "--head", "HEAD", "-o", format, "--max-size", "3000"]));
+        runs.push((
+            format!("diff {format}"),
+            vec![
+                "diff",
+                "apps/vault",
+                "--base",
+                "HEAD~1",
+                "--head",
+                "HEAD",
+                "-o",
+                format,
+                "--output-file",
+                &full_arg,
+            ],
+        ));
+        runs.push((
+            format!("diff --repo {format}"),
+            vec![
+                "diff",
+                "--repo",
+                "--base",
+                "HEAD~1",
+                "--head",
+                "HEAD",
+                "-o",
+                format,
+                "--max-size",
+                "3000",
+            ],
+        ));
     }
     let mut out = Vec::new();
     for (name, mut args) in runs {
@@ -99,7 +155,14 @@ fn outputs(dir: &Path) -> Vec<(String, Output)> {
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         out.push((name.clone(), o));
         if let Ok(text) = std::fs::read(&full) {
-            out.push((format!("{name} --output-file"), Output { status: out[0].1.status, stdout: text, stderr: Vec::new() }));
+            out.push((
+                format!("{name} --output-file"),
+                Output {
+                    status: out[0].1.status,
+                    stdout: text,
+                    stderr: Vec::new(),
+                },
+            ));
             let _ = std::fs::remove_file(&full);
         }
     }
@@ -110,7 +173,10 @@ fn scan(what: &str, out: &Output, values: &[String]) {
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(out));
     for v in values {
         for f in forbidden(v) {
-            assert!(!text.contains(&f), "{what}: shows {f:?} (from {v:?}):\n{text}");
+            assert!(
+                !text.contains(&f),
+                "{what}: shows {f:?} (from {v:?}):\n{text}"
+            );
         }
     }
 }
@@ -137,12 +203,37 @@ fn no_secret_value_appears_in_any_output() {
         for (what, out) in outputs(&dir) {
             scan(&what, &out, &values);
         }
-        let text = stdout(&sluice_in(&dir, &["diff", "apps/vault", "--base", "HEAD~1", "--head", "HEAD"], &[]));
-        prop_assert!(text.contains("Secret exported data.token: changed"), "{}", text);
-        prop_assert!(text.contains("metadata.annotations.kubectl.kubernetes.io/last-applied-configuration: changed"), "{}", text);
-        prop_assert!(text.contains("SealedSecret sealed spec.encryptedData.key: changed"), "{}", text);
+        let text = stdout(&sluice_in(
+            &dir,
+            &["diff", "apps/vault", "--base", "HEAD~1", "--head", "HEAD"],
+            &[],
+        ));
+        prop_assert!(
+            text.contains("Secret exported data.token: changed"),
+            "{}",
+            text
+        );
+        prop_assert!(
+            text.contains(
+                "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration: changed"
+            ),
+            "{}",
+            text
+        );
+        prop_assert!(
+            text.contains("SealedSecret sealed spec.encryptedData.key: changed"),
+            "{}",
+            text
+        );
         // A head that fails to render: the error names the file, never the values.
-        write(&dir, "apps/vault/secrets.yaml", &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: x}}\nstringData:\n  token: [{}\n", values[7]));
+        write(
+            &dir,
+            "apps/vault/secrets.yaml",
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: x}}\nstringData:\n  token: [{}\n",
+                values[7]
+            ),
+        );
         let out = sluice_in(&dir, &["diff", "apps/vault"], &[]);
         prop_assert_eq!(out.status.code(), Some(1));
         scan("a head that does not render", &out, &values);
