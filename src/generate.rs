@@ -64,6 +64,8 @@ type Result<T, E = GenerateError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Default)]
 pub struct ArgoEnv {
     vars: BTreeMap<String, String>,
+    /// When a render tool still running is stopped (`sluice diff` bounds each app's render).
+    deadline: Option<std::time::Instant>,
 }
 
 impl ArgoEnv {
@@ -71,7 +73,15 @@ impl ArgoEnv {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         ArgoEnv {
             vars: vars.into_iter().collect(),
+            deadline: None,
         }
+    }
+
+    /// The same environment, with render tools stopped at `deadline`.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// A variable, if set and not empty.
@@ -295,6 +305,7 @@ pub fn documents_and_warnings(
         argocd_app_name: app.argocd_app_name.clone(),
         app_helm: env.app_helm(),
         build_env: env.build_env(),
+        deadline: env.deadline,
     };
     let (mut docs, warnings) = match manifests {
         Some(text) => (
@@ -342,6 +353,7 @@ pub fn plain_documents(
         argocd_app_name: env.get("ARGOCD_APP_NAME").unwrap_or("").to_string(),
         app_helm: AppHelm::default(),
         build_env: env.build_env(),
+        deadline: env.deadline,
     };
     read_rendered(spec, &ctx)
 }

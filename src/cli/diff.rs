@@ -66,6 +66,9 @@ pub(super) struct DiffArgs {
     /// Lines of context around each change of an object diff.
     #[arg(long, value_name = "N", default_value_t = 3)]
     context: usize,
+    /// Stop an app's render tools after this many seconds (per app and revision); the app is then reported as not rendering.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
     /// Exit 1 when the rendered output differs, 0 when it does not (failures then exit 2).
     #[arg(long)]
     exit_code: bool,
@@ -165,6 +168,7 @@ fn compare(args: DiffArgs) -> Result<Exit> {
         at,
         options,
         ignore_paths,
+        timeout: Some(std::time::Duration::from_secs(args.timeout)),
     };
     let outcome = diff::diff(&request).map_err(|e| {
         if e.is_usage() {

@@ -873,6 +873,34 @@ mod tests {
     }
 
     #[test]
+    fn an_object_without_a_name_is_named_by_its_source() {
+        let doc = |file: &str| {
+            Document::from_object(
+                serde_json::json!({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["a.yaml"]})
+                    .as_object()
+                    .expect("object"),
+                crate::manifest::Source {
+                    file: file.into(),
+                    index: 0,
+                    line: 1,
+                },
+            )
+        };
+        let c = compare(
+            &[],
+            &[doc("kustomization.yaml")],
+            "shop",
+            &Options::default(),
+        );
+        assert_eq!(
+            c.objects[0].object,
+            "Kustomization (no name: kustomization.yaml document 0)"
+        );
+        assert_eq!(c.objects[0].name, "");
+        assert_eq!(c.objects[0].kind, "Kustomization");
+    }
+
+    #[test]
     fn images_are_named_by_tag_when_the_repository_stays() {
         assert_eq!(
             image_change("api", "ghcr.io/x/api:v2.4.3", "ghcr.io/x/api:v2.5.0"),

@@ -46,6 +46,13 @@ pub enum DiffError {
         base: String,
         head: String,
     },
+    /// A revision's files could not be read.
+    #[error("{side} ({label}): {source}")]
+    Side {
+        side: &'static str,
+        label: String,
+        source: Box<DiffError>,
+    },
     #[error("`{command}` failed: {message}")]
     Git { command: String, message: String },
     #[error("{}: {message}", path.display())]
@@ -92,6 +99,8 @@ pub struct Request {
     pub options: Options,
     /// Changed files matching one of these (repository-relative) are not looked at.
     pub ignore_paths: Vec<Glob>,
+    /// How long the render tools may run for one app at one revision.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// One side of an app's comparison.
@@ -312,8 +321,29 @@ pub fn diff(request: &Request) -> Result<Outcome, DiffError> {
             pairs
         }
     };
-    let base_side = SideTree::new(&repo, &base_tree, &pairs, |p| p.base.as_ref())?;
-    let head_side = SideTree::new(&repo, &head_tree, &pairs, |p| p.head.as_ref())?;
+    let label = |r: &Revision| {
+        Side {
+            rev: r.rev.clone(),
+            commit: r.commit.clone(),
+            present: true,
+            error: None,
+        }
+        .label()
+    };
+    let base_side = SideTree::new(&repo, &base_tree, &pairs, |p| p.base.as_ref()).map_err(|e| {
+        DiffError::Side {
+            side: "base",
+            label: label(&report.base),
+            source: Box::new(e),
+        }
+    })?;
+    let head_side = SideTree::new(&repo, &head_tree, &pairs, |p| p.head.as_ref()).map_err(|e| {
+        DiffError::Side {
+            side: "head",
+            label: label(&report.head),
+            source: Box::new(e),
+        }
+    })?;
     let results = crate::parallel::map_each(&pairs, |pair| {
         compare_app(pair, &base_side, &head_side, &report, request)
     });
@@ -505,7 +535,8 @@ fn render_side(
         return out;
     }
     side.present = true;
-    let env = app_env(request, Some(app));
+    let env = app_env(request, Some(app))
+        .with_deadline(request.timeout.map(|t| std::time::Instant::now() + t));
     let root_prefix = format!("{}/", root.display());
     let clean = |e: &dyn std::fmt::Display| e.to_string().replace(&root_prefix, "");
     let result = if is_sluice {

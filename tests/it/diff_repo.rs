@@ -793,4 +793,72 @@ fn only_the_apps_files_are_read_from_each_revision() {
     );
     let out = g.sluice(&["diff", "--repo", "--base", "HEAD~1", "--head", "HEAD"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A blob the app reads is missing: the error says which side, which file, and what to do.
+    let blob = g.git(&["rev-parse", "HEAD:apps/shop/app.yaml"]);
+    std::fs::remove_file(
+        g.path()
+            .join(".git/objects")
+            .join(&blob[..2])
+            .join(&blob[2..]),
+    )
+    .expect("rm");
+    let out = g.sluice(&["diff", "apps/shop", "--base", "HEAD~1", "--head", "HEAD"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("head (HEAD (")
+            && err.contains("apps/shop/app.yaml: blob")
+            && err.contains("fetch it"),
+        "{err}"
+    );
+}
+
+/// Each app's render is bounded in time: a render tool that hangs is stopped after `--timeout`, and
+/// the app is reported as not rendering while the others are compared.
+#[test]
+fn a_render_that_hangs_is_stopped_and_reported() {
+    let g = Git::new();
+    g.write("apps/chart/.sluice.yaml", POLICY);
+    g.write(
+        "apps/chart/Chart.yaml",
+        "apiVersion: v2\nname: chart\nversion: 1.0.0\n",
+    );
+    g.write("apps/plain/.sluice.yaml", POLICY);
+    g.write("apps/plain/cm.yaml", &config_map("plain", "  A: '1'\n"));
+    g.commit("CHG-1");
+    g.write("apps/chart/values.yaml", "a: 2\n");
+    g.edit("apps/plain/cm.yaml", "A: '1'", "A: '2'");
+    g.commit("CHG-2");
+    let helm = g.bin.join("helm");
+    std::fs::write(&helm, "#!/bin/sh\nexec sleep 120\n").expect("helm");
+    let mut perms = std::fs::metadata(&helm).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&helm, perms).expect("chmod");
+    let out = g.sluice(&[
+        "diff",
+        "--repo",
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--timeout",
+        "1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let chart = &report["apps"][0];
+    assert_eq!(chart["app"], "apps/chart");
+    assert!(
+        chart["head"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("was stopped: it ran past the time allowed for one app (1 s)"),
+        "{chart}"
+    );
+    assert_eq!(
+        report["apps"][1]["objects"][0]["status"], "changed",
+        "the other app is compared"
+    );
 }
