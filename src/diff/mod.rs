@@ -457,7 +457,8 @@ fn touched(
 /// One side's files: the working tree as it is, or the files the compared apps read written out.
 struct SideTree<'a> {
     tree: &'a git::Tree,
-    checkout: Option<git::Checkout>,
+    /// Kept for its lifetime: the written-out files are removed when it is dropped.
+    _checkout: Option<git::Checkout>,
     root: PathBuf,
 }
 
@@ -471,16 +472,9 @@ impl<'a> SideTree<'a> {
         if tree.commit.is_none() {
             return Ok(SideTree {
                 tree,
-                checkout: None,
+                _checkout: None,
                 root: repo.top.clone(),
             });
-        }
-        let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for a in pairs.iter().filter_map(&side) {
-            values
-                .entry(a.path.clone())
-                .or_default()
-                .extend(a.value_files.iter().cloned());
         }
         let mut wanted: BTreeSet<&str> = BTreeSet::new();
         for a in pairs.iter().filter_map(&side) {
@@ -492,7 +486,7 @@ impl<'a> SideTree<'a> {
         let root = checkout.root();
         Ok(SideTree {
             tree,
-            checkout: Some(checkout),
+            _checkout: Some(checkout),
             root,
         })
     }
@@ -513,7 +507,6 @@ fn render_side(
     mut side: Side,
     request: &Request,
 ) -> Rendered {
-    let _ = &side_tree.checkout;
     let mut out = Rendered {
         side: side.clone(),
         docs: Vec::new(),
