@@ -702,6 +702,15 @@ fn a_base_that_does_not_render_still_gives_a_report() {
     assert_eq!(app["head"]["error"], Value::Null);
     assert_eq!(app["hooks"][0]["phase"], "PreSync");
     assert_eq!(app["hooks"][1]["phase"], "PostSync");
+    // `render` passes the tool's warnings on to stderr too, and keeps stdout for manifests.
+    let out = sluice_in(&g.path(), &["render", "pre-post-sync"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sluice: warning: kubectl: # Warning: 'bases' is deprecated"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("deprecated"));
     // The other way round (a change that breaks the app) still exits 1, with the report printed.
     let out = g.sluice(&[
         "diff",
