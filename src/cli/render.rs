@@ -62,7 +62,14 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     } else {
         None
     };
-    let docs = generate::documents_from(&dir, &root, &env, stdin.as_deref())?;
+    let (docs, warnings) = generate::documents_and_warnings(&dir, &root, &env, stdin.as_deref())?;
+    // The render tools' own warnings (kustomize deprecations) go to stderr, as the tools print them.
+    let mut stderr = std::io::stderr().lock();
+    for warning in warnings {
+        let _ =
+            std::io::Write::write_fmt(&mut stderr, format_args!("sluice: warning: {warning}\n"));
+    }
+    drop(stderr);
     output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;
     Ok(Exit::Success)
 }
@@ -106,7 +113,7 @@ fn write(docs: &[Document], format: Format, show_secrets: bool) -> String {
 }
 
 /// Splits `--env` values into variables.
-fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {
+pub(super) fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {
     pairs
         .iter()
         .map(|pair| {
