@@ -17,10 +17,13 @@
 mod compare;
 pub mod format;
 mod git;
+mod hooks;
+mod object;
 mod policy;
 mod repo;
+mod restart;
 
-pub use compare::Options;
+pub use object::Options;
 
 use crate::generate::{self, ArgoEnv};
 use crate::manifest::Document;
@@ -145,8 +148,8 @@ pub struct Report {
     pub head: Side,
     pub objects: Vec<compare::ObjectChange>,
     pub unchanged: usize,
-    pub restarts: Vec<compare::Restart>,
-    pub hooks: Vec<compare::HookRun>,
+    pub restarts: Vec<restart::Restart>,
+    pub hooks: Vec<hooks::HookRun>,
     pub windows: policy::WindowsNow,
     pub change: policy::ChangeInfo,
     pub weakened: Vec<policy::Weakening>,
