@@ -7,11 +7,10 @@
 
 use super::{Exchange, HostError, Kind, Req, Source, Target};
 use crate::approval::{judge, Judgment};
-use crate::ledger::canonical::{to_canonical, to_hex};
+use crate::ledger::canonical::to_canonical;
 use crate::policy::approvals::ApprovalsSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -96,11 +95,6 @@ impl Snapshot {
     pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid(e.to_string()))
     }
-}
-
-/// The digest of stored bytes: lower-case hex SHA-256.
-pub fn digest(bytes: &[u8]) -> String {
-    to_hex(&Sha256::digest(bytes))
 }
 
 /// A [`Source`] that answers from a snapshot.

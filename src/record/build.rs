@@ -145,6 +145,7 @@ pub fn event_record_via(
         emergency_source: Added::Present(emergency.map(|(_, from)| from.as_str().to_owned())),
         via: Added::Present(via.as_str().to_owned()),
         gate: Added::Present(gate),
+        approval: Added::Absent,
         extra: Map::new(),
     })))
 }
@@ -333,6 +334,7 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError>
         at: at.to_owned(),
         active,
         windows,
+        approval: Added::Absent,
         extra: Map::new(),
     })))
 }

@@ -8,6 +8,7 @@
 //! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
+//! evidence approval (later ticket, verification) evidence; the findings `audit exceptions` lists
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -18,6 +19,7 @@
 
 mod build;
 pub mod event;
+pub mod evidence;
 mod filter;
 pub mod gate;
 mod model;
