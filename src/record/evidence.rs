@@ -42,6 +42,9 @@ pub struct Approval {
     pub required: u64,
     /// The effective rules (the `approvals` section's keys).
     pub rules: Value,
+    /// The change's own `approvals` section as the guard sent it; `null` when judged after the fact
+    /// (the sink cannot read the repository). The next change is judged by at least this.
+    pub policy: Value,
     /// Where the rules came from: `change`, `in-force`, `floor …`.
     pub sources: Vec<String>,
     /// `github` or `gitlab`; `null` when no host could be told.

@@ -28,8 +28,9 @@ pub mod read;
 pub use build::{event_record, event_record_via, guard_record};
 pub use event::{EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
 pub use filter::Filter;
+pub use model::Added;
 #[cfg(test)]
-pub use model::{Added, Commit};
+pub use model::Commit;
 pub use model::{Body, Gate, GuardDecision, Record, SyncEvent};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
