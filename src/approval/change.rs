@@ -188,8 +188,14 @@ mod tests {
     #[test]
     fn github_review_states() {
         assert_eq!(ReviewState::from_github("APPROVED"), ReviewState::Approved);
-        assert_eq!(ReviewState::from_github("DISMISSED"), ReviewState::Dismissed);
-        assert_eq!(ReviewState::from_github("COMMENTED"), ReviewState::Commented);
+        assert_eq!(
+            ReviewState::from_github("DISMISSED"),
+            ReviewState::Dismissed
+        );
+        assert_eq!(
+            ReviewState::from_github("COMMENTED"),
+            ReviewState::Commented
+        );
         assert_eq!(ReviewState::from_github("whatever"), ReviewState::Commented);
     }
 }

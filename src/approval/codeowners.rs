@@ -69,12 +69,17 @@ fn strip_comment(line: &str) -> &str {
 }
 
 fn compile(pattern: &str) -> Result<Regex, String> {
-    let pattern = pattern.strip_prefix('\\').filter(|p| p.starts_with('#')).unwrap_or(pattern);
+    let pattern = pattern
+        .strip_prefix('\\')
+        .filter(|p| p.starts_with('#'))
+        .unwrap_or(pattern);
     if pattern.starts_with('!') {
         return Err(format!("{pattern:?}: GitHub does not support negation (!)"));
     }
     if pattern.contains('[') || pattern.contains(']') {
-        return Err(format!("{pattern:?}: GitHub does not support character ranges ([ ])"));
+        return Err(format!(
+            "{pattern:?}: GitHub does not support character ranges ([ ])"
+        ));
     }
     let dir_only = pattern.ends_with('/');
     let body = pattern.trim_end_matches('/');
@@ -161,19 +166,48 @@ apps/ @octocat
     fn follows_githubs_documented_example() {
         let c = CodeOwners::parse(GITHUB_EXAMPLE);
         assert!(c.skipped.is_empty(), "{:?}", c.skipped);
-        assert_eq!(owners(&c, "README.md"), ["@global-owner1", "@global-owner2"]);
+        assert_eq!(
+            owners(&c, "README.md"),
+            ["@global-owner1", "@global-owner2"]
+        );
         assert_eq!(owners(&c, "src/app/index.js"), ["@js-owner"]);
         assert_eq!(owners(&c, "main.go"), ["docs@example.com"]);
         assert_eq!(owners(&c, "a/b/notes.txt"), ["@octo-org/octocats"]);
-        assert_eq!(owners(&c, "build/logs/today.log"), ["@octocat"], "**/logs comes later");
+        assert_eq!(
+            owners(&c, "build/logs/today.log"),
+            ["@octocat"],
+            "**/logs comes later"
+        );
         assert_eq!(owners(&c, "src/build/logs/x.log"), ["@octocat"]);
-        assert_eq!(owners(&c, "docs/getting-started.md"), ["@doctocat"], "/docs/ comes later");
-        assert_eq!(owners(&c, "sub/docs/getting-started.md"), ["@global-owner1", "@global-owner2"], "docs/* is anchored");
+        assert_eq!(
+            owners(&c, "docs/getting-started.md"),
+            ["@doctocat"],
+            "/docs/ comes later"
+        );
+        assert_eq!(
+            owners(&c, "sub/docs/getting-started.md"),
+            ["@global-owner1", "@global-owner2"],
+            "docs/* is anchored"
+        );
         let docs = CodeOwners::parse("* @all\ndocs/*  docs@example.com\n");
-        assert_eq!(owners(&docs, "docs/getting-started.md"), ["docs@example.com"]);
-        assert_eq!(owners(&docs, "docs/build-app/troubleshooting.md"), ["@all"], "docs/* does not descend");
-        assert_eq!(owners(&c, "web/apps/x.yaml"), ["@octocat"], "apps/ at any depth");
-        assert!(owners(&c, "apps/github/x.yaml").is_empty(), "a pattern without owners leaves it unowned");
+        assert_eq!(
+            owners(&docs, "docs/getting-started.md"),
+            ["docs@example.com"]
+        );
+        assert_eq!(
+            owners(&docs, "docs/build-app/troubleshooting.md"),
+            ["@all"],
+            "docs/* does not descend"
+        );
+        assert_eq!(
+            owners(&c, "web/apps/x.yaml"),
+            ["@octocat"],
+            "apps/ at any depth"
+        );
+        assert!(
+            owners(&c, "apps/github/x.yaml").is_empty(),
+            "a pattern without owners leaves it unowned"
+        );
         assert_eq!(owners(&c, "apps/other/x.yaml"), ["@octocat"]);
         assert_eq!(owners(&c, "mobile/ios/App.swift"), ["@octo-org/ios"]);
         assert_eq!(owners(&c, "mobile/android/A.kt"), ["@octo-org/mobile"]);
@@ -184,11 +218,18 @@ apps/ @octocat
     fn skips_what_github_does_not_support_and_keeps_escaped_hashes() {
         let c = CodeOwners::parse("!secret @a\n[ab].txt @b\n\\#notes @c\n/apps/shop @d\n");
         assert_eq!(c.skipped.len(), 2, "{:?}", c.skipped);
-        assert!(c.skipped[0].starts_with("line 1: \"!secret\""), "{:?}", c.skipped);
+        assert!(
+            c.skipped[0].starts_with("line 1: \"!secret\""),
+            "{:?}",
+            c.skipped
+        );
         assert_eq!(owners(&c, "#notes"), ["@c"]);
         assert_eq!(owners(&c, "apps/shop/deploy.yaml"), ["@d"]);
         assert_eq!(owners(&c, "apps/shop"), ["@d"]);
         assert!(owners(&c, "x/apps/shop/deploy.yaml").is_empty(), "anchored");
-        assert!(owners(&c, "Apps/shop/deploy.yaml").is_empty(), "case-sensitive");
+        assert!(
+            owners(&c, "Apps/shop/deploy.yaml").is_empty(),
+            "case-sensitive"
+        );
     }
 }

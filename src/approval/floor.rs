@@ -42,7 +42,9 @@ impl Floor {
         } else if let Some(rest) = text.strip_prefix("cluster=") {
             (Scope::Cluster, rest)
         } else {
-            return Err(format!("{text:?} must start with project= or cluster= ({example})"));
+            return Err(format!(
+                "{text:?} must start with project= or cluster= ({example})"
+            ));
         };
         let (glob, rules) = rest
             .rsplit_once(':')
@@ -88,7 +90,9 @@ impl Floor {
             }
         }
         if !required {
-            return Err(format!("{text:?}: a floor names its required count ({example})"));
+            return Err(format!(
+                "{text:?}: a floor names its required count ({example})"
+            ));
         }
         Ok(Floor {
             scope,
@@ -102,7 +106,9 @@ impl Floor {
     pub fn applies(&self, project: Option<&str>, clusters: &[&str]) -> bool {
         match self.scope {
             Scope::Project => project.is_some_and(|p| self.glob.matches(p)),
-            Scope::Cluster => clusters.iter().any(|c| !c.is_empty() && self.glob.matches(c)),
+            Scope::Cluster => clusters
+                .iter()
+                .any(|c| !c.is_empty() && self.glob.matches(c)),
         }
     }
 }
@@ -127,7 +133,11 @@ pub fn effective(
     let mut rules: Option<ApprovalsSpec> = None;
     let mut sources = Vec::new();
     let mut add = |spec: &ApprovalsSpec, source: String| {
-        rules = Some(rules.as_ref().map_or_else(|| spec.clone(), |r| r.stricter(spec)));
+        rules = Some(
+            rules
+                .as_ref()
+                .map_or_else(|| spec.clone(), |r| r.stricter(spec)),
+        );
         sources.push(source);
     };
     if let Some(own) = own {

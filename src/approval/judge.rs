@@ -207,7 +207,10 @@ fn judge_pull(rules: &ApprovalsSpec, pull: &Pull) -> PullJudgment {
             pull.url, rules.required
         );
         for d in &dismissed {
-            text.push_str(&format!("; {}'s approval does not count: {}", d.login, d.why));
+            text.push_str(&format!(
+                "; {}'s approval does not count: {}",
+                d.login, d.why
+            ));
         }
         problems.push(text);
     }
@@ -408,7 +411,11 @@ mod tests {
         );
         assert_eq!(j.verdict, Verdict::Approved, "{}", j.reason);
         assert_eq!(j.reason, "PR #7 approved by bob, dee");
-        let logins: Vec<&str> = j.pulls[0].approvers.iter().map(|a| a.login.as_str()).collect();
+        let logins: Vec<&str> = j.pulls[0]
+            .approvers
+            .iter()
+            .map(|a| a.login.as_str())
+            .collect();
         assert_eq!(logins, ["bob", "dee"]);
     }
 
@@ -437,13 +444,27 @@ mod tests {
         );
         assert!(j.reason.contains("cid's approval does not count: authored or committed a commit of PR #7 (approvals.excludeContributors)"), "{}", j.reason);
         assert!(j.reason.contains("eve's approval does not count: approved aaaaaaa, an earlier head than the merged bbbbbbb (approvals.allowStaleApprovals is false)"), "{}", j.reason);
-        assert!(j.reason.contains("fay's approval does not count: review dismissed on the host"), "{}", j.reason);
+        assert!(
+            j.reason
+                .contains("fay's approval does not count: review dismissed on the host"),
+            "{}",
+            j.reason
+        );
         let allowed = ApprovalsSpec {
             allow_stale_approvals: true,
             exclude_contributors: false,
             ..two()
         };
-        let j = judge(&allowed, &change(vec![pull(vec![review("cid", ReviewState::Approved, OLD), review("eve", ReviewState::Approved, OLD)])], &[]));
+        let j = judge(
+            &allowed,
+            &change(
+                vec![pull(vec![
+                    review("cid", ReviewState::Approved, OLD),
+                    review("eve", ReviewState::Approved, OLD),
+                ])],
+                &[],
+            ),
+        );
         assert_eq!(j.verdict, Verdict::Approved, "{}", j.reason);
     }
 
@@ -458,7 +479,10 @@ mod tests {
         let j = judge(&ApprovalsSpec::requiring(1), &change(vec![p.clone()], &[]));
         assert_eq!(j.verdict, Verdict::Approved);
         assert_eq!(j.pulls[0].approvers.len(), 1);
-        assert_eq!(judge(&two(), &change(vec![p], &[])).verdict, Verdict::Unapproved);
+        assert_eq!(
+            judge(&two(), &change(vec![p], &[])).verdict,
+            Verdict::Unapproved
+        );
     }
 
     #[test]
@@ -468,9 +492,18 @@ mod tests {
                 exclude_contributors: false,
                 ..ApprovalsSpec::requiring(1)
             },
-            &change(vec![pull(vec![review("ANN", ReviewState::Approved, HEAD)])], &[]),
+            &change(
+                vec![pull(vec![review("ANN", ReviewState::Approved, HEAD)])],
+                &[],
+            ),
         );
-        assert!(j.reason.contains("ANN's approval does not count: author of PR #7 (approvals.excludeAuthor)"), "{}", j.reason);
+        assert!(
+            j.reason.contains(
+                "ANN's approval does not count: author of PR #7 (approvals.excludeAuthor)"
+            ),
+            "{}",
+            j.reason
+        );
         let j = judge(&two(), &change(vec![], &["cccccccccccc"]));
         assert_eq!(j.verdict, Verdict::Unapproved);
         assert_eq!(j.direct_pushes, ["cccccccccccc"]);
@@ -478,7 +511,10 @@ mod tests {
             j.reason,
             "commit ccccccc on main was pushed directly, without a merged pull request (approvals.required 2)"
         );
-        let none = judge(&ApprovalsSpec::requiring(0), &change(vec![], &["cccccccccccc"]));
+        let none = judge(
+            &ApprovalsSpec::requiring(0),
+            &change(vec![], &["cccccccccccc"]),
+        );
         assert_eq!(none.verdict, Verdict::Approved, "{}", none.reason);
     }
 
@@ -495,7 +531,10 @@ mod tests {
         assert_eq!(j.verdict, Verdict::Unapproved);
         assert!(j.reason.contains("pushed by cid) has no approval by someone else on that head (approvals.latestPush)"), "{}", j.reason);
         p.reviews.push(review("bob", ReviewState::Approved, HEAD));
-        assert_eq!(judge(&rules, &change(vec![p], &[])).verdict, Verdict::Approved);
+        assert_eq!(
+            judge(&rules, &change(vec![p], &[])).verdict,
+            Verdict::Approved
+        );
     }
 
     #[test]
@@ -510,9 +549,18 @@ mod tests {
         };
         let mut p = pull(vec![review("bob", ReviewState::Approved, HEAD)]);
         p.owners = Some(vec![
-            PathOwners { path: "apps/shop/a.yaml".into(), owners: vec![owner("@o/shop", Some(&["bob", "zed"]))] },
-            PathOwners { path: "apps/pay/b.yaml".into(), owners: vec![owner("@zed", Some(&["zed"]))] },
-            PathOwners { path: "README.md".into(), owners: vec![] },
+            PathOwners {
+                path: "apps/shop/a.yaml".into(),
+                owners: vec![owner("@o/shop", Some(&["bob", "zed"]))],
+            },
+            PathOwners {
+                path: "apps/pay/b.yaml".into(),
+                owners: vec![owner("@zed", Some(&["zed"]))],
+            },
+            PathOwners {
+                path: "README.md".into(),
+                owners: vec![],
+            },
         ]);
         let j = judge(&rules, &change(vec![p.clone()], &[]));
         assert_eq!(
@@ -522,6 +570,10 @@ mod tests {
         p.owners.as_mut().unwrap()[1].owners = vec![owner("@o/pay", None)];
         let j = judge(&rules, &change(vec![p], &[]));
         assert_eq!(j.verdict, Verdict::Unverified);
-        assert!(j.reason.contains("the host does not tell who @o/pay is"), "{}", j.reason);
+        assert!(
+            j.reason.contains("the host does not tell who @o/pay is"),
+            "{}",
+            j.reason
+        );
     }
 }

@@ -8,10 +8,10 @@
 use super::error::{Error, Exit, Result};
 use crate::approval::Floor;
 use crate::archive::retention::Retention;
-use crate::host::client::{Auth, Endpoint};
-use crate::host::secret::App;
 use crate::commit::DEFAULT_CHANGE_PATTERN;
 use crate::evidence::checkpoint::SigningKey;
+use crate::host::client::{Auth, Endpoint};
+use crate::host::secret::App;
 use crate::ledger::Rolling;
 use crate::sink;
 use crate::watch::WatchConfig;
@@ -90,11 +90,19 @@ pub(super) struct ServeArgs {
     retention: Option<Retention>,
     /// GitHub's REST API for approvals: https://api.github.com, or GitHub Enterprise Server's
     /// https://HOST/api/v3. Repositories on its host are checked there.
-    #[arg(long, env = "SLUICE_GITHUB_API_URL", default_value = "https://api.github.com")]
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
     github_api_url: String,
     /// File holding a GitHub token with read access to pull requests and contents (a Secret); or use
     /// a GitHub App.
-    #[arg(long, env = "SLUICE_GITHUB_TOKEN_FILE", conflicts_with = "github_app_id")]
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_TOKEN_FILE",
+        conflicts_with = "github_app_id"
+    )]
     github_token_file: Option<PathBuf>,
     /// The GitHub App's id: the sink makes read-only installation tokens with its private key.
     #[arg(long, env = "SLUICE_GITHUB_APP_ID", requires = "github_app_key_file")]
@@ -103,7 +111,11 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "SLUICE_GITHUB_APP_KEY_FILE", requires = "github_app_id")]
     github_app_key_file: Option<PathBuf>,
     /// The App's installation id; default: the installation of each repository.
-    #[arg(long, env = "SLUICE_GITHUB_INSTALLATION_ID", requires = "github_app_id")]
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_INSTALLATION_ID",
+        requires = "github_app_id"
+    )]
     github_installation_id: Option<u64>,
     /// GitLab for approvals: https://gitlab.com or a self-managed instance's URL.
     #[arg(long, env = "SLUICE_GITLAB_URL", default_value = "https://gitlab.com")]
@@ -216,7 +228,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
 /// usable key) and read again whenever a token is made, so a rotated Secret is picked up.
 fn approvals_config(args: &ServeArgs) -> Result<sink::approvals::Config> {
     let usage = |m: String| Error::Usage(m);
-    let github_auth = match (&args.github_token_file, &args.github_app_id, &args.github_app_key_file) {
+    let github_auth = match (
+        &args.github_token_file,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
         (Some(file), _, _) => {
             read_token(file)?;
             Auth::Token(file.clone())
@@ -227,10 +243,11 @@ fn approvals_config(args: &ServeArgs) -> Result<sink::approvals::Config> {
                 key_file: key.clone(),
                 installation: args.github_installation_id,
             };
-            app.jwt(chrono::Utc::now().timestamp()).map_err(|e| Error::Reported {
-                exit: Exit::Failure,
-                message: e.to_string(),
-            })?;
+            app.jwt(chrono::Utc::now().timestamp())
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: e.to_string(),
+                })?;
             Auth::App(app)
         }
         _ => Auth::None,

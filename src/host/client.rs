@@ -253,8 +253,9 @@ pub struct HttpSource<'a> {
 
 /// Whether an answer is addressed by a commit id: it does not change, so it may be cached.
 fn immutable(path: &str) -> bool {
-    path.split(['/', '?', '&', '=', '.'])
-        .any(|part| (part.len() == 40 || part.len() == 64) && part.bytes().all(|b| b.is_ascii_hexdigit()))
+    path.split(['/', '?', '&', '=', '.']).any(|part| {
+        (part.len() == 40 || part.len() == 64) && part.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 impl Source for HttpSource<'_> {
@@ -293,14 +294,21 @@ impl HttpSource<'_> {
             (Auth::None, _) => Ok(None),
             (Auth::Token(path), Kind::GitHub) => {
                 let token = secret::read_token(path).map_err(denied)?;
-                Ok(Some(("authorization", Secret::new(format!("Bearer {}", token.expose())))))
+                Ok(Some((
+                    "authorization",
+                    Secret::new(format!("Bearer {}", token.expose())),
+                )))
             }
-            (Auth::Token(path), Kind::GitLab) => {
-                Ok(Some(("private-token", secret::read_token(path).map_err(denied)?)))
-            }
+            (Auth::Token(path), Kind::GitLab) => Ok(Some((
+                "private-token",
+                secret::read_token(path).map_err(denied)?,
+            ))),
             (Auth::App(app), _) => {
                 let token = self.installation_token(app, Permissions::APPROVALS).await?;
-                Ok(Some(("authorization", Secret::new(format!("Bearer {}", token.expose())))))
+                Ok(Some((
+                    "authorization",
+                    Secret::new(format!("Bearer {}", token.expose())),
+                )))
             }
         }
     }
@@ -321,16 +329,31 @@ impl HttpSource<'_> {
         let installation = match app.installation {
             Some(id) => id,
             None => {
-                let known = self.hosts.installations.lock().ok().and_then(|m| m.get(&owner).copied());
+                let known = self
+                    .hosts
+                    .installations
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&owner).copied());
                 match known {
                     Some(id) => id,
                     None => {
                         let path = format!("/repos/{}/installation", self.repository);
                         let jwt = jwt()?;
-                        let answer = self.call("GET", &self.url(&path), Some(("authorization", &bearer(&jwt))), None).await?;
+                        let answer = self
+                            .call(
+                                "GET",
+                                &self.url(&path),
+                                Some(("authorization", &bearer(&jwt))),
+                                None,
+                            )
+                            .await?;
                         let value = self.json(&format!("GET {path}"), &answer)?;
                         let id = value.get("id").and_then(Value::as_u64).ok_or_else(|| {
-                            HostError::new(&format!("GET {path}"), "no installation id in the answer")
+                            HostError::new(
+                                &format!("GET {path}"),
+                                "no installation id in the answer",
+                            )
                         })?;
                         if let Ok(mut m) = self.hosts.installations.lock() {
                             m.insert(owner, id);
@@ -351,7 +374,12 @@ impl HttpSource<'_> {
         let jwt = jwt()?;
         let body = permissions.to_json().to_string();
         let answer = self
-            .call("POST", &self.url(&path), Some(("authorization", &bearer(&jwt))), Some(body))
+            .call(
+                "POST",
+                &self.url(&path),
+                Some(("authorization", &bearer(&jwt))),
+                Some(body),
+            )
             .await?;
         let value = self.json(&request, &answer)?;
         let token = value
@@ -373,7 +401,11 @@ impl HttpSource<'_> {
     }
 
     /// All pages of `req`, joined.
-    async fn pages(&self, req: &Req, auth: Option<&(&'static str, Secret)>) -> Result<Value, HostError> {
+    async fn pages(
+        &self,
+        req: &Req,
+        auth: Option<&(&'static str, Secret)>,
+    ) -> Result<Value, HostError> {
         let request = req.key();
         let header = auth.map(|(name, s)| (*name, s));
         let mut url = self.url(&req.path);
@@ -388,7 +420,11 @@ impl HttpSource<'_> {
                     Value::Array(all)
                 }
                 (Some(mut all), Paging::Member(member)) => {
-                    let more = page.get(*member).and_then(Value::as_array).cloned().unwrap_or_default();
+                    let more = page
+                        .get(*member)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     if let Some(Value::Array(items)) = all.get_mut(*member) {
                         items.extend(more);
                     }
@@ -397,16 +433,24 @@ impl HttpSource<'_> {
                 (Some(first), _) => first,
             });
             match (&req.paging, answer.next) {
-                (Paging::None, _) | (_, None) => return joined.ok_or_else(|| HostError::new(&request, "no answer")),
+                (Paging::None, _) | (_, None) => {
+                    return joined.ok_or_else(|| HostError::new(&request, "no answer"))
+                }
                 (_, Some(next)) => {
                     if !next.starts_with(&self.endpoint.api) {
-                        return Err(HostError::new(&request, "a Link to another origin was not followed"));
+                        return Err(HostError::new(
+                            &request,
+                            "a Link to another origin was not followed",
+                        ));
                     }
                     url = next;
                 }
             }
         }
-        Err(HostError::new(&request, format!("more than {MAX_PAGES} pages")))
+        Err(HostError::new(
+            &request,
+            format!("more than {MAX_PAGES} pages"),
+        ))
     }
 
     fn json(&self, request: &str, answer: &Answer) -> Result<Value, HostError> {
@@ -434,7 +478,10 @@ impl HttpSource<'_> {
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 self.hosts.metrics.count(kind, "failed");
-                return Err(HostError::new(&request, "no time left for the host to answer (the decision's deadline passed)"));
+                return Err(HostError::new(
+                    &request,
+                    "no time left for the host to answer (the decision's deadline passed)",
+                ));
             }
             let mut rq = match method {
                 "POST" => self.hosts.client.post(url),
@@ -450,7 +497,9 @@ impl HttpSource<'_> {
                 rq = rq.header(name, secret.expose());
             }
             if let Some(body) = &body {
-                rq = rq.header("content-type", "application/json").body(body.clone());
+                rq = rq
+                    .header("content-type", "application/json")
+                    .body(body.clone());
             }
             let retry = |failures: &mut u32, why: String| -> Result<Duration, HostError> {
                 *failures += 1;
@@ -465,7 +514,11 @@ impl HttpSource<'_> {
                     let why = if e.is_timeout() {
                         format!("no answer within {} s", self.hosts.call_timeout.as_secs())
                     } else {
-                        format!("cannot reach {}: {}", self.endpoint.web_host, root_cause(&e))
+                        format!(
+                            "cannot reach {}: {}",
+                            self.endpoint.web_host,
+                            root_cause(&e)
+                        )
                     };
                     match retry(&mut failures, why) {
                         Ok(pause) => {
@@ -494,22 +547,36 @@ impl HttpSource<'_> {
             let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
             let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok());
             let next = header("link").and_then(|l| next_link(&l));
-            let bytes = read_limited(response).await.map_err(|m| HostError::new(&request, m))?;
+            let bytes = read_limited(response)
+                .await
+                .map_err(|m| HostError::new(&request, m))?;
             if (200..300).contains(&status) {
                 self.hosts.metrics.count(kind, "ok");
-                return Ok(Answer { status, next, body: bytes });
+                return Ok(Answer {
+                    status,
+                    next,
+                    body: bytes,
+                });
             }
-            let limited = matches!(status, 403 | 429)
-                && (retry_after.is_some() || remaining == Some(0));
+            let limited =
+                matches!(status, 403 | 429) && (retry_after.is_some() || remaining == Some(0));
             if limited {
                 let wait = retry_after.map(Duration::from_secs).or_else(|| {
-                    reset.map(|r| Duration::from_secs(u64::try_from(r - chrono::Utc::now().timestamp()).unwrap_or(0) + 1))
+                    reset.map(|r| {
+                        Duration::from_secs(
+                            u64::try_from(r - chrono::Utc::now().timestamp()).unwrap_or(0) + 1,
+                        )
+                    })
                 });
                 let wait = wait.unwrap_or(Duration::from_secs(60));
                 let fits = Instant::now() + wait < self.deadline;
                 waits += 1;
                 if fits && waits <= RATE_WAITS {
-                    tracing::info!(host = kind.as_str(), seconds = wait.as_secs(), "rate limited by the host; waiting as it asks");
+                    tracing::info!(
+                        host = kind.as_str(),
+                        seconds = wait.as_secs(),
+                        "rate limited by the host; waiting as it asks"
+                    );
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -518,7 +585,8 @@ impl HttpSource<'_> {
                     (Some(s), _) => format!("the host asks to retry after {s} s (Retry-After)"),
                     (None, Some(r)) => format!(
                         "the rate limit is exhausted until {} (X-RateLimit-Reset)",
-                        chrono::DateTime::from_timestamp(r, 0).map_or_else(|| r.to_string(), |t| t.to_rfc3339())
+                        chrono::DateTime::from_timestamp(r, 0)
+                            .map_or_else(|| r.to_string(), |t| t.to_rfc3339())
                     ),
                     _ => "rate limited".into(),
                 };
@@ -530,7 +598,10 @@ impl HttpSource<'_> {
                 });
             }
             if status >= 500 {
-                match retry(&mut failures, format!("the host answered {status}: {}", host_message(&bytes))) {
+                match retry(
+                    &mut failures,
+                    format!("the host answered {status}: {}", host_message(&bytes)),
+                ) {
                     Ok(pause) => {
                         sleep_within(pause, self.deadline).await;
                         continue;
@@ -586,7 +657,11 @@ fn root_cause(e: &reqwest::Error) -> String {
 /// The body, at most [`MAX_BODY`] bytes.
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| format!("the answer broke off: {}", root_cause(&e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("the answer broke off: {}", root_cause(&e)))?
+    {
         if out.len() + chunk.len() > MAX_BODY {
             return Err(format!("the answer is over {MAX_BODY} bytes"));
         }
@@ -602,7 +677,10 @@ fn host_message(body: &[u8]) -> String {
     let text = value
         .get("message")
         .or_else(|| value.get("error"))
-        .map_or_else(|| "no message".to_owned(), |m| m.as_str().map_or_else(|| m.to_string(), str::to_owned));
+        .map_or_else(
+            || "no message".to_owned(),
+            |m| m.as_str().map_or_else(|| m.to_string(), str::to_owned),
+        );
     text.chars()
         .take(200)
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -631,7 +709,10 @@ mod tests {
     #[test]
     fn reads_the_next_link() {
         let h = r#"<https://api.github.com/repositories/1/pulls?page=2>; rel="next", <https://api.github.com/repositories/1/pulls?page=5>; rel="last""#;
-        assert_eq!(next_link(h).as_deref(), Some("https://api.github.com/repositories/1/pulls?page=2"));
+        assert_eq!(
+            next_link(h).as_deref(),
+            Some("https://api.github.com/repositories/1/pulls?page=2")
+        );
         assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
         assert_eq!(next_link("garbage"), None);
     }
@@ -640,19 +721,29 @@ mod tests {
     fn only_answers_addressed_by_a_commit_are_cached() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         assert!(immutable(&format!("/repos/o/r/commits/{sha}/pulls")));
-        assert!(immutable(&format!("/repos/o/r/compare/{sha}...{sha}?per_page=100")));
-        assert!(immutable(&format!("/repos/o/r/contents/CODEOWNERS?ref={sha}")));
+        assert!(immutable(&format!(
+            "/repos/o/r/compare/{sha}...{sha}?per_page=100"
+        )));
+        assert!(immutable(&format!(
+            "/repos/o/r/contents/CODEOWNERS?ref={sha}"
+        )));
         assert!(!immutable("/repos/o/r/pulls/7/reviews"));
     }
 
     #[test]
     fn endpoints_know_the_hosts_of_their_repositories() {
         let gh = Endpoint::github("https://api.github.com/", Auth::None).unwrap();
-        assert_eq!((gh.api.as_str(), gh.web_host.as_str()), ("https://api.github.com", "github.com"));
+        assert_eq!(
+            (gh.api.as_str(), gh.web_host.as_str()),
+            ("https://api.github.com", "github.com")
+        );
         let ghes = Endpoint::github("https://git.example.com/api/v3", Auth::None).unwrap();
         assert_eq!(ghes.web_host, "git.example.com");
         let gl = Endpoint::gitlab("http://127.0.0.1:9000", Auth::None).unwrap();
-        assert_eq!((gl.api.as_str(), gl.web_host.as_str()), ("http://127.0.0.1:9000/api/v4", "127.0.0.1:9000"));
+        assert_eq!(
+            (gl.api.as_str(), gl.web_host.as_str()),
+            ("http://127.0.0.1:9000/api/v4", "127.0.0.1:9000")
+        );
         assert!(Endpoint::github("api.github.com", Auth::None).is_err());
         let hosts = Hosts::new(vec![gh, gl], Duration::from_secs(1)).unwrap();
         let (e, path) = hosts.resolve("https://github.com/o/r.git").unwrap();
@@ -662,8 +753,14 @@ mod tests {
 
     #[test]
     fn host_messages_are_short_and_plain() {
-        assert_eq!(host_message(br#"{"message":"Bad\ncredentials"}"#), "Bad credentials");
-        assert_eq!(host_message(br#"{"error":"insufficient_scope"}"#), "insufficient_scope");
+        assert_eq!(
+            host_message(br#"{"message":"Bad\ncredentials"}"#),
+            "Bad credentials"
+        );
+        assert_eq!(
+            host_message(br#"{"error":"insufficient_scope"}"#),
+            "insufficient_scope"
+        );
         assert_eq!(host_message(b"<html>"), "no message");
     }
 }

@@ -26,7 +26,9 @@
 
 use super::{keep, keep_each, text, Gather, HostError, Paging, Req, Source, Target};
 use crate::approval::codeowners::{CodeOwners, LOCATIONS};
-use crate::approval::{Change, ChangeCommit, Identity, Owner, PathOwners, Pull, Review, ReviewState};
+use crate::approval::{
+    Change, ChangeCommit, Identity, Owner, PathOwners, Pull, Review, ReviewState,
+};
 use base64::Engine as _;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -56,7 +58,14 @@ fn trim_commit(v: &Value) -> Value {
 fn trim_simple_pulls(v: &Value) -> Value {
     keep_each(
         v,
-        &["number", "state", "merged_at", "merge_commit_sha", "base.ref", "head.sha"],
+        &[
+            "number",
+            "state",
+            "merged_at",
+            "merge_commit_sha",
+            "base.ref",
+            "head.sha",
+        ],
     )
 }
 
@@ -78,7 +87,10 @@ fn trim_pull(v: &Value) -> Value {
 }
 
 fn trim_reviews(v: &Value) -> Value {
-    keep_each(v, &["id", "user.login", "state", "submitted_at", "commit_id"])
+    keep_each(
+        v,
+        &["id", "user.login", "state", "submitted_at", "commit_id"],
+    )
 }
 
 fn trim_pull_commits(v: &Value) -> Value {
@@ -114,12 +126,21 @@ fn trim_rules(v: &Value) -> Value {
     }
     keep_each(
         v,
-        &["type", "parameters", "ruleset_id", "ruleset_source_type", "ruleset_source"],
+        &[
+            "type",
+            "parameters",
+            "ruleset_id",
+            "ruleset_source_type",
+            "ruleset_source",
+        ],
     )
 }
 
 /// The head alone, as the change.
-async fn head_only<S: Source>(g: &mut Gather<'_, S>, path: String) -> Result<Vec<String>, HostError> {
+async fn head_only<S: Source>(
+    g: &mut Gather<'_, S>,
+    path: String,
+) -> Result<Vec<String>, HostError> {
     let c = g.get(Req::one(path.clone()), trim_commit).await?;
     let sha = text(&c, &["sha"]).ok_or_else(|| bad(&format!("GET {path}"), "sha"))?;
     Ok(vec![sha.to_owned()])
@@ -141,10 +162,16 @@ fn bad(request: &str, what: &str) -> HostError {
 /// A request failed or an answer lacks what the judgment needs.
 pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Change, HostError> {
     let repo = &t.repository;
-    let branch = match t.branch.as_deref().filter(|b| !b.is_empty() && *b != "HEAD") {
+    let branch = match t
+        .branch
+        .as_deref()
+        .filter(|b| !b.is_empty() && *b != "HEAD")
+    {
         Some(b) => b.to_owned(),
         None => {
-            let r = g.get(Req::one(format!("/repos/{repo}")), trim_repository).await?;
+            let r = g
+                .get(Req::one(format!("/repos/{repo}")), trim_repository)
+                .await?;
             text(&r, &["default_branch"])
                 .ok_or_else(|| bad(&format!("GET /repos/{repo}"), "default_branch"))?
                 .to_owned()
@@ -154,7 +181,10 @@ pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Chan
     let mut associated: Vec<Vec<Value>> = Vec::new();
     for sha in &shas {
         let list = g
-            .get(Req::all(format!("/repos/{repo}/commits/{sha}/pulls?per_page=100")), trim_simple_pulls)
+            .get(
+                Req::all(format!("/repos/{repo}/commits/{sha}/pulls?per_page=100")),
+                trim_simple_pulls,
+            )
             .await?;
         // Open pull requests (and those merged into another branch) introduced nothing here.
         let merged: Vec<Value> = list
@@ -180,7 +210,10 @@ pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Chan
     }
     let rules_in_force = g
         .get_or_note(
-            Req::all(format!("/repos/{repo}/rules/branches/{}?per_page=100", encode_path(&branch))),
+            Req::all(format!(
+                "/repos/{repo}/rules/branches/{}?per_page=100",
+                encode_path(&branch)
+            )),
             trim_rules,
         )
         .await;
@@ -199,7 +232,10 @@ pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Chan
 /// The first-parent commits after `base` up to `head`, oldest first; the head alone without a base,
 /// when base and head are the same, or when the head is behind the base (a sync back to an older
 /// revision judges that revision's own pull request).
-async fn first_parents<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Vec<String>, HostError> {
+async fn first_parents<S: Source>(
+    g: &mut Gather<'_, S>,
+    t: &Target,
+) -> Result<Vec<String>, HostError> {
     let repo = &t.repository;
     let head_path = format!("/repos/{repo}/commits/{}", t.head);
     let Some(base) = t.base.as_deref().filter(|b| *b != t.head) else {
@@ -216,7 +252,10 @@ async fn first_parents<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<V
             trim_compare,
         )
         .await?;
-    let total = cmp.get("total_commits").and_then(Value::as_u64).ok_or_else(|| bad(&request, "total_commits"))?;
+    let total = cmp
+        .get("total_commits")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad(&request, "total_commits"))?;
     if usize::try_from(total).unwrap_or(usize::MAX) > t.max_commits {
         return Err(HostError {
             request,
@@ -231,9 +270,19 @@ async fn first_parents<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<V
     if matches!(text(&cmp, &["status"]), Some("behind" | "identical")) {
         return head_only(g, head_path).await;
     }
-    let listed = cmp.get("commits").and_then(Value::as_array).cloned().unwrap_or_default();
+    let listed = cmp
+        .get("commits")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if listed.len() as u64 != total {
-        return Err(bad(&request, &format!("list of all {total} commits (it has {}): not judged on part of a change", listed.len())));
+        return Err(bad(
+            &request,
+            &format!(
+                "list of all {total} commits (it has {}): not judged on part of a change",
+                listed.len()
+            ),
+        ));
     }
     let parents: BTreeMap<&str, Option<&str>> = listed
         .iter()
@@ -307,9 +356,21 @@ async fn pull<S: Source>(
     let path = format!("/repos/{repo}/pulls/{n}");
     let request = format!("GET {path}");
     let p = g.get(Req::one(path.clone()), trim_pull).await?;
-    let head = text(&p, &["head", "sha"]).ok_or_else(|| bad(&request, "head.sha"))?.to_owned();
-    let reviews = g.get(Req::all(format!("{path}/reviews?per_page=100")), trim_reviews).await?;
-    let commits = g.get(Req::all(format!("{path}/commits?per_page=100")), trim_pull_commits).await?;
+    let head = text(&p, &["head", "sha"])
+        .ok_or_else(|| bad(&request, "head.sha"))?
+        .to_owned();
+    let reviews = g
+        .get(
+            Req::all(format!("{path}/reviews?per_page=100")),
+            trim_reviews,
+        )
+        .await?;
+    let commits = g
+        .get(
+            Req::all(format!("{path}/commits?per_page=100")),
+            trim_pull_commits,
+        )
+        .await?;
     let commits = commits.as_array().cloned().unwrap_or_default();
     let mut contributors: Vec<Identity> = Vec::new();
     for c in &commits {
@@ -325,11 +386,17 @@ async fn pull<S: Source>(
         .find(|c| text(c, &["sha"]) == Some(head.as_str()))
         .map(|c| {
             let (a, b) = (identity(c, "author"), identity(c, "committer"));
-            if a == b { vec![a] } else { vec![a, b] }
+            if a == b {
+                vec![a]
+            } else {
+                vec![a, b]
+            }
         })
         .unwrap_or_default();
     let owners = if code_owners {
-        let base = text(&p, &["base", "sha"]).ok_or_else(|| bad(&request, "base.sha"))?.to_owned();
+        let base = text(&p, &["base", "sha"])
+            .ok_or_else(|| bad(&request, "base.sha"))?
+            .to_owned();
         Some(owners(g, repo, n, &base, teams).await?)
     } else {
         None
@@ -369,7 +436,12 @@ async fn owners<S: Source>(
     base: &str,
     teams: &mut BTreeMap<String, Option<Vec<String>>>,
 ) -> Result<Vec<PathOwners>, HostError> {
-    let files = g.get(Req::all(format!("/repos/{repo}/pulls/{n}/files?per_page=100")), trim_files).await?;
+    let files = g
+        .get(
+            Req::all(format!("/repos/{repo}/pulls/{n}/files?per_page=100")),
+            trim_files,
+        )
+        .await?;
     let mut file = None;
     for location in LOCATIONS {
         let req = Req::one(format!("/repos/{repo}/contents/{location}?ref={base}"));
@@ -381,12 +453,20 @@ async fn owners<S: Source>(
     let Some(file) = file else {
         return Ok(Vec::new());
     };
-    let raw: String = text(&file, &["content"]).unwrap_or("").split_whitespace().collect();
+    let raw: String = text(&file, &["content"])
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(raw)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| bad(&format!("GET /repos/{repo}/contents/CODEOWNERS"), "base64 UTF-8 content"))?;
+        .ok_or_else(|| {
+            bad(
+                &format!("GET /repos/{repo}/contents/CODEOWNERS"),
+                "base64 UTF-8 content",
+            )
+        })?;
     let codeowners = CodeOwners::parse(&decoded);
     let mut paths: Vec<String> = Vec::new();
     for f in files.as_array().into_iter().flatten() {
@@ -430,13 +510,16 @@ async fn resolve<S: Source>(
         return Ok(known.clone());
     }
     let req = Req::all(format!("/orgs/{org}/teams/{team}/members?per_page=100"));
-    let members = g.get_optional(req, trim_members, &[403, 404]).await?.map(|list| {
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| text(m, &["login"]).map(str::to_owned))
-            .collect::<Vec<_>>()
-    });
+    let members = g
+        .get_optional(req, trim_members, &[403, 404])
+        .await?
+        .map(|list| {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| text(m, &["login"]).map(str::to_owned))
+                .collect::<Vec<_>>()
+        });
     teams.insert(name.to_owned(), members.clone());
     Ok(members)
 }
@@ -475,7 +558,10 @@ mod tests {
 
     #[test]
     fn commits_map_to_merge_squash_and_rebase_pulls_and_direct_pushes() {
-        let shas: Vec<String> = ["m1", "r1", "r2", "r3", "d1", "s1"].iter().map(|s| (*s).to_owned()).collect();
+        let shas: Vec<String> = ["m1", "r1", "r2", "r3", "d1", "s1"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         let associated = vec![
             vec![assoc(1, "m1")],
             vec![assoc(2, "r3")],
@@ -484,7 +570,10 @@ mod tests {
             vec![],
             vec![assoc(3, "s1"), assoc(9, "elsewhere")],
         ];
-        let got: Vec<Option<u64>> = introduced_by(&shas, &associated).iter().map(|c| c.pull).collect();
+        let got: Vec<Option<u64>> = introduced_by(&shas, &associated)
+            .iter()
+            .map(|c| c.pull)
+            .collect();
         assert_eq!(got, [Some(1), Some(2), Some(2), Some(2), None, Some(3)]);
         // A pull request that lists a commit but merged it elsewhere did not introduce it.
         let got = introduced_by(&shas[..1], &[vec![assoc(4, "zz")]]);

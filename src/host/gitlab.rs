@@ -25,7 +25,9 @@
 //! to that point are associated with (a rebase).
 
 use super::{keep, keep_each, text, Gather, HostError, Req, Source, Target};
-use crate::approval::{Change, ChangeCommit, Identity, Owner, PathOwners, Pull, Review, ReviewState};
+use crate::approval::{
+    Change, ChangeCommit, Identity, Owner, PathOwners, Pull, Review, ReviewState,
+};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -50,7 +52,10 @@ fn trim_project(v: &Value) -> Value {
 }
 
 fn trim_compare(v: &Value) -> Value {
-    keep(v, &["commits[].id", "commits[].parent_ids", "compare_same_ref"])
+    keep(
+        v,
+        &["commits[].id", "commits[].parent_ids", "compare_same_ref"],
+    )
 }
 
 fn trim_commit(v: &Value) -> Value {
@@ -60,7 +65,15 @@ fn trim_commit(v: &Value) -> Value {
 fn trim_merge_requests(v: &Value) -> Value {
     keep_each(
         v,
-        &["iid", "state", "merged_at", "merge_commit_sha", "squash_commit_sha", "sha", "target_branch"],
+        &[
+            "iid",
+            "state",
+            "merged_at",
+            "merge_commit_sha",
+            "squash_commit_sha",
+            "sha",
+            "target_branch",
+        ],
     )
 }
 
@@ -82,7 +95,14 @@ fn trim_merge_request(v: &Value) -> Value {
 }
 
 fn trim_approvals(v: &Value) -> Value {
-    keep(v, &["approved", "approved_by[].user.username", "approved_by[].user.name"])
+    keep(
+        v,
+        &[
+            "approved",
+            "approved_by[].user.username",
+            "approved_by[].user.name",
+        ],
+    )
 }
 
 fn trim_approval_state(v: &Value) -> Value {
@@ -103,7 +123,10 @@ fn trim_approval_state(v: &Value) -> Value {
 }
 
 fn trim_versions(v: &Value) -> Value {
-    keep_each(v, &["id", "head_commit_sha", "base_commit_sha", "created_at"])
+    keep_each(
+        v,
+        &["id", "head_commit_sha", "base_commit_sha", "created_at"],
+    )
 }
 
 /// Only the system notes of approvals are kept: no comment text.
@@ -114,13 +137,27 @@ fn trim_notes(v: &Value) -> Value {
     });
     Value::Array(
         notes
-            .map(|n| keep(n, &["id", "body", "system", "created_at", "author.username"]))
+            .map(|n| {
+                keep(
+                    n,
+                    &["id", "body", "system", "created_at", "author.username"],
+                )
+            })
             .collect(),
     )
 }
 
 fn trim_mr_commits(v: &Value) -> Value {
-    keep_each(v, &["id", "author_name", "author_email", "committer_name", "committer_email"])
+    keep_each(
+        v,
+        &[
+            "id",
+            "author_name",
+            "author_email",
+            "committer_name",
+            "committer_email",
+        ],
+    )
 }
 
 fn trim_project_approvals(v: &Value) -> Value {
@@ -160,7 +197,10 @@ fn trim_approval_setting(v: &Value) -> Value {
 }
 
 /// The head alone, as the change.
-async fn head_only<S: Source>(g: &mut Gather<'_, S>, path: String) -> Result<Vec<String>, HostError> {
+async fn head_only<S: Source>(
+    g: &mut Gather<'_, S>,
+    path: String,
+) -> Result<Vec<String>, HostError> {
     let c = g.get(Req::one(path.clone()), trim_commit).await?;
     let sha = text(&c, &["id"]).ok_or_else(|| bad(&format!("GET {path}"), "id"))?;
     Ok(vec![sha.to_owned()])
@@ -186,7 +226,11 @@ fn time(t: &str) -> Option<DateTime<FixedOffset>> {
 /// A request failed or an answer lacks what the judgment needs.
 pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Change, HostError> {
     let project = format!("/projects/{}", project_id(&t.repository));
-    let branch = match t.branch.as_deref().filter(|b| !b.is_empty() && *b != "HEAD") {
+    let branch = match t
+        .branch
+        .as_deref()
+        .filter(|b| !b.is_empty() && *b != "HEAD")
+    {
         Some(b) => b.to_owned(),
         None => {
             let p = g.get(Req::one(project.clone()), trim_project).await?;
@@ -200,7 +244,9 @@ pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Chan
     for sha in &shas {
         let list = g
             .get(
-                Req::all(format!("{project}/repository/commits/{sha}/merge_requests?per_page=100")),
+                Req::all(format!(
+                    "{project}/repository/commits/{sha}/merge_requests?per_page=100"
+                )),
                 trim_merge_requests,
             )
             .await?;
@@ -227,9 +273,17 @@ pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Chan
         states.insert(iid.to_string(), state);
         pulls.push(pull);
     }
-    let approvals = g.get_or_note(Req::one(format!("{project}/approvals")), trim_project_approvals).await;
+    let approvals = g
+        .get_or_note(
+            Req::one(format!("{project}/approvals")),
+            trim_project_approvals,
+        )
+        .await;
     let setting = g
-        .get_or_note(Req::one(format!("{project}/merge_request_approval_setting")), trim_approval_setting)
+        .get_or_note(
+            Req::one(format!("{project}/merge_request_approval_setting")),
+            trim_approval_setting,
+        )
         .await;
     Ok(Change {
         host: "gitlab".into(),
@@ -259,7 +313,11 @@ async fn first_parents<S: Source>(
     let path = format!("{project}/repository/compare?from={base}&to={}", t.head);
     let request = format!("GET {path}");
     let cmp = g.get(Req::one(path), trim_compare).await?;
-    let listed = cmp.get("commits").and_then(Value::as_array).cloned().unwrap_or_default();
+    let listed = cmp
+        .get("commits")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if listed.len() > t.max_commits {
         return Err(HostError {
             request,
@@ -316,15 +374,20 @@ fn introduced_by(shas: &[String], associated: &[Vec<Value>]) -> Vec<ChangeCommit
             let direct = associated[i]
                 .iter()
                 .find(|m| {
-                    [text(m, &["merge_commit_sha"]), text(m, &["squash_commit_sha"])]
-                        .contains(&Some(sha.as_str()))
+                    [
+                        text(m, &["merge_commit_sha"]),
+                        text(m, &["squash_commit_sha"]),
+                    ]
+                    .contains(&Some(sha.as_str()))
                         || entered_at(m) == Some(sha.as_str())
                 })
                 .and_then(iid);
             let rebased = || {
                 associated[i].iter().find_map(|m| {
                     let n = iid(m)?;
-                    let j = shas.iter().position(|s| Some(s.as_str()) == entered_at(m))?;
+                    let j = shas
+                        .iter()
+                        .position(|s| Some(s.as_str()) == entered_at(m))?;
                     (j > i && (i..=j).all(|k| lists(k, n))).then_some(n)
                 })
             };
@@ -354,14 +417,38 @@ async fn merge_request<S: Source>(
     let path = format!("{project}/merge_requests/{iid}");
     let request = format!("GET {path}");
     let mr = g.get(Req::one(path.clone()), trim_merge_request).await?;
-    let head = text(&mr, &["sha"]).ok_or_else(|| bad(&request, "sha"))?.to_owned();
-    let approvals = g.get(Req::one(format!("{path}/approvals")), trim_approvals).await?;
-    let versions = g.get(Req::all(format!("{path}/versions?per_page=100")), trim_versions).await?;
-    let notes = g
-        .get(Req::all(format!("{path}/notes?sort=asc&order_by=created_at&per_page=100")), trim_notes)
+    let head = text(&mr, &["sha"])
+        .ok_or_else(|| bad(&request, "sha"))?
+        .to_owned();
+    let approvals = g
+        .get(Req::one(format!("{path}/approvals")), trim_approvals)
         .await?;
-    let commits = g.get(Req::all(format!("{path}/commits?per_page=100")), trim_mr_commits).await?;
-    let state = g.get(Req::one(format!("{path}/approval_state")), trim_approval_state).await?;
+    let versions = g
+        .get(
+            Req::all(format!("{path}/versions?per_page=100")),
+            trim_versions,
+        )
+        .await?;
+    let notes = g
+        .get(
+            Req::all(format!(
+                "{path}/notes?sort=asc&order_by=created_at&per_page=100"
+            )),
+            trim_notes,
+        )
+        .await?;
+    let commits = g
+        .get(
+            Req::all(format!("{path}/commits?per_page=100")),
+            trim_mr_commits,
+        )
+        .await?;
+    let state = g
+        .get(
+            Req::one(format!("{path}/approval_state")),
+            trim_approval_state,
+        )
+        .await?;
     let reviews = approvals
         .get("approved_by")
         .and_then(Value::as_array)
@@ -394,7 +481,11 @@ async fn merge_request<S: Source>(
         .find(|c| text(c, &["id"]) == Some(head.as_str()))
         .map(|c| {
             let (a, b) = (identity(c, "author"), identity(c, "committer"));
-            if a == b { vec![a] } else { vec![a, b] }
+            if a == b {
+                vec![a]
+            } else {
+                vec![a, b]
+            }
         })
         .unwrap_or_default();
     let owners = code_owners.then(|| code_owner_rules(&state));
@@ -402,7 +493,9 @@ async fn merge_request<S: Source>(
     let pull = Pull {
         number: iid,
         url: text(&mr, &["web_url"]).unwrap_or_default().to_owned(),
-        author: text(&mr, &["author", "username"]).unwrap_or_default().to_owned(),
+        author: text(&mr, &["author", "username"])
+            .unwrap_or_default()
+            .to_owned(),
         merged_at: text(&mr, &["merged_at"]).unwrap_or_default().to_owned(),
         head,
         reviews,
@@ -433,7 +526,12 @@ fn head_at(versions: &Value, at: &str) -> Option<String> {
     versions
         .as_array()?
         .iter()
-        .filter_map(|v| Some((time(text(v, &["created_at"])?)?, text(v, &["head_commit_sha"])?)))
+        .filter_map(|v| {
+            Some((
+                time(text(v, &["created_at"])?)?,
+                text(v, &["head_commit_sha"])?,
+            ))
+        })
         .filter(|(created, _)| *created <= at)
         .max_by_key(|(created, _)| *created)
         .map(|(_, head)| head.to_owned())
@@ -449,7 +547,10 @@ fn code_owner_rules(state: &Value) -> Vec<PathOwners> {
         .flatten()
         .filter(|r| {
             text(r, &["rule_type"]) == Some("code_owner")
-                && r.get("approvals_required").and_then(Value::as_u64).unwrap_or(0) > 0
+                && r.get("approvals_required")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    > 0
         })
         .map(|r| {
             let pattern = text(r, &["name"]).unwrap_or("").to_owned();
@@ -477,7 +578,10 @@ mod tests {
 
     #[test]
     fn project_paths_are_percent_encoded() {
-        assert_eq!(project_id("group/sub/my.project"), "group%2Fsub%2Fmy.project");
+        assert_eq!(
+            project_id("group/sub/my.project"),
+            "group%2Fsub%2Fmy.project"
+        );
     }
 
     #[test]
@@ -486,8 +590,14 @@ mod tests {
             {"id": 2, "head_commit_sha": "new", "created_at": "2026-01-01T12:00:00.000Z"},
             {"id": 1, "head_commit_sha": "old", "created_at": "2026-01-01T10:00:00.000Z"}
         ]);
-        assert_eq!(head_at(&versions, "2026-01-01T11:00:00Z").as_deref(), Some("old"));
-        assert_eq!(head_at(&versions, "2026-01-01T12:00:00Z").as_deref(), Some("new"));
+        assert_eq!(
+            head_at(&versions, "2026-01-01T11:00:00Z").as_deref(),
+            Some("old")
+        );
+        assert_eq!(
+            head_at(&versions, "2026-01-01T12:00:00Z").as_deref(),
+            Some("new")
+        );
         assert_eq!(head_at(&versions, "2026-01-01T09:00:00Z"), None);
         let notes = trim_notes(&json!([
             {"id": 1, "body": "approved this merge request", "system": true, "created_at": "a", "author": {"username": "bob", "email": "x"}},
@@ -500,10 +610,11 @@ mod tests {
 
     #[test]
     fn merge_squash_fast_forward_and_rebase_merges() {
-        let mr = |iid: u64, merge: Value, squash: Value, sha: &str| {
-            json!({"iid": iid, "state": "merged", "target_branch": "main", "merge_commit_sha": merge, "squash_commit_sha": squash, "sha": sha})
-        };
-        let shas: Vec<String> = ["m", "s", "f", "r1", "r2", "x"].iter().map(|s| (*s).to_owned()).collect();
+        let mr = |iid: u64, merge: Value, squash: Value, sha: &str| json!({"iid": iid, "state": "merged", "target_branch": "main", "merge_commit_sha": merge, "squash_commit_sha": squash, "sha": sha});
+        let shas: Vec<String> = ["m", "s", "f", "r1", "r2", "x"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         let associated = vec![
             vec![mr(1, json!("m"), Value::Null, "h1")],
             vec![mr(2, Value::Null, json!("s"), "h2")],
@@ -512,7 +623,10 @@ mod tests {
             vec![mr(4, Value::Null, Value::Null, "r2")],
             vec![],
         ];
-        let got: Vec<Option<u64>> = introduced_by(&shas, &associated).iter().map(|c| c.pull).collect();
+        let got: Vec<Option<u64>> = introduced_by(&shas, &associated)
+            .iter()
+            .map(|c| c.pull)
+            .collect();
         assert_eq!(got, [Some(1), Some(2), Some(3), Some(4), Some(4), None]);
     }
 }

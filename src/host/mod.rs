@@ -236,7 +236,10 @@ impl<'a, S: Source> Gather<'a, S> {
 
 /// Asks the host about `target` through `source`: the change and the trimmed exchanges (also when it
 /// failed part way: they are evidence of what was seen).
-pub async fn gather<S: Source>(source: &S, target: &Target) -> (Result<Change, HostError>, Vec<Exchange>) {
+pub async fn gather<S: Source>(
+    source: &S,
+    target: &Target,
+) -> (Result<Change, HostError>, Vec<Exchange>) {
     let mut g = Gather::new(source);
     let change = match target.kind {
         Kind::GitHub => github::gather(&mut g, target).await,
@@ -294,9 +297,9 @@ fn merge_into(a: &Value, b: &Value) -> Value {
             }
             Value::Object(out)
         }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => Value::Array(
-            x.iter().zip(y).map(|(a, b)| merge_into(a, b)).collect(),
-        ),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            Value::Array(x.iter().zip(y).map(|(a, b)| merge_into(a, b)).collect())
+        }
         (_, b) => b.clone(),
     }
 }
@@ -354,14 +357,27 @@ mod tests {
         let v = json!({"number": 7, "user": {"login": "ann", "avatar_url": "x"}, "secret": "no",
             "commits": [{"sha": "a", "parents": [{"sha": "p", "url": "u"}], "x": 1}],
             "base": null});
-        let kept = keep(&v, &["number", "user.login", "commits[].sha", "commits[].parents", "base.ref", "gone"]);
+        let kept = keep(
+            &v,
+            &[
+                "number",
+                "user.login",
+                "commits[].sha",
+                "commits[].parents",
+                "base.ref",
+                "gone",
+            ],
+        );
         assert_eq!(
             kept,
             json!({"number": 7, "user": {"login": "ann"}, "commits": [{"sha": "a", "parents": [{"sha": "p", "url": "u"}]}], "base": null})
         );
         let deeper = keep(&v, &["commits[].parents[].sha"]);
         assert_eq!(deeper, json!({"commits": [{"parents": [{"sha": "p"}]}]}));
-        assert_eq!(keep_each(&json!([{"a": 1, "b": 2}]), &["a"]), json!([{"a": 1}]));
+        assert_eq!(
+            keep_each(&json!([{"a": 1, "b": 2}]), &["a"]),
+            json!([{"a": 1}])
+        );
         assert_eq!(keep_each(&json!({"a": 1}), &["a"]), json!([]));
     }
 
@@ -370,12 +386,20 @@ mod tests {
         for (url, host, path) in [
             ("https://github.com/o/r.git", "github.com", "o/r"),
             ("https://github.com/o/r", "github.com", "o/r"),
-            ("https://user@GitLab.example.com/g/sub/p.git/", "gitlab.example.com", "g/sub/p"),
+            (
+                "https://user@GitLab.example.com/g/sub/p.git/",
+                "gitlab.example.com",
+                "g/sub/p",
+            ),
             ("git@github.com:o/r.git", "github.com", "o/r"),
             ("ssh://git@gitlab.com:22/g/p.git", "gitlab.com", "g/p"),
             ("http://127.0.0.1:4000/o/r.git", "127.0.0.1:4000", "o/r"),
         ] {
-            assert_eq!(split_repo_url(url), Some((host.into(), path.into())), "{url}");
+            assert_eq!(
+                split_repo_url(url),
+                Some((host.into(), path.into())),
+                "{url}"
+            );
         }
         assert_eq!(split_repo_url("https://github.com/o"), None);
         assert_eq!(split_repo_url("not a url"), None);

@@ -193,8 +193,16 @@ mod tests {
         let e = read_token(&path).unwrap_err().to_string();
         assert!(e.ends_with("the token file is empty"), "{e}");
         let key = dir.path().join("key.pem");
-        std::fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n").unwrap();
-        let app = App { id: "1".into(), key_file: key, installation: None };
+        std::fs::write(
+            &key,
+            "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let app = App {
+            id: "1".into(),
+            key_file: key,
+            installation: None,
+        };
         let e = app.jwt(0).unwrap_err().to_string();
         assert!(e.contains("not an RSA private key"), "{e}");
         assert!(!e.contains("bm90IGEga2V5"), "{e}");

@@ -81,8 +81,10 @@ impl Snapshot {
     ///
     /// A number that is not a safe integer (the canonical form refuses those).
     pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotError> {
-        let value = serde_json::to_value(self).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
-        let mut bytes = to_canonical(&value).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
+        let value =
+            serde_json::to_value(self).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
+        let mut bytes =
+            to_canonical(&value).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
         bytes.push(b'\n');
         Ok(bytes)
     }
@@ -126,7 +128,10 @@ impl Source for Replay {
                 status: Some(404),
             }),
             Some(v) => Ok(v.clone()),
-            None => Err(HostError::new(&key, "the snapshot holds no answer to this request")),
+            None => Err(HostError::new(
+                &key,
+                "the snapshot holds no answer to this request",
+            )),
         };
         std::future::ready(answer)
     }

@@ -191,11 +191,20 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let e = from_value(&json!({"required": 2, "excludeAuthors": true})).unwrap_err();
-        assert!(e.starts_with("approvals.excludeAuthors: unknown field `excludeAuthors`"), "{e}");
+        assert!(
+            e.starts_with("approvals.excludeAuthors: unknown field `excludeAuthors`"),
+            "{e}"
+        );
         let e = from_value(&json!({"required": 2, "onUnavailable": "allow"})).unwrap_err();
-        assert!(e.starts_with("approvals.onUnavailable: unknown variant"), "{e}");
+        assert!(
+            e.starts_with("approvals.onUnavailable: unknown variant"),
+            "{e}"
+        );
         let e = from_value(&json!({"required": 500})).unwrap_err();
-        assert!(e.starts_with("approvals.required: 500 is more than 50"), "{e}");
+        assert!(
+            e.starts_with("approvals.required: 500 is more than 50"),
+            "{e}"
+        );
         let e = from_value(&json!({"latestPush": true})).unwrap_err();
         assert!(e.contains("missing field `required`"), "{e}");
     }
@@ -232,6 +241,9 @@ mod tests {
                 "onUnavailable: allow-flagged (floor: fail)",
             ]
         );
-        assert!(strict.weaker_than(&lax).iter().all(|w| w.starts_with("codeOwners")));
+        assert!(strict
+            .weaker_than(&lax)
+            .iter()
+            .all(|w| w.starts_with("codeOwners")));
     }
 }

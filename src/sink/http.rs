@@ -2,10 +2,10 @@
 //! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
+use super::approvals::{self, Approvals};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
-use super::approvals::{self, Approvals};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
 use crate::record::{self, Body, EventError, Record, GUARD_DECISION};

@@ -40,7 +40,9 @@ impl Recorder for WatchRecorder {
         }
         let content = draft.clone();
         let outcome = self.appender.append_blocking(draft);
-        if let (Ok(Outcome::Appended { seq, .. }), Some((approvals, runtime))) = (&outcome, &self.approvals) {
+        if let (Ok(Outcome::Appended { seq, .. }), Some((approvals, runtime))) =
+            (&outcome, &self.approvals)
+        {
             let (approvals, seq) = (Arc::clone(approvals), *seq);
             runtime.spawn(async move { approvals.observe(seq, &content).await });
         }

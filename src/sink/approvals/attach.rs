@@ -34,7 +34,9 @@ pub fn source_of(body: &Value) -> SourceInfo {
     let app = body.get("app").unwrap_or(&Value::Null);
     let owned = |s: Option<&str>| s.map(str::to_owned);
     if let Some(dry) = app.pointer("/spec/sourceHydrator/drySource") {
-        let status = app.pointer("/status/sourceHydrator").unwrap_or(&Value::Null);
+        let status = app
+            .pointer("/status/sourceHydrator")
+            .unwrap_or(&Value::Null);
         let synced = str_at(app, &["status", "operationState", "syncResult", "revision"]);
         let dry_sha = ["lastSuccessfulOperation", "currentOperation"]
             .iter()
@@ -85,7 +87,9 @@ impl Approvals {
         let app = sync.app.name.clone();
         let found = {
             let (app, revision) = (app.clone(), revision.clone());
-            self.registry.with_async(move |r| r.decision(&app, &revision)).await
+            self.registry
+                .with_async(move |r| r.decision(&app, &revision))
+                .await
         };
         let claimed = sync.approved_by.clone();
         if let Some((seq, mut evidence)) = found {
@@ -131,9 +135,20 @@ mod tests {
     fn reads_the_source_and_the_hydrators_dry_revision() {
         let plain = json!({"app": {"spec": {"source": {"repoURL": "https://github.com/o/r.git", "targetRevision": "main"}}}});
         let s = source_of(&plain);
-        assert_eq!((s.repo_url.as_deref(), s.target_revision.as_deref(), s.dry_sha), (Some("https://github.com/o/r.git"), Some("main"), None));
-        let multi = json!({"app": {"spec": {"sources": [{"repoURL": "https://gitlab.com/g/p.git"}]}}});
-        assert_eq!(source_of(&multi).repo_url.as_deref(), Some("https://gitlab.com/g/p.git"));
+        assert_eq!(
+            (
+                s.repo_url.as_deref(),
+                s.target_revision.as_deref(),
+                s.dry_sha
+            ),
+            (Some("https://github.com/o/r.git"), Some("main"), None)
+        );
+        let multi =
+            json!({"app": {"spec": {"sources": [{"repoURL": "https://gitlab.com/g/p.git"}]}}});
+        assert_eq!(
+            source_of(&multi).repo_url.as_deref(),
+            Some("https://gitlab.com/g/p.git")
+        );
         let hydrated = json!({"app": {
             "spec": {"sourceHydrator": {"drySource": {"repoURL": "https://github.com/o/dry.git", "targetRevision": "HEAD", "path": "apps/shop"},
                                         "syncSource": {"targetBranch": "env/prod", "path": "apps/shop"}}},

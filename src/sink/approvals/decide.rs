@@ -52,7 +52,8 @@ impl Approvals {
     /// Decides a guard's request (see the module's documentation) and records the decision.
     pub async fn decide(&self, request: &Value, appender: &Appender, received_at: &str) -> Answer {
         let bad = |m: &str| Answer::error(400, Counted::Rejected, m);
-        let (Some(app), Some(revision)) = (field(request, "app"), field(request, "revision")) else {
+        let (Some(app), Some(revision)) = (field(request, "app"), field(request, "revision"))
+        else {
             return bad("app and revision are required");
         };
         let Some(window) = request.get("window").filter(|w| w.is_object()) else {
@@ -141,9 +142,7 @@ impl Approvals {
         if let Body::Guard(g) = &mut draft {
             g.approval = Added::Present(evidence);
         }
-        let summary = |seq: u64| {
-            json!({"seq": seq, "allowed": allowed, "reason": reason, "verdict": verdict, "snapshotDigest": digest})
-        };
+        let summary = |seq: u64| json!({"seq": seq, "allowed": allowed, "reason": reason, "verdict": verdict, "snapshotDigest": digest});
         match appender.append(draft.clone()).await {
             Ok(Outcome::Appended { seq, hash }) => {
                 self.observe(seq, &draft).await;
@@ -180,6 +179,8 @@ impl Approvals {
     /// Learns from a durable record (the handlers call it after each append).
     pub async fn observe(&self, seq: u64, body: &Body) {
         let body = body.clone();
-        self.registry.with_async(move |r| r.observe(seq, &body)).await;
+        self.registry
+            .with_async(move |r| r.observe(seq, &body))
+            .await;
     }
 }

@@ -48,7 +48,8 @@ impl Registry {
                 let Some(Some(approval)) = g.approval.as_present() else {
                     return;
                 };
-                let Some(revision) = approval.revision.clone().or_else(|| g.revision.clone()) else {
+                let Some(revision) = approval.revision.clone().or_else(|| g.revision.clone())
+                else {
                     return;
                 };
                 let state = self.apps.entry(g.app.name.clone()).or_default();
@@ -94,9 +95,15 @@ impl Registry {
 
     /// The latest decision for `revision` of `app`.
     pub fn decision(&self, app: &str, revision: &str) -> Option<(u64, Approval)> {
-        self.apps.get(app)?.decisions.iter().rev().find_map(|(rev, seq, a)| {
-            (rev == revision || a.reviewed.as_deref() == Some(revision)).then(|| (*seq, a.clone()))
-        })
+        self.apps
+            .get(app)?
+            .decisions
+            .iter()
+            .rev()
+            .find_map(|(rev, seq, a)| {
+                (rev == revision || a.reviewed.as_deref() == Some(revision))
+                    .then(|| (*seq, a.clone()))
+            })
     }
 }
 
@@ -172,7 +179,9 @@ fn read_log(data_dir: &std::path::Path) -> Registry {
         };
         while let Ok(Some((_, line))) = lines.next_line() {
             // Only records that can hold approval evidence or a synced revision matter.
-            if !line.windows(8).any(|w| w == b"\"approva") && !line.windows(14).any(|w| w == b"sync-succeeded") {
+            if !line.windows(8).any(|w| w == b"\"approva")
+                && !line.windows(14).any(|w| w == b"sync-succeeded")
+            {
                 continue;
             }
             if let Ok(map) = serde_json::from_slice(line) {

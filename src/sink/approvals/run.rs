@@ -90,7 +90,10 @@ impl Approvals {
                 verdict: Verdict::Unapproved,
             };
         }
-        let resolved = ask.repo_url.as_deref().and_then(|url| self.hosts.resolve(url));
+        let resolved = ask
+            .repo_url
+            .as_deref()
+            .and_then(|url| self.hosts.resolve(url));
         let Some((endpoint, repository)) = resolved else {
             evidence.reason = match &ask.repo_url {
                 Some(url) => format!(
@@ -121,7 +124,8 @@ impl Approvals {
             version: VERSION,
             host: endpoint.kind.as_str().into(),
             api: endpoint.api.clone(),
-            api_version: (endpoint.kind == host::Kind::GitHub).then(|| GITHUB_API_VERSION.to_owned()),
+            api_version: (endpoint.kind == host::Kind::GitHub)
+                .then(|| GITHUB_API_VERSION.to_owned()),
             repository,
             branch: target.branch.clone(),
             base: target.base.clone(),
@@ -273,10 +277,16 @@ mod tests {
     #[test]
     fn target_revisions_name_a_branch_or_the_default() {
         assert_eq!(branch_of(Some("main")).as_deref(), Some("main"));
-        assert_eq!(branch_of(Some("refs/heads/release/1.2")).as_deref(), Some("release/1.2"));
+        assert_eq!(
+            branch_of(Some("refs/heads/release/1.2")).as_deref(),
+            Some("release/1.2")
+        );
         assert_eq!(branch_of(Some("HEAD")), None);
         assert_eq!(branch_of(Some("")), None);
-        assert_eq!(branch_of(Some("0123456789abcdef0123456789abcdef01234567")), None);
+        assert_eq!(
+            branch_of(Some("0123456789abcdef0123456789abcdef01234567")),
+            None
+        );
         assert_eq!(branch_of(None), None);
     }
 }
