@@ -30,10 +30,20 @@ fn sink(tmp: &Path, gh: Option<&GitHub>, gl: Option<&GitLab>, extra: &[&str]) ->
     std::fs::create_dir_all(&data).unwrap();
     let mut args: Vec<String> = Vec::new();
     if let Some(gh) = gh {
-        args.extend(["--github-api-url".into(), gh.url.clone(), "--github-token-file".into(), secret(tmp, "gh-token", &format!("{GH_TOKEN}\n"))]);
+        args.extend([
+            "--github-api-url".into(),
+            gh.url.clone(),
+            "--github-token-file".into(),
+            secret(tmp, "gh-token", &format!("{GH_TOKEN}\n")),
+        ]);
     }
     if let Some(gl) = gl {
-        args.extend(["--gitlab-url".into(), gl.url.clone(), "--gitlab-token-file".into(), secret(tmp, "gl-token", GL_TOKEN)]);
+        args.extend([
+            "--gitlab-url".into(),
+            gl.url.clone(),
+            "--gitlab-token-file".into(),
+            secret(tmp, "gl-token", GL_TOKEN),
+        ]);
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -42,7 +52,7 @@ fn sink(tmp: &Path, gh: Option<&GitHub>, gl: Option<&GitLab>, extra: &[&str]) ->
 
 /// What the guard Job would get, for `revision` of `repo_url`.
 struct Guard<'a> {
-    sink: &'a Sink,
+    sink_url: String,
     repo_url: String,
     target: &'a str,
     commit: String,
@@ -55,7 +65,7 @@ impl Guard<'_> {
     /// Runs `sluice guard` as the PreSync Job does.
     fn run(&self) -> Output {
         let policy = json!({"windows": [], "freezes": [], "guard": {"enabled": true}, "approvals": self.approvals});
-        let sink_url = format!("http://{}", self.sink.addr);
+        let sink_url = &self.sink_url;
         let short = &self.commit[..7];
         support::sluice_in(
             Path::new("."),
@@ -71,16 +81,16 @@ impl Guard<'_> {
                 ("SLUICE_TARGET_REVISION", self.target),
                 ("SLUICE_PROJECT", self.project),
                 ("SLUICE_DRY_SHA", self.dry_sha),
-                ("SLUICE_SINK_URL", &sink_url),
+                ("SLUICE_SINK_URL", sink_url),
                 ("SLUICE_REPORT_TOKEN", TOKEN),
             ],
         )
     }
 }
 
-fn guard<'a>(sink: &'a Sink, repo_url: &str, commit: &str, approvals: Value) -> Guard<'a> {
+fn guard<'a>(sink: &Sink, repo_url: &str, commit: &str, approvals: Value) -> Guard<'a> {
     Guard {
-        sink,
+        sink_url: format!("http://{}", sink.addr),
         repo_url: repo_url.to_owned(),
         target: "main",
         commit: commit.to_owned(),
@@ -92,12 +102,21 @@ fn guard<'a>(sink: &'a Sink, repo_url: &str, commit: &str, approvals: Value) -> 
 
 /// The webhook's body for a finished sync of `shop` at `revision`; `selective` makes it a selective
 /// sync (which runs no hooks).
-fn sync_body(repo_url: &str, revision: &str, started: &str, selective: bool, message: &str) -> String {
+fn sync_body(
+    repo_url: &str,
+    revision: &str,
+    started: &str,
+    selective: bool,
+    message: &str,
+) -> String {
     let mut operation = json!({"initiatedBy": {"automated": true}, "sync": {"revision": revision}});
-    let mut resources = vec![json!({"group": "batch", "version": "v1", "kind": "Job", "namespace": "production",
-        "name": "shop-sluice-guard", "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"})];
+    let mut resources = vec![
+        json!({"group": "batch", "version": "v1", "kind": "Job", "namespace": "production",
+        "name": "shop-sluice-guard", "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"}),
+    ];
     if selective {
-        operation["sync"]["resources"] = json!([{"group": "apps", "kind": "Deployment", "name": "web"}]);
+        operation["sync"]["resources"] =
+            json!([{"group": "apps", "kind": "Deployment", "name": "web"}]);
         resources.clear();
     }
     resources.push(json!({"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "production", "name": "web", "status": "Synced", "syncPhase": "Sync"}));
@@ -117,8 +136,21 @@ fn sync_body(repo_url: &str, revision: &str, started: &str, selective: bool, mes
 }
 
 fn post_sync(sink: &Sink, body: &str) -> Value {
-    let r = sink.http("POST", "/v1/events", &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", "application/json")], body.as_bytes());
-    assert!(r.status == 201 || r.status == 200, "{} {}", r.status, r.body);
+    let r = sink.http(
+        "POST",
+        "/v1/events",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert!(
+        r.status == 201 || r.status == 200,
+        "{} {}",
+        r.status,
+        r.body
+    );
     r.json()
 }
 
@@ -146,12 +178,28 @@ fn approver_logins(approval: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|p| p["approvers"].as_array().unwrap().iter().map(|a| a["login"].as_str().unwrap().to_owned()))
+        .flat_map(|p| {
+            p["approvers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["login"].as_str().unwrap().to_owned())
+        })
         .collect()
 }
 
 fn rejudge(sink: &Sink, seq: u64) -> Output {
-    support::sluice_in(Path::new("."), &["audit", "rejudge", &seq.to_string(), "--data-dir", &sink.data_dir.display().to_string()], &[])
+    support::sluice_in(
+        Path::new("."),
+        &[
+            "audit",
+            "rejudge",
+            &seq.to_string(),
+            "--data-dir",
+            &sink.data_dir.display().to_string(),
+        ],
+        &[],
+    )
 }
 
 fn at(minute: u32) -> String {
@@ -177,26 +225,48 @@ fn github_repo(gh: &GitHub) -> String {
     let base = sha(1);
     gh.with(|s| {
         s.tokens.push(GH_TOKEN.into());
-        s.repos.insert(REPO.into(), Repo {
-            owner: "acme".into(),
-            name: "deploy".into(),
-            private: true,
-            default_branch: "main".into(),
-            commits: vec![Commit { sha: base.clone(), parents: vec![], author: person("ann"), committer: person("ann"), on_default: true }],
-            rules: vec![github::pull_request_rule(2, true, false, false)],
-            ..Repo::default()
-        });
+        s.repos.insert(
+            REPO.into(),
+            Repo {
+                owner: "acme".into(),
+                name: "deploy".into(),
+                private: true,
+                default_branch: "main".into(),
+                commits: vec![Commit {
+                    sha: base.clone(),
+                    parents: vec![],
+                    author: person("ann"),
+                    committer: person("ann"),
+                    on_default: true,
+                }],
+                rules: vec![github::pull_request_rule(2, true, false, false)],
+                ..Repo::default()
+            },
+        );
     });
     base
 }
 
 fn approved(id: u64, login: &str, commit: &str, minute: u32) -> Review {
-    Review { id, login: login.into(), state: "APPROVED".into(), submitted_at: at(minute), commit_id: commit.into() }
+    Review {
+        id,
+        login: login.into(),
+        state: "APPROVED".into(),
+        submitted_at: at(minute),
+        commit_id: commit.into(),
+    }
 }
 
 /// PR #`n` by `author` (one commit `head` authored by `author`, and `extra` commits by others), merged
 /// into main by a merge commit `merge` whose first parent is `parent`.
-fn merge_pull(gh: &GitHub, n: u64, author: &str, parent: &str, reviews: Vec<Review>, contributors: &[&str]) -> (String, String) {
+fn merge_pull(
+    gh: &GitHub,
+    n: u64,
+    author: &str,
+    parent: &str,
+    reviews: Vec<Review>,
+    contributors: &[&str],
+) -> (String, String) {
     let head = sha(100 + n);
     let merge = sha(200 + n);
     gh.with(|s| {
@@ -205,17 +275,45 @@ fn merge_pull(gh: &GitHub, n: u64, author: &str, parent: &str, reviews: Vec<Revi
         let mut prev = parent.to_owned();
         for (i, c) in contributors.iter().enumerate() {
             let x = sha(1000 + n * 10 + i as u64);
-            r.commits.push(Commit { sha: x.clone(), parents: vec![prev.clone()], author: person(c), committer: person(c), on_default: true });
+            r.commits.push(Commit {
+                sha: x.clone(),
+                parents: vec![prev.clone()],
+                author: person(c),
+                committer: person(c),
+                on_default: true,
+            });
             own.push(x.clone());
             prev = x;
         }
-        r.commits.push(Commit { sha: head.clone(), parents: vec![prev], author: person(author), committer: person(author), on_default: true });
+        r.commits.push(Commit {
+            sha: head.clone(),
+            parents: vec![prev],
+            author: person(author),
+            committer: person(author),
+            on_default: true,
+        });
         own.push(head.clone());
-        r.commits.push(Commit { sha: merge.clone(), parents: vec![parent.to_owned(), head.clone()], author: person(author), committer: person("web-flow"), on_default: true });
+        r.commits.push(Commit {
+            sha: merge.clone(),
+            parents: vec![parent.to_owned(), head.clone()],
+            author: person(author),
+            committer: person("web-flow"),
+            on_default: true,
+        });
         r.pulls.push(Pull {
-            number: n, author: author.into(), state: "closed".into(), merged_at: Some(at(50)), merge_commit_sha: Some(merge.clone()),
-            head_sha: head.clone(), head_ref: format!("feature-{n}"), base_ref: "main".into(), base_sha: parent.to_owned(),
-            associated: [own.clone(), vec![merge.clone()]].concat(), commits: own, reviews, files: vec![format!("apps/shop/{n}.yaml")],
+            number: n,
+            author: author.into(),
+            state: "closed".into(),
+            merged_at: Some(at(50)),
+            merge_commit_sha: Some(merge.clone()),
+            head_sha: head.clone(),
+            head_ref: format!("feature-{n}"),
+            base_ref: "main".into(),
+            base_sha: parent.to_owned(),
+            associated: [own.clone(), vec![merge.clone()]].concat(),
+            commits: own,
+            reviews,
+            files: vec![format!("apps/shop/{n}.yaml")],
         });
     });
     (head, merge)
@@ -233,81 +331,694 @@ fn a_change_approved_by_two_non_authors_on_the_merged_head_syncs_and_re_judges_f
     let base = github_repo(&gh);
     // PR #7: a merge commit. PR #8: squashed (one new commit on main, its merge_commit_sha). PR #9:
     // rebased (two commits on main, the PR's own commits are others: rebased copies are not listed).
-    let (head7, m7) = merge_pull(&gh, 7, "ann", &base, vec![approved(1, "bob", &sha(107), 40), approved(2, "dee", &sha(107), 41)], &[]);
+    let (head7, m7) = merge_pull(
+        &gh,
+        7,
+        "ann",
+        &base,
+        vec![
+            approved(1, "bob", &sha(107), 40),
+            approved(2, "dee", &sha(107), 41),
+        ],
+        &[],
+    );
     let _ = head7;
     let squash = sha(208);
     let (r1, r2) = (sha(301), sha(302));
     gh.with(|s| {
         let r = s.repos.get_mut(REPO).unwrap();
-        r.commits.push(Commit { sha: sha(108), parents: vec![m7.clone()], author: person("eve"), committer: person("eve"), on_default: false });
-        r.commits.push(Commit { sha: squash.clone(), parents: vec![m7.clone()], author: person("eve"), committer: person("web-flow"), on_default: true });
-        r.pulls.push(Pull { number: 8, author: "eve".into(), state: "closed".into(), merged_at: Some(at(51)), merge_commit_sha: Some(squash.clone()),
-            head_sha: sha(108), head_ref: "f8".into(), base_ref: "main".into(), base_sha: m7.clone(), commits: vec![sha(108)],
-            associated: vec![sha(108), squash.clone()], files: vec!["apps/shop/8.yaml".into()],
+        r.commits.push(Commit {
+            sha: sha(108),
+            parents: vec![m7.clone()],
+            author: person("eve"),
+            committer: person("eve"),
+            on_default: false,
+        });
+        r.commits.push(Commit {
+            sha: squash.clone(),
+            parents: vec![m7.clone()],
+            author: person("eve"),
+            committer: person("web-flow"),
+            on_default: true,
+        });
+        r.pulls.push(Pull {
+            number: 8,
+            author: "eve".into(),
+            state: "closed".into(),
+            merged_at: Some(at(51)),
+            merge_commit_sha: Some(squash.clone()),
+            head_sha: sha(108),
+            head_ref: "f8".into(),
+            base_ref: "main".into(),
+            base_sha: m7.clone(),
+            commits: vec![sha(108)],
+            associated: vec![sha(108), squash.clone()],
+            files: vec!["apps/shop/8.yaml".into()],
             // Three reviews, served two per page: the Link header must be followed.
-            reviews: vec![approved(3, "bob", &sha(108), 42), Review { id: 4, login: "bob".into(), state: "COMMENTED".into(), submitted_at: at(43), commit_id: sha(108) }, approved(5, "dee", &sha(108), 44)] });
+            reviews: vec![
+                approved(3, "bob", &sha(108), 42),
+                Review {
+                    id: 4,
+                    login: "bob".into(),
+                    state: "COMMENTED".into(),
+                    submitted_at: at(43),
+                    commit_id: sha(108),
+                },
+                approved(5, "dee", &sha(108), 44),
+            ],
+        });
         for (x, parent) in [(sha(309), m7.clone()), (sha(310), sha(309))] {
-            r.commits.push(Commit { sha: x, parents: vec![parent], author: person("fay"), committer: person("fay"), on_default: false });
+            r.commits.push(Commit {
+                sha: x,
+                parents: vec![parent],
+                author: person("fay"),
+                committer: person("fay"),
+                on_default: false,
+            });
         }
-        r.commits.push(Commit { sha: r1.clone(), parents: vec![squash.clone()], author: person("fay"), committer: person("fay"), on_default: true });
-        r.commits.push(Commit { sha: r2.clone(), parents: vec![r1.clone()], author: person("fay"), committer: person("fay"), on_default: true });
-        r.pulls.push(Pull { number: 9, author: "fay".into(), state: "closed".into(), merged_at: Some(at(52)), merge_commit_sha: Some(r2.clone()),
-            head_sha: sha(310), head_ref: "f9".into(), base_ref: "main".into(), base_sha: squash.clone(), commits: vec![sha(309), sha(310)],
-            associated: vec![sha(309), sha(310), r1.clone(), r2.clone()], files: vec!["apps/shop/9.yaml".into()],
-            reviews: vec![approved(6, "bob", &sha(310), 45), approved(7, "dee", &sha(310), 46)] });
+        r.commits.push(Commit {
+            sha: r1.clone(),
+            parents: vec![squash.clone()],
+            author: person("fay"),
+            committer: person("fay"),
+            on_default: true,
+        });
+        r.commits.push(Commit {
+            sha: r2.clone(),
+            parents: vec![r1.clone()],
+            author: person("fay"),
+            committer: person("fay"),
+            on_default: true,
+        });
+        r.pulls.push(Pull {
+            number: 9,
+            author: "fay".into(),
+            state: "closed".into(),
+            merged_at: Some(at(52)),
+            merge_commit_sha: Some(r2.clone()),
+            head_sha: sha(310),
+            head_ref: "f9".into(),
+            base_ref: "main".into(),
+            base_sha: squash.clone(),
+            commits: vec![sha(309), sha(310)],
+            associated: vec![sha(309), sha(310), r1.clone(), r2.clone()],
+            files: vec!["apps/shop/9.yaml".into()],
+            reviews: vec![
+                approved(6, "bob", &sha(310), 45),
+                approved(7, "dee", &sha(310), 46),
+            ],
+        });
         s.max_per_page = 2;
         // GitHub's documented trouble: a secondary rate limit (403, Retry-After, requests left) and a 5xx.
-        s.faults.push(github::Fault { path: "/pulls/8/reviews".into(), times: 1, kind: github::FaultKind::SecondaryRateLimit(1) });
-        s.faults.push(github::Fault { path: "/pulls/9".into(), times: 1, kind: github::FaultKind::ServerError(502) });
+        s.faults.push(github::Fault {
+            path: "/pulls/8/reviews".into(),
+            times: 1,
+            kind: github::FaultKind::SecondaryRateLimit(1),
+        });
+        s.faults.push(github::Fault {
+            path: "/pulls/9".into(),
+            times: 1,
+            kind: github::FaultKind::ServerError(502),
+        });
     });
     let sink = sink(tmp.path(), Some(&gh), None, &[]);
     // The app synced `base` before (recorded by an earlier webhook).
-    post_sync(&sink, &sync_body(&gh.repo_url(REPO), &base, "2026-01-02T09:00:00Z", false, "CHG-0: start"));
+    post_sync(
+        &sink,
+        &sync_body(
+            &gh.repo_url(REPO),
+            &base,
+            "2026-01-02T09:00:00Z",
+            false,
+            "CHG-0: start",
+        ),
+    );
     let out = guard(&sink, &gh.repo_url(REPO), &r2, two_of_two()).run();
-    assert!(out.status.success(), "the guard refused: {}", support::stderr(&out));
+    assert!(
+        out.status.success(),
+        "the guard refused: {}",
+        support::stderr(&out)
+    );
     let decision = last_decision(&sink);
     let a = &decision["approval"];
     assert_eq!(a["verdict"], "approved", "{a:#}");
     assert_eq!(decision["allowed"], true);
-    let pulls: Vec<u64> = a["pulls"].as_array().unwrap().iter().map(|p| p["number"].as_u64().unwrap()).collect();
-    assert_eq!(pulls, [7, 8, 9], "merge, squash and rebase merges alike: {a:#}");
-    assert_eq!(approver_logins(a), ["bob", "dee", "bob", "dee", "bob", "dee"]);
+    let pulls: Vec<u64> = a["pulls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        pulls,
+        [7, 8, 9],
+        "merge, squash and rebase merges alike: {a:#}"
+    );
+    assert_eq!(
+        approver_logins(a),
+        ["bob", "dee", "bob", "dee", "bob", "dee"]
+    );
     assert_eq!(a["directPushes"], json!([]));
     assert_eq!(a["base"], json!(base));
-    assert_eq!(a["rulesInForce"][0]["parameters"]["required_approving_review_count"], 2);
-    let digest = a["snapshotDigest"].as_str().expect("a snapshot digest").to_owned();
-    assert!(sink.data_dir.join("snapshots").join(format!("{digest}.json")).is_file());
+    assert_eq!(
+        a["rulesInForce"][0]["parameters"]["required_approving_review_count"],
+        2
+    );
+    let digest = a["snapshotDigest"]
+        .as_str()
+        .expect("a snapshot digest")
+        .to_owned();
+    assert!(sink
+        .data_dir
+        .join("snapshots")
+        .join(format!("{digest}.json"))
+        .is_file());
     // Argo CD reports the sync: the record carries the decision's evidence.
-    let seq = post_sync(&sink, &sync_body(&gh.repo_url(REPO), &r2, "2026-01-02T10:00:00Z", false, "CHG-1: three pulls\n\nApproved-by: @mallory"))["seq"].as_u64().unwrap();
+    let seq = post_sync(
+        &sink,
+        &sync_body(
+            &gh.repo_url(REPO),
+            &r2,
+            "2026-01-02T10:00:00Z",
+            false,
+            "CHG-1: three pulls\n\nApproved-by: @mallory",
+        ),
+    )["seq"]
+        .as_u64()
+        .unwrap();
     let sync = record(&sink, seq);
     assert_eq!(sync["approval"]["snapshotDigest"], json!(digest));
-    assert_eq!(approver_logins(&sync["approval"]), ["bob", "dee", "bob", "dee", "bob", "dee"]);
+    assert_eq!(
+        approver_logins(&sync["approval"]),
+        ["bob", "dee", "bob", "dee", "bob", "dee"]
+    );
     assert_eq!(sync["approval"]["decision"], decision["seq"]);
-    assert_eq!(sync["approval"]["claimedApprovers"], json!(["@mallory"]), "trailers are claims only");
+    assert_eq!(
+        sync["approval"]["claimedApprovers"],
+        json!(["@mallory"]),
+        "trailers are claims only"
+    );
     assert_eq!(sync["approval"]["finding"], Value::Null);
     // Re-judged from the stored answers alone, to the same verdict.
     let again = rejudge(&sink, seq);
-    assert!(again.status.success(), "{}{}", support::stdout(&again), support::stderr(&again));
+    assert!(
+        again.status.success(),
+        "{}{}",
+        support::stdout(&again),
+        support::stderr(&again)
+    );
     assert!(support::stdout(&again).contains("re-judged:  approved: PR #7 approved by bob, dee; PR #8 approved by bob, dee; PR #9 approved by bob, dee"), "{}", support::stdout(&again));
     // A changed snapshot is found out.
-    let path = sink.data_dir.join("snapshots").join(format!("{digest}.json"));
-    let text = std::fs::read_to_string(&path).unwrap().replacen("APPROVED", "COMMENTED", 1);
+    let path = sink
+        .data_dir
+        .join("snapshots")
+        .join(format!("{digest}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen("APPROVED", "COMMENTED", 1);
     std::fs::write(&path, text).unwrap();
     let tampered = rejudge(&sink, seq);
     assert_eq!(tampered.status.code(), Some(1));
-    assert!(support::stderr(&tampered).contains("the snapshot was changed"), "{}", support::stderr(&tampered));
+    assert!(
+        support::stderr(&tampered).contains("the snapshot was changed"),
+        "{}",
+        support::stderr(&tampered)
+    );
     // The host was asked what the issue says, and weathered GitHub's trouble.
     let requests = gh.with(|s| s.requests.clone());
-    assert!(requests.iter().any(|r| r.contains(&format!("/compare/{base}...{r2}")) && r.contains("per_page=100")), "{requests:#?}");
-    assert!(requests.iter().filter(|r| r.contains("/pulls/8/reviews")).count() >= 3, "retry after 403, then page 2: {requests:#?}");
-    assert!(requests.iter().filter(|r| r.ends_with("/pulls/9 auth=Bearer") || r.contains("/pulls/9 auth")).count() >= 2, "retried after 502: {requests:#?}");
-    assert!(gh.with(|s| s.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-github-api-version") && v == "2022-11-28")));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains(&format!("/compare/{base}...{r2}")) && r.contains("per_page=100")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.contains("/pulls/8/reviews"))
+            .count()
+            >= 3,
+        "retry after 403, then page 2: {requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.ends_with("/pulls/9 auth=Bearer") || r.contains("/pulls/9 auth"))
+            .count()
+            >= 2,
+        "retried after 502: {requests:#?}"
+    );
+    assert!(gh.with(|s| s
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("x-github-api-version") && v == "2022-11-28")));
     served.validate();
     // `audit show` prints the evidence; trailer approvers are shown as claims.
-    let show = support::sluice_in(Path::new("."), &["audit", "show", "CHG-1", "--data-dir", &sink.data_dir.display().to_string()], &[]);
+    let show = support::sluice_in(
+        Path::new("."),
+        &[
+            "audit",
+            "show",
+            "CHG-1",
+            "--data-dir",
+            &sink.data_dir.display().to_string(),
+        ],
+        &[],
+    );
     let text = support::stdout(&show);
-    assert!(text.contains("claimed by trailers (not evidence): @mallory"), "{text}");
-    assert!(text.contains("Approvals (verified at the Git host):"), "{text}");
-    assert!(text.contains("approved by: bob at 2026-01-02T10:40:00Z on 000000000000"), "{text}");
+    assert!(
+        text.contains("claimed by trailers (not evidence): @mallory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Approvals (verified at the Git host):"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "approved by: bob at 2026-01-02T10:40:00Z on {}",
+            &sha(107)[..12]
+        )),
+        "{text}"
+    );
     assert!(text.contains(&format!("snapshot: {digest}")), "{text}");
+}
+
+/// A sink over a fresh `acme/deploy` whose app synced `base`, then `change` adds commits; runs the
+/// guard for the new head with `approvals` and gives (exit code, stderr, the decision record).
+struct Refusal {
+    tmp: tempfile::TempDir,
+    served: Served,
+    gh: GitHub,
+    base: String,
+}
+
+impl Refusal {
+    fn new() -> Refusal {
+        let served = Served::default();
+        let gh = GitHub::start(served.clone());
+        let base = github_repo(&gh);
+        Refusal {
+            tmp: tempfile::tempdir().unwrap(),
+            served,
+            gh,
+            base,
+        }
+    }
+
+    fn decide(&self, head: &str, approvals: Value, extra: &[&str]) -> (Option<i32>, String, Value) {
+        let sink = sink(self.tmp.path(), Some(&self.gh), None, extra);
+        post_sync(
+            &sink,
+            &sync_body(
+                &self.gh.repo_url(REPO),
+                &self.base,
+                "2026-01-02T09:00:00Z",
+                false,
+                "CHG-0: start",
+            ),
+        );
+        let out = guard(&sink, &self.gh.repo_url(REPO), head, approvals).run();
+        (
+            out.status.code(),
+            support::stderr(&out),
+            last_decision(&sink),
+        )
+    }
+}
+
+#[test]
+fn refusals_name_the_pull_request_and_the_rule() {
+    let url = |n: u64, r: &Refusal| format!("{}/{REPO}/pull/{n}", r.gh.url);
+    // One approval of two.
+    let r = Refusal::new();
+    let (_, m) = merge_pull(
+        &r.gh,
+        7,
+        "ann",
+        &r.base.clone(),
+        vec![approved(1, "bob", &sha(107), 40)],
+        &[],
+    );
+    let (code, stderr, d) = r.decide(&m, two_of_two(), &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "blocked: approvals: PR #7 ({}): 1 of 2 required approvals (approvals.required)",
+            url(7, &r)
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        (d["allowed"].clone(), d["approval"]["verdict"].clone()),
+        (json!(false), json!("unapproved"))
+    );
+    r.served.validate();
+
+    // An approval by a commit contributor (GitHub lets contributors approve; the author it does not).
+    let r = Refusal::new();
+    let (_, m) = merge_pull(
+        &r.gh,
+        7,
+        "ann",
+        &r.base.clone(),
+        vec![
+            approved(1, "bob", &sha(107), 40),
+            approved(2, "cid", &sha(107), 41),
+        ],
+        &["cid"],
+    );
+    let (code, stderr, _) = r.decide(&m, two_of_two(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("1 of 2 required approvals (approvals.required); cid's approval does not count: authored or committed a commit of PR #7 (approvals.excludeContributors)"), "{stderr}");
+
+    // An approval given before a later push, and a dismissed one.
+    let r = Refusal::new();
+    let old = sha(1070);
+    let reviews = vec![
+        approved(1, "bob", &sha(107), 40),
+        approved(2, "dee", &old, 30),
+        approved(3, "eve", &sha(107), 41),
+        Review {
+            id: 4,
+            login: "eve".into(),
+            state: "DISMISSED".into(),
+            submitted_at: at(41),
+            commit_id: sha(107),
+        },
+    ];
+    let (_, m) = merge_pull(&r.gh, 7, "ann", &r.base.clone(), reviews, &[]);
+    let (code, stderr, d) = r.decide(&m, two_of_two(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains(&format!("dee's approval does not count: approved {}, an earlier head than the merged {} (approvals.allowStaleApprovals is false)", &old[..7], &sha(107)[..7])), "{stderr}");
+    assert!(
+        stderr.contains("eve's approval does not count: review dismissed on the host"),
+        "{stderr}"
+    );
+    let dismissed: Vec<&str> = d["approval"]["pulls"][0]["dismissed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["login"].as_str().unwrap())
+        .collect();
+    assert_eq!(dismissed, ["dee", "eve"]);
+
+    // A direct push: a commit on main with no merged pull request.
+    let r = Refusal::new();
+    let pushed = sha(500);
+    r.gh.with(|s| {
+        let repo = s.repos.get_mut(REPO).unwrap();
+        repo.commits.push(Commit {
+            sha: pushed.clone(),
+            parents: vec![r.base.clone()],
+            author: person("zed"),
+            committer: person("zed"),
+            on_default: true,
+        });
+    });
+    let (_, m) = merge_pull(
+        &r.gh,
+        7,
+        "ann",
+        &pushed,
+        vec![
+            approved(1, "bob", &sha(107), 40),
+            approved(2, "dee", &sha(107), 41),
+        ],
+        &[],
+    );
+    let (code, stderr, d) = r.decide(&m, two_of_two(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains(&format!("blocked: approvals: commit {} on main was pushed directly, without a merged pull request (approvals.required 2)", &pushed[..7])), "{stderr}");
+    assert_eq!(d["approval"]["directPushes"], json!([pushed]));
+
+    // A team policy below the org floor.
+    let r = Refusal::new();
+    let (_, m) = merge_pull(
+        &r.gh,
+        7,
+        "ann",
+        &r.base.clone(),
+        vec![
+            approved(1, "bob", &sha(107), 40),
+            approved(2, "dee", &sha(107), 41),
+        ],
+        &[],
+    );
+    let (code, stderr, d) = r.decide(
+        &m,
+        json!({"required": 1}),
+        &["--approvals-floor", "project=default:required=2"],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("blocked: approvals: the app's approvals policy is below the org floor project=default:required=2 (sluice serve --approvals-floor): required: 1 (floor: 2); raise it in .sluice.yaml"), "{stderr}");
+    assert_eq!(
+        d["approval"]["snapshotDigest"],
+        Value::Null,
+        "nothing asked of the host"
+    );
+}
+
+#[test]
+fn a_pull_request_that_lowers_the_required_count_is_judged_by_the_rule_in_force_before_it() {
+    let r = Refusal::new();
+    let (_, m7) = merge_pull(
+        &r.gh,
+        7,
+        "ann",
+        &r.base.clone(),
+        vec![
+            approved(1, "bob", &sha(107), 40),
+            approved(2, "dee", &sha(107), 41),
+        ],
+        &[],
+    );
+    let sink = sink(r.tmp.path(), Some(&r.gh), None, &[]);
+    post_sync(
+        &sink,
+        &sync_body(
+            &r.gh.repo_url(REPO),
+            &r.base,
+            "2026-01-02T09:00:00Z",
+            false,
+            "CHG-0: start",
+        ),
+    );
+    let out = guard(&sink, &r.gh.repo_url(REPO), &m7, two_of_two()).run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    post_sync(
+        &sink,
+        &sync_body(
+            &r.gh.repo_url(REPO),
+            &m7,
+            "2026-01-02T10:00:00Z",
+            false,
+            "CHG-1: two approvals",
+        ),
+    );
+    // PR #11 sets `approvals.required: 0` in its own .sluice.yaml, and nobody approved it.
+    let (_, m11) = merge_pull(&r.gh, 11, "ann", &m7, vec![], &[]);
+    let out = guard(&sink, &r.gh.repo_url(REPO), &m11, json!({"required": 0})).run();
+    let stderr = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "PR #11 ({}/{REPO}/pull/11): 0 of 2 required approvals (approvals.required)",
+            r.gh.url
+        )),
+        "{stderr}"
+    );
+    let d = last_decision(&sink);
+    assert_eq!(d["approval"]["required"], 2);
+    assert_eq!(d["approval"]["sources"], json!(["change", "in-force"]));
+    assert_eq!(d["approval"]["policy"], json!({"required": 0}));
+    assert_eq!(
+        d["approval"]["base"],
+        json!(m7),
+        "the change starts after the last synced revision"
+    );
+    // After a restart the rule in force is read back from the log.
+    drop(sink);
+    let sink = self::sink(r.tmp.path(), Some(&r.gh), None, &[]);
+    let out = guard(&sink, &r.gh.repo_url(REPO), &m11, json!({"required": 0})).run();
+    assert_eq!(out.status.code(), Some(1), "{}", support::stderr(&out));
+    assert!(support::stderr(&out).contains("0 of 2 required approvals"));
+}
+
+#[test]
+fn a_selective_sync_of_an_unapproved_change_is_recorded_unapproved_and_listed() {
+    let r = Refusal::new();
+    let (_, m7) = merge_pull(&r.gh, 7, "ann", &r.base.clone(), vec![], &[]);
+    let sink = sink(
+        r.tmp.path(),
+        Some(&r.gh),
+        None,
+        &["--approvals-floor", "project=default:required=1"],
+    );
+    post_sync(
+        &sink,
+        &sync_body(
+            &r.gh.repo_url(REPO),
+            &r.base,
+            "2026-01-02T09:00:00Z",
+            false,
+            "CHG-0: start",
+        ),
+    );
+    // Nobody asked the guard: a selective sync runs no hooks. The sink judges it after the fact.
+    let seq = post_sync(
+        &sink,
+        &sync_body(
+            &r.gh.repo_url(REPO),
+            &m7,
+            "2026-01-02T10:00:00Z",
+            true,
+            "CHG-7: unreviewed\n\nApproved-by: @sre-lead, @platform-lead",
+        ),
+    )["seq"]
+        .as_u64()
+        .unwrap();
+    let rec = record(&sink, seq);
+    let a = &rec["approval"];
+    assert_eq!(a["verdict"], "unapproved", "{a:#}");
+    assert_eq!(a["finding"], "unapproved");
+    assert_eq!(a["decided"], "after-the-fact");
+    assert_eq!(
+        a["claimedApprovers"],
+        json!(["@sre-lead", "@platform-lead"])
+    );
+    assert_eq!(rec["gate"]["exceptions"], json!(["selective-sync"]));
+    assert!(a["reason"].as_str().unwrap().contains("PR #7"), "{a:#}");
+    let data = sink.data_dir.display().to_string();
+    let out = support::sluice_in(
+        Path::new("."),
+        &["audit", "exceptions", "--data-dir", &data],
+        &[],
+    );
+    let table = support::stdout(&out);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&seq.to_string()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line.ends_with("selective-sync,unapproved"), "{table}");
+    // The snapshot re-judges to the same verdict.
+    let again = rejudge(&sink, seq);
+    assert!(
+        again.status.success(),
+        "{}{}",
+        support::stdout(&again),
+        support::stderr(&again)
+    );
+    // A redelivery of the same webhook is a duplicate, not a conflict (the sink's own judgment is not
+    // part of the delivery).
+    let body = sync_body(
+        &r.gh.repo_url(REPO),
+        &m7,
+        "2026-01-02T10:00:00Z",
+        true,
+        "CHG-7: unreviewed\n\nApproved-by: @sre-lead, @platform-lead",
+    );
+    let again = sink.http(
+        "POST",
+        "/v1/events",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        body.as_bytes(),
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    r.served.validate();
+}
+
+/// A port with nothing listening (bound, then released).
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+#[test]
+fn with_the_host_down_fail_refuses_and_allow_flagged_allows_and_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let down = closed_port();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let token = secret(tmp.path(), "gh-token", GH_TOKEN);
+    let sink = Sink::start_with(
+        &data,
+        Some(TOKEN),
+        &[
+            "--github-api-url",
+            &down,
+            "--github-token-file",
+            &token,
+            "--host-timeout",
+            "2s",
+        ],
+        None,
+    );
+    let repo_url = format!("{down}/{REPO}.git");
+    let head = sha(9);
+    let out = guard(&sink, &repo_url, &head, json!({"required": 1})).run();
+    let stderr = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let host = down.trim_start_matches("http://");
+    assert!(stderr.contains("blocked: approvals could not be verified (approvals.onUnavailable: fail): cannot verify approvals: GET /repos/acme/deploy/commits/"), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach {host}")), "{stderr}");
+    let out = guard(
+        &sink,
+        &repo_url,
+        &head,
+        json!({"required": 1, "onUnavailable": "allow-flagged"}),
+    )
+    .run();
+    let stderr = support::stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    let d = last_decision(&sink);
+    assert_eq!(
+        (d["allowed"].clone(), d["approval"]["verdict"].clone()),
+        (json!(true), json!("unverified"))
+    );
+    assert!(d["reason"].as_str().unwrap().contains("approvals unverified, allowed by approvals.onUnavailable: allow-flagged and recorded as approval-unverified"), "{d:#}");
+    let seq = post_sync(
+        &sink,
+        &sync_body(
+            &repo_url,
+            &head,
+            "2026-01-02T10:00:00Z",
+            false,
+            "CHG-9: host down",
+        ),
+    )["seq"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        record(&sink, seq)["approval"]["finding"],
+        "approval-unverified"
+    );
+    let out = support::sluice_in(
+        Path::new("."),
+        &[
+            "audit",
+            "exceptions",
+            "--data-dir",
+            &sink.data_dir.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        support::stdout(&out)
+            .lines()
+            .any(|l| l.starts_with(&seq.to_string()) && l.ends_with("approval-unverified")),
+        "{}",
+        support::stdout(&out)
+    );
+    // The sink itself unreachable: the guard fails closed, unless allow-flagged.
+    let mut g = guard(&sink, &repo_url, &head, json!({"required": 1}));
+    g.sink_url = closed_port();
+    let out = g.run();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(support::stderr(&out).contains("blocked: approvals could not be checked (approvals.onUnavailable: fail): cannot reach the sink"), "{}", support::stderr(&out));
+    g.approvals = json!({"required": 1, "onUnavailable": "allow-flagged"});
+    let out = g.run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
 }

@@ -2,7 +2,6 @@
 
 // The emulated hosts write GitHub's large objects with `json!` (tests/it/host/github.rs).
 #![recursion_limit = "512"]
-
 // Tests keep the plainest spelling where a pedantic lint asks for a micro-optimisation or a
 // restructuring: fixture text built with `push_str(&format!(..))`, exact comparisons of numbers the
 // sink printed, helper fns declared beside their one use, and `Option<Option<_>>` in case tables

@@ -193,7 +193,8 @@ fn user(base: &str, login: &str) -> Value {
 }
 
 fn id_of(s: &str) -> u64 {
-    s.bytes().fold(7u64, |h, b| (h * 31 + u64::from(b)) % 1_000_000_007)
+    s.bytes()
+        .fold(7u64, |h, b| (h * 31 + u64::from(b)) % 1_000_000_007)
 }
 
 fn repository(base: &str, r: &Repo) -> Value {
@@ -300,7 +301,10 @@ fn pull_full(base: &str, r: &Repo, p: &Pull) -> Value {
 
 fn review(base: &str, r: &Repo, p: &Pull, rv: &Review) -> Value {
     let full = format!("{}/{}", r.owner, r.name);
-    let html = format!("{base}/{full}/pull/{}#pullrequestreview-{}", p.number, rv.id);
+    let html = format!(
+        "{base}/{full}/pull/{}#pullrequestreview-{}",
+        p.number, rv.id
+    );
     let pr = format!("{base}/repos/{full}/pulls/{}", p.number);
     json!({
         "id": rv.id, "node_id": format!("PRR_{}", rv.id), "user": user(base, &rv.login), "body": "",
@@ -318,7 +322,11 @@ fn diff_entry(base: &str, r: &Repo, path: &str) -> Value {
 }
 
 fn error(route: &str, status: u16, message: &str) -> Resp {
-    Resp::json(status, route, json!({"message": message, "documentation_url": DOCS, "status": status.to_string()}))
+    Resp::json(
+        status,
+        route,
+        json!({"message": message, "documentation_url": DOCS, "status": status.to_string()}),
+    )
 }
 
 // ---- routes -----------------------------------------------------------------------------------
@@ -328,8 +336,20 @@ fn handle(s: &mut State, base: &str, req: &Req) -> Resp {
         "{} {}{} auth={}",
         req.method,
         req.path,
-        if req.query.is_empty() { String::new() } else { format!("?{}", req.query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")) },
-        req.header("authorization").map_or("none", |a| a.split(' ').next().unwrap_or(""))
+        if req.query.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?{}",
+                req.query
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            )
+        },
+        req.header("authorization")
+            .map_or("none", |a| a.split(' ').next().unwrap_or(""))
     ));
     s.headers.extend(req.headers.iter().cloned());
     s.rate_remaining = s.rate_remaining.saturating_sub(1);
@@ -344,7 +364,11 @@ fn handle(s: &mut State, base: &str, req: &Req) -> Resp {
 
 fn route(s: &mut State, base: &str, req: &Req) -> Resp {
     let seg = req.segments();
-    if let Some(i) = s.faults.iter().position(|f| f.times > 0 && req.path.contains(&f.path)) {
+    if let Some(i) = s
+        .faults
+        .iter()
+        .position(|f| f.times > 0 && req.path.contains(&f.path))
+    {
         s.faults[i].times -= 1;
         let tmpl = template(&seg);
         return match s.faults[i].kind {
@@ -389,18 +413,27 @@ fn template(seg: &[&str]) -> String {
         ["repos", _, _] => "/repos/{owner}/{repo}".into(),
         ["repos", _, _, "compare", _] => "/repos/{owner}/{repo}/compare/{basehead}".into(),
         ["repos", _, _, "commits", _] => "/repos/{owner}/{repo}/commits/{ref}".into(),
-        ["repos", _, _, "commits", _, "pulls"] => "/repos/{owner}/{repo}/commits/{commit_sha}/pulls".into(),
+        ["repos", _, _, "commits", _, "pulls"] => {
+            "/repos/{owner}/{repo}/commits/{commit_sha}/pulls".into()
+        }
         ["repos", _, _, "pulls", _] => "/repos/{owner}/{repo}/pulls/{pull_number}".into(),
-        ["repos", _, _, "pulls", _, last] => format!("/repos/{{owner}}/{{repo}}/pulls/{{pull_number}}/{last}"),
+        ["repos", _, _, "pulls", _, last] => {
+            format!("/repos/{{owner}}/{{repo}}/pulls/{{pull_number}}/{last}")
+        }
         ["repos", _, _, "contents", ..] => "/repos/{owner}/{repo}/contents/{path}".into(),
-        ["repos", _, _, "rules", "branches", ..] => "/repos/{owner}/{repo}/rules/branches/{branch}".into(),
+        ["repos", _, _, "rules", "branches", ..] => {
+            "/repos/{owner}/{repo}/rules/branches/{branch}".into()
+        }
         _ => format!("/{}", seg.join("/")),
     }
 }
 
 /// The bearer token, when it is one GitHub issued or knows.
 fn authorized(s: &State, req: &Req) -> Result<(), ()> {
-    let token = req.header("authorization").and_then(|a| a.strip_prefix("Bearer ")).ok_or(())?;
+    let token = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .ok_or(())?;
     s.tokens.iter().any(|t| t == token).then_some(()).ok_or(())
 }
 
@@ -408,7 +441,10 @@ fn authorized(s: &State, req: &Req) -> Result<(), ()> {
 /// not expired.
 fn app_jwt(s: &State, req: &Req) -> Result<(), &'static str> {
     let (app_id, key, _) = s.app.as_ref().ok_or("no app")?;
-    let jwt = req.header("authorization").and_then(|a| a.strip_prefix("Bearer ")).ok_or("no bearer")?;
+    let jwt = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .ok_or("no bearer")?;
     let parts: Vec<&str> = jwt.split('.').collect();
     let [header, claims, signature] = parts.as_slice() else {
         return Err("not a JWT");
@@ -418,12 +454,18 @@ fn app_jwt(s: &State, req: &Req) -> Result<(), &'static str> {
     ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key)
         .verify(format!("{header}.{claims}").as_bytes(), &sig)
         .map_err(|_| "bad signature")?;
-    let header: Value = serde_json::from_slice(&b64.decode(header).map_err(|_| "header")?).map_err(|_| "header")?;
-    let claims: Value = serde_json::from_slice(&b64.decode(claims).map_err(|_| "claims")?).map_err(|_| "claims")?;
+    let header: Value =
+        serde_json::from_slice(&b64.decode(header).map_err(|_| "header")?).map_err(|_| "header")?;
+    let claims: Value =
+        serde_json::from_slice(&b64.decode(claims).map_err(|_| "claims")?).map_err(|_| "claims")?;
     let now = chrono::Utc::now().timestamp();
-    (header["alg"] == "RS256" && claims["iss"] == app_id.as_str() && claims["exp"].as_i64().is_some_and(|e| e > now && e <= now + 600))
-        .then_some(())
-        .ok_or("claims")
+    (header["alg"] == "RS256"
+        && claims["iss"] == app_id.as_str()
+        && claims["exp"]
+            .as_i64()
+            .is_some_and(|e| e > now && e <= now + 600))
+    .then_some(())
+    .ok_or("claims")
 }
 
 fn access_token(s: &mut State, req: &Req, id: &str) -> Resp {
@@ -437,10 +479,14 @@ fn access_token(s: &mut State, req: &Req, id: &str) -> Resp {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let token = format!("ghs_emulated{:06}", s.tokens.len() + 1);
     s.tokens.push(token.clone());
-    Resp::json(201, tmpl, json!({
-        "token": token, "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "permissions": body.get("permissions").cloned().unwrap_or(json!({})), "repository_selection": "all",
-    }))
+    Resp::json(
+        201,
+        tmpl,
+        json!({
+            "token": token, "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "permissions": body.get("permissions").cloned().unwrap_or(json!({})), "repository_selection": "all",
+        }),
+    )
 }
 
 fn installation(s: &State, base: &str, req: &Req, full: &str) -> Resp {
@@ -451,18 +497,25 @@ fn installation(s: &State, base: &str, req: &Req, full: &str) -> Resp {
     let (Some((app_id, _, id)), Some(repo)) = (&s.app, s.repos.get(full)) else {
         return error(tmpl, 404, "Not Found");
     };
-    Resp::json(200, tmpl, json!({
-        "id": id, "account": user(base, &repo.owner), "repository_selection": "all",
-        "access_tokens_url": format!("{base}/app/installations/{id}/access_tokens"),
-        "repositories_url": format!("{base}/installation/repositories"), "html_url": format!("{base}/settings/installations/{id}"),
-        "app_id": app_id.parse::<u64>().unwrap_or(1), "app_slug": "sluice", "target_id": id_of(&repo.owner), "target_type": "Organization",
-        "permissions": {"pull_requests": "read", "contents": "read", "metadata": "read"}, "events": [],
-        "created_at": T0, "updated_at": T0, "single_file_name": null, "suspended_by": null, "suspended_at": null,
-    }))
+    Resp::json(
+        200,
+        tmpl,
+        json!({
+            "id": id, "account": user(base, &repo.owner), "repository_selection": "all",
+            "access_tokens_url": format!("{base}/app/installations/{id}/access_tokens"),
+            "repositories_url": format!("{base}/installation/repositories"), "html_url": format!("{base}/settings/installations/{id}"),
+            "app_id": app_id.parse::<u64>().unwrap_or(1), "app_slug": "sluice", "target_id": id_of(&repo.owner), "target_type": "Organization",
+            "permissions": {"pull_requests": "read", "contents": "read", "metadata": "read"}, "events": [],
+            "created_at": T0, "updated_at": T0, "single_file_name": null, "suspended_by": null, "suspended_at": null,
+        }),
+    )
 }
 
 fn per_page(s: &State, req: &Req, default: usize) -> usize {
-    req.q("per_page").and_then(|p| p.parse().ok()).unwrap_or(default).min(s.max_per_page)
+    req.q("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+        .min(s.max_per_page)
 }
 
 /// A paged list with `Link` headers.
@@ -504,8 +557,16 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
             let (Some(bc), Some(_)) = (lookup(b), lookup(h)) else {
                 return error(tmpl, 404, "Not Found");
             };
-            let ahead: Vec<&Commit> = r.commits.iter().filter(|c| from_head.contains(&c.sha) && !from_base.contains(&c.sha)).collect();
-            let behind = r.commits.iter().filter(|c| from_base.contains(&c.sha) && !from_head.contains(&c.sha)).count();
+            let ahead: Vec<&Commit> = r
+                .commits
+                .iter()
+                .filter(|c| from_head.contains(&c.sha) && !from_base.contains(&c.sha))
+                .collect();
+            let behind = r
+                .commits
+                .iter()
+                .filter(|c| from_base.contains(&c.sha) && !from_head.contains(&c.sha))
+                .count();
             let status = match (ahead.len(), behind) {
                 (0, 0) => "identical",
                 (_, 0) => "ahead",
@@ -520,16 +581,26 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
                 (items, link(base, &req.path, &req.query, n, pages))
             } else {
                 // Without paging, GitHub returns at most 250 commits: the last ones of the comparison.
-                (all.iter().skip(all.len().saturating_sub(250)).cloned().collect(), None)
+                (
+                    all.iter()
+                        .skip(all.len().saturating_sub(250))
+                        .cloned()
+                        .collect(),
+                    None,
+                )
             };
             let full = format!("{}/{}", r.owner, r.name);
-            let mut resp = Resp::json(200, tmpl, json!({
-                "url": format!("{base}/repos/{full}/compare/{basehead}"), "html_url": format!("{base}/{full}/compare/{basehead}"),
-                "permalink_url": format!("{base}/{full}/compare/{basehead}"), "diff_url": format!("{base}/{full}/compare/{basehead}.diff"),
-                "patch_url": format!("{base}/{full}/compare/{basehead}.patch"), "base_commit": commit(base, r, bc),
-                "merge_base_commit": commit(base, r, bc), "status": status, "ahead_by": ahead.len(), "behind_by": behind,
-                "total_commits": ahead.len(), "commits": shown, "files": [],
-            }));
+            let mut resp = Resp::json(
+                200,
+                tmpl,
+                json!({
+                    "url": format!("{base}/repos/{full}/compare/{basehead}"), "html_url": format!("{base}/{full}/compare/{basehead}"),
+                    "permalink_url": format!("{base}/{full}/compare/{basehead}"), "diff_url": format!("{base}/{full}/compare/{basehead}.diff"),
+                    "patch_url": format!("{base}/{full}/compare/{basehead}.patch"), "base_commit": commit(base, r, bc),
+                    "merge_base_commit": commit(base, r, bc), "status": status, "ahead_by": ahead.len(), "behind_by": behind,
+                    "total_commits": ahead.len(), "commits": shown, "files": [],
+                }),
+            );
             if let Some(l) = next {
                 resp = resp.header("Link", l);
             }
@@ -540,7 +611,11 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
             None => error(tmpl, 422, "No commit found for SHA"),
         },
         ["commits", sha, "pulls"] => {
-            let on_default = r.commits.iter().find(|c| c.sha == *sha).is_some_and(|c| c.on_default);
+            let on_default = r
+                .commits
+                .iter()
+                .find(|c| c.sha == *sha)
+                .is_some_and(|c| c.on_default);
             // On the default branch: the merged pull request that introduced the commit. Off it:
             // merged and open pull requests that contain it.
             let pulls: Vec<Value> = r
@@ -557,7 +632,16 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
             None => error(tmpl, 404, "Not Found"),
         },
         ["pulls", n, "reviews"] => match find_pull(n) {
-            Some(p) => list(s, base, req, tmpl, &p.reviews.iter().map(|rv| review(base, r, p, rv)).collect::<Vec<_>>()),
+            Some(p) => list(
+                s,
+                base,
+                req,
+                tmpl,
+                &p.reviews
+                    .iter()
+                    .map(|rv| review(base, r, p, rv))
+                    .collect::<Vec<_>>(),
+            ),
             None => error(tmpl, 404, "Not Found"),
         },
         ["pulls", n, "commits"] => match find_pull(n) {
@@ -573,7 +657,16 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
             None => error(tmpl, 404, "Not Found"),
         },
         ["pulls", n, "files"] => match find_pull(n) {
-            Some(p) => list(s, base, req, tmpl, &p.files.iter().map(|f| diff_entry(base, r, f)).collect::<Vec<_>>()),
+            Some(p) => list(
+                s,
+                base,
+                req,
+                tmpl,
+                &p.files
+                    .iter()
+                    .map(|f| diff_entry(base, r, f))
+                    .collect::<Vec<_>>(),
+            ),
             None => error(tmpl, 404, "Not Found"),
         },
         ["contents", path @ ..] => {
@@ -585,13 +678,21 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
                     let u = format!("{base}/repos/{full}/contents/{path}?ref={reff}");
                     let encoded = base64::engine::general_purpose::STANDARD.encode(text);
                     // GitHub wraps the base64 content at 60 characters.
-                    let wrapped: Vec<String> = encoded.as_bytes().chunks(60).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-                    Resp::json(200, tmpl, json!({
-                        "type": "file", "encoding": "base64", "size": text.len(), "name": path.rsplit('/').next(),
-                        "path": path, "content": wrapped.join("\n") + "\n", "sha": "0000000000000000000000000000000000000001", "url": u,
-                        "git_url": null, "html_url": null, "download_url": null,
-                        "_links": {"git": null, "html": null, "self": u},
-                    }))
+                    let wrapped: Vec<String> = encoded
+                        .as_bytes()
+                        .chunks(60)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect();
+                    Resp::json(
+                        200,
+                        tmpl,
+                        json!({
+                            "type": "file", "encoding": "base64", "size": text.len(), "name": path.rsplit('/').next(),
+                            "path": path, "content": wrapped.join("\n") + "\n", "sha": "0000000000000000000000000000000000000001", "url": u,
+                            "git_url": null, "html_url": null, "download_url": null,
+                            "_links": {"git": null, "html": null, "self": u},
+                        }),
+                    )
                 }
                 None => error(tmpl, 404, "Not Found"),
             }
@@ -602,7 +703,12 @@ fn repo_route(s: &State, base: &str, req: &Req, r: &Repo, rest: &[&str], tmpl: &
 }
 
 /// A ruleset's pull-request rule as "get rules for a branch" shows it.
-pub fn pull_request_rule(count: u64, dismiss_stale: bool, code_owner: bool, last_push: bool) -> Value {
+pub fn pull_request_rule(
+    count: u64,
+    dismiss_stale: bool,
+    code_owner: bool,
+    last_push: bool,
+) -> Value {
     json!({
         "type": "pull_request", "ruleset_source_type": "Repository", "ruleset_source": "acme/deploy", "ruleset_id": 42,
         "parameters": {"required_approving_review_count": count, "dismiss_stale_reviews_on_push": dismiss_stale,

@@ -153,20 +153,29 @@ fn error(route: &str, status: u16, message: &str) -> Resp {
 }
 
 fn handle(s: &mut State, base: &str, req: &Req) -> Resp {
-    s.requests.push(format!("{} {} token={}", req.method, req.path, req.header("private-token").is_some()));
+    s.requests.push(format!(
+        "{} {} token={}",
+        req.method,
+        req.path,
+        req.header("private-token").is_some()
+    ));
     let seg = req.segments();
     let ["api", "v4", "projects", id, rest @ ..] = seg.as_slice() else {
         return error("/api/v4", 404, "404 Not Found");
     };
     let tmpl = template(rest);
     // The path must come %2F-encoded: a raw `/` makes other segments.
-    let path = percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned();
+    let path = percent_encoding::percent_decode_str(id)
+        .decode_utf8_lossy()
+        .into_owned();
     let Some(p) = s.projects.get(&path).cloned() else {
         return error(&tmpl, 404, "404 Project Not Found");
     };
     let token = req.header("private-token");
     match token {
-        Some(t) if !s.tokens.iter().any(|x| x == t) => return error(&tmpl, 401, "401 Unauthorized"),
+        Some(t) if !s.tokens.iter().any(|x| x == t) => {
+            return error(&tmpl, 401, "401 Unauthorized")
+        }
         None if p.private => return error(&tmpl, 404, "404 Project Not Found"),
         _ => {}
     }
@@ -179,7 +188,9 @@ fn template(rest: &[&str]) -> String {
         [] => p.into(),
         ["repository", "compare"] => format!("{p}/repository/compare"),
         ["repository", "commits", _] => format!("{p}/repository/commits/:sha"),
-        ["repository", "commits", _, "merge_requests"] => format!("{p}/repository/commits/:sha/merge_requests"),
+        ["repository", "commits", _, "merge_requests"] => {
+            format!("{p}/repository/commits/:sha/merge_requests")
+        }
         ["merge_requests", _] => format!("{p}/merge_requests/:iid"),
         ["merge_requests", _, last] => format!("{p}/merge_requests/:iid/{last}"),
         other => format!("{p}/{}", other.join("/")),
@@ -188,13 +199,19 @@ fn template(rest: &[&str]) -> String {
 
 fn list(s: &State, base: &str, req: &Req, tmpl: &str, items: &[Value]) -> Resp {
     let n: usize = req.q("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let per = req.q("per_page").and_then(|p| p.parse().ok()).unwrap_or(20).min(s.max_per_page);
+    let per = req
+        .q("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(20)
+        .min(s.max_per_page);
     let (items, pages) = page(items, n, per);
     let mut resp = Resp::json(200, tmpl, Value::Array(items))
         .header("X-Page", n.to_string())
         .header("X-Total-Pages", pages.to_string());
     if let Some(l) = link(base, &req.path, &req.query, n, pages) {
-        resp = resp.header("Link", l).header("X-Next-Page", (n + 1).to_string());
+        resp = resp
+            .header("Link", l)
+            .header("X-Next-Page", (n + 1).to_string());
     }
     resp
 }
@@ -202,9 +219,13 @@ fn list(s: &State, base: &str, req: &Req, tmpl: &str, items: &[Value]) -> Resp {
 fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &str) -> Resp {
     let mr = |iid: &str| p.mrs.iter().find(|m| m.iid.to_string() == iid);
     match rest {
-        [] => Resp::json(200, tmpl, json!({"id": p.id, "name": p.path.rsplit('/').next(), "path": p.path.rsplit('/').next(),
+        [] => Resp::json(
+            200,
+            tmpl,
+            json!({"id": p.id, "name": p.path.rsplit('/').next(), "path": p.path.rsplit('/').next(),
             "path_with_namespace": p.path, "default_branch": p.default_branch, "web_url": format!("{base}/{}", p.path),
-            "visibility": if p.private { "private" } else { "public" }, "merge_method": "merge"})),
+            "visibility": if p.private { "private" } else { "public" }, "merge_method": "merge"}),
+        ),
         ["repository", "compare"] => {
             let (Some(from), Some(to)) = (req.q("from"), req.q("to")) else {
                 return error(tmpl, 400, "400 Bad request - from, to are missing");
@@ -224,17 +245,35 @@ fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &st
                 seen
             };
             let (a, b) = (reach(from), reach(to));
-            let commits: Vec<Value> = p.commits.iter().filter(|c| b.contains(&c.id) && !a.contains(&c.id)).map(|c| commit(base, p, c)).collect();
-            let head = p.commits.iter().find(|c| c.id == to).map_or(Value::Null, |c| commit(base, p, c));
-            Resp::json(200, tmpl, json!({"commit": head, "commits": commits, "diffs": [], "compare_timeout": false,
-                "compare_same_ref": from == to, "web_url": format!("{base}/{}/-/compare/{from}...{to}", p.path)}))
+            let commits: Vec<Value> = p
+                .commits
+                .iter()
+                .filter(|c| b.contains(&c.id) && !a.contains(&c.id))
+                .map(|c| commit(base, p, c))
+                .collect();
+            let head = p
+                .commits
+                .iter()
+                .find(|c| c.id == to)
+                .map_or(Value::Null, |c| commit(base, p, c));
+            Resp::json(
+                200,
+                tmpl,
+                json!({"commit": head, "commits": commits, "diffs": [], "compare_timeout": false,
+                "compare_same_ref": from == to, "web_url": format!("{base}/{}/-/compare/{from}...{to}", p.path)}),
+            )
         }
         ["repository", "commits", sha] => match p.commits.iter().find(|c| c.id == *sha) {
             Some(c) => Resp::json(200, tmpl, commit(base, p, c)),
             None => error(tmpl, 404, "404 Commit Not Found"),
         },
         ["repository", "commits", sha, "merge_requests"] => {
-            let mrs: Vec<Value> = p.mrs.iter().filter(|m| m.associated.iter().any(|a| a == sha)).map(|m| mr_basic(base, p, m)).collect();
+            let mrs: Vec<Value> = p
+                .mrs
+                .iter()
+                .filter(|m| m.associated.iter().any(|a| a == sha))
+                .map(|m| mr_basic(base, p, m))
+                .collect();
             list(s, base, req, tmpl, &mrs)
         }
         ["merge_requests", iid] => match mr(iid) {
@@ -247,14 +286,21 @@ fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &st
             None => error(tmpl, 404, "404 Not found"),
         },
         ["merge_requests", iid, "approvals"] => match mr(iid) {
-            Some(m) => Resp::json(200, tmpl, json!({"id": m.iid * 100, "iid": m.iid, "project_id": p.id, "title": "change",
+            Some(m) => Resp::json(
+                200,
+                tmpl,
+                json!({"id": m.iid * 100, "iid": m.iid, "project_id": p.id, "title": "change",
                 "state": m.state, "created_at": T0, "updated_at": T0, "merge_status": "can_be_merged",
                 "approved": !m.approved_by.is_empty(), "approvals_required": 0, "approvals_left": 0,
-                "approved_by": m.approved_by.iter().map(|u| json!({"user": user(base, u)})).collect::<Vec<_>>()})),
+                "approved_by": m.approved_by.iter().map(|u| json!({"user": user(base, u)})).collect::<Vec<_>>()}),
+            ),
             None => error(tmpl, 404, "404 Not found"),
         },
         ["merge_requests", iid, "approval_state"] => match mr(iid) {
-            Some(m) => Resp::json(200, tmpl, json!({"approval_rules_overwritten": false, "rules": m.rules.iter().enumerate().map(|(i, (name, kind, req, eligible))| {
+            Some(m) => Resp::json(
+                200,
+                tmpl,
+                json!({"approval_rules_overwritten": false, "rules": m.rules.iter().enumerate().map(|(i, (name, kind, req, eligible))| {
                 let approved: Vec<&String> = m.approved_by.iter().filter(|u| eligible.contains(u)).collect();
                 json!({"id": i + 1, "name": name, "rule_type": kind, "approvals_required": req,
                     "eligible_approvers": eligible.iter().map(|u| user(base, u)).collect::<Vec<_>>(),
@@ -262,7 +308,8 @@ fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &st
                     "contains_hidden_groups": false, "section": "default", "overridden": false,
                     "approved_by": approved.iter().map(|u| user(base, u)).collect::<Vec<_>>(),
                     "approved": approved.len() as u64 >= *req, "code_owner": kind == "code_owner"})
-            }).collect::<Vec<_>>()})),
+            }).collect::<Vec<_>>()}),
+            ),
             None => error(tmpl, 404, "404 Not found"),
         },
         ["merge_requests", iid, "versions"] => match mr(iid) {
@@ -287,20 +334,33 @@ fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &st
         },
         ["merge_requests", iid, "commits"] => match mr(iid) {
             Some(m) => {
-                let commits: Vec<Value> = m.commits.iter().filter_map(|sha| p.commits.iter().find(|c| &c.id == sha)).map(|c| commit(base, p, c)).collect();
+                let commits: Vec<Value> = m
+                    .commits
+                    .iter()
+                    .filter_map(|sha| p.commits.iter().find(|c| &c.id == sha))
+                    .map(|c| commit(base, p, c))
+                    .collect();
                 list(s, base, req, tmpl, &commits)
             }
             None => error(tmpl, 404, "404 Not found"),
         },
-        ["approvals"] => Resp::json(200, tmpl, json!({"approvers": [], "approver_groups": [], "approvals_before_merge": 0,
+        ["approvals"] => Resp::json(
+            200,
+            tmpl,
+            json!({"approvers": [], "approver_groups": [], "approvals_before_merge": 0,
             "reset_approvals_on_push": p.reset_approvals_on_push, "selective_code_owner_removals": false,
             "disable_overriding_approvers_per_merge_request": false, "merge_requests_author_approval": p.author_approval,
-            "merge_requests_disable_committers_approval": false, "require_password_to_approve": false})),
+            "merge_requests_disable_committers_approval": false, "require_password_to_approve": false}),
+        ),
         ["merge_request_approval_setting"] => {
             let v = |value: bool| json!({"value": value, "locked": false, "inherited_from": null});
-            Resp::json(200, tmpl, json!({"allow_author_approval": v(p.author_approval), "allow_committer_approval": v(true),
+            Resp::json(
+                200,
+                tmpl,
+                json!({"allow_author_approval": v(p.author_approval), "allow_committer_approval": v(true),
                 "allow_overrides_to_approver_list_per_merge_request": v(true), "retain_approvals_on_push": v(!p.reset_approvals_on_push),
-                "selective_code_owner_removals": v(false), "require_password_to_approve": v(false), "require_reauthentication_to_approve": v(false)}))
+                "selective_code_owner_removals": v(false), "require_password_to_approve": v(false), "require_reauthentication_to_approve": v(false)}),
+            )
         }
         _ => error(tmpl, 404, "404 Not found"),
     }

@@ -58,7 +58,10 @@ impl Req {
     }
 
     pub fn q(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The path's segments (split on `/`, still encoded).
@@ -114,15 +117,31 @@ impl Served {
             .lock()
             .unwrap()
             .iter()
-            .map(|e| format!("{} {} {}", e["method"].as_str().unwrap(), e["route"].as_str().unwrap(), e["status"]))
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["method"].as_str().unwrap(),
+                    e["route"].as_str().unwrap(),
+                    e["status"]
+                )
+            })
             .collect()
     }
 
     /// Checks every response served so far against the published descriptions; panics naming each
     /// response that does not fit.
     pub fn validate(&self) {
-        let lines: Vec<String> = self.0.lock().unwrap().iter().map(Value::to_string).collect();
-        assert!(!lines.is_empty(), "no response was served: nothing to validate");
+        let lines: Vec<String> = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        assert!(
+            !lines.is_empty(),
+            "no response was served: nothing to validate"
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("exchanges.jsonl");
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
@@ -142,8 +161,14 @@ impl Served {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "emulated responses do not fit the published API description:\n{text}");
-        assert!(text.contains(&format!("ok: {} responses", lines.len())), "{text}");
+        assert!(
+            out.status.success(),
+            "emulated responses do not fit the published API description:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("ok: {} responses", lines.len())),
+            "{text}"
+        );
     }
 }
 
@@ -164,7 +189,12 @@ pub fn serve(host: &'static str, served: Served, handler: Handler) -> String {
     format!("http://{addr}")
 }
 
-fn connection(conn: TcpStream, host: &str, served: &Served, handler: &(dyn Fn(&Req) -> Option<Resp> + Send + Sync)) {
+fn connection(
+    conn: TcpStream,
+    host: &str,
+    served: &Served,
+    handler: &(dyn Fn(&Req) -> Option<Resp> + Send + Sync),
+) {
     let Ok(read_half) = conn.try_clone() else {
         return;
     };
@@ -238,7 +268,8 @@ fn connection(conn: TcpStream, host: &str, served: &Served, handler: &(dyn Fn(&R
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err() {
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
+        {
             return;
         }
     }
@@ -246,7 +277,13 @@ fn connection(conn: TcpStream, host: &str, served: &Served, handler: &(dyn Fn(&R
 
 /// A `Link` header with `rel="next"` and `rel="last"` for page `page` of `pages` (RFC 8288, as both
 /// hosts write it), or `None` on the last page.
-pub fn link(base: &str, path: &str, query: &[(String, String)], page: usize, pages: usize) -> Option<String> {
+pub fn link(
+    base: &str,
+    path: &str,
+    query: &[(String, String)],
+    page: usize,
+    pages: usize,
+) -> Option<String> {
     if page >= pages {
         return None;
     }
@@ -254,12 +291,21 @@ pub fn link(base: &str, path: &str, query: &[(String, String)], page: usize, pag
         let mut q: Vec<String> = query
             .iter()
             .filter(|(k, _)| k != "page")
-            .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
             .collect();
         q.push(format!("page={p}"));
         format!("{base}{path}?{}", q.join("&"))
     };
-    Some(format!("<{}>; rel=\"next\", <{}>; rel=\"last\"", url(page + 1), url(pages)))
+    Some(format!(
+        "<{}>; rel=\"next\", <{}>; rel=\"last\"",
+        url(page + 1),
+        url(pages)
+    ))
 }
 
 /// The page `page` (1-based) of `items` with `per_page` per page, and the number of pages.
@@ -267,10 +313,13 @@ pub fn page<T: Clone>(items: &[T], page: usize, per_page: usize) -> (Vec<T>, usi
     let per_page = per_page.max(1);
     let pages = items.len().div_ceil(per_page).max(1);
     let start = (page.max(1) - 1) * per_page;
-    (items.iter().skip(start).take(per_page).cloned().collect(), pages)
+    (
+        items.iter().skip(start).take(per_page).cloned().collect(),
+        pages,
+    )
 }
 
-/// A commit id from a number (40 hex digits).
+/// A commit id from a number (40 hex digits, the number first so that short ids differ).
 pub fn sha(n: u64) -> String {
-    format!("{n:040x}")
+    format!("{n:07x}{n:033x}")
 }
