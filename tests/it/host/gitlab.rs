@@ -143,7 +143,8 @@ fn mr_basic(base: &str, p: &Project, m: &Mr) -> Value {
         "state": m.state, "created_at": T0, "updated_at": T0, "merged_at": m.merged_at, "closed_at": null,
         "target_branch": m.target_branch, "source_branch": format!("feature-{}", m.iid), "author": user(base, &m.author),
         "source_project_id": p.id, "target_project_id": p.id, "sha": m.sha, "merge_commit_sha": m.merge_commit_sha,
-        "squash_commit_sha": m.squash_commit_sha, "references": {"short": format!("!{}", m.iid)},
+        "squash_commit_sha": m.squash_commit_sha,
+        "references": {"short": format!("!{}", m.iid), "relative": format!("!{}", m.iid), "full": format!("{}!{}", p.path, m.iid)},
         "web_url": format!("{base}/{}/-/merge_requests/{}", p.path, m.iid), "detailed_merge_status": "mergeable",
         "draft": false, "labels": [], "assignees": [], "reviewers": [], "squash": m.squash_commit_sha.is_some()})
 }
@@ -279,8 +280,10 @@ fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &st
         ["merge_requests", iid] => match mr(iid) {
             Some(m) => {
                 let mut v = mr_basic(base, p, m);
-                v["diff_refs"] = json!({"base_sha": m.versions.first().map(|_| "0"), "head_sha": m.sha, "start_sha": null});
+                let first = m.versions.first().map_or_else(String::new, |v| v.head_commit_sha.clone());
+                v["diff_refs"] = json!({"base_sha": first, "head_sha": m.sha, "start_sha": first});
                 v["subscribed"] = json!(false);
+                v["changes_count"] = json!(m.commits.len().to_string());
                 Resp::json(200, tmpl, v)
             }
             None => error(tmpl, 404, "404 Not found"),
