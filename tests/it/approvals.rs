@@ -1031,17 +1031,25 @@ fn gitlab_project(gl: &GitLab) -> String {
     let base = sha(1);
     gl.with(|s| {
         s.tokens.push(GL_TOKEN.into());
-        s.projects.insert(PROJECT.into(), Project {
-            id: 31,
-            path: PROJECT.into(),
-            private: true,
-            default_branch: "main".into(),
-            commits: vec![gitlab::Commit { id: base.clone(), parent_ids: vec![], author: ("Ann".into(), "ann@example.com".into()), committer: ("Ann".into(), "ann@example.com".into()) }],
-            // GitLab lets authors approve their own MRs when the project allows it.
-            author_approval: true,
-            reset_approvals_on_push: false,
-            ..Project::default()
-        });
+        s.projects.insert(
+            PROJECT.into(),
+            Project {
+                id: 31,
+                path: PROJECT.into(),
+                private: true,
+                default_branch: "main".into(),
+                commits: vec![gitlab::Commit {
+                    id: base.clone(),
+                    parent_ids: vec![],
+                    author: ("Ann".into(), "ann@example.com".into()),
+                    committer: ("Ann".into(), "ann@example.com".into()),
+                }],
+                // GitLab lets authors approve their own MRs when the project allows it.
+                author_approval: true,
+                reset_approvals_on_push: false,
+                ..Project::default()
+            },
+        );
     });
     base
 }
@@ -1053,21 +1061,66 @@ fn gitlab_mr(gl: &GitLab, iid: u64, parent: &str, approvals: &[(&str, u32)]) -> 
     gl.with(|s| {
         let p = s.projects.get_mut(PROJECT).unwrap();
         let person = |n: &str| (format!("{n} (name)"), format!("{n}@example.com"));
-        p.commits.push(gitlab::Commit { id: old.clone(), parent_ids: vec![parent.to_owned()], author: person("ann"), committer: person("ann") });
-        p.commits.push(gitlab::Commit { id: head.clone(), parent_ids: vec![old.clone()], author: person("ann"), committer: person("ann") });
-        p.commits.push(gitlab::Commit { id: merge.clone(), parent_ids: vec![parent.to_owned(), head.clone()], author: person("ann"), committer: person("ann") });
+        p.commits.push(gitlab::Commit {
+            id: old.clone(),
+            parent_ids: vec![parent.to_owned()],
+            author: person("ann"),
+            committer: person("ann"),
+        });
+        p.commits.push(gitlab::Commit {
+            id: head.clone(),
+            parent_ids: vec![old.clone()],
+            author: person("ann"),
+            committer: person("ann"),
+        });
+        p.commits.push(gitlab::Commit {
+            id: merge.clone(),
+            parent_ids: vec![parent.to_owned(), head.clone()],
+            author: person("ann"),
+            committer: person("ann"),
+        });
         let notes = approvals
             .iter()
             .enumerate()
-            .map(|(i, (who, minute))| Note { id: 50 + i as u64, body: "approved this merge request".into(), author: (*who).into(), created_at: format!("2026-01-02T10:{minute:02}:00.000Z"), system: true })
-            .chain(std::iter::once(Note { id: 99, body: "Looks good, ship it".into(), author: "bob".into(), created_at: "2026-01-02T10:59:00.000Z".into(), system: false }))
+            .map(|(i, (who, minute))| Note {
+                id: 50 + i as u64,
+                body: "approved this merge request".into(),
+                author: (*who).into(),
+                created_at: format!("2026-01-02T10:{minute:02}:00.000Z"),
+                system: true,
+            })
+            .chain(std::iter::once(Note {
+                id: 99,
+                body: "Looks good, ship it".into(),
+                author: "bob".into(),
+                created_at: "2026-01-02T10:59:00.000Z".into(),
+                system: false,
+            }))
             .collect();
         p.mrs.push(Mr {
-            iid, author: "ann".into(), state: "merged".into(), merged_at: Some("2026-01-02T11:00:00.000Z".into()), sha: head.clone(),
-            merge_commit_sha: Some(merge.clone()), squash_commit_sha: None, target_branch: "main".into(),
-            commits: vec![old.clone(), head.clone()], associated: vec![old.clone(), head.clone(), merge.clone()],
+            iid,
+            author: "ann".into(),
+            state: "merged".into(),
+            merged_at: Some("2026-01-02T11:00:00.000Z".into()),
+            sha: head.clone(),
+            merge_commit_sha: Some(merge.clone()),
+            squash_commit_sha: None,
+            target_branch: "main".into(),
+            commits: vec![old.clone(), head.clone()],
+            associated: vec![old.clone(), head.clone(), merge.clone()],
             approved_by: approvals.iter().map(|(w, _)| (*w).to_owned()).collect(),
-            versions: vec![Version { id: 1, head_commit_sha: old, created_at: "2026-01-02T10:00:00.000Z".into() }, Version { id: 2, head_commit_sha: head, created_at: "2026-01-02T10:20:00.000Z".into() }],
+            versions: vec![
+                Version {
+                    id: 1,
+                    head_commit_sha: old,
+                    created_at: "2026-01-02T10:00:00.000Z".into(),
+                },
+                Version {
+                    id: 2,
+                    head_commit_sha: head,
+                    created_at: "2026-01-02T10:20:00.000Z".into(),
+                },
+            ],
             notes,
             rules: vec![("All Members".into(), "any_approver".into(), 2, vec![])],
         });
@@ -1086,20 +1139,54 @@ fn gitlab_approvals_are_judged_on_the_merged_head_from_versions_and_notes() {
     // kept it: retain_approvals_on_push); bob approved the merged head.
     let merge = gitlab_mr(&gl, 3, &base, &[("carl", 10), ("bob", 25), ("ann", 30)]);
     let sink = sink(tmp.path(), None, Some(&gl), &[]);
-    post_sync(&sink, &sync_body(&gl.repo_url(PROJECT), &base, "2026-01-02T09:00:00Z", false, "CHG-0: start"));
+    post_sync(
+        &sink,
+        &sync_body(
+            &gl.repo_url(PROJECT),
+            &base,
+            "2026-01-02T09:00:00Z",
+            false,
+            "CHG-0: start",
+        ),
+    );
     let out = guard(&sink, &gl.repo_url(PROJECT), &merge, two_of_two()).run();
     let stderr = support::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("PR #3 ({}/{PROJECT}/-/merge_requests/3): 1 of 2 required approvals (approvals.required)", gl.url)), "{stderr}");
-    assert!(stderr.contains(&format!("carl's approval does not count: approved {}, an earlier head than the merged {}", &sha(603)[..7], &sha(703)[..7])), "{stderr}");
-    assert!(stderr.contains("ann's approval does not count: author of PR #3 (approvals.excludeAuthor)"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "carl's approval does not count: approved {}, an earlier head than the merged {}",
+            &sha(603)[..7],
+            &sha(703)[..7]
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ann's approval does not count: author of PR #3 (approvals.excludeAuthor)"),
+        "{stderr}"
+    );
     let d = last_decision(&sink);
     assert_eq!(d["approval"]["host"], "gitlab");
-    assert_eq!(d["approval"]["rulesInForce"]["approvalSetting"]["retain_approvals_on_push"]["value"], true);
-    assert_eq!(d["approval"]["rulesInForce"]["projectApprovals"]["reset_approvals_on_push"], false);
+    assert_eq!(
+        d["approval"]["rulesInForce"]["approvalSetting"]["retain_approvals_on_push"]["value"],
+        true
+    );
+    assert_eq!(
+        d["approval"]["rulesInForce"]["projectApprovals"]["reset_approvals_on_push"],
+        false
+    );
     // Another MR approved by two others on its merged head.
     let merge4 = gitlab_mr(&gl, 4, &merge, &[("bob", 31), ("dee", 32)]);
-    post_sync(&sink, &sync_body(&gl.repo_url(PROJECT), &merge, "2026-01-02T10:00:00Z", true, "CHG-3: synced anyway"));
+    post_sync(
+        &sink,
+        &sync_body(
+            &gl.repo_url(PROJECT),
+            &merge,
+            "2026-01-02T10:00:00Z",
+            true,
+            "CHG-3: synced anyway",
+        ),
+    );
     let out = guard(&sink, &gl.repo_url(PROJECT), &merge4, two_of_two()).run();
     assert!(out.status.success(), "{}", support::stderr(&out));
     let d = last_decision(&sink);
@@ -1108,7 +1195,12 @@ fn gitlab_approvals_are_judged_on_the_merged_head_from_versions_and_notes() {
     assert!(rejudge(&sink, seq).status.success());
     // Project paths go %2F-encoded, with the token in PRIVATE-TOKEN.
     let requests = gl.with(|s| s.requests.clone());
-    assert!(requests.iter().all(|r| r.contains("/projects/grp%2Fsub%2Fdeploy") && r.ends_with("token=true")), "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.contains("/projects/grp%2Fsub%2Fdeploy") && r.ends_with("token=true")),
+        "{requests:#?}"
+    );
     served.validate();
 }
 
@@ -1119,31 +1211,81 @@ fn open_pull_requests_of_a_commit_off_the_default_branch_are_not_taken_for_its_m
     let (m12, test_merge) = (sha(212), sha(913));
     r.gh.with(|s| {
         let repo = s.repos.get_mut(REPO).unwrap();
-        let c = |x: &str, parents: Vec<String>, on_default| Commit { sha: x.into(), parents, author: person("ann"), committer: person("ann"), on_default };
+        let c = |x: &str, parents: Vec<String>, on_default| Commit {
+            sha: x.into(),
+            parents,
+            author: person("ann"),
+            committer: person("ann"),
+            on_default,
+        };
         repo.commits.push(c(&rel, vec![r.base.clone()], false));
         repo.commits.push(c(&sha(112), vec![rel.clone()], false));
-        repo.commits.push(c(&m12, vec![rel.clone(), sha(112)], false));
-        repo.pulls.push(Pull { number: 12, author: "ann".into(), state: "closed".into(), merged_at: Some(at(50)), merge_commit_sha: Some(m12.clone()),
-            head_sha: sha(112), head_ref: "fix".into(), base_ref: "release".into(), base_sha: rel.clone(), commits: vec![sha(112)],
-            associated: vec![sha(112), m12.clone()], files: vec![], reviews: vec![approved(1, "bob", &sha(112), 40)] });
+        repo.commits
+            .push(c(&m12, vec![rel.clone(), sha(112)], false));
+        repo.pulls.push(Pull {
+            number: 12,
+            author: "ann".into(),
+            state: "closed".into(),
+            merged_at: Some(at(50)),
+            merge_commit_sha: Some(m12.clone()),
+            head_sha: sha(112),
+            head_ref: "fix".into(),
+            base_ref: "release".into(),
+            base_sha: rel.clone(),
+            commits: vec![sha(112)],
+            associated: vec![sha(112), m12.clone()],
+            files: vec![],
+            reviews: vec![approved(1, "bob", &sha(112), 40)],
+        });
         // An open pull request from release into main also contains the merge commit; its
         // merge_commit_sha is a test merge on no branch.
-        repo.pulls.push(Pull { number: 13, author: "zed".into(), state: "open".into(), merged_at: None, merge_commit_sha: Some(test_merge.clone()),
-            head_sha: m12.clone(), head_ref: "release".into(), base_ref: "main".into(), base_sha: r.base.clone(), commits: vec![m12.clone()],
-            associated: vec![m12.clone()], files: vec![], reviews: vec![] });
+        repo.pulls.push(Pull {
+            number: 13,
+            author: "zed".into(),
+            state: "open".into(),
+            merged_at: None,
+            merge_commit_sha: Some(test_merge.clone()),
+            head_sha: m12.clone(),
+            head_ref: "release".into(),
+            base_ref: "main".into(),
+            base_sha: r.base.clone(),
+            commits: vec![m12.clone()],
+            associated: vec![m12.clone()],
+            files: vec![],
+            reviews: vec![],
+        });
     });
     let sink = sink(r.tmp.path(), Some(&r.gh), None, &[]);
-    post_sync(&sink, &sync_body(&r.gh.repo_url(REPO), &rel, "2026-01-02T09:00:00Z", false, "CHG-0: start"));
+    post_sync(
+        &sink,
+        &sync_body(
+            &r.gh.repo_url(REPO),
+            &rel,
+            "2026-01-02T09:00:00Z",
+            false,
+            "CHG-0: start",
+        ),
+    );
     let mut g = guard(&sink, &r.gh.repo_url(REPO), &m12, json!({"required": 1}));
     g.target = "release";
     let out = g.run();
     assert!(out.status.success(), "{}", support::stderr(&out));
     let d = last_decision(&sink);
-    let numbers: Vec<u64> = d["approval"]["pulls"].as_array().unwrap().iter().map(|p| p["number"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = d["approval"]["pulls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, [12]);
     assert_eq!(d["approval"]["branch"], "release");
     // The host did list the open one.
-    let listed = r.served.routes().iter().filter(|x| x.contains("/commits/{commit_sha}/pulls")).count();
+    let listed = r
+        .served
+        .routes()
+        .iter()
+        .filter(|x| x.contains("/commits/{commit_sha}/pulls"))
+        .count();
     assert!(listed >= 1);
     r.served.validate();
 }
@@ -1157,21 +1299,48 @@ fn a_long_change_is_judged_page_by_page_and_an_over_long_one_is_not_judged_at_al
         let repo = s.repos.get_mut(REPO).unwrap();
         let mut parent = r.base.clone();
         for x in &shas {
-            repo.commits.push(Commit { sha: x.clone(), parents: vec![parent.clone()], author: person("ann"), committer: person("ann"), on_default: true });
+            repo.commits.push(Commit {
+                sha: x.clone(),
+                parents: vec![parent.clone()],
+                author: person("ann"),
+                committer: person("ann"),
+                on_default: true,
+            });
             parent = x.clone();
         }
         let head = shas.last().unwrap().clone();
-        repo.pulls.push(Pull { number: 20, author: "ann".into(), state: "closed".into(), merged_at: Some(at(50)), merge_commit_sha: Some(head.clone()),
-            head_sha: head.clone(), head_ref: "big".into(), base_ref: "main".into(), base_sha: r.base.clone(), commits: vec![head.clone()],
-            associated: shas.clone(), files: vec![], reviews: vec![approved(1, "bob", &head, 40)] });
+        repo.pulls.push(Pull {
+            number: 20,
+            author: "ann".into(),
+            state: "closed".into(),
+            merged_at: Some(at(50)),
+            merge_commit_sha: Some(head.clone()),
+            head_sha: head.clone(),
+            head_ref: "big".into(),
+            base_ref: "main".into(),
+            base_sha: r.base.clone(),
+            commits: vec![head.clone()],
+            associated: shas.clone(),
+            files: vec![],
+            reviews: vec![approved(1, "bob", &head, 40)],
+        });
     });
     let head = shas.last().unwrap().clone();
     let (code, stderr, d) = r.decide(&head, json!({"required": 1}), &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(d["approval"]["verdict"], "approved");
-    let pages = r.gh.with(|s| s.requests.iter().filter(|q| q.contains("/compare/")).count());
+    let pages = r.gh.with(|s| {
+        s.requests
+            .iter()
+            .filter(|q| q.contains("/compare/"))
+            .count()
+    });
     assert_eq!(pages, 3, "260 commits in pages of 100");
-    let (code, stderr, d) = r.decide(&head, json!({"required": 1}), &["--approvals-max-commits", "100"]);
+    let (code, stderr, d) = r.decide(
+        &head,
+        json!({"required": 1}),
+        &["--approvals-max-commits", "100"],
+    );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("the change has 260 commits, more than the 100 judged at once (sluice serve --approvals-max-commits); none was judged"), "{stderr}");
     assert_eq!(d["approval"]["verdict"], "unverified");
@@ -1180,17 +1349,35 @@ fn a_long_change_is_judged_page_by_page_and_an_over_long_one_is_not_judged_at_al
 #[test]
 fn a_hydrated_app_is_judged_by_its_dry_revision() {
     let r = Refusal::new();
-    let (_, m7) = merge_pull(&r.gh, 7, "ann", &r.base.clone(), vec![approved(1, "bob", &sha(107), 40)], &[]);
+    let (_, m7) = merge_pull(
+        &r.gh,
+        7,
+        "ann",
+        &r.base.clone(),
+        vec![approved(1, "bob", &sha(107), 40)],
+        &[],
+    );
     let sink = sink(r.tmp.path(), Some(&r.gh), None, &[]);
     // The hydrated commit Argo CD wrote is on another branch; the host knows nothing of it.
     let hydrated = "feedfacefeedfacefeedfacefeedfacefeedface";
-    let mut g = guard(&sink, &r.gh.repo_url(REPO), hydrated, json!({"required": 1}));
+    let mut g = guard(
+        &sink,
+        &r.gh.repo_url(REPO),
+        hydrated,
+        json!({"required": 1}),
+    );
     g.dry_sha = &m7;
     g.target = "";
     let out = g.run();
     assert!(out.status.success(), "{}", support::stderr(&out));
     let d = last_decision(&sink);
-    assert_eq!((d["approval"]["revision"].as_str(), d["approval"]["reviewed"].as_str()), (Some(hydrated), Some(m7.as_str())));
+    assert_eq!(
+        (
+            d["approval"]["revision"].as_str(),
+            d["approval"]["reviewed"].as_str()
+        ),
+        (Some(hydrated), Some(m7.as_str()))
+    );
     assert_eq!(d["approval"]["branch"], "main", "the default branch");
 }
 
@@ -1201,12 +1388,33 @@ fn render_passes_the_commit_its_source_and_the_hydrators_dry_revision_to_the_gua
     let dir = tmp.path().join("app");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(".sluice.yaml"), "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\napprovals:\n  required: 2\n  latestPush: true\n").unwrap();
-    std::fs::write(dir.join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n").unwrap();
+    std::fs::write(
+        dir.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("hydrator.metadata"), r#"{"repoURL": "https://github.com/acme/dry.git", "drySha": "abcabcabcabcabcabcabcabcabcabcabcabcabca", "commands": []}"#).unwrap();
     let dir_s = dir.display().to_string();
-    let args = ["render", dir_s.as_str(), "-o", "json", "--env", "ARGOCD_APP_NAME=shop", "--env", "ARGOCD_APP_REVISION=0123456789012345678901234567890123456789",
-        "--env", "ARGOCD_APP_SOURCE_REPO_URL=https://github.com/acme/hydrated.git", "--env", "ARGOCD_APP_SOURCE_TARGET_REVISION=env/prod",
-        "--env", "ARGOCD_APP_PROJECT_NAME=payments", "--env", "SLUICE_IMAGE=sluice:1", "--env", "SLUICE_SINK_URL=http://sluice-sink.argocd.svc:8080"];
+    let args = [
+        "render",
+        dir_s.as_str(),
+        "-o",
+        "json",
+        "--env",
+        "ARGOCD_APP_NAME=shop",
+        "--env",
+        "ARGOCD_APP_REVISION=0123456789012345678901234567890123456789",
+        "--env",
+        "ARGOCD_APP_SOURCE_REPO_URL=https://github.com/acme/hydrated.git",
+        "--env",
+        "ARGOCD_APP_SOURCE_TARGET_REVISION=env/prod",
+        "--env",
+        "ARGOCD_APP_PROJECT_NAME=payments",
+        "--env",
+        "SLUICE_IMAGE=sluice:1",
+        "--env",
+        "SLUICE_SINK_URL=http://sluice-sink.argocd.svc:8080",
+    ];
     let out = support::sluice_in(tmp.path(), &args, &[]);
     assert!(out.status.success(), "{}", support::stderr(&out));
     let text = support::stdout(&out);
@@ -1219,21 +1427,238 @@ fn render_passes_the_commit_its_source_and_the_hydrators_dry_revision_to_the_gua
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap().to_owned(), e.get("value").cloned().unwrap_or(e["valueFrom"].clone())))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e.get("value").cloned().unwrap_or(e["valueFrom"].clone()),
+            )
+        })
         .collect();
-    let get = |n: &str| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("{n} missing: {env:?}"));
-    assert_eq!(get("SLUICE_COMMIT"), "0123456789012345678901234567890123456789");
-    assert_eq!(get("SLUICE_DRY_SHA"), "abcabcabcabcabcabcabcabcabcabcabcabcabca");
+    let get = |n: &str| {
+        env.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{n} missing: {env:?}"))
+    };
+    assert_eq!(
+        get("SLUICE_COMMIT"),
+        "0123456789012345678901234567890123456789"
+    );
+    assert_eq!(
+        get("SLUICE_DRY_SHA"),
+        "abcabcabcabcabcabcabcabcabcabcabcabcabca"
+    );
     assert_eq!(get("SLUICE_REPO_URL"), "https://github.com/acme/dry.git");
-    assert_eq!(get("SLUICE_TARGET_REVISION"), "", "the dry branch is the default one");
+    assert_eq!(
+        get("SLUICE_TARGET_REVISION"),
+        "",
+        "the dry branch is the default one"
+    );
     assert_eq!(get("SLUICE_PROJECT"), "payments");
     assert_eq!(get("SLUICE_SINK_URL"), "http://sluice-sink.argocd.svc:8080");
-    assert_eq!(get("SLUICE_REPORT_TOKEN")["secretKeyRef"]["name"], "sluice-sink-token");
+    assert_eq!(
+        get("SLUICE_REPORT_TOKEN")["secretKeyRef"]["name"],
+        "sluice-sink-token"
+    );
     let policy: Value = serde_json::from_str(get("SLUICE_GUARD_POLICY").as_str().unwrap()).unwrap();
     assert_eq!(policy["approvals"]["required"], 2);
     assert_eq!(policy["approvals"]["latestPush"], true);
     // Without a sink to ask, generation says how to name one.
     let out = support::sluice_in(tmp.path(), &args[..args.len() - 2], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(support::stderr(&out).contains("set SLUICE_SINK_URL on the plugin sidecar"), "{}", support::stderr(&out));
+    assert!(
+        support::stderr(&out).contains("set SLUICE_SINK_URL on the plugin sidecar"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+/// An RSA key pair made by OpenSSL: the App's private key (PKCS#1 PEM, what GitHub hands out) and its
+/// public key (PKCS#1 DER) for the emulated GitHub to check signatures with.
+fn app_key(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let key = dir.join("app.pem");
+    let public = dir.join("app.pub.der");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (tests/run installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "genrsa",
+        "-traditional",
+        "-out",
+        key.to_str().unwrap(),
+        "2048",
+    ]);
+    run(&[
+        "rsa",
+        "-in",
+        key.to_str().unwrap(),
+        "-RSAPublicKey_out",
+        "-outform",
+        "DER",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    (key, std::fs::read(public).unwrap())
+}
+
+#[test]
+fn no_token_or_private_key_appears_in_logs_records_errors_or_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = Served::default();
+    let gh = GitHub::start(served.clone());
+    let base = github_repo(&gh);
+    let (key, public) = app_key(tmp.path());
+    gh.with(|s| {
+        s.tokens.clear();
+        s.app = Some(("4242".into(), public, 77));
+    });
+    let (_, m7) = merge_pull(
+        &gh,
+        7,
+        "ann",
+        &base,
+        vec![
+            approved(1, "bob", &sha(107), 40),
+            approved(2, "dee", &sha(107), 41),
+        ],
+        &[],
+    );
+    let gl = GitLab::start(served.clone());
+    let gl_base = gitlab_project(&gl);
+    let gl_merge = gitlab_mr(&gl, 3, &gl_base, &[("bob", 25)]);
+    gl.with(|s| s.tokens = vec!["some-other-token".into()]);
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let gl_token = secret(tmp.path(), "gl-token", GL_TOKEN);
+    let key_s = key.display().to_string();
+    let sink = Sink::start_with(
+        &data,
+        Some(TOKEN),
+        &[
+            "--github-api-url",
+            &gh.url,
+            "--github-app-id",
+            "4242",
+            "--github-app-key-file",
+            &key_s,
+            "--gitlab-url",
+            &gl.url,
+            "--gitlab-token-file",
+            &gl_token,
+        ],
+        None,
+    );
+    post_sync(
+        &sink,
+        &sync_body(
+            &gh.repo_url(REPO),
+            &base,
+            "2026-01-02T09:00:00Z",
+            false,
+            "CHG-0: start",
+        ),
+    );
+    let mut outputs = Vec::new();
+    // The App: a JWT, the repository's installation, a read-only installation token, the decision.
+    let out = guard(&sink, &gh.repo_url(REPO), &m7, two_of_two()).run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    outputs.push(out);
+    let issued = gh.with(|s| s.tokens.clone());
+    assert_eq!(issued.len(), 1, "one installation token, reused");
+    let requests = gh.with(|s| s.requests.clone());
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /repos/acme/deploy/installation auth=Bearer")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("POST /app/installations/77/access_tokens")),
+        "{requests:#?}"
+    );
+    // GitLab refuses the token: 401, said without the token.
+    let out = guard(
+        &sink,
+        &gl.repo_url(PROJECT),
+        &gl_merge,
+        json!({"required": 1}),
+    )
+    .run();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        support::stderr(&out).contains("the credentials were refused (401: 401 Unauthorized)"),
+        "{}",
+        support::stderr(&out)
+    );
+    outputs.push(out);
+    post_sync(
+        &sink,
+        &sync_body(
+            &gh.repo_url(REPO),
+            &m7,
+            "2026-01-02T10:00:00Z",
+            true,
+            "CHG-1: x",
+        ),
+    );
+    let metrics = sink.http("GET", "/metrics", &[], b"").body;
+    assert!(
+        metrics.contains(
+            "sluice_approval_decisions_total{decided=\"at-sync\",verdict=\"approved\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_host_requests_total{host=\"github\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
+    let decision_answers: Vec<String> = outputs
+        .iter()
+        .map(|o| format!("{}{}", support::stdout(o), support::stderr(o)))
+        .collect();
+    let mut everything = vec![
+        sink.stderr(),
+        metrics,
+        sink.log_lines().join("\n"),
+        decision_answers.join("\n"),
+    ];
+    for entry in std::fs::read_dir(sink.data_dir.join("snapshots")).unwrap() {
+        everything.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let mut secrets: Vec<String> = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::to_owned)
+        .collect();
+    secrets.extend([GL_TOKEN.to_owned(), TOKEN.to_owned()]);
+    secrets.extend(issued);
+    let text = everything.join("\n");
+    assert!(
+        text.contains("request") && text.contains("\"approval\""),
+        "nothing was logged or recorded: the check would be empty"
+    );
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret ({}…) appears in a log line, record, error, snapshot or /metrics",
+            &s[..8.min(s.len())]
+        );
+    }
+    // The JWT's signature part would be as secret as the token; no JWT either.
+    assert!(
+        !text.contains("eyJhbGciOiJSUzI1NiIs"),
+        "a JSON Web Token was written somewhere"
+    );
+    served.validate();
 }

@@ -280,7 +280,10 @@ fn route(s: &State, base: &str, req: &Req, p: &Project, rest: &[&str], tmpl: &st
         ["merge_requests", iid] => match mr(iid) {
             Some(m) => {
                 let mut v = mr_basic(base, p, m);
-                let first = m.versions.first().map_or_else(String::new, |v| v.head_commit_sha.clone());
+                let first = m
+                    .versions
+                    .first()
+                    .map_or_else(String::new, |v| v.head_commit_sha.clone());
                 v["diff_refs"] = json!({"base_sha": first, "head_sha": m.sha, "start_sha": first});
                 v["subscribed"] = json!(false);
                 v["changes_count"] = json!(m.commits.len().to_string());
