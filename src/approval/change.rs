@@ -110,6 +110,7 @@ pub struct Identity {
 
 impl Identity {
     /// Someone known by login only.
+    #[cfg(test)]
     pub fn login(login: &str) -> Identity {
         Identity {
             login: Some(login.to_owned()),

@@ -3,9 +3,9 @@
 //!
 //! Per pull request (as palantir/policy-bot's `approval/approve.go` evaluates a rule: candidates,
 //! then who is left out and why):
-//! - each reviewer's **latest deciding review** counts: APPROVED, CHANGES_REQUESTED or DISMISSED, in
-//!   the host's order; a COMMENTED (or pending) review after an approval does not withdraw it, and a
-//!   dismissed review approves nothing (GitHub keeps it with state DISMISSED, the approval is gone);
+//! - each reviewer's **latest deciding review** counts: `APPROVED`, `CHANGES_REQUESTED` or `DISMISSED`, in
+//!   the host's order; a `COMMENTED` (or pending) review after an approval does not withdraw it, and a
+//!   dismissed review approves nothing (GitHub keeps it with state `DISMISSED`, the approval is gone);
 //! - an approval is left out when its reviewer is the author (`excludeAuthor`), authored or
 //!   committed one of the pull request's commits (`excludeContributors`), or it was given on another
 //!   head than the one merged, unless `allowStaleApprovals`;
@@ -20,6 +20,7 @@
 use super::change::{Change, Pull, Review, ReviewState};
 use crate::policy::approvals::ApprovalsSpec;
 use serde::Serialize;
+use std::fmt::Write as _;
 
 /// The outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -207,10 +208,7 @@ fn judge_pull(rules: &ApprovalsSpec, pull: &Pull) -> PullJudgment {
             pull.url, rules.required
         );
         for d in &dismissed {
-            text.push_str(&format!(
-                "; {}'s approval does not count: {}",
-                d.login, d.why
-            ));
+            let _ = write!(text, "; {}'s approval does not count: {}", d.login, d.why);
         }
         problems.push(text);
     }
@@ -326,7 +324,7 @@ fn code_owner_findings(
             .collect::<Vec<_>>()
             .join(", ");
         if more > 0 {
-            named.push_str(&format!(" and {more} more"));
+            let _ = write!(named, " and {more} more");
         }
         problems.push(format!(
             "PR #{}: {named} need an approval by a code owner ({owners}) (approvals.codeOwners)",

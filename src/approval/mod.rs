@@ -27,5 +27,5 @@ pub mod floor;
 pub mod judge;
 
 pub use change::{Change, ChangeCommit, Identity, Owner, PathOwners, Pull, Review, ReviewState};
-pub use floor::{effective, Effective, Floor, Scope};
-pub use judge::{judge, Approver, Dismissal, Judgment, PullJudgment, Verdict};
+pub use floor::{effective, Effective, Floor};
+pub use judge::{judge, Judgment, PullJudgment, Verdict};

@@ -1,5 +1,5 @@
 //! The live [`Source`]: GitHub's and GitLab's REST APIs over reqwest (already in the tree through
-//! object_store; rustls with the process's crypto provider, ring, and the platform's trust store).
+//! `object_store`; rustls with the process's crypto provider, ring, and the platform's trust store).
 //!
 //! - every call has a timeout (`--host-timeout`), and every gather a deadline the caller sets;
 //! - 5xx answers and failed connections are retried twice with backoff, within the deadline;
@@ -21,7 +21,6 @@ use super::{HostError, Kind, Paging, Req, Source};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -203,11 +202,6 @@ impl Hosts {
         Some((endpoint, path))
     }
 
-    /// The endpoint of a kind, for a snapshot that names only the kind.
-    pub fn endpoint(&self, kind: Kind) -> Option<&Endpoint> {
-        self.endpoints.iter().find(|e| e.kind == kind)
-    }
-
     /// A source for requests about `repository` on `endpoint`, which must all be done by `deadline`.
     pub fn source<'a>(
         &'a self,
@@ -259,8 +253,8 @@ fn immutable(path: &str) -> bool {
 }
 
 impl Source for HttpSource<'_> {
-    fn fetch(&self, req: &Req) -> impl Future<Output = Result<Value, HostError>> + Send {
-        async move {
+    async fn fetch(&self, req: &Req) -> Result<Value, HostError> {
+        {
             let key = format!("{} {}", self.endpoint.api, req.path);
             let cacheable = immutable(&req.path);
             if cacheable {
@@ -326,18 +320,20 @@ impl HttpSource<'_> {
                 .map_err(|e| HostError::new("GitHub App", e.to_string()))
         };
         let owner = self.repository.split('/').next().unwrap_or("").to_owned();
-        let installation = match app.installation {
-            Some(id) => id,
-            None => {
+        let installation = if let Some(id) = app.installation {
+            id
+        } else {
+            {
                 let known = self
                     .hosts
                     .installations
                     .lock()
                     .ok()
                     .and_then(|m| m.get(&owner).copied());
-                match known {
-                    Some(id) => id,
-                    None => {
+                if let Some(id) = known {
+                    id
+                } else {
+                    {
                         let path = format!("/repos/{}/installation", self.repository);
                         let jwt = jwt()?;
                         let answer = self
@@ -348,7 +344,7 @@ impl HttpSource<'_> {
                                 None,
                             )
                             .await?;
-                        let value = self.json(&format!("GET {path}"), &answer)?;
+                        let value = Self::json(&format!("GET {path}"), &answer)?;
                         let id = value.get("id").and_then(Value::as_u64).ok_or_else(|| {
                             HostError::new(
                                 &format!("GET {path}"),
@@ -381,7 +377,7 @@ impl HttpSource<'_> {
                 Some(body),
             )
             .await?;
-        let value = self.json(&request, &answer)?;
+        let value = Self::json(&request, &answer)?;
         let token = value
             .get("token")
             .and_then(Value::as_str)
@@ -412,7 +408,7 @@ impl HttpSource<'_> {
         let mut joined: Option<Value> = None;
         for _ in 0..MAX_PAGES {
             let answer = self.call("GET", &url, header, None).await?;
-            let page = self.json(&request, &answer)?;
+            let page = Self::json(&request, &answer)?;
             joined = Some(match (joined, &req.paging) {
                 (None, _) => page,
                 (Some(Value::Array(mut all)), Paging::Array) => {
@@ -453,7 +449,7 @@ impl HttpSource<'_> {
         ))
     }
 
-    fn json(&self, request: &str, answer: &Answer) -> Result<Value, HostError> {
+    fn json(request: &str, answer: &Answer) -> Result<Value, HostError> {
         serde_json::from_slice(&answer.body).map_err(|e| HostError {
             request: request.to_owned(),
             message: format!("the answer is not JSON: {e}"),
@@ -568,7 +564,7 @@ impl HttpSource<'_> {
                         )
                     })
                 });
-                let wait = wait.unwrap_or(Duration::from_secs(60));
+                let wait = wait.unwrap_or(Duration::from_mins(1));
                 let fits = Instant::now() + wait < self.deadline;
                 waits += 1;
                 if fits && waits <= RATE_WAITS {

@@ -162,13 +162,14 @@ fn bad(request: &str, what: &str) -> HostError {
 /// A request failed or an answer lacks what the judgment needs.
 pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Change, HostError> {
     let repo = &t.repository;
-    let branch = match t
+    let branch = if let Some(b) = t
         .branch
         .as_deref()
         .filter(|b| !b.is_empty() && *b != "HEAD")
     {
-        Some(b) => b.to_owned(),
-        None => {
+        b.to_owned()
+    } else {
+        {
             let r = g
                 .get(Req::one(format!("/repos/{repo}")), trim_repository)
                 .await?;
@@ -346,6 +347,7 @@ fn identity(c: &Value, who: &str) -> Identity {
     }
 }
 
+#[allow(clippy::many_single_char_names)] // g, n, p, a, b: the gather, the number, the pull, two identities
 async fn pull<S: Source>(
     g: &mut Gather<'_, S>,
     repo: &str,

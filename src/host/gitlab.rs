@@ -226,13 +226,14 @@ fn time(t: &str) -> Option<DateTime<FixedOffset>> {
 /// A request failed or an answer lacks what the judgment needs.
 pub async fn gather<S: Source>(g: &mut Gather<'_, S>, t: &Target) -> Result<Change, HostError> {
     let project = format!("/projects/{}", project_id(&t.repository));
-    let branch = match t
+    let branch = if let Some(b) = t
         .branch
         .as_deref()
         .filter(|b| !b.is_empty() && *b != "HEAD")
     {
-        Some(b) => b.to_owned(),
-        None => {
+        b.to_owned()
+    } else {
+        {
             let p = g.get(Req::one(project.clone()), trim_project).await?;
             text(&p, &["default_branch"])
                 .ok_or_else(|| bad(&format!("GET {project}"), "default_branch"))?

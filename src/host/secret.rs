@@ -82,6 +82,8 @@ pub struct Permissions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Read,
+    /// For a writer of the host (revert pull requests), never the approvals check.
+    #[allow(dead_code)]
     Write,
 }
 

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 /// Longest the guard waits for the sink's decision (the sink gives the host 45 s).
-pub const DECIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+pub const DECIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
 
 /// Asks the sink.
 pub trait Decider {

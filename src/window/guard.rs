@@ -318,7 +318,7 @@ fn ask_sink(
         Ok(answer) => {
             decision.allowed = answer.get("allowed").and_then(Value::as_bool) == Some(true);
             if let Some(reason) = answer.get("reason").and_then(Value::as_str) {
-                decision.reason = reason.to_owned();
+                reason.clone_into(&mut decision.reason);
             }
             true
         }

@@ -62,7 +62,7 @@ struct Guard<'a> {
 }
 
 impl Guard<'_> {
-    /// Runs `sluice guard` as the PreSync Job does.
+    /// Runs `sluice guard` as the `PreSync` Job does.
     fn run(&self) -> Output {
         let policy = json!({"windows": [], "freezes": [], "guard": {"enabled": true}, "approvals": self.approvals});
         let sink_url = &self.sink_url;
@@ -207,14 +207,6 @@ fn at(minute: u32) -> String {
 }
 
 // ---- GitHub worlds ------------------------------------------------------------------------------
-
-struct Gh {
-    gh: GitHub,
-    /// The revision synced before the change.
-    base: String,
-    /// The head of main after the change.
-    head: String,
-}
 
 fn person(login: &str) -> Person {
     Person::new(login)
@@ -1437,8 +1429,7 @@ fn render_passes_the_commit_its_source_and_the_hydrators_dry_revision_to_the_gua
     let get = |n: &str| {
         env.iter()
             .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{n} missing: {env:?}"))
+            .map_or_else(|| panic!("{n} missing: {env:?}"), |(_, v)| v.clone())
     };
     assert_eq!(
         get("SLUICE_COMMIT"),

@@ -48,6 +48,7 @@ pub fn section(w: &mut String, records: &[&Record]) {
     }
 }
 
+#[allow(clippy::many_single_char_names)] // w, r, a: the writer, the record, its approval
 fn block(w: &mut String, r: &Record, app: &str, a: &Approval) {
     let how = match (a.decided.as_str(), a.decision) {
         (_, Some(seq)) => format!("decided at sync time, guard decision seq {seq}"),

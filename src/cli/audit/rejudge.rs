@@ -17,6 +17,8 @@ pub(in crate::cli) struct RejudgeArgs {
     /// The sink's data directory, holding audit.jsonl and snapshots/.
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = "/var/lib/sluice")]
     data_dir: PathBuf,
+    // clap prints this as help text, where backticks would show.
+    #[allow(clippy::doc_markdown)]
     /// Read the snapshot from this file (e.g. a copy from the archive) instead of DATA_DIR/snapshots;
     /// its SHA-256 must still be the digest the record names.
     #[arg(long, value_name = "FILE")]

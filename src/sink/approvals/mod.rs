@@ -21,7 +21,7 @@ mod decide;
 mod registry;
 mod run;
 
-pub use attach::{source_of, SourceInfo};
+pub use attach::source_of;
 
 use crate::approval::Floor;
 use crate::host::client::{Endpoint, Hosts};

@@ -156,7 +156,7 @@ impl Shared {
         self: &std::sync::Arc<Self>,
         f: impl FnOnce(&mut Registry) -> R + Send + 'static,
     ) -> R {
-        let loaded = self.loading.lock().map(|l| l.is_none()).unwrap_or(true);
+        let loaded = self.loading.lock().map_or(true, |l| l.is_none());
         if loaded {
             return self.with(f);
         }

@@ -82,7 +82,9 @@ impl Approvals {
         let mut evidence = blank(ask, eff, base.clone(), &head);
         if let Some(why) = &eff.below_floor {
             evidence.reason = why.clone();
-            evidence.verdict = Verdict::Unapproved.as_str().to_owned();
+            Verdict::Unapproved
+                .as_str()
+                .clone_into(&mut evidence.verdict);
             self.count(ask.decided, &evidence.verdict);
             return Ruling {
                 evidence,
@@ -159,7 +161,9 @@ impl Approvals {
     }
 
     fn unverified(&self, ask: &Ask, eff: &Effective, mut evidence: Approval) -> Ruling {
-        evidence.verdict = Verdict::Unverified.as_str().to_owned();
+        Verdict::Unverified
+            .as_str()
+            .clone_into(&mut evidence.verdict);
         self.count(ask.decided, &evidence.verdict);
         Ruling {
             evidence,
@@ -234,7 +238,7 @@ fn blank(ask: &Ask, eff: &Effective, base: Option<String>, head: &str) -> Approv
 
 /// The judgment's parts of the evidence.
 fn fill(evidence: &mut Approval, j: &Judgment) {
-    evidence.verdict = j.verdict.as_str().to_owned();
+    j.verdict.as_str().clone_into(&mut evidence.verdict);
     evidence.reason.clone_from(&j.reason);
     evidence.direct_pushes.clone_from(&j.direct_pushes);
     evidence.pulls = j.pulls.iter().map(pull_evidence).collect();

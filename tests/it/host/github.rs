@@ -389,7 +389,7 @@ fn route(s: &mut State, base: &str, req: &Req) -> Resp {
             match authorized(s, req) {
                 Err(()) if repo.private => return error(&tmpl, 404, "Not Found"),
                 Err(()) => return error(&tmpl, 401, "Bad credentials"),
-                Ok(_) => {}
+                Ok(()) => {}
             }
             repo_route(s, base, req, &repo, rest, &tmpl)
         }
