@@ -2,15 +2,14 @@
 //! the Git host's approvals today; a ticket gate and a verification verdict later, as members beside
 //! `approval` of the same shape (a `verdict`, the `finding` it raises, a `reason`, when it was
 //! `fetchedAt`, and the `snapshotDigest` of what the outside system said, stored beside the log).
-//! Takes nothing but typed values; gives the record members and the findings `audit exceptions`
-//! lists. Pure.
+//! Takes nothing but typed values; gives the record members. Pure. (`findings` reads them off a
+//! record.)
 //!
 //! `approval` is on a guard decision the sink made (`POST /v1/decide`) and on the sync records of
 //! apps that an approvals policy or an org floor covers: copied from the guard decision of the same
 //! revision, or judged after the fact when the sync skipped the guard. Records of apps no approvals
 //! rule covers do not have the member.
 
-use super::model::{Body, Record};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -134,25 +133,4 @@ impl Approval {
             _ => None,
         }
     }
-}
-
-/// The approval evidence of a record, when it has any.
-pub fn approval(record: &Record) -> Option<&Approval> {
-    match &record.body {
-        Body::Sync(s) => s.approval.as_present()?.as_ref(),
-        Body::Guard(g) => g.approval.as_present()?.as_ref(),
-    }
-}
-
-/// Everything `audit exceptions` lists for a record: its gate exceptions, then the findings of its
-/// evidence (`unapproved`, `approval-unverified`).
-pub fn findings(record: &Record) -> Vec<&str> {
-    let mut out: Vec<&str> = super::gate::exceptions(record)
-        .iter()
-        .map(String::as_str)
-        .collect();
-    if let Some(finding) = approval(record).and_then(|a| a.finding.as_deref()) {
-        out.push(finding);
-    }
-    out
 }

@@ -8,7 +8,8 @@
 //! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
-//! evidence approval (later ticket, verification) evidence; the findings `audit exceptions` lists
+//! evidence approval (later ticket, verification) evidence members
+//! findings gate exceptions and evidence findings: what `audit exceptions` lists
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -21,6 +22,7 @@ mod build;
 pub mod event;
 pub mod evidence;
 mod filter;
+pub mod findings;
 pub mod gate;
 mod model;
 pub mod read;

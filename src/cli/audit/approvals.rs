@@ -5,12 +5,13 @@
 
 use super::table::{clean, short};
 use crate::record::evidence::{self, Approval};
+use crate::record::findings;
 use crate::record::{Body, Record};
 use std::fmt::Write as _;
 
 /// Whether any of the records carries approval evidence.
 pub fn any(records: &[&Record]) -> bool {
-    records.iter().any(|r| evidence::approval(r).is_some())
+    records.iter().any(|r| findings::approval(r).is_some())
 }
 
 /// The section, one block per (app, revision, decision): a sync's copy of a guard's decision is shown
@@ -31,7 +32,7 @@ pub fn section(w: &mut String, records: &[&Record]) {
             .filter(|r| matches!(r.body, Body::Guard(_))),
     );
     for r in ordered {
-        let Some(a) = evidence::approval(r) else {
+        let Some(a) = findings::approval(r) else {
             continue;
         };
         let app = r.body.app_name().to_owned();

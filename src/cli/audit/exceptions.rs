@@ -8,7 +8,7 @@ use super::source::{Query, SourceArgs};
 use super::{since, structured, Output};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
-use crate::record::{evidence, Filter};
+use crate::record::{findings, Filter};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -49,7 +49,7 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         .source
         .list(&q)?
         .into_iter()
-        .filter(|r| !evidence::findings(r).is_empty())
+        .filter(|r| !findings::findings(r).is_empty())
         .collect();
     if let Some(limit) = args.limit {
         records.drain(..records.len().saturating_sub(limit));

@@ -227,7 +227,7 @@ pub fn exceptions_table(records: &[Record]) -> String {
                 Some(Some(g)) => hooks_ran(g),
                 _ => String::new(),
             };
-            let exceptions = crate::record::evidence::findings(r).join(",");
+            let exceptions = crate::record::findings::findings(r).join(",");
             vec![
                 seq.to_string(),
                 s.received_at.clone(),

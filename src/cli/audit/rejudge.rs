@@ -7,7 +7,7 @@ use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use crate::evidence::snapshot as store;
 use crate::host::snapshot::{rejudge, Snapshot};
-use crate::record::{self, evidence, Record};
+use crate::record::{self, findings, Record};
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ pub(super) fn run(args: &RejudgeArgs) -> Result<Exit> {
             args.seq
         ))
     })?;
-    let approval = evidence::approval(&record).ok_or_else(|| {
+    let approval = findings::approval(&record).ok_or_else(|| {
         failed(format!(
             "seq {}: the record has no approval evidence",
             args.seq
