@@ -124,8 +124,14 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "SLUICE_GITLAB_TOKEN_FILE")]
     gitlab_token_file: Option<PathBuf>,
     /// An org minimum for approvals, by project or cluster glob: project=GLOB:RULES or
-    /// cluster=GLOB:RULES, RULES as required=N,codeOwners=true,… (repeat the option for several).
-    #[arg(long = "approvals-floor", value_name = "SCOPE=GLOB:RULES")]
+    /// cluster=GLOB:RULES, RULES as required=N,codeOwners=true,… (repeat the option for several; in the
+    /// environment, separate them with `;`).
+    #[arg(
+        long = "approvals-floor",
+        value_name = "SCOPE=GLOB:RULES",
+        env = "SLUICE_APPROVALS_FLOOR",
+        value_delimiter = ';'
+    )]
     approvals_floor: Vec<String>,
     /// Most first-parent commits one change may have to be judged (more: unverified, nothing cut).
     #[arg(long, default_value_t = sink::approvals::DEFAULT_MAX_COMMITS)]

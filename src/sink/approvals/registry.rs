@@ -36,9 +36,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The state of `app` (empty when the log says nothing of it).
+    /// The state of `app` without its decisions (empty when the log says nothing of it): what judging
+    /// needs, cheap to copy on every sync record.
     pub fn app(&self, app: &str) -> AppState {
-        self.apps.get(app).cloned().unwrap_or_default()
+        self.apps
+            .get(app)
+            .map_or_else(AppState::default, |s| AppState {
+                in_force: s.in_force.clone(),
+                decisions: VecDeque::new(),
+                synced: s.synced.clone(),
+                project: s.project.clone(),
+                clusters: s.clusters.clone(),
+            })
     }
 
     /// Learns from a durable record.
