@@ -564,6 +564,27 @@ fn a_change_approved_by_two_non_authors_on_the_merged_head_syncs_and_re_judges_f
         .headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("x-github-api-version") && v == "2022-11-28")));
+    // A second decision for the synced revision (a re-sync): answers addressed by a commit id come from
+    // the cache, reviews are asked for again.
+    let before = gh.with(|s| s.requests.len());
+    let out = guard(&sink, &gh.repo_url(REPO), &r2, two_of_two()).run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let again: Vec<String> = gh.with(|s| s.requests[before..].to_vec());
+    assert!(
+        !again
+            .iter()
+            .any(|r| r.contains(&format!("/commits/{r2}/pulls"))),
+        "cached: {again:#?}"
+    );
+    assert!(
+        again.iter().any(|r| r.contains("/pulls/9/reviews")),
+        "{again:#?}"
+    );
+    let metrics = sink.http("GET", "/metrics", &[], b"").body;
+    assert!(
+        metrics.contains("sluice_host_requests_total{host=\"github\",outcome=\"cached\"}"),
+        "{metrics}"
+    );
     served.validate();
     // `audit show` prints the evidence; trailer approvers are shown as claims.
     let show = support::sluice_in(
