@@ -285,7 +285,8 @@ pub fn documents_and_warnings(
         return Err(GenerateError::NoPolicy { path: policy_path });
     }
     let policy = policy::load(&policy_path)?;
-    let app = app_context(&policy, env)?;
+    let mut app = app_context(&policy, env)?;
+    app.source = source_context(app_dir, repo_root, env);
     let ctx = RenderContext {
         app_dir: app_dir.to_path_buf(),
         repo_root: repo_root.to_path_buf(),
@@ -395,7 +396,53 @@ fn app_context(policy: &Policy, env: &ArgoEnv) -> Result<AppContext> {
         cluster: env.app_setting("SLUICE_CLUSTER").unwrap_or("").to_string(),
         emergency,
         sluice_image: env.get("SLUICE_IMAGE").map(String::from),
+        source: crate::transform::SourceContext::default(),
     })
+}
+
+/// Largest `hydrator.metadata` read.
+const MAX_HYDRATOR_METADATA: u64 = 1 << 20;
+
+/// What the guard tells the sink about the revision (docs/approvals.md). With Argo CD's Source
+/// Hydrator the revision synced is a commit Argo CD wrote; the reviewed one is the `drySha` of its
+/// `hydrator.metadata` (in the app's path, or at the root of the hydrated branch), in the dry
+/// repository it names (argo-cd commitserver's `hydratorMetadataFile`: `repoURL`, `drySha`).
+fn source_context(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+) -> crate::transform::SourceContext {
+    let var = |name: &str| env.get(name).unwrap_or("").to_owned();
+    let mut source = crate::transform::SourceContext {
+        revision: var("ARGOCD_APP_REVISION"),
+        repo_url: var("ARGOCD_APP_SOURCE_REPO_URL"),
+        target_revision: var("ARGOCD_APP_SOURCE_TARGET_REVISION"),
+        project: var("ARGOCD_APP_PROJECT_NAME"),
+        dry_sha: String::new(),
+        sink_url: var("SLUICE_SINK_URL"),
+    };
+    let metadata = [app_dir, repo_root]
+        .iter()
+        .map(|d| d.join("hydrator.metadata"))
+        .find(|p| p.is_file() && p.metadata().is_ok_and(|m| m.len() <= MAX_HYDRATOR_METADATA))
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let member = |m: &serde_json::Value, key: &str| {
+        m.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(dry) = metadata.as_ref().and_then(|m| member(m, "drySha")) {
+        source.dry_sha = dry;
+        if let Some(repo) = metadata.as_ref().and_then(|m| member(m, "repoURL")) {
+            source.repo_url = repo;
+        }
+        source.target_revision = String::new();
+    }
+    source
 }
 
 /// [`ArgoEnv::app_setting`] together with the variable that held it, for error messages.

@@ -27,11 +27,13 @@
 //! diff       two revisions rendered and compared (the pull-request check)
 //! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer and uploader
 //! generate   the plugin pipeline
+//! host       the Git hosts (GitHub, GitLab): credentials, the REST clients, snapshots of what they said
 //! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
 //! watch      the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
 //! evidence   signed checkpoints, proofs against them, the auditor's export
+//! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
 //! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
@@ -48,8 +50,8 @@
 //! ```text
 //! cli
 //! diff sink
-//! generate archive watch
-//! render transform evidence record
+//! generate archive watch host
+//! render transform evidence record approval
 //! policy ledger commit
 //! window manifest
 //! parallel
@@ -60,11 +62,13 @@
 
 pub mod cli;
 
+mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
 mod generate;
+mod host;
 mod ledger;
 mod manifest;
 mod parallel;

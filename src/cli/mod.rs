@@ -54,7 +54,8 @@ enum Command {
     /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
     Guard(guard::GuardArgs),
     /// Run the notification sink that appends every sync outcome to the audit log.
-    Serve(serve::ServeArgs),
+    // Boxed: the sink's options make it the largest variant by far.
+    Serve(Box<serve::ServeArgs>),
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -74,7 +75,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
         Command::Guard(args) => guard::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Audit(command) => audit::run(command),
         Command::LintCommit(args) => lint_commit::run(&args),
     }

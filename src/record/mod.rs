@@ -8,6 +8,8 @@
 //! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
+//! evidence approval (later ticket, verification) evidence members
+//! findings gate exceptions and evidence findings: what `audit exceptions` lists
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -18,7 +20,9 @@
 
 mod build;
 pub mod event;
+pub mod evidence;
 mod filter;
+pub mod findings;
 pub mod gate;
 mod model;
 pub mod read;
@@ -26,8 +30,9 @@ pub mod read;
 pub use build::{event_record, event_record_via, guard_record};
 pub use event::{EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
 pub use filter::Filter;
+pub use model::Added;
 #[cfg(test)]
-pub use model::{Added, Commit};
+pub use model::Commit;
 pub use model::{Body, Gate, GuardDecision, Record, SyncEvent};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 

@@ -21,6 +21,7 @@
 //! member, never a panic and never a silent blank.
 
 use super::event::GUARD_DECISION;
+use super::evidence::Approval;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -111,6 +112,10 @@ pub struct SyncEvent {
     /// for a sync known only from `status.history`, which has no sync result).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub gate: Added<Option<Gate>>,
+    /// The Git host's approvals of the revision (src/record/evidence.rs); absent when no approvals
+    /// rule covers the app.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub approval: Added<Option<Approval>>,
     /// Members this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -261,6 +266,9 @@ pub struct GuardDecision {
     pub active: Vec<u64>,
     /// The windows' descriptions.
     pub windows: Vec<String>,
+    /// The sink's approvals decision, when the guard asked for one (`POST /v1/decide`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub approval: Added<Option<Approval>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -2,6 +2,7 @@
 //! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
+use super::approvals::{self, Approvals};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
@@ -51,6 +52,8 @@ pub struct Context {
     pub max_body: usize,
     /// See [`REQUEST_DEADLINE`].
     pub request_deadline: Duration,
+    /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
+    pub approvals: Option<Arc<Approvals>>,
 }
 
 /// A response before it is sent.
@@ -159,6 +162,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         .with_body(ctx.metrics.render()),
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
+        (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
             Ok(()) => {
                 let ctx = Arc::clone(ctx);
@@ -175,7 +179,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -213,12 +217,14 @@ fn health(ctx: &Context) -> Reply {
 enum Kind {
     Event,
     Guard,
+    /// The guard asks for the sink's decision (src/sink/approvals/decide.rs).
+    Decide,
 }
 
 async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
     };
     if let Err(reply) = authorize(ctx, &rq, Access::Write) {
         ctx.metrics.count(fixed_label, Counted::Unauthorized);
@@ -269,23 +275,31 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     };
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let Kind::Decide = kind {
+        return decide(ctx, &value, &received_at).await;
+    }
+    // What judging the sync's approvals after the fact needs of the Application (a few strings).
+    let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
     drop(body);
-    let draft = match draft {
+    let mut draft = match draft {
         Ok(d) => d,
         Err(e) => {
             ctx.metrics.count(label, Counted::Rejected);
             return Reply::error(400, e);
         }
     };
+    if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
+        approvals.attach(&mut draft, source).await;
+    }
     let content = draft.clone();
     let queued = Instant::now();
     let result = tokio::time::timeout_at(deadline, ctx.appender.append(draft)).await;
@@ -303,6 +317,9 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     match result {
         Ok(Ok(Outcome::Appended { seq, hash })) => {
             ctx.metrics.count(label, Counted::Created);
+            if let Some(approvals) = &ctx.approvals {
+                approvals.observe(seq, &content).await;
+            }
             Reply::json(201, &json!({"seq": seq, "hash": hash}))
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
@@ -311,6 +328,24 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
             unavailable("the record could not be made durable, nothing was recorded")
         }
         Err(_) => unavailable("the record was not confirmed durable in time"),
+    }
+}
+
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
+/// longer than other requests (the Git host is asked), so it is not held to the request deadline
+/// once its body has arrived.
+async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let Some(approvals) = &ctx.approvals else {
+        ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
+        return Reply::error(404, "this sink makes no approvals decisions");
+    };
+    let answer = approvals.decide(request, &ctx.appender, received_at).await;
+    ctx.metrics.count(GUARD_DECISION, answer.counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
     }
 }
 
@@ -377,7 +412,8 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        for member in ["seq", "prev", "hash", "key", "receivedAt"] {
+        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's.
+        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
             map.remove(member);
         }
         map

@@ -65,6 +65,19 @@ pub struct Metrics {
     pub watch_relists: AtomicU64,
     /// Checkpoints and archive, when configured (`sink::evidence`).
     pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
+    /// More lines from a part of the sink with counters of its own (the approvals decisions and
+    /// the Git hosts' requests, `sink::approvals`).
+    pub more: std::sync::OnceLock<MoreMetrics>,
+}
+
+/// Writes further Prometheus lines.
+#[derive(Clone)]
+pub struct MoreMetrics(pub std::sync::Arc<dyn Fn(&mut String) + Send + Sync>);
+
+impl std::fmt::Debug for MoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MoreMetrics")
+    }
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
@@ -225,6 +238,9 @@ impl Metrics {
         );
         if let Some(evidence) = self.evidence.get() {
             evidence.render(o);
+        }
+        if let Some(more) = self.more.get() {
+            (more.0)(o);
         }
         out
     }

@@ -8,6 +8,7 @@
 //!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
+pub mod approvals;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
@@ -64,6 +65,8 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
+    /// The Git hosts, credentials and floors of approvals decisions.
+    pub approvals: approvals::Config,
 }
 
 /// Why the sink could not start or run.
@@ -95,6 +98,8 @@ pub enum SinkError {
     WriterStopped,
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error("approvals: {0}")]
+    Approvals(String),
 }
 
 /// Why the server stopped.
@@ -171,6 +176,14 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let approvals = Arc::new(
+        approvals::Approvals::start(config.approvals, config.data_dir.clone())
+            .map_err(SinkError::Approvals)?,
+    );
+    let rendered = Arc::clone(&approvals);
+    let _ = metrics
+        .more
+        .set(metrics::MoreMetrics(Arc::new(move |o| rendered.render(o))));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
@@ -182,6 +195,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         knowledge,
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
+        approvals: Some(approvals),
     };
     let served = run(
         listener,
@@ -213,6 +227,8 @@ pub struct Context {
     pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
+    /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
+    pub approvals: Option<Arc<approvals::Approvals>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -250,6 +266,7 @@ pub fn run(
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
+            approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
         };
         watch::spawn(watch, Arc::new(recorder))?;
     }
@@ -265,6 +282,7 @@ pub fn run(
         change_pattern: ctx.change_pattern,
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
+        approvals: ctx.approvals,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -417,6 +435,7 @@ mod tests {
             knowledge: Knowledge::default().into(),
             watch: None,
             on_durable: Box::new(|_| {}),
+            approvals: None,
         };
         let limits = server::Limits {
             max_connections: 16,

@@ -203,7 +203,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
 }
 
 /// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, and why the gate was skipped.
+/// the sink learnt of it, which hooks ran, why the gate was skipped and what the approvals lack.
 pub fn exceptions_table(records: &[Record]) -> String {
     let header = [
         "SEQ",
@@ -219,14 +219,15 @@ pub fn exceptions_table(records: &[Record]) -> String {
     let rows = records
         .iter()
         .filter_map(|r| match &r.body {
-            Body::Sync(s) => Some((r.seq, s)),
+            Body::Sync(s) => Some((r, r.seq, s)),
             Body::Guard(_) => None,
         })
-        .map(|(seq, s)| {
-            let (hooks, exceptions) = match s.gate.as_present() {
-                Some(Some(g)) => (hooks_ran(g), g.exceptions.join(",")),
-                _ => (String::new(), String::new()),
+        .map(|(r, seq, s)| {
+            let hooks = match s.gate.as_present() {
+                Some(Some(g)) => hooks_ran(g),
+                _ => String::new(),
             };
+            let exceptions = crate::record::findings::findings(r).join(",");
             vec![
                 seq.to_string(),
                 s.received_at.clone(),

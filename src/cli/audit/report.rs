@@ -88,7 +88,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     } else {
         approvers.join(", ")
     };
-    let _ = writeln!(w, "  approved by: {}", clean(&approved));
+    // With approvals verified at the Git host, the trailers are only what someone typed.
+    let verified = super::approvals::any(&selected);
+    let label = if verified {
+        "claimed by trailers (not evidence):"
+    } else {
+        "approved by:"
+    };
+    let _ = writeln!(w, "  {label} {}", clean(&approved));
     let trailers: [(&str, TrailerField); 4] = [
         ("risk", |s| s.risk.as_deref()),
         ("tested", |s| s.tested.as_deref()),
@@ -139,6 +146,10 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     ];
     for line in aligned(&header, sync_rows).lines() {
         let _ = writeln!(w, "  {line}");
+    }
+
+    if verified {
+        super::approvals::section(w, &selected);
     }
 
     let _ = writeln!(w, "\nWindows (guard decisions):");

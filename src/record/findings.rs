@@ -1,0 +1,27 @@
+//! The findings of a record (what `audit exceptions` lists): its gate exceptions (src/record/gate.rs),
+//! then what its evidence members raise (src/record/evidence.rs: `unapproved`,
+//! `approval-unverified`). Pure.
+
+use super::evidence::Approval;
+use super::model::{Body, Record};
+
+/// The approval evidence of a record, when it has any.
+pub fn approval(record: &Record) -> Option<&Approval> {
+    match &record.body {
+        Body::Sync(s) => s.approval.as_present()?.as_ref(),
+        Body::Guard(g) => g.approval.as_present()?.as_ref(),
+    }
+}
+
+/// Everything `audit exceptions` lists for a record: its gate exceptions, then the findings of its
+/// evidence (`unapproved`, `approval-unverified`).
+pub fn findings(record: &Record) -> Vec<&str> {
+    let mut out: Vec<&str> = super::gate::exceptions(record)
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if let Some(finding) = approval(record).and_then(|a| a.finding.as_deref()) {
+        out.push(finding);
+    }
+    out
+}
