@@ -62,11 +62,13 @@
 
 pub mod cli;
 
+mod analysis;
 mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
+mod expr;
 mod generate;
 mod host;
 mod ledger;
