@@ -79,6 +79,7 @@ mod record;
 mod render;
 mod sink;
 mod transform;
+mod verify;
 mod watch;
 mod window;
 

@@ -145,6 +145,7 @@ pub fn event_record_via(
         via: Added::Present(via.as_str().to_owned()),
         gate: Added::Present(gate),
         approval: Added::Absent,
+        verification: Added::Absent,
         extra: Map::new(),
     })))
 }
