@@ -101,7 +101,7 @@ pub struct Measurement {
     pub started_at: String,
     pub finished_at: String,
     /// Why, for an Error (and what a Failed HTTP probe or workload saw).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub message: Option<String>,
 }
 

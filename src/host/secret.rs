@@ -83,7 +83,6 @@ pub struct Permissions {
 pub enum Access {
     Read,
     /// For a writer of the host (revert pull requests), never the approvals check.
-    #[allow(dead_code)]
     Write,
 }
 
@@ -92,6 +91,16 @@ impl Permissions {
     pub const APPROVALS: Permissions = Permissions {
         pull_requests: Access::Read,
         contents: Access::Read,
+        metadata: Access::Read,
+        members: None,
+    };
+
+    /// What opening a revert pull request needs: contents (a branch and a commit) and pull
+    /// requests (the pull request and its label), write; metadata, read. Asked only for the revert,
+    /// never for the approvals check.
+    pub const ROLLBACK: Permissions = Permissions {
+        pull_requests: Access::Write,
+        contents: Access::Write,
         metadata: Access::Read,
         members: None,
     };

@@ -410,7 +410,7 @@ impl Run<'_> {
             .interval
             .as_deref()
             .and_then(|t| verify::duration(t).ok())
-            .unwrap_or(Duration::from_secs(5));
+            .unwrap_or_else(|| verify::duration(verify::DEFAULT_WORKLOAD_INTERVAL).unwrap_or(Duration::from_secs(5)));
         let started_at = probe::now();
         let finish = |phase: Phase, value: String, message: String| {
             let m = Measurement {
