@@ -218,3 +218,158 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
     let out = support::sluice_in(Path::new("."), &["audit", "verify", "--data-dir", data.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", support::stderr(&out));
 }
+
+// ---- The workload check and Argo Rollouts, against the emulated Kubernetes API ----------------------
+
+/// Checks emulated objects against their published schemas: workloads against the Kubernetes schemas
+/// (kubernetes-validate, strict), Argo Rollouts' against its CRDs (tests/fixtures/verify).
+fn validate_objects(objects: &[Value]) {
+    let script = r#"
+import json, sys
+import jsonschema, kubernetes_validate
+schemas = json.load(open(sys.argv[1]))
+for doc in json.loads(sys.argv[2]):
+    if doc["apiVersion"] == "argoproj.io/v1alpha1":
+        jsonschema.validate(doc, schemas[doc["kind"]])
+    else:
+        kubernetes_validate.validate(doc, "1.33.0", strict=True)
+print("ok", len(json.loads(sys.argv[2])))
+"#;
+    let schemas = support::project_root().join("tests/fixtures/verify/argo-rollouts-schemas.json");
+    let out = support::python(script, &[schemas.to_str().unwrap(), &Value::Array(objects.to_vec()).to_string()]);
+    assert_eq!(out.trim(), format!("ok {}", objects.len()));
+}
+
+fn deployment(name: &str, status: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "production", "generation": 2, "uid": format!("uid-{name}")},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}}, "progressDeadlineSeconds": 600,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "registry.example.com/shop:2.4.1"}]}}},
+        "status": status})
+}
+
+fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": kind, "status": status, "reason": reason, "message": message,
+        "lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"})
+}
+
+fn workload_ref(kind: &str, api: &str, name: &str) -> Value {
+    json!({"apiVersion": api, "kind": kind, "namespace": "production", "name": name})
+}
+
+fn run_with_cluster(sink: &Sink, kubeconfig: &Path, app: &str, policy: &Value, workloads: &Value) -> (Output, Value) {
+    let workloads = workloads.to_string();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let out = verify(sink, app, policy, &format!("{:0<40}", "d00d"), &[("SLUICE_VERIFY_WORKLOADS", &workloads), ("KUBECONFIG", kubeconfig)]);
+    let printed = serde_json::from_str(support::stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {} {}", support::stdout(&out), support::stderr(&out)));
+    (out, printed)
+}
+
+/// A Deployment whose new ReplicaSet never becomes available within `within` fails the check, naming
+/// the Deployment and its condition; a progress deadline already exceeded fails it at once; rolled-out
+/// workloads pass. The check reads exactly the named objects.
+#[test]
+fn the_workload_check_judges_as_kubectl_rollout_status() {
+    let api = crate::kube_api::KubeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sink = Sink::start(&data, Some(TOKEN));
+    let unavailable = deployment("web", json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 1,
+        "availableReplicas": 1, "unavailableReplicas": 2, "conditions": [
+            condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
+            condition("Progressing", "True", "ReplicaSetUpdated", "ReplicaSet \"web-7d4b9c\" is progressing.")]}));
+    let stuck = deployment("api", json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "availableReplicas": 3, "conditions": [
+            condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+            condition("Progressing", "False", "ProgressDeadlineExceeded", "ReplicaSet \"api-5f6d\" has timed out progressing.")]}));
+    let done = deployment("front", json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3, "conditions": [
+            condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+            condition("Progressing", "True", "NewReplicaSetAvailable", "ReplicaSet \"front-9c\" has successfully progressed.")]}));
+    let cache = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "cache", "namespace": "production", "generation": 1},
+        "spec": {"replicas": 2, "serviceName": "cache", "selector": {"matchLabels": {"app": "cache"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+            "template": {"metadata": {"labels": {"app": "cache"}}, "spec": {"containers": [{"name": "redis", "image": "redis:7"}]}}},
+        "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "currentReplicas": 2, "updatedReplicas": 2,
+            "currentRevision": "cache-6b", "updateRevision": "cache-6b", "availableReplicas": 2}});
+    let objects = [unavailable, stuck, done, cache];
+    validate_objects(&objects);
+    for o in objects {
+        api.put_object(o);
+    }
+    let policy = |within: &str| json!({"within": within, "onFailure": "fail-sync", "checks": [{"name": "rolled-out", "workloads": {}, "interval": "300ms"}]});
+    // The new ReplicaSet never becomes available: Failed at the end of within, naming it.
+    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "shop", &policy("2s"),
+        &json!([workload_ref("Deployment", "apps/v1", "web"), workload_ref("StatefulSet", "apps/v1", "cache")]));
+    assert_eq!(out.status.code(), Some(1), "{}", support::stderr(&out));
+    assert_eq!(printed["verdict"], "Failed", "{printed}");
+    let message = printed["checks"][0]["message"].as_str().unwrap();
+    assert!(message.contains("Deployment/production/web not rolled out within 2s"), "{message}");
+    assert!(message.contains("1 of 3 updated replicas are available"), "{message}");
+    assert!(message.contains("Available=False MinimumReplicasUnavailable: Deployment does not have minimum availability."), "{message}");
+    assert!(!message.contains("cache"), "the rolled-out StatefulSet is not named: {message}");
+    assert_eq!(printed["checks"][0]["measurements"][0]["value"], "1 of 2 rolled out");
+    // A progress deadline exceeded: Failed at once (well before within).
+    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "api", &policy("10m"), &json!([workload_ref("Deployment", "apps/v1", "api")]));
+    assert_eq!(out.status.code(), Some(1));
+    let message = printed["checks"][0]["message"].as_str().unwrap();
+    assert!(message.contains("deployment \"api\" exceeded its progress deadline (Progressing=False ProgressDeadlineExceeded: ReplicaSet \"api-5f6d\" has timed out progressing.)"), "{message}");
+    // Rolled out: Successful.
+    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "front", &policy("10m"),
+        &json!([workload_ref("Deployment", "apps/v1", "front"), workload_ref("StatefulSet", "apps/v1", "cache")]));
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    assert_eq!(printed["verdict"], "Successful");
+    // Only the named objects were read, each with `get`.
+    let requests = api.requests();
+    assert!(requests.iter().all(|r| r.starts_with("get /apis/apps/v1/namespaces/production/")), "{requests:?}");
+    assert!(requests.contains(&"get /apis/apps/v1/namespaces/production/deployments/web".to_owned()), "{requests:?}");
+    assert_eq!(verdicts(&sink, "shop")[0]["verification"]["verdict"], "Failed");
+}
+
+/// With a Rollout among the app's workloads, the verdicts of its AnalysisRuns for the revision synced
+/// (its current pod template hash) are collected into the same record; older runs are not.
+#[test]
+fn analysis_runs_of_the_apps_rollouts_join_the_verdict() {
+    let api = crate::kube_api::KubeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sink = Sink::start(&data, Some(TOKEN));
+    let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "api", "namespace": "production", "generation": 5, "uid": "uid-rollout-api"},
+        "spec": {"replicas": 3},
+        "status": {"observedGeneration": "5", "phase": "Healthy", "currentPodHash": "7d4b9c", "stableRS": "7d4b9c",
+            "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}});
+    let run = |name: &str, hash: &str, phase: &str, value: &str| json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+        "metadata": {"name": name, "namespace": "production", "labels": {"rollouts-pod-template-hash": hash, "rollout-type": "Step"},
+            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "api", "uid": "uid-rollout-api", "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"metrics": [{"name": "errors", "provider": {"prometheus": {"query": "x"}}}]},
+        "status": {"phase": phase, "message": if phase == "Failed" { "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0)" } else { "" },
+            "startedAt": "2026-01-01T00:00:00Z",
+            "metricResults": [{"name": "errors", "phase": phase, "count": 1, "failed": i64::from(phase == "Failed"), "successful": i64::from(phase == "Successful"),
+                "measurements": [{"phase": phase, "value": value, "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}]}]}});
+    let objects = [rollout, run("api-7d4b9c-2", "7d4b9c", "Failed", "[0.2]"), run("api-5f5f5f-1", "5f5f5f", "Successful", "[0.01]")];
+    validate_objects(&objects);
+    for o in objects {
+        api.put_object(o);
+    }
+    let policy = json!({"within": "1m", "onFailure": "record", "checks": [{"name": "rolled-out", "workloads": {}}]});
+    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "api", &policy, &json!([workload_ref("Rollout", "argoproj.io/v1alpha1", "api")]));
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    assert_eq!(printed["verdict"], "Failed", "{printed}");
+    let checks = printed["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{printed}");
+    assert_eq!(checks[0]["phase"], "Successful");
+    assert_eq!(checks[1]["name"], "api-7d4b9c-2/errors");
+    assert_eq!(checks[1]["kind"], "rollouts-analysis");
+    assert_eq!(checks[1]["phase"], "Failed");
+    assert_eq!(checks[1]["measurements"][0]["value"], "[0.2]");
+    let recorded = verdicts(&sink, "api");
+    assert_eq!(recorded[0]["verification"]["checks"][1]["name"], "api-7d4b9c-2/errors");
+    assert!(api.requests().iter().any(|r| r == "list /apis/argoproj.io/v1alpha1/namespaces/production/analysisruns?labelSelector=rollouts-pod-template-hash=7d4b9c"), "{:?}", api.requests());
+}
