@@ -373,3 +373,158 @@ fn analysis_runs_of_the_apps_rollouts_join_the_verdict() {
     assert_eq!(recorded[0]["verification"]["checks"][1]["name"], "api-7d4b9c-2/errors");
     assert!(api.requests().iter().any(|r| r == "list /apis/argoproj.io/v1alpha1/namespaces/production/analysisruns?labelSelector=rollouts-pod-template-hash=7d4b9c"), "{:?}", api.requests());
 }
+
+// ---- The record: the verdict on the sync record, findings, and what the exit code says -------------
+
+/// An HTTP service on 127.0.0.1 answering every request with `status` and `body`.
+fn service(status: u16, body: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for mut conn in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    format!("http://{addr}/healthz")
+}
+
+/// The webhook body of a finished sync of `app` at `revision` (the verify hook among its resources
+/// unless `selective`, which runs no hooks).
+fn sync_body(event: &str, app: &str, revision: &str, previous: &str, started: &str, selective: bool) -> String {
+    let phase = if event == "sync-failed" { "Failed" } else { "Succeeded" };
+    let mut operation = json!({"initiatedBy": {"automated": true}, "sync": {"revision": revision}});
+    let mut resources = vec![json!({"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "production", "name": "web", "status": "Synced", "syncPhase": "Sync"})];
+    if selective {
+        operation["sync"]["resources"] = json!([{"group": "apps", "kind": "Deployment", "name": "web"}]);
+    } else {
+        resources.push(json!({"group": "batch", "version": "v1", "kind": "Job", "namespace": "production", "name": format!("{app}-sluice-verify"),
+            "hookType": "PostSync", "hookPhase": phase, "syncPhase": "PostSync", "message": "Job has reached the specified backoff limit"}));
+        resources.push(json!({"group": "velero.io", "version": "v1", "kind": "Backup", "namespace": "velero", "name": "pre-change-chg-7-c0ffee0-presync-1767225600",
+            "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"}));
+    }
+    json!({
+        "event": event,
+        "app": {
+            "metadata": {"name": app, "namespace": "argocd", "uid": format!("uid-{app}")},
+            "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "production"},
+                     "source": {"repoURL": "https://github.com/acme/deploy.git", "targetRevision": "main", "path": app, "plugin": {"name": "sluice"}}},
+            "status": {"sync": {"status": "Synced", "revision": revision}, "health": {"status": "Healthy"},
+                "history": [{"id": 4, "revision": previous, "deployedAt": "2026-01-01T00:00:00Z"}, {"id": 5, "revision": revision, "deployedAt": started}],
+                "operationState": {"phase": phase, "message": "done", "startedAt": started, "finishedAt": started,
+                    "operation": operation, "syncResult": {"revision": revision, "resources": resources}}}
+        },
+        "commit": {"Message": "CHG-7: raise the pool size", "Author": "Ann <ann@example.com>", "Date": started, "Tags": []}
+    })
+    .to_string()
+}
+
+fn post_event(sink: &Sink, body: &str) -> support::Resp {
+    sink.http("POST", "/v1/events", &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", "application/json")], body.as_bytes())
+}
+
+/// A minute before now (the operation started before its PostSync hook).
+fn started_before() -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `fail-sync` exits non-zero and `record` exits zero, both recorded with every measurement; the sync
+/// record of the operation carries the verdict (`report` naming the hook's record), `audit show`
+/// prints it, and `audit exceptions` lists `verification-failed` and `unverified` (a sync of an app
+/// with checks and no verdict).
+#[test]
+fn the_verdict_is_evidence_on_the_sync_record_and_its_absence_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sink = Sink::start(&data, Some(TOKEN));
+    let down = service(503, r#"{"status":"down"}"#);
+    let up = service(200, r#"{"status":"ok","version":"2.4.1"}"#);
+    let check = |url: &str| json!({"name": "health", "http": {"url": url, "jsonPath": "{$.status}"}, "successCondition": "result == 'ok'", "interval": "200ms", "count": 2});
+    let (r1, r0) = (format!("{:a<40}", "1"), format!("{:b<40}", "0"));
+    // fail-sync with a failing probe: exit 1, recorded.
+    let started = started_before();
+    let failing = json!({"within": "1m", "onFailure": "fail-sync", "checks": [check(&down)]});
+    let out = verify(&sink, "shop", &failing, &r1, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", support::stderr(&out));
+    let stderr = support::stderr(&out);
+    assert!(stderr.contains("verification Failed: check \"health\" assessed Failed: failed (1) > failureLimit (0) (onFailure: fail-sync)"), "{stderr}");
+    let printed: Value = serde_json::from_str(support::stdout(&out).trim()).unwrap();
+    assert_eq!(printed["checks"][0]["measurements"][0]["value"], "503");
+    assert_eq!(printed["checks"][0]["measurements"][0]["message"], "HTTP 503, expected 200");
+    // record with the same probe: exit 0, recorded as Failed all the same.
+    let recording = json!({"within": "1m", "onFailure": "record", "checks": [check(&down)]});
+    let out = verify(&sink, "cart", &recording, &r1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    // A passing probe, with its JSON path.
+    let passing = json!({"within": "1m", "onFailure": "fail-sync", "checks": [check(&up)]});
+    let out = verify(&sink, "front", &passing, &r1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    let printed: Value = serde_json::from_str(support::stdout(&out).trim()).unwrap();
+    assert_eq!(printed["checks"][0]["measurements"][1]["value"], "\"ok\"");
+    for (app, verdict, on_failure) in [("shop", "Failed", "fail-sync"), ("cart", "Failed", "record"), ("front", "Successful", "fail-sync")] {
+        let v = verdicts(&sink, app);
+        assert_eq!(v.len(), 1, "{app}");
+        assert_eq!(v[0]["verification"]["verdict"], verdict, "{app}");
+        assert_eq!(v[0]["verification"]["onFailure"], on_failure);
+        assert_eq!(v[0]["verification"]["checks"][0]["measurements"].as_array().unwrap().len(), if verdict == "Failed" { 1 } else { 2 }, "{app}");
+        assert_eq!(v[0]["verification"]["finding"], Value::Null, "the sync record carries the finding");
+    }
+    // The syncs of those operations carry the verdicts.
+    let failed = post_event(&sink, &sync_body("sync-failed", "shop", &r1, &r0, &started, false));
+    assert_eq!(failed.status, 201, "{}", failed.body);
+    let seq = failed.json()["seq"].as_u64().unwrap();
+    let report_seq = verdicts(&sink, "shop")[0]["seq"].as_u64().unwrap();
+    let record = |seq: u64| -> Value {
+        sink.log_lines().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|r| r["seq"] == seq).unwrap()
+    };
+    let v = &record(seq)["verification"];
+    assert_eq!(v["verdict"], "Failed", "{v}");
+    assert_eq!(v["finding"], "verification-failed");
+    assert_eq!(v["report"], report_seq);
+    assert_eq!(v["checks"][0]["measurements"][0]["value"], "503");
+    // fail-sync does not revert: no rollback member.
+    assert_eq!(v["rollback"], Value::Null);
+    let ok = post_event(&sink, &sync_body("sync-succeeded", "front", &r1, &r0, &started, false));
+    let v = &record(ok.json()["seq"].as_u64().unwrap())["verification"];
+    assert_eq!((v["verdict"].as_str(), v["finding"].as_str()), (Some("Successful"), None));
+    // A redelivery is a duplicate, not a second record.
+    let again = post_event(&sink, &sync_body("sync-failed", "shop", &r1, &r0, &started, false));
+    assert_eq!((again.status, again.json()["duplicate"].as_bool()), (200, Some(true)), "{}", again.body);
+    // A later selective sync of the app runs no hook: unverified.
+    let r2 = format!("{:c<40}", "2");
+    let selective = post_event(&sink, &sync_body("sync-succeeded", "shop", &r2, &r1, &started_before(), true));
+    let v = &record(selective.json()["seq"].as_u64().unwrap())["verification"];
+    assert_eq!((v["verdict"].as_str(), v["finding"].as_str()), (None, Some("unverified")), "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("ran none"), "{v}");
+    // A sync whose verify hook ran but whose verdict never came: unverified.
+    let r3 = format!("{:d<40}", "3");
+    let silent = post_event(&sink, &sync_body("sync-succeeded", "cart", &r3, &r1, &started_before(), false));
+    let v = &record(silent.json()["seq"].as_u64().unwrap())["verification"];
+    assert_eq!(v["finding"], "unverified", "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("the verify hook ran (phase Succeeded)"), "{v}");
+    // An app without checks gets no member at all.
+    let plain = post_event(&sink, &sync_body("sync-succeeded", "other", &r3, &r1, &started_before(), true));
+    assert!(record(plain.json()["seq"].as_u64().unwrap()).get("verification").is_none());
+    // audit exceptions lists both findings; audit show prints the verification.
+    let data_dir = data.to_str().unwrap();
+    let out = support::sluice_in(Path::new("."), &["audit", "exceptions", "--data-dir", data_dir], &[]);
+    let table = support::stdout(&out);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let lines: Vec<&str> = table.lines().filter(|l| l.contains("verification-failed") || l.contains("unverified")).collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].contains("shop") && lines[0].contains("verification-failed"), "{table}");
+    let out = support::sluice_in(Path::new("."), &["audit", "show", "--data-dir", data_dir, "CHG-7"], &[]);
+    let show = support::stdout(&out);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(show.contains("Verification (PostSync checks):"), "{show}");
+    assert!(show.contains(&format!("shop  sync-failed of {} (seq {seq})  Failed [verification-failed]", &r1[..12])), "{show}");
+    assert!(show.contains("health (http): Failed"), "{show}");
+    assert!(show.contains("Failed       503  (HTTP 503, expected 200)"), "{show}");
+    assert!(show.contains("[unverified]"), "{show}");
+}

@@ -160,6 +160,9 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     if verified {
         super::approvals::section(w, &selected);
     }
+    if super::verification::any(&selected) {
+        super::verification::section(w, &selected);
+    }
 
     let _ = writeln!(w, "\nWindows (guard decisions):");
     if guards.is_empty() {
