@@ -528,3 +528,147 @@ fn the_verdict_is_evidence_on_the_sync_record_and_its_absence_a_finding() {
     assert!(show.contains("Failed       503  (HTTP 503, expected 200)"), "{show}");
     assert!(show.contains("[unverified]"), "{show}");
 }
+
+// ---- Rollback: a revert pull request at the (emulated) Git host ------------------------------------
+
+mod rollback {
+    use super::*;
+    use crate::host::github_git::{git, GitHubGit};
+    use crate::host::Served;
+
+    const WRITE: &str = "ghp_emulatedWriteToken00000000000000000001";
+    const READ: &str = "ghp_emulatedReadToken000000000000000000001";
+
+    fn commit_all(repo: &Path, message: &str) -> String {
+        git(repo, &["add", "-A"]);
+        git(repo, &["-c", "user.name=Ann", "-c", "user.email=ann@example.com", "commit", "-q", "-m", message]);
+        git(repo, &["rev-parse", "HEAD"])
+    }
+
+    fn write(repo: &Path, path: &str, text: &str) {
+        let p = repo.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// `rollback` against the emulated GitHub opens one revert pull request whose diff undoes the
+    /// change (and nothing else: a later unrelated commit stays), titled and labelled with the change
+    /// id, its body naming the backup and the exact `velero restore`; a second report of the same
+    /// failure opens no second one (from the log, and from the host after a restart with another
+    /// log); a later commit on the same paths gives the commands instead; without write access the
+    /// record carries the commands. The write token is used for nothing else.
+    #[test]
+    fn a_failed_change_gets_one_revert_pull_request_that_undoes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("deploy");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        write(&repo, "apps/shop/deploy.yaml", "image: shop:2.4.0\nreplicas: 3\n");
+        write(&repo, "apps/shop/config.yaml", "pool: 10\n");
+        write(&repo, "apps/other/x.yaml", "a: 1\n");
+        let c0 = commit_all(&repo, "base");
+        write(&repo, "apps/shop/deploy.yaml", "image: shop:2.4.1\nreplicas: 3\n");
+        write(&repo, "apps/shop/new.yaml", "kind: ConfigMap\n");
+        git(&repo, &["mv", "apps/shop/config.yaml", "apps/shop/settings.yaml"]);
+        let c1 = commit_all(&repo, "CHG-7: shop 2.4.1");
+        write(&repo, "apps/other/x.yaml", "a: 2\n");
+        let c2 = commit_all(&repo, "CHG-8: other");
+        let served = Served::default();
+        let gh = GitHubGit::start(served.clone(), &repo, "acme/deploy", READ, WRITE);
+        let write_token = dir.path().join("gh-write-token");
+        std::fs::write(&write_token, format!("{WRITE}\n")).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let args = ["--github-api-url", gh.url.as_str(), "--github-write-token-file", write_token.to_str().unwrap()];
+        let sink = Sink::start_with(&data, Some(TOKEN), &args, None);
+        let down = service(503, r#"{"status":"down"}"#);
+        let policy = json!({"within": "1m", "onFailure": "rollback", "checks": [
+            {"name": "health", "http": {"url": down}, "interval": "200ms", "count": 2}]});
+        let out = verify(&sink, "shop", &policy, &c1, &[]);
+        assert_eq!(out.status.code(), Some(1), "rollback fails the sync: {}", support::stderr(&out));
+        let repo_url = gh.repo_url();
+        let body = |started: &str| sync_body("sync-failed", "shop", &c1, &c0, started, false).replace("https://github.com/acme/deploy.git", &repo_url);
+        let started = started_before();
+        let r = post_event(&sink, &body(&started));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let rec = |sink: &Sink, seq: u64| -> Value {
+            sink.log_lines().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|x| x["seq"] == seq).unwrap()
+        };
+        let rb = rec(&sink, r.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        assert_eq!(rb["action"], "pull-request-opened", "{rb}");
+        assert_eq!((rb["host"].as_str(), rb["repository"].as_str(), rb["branch"].as_str()), (Some("github"), Some("acme/deploy"), Some("main")));
+        assert_eq!((rb["base"].as_str(), rb["revision"].as_str()), (Some(c0.as_str()), Some(c1.as_str())));
+        assert_eq!(rb["backup"], "pre-change-chg-7-c0ffee0-presync-1767225600");
+        assert_eq!(rb["restore"], "velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600");
+        let pulls = gh.pulls();
+        assert_eq!(pulls.len(), 1);
+        let pr = &pulls[0];
+        assert_eq!(rb["pullRequest"]["number"], pr.number);
+        assert!(pr.title.contains("CHG-7"), "{}", pr.title);
+        assert_eq!(pr.labels, vec!["CHG-7"]);
+        assert_eq!((pr.head.as_str(), pr.base.as_str()), (format!("sluice/revert-{}", &c1[..12]).as_str(), "main"));
+        assert!(pr.body.contains("velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"), "{}", pr.body);
+        // The pull request's diff undoes the change, exactly: main → revert is the change reversed...
+        let head = format!("refs/heads/{}", pr.head);
+        assert_eq!(git(&repo, &["diff", "--binary", "-M", &c2, &head]), git(&repo, &["diff", "--binary", "-M", &c1, &c0]));
+        // ...the app is as it was before the change, and the later unrelated commit stays.
+        assert_eq!(git(&repo, &["diff", &c0, &head, "--", "apps/shop"]), "");
+        assert_eq!(git(&repo, &["show", &format!("{head}:apps/other/x.yaml")]), "a: 2");
+        assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), c2, "the revert sits on the branch head");
+        // A second report of the same failure: the redelivery is a duplicate; a re-sync that failed
+        // again is recorded, with the pull request already there.
+        let again = post_event(&sink, &body(&started));
+        assert_eq!(again.status, 200, "{}", again.body);
+        let out = verify(&sink, "shop", &policy, &c1, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let resync = post_event(&sink, &body(&(chrono::Utc::now() - chrono::Duration::seconds(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        assert_eq!(resync.status, 201, "{}", resync.body);
+        let rb2 = rec(&sink, resync.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        assert_eq!(rb2["action"], "pull-request-exists", "{rb2}");
+        assert_eq!(rb2["pullRequest"]["number"], pr.number);
+        assert_eq!(gh.pulls().len(), 1);
+        // Another sink (another log, so nothing remembered) finds it at the host by its branch.
+        let data2 = dir.path().join("data2");
+        std::fs::create_dir_all(&data2).unwrap();
+        let sink2 = Sink::start_with(&data2, Some(TOKEN), &args, None);
+        let out = verify(&sink2, "shop", &policy, &c1, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let third = post_event(&sink2, &body(&started_before()));
+        let rb3 = rec(&sink2, third.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        assert_eq!(rb3["action"], "pull-request-exists", "{rb3}");
+        assert_eq!(gh.pulls().len(), 1);
+        // A later commit on the same paths: no pull request, the commands.
+        write(&repo, "apps/other/x.yaml", "a: 3\n");
+        let c3 = commit_all(&repo, "CHG-9: other again");
+        write(&repo, "apps/other/x.yaml", "a: 4\n");
+        commit_all(&repo, "CHG-10: other once more");
+        let out = verify(&sink, "other", &policy, &c3, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let conflict = post_event(&sink, &sync_body("sync-failed", "other", &c3, &c2, &started_before(), false).replace("https://github.com/acme/deploy.git", &repo_url));
+        let rb4 = rec(&sink, conflict.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        assert_eq!(rb4["action"], "commands-only", "{rb4}");
+        assert!(rb4["reason"].as_str().unwrap().contains("later commits on main touch the same paths (apps/other/x.yaml)"), "{rb4}");
+        assert_eq!(rb4["revert"][2], format!("git diff --binary {c3} {c2} | git apply --index --3way"));
+        assert_eq!(gh.pulls().len(), 1);
+        // The write token went with every request, and only the writer spoke to the host.
+        let requests = gh.requests();
+        assert!(requests.iter().all(|r| r.ends_with(" write")), "{requests:?}");
+        assert!(requests.iter().any(|r| r.starts_with("POST /repos/acme/deploy/git/trees")), "{requests:?}");
+        served.validate();
+        // Without write access: the commands, in the record and in `audit show`.
+        let data3 = dir.path().join("data3");
+        std::fs::create_dir_all(&data3).unwrap();
+        let sink3 = Sink::start(&data3, Some(TOKEN));
+        let out = verify(&sink3, "shop", &policy, &c1, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let plain = post_event(&sink3, &body(&started_before()));
+        let rb5 = rec(&sink3, plain.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        assert_eq!(rb5["action"], "commands-only", "{rb5}");
+        assert!(rb5["reason"].as_str().unwrap().contains("no write access"), "{rb5}");
+        assert_eq!(rb5["revert"][2], format!("git diff --binary {c1} {c0} | git apply --index --3way"));
+        let show = support::stdout(&support::sluice_in(Path::new("."), &["audit", "show", "--data-dir", data3.to_str().unwrap(), "CHG-7"], &[]));
+        assert!(show.contains(&format!("git diff --binary {c1} {c0} | git apply --index --3way")), "{show}");
+        assert!(show.contains("velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"), "{show}");
+        assert_eq!(gh.pulls().len(), 1);
+    }
+}

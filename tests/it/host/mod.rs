@@ -17,6 +17,7 @@
 )]
 
 pub mod github;
+pub mod github_git;
 pub mod gitlab;
 
 use serde_json::{json, Value};
