@@ -73,7 +73,9 @@ mod tests {
         let bad = c("result.x == true");
         let (phase, m) = evaluate(&t, Some(&bad), Some(&yes));
         assert_eq!(phase, Phase::Error);
-        assert!(m.unwrap().starts_with("could not evaluate successCondition \"result.x == true\": cannot fetch x from bool"));
+        assert!(m.unwrap().starts_with(
+            "could not evaluate successCondition \"result.x == true\": cannot fetch x from bool"
+        ));
         let (phase, m) = evaluate(&t, Some(&yes), Some(&bad));
         assert_eq!(phase, Phase::Error);
         assert!(m.unwrap().contains("could not evaluate failureCondition"));
@@ -89,10 +91,18 @@ mod tests {
         assert_eq!(evaluate(&empty, Some(&guarded), None).0, Phase::Successful);
         let nan = Value::List(vec![Value::Float(f64::NAN)]);
         // NaN compares false: the success condition is false, so the measurement is Failed.
-        assert_eq!(evaluate(&nan, Some(&c("result[0] < 0.05")), None).0, Phase::Failed);
+        assert_eq!(
+            evaluate(&nan, Some(&c("result[0] < 0.05")), None).0,
+            Phase::Failed
+        );
         // Both conditions false: Inconclusive.
         assert_eq!(
-            evaluate(&nan, Some(&c("result[0] < 0.05")), Some(&c("result[0] >= 0.05"))).0,
+            evaluate(
+                &nan,
+                Some(&c("result[0] < 0.05")),
+                Some(&c("result[0] >= 0.05"))
+            )
+            .0,
             Phase::Inconclusive
         );
     }

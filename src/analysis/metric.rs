@@ -108,7 +108,10 @@ impl MetricState {
         if l.failure_limit >= 0 && i64::from(self.failed) > l.failure_limit {
             out = Some((
                 Phase::Failed,
-                format!("failed ({}) > failureLimit ({})", self.failed, l.failure_limit),
+                format!(
+                    "failed ({}) > failureLimit ({})",
+                    self.failed, l.failure_limit
+                ),
             ));
         }
         if self.inconclusive > l.inconclusive_limit {
@@ -137,7 +140,10 @@ impl MetricState {
     pub fn assess(&self, l: &Limits, terminating: bool) -> (Phase, Option<String>) {
         if self.measurements.is_empty() {
             return if terminating {
-                (Phase::Successful, Some("terminated before its first measurement".into()))
+                (
+                    Phase::Successful,
+                    Some("terminated before its first measurement".into()),
+                )
             } else {
                 (Phase::Pending, None)
             };
@@ -145,10 +151,15 @@ impl MetricState {
         if let Some((phase, why)) = self.limit_exceeded(l) {
             return (phase, Some(why));
         }
-        if l.consecutive_success_limit > 0 && self.consecutive_success >= l.consecutive_success_limit {
+        if l.consecutive_success_limit > 0
+            && self.consecutive_success >= l.consecutive_success_limit
+        {
             return (
                 Phase::Successful,
-                Some(format!("consecutiveSuccessLimit ({}) reached", l.consecutive_success_limit)),
+                Some(format!(
+                    "consecutiveSuccessLimit ({}) reached",
+                    l.consecutive_success_limit
+                )),
             );
         }
         if let Some(count) = l.count {
@@ -172,7 +183,10 @@ impl MetricState {
             }
         }
         if terminating {
-            return (Phase::Successful, Some("terminated: another check ended the verification".into()));
+            return (
+                Phase::Successful,
+                Some("terminated: another check ended the verification".into()),
+            );
         }
         (Phase::Running, None)
     }
@@ -191,19 +205,31 @@ impl MetricState {
             return match self.measurements.last().and_then(|m| m.message.as_deref()) {
                 Some(last) if self.error > 0 => (
                     Phase::Error,
-                    format!("no measurement succeeded within {within} ({} errors; the last: {last})", self.error),
+                    format!(
+                        "no measurement succeeded within {within} ({} errors; the last: {last})",
+                        self.error
+                    ),
                 ),
-                _ => (Phase::Inconclusive, format!("nothing was measured within {within}")),
+                _ => (
+                    Phase::Inconclusive,
+                    format!("nothing was measured within {within}"),
+                ),
             };
         }
         match l.count {
             Some(count) => (
                 Phase::Inconclusive,
-                format!("only {} of {count} measurements within {within}", self.count),
+                format!(
+                    "only {} of {count} measurements within {within}",
+                    self.count
+                ),
             ),
             None => (
                 Phase::Successful,
-                format!("{} measurements within {within}, within the limits", self.count),
+                format!(
+                    "{} measurements within {within}, within the limits",
+                    self.count
+                ),
             ),
         }
     }
@@ -269,7 +295,10 @@ mod tests {
         assert_eq!(run(&[S, S], &l).0, Phase::Running);
         assert_eq!(run(&[], &l).0, Phase::Pending);
         // failureLimit 0: the first failure ends the check.
-        assert_eq!(run(&[S, F], &l), (F, Some("failed (1) > failureLimit (0)".into())));
+        assert_eq!(
+            run(&[S, F], &l),
+            (F, Some("failed (1) > failureLimit (0)".into()))
+        );
         // A failure within failureLimit: the check goes on and ends Successful at count.
         let l1 = limits(Some(3), 1);
         assert_eq!(run(&[F, S], &l1).0, Phase::Running);
@@ -278,7 +307,10 @@ mod tests {
         // -1 turns the failure limit off (then a success streak must decide).
         let mut off = limits(Some(3), -1);
         off.consecutive_success_limit = 2;
-        assert_eq!(run(&[F, F, F], &off), (F, Some("consecutiveSuccessLimit (2) not reached".into())));
+        assert_eq!(
+            run(&[F, F, F], &off),
+            (F, Some("consecutiveSuccessLimit (2) not reached".into()))
+        );
         assert_eq!(run(&[F, S, S], &off).0, S);
         // Both limits: count reached without the streak is Inconclusive.
         let mut both = limits(Some(3), 1);
@@ -290,7 +322,13 @@ mod tests {
         assert_eq!(run(&[S, E, S], &l).0, Phase::Running);
         assert_eq!(run(&[S, E, S, S], &l).0, S);
         assert_eq!(run(&[E, E, E, E], &l).0, Phase::Running);
-        assert_eq!(run(&[E, E, E, E, E], &l), (E, Some("consecutiveErrors (5) > consecutiveErrorLimit (4)".into())));
+        assert_eq!(
+            run(&[E, E, E, E, E], &l),
+            (
+                E,
+                Some("consecutiveErrors (5) > consecutiveErrorLimit (4)".into())
+            )
+        );
         assert_eq!(run(&[E, E, E, E, S, E, E, E, E, S, S], &l).0, S);
         // Several limits at once: Error is assessed last and wins.
         let mut l0 = limits(None, 0);
@@ -315,7 +353,10 @@ mod tests {
         let mut e = MetricState::default();
         e.record(m(E));
         assert_eq!(e.next_after(&l), Some(Duration::from_secs(1)));
-        let slow = Limits { interval: Some(Duration::from_secs(300)), ..l };
+        let slow = Limits {
+            interval: Some(Duration::from_secs(300)),
+            ..l
+        };
         assert_eq!(e.next_after(&slow), Some(ERROR_RETRY));
     }
 
@@ -328,10 +369,16 @@ mod tests {
         }
         let (phase, why) = s.assess_at_deadline(&l, "1m");
         assert_eq!(phase, E);
-        assert!(why.contains("no measurement succeeded within 1m (3 errors; the last: 503)"), "{why}");
+        assert!(
+            why.contains("no measurement succeeded within 1m (3 errors; the last: 503)"),
+            "{why}"
+        );
         assert_eq!(MetricState::default().assess_at_deadline(&l, "1m").0, I);
         s.record(m(S));
-        assert_eq!(s.assess_at_deadline(&l, "1m"), (I, "only 1 of 5 measurements within 1m".into()));
+        assert_eq!(
+            s.assess_at_deadline(&l, "1m"),
+            (I, "only 1 of 5 measurements within 1m".into())
+        );
         let indefinite = limits(None, 0);
         assert_eq!(s.assess_at_deadline(&indefinite, "1m").0, S);
         // Argo's terminating rule, for checks another check stopped.

@@ -22,7 +22,11 @@ pub fn go_float(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f.is_infinite() {
-        if f > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{f}")
     }
@@ -47,11 +51,19 @@ fn sample(v: &Json) -> Option<f64> {
 /// a body that is not Prometheus's.
 pub fn prometheus(body: &Json) -> Result<(Value, String), String> {
     if body.get("status").and_then(Json::as_str) == Some("error") {
-        let kind = body.get("errorType").and_then(Json::as_str).unwrap_or("error");
-        let why = body.get("error").and_then(Json::as_str).unwrap_or("no message");
+        let kind = body
+            .get("errorType")
+            .and_then(Json::as_str)
+            .unwrap_or("error");
+        let why = body
+            .get("error")
+            .and_then(Json::as_str)
+            .unwrap_or("no message");
         return Err(format!("Prometheus answered {kind}: {why}"));
     }
-    let data = body.get("data").ok_or("the answer has no data (is the address a Prometheus server?)")?;
+    let data = body
+        .get("data")
+        .ok_or("the answer has no data (is the address a Prometheus server?)")?;
     let result = data.get("result").ok_or("the answer has no data.result")?;
     let malformed = || "a sample of the answer is malformed".to_owned();
     let pair_value = |pair: &Json| pair.as_array().and_then(|p| p.get(1)).and_then(sample);
@@ -69,7 +81,11 @@ pub fn prometheus(body: &Json) -> Result<(Value, String), String> {
         Some("matrix") => {
             let mut all = Vec::new();
             for series in result.as_array().ok_or_else(malformed)? {
-                for point in series.get("values").and_then(Json::as_array).ok_or_else(malformed)? {
+                for point in series
+                    .get("values")
+                    .and_then(Json::as_array)
+                    .ok_or_else(malformed)?
+                {
                     all.push(pair_value(point).ok_or_else(malformed)?);
                 }
             }
@@ -84,9 +100,16 @@ pub fn prometheus(body: &Json) -> Result<(Value, String), String> {
     };
     let printed = format!(
         "[{}]",
-        values.iter().map(|v| go_float(*v)).collect::<Vec<_>>().join(",")
+        values
+            .iter()
+            .map(|v| go_float(*v))
+            .collect::<Vec<_>>()
+            .join(",")
     );
-    Ok((Value::List(values.into_iter().map(Value::Float).collect()), printed))
+    Ok((
+        Value::List(values.into_iter().map(Value::Float).collect()),
+        printed,
+    ))
 }
 
 /// The value an HTTP probe's conditions see, and how it is printed: the JSON at `path` (the whole
@@ -142,12 +165,20 @@ pub fn condition(obj: &Json, kind: &str) -> Option<String> {
         .iter()
         .find(|c| c.get("type").and_then(Json::as_str) == Some(kind))?;
     let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("");
-    Some(format!("{kind}={} {}: {}", s("status"), s("reason"), s("message")))
+    Some(format!(
+        "{kind}={} {}: {}",
+        s("status"),
+        s("reason"),
+        s("message")
+    ))
 }
 
 /// A workload as `kubectl rollout status` (or `kubectl argo rollouts status`) judges it.
 pub fn rollout_status(kind: &str, obj: &Json) -> Rollout {
-    let name = obj.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Json::as_str)
+        .unwrap_or("");
     let generation = int(obj, "/metadata/generation");
     match kind {
         "Deployment" => deployment(name, generation, obj),
@@ -165,10 +196,19 @@ fn deployment(name: &str, generation: i64, d: &Json) -> Rollout {
     let progressing = d
         .pointer("/status/conditions")
         .and_then(Json::as_array)
-        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Json::as_str) == Some("Progressing")));
-    if progressing.and_then(|c| c.get("reason")).and_then(Json::as_str) == Some("ProgressDeadlineExceeded") {
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Json::as_str) == Some("Progressing"))
+        });
+    if progressing
+        .and_then(|c| c.get("reason"))
+        .and_then(Json::as_str)
+        == Some("ProgressDeadlineExceeded")
+    {
         let detail = condition(d, "Progressing").unwrap_or_default();
-        return Rollout::Failed(format!("deployment {name:?} exceeded its progress deadline ({detail})"));
+        return Rollout::Failed(format!(
+            "deployment {name:?} exceeded its progress deadline ({detail})"
+        ));
     }
     let (updated, replicas, available) = (
         int(d, "/status/updatedReplicas"),
@@ -191,7 +231,9 @@ fn deployment(name: &str, generation: i64, d: &Json) -> Rollout {
 
 /// The update strategy's type; the API server defaults it to `RollingUpdate`.
 fn strategy(obj: &Json) -> &str {
-    obj.pointer("/spec/updateStrategy/type").and_then(Json::as_str).unwrap_or("RollingUpdate")
+    obj.pointer("/spec/updateStrategy/type")
+        .and_then(Json::as_str)
+        .unwrap_or("RollingUpdate")
 }
 
 fn daemon_set(name: &str, generation: i64, d: &Json) -> Rollout {
@@ -231,32 +273,54 @@ fn stateful_set(name: &str, generation: i64, s: &Json) -> Rollout {
         }
     }
     let updated = int(s, "/status/updatedReplicas");
-    if s.pointer("/spec/updateStrategy/rollingUpdate").is_some_and(Json::is_object) {
-        if let (Some(want), Some(partition)) = (want, opt_int(s, "/spec/updateStrategy/rollingUpdate/partition")) {
+    if s.pointer("/spec/updateStrategy/rollingUpdate")
+        .is_some_and(Json::is_object)
+    {
+        if let (Some(want), Some(partition)) = (
+            want,
+            opt_int(s, "/spec/updateStrategy/rollingUpdate/partition"),
+        ) {
             if updated < want - partition {
                 return Rollout::Waiting(format!("Waiting for partitioned roll out to finish: {updated} out of {} new pods have been updated...", want - partition));
             }
         }
-        return Rollout::Done(format!("partitioned roll out complete: {updated} new pods have been updated..."));
+        return Rollout::Done(format!(
+            "partitioned roll out complete: {updated} new pods have been updated..."
+        ));
     }
     let text = |k: &str| s.pointer(k).and_then(Json::as_str).unwrap_or("").to_owned();
-    let (update, current) = (text("/status/updateRevision"), text("/status/currentRevision"));
+    let (update, current) = (
+        text("/status/updateRevision"),
+        text("/status/currentRevision"),
+    );
     if update != current {
         return Rollout::Waiting(format!("waiting for statefulset rolling update to complete {updated} pods at revision {update}..."));
     }
-    Rollout::Done(format!("statefulset rolling update complete {} pods at revision {current}...", int(s, "/status/currentReplicas")))
+    Rollout::Done(format!(
+        "statefulset rolling update complete {} pods at revision {current}...",
+        int(s, "/status/currentReplicas")
+    ))
 }
 
 fn argo_rollout(name: &str, generation: i64, r: &Json) -> Rollout {
     // Argo Rollouts writes observedGeneration as a string.
     let observed = r.pointer("/status/observedGeneration").and_then(|v| {
-        v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     });
     if observed.is_none_or(|o| o < generation) {
-        return Rollout::Waiting(format!("rollout {name:?}: waiting for the spec update to be observed"));
+        return Rollout::Waiting(format!(
+            "rollout {name:?}: waiting for the spec update to be observed"
+        ));
     }
-    let phase = r.pointer("/status/phase").and_then(Json::as_str).unwrap_or("Progressing");
-    let message = r.pointer("/status/message").and_then(Json::as_str).unwrap_or("");
+    let phase = r
+        .pointer("/status/phase")
+        .and_then(Json::as_str)
+        .unwrap_or("Progressing");
+    let message = r
+        .pointer("/status/message")
+        .and_then(Json::as_str)
+        .unwrap_or("");
     match phase {
         "Healthy" => Rollout::Done(format!("rollout {name:?} is Healthy")),
         "Degraded" => Rollout::Failed(format!("rollout {name:?} is Degraded: {message}")),
@@ -278,7 +342,13 @@ pub struct AnalysisRun {
 /// such, an unknown one as Error.
 pub fn analysis_run(obj: &Json) -> AnalysisRun {
     let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).unwrap_or("").to_owned();
-    let phase_of = |v: &Json| Phase::parse(&s(v, "phase")).unwrap_or(if s(v, "phase").is_empty() { Phase::Pending } else { Phase::Error });
+    let phase_of = |v: &Json| {
+        Phase::parse(&s(v, "phase")).unwrap_or(if s(v, "phase").is_empty() {
+            Phase::Pending
+        } else {
+            Phase::Error
+        })
+    };
     let status = obj.get("status").unwrap_or(&Json::Null);
     let metrics = status
         .get("metricResults")
@@ -308,7 +378,11 @@ pub fn analysis_run(obj: &Json) -> AnalysisRun {
         })
         .unwrap_or_default();
     AnalysisRun {
-        name: obj.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("").to_owned(),
+        name: obj
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_owned(),
         phase: phase_of(status),
         message: s(status, "message"),
         metrics,
@@ -329,16 +403,23 @@ mod tests {
         let Value::List(items) = v else { panic!() };
         assert!(matches!(items[1], Value::Float(f) if f.is_nan()));
         let empty = json!({"status": "success", "data": {"resultType": "vector", "result": []}});
-        assert_eq!(prometheus(&empty).unwrap(), (Value::List(vec![]), "[]".into()));
+        assert_eq!(
+            prometheus(&empty).unwrap(),
+            (Value::List(vec![]), "[]".into())
+        );
         let scalar = json!({"status": "success", "data": {"resultType": "scalar", "result": [1.7e9, "+Inf"]}});
         assert_eq!(prometheus(&scalar).unwrap().1, "+Inf");
         let matrix = json!({"status": "success", "data": {"resultType": "matrix", "result": [
             {"metric": {}, "values": [[1, "1"], [2, "2.5"]]}]}});
         assert_eq!(prometheus(&matrix).unwrap().1, "[1,2.5]");
-        let string = json!({"status": "success", "data": {"resultType": "string", "result": [1, "x"]}});
+        let string =
+            json!({"status": "success", "data": {"resultType": "string", "result": [1, "x"]}});
         assert!(prometheus(&string).unwrap_err().contains("not supported"));
         let error = json!({"status": "error", "errorType": "bad_data", "error": "parse error"});
-        assert_eq!(prometheus(&error).unwrap_err(), "Prometheus answered bad_data: parse error");
+        assert_eq!(
+            prometheus(&error).unwrap_err(),
+            "Prometheus answered bad_data: parse error"
+        );
         assert!(prometheus(&json!({"x": 1})).is_err());
         assert_eq!(go_float(1e21), "1000000000000000000000");
         assert_eq!(go_float(0.1 + 0.2), "0.30000000000000004");
@@ -347,9 +428,15 @@ mod tests {
     #[test]
     fn http_bodies_read_as_argo_web_metrics() {
         let path = crate::policy::verify::json_path("{$.data.ok}").unwrap();
-        assert_eq!(http_value(br#"{"data":{"ok":true}}"#, &path).unwrap(), (Value::Bool(true), "true".into()));
+        assert_eq!(
+            http_value(br#"{"data":{"ok":true}}"#, &path).unwrap(),
+            (Value::Bool(true), "true".into())
+        );
         assert!(http_value(br#"{"data":{}}"#, &path).is_err());
-        assert_eq!(http_value(b"pong", &path).unwrap(), (Value::Str("pong".into()), "pong".into()));
+        assert_eq!(
+            http_value(b"pong", &path).unwrap(),
+            (Value::Str("pong".into()), "pong".into())
+        );
         assert_eq!(http_value(br#"{"n": 2}"#, &[]).unwrap().1, r#"{"n":2}"#);
     }
 
@@ -359,37 +446,69 @@ mod tests {
 
     #[test]
     fn workloads_are_judged_as_kubectl_rollout_status() {
-        let done = deploy(3, json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}));
-        assert_eq!(rollout_status("Deployment", &done), Rollout::Done("deployment \"web\" successfully rolled out".into()));
+        let done = deploy(
+            3,
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}),
+        );
+        assert_eq!(
+            rollout_status("Deployment", &done),
+            Rollout::Done("deployment \"web\" successfully rolled out".into())
+        );
         let old = deploy(3, json!({"observedGeneration": 1}));
-        assert!(matches!(rollout_status("Deployment", &old), Rollout::Waiting(m) if m.contains("spec update")));
-        let unavailable = deploy(3, json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 1}));
-        assert!(matches!(rollout_status("Deployment", &unavailable), Rollout::Waiting(m) if m.contains("1 of 3 updated replicas are available")));
-        let pending = deploy(3, json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}));
-        assert!(matches!(rollout_status("Deployment", &pending), Rollout::Waiting(m) if m.contains("1 old replicas are pending termination")));
-        let stuck = deploy(3, json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "conditions": [
-            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"web-7d\" has timed out progressing."}]}));
+        assert!(
+            matches!(rollout_status("Deployment", &old), Rollout::Waiting(m) if m.contains("spec update"))
+        );
+        let unavailable = deploy(
+            3,
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 1}),
+        );
+        assert!(
+            matches!(rollout_status("Deployment", &unavailable), Rollout::Waiting(m) if m.contains("1 of 3 updated replicas are available"))
+        );
+        let pending = deploy(
+            3,
+            json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}),
+        );
+        assert!(
+            matches!(rollout_status("Deployment", &pending), Rollout::Waiting(m) if m.contains("1 old replicas are pending termination"))
+        );
+        let stuck = deploy(
+            3,
+            json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"web-7d\" has timed out progressing."}]}),
+        );
         assert_eq!(
             rollout_status("Deployment", &stuck),
             Rollout::Failed("deployment \"web\" exceeded its progress deadline (Progressing=False ProgressDeadlineExceeded: ReplicaSet \"web-7d\" has timed out progressing.)".into())
         );
         let ds = json!({"metadata": {"name": "agent", "generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 2}});
-        assert!(matches!(rollout_status("DaemonSet", &ds), Rollout::Waiting(m) if m.contains("2 of 3 updated pods")));
+        assert!(
+            matches!(rollout_status("DaemonSet", &ds), Rollout::Waiting(m) if m.contains("2 of 3 updated pods"))
+        );
         let sts = json!({"metadata": {"name": "db", "generation": 1}, "spec": {"replicas": 2, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}},
             "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 2}});
-        assert_eq!(rollout_status("StatefulSet", &sts), Rollout::Done("partitioned roll out complete: 2 new pods have been updated...".into()));
+        assert_eq!(
+            rollout_status("StatefulSet", &sts),
+            Rollout::Done("partitioned roll out complete: 2 new pods have been updated...".into())
+        );
         let sts_rev = json!({"metadata": {"name": "db", "generation": 1}, "spec": {"replicas": 2},
             "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 1, "updateRevision": "db-2", "currentRevision": "db-1"}});
-        assert!(matches!(rollout_status("StatefulSet", &sts_rev), Rollout::Waiting(m) if m.contains("revision db-2")));
+        assert!(
+            matches!(rollout_status("StatefulSet", &sts_rev), Rollout::Waiting(m) if m.contains("revision db-2"))
+        );
         let ro = json!({"metadata": {"name": "api", "generation": 4}, "status": {"observedGeneration": "4", "phase": "Degraded", "message": "RolloutAborted: metric \"errors\" assessed Failed"}});
-        assert!(matches!(rollout_status("Rollout", &ro), Rollout::Failed(m) if m.contains("RolloutAborted")));
+        assert!(
+            matches!(rollout_status("Rollout", &ro), Rollout::Failed(m) if m.contains("RolloutAborted"))
+        );
     }
 
     #[test]
     fn analysis_runs_keep_their_measurements() {
-        let run = analysis_run(&json!({"metadata": {"name": "api-7d-2"}, "status": {"phase": "Failed", "message": "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0)",
+        let run = analysis_run(
+            &json!({"metadata": {"name": "api-7d-2"}, "status": {"phase": "Failed", "message": "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0)",
             "metricResults": [{"name": "errors", "phase": "Failed", "measurements": [
-                {"value": "[0.2]", "phase": "Failed", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}]}]}}));
+                {"value": "[0.2]", "phase": "Failed", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}]}]}}),
+        );
         assert_eq!(run.phase, Phase::Failed);
         assert_eq!(run.metrics[0].0, "errors");
         assert_eq!(run.metrics[0].2[0].value, "[0.2]");

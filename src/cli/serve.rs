@@ -248,7 +248,12 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
 fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
     let usage = |m: String| Error::Usage(m);
     let mut out = Vec::new();
-    let github = match (&args.github_write_token_file, args.github_app_writes, &args.github_app_id, &args.github_app_key_file) {
+    let github = match (
+        &args.github_write_token_file,
+        args.github_app_writes,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
         (Some(file), _, _, _) => {
             read_token(file)?;
             Some(Auth::Token(file.clone()))
@@ -261,7 +266,10 @@ fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
         _ => None,
     };
     if let Some(auth) = github {
-        out.push(Endpoint::github(&args.github_api_url, auth).map_err(|e| usage(format!("--github-api-url: {e}")))?);
+        out.push(
+            Endpoint::github(&args.github_api_url, auth)
+                .map_err(|e| usage(format!("--github-api-url: {e}")))?,
+        );
     }
     if let Some(file) = &args.gitlab_write_token_file {
         read_token(file)?;

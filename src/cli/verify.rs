@@ -52,13 +52,18 @@ const TERMINATION_LOG: &str = "/dev/termination-log";
 pub(super) fn run(args: VerifyArgs) -> Result<Exit> {
     let policy: Value = serde_json::from_str(&args.policy_json)
         .map_err(|e| Error::Usage(format!("SLUICE_VERIFY_POLICY is not JSON: {e}")))?;
-    let spec = verify::from_value(&policy).map_err(|e| Error::Usage(format!("SLUICE_VERIFY_POLICY: {e}")))?;
+    let spec = verify::from_value(&policy)
+        .map_err(|e| Error::Usage(format!("SLUICE_VERIFY_POLICY: {e}")))?;
     let workloads: Vec<WorkloadRef> = serde_json::from_str(&args.workloads_json)
         .map_err(|e| Error::Usage(format!("SLUICE_VERIFY_WORKLOADS: {e}")))?;
     if args.app.is_empty() {
-        return Err(Error::Usage("SLUICE_APP is empty: the hook Job sets it to the Argo CD application".into()));
+        return Err(Error::Usage(
+            "SLUICE_APP is empty: the hook Job sets it to the Argo CD application".into(),
+        ));
     }
-    let token = std::env::var("SLUICE_REPORT_TOKEN").ok().filter(|t| !t.is_empty());
+    let token = std::env::var("SLUICE_REPORT_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     let plan = Plan {
         spec,
         workloads,
@@ -76,9 +81,12 @@ pub(super) fn run(args: VerifyArgs) -> Result<Exit> {
         .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
     let (outcome, answer) = runtime.block_on(async {
         let client = crate::verify::probe::client().map_err(Error::Usage)?;
-        let sink = (!args.sink_url.is_empty()).then(|| report::Sink::new(client, &args.sink_url, token));
+        let sink =
+            (!args.sink_url.is_empty()).then(|| report::Sink::new(client, &args.sink_url, token));
         if sink.is_none() {
-            tracing::warn!("no sink to report to (SLUICE_SINK_URL is empty): the verdict is not recorded");
+            tracing::warn!(
+                "no sink to report to (SLUICE_SINK_URL is empty): the verdict is not recorded"
+            );
         }
         let outcome = runner::run(&plan, sink.as_ref())
             .await
@@ -109,7 +117,11 @@ pub(super) fn run(args: VerifyArgs) -> Result<Exit> {
         outcome.reason,
         plan.spec.on_failure.as_str()
     );
-    if let Some(way) = answer.as_ref().and_then(|a| a.get("wayBack")).and_then(Value::as_array) {
+    if let Some(way) = answer
+        .as_ref()
+        .and_then(|a| a.get("wayBack"))
+        .and_then(Value::as_array)
+    {
         let lines: Vec<&str> = way.iter().filter_map(Value::as_str).collect();
         if !lines.is_empty() {
             message.push_str("; the way back: ");

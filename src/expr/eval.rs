@@ -62,14 +62,22 @@ impl Scope<'_> {
             Node::Float(f) => Ok(Value::Float(*f)),
             Node::Str(s) => Ok(Value::Str(s.clone())),
             Node::Array(items) => Ok(Value::List(
-                items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .map(|i| self.eval(i))
+                    .collect::<Result<_, _>>()?,
             )),
             Node::Map(pairs) => {
                 let mut map = BTreeMap::new();
                 for (k, v) in pairs {
                     let key = match self.eval(k)? {
                         Value::Str(s) => s,
-                        other => return Err(fail(format!("a map key must be a string, not {}", other.type_name()))),
+                        other => {
+                            return Err(fail(format!(
+                                "a map key must be a string, not {}",
+                                other.type_name()
+                            )))
+                        }
                     };
                     map.insert(key, self.eval(v)?);
                 }
@@ -156,7 +164,10 @@ impl Scope<'_> {
             };
             return self.predicate(name, &list, predicate);
         }
-        let values: Vec<Value> = args.iter().map(|a| self.eval(a)).collect::<Result<_, _>>()?;
+        let values: Vec<Value> = args
+            .iter()
+            .map(|a| self.eval(a))
+            .collect::<Result<_, _>>()?;
         builtin(name, &values, self.result)
     }
 
@@ -171,7 +182,10 @@ impl Scope<'_> {
         let truth = |item: &Value| -> Result<bool, Stop> {
             match test(item)? {
                 Value::Bool(b) => Ok(b),
-                other => Err(fail(format!("predicate should return boolean (got {})", other.type_name()))),
+                other => Err(fail(format!(
+                    "predicate should return boolean (got {})",
+                    other.type_name()
+                ))),
             }
         };
         match name {
@@ -206,7 +220,11 @@ impl Scope<'_> {
                         n += 1;
                     }
                 }
-                Ok(if name == "one" { Value::Bool(n == 1) } else { Value::Int(n) })
+                Ok(if name == "one" {
+                    Value::Bool(n == 1)
+                } else {
+                    Value::Int(n)
+                })
             }
             "filter" => {
                 let mut out = Vec::new();
@@ -217,7 +235,9 @@ impl Scope<'_> {
                 }
                 Ok(Value::List(out))
             }
-            "map" => Ok(Value::List(list.iter().map(test).collect::<Result<_, _>>()?)),
+            "map" => Ok(Value::List(
+                list.iter().map(test).collect::<Result<_, _>>()?,
+            )),
             _ => Err(fail(format!("unknown name {name}"))),
         }
     }
@@ -267,9 +287,12 @@ fn equal(l: &Value, r: &Value) -> Result<bool, Stop> {
         (Value::Nil, _) | (_, Value::Nil) => Ok(false),
         (Value::Bool(a), Value::Bool(b)) => Ok(a == b),
         (Value::Str(a), Value::Str(b)) => Ok(a == b),
-        (Value::List(a), Value::List(b)) => Ok(a.len() == b.len() && a.iter().zip(b).all(|(x, y)| loose_equal(x, y))),
+        (Value::List(a), Value::List(b)) => {
+            Ok(a.len() == b.len() && a.iter().zip(b).all(|(x, y)| loose_equal(x, y)))
+        }
         (Value::Map(a), Value::Map(b)) => Ok(a.len() == b.len()
-            && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| loose_equal(v, w)))),
+            && a.iter()
+                .all(|(k, v)| b.get(k).is_some_and(|w| loose_equal(v, w)))),
         _ => Err(mismatched("==", l, r)),
     }
 }
@@ -308,7 +331,9 @@ fn operate(op: &str, l: &Value, r: &Value) -> R {
         "+" => match (l, r) {
             (Value::Int(a), Value::Int(b)) => Ok(Value::Int(a.wrapping_add(*b))),
             (Value::Str(a), Value::Str(b)) => Ok(Value::Str(format!("{a}{b}"))),
-            (Value::List(a), Value::List(b)) => Ok(Value::List(a.iter().chain(b).cloned().collect())),
+            (Value::List(a), Value::List(b)) => {
+                Ok(Value::List(a.iter().chain(b).cloned().collect()))
+            }
             _ => float_op(op, l, r, |a, b| a + b),
         },
         "-" => match (l, r) {
@@ -329,7 +354,9 @@ fn operate(op: &str, l: &Value, r: &Value) -> R {
         ".." => match (l, r) {
             (Value::Int(a), Value::Int(b)) => {
                 if b.saturating_sub(*a) >= MAX_RANGE {
-                    return Err(fail(format!("the range {a}..{b} is longer than {MAX_RANGE}")));
+                    return Err(fail(format!(
+                        "the range {a}..{b} is longer than {MAX_RANGE}"
+                    )));
                 }
                 Ok(Value::List((*a..=*b).map(Value::Int).collect()))
             }
@@ -400,7 +427,9 @@ fn fetch(object: &Value, property: &Value) -> R {
                 i += len;
             }
             if i < 0 || i >= len {
-                return Err(fail(format!("index out of range: {i} (array length is {len})")));
+                return Err(fail(format!(
+                    "index out of range: {i} (array length is {len})"
+                )));
             }
             Ok(items[i as usize].clone())
         }
@@ -412,7 +441,9 @@ fn fetch(object: &Value, property: &Value) -> R {
                 i += len;
             }
             if i < 0 || i >= len {
-                return Err(fail(format!("index out of range: {i} (array length is {len})")));
+                return Err(fail(format!(
+                    "index out of range: {i} (array length is {len})"
+                )));
             }
             Ok(Value::Int(i64::from(bytes[i as usize])))
         }
@@ -434,14 +465,19 @@ fn slice(object: &Value, from: Option<&Value>, to: Option<&Value>) -> R {
         let Some(v) = v else {
             return Ok(default as usize);
         };
-        let mut i = index_of(v).ok_or_else(|| fail(format!("invalid slice index of type {}", v.type_name())))?;
+        let mut i = index_of(v)
+            .ok_or_else(|| fail(format!("invalid slice index of type {}", v.type_name())))?;
         if i < 0 {
             i += len;
         }
         Ok(i.clamp(0, len) as usize)
     };
     let (a, b) = (bound(from, 0)?, bound(to, len)?);
-    Ok(Value::List(if a < b { items[a..b].to_vec() } else { Vec::new() }))
+    Ok(Value::List(if a < b {
+        items[a..b].to_vec()
+    } else {
+        Vec::new()
+    }))
 }
 
 /// The numbers of aggregate functions: their arguments, lists flattened.
@@ -454,7 +490,10 @@ fn numbers(name: &str, args: &[Value]) -> Result<Vec<Value>, Stop> {
         }
     }
     if let Some(bad) = out.iter().find(|v| number(v).is_none()) {
-        return Err(fail(format!("invalid argument for {name} (type {})", bad.type_name())));
+        return Err(fail(format!(
+            "invalid argument for {name} (type {})",
+            bad.type_name()
+        )));
     }
     Ok(out)
 }
@@ -475,7 +514,12 @@ fn builtin(name: &str, args: &[Value], result: &Value) -> R {
         arity(name, args, 1)?;
         Ok(args[0].clone())
     };
-    let invalid = |v: &Value| fail(format!("invalid argument for {name} (type {})", v.type_name()));
+    let invalid = |v: &Value| {
+        fail(format!(
+            "invalid argument for {name} (type {})",
+            v.type_name()
+        ))
+    };
     match name {
         "len" => match one(args)? {
             Value::List(l) => Ok(Value::Int(l.len() as i64)),
@@ -505,8 +549,15 @@ fn builtin(name: &str, args: &[Value], result: &Value) -> R {
                 let better = match &best {
                     None => true,
                     Some(b) => {
-                        let (x, y) = (number(&v).unwrap_or(f64::NAN), number(b).unwrap_or(f64::NAN));
-                        if name == "max" { x > y } else { x < y }
+                        let (x, y) = (
+                            number(&v).unwrap_or(f64::NAN),
+                            number(b).unwrap_or(f64::NAN),
+                        );
+                        if name == "max" {
+                            x > y
+                        } else {
+                            x < y
+                        }
                     }
                 };
                 if better {
@@ -518,14 +569,23 @@ fn builtin(name: &str, args: &[Value], result: &Value) -> R {
         "sum" => {
             let values = numbers(name, args)?;
             if values.iter().all(|v| matches!(v, Value::Int(_))) {
-                Ok(Value::Int(values.iter().filter_map(index_of).fold(0i64, i64::wrapping_add)))
+                Ok(Value::Int(
+                    values
+                        .iter()
+                        .filter_map(index_of)
+                        .fold(0i64, i64::wrapping_add),
+                ))
             } else {
                 Ok(Value::Float(values.iter().filter_map(number).sum()))
             }
         }
         "mean" => {
             let values: Vec<f64> = numbers(name, args)?.iter().filter_map(number).collect();
-            Ok(Value::Float(if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 }))
+            Ok(Value::Float(if values.is_empty() {
+                0.0
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            }))
         }
         "median" => {
             let mut values: Vec<f64> = numbers(name, args)?.iter().filter_map(number).collect();
@@ -538,7 +598,9 @@ fn builtin(name: &str, args: &[Value], result: &Value) -> R {
             }))
         }
         "first" | "last" => match one(args)? {
-            Value::List(l) => Ok((if name == "first" { l.first() } else { l.last() }).cloned().unwrap_or(Value::Nil)),
+            Value::List(l) => Ok((if name == "first" { l.first() } else { l.last() })
+                .cloned()
+                .unwrap_or(Value::Nil)),
             v => Err(invalid(&v)),
         },
         "int" | "asInt" => match one(args)? {
@@ -568,13 +630,21 @@ fn builtin(name: &str, args: &[Value], result: &Value) -> R {
             v => return Err(invalid(&v)),
         })),
         "upper" | "lower" => match one(args)? {
-            Value::Str(s) => Ok(Value::Str(if name == "upper" { s.to_uppercase() } else { s.to_lowercase() })),
+            Value::Str(s) => Ok(Value::Str(if name == "upper" {
+                s.to_uppercase()
+            } else {
+                s.to_lowercase()
+            })),
             v => Err(invalid(&v)),
         },
         "isNaN" | "isInf" => {
             let v = one(args)?;
             let f = number(&v).ok_or_else(|| invalid(&v))?;
-            Ok(Value::Bool(if name == "isNaN" { f.is_nan() } else { f.is_infinite() }))
+            Ok(Value::Bool(if name == "isNaN" {
+                f.is_nan()
+            } else {
+                f.is_infinite()
+            }))
         }
         // Argo Rollouts' `isNil` and `default` look at the measured result whatever their argument
         // (evaluate.go: `isNilFunc(resultValue)`, `defaultFunc(resultValue)`).
@@ -584,7 +654,11 @@ fn builtin(name: &str, args: &[Value], result: &Value) -> R {
         }
         "default" => {
             arity(name, args, 2)?;
-            Ok(if *result == Value::Nil { args[1].clone() } else { result.clone() })
+            Ok(if *result == Value::Nil {
+                args[1].clone()
+            } else {
+                result.clone()
+            })
         }
         _ => Err(fail(format!("unknown name {name}"))),
     }

@@ -130,7 +130,13 @@ pub fn tokens(text: &str) -> Result<Vec<Token>, ExprError> {
 fn after_value(out: &[Token]) -> bool {
     matches!(
         out.last().map(|t| &t.tok),
-        Some(Tok::Ident(_) | Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::Bracket(')' | ']' | '}'))
+        Some(
+            Tok::Ident(_)
+                | Tok::Int(_)
+                | Tok::Float(_)
+                | Tok::Str(_)
+                | Tok::Bracket(')' | ']' | '}')
+        )
     )
 }
 
@@ -208,7 +214,9 @@ fn quoted(rest: &str, at: usize) -> Result<(String, usize), ExprError> {
         let bad = || ExprError::at(at + i, "invalid char escape");
         let (_, e) = chars.next().ok_or_else(bad)?;
         let mut hex = |n: usize| -> Result<char, ExprError> {
-            let s: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+            let s: String = (0..n)
+                .filter_map(|_| chars.next().map(|(_, c)| c))
+                .collect();
             u32::from_str_radix(&s, 16)
                 .ok()
                 .filter(|_| s.len() == n)
@@ -308,19 +316,17 @@ mod tests {
         // After a value, `.5` is member access.
         assert_eq!(
             toks("a.5"),
-            vec![
-                Tok::Ident("a".into()),
-                Tok::Op("."),
-                Tok::Int(5),
-                Tok::Eof
-            ]
+            vec![Tok::Ident("a".into()), Tok::Op("."), Tok::Int(5), Tok::Eof]
         );
     }
 
     #[test]
     fn bad_input_is_located() {
         assert_eq!(tokens("1 @ 2").unwrap_err().at, Some(2));
-        assert!(tokens("'open").unwrap_err().message.contains("not terminated"));
+        assert!(tokens("'open")
+            .unwrap_err()
+            .message
+            .contains("not terminated"));
         assert!(tokens("'\\q'").unwrap_err().message.contains("escape"));
         assert!(tokens("/* open").is_err());
         assert!(tokens("99999999999999999999").is_err());

@@ -206,27 +206,55 @@ mod tests {
             ("result == true", Value::Bool(true), Ok(true)),
             ("result == false", Value::Bool(true), Ok(false)),
             ("1", Value::Bool(true), Err("expected bool, but got int")),
-            ("invalidVariable", Value::Bool(true), Err("unknown name invalidVariable")),
+            (
+                "invalidVariable",
+                Value::Bool(true),
+                Err("unknown name invalidVariable"),
+            ),
             ("2 in result", floats(&[2.0, 2.0]), Ok(true)),
             ("result > 1", Value::Float(5.0), Ok(true)),
             ("asInt(result) == 1", Value::Str("1".into()), Ok(true)),
             ("asInt(result) == 1", Value::Float(1.123), Ok(true)),
-            ("asInt(result) == 1.1", Value::Str("1.1".into()), Err("invalid syntax")),
+            (
+                "asInt(result) == 1.1",
+                Value::Str("1.1".into()),
+                Err("invalid syntax"),
+            ),
             ("asFloat(result) == 1.1", Value::Str("1.1".into()), Ok(true)),
             ("asFloat(result) >= 1", Value::Int(1), Ok(true)),
-            ("asFloat(result) == 1.1", Value::Str("NotANum".into()), Err("invalid syntax")),
+            (
+                "asFloat(result) == 1.1",
+                Value::Str("NotANum".into()),
+                Err("invalid syntax"),
+            ),
             (
                 "asFloat(result) == \"1.1\"",
                 Value::Str("1.1".into()),
                 Err("invalid operation: == (mismatched types float64 and string)"),
             ),
-            ("result[0] >= 0.95", floats(&[]), Err("index out of range: 0 (array length is 0)")),
+            (
+                "result[0] >= 0.95",
+                floats(&[]),
+                Err("index out of range: 0 (array length is 0)"),
+            ),
             // The usual Prometheus conditions.
             ("result[0] < 0.05", floats(&[0.01]), Ok(true)),
             ("result[0] < 0.05", floats(&[0.2]), Ok(false)),
-            ("len(result) == 0 || result[0] < 0.05", floats(&[]), Ok(true)),
-            ("len(result) == 0 or result[0] < 0.05", floats(&[0.5]), Ok(false)),
-            ("isNaN(result[0]) || result[0] < 0.05", floats(&[f64::NAN]), Ok(true)),
+            (
+                "len(result) == 0 || result[0] < 0.05",
+                floats(&[]),
+                Ok(true),
+            ),
+            (
+                "len(result) == 0 or result[0] < 0.05",
+                floats(&[0.5]),
+                Ok(false),
+            ),
+            (
+                "isNaN(result[0]) || result[0] < 0.05",
+                floats(&[f64::NAN]),
+                Ok(true),
+            ),
             ("isInf(result[0])", floats(&[f64::INFINITY]), Ok(true)),
             // NaN compares false, `!=` true.
             ("result[0] < 1", floats(&[f64::NAN]), Ok(false)),
@@ -235,16 +263,32 @@ mod tests {
             ("result[0] != result[0]", floats(&[f64::NAN]), Ok(true)),
             // Indexing: negative from the end; a scalar cannot be indexed.
             ("result[-1] == 3", floats(&[1.0, 3.0]), Ok(true)),
-            ("result[2] > 0", floats(&[1.0, 3.0]), Err("index out of range: 2 (array length is 2)")),
-            ("result[0] > 0", Value::Float(1.0), Err("cannot fetch 0 from float64")),
+            (
+                "result[2] > 0",
+                floats(&[1.0, 3.0]),
+                Err("index out of range: 2 (array length is 2)"),
+            ),
+            (
+                "result[0] > 0",
+                Value::Float(1.0),
+                Err("cannot fetch 0 from float64"),
+            ),
             // Predicates.
             ("all(result, {# < 0.5})", floats(&[0.1, 0.4]), Ok(true)),
             ("all(result, # < 0.5)", floats(&[0.1, 0.6]), Ok(false)),
             ("any(result, {# > 0.5})", floats(&[0.1, 0.6]), Ok(true)),
             ("none(result, # > 0.5)", floats(&[0.1]), Ok(true)),
             ("one(result, # > 0.5)", floats(&[0.6, 0.7]), Ok(false)),
-            ("count(result, # > 0.5) == 2", floats(&[0.6, 0.7, 0.1]), Ok(true)),
-            ("len(filter(result, # > 0.5)) == 1", floats(&[0.6, 0.1]), Ok(true)),
+            (
+                "count(result, # > 0.5) == 2",
+                floats(&[0.6, 0.7, 0.1]),
+                Ok(true),
+            ),
+            (
+                "len(filter(result, # > 0.5)) == 1",
+                floats(&[0.6, 0.1]),
+                Ok(true),
+            ),
             ("all(result, {# > 1})", floats(&[]), Ok(true)),
             // Arithmetic: `/` is float, `%` is integer, `**` is float.
             ("7 / 2 == 3.5", Value::Nil, Ok(true)),
@@ -260,18 +304,50 @@ mod tests {
             // Logic and its types.
             ("not false", Value::Nil, Ok(true)),
             ("!true || true", Value::Nil, Ok(true)),
-            ("true and 1", Value::Nil, Err("mismatched types bool and int")),
+            (
+                "true and 1",
+                Value::Nil,
+                Err("mismatched types bool and int"),
+            ),
             ("false and result[5] > 0", floats(&[]), Ok(false)),
             ("true or result[5] > 0", floats(&[]), Ok(true)),
             // Strings, maps, nil.
             ("result == 'ok'", Value::Str("ok".into()), Ok(true)),
-            ("result.status == \"up\"", Value::from_json(&serde_json::json!({"status": "up"})), Ok(true)),
-            ("result.missing == nil", Value::from_json(&serde_json::json!({"a": 1})), Ok(true)),
-            ("result.a.b == 1", Value::from_json(&serde_json::json!({"a": null})), Err("cannot fetch b from <nil>")),
-            ("result.a?.b == nil", Value::from_json(&serde_json::json!({"a": null})), Ok(true)),
-            ("(result.a ?? 5) == 5", Value::from_json(&serde_json::json!({})), Ok(true)),
-            ("result.n == 3", Value::from_json(&serde_json::json!({"n": 3})), Ok(true)),
-            ("'ab' contains 'b' && 'ab' startsWith 'a' && 'ab' endsWith 'b'", Value::Nil, Ok(true)),
+            (
+                "result.status == \"up\"",
+                Value::from_json(&serde_json::json!({"status": "up"})),
+                Ok(true),
+            ),
+            (
+                "result.missing == nil",
+                Value::from_json(&serde_json::json!({"a": 1})),
+                Ok(true),
+            ),
+            (
+                "result.a.b == 1",
+                Value::from_json(&serde_json::json!({"a": null})),
+                Err("cannot fetch b from <nil>"),
+            ),
+            (
+                "result.a?.b == nil",
+                Value::from_json(&serde_json::json!({"a": null})),
+                Ok(true),
+            ),
+            (
+                "(result.a ?? 5) == 5",
+                Value::from_json(&serde_json::json!({})),
+                Ok(true),
+            ),
+            (
+                "result.n == 3",
+                Value::from_json(&serde_json::json!({"n": 3})),
+                Ok(true),
+            ),
+            (
+                "'ab' contains 'b' && 'ab' startsWith 'a' && 'ab' endsWith 'b'",
+                Value::Nil,
+                Ok(true),
+            ),
             ("'abc' matches '^a.c$'", Value::Nil, Ok(true)),
             ("'x' not in ['a', 'b']", Value::Nil, Ok(true)),
             ("'k' in {k: 1}", Value::Nil, Ok(true)),
@@ -282,15 +358,39 @@ mod tests {
             ("default(result, 7) == 7", Value::Nil, Ok(true)),
             ("result[1:] == [2.0]", floats(&[1.0, 2.0]), Ok(true)),
             ("1..3 == [1, 2, 3]", Value::Nil, Ok(true)),
-            ("max(result) == 3 && min(1, 2) == 1", floats(&[1.0, 3.0]), Ok(true)),
-            ("sum(result) == 4 && mean(result) == 2 && median(result) == 2", floats(&[1.0, 3.0]), Ok(true)),
-            ("round(2.5) == 3 && floor(2.5) == 2 && ceil(2.1) == 3 && abs(-2) == 2", Value::Nil, Ok(true)),
-            ("first(result) == nil && last([1, 2]) == 2", floats(&[]), Ok(true)),
+            (
+                "max(result) == 3 && min(1, 2) == 1",
+                floats(&[1.0, 3.0]),
+                Ok(true),
+            ),
+            (
+                "sum(result) == 4 && mean(result) == 2 && median(result) == 2",
+                floats(&[1.0, 3.0]),
+                Ok(true),
+            ),
+            (
+                "round(2.5) == 3 && floor(2.5) == 2 && ceil(2.1) == 3 && abs(-2) == 2",
+                Value::Nil,
+                Ok(true),
+            ),
+            (
+                "first(result) == nil && last([1, 2]) == 2",
+                floats(&[]),
+                Ok(true),
+            ),
             ("result > 0 ? true : false", Value::Float(1.0), Ok(true)),
             ("result ?: false", Value::Bool(true), Ok(true)),
             // Mismatched kinds under == are errors (expr-lang's type check).
-            ("result == 'x'", floats(&[1.0]), Err("invalid operation: == (mismatched types []interface {} and string)")),
-            ("result < 'x'", Value::Float(1.0), Err("invalid operation: < (mismatched types float64 and string)")),
+            (
+                "result == 'x'",
+                floats(&[1.0]),
+                Err("invalid operation: == (mismatched types []interface {} and string)"),
+            ),
+            (
+                "result < 'x'",
+                Value::Float(1.0),
+                Err("invalid operation: < (mismatched types float64 and string)"),
+            ),
         ];
         for (condition, result, want) in cases {
             let got = check(condition, &result);

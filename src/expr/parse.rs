@@ -213,7 +213,9 @@ impl Parser {
                 // `not in`, `not contains`, …: only when the next token is one of those.
                 let after = self.tokens.get(self.pos + 1).map(|t| t.tok.clone());
                 match after {
-                    Some(Tok::Op(o)) if negatable(o) && binary(o).is_some_and(|(p, _)| p >= precedence) => {
+                    Some(Tok::Op(o))
+                        if negatable(o) && binary(o).is_some_and(|(p, _)| p >= precedence) =>
+                    {
                         self.next();
                         op = o;
                         negate = true;
@@ -232,7 +234,10 @@ impl Parser {
                 break;
             }
             if op == "|" {
-                return Err(ExprError::at(at, "the pipe operator `|` is not supported in conditions"));
+                return Err(ExprError::at(
+                    at,
+                    "the pipe operator `|` is not supported in conditions",
+                ));
             }
             if previous == Some("??") && op != "??" {
                 return Err(ExprError::at(at, format!("Operator ({op}) and coalesce expressions (??) cannot be mixed. Wrap either by parentheses.")));
@@ -256,7 +261,12 @@ impl Parser {
     }
 
     /// `a < b < c` → `a < b && b < c`.
-    fn comparison(&mut self, mut left: Node, mut op: &'static str, prec: u8) -> Result<Node, ExprError> {
+    fn comparison(
+        &mut self,
+        mut left: Node,
+        mut op: &'static str,
+        prec: u8,
+    ) -> Result<Node, ExprError> {
         let mut root: Option<Node> = None;
         loop {
             let right = self.expression(prec + 1)?;
@@ -288,7 +298,11 @@ impl Parser {
                 self.expect_op(":")?;
                 (yes, self.expression(0)?)
             };
-            node = self.node(Node::Conditional(Box::new(node), Box::new(yes), Box::new(no)))?;
+            node = self.node(Node::Conditional(
+                Box::new(node),
+                Box::new(yes),
+                Box::new(no),
+            ))?;
         }
         Ok(node)
     }
@@ -474,7 +488,10 @@ impl Parser {
                     _ => return Err(ExprError::at(t.at, "expected name")),
                 };
                 if self.is_bracket('(') {
-                    return Err(ExprError::at(t.at, "method calls are not supported in conditions"));
+                    return Err(ExprError::at(
+                        t.at,
+                        "method calls are not supported in conditions",
+                    ));
                 }
                 node = self.member(node, Node::Str(name), optional)?;
                 chained |= optional;
@@ -482,17 +499,33 @@ impl Parser {
                 self.next();
                 if self.is_op(":") {
                     self.next();
-                    let to = if self.is_bracket(']') { None } else { Some(Box::new(self.expression(0)?)) };
+                    let to = if self.is_bracket(']') {
+                        None
+                    } else {
+                        Some(Box::new(self.expression(0)?))
+                    };
                     self.expect_bracket(']')?;
-                    node = self.node(Node::Slice { object: Box::new(node), from: None, to })?;
+                    node = self.node(Node::Slice {
+                        object: Box::new(node),
+                        from: None,
+                        to,
+                    })?;
                     continue;
                 }
                 let index = self.expression(0)?;
                 if self.is_op(":") {
                     self.next();
-                    let to = if self.is_bracket(']') { None } else { Some(Box::new(self.expression(0)?)) };
+                    let to = if self.is_bracket(']') {
+                        None
+                    } else {
+                        Some(Box::new(self.expression(0)?))
+                    };
                     self.expect_bracket(']')?;
-                    node = self.node(Node::Slice { object: Box::new(node), from: Some(Box::new(index)), to })?;
+                    node = self.node(Node::Slice {
+                        object: Box::new(node),
+                        from: Some(Box::new(index)),
+                        to,
+                    })?;
                     continue;
                 }
                 self.expect_bracket(']')?;
@@ -540,16 +573,27 @@ mod tests {
             p("1 + 2 * 3 > 4 or true and false"),
             b(
                 "or",
-                b(">", b("+", Node::Int(1), b("*", Node::Int(2), Node::Int(3))), Node::Int(4)),
+                b(
+                    ">",
+                    b("+", Node::Int(1), b("*", Node::Int(2), Node::Int(3))),
+                    Node::Int(4)
+                ),
                 b("and", Node::Bool(true), Node::Bool(false))
             )
         );
         // `**` is right-associative.
-        assert_eq!(p("2 ** 3 ** 2"), b("**", Node::Int(2), b("**", Node::Int(3), Node::Int(2))));
+        assert_eq!(
+            p("2 ** 3 ** 2"),
+            b("**", Node::Int(2), b("**", Node::Int(3), Node::Int(2)))
+        );
         // Unary `not` binds tighter than comparisons: (not a) == b.
         assert_eq!(
             p("not true == false"),
-            b("==", Node::Unary("not", Box::new(Node::Bool(true))), Node::Bool(false))
+            b(
+                "==",
+                Node::Unary("not", Box::new(Node::Bool(true))),
+                Node::Bool(false)
+            )
         );
         // Unary minus below `**`: -(2 ** 2).
         assert_eq!(
@@ -559,12 +603,19 @@ mod tests {
         // Chained comparisons.
         assert_eq!(
             p("1 < 2 < 3"),
-            b("&&", b("<", Node::Int(1), Node::Int(2)), b("<", Node::Int(2), Node::Int(3)))
+            b(
+                "&&",
+                b("<", Node::Int(1), Node::Int(2)),
+                b("<", Node::Int(2), Node::Int(3))
+            )
         );
         // `not in`.
         assert_eq!(
             p("1 not in [2]"),
-            Node::Unary("not", Box::new(b("in", Node::Int(1), Node::Array(vec![Node::Int(2)]))))
+            Node::Unary(
+                "not",
+                Box::new(b("in", Node::Int(1), Node::Array(vec![Node::Int(2)])))
+            )
         );
     }
 
@@ -589,6 +640,10 @@ mod tests {
         let deep = format!("{}1{}", "(".repeat(200), ")".repeat(200));
         assert!(err(&deep).contains("deeper than"));
         let wide = vec!["1"; 6000].join(" + ");
-        assert!(err(&wide).contains("nodes") || err(&wide).contains("deeper"), "{}", err(&wide));
+        assert!(
+            err(&wide).contains("nodes") || err(&wide).contains("deeper"),
+            "{}",
+            err(&wide)
+        );
     }
 }

@@ -270,7 +270,12 @@ fn immutable(path: &str) -> bool {
 }
 
 impl super::Write for HttpSource<'_> {
-    async fn send(&self, method: &'static str, path: &str, body: &Value) -> Result<Value, HostError> {
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, HostError> {
         let auth = self.credential().await?;
         let header = auth.as_ref().map(|(name, s)| (*name, s));
         let request = format!("{method} {path}");

@@ -41,7 +41,10 @@ pub struct Target {
 impl Target {
     /// The revert branch: `sluice/revert-<12 hex of the revision>`.
     pub fn head_branch(&self) -> String {
-        format!("sluice/revert-{}", self.revision.get(..12).unwrap_or(&self.revision))
+        format!(
+            "sluice/revert-{}",
+            self.revision.get(..12).unwrap_or(&self.revision)
+        )
     }
 }
 
@@ -103,9 +106,12 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
     let r = &t.repository;
     let branch = match branch_of(t) {
         Some(b) => b,
-        None => text(&w.fetch(&Req::one(format!("/repos/{r}"))).await?, &["default_branch"])
-            .unwrap_or("main")
-            .to_owned(),
+        None => text(
+            &w.fetch(&Req::one(format!("/repos/{r}"))).await?,
+            &["default_branch"],
+        )
+        .unwrap_or("main")
+        .to_owned(),
     };
     let head_branch = t.head_branch();
     let owner = r.split('/').next().unwrap_or("");
@@ -119,7 +125,10 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         return Ok(pull_of(p, &head_branch, &branch, false));
     }
     let change = w
-        .fetch(&Req::one(format!("/repos/{r}/compare/{}...{}", t.base, t.revision)))
+        .fetch(&Req::one(format!(
+            "/repos/{r}/compare/{}...{}",
+            t.base, t.revision
+        )))
         .await?;
     if text(&change, &["status"]) != Some("ahead") {
         return Err(RevertError::Unsafe(format!(
@@ -146,7 +155,9 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         })
         .unwrap_or_default();
     if changes.is_empty() {
-        return Err(RevertError::Unsafe("the change touches no file: nothing to revert".into()));
+        return Err(RevertError::Unsafe(
+            "the change touches no file: nothing to revert".into(),
+        ));
     }
     if changes.len() >= MAX_PATHS {
         return Err(RevertError::Unsafe(format!(
@@ -155,7 +166,10 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         )));
     }
     let head_ref = w
-        .fetch(&Req::one(format!("/repos/{r}/git/ref/heads/{}", enc_path(&branch))))
+        .fetch(&Req::one(format!(
+            "/repos/{r}/git/ref/heads/{}",
+            enc_path(&branch)
+        )))
         .await?;
     let head = text(&head_ref, &["object", "sha"])
         .ok_or_else(|| RevertError::Unsafe(format!("the branch {branch} has no head")))?
@@ -166,7 +180,10 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         .collect();
     if head != t.revision {
         let since = w
-            .fetch(&Req::one(format!("/repos/{r}/compare/{}...{head}", t.revision)))
+            .fetch(&Req::one(format!(
+                "/repos/{r}/compare/{}...{head}",
+                t.revision
+            )))
             .await?;
         if text(&since, &["status"]) != Some("ahead") {
             return Err(RevertError::Unsafe(format!(
@@ -196,10 +213,15 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         }
     }
     let tree = w
-        .fetch(&Req::one(format!("/repos/{r}/git/trees/{}?recursive=1", t.base)))
+        .fetch(&Req::one(format!(
+            "/repos/{r}/git/trees/{}?recursive=1",
+            t.base
+        )))
         .await?;
     if tree.get("truncated").and_then(Value::as_bool) == Some(true) {
-        return Err(RevertError::Unsafe("the base tree is too large for the API (truncated); use the commands".into()));
+        return Err(RevertError::Unsafe(
+            "the base tree is too large for the API (truncated); use the commands".into(),
+        ));
     }
     let at_base: BTreeMap<&str, (&str, &str)> = tree
         .get("tree")
@@ -208,7 +230,12 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
             entries
                 .iter()
                 .filter(|e| text(e, &["type"]) == Some("blob"))
-                .filter_map(|e| Some((text(e, &["path"])?, (text(e, &["mode"])?, text(e, &["sha"])?))))
+                .filter_map(|e| {
+                    Some((
+                        text(e, &["path"])?,
+                        (text(e, &["mode"])?, text(e, &["sha"])?),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -226,7 +253,11 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         })
         .collect();
     let new_tree = w
-        .send("POST", &format!("/repos/{r}/git/trees"), &json!({"base_tree": head_tree, "tree": entries}))
+        .send(
+            "POST",
+            &format!("/repos/{r}/git/trees"),
+            &json!({"base_tree": head_tree, "tree": entries}),
+        )
         .await?;
     let new_tree = text(&new_tree, &["sha"]).unwrap_or("").to_owned();
     let message = format!("{}\n\n{}", t.title, t.body);
@@ -276,7 +307,10 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
             )
             .await
         {
-            tracing::warn!("the revert pull request #{} has no label: {e}", opened.number);
+            tracing::warn!(
+                "the revert pull request #{} has no label: {e}",
+                opened.number
+            );
         }
     }
     Ok(opened)
@@ -284,8 +318,15 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
 
 fn pull_of(p: &Value, head_branch: &str, base_branch: &str, opened: bool) -> Pull {
     Pull {
-        number: p.get("number").or_else(|| p.get("iid")).and_then(Value::as_u64).unwrap_or(0),
-        url: text(p, &["html_url"]).or_else(|| text(p, &["web_url"])).unwrap_or("").to_owned(),
+        number: p
+            .get("number")
+            .or_else(|| p.get("iid"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        url: text(p, &["html_url"])
+            .or_else(|| text(p, &["web_url"]))
+            .unwrap_or("")
+            .to_owned(),
         branch: head_branch.to_owned(),
         title: text(p, &["title"]).unwrap_or("").to_owned(),
         opened,
@@ -323,7 +364,9 @@ async fn gitlab<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         return Ok(pull_of(mr, &head_branch, &branch, false));
     }
     let merge_base = |a: &str, b: &str| {
-        Req::one(format!("{p}/repository/merge_base?refs%5B%5D={a}&refs%5B%5D={b}"))
+        Req::one(format!(
+            "{p}/repository/merge_base?refs%5B%5D={a}&refs%5B%5D={b}"
+        ))
     };
     let mb = w.fetch(&merge_base(&t.base, &t.revision)).await?;
     if text(&mb, &["id"]) != Some(t.base.as_str()) {
@@ -334,18 +377,31 @@ async fn gitlab<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
         )));
     }
     let compare = |from: &str, to: &str| {
-        Req::one(format!("{p}/repository/compare?from={from}&to={to}&straight=true"))
+        Req::one(format!(
+            "{p}/repository/compare?from={from}&to={to}&straight=true"
+        ))
     };
     let diffs = w.fetch(&compare(&t.base, &t.revision)).await?;
-    let diffs: Vec<Value> = diffs.get("diffs").and_then(Value::as_array).cloned().unwrap_or_default();
+    let diffs: Vec<Value> = diffs
+        .get("diffs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if diffs.is_empty() {
-        return Err(RevertError::Unsafe("the change touches no file: nothing to revert".into()));
+        return Err(RevertError::Unsafe(
+            "the change touches no file: nothing to revert".into(),
+        ));
     }
     if diffs.len() >= MAX_PATHS {
-        return Err(RevertError::Unsafe(format!("the change touches {MAX_PATHS} or more paths; use the commands")));
+        return Err(RevertError::Unsafe(format!(
+            "the change touches {MAX_PATHS} or more paths; use the commands"
+        )));
     }
     let head = w
-        .fetch(&Req::one(format!("{p}/repository/branches/{}", enc(&branch))))
+        .fetch(&Req::one(format!(
+            "{p}/repository/branches/{}",
+            enc(&branch)
+        )))
         .await?;
     let head = text(&head, &["commit", "id"])
         .ok_or_else(|| RevertError::Unsafe(format!("the branch {branch} has no head")))?
@@ -359,7 +415,10 @@ async fn gitlab<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
     if head != t.revision {
         let mb = w.fetch(&merge_base(&t.revision, &head)).await?;
         if text(&mb, &["id"]) != Some(t.revision.as_str()) {
-            return Err(RevertError::Unsafe(format!("the branch {branch} does not contain {} any more", short(&t.revision))));
+            return Err(RevertError::Unsafe(format!(
+                "the branch {branch} does not contain {} any more",
+                short(&t.revision)
+            )));
         }
         let since = w.fetch(&compare(&t.revision, &head)).await?;
         let later: Vec<String> = since
@@ -384,14 +443,21 @@ async fn gitlab<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
     let mut actions = Vec::new();
     let p = p.as_str();
     for d in &diffs {
-        let (old, new) = (text(d, &["old_path"]).unwrap_or(""), text(d, &["new_path"]).unwrap_or(""));
+        let (old, new) = (
+            text(d, &["old_path"]).unwrap_or(""),
+            text(d, &["new_path"]).unwrap_or(""),
+        );
         let flag = |k: &str| d.get(k).and_then(Value::as_bool) == Some(true);
         let restore = |path: &str, action: &str| {
             let path = path.to_owned();
             let action = action.to_owned();
             async move {
                 let file = w
-                    .fetch(&Req::one(format!("{p}/repository/files/{}?ref={}", enc(&path), t.base)))
+                    .fetch(&Req::one(format!(
+                        "{p}/repository/files/{}?ref={}",
+                        enc(&path),
+                        t.base
+                    )))
                     .await?;
                 Ok::<Value, HostError>(json!({
                     "action": action, "file_path": path, "encoding": "base64",
@@ -449,7 +515,10 @@ mod tests {
     fn the_revert_branch_is_named_after_the_revision() {
         assert_eq!(target(None).head_branch(), "sluice/revert-0123456789ab");
         assert_eq!(branch_of(&target(Some("main"))).as_deref(), Some("main"));
-        assert_eq!(branch_of(&target(Some("refs/heads/env/prod"))).as_deref(), Some("env/prod"));
+        assert_eq!(
+            branch_of(&target(Some("refs/heads/env/prod"))).as_deref(),
+            Some("env/prod")
+        );
         assert_eq!(branch_of(&target(Some("HEAD"))), None);
         assert_eq!(branch_of(&target(Some("0123456789abcdef"))), None);
         assert_eq!(enc_path("env/prod x"), "env/prod%20x");

@@ -249,7 +249,9 @@ pub struct Conditions {
 ///
 /// The key (`successCondition` or `failureCondition`) and why, with the column.
 pub fn conditions(check: &CheckSpec) -> Result<Conditions, (String, String)> {
-    let compile = |key: &str, text: &Option<String>| -> Result<Option<Condition>, (String, String)> {
+    let compile = |key: &str,
+                   text: &Option<String>|
+     -> Result<Option<Condition>, (String, String)> {
         let Some(text) = text else {
             return Ok(None);
         };
@@ -297,10 +299,16 @@ impl VerifySpec {
             )));
         }
         if self.checks.is_empty() {
-            return Err(("checks".into(), "is empty; list at least one check (prometheus, http or workloads)".into()));
+            return Err((
+                "checks".into(),
+                "is empty; list at least one check (prometheus, http or workloads)".into(),
+            ));
         }
         if self.checks.len() > MAX_CHECKS {
-            return Err(("checks".into(), format!("{} checks is more than {MAX_CHECKS}", self.checks.len())));
+            return Err((
+                "checks".into(),
+                format!("{} checks is more than {MAX_CHECKS}", self.checks.len()),
+            ));
         }
         for address in std::iter::once(&self.prometheus.address).filter(|a| !a.is_empty()) {
             http_url(address).map_err(|m| ("prometheus.address".to_owned(), m))?;
@@ -310,7 +318,13 @@ impl VerifySpec {
             let at = |key: &str| format!("checks[{i}].{key}");
             validate_check(check, within).map_err(|(key, message)| (at(&key), message))?;
             if !seen.insert(check.name.as_str()) {
-                return Err((at("name"), format!("{:?} is used by an earlier check; names must be unique", check.name)));
+                return Err((
+                    at("name"),
+                    format!(
+                        "{:?} is used by an earlier check; names must be unique",
+                        check.name
+                    ),
+                ));
             }
         }
         Ok(())
@@ -320,11 +334,25 @@ impl VerifySpec {
 fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, String)> {
     let name_ok = !check.name.is_empty()
         && check.name.len() <= 63
-        && check.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && check
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !name_ok {
-        return Err(("name".into(), format!("{:?} must be 1 to 63 letters, digits, '-', '_' or '.'", check.name)));
+        return Err((
+            "name".into(),
+            format!(
+                "{:?} must be 1 to 63 letters, digits, '-', '_' or '.'",
+                check.name
+            ),
+        ));
     }
-    let kinds = [check.prometheus.is_some(), check.http.is_some(), check.workloads.is_some(), check.provider.is_some()];
+    let kinds = [
+        check.prometheus.is_some(),
+        check.http.is_some(),
+        check.workloads.is_some(),
+        check.provider.is_some(),
+    ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         return Err(("prometheus".into(), "set exactly one of prometheus (a PromQL query), http (a URL to probe), workloads ({}) or provider.prometheus".into()));
     }
@@ -340,7 +368,10 @@ fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, St
         http_url(&h.url).map_err(|m| ("http.url".to_owned(), m))?;
         if let Some(s) = h.expected_status {
             if !(100..=599).contains(&s) {
-                return Err(("http.expectedStatus".into(), format!("{s} is not an HTTP status")));
+                return Err((
+                    "http.expectedStatus".into(),
+                    format!("{s} is not an HTTP status"),
+                ));
             }
         }
         if let Some(p) = &h.json_path {
@@ -348,7 +379,10 @@ fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, St
         }
     }
     let parse = |key: &str, text: &Option<String>| -> Result<Option<Duration>, (String, String)> {
-        text.as_deref().map(duration).transpose().map_err(|m| (key.to_owned(), m))
+        text.as_deref()
+            .map(duration)
+            .transpose()
+            .map_err(|m| (key.to_owned(), m))
     };
     let interval = parse("interval", &check.interval)?;
     let delay = parse("initialDelay", &check.initial_delay)?.unwrap_or_default();
@@ -359,8 +393,14 @@ fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, St
             ("count", check.count.is_some()),
             ("failureLimit", check.failure_limit.is_some()),
             ("inconclusiveLimit", check.inconclusive_limit.is_some()),
-            ("consecutiveErrorLimit", check.consecutive_error_limit.is_some()),
-            ("consecutiveSuccessLimit", check.consecutive_success_limit.is_some()),
+            (
+                "consecutiveErrorLimit",
+                check.consecutive_error_limit.is_some(),
+            ),
+            (
+                "consecutiveSuccessLimit",
+                check.consecutive_success_limit.is_some(),
+            ),
         ];
         if let Some((key, _)) = extra.iter().find(|(_, set)| *set) {
             return Err(((*key).to_owned(), "does not apply to the workloads check, which waits (polling every interval, default 5s) until every workload is rolled out, as `kubectl rollout status` judges, or within passes".into()));
@@ -377,10 +417,16 @@ fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, St
     let success_limit = i64::from(check.consecutive_success_limit.unwrap_or(0));
     let inconclusive_limit = i64::from(check.inconclusive_limit.unwrap_or(0));
     if failure_limit < -1 {
-        return Err(("failureLimit".into(), "must be >= 0, or -1 to be disabled".into()));
+        return Err((
+            "failureLimit".into(),
+            "must be >= 0, or -1 to be disabled".into(),
+        ));
     }
     if success_limit == 0 && failure_limit == -1 {
-        return Err(("failureLimit".into(), "failureLimit and consecutiveSuccessLimit cannot both be disabled".into()));
+        return Err((
+            "failureLimit".into(),
+            "failureLimit and consecutiveSuccessLimit cannot both be disabled".into(),
+        ));
     }
     if count > i64::from(MAX_COUNT) {
         return Err(("count".into(), format!("{count} is more than {MAX_COUNT}")));
@@ -424,7 +470,9 @@ fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, St
 fn http_url(text: &str) -> Result<(), String> {
     let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{text:?} must be an http:// or https:// URL with a host"));
+        return Err(format!(
+            "{text:?} must be an http:// or https:// URL with a host"
+        ));
     }
     Ok(())
 }
@@ -444,10 +492,16 @@ pub enum Step {
 /// Filters, wildcards, ranges and recursive descent, which sluice does not read.
 pub fn json_path(text: &str) -> Result<Vec<Step>, String> {
     let t = text.trim();
-    let t = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(t).trim();
+    let t = t
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(t)
+        .trim();
     let mut rest = t.strip_prefix('$').unwrap_or(t);
     let mut steps = Vec::new();
-    let unsupported = || format!("{text:?}: only members (.name, ['name']) and indices ([0]) are supported, as in {{$.data.status}}");
+    let unsupported = || {
+        format!("{text:?}: only members (.name, ['name']) and indices ([0]) are supported, as in {{$.data.status}}")
+    };
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
@@ -523,42 +577,81 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_key_and_the_fix() {
-        let e = err(json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "successCondition": "result[0] <"}]}));
-        assert!(e.starts_with("verify.checks[0].successCondition: \"result[0] <\" is not a condition"), "{e}");
+        let e = err(
+            json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "successCondition": "result[0] <"}]}),
+        );
+        assert!(
+            e.starts_with("verify.checks[0].successCondition: \"result[0] <\" is not a condition"),
+            "{e}"
+        );
         assert!(e.contains("unexpected token EOF at column 12"), "{e}");
         let e = err(json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "count": 3}]}));
-        assert_eq!(e, "verify.checks[0].interval: must be specified when count > 1");
-        let e = err(json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "count": 2, "failureLimit": 3, "interval": "1s"}]}));
-        assert!(e.contains("count (2) must be >= failureLimit + consecutiveSuccessLimit (3 + 0)"), "{e}");
-        let e = err(json!({"within": "1m", "checks": [{"name": "a", "prometheus": {"query": "up"}, "count": 10, "interval": "10s"}]}));
-        assert!(e.starts_with("verify.checks[0].count: 10 measurements 10s apart"), "{e}");
+        assert_eq!(
+            e,
+            "verify.checks[0].interval: must be specified when count > 1"
+        );
+        let e = err(
+            json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "count": 2, "failureLimit": 3, "interval": "1s"}]}),
+        );
+        assert!(
+            e.contains("count (2) must be >= failureLimit + consecutiveSuccessLimit (3 + 0)"),
+            "{e}"
+        );
+        let e = err(
+            json!({"within": "1m", "checks": [{"name": "a", "prometheus": {"query": "up"}, "count": 10, "interval": "10s"}]}),
+        );
+        assert!(
+            e.starts_with("verify.checks[0].count: 10 measurements 10s apart"),
+            "{e}"
+        );
         let e = err(json!({"within": "6h", "checks": [{"name": "a", "workloads": {}}]}));
         assert!(e.contains("Argo Rollouts AnalysisTemplate"), "{e}");
         let e = err(json!({"checks": [{"name": "a", "workloads": {}, "count": 2}]}));
-        assert!(e.starts_with("verify.checks[0].count: does not apply"), "{e}");
+        assert!(
+            e.starts_with("verify.checks[0].count: does not apply"),
+            "{e}"
+        );
         let e = err(json!({"checks": [{"name": "a", "http": {"url": "ftp://x"}}]}));
         assert!(e.starts_with("verify.checks[0].http.url"), "{e}");
-        let e = err(json!({"checks": [{"name": "a", "http": {"url": "http://x", "jsonPath": "{$..a}"}}]}));
+        let e = err(
+            json!({"checks": [{"name": "a", "http": {"url": "http://x", "jsonPath": "{$..a}"}}]}),
+        );
         assert!(e.starts_with("verify.checks[0].http.jsonPath"), "{e}");
         let e = err(json!({"checks": [{"name": "a"}]}));
         assert!(e.contains("exactly one of"), "{e}");
-        let e = err(json!({"checks": [{"name": "a", "workloads": {}}, {"name": "a", "workloads": {}}]}));
+        let e = err(
+            json!({"checks": [{"name": "a", "workloads": {}}, {"name": "a", "workloads": {}}]}),
+        );
         assert!(e.starts_with("verify.checks[1].name"), "{e}");
         let e = err(json!({"onFailure": "revert", "checks": []}));
         assert!(e.starts_with("verify.onFailure: unknown variant"), "{e}");
-        let e = err(json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "failureLimit": -1}]}));
+        let e = err(
+            json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "failureLimit": -1}]}),
+        );
         assert!(e.contains("cannot both be disabled"), "{e}");
-        let e = err(json!({"checks": [{"name": "a", "prometheus": {"query": "up", "adress": "x"}}]}));
-        assert!(e.starts_with("verify.checks[0].prometheus.adress: unknown field"), "{e}");
+        let e =
+            err(json!({"checks": [{"name": "a", "prometheus": {"query": "up", "adress": "x"}}]}));
+        assert!(
+            e.starts_with("verify.checks[0].prometheus.adress: unknown field"),
+            "{e}"
+        );
     }
 
     #[test]
     fn json_paths_of_the_simple_form() {
         assert_eq!(
             json_path("{$.data.items[0]['a b']}").unwrap(),
-            vec![Step::Member("data".into()), Step::Member("items".into()), Step::Index(0), Step::Member("a b".into())]
+            vec![
+                Step::Member("data".into()),
+                Step::Member("items".into()),
+                Step::Index(0),
+                Step::Member("a b".into())
+            ]
         );
-        assert_eq!(json_path("$.status").unwrap(), vec![Step::Member("status".into())]);
+        assert_eq!(
+            json_path("$.status").unwrap(),
+            vec![Step::Member("status".into())]
+        );
         assert_eq!(json_path("{$}").unwrap(), vec![]);
         for bad in ["{$..a}", "{$.a[*]}", "{$.a[?(@.x)]}", "{$.a[0:2]}", "a.b"] {
             assert!(json_path(bad).is_err(), "{bad}");

@@ -517,7 +517,8 @@ mod tests {
                 "startedAt": "2026-01-01T00:00:00Z", "checks": [{"name": "up", "kind": "http", "query": "http://x/", "phase": "Successful",
                     "measurements": [{"value": "200", "phase": "Successful", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z"}]}]}}))
         .unwrap();
-        let body = super::super::verification::verification_record(&report, "2026-01-01T00:00:01.000Z");
+        let body =
+            super::super::verification::verification_record(&report, "2026-01-01T00:00:01.000Z");
         let Value::Object(mut map) = serde_json::to_value(&body).unwrap() else {
             panic!()
         };
@@ -537,8 +538,19 @@ mod tests {
         map.insert("verification".into(), map_of(&body)["verification"].clone());
         let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
         let record = Record::from_map(parse(&line)).unwrap();
-        let Body::Sync(s) = &record.body else { panic!() };
-        assert_eq!(s.verification.as_present().unwrap().as_ref().unwrap().checks[0].name, "up");
+        let Body::Sync(s) = &record.body else {
+            panic!()
+        };
+        assert_eq!(
+            s.verification
+                .as_present()
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .checks[0]
+                .name,
+            "up"
+        );
         assert_eq!(canonical(&record), line);
     }
 

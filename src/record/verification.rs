@@ -75,7 +75,14 @@ pub struct ReportedMeasurement {
     pub message: Option<String>,
 }
 
-const PHASES: [&str; 6] = ["Pending", "Running", "Successful", "Failed", "Error", "Inconclusive"];
+const PHASES: [&str; 6] = [
+    "Pending",
+    "Running",
+    "Successful",
+    "Failed",
+    "Error",
+    "Inconclusive",
+];
 const VERDICTS: [&str; 4] = ["Successful", "Failed", "Inconclusive", "Error"];
 const KINDS: [&str; 4] = ["prometheus", "http", "workloads", "rollouts-analysis"];
 const ON_FAILURE: [&str; 3] = ["record", "fail-sync", "rollback"];
@@ -108,22 +115,35 @@ pub fn report(body: &Value) -> Result<Report, EventError> {
     }
     let r: Report = serde_path_to_error::deserialize(body).map_err(|e| {
         let _ = e.path();
-        bad("verification report", "the shape the verify hook sends (docs/hooks.md, \"What the hook reports\")")
+        bad(
+            "verification report",
+            "the shape the verify hook sends (docs/hooks.md, \"What the hook reports\")",
+        )
     })?;
     if r.app.is_empty() || r.app.len() > 253 {
         return Err(EventError::Missing("app"));
     }
-    for (field, v) in [("namespace", &r.namespace), ("changeId", &r.change_id), ("revision", &r.revision)] {
+    for (field, v) in [
+        ("namespace", &r.namespace),
+        ("changeId", &r.change_id),
+        ("revision", &r.revision),
+    ] {
         if v.as_ref().is_some_and(|v| v.len() > 253) {
             return Err(bad(field, "at most 253 bytes"));
         }
     }
     let v = &r.verification;
     if v.verdict.as_deref().is_some_and(|x| !VERDICTS.contains(&x)) {
-        return Err(bad("verification.verdict", "Successful, Failed, Inconclusive or Error"));
+        return Err(bad(
+            "verification.verdict",
+            "Successful, Failed, Inconclusive or Error",
+        ));
     }
     if !ON_FAILURE.contains(&v.on_failure.as_str()) {
-        return Err(bad("verification.onFailure", "record, fail-sync or rollback"));
+        return Err(bad(
+            "verification.onFailure",
+            "record, fail-sync or rollback",
+        ));
     }
     text("verification.reason", &v.reason)?;
     text("verification.within", &v.within)?;
@@ -139,24 +159,48 @@ pub fn report(body: &Value) -> Result<Report, EventError> {
             return Err(bad("verification.checks[].name", "1 to 253 bytes"));
         }
         if !KINDS.contains(&c.kind.as_str()) {
-            return Err(bad("verification.checks[].kind", "prometheus, http, workloads or rollouts-analysis"));
+            return Err(bad(
+                "verification.checks[].kind",
+                "prometheus, http, workloads or rollouts-analysis",
+            ));
         }
         if !PHASES.contains(&c.phase.as_str()) {
-            return Err(bad("verification.checks[].phase", "an Argo Rollouts AnalysisPhase"));
+            return Err(bad(
+                "verification.checks[].phase",
+                "an Argo Rollouts AnalysisPhase",
+            ));
         }
         text("verification.checks[].query", &c.query)?;
-        text("verification.checks[].message", c.message.as_deref().unwrap_or(""))?;
+        text(
+            "verification.checks[].message",
+            c.message.as_deref().unwrap_or(""),
+        )?;
         if c.measurements.len() > MAX_MEASUREMENTS {
-            return Err(bad("verification.checks[].measurements", "at most 1000 measurements"));
+            return Err(bad(
+                "verification.checks[].measurements",
+                "at most 1000 measurements",
+            ));
         }
         for m in &c.measurements {
             if !PHASES.contains(&m.phase.as_str()) {
-                return Err(bad("verification.checks[].measurements[].phase", "an Argo Rollouts AnalysisPhase"));
+                return Err(bad(
+                    "verification.checks[].measurements[].phase",
+                    "an Argo Rollouts AnalysisPhase",
+                ));
             }
             text("verification.checks[].measurements[].value", &m.value)?;
-            text("verification.checks[].measurements[].message", m.message.as_deref().unwrap_or(""))?;
-            time("verification.checks[].measurements[].startedAt", &m.started_at)?;
-            time("verification.checks[].measurements[].finishedAt", &m.finished_at)?;
+            text(
+                "verification.checks[].measurements[].message",
+                m.message.as_deref().unwrap_or(""),
+            )?;
+            time(
+                "verification.checks[].measurements[].startedAt",
+                &m.started_at,
+            )?;
+            time(
+                "verification.checks[].measurements[].finishedAt",
+                &m.finished_at,
+            )?;
         }
     }
     if r.done && v.verdict.is_none() {
@@ -261,7 +305,10 @@ mod tests {
         assert_eq!(v.event, "verification");
         assert_eq!(v.verification.verdict.as_deref(), Some("Failed"));
         assert_eq!(v.verification.finding, None);
-        assert_eq!(r.verification.to_evidence().finding.as_deref(), Some("verification-failed"));
+        assert_eq!(
+            r.verification.to_evidence().finding.as_deref(),
+            Some("verification-failed")
+        );
         assert_eq!(v.verification.checks[0].measurements[0].value, "[0.2]");
         // The key depends on the start, not on the receipt.
         let Body::Verify(again) = verification_record(&r, "2026-01-02T00:00:00.000Z") else {

@@ -3,10 +3,10 @@
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
 use super::approvals::{self, Approvals};
-use super::verification::{self, Verifications};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
+use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
 use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
@@ -292,7 +292,10 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     // What judging the sync's approvals after the fact needs of the Application (a few strings).
     let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
     // What the verification evidence needs of it: the verify hook's trace and the source.
-    let hook = ctx.verifications.as_ref().map(|_| verification::hook_of(&value));
+    let hook = ctx
+        .verifications
+        .as_ref()
+        .map(|_| verification::hook_of(&value));
     let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
@@ -372,7 +375,10 @@ async fn verification_draft(
 ) -> Result<Option<(Body, Vec<String>)>, EventError> {
     let report = record::verification::report(value)?;
     let Some(verifications) = &ctx.verifications else {
-        return Ok(Some((record::verification::verification_record(&report, received_at), Vec::new())));
+        return Ok(Some((
+            record::verification::verification_record(&report, received_at),
+            Vec::new(),
+        )));
     };
     if !report.done {
         verifications.progress(&report).await;

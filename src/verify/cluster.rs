@@ -59,9 +59,9 @@ pub async fn connect() -> Result<Client, String> {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let config = kube::Config::infer()
-        .await
-        .map_err(|e| format!("no Kubernetes configuration (the Job's service account, or KUBECONFIG): {e}"))?;
+    let config = kube::Config::infer().await.map_err(|e| {
+        format!("no Kubernetes configuration (the Job's service account, or KUBECONFIG): {e}")
+    })?;
     Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))
 }
 
@@ -74,13 +74,10 @@ pub async fn get(client: &Client, path: &str) -> Result<Value, String> {
     let request = http::Request::get(path)
         .body(Vec::new())
         .map_err(|e| format!("{path}: {e}"))?;
-    client
-        .request::<Value>(request)
-        .await
-        .map_err(|e| match e {
-            kube::Error::Api(s) => format!("GET {path}: {} ({})", s.message, s.reason),
-            other => format!("GET {path}: {other}"),
-        })
+    client.request::<Value>(request).await.map_err(|e| match e {
+        kube::Error::Api(s) => format!("GET {path}: {} ({})", s.message, s.reason),
+        other => format!("GET {path}: {other}"),
+    })
 }
 
 /// The AnalysisRuns of a Rollout's current pod template (`rollouts-pod-template-hash`) that the
@@ -89,7 +86,11 @@ pub async fn get(client: &Client, path: &str) -> Result<Value, String> {
 /// # Errors
 ///
 /// What the API server or the connection says.
-pub async fn analysis_runs(client: &Client, rollout: &WorkloadRef, pod_hash: &str) -> Result<Vec<Value>, String> {
+pub async fn analysis_runs(
+    client: &Client,
+    rollout: &WorkloadRef,
+    pod_hash: &str,
+) -> Result<Vec<Value>, String> {
     let selector: String = url::form_urlencoded::byte_serialize(
         format!("rollouts-pod-template-hash={pod_hash}").as_bytes(),
     )
@@ -111,7 +112,8 @@ pub async fn analysis_runs(client: &Client, rollout: &WorkloadRef, pod_hash: &st
                         .is_some_and(|owners| {
                             owners.iter().any(|o| {
                                 o.get("kind").and_then(Value::as_str) == Some("Rollout")
-                                    && o.get("name").and_then(Value::as_str) == Some(rollout.name.as_str())
+                                    && o.get("name").and_then(Value::as_str)
+                                        == Some(rollout.name.as_str())
                             })
                         })
                 })

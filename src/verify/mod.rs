@@ -188,7 +188,8 @@ pub async fn run(plan: &Plan, sink: Option<&report::Sink>) -> Result<Outcome, Ve
         while updates.recv().await.is_some() {
             while updates.try_recv().is_ok() {}
             if let Some(sink) = sink {
-                sink.progress(&report_body(&plan.app, false, run.snapshot(None))).await;
+                sink.progress(&report_body(&plan.app, false, run.snapshot(None)))
+                    .await;
             }
         }
     };
@@ -202,7 +203,11 @@ pub async fn run(plan: &Plan, sink: Option<&report::Sink>) -> Result<Outcome, Ve
     let phases: Vec<Phase> = results.iter().map(|c| c.phase).collect();
     let verdict = verdict(phases).unwrap_or(Phase::Successful);
     let reason = reason_of(verdict, &results);
-    tracing::info!(verdict = verdict.as_str(), seconds = run.started.elapsed().as_secs(), "{reason}");
+    tracing::info!(
+        verdict = verdict.as_str(),
+        seconds = run.started.elapsed().as_secs(),
+        "{reason}"
+    );
     Ok(Outcome {
         verdict,
         reason,
@@ -216,30 +221,31 @@ fn reason_of(verdict: Phase, results: &[CheckResult]) -> String {
     if verdict == Phase::Successful {
         return format!("every check Successful ({} checks)", results.len());
     }
-    results
-        .iter()
-        .find(|c| c.phase == verdict)
-        .map_or_else(
-            || verdict.as_str().to_owned(),
-            |c| {
-                format!(
-                    "check {:?} assessed {}: {}",
-                    c.name,
-                    verdict.as_str(),
-                    c.message.as_deref().unwrap_or("no message")
-                )
-            },
-        )
+    results.iter().find(|c| c.phase == verdict).map_or_else(
+        || verdict.as_str().to_owned(),
+        |c| {
+            format!(
+                "check {:?} assessed {}: {}",
+                c.name,
+                verdict.as_str(),
+                c.message.as_deref().unwrap_or("no message")
+            )
+        },
+    )
 }
 
 fn prepare<'a>(plan: &Plan, check: &'a CheckSpec) -> Result<Prepared<'a>, VerifyError> {
     let kind = check.kind();
-    let conditions = verify::conditions(check).map_err(|(k, m)| VerifyError::Setup(format!("verify.checks {:?}: {k}: {m}", check.name)))?;
+    let conditions = verify::conditions(check).map_err(|(k, m)| {
+        VerifyError::Setup(format!("verify.checks {:?}: {k}: {m}", check.name))
+    })?;
     let mut address = String::new();
     let mut path = Vec::new();
     let query = match kind {
         Kind::Prometheus => {
-            let p = check.prometheus().ok_or_else(|| VerifyError::Setup("no query".into()))?;
+            let p = check
+                .prometheus()
+                .ok_or_else(|| VerifyError::Setup("no query".into()))?;
             address = [&p.address, &plan.spec.prometheus.address]
                 .into_iter()
                 .find(|a| !a.is_empty())
@@ -252,7 +258,10 @@ fn prepare<'a>(plan: &Plan, check: &'a CheckSpec) -> Result<Prepared<'a>, Verify
             p.query.clone()
         }
         Kind::Http => {
-            let h = check.http.as_ref().ok_or_else(|| VerifyError::Setup("no url".into()))?;
+            let h = check
+                .http
+                .as_ref()
+                .ok_or_else(|| VerifyError::Setup("no url".into()))?;
             if let Some(p) = &h.json_path {
                 path = verify::json_path(p).map_err(VerifyError::Setup)?;
             }
@@ -289,7 +298,10 @@ impl Run<'_> {
     }
 
     fn take_results(&self) -> Vec<CheckResult> {
-        self.results.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default()
+        self.results
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 
     fn progress_closed(&self) {
@@ -347,7 +359,10 @@ impl Run<'_> {
     }
 
     async fn measure(&self, c: &Prepared<'_>) -> Measurement {
-        let left = self.deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        let left = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
         match c.kind {
             Kind::Http => {
                 let h = c.spec.http.as_ref();
@@ -355,14 +370,28 @@ impl Run<'_> {
                     url: &c.query,
                     expected_status: h.and_then(|h| h.expected_status).unwrap_or(200),
                     path: &c.path,
-                    timeout: Duration::from_secs(h.and_then(|h| h.timeout_seconds).unwrap_or(HTTP_TIMEOUT)).min(left),
+                    timeout: Duration::from_secs(
+                        h.and_then(|h| h.timeout_seconds).unwrap_or(HTTP_TIMEOUT),
+                    )
+                    .min(left),
                     headers: h.map_or(&[], |h| h.headers.as_slice()),
                 };
                 probe::http(&self.http, &probe, &c.conditions).await
             }
             _ => {
-                let timeout = c.spec.prometheus().and_then(|p| p.timeout).unwrap_or(PROMETHEUS_TIMEOUT);
-                probe::prometheus(&self.http, &c.address, &c.query, Duration::from_secs(timeout).min(left), &c.conditions).await
+                let timeout = c
+                    .spec
+                    .prometheus()
+                    .and_then(|p| p.timeout)
+                    .unwrap_or(PROMETHEUS_TIMEOUT);
+                probe::prometheus(
+                    &self.http,
+                    &c.address,
+                    &c.query,
+                    Duration::from_secs(timeout).min(left),
+                    &c.conditions,
+                )
+                .await
             }
         }
     }
@@ -410,7 +439,10 @@ impl Run<'_> {
             .interval
             .as_deref()
             .and_then(|t| verify::duration(t).ok())
-            .unwrap_or_else(|| verify::duration(verify::DEFAULT_WORKLOAD_INTERVAL).unwrap_or(Duration::from_secs(5)));
+            .unwrap_or_else(|| {
+                verify::duration(verify::DEFAULT_WORKLOAD_INTERVAL)
+                    .unwrap_or(Duration::from_secs(5))
+            });
         let started_at = probe::now();
         let finish = |phase: Phase, value: String, message: String| {
             let m = Measurement {
@@ -424,7 +456,11 @@ impl Run<'_> {
             self.end(i, phase, Some(message));
         };
         if self.plan.workloads.is_empty() {
-            return finish(Phase::Successful, "0 workloads".into(), "no Deployment, StatefulSet, DaemonSet or Rollout is rendered".into());
+            return finish(
+                Phase::Successful,
+                "0 workloads".into(),
+                "no Deployment, StatefulSet, DaemonSet or Rollout is rendered".into(),
+            );
         }
         let client = match cluster::connect().await {
             Ok(c) => c,
@@ -442,45 +478,72 @@ impl Run<'_> {
                 };
                 states.push((w, state));
             }
-            let done = states.iter().filter(|(_, s)| matches!(s, Ok((Rollout::Done(_), _)))).count();
+            let done = states
+                .iter()
+                .filter(|(_, s)| matches!(s, Ok((Rollout::Done(_), _))))
+                .count();
             let value = format!("{done} of {} rolled out", states.len());
-            if let Some((w, Ok((Rollout::Failed(why), _)))) = states.iter().find(|(_, s)| matches!(s, Ok((Rollout::Failed(_), _)))) {
+            if let Some((w, Ok((Rollout::Failed(why), _)))) = states
+                .iter()
+                .find(|(_, s)| matches!(s, Ok((Rollout::Failed(_), _))))
+            {
                 return finish(Phase::Failed, value, format!("{}: {why}", w.label()));
             }
             if done == states.len() {
-                return finish(Phase::Successful, value, "every workload rolled out and available".into());
+                return finish(
+                    Phase::Successful,
+                    value,
+                    "every workload rolled out and available".into(),
+                );
             }
             let now = Instant::now();
             if now >= self.deadline {
-                let only_errors = states.iter().all(|(_, s)| s.is_err() || matches!(s, Ok((Rollout::Done(_), _))));
+                let only_errors = states
+                    .iter()
+                    .all(|(_, s)| s.is_err() || matches!(s, Ok((Rollout::Done(_), _))));
                 let lines: Vec<String> = states
                     .iter()
                     .filter_map(|(w, s)| match s {
                         Ok((Rollout::Done(_), _)) => None,
                         Ok((Rollout::Waiting(why), obj)) => {
-                            let conditions: Vec<String> = ["Available", "Progressing", "ReplicaFailure"]
-                                .iter()
-                                .filter_map(|k| read::condition(obj, k))
-                                .collect();
-                            Some(format!("{} not rolled out within {}: {why}{}", w.label(), self.plan.spec.within,
-                                if conditions.is_empty() { String::new() } else { format!(" ({})", conditions.join("; ")) }))
+                            let conditions: Vec<String> =
+                                ["Available", "Progressing", "ReplicaFailure"]
+                                    .iter()
+                                    .filter_map(|k| read::condition(obj, k))
+                                    .collect();
+                            Some(format!(
+                                "{} not rolled out within {}: {why}{}",
+                                w.label(),
+                                self.plan.spec.within,
+                                if conditions.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({})", conditions.join("; "))
+                                }
+                            ))
                         }
                         Ok((Rollout::Failed(why), _)) => Some(format!("{}: {why}", w.label())),
                         Err(e) => Some(format!("{}: {e}", w.label())),
                     })
                     .collect();
-                let phase = if only_errors { Phase::Error } else { Phase::Failed };
+                let phase = if only_errors {
+                    Phase::Error
+                } else {
+                    Phase::Failed
+                };
                 return finish(phase, value, lines.join("; "));
             }
             if !self.wait((now + interval).min(self.deadline)).await {
                 let m = format!("terminated: another check ended the verification ({value})");
-                self.update(i, |r| r.measurements.push(Measurement {
-                    value: value.clone(),
-                    phase: Phase::Inconclusive,
-                    started_at: started_at.clone(),
-                    finished_at: probe::now(),
-                    message: Some(m.clone()),
-                }));
+                self.update(i, |r| {
+                    r.measurements.push(Measurement {
+                        value: value.clone(),
+                        phase: Phase::Inconclusive,
+                        started_at: started_at.clone(),
+                        finished_at: probe::now(),
+                        message: Some(m.clone()),
+                    })
+                });
                 return self.end(i, Phase::Inconclusive, Some(m));
             }
         }
@@ -490,20 +553,31 @@ impl Run<'_> {
     /// template), waited for until `within` (or read once when the verification was stopped), as
     /// more checks of kind `rollouts-analysis`.
     async fn collect_analysis_runs(&self) {
-        let rollouts: Vec<&WorkloadRef> = self.plan.workloads.iter().filter(|w| w.kind == "Rollout").collect();
+        let rollouts: Vec<&WorkloadRef> = self
+            .plan
+            .workloads
+            .iter()
+            .filter(|w| w.kind == "Rollout")
+            .collect();
         if rollouts.is_empty() {
             return;
         }
         let client = match cluster::connect().await {
             Ok(c) => c,
-            Err(e) => return self.push(CheckResult {
-                name: "rollouts".into(),
-                kind: "rollouts-analysis",
-                query: rollouts.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
-                phase: Phase::Error,
-                message: Some(e),
-                measurements: Vec::new(),
-            }),
+            Err(e) => {
+                return self.push(CheckResult {
+                    name: "rollouts".into(),
+                    kind: "rollouts-analysis",
+                    query: rollouts
+                        .iter()
+                        .map(|r| r.label())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    phase: Phase::Error,
+                    message: Some(e),
+                    measurements: Vec::new(),
+                })
+            }
         };
         loop {
             let mut found: Vec<CheckResult> = Vec::new();
@@ -555,10 +629,17 @@ impl Run<'_> {
         }
     }
 
-    async fn runs_of(&self, client: &kube::Client, rollout: &WorkloadRef) -> Result<Vec<read::AnalysisRun>, String> {
+    async fn runs_of(
+        &self,
+        client: &kube::Client,
+        rollout: &WorkloadRef,
+    ) -> Result<Vec<read::AnalysisRun>, String> {
         let path = rollout.path().unwrap_or_default();
         let obj = cluster::get(client, &path).await?;
-        let Some(hash) = obj.pointer("/status/currentPodHash").and_then(Value::as_str) else {
+        let Some(hash) = obj
+            .pointer("/status/currentPodHash")
+            .and_then(Value::as_str)
+        else {
             return Ok(Vec::new());
         };
         let runs = cluster::analysis_runs(client, rollout, hash).await?;

@@ -62,7 +62,11 @@ fn cause(e: &reqwest::Error) -> String {
 async fn body(response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut response = response;
     let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| format!("the answer broke off: {}", cause(&e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("the answer broke off: {}", cause(&e)))?
+    {
         if out.len() + chunk.len() > MAX_BODY {
             return Err(format!("the answer is over {MAX_BODY} bytes"));
         }
@@ -80,7 +84,10 @@ pub async fn prometheus(
     conditions: &Conditions,
 ) -> Measurement {
     let started_at = now();
-    let time = format!("{:.3}", chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+    let time = format!(
+        "{:.3}",
+        chrono::Utc::now().timestamp_millis() as f64 / 1000.0
+    );
     let url = match url::Url::parse_with_params(
         &format!("{}/api/v1/query", address.trim_end_matches('/')),
         [("query", query), ("time", &time)],
@@ -91,7 +98,12 @@ pub async fn prometheus(
     let sent = client.get(url).timeout(timeout).send().await;
     let response = match sent {
         Ok(r) => r,
-        Err(e) => return error(started_at, format!("cannot query Prometheus at {address}: {}", cause(&e))),
+        Err(e) => {
+            return error(
+                started_at,
+                format!("cannot query Prometheus at {address}: {}", cause(&e)),
+            )
+        }
     };
     let status = response.status().as_u16();
     let bytes = match body(response).await {
@@ -103,8 +115,14 @@ pub async fn prometheus(
         let why = json
             .get("error")
             .and_then(serde_json::Value::as_str)
-            .map_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect(), str::to_owned);
-        return error(started_at, format!("Prometheus answered HTTP {status}: {}", why.trim()));
+            .map_or_else(
+                || String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                str::to_owned,
+            );
+        return error(
+            started_at,
+            format!("Prometheus answered HTTP {status}: {}", why.trim()),
+        );
     }
     match read::prometheus(&json) {
         Ok((value, printed)) => finish(started_at, &value, printed, conditions),
@@ -112,8 +130,17 @@ pub async fn prometheus(
     }
 }
 
-fn finish(started_at: String, value: &Value, printed: String, conditions: &Conditions) -> Measurement {
-    let (phase, message) = evaluate(value, conditions.success.as_ref(), conditions.failure.as_ref());
+fn finish(
+    started_at: String,
+    value: &Value,
+    printed: String,
+    conditions: &Conditions,
+) -> Measurement {
+    let (phase, message) = evaluate(
+        value,
+        conditions.success.as_ref(),
+        conditions.failure.as_ref(),
+    );
     Measurement {
         value: printed,
         phase,
@@ -135,7 +162,11 @@ pub struct HttpProbe<'a> {
 /// One HTTP measurement. A status other than the expected one is a Failed measurement whose value
 /// is the status (Argo's web provider would call any non-2xx an Error; a wrong status here is
 /// evidence, not a failure to measure); no answer is an Error.
-pub async fn http(client: &reqwest::Client, probe: &HttpProbe<'_>, conditions: &Conditions) -> Measurement {
+pub async fn http(
+    client: &reqwest::Client,
+    probe: &HttpProbe<'_>,
+    conditions: &Conditions,
+) -> Measurement {
     let started_at = now();
     let mut request = client.get(probe.url).timeout(probe.timeout);
     for h in probe.headers {
@@ -143,7 +174,12 @@ pub async fn http(client: &reqwest::Client, probe: &HttpProbe<'_>, conditions: &
     }
     let response = match request.send().await {
         Ok(r) => r,
-        Err(e) => return error(started_at, format!("cannot reach {}: {}", probe.url, cause(&e))),
+        Err(e) => {
+            return error(
+                started_at,
+                format!("cannot reach {}: {}", probe.url, cause(&e)),
+            )
+        }
     };
     let status = response.status().as_u16();
     if status != probe.expected_status {

@@ -53,20 +53,29 @@ impl Sink {
         let status = response.status().as_u16();
         let mut response = response;
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("the sink's answer broke off: {}", root(&e)))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("the sink's answer broke off: {}", root(&e)))?
+        {
             if bytes.len() + chunk.len() > MAX_ANSWER {
                 return Err("the sink's answer is too large".into());
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 
     /// A measurement in progress; failures are logged, never fatal.
     pub async fn progress(&self, body: &Value) {
         match self.post(body, PROGRESS_TIMEOUT).await {
             Ok((s, _)) if (200..300).contains(&s) => {}
-            Ok((s, answer)) => tracing::warn!(status = s, error = %error_of(&answer), "the sink refused a progress report"),
+            Ok((s, answer)) => {
+                tracing::warn!(status = s, error = %error_of(&answer), "the sink refused a progress report")
+            }
             Err(e) => tracing::warn!("progress not reported: {e}"),
         }
     }
@@ -82,12 +91,18 @@ impl Sink {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!("the sink at {} did not record the verdict in time", self.url));
+                return Err(format!(
+                    "the sink at {} did not record the verdict in time",
+                    self.url
+                ));
             }
             let last = match self.post(body, left).await {
                 Ok((s, answer)) if (200..300).contains(&s) => return Ok(answer),
                 Ok((s, answer)) if (400..500).contains(&s) => {
-                    return Err(format!("the sink refused the verdict (HTTP {s}: {})", error_of(&answer)))
+                    return Err(format!(
+                        "the sink refused the verdict (HTTP {s}: {})",
+                        error_of(&answer)
+                    ))
                 }
                 Ok((s, answer)) => format!("HTTP {s}: {}", error_of(&answer)),
                 Err(e) => e,

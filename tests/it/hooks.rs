@@ -257,7 +257,10 @@ fn the_verification_hook_runs_after_the_sync_with_a_deadline() {
             (
                 h["kind"].as_str().unwrap().to_owned(),
                 a["argocd.argoproj.io/hook"].as_str().unwrap().to_owned(),
-                a["argocd.argoproj.io/sync-wave"].as_str().unwrap().to_owned(),
+                a["argocd.argoproj.io/sync-wave"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
             )
         })
         .collect();
@@ -287,8 +290,12 @@ fn the_verification_hook_runs_after_the_sync_with_a_deadline() {
             .map(|e| e["value"].clone())
             .unwrap()
     };
-    assert_eq!(env("SLUICE_COMMIT"), "4f2c9e81b7a04d5e9c3f6a1b2d8e7f9012345678");
-    let workloads: Value = serde_json::from_str(env("SLUICE_VERIFY_WORKLOADS").as_str().unwrap()).unwrap();
+    assert_eq!(
+        env("SLUICE_COMMIT"),
+        "4f2c9e81b7a04d5e9c3f6a1b2d8e7f9012345678"
+    );
+    let workloads: Value =
+        serde_json::from_str(env("SLUICE_VERIFY_WORKLOADS").as_str().unwrap()).unwrap();
     assert_eq!(workloads.as_array().unwrap().len(), 2, "{workloads}");
     let role = &hooks[1];
     assert_eq!(

@@ -197,8 +197,19 @@ impl KubeApi {
     }
 
     /// Answers `get` and `list` of the other objects; `None` when the path is not theirs.
-    fn resource(&self, conn: &mut TcpStream, path: &str, query: &HashMap<&str, &str>) -> Option<bool> {
-        const COLLECTIONS: [&str; 5] = ["deployments", "statefulsets", "daemonsets", "rollouts", "analysisruns"];
+    fn resource(
+        &self,
+        conn: &mut TcpStream,
+        path: &str,
+        query: &HashMap<&str, &str>,
+    ) -> Option<bool> {
+        const COLLECTIONS: [&str; 5] = [
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "rollouts",
+            "analysisruns",
+        ];
         if !path.starts_with("/apis/") {
             return None;
         }
@@ -208,13 +219,23 @@ impl KubeApi {
             drop(store);
             return Some(respond(conn, 200, &obj));
         }
-        if !path.rsplit('/').next().is_some_and(|last| COLLECTIONS.contains(&last)) {
+        if !path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| COLLECTIONS.contains(&last))
+        {
             store.requests.push(format!("get {path} -> 404"));
             drop(store);
-            let body = status(404, "NotFound", "the server could not find the requested resource");
+            let body = status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
             return Some(respond(conn, 404, &body));
         }
-        let selector = query.get("labelSelector").map(|s| s.replace("%3D", "=").replace("%3d", "="));
+        let selector = query
+            .get("labelSelector")
+            .map(|s| s.replace("%3D", "=").replace("%3d", "="));
         let prefix = format!("{path}/");
         let items: Vec<Value> = store
             .resources
@@ -232,9 +253,16 @@ impl KubeApi {
             .cloned()
             .collect();
         let rv = store.rv.to_string();
-        store.requests.push(format!("list {path}?labelSelector={}", selector.unwrap_or_default()));
+        store.requests.push(format!(
+            "list {path}?labelSelector={}",
+            selector.unwrap_or_default()
+        ));
         drop(store);
-        Some(respond(conn, 200, &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items})))
+        Some(respond(
+            conn,
+            200,
+            &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+        ))
     }
 
     /// Answers one request; false when the connection must close.

@@ -68,9 +68,15 @@ fn serve_metrics(mut conn: TcpStream, values: &Mutex<BTreeMap<String, f64>>) {
     if read_head(&conn).is_none() {
         return;
     }
-    let mut body = format!("# HELP {METRIC} Errors per request, as the test sets it.\n# TYPE {METRIC} gauge\n");
+    let mut body = format!(
+        "# HELP {METRIC} Errors per request, as the test sets it.\n# TYPE {METRIC} gauge\n"
+    );
     for (case, v) in values.lock().unwrap().iter() {
-        let v = if v.is_nan() { "NaN".to_owned() } else { v.to_string() };
+        let v = if v.is_nan() {
+            "NaN".to_owned()
+        } else {
+            v.to_string()
+        };
         body.push_str(&format!("{METRIC}{{case=\"{case}\"}} {v}\n"));
     }
     let _ = write!(
@@ -97,7 +103,10 @@ impl Drop for Prometheus {
 /// GET `path` of `addr`, as JSON (`Null` when it is not).
 pub fn get_json(addr: &str, path: &str) -> Option<(u16, Value)> {
     let r = crate::support::try_http(addr, "GET", path, &[], b"").ok()?;
-    Some((r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null)))
+    Some((
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+    ))
 }
 
 fn encode(q: &str) -> String {
@@ -129,7 +138,10 @@ impl Prometheus {
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
             .stdin(Stdio::null())
@@ -143,13 +155,22 @@ impl Prometheus {
             _dir: dir,
         };
         let log_path: PathBuf = p._dir.path().join("prometheus.log");
-        p.wait_for("ready", |p| {
-            crate::support::try_http(&p.addr, "GET", "/-/ready", &[], b"").is_ok_and(|r| r.status == 200)
-        }, &log_path);
-        p.wait_for("the exporter's first scrape", |p| {
-            p.query("up{job=\"exporter\"}")
-                .is_some_and(|v| v.first().is_some_and(|x| *x == 1.0))
-        }, &log_path);
+        p.wait_for(
+            "ready",
+            |p| {
+                crate::support::try_http(&p.addr, "GET", "/-/ready", &[], b"")
+                    .is_ok_and(|r| r.status == 200)
+            },
+            &log_path,
+        );
+        p.wait_for(
+            "the exporter's first scrape",
+            |p| {
+                p.query("up{job=\"exporter\"}")
+                    .is_some_and(|v| v.first().is_some_and(|x| *x == 1.0))
+            },
+            &log_path,
+        );
         p
     }
 
@@ -157,14 +178,20 @@ impl Prometheus {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited with {status}: {}", std::fs::read_to_string(log).unwrap_or_default());
+                panic!(
+                    "prometheus exited with {status}: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
             }
             if ok(self) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("prometheus: {what} did not happen within 60 s: {}", std::fs::read_to_string(log).unwrap_or_default());
+        panic!(
+            "prometheus: {what} did not happen within 60 s: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
 
     /// The values of an instant query's vector.
@@ -224,7 +251,12 @@ fn prepare(step: Option<&Step>, prometheus: &Prometheus, exporter: &Exporter, ca
 }
 
 impl Proxy {
-    pub fn start(prometheus: &Arc<Prometheus>, exporter: &Exporter, case: &str, script: Vec<Step>) -> Proxy {
+    pub fn start(
+        prometheus: &Arc<Prometheus>,
+        exporter: &Exporter,
+        case: &str,
+        script: Vec<Step>,
+    ) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let queries: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -232,7 +264,8 @@ impl Proxy {
             addr,
             queries: Arc::clone(&queries),
         };
-        let (prometheus, exporter, case) = (Arc::clone(prometheus), exporter.clone(), case.to_owned());
+        let (prometheus, exporter, case) =
+            (Arc::clone(prometheus), exporter.clone(), case.to_owned());
         prepare(script.first(), &prometheus, &exporter, &case);
         std::thread::spawn(move || {
             let mut i = 0;
@@ -241,7 +274,11 @@ impl Proxy {
                     continue;
                 };
                 queries.lock().unwrap().push(path.clone());
-                let step = script.get(i).or(script.last()).copied().unwrap_or(Step::Forward);
+                let step = script
+                    .get(i)
+                    .or(script.last())
+                    .copied()
+                    .unwrap_or(Step::Forward);
                 let raw = match step {
                     Step::Outage => {
                         let body = r#"{"status":"error","errorType":"unavailable","error":"emulated outage"}"#;
@@ -273,7 +310,11 @@ impl Proxy {
 fn forward(prometheus: &Prometheus, path: &str) -> Vec<u8> {
     let mut raw = Vec::new();
     if let Ok(mut upstream) = TcpStream::connect(&prometheus.addr) {
-        let _ = write!(upstream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", prometheus.addr);
+        let _ = write!(
+            upstream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            prometheus.addr
+        );
         let _ = upstream.read_to_end(&mut raw);
     }
     raw

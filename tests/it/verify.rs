@@ -66,7 +66,8 @@ struct Case {
 }
 
 fn prom_check(case: &str, extra: Value) -> Value {
-    let mut check = json!({"name": "errors", "prometheus": {"query": format!("{METRIC}{{case=\"{case}\"}}")}});
+    let mut check =
+        json!({"name": "errors", "prometheus": {"query": format!("{METRIC}{{case=\"{case}\"}}")}});
     for (k, v) in extra.as_object().unwrap() {
         check[k] = v.clone();
     }
@@ -92,15 +93,26 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         Case {
             name: "healthy",
             script: Some(vec![v(0.01), v(0.02), v(0.01)]),
-            check: prom_check("healthy", json!({"successCondition": ok, "interval": "300ms", "count": 3})),
+            check: prom_check(
+                "healthy",
+                json!({"successCondition": ok, "interval": "300ms", "count": 3}),
+            ),
             on_failure: "fail-sync",
             within: "1m",
-            want: ("Successful", 0, Some(3), &["Successful", "Successful", "Successful"]),
+            want: (
+                "Successful",
+                0,
+                Some(3),
+                &["Successful", "Successful", "Successful"],
+            ),
         },
         Case {
             name: "failing",
             script: Some(vec![v(0.5), v(0.4), v(0.01)]),
-            check: prom_check("failing", json!({"successCondition": ok, "interval": "300ms", "count": 5, "failureLimit": 1})),
+            check: prom_check(
+                "failing",
+                json!({"successCondition": ok, "interval": "300ms", "count": 5, "failureLimit": 1}),
+            ),
             on_failure: "fail-sync",
             within: "1m",
             want: ("Failed", 1, Some(2), &["Failed", "Failed"]),
@@ -108,7 +120,10 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         Case {
             name: "failing-recorded",
             script: Some(vec![v(0.5)]),
-            check: prom_check("failing-recorded", json!({"successCondition": ok, "interval": "300ms", "count": 2})),
+            check: prom_check(
+                "failing-recorded",
+                json!({"successCondition": ok, "interval": "300ms", "count": 2}),
+            ),
             on_failure: "record",
             within: "1m",
             want: ("Failed", 0, Some(1), &["Failed"]),
@@ -116,23 +131,42 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         Case {
             name: "recovers",
             script: Some(vec![v(0.5), v(0.01), v(0.01)]),
-            check: prom_check("recovers", json!({"successCondition": ok, "interval": "300ms", "count": 3, "failureLimit": 1})),
+            check: prom_check(
+                "recovers",
+                json!({"successCondition": ok, "interval": "300ms", "count": 3, "failureLimit": 1}),
+            ),
             on_failure: "fail-sync",
             within: "1m",
-            want: ("Successful", 0, Some(3), &["Failed", "Successful", "Successful"]),
+            want: (
+                "Successful",
+                0,
+                Some(3),
+                &["Failed", "Successful", "Successful"],
+            ),
         },
         Case {
             name: "outage",
             script: Some(vec![v(0.01), Step::Outage, v(0.01), v(0.01)]),
-            check: prom_check("outage", json!({"successCondition": ok, "interval": "300ms", "count": 3})),
+            check: prom_check(
+                "outage",
+                json!({"successCondition": ok, "interval": "300ms", "count": 3}),
+            ),
             on_failure: "fail-sync",
             within: "1m",
-            want: ("Successful", 0, Some(4), &["Successful", "Error", "Successful", "Successful"]),
+            want: (
+                "Successful",
+                0,
+                Some(4),
+                &["Successful", "Error", "Successful", "Successful"],
+            ),
         },
         Case {
             name: "empty-guarded",
             script: Some(vec![Step::Forward]),
-            check: prom_check("absent", json!({"successCondition": "len(result) == 0 || result[0] < 0.05"})),
+            check: prom_check(
+                "absent",
+                json!({"successCondition": "len(result) == 0 || result[0] < 0.05"}),
+            ),
             on_failure: "fail-sync",
             within: "1m",
             want: ("Successful", 0, Some(1), &["Successful"]),
@@ -140,7 +174,10 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         Case {
             name: "empty-unguarded",
             script: Some(vec![Step::Forward]),
-            check: prom_check("absent", json!({"successCondition": ok, "interval": "200ms", "consecutiveErrorLimit": 1})),
+            check: prom_check(
+                "absent",
+                json!({"successCondition": ok, "interval": "200ms", "consecutiveErrorLimit": 1}),
+            ),
             on_failure: "record",
             within: "1m",
             want: ("Error", 0, Some(2), &["Error", "Error"]),
@@ -148,15 +185,26 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         Case {
             name: "down",
             script: None,
-            check: prom_check("down", json!({"successCondition": ok, "interval": "200ms", "count": 2})),
+            check: prom_check(
+                "down",
+                json!({"successCondition": ok, "interval": "200ms", "count": 2}),
+            ),
             on_failure: "fail-sync",
             within: "1m",
-            want: ("Error", 1, None, &["Error", "Error", "Error", "Error", "Error"]),
+            want: (
+                "Error",
+                1,
+                None,
+                &["Error", "Error", "Error", "Error", "Error"],
+            ),
         },
         Case {
             name: "down-within",
             script: None,
-            check: prom_check("down", json!({"successCondition": ok, "interval": "500ms", "count": 3, "consecutiveErrorLimit": 100})),
+            check: prom_check(
+                "down",
+                json!({"successCondition": ok, "interval": "500ms", "count": 3, "consecutiveErrorLimit": 100}),
+            ),
             on_failure: "record",
             within: "2s",
             want: ("Error", 0, None, &[]),
@@ -166,31 +214,79 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         for case in &cases {
             let (prometheus, exporter, sink) = (&prometheus, &exporter, &sink);
             scope.spawn(move || {
-                let proxy = case.script.clone().map(|s| Proxy::start(prometheus, exporter, case.check["prometheus"]["query"].as_str().unwrap().split('"').nth(1).unwrap(), s));
-                let address = proxy.as_ref().map_or_else(closed_port, |p| format!("http://{}", p.addr));
+                let proxy = case.script.clone().map(|s| {
+                    Proxy::start(
+                        prometheus,
+                        exporter,
+                        case.check["prometheus"]["query"]
+                            .as_str()
+                            .unwrap()
+                            .split('"')
+                            .nth(1)
+                            .unwrap(),
+                        s,
+                    )
+                });
+                let address = proxy
+                    .as_ref()
+                    .map_or_else(closed_port, |p| format!("http://{}", p.addr));
                 let policy = json!({"within": case.within, "onFailure": case.on_failure,
                     "prometheus": {"address": address}, "checks": [case.check]});
                 let commit = format!("{:0<40}", "c0ffee");
                 let out = verify(sink, case.name, &policy, &commit, &[]);
                 let (verdict, code, queries, measured) = case.want;
                 let stdout = support::stdout(&out);
-                let printed: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{}: {e}: {stdout} {}", case.name, support::stderr(&out)));
-                assert_eq!(printed["verdict"], verdict, "{}: {stdout}\n{}", case.name, support::stderr(&out));
-                assert_eq!(out.status.code(), Some(code), "{}: {}", case.name, support::stderr(&out));
+                let printed: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+                    panic!("{}: {e}: {stdout} {}", case.name, support::stderr(&out))
+                });
+                assert_eq!(
+                    printed["verdict"],
+                    verdict,
+                    "{}: {stdout}\n{}",
+                    case.name,
+                    support::stderr(&out)
+                );
+                assert_eq!(
+                    out.status.code(),
+                    Some(code),
+                    "{}: {}",
+                    case.name,
+                    support::stderr(&out)
+                );
                 if code == 1 {
-                    assert!(support::stderr(&out).contains(&format!("verification {verdict}")), "{}", support::stderr(&out));
+                    assert!(
+                        support::stderr(&out).contains(&format!("verification {verdict}")),
+                        "{}",
+                        support::stderr(&out)
+                    );
                 }
                 if let (Some(q), Some(p)) = (queries, &proxy) {
-                    assert_eq!(p.queries().len(), q, "{}: queries {:?}", case.name, p.queries());
+                    assert_eq!(
+                        p.queries().len(),
+                        q,
+                        "{}: queries {:?}",
+                        case.name,
+                        p.queries()
+                    );
                 }
                 if !measured.is_empty() {
-                    assert_eq!(phases(&printed["checks"][0]), measured, "{}: {stdout}", case.name);
+                    assert_eq!(
+                        phases(&printed["checks"][0]),
+                        measured,
+                        "{}: {stdout}",
+                        case.name
+                    );
                 }
                 // Recorded with every measurement, as printed.
                 let recorded = verdicts(sink, case.name);
                 assert_eq!(recorded.len(), 1, "{}", case.name);
                 assert_eq!(recorded[0]["verification"]["verdict"], verdict);
-                assert_eq!(recorded[0]["verification"]["checks"][0]["measurements"], printed["checks"][0]["measurements"], "{}", case.name);
+                assert_eq!(
+                    recorded[0]["verification"]["checks"][0]["measurements"],
+                    printed["checks"][0]["measurements"],
+                    "{}",
+                    case.name
+                );
                 assert_eq!(recorded[0]["verification"]["onFailure"], case.on_failure);
                 assert_eq!(recorded[0]["revision"], commit);
                 assert_eq!(recorded[0]["changeId"], "CHG-7");
@@ -198,16 +294,46 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
                 match case.name {
                     "healthy" => assert_eq!(check["measurements"][1]["value"], "[0.02]"),
                     "failing" => assert_eq!(check["message"], "failed (2) > failureLimit (1)"),
-                    "outage" => assert!(check["measurements"][1]["message"].as_str().unwrap().contains("HTTP 503: emulated outage"), "{check}"),
+                    "outage" => assert!(
+                        check["measurements"][1]["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("HTTP 503: emulated outage"),
+                        "{check}"
+                    ),
                     "empty-guarded" => assert_eq!(check["measurements"][0]["value"], "[]"),
                     "empty-unguarded" => {
-                        assert!(check["measurements"][0]["message"].as_str().unwrap().contains("metric result is nil or empty"), "{check}");
-                        assert_eq!(check["message"], "consecutiveErrors (2) > consecutiveErrorLimit (1)");
+                        assert!(
+                            check["measurements"][0]["message"]
+                                .as_str()
+                                .unwrap()
+                                .contains("metric result is nil or empty"),
+                            "{check}"
+                        );
+                        assert_eq!(
+                            check["message"],
+                            "consecutiveErrors (2) > consecutiveErrorLimit (1)"
+                        );
                     }
-                    "down" => assert!(check["measurements"][0]["message"].as_str().unwrap().contains("cannot query Prometheus"), "{check}"),
+                    "down" => assert!(
+                        check["measurements"][0]["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("cannot query Prometheus"),
+                        "{check}"
+                    ),
                     "down-within" => {
-                        assert!(check["message"].as_str().unwrap().starts_with("no measurement succeeded within 2s"), "{check}");
-                        assert!(phases(check).iter().all(|p| p == "Error") && !phases(check).is_empty(), "{check}");
+                        assert!(
+                            check["message"]
+                                .as_str()
+                                .unwrap()
+                                .starts_with("no measurement succeeded within 2s"),
+                            "{check}"
+                        );
+                        assert!(
+                            phases(check).iter().all(|p| p == "Error") && !phases(check).is_empty(),
+                            "{check}"
+                        );
                     }
                     _ => {}
                 }
@@ -215,7 +341,11 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         }
     });
     // The chain holds every record.
-    let out = support::sluice_in(Path::new("."), &["audit", "verify", "--data-dir", data.to_str().unwrap()], &[]);
+    let out = support::sluice_in(
+        Path::new("."),
+        &["audit", "verify", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
     assert!(out.status.success(), "{}", support::stderr(&out));
 }
 
@@ -236,7 +366,13 @@ for doc in json.loads(sys.argv[2]):
 print("ok", len(json.loads(sys.argv[2])))
 "#;
     let schemas = support::project_root().join("tests/fixtures/verify/argo-rollouts-schemas.json");
-    let out = support::python(script, &[schemas.to_str().unwrap(), &Value::Array(objects.to_vec()).to_string()]);
+    let out = support::python(
+        script,
+        &[
+            schemas.to_str().unwrap(),
+            &Value::Array(objects.to_vec()).to_string(),
+        ],
+    );
     assert_eq!(out.trim(), format!("ok {}", objects.len()));
 }
 
@@ -258,11 +394,27 @@ fn workload_ref(kind: &str, api: &str, name: &str) -> Value {
     json!({"apiVersion": api, "kind": kind, "namespace": "production", "name": name})
 }
 
-fn run_with_cluster(sink: &Sink, kubeconfig: &Path, app: &str, policy: &Value, workloads: &Value) -> (Output, Value) {
+fn run_with_cluster(
+    sink: &Sink,
+    kubeconfig: &Path,
+    app: &str,
+    policy: &Value,
+    workloads: &Value,
+) -> (Output, Value) {
     let workloads = workloads.to_string();
     let kubeconfig = kubeconfig.to_str().unwrap();
-    let out = verify(sink, app, policy, &format!("{:0<40}", "d00d"), &[("SLUICE_VERIFY_WORKLOADS", &workloads), ("KUBECONFIG", kubeconfig)]);
-    let printed = serde_json::from_str(support::stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {} {}", support::stdout(&out), support::stderr(&out)));
+    let out = verify(
+        sink,
+        app,
+        policy,
+        &format!("{:0<40}", "d00d"),
+        &[
+            ("SLUICE_VERIFY_WORKLOADS", &workloads),
+            ("KUBECONFIG", kubeconfig),
+        ],
+    );
+    let printed = serde_json::from_str(support::stdout(&out).trim())
+        .unwrap_or_else(|e| panic!("{e}: {} {}", support::stdout(&out), support::stderr(&out)));
     (out, printed)
 }
 
@@ -278,16 +430,25 @@ fn the_workload_check_judges_as_kubectl_rollout_status() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let sink = Sink::start(&data, Some(TOKEN));
-    let unavailable = deployment("web", json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 1,
+    let unavailable = deployment(
+        "web",
+        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 1,
         "availableReplicas": 1, "unavailableReplicas": 2, "conditions": [
             condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
-            condition("Progressing", "True", "ReplicaSetUpdated", "ReplicaSet \"web-7d4b9c\" is progressing.")]}));
-    let stuck = deployment("api", json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "availableReplicas": 3, "conditions": [
+            condition("Progressing", "True", "ReplicaSetUpdated", "ReplicaSet \"web-7d4b9c\" is progressing.")]}),
+    );
+    let stuck = deployment(
+        "api",
+        json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "availableReplicas": 3, "conditions": [
             condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
-            condition("Progressing", "False", "ProgressDeadlineExceeded", "ReplicaSet \"api-5f6d\" has timed out progressing.")]}));
-    let done = deployment("front", json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3, "conditions": [
+            condition("Progressing", "False", "ProgressDeadlineExceeded", "ReplicaSet \"api-5f6d\" has timed out progressing.")]}),
+    );
+    let done = deployment(
+        "front",
+        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3, "conditions": [
             condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
-            condition("Progressing", "True", "NewReplicaSetAvailable", "ReplicaSet \"front-9c\" has successfully progressed.")]}));
+            condition("Progressing", "True", "NewReplicaSetAvailable", "ReplicaSet \"front-9c\" has successfully progressed.")]}),
+    );
     let cache = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": "cache", "namespace": "production", "generation": 1},
         "spec": {"replicas": 2, "serviceName": "cache", "selector": {"matchLabels": {"app": "cache"}},
@@ -302,31 +463,76 @@ fn the_workload_check_judges_as_kubectl_rollout_status() {
     }
     let policy = |within: &str| json!({"within": within, "onFailure": "fail-sync", "checks": [{"name": "rolled-out", "workloads": {}, "interval": "300ms"}]});
     // The new ReplicaSet never becomes available: Failed at the end of within, naming it.
-    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "shop", &policy("2s"),
-        &json!([workload_ref("Deployment", "apps/v1", "web"), workload_ref("StatefulSet", "apps/v1", "cache")]));
+    let (out, printed) = run_with_cluster(
+        &sink,
+        &kubeconfig,
+        "shop",
+        &policy("2s"),
+        &json!([
+            workload_ref("Deployment", "apps/v1", "web"),
+            workload_ref("StatefulSet", "apps/v1", "cache")
+        ]),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", support::stderr(&out));
     assert_eq!(printed["verdict"], "Failed", "{printed}");
     let message = printed["checks"][0]["message"].as_str().unwrap();
-    assert!(message.contains("Deployment/production/web not rolled out within 2s"), "{message}");
-    assert!(message.contains("1 of 3 updated replicas are available"), "{message}");
+    assert!(
+        message.contains("Deployment/production/web not rolled out within 2s"),
+        "{message}"
+    );
+    assert!(
+        message.contains("1 of 3 updated replicas are available"),
+        "{message}"
+    );
     assert!(message.contains("Available=False MinimumReplicasUnavailable: Deployment does not have minimum availability."), "{message}");
-    assert!(!message.contains("cache"), "the rolled-out StatefulSet is not named: {message}");
-    assert_eq!(printed["checks"][0]["measurements"][0]["value"], "1 of 2 rolled out");
+    assert!(
+        !message.contains("cache"),
+        "the rolled-out StatefulSet is not named: {message}"
+    );
+    assert_eq!(
+        printed["checks"][0]["measurements"][0]["value"],
+        "1 of 2 rolled out"
+    );
     // A progress deadline exceeded: Failed at once (well before within).
-    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "api", &policy("10m"), &json!([workload_ref("Deployment", "apps/v1", "api")]));
+    let (out, printed) = run_with_cluster(
+        &sink,
+        &kubeconfig,
+        "api",
+        &policy("10m"),
+        &json!([workload_ref("Deployment", "apps/v1", "api")]),
+    );
     assert_eq!(out.status.code(), Some(1));
     let message = printed["checks"][0]["message"].as_str().unwrap();
     assert!(message.contains("deployment \"api\" exceeded its progress deadline (Progressing=False ProgressDeadlineExceeded: ReplicaSet \"api-5f6d\" has timed out progressing.)"), "{message}");
     // Rolled out: Successful.
-    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "front", &policy("10m"),
-        &json!([workload_ref("Deployment", "apps/v1", "front"), workload_ref("StatefulSet", "apps/v1", "cache")]));
+    let (out, printed) = run_with_cluster(
+        &sink,
+        &kubeconfig,
+        "front",
+        &policy("10m"),
+        &json!([
+            workload_ref("Deployment", "apps/v1", "front"),
+            workload_ref("StatefulSet", "apps/v1", "cache")
+        ]),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
     assert_eq!(printed["verdict"], "Successful");
     // Only the named objects were read, each with `get`.
     let requests = api.requests();
-    assert!(requests.iter().all(|r| r.starts_with("get /apis/apps/v1/namespaces/production/")), "{requests:?}");
-    assert!(requests.contains(&"get /apis/apps/v1/namespaces/production/deployments/web".to_owned()), "{requests:?}");
-    assert_eq!(verdicts(&sink, "shop")[0]["verification"]["verdict"], "Failed");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.starts_with("get /apis/apps/v1/namespaces/production/")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.contains(&"get /apis/apps/v1/namespaces/production/deployments/web".to_owned()),
+        "{requests:?}"
+    );
+    assert_eq!(
+        verdicts(&sink, "shop")[0]["verification"]["verdict"],
+        "Failed"
+    );
 }
 
 /// With a Rollout among the app's workloads, the verdicts of its AnalysisRuns for the revision synced
@@ -345,21 +551,33 @@ fn analysis_runs_of_the_apps_rollouts_join_the_verdict() {
         "spec": {"replicas": 3},
         "status": {"observedGeneration": "5", "phase": "Healthy", "currentPodHash": "7d4b9c", "stableRS": "7d4b9c",
             "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}});
-    let run = |name: &str, hash: &str, phase: &str, value: &str| json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+    let run = |name: &str, hash: &str, phase: &str, value: &str| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
         "metadata": {"name": name, "namespace": "production", "labels": {"rollouts-pod-template-hash": hash, "rollout-type": "Step"},
             "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "api", "uid": "uid-rollout-api", "controller": true, "blockOwnerDeletion": true}]},
         "spec": {"metrics": [{"name": "errors", "provider": {"prometheus": {"query": "x"}}}]},
         "status": {"phase": phase, "message": if phase == "Failed" { "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0)" } else { "" },
             "startedAt": "2026-01-01T00:00:00Z",
             "metricResults": [{"name": "errors", "phase": phase, "count": 1, "failed": i64::from(phase == "Failed"), "successful": i64::from(phase == "Successful"),
-                "measurements": [{"phase": phase, "value": value, "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}]}]}});
-    let objects = [rollout, run("api-7d4b9c-2", "7d4b9c", "Failed", "[0.2]"), run("api-5f5f5f-1", "5f5f5f", "Successful", "[0.01]")];
+                "measurements": [{"phase": phase, "value": value, "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}]}]}})
+    };
+    let objects = [
+        rollout,
+        run("api-7d4b9c-2", "7d4b9c", "Failed", "[0.2]"),
+        run("api-5f5f5f-1", "5f5f5f", "Successful", "[0.01]"),
+    ];
     validate_objects(&objects);
     for o in objects {
         api.put_object(o);
     }
     let policy = json!({"within": "1m", "onFailure": "record", "checks": [{"name": "rolled-out", "workloads": {}}]});
-    let (out, printed) = run_with_cluster(&sink, &kubeconfig, "api", &policy, &json!([workload_ref("Rollout", "argoproj.io/v1alpha1", "api")]));
+    let (out, printed) = run_with_cluster(
+        &sink,
+        &kubeconfig,
+        "api",
+        &policy,
+        &json!([workload_ref("Rollout", "argoproj.io/v1alpha1", "api")]),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
     assert_eq!(printed["verdict"], "Failed", "{printed}");
     let checks = printed["checks"].as_array().unwrap();
@@ -370,7 +588,10 @@ fn analysis_runs_of_the_apps_rollouts_join_the_verdict() {
     assert_eq!(checks[1]["phase"], "Failed");
     assert_eq!(checks[1]["measurements"][0]["value"], "[0.2]");
     let recorded = verdicts(&sink, "api");
-    assert_eq!(recorded[0]["verification"]["checks"][1]["name"], "api-7d4b9c-2/errors");
+    assert_eq!(
+        recorded[0]["verification"]["checks"][1]["name"],
+        "api-7d4b9c-2/errors"
+    );
     assert!(api.requests().iter().any(|r| r == "list /apis/argoproj.io/v1alpha1/namespaces/production/analysisruns?labelSelector=rollouts-pod-template-hash=7d4b9c"), "{:?}", api.requests());
 }
 
@@ -396,12 +617,26 @@ fn service(status: u16, body: &'static str) -> String {
 
 /// The webhook body of a finished sync of `app` at `revision` (the verify hook among its resources
 /// unless `selective`, which runs no hooks).
-fn sync_body(event: &str, app: &str, revision: &str, previous: &str, started: &str, selective: bool) -> String {
-    let phase = if event == "sync-failed" { "Failed" } else { "Succeeded" };
+fn sync_body(
+    event: &str,
+    app: &str,
+    revision: &str,
+    previous: &str,
+    started: &str,
+    selective: bool,
+) -> String {
+    let phase = if event == "sync-failed" {
+        "Failed"
+    } else {
+        "Succeeded"
+    };
     let mut operation = json!({"initiatedBy": {"automated": true}, "sync": {"revision": revision}});
-    let mut resources = vec![json!({"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "production", "name": "web", "status": "Synced", "syncPhase": "Sync"})];
+    let mut resources = vec![
+        json!({"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "production", "name": "web", "status": "Synced", "syncPhase": "Sync"}),
+    ];
     if selective {
-        operation["sync"]["resources"] = json!([{"group": "apps", "kind": "Deployment", "name": "web"}]);
+        operation["sync"]["resources"] =
+            json!([{"group": "apps", "kind": "Deployment", "name": "web"}]);
     } else {
         resources.push(json!({"group": "batch", "version": "v1", "kind": "Job", "namespace": "production", "name": format!("{app}-sluice-verify"),
             "hookType": "PostSync", "hookPhase": phase, "syncPhase": "PostSync", "message": "Job has reached the specified backoff limit"}));
@@ -425,12 +660,21 @@ fn sync_body(event: &str, app: &str, revision: &str, previous: &str, started: &s
 }
 
 fn post_event(sink: &Sink, body: &str) -> support::Resp {
-    sink.http("POST", "/v1/events", &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", "application/json")], body.as_bytes())
+    sink.http(
+        "POST",
+        "/v1/events",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
 }
 
 /// A minute before now (the operation started before its PostSync hook).
 fn started_before() -> String {
-    (chrono::Utc::now() - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    (chrono::Utc::now() - chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `fail-sync` exits non-zero and `record` exits zero, both recorded with every measurement; the sync
@@ -456,7 +700,10 @@ fn the_verdict_is_evidence_on_the_sync_record_and_its_absence_a_finding() {
     assert!(stderr.contains("verification Failed: check \"health\" assessed Failed: failed (1) > failureLimit (0) (onFailure: fail-sync)"), "{stderr}");
     let printed: Value = serde_json::from_str(support::stdout(&out).trim()).unwrap();
     assert_eq!(printed["checks"][0]["measurements"][0]["value"], "503");
-    assert_eq!(printed["checks"][0]["measurements"][0]["message"], "HTTP 503, expected 200");
+    assert_eq!(
+        printed["checks"][0]["measurements"][0]["message"],
+        "HTTP 503, expected 200"
+    );
     // record with the same probe: exit 0, recorded as Failed all the same.
     let recording = json!({"within": "1m", "onFailure": "record", "checks": [check(&down)]});
     let out = verify(&sink, "cart", &recording, &r1, &[]);
@@ -467,21 +714,43 @@ fn the_verdict_is_evidence_on_the_sync_record_and_its_absence_a_finding() {
     assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
     let printed: Value = serde_json::from_str(support::stdout(&out).trim()).unwrap();
     assert_eq!(printed["checks"][0]["measurements"][1]["value"], "\"ok\"");
-    for (app, verdict, on_failure) in [("shop", "Failed", "fail-sync"), ("cart", "Failed", "record"), ("front", "Successful", "fail-sync")] {
+    for (app, verdict, on_failure) in [
+        ("shop", "Failed", "fail-sync"),
+        ("cart", "Failed", "record"),
+        ("front", "Successful", "fail-sync"),
+    ] {
         let v = verdicts(&sink, app);
         assert_eq!(v.len(), 1, "{app}");
         assert_eq!(v[0]["verification"]["verdict"], verdict, "{app}");
         assert_eq!(v[0]["verification"]["onFailure"], on_failure);
-        assert_eq!(v[0]["verification"]["checks"][0]["measurements"].as_array().unwrap().len(), if verdict == "Failed" { 1 } else { 2 }, "{app}");
-        assert_eq!(v[0]["verification"]["finding"], Value::Null, "the sync record carries the finding");
+        assert_eq!(
+            v[0]["verification"]["checks"][0]["measurements"]
+                .as_array()
+                .unwrap()
+                .len(),
+            if verdict == "Failed" { 1 } else { 2 },
+            "{app}"
+        );
+        assert_eq!(
+            v[0]["verification"]["finding"],
+            Value::Null,
+            "the sync record carries the finding"
+        );
     }
     // The syncs of those operations carry the verdicts.
-    let failed = post_event(&sink, &sync_body("sync-failed", "shop", &r1, &r0, &started, false));
+    let failed = post_event(
+        &sink,
+        &sync_body("sync-failed", "shop", &r1, &r0, &started, false),
+    );
     assert_eq!(failed.status, 201, "{}", failed.body);
     let seq = failed.json()["seq"].as_u64().unwrap();
     let report_seq = verdicts(&sink, "shop")[0]["seq"].as_u64().unwrap();
     let record = |seq: u64| -> Value {
-        sink.log_lines().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|r| r["seq"] == seq).unwrap()
+        sink.log_lines()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|r| r["seq"] == seq)
+            .unwrap()
     };
     let v = &record(seq)["verification"];
     assert_eq!(v["verdict"], "Failed", "{v}");
@@ -490,42 +759,100 @@ fn the_verdict_is_evidence_on_the_sync_record_and_its_absence_a_finding() {
     assert_eq!(v["checks"][0]["measurements"][0]["value"], "503");
     // fail-sync does not revert: no rollback member.
     assert_eq!(v["rollback"], Value::Null);
-    let ok = post_event(&sink, &sync_body("sync-succeeded", "front", &r1, &r0, &started, false));
+    let ok = post_event(
+        &sink,
+        &sync_body("sync-succeeded", "front", &r1, &r0, &started, false),
+    );
     let v = &record(ok.json()["seq"].as_u64().unwrap())["verification"];
-    assert_eq!((v["verdict"].as_str(), v["finding"].as_str()), (Some("Successful"), None));
+    assert_eq!(
+        (v["verdict"].as_str(), v["finding"].as_str()),
+        (Some("Successful"), None)
+    );
     // A redelivery is a duplicate, not a second record.
-    let again = post_event(&sink, &sync_body("sync-failed", "shop", &r1, &r0, &started, false));
-    assert_eq!((again.status, again.json()["duplicate"].as_bool()), (200, Some(true)), "{}", again.body);
+    let again = post_event(
+        &sink,
+        &sync_body("sync-failed", "shop", &r1, &r0, &started, false),
+    );
+    assert_eq!(
+        (again.status, again.json()["duplicate"].as_bool()),
+        (200, Some(true)),
+        "{}",
+        again.body
+    );
     // A later selective sync of the app runs no hook: unverified.
     let r2 = format!("{:c<40}", "2");
-    let selective = post_event(&sink, &sync_body("sync-succeeded", "shop", &r2, &r1, &started_before(), true));
+    let selective = post_event(
+        &sink,
+        &sync_body("sync-succeeded", "shop", &r2, &r1, &started_before(), true),
+    );
     let v = &record(selective.json()["seq"].as_u64().unwrap())["verification"];
-    assert_eq!((v["verdict"].as_str(), v["finding"].as_str()), (None, Some("unverified")), "{v}");
+    assert_eq!(
+        (v["verdict"].as_str(), v["finding"].as_str()),
+        (None, Some("unverified")),
+        "{v}"
+    );
     assert!(v["reason"].as_str().unwrap().contains("ran none"), "{v}");
     // A sync whose verify hook ran but whose verdict never came: unverified.
     let r3 = format!("{:d<40}", "3");
-    let silent = post_event(&sink, &sync_body("sync-succeeded", "cart", &r3, &r1, &started_before(), false));
+    let silent = post_event(
+        &sink,
+        &sync_body("sync-succeeded", "cart", &r3, &r1, &started_before(), false),
+    );
     let v = &record(silent.json()["seq"].as_u64().unwrap())["verification"];
     assert_eq!(v["finding"], "unverified", "{v}");
-    assert!(v["reason"].as_str().unwrap().contains("the verify hook ran (phase Succeeded)"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the verify hook ran (phase Succeeded)"),
+        "{v}"
+    );
     // An app without checks gets no member at all.
-    let plain = post_event(&sink, &sync_body("sync-succeeded", "other", &r3, &r1, &started_before(), true));
-    assert!(record(plain.json()["seq"].as_u64().unwrap()).get("verification").is_none());
+    let plain = post_event(
+        &sink,
+        &sync_body("sync-succeeded", "other", &r3, &r1, &started_before(), true),
+    );
+    assert!(record(plain.json()["seq"].as_u64().unwrap())
+        .get("verification")
+        .is_none());
     // audit exceptions lists both findings; audit show prints the verification.
     let data_dir = data.to_str().unwrap();
-    let out = support::sluice_in(Path::new("."), &["audit", "exceptions", "--data-dir", data_dir], &[]);
+    let out = support::sluice_in(
+        Path::new("."),
+        &["audit", "exceptions", "--data-dir", data_dir],
+        &[],
+    );
     let table = support::stdout(&out);
     assert!(out.status.success(), "{}", support::stderr(&out));
-    let lines: Vec<&str> = table.lines().filter(|l| l.contains("verification-failed") || l.contains("unverified")).collect();
+    let lines: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("verification-failed") || l.contains("unverified"))
+        .collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].contains("shop") && lines[0].contains("verification-failed"), "{table}");
-    let out = support::sluice_in(Path::new("."), &["audit", "show", "--data-dir", data_dir, "CHG-7"], &[]);
+    assert!(
+        lines[0].contains("shop") && lines[0].contains("verification-failed"),
+        "{table}"
+    );
+    let out = support::sluice_in(
+        Path::new("."),
+        &["audit", "show", "--data-dir", data_dir, "CHG-7"],
+        &[],
+    );
     let show = support::stdout(&out);
     assert!(out.status.success(), "{}", support::stderr(&out));
     assert!(show.contains("Verification (PostSync checks):"), "{show}");
-    assert!(show.contains(&format!("shop  sync-failed of {} (seq {seq})  Failed [verification-failed]", &r1[..12])), "{show}");
+    assert!(
+        show.contains(&format!(
+            "shop  sync-failed of {} (seq {seq})  Failed [verification-failed]",
+            &r1[..12]
+        )),
+        "{show}"
+    );
     assert!(show.contains("health (http): Failed"), "{show}");
-    assert!(show.contains("Failed       503  (HTTP 503, expected 200)"), "{show}");
+    assert!(
+        show.contains("Failed       503  (HTTP 503, expected 200)"),
+        "{show}"
+    );
     assert!(show.contains("[unverified]"), "{show}");
 }
 
@@ -541,7 +868,19 @@ mod rollback {
 
     fn commit_all(repo: &Path, message: &str) -> String {
         git(repo, &["add", "-A"]);
-        git(repo, &["-c", "user.name=Ann", "-c", "user.email=ann@example.com", "commit", "-q", "-m", message]);
+        git(
+            repo,
+            &[
+                "-c",
+                "user.name=Ann",
+                "-c",
+                "user.email=ann@example.com",
+                "commit",
+                "-q",
+                "-m",
+                message,
+            ],
+        );
         git(repo, &["rev-parse", "HEAD"])
     }
 
@@ -563,13 +902,24 @@ mod rollback {
         let repo = dir.path().join("deploy");
         std::fs::create_dir_all(&repo).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
-        write(&repo, "apps/shop/deploy.yaml", "image: shop:2.4.0\nreplicas: 3\n");
+        write(
+            &repo,
+            "apps/shop/deploy.yaml",
+            "image: shop:2.4.0\nreplicas: 3\n",
+        );
         write(&repo, "apps/shop/config.yaml", "pool: 10\n");
         write(&repo, "apps/other/x.yaml", "a: 1\n");
         let c0 = commit_all(&repo, "base");
-        write(&repo, "apps/shop/deploy.yaml", "image: shop:2.4.1\nreplicas: 3\n");
+        write(
+            &repo,
+            "apps/shop/deploy.yaml",
+            "image: shop:2.4.1\nreplicas: 3\n",
+        );
         write(&repo, "apps/shop/new.yaml", "kind: ConfigMap\n");
-        git(&repo, &["mv", "apps/shop/config.yaml", "apps/shop/settings.yaml"]);
+        git(
+            &repo,
+            &["mv", "apps/shop/config.yaml", "apps/shop/settings.yaml"],
+        );
         let c1 = commit_all(&repo, "CHG-7: shop 2.4.1");
         write(&repo, "apps/other/x.yaml", "a: 2\n");
         let c2 = commit_all(&repo, "CHG-8: other");
@@ -579,51 +929,107 @@ mod rollback {
         std::fs::write(&write_token, format!("{WRITE}\n")).unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let args = ["--github-api-url", gh.url.as_str(), "--github-write-token-file", write_token.to_str().unwrap()];
+        let args = [
+            "--github-api-url",
+            gh.url.as_str(),
+            "--github-write-token-file",
+            write_token.to_str().unwrap(),
+        ];
         let sink = Sink::start_with(&data, Some(TOKEN), &args, None);
         let down = service(503, r#"{"status":"down"}"#);
         let policy = json!({"within": "1m", "onFailure": "rollback", "checks": [
             {"name": "health", "http": {"url": down}, "interval": "200ms", "count": 2}]});
         let out = verify(&sink, "shop", &policy, &c1, &[]);
-        assert_eq!(out.status.code(), Some(1), "rollback fails the sync: {}", support::stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "rollback fails the sync: {}",
+            support::stderr(&out)
+        );
         let repo_url = gh.repo_url();
-        let body = |started: &str| sync_body("sync-failed", "shop", &c1, &c0, started, false).replace("https://github.com/acme/deploy.git", &repo_url);
+        let body = |started: &str| {
+            sync_body("sync-failed", "shop", &c1, &c0, started, false)
+                .replace("https://github.com/acme/deploy.git", &repo_url)
+        };
         let started = started_before();
         let r = post_event(&sink, &body(&started));
         assert_eq!(r.status, 201, "{}", r.body);
         let rec = |sink: &Sink, seq: u64| -> Value {
-            sink.log_lines().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|x| x["seq"] == seq).unwrap()
+            sink.log_lines()
+                .iter()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .find(|x| x["seq"] == seq)
+                .unwrap()
         };
         let rb = rec(&sink, r.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
         assert_eq!(rb["action"], "pull-request-opened", "{rb}");
-        assert_eq!((rb["host"].as_str(), rb["repository"].as_str(), rb["branch"].as_str()), (Some("github"), Some("acme/deploy"), Some("main")));
-        assert_eq!((rb["base"].as_str(), rb["revision"].as_str()), (Some(c0.as_str()), Some(c1.as_str())));
+        assert_eq!(
+            (
+                rb["host"].as_str(),
+                rb["repository"].as_str(),
+                rb["branch"].as_str()
+            ),
+            (Some("github"), Some("acme/deploy"), Some("main"))
+        );
+        assert_eq!(
+            (rb["base"].as_str(), rb["revision"].as_str()),
+            (Some(c0.as_str()), Some(c1.as_str()))
+        );
         assert_eq!(rb["backup"], "pre-change-chg-7-c0ffee0-presync-1767225600");
-        assert_eq!(rb["restore"], "velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600");
+        assert_eq!(
+            rb["restore"],
+            "velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"
+        );
         let pulls = gh.pulls();
         assert_eq!(pulls.len(), 1);
         let pr = &pulls[0];
         assert_eq!(rb["pullRequest"]["number"], pr.number);
         assert!(pr.title.contains("CHG-7"), "{}", pr.title);
         assert_eq!(pr.labels, vec!["CHG-7"]);
-        assert_eq!((pr.head.as_str(), pr.base.as_str()), (format!("sluice/revert-{}", &c1[..12]).as_str(), "main"));
-        assert!(pr.body.contains("velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"), "{}", pr.body);
+        assert_eq!(
+            (pr.head.as_str(), pr.base.as_str()),
+            (format!("sluice/revert-{}", &c1[..12]).as_str(), "main")
+        );
+        assert!(
+            pr.body.contains(
+                "velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"
+            ),
+            "{}",
+            pr.body
+        );
         // The pull request's diff undoes the change, exactly: main → revert is the change reversed...
         let head = format!("refs/heads/{}", pr.head);
-        assert_eq!(git(&repo, &["diff", "--binary", "-M", &c2, &head]), git(&repo, &["diff", "--binary", "-M", &c1, &c0]));
+        assert_eq!(
+            git(&repo, &["diff", "--binary", "-M", &c2, &head]),
+            git(&repo, &["diff", "--binary", "-M", &c1, &c0])
+        );
         // ...the app is as it was before the change, and the later unrelated commit stays.
         assert_eq!(git(&repo, &["diff", &c0, &head, "--", "apps/shop"]), "");
-        assert_eq!(git(&repo, &["show", &format!("{head}:apps/other/x.yaml")]), "a: 2");
-        assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), c2, "the revert sits on the branch head");
+        assert_eq!(
+            git(&repo, &["show", &format!("{head}:apps/other/x.yaml")]),
+            "a: 2"
+        );
+        assert_eq!(
+            git(&repo, &["rev-parse", &format!("{head}^")]),
+            c2,
+            "the revert sits on the branch head"
+        );
         // A second report of the same failure: the redelivery is a duplicate; a re-sync that failed
         // again is recorded, with the pull request already there.
         let again = post_event(&sink, &body(&started));
         assert_eq!(again.status, 200, "{}", again.body);
         let out = verify(&sink, "shop", &policy, &c1, &[]);
         assert_eq!(out.status.code(), Some(1));
-        let resync = post_event(&sink, &body(&(chrono::Utc::now() - chrono::Duration::seconds(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        let resync = post_event(
+            &sink,
+            &body(
+                &(chrono::Utc::now() - chrono::Duration::seconds(30))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+        );
         assert_eq!(resync.status, 201, "{}", resync.body);
-        let rb2 = rec(&sink, resync.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        let rb2 =
+            rec(&sink, resync.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
         assert_eq!(rb2["action"], "pull-request-exists", "{rb2}");
         assert_eq!(rb2["pullRequest"]["number"], pr.number);
         assert_eq!(gh.pulls().len(), 1);
@@ -634,7 +1040,8 @@ mod rollback {
         let out = verify(&sink2, "shop", &policy, &c1, &[]);
         assert_eq!(out.status.code(), Some(1));
         let third = post_event(&sink2, &body(&started_before()));
-        let rb3 = rec(&sink2, third.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        let rb3 =
+            rec(&sink2, third.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
         assert_eq!(rb3["action"], "pull-request-exists", "{rb3}");
         assert_eq!(gh.pulls().len(), 1);
         // A later commit on the same paths: no pull request, the commands.
@@ -644,16 +1051,38 @@ mod rollback {
         commit_all(&repo, "CHG-10: other once more");
         let out = verify(&sink, "other", &policy, &c3, &[]);
         assert_eq!(out.status.code(), Some(1));
-        let conflict = post_event(&sink, &sync_body("sync-failed", "other", &c3, &c2, &started_before(), false).replace("https://github.com/acme/deploy.git", &repo_url));
-        let rb4 = rec(&sink, conflict.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        let conflict = post_event(
+            &sink,
+            &sync_body("sync-failed", "other", &c3, &c2, &started_before(), false)
+                .replace("https://github.com/acme/deploy.git", &repo_url),
+        );
+        let rb4 = rec(&sink, conflict.json()["seq"].as_u64().unwrap())["verification"]["rollback"]
+            .clone();
         assert_eq!(rb4["action"], "commands-only", "{rb4}");
-        assert!(rb4["reason"].as_str().unwrap().contains("later commits on main touch the same paths (apps/other/x.yaml)"), "{rb4}");
-        assert_eq!(rb4["revert"][2], format!("git diff --binary {c3} {c2} | git apply --index --3way"));
+        assert!(
+            rb4["reason"]
+                .as_str()
+                .unwrap()
+                .contains("later commits on main touch the same paths (apps/other/x.yaml)"),
+            "{rb4}"
+        );
+        assert_eq!(
+            rb4["revert"][2],
+            format!("git diff --binary {c3} {c2} | git apply --index --3way")
+        );
         assert_eq!(gh.pulls().len(), 1);
         // The write token went with every request, and only the writer spoke to the host.
         let requests = gh.requests();
-        assert!(requests.iter().all(|r| r.ends_with(" write")), "{requests:?}");
-        assert!(requests.iter().any(|r| r.starts_with("POST /repos/acme/deploy/git/trees")), "{requests:?}");
+        assert!(
+            requests.iter().all(|r| r.ends_with(" write")),
+            "{requests:?}"
+        );
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with("POST /repos/acme/deploy/git/trees")),
+            "{requests:?}"
+        );
         served.validate();
         // Without write access: the commands, in the record and in `audit show`.
         let data3 = dir.path().join("data3");
@@ -662,13 +1091,40 @@ mod rollback {
         let out = verify(&sink3, "shop", &policy, &c1, &[]);
         assert_eq!(out.status.code(), Some(1));
         let plain = post_event(&sink3, &body(&started_before()));
-        let rb5 = rec(&sink3, plain.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
+        let rb5 =
+            rec(&sink3, plain.json()["seq"].as_u64().unwrap())["verification"]["rollback"].clone();
         assert_eq!(rb5["action"], "commands-only", "{rb5}");
-        assert!(rb5["reason"].as_str().unwrap().contains("no write access"), "{rb5}");
-        assert_eq!(rb5["revert"][2], format!("git diff --binary {c1} {c0} | git apply --index --3way"));
-        let show = support::stdout(&support::sluice_in(Path::new("."), &["audit", "show", "--data-dir", data3.to_str().unwrap(), "CHG-7"], &[]));
-        assert!(show.contains(&format!("git diff --binary {c1} {c0} | git apply --index --3way")), "{show}");
-        assert!(show.contains("velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"), "{show}");
+        assert!(
+            rb5["reason"].as_str().unwrap().contains("no write access"),
+            "{rb5}"
+        );
+        assert_eq!(
+            rb5["revert"][2],
+            format!("git diff --binary {c1} {c0} | git apply --index --3way")
+        );
+        let show = support::stdout(&support::sluice_in(
+            Path::new("."),
+            &[
+                "audit",
+                "show",
+                "--data-dir",
+                data3.to_str().unwrap(),
+                "CHG-7",
+            ],
+            &[],
+        ));
+        assert!(
+            show.contains(&format!(
+                "git diff --binary {c1} {c0} | git apply --index --3way"
+            )),
+            "{show}"
+        );
+        assert!(
+            show.contains(
+                "velero restore create --from-backup pre-change-chg-7-c0ffee0-presync-1767225600"
+            ),
+            "{show}"
+        );
         assert_eq!(gh.pulls().len(), 1);
     }
 }

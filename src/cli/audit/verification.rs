@@ -35,11 +35,23 @@ pub fn section(w: &mut String, records: &[&Record]) {
 
 fn block(w: &mut String, r: &Record, v: &Verification) {
     let what = match &r.body {
-        Body::Sync(s) => format!("{} of {} (seq {})", s.event, short(s.revision.as_deref().unwrap_or("")), r.seq),
-        _ => format!("verdict of {} (seq {}; no sync record names it)", short(r.body.revision().unwrap_or("")), r.seq),
+        Body::Sync(s) => format!(
+            "{} of {} (seq {})",
+            s.event,
+            short(s.revision.as_deref().unwrap_or("")),
+            r.seq
+        ),
+        _ => format!(
+            "verdict of {} (seq {}; no sync record names it)",
+            short(r.body.revision().unwrap_or("")),
+            r.seq
+        ),
     };
     let verdict = v.verdict.as_deref().unwrap_or("no verdict");
-    let finding = v.finding.as_deref().map_or_else(String::new, |f| format!(" [{f}]"));
+    let finding = v
+        .finding
+        .as_deref()
+        .map_or_else(String::new, |f| format!(" [{f}]"));
     let _ = writeln!(
         w,
         "  {}  {}  {}{}",
@@ -68,25 +80,57 @@ fn block(w: &mut String, r: &Record, v: &Verification) {
         let _ = writeln!(w, "    reason: {}", clean(&v.reason));
     }
     for c in &v.checks {
-        let _ = writeln!(w, "    {} ({}): {}  {}", clean(&c.name), clean(&c.kind), clean(&c.phase), clean(&c.query.replace('\n', " ")));
+        let _ = writeln!(
+            w,
+            "    {} ({}): {}  {}",
+            clean(&c.name),
+            clean(&c.kind),
+            clean(&c.phase),
+            clean(&c.query.replace('\n', " "))
+        );
         if let Some(m) = &c.message {
             let _ = writeln!(w, "      {}", clean(m));
         }
         for m in &c.measurements {
-            let note = m.message.as_deref().map_or_else(String::new, |t| format!("  ({t})"));
-            let _ = writeln!(w, "      {}  {:<12} {}{}", clean(&m.finished_at), clean(&m.phase), clean(&m.value), clean(&note));
+            let note = m
+                .message
+                .as_deref()
+                .map_or_else(String::new, |t| format!("  ({t})"));
+            let _ = writeln!(
+                w,
+                "      {}  {:<12} {}{}",
+                clean(&m.finished_at),
+                clean(&m.phase),
+                clean(&m.value),
+                clean(&note)
+            );
         }
     }
     if let Some(rb) = &v.rollback {
-        let _ = writeln!(w, "    rollback: {} ({})", clean(&rb.action), clean(&rb.reason));
+        let _ = writeln!(
+            w,
+            "    rollback: {} ({})",
+            clean(&rb.action),
+            clean(&rb.reason)
+        );
         if let Some(p) = &rb.pull_request {
-            let _ = writeln!(w, "      revert pull request #{}: {} ({})", p.number, clean(&p.url), clean(&p.title));
+            let _ = writeln!(
+                w,
+                "      revert pull request #{}: {} ({})",
+                p.number,
+                clean(&p.url),
+                clean(&p.title)
+            );
         }
         for c in &rb.revert {
             let _ = writeln!(w, "      {}", clean(c));
         }
         if let Some(restore) = &rb.restore {
-            let _ = writeln!(w, "      data (never run by sluice; loses what was written since): {}", clean(restore));
+            let _ = writeln!(
+                w,
+                "      data (never run by sluice; loses what was written since): {}",
+                clean(restore)
+            );
         }
     }
 }

@@ -28,7 +28,9 @@ pub struct HookSeen {
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Reads the hook and the source from a webhook body (before the body is dropped).
@@ -51,7 +53,9 @@ pub fn hook_of(body: &Value) -> HookSeen {
         .unwrap_or(&Value::Null);
     HookSeen {
         ran: hook.is_some(),
-        phase: hook.and_then(|h| str_at(h, "/hookPhase")).map(str::to_owned),
+        phase: hook
+            .and_then(|h| str_at(h, "/hookPhase"))
+            .map(str::to_owned),
         repo_url: str_at(source, "/repoURL").map(str::to_owned),
         target_revision: str_at(source, "/targetRevision").map(str::to_owned),
     }
@@ -141,8 +145,15 @@ impl Verifications {
     }
 
     /// The way back of a failed verification with `onFailure: rollback`.
-    async fn roll_back(&self, sync: &SyncEvent, mut member: Verification, hook: &HookSeen) -> Verification {
-        if member.on_failure.as_deref() != Some("rollback") || member.verdict.as_deref().is_none_or(|v| v == "Successful") {
+    async fn roll_back(
+        &self,
+        sync: &SyncEvent,
+        mut member: Verification,
+        hook: &HookSeen,
+    ) -> Verification {
+        if member.on_failure.as_deref() != Some("rollback")
+            || member.verdict.as_deref().is_none_or(|v| v == "Successful")
+        {
             return member;
         }
         let revision = sync.revision.clone().unwrap_or_default();
@@ -168,14 +179,18 @@ impl Verifications {
             let known = match (&hook.repo_url, writer.resolve(hook.repo_url.as_deref())) {
                 (Some(_), Some(repository)) => {
                     let rev = revision.clone();
-                    self.registry.with_async(move |r| r.revert(&repository, &rev)).await
+                    self.registry
+                        .with_async(move |r| r.revert(&repository, &rev))
+                        .await
                 }
                 _ => None,
             };
             let ev = writer.run(&ask, known).await;
             if let (Some(repository), Some(pull)) = (&ev.repository, &ev.pull_request) {
                 let (repository, rev, pull) = (repository.clone(), revision.clone(), pull.clone());
-                self.registry.with_async(move |r| r.remember_revert(&repository, &rev, pull)).await;
+                self.registry
+                    .with_async(move |r| r.remember_revert(&repository, &rev, pull))
+                    .await;
             }
             ev
         } else {

@@ -40,7 +40,10 @@ impl Verifications {
     /// # Errors
     ///
     /// The thread cannot be started.
-    pub fn start(data_dir: PathBuf, rollback: Option<rollback::Rollback>) -> Result<Verifications, String> {
+    pub fn start(
+        data_dir: PathBuf,
+        rollback: Option<rollback::Rollback>,
+    ) -> Result<Verifications, String> {
         Ok(Verifications {
             registry: Arc::new(registry::Shared::load(data_dir)?),
             rollback,
@@ -56,7 +59,9 @@ impl Verifications {
             report.revision.clone().unwrap_or_default(),
             report.verification.to_evidence(),
         );
-        self.registry.with_async(move |r| r.progress(&app, &revision, v)).await;
+        self.registry
+            .with_async(move |r| r.progress(&app, &revision, v))
+            .await;
     }
 
     /// What the sink tells the hook about the way back after its verdict is recorded: the revert of
@@ -66,7 +71,9 @@ impl Verifications {
         let state = self.registry.with_async(move |r| r.app(&app)).await;
         let revision = report.revision.clone().unwrap_or_default();
         match state.synced {
-            Some(base) if !revision.is_empty() && base != revision => rollback::revert_commands(None, &base, &revision),
+            Some(base) if !revision.is_empty() && base != revision => {
+                rollback::revert_commands(None, &base, &revision)
+            }
             _ => Vec::new(),
         }
     }
@@ -81,7 +88,9 @@ impl Verifications {
         }
         if matches!(body, Body::Verify(_) | Body::Sync(_)) {
             let body = body.clone();
-            self.registry.with_async(move |r| r.observe(seq, &body)).await;
+            self.registry
+                .with_async(move |r| r.observe(seq, &body))
+                .await;
         }
     }
 
@@ -99,7 +108,10 @@ impl Verifications {
         );
         if let Ok(m) = self.verdicts.lock() {
             for (verdict, n) in m.iter() {
-                let _ = writeln!(o, "sluice_verification_verdicts_total{{verdict=\"{verdict}\"}} {n}");
+                let _ = writeln!(
+                    o,
+                    "sluice_verification_verdicts_total{{verdict=\"{verdict}\"}} {n}"
+                );
             }
         }
         let _ = writeln!(

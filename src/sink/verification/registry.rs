@@ -55,14 +55,21 @@ impl Registry {
     /// (RFC 3339; `None`: any).
     pub fn verdict(&self, app: &str, revision: &str, not_before: Option<&str>) -> Option<Verdict> {
         let since = not_before.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        self.apps.get(app)?.verdicts.iter().rev().find(|v| {
-            let started = v
-                .verification
-                .started_at
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-            same_revision(&v.revision, revision) && since.is_none_or(|s| started.is_none_or(|t| t >= s))
-        }).cloned()
+        self.apps
+            .get(app)?
+            .verdicts
+            .iter()
+            .rev()
+            .find(|v| {
+                let started = v
+                    .verification
+                    .started_at
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                same_revision(&v.revision, revision)
+                    && since.is_none_or(|s| started.is_none_or(|t| t >= s))
+            })
+            .cloned()
     }
 
     /// Keeps a progress report.
@@ -127,7 +134,13 @@ impl Registry {
                 }
                 let opened = verification
                     .and_then(|v| v.rollback.as_ref())
-                    .and_then(|r| Some((r.repository.clone()?, r.revision.clone()?, r.pull_request.clone()?)));
+                    .and_then(|r| {
+                        Some((
+                            r.repository.clone()?,
+                            r.revision.clone()?,
+                            r.pull_request.clone()?,
+                        ))
+                    });
                 if let Some((repository, revision, pull)) = opened {
                     self.reverts.insert((repository, revision), pull);
                 }
@@ -140,7 +153,9 @@ impl Registry {
 /// Revisions match in full, or when one is the other's abbreviation (the hook knows the full commit;
 /// an old report may carry the short one).
 fn same_revision(a: &str, b: &str) -> bool {
-    !a.is_empty() && !b.is_empty() && (a == b || (a.len() >= 7 && b.starts_with(a)) || (b.len() >= 7 && a.starts_with(b)))
+    !a.is_empty()
+        && !b.is_empty()
+        && (a == b || (a.len() >= 7 && b.starts_with(a)) || (b.len() >= 7 && a.starts_with(b)))
 }
 
 /// The registry, loaded on a side thread at start.

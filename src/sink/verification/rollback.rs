@@ -50,7 +50,10 @@ pub fn revert_commands(branch: Option<&str>, base: &str, revision: &str) -> Vec<
         format!("git fetch origin {branch}"),
         format!("git switch -c sluice/revert-{short} origin/{branch}"),
         format!("git diff --binary {revision} {base} | git apply --index --3way"),
-        format!("git commit -m \"Revert {short}: back to {}\"", base.get(..12).unwrap_or(base)),
+        format!(
+            "git commit -m \"Revert {short}: back to {}\"",
+            base.get(..12).unwrap_or(base)
+        ),
         format!("git push origin sluice/revert-{short}"),
     ]
 }
@@ -93,11 +96,17 @@ impl Rollback {
     /// was opened for this revision.
     pub async fn run(&self, ask: &Ask, known: Option<PullRequestRef>) -> RollbackEvidence {
         let mut ev = evidence(ask, None);
-        let Some(base) = ask.base.clone().filter(|b| !b.is_empty() && *b != ask.revision) else {
+        let Some(base) = ask
+            .base
+            .clone()
+            .filter(|b| !b.is_empty() && *b != ask.revision)
+        else {
             ev.reason = "the revision synced before the change is not known: no revert can be computed; roll back with `argocd app rollback` (audit show prints it)".into();
             return ev;
         };
-        let Some((endpoint, repository)) = ask.repo_url.as_deref().and_then(|u| self.hosts.resolve(u)) else {
+        let Some((endpoint, repository)) =
+            ask.repo_url.as_deref().and_then(|u| self.hosts.resolve(u))
+        else {
             ev.reason = format!(
                 "no Git host with write access serves {}: the commands are the way back",
                 ask.repo_url.as_deref().unwrap_or("the app's repository")
@@ -108,13 +117,20 @@ impl Rollback {
         ev.repository = Some(repository.clone());
         if let Some(pull) = known {
             ev.action = "pull-request-exists".into();
-            ev.reason = format!("the revert pull request #{} was opened for this revision before", pull.number);
+            ev.reason = format!(
+                "the revert pull request #{} was opened for this revision before",
+                pull.number
+            );
             ev.pull_request = Some(pull);
             return ev;
         }
         let change = ask.change_id.as_deref().unwrap_or("");
         let title = if change.is_empty() {
-            format!("Revert {} of {}: verification failed", short(&ask.revision), ask.app)
+            format!(
+                "Revert {} of {}: verification failed",
+                short(&ask.revision),
+                ask.app
+            )
         } else {
             format!("Revert {change}: verification of {} failed", ask.app)
         };
@@ -126,15 +142,29 @@ impl Rollback {
             revision: ask.revision.clone(),
             title: title.clone(),
             body: body(ask, &base),
-            labels: (!change.is_empty()).then(|| change.to_owned()).into_iter().collect(),
+            labels: (!change.is_empty())
+                .then(|| change.to_owned())
+                .into_iter()
+                .collect(),
         };
-        let source = self.hosts.source(endpoint, &repository, Instant::now() + self.budget);
+        let source = self
+            .hosts
+            .source(endpoint, &repository, Instant::now() + self.budget);
         match revert::open(&source, &target).await {
             Ok(pull) => {
-                ev.action = if pull.opened { "pull-request-opened" } else { "pull-request-exists" }.into();
+                ev.action = if pull.opened {
+                    "pull-request-opened"
+                } else {
+                    "pull-request-exists"
+                }
+                .into();
                 ev.reason = format!(
                     "{} revert pull request #{} into {}",
-                    if pull.opened { "opened the" } else { "found the" },
+                    if pull.opened {
+                        "opened the"
+                    } else {
+                        "found the"
+                    },
                     pull.number,
                     pull.base_branch
                 );
@@ -224,9 +254,19 @@ mod tests {
         };
         let ev = evidence(&ask, Some("not Failed".into()));
         assert_eq!(ev.action, "commands-only");
-        assert!(ev.revert[2].starts_with(&format!("git diff --binary {} {} |", "c".repeat(40), "b".repeat(40))));
-        assert_eq!(ev.restore.as_deref(), Some("velero restore create --from-backup pre-change-chg-7-abc"));
+        assert!(ev.revert[2].starts_with(&format!(
+            "git diff --binary {} {} |",
+            "c".repeat(40),
+            "b".repeat(40)
+        )));
+        assert_eq!(
+            ev.restore.as_deref(),
+            Some("velero restore create --from-backup pre-change-chg-7-abc")
+        );
         let text = body(&ask, &"b".repeat(40));
-        assert!(text.contains("velero restore create --from-backup pre-change-chg-7-abc") && text.contains("Change: CHG-7"));
+        assert!(
+            text.contains("velero restore create --from-backup pre-change-chg-7-abc")
+                && text.contains("Change: CHG-7")
+        );
     }
 }

@@ -9,10 +9,10 @@
 
 use super::guard::{image, into_map};
 use super::{labels, metadata, object_name, Hook, DELETE_JOB, HOOK};
+use crate::manifest::Document;
 use crate::policy::verify::{Kind, MAX_WITHIN};
 use crate::policy::Policy;
 use crate::transform::{AppContext, TransformError};
-use crate::manifest::Document;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -30,21 +30,27 @@ const IMAGE_USER: u64 = 999;
 
 /// A rendered workload the workload check judges: (apiVersion, kind, namespace, name).
 fn workloads(docs: &[Document], namespace: &str) -> Vec<(String, String, String, String)> {
-    let mut out: Vec<(String, String, String, String)> = docs
-        .iter()
-        .filter(|d| match (d.group(), d.kind()) {
-            ("apps", "Deployment" | "StatefulSet" | "DaemonSet") | ("argoproj.io", "Rollout") => true,
-            _ => false,
-        })
-        .filter_map(|d| {
-            let ns = d.namespace().unwrap_or(namespace);
-            if ns.is_empty() || d.name().is_empty() {
-                return None;
-            }
-            let api = d.to_object().get("apiVersion").and_then(Value::as_str).unwrap_or("").to_owned();
-            Some((api, d.kind().to_owned(), ns.to_owned(), d.name().to_owned()))
-        })
-        .collect();
+    let mut out: Vec<(String, String, String, String)> =
+        docs.iter()
+            .filter(|d| match (d.group(), d.kind()) {
+                ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
+                | ("argoproj.io", "Rollout") => true,
+                _ => false,
+            })
+            .filter_map(|d| {
+                let ns = d.namespace().unwrap_or(namespace);
+                if ns.is_empty() || d.name().is_empty() {
+                    return None;
+                }
+                let api = d
+                    .to_object()
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                Some((api, d.kind().to_owned(), ns.to_owned(), d.name().to_owned()))
+            })
+            .collect();
     out.sort();
     out.dedup();
     out
@@ -67,17 +73,28 @@ fn invalid(key: &str, message: impl Into<String>) -> TransformError {
 }
 
 /// The hooks of the `verify` section: RBAC when needed, then the Job.
-pub(super) fn hooks(policy: &Policy, app: &AppContext, docs: &[Document]) -> Result<Vec<Map<String, Value>>, TransformError> {
+pub(super) fn hooks(
+    policy: &Policy,
+    app: &AppContext,
+    docs: &[Document],
+) -> Result<Vec<Map<String, Value>>, TransformError> {
     let Some(spec) = &policy.verify else {
         return Ok(Vec::new());
     };
-    let within = crate::policy::verify::duration(&spec.within).map_err(|m| invalid("verify.within", m))?;
+    let within =
+        crate::policy::verify::duration(&spec.within).map_err(|m| invalid("verify.within", m))?;
     if within > MAX_WITHIN {
-        return Err(invalid("verify.within", "is longer than 2h; see docs/hooks.md"));
+        return Err(invalid(
+            "verify.within",
+            "is longer than 2h; see docs/hooks.md",
+        ));
     }
     for (i, check) in spec.checks.iter().enumerate() {
         if let Some(p) = check.prometheus() {
-            if p.address.is_empty() && spec.prometheus.address.is_empty() && app.prometheus_url.trim().is_empty() {
+            if p.address.is_empty()
+                && spec.prometheus.address.is_empty()
+                && app.prometheus_url.trim().is_empty()
+            {
                 return Err(invalid(
                     &format!("verify.checks[{i}].prometheus.address"),
                     "no Prometheus to ask: set verify.prometheus.address (or the check's prometheus.address), or SLUICE_PROMETHEUS_URL on the plugin sidecar",
@@ -90,13 +107,22 @@ pub(super) fn hooks(policy: &Policy, app: &AppContext, docs: &[Document]) -> Res
     })?;
     let found = workloads(docs, &app.namespace);
     let rollouts = found.iter().any(|w| w.1 == "Rollout");
-    let wants_api = (spec.checks.iter().any(|c| c.kind() == Kind::Workloads) && !found.is_empty()) || rollouts;
+    let wants_api =
+        (spec.checks.iter().any(|c| c.kind() == Kind::Workloads) && !found.is_empty()) || rollouts;
     let name = object_name(&app.app_name, "sluice-verify");
     let mut out = Vec::new();
     if wants_api {
         out.extend(rbac(app, &name, &found)?);
     }
-    out.push(job(policy, app, &name, &sink, &found, wants_api, within.as_secs())?);
+    out.push(job(
+        policy,
+        app,
+        &name,
+        &sink,
+        &found,
+        wants_api,
+        within.as_secs(),
+    )?);
     Ok(out)
 }
 
@@ -115,7 +141,11 @@ fn hook_metadata(app: &AppContext, wave: i64, name: &str, namespace: &str) -> Va
 
 /// A ServiceAccount in the destination namespace; per namespace holding workloads, a Role with `get`
 /// on them by name (and `list` on AnalysisRuns beside Rollouts) and a RoleBinding to the account.
-fn rbac(app: &AppContext, name: &str, found: &[(String, String, String, String)]) -> Result<Vec<Map<String, Value>>, TransformError> {
+fn rbac(
+    app: &AppContext,
+    name: &str,
+    found: &[(String, String, String, String)],
+) -> Result<Vec<Map<String, Value>>, TransformError> {
     if app.namespace.is_empty() {
         return Err(invalid("verify", "the workload check needs a namespace for its ServiceAccount, and Argo CD gave none (ARGOCD_APP_NAMESPACE)"));
     }
@@ -134,7 +164,12 @@ fn rbac(app: &AppContext, name: &str, found: &[(String, String, String, String)]
             "DaemonSet" => "daemonsets",
             _ => "rollouts",
         };
-        by_namespace.entry(ns).or_default().entry((group, resource)).or_default().push(n);
+        by_namespace
+            .entry(ns)
+            .or_default()
+            .entry((group, resource))
+            .or_default()
+            .push(n);
     }
     for (ns, resources) in by_namespace {
         let mut rules: Vec<Value> = resources
@@ -170,9 +205,13 @@ fn job(
     api: bool,
     within: u64,
 ) -> Result<Map<String, Value>, TransformError> {
-    let spec = policy.verify.as_ref().ok_or_else(|| invalid("verify", "missing"))?;
+    let spec = policy
+        .verify
+        .as_ref()
+        .ok_or_else(|| invalid("verify", "missing"))?;
     // A struct of strings, numbers and lists serialises without error.
-    let policy_json = serde_json::to_string_pretty(spec).map_err(|e| invalid("verify", e.to_string()))?;
+    let policy_json =
+        serde_json::to_string_pretty(spec).map_err(|e| invalid("verify", e.to_string()))?;
     let workloads: Vec<Value> = found
         .iter()
         .map(|(api, kind, ns, n)| json!({"apiVersion": api, "kind": kind, "namespace": ns, "name": n}))
@@ -246,7 +285,11 @@ mod tests {
     use crate::policy;
 
     fn policy(text: &str) -> Policy {
-        policy::parse(&format!("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n{text}"), "p").unwrap()
+        policy::parse(
+            &format!("apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n{text}"),
+            "p",
+        )
+        .unwrap()
     }
 
     fn app() -> AppContext {
@@ -265,39 +308,86 @@ mod tests {
     }
 
     fn doc(v: Value) -> Document {
-        Document::from_object(&into_map(v), Source { file: "t".into(), index: 0, line: 0 })
+        Document::from_object(
+            &into_map(v),
+            Source {
+                file: "t".into(),
+                index: 0,
+                line: 0,
+            },
+        )
     }
 
     #[test]
     fn rbac_names_the_workloads_and_nothing_else() {
         let p = policy("verify:\n  checks:\n  - {name: ready, workloads: {}}\n");
         let docs = vec![
-            doc(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}})),
-            doc(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "api", "namespace": "edge"}})),
+            doc(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+            ),
+            doc(
+                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "api", "namespace": "edge"}}),
+            ),
             doc(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}})),
         ];
         let hooks = hooks(&p, &app(), &docs).unwrap();
         let kinds: Vec<&str> = hooks.iter().map(|h| h["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "Role", "RoleBinding", "Job"]);
+        assert_eq!(
+            kinds,
+            [
+                "ServiceAccount",
+                "Role",
+                "RoleBinding",
+                "Role",
+                "RoleBinding",
+                "Job"
+            ]
+        );
         assert_eq!(hooks[1]["metadata"]["namespace"], "edge");
-        assert_eq!(hooks[1]["rules"][0], json!({"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "resourceNames": ["api"], "verbs": ["get"]}));
+        assert_eq!(
+            hooks[1]["rules"][0],
+            json!({"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "resourceNames": ["api"], "verbs": ["get"]})
+        );
         assert_eq!(hooks[1]["rules"][1]["resources"], json!(["analysisruns"]));
-        assert_eq!(hooks[3]["rules"], json!([{"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"], "verbs": ["get"]}]));
+        assert_eq!(
+            hooks[3]["rules"],
+            json!([{"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"], "verbs": ["get"]}])
+        );
         let job = &hooks[5];
-        assert_eq!(job["metadata"]["annotations"]["argocd.argoproj.io/hook"], "PostSync");
+        assert_eq!(
+            job["metadata"]["annotations"]["argocd.argoproj.io/hook"],
+            "PostSync"
+        );
         assert_eq!(job["spec"]["activeDeadlineSeconds"], 30 * 60 + 300);
-        assert_eq!(job["spec"]["template"]["spec"]["serviceAccountName"], "shop-sluice-verify");
+        assert_eq!(
+            job["spec"]["template"]["spec"]["serviceAccountName"],
+            "shop-sluice-verify"
+        );
     }
 
     #[test]
     fn a_prometheus_check_needs_a_server_and_every_hook_a_sink() {
         let p = policy("verify:\n  checks:\n  - {name: e, prometheus: {query: up}}\n");
         let e = hooks(&p, &app(), &[]).unwrap_err().to_string();
-        assert!(e.contains("verify.checks[0].prometheus.address") && e.contains("SLUICE_PROMETHEUS_URL"), "{e}");
-        let with = AppContext { prometheus_url: "http://prom:9090".into(), ..app() };
+        assert!(
+            e.contains("verify.checks[0].prometheus.address")
+                && e.contains("SLUICE_PROMETHEUS_URL"),
+            "{e}"
+        );
+        let with = AppContext {
+            prometheus_url: "http://prom:9090".into(),
+            ..app()
+        };
         let hooks = hooks(&p, &with, &[]).unwrap();
-        assert_eq!(hooks.len(), 1, "no API access without a workload check or Rollouts");
-        assert_eq!(hooks[0]["spec"]["template"]["spec"]["automountServiceAccountToken"], false);
+        assert_eq!(
+            hooks.len(),
+            1,
+            "no API access without a workload check or Rollouts"
+        );
+        assert_eq!(
+            hooks[0]["spec"]["template"]["spec"]["automountServiceAccountToken"],
+            false
+        );
         let mut no_sink = with.clone();
         no_sink.source.sink_url.clear();
         let e = super::hooks(&p, &no_sink, &[]).unwrap_err().to_string();

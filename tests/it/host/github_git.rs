@@ -66,19 +66,37 @@ fn git_env(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
         .env("HOME", repo)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
 }
 
 fn try_git(repo: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").arg("-C").arg(repo).args(args).env("HOME", repo).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("HOME", repo)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
 }
 
 impl GitHubGit {
     /// Serves `repo` (a bare repository, or a work tree's) as `full_name`, taking `read_token` for
     /// reads and `write_token` for reads and writes.
-    pub fn start(served: Served, repo: &Path, full_name: &str, read_token: &str, write_token: &str) -> GitHubGit {
+    pub fn start(
+        served: Served,
+        repo: &Path,
+        full_name: &str,
+        read_token: &str,
+        write_token: &str,
+    ) -> GitHubGit {
         let state: Arc<Mutex<State>> = Arc::default();
         let base = Arc::new(Mutex::new(String::new()));
         let (handler_state, handler_base) = (Arc::clone(&state), Arc::clone(&base));
@@ -89,12 +107,24 @@ impl GitHubGit {
             served.clone(),
             Arc::new(move |req| {
                 let base = handler_base.lock().unwrap().clone();
-                let ctx = Ctx { base: &base, repo: &repo_path, full: &name, read: &read, write: &write };
+                let ctx = Ctx {
+                    base: &base,
+                    repo: &repo_path,
+                    full: &name,
+                    read: &read,
+                    write: &write,
+                };
                 Some(route(&ctx, &mut handler_state.lock().unwrap(), req))
             }),
         );
         *base.lock().unwrap() = url.clone();
-        GitHubGit { url, served, state, repo: repo.to_path_buf(), full_name: full_name.to_owned() }
+        GitHubGit {
+            url,
+            served,
+            state,
+            repo: repo.to_path_buf(),
+            full_name: full_name.to_owned(),
+        }
     }
 
     /// The repository URL Argo CD would hold.
@@ -122,7 +152,13 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn repo_value(&self) -> Repo {
         let (owner, name) = self.full.split_once('/').unwrap();
-        Repo { owner: owner.into(), name: name.into(), private: true, default_branch: "main".into(), ..Repo::default() }
+        Repo {
+            owner: owner.into(),
+            name: name.into(),
+            private: true,
+            default_branch: "main".into(),
+            ..Repo::default()
+        }
     }
 
     fn commit_value(&self, sha: &str) -> Commit {
@@ -138,14 +174,17 @@ impl Ctx<'_> {
 }
 
 fn route(c: &Ctx, s: &mut State, req: &Req) -> Resp {
-    let token = req.header("authorization").and_then(|a| a.strip_prefix("Bearer "));
+    let token = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "));
     let who = match token {
         Some(t) if t == c.write => "write",
         Some(t) if t == c.read => "read",
         Some(_) => "bad",
         None => "none",
     };
-    s.requests.push(format!("{} {} {who}", req.method, req.path));
+    s.requests
+        .push(format!("{} {} {who}", req.method, req.path));
     let seg = req.segments();
     let full: Vec<&str> = c.full.split('/').collect();
     let [_, o, r, rest @ ..] = seg.as_slice() else {
@@ -161,15 +200,34 @@ fn route(c: &Ctx, s: &mut State, req: &Req) -> Resp {
     let writing = req.method != "GET";
     if writing && who != "write" {
         let tmpl = template(rest);
-        return github::error(&tmpl, 403, "Resource not accessible by personal access token");
+        return github::error(
+            &tmpl,
+            403,
+            "Resource not accessible by personal access token",
+        );
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     match (req.method.as_str(), rest) {
-        ("GET", []) => Resp::json(200, "/repos/{owner}/{repo}", github::repository(c.base, &c.repo_value())),
+        ("GET", []) => Resp::json(
+            200,
+            "/repos/{owner}/{repo}",
+            github::repository(c.base, &c.repo_value()),
+        ),
         ("GET", ["compare", basehead]) => compare(c, basehead),
         ("GET", ["git", "ref", "heads", branch @ ..]) => get_ref(c, &branch.join("/")),
-        ("GET", ["git", "trees", sha]) => tree(c, sha, req.q("recursive").is_some(), 200, "/repos/{owner}/{repo}/git/trees/{tree_sha}"),
-        ("GET", ["git", "commits", sha]) => git_commit(c, sha, 200, "/repos/{owner}/{repo}/git/commits/{commit_sha}"),
+        ("GET", ["git", "trees", sha]) => tree(
+            c,
+            sha,
+            req.q("recursive").is_some(),
+            200,
+            "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+        ),
+        ("GET", ["git", "commits", sha]) => git_commit(
+            c,
+            sha,
+            200,
+            "/repos/{owner}/{repo}/git/commits/{commit_sha}",
+        ),
         ("POST", ["git", "trees"]) => new_tree(c, &body),
         ("POST", ["git", "commits"]) => new_commit(c, &body),
         ("POST", ["git", "refs"]) => {
@@ -185,13 +243,21 @@ fn route(c: &Ctx, s: &mut State, req: &Req) -> Resp {
         }
         ("PATCH", ["git", "refs", "heads", branch @ ..]) => {
             let name = format!("refs/heads/{}", branch.join("/"));
-            git(c.repo, &["update-ref", &name, body["sha"].as_str().unwrap_or("")]);
+            git(
+                c.repo,
+                &["update-ref", &name, body["sha"].as_str().unwrap_or("")],
+            );
             ref_value(c, &name, 200, "/repos/{owner}/{repo}/git/refs/{ref}")
         }
         ("GET", ["pulls"]) => {
             let head = req.q("head").unwrap_or("");
             let want = head.split_once(':').map_or(head, |(_, b)| b);
-            let pulls: Vec<Value> = s.pulls.iter().filter(|p| p.head == want).map(|p| github::pull_simple(c.base, &c.repo_value(), &pull_of(c, p))).collect();
+            let pulls: Vec<Value> = s
+                .pulls
+                .iter()
+                .filter(|p| p.head == want)
+                .map(|p| github::pull_simple(c.base, &c.repo_value(), &pull_of(c, p)))
+                .collect();
             Resp::json(200, "/repos/{owner}/{repo}/pulls", Value::Array(pulls))
         }
         ("POST", ["pulls"]) => {
@@ -219,7 +285,12 @@ fn route(c: &Ctx, s: &mut State, req: &Req) -> Resp {
             let Some(p) = s.pulls.iter_mut().find(|p| p.number.to_string() == *n) else {
                 return github::error(tmpl, 404, "Not Found");
             };
-            for l in body["labels"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for l in body["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 p.labels.push(l.to_owned());
             }
             let labels: Vec<Value> = p.labels.iter().map(|l| json!({"id": 1, "node_id": "LA_1", "url": format!("{}/repos/{}/labels/{l}", c.base, c.full),
@@ -235,8 +306,10 @@ fn template(rest: &[&str]) -> String {
 }
 
 fn pull_of(c: &Ctx, p: &Opened) -> Pull {
-    let head_sha = try_git(c.repo, &["rev-parse", &format!("refs/heads/{}", p.head)]).unwrap_or_default();
-    let base_sha = try_git(c.repo, &["rev-parse", &format!("refs/heads/{}", p.base)]).unwrap_or_default();
+    let head_sha =
+        try_git(c.repo, &["rev-parse", &format!("refs/heads/{}", p.head)]).unwrap_or_default();
+    let base_sha =
+        try_git(c.repo, &["rev-parse", &format!("refs/heads/{}", p.base)]).unwrap_or_default();
     Pull {
         number: p.number,
         author: "sluice-bot".into(),
@@ -254,12 +327,20 @@ fn compare(c: &Ctx, basehead: &str) -> Resp {
     let Some((b, h)) = basehead.split_once("...") else {
         return github::error(tmpl, 404, "Not Found");
     };
-    let (Some(b), Some(h)) = (try_git(c.repo, &["rev-parse", "--verify", b]), try_git(c.repo, &["rev-parse", "--verify", h])) else {
+    let (Some(b), Some(h)) = (
+        try_git(c.repo, &["rev-parse", "--verify", b]),
+        try_git(c.repo, &["rev-parse", "--verify", h]),
+    ) else {
         return github::error(tmpl, 404, "Not Found");
     };
     let merge_base = git(c.repo, &["merge-base", &b, &h]);
-    let ahead: Vec<String> = git(c.repo, &["rev-list", "--reverse", &format!("{b}..{h}")]).lines().map(str::to_owned).collect();
-    let behind = git(c.repo, &["rev-list", "--count", &format!("{h}..{b}")]).parse::<usize>().unwrap();
+    let ahead: Vec<String> = git(c.repo, &["rev-list", "--reverse", &format!("{b}..{h}")])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let behind = git(c.repo, &["rev-list", "--count", &format!("{h}..{b}")])
+        .parse::<usize>()
+        .unwrap();
     let status = match (ahead.len(), behind) {
         (0, 0) => "identical",
         (_, 0) => "ahead",
@@ -288,20 +369,31 @@ fn compare(c: &Ctx, basehead: &str) -> Resp {
         })
         .collect();
     let r = c.repo_value();
-    let commits: Vec<Value> = ahead.iter().map(|sha| github::commit(c.base, &r, &c.commit_value(sha))).collect();
-    Resp::json(200, tmpl, json!({
-        "url": format!("{}/repos/{}/compare/{basehead}", c.base, c.full), "html_url": format!("{}/{}/compare/{basehead}", c.base, c.full),
-        "permalink_url": format!("{}/{}/compare/{basehead}", c.base, c.full), "diff_url": format!("{}/{}/compare/{basehead}.diff", c.base, c.full),
-        "patch_url": format!("{}/{}/compare/{basehead}.patch", c.base, c.full), "base_commit": github::commit(c.base, &r, &c.commit_value(&b)),
-        "merge_base_commit": github::commit(c.base, &r, &c.commit_value(&merge_base)), "status": status, "ahead_by": ahead.len(),
-        "behind_by": behind, "total_commits": ahead.len(), "commits": commits, "files": files,
-    }))
+    let commits: Vec<Value> = ahead
+        .iter()
+        .map(|sha| github::commit(c.base, &r, &c.commit_value(sha)))
+        .collect();
+    Resp::json(
+        200,
+        tmpl,
+        json!({
+            "url": format!("{}/repos/{}/compare/{basehead}", c.base, c.full), "html_url": format!("{}/{}/compare/{basehead}", c.base, c.full),
+            "permalink_url": format!("{}/{}/compare/{basehead}", c.base, c.full), "diff_url": format!("{}/{}/compare/{basehead}.diff", c.base, c.full),
+            "patch_url": format!("{}/{}/compare/{basehead}.patch", c.base, c.full), "base_commit": github::commit(c.base, &r, &c.commit_value(&b)),
+            "merge_base_commit": github::commit(c.base, &r, &c.commit_value(&merge_base)), "status": status, "ahead_by": ahead.len(),
+            "behind_by": behind, "total_commits": ahead.len(), "commits": commits, "files": files,
+        }),
+    )
 }
 
 fn ref_value(c: &Ctx, name: &str, status: u16, tmpl: &str) -> Resp {
     let sha = git(c.repo, &["rev-parse", name]);
-    Resp::json(status, tmpl, json!({"ref": name, "node_id": format!("REF_{name}"), "url": format!("{}/repos/{}/git/{name}", c.base, c.full),
-        "object": {"type": "commit", "sha": sha, "url": format!("{}/repos/{}/git/commits/{sha}", c.base, c.full)}}))
+    Resp::json(
+        status,
+        tmpl,
+        json!({"ref": name, "node_id": format!("REF_{name}"), "url": format!("{}/repos/{}/git/{name}", c.base, c.full),
+        "object": {"type": "commit", "sha": sha, "url": format!("{}/repos/{}/git/commits/{sha}", c.base, c.full)}}),
+    )
 }
 
 fn get_ref(c: &Ctx, branch: &str) -> Resp {
@@ -333,23 +425,39 @@ fn tree(c: &Ctx, sha: &str, recursive: bool, status: u16, tmpl: &str) -> Resp {
             e
         })
         .collect();
-    Resp::json(status, tmpl, json!({"sha": tree, "url": format!("{}/repos/{}/git/trees/{tree}", c.base, c.full), "truncated": false, "tree": entries}))
+    Resp::json(
+        status,
+        tmpl,
+        json!({"sha": tree, "url": format!("{}/repos/{}/git/trees/{tree}", c.base, c.full), "truncated": false, "tree": entries}),
+    )
 }
 
 fn git_commit(c: &Ctx, sha: &str, status: u16, tmpl: &str) -> Resp {
-    let Some(line) = try_git(c.repo, &["log", "-1", "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B", sha]) else {
+    let Some(line) = try_git(
+        c.repo,
+        &[
+            "log",
+            "-1",
+            "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B",
+            sha,
+        ],
+    ) else {
         return github::error(tmpl, 404, "Not Found");
     };
     let f: Vec<&str> = line.splitn(10, '\0').collect();
     let person = |n: &str, e: &str, d: &str| json!({"name": n, "email": e, "date": chrono::DateTime::parse_from_rfc3339(d).map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|_| T0.to_owned())});
-    Resp::json(status, tmpl, json!({
-        "sha": f[0], "node_id": format!("C_{}", f[0]), "url": format!("{}/repos/{}/git/commits/{}", c.base, c.full, f[0]),
-        "html_url": format!("{}/{}/commit/{}", c.base, c.full, f[0]),
-        "author": person(f[3], f[4], f[5]), "committer": person(f[6], f[7], f[8]), "message": f[9],
-        "tree": {"sha": f[1], "url": format!("{}/repos/{}/git/trees/{}", c.base, c.full, f[1])},
-        "parents": f[2].split_whitespace().map(|p| json!({"sha": p, "url": format!("{}/repos/{}/git/commits/{p}", c.base, c.full), "html_url": format!("{}/{}/commit/{p}", c.base, c.full)})).collect::<Vec<_>>(),
-        "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null},
-    }))
+    Resp::json(
+        status,
+        tmpl,
+        json!({
+            "sha": f[0], "node_id": format!("C_{}", f[0]), "url": format!("{}/repos/{}/git/commits/{}", c.base, c.full, f[0]),
+            "html_url": format!("{}/{}/commit/{}", c.base, c.full, f[0]),
+            "author": person(f[3], f[4], f[5]), "committer": person(f[6], f[7], f[8]), "message": f[9],
+            "tree": {"sha": f[1], "url": format!("{}/repos/{}/git/trees/{}", c.base, c.full, f[1])},
+            "parents": f[2].split_whitespace().map(|p| json!({"sha": p, "url": format!("{}/repos/{}/git/commits/{p}", c.base, c.full), "html_url": format!("{}/{}/commit/{p}", c.base, c.full)})).collect::<Vec<_>>(),
+            "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null},
+        }),
+    )
 }
 
 /// `POST git/trees`: the base tree in a temporary index, each entry added (or removed for
@@ -372,7 +480,11 @@ fn new_tree(c: &Ctx, body: &Value) -> Resp {
         match e["sha"].as_str() {
             Some(sha) => {
                 let info = format!("{},{sha},{path}", e["mode"].as_str().unwrap_or("100644"));
-                git_env(c.repo, &["update-index", "--add", "--cacheinfo", &info], &env);
+                git_env(
+                    c.repo,
+                    &["update-index", "--add", "--cacheinfo", &info],
+                    &env,
+                );
             }
             None => {
                 git_env(c.repo, &["update-index", "--force-remove", path], &env);
@@ -385,16 +497,30 @@ fn new_tree(c: &Ctx, body: &Value) -> Resp {
 
 fn new_commit(c: &Ctx, body: &Value) -> Resp {
     let tmpl = "/repos/{owner}/{repo}/git/commits";
-    let mut args = vec!["commit-tree".to_owned(), body["tree"].as_str().unwrap_or("").to_owned()];
-    for p in body["parents"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    let mut args = vec![
+        "commit-tree".to_owned(),
+        body["tree"].as_str().unwrap_or("").to_owned(),
+    ];
+    for p in body["parents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         args.push("-p".into());
         args.push(p.to_owned());
     }
     args.push("-m".into());
     args.push(body["message"].as_str().unwrap_or("").to_owned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env = [("GIT_AUTHOR_NAME", "sluice"), ("GIT_AUTHOR_EMAIL", "sluice@example.com"), ("GIT_COMMITTER_NAME", "sluice"),
-        ("GIT_COMMITTER_EMAIL", "sluice@example.com"), ("GIT_AUTHOR_DATE", T0), ("GIT_COMMITTER_DATE", T0)];
+    let env = [
+        ("GIT_AUTHOR_NAME", "sluice"),
+        ("GIT_AUTHOR_EMAIL", "sluice@example.com"),
+        ("GIT_COMMITTER_NAME", "sluice"),
+        ("GIT_COMMITTER_EMAIL", "sluice@example.com"),
+        ("GIT_AUTHOR_DATE", T0),
+        ("GIT_COMMITTER_DATE", T0),
+    ];
     let sha = git_env(c.repo, &args, &env);
     git_commit(c, &sha, 201, tmpl)
 }
