@@ -357,12 +357,18 @@ fn validate_check(check: &CheckSpec, within: Duration) -> Result<(), (String, St
         return Err(("prometheus".into(), "set exactly one of prometheus (a PromQL query), http (a URL to probe), workloads ({}) or provider.prometheus".into()));
     }
     let args = [
-        ("prometheus.query", check.prometheus().map(|p| p.query.as_str())),
+        (
+            "prometheus.query",
+            check.prometheus().map(|p| p.query.as_str()),
+        ),
         ("http.url", check.http.as_ref().map(|h| h.url.as_str())),
         ("successCondition", check.success_condition.as_deref()),
         ("failureCondition", check.failure_condition.as_deref()),
     ];
-    if let Some((key, _)) = args.iter().find(|(_, t)| t.is_some_and(|t| t.contains("{{"))) {
+    if let Some((key, _)) = args
+        .iter()
+        .find(|(_, t)| t.is_some_and(|t| t.contains("{{")))
+    {
         return Err(((*key).to_owned(), "holds a template (`{{args.…}}`): Argo Rollouts' args are not substituted here; write the value in".into()));
     }
     if let Some(p) = check.prometheus() {
@@ -638,8 +644,13 @@ mod tests {
             json!({"checks": [{"name": "a", "prometheus": {"query": "up"}, "failureLimit": -1}]}),
         );
         assert!(e.contains("cannot both be disabled"), "{e}");
-        let e = err(json!({"checks": [{"name": "a", "prometheus": {"query": "up{job=\"{{args.job}}\"}"}}]}));
-        assert!(e.starts_with("verify.checks[0].prometheus.query: holds a template"), "{e}");
+        let e = err(
+            json!({"checks": [{"name": "a", "prometheus": {"query": "up{job=\"{{args.job}}\"}"}}]}),
+        );
+        assert!(
+            e.starts_with("verify.checks[0].prometheus.query: holds a template"),
+            "{e}"
+        );
         let e =
             err(json!({"checks": [{"name": "a", "prometheus": {"query": "up", "adress": "x"}}]}));
         assert!(
