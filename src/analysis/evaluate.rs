@@ -59,7 +59,7 @@ mod tests {
         Condition::compile(text).unwrap()
     }
 
-    /// argo-rollouts `utils/evaluate/evaluate_test.go`: TestEvaluateResult*.
+    /// argo-rollouts `utils/evaluate/evaluate_test.go`: `TestEvaluateResult`*.
     #[test]
     fn decides_as_evaluate_result() {
         let t = Value::Bool(true);

@@ -57,7 +57,7 @@ impl Limits {
     }
 }
 
-/// A check's measurements and counters (an AnalysisRun's `MetricResult`).
+/// A check's measurements and counters (an `AnalysisRun`'s `MetricResult`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricState {
     pub measurements: Vec<Measurement>,
@@ -286,7 +286,7 @@ mod tests {
 
     use Phase::{Error as E, Failed as F, Inconclusive as I, Successful as S};
 
-    /// Cases after argo-rollouts analysis/analysis_test.go (TestAssessMetricStatus*, the count,
+    /// Cases after argo-rollouts `analysis/analysis_test.go` (`TestAssessMetricStatus`*, the count,
     /// limits and consecutive-error tests).
     #[test]
     fn limits_decide_as_in_argo_rollouts() {
@@ -354,7 +354,7 @@ mod tests {
         e.record(m(E));
         assert_eq!(e.next_after(&l), Some(Duration::from_secs(1)));
         let slow = Limits {
-            interval: Some(Duration::from_secs(300)),
+            interval: Some(Duration::from_mins(5)),
             ..l
         };
         assert_eq!(e.next_after(&slow), Some(ERROR_RETRY));

@@ -89,7 +89,7 @@ impl Phase {
     }
 }
 
-/// One measurement, in the shape of an AnalysisRun's `measurements[]`.
+/// One measurement, in the shape of an `AnalysisRun`'s `measurements[]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
@@ -105,7 +105,7 @@ pub struct Measurement {
     pub message: Option<String>,
 }
 
-/// The verdict over the checks' phases: the worst, as across the metrics of an AnalysisRun.
+/// The verdict over the checks' phases: the worst, as across the metrics of an `AnalysisRun`.
 /// `None` without checks.
 pub fn verdict(phases: impl IntoIterator<Item = Phase>) -> Option<Phase> {
     phases.into_iter().reduce(Phase::worst)

@@ -8,7 +8,7 @@
 //! - An HTTP probe's body: JSON when it parses (then `jsonPath` picks the value), else the text, as
 //!   Argo's web provider reads it.
 //! - A workload as `kubectl rollout status` judges it (kubectl `pkg/polymorphichelpers/
-//!   rollout_status.go`: Deployment, DaemonSet, StatefulSet), and an Argo Rollouts `Rollout` by its
+//!   rollout_status.go`: Deployment, `DaemonSet`, `StatefulSet`), and an Argo Rollouts `Rollout` by its
 //!   `status.phase` as `kubectl argo rollouts status` does.
 //! - An Argo Rollouts `AnalysisRun`: its phase, metrics and measurements.
 
@@ -328,7 +328,7 @@ fn argo_rollout(name: &str, generation: i64, r: &Json) -> Rollout {
     }
 }
 
-/// An AnalysisRun read for the record: its phase, and its metrics with their measurements.
+/// An `AnalysisRun` read for the record: its phase, and its metrics with their measurements.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisRun {
     pub name: String,
@@ -338,7 +338,7 @@ pub struct AnalysisRun {
     pub metrics: Vec<(String, Phase, Vec<Measurement>)>,
 }
 
-/// Reads an `argoproj.io/v1alpha1` AnalysisRun; a phase that is not final (Pending, Running) reads as
+/// Reads an `argoproj.io/v1alpha1` `AnalysisRun`; a phase that is not final (Pending, Running) reads as
 /// such, an unknown one as Error.
 pub fn analysis_run(obj: &Json) -> AnalysisRun {
     let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).unwrap_or("").to_owned();
@@ -440,6 +440,7 @@ mod tests {
         assert_eq!(http_value(br#"{"n": 2}"#, &[]).unwrap().1, r#"{"n":2}"#);
     }
 
+    #[allow(clippy::needless_pass_by_value)] // `deploy(3, json!(…))` reads best in the cases below
     fn deploy(spec_replicas: i64, status: serde_json::Value) -> Json {
         json!({"metadata": {"name": "web", "generation": 2}, "spec": {"replicas": spec_replicas}, "status": status})
     }

@@ -91,7 +91,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<Exit> {
         let outcome = runner::run(&plan, sink.as_ref())
             .await
             .map_err(|e| Error::Usage(e.to_string()))?;
-        let body = runner::report_body(&plan.app, true, outcome.to_json(&plan.spec));
+        let body = runner::report_body(&plan.app, true, &outcome.to_json(&plan.spec));
         let deadline = tokio::time::Instant::now() + report::FINAL_DEADLINE;
         let answer = match &sink {
             Some(sink) => match sink.finish(&body, deadline).await {

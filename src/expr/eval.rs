@@ -280,6 +280,8 @@ fn equal(l: &Value, r: &Value) -> Result<bool, Stop> {
         if let (Value::Int(x), Value::Int(y)) = (l, r) {
             return Ok(x == y);
         }
+        // Go's `==` on floats: exact, and NaN equals nothing (expr-lang's runtime.Equal).
+        #[allow(clippy::float_cmp)]
         return Ok(a == b);
     }
     match (l, r) {
@@ -390,9 +392,9 @@ fn operate(op: &str, l: &Value, r: &Value) -> R {
     }
 }
 
-fn float_op(op: &str, l: &Value, r: &Value, f: fn(f64, f64) -> f64) -> R {
+fn float_op(op: &str, l: &Value, r: &Value, apply: fn(f64, f64) -> f64) -> R {
     match (number(l), number(r)) {
-        (Some(a), Some(b)) => Ok(Value::Float(f(a, b))),
+        (Some(x), Some(y)) => Ok(Value::Float(apply(x, y))),
         _ => Err(mismatched(op, l, r)),
     }
 }

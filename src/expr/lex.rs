@@ -64,8 +64,8 @@ pub fn tokens(text: &str) -> Result<Vec<Token>, ExprError> {
             i += 1;
         } else if rest.starts_with("//") {
             i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            let end = rest[2..]
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            let end = body
                 .find("*/")
                 .ok_or_else(|| ExprError::at(i, "unclosed comment"))?;
             i += end + 4;

@@ -1,4 +1,4 @@
-//! The condition language of Argo Rollouts' AnalysisTemplates: expr-lang (`github.com/expr-lang/expr`,
+//! The condition language of Argo Rollouts' `AnalysisTemplates`: expr-lang (`github.com/expr-lang/expr`,
 //! formerly antonmedv/expr), as argo-rollouts `utils/evaluate/evaluate.go` runs it, so that a team's
 //! `successCondition` / `failureCondition` reads the same in `.sluice.yaml` (docs/hooks.md, "The
 //! condition language"). Takes the condition's text and the measured `result`; gives a value, or an
@@ -11,14 +11,19 @@
 //!        NaN compares false, negative indices, "index out of range", nil from missing map keys)
 //! ```
 //!
-//! Supported: literals (integers in decimal, `0x`, `0o`, `0b`, with `_`; floats; strings in `'`, `"`
-//! with Go escapes, or backticks; `true`, `false`, `nil`; arrays; maps), `+ - * / % ** ^`, `== != <
-//! > <= >=` (chained), `and or not && || !`, `in`, `not in`, `contains`, `startsWith`, `endsWith`,
-//! `matches`, `..`, `?:`, `??`, `.`, `?.`, `[i]`, `[i:j]`, and the functions `len abs ceil floor
-//! round max min sum mean median first last int float string upper lower` with the predicates `all
-//! any none one filter map count` (`{# > 1}`, `#`, `.field`), and what Argo Rollouts adds to the
-//! environment: `isNaN isInf asInt asFloat isNil default`. Not supported (an error at load, naming
-//! it): `let`, `if {} else {}`, the pipe `|`, method calls, the other builtins.
+//! Supported:
+//! - literals: integers in decimal, `0x`, `0o`, `0b`, with `_`; floats; strings in `'` or `"` with Go
+//!   escapes, or backticks; `true`, `false`, `nil`; arrays; maps;
+//! - operators: `+`, `-`, `*`, `/`, `%`, `**`, `^`; `==`, `!=`, `<`, `>`, `<=`, `>=` (chained);
+//!   `and`, `or`, `not`, `&&`, `||`, `!`; `in`, `not in`, `contains`, `startsWith`, `endsWith`,
+//!   `matches`; `..`; `?:`, `??`; `.`, `?.`, `[i]`, `[i:j]`;
+//! - the functions `len`, `abs`, `ceil`, `floor`, `round`, `max`, `min`, `sum`, `mean`, `median`,
+//!   `first`, `last`, `int`, `float`, `string`, `upper`, `lower`; the predicates `all`, `any`, `none`,
+//!   `one`, `filter`, `map`, `count` (`{# > 1}`, `#`, `.field`); and what Argo Rollouts adds to the
+//!   environment: `isNaN`, `isInf`, `asInt`, `asFloat`, `isNil`, `default`.
+//!
+//! Not supported (an error at load, naming it): `let`, `if {} else {}`, the pipe `|`, method calls,
+//! the other builtins.
 //!
 //! One deliberate difference: expr-lang type-checks against the Go types of the environment when it
 //! compiles, so `result == "x"` with a Prometheus vector result is an error there; this evaluator

@@ -203,10 +203,7 @@ impl Parser {
         }
         let mut left = self.primary()?;
         let mut previous: Option<&'static str> = None;
-        loop {
-            let Tok::Op(mut op) = self.peek().tok else {
-                break;
-            };
+        while let Tok::Op(mut op) = self.peek().tok {
             let at = self.peek().at;
             let mut negate = false;
             if op == "not" {

@@ -161,8 +161,7 @@ async fn github<W: Write>(w: &W, t: &Target) -> Result<Pull, RevertError> {
     }
     if changes.len() >= MAX_PATHS {
         return Err(RevertError::Unsafe(format!(
-            "the change touches {} or more paths, more than a revert through the API can see; use the commands",
-            MAX_PATHS
+            "the change touches {MAX_PATHS} or more paths, more than a revert through the API can see; use the commands"
         )));
     }
     let head_ref = w

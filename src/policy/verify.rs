@@ -2,7 +2,7 @@
 //! `PostSync` hook runs after the sync, how long they may take (`within`) and what a failure does
 //! (`onFailure`). Checks follow Argo Rollouts' `Metric` (`successCondition`, `failureCondition`,
 //! `interval`, `count`, `failureLimit`, `inconclusiveLimit`, `consecutiveErrorLimit`,
-//! `consecutiveSuccessLimit`, `initialDelay`) so that a metric of an AnalysisTemplate can be pasted in,
+//! `consecutiveSuccessLimit`, `initialDelay`) so that a metric of an `AnalysisTemplate` can be pasted in,
 //! with `provider: {prometheus: …}` accepted as written there. Takes the section as written (YAML, or
 //! the JSON the hook Job carries); gives a validated [`VerifySpec`] whose conditions compile. Pure.
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const DEFAULT_WITHIN: &str = "30m";
 /// Longest `within`: a `PostSync` hook holds the sync operation open until it ends, so a longer soak
 /// belongs to Argo Rollouts' analysis (whose `AnalysisRuns` sluice collects into the record).
-pub const MAX_WITHIN: Duration = Duration::from_secs(2 * 3600);
+pub const MAX_WITHIN: Duration = Duration::from_hours(2);
 /// Most checks in a policy.
 pub const MAX_CHECKS: usize = 20;
 /// Most measurements of one check.
@@ -129,7 +129,7 @@ pub struct Provider {
     pub prometheus: PrometheusCheck,
 }
 
-/// A PromQL instant query.
+/// A `PromQL` instant query.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrometheusCheck {
@@ -150,7 +150,7 @@ pub struct HttpCheck {
     /// The status that counts (default 200); another status is a Failed measurement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_status: Option<u16>,
-    /// Kubernetes JSONPath of the value the conditions see (`{$.status}`); default: the whole body
+    /// Kubernetes `JSONPath` of the value the conditions see (`{$.status}`); default: the whole body
     /// (JSON when it parses, else text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_path: Option<String>,
@@ -169,7 +169,7 @@ pub struct Header {
     pub value: String,
 }
 
-/// Every Deployment, StatefulSet, DaemonSet and Rollout the app renders, rolled out and available.
+/// Every Deployment, `StatefulSet`, `DaemonSet` and Rollout the app renders, rolled out and available.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadsCheck {}
@@ -492,14 +492,14 @@ fn http_url(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One step of a JSONPath.
+/// One step of a `JSONPath`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Member(String),
     Index(i64),
 }
 
-/// A Kubernetes JSONPath of the simple form the web metrics of Argo Rollouts use: `{$.a.b[0].c}`
+/// A Kubernetes `JSONPath` of the simple form the web metrics of Argo Rollouts use: `{$.a.b[0].c}`
 /// (braces and `$` optional), members by `.name` or `['name']`, elements by `[i]`.
 ///
 /// # Errors
@@ -571,6 +571,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[allow(clippy::needless_pass_by_value)] // `err(json!(…))` reads best at the call sites
     fn err(v: Value) -> String {
         from_value(&v).unwrap_err()
     }

@@ -141,7 +141,7 @@ pub const VERIFICATION_FAILED: &str = "verification-failed";
 pub const UNVERIFIED: &str = "unverified";
 
 /// The `verification` member: whether the change worked, as the `PostSync` hook measured it
-/// (docs/hooks.md, "Post-change verification"), in the shape of an Argo Rollouts AnalysisRun. On a
+/// (docs/hooks.md, "Post-change verification"), in the shape of an Argo Rollouts `AnalysisRun`. On a
 /// `verification` record (the hook's final report) and on the sync record of the same operation
 /// (copied, with `report` naming the seq); a sync of an app with checks whose verdict never came has
 /// the member with `verdict: null` and the finding `unverified`.
@@ -177,13 +177,13 @@ pub struct Verification {
     pub extra: Map<String, Value>,
 }
 
-/// One check and its measurements (an AnalysisRun's `metricResults[]`).
+/// One check and its measurements (an `AnalysisRun`'s `metricResults[]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckEvidence {
     pub name: String,
-    /// `prometheus`, `http`, `workloads`, or `rollouts-analysis` (an Argo Rollouts AnalysisRun).
+    /// `prometheus`, `http`, `workloads`, or `rollouts-analysis` (an Argo Rollouts `AnalysisRun`).
     pub kind: String,
-    /// The PromQL query, the URL, the workloads, or the AnalysisRun's name.
+    /// The `PromQL` query, the URL, the workloads, or the `AnalysisRun`'s name.
     pub query: String,
     pub phase: String,
     #[serde(deserialize_with = "nullable")]

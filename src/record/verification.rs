@@ -9,7 +9,7 @@ use super::model::{Body, GuardApp, GuardDestination, VerificationRecord};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// Most checks a report may carry (policy checks and collected AnalysisRun metrics).
+/// Most checks a report may carry (policy checks and collected `AnalysisRun` metrics).
 pub const MAX_CHECKS: usize = 64;
 /// Most measurements per check.
 pub const MAX_MEASUREMENTS: usize = 1000;

@@ -1,5 +1,5 @@
-//! Reads from the Kubernetes API for the workload check and the Argo Rollouts AnalysisRuns: `get` of
-//! each named workload and `list` of AnalysisRuns by label, as the hook's Role allows and nothing
+//! Reads from the Kubernetes API for the workload check and the Argo Rollouts `AnalysisRuns`: `get` of
+//! each named workload and `list` of `AnalysisRuns` by label, as the hook's Role allows and nothing
 //! more (docs/hooks.md, "RBAC"). kube-rs' client: the configuration from `KUBECONFIG`, else the
 //! Job's service account (in-cluster), as kube-rs infers it.
 
@@ -80,7 +80,7 @@ pub async fn get(client: &Client, path: &str) -> Result<Value, String> {
     })
 }
 
-/// The AnalysisRuns of a Rollout's current pod template (`rollouts-pod-template-hash`) that the
+/// The `AnalysisRuns` of a Rollout's current pod template (`rollouts-pod-template-hash`) that the
 /// Rollout owns.
 ///
 /// # Errors

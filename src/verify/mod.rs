@@ -1,7 +1,7 @@
 //! `sluice verify`, in the `PostSync` hook Job (docs/hooks.md, "Post-change verification"): runs the
-//! policy's checks after the sync, each on its own cadence and all at once, as an AnalysisRun runs its
+//! policy's checks after the sync, each on its own cadence and all at once, as an `AnalysisRun` runs its
 //! metrics; reports each measurement and the verdict to the sink; collects the verdicts of the app's
-//! Argo Rollouts AnalysisRuns. Takes the validated [`Plan`] (the commands layer reads it from the
+//! Argo Rollouts `AnalysisRuns`. Takes the validated [`Plan`] (the commands layer reads it from the
 //! Job's environment) and an optional [`report::Sink`]; gives the [`Outcome`]. Runs on the caller's
 //! runtime (no threads, no tasks of its own: the checks are futures joined on one task).
 //!
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 const PROMETHEUS_TIMEOUT: u64 = 30;
 /// Default seconds of an HTTP probe (Argo Rollouts' web provider default).
 const HTTP_TIMEOUT: u64 = 10;
-/// How often AnalysisRuns still running are looked at again.
+/// How often `AnalysisRuns` still running are looked at again.
 const ANALYSIS_POLL: Duration = Duration::from_secs(5);
 
 /// Which app and change the hook verifies.
@@ -53,7 +53,7 @@ pub struct AppRef {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub spec: VerifySpec,
-    /// The Deployments, StatefulSets, DaemonSets and Rollouts the app renders.
+    /// The Deployments, `StatefulSets`, `DaemonSets` and Rollouts the app renders.
     pub workloads: Vec<WorkloadRef>,
     pub app: AppRef,
     /// The installation's Prometheus (`SLUICE_PROMETHEUS_URL`), for checks whose policy names none.
@@ -109,7 +109,7 @@ impl Outcome {
 }
 
 /// The report body the sink takes.
-pub fn report_body(app: &AppRef, done: bool, verification: Value) -> Value {
+pub fn report_body(app: &AppRef, done: bool, verification: &Value) -> Value {
     let opt = |s: &str| if s.is_empty() { Value::Null } else { json!(s) };
     json!({
         "app": app.name, "namespace": opt(&app.namespace), "changeId": opt(&app.change_id),
@@ -188,7 +188,7 @@ pub async fn run(plan: &Plan, sink: Option<&report::Sink>) -> Result<Outcome, Ve
         while updates.recv().await.is_some() {
             while updates.try_recv().is_ok() {}
             if let Some(sink) = sink {
-                sink.progress(&report_body(&plan.app, false, run.snapshot(None)))
+                sink.progress(&report_body(&plan.app, false, &run.snapshot(None)))
                     .await;
             }
         }
@@ -363,36 +363,33 @@ impl Run<'_> {
             .deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
-        match c.kind {
-            Kind::Http => {
-                let h = c.spec.http.as_ref();
-                let probe = probe::HttpProbe {
-                    url: &c.query,
-                    expected_status: h.and_then(|h| h.expected_status).unwrap_or(200),
-                    path: &c.path,
-                    timeout: Duration::from_secs(
-                        h.and_then(|h| h.timeout_seconds).unwrap_or(HTTP_TIMEOUT),
-                    )
-                    .min(left),
-                    headers: h.map_or(&[], |h| h.headers.as_slice()),
-                };
-                probe::http(&self.http, &probe, &c.conditions).await
-            }
-            _ => {
-                let timeout = c
-                    .spec
-                    .prometheus()
-                    .and_then(|p| p.timeout)
-                    .unwrap_or(PROMETHEUS_TIMEOUT);
-                probe::prometheus(
-                    &self.http,
-                    &c.address,
-                    &c.query,
-                    Duration::from_secs(timeout).min(left),
-                    &c.conditions,
+        if c.kind == Kind::Http {
+            let h = c.spec.http.as_ref();
+            let probe = probe::HttpProbe {
+                url: &c.query,
+                expected_status: h.and_then(|h| h.expected_status).unwrap_or(200),
+                path: &c.path,
+                timeout: Duration::from_secs(
+                    h.and_then(|h| h.timeout_seconds).unwrap_or(HTTP_TIMEOUT),
                 )
-                .await
-            }
+                .min(left),
+                headers: h.map_or(&[], |h| h.headers.as_slice()),
+            };
+            probe::http(&self.http, &probe, &c.conditions).await
+        } else {
+            let timeout = c
+                .spec
+                .prometheus()
+                .and_then(|p| p.timeout)
+                .unwrap_or(PROMETHEUS_TIMEOUT);
+            probe::prometheus(
+                &self.http,
+                &c.address,
+                &c.query,
+                Duration::from_secs(timeout).min(left),
+                &c.conditions,
+            )
+            .await
         }
     }
 
@@ -401,10 +398,7 @@ impl Run<'_> {
     async fn metric(&self, i: usize) {
         let c = &self.checks[i];
         let mut state = MetricState::default();
-        loop {
-            let Some(wait) = state.next_after(&c.limits) else {
-                break;
-            };
+        while let Some(wait) = state.next_after(&c.limits) {
             let due = Instant::now() + wait;
             if due >= self.deadline {
                 let (phase, why) = state.assess_at_deadline(&c.limits, &self.plan.spec.within);
@@ -542,14 +536,14 @@ impl Run<'_> {
                         started_at: started_at.clone(),
                         finished_at: probe::now(),
                         message: Some(m.clone()),
-                    })
+                    });
                 });
                 return self.end(i, Phase::Inconclusive, Some(m));
             }
         }
     }
 
-    /// The AnalysisRuns of the app's Rollouts for the revision synced (the Rollout's current pod
+    /// The `AnalysisRuns` of the app's Rollouts for the revision synced (the Rollout's current pod
     /// template), waited for until `within` (or read once when the verification was stopped), as
     /// more checks of kind `rollouts-analysis`.
     async fn collect_analysis_runs(&self) {
@@ -623,9 +617,8 @@ impl Run<'_> {
                 }
                 return;
             }
-            if !self.wait((now + ANALYSIS_POLL).min(self.deadline)).await {
-                continue;
-            }
+            // Stopped meanwhile: the next pass reads once more and ends.
+            self.wait((now + ANALYSIS_POLL).min(self.deadline)).await;
         }
     }
 

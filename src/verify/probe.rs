@@ -1,5 +1,5 @@
 //! The measurements that go out over HTTP: a Prometheus instant query (`GET /api/v1/query`, as
-//! client_golang's `API.Query` sends it from argo-rollouts' provider) and an HTTP probe. Each gives
+//! `client_golang`'s `API.Query` sends it from argo-rollouts' provider) and an HTTP probe. Each gives
 //! one [`Measurement`]: the value as printed, and the phase the check's conditions give it, or an
 //! Error naming what went wrong (no answer, a non-2xx answer from Prometheus, a body that is not
 //! Prometheus's). The HTTP client is reqwest (already in the tree) with rustls.
@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Largest answer read.
 const MAX_BODY: usize = 16 << 20;
 
-/// The RFC 3339 time of now, as an AnalysisRun writes it (seconds).
+/// The RFC 3339 time of now, as an `AnalysisRun` writes it (seconds).
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

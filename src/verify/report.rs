@@ -11,7 +11,7 @@ use tokio::time::Instant;
 /// Longest a progress report may take.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest the verdict may take to be recorded, retries included.
-pub const FINAL_DEADLINE: Duration = Duration::from_secs(60);
+pub const FINAL_DEADLINE: Duration = Duration::from_mins(1);
 /// Largest answer read from the sink.
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -74,7 +74,7 @@ impl Sink {
         match self.post(body, PROGRESS_TIMEOUT).await {
             Ok((s, _)) if (200..300).contains(&s) => {}
             Ok((s, answer)) => {
-                tracing::warn!(status = s, error = %error_of(&answer), "the sink refused a progress report")
+                tracing::warn!(status = s, error = %error_of(&answer), "the sink refused a progress report");
             }
             Err(e) => tracing::warn!("progress not reported: {e}"),
         }

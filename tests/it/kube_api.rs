@@ -52,7 +52,7 @@ struct Store {
     snapshots: HashMap<String, (u64, Vec<Value>)>,
     /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `get PATH`.
     requests: Vec<String>,
-    /// Other objects (workloads, AnalysisRuns), by their REST path.
+    /// Other objects (workloads, `AnalysisRuns`), by their REST path.
     resources: BTreeMap<String, Value>,
 }
 
@@ -186,7 +186,7 @@ impl KubeApi {
     }
 
     /// Creates or replaces an object other than an Application (a Deployment, a Rollout, an
-    /// AnalysisRun, …), served at its REST path for `get`, and in its collection for `list` with a
+    /// `AnalysisRun`, …), served at its REST path for `get`, and in its collection for `list` with a
     /// `key=value` label selector, as the API server serves them.
     pub fn put_object(&self, mut obj: Value) {
         let mut store = self.state.0.lock().unwrap();

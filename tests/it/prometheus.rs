@@ -90,7 +90,8 @@ fn serve_metrics(mut conn: TcpStream, values: &Mutex<BTreeMap<String, f64>>) {
 pub struct Prometheus {
     child: Child,
     pub addr: String,
-    _dir: tempfile::TempDir,
+    /// Its configuration, storage and log; removed when dropped.
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Prometheus {
@@ -149,12 +150,8 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .expect("run prometheus (Debian's prometheus package; tests/run installs it)");
-        let mut p = Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let log_path: PathBuf = p._dir.path().join("prometheus.log");
+        let mut p = Prometheus { child, addr, dir };
+        let log_path: PathBuf = p.dir.path().join("prometheus.log");
         p.wait_for(
             "ready",
             |p| {
@@ -175,7 +172,7 @@ impl Prometheus {
     }
 
     fn wait_for(&mut self, what: &str, ok: impl Fn(&Prometheus) -> bool, log: &PathBuf) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
@@ -210,7 +207,7 @@ impl Prometheus {
     /// Waits until Prometheus answers `value` for the case's series.
     pub fn wait_value(&self, case: &str, value: f64) {
         let q = format!("{METRIC}{{case=\"{case}\"}}");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         while Instant::now() < deadline {
             let seen = self.query(&q).and_then(|v| v.first().copied());
             if seen.is_some_and(|s| s == value || (s.is_nan() && value.is_nan())) {

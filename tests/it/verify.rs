@@ -1,7 +1,7 @@
 //! Post-change verification end to end (docs/hooks.md, "Post-change verification"): the real
 //! `sluice verify` (what the `PostSync` hook Job runs) against a real Prometheus (tests/it/prometheus.rs)
 //! and real HTTP servers on 127.0.0.1, reporting to a real `sluice serve`; the Kubernetes API and the
-//! Git host, which cannot run here, emulated (tests/it/kube_api.rs, tests/it/host/).
+//! Git host, which cannot run here, emulated (`tests/it/kube_api.rs`, tests/it/host/).
 
 use crate::prometheus::{Exporter, Prometheus, Proxy, Step, METRIC};
 use crate::support::{self, Sink};
@@ -65,7 +65,7 @@ struct Case {
     want: (&'static str, i32, Option<usize>, &'static [&'static str]),
 }
 
-fn prom_check(case: &str, extra: Value) -> Value {
+fn prom_check(case: &str, extra: &Value) -> Value {
     let mut check =
         json!({"name": "errors", "prometheus": {"query": format!("{METRIC}{{case=\"{case}\"}}")}});
     for (k, v) in extra.as_object().unwrap() {
@@ -95,7 +95,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![v(0.01), v(0.02), v(0.01)]),
             check: prom_check(
                 "healthy",
-                json!({"successCondition": ok, "interval": "300ms", "count": 3}),
+                &json!({"successCondition": ok, "interval": "300ms", "count": 3}),
             ),
             on_failure: "fail-sync",
             within: "1m",
@@ -111,7 +111,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![v(0.5), v(0.4), v(0.01)]),
             check: prom_check(
                 "failing",
-                json!({"successCondition": ok, "interval": "300ms", "count": 5, "failureLimit": 1}),
+                &json!({"successCondition": ok, "interval": "300ms", "count": 5, "failureLimit": 1}),
             ),
             on_failure: "fail-sync",
             within: "1m",
@@ -122,7 +122,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![v(0.5)]),
             check: prom_check(
                 "failing-recorded",
-                json!({"successCondition": ok, "interval": "300ms", "count": 2}),
+                &json!({"successCondition": ok, "interval": "300ms", "count": 2}),
             ),
             on_failure: "record",
             within: "1m",
@@ -133,7 +133,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![v(0.5), v(0.01), v(0.01)]),
             check: prom_check(
                 "recovers",
-                json!({"successCondition": ok, "interval": "300ms", "count": 3, "failureLimit": 1}),
+                &json!({"successCondition": ok, "interval": "300ms", "count": 3, "failureLimit": 1}),
             ),
             on_failure: "fail-sync",
             within: "1m",
@@ -149,7 +149,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![v(0.01), Step::Outage, v(0.01), v(0.01)]),
             check: prom_check(
                 "outage",
-                json!({"successCondition": ok, "interval": "300ms", "count": 3}),
+                &json!({"successCondition": ok, "interval": "300ms", "count": 3}),
             ),
             on_failure: "fail-sync",
             within: "1m",
@@ -165,7 +165,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![Step::Forward]),
             check: prom_check(
                 "absent",
-                json!({"successCondition": "len(result) == 0 || result[0] < 0.05"}),
+                &json!({"successCondition": "len(result) == 0 || result[0] < 0.05"}),
             ),
             on_failure: "fail-sync",
             within: "1m",
@@ -176,7 +176,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: Some(vec![Step::Forward]),
             check: prom_check(
                 "absent",
-                json!({"successCondition": ok, "interval": "200ms", "consecutiveErrorLimit": 1}),
+                &json!({"successCondition": ok, "interval": "200ms", "consecutiveErrorLimit": 1}),
             ),
             on_failure: "record",
             within: "1m",
@@ -187,7 +187,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: None,
             check: prom_check(
                 "down",
-                json!({"successCondition": ok, "interval": "200ms", "count": 2}),
+                &json!({"successCondition": ok, "interval": "200ms", "count": 2}),
             ),
             on_failure: "fail-sync",
             within: "1m",
@@ -203,7 +203,7 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
             script: None,
             check: prom_check(
                 "down",
-                json!({"successCondition": ok, "interval": "500ms", "count": 3, "consecutiveErrorLimit": 100}),
+                &json!({"successCondition": ok, "interval": "500ms", "count": 3, "consecutiveErrorLimit": 100}),
             ),
             on_failure: "record",
             within: "2s",
@@ -376,7 +376,7 @@ print("ok", len(json.loads(sys.argv[2])))
     assert_eq!(out.trim(), format!("ok {}", objects.len()));
 }
 
-fn deployment(name: &str, status: Value) -> Value {
+fn deployment(name: &str, status: &Value) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": "production", "generation": 2, "uid": format!("uid-{name}")},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}}, "progressDeadlineSeconds": 600,
@@ -418,7 +418,7 @@ fn run_with_cluster(
     (out, printed)
 }
 
-/// A Deployment whose new ReplicaSet never becomes available within `within` fails the check, naming
+/// A Deployment whose new `ReplicaSet` never becomes available within `within` fails the check, naming
 /// the Deployment and its condition; a progress deadline already exceeded fails it at once; rolled-out
 /// workloads pass. The check reads exactly the named objects.
 #[test]
@@ -432,20 +432,20 @@ fn the_workload_check_judges_as_kubectl_rollout_status() {
     let sink = Sink::start(&data, Some(TOKEN));
     let unavailable = deployment(
         "web",
-        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 1,
+        &json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 1,
         "availableReplicas": 1, "unavailableReplicas": 2, "conditions": [
             condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
             condition("Progressing", "True", "ReplicaSetUpdated", "ReplicaSet \"web-7d4b9c\" is progressing.")]}),
     );
     let stuck = deployment(
         "api",
-        json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "availableReplicas": 3, "conditions": [
+        &json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 1, "availableReplicas": 3, "conditions": [
             condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
             condition("Progressing", "False", "ProgressDeadlineExceeded", "ReplicaSet \"api-5f6d\" has timed out progressing.")]}),
     );
     let done = deployment(
         "front",
-        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3, "conditions": [
+        &json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3, "conditions": [
             condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
             condition("Progressing", "True", "NewReplicaSetAvailable", "ReplicaSet \"front-9c\" has successfully progressed.")]}),
     );
@@ -535,7 +535,7 @@ fn the_workload_check_judges_as_kubectl_rollout_status() {
     );
 }
 
-/// With a Rollout among the app's workloads, the verdicts of its AnalysisRuns for the revision synced
+/// With a Rollout among the app's workloads, the verdicts of its `AnalysisRuns` for the revision synced
 /// (its current pod template hash) are collected into the same record; older runs are not.
 #[test]
 fn analysis_runs_of_the_apps_rollouts_join_the_verdict() {
@@ -671,7 +671,7 @@ fn post_event(sink: &Sink, body: &str) -> support::Resp {
     )
 }
 
-/// A minute before now (the operation started before its PostSync hook).
+/// A minute before now (the operation started before its `PostSync` hook).
 fn started_before() -> String {
     (chrono::Utc::now() - chrono::Duration::seconds(60))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -12,6 +12,7 @@ use crate::host::client::{Endpoint, Hosts};
 use crate::host::revert::{self, RevertError, Target};
 use crate::record::evidence::{PullRequestRef, RollbackEvidence};
 use serde_json::Map;
+use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -202,13 +203,16 @@ fn body(ask: &Ask, base: &str) -> String {
         ask.app, ask.revision, ask.reason.replace('\n', " "), short(base), short(&ask.revision), short(base)
     );
     if let Some(change) = &ask.change_id {
-        b.push_str(&format!("\nChange: {change}\n"));
+        let _ = write!(b, "\nChange: {change}\n");
     }
     match &ask.backup {
-        Some(backup) => b.push_str(&format!(
-            "\nData: the pre-change Velero backup is `{backup}`. sluice does not restore it (everything written since would be lost); if the data must go back too:\n\n    {}\n",
-            restore_command(backup)
-        )),
+        Some(backup) => {
+            let _ = write!(
+                b,
+                "\nData: the pre-change Velero backup is `{backup}`. sluice does not restore it (everything written since would be lost); if the data must go back too:\n\n    {}\n",
+                restore_command(backup)
+            );
+        }
         None => b.push_str("\nData: no pre-change backup is recorded for this sync.\n"),
     }
     b.push_str("\nOpened by sluice (onFailure: rollback).\n");

@@ -2,10 +2,10 @@
 //! running `sluice verify` after Argo CD has applied the sync's resources and found them healthy
 //! (Argo CD runs `PostSync` hooks only then), with the policy's `verify` section and the app's
 //! rendered workloads in its environment and a deadline of `within` plus a margin. When a check needs
-//! the Kubernetes API (the workload check, or Argo Rollouts to collect AnalysisRuns from), a
-//! ServiceAccount, a Role and a RoleBinding come with it, `PostSync` hooks a wave earlier: `get` on
-//! exactly the rendered Deployments, StatefulSets, DaemonSets and Rollouts by name, and `list` on
-//! AnalysisRuns when there are Rollouts; nothing else. Without them the Job mounts no token.
+//! the Kubernetes API (the workload check, or Argo Rollouts to collect `AnalysisRuns` from), a
+//! `ServiceAccount`, a Role and a `RoleBinding` come with it, `PostSync` hooks a wave earlier: `get` on
+//! exactly the rendered Deployments, `StatefulSets`, `DaemonSets` and Rollouts by name, and `list` on
+//! `AnalysisRuns` when there are Rollouts; nothing else. Without them the Job mounts no token.
 
 use super::guard::{image, into_map};
 use super::{labels, metadata, object_name, Hook, DELETE_JOB, HOOK};
@@ -30,27 +30,28 @@ const IMAGE_USER: u64 = 999;
 
 /// A rendered workload the workload check judges: (apiVersion, kind, namespace, name).
 fn workloads(docs: &[Document], namespace: &str) -> Vec<(String, String, String, String)> {
-    let mut out: Vec<(String, String, String, String)> =
-        docs.iter()
-            .filter(|d| match (d.group(), d.kind()) {
-                ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
-                | ("argoproj.io", "Rollout") => true,
-                _ => false,
-            })
-            .filter_map(|d| {
-                let ns = d.namespace().unwrap_or(namespace);
-                if ns.is_empty() || d.name().is_empty() {
-                    return None;
-                }
-                let api = d
-                    .to_object()
-                    .get("apiVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                Some((api, d.kind().to_owned(), ns.to_owned(), d.name().to_owned()))
-            })
-            .collect();
+    let mut out: Vec<(String, String, String, String)> = docs
+        .iter()
+        .filter(|d| {
+            matches!(
+                (d.group(), d.kind()),
+                ("apps", "Deployment" | "StatefulSet" | "DaemonSet") | ("argoproj.io", "Rollout")
+            )
+        })
+        .filter_map(|d| {
+            let ns = d.namespace().unwrap_or(namespace);
+            if ns.is_empty() || d.name().is_empty() {
+                return None;
+            }
+            let api = d
+                .to_object()
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            Some((api, d.kind().to_owned(), ns.to_owned(), d.name().to_owned()))
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -139,8 +140,8 @@ fn hook_metadata(app: &AppContext, wave: i64, name: &str, namespace: &str) -> Va
     meta
 }
 
-/// A ServiceAccount in the destination namespace; per namespace holding workloads, a Role with `get`
-/// on them by name (and `list` on AnalysisRuns beside Rollouts) and a RoleBinding to the account.
+/// A `ServiceAccount` in the destination namespace; per namespace holding workloads, a Role with `get`
+/// on them by name (and `list` on `AnalysisRuns` beside Rollouts) and a `RoleBinding` to the account.
 fn rbac(
     app: &AppContext,
     name: &str,

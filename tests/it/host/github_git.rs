@@ -445,7 +445,7 @@ fn git_commit(c: &Ctx, sha: &str, status: u16, tmpl: &str) -> Resp {
         return github::error(tmpl, 404, "Not Found");
     };
     let f: Vec<&str> = line.splitn(10, '\0').collect();
-    let person = |n: &str, e: &str, d: &str| json!({"name": n, "email": e, "date": chrono::DateTime::parse_from_rfc3339(d).map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|_| T0.to_owned())});
+    let person = |n: &str, e: &str, d: &str| json!({"name": n, "email": e, "date": chrono::DateTime::parse_from_rfc3339(d).map_or_else(|_| T0.to_owned(), |t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))});
     Resp::json(
         status,
         tmpl,
