@@ -1127,4 +1127,99 @@ mod rollback {
         );
         assert_eq!(gh.pulls().len(), 1);
     }
+
+    /// The same against the emulated GitLab: one revert merge request, on the branch's head, that
+    /// undoes the change (a modification, an added, a deleted and a renamed file) and nothing else,
+    /// labelled with the change id; a second report opens no second one.
+    #[test]
+    fn on_gitlab_the_revert_is_one_merge_request() {
+        use crate::host::gitlab_git::GitLabGit;
+        const GL_WRITE: &str = "glpat-emulatedWriteToken000001";
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("deploy");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        write(&repo, "apps/shop/deploy.yaml", "image: shop:2.4.0\n");
+        write(&repo, "apps/shop/old.yaml", "gone: soon\n");
+        write(&repo, "apps/shop/config.yaml", "pool: 10\n");
+        write(&repo, "apps/other/x.yaml", "a: 1\n");
+        let c0 = commit_all(&repo, "base");
+        write(&repo, "apps/shop/deploy.yaml", "image: shop:2.4.1\n");
+        write(&repo, "apps/shop/new.yaml", "kind: ConfigMap\n");
+        std::fs::remove_file(repo.join("apps/shop/old.yaml")).unwrap();
+        git(
+            &repo,
+            &["mv", "apps/shop/config.yaml", "apps/shop/settings.yaml"],
+        );
+        let c1 = commit_all(&repo, "CHG-7: shop 2.4.1");
+        write(&repo, "apps/other/x.yaml", "a: 2\n");
+        let c2 = commit_all(&repo, "CHG-8: other");
+        let served = Served::default();
+        let gl = GitLabGit::start(served.clone(), &repo, "acme/deploy", "glpat-read", GL_WRITE);
+        let token = dir.path().join("gl-write-token");
+        std::fs::write(&token, GL_WRITE).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let args = [
+            "--gitlab-url",
+            gl.url.as_str(),
+            "--gitlab-write-token-file",
+            token.to_str().unwrap(),
+        ];
+        let sink = Sink::start_with(&data, Some(TOKEN), &args, None);
+        let policy = json!({"within": "1m", "onFailure": "rollback", "checks": [
+            {"name": "health", "http": {"url": service(503, "{}")}, "interval": "200ms", "count": 2}]});
+        let repo_url = gl.repo_url();
+        for attempt in 0..2 {
+            let out = verify(&sink, "shop", &policy, &c1, &[]);
+            assert_eq!(out.status.code(), Some(1));
+            let started = (chrono::Utc::now() - chrono::Duration::seconds(60 - attempt))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let body = sync_body("sync-failed", "shop", &c1, &c0, &started, false)
+                .replace("https://github.com/acme/deploy.git", &repo_url);
+            let r = post_event(&sink, &body);
+            assert_eq!(r.status, 201, "{}", r.body);
+            let seq = r.json()["seq"].as_u64().unwrap();
+            let rec = sink
+                .log_lines()
+                .iter()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .find(|x| x["seq"] == seq)
+                .unwrap();
+            let rb = &rec["verification"]["rollback"];
+            let want = if attempt == 0 {
+                "pull-request-opened"
+            } else {
+                "pull-request-exists"
+            };
+            assert_eq!(rb["action"], want, "{rb}");
+            assert_eq!(rb["host"], "gitlab");
+        }
+        let mrs = gl.mrs();
+        assert_eq!(mrs.len(), 1);
+        assert_eq!(
+            (mrs[0].target.as_str(), mrs[0].labels.as_str()),
+            ("main", "CHG-7")
+        );
+        assert!(
+            mrs[0].title.contains("CHG-7")
+                && mrs[0]
+                    .description
+                    .contains("velero restore create --from-backup"),
+            "{mrs:?}"
+        );
+        let head = format!("refs/heads/{}", mrs[0].source);
+        assert_eq!(
+            git(&repo, &["diff", "--binary", "-M", &c2, &head]),
+            git(&repo, &["diff", "--binary", "-M", &c1, &c0])
+        );
+        assert_eq!(git(&repo, &["diff", &c0, &head, "--", "apps/shop"]), "");
+        assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), c2);
+        assert!(
+            gl.requests().iter().all(|r| r.ends_with(" write")),
+            "{:?}",
+            gl.requests()
+        );
+        served.validate();
+    }
 }

@@ -82,15 +82,19 @@ impl Rollback {
         self.hosts.resolve(repo_url?).map(|(_, r)| r)
     }
 
-    /// The hosts' request counters.
+    /// The writer's requests to the hosts, as a family of their own (`sluice_rollback_host_*`), apart
+    /// from the approvals' reader.
     pub fn render(&self, o: &mut String) {
         let mut lines = String::new();
         self.hosts.metrics.render(&mut lines);
-        // Same metric names as the approvals' reader: keep the writer's apart by a label.
-        for line in lines.lines().filter(|l| !l.starts_with('#')) {
-            o.push_str(&line.replacen("{host=", "{client=\"writer\",host=", 1));
-            o.push('\n');
-        }
+        o.push_str(
+            &lines
+                .replace("sluice_host_", "sluice_rollback_host_")
+                .replace(
+                    "Requests to the Git hosts",
+                    "Requests of the revert writer to the Git hosts",
+                ),
+        );
     }
 
     /// Opens (or finds) the revert pull request of a failed change; `known`: the one the log says
