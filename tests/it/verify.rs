@@ -347,6 +347,31 @@ fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
         &[],
     );
     assert!(out.status.success(), "{}", support::stderr(&out));
+    // The verdicts are counted on /metrics, which promtool reads without a complaint.
+    let metrics = sink.http("GET", "/metrics", &[], b"").body;
+    assert!(
+        metrics.contains("sluice_verification_verdicts_total{verdict=\"Failed\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_verification_verdicts_total{verdict=\"Error\"} 3"),
+        "{metrics}"
+    );
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package)");
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 // ---- The workload check and Argo Rollouts, against the emulated Kubernetes API ----------------------
