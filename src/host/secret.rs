@@ -225,5 +225,10 @@ mod tests {
             Permissions::APPROVALS.to_json(),
             serde_json::json!({"permissions": {"pull_requests": "read", "contents": "read", "metadata": "read"}})
         );
+        // Write only for the writer of revert pull requests, and only what that needs.
+        assert_eq!(
+            Permissions::ROLLBACK.to_json(),
+            serde_json::json!({"permissions": {"pull_requests": "write", "contents": "write", "metadata": "read"}})
+        );
     }
 }
