@@ -193,30 +193,35 @@ impl Prometheus {
 
     /// The values of an instant query's vector.
     pub fn query(&self, q: &str) -> Option<Vec<f64>> {
-        let (status, v) = get_json(&self.addr, &format!("/api/v1/query?query={}", encode(q)))?;
-        if status != 200 {
-            return None;
-        }
-        v.pointer("/data/result")?
-            .as_array()?
-            .iter()
-            .map(|s| s.pointer("/value/1")?.as_str()?.parse().ok())
-            .collect()
+        query(&self.addr, q)
     }
+}
 
-    /// Waits until Prometheus answers `value` for the case's series.
-    pub fn wait_value(&self, case: &str, value: f64) {
-        let q = format!("{METRIC}{{case=\"{case}\"}}");
-        let deadline = Instant::now() + Duration::from_mins(1);
-        while Instant::now() < deadline {
-            let seen = self.query(&q).and_then(|v| v.first().copied());
-            if seen.is_some_and(|s| s == value || (s.is_nan() && value.is_nan())) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("prometheus did not scrape {q} = {value} within 60 s");
+/// The values of an instant query's vector, asked of the Prometheus at `addr`.
+pub fn query(addr: &str, q: &str) -> Option<Vec<f64>> {
+    let (status, v) = get_json(addr, &format!("/api/v1/query?query={}", encode(q)))?;
+    if status != 200 {
+        return None;
     }
+    v.pointer("/data/result")?
+        .as_array()?
+        .iter()
+        .map(|s| s.pointer("/value/1")?.as_str()?.parse().ok())
+        .collect()
+}
+
+/// Waits until the Prometheus at `addr` answers `value` for the case's series.
+fn wait_value(addr: &str, case: &str, value: f64) {
+    let q = format!("{METRIC}{{case=\"{case}\"}}");
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while Instant::now() < deadline {
+        let seen = query(addr, &q).and_then(|v| v.first().copied());
+        if seen.is_some_and(|s| s == value || (s.is_nan() && value.is_nan())) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("prometheus did not scrape {q} = {value} within 60 s");
 }
 
 /// What the proxy does for one query.
@@ -240,16 +245,16 @@ pub struct Proxy {
     queries: Arc<Mutex<Vec<String>>>,
 }
 
-fn prepare(step: Option<&Step>, prometheus: &Prometheus, exporter: &Exporter, case: &str) {
+fn prepare(step: Option<&Step>, prometheus: &str, exporter: &Exporter, case: &str) {
     if let Some(Step::Value(v)) = step {
         exporter.set(case, *v);
-        prometheus.wait_value(case, *v);
+        wait_value(prometheus, case, *v);
     }
 }
 
 impl Proxy {
     pub fn start(
-        prometheus: &Arc<Prometheus>,
+        prometheus: &Prometheus,
         exporter: &Exporter,
         case: &str,
         script: Vec<Step>,
@@ -261,8 +266,9 @@ impl Proxy {
             addr,
             queries: Arc::clone(&queries),
         };
+        // Only the address: the test owns the server, which it stops when it ends.
         let (prometheus, exporter, case) =
-            (Arc::clone(prometheus), exporter.clone(), case.to_owned());
+            (prometheus.addr.clone(), exporter.clone(), case.to_owned());
         prepare(script.first(), &prometheus, &exporter, &case);
         std::thread::spawn(move || {
             let mut i = 0;
@@ -304,13 +310,12 @@ impl Proxy {
 }
 
 /// The request as it came, to Prometheus; its answer as it came.
-fn forward(prometheus: &Prometheus, path: &str) -> Vec<u8> {
+fn forward(prometheus: &str, path: &str) -> Vec<u8> {
     let mut raw = Vec::new();
-    if let Ok(mut upstream) = TcpStream::connect(&prometheus.addr) {
+    if let Ok(mut upstream) = TcpStream::connect(prometheus) {
         let _ = write!(
             upstream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            prometheus.addr
+            "GET {path} HTTP/1.1\r\nHost: {prometheus}\r\nConnection: close\r\n\r\n"
         );
         let _ = upstream.read_to_end(&mut raw);
     }

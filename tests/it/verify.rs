@@ -8,7 +8,6 @@ use crate::support::{self, Sink};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
 
 const TOKEN: &str = "sink-write-token-9931";
 
@@ -82,7 +81,7 @@ fn prom_check(case: &str, extra: &Value) -> Value {
 fn prometheus_checks_decide_as_argo_rollouts_analysis_does() {
     let exporter = Exporter::start();
     exporter.set("warmup", 0.0);
-    let prometheus = Arc::new(Prometheus::start(&exporter));
+    let prometheus = Prometheus::start(&exporter);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
