@@ -34,11 +34,14 @@
 //! transform  checksums and PreSync hooks (pure)
 //! evidence   signed checkpoints, proofs against them, the auditor's export
 //! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
+//! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
+//! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
 //! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
+//! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
 //! ```
@@ -50,10 +53,10 @@
 //! ```text
 //! cli
 //! diff sink
-//! generate archive watch host
-//! render transform evidence record approval
+//! generate archive watch host verify
+//! render transform evidence record approval analysis
 //! policy ledger commit
-//! window manifest
+//! window manifest expr
 //! parallel
 //! ```
 //!
@@ -62,11 +65,13 @@
 
 pub mod cli;
 
+mod analysis;
 mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
+mod expr;
 mod generate;
 mod host;
 mod ledger;
@@ -77,6 +82,7 @@ mod record;
 mod render;
 mod sink;
 mod transform;
+mod verify;
 mod watch;
 mod window;
 

@@ -19,6 +19,7 @@
 pub mod client;
 pub mod github;
 pub mod gitlab;
+pub mod revert;
 pub mod secret;
 pub mod snapshot;
 
@@ -144,6 +145,17 @@ impl HostError {
 pub trait Source: Sync {
     /// The answer to `req` (all pages of it, joined), as the host sent it.
     fn fetch(&self, req: &Req) -> impl Future<Output = Result<Value, HostError>> + Send;
+}
+
+/// Where writes go: the host (revert pull requests, `revert`). Reads go through [`Source`].
+pub trait Write: Source {
+    /// `method path` with a JSON body; the answer's JSON (`null` for an empty answer).
+    fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<Value, HostError>> + Send;
 }
 
 /// One request of a gather and its trimmed answer.

@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod schema;
+pub mod verify;
 
 pub use schema::*;
 
@@ -197,6 +198,11 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
         approvals
             .validate()
             .map_err(|(key, message)| (format!("approvals.{key}"), message))?;
+    }
+    if let Some(verify) = &policy.verify {
+        verify
+            .validate()
+            .map_err(|(key, message)| (format!("verify.{key}"), message))?;
     }
     let mut seen = std::collections::HashSet::new();
     for (i, m) in policy.migrations.iter().enumerate() {

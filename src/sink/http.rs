@@ -6,9 +6,10 @@ use super::approvals::{self, Approvals};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
+use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
-use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
@@ -54,6 +55,8 @@ pub struct Context {
     pub request_deadline: Duration,
     /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
     pub approvals: Option<Arc<Approvals>>,
+    /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
+    pub verifications: Option<Arc<Verifications>>,
 }
 
 /// A response before it is sent.
@@ -163,6 +166,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
         (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
+        (&Method::POST, "/v1/verifications") => post(ctx, rq, Kind::Verify, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
             Ok(()) => {
                 let ctx = Arc::clone(ctx);
@@ -179,7 +183,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard" | "/v1/decide") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/verifications") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -219,12 +223,15 @@ enum Kind {
     Guard,
     /// The guard asks for the sink's decision (src/sink/approvals/decide.rs).
     Decide,
+    /// The verification hook reports (src/sink/verification).
+    Verify,
 }
 
 async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
         Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Verify => VERIFICATION,
     };
     if let Err(reply) = authorize(ctx, &rq, Access::Write) {
         ctx.metrics.count(fixed_label, Counted::Unauthorized);
@@ -276,6 +283,7 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
         Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Verify => VERIFICATION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if let Kind::Decide = kind {
@@ -283,9 +291,26 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     }
     // What judging the sync's approvals after the fact needs of the Application (a few strings).
     let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
+    // What the verification evidence needs of it: the verify hook's trace and the source.
+    let hook = ctx
+        .verifications
+        .as_ref()
+        .map(|_| verification::hook_of(&value));
+    let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
         Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
+        Kind::Verify => match verification_draft(ctx, &value, &received_at).await {
+            Ok(Some((body, back))) => {
+                way_back = back;
+                Ok(body)
+            }
+            Ok(None) => {
+                ctx.metrics.count(label, Counted::Created);
+                return Reply::json(202, &json!({"accepted": true}));
+            }
+            Err(e) => Err(e),
+        },
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
@@ -299,6 +324,9 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     };
     if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
         approvals.attach(&mut draft, source).await;
+    }
+    if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
+        verifications.attach(&mut draft, hook).await;
     }
     let content = draft.clone();
     let queued = Instant::now();
@@ -320,7 +348,14 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
             if let Some(approvals) = &ctx.approvals {
                 approvals.observe(seq, &content).await;
             }
-            Reply::json(201, &json!({"seq": seq, "hash": hash}))
+            if let Some(verifications) = &ctx.verifications {
+                verifications.observe(seq, &content).await;
+            }
+            let mut answer = json!({"seq": seq, "hash": hash});
+            if !way_back.is_empty() {
+                answer["wayBack"] = json!(way_back);
+            }
+            Reply::json(201, &answer)
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
         Ok(Err(e)) => {
@@ -329,6 +364,31 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         }
         Err(_) => unavailable("the record was not confirmed durable in time"),
     }
+}
+
+/// `POST /v1/verifications`: a progress report is kept (`None`); a final one becomes the draft of a
+/// `verification` record, with the way back the sink knows for the hook's log.
+async fn verification_draft(
+    ctx: &Context,
+    value: &Value,
+    received_at: &str,
+) -> Result<Option<(Body, Vec<String>)>, EventError> {
+    let report = record::verification::report(value)?;
+    let Some(verifications) = &ctx.verifications else {
+        return Ok(Some((
+            record::verification::verification_record(&report, received_at),
+            Vec::new(),
+        )));
+    };
+    if !report.done {
+        verifications.progress(&report).await;
+        return Ok(None);
+    }
+    let way_back = verifications.way_back(&report).await;
+    Ok(Some((
+        record::verification::verification_record(&report, received_at),
+        way_back,
+    )))
 }
 
 /// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
@@ -412,9 +472,13 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's.
+        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's;
+        // so is a sync's `verification` (the verdict the hook reported, the way back taken).
         for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
             map.remove(member);
+        }
+        if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {
+            map.remove("verification");
         }
         map
     }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod query;
 pub mod server;
 pub mod strict;
+pub mod verification;
 pub mod watched;
 pub mod writer;
 
@@ -67,6 +68,9 @@ pub struct Config {
     pub evidence: evidence::Config,
     /// The Git hosts, credentials and floors of approvals decisions.
     pub approvals: approvals::Config,
+    /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
+    /// empty: the record carries the commands instead.
+    pub rollback: Vec<crate::host::client::Endpoint>,
 }
 
 /// Why the sink could not start or run.
@@ -176,14 +180,28 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let call_timeout = config.approvals.call_timeout;
     let approvals = Arc::new(
         approvals::Approvals::start(config.approvals, config.data_dir.clone())
             .map_err(SinkError::Approvals)?,
     );
-    let rendered = Arc::clone(&approvals);
-    let _ = metrics
-        .more
-        .set(metrics::MoreMetrics(Arc::new(move |o| rendered.render(o))));
+    let rollback = if config.rollback.is_empty() {
+        None
+    } else {
+        Some(
+            verification::rollback::Rollback::new(config.rollback, call_timeout)
+                .map_err(SinkError::Approvals)?,
+        )
+    };
+    let verifications = Arc::new(
+        verification::Verifications::start(config.data_dir.clone(), rollback)
+            .map_err(SinkError::Approvals)?,
+    );
+    let (rendered, verified) = (Arc::clone(&approvals), Arc::clone(&verifications));
+    let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
+        rendered.render(o);
+        verified.render(o);
+    })));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
@@ -196,6 +214,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
         approvals: Some(approvals),
+        verifications: Some(verifications),
     };
     let served = run(
         listener,
@@ -229,6 +248,8 @@ pub struct Context {
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
     /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
     pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Verification verdicts, their evidence on sync records, and rollback.
+    pub verifications: Option<Arc<verification::Verifications>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -283,6 +304,7 @@ pub fn run(
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
         approvals: ctx.approvals,
+        verifications: ctx.verifications,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -436,6 +458,7 @@ mod tests {
             watch: None,
             on_durable: Box::new(|_| {}),
             approvals: None,
+            verifications: None,
         };
         let limits = server::Limits {
             max_connections: 16,

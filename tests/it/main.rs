@@ -15,6 +15,7 @@
 
 mod host;
 mod kube_api;
+mod prometheus;
 mod support;
 
 mod approvals;
@@ -36,5 +37,6 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod verify;
 mod watch;
 mod window;

@@ -15,6 +15,7 @@ mod show;
 mod since;
 mod source;
 mod table;
+mod verification;
 mod verify;
 
 use super::error::{Error, Exit, Result};

@@ -53,6 +53,7 @@ impl Registry {
     /// Learns from a durable record.
     pub fn observe(&mut self, seq: u64, body: &Body) {
         match body {
+            Body::Verify(_) => {}
             Body::Guard(g) => {
                 let Some(Some(approval)) = g.approval.as_present() else {
                     return;
