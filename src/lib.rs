@@ -29,15 +29,20 @@
 //! sink       the HTTP sink on one runtime: routes and auth, group-commit writer, query threads,
 //!            metrics, checkpoint signer and archive uploader tasks, the Application watch (kube-rs)
 //! generate   the plugin pipeline
+//! host       the Git hosts (GitHub, GitLab): credentials, the REST clients, snapshots of what they said
 //! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
 //! evidence   signed checkpoints, proofs against them, the auditor's export
+//! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
+//! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
+//! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
 //! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
+//! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
 //! net        the one TLS setup (ring; the system's and the in-cluster CAs) and HTTP client
@@ -50,10 +55,10 @@
 //! ```text
 //! cli
 //! diff sink
-//! generate archive
-//! render transform evidence record
+//! generate archive host verify
+//! render transform evidence record approval analysis
 //! policy ledger commit
-//! window manifest
+//! window manifest expr
 //! parallel net
 //! ```
 //!
@@ -62,11 +67,15 @@
 
 pub mod cli;
 
+mod analysis;
+mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
+mod expr;
 mod generate;
+mod host;
 mod ledger;
 mod manifest;
 mod net;
@@ -76,6 +85,7 @@ mod record;
 mod render;
 mod sink;
 mod transform;
+mod verify;
 mod window;
 
 pub use policy::{load as load_policy, Policy, PolicyError};

@@ -1,8 +1,10 @@
 //! The one TLS setup of every HTTP client sluice makes: rustls with ring as its only crypto provider
 //! (installed once for the process), trusting the system's CAs (the platform verifier reads
 //! `/etc/ssl/certs`, `SSL_CERT_FILE` and `SSL_CERT_DIR`) and, inside a Kubernetes cluster, the
-//! cluster's CA (the service account's `ca.crt`). The guard's report, the audit commands' `--server`
-//! mode, the archive's object store and the Kubernetes client all trust the same roots.
+//! cluster's CA (the service account's `ca.crt`). The guard's report and its question to the sink,
+//! the audit commands' `--server` mode, the archive's object store, the Git hosts, the verification
+//! hook's probes and reports, and the Kubernetes clients (the watch, the workload check) all trust the
+//! same roots.
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
@@ -30,6 +32,13 @@ fn certificates(path: &Path) -> Vec<CertificateDer<'static>> {
         .unwrap_or_default()
 }
 
+/// The extra CAs as reqwest takes them.
+fn reqwest_roots() -> impl Iterator<Item = reqwest::Certificate> {
+    extra_roots()
+        .into_iter()
+        .filter_map(|der| reqwest::Certificate::from_der(&der).ok())
+}
+
 /// A blocking HTTP client with the one trust store and a whole-request timeout.
 ///
 /// # Errors
@@ -37,14 +46,18 @@ fn certificates(path: &Path) -> Vec<CertificateDer<'static>> {
 /// The TLS setup failed (no usable system store and no extra CA), or the client cannot be built.
 pub fn blocking_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
     install_provider();
-    let extra = extra_roots()
-        .into_iter()
-        .filter_map(|der| reqwest::Certificate::from_der(&der).ok());
     reqwest::blocking::Client::builder()
         .timeout(timeout)
-        .tls_certs_merge(extra)
+        .tls_certs_merge(reqwest_roots())
         .build()
         .map_err(|e| format!("cannot make an HTTP client: {e}"))
+}
+
+/// An async HTTP client's builder with the one trust store (the Git hosts, the verification hook's
+/// probes and reports); the caller sets its timeouts and redirects.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    install_provider();
+    reqwest::Client::builder().tls_certs_merge(reqwest_roots())
 }
 
 /// The extra CAs as `object_store` takes them.

@@ -1,13 +1,13 @@
-//! The background copy of sealed segments and checkpoints into the archive: a task its owner runs (the
-//! sink runs it on its one runtime; it starts no thread or runtime of its own). It lists what the
-//! archive has once, then on every nudge (a new checkpoint) or poll looks for local files the archive
-//! lacks and copies them, oldest first, each streamed from its file. A failing copy is retried with
-//! exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and the
-//! writer never waits on it. What is pending and what failed is in [`Progress`] (`/metrics`,
+//! The background copy of approval snapshots, sealed segments and checkpoints into the archive: a task
+//! its owner runs (the sink runs it on its one runtime; it starts no thread or runtime of its own). It
+//! lists what the archive has once, then on every nudge (a new checkpoint) or poll looks for local files
+//! the archive lacks and copies them, oldest first, each streamed from its file. A failing copy is
+//! retried with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer,
+//! and the writer never waits on it. What is pending and what failed is in [`Progress`] (`/metrics`,
 //! `/healthz`).
 
 use super::{Archive, Put};
-use crate::evidence::checkpoint;
+use crate::evidence::{checkpoint, snapshot};
 use crate::ledger::segment::{self, SEGMENTS_DIR};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ pub async fn run(archive: &Archive, data_dir: &Path, progress: &Progress, contro
     }
 }
 
-/// One pass: learn what the archive holds (once), then put every local file it lacks, segments first.
+/// One pass: learn what the archive holds (once), then put every local file it lacks, snapshots first.
 async fn pass(
     archive: &Archive,
     data_dir: &Path,
@@ -116,7 +116,7 @@ async fn pass(
         pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     set_lag(status, &pending);
     if !*listed {
-        for dir in [SEGMENTS_DIR, checkpoint::DIR] {
+        for dir in [snapshot::DIR, SEGMENTS_DIR, checkpoint::DIR] {
             archived.extend(archive.list(dir).await.map_err(|e| e.to_string())?);
         }
         *listed = true;
@@ -146,12 +146,16 @@ fn set_lag(status: &Progress, pending: &[(String, PathBuf)]) {
         .filter(|(n, _)| n.starts_with(SEGMENTS_DIR))
         .count();
     status.lag_segments.store(segments as u64, Relaxed);
-    status
-        .lag_checkpoints
-        .store((pending.len() - segments) as u64, Relaxed);
+    let checkpoints = pending
+        .iter()
+        .filter(|(n, _)| n.starts_with(checkpoint::DIR))
+        .count();
+    status.lag_checkpoints.store(checkpoints as u64, Relaxed);
 }
 
-/// The archive names of the local sealed segments and checkpoints not in `archived`, segments first.
+/// The archive names of the local snapshots (src/evidence/snapshot.rs: what the Git hosts said for
+/// the approvals the records name, content-addressed), sealed segments and checkpoints not in
+/// `archived`, in that order: a record's snapshot is in the archive before the record's segment.
 ///
 /// # Errors
 ///
@@ -172,7 +176,14 @@ pub fn pending(
             path,
         )
     });
-    Ok(segments
+    let snapshots = snapshot::list(data_dir)?.into_iter().map(|digest| {
+        (
+            format!("{}/{digest}.json", snapshot::DIR),
+            snapshot::path_of(data_dir, &digest),
+        )
+    });
+    Ok(snapshots
+        .chain(segments)
         .chain(checkpoints)
         .filter(|(name, _)| !archived.contains(name))
         .collect())

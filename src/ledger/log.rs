@@ -381,7 +381,8 @@ impl<F: Fold> Ledger<F> {
             let seq = head.seq + 1;
             let members = draft.members();
             let (line, hash) = chain(&members, seq, &head.hash)?;
-            appended.push((seq, head.len, draft, filing, members));
+            let chained = [("prev", head.hash.clone()), ("hash", hash.clone())];
+            appended.push((seq, head.len, draft, filing, members, chained));
             buf.extend_from_slice(&line);
             buf.push(b'\n');
             head = Head {
@@ -404,13 +405,18 @@ impl<F: Fold> Ledger<F> {
             }
         }
         if self.head.len == 0 {
-            if let Some((_, _, first, _, _)) = appended.first() {
+            if let Some((_, _, first, ..)) = appended.first() {
                 self.active_since = first.received();
             }
         }
-        // Only now that the batch is durable do its records count, for the index and the fold.
-        for (seq, offset, _, filing, members) in appended {
+        // Only now that the batch is durable do its records count, for the index and the fold; the
+        // fold sees each record as the log holds it (with its chain members), as at open.
+        for (seq, offset, _, filing, mut members, chained) in appended {
             self.index.add(seq, offset, filing);
+            members.insert("seq".to_owned(), seq.into());
+            for (name, value) in chained {
+                members.insert(name.to_owned(), value.into());
+            }
             self.fold.observe(&members);
         }
         self.head = head;

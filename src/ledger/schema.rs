@@ -42,7 +42,8 @@ pub trait Fold: Default + Send + 'static {
     /// The kind of state and its version (a saved state of another kind is never loaded); empty for
     /// no state at all.
     const KIND: &'static str;
-    /// Learns from a record that is in the log (each once, in log order).
+    /// Learns from a record that is in the log (each once, in log order), as the log holds it: its
+    /// members with `seq`, `prev` and `hash`, whether it was just written or read at open.
     fn observe(&mut self, record: &Map<String, Value>);
     /// The state, to save beside the marker.
     fn save(&self) -> Value;

@@ -223,6 +223,7 @@ impl Lesson<'_> {
                 }
                 _ => Lesson::Nothing,
             },
+            Body::Verify(_) => Lesson::Nothing,
         }
     }
 
@@ -401,7 +402,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) => &[],
+        Body::Guard(_) | Body::Verify(_) => &[],
     }
 }
 

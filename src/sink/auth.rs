@@ -14,7 +14,7 @@ pub enum Access {
     Public,
     /// Reading the log (`GET /v1/records`).
     Read,
-    /// Writing to the log (`POST /v1/events`, `POST /v1/guard`).
+    /// Writing to the log (`POST /v1/events`, `/v1/guard`, `/v1/decide`, `/v1/verifications`).
     Write,
 }
 

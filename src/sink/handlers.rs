@@ -1,14 +1,17 @@
-//! The handlers: `/healthz`, `POST /v1/events` and `/v1/guard` (body limited while it streams → event
-//! → record → group-commit append → integrity check of a duplicate), and `GET /v1/records` (on the
-//! query pool). Never logs bodies or tokens; a rejection writes nothing.
+//! The handlers: `/healthz`, the posts (`/v1/events`, `/v1/guard`, `/v1/decide`, `/v1/verifications`:
+//! body limited while it streams → event → record, with approval and verification evidence →
+//! group-commit append → integrity check of a duplicate), and `GET /v1/records` (on the query pool).
+//! Never logs bodies or tokens; a rejection writes nothing.
 
+use super::approvals::{self, Approvals};
 use super::auth::Auth;
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::reply::Reply;
+use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
-use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
@@ -48,6 +51,10 @@ pub struct Context {
     pub max_body: usize,
     /// See [`REQUEST_DEADLINE`].
     pub request_deadline: Duration,
+    /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
+    pub approvals: Option<Arc<Approvals>>,
+    /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
+    pub verifications: Option<Arc<Verifications>>,
 }
 
 /// Which post.
@@ -57,6 +64,10 @@ pub enum Kind {
     Event,
     /// A guard Job's decision (`POST /v1/guard`).
     Guard,
+    /// The guard asks for the sink's decision (`POST /v1/decide`, src/sink/approvals/decide.rs).
+    Decide,
+    /// The verification hook reports (`POST /v1/verifications`, src/sink/verification).
+    Verify,
 }
 
 impl Kind {
@@ -64,7 +75,8 @@ impl Kind {
     pub fn fixed_label(self) -> &'static str {
         match self {
             Kind::Event => "unknown",
-            Kind::Guard => GUARD_DECISION,
+            Kind::Guard | Kind::Decide => GUARD_DECISION,
+            Kind::Verify => VERIFICATION,
         }
     }
 }
@@ -147,23 +159,52 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
     };
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Verify => VERIFICATION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let Kind::Decide = kind {
+        return decide(ctx, &value, &received_at).await;
+    }
+    // What judging the sync's approvals after the fact needs of the Application (a few strings).
+    let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
+    // What the verification evidence needs of it: the verify hook's trace and the source.
+    let hook = ctx
+        .verifications
+        .as_ref()
+        .map(|_| verification::hook_of(&value));
+    let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
+        Kind::Verify => match verification_draft(ctx, &value, &received_at) {
+            Ok(Some((body, back))) => {
+                way_back = back;
+                Ok(body)
+            }
+            Ok(None) => {
+                ctx.metrics.count(label, Counted::Created);
+                return Reply::json(202, &json!({"accepted": true}));
+            }
+            Err(e) => Err(e),
+        },
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
     drop(body);
-    let draft = match draft {
+    let mut draft = match draft {
         Ok(d) => d,
         Err(e) => {
             ctx.metrics.count(label, Counted::Rejected);
             return Reply::error(400, e);
         }
     };
+    if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
+        approvals.attach(&mut draft, source).await;
+    }
+    if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
+        verifications.attach(&mut draft, hook).await;
+    }
     let content = draft.clone();
     let queued = Instant::now();
     let result = tokio::time::timeout_at(deadline, ctx.appender.append(draft)).await;
@@ -181,7 +222,16 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
     match result {
         Ok(Ok(Outcome::Appended { seq, hash })) => {
             ctx.metrics.count(label, Counted::Created);
-            Reply::json(201, &json!({"seq": seq, "hash": hash}))
+            // What the record teaches (rules in force, decisions, verdicts) the sink's memory learnt
+            // from the ledger once it was durable (src/sink/memory.rs).
+            if let Some(verifications) = &ctx.verifications {
+                verifications.count(&content);
+            }
+            let mut answer = json!({"seq": seq, "hash": hash});
+            if !way_back.is_empty() {
+                answer["wayBack"] = json!(way_back);
+            }
+            Reply::json(201, &answer)
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
         Ok(Err(e)) => {
@@ -189,6 +239,49 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
             unavailable("the record could not be made durable, nothing was recorded")
         }
         Err(_) => unavailable("the record was not confirmed durable in time"),
+    }
+}
+
+/// `POST /v1/verifications`: a progress report is kept (`None`); a final one becomes the draft of a
+/// `verification` record, with the way back the sink knows for the hook's log.
+fn verification_draft(
+    ctx: &Context,
+    value: &Value,
+    received_at: &str,
+) -> Result<Option<(Body, Vec<String>)>, EventError> {
+    let report = record::verification::report(value)?;
+    let Some(verifications) = &ctx.verifications else {
+        return Ok(Some((
+            record::verification::verification_record(&report, received_at),
+            Vec::new(),
+        )));
+    };
+    if !report.done {
+        verifications.progress(&report);
+        return Ok(None);
+    }
+    let way_back = verifications.way_back(&report);
+    Ok(Some((
+        record::verification::verification_record(&report, received_at),
+        way_back,
+    )))
+}
+
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
+/// longer than other requests (the Git host is asked), so it is not held to the request deadline
+/// once its body has arrived.
+async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let Some(approvals) = &ctx.approvals else {
+        ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
+        return Reply::error(404, "this sink makes no approvals decisions");
+    };
+    let answer = approvals.decide(request, &ctx.appender, received_at).await;
+    ctx.metrics.count(GUARD_DECISION, answer.counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
     }
 }
 
@@ -255,8 +348,13 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        for member in ["seq", "prev", "hash", "key", "receivedAt"] {
+        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's;
+        // so is a sync's `verification` (the verdict the hook reported, the way back taken).
+        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
             map.remove(member);
+        }
+        if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {
+            map.remove("verification");
         }
         map
     }

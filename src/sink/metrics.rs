@@ -1,13 +1,15 @@
 //! The sink's metrics and their one Prometheus text exposition (format 0.0.4): events by event type and
 //! outcome, the append latency histogram, the log's size and last seq, recovery and write failures,
-//! gate exceptions, the Application watch, and the checkpoints and archive (whose figures their own
-//! modules keep, as plain numbers). Everything is written by one [`Exposition`] writer; the histogram is
+//! gate exceptions, the Application watch, the checkpoints and archive (whose figures their own
+//! modules keep, as plain numbers), approvals decisions and the Git hosts' requests, verification
+//! verdicts and rollbacks. Everything is written by one [`Exposition`] writer; the histogram is
 //! updated and read under one lock, so a scrape never sees it half-updated. Label values come from fixed
 //! sets only (never from request data beyond the eight known events).
 
 use crate::archive::uploader::Progress;
+use crate::host::client::HostMetrics;
 use crate::record::gate::REASONS;
-use crate::record::{Via, EVENTS, GUARD_DECISION};
+use crate::record::{Via, EVENTS, GUARD_DECISION, VERIFICATION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -86,12 +88,23 @@ pub struct Metrics {
     pub checkpoints: OnceLock<Arc<Checkpoints>>,
     /// The archive uploader's progress, when it runs.
     pub archive: OnceLock<Arc<Progress>>,
+    /// Approvals judged, by (decided, verdict).
+    approval_decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// The Git hosts' requests of the approvals decisions, when they are made.
+    pub hosts: OnceLock<Arc<HostMetrics>>,
+    /// Verification verdicts recorded, by verdict.
+    verdicts: Mutex<BTreeMap<String, u64>>,
+    /// Rollbacks of failed verifications, by action.
+    rollbacks: Mutex<BTreeMap<String, u64>>,
+    /// Verification runs; with the revert writer's requests to the Git hosts when it has write access.
+    pub verification: OnceLock<Option<Arc<HostMetrics>>>,
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
 pub fn event_label(event: Option<&str>) -> &'static str {
     match event {
         Some(GUARD_DECISION) => GUARD_DECISION,
+        Some(VERIFICATION) => VERIFICATION,
         Some(e) => EVENTS
             .iter()
             .find(|k| **k == e)
@@ -120,6 +133,32 @@ impl Metrics {
     pub fn count_watched(&self, via: Via, outcome: Outcome) {
         if let Ok(mut m) = self.watched.lock() {
             *m.entry((via.as_str(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// Counts one approvals judgment: `decided` at sync or after the fact, and its verdict.
+    pub fn count_approval(&self, decided: &'static str, verdict: &str) {
+        let verdict = match verdict {
+            "approved" => "approved",
+            "unapproved" => "unapproved",
+            _ => "unverified",
+        };
+        if let Ok(mut m) = self.approval_decisions.lock() {
+            *m.entry((decided, verdict)).or_default() += 1;
+        }
+    }
+
+    /// Counts one verification verdict recorded.
+    pub fn count_verdict(&self, verdict: &str) {
+        if let Ok(mut m) = self.verdicts.lock() {
+            *m.entry(verdict.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Counts one rollback of a failed verification, by what was done.
+    pub fn count_rollback(&self, action: &str) {
+        if let Ok(mut m) = self.rollbacks.lock() {
+            *m.entry(action.to_owned()).or_default() += 1;
         }
     }
 
@@ -301,6 +340,49 @@ impl Metrics {
                 x.single(name, kind, help, v.load(Relaxed));
             }
         }
+        if let Some(hosts) = self.hosts.get() {
+            let decisions = self
+                .approval_decisions
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default();
+            x.family(
+                "sluice_approval_decisions_total",
+                "counter",
+                "Approvals judged, by when (at-sync for the guard, after-the-fact for syncs that skipped it) and verdict.",
+                decisions.iter().map(|((decided, verdict), n)| {
+                    (format!("decided=\"{decided}\",verdict=\"{verdict}\""), n.to_string())
+                }),
+            );
+            x.hosts("sluice_host", "Requests to the Git hosts", hosts);
+        }
+        if let Some(rollback_hosts) = self.verification.get() {
+            let verdicts = self.verdicts.lock().map(|m| m.clone()).unwrap_or_default();
+            x.family(
+                "sluice_verification_verdicts_total",
+                "counter",
+                "Verification verdicts recorded (the PostSync hook's final reports), by verdict.",
+                verdicts
+                    .iter()
+                    .map(|(verdict, n)| (format!("verdict=\"{verdict}\""), n.to_string())),
+            );
+            let rollbacks = self.rollbacks.lock().map(|m| m.clone()).unwrap_or_default();
+            x.family(
+                "sluice_rollbacks_total",
+                "counter",
+                "What was done about failed verifications with onFailure: rollback, by action.",
+                rollbacks
+                    .iter()
+                    .map(|(action, n)| (format!("action=\"{action}\""), n.to_string())),
+            );
+            if let Some(hosts) = rollback_hosts {
+                x.hosts(
+                    "sluice_rollback_host",
+                    "Requests of the revert writer to the Git hosts",
+                    hosts,
+                );
+            }
+        }
         x.out
     }
 }
@@ -333,6 +415,30 @@ impl Exposition {
         for (labels, value) in rows {
             let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
         }
+    }
+
+    /// The requests to the Git hosts of one client, and their rate limits left.
+    fn hosts(&mut self, prefix: &str, what: &str, hosts: &HostMetrics) {
+        self.family(
+            &format!("{prefix}_requests_total"),
+            "counter",
+            &format!("{what}, by outcome (ok, cached, not_found, denied, rate_limited, failed)."),
+            hosts.requests().into_iter().map(|((host, outcome), n)| {
+                (
+                    format!("host=\"{host}\",outcome=\"{outcome}\""),
+                    n.to_string(),
+                )
+            }),
+        );
+        self.family(
+            &format!("{prefix}_rate_limit_remaining"),
+            "gauge",
+            "The host's X-RateLimit-Remaining at the last answer.",
+            hosts
+                .rate_limit_remaining()
+                .into_iter()
+                .map(|(host, n)| (format!("host=\"{host}\""), n.to_string())),
+        );
     }
 
     fn histogram(

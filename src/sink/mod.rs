@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! listener → server (cap, head timeout, lingering close) → routes: strict → route table → auth
-//!   → handlers: body ≤ --max-body → record → writer (batch → one write + fsync → replies) → ledger
-//! watch (Kubernetes API) → watched → writer
+//!   → handlers: body ≤ --max-body → record (+ approvals, verification evidence) → writer (batch →
+//!   one write + fsync → replies) → ledger → memory (what the log taught, kept in the marker)
+//! watch (Kubernetes API) → watched → the same evidence → writer
 //! writer → evidence: checkpoint signer → archive uploader
 //! ```
 //!
@@ -16,18 +17,23 @@
 //! routes    one request: framing checks, the route table, access, dispatch
 //! auth      Access per route; the credentials (bearer tokens) that give it
 //! handlers  healthz, the posts, GET /v1/records
+//! approvals POST /v1/decide, approval evidence on sync records (judged at the Git host)
+//! verification  POST /v1/verifications, verification evidence on sync records, rollback
 //! reply     a response before it is sent
 //! strict    framing checks hyper leaves to the application
 //! writer    the group-commit writer thread behind an async Appender; gate findings per batch
+//! memory    the ledger's fold: gate knowledge, approvals and verification registries
 //! query     the bounded, cancellable query threads
 //! metrics   the counters and the one text exposition
 //! evidence  checkpoint signer and archive uploader tasks
 //! watch     the Application watch (kube-rs) and its tracker; watched: its append path
 //! ```
 
+pub mod approvals;
 pub mod auth;
 pub mod evidence;
 pub mod handlers;
+pub mod memory;
 pub mod metrics;
 pub mod query;
 pub mod reply;
@@ -35,6 +41,7 @@ pub mod routes;
 pub mod serve;
 pub mod server;
 pub mod strict;
+pub mod verification;
 pub mod watch;
 pub mod watched;
 pub mod writer;

@@ -32,7 +32,7 @@ struct Route {
     handler: Handler,
 }
 
-const ROUTES: [Route; 5] = [
+const ROUTES: [Route; 7] = [
     Route {
         path: "/healthz",
         methods: &[Method::GET, Method::HEAD],
@@ -60,6 +60,20 @@ const ROUTES: [Route; 5] = [
         allow: "POST",
         access: Access::Write,
         handler: Handler::Post(Kind::Guard),
+    },
+    Route {
+        path: "/v1/decide",
+        methods: &[Method::POST],
+        allow: "POST",
+        access: Access::Write,
+        handler: Handler::Post(Kind::Decide),
+    },
+    Route {
+        path: "/v1/verifications",
+        methods: &[Method::POST],
+        allow: "POST",
+        access: Access::Write,
+        handler: Handler::Post(Kind::Verify),
     },
     Route {
         path: "/v1/records",

@@ -6,18 +6,20 @@
 //! the chores (the last marker), close the query queue, sign the last head, give the archive a last
 //! pass.
 
+use super::approvals::{self, Approvals};
 use super::auth::Auth;
 use super::evidence::{self, Evidence};
 use super::handlers::{self, Context};
+use super::memory::Memory;
 use super::metrics::Metrics;
 use super::query::QueryPool;
 use super::server;
+use super::verification::{rollback::Rollback, Verifications};
 use super::watch::{self, WatchConfig, WatchError};
 use super::watched::WatchRecorder;
 use super::writer::{Appender, Health, Store};
 use crate::ledger::chores::Chore;
 use crate::ledger::{Head, Ledger, LedgerError, Reader, Rolling};
-use crate::record::gate::Knowledge;
 use crate::record::SCHEMA;
 use regex::Regex;
 use std::path::PathBuf;
@@ -66,6 +68,11 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
+    /// The Git hosts, credentials and floors of approvals decisions.
+    pub approvals: approvals::Config,
+    /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
+    /// empty: the record carries the commands instead.
+    pub rollback: Vec<crate::host::client::Endpoint>,
 }
 
 /// Why the sink could not start or run.
@@ -99,6 +106,8 @@ pub enum SinkError {
     Watch(#[from] WatchError),
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("approvals: {0}")]
+    Approvals(String),
 }
 
 /// Why the server stopped.
@@ -128,7 +137,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         return Err(SinkError::MaxConnections);
     }
     let metrics = Arc::new(Metrics::default());
-    let mut log = Ledger::<Knowledge>::open_folding(
+    let mut log = Ledger::<Memory>::open_folding(
         &config.data_dir,
         chrono::Utc::now().timestamp(),
         config.rolling,
@@ -166,9 +175,36 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .enable_all()
         .build()
         .map_err(SinkError::Runtime)?;
+    let reader = log.reader();
+    // The approvals and verification services read what the log says from the sink's memory, which
+    // the ledger keeps (src/sink/memory.rs).
+    let call_timeout = config.approvals.call_timeout;
+    let approvals = Approvals::start(
+        config.approvals,
+        config.data_dir.clone(),
+        Arc::clone(&log.fold().approvals),
+        reader.clone(),
+        Arc::clone(&metrics),
+    )
+    .map_err(SinkError::Approvals)?;
+    let rollback = if config.rollback.is_empty() {
+        None
+    } else {
+        Some(Rollback::new(config.rollback, call_timeout).map_err(SinkError::Approvals)?)
+    };
+    let verifications = Verifications::new(
+        Arc::clone(&log.fold().verifications),
+        reader.clone(),
+        rollback,
+        Arc::clone(&metrics),
+    );
+    let _ = metrics.hosts.set(approvals.host_metrics());
+    let _ = metrics
+        .verification
+        .set(verifications.rollback_host_metrics());
     let parts = Parts {
         auth: Auth::tokens(config.token.as_deref(), config.read_token.as_deref()),
-        reader: log.reader(),
+        reader,
         metrics,
         change_pattern: config.change_pattern,
         max_body: config.max_body,
@@ -179,6 +215,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         },
         watch: config.watch,
         evidence: Some((config.evidence, config.data_dir.clone(), log.head().clone())),
+        approvals: Some(Arc::new(approvals)),
+        verifications: Some(Arc::new(verifications)),
     };
     let served = runtime.block_on(async move {
         let chores = run_chores(&mut log);
@@ -195,7 +233,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
 
 /// Takes the ledger's chores: a task that runs them one at a time, in order, on the blocking pool, until
 /// the ledger is dropped.
-fn run_chores(log: &mut Ledger<Knowledge>) -> JoinHandle<()> {
+fn run_chores(log: &mut Ledger<Memory>) -> JoinHandle<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Chore>();
     log.hand_chores_to(move |chore| {
         if let Err(mpsc::error::SendError(chore)) = tx.send(chore) {
@@ -223,6 +261,10 @@ pub struct Parts {
     pub watch: Option<WatchConfig>,
     /// Checkpoints and the archive, over the data directory, from the durable head.
     pub evidence: Option<(evidence::Config, PathBuf, Head)>,
+    /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
+    pub approvals: Option<Arc<Approvals>>,
+    /// Verification verdicts, their evidence on sync records, and rollback.
+    pub verifications: Option<Arc<Verifications>>,
 }
 
 /// Serves `listener` over `store` until a signal or the end of the writer, on the current runtime;
@@ -275,6 +317,8 @@ pub async fn run(
                 appender: appender.clone(),
                 metrics: Arc::clone(&parts.metrics),
                 change_pattern: parts.change_pattern.clone(),
+                approvals: parts.approvals.clone(),
+                verifications: parts.verifications.clone(),
             };
             Some(tokio::spawn(async move {
                 watch::run(client, &config, &recorder, watch_stopped).await;
@@ -293,6 +337,8 @@ pub async fn run(
         change_pattern: parts.change_pattern,
         max_body: parts.max_body,
         request_deadline: handlers::REQUEST_DEADLINE,
+        approvals: parts.approvals,
+        verifications: parts.verifications,
     });
     tracing::info!(
         addr = %addr.map_or_else(String::new, |a| a.to_string()),
@@ -372,13 +418,13 @@ mod tests {
     use std::io::{Read, Write};
 
     /// A store whose writer thread dies on the first batch (a bug, or anything that panics).
-    struct Dying(Knowledge);
+    struct Dying(crate::record::gate::Knowledge);
 
     impl Store for Dying {
         fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, LedgerError> {
             panic!("the writer dies (test)")
         }
-        fn knowledge(&self) -> &Knowledge {
+        fn knowledge(&self) -> &crate::record::gate::Knowledge {
             &self.0
         }
         fn head(&self) -> (u64, u64) {
@@ -419,6 +465,8 @@ mod tests {
             },
             watch: None,
             evidence: None,
+            approvals: None,
+            verifications: None,
         };
         let server = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -426,7 +474,11 @@ mod tests {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            runtime.block_on(run(listener, Dying(Knowledge::default()), parts))
+            runtime.block_on(run(
+                listener,
+                Dying(crate::record::gate::Knowledge::default()),
+                parts,
+            ))
         });
         let healthy = request(
             addr,

@@ -13,6 +13,7 @@
 //! answer 503 until a batch succeeds again, and the end of the thread (a panic included) is announced
 //! so that the process can stop and exit non-zero instead of answering 503 forever.
 
+use super::memory::Memory;
 use super::metrics::Metrics;
 use crate::ledger::{Head, Ledger, LedgerError, Outcome};
 use crate::record::gate::Knowledge;
@@ -66,13 +67,13 @@ pub trait Store: Send + 'static {
     fn close(&mut self) -> std::io::Result<()>;
 }
 
-impl Store for Ledger<Knowledge> {
+impl Store for Ledger<Memory> {
     fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, LedgerError> {
         Ledger::append_batch(self, drafts)
     }
 
     fn knowledge(&self) -> &Knowledge {
-        self.fold()
+        &self.fold().gate
     }
 
     fn head(&self) -> (u64, u64) {

@@ -340,6 +340,86 @@ fn syncs_that_skip_the_gate_are_flagged_and_listed_in_audit_exceptions() {
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
 }
 
+/// A sync only the watch saw carries the same evidence as a webhook delivery would (issue 22 asked
+/// for the verification verdict on this path, issue 24 for the approvals judgment): the verdict the
+/// `PostSync` hook recorded for its revision during the operation, and an approvals judgment after
+/// the fact where a floor asks for approvals (here unverified: no Git host serves the app's
+/// repository, so nothing leaves the machine).
+#[test]
+fn a_sync_only_the_watch_saw_carries_the_verification_verdict_and_the_approval_judgment() {
+    let (_dir, data, kubeconfig, mut cluster) = setup(1);
+    let sink = Sink::start_with(
+        &data,
+        None,
+        &[
+            "--watch-applications",
+            "--watch-grace",
+            "0s",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--approvals-floor",
+            "project=default:required=1",
+        ],
+        None,
+    );
+    // The first sync of the cluster is to this revision (kube_api.rs: Cluster::sync), and starts a
+    // second from now: the hook's verdict, started now, belongs to it.
+    let revision = format!("{:040x}", 1);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = json!({"app": "app-0", "namespace": "argocd", "revision": revision, "final": true,
+        "verification": {"verdict": "Failed", "reason": "check \"errors\" assessed Failed",
+            "onFailure": "record", "within": "5m", "startedAt": now, "finishedAt": now,
+            "checks": [{"name": "errors", "kind": "http", "phase": "Failed",
+                "measurements": [{"value": "503", "phase": "Failed", "startedAt": now, "finishedAt": now}]}]}});
+    let recorded = sink.http(
+        "POST",
+        "/v1/verifications",
+        &[],
+        report.to_string().as_bytes(),
+    );
+    assert_eq!(recorded.status, 201, "{}", recorded.body);
+    let report_seq = recorded.json()["seq"].as_u64().unwrap();
+    cluster.sync("app-0", SyncKind::Guarded);
+    let all = wait_for_records(&data, 2, &sink, "the watch's record of the sync");
+    let sync = &all[1];
+    assert_eq!(
+        (sync["event"].as_str(), sync["via"].as_str()),
+        (Some("sync-succeeded"), Some("watch")),
+        "{sync}"
+    );
+    let v = &sync["verification"];
+    assert_eq!(v["verdict"], "Failed", "{sync}");
+    assert_eq!(v["finding"], "verification-failed");
+    assert_eq!(v["report"], report_seq);
+    assert_eq!(v["checks"][0]["measurements"][0]["value"], "503");
+    let a = &sync["approval"];
+    assert_eq!(
+        (
+            a["decided"].as_str(),
+            a["verdict"].as_str(),
+            a["finding"].as_str()
+        ),
+        (
+            Some("after-the-fact"),
+            Some("unverified"),
+            Some("approval-unverified")
+        ),
+        "{sync}"
+    );
+    assert!(
+        a["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no Git host is configured for https://git.example.com")),
+        "{a}"
+    );
+    let out = sluice_in(
+        data.parent().unwrap(),
+        &["audit", "verify", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn the_watch_follows_only_the_namespaces_it_is_given() {
     let (_dir, data, kubeconfig, mut cluster) = setup(0);

@@ -275,11 +275,15 @@ fn a_deleted_or_damaged_index_is_rebuilt_and_queries_stay_right() {
     assert_eq!(query(&log, &f, Some(0), 100), right);
 }
 
-/// A fold for the tests: how many records, and of which apps.
+/// A fold for the tests: how many records, of which apps, the sum of their seqs and how many came
+/// with their chain members (the fold sees a record as the log holds it, whether it was just written
+/// or verified at open).
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Count {
     records: u64,
     apps: std::collections::BTreeSet<String>,
+    seqs: u64,
+    chained: u64,
 }
 
 impl crate::ledger::Fold for Count {
@@ -287,14 +291,27 @@ impl crate::ledger::Fold for Count {
     fn observe(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
         self.records += 1;
         self.apps.insert((SCHEMA.filing)(record).app.to_owned());
+        self.seqs += record
+            .get("seq")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let hex64 = |m: &str| {
+            record
+                .get(m)
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|h| h.len() == 64)
+        };
+        self.chained += u64::from(hex64("prev") && hex64("hash"));
     }
     fn save(&self) -> serde_json::Value {
-        serde_json::json!({"records": self.records, "apps": self.apps})
+        serde_json::json!({"records": self.records, "apps": self.apps, "seqs": self.seqs, "chained": self.chained})
     }
     fn load(saved: &serde_json::Value) -> Option<Self> {
         Some(Count {
             records: saved.get("records")?.as_u64()?,
             apps: serde_json::from_value(saved.get("apps")?.clone()).ok()?,
+            seqs: saved.get("seqs")?.as_u64()?,
+            chained: saved.get("chained")?.as_u64()?,
         })
     }
 }
@@ -310,6 +327,7 @@ fn the_fold_is_kept_in_the_marker_and_learns_only_what_is_written() {
     // Duplicates are not records: the fold does not learn them twice.
     log.append_batch(&[draft(3)]).unwrap();
     assert_eq!(log.fold().records, 20);
+    assert_eq!((log.fold().seqs, log.fold().chained), (210, 20));
     drop(log);
     // A quick start loads the fold from the marker and learns only the records after it.
     let log = open();
@@ -328,6 +346,7 @@ fn the_fold_is_kept_in_the_marker_and_learns_only_what_is_written() {
     let log = open();
     assert_eq!(log.verified_after(), 0);
     assert_eq!(log.fold().records, 20);
+    assert_eq!((log.fold().seqs, log.fold().chained), (210, 20));
     drop(log);
     // A saved fold that does not read, likewise.
     let path = dir.path().join(INDEX_DIR).join(MARKER_FILE);

@@ -1,0 +1,222 @@
+//! What the log says about each app's approvals: the rules in force (the change's own rules of the
+//! last guarded sync), the recent decisions by revision (their seqs: the evidence is in the records),
+//! the revision last synced (the next change starts after it), and where the app runs (for floors by
+//! cluster). Part of the sink's memory of the log (src/sink/memory.rs): the ledger feeds it each record
+//! once it is in the log, in log order, and keeps it beside the verified-prefix marker, so a restart
+//! reads nothing. It reads the record as the log holds it (its JSON members), never parsing a whole
+//! record: it sees every record the sink writes, and every record of the log when that is verified.
+
+use crate::policy::approvals::{self, ApprovalsSpec};
+use crate::record::{GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
+
+/// Decisions remembered per app.
+const DECISIONS_KEPT: usize = 32;
+
+/// A guard decision that carries approval evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    /// The revision decided on.
+    pub revision: String,
+    /// The revision judged for it (a Source Hydrator's dry revision), when another.
+    pub reviewed: Option<String>,
+    /// The decision's record.
+    pub seq: u64,
+}
+
+/// One app.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppState {
+    /// The change's own rules of the last guarded sync, and the seq of that decision.
+    pub in_force: Option<(ApprovalsSpec, u64)>,
+    /// The latest decisions, oldest first.
+    pub decisions: VecDeque<Decided>,
+    /// The revision last synced, and the one judged for it (a Source Hydrator's dry revision).
+    pub synced: Option<(String, Option<String>)>,
+    pub project: Option<String>,
+    /// Destination server and name.
+    pub clusters: Vec<String>,
+}
+
+/// Every app's state.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    apps: HashMap<String, AppState>,
+}
+
+/// A string member at `path`, when it is a non-empty string.
+fn text<'a>(record: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(record.get(*first)?, |v, k| v.get(*k))?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+impl Registry {
+    /// The state of `app` without its decisions (empty when the log says nothing of it): what judging
+    /// needs, cheap to copy on every sync record.
+    pub fn app(&self, app: &str) -> AppState {
+        self.apps
+            .get(app)
+            .map_or_else(AppState::default, |s| AppState {
+                in_force: s.in_force.clone(),
+                decisions: VecDeque::new(),
+                synced: s.synced.clone(),
+                project: s.project.clone(),
+                clusters: s.clusters.clone(),
+            })
+    }
+
+    /// Learns from a record that is in the log (its members as the line holds them).
+    pub fn observe(&mut self, record: &Map<String, Value>) {
+        let Some(app) = text(record, &["app", "name"]) else {
+            return;
+        };
+        let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let approval = record
+            .get("approval")
+            .and_then(Value::as_object)
+            .filter(|a| !a.is_empty());
+        match record.get("event").and_then(Value::as_str) {
+            Some(VERIFICATION) | None => {}
+            Some(GUARD_DECISION) => {
+                let Some(approval) = approval else {
+                    return;
+                };
+                let Some(revision) =
+                    text(approval, &["revision"]).or_else(|| text(record, &["revision"]))
+                else {
+                    return;
+                };
+                let state = self.apps.entry(app.to_owned()).or_default();
+                if state.decisions.len() == DECISIONS_KEPT {
+                    state.decisions.pop_front();
+                }
+                state.decisions.push_back(Decided {
+                    revision: revision.to_owned(),
+                    reviewed: text(approval, &["reviewed"]).map(str::to_owned),
+                    seq,
+                });
+            }
+            Some(event) => {
+                let state = self.apps.entry(app.to_owned()).or_default();
+                if let Some(project) = text(record, &["app", "project"]) {
+                    state.project = Some(project.to_owned());
+                }
+                let clusters: Vec<String> = [
+                    text(record, &["destination", "server"]),
+                    text(record, &["destination", "name"]),
+                ]
+                .into_iter()
+                .flatten()
+                .map(str::to_owned)
+                .collect();
+                if !clusters.is_empty() {
+                    state.clusters = clusters;
+                }
+                if event != SYNC_SUCCEEDED || text(record, &["phase"]) != Some("Succeeded") {
+                    return;
+                }
+                let Some(revision) = text(record, &["revision"]) else {
+                    return;
+                };
+                let reviewed = approval.and_then(|a| text(a, &["reviewed"]));
+                state.synced = Some((revision.to_owned(), reviewed.map(str::to_owned)));
+                // The rules this change brought are in force for the next one.
+                let decision = approval.and_then(|a| a.get("decision")?.as_u64());
+                let policy = approval
+                    .and_then(|a| a.get("policy"))
+                    .filter(|p| !p.is_null());
+                if let (Some(decision), Some(policy)) = (decision, policy) {
+                    if let Ok(spec) = approvals::from_value(policy) {
+                        state.in_force = Some((spec, decision));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The seq of the latest decision for `revision` of `app`.
+    pub fn decision(&self, app: &str, revision: &str) -> Option<u64> {
+        self.apps
+            .get(app)?
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| d.revision == revision || d.reviewed.as_deref() == Some(revision))
+            .map(|d| d.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn observe(r: &mut Registry, record: &Value) {
+        r.observe(record.as_object().expect("an object"));
+    }
+
+    #[test]
+    fn learns_decisions_the_revision_synced_and_the_rules_in_force_and_saves_them() {
+        let mut r = Registry::default();
+        observe(
+            &mut r,
+            &json!({"seq": 3, "event": "guard-decision", "app": {"name": "shop"}, "revision": "abc",
+                    "approval": {"revision": "abc", "reviewed": "dry1", "verdict": "approved"}}),
+        );
+        observe(
+            &mut r,
+            &json!({"seq": 4, "event": "guard-decision", "app": {"name": "shop"}, "revision": "def"}),
+        );
+        assert_eq!(r.decision("shop", "abc"), Some(3));
+        assert_eq!(
+            r.decision("shop", "dry1"),
+            Some(3),
+            "by the revision judged"
+        );
+        assert_eq!(r.decision("shop", "def"), None, "no approval evidence");
+        observe(
+            &mut r,
+            &json!({"seq": 5, "event": "sync-succeeded", "phase": "Succeeded", "revision": "abc",
+                    "app": {"name": "shop", "project": "team"},
+                    "destination": {"server": "https://kubernetes.default.svc", "name": null},
+                    "approval": {"reviewed": "dry1", "decision": 3, "policy": {"required": 2}}}),
+        );
+        let state = r.app("shop");
+        assert_eq!(state.synced, Some(("abc".into(), Some("dry1".into()))));
+        assert_eq!(state.project.as_deref(), Some("team"));
+        assert_eq!(state.clusters, vec!["https://kubernetes.default.svc"]);
+        let (spec, decision) = state.in_force.expect("rules in force");
+        assert_eq!((spec.required, decision), (2, 3));
+        // A failed sync teaches where the app runs, not what was synced.
+        observe(
+            &mut r,
+            &json!({"seq": 6, "event": "sync-failed", "phase": "Failed", "revision": "zzz",
+                    "app": {"name": "shop"}, "destination": {"name": "prod"}}),
+        );
+        assert_eq!(r.app("shop").synced.map(|s| s.0).as_deref(), Some("abc"));
+        assert_eq!(r.app("shop").clusters, vec!["prod"]);
+        let saved = serde_json::to_value(&r).expect("save");
+        let loaded: Registry = serde_json::from_value(saved).expect("load");
+        assert_eq!(loaded, r);
+    }
+
+    #[test]
+    fn keeps_the_latest_decisions_of_an_app() {
+        let mut r = Registry::default();
+        for seq in 1..=(DECISIONS_KEPT as u64 + 5) {
+            observe(
+                &mut r,
+                &json!({"seq": seq, "event": "guard-decision", "app": {"name": "a"},
+                        "approval": {"revision": format!("r{seq}")}}),
+            );
+        }
+        assert_eq!(r.decision("a", "r1"), None);
+        assert_eq!(r.decision("a", "r37"), Some(37));
+        assert_eq!(r.apps["a"].decisions.len(), DECISIONS_KEPT);
+    }
+}

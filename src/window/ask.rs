@@ -1,0 +1,105 @@
+//! The guard's question to the sink (docs/approvals.md): once the window allows a sync, a policy with
+//! `approvals` has the sink decide (`POST <sink>/v1/decide`). The sink holds the Git host's
+//! credentials, judges, records the decision with its evidence, and answers allow or refuse with the
+//! reason. The guard holds no host credential and fails closed when the sink cannot be asked, unless
+//! the policy says `onUnavailable: allow-flagged` (the sync then goes ahead and the sink, when it
+//! hears of the sync, judges it after the fact and flags it).
+
+use serde_json::Value;
+
+/// Longest the guard waits for the sink's decision (the sink gives the host 45 s).
+pub const DECIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
+
+/// Asks the sink.
+pub trait Decider {
+    /// The sink's answer (`{"allowed": …, "reason": …}`) to `body` at `url`.
+    ///
+    /// # Errors
+    ///
+    /// Why no decision came back: the sink is unreachable, or answered something else than a decision.
+    fn decide(&self, url: &str, token: Option<&str>, body: &Value) -> Result<Value, String>;
+}
+
+/// `POST` with the one HTTP client (src/net.rs), as the report is sent.
+pub struct HttpDecider;
+
+/// Largest answer read.
+const MAX_ANSWER: u64 = 1 << 20;
+
+impl Decider for HttpDecider {
+    fn decide(&self, url: &str, token: Option<&str>, body: &Value) -> Result<Value, String> {
+        use std::io::Read as _;
+        let client = crate::net::blocking_client(DECIDE_TIMEOUT)?;
+        let mut request = client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "sluice-guard")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().map_err(|e| {
+            if e.is_timeout() {
+                format!(
+                    "the sink at {url} did not answer within {} s (timed out)",
+                    DECIDE_TIMEOUT.as_secs()
+                )
+            } else {
+                format!(
+                    "cannot reach the sink at {url}: {}",
+                    crate::net::describe(&e)
+                )
+            }
+        })?;
+        let status = response.status().as_u16();
+        let mut text = String::new();
+        response
+            .take(MAX_ANSWER)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("the sink's answer broke off: {e}"))?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let decided = value.get("allowed").and_then(Value::as_bool).is_some();
+        if (200..300).contains(&status) && decided {
+            return Ok(value);
+        }
+        let why = value
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no decision in the answer");
+        Err(format!("the sink answered HTTP {status}: {why}"))
+    }
+}
+
+/// The decision URL of a sink: `SLUICE_SINK_URL` (the sink's base URL, set on the plugin sidecar by
+/// the install kit) with `/v1/decide`, else the origin of `guard.report`.
+pub fn decide_url(sink_url: &str, report: &str) -> Option<String> {
+    let base = if sink_url.trim().is_empty() {
+        let rest = report
+            .strip_prefix("https://")
+            .map(|r| ("https", r))
+            .or_else(|| report.strip_prefix("http://").map(|r| ("http", r)))?;
+        let authority = rest.1.split(['/', '?']).next().filter(|a| !a.is_empty())?;
+        format!("{}://{authority}", rest.0)
+    } else {
+        sink_url.trim().trim_end_matches('/').to_owned()
+    };
+    Some(format!("{base}/v1/decide"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_url_comes_from_the_sidecar_else_the_report() {
+        assert_eq!(
+            decide_url("http://sluice-sink.argocd.svc:8080/", "").as_deref(),
+            Some("http://sluice-sink.argocd.svc:8080/v1/decide")
+        );
+        assert_eq!(
+            decide_url("", "https://sink.example.com:8443/v1/guard").as_deref(),
+            Some("https://sink.example.com:8443/v1/decide")
+        );
+        assert_eq!(decide_url("", ""), None);
+    }
+}
