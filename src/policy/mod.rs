@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod schema;
+pub mod ticket;
 
 pub use schema::*;
 
@@ -198,6 +199,15 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
             .validate()
             .map_err(|(key, message)| (format!("approvals.{key}"), message))?;
     }
+    if let Some(ticket) = &policy.ticket {
+        ticket
+            .validate(&policy.change.id_pattern)
+            .map_err(|(key, message)| (format!("ticket.{key}"), message))?;
+    }
+    policy
+        .emergency
+        .review_seconds()
+        .map_err(|(key, message)| (format!("emergency.{key}"), message))?;
     let mut seen = std::collections::HashSet::new();
     for (i, m) in policy.migrations.iter().enumerate() {
         let at = |key: &str| format!("migrations[{i}].{key}");
