@@ -7,12 +7,15 @@
 //! Every member is written, `null` when unknown (the canonical bytes of every release so far,
 //! tests/fixtures/audit/golden), but `approval`, which the sink adds where an approvals rule applies.
 
-use super::event::{guard_key, idempotency_key, EventError, Via, EVENTS, GUARD_DECISION};
+use super::event::{
+    guard_key, idempotency_key, review_key, EventError, Via, EMERGENCY_REVIEW, EVENTS,
+    GUARD_DECISION,
+};
 use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
 use super::gate;
 use super::model::{
     Added, App, Body, Commit, Destination, GuardApp, GuardDecision, GuardDestination, InitiatedBy,
-    SyncEvent,
+    Review, SyncEvent,
 };
 use crate::commit::attribution::{change_id_of, emergency_of};
 use crate::commit::{self, CommitMessage};
@@ -145,6 +148,7 @@ pub fn event_record_via(
         via: Added::Present(via.as_str().to_owned()),
         gate: Added::Present(gate),
         approval: Added::Absent,
+        ticket: Added::Absent,
         extra: Map::new(),
     })))
 }
@@ -307,6 +311,21 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError>
             })
         }
     };
+    let emergency = opt_str(string("emergency")?);
+    // The review of an emergency this decision allowed is due then (`emergency.reviewWithin` after
+    // it, as the guard or the sink computed it); only emergencies carry the member.
+    let review_due = match (string("reviewDue")?, &emergency, allowed) {
+        (Some(due), Some(_), true) => {
+            if chrono::DateTime::parse_from_rfc3339(due).is_err() {
+                return Err(EventError::WrongType {
+                    field: "reviewDue",
+                    expected: "an RFC 3339 time",
+                });
+            }
+            Added::Present(Some(due.to_owned()))
+        }
+        _ => Added::Absent,
+    };
     let key = guard_key(
         &format!("{}/{app}", namespace.unwrap_or("")),
         revision.unwrap_or(""),
@@ -328,14 +347,45 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError>
         change_id: opt_str(string("changeId")?),
         revision: opt_str(revision),
         allowed,
-        emergency: opt_str(string("emergency")?),
+        emergency,
         reason: string("reason")?.unwrap_or("").to_owned(),
         at: at.to_owned(),
         active,
         windows,
         approval: Added::Absent,
+        ticket: Added::Absent,
+        review_due,
         extra: Map::new(),
     })))
+}
+
+/// The record of the review of emergency `change_id` by `by`, received at `received_at`: the records
+/// of the emergency it covers (`emergencies`), when it was due, whether it is late, and how it came
+/// (`cli` or `api`). Pure.
+#[allow(clippy::too_many_arguments)] // one argument per member of the record, as written
+pub fn review_record(
+    change_id: &str,
+    by: &str,
+    note: &str,
+    emergencies: &[u64],
+    due: Option<&str>,
+    late: bool,
+    via: &str,
+    received_at: &str,
+) -> Body {
+    Body::Review(Box::new(Review {
+        event: EMERGENCY_REVIEW.to_owned(),
+        received_at: received_at.to_owned(),
+        key: review_key(change_id, by, note),
+        change_id: change_id.to_owned(),
+        by: by.to_owned(),
+        note: note.to_owned(),
+        emergencies: emergencies.to_vec(),
+        due: due.map(str::to_owned),
+        late,
+        via: via.to_owned(),
+        extra: Map::new(),
+    }))
 }
 
 /// A window as a line of text: a string as given, an object by its `description` (else its JSON).

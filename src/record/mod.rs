@@ -5,11 +5,12 @@
 //!
 //! ```text
 //! event   event names, via, EventError, idempotency keys
-//! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
+//! model   Record, Body (SyncEvent | GuardDecision | Review), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
-//! evidence approval (later ticket, verification) evidence members
+//! evidence approval and ticket (later verification) evidence members
 //! findings gate exceptions and evidence findings: what `audit exceptions` lists
+//! review  emergency changes, their due dates and post-implementation reviews
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -26,14 +27,17 @@ pub mod findings;
 pub mod gate;
 mod model;
 pub mod read;
+pub mod review;
 
-pub use build::{event_record, event_record_via, guard_record};
-pub use event::{EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
+pub use build::{event_record, event_record_via, guard_record, review_record};
+pub use event::{
+    EventError, Via, EMERGENCY_REVIEW, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED,
+};
 pub use filter::Filter;
 pub use model::Added;
 #[cfg(test)]
 pub use model::Commit;
-pub use model::{Body, Gate, GuardDecision, Record, SyncEvent};
+pub use model::{Body, Gate, GuardDecision, Record, Review, SyncEvent};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
 #[cfg(test)]

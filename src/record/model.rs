@@ -20,8 +20,8 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::GUARD_DECISION;
-use super::evidence::Approval;
+use super::event::{EMERGENCY_REVIEW, GUARD_DECISION};
+use super::evidence::{Approval, Ticket};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -35,14 +35,16 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event or a guard decision. The log's `event` member tells them
-/// apart: `guard-decision` is a guard decision, anything else an event.
+/// What a record records: an Argo CD event, a guard decision, or the review of an emergency change.
+/// The log's `event` member tells them apart: `guard-decision` is a guard decision,
+/// `emergency-review` a review, anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
-    // Boxed: both are large (every nested object has a map of unknown members) and of unequal size.
+    // Boxed: all are large (every nested object has a map of unknown members) and of unequal size.
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
+    Review(Box<Review>),
 }
 
 /// An Argo CD Notifications event (`POST /v1/events`), as [`super::event_record`] extracts it.
@@ -116,6 +118,9 @@ pub struct SyncEvent {
     /// rule covers the app.
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub approval: Added<Option<Approval>>,
+    /// The change ticket's state (src/record/evidence.rs); absent when no ticket rule covers the app.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub ticket: Added<Option<Ticket>>,
     /// Members this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -269,6 +274,41 @@ pub struct GuardDecision {
     /// The sink's approvals decision, when the guard asked for one (`POST /v1/decide`).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub approval: Added<Option<Approval>>,
+    /// The sink's ticket decision, when the policy has a `ticket` section (`POST /v1/decide`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub ticket: Added<Option<Ticket>>,
+    /// When the post-implementation review of the emergency this decision allowed is due (RFC 3339);
+    /// absent for other decisions (and for emergencies decided before reviews existed: then 48 hours
+    /// after `at`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub review_due: Added<Option<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The post-implementation review of an emergency change (`sluice audit review`, `POST /v1/reviews`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    /// Always [`EMERGENCY_REVIEW`].
+    pub event: String,
+    pub received_at: String,
+    pub key: String,
+    /// The emergency change id reviewed.
+    pub change_id: String,
+    /// Who reviewed it.
+    pub by: String,
+    /// What the review found.
+    pub note: String,
+    /// The seqs of the emergency's records (guard decisions and syncs) the review covers.
+    pub emergencies: Vec<u64>,
+    /// When the review was due (RFC 3339).
+    #[serde(deserialize_with = "nullable")]
+    pub due: Option<String>,
+    /// Recorded after it was due.
+    pub late: bool,
+    /// How it was recorded: `cli` (`audit review --data-dir`) or `api` (`POST /v1/reviews`).
+    pub via: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -322,11 +362,10 @@ impl Record {
                 reason: "missing or of another type".into(),
             });
         };
-        let guard = map.get("event").and_then(Value::as_str) == Some(GUARD_DECISION);
-        let body = if guard {
-            Body::Guard(Box::new(typed(map)?))
-        } else {
-            Body::Sync(Box::new(typed(map)?))
+        let body = match map.get("event").and_then(Value::as_str) {
+            Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
+            Some(EMERGENCY_REVIEW) => Body::Review(Box::new(typed(map)?)),
+            _ => Body::Sync(Box::new(typed(map)?)),
         };
         Ok(Record {
             seq,
@@ -379,6 +418,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
+            Body::Review(r) => &r.key,
         }
     }
 
@@ -387,6 +427,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
+            Body::Review(r) => &r.event,
         }
     }
 
@@ -395,6 +436,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
+            Body::Review(r) => &r.received_at,
         }
     }
 
@@ -403,6 +445,8 @@ impl Body {
         match self {
             Body::Sync(s) => &s.app.name,
             Body::Guard(g) => &g.app.name,
+            // A review is of a change, not of an app.
+            Body::Review(_) => "",
         }
     }
 
@@ -411,6 +455,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
+            Body::Review(r) => Some(&r.change_id),
         }
     }
 
@@ -419,6 +464,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
+            Body::Review(_) => None,
         }
     }
 }

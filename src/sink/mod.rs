@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod query;
+pub mod registry;
 pub mod server;
 pub mod strict;
 pub mod watched;

@@ -97,6 +97,40 @@ fn csv_row(r: &Record) -> [String; 23] {
             decision(g).into(),
             hash,
         ],
+        Body::Review(v) => [
+            seq,
+            v.received_at.clone(),
+            v.event.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            v.by.clone(),
+            v.change_id.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            reviewed(v).into(),
+            hash,
+        ],
+    }
+}
+
+/// A review as the decision column shows it.
+fn reviewed(v: &crate::record::Review) -> &'static str {
+    if v.late {
+        "reviewed late"
+    } else {
+        "reviewed"
     }
 }
 
@@ -128,6 +162,7 @@ pub fn to_table(records: &[Record]) -> String {
             let (phase, by) = match b {
                 Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
                 Body::Guard(g) => (decision(g), ""),
+                Body::Review(v) => (reviewed(v), v.by.as_str()),
             };
             vec![
                 r.seq.to_string(),
@@ -182,6 +217,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
                     String::new(),
                     "",
                 ),
+                Body::Review(v) => ("", reviewed(v), "", v.by.as_str(), String::new(), ""),
             };
             vec![
                 r.seq.to_string(),
@@ -220,7 +256,7 @@ pub fn exceptions_table(records: &[Record]) -> String {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r, r.seq, s)),
-            Body::Guard(_) => None,
+            Body::Guard(_) | Body::Review(_) => None,
         })
         .map(|(r, seq, s)| {
             let hooks = match s.gate.as_present() {

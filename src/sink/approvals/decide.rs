@@ -24,6 +24,7 @@ use crate::policy::approvals::{self, OnUnavailable};
 use crate::record::evidence::DECIDED_AT_SYNC;
 use crate::record::{self, Added, Body};
 use crate::sink::metrics::Outcome as Counted;
+use crate::sink::registry::Learn as _;
 use crate::sink::writer::Appender;
 use serde_json::{json, Value};
 

@@ -71,7 +71,10 @@ impl Approvals {
     /// The HTTP client cannot be built, or the thread cannot be started.
     pub fn start(config: Config, data_dir: PathBuf) -> Result<Approvals, String> {
         let hosts = Hosts::new(config.endpoints, config.call_timeout)?;
-        let registry = std::sync::Arc::new(registry::Shared::load(data_dir.clone())?);
+        let registry = std::sync::Arc::new(registry::Shared::load(
+            data_dir.clone(),
+            "approvals-registry",
+        )?);
         Ok(Approvals {
             hosts,
             floors: config.floors,
