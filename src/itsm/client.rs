@@ -40,8 +40,6 @@ const RETRIES: u32 = 2;
 const RATE_WAITS: u32 = 3;
 /// An OAuth token is renewed this long before it expires.
 const TOKEN_MARGIN_SECONDS: i64 = 60;
-/// Default of `--ticket-cache-ttl`.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// How the sink signs in to ServiceNow (as a user with the role `sn_change_read`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
 use super::approvals::{self, Approvals};
+use super::tickets::Tickets;
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
@@ -54,6 +55,9 @@ pub struct Context {
     pub request_deadline: Duration,
     /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
     pub approvals: Option<Arc<Approvals>>,
+    /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
+    /// (`POST /v1/reviews`).
+    pub tickets: Option<Arc<Tickets>>,
 }
 
 /// A response before it is sent.
@@ -163,6 +167,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
         (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
+        (&Method::POST, "/v1/reviews") => post(ctx, rq, Kind::Review, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
             Ok(()) => {
                 let ctx = Arc::clone(ctx);
@@ -179,7 +184,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard" | "/v1/decide") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/reviews") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -217,14 +222,17 @@ fn health(ctx: &Context) -> Reply {
 enum Kind {
     Event,
     Guard,
-    /// The guard asks for the sink's decision (src/sink/approvals/decide.rs).
+    /// The guard asks for the sink's decision (src/sink/decide.rs).
     Decide,
+    /// The review of an emergency (src/sink/tickets/review.rs).
+    Review,
 }
 
 async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
         Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Review => crate::record::EMERGENCY_REVIEW,
     };
     if let Err(reply) = authorize(ctx, &rq, Access::Write) {
         ctx.metrics.count(fixed_label, Counted::Unauthorized);
@@ -276,16 +284,19 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
         Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Review => crate::record::EMERGENCY_REVIEW,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    if let Kind::Decide = kind {
-        return decide(ctx, &value, &received_at).await;
+    match kind {
+        Kind::Decide => return decide(ctx, &value, &received_at).await,
+        Kind::Review => return review(ctx, &value, &received_at).await,
+        Kind::Event | Kind::Guard => {}
     }
     // What judging the sync's approvals after the fact needs of the Application (a few strings).
     let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide | Kind::Review => record::guard_record(&value, &received_at),
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
@@ -299,6 +310,9 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     };
     if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
         approvals.attach(&mut draft, source).await;
+    }
+    if let Some(tickets) = &ctx.tickets {
+        tickets.attach(&mut draft).await;
     }
     let content = draft.clone();
     let queued = Instant::now();
@@ -320,6 +334,10 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
             if let Some(approvals) = &ctx.approvals {
                 approvals.observe(seq, &content).await;
             }
+            if let Some(tickets) = &ctx.tickets {
+                tickets.observe(seq, &content).await;
+                tickets.after_append(&tokio::runtime::Handle::current(), seq, &hash, &content);
+            }
             Reply::json(201, &json!({"seq": seq, "hash": hash}))
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
@@ -331,16 +349,47 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     }
 }
 
-/// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
-/// longer than other requests (the Git host is asked), so it is not held to the request deadline
-/// once its body has arrived.
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/decide.rs). It may take longer than
+/// other requests (the Git host and the ticket system are asked), so it is not held to the request
+/// deadline once its body has arrived.
 async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
-    let Some(approvals) = &ctx.approvals else {
+    let gates = super::decide::Gates {
+        approvals: ctx.approvals.clone(),
+        tickets: ctx.tickets.clone(),
+    };
+    if gates.approvals.is_none() && gates.tickets.is_none() {
         ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
         return Reply::error(404, "this sink makes no approvals decisions");
-    };
-    let answer = approvals.decide(request, &ctx.appender, received_at).await;
+    }
+    let answer = super::decide::decide(&gates, request, &ctx.appender, received_at).await;
     ctx.metrics.count(GUARD_DECISION, answer.counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
+    }
+}
+
+/// `POST /v1/reviews`: the review of an emergency (src/sink/tickets/review.rs).
+async fn review(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let label = crate::record::EMERGENCY_REVIEW;
+    let Some(tickets) = &ctx.tickets else {
+        ctx.metrics.count(label, Counted::Rejected);
+        return Reply::error(404, "this sink records no reviews");
+    };
+    let answer = tickets.review(request, &ctx.appender, received_at).await;
+    let counted = match answer.status {
+        201 => Counted::Created,
+        200 => Counted::Duplicate,
+        409 => Counted::Conflict,
+        503 => Counted::Unavailable,
+        _ => Counted::Rejected,
+    };
+    ctx.metrics.count(label, counted);
+    if let (Some((seq, body)), Some(approvals)) = (&answer.appended, &ctx.approvals) {
+        approvals.observe(*seq, body).await;
+    }
     let reply = Reply::json(answer.status, &answer.body);
     if answer.status == 503 {
         reply.with("Retry-After", "5")
@@ -412,8 +461,9 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's.
-        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
+        // `approval` and `ticket` are the sink's own judgments (the host or the ticket may have
+        // changed since): not the delivery's.
+        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval", "ticket"] {
             map.remove(member);
         }
         map

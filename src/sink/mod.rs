@@ -9,6 +9,7 @@
 //! ```
 
 pub mod approvals;
+pub mod decide;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub mod query;
 pub mod registry;
 pub mod server;
 pub mod strict;
+pub mod tickets;
 pub mod watched;
 pub mod writer;
 
@@ -68,6 +70,8 @@ pub struct Config {
     pub evidence: evidence::Config,
     /// The Git hosts, credentials and floors of approvals decisions.
     pub approvals: approvals::Config,
+    /// The ticket systems and their credentials.
+    pub tickets: tickets::Config,
 }
 
 /// Why the sink could not start or run.
@@ -101,6 +105,8 @@ pub enum SinkError {
     Watch(#[from] WatchError),
     #[error("approvals: {0}")]
     Approvals(String),
+    #[error("tickets: {0}")]
+    Tickets(String),
 }
 
 /// Why the server stopped.
@@ -181,10 +187,15 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         approvals::Approvals::start(config.approvals, config.data_dir.clone())
             .map_err(SinkError::Approvals)?,
     );
-    let rendered = Arc::clone(&approvals);
-    let _ = metrics
-        .more
-        .set(metrics::MoreMetrics(Arc::new(move |o| rendered.render(o))));
+    let tickets = Arc::new(
+        tickets::Tickets::start(config.tickets, config.data_dir.clone())
+            .map_err(SinkError::Tickets)?,
+    );
+    let rendered = (Arc::clone(&approvals), Arc::clone(&tickets));
+    let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
+        rendered.0.render(o);
+        rendered.1.render(o, chrono::Utc::now());
+    })));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
@@ -197,6 +208,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
         approvals: Some(approvals),
+        tickets: Some(tickets),
     };
     let served = run(
         listener,
@@ -230,6 +242,8 @@ pub struct Context {
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
     /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
     pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Ticket decisions, evidence, work notes and reviews (`None`: none).
+    pub tickets: Option<Arc<tickets::Tickets>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -268,6 +282,8 @@ pub fn run(
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
             approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
+            tickets: ctx.tickets.clone(),
+            runtime: runtime.handle().clone(),
         };
         watch::spawn(watch, Arc::new(recorder))?;
     }
@@ -284,6 +300,7 @@ pub fn run(
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
         approvals: ctx.approvals,
+        tickets: ctx.tickets,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -437,6 +454,7 @@ mod tests {
             watch: None,
             on_durable: Box::new(|_| {}),
             approvals: None,
+            tickets: None,
         };
         let limits = server::Limits {
             max_connections: 16,

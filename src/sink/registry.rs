@@ -56,6 +56,22 @@ impl<R: Learn> Shared<R> {
         f(&mut registry)
     }
 
+    /// Runs `f` on the registry if it is loaded by now (never blocks on the load): for `/metrics`.
+    pub fn peek<T>(&self, f: impl FnOnce(&R) -> T) -> Option<T> {
+        let mut registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut loading = self.loading.lock().ok()?;
+        if loading.as_ref().is_some_and(|h| !h.is_finished()) {
+            return None;
+        }
+        if let Some(handle) = loading.take() {
+            *registry = handle.join().unwrap_or_default();
+        }
+        Some(f(&registry))
+    }
+
     /// [`Shared::with`] from async code: waits for the load without holding a runtime thread.
     pub async fn with_async<T: Send + 'static>(
         self: &Arc<Self>,
