@@ -146,4 +146,14 @@ pub struct GuardPolicy {
     /// reads and judges it: the guard only asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<serde_json::Value>,
+    /// The policy's `ticket` section as written (docs/tickets.md), forwarded to the sink: the guard
+    /// asks it on every sync (an approved emergency ticket may pass a closed window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<serde_json::Value>,
+    /// The policy's `emergency` section, when it is not the default (`reviewWithin: 48h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<serde_json::Value>,
+    /// `change.idPattern`, whose groups `ticket.number` names (with `ticket` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id_pattern: Option<String>,
 }
