@@ -120,7 +120,6 @@ pub fn split_repo_url(url: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn repository_urls_as_argo_cd_holds_them() {

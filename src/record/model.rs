@@ -512,6 +512,7 @@ mod tests {
                     assert!(g.extra.is_empty(), "{line}");
                     kinds.1 += 1;
                 }
+                Body::Review(_) => panic!("the golden log holds no review: {line}"),
             }
             assert_eq!(canonical(&record), line);
             // Printed JSON: the same members in the same order as the release printed the raw line.
@@ -547,9 +548,41 @@ mod tests {
                     assert_eq!(g.destination.extra["later"]["z"], true);
                     &g.extra
                 }
+                Body::Review(r) => &r.extra,
             };
             assert_eq!(extra.len(), 2, "{extra:?}");
         }
+    }
+
+    #[test]
+    fn a_review_and_ticket_evidence_round_trip_to_their_canonical_bytes() {
+        let review = super::super::review_record(
+            "CHG-9",
+            "Dee",
+            "root cause: a bad config; fixed",
+            &[3, 4],
+            Some("2026-01-03T10:00:00Z"),
+            false,
+            "api",
+            "2026-01-02T10:00:00.000Z",
+        );
+        let mut map = review.to_map();
+        map.insert("seq".into(), json!(5));
+        map.insert("prev".into(), json!("p"));
+        map.insert("hash".into(), json!("h"));
+        map.insert("zLater".into(), json!(1));
+        let expected = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(map).unwrap();
+        assert!(matches!(&record.body, Body::Review(r) if r.extra.len() == 1 && r.emergencies == [3, 4]));
+        assert_eq!(canonical(&record), expected);
+        assert_eq!(record.body.change_id(), Some("CHG-9"));
+        let mut missing = review.to_map();
+        missing.remove("due");
+        missing.insert("seq".into(), json!(5));
+        missing.insert("prev".into(), json!("p"));
+        missing.insert("hash".into(), json!("h"));
+        let e = Record::from_map(missing).unwrap_err();
+        assert!(e.to_string().contains("missing field `due`"), "{e}");
     }
 
     #[test]

@@ -63,6 +63,28 @@ impl Emergency {
     }
 }
 
+/// Checks the text of a review: not empty, at most `max` characters, no control characters (a note
+/// may hold line breaks and tabs, `lines`).
+///
+/// # Errors
+///
+/// What is wrong, naming the member.
+pub fn check_text(name: &str, value: &str, max: usize, lines: bool) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{name} is empty"));
+    }
+    if value.chars().count() > max {
+        return Err(format!("{name} is longer than {max} characters"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !(lines && matches!(c, '\n' | '\t')))
+    {
+        return Err(format!("{name} holds a control character"));
+    }
+    Ok(())
+}
+
 fn utc(rfc3339: &str) -> Option<DateTime<Utc>> {
     DateTime::<FixedOffset>::parse_from_rfc3339(rfc3339)
         .ok()

@@ -276,7 +276,7 @@ pub fn run(
             }
         }
     }
-    let (mut decision, note) = match early {
+    let (decision, note) = match early {
         Some(done) => done,
         None => {
             let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);

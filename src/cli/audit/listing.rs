@@ -239,8 +239,12 @@ pub fn to_wide_table(records: &[Record]) -> String {
 }
 
 /// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, why the gate was skipped and what the approvals lack.
-pub fn exceptions_table(records: &[Record]) -> String {
+/// the sink learnt of it, which hooks ran, why the gate was skipped, what the approvals and the ticket
+/// lack, and the emergencies awaiting review (`reviews`: the finding of an emergency's first record).
+pub fn exceptions_table(
+    records: &[Record],
+    reviews: &std::collections::HashMap<u64, String>,
+) -> String {
     let header = [
         "SEQ",
         "RECEIVED",
@@ -254,30 +258,42 @@ pub fn exceptions_table(records: &[Record]) -> String {
     ];
     let rows = records
         .iter()
-        .filter_map(|r| match &r.body {
-            Body::Sync(s) => Some((r, r.seq, s)),
-            Body::Guard(_) | Body::Review(_) => None,
-        })
-        .map(|(r, seq, s)| {
-            let hooks = match s.gate.as_present() {
-                Some(Some(g)) => hooks_ran(g),
-                _ => String::new(),
+        .filter_map(|r| {
+            let (via, hooks, change) = match &r.body {
+                Body::Sync(s) => (
+                    s.via.as_present().cloned().unwrap_or_default(),
+                    match s.gate.as_present() {
+                        Some(Some(g)) => hooks_ran(g),
+                        _ => String::new(),
+                    },
+                    s.change_id.clone().or_else(|| s.emergency.clone()),
+                ),
+                Body::Guard(g) => (
+                    String::new(),
+                    String::new(),
+                    g.change_id.clone().or_else(|| g.emergency.clone()),
+                ),
+                Body::Review(_) => return None,
             };
-            let exceptions = crate::record::findings::findings(r).join(",");
-            vec![
-                seq.to_string(),
-                s.received_at.clone(),
-                s.app.name.clone(),
-                s.event.clone(),
-                s.revision
-                    .as_deref()
+            let mut exceptions: Vec<String> = crate::record::findings::findings(r)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            exceptions.extend(reviews.get(&r.seq).cloned());
+            let b = &r.body;
+            Some(vec![
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.app_name().to_owned(),
+                b.event().to_owned(),
+                b.revision()
                     .map_or("", |r| r.get(..12).unwrap_or(r))
                     .to_owned(),
-                s.change_id.clone().unwrap_or_default(),
-                s.via.as_present().cloned().unwrap_or_default(),
+                change.unwrap_or_default(),
+                via,
                 hooks,
-                exceptions,
-            ]
+                exceptions.join(","),
+            ])
         })
         .collect();
     table::aligned(&header, rows)
@@ -312,7 +328,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) => unreachable!("an event body"),
         }
     }
 

@@ -152,6 +152,9 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     if verified {
         super::approvals::section(w, &selected);
     }
+    if super::tickets::any(&selected) {
+        super::tickets::section(w, &selected);
+    }
 
     let _ = writeln!(w, "\nWindows (guard decisions):");
     if guards.is_empty() {
@@ -163,8 +166,10 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         } else {
             format!("in {}", g.windows.join("; "))
         };
+        let by_ticket = matches!(g.ticket.as_present(), Some(Some(t)) if t.emergency);
         let emergency = match text(g.emergency.as_deref()) {
             "" => String::new(),
+            e if by_ticket => format!(", emergency change {e} (an approved emergency ticket)"),
             e => format!(", emergency override {e}"),
         };
         let active: Vec<String> = g.active.iter().map(u64::to_string).collect();
@@ -279,7 +284,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) => unreachable!("an event body"),
         }
     }
 

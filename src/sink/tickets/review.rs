@@ -7,6 +7,7 @@
 
 use super::Tickets;
 use crate::ledger::Outcome;
+use crate::record::review::check_text;
 use crate::record::{review_record, Body};
 use crate::sink::registry::Learn as _;
 use crate::sink::writer::Appender;
@@ -31,28 +32,6 @@ fn bad(message: impl Into<String>) -> ReviewAnswer {
     }
 }
 
-/// Checks a review's text: not empty, not too long, no control characters (a note may hold line
-/// breaks and tabs).
-///
-/// # Errors
-///
-/// What is wrong, naming the member.
-pub fn check(name: &str, value: &str, max: usize, lines: bool) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err(format!("{name} is empty"));
-    }
-    if value.chars().count() > max {
-        return Err(format!("{name} is longer than {max} characters"));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !(lines && matches!(c, '\n' | '\t')))
-    {
-        return Err(format!("{name} holds a control character"));
-    }
-    Ok(())
-}
-
 impl Tickets {
     /// Records the review `request` asks for (see the module's documentation).
     pub async fn review(
@@ -68,7 +47,7 @@ impl Tickets {
             ("by", by, MAX_BY, false),
             ("note", note, MAX_NOTE, true),
         ] {
-            if let Err(e) = check(name, value, max, lines) {
+            if let Err(e) = check_text(name, value, max, lines) {
                 return bad(e);
             }
         }
