@@ -5,6 +5,7 @@
 //! forwards), gives validated [`TicketSpec`] and [`EmergencySpec`]. Pure: no I/O.
 
 use super::approvals::OnUnavailable;
+pub use crate::window::spec::EmergencySpec;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -416,54 +417,6 @@ pub fn number_of(template: &str, pattern: &str, change_id: &str) -> Result<Strin
     let mut out = String::new();
     caps.expand(template, &mut out);
     Ok(out)
-}
-
-/// `emergency`: what follows an emergency change.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EmergencySpec {
-    /// How soon after the emergency its post-implementation review is due (Go duration).
-    #[serde(default = "default_review_within")]
-    pub review_within: String,
-}
-
-/// The default of `emergency.reviewWithin`.
-pub const DEFAULT_REVIEW_WITHIN: &str = "48h";
-
-fn default_review_within() -> String {
-    DEFAULT_REVIEW_WITHIN.to_owned()
-}
-
-impl Default for EmergencySpec {
-    fn default() -> Self {
-        EmergencySpec {
-            review_within: default_review_within(),
-        }
-    }
-}
-
-impl EmergencySpec {
-    /// Whether every key has its default (the section is then not written).
-    pub fn is_default(&self) -> bool {
-        *self == EmergencySpec::default()
-    }
-
-    /// `reviewWithin` in seconds.
-    ///
-    /// # Errors
-    ///
-    /// Not a Go duration, or not positive.
-    pub fn review_seconds(&self) -> Result<i64, (String, String)> {
-        let nanos = crate::window::duration::parse_go_duration(&self.review_within)
-            .map_err(|e| ("reviewWithin".to_owned(), e.0))?;
-        if nanos <= 0 {
-            return Err((
-                "reviewWithin".to_owned(),
-                format!("{:?} must be positive; write e.g. 48h", self.review_within),
-            ));
-        }
-        Ok(nanos / 1_000_000_000)
-    }
 }
 
 /// Reads the `ticket` section from JSON (what the guard forwards, or a record keeps); `pattern` is

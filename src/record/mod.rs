@@ -8,6 +8,8 @@
 //! model   Record, Body (SyncEvent | GuardDecision | Review), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
+//! decision guard decisions and reviews → Body
+//! fields  reading a request's members defensively
 //! evidence approval and ticket (later verification) evidence members
 //! findings gate exceptions and evidence findings: what `audit exceptions` lists
 //! review  emergency changes, their due dates and post-implementation reviews
@@ -20,8 +22,10 @@
 //! written by a newer version still read and print as they are.
 
 mod build;
+mod decision;
 pub mod event;
 pub mod evidence;
+mod fields;
 mod filter;
 pub mod findings;
 pub mod gate;
@@ -29,7 +33,8 @@ mod model;
 pub mod read;
 pub mod review;
 
-pub use build::{event_record, event_record_via, guard_record, review_record};
+pub use build::{event_record, event_record_via};
+pub use decision::{guard_record, review_record};
 pub use event::{
     EventError, Via, EMERGENCY_REVIEW, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED,
 };

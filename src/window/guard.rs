@@ -9,7 +9,7 @@ use super::ask::{decide_url, Decider};
 use super::duration::parse_go_duration;
 use super::reason::{human, rfc3339};
 use super::rules::{Decision, Rules, Subject};
-use super::spec::{GuardPolicy, GuardSpec, OnClosed};
+use super::spec::{EmergencySpec, GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -224,12 +224,9 @@ impl Settings {
     }
 }
 
-/// Runs the guard: decide, maybe wait, ask the sink (`approvals`, `ticket`), report. A report that
-/// does not arrive is logged, not fatal.
-///
-/// With a `ticket` section the sink is asked about every sync, the window open or not: an approved
-/// emergency ticket lets a sync through a closed window. When the windows refuse and the sink says
-/// so too (`gate: window`), `onClosed: wait` waits for the window and asks again.
+/// Runs the guard: decide, maybe wait, ask the sink (`approvals`, `ticket`), report (a report that
+/// does not arrive is logged, not fatal). With `ticket` the sink is asked even when the window is
+/// closed (an emergency ticket may pass it); `onClosed: wait` then waits if the sink says `gate: window`.
 ///
 /// # Errors
 ///
@@ -261,32 +258,24 @@ pub fn run(
         emergency: Some(request.emergency.clone()).filter(|e| !e.is_empty()),
     };
     let ask = |decision: &mut Decision| ask_sink(request, env, &policy, &rules, decision, decider);
-    let mut recorded = false;
-    let mut early = None;
-    if policy.ticket.is_some() {
-        let mut first = rules.decide(&subject, clock.now());
-        if !first.allowed {
-            // An emergency ticket may open the window: ask before waiting for it.
-            let asked = ask(&mut first);
-            let waits = settings.on_closed == OnClosed::Wait;
-            let by_window = asked.gate.as_deref() == Some("window") || !asked.answered;
-            if first.allowed || !waits || !by_window {
-                recorded = asked.answered;
-                early = Some((first, String::new()));
-            }
+    let (mut recorded, mut early) = (false, None);
+    let mut first = rules.decide(&subject, clock.now());
+    if policy.ticket.is_some() && !first.allowed {
+        // An emergency ticket may open the window: ask before waiting for it.
+        let asked = ask(&mut first);
+        let by_window = asked.gate.as_deref() == Some("window") || !asked.answered;
+        if first.allowed || settings.on_closed == OnClosed::Fail || !by_window {
+            recorded = asked.answered;
+            early = Some((first, String::new()));
         }
     }
-    let (decision, note) = match early {
-        Some(done) => done,
-        None => {
-            let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
-            let asks = policy.ticket.is_some() || (policy.approvals.is_some() && decision.allowed);
-            if asks {
-                recorded = ask(&mut decision).answered;
-            }
-            (decision, note)
+    let (decision, note) = early.unwrap_or_else(|| {
+        let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
+        if policy.ticket.is_some() || (policy.approvals.is_some() && decision.allowed) {
+            recorded = ask(&mut decision).answered;
         }
-    };
+        (decision, note)
+    });
     if let (Some(url), false) = (&settings.report, recorded) {
         let mut body = report_body(request, &rules, &decision);
         if decision.allowed && !request.emergency.is_empty() {
@@ -305,10 +294,9 @@ pub fn run(
 
 /// `emergency.reviewWithin` in seconds (48 h without the section).
 fn review_seconds(policy: &GuardPolicy) -> Result<i64, String> {
-    let spec = match &policy.emergency {
-        Some(v) => crate::policy::ticket::emergency_from_value(v)?,
-        None => crate::policy::ticket::EmergencySpec::default(),
-    };
+    let section = policy.emergency.clone().unwrap_or_else(|| json!({}));
+    let spec: EmergencySpec =
+        serde_json::from_value(section).map_err(|e| format!("emergency: {e}"))?;
     spec.review_seconds().map_err(|(k, m)| format!("emergency.{k}: {m}"))
 }
 
@@ -356,15 +344,13 @@ fn ask_sink(
         "emergency": policy.emergency,
         "window": window,
     });
-    let what = match (policy.ticket.is_some(), policy.approvals.is_some()) {
-        (true, true) => "the ticket and approvals",
-        (true, false) => "the ticket",
-        _ => "approvals",
-    };
-    let keys = match (policy.ticket.is_some(), policy.approvals.is_some()) {
-        (true, true) => "ticket.onUnavailable and approvals.onUnavailable",
-        (true, false) => "ticket.onUnavailable",
-        _ => "approvals.onUnavailable",
+    let (what, keys) = match (policy.ticket.is_some(), policy.approvals.is_some()) {
+        (true, true) => (
+            "the ticket and approvals",
+            "ticket.onUnavailable and approvals.onUnavailable",
+        ),
+        (true, false) => ("the ticket", "ticket.onUnavailable"),
+        _ => ("approvals", "approvals.onUnavailable"),
     };
     let answer = decide_url(&s.sink_url, &policy.guard.report)
         .ok_or_else(|| {
