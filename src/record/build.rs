@@ -126,6 +126,7 @@ pub fn event_record_via(
         gate: Added::Present(gate),
         approval: Added::Absent,
         ticket: Added::Absent,
+        review_due: Added::Absent,
         extra: Map::new(),
     })))
 }

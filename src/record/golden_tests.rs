@@ -2,7 +2,8 @@
 //! records it wrote (plus the documented attribution changes), and its log opens with every delivery
 //! found as a duplicate.
 
-use super::build::{event_record, guard_record};
+use super::build::event_record;
+use super::decision::guard_record;
 use super::event::index_key;
 use super::{Body, SCHEMA};
 use crate::commit::DEFAULT_CHANGE_PATTERN;

@@ -121,6 +121,11 @@ pub struct SyncEvent {
     /// The change ticket's state (src/record/evidence.rs); absent when no ticket rule covers the app.
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub ticket: Added<Option<Ticket>>,
+    /// When the post-implementation review of the emergency this sync names is due (RFC 3339): its
+    /// decision's, else 48 hours after the record; absent for other syncs (and in records written
+    /// before reviews existed, which count no emergency).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub review_due: Added<Option<String>>,
     /// Members this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -278,8 +283,8 @@ pub struct GuardDecision {
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub ticket: Added<Option<Ticket>>,
     /// When the post-implementation review of the emergency this decision allowed is due (RFC 3339);
-    /// absent for other decisions (and for emergencies decided before reviews existed: then 48 hours
-    /// after `at`).
+    /// absent for other decisions (and in decisions written before reviews existed, which count no
+    /// emergency).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub review_due: Added<Option<String>>,
     #[serde(flatten)]

@@ -3,9 +3,10 @@
 //! through, by override or by an approved emergency ticket; a sync that names an emergency id), when
 //! its review is due, and the review that closed it. Pure: the time is an argument.
 //!
-//! The due date is the first emergency decision's `reviewDue` (`emergency.reviewWithin` after it,
-//! 48 hours by default); an emergency known only from its sync records, or decided before reviews
-//! existed, is due [`DEFAULT_REVIEW_HOURS`] after its first record.
+//! The due date is the `reviewDue` of the emergency's first record: `emergency.reviewWithin` (48 hours
+//! by default) after the decision that let it through; a sync the guard did not decide is due
+//! [`DEFAULT_REVIEW_HOURS`] after it. Records written before reviews existed carry no `reviewDue` and
+//! count no emergency: that control did not exist for them.
 
 use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
 use super::model::{Body, Record};
@@ -91,35 +92,43 @@ fn utc(rfc3339: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The emergency of a record, when it is one: its change id, when, and the due date it names.
-pub fn emergency_of(body: &Body) -> Option<(&str, DateTime<Utc>, Option<DateTime<Utc>>)> {
+/// The emergency of a record, when it is one: its change id, when, and when its review is due.
+pub fn emergency_of(body: &Body) -> Option<(&str, DateTime<Utc>, DateTime<Utc>)> {
+    let due = |d: &super::model::Added<Option<String>>| d.as_present()?.as_deref().and_then(utc);
     match body {
         Body::Guard(g) if g.allowed => {
             let id = g.emergency.as_deref().filter(|e| !e.is_empty())?;
             let at = utc(&g.at).or_else(|| utc(&g.received_at))?;
-            let due = g
-                .review_due
-                .as_present()
-                .and_then(Option::as_deref)
-                .and_then(utc);
-            Some((id, at, due))
+            Some((id, at, due(&g.review_due)?))
         }
         Body::Sync(s) if matches!(s.event.as_str(), SYNC_SUCCEEDED | SYNC_FAILED) => {
             let id = s.emergency.as_deref().filter(|e| !e.is_empty())?;
-            Some((id, utc(&s.received_at)?, None))
+            Some((id, utc(&s.received_at)?, due(&s.review_due)?))
         }
         _ => None,
     }
 }
 
+/// The `reviewDue` of a sync the guard did not decide: [`DEFAULT_REVIEW_HOURS`] after it finished
+/// (else after it started, else after the sink received it).
+pub fn default_due(sync: &super::model::SyncEvent) -> Option<String> {
+    let at = [&sync.finished_at, &sync.started_at]
+        .into_iter()
+        .find_map(|t| t.as_deref().and_then(utc))
+        .or_else(|| utc(&sync.received_at))?;
+    Some(
+        (at + Duration::hours(DEFAULT_REVIEW_HOURS))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
 /// Every emergency of `records` (in log order), with its review when one follows it.
 pub fn emergencies<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Emergency> {
-    // Each emergency, and the due date its first decision names.
-    let mut found: BTreeMap<String, (Emergency, Option<DateTime<Utc>>)> = BTreeMap::new();
+    let mut found: BTreeMap<String, Emergency> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for r in records {
         if let Body::Review(review) = &r.body {
-            if let Some((e, _)) = found.get_mut(&review.change_id) {
+            if let Some(e) = found.get_mut(&review.change_id) {
                 if e.review.is_none() {
                     e.review = Some((r.seq, review.by.clone(), review.received_at.clone()));
                 }
@@ -129,21 +138,17 @@ pub fn emergencies<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Eme
         let Some((id, at, due)) = emergency_of(&r.body) else {
             continue;
         };
-        let (e, named) = found.entry(id.to_owned()).or_insert_with(|| {
+        let e = found.entry(id.to_owned()).or_insert_with(|| {
             order.push(id.to_owned());
-            let e = Emergency {
+            Emergency {
                 change_id: id.to_owned(),
                 seqs: Vec::new(),
                 apps: Vec::new(),
                 at,
-                due: at + Duration::hours(DEFAULT_REVIEW_HOURS),
+                due,
                 review: None,
-            };
-            (e, None)
+            }
         });
-        if named.is_none() {
-            *named = due;
-        }
         e.seqs.push(r.seq);
         let app = r.body.app_name().to_owned();
         if !e.apps.contains(&app) {
@@ -153,12 +158,6 @@ pub fn emergencies<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Eme
     order
         .into_iter()
         .filter_map(|id| found.remove(&id))
-        .map(|(mut e, named)| {
-            if let Some(due) = named {
-                e.due = due;
-            }
-            e
-        })
         .collect()
 }
 
@@ -189,8 +188,10 @@ mod tests {
     #[test]
     fn an_emergency_is_pending_then_overdue_until_reviewed() {
         let d = decision("CHG-9", "2026-01-01T10:00:00Z", Some("2026-01-02T10:00:00Z"));
-        let old = decision("CHG-8", "2026-01-01T10:00:00Z", None);
-        let records = vec![rec(1, d), rec(2, old)];
+        let later = decision("CHG-8", "2026-01-01T10:00:00Z", Some("2026-01-03T10:00:00Z"));
+        // Written before reviews existed: no emergency to review.
+        let old = decision("CHG-7", "2026-01-01T10:00:00Z", None);
+        let records = vec![rec(1, d), rec(2, later), rec(3, old)];
         let found = emergencies(&records);
         assert_eq!(found.len(), 2);
         let e = &found[0];
@@ -203,17 +204,18 @@ mod tests {
         assert_eq!(e.finding(after), Some(REVIEW_OVERDUE));
         let review = review_record("CHG-9", "Dee", "root cause fixed", &[1], Some("2026-01-02T10:00:00Z"), true, "cli", "2026-01-03T00:00:00.000Z");
         let mut records = records;
-        records.push(rec(3, review));
+        records.push(rec(4, review));
         let found = emergencies(&records);
         assert_eq!(found[0].status(after), Status::Reviewed);
-        assert_eq!(found[0].review.as_ref().map(|r| r.0), Some(3));
+        assert_eq!(found[0].review.as_ref().map(|r| r.0), Some(4));
         assert_eq!(found[1].status(after), Status::Pending);
     }
 
     #[test]
     fn refused_decisions_are_no_emergencies() {
         let mut body = json!({"app": "shop", "revision": "abc", "allowed": false,
-            "emergency": "CHG-9", "reason": "blocked", "at": "2026-01-01T10:00:00Z"});
+            "emergency": "CHG-9", "reason": "blocked", "at": "2026-01-01T10:00:00Z",
+            "reviewDue": "2026-01-03T10:00:00Z"});
         let refused = guard_record(&body, "2026-01-01T10:00:00Z").unwrap();
         body["emergency"] = json!(null);
         body["allowed"] = json!(true);

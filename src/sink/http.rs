@@ -462,8 +462,17 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
         // `approval` and `ticket` are the sink's own judgments (the host or the ticket may have
-        // changed since): not the delivery's.
-        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval", "ticket"] {
+        // changed since), and `reviewDue` follows from the receipt: not the delivery's.
+        for member in [
+            "seq",
+            "prev",
+            "hash",
+            "key",
+            "receivedAt",
+            "approval",
+            "ticket",
+            "reviewDue",
+        ] {
             map.remove(member);
         }
         map

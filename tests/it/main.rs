@@ -14,6 +14,7 @@
 )]
 
 mod host;
+mod itsm;
 mod kube_api;
 mod support;
 
@@ -36,5 +37,6 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod tickets;
 mod watch;
 mod window;

@@ -9,6 +9,7 @@ use super::run::Ask;
 use super::Tickets;
 use crate::policy::ticket;
 use crate::record::evidence::{Ticket as Evidence, DECIDED_AFTER};
+use crate::record::review::default_due;
 use crate::record::{Added, Body, SyncEvent, SYNC_FAILED, SYNC_SUCCEEDED};
 
 /// The finding of evidence on a sync: none when the ticket backs it; none either when the sync was
@@ -30,6 +31,14 @@ impl Tickets {
         };
         if !matches!(sync.event.as_str(), SYNC_SUCCEEDED | SYNC_FAILED) {
             return;
+        }
+        if let Some(id) = sync.emergency.clone() {
+            // The emergency's review is due when its decision said, else 48 hours after this sync.
+            let known = self.registry.with_async(move |r| r.emergency(&id)).await;
+            let due = known
+                .map(|e| e.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .or_else(|| default_due(sync));
+            sync.review_due = Added::Present(due);
         }
         let app = sync.app.name.clone();
         if let Some(revision) = sync.revision.clone() {

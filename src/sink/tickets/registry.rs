@@ -4,10 +4,10 @@
 //! are one) with its due date and its review. Loaded by src/sink/registry.rs.
 
 use crate::record::evidence::Ticket;
-use crate::record::review::{emergency_of, DEFAULT_REVIEW_HOURS};
+use crate::record::review::emergency_of;
 use crate::record::{Body, SYNC_SUCCEEDED};
 use crate::sink::registry::{holds, Learn};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 
@@ -39,8 +39,6 @@ pub struct Emergency {
     pub seqs: Vec<u64>,
     pub at: DateTime<Utc>,
     pub due: DateTime<Utc>,
-    /// Whether its due date came from a decision (`reviewDue`) rather than the default.
-    pub named: bool,
     /// The seq and idempotency key of its review.
     pub review: Option<(u64, String)>,
 }
@@ -113,17 +111,12 @@ impl Learn for Registry {
                 .or_insert_with(|| Emergency {
                     seqs: Vec::new(),
                     at,
-                    due: at + Duration::hours(DEFAULT_REVIEW_HOURS),
-                    named: false,
+                    due,
                     review: None,
                 });
             if !e.seqs.contains(&seq) {
                 e.seqs.push(seq);
                 e.seqs.sort_unstable();
-            }
-            if let (false, Some(due)) = (e.named, due) {
-                e.due = due;
-                e.named = true;
             }
         }
         match body {
