@@ -1,11 +1,10 @@
 //! What a ticket system said for one judgment, kept so that it can be judged again without the system
 //! (docs/tickets.md, "What an auditor reads"). Takes the system, the number, the rules, the instant
-//! of judging and the trimmed exchanges of a gather; gives the snapshot's canonical bytes (JSON, keys
-//! sorted; their SHA-256 is the digest the record names). [`rejudge`] replays the same gather over the
+//! of judging and the trimmed exchanges of a gather; gives the snapshot's bytes (JSON, keys sorted;
+//! their SHA-256 is the digest the record names). [`rejudge`] replays the same gather over the
 //! stored answers and judges at the stored instant: the verdict must be the one recorded.
 
 use super::Target;
-use crate::ledger::canonical::to_canonical;
 use crate::policy::ticket::{System, TicketSpec};
 use crate::remote::{Exchange, Replay};
 use crate::ticket::{judge, Judgment};
@@ -43,21 +42,24 @@ pub struct Snapshot {
 pub enum SnapshotError {
     #[error("not a ticket snapshot: {0}")]
     Invalid(String),
-    #[error("the snapshot's content cannot be written canonically: {0}")]
+    #[error("the snapshot's content cannot be written: {0}")]
     Canonical(String),
 }
 
 impl Snapshot {
-    /// The canonical bytes (one line of JSON, keys sorted, and a newline).
+    /// The bytes stored: one line of JSON with keys sorted at every depth, and a newline. Not the
+    /// log's canonical form, which refuses fractions: ServiceNow answers numbers as `-1.0`, and the
+    /// snapshot keeps the answer as it came.
     ///
     /// # Errors
     ///
-    /// A number that is not a safe integer (the canonical form refuses those).
+    /// The snapshot cannot be written as JSON.
     pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotError> {
-        let value =
+        let mut value =
             serde_json::to_value(self).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
+        value.sort_all_objects();
         let mut bytes =
-            to_canonical(&value).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
+            serde_json::to_vec(&value).map_err(|e| SnapshotError::Canonical(e.to_string()))?;
         bytes.push(b'\n');
         Ok(bytes)
     }
@@ -104,4 +106,33 @@ pub async fn rejudge(snapshot: &Snapshot) -> Result<Judgment, String> {
     let (ticket, _) = super::gather(&replay, &target).await;
     let ticket = ticket.map_err(|e| e.to_string())?;
     Ok(judge(&snapshot.rules, &snapshot.number, ticket.as_ref(), now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_snapshot_keeps_the_fractions_servicenow_answers_and_reads_back() {
+        let s = Snapshot {
+            kind: "ticket".into(),
+            version: VERSION,
+            system: "servicenow".into(),
+            api: "https://acme.service-now.com".into(),
+            number: "CHG0030001".into(),
+            rules: TicketSpec::of(System::ServiceNow),
+            fetched_at: "2026-03-07T11:00:00.000Z".into(),
+            exchanges: vec![Exchange {
+                request: "GET /x".into(),
+                body: json!({"z": 1, "a": {"value": -1.0}}),
+            }],
+            error: None,
+        };
+        let bytes = s.to_bytes().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#"{"a":{"value":-1.0},"z":1}"#), "{text}");
+        assert_eq!(Snapshot::from_bytes(&bytes).unwrap(), s);
+        assert!(Snapshot::from_bytes(br#"{"kind":"approval"}"#).is_err());
+    }
 }

@@ -217,7 +217,7 @@ fn review_due(
     let seconds = spec.review_seconds().ok()?;
     Some(
         (at.with_timezone(&chrono::Utc) + chrono::Duration::seconds(seconds))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     )
 }
 

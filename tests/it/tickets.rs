@@ -127,7 +127,10 @@ fn freeze() -> Value {
     json!({"freezes": [{"name": "year-end", "from": (now - Duration::hours(1)).to_rfc3339(), "until": (now + Duration::hours(5)).to_rfc3339()}]})
 }
 
+/// The webhook's body for a sync of `app` at `revision` that started at `started` and finished ten
+/// minutes later (the guard decided in between).
 fn sync_body(app: &str, revision: &str, started: &str, selective: bool, message: &str) -> String {
+    let finished = iso(DateTime::parse_from_rfc3339(started).unwrap().with_timezone(&Utc) + Duration::minutes(10));
     let mut operation = json!({"initiatedBy": {"automated": true}, "sync": {"revision": revision}});
     let mut resources = vec![json!({"group": "batch", "version": "v1", "kind": "Job", "namespace": "production",
         "name": format!("{app}-sluice-guard"), "hookType": "PreSync", "hookPhase": "Succeeded", "syncPhase": "PreSync"})];
@@ -145,7 +148,7 @@ fn sync_body(app: &str, revision: &str, started: &str, selective: bool, message:
             "status": {"sync": {"status": "Synced", "revision": revision}, "health": {"status": "Healthy"},
                 "history": [{"id": 6, "revision": "0ld0ld0", "deployStartedAt": "2026-01-01T00:00:00Z"},
                             {"id": 7, "revision": revision, "deployStartedAt": started}],
-                "operationState": {"phase": "Succeeded", "message": "successfully synced", "startedAt": started, "finishedAt": started,
+                "operationState": {"phase": "Succeeded", "message": "successfully synced", "startedAt": started, "finishedAt": finished,
                     "operation": operation, "syncResult": {"revision": revision, "resources": resources}}}
         },
         "commit": {"Message": message, "Author": "Ann <ann@example.com>", "Date": started, "Tags": []}
@@ -370,7 +373,7 @@ fn an_approved_emergency_change_passes_a_freeze_and_an_unapproved_one_does_not()
     assert!(reason.contains("overrides sync windows and freezes (without it: blocked: freeze 'year-end'"), "{reason}");
     let due = DateTime::parse_from_rfc3339(d["reviewDue"].as_str().unwrap()).unwrap();
     let at = DateTime::parse_from_rfc3339(d["at"].as_str().unwrap()).unwrap();
-    assert_eq!((due - at).num_hours(), 48, "emergency.reviewWithin's default");
+    assert_eq!((due - at).num_seconds(), 48 * 3600, "emergency.reviewWithin's default");
     // An unapproved emergency change does not.
     let out = guard(&sink, rules.clone(), "CHG0030011", freeze()).run();
     assert_eq!(out.status.code(), Some(1));

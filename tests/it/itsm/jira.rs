@@ -132,7 +132,7 @@ fn user(name: &str) -> Value {
 }
 
 fn date(t: DateTime<Utc>) -> Value {
-    json!({"iso8601": t.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
+    json!({"iso8601": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
            "jira": t.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string(),
            "friendly": t.format("%d/%b/%y %l:%M %p").to_string(),
            "epochMillis": t.timestamp_millis()})
@@ -238,7 +238,8 @@ fn comment(issue: &mut Issue, req: &Req, route: &str) -> Resp {
     };
     issue.comments.push(doc.clone());
     let id = 10_000 + issue.comments.len();
-    let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string();
+    // Jira writes `+0000`; Atlassian's description says `date-time`, which the check holds it to.
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Resp::json(201, route, json!({"self": format!("https://acme.atlassian.net/rest/api/3/issue/{}/comment/{id}", issue.id),
         "id": id.to_string(), "author": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "sluice", "active": true},
         "body": doc, "created": now, "updated": now, "jsdPublic": false}))
