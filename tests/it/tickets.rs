@@ -706,3 +706,39 @@ fn syncs_that_skipped_the_guard_are_judged_after_the_fact() {
     let metrics = sink.http("GET", "/metrics", &[], b"").body;
     assert!(metrics.contains("sluice_ticket_decisions_total{decided=\"after-the-fact\",verdict=\"not-authorized\"} 1"), "{metrics}");
 }
+
+#[test]
+fn the_export_marks_emergencies_by_ticket_for_the_auditors_sample() {
+    let now = Utc::now();
+    let sn = servicenow::start(
+        vec![
+            Change::new("CHG0030050", now - Duration::hours(1), now + Duration::hours(2)).kind("emergency"),
+            Change::new("CHG0030051", now - Duration::hours(1), now + Duration::hours(2)),
+        ],
+        chrono_tz::UTC,
+    );
+    let (_keep, tmp) = tmpdir();
+    let prefix = tmp.join("k");
+    let keygen = support::sluice_in(Path::new("."), &["audit", "keygen", "--name", "ci.example/sluice", "--out", &prefix.display().to_string()], &[]);
+    assert!(keygen.status.success(), "{}", support::stderr(&keygen));
+    let key = tmp.join("k.key").display().to_string();
+    let mut sink = sink(&tmp, Some(&sn), None, false, &["--checkpoint-key-file", &key, "--checkpoint-every", "1"]);
+    let out = guard(&sink, json!({"system": "servicenow"}), "CHG0030050", freeze()).run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let out = guard(&sink, json!({"system": "servicenow"}), "CHG0030051", json!({})).run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(sink.terminate(std::time::Duration::from_secs(20)).is_some_and(|s| s.success()));
+    let bundle = tmp.join("bundle");
+    let export = support::sluice_in(
+        Path::new("."),
+        &["audit", "export", "--data-dir", &sink.data_dir.display().to_string(), "--public-key", &tmp.join("k.pub").display().to_string(),
+          "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--out", &bundle.display().to_string()],
+        &[],
+    );
+    assert!(export.status.success(), "{}", support::stderr(&export));
+    let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
+    let row = |id: &str| csv.lines().find(|l| l.starts_with(&format!("\"{id}\""))).unwrap_or_else(|| panic!("{id}: {csv}")).to_owned();
+    let window = |line: &str| line.split("\",\"").nth(7).unwrap().to_owned();
+    assert_eq!(window(&row("CHG0030050")), "emergency");
+    assert_eq!(window(&row("CHG0030051")), "allowed");
+}
