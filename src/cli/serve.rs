@@ -152,7 +152,11 @@ pub(super) struct ServeArgs {
     )]
     servicenow_user: Option<String>,
     /// File holding the ServiceNow user's password (a Secret).
-    #[arg(long, env = "SLUICE_SERVICENOW_PASSWORD_FILE", requires = "servicenow_user")]
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_PASSWORD_FILE",
+        requires = "servicenow_user"
+    )]
     servicenow_password_file: Option<PathBuf>,
     /// ServiceNow OAuth client credentials: the application registry's client id.
     #[arg(

@@ -20,7 +20,7 @@
 use crate::policy::ticket::System;
 use crate::remote::http::{error_message, read_limited, root_cause, sleep_within};
 use crate::remote::secret::{read_token, Secret, SecretError};
-use crate::remote::{Req, RemoteError, Source};
+use crate::remote::{RemoteError, Req, Source};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -45,10 +45,16 @@ const TOKEN_MARGIN_SECONDS: i64 = 60;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceNowAuth {
     /// Basic auth: the user name and a file holding the password.
-    Basic { user: String, password_file: PathBuf },
+    Basic {
+        user: String,
+        password_file: PathBuf,
+    },
     /// OAuth 2.0 client credentials (`POST /oauth_token.do`): the client id and a file holding the
     /// client secret.
-    OAuth { client_id: String, secret_file: PathBuf },
+    OAuth {
+        client_id: String,
+        secret_file: PathBuf,
+    },
 }
 
 /// A ServiceNow instance.
@@ -323,7 +329,10 @@ impl HttpSource<'_> {
                     .jira
                     .as_ref()
                     .ok_or_else(|| RemoteError::new("credentials", "Jira is not configured"))?;
-                Ok(basic(&site.email, &read_token(&site.token_file).map_err(denied)?))
+                Ok(basic(
+                    &site.email,
+                    &read_token(&site.token_file).map_err(denied)?,
+                ))
             }
             System::ServiceNow => {
                 let instance = self.systems.servicenow.as_ref().ok_or_else(|| {
@@ -359,8 +368,8 @@ impl HttpSource<'_> {
                 return Ok(token.clone());
             }
         }
-        let secret = read_token(secret_file)
-            .map_err(|e| RemoteError::new("credentials", e.to_string()))?;
+        let secret =
+            read_token(secret_file).map_err(|e| RemoteError::new("credentials", e.to_string()))?;
         let form = format!(
             "grant_type=client_credentials&client_id={}&client_secret={}",
             super::encode(client_id),
@@ -380,7 +389,10 @@ impl HttpSource<'_> {
             .await
             .map_err(|e| {
                 self.systems.metrics.count(self.system, "failed");
-                RemoteError::new(request, format!("cannot reach the instance: {}", root_cause(&e)))
+                RemoteError::new(
+                    request,
+                    format!("cannot reach the instance: {}", root_cause(&e)),
+                )
             })?;
         let status = response.status().as_u16();
         let bytes = read_limited(response, MAX_BODY)
@@ -405,7 +417,11 @@ impl HttpSource<'_> {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| RemoteError::new(request, "no access_token in the answer"))?;
-        let expires = now + value.get("expires_in").and_then(Value::as_i64).unwrap_or(1800);
+        let expires = now
+            + value
+                .get("expires_in")
+                .and_then(Value::as_i64)
+                .unwrap_or(1800);
         let token = Secret::new(token.to_owned());
         *kept = Some((token.clone(), expires));
         Ok(token)
@@ -444,7 +460,9 @@ impl HttpSource<'_> {
             .header("accept", "application/json")
             .header("authorization", auth.expose());
             if let Some(body) = &body {
-                rq = rq.header("content-type", "application/json").body(body.clone());
+                rq = rq
+                    .header("content-type", "application/json")
+                    .body(body.clone());
             }
             let retry = |failures: &mut u32, why: String| -> Result<Duration, RemoteError> {
                 *failures += 1;
@@ -525,7 +543,10 @@ impl HttpSource<'_> {
             if status >= 500 && idempotent {
                 match retry(
                     &mut failures,
-                    format!("the ticket system answered {status}: {}", error_message(&bytes)),
+                    format!(
+                        "the ticket system answered {status}: {}",
+                        error_message(&bytes)
+                    ),
                 ) {
                     Ok(pause) => {
                         sleep_within(pause, self.deadline).await;

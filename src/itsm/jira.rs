@@ -30,7 +30,10 @@ pub fn valid_key(key: &str) -> bool {
         return false;
     };
     key.len() <= 64
-        && project.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+        && project
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_uppercase())
         && project
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
@@ -118,7 +121,9 @@ pub async fn gather<S: Source>(
     t.planned_end = date(&target.planned_end_field);
     let request = g
         .get_optional(
-            Req::one(format!("/rest/servicedeskapi/request/{key}?expand=requestType")),
+            Req::one(format!(
+                "/rest/servicedeskapi/request/{key}?expand=requestType"
+            )),
             |v| keep(v, &["issueKey", "requestTypeId", "requestType.name"]),
             &[404],
         )
@@ -218,7 +223,10 @@ async fn approvals<S: Source>(
             });
         }
         let last = body.get("isLastPage").and_then(Value::as_bool);
-        let size = body.get("size").and_then(Value::as_u64).unwrap_or(values.len() as u64);
+        let size = body
+            .get("size")
+            .and_then(Value::as_u64)
+            .unwrap_or(values.len() as u64);
         match last {
             Some(false) if size > 0 => start += size,
             Some(false) => {

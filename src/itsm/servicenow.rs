@@ -22,7 +22,7 @@
 
 use super::encode;
 use crate::policy::ticket::System;
-use crate::remote::{keep, Gather, Req, RemoteError, Source};
+use crate::remote::{keep, Gather, RemoteError, Req, Source};
 use crate::ticket::judge::servicenow_state;
 use crate::ticket::{Approval, Ticket};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -74,7 +74,10 @@ pub fn approvers_path(sys_id: &str, offset: usize) -> String {
 }
 
 fn trim_changes(v: &Value) -> Value {
-    let members: Vec<String> = CHANGE_FIELDS.iter().map(|f| format!("result[].{f}")).collect();
+    let members: Vec<String> = CHANGE_FIELDS
+        .iter()
+        .map(|f| format!("result[].{f}"))
+        .collect();
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
     keep(v, &members)
 }
@@ -134,7 +137,9 @@ pub async fn gather<S: Source>(
     if !valid_number(number) {
         return Err(RemoteError::new(
             "change number",
-            format!("{number:?} is not a ServiceNow change number (letters, digits, '-', '_', '.')"),
+            format!(
+                "{number:?} is not a ServiceNow change number (letters, digits, '-', '_', '.')"
+            ),
         ));
     }
     let path = change_path(number);
@@ -197,7 +202,10 @@ async fn approvers<S: Source>(
     let mut out = Vec::new();
     for page in 0..MAX_APPROVER_PAGES {
         let body = g
-            .get(Req::one(approvers_path(sys_id, page * APPROVER_PAGE)), trim_approvers)
+            .get(
+                Req::one(approvers_path(sys_id, page * APPROVER_PAGE)),
+                trim_approvers,
+            )
             .await?;
         let rows = body
             .get("result")
@@ -229,7 +237,10 @@ async fn approvers<S: Source>(
     }
     Err(RemoteError::new(
         "approver records",
-        format!("more than {} approver records", MAX_APPROVER_PAGES * APPROVER_PAGE),
+        format!(
+            "more than {} approver records",
+            MAX_APPROVER_PAGES * APPROVER_PAGE
+        ),
     ))
 }
 
@@ -272,7 +283,12 @@ mod tests {
         assert_eq!(t.planned_start, utc("2026-03-08 09:30:00"));
         assert_eq!(t.planned_end, utc("2026-03-08 11:30:00"));
         assert_eq!(t.assignment_group.as_deref(), Some("Network"));
-        assert_eq!(utc("2026-03-08 09:30:00").map(crate::ticket::judge::instant).as_deref(), Some("2026-03-08T09:30:00Z"));
+        assert_eq!(
+            utc("2026-03-08 09:30:00")
+                .map(crate::ticket::judge::instant)
+                .as_deref(),
+            Some("2026-03-08T09:30:00Z")
+        );
         assert_eq!(utc(""), None);
     }
 }

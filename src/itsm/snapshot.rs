@@ -105,7 +105,12 @@ pub async fn rejudge(snapshot: &Snapshot) -> Result<Judgment, String> {
     let replay = Replay::new(&snapshot.exchanges);
     let (ticket, _) = super::gather(&replay, &target).await;
     let ticket = ticket.map_err(|e| e.to_string())?;
-    Ok(judge(&snapshot.rules, &snapshot.number, ticket.as_ref(), now))
+    Ok(judge(
+        &snapshot.rules,
+        &snapshot.number,
+        ticket.as_ref(),
+        now,
+    ))
 }
 
 #[cfg(test)]

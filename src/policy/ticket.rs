@@ -4,6 +4,9 @@
 //! for its post-implementation review. Takes the sections as written (YAML, or the JSON the guard
 //! forwards), gives validated [`TicketSpec`] and [`EmergencySpec`]. Pure: no I/O.
 
+// "ServiceNow" and "OpenAPI" are names, not code: no backticks around them in the docs.
+#![allow(clippy::doc_markdown)]
+
 use super::approvals::OnUnavailable;
 pub use crate::window::spec::EmergencySpec;
 use regex::Regex;
@@ -176,9 +179,10 @@ impl TicketSpec {
     pub fn jira_statuses(&self) -> Vec<String> {
         match &self.statuses {
             Some(list) => list.clone(),
-            None if self.status_categories.is_empty() => {
-                DEFAULT_JIRA_STATUSES.iter().map(|s| (*s).to_owned()).collect()
-            }
+            None if self.status_categories.is_empty() => DEFAULT_JIRA_STATUSES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -218,7 +222,10 @@ impl TicketSpec {
         let only = |key: &str, system: &str| {
             Err((
                 key.to_owned(),
-                format!("is a {system} key; this ticket's system is {}", self.system.as_str()),
+                format!(
+                    "is a {system} key; this ticket's system is {}",
+                    self.system.as_str()
+                ),
             ))
         };
         match self.system {
@@ -228,7 +235,10 @@ impl TicketSpec {
                 }
                 for (key, set) in [
                     ("statusCategories", !self.status_categories.is_empty()),
-                    ("emergencyRequestTypes", !self.emergency_request_types.is_empty()),
+                    (
+                        "emergencyRequestTypes",
+                        !self.emergency_request_types.is_empty(),
+                    ),
                     ("plannedStartField", !self.planned_start_field.is_empty()),
                     ("plannedEndField", !self.planned_end_field.is_empty()),
                 ] {
@@ -282,7 +292,10 @@ fn validate_states(states: &[String]) -> Result<(), (String, String)> {
             let names: Vec<&str> = SERVICENOW_STATES.iter().map(|(n, _)| *n).collect();
             return Err((
                 key,
-                format!("{s:?} is not a ServiceNow change state ({})", names.join(", ")),
+                format!(
+                    "{s:?} is not a ServiceNow change state ({})",
+                    names.join(", ")
+                ),
             ));
         };
         if !SYNC_STATES.contains(&name) {
@@ -492,11 +505,20 @@ mod tests {
             e.starts_with("ticket.states[1]: Canceled cannot allow a sync: the change is finished"),
             "{e}"
         );
-        let e = from_value(&json!({"system": "servicenow", "states": ["assess"]}), PATTERN)
-            .unwrap_err();
-        assert!(e.contains("Assess cannot allow a sync: the change is not authorized yet"), "{e}");
-        let e = from_value(&json!({"system": "servicenow", "states": ["Doing"]}), PATTERN)
-            .unwrap_err();
+        let e = from_value(
+            &json!({"system": "servicenow", "states": ["assess"]}),
+            PATTERN,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Assess cannot allow a sync: the change is not authorized yet"),
+            "{e}"
+        );
+        let e = from_value(
+            &json!({"system": "servicenow", "states": ["Doing"]}),
+            PATTERN,
+        )
+        .unwrap_err();
         assert!(e.contains("not a ServiceNow change state"), "{e}");
         let ok = from_value(
             &json!({"system": "servicenow", "states": ["scheduled", "IMPLEMENT"]}),
@@ -508,8 +530,8 @@ mod tests {
 
     #[test]
     fn keys_of_the_other_system_and_the_done_category_are_refused() {
-        let e = from_value(&json!({"system": "jira", "states": ["Implement"]}), PATTERN)
-            .unwrap_err();
+        let e =
+            from_value(&json!({"system": "jira", "states": ["Implement"]}), PATTERN).unwrap_err();
         assert_eq!(
             e,
             "ticket.states: is a servicenow key; this ticket's system is jira"
@@ -519,12 +541,24 @@ mod tests {
             PATTERN,
         )
         .unwrap_err();
-        assert!(e.starts_with("ticket.emergencyRequestTypes: is a jira key"), "{e}");
-        let e = from_value(&json!({"system": "jira", "statusCategories": ["done"]}), PATTERN)
-            .unwrap_err();
-        assert!(e.contains("finished (completed, declined or canceled), not authorized"), "{e}");
-        let e = from_value(&json!({"system": "jira", "plannedStartField": "customfield_1"}), PATTERN)
-            .unwrap_err();
+        assert!(
+            e.starts_with("ticket.emergencyRequestTypes: is a jira key"),
+            "{e}"
+        );
+        let e = from_value(
+            &json!({"system": "jira", "statusCategories": ["done"]}),
+            PATTERN,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("finished (completed, declined or canceled), not authorized"),
+            "{e}"
+        );
+        let e = from_value(
+            &json!({"system": "jira", "plannedStartField": "customfield_1"}),
+            PATTERN,
+        )
+        .unwrap_err();
         assert!(e.contains("go together"), "{e}");
         let e = from_value(&json!({"system": "ServiceNow"}), PATTERN).unwrap_err();
         assert!(e.starts_with("ticket.system: unknown variant"), "{e}");
@@ -543,18 +577,27 @@ mod tests {
             "OPS-7"
         );
         assert!(number_of("CHG$1", PATTERN, "chg-1").is_err());
-        let e = from_value(&json!({"system": "servicenow", "number": "CHG$2"}), PATTERN)
-            .unwrap_err();
-        assert!(e.starts_with("ticket.number: \"CHG$2\" names group \"2\""), "{e}");
-        let e = from_value(&json!({"system": "servicenow", "number": "X^state=-1"}), "^X$")
-            .unwrap_err();
+        let e =
+            from_value(&json!({"system": "servicenow", "number": "CHG$2"}), PATTERN).unwrap_err();
+        assert!(
+            e.starts_with("ticket.number: \"CHG$2\" names group \"2\""),
+            "{e}"
+        );
+        let e = from_value(
+            &json!({"system": "servicenow", "number": "X^state=-1"}),
+            "^X$",
+        )
+        .unwrap_err();
         assert!(e.contains("no '^'"), "{e}");
         assert_eq!(template_groups("a$$b${x}$1c"), vec!["x", "1c"]);
     }
 
     #[test]
     fn review_within_is_a_positive_go_duration() {
-        assert_eq!(EmergencySpec::default().review_seconds().unwrap(), 48 * 3600);
+        assert_eq!(
+            EmergencySpec::default().review_seconds().unwrap(),
+            48 * 3600
+        );
         assert!(emergency_from_value(&json!({"reviewWithin": "2h30m"})).is_ok());
         let e = emergency_from_value(&json!({"reviewWithin": "0s"})).unwrap_err();
         assert!(e.starts_with("emergency.reviewWithin:"), "{e}");

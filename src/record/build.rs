@@ -9,8 +9,8 @@
 
 use super::event::{idempotency_key, EventError, Via, EVENTS};
 use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
-use super::gate;
 use super::fields::{get, opt_str, safe_int, str_at};
+use super::gate;
 use super::model::{Added, App, Body, Commit, Destination, InitiatedBy, SyncEvent};
 use crate::commit::attribution::{change_id_of, emergency_of};
 use crate::commit::{self, CommitMessage};

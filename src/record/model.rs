@@ -578,7 +578,9 @@ mod tests {
         map.insert("zLater".into(), json!(1));
         let expected = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
         let record = Record::from_map(map).unwrap();
-        assert!(matches!(&record.body, Body::Review(r) if r.extra.len() == 1 && r.emergencies == [3, 4]));
+        assert!(
+            matches!(&record.body, Body::Review(r) if r.extra.len() == 1 && r.emergencies == [3, 4])
+        );
         assert_eq!(canonical(&record), expected);
         assert_eq!(record.body.change_id(), Some("CHG-9"));
         let mut missing = review.to_map();

@@ -187,8 +187,16 @@ mod tests {
 
     #[test]
     fn an_emergency_is_pending_then_overdue_until_reviewed() {
-        let d = decision("CHG-9", "2026-01-01T10:00:00Z", Some("2026-01-02T10:00:00Z"));
-        let later = decision("CHG-8", "2026-01-01T10:00:00Z", Some("2026-01-03T10:00:00Z"));
+        let d = decision(
+            "CHG-9",
+            "2026-01-01T10:00:00Z",
+            Some("2026-01-02T10:00:00Z"),
+        );
+        let later = decision(
+            "CHG-8",
+            "2026-01-01T10:00:00Z",
+            Some("2026-01-03T10:00:00Z"),
+        );
         // Written before reviews existed: no emergency to review.
         let old = decision("CHG-7", "2026-01-01T10:00:00Z", None);
         let records = vec![rec(1, d), rec(2, later), rec(3, old)];
@@ -202,7 +210,16 @@ mod tests {
         let after = utc("2026-01-02T11:00:00Z").unwrap();
         assert_eq!(e.status(before), Status::Pending);
         assert_eq!(e.finding(after), Some(REVIEW_OVERDUE));
-        let review = review_record("CHG-9", "Dee", "root cause fixed", &[1], Some("2026-01-02T10:00:00Z"), true, "cli", "2026-01-03T00:00:00.000Z");
+        let review = review_record(
+            "CHG-9",
+            "Dee",
+            "root cause fixed",
+            &[1],
+            Some("2026-01-02T10:00:00Z"),
+            true,
+            "cli",
+            "2026-01-03T00:00:00.000Z",
+        );
         let mut records = records;
         records.push(rec(4, review));
         let found = emergencies(&records);

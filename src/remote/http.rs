@@ -3,6 +3,9 @@
 //! a query), a pause that ends before a deadline, `Link` headers (RFC 8288), and the short message of
 //! an error answer. No client of its own.
 
+// "ServiceNow" and "OpenAPI" are names, not code: no backticks around them in the docs.
+#![allow(clippy::doc_markdown)]
+
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -67,14 +70,30 @@ pub fn error_message(body: &[u8]) -> String {
         Some(text(m))
     } else if let Some(e) = value.get("error") {
         match (e.get("message"), e.get("detail")) {
-            (Some(m), Some(d)) if !d.is_null() && d != "" => Some(format!("{}: {}", text(m), text(d))),
+            (Some(m), Some(d)) if !d.is_null() && d != "" => {
+                Some(format!("{}: {}", text(m), text(d)))
+            }
             (Some(m), _) => Some(text(m)),
             _ => Some(text(e)),
         }
-    } else if let Some(list) = value.get("errorMessages").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+    } else if let Some(list) = value
+        .get("errorMessages")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    {
         Some(list.iter().map(text).collect::<Vec<_>>().join("; "))
-    } else if let Some(errors) = value.get("errors").and_then(Value::as_object).filter(|e| !e.is_empty()) {
-        Some(errors.iter().map(|(k, v)| format!("{k}: {}", text(v))).collect::<Vec<_>>().join("; "))
+    } else if let Some(errors) = value
+        .get("errors")
+        .and_then(Value::as_object)
+        .filter(|e| !e.is_empty())
+    {
+        Some(
+            errors
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", text(v)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     } else {
         value.get("errorMessage").map(text)
     };
@@ -103,8 +122,14 @@ mod tests {
 
     #[test]
     fn error_messages_of_each_system() {
-        assert_eq!(error_message(br#"{"message":"Bad\ncredentials"}"#), "Bad credentials");
-        assert_eq!(error_message(br#"{"error":"insufficient_scope"}"#), "insufficient_scope");
+        assert_eq!(
+            error_message(br#"{"message":"Bad\ncredentials"}"#),
+            "Bad credentials"
+        );
+        assert_eq!(
+            error_message(br#"{"error":"insufficient_scope"}"#),
+            "insufficient_scope"
+        );
         assert_eq!(
             error_message(br#"{"error":{"message":"User Not Authenticated","detail":"Required to provide Auth information"},"status":"failure"}"#),
             "User Not Authenticated: Required to provide Auth information"
@@ -113,8 +138,18 @@ mod tests {
             error_message(br#"{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}"#),
             "Issue does not exist or you do not have permission to see it."
         );
-        assert_eq!(error_message(br#"{"errorMessages":[],"errors":{"body":"Comment body can not be empty!"}}"#), "body: Comment body can not be empty!");
-        assert_eq!(error_message(br#"{"errorMessage":"The request does not exist","i18nErrorMessage":{}}"#), "The request does not exist");
+        assert_eq!(
+            error_message(
+                br#"{"errorMessages":[],"errors":{"body":"Comment body can not be empty!"}}"#
+            ),
+            "body: Comment body can not be empty!"
+        );
+        assert_eq!(
+            error_message(
+                br#"{"errorMessage":"The request does not exist","i18nErrorMessage":{}}"#
+            ),
+            "The request does not exist"
+        );
         assert_eq!(error_message(b"<html>"), "no message");
     }
 }

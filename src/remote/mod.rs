@@ -179,7 +179,6 @@ impl<'a, S: Source> Gather<'a, S> {
     }
 }
 
-
 /// A [`Source`] that answers from the exchanges of a snapshot: a `null` answer is an absence the
 /// gather expected (a 404 it reads as "not there"), a request it lacks is an error.
 pub struct Replay {
@@ -336,14 +335,20 @@ mod tests {
                 body: Value::Null,
             },
         ]);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(
             rt.block_on(replay.fetch(&Req::one("/a".into()))).unwrap(),
             json!({"x": 1})
         );
-        let gone = rt.block_on(replay.fetch(&Req::one("/gone".into()))).unwrap_err();
+        let gone = rt
+            .block_on(replay.fetch(&Req::one("/gone".into())))
+            .unwrap_err();
         assert_eq!(gone.status, Some(404));
-        let none = rt.block_on(replay.fetch(&Req::one("/b".into()))).unwrap_err();
+        let none = rt
+            .block_on(replay.fetch(&Req::one("/b".into())))
+            .unwrap_err();
         assert!(none.message.contains("holds no answer"), "{none}");
     }
 }

@@ -62,7 +62,12 @@ impl Answer {
 }
 
 /// Decides a guard's request (see the module's documentation) and records the decision.
-pub async fn decide(gates: &Gates, request: &Value, appender: &Appender, received_at: &str) -> Answer {
+pub async fn decide(
+    gates: &Gates,
+    request: &Value,
+    appender: &Appender,
+    received_at: &str,
+) -> Answer {
     let bad = |m: &str| Answer::error(400, Counted::Rejected, m);
     let field = approvals::field;
     let (Some(app), Some(revision)) = (field(request, "app"), field(request, "revision")) else {
@@ -100,7 +105,11 @@ pub async fn decide(gates: &Gates, request: &Value, appender: &Appender, receive
     let mut ticket_evidence = None;
     if let Some((rules, pattern)) = &own_ticket {
         let Some(tickets) = &gates.tickets else {
-            return Answer::error(404, Counted::Rejected, "this sink makes no ticket decisions");
+            return Answer::error(
+                404,
+                Counted::Rejected,
+                "this sink makes no ticket decisions",
+            );
         };
         let w = tickets::Window {
             allowed: window_allowed,
@@ -117,7 +126,11 @@ pub async fn decide(gates: &Gates, request: &Value, appender: &Appender, receive
     let mut approval_evidence = None;
     if let Some(own) = &own_approvals {
         let Some(approvals) = &gates.approvals else {
-            return Answer::error(404, Counted::Rejected, "this sink makes no approvals decisions");
+            return Answer::error(
+                404,
+                Counted::Rejected,
+                "this sink makes no approvals decisions",
+            );
         };
         if allowed {
             let at_sync = approvals.at_sync(request, own, &reason).await;
@@ -152,9 +165,13 @@ pub async fn decide(gates: &Gates, request: &Value, appender: &Appender, receive
         Ok(d) => d,
         Err(e) => return bad(&format!("window: {e}")),
     };
-    let digest = approval_evidence.as_ref().and_then(|e| e.snapshot_digest.clone());
+    let digest = approval_evidence
+        .as_ref()
+        .and_then(|e| e.snapshot_digest.clone());
     let verdict = approval_evidence.as_ref().map(|e| e.verdict.clone());
-    let ticket_digest = ticket_evidence.as_ref().and_then(|e| e.snapshot_digest.clone());
+    let ticket_digest = ticket_evidence
+        .as_ref()
+        .and_then(|e| e.snapshot_digest.clone());
     let ticket_verdict = ticket_evidence.as_ref().map(|e| e.verdict.clone());
     if let Body::Guard(g) = &mut draft {
         if own_approvals.is_some() {
@@ -254,7 +271,13 @@ mod tests {
             None
         );
         assert_eq!(
-            review_due(true, Some("CHG-9"), Some("2026-01-01T10:00:00Z"), &EmergencySpec::default()).as_deref(),
+            review_due(
+                true,
+                Some("CHG-9"),
+                Some("2026-01-01T10:00:00Z"),
+                &EmergencySpec::default()
+            )
+            .as_deref(),
             Some("2026-01-03T10:00:00Z")
         );
     }

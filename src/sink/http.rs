@@ -3,10 +3,10 @@
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
 use super::approvals::{self, Approvals};
-use super::tickets::Tickets;
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
+use super::tickets::Tickets;
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
 use crate::record::{self, Body, EventError, Record, GUARD_DECISION};

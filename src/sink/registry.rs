@@ -44,10 +44,7 @@ impl<R: Learn> Shared<R> {
     /// Runs `f` on the registry, once it is loaded. Blocks while the log is read: call it from a
     /// blocking context ([`Shared::with_async`] from async code).
     pub fn with<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
-        let mut registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
         let handle = self.loading.lock().ok().and_then(|mut l| l.take());
         if let Some(handle) = handle {
             // A reader that panicked taught nothing: the gate starts from an empty registry.
@@ -58,10 +55,7 @@ impl<R: Learn> Shared<R> {
 
     /// Runs `f` on the registry if it is loaded by now (never blocks on the load): for `/metrics`.
     pub fn peek<T>(&self, f: impl FnOnce(&R) -> T) -> Option<T> {
-        let mut registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
         let mut loading = self.loading.lock().ok()?;
         if loading.as_ref().is_some_and(|h| !h.is_finished()) {
             return None;

@@ -2,8 +2,8 @@
 //! the same extraction, idempotency key and group-commit writer as a webhook delivery.
 
 use super::approvals::{self, Approvals};
-use super::tickets::Tickets;
 use super::metrics::{Metrics, Outcome as Counted};
+use super::tickets::Tickets;
 use super::writer::Appender;
 use crate::ledger::Outcome;
 use crate::record::{self, Via};
@@ -64,7 +64,8 @@ impl Recorder for WatchRecorder {
         }
         if let (Ok(Outcome::Appended { seq, hash }), Some(tickets)) = (&outcome, &self.tickets) {
             let (t, seq, body) = (Arc::clone(tickets), *seq, content.clone());
-            self.runtime.spawn(async move { t.observe(seq, &body).await });
+            self.runtime
+                .spawn(async move { t.observe(seq, &body).await });
             tickets.after_append(&self.runtime, seq, hash, &content);
         }
         let counted = match &outcome {

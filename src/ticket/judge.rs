@@ -78,7 +78,12 @@ pub fn instant(t: DateTime<Utc>) -> String {
 }
 
 /// Judges `ticket` (`None`: the system has no such change request) by `rules` at `now`.
-pub fn judge(rules: &TicketSpec, number: &str, ticket: Option<&Ticket>, now: DateTime<Utc>) -> Judgment {
+pub fn judge(
+    rules: &TicketSpec,
+    number: &str,
+    ticket: Option<&Ticket>,
+    now: DateTime<Utc>,
+) -> Judgment {
     let Some(t) = ticket else {
         let what = match rules.system {
             System::ServiceNow => format!("ServiceNow {number}: no such change request"),
@@ -102,7 +107,9 @@ pub fn judge(rules: &TicketSpec, number: &str, ticket: Option<&Ticket>, now: Dat
     };
     let emergency_type = is_emergency(rules, t);
     let label = t.label();
-    let no = |verdict: Verdict, why: String| Judgment::no(verdict, format!("{label}: {why}"), emergency_type);
+    let no = |verdict: Verdict, why: String| {
+        Judgment::no(verdict, format!("{label}: {why}"), emergency_type)
+    };
     if let Some(why) = finished(t) {
         return no(Verdict::NotAuthorized, why);
     }
@@ -200,7 +207,10 @@ fn state_refused(rules: &TicketSpec, t: &Ticket) -> Option<String> {
                 } else {
                     format!("state {name}")
                 };
-                format!("{shown}; a sync needs {} (ticket.states)", allowed.join(" or "))
+                format!(
+                    "{shown}; a sync needs {} (ticket.states)",
+                    allowed.join(" or ")
+                )
             })
         }
         System::Jira => {
@@ -231,7 +241,8 @@ fn approval_refused(t: &Ticket) -> Option<String> {
     match t.system {
         System::ServiceNow => {
             let a = t.approval.as_deref().unwrap_or("none");
-            (a != "approved").then(|| format!("approval {a}, not approved (ticket.approval: approved)"))
+            (a != "approved")
+                .then(|| format!("approval {a}, not approved (ticket.approval: approved)"))
         }
         System::Jira => {
             if t.approvals.is_empty() {
@@ -340,7 +351,12 @@ mod tests {
 
     #[test]
     fn an_approved_change_in_implement_inside_its_window_is_authorized() {
-        let j = judge(&rules(), "CHG0030001", Some(&change("Implement", "approved")), at(INSIDE));
+        let j = judge(
+            &rules(),
+            "CHG0030001",
+            Some(&change("Implement", "approved")),
+            at(INSIDE),
+        );
         assert_eq!(j.verdict, Verdict::Authorized, "{}", j.reason);
         assert_eq!(
             j.reason,
@@ -363,14 +379,31 @@ mod tests {
         for (t, now, verdict, reason) in cases {
             let j = judge(&r, "CHG0030001", Some(&t), at(now));
             assert_eq!(j.verdict, verdict, "{}", j.reason);
-            assert!(j.reason.starts_with("ServiceNow CHG0030001: "), "{}", j.reason);
-            assert!(j.reason.contains(reason), "{} does not contain {reason}", j.reason);
+            assert!(
+                j.reason.starts_with("ServiceNow CHG0030001: "),
+                "{}",
+                j.reason
+            );
+            assert!(
+                j.reason.contains(reason),
+                "{} does not contain {reason}",
+                j.reason
+            );
         }
         let none = judge(&r, "CHG0000099", None, at(INSIDE));
         assert_eq!(none.verdict, Verdict::NotAuthorized);
-        assert_eq!(none.reason, "ServiceNow CHG0000099: no such change request (ticket.required)");
-        let optional = TicketSpec { required: false, ..rules() };
-        assert_eq!(judge(&optional, "CHG0000099", None, at(INSIDE)).verdict, Verdict::NoTicket);
+        assert_eq!(
+            none.reason,
+            "ServiceNow CHG0000099: no such change request (ticket.required)"
+        );
+        let optional = TicketSpec {
+            required: false,
+            ..rules()
+        };
+        assert_eq!(
+            judge(&optional, "CHG0000099", None, at(INSIDE)).verdict,
+            Verdict::NoTicket
+        );
     }
 
     #[test]
@@ -381,14 +414,28 @@ mod tests {
             ..rules()
         };
         let t = change("Scheduled", "approved");
-        assert_eq!(judge(&r, "CHG0030001", Some(&t), at(INSIDE)).verdict, Verdict::Authorized);
+        assert_eq!(
+            judge(&r, "CHG0030001", Some(&t), at(INSIDE)).verdict,
+            Verdict::Authorized
+        );
         let late = judge(&r, "CHG0030001", Some(&t), at("2026-03-08T00:00:00Z"));
         assert_eq!(late.verdict, Verdict::OutsideWindow);
-        assert!(late.reason.contains("a Scheduled change syncs only inside its planned window"), "{}", late.reason);
+        assert!(
+            late.reason
+                .contains("a Scheduled change syncs only inside its planned window"),
+            "{}",
+            late.reason
+        );
         let mut open = change("Implement", "approved");
         open.planned_end = None;
-        assert_eq!(judge(&r, "CHG0030001", Some(&open), at("2030-01-01T00:00:00Z")).verdict, Verdict::Authorized);
-        assert_eq!(judge(&rules(), "CHG0030001", Some(&open), at(INSIDE)).verdict, Verdict::OutsideWindow);
+        assert_eq!(
+            judge(&r, "CHG0030001", Some(&open), at("2030-01-01T00:00:00Z")).verdict,
+            Verdict::Authorized
+        );
+        assert_eq!(
+            judge(&rules(), "CHG0030001", Some(&open), at(INSIDE)).verdict,
+            Verdict::OutsideWindow
+        );
     }
 
     #[test]
@@ -396,7 +443,10 @@ mod tests {
         let mut t = change("Implement", "approved");
         t.kind = Some("standard".into());
         assert!(t.approvals.is_empty());
-        assert_eq!(judge(&rules(), "CHG0030001", Some(&t), at(INSIDE)).verdict, Verdict::Authorized);
+        assert_eq!(
+            judge(&rules(), "CHG0030001", Some(&t), at(INSIDE)).verdict,
+            Verdict::Authorized
+        );
     }
 
     #[test]
@@ -404,17 +454,31 @@ mod tests {
         let mut t = change("Implement", "approved");
         t.kind = Some("emergency".into());
         let j = judge(&rules(), "CHG0030001", Some(&t), at(INSIDE));
-        assert!(j.emergency && j.emergency_type && j.reason.ends_with("an emergency change"), "{}", j.reason);
+        assert!(
+            j.emergency && j.emergency_type && j.reason.ends_with("an emergency change"),
+            "{}",
+            j.reason
+        );
         t.approval = Some("requested".into());
         let j = judge(&rules(), "CHG0030001", Some(&t), at(INSIDE));
         assert!(!j.emergency && j.emergency_type);
         assert_eq!(j.verdict, Verdict::NotAuthorized);
         let mut c = change("Implement", "approved");
         c.conflict = Some("Conflict".into());
-        assert_eq!(judge(&rules(), "CHG0030001", Some(&c), at(INSIDE)).verdict, Verdict::NotAuthorized);
-        let flag = TicketSpec { conflicts: Some(Conflicts::Flag), ..rules() };
+        assert_eq!(
+            judge(&rules(), "CHG0030001", Some(&c), at(INSIDE)).verdict,
+            Verdict::NotAuthorized
+        );
+        let flag = TicketSpec {
+            conflicts: Some(Conflicts::Flag),
+            ..rules()
+        };
         let j = judge(&flag, "CHG0030001", Some(&c), at(INSIDE));
-        assert!(j.verdict == Verdict::Authorized && j.conflict_flagged, "{}", j.reason);
+        assert!(
+            j.verdict == Verdict::Authorized && j.conflict_flagged,
+            "{}",
+            j.reason
+        );
     }
 
     fn request(status: &str, category: &str, approvals: &[(&str, &str, u64)]) -> Ticket {
@@ -441,32 +505,69 @@ mod tests {
             emergency_request_types: vec!["emergency change".into()],
             ..TicketSpec::of(System::Jira)
         };
-        let ok = request("Implementing", "indeterminate", &[("CAB", "approved", 1), ("Owner", "approved", 2)]);
+        let ok = request(
+            "Implementing",
+            "indeterminate",
+            &[("CAB", "approved", 1), ("Owner", "approved", 2)],
+        );
         let j = judge(&r, "OPS-12", Some(&ok), at(INSIDE));
         assert_eq!(j.verdict, Verdict::Authorized, "{}", j.reason);
         assert!(j.emergency);
-        let declined = request("Implementing", "indeterminate", &[("CAB", "approved", 1), ("Security", "declined", 3)]);
+        let declined = request(
+            "Implementing",
+            "indeterminate",
+            &[("CAB", "approved", 1), ("Security", "declined", 3)],
+        );
         let j = judge(&r, "OPS-12", Some(&declined), at(INSIDE));
         assert_eq!(j.verdict, Verdict::NotAuthorized);
         assert_eq!(j.reason, "Jira OPS-12: approval \"Security\" declined by Dee (page 3 of its approvals) (ticket.approval: approved)");
         let done = request("Completed", "done", &[("CAB", "approved", 1)]);
-        let j = judge(&TicketSpec { statuses: Some(vec!["Completed".into()]), ..r.clone() }, "OPS-12", Some(&done), at(INSIDE));
-        assert!(j.reason.contains("is in the done category: the request is finished, not authorized"), "{}", j.reason);
+        let j = judge(
+            &TicketSpec {
+                statuses: Some(vec!["Completed".into()]),
+                ..r.clone()
+            },
+            "OPS-12",
+            Some(&done),
+            at(INSIDE),
+        );
+        assert!(
+            j.reason
+                .contains("is in the done category: the request is finished, not authorized"),
+            "{}",
+            j.reason
+        );
         let pending = request("Implementing", "indeterminate", &[("CAB", "pending", 1)]);
-        assert!(judge(&r, "OPS-12", Some(&pending), at(INSIDE)).reason.contains("\"CAB\" is pending"));
+        assert!(judge(&r, "OPS-12", Some(&pending), at(INSIDE))
+            .reason
+            .contains("\"CAB\" is pending"));
         let none = request("Implementing", "indeterminate", &[]);
-        assert!(judge(&r, "OPS-12", Some(&none), at(INSIDE)).reason.contains("no approvals"));
+        assert!(judge(&r, "OPS-12", Some(&none), at(INSIDE))
+            .reason
+            .contains("no approvals"));
         let planning = request("Planning", "indeterminate", &[("CAB", "approved", 1)]);
         let j = judge(&r, "OPS-12", Some(&planning), at(INSIDE));
         assert_eq!(j.reason, "Jira OPS-12: status Planning (indeterminate); a sync needs Implementing (ticket.statuses, ticket.statusCategories)");
-        let by_category = TicketSpec { status_categories: vec!["indeterminate".into()], ..r };
-        assert_eq!(judge(&by_category, "OPS-12", Some(&planning), at(INSIDE)).verdict, Verdict::Authorized);
+        let by_category = TicketSpec {
+            status_categories: vec!["indeterminate".into()],
+            ..r
+        };
+        assert_eq!(
+            judge(&by_category, "OPS-12", Some(&planning), at(INSIDE)).verdict,
+            Verdict::Authorized
+        );
     }
 
     #[test]
     fn state_values_read_as_numbers_or_strings() {
-        assert_eq!(servicenow_state(&json!(-1.0)), Some((-1, Some("Implement"))));
-        assert_eq!(servicenow_state(&json!("-1")), Some((-1, Some("Implement"))));
+        assert_eq!(
+            servicenow_state(&json!(-1.0)),
+            Some((-1, Some("Implement")))
+        );
+        assert_eq!(
+            servicenow_state(&json!("-1")),
+            Some((-1, Some("Implement")))
+        );
         assert_eq!(servicenow_state(&json!(3)), Some((3, Some("Closed"))));
         assert_eq!(servicenow_state(&json!("7")), Some((7, None)));
         assert_eq!(servicenow_state(&json!("Implement")), None);

@@ -297,7 +297,8 @@ fn review_seconds(policy: &GuardPolicy) -> Result<i64, String> {
     let section = policy.emergency.clone().unwrap_or_else(|| json!({}));
     let spec: EmergencySpec =
         serde_json::from_value(section).map_err(|e| format!("emergency: {e}"))?;
-    spec.review_seconds().map_err(|(k, m)| format!("emergency.{k}: {m}"))
+    spec.review_seconds()
+        .map_err(|(k, m)| format!("emergency.{k}: {m}"))
 }
 
 /// What asking the sink gave.
@@ -365,7 +366,10 @@ fn ask_sink(
             }
             Asked {
                 answered: true,
-                gate: answer.get("gate").and_then(Value::as_str).map(str::to_owned),
+                gate: answer
+                    .get("gate")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             }
         }
         Err(why) if !decision.allowed => {

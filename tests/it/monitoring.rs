@@ -223,9 +223,13 @@ fn metric_names(expr: &str) -> Vec<String> {
 fn sink_metrics_named_in_rules_exist_in_the_sink() {
     // The sink's own metrics, the archive's (rendered into the sink's /metrics when --archive is set)
     // and the ticket gate's.
-    let source = ["src/sink/metrics.rs", "src/archive/uploader.rs", "src/sink/tickets/mod.rs"]
-        .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
-        .concat();
+    let source = [
+        "src/sink/metrics.rs",
+        "src/archive/uploader.rs",
+        "src/sink/tickets/mod.rs",
+    ]
+    .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
+    .concat();
     let rule = object(built(), "PrometheusRule", "sluice");
     for r in rule["spec"]["groups"][0]["rules"]
         .as_array()

@@ -14,8 +14,8 @@ use crate::cli::error::{Exit, Result};
 use crate::cli::output;
 use crate::record::review::emergencies;
 use crate::record::{findings, Filter};
-use std::collections::HashMap;
 use clap::Args;
+use std::collections::HashMap;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ExceptionsArgs {

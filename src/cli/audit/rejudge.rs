@@ -73,13 +73,10 @@ pub(super) fn run(args: &RejudgeArgs) -> Result<Exit> {
     let has_ticket = findings::ticket(&record).is_some();
     let gates: Vec<Gate> = match args.gate {
         Some(g) => vec![g],
-        None => [
-            (has_approval, Gate::Approvals),
-            (has_ticket, Gate::Ticket),
-        ]
-        .into_iter()
-        .filter_map(|(has, g)| has.then_some(g))
-        .collect(),
+        None => [(has_approval, Gate::Approvals), (has_ticket, Gate::Ticket)]
+            .into_iter()
+            .filter_map(|(has, g)| has.then_some(g))
+            .collect(),
     };
     if gates.is_empty() {
         return Err(failed(format!(
@@ -198,7 +195,10 @@ fn ticket(
     out: &mut String,
 ) -> Result<Option<String>> {
     let t = findings::ticket(record).ok_or_else(|| {
-        failed(format!("seq {}: the record has no ticket evidence", args.seq))
+        failed(format!(
+            "seq {}: the record has no ticket evidence",
+            args.seq
+        ))
     })?;
     let digest = t.snapshot_digest.as_deref().ok_or_else(|| {
         failed(format!(
@@ -212,7 +212,10 @@ fn ticket(
     let again = runtime.block_on(ticket_snapshot::rejudge(&snapshot));
     let (verdict, reason) = match &again {
         Ok(j) => (j.verdict.as_str().to_owned(), j.reason.clone()),
-        Err(e) => ("unverified".to_owned(), format!("cannot verify the ticket: {e}")),
+        Err(e) => (
+            "unverified".to_owned(),
+            format!("cannot verify the ticket: {e}"),
+        ),
     };
     let _ = writeln!(
         out,

@@ -70,7 +70,10 @@ pub(super) fn run(args: &ReviewArgs) -> Result<Exit> {
     };
     let seq = answer.get("seq").and_then(Value::as_u64).unwrap_or(0);
     let text = if answer.get("duplicate").and_then(Value::as_bool) == Some(true) {
-        format!("seq {seq}: this review of {} is recorded already\n", args.change_id)
+        format!(
+            "seq {seq}: this review of {} is recorded already\n",
+            args.change_id
+        )
     } else {
         let late = if answer.get("late").and_then(Value::as_bool) == Some(true) {
             " (late)"
@@ -109,7 +112,9 @@ fn remote(args: &ReviewArgs, url: &str) -> Result<Value> {
         .http_status_as_error(false)
         .build()
         .into();
-    let mut request = agent.post(&endpoint).header("Content-Type", "application/json");
+    let mut request = agent
+        .post(&endpoint)
+        .header("Content-Type", "application/json");
     if let Some(token) = &token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
@@ -180,9 +185,7 @@ fn local(args: &ReviewArgs) -> Result<Value> {
         })?;
     let now = since::now()?;
     let received_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let due = found
-        .due
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let due = found.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let draft = review_record(
         &args.change_id,
         &args.by,
@@ -194,7 +197,9 @@ fn local(args: &ReviewArgs) -> Result<Value> {
         &received_at,
     );
     if let Some((seq, _, _)) = &found.review {
-        let same = records.iter().any(|r| r.seq == *seq && r.body.key() == draft.key());
+        let same = records
+            .iter()
+            .any(|r| r.seq == *seq && r.body.key() == draft.key());
         if !same {
             return Err(failed(format!(
                 "{} was reviewed already (seq {seq})",
@@ -212,7 +217,9 @@ fn local(args: &ReviewArgs) -> Result<Value> {
     drop(log);
     drop(lock);
     match outcome.first() {
-        Some(Outcome::Appended { seq, hash }) => Ok(json!({"seq": seq, "hash": hash, "due": due, "late": now > found.due})),
+        Some(Outcome::Appended { seq, hash }) => {
+            Ok(json!({"seq": seq, "hash": hash, "due": due, "late": now > found.due}))
+        }
         Some(Outcome::Duplicate { seq }) => Ok(json!({"seq": seq, "duplicate": true})),
         None => Err(failed("nothing was appended".into())),
     }

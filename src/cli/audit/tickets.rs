@@ -94,10 +94,9 @@ fn block(w: &mut String, r: &Record, app: &str, revision: &str, t: &Ticket) {
         } else {
             format!(" by {}", a.by.join(", "))
         };
-        let at = a
-            .at
-            .as_deref()
-            .map_or_else(String::new, |at| format!(" at {at}"));
+        let at =
+            a.at.as_deref()
+                .map_or_else(String::new, |at| format!(" at {at}"));
         let _ = writeln!(
             w,
             "    approver: {}: {}{}{}",

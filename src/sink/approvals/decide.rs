@@ -74,14 +74,14 @@ impl Approvals {
             budget: self.decide_budget,
         };
         // The change's own rules are given, so there is always an effective rule.
-        let eff = self
-            .rules_for(&ask, Some(own))
-            .await
-            .unwrap_or_else(|| crate::approval::Effective {
-                rules: own.clone(),
-                sources: vec!["change".into()],
-                below_floor: None,
-            });
+        let eff =
+            self.rules_for(&ask, Some(own))
+                .await
+                .unwrap_or_else(|| crate::approval::Effective {
+                    rules: own.clone(),
+                    sources: vec!["change".into()],
+                    below_floor: None,
+                });
         let ruling = self.run(&ask, &eff).await;
         let e = &ruling.evidence;
         let (allowed, reason) = match ruling.verdict {

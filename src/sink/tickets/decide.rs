@@ -50,7 +50,9 @@ pub fn section(request: &Value) -> Result<Option<(TicketSpec, String)>, String> 
         .unwrap_or(DEFAULT_ID_PATTERN)
         .to_owned();
     if regex::Regex::new(&pattern).is_err() {
-        return Err(format!("changeIdPattern {pattern:?} is not a valid regular expression"));
+        return Err(format!(
+            "changeIdPattern {pattern:?} is not a valid regular expression"
+        ));
     }
     match request.get("ticket") {
         Some(v) if v.is_object() => Ok(Some((ticket::from_value(v, &pattern)?, pattern))),
@@ -95,7 +97,10 @@ impl Tickets {
         let ruling = self.run(&ask, rules).await;
         let j = &ruling.judgment;
         let number = ruling.evidence.number.clone();
-        let gated = |allowed: bool, reason: String, emergency: Option<String>, by: Option<&'static str>| Gated {
+        let gated = |allowed: bool,
+                     reason: String,
+                     emergency: Option<String>,
+                     by: Option<&'static str>| Gated {
             allowed,
             reason,
             emergency,
@@ -157,8 +162,18 @@ impl Tickets {
         match (window.allowed, j.verdict.allows()) {
             (true, true) => gated(true, format!("{w}; ticket: {}", j.reason), None, None),
             (false, true) => gated(false, w.to_owned(), None, Some("window")),
-            (true, false) => gated(false, format!("blocked: ticket: {}", j.reason), None, Some("ticket")),
-            (false, false) => gated(false, format!("{w}; and ticket: {}", j.reason), None, Some("window")),
+            (true, false) => gated(
+                false,
+                format!("blocked: ticket: {}", j.reason),
+                None,
+                Some("ticket"),
+            ),
+            (false, false) => gated(
+                false,
+                format!("{w}; and ticket: {}", j.reason),
+                None,
+                Some("window"),
+            ),
         }
     }
 }

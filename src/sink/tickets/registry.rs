@@ -183,11 +183,18 @@ mod tests {
         r.observe(1, &decision);
         let e = r.emergency("CHG-9").unwrap();
         assert_eq!(e.seqs, vec![1]);
-        let before = DateTime::parse_from_rfc3339("2026-01-01T11:00:00Z").unwrap().with_timezone(&Utc);
-        let after = DateTime::parse_from_rfc3339("2026-01-01T13:00:00Z").unwrap().with_timezone(&Utc);
+        let before = DateTime::parse_from_rfc3339("2026-01-01T11:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let after = DateTime::parse_from_rfc3339("2026-01-01T13:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(r.review_counts(before), (1, 0));
         assert_eq!(r.review_counts(after), (0, 1));
-        r.observe(2, &review_record("CHG-9", "Dee", "ok", &[1], None, false, "api", at));
+        r.observe(
+            2,
+            &review_record("CHG-9", "Dee", "ok", &[1], None, false, "api", at),
+        );
         assert_eq!(r.review_counts(after), (0, 0));
         assert_eq!(r.emergency("CHG-9").unwrap().review.map(|r| r.0), Some(2));
     }

@@ -65,8 +65,8 @@ impl Tickets {
         let due = emergency
             .due
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let late = chrono::DateTime::parse_from_rfc3339(received_at)
-            .is_ok_and(|t| t > emergency.due);
+        let late =
+            chrono::DateTime::parse_from_rfc3339(received_at).is_ok_and(|t| t > emergency.due);
         let draft = review_record(
             change_id,
             by,

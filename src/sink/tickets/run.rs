@@ -86,7 +86,11 @@ impl Tickets {
             kind: "ticket".into(),
             version: VERSION,
             system: rules.system.as_str().into(),
-            api: self.systems.api(rules.system).unwrap_or_default().to_owned(),
+            api: self
+                .systems
+                .api(rules.system)
+                .unwrap_or_default()
+                .to_owned(),
             number: number.clone(),
             rules: rules.clone(),
             fetched_at: fetched_at.clone(),
@@ -117,10 +121,7 @@ impl Tickets {
         evidence.reason.clone_from(&judgment.reason);
         evidence.emergency = judgment.emergency;
         self.count(ask.decided, judgment.verdict.as_str());
-        Ruling {
-            evidence,
-            judgment,
-        }
+        Ruling { evidence, judgment }
     }
 
     /// Stores the snapshot; `None` (logged) when it cannot be written: the decision still stands, its

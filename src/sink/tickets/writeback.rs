@@ -27,7 +27,12 @@ pub fn note_text(s: &SyncEvent, seq: u64, hash: &str) -> String {
     if let Some(p) = &s.app.project {
         place.push(format!("project {p}"));
     }
-    if let Some(d) = s.destination.server.as_ref().or(s.destination.name.as_ref()) {
+    if let Some(d) = s
+        .destination
+        .server
+        .as_ref()
+        .or(s.destination.name.as_ref())
+    {
         place.push(format!("cluster {d}"));
     }
     if let Some(n) = &s.destination.namespace {
@@ -148,7 +153,10 @@ mod tests {
             unreachable!("an event")
         };
         let note = note_text(&s, 42, "ab12");
-        assert!(note.starts_with("sluice: the sync of shop succeeded\n"), "{note}");
+        assert!(
+            note.starts_with("sluice: the sync of shop succeeded\n"),
+            "{note}"
+        );
         for line in [
             "App: shop (project default, cluster https://kubernetes.default.svc, namespace prod)",
             "Revision: bbb",

@@ -67,7 +67,11 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         .map_err(|e| invalid("ticket", e))?;
     let asks = policy.approvals.is_some() || policy.ticket.is_some();
     if asks && app.source.sink_url.is_empty() && policy.guard.report.is_empty() {
-        let key = if policy.ticket.is_some() { "ticket" } else { "approvals" };
+        let key = if policy.ticket.is_some() {
+            "ticket"
+        } else {
+            "approvals"
+        };
         return Err(TransformError::Invalid {
             key: key.into(),
             message: format!("the guard asks the sink for the {key} decision, and knows no sink: set SLUICE_SINK_URL on the plugin sidecar (the install kit does) or guard.report"),

@@ -152,7 +152,9 @@ impl Served {
         let args: Vec<String> = schemas
             .iter()
             .flat_map(|(host, file)| {
-                let path = crate::support::project_root().join("tests/fixtures/ticket").join(file);
+                let path = crate::support::project_root()
+                    .join("tests/fixtures/ticket")
+                    .join(file);
                 ["--schema".to_owned(), format!("{host}={}", path.display())]
             })
             .collect();

@@ -42,7 +42,7 @@ pub struct Issue {
     pub status: String,
     /// `new`, `indeterminate` or `done`.
     pub category: String,
-    pub issue_type: String,
+    pub kind: String,
     /// The request type; `None`: not a service request.
     pub request_type: Option<String>,
     pub approvals: Vec<Approval>,
@@ -60,7 +60,7 @@ impl Issue {
             id: format!("10{id:0>3}"),
             status: status.into(),
             category: category.into(),
-            issue_type: "Change".into(),
+            kind: "Change".into(),
             request_type: Some("Normal change".into()),
             approvals,
             fields: Vec::new(),
@@ -139,13 +139,20 @@ fn date(t: DateTime<Utc>) -> Value {
 }
 
 fn not_found(route: &str) -> Resp {
-    Resp::json(404, route, json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}))
+    Resp::json(
+        404,
+        route,
+        json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}),
+    )
 }
 
 fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
     let mut s = state.lock().unwrap();
     let query: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    s.requests.push((req.method.clone(), format!("{}?{}", req.path, query.join("&"))));
+    s.requests.push((
+        req.method.clone(),
+        format!("{}?{}", req.path, query.join("&")),
+    ));
     if s.down {
         return None;
     }
@@ -165,9 +172,10 @@ fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
         ("GET", ["rest", "servicedeskapi", "request", _]) => {
             ("jsm", "/rest/servicedeskapi/request/{issueIdOrKey}")
         }
-        ("GET", ["rest", "servicedeskapi", "request", _, "approval"]) => {
-            ("jsm", "/rest/servicedeskapi/request/{issueIdOrKey}/approval")
-        }
+        ("GET", ["rest", "servicedeskapi", "request", _, "approval"]) => (
+            "jsm",
+            "/rest/servicedeskapi/request/{issueIdOrKey}/approval",
+        ),
         _ => return Some(not_found(&req.path)),
     };
     let key = if api == "jsm" {
@@ -185,12 +193,21 @@ fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
             json!({"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}),
         ),
         Some(_) => {
-            let site = req.header("host").unwrap_or("acme.atlassian.net").to_owned();
+            let site = req
+                .header("host")
+                .unwrap_or("acme.atlassian.net")
+                .to_owned();
             match s.issues.iter_mut().find(|i| i.key == key) {
-                None if api == "jsm" => Resp::json(404, route, json!({"errorMessage": "The request does not exist", "i18nErrorMessage": {"i18nKey": "sd.request.error.not.found", "parameters": []}})),
+                None if api == "jsm" => Resp::json(
+                    404,
+                    route,
+                    json!({"errorMessage": "The request does not exist", "i18nErrorMessage": {"i18nKey": "sd.request.error.not.found", "parameters": []}}),
+                ),
                 None => not_found(route),
                 Some(issue) => match route {
-                    "/rest/api/3/issue/{issueIdOrKey}" => Resp::json(200, route, issue_bean(issue, req, &site)),
+                    "/rest/api/3/issue/{issueIdOrKey}" => {
+                        Resp::json(200, route, issue_bean(issue, req, &site))
+                    }
                     "/rest/api/3/issue/{issueIdOrKey}/comment" => comment(issue, req, route),
                     "/rest/servicedeskapi/request/{issueIdOrKey}" => request(issue, req, route),
                     _ => Resp::json(200, route, approvals_page(issue, req, page_size)),
@@ -198,12 +215,14 @@ fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
             }
         }
     };
-    resp.route = route.to_owned();
+    route.clone_into(&mut resp.route);
     Some(resp)
 }
 
 fn issue_bean(issue: &Issue, req: &Req, site: &str) -> Value {
-    let wanted: Vec<&str> = req.q("fields").map_or_else(Vec::new, |f| f.split(',').collect());
+    let wanted: Vec<&str> = req
+        .q("fields")
+        .map_or_else(Vec::new, |f| f.split(',').collect());
     let all = wanted.is_empty() || wanted.contains(&"*all");
     let (category_id, category_name, color) = match issue.category.as_str() {
         "new" => (2, "To Do", "blue-gray"),
@@ -220,7 +239,7 @@ fn issue_bean(issue: &Issue, req: &Req, site: &str) -> Value {
     }
     if all || wanted.contains(&"issuetype") {
         fields.insert("issuetype".into(), json!({"self": format!("http://{site}/rest/api/3/issuetype/10005"), "id": "10005",
-            "description": "A change", "iconUrl": format!("http://{site}/"), "name": issue.issue_type, "subtask": false, "hierarchyLevel": 0}));
+            "description": "A change", "iconUrl": format!("http://{site}/"), "name": issue.kind, "subtask": false, "hierarchyLevel": 0}));
     }
     for (id, value) in &issue.fields {
         if all || wanted.contains(&id.as_str()) {
@@ -233,23 +252,40 @@ fn issue_bean(issue: &Issue, req: &Req, site: &str) -> Value {
 
 fn comment(issue: &mut Issue, req: &Req, route: &str) -> Resp {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let Some(doc) = body.get("body").filter(|b| b.get("type") == Some(&json!("doc"))) else {
-        return Resp::json(400, route, json!({"errorMessages": [], "errors": {"comment": "Comment body can not be empty!"}}));
+    let Some(doc) = body
+        .get("body")
+        .filter(|b| b.get("type") == Some(&json!("doc")))
+    else {
+        return Resp::json(
+            400,
+            route,
+            json!({"errorMessages": [], "errors": {"comment": "Comment body can not be empty!"}}),
+        );
     };
     issue.comments.push(doc.clone());
     let id = 10_000 + issue.comments.len();
     // Jira writes `+0000`; Atlassian's description says `date-time`, which the check holds it to.
     let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    Resp::json(201, route, json!({"self": format!("https://acme.atlassian.net/rest/api/3/issue/{}/comment/{id}", issue.id),
+    Resp::json(
+        201,
+        route,
+        json!({"self": format!("https://acme.atlassian.net/rest/api/3/issue/{}/comment/{id}", issue.id),
         "id": id.to_string(), "author": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "sluice", "active": true},
-        "body": doc, "created": now, "updated": now, "jsdPublic": false}))
+        "body": doc, "created": now, "updated": now, "jsdPublic": false}),
+    )
 }
 
 fn request(issue: &Issue, req: &Req, route: &str) -> Resp {
     let Some(kind) = &issue.request_type else {
-        return Resp::json(404, route, json!({"errorMessage": "The request does not exist", "i18nErrorMessage": {"i18nKey": "sd.request.error.not.found", "parameters": []}}));
+        return Resp::json(
+            404,
+            route,
+            json!({"errorMessage": "The request does not exist", "i18nErrorMessage": {"i18nKey": "sd.request.error.not.found", "parameters": []}}),
+        );
     };
-    let created = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z").unwrap().with_timezone(&Utc);
+    let created = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
     let category = issue.category.to_ascii_uppercase();
     let mut body = json!({"_expands": ["participant", "status", "sla", "requestType", "serviceDesk", "attachment", "action", "comment"],
         "issueId": issue.id, "issueKey": issue.key, "requestTypeId": "25", "serviceDeskId": "10",
@@ -258,7 +294,10 @@ fn request(issue: &Issue, req: &Req, route: &str) -> Resp {
         "_links": {"jiraRest": format!("https://acme.atlassian.net/rest/api/2/issue/{}", issue.id),
                    "web": format!("https://acme.atlassian.net/servicedesk/customer/portal/10/{}", issue.key),
                    "self": format!("https://acme.atlassian.net/rest/servicedeskapi/request/{}", issue.id)}});
-    if req.q("expand").is_some_and(|e| e.split(',').any(|x| x == "requestType")) {
+    if req
+        .q("expand")
+        .is_some_and(|e| e.split(',').any(|x| x == "requestType"))
+    {
         body["requestType"] = json!({"id": "25", "name": kind, "description": "", "helpText": "", "issueTypeId": "10005",
             "serviceDeskId": "10", "portalId": "10", "groupIds": ["12"], "_links": {"self": "https://acme.atlassian.net/rest/servicedeskapi/servicedesk/10/requesttype/25"}});
     }
@@ -270,7 +309,9 @@ fn approvals_page(issue: &Issue, req: &Req, page_size: usize) -> Value {
     let start: usize = req.q("start").and_then(|v| v.parse().ok()).unwrap_or(0);
     let limit: usize = req.q("limit").and_then(|v| v.parse().ok()).unwrap_or(50);
     let per_page = limit.min(page_size).max(1);
-    let created = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z").unwrap().with_timezone(&Utc);
+    let created = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
     let values: Vec<Value> = issue
         .approvals
         .iter()
@@ -289,7 +330,8 @@ fn approvals_page(issue: &Issue, req: &Req, page_size: usize) -> Value {
         })
         .collect();
     let last = start + values.len() >= issue.approvals.len();
-    let mut links = json!({"base": "https://acme.atlassian.net/rest/servicedeskapi", "context": ""});
+    let mut links =
+        json!({"base": "https://acme.atlassian.net/rest/servicedeskapi", "context": ""});
     if !last {
         links["next"] = json!(format!("https://acme.atlassian.net/rest/servicedeskapi/request/{}/approval?start={}&limit={limit}", issue.id, start + values.len()));
     }

@@ -44,7 +44,10 @@ pub struct Change {
 impl Change {
     /// A normal change in Implement, approved by one approver, planned from `start` to `end`.
     pub fn new(number: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Change {
-        let sys_id = format!("{:032x}", number.bytes().fold(7u128, |h, b| h * 131 + u128::from(b)));
+        let sys_id = format!(
+            "{:032x}",
+            number.bytes().fold(7u128, |h, b| h * 131 + u128::from(b))
+        );
         Change {
             number: number.to_owned(),
             sys_id,
@@ -129,7 +132,9 @@ fn raw(t: DateTime<Utc>) -> String {
 
 /// A date-time as the user sees it: their zone, the instance's default format.
 fn shown(t: DateTime<Utc>, zone: Tz) -> String {
-    t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string()
+    t.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn field(display: impl Into<Value>, value: impl Into<Value>) -> Value {
@@ -138,14 +143,19 @@ fn field(display: impl Into<Value>, value: impl Into<Value>) -> Value {
 
 fn date(t: Option<DateTime<Utc>>, zone: Tz) -> Value {
     match t {
-        Some(t) => json!({"display_value": shown(t, zone), "value": raw(t), "display_value_internal": shown(t, zone)}),
+        Some(t) => {
+            json!({"display_value": shown(t, zone), "value": raw(t), "display_value_internal": shown(t, zone)})
+        }
         None => json!({"display_value": "", "value": "", "display_value_internal": ""}),
     }
 }
 
 /// A change request as the Change Management API answers it.
 fn record(c: &Change, zone: Tz) -> Value {
-    let label = STATES.iter().find(|(v, _)| *v == c.state).map_or("Unknown", |(_, l)| l);
+    let label = STATES
+        .iter()
+        .find(|(v, _)| *v == c.state)
+        .map_or("Unknown", |(_, l)| l);
     let title = |s: &str| {
         let mut t = s.to_owned();
         if let Some(f) = t.get_mut(..1) {
@@ -215,7 +225,8 @@ impl ServiceNow {
 
     /// Checks every answer served against tests/fixtures/ticket/servicenow.json.
     pub fn validate(&self) {
-        self.served.validate_with(&[("servicenow", "servicenow.json")]);
+        self.served
+            .validate_with(&[("servicenow", "servicenow.json")]);
     }
 
     /// The requests to a path starting with `prefix`.
@@ -234,7 +245,11 @@ fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
     let mut s = state.lock().unwrap();
     let query: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let auth = req.header("authorization").unwrap_or("").to_owned();
-    s.requests.push((req.method.clone(), format!("{}?{}", req.path, query.join("&")), auth.clone()));
+    s.requests.push((
+        req.method.clone(),
+        format!("{}?{}", req.path, query.join("&")),
+        auth.clone(),
+    ));
     if s.down {
         return None;
     }
@@ -246,11 +261,16 @@ fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
         s.rate_limited -= 1;
         let reset = Utc::now().timestamp() + 1;
         return Some(
-            error(429, &route, "Rate limit exceeded", "Rate limit of 100 requests per hour for Change Management API exceeded")
-                .header("Retry-After", "1")
-                .header("X-RateLimit-Limit", "100")
-                .header("X-RateLimit-Reset", reset.to_string())
-                .header("X-RateLimit-Rule", "d4e3c5f1db1e330014c7f5f2ca961901"),
+            error(
+                429,
+                &route,
+                "Rate limit exceeded",
+                "Rate limit of 100 requests per hour for Change Management API exceeded",
+            )
+            .header("Retry-After", "1")
+            .header("X-RateLimit-Limit", "100")
+            .header("X-RateLimit-Reset", reset.to_string())
+            .header("X-RateLimit-Rule", "d4e3c5f1db1e330014c7f5f2ca961901"),
         );
     }
     let basic = {
@@ -258,15 +278,27 @@ fn answer(state: &Mutex<Inner>, req: &Req) -> Option<Resp> {
         let b64 = base64::engine::general_purpose::STANDARD;
         format!("Basic {}", b64.encode(format!("{}:{}", s.user, s.password)))
     };
-    let bearer = auth.strip_prefix("Bearer ").is_some_and(|t| s.tokens.iter().any(|k| k == t));
+    let bearer = auth
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| s.tokens.iter().any(|k| k == t));
     if auth != basic && !bearer {
-        return Some(error(401, &route, "User Not Authenticated", "Required to provide Auth information"));
+        return Some(error(
+            401,
+            &route,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        ));
     }
     Some(match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/api/sn_chg_rest/change") => changes(&s, req, &route),
         ("GET", "/api/now/table/sysapproval_approver") => approvers(&s, req, &route),
         ("PATCH", p) if p.starts_with("/api/sn_chg_rest/change/") => work_note(&mut s, req, &route),
-        _ => error(400, &route, "Requested URI does not represent any resource", ""),
+        _ => error(
+            400,
+            &route,
+            "Requested URI does not represent any resource",
+            "",
+        ),
     })
 }
 
@@ -285,7 +317,11 @@ fn oauth(s: &mut Inner, req: &Req) -> Resp {
         .split('&')
         .filter_map(|p| p.split_once('='))
         .map(|(k, v)| {
-            let d = |x: &str| percent_encoding::percent_decode_str(x).decode_utf8_lossy().into_owned();
+            let d = |x: &str| {
+                percent_encoding::percent_decode_str(x)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             (d(k), d(v))
         })
         .collect();
@@ -294,11 +330,20 @@ fn oauth(s: &mut Inner, req: &Req) -> Resp {
         && get("client_id") == Some(&s.oauth.0)
         && get("client_secret") == Some(&s.oauth.1);
     if !ok {
-        return error(401, "/oauth_token.do", "access_denied", "Invalid client credentials");
+        return error(
+            401,
+            "/oauth_token.do",
+            "access_denied",
+            "Invalid client credentials",
+        );
     }
     let token = format!("sn-access-token-{:04}", s.tokens.len() + 1);
     s.tokens.push(token.clone());
-    Resp::json(200, "/oauth_token.do", json!({"access_token": token, "scope": "useraccount", "token_type": "Bearer", "expires_in": 1799}))
+    Resp::json(
+        200,
+        "/oauth_token.do",
+        json!({"access_token": token, "scope": "useraccount", "token_type": "Bearer", "expires_in": 1799}),
+    )
 }
 
 /// The conditions of an encoded query (`a=b^c=d`) on fields the table knows; an unknown field's
@@ -342,8 +387,14 @@ fn approvers(s: &Inner, req: &Req, route: &str) -> Resp {
     let display = req.q("sysparm_display_value").unwrap_or("false");
     let exclude_links = req.q("sysparm_exclude_reference_link") == Some("true");
     let fields: Option<Vec<&str>> = req.q("sysparm_fields").map(|f| f.split(',').collect());
-    let limit: usize = req.q("sysparm_limit").and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let offset: usize = req.q("sysparm_offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = req
+        .q("sysparm_limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let offset: usize = req
+        .q("sysparm_offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut rows = Vec::new();
     for c in &s.changes {
         for (name, user, state, at) in &c.approvers {
@@ -355,10 +406,15 @@ fn approvers(s: &Inner, req: &Req, route: &str) -> Resp {
                 continue;
             }
             let reference = |display_value: &str, value: &str, table: &str| -> Value {
-                let link = format!("{}/api/now/table/{table}/{value}", "https://instance.servicenow.com");
+                let link = format!(
+                    "{}/api/now/table/{table}/{value}",
+                    "https://instance.servicenow.com"
+                );
                 match (display, exclude_links) {
                     ("all", true) => json!({"display_value": display_value, "value": value}),
-                    ("all", false) => json!({"display_value": display_value, "value": value, "link": link}),
+                    ("all", false) => {
+                        json!({"display_value": display_value, "value": value, "link": link})
+                    }
                     ("true", _) => json!(display_value),
                     (_, true) => json!(value),
                     (_, false) => json!({"link": link, "value": value}),
@@ -380,8 +436,14 @@ fn approvers(s: &Inner, req: &Req, route: &str) -> Resp {
                 _ => "Requested",
             };
             row.insert("state".into(), plain(label, state));
-            row.insert("sys_updated_on".into(), plain(&shown(*at, s.zone), &raw(*at)));
-            row.insert("sysapproval".into(), reference(&c.number, &c.sys_id, "task"));
+            row.insert(
+                "sys_updated_on".into(),
+                plain(&shown(*at, s.zone), &raw(*at)),
+            );
+            row.insert(
+                "sysapproval".into(),
+                reference(&c.number, &c.sys_id, "task"),
+            );
             row.insert("comments".into(), plain("", ""));
             if let Some(fields) = &fields {
                 // Invalid fields are ignored.
@@ -392,7 +454,8 @@ fn approvers(s: &Inner, req: &Req, route: &str) -> Resp {
     }
     let total = rows.len();
     let page: Vec<Value> = rows.into_iter().skip(offset).take(limit).collect();
-    let mut resp = Resp::json(200, route, json!({"result": page})).header("X-Total-Count", total.to_string());
+    let mut resp =
+        Resp::json(200, route, json!({"result": page})).header("X-Total-Count", total.to_string());
     if offset + limit < total {
         let next = format!(
             "<{}?sysparm_offset={}&sysparm_limit={limit}>;rel=\"next\"",
@@ -407,7 +470,12 @@ fn approvers(s: &Inner, req: &Req, route: &str) -> Resp {
 fn work_note(s: &mut Inner, req: &Req, route: &str) -> Resp {
     let sys_id = req.path.rsplit('/').next().unwrap_or("").to_owned();
     if !s.itil {
-        return error(403, route, "Operation Failed", "ACL Exception Update Failed due to security constraints");
+        return error(
+            403,
+            route,
+            "Operation Failed",
+            "ACL Exception Update Failed due to security constraints",
+        );
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let Some(note) = body.get("work_notes").and_then(Value::as_str) else {
@@ -415,7 +483,12 @@ fn work_note(s: &mut Inner, req: &Req, route: &str) -> Resp {
     };
     let zone = s.zone;
     let Some(c) = s.changes.iter_mut().find(|c| c.sys_id == sys_id) else {
-        return error(404, route, "No Record found", "Record doesn't exist or ACL restricts the record retrieval");
+        return error(
+            404,
+            route,
+            "No Record found",
+            "Record doesn't exist or ACL restricts the record retrieval",
+        );
     };
     c.work_notes.push(note.to_owned());
     Resp::json(200, route, json!({"result": record(c, zone)}))
