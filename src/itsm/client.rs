@@ -2,7 +2,8 @@
 //! REST APIs over reqwest (rustls with the process's crypto provider, ring, as src/host/client.rs).
 //!
 //! - every call has a timeout (`--ticket-timeout`), and every judgment a deadline the caller sets;
-//! - a failed connection and a 5xx answer are retried twice with backoff, within the deadline;
+//! - a failed connection, a 5xx answer and a `429` without `Retry-After` are retried twice with
+//!   backoff, within the deadline;
 //! - `429` (ServiceNow's rate limit) and `503` with `Retry-After` wait as asked, when that is within
 //!   the deadline; otherwise the call fails saying until when;
 //! - answers are cached for a short bound (`--ticket-cache-ttl`, default 30 s): a guard that retries,
@@ -540,7 +541,8 @@ impl HttpSource<'_> {
                     status: Some(status),
                 });
             }
-            if status >= 500 && idempotent {
+            // A 5xx, or a 429 that says not when: retried with backoff (reads only).
+            if (status >= 500 || status == 429) && idempotent {
                 match retry(
                     &mut failures,
                     format!(

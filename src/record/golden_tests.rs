@@ -81,10 +81,12 @@ fn deliberate_changes() -> (Vec<String>, Vec<Changed>) {
         .iter()
         .map(|m| m.as_str().unwrap().to_owned())
         .collect();
+    // Members the sink adds to a record (`"by": "sink"`), not the record builder these tests run.
     let records = changes["records"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|c| c["by"] != "sink")
         .map(|c| {
             let member = c["member"].as_str().unwrap().to_owned();
             (

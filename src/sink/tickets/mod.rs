@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long a guard's ticket decision may take (the guard waits 60 s for the whole decision).
+/// How long a guard's ticket decision may take (the guard waits 90 s for the whole decision).
 pub const DECIDE_BUDGET: Duration = Duration::from_secs(20);
 /// How long judging a sync after the fact may hold up its webhook.
 pub const AFTER_BUDGET: Duration = Duration::from_secs(10);
