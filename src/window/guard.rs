@@ -243,7 +243,7 @@ pub fn run(
         serde_json::from_str(&request.policy_json).map_err(|e| bad(e.to_string()))?;
     let rules = Rules::compile(&policy.windows, &policy.freezes).map_err(|e| bad(e.to_string()))?;
     let settings = Settings::compile(&policy.guard).map_err(|e| bad(e.to_string()))?;
-    let review_within = review_seconds(&policy).map_err(bad)?;
+    let review_within = EmergencySpec::seconds_of(policy.emergency.as_ref()).map_err(bad)?;
     let subject = Subject {
         app: request.app.clone(),
         namespace: request.namespace.clone(),
@@ -290,15 +290,6 @@ pub fn run(
         tracing::info!("{}", decision.reason);
     }
     Ok(Outcome { decision, note })
-}
-
-/// `emergency.reviewWithin` in seconds (48 h without the section).
-fn review_seconds(policy: &GuardPolicy) -> Result<i64, String> {
-    let section = policy.emergency.clone().unwrap_or_else(|| json!({}));
-    let spec: EmergencySpec =
-        serde_json::from_value(section).map_err(|e| format!("emergency: {e}"))?;
-    spec.review_seconds()
-        .map_err(|(k, m)| format!("emergency.{k}: {m}"))
 }
 
 /// What asking the sink gave.

@@ -188,6 +188,20 @@ impl EmergencySpec {
         *self == EmergencySpec::default()
     }
 
+    /// `reviewWithin` in seconds of the section as the guard receives it (48 h without one).
+    ///
+    /// # Errors
+    ///
+    /// The section does not fit, or `reviewWithin` is not a positive Go duration.
+    pub fn seconds_of(section: Option<&serde_json::Value>) -> Result<i64, String> {
+        let spec: EmergencySpec = match section {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("emergency: {e}"))?,
+            None => EmergencySpec::default(),
+        };
+        spec.review_seconds()
+            .map_err(|(k, m)| format!("emergency.{k}: {m}"))
+    }
+
     /// `reviewWithin` in seconds.
     ///
     /// # Errors
