@@ -397,6 +397,7 @@ fn app_context(policy: &Policy, env: &ArgoEnv) -> Result<AppContext> {
         emergency,
         sluice_image: env.get("SLUICE_IMAGE").map(String::from),
         source: crate::transform::SourceContext::default(),
+        prometheus_url: env.get("SLUICE_PROMETHEUS_URL").unwrap_or("").to_string(),
     })
 }
 

@@ -37,12 +37,15 @@
 //! evidence   signed checkpoints, proofs against them, the auditor's export
 //! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
 //! ticket     a change ticket's state, judged: authorized, outside its window, an emergency, or not
+//! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
+//! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
 //! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
 //! remote     what is asked of outside systems and kept of their answers; credentials that never print
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
+//! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
 //! ```
@@ -54,10 +57,10 @@
 //! ```text
 //! cli
 //! diff sink
-//! generate archive watch host itsm
-//! render transform evidence record approval ticket
+//! generate archive watch host itsm verify
+//! render transform evidence record approval ticket analysis
 //! policy ledger commit remote
-//! window manifest
+//! window manifest expr
 //! parallel
 //! ```
 //!
@@ -66,11 +69,13 @@
 
 pub mod cli;
 
+mod analysis;
 mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
+mod expr;
 mod generate;
 mod host;
 mod itsm;
@@ -84,6 +89,7 @@ mod render;
 mod sink;
 mod ticket;
 mod transform;
+mod verify;
 mod watch;
 mod window;
 

@@ -188,6 +188,17 @@ pub(super) struct ServeArgs {
     /// How long a ticket system's answer is reused (Go duration; 0s: never).
     #[arg(long, default_value = "30s")]
     ticket_cache_ttl: String,
+    /// File holding a GitHub token that may push a branch and open pull requests (Contents and Pull
+    /// requests: write), used only to open revert pull requests (onFailure: rollback).
+    #[arg(long, env = "SLUICE_GITHUB_WRITE_TOKEN_FILE")]
+    github_write_token_file: Option<PathBuf>,
+    /// Let the GitHub App open revert pull requests: the sink asks it for write tokens (Contents and
+    /// Pull requests) for that only; the App must be granted those permissions.
+    #[arg(long, env = "SLUICE_GITHUB_APP_WRITES", requires = "github_app_id")]
+    github_app_writes: bool,
+    /// File holding a GitLab token with api scope, used only to open revert merge requests.
+    #[arg(long, env = "SLUICE_GITLAB_WRITE_TOKEN_FILE")]
+    gitlab_write_token_file: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -247,6 +258,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     };
     let approvals = approvals_config(&args)?;
     let tickets = tickets_config(&args)?;
+    let rollback = rollback_endpoints(&args)?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
         .checkpoint_key_file
@@ -277,6 +289,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         },
         approvals,
         tickets,
+        rollback,
     })?;
     Ok(Exit::Success)
 }
@@ -349,6 +362,44 @@ fn tickets_config(args: &ServeArgs) -> Result<sink::tickets::Config> {
         after_budget: sink::tickets::AFTER_BUDGET,
         writeback_budget: sink::tickets::WRITEBACK_BUDGET,
     })
+}
+
+/// The hosts the sink may write to (revert pull requests), each with its write credential, checked
+/// now. None: `onFailure: rollback` records the commands instead.
+fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
+    let usage = |m: String| Error::Usage(m);
+    let mut out = Vec::new();
+    let github = match (
+        &args.github_write_token_file,
+        args.github_app_writes,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
+        (Some(file), _, _, _) => {
+            read_token(file)?;
+            Some(Auth::Token(file.clone()))
+        }
+        (None, true, Some(id), Some(key)) => Some(Auth::App(App {
+            id: id.clone(),
+            key_file: key.clone(),
+            installation: args.github_installation_id,
+        })),
+        _ => None,
+    };
+    if let Some(auth) = github {
+        out.push(
+            Endpoint::github(&args.github_api_url, auth)
+                .map_err(|e| usage(format!("--github-api-url: {e}")))?,
+        );
+    }
+    if let Some(file) = &args.gitlab_write_token_file {
+        read_token(file)?;
+        out.push(
+            Endpoint::gitlab(&args.gitlab_url, Auth::Token(file.clone()))
+                .map_err(|e| usage(format!("--gitlab-url: {e}")))?,
+        );
+    }
+    Ok(out)
 }
 
 /// The Git hosts, their credentials and the floors. Credential files are checked now (readable, a

@@ -167,6 +167,9 @@ pub struct Hosts {
     /// `owner` → installation id, for Apps without `--github-installation-id`.
     installations: Mutex<HashMap<String, u64>>,
     pub metrics: HostMetrics,
+    /// What an App's installation tokens are asked for: read for the approvals check, write only
+    /// for the writer of revert pull requests ([`Hosts::writer`]).
+    permissions: Permissions,
 }
 
 impl Hosts {
@@ -193,6 +196,20 @@ impl Hosts {
             tokens: tokio::sync::Mutex::default(),
             installations: Mutex::default(),
             metrics: HostMetrics::default(),
+            permissions: Permissions::APPROVALS,
+        })
+    }
+
+    /// A client that writes (revert pull requests): App installation tokens are asked with
+    /// [`Permissions::ROLLBACK`], token files are the write tokens the commands layer names.
+    ///
+    /// # Errors
+    ///
+    /// As [`Hosts::new`].
+    pub fn writer(endpoints: Vec<Endpoint>, call_timeout: Duration) -> Result<Hosts, String> {
+        Ok(Hosts {
+            permissions: Permissions::ROLLBACK,
+            ..Hosts::new(endpoints, call_timeout)?
         })
     }
 
@@ -253,6 +270,26 @@ fn immutable(path: &str) -> bool {
     })
 }
 
+impl super::Write for HttpSource<'_> {
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, HostError> {
+        let auth = self.credential().await?;
+        let header = auth.as_ref().map(|(name, s)| (*name, s));
+        let request = format!("{method} {path}");
+        let answer = self
+            .call(method, &self.url(path), header, Some(body.to_string()))
+            .await?;
+        if answer.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        Self::json(&request, &answer)
+    }
+}
+
 impl Source for HttpSource<'_> {
     async fn fetch(&self, req: &Req) -> Result<Value, HostError> {
         {
@@ -299,7 +336,7 @@ impl HttpSource<'_> {
                 secret::read_token(path).map_err(denied)?,
             ))),
             (Auth::App(app), _) => {
-                let token = self.installation_token(app, Permissions::APPROVALS).await?;
+                let token = self.installation_token(app, self.hosts.permissions).await?;
                 Ok(Some((
                     "authorization",
                     Secret::new(format!("Bearer {}", token.expose())),
@@ -482,6 +519,7 @@ impl HttpSource<'_> {
             }
             let mut rq = match method {
                 "POST" => self.hosts.client.post(url),
+                "PATCH" => self.hosts.client.patch(url),
                 _ => self.hosts.client.get(url),
             }
             .timeout(self.hosts.call_timeout.min(left));

@@ -19,6 +19,7 @@
 pub mod client;
 pub mod github;
 pub mod gitlab;
+pub mod revert;
 pub mod secret;
 pub mod snapshot;
 
@@ -77,6 +78,16 @@ pub struct Target {
     pub code_owners: bool,
 }
 
+/// Where writes go: the host (revert pull requests, `revert`). Reads go through [`Source`].
+pub trait Write: Source {
+    /// `method path` with a JSON body; the answer's JSON (`null` for an empty answer).
+    fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> impl std::future::Future<Output = Result<serde_json::Value, HostError>> + Send;
+}
 /// Asks the host about `target` through `source`: the change and the trimmed exchanges (also when it
 /// failed part way: they are evidence of what was seen).
 pub async fn gather<S: Source>(

@@ -30,7 +30,6 @@ pub struct Permissions {
 pub enum Access {
     Read,
     /// For a writer of the host (revert pull requests), never the approvals check.
-    #[allow(dead_code)]
     Write,
 }
 
@@ -39,6 +38,16 @@ impl Permissions {
     pub const APPROVALS: Permissions = Permissions {
         pull_requests: Access::Read,
         contents: Access::Read,
+        metadata: Access::Read,
+        members: None,
+    };
+
+    /// What opening a revert pull request needs: contents (a branch and a commit) and pull
+    /// requests (the pull request and its label), write; metadata, read. Asked only for the revert,
+    /// never for the approvals check.
+    pub const ROLLBACK: Permissions = Permissions {
+        pull_requests: Access::Write,
+        contents: Access::Write,
         metadata: Access::Read,
         members: None,
     };
@@ -165,6 +174,11 @@ mod tests {
         assert_eq!(
             Permissions::APPROVALS.to_json(),
             serde_json::json!({"permissions": {"pull_requests": "read", "contents": "read", "metadata": "read"}})
+        );
+        // Write only for the writer of revert pull requests, and only what that needs.
+        assert_eq!(
+            Permissions::ROLLBACK.to_json(),
+            serde_json::json!({"permissions": {"pull_requests": "write", "contents": "write", "metadata": "read"}})
         );
     }
 }

@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod schema;
 pub mod ticket;
+pub mod verify;
 
 pub use schema::*;
 
@@ -208,6 +209,11 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
         .emergency
         .review_seconds()
         .map_err(|(key, message)| (format!("emergency.{key}"), message))?;
+    if let Some(verify) = &policy.verify {
+        verify
+            .validate()
+            .map_err(|(key, message)| (format!("verify.{key}"), message))?;
+    }
     let mut seen = std::collections::HashSet::new();
     for (i, m) in policy.migrations.iter().enumerate() {
         let at = |key: &str| format!("migrations[{i}].{key}");

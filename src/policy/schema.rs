@@ -3,6 +3,7 @@
 
 use super::approvals::ApprovalsSpec;
 use super::ticket::{EmergencySpec, TicketSpec};
+use super::verify::VerifySpec;
 use crate::window::{FreezeSpec, GuardSpec, WindowSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -38,6 +39,9 @@ pub struct Policy {
     /// What follows an emergency change: its post-implementation review (docs/tickets.md).
     #[serde(default, skip_serializing_if = "EmergencySpec::is_default")]
     pub emergency: EmergencySpec,
+    /// Checks a `PostSync` hook runs after the sync (docs/hooks.md, "Post-change verification").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
 }
 
 /// `render.tool`.

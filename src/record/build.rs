@@ -5,7 +5,7 @@
 //! Only the extracted fields are kept, never the body: an Application's spec can carry Helm values with
 //! secrets. Every field is read defensively (a wrong type reads as absent), so no body can panic this.
 //! Every member is written, `null` when unknown (the canonical bytes of every release so far,
-//! tests/fixtures/audit/golden), but `approval` and `ticket`, which the sink adds where a rule applies.
+//! tests/fixtures/audit/golden), but `approval`, `ticket` and `verification`, which the sink adds where they apply.
 
 use super::event::{idempotency_key, EventError, Via, EVENTS};
 use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
@@ -127,6 +127,7 @@ pub fn event_record_via(
         approval: Added::Absent,
         ticket: Added::Absent,
         review_due: Added::Absent,
+        verification: Added::Absent,
         extra: Map::new(),
     })))
 }
@@ -618,8 +619,7 @@ mod tests {
         })
     }
 
-    /// Seals `body` as a line would be, reads the line back into a [`Record`], and gives both canonical
-    /// forms.
+    /// Seals `body` as a line would be, reads it back into a [`Record`]; both canonical forms.
     fn line_and_read_back(body: &Body) -> (Vec<u8>, Vec<u8>) {
         let mut map = body.to_map();
         map.insert("seq".into(), json!(7));

@@ -1,6 +1,8 @@
-//! Evidence from outside the log that a sync was allowed (docs/approvals.md and docs/tickets.md, "What
-//! an auditor reads"): the Git host's approvals (`approval`) and the change ticket's state (`ticket`);
-//! a verification verdict later, as members beside them of the same shape (a `verdict`, the `finding` it raises, a `reason`, when it was
+//! Evidence from outside the log that a sync was allowed and worked (docs/approvals.md and
+//! docs/tickets.md, "What an auditor reads"; docs/hooks.md, "Post-change verification"): the Git
+//! host's approvals (`approval`), the change ticket's state (`ticket`) and the verification verdict
+//! of the `PostSync` hook (`verification`), members of the same shape (a `verdict`, the `finding` it
+//! raises, a `reason`, when it was
 //! `fetchedAt`, and the `snapshotDigest` of what the outside system said, stored beside the log).
 //! Takes nothing but typed values; gives the record members. Pure. (`findings` reads them off a
 //! record.)
@@ -250,5 +252,133 @@ impl Ticket {
                 .conflict
                 .as_deref()
                 .is_some_and(|c| c.eq_ignore_ascii_case("conflict"))
+    }
+}
+
+/// The findings a `verification` member raises.
+pub const VERIFICATION_FAILED: &str = "verification-failed";
+pub const UNVERIFIED: &str = "unverified";
+
+/// The `verification` member: whether the change worked, as the `PostSync` hook measured it
+/// (docs/hooks.md, "Post-change verification"), in the shape of an Argo Rollouts `AnalysisRun`. On a
+/// `verification` record (the hook's final report) and on the sync record of the same operation
+/// (copied, with `report` naming the seq); a sync of an app with checks whose verdict never came has
+/// the member with `verdict: null` and the finding `unverified`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// `Successful`, `Failed`, `Inconclusive`, `Error`; `null`: no verdict came.
+    #[serde(deserialize_with = "nullable")]
+    pub verdict: Option<String>,
+    /// `verification-failed` (a verdict other than Successful), `unverified` (none), or `null`.
+    #[serde(deserialize_with = "nullable")]
+    pub finding: Option<String>,
+    /// One line: why, naming the check.
+    pub reason: String,
+    /// `record`, `fail-sync` or `rollback`; `null` when the policy is not known.
+    #[serde(deserialize_with = "nullable")]
+    pub on_failure: Option<String>,
+    /// The bound of the verification (Go duration); `null` when not known.
+    #[serde(deserialize_with = "nullable")]
+    pub within: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub started_at: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub finished_at: Option<String>,
+    pub checks: Vec<CheckEvidence>,
+    /// On a sync record: the seq of the `verification` record it was copied from.
+    #[serde(deserialize_with = "nullable")]
+    pub report: Option<u64>,
+    /// What was done about a failure (`onFailure: rollback`), and the way back.
+    #[serde(deserialize_with = "nullable")]
+    pub rollback: Option<RollbackEvidence>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One check and its measurements (an `AnalysisRun`'s `metricResults[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckEvidence {
+    pub name: String,
+    /// `prometheus`, `http`, `workloads`, or `rollouts-analysis` (an Argo Rollouts `AnalysisRun`).
+    pub kind: String,
+    /// The `PromQL` query, the URL, the workloads, or the `AnalysisRun`'s name.
+    pub query: String,
+    pub phase: String,
+    #[serde(deserialize_with = "nullable")]
+    pub message: Option<String>,
+    pub measurements: Vec<MeasurementEvidence>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementEvidence {
+    pub value: String,
+    pub phase: String,
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(deserialize_with = "nullable")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The way back after a failed verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackEvidence {
+    /// `pull-request-opened`, `pull-request-exists`, `commands-only` (no write access at the host,
+    /// or not a Failed verdict), `failed` (the host refused or did not answer).
+    pub action: String,
+    pub reason: String,
+    #[serde(deserialize_with = "nullable")]
+    pub host: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub repository: Option<String>,
+    /// The branch the revert goes to.
+    #[serde(deserialize_with = "nullable")]
+    pub branch: Option<String>,
+    /// The revision synced before the change, and the change's revision.
+    #[serde(deserialize_with = "nullable")]
+    pub base: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub revision: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub pull_request: Option<PullRequestRef>,
+    /// The commands that revert the change in Git (Git stays the source of truth).
+    pub revert: Vec<String>,
+    /// `velero restore create --from-backup …`, never run by sluice (data written since is lost).
+    #[serde(deserialize_with = "nullable")]
+    pub restore: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub backup: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A revert pull (merge) request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullRequestRef {
+    pub number: u64,
+    pub url: String,
+    /// Its head branch.
+    pub branch: String,
+    pub title: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Verification {
+    /// The finding of a verdict: none for Successful, `verification-failed` for another, `unverified`
+    /// without one.
+    pub fn finding_of(verdict: Option<&str>) -> Option<String> {
+        match verdict {
+            Some("Successful") => None,
+            Some(_) => Some(VERIFICATION_FAILED.to_owned()),
+            None => Some(UNVERIFIED.to_owned()),
+        }
     }
 }

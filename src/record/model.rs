@@ -20,8 +20,8 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::{EMERGENCY_REVIEW, GUARD_DECISION};
-use super::evidence::{Approval, Ticket};
+use super::event::{EMERGENCY_REVIEW, GUARD_DECISION, VERIFICATION};
+use super::evidence::{Approval, Ticket, Verification};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -35,9 +35,9 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event, a guard decision, or the review of an emergency change.
-/// The log's `event` member tells them apart: `guard-decision` is a guard decision,
-/// `emergency-review` a review, anything else an event.
+/// What a record records: an Argo CD event, a guard decision, the review of an emergency change, or a
+/// verification verdict. The log's `event` member tells them apart: `guard-decision` is a guard
+/// decision, `emergency-review` a review, `verification` a verdict, anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
@@ -45,6 +45,7 @@ pub enum Body {
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
     Review(Box<Review>),
+    Verify(Box<VerificationRecord>),
 }
 
 /// An Argo CD Notifications event (`POST /v1/events`), as [`super::event_record`] extracts it.
@@ -126,6 +127,10 @@ pub struct SyncEvent {
     /// before reviews existed, which count no emergency).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub review_due: Added<Option<String>>,
+    /// The `PostSync` hook's verification of the operation (src/record/evidence.rs); absent when the
+    /// app has no checks.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub verification: Added<Option<Verification>>,
     /// Members this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -318,6 +323,26 @@ pub struct Review {
     pub extra: Map<String, Value>,
 }
 
+/// The verification hook's final report (`POST /v1/verifications`), as [`super::verification_record`]
+/// extracts it; the sync record of the same operation carries a copy of `verification`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationRecord {
+    /// Always [`VERIFICATION`].
+    pub event: String,
+    pub received_at: String,
+    pub key: String,
+    pub app: GuardApp,
+    pub destination: GuardDestination,
+    #[serde(deserialize_with = "nullable")]
+    pub change_id: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub revision: Option<String>,
+    pub verification: Verification,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 /// The app of a guard decision: its name only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardApp {
@@ -370,6 +395,7 @@ impl Record {
         let body = match map.get("event").and_then(Value::as_str) {
             Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
             Some(EMERGENCY_REVIEW) => Body::Review(Box::new(typed(map)?)),
+            Some(VERIFICATION) => Body::Verify(Box::new(typed(map)?)),
             _ => Body::Sync(Box::new(typed(map)?)),
         };
         Ok(Record {
@@ -424,6 +450,7 @@ impl Body {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
             Body::Review(r) => &r.key,
+            Body::Verify(v) => &v.key,
         }
     }
 
@@ -433,6 +460,7 @@ impl Body {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
             Body::Review(r) => &r.event,
+            Body::Verify(v) => &v.event,
         }
     }
 
@@ -442,6 +470,7 @@ impl Body {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
             Body::Review(r) => &r.received_at,
+            Body::Verify(v) => &v.received_at,
         }
     }
 
@@ -452,6 +481,7 @@ impl Body {
             Body::Guard(g) => &g.app.name,
             // A review is of a change, not of an app.
             Body::Review(_) => "",
+            Body::Verify(v) => &v.app.name,
         }
     }
 
@@ -461,6 +491,7 @@ impl Body {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
             Body::Review(r) => Some(&r.change_id),
+            Body::Verify(v) => v.change_id.as_deref(),
         }
     }
 
@@ -470,6 +501,7 @@ impl Body {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
             Body::Review(_) => None,
+            Body::Verify(v) => v.revision.as_deref(),
         }
     }
 }
@@ -518,6 +550,7 @@ mod tests {
                     kinds.1 += 1;
                 }
                 Body::Review(_) => panic!("the golden log holds no review: {line}"),
+                Body::Verify(v) => assert!(v.extra.is_empty(), "{line}"),
             }
             assert_eq!(canonical(&record), line);
             // Printed JSON: the same members in the same order as the release printed the raw line.
@@ -527,6 +560,55 @@ mod tests {
             );
         }
         assert!(kinds.0 >= 15 && kinds.1 >= 5, "{kinds:?}");
+    }
+
+    /// A verification record, and a sync record with its copy, read back to their own bytes.
+    #[test]
+    fn verification_members_round_trip() {
+        let report = super::super::verification::report(&json!({"app": "shop", "final": true,
+            "verification": {"verdict": "Successful", "reason": "", "onFailure": "record", "within": "5m",
+                "startedAt": "2026-01-01T00:00:00Z", "checks": [{"name": "up", "kind": "http", "query": "http://x/", "phase": "Successful",
+                    "measurements": [{"value": "200", "phase": "Successful", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z"}]}]}}))
+        .unwrap();
+        let body =
+            super::super::verification::verification_record(&report, "2026-01-01T00:00:01.000Z");
+        let Value::Object(mut map) = serde_json::to_value(&body).unwrap() else {
+            panic!()
+        };
+        map.insert("seq".into(), json!(7));
+        map.insert("prev".into(), json!("p"));
+        map.insert("hash".into(), json!("h"));
+        map["verification"]["later"] = json!(true);
+        let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(parse(&line)).unwrap();
+        assert!(matches!(record.body, Body::Verify(_)));
+        assert_eq!(canonical(&record), line);
+        let sync = golden_lines()
+            .into_iter()
+            .find(|l| l.contains("\"sync-succeeded\""))
+            .unwrap();
+        let mut map = parse(&sync);
+        map.insert("verification".into(), map_of(&body)["verification"].clone());
+        let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(parse(&line)).unwrap();
+        let Body::Sync(s) = &record.body else {
+            panic!()
+        };
+        assert_eq!(
+            s.verification
+                .as_present()
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .checks[0]
+                .name,
+            "up"
+        );
+        assert_eq!(canonical(&record), line);
+    }
+
+    fn map_of(body: &Body) -> Map<String, Value> {
+        body.to_map()
     }
 
     #[test]
@@ -554,6 +636,7 @@ mod tests {
                     &g.extra
                 }
                 Body::Review(r) => &r.extra,
+                Body::Verify(v) => &v.extra,
             };
             assert_eq!(extra.len(), 2, "{extra:?}");
         }

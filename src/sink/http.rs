@@ -7,9 +7,10 @@ use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
 use super::tickets::Tickets;
+use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
-use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
@@ -58,6 +59,8 @@ pub struct Context {
     /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
     /// (`POST /v1/reviews`).
     pub tickets: Option<Arc<Tickets>>,
+    /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
+    pub verifications: Option<Arc<Verifications>>,
 }
 
 /// A response before it is sent.
@@ -168,6 +171,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
         (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
         (&Method::POST, "/v1/reviews") => post(ctx, rq, Kind::Review, deadline).await,
+        (&Method::POST, "/v1/verifications") => post(ctx, rq, Kind::Verify, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
             Ok(()) => {
                 let ctx = Arc::clone(ctx);
@@ -184,7 +188,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/reviews") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/reviews" | "/v1/verifications") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -226,6 +230,8 @@ enum Kind {
     Decide,
     /// The review of an emergency (src/sink/tickets/review.rs).
     Review,
+    /// The verification hook reports (src/sink/verification).
+    Verify,
 }
 
 async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
@@ -233,6 +239,7 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         Kind::Event => "unknown",
         Kind::Guard | Kind::Decide => GUARD_DECISION,
         Kind::Review => crate::record::EMERGENCY_REVIEW,
+        Kind::Verify => VERIFICATION,
     };
     if let Err(reply) = authorize(ctx, &rq, Access::Write) {
         ctx.metrics.count(fixed_label, Counted::Unauthorized);
@@ -285,18 +292,36 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
         Kind::Guard | Kind::Decide => GUARD_DECISION,
         Kind::Review => crate::record::EMERGENCY_REVIEW,
+        Kind::Verify => VERIFICATION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match kind {
         Kind::Decide => return decide(ctx, &value, &received_at).await,
         Kind::Review => return review(ctx, &value, &received_at).await,
-        Kind::Event | Kind::Guard => {}
+        Kind::Event | Kind::Guard | Kind::Verify => {}
     }
     // What judging the sync's approvals after the fact needs of the Application (a few strings).
     let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
+    // What the verification evidence needs of it: the verify hook's trace and the source.
+    let hook = ctx
+        .verifications
+        .as_ref()
+        .map(|_| verification::hook_of(&value));
+    let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
         Kind::Guard | Kind::Decide | Kind::Review => record::guard_record(&value, &received_at),
+        Kind::Verify => match verification_draft(ctx, &value, &received_at).await {
+            Ok(Some((body, back))) => {
+                way_back = back;
+                Ok(body)
+            }
+            Ok(None) => {
+                ctx.metrics.count(label, Counted::Created);
+                return Reply::json(202, &json!({"accepted": true}));
+            }
+            Err(e) => Err(e),
+        },
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
@@ -313,6 +338,9 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     }
     if let Some(tickets) = &ctx.tickets {
         tickets.attach(&mut draft).await;
+    }
+    if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
+        verifications.attach(&mut draft, hook).await;
     }
     let content = draft.clone();
     let queued = Instant::now();
@@ -338,7 +366,14 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
                 tickets.observe(seq, &content).await;
                 tickets.after_append(&tokio::runtime::Handle::current(), seq, &hash, &content);
             }
-            Reply::json(201, &json!({"seq": seq, "hash": hash}))
+            if let Some(verifications) = &ctx.verifications {
+                verifications.observe(seq, &content).await;
+            }
+            let mut answer = json!({"seq": seq, "hash": hash});
+            if !way_back.is_empty() {
+                answer["wayBack"] = json!(way_back);
+            }
+            Reply::json(201, &answer)
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
         Ok(Err(e)) => {
@@ -347,6 +382,31 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         }
         Err(_) => unavailable("the record was not confirmed durable in time"),
     }
+}
+
+/// `POST /v1/verifications`: a progress report is kept (`None`); a final one becomes the draft of a
+/// `verification` record, with the way back the sink knows for the hook's log.
+async fn verification_draft(
+    ctx: &Context,
+    value: &Value,
+    received_at: &str,
+) -> Result<Option<(Body, Vec<String>)>, EventError> {
+    let report = record::verification::report(value)?;
+    let Some(verifications) = &ctx.verifications else {
+        return Ok(Some((
+            record::verification::verification_record(&report, received_at),
+            Vec::new(),
+        )));
+    };
+    if !report.done {
+        verifications.progress(&report).await;
+        return Ok(None);
+    }
+    let way_back = verifications.way_back(&report).await;
+    Ok(Some((
+        record::verification::verification_record(&report, received_at),
+        way_back,
+    )))
 }
 
 /// `POST /v1/decide`: the sink's decision for the guard (src/sink/decide.rs). It may take longer than
@@ -462,7 +522,8 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
         // `approval` and `ticket` are the sink's own judgments (the host or the ticket may have
-        // changed since), and `reviewDue` follows from the receipt: not the delivery's.
+        // changed since), and `reviewDue` follows from the receipt: not the delivery's; so is a
+        // sync's `verification` (the verdict the hook reported, the way back taken).
         for member in [
             "seq",
             "prev",
@@ -474,6 +535,9 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
             "reviewDue",
         ] {
             map.remove(member);
+        }
+        if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {
+            map.remove("verification");
         }
         map
     }

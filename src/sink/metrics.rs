@@ -3,7 +3,7 @@
 //! Label values come from fixed sets only (never from request data beyond the eight known events).
 
 use crate::record::gate::REASONS;
-use crate::record::{Via, EVENTS, GUARD_DECISION};
+use crate::record::{Via, EVENTS, GUARD_DECISION, VERIFICATION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -84,6 +84,7 @@ impl std::fmt::Debug for MoreMetrics {
 pub fn event_label(event: Option<&str>) -> &'static str {
     match event {
         Some(GUARD_DECISION) => GUARD_DECISION,
+        Some(VERIFICATION) => VERIFICATION,
         Some(e) => EVENTS
             .iter()
             .find(|k| **k == e)

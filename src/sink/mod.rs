@@ -18,6 +18,7 @@ pub mod registry;
 pub mod server;
 pub mod strict;
 pub mod tickets;
+pub mod verification;
 pub mod watched;
 pub mod writer;
 
@@ -72,6 +73,9 @@ pub struct Config {
     pub approvals: approvals::Config,
     /// The ticket systems and their credentials.
     pub tickets: tickets::Config,
+    /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
+    /// empty: the record carries the commands instead.
+    pub rollback: Vec<crate::host::client::Endpoint>,
 }
 
 /// Why the sink could not start or run.
@@ -183,6 +187,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let call_timeout = config.approvals.call_timeout;
     let approvals = Arc::new(
         approvals::Approvals::start(config.approvals, config.data_dir.clone())
             .map_err(SinkError::Approvals)?,
@@ -191,10 +196,27 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         tickets::Tickets::start(config.tickets, config.data_dir.clone())
             .map_err(SinkError::Tickets)?,
     );
-    let rendered = (Arc::clone(&approvals), Arc::clone(&tickets));
+    let rollback = if config.rollback.is_empty() {
+        None
+    } else {
+        Some(
+            verification::rollback::Rollback::new(config.rollback, call_timeout)
+                .map_err(SinkError::Approvals)?,
+        )
+    };
+    let verifications = Arc::new(
+        verification::Verifications::start(config.data_dir.clone(), rollback)
+            .map_err(SinkError::Approvals)?,
+    );
+    let rendered = (
+        Arc::clone(&approvals),
+        Arc::clone(&tickets),
+        Arc::clone(&verifications),
+    );
     let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
         rendered.0.render(o);
         rendered.1.render(o, chrono::Utc::now());
+        rendered.2.render(o);
     })));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
@@ -209,6 +231,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         on_durable: Box::new(move |head| hook.durable(head)),
         approvals: Some(approvals),
         tickets: Some(tickets),
+        verifications: Some(verifications),
     };
     let served = run(
         listener,
@@ -244,6 +267,8 @@ pub struct Context {
     pub approvals: Option<Arc<approvals::Approvals>>,
     /// Ticket decisions, evidence, work notes and reviews (`None`: none).
     pub tickets: Option<Arc<tickets::Tickets>>,
+    /// Verification verdicts, their evidence on sync records, and rollback.
+    pub verifications: Option<Arc<verification::Verifications>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -301,6 +326,7 @@ pub fn run(
         request_deadline: http::REQUEST_DEADLINE,
         approvals: ctx.approvals,
         tickets: ctx.tickets,
+        verifications: ctx.verifications,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -455,6 +481,7 @@ mod tests {
             on_durable: Box::new(|_| {}),
             approvals: None,
             tickets: None,
+            verifications: None,
         };
         let limits = server::Limits {
             max_connections: 16,

@@ -30,6 +30,9 @@ pub struct AppContext {
     pub sluice_image: Option<String>,
     /// What the guard tells the sink about the revision when the policy asks for approvals.
     pub source: SourceContext,
+    /// `SLUICE_PROMETHEUS_URL` of the plugin sidecar: the installation's Prometheus, for verification
+    /// checks whose policy names none.
+    pub prometheus_url: String,
 }
 
 /// The revision and where it comes from, for the sink's approvals decision (docs/approvals.md).

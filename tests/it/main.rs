@@ -16,6 +16,7 @@
 mod host;
 mod itsm;
 mod kube_api;
+mod prometheus;
 mod support;
 
 mod approvals;
@@ -38,5 +39,6 @@ mod render_yaml;
 mod segments;
 mod sink;
 mod tickets;
+mod verify;
 mod watch;
 mod window;

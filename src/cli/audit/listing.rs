@@ -72,6 +72,31 @@ fn csv_row(r: &Record) -> [String; 23] {
             String::new(),
             hash,
         ],
+        Body::Verify(v) => [
+            seq,
+            v.received_at.clone(),
+            v.event.clone(),
+            v.app.name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            text(v.destination.namespace.as_deref()).into(),
+            text(v.revision.as_deref()).into(),
+            verdict_of(v).into(),
+            String::new(),
+            text(v.verification.started_at.as_deref()).into(),
+            text(v.verification.finished_at.as_deref()).into(),
+            String::new(),
+            text(v.change_id.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            hash,
+        ],
         Body::Guard(g) => [
             seq,
             g.received_at.clone(),
@@ -134,6 +159,11 @@ fn reviewed(v: &crate::record::Review) -> &'static str {
     }
 }
 
+/// The verdict of a verification record, for the PHASE column.
+fn verdict_of(v: &crate::record::VerificationRecord) -> &str {
+    v.verification.verdict.as_deref().unwrap_or("(no verdict)")
+}
+
 fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
     for (i, f) in fields.enumerate() {
         if i > 0 {
@@ -163,6 +193,7 @@ pub fn to_table(records: &[Record]) -> String {
                 Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
                 Body::Guard(g) => (decision(g), ""),
                 Body::Review(v) => (reviewed(v), v.by.as_str()),
+                Body::Verify(v) => (verdict_of(v), ""),
             };
             vec![
                 r.seq.to_string(),
@@ -218,6 +249,14 @@ pub fn to_wide_table(records: &[Record]) -> String {
                     "",
                 ),
                 Body::Review(v) => ("", reviewed(v), "", v.by.as_str(), String::new(), ""),
+                Body::Verify(v) => (
+                    text(v.destination.namespace.as_deref()),
+                    verdict_of(v),
+                    "",
+                    "",
+                    String::new(),
+                    "",
+                ),
             };
             vec![
                 r.seq.to_string(),
@@ -273,7 +312,8 @@ pub fn exceptions_table(
                     String::new(),
                     g.change_id.clone().or_else(|| g.emergency.clone()),
                 ),
-                Body::Review(_) => return None,
+                // A verification record's own copy has no finding (its sync record carries it).
+                Body::Review(_) | Body::Verify(_) => return None,
             };
             let mut exceptions: Vec<String> = crate::record::findings::findings(r)
                 .into_iter()
@@ -328,7 +368,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Review(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => unreachable!("an event body"),
         }
     }
 

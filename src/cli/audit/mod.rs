@@ -17,6 +17,7 @@ mod since;
 mod source;
 mod table;
 mod tickets;
+mod verification;
 mod verify;
 
 use super::error::{Error, Exit, Result};

@@ -38,6 +38,15 @@ pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Rec
                     || (text(g.change_id.as_deref()).is_empty() && synced(g))
             }
             Body::Review(v) => v.change_id == change_id,
+            Body::Verify(v) => {
+                text(v.change_id.as_deref()) == change_id
+                    || (text(v.change_id.as_deref()).is_empty()
+                        && syncs.iter().any(|s| {
+                            s.app.name == v.app.name
+                                && !text(v.revision.as_deref()).is_empty()
+                                && text(s.revision.as_deref()) == text(v.revision.as_deref())
+                        }))
+            }
         })
         .collect()
 }
@@ -51,14 +60,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, &**s)),
-            Body::Guard(_) | Body::Review(_) => None,
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => None,
         })
         .collect();
     let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
-            Body::Sync(_) | Body::Review(_) => None,
+            Body::Sync(_) | Body::Review(_) | Body::Verify(_) => None,
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -154,6 +163,9 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     }
     if super::tickets::any(&selected) {
         super::tickets::section(w, &selected);
+    }
+    if super::verification::any(&selected) {
+        super::verification::section(w, &selected);
     }
 
     let _ = writeln!(w, "\nWindows (guard decisions):");
@@ -284,7 +296,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Review(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => unreachable!("an event body"),
         }
     }
 

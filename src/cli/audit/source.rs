@@ -62,6 +62,10 @@ impl SourceArgs {
                             || g.emergency.as_deref() == Some(change_id)
                     }
                     Body::Review(v) => v.change_id == change_id,
+                    Body::Verify(v) => v
+                        .change_id
+                        .as_deref()
+                        .is_none_or(|c| c.is_empty() || c == change_id),
                 };
                 if candidate {
                     marked.insert(r.seq);
@@ -79,7 +83,7 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) | Body::Review(_) => false,
+                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) => false,
                 })
             };
             let mut picked = Vec::new();
@@ -90,6 +94,10 @@ impl SourceArgs {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
                             || synced(&g.app.name, g.revision.as_deref())
+                    }
+                    Body::Verify(v) => {
+                        v.change_id.as_deref() == Some(change_id)
+                            || synced(&v.app.name, v.revision.as_deref())
                     }
                 };
                 if keep {

@@ -178,8 +178,8 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
     Ok(into_map(job))
 }
 
-/// `guard.image`, else the sidecar's `SLUICE_IMAGE`.
-fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
+/// `guard.image`, else the sidecar's `SLUICE_IMAGE` (the verify hook's image too).
+pub(super) fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
     let configured = policy.guard.image.trim();
     if !configured.is_empty() {
         return Ok(configured.to_string());

@@ -178,7 +178,7 @@ impl GitHub {
 
 // ---- objects in the shapes of GitHub's description ------------------------------------------------
 
-fn user(base: &str, login: &str) -> Value {
+pub(super) fn user(base: &str, login: &str) -> Value {
     let u = format!("{base}/users/{login}");
     json!({
         "login": login, "id": id_of(login), "node_id": format!("U_{login}"),
@@ -197,7 +197,7 @@ fn id_of(s: &str) -> u64 {
         .fold(7u64, |h, b| (h * 31 + u64::from(b)) % 1_000_000_007)
 }
 
-fn repository(base: &str, r: &Repo) -> Value {
+pub(super) fn repository(base: &str, r: &Repo) -> Value {
     let full = format!("{}/{}", r.owner, r.name);
     let u = format!("{base}/repos/{full}");
     let h = format!("{base}/{full}");
@@ -236,7 +236,7 @@ fn git_user(p: &Person) -> Value {
     json!({"name": p.name, "email": p.email, "date": T0})
 }
 
-fn commit(base: &str, r: &Repo, c: &Commit) -> Value {
+pub(super) fn commit(base: &str, r: &Repo, c: &Commit) -> Value {
     let full = format!("{}/{}", r.owner, r.name);
     let u = format!("{base}/repos/{full}/commits/{}", c.sha);
     json!({
@@ -258,7 +258,7 @@ fn branch_end(base: &str, r: &Repo, reff: &str, sha: &str) -> Value {
     json!({"label": format!("{}:{reff}", r.owner), "ref": reff, "sha": sha, "user": user(base, &r.owner), "repo": repository(base, r)})
 }
 
-fn pull_simple(base: &str, r: &Repo, p: &Pull) -> Value {
+pub(super) fn pull_simple(base: &str, r: &Repo, p: &Pull) -> Value {
     let full = format!("{}/{}", r.owner, r.name);
     let u = format!("{base}/repos/{full}/pulls/{}", p.number);
     let html = format!("{base}/{full}/pull/{}", p.number);
@@ -284,7 +284,7 @@ fn pull_simple(base: &str, r: &Repo, p: &Pull) -> Value {
     })
 }
 
-fn pull_full(base: &str, r: &Repo, p: &Pull) -> Value {
+pub(super) fn pull_full(base: &str, r: &Repo, p: &Pull) -> Value {
     let mut v = pull_simple(base, r, p);
     let merged = p.merged_at.is_some();
     let extra = json!({
@@ -321,7 +321,7 @@ fn diff_entry(base: &str, r: &Repo, path: &str) -> Value {
         "contents_url": format!("{base}/repos/{full}/contents/{path}")})
 }
 
-fn error(route: &str, status: u16, message: &str) -> Resp {
+pub(super) fn error(route: &str, status: u16, message: &str) -> Resp {
     Resp::json(
         status,
         route,

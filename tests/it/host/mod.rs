@@ -17,7 +17,9 @@
 )]
 
 pub mod github;
+pub mod github_git;
 pub mod gitlab;
+pub mod gitlab_git;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
