@@ -28,17 +28,21 @@
 //! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer and uploader
 //! generate   the plugin pipeline
 //! host       the Git hosts (GitHub, GitLab): credentials, the REST clients, snapshots of what they said
+//! itsm       the ticket systems (ServiceNow, Jira Service Management): credentials, the REST clients,
+//!            snapshots of what they said, work notes
 //! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
 //! watch      the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
 //! evidence   signed checkpoints, proofs against them, the auditor's export
 //! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
+//! ticket     a change ticket's state, judged: authorized, outside its window, an emergency, or not
 //! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
 //! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
 //! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
+//! remote     what is asked of outside systems and kept of their answers; credentials that never print
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
 //! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
@@ -53,9 +57,9 @@
 //! ```text
 //! cli
 //! diff sink
-//! generate archive watch host verify
-//! render transform evidence record approval analysis
-//! policy ledger commit
+//! generate archive watch host itsm verify
+//! render transform evidence record approval ticket analysis
+//! policy ledger commit remote
 //! window manifest expr
 //! parallel
 //! ```
@@ -74,13 +78,16 @@ mod evidence;
 mod expr;
 mod generate;
 mod host;
+mod itsm;
 mod ledger;
 mod manifest;
 mod parallel;
 mod policy;
 mod record;
+mod remote;
 mod render;
 mod sink;
+mod ticket;
 mod transform;
 mod verify;
 mod watch;

@@ -139,6 +139,55 @@ pub(super) struct ServeArgs {
     /// Timeout of each request to a Git host (Go duration).
     #[arg(long, default_value = "10s")]
     host_timeout: String,
+    /// The ServiceNow instance whose change requests gate syncs (ticket.system: servicenow), e.g.
+    /// https://acme.service-now.com.
+    #[arg(long, env = "SLUICE_SERVICENOW_URL")]
+    servicenow_url: Option<String>,
+    /// ServiceNow basic auth: the user (with the role sn_change_read; itil for work notes).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_USER",
+        requires_all = ["servicenow_url", "servicenow_password_file"],
+        conflicts_with = "servicenow_client_id"
+    )]
+    servicenow_user: Option<String>,
+    /// File holding the ServiceNow user's password (a Secret).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_PASSWORD_FILE",
+        requires = "servicenow_user"
+    )]
+    servicenow_password_file: Option<PathBuf>,
+    /// ServiceNow OAuth client credentials: the application registry's client id.
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_CLIENT_ID",
+        requires_all = ["servicenow_url", "servicenow_client_secret_file"]
+    )]
+    servicenow_client_id: Option<String>,
+    /// File holding the OAuth client secret (a Secret).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_CLIENT_SECRET_FILE",
+        requires = "servicenow_client_id"
+    )]
+    servicenow_client_secret_file: Option<PathBuf>,
+    /// The Jira Cloud site whose issues gate syncs (ticket.system: jira), e.g.
+    /// https://acme.atlassian.net.
+    #[arg(long, env = "SLUICE_JIRA_URL", requires_all = ["jira_email", "jira_token_file"])]
+    jira_url: Option<String>,
+    /// The e-mail address of the Atlassian account of the API token.
+    #[arg(long, env = "SLUICE_JIRA_EMAIL", requires = "jira_url")]
+    jira_email: Option<String>,
+    /// File holding the Atlassian API token (a Secret).
+    #[arg(long, env = "SLUICE_JIRA_TOKEN_FILE", requires = "jira_url")]
+    jira_token_file: Option<PathBuf>,
+    /// Timeout of each request to a ticket system (Go duration).
+    #[arg(long, default_value = "10s")]
+    ticket_timeout: String,
+    /// How long a ticket system's answer is reused (Go duration; 0s: never).
+    #[arg(long, default_value = "30s")]
+    ticket_cache_ttl: String,
     /// File holding a GitHub token that may push a branch and open pull requests (Contents and Pull
     /// requests: write), used only to open revert pull requests (onFailure: rollback).
     #[arg(long, env = "SLUICE_GITHUB_WRITE_TOKEN_FILE")]
@@ -208,6 +257,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         max_age: parse_age(&args.segment_age)?,
     };
     let approvals = approvals_config(&args)?;
+    let tickets = tickets_config(&args)?;
     let rollback = rollback_endpoints(&args)?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
@@ -238,9 +288,80 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
             archive,
         },
         approvals,
+        tickets,
         rollback,
     })?;
     Ok(Exit::Success)
+}
+
+/// The ticket systems and their credentials. Credential files are checked now (readable, not empty)
+/// and read again for every request (an OAuth token is kept until it expires), so a rotated Secret is
+/// picked up.
+fn tickets_config(args: &ServeArgs) -> Result<sink::tickets::Config> {
+    use crate::itsm::client::{base_url, Config, Instance, ServiceNowAuth, Site};
+    let usage = |m: String| Error::Usage(m);
+    let servicenow = match &args.servicenow_url {
+        None => None,
+        Some(url) => {
+            let url = base_url(url, "https://acme.service-now.com")
+                .map_err(|e| usage(format!("--servicenow-url {e}")))?;
+            let auth = match (
+                &args.servicenow_user,
+                &args.servicenow_password_file,
+                &args.servicenow_client_id,
+                &args.servicenow_client_secret_file,
+            ) {
+                (Some(user), Some(file), _, _) => {
+                    read_token(file)?;
+                    ServiceNowAuth::Basic {
+                        user: user.clone(),
+                        password_file: file.clone(),
+                    }
+                }
+                (_, _, Some(id), Some(file)) => {
+                    read_token(file)?;
+                    ServiceNowAuth::OAuth {
+                        client_id: id.clone(),
+                        secret_file: file.clone(),
+                    }
+                }
+                _ => {
+                    return Err(usage("--servicenow-url needs credentials: --servicenow-user with --servicenow-password-file, or --servicenow-client-id with --servicenow-client-secret-file".into()))
+                }
+            };
+            Some(Instance { url, auth })
+        }
+    };
+    let jira = match (&args.jira_url, &args.jira_email, &args.jira_token_file) {
+        (Some(url), Some(email), Some(file)) => {
+            read_token(file)?;
+            Some(Site {
+                url: base_url(url, "https://acme.atlassian.net")
+                    .map_err(|e| usage(format!("--jira-url {e}")))?,
+                email: email.clone(),
+                token_file: file.clone(),
+            })
+        }
+        _ => None,
+    };
+    let duration = |flag: &str, text: &str, zero: bool| {
+        parse_go_duration(text)
+            .ok()
+            .filter(|n| *n > 0 || (zero && *n == 0))
+            .map(|n| Duration::from_nanos(n.unsigned_abs()))
+            .ok_or_else(|| usage(format!("{flag} {text:?}: give a Go duration such as 10s")))
+    };
+    Ok(sink::tickets::Config {
+        systems: Config {
+            servicenow,
+            jira,
+            call_timeout: duration("--ticket-timeout", &args.ticket_timeout, false)?,
+            cache_ttl: duration("--ticket-cache-ttl", &args.ticket_cache_ttl, true)?,
+        },
+        decide_budget: sink::tickets::DECIDE_BUDGET,
+        after_budget: sink::tickets::AFTER_BUDGET,
+        writeback_budget: sink::tickets::WRITEBACK_BUDGET,
+    })
 }
 
 /// The hosts the sink may write to (revert pull requests), each with its write credential, checked

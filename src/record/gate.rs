@@ -207,7 +207,7 @@ impl Knowledge {
                     self.apps.entry(s.app.name.clone()).or_default().plugin = true;
                 }
             }
-            Body::Verify(_) => {}
+            Body::Review(_) | Body::Verify(_) => {}
         }
     }
 
@@ -252,7 +252,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) | Body::Verify(_) => &[],
+        Body::Guard(_) | Body::Review(_) | Body::Verify(_) => &[],
     }
 }
 

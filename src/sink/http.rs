@@ -6,6 +6,7 @@ use super::approvals::{self, Approvals};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
+use super::tickets::Tickets;
 use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
@@ -55,6 +56,9 @@ pub struct Context {
     pub request_deadline: Duration,
     /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
     pub approvals: Option<Arc<Approvals>>,
+    /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
+    /// (`POST /v1/reviews`).
+    pub tickets: Option<Arc<Tickets>>,
     /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
     pub verifications: Option<Arc<Verifications>>,
 }
@@ -166,6 +170,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
         (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
+        (&Method::POST, "/v1/reviews") => post(ctx, rq, Kind::Review, deadline).await,
         (&Method::POST, "/v1/verifications") => post(ctx, rq, Kind::Verify, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
             Ok(()) => {
@@ -183,7 +188,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/verifications") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/reviews" | "/v1/verifications") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -221,8 +226,10 @@ fn health(ctx: &Context) -> Reply {
 enum Kind {
     Event,
     Guard,
-    /// The guard asks for the sink's decision (src/sink/approvals/decide.rs).
+    /// The guard asks for the sink's decision (src/sink/decide.rs).
     Decide,
+    /// The review of an emergency (src/sink/tickets/review.rs).
+    Review,
     /// The verification hook reports (src/sink/verification).
     Verify,
 }
@@ -231,6 +238,7 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     let fixed_label = match kind {
         Kind::Event => "unknown",
         Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Review => crate::record::EMERGENCY_REVIEW,
         Kind::Verify => VERIFICATION,
     };
     if let Err(reply) = authorize(ctx, &rq, Access::Write) {
@@ -283,11 +291,14 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
         Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Review => crate::record::EMERGENCY_REVIEW,
         Kind::Verify => VERIFICATION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    if let Kind::Decide = kind {
-        return decide(ctx, &value, &received_at).await;
+    match kind {
+        Kind::Decide => return decide(ctx, &value, &received_at).await,
+        Kind::Review => return review(ctx, &value, &received_at).await,
+        Kind::Event | Kind::Guard | Kind::Verify => {}
     }
     // What judging the sync's approvals after the fact needs of the Application (a few strings).
     let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
@@ -299,7 +310,7 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide | Kind::Review => record::guard_record(&value, &received_at),
         Kind::Verify => match verification_draft(ctx, &value, &received_at).await {
             Ok(Some((body, back))) => {
                 way_back = back;
@@ -325,6 +336,9 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
         approvals.attach(&mut draft, source).await;
     }
+    if let Some(tickets) = &ctx.tickets {
+        tickets.attach(&mut draft).await;
+    }
     if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
         verifications.attach(&mut draft, hook).await;
     }
@@ -347,6 +361,10 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
             ctx.metrics.count(label, Counted::Created);
             if let Some(approvals) = &ctx.approvals {
                 approvals.observe(seq, &content).await;
+            }
+            if let Some(tickets) = &ctx.tickets {
+                tickets.observe(seq, &content).await;
+                tickets.after_append(&tokio::runtime::Handle::current(), seq, &hash, &content);
             }
             if let Some(verifications) = &ctx.verifications {
                 verifications.observe(seq, &content).await;
@@ -391,16 +409,47 @@ async fn verification_draft(
     )))
 }
 
-/// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
-/// longer than other requests (the Git host is asked), so it is not held to the request deadline
-/// once its body has arrived.
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/decide.rs). It may take longer than
+/// other requests (the Git host and the ticket system are asked), so it is not held to the request
+/// deadline once its body has arrived.
 async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
-    let Some(approvals) = &ctx.approvals else {
+    let gates = super::decide::Gates {
+        approvals: ctx.approvals.clone(),
+        tickets: ctx.tickets.clone(),
+    };
+    if gates.approvals.is_none() && gates.tickets.is_none() {
         ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
         return Reply::error(404, "this sink makes no approvals decisions");
-    };
-    let answer = approvals.decide(request, &ctx.appender, received_at).await;
+    }
+    let answer = super::decide::decide(&gates, request, &ctx.appender, received_at).await;
     ctx.metrics.count(GUARD_DECISION, answer.counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
+    }
+}
+
+/// `POST /v1/reviews`: the review of an emergency (src/sink/tickets/review.rs).
+async fn review(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let label = crate::record::EMERGENCY_REVIEW;
+    let Some(tickets) = &ctx.tickets else {
+        ctx.metrics.count(label, Counted::Rejected);
+        return Reply::error(404, "this sink records no reviews");
+    };
+    let answer = tickets.review(request, &ctx.appender, received_at).await;
+    let counted = match answer.status {
+        201 => Counted::Created,
+        200 => Counted::Duplicate,
+        409 => Counted::Conflict,
+        503 => Counted::Unavailable,
+        _ => Counted::Rejected,
+    };
+    ctx.metrics.count(label, counted);
+    if let (Some((seq, body)), Some(approvals)) = (&answer.appended, &ctx.approvals) {
+        approvals.observe(*seq, body).await;
+    }
     let reply = Reply::json(answer.status, &answer.body);
     if answer.status == 503 {
         reply.with("Retry-After", "5")
@@ -472,9 +521,19 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's;
-        // so is a sync's `verification` (the verdict the hook reported, the way back taken).
-        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
+        // `approval` and `ticket` are the sink's own judgments (the host or the ticket may have
+        // changed since), and `reviewDue` follows from the receipt: not the delivery's; so is a
+        // sync's `verification` (the verdict the hook reported, the way back taken).
+        for member in [
+            "seq",
+            "prev",
+            "hash",
+            "key",
+            "receivedAt",
+            "approval",
+            "ticket",
+            "reviewDue",
+        ] {
             map.remove(member);
         }
         if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {

@@ -9,12 +9,15 @@
 //! ```
 
 pub mod approvals;
+pub mod decide;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod query;
+pub mod registry;
 pub mod server;
 pub mod strict;
+pub mod tickets;
 pub mod verification;
 pub mod watched;
 pub mod writer;
@@ -68,6 +71,8 @@ pub struct Config {
     pub evidence: evidence::Config,
     /// The Git hosts, credentials and floors of approvals decisions.
     pub approvals: approvals::Config,
+    /// The ticket systems and their credentials.
+    pub tickets: tickets::Config,
     /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
     /// empty: the record carries the commands instead.
     pub rollback: Vec<crate::host::client::Endpoint>,
@@ -104,6 +109,8 @@ pub enum SinkError {
     Watch(#[from] WatchError),
     #[error("approvals: {0}")]
     Approvals(String),
+    #[error("tickets: {0}")]
+    Tickets(String),
 }
 
 /// Why the server stopped.
@@ -185,6 +192,10 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         approvals::Approvals::start(config.approvals, config.data_dir.clone())
             .map_err(SinkError::Approvals)?,
     );
+    let tickets = Arc::new(
+        tickets::Tickets::start(config.tickets, config.data_dir.clone())
+            .map_err(SinkError::Tickets)?,
+    );
     let rollback = if config.rollback.is_empty() {
         None
     } else {
@@ -197,10 +208,15 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         verification::Verifications::start(config.data_dir.clone(), rollback)
             .map_err(SinkError::Approvals)?,
     );
-    let (rendered, verified) = (Arc::clone(&approvals), Arc::clone(&verifications));
+    let rendered = (
+        Arc::clone(&approvals),
+        Arc::clone(&tickets),
+        Arc::clone(&verifications),
+    );
     let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
-        rendered.render(o);
-        verified.render(o);
+        rendered.0.render(o);
+        rendered.1.render(o, chrono::Utc::now());
+        rendered.2.render(o);
     })));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
@@ -214,6 +230,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
         approvals: Some(approvals),
+        tickets: Some(tickets),
         verifications: Some(verifications),
     };
     let served = run(
@@ -248,6 +265,8 @@ pub struct Context {
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
     /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
     pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Ticket decisions, evidence, work notes and reviews (`None`: none).
+    pub tickets: Option<Arc<tickets::Tickets>>,
     /// Verification verdicts, their evidence on sync records, and rollback.
     pub verifications: Option<Arc<verification::Verifications>>,
 }
@@ -288,6 +307,8 @@ pub fn run(
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
             approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
+            tickets: ctx.tickets.clone(),
+            runtime: runtime.handle().clone(),
         };
         watch::spawn(watch, Arc::new(recorder))?;
     }
@@ -304,6 +325,7 @@ pub fn run(
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
         approvals: ctx.approvals,
+        tickets: ctx.tickets,
         verifications: ctx.verifications,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
@@ -458,6 +480,7 @@ mod tests {
             watch: None,
             on_durable: Box::new(|_| {}),
             approvals: None,
+            tickets: None,
             verifications: None,
         };
         let limits = server::Limits {

@@ -3,6 +3,7 @@
 
 use super::approvals::{self, Approvals};
 use super::metrics::{Metrics, Outcome as Counted};
+use super::tickets::Tickets;
 use super::writer::Appender;
 use crate::ledger::Outcome;
 use crate::record::{self, Via};
@@ -20,6 +21,10 @@ pub struct WatchRecorder {
     /// Approval evidence for the sync records (judged on the sink's runtime, whose handle this is:
     /// the watch runs on a runtime of its own and waits for the answer as it waits for the writer).
     pub approvals: Option<(Arc<Approvals>, tokio::runtime::Handle)>,
+    /// Ticket evidence and work notes, on the same runtime.
+    pub tickets: Option<Arc<Tickets>>,
+    /// The sink's runtime.
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl Recorder for WatchRecorder {
@@ -38,13 +43,30 @@ impl Recorder for WatchRecorder {
                 .recv()
                 .map_err(|_| RecordError::Unavailable("the sink's runtime stopped".into()))?;
         }
+        if let Some(tickets) = &self.tickets {
+            let tickets = Arc::clone(tickets);
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            self.runtime.spawn(async move {
+                tickets.attach(&mut draft).await;
+                let _ = tx.send(draft);
+            });
+            draft = rx
+                .recv()
+                .map_err(|_| RecordError::Unavailable("the sink's runtime stopped".into()))?;
+        }
         let content = draft.clone();
         let outcome = self.appender.append_blocking(draft);
         if let (Ok(Outcome::Appended { seq, .. }), Some((approvals, runtime))) =
             (&outcome, &self.approvals)
         {
-            let (approvals, seq) = (Arc::clone(approvals), *seq);
+            let (approvals, seq, content) = (Arc::clone(approvals), *seq, content.clone());
             runtime.spawn(async move { approvals.observe(seq, &content).await });
+        }
+        if let (Ok(Outcome::Appended { seq, hash }), Some(tickets)) = (&outcome, &self.tickets) {
+            let (t, seq, body) = (Arc::clone(tickets), *seq, content.clone());
+            self.runtime
+                .spawn(async move { t.observe(seq, &body).await });
+            tickets.after_append(&self.runtime, seq, hash, &content);
         }
         let counted = match &outcome {
             Ok(Outcome::Appended { .. }) => Counted::Created,

@@ -14,6 +14,7 @@
 )]
 
 mod host;
+mod itsm;
 mod kube_api;
 mod prometheus;
 mod support;
@@ -37,6 +38,7 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod tickets;
 mod verify;
 mod watch;
 mod window;

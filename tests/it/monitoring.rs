@@ -130,7 +130,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
         "promtool check rules",
         promtool(&["check", "rules", "rules.yaml"], dir.path()),
     );
-    assert!(checked.contains("SUCCESS: 11 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 12 rules found"), "{checked}");
     std::fs::copy(
         repo().join("tests/fixtures/monitoring/rules.test.yaml"),
         dir.path().join("rules.test.yaml"),
@@ -154,7 +154,7 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
         .iter()
         .map(|r| r["alert"].as_str().expect("alerting rules only"))
         .collect();
-    assert_eq!(alerts.len(), 11);
+    assert_eq!(alerts.len(), 12);
     for alert in &alerts {
         assert!(
             cases.contains(&format!(
@@ -190,7 +190,7 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
 
 /// Metrics the rules and the dashboard may use: the sink's own (src/sink/metrics.rs, and the archive's in
 /// src/archive/uploader.rs), and those of Argo CD's notifications controller and the kubelet.
-const KNOWN_METRICS: [&str; 16] = [
+const KNOWN_METRICS: [&str; 17] = [
     "up",
     "sluice_events_total",
     "sluice_append_latency_seconds_bucket",
@@ -207,6 +207,7 @@ const KNOWN_METRICS: [&str; 16] = [
     "kubelet_volume_stats_available_bytes",
     "kubelet_volume_stats_capacity_bytes",
     "sluice_append_latency_seconds",
+    "sluice_emergency_reviews",
 ];
 
 /// The metric names a `PromQL` expression reads (identifiers followed by `{` or `[`, or standing alone).
@@ -220,10 +221,15 @@ fn metric_names(expr: &str) -> Vec<String> {
 
 #[test]
 fn sink_metrics_named_in_rules_exist_in_the_sink() {
-    // The sink's own metrics, and the archive's (rendered into the sink's /metrics when --archive is set).
-    let source = ["src/sink/metrics.rs", "src/archive/uploader.rs"]
-        .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
-        .concat();
+    // The sink's own metrics, the archive's (rendered into the sink's /metrics when --archive is set)
+    // and the ticket gate's.
+    let source = [
+        "src/sink/metrics.rs",
+        "src/archive/uploader.rs",
+        "src/sink/tickets/mod.rs",
+    ]
+    .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
+    .concat();
     let rule = object(built(), "PrometheusRule", "sluice");
     for r in rule["spec"]["groups"][0]["rules"]
         .as_array()

@@ -1,4 +1,4 @@
-//! `sluice audit verify|list|show|exceptions|rejudge|keygen|archive|export`: the audit log for auditors and
+//! `sluice audit verify|list|show|exceptions|rejudge|review|keygen|archive|export`: the audit log for auditors and
 //! operators (docs/audit-log.md); verify, list, show and exceptions read a data directory or a running
 //! sink (`--server`).
 
@@ -11,10 +11,12 @@ mod list;
 mod listing;
 mod rejudge;
 mod report;
+mod review;
 mod show;
 mod since;
 mod source;
 mod table;
+mod tickets;
 mod verification;
 mod verify;
 
@@ -31,12 +33,14 @@ pub(super) enum AuditCommand {
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
-    /// List the syncs that skipped the gate (guard, backup, migrations) or that the Git host's
-    /// approvals do not back, and why.
+    /// List the syncs that skipped the gate (guard, backup, migrations), that the Git host's approvals
+    /// or the change ticket do not back, and the emergencies awaiting their review, and why.
     Exceptions(exceptions::ExceptionsArgs),
-    /// Judge a record's approvals again from its stored snapshot alone, and compare with the verdict
-    /// it records.
+    /// Judge a record's approvals and ticket again from their stored snapshots alone, and compare with
+    /// the verdicts it records.
     Rejudge(rejudge::RejudgeArgs),
+    /// Record the post-implementation review of an emergency change.
+    Review(review::ReviewArgs),
     /// Make an Ed25519 key pair for signed checkpoints (Go note key format).
     Keygen(keygen::KeygenArgs),
     /// Copy sealed segments and checkpoints the archive lacks, once.
@@ -72,6 +76,7 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::Show(args) => show::run(&args),
         AuditCommand::Exceptions(args) => exceptions::run(&args),
         AuditCommand::Rejudge(args) => rejudge::run(&args),
+        AuditCommand::Review(args) => review::run(&args),
         AuditCommand::Keygen(args) => keygen::run(&args),
         AuditCommand::Archive(args) => archive::run(&args),
         AuditCommand::Export(args) => export::run(&args),

@@ -31,8 +31,13 @@ pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
         return Err(no_such_change(&args.change_id, &args.source));
     }
     let out = match args.output {
-        Output::Table | Output::Wide => report::change_report(&args.change_id, &selected)
-            .ok_or_else(|| no_such_change(&args.change_id, &args.source))?,
+        Output::Table | Output::Wide => {
+            let mut text = report::change_report(&args.change_id, &selected)
+                .ok_or_else(|| no_such_change(&args.change_id, &args.source))?;
+            let records: Vec<&crate::record::Record> = selected.iter().collect();
+            super::tickets::review(&mut text, &args.change_id, &records, super::since::now()?);
+            text
+        }
         Output::Csv => listing::to_csv(&selected),
         Output::Json | Output::Yaml => structured(&selected, args.output)?,
     };

@@ -61,6 +61,7 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Review(v) => v.change_id == change_id,
                     Body::Verify(v) => v
                         .change_id
                         .as_deref()
@@ -82,13 +83,13 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) | Body::Verify(_) => false,
+                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) => false,
                 })
             };
             let mut picked = Vec::new();
             record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
-                    Body::Sync(_) => true,
+                    Body::Sync(_) | Body::Review(_) => true,
                     Body::Guard(g) => {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)

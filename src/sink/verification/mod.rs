@@ -19,6 +19,7 @@ pub use attach::hook_of;
 
 use crate::record::verification::Report;
 use crate::record::Body;
+use crate::sink::registry::{Learn, Shared};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 /// The verification service of a running sink.
 pub struct Verifications {
-    registry: Arc<registry::Shared>,
+    registry: Arc<Shared<registry::Registry>>,
     rollback: Option<rollback::Rollback>,
     /// verdict → final reports recorded.
     verdicts: Mutex<BTreeMap<String, u64>>,
@@ -45,7 +46,7 @@ impl Verifications {
         rollback: Option<rollback::Rollback>,
     ) -> Result<Verifications, String> {
         Ok(Verifications {
-            registry: Arc::new(registry::Shared::load(data_dir)?),
+            registry: Arc::new(Shared::load(data_dir, "verification-registry")?),
             rollback,
             verdicts: Mutex::default(),
             rollbacks: Mutex::default(),

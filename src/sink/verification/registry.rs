@@ -2,15 +2,13 @@
 //! by revision and start), whether it has checks at all (a verdict or a sync's verification member
 //! was ever recorded), the revision last synced, and the revert pull requests already opened (so that
 //! a second report of the same failure opens none). Measurements in progress are kept in memory only.
-//! Read from every segment when the sink starts, on a side thread the first use waits for; then each
-//! durable record is observed.
+//! Read from every segment when the sink starts, on a side thread the first use waits for (the
+//! gates' loader, src/sink/registry.rs); then each durable record is observed.
 
 use crate::record::evidence::{PullRequestRef, Verification};
-use crate::record::{Body, Record, SYNC_SUCCEEDED};
+use crate::record::{Body, SYNC_SUCCEEDED};
+use crate::sink::registry::{holds, Learn};
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 
 /// Verdicts remembered per app.
 const VERDICTS_KEPT: usize = 32;
@@ -105,14 +103,32 @@ impl Registry {
         self.reverts
             .insert((repository.to_owned(), revision.to_owned()), pull);
     }
+}
 
-    /// Learns from a durable record.
-    pub fn observe(&mut self, seq: u64, body: &Body) {
+/// Revisions match in full, or when one is the other's abbreviation (the hook knows the full commit;
+/// an old report may carry the short one).
+fn same_revision(a: &str, b: &str) -> bool {
+    !a.is_empty()
+        && !b.is_empty()
+        && (a == b || (a.len() >= 7 && b.starts_with(a)) || (b.len() >= 7 && a.starts_with(b)))
+}
+
+impl Learn for Registry {
+    /// Only verification records, syncs with a verification member, and successful syncs.
+    fn wants(line: &[u8]) -> bool {
+        holds(line, b"\"verification") || holds(line, b"sync-succeeded")
+    }
+
+    /// Learns from a durable record; seeing a record twice keeps one verdict.
+    fn observe(&mut self, seq: u64, body: &Body) {
         match body {
             Body::Verify(v) => {
                 let revision = v.revision.clone().unwrap_or_default();
                 let state = self.apps.entry(v.app.name.clone()).or_default();
                 state.has_checks = true;
+                if state.verdicts.iter().any(|known| known.seq == seq) {
+                    return;
+                }
                 if state.verdicts.len() == VERDICTS_KEPT {
                     state.verdicts.pop_front();
                 }
@@ -145,110 +161,9 @@ impl Registry {
                     self.reverts.insert((repository, revision), pull);
                 }
             }
-            Body::Guard(_) => {}
+            Body::Guard(_) | Body::Review(_) => {}
         }
     }
-}
-
-/// Revisions match in full, or when one is the other's abbreviation (the hook knows the full commit;
-/// an old report may carry the short one).
-fn same_revision(a: &str, b: &str) -> bool {
-    !a.is_empty()
-        && !b.is_empty()
-        && (a == b || (a.len() >= 7 && b.starts_with(a)) || (b.len() >= 7 && a.starts_with(b)))
-}
-
-/// The registry, loaded on a side thread at start.
-pub struct Shared {
-    registry: Mutex<Registry>,
-    loading: Mutex<Option<JoinHandle<Registry>>>,
-}
-
-impl Shared {
-    /// Starts reading the log in `data_dir`.
-    ///
-    /// # Errors
-    ///
-    /// The thread cannot be started.
-    pub fn load(data_dir: PathBuf) -> Result<Shared, String> {
-        let handle = std::thread::Builder::new()
-            .name("verification-registry".into())
-            .spawn(move || read_log(&data_dir))
-            .map_err(|e| format!("cannot start a thread: {e}"))?;
-        Ok(Shared {
-            registry: Mutex::default(),
-            loading: Mutex::new(Some(handle)),
-        })
-    }
-
-    /// Runs `f` on the registry once it is loaded; blocks while the log is read.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
-        let handle = self.loading.lock().ok().and_then(|mut l| l.take());
-        let mut registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(handle) = handle {
-            // A reader that panicked taught nothing: start from an empty registry.
-            let mut loaded = handle.join().unwrap_or_default();
-            let observed = std::mem::take(&mut *registry);
-            // What was observed while loading came after the log's end.
-            for (name, state) in observed.apps {
-                let entry = loaded.apps.entry(name).or_default();
-                entry.has_checks |= state.has_checks;
-                entry.verdicts.extend(state.verdicts);
-                if state.synced.is_some() {
-                    entry.synced = state.synced;
-                }
-            }
-            loaded.progress.extend(observed.progress);
-            loaded.progress_order.extend(observed.progress_order);
-            loaded.reverts.extend(observed.reverts);
-            *registry = loaded;
-        }
-        f(&mut registry)
-    }
-
-    /// [`Shared::with`] from async code: waits for the load without holding a runtime thread.
-    pub async fn with_async<R: Send + 'static>(
-        self: &std::sync::Arc<Self>,
-        f: impl FnOnce(&mut Registry) -> R + Send + 'static,
-    ) -> R {
-        let loaded = self.loading.lock().map_or(true, |l| l.is_none());
-        if loaded {
-            return self.with(f);
-        }
-        let me = std::sync::Arc::clone(self);
-        match tokio::task::spawn_blocking(move || me.with(f)).await {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-}
-
-/// The registry from every record of the log.
-fn read_log(data_dir: &std::path::Path) -> Registry {
-    let mut registry = Registry::default();
-    let segments = crate::ledger::segment::segments(data_dir).unwrap_or_default();
-    for seg in segments {
-        let Ok(mut lines) = crate::ledger::line::Lines::of_file(&seg.path, u64::MAX) else {
-            continue;
-        };
-        while let Ok(Some((_, line))) = lines.next_line() {
-            // Only verification records, syncs with a verification member, and successful syncs.
-            if !line.windows(13).any(|w| w == b"\"verification")
-                && !line.windows(14).any(|w| w == b"sync-succeeded")
-            {
-                continue;
-            }
-            if let Ok(map) = serde_json::from_slice(line) {
-                if let Ok(record) = Record::from_map(map) {
-                    registry.observe(record.seq, &record.body);
-                }
-            }
-        }
-    }
-    registry
 }
 
 #[cfg(test)]
@@ -261,5 +176,33 @@ mod tests {
         assert!(same_revision("0123456", "0123456789abcdef"));
         assert!(!same_revision("0123", "0123456789abcdef"));
         assert!(!same_revision("", ""));
+    }
+
+    #[test]
+    fn a_verdict_seen_twice_is_kept_once_and_the_loader_reads_only_what_teaches() {
+        use crate::record::verification::{report, verification_record};
+        let body = serde_json::json!({"app": "shop", "namespace": "production", "changeId": "CHG-1",
+            "revision": "0123456789", "final": true, "verification": {"verdict": "Failed", "reason": "r",
+            "onFailure": "record", "within": "5m", "startedAt": "2026-01-01T00:00:00Z",
+            "finishedAt": "2026-01-01T00:00:03Z", "checks": []}});
+        let record = verification_record(&report(&body).unwrap(), "2026-01-01T00:00:04Z");
+        let mut r = Registry::default();
+        // The loader may read a record its handler then observes again (src/sink/registry.rs).
+        r.observe(5, &record);
+        r.observe(5, &record);
+        let app = r.app("shop");
+        assert!(app.has_checks);
+        assert_eq!(app.verdicts.len(), 1);
+        assert_eq!(
+            r.verdict("shop", "0123456789", None).map(|v| v.seq),
+            Some(5)
+        );
+        assert!(Registry::wants(
+            br#"{"event":"verification","verification":{}}"#
+        ));
+        assert!(Registry::wants(br#"{"event":"sync-succeeded"}"#));
+        assert!(!Registry::wants(
+            br#"{"event":"guard-decision","approval":{}}"#
+        ));
     }
 }
