@@ -4,7 +4,7 @@
 //! whole run succeeded. Reads the app's files and runs the render tools; never reads the process
 //! environment or writes stdout.
 
-use crate::manifest::{self, Document, Limits};
+use crate::manifest::{self, Document, Limits, Manifests};
 use crate::policy::{self, Policy, PolicyError};
 use crate::render::{self, AppHelm, RenderContext, RenderError};
 use crate::transform::hooks::{self, SqlFiles};
@@ -201,14 +201,13 @@ pub fn repo_root(app_dir: &Path, source_path: Option<&str>) -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs the whole pipeline and returns the bytes to print.
+/// Runs the whole pipeline and returns the documents to print ([`Manifests::write_to`]).
 ///
 /// # Errors
 ///
 /// The first failure of any stage, naming the file, document or key and the fix.
-pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u8>> {
-    let docs = documents(app_dir, repo_root, env)?;
-    Ok(to_bytes(&docs))
+pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Manifests> {
+    manifests(app_dir, repo_root, env, None)
 }
 
 /// [`generate`] on manifests given as text (`sluice generate --stdin`: the output of an earlier
@@ -222,16 +221,9 @@ pub fn generate_from(
     app_dir: &Path,
     repo_root: &Path,
     env: &ArgoEnv,
-    manifests: &str,
-) -> Result<Vec<u8>> {
-    let docs = documents_from(app_dir, repo_root, env, Some(manifests))?;
-    Ok(to_bytes(&docs))
-}
-
-fn to_bytes(docs: &[Document]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(docs.len() * 512);
-    manifest::write_documents(docs, &mut out);
-    out
+    manifests_text: String,
+) -> Result<Manifests> {
+    manifests(app_dir, repo_root, env, Some(manifests_text))
 }
 
 /// Runs the whole pipeline and returns the documents, for a caller that writes them its own way
@@ -253,8 +245,19 @@ pub fn documents_from(
     app_dir: &Path,
     repo_root: &Path,
     env: &ArgoEnv,
-    manifests: Option<&str>,
+    manifests_text: Option<String>,
 ) -> Result<Vec<Document>> {
+    Ok(manifests(app_dir, repo_root, env, manifests_text)?.into_documents())
+}
+
+/// The pipeline: the policy, the rendered (or given) manifests read into [`Manifests`] (each text
+/// released once read), checksums, hooks.
+fn manifests(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    manifests_text: Option<String>,
+) -> Result<Manifests> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
         return Err(GenerateError::NoPolicy { path: policy_path });
@@ -281,10 +284,14 @@ pub fn documents_from(
         app_helm: env.app_helm(),
         build_env: env.build_env(),
     };
-    let mut docs = match manifests {
-        Some(text) => manifest::read_all(&[("stdin", text)], &Limits::default())?,
-        None => read_rendered(&policy, &ctx)?,
+    let streams = match manifests_text {
+        Some(text) => vec![("stdin".to_string(), text)],
+        None => render::render(&policy.render, &ctx)?
+            .into_iter()
+            .map(|r| (r.name, r.text))
+            .collect(),
     };
+    let mut docs = Manifests::read(streams, &Limits::default())?;
     if docs.is_empty() {
         return Err(GenerateError::Empty {
             dir: app_dir.to_path_buf(),
@@ -298,15 +305,6 @@ pub fn documents_from(
         }
     })?;
     Ok(docs)
-}
-
-fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> {
-    let rendered = render::render(&policy.render, ctx)?;
-    let streams: Vec<(&str, &str)> = rendered
-        .iter()
-        .map(|r| (r.name.as_str(), r.text.as_str()))
-        .collect();
-    Ok(manifest::read_all(&streams, &Limits::default())?)
 }
 
 /// Who the app is and what this change is, from Argo CD's environment: the change id and the emergency
@@ -347,7 +345,7 @@ fn transform_documents(
     policy: &Policy,
     app: &AppContext,
     sql: &[Option<SqlFiles>],
-    docs: &mut Vec<Document>,
+    docs: &mut Manifests,
 ) -> Result<(), TransformError> {
     if policy.checksums.enabled {
         crate::transform::checksum::inject_checksums(

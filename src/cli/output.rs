@@ -21,6 +21,22 @@ pub(crate) fn print(bytes: &[u8]) -> Result<()> {
         })
 }
 
+/// [`print`] of what `write` writes, through a buffer: for a result too large to build in memory
+/// first (`generate`'s documents, written from where they are held).
+///
+/// # Errors
+///
+/// As [`print`].
+pub(crate) fn print_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| match e.kind() {
+            ErrorKind::BrokenPipe => Error::StdoutClosed,
+            _ => Error::io("stdout", e),
+        })
+}
+
 /// [`print`] of one line.
 pub(crate) fn print_line(line: &str) -> Result<()> {
     let mut text = String::with_capacity(line.len() + 1);

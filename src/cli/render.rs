@@ -62,7 +62,7 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     } else {
         None
     };
-    let docs = generate::documents_from(&dir, &root, &env, stdin.as_deref())?;
+    let docs = generate::documents_from(&dir, &root, &env, stdin)?;
     output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;
     Ok(Exit::Success)
 }

@@ -23,6 +23,7 @@ mod docs;
 mod evidence;
 mod generate;
 mod hooks;
+mod identical;
 mod install;
 mod monitoring;
 mod render_yaml;
