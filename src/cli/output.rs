@@ -1,5 +1,5 @@
-//! stdout and stderr for the commands. Results go to stdout in one write, after the work is done; a
-//! reader that went away (`sluice audit list | head -1`) ends the command quietly with exit 0 instead
+//! stdout and stderr for the commands. Results go to stdout after the work is done (in one write, or
+//! through a buffer from where they are held: `generate`'s documents); a reader that went away (`sluice audit list | head -1`) ends the command quietly with exit 0 instead
 //! of a panic. stderr carries logs and the one error line, and a failing stderr (closed, or on a full
 //! disk) is ignored: losing a log line must never kill a command or a sink worker.
 

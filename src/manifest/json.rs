@@ -1,7 +1,7 @@
-//! Looking into a document's compact JSON (as serde_json writes it: no insignificant white space,
+//! Looking into a document's compact JSON (as `serde_json` writes it: no insignificant white space,
 //! each key once per object, strings escaped one way) without parsing it into a tree: the members
 //! of an object, the items of an array, a string's value, where a value is. The checksum stage reads
-//! the few fields it needs this way and writes its annotation into the bytes where serde_json would
+//! the few fields it needs this way and writes its annotation into the bytes where `serde_json` would
 //! put it. One pass over the bytes finds where every object and array ends ([`Doc`]), so that stepping
 //! over a value costs the same however large it is. Takes bytes, gives positions and values; never
 //! panics on malformed bytes (it gives `None` or nothing).
@@ -262,7 +262,7 @@ fn skip_string(doc: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// Whether the document holds a number with a fraction or an exponent. Such a number may not read
-/// back from its text into the same float (serde_json reads floats fast, not always exactly), so a
+/// back from its text into the same float (`serde_json` reads floats fast, not always exactly), so a
 /// transform that must give what parsing and writing again gives takes the slow way for it.
 pub fn has_float(doc: &[u8]) -> bool {
     let mut i = 0;

@@ -213,8 +213,8 @@ impl<'a> DocRef<'a> {
     }
 
     /// The object, parsed.
-    pub fn to_object(&self) -> Map<String, Value> {
-        // The bytes were written by serde_json from a Map, so they parse.
+    pub fn to_object(self) -> Map<String, Value> {
+        // The bytes were written by `serde_json` from a Map, so they parse.
         serde_json::from_slice(self.json).unwrap_or_default()
     }
 
@@ -228,7 +228,7 @@ impl<'a> DocRef<'a> {
     }
 
     /// The same document as a [`Document`] (its names read from the JSON bytes, not parsed).
-    pub fn to_document(&self) -> Document {
+    pub fn to_document(self) -> Document {
         let indexed = json::Doc::new(self.json);
         let meta = |key: &str| {
             indexed
@@ -238,7 +238,7 @@ impl<'a> DocRef<'a> {
                 .map(Cow::into_owned)
         };
         Document {
-            // serde_json writes UTF-8; the lossy conversion never replaces anything here.
+            // `serde_json` writes UTF-8; the lossy conversion never replaces anything here.
             json: String::from_utf8_lossy(self.json).into_owned(),
             api_version: self.api_version.to_string(),
             kind: self.kind.to_string(),
@@ -293,7 +293,7 @@ impl Manifests {
                 run.clear();
                 let text = texts[i].take().unwrap_or_default();
                 for doc in read_json_stream(&names[i], &text)? {
-                    reader.store.push_parsed(i, doc);
+                    reader.store.push_parsed(i, &doc);
                 }
             } else {
                 run.push(i);
@@ -353,7 +353,7 @@ impl Manifests {
 
     /// Replaces the JSON of each document for which `f` gives new JSON; `f` runs on all cores, a
     /// batch of documents at a time. `f` keeps `apiVersion` and `kind` as they are (the document stays
-    /// of its type) and writes compact JSON as serde_json does. The new JSON is copied into an
+    /// of its type) and writes compact JSON as `serde_json` does. The new JSON is copied into an
     /// allocation of this thread after the old one is released, so that it takes the old one's
     /// place in this thread's heap instead of growing a worker's.
     pub fn update(&mut self, f: impl Fn(DocRef<'_>) -> Option<Vec<u8>> + Sync) {
@@ -376,13 +376,11 @@ impl Manifests {
 
     /// Appends a document.
     pub fn push(&mut self, doc: &Document) {
-        let file = match self.files.iter().position(|f| *f == doc.source.file) {
-            Some(i) => i,
-            None => {
-                self.files.push(doc.source.file.clone());
-                self.files.len() - 1
-            }
-        };
+        let known = self.files.iter().position(|f| *f == doc.source.file);
+        let file = known.unwrap_or_else(|| {
+            self.files.push(doc.source.file.clone());
+            self.files.len() - 1
+        });
         let ty = self.type_id(&doc.api_version, &doc.kind);
         self.docs.push(Stored {
             json: doc.json.as_bytes().into(),
@@ -411,7 +409,7 @@ impl Manifests {
 
     /// The documents one by one.
     pub fn into_documents(self) -> Vec<Document> {
-        self.map(|d| d.to_document())
+        self.map(|d: DocRef<'_>| d.to_document())
     }
 
     /// The id of `(api_version, kind)` in `types`, added if new.
@@ -433,7 +431,7 @@ impl Manifests {
     /// Appends a document a reader gave, from stream `file`. Its JSON is copied into an allocation of
     /// this (the reading) thread: the memory of the texts already read and released is in this
     /// thread's heap, and is used again for the documents instead of adding to it.
-    fn push_parsed(&mut self, file: usize, doc: Parsed) {
+    fn push_parsed(&mut self, file: usize, doc: &Parsed) {
         let ty = self.type_id(&doc.api_version, &doc.kind);
         self.docs.push(Stored {
             json: Box::from(&doc.json[..]),
@@ -507,7 +505,7 @@ impl Reader {
                     parsed.map_err(|e| e.shift_index(index_in_file))?;
                 for mut doc in docs {
                     doc.index += index_in_file;
-                    self.store.push_parsed(chunk.stream, doc);
+                    self.store.push_parsed(chunk.stream, &doc);
                 }
                 index_in_file += yaml_docs;
             }

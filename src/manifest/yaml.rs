@@ -405,7 +405,7 @@ impl JsonWriter<'_> {
     }
 
     /// Writes `"key":`, or `None` when the mapping already has that key (go-yaml v2 keeps the last
-    /// value, where it first stood: parse_stream does that).
+    /// value, where it first stood: `parse_stream` does that).
     fn key(
         &mut self,
         key: &str,
@@ -1120,7 +1120,7 @@ impl Scalar<'_> {
             Scalar::Null => out.extend_from_slice(b"null"),
             Scalar::Bool(true) => out.extend_from_slice(b"true"),
             Scalar::Bool(false) => out.extend_from_slice(b"false"),
-            // Writing to a Vec cannot fail; serde_json's own serialiser keeps the bytes those of
+            // Writing to a Vec cannot fail; `serde_json`'s own serialiser keeps the bytes those of
             // `serde_json::to_string` on the value (escapes, number formats).
             Scalar::Number(n) => {
                 let _ = serde_json::to_writer(&mut *out, n);

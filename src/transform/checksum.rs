@@ -29,9 +29,9 @@ pub const OPT_OUT_ANNOTATION: &str = "sluice.io/config-checksum-skip";
 /// workloads are looked into; every other document is passed over untouched.
 ///
 /// Documents are read where they are held, as JSON bytes ([`Json`]): the few fields the checksum
-/// needs are found without a tree, and the annotation is written into the bytes where serde_json
+/// needs are found without a tree, and the annotation is written into the bytes where `serde_json`
 /// would write it. A document with a float in it takes the slow way, parsed and written again,
-/// because serde_json does not always read a float back exactly and the output must stay what it
+/// because `serde_json` does not always read a float back exactly and the output must stay what it
 /// was (`parsed_*` below; a test holds both ways to the same bytes).
 pub fn inject_checksums(docs: &mut Manifests, annotation: &str, default_namespace: &str) {
     inject(docs, annotation, default_namespace, false);
@@ -123,7 +123,7 @@ fn checksum(
     (!bytes.is_empty()).then(|| sha256_hex(&bytes))
 }
 
-/// `doc` with `template.metadata.annotations[annotation] = hash`, written as serde_json writes the
+/// `doc` with `template.metadata.annotations[annotation] = hash`, written as `serde_json` writes the
 /// object changed the way [`parsed_annotate`] changes it: an existing key keeps its place and takes
 /// the new value; a missing key (or `metadata`, `annotations`) is added last in its object; one that
 /// is not an object is replaced by one.
@@ -852,7 +852,7 @@ spec:
             let mut rng = Rng(seed);
             let floats = rng.chance(30);
             let mut text = String::from("# generated\n");
-            for _ in 0..1 + rng.below(8) {
+            for _ in 0..=rng.below(8) {
                 let mut doc = if rng.chance(50) {
                     config(&mut rng)
                 } else {

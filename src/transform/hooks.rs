@@ -148,7 +148,7 @@ pub fn append_hooks(
     let workloads: Vec<Document> = if policy.migrations.iter().any(|m| m.image_from.is_some()) {
         docs.iter()
             .filter(|d| super::checksum::template_path(d.group(), d.kind()).is_some())
-            .map(|d| d.to_document())
+            .map(crate::manifest::DocRef::to_document)
             .collect()
     } else {
         Vec::new()

@@ -18,6 +18,7 @@
 //! out of the digests (its output is kubectl's, which changes with kubectl's version); the
 //! side-by-side check runs it.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -58,7 +59,10 @@ impl Outcome {
         h.update(self.stdout.as_bytes());
         h.update(b"\n--- stderr\n");
         h.update(self.stderr.as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize().iter().fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
     }
 }
 
@@ -155,8 +159,8 @@ fn app_cases(label: &str, dir: &Path, env: &[(String, String)], stdin: Option<&s
         .collect()
 }
 
-/// An app of `benches/generate.py`'s shape: ConfigMaps, Deployments that use them, Services and
-/// ServiceAccounts, `objects` in all, in files of 200 documents.
+/// An app of `benches/generate.py`'s shape: `ConfigMaps`, Deployments that use them, Services and
+/// `ServiceAccounts`, `objects` in all, in files of 200 documents.
 fn write_bench_app(dir: &Path, objects: usize) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let mut docs = Vec::new();
@@ -301,8 +305,10 @@ fn digests(cases: &[Case], outcomes: &[Outcome]) -> String {
     cases
         .iter()
         .zip(outcomes)
-        .map(|(c, o)| format!("{}  {}\n", o.digest(), c.name))
-        .collect()
+        .fold(String::new(), |mut out, (c, o)| {
+            let _ = writeln!(out, "{}  {}", o.digest(), c.name);
+            out
+        })
 }
 
 /// Every fixture and the first [`CI_CORPUS`] corpus streams render as the build before issue 28's
