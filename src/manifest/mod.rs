@@ -966,6 +966,56 @@ mod tests {
         );
     }
 
+    /// Every piece of the oracle's generated corpus that the event writer takes comes out as the
+    /// bytes the tree reader gives written by `serde_json`; the pieces it leaves (anchors, merge keys,
+    /// refused keys, errors) go to the tree reader.
+    #[test]
+    fn event_writer_gives_the_bytes_of_the_tree() {
+        let (mut fast, mut pieces) = (0, 0);
+        let limits = Limits::default();
+        for stream in super::oracle_corpus::streams(super::oracle_corpus::DEFAULT_SEED, 10_000) {
+            let Ok(cut) = split_stream("t", &stream) else {
+                continue;
+            };
+            for piece in cut {
+                let text = piece.text(&stream);
+                pieces += 1;
+                let mut json = Vec::new();
+                let Some(doc) = yaml::write_json(&text, &limits, &mut json) else {
+                    assert!(json.is_empty(), "left as it was: {text}");
+                    continue;
+                };
+                fast += 1;
+                let tree =
+                    yaml::parse_stream(&text, &limits).expect("the tree reader reads it too");
+                assert_eq!(tree.len(), 1, "{text}");
+                assert_eq!(doc.line, tree[0].line, "{text}");
+                assert_eq!(
+                    String::from_utf8(json).unwrap(),
+                    serde_json::to_string(&tree[0].value).unwrap(),
+                    "{text}"
+                );
+                let top = |k: &str| {
+                    tree[0]
+                        .value
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                };
+                assert_eq!(doc.api_version.map(Cow::into_owned), top("apiVersion"));
+                assert_eq!(doc.kind.map(Cow::into_owned), top("kind"));
+                assert_eq!(
+                    doc.floats,
+                    json::has_float(serde_json::to_string(&tree[0].value).unwrap().as_bytes())
+                );
+            }
+        }
+        assert!(
+            fast * 4 > pieces,
+            "the event writer took {fast} of {pieces} pieces"
+        );
+    }
+
     #[test]
     fn writes_json_documents() {
         let docs = read("apiVersion: v1\nkind: ConfigMap\ndata: {a: '0644'}\n").unwrap();

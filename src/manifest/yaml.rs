@@ -1460,6 +1460,55 @@ mod tests {
         assert_eq!(format_go_float32(0.1), "0.1");
     }
 
+    #[test]
+    fn event_writer_leaves_repeated_keys_to_the_tree_reader_small_and_large() {
+        for keys in [3, 1000] {
+            let mut text = String::from("apiVersion: v1\nkind: ConfigMap\ndata:\n");
+            for i in 0..keys {
+                let _ = writeln!(text, "  k{i}: v{i}");
+            }
+            let mut json = Vec::new();
+            let doc = write_json(&text, &Limits::default(), &mut json).expect("no repeated key");
+            assert_eq!(doc.kind.as_deref(), Some("ConfigMap"));
+            let tree = parse_stream(&text, &Limits::default()).unwrap();
+            assert_eq!(json, serde_json::to_vec(&tree[0].value).unwrap());
+            // `on` is the key "true" to Kubernetes, as is `true`: the same key twice.
+            for repeated in ["  k1: again\n", "  on: 1\n  true: 2\n"] {
+                let text = format!("{text}{repeated}");
+                let mut json = b"kept".to_vec();
+                assert!(write_json(&text, &Limits::default(), &mut json).is_none());
+                assert_eq!(json, b"kept", "the output is left as it was");
+            }
+        }
+    }
+
+    #[test]
+    fn event_writer_leaves_anchors_merge_keys_and_deep_nesting_to_the_tree_reader() {
+        let limits = Limits::default();
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: {p: 1}\nb:\n  <<: {q: 2}\n",
+            "~: 1\n",
+            "18446744073709551615: 1\n",
+            "? [a]\n: 1\n",
+            "- not a mapping\n",
+            "a: .nan\n",
+            "a: 1\n...\nb: 2\n",
+            "a: [1\n",
+        ] {
+            assert!(
+                write_json(text, &limits, &mut Vec::new()).is_none(),
+                "{text}"
+            );
+        }
+        let deep = "a: ".to_string() + &"[".repeat(150) + &"]".repeat(150) + "\n";
+        assert!(write_json(&deep, &limits, &mut Vec::new()).is_none());
+        assert!(matches!(
+            parse_stream(&deep, &limits),
+            Err(YamlError::TooDeep { .. })
+        ));
+    }
+
     proptest::proptest! {
         #[test]
         fn reader_never_panics(text in "[ -~\\n\\t]{0,200}") {
