@@ -239,6 +239,9 @@ pub struct JsonDoc<'t> {
 /// anything else it gives `None` and leaves `out` as it was: [`parse_stream`] reads that piece, with
 /// its repairs and its errors.
 pub fn write_json<'t>(text: &'t str, limits: &Limits, out: &mut Vec<u8>) -> Option<JsonDoc<'t>> {
+    if may_have_anchor(text) {
+        return None;
+    }
     let start = out.len();
     let doc = JsonWriter {
         out,
@@ -251,6 +254,25 @@ pub fn write_json<'t>(text: &'t str, limits: &Limits, out: &mut Vec<u8>) -> Opti
         out.truncate(start);
     }
     doc
+}
+
+/// Whether `text` may hold an anchor or an alias: a `&` or `*` that starts a word and is followed by
+/// a name. The event writer would only see one when its node is complete (after a megabyte of
+/// anchored string, say), and the tree reader would read all of it again; a piece that may have one
+/// goes to the tree reader at once. Quoted text that happens to match costs only that.
+fn may_have_anchor(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        (b == b'&' || b == b'*')
+            && (i == 0
+                || matches!(
+                    bytes[i - 1],
+                    b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b','
+                ))
+            && bytes
+                .get(i + 1)
+                .is_some_and(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    })
 }
 
 /// Which top-level value the writer is reading, to keep `apiVersion` and `kind`.
