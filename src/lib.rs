@@ -11,28 +11,53 @@
 //! **serve** (the notification sink, called by Argo CD Notifications on every sync outcome):
 //!
 //! ```text
-//! cli::serve → sink: request → limits → auth → event → audit: record → canonical bytes
-//!   → hash chain → append + fsync → reply
+//! cli::serve → sink: request → limits → auth → event → record (model, gate findings, attribution by
+//!   commit) → writer (batch) → ledger: canonical bytes → hash chain → append + fsync → reply
 //! watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace period
 //!   → the sink's append path (same record, same idempotency key)
+//! ledger (sealed segments, checkpoints) → evidence (signed checkpoints) → archive (object storage)
 //! ```
 //!
-//! The layers, from the top; each imports only what is below it:
+//! The modules:
 //!
 //! ```text
 //! cli        clap types, one file per command; the only code that reads arguments, the process
-//!            environment, stdin and stdout, and maps errors to exit codes
-//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
+//!            environment, stdin and stdout, and maps errors to exit codes; presentation of the audit
+//!            log (tables, CSV, the change report) in cli/audit
 //! diff       two revisions rendered and compared (the pull-request check)
-//! generate   the plugin pipeline          sink      the HTTP sink, group-commit writer, metrics,
-//!                                                    checkpoint signer and archive uploader
-//!                                         watch     the Application watch (kube-rs), behind a Recorder
-//! render     directory | kustomize | helm  transform  checksums and PreSync hooks (pure)
+//! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer and uploader
+//! generate   the plugin pipeline
+//! host       the Git hosts (GitHub, GitLab): credentials, the REST clients, snapshots of what they said
+//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
+//! watch      the Application watch (kube-rs), behind a Recorder
+//! render     directory | kustomize | helm
+//! transform  checksums and PreSync hooks (pure)
+//! evidence   signed checkpoints, proofs against them, the auditor's export
+//! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
+//! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
+//! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
+//! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
+//! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
+//! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
-//! audit      records, canonical bytes, the hash-chained log, queries, commit messages
+//! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
+//! ```
+//!
+//! The layers, top to bottom: a module imports only modules of the rows below its own
+//! (tests/it/layout.rs checks the code against this block, and that no module's files import each
+//! other in a circle):
+//!
+//! ```text
+//! cli
+//! diff sink
+//! generate archive watch host verify
+//! render transform evidence record approval analysis
+//! policy ledger commit
+//! window manifest expr
+//! parallel
 //! ```
 //!
 //! Only [`cli`] is public (the binary uses it); the integration tests run the binary. A few types
@@ -40,16 +65,24 @@
 
 pub mod cli;
 
+mod analysis;
+mod approval;
 mod archive;
-mod audit;
+mod commit;
 mod diff;
+mod evidence;
+mod expr;
 mod generate;
+mod host;
+mod ledger;
 mod manifest;
 mod parallel;
 mod policy;
+mod record;
 mod render;
 mod sink;
 mod transform;
+mod verify;
 mod watch;
 mod window;
 

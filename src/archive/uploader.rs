@@ -1,11 +1,12 @@
-//! The background copy of sealed segments and checkpoints into the archive. One thread with its own
+//! The background copy of sealed segments, checkpoints and approval snapshots into the archive. One thread with its own
 //! small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
 //! poll looks for local files the archive lacks and puts them, oldest first. A failing put is retried
 //! with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and
 //! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
 
 use super::{Archive, Put};
-use crate::audit::{checkpoint, proof};
+use crate::evidence::{checkpoint, snapshot};
+use crate::ledger::segment::{self, SEGMENTS_DIR};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -202,7 +203,7 @@ async fn pass(
         pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     set_lag(status, &pending);
     if !*listed {
-        for dir in [proof::SEGMENT_DIR, checkpoint::DIR] {
+        for dir in [snapshot::DIR, SEGMENTS_DIR, checkpoint::DIR] {
             archived.extend(archive.list(dir).await.map_err(|e| e.to_string())?);
         }
         *listed = true;
@@ -230,15 +231,19 @@ async fn pass(
 fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
     let segments = pending
         .iter()
-        .filter(|(n, _)| n.starts_with(proof::SEGMENT_DIR))
+        .filter(|(n, _)| n.starts_with(SEGMENTS_DIR))
         .count();
     status.lag_segments.store(segments as u64, Relaxed);
-    status
-        .lag_checkpoints
-        .store((pending.len() - segments) as u64, Relaxed);
+    let checkpoints = pending
+        .iter()
+        .filter(|(n, _)| n.starts_with(checkpoint::DIR))
+        .count();
+    status.lag_checkpoints.store(checkpoints as u64, Relaxed);
 }
 
-/// The archive names of the local sealed segments and checkpoints not in `archived`, segments first.
+/// The archive names of the local snapshots (src/evidence/snapshot.rs: what the Git hosts said for
+/// the approvals the records name, content-addressed), sealed segments and checkpoints not in
+/// `archived`, in that order: a record's snapshot is in the archive before the record's segment.
 ///
 /// # Errors
 ///
@@ -247,21 +252,26 @@ pub fn pending(
     data_dir: &Path,
     archived: &HashSet<String>,
 ) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let segments = proof::sealed_segments(data_dir)?
-        .into_iter()
-        .map(|(seq, path)| {
-            (
-                format!("{}/{}", proof::SEGMENT_DIR, proof::segment_name(seq)),
-                path,
-            )
-        });
+    let segments = segment::sealed(data_dir)?.into_iter().map(|s| {
+        (
+            format!("{SEGMENTS_DIR}/{}", segment::segment_name(s.first_seq)),
+            s.path,
+        )
+    });
     let checkpoints = checkpoint::list(data_dir)?.into_iter().map(|(size, path)| {
         (
             format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)),
             path,
         )
     });
-    Ok(segments
+    let snapshots = snapshot::list(data_dir)?.into_iter().map(|digest| {
+        (
+            format!("{}/{digest}.json", snapshot::DIR),
+            snapshot::path_of(data_dir, &digest),
+        )
+    });
+    Ok(snapshots
+        .chain(segments)
         .chain(checkpoints)
         .filter(|(name, _)| !archived.contains(name))
         .collect())

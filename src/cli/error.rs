@@ -2,8 +2,10 @@
 //! typed errors; this is the one place that wraps them and decides between exit 1 (the input or a
 //! stage failed) and exit 2 (the command was called wrongly, or `window check` got an invalid policy).
 
-use crate::audit::AuditError;
+use crate::commit::LintError;
 use crate::generate::GenerateError;
+use crate::ledger::LedgerError;
+use crate::record::ReadError;
 use crate::sink::SinkError;
 use crate::window::WindowError;
 use std::path::PathBuf;
@@ -44,7 +46,11 @@ pub enum Error {
     #[error(transparent)]
     Window(#[from] WindowError),
     #[error(transparent)]
-    Audit(#[from] AuditError),
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Lint(#[from] LintError),
     #[error(transparent)]
     Sink(#[from] SinkError),
     /// A failure whose message is the whole story (the guard's "blocked: …"); carries its exit code.

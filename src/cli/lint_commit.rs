@@ -2,9 +2,7 @@
 //! `commit-msg` hook and CI check (docs/audit-log.md, "Commands"). Exit 0, or 1 with every problem.
 
 use super::error::{Error, Exit, Result};
-use crate::audit::commit::CommitMessage;
-use crate::audit::lint::{self, LintRules};
-use crate::audit::AuditError;
+use crate::commit::{self, CommitMessage, LintError, LintRules};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -44,9 +42,9 @@ pub(super) fn run(args: &LintCommitArgs) -> Result<Exit> {
         min_approvers: args.min_approvers,
         author: args.author.clone().filter(|a| !a.trim().is_empty()),
     };
-    let report = lint::lint(&message, &rules);
+    let report = commit::lint(&message, &rules);
     if !report.failures.is_empty() {
-        return Err(AuditError::Lint {
+        return Err(LintError {
             path: args.file.clone(),
             failures: report.failures,
         }

@@ -6,8 +6,8 @@
 
 use crate::archive::uploader::{Status as ArchiveStatus, Uploader};
 use crate::archive::Archive;
-use crate::audit::checkpoint::{self, Checkpoint, SigningKey};
-use crate::audit::log::Head;
+use crate::evidence::checkpoint::{self, Checkpoint, SigningKey};
+use crate::ledger::Head;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -2,8 +2,8 @@
 //! outcome, the append latency histogram, the log's size and last seq, recovery and write failures.
 //! Label values come from fixed sets only (never from request data beyond the eight known events).
 
-use crate::audit::gate::REASONS;
-use crate::audit::record::{Via, EVENTS, GUARD_DECISION};
+use crate::record::gate::REASONS;
+use crate::record::{Via, EVENTS, GUARD_DECISION, VERIFICATION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -65,12 +65,26 @@ pub struct Metrics {
     pub watch_relists: AtomicU64,
     /// Checkpoints and archive, when configured (`sink::evidence`).
     pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
+    /// More lines from a part of the sink with counters of its own (the approvals decisions and
+    /// the Git hosts' requests, `sink::approvals`).
+    pub more: std::sync::OnceLock<MoreMetrics>,
+}
+
+/// Writes further Prometheus lines.
+#[derive(Clone)]
+pub struct MoreMetrics(pub std::sync::Arc<dyn Fn(&mut String) + Send + Sync>);
+
+impl std::fmt::Debug for MoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MoreMetrics")
+    }
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
 pub fn event_label(event: Option<&str>) -> &'static str {
     match event {
         Some(GUARD_DECISION) => GUARD_DECISION,
+        Some(VERIFICATION) => VERIFICATION,
         Some(e) => EVENTS
             .iter()
             .find(|k| **k == e)
@@ -225,6 +239,9 @@ impl Metrics {
         );
         if let Some(evidence) = self.evidence.get() {
             evidence.render(o);
+        }
+        if let Some(more) = self.more.get() {
+            (more.0)(o);
         }
         out
     }

@@ -8,18 +8,20 @@
 //!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
+pub mod approvals;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
+pub mod query;
 pub mod server;
 pub mod strict;
+pub mod verification;
 pub mod watched;
 pub mod writer;
 
-use crate::audit::gate::Knowledge;
-use crate::audit::log::{AuditLog, Head, Rolling};
-use crate::audit::record::Record;
-use crate::audit::AuditError;
+use crate::ledger::{Head, Ledger, LedgerError, Rolling};
+use crate::record::gate::Knowledge;
+use crate::record::{Record, SCHEMA};
 use crate::watch::{self, WatchConfig, WatchError};
 use metrics::Metrics;
 use regex::Regex;
@@ -64,6 +66,11 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
+    /// The Git hosts, credentials and floors of approvals decisions.
+    pub approvals: approvals::Config,
+    /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
+    /// empty: the record carries the commands instead.
+    pub rollback: Vec<crate::host::client::Endpoint>,
 }
 
 /// Why the sink could not start or run.
@@ -76,7 +83,7 @@ pub enum SinkError {
     #[error("--max-connections must be at least 1")]
     MaxConnections,
     #[error(transparent)]
-    Audit(#[from] AuditError),
+    Ledger(#[from] LedgerError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -95,6 +102,8 @@ pub enum SinkError {
     WriterStopped,
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error("approvals: {0}")]
+    Approvals(String),
 }
 
 /// Why the server stopped.
@@ -123,10 +132,11 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         return Err(SinkError::MaxConnections);
     }
     let metrics = Arc::new(Metrics::default());
-    let log = AuditLog::open_with(
+    let mut log = Ledger::open_with(
         &config.data_dir,
         chrono::Utc::now().timestamp(),
         config.rolling,
+        SCHEMA,
     )?;
     if let Some(torn) = log.torn_tail() {
         tracing::warn!(
@@ -154,6 +164,13 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         })?;
     raise_open_files_limit(config.max_connections);
     let reader = log.reader();
+    // The ledger's chores (the verified-prefix marker, the idempotency keys after a start) run here;
+    // the thread ends once the writer has dropped the ledger.
+    let chores = log.take_chores();
+    let chores = std::thread::Builder::new()
+        .name("audit-chores".into())
+        .spawn(move || chores.run())
+        .map_err(SinkError::Thread)?;
     let knowledge = learn(&config.data_dir);
     let evidence = Arc::new(
         evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
@@ -163,6 +180,28 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let call_timeout = config.approvals.call_timeout;
+    let approvals = Arc::new(
+        approvals::Approvals::start(config.approvals, config.data_dir.clone())
+            .map_err(SinkError::Approvals)?,
+    );
+    let rollback = if config.rollback.is_empty() {
+        None
+    } else {
+        Some(
+            verification::rollback::Rollback::new(config.rollback, call_timeout)
+                .map_err(SinkError::Approvals)?,
+        )
+    };
+    let verifications = Arc::new(
+        verification::Verifications::start(config.data_dir.clone(), rollback)
+            .map_err(SinkError::Approvals)?,
+    );
+    let (rendered, verified) = (Arc::clone(&approvals), Arc::clone(&verifications));
+    let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
+        rendered.render(o);
+        verified.render(o);
+    })));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
@@ -174,6 +213,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         knowledge,
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
+        approvals: Some(approvals),
+        verifications: Some(verifications),
     };
     let served = run(
         listener,
@@ -187,6 +228,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     );
     // The writer has stopped (and fsynced): sign the last durable head, give the archive a last pass.
     evidence.finish();
+    let _ = chores.join();
     served
 }
 
@@ -195,7 +237,7 @@ pub struct Context {
     pub write_token: Option<[u8; 32]>,
     pub read_token: Option<[u8; 32]>,
     pub metrics: Arc<Metrics>,
-    pub reader: crate::audit::index::Reader,
+    pub reader: crate::ledger::Reader,
     pub change_pattern: Regex,
     pub max_body: usize,
     /// What the log's records taught the gate findings so far ([`learn`]).
@@ -204,6 +246,10 @@ pub struct Context {
     pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
+    /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
+    pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Verification verdicts, their evidence on sync records, and rollback.
+    pub verifications: Option<Arc<verification::Verifications>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -241,6 +287,7 @@ pub fn run(
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
+            approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
         };
         watch::spawn(watch, Arc::new(recorder))?;
     }
@@ -252,9 +299,12 @@ pub fn run(
         metrics: ctx.metrics,
         health: Arc::clone(&health),
         reader: ctx.reader,
+        queries: query::QueryPool::default(),
         change_pattern: ctx.change_pattern,
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
+        approvals: ctx.approvals,
+        verifications: ctx.verifications,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -323,7 +373,7 @@ fn raise_open_files_limit(max_connections: usize) {
     }
 }
 
-/// What the records in the log teach the gate findings of the next ones (src/audit/gate.rs), read from
+/// What the records in the log teach the gate findings of the next ones (src/record/gate.rs), read from
 /// every segment on a side thread, so that a quick start (docs/audit-log.md, "Index and start-up") is
 /// not held up by it: the writer waits for it before its first batch. The chain was verified by
 /// opening the log; a record this version cannot read teaches nothing.
@@ -331,16 +381,13 @@ fn learn(data_dir: &std::path::Path) -> writer::Learned {
     let dir = data_dir.to_path_buf();
     let read = move || {
         let mut knowledge = Knowledge::default();
-        let segments = crate::audit::segment::segments(&dir).unwrap_or_default();
+        let segments = crate::ledger::segment::segments(&dir).unwrap_or_default();
         for seg in segments {
-            let Ok(file) = std::fs::File::open(&seg.path) else {
+            let Ok(mut lines) = crate::ledger::line::Lines::of_file(&seg.path, u64::MAX) else {
                 continue;
             };
-            for line in
-                std::io::BufRead::split(std::io::BufReader::with_capacity(1 << 16, file), b'\n')
-            {
-                let Ok(line) = line else { break };
-                if let Ok(map) = serde_json::from_slice(&line) {
+            while let Ok(Some((_, line))) = lines.next_line() {
+                if let Ok(map) = serde_json::from_slice(line) {
                     if let Ok(record) = Record::from_map(map) {
                         knowledge.observe(&record.body);
                     }
@@ -364,15 +411,15 @@ fn learn(data_dir: &std::path::Path) -> writer::Learned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::log::Outcome;
-    use crate::audit::record::Body;
+    use crate::ledger::Outcome;
+    use crate::record::Body;
     use std::io::{Read, Write};
 
     /// A store whose writer thread dies on the first batch (a bug, or anything that panics).
     struct Dying;
 
     impl Store for Dying {
-        fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, AuditError> {
+        fn append_batch(&mut self, _: &[Body]) -> Result<Vec<Outcome>, LedgerError> {
             panic!("the writer dies (test)")
         }
         fn head(&self) -> (u64, u64) {
@@ -404,12 +451,14 @@ mod tests {
             write_token: None,
             read_token: None,
             metrics: Arc::default(),
-            reader: crate::audit::index::Reader::default(),
-            change_pattern: Regex::new(crate::audit::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
+            reader: crate::ledger::Reader::empty(SCHEMA),
+            change_pattern: Regex::new(crate::commit::DEFAULT_CHANGE_PATTERN).expect("re"),
             max_body: 1 << 20,
             knowledge: Knowledge::default().into(),
             watch: None,
             on_durable: Box::new(|_| {}),
+            approvals: None,
+            verifications: None,
         };
         let limits = server::Limits {
             max_connections: 16,

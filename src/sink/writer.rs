@@ -1,4 +1,4 @@
-//! Group commit: one dedicated thread owns the [`AuditLog`]; request handlers (async tasks) send it a
+//! Group commit: one dedicated thread owns the [`Ledger`]; request handlers (async tasks) send it a
 //! draft and a reply channel and wait without blocking a runtime thread. The writer takes everything
 //! queued, appends it as one batch (one write, one fsync), and only then answers every handler of the
 //! batch, so an acknowledgement still means "on disk" while N concurrent requests cost one fsync instead
@@ -8,14 +8,13 @@
 //! answer 503 until a batch succeeds again, and the end of the thread (a panic included) is announced
 //! so that the process can stop and exit non-zero instead of answering 503 forever.
 //!
-//! The writer also completes each sync record's gate findings (src/audit/gate.rs) from what the
+//! The writer also completes each sync record's gate findings (src/record/gate.rs) from what the
 //! records before it taught, in log order, and counts the ungated syncs it writes.
 
 use super::metrics::Metrics;
-use crate::audit::gate::Knowledge;
-use crate::audit::log::{AuditLog, Head, Outcome};
-use crate::audit::record::{Body, SYNC_FAILED, SYNC_SUCCEEDED};
-use crate::audit::AuditError;
+use crate::ledger::{Head, Ledger, LedgerError, Outcome};
+use crate::record::gate::Knowledge;
+use crate::record::{Body, SYNC_FAILED, SYNC_SUCCEEDED};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -43,12 +42,12 @@ pub struct Unavailable(pub String);
 
 /// What the writer appends to: the audit log, or a stand-in in tests.
 pub trait Store: Send + 'static {
-    /// Appends the batch durably (see [`AuditLog::append_batch`]).
+    /// Appends the batch durably (see [`Ledger::append_batch`]).
     ///
     /// # Errors
     ///
     /// Nothing of the batch is durable.
-    fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError>;
+    fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, LedgerError>;
     /// Byte length and last seq of the durable log.
     fn head(&self) -> (u64, u64);
     /// The last durable record's seq and hash (what a checkpoint signs).
@@ -63,17 +62,17 @@ pub trait Store: Send + 'static {
     fn close(&mut self) -> std::io::Result<()>;
 }
 
-impl Store for AuditLog {
-    fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, AuditError> {
-        AuditLog::append_batch(self, drafts)
+impl Store for Ledger {
+    fn append_batch(&mut self, drafts: &[Body]) -> Result<Vec<Outcome>, LedgerError> {
+        Ledger::append_batch(self, drafts)
     }
 
     fn head(&self) -> (u64, u64) {
-        (self.total_bytes(), AuditLog::head(self).seq)
+        (self.total_bytes(), Ledger::head(self).seq)
     }
 
     fn durable_head(&self) -> Head {
-        AuditLog::head(self).clone()
+        Ledger::head(self).clone()
     }
 
     fn roll(&mut self) {

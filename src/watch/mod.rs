@@ -18,8 +18,8 @@ mod tracker;
 
 pub use tracker::Tracker;
 
-use crate::audit::log::Outcome;
-use crate::audit::record::Via;
+use crate::ledger::Outcome;
+use crate::record::Via;
 use futures_util::StreamExt;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event};

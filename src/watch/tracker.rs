@@ -15,7 +15,7 @@
 //!   `finishedAt`) and `initiatedBy`. A sync that is there but no longer in `operationState` (several
 //!   syncs while the sink was down) is rebuilt from its entry (`via: history`).
 
-use crate::audit::record::{Via, SYNC_FAILED, SYNC_SUCCEEDED};
+use crate::record::{Via, SYNC_FAILED, SYNC_SUCCEEDED};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};

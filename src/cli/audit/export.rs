@@ -4,12 +4,12 @@
 //! covers it, and writes the bundle into a new directory (built beside it and renamed into place, so
 //! nothing partial is ever left under `--out`).
 
-use crate::audit::checkpoint;
-use crate::audit::export::{self, Period};
-use crate::audit::proof;
 use crate::cli::archive::failure;
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
+use crate::evidence::checkpoint;
+use crate::evidence::export::{self, Period};
+use crate::evidence::proof;
 use clap::Args;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,9 @@
 //! text forms of Go's `note` package: `PREFIX.key` (the private key, mode 0600, for the sink's Secret)
 //! and `PREFIX.pub` (the public key, for `audit verify --public-key`). Neither file may exist.
 
-use crate::audit::checkpoint::SigningKey;
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
+use crate::evidence::checkpoint::SigningKey;
 use clap::Args;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

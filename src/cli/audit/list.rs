@@ -1,11 +1,12 @@
 //! `sluice audit list [--app A] [--change ID] [--since T] [--limit N] [-o table|wide|json|yaml|csv]`, from
 //! `--data-dir` or `--server`.
 
+use super::listing;
 use super::source::{Query, SourceArgs};
 use super::{since, structured, Output};
-use crate::audit::query;
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
+use crate::record::Filter;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -42,7 +43,7 @@ pub(super) fn run(args: ListArgs) -> Result<Exit> {
         .map(|s| since::parse(s, since::now()?))
         .transpose()?;
     let q = Query {
-        filter: query::Filter {
+        filter: Filter {
             app: args.app,
             change: args.change,
             since,
@@ -51,9 +52,9 @@ pub(super) fn run(args: ListArgs) -> Result<Exit> {
     };
     let records = args.source.list(&q)?;
     let out = match args.output {
-        Output::Table => query::to_table(&records),
-        Output::Wide => query::to_wide_table(&records),
-        Output::Csv => query::to_csv(&records),
+        Output::Table => listing::to_table(&records),
+        Output::Wide => listing::to_wide_table(&records),
+        Output::Csv => listing::to_csv(&records),
         Output::Json | Output::Yaml => structured(&records, args.output)?,
     };
     output::print(out.as_bytes())?;

@@ -2,8 +2,8 @@
 //! windows, backups, and the rollback commands), from `--data-dir` or `--server`.
 
 use super::source::{no_such_change, SourceArgs};
+use super::{listing, report};
 use super::{structured, Output};
-use crate::audit::query;
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
 use clap::Args;
@@ -31,9 +31,9 @@ pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
         return Err(no_such_change(&args.change_id, &args.source));
     }
     let out = match args.output {
-        Output::Table | Output::Wide => query::change_report(&args.change_id, &selected)
+        Output::Table | Output::Wide => report::change_report(&args.change_id, &selected)
             .ok_or_else(|| no_such_change(&args.change_id, &args.source))?,
-        Output::Csv => query::to_csv(&selected),
+        Output::Csv => listing::to_csv(&selected),
         Output::Json | Output::Yaml => structured(&selected, args.output)?,
     };
     output::print(out.as_bytes())?;

@@ -2,9 +2,10 @@
 //! API (`--server URL`, e.g. through `kubectl port-forward`), with the same queries either way
 //! (docs/audit-log.md, "Commands").
 
-use crate::audit::record::{Body, Record};
-use crate::audit::{self, canonical, log, query, AuditError};
+use super::report;
 use crate::cli::error::{Error, Exit, Result};
+use crate::ledger::{self, canonical, line, Head, SeqSet, LOG_FILE};
+use crate::record::{self, Body, Filter, Record};
 use clap::Args;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -34,7 +35,7 @@ pub(in crate::cli) struct SourceArgs {
 
 /// Which records a listing wants: the filter, and at most the newest `limit` of the matches.
 pub(super) struct Query {
-    pub(super) filter: query::Filter,
+    pub(super) filter: Filter,
     pub(super) limit: Option<usize>,
 }
 
@@ -42,16 +43,16 @@ pub(super) struct Query {
 const PAGE: usize = 1000;
 
 impl SourceArgs {
-    /// The records that concern `change_id` ([`query::change_records`]), oldest first, after verifying the
+    /// The records that concern `change_id` ([`report::change_records`]), oldest first, after verifying the
     /// whole chain (locally a torn last line is left out with a warning, as `sluice serve` would move it
     /// aside). Locally in two passes that keep one bit per record in between: the first verifies and
     /// marks the change's syncs, the guard decisions naming it and those without a change id (which
     /// may belong to it by app and revision); the second reads only the marked records again.
     pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
         let Some(remote) = self.remote()? else {
-            let mut marked = audit::SeqSet::default();
+            let mut marked = SeqSet::default();
             let mut syncs: Vec<Record> = Vec::new();
-            let verified = audit::read_each(&self.data_dir, |r, _| {
+            let verified = record::read_each(&self.data_dir, |r| {
                 let candidate = match &r.body {
                     Body::Sync(s) => s.change_id.as_deref() == Some(change_id),
                     Body::Guard(g) => {
@@ -60,6 +61,10 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Verify(v) => v
+                        .change_id
+                        .as_deref()
+                        .is_none_or(|c| c.is_empty() || c == change_id),
                 };
                 if candidate {
                     marked.insert(r.seq);
@@ -77,11 +82,11 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) => false,
+                    Body::Guard(_) | Body::Verify(_) => false,
                 })
             };
             let mut picked = Vec::new();
-            audit::read_again(&verified, &marked, |r| {
+            record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
                     Body::Sync(_) => true,
                     Body::Guard(g) => {
@@ -89,28 +94,32 @@ impl SourceArgs {
                             || g.emergency.as_deref() == Some(change_id)
                             || synced(&g.app.name, g.revision.as_deref())
                     }
+                    Body::Verify(v) => {
+                        v.change_id.as_deref() == Some(change_id)
+                            || synced(&v.app.name, v.revision.as_deref())
+                    }
                 };
                 if keep {
                     picked.push(r);
                 }
             })?;
             // On the change's syncs and the marked guard decisions, the selection is the log's.
-            return Ok(query::change_records(change_id, &picked)
+            return Ok(report::change_records(change_id, &picked)
                 .into_iter()
                 .cloned()
                 .collect());
         };
         let records = remote.verified()?;
-        Ok(query::change_records(change_id, &records)
+        Ok(report::change_records(change_id, &records)
             .into_iter()
             .cloned()
             .collect())
     }
 
     /// The head of the verified chain.
-    pub(super) fn head(&self) -> Result<log::Head> {
+    pub(super) fn head(&self) -> Result<Head> {
         match self.remote()? {
-            None => Ok(audit::verify(&self.data_dir)?),
+            None => Ok(ledger::verify(&self.data_dir)?),
             Some(remote) => remote.head(),
         }
     }
@@ -123,9 +132,9 @@ impl SourceArgs {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
             None => {
-                let mut marked = audit::SeqSet::default();
+                let mut marked = SeqSet::default();
                 let mut newest = std::collections::VecDeque::new();
-                let verified = audit::read_each(&self.data_dir, |r, _| {
+                let verified = record::read_each(&self.data_dir, |r| {
                     if q.filter.matches(&r) {
                         match q.limit {
                             None => marked.insert(r.seq),
@@ -142,7 +151,7 @@ impl SourceArgs {
                     marked.insert(seq);
                 }
                 let mut matched = Vec::new();
-                audit::read_again(&verified, &marked, |r| matched.push(r))?;
+                record::read_again(&verified, &marked, |r| matched.push(r))?;
                 matched
             }
             Some(remote) => remote.list(q)?,
@@ -163,7 +172,7 @@ impl SourceArgs {
     pub(super) fn name(&self) -> PathBuf {
         match &self.server {
             Some(url) => PathBuf::from(url),
-            None => self.data_dir.join(log::LOG_FILE),
+            None => self.data_dir.join(LOG_FILE),
         }
     }
 
@@ -294,7 +303,7 @@ impl Remote {
 
     /// Every record, with the chain verified exactly as `audit verify` verifies the file: the records are
     /// written back as the log's lines (each line is its record's canonical form) and scanned.
-    fn scan(&self) -> Result<(log::Scan, Vec<Record>)> {
+    fn scan(&self) -> Result<(line::Scan, Vec<Record>)> {
         let path = Path::new(&self.base);
         let mut lines = Vec::new();
         for v in self.all(&[])? {
@@ -312,11 +321,11 @@ impl Remote {
         }
         let mut records = Vec::new();
         let mut misfit = None;
-        let scan = log::scan(lines.as_slice(), |map, _| {
+        let scan = line::scan(lines.as_slice(), |map, _| {
             if misfit.is_none() {
                 // The records are one stream here: line L is seq L.
                 let line = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
-                match log::read_record(path, map, line) {
+                match record::read::read(path, map, line) {
                     Ok(r) => records.push(r),
                     Err(e) => misfit = Some(e),
                 }
@@ -336,7 +345,7 @@ impl Remote {
         Ok(self.scan()?.1)
     }
 
-    fn head(&self) -> Result<log::Head> {
+    fn head(&self) -> Result<Head> {
         Ok(self.scan()?.0.head)
     }
 
@@ -361,7 +370,7 @@ impl Remote {
         for v in values {
             let Value::Object(map) = v else { continue };
             let line = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
-            records.push(log::read_record(path, map, line).map_err(Error::from)?);
+            records.push(record::read::read(path, map, line).map_err(Error::from)?);
         }
         records.retain(|r| q.filter.matches(r));
         Ok(records)
@@ -383,11 +392,13 @@ fn percent_encode(s: &str) -> String {
 
 /// The error `audit show` gives when no record concerns the change.
 pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
-    AuditError::NoSuchChange {
-        change: change.to_owned(),
-        path: source.name(),
+    Error::Reported {
+        exit: Exit::Failure,
+        message: format!(
+            "no record in {} mentions change {change:?}",
+            source.name().display()
+        ),
     }
-    .into()
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 use super::source::SourceArgs;
 use super::{structured, Output};
 use crate::archive::Archive;
-use crate::audit::checkpoint::{self, VerifierKey};
-use crate::audit::proof::{self, ChainCheck, ProofError, Report};
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
+use crate::evidence::checkpoint::{self, VerifierKey};
+use crate::evidence::proof::{self, ChainCheck, ProofError, Report};
+use crate::ledger::segment::{self, SEGMENTS_DIR};
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -145,12 +146,12 @@ async fn verify_archive(archive: &Archive, keys: &[VerifierKey]) -> Result<Repor
     }
     let mut check = ChainCheck::new(notes, keys).map_err(|e| e.to_string())?;
     for name in archive
-        .list(proof::SEGMENT_DIR)
+        .list(SEGMENTS_DIR)
         .await
         .map_err(|e| e.to_string())?
     {
         let file = name.rsplit('/').next().unwrap_or(&name);
-        let Some(first) = proof::first_seq_of_name(file) else {
+        let Some(first) = segment::first_seq_of_name(file) else {
             continue;
         };
         let bytes = archive.get(&name).await.map_err(|e| e.to_string())?;

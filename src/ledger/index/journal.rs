@@ -1,0 +1,295 @@
+//! The index on disk: `DATA_DIR/index/journal`, append-only binary entries (a name of an app or a change
+//! id, or a record: seq, offset, app id, change id, the first 128 bits of the SHA-256 of its
+//! idempotency key), and `DATA_DIR/index/marker.json`, the verified prefix: the seq, hash and place of
+//! the last record verified, the sealed segments' lengths, and the journal's length and SHA-256 at that
+//! point. Encodes and decodes entries, checks a marker against the log, and writes or removes the
+//! marker. Both files are derived from the log and never trusted for integrity: a mismatch means
+//! verifying the whole log again.
+
+use crate::ledger::canonical::to_hex;
+use crate::ledger::line::{self, MAX_LINE};
+use crate::ledger::segment::{self, Segment};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The directory of derived files inside the data directory.
+pub const INDEX_DIR: &str = "index";
+/// The index journal inside [`INDEX_DIR`].
+pub const JOURNAL_FILE: &str = "journal";
+/// The verified-prefix marker inside [`INDEX_DIR`].
+pub const MARKER_FILE: &str = "marker.json";
+
+pub(super) const MAGIC: &[u8] = b"sluice-index 1\n";
+pub(super) const TAG_APP: u8 = b'A';
+pub(super) const TAG_CHANGE: u8 = b'C';
+pub(super) const TAG_RECORD: u8 = b'R';
+/// A change id of `NO_CHANGE` in a journal entry: the record has none.
+pub(super) const NO_CHANGE: u32 = u32::MAX;
+/// Bytes of a record entry after its tag.
+pub(super) const RECORD_BYTES: usize = 40;
+
+/// The verified prefix, as `index/marker.json` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Marker {
+    pub(super) version: u32,
+    /// The last record verified.
+    pub(super) seq: u64,
+    pub(super) hash: String,
+    /// The first seq of its segment, and its byte range there.
+    pub(super) segment: u64,
+    pub(super) start: u64,
+    pub(super) end: u64,
+    /// The sealed segments before and including it: first seq and length in bytes.
+    pub(super) sealed: Vec<(u64, u64)>,
+    /// The journal's length when the marker was written, and the SHA-256 of those bytes.
+    pub(super) journal_bytes: u64,
+    pub(super) journal_sha256: String,
+}
+
+/// The first 128 bits of the SHA-256 of an idempotency key, as the journal and the key map hold it.
+pub(super) fn key_digest(key: &str) -> u128 {
+    let d = Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(b)
+}
+
+/// Appends a name entry (an app or a change id gets the next id of its kind).
+pub(super) fn push_name(out: &mut Vec<u8>, tag: u8, name: &str) {
+    out.push(tag);
+    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// Appends a record entry.
+pub(super) fn push_record(
+    out: &mut Vec<u8>,
+    seq: u64,
+    offset: u64,
+    app: u32,
+    change: u32,
+    key: u128,
+) {
+    out.push(TAG_RECORD);
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&app.to_le_bytes());
+    out.extend_from_slice(&change.to_le_bytes());
+    out.extend_from_slice(&key.to_le_bytes());
+}
+
+/// The records of a journal as plain vectors (seq `i + 1` at index `i`), and the names it gave ids.
+#[derive(Default)]
+pub(super) struct Decoded {
+    pub(super) offsets: Vec<u64>,
+    pub(super) apps: Vec<u32>,
+    pub(super) changes: Vec<u32>,
+    pub(super) keys: Vec<u128>,
+    pub(super) app_ids: HashMap<Arc<str>, u32>,
+    pub(super) change_ids: HashMap<Arc<str>, u32>,
+}
+
+impl Decoded {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Decoded {
+            offsets: Vec::with_capacity(n),
+            apps: Vec::with_capacity(n),
+            changes: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            ..Decoded::default()
+        }
+    }
+}
+
+/// Reads a journal's entries.
+///
+/// # Errors
+///
+/// The journal is damaged (says how).
+pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+    fn take<'b>(rest: &mut &'b [u8], n: usize) -> Result<&'b [u8], String> {
+        if rest.len() < n {
+            return Err("the journal is damaged (cut short)".into());
+        }
+        let (a, b) = rest.split_at(n);
+        *rest = b;
+        Ok(a)
+    }
+    let bad = |what: &str| format!("the journal is damaged ({what})");
+    let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
+    let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let mut rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("no header"))?;
+    let mut out = Decoded::with_capacity(rest.len() / (RECORD_BYTES + 1));
+    let (mut app_count, mut change_count) = (0u32, 0u32);
+    while let Some((&tag, tail)) = rest.split_first() {
+        rest = tail;
+        match tag {
+            TAG_APP | TAG_CHANGE => {
+                let len = u32_of(take(&mut rest, 4)?) as usize;
+                let name: Arc<str> = std::str::from_utf8(take(&mut rest, len)?)
+                    .map_err(|_| bad("a name is not UTF-8"))?
+                    .into();
+                let (ids, count) = if tag == TAG_APP {
+                    (&mut out.app_ids, &mut app_count)
+                } else {
+                    (&mut out.change_ids, &mut change_count)
+                };
+                ids.insert(name, *count);
+                *count += 1;
+            }
+            TAG_RECORD => {
+                let e = take(&mut rest, RECORD_BYTES)?;
+                let (seq, offset) = (u64_of(&e[0..8]), u64_of(&e[8..16]));
+                let (app, change) = (u32_of(&e[16..20]), u32_of(&e[20..24]));
+                if seq != out.offsets.len() as u64 + 1 {
+                    return Err(bad("seqs out of order"));
+                }
+                if app >= app_count || (change != NO_CHANGE && change >= change_count) {
+                    return Err(bad("an unknown name"));
+                }
+                out.offsets.push(offset);
+                out.apps.push(app);
+                out.changes.push(change);
+                out.keys
+                    .push(u128::from_le_bytes(e[24..40].try_into().unwrap_or([0; 16])));
+            }
+            _ => return Err(bad("unknown entry")),
+        }
+    }
+    Ok(out)
+}
+
+/// The marker in `dir` (the index directory), when there is one of this version.
+///
+/// # Errors
+///
+/// There is none, or it cannot be read (says why: the start then verifies everything).
+pub(super) fn read_marker(dir: &Path) -> Result<Marker, String> {
+    let text = match std::fs::read(dir.join(MARKER_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err("no marker yet".into()),
+        Err(e) => return Err(format!("cannot read the marker: {e}")),
+    };
+    let m: Marker =
+        serde_json::from_slice(&text).map_err(|e| format!("the marker does not parse: {e}"))?;
+    if m.version != 1 || m.seq == 0 {
+        return Err("the marker is of another version".into());
+    }
+    Ok(m)
+}
+
+/// Checks that the sealed segments up to the marked one are those the marker knew, at the same
+/// lengths; gives the index of the marked segment.
+pub(super) fn check_marked_segments(m: &Marker, segments: &[Segment]) -> Result<usize, String> {
+    let at = segments
+        .iter()
+        .position(|s| s.first_seq == m.segment)
+        .ok_or_else(|| {
+            format!(
+                "the marked segment {} is gone",
+                segment::segment_name(m.segment)
+            )
+        })?;
+    let sealed: Vec<(u64, u64)> = segments[..=at]
+        .iter()
+        .filter(|s| s.sealed && s.first_seq <= m.segment)
+        .map(|s| {
+            (
+                s.first_seq,
+                std::fs::metadata(&s.path).map_or(0, |md| md.len()),
+            )
+        })
+        .collect();
+    // The marked segment may have been sealed after the marker was written.
+    let expected: Vec<(u64, u64)> = m.sealed.clone();
+    let same = if segments[at].sealed && !expected.iter().any(|(f, _)| *f == m.segment) {
+        sealed.len() == expected.len() + 1 && sealed[..expected.len()] == expected[..]
+    } else {
+        sealed == expected
+    };
+    if !same {
+        return Err("the sealed segments are not those the marker knew".into());
+    }
+    Ok(at)
+}
+
+/// Checks that the marked record is still where the marker says, with the marked seq and hash, and
+/// intact (canonical, and its hash that of its content).
+pub(super) fn check_marked_record(m: &Marker, path: &Path) -> Result<(), String> {
+    let len = m
+        .end
+        .checked_sub(m.start)
+        .filter(|l| *l > 0 && *l <= MAX_LINE as u64)
+        .ok_or("the marker's range is invalid")?;
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = vec![0u8; len as usize];
+    file.read_exact_at(&mut text, m.start)
+        .map_err(|_| "the log is shorter than the marker says".to_owned())?;
+    let body = text
+        .strip_suffix(b"\n")
+        .ok_or("the marked record has changed")?;
+    let map: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|_| "the marked record has changed".to_owned())?;
+    let intact = line::seq_of(&map) == m.seq
+        && map.get("hash").and_then(Value::as_str) == Some(m.hash.as_str())
+        && line::is_intact(&map, body);
+    if intact {
+        Ok(())
+    } else {
+        Err("the marked record has changed".into())
+    }
+}
+
+/// The first `journal_bytes` of the journal, when their SHA-256 is the marked one.
+pub(super) fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("no index journal: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(m.journal_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the index journal: {e}"))?;
+    if bytes.len() as u64 != m.journal_bytes || to_hex(&Sha256::digest(&bytes)) != m.journal_sha256
+    {
+        return Err("the index journal is not the one the marker knew".into());
+    }
+    Ok(bytes)
+}
+
+/// Writing or removing the marker.
+pub(super) enum MarkerJob {
+    /// Fsyncs the journal, then writes the marker (to a temporary file renamed over it).
+    Write(Marker, File),
+    /// Removes the marker: the index was found not to match the log.
+    Remove,
+}
+
+impl MarkerJob {
+    /// Does it, in the index directory `dir`; a failure is logged (the next start verifies more).
+    pub(super) fn run(self, dir: &Path) {
+        let path = dir.join(MARKER_FILE);
+        let written = match self {
+            MarkerJob::Remove => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+            MarkerJob::Write(marker, journal) => {
+                let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+                journal.sync_data().and_then(|()| {
+                    let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
+                    std::fs::write(&tmp, text)?;
+                    std::fs::rename(&tmp, &path)
+                })
+            }
+        };
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the verified-prefix marker; the next start verifies more");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The index of the log and the verified-prefix marker (docs/audit-log.md, "Index and start-up"), both
+//! derived from the log and never trusted for integrity.
+//!
+//! - In memory, the writer keeps, for every record, its byte offset in its segment, and the seqs of
+//!   every app and every change id, and publishes an immutable [`Snapshot`] after each batch through an
+//!   [`arc_swap::ArcSwap`]: a reader loads the current snapshot without a lock (the persistent `imbl`
+//!   structures make each snapshot an O(1) copy), so readers never hold anything the writer waits for.
+//! - On disk, `DATA_DIR/index/journal` records the same in append-only binary entries (written after
+//!   each batch, not fsynced), and `DATA_DIR/index/marker.json` the verified prefix: the seq, hash and
+//!   place of the last record verified, the sealed segments' lengths, and the journal's length and
+//!   SHA-256 at that point (the journal is fsynced before the marker is written).
+//! - On start, when the log still matches the marker (the record at the marked place has the marked
+//!   seq and hash and is itself intact, the sealed segments have the marked lengths) and the journal
+//!   has the marked digest, the index is loaded from the journal and only the records after the marker
+//!   are verified (and indexed). Otherwise the whole chain is verified and the index rebuilt.
+//! - Every record a query reads through the index is checked (its seq, and its filing) before it is
+//!   answered; if the index is found wrong, the query reads the log instead.
+//!
+//! ```text
+//! snapshot  what readers see (head, segments, offsets, seqs by app and change)
+//! query     Reader: queries through the snapshot, or the segments when the index is wrong
+//! journal   the journal's entries and the marker on disk
+//! writer    Writer: the working index, keys, journal appends, the marker (as chores)
+//! ```
+
+mod journal;
+mod query;
+mod snapshot;
+mod writer;
+
+pub use query::{Found, Reader, Select};
+pub use writer::{Start, Writer};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,500 @@
+//! The writer's side of the index: the working index (offsets, the seqs of each app and change id),
+//! the idempotency keys, the journal entries of each batch, and the marker, moved at most once a
+//! second (and on open and at each seal). Publishes a [`Snapshot`] after each batch for the readers.
+//! Writing the marker (an fsync of the journal) and putting a start's keys into their map are chores
+//! (`ledger::chores`): done at once, or by the ledger's owner.
+
+use super::journal::{self, Decoded, Marker, MarkerJob, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE};
+use super::query::{Fetcher, Reader};
+use super::snapshot::{Base, Names, Snapshot};
+use crate::ledger::canonical::to_hex;
+use crate::ledger::chores::{Chores, Queue};
+use crate::ledger::line::Head;
+use crate::ledger::schema::{Filing, Schema};
+use crate::ledger::segment::{Resume, Segment};
+use arc_swap::ArcSwap;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// How often, at most, the writer moves the marker forward.
+const MARKER_EVERY: Duration = Duration::from_secs(1);
+
+/// Hashes a key digest by taking its low 64 bits: it is already a SHA-256, and `SipHash` would cost
+/// more than everything else in loading a million of them.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+type KeyMap = HashMap<u128, u64, std::hash::BuildHasherDefault<DigestHasher>>;
+
+fn fill_keys(keys: &[u128]) -> KeyMap {
+    let mut map = KeyMap::default();
+    map.reserve(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        map.insert(*key, i as u64 + 1);
+    }
+    map
+}
+
+/// The keys of the records that were in the log at start, on their way into the map.
+enum StartKeys {
+    /// In the map already.
+    Ready,
+    /// Not yet put in the map (the owner has not taken the chores).
+    Listed(Arc<Vec<u128>>),
+    /// Being put in the map by a chore.
+    Filling(mpsc::Receiver<KeyMap>, Arc<Vec<u128>>),
+}
+
+/// The writer's side: the working index, its journal, the idempotency keys and the marker.
+pub struct Writer {
+    dir: PathBuf,
+    schema: Schema,
+    journal: Option<File>,
+    journal_len: u64,
+    digest: Sha256,
+    pending: Vec<u8>,
+    /// The journal's ids of the names not in the base (all of them while opening).
+    app_ids: HashMap<Arc<str>, u32>,
+    change_ids: HashMap<Arc<str>, u32>,
+    /// How many ids the journal has given out.
+    app_count: u32,
+    change_count: u32,
+    /// While the log is opened: the records indexed so far, to become the base.
+    building: Option<Decoded>,
+    /// First 128 bits of the SHA-256 of each idempotency key → its seq (a hit is confirmed on the log).
+    keys: KeyMap,
+    start_keys: StartKeys,
+    snap: Snapshot,
+    shared: Arc<ArcSwap<Snapshot>>,
+    stale: Arc<AtomicBool>,
+    chores: Queue,
+    /// Where the last indexed record starts (for the marker).
+    last_start: u64,
+    marked: Option<Instant>,
+    fetcher: Fetcher,
+}
+
+/// How the log is to be opened: from a verified prefix, or from the start.
+pub struct Start {
+    pub writer: Writer,
+    /// Where to continue verifying; `None`: the whole chain.
+    pub resume: Option<Resume>,
+}
+
+impl Writer {
+    fn new(data_dir: &Path, segments: Vec<Segment>, schema: Schema) -> Self {
+        let snap = Snapshot::empty(segments);
+        Writer {
+            dir: data_dir.join(INDEX_DIR),
+            schema,
+            journal: None,
+            journal_len: 0,
+            digest: Sha256::new(),
+            pending: Vec::new(),
+            app_ids: HashMap::new(),
+            change_ids: HashMap::new(),
+            app_count: 0,
+            change_count: 0,
+            building: Some(Decoded::default()),
+            keys: KeyMap::default(),
+            start_keys: StartKeys::Ready,
+            shared: Arc::new(ArcSwap::from_pointee(snap.clone())),
+            snap,
+            stale: Arc::new(AtomicBool::new(false)),
+            chores: Queue::default(),
+            last_start: 0,
+            marked: None,
+            fetcher: Fetcher::default(),
+        }
+    }
+
+    /// Prepares opening the log in `data_dir` whose segments are `segments`: from the marker and the
+    /// journal when both still match the log, else (logged) from nothing, to verify everything.
+    pub fn start(data_dir: &Path, segments: Vec<Segment>, schema: Schema) -> Start {
+        match Writer::from_marker(data_dir, &segments, schema) {
+            Ok(start) => start,
+            Err(why) => {
+                tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
+                let mut writer = Writer::new(data_dir, segments, schema);
+                writer.open_journal(0);
+                Start {
+                    writer,
+                    resume: None,
+                }
+            }
+        }
+    }
+
+    fn from_marker(data_dir: &Path, segments: &[Segment], schema: Schema) -> Result<Start, String> {
+        let dir = data_dir.join(INDEX_DIR);
+        let m = journal::read_marker(&dir)?;
+        let at = journal::check_marked_segments(&m, segments)?;
+        journal::check_marked_record(&m, &segments[at].path)?;
+        let t = Instant::now();
+        let bytes = journal::read_journal_prefix(&dir.join(JOURNAL_FILE), &m)?;
+        let read = t.elapsed();
+        let mut writer = Writer::new(data_dir, segments.to_vec(), schema);
+        writer.load_journal(&bytes)?;
+        tracing::debug!(
+            read_ms = read.as_millis() as u64,
+            load_ms = t.elapsed().saturating_sub(read).as_millis() as u64,
+            bytes = bytes.len(),
+            "index journal loaded"
+        );
+        if writer.snap.head.seq != m.seq {
+            return Err(format!(
+                "the journal indexes {} records, the marker {}",
+                writer.snap.head.seq, m.seq
+            ));
+        }
+        writer.digest.update(&bytes);
+        writer.open_journal(m.journal_bytes);
+        writer.last_start = m.start;
+        let head = Head {
+            seq: m.seq,
+            hash: m.hash,
+            len: m.end,
+        };
+        writer.snap.head = head.clone();
+        Ok(Start {
+            writer,
+            resume: Some(Resume { segment: at, head }),
+        })
+    }
+
+    /// Parses the journal into the base being built.
+    fn load_journal(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let decoded = journal::decode(bytes)?;
+        self.app_count = decoded.app_ids.len() as u32;
+        self.change_count = decoded.change_ids.len() as u32;
+        self.app_ids.clone_from(&decoded.app_ids);
+        self.change_ids.clone_from(&decoded.change_ids);
+        self.last_start = decoded.offsets.last().copied().unwrap_or(0);
+        self.snap.head.seq = decoded.offsets.len() as u64;
+        self.building = Some(decoded);
+        Ok(())
+    }
+
+    /// Ends opening: the records indexed so far become the base (seq lists by counting sort), and
+    /// the records appended from now on go to the persistent delta.
+    pub fn finish_open(&mut self) {
+        let Some(build) = self.building.take() else {
+            return;
+        };
+        let t = Instant::now();
+        let group = |of: &[u32], count: u32, ids: HashMap<Arc<str>, u32>| {
+            let count = count as usize;
+            let mut starts = vec![0usize; count + 1];
+            for &id in of.iter().filter(|id| **id != NO_CHANGE) {
+                starts[id as usize + 1] += 1;
+            }
+            for i in 1..starts.len() {
+                starts[i] += starts[i - 1];
+            }
+            let mut seqs = vec![0u64; starts[count]];
+            let mut next = starts.clone();
+            for (i, &id) in of.iter().enumerate() {
+                if id != NO_CHANGE {
+                    seqs[next[id as usize]] = i as u64 + 1;
+                    next[id as usize] += 1;
+                }
+            }
+            let ranges = starts.windows(2).map(|w| (w[0], w[1])).collect();
+            Names { ids, ranges, seqs }
+        };
+        let apps = group(
+            &build.apps,
+            self.app_count,
+            std::mem::take(&mut self.app_ids),
+        );
+        let changes = group(
+            &build.changes,
+            self.change_count,
+            std::mem::take(&mut self.change_ids),
+        );
+        // The keys are only needed by the first append: a chore puts them in their map meanwhile.
+        self.start_keys = StartKeys::Listed(Arc::new(build.keys));
+        self.snap.base = Arc::new(Base {
+            offsets: build.offsets,
+            apps,
+            changes,
+        });
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "index base built");
+    }
+
+    /// From now on, chores go to the owner, who runs what it is given: the start's keys first.
+    pub fn take_chores(&mut self) -> Chores {
+        let (queue, chores) = Queue::deferred();
+        self.chores = queue;
+        if let StartKeys::Listed(keys) = &self.start_keys {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let theirs = Arc::clone(keys);
+            self.chores.run(Box::new(move || {
+                let _ = tx.send(fill_keys(&theirs));
+            }));
+            self.start_keys = StartKeys::Filling(rx, Arc::clone(keys));
+        }
+        chores
+    }
+
+    /// Opens the journal for appending, cut to `len` bytes (0: a new journal). A journal that cannot be
+    /// written is no reason to stop: the index is kept in memory, and rebuilt on the next start.
+    fn open_journal(&mut self, len: u64) {
+        let path = self.dir.join(JOURNAL_FILE);
+        let opened = std::fs::create_dir_all(&self.dir).and_then(|()| {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            f.set_len(len)?;
+            f.seek(SeekFrom::End(0))?;
+            if len == 0 {
+                f.write_all(MAGIC)?;
+            }
+            Ok(f)
+        });
+        match opened {
+            Ok(f) => {
+                if len == 0 {
+                    self.digest = Sha256::new();
+                    self.digest.update(MAGIC);
+                    self.journal_len = MAGIC.len() as u64;
+                } else {
+                    self.journal_len = len;
+                }
+                self.journal = Some(f);
+            }
+            Err(e) => self.drop_journal(&e),
+        }
+    }
+
+    fn drop_journal(&mut self, e: &io::Error) {
+        tracing::warn!(path = %self.dir.display(), error = %e, "cannot write the audit index; it is kept in memory and rebuilt on the next start");
+        self.journal = None;
+        self.send_marker(MarkerJob::Remove, false);
+    }
+
+    /// Indexes a verified record (as read from the log) that starts at `offset` in its segment.
+    pub fn add_map(&mut self, map: &Map<String, Value>, offset: u64) {
+        let seq = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        self.add(seq, offset, &(self.schema.filing)(map));
+    }
+
+    /// Indexes record `seq`, filed as `filing`, that starts at `offset` in its segment.
+    pub fn add(&mut self, seq: u64, offset: u64, filing: &Filing<'_>) {
+        let base = Arc::clone(&self.snap.base);
+        let app = filing.app;
+        let app_id = if let Some(&id) = base.apps.ids.get(app).or_else(|| self.app_ids.get(app)) {
+            id
+        } else {
+            let id = self.app_count;
+            self.app_count += 1;
+            self.app_ids.insert(app.into(), id);
+            journal::push_name(&mut self.pending, journal::TAG_APP, app);
+            id
+        };
+        let change_id = match filing.change {
+            None => NO_CHANGE,
+            Some(c) => {
+                if let Some(&id) = base.changes.ids.get(c).or_else(|| self.change_ids.get(c)) {
+                    id
+                } else {
+                    let id = self.change_count;
+                    self.change_count += 1;
+                    self.change_ids.insert(c.into(), id);
+                    journal::push_name(&mut self.pending, journal::TAG_CHANGE, c);
+                    id
+                }
+            }
+        };
+        let key = journal::key_digest(&filing.key);
+        journal::push_record(&mut self.pending, seq, offset, app_id, change_id, key);
+        self.snap.head.seq = seq;
+        self.last_start = offset;
+        if let Some(build) = self.building.as_mut() {
+            build.offsets.push(offset);
+            build.apps.push(app_id);
+            build.changes.push(change_id);
+            build.keys.push(key);
+            // Keep the journal's buffer small while a long log is indexed.
+            if self.pending.len() >= 1 << 20 {
+                self.flush_journal();
+            }
+            return;
+        }
+        self.snap.offsets.push_back(offset);
+        match self.snap.by_app.get_mut(app) {
+            Some(l) => l.push_back(seq),
+            None => {
+                self.snap.by_app.insert(app.into(), imbl::vector![seq]);
+            }
+        }
+        if let Some(c) = filing.change {
+            match self.snap.by_change.get_mut(c) {
+                Some(l) => l.push_back(seq),
+                None => {
+                    self.snap.by_change.insert(c.into(), imbl::vector![seq]);
+                }
+            }
+        }
+        self.keys.insert(key, seq);
+    }
+
+    /// Puts the start's keys into the map, if that is not done yet.
+    fn start_keys_in(&mut self) {
+        let filled = match std::mem::replace(&mut self.start_keys, StartKeys::Ready) {
+            StartKeys::Ready => return,
+            StartKeys::Listed(keys) => fill_keys(&keys),
+            // An owner that stopped running chores dropped the chore: fill here instead.
+            StartKeys::Filling(rx, keys) => rx.recv().unwrap_or_else(|_| fill_keys(&keys)),
+        };
+        // Keys added since start (none yet, or a few) join the base's.
+        let later = std::mem::replace(&mut self.keys, filled);
+        self.keys.extend(later);
+    }
+
+    /// The seq of the record with idempotency key `key`, if the log has one (checked on the log itself:
+    /// the index only says where to look).
+    pub fn duplicate_of(&mut self, key: &str) -> Option<u64> {
+        self.start_keys_in();
+        let seq = *self.keys.get(&journal::key_digest(key))?;
+        match self.fetcher.fetch(&self.snap, seq) {
+            Some(found) if (self.schema.filing)(&found.record).key == key => Some(seq),
+            // A digest collision, or an index that does not match: not a duplicate (a record kept
+            // twice is better than a record lost).
+            _ => None,
+        }
+    }
+
+    /// Makes everything indexed so far visible to readers at `head`, with the segments `segments`, and
+    /// appends the batch's entries to the journal; moves the marker when it is due (or `mark`).
+    pub fn publish(&mut self, head: &Head, segments: Option<Vec<Segment>>, mark: bool) {
+        if let Some(s) = segments {
+            self.snap.segments = Arc::new(s);
+            // Open files may be of a segment that was renamed.
+            self.fetcher = Fetcher::default();
+        }
+        self.snap.head = head.clone();
+        self.shared.store(Arc::new(self.snap.clone()));
+        self.flush_journal();
+        if mark || self.marked.is_none_or(|t| t.elapsed() >= MARKER_EVERY) {
+            self.write_marker(mark);
+        }
+    }
+
+    /// Appends the pending entries to the journal.
+    fn flush_journal(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(f) = self.journal.as_mut() {
+            match f.write_all(&self.pending) {
+                Ok(()) => {
+                    self.digest.update(&self.pending);
+                    self.journal_len += self.pending.len() as u64;
+                }
+                Err(e) => self.drop_journal(&e),
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// Writes the marker for the current head: fsyncs the journal first, so the marker never claims
+    /// journal bytes that a crash could lose.
+    fn write_marker(&mut self, now: bool) {
+        self.marked = Some(Instant::now());
+        if self.stale.load(Ordering::Relaxed) {
+            self.send_marker(MarkerJob::Remove, now);
+            return;
+        }
+        let head = &self.snap.head;
+        let Some(journal) = self.journal.as_ref() else {
+            return;
+        };
+        if head.seq == 0 {
+            return;
+        }
+        let Some((seg, _)) = self.snap.position(head.seq) else {
+            return;
+        };
+        let sealed = self
+            .snap
+            .segments
+            .iter()
+            .filter(|s| s.sealed && s.first_seq <= seg.first_seq)
+            .map(|s| {
+                (
+                    s.first_seq,
+                    std::fs::metadata(&s.path).map_or(0, |m| m.len()),
+                )
+            })
+            .collect();
+        let marker = Marker {
+            version: 1,
+            seq: head.seq,
+            hash: head.hash.clone(),
+            segment: seg.first_seq,
+            start: self.last_start,
+            end: if seg.sealed {
+                std::fs::metadata(&seg.path).map_or(0, |m| m.len())
+            } else {
+                head.len
+            },
+            sealed,
+            journal_bytes: self.journal_len,
+            journal_sha256: to_hex(&self.digest.clone().finalize()),
+        };
+        match journal.try_clone() {
+            Ok(journal) => self.send_marker(MarkerJob::Write(marker, journal), now),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write the verified-prefix marker; the next start verifies more");
+            }
+        }
+    }
+
+    /// Writes or removes the marker as a chore, so that the journal's fsync never delays the writer's
+    /// replies; `now` (on open and when sealing): after the chores given so far, here.
+    fn send_marker(&mut self, job: MarkerJob, now: bool) {
+        let dir = self.dir.clone();
+        if now {
+            self.chores.wait();
+            job.run(&dir);
+        } else {
+            self.chores.run(Box::new(move || job.run(&dir)));
+        }
+    }
+
+    /// The readers' handle.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            shared: Arc::clone(&self.shared),
+            stale: Arc::clone(&self.stale),
+            schema: self.schema,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! What a record says (docs/audit-log.md, "Records", "Gate findings"): the typed model of a line of the
+//! audit log, how an Argo CD Notifications event or a guard decision becomes one, its idempotency key,
+//! its gate findings, and how the ledger files and reads records. Pure but for [`read`], which types
+//! what the ledger reads.
+//!
+//! ```text
+//! event   event names, via, EventError, idempotency keys
+//! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
+//! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
+//! build   request body → Body (uses commit's attribution and gate)
+//! evidence approval and verification evidence members (later a ticket)
+//! verification the verify hook's report → a `verification` record
+//! findings gate exceptions and evidence findings: what `audit exceptions` lists
+//! filter  Filter over typed records (app, change, since)
+//! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
+//! ```
+//!
+//! New evidence members (approvals, tickets, verification) are new nested structs in `model` with
+//! their builders beside `build`; every struct keeps members it does not know (`extra`), so records
+//! written by a newer version still read and print as they are.
+
+mod build;
+pub mod event;
+pub mod evidence;
+mod filter;
+pub mod findings;
+pub mod gate;
+mod model;
+pub mod read;
+pub mod verification;
+
+pub use build::{event_record, event_record_via, guard_record};
+pub use event::{
+    EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED, VERIFICATION,
+};
+pub use filter::Filter;
+pub use model::Added;
+#[cfg(test)]
+pub use model::Commit;
+pub use model::{Body, Gate, GuardDecision, Record, SyncEvent, VerificationRecord};
+pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
+
+#[cfg(test)]
+mod golden_tests;

@@ -1,0 +1,148 @@
+//! Records in the ledger: how the ledger files them ([`SCHEMA`]: app, change id, idempotency key, time
+//! of receipt), how a draft is appended ([`Entry`] for [`Body`]), and how verified lines read into the
+//! typed model, naming the file, line and member of a record that does not fit. No I/O of its own: the
+//! ledger reads the files.
+
+use super::event::index_key;
+use super::model::{Body, Misfit, Record};
+use crate::ledger::{self, Entry, Filing, Found, LedgerError, Schema, SeqSet, Verified};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+/// Why records could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(
+        "{}: line {line} (seq {seq}): {misfit}; the chain verifies, so the record is as it was written, \
+         but this version of sluice cannot read it (was it written by a newer one?)",
+        path.display()
+    )]
+    Misfit {
+        path: PathBuf,
+        line: u64,
+        seq: u64,
+        misfit: Misfit,
+    },
+}
+
+fn filing(record: &Map<String, Value>) -> Filing<'_> {
+    let key = match record.get("key").and_then(Value::as_str) {
+        Some(key) if !key.contains('|') => Cow::Borrowed(key),
+        _ => Cow::Owned(index_key(record).unwrap_or_default()),
+    };
+    Filing {
+        app: record
+            .get("app")
+            .and_then(|a| a.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        change: record.get("changeId").and_then(Value::as_str),
+        key,
+    }
+}
+
+fn received(record: &Map<String, Value>) -> Option<i64> {
+    unix(record.get("receivedAt")?.as_str()?)
+}
+
+fn unix(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// How the ledger files the records of the audit log: by app name, by change id, and by idempotency
+/// key (a record written before keys were digests is filed under its digest key, recomputed).
+pub const SCHEMA: Schema = Schema { filing, received };
+
+impl Entry for Body {
+    fn members(&self) -> Map<String, Value> {
+        self.to_map()
+    }
+
+    fn filing(&self) -> Filing<'_> {
+        Filing {
+            app: self.app_name(),
+            change: self.change_id(),
+            key: Cow::Borrowed(self.key()),
+        }
+    }
+
+    fn received(&self) -> Option<i64> {
+        unix(self.received_at())
+    }
+}
+
+/// The typed record of a verified line of the log at `path` (its `line` there).
+///
+/// # Errors
+///
+/// The record does not fit the typed model ([`ReadError::Misfit`], naming its line, seq and member).
+pub fn read(path: &Path, map: Map<String, Value>, line: u64) -> Result<Record, ReadError> {
+    let seq = ledger::line::seq_of(&map);
+    Record::from_map(map).map_err(|misfit| ReadError::Misfit {
+        path: path.to_path_buf(),
+        line,
+        seq,
+        misfit,
+    })
+}
+
+/// The typed record of what a query found.
+///
+/// # Errors
+///
+/// As [`read`].
+pub fn read_found(found: Found) -> Result<Record, ReadError> {
+    read(&found.path, found.record, found.line)
+}
+
+/// Verifies the whole chain in `data_dir` and gives each record, typed, to `each`, oldest first, one at
+/// a time ([`ledger::read_each`]). After a record that does not fit the typed model, `each` is given
+/// nothing more, but the chain is still verified to its end: a broken chain is reported first
+/// (integrity before types).
+///
+/// # Errors
+///
+/// The log cannot be read, its chain is broken, or a record does not fit the typed model.
+pub fn read_each(data_dir: &Path, mut each: impl FnMut(Record)) -> Result<Verified, ReadError> {
+    let mut misfit = None;
+    let verified = ledger::read_each(data_dir, |map, at| {
+        if misfit.is_none() {
+            match read(at.path, map, at.line) {
+                Ok(record) => each(record),
+                Err(e) => misfit = Some(e),
+            }
+        }
+    })?;
+    match misfit {
+        Some(e) => Err(e),
+        None => Ok(verified),
+    }
+}
+
+/// Reads again the records of `wanted`, typed, from a log that [`read_each`] verified
+/// ([`ledger::read_again`]).
+///
+/// # Errors
+///
+/// A segment cannot be read, or a wanted line is no longer a record that fits the typed model.
+pub fn read_again(
+    verified: &Verified,
+    wanted: &SeqSet,
+    mut each: impl FnMut(Record),
+) -> Result<(), ReadError> {
+    let mut misfit = None;
+    ledger::read_again(verified, wanted, |map, at| {
+        if misfit.is_none() {
+            match read(at.path, map, at.line) {
+                Ok(record) => each(record),
+                Err(e) => misfit = Some(e),
+            }
+        }
+    })?;
+    misfit.map_or(Ok(()), Err)
+}
