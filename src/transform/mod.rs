@@ -6,7 +6,6 @@ pub mod hooks;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 
 /// Who the app is, from Argo CD's build environment, already read by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -148,10 +147,11 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(64);
     for b in Sha256::digest(bytes) {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{b:02x}");
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     hex
 }

@@ -32,6 +32,7 @@ mod docs;
 mod evidence;
 mod generate;
 mod hooks;
+mod identical;
 mod install;
 mod layout;
 mod monitoring;
