@@ -10,6 +10,7 @@
 //! canonical  canonical bytes and the SHA-256 chain over them
 //! segment    the files: list, name, seal, and walk the chain across them
 //! index      snapshot (what readers see) + journal/marker (on disk) + queries
+//! tree       the Merkle tree over the records: hashes, proofs, tiles on disk
 //! log        the open ledger: open (verify, recover a torn tail), append batches, seal by size or age
 //! chores     the work the owner schedules: markers, the idempotency keys after a start
 //! ```
@@ -24,6 +25,7 @@ mod names;
 mod read;
 mod schema;
 pub mod segment;
+pub mod tree;
 #[cfg(test)]
 pub(crate) mod testing;
 
