@@ -15,7 +15,15 @@
 //!   commit) → writer (batch) → ledger: canonical bytes → hash chain → append + fsync → reply
 //! watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace period
 //!   → the sink's append path (same record, same idempotency key)
-//! ledger (sealed segments, checkpoints) → evidence (signed checkpoints) → archive (object storage)
+//! ledger (segments, Merkle tree, tiles) → evidence (checkpoints signed only when the tree extends
+//!   the last one) → witnesses (cosignatures) and archive (object storage)
+//! ```
+//!
+//! **witness** (`sluice witness serve`, run by another party):
+//!
+//! ```text
+//! cli::witness → witness: request → add-checkpoint → evidence::witness (verify the log's signature,
+//!   the consistency proof from the last checkpoint cosigned) → persist → cosignature
 //! ```
 //!
 //! The modules:
@@ -25,16 +33,18 @@
 //!            environment, stdin and stdout, and maps errors to exit codes; presentation of the audit
 //!            log (tables, CSV, the change report) in cli/audit
 //! diff       two revisions rendered and compared (the pull-request check)
-//! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer and uploader
+//! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer, witnesses' client
+//! witness    the witness's HTTP server (C2SP tlog-witness)
 //! generate   the plugin pipeline
 //! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
 //! watch      the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
-//! evidence   signed checkpoints, proofs against them, the auditor's export
+//! evidence   checkpoints, cosignatures, the witness's rules, proofs against them, the export
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
-//! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
+//! ledger     canonical lines, segments, the one line reader, the index and queries, the Merkle
+//!            tree and its tiles; no threads
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
@@ -47,7 +57,7 @@
 //!
 //! ```text
 //! cli
-//! diff sink
+//! diff sink witness
 //! generate archive watch
 //! render transform evidence record
 //! policy ledger commit
@@ -75,6 +85,7 @@ mod sink;
 mod transform;
 mod watch;
 mod window;
+mod witness;
 
 pub use policy::{load as load_policy, Policy, PolicyError};
 pub use window::{Decision, Rules, Subject};

@@ -422,7 +422,7 @@ fn catch_up_tree(
     segments: &[Segment],
     head: &Head,
 ) -> Result<tree::Writer, LedgerError> {
-    let mut tree = tree::Writer::from_disk(dir, head.seq);
+    let mut tree = tree::Writer::from_disk(dir, head.seq, true);
     let from = tree.size() + 1;
     if from <= head.seq {
         tracing::info!(

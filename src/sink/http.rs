@@ -205,6 +205,12 @@ fn health(ctx: &Context) -> Reply {
     let mut health = json!({"status": "ok", "seq": seq});
     if let Some(evidence) = ctx.metrics.evidence.get() {
         health["evidence"] = evidence.detail();
+        // Degraded, not down (200): records are still taken, and each one is still evidence.
+        let problems = evidence.problems();
+        if !problems.is_empty() {
+            health["status"] = json!("degraded");
+            health["problems"] = json!(problems);
+        }
     }
     Reply::json(200, &health)
 }

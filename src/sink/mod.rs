@@ -15,6 +15,7 @@ pub mod query;
 pub mod server;
 pub mod strict;
 pub mod watched;
+pub mod witnesses;
 pub mod writer;
 
 use crate::ledger::{Head, Ledger, LedgerError, Rolling};
@@ -163,9 +164,18 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .spawn(move || chores.run())
         .map_err(SinkError::Thread)?;
     let knowledge = learn(&config.data_dir);
+    let sources = evidence::Sources {
+        tree: log.tree(),
+        records: log.reader(),
+    };
     let evidence = Arc::new(
-        evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
-            .map_err(|source| SinkError::Evidence {
+        evidence::Evidence::start(
+            config.evidence,
+            config.data_dir.clone(),
+            log.head().clone(),
+            sources,
+        )
+        .map_err(|source| SinkError::Evidence {
                 path: config.data_dir.clone(),
                 source,
             })?,

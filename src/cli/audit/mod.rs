@@ -5,7 +5,7 @@
 mod archive;
 mod exceptions;
 mod export;
-mod keygen;
+pub(super) mod keygen;
 mod list;
 mod listing;
 mod report;
@@ -16,6 +16,8 @@ mod table;
 mod verify;
 
 use super::error::{Error, Exit, Result};
+
+pub(super) use verify::read_public_key;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 

@@ -121,6 +121,8 @@ pub struct Writer {
     shared: Arc<ArcSwap<State>>,
     /// Tiles that were on disk with other bytes and were written again (on open).
     repaired: u64,
+    /// Never write to disk (a command reading a sink's data directory): new tiles stay in memory.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -140,15 +142,18 @@ impl Writer {
             unwritten: BTreeMap::new(),
             shared: Arc::new(ArcSwap::from_pointee(State::default())),
             repaired: 0,
+            read_only: false,
         }
     }
 
     /// The tree as far as the full tiles on disk take it, at most `limit` leaves, rounded down to a
     /// whole level-0 tile: the partial tiles of the higher levels are read from the tiles below (and a
     /// missing higher full tile is made again from them). The caller adds the leaves after
-    /// [`Writer::size`].
-    pub fn from_disk(data_dir: &Path, limit: u64) -> Self {
+    /// [`Writer::size`]. `write`: tiles made are written to disk (the sink), else kept in memory (a
+    /// command reading the data directory).
+    pub fn from_disk(data_dir: &Path, limit: u64, write: bool) -> Self {
         let mut w = Writer::empty(data_dir);
+        w.read_only = !write;
         let tiles0 = full_level0_tiles(data_dir).min(limit / WIDTH as u64);
         let size = tiles0 * WIDTH as u64;
         let mut partial = vec![Vec::new()];
@@ -161,7 +166,10 @@ impl Writer {
                 let id = TileId::full(level, i);
                 if read_full(data_dir, id).is_none() {
                     let Some(hashes) = w.rebuild(level, i) else {
-                        return Writer::empty(data_dir);
+                        return Writer {
+                            read_only: !write,
+                            ..Writer::empty(data_dir)
+                        };
                     };
                     w.store(id, hashes);
                 }
@@ -171,7 +179,10 @@ impl Writer {
                 let Some(below) = read_full(data_dir, TileId::full(level - 1, j))
                     .or_else(|| w.rebuild(level - 1, j))
                 else {
-                    return Writer::empty(data_dir);
+                    return Writer {
+                        read_only: !write,
+                        ..Writer::empty(data_dir)
+                    };
                 };
                 entries.push(root_of(&below));
             }
@@ -189,7 +200,11 @@ impl Writer {
         }
         (index * WIDTH as u64..(index + 1) * WIDTH as u64)
             .map(|j| {
-                read_full(&self.data_dir, TileId::full(level - 1, j))
+                let id = TileId::full(level - 1, j);
+                self.unwritten
+                    .get(&id)
+                    .map(|t| t.to_vec())
+                    .or_else(|| read_full(&self.data_dir, id))
                     .or_else(|| self.rebuild(level - 1, j))
                     .map(|t| root_of(&t))
             })
@@ -222,6 +237,12 @@ impl Writer {
     }
 
     fn store(&mut self, id: TileId, hashes: Vec<Hash>) {
+        if self.read_only {
+            if read_full(&self.data_dir, id).as_ref() != Some(&hashes) {
+                self.unwritten.insert(id, Arc::new(hashes));
+            }
+            return;
+        }
         let existed = tile_path(&self.data_dir, id).exists();
         match write_tile(&self.data_dir, id, &hashes) {
             Ok(true) if existed => {
@@ -238,7 +259,11 @@ impl Writer {
 
     /// Makes the tree so far visible to readers (after each batch), retrying tiles not yet written.
     pub fn publish(&mut self) {
-        let pending: Vec<TileId> = self.unwritten.keys().copied().collect();
+        let pending: Vec<TileId> = if self.read_only {
+            Vec::new()
+        } else {
+            self.unwritten.keys().copied().collect()
+        };
         for id in pending {
             if let Some(hashes) = self.unwritten.get(&id) {
                 if write_tile(&self.data_dir, id, hashes).is_ok() {
@@ -489,7 +514,7 @@ mod tests {
         drop(grown(dir.path(), &l[..65_800]));
         // A missing level-1 tile is made again from level 0.
         std::fs::remove_file(tile_path(dir.path(), TileId::full(1, 0))).unwrap();
-        let mut w = Writer::from_disk(dir.path(), 65_800);
+        let mut w = Writer::from_disk(dir.path(), 65_800, true);
         assert_eq!(w.size(), 65_792);
         assert!(tile_path(dir.path(), TileId::full(1, 0)).exists());
         for h in &l[65_792..] {
@@ -498,12 +523,12 @@ mod tests {
         w.publish();
         assert_eq!(w.root(), root_of(&l));
         // Limited by the log: a shorter log than the tiles uses only the tiles it covers.
-        let w = Writer::from_disk(dir.path(), 1000);
+        let w = Writer::from_disk(dir.path(), 1000, true);
         assert_eq!(w.size(), 768);
         assert_eq!(w.root(), root_of(&l[..768]));
         // No tiles: nothing.
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(Writer::from_disk(empty.path(), 5000).size(), 0);
+        assert_eq!(Writer::from_disk(empty.path(), 5000, true).size(), 0);
     }
 
     #[test]
