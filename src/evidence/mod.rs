@@ -11,6 +11,7 @@
 //! witness     the witness's add-checkpoint (C2SP tlog-witness), and the log's side of it
 //! tiles       the tiles a verifier is given, checked to agree, as a source of subtree hashes
 //! proof       segments + checkpoints + tiles → a report, or the first thing that does not hold
+//! tlog_proof  C2SP tlog-proof: one record's inclusion proof with its checkpoint, as text
 //! export      verified records + a witnessed checkpoint + inclusion proofs → the bundle's files
 //! ```
 
@@ -20,4 +21,5 @@ pub mod note;
 pub mod proof;
 pub mod sign;
 pub mod tiles;
+pub mod tlog_proof;
 pub mod witness;

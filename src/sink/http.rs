@@ -51,12 +51,14 @@ pub struct Context {
     pub max_body: usize,
     /// See [`REQUEST_DEADLINE`].
     pub request_deadline: Duration,
+    /// The checkpoint and tiles of `GET /v1/log/…`.
+    pub served: Arc<super::served::Served>,
 }
 
 /// A response before it is sent.
 struct Reply {
     status: u16,
-    body: String,
+    body: Bytes,
     content_type: &'static str,
     extra: Option<(&'static str, &'static str)>,
     /// Close the connection after this answer (the rest of the request was not read, or cannot be
@@ -68,7 +70,7 @@ impl Reply {
     fn json(status: u16, body: &Value) -> Self {
         Reply {
             status,
-            body: body.to_string(),
+            body: Bytes::from(body.to_string()),
             content_type: "application/json",
             extra: None,
             close: false,
@@ -99,7 +101,7 @@ impl Reply {
         let body = if head_only {
             Bytes::new()
         } else {
-            Bytes::from(self.body)
+            self.body
         };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
@@ -172,6 +174,12 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
             }
             Err(reply) => reply,
         },
+        (&Method::GET, p) if p.starts_with(super::served::PREFIX) => {
+            match authorize(ctx, &rq, Access::Read) {
+                Ok(()) => log_file(ctx, path.clone(), deadline).await,
+                Err(reply) => reply,
+            }
+        }
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
@@ -184,7 +192,27 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
 
 impl Reply {
     fn with_body(self, body: String) -> Self {
-        Reply { body, ..self }
+        Reply {
+            body: Bytes::from(body),
+            ..self
+        }
+    }
+}
+
+/// `GET /v1/log/checkpoint` and `/v1/log/tile/…` (files, read off the runtime's threads).
+async fn log_file(ctx: &Arc<Context>, path: String, deadline: Instant) -> Reply {
+    let served = Arc::clone(&ctx.served);
+    let read = tokio::task::spawn_blocking(move || served.answer(&path));
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(a)) => Reply {
+            status: a.status,
+            body: Bytes::from(a.body),
+            content_type: a.content_type,
+            extra: Some(("Cache-Control", a.cache)),
+            close: false,
+        },
+        Ok(Err(_)) => Reply::error(500, "the read failed"),
+        Err(_) => Reply::error(503, "the read did not finish in time").with("Retry-After", "5"),
     }
 }
 

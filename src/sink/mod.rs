@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod query;
+pub mod served;
 pub mod server;
 pub mod strict;
 pub mod watched;
@@ -192,6 +193,10 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         knowledge,
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
+        served: served::Served {
+            tree: log.tree(),
+            data_dir: config.data_dir.clone(),
+        },
     };
     let served = run(
         listener,
@@ -223,6 +228,8 @@ pub struct Context {
     pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
+    /// The checkpoint and tiles served under `/v1/log/`.
+    pub served: served::Served,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -275,6 +282,7 @@ pub fn run(
         change_pattern: ctx.change_pattern,
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
+        served: Arc::new(ctx.served),
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -427,6 +435,11 @@ mod tests {
             knowledge: Knowledge::default().into(),
             watch: None,
             on_durable: Box::new(|_| {}),
+            served: served::Served {
+                tree: crate::ledger::tree::Writer::empty(std::path::Path::new("/nonexistent"))
+                    .reader(),
+                data_dir: "/nonexistent".into(),
+            },
         };
         let limits = server::Limits {
             max_connections: 16,
