@@ -96,7 +96,9 @@ pub async fn serve(
         .keep_alive(true);
     let builder = Arc::new(builder);
     let mut stop = pin!(stop);
-    tracing::info!(addr = ?listener.local_addr().ok(), "witness listening");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "witness listening");
+    }
     loop {
         let permit = tokio::select! {
             () = &mut stop => break,

@@ -25,6 +25,7 @@ mod generate;
 mod hooks;
 mod install;
 mod layout;
+mod merkle;
 mod monitoring;
 mod render_yaml;
 mod segments;

@@ -30,16 +30,16 @@ pub(in crate::cli) struct ProveArgs {
     /// else the bare size and root, unsigned. Default: the newest checkpoint.
     #[arg(long)]
     size: Option<u64>,
-    /// The record to prove (repeat for several; with more than one, give --out).
-    #[arg(long, required_unless_present = "from_size", conflicts_with = "from_size")]
+    /// The record to prove (repeat for several; with more than one proof, give --out).
+    #[arg(long, required_unless_present = "from_size")]
     seq: Vec<u64>,
-    /// Write each proof to DIR/<seq>.tlog-proof (a new or empty directory) instead of stdout.
+    /// Write each proof to DIR/<seq>.tlog-proof (and DIR/<size>.add-checkpoint) instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Prove that the tree of this many records is a prefix of the checkpoint's tree: prints an
-    /// add-checkpoint body (old size, proof, checkpoint) as a witness takes it.
+    /// Prove that the tree of this many records is a prefix of the checkpoint's tree: an add-checkpoint
+    /// body (old size, proof, checkpoint) as a witness takes it (repeat for several, with --out).
     #[arg(long)]
-    from_size: Option<u64>,
+    from_size: Vec<u64>,
     /// The log's public key: the checkpoint's signature must verify with it.
     #[arg(long)]
     public_key: Option<PathBuf>,
@@ -184,9 +184,9 @@ pub(super) fn prove(args: &ProveArgs) -> Result<Exit> {
         .iter()
         .map(|p| key(p, KeyKind::Log))
         .collect::<Result<_>>()?;
-    if args.seq.len() > 1 && args.out.is_none() {
+    if args.seq.len() + args.from_size.len() > 1 && args.out.is_none() {
         return Err(Error::Usage(
-            "more than one --seq: give --out DIR for the proof files".into(),
+            "more than one proof asked for: give --out DIR for the proof files".into(),
         ));
     }
     let head = crate::ledger::verify(&args.data_dir)?;
@@ -196,7 +196,8 @@ pub(super) fn prove(args: &ProveArgs) -> Result<Exit> {
     if !t.signed {
         tracing::warn!(size = t.size, "no signed checkpoint of this size: the proof ends with the bare size and root; check them against a checkpoint you trust");
     }
-    if let Some(old) = args.from_size {
+    let mut proofs = Vec::new();
+    for &old in &args.from_size {
         if old > t.size {
             return Err(failure(format!(
                 "--from-size {old} is larger than the checkpoint's {} records",
@@ -204,10 +205,11 @@ pub(super) fn prove(args: &ProveArgs) -> Result<Exit> {
             )));
         }
         let proof = tree::proof::consistency(&mut view, old, t.size).map_err(failure)?;
-        output::print(witness::request_body(old, &proof, &t.note).as_bytes())?;
-        return Ok(Exit::Success);
+        proofs.push((
+            format!("{old}.add-checkpoint"),
+            witness::request_body(old, &proof, &t.note),
+        ));
     }
-    let mut proofs = Vec::new();
     for &seq in &args.seq {
         if seq == 0 || seq > t.size {
             return Err(failure(format!(
@@ -216,14 +218,17 @@ pub(super) fn prove(args: &ProveArgs) -> Result<Exit> {
             )));
         }
         let proof = tree::proof::inclusion(&mut view, seq - 1, t.size).map_err(failure)?;
-        proofs.push((seq, tlog_proof::format(seq - 1, &proof, &t.note)));
+        proofs.push((
+            format!("{seq}.tlog-proof"),
+            tlog_proof::format(seq - 1, &proof, &t.note),
+        ));
     }
     match &args.out {
         None => output::print(proofs[0].1.as_bytes())?,
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            for (seq, text) in &proofs {
-                let path = dir.join(format!("{seq}.tlog-proof"));
+            for (name, text) in &proofs {
+                let path = dir.join(name);
                 std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
             }
             output::print_line(&format!(
