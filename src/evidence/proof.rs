@@ -446,9 +446,6 @@ impl Check {
         if let Some(e) = self.tile_error.take() {
             return Err(e);
         }
-        if complete {
-            self.no_tiles_beyond(end)?;
-        }
         let mut from_tiles = Vec::new();
         let mut beyond = Vec::new();
         let past: Vec<u64> = self.signed.range(end + 1..).map(|(s, _)| *s).collect();
@@ -482,6 +479,9 @@ impl Check {
                     from_tiles.push(size);
                 }
             }
+        }
+        if complete {
+            self.no_tiles_beyond(end)?;
         }
         if let Some((size, (_, what))) = self.required.iter().next() {
             return Err(ProofError::Truncated {

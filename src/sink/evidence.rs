@@ -298,7 +298,7 @@ impl Signer {
         let mut first = true;
         loop {
             let Ok(mut c) = lock.lock() else { return };
-            let (stopping, retry) = loop {
+            let (head, stopping, retry) = loop {
                 let head = c.head.clone().unwrap_or_default();
                 let new = head.seq > self.last_seq;
                 let due = first
@@ -307,7 +307,7 @@ impl Signer {
                             || last_time.elapsed() >= self.every));
                 first = false;
                 if due || c.stopping {
-                    break (c.stopping, false);
+                    break (head, c.stopping, false);
                 }
                 // Nothing new: sleep until a record comes (or a witness is to be asked again).
                 // Something new: until the interval is up.
@@ -323,7 +323,7 @@ impl Signer {
                         };
                         c = guard;
                         if timeout.timed_out() && !new && self.unwitnessed.is_some() {
-                            break (c.stopping, true);
+                            break (head, c.stopping, true);
                         }
                     }
                     None => {
@@ -337,7 +337,7 @@ impl Signer {
                 self.witness_again();
                 continue;
             }
-            match self.sign(stopping) {
+            match self.sign(head.seq, stopping) {
                 Round::Signed => last_time = Instant::now(),
                 Round::Nothing => {}
                 Round::Again if !stopping => std::thread::sleep(RETRY),
@@ -363,8 +363,9 @@ impl Signer {
         sign::newest(local, archived)
     }
 
-    /// Checks the tree against the newest checkpoint signed before, and signs it when it is new.
-    fn sign(&mut self, stopping: bool) -> Round {
+    /// Checks the tree of the first `durable` records against the newest checkpoint signed before, and
+    /// signs it when it is new.
+    fn sign(&mut self, durable: u64, stopping: bool) -> Round {
         if let Some(a) = &self.status.archive {
             if !a.listed.load(Relaxed) && self.started.elapsed() < ARCHIVE_WAIT && !stopping {
                 tracing::debug!("waiting for the archive's newest checkpoint before signing");
@@ -372,7 +373,19 @@ impl Signer {
             }
         }
         let mut view = self.sources.tree.view();
-        let (size, root) = (view.size(), view.root());
+        // The tree may have grown past the head the writer announced: sign that head's tree.
+        let size = durable.min(view.size());
+        let root = if size == view.size() {
+            view.root()
+        } else {
+            match tree::proof::root(&mut view, size) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(size, error = %e, "cannot read the tree to sign it");
+                    return Round::Again;
+                }
+            }
+        };
         let latest = self.latest();
         let records = &self.sources.records;
         let hash_at = |seq: u64| {

@@ -104,10 +104,37 @@ fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn last_hash(dir: &Path) -> (usize, String) {
+/// The record count and the RFC 6962 Merkle tree root (hex) of the log's lines, computed here from the
+/// definition (leaf = SHA-256(0x00 ‖ line), node = SHA-256(0x01 ‖ left ‖ right), split at the largest
+/// power of two below the count): what a checkpoint of the whole log must sign.
+fn tree_root(dir: &Path) -> (usize, String) {
+    use sha2::{Digest, Sha256};
+    fn root(leaves: &[[u8; 32]]) -> [u8; 32] {
+        if leaves.len() == 1 {
+            return leaves[0];
+        }
+        let mut k = 1;
+        while k * 2 < leaves.len() {
+            k *= 2;
+        }
+        let mut h = Sha256::new();
+        h.update([1u8]);
+        h.update(root(&leaves[..k]));
+        h.update(root(&leaves[k..]));
+        h.finalize().into()
+    }
     let lines = read_log_lines(dir);
-    let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-    (lines.len(), last["hash"].as_str().unwrap().to_owned())
+    let leaves: Vec<[u8; 32]> = lines
+        .iter()
+        .map(|l| {
+            let mut h = Sha256::new();
+            h.update([0u8]);
+            h.update(l.as_bytes());
+            h.finalize().into()
+        })
+        .collect();
+    let hex = root(&leaves).iter().map(|b| format!("{b:02x}")).collect();
+    (lines.len(), hex)
 }
 
 #[test]
@@ -161,8 +188,8 @@ fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
     let mut args = vec!["verify".to_owned(), public.to_owned()];
     args.extend(notes.iter().map(|p| path(p).to_owned()));
     let go = ok(Command::new(go_note()).args(&args).output().unwrap());
-    let (n, hash) = last_hash(&data);
-    assert_eq!(go.lines().last().unwrap(), format!("{n} {hash}"));
+    let (n, root) = tree_root(&data);
+    assert_eq!(go.lines().last().unwrap(), format!("{n} {root}"));
     // And sluice agrees.
     let out = ok(sluice(&[
         "audit",
@@ -220,7 +247,7 @@ fn keygen_makes_a_pair_go_reads_and_never_replaces_it() {
         .args(["verify", pub_text.trim(), path(&notes[0])])
         .output()
         .unwrap());
-    assert_eq!(go.trim(), format!("1 {}", last_hash(&data).1));
+    assert_eq!(go.trim(), format!("1 {}", tree_root(&data).1));
     let bad = sluice(&[
         "audit",
         "keygen",
@@ -467,7 +494,8 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
             "7y",
         ],
     ));
-    assert!(out.contains("ok: 5 objects"), "{out}");
+    // Two segments, three checkpoints, and the partial tile of each checkpoint's size.
+    assert!(out.contains("ok: 8 objects"), "{out}");
     let keys = moto.keys("evidence");
     assert_eq!(
         keys.iter()
@@ -496,7 +524,8 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
         ]
     ))
     .contains("ok: 0 objects"));
-    // Verify from the archive alone: segments 1-7, checkpoints at 4 (checked), 8 and 9 (beyond the sealed segments).
+    // Verify from the archive alone: segments 1-7, checkpoints at 4 (checked against the records), 8
+    // and 9 (past the sealed segments: checked against the archived tiles).
     let out = ok(sluice_s3(
         &moto.endpoint,
         &[
@@ -509,7 +538,9 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
         ],
     ));
     assert!(
-        out.contains("ok: 7 records") && out.contains("1 checkpoints verified"),
+        out.contains("ok: 7 records")
+            && out.contains("1 checkpoints verified")
+            && out.contains("2 newer checkpoints past the archived segments checked"),
         "{out}"
     );
     // Another log under the same names: sluice refuses to overwrite (conditional create), and the
