@@ -32,3 +32,4 @@ mod segments;
 mod sink;
 mod watch;
 mod window;
+mod witness;
