@@ -599,6 +599,115 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
+#[test]
+fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_passes() {
+    let moto = Moto::start();
+    moto.locked_bucket("evidence", "COMPLIANCE", "'Years': 7");
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _, public) = signed_data_dir(tmp.path(), 12, "4");
+    // Sealed segments 1-4 and 5-8 (archived); 9-12 stay in the active segment.
+    split_into_segments(&data, &[1, 5, 9]);
+    let archive_to = |prefix: &str| {
+        ok(sluice_s3(
+            &moto.endpoint,
+            &["audit", "archive", "--data-dir", path(&data), "--archive", &format!("s3://evidence/{prefix}")],
+        ))
+    };
+    let verify = |prefix: &str, with_data: bool| {
+        let url = format!("s3://evidence/{prefix}");
+        let mut args = vec!["audit", "verify", "--archive", &url, "--public-key", path(&public)];
+        if with_data {
+            args.extend(["--data-dir", path(&data)]);
+        }
+        sluice_s3(&moto.endpoint, &args)
+    };
+    let segment = |prefix: &str, first: usize| format!("{prefix}/segments/{first:020}.jsonl");
+    for prefix in ["clean", "marker", "shorter", "rewritten"] {
+        archive_to(prefix);
+    }
+    // Untouched: the archive alone, and with the data directory (which extends it), pass.
+    let out = ok(verify("clean", true));
+    assert!(
+        out.contains("ok: 12 records")
+            && out.contains("archive s3://evidence/clean: ok: 8 records")
+            && out.contains("each with one version and no delete marker"),
+        "{out}"
+    );
+    // 1. The newest segment hidden behind a delete marker (DeleteObject without a version: allowed
+    // on a locked bucket, the locked version stays underneath).
+    let newest = segment("marker", 5);
+    moto.boto(&format!("s3.delete_object(Bucket='evidence', Key='{newest}')"));
+    assert!(!moto.keys("evidence").contains(&newest), "the marker hides it");
+    let out = verify("marker", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("s3://evidence/{newest}: a delete marker hides it")),
+        "{}",
+        text(&out)
+    );
+    // 2. A shorter version put on top of the newest segment (PutObject alone).
+    let newest = segment("shorter", 5);
+    let lines: Vec<String> = std::fs::read_to_string(data.join("segments").join(format!("{:020}.jsonl", 5)))
+        .unwrap()
+        .lines()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let short = tmp.path().join("short.jsonl");
+    std::fs::write(&short, lines[..2].concat()).unwrap();
+    moto.boto(&format!(
+        "s3.put_object(Bucket='evidence', Key='{newest}', Body=open('{}', 'rb').read())",
+        path(&short)
+    ));
+    let out = verify("shorter", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("s3://evidence/{newest}: 2 versions, but sluice writes each object once")),
+        "{}",
+        text(&out)
+    );
+    // 3. Rewritten versions of every segment (a forged record, the chain recomputed), and the
+    // checkpoints that would contradict them delete-marked.
+    let forged_dir = tmp.path().join("forged");
+    crate::support::copy_dir(&data, &forged_dir);
+    std::fs::write(
+        forged_dir.join("audit.jsonl"),
+        ["segments/00000000000000000001.jsonl", "segments/00000000000000000005.jsonl", "audit.jsonl"]
+            .iter()
+            .map(|f| std::fs::read_to_string(data.join(f)).unwrap())
+            .collect::<String>(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(forged_dir.join("segments")).unwrap();
+    crate::witness::forge(&forged_dir, 3);
+    split_into_segments(&forged_dir, &[1, 5, 9]);
+    for first in [1, 5] {
+        moto.boto(&format!(
+            "s3.put_object(Bucket='evidence', Key='{}', Body=open('{}', 'rb').read())",
+            segment("rewritten", first),
+            path(&forged_dir.join("segments").join(format!("{first:020}.jsonl")))
+        ));
+    }
+    for key in moto.keys("evidence") {
+        if key.starts_with("rewritten/checkpoints/") {
+            moto.boto(&format!("s3.delete_object(Bucket='evidence', Key='{key}')"));
+        }
+    }
+    let out = verify("rewritten", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("s3://evidence/rewritten/") && text(&out).contains("more objects with extra versions or delete markers"),
+        "{}",
+        text(&out)
+    );
+    // And a data directory rewritten the same way does not extend the (untouched) archive.
+    let out = sluice_s3(
+        &moto.endpoint,
+        &["audit", "verify", "--archive", "s3://evidence/clean", "--public-key", path(&public), "--data-dir", path(&forged_dir)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("rewritten"), "{}", text(&out));
+}
+
 /// A TCP relay in front of moto that can be cut: the S3 endpoint going away and coming back while moto
 /// (which keeps its buckets only in memory) keeps the archive. Cutting closes every relayed connection,
 /// and while cut every new connection is closed at once, before any answer, as by a load balancer with
