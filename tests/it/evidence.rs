@@ -1023,3 +1023,232 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `value` as canonical JSON (keys sorted at every depth, no white space), as the log writes records.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let members: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&map[*k])))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// A data directory of `records` chained as the log's contract says.
+fn chain(dir: &Path, records: &[Value]) {
+    use sha2::{Digest, Sha256};
+    std::fs::create_dir_all(dir).unwrap();
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, r) in records.iter().enumerate() {
+        let mut r = r.clone();
+        r["seq"] = serde_json::json!(i + 1);
+        r["prev"] = serde_json::json!(prev);
+        let hash = format!("{:x}", Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes()));
+        r["hash"] = serde_json::json!(hash);
+        out.push_str(&canonical(&r));
+        out.push('\n');
+        prev = hash;
+    }
+    std::fs::write(dir.join("audit.jsonl"), out).unwrap();
+}
+
+#[test]
+fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altered_dropped_or_reordered_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 30 syncs, ten a month from January to March, some ungated, one approver a spreadsheet would run.
+    let records: Vec<Value> = (0..30)
+        .map(|i| {
+            let month = 1 + i / 10;
+            serde_json::json!({
+                "app": {"name": format!("shop{}", i % 3)},
+                "approvedBy": if i == 14 { vec!["@SUM(A1)"] } else { vec!["bob"] },
+                "changeId": format!("CHG-{}", 100 + i / 2),
+                "event": "sync-succeeded",
+                "gate": {"backup": null, "exceptions": if i % 7 == 0 { vec!["rollback"] } else { vec![] },
+                         "guard": "Succeeded", "migrations": null, "source": "Plugin"},
+                "key": format!("k{i}"),
+                "receivedAt": format!("2026-{month:02}-{:02}T10:00:00.000Z", 1 + i % 10 * 2),
+                "revision": format!("rev{i}"),
+                "via": "webhook",
+            })
+        })
+        .collect();
+    let data = tmp.path().join("data");
+    chain(&data, &records);
+    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("k"))]));
+    ok(sluice(&["witness", "keygen", "--name", "witness.example/w", "--out", path(&tmp.path().join("w"))]));
+    let (public, w_pub) = (tmp.path().join("k.pub"), tmp.path().join("w.pub"));
+    let witness =
+        crate::support::WitnessServer::start(&tmp.path().join("wstate"), &tmp.path().join("w.key"), &[&public]);
+    // The sink signs the log's tree when it starts, and the witness cosigns it.
+    let key_file = tmp.path().join("k.key");
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &["--checkpoint-key-file", path(&key_file), "--witness", &witness.url, "--witness-key", path(&w_pub)],
+        None,
+    );
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !data.join("witnessed/00000000000000000030.note").exists() {
+        assert!(Instant::now() < deadline, "not cosigned: {}", sink.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(terminate(&mut sink).success());
+    let bundle = tmp.path().join("february");
+    let out = ok(sluice(&[
+        "audit", "export", "--data-dir", path(&data), "--public-key", path(&public), "--witness-key",
+        path(&w_pub), "--from", "2026-02-01T00:00:00Z", "--to", "2026-03-01T00:00:00Z", "--out", path(&bundle),
+    ]));
+    assert!(out.contains("anchored to the checkpoint of 30 records"), "{out}");
+    // The period's ten records, with the one before it (seq 10) and the one after it (seq 21).
+    let lines: Vec<String> = std::fs::read_to_string(bundle.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert!(lines[0].contains("\"seq\":10,") && lines[11].contains("\"seq\":21,"), "{lines:?}");
+    let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
+    assert!(csv.contains(r#""'@SUM(A1) bob""#) && csv.contains(r#""rollback""#), "{csv}");
+    let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
+    let wkey = std::fs::read_to_string(&w_pub).unwrap().trim().to_owned();
+    let script = recipe(&bundle);
+    let run = |dir: &Path| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .args(["verify.sh", &key, "--witness", &wkey])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let good = run(&bundle);
+    assert!(good.status.success(), "{}", text(&good));
+    assert!(
+        text(&good).contains("ok: records 10 to 21 are in the tree of 30 records signed by ci.example/sluice (cosigned by 1 witnesses)"),
+        "{}",
+        text(&good)
+    );
+    // Another witness's key: the threshold is not met.
+    ok(sluice(&["witness", "keygen", "--name", "witness.example/x", "--out", path(&tmp.path().join("x"))]));
+    let other = std::fs::read_to_string(tmp.path().join("x.pub")).unwrap().trim().to_owned();
+    let out = Command::new("bash").arg("-c").arg(&script).args(["verify.sh", &key, "--witness", &other])
+        .current_dir(&bundle).output().unwrap();
+    assert!(!out.status.success() && text(&out).contains("cosigned by 0 of the 1 witnesses"), "{}", text(&out));
+    // Each tampering below is done with care: the chain recomputed (the forger knows the recipe) and
+    // SHA256SUMS recomputed, so only the proofs and the completeness check stand in the way.
+    let tamper = |name: &str, edit: &dyn Fn(&mut Vec<String>, &mut Vec<String>), why: &str| {
+        let dir = tmp.path().join(name);
+        crate::support::copy_dir(&bundle, &dir);
+        let mut recs: Vec<String> = lines.clone();
+        let mut proofs: Vec<String> = std::fs::read_to_string(dir.join("proofs.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        edit(&mut recs, &mut proofs);
+        std::fs::write(dir.join("records.jsonl"), recs.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        std::fs::write(dir.join("proofs.txt"), proofs.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        let sums = Command::new("bash")
+            .arg("-c")
+            .arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(sums.status.success());
+        let out = run(&dir);
+        assert!(!out.status.success(), "{name} passed: {}", text(&out));
+        assert!(text(&out).contains(why), "{name}: {}", text(&out));
+    };
+    // Altered: a February record's approver, with every hash after it recomputed.
+    let rechain = |recs: &mut Vec<String>| {
+        use sha2::{Digest, Sha256};
+        let first: Value = serde_json::from_str(&recs[0]).unwrap();
+        let mut prev = first["prev"].as_str().unwrap().to_owned();
+        for line in recs.iter_mut() {
+            let mut r: Value = serde_json::from_str(line).unwrap();
+            r["prev"] = serde_json::json!(prev);
+            r.as_object_mut().unwrap().remove("hash");
+            let hash = format!("{:x}", Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes()));
+            r["hash"] = serde_json::json!(hash);
+            *line = canonical(&r);
+            prev = hash;
+        }
+    };
+    tamper(
+        "altered",
+        &|recs, _| {
+            recs[3] = recs[3].replace("\"bob\"", "\"carol\"");
+            rechain(recs);
+        },
+        "not in the checkpoint's tree",
+    );
+    // Dropped: a record in the middle (the seqs renumbered and rechained), or the one before the period.
+    tamper(
+        "dropped",
+        &|recs, proofs| {
+            recs.remove(5);
+            proofs.remove(5);
+        },
+        "FAILED: seq",
+    );
+    tamper(
+        "dropped-and-renumbered",
+        &|recs, proofs| {
+            recs.remove(5);
+            proofs.remove(5);
+            for (i, line) in recs.iter_mut().enumerate() {
+                let mut r: Value = serde_json::from_str(line).unwrap();
+                r["seq"] = serde_json::json!(10 + i);
+                *line = canonical(&r);
+            }
+            for (i, p) in proofs.iter_mut().enumerate() {
+                let rest = p.split_once(' ').map_or("", |(_, r)| r).to_owned();
+                *p = format!("{} {rest}", 10 + i);
+            }
+            rechain(recs);
+        },
+        "not in the checkpoint's tree",
+    );
+    tamper(
+        "dropped-boundary",
+        &|recs, proofs| {
+            recs.remove(0);
+            proofs.remove(0);
+        },
+        "the record before the period is missing",
+    );
+    // Reordered: two records swapped (with their proofs), and swapped with the chain recomputed.
+    tamper(
+        "reordered",
+        &|recs, proofs| {
+            recs.swap(4, 5);
+            proofs.swap(4, 5);
+        },
+        "FAILED: seq",
+    );
+    tamper(
+        "reordered-and-rechained",
+        &|recs, proofs| {
+            let (a, b) = (recs[4].clone(), recs[5].clone());
+            let mut ra: Value = serde_json::from_str(&a).unwrap();
+            let mut rb: Value = serde_json::from_str(&b).unwrap();
+            let (sa, sb) = (ra["seq"].clone(), rb["seq"].clone());
+            ra["seq"] = sb;
+            rb["seq"] = sa;
+            recs[4] = canonical(&rb);
+            recs[5] = canonical(&ra);
+            let _ = proofs;
+            rechain(recs);
+        },
+        "not in the checkpoint's tree",
+    );
+}
