@@ -65,6 +65,10 @@ pub(super) struct ServeArgs {
     /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
+    /// How long the watch may fail (the API server unreachable, access forbidden) before /healthz says
+    /// degraded and sluice_watch_healthy turns 0 (Go duration).
+    #[arg(long, default_value = "1m", requires = "watch_applications")]
+    watch_unhealthy_after: String,
     /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
@@ -294,6 +298,15 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
                 args.watch_grace
             ))
         })?;
+    let unhealthy = parse_go_duration(&args.watch_unhealthy_after)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--watch-unhealthy-after {:?}: give a duration of 0 or more, such as 1m or 30s",
+                args.watch_unhealthy_after
+            ))
+        })?;
     let namespaces = args
         .watch_namespaces
         .iter()
@@ -308,5 +321,8 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
             .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
         namespaces,
         grace: Duration::from_nanos(nanos),
+        // The sink decides from its data directory whether this is the first start.
+        import: false,
+        unhealthy_after: Duration::from_nanos(unhealthy),
     })
 }

@@ -32,8 +32,17 @@ pub const SELECTIVE_SYNC: &str = "selective-sync";
 pub const ROLLBACK: &str = "rollback";
 pub const BYPASSES_PLUGIN: &str = "bypasses-plugin";
 pub const NO_GUARD_DECISION: &str = "no-guard-decision";
+/// A sync known only from `status.history` (the sink was down, the webhook never came): which hooks
+/// ran is not in the history, so nothing says it passed the gate.
+pub const GATE_UNKNOWN: &str = "gate-unknown";
 /// Every reason, in the order a record lists them.
-pub const REASONS: [&str; 4] = [SELECTIVE_SYNC, ROLLBACK, BYPASSES_PLUGIN, NO_GUARD_DECISION];
+pub const REASONS: [&str; 5] = [
+    SELECTIVE_SYNC,
+    ROLLBACK,
+    BYPASSES_PLUGIN,
+    NO_GUARD_DECISION,
+    GATE_UNKNOWN,
+];
 
 /// The source type Argo CD gives a plugin-rendered app (`status.sourceType`).
 const PLUGIN: &str = "Plugin";
@@ -85,6 +94,18 @@ pub fn assess(app: &Value, op: &Value) -> Gate {
         migrations: phase_of(hooks.iter().copied().filter(|h| is_migration(h))),
         source: source_type(app).map(str::to_owned),
         exceptions,
+        extra: Map::new(),
+    }
+}
+
+/// The gate of a sync rebuilt from `status.history`: unknown, and so an exception to look at.
+pub fn unknown(app: &Value) -> Gate {
+    Gate {
+        guard: None,
+        backup: None,
+        migrations: None,
+        source: source_type(app).map(str::to_owned),
+        exceptions: vec![GATE_UNKNOWN.to_owned()],
         extra: Map::new(),
     }
 }
@@ -223,6 +244,10 @@ impl Knowledge {
         let Some(Some(gate)) = sync.gate.as_present_mut() else {
             return;
         };
+        if gate.exceptions.iter().any(|e| e == GATE_UNKNOWN) {
+            // Nothing is known of its hooks: no finding can be added to that.
+            return;
+        }
         let bypass = memory.plugin
             && gate.guard.is_none()
             && gate.source.as_deref().is_some_and(|s| s != PLUGIN);

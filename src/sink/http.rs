@@ -231,14 +231,19 @@ fn health(ctx: &Context) -> Reply {
     }
     let seq = ctx.reader.head().seq;
     let mut health = json!({"status": "ok", "seq": seq});
+    let mut problems = Vec::new();
     if let Some(evidence) = ctx.metrics.evidence.get() {
         health["evidence"] = evidence.detail();
-        // Degraded, not down (200): records are still taken, and each one is still evidence.
-        let problems = evidence.problems();
-        if !problems.is_empty() {
-            health["status"] = json!("degraded");
-            health["problems"] = json!(problems);
-        }
+        problems.extend(evidence.problems());
+    }
+    if let Some(watch) = ctx.metrics.watch.get() {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        problems.extend(watch.problem(now));
+    }
+    // Degraded, not down (200): records are still taken, and each one is still evidence.
+    if !problems.is_empty() {
+        health["status"] = json!("degraded");
+        health["problems"] = json!(problems);
     }
     Reply::json(200, &health)
 }

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub watch_relists: AtomicU64,
     /// Checkpoints and archive, when configured (`sink::evidence`).
     pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
+    /// The Application watch's health, when it runs (`sink::watched`).
+    pub watch: std::sync::OnceLock<std::sync::Arc<super::watched::WatchHealth>>,
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
@@ -223,6 +225,9 @@ impl Metrics {
             "sluice_watch_relists_total {}",
             self.watch_relists.load(Relaxed)
         );
+        if let Some(watch) = self.watch.get() {
+            watch.render(o);
+        }
         if let Some(evidence) = self.evidence.get() {
             evidence.render(o);
         }

@@ -37,6 +37,9 @@ const MAX_WORKERS: usize = 256;
 /// before SIGKILL).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long shutdown waits for the watch to record the operations it still holds.
+const WATCH_FLUSH: Duration = Duration::from_secs(10);
+
 /// How long the sink keeps answering (503, `/healthz` included) after its writer stopped, before it
 /// exits, so that probes and clients see why.
 const WRITER_GONE_LINGER: Duration = Duration::from_secs(2);
@@ -262,13 +265,25 @@ pub fn run(
         ctx.on_durable,
     )
     .map_err(SinkError::Thread)?;
+    let mut watching = None;
     if let Some(watch) = ctx.watch {
+        let health = Arc::new(watched::WatchHealth {
+            unhealthy_after: watch.unhealthy_after,
+            ..watched::WatchHealth::default()
+        });
+        let _ = ctx.metrics.watch.set(Arc::clone(&health));
         let recorder = watched::WatchRecorder {
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
+            health,
+            data_dir: ctx.served.data_dir.clone(),
         };
-        watch::spawn(watch, Arc::new(recorder))?;
+        let import = !watched::import_marker(&ctx.served.data_dir).exists();
+        watching = Some(watch::spawn(
+            WatchConfig { import, ..watch },
+            Arc::new(recorder),
+        )?);
     }
     let auth = ctx.write_token.is_some();
     let handlers = Arc::new(http::Context {
@@ -301,6 +316,14 @@ pub fn run(
     // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
     runtime.shutdown_timeout(Duration::from_secs(1));
     let (stop, finished) = served?;
+    // What the watch saw and the webhook has not delivered yet is recorded now, while the writer still
+    // runs: a delivery after the restart is then a duplicate, and nothing seen is lost.
+    if let Some(w) = &watching {
+        match w.flush(WATCH_FLUSH) {
+            Some(n) => tracing::info!(recorded = n, "the watch's pending operations are recorded"),
+            None => tracing::warn!("the watch did not record its pending operations in time"),
+        }
+    }
     let stopped = writer.stop();
     match stop {
         Some(Stop::Signal(name)) => {
