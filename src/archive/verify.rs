@@ -180,12 +180,21 @@ mod tests {
 
     #[test]
     fn a_second_version_or_a_delete_marker_is_named() {
-        let ok = [v("segments/1", "a", "1", false), v("tile/0/000", "b", "1", false)];
+        let ok = [
+            v("segments/1", "a", "1", false),
+            v("tile/0/000", "b", "1", false),
+        ];
         let picked = originals("s3://b/p", &ok).unwrap();
         assert_eq!(picked["segments/1"], Some("a".into()));
-        let marked = [v("segments/1", "a", "1", false), v("segments/1", "m", "2", true)];
+        let marked = [
+            v("segments/1", "a", "1", false),
+            v("segments/1", "m", "2", true),
+        ];
         let e = originals("s3://b/p", &marked).unwrap_err();
-        assert!(e.starts_with("s3://b/p/segments/1: a delete marker hides it"), "{e}");
+        assert!(
+            e.starts_with("s3://b/p/segments/1: a delete marker hides it"),
+            "{e}"
+        );
         let rewritten = [
             v("segments/1", "a", "1", false),
             v("segments/1", "c", "3", false),
@@ -193,8 +202,14 @@ mod tests {
             v("checkpoints/x", "m", "2", true),
         ];
         let e = originals("s3://b/p", &rewritten).unwrap_err();
-        assert!(e.contains("checkpoints/x: a delete marker") && e.contains("1 more"), "{e}");
+        assert!(
+            e.contains("checkpoints/x: a delete marker") && e.contains("1 more"),
+            "{e}"
+        );
         let e = originals("s3://b/p", &rewritten[..2]).unwrap_err();
-        assert!(e.contains("2 versions") && e.contains("version c was put over the locked version a"), "{e}");
+        assert!(
+            e.contains("2 versions") && e.contains("version c was put over the locked version a"),
+            "{e}"
+        );
     }
 }

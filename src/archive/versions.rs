@@ -57,9 +57,13 @@ struct Entry {
 ///
 /// Not such a document.
 fn parse_page(xml: &str) -> Result<(Vec<(Entry, bool)>, Option<(String, String)>), String> {
-    let page: ListVersionsResult = quick_xml::de::from_str(xml)
-        .map_err(|e| format!("ListObjectVersions answer: {e}"))?;
-    let next = match (page.is_truncated, page.next_key_marker, page.next_version_id_marker) {
+    let page: ListVersionsResult =
+        quick_xml::de::from_str(xml).map_err(|e| format!("ListObjectVersions answer: {e}"))?;
+    let next = match (
+        page.is_truncated,
+        page.next_key_marker,
+        page.next_version_id_marker,
+    ) {
         (true, Some(k), v) => Some((k, v.unwrap_or_default())),
         (true, None, _) => return Err("ListObjectVersions: truncated without a next marker".into()),
         _ => None,

@@ -169,10 +169,12 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
                 )));
             }
             let key = super::audit::read_public_key(path)?;
-            key.kind().expect(KeyKind::Witness).map_err(|e| Error::Reported {
-                exit: Exit::Failure,
-                message: format!("{}: {e}", path.display()),
-            })?;
+            key.kind()
+                .expect(KeyKind::Witness)
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: format!("{}: {e}", path.display()),
+                })?;
             Ok((url.clone(), key))
         })
         .collect::<Result<Vec<_>>>()?;

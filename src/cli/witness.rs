@@ -105,8 +105,8 @@ fn serve(args: &ServeArgs) -> Result<Exit> {
         .map_err(|e| Error::io("tokio runtime", e))?;
     tracing::info!(key = %witness.verifier().to_text(), logs = ?witness.origins(), "witness started");
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::from_std(listener)
-            .map_err(|e| Error::io("listener", e))?;
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(|e| Error::io("listener", e))?;
         crate::witness::serve(listener, Arc::new(witness), args.max_connections, stop()).await;
         Ok::<_, Error>(())
     })?;

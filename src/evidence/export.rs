@@ -388,7 +388,11 @@ pub fn bundle(
         format!("{}\n", anchor.public_key).into_bytes(),
     ));
     if !anchor.witness_keys.is_empty() {
-        let keys: String = anchor.witness_keys.iter().map(|k| format!("{k}\n")).collect();
+        let keys: String = anchor
+            .witness_keys
+            .iter()
+            .map(|k| format!("{k}\n"))
+            .collect();
         files.push(("witness.keys".into(), keys.into_bytes()));
     }
     let recipe = RECIPE

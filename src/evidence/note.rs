@@ -534,7 +534,10 @@ mod tests {
         let mut raw = B64.decode(b64).unwrap();
         raw[0] = TYPE_COSIGNATURE;
         let witness = SigningKey::parse(&format!("{head}+{}", B64.encode(raw)));
-        assert!(matches!(witness, Err(NoteError::KeyHash { .. })), "{witness:?}");
+        assert!(
+            matches!(witness, Err(NoteError::KeyHash { .. })),
+            "{witness:?}"
+        );
     }
 
     #[test]
@@ -568,11 +571,7 @@ mod tests {
         assert_eq!(&raw[4..12], &1_679_315_147u64.to_be_bytes());
         let msg = format!("cosignature/v1\ntime 1679315147\n{text}");
         let sig = ed25519_dalek::Signature::from_slice(&raw[12..]).unwrap();
-        witness
-            .verifier()
-            .key
-            .verify(msg.as_bytes(), &sig)
-            .unwrap();
+        witness.verifier().key.verify(msg.as_bytes(), &sig).unwrap();
         let note = format!("{}{line}", log.sign_note(text));
         let (_, signed) = verify(&note, &[log.verifier(), witness.verifier()]).unwrap();
         let got: Vec<(usize, Option<u64>)> = signed.iter().map(|s| (s.key, s.timestamp)).collect();

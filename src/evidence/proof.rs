@@ -347,7 +347,8 @@ impl Check {
     /// Adds a leaf, comparing every tile it fills with the tiles given.
     fn leaf(&mut self, leaf: Hash) {
         let mut filled = Vec::new();
-        self.tree.push(leaf, |id, hashes| filled.push((id, hashes.to_vec())));
+        self.tree
+            .push(leaf, |id, hashes| filled.push((id, hashes.to_vec())));
         for (id, hashes) in filled {
             self.compare_tile(id.level, id.index, &hashes);
         }

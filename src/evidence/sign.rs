@@ -26,13 +26,21 @@ pub enum Refusal {
         "refusing to sign: the log has {size} records but {name} signed {signed}: records were \
          removed from the log"
     )]
-    Shorter { size: u64, signed: u64, name: String },
+    Shorter {
+        size: u64,
+        signed: u64,
+        name: String,
+    },
     #[error(
         "refusing to sign: the tree of {size} records does not extend {name} (size {signed}): its \
          first {signed} records are not the ones signed, so the log was rewritten (run `sluice audit \
          verify --public-key` to find where)"
     )]
-    Inconsistent { size: u64, signed: u64, name: String },
+    Inconsistent {
+        size: u64,
+        signed: u64,
+        name: String,
+    },
     #[error(
         "refusing to sign: record {seq} has hash {found}, but {name} signed {signed} (a checkpoint of \
          the chain head): the log was rewritten"
@@ -174,9 +182,14 @@ mod tests {
             Err(Refusal::Shorter { .. })
         ));
         let head = signed(5, Root::ChainHead([0xab; 32]));
-        extends(&mut Leaves(&l), 20, &root, Some(&head), |_| Some("ab".repeat(32))).unwrap();
+        extends(&mut Leaves(&l), 20, &root, Some(&head), |_| {
+            Some("ab".repeat(32))
+        })
+        .unwrap();
         assert!(matches!(
-            extends(&mut Leaves(&l), 20, &root, Some(&head), |_| Some("cd".repeat(32))),
+            extends(&mut Leaves(&l), 20, &root, Some(&head), |_| Some(
+                "cd".repeat(32)
+            )),
             Err(Refusal::ChainHead { seq: 5, .. })
         ));
     }

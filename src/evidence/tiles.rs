@@ -161,8 +161,12 @@ mod tests {
     fn partial_tiles_must_be_prefixes_and_give_the_roots_they_cover() {
         let leaves: Vec<Hash> = (0..300u32).map(|i| leaf(&i.to_be_bytes())).collect();
         let mut set = TileSet::default();
-        set.insert("f".into(), TileId::full(0, 0), &tile::to_bytes(&leaves[..256]))
-            .unwrap();
+        set.insert(
+            "f".into(),
+            TileId::full(0, 0),
+            &tile::to_bytes(&leaves[..256]),
+        )
+        .unwrap();
         let p = |w: u16| TileId {
             level: 0,
             index: 1,
@@ -179,7 +183,10 @@ mod tests {
         };
         set.insert("l1".into(), l1, &tile::to_bytes(&[root_of(&leaves[..256])]))
             .unwrap();
-        assert_eq!(proof::root(&mut &set, 266).unwrap(), root_of(&leaves[..266]));
+        assert_eq!(
+            proof::root(&mut &set, 266).unwrap(),
+            root_of(&leaves[..266])
+        );
         assert_eq!(proof::root(&mut &set, 300).unwrap(), root_of(&leaves));
         assert!(set.missing_for(300).is_empty());
         assert_eq!(set.missing_for(301).len(), 1);

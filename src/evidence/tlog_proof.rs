@@ -57,12 +57,18 @@ pub fn parse(text: &str) -> Result<TlogProof, String> {
     }
     let index = line
         .strip_prefix("index ")
-        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (*n == "0" || !n.starts_with('0')))
+        .filter(|n| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (*n == "0" || !n.starts_with('0'))
+        })
         .and_then(|n| n.parse().ok())
         .ok_or("the index line is not `index <number>`")?;
     let proof = lines
         .enumerate()
-        .map(|(i, l)| tree_hash::from_base64(l).ok_or(format!("proof line {} is not a base64 hash", i + 1)))
+        .map(|(i, l)| {
+            tree_hash::from_base64(l).ok_or(format!("proof line {} is not a base64 hash", i + 1))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TlogProof {
         index,
@@ -83,7 +89,12 @@ mod tests {
         assert_eq!((p.index, p.proof.len()), (73_894, 2));
         assert_eq!(p.checkpoint, "o\n5\nAAAA\n\n— o sig\n");
         assert_eq!(parse(&format(0, &[], "c\n")).unwrap().index, 0);
-        for bad in ["", "x\nindex 1\n\nc", "c2sp.org/tlog-proof@v1\nindex 01\n\nc", "c2sp.org/tlog-proof@v1\nindex 1\nnot\n\nc"] {
+        for bad in [
+            "",
+            "x\nindex 1\n\nc",
+            "c2sp.org/tlog-proof@v1\nindex 01\n\nc",
+            "c2sp.org/tlog-proof@v1\nindex 1\nnot\n\nc",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let with_extra = "c2sp.org/tlog-proof@v1\nextra AAAA\nindex 2\n\nc\n";

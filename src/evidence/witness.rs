@@ -130,7 +130,9 @@ pub struct Witness {
 pub enum WitnessError {
     #[error("{0}")]
     Key(#[from] NoteError),
-    #[error("no log key given: the witness cosigns only logs whose public key it is given (--log-key)")]
+    #[error(
+        "no log key given: the witness cosigns only logs whose public key it is given (--log-key)"
+    )]
     NoLogs,
 }
 
@@ -176,9 +178,7 @@ impl Witness {
     }
 
     fn state_path(&self, origin: &str) -> PathBuf {
-        self.state_dir
-            .join(origin_hash(origin))
-            .join("checkpoint")
+        self.state_dir.join(origin_hash(origin)).join("checkpoint")
     }
 
     /// The last checkpoint cosigned for the log whose origin hashes to `hash` (the monitoring URL).
@@ -233,16 +233,25 @@ impl Witness {
             Err(e) => return Answer::text(400, e.to_string()),
         };
         let Some(root) = cp.tree_root() else {
-            return Answer::text(400, "a checkpoint of a hash chain's head: no tree to witness");
+            return Answer::text(
+                400,
+                "a checkpoint of a hash chain's head: no tree to witness",
+            );
         };
         if request.old > cp.size {
             return Answer::text(
                 400,
-                format!("old size {} is larger than the checkpoint's {}", request.old, cp.size),
+                format!(
+                    "old size {} is larger than the checkpoint's {}",
+                    request.old, cp.size
+                ),
             );
         }
         // From reading what is stored to persisting the new checkpoint: nothing else in between.
-        let _held = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _held = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (size, stored_root) = match self.stored(origin, &keys) {
             Ok(s) => s,
             Err(e) => {
@@ -258,9 +267,13 @@ impl Witness {
             };
         }
         if cp.size == 0 && root != EMPTY {
-            return Answer::text(422, "a checkpoint of size 0 must have the empty tree's root");
+            return Answer::text(
+                422,
+                "a checkpoint of size 0 must have the empty tree's root",
+            );
         }
-        if let Err(e) = proof::verify_consistency(size, cp.size, &stored_root, &root, &request.proof)
+        if let Err(e) =
+            proof::verify_consistency(size, cp.size, &stored_root, &root, &request.proof)
         {
             tracing::warn!(origin, old = size, new = cp.size, error = %e, "refused a checkpoint that does not extend the one cosigned");
             return Answer::text(422, e.to_string());
@@ -302,7 +315,11 @@ fn persist(path: &Path, text: &str) -> io::Result<()> {
 /// # Errors
 ///
 /// The answer holds no line by this witness that verifies.
-pub fn read_cosignatures(answer: &str, text: &str, witness: &VerifierKey) -> Result<String, NoteError> {
+pub fn read_cosignatures(
+    answer: &str,
+    text: &str,
+    witness: &VerifierKey,
+) -> Result<String, NoteError> {
     if answer.len() > note::MAX_NOTE {
         return Err(NoteError::Malformed("larger than 64 KiB"));
     }
@@ -348,8 +365,7 @@ mod tests {
         }
 
         fn add(&self, old: u64, size: usize) -> Answer {
-            let proof =
-                proof::consistency(&mut Leaves(&self.leaves), old, size as u64).unwrap();
+            let proof = proof::consistency(&mut Leaves(&self.leaves), old, size as u64).unwrap();
             let body = request_body(old, &proof, &self.note(size));
             self.witness.add_checkpoint(body.as_bytes(), 1_700_000_000)
         }
@@ -366,8 +382,7 @@ mod tests {
         assert_eq!(s.add(12, 12).status, 200);
         let latest = s.witness.latest(&origin_hash("log.example/a")).unwrap();
         assert!(latest.starts_with("log.example/a\n12\n"), "{latest}");
-        let (_, signed) =
-            note::verify(&latest, &[s.log.verifier(), s.witness.verifier()]).unwrap();
+        let (_, signed) = note::verify(&latest, &[s.log.verifier(), s.witness.verifier()]).unwrap();
         assert_eq!(signed.len(), 2);
     }
 
@@ -377,7 +392,10 @@ mod tests {
         assert_eq!(s.add(0, 5).status, 200);
         // Not what it holds: 409 with its size.
         let a = s.add(0, 8);
-        assert_eq!((a.status, a.body.as_str(), a.content_type), (409, "5\n", SIZE_CONTENT_TYPE));
+        assert_eq!(
+            (a.status, a.body.as_str(), a.content_type),
+            (409, "5\n", SIZE_CONTENT_TYPE)
+        );
         assert_eq!(s.add(3, 8).status, 409);
         // A fork: another record 2, a proof from the forked tree.
         let mut forked = s.leaves.clone();
@@ -390,18 +408,32 @@ mod tests {
         assert_eq!(a.status, 422, "{a:?}");
         // Same size, other root.
         let note = Checkpoint::of_tree("log.example/a", 5, root_of(&forked[..5])).sign(&s.log);
-        let a = s.witness.add_checkpoint(request_body(5, &[], &note).as_bytes(), 1);
+        let a = s
+            .witness
+            .add_checkpoint(request_body(5, &[], &note).as_bytes(), 1);
         assert_eq!(a.status, 422);
         // Old size above the checkpoint's.
-        let a = s.witness.add_checkpoint(request_body(9, &[], &s.note(5)).as_bytes(), 1);
+        let a = s
+            .witness
+            .add_checkpoint(request_body(9, &[], &s.note(5)).as_bytes(), 1);
         assert_eq!(a.status, 400);
         // Unknown origin; signed by another key; not a request.
         let other = SigningKey::generate("log.example/b", KeyKind::Log).unwrap();
         let note = Checkpoint::of_tree("log.example/b", 1, leaf(b"x")).sign(&other);
-        assert_eq!(s.witness.add_checkpoint(request_body(0, &[], &note).as_bytes(), 1).status, 404);
+        assert_eq!(
+            s.witness
+                .add_checkpoint(request_body(0, &[], &note).as_bytes(), 1)
+                .status,
+            404
+        );
         let impostor = SigningKey::generate("log.example/a", KeyKind::Log).unwrap();
         let note = Checkpoint::of_tree("log.example/a", 9, root_of(&forked[..9])).sign(&impostor);
-        assert_eq!(s.witness.add_checkpoint(request_body(5, &proof, &note).as_bytes(), 1).status, 403);
+        assert_eq!(
+            s.witness
+                .add_checkpoint(request_body(5, &proof, &note).as_bytes(), 1)
+                .status,
+            403
+        );
         assert_eq!(s.witness.add_checkpoint(b"hello", 1).status, 400);
         // A proof with a non-empty old size of zero, and the empty tree with another root.
         let fresh = setup();
@@ -411,7 +443,13 @@ mod tests {
             .add_checkpoint(request_body(0, &[leaf(b"x")], &note).as_bytes(), 1);
         assert_eq!(a.status, 422);
         let note = Checkpoint::of_tree("log.example/a", 0, leaf(b"x")).sign(&fresh.log);
-        assert_eq!(fresh.witness.add_checkpoint(request_body(0, &[], &note).as_bytes(), 1).status, 422);
+        assert_eq!(
+            fresh
+                .witness
+                .add_checkpoint(request_body(0, &[], &note).as_bytes(), 1)
+                .status,
+            422
+        );
         // Nothing refused changed what it holds.
         assert_eq!(s.add(5, 9).status, 200);
     }
@@ -421,7 +459,13 @@ mod tests {
         let h = tree_hash::to_base64(&leaf(b"a"));
         let ok = format!("old 3\n{h}\n{h}\n\nnote\n");
         assert_eq!(parse_request(ok.as_bytes()).unwrap().proof.len(), 2);
-        for bad in ["old 03\n\nx", "old -1\n\nx", "old 1\nnot base64\n\nx", "3\n\nx", "old 1\n"] {
+        for bad in [
+            "old 03\n\nx",
+            "old -1\n\nx",
+            "old 1\nnot base64\n\nx",
+            "3\n\nx",
+            "old 1\n",
+        ] {
             assert!(parse_request(bad.as_bytes()).is_err(), "{bad:?}");
         }
         let long = format!("old 1\n{}\nx", format!("{h}\n").repeat(64));

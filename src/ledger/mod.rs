@@ -25,9 +25,9 @@ mod names;
 mod read;
 mod schema;
 pub mod segment;
-pub mod tree;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tree;
 
 pub use error::{BadReason, LedgerError};
 pub use index::{Found, Reader, Select};

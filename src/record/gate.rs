@@ -21,6 +21,7 @@
 //! transform writes (docs/hooks.md): the guard Job `<app>-sluice-guard`, the Velero `Backup`, and the
 //! migration Jobs `<app>-<migration>-<10 hex digits>`.
 
+use super::event::{Via, SYNC_FAILED, SYNC_SUCCEEDED};
 use super::model::{Body, Gate, Record, SyncEvent};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
@@ -95,6 +96,18 @@ pub fn assess(app: &Value, op: &Value) -> Gate {
         source: source_type(app).map(str::to_owned),
         exceptions,
         extra: Map::new(),
+    }
+}
+
+/// The gate findings of `event` learnt of by `via`: for a finished sync, what the Application says
+/// ([`assess`]); for one rebuilt from `status.history`, which has no sync result, unknown (itself an
+/// exception); for one imported at the first start (it predates sluice) and for other events, none.
+pub fn of_event(event: &str, via: Via, app: &Value, op: &Value) -> Option<Gate> {
+    match via {
+        _ if !matches!(event, SYNC_SUCCEEDED | SYNC_FAILED) => None,
+        Via::History => Some(unknown(app)),
+        Via::Import => None,
+        Via::Webhook | Via::Watch => Some(assess(app, op)),
     }
 }
 
@@ -413,5 +426,19 @@ mod tests {
             Some(Some(g)) => g.exceptions.clone(),
             _ => panic!("no gate"),
         }
+    }
+
+    #[test]
+    fn history_syncs_have_an_unknown_gate_and_imported_ones_none() {
+        let a = app(&json!({"plugin": {"name": "sluice"}}), &json!({}));
+        let op = json!({});
+        let history = of_event(SYNC_SUCCEEDED, Via::History, &a, &op).unwrap();
+        assert_eq!(
+            (history.exceptions, history.guard),
+            (vec![GATE_UNKNOWN.to_owned()], None)
+        );
+        assert_eq!(of_event(SYNC_SUCCEEDED, Via::Import, &a, &op), None);
+        assert_eq!(of_event("deployed", Via::Watch, &a, &op), None);
+        assert!(of_event(SYNC_FAILED, Via::Watch, &a, &op).is_some());
     }
 }

@@ -395,7 +395,11 @@ impl Signer {
         };
         if let Err(refusal) = sign::extends(&mut view, size, &root, latest.as_ref(), hash_at) {
             let why = refusal.to_string();
-            let mut r = self.status.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut r = self
+                .status
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if r.as_deref() != Some(why.as_str()) {
                 tracing::error!(size, error = %why, "the log does not extend what was signed; no checkpoint is signed until that is resolved");
             }
@@ -414,13 +418,10 @@ impl Signer {
         let note = cp.sign(&self.key);
         // The partial tiles of this size first: an archived checkpoint always finds its tiles.
         for id in tile::partials_of(size) {
-            let written = view
-                .tile(id)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    let hashes = tile::from_bytes(&bytes.unwrap_or_default()).unwrap_or_default();
-                    tree::store::write_tile(&self.data_dir, id, &hashes).map_err(|e| e.to_string())
-                });
+            let written = view.tile(id).map_err(|e| e.to_string()).and_then(|bytes| {
+                let hashes = tile::from_bytes(&bytes.unwrap_or_default()).unwrap_or_default();
+                tree::store::write_tile(&self.data_dir, id, &hashes).map_err(|e| e.to_string())
+            });
             if let Err(e) = written {
                 tracing::warn!(tile = %id.path(), error = %e, "cannot write a partial tile of the checkpoint");
             }
@@ -474,7 +475,12 @@ impl Signer {
             return;
         }
         let cosigned = format!("{note}{lines}");
-        if let Err(e) = checkpoint::store(&self.data_dir, checkpoint::WITNESSED_DIR, cp.size, &cosigned) {
+        if let Err(e) = checkpoint::store(
+            &self.data_dir,
+            checkpoint::WITNESSED_DIR,
+            cp.size,
+            &cosigned,
+        ) {
             tracing::error!(seq = cp.size, error = %e, "cannot keep the cosigned checkpoint");
         }
     }

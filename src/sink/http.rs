@@ -98,11 +98,7 @@ impl Reply {
     fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let length = self.body.len();
-        let body = if head_only {
-            Bytes::new()
-        } else {
-            self.body
-        };
+        let body = if head_only { Bytes::new() } else { self.body };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();

@@ -66,7 +66,7 @@ pub struct Metrics {
     /// Checkpoints and archive, when configured (`sink::evidence`).
     pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
     /// The Application watch's health, when it runs (`sink::watched`).
-    pub watch: std::sync::OnceLock<std::sync::Arc<super::watched::WatchHealth>>,
+    pub watch: std::sync::OnceLock<std::sync::Arc<super::watch_health::WatchHealth>>,
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.

@@ -15,6 +15,7 @@ pub mod query;
 pub mod served;
 pub mod server;
 pub mod strict;
+pub mod watch_health;
 pub mod watched;
 pub mod witnesses;
 pub mod writer;
@@ -180,9 +181,9 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             sources,
         )
         .map_err(|source| SinkError::Evidence {
-                path: config.data_dir.clone(),
-                source,
-            })?,
+            path: config.data_dir.clone(),
+            source,
+        })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
     let hook = Arc::clone(&evidence);

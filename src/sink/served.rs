@@ -45,7 +45,9 @@ impl Served {
                     cache: "max-age=5",
                     body: note.into_bytes(),
                 },
-                None => not_found("no checkpoint signed yet (the sink signs with --checkpoint-key-file)"),
+                None => not_found(
+                    "no checkpoint signed yet (the sink signs with --checkpoint-key-file)",
+                ),
             };
         }
         let Some(id) = rest.strip_prefix('/').and_then(TileId::parse) else {
@@ -65,9 +67,10 @@ impl Served {
                     status: 500,
                     content_type: "application/json",
                     cache: "no-store",
-                    body: serde_json::json!({"error": "the tile cannot be read; see the sink's log"})
-                        .to_string()
-                        .into_bytes(),
+                    body:
+                        serde_json::json!({"error": "the tile cannot be read; see the sink's log"})
+                            .to_string()
+                            .into_bytes(),
                 }
             }
         }

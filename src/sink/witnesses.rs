@@ -134,7 +134,12 @@ impl Witness {
 
     /// Submits the checkpoint `cp` (signed note `note_text`) with a consistency proof from `tree`;
     /// gives the witness's cosignature line(s), checked, when it cosigned.
-    pub fn submit(&self, cp: &Checkpoint, note_text: &str, tree: &mut impl HashSource) -> Option<String> {
+    pub fn submit(
+        &self,
+        cp: &Checkpoint,
+        note_text: &str,
+        tree: &mut impl HashSource,
+    ) -> Option<String> {
         let text = cp.to_text();
         let mut old = self.held.lock().ok().and_then(|h| *h).unwrap_or(0);
         for _ in 0..2 {
@@ -169,7 +174,10 @@ impl Witness {
                 Outcome::Failed(why) => return self.failed(why),
             }
         }
-        self.failed(format!("{}: the held size changed while submitting", self.url))
+        self.failed(format!(
+            "{}: the held size changed while submitting",
+            self.url
+        ))
     }
 
     fn cosigned(&self, size: u64) {

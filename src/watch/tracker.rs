@@ -465,7 +465,12 @@ mod tests {
         let now = t("2026-01-03T00:00:00Z");
         tracker.importing(Some(now));
         tracker.observe(
-            &app("Succeeded", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z", &history()),
+            &app(
+                "Succeeded",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &history(),
+            ),
             now,
         );
         assert_eq!(tracker.pending_imports(), 2);
@@ -477,15 +482,30 @@ mod tests {
         assert_eq!(tracker.pending_imports(), 0);
         tracker.importing(None);
         let mut later = history();
-        later.as_array_mut().unwrap().push(json!({"id": 3, "revision": "ccc",
+        later
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": 3, "revision": "ccc",
             "deployStartedAt": "2026-01-03T00:00:00Z", "deployedAt": "2026-01-03T00:01:00Z",
             "source": {"repoURL": "https://git/x"}, "initiatedBy": {"username": "bob"}}));
         tracker.observe(
-            &app("Succeeded", "2026-01-04T00:00:00Z", "2026-01-04T00:01:00Z", &later),
+            &app(
+                "Succeeded",
+                "2026-01-04T00:00:00Z",
+                "2026-01-04T00:01:00Z",
+                &later,
+            ),
             t("2026-01-05T00:00:00Z"),
         );
-        let vias: Vec<Via> = tracker.due(t("2026-01-05T00:00:00Z")).iter().map(|d| d.via).collect();
+        let vias: Vec<Via> = tracker
+            .due(t("2026-01-05T00:00:00Z"))
+            .iter()
+            .map(|d| d.via)
+            .collect();
         assert_eq!(vias.len(), 2);
-        assert!(vias.contains(&Via::History) && vias.contains(&Via::Watch), "{vias:?}");
+        assert!(
+            vias.contains(&Via::History) && vias.contains(&Via::Watch),
+            "{vias:?}"
+        );
     }
 }

@@ -610,12 +610,26 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
     let archive_to = |prefix: &str| {
         ok(sluice_s3(
             &moto.endpoint,
-            &["audit", "archive", "--data-dir", path(&data), "--archive", &format!("s3://evidence/{prefix}")],
+            &[
+                "audit",
+                "archive",
+                "--data-dir",
+                path(&data),
+                "--archive",
+                &format!("s3://evidence/{prefix}"),
+            ],
         ))
     };
     let verify = |prefix: &str, with_data: bool| {
         let url = format!("s3://evidence/{prefix}");
-        let mut args = vec!["audit", "verify", "--archive", &url, "--public-key", path(&public)];
+        let mut args = vec![
+            "audit",
+            "verify",
+            "--archive",
+            &url,
+            "--public-key",
+            path(&public),
+        ];
         if with_data {
             args.extend(["--data-dir", path(&data)]);
         }
@@ -636,8 +650,13 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
     // 1. The newest segment hidden behind a delete marker (DeleteObject without a version: allowed
     // on a locked bucket, the locked version stays underneath).
     let newest = segment("marker", 5);
-    moto.boto(&format!("s3.delete_object(Bucket='evidence', Key='{newest}')"));
-    assert!(!moto.keys("evidence").contains(&newest), "the marker hides it");
+    moto.boto(&format!(
+        "s3.delete_object(Bucket='evidence', Key='{newest}')"
+    ));
+    assert!(
+        !moto.keys("evidence").contains(&newest),
+        "the marker hides it"
+    );
     let out = verify("marker", false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -647,11 +666,12 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
     );
     // 2. A shorter version put on top of the newest segment (PutObject alone).
     let newest = segment("shorter", 5);
-    let lines: Vec<String> = std::fs::read_to_string(data.join("segments").join(format!("{:020}.jsonl", 5)))
-        .unwrap()
-        .lines()
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let lines: Vec<String> =
+        std::fs::read_to_string(data.join("segments").join(format!("{:020}.jsonl", 5)))
+            .unwrap()
+            .lines()
+            .map(|l| format!("{l}\n"))
+            .collect();
     let short = tmp.path().join("short.jsonl");
     std::fs::write(&short, lines[..2].concat()).unwrap();
     moto.boto(&format!(
@@ -661,7 +681,9 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
     let out = verify("shorter", false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains(&format!("s3://evidence/{newest}: 2 versions, but sluice writes each object once")),
+        text(&out).contains(&format!(
+            "s3://evidence/{newest}: 2 versions, but sluice writes each object once"
+        )),
         "{}",
         text(&out)
     );
@@ -671,10 +693,14 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
     crate::support::copy_dir(&data, &forged_dir);
     std::fs::write(
         forged_dir.join("audit.jsonl"),
-        ["segments/00000000000000000001.jsonl", "segments/00000000000000000005.jsonl", "audit.jsonl"]
-            .iter()
-            .map(|f| std::fs::read_to_string(data.join(f)).unwrap())
-            .collect::<String>(),
+        [
+            "segments/00000000000000000001.jsonl",
+            "segments/00000000000000000005.jsonl",
+            "audit.jsonl",
+        ]
+        .iter()
+        .map(|f| std::fs::read_to_string(data.join(f)).unwrap())
+        .collect::<String>(),
     )
     .unwrap();
     std::fs::remove_dir_all(forged_dir.join("segments")).unwrap();
@@ -684,7 +710,11 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
         moto.boto(&format!(
             "s3.put_object(Bucket='evidence', Key='{}', Body=open('{}', 'rb').read())",
             segment("rewritten", first),
-            path(&forged_dir.join("segments").join(format!("{first:020}.jsonl")))
+            path(
+                &forged_dir
+                    .join("segments")
+                    .join(format!("{first:020}.jsonl"))
+            )
         ));
     }
     for key in moto.keys("evidence") {
@@ -695,14 +725,24 @@ fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_
     let out = verify("rewritten", false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("s3://evidence/rewritten/") && text(&out).contains("more objects with extra versions or delete markers"),
+        text(&out).contains("s3://evidence/rewritten/")
+            && text(&out).contains("more objects with extra versions or delete markers"),
         "{}",
         text(&out)
     );
     // And a data directory rewritten the same way does not extend the (untouched) archive.
     let out = sluice_s3(
         &moto.endpoint,
-        &["audit", "verify", "--archive", "s3://evidence/clean", "--public-key", path(&public), "--data-dir", path(&forged_dir)],
+        &[
+            "audit",
+            "verify",
+            "--archive",
+            "s3://evidence/clean",
+            "--public-key",
+            path(&public),
+            "--data-dir",
+            path(&forged_dir),
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("rewritten"), "{}", text(&out));
@@ -1036,7 +1076,10 @@ fn canonical(value: &Value) -> String {
                 .collect();
             format!("{{{}}}", members.join(","))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -1051,7 +1094,10 @@ fn chain(dir: &Path, records: &[Value]) {
         let mut r = r.clone();
         r["seq"] = serde_json::json!(i + 1);
         r["prev"] = serde_json::json!(prev);
-        let hash = format!("{:x}", Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes()));
+        let hash = format!(
+            "{:x}",
+            Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes())
+        );
         r["hash"] = serde_json::json!(hash);
         out.push_str(&canonical(&r));
         out.push('\n');
@@ -1061,7 +1107,8 @@ fn chain(dir: &Path, records: &[Value]) {
 }
 
 #[test]
-fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altered_dropped_or_reordered_record() {
+fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altered_dropped_or_reordered_record(
+) {
     let tmp = tempfile::tempdir().unwrap();
     // 30 syncs, ten a month from January to March, some ungated, one approver a spreadsheet would run.
     let records: Vec<Value> = (0..30)
@@ -1083,17 +1130,41 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         .collect();
     let data = tmp.path().join("data");
     chain(&data, &records);
-    ok(sluice(&["audit", "keygen", "--name", "ci.example/sluice", "--out", path(&tmp.path().join("k"))]));
-    ok(sluice(&["witness", "keygen", "--name", "witness.example/w", "--out", path(&tmp.path().join("w"))]));
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("k")),
+    ]));
+    ok(sluice(&[
+        "witness",
+        "keygen",
+        "--name",
+        "witness.example/w",
+        "--out",
+        path(&tmp.path().join("w")),
+    ]));
     let (public, w_pub) = (tmp.path().join("k.pub"), tmp.path().join("w.pub"));
-    let witness =
-        crate::support::WitnessServer::start(&tmp.path().join("wstate"), &tmp.path().join("w.key"), &[&public]);
+    let witness = crate::support::WitnessServer::start(
+        &tmp.path().join("wstate"),
+        &tmp.path().join("w.key"),
+        &[&public],
+    );
     // The sink signs the log's tree when it starts, and the witness cosigns it.
     let key_file = tmp.path().join("k.key");
     let mut sink = Sink::start_with(
         &data,
         None,
-        &["--checkpoint-key-file", path(&key_file), "--witness", &witness.url, "--witness-key", path(&w_pub)],
+        &[
+            "--checkpoint-key-file",
+            path(&key_file),
+            "--witness",
+            &witness.url,
+            "--witness-key",
+            path(&w_pub),
+        ],
         None,
     );
     let deadline = Instant::now() + Duration::from_mins(1);
@@ -1104,10 +1175,25 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
     assert!(terminate(&mut sink).success());
     let bundle = tmp.path().join("february");
     let out = ok(sluice(&[
-        "audit", "export", "--data-dir", path(&data), "--public-key", path(&public), "--witness-key",
-        path(&w_pub), "--from", "2026-02-01T00:00:00Z", "--to", "2026-03-01T00:00:00Z", "--out", path(&bundle),
+        "audit",
+        "export",
+        "--data-dir",
+        path(&data),
+        "--public-key",
+        path(&public),
+        "--witness-key",
+        path(&w_pub),
+        "--from",
+        "2026-02-01T00:00:00Z",
+        "--to",
+        "2026-03-01T00:00:00Z",
+        "--out",
+        path(&bundle),
     ]));
-    assert!(out.contains("anchored to the checkpoint of 30 records"), "{out}");
+    assert!(
+        out.contains("anchored to the checkpoint of 30 records"),
+        "{out}"
+    );
     // The period's ten records, with the one before it (seq 10) and the one after it (seq 21).
     let lines: Vec<String> = std::fs::read_to_string(bundle.join("records.jsonl"))
         .unwrap()
@@ -1115,9 +1201,15 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         .map(str::to_owned)
         .collect();
     assert_eq!(lines.len(), 12);
-    assert!(lines[0].contains("\"seq\":10,") && lines[11].contains("\"seq\":21,"), "{lines:?}");
+    assert!(
+        lines[0].contains("\"seq\":10,") && lines[11].contains("\"seq\":21,"),
+        "{lines:?}"
+    );
     let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
-    assert!(csv.contains(r#""'@SUM(A1) bob""#) && csv.contains(r#""rollback""#), "{csv}");
+    assert!(
+        csv.contains(r#""'@SUM(A1) bob""#) && csv.contains(r#""rollback""#),
+        "{csv}"
+    );
     let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
     let wkey = std::fs::read_to_string(&w_pub).unwrap().trim().to_owned();
     let script = recipe(&bundle);
@@ -1138,11 +1230,30 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         text(&good)
     );
     // Another witness's key: the threshold is not met.
-    ok(sluice(&["witness", "keygen", "--name", "witness.example/x", "--out", path(&tmp.path().join("x"))]));
-    let other = std::fs::read_to_string(tmp.path().join("x.pub")).unwrap().trim().to_owned();
-    let out = Command::new("bash").arg("-c").arg(&script).args(["verify.sh", &key, "--witness", &other])
-        .current_dir(&bundle).output().unwrap();
-    assert!(!out.status.success() && text(&out).contains("cosigned by 0 of the 1 witnesses"), "{}", text(&out));
+    ok(sluice(&[
+        "witness",
+        "keygen",
+        "--name",
+        "witness.example/x",
+        "--out",
+        path(&tmp.path().join("x")),
+    ]));
+    let other = std::fs::read_to_string(tmp.path().join("x.pub"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .args(["verify.sh", &key, "--witness", &other])
+        .current_dir(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("cosigned by 0 of the 1 witnesses"),
+        "{}",
+        text(&out)
+    );
     // Each tampering below is done with care: the chain recomputed (the forger knows the recipe) and
     // SHA256SUMS recomputed, so only the proofs and the completeness check stand in the way.
     let tamper = |name: &str, edit: &dyn Fn(&mut Vec<String>, &mut Vec<String>), why: &str| {
@@ -1155,8 +1266,16 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
             .map(str::to_owned)
             .collect();
         edit(&mut recs, &mut proofs);
-        std::fs::write(dir.join("records.jsonl"), recs.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
-        std::fs::write(dir.join("proofs.txt"), proofs.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        std::fs::write(
+            dir.join("records.jsonl"),
+            recs.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("proofs.txt"),
+            proofs.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap();
         let sums = Command::new("bash")
             .arg("-c")
             .arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
@@ -1177,7 +1296,10 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
             let mut r: Value = serde_json::from_str(line).unwrap();
             r["prev"] = serde_json::json!(prev);
             r.as_object_mut().unwrap().remove("hash");
-            let hash = format!("{:x}", Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes()));
+            let hash = format!(
+                "{:x}",
+                Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes())
+            );
             r["hash"] = serde_json::json!(hash);
             *line = canonical(&r);
             prev = hash;

@@ -519,7 +519,8 @@ impl Cluster {
         let source = app["spec"]["source"].clone();
         app.as_object_mut().unwrap().remove("operation");
         let failed = kind == SyncKind::Failed;
-        app["status"]["operationState"]["phase"] = json!(if failed { "Failed" } else { "Succeeded" });
+        app["status"]["operationState"]["phase"] =
+            json!(if failed { "Failed" } else { "Succeeded" });
         app["status"]["operationState"]["message"] = json!(if failed {
             "one or more objects failed to apply (dry run)"
         } else {

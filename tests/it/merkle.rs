@@ -44,10 +44,7 @@ pub fn chained_log(dir: &Path, n: u64) -> PathBuf {
     let mut prev = "0".repeat(64);
     let mut out = String::new();
     for s in 1..=n {
-        let head = format!(
-            r#"{{"app":{{"name":"app{}"}},"event":"test""#,
-            s % 5
-        );
+        let head = format!(r#"{{"app":{{"name":"app{}"}},"event":"test""#, s % 5);
         let tail = format!(
             r#""key":"k{s}","n":{},"prev":"{prev}","receivedAt":"2026-01-01T00:00:00.000Z","seq":{s}}}"#,
             s * 7
@@ -135,26 +132,46 @@ fn go_tlog_computes_the_same_roots_and_checks_sluice_proofs_and_sluice_checks_go
         assert_eq!(root.trim(), format!("{size} {sluice_root}"), "n = {n}");
         for s in &seqs {
             let f = out.join(format!("{s}.tlog-proof"));
-            assert_eq!(ok(go(&["check-inclusion", log_s, p(&f)])).trim(), "ok", "n = {n}, seq {s}");
+            assert_eq!(
+                ok(go(&["check-inclusion", log_s, p(&f)])).trim(),
+                "ok",
+                "n = {n}, seq {s}"
+            );
         }
         for m in &olds {
             let f = out.join(format!("{m}.add-checkpoint"));
-            assert_eq!(ok(go(&["check-consistency", log_s, p(&f)])).trim(), "ok", "{m} to {n}");
+            assert_eq!(
+                ok(go(&["check-consistency", log_s, p(&f)])).trim(),
+                "ok",
+                "{m} to {n}"
+            );
         }
         // A proof with one hash changed: Go refuses it (the oracle can fail).
         if n > 1 {
             let f = out.join(format!("{n}.tlog-proof"));
             let text = std::fs::read_to_string(&f).unwrap();
             let line = text.lines().nth(2).unwrap().to_owned();
-            let flipped = format!("{}{}", if line.starts_with('A') { "B" } else { "A" }, &line[1..]);
+            let flipped = format!(
+                "{}{}",
+                if line.starts_with('A') { "B" } else { "A" },
+                &line[1..]
+            );
             std::fs::write(&f, text.replacen(&line, &flipped, 1)).unwrap();
-            assert!(!go(&["check-inclusion", log_s, p(&f)]).status.success(), "n = {n}");
+            assert!(
+                !go(&["check-inclusion", log_s, p(&f)]).status.success(),
+                "n = {n}"
+            );
         }
         // Go's inclusion proofs, checked by sluice without the log.
         let content = std::fs::read_to_string(&log).unwrap();
         let lines: Vec<&str> = content.lines().collect();
         for s in &seqs {
-            let go_proof = ok(go(&["prove-inclusion", log_s, &n.to_string(), &(s - 1).to_string()]));
+            let go_proof = ok(go(&[
+                "prove-inclusion",
+                log_s,
+                &n.to_string(),
+                &(s - 1).to_string(),
+            ]));
             let proof_file = data.join(format!("go-{s}.tlog-proof"));
             std::fs::write(&proof_file, &go_proof).unwrap();
             let record = data.join(format!("record-{s}"));
@@ -166,19 +183,40 @@ fn go_tlog_computes_the_same_roots_and_checks_sluice_proofs_and_sluice_checks_go
                 "--record",
                 p(&record),
             ]));
-            assert!(checked.starts_with(&format!("ok: the record is leaf {} (seq {s})", s - 1)), "{checked}");
+            assert!(
+                checked.starts_with(&format!("ok: the record is leaf {} (seq {s})", s - 1)),
+                "{checked}"
+            );
             // Another record under the same proof: refused.
             let other = lines[(*s as usize) % lines.len()];
             if n > 1 {
                 std::fs::write(&record, other).unwrap();
-                let out = sluice(&["audit", "check-proof", p(&proof_file), "--record", p(&record)]);
+                let out = sluice(&[
+                    "audit",
+                    "check-proof",
+                    p(&proof_file),
+                    "--record",
+                    p(&record),
+                ]);
                 assert_eq!(out.status.code(), Some(1), "{}", text(&out));
             }
         }
         // Go's consistency proof from the size the witness holds, with Go's signature: sluice's
         // witness checks it and cosigns.
-        let body = ok(go(&["add-checkpoint", log_s, &held.to_string(), &n.to_string(), p(&go_key)]));
-        let r = http(witness.addr(), "POST", "/add-checkpoint", &[], body.as_bytes());
+        let body = ok(go(&[
+            "add-checkpoint",
+            log_s,
+            &held.to_string(),
+            &n.to_string(),
+            p(&go_key),
+        ]));
+        let r = http(
+            witness.addr(),
+            "POST",
+            "/add-checkpoint",
+            &[],
+            body.as_bytes(),
+        );
         assert_eq!(r.status, 200, "{held} to {n}: {}", r.body);
         assert!(r.body.starts_with("— witness.example/w "), "{}", r.body);
         held = n;
@@ -189,8 +227,20 @@ fn go_tlog_computes_the_same_roots_and_checks_sluice_proofs_and_sluice_checks_go
     let mut text_ = std::fs::read_to_string(&log).unwrap();
     text_ = text_.replacen("\"n\":21,", "\"n\":22,", 1);
     std::fs::write(&log, text_).unwrap();
-    let body = ok(go(&["add-checkpoint", p(&log), "100000", "100001", p(&go_key)]));
-    let r = http(witness.addr(), "POST", "/add-checkpoint", &[], body.as_bytes());
+    let body = ok(go(&[
+        "add-checkpoint",
+        p(&log),
+        "100000",
+        "100001",
+        p(&go_key),
+    ]));
+    let r = http(
+        witness.addr(),
+        "POST",
+        "/add-checkpoint",
+        &[],
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 422, "{}", r.body);
 }
 
@@ -220,10 +270,16 @@ fn the_tiles_the_sink_writes_are_the_tiles_go_computes() {
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !data.join("checkpoints/00000000000000070000.note").exists() {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint: {}", sink.stderr());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint: {}",
+            sink.stderr()
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(sink.terminate(std::time::Duration::from_secs(30)).is_some_and(|s| s.success()));
+    assert!(sink
+        .terminate(std::time::Duration::from_secs(30))
+        .is_some_and(|s| s.success()));
     // 273 full level-0 tiles, 1 full level-1 tile, and the partial tiles of 70,000 (112, 17, 1 wide).
     let compared = ok(go(&["tiles", p(&log), "70000", p(&data)]));
     assert_eq!(compared.trim(), "277", "tiles compared");

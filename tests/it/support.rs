@@ -170,7 +170,14 @@ impl Sink {
         shell_prefix: Option<&str>,
         stderr: Option<Stdio>,
     ) -> Sink {
-        Sink::start_within(data_dir, token, extra, shell_prefix, stderr, Duration::from_secs(20))
+        Sink::start_within(
+            data_dir,
+            token,
+            extra,
+            shell_prefix,
+            stderr,
+            Duration::from_secs(20),
+        )
     }
 
     /// As `start_logging`, waiting up to `bound` for /healthz (a large log is verified first).
@@ -620,7 +627,10 @@ impl WitnessServer {
                 w.url = format!("http://{addr}");
                 return w;
             }
-            assert!(Instant::now() < deadline, "the witness did not start: {log}");
+            assert!(
+                Instant::now() < deadline,
+                "the witness did not start: {log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -448,11 +448,15 @@ fn a_failed_sync_still_inside_its_grace_period_at_sigterm_is_recorded() {
         assert!(Instant::now() < deadline, "{}", sink.stderr());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(records(&data).is_empty(), "recorded before its grace period");
+    assert!(
+        records(&data).is_empty(),
+        "recorded before its grace period"
+    );
     let status = sink.terminate(Duration::from_secs(30)).expect("stops");
     assert!(status.success(), "{}", sink.stderr());
     assert!(
-        sink.stderr().contains("recorded the operations still waiting for the webhook"),
+        sink.stderr()
+            .contains("recorded the operations still waiting for the webhook"),
         "{}",
         sink.stderr()
     );
@@ -460,7 +464,10 @@ fn a_failed_sync_still_inside_its_grace_period_at_sigterm_is_recorded() {
     let sink = start_watching(&data, &kubeconfig, "10m");
     let all = records(&data);
     let r = record_of(&all, "app-0", &started).expect("the failed sync is recorded");
-    assert_eq!((r["event"].as_str(), r["via"].as_str()), (Some("sync-failed"), Some("watch")));
+    assert_eq!(
+        (r["event"].as_str(), r["via"].as_str()),
+        (Some("sync-failed"), Some("watch"))
+    );
     assert_eq!(all.len(), 1);
     let app = cluster.api.get("argocd", "app-0");
     let body = json!({"event": "sync-failed", "app": app});
@@ -480,17 +487,33 @@ fn what_synced_before_sluice_is_imported_once_and_later_history_is_an_exception(
     cluster.set_clock(chrono::Utc::now() + chrono::TimeDelta::hours(1));
     let mut sink = start_watching(&data, &kubeconfig, "0s");
     let all = wait_for_records(&data, 6, &sink, "the import");
-    assert!(all.iter().all(|r| r["via"] == "import" && r["gate"].is_null()), "{all:?}");
+    assert!(
+        all.iter()
+            .all(|r| r["via"] == "import" && r["gate"].is_null()),
+        "{all:?}"
+    );
     let marker = data.join("watch/imported");
     let deadline = Instant::now() + Duration::from_mins(1);
     while !marker.exists() {
         assert!(Instant::now() < deadline, "{}", sink.stderr());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(metric(&sink, "sluice_ungated_syncs_total{reason=\"gate-unknown\"}"), 0);
-    let out = sluice_in(Path::new("/"), &["audit", "exceptions", "--data-dir", data.to_str().unwrap()], &[]);
+    assert_eq!(
+        metric(&sink, "sluice_ungated_syncs_total{reason=\"gate-unknown\"}"),
+        0
+    );
+    let out = sluice_in(
+        Path::new("/"),
+        &["audit", "exceptions", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out).lines().count(), 1, "no exception: {}", stdout(&out));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "no exception: {}",
+        stdout(&out)
+    );
     // Down for two syncs of app-0: the first is only in history when the sink is back. Not imported
     // (the first start is over): a missed sync whose gate is unknown, listed as an exception.
     sink.kill();
@@ -502,11 +525,21 @@ fn what_synced_before_sluice_is_imported_once_and_later_history_is_an_exception(
     let r = record_of(&all, "app-0", &missed).unwrap();
     assert_eq!(r["via"], "history");
     assert_eq!(r["gate"]["exceptions"], json!(["gate-unknown"]));
-    assert_eq!(metric(&sink, "sluice_ungated_syncs_total{reason=\"gate-unknown\"}"), 1);
-    let out = sluice_in(Path::new("/"), &["audit", "exceptions", "--data-dir", data.to_str().unwrap()], &[]);
+    assert_eq!(
+        metric(&sink, "sluice_ungated_syncs_total{reason=\"gate-unknown\"}"),
+        1
+    );
+    let out = sluice_in(
+        Path::new("/"),
+        &["audit", "exceptions", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
     let table = stdout(&out);
     assert_eq!(table.lines().count(), 2, "{table}");
-    assert!(table.contains("gate-unknown") && table.contains("history"), "{table}");
+    assert!(
+        table.contains("gate-unknown") && table.contains("history"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -540,7 +573,10 @@ fn a_failing_watch_makes_healthz_degraded_not_down_and_shows_in_metrics() {
     };
     assert_eq!(health.status, 200, "degraded, not down");
     let problem = health.json()["problems"][0].as_str().unwrap().to_owned();
-    assert!(problem.contains("the Application watch has failed") && problem.contains("403"), "{problem}");
+    assert!(
+        problem.contains("the Application watch has failed") && problem.contains("403"),
+        "{problem}"
+    );
     assert_eq!(metric(&sink, "sluice_watch_healthy"), 0);
     assert!(metric(&sink, "sluice_watch_errors_total") > 0);
     // Allowed again: healthy again once the watch is back.
@@ -550,5 +586,8 @@ fn a_failing_watch_makes_healthz_degraded_not_down_and_shows_in_metrics() {
         assert!(Instant::now() < deadline, "{}", sink.stderr());
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(sink.http("GET", "/healthz", &[], b"").json()["status"], "ok");
+    assert_eq!(
+        sink.http("GET", "/healthz", &[], b"").json()["status"],
+        "ok"
+    );
 }

@@ -165,7 +165,8 @@ fn anchors(data_dir: &Path, keys: &Keys) -> Result<Vec<(u64, Hash, String)>> {
     let mut out: std::collections::BTreeMap<u64, (Hash, String, usize)> =
         std::collections::BTreeMap::new();
     for dir in [checkpoint::DIR, checkpoint::WITNESSED_DIR] {
-        let listed = checkpoint::list(data_dir, dir).map_err(|e| Error::io(data_dir.join(dir), e))?;
+        let listed =
+            checkpoint::list(data_dir, dir).map_err(|e| Error::io(data_dir.join(dir), e))?;
         for (size, path) in listed {
             let text = checkpoint::read_note(&path).map_err(|e| Error::io(&path, e))?;
             let cp = Checkpoint::open(&text, &keys.log)

@@ -19,9 +19,9 @@ mod verify;
 
 use super::error::{Error, Exit, Result};
 
-pub(super) use verify::read_public_key;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
+pub(super) use verify::read_public_key;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AuditCommand {

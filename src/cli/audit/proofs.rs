@@ -28,10 +28,13 @@ pub(super) fn of_records(
     keys: &[VerifierKey],
 ) -> Result<(String, Vec<(u64, String)>)> {
     let (note_text, where_) = if source.is_remote() {
-        let bytes = source
-            .fetch("/v1/log/checkpoint")?
-            .ok_or_else(|| failure("the sink has no checkpoint yet (it signs with --checkpoint-key-file)"))?;
-        (String::from_utf8_lossy(&bytes).into_owned(), "the sink's checkpoint".to_owned())
+        let bytes = source.fetch("/v1/log/checkpoint")?.ok_or_else(|| {
+            failure("the sink has no checkpoint yet (it signs with --checkpoint-key-file)")
+        })?;
+        (
+            String::from_utf8_lossy(&bytes).into_owned(),
+            "the sink's checkpoint".to_owned(),
+        )
     } else {
         newest_local(source)?
     };
@@ -42,16 +45,33 @@ pub(super) fn of_records(
         Checkpoint::open(&note_text, keys)
     }
     .map_err(|e| failure(format!("{where_}: {e}")))?;
-    let root = cp
-        .tree_root()
-        .ok_or_else(|| failure(format!("{where_}: a checkpoint of the chain head, not of the tree")))?;
+    let root = cp.tree_root().ok_or_else(|| {
+        failure(format!(
+            "{where_}: a checkpoint of the chain head, not of the tree"
+        ))
+    })?;
     let mut out = Vec::new();
-    let mut prove = |src: &mut dyn FnMut(u64, u64) -> std::result::Result<Vec<Hash>, ProofError>| -> Result<()> {
+    let mut prove = |src: &mut dyn FnMut(
+        u64,
+        u64,
+    ) -> std::result::Result<Vec<Hash>, ProofError>|
+     -> Result<()> {
         for r in records.iter().filter(|r| r.seq <= cp.size) {
             let line = record_line(r)?;
             let proof = src(r.seq - 1, cp.size).map_err(failure)?;
-            tree::proof::verify_inclusion(r.seq - 1, cp.size, &tree_hash::leaf(&line), &proof, &root)
-                .map_err(|e| failure(format!("seq {}: {e} (the tiles do not match the checkpoint)", r.seq)))?;
+            tree::proof::verify_inclusion(
+                r.seq - 1,
+                cp.size,
+                &tree_hash::leaf(&line),
+                &proof,
+                &root,
+            )
+            .map_err(|e| {
+                failure(format!(
+                    "seq {}: {e} (the tiles do not match the checkpoint)",
+                    r.seq
+                ))
+            })?;
             out.push((r.seq, tlog_proof::format(r.seq - 1, &proof, &note_text)));
         }
         Ok(())
@@ -118,7 +138,8 @@ impl HashSource for RemoteTiles<'_> {
         let first = index << height;
         let (t, at) = (first / WIDTH as u64, (first % WIDTH as u64) as usize);
         if !self.cache.contains_key(&(tile_level, t)) {
-            let entries = (self.size >> (8 * u32::from(tile_level))).saturating_sub(t * WIDTH as u64);
+            let entries =
+                (self.size >> (8 * u32::from(tile_level))).saturating_sub(t * WIDTH as u64);
             let width = entries.min(WIDTH as u64) as u16;
             let id = TileId {
                 level: tile_level,
@@ -138,6 +159,8 @@ impl HashSource for RemoteTiles<'_> {
         self.cache[&(tile_level, t)]
             .get(at..at + (1usize << height))
             .map(tree::hash::root_of)
-            .ok_or_else(|| ProofError::Source(format!("subtree {level}/{index} is not in the tile")))
+            .ok_or_else(|| {
+                ProofError::Source(format!("subtree {level}/{index} is not in the tile"))
+            })
     }
 }

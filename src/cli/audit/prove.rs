@@ -99,7 +99,8 @@ fn read_checkpoint(text: &str, keys: &[VerifierKey], name: &str) -> Result<(Chec
 fn local_checkpoint(data_dir: &Path, size: Option<u64>) -> Result<Option<(u64, String)>> {
     let mut best: Option<(u64, String)> = None;
     for dir in [checkpoint::DIR, checkpoint::WITNESSED_DIR] {
-        let listed = checkpoint::list(data_dir, dir).map_err(|e| Error::io(data_dir.join(dir), e))?;
+        let listed =
+            checkpoint::list(data_dir, dir).map_err(|e| Error::io(data_dir.join(dir), e))?;
         for (s, path) in listed {
             if size.is_some_and(|want| want != s) || best.as_ref().is_some_and(|(b, _)| *b > s) {
                 continue;
@@ -117,25 +118,37 @@ fn local_checkpoint(data_dir: &Path, size: Option<u64>) -> Result<Option<(u64, S
     Ok(best)
 }
 
-fn target(args: &ProveArgs, keys: &[VerifierKey], view: &mut tree::View, head: u64) -> Result<Target> {
+fn target(
+    args: &ProveArgs,
+    keys: &[VerifierKey],
+    view: &mut tree::View,
+    head: u64,
+) -> Result<Target> {
     let (note_text, name) = if let Some(path) = &args.checkpoint {
         let text = checkpoint::read_note(path).map_err(|e| Error::io(path, e))?;
         (Some(text), path.display().to_string())
     } else {
         let found = local_checkpoint(&args.data_dir, args.size)?;
-        (found.map(|(_, t)| t), args.data_dir.join(checkpoint::DIR).display().to_string())
+        (
+            found.map(|(_, t)| t),
+            args.data_dir.join(checkpoint::DIR).display().to_string(),
+        )
     };
     let Some(text) = note_text else {
         // No checkpoint of that size: the bare size and root of the log's tree, unsigned.
         if !keys.is_empty() {
             return Err(failure(format!(
                 "{name}: no checkpoint of the tree{} to check --public-key against",
-                args.size.map(|s| format!(" of {s} records")).unwrap_or_default()
+                args.size
+                    .map(|s| format!(" of {s} records"))
+                    .unwrap_or_default()
             )));
         }
         let size = args.size.unwrap_or(head);
         if size > head {
-            return Err(failure(format!("--size {size}: the log has {head} records")));
+            return Err(failure(format!(
+                "--size {size}: the log has {head} records"
+            )));
         }
         let root = tree::proof::root(view, size).map_err(failure)?;
         let note = Checkpoint::of_tree("unsigned", size, root).to_text();
@@ -146,9 +159,11 @@ fn target(args: &ProveArgs, keys: &[VerifierKey], view: &mut tree::View, head: u
         });
     };
     let (cp, signed) = read_checkpoint(&text, keys, &name)?;
-    let root = cp
-        .tree_root()
-        .ok_or_else(|| failure(format!("{name}: a checkpoint of the chain head, not of the tree")))?;
+    let root = cp.tree_root().ok_or_else(|| {
+        failure(format!(
+            "{name}: a checkpoint of the chain head, not of the tree"
+        ))
+    })?;
     if cp.size > head {
         return Err(failure(format!(
             "{name} covers {} records, the log has {head}: records were cut off, or it is another log's",
@@ -265,13 +280,20 @@ pub(super) fn check(args: &CheckProofArgs) -> Result<Exit> {
         .map(|p| key(p, KeyKind::Witness))
         .collect::<Result<_>>()?;
     let (cp, signed) = read_checkpoint(&proof.checkpoint, &keys, &name)?;
-    let root = cp
-        .tree_root()
-        .ok_or_else(|| failure(format!("{name}: a checkpoint of the chain head, not of the tree")))?;
+    let root = cp.tree_root().ok_or_else(|| {
+        failure(format!(
+            "{name}: a checkpoint of the chain head, not of the tree"
+        ))
+    })?;
     let mut cosigned = 0;
     if !witnesses.is_empty() {
-        let (_, by) = note::verify(&proof.checkpoint, &witnesses).map_err(|e| failure(format!("{name}: {e}")))?;
-        cosigned = by.iter().map(|s| s.key).collect::<std::collections::BTreeSet<_>>().len();
+        let (_, by) = note::verify(&proof.checkpoint, &witnesses)
+            .map_err(|e| failure(format!("{name}: {e}")))?;
+        cosigned = by
+            .iter()
+            .map(|s| s.key)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         if cosigned < usize::from(args.witness_threshold) {
             return Err(failure(format!(
                 "{name}: the checkpoint is cosigned by {cosigned} of the {} witnesses given; {} needed",
@@ -280,8 +302,14 @@ pub(super) fn check(args: &CheckProofArgs) -> Result<Exit> {
             )));
         }
     }
-    tree::proof::verify_inclusion(proof.index, cp.size, &tree_hash::leaf(line), &proof.proof, &root)
-        .map_err(|e| failure(format!("{}: {e}", args.record.display())))?;
+    tree::proof::verify_inclusion(
+        proof.index,
+        cp.size,
+        &tree_hash::leaf(line),
+        &proof.proof,
+        &root,
+    )
+    .map_err(|e| failure(format!("{}: {e}", args.record.display())))?;
     let seq_in_record = serde_json::from_slice::<serde_json::Value>(line)
         .ok()
         .and_then(|v| v.get("seq")?.as_u64());

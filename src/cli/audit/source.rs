@@ -253,7 +253,10 @@ impl Remote {
             )),
             _ => Err(fail(format!(
                 "the sink answered {status}: {}",
-                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             ))),
         }
     }

@@ -171,7 +171,9 @@ fn a_tile_that_does_not_match_the_records_is_named() {
     bytes[100] ^= 1;
     std::fs::write(&tile, &bytes).unwrap();
     match verify(dir.path(), &k) {
-        Err(ProofError::TileMismatch { name, from: 257, .. }) => assert!(name.ends_with("tile/0/001")),
+        Err(ProofError::TileMismatch {
+            name, from: 257, ..
+        }) => assert!(name.ends_with("tile/0/001")),
         other => panic!("{other:?}"),
     }
     bytes[100] ^= 1;
@@ -272,8 +274,12 @@ fn cosignatures_count_towards_a_threshold_and_name_the_fork() {
     let dir = signed_log(12, &[10], &k);
     let w1 = SigningKey::generate("w1.example", KeyKind::Witness).unwrap();
     let w2 = SigningKey::generate("w2.example", KeyKind::Witness).unwrap();
-    let note = checkpoint::read_note(&dir.path().join("checkpoints").join(checkpoint::file_name(10)))
-        .unwrap();
+    let note = checkpoint::read_note(
+        &dir.path()
+            .join("checkpoints")
+            .join(checkpoint::file_name(10)),
+    )
+    .unwrap();
     let text = note.split("\n\n").next().unwrap().to_owned() + "\n";
     let cosigned = format!("{note}{}", w1.cosign(&text, 1_700_000_000));
     checkpoint::store(dir.path(), checkpoint::WITNESSED_DIR, 10, &cosigned).unwrap();
@@ -291,7 +297,10 @@ fn cosignatures_count_towards_a_threshold_and_name_the_fork() {
     rewrite(dir.path(), 2);
     let e = verify_dir(dir.path(), Check::new(with(1, &[&w1]))).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("cosigned by w1.example") && text.contains("fork"), "{text}");
+    assert!(
+        text.contains("cosigned by w1.example") && text.contains("fork"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -82,7 +82,16 @@ mod tests {
 
     #[test]
     fn the_split_is_the_largest_power_of_two_strictly_below() {
-        for (n, k) in [(2, 1), (3, 2), (4, 2), (5, 4), (8, 4), (9, 8), (1000, 512), (1024, 512)] {
+        for (n, k) in [
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 4),
+            (8, 4),
+            (9, 8),
+            (1000, 512),
+            (1024, 512),
+        ] {
             assert_eq!(split(n), k, "{n}");
         }
     }

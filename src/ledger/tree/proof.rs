@@ -102,11 +102,7 @@ fn path(
 /// # Errors
 ///
 /// `old` is larger than `new`, or a hash cannot be read.
-pub fn consistency(
-    src: &mut impl HashSource,
-    old: u64,
-    new: u64,
-) -> Result<Vec<Hash>, ProofError> {
+pub fn consistency(src: &mut impl HashSource, old: u64, new: u64) -> Result<Vec<Hash>, ProofError> {
     if old > new {
         return Err(ProofError::SizeOrder { old, new });
     }
@@ -275,7 +271,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| leaf(format!("record {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| leaf(format!("record {i}").as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -341,10 +339,7 @@ mod tests {
         );
         // PROOF(3, D[7]) = [c, d, g, l].
         let p = consistency(&mut Leaves(&l), 3, 7).unwrap();
-        assert_eq!(
-            p,
-            vec![l[2], l[3], node(&l[0], &l[1]), root_of(&l[4..7])]
-        );
+        assert_eq!(p, vec![l[2], l[3], node(&l[0], &l[1]), root_of(&l[4..7])]);
         // PROOF(4, D[7]) = [l]; PROOF(6, D[7]) = [i, j, k].
         assert_eq!(
             consistency(&mut Leaves(&l), 4, 7).unwrap(),

@@ -491,10 +491,7 @@ mod tests {
         };
         let bytes = view.tile(p).unwrap().unwrap();
         assert_eq!(bytes, tile::to_bytes(&l[273 * 256..273 * 256 + 100]));
-        assert_eq!(
-            view.tile(TileId { width: 113, ..p }).unwrap(),
-            None
-        );
+        assert_eq!(view.tile(TileId { width: 113, ..p }).unwrap(), None);
         assert_eq!(view.tile(TileId::full(0, 273)).unwrap(), None);
         let old = TileId {
             level: 0,

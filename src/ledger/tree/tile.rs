@@ -70,7 +70,10 @@ impl TileId {
                 if w.is_empty() || w.starts_with('0') || !w.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
-                let w: u16 = w.parse().ok().filter(|w| *w >= 1 && usize::from(*w) < WIDTH)?;
+                let w: u16 = w
+                    .parse()
+                    .ok()
+                    .filter(|w| *w >= 1 && usize::from(*w) < WIDTH)?;
                 (d, w)
             }
             None => (rest, WIDTH as u16),
@@ -282,13 +285,23 @@ mod tests {
                 .filter(|t| t.level == l && t.is_full() == full)
                 .count()
         };
-        assert_eq!((count(0, true), count(1, true), count(2, true)), (273, 1, 0));
+        assert_eq!(
+            (count(0, true), count(1, true), count(2, true)),
+            (273, 1, 0)
+        );
         let widths: Vec<(u8, u16)> = partials_of(70_000)
             .iter()
             .map(|t| (t.level, t.width))
             .collect();
         assert_eq!(widths, [(0, 112), (1, 17), (2, 1)]);
-        assert_eq!(partials_of(256), [TileId { level: 1, index: 0, width: 1 }]);
+        assert_eq!(
+            partials_of(256),
+            [TileId {
+                level: 1,
+                index: 0,
+                width: 1
+            }]
+        );
     }
 
     #[test]
