@@ -282,26 +282,6 @@ impl Archive {
         Ok(names)
     }
 
-    /// The object names directly under `dir` (e.g. `segments`), sorted.
-    ///
-    /// # Errors
-    ///
-    /// The store fails.
-    pub async fn list(&self, dir: &str) -> Result<Vec<String>, ArchiveError> {
-        let listing = self
-            .store
-            .list_with_delimiter(Some(&self.path(dir)))
-            .await
-            .map_err(self.store_err())?;
-        let mut names: Vec<String> = listing
-            .objects
-            .iter()
-            .filter_map(|o| o.location.filename().map(|f| format!("{dir}/{f}")))
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
     /// The bytes of object `name`.
     ///
     /// # Errors

@@ -48,21 +48,21 @@ pub fn originals(
                 Some(v) => format!(
                     "{url}/{name}: a delete marker hides it (its locked version {} of {} is still \
                      there): someone deleted an archived object",
-                    v.version_id, v.last_modified
+                    v.id, v.last_modified
                 ),
                 None => format!("{url}/{name}: only delete markers, no version"),
             });
         } else if kept.len() > 1 {
-            let newest = kept.last().map_or("", |v| v.version_id.as_str());
+            let newest = kept.last().map_or("", |v| v.id.as_str());
             problems.push(format!(
                 "{url}/{name}: {} versions, but sluice writes each object once: version {newest} was \
                  put over the locked version {}",
                 kept.len(),
-                first.map_or("", |v| v.version_id.as_str())
+                first.map_or("", |v| v.id.as_str())
             ));
         }
         if let Some(v) = first {
-            out.insert(name.to_owned(), Some(v.version_id.clone()));
+            out.insert(name.to_owned(), Some(v.id.clone()));
         }
     }
     match problems.len() {
@@ -98,17 +98,17 @@ pub type Notes = Vec<(String, String)>;
 pub async fn verify(archive: &Archive, mut check: Check) -> Result<(Report, Read, Notes), String> {
     let url = archive.url().to_owned();
     let named = |name: &str| format!("{url}/{name}");
-    let (objects, versions_checked) = match archive.versions().await.map_err(|e| e.to_string())? {
-        Some(v) => (originals(&url, &v)?, true),
-        None => {
-            let mut all = BTreeMap::new();
-            for dir in DIRS {
-                for name in archive.list_all(dir).await.map_err(|e| e.to_string())? {
-                    all.insert(name, None);
-                }
+    let versions = archive.versions().await.map_err(|e| e.to_string())?;
+    let (objects, versions_checked) = if let Some(v) = versions {
+        (originals(&url, &v)?, true)
+    } else {
+        let mut all = BTreeMap::new();
+        for dir in DIRS {
+            for name in archive.list_all(dir).await.map_err(|e| e.to_string())? {
+                all.insert(name, None);
             }
-            (all, false)
         }
+        (all, false)
     };
     let mut tiles = TileSet::default();
     let mut segments = Vec::new();
@@ -171,7 +171,7 @@ mod tests {
     fn v(name: &str, id: &str, at: &str, marker: bool) -> Version {
         Version {
             name: name.into(),
-            version_id: id.into(),
+            id: id.into(),
             latest: false,
             delete_marker: marker,
             last_modified: at.into(),

@@ -10,6 +10,7 @@ use object_store::aws::AwsAuthorizer;
 use object_store::client::{HttpConnector as _, HttpRequestBody, ReqwestConnector};
 use object_store::{ClientOptions, GetOptions, ObjectStore as _};
 use serde::Deserialize;
+use std::fmt::Write as _;
 
 /// Largest `ListObjectVersions` page read (S3 sends at most 1,000 versions, about 400 KB).
 const MAX_PAGE: usize = 4 << 20;
@@ -19,7 +20,7 @@ const MAX_PAGE: usize = 4 << 20;
 pub struct Version {
     /// The object's name under the archive's prefix (`segments/…`).
     pub name: String,
-    pub version_id: String,
+    pub id: String,
     pub latest: bool,
     pub delete_marker: bool,
     /// As S3 gives it (ISO 8601, UTC): sorts as time.
@@ -50,13 +51,16 @@ struct Entry {
     last_modified: String,
 }
 
+/// A page: its versions and delete markers (`true`), and where the next one starts (key and version).
+type Page = (Vec<(Entry, bool)>, Option<(String, String)>);
+
 /// Reads one `ListVersionsResult` page: the versions and delete markers, and where the next page
 /// starts.
 ///
 /// # Errors
 ///
 /// Not such a document.
-fn parse_page(xml: &str) -> Result<(Vec<(Entry, bool)>, Option<(String, String)>), String> {
+fn parse_page(xml: &str) -> Result<Page, String> {
     let page: ListVersionsResult =
         quick_xml::de::from_str(xml).map_err(|e| format!("ListObjectVersions answer: {e}"))?;
     let next = match (
@@ -161,9 +165,9 @@ impl Archive {
         loop {
             let mut query = format!("prefix={}&versions", encode(&prefix));
             if let Some((key, version)) = &marker {
-                query.push_str(&format!("&key-marker={}", encode(key)));
+                let _ = write!(query, "&key-marker={}", encode(key));
                 if !version.is_empty() {
-                    query.push_str(&format!("&version-id-marker={}", encode(version)));
+                    let _ = write!(query, "&version-id-marker={}", encode(version));
                 }
             }
             let (status, body) = signed_get(s3, &query, "ListObjectVersions", MAX_PAGE)
@@ -182,7 +186,7 @@ impl Archive {
                 };
                 out.push(Version {
                     name: name.to_owned(),
-                    version_id: e.version_id,
+                    id: e.version_id,
                     latest: e.is_latest,
                     delete_marker,
                     last_modified: e.last_modified,

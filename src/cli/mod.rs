@@ -55,7 +55,7 @@ enum Command {
     /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
     Guard(guard::GuardArgs),
     /// Run the notification sink that appends every sync outcome to the audit log.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -78,7 +78,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
         Command::Guard(args) => guard::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Audit(command) => audit::run(command),
         Command::LintCommit(args) => lint_commit::run(&args),
         Command::Witness(command) => witness::run(command),

@@ -388,11 +388,10 @@ pub fn bundle(
         format!("{}\n", anchor.public_key).into_bytes(),
     ));
     if !anchor.witness_keys.is_empty() {
-        let keys: String = anchor
-            .witness_keys
-            .iter()
-            .map(|k| format!("{k}\n"))
-            .collect();
+        let keys = anchor.witness_keys.iter().fold(String::new(), |mut s, k| {
+            let _ = writeln!(s, "{k}");
+            s
+        });
         files.push(("witness.keys".into(), keys.into_bytes()));
     }
     let recipe = RECIPE

@@ -335,13 +335,14 @@ impl VerifierKey {
         self.kind
     }
 
-    /// Checks one signature (the bytes after the key ID) over `text`; a cosignature's timestamp.
-    fn check(&self, text: &str, sig: &[u8]) -> Option<Option<u64>> {
+    /// Checks one signature (the bytes after the key ID) over `text`: `None` when it does not verify,
+    /// else what it says (a cosignature's timestamp).
+    fn check(&self, text: &str, sig: &[u8]) -> Option<Checked> {
         match self.kind {
             KeyKind::Log => {
                 let sig = ed25519_dalek::Signature::from_slice(sig).ok()?;
                 self.key.verify(text.as_bytes(), &sig).ok()?;
-                Some(None)
+                Some(Checked { timestamp: None })
             }
             KeyKind::Witness => {
                 let (ts, sig) = sig.split_first_chunk::<8>()?;
@@ -353,10 +354,17 @@ impl VerifierKey {
                 self.key
                     .verify(cosigned_message(text, ts).as_bytes(), &sig)
                     .ok()?;
-                Some(Some(ts))
+                Some(Checked {
+                    timestamp: Some(ts),
+                })
             }
         }
     }
+}
+
+/// A signature that verified: a cosignature's timestamp.
+struct Checked {
+    timestamp: Option<u64>,
 }
 
 /// One signature line of a note.
@@ -463,7 +471,8 @@ pub fn verify<'a>(
         };
         let timestamp = keys[k]
             .check(text, &line.sig)
-            .ok_or_else(|| NoteError::BadSignature(keys[k].to_text()))?;
+            .ok_or_else(|| NoteError::BadSignature(keys[k].to_text()))?
+            .timestamp;
         signed.push(Signed {
             key: k,
             timestamp,

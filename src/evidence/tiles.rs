@@ -23,10 +23,13 @@ pub enum TileError {
     Disagree { name: String, other: String },
 }
 
+/// The tiles of one place, by width: where each was read, and its hashes.
+type Widths = BTreeMap<u16, (String, Vec<Hash>)>;
+
 /// Tiles by place (level, index), each with its widths.
 #[derive(Debug, Default)]
 pub struct TileSet {
-    tiles: BTreeMap<(u8, u64), BTreeMap<u16, (String, Vec<Hash>)>>,
+    tiles: BTreeMap<(u8, u64), Widths>,
 }
 
 impl TileSet {
@@ -55,16 +58,6 @@ impl TileSet {
         }
         place.insert(id.width, (name, hashes));
         Ok(())
-    }
-
-    /// How many tiles were given.
-    pub fn len(&self) -> usize {
-        self.tiles.values().map(BTreeMap::len).sum()
-    }
-
-    /// Whether no tile was given.
-    pub fn is_empty(&self) -> bool {
-        self.tiles.is_empty()
     }
 
     /// The tiles of `(level, index)`: name and hashes, narrowest first.

@@ -9,7 +9,6 @@
 //! those of every release so far (tests/fixtures/audit/golden).
 
 use super::event::{guard_key, idempotency_key, EventError, Via, EVENTS, GUARD_DECISION};
-use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
 use super::gate;
 use super::model::{
     Added, App, Body, Commit, Destination, GuardApp, GuardDecision, GuardDestination, InitiatedBy,

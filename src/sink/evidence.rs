@@ -179,7 +179,7 @@ impl Evidence {
             .witnesses
             .into_iter()
             .map(|(url, key)| {
-                let w = Witness::new(url, key);
+                let w = Witness::new(&url, key);
                 w.learn(&data_dir);
                 w
             })
@@ -316,20 +316,17 @@ impl Signer {
                 } else {
                     self.unwitnessed.as_ref().map(|_| WITNESS_RETRY)
                 };
-                match wait {
-                    Some(left) => {
-                        let Ok((guard, timeout)) = cv.wait_timeout(c, left) else {
-                            return;
-                        };
-                        c = guard;
-                        if timeout.timed_out() && !new && self.unwitnessed.is_some() {
-                            break (head, c.stopping, true);
-                        }
+                if let Some(left) = wait {
+                    let Ok((guard, timeout)) = cv.wait_timeout(c, left) else {
+                        return;
+                    };
+                    c = guard;
+                    if timeout.timed_out() && !new && self.unwitnessed.is_some() {
+                        break (head, c.stopping, true);
                     }
-                    None => {
-                        let Ok(guard) = cv.wait(c) else { return };
-                        c = guard;
-                    }
+                } else {
+                    let Ok(guard) = cv.wait(c) else { return };
+                    c = guard;
                 }
             };
             drop(c);
@@ -339,9 +336,8 @@ impl Signer {
             }
             match self.sign(head.seq, stopping) {
                 Round::Signed => last_time = Instant::now(),
-                Round::Nothing => {}
                 Round::Again if !stopping => std::thread::sleep(RETRY),
-                Round::Again => {}
+                Round::Nothing | Round::Again => {}
             }
             if stopping {
                 return;

@@ -320,9 +320,10 @@ pub fn run(
     // What the watch saw and the webhook has not delivered yet is recorded now, while the writer still
     // runs: a delivery after the restart is then a duplicate, and nothing seen is lost.
     if let Some(w) = &watching {
-        match w.flush(WATCH_FLUSH) {
-            Some(n) => tracing::info!(recorded = n, "the watch's pending operations are recorded"),
-            None => tracing::warn!("the watch did not record its pending operations in time"),
+        if let Some(n) = w.flush(WATCH_FLUSH) {
+            tracing::info!(recorded = n, "the watch's pending operations are recorded");
+        } else {
+            tracing::warn!("the watch did not record its pending operations in time");
         }
     }
     let stopped = writer.stop();

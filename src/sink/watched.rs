@@ -1,6 +1,6 @@
 //! The sink's side of the Application watch (src/watch/): the append path the watch records through,
 //! the same extraction, idempotency key and group-commit writer as a webhook delivery; the watch's
-//! health (watch_health.rs) as the watch reports it; and the marker that the first listing was imported
+//! health (`watch_health.rs`) as the watch reports it; and the marker that the first listing was imported
 //! (`DATA_DIR/watch/imported`).
 
 use super::metrics::{Metrics, Outcome as Counted};
@@ -66,7 +66,7 @@ impl Recorder for WatchRecorder {
                 "the syncs from before sluice are imported; later ones are recorded as they come"
             ),
             Err(e) => {
-                tracing::warn!(path = %marker.display(), error = %e, "cannot write the import marker; the next start imports again (as duplicates)")
+                tracing::warn!(path = %marker.display(), error = %e, "cannot write the import marker; the next start imports again (as duplicates)");
             }
         }
     }

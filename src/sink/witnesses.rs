@@ -55,7 +55,7 @@ enum Outcome {
 
 impl Witness {
     /// A witness at `url` with `key`.
-    pub fn new(url: String, key: VerifierKey) -> Self {
+    pub fn new(url: &str, key: VerifierKey) -> Self {
         Witness {
             url: url.trim_end_matches('/').to_owned(),
             key,
@@ -215,10 +215,18 @@ impl Witness {
     }
 }
 
+/// A metric of the witnesses: name, type, help, and its value for one witness.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&WitnessStatus) -> u64,
+);
+
 /// The witnesses' lines of the Prometheus exposition.
 pub fn render(witnesses: &[Witness], o: &mut String) {
     use std::fmt::Write as _;
-    let rows: [(&str, &str, &str, fn(&WitnessStatus) -> u64); 4] = [
+    let rows: [Row; 4] = [
         (
             "sluice_witness_cosigned_size",
             "gauge",

@@ -133,7 +133,11 @@ fn tree_root(dir: &Path) -> (usize, String) {
             h.finalize().into()
         })
         .collect();
-    let hex = root(&leaves).iter().map(|b| format!("{b:02x}")).collect();
+    let hex = root(&leaves).iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    });
     (lines.len(), hex)
 }
 
@@ -1268,12 +1272,17 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         edit(&mut recs, &mut proofs);
         std::fs::write(
             dir.join("records.jsonl"),
-            recs.iter().map(|l| format!("{l}\n")).collect::<String>(),
+            recs.iter()
+                .flat_map(|l| [l.as_str(), "\n"])
+                .collect::<String>(),
         )
         .unwrap();
         std::fs::write(
             dir.join("proofs.txt"),
-            proofs.iter().map(|l| format!("{l}\n")).collect::<String>(),
+            proofs
+                .iter()
+                .flat_map(|l| [l.as_str(), "\n"])
+                .collect::<String>(),
         )
         .unwrap();
         let sums = Command::new("bash")

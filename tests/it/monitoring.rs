@@ -190,7 +190,7 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
 
 /// Metrics the rules and the dashboard may use: the sink's own (src/sink/metrics.rs, the archive's in
 /// src/archive/uploader.rs, the evidence's in src/sink/evidence.rs and src/sink/witnesses.rs, the
-/// watch's in src/sink/watch_health.rs), and those of Argo CD's notifications controller and the kubelet.
+/// watch's in `src/sink/watch_health.rs`), and those of Argo CD's notifications controller and the kubelet.
 const KNOWN_METRICS: [&str; 20] = [
     "sluice_checkpoint_refused",
     "sluice_witness_refusals_total",

@@ -72,7 +72,7 @@ fn notes(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".note"))
+                .filter(|n| Path::new(n).extension().is_some_and(|e| e == "note"))
                 .collect()
         })
         .unwrap_or_default();
@@ -355,7 +355,7 @@ fn the_witness_answers_as_c2sp_lists_persists_and_its_cosignatures_verify_indepe
         .to_owned()
         + "\n";
     let checked = python(
-        r#"
+        r"
 import base64, hashlib, struct, sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 vkey, line, text = sys.argv[1].strip(), sys.argv[2].strip(), sys.argv[3]
@@ -372,7 +372,7 @@ ts = struct.unpack('>Q', sig[4:12])[0]
 msg = b'cosignature/v1\ntime %d\n' % ts + text.encode()
 Ed25519PublicKey.from_public_bytes(pub).verify(sig[12:], msg)
 print('ok', ts)
-"#,
+",
         &[
             std::fs::read_to_string(&w_pub).unwrap().trim(),
             r.body.trim(),

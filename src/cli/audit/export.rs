@@ -16,6 +16,7 @@ use crate::evidence::proof::{self, Check, Keys};
 use crate::ledger::tree::{self, Hash};
 use clap::Args;
 use serde_json::{Map, Value};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 // clap prints these doc lines as help text, where backticks and <> would show as they are.
@@ -147,7 +148,7 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     write_bundle(&args.out, &files)?;
     let mut how = format!("bash verify.sh \"{}\"", anchor.public_key);
     for w in &anchor.witness_keys {
-        how.push_str(&format!(" --witness \"{w}\""));
+        let _ = write!(how, " --witness \"{w}\"");
     }
     output::print_line(&format!(
         "ok: {} files in {}, anchored to the checkpoint of {size} records; verify with: {how} (the \

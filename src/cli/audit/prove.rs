@@ -13,6 +13,7 @@ use crate::evidence::note::{self, KeyKind, VerifierKey};
 use crate::evidence::{tlog_proof, witness};
 use crate::ledger::tree::{self, hash as tree_hash};
 use clap::Args;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 // clap prints these doc lines as help text, where backticks and <> would show as they are.
@@ -325,7 +326,7 @@ pub(super) fn check(args: &CheckProofArgs) -> Result<Exit> {
     let by = if signed {
         let mut s = format!("; the checkpoint is signed by {}", cp.origin);
         if !witnesses.is_empty() {
-            s.push_str(&format!(" and cosigned by {cosigned} witnesses"));
+            let _ = write!(s, " and cosigned by {cosigned} witnesses");
         }
         s
     } else {

@@ -8,6 +8,7 @@ use super::{structured, Output};
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use clap::Args;
+use std::fmt::Write as _;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ShowArgs {
@@ -69,18 +70,20 @@ fn with_proofs(args: &ShowArgs, selected: &[crate::record::Record]) -> Result<Ex
             let mut out = report::change_report(&args.change_id, selected)
                 .ok_or_else(|| no_such_change(&args.change_id, &args.source))?;
             let size = checkpoint.lines().nth(1).unwrap_or("?");
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "\nInclusion proofs (C2SP tlog-proof) in the checkpoint of {size} records; check one with \
                  `sluice audit check-proof FILE --record LINE-FILE`:\n"
-            ));
+            );
             for (seq, text) in &proofs {
-                out.push_str(&format!("\n# seq {seq}\n{text}"));
+                let _ = write!(out, "\n# seq {seq}\n{text}");
             }
             let unproven = selected.len() - proofs.len();
             if unproven > 0 {
-                out.push_str(&format!(
-                    "\n{unproven} newer records are not in a signed checkpoint yet\n"
-                ));
+                let _ = writeln!(
+                    out,
+                    "\n{unproven} newer records are not in a signed checkpoint yet"
+                );
             }
             out
         }

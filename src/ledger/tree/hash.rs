@@ -48,7 +48,7 @@ pub fn root_of(hashes: &[Hash]) -> Hash {
 /// The largest power of two strictly below `n` (n ≥ 2).
 pub fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1 << (63 - (n - 1).leading_zeros())
+    1 << (n - 1).ilog2()
 }
 
 /// A hash as standard base64 (checkpoints, proofs).
@@ -62,11 +62,6 @@ pub fn from_base64(text: &str) -> Option<Hash> {
         .ok()?
         .try_into()
         .ok()
-}
-
-/// A hash as lower-case hex.
-pub fn to_hex(hash: &Hash) -> String {
-    crate::ledger::canonical::to_hex(hash)
 }
 
 #[cfg(test)]
@@ -100,7 +95,7 @@ mod tests {
     fn leaves_and_nodes_are_domain_separated() {
         // RFC 6962 test vector: the leaf hash of the empty string.
         assert_eq!(
-            to_hex(&leaf(b"")),
+            crate::ledger::canonical::to_hex(&leaf(b"")),
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
         );
         let a = leaf(b"a");

@@ -16,7 +16,6 @@ pub mod proof;
 pub mod store;
 pub mod tile;
 
-pub use hash::{Hash, EMPTY};
-pub use proof::{HashSource, ProofError};
+pub use hash::Hash;
 pub use store::{Reader, View, Writer};
 pub use tile::{Builder, TileId};

@@ -34,7 +34,7 @@ pub trait HashSource {
 /// `MTH(D[lo:hi])` (hi > lo), from the complete subtrees it splits into.
 pub fn range_hash(src: &mut impl HashSource, lo: u64, hi: u64) -> Result<Hash, ProofError> {
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         return src.subtree(n.trailing_zeros() as u8, lo / n);
     }
     let k = split(n);
@@ -251,9 +251,11 @@ pub fn verify_consistency(
     }
 }
 
-/// A [`HashSource`] over leaf hashes in memory (tests, and small trees).
+/// A [`HashSource`] over leaf hashes in memory (tests).
+#[cfg(test)]
 pub struct Leaves<'a>(pub &'a [Hash]);
 
+#[cfg(test)]
 impl HashSource for Leaves<'_> {
     fn subtree(&mut self, level: u8, index: u64) -> Result<Hash, ProofError> {
         let width = 1usize << level;

@@ -217,11 +217,13 @@ impl Writer {
     }
 
     /// The root of the tree.
+    #[cfg(test)]
     pub fn root(&self) -> Hash {
         self.builder.root()
     }
 
     /// Tiles found on disk with other bytes than the log gives, and written again.
+    #[cfg(test)]
     pub fn repaired(&self) -> u64 {
         self.repaired
     }
@@ -296,20 +298,6 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader of a tree held in memory only (tests and tools): `builder`'s state, no tiles on disk
-    /// but `full`.
-    pub fn in_memory(builder: &Builder, full: BTreeMap<TileId, Arc<Vec<Hash>>>) -> Self {
-        Reader {
-            data_dir: PathBuf::from("/nonexistent-sluice-tiles"),
-            shared: Arc::new(ArcSwap::from_pointee(State {
-                size: builder.size(),
-                root: builder.root(),
-                partial: builder.partial().to_vec(),
-                unwritten: full,
-            })),
-        }
-    }
-
     /// A consistent view of the tree as it is now.
     pub fn view(&self) -> View {
         View {
@@ -320,6 +308,7 @@ impl Reader {
     }
 
     /// Size and root of the tree now.
+    #[cfg(test)]
     pub fn head(&self) -> (u64, Hash) {
         let s = self.shared.load();
         (s.size, s.root)

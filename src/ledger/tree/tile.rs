@@ -146,7 +146,7 @@ pub fn to_bytes(hashes: &[Hash]) -> Vec<u8> {
 
 /// A tile's hashes from its bytes; `None` when the length is not a whole number of hashes.
 pub fn from_bytes(bytes: &[u8]) -> Option<Vec<Hash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     Some(
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn paths_follow_c2sp_with_no_height_element() {
         assert_eq!(TileId::full(0, 0).path(), "tile/0/000");
-        assert_eq!(TileId::full(1, 1234067).path(), "tile/1/x001/x234/067");
+        assert_eq!(TileId::full(1, 1_234_067).path(), "tile/1/x001/x234/067");
         assert_eq!(TileId::full(0, 1000).path(), "tile/0/x001/000");
         let p = TileId {
             level: 2,
@@ -253,7 +253,7 @@ mod tests {
             width: 17,
         };
         assert_eq!(p.path(), "tile/2/005.p/17");
-        for id in [TileId::full(0, 0), TileId::full(1, 1234067), p] {
+        for id in [TileId::full(0, 0), TileId::full(1, 1_234_067), p] {
             assert_eq!(TileId::parse(&id.path()), Some(id));
         }
         for bad in [
