@@ -87,7 +87,7 @@ mod tests {
         std::fs::write(d.join("segments").join(segment::segment_name(1)), "x\n").unwrap();
         std::fs::write(d.join("segments/notes.txt"), "x").unwrap();
         std::fs::create_dir_all(d.join("tile/0/000.p")).unwrap();
-        std::fs::create_dir_all(d.join("tile/1")).unwrap();
+        std::fs::create_dir_all(d.join("tile/1/000.p")).unwrap();
         std::fs::write(d.join("tile/0/000"), [0u8; 8192]).unwrap();
         std::fs::write(d.join("tile/0/000.p/3"), [0u8; 96]).unwrap();
         std::fs::write(d.join("tile/0/.001.tmp"), [0u8; 96]).unwrap();

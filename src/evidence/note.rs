@@ -539,10 +539,16 @@ mod tests {
         assert_eq!(VerifierKey::parse(&other), Err(NoteError::Algorithm(2)));
         // The same key bytes as a cosigning key have another ID: type 4 in the hash.
         let private = key.to_private_text();
-        let (head, b64) = private.rsplit_once('+').unwrap();
+        let rest = private.strip_prefix("PRIVATE+KEY+").unwrap();
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, b64) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
         let mut raw = B64.decode(b64).unwrap();
         raw[0] = TYPE_COSIGNATURE;
-        let witness = SigningKey::parse(&format!("{head}+{}", B64.encode(raw)));
+        let witness = SigningKey::parse(&format!("PRIVATE+KEY+{name}+{id}+{}", B64.encode(raw)));
         assert!(
             matches!(witness, Err(NoteError::KeyHash { .. })),
             "{witness:?}"

