@@ -142,8 +142,13 @@ impl Ledger {
             Some(bad) => Some(move_aside(&path, &mut file, &bad, now_unix)?),
             None => None,
         };
+        let head = walked.head;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
+        writer.finish_open();
+        writer.publish(&head, None, true);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         if !full {
-            tree = catch_up_tree(dir, &segments, &walked.head)?;
+            tree = catch_up_tree(dir, &segments, &head, |seq| writer.offset_of(seq))?;
         }
         tree.publish();
         tracing::debug!(
@@ -156,11 +161,6 @@ impl Ledger {
             .filter(|s| s.sealed)
             .map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len()))
             .sum();
-        let head = walked.head;
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
-        writer.finish_open();
-        writer.publish(&head, None, true);
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         let active_since = if head.len == 0 {
             None
         } else {
@@ -421,6 +421,7 @@ fn catch_up_tree(
     dir: &Path,
     segments: &[Segment],
     head: &Head,
+    offset_of: impl Fn(u64) -> Option<u64>,
 ) -> Result<tree::Writer, LedgerError> {
     let mut tree = tree::Writer::from_disk(dir, head.seq, true);
     let from = tree.size() + 1;
@@ -431,9 +432,16 @@ fn catch_up_tree(
             "adding the records after the tiles on disk to the Merkle tree"
         );
     }
-    segment::for_each_line(segments, from, head.seq, head.len, |_, line| {
-        tree.push(tree::hash::leaf(line));
-    })?;
+    segment::for_each_line(
+        segments,
+        from,
+        head.seq,
+        head.len,
+        offset_of(from),
+        |_, line| {
+            tree.push(tree::hash::leaf(line));
+        },
+    )?;
     Ok(tree)
 }
 
@@ -653,6 +661,21 @@ mod tests {
         let log = Ledger::open(dir.path(), 3).unwrap();
         assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
         assert!(dir.path().join("tile/0/001").exists());
+        // Across sealed segments: the quick start reads from where the index says the tiles end.
+        let rolled = tempfile::tempdir().unwrap();
+        let rolling = Rolling {
+            max_bytes: 20_000,
+            ..Rolling::default()
+        };
+        let mut log = Ledger::open_with(rolled.path(), 1, rolling, testing::SCHEMA).unwrap();
+        for i in 1..=700 {
+            log.append_batch(&[draft(i)]).unwrap();
+        }
+        drop(log);
+        std::fs::remove_file(rolled.path().join("tile/0/001")).unwrap();
+        let log = Ledger::open_with(rolled.path(), 2, rolling, testing::SCHEMA).unwrap();
+        assert!(log.verified_after() > 0);
+        assert_eq!(log.tree().head(), (700, root_of_lines(rolled.path())));
     }
 
     proptest! {

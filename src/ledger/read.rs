@@ -66,7 +66,7 @@ pub fn tree(data_dir: &Path, head: &Head) -> Result<super::tree::Reader, LedgerE
     let segments = segment::segments(data_dir)?;
     let mut tree = super::tree::Writer::from_disk(data_dir, head.seq, false);
     let from = tree.size() + 1;
-    segment::for_each_line(&segments, from, head.seq, head.len, |_, line| {
+    segment::for_each_line(&segments, from, head.seq, head.len, None, |_, line| {
         tree.push(super::tree::hash::leaf(line));
     })?;
     tree.publish();

@@ -248,7 +248,8 @@ pub fn walk_lines(
 
 /// Gives the lines (without their newlines) of the records `from_seq` to `to_seq` of `segments`, in
 /// order, unverified: for a log whose chain was verified already (the tree catching up after a quick
-/// start). `active_len` is the valid length of the active segment. Stops early at a line it cannot read.
+/// start). `active_len` is the valid length of the active segment; `offset`, when known (the index),
+/// where `from_seq` starts in its segment, so that only what follows is read.
 ///
 /// # Errors
 ///
@@ -258,6 +259,7 @@ pub fn for_each_line(
     from_seq: u64,
     to_seq: u64,
     active_len: u64,
+    offset: Option<u64>,
     mut each: impl FnMut(u64, &[u8]),
 ) -> Result<(), LedgerError> {
     if from_seq > to_seq {
@@ -268,14 +270,22 @@ pub fn for_each_line(
         .rposition(|s| s.first_seq <= from_seq)
         .unwrap_or(0);
     let mut seq = from_seq;
-    for seg in &segments[start..] {
+    for (i, seg) in segments[start..].iter().enumerate() {
         let len = if seg.sealed { u64::MAX } else { active_len };
-        let mut lines = match line::Lines::of_file(&seg.path, len) {
+        let skip = offset.filter(|_| i == 0).unwrap_or(0);
+        let opened = File::open(&seg.path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(skip))?;
+            Ok(line::Lines::new(BufReader::with_capacity(
+                1 << 16,
+                io::Read::take(f, len.saturating_sub(skip)),
+            )))
+        });
+        let mut lines = match opened {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !seg.sealed => break,
             Err(e) => return Err(io_at(&seg.path)(e)),
         };
-        let mut at = seg.first_seq;
+        let mut at = if skip > 0 { from_seq } else { seg.first_seq };
         while let Some((_, bytes)) = lines.next_line().map_err(io_at(&seg.path))? {
             if at >= seq {
                 each(at, bytes);
