@@ -131,6 +131,7 @@ impl Ledger {
         let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
         // Verifying everything: the tree is built from the same lines as they are verified.
         let mut tree = tree::Writer::empty(dir);
+        tree.begin_bulk();
         let full = resume.is_none();
         let walked = segment::walk_lines(&segments, resume.as_ref(), |record, pos, _, line| {
             writer.add_map(&record, pos.offset);
@@ -150,6 +151,7 @@ impl Ledger {
         if !full {
             tree = catch_up_tree(dir, &segments, &head, |seq| writer.offset_of(seq))?;
         }
+        tree.end_bulk();
         tree.publish();
         tracing::debug!(
             ms = t.elapsed().as_millis() as u64,
@@ -424,6 +426,7 @@ fn catch_up_tree(
     offset_of: impl Fn(u64) -> Option<u64>,
 ) -> Result<tree::Writer, LedgerError> {
     let mut tree = tree::Writer::from_disk(dir, head.seq, true);
+    tree.begin_bulk();
     let from = tree.size() + 1;
     if from <= head.seq {
         tracing::info!(
