@@ -64,6 +64,8 @@ type Result<T, E = GenerateError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Default)]
 pub struct ArgoEnv {
     vars: BTreeMap<String, String>,
+    /// When a render tool still running is stopped (`sluice diff` bounds each app's render).
+    deadline: Option<std::time::Instant>,
 }
 
 impl ArgoEnv {
@@ -71,7 +73,15 @@ impl ArgoEnv {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         ArgoEnv {
             vars: vars.into_iter().collect(),
+            deadline: None,
         }
+    }
+
+    /// The same environment, with render tools stopped at `deadline`.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// A variable, if set and not empty.
@@ -255,12 +265,28 @@ pub fn documents_from(
     env: &ArgoEnv,
     manifests: Option<&str>,
 ) -> Result<Vec<Document>> {
+    documents_and_warnings(app_dir, repo_root, env, manifests).map(|(docs, _)| docs)
+}
+
+/// [`documents_from`], with the warnings the render tools printed while succeeding (for `render`
+/// and `diff` to show on stderr).
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn documents_and_warnings(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    manifests: Option<&str>,
+) -> Result<(Vec<Document>, Vec<String>)> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
         return Err(GenerateError::NoPolicy { path: policy_path });
     }
     let policy = policy::load(&policy_path)?;
-    let app = app_context(&policy, env)?;
+    let mut app = app_context(&policy, env)?;
+    app.source = source_context(app_dir, repo_root, env);
     let ctx = RenderContext {
         app_dir: app_dir.to_path_buf(),
         repo_root: repo_root.to_path_buf(),
@@ -280,10 +306,14 @@ pub fn documents_from(
         argocd_app_name: app.argocd_app_name.clone(),
         app_helm: env.app_helm(),
         build_env: env.build_env(),
+        deadline: env.deadline,
     };
-    let mut docs = match manifests {
-        Some(text) => manifest::read_all(&[("stdin", text)], &Limits::default())?,
-        None => read_rendered(&policy, &ctx)?,
+    let (mut docs, warnings) = match manifests {
+        Some(text) => (
+            manifest::read_all(&[("stdin", text)], &Limits::default())?,
+            Vec::new(),
+        ),
+        None => read_rendered(&policy.render, &ctx)?,
     };
     if docs.is_empty() {
         return Err(GenerateError::Empty {
@@ -297,16 +327,49 @@ pub fn documents_from(
             source: Box::new(source),
         }
     })?;
-    Ok(docs)
+    Ok((docs, warnings))
 }
 
-fn read_rendered(policy: &Policy, ctx: &RenderContext) -> Result<Vec<Document>> {
-    let rendered = render::render(&policy.render, ctx)?;
+/// The documents of a source that has no `.sluice.yaml`, rendered as Argo CD's repo-server renders
+/// it without a plugin (`render` from the Application's `spec.source`), with no transform: what
+/// `sluice diff` shows for the other apps of a repository.
+///
+/// # Errors
+///
+/// A failed render or a stream that is not Kubernetes objects.
+pub fn plain_documents(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    spec: &crate::policy::RenderSpec,
+) -> Result<(Vec<Document>, Vec<String>)> {
+    let namespace = env.get("ARGOCD_APP_NAMESPACE").unwrap_or("").to_string();
+    let ctx = RenderContext {
+        app_dir: app_dir.to_path_buf(),
+        repo_root: repo_root.to_path_buf(),
+        namespace,
+        kube_version: kube_version(env.get("KUBE_VERSION").unwrap_or("")),
+        api_versions: Vec::new(),
+        path_var: env.get("PATH").map(String::from),
+        argocd_app_name: env.get("ARGOCD_APP_NAME").unwrap_or("").to_string(),
+        app_helm: AppHelm::default(),
+        build_env: env.build_env(),
+        deadline: env.deadline,
+    };
+    read_rendered(spec, &ctx)
+}
+
+fn read_rendered(
+    spec: &crate::policy::RenderSpec,
+    ctx: &RenderContext,
+) -> Result<(Vec<Document>, Vec<String>)> {
+    let rendered = render::render(spec, ctx)?;
     let streams: Vec<(&str, &str)> = rendered
         .iter()
         .map(|r| (r.name.as_str(), r.text.as_str()))
         .collect();
-    Ok(manifest::read_all(&streams, &Limits::default())?)
+    let warnings = rendered.iter().flat_map(|r| r.warnings.clone()).collect();
+    Ok((manifest::read_all(&streams, &Limits::default())?, warnings))
 }
 
 /// Who the app is and what this change is, from Argo CD's environment: the change id and the emergency
@@ -333,7 +396,54 @@ fn app_context(policy: &Policy, env: &ArgoEnv) -> Result<AppContext> {
         cluster: env.app_setting("SLUICE_CLUSTER").unwrap_or("").to_string(),
         emergency,
         sluice_image: env.get("SLUICE_IMAGE").map(String::from),
+        source: crate::transform::SourceContext::default(),
+        prometheus_url: env.get("SLUICE_PROMETHEUS_URL").unwrap_or("").to_string(),
     })
+}
+
+/// Largest `hydrator.metadata` read.
+const MAX_HYDRATOR_METADATA: u64 = 1 << 20;
+
+/// What the guard tells the sink about the revision (docs/approvals.md). With Argo CD's Source
+/// Hydrator the revision synced is a commit Argo CD wrote; the reviewed one is the `drySha` of its
+/// `hydrator.metadata` (in the app's path, or at the root of the hydrated branch), in the dry
+/// repository it names (argo-cd commitserver's `hydratorMetadataFile`: `repoURL`, `drySha`).
+fn source_context(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+) -> crate::transform::SourceContext {
+    let var = |name: &str| env.get(name).unwrap_or("").to_owned();
+    let mut source = crate::transform::SourceContext {
+        revision: var("ARGOCD_APP_REVISION"),
+        repo_url: var("ARGOCD_APP_SOURCE_REPO_URL"),
+        target_revision: var("ARGOCD_APP_SOURCE_TARGET_REVISION"),
+        project: var("ARGOCD_APP_PROJECT_NAME"),
+        dry_sha: String::new(),
+        sink_url: var("SLUICE_SINK_URL"),
+    };
+    let metadata = [app_dir, repo_root]
+        .iter()
+        .map(|d| d.join("hydrator.metadata"))
+        .find(|p| p.is_file() && p.metadata().is_ok_and(|m| m.len() <= MAX_HYDRATOR_METADATA))
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let member = |m: &serde_json::Value, key: &str| {
+        m.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(dry) = metadata.as_ref().and_then(|m| member(m, "drySha")) {
+        source.dry_sha = dry;
+        if let Some(repo) = metadata.as_ref().and_then(|m| member(m, "repoURL")) {
+            source.repo_url = repo;
+        }
+        source.target_revision = String::new();
+    }
+    source
 }
 
 /// [`ArgoEnv::app_setting`] together with the variable that held it, for error messages.

@@ -36,17 +36,23 @@
 //! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer, witnesses' client
 //! witness    the witness's HTTP server (C2SP tlog-witness)
 //! generate   the plugin pipeline
-//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
+//! host       the Git hosts (GitHub, GitLab): credentials, the REST clients, snapshots of what they said
+//! archive    the evidence in object storage (snapshots, segments, tiles, checkpoints): write-once
+//!            puts, retention check, every object version read back
 //! watch      the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
-//! evidence   checkpoints, cosignatures, the witness's rules, proofs against them, the export
+//! evidence   checkpoints, cosignatures, the witness's rules, proofs against them, the export, snapshots
+//! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
+//! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
+//! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
 //! ledger     canonical lines, segments, the one line reader, the index and queries, the Merkle
 //!            tree and its tiles; no threads
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
+//! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
 //! ```
@@ -58,10 +64,10 @@
 //! ```text
 //! cli
 //! diff sink witness
-//! generate archive watch
-//! render transform evidence record
+//! generate archive watch host verify
+//! render transform evidence record approval analysis
 //! policy ledger commit
-//! window manifest
+//! window manifest expr
 //! parallel
 //! ```
 //!
@@ -70,11 +76,15 @@
 
 pub mod cli;
 
+mod analysis;
+mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
+mod expr;
 mod generate;
+mod host;
 mod ledger;
 mod manifest;
 mod parallel;
@@ -83,6 +93,7 @@ mod record;
 mod render;
 mod sink;
 mod transform;
+mod verify;
 mod watch;
 mod window;
 mod witness;

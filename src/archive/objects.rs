@@ -1,17 +1,20 @@
-//! What of a data directory belongs in the archive, under which name, in which order: the sealed
-//! segments first, then the tiles, then the checkpoints and the cosigned checkpoints. A checkpoint is
-//! put only after the segments and tiles of the same pass, so an archived checkpoint always finds the
-//! tiles it needs (the records past the sealed segments are in the tiles only, until they are sealed).
-//! Files that are not one of these (temporary files, the index) are never archived.
+//! What of a data directory belongs in the archive, under which name, in which order: the snapshots
+//! the records name (src/evidence/snapshot.rs: what a Git host said for an approval judgment) first,
+//! then the sealed segments, then the tiles, then the checkpoints and the cosigned checkpoints. A
+//! record's snapshot is archived before the segment holding the record, and a checkpoint only after
+//! the segments and tiles of the same pass, so an archived checkpoint always finds the tiles it needs
+//! (the records past the sealed segments are in the tiles only, until they are sealed). Files that are
+//! not one of these (temporary files, the index) are never archived.
 
-use crate::evidence::checkpoint;
+use crate::evidence::{checkpoint, snapshot};
 use crate::ledger::segment::{self, SEGMENTS_DIR};
 use crate::ledger::tree::tile::{self, TileId};
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// The archive's directories, in the order their objects are put.
-pub const DIRS: [&str; 4] = [
+pub const DIRS: [&str; 5] = [
+    snapshot::DIR,
     SEGMENTS_DIR,
     tile::DIR,
     checkpoint::DIR,
@@ -24,15 +27,21 @@ pub const DIRS: [&str; 4] = [
 ///
 /// A directory cannot be read.
 pub fn local(data_dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
-    let mut out: Vec<(String, PathBuf)> = segment::sealed(data_dir)?
+    let mut out: Vec<(String, PathBuf)> = snapshot::list(data_dir)?
         .into_iter()
-        .map(|s| {
+        .map(|digest| {
             (
-                format!("{SEGMENTS_DIR}/{}", segment::segment_name(s.first_seq)),
-                s.path,
+                format!("{}/{digest}.json", snapshot::DIR),
+                snapshot::path_of(data_dir, &digest),
             )
         })
         .collect();
+    out.extend(segment::sealed(data_dir)?.into_iter().map(|s| {
+        (
+            format!("{SEGMENTS_DIR}/{}", segment::segment_name(s.first_seq)),
+            s.path,
+        )
+    }));
     let mut tiles = Vec::new();
     collect_tiles(data_dir, &data_dir.join(tile::DIR), &mut tiles)?;
     // Lower levels first, then by index and width: the order a reader needs them in.
@@ -80,9 +89,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn segments_then_tiles_then_checkpoints_and_nothing_else() {
+    fn snapshots_then_segments_then_tiles_then_checkpoints_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        let digest = snapshot::store(d, b"{}").unwrap();
+        std::fs::write(d.join("snapshots/notes.txt"), "x").unwrap();
         std::fs::create_dir_all(d.join("segments")).unwrap();
         std::fs::write(d.join("segments").join(segment::segment_name(1)), "x\n").unwrap();
         std::fs::write(d.join("segments/notes.txt"), "x").unwrap();
@@ -100,6 +111,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                format!("snapshots/{digest}.json").as_str(),
                 "segments/00000000000000000001.jsonl",
                 "tile/0/000.p/3",
                 "tile/0/000",

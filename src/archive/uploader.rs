@@ -1,5 +1,5 @@
-//! The background copy of sealed segments and checkpoints into the archive. One thread with its own
-//! small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
+//! The background copy of the evidence of a data directory (approval snapshots, sealed segments, tiles,
+//! checkpoints: archive/objects.rs) into the archive. One thread with its own small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
 //! poll looks for local files the archive lacks and puts them, oldest first. A failing put is retried
 //! with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and
 //! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
@@ -289,7 +289,7 @@ pub fn pending(
         .collect())
 }
 
-/// Copies every sealed segment and checkpoint of `data_dir` the archive lacks, once (`audit archive`).
+/// Copies every object of `data_dir` (archive/objects.rs) the archive lacks, once (`audit archive`).
 /// Unlike the background uploader it does not trust the listing: every local file is put, so one that
 /// is there already is compared byte for byte. Gives how many objects were written.
 ///

@@ -1,8 +1,10 @@
 //! `audit verify --archive`: the archive read whole and checked (evidence/proof.rs). On S3 every object
 //! version is listed first: sluice writes each object once, so a second version (a put on top of a
 //! locked object) or a delete marker (hiding one) is tampering, named by the object; the versions read
-//! are the first ones, which the lock protects. Then the checkpoints, the tiles and the segments, in
-//! chain order, one segment in memory at a time.
+//! are the first ones, which the lock protects. Then the checkpoints, the tiles, the approval snapshots
+//! (each must still have the digest of its name) and the segments, in chain order, one segment in
+//! memory at a time; every snapshot a record of the archived segments names must be archived too (the
+//! uploader puts it before the segment).
 
 use super::objects::DIRS;
 use super::versions::Version;
@@ -10,10 +12,11 @@ use super::Archive;
 use crate::evidence::checkpoint;
 use crate::evidence::note::MAX_NOTE;
 use crate::evidence::proof::{Check, ProofError, Report};
+use crate::evidence::snapshot;
 use crate::evidence::tiles::TileSet;
 use crate::ledger::segment::{self, SEGMENTS_DIR};
 use crate::ledger::tree::tile::{self, TileId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What was read, besides the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct Read {
     pub versions_checked: bool,
     /// Objects read.
     pub objects: usize,
+    /// Approval snapshots read, each with the digest of its name.
+    pub snapshots: usize,
 }
 
 /// Which version of each object to read (`None`: the current one), or the first sign of tampering.
@@ -113,6 +118,7 @@ pub async fn verify(archive: &Archive, mut check: Check) -> Result<(Report, Read
     let mut tiles = TileSet::default();
     let mut segments = Vec::new();
     let mut notes = Vec::new();
+    let mut snapshots = BTreeSet::new();
     for (name, version) in &objects {
         let (dir, file) = name.split_once('/').unwrap_or(("", name));
         if dir == checkpoint::DIR || dir == checkpoint::WITNESSED_DIR {
@@ -136,6 +142,23 @@ pub async fn verify(archive: &Archive, mut check: Check) -> Result<(Report, Read
             tiles
                 .insert(named(name), id, &bytes)
                 .map_err(|e| e.to_string())?;
+        } else if dir == snapshot::DIR {
+            let Some(digest) = file
+                .strip_suffix(".json")
+                .filter(|d| snapshot::is_digest(d))
+            else {
+                continue;
+            };
+            let bytes = archive.read(name, version.as_deref()).await?;
+            let actual = snapshot::digest_of(&bytes);
+            if actual != digest {
+                return Err(format!(
+                    "{}: the content's SHA-256 is {actual}, not the digest of its name: the \
+                     snapshot was changed",
+                    named(name)
+                ));
+            }
+            snapshots.insert(digest.to_owned());
         } else if dir == SEGMENTS_DIR {
             if let Some(first) = segment::first_seq_of_name(file) {
                 segments.push((first, name.clone(), version.clone()));
@@ -154,11 +177,23 @@ pub async fn verify(archive: &Archive, mut check: Check) -> Result<(Report, Read
             .map_err(|e| e.to_string())?;
     }
     let report = check.finish(false).map_err(|e| e.to_string())?;
+    if let Some((digest, seq)) = report
+        .snapshots
+        .iter()
+        .find(|(d, _)| !snapshots.contains(*d))
+    {
+        return Err(format!(
+            "record {seq} of the archived segments names the snapshot {digest} (what the Git host \
+             said for its approvals), but {} is not in the archive",
+            named(&format!("{}/{digest}.json", snapshot::DIR))
+        ));
+    }
     Ok((
         report,
         Read {
             versions_checked,
             objects: objects.len(),
+            snapshots: snapshots.len(),
         },
         notes,
     ))

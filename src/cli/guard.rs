@@ -1,10 +1,11 @@
 //! `sluice guard`, in the `PreSync` hook Job: the window decision at the current time, from the guard
-//! Job's environment (docs/windows.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
+//! Job's environment (docs/windows.md), and with `approvals` the sink's decision (docs/approvals.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
 //! with the reason Argo CD shows when it is blocked, 2 for an invalid policy.
 
 use super::error::{Error, Exit, Result};
 use super::output;
-use crate::window::guard::{self, Env, HttpReporter, Request, SystemClock};
+use crate::window::ask::HttpDecider;
+use crate::window::guard::{self, Env, HttpReporter, Request, SourceRef, SystemClock};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -35,6 +36,24 @@ pub(super) struct GuardArgs {
     /// Revision being synced, for the report.
     #[arg(long, env = "SLUICE_REVISION", default_value = "")]
     revision: String,
+    /// The full commit synced (for the sink's approvals decision).
+    #[arg(long, env = "SLUICE_COMMIT", default_value = "")]
+    commit: String,
+    /// The Application's source repository URL.
+    #[arg(long, env = "SLUICE_REPO_URL", default_value = "")]
+    repo_url: String,
+    /// The Application's target revision (branch).
+    #[arg(long, env = "SLUICE_TARGET_REVISION", default_value = "")]
+    target_revision: String,
+    /// The Application's project.
+    #[arg(long, env = "SLUICE_PROJECT", default_value = "")]
+    project: String,
+    /// A Source Hydrator's dry revision (the reviewed commit).
+    #[arg(long, env = "SLUICE_DRY_SHA", default_value = "")]
+    dry_sha: String,
+    /// The sink's base URL, where the guard asks for approvals decisions.
+    #[arg(long, env = "SLUICE_SINK_URL", default_value = "")]
+    sink_url: String,
 }
 
 /// Where Kubernetes reads a container's termination message by default.
@@ -54,13 +73,21 @@ pub(super) fn run(args: GuardArgs) -> Result<Exit> {
         emergency: args.emergency,
         change_id: args.change_id,
         revision: args.revision,
+        source: SourceRef {
+            commit: args.commit,
+            repo_url: args.repo_url,
+            target_revision: args.target_revision,
+            project: args.project,
+            dry_sha: args.dry_sha,
+            sink_url: args.sink_url,
+        },
     };
     let env = Env {
         report_token: std::env::var("SLUICE_REPORT_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
     };
-    let outcome = guard::run(&request, &env, &SystemClock, &HttpReporter)
+    let outcome = guard::run(&request, &env, &SystemClock, &HttpReporter, &HttpDecider)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let printed = output::print_line(&outcome.decision.to_json().to_string());
     let Some(message) = outcome.blocked_message() else {

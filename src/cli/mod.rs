@@ -13,6 +13,7 @@ mod lint_commit;
 mod output;
 mod render;
 mod serve;
+mod verify;
 mod window;
 mod witness;
 
@@ -54,7 +55,10 @@ enum Command {
     Window(window::WindowCommand),
     /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
     Guard(guard::GuardArgs),
+    /// The PostSync verification: run the policy's checks, report them, fail the sync if asked (runs inside the hook Job).
+    Verify(verify::VerifyArgs),
     /// Run the notification sink that appends every sync outcome to the audit log.
+    // Boxed: the sink's options make it the largest variant by far.
     Serve(Box<serve::ServeArgs>),
     /// Read and verify the audit log.
     #[command(subcommand)]
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
         Command::Guard(args) => guard::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Audit(command) => audit::run(command),
         Command::LintCommit(args) => lint_commit::run(&args),

@@ -62,17 +62,26 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     } else {
         None
     };
-    let docs = generate::documents_from(&dir, &root, &env, stdin.as_deref())?;
+    let (docs, warnings) = generate::documents_and_warnings(&dir, &root, &env, stdin.as_deref())?;
+    // The render tools' own warnings (kustomize deprecations) go to stderr, as the tools print them.
+    let mut stderr = std::io::stderr().lock();
+    for warning in warnings {
+        let _ =
+            std::io::Write::write_fmt(&mut stderr, format_args!("sluice: warning: {warning}\n"));
+    }
+    drop(stderr);
     output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;
     Ok(Exit::Success)
 }
 
-/// Argo CD's environment from `--env` pairs, plus the caller's `PATH` (to find the render tools) and
-/// `SLUICE_IMAGE` (the guard image) unless given.
+/// Argo CD's environment from `--env` pairs, plus the caller's `PATH` (to find the render tools),
+/// `SLUICE_IMAGE` (the guard image) and `SLUICE_SINK_URL` (where the guard asks for approvals) unless
+/// given.
 pub(super) fn argo_env(pairs: &[String]) -> Result<ArgoEnv> {
     let mut env = ArgoEnv::from_vars(parse_pairs(pairs)?);
     env.set_default("PATH", std::env::var("PATH").ok());
     env.set_default("SLUICE_IMAGE", std::env::var("SLUICE_IMAGE").ok());
+    env.set_default("SLUICE_SINK_URL", std::env::var("SLUICE_SINK_URL").ok());
     Ok(env)
 }
 
@@ -106,7 +115,7 @@ fn write(docs: &[Document], format: Format, show_secrets: bool) -> String {
 }
 
 /// Splits `--env` values into variables.
-fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {
+pub(super) fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {
     pairs
         .iter()
         .map(|pair| {

@@ -7,9 +7,12 @@
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};
+use crate::approval::Floor;
 use crate::archive::retention::Retention;
 use crate::commit::DEFAULT_CHANGE_PATTERN;
 use crate::evidence::note::{KeyKind, SigningKey};
+use crate::host::client::{Auth, Endpoint};
+use crate::host::secret::App;
 use crate::ledger::Rolling;
 use crate::sink;
 use crate::watch::WatchConfig;
@@ -98,6 +101,68 @@ pub(super) struct ServeArgs {
     /// COMPLIANCE mode), e.g. 7y or 2555d.
     #[arg(long, requires = "archive", env = "SLUICE_RETENTION")]
     retention: Option<Retention>,
+    /// GitHub's REST API for approvals: https://api.github.com, or GitHub Enterprise Server's
+    /// https://HOST/api/v3. Repositories on its host are checked there.
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    github_api_url: String,
+    /// File holding a GitHub token with read access to pull requests and contents (a Secret); or use
+    /// a GitHub App.
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_TOKEN_FILE",
+        conflicts_with = "github_app_id"
+    )]
+    github_token_file: Option<PathBuf>,
+    /// The GitHub App's id: the sink makes read-only installation tokens with its private key.
+    #[arg(long, env = "SLUICE_GITHUB_APP_ID", requires = "github_app_key_file")]
+    github_app_id: Option<String>,
+    /// File holding the GitHub App's private key (PEM, from a Secret).
+    #[arg(long, env = "SLUICE_GITHUB_APP_KEY_FILE", requires = "github_app_id")]
+    github_app_key_file: Option<PathBuf>,
+    /// The App's installation id; default: the installation of each repository.
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_INSTALLATION_ID",
+        requires = "github_app_id"
+    )]
+    github_installation_id: Option<u64>,
+    /// GitLab for approvals: https://gitlab.com or a self-managed instance's URL.
+    #[arg(long, env = "SLUICE_GITLAB_URL", default_value = "https://gitlab.com")]
+    gitlab_url: String,
+    /// File holding a GitLab token with read_api scope (a Secret).
+    #[arg(long, env = "SLUICE_GITLAB_TOKEN_FILE")]
+    gitlab_token_file: Option<PathBuf>,
+    /// An org minimum for approvals, by project or cluster glob: project=GLOB:RULES or
+    /// cluster=GLOB:RULES, RULES as required=N,codeOwners=true,… (repeat the option for several; in the
+    /// environment, separate them with `;`).
+    #[arg(
+        long = "approvals-floor",
+        value_name = "SCOPE=GLOB:RULES",
+        env = "SLUICE_APPROVALS_FLOOR",
+        value_delimiter = ';'
+    )]
+    approvals_floor: Vec<String>,
+    /// Most first-parent commits one change may have to be judged (more: unverified, nothing cut).
+    #[arg(long, default_value_t = sink::approvals::DEFAULT_MAX_COMMITS)]
+    approvals_max_commits: usize,
+    /// Timeout of each request to a Git host (Go duration).
+    #[arg(long, default_value = "10s")]
+    host_timeout: String,
+    /// File holding a GitHub token that may push a branch and open pull requests (Contents and Pull
+    /// requests: write), used only to open revert pull requests (onFailure: rollback).
+    #[arg(long, env = "SLUICE_GITHUB_WRITE_TOKEN_FILE")]
+    github_write_token_file: Option<PathBuf>,
+    /// Let the GitHub App open revert pull requests: the sink asks it for write tokens (Contents and
+    /// Pull requests) for that only; the App must be granted those permissions.
+    #[arg(long, env = "SLUICE_GITHUB_APP_WRITES", requires = "github_app_id")]
+    github_app_writes: bool,
+    /// File holding a GitLab token with api scope, used only to open revert merge requests.
+    #[arg(long, env = "SLUICE_GITLAB_WRITE_TOKEN_FILE")]
+    gitlab_write_token_file: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -182,6 +247,8 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         max_bytes: parse_size(&args.segment_size)?,
         max_age: parse_age(&args.segment_age)?,
     };
+    let approvals = approvals_config(&args)?;
+    let rollback = rollback_endpoints(&args)?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
         .checkpoint_key_file
@@ -211,8 +278,116 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
             archive,
             witnesses,
         },
+        approvals,
+        rollback,
     })?;
     Ok(Exit::Success)
+}
+
+/// The hosts the sink may write to (revert pull requests), each with its write credential, checked
+/// now. None: `onFailure: rollback` records the commands instead.
+fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
+    let usage = |m: String| Error::Usage(m);
+    let mut out = Vec::new();
+    let github = match (
+        &args.github_write_token_file,
+        args.github_app_writes,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
+        (Some(file), _, _, _) => {
+            read_token(file)?;
+            Some(Auth::Token(file.clone()))
+        }
+        (None, true, Some(id), Some(key)) => Some(Auth::App(App {
+            id: id.clone(),
+            key_file: key.clone(),
+            installation: args.github_installation_id,
+        })),
+        _ => None,
+    };
+    if let Some(auth) = github {
+        out.push(
+            Endpoint::github(&args.github_api_url, auth)
+                .map_err(|e| usage(format!("--github-api-url: {e}")))?,
+        );
+    }
+    if let Some(file) = &args.gitlab_write_token_file {
+        read_token(file)?;
+        out.push(
+            Endpoint::gitlab(&args.gitlab_url, Auth::Token(file.clone()))
+                .map_err(|e| usage(format!("--gitlab-url: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The Git hosts, their credentials and the floors. Credential files are checked now (readable, a
+/// usable key) and read again whenever a token is made, so a rotated Secret is picked up.
+fn approvals_config(args: &ServeArgs) -> Result<sink::approvals::Config> {
+    let usage = |m: String| Error::Usage(m);
+    let github_auth = match (
+        &args.github_token_file,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
+        (Some(file), _, _) => {
+            read_token(file)?;
+            Auth::Token(file.clone())
+        }
+        (None, Some(id), Some(key)) => {
+            let app = App {
+                id: id.clone(),
+                key_file: key.clone(),
+                installation: args.github_installation_id,
+            };
+            app.jwt(chrono::Utc::now().timestamp())
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: e.to_string(),
+                })?;
+            Auth::App(app)
+        }
+        _ => Auth::None,
+    };
+    let gitlab_auth = match &args.gitlab_token_file {
+        Some(file) => {
+            read_token(file)?;
+            Auth::Token(file.clone())
+        }
+        None => Auth::None,
+    };
+    let endpoints = vec![
+        Endpoint::github(&args.github_api_url, github_auth)
+            .map_err(|e| usage(format!("--github-api-url: {e}")))?,
+        Endpoint::gitlab(&args.gitlab_url, gitlab_auth)
+            .map_err(|e| usage(format!("--gitlab-url: {e}")))?,
+    ];
+    let floors = args
+        .approvals_floor
+        .iter()
+        .map(|f| Floor::parse(f).map_err(|e| usage(format!("--approvals-floor {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    if args.approvals_max_commits == 0 {
+        return Err(usage("--approvals-max-commits must be at least 1".into()));
+    }
+    let call_timeout = parse_go_duration(&args.host_timeout)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            usage(format!(
+                "--host-timeout {:?}: give a positive Go duration such as 10s",
+                args.host_timeout
+            ))
+        })?;
+    Ok(sink::approvals::Config {
+        endpoints,
+        floors,
+        max_commits: args.approvals_max_commits,
+        call_timeout: Duration::from_nanos(call_timeout.unsigned_abs()),
+        decide_budget: sink::approvals::DECIDE_BUDGET,
+        after_budget: sink::approvals::AFTER_BUDGET,
+    })
 }
 
 /// `--segment-size`: bytes, or a number with KiB, MiB or GiB (at least 1 byte).

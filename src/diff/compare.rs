@@ -1,18 +1,16 @@
 //! The comparison of two renders (pure): objects paired by identity, per-object unified YAML diffs
-//! with Secret values masked, the workloads whose pod template changes (they restart) and why, and
-//! the hooks that will run. Generated hooks are paired by what they are (component and migration),
-//! not by name, since names carry content hashes.
+//! with Secret values masked, the workloads whose pod template changes (they restart) and each
+//! cause by name, and every hook the sync will run. Generated hooks are paired by what they are
+//! (component and migration), not by name, since names carry content hashes; Kustomize generator
+//! output (`name-<hash>`) is paired by generator name, so a new hash suffix is one object changed.
 
+use super::hooks::{hooks, HookRun};
+use super::object::{objects, pair_generated, text, Obj, Options};
+use super::restart::{restarts, Restart};
 use crate::manifest::{emit, redact, Document};
-use crate::transform::checksum;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
-
-/// Label every generated hook carries, and the ones that say which hook it is.
-const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-const COMPONENT: &str = "app.kubernetes.io/component";
-const MIGRATION: &str = "sluice.io/migration";
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,7 +24,7 @@ pub enum Status {
 /// One secret key's fate, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretKey {
-    /// `data.PASSWORD`, `spec.encryptedData.token`.
+    /// `data.PASSWORD`, `spec.encryptedData.token`, or the last-applied annotation.
     pub key: String,
     /// `added`, `removed`, `changed` or `unchanged`.
     pub status: &'static str,
@@ -39,7 +37,14 @@ pub struct ObjectChange {
     pub status: Status,
     /// `Deployment shop/api` (`Kind namespace/name`, or `Kind name` without a namespace).
     pub object: String,
-    /// The name at base when the head name differs (generated hooks whose names carry a hash).
+    pub api_version: String,
+    pub kind: String,
+    /// As written in the manifest; `null` when it has none (the destination namespace applies).
+    pub namespace: Option<String>,
+    /// The head's name (the base's for a removed object); `generateName` when there is no name.
+    pub name: String,
+    /// The name at base when the head name differs (generated hooks and Kustomize generator output
+    /// whose names carry a hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renamed_from: Option<String>,
     /// Per key of a Secret or `SealedSecret`; empty for other kinds.
@@ -49,34 +54,8 @@ pub struct ObjectChange {
     pub diff: String,
 }
 
-/// A workload whose pod template changes: its pods are replaced on sync.
-#[derive(Debug, Clone, Serialize)]
-pub struct Restart {
-    pub workload: String,
-    /// `ConfigMap api-config changed`, `Secret shop-db changed`, `pod template changed`.
-    pub causes: Vec<String>,
-    /// For a `CronJob`: nothing restarts now, the next runs use the new template.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// A `PreSync` hook of the head render: it runs on the next sync.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookRun {
-    /// `guard`, `backup` or `migration`.
-    pub hook: String,
-    pub object: String,
-    pub detail: String,
-    /// Migrations: files of the `sqlDir` not at base, and files whose content changed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub new_files: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changed_files: Vec<String>,
-}
-
 /// The result of [`compare`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Compared {
     pub objects: Vec<ObjectChange>,
     pub unchanged: usize,
@@ -84,68 +63,16 @@ pub struct Compared {
     pub hooks: Vec<HookRun>,
 }
 
-/// One object of a render, with the identity it is paired by.
-struct Obj {
-    key: String,
-    display: String,
-    group: String,
-    kind: String,
-    namespace: String,
-    name: String,
-    value: Map<String, Value>,
-    template: Option<&'static [&'static str]>,
-}
-
-fn text<'a>(v: &'a Map<String, Value>, path: &[&str]) -> &'a str {
-    let mut cur = Some(v);
-    let (last, parents) = path.split_last().unwrap_or((&"", &[]));
-    for key in parents {
-        cur = cur.and_then(|m| m.get(*key)).and_then(Value::as_object);
-    }
-    cur.and_then(|m| m.get(*last))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn objects(docs: &[Document], default_namespace: &str) -> Vec<Obj> {
-    docs.iter()
-        .map(|doc| {
-            let value = doc.to_object();
-            let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
-            let name = if doc.name().is_empty() {
-                text(&value, &["metadata", "generateName"]).to_string()
-            } else {
-                doc.name().to_string()
-            };
-            let labels = |k: &str| text(&value, &["metadata", "labels", k]).to_string();
-            let identity = if labels(MANAGED_BY) == "sluice" && !labels(COMPONENT).is_empty() {
-                format!("hook:{}:{}", labels(COMPONENT), labels(MIGRATION))
-            } else {
-                name.clone()
-            };
-            let display = if doc.namespace().is_some() {
-                format!("{} {namespace}/{name}", doc.kind())
-            } else {
-                format!("{} {name}", doc.kind())
-            };
-            Obj {
-                key: format!("{}|{}|{namespace}|{identity}", doc.group(), doc.kind()),
-                display,
-                group: doc.group().to_string(),
-                kind: doc.kind().to_string(),
-                namespace,
-                name,
-                template: checksum::pod_template_path(doc),
-                value,
-            }
-        })
-        .collect()
-}
-
 /// Compares the base and head renders; `default_namespace` is where objects without one live.
-pub fn compare(base: &[Document], head: &[Document], default_namespace: &str) -> Compared {
-    let base = objects(base, default_namespace);
-    let head = objects(head, default_namespace);
+pub fn compare(
+    base: &[Document],
+    head: &[Document],
+    default_namespace: &str,
+    options: &Options,
+) -> Compared {
+    let mut base = objects(base, default_namespace, options);
+    let head = objects(head, default_namespace, options);
+    pair_generated(&mut base, &head);
     let base_by_key: BTreeMap<&str, &Obj> = base.iter().map(|o| (o.key.as_str(), o)).collect();
     let head_by_key: BTreeMap<&str, &Obj> = head.iter().map(|o| (o.key.as_str(), o)).collect();
     let mut changes = Vec::new();
@@ -153,13 +80,13 @@ pub fn compare(base: &[Document], head: &[Document], default_namespace: &str) ->
     for h in &head {
         match base_by_key.get(h.key.as_str()) {
             Some(b) if b.value == h.value => unchanged += 1,
-            Some(b) => changes.push(object_change(Status::Changed, Some(b), Some(h))),
-            None => changes.push(object_change(Status::Added, None, Some(h))),
+            Some(b) => changes.push(object_change(Status::Changed, Some(b), Some(h), options)),
+            None => changes.push(object_change(Status::Added, None, Some(h), options)),
         }
     }
     for b in &base {
         if !head_by_key.contains_key(b.key.as_str()) {
-            changes.push(object_change(Status::Removed, Some(b), None));
+            changes.push(object_change(Status::Removed, Some(b), None, options));
         }
     }
     Compared {
@@ -170,7 +97,12 @@ pub fn compare(base: &[Document], head: &[Document], default_namespace: &str) ->
     }
 }
 
-fn object_change(status: Status, base: Option<&Obj>, head: Option<&Obj>) -> ObjectChange {
+fn object_change(
+    status: Status,
+    base: Option<&Obj>,
+    head: Option<&Obj>,
+    options: &Options,
+) -> ObjectChange {
     let mut base_value = base.map(|o| o.value.clone());
     let mut head_value = head.map(|o| o.value.clone());
     let secret_keys = mask_secrets(base_value.as_mut(), head_value.as_mut());
@@ -179,14 +111,14 @@ fn object_change(status: Status, base: Option<&Obj>, head: Option<&Obj>) -> Obje
             .unwrap_or_default()
     };
     let (old, new) = (yaml(base_value), yaml(head_value));
-    let shown = head.or(base).map(|o| o.display.clone()).unwrap_or_default();
+    let shown = head.or(base);
     let renamed_from = match (base, head) {
         (Some(b), Some(h)) if b.name != h.name => Some(b.name.clone()),
         _ => None,
     };
     let diff = similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
-        .context_radius(3)
+        .context_radius(options.context)
         .header(
             &base.map_or_else(|| "/dev/null".into(), |o| format!("base/{}", o.display)),
             &head.map_or_else(|| "/dev/null".into(), |o| format!("head/{}", o.display)),
@@ -194,28 +126,50 @@ fn object_change(status: Status, base: Option<&Obj>, head: Option<&Obj>) -> Obje
         .to_string();
     ObjectChange {
         status,
-        object: shown,
+        object: shown.map(|o| o.display.clone()).unwrap_or_default(),
+        api_version: shown.map(|o| o.api_version.clone()).unwrap_or_default(),
+        kind: shown.map(|o| o.kind.clone()).unwrap_or_default(),
+        namespace: shown.and_then(|o| o.explicit_namespace.clone()),
+        name: shown.map(|o| o.name.clone()).unwrap_or_default(),
         renamed_from,
         secret_keys,
         diff,
     }
 }
 
+fn key_status<T: PartialEq>(old: Option<&T>, new: Option<&T>) -> &'static str {
+    match (old, new) {
+        (None, _) => "added",
+        (_, None) => "removed",
+        (Some(o), Some(n)) if o == n => "unchanged",
+        _ => "changed",
+    }
+}
+
 /// Replaces secret values on both sides with markers that differ only where the value changed, and
-/// says per key what happened. The values themselves go no further than this function.
+/// says per key what happened; the last-applied annotation is masked inside (or hidden whole). The
+/// values themselves go no further than this function.
 fn mask_secrets(
-    base: Option<&mut Map<String, Value>>,
-    head: Option<&mut Map<String, Value>>,
+    mut base: Option<&mut Map<String, Value>>,
+    mut head: Option<&mut Map<String, Value>>,
 ) -> Vec<SecretKey> {
+    let mut out = Vec::new();
+    let old_text = base.as_deref_mut().and_then(mask_annotation);
+    let new_text = head.as_deref_mut().and_then(mask_annotation);
+    if old_text.is_some() || new_text.is_some() {
+        out.push(SecretKey {
+            key: format!("metadata.annotations.{}", redact::LAST_APPLIED),
+            status: key_status(old_text.as_ref(), new_text.as_ref()),
+        });
+    }
     let mut base_maps: BTreeMap<String, &mut Map<String, Value>> = base
         .map(|b| redact::secret_maps_mut(b).into_iter().collect())
         .unwrap_or_default();
     let mut head_maps: BTreeMap<String, &mut Map<String, Value>> = head
         .map(|h| redact::secret_maps_mut(h).into_iter().collect())
         .unwrap_or_default();
-    let mut out = Vec::new();
     let paths: Vec<String> = head_maps.keys().chain(base_maps.keys()).cloned().collect();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     for path in paths {
         if !seen.insert(path.clone()) {
             continue;
@@ -228,20 +182,14 @@ fn mask_secrets(
             .chain(b.iter().flat_map(|m| m.keys()))
             .cloned()
             .collect();
-        let mut done = std::collections::BTreeSet::new();
+        let mut done = BTreeSet::new();
         for key in keys {
             if !done.insert(key.clone()) {
                 continue;
             }
-            let old = b.as_deref_mut().and_then(|m| m.get_mut(&key));
-            let old_value = old.as_ref().map(|v| (*v).clone());
-            let new = h.as_deref_mut().and_then(|m| m.get_mut(&key));
-            let status = match (&old_value, &new) {
-                (None, _) => "added",
-                (_, None) => "removed",
-                (Some(o), Some(n)) if o == &**n => "unchanged",
-                _ => "changed",
-            };
+            let old_value = b.as_deref().and_then(|m| m.get(&key)).cloned();
+            let new_value = h.as_deref().and_then(|m| m.get(&key)).cloned();
+            let status = key_status(old_value.as_ref(), new_value.as_ref());
             if let Some(v) = b.as_deref_mut().and_then(|m| m.get_mut(&key)) {
                 *v = Value::String(redact::HIDDEN.into());
             }
@@ -261,155 +209,87 @@ fn mask_secrets(
     out
 }
 
-/// The object at `path` of a pod-template workload, without the config-checksum annotations.
-fn template_without_checksums(value: &Map<String, Value>, path: &[&str]) -> Value {
-    let mut template = Value::Object(value.clone());
-    for key in path {
-        template = template.get(*key).cloned().unwrap_or(Value::Null);
-    }
-    if let Some(annotations) = template
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        annotations.retain(|k, _| !k.ends_with("config-checksum"));
-    }
-    template
+/// Masks the last-applied annotation of a secret-kind object; gives its value before masking.
+fn mask_annotation(object: &mut Map<String, Value>) -> Option<Value> {
+    let group = redact::group_of(text(object, &["apiVersion"])).to_string();
+    let kind = text(object, &["kind"]).to_string();
+    let v = redact::last_applied_mut(object)?;
+    let original = v.clone();
+    *v = Value::String(v.as_str().map_or_else(
+        || redact::HIDDEN.into(),
+        |t| redact::mask_last_applied(t, &group, &kind),
+    ));
+    Some(original)
 }
 
-/// Workloads present at both revisions whose pod template differs, with the configs that changed.
-fn restarts(base: &[Obj], head: &[Obj], base_by_key: &BTreeMap<&str, &Obj>) -> Vec<Restart> {
-    let mut out = Vec::new();
-    for h in head {
-        let (Some(path), Some(b)) = (h.template, base_by_key.get(h.key.as_str())) else {
-            continue;
-        };
-        // Hook Jobs run anew on every sync: they are listed as hooks, not as restarts.
-        if h.key.contains("|hook:") {
-            continue;
-        }
-        let template = |o: &Obj| {
-            let mut v = Value::Object(o.value.clone());
-            for key in path {
-                v = v.get(*key).cloned().unwrap_or(Value::Null);
-            }
-            v
-        };
-        if template(b) == template(h) {
-            continue;
-        }
-        let mut causes = Vec::new();
-        for (kind, name) in checksum::config_references(&h.value, path) {
-            let find = |side: &[Obj]| {
-                config_source(side, &h.namespace, kind, &name).map(|o| o.value.clone())
-            };
-            match (find(base), find(head)) {
-                (Some(old), Some(new)) if old != new => {
-                    causes.push(format!("{kind} {name} changed"));
-                }
-                (None, Some(_)) => causes.push(format!("{kind} {name} added")),
-                (Some(_), None) => causes.push(format!("{kind} {name} removed")),
-                _ => {}
-            }
-        }
-        if template_without_checksums(&b.value, path) != template_without_checksums(&h.value, path)
-        {
-            causes.push("pod template changed".into());
-        }
-        out.push(Restart {
-            workload: h.display.clone(),
-            causes,
-            note: (h.kind == "CronJob")
-                .then(|| "nothing restarts now; the next runs use the new template".into()),
-        });
-    }
-    out
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::object::generator_name;
+    use crate::diff::restart::{changed_paths, image_change};
 
-/// The object that provides the `ConfigMap` or Secret `name` in `namespace`: itself, or a
-/// `SealedSecret` or `ExternalSecret` that produces a Secret of that name (as config checksums count them).
-fn config_source<'a>(side: &'a [Obj], namespace: &str, kind: &str, name: &str) -> Option<&'a Obj> {
-    let direct = side.iter().find(|o| {
-        o.group.is_empty() && o.kind == kind && o.namespace == namespace && o.name == name
-    });
-    if direct.is_some() || kind != "Secret" {
-        return direct;
+    #[test]
+    fn generator_names_are_kustomize_hash_suffixes_only() {
+        assert_eq!(generator_name("app-config-5tkm2d4c8b"), Some("app-config"));
+        assert_eq!(generator_name("app-config-2"), None);
+        assert_eq!(
+            generator_name("shop-schema-968fb27ad5"),
+            None,
+            "0, a are not in the alphabet"
+        );
+        assert_eq!(generator_name("-5tkm2d4c8b"), None);
     }
-    side.iter().find(|o| {
-        o.namespace == namespace
-            && match (o.group.as_str(), o.kind.as_str()) {
-                ("bitnami.com", "SealedSecret") => {
-                    let t = text(&o.value, &["spec", "template", "metadata", "name"]);
-                    (if t.is_empty() { &o.name } else { t }) == name
-                }
-                ("external-secrets.io", "ExternalSecret") => {
-                    let t = text(&o.value, &["spec", "target", "name"]);
-                    (if t.is_empty() { &o.name } else { t }) == name
-                }
-                _ => false,
-            }
-    })
-}
 
-/// The hooks of the head render, in their order, with what is new in each migration's files.
-fn hooks(base: &[Obj], head: &[Obj]) -> Vec<HookRun> {
-    let label = |o: &Obj, k: &str| text(&o.value, &["metadata", "labels", k]).to_string();
-    let is_hook = |o: &Obj| label(o, MANAGED_BY) == "sluice" && !label(o, COMPONENT).is_empty();
-    let files = |side: &[Obj], migration: &str| -> Option<Map<String, Value>> {
-        side.iter()
-            .find(|o| is_hook(o) && o.kind == "ConfigMap" && label(o, MIGRATION) == migration)
-            .and_then(|o| o.value.get("data").and_then(Value::as_object).cloned())
-    };
-    let mut out = Vec::new();
-    for h in head.iter().filter(|o| is_hook(o) && o.kind != "ConfigMap") {
-        let component = label(h, COMPONENT);
-        let mut run = HookRun {
-            hook: component.clone(),
-            object: h.display.clone(),
-            detail: String::new(),
-            new_files: Vec::new(),
-            changed_files: Vec::new(),
+    #[test]
+    fn an_object_without_a_name_is_named_by_its_source() {
+        let doc = |file: &str| {
+            Document::from_object(
+                serde_json::json!({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["a.yaml"]})
+                    .as_object()
+                    .expect("object"),
+                crate::manifest::Source {
+                    file: file.into(),
+                    index: 0,
+                    line: 1,
+                },
+            )
         };
-        match component.as_str() {
-            "guard" => {
-                run.detail =
-                    "checks the maintenance windows and freezes before anything is applied".into();
-            }
-            "backup" => {
-                let namespaces: Vec<&str> = h
-                    .value
-                    .get("spec")
-                    .and_then(|s| s.get("includedNamespaces"))
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                run.detail = format!(
-                    "Velero backup of namespace{} {} (ttl {})",
-                    if namespaces.len() == 1 { "" } else { "s" },
-                    namespaces.join(", "),
-                    text(&h.value, &["spec", "ttl"])
-                );
-            }
-            "migration" => {
-                let name = label(h, MIGRATION);
-                let new_files = files(head, &name).unwrap_or_default();
-                let old_files = files(base, &name).unwrap_or_default();
-                for (file, content) in &new_files {
-                    match old_files.get(file) {
-                        None => run.new_files.push(file.clone()),
-                        Some(old) if old != content => run.changed_files.push(file.clone()),
-                        Some(_) => {}
-                    }
-                }
-                let nothing_new = run.new_files.is_empty() && run.changed_files.is_empty();
-                run.detail = if !new_files.is_empty() && nothing_new {
-                    format!("migration {name}: no new SQL files")
-                } else {
-                    format!("migration {name}")
-                };
-            }
-            _ => {}
-        }
-        out.push(run);
+        let c = compare(
+            &[],
+            &[doc("kustomization.yaml")],
+            "shop",
+            &Options::default(),
+        );
+        assert_eq!(
+            c.objects[0].object,
+            "Kustomization (no name: kustomization.yaml document 0)"
+        );
+        assert_eq!(c.objects[0].name, "");
+        assert_eq!(c.objects[0].kind, "Kustomization");
     }
-    out
+
+    #[test]
+    fn images_are_named_by_tag_when_the_repository_stays() {
+        assert_eq!(
+            image_change("api", "ghcr.io/x/api:v2.4.3", "ghcr.io/x/api:v2.5.0"),
+            "image api: v2.4.3 → v2.5.0"
+        );
+        assert_eq!(
+            image_change("api", "localhost:5000/api", "localhost:5000/api:1"),
+            "image api: latest → 1"
+        );
+        assert_eq!(
+            image_change("api", "a/api:1", "b/api:1"),
+            "image api: a/api:1 → b/api:1"
+        );
+    }
+
+    #[test]
+    fn changed_paths_match_list_items_by_name() {
+        let old = serde_json::json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"memory": "1Gi"}}}]}});
+        let new = serde_json::json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"memory": "2Gi"}}}]}});
+        let mut out = Vec::new();
+        changed_paths(&old, &new, "", &mut out);
+        assert_eq!(out, ["spec.containers[a].resources.limits.memory"]);
+    }
 }

@@ -170,6 +170,20 @@ pub fn weakened(base: Option<&Policy>, head: Option<&Policy>) -> Vec<Weakening> 
                     .into(),
         });
     }
+    if base.backup.enabled && head.backup.enabled {
+        backup_targets(base, head, &mut out);
+    }
+    for m in &base.migrations {
+        if !head.migrations.iter().any(|h| h.name == m.name) {
+            out.push(Weakening {
+                control: "migrations",
+                message: format!(
+                    "migration '{}' removed: its PreSync Job no longer runs before the sync",
+                    m.name
+                ),
+            });
+        }
+    }
     if base.change.required && !head.change.required {
         out.push(Weakening {
             control: "change.required",
@@ -177,6 +191,47 @@ pub fn weakened(base: Option<&Policy>, head: Option<&Policy>) -> Vec<Weakening> 
         });
     }
     out
+}
+
+/// Namespaces the backup no longer covers, and resources it newly excludes.
+fn backup_targets(base: &Policy, head: &Policy, out: &mut Vec<Weakening>) {
+    let (b, h) = (&base.backup, &head.backup);
+    if !b.namespaces.is_empty() {
+        let gone: Vec<&String> = b
+            .namespaces
+            .iter()
+            .filter(|n| !h.namespaces.contains(n))
+            .collect();
+        if !gone.is_empty() {
+            out.push(Weakening {
+                control: "backup",
+                message: format!(
+                    "backup target removed: namespace{} {} no longer backed up{}",
+                    if gone.len() == 1 { "" } else { "s" },
+                    gone.iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if h.namespaces.is_empty() {
+                        " (now the destination namespace only)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+    }
+    let excluded: Vec<&String> = h
+        .excluded_resources
+        .iter()
+        .filter(|r| !b.excluded_resources.contains(r))
+        .collect();
+    if !excluded.is_empty() {
+        out.push(Weakening {
+            control: "backup",
+            message: format!("backup excludes more resources: {excluded:?}"),
+        });
+    }
 }
 
 fn describe(w: &WindowSpec) -> String {
@@ -419,6 +474,18 @@ mod tests {
         assert_eq!(
             messages(&format!("windows:\n{DENY}"), &format!("windows:\n{manual}")),
             ["windows: deny window 'business hours': manualSync turned on (manual syncs pass)"]
+        );
+        let migration = "migrations:\n- {name: schema, image: flyway:10}\n";
+        assert_eq!(
+            messages(migration, "migrations: []"),
+            ["migrations: migration 'schema' removed: its PreSync Job no longer runs before the sync"]
+        );
+        assert_eq!(
+            messages(
+                "backup: {enabled: true, namespaces: [shop, shop-data]}",
+                "backup: {enabled: true, namespaces: [shop]}"
+            ),
+            ["backup: backup target removed: namespace 'shop-data' no longer backed up"]
         );
     }
 }

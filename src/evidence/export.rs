@@ -5,7 +5,8 @@
 //! Every derived file is a function of `records.jsonl` that `VERIFY.md` recomputes with `jq` and
 //! compares byte for byte, so the rules here and the jq program in [`RECIPE`] must say the same thing:
 //! changes are the records received in `[from, to)` grouped by `changeId` (a record without one is
-//! its own change, `no-change-id-seq-N`), in the order of their first record. A CSV cell that a
+//! its own change, `no-change-id-seq-N`), in the order of their first record; a change's outcome is its
+//! last record that is neither a guard decision nor a verification report. A CSV cell that a
 //! spreadsheet would take for a formula (OWASP's rule: it begins with `=`, `+`, `-`, `@`, a tab or a
 //! carriage return) is written with a leading `'`.
 
@@ -154,9 +155,8 @@ impl Change<'_> {
         let outcome = self
             .records
             .iter()
-            .filter(|r| str_of(r, "event") != Some("guard-decision"))
             .filter_map(|r| str_of(r, "event"))
-            .next_back()
+            .rfind(|e| !matches!(*e, "guard-decision" | "verification"))
             .unwrap_or("");
         // The gate's exceptions (record/gate.rs): the reasons a sync skipped the gate.
         let findings = self.records.iter().flat_map(|r| {
@@ -308,7 +308,8 @@ pub struct Anchor {
 
 /// The bundle's files (path, bytes), `SHA256SUMS` last. `records` are the verified records from the
 /// one before the period to the one after it (as far as the checkpoint goes), in order; `proofs` their
-/// inclusion proofs in the checkpoint's tree, in the same order.
+/// inclusion proofs in the checkpoint's tree, in the same order; `snapshots` the approval snapshots
+/// they name, by digest (`snapshots/<digest>.json`).
 ///
 /// # Errors
 ///
@@ -316,6 +317,7 @@ pub struct Anchor {
 pub fn bundle(
     records: &[Map<String, Value>],
     proofs: &[Vec<Hash>],
+    snapshots: &BTreeMap<String, Vec<u8>>,
     period: &Period,
     anchor: &Anchor,
 ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
@@ -379,6 +381,12 @@ pub fn bundle(
         proof_lines.push('\n');
     }
     files.push(("proofs.txt".into(), proof_lines.into_bytes()));
+    for (digest, bytes) in snapshots {
+        files.push((
+            format!("{}/{digest}.json", super::snapshot::DIR),
+            bytes.clone(),
+        ));
+    }
     files.push((
         "checkpoint.note".into(),
         anchor.checkpoint.as_bytes().to_vec(),
@@ -455,6 +463,13 @@ mod tests {
             ),
             rec(4, "2026-01-02T02:00:00.000Z", None, &json!({})),
             rec(5, "2026-01-03T00:00:00.000Z", Some("CHG-1"), &json!({})),
+            // A verification report after the sync's record is not the change's outcome.
+            rec(
+                6,
+                "2026-01-02T03:00:00.000Z",
+                Some("CHG-2"),
+                &json!({"event": "verification"}),
+            ),
         ];
         let period = Period {
             from: "2026-01-02T00:00:00.000Z".into(),
@@ -467,7 +482,8 @@ mod tests {
             witness_keys: vec!["w+2+y".into()],
         };
         let proofs = vec![vec![[1u8; 32]]; records.len()];
-        let files = bundle(&records, &proofs, &period, &anchor).unwrap();
+        let snapshots = BTreeMap::from([("ab".repeat(32), b"{}\n".to_vec())]);
+        let files = bundle(&records, &proofs, &snapshots, &period, &anchor).unwrap();
         let get = |p: &str| {
             String::from_utf8(files.iter().find(|(n, _)| n == p).unwrap().1.clone()).unwrap()
         };
@@ -476,11 +492,14 @@ mod tests {
         assert_eq!(lines.len(), 3, "{csv}");
         assert_eq!(
             lines[1],
-            r#""CHG-2","app0 app1","r2","","","alice","a b","allowed","bk","sync-succeeded","rollback selective-sync","2 3""#
+            r#""CHG-2","app0 app1","r2","","","alice","a b","allowed","bk","sync-succeeded","rollback selective-sync","2 3 6""#
         );
         assert!(lines[2].starts_with(r#""no-change-id-seq-4","app0""#));
         assert!(get("evidence/CHG-2.md").contains("| Approved by | a b |\n"));
         assert!(get("SHA256SUMS").contains("  records.jsonl\n"));
+        let snapshot = format!("snapshots/{}.json", "ab".repeat(32));
+        assert_eq!(get(&snapshot), "{}\n");
+        assert!(get("SHA256SUMS").contains(&format!("  {snapshot}\n")));
         assert_eq!(get("sample.txt").lines().count(), 1);
         assert!(get("VERIFY.md").contains("from=2026-01-02T00:00:00.000Z"));
         assert_eq!(get("witness.keys"), "w+2+y\n");
@@ -513,7 +532,7 @@ mod tests {
             witness_keys: Vec::new(),
         };
         let records = vec![rec(1, "2026", Some("=cmd|' /C calc'!A0"), &json!({}))];
-        let files = bundle(&records, &[vec![]], &period, &anchor).unwrap();
+        let files = bundle(&records, &[vec![]], &BTreeMap::new(), &period, &anchor).unwrap();
         let csv = &files.iter().find(|(n, _)| n == "changes.csv").unwrap().1;
         assert!(String::from_utf8_lossy(csv).contains("\n\"'=cmd|' /C calc'!A0\","));
     }
@@ -533,7 +552,7 @@ mod tests {
         };
         let bad = vec![rec(1, "2026", Some("a\nb"), &json!({}))];
         assert!(matches!(
-            bundle(&bad, &[], &period, &anchor),
+            bundle(&bad, &[], &BTreeMap::new(), &period, &anchor),
             Err(ExportError::ControlCharacter(_))
         ));
         let clash = vec![
@@ -541,7 +560,7 @@ mod tests {
             rec(2, "2026", Some("a_b"), &json!({})),
         ];
         assert!(matches!(
-            bundle(&clash, &[], &period, &anchor),
+            bundle(&clash, &[], &BTreeMap::new(), &period, &anchor),
             Err(ExportError::SameFileName(..))
         ));
     }

@@ -13,6 +13,7 @@
 //! proof       segments + checkpoints + tiles → a report, or the first thing that does not hold
 //! tlog_proof  C2SP tlog-proof: one record's inclusion proof with its checkpoint, as text
 //! export      verified records + a witnessed checkpoint + inclusion proofs → the bundle's files
+//! snapshot    what outside systems said for a decision, stored by SHA-256 beside the log
 //! ```
 
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod export;
 pub mod note;
 pub mod proof;
 pub mod sign;
+pub mod snapshot;
 pub mod tiles;
 pub mod tlog_proof;
 pub mod witness;

@@ -9,13 +9,16 @@
 //! witnesses cosigned shows a fork even to someone who doubts the log's own key: the witnesses never
 //! cosign two trees of which one does not extend the other. The tiles given are compared with the tree
 //! the records give, and the checkpoints past the records (an archive holds sealed segments only) are
-//! checked against the tiles.
+//! checked against the tiles. The snapshots the records name (what a Git host said for an approval
+//! judgment, `snapshots/<digest>.json` beside the log) are listed in the report, for the caller to
+//! check that each is there with its digest: [`verify_dir`] does so in the data directory.
 //!
 //! Segment layout (docs/audit-log.md, "Segments"): sealed segments are `segments/<first seq, 20
 //! digits>.jsonl`, never modified again; the active segment is `audit.jsonl`, after them.
 
 use super::checkpoint::{self, Checkpoint, Root};
 use super::note::{self, NoteError, VerifierKey};
+use super::snapshot;
 use super::tiles::{self, TileError, TileSet};
 use crate::ledger::canonical::to_hex;
 use crate::ledger::line::{self, Head};
@@ -123,6 +126,12 @@ pub enum ProofError {
         given: usize,
         newest: String,
     },
+    #[error("record {seq} names the snapshot {digest} (what the Git host said for its approvals): {reason}")]
+    Snapshot {
+        seq: u64,
+        digest: String,
+        reason: String,
+    },
     #[error("{what}: the tree of the first {size} records has root {expected} there, but {found} here: one of them was rewritten")]
     Root {
         what: String,
@@ -162,6 +171,8 @@ pub struct Report {
     pub witnessed: Option<(u64, usize)>,
     /// Tiles compared with the records.
     pub tiles: usize,
+    /// The snapshots the records name (their digests), each with the first record's seq naming it.
+    pub snapshots: BTreeMap<String, u64>,
 }
 
 /// One tree size's checkpoints (the same statement may come from several files).
@@ -200,6 +211,7 @@ pub struct Check {
     /// A tile that does not match, reported at the end (a checkpoint's mismatch is the stronger word).
     tile_error: Option<ProofError>,
     required: BTreeMap<u64, (Hash, String)>,
+    snapshots: BTreeMap<String, u64>,
 }
 
 impl Check {
@@ -215,6 +227,7 @@ impl Check {
             tiles_checked: 0,
             tile_error: None,
             required: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
         }
     }
 
@@ -320,6 +333,9 @@ impl Check {
         let scan = line::scan_lines_from(reader, start, base, |record, _, bytes| {
             let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
             self.leaf(tree_hash::leaf(bytes));
+            if let Some(digest) = snapshot::named_by(&record) {
+                self.snapshots.entry(digest.to_owned()).or_insert(seq);
+            }
             if mismatch.is_none() {
                 let hash = record.get("hash").and_then(Value::as_str).unwrap_or("");
                 mismatch = self.reached(seq, hash, name);
@@ -501,6 +517,7 @@ impl Check {
             beyond,
             witnessed,
             tiles: self.tiles_checked,
+            snapshots: self.snapshots,
         })
     }
 
@@ -577,12 +594,14 @@ pub fn add_local_checkpoints(check: &mut Check, data_dir: &Path) -> Result<(), P
 }
 
 /// Verifies the data directory's log (sealed segments, then `audit.jsonl`) against its checkpoints and
-/// tiles, and against `check`'s other checkpoints and required roots. A torn last line is not verified
-/// and fails, as in `audit verify`.
+/// tiles, and against `check`'s other checkpoints and required roots, and that every snapshot a record
+/// names is in `snapshots/` with its digest. A torn last line is not verified and fails, as in `audit
+/// verify`.
 ///
 /// # Errors
 ///
-/// See [`Check`]; also no checkpoint at all while the log has records.
+/// See [`Check`]; also no checkpoint at all while the log has records, and a snapshot a record names
+/// that is missing or changed.
 pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofError> {
     add_local_checkpoints(&mut check, data_dir)?;
     let set = tiles::read_dir(data_dir).map_err(|e| ProofError::Io {
@@ -606,7 +625,15 @@ pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofErro
             data_dir.join(checkpoint::DIR).display().to_string(),
         ));
     }
-    check.finish(true)
+    let report = check.finish(true)?;
+    for (digest, seq) in &report.snapshots {
+        snapshot::read(data_dir, digest).map_err(|e| ProofError::Snapshot {
+            seq: *seq,
+            digest: digest.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(report)
 }
 
 /// Calls `each` with every record of the data directory's log (sealed segments, then `audit.jsonl`), in

@@ -2,11 +2,10 @@
 //! "Records") or of a guard decision. Takes the parsed request body and the receipt time, gives a typed
 //! record [`Body`] without `seq`/`prev`/`hash` (the ledger adds those). Pure: no clock, no I/O. The
 //! types themselves, and how a line of the log reads into them, are in `model`.
-//!
 //! Only the extracted fields are kept, never the body: an Application's spec can carry Helm values with
 //! secrets. Every field is read defensively (a wrong type reads as absent), so no body can panic this.
-//! Every member of a record is always written, `null` when unknown: the canonical bytes of a record are
-//! those of every release so far (tests/fixtures/audit/golden).
+//! Every member is written, `null` when unknown (the canonical bytes of every release so far,
+//! tests/fixtures/audit/golden), but `approval` and `verification`, which the sink adds where they apply.
 
 use super::event::{guard_key, idempotency_key, EventError, Via, EVENTS, GUARD_DECISION};
 use super::gate;
@@ -142,6 +141,8 @@ pub fn event_record_via(
         emergency_source: Added::Present(emergency.map(|(_, from)| from.as_str().to_owned())),
         via: Added::Present(via.as_str().to_owned()),
         gate: Added::Present(gate),
+        approval: Added::Absent,
+        verification: Added::Absent,
         extra: Map::new(),
     })))
 }
@@ -330,6 +331,7 @@ pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError>
         at: at.to_owned(),
         active,
         windows,
+        approval: Added::Absent,
         extra: Map::new(),
     })))
 }
@@ -732,8 +734,7 @@ mod tests {
         })
     }
 
-    /// Seals `body` as a line would be, reads the line back into a [`Record`], and gives both canonical
-    /// forms.
+    /// Seals `body` as a line would be, reads it back into a [`Record`]; both canonical forms.
     fn line_and_read_back(body: &Body) -> (Vec<u8>, Vec<u8>) {
         let mut map = body.to_map();
         map.insert("seq".into(), json!(7));

@@ -22,6 +22,9 @@ pub const EVENTS: [&str; 8] = [
 /// The `event` of a guard decision record (`POST /v1/guard`).
 pub const GUARD_DECISION: &str = "guard-decision";
 
+/// The `event` of a verification record: the `PostSync` hook's verdict (`POST /v1/verifications`).
+pub const VERIFICATION: &str = "verification";
+
 /// The events that record a finished operation: the ones that carry gate findings, and the ones the
 /// Application watch records.
 pub const SYNC_SUCCEEDED: &str = "sync-succeeded";
@@ -94,6 +97,12 @@ pub fn idempotency_key(event: &str, app_uid: &str, started_at: &str, revision: &
 pub(super) fn guard_key(app: &str, revision: &str, at: &str, allowed: bool) -> String {
     let allowed = if allowed { "true" } else { "false" };
     length_prefixed_digest(&[GUARD_DECISION, app, revision, at, allowed])
+}
+
+/// The idempotency key of a verification record: the app (`namespace/name`), the revision and the
+/// time the verification started (a re-run of the hook starts later: another record).
+pub(super) fn verification_key(app: &str, revision: &str, started_at: &str) -> String {
+    length_prefixed_digest(&[VERIFICATION, app, revision, started_at])
 }
 
 fn length_prefixed_digest(fields: &[&str]) -> String {

@@ -241,6 +241,7 @@ impl Knowledge {
                     self.apps.entry(s.app.name.clone()).or_default().plugin = true;
                 }
             }
+            Body::Verify(_) => {}
         }
     }
 
@@ -289,7 +290,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) => &[],
+        Body::Guard(_) | Body::Verify(_) => &[],
     }
 }
 

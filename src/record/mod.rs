@@ -8,6 +8,9 @@
 //! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
+//! evidence approval and verification evidence members (later a ticket)
+//! verification the verify hook's report → a `verification` record
+//! findings gate exceptions and evidence findings: what `audit exceptions` lists
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -18,17 +21,23 @@
 
 mod build;
 pub mod event;
+pub mod evidence;
 mod filter;
+pub mod findings;
 pub mod gate;
 mod model;
 pub mod read;
+pub mod verification;
 
 pub use build::{event_record, event_record_via, guard_record};
-pub use event::{EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
+pub use event::{
+    EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED, VERIFICATION,
+};
 pub use filter::Filter;
+pub use model::Added;
 #[cfg(test)]
-pub use model::{Added, Commit};
-pub use model::{Body, Gate, GuardDecision, Record, SyncEvent};
+pub use model::Commit;
+pub use model::{Body, Gate, GuardDecision, Record, SyncEvent, VerificationRecord};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
 #[cfg(test)]

@@ -20,7 +20,8 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::GUARD_DECISION;
+use super::event::{GUARD_DECISION, VERIFICATION};
+use super::evidence::{Approval, Verification};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -34,14 +35,16 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event or a guard decision. The log's `event` member tells them
-/// apart: `guard-decision` is a guard decision, anything else an event.
+/// What a record records: an Argo CD event, a guard decision, or a verification verdict. The log's
+/// `event` member tells them apart: `guard-decision` is a guard decision, `verification` a verdict,
+/// anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
-    // Boxed: both are large (every nested object has a map of unknown members) and of unequal size.
+    // Boxed: all are large (every nested object has a map of unknown members) and of unequal size.
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
+    Verify(Box<VerificationRecord>),
 }
 
 /// An Argo CD Notifications event (`POST /v1/events`), as [`super::event_record`] extracts it.
@@ -111,6 +114,14 @@ pub struct SyncEvent {
     /// for a sync known only from `status.history`, which has no sync result).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub gate: Added<Option<Gate>>,
+    /// The Git host's approvals of the revision (src/record/evidence.rs); absent when no approvals
+    /// rule covers the app.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub approval: Added<Option<Approval>>,
+    /// The `PostSync` hook's verification of the operation (src/record/evidence.rs); absent when the
+    /// app has no checks.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub verification: Added<Option<Verification>>,
     /// Members this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -261,6 +272,29 @@ pub struct GuardDecision {
     pub active: Vec<u64>,
     /// The windows' descriptions.
     pub windows: Vec<String>,
+    /// The sink's approvals decision, when the guard asked for one (`POST /v1/decide`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub approval: Added<Option<Approval>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The verification hook's final report (`POST /v1/verifications`), as [`super::verification_record`]
+/// extracts it; the sync record of the same operation carries a copy of `verification`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationRecord {
+    /// Always [`VERIFICATION`].
+    pub event: String,
+    pub received_at: String,
+    pub key: String,
+    pub app: GuardApp,
+    pub destination: GuardDestination,
+    #[serde(deserialize_with = "nullable")]
+    pub change_id: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub revision: Option<String>,
+    pub verification: Verification,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -314,11 +348,10 @@ impl Record {
                 reason: "missing or of another type".into(),
             });
         };
-        let guard = map.get("event").and_then(Value::as_str) == Some(GUARD_DECISION);
-        let body = if guard {
-            Body::Guard(Box::new(typed(map)?))
-        } else {
-            Body::Sync(Box::new(typed(map)?))
+        let body = match map.get("event").and_then(Value::as_str) {
+            Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
+            Some(VERIFICATION) => Body::Verify(Box::new(typed(map)?)),
+            _ => Body::Sync(Box::new(typed(map)?)),
         };
         Ok(Record {
             seq,
@@ -371,6 +404,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
+            Body::Verify(v) => &v.key,
         }
     }
 
@@ -379,6 +413,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
+            Body::Verify(v) => &v.event,
         }
     }
 
@@ -387,6 +422,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
+            Body::Verify(v) => &v.received_at,
         }
     }
 
@@ -395,6 +431,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.app.name,
             Body::Guard(g) => &g.app.name,
+            Body::Verify(v) => &v.app.name,
         }
     }
 
@@ -403,6 +440,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
+            Body::Verify(v) => v.change_id.as_deref(),
         }
     }
 
@@ -411,6 +449,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
+            Body::Verify(v) => v.revision.as_deref(),
         }
     }
 }
@@ -458,6 +497,7 @@ mod tests {
                     assert!(g.extra.is_empty(), "{line}");
                     kinds.1 += 1;
                 }
+                Body::Verify(v) => assert!(v.extra.is_empty(), "{line}"),
             }
             assert_eq!(canonical(&record), line);
             // Printed JSON: the same members in the same order as the release printed the raw line.
@@ -467,6 +507,55 @@ mod tests {
             );
         }
         assert!(kinds.0 >= 15 && kinds.1 >= 5, "{kinds:?}");
+    }
+
+    /// A verification record, and a sync record with its copy, read back to their own bytes.
+    #[test]
+    fn verification_members_round_trip() {
+        let report = super::super::verification::report(&json!({"app": "shop", "final": true,
+            "verification": {"verdict": "Successful", "reason": "", "onFailure": "record", "within": "5m",
+                "startedAt": "2026-01-01T00:00:00Z", "checks": [{"name": "up", "kind": "http", "query": "http://x/", "phase": "Successful",
+                    "measurements": [{"value": "200", "phase": "Successful", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z"}]}]}}))
+        .unwrap();
+        let body =
+            super::super::verification::verification_record(&report, "2026-01-01T00:00:01.000Z");
+        let Value::Object(mut map) = serde_json::to_value(&body).unwrap() else {
+            panic!()
+        };
+        map.insert("seq".into(), json!(7));
+        map.insert("prev".into(), json!("p"));
+        map.insert("hash".into(), json!("h"));
+        map["verification"]["later"] = json!(true);
+        let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(parse(&line)).unwrap();
+        assert!(matches!(record.body, Body::Verify(_)));
+        assert_eq!(canonical(&record), line);
+        let sync = golden_lines()
+            .into_iter()
+            .find(|l| l.contains("\"sync-succeeded\""))
+            .unwrap();
+        let mut map = parse(&sync);
+        map.insert("verification".into(), map_of(&body)["verification"].clone());
+        let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(parse(&line)).unwrap();
+        let Body::Sync(s) = &record.body else {
+            panic!()
+        };
+        assert_eq!(
+            s.verification
+                .as_present()
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .checks[0]
+                .name,
+            "up"
+        );
+        assert_eq!(canonical(&record), line);
+    }
+
+    fn map_of(body: &Body) -> Map<String, Value> {
+        body.to_map()
     }
 
     #[test]
@@ -493,6 +582,7 @@ mod tests {
                     assert_eq!(g.destination.extra["later"]["z"], true);
                     &g.extra
                 }
+                Body::Verify(v) => &v.extra,
             };
             assert_eq!(extra.len(), 2, "{extra:?}");
         }

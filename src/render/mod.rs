@@ -18,6 +18,9 @@ pub const MAX_RENDER_BYTES: usize = 256 << 20;
 pub struct Rendered {
     pub name: String,
     pub text: String,
+    /// What the tool printed on stderr while succeeding (kustomize's deprecation warnings, helm's
+    /// notes), line by line, for the caller to pass on to its own stderr.
+    pub warnings: Vec<String>,
 }
 
 /// What a render needs besides the policy: where the app and the repository are, and Argo CD's values.
@@ -37,6 +40,9 @@ pub struct RenderContext {
     /// Argo CD's build environment (`ARGOCD_APP_*`, `KUBE_*`), for `$VAR` in value file names and
     /// parameter values, as Argo CD substitutes them.
     pub build_env: Vec<(String, String)>,
+    /// A tool still running at this instant is stopped and the render fails (`sluice diff` bounds
+    /// each app; Argo CD bounds `generate` itself).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Helm settings of one Application, from its plugin parameters (see [`crate::generate`]).
@@ -71,6 +77,8 @@ pub enum RenderError {
     Jsonnet { path: PathBuf },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    #[error("`{command}` was stopped: it ran past the time allowed for one app ({seconds} s); raise it with --timeout")]
+    TimedOut { command: String, seconds: u64 },
 }
 
 /// Chooses the tool for `auto`: kustomization.y(a)ml → kustomize, Chart.yaml → helm, else directory.
@@ -229,7 +237,11 @@ fn directory(spec: &DirectorySpec, ctx: &RenderContext) -> Result<Vec<Rendered>,
                 size: total,
             });
         }
-        out.push(Rendered { name: rel, text });
+        out.push(Rendered {
+            name: rel,
+            text,
+            warnings: Vec::new(),
+        });
     }
     Ok(out)
 }
@@ -566,6 +578,66 @@ impl Drop for ValuesFile {
     }
 }
 
+enum Stopped {
+    Io(std::io::Error),
+    /// How long it was allowed to run, in seconds.
+    Late(u64),
+}
+
+/// `cmd.output()`, the child killed when it is still running at `deadline`. Its stdout and stderr
+/// are drained on two scoped threads while this one waits, so that a full pipe cannot stall it.
+fn output_until(
+    mut cmd: Command,
+    deadline: std::time::Instant,
+) -> Result<std::process::Output, Stopped> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let allowed = deadline.saturating_duration_since(std::time::Instant::now());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Stopped::Io)?;
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    std::thread::scope(|scope| {
+        let stdout = scope.spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let stderr = scope.spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(e) = err.as_mut() {
+                let _ = e.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(Stopped::Io)? {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Stopped::Late(allowed.as_secs().max(1)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let join = |h: std::thread::ScopedJoinHandle<'_, Vec<u8>>| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        Ok(std::process::Output {
+            status,
+            stdout: join(stdout),
+            stderr: join(stderr),
+        })
+    })
+}
+
 fn find_on_path(program: &str, ctx: &RenderContext) -> Option<PathBuf> {
     let path_var = ctx.path_var.as_deref()?;
     std::env::split_paths(path_var)
@@ -584,10 +656,20 @@ fn run_tool(program: &str, args: &[String], ctx: &RenderContext) -> Result<Rende
     if let Some(path) = &ctx.path_var {
         cmd.env("PATH", path);
     }
-    let output = cmd.output().map_err(|e| RenderError::Io {
+    let io = |e: std::io::Error| RenderError::Io {
         path: PathBuf::from(program),
         message: e.to_string(),
-    })?;
+    };
+    let output = match ctx.deadline {
+        None => cmd.output().map_err(io)?,
+        Some(deadline) => output_until(cmd, deadline).map_err(|e| match e {
+            Stopped::Io(e) => io(e),
+            Stopped::Late(seconds) => RenderError::TimedOut {
+                command: command.clone(),
+                seconds,
+            },
+        })?,
+    };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(RenderError::ToolFailed {
@@ -616,8 +698,16 @@ fn run_tool(program: &str, args: &[String], ctx: &RenderContext) -> Result<Rende
         status: "invalid output".into(),
         stderr: "stdout is not UTF-8".into(),
     })?;
+    let warnings = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .take(50)
+        .map(|l| format!("{program}: {l}"))
+        .collect();
     Ok(Rendered {
         name: command,
         text,
+        warnings,
     })
 }

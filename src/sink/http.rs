@@ -2,12 +2,14 @@
 //! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
+use super::approvals::{self, Approvals};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
+use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
-use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
@@ -53,6 +55,10 @@ pub struct Context {
     pub request_deadline: Duration,
     /// The checkpoint and tiles of `GET /v1/log/…`.
     pub served: Arc<super::served::Served>,
+    /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
+    pub approvals: Option<Arc<Approvals>>,
+    /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
+    pub verifications: Option<Arc<Verifications>>,
 }
 
 /// A response before it is sent.
@@ -157,6 +163,8 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         .with_body(ctx.metrics.render()),
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
+        (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
+        (&Method::POST, "/v1/verifications") => post(ctx, rq, Kind::Verify, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
             Ok(()) => {
                 let ctx = Arc::clone(ctx);
@@ -179,7 +187,7 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/verifications") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -248,12 +256,17 @@ fn health(ctx: &Context) -> Reply {
 enum Kind {
     Event,
     Guard,
+    /// The guard asks for the sink's decision (src/sink/approvals/decide.rs).
+    Decide,
+    /// The verification hook reports (src/sink/verification).
+    Verify,
 }
 
 async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Verify => VERIFICATION,
     };
     if let Err(reply) = authorize(ctx, &rq, Access::Write) {
         ctx.metrics.count(fixed_label, Counted::Unauthorized);
@@ -304,23 +317,52 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     };
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Verify => VERIFICATION,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let Kind::Decide = kind {
+        return decide(ctx, &value, &received_at).await;
+    }
+    // What judging the sync's approvals after the fact needs of the Application (a few strings).
+    let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
+    // What the verification evidence needs of it: the verify hook's trace and the source.
+    let hook = ctx
+        .verifications
+        .as_ref()
+        .map(|_| verification::hook_of(&value));
+    let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
+        Kind::Verify => match verification_draft(ctx, &value, &received_at).await {
+            Ok(Some((body, back))) => {
+                way_back = back;
+                Ok(body)
+            }
+            Ok(None) => {
+                ctx.metrics.count(label, Counted::Created);
+                return Reply::json(202, &json!({"accepted": true}));
+            }
+            Err(e) => Err(e),
+        },
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
     drop(body);
-    let draft = match draft {
+    let mut draft = match draft {
         Ok(d) => d,
         Err(e) => {
             ctx.metrics.count(label, Counted::Rejected);
             return Reply::error(400, e);
         }
     };
+    if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
+        approvals.attach(&mut draft, source).await;
+    }
+    if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
+        verifications.attach(&mut draft, hook).await;
+    }
     let content = draft.clone();
     let queued = Instant::now();
     let result = tokio::time::timeout_at(deadline, ctx.appender.append(draft)).await;
@@ -338,7 +380,17 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     match result {
         Ok(Ok(Outcome::Appended { seq, hash })) => {
             ctx.metrics.count(label, Counted::Created);
-            Reply::json(201, &json!({"seq": seq, "hash": hash}))
+            if let Some(approvals) = &ctx.approvals {
+                approvals.observe(seq, &content).await;
+            }
+            if let Some(verifications) = &ctx.verifications {
+                verifications.observe(seq, &content).await;
+            }
+            let mut answer = json!({"seq": seq, "hash": hash});
+            if !way_back.is_empty() {
+                answer["wayBack"] = json!(way_back);
+            }
+            Reply::json(201, &answer)
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
         Ok(Err(e)) => {
@@ -346,6 +398,49 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
             unavailable("the record could not be made durable, nothing was recorded")
         }
         Err(_) => unavailable("the record was not confirmed durable in time"),
+    }
+}
+
+/// `POST /v1/verifications`: a progress report is kept (`None`); a final one becomes the draft of a
+/// `verification` record, with the way back the sink knows for the hook's log.
+async fn verification_draft(
+    ctx: &Context,
+    value: &Value,
+    received_at: &str,
+) -> Result<Option<(Body, Vec<String>)>, EventError> {
+    let report = record::verification::report(value)?;
+    let Some(verifications) = &ctx.verifications else {
+        return Ok(Some((
+            record::verification::verification_record(&report, received_at),
+            Vec::new(),
+        )));
+    };
+    if !report.done {
+        verifications.progress(&report).await;
+        return Ok(None);
+    }
+    let way_back = verifications.way_back(&report).await;
+    Ok(Some((
+        record::verification::verification_record(&report, received_at),
+        way_back,
+    )))
+}
+
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
+/// longer than other requests (the Git host is asked), so it is not held to the request deadline
+/// once its body has arrived.
+async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let Some(approvals) = &ctx.approvals else {
+        ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
+        return Reply::error(404, "this sink makes no approvals decisions");
+    };
+    let answer = approvals.decide(request, &ctx.appender, received_at).await;
+    ctx.metrics.count(GUARD_DECISION, answer.counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
     }
 }
 
@@ -412,8 +507,13 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        for member in ["seq", "prev", "hash", "key", "receivedAt"] {
+        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's;
+        // so is a sync's `verification` (the verdict the hook reported, the way back taken).
+        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
             map.remove(member);
+        }
+        if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {
+            map.remove("verification");
         }
         map
     }

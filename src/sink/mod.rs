@@ -8,6 +8,7 @@
 //!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
+pub mod approvals;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod query;
 pub mod served;
 pub mod server;
 pub mod strict;
+pub mod verification;
 pub mod watch_health;
 pub mod watched;
 pub mod witnesses;
@@ -70,6 +72,11 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
+    /// The Git hosts, credentials and floors of approvals decisions.
+    pub approvals: approvals::Config,
+    /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
+    /// empty: the record carries the commands instead.
+    pub rollback: Vec<crate::host::client::Endpoint>,
 }
 
 /// Why the sink could not start or run.
@@ -101,6 +108,8 @@ pub enum SinkError {
     WriterStopped,
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error("approvals: {0}")]
+    Approvals(String),
 }
 
 /// Why the server stopped.
@@ -186,6 +195,28 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let call_timeout = config.approvals.call_timeout;
+    let approvals = Arc::new(
+        approvals::Approvals::start(config.approvals, config.data_dir.clone())
+            .map_err(SinkError::Approvals)?,
+    );
+    let rollback = if config.rollback.is_empty() {
+        None
+    } else {
+        Some(
+            verification::rollback::Rollback::new(config.rollback, call_timeout)
+                .map_err(SinkError::Approvals)?,
+        )
+    };
+    let verifications = Arc::new(
+        verification::Verifications::start(config.data_dir.clone(), rollback)
+            .map_err(SinkError::Approvals)?,
+    );
+    let (rendered, verified) = (Arc::clone(&approvals), Arc::clone(&verifications));
+    let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
+        rendered.render(o);
+        verified.render(o);
+    })));
     let hook = Arc::clone(&evidence);
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
@@ -201,6 +232,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             tree: log.tree(),
             data_dir: config.data_dir.clone(),
         },
+        approvals: Some(approvals),
+        verifications: Some(verifications),
     };
     let served = run(
         listener,
@@ -234,6 +267,10 @@ pub struct Context {
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
     /// The checkpoint and tiles served under `/v1/log/`.
     pub served: served::Served,
+    /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
+    pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Verification verdicts, their evidence on sync records, and rollback.
+    pub verifications: Option<Arc<verification::Verifications>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -279,6 +316,7 @@ pub fn run(
             change_pattern: ctx.change_pattern.clone(),
             health,
             data_dir: ctx.served.data_dir.clone(),
+            approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
         };
         let import = !watched::import_marker(&ctx.served.data_dir).exists();
         watching = Some(watch::spawn(
@@ -299,6 +337,8 @@ pub fn run(
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
         served: Arc::new(ctx.served),
+        approvals: ctx.approvals,
+        verifications: ctx.verifications,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -314,11 +354,9 @@ pub fn run(
         );
         Ok(server::run(listener, handlers, limits, stop).await)
     });
-    // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    let (stop, finished) = served?;
     // What the watch saw and the webhook has not delivered yet is recorded now, while the writer still
-    // runs: a delivery after the restart is then a duplicate, and nothing seen is lost.
+    // runs: a delivery after the restart is then a duplicate, and nothing seen is lost. Before the
+    // runtime stops: the watch's records get their approval evidence on it (sink/watched.rs).
     if let Some(w) = &watching {
         if let Some(n) = w.flush(WATCH_FLUSH) {
             tracing::info!(recorded = n, "the watch's pending operations are recorded");
@@ -326,6 +364,9 @@ pub fn run(
             tracing::warn!("the watch did not record its pending operations in time");
         }
     }
+    // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let (stop, finished) = served?;
     let stopped = writer.stop();
     match stop {
         Some(Stop::Signal(name)) => {
@@ -465,6 +506,8 @@ mod tests {
                     .reader(),
                 data_dir: "/nonexistent".into(),
             },
+            approvals: None,
+            verifications: None,
         };
         let limits = server::Limits {
             max_connections: 16,

@@ -3,6 +3,7 @@
 //! health (`watch_health.rs`) as the watch reports it; and the marker that the first listing was imported
 //! (`DATA_DIR/watch/imported`).
 
+use super::approvals::{self, Approvals};
 use super::metrics::{Metrics, Outcome as Counted};
 pub use super::watch_health::WatchHealth;
 use super::writer::Appender;
@@ -27,6 +28,9 @@ pub struct WatchRecorder {
     pub change_pattern: Regex,
     pub health: Arc<WatchHealth>,
     pub data_dir: PathBuf,
+    /// Approval evidence for the sync records (judged on the sink's runtime, whose handle this is:
+    /// the watch runs on a runtime of its own and waits for the answer as it waits for the writer).
+    pub approvals: Option<(Arc<Approvals>, tokio::runtime::Handle)>,
 }
 
 fn unix_now() -> u64 {
@@ -36,9 +40,27 @@ fn unix_now() -> u64 {
 impl Recorder for WatchRecorder {
     fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError> {
         let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let draft = record::event_record_via(body, &received_at, &self.change_pattern, via)
+        let mut draft = record::event_record_via(body, &received_at, &self.change_pattern, via)
             .map_err(|e| RecordError::Invalid(e.to_string()))?;
+        if let Some((approvals, runtime)) = &self.approvals {
+            let (approvals, source) = (Arc::clone(approvals), approvals::source_of(body));
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                approvals.attach(&mut draft, &source).await;
+                let _ = tx.send(draft);
+            });
+            draft = rx
+                .recv()
+                .map_err(|_| RecordError::Unavailable("the sink's runtime stopped".into()))?;
+        }
+        let content = draft.clone();
         let outcome = self.appender.append_blocking(draft);
+        if let (Ok(Outcome::Appended { seq, .. }), Some((approvals, runtime))) =
+            (&outcome, &self.approvals)
+        {
+            let (approvals, seq) = (Arc::clone(approvals), *seq);
+            runtime.spawn(async move { approvals.observe(seq, &content).await });
+        }
         let counted = match &outcome {
             Ok(Outcome::Appended { .. }) => Counted::Created,
             Ok(Outcome::Duplicate { .. }) => Counted::Duplicate,

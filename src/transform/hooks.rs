@@ -1,8 +1,9 @@
-//! The `PreSync` hooks (docs/hooks.md): the window guard Job, the Velero pre-change Backup and the
-//! database migration Jobs (with their `ConfigMaps` of migration files). Takes the policy, the app's
-//! identity ([`AppContext`]), the rendered documents and the migration files already read by the
-//! caller; gives the hook objects, appended after the rendered documents in a fixed order (guard,
-//! backup, then each migration's `ConfigMap` and Job). No filesystem, environment or clock in here.
+//! The hooks (docs/hooks.md): the `PreSync` window guard Job, the Velero pre-change Backup and the
+//! database migration Jobs (with their `ConfigMaps` of migration files), and the `PostSync`
+//! verification Job with its RBAC (`verify`). Takes the policy, the app's identity ([`AppContext`]),
+//! the rendered documents and the migration files already read by the caller; gives the hook
+//! objects, appended after the rendered documents in a fixed order (guard, backup, then each
+//! migration's `ConfigMap` and Job, then the verification's). No filesystem, environment or clock.
 //!
 //! What every hook carries, and why:
 //! - `argocd.argoproj.io/hook: PreSync`: Argo CD runs it before applying anything of the app; a failed
@@ -23,6 +24,7 @@
 mod backup;
 mod guard;
 mod migrations;
+mod verify;
 
 pub use guard::wanted as guard_wanted;
 pub use migrations::{SqlFiles, MAX_CONFIGMAP_BYTES};
@@ -131,7 +133,7 @@ pub fn append_hooks(
     docs: &mut Vec<Document>,
 ) -> Result<(), TransformError> {
     let guard = guard::wanted(policy);
-    if !guard && !policy.backup.enabled && policy.migrations.is_empty() {
+    if !guard && !policy.backup.enabled && policy.migrations.is_empty() && policy.verify.is_none() {
         return Ok(());
     }
     if app.app_name.is_empty() {
@@ -145,6 +147,7 @@ pub fn append_hooks(
         hooks.push(backup::backup(&policy.backup, app)?);
     }
     hooks.extend(migrations::hooks(&policy.migrations, app, sql, docs)?);
+    hooks.extend(verify::hooks(policy, app, docs)?);
     let first = docs.len();
     docs.extend(hooks.iter().enumerate().map(|(i, object)| {
         let source = Source {

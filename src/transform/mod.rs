@@ -28,6 +28,29 @@ pub struct AppContext {
     pub emergency: Option<String>,
     /// `SLUICE_IMAGE` of the plugin sidecar: the default image of the guard Job.
     pub sluice_image: Option<String>,
+    /// What the guard tells the sink about the revision when the policy asks for approvals.
+    pub source: SourceContext,
+    /// `SLUICE_PROMETHEUS_URL` of the plugin sidecar: the installation's Prometheus, for verification
+    /// checks whose policy names none.
+    pub prometheus_url: String,
+}
+
+/// The revision and where it comes from, for the sink's approvals decision (docs/approvals.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceContext {
+    /// `ARGOCD_APP_REVISION`: the commit synced.
+    pub revision: String,
+    /// `ARGOCD_APP_SOURCE_REPO_URL`, or the dry repository named by a Source Hydrator's
+    /// `hydrator.metadata`.
+    pub repo_url: String,
+    /// `ARGOCD_APP_SOURCE_TARGET_REVISION` (empty for a hydrated app: its dry branch is not passed).
+    pub target_revision: String,
+    /// `ARGOCD_APP_PROJECT_NAME`.
+    pub project: String,
+    /// The `drySha` of `hydrator.metadata`: the reviewed commit of a hydrated app.
+    pub dry_sha: String,
+    /// `SLUICE_SINK_URL` of the plugin sidecar: where the guard asks for decisions.
+    pub sink_url: String,
 }
 
 /// A transform that cannot be applied to these documents with this policy.

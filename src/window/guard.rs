@@ -5,6 +5,7 @@
 //! The clock and the reporter are injected so the wait loop and the report are tested without
 //! sleeping or sockets; the commands layer prints the outcome and turns it into an exit code.
 
+use super::ask::{decide_url, Decider};
 use super::duration::parse_go_duration;
 use super::reason::{human, rfc3339};
 use super::rules::{Decision, Rules, Subject};
@@ -60,6 +61,23 @@ pub struct Request {
     pub change_id: String,
     /// Revision being synced, for the report.
     pub revision: String,
+    /// What the sink needs for an approvals decision (`SLUICE_COMMIT`, `SLUICE_REPO_URL`, …); empty
+    /// unless the policy has `approvals`.
+    pub source: SourceRef,
+}
+
+/// The revision synced and its source, as the guard Job's environment gives them.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRef {
+    /// The full commit synced.
+    pub commit: String,
+    pub repo_url: String,
+    pub target_revision: String,
+    pub project: String,
+    /// A Source Hydrator's dry revision, empty otherwise.
+    pub dry_sha: String,
+    /// The sink's base URL (`SLUICE_SINK_URL`).
+    pub sink_url: String,
 }
 
 /// The policy handed to the guard cannot be used.
@@ -216,6 +234,7 @@ pub fn run(
     env: &Env,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
+    decider: &dyn Decider,
 ) -> Result<Outcome, GuardError> {
     let bad = |e: String| GuardError(e);
     let policy: GuardPolicy =
@@ -235,8 +254,20 @@ pub fn run(
         manual: false,
         emergency: Some(request.emergency.clone()).filter(|e| !e.is_empty()),
     };
-    let (decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
-    if let Some(url) = &settings.report {
+    let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
+    let mut recorded = false;
+    if let (Some(approvals), true) = (&policy.approvals, decision.allowed) {
+        recorded = ask_sink(
+            request,
+            env,
+            &policy,
+            &rules,
+            &mut decision,
+            approvals,
+            decider,
+        );
+    }
+    if let (Some(url), false) = (&settings.report, recorded) {
         let body = report_body(request, &rules, &decision);
         match reporter.report(url, env.report_token.as_deref(), &body) {
             Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
@@ -247,6 +278,66 @@ pub fn run(
         tracing::info!("{}", decision.reason);
     }
     Ok(Outcome { decision, note })
+}
+
+/// Has the sink decide the approvals of a sync the windows allow (src/window/ask.rs), and makes its
+/// answer the decision. Returns whether the sink recorded the decision (then no report is sent).
+fn ask_sink(
+    request: &Request,
+    env: &Env,
+    policy: &GuardPolicy,
+    rules: &Rules,
+    decision: &mut Decision,
+    approvals: &Value,
+    decider: &dyn Decider,
+) -> bool {
+    let flagged = approvals.get("onUnavailable").and_then(Value::as_str) == Some("allow-flagged");
+    let mut body = report_body(request, rules, decision);
+    let window = body.take();
+    let s = &request.source;
+    let non_empty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let body = json!({
+        "app": request.app,
+        "namespace": request.namespace,
+        "project": non_empty(&s.project),
+        "clusters": request.clusters.iter().filter(|c| !c.is_empty()).collect::<Vec<_>>(),
+        "changeId": non_empty(&request.change_id),
+        "revision": non_empty(&s.commit).unwrap_or_else(|| request.revision.clone()),
+        "reviewed": non_empty(&s.dry_sha),
+        "repoURL": non_empty(&s.repo_url),
+        "targetRevision": non_empty(&s.target_revision),
+        "approvals": approvals,
+        "window": window,
+    });
+    let answer = decide_url(&s.sink_url, &policy.guard.report)
+        .ok_or_else(|| {
+            "no sink to ask: set SLUICE_SINK_URL on the plugin sidecar or guard.report".to_owned()
+        })
+        .and_then(|url| decider.decide(&url, env.report_token.as_deref(), &body));
+    match answer {
+        Ok(answer) => {
+            decision.allowed = answer.get("allowed").and_then(Value::as_bool) == Some(true);
+            if let Some(reason) = answer.get("reason").and_then(Value::as_str) {
+                reason.clone_into(&mut decision.reason);
+            }
+            true
+        }
+        Err(why) if flagged => {
+            tracing::warn!("approvals could not be checked: {why}");
+            decision.reason = format!(
+                "{}; approvals could not be checked ({why}): allowed by approvals.onUnavailable: allow-flagged, the sink flags the sync approval-unverified",
+                decision.reason
+            );
+            false
+        }
+        Err(why) => {
+            decision.allowed = false;
+            decision.reason = format!(
+                "blocked: approvals could not be checked (approvals.onUnavailable: fail): {why}"
+            );
+            false
+        }
+    }
 }
 
 /// Decides now; with `onClosed: wait`, sleeps until the next opening while it is within `maxWait`,
@@ -432,6 +523,16 @@ mod tests {
             emergency: String::new(),
             change_id: "CHG-1".into(),
             revision: "abc1234".into(),
+            source: SourceRef::default(),
+        }
+    }
+
+    /// A sink that must not be asked (policies without approvals).
+    struct NoDecider;
+
+    impl Decider for NoDecider {
+        fn decide(&self, _: &str, _: Option<&str>, _: &Value) -> Result<Value, String> {
+            panic!("the sink was asked for a decision")
         }
     }
 
@@ -442,8 +543,14 @@ mod tests {
     fn waits_for_the_window_within_max_wait_logging_each_minute() {
         let clock = clock("2026-11-24T00:30:00Z");
         let reporter = FakeReporter::default();
-        let outcome =
-            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect("valid policy");
+        let outcome = run(
+            &args(TUESDAY_ALLOW),
+            &Env::default(),
+            &clock,
+            &reporter,
+            &NoDecider,
+        )
+        .expect("valid policy");
         assert_eq!(outcome.blocked_message(), None, "allowed after waiting");
         assert_eq!(clock.now.get(), utc("2026-11-24T02:00:00Z"));
         assert_eq!(clock.sleeps.get(), 90);
@@ -459,8 +566,14 @@ mod tests {
     fn gives_up_when_the_opening_is_beyond_max_wait() {
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let outcome =
-            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect("valid policy");
+        let outcome = run(
+            &args(TUESDAY_ALLOW),
+            &Env::default(),
+            &clock,
+            &reporter,
+            &NoDecider,
+        )
+        .expect("valid policy");
         let msg = outcome.blocked_message().expect("blocked");
         assert!(
             msg.starts_with("blocked: outside allow window 'Tue maintenance'"),
@@ -486,7 +599,8 @@ mod tests {
         let env = Env {
             report_token: Some("s3cret".into()),
         };
-        let outcome = run(&args(&policy), &env, &clock, &reporter).expect("valid policy");
+        let outcome =
+            run(&args(&policy), &env, &clock, &reporter, &NoDecider).expect("valid policy");
         assert!(outcome.blocked_message().is_some(), "blocked");
         assert_eq!(clock.sleeps.get(), 0);
         assert_eq!(reporter.seen.borrow()[0].1.as_deref(), Some("s3cret"));
@@ -498,7 +612,8 @@ mod tests {
         a.emergency = "CHG-911".into();
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let outcome = run(&a, &Env::default(), &clock, &reporter).expect("valid policy");
+        let outcome =
+            run(&a, &Env::default(), &clock, &reporter, &NoDecider).expect("valid policy");
         assert_eq!(outcome.blocked_message(), None, "allowed");
         let body = &reporter.seen.borrow()[0].2;
         assert_eq!(body["emergency"], json!("CHG-911"));
@@ -513,7 +628,7 @@ mod tests {
     fn invalid_policy_json_is_a_usage_error() {
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let err = run(&args("{\"windows\":[{\"kind\":\"allow\",\"schedule\":\"0 2 * * 7\",\"duration\":\"1h\"}]}"), &Env::default(), &clock, &reporter)
+        let err = run(&args("{\"windows\":[{\"kind\":\"allow\",\"schedule\":\"0 2 * * 7\",\"duration\":\"1h\"}]}"), &Env::default(), &clock, &reporter, &NoDecider)
             .expect_err("invalid");
         assert!(
             err.to_string()

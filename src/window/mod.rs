@@ -12,6 +12,7 @@
 //! Nothing here reads files or the environment; the guard reads the clock and reaches the sink only
 //! through the [`guard::Clock`] and [`guard::Reporter`] it is given.
 
+pub mod ask;
 mod compiled;
 pub mod cron;
 pub mod duration;

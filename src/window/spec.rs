@@ -142,4 +142,8 @@ pub struct GuardPolicy {
     pub freezes: Vec<FreezeSpec>,
     #[serde(default)]
     pub guard: GuardSpec,
+    /// The policy's `approvals` section as written (docs/approvals.md), forwarded to the sink, which
+    /// reads and judges it: the guard only asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<serde_json::Value>,
 }

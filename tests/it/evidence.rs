@@ -1388,3 +1388,239 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         "not in the checkpoint's tree",
     );
 }
+
+/// An `approval` member as the sink writes it on a sync record (src/record/evidence.rs), naming the
+/// snapshot `digest`.
+fn approval_member(digest: &str, revision: &str) -> Value {
+    serde_json::json!({
+        "verdict": "approved", "finding": null, "reason": "PR #7 approved by bob, dee",
+        "required": 2, "rules": {"required": 2}, "policy": {"required": 2}, "sources": ["change"],
+        "host": "github", "repository": "acme/deploy", "branch": "main", "base": null,
+        "revision": revision, "reviewed": revision, "pulls": [], "rulesInForce": {},
+        "directPushes": [], "fetchedAt": "2026-11-20T10:00:00.000Z", "snapshotDigest": digest,
+        "decided": "after-the-fact", "decision": null, "claimedApprovers": ["bob"],
+    })
+}
+
+/// Rewrites `sums` in `dir` as a careful forger would after changing files.
+fn recompute_sums(dir: &Path) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn approval_snapshots_are_verified_archived_and_exported_with_the_records_that_name_them() {
+    use sha2::{Digest, Sha256};
+    let tmp = tempfile::tempdir().unwrap();
+    // Eight records written by a sink; two of them then given the approval evidence the sink writes
+    // when an approvals rule covers the app (the emulated Git host is tests/it/approvals.rs's
+    // business), and the log chained again, as a new log.
+    let first = tmp.path().join("first");
+    let mut sink = Sink::start_with(&first, None, &[], None);
+    for i in 0..8 {
+        post(&sink, i);
+    }
+    // And the verification hook's verdict on CHG-101 (issue 22's record), after its syncs: the
+    // export's outcome of the change stays its last sync.
+    let report = serde_json::json!({"app": "shop1", "namespace": "shop", "changeId": "CHG-101",
+        "revision": "rev5", "final": true, "verification": {"verdict": "Successful",
+        "reason": "every check passed", "onFailure": "record", "within": "5m",
+        "startedAt": "2026-11-20T10:05:00Z", "finishedAt": "2026-11-20T10:06:00Z",
+        "checks": [{"name": "error-rate", "kind": "prometheus", "query": "rate(x[1m])",
+            "phase": "Successful", "measurements": [{"value": "0.01", "phase": "Successful",
+            "startedAt": "2026-11-20T10:05:30Z", "finishedAt": "2026-11-20T10:05:31Z"}]}]}});
+    let r = sink.http(
+        "POST",
+        "/v1/verifications",
+        &[],
+        report.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(terminate(&mut sink).success());
+    let mut records: Vec<Value> = read_log_lines(&first)
+        .iter()
+        .map(|l| {
+            let mut r: Value = serde_json::from_str(l).unwrap();
+            r.as_object_mut().unwrap().remove("hash");
+            r
+        })
+        .collect();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("snapshots")).unwrap();
+    let mut digests = Vec::new();
+    for (seq, answers) in [(3, "[1]"), (7, "[2]")] {
+        let bytes = format!("{{\"answers\":{answers},\"host\":\"github\"}}\n");
+        let digest = format!("{:x}", Sha256::digest(bytes.as_bytes()));
+        std::fs::write(data.join(format!("snapshots/{digest}.json")), bytes).unwrap();
+        let r = &mut records[seq - 1];
+        r["approval"] = approval_member(&digest, r["revision"].as_str().unwrap());
+        digests.push(digest);
+    }
+    chain(&data, &records);
+    split_into_segments(&data, &[1, 5]);
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("k")),
+    ]));
+    let public = tmp.path().join("k.pub");
+    let key_file = tmp.path().join("k.key");
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &["--checkpoint-key-file", path(&key_file)],
+        None,
+    );
+    assert!(terminate(&mut sink).success(), "{}", sink.stderr());
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--public-key", path(&public)];
+        args.extend_from_slice(extra);
+        sluice(&args)
+    };
+    let out = ok(verify(&["--data-dir", path(&data)]));
+    assert!(
+        out.contains("; 2 approval snapshots the records name, each with its digest"),
+        "{out}"
+    );
+    // Archived before the segments, and verified there: the sealed segment (seq 1-4) names the first.
+    let archive = tmp.path().join("archive");
+    ok(sluice(&[
+        "audit",
+        "archive",
+        "--data-dir",
+        path(&data),
+        "--archive",
+        path(&archive),
+    ]));
+    for d in &digests {
+        assert!(archive.join(format!("snapshots/{d}.json")).is_file(), "{d}");
+    }
+    let out = ok(verify(&["--archive", path(&archive)]));
+    assert!(
+        out.contains("; 1 approval snapshots the records name"),
+        "{out}"
+    );
+    // Export: the bundle carries both snapshots, and its recipe checks them.
+    let bundle = tmp.path().join("bundle");
+    let export = |out: &Path| {
+        sluice(&[
+            "audit",
+            "export",
+            "--data-dir",
+            path(&data),
+            "--public-key",
+            path(&public),
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            path(out),
+        ])
+    };
+    ok(export(&bundle));
+    let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
+    let script = recipe(&bundle);
+    let good = run_recipe(&script, &bundle, &key);
+    assert!(good.status.success(), "{}", text(&good));
+    let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("\"CHG-101\"")
+                && l.contains(",\"sync-succeeded\",\"\",\"2 6 9\"")),
+        "{csv}"
+    );
+    let snap = |dir: &Path, i: usize| dir.join(format!("snapshots/{}.json", digests[i]));
+    assert_eq!(
+        std::fs::read(snap(&bundle, 1)).unwrap(),
+        std::fs::read(snap(&data, 1)).unwrap()
+    );
+    // A snapshot changed in the bundle, SHA256SUMS recomputed: the recipe names it.
+    let original = std::fs::read(snap(&bundle, 0)).unwrap();
+    std::fs::write(snap(&bundle, 0), b"{\"answers\":[],\"host\":\"github\"}\n").unwrap();
+    recompute_sums(&bundle);
+    let out = run_recipe(&script, &bundle, &key);
+    assert!(
+        text(&out).contains(&format!(
+            "snapshots/{}.json is not the snapshot seq 3 names",
+            digests[0]
+        )),
+        "{}",
+        text(&out)
+    );
+    // Removed from the bundle: the recipe names the record.
+    std::fs::remove_file(snap(&bundle, 0)).unwrap();
+    recompute_sums(&bundle);
+    let out = run_recipe(&script, &bundle, &key);
+    assert!(
+        text(&out).contains(&format!(
+            "seq 3 names the approval snapshot {}, which is not in snapshots/",
+            digests[0]
+        )),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(snap(&bundle, 0), &original).unwrap();
+    recompute_sums(&bundle);
+    assert!(run_recipe(&script, &bundle, &key).status.success());
+    // The archive's copy changed, or deleted: `verify --archive` names it.
+    let archived = snap(&archive, 0);
+    let kept = std::fs::read(&archived).unwrap();
+    std::fs::write(&archived, b"{}\n").unwrap();
+    let out = verify(&["--archive", path(&archive)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "snapshots/{}.json: the content's SHA-256 is",
+            digests[0]
+        )) && text(&out).contains("the snapshot was changed"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&archived).unwrap();
+    let out = verify(&["--archive", path(&archive)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "record 3 of the archived segments names the snapshot {}",
+            digests[0]
+        )) && text(&out).contains("is not in the archive"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&archived, &kept).unwrap();
+    assert!(verify(&["--archive", path(&archive)]).status.success());
+    // The data directory's copy changed, or deleted: verify and export fail naming the record.
+    let local = snap(&data, 1);
+    let kept = std::fs::read(&local).unwrap();
+    std::fs::write(&local, b"{}\n").unwrap();
+    let out = verify(&["--data-dir", path(&data)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("record 7 names the snapshot {}", digests[1]))
+            && text(&out).contains("the snapshot was changed"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&local).unwrap();
+    let out = verify(&["--data-dir", path(&data)]);
+    assert!(
+        text(&out).contains(&format!("record 7 names the snapshot {}", digests[1])),
+        "{}",
+        text(&out)
+    );
+    let refused = tmp.path().join("refused");
+    let out = export(&refused);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!refused.exists(), "nothing partial under --out");
+    std::fs::write(&local, &kept).unwrap();
+    ok(verify(&["--data-dir", path(&data)]));
+}

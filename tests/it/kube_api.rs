@@ -51,10 +51,12 @@ struct Store {
     compacted_below: u64,
     drop_generation: u64,
     snapshots: HashMap<String, (u64, Vec<Value>)>,
-    /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`.
+    /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `get PATH`.
     requests: Vec<String>,
     /// Every request is answered 403 (the service account lost its Role).
     forbidden: bool,
+    /// Other objects (workloads, `AnalysisRuns`), by their REST path.
+    resources: BTreeMap<String, Value>,
 }
 
 /// The emulated API server; it serves until the test ends.
@@ -201,6 +203,86 @@ impl KubeApi {
         }
     }
 
+    /// Creates or replaces an object other than an Application (a Deployment, a Rollout, an
+    /// `AnalysisRun`, …), served at its REST path for `get`, and in its collection for `list` with a
+    /// `key=value` label selector, as the API server serves them.
+    pub fn put_object(&self, mut obj: Value) {
+        let mut store = self.state.0.lock().unwrap();
+        store.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(store.rv.to_string());
+        let path = object_path(&obj);
+        store.resources.insert(path, obj);
+    }
+
+    /// Answers `get` and `list` of the other objects; `None` when the path is not theirs.
+    fn resource(
+        &self,
+        conn: &mut TcpStream,
+        path: &str,
+        query: &HashMap<&str, &str>,
+    ) -> Option<bool> {
+        const COLLECTIONS: [&str; 5] = [
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "rollouts",
+            "analysisruns",
+        ];
+        if !path.starts_with("/apis/") {
+            return None;
+        }
+        let mut store = self.state.0.lock().unwrap();
+        if let Some(obj) = store.resources.get(path).cloned() {
+            store.requests.push(format!("get {path}"));
+            drop(store);
+            return Some(respond(conn, 200, &obj));
+        }
+        if !path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| COLLECTIONS.contains(&last))
+        {
+            store.requests.push(format!("get {path} -> 404"));
+            drop(store);
+            let body = status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+            return Some(respond(conn, 404, &body));
+        }
+        let selector = query
+            .get("labelSelector")
+            .map(|s| s.replace("%3D", "=").replace("%3d", "="));
+        let prefix = format!("{path}/");
+        let items: Vec<Value> = store
+            .resources
+            .iter()
+            .filter(|(p, _)| p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
+            .map(|(_, o)| o)
+            .filter(|o| {
+                selector.as_deref().is_none_or(|sel| {
+                    sel.split(',').all(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        o["metadata"]["labels"][k] == v
+                    })
+                })
+            })
+            .cloned()
+            .collect();
+        let rv = store.rv.to_string();
+        store.requests.push(format!(
+            "list {path}?labelSelector={}",
+            selector.unwrap_or_default()
+        ));
+        drop(store);
+        Some(respond(
+            conn,
+            200,
+            &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+        ))
+    }
+
     /// Answers one request; false when the connection must close.
     fn route(&self, conn: &mut TcpStream, target: &str) -> bool {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -208,6 +290,11 @@ impl KubeApi {
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .collect();
+        if !path.ends_with("/applications") {
+            if let Some(done) = self.resource(conn, path, &query) {
+                return done;
+            }
+        }
         let namespace = match path
             .strip_prefix("/apis/argoproj.io/v1alpha1/")
             .map(|p| p.split('/').collect::<Vec<_>>())
@@ -383,6 +470,18 @@ impl KubeApi {
             last_sent = Instant::now();
         }
     }
+}
+
+/// The REST path of an object: `/apis/GROUP/VERSION/namespaces/NS/PLURAL/NAME`.
+pub fn object_path(obj: &Value) -> String {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    format!(
+        "/apis/{}/namespaces/{}/{plural}/{}",
+        obj["apiVersion"].as_str().unwrap_or(""),
+        obj["metadata"]["namespace"].as_str().unwrap_or(""),
+        obj["metadata"]["name"].as_str().unwrap_or("")
+    )
 }
 
 /// A `metav1.Status` as the API server writes it.

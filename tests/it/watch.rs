@@ -579,8 +579,13 @@ fn a_failing_watch_makes_healthz_degraded_not_down_and_shows_in_metrics() {
     );
     assert_eq!(metric(&sink, "sluice_watch_healthy"), 0);
     assert!(metric(&sink, "sluice_watch_errors_total") > 0);
-    // Allowed again: healthy again once the watch is back.
+    // Allowed again: healthy again once the watch is back and hears of an Application. A watch that
+    // kube-rs resumed from its resourceVersion (rather than listing again) reports nothing until an
+    // Application changes; Argo CD refreshes each one every `timeout.reconciliation` (3 min).
     cluster.api.forbid(false);
+    let mut app = cluster.api.get("argocd", "app-0");
+    app["status"]["reconciledAt"] = json!("2026-11-20T10:03:00Z");
+    cluster.api.put(app);
     let deadline = Instant::now() + Duration::from_mins(1);
     while metric(&sink, "sluice_watch_healthy") != 1 {
         assert!(Instant::now() < deadline, "{}", sink.stderr());

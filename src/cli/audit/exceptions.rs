@@ -1,13 +1,14 @@
 //! `sluice audit exceptions [--since T] [--limit N] [-o table|json|yaml]`, from `--data-dir` or `--server`:
 //! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
-//! decision), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
+//! decision) and those the Git host's approvals do not back (`unapproved`, `approval-unverified`), oldest
+//! first: the list an auditor looks at first (docs/audit-log.md, "Gate findings"; docs/approvals.md).
 
 use super::listing;
 use super::source::{Query, SourceArgs};
 use super::{since, structured, Output};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
-use crate::record::{gate, Filter};
+use crate::record::{findings, Filter};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -26,7 +27,7 @@ pub(in crate::cli) struct ExceptionsArgs {
     output: Output,
 }
 
-/// Prints the sync records with gate exceptions.
+/// Prints the records with gate exceptions or approval findings.
 ///
 /// # Errors
 ///
@@ -48,7 +49,7 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         .source
         .list(&q)?
         .into_iter()
-        .filter(|r| !gate::exceptions(r).is_empty())
+        .filter(|r| !findings::findings(r).is_empty())
         .collect();
     if let Some(limit) = args.limit {
         records.drain(..records.len().saturating_sub(limit));

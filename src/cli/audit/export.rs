@@ -3,7 +3,7 @@
 //! for auditors"). Verifies the log against its checkpoints first, picks the smallest checkpoint of
 //! the tree that covers the period (cosigned by the threshold of the witnesses given, if any), takes the
 //! records of the period with the one before and the one after it, proves each in that checkpoint's
-//! tree, and writes the bundle into a new directory (built beside it and renamed into place, so nothing
+//! tree, adds the approval snapshots those records name, and writes the bundle into a new directory (built beside it and renamed into place, so nothing
 //! partial is ever left under `--out`).
 
 use crate::cli::archive::failure;
@@ -13,6 +13,7 @@ use crate::evidence::checkpoint::{self, Checkpoint};
 use crate::evidence::export::{self, Anchor, Period};
 use crate::evidence::note::{self, KeyKind, VerifierKey};
 use crate::evidence::proof::{self, Check, Keys};
+use crate::evidence::snapshot;
 use crate::ledger::tree::{self, Hash};
 use clap::Args;
 use serde_json::{Map, Value};
@@ -144,7 +145,8 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
         public_key: keys.log[0].to_text(),
         witness_keys: keys.witnesses.iter().map(VerifierKey::to_text).collect(),
     };
-    let files = export::bundle(&records, &proofs, &period, &anchor).map_err(failure)?;
+    let snapshots = named_snapshots(&args.data_dir, &records)?;
+    let files = export::bundle(&records, &proofs, &snapshots, &period, &anchor).map_err(failure)?;
     write_bundle(&args.out, &files)?;
     let mut how = format!("bash verify.sh \"{}\"", anchor.public_key);
     for w in &anchor.witness_keys {
@@ -243,6 +245,29 @@ fn pick(
         out.extend(before);
     }
     Ok((out, end.unwrap_or(last_seq)))
+}
+
+/// The approval snapshots `records` name, (digest, bytes), each read back with its digest checked
+/// (`verify_dir` checked them already; this read is the bytes exported).
+fn named_snapshots(
+    data_dir: &Path,
+    records: &[Map<String, Value>],
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in records {
+        if let Some(digest) = snapshot::named_by(r) {
+            if !out.contains_key(digest) {
+                let bytes = snapshot::read(data_dir, digest).map_err(|e| {
+                    failure(format!(
+                        "record {} names a snapshot that cannot be exported: {e}",
+                        crate::ledger::line::seq_of(r)
+                    ))
+                })?;
+                out.insert(digest.to_owned(), bytes);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes the files into a new directory beside `out`, then renames it to `out`.

@@ -78,6 +78,31 @@ fn csv_row(r: &Record) -> [String; 23] {
             String::new(),
             hash,
         ],
+        Body::Verify(v) => [
+            seq,
+            v.received_at.clone(),
+            v.event.clone(),
+            v.app.name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            text(v.destination.namespace.as_deref()).into(),
+            text(v.revision.as_deref()).into(),
+            verdict_of(v).into(),
+            String::new(),
+            text(v.verification.started_at.as_deref()).into(),
+            text(v.verification.finished_at.as_deref()).into(),
+            String::new(),
+            text(v.change_id.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            hash,
+        ],
         Body::Guard(g) => [
             seq,
             g.received_at.clone(),
@@ -104,6 +129,11 @@ fn csv_row(r: &Record) -> [String; 23] {
             hash,
         ],
     }
+}
+
+/// The verdict of a verification record, for the PHASE column.
+fn verdict_of(v: &crate::record::VerificationRecord) -> &str {
+    v.verification.verdict.as_deref().unwrap_or("(no verdict)")
 }
 
 fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
@@ -134,6 +164,7 @@ pub fn to_table(records: &[Record]) -> String {
             let (phase, by) = match b {
                 Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
                 Body::Guard(g) => (decision(g), ""),
+                Body::Verify(v) => (verdict_of(v), ""),
             };
             vec![
                 r.seq.to_string(),
@@ -188,6 +219,14 @@ pub fn to_wide_table(records: &[Record]) -> String {
                     String::new(),
                     "",
                 ),
+                Body::Verify(v) => (
+                    text(v.destination.namespace.as_deref()),
+                    verdict_of(v),
+                    "",
+                    "",
+                    String::new(),
+                    "",
+                ),
             };
             vec![
                 r.seq.to_string(),
@@ -209,7 +248,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
 }
 
 /// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, and why the gate was skipped.
+/// the sink learnt of it, which hooks ran, why the gate was skipped and what the approvals lack.
 pub fn exceptions_table(records: &[Record]) -> String {
     let header = [
         "SEQ",
@@ -225,14 +264,15 @@ pub fn exceptions_table(records: &[Record]) -> String {
     let rows = records
         .iter()
         .filter_map(|r| match &r.body {
-            Body::Sync(s) => Some((r.seq, s)),
-            Body::Guard(_) => None,
+            Body::Sync(s) => Some((r, r.seq, s)),
+            Body::Guard(_) | Body::Verify(_) => None,
         })
-        .map(|(seq, s)| {
-            let (hooks, exceptions) = match s.gate.as_present() {
-                Some(Some(g)) => (hooks_ran(g), g.exceptions.join(",")),
-                _ => (String::new(), String::new()),
+        .map(|(r, seq, s)| {
+            let hooks = match s.gate.as_present() {
+                Some(Some(g)) => hooks_ran(g),
+                _ => String::new(),
             };
+            let exceptions = crate::record::findings::findings(r).join(",");
             vec![
                 seq.to_string(),
                 s.received_at.clone(),
@@ -281,7 +321,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Verify(_) => unreachable!("an event body"),
         }
     }
 

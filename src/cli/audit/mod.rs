@@ -1,7 +1,8 @@
-//! `sluice audit verify|list|show|exceptions|keygen|archive|export`: the audit log for auditors and
+//! `sluice audit verify|list|show|exceptions|rejudge|keygen|archive|export`: the audit log for auditors and
 //! operators (docs/audit-log.md); verify, list, show and exceptions read a data directory or a running
 //! sink (`--server`).
 
+mod approvals;
 mod archive;
 mod exceptions;
 mod export;
@@ -10,11 +11,13 @@ mod list;
 mod listing;
 mod proofs;
 mod prove;
+mod rejudge;
 mod report;
 mod show;
 mod since;
 mod source;
 mod table;
+mod verification;
 mod verify;
 
 use super::error::{Error, Exit, Result};
@@ -32,8 +35,12 @@ pub(super) enum AuditCommand {
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
-    /// List the syncs that skipped the gate (guard, backup, migrations) and why.
+    /// List the syncs that skipped the gate (guard, backup, migrations) or that the Git host's
+    /// approvals do not back, and why.
     Exceptions(exceptions::ExceptionsArgs),
+    /// Judge a record's approvals again from its stored snapshot alone, and compare with the verdict
+    /// it records.
+    Rejudge(rejudge::RejudgeArgs),
     /// Make an Ed25519 key pair for signed checkpoints (Go note key format).
     Keygen(keygen::KeygenArgs),
     /// Copy sealed segments and checkpoints the archive lacks, once.
@@ -74,6 +81,7 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::List(args) => list::run(args),
         AuditCommand::Show(args) => show::run(&args),
         AuditCommand::Exceptions(args) => exceptions::run(&args),
+        AuditCommand::Rejudge(args) => rejudge::run(&args),
         AuditCommand::Keygen(args) => keygen::run(&args),
         AuditCommand::Archive(args) => archive::run(&args),
         AuditCommand::Export(args) => export::run(&args),

@@ -37,6 +37,15 @@ pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Rec
                     || text(g.emergency.as_deref()) == change_id
                     || (text(g.change_id.as_deref()).is_empty() && synced(g))
             }
+            Body::Verify(v) => {
+                text(v.change_id.as_deref()) == change_id
+                    || (text(v.change_id.as_deref()).is_empty()
+                        && syncs.iter().any(|s| {
+                            s.app.name == v.app.name
+                                && !text(v.revision.as_deref()).is_empty()
+                                && text(s.revision.as_deref()) == text(v.revision.as_deref())
+                        }))
+            }
         })
         .collect()
 }
@@ -50,14 +59,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, &**s)),
-            Body::Guard(_) => None,
+            Body::Guard(_) | Body::Verify(_) => None,
         })
         .collect();
     let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
-            Body::Sync(_) => None,
+            Body::Sync(_) | Body::Verify(_) => None,
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -88,7 +97,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     } else {
         approvers.join(", ")
     };
-    let _ = writeln!(w, "  approved by: {}", clean(&approved));
+    // With approvals verified at the Git host, the trailers are only what someone typed.
+    let verified = super::approvals::any(&selected);
+    let label = if verified {
+        "claimed by trailers (not evidence):"
+    } else {
+        "approved by:"
+    };
+    let _ = writeln!(w, "  {label} {}", clean(&approved));
     let trailers: [(&str, TrailerField); 4] = [
         ("risk", |s| s.risk.as_deref()),
         ("tested", |s| s.tested.as_deref()),
@@ -139,6 +155,13 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     ];
     for line in aligned(&header, sync_rows).lines() {
         let _ = writeln!(w, "  {line}");
+    }
+
+    if verified {
+        super::approvals::section(w, &selected);
+    }
+    if super::verification::any(&selected) {
+        super::verification::section(w, &selected);
     }
 
     let _ = writeln!(w, "\nWindows (guard decisions):");
@@ -267,7 +290,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Verify(_) => unreachable!("an event body"),
         }
     }
 

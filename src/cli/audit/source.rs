@@ -61,6 +61,10 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Verify(v) => v
+                        .change_id
+                        .as_deref()
+                        .is_none_or(|c| c.is_empty() || c == change_id),
                 };
                 if candidate {
                     marked.insert(r.seq);
@@ -78,7 +82,7 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) => false,
+                    Body::Guard(_) | Body::Verify(_) => false,
                 })
             };
             let mut picked = Vec::new();
@@ -89,6 +93,10 @@ impl SourceArgs {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
                             || synced(&g.app.name, g.revision.as_deref())
+                    }
+                    Body::Verify(v) => {
+                        v.change_id.as_deref() == Some(change_id)
+                            || synced(&v.app.name, v.revision.as_deref())
                     }
                 };
                 if keep {

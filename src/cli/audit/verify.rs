@@ -3,9 +3,9 @@
 //! and head, or exit 1 naming the first thing that does not hold. With `--public-key`, every checkpoint
 //! must be signed by one of the keys and match the log's records (its Merkle tree, or its chain for
 //! checkpoints from before the tree), and the tiles must match too; with `--witness-key`, a checkpoint
-//! must be cosigned by the threshold of witnesses. With `--archive`, the archive is verified (object
-//! versions included), and so is the data directory when it holds a log, which must extend the
-//! archived one.
+//! must be cosigned by the threshold of witnesses. Every approval snapshot a record names must be
+//! there with its digest. With `--archive`, the archive is verified (object versions included), and so
+//! is the data directory when it holds a log, which must extend the archived one.
 
 use super::source::SourceArgs;
 use super::{structured, Output};
@@ -152,6 +152,7 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
                 a["url"] = json!(url);
                 a["objects"] = json!(read.objects);
                 a["versionsChecked"] = json!(read.versions_checked);
+                a["snapshotObjects"] = json!(read.snapshots);
                 value["archive"] = a;
             }
             structured(&value, output)?
@@ -193,7 +194,7 @@ fn to_json(r: &Report) -> serde_json::Value {
         "checkpoints": {"verified": r.checked, "newest": r.latest, "fromTiles": r.from_tiles,
             "unsealed": r.beyond},
         "witnessed": r.witnessed.map(|(size, by)| json!({"size": size, "cosigners": by})),
-        "tiles": r.tiles})
+        "tiles": r.tiles, "snapshots": r.snapshots.len()})
 }
 
 fn describe(r: &Report) -> String {
@@ -210,6 +211,13 @@ fn describe(r: &Report) -> String {
     }
     if let Some((size, by)) = r.witnessed {
         let _ = write!(line, "; witnessed up to seq {size} by {by} witnesses");
+    }
+    if !r.snapshots.is_empty() {
+        let _ = write!(
+            line,
+            "; {} approval snapshots the records name, each with its digest",
+            r.snapshots.len()
+        );
     }
     line
 }

@@ -28,7 +28,9 @@ pub fn wanted(policy: &Policy) -> bool {
     match policy.guard.enabled {
         GuardEnabled::On => true,
         GuardEnabled::Off => false,
-        GuardEnabled::Auto => !policy.windows.is_empty() || !policy.freezes.is_empty(),
+        GuardEnabled::Auto => {
+            !policy.windows.is_empty() || !policy.freezes.is_empty() || policy.approvals.is_some()
+        }
     }
 }
 
@@ -41,10 +43,26 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         OnClosed::Wait => (max_wait.ceil() as u64).saturating_add(DEADLINE_MARGIN_SECONDS),
         OnClosed::Fail => DEADLINE_MARGIN_SECONDS,
     };
+    let approvals = policy
+        .approvals
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| TransformError::Invalid {
+            key: "approvals".into(),
+            message: e.to_string(),
+        })?;
+    if approvals.is_some() && app.source.sink_url.is_empty() && policy.guard.report.is_empty() {
+        return Err(TransformError::Invalid {
+            key: "approvals".into(),
+            message: "the guard asks the sink for the approvals decision, and knows no sink: set SLUICE_SINK_URL on the plugin sidecar (the install kit does) or guard.report".into(),
+        });
+    }
     let guard_policy = GuardPolicy {
         windows: policy.windows.clone(),
         freezes: policy.freezes.clone(),
         guard: policy.guard.clone(),
+        approvals,
     };
     // A struct of strings, booleans and lists serialises without error, in field order.
     let guard_json =
@@ -61,7 +79,20 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         json!({"name": "SLUICE_CHANGE_ID", "value": app.change_id.as_deref().unwrap_or("")}),
         json!({"name": "SLUICE_REVISION", "value": app.revision_short}),
     ];
-    if !policy.guard.report.is_empty() {
+    if policy.approvals.is_some() {
+        let s = &app.source;
+        for (name, value) in [
+            ("SLUICE_COMMIT", &s.revision),
+            ("SLUICE_REPO_URL", &s.repo_url),
+            ("SLUICE_TARGET_REVISION", &s.target_revision),
+            ("SLUICE_PROJECT", &s.project),
+            ("SLUICE_DRY_SHA", &s.dry_sha),
+            ("SLUICE_SINK_URL", &s.sink_url),
+        ] {
+            env.push(json!({"name": name, "value": value}));
+        }
+    }
+    if !policy.guard.report.is_empty() || policy.approvals.is_some() {
         env.push(json!({
             "name": "SLUICE_REPORT_TOKEN",
             "valueFrom": {"secretKeyRef": {
@@ -121,8 +152,8 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
     Ok(into_map(job))
 }
 
-/// `guard.image`, else the sidecar's `SLUICE_IMAGE`.
-fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
+/// `guard.image`, else the sidecar's `SLUICE_IMAGE` (the verify hook's image too).
+pub(super) fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
     let configured = policy.guard.image.trim();
     if !configured.is_empty() {
         return Ok(configured.to_string());
