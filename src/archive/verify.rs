@@ -1,7 +1,7 @@
 //! `audit verify --archive`: the archive read whole and checked (evidence/proof.rs). On S3 every object
 //! version is listed first: sluice writes each object once, so a second version (a put on top of a
 //! locked object) or a delete marker (hiding one) is tampering, named by the object; the versions read
-//! are the first ones, which the lock protects. Then the checkpoints, the tiles, the approval snapshots
+//! are the first ones, which the lock protects. Then the checkpoints, the tiles, the snapshots
 //! (each must still have the digest of its name) and the segments, in chain order, one segment in
 //! memory at a time; every snapshot a record of the archived segments names must be archived too (the
 //! uploader puts it before the segment).
@@ -25,7 +25,7 @@ pub struct Read {
     pub versions_checked: bool,
     /// Objects read.
     pub objects: usize,
-    /// Approval snapshots read, each with the digest of its name.
+    /// Snapshots read (what outside systems said), each with the digest of its name.
     pub snapshots: usize,
 }
 
@@ -183,8 +183,8 @@ pub async fn verify(archive: &Archive, mut check: Check) -> Result<(Report, Read
         .find(|(d, _)| !snapshots.contains(*d))
     {
         return Err(format!(
-            "record {seq} of the archived segments names the snapshot {digest} (what the Git host \
-             said for its approvals), but {} is not in the archive",
+            "record {seq} of the archived segments names the snapshot {digest} (what an outside \
+             system said for its evidence), but {} is not in the archive",
             named(&format!("{}/{digest}.json", snapshot::DIR))
         ));
     }

@@ -308,7 +308,7 @@ pub struct Anchor {
 
 /// The bundle's files (path, bytes), `SHA256SUMS` last. `records` are the verified records from the
 /// one before the period to the one after it (as far as the checkpoint goes), in order; `proofs` their
-/// inclusion proofs in the checkpoint's tree, in the same order; `snapshots` the approval snapshots
+/// inclusion proofs in the checkpoint's tree, in the same order; `snapshots` the snapshots
 /// they name, by digest (`snapshots/<digest>.json`).
 ///
 /// # Errors

@@ -9,8 +9,8 @@
 //! witnesses cosigned shows a fork even to someone who doubts the log's own key: the witnesses never
 //! cosign two trees of which one does not extend the other. The tiles given are compared with the tree
 //! the records give, and the checkpoints past the records (an archive holds sealed segments only) are
-//! checked against the tiles. The snapshots the records name (what a Git host said for an approval
-//! judgment, `snapshots/<digest>.json` beside the log) are listed in the report, for the caller to
+//! checked against the tiles. The snapshots the records name (what an outside system such as a Git
+//! host said for a judgment, `snapshots/<digest>.json` beside the log) are listed in the report, for the caller to
 //! check that each is there with its digest: [`verify_dir`] does so in the data directory.
 //!
 //! Segment layout (docs/audit-log.md, "Segments"): sealed segments are `segments/<first seq, 20
@@ -126,7 +126,7 @@ pub enum ProofError {
         given: usize,
         newest: String,
     },
-    #[error("record {seq} names the snapshot {digest} (what the Git host said for its approvals): {reason}")]
+    #[error("record {seq} names the snapshot {digest} (what an outside system said for its evidence): {reason}")]
     Snapshot {
         seq: u64,
         digest: String,
@@ -333,7 +333,7 @@ impl Check {
         let scan = line::scan_lines_from(reader, start, base, |record, _, bytes| {
             let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
             self.leaf(tree_hash::leaf(bytes));
-            if let Some(digest) = snapshot::named_by(&record) {
+            for digest in snapshot::named_by(&record) {
                 self.snapshots.entry(digest.to_owned()).or_insert(seq);
             }
             if mismatch.is_none() {

@@ -1487,7 +1487,7 @@ fn approval_snapshots_are_verified_archived_and_exported_with_the_records_that_n
     };
     let out = ok(verify(&["--data-dir", path(&data)]));
     assert!(
-        out.contains("; 2 approval snapshots the records name, each with its digest"),
+        out.contains("; 2 snapshots the records name, each with its digest"),
         "{out}"
     );
     // Archived before the segments, and verified there: the sealed segment (seq 1-4) names the first.
@@ -1504,10 +1504,7 @@ fn approval_snapshots_are_verified_archived_and_exported_with_the_records_that_n
         assert!(archive.join(format!("snapshots/{d}.json")).is_file(), "{d}");
     }
     let out = ok(verify(&["--archive", path(&archive)]));
-    assert!(
-        out.contains("; 1 approval snapshots the records name"),
-        "{out}"
-    );
+    assert!(out.contains("; 1 snapshots the records name"), "{out}");
     // Export: the bundle carries both snapshots, and its recipe checks them.
     let bundle = tmp.path().join("bundle");
     let export = |out: &Path| {
@@ -1562,7 +1559,7 @@ fn approval_snapshots_are_verified_archived_and_exported_with_the_records_that_n
     let out = run_recipe(&script, &bundle, &key);
     assert!(
         text(&out).contains(&format!(
-            "seq 3 names the approval snapshot {}, which is not in snapshots/",
+            "seq 3 names the snapshot {}, which is not in snapshots/",
             digests[0]
         )),
         "{}",

@@ -3,7 +3,7 @@
 //! for auditors"). Verifies the log against its checkpoints first, picks the smallest checkpoint of
 //! the tree that covers the period (cosigned by the threshold of the witnesses given, if any), takes the
 //! records of the period with the one before and the one after it, proves each in that checkpoint's
-//! tree, adds the approval snapshots those records name, and writes the bundle into a new directory (built beside it and renamed into place, so nothing
+//! tree, adds the snapshots those records name, and writes the bundle into a new directory (built beside it and renamed into place, so nothing
 //! partial is ever left under `--out`).
 
 use crate::cli::archive::failure;
@@ -247,7 +247,7 @@ fn pick(
     Ok((out, end.unwrap_or(last_seq)))
 }
 
-/// The approval snapshots `records` name, (digest, bytes), each read back with its digest checked
+/// The snapshots `records` name, (digest, bytes), each read back with its digest checked
 /// (`verify_dir` checked them already; this read is the bytes exported).
 fn named_snapshots(
     data_dir: &Path,
@@ -255,7 +255,7 @@ fn named_snapshots(
 ) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
     let mut out = std::collections::BTreeMap::new();
     for r in records {
-        if let Some(digest) = snapshot::named_by(r) {
+        for digest in snapshot::named_by(r) {
             if !out.contains_key(digest) {
                 let bytes = snapshot::read(data_dir, digest).map_err(|e| {
                     failure(format!(

@@ -3,7 +3,7 @@
 //! and head, or exit 1 naming the first thing that does not hold. With `--public-key`, every checkpoint
 //! must be signed by one of the keys and match the log's records (its Merkle tree, or its chain for
 //! checkpoints from before the tree), and the tiles must match too; with `--witness-key`, a checkpoint
-//! must be cosigned by the threshold of witnesses. Every approval snapshot a record names must be
+//! must be cosigned by the threshold of witnesses. Every snapshot a record names must be
 //! there with its digest. With `--archive`, the archive is verified (object versions included), and so
 //! is the data directory when it holds a log, which must extend the archived one.
 
@@ -215,7 +215,7 @@ fn describe(r: &Report) -> String {
     if !r.snapshots.is_empty() {
         let _ = write!(
             line,
-            "; {} approval snapshots the records name, each with its digest",
+            "; {} snapshots the records name, each with its digest",
             r.snapshots.len()
         );
     }
