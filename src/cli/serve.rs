@@ -1,7 +1,8 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
 //! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
 //! NS,...] [--watch-grace D] [--kubeconfig F]]
-//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
+//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D] [--witness URL --witness-key F]...]
+//! [--archive URL [--retention P]]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
@@ -9,7 +10,7 @@ use super::error::{Error, Exit, Result};
 use crate::approval::Floor;
 use crate::archive::retention::Retention;
 use crate::commit::DEFAULT_CHANGE_PATTERN;
-use crate::evidence::checkpoint::SigningKey;
+use crate::evidence::note::{KeyKind, SigningKey};
 use crate::host::client::{Auth, Endpoint};
 use crate::host::secret::App;
 use crate::ledger::Rolling;
@@ -67,6 +68,10 @@ pub(super) struct ServeArgs {
     /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
+    /// How long the watch may fail (the API server unreachable, access forbidden) before /healthz says
+    /// degraded and sluice_watch_healthy turns 0 (Go duration).
+    #[arg(long, default_value = "1m", requires = "watch_applications")]
+    watch_unhealthy_after: String,
     /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
@@ -80,6 +85,14 @@ pub(super) struct ServeArgs {
     /// Sign a checkpoint at least this often while new records come in (Go duration), and at shutdown.
     #[arg(long, default_value = "10m", env = "SLUICE_CHECKPOINT_INTERVAL")]
     checkpoint_interval: String,
+    /// A witness (`sluice witness serve`, run by another party) to submit every checkpoint to: its
+    /// submission URL (it answers POST URL/add-checkpoint). Repeat for several, each with a --witness-key.
+    #[arg(long, requires = "checkpoint_key_file")]
+    witness: Vec<String>,
+    /// The public key of the --witness at the same position (from `sluice witness keygen`): its
+    /// cosignatures are checked with it and kept in DATA_DIR/witnessed/.
+    #[arg(long)]
+    witness_key: Vec<PathBuf>,
     /// Copy sealed segments and checkpoints to this object store: s3://bucket/prefix, gs://…, az://…,
     /// or a directory. Credentials and endpoint come from the store's usual environment (AWS_*, …).
     #[arg(long, env = "SLUICE_ARCHIVE")]
@@ -252,6 +265,33 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .watch_applications
         .then(|| watch_config(&args))
         .transpose()?;
+    if args.witness.len() != args.witness_key.len() {
+        return Err(Error::Usage(format!(
+            "{} --witness but {} --witness-key: give each witness's URL and public key, in the same order",
+            args.witness.len(),
+            args.witness_key.len()
+        )));
+    }
+    let witnesses = args
+        .witness
+        .iter()
+        .zip(&args.witness_key)
+        .map(|(url, path)| {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::Usage(format!(
+                    "--witness {url:?}: give the witness's http:// or https:// URL"
+                )));
+            }
+            let key = super::audit::read_public_key(path)?;
+            key.kind()
+                .expect(KeyKind::Witness)
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: format!("{}: {e}", path.display()),
+                })?;
+            Ok((url.clone(), key))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let rolling = Rolling {
         max_bytes: parse_size(&args.segment_size)?,
         max_age: parse_age(&args.segment_age)?,
@@ -286,6 +326,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
             every_records: args.checkpoint_every,
             every: Duration::from_nanos(every.unsigned_abs()),
             archive,
+            witnesses,
         },
         approvals,
         tickets,
@@ -536,10 +577,12 @@ fn read_token(path: &std::path::Path) -> Result<String> {
 /// The checkpoint signing key in `path`.
 pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    SigningKey::parse(&text).map_err(|e| Error::Reported {
-        exit: Exit::Failure,
-        message: format!("{}: {e}", path.display()),
-    })
+    SigningKey::parse(&text)
+        .and_then(|k| k.kind().expect(KeyKind::Log).map(|()| k))
+        .map_err(|e| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("{}: {e}", path.display()),
+        })
 }
 
 /// The watch's configuration from the arguments.
@@ -551,6 +594,15 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
             Error::Usage(format!(
                 "--watch-grace {:?}: give a duration of 0 or more, such as 2m or 90s",
                 args.watch_grace
+            ))
+        })?;
+    let unhealthy = parse_go_duration(&args.watch_unhealthy_after)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--watch-unhealthy-after {:?}: give a duration of 0 or more, such as 1m or 30s",
+                args.watch_unhealthy_after
             ))
         })?;
     let namespaces = args
@@ -567,5 +619,8 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
             .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
         namespaces,
         grace: Duration::from_nanos(nanos),
+        // The sink decides from its data directory whether this is the first start.
+        import: false,
+        unhealthy_after: Duration::from_nanos(unhealthy),
     })
 }

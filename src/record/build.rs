@@ -8,7 +8,6 @@
 //! tests/fixtures/audit/golden), but `approval`, `ticket` and `verification`, which the sink adds where they apply.
 
 use super::event::{idempotency_key, EventError, Via, EVENTS};
-use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
 use super::fields::{get, opt_str, safe_int, str_at};
 use super::gate;
 use super::model::{Added, App, Body, Commit, Destination, InitiatedBy, SyncEvent};
@@ -78,9 +77,7 @@ pub fn event_record_via(
     let author = commit.and_then(|c| str_at(c, &["Author"]));
     let change = change_id_of(app, op, message.as_ref(), pattern);
     let emergency = emergency_of(app, op, message.as_ref(), pattern);
-    // A sync rebuilt from `status.history` has no sync result: which hooks ran is unknown.
-    let gate = (via != Via::History && matches!(event, SYNC_SUCCEEDED | SYNC_FAILED))
-        .then(|| gate::assess(app, op));
+    let gate = gate::of_event(event, via, app, op);
     Ok(Body::Sync(Box::new(SyncEvent {
         event: event.to_owned(),
         received_at: received_at.to_owned(),
@@ -442,10 +439,7 @@ mod tests {
         let watched = event_record_via(&body, "t", &pattern(), Via::History)
             .unwrap()
             .to_map();
-        assert_eq!(
-            (&watched["via"], &watched["gate"]),
-            (&json!("history"), &json!(null))
-        );
+        assert_eq!(watched["gate"]["exceptions"], json!(["gate-unknown"]));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum Via {
     Watch,
     /// The Application watch found the deployment in `status.history` only.
     History,
+    /// Imported from the Applications as they were when the watch first started: a sync from before
+    /// sluice recorded, kept for the record but not a new change.
+    Import,
 }
 
 impl Via {
@@ -51,6 +54,7 @@ impl Via {
             Via::Webhook => "webhook",
             Via::Watch => "watch",
             Via::History => "history",
+            Via::Import => "import",
         }
     }
 }

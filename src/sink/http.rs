@@ -54,6 +54,8 @@ pub struct Context {
     pub max_body: usize,
     /// See [`REQUEST_DEADLINE`].
     pub request_deadline: Duration,
+    /// The checkpoint and tiles of `GET /v1/log/…`.
+    pub served: Arc<super::served::Served>,
     /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
     pub approvals: Option<Arc<Approvals>>,
     /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
@@ -66,7 +68,7 @@ pub struct Context {
 /// A response before it is sent.
 struct Reply {
     status: u16,
-    body: String,
+    body: Bytes,
     content_type: &'static str,
     extra: Option<(&'static str, &'static str)>,
     /// Close the connection after this answer (the rest of the request was not read, or cannot be
@@ -78,7 +80,7 @@ impl Reply {
     fn json(status: u16, body: &Value) -> Self {
         Reply {
             status,
-            body: body.to_string(),
+            body: Bytes::from(body.to_string()),
             content_type: "application/json",
             extra: None,
             close: false,
@@ -106,11 +108,7 @@ impl Reply {
     fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let length = self.body.len();
-        let body = if head_only {
-            Bytes::new()
-        } else {
-            Bytes::from(self.body)
-        };
+        let body = if head_only { Bytes::new() } else { self.body };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -185,6 +183,12 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
             }
             Err(reply) => reply,
         },
+        (&Method::GET, p) if p.starts_with(super::served::PREFIX) => {
+            match authorize(ctx, &rq, Access::Read) {
+                Ok(()) => log_file(ctx, path.clone(), deadline).await,
+                Err(reply) => reply,
+            }
+        }
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
@@ -197,7 +201,27 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
 
 impl Reply {
     fn with_body(self, body: String) -> Self {
-        Reply { body, ..self }
+        Reply {
+            body: Bytes::from(body),
+            ..self
+        }
+    }
+}
+
+/// `GET /v1/log/checkpoint` and `/v1/log/tile/…` (files, read off the runtime's threads).
+async fn log_file(ctx: &Arc<Context>, path: String, deadline: Instant) -> Reply {
+    let served = Arc::clone(&ctx.served);
+    let read = tokio::task::spawn_blocking(move || served.answer(&path));
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(a)) => Reply {
+            status: a.status,
+            body: Bytes::from(a.body),
+            content_type: a.content_type,
+            extra: Some(("Cache-Control", a.cache)),
+            close: false,
+        },
+        Ok(Err(_)) => Reply::error(500, "the read failed"),
+        Err(_) => Reply::error(503, "the read did not finish in time").with("Retry-After", "5"),
     }
 }
 
@@ -216,8 +240,19 @@ fn health(ctx: &Context) -> Reply {
     }
     let seq = ctx.reader.head().seq;
     let mut health = json!({"status": "ok", "seq": seq});
+    let mut problems = Vec::new();
     if let Some(evidence) = ctx.metrics.evidence.get() {
         health["evidence"] = evidence.detail();
+        problems.extend(evidence.problems());
+    }
+    if let Some(watch) = ctx.metrics.watch.get() {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        problems.extend(watch.problem(now));
+    }
+    // Degraded, not down (200): records are still taken, and each one is still evidence.
+    if !problems.is_empty() {
+        health["status"] = json!("degraded");
+        health["problems"] = json!(problems);
     }
     Reply::json(200, &health)
 }

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub watch_relists: AtomicU64,
     /// Checkpoints and archive, when configured (`sink::evidence`).
     pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
+    /// The Application watch's health, when it runs (`sink::watched`).
+    pub watch: std::sync::OnceLock<std::sync::Arc<super::watch_health::WatchHealth>>,
     /// More lines from a part of the sink with counters of its own (the approvals decisions and
     /// the Git hosts' requests, `sink::approvals`).
     pub more: std::sync::OnceLock<MoreMetrics>,
@@ -237,6 +239,9 @@ impl Metrics {
             "sluice_watch_relists_total {}",
             self.watch_relists.load(Relaxed)
         );
+        if let Some(watch) = self.watch.get() {
+            watch.render(o);
+        }
         if let Some(evidence) = self.evidence.get() {
             evidence.render(o);
         }

@@ -15,11 +15,14 @@ pub mod http;
 pub mod metrics;
 pub mod query;
 pub mod registry;
+pub mod served;
 pub mod server;
 pub mod strict;
 pub mod tickets;
 pub mod verification;
+pub mod watch_health;
 pub mod watched;
+pub mod witnesses;
 pub mod writer;
 
 use crate::ledger::{Head, Ledger, LedgerError, Rolling};
@@ -39,6 +42,9 @@ const MAX_WORKERS: usize = 256;
 /// How long in-flight requests may take to finish after SIGTERM (Kubernetes waits 30 s by default
 /// before SIGKILL).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for the watch to record the operations it still holds.
+const WATCH_FLUSH: Duration = Duration::from_secs(10);
 
 /// How long the sink keeps answering (503, `/healthz` included) after its writer stopped, before it
 /// exits, so that probes and clients see why.
@@ -179,12 +185,21 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .spawn(move || chores.run())
         .map_err(SinkError::Thread)?;
     let knowledge = learn(&config.data_dir);
+    let sources = evidence::Sources {
+        tree: log.tree(),
+        records: log.reader(),
+    };
     let evidence = Arc::new(
-        evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
-            .map_err(|source| SinkError::Evidence {
-                path: config.data_dir.clone(),
-                source,
-            })?,
+        evidence::Evidence::start(
+            config.evidence,
+            config.data_dir.clone(),
+            log.head().clone(),
+            sources,
+        )
+        .map_err(|source| SinkError::Evidence {
+            path: config.data_dir.clone(),
+            source,
+        })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
     let call_timeout = config.approvals.call_timeout;
@@ -229,6 +244,10 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         knowledge,
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
+        served: served::Served {
+            tree: log.tree(),
+            data_dir: config.data_dir.clone(),
+        },
         approvals: Some(approvals),
         tickets: Some(tickets),
         verifications: Some(verifications),
@@ -263,6 +282,8 @@ pub struct Context {
     pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
+    /// The checkpoint and tiles served under `/v1/log/`.
+    pub served: served::Served,
     /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
     pub approvals: Option<Arc<approvals::Approvals>>,
     /// Ticket decisions, evidence, work notes and reviews (`None`: none).
@@ -301,16 +322,28 @@ pub fn run(
         ctx.on_durable,
     )
     .map_err(SinkError::Thread)?;
+    let mut watching = None;
     if let Some(watch) = ctx.watch {
+        let health = Arc::new(watched::WatchHealth {
+            unhealthy_after: watch.unhealthy_after,
+            ..watched::WatchHealth::default()
+        });
+        let _ = ctx.metrics.watch.set(Arc::clone(&health));
         let recorder = watched::WatchRecorder {
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
+            health,
+            data_dir: ctx.served.data_dir.clone(),
             approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
             tickets: ctx.tickets.clone(),
             runtime: runtime.handle().clone(),
         };
-        watch::spawn(watch, Arc::new(recorder))?;
+        let import = !watched::import_marker(&ctx.served.data_dir).exists();
+        watching = Some(watch::spawn(
+            WatchConfig { import, ..watch },
+            Arc::new(recorder),
+        )?);
     }
     let auth = ctx.write_token.is_some();
     let handlers = Arc::new(http::Context {
@@ -324,6 +357,7 @@ pub fn run(
         change_pattern: ctx.change_pattern,
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
+        served: Arc::new(ctx.served),
         approvals: ctx.approvals,
         tickets: ctx.tickets,
         verifications: ctx.verifications,
@@ -342,6 +376,16 @@ pub fn run(
         );
         Ok(server::run(listener, handlers, limits, stop).await)
     });
+    // What the watch saw and the webhook has not delivered yet is recorded now, while the writer still
+    // runs: a delivery after the restart is then a duplicate, and nothing seen is lost. Before the
+    // runtime stops: the watch's records get their approval evidence on it (sink/watched.rs).
+    if let Some(w) = &watching {
+        if let Some(n) = w.flush(WATCH_FLUSH) {
+            tracing::info!(recorded = n, "the watch's pending operations are recorded");
+        } else {
+            tracing::warn!("the watch did not record its pending operations in time");
+        }
+    }
     // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
     runtime.shutdown_timeout(Duration::from_secs(1));
     let (stop, finished) = served?;
@@ -479,6 +523,11 @@ mod tests {
             knowledge: Knowledge::default().into(),
             watch: None,
             on_durable: Box::new(|_| {}),
+            served: served::Served {
+                tree: crate::ledger::tree::Writer::empty(std::path::Path::new("/nonexistent"))
+                    .reader(),
+                data_dir: "/nonexistent".into(),
+            },
             approvals: None,
             tickets: None,
             verifications: None,

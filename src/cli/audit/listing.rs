@@ -33,12 +33,18 @@ pub const CSV_COLUMNS: [&str; 23] = [
     "hash",
 ];
 
-/// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled).
+/// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled). A
+/// cell a spreadsheet would take for a formula gets a leading `'` (OWASP's rule, as the export's).
 pub fn to_csv(records: &[Record]) -> String {
     let mut out = String::new();
     push_csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
     for r in records {
-        push_csv_row(&mut out, csv_row(r).into_iter());
+        push_csv_row(
+            &mut out,
+            csv_row(r)
+                .into_iter()
+                .map(|c| crate::evidence::export::neutralise(&c).into_owned()),
+        );
     }
     out
 }

@@ -6,9 +6,11 @@ mod approvals;
 mod archive;
 mod exceptions;
 mod export;
-mod keygen;
+pub(super) mod keygen;
 mod list;
 mod listing;
+mod proofs;
+mod prove;
 mod rejudge;
 mod report;
 mod review;
@@ -21,8 +23,10 @@ mod verification;
 mod verify;
 
 use super::error::{Error, Exit, Result};
+
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
+pub(super) use verify::read_public_key;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AuditCommand {
@@ -45,8 +49,14 @@ pub(super) enum AuditCommand {
     Keygen(keygen::KeygenArgs),
     /// Copy sealed segments and checkpoints the archive lacks, once.
     Archive(archive::ArchiveArgs),
-    /// Write an auditor's evidence bundle for a period: changes.csv, evidence pages, records, checkpoint, VERIFY.md.
+    /// Write an auditor's evidence bundle for a period: changes.csv, evidence pages, records, proofs,
+    /// checkpoint, VERIFY.md.
     Export(export::ExportArgs),
+    /// Prove records are in a checkpoint's Merkle tree (C2SP tlog-proof), or that a tree extends an
+    /// older one (a consistency proof).
+    Prove(prove::ProveArgs),
+    /// Check a record against a tlog-proof, without the log.
+    CheckProof(prove::CheckProofArgs),
 }
 
 /// `-o/--output`, as kubectl and argocd spell it.
@@ -80,6 +90,8 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::Keygen(args) => keygen::run(&args),
         AuditCommand::Archive(args) => archive::run(&args),
         AuditCommand::Export(args) => export::run(&args),
+        AuditCommand::Prove(args) => prove::prove(&args),
+        AuditCommand::CheckProof(args) => prove::check(&args),
     }
 }
 

@@ -169,6 +169,19 @@ impl SourceArgs {
         &self.data_dir
     }
 
+    /// Whether the records come from a running sink (`--server`).
+    pub(super) fn is_remote(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// `GET <server><path>` from the running sink (`/v1/log/…`): the body, or `None` for a 404.
+    pub(super) fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(remote) = self.remote()? else {
+            return Ok(None);
+        };
+        remote.bytes(path)
+    }
+
     /// What names the log in messages: `DIR/audit.jsonl`, or the server's URL.
     pub(super) fn name(&self) -> PathBuf {
         match &self.server {
@@ -222,6 +235,41 @@ struct Remote {
 }
 
 impl Remote {
+    /// `GET <base><path>`: the body, or `None` for a 404.
+    fn bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let url = format!("{}{path}", self.base);
+        let fail = |message: String| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("GET {url}: {message}"),
+        };
+        let mut request = self.agent.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().map_err(|e| fail(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            401 => Err(fail(
+                "401 Unauthorized: pass the sink's read token with --token-file FILE".into(),
+            )),
+            _ => Err(fail(format!(
+                "the sink answered {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ))),
+        }
+    }
+
     /// One `GET /v1/records` page.
     fn page(&self, params: &[(&str, String)]) -> Result<Vec<Value>> {
         let query: Vec<String> = params
