@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks every response an emulated Git host served against the host's published API description.
 
-usage: validate_openapi.py --github API.GITHUB.COM.JSON --gitlab GITLAB-REST.JSON EXCHANGES.JSONL
+usage: validate_openapi.py [--github API.GITHUB.COM.JSON] [--gitlab GITLAB-REST.JSON]
+                           [--schema NAME=FILE]... EXCHANGES.JSONL
 
 EXCHANGES.JSONL holds one served response per line:
   {"host": "github"|"gitlab", "method": "GET", "route": "/repos/{owner}/{repo}/pulls/{pull_number}",
@@ -12,6 +13,11 @@ published on the npm registry in @octokit/openapi), its response for the status,
 GitLab: tests/fixtures/host/gitlab-rest.json, the response schemas transcribed from GitLab's
 openapi_v3.yaml and REST docs (its `endpoints` map a route to a schema; `x-source` names where each
 came from), since GitLab publishes no description on a package registry.
+
+--schema NAME=FILE: the responses of host NAME (servicenow, jira, jsm: the ticket systems of
+tests/it/itsm) against FILE, a document of the same form as the GitLab one: `endpoints` maps
+`METHOD route` to a schema (`Name` or `array of Name`), `error` names the schema of error answers,
+`components.schemas` holds them (tests/fixtures/ticket, each with its `x-source`).
 
 OpenAPI 3.0 schemas are turned into JSON Schema (draft 4) first: `nullable: true` admits null.
 Formats `date-time` and `uri` are checked. Prints one line per problem and exits 1, or prints
@@ -86,10 +92,10 @@ def resolve(doc, ref):
 
 def gitlab_schema(doc, method, route, status):
     if status >= 400:
-        return {"$ref": "#/components/schemas/APIError"}, None
+        return {"$ref": "#/components/schemas/" + doc.get("error", "APIError")}, None
     spec = doc["endpoints"].get(f"{method} {route}")
     if spec is None:
-        return None, f"no endpoint {method} {route} in the GitLab schemas"
+        return None, f"no endpoint {method} {route} in the schemas of {doc.get('x-name', 'GitLab')}"
     name = spec.split(" ")[0] if not spec.startswith("array of ") else spec[len("array of "):].split(" ")[0]
     ref = {"$ref": f"#/components/schemas/{name}"}
     return ({"type": "array", "items": ref} if spec.startswith("array of ") else ref), None
@@ -97,15 +103,17 @@ def gitlab_schema(doc, method, route, status):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--github", required=True)
-    ap.add_argument("--gitlab", required=True)
+    ap.add_argument("--github")
+    ap.add_argument("--gitlab")
+    ap.add_argument("--schema", action="append", default=[], help="NAME=FILE")
     ap.add_argument("exchanges")
     args = ap.parse_args()
     docs = {}
-    with open(args.github) as f:
-        docs["github"] = json.load(f)
-    with open(args.gitlab) as f:
-        docs["gitlab"] = json.load(f)
+    for name, path in [("github", args.github), ("gitlab", args.gitlab)] + [s.split("=", 1) for s in args.schema]:
+        if path:
+            with open(path) as f:
+                docs[name] = json.load(f)
+            docs[name]["x-name"] = name
     components = {h: {"components": {"schemas": nullable_to_jsonschema(d["components"]["schemas"])}} for h, d in docs.items()}
     fc = checker()
     problems = 0
@@ -117,6 +125,10 @@ def main():
             ex = json.loads(line)
             count += 1
             host = ex["host"]
+            if host not in docs:
+                print(f"line {n}: no description given for host {host}")
+                problems += 1
+                continue
             find = github_schema if host == "github" else gitlab_schema
             schema, why = find(docs[host], ex["method"], ex["route"], ex["status"])
             if schema is None:

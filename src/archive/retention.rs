@@ -10,8 +10,6 @@
 //! refused for them rather than silently ignored.
 
 use super::{Archive, ArchiveError, S3Bucket};
-use object_store::aws::AwsAuthorizer;
-use object_store::client::{HttpConnector as _, HttpRequestBody, ReqwestConnector};
 use quick_xml::events::Event;
 use std::collections::HashMap;
 
@@ -206,48 +204,14 @@ impl Archive {
 
 /// `GET /?object-lock` on the bucket, signed with the store's credentials.
 async fn get_lock_config(s3: &S3Bucket) -> Result<String, String> {
-    let url = match &s3.endpoint {
-        Some(e) if s3.virtual_hosted => {
-            let mut u = url::Url::parse(e).map_err(|e| format!("the endpoint: {e}"))?;
-            let host = format!("{}.{}", s3.bucket, u.host_str().unwrap_or_default());
-            u.set_host(Some(&host))
-                .map_err(|e| format!("the endpoint: {e}"))?;
-            format!("{}?object-lock", u.as_str())
-        }
-        Some(e) => format!("{}/{}?object-lock", e.trim_end_matches('/'), s3.bucket),
-        None => format!(
-            "https://{}.s3.{}.amazonaws.com/?object-lock",
-            s3.bucket, s3.region
-        ),
-    };
-    let credential = s3
-        .store
-        .credentials()
-        .get_credential()
-        .await
-        .map_err(|e| format!("no credentials for the bucket: {e}"))?;
-    let mut request = http::Request::builder()
-        .method("GET")
-        .uri(&url)
-        .body(HttpRequestBody::empty())
-        .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
-    AwsAuthorizer::new(&credential, "s3", &s3.region)
-        .try_authorize(&mut request, None)
-        .map_err(|e| format!("cannot sign GetObjectLockConfiguration: {e}"))?;
-    let client = ReqwestConnector::default()
-        .connect(&super::client_options().with_allow_http(s3.allow_http))
-        .map_err(|e| e.to_string())?;
-    let response = client
-        .execute(request)
-        .await
-        .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .bytes()
-        .await
-        .map_err(|e| format!("GetObjectLockConfiguration: {e}"))?;
-    let body = String::from_utf8_lossy(&body[..body.len().min(MAX_RESPONSE)]).into_owned();
+    let (status, body) = super::versions::signed_get(
+        s3,
+        "object-lock",
+        "GetObjectLockConfiguration",
+        MAX_RESPONSE,
+    )
+    .await?;
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let not_found = texts(&body)
         .ok()
         .and_then(|t| t.get("Error/Code").cloned())

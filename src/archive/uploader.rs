@@ -1,14 +1,16 @@
-//! The background copy of approval snapshots, sealed segments and checkpoints into the archive: a task
-//! its owner runs (the sink runs it on its one runtime; it starts no thread or runtime of its own). It
-//! lists what the archive has once, then on every nudge (a new checkpoint) or poll looks for local files
-//! the archive lacks and copies them, oldest first, each streamed from its file. A failing copy is
+//! The background copy of the evidence of a data directory (approval and ticket snapshots, sealed
+//! segments, tiles, checkpoints: archive/objects.rs) into the archive: a task its owner runs (the sink
+//! runs it on its one runtime; it starts no thread or runtime of its own). It lists what the archive
+//! has once (and reads the newest checkpoint there, for the signer), then on every nudge (a new
+//! checkpoint) or poll looks for local files the archive lacks and copies them, oldest first, each
+//! streamed from its file. A failing copy is
 //! retried with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer,
 //! and the writer never waits on it. What is pending and what failed is in [`Progress`] (`/metrics`,
 //! `/healthz`).
 
 use super::{Archive, Put};
-use crate::evidence::{checkpoint, snapshot};
-use crate::ledger::segment::{self, SEGMENTS_DIR};
+use crate::evidence::checkpoint;
+use crate::ledger::segment::SEGMENTS_DIR;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -31,6 +33,11 @@ pub struct Progress {
     pub failures: AtomicU64,
     pub last_success_unix: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Whether the archive was listed (once, at start).
+    pub listed: AtomicBool,
+    /// The newest checkpoint in the archive when it was listed (name, note): the signer must not sign
+    /// a tree that does not extend it, even when the local copy is gone.
+    pub latest_checkpoint: Mutex<Option<(String, String)>>,
 }
 
 impl Progress {
@@ -116,10 +123,12 @@ async fn pass(
         pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     set_lag(status, &pending);
     if !*listed {
-        for dir in [snapshot::DIR, SEGMENTS_DIR, checkpoint::DIR] {
-            archived.extend(archive.list(dir).await.map_err(|e| e.to_string())?);
+        for dir in super::objects::DIRS {
+            archived.extend(archive.list_all(dir).await.map_err(|e| e.to_string())?);
         }
+        learn_latest(archive, archived, status).await?;
         *listed = true;
+        status.listed.store(true, Relaxed);
     }
     let mut pending = pending;
     pending.retain(|(name, _)| !archived.contains(name));
@@ -140,22 +149,47 @@ async fn pass(
     Ok(())
 }
 
-fn set_lag(status: &Progress, pending: &[(String, PathBuf)]) {
-    let segments = pending
+/// Reads the newest checkpoint of the archive into `status`.
+async fn learn_latest(
+    archive: &Archive,
+    archived: &HashSet<String>,
+    status: &Progress,
+) -> Result<(), String> {
+    let dir = format!("{}/", checkpoint::DIR);
+    let newest = archived
         .iter()
-        .filter(|(n, _)| n.starts_with(SEGMENTS_DIR))
-        .count();
-    status.lag_segments.store(segments as u64, Relaxed);
-    let checkpoints = pending
-        .iter()
-        .filter(|(n, _)| n.starts_with(checkpoint::DIR))
-        .count();
-    status.lag_checkpoints.store(checkpoints as u64, Relaxed);
+        .filter(|n| {
+            n.strip_prefix(&dir)
+                .and_then(checkpoint::size_of_name)
+                .is_some()
+        })
+        .max();
+    let Some(name) = newest else {
+        return Ok(());
+    };
+    let bytes = archive.get(name).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if let Ok(mut latest) = status.latest_checkpoint.lock() {
+        *latest = Some((format!("{}/{name}", archive.url()), text));
+    }
+    Ok(())
 }
 
-/// The archive names of the local snapshots (src/evidence/snapshot.rs: what the Git hosts said for
-/// the approvals the records name, content-addressed), sealed segments and checkpoints not in
-/// `archived`, in that order: a record's snapshot is in the archive before the record's segment.
+fn set_lag(status: &Progress, pending: &[(String, PathBuf)]) {
+    let count = |dir: &str| {
+        pending
+            .iter()
+            .filter(|(n, _)| n.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+            .count() as u64
+    };
+    status.lag_segments.store(count(SEGMENTS_DIR), Relaxed);
+    status
+        .lag_checkpoints
+        .store(count(checkpoint::DIR), Relaxed);
+}
+
+/// The archive names of the local files to archive that are not in `archived`, in the order they are
+/// put (archive/objects.rs: a record's snapshots before its segment, a checkpoint after its tiles).
 ///
 /// # Errors
 ///
@@ -164,32 +198,13 @@ pub fn pending(
     data_dir: &Path,
     archived: &HashSet<String>,
 ) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let segments = segment::sealed(data_dir)?.into_iter().map(|s| {
-        (
-            format!("{SEGMENTS_DIR}/{}", segment::segment_name(s.first_seq)),
-            s.path,
-        )
-    });
-    let checkpoints = checkpoint::list(data_dir)?.into_iter().map(|(size, path)| {
-        (
-            format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)),
-            path,
-        )
-    });
-    let snapshots = snapshot::list(data_dir)?.into_iter().map(|digest| {
-        (
-            format!("{}/{digest}.json", snapshot::DIR),
-            snapshot::path_of(data_dir, &digest),
-        )
-    });
-    Ok(snapshots
-        .chain(segments)
-        .chain(checkpoints)
+    Ok(super::objects::local(data_dir)?
+        .into_iter()
         .filter(|(name, _)| !archived.contains(name))
         .collect())
 }
 
-/// Copies every sealed segment and checkpoint of `data_dir` the archive lacks, once (`audit archive`).
+/// Copies every object of `data_dir` (archive/objects.rs) the archive lacks, once (`audit archive`).
 /// Unlike the background uploader it does not trust the listing: every local file is put, so one that
 /// is there already is compared byte for byte. Gives how many objects were written.
 ///

@@ -15,6 +15,7 @@ mod render;
 mod serve;
 mod verify;
 mod window;
+mod witness;
 
 pub use error::{Error, Exit, Result};
 pub use output::report;
@@ -64,6 +65,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Check a commit message: change id in the subject, required trailers.
     LintCommit(lint_commit::LintCommitArgs),
+    /// A witness for audit logs (run by another party): cosigns checkpoints that extend what it saw.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 /// Runs one command of the CLI.
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Serve(args) => serve::run(*args),
         Command::Audit(command) => audit::run(command),
         Command::LintCommit(args) => lint_commit::run(&args),
+        Command::Witness(command) => witness::run(command),
     }
 }
 

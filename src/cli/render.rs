@@ -62,7 +62,7 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     } else {
         None
     };
-    let (docs, warnings) = generate::documents_and_warnings(&dir, &root, &env, stdin.as_deref())?;
+    let (docs, warnings) = generate::documents_and_warnings(&dir, &root, &env, stdin)?;
     // The render tools' own warnings (kustomize deprecations) go to stderr, as the tools print them.
     let mut stderr = std::io::stderr().lock();
     for warning in warnings {

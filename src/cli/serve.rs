@@ -1,7 +1,8 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
 //! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
 //! NS,...] [--watch-grace D] [--kubeconfig F]]
-//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
+//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D] [--witness URL --witness-key F]...]
+//! [--archive URL [--retention P]]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
@@ -9,7 +10,7 @@ use super::error::{Error, Exit, Result};
 use crate::approval::Floor;
 use crate::archive::retention::Retention;
 use crate::commit::DEFAULT_CHANGE_PATTERN;
-use crate::evidence::checkpoint::SigningKey;
+use crate::evidence::note::{KeyKind, SigningKey};
 use crate::host::client::{Auth, Endpoint};
 use crate::host::secret::App;
 use crate::ledger::Rolling;
@@ -67,6 +68,10 @@ pub(super) struct ServeArgs {
     /// How long the webhook has to deliver an outcome before the watch records it (a span: 2m, 90s).
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
+    /// How long the watch may fail (the API server unreachable, access forbidden) before /healthz says
+    /// degraded and sluice_watch_healthy turns 0 (a span: Go duration, or with d and w).
+    #[arg(long, default_value = "1m", requires = "watch_applications")]
+    watch_unhealthy_after: String,
     /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
@@ -81,6 +86,14 @@ pub(super) struct ServeArgs {
     /// shutdown.
     #[arg(long, default_value = "10m", env = "SLUICE_CHECKPOINT_INTERVAL")]
     checkpoint_interval: String,
+    /// A witness (`sluice witness serve`, run by another party) to submit every checkpoint to: its
+    /// submission URL (it answers POST URL/add-checkpoint). Repeat for several, each with a --witness-key.
+    #[arg(long, requires = "checkpoint_key_file")]
+    witness: Vec<String>,
+    /// The public key of the --witness at the same position (from `sluice witness keygen`): its
+    /// cosignatures are checked with it and kept in DATA_DIR/witnessed/.
+    #[arg(long)]
+    witness_key: Vec<PathBuf>,
     /// Copy sealed segments and checkpoints to this object store: s3://bucket/prefix, gs://…, az://…,
     /// or a directory. Credentials and endpoint come from the store's usual environment (AWS_*, …).
     #[arg(long, env = "SLUICE_ARCHIVE")]
@@ -140,6 +153,55 @@ pub(super) struct ServeArgs {
     /// Timeout of each request to a Git host (a span: Go duration, or with d and w).
     #[arg(long, default_value = "10s")]
     host_timeout: String,
+    /// The ServiceNow instance whose change requests gate syncs (ticket.system: servicenow), e.g.
+    /// https://acme.service-now.com.
+    #[arg(long, env = "SLUICE_SERVICENOW_URL")]
+    servicenow_url: Option<String>,
+    /// ServiceNow basic auth: the user (with the role sn_change_read; itil for work notes).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_USER",
+        requires_all = ["servicenow_url", "servicenow_password_file"],
+        conflicts_with = "servicenow_client_id"
+    )]
+    servicenow_user: Option<String>,
+    /// File holding the ServiceNow user's password (a Secret).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_PASSWORD_FILE",
+        requires = "servicenow_user"
+    )]
+    servicenow_password_file: Option<PathBuf>,
+    /// ServiceNow OAuth client credentials: the application registry's client id.
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_CLIENT_ID",
+        requires_all = ["servicenow_url", "servicenow_client_secret_file"]
+    )]
+    servicenow_client_id: Option<String>,
+    /// File holding the OAuth client secret (a Secret).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_CLIENT_SECRET_FILE",
+        requires = "servicenow_client_id"
+    )]
+    servicenow_client_secret_file: Option<PathBuf>,
+    /// The Jira Cloud site whose issues gate syncs (ticket.system: jira), e.g.
+    /// https://acme.atlassian.net.
+    #[arg(long, env = "SLUICE_JIRA_URL", requires_all = ["jira_email", "jira_token_file"])]
+    jira_url: Option<String>,
+    /// The e-mail address of the Atlassian account of the API token.
+    #[arg(long, env = "SLUICE_JIRA_EMAIL", requires = "jira_url")]
+    jira_email: Option<String>,
+    /// File holding the Atlassian API token (a Secret).
+    #[arg(long, env = "SLUICE_JIRA_TOKEN_FILE", requires = "jira_url")]
+    jira_token_file: Option<PathBuf>,
+    /// Timeout of each request to a ticket system (a span: Go duration, or with d and w).
+    #[arg(long, default_value = "10s")]
+    ticket_timeout: String,
+    /// How long a ticket system's answer is reused (a span; 0s: never).
+    #[arg(long, default_value = "30s")]
+    ticket_cache_ttl: String,
     /// File holding a GitHub token that may push a branch and open pull requests (Contents and Pull
     /// requests: write), used only to open revert pull requests (onFailure: rollback).
     #[arg(long, env = "SLUICE_GITHUB_WRITE_TOKEN_FILE")]
@@ -196,11 +258,39 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .watch_applications
         .then(|| watch_config(&args))
         .transpose()?;
+    if args.witness.len() != args.witness_key.len() {
+        return Err(Error::Usage(format!(
+            "{} --witness but {} --witness-key: give each witness's URL and public key, in the same order",
+            args.witness.len(),
+            args.witness_key.len()
+        )));
+    }
+    let witnesses = args
+        .witness
+        .iter()
+        .zip(&args.witness_key)
+        .map(|(url, path)| {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::Usage(format!(
+                    "--witness {url:?}: give the witness's http:// or https:// URL"
+                )));
+            }
+            let key = super::audit::read_public_key(path)?;
+            key.kind()
+                .expect(KeyKind::Witness)
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: format!("{}: {e}", path.display()),
+                })?;
+            Ok((url.clone(), key))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let rolling = Rolling {
         max_bytes: parse_size(&args.segment_size)?,
         max_age: span("--segment-age", &args.segment_age, true)?,
     };
     let approvals = approvals_config(&args)?;
+    let tickets = tickets_config(&args)?;
     let rollback = rollback_endpoints(&args)?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
@@ -229,11 +319,76 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
             every_records: args.checkpoint_every,
             every,
             archive,
+            witnesses,
         },
         approvals,
+        tickets,
         rollback,
     })?;
     Ok(Exit::Success)
+}
+
+/// The ticket systems and their credentials. Credential files are checked now (readable, not empty)
+/// and read again for every request (an OAuth token is kept until it expires), so a rotated Secret is
+/// picked up.
+fn tickets_config(args: &ServeArgs) -> Result<sink::tickets::Config> {
+    use crate::itsm::client::{base_url, Config, Instance, ServiceNowAuth, Site};
+    let usage = |m: String| Error::Usage(m);
+    let servicenow = match &args.servicenow_url {
+        None => None,
+        Some(url) => {
+            let url = base_url(url, "https://acme.service-now.com")
+                .map_err(|e| usage(format!("--servicenow-url {e}")))?;
+            let auth = match (
+                &args.servicenow_user,
+                &args.servicenow_password_file,
+                &args.servicenow_client_id,
+                &args.servicenow_client_secret_file,
+            ) {
+                (Some(user), Some(file), _, _) => {
+                    read_token(file)?;
+                    ServiceNowAuth::Basic {
+                        user: user.clone(),
+                        password_file: file.clone(),
+                    }
+                }
+                (_, _, Some(id), Some(file)) => {
+                    read_token(file)?;
+                    ServiceNowAuth::OAuth {
+                        client_id: id.clone(),
+                        secret_file: file.clone(),
+                    }
+                }
+                _ => {
+                    return Err(usage("--servicenow-url needs credentials: --servicenow-user with --servicenow-password-file, or --servicenow-client-id with --servicenow-client-secret-file".into()))
+                }
+            };
+            Some(Instance { url, auth })
+        }
+    };
+    let jira = match (&args.jira_url, &args.jira_email, &args.jira_token_file) {
+        (Some(url), Some(email), Some(file)) => {
+            read_token(file)?;
+            Some(Site {
+                url: base_url(url, "https://acme.atlassian.net")
+                    .map_err(|e| usage(format!("--jira-url {e}")))?,
+                email: email.clone(),
+                token_file: file.clone(),
+            })
+        }
+        _ => None,
+    };
+    Ok(sink::tickets::Config {
+        systems: Config {
+            servicenow,
+            jira,
+            call_timeout: span("--ticket-timeout", &args.ticket_timeout, true)?,
+            cache_ttl: span("--ticket-cache-ttl", &args.ticket_cache_ttl, false)?,
+        },
+        decide_budget: sink::tickets::DECIDE_BUDGET,
+        after_budget: sink::tickets::AFTER_BUDGET,
+        writeback_budget: sink::tickets::WRITEBACK_BUDGET,
+    })
 }
 
 /// The hosts the sink may write to (revert pull requests), each with its write credential, checked
@@ -387,15 +542,22 @@ fn read_token(path: &std::path::Path) -> Result<String> {
 /// The checkpoint signing key in `path`.
 pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    SigningKey::parse(&text).map_err(|e| Error::Reported {
-        exit: Exit::Failure,
-        message: format!("{}: {e}", path.display()),
-    })
+    SigningKey::parse(&text)
+        .and_then(|k| k.kind().expect(KeyKind::Log).map(|()| k))
+        .map_err(|e| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("{}: {e}", path.display()),
+        })
 }
 
 /// The watch's configuration from the arguments.
 fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
     let grace = span("--watch-grace", &args.watch_grace, false)?;
+    let unhealthy_after = span(
+        "--watch-unhealthy-after",
+        &args.watch_unhealthy_after,
+        false,
+    )?;
     let namespaces = args
         .watch_namespaces
         .iter()
@@ -410,5 +572,8 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
             .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
         namespaces,
         grace,
+        // The sink decides from its data directory whether this is the first start.
+        import: false,
+        unhealthy_after,
     })
 }

@@ -36,6 +36,16 @@ pub enum StoreError {
     TooLarge { path: String },
 }
 
+/// The digests of the snapshots a record (a log line read as JSON) names: the `snapshotDigest` of each
+/// of its evidence members (record/evidence.rs: `approval`, and any member of the same shape beside
+/// it), in member order. Verification (evidence/proof.rs) and the export read records this way,
+/// without the typed model, as they read every other member.
+pub fn named_by(record: &serde_json::Map<String, serde_json::Value>) -> impl Iterator<Item = &str> {
+    record
+        .values()
+        .filter_map(|member| member.as_object()?.get("snapshotDigest")?.as_str())
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -159,5 +169,20 @@ mod tests {
         assert!(e.contains("the snapshot was changed"), "{e}");
         assert!(matches!(read(dir.path(), "../x"), Err(StoreError::Name(_))));
         assert!(list(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_record_names_the_snapshots_of_its_evidence_members() {
+        let named = serde_json::json!({"seq": 3, "approval": {"snapshotDigest": "ab"},
+            "app": {"name": "x"}, "ticket": {"snapshotDigest": "cd"}, "snapshotDigest": "ef"});
+        let all: Vec<&str> = named_by(named.as_object().unwrap()).collect();
+        assert_eq!(all, ["ab", "cd"]);
+        for none in [
+            serde_json::json!({"seq": 3}),
+            serde_json::json!({"approval": null}),
+            serde_json::json!({"approval": {"snapshotDigest": null}}),
+        ] {
+            assert_eq!(named_by(none.as_object().unwrap()).count(), 0);
+        }
     }
 }

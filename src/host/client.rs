@@ -18,6 +18,7 @@
 
 use super::secret::{self, App, Permissions, Secret, SecretError};
 use super::{HostError, Kind, Paging, Req, Source};
+use crate::remote::http::{next_link, read_limited, root_cause, sleep_within};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -569,7 +570,7 @@ impl HttpSource<'_> {
             let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
             let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok());
             let next = header("link").and_then(|l| next_link(&l));
-            let bytes = read_limited(response)
+            let bytes = read_limited(response, MAX_BODY)
                 .await
                 .map_err(|m| HostError::new(&request, m))?;
             if (200..300).contains(&status) {
@@ -661,37 +662,6 @@ fn bearer(jwt: &Secret) -> Secret {
     Secret::new(format!("Bearer {}", jwt.expose()))
 }
 
-/// Sleeps `pause`, or until just before the deadline.
-async fn sleep_within(pause: Duration, deadline: Instant) {
-    let left = deadline.saturating_duration_since(Instant::now());
-    tokio::time::sleep(pause.min(left)).await;
-}
-
-/// The innermost error (hyper's and the OS's reason), without the URL reqwest adds.
-fn root_cause(e: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
-}
-
-/// The body, at most [`MAX_BODY`] bytes.
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("the answer broke off: {}", root_cause(&e)))?
-    {
-        if out.len() + chunk.len() > MAX_BODY {
-            return Err(format!("the answer is over {MAX_BODY} bytes"));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
 /// The `message` (GitHub, GitLab) or `error` (GitLab) of an error answer, shortened, control
 /// characters replaced.
 fn host_message(body: &[u8]) -> String {
@@ -709,35 +679,9 @@ fn host_message(body: &[u8]) -> String {
         .collect()
 }
 
-/// The `rel="next"` target of a `Link` header (RFC 8288).
-pub fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        params
-            .split(';')
-            .any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "rel=\"next\"" || p == "rel=next"
-            })
-            .then(|| target.to_owned())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_next_link() {
-        let h = r#"<https://api.github.com/repositories/1/pulls?page=2>; rel="next", <https://api.github.com/repositories/1/pulls?page=5>; rel="last""#;
-        assert_eq!(
-            next_link(h).as_deref(),
-            Some("https://api.github.com/repositories/1/pulls?page=2")
-        );
-        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
-        assert_eq!(next_link("garbage"), None);
-    }
 
     #[test]
     fn only_answers_addressed_by_a_commit_are_cached() {

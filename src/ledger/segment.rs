@@ -237,6 +237,22 @@ pub fn walk(
     resume: Option<&Resume>,
     mut on_record: impl FnMut(Map<String, Value>, Position, u64),
 ) -> Result<Walked, LedgerError> {
+    walk_lines(listing, resume, |record, position, line, _| {
+        on_record(record, position, line);
+    })
+}
+
+/// [`walk`], also giving each valid record's line (canonical bytes, without the newline), as the
+/// Merkle tree hashes it.
+///
+/// # Errors
+///
+/// See [`walk`].
+pub fn walk_lines(
+    listing: &Listing,
+    resume: Option<&Resume>,
+    mut on_record: impl FnMut(Map<String, Value>, Position, u64, &[u8]),
+) -> Result<Walked, LedgerError> {
     let segments = &listing.segments;
     let (start, mut head) = match resume {
         Some(r) => (r.segment, r.head.clone()),
@@ -295,9 +311,9 @@ pub fn walk(
         } else {
             head.seq
         };
-        let scan = line::scan_from(reader, start_head, base, |record, offset| {
+        let scan = line::scan_lines_from(reader, start_head, base, |record, offset, bytes| {
             let line = line::seq_of(&record).saturating_sub(base);
-            on_record(record, Position { segment: i, offset }, line);
+            on_record(record, Position { segment: i, offset }, line, bytes);
         })
         .map_err(io_at(&seg.path))?;
         if seg.sealed && scan.head.seq == head.seq && scan.bad.is_none() && !resuming {
@@ -325,6 +341,62 @@ pub fn walk(
         lengths,
         torn,
     })
+}
+
+/// Gives the lines (without their newlines) of the records `from_seq` to `to_seq` of the listed
+/// segments, in order, unverified: for a log whose chain was verified already (the tree catching up
+/// after a quick start, or read by a command). The active segment is read as listed (a seal or an
+/// append meanwhile changes nothing); `offset`, when known (the index), is where `from_seq` starts in
+/// its segment, so that only what follows is read.
+///
+/// # Errors
+///
+/// A segment cannot be read, or holds fewer records than its neighbours' names say.
+pub fn for_each_line(
+    listing: &Listing,
+    from_seq: u64,
+    to_seq: u64,
+    offset: Option<u64>,
+    mut each: impl FnMut(u64, &[u8]),
+) -> Result<(), LedgerError> {
+    if from_seq > to_seq {
+        return Ok(());
+    }
+    let segments = &listing.segments;
+    let start = segments
+        .iter()
+        .rposition(|s| s.first_seq <= from_seq)
+        .unwrap_or(0);
+    let mut seq = from_seq;
+    for (i, seg) in segments.iter().enumerate().skip(start) {
+        let skip = offset.filter(|_| i == start).unwrap_or(0);
+        let mut lines = match listing.reader(i, skip) {
+            Ok(Some((reader, _))) => line::Lines::new(reader),
+            Ok(None) => break,
+            Err(e) => return Err(io_at(&seg.path)(e)),
+        };
+        let mut at = if skip > 0 { from_seq } else { seg.first_seq };
+        while let Some((_, bytes)) = lines.next_line().map_err(io_at(&seg.path))? {
+            if at >= seq {
+                each(at, bytes);
+                seq = at + 1;
+                if seq > to_seq {
+                    return Ok(());
+                }
+            }
+            at += 1;
+        }
+    }
+    if seq <= to_seq {
+        return Err(LedgerError::Segment {
+            path: segments.last().map(|s| s.path.clone()).unwrap_or_default(),
+            problem: SegmentProblem::Missing {
+                expected: seq,
+                found: to_seq + 1,
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Makes a directory entry durable. Some filesystems cannot fsync a directory; that is not worth

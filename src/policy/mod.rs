@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod schema;
+pub mod ticket;
 pub mod verify;
 
 pub use schema::*;
@@ -199,6 +200,15 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
             .validate()
             .map_err(|(key, message)| (format!("approvals.{key}"), message))?;
     }
+    if let Some(ticket) = &policy.ticket {
+        ticket
+            .validate(&policy.change.id_pattern)
+            .map_err(|(key, message)| (format!("ticket.{key}"), message))?;
+    }
+    policy
+        .emergency
+        .review_seconds()
+        .map_err(|(key, message)| (format!("emergency.{key}"), message))?;
     if let Some(verify) = &policy.verify {
         verify
             .validate()

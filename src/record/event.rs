@@ -22,6 +22,9 @@ pub const EVENTS: [&str; 8] = [
 /// The `event` of a guard decision record (`POST /v1/guard`).
 pub const GUARD_DECISION: &str = "guard-decision";
 
+/// The `event` of the review of an emergency change (`sluice audit review`, `POST /v1/reviews`).
+pub const EMERGENCY_REVIEW: &str = "emergency-review";
+
 /// The `event` of a verification record: the `PostSync` hook's verdict (`POST /v1/verifications`).
 pub const VERIFICATION: &str = "verification";
 
@@ -39,6 +42,9 @@ pub enum Via {
     Watch,
     /// The Application watch found the deployment in `status.history` only.
     History,
+    /// Imported from the Applications as they were when the watch first started: a sync from before
+    /// sluice recorded, kept for the record but not a new change.
+    Import,
 }
 
 impl Via {
@@ -48,6 +54,7 @@ impl Via {
             Via::Webhook => "webhook",
             Via::Watch => "watch",
             Via::History => "history",
+            Via::Import => "import",
         }
     }
 }
@@ -93,6 +100,12 @@ pub fn idempotency_key(event: &str, app_uid: &str, started_at: &str, revision: &
 pub(super) fn guard_key(app: &str, revision: &str, at: &str, allowed: bool) -> String {
     let allowed = if allowed { "true" } else { "false" };
     length_prefixed_digest(&[GUARD_DECISION, app, revision, at, allowed])
+}
+
+/// The idempotency key of a review: the same encoding over `emergency-review`, the change id, the
+/// reviewer and the note, so that a retried review is found as a duplicate.
+pub(super) fn review_key(change_id: &str, by: &str, note: &str) -> String {
+    length_prefixed_digest(&[EMERGENCY_REVIEW, change_id, by, note])
 }
 
 /// The idempotency key of a verification record: the app (`namespace/name`), the revision and the

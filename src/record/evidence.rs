@@ -1,7 +1,8 @@
-//! Evidence from outside the log that a sync was allowed and worked (docs/approvals.md, "What an
-//! auditor reads"; docs/hooks.md, "Post-change verification"): the Git host's approvals, the
-//! verification verdict of the `PostSync` hook; a ticket gate later, as members beside
-//! `approval` of the same shape (a `verdict`, the `finding` it raises, a `reason`, when it was
+//! Evidence from outside the log that a sync was allowed and worked (docs/approvals.md and
+//! docs/tickets.md, "What an auditor reads"; docs/hooks.md, "Post-change verification"): the Git
+//! host's approvals (`approval`), the change ticket's state (`ticket`) and the verification verdict
+//! of the `PostSync` hook (`verification`), members of the same shape (a `verdict`, the `finding` it
+//! raises, a `reason`, when it was
 //! `fetchedAt`, and the `snapshotDigest` of what the outside system said, stored beside the log).
 //! Takes nothing but typed values; gives the record members. Pure. (`findings` reads them off a
 //! record.)
@@ -10,6 +11,9 @@
 //! apps that an approvals policy or an org floor covers: copied from the guard decision of the same
 //! revision, or judged after the fact when the sync skipped the guard. Records of apps no approvals
 //! rule covers do not have the member.
+
+// "ServiceNow" and "OpenAPI" are names, not code: no backticks around them in the docs.
+#![allow(clippy::doc_markdown)]
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -133,6 +137,121 @@ impl Approval {
             "unverified" => Some(APPROVAL_UNVERIFIED.to_owned()),
             _ => None,
         }
+    }
+}
+
+/// The findings a ticket raises on a sync that went ahead.
+pub const TICKET_NOT_AUTHORIZED: &str = "ticket-not-authorized";
+pub const TICKET_OUTSIDE_WINDOW: &str = "ticket-outside-window";
+pub const TICKET_UNVERIFIED: &str = "ticket-unverified";
+/// A ServiceNow scheduling conflict let through by `ticket.conflicts: flag`.
+pub const TICKET_CONFLICT: &str = "ticket-conflict";
+
+/// The `ticket` member: what the change request said when the sync was decided (docs/tickets.md,
+/// "What an auditor reads"). On a guard decision the sink made, and on the sync records of apps a
+/// ticket rule covers (copied from the decision of the same revision, or judged after the fact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    /// `authorized`, `not-authorized`, `outside-window`, `unverified` or `no-ticket`.
+    pub verdict: String,
+    /// What `audit exceptions` lists for this record: `ticket-not-authorized`,
+    /// `ticket-outside-window`, `ticket-unverified`, `ticket-conflict`, or `null`.
+    #[serde(deserialize_with = "nullable")]
+    pub finding: Option<String>,
+    /// One line: why, naming the ticket and the rule.
+    pub reason: String,
+    /// `servicenow` or `jira`.
+    pub system: String,
+    /// The ticket number asked for; `null` when the sync names no change id.
+    #[serde(deserialize_with = "nullable")]
+    pub number: Option<String>,
+    /// The change id the number comes from.
+    #[serde(deserialize_with = "nullable")]
+    pub change_id: Option<String>,
+    /// The system's own id (ServiceNow `sys_id`, Jira issue id).
+    #[serde(deserialize_with = "nullable")]
+    pub id: Option<String>,
+    /// The state's name (ServiceNow state label, Jira status) and value (ServiceNow state number, Jira
+    /// status category).
+    #[serde(deserialize_with = "nullable")]
+    pub state: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub state_value: Option<String>,
+    /// ServiceNow's `approval`; Jira: the approvals summed up (`approved`, `pending`, `declined`, `none`).
+    #[serde(deserialize_with = "nullable")]
+    pub approval: Option<String>,
+    /// The approver records (ServiceNow) or approvals (Jira Service Management).
+    pub approvers: Vec<TicketApprover>,
+    /// The planned window (RFC 3339, UTC).
+    #[serde(deserialize_with = "nullable")]
+    pub planned_start: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub planned_end: Option<String>,
+    /// ServiceNow's type (`normal`, `standard`, `emergency`); Jira Service Management's request type.
+    #[serde(rename = "type", deserialize_with = "nullable")]
+    pub kind: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub assignment_group: Option<String>,
+    /// ServiceNow's `conflict_status`.
+    #[serde(deserialize_with = "nullable")]
+    pub conflict: Option<String>,
+    /// The ticket is an approved emergency change, which let the sync pass outside windows and freezes.
+    pub emergency: bool,
+    /// The rules it was judged by, every default written out.
+    pub rules: Value,
+    /// The change's own `ticket` section as the guard sent it; `null` when judged after the fact.
+    pub policy: Value,
+    /// Where the rules came from: `change` or `in-force`.
+    pub sources: Vec<String>,
+    /// When the system was asked (RFC 3339), which is when the planned window was judged.
+    #[serde(deserialize_with = "nullable")]
+    pub fetched_at: Option<String>,
+    /// SHA-256 (hex) of the stored snapshot: `DATA_DIR/snapshots/<digest>.json`, also in the archive.
+    #[serde(deserialize_with = "nullable")]
+    pub snapshot_digest: Option<String>,
+    /// [`DECIDED_AT_SYNC`] or [`DECIDED_AFTER`].
+    pub decided: String,
+    /// On a sync record: the seq of the guard decision it was copied from; `null` otherwise.
+    #[serde(deserialize_with = "nullable")]
+    pub decision: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One approver record or approval of a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketApprover {
+    pub name: String,
+    pub decision: String,
+    pub by: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub at: Option<String>,
+    pub page: u64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Ticket {
+    /// The finding of a verdict on a sync that went ahead: none when authorized (but a flagged
+    /// conflict) or when no ticket was required.
+    pub fn finding_of(verdict: &str, conflict_flagged: bool) -> Option<String> {
+        match verdict {
+            "not-authorized" => Some(TICKET_NOT_AUTHORIZED.to_owned()),
+            "outside-window" => Some(TICKET_OUTSIDE_WINDOW.to_owned()),
+            "unverified" => Some(TICKET_UNVERIFIED.to_owned()),
+            "authorized" if conflict_flagged => Some(TICKET_CONFLICT.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// Whether a flagged scheduling conflict was let through.
+    pub fn conflict_flagged(&self) -> bool {
+        self.verdict == "authorized"
+            && self
+                .conflict
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case("conflict"))
     }
 }
 

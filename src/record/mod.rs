@@ -5,12 +5,15 @@
 //!
 //! ```text
 //! event   event names, via, EventError, idempotency keys
-//! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
+//! model   Record, Body (SyncEvent | GuardDecision | Review | Verify), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! build   request body → Body (uses commit's attribution and gate)
-//! evidence approval and verification evidence members (later a ticket)
+//! decision guard decisions and reviews → Body
+//! fields  reading a request's members defensively
+//! evidence approval, ticket and verification evidence members
 //! verification the verify hook's report → a `verification` record
 //! findings gate exceptions and evidence findings: what `audit exceptions` lists
+//! review  emergency changes, their due dates and post-implementation reviews
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -20,24 +23,29 @@
 //! written by a newer version still read and print as they are.
 
 mod build;
+mod decision;
 pub mod event;
 pub mod evidence;
+mod fields;
 mod filter;
 pub mod findings;
 pub mod gate;
 mod model;
 pub mod read;
+pub mod review;
 pub mod verification;
 
-pub use build::{event_record, event_record_via, guard_record};
+pub use build::{event_record, event_record_via};
+pub use decision::{guard_record, review_record};
 pub use event::{
-    EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED, VERIFICATION,
+    EventError, Via, EMERGENCY_REVIEW, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED,
+    VERIFICATION,
 };
 pub use filter::Filter;
 pub use model::Added;
 #[cfg(test)]
 pub use model::Commit;
-pub use model::{Body, Gate, GuardDecision, Record, SyncEvent, VerificationRecord};
+pub use model::{Body, Gate, GuardDecision, Record, Review, SyncEvent, VerificationRecord};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
 #[cfg(test)]

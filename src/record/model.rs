@@ -20,8 +20,8 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::{GUARD_DECISION, VERIFICATION};
-use super::evidence::{Approval, Verification};
+use super::event::{EMERGENCY_REVIEW, GUARD_DECISION, VERIFICATION};
+use super::evidence::{Approval, Ticket, Verification};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -35,15 +35,16 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event, a guard decision, or a verification verdict. The log's
-/// `event` member tells them apart: `guard-decision` is a guard decision, `verification` a verdict,
-/// anything else an event.
+/// What a record records: an Argo CD event, a guard decision, the review of an emergency change, or a
+/// verification verdict. The log's `event` member tells them apart: `guard-decision` is a guard
+/// decision, `emergency-review` a review, `verification` a verdict, anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
     // Boxed: all are large (every nested object has a map of unknown members) and of unequal size.
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
+    Review(Box<Review>),
     Verify(Box<VerificationRecord>),
 }
 
@@ -118,6 +119,14 @@ pub struct SyncEvent {
     /// rule covers the app.
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub approval: Added<Option<Approval>>,
+    /// The change ticket's state (src/record/evidence.rs); absent when no ticket rule covers the app.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub ticket: Added<Option<Ticket>>,
+    /// When the post-implementation review of the emergency this sync names is due (RFC 3339): its
+    /// decision's, else 48 hours after the record; absent for other syncs (and in records written
+    /// before reviews existed, which count no emergency).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub review_due: Added<Option<String>>,
     /// The `PostSync` hook's verification of the operation (src/record/evidence.rs); absent when the
     /// app has no checks.
     #[serde(default, skip_serializing_if = "Added::is_absent")]
@@ -275,6 +284,41 @@ pub struct GuardDecision {
     /// The sink's approvals decision, when the guard asked for one (`POST /v1/decide`).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub approval: Added<Option<Approval>>,
+    /// The sink's ticket decision, when the policy has a `ticket` section (`POST /v1/decide`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub ticket: Added<Option<Ticket>>,
+    /// When the post-implementation review of the emergency this decision allowed is due (RFC 3339);
+    /// absent for other decisions (and in decisions written before reviews existed, which count no
+    /// emergency).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub review_due: Added<Option<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The post-implementation review of an emergency change (`sluice audit review`, `POST /v1/reviews`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    /// Always [`EMERGENCY_REVIEW`].
+    pub event: String,
+    pub received_at: String,
+    pub key: String,
+    /// The emergency change id reviewed.
+    pub change_id: String,
+    /// Who reviewed it.
+    pub by: String,
+    /// What the review found.
+    pub note: String,
+    /// The seqs of the emergency's records (guard decisions and syncs) the review covers.
+    pub emergencies: Vec<u64>,
+    /// When the review was due (RFC 3339).
+    #[serde(deserialize_with = "nullable")]
+    pub due: Option<String>,
+    /// Recorded after it was due.
+    pub late: bool,
+    /// How it was recorded: `cli` (`audit review --data-dir`) or `api` (`POST /v1/reviews`).
+    pub via: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -350,6 +394,7 @@ impl Record {
         };
         let body = match map.get("event").and_then(Value::as_str) {
             Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
+            Some(EMERGENCY_REVIEW) => Body::Review(Box::new(typed(map)?)),
             Some(VERIFICATION) => Body::Verify(Box::new(typed(map)?)),
             _ => Body::Sync(Box::new(typed(map)?)),
         };
@@ -404,6 +449,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
+            Body::Review(r) => &r.key,
             Body::Verify(v) => &v.key,
         }
     }
@@ -413,6 +459,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
+            Body::Review(r) => &r.event,
             Body::Verify(v) => &v.event,
         }
     }
@@ -422,6 +469,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
+            Body::Review(r) => &r.received_at,
             Body::Verify(v) => &v.received_at,
         }
     }
@@ -431,6 +479,8 @@ impl Body {
         match self {
             Body::Sync(s) => &s.app.name,
             Body::Guard(g) => &g.app.name,
+            // A review is of a change, not of an app.
+            Body::Review(_) => "",
             Body::Verify(v) => &v.app.name,
         }
     }
@@ -440,6 +490,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
+            Body::Review(r) => Some(&r.change_id),
             Body::Verify(v) => v.change_id.as_deref(),
         }
     }
@@ -449,6 +500,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
+            Body::Review(_) => None,
             Body::Verify(v) => v.revision.as_deref(),
         }
     }
@@ -497,6 +549,7 @@ mod tests {
                     assert!(g.extra.is_empty(), "{line}");
                     kinds.1 += 1;
                 }
+                Body::Review(_) => panic!("the golden log holds no review: {line}"),
                 Body::Verify(v) => assert!(v.extra.is_empty(), "{line}"),
             }
             assert_eq!(canonical(&record), line);
@@ -582,10 +635,44 @@ mod tests {
                     assert_eq!(g.destination.extra["later"]["z"], true);
                     &g.extra
                 }
+                Body::Review(r) => &r.extra,
                 Body::Verify(v) => &v.extra,
             };
             assert_eq!(extra.len(), 2, "{extra:?}");
         }
+    }
+
+    #[test]
+    fn a_review_and_ticket_evidence_round_trip_to_their_canonical_bytes() {
+        let review = super::super::review_record(
+            "CHG-9",
+            "Dee",
+            "root cause: a bad config; fixed",
+            &[3, 4],
+            Some("2026-01-03T10:00:00Z"),
+            false,
+            "api",
+            "2026-01-02T10:00:00.000Z",
+        );
+        let mut map = review.to_map();
+        map.insert("seq".into(), json!(5));
+        map.insert("prev".into(), json!("p"));
+        map.insert("hash".into(), json!("h"));
+        map.insert("zLater".into(), json!(1));
+        let expected = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(map).unwrap();
+        assert!(
+            matches!(&record.body, Body::Review(r) if r.extra.len() == 1 && r.emergencies == [3, 4])
+        );
+        assert_eq!(canonical(&record), expected);
+        assert_eq!(record.body.change_id(), Some("CHG-9"));
+        let mut missing = review.to_map();
+        missing.remove("due");
+        missing.insert("seq".into(), json!(5));
+        missing.insert("prev".into(), json!("p"));
+        missing.insert("hash".into(), json!("h"));
+        let e = Record::from_map(missing).unwrap_err();
+        assert!(e.to_string().contains("missing field `due`"), "{e}");
     }
 
     #[test]

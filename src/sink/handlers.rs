@@ -1,17 +1,22 @@
-//! The handlers: `/healthz`, the posts (`/v1/events`, `/v1/guard`, `/v1/decide`, `/v1/verifications`:
-//! body limited while it streams → event → record, with approval and verification evidence →
-//! group-commit append → integrity check of a duplicate), and `GET /v1/records` (on the query pool).
-//! Never logs bodies or tokens; a rejection writes nothing.
+//! The handlers: `/healthz`, the posts (`/v1/events`, `/v1/guard`, `/v1/decide`, `/v1/reviews`,
+//! `/v1/verifications`: body limited while it streams → event → record, with approval, ticket and
+//! verification evidence → group-commit append → integrity check of a duplicate), `GET /v1/records`
+//! (on the query pool) and the tiled log `GET /v1/log/…` (served.rs). Never logs bodies or tokens; a
+//! rejection writes nothing.
 
 use super::approvals::{self, Approvals};
 use super::auth::Auth;
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::reply::Reply;
+use super::served::Served;
+use super::tickets::Tickets;
 use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
-use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
+use crate::record::{
+    self, Body, EventError, Record, EMERGENCY_REVIEW, GUARD_DECISION, VERIFICATION,
+};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
@@ -51,8 +56,13 @@ pub struct Context {
     pub max_body: usize,
     /// See [`REQUEST_DEADLINE`].
     pub request_deadline: Duration,
+    /// The checkpoint and tiles of `GET /v1/log/…`.
+    pub served: Arc<Served>,
     /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
     pub approvals: Option<Arc<Approvals>>,
+    /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
+    /// (`POST /v1/reviews`).
+    pub tickets: Option<Arc<Tickets>>,
     /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
     pub verifications: Option<Arc<Verifications>>,
 }
@@ -64,8 +74,10 @@ pub enum Kind {
     Event,
     /// A guard Job's decision (`POST /v1/guard`).
     Guard,
-    /// The guard asks for the sink's decision (`POST /v1/decide`, src/sink/approvals/decide.rs).
+    /// The guard asks for the sink's decision (`POST /v1/decide`, src/sink/decide.rs).
     Decide,
+    /// The review of an emergency (`POST /v1/reviews`, src/sink/tickets/review.rs).
+    Review,
     /// The verification hook reports (`POST /v1/verifications`, src/sink/verification).
     Verify,
 }
@@ -76,6 +88,7 @@ impl Kind {
         match self {
             Kind::Event => "unknown",
             Kind::Guard | Kind::Decide => GUARD_DECISION,
+            Kind::Review => EMERGENCY_REVIEW,
             Kind::Verify => VERIFICATION,
         }
     }
@@ -96,8 +109,41 @@ pub fn health(ctx: &Context) -> Reply {
     }
     let seq = ctx.reader.head().seq;
     let mut health = json!({"status": "ok", "seq": seq});
+    let mut problems = Vec::new();
     if let Some(c) = ctx.metrics.checkpoints.get() {
-        let mut evidence = json!({"checkpointSeq": c.last_seq.load(Relaxed)});
+        let refused = c.refusal();
+        let mut evidence = json!({
+            "checkpointSeq": c.last_seq.load(Relaxed),
+            "signing": if refused.is_some() { "refused" } else { "ok" },
+        });
+        if let Some(why) = refused {
+            evidence["refused"] = json!(why);
+            problems.push(why);
+        }
+        if let Some(witnesses) = ctx.metrics.witnesses.get() {
+            let list: Vec<Value> = witnesses
+                .iter()
+                .map(|(name, w)| {
+                    let r = w.refused.lock().ok().and_then(|e| e.clone());
+                    let e = w.last_error.lock().ok().and_then(|e| e.clone());
+                    let state = if r.is_some() {
+                        "refused"
+                    } else if e.is_some() {
+                        "retrying"
+                    } else {
+                        "ok"
+                    };
+                    if let Some(why) = &r {
+                        if !problems.contains(why) {
+                            problems.push(why.clone());
+                        }
+                    }
+                    json!({"name": name, "cosignedSize": w.cosigned_size.load(Relaxed),
+                           "state": state, "refused": r, "lastError": e})
+                })
+                .collect();
+            evidence["witnesses"] = json!(list);
+        }
         if let Some(a) = ctx.metrics.archive.get() {
             let error = a.last_error();
             evidence["archive"] = json!({
@@ -109,6 +155,15 @@ pub fn health(ctx: &Context) -> Reply {
             });
         }
         health["evidence"] = evidence;
+    }
+    if let Some(watch) = ctx.metrics.watch.get() {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        problems.extend(watch.problem(now));
+    }
+    // Degraded, not down (200): records are still taken, and each one is still evidence.
+    if !problems.is_empty() {
+        health["status"] = json!("degraded");
+        health["problems"] = json!(problems);
     }
     Reply::json(200, &health)
 }
@@ -159,12 +214,13 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
     };
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
-        Kind::Guard | Kind::Decide => GUARD_DECISION,
-        Kind::Verify => VERIFICATION,
+        Kind::Guard | Kind::Decide | Kind::Review | Kind::Verify => fixed_label,
     };
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    if let Kind::Decide = kind {
-        return decide(ctx, &value, &received_at).await;
+    match kind {
+        Kind::Decide => return decide(ctx, &value, &received_at).await,
+        Kind::Review => return review(ctx, &value, &received_at).await,
+        Kind::Event | Kind::Guard | Kind::Verify => {}
     }
     // What judging the sync's approvals after the fact needs of the Application (a few strings).
     let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
@@ -176,7 +232,7 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
     let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard | Kind::Decide => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide | Kind::Review => record::guard_record(&value, &received_at),
         Kind::Verify => match verification_draft(ctx, &value, &received_at) {
             Ok(Some((body, back))) => {
                 way_back = back;
@@ -202,6 +258,9 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
     if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
         approvals.attach(&mut draft, source).await;
     }
+    if let Some(tickets) = &ctx.tickets {
+        tickets.attach(&mut draft).await;
+    }
     if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
         verifications.attach(&mut draft, hook).await;
     }
@@ -222,8 +281,11 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
     match result {
         Ok(Ok(Outcome::Appended { seq, hash })) => {
             ctx.metrics.count(label, Counted::Created);
-            // What the record teaches (rules in force, decisions, verdicts) the sink's memory learnt
-            // from the ledger once it was durable (src/sink/memory.rs).
+            // What the record teaches (rules in force, decisions, emergencies, verdicts) the sink's
+            // memory learnt from the ledger once it was durable (src/sink/memory.rs).
+            if let Some(tickets) = &ctx.tickets {
+                tickets.after_append(&tokio::runtime::Handle::current(), seq, &hash, &content);
+            }
             if let Some(verifications) = &ctx.verifications {
                 verifications.count(&content);
             }
@@ -267,21 +329,59 @@ fn verification_draft(
     )))
 }
 
-/// `POST /v1/decide`: the sink's decision for the guard (src/sink/approvals/decide.rs). It may take
-/// longer than other requests (the Git host is asked), so it is not held to the request deadline
-/// once its body has arrived.
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/decide.rs). It may take longer than
+/// other requests (the Git host and the ticket system are asked), so it is not held to the request
+/// deadline once its body has arrived.
 async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
-    let Some(approvals) = &ctx.approvals else {
+    let gates = super::decide::Gates {
+        approvals: ctx.approvals.clone(),
+        tickets: ctx.tickets.clone(),
+    };
+    if gates.approvals.is_none() && gates.tickets.is_none() {
         ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
         return Reply::error(404, "this sink makes no approvals decisions");
-    };
-    let answer = approvals.decide(request, &ctx.appender, received_at).await;
+    }
+    let answer = super::decide::decide(&gates, request, &ctx.appender, received_at).await;
     ctx.metrics.count(GUARD_DECISION, answer.counted);
     let reply = Reply::json(answer.status, &answer.body);
     if answer.status == 503 {
         reply.with("Retry-After", "5")
     } else {
         reply
+    }
+}
+
+/// `POST /v1/reviews`: the review of an emergency (src/sink/tickets/review.rs).
+async fn review(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let Some(tickets) = &ctx.tickets else {
+        ctx.metrics.count(EMERGENCY_REVIEW, Counted::Rejected);
+        return Reply::error(404, "this sink records no reviews");
+    };
+    let answer = tickets.review(request, &ctx.appender, received_at).await;
+    let counted = match answer.status {
+        201 => Counted::Created,
+        200 => Counted::Duplicate,
+        409 => Counted::Conflict,
+        503 => Counted::Unavailable,
+        _ => Counted::Rejected,
+    };
+    ctx.metrics.count(EMERGENCY_REVIEW, counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
+    }
+}
+
+/// `GET /v1/log/checkpoint` and `/v1/log/tile/…` (files, read on the blocking pool).
+pub async fn log_file(ctx: &Context, path: String, deadline: Instant) -> Reply {
+    let served = Arc::clone(&ctx.served);
+    let read = tokio::task::spawn_blocking(move || served.answer(&path));
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(a)) => Reply::bytes(a.status, a.content_type, a.body).with("Cache-Control", a.cache),
+        Ok(Err(_)) => Reply::error(500, "the read failed"),
+        Err(_) => Reply::error(503, "the read did not finish in time").with("Retry-After", "5"),
     }
 }
 
@@ -348,9 +448,19 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        // `approval` is the sink's own judgment (the host may have changed since): not the delivery's;
-        // so is a sync's `verification` (the verdict the hook reported, the way back taken).
-        for member in ["seq", "prev", "hash", "key", "receivedAt", "approval"] {
+        // `approval` and `ticket` are the sink's own judgments (the host or the ticket may have
+        // changed since), and `reviewDue` follows from the receipt: not the delivery's; so is a
+        // sync's `verification` (the verdict the hook reported, the way back taken).
+        for member in [
+            "seq",
+            "prev",
+            "hash",
+            "key",
+            "receivedAt",
+            "approval",
+            "ticket",
+            "reviewDue",
+        ] {
             map.remove(member);
         }
         if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {

@@ -1,6 +1,7 @@
 //! What the sink remembers of its log, learned only from records that are in it: the gate knowledge
 //! (`record::gate`, for the findings of the next sync), and per app the approvals registry (rules in
-//! force, decisions by revision) and the verification registry (verdicts, checks, reverts). The ledger
+//! force, decisions by revision), the tickets registry (rules in force, decisions, every emergency and
+//! its review) and the verification registry (verdicts, checks, reverts). The ledger
 //! keeps it as its fold (src/ledger/schema.rs, `Fold`): it feeds each record once its batch is durable
 //! (or once verified at open), in log order, and saves the whole beside the verified-prefix marker,
 //! so that a restart reads no record to know it and accepts writes as soon as it accepts connections.
@@ -10,6 +11,7 @@
 //! they name records by seq, and the handlers read the evidence itself from the log ([`record_at`]).
 
 use super::approvals::registry::Registry as Approvals;
+use super::tickets::registry::Registry as Tickets;
 use super::verification::registry::Registry as Verifications;
 use crate::ledger::{Fold, Reader};
 use crate::record::gate::Knowledge;
@@ -23,23 +25,26 @@ use std::time::Duration;
 pub struct Memory {
     pub gate: Knowledge,
     pub approvals: Arc<Mutex<Approvals>>,
+    pub tickets: Arc<Mutex<Tickets>>,
     pub verifications: Arc<Mutex<Verifications>>,
 }
 
 impl Fold for Memory {
-    const KIND: &'static str = "sink-memory/1";
+    const KIND: &'static str = "sink-memory/2";
 
     fn observe(&mut self, record: &Map<String, Value>) {
         Fold::observe(&mut self.gate, record);
         lock(&self.approvals).observe(record);
+        lock(&self.tickets).observe(record);
         lock(&self.verifications).observe(record);
     }
 
     fn save(&self) -> Value {
-        // The registries are plain maps of strings and numbers: serialising them cannot fail.
+        // The registries are plain maps of strings, numbers and times: serialising them cannot fail.
         json!({
             "gate": Fold::save(&self.gate),
             "approvals": serde_json::to_value(&*lock(&self.approvals)).unwrap_or(Value::Null),
+            "tickets": serde_json::to_value(&*lock(&self.tickets)).unwrap_or(Value::Null),
             "verifications": serde_json::to_value(&*lock(&self.verifications)).unwrap_or(Value::Null),
         })
     }
@@ -49,6 +54,9 @@ impl Fold for Memory {
             gate: <Knowledge as Fold>::load(saved.get("gate")?)?,
             approvals: Arc::new(Mutex::new(
                 serde_json::from_value(saved.get("approvals")?.clone()).ok()?,
+            )),
+            tickets: Arc::new(Mutex::new(
+                serde_json::from_value(saved.get("tickets")?.clone()).ok()?,
             )),
             verifications: Arc::new(Mutex::new(
                 serde_json::from_value(saved.get("verifications")?.clone()).ok()?,

@@ -1,13 +1,15 @@
 //! The sink's metrics and their one Prometheus text exposition (format 0.0.4): events by event type and
 //! outcome, the append latency histogram, the log's size and last seq, recovery and write failures,
-//! gate exceptions, the Application watch, the checkpoints and archive (whose figures their own
-//! modules keep, as plain numbers), approvals decisions and the Git hosts' requests, verification
-//! verdicts and rollbacks. Everything is written by one [`Exposition`] writer; the histogram is
+//! gate exceptions, the Application watch and its health, the checkpoints, witnesses and archive
+//! (whose figures their own modules keep, as plain numbers), approvals and ticket decisions with the
+//! outside systems' requests, emergencies awaiting review, verification verdicts and rollbacks. Everything is written by one [`Exposition`] writer; the histogram is
 //! updated and read under one lock, so a scrape never sees it half-updated. Label values come from fixed
 //! sets only (never from request data beyond the eight known events).
 
+use super::watch_health::WatchHealth;
 use crate::archive::uploader::Progress;
 use crate::host::client::HostMetrics;
+use crate::itsm::client::ItsmMetrics;
 use crate::record::gate::REASONS;
 use crate::record::{Via, EVENTS, GUARD_DECISION, VERIFICATION};
 use std::collections::BTreeMap;
@@ -64,6 +66,40 @@ pub struct Checkpoints {
     pub signed: AtomicU64,
     pub last_seq: AtomicU64,
     pub failures: AtomicU64,
+    /// Why the signer refuses to sign (the tree does not extend what was signed), while it does.
+    pub refused: Mutex<Option<String>>,
+}
+
+impl Checkpoints {
+    /// Why the signer refuses to sign, while it does.
+    pub fn refusal(&self) -> Option<String> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+/// What `/metrics` and `/healthz` show of one witness (sink/witnesses.rs keeps it).
+#[derive(Debug, Default)]
+pub struct WitnessStatus {
+    pub cosigned_size: AtomicU64,
+    pub cosigned_unix: AtomicU64,
+    pub failures: AtomicU64,
+    pub refusals: AtomicU64,
+    /// The last failure (unreachable, an error) and the last refusal (the witness says the log forked).
+    pub last_error: Mutex<Option<String>>,
+    pub refused: Mutex<Option<String>>,
+}
+
+/// The ticket gate's figures read at each scrape: the systems' requests, and the emergencies awaiting
+/// review at a time (pending, overdue).
+pub struct TicketFigures {
+    pub systems: Arc<ItsmMetrics>,
+    pub reviews: Box<dyn Fn(chrono::DateTime<chrono::Utc>) -> (u64, u64) + Send + Sync>,
+}
+
+impl std::fmt::Debug for TicketFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketFigures")
+    }
 }
 
 /// All the sink's metrics; shared by the handlers, the writer, the watch and the evidence tasks.
@@ -86,8 +122,12 @@ pub struct Metrics {
     pub watch_relists: AtomicU64,
     /// The checkpoint signer's figures, when it runs.
     pub checkpoints: OnceLock<Arc<Checkpoints>>,
+    /// The witnesses' figures by witness name, when there are witnesses.
+    pub witnesses: OnceLock<Vec<(String, Arc<WitnessStatus>)>>,
     /// The archive uploader's progress, when it runs.
     pub archive: OnceLock<Arc<Progress>>,
+    /// The Application watch's health, when it runs.
+    pub watch: OnceLock<Arc<WatchHealth>>,
     /// Approvals judged, by (decided, verdict).
     approval_decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// The Git hosts' requests of the approvals decisions, when they are made.
@@ -96,6 +136,11 @@ pub struct Metrics {
     verdicts: Mutex<BTreeMap<String, u64>>,
     /// Rollbacks of failed verifications, by action.
     rollbacks: Mutex<BTreeMap<String, u64>>,
+    /// Tickets judged, by (decided, verdict), and work notes written back, by outcome.
+    ticket_decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    writebacks: Mutex<BTreeMap<&'static str, u64>>,
+    /// The ticket gate's figures, when it runs.
+    pub tickets: OnceLock<TicketFigures>,
     /// Verification runs; with the revert writer's requests to the Git hosts when it has write access.
     pub verification: OnceLock<Option<Arc<HostMetrics>>>,
 }
@@ -145,6 +190,20 @@ impl Metrics {
         };
         if let Ok(mut m) = self.approval_decisions.lock() {
             *m.entry((decided, verdict)).or_default() += 1;
+        }
+    }
+
+    /// Counts one ticket judgment: `decided` at sync or after the fact, and its verdict.
+    pub fn count_ticket(&self, decided: &'static str, verdict: &'static str) {
+        if let Ok(mut m) = self.ticket_decisions.lock() {
+            *m.entry((decided, verdict)).or_default() += 1;
+        }
+    }
+
+    /// Counts one work note written back to a ticket, by outcome.
+    pub fn count_writeback(&self, outcome: &'static str) {
+        if let Ok(mut m) = self.writebacks.lock() {
+            *m.entry(outcome).or_default() += 1;
         }
     }
 
@@ -283,6 +342,9 @@ impl Metrics {
             "Times the Application watch listed every Application (start, and after a watch expired).",
             self.watch_relists.load(Relaxed),
         );
+        if let Some(watch) = self.watch.get() {
+            x.watch_health(watch);
+        }
         if let Some(c) = self.checkpoints.get() {
             x.single(
                 "sluice_checkpoints_total",
@@ -302,6 +364,15 @@ impl Metrics {
                 "Checkpoints that could not be written.",
                 c.failures.load(Relaxed),
             );
+            x.single(
+                "sluice_checkpoint_refused",
+                "gauge",
+                "1 while the sink refuses to sign: the log does not extend the newest checkpoint signed before.",
+                u64::from(c.refusal().is_some()),
+            );
+        }
+        if let Some(witnesses) = self.witnesses.get() {
+            x.witnesses(witnesses);
         }
         if let Some(a) = self.archive.get() {
             let rows: [(&str, &str, &str, &AtomicU64); 5] = [
@@ -356,6 +427,9 @@ impl Metrics {
             );
             x.hosts("sluice_host", "Requests to the Git hosts", hosts);
         }
+        if let Some(tickets) = self.tickets.get() {
+            self.render_tickets(&mut x, tickets);
+        }
         if let Some(rollback_hosts) = self.verification.get() {
             let verdicts = self.verdicts.lock().map(|m| m.clone()).unwrap_or_default();
             x.family(
@@ -387,6 +461,58 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// The ticket gate's families.
+    fn render_tickets(&self, x: &mut Exposition, tickets: &TicketFigures) {
+        let decisions = self
+            .ticket_decisions
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        x.family(
+            "sluice_ticket_decisions_total",
+            "counter",
+            "Change tickets judged, by when (at-sync for the guard, after-the-fact for syncs that skipped it) and verdict.",
+            decisions.iter().map(|((decided, verdict), n)| {
+                (format!("decided=\"{decided}\",verdict=\"{verdict}\""), n.to_string())
+            }),
+        );
+        let notes = self
+            .writebacks
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        x.family(
+            "sluice_ticket_writebacks_total",
+            "counter",
+            "Work notes and comments written back to tickets when a sync finished, by outcome.",
+            notes
+                .iter()
+                .map(|(outcome, n)| (format!("outcome=\"{outcome}\""), n.to_string())),
+        );
+        let (pending, overdue) = (tickets.reviews)(chrono::Utc::now());
+        x.family(
+            "sluice_emergency_reviews",
+            "gauge",
+            "Emergency changes without a post-implementation review, by status (pending: not yet due; overdue: past emergency.reviewWithin).",
+            [("pending", pending), ("overdue", overdue)]
+                .map(|(status, n)| (format!("status=\"{status}\""), n.to_string())),
+        );
+        x.family(
+            "sluice_ticket_requests_total",
+            "counter",
+            "Requests to the ticket systems, by outcome (ok, cached, not_found, denied, rate_limited, failed).",
+            tickets
+                .systems
+                .requests()
+                .into_iter()
+                .map(|((system, outcome), n)| {
+                    (format!("system=\"{system}\",outcome=\"{outcome}\""), n.to_string())
+                }),
+        );
+    }
+}
+
 /// The one writer of the text exposition: `# HELP`, `# TYPE`, then the samples of each metric.
 #[derive(Default)]
 struct Exposition {
@@ -414,6 +540,79 @@ impl Exposition {
         self.header(name, kind, help);
         for (labels, value) in rows {
             let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    /// The Application watch's health.
+    fn watch_health(&mut self, watch: &WatchHealth) {
+        let since = watch.failing_since.load(Relaxed);
+        self.single(
+            "sluice_watch_healthy",
+            "gauge",
+            "1 while the Application watch works, 0 while it fails (it retries).",
+            u64::from(since == 0),
+        );
+        self.single(
+            "sluice_watch_failing_since_timestamp_seconds",
+            "gauge",
+            "Unix time since which the watch fails (0: it works).",
+            since,
+        );
+        self.single(
+            "sluice_watch_errors_total",
+            "counter",
+            "Errors of the Application watch (each retried with backoff).",
+            watch.errors.load(Relaxed),
+        );
+        self.single(
+            "sluice_watch_pending",
+            "gauge",
+            "Finished operations the watch holds until the webhook's grace period is over.",
+            watch.pending.load(Relaxed),
+        );
+    }
+
+    /// The witnesses' families, one sample per witness.
+    fn witnesses(&mut self, witnesses: &[(String, Arc<WitnessStatus>)]) {
+        type Get = fn(&WitnessStatus) -> u64;
+        let rows: [(&str, &str, &str, Get); 4] = [
+            (
+                "sluice_witness_cosigned_size",
+                "gauge",
+                "Tree size of the newest checkpoint the witness cosigned.",
+                |s| s.cosigned_size.load(Relaxed),
+            ),
+            (
+                "sluice_witness_last_cosigned_timestamp_seconds",
+                "gauge",
+                "Unix time of the witness's last cosignature (0: none since start).",
+                |s| s.cosigned_unix.load(Relaxed),
+            ),
+            (
+                "sluice_witness_failures_total",
+                "counter",
+                "Submissions to the witness that failed (unreachable, errors).",
+                |s| s.failures.load(Relaxed),
+            ),
+            (
+                "sluice_witness_refusals_total",
+                "counter",
+                "Checkpoints the witness refused as not extending what it cosigned (a fork).",
+                |s| s.refusals.load(Relaxed),
+            ),
+        ];
+        for (name, kind, help, get) in rows {
+            self.family(
+                name,
+                kind,
+                help,
+                witnesses.iter().map(|(witness, status)| {
+                    // The key name is the operator's configuration, not request data; quotes and
+                    // backslashes escaped as the exposition format wants.
+                    let label = witness.replace('\\', "\\\\").replace('"', "\\\"");
+                    (format!("witness=\"{label}\""), get(status).to_string())
+                }),
+            );
         }
     }
 

@@ -5,10 +5,13 @@
 //!
 //! ```text
 //! listener → server (cap, head timeout, lingering close) → routes: strict → route table → auth
-//!   → handlers: body ≤ --max-body → record (+ approvals, verification evidence) → writer (batch →
-//!   one write + fsync → replies) → ledger → memory (what the log taught, kept in the marker)
+//!   → handlers: body ≤ --max-body → record (+ approval, ticket, verification evidence) → writer
+//!   (batch → one write + fsync → replies) → ledger (+ Merkle tree) → memory (what the log taught,
+//!   kept in the marker)
+//! POST /v1/decide → decide: window → tickets → approvals → one guard decision → writer
 //! watch (Kubernetes API) → watched → the same evidence → writer
-//! writer → evidence: checkpoint signer → archive uploader
+//! writer → evidence: checkpoint signer (only a tree that extends what was signed) → witnesses
+//!   (cosignatures) → archive uploader
 //! ```
 //!
 //! ```text
@@ -16,8 +19,11 @@
 //! server    connections: hyper, limits, lingering close
 //! routes    one request: framing checks, the route table, access, dispatch
 //! auth      Access per route; the credentials (bearer tokens) that give it
-//! handlers  healthz, the posts, GET /v1/records
-//! approvals POST /v1/decide, approval evidence on sync records (judged at the Git host)
+//! handlers  healthz, the posts, GET /v1/records, GET /v1/log/…
+//! served    the tiled log: the newest checkpoint and the tiles
+//! decide    POST /v1/decide: the gates together, one guard decision
+//! approvals approval evidence on guard decisions and sync records (judged at the Git host)
+//! tickets   ticket evidence, work notes, emergencies and POST /v1/reviews (the ticket system)
 //! verification  POST /v1/verifications, verification evidence on sync records, rollback
 //! reply     a response before it is sent
 //! strict    framing checks hyper leaves to the application
@@ -25,12 +31,14 @@
 //! memory    the ledger's fold: gate knowledge, approvals and verification registries
 //! query     the bounded, cancellable query threads
 //! metrics   the counters and the one text exposition
-//! evidence  checkpoint signer and archive uploader tasks
-//! watch     the Application watch (kube-rs) and its tracker; watched: its append path
+//! evidence  checkpoint signer and archive uploader tasks; witnesses: the witnesses' client
+//! watch     the Application watch (kube-rs) and its tracker; watched: its append path;
+//!           watch_health: its health
 //! ```
 
 pub mod approvals;
 pub mod auth;
+pub mod decide;
 pub mod evidence;
 pub mod handlers;
 pub mod memory;
@@ -39,11 +47,15 @@ pub mod query;
 pub mod reply;
 pub mod routes;
 pub mod serve;
+pub mod served;
 pub mod server;
 pub mod strict;
+pub mod tickets;
 pub mod verification;
 pub mod watch;
+pub mod watch_health;
 pub mod watched;
+pub mod witnesses;
 pub mod writer;
 
 pub use serve::{serve, Config, SinkError};

@@ -1,5 +1,5 @@
-//! A response before it is sent: status, JSON or text body, one extra header, and whether the
-//! connection closes after it. Every rejection is a JSON `{"error": …}` that names no server path.
+//! A response before it is sent: status, a JSON, text or binary body, one extra header, and whether
+//! the connection closes after it. Every rejection is a JSON `{"error": …}` that names no server path.
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 /// A response before it is sent.
 pub struct Reply {
     pub status: u16,
-    body: String,
+    body: Bytes,
     content_type: &'static str,
     extra: Option<(&'static str, &'static str)>,
     /// Close the connection after this answer (the rest of the request was not read, or cannot be
@@ -22,7 +22,7 @@ impl Reply {
     pub fn json(status: u16, body: &Value) -> Self {
         Reply {
             status,
-            body: body.to_string(),
+            body: Bytes::from(body.to_string()),
             content_type: "application/json",
             extra: None,
             close: false,
@@ -32,7 +32,7 @@ impl Reply {
     /// A JSON body already printed.
     pub fn json_text(status: u16, body: String) -> Self {
         Reply {
-            body,
+            body: Bytes::from(body),
             ..Reply::json(status, &Value::Null)
         }
     }
@@ -41,8 +41,19 @@ impl Reply {
     pub fn metrics(body: String) -> Self {
         Reply {
             status: 200,
-            body,
+            body: Bytes::from(body),
             content_type: "text/plain; version=0.0.4; charset=utf-8",
+            extra: None,
+            close: false,
+        }
+    }
+
+    /// A body of `content_type` as it is (a file served).
+    pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+        Reply {
+            status,
+            body: Bytes::from(body),
+            content_type,
             extra: None,
             close: false,
         }
@@ -69,11 +80,7 @@ impl Reply {
     pub fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let length = self.body.len();
-        let body = if head_only {
-            Bytes::new()
-        } else {
-            Bytes::from(self.body)
-        };
+        let body = if head_only { Bytes::new() } else { self.body };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();

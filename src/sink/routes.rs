@@ -21,20 +21,25 @@ enum Handler {
     Metrics,
     Post(Kind),
     Records,
+    /// The tiled log: the checkpoint and the tiles (served.rs).
+    Log,
 }
 
-/// A path, the methods it takes, who may call it, and its handler.
+/// A path (or, with `under`, every path below it), the methods it takes, who may call it, and its
+/// handler.
 struct Route {
     path: &'static str,
+    under: bool,
     methods: &'static [Method],
     allow: &'static str,
     access: Access,
     handler: Handler,
 }
 
-const ROUTES: [Route; 7] = [
+const ROUTES: [Route; 9] = [
     Route {
         path: "/healthz",
+        under: false,
         methods: &[Method::GET, Method::HEAD],
         allow: "GET",
         access: Access::Public,
@@ -42,6 +47,7 @@ const ROUTES: [Route; 7] = [
     },
     Route {
         path: "/metrics",
+        under: false,
         methods: &[Method::GET],
         allow: "GET",
         access: Access::Public,
@@ -49,6 +55,7 @@ const ROUTES: [Route; 7] = [
     },
     Route {
         path: "/v1/events",
+        under: false,
         methods: &[Method::POST],
         allow: "POST",
         access: Access::Write,
@@ -56,6 +63,7 @@ const ROUTES: [Route; 7] = [
     },
     Route {
         path: "/v1/guard",
+        under: false,
         methods: &[Method::POST],
         allow: "POST",
         access: Access::Write,
@@ -63,13 +71,23 @@ const ROUTES: [Route; 7] = [
     },
     Route {
         path: "/v1/decide",
+        under: false,
         methods: &[Method::POST],
         allow: "POST",
         access: Access::Write,
         handler: Handler::Post(Kind::Decide),
     },
     Route {
+        path: "/v1/reviews",
+        under: false,
+        methods: &[Method::POST],
+        allow: "POST",
+        access: Access::Write,
+        handler: Handler::Post(Kind::Review),
+    },
+    Route {
         path: "/v1/verifications",
+        under: false,
         methods: &[Method::POST],
         allow: "POST",
         access: Access::Write,
@@ -77,10 +95,19 @@ const ROUTES: [Route; 7] = [
     },
     Route {
         path: "/v1/records",
+        under: false,
         methods: &[Method::GET],
         allow: "GET",
         access: Access::Read,
         handler: Handler::Records,
+    },
+    Route {
+        path: super::served::PREFIX,
+        under: true,
+        methods: &[Method::GET],
+        allow: "GET",
+        access: Access::Read,
+        handler: Handler::Log,
     },
 ];
 
@@ -114,7 +141,13 @@ fn loggable(path: &str) -> String {
 
 async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> Reply {
     let path = rq.uri().path();
-    let Some(route) = ROUTES.iter().find(|r| r.path == path) else {
+    let Some(route) = ROUTES.iter().find(|r| {
+        r.path == path
+            || (r.under
+                && path
+                    .strip_prefix(r.path)
+                    .is_some_and(|rest| rest.starts_with('/')))
+    }) else {
         return Reply::error(404, format!("no such endpoint: {}", loggable(path)));
     };
     if !route.methods.contains(rq.method()) {
@@ -141,5 +174,6 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
             let query = rq.uri().query().unwrap_or("").to_owned();
             handlers::records(ctx, &query, deadline).await
         }
+        Handler::Log => handlers::log_file(ctx, path.to_owned(), deadline).await,
     }
 }

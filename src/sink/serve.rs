@@ -1,22 +1,25 @@
 //! `sluice serve`, start to end, on one tokio runtime: open (and verify) the ledger, which takes the
-//! data directory's lock; listen; start the writer thread, the query threads, the ledger's chores, the
-//! checkpoint signer, the archive uploader and the Application watch; serve until SIGTERM or SIGINT
-//! (or the writer's end); then stop them as one tree, each after what feeds it: stop accepting and
-//! finish the requests in flight, stop the watch, let the writer answer its queue and fsync, finish
-//! the chores (the last marker), close the query queue, sign the last head, give the archive a last
-//! pass.
+//! data directory's lock and keeps the sink's memory of the log (memory.rs); listen; start the writer
+//! thread, the query threads, the ledger's chores, the checkpoint signer (and its witnesses), the
+//! archive uploader and the Application watch; serve until SIGTERM or SIGINT (or the writer's end);
+//! then stop them as one tree, each after what feeds it: stop accepting and finish the requests in
+//! flight, stop the watch (which first records what it still holds), let the writer answer its queue
+//! and fsync, finish the chores (the last marker), close the query queue, sign the last head, give the
+//! archive a last pass.
 
 use super::approvals::{self, Approvals};
 use super::auth::Auth;
-use super::evidence::{self, Evidence};
+use super::evidence::{self, Evidence, Sources};
 use super::handlers::{self, Context};
 use super::memory::Memory;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, TicketFigures};
 use super::query::QueryPool;
+use super::served::Served;
 use super::server;
+use super::tickets::{self, Tickets};
 use super::verification::{rollback::Rollback, Verifications};
 use super::watch::{self, WatchConfig, WatchError};
-use super::watched::WatchRecorder;
+use super::watched::{self, WatchHealth, WatchRecorder};
 use super::writer::{Appender, Health, Store};
 use crate::ledger::chores::Chore;
 use crate::ledger::{Head, Ledger, LedgerError, Reader, Rolling};
@@ -29,7 +32,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Threads of the runtime's blocking pool, at most (chores, checkpoint files, a duplicate's read-back).
+/// Threads of the runtime's blocking pool, at most (chores, signing rounds, tiles and records read
+/// for `/v1/log/` and the evidence, a duplicate's read-back).
 const BLOCKING_THREADS: usize = 4;
 
 /// Most runtime threads `--workers` may ask for.
@@ -38,6 +42,9 @@ const MAX_WORKERS: usize = 256;
 /// How long in-flight requests may take to finish after SIGTERM (Kubernetes waits 30 s by default
 /// before SIGKILL).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for the watch to record the operations it still holds.
+const WATCH_FLUSH: Duration = Duration::from_secs(10);
 
 /// How long the sink keeps answering (503, `/healthz` included) after its writer stopped, before it
 /// exits, so that probes and clients see why.
@@ -70,6 +77,8 @@ pub struct Config {
     pub evidence: evidence::Config,
     /// The Git hosts, credentials and floors of approvals decisions.
     pub approvals: approvals::Config,
+    /// The ticket systems and their credentials.
+    pub tickets: tickets::Config,
     /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
     /// empty: the record carries the commands instead.
     pub rollback: Vec<crate::host::client::Endpoint>,
@@ -94,12 +103,6 @@ pub enum SinkError {
     },
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("{}: {source}", path.display())]
-    Evidence {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the audit writer stopped (see the log above); exiting so that the sink is restarted")]
     WriterStopped,
     #[error(transparent)]
@@ -108,6 +111,8 @@ pub enum SinkError {
     Runtime(#[source] std::io::Error),
     #[error("approvals: {0}")]
     Approvals(String),
+    #[error("tickets: {0}")]
+    Tickets(String),
 }
 
 /// Why the server stopped.
@@ -198,7 +203,19 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         rollback,
         Arc::clone(&metrics),
     );
+    let tickets = Tickets::start(
+        config.tickets,
+        config.data_dir.clone(),
+        Arc::clone(&log.fold().tickets),
+        reader.clone(),
+        Arc::clone(&metrics),
+    )
+    .map_err(SinkError::Tickets)?;
     let _ = metrics.hosts.set(approvals.host_metrics());
+    let _ = metrics.tickets.set(TicketFigures {
+        systems: tickets.system_metrics(),
+        reviews: Box::new(tickets.review_counts()),
+    });
     let _ = metrics
         .verification
         .set(verifications.rollback_host_metrics());
@@ -213,9 +230,25 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             max_connections: config.max_connections,
             grace: SHUTDOWN_GRACE,
         },
-        watch: config.watch,
-        evidence: Some((config.evidence, config.data_dir.clone(), log.head().clone())),
+        watch: config.watch.map(|w| WatchConfig {
+            import: !watched::import_marker(&config.data_dir).exists(),
+            ..w
+        }),
+        evidence: Some((
+            config.evidence,
+            config.data_dir.clone(),
+            log.head().clone(),
+            Sources {
+                tree: log.tree(),
+                records: log.reader(),
+            },
+        )),
+        served: Served {
+            tree: log.tree(),
+            data_dir: config.data_dir.clone(),
+        },
         approvals: Some(Arc::new(approvals)),
+        tickets: Some(Arc::new(tickets)),
         verifications: Some(Arc::new(verifications)),
     };
     let served = runtime.block_on(async move {
@@ -259,10 +292,14 @@ pub struct Parts {
     pub limits: server::Limits,
     /// The Application watch to start once the writer runs (`--watch-applications`).
     pub watch: Option<WatchConfig>,
-    /// Checkpoints and the archive, over the data directory, from the durable head.
-    pub evidence: Option<(evidence::Config, PathBuf, Head)>,
+    /// Checkpoints, witnesses and the archive, over the data directory, from the durable head.
+    pub evidence: Option<(evidence::Config, PathBuf, Head, Sources)>,
+    /// The checkpoint and tiles served under `/v1/log/`.
+    pub served: Served,
     /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
     pub approvals: Option<Arc<Approvals>>,
+    /// Ticket decisions, evidence, work notes and reviews (`None`: none).
+    pub tickets: Option<Arc<Tickets>>,
     /// Verification verdicts, their evidence on sync records, and rollback.
     pub verifications: Option<Arc<Verifications>>,
 }
@@ -285,13 +322,9 @@ pub async fn run(
         Some(w) => Some(watch::client(w).await?),
         None => None,
     };
-    let evidence = match parts.evidence {
-        Some((config, dir, head)) => Some(
-            Evidence::start(config, dir.clone(), head, &parts.metrics)
-                .map_err(|source| SinkError::Evidence { path: dir, source })?,
-        ),
-        None => None,
-    };
+    let evidence = parts.evidence.map(|(config, dir, head, sources)| {
+        Evidence::start(config, dir, head, sources, &parts.metrics)
+    });
     let on_durable = evidence.as_ref().map(Evidence::on_durable);
     let health = Arc::new(Health::default());
     let (appender, writer) = Appender::spawn(
@@ -313,11 +346,19 @@ pub async fn run(
     let (stop_watch, watch_stopped) = tokio::sync::watch::channel(false);
     let watch_task = match (kube, parts.watch) {
         (Some(client), Some(config)) => {
+            let health = Arc::new(WatchHealth {
+                unhealthy_after: config.unhealthy_after,
+                ..WatchHealth::default()
+            });
+            let _ = parts.metrics.watch.set(Arc::clone(&health));
             let recorder = WatchRecorder {
                 appender: appender.clone(),
                 metrics: Arc::clone(&parts.metrics),
                 change_pattern: parts.change_pattern.clone(),
+                health,
+                data_dir: parts.served.data_dir.clone(),
                 approvals: parts.approvals.clone(),
+                tickets: parts.tickets.clone(),
                 verifications: parts.verifications.clone(),
             };
             Some(tokio::spawn(async move {
@@ -337,7 +378,9 @@ pub async fn run(
         change_pattern: parts.change_pattern,
         max_body: parts.max_body,
         request_deadline: handlers::REQUEST_DEADLINE,
+        served: Arc::new(parts.served),
         approvals: parts.approvals,
+        tickets: parts.tickets,
         verifications: parts.verifications,
     });
     tracing::info!(
@@ -351,10 +394,15 @@ pub async fn run(
         "listening"
     );
     let (stop, finished) = server::run(listener, ctx, parts.limits, stop_signal(&health)).await;
-    // The shutdown tree, each part after what feeds it.
+    // The shutdown tree, each part after what feeds it. The watch first records what it still holds
+    // (the writer still runs): a delivery after the restart is then a duplicate, nothing seen is lost.
     stop_watch.send_replace(true);
     if let Some(task) = watch_task {
-        let _ = task.await;
+        let abort = task.abort_handle();
+        if tokio::time::timeout(WATCH_FLUSH, task).await.is_err() {
+            abort.abort();
+            tracing::warn!("the watch did not record its pending operations in time");
+        }
     }
     let stopped = writer.stop().await;
     queries.close();
@@ -465,7 +513,13 @@ mod tests {
             },
             watch: None,
             evidence: None,
+            served: Served {
+                tree: crate::ledger::tree::Writer::empty(std::path::Path::new("/nonexistent"))
+                    .reader(),
+                data_dir: "/nonexistent".into(),
+            },
             approvals: None,
+            tickets: None,
             verifications: None,
         };
         let server = std::thread::spawn(move || {

@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
-/// Longest the guard waits for the sink's decision (the sink gives the host 45 s).
-pub const DECIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
+/// Longest the guard waits for the sink's decision (the sink gives the ticket system 20 s and the Git
+/// host 45 s, one after the other).
+pub const DECIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Asks the sink.
 pub trait Decider {

@@ -9,7 +9,7 @@ use super::ask::{decide_url, Decider};
 use super::duration::parse_go_duration;
 use super::reason::{human, rfc3339};
 use super::rules::{Decision, Rules, Subject};
-use super::spec::{GuardPolicy, GuardSpec, OnClosed};
+use super::spec::{EmergencySpec, GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -40,8 +40,7 @@ pub trait Reporter {
     fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String>;
 }
 
-/// `POST` with the one HTTP client (src/net.rs: rustls for `https://`, the system's and the in-cluster
-/// CAs), with a whole-request timeout.
+/// `POST` with the one HTTP client (src/net.rs), with a whole-request timeout.
 pub struct HttpReporter;
 
 /// Longest the report may take, connecting included; the guard decides on time regardless.
@@ -225,7 +224,9 @@ impl Settings {
     }
 }
 
-/// Runs the guard: decide, maybe wait, report. A report that does not arrive is logged, not fatal.
+/// Runs the guard: decide, maybe wait, ask the sink (`approvals`, `ticket`), report (a report that
+/// does not arrive is logged, not fatal). With `ticket` the sink is asked even when the window is
+/// closed (an emergency ticket may pass it); `onClosed: wait` then waits if the sink says `gate: window`.
 ///
 /// # Errors
 ///
@@ -242,6 +243,7 @@ pub fn run(
         serde_json::from_str(&request.policy_json).map_err(|e| bad(e.to_string()))?;
     let rules = Rules::compile(&policy.windows, &policy.freezes).map_err(|e| bad(e.to_string()))?;
     let settings = Settings::compile(&policy.guard).map_err(|e| bad(e.to_string()))?;
+    let review_within = EmergencySpec::seconds_of(policy.emergency.as_ref()).map_err(bad)?;
     let subject = Subject {
         app: request.app.clone(),
         namespace: request.namespace.clone(),
@@ -255,21 +257,30 @@ pub fn run(
         manual: false,
         emergency: Some(request.emergency.clone()).filter(|e| !e.is_empty()),
     };
-    let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
-    let mut recorded = false;
-    if let (Some(approvals), true) = (&policy.approvals, decision.allowed) {
-        recorded = ask_sink(
-            request,
-            env,
-            &policy,
-            &rules,
-            &mut decision,
-            approvals,
-            decider,
-        );
+    let ask = |decision: &mut Decision| ask_sink(request, env, &policy, &rules, decision, decider);
+    let (mut recorded, mut early) = (false, None);
+    let mut first = rules.decide(&subject, clock.now());
+    if policy.ticket.is_some() && !first.allowed {
+        // An emergency ticket may open the window: ask before waiting for it.
+        let asked = ask(&mut first);
+        let by_window = asked.gate.as_deref() == Some("window") || !asked.answered;
+        if first.allowed || settings.on_closed == OnClosed::Fail || !by_window {
+            recorded = asked.answered;
+            early = Some((first, String::new()));
+        }
     }
+    let (decision, note) = early.unwrap_or_else(|| {
+        let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
+        if policy.ticket.is_some() || (policy.approvals.is_some() && decision.allowed) {
+            recorded = ask(&mut decision).answered;
+        }
+        (decision, note)
+    });
     if let (Some(url), false) = (&settings.report, recorded) {
-        let body = report_body(request, &rules, &decision);
+        let mut body = report_body(request, &rules, &decision);
+        if decision.allowed && !request.emergency.is_empty() {
+            body["reviewDue"] = rfc3339(decision.at + Duration::seconds(review_within)).into();
+        }
         match reporter.report(url, env.report_token.as_deref(), &body) {
             Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
             Err(e) => tracing::warn!("could not report the decision to {}: {e}", url.authority),
@@ -281,18 +292,30 @@ pub fn run(
     Ok(Outcome { decision, note })
 }
 
-/// Has the sink decide the approvals of a sync the windows allow (src/window/ask.rs), and makes its
-/// answer the decision. Returns whether the sink recorded the decision (then no report is sent).
+/// What asking the sink gave.
+struct Asked {
+    /// The sink answered (and recorded the decision): no report is sent then.
+    answered: bool,
+    /// Which gate refused, as the sink says: `window`, `ticket` or `approvals`.
+    gate: Option<String>,
+}
+
+/// Has the sink decide the ticket and approvals of a sync (src/window/ask.rs), and makes its answer
+/// the decision.
 fn ask_sink(
     request: &Request,
     env: &Env,
     policy: &GuardPolicy,
     rules: &Rules,
     decision: &mut Decision,
-    approvals: &Value,
     decider: &dyn Decider,
-) -> bool {
-    let flagged = approvals.get("onUnavailable").and_then(Value::as_str) == Some("allow-flagged");
+) -> Asked {
+    let flagged = |section: &Option<Value>| {
+        section
+            .as_ref()
+            .is_none_or(|s| s.get("onUnavailable").and_then(Value::as_str) == Some("allow-flagged"))
+    };
+    let flagged = flagged(&policy.approvals) && flagged(&policy.ticket);
     let mut body = report_body(request, rules, decision);
     let window = body.take();
     let s = &request.source;
@@ -307,9 +330,20 @@ fn ask_sink(
         "reviewed": non_empty(&s.dry_sha),
         "repoURL": non_empty(&s.repo_url),
         "targetRevision": non_empty(&s.target_revision),
-        "approvals": approvals,
+        "approvals": policy.approvals,
+        "ticket": policy.ticket,
+        "changeIdPattern": policy.change_id_pattern,
+        "emergency": policy.emergency,
         "window": window,
     });
+    let (what, keys) = match (policy.ticket.is_some(), policy.approvals.is_some()) {
+        (true, true) => (
+            "the ticket and approvals",
+            "ticket.onUnavailable and approvals.onUnavailable",
+        ),
+        (true, false) => ("the ticket", "ticket.onUnavailable"),
+        _ => ("approvals", "approvals.onUnavailable"),
+    };
     let answer = decide_url(&s.sink_url, &policy.guard.report)
         .ok_or_else(|| {
             "no sink to ask: set SLUICE_SINK_URL on the plugin sidecar or guard.report".to_owned()
@@ -321,22 +355,40 @@ fn ask_sink(
             if let Some(reason) = answer.get("reason").and_then(Value::as_str) {
                 reason.clone_into(&mut decision.reason);
             }
-            true
+            Asked {
+                answered: true,
+                gate: answer
+                    .get("gate")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            }
+        }
+        Err(why) if !decision.allowed => {
+            tracing::warn!("{what} could not be checked: {why}");
+            decision.reason = format!("{}; {what} could not be checked: {why}", decision.reason);
+            Asked {
+                answered: false,
+                gate: None,
+            }
         }
         Err(why) if flagged => {
-            tracing::warn!("approvals could not be checked: {why}");
+            tracing::warn!("{what} could not be checked: {why}");
             decision.reason = format!(
-                "{}; approvals could not be checked ({why}): allowed by approvals.onUnavailable: allow-flagged, the sink flags the sync approval-unverified",
+                "{}; {what} could not be checked ({why}): allowed by {keys}: allow-flagged, the sink flags the sync when it hears of it",
                 decision.reason
             );
-            false
+            Asked {
+                answered: false,
+                gate: None,
+            }
         }
         Err(why) => {
             decision.allowed = false;
-            decision.reason = format!(
-                "blocked: approvals could not be checked (approvals.onUnavailable: fail): {why}"
-            );
-            false
+            decision.reason = format!("blocked: {what} could not be checked ({keys}: fail): {why}");
+            Asked {
+                answered: false,
+                gate: None,
+            }
         }
     }
 }

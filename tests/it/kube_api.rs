@@ -16,7 +16,8 @@
 //! - every object's `metadata.resourceVersion` is the version of its last change; requests need the
 //!   bearer token (401 `Status` otherwise);
 //! - [`KubeApi::drop_watches`] cuts every open watch without the terminating chunk (a dropped
-//!   connection), [`KubeApi::compact`] forgets the changes so far (etcd compaction).
+//!   connection), [`KubeApi::compact`] forgets the changes so far (etcd compaction), and
+//!   [`KubeApi::forbid`] answers every request 403 with the `Status` RBAC gives (a Role taken away).
 //!
 //! The Applications are written in the shapes Argo CD writes (pkg/apis/application/v1alpha1/types.go):
 //! `operationState` with `operation` (`sync`, `initiatedBy`, `info`), `phase`, `syncResult`
@@ -52,6 +53,8 @@ struct Store {
     snapshots: HashMap<String, (u64, Vec<Value>)>,
     /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `get PATH`.
     requests: Vec<String>,
+    /// Every request is answered 403 (the service account lost its Role).
+    forbidden: bool,
     /// Other objects (workloads, `AnalysisRuns`), by their REST path.
     resources: BTreeMap<String, Value>,
 }
@@ -138,6 +141,12 @@ impl KubeApi {
         cvar.notify_all();
     }
 
+    /// From now on every request is 403 Forbidden (`false`: allowed again); open watches are cut.
+    pub fn forbid(&self, on: bool) {
+        self.state.0.lock().unwrap().forbidden = on;
+        self.drop_watches();
+    }
+
     /// The requests served so far, one line each.
     pub fn requests(&self) -> Vec<String> {
         self.state.0.lock().unwrap().requests.clone()
@@ -173,7 +182,16 @@ impl KubeApi {
                     }
                 }
             }
-            let keep_open = if authorized {
+            let forbidden = self.state.0.lock().unwrap().forbidden;
+            let keep_open = if forbidden {
+                let body = status(
+                    403,
+                    "Forbidden",
+                    "applications.argoproj.io is forbidden: User \"system:serviceaccount:argocd:sluice-sink\" \
+                     cannot list resource \"applications\" in API group \"argoproj.io\" at the cluster scope",
+                );
+                respond(&mut conn, 403, &body)
+            } else if authorized {
                 self.route(&mut conn, &target)
             } else {
                 respond(&mut conn, 401, &status(401, "Unauthorized", "Unauthorized"))
@@ -507,6 +525,9 @@ pub enum SyncKind {
     Rollback,
     /// A sync of an app whose source sets `helm` (rendered by Helm, not the plugin): no hooks.
     Helm,
+    /// A sync that failed: `phase: Failed`, and not in `status.history` (Argo CD records successful
+    /// syncs only there).
+    Failed,
 }
 
 /// A cluster of Applications on the emulated API, and the syncs made on them.
@@ -523,13 +544,20 @@ impl Cluster {
         for i in 0..apps {
             api.put(application(&format!("app-{i}"), "argocd"));
         }
-        // Operation times start now, one second apart: each sync has its own startedAt.
-        let clock = chrono::Utc::now();
+        // Operation times start an hour from now, one second apart: each sync has its own startedAt,
+        // and every sync a test makes is after the sink started, however long that took (what
+        // finished before the sink first started is imported as from before sluice; see `rewind`).
+        let clock = chrono::Utc::now() + chrono::TimeDelta::hours(1);
         Cluster {
             api,
             syncs: Vec::new(),
             clock,
         }
+    }
+
+    /// Moves the operation clock to `at`: the syncs made next happened then.
+    pub fn set_clock(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        self.clock = at;
     }
 
     fn tick(&mut self) -> String {
@@ -589,8 +617,14 @@ impl Cluster {
         }
         let source = app["spec"]["source"].clone();
         app.as_object_mut().unwrap().remove("operation");
-        app["status"]["operationState"]["phase"] = json!("Succeeded");
-        app["status"]["operationState"]["message"] = json!("successfully synced (all tasks run)");
+        let failed = kind == SyncKind::Failed;
+        app["status"]["operationState"]["phase"] =
+            json!(if failed { "Failed" } else { "Succeeded" });
+        app["status"]["operationState"]["message"] = json!(if failed {
+            "one or more objects failed to apply (dry run)"
+        } else {
+            "successfully synced (all tasks run)"
+        });
         app["status"]["operationState"]["finishedAt"] = json!(finished);
         app["status"]["operationState"]["syncResult"] =
             json!({"resources": resources, "revision": revision, "source": source});
@@ -601,7 +635,7 @@ impl Cluster {
         } else {
             "Plugin"
         });
-        if kind != SyncKind::Selective {
+        if kind != SyncKind::Selective && !failed {
             // A selective sync is "not recorded in the history" (Argo CD docs, selective_sync.md).
             let history = app["status"]["history"].as_array_mut().unwrap();
             let id = history.last().map_or(0, |h| h["id"].as_i64().unwrap()) + 1;

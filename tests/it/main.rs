@@ -14,6 +14,7 @@
 )]
 
 mod host;
+mod itsm;
 mod kube_api;
 mod prometheus;
 mod support;
@@ -31,13 +32,17 @@ mod docs;
 mod evidence;
 mod generate;
 mod hooks;
+mod identical;
 mod install;
 mod layout;
+mod merkle;
 mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod tickets;
 mod tls;
 mod verify;
 mod watch;
 mod window;
+mod witness;

@@ -1,15 +1,21 @@
 //! `sluice audit exceptions [--since T] [--limit N] [-o table|json|yaml]`, from `--data-dir` or `--server`:
 //! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
-//! decision) and those the Git host's approvals do not back (`unapproved`, `approval-unverified`), oldest
-//! first: the list an auditor looks at first (docs/audit-log.md, "Gate findings"; docs/approvals.md).
+//! decision), those the Git host's approvals do not back (`unapproved`, `approval-unverified`), those
+//! their change ticket does not back (`ticket-not-authorized`, `ticket-outside-window`,
+//! `ticket-unverified`, `ticket-conflict`), and the emergencies awaiting their post-implementation
+//! review (`emergency-review-pending`, `emergency-review-overdue`, on the emergency's first record),
+//! oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings";
+//! docs/approvals.md; docs/tickets.md).
 
 use super::listing;
 use super::source::{Query, SourceArgs};
 use super::{since, structured, Output};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
+use crate::record::review::emergencies;
 use crate::record::{findings, Filter};
 use clap::Args;
+use std::collections::HashMap;
 
 #[derive(Debug, Args)]
 pub(in crate::cli) struct ExceptionsArgs {
@@ -33,29 +39,40 @@ pub(in crate::cli) struct ExceptionsArgs {
 ///
 /// A bad `--since` (usage), the log cannot be read or its chain is broken, the sink cannot be queried.
 pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
+    let now = since::now()?;
     let since = args
         .since
         .as_deref()
-        .map(|s| since::parse(s, since::now()?))
+        .map(|s| since::parse(s, now))
         .transpose()?;
-    let q = Query {
-        filter: Filter {
-            since,
-            ..Filter::default()
-        },
+    // Every record: an emergency's review may come long after it, and an emergency before `--since`
+    // still counts for the records after it.
+    let all = args.source.list(&Query {
+        filter: Filter::default(),
         limit: None,
-    };
-    let mut records: Vec<_> = args
-        .source
-        .list(&q)?
+    })?;
+    let reviews: HashMap<u64, String> = emergencies(&all)
         .into_iter()
-        .filter(|r| !findings::findings(r).is_empty())
+        .filter_map(|e| {
+            let finding = e.finding(now)?;
+            let due = e.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            Some((*e.seqs.first()?, format!("{finding} (due {due})")))
+        })
+        .collect();
+    let filter = Filter {
+        since,
+        ..Filter::default()
+    };
+    let mut records: Vec<_> = all
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .filter(|r| !findings::findings(r).is_empty() || reviews.contains_key(&r.seq))
         .collect();
     if let Some(limit) = args.limit {
         records.drain(..records.len().saturating_sub(limit));
     }
     let out = match args.output {
-        Output::Table | Output::Wide | Output::Csv => listing::exceptions_table(&records),
+        Output::Table | Output::Wide | Output::Csv => listing::exceptions_table(&records, &reviews),
         Output::Json | Output::Yaml => structured(&records, args.output)?,
     };
     output::print(out.as_bytes())?;

@@ -33,12 +33,18 @@ pub const CSV_COLUMNS: [&str; 23] = [
     "hash",
 ];
 
-/// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled).
+/// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled). A
+/// cell a spreadsheet would take for a formula gets a leading `'` (OWASP's rule, as the export's).
 pub fn to_csv(records: &[Record]) -> String {
     let mut out = String::new();
     push_csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
     for r in records {
-        push_csv_row(&mut out, csv_row(r).into_iter());
+        push_csv_row(
+            &mut out,
+            csv_row(r)
+                .into_iter()
+                .map(|c| crate::evidence::export::neutralise(&c).into_owned()),
+        );
     }
     out
 }
@@ -122,6 +128,40 @@ fn csv_row(r: &Record) -> [String; 23] {
             decision(g).into(),
             hash,
         ],
+        Body::Review(v) => [
+            seq,
+            v.received_at.clone(),
+            v.event.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            v.by.clone(),
+            v.change_id.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            reviewed(v).into(),
+            hash,
+        ],
+    }
+}
+
+/// A review as the decision column shows it.
+fn reviewed(v: &crate::record::Review) -> &'static str {
+    if v.late {
+        "reviewed late"
+    } else {
+        "reviewed"
     }
 }
 
@@ -158,6 +198,7 @@ pub fn to_table(records: &[Record]) -> String {
             let (phase, by) = match b {
                 Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
                 Body::Guard(g) => (decision(g), ""),
+                Body::Review(v) => (reviewed(v), v.by.as_str()),
                 Body::Verify(v) => (verdict_of(v), ""),
             };
             vec![
@@ -213,6 +254,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
                     String::new(),
                     "",
                 ),
+                Body::Review(v) => ("", reviewed(v), "", v.by.as_str(), String::new(), ""),
                 Body::Verify(v) => (
                     text(v.destination.namespace.as_deref()),
                     verdict_of(v),
@@ -242,8 +284,12 @@ pub fn to_wide_table(records: &[Record]) -> String {
 }
 
 /// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, why the gate was skipped and what the approvals lack.
-pub fn exceptions_table(records: &[Record]) -> String {
+/// the sink learnt of it, which hooks ran, why the gate was skipped, what the approvals and the ticket
+/// lack, and the emergencies awaiting review (`reviews`: the finding of an emergency's first record).
+pub fn exceptions_table(
+    records: &[Record],
+    reviews: &std::collections::HashMap<u64, String>,
+) -> String {
     let header = [
         "SEQ",
         "RECEIVED",
@@ -257,30 +303,43 @@ pub fn exceptions_table(records: &[Record]) -> String {
     ];
     let rows = records
         .iter()
-        .filter_map(|r| match &r.body {
-            Body::Sync(s) => Some((r, r.seq, s)),
-            Body::Guard(_) | Body::Verify(_) => None,
-        })
-        .map(|(r, seq, s)| {
-            let hooks = match s.gate.as_present() {
-                Some(Some(g)) => hooks_ran(g),
-                _ => String::new(),
+        .filter_map(|r| {
+            let (via, hooks, change) = match &r.body {
+                Body::Sync(s) => (
+                    s.via.as_present().cloned().unwrap_or_default(),
+                    match s.gate.as_present() {
+                        Some(Some(g)) => hooks_ran(g),
+                        _ => String::new(),
+                    },
+                    s.change_id.clone().or_else(|| s.emergency.clone()),
+                ),
+                Body::Guard(g) => (
+                    String::new(),
+                    String::new(),
+                    g.change_id.clone().or_else(|| g.emergency.clone()),
+                ),
+                // A verification record's own copy has no finding (its sync record carries it).
+                Body::Review(_) | Body::Verify(_) => return None,
             };
-            let exceptions = crate::record::findings::findings(r).join(",");
-            vec![
-                seq.to_string(),
-                s.received_at.clone(),
-                s.app.name.clone(),
-                s.event.clone(),
-                s.revision
-                    .as_deref()
+            let mut exceptions: Vec<String> = crate::record::findings::findings(r)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            exceptions.extend(reviews.get(&r.seq).cloned());
+            let b = &r.body;
+            Some(vec![
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.app_name().to_owned(),
+                b.event().to_owned(),
+                b.revision()
                     .map_or("", |r| r.get(..12).unwrap_or(r))
                     .to_owned(),
-                s.change_id.clone().unwrap_or_default(),
-                s.via.as_present().cloned().unwrap_or_default(),
+                change.unwrap_or_default(),
+                via,
                 hooks,
-                exceptions,
-            ]
+                exceptions.join(","),
+            ])
         })
         .collect();
     table::aligned(&header, rows)
@@ -315,7 +374,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Verify(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => unreachable!("an event body"),
         }
     }
 

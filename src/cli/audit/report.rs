@@ -37,6 +37,7 @@ pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Rec
                     || text(g.emergency.as_deref()) == change_id
                     || (text(g.change_id.as_deref()).is_empty() && synced(g))
             }
+            Body::Review(v) => v.change_id == change_id,
             Body::Verify(v) => {
                 text(v.change_id.as_deref()) == change_id
                     || (text(v.change_id.as_deref()).is_empty()
@@ -59,14 +60,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, &**s)),
-            Body::Guard(_) | Body::Verify(_) => None,
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => None,
         })
         .collect();
     let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
-            Body::Sync(_) | Body::Verify(_) => None,
+            Body::Sync(_) | Body::Review(_) | Body::Verify(_) => None,
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -160,6 +161,9 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     if verified {
         super::approvals::section(w, &selected);
     }
+    if super::tickets::any(&selected) {
+        super::tickets::section(w, &selected);
+    }
     if super::verification::any(&selected) {
         super::verification::section(w, &selected);
     }
@@ -174,8 +178,10 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         } else {
             format!("in {}", g.windows.join("; "))
         };
+        let by_ticket = matches!(g.ticket.as_present(), Some(Some(t)) if t.emergency);
         let emergency = match text(g.emergency.as_deref()) {
             "" => String::new(),
+            e if by_ticket => format!(", emergency change {e} (an approved emergency ticket)"),
             e => format!(", emergency override {e}"),
         };
         let active: Vec<String> = g.active.iter().map(u64::to_string).collect();
@@ -290,7 +296,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Verify(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => unreachable!("an event body"),
         }
     }
 

@@ -61,6 +61,7 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Review(v) => v.change_id == change_id,
                     Body::Verify(v) => v
                         .change_id
                         .as_deref()
@@ -82,13 +83,13 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) | Body::Verify(_) => false,
+                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) => false,
                 })
             };
             let mut picked = Vec::new();
             record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
-                    Body::Sync(_) => true,
+                    Body::Sync(_) | Body::Review(_) => true,
                     Body::Guard(g) => {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
@@ -168,6 +169,19 @@ impl SourceArgs {
         &self.data_dir
     }
 
+    /// Whether the records come from a running sink (`--server`).
+    pub(super) fn is_remote(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// `GET <server><path>` from the running sink (`/v1/log/…`): the body, or `None` for a 404.
+    pub(super) fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(remote) = self.remote()? else {
+            return Ok(None);
+        };
+        remote.bytes(path)
+    }
+
     /// What names the log in messages: `DIR/audit.jsonl`, or the server's URL.
     pub(super) fn name(&self) -> PathBuf {
         match &self.server {
@@ -222,6 +236,38 @@ struct Remote {
 }
 
 impl Remote {
+    /// `GET <base><path>`: the body, or `None` for a 404.
+    fn bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let url = format!("{}{path}", self.base);
+        let fail = |message: String| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("GET {url}: {message}"),
+        };
+        let mut request = self.client.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().map_err(|e| fail(crate::net::describe(&e)))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(response, 1 << 20), &mut body)
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            401 => Err(fail(
+                "401 Unauthorized: pass the sink's read token with --token-file FILE".into(),
+            )),
+            _ => Err(fail(format!(
+                "the sink answered {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ))),
+        }
+    }
+
     /// One `GET /v1/records` page.
     fn page(&self, params: &[(&str, String)]) -> Result<Vec<Value>> {
         let query: Vec<String> = params

@@ -4,17 +4,17 @@
 //! after the fact when they skipped the guard.
 //!
 //! ```text
-//! POST /v1/decide → decide: rules (the change's own, the one in force, floors) → run: host gather
-//!   (deadline) → snapshot (evidence::snapshot) → judge → guard-decision record with `approval` → reply
+//! POST /v1/decide (src/sink/decide.rs) → decide: rules (the change's own, the one in force, floors)
+//!   → run: host gather (deadline) → snapshot (evidence::snapshot) → judge → `approval` evidence
 //! POST /v1/events (sync-succeeded | sync-failed) → attach: the decision of that revision, else
-//!   run (after the fact) → the sync record's `approval` → append → observe
+//!   run (after the fact) → the sync record's `approval` → append
 //! registry: per app, the rules in force, recent decisions (by seq), the revision synced: part of the
 //!   sink's memory of the log (src/sink/memory.rs), fed by the ledger as records become durable
 //! ```
 //!
-//! Later gates (a ticket system, a post-change verification) take the same path: a section of the
-//! guard's request, a `run` that asks the outside system through credentials only the sink holds, a
-//! snapshot stored by digest, and an evidence member of the record beside `approval`.
+//! The ticket gate (src/sink/tickets) takes the same path: a section of the guard's request, a `run`
+//! that asks the outside system through credentials only the sink holds, a snapshot stored by digest,
+//! and an evidence member of the record beside `approval`; src/sink/decide.rs puts them together.
 
 mod attach;
 mod decide;
@@ -22,6 +22,7 @@ pub mod registry;
 mod run;
 
 pub use attach::source_of;
+pub use decide::{field, section};
 
 use super::memory::{self, record_at};
 use super::metrics::Metrics;

@@ -13,7 +13,10 @@
 //!
 //! It is a task on the sink's runtime ([`run`]), stopped with the rest of the sink; it reads no
 //! environment itself (the commands layer passes the kubeconfig path; in-cluster configuration is
-//! kube-rs' own).
+//! kube-rs' own). When it is stopped it first records every operation still waiting for the webhook
+//! (the writer still runs then): a webhook that comes later is a duplicate, and nothing seen is lost.
+//! Its health (failing since when, and why) goes to the recorder, for `/healthz`, `/metrics` and the
+//! alert.
 
 mod tracker;
 
@@ -43,6 +46,11 @@ pub struct WatchConfig {
     pub namespaces: Vec<String>,
     /// How long the webhook has to deliver an outcome before the watch records it.
     pub grace: Duration,
+    /// The first start over this log: what the first listing holds predates sluice and is imported
+    /// (`via: import`), once; then [`Recorder::imported`].
+    pub import: bool,
+    /// How long the watch may fail before the sink reports itself degraded (the sink's `/healthz`).
+    pub unhealthy_after: Duration,
 }
 
 /// The sink's append path, as the watch sees it.
@@ -62,6 +70,18 @@ pub trait Recorder: Send + Sync + 'static {
 
     /// The watch is listing every Application (at start, and after a watch expired).
     fn relisted(&self) {}
+
+    /// The first listing's operations are all recorded (as `via: import`): never import again.
+    fn imported(&self) {}
+
+    /// The watch failed (the API server unreachable, access forbidden, …); it retries with backoff.
+    fn failing(&self, _error: &str) {}
+
+    /// The watch works (an event or a listing came in).
+    fn working(&self) {}
+
+    /// How many finished operations wait for their grace period (or a retry).
+    fn waiting(&self, _operations: usize) {}
 }
 
 /// Why a record was not taken.
@@ -131,7 +151,8 @@ fn application_resource() -> ApiResource {
     }
 }
 
-/// Watches until `stop` says so (or the watch ends), handing due operations to `recorder`.
+/// Watches until `stop` says so (or the watch ends), handing due operations to `recorder`; when
+/// stopped, first hands it every operation still waiting, inside its grace period or not.
 pub async fn run<R: Recorder>(
     client: Client,
     config: &WatchConfig,
@@ -148,6 +169,9 @@ pub async fn run<R: Recorder>(
             .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
             .collect()
     };
+    // Importing lasts until every stream's first listing is done.
+    let mut lists_left = if config.import { apis.len() } else { 0 };
+    let mut imports_listed = false;
     let streams = apis.into_iter().map(|api| {
         watcher::watcher(api, watcher::Config::default())
             .default_backoff()
@@ -155,36 +179,75 @@ pub async fn run<R: Recorder>(
     });
     let mut events = futures_util::stream::select_all(streams);
     let mut tracker = Tracker::new(config.grace);
+    tracker.importing((lists_left > 0).then(chrono::Utc::now));
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(namespaces = ?config.namespaces, grace_s = config.grace.as_secs(), "watching Applications");
     loop {
         tokio::select! {
             event = events.next() => match event {
-                Some(Ok(Event::Apply(app) | Event::InitApply(app))) => match serde_json::to_value(&app) {
-                    Ok(app) => tracker.observe(&app, chrono::Utc::now()),
-                    Err(e) => tracing::warn!(error = %e, "an Application could not be read; skipped"),
-                },
+                Some(Ok(Event::Apply(app) | Event::InitApply(app))) => {
+                    recorder.working();
+                    match serde_json::to_value(&app) {
+                        Ok(app) => tracker.observe(&app, chrono::Utc::now()),
+                        Err(e) => tracing::warn!(error = %e, "an Application could not be read; skipped"),
+                    }
+                    recorder.waiting(tracker.pending());
+                }
                 Some(Ok(Event::Init)) => {
+                    recorder.working();
                     recorder.relisted();
                     tracing::info!("listing Applications (start, or the watch expired)");
                 }
-                Some(Ok(Event::InitDone | Event::Delete(_))) => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "the Application watch failed; it resumes with backoff"),
+                Some(Ok(Event::InitDone)) => {
+                    recorder.working();
+                    if lists_left > 0 {
+                        lists_left -= 1;
+                        if lists_left == 0 {
+                            tracker.importing(None);
+                            imports_listed = true;
+                            tracing::info!(imports = tracker.pending_imports(), "the first listing is in: its syncs are imported once, as from before sluice");
+                        }
+                    }
+                }
+                Some(Ok(Event::Delete(_))) => recorder.working(),
+                Some(Err(e)) => {
+                    recorder.failing(&e.to_string());
+                    tracing::warn!(error = %e, "the Application watch failed; it resumes with backoff");
+                }
                 None => {
+                    recorder.failing("the watch ended");
                     tracing::error!("the Application watch ended");
                     return;
                 }
             },
-            _ = tick.tick() => record_due(&mut tracker, recorder).await,
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+            _ = tick.tick() => {
+                record_due(&mut tracker, recorder, chrono::Utc::now()).await;
+                recorder.waiting(tracker.pending());
+                if imports_listed && tracker.pending_imports() == 0 {
+                    recorder.imported();
+                    imports_listed = false;
+                }
+            }
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() {
+                // Shutdown: everything seen is recorded now, inside its grace period or not.
+                let pending = tracker.pending();
+                record_due(&mut tracker, recorder, chrono::DateTime::<chrono::Utc>::MAX_UTC).await;
+                tracing::info!(pending, left = tracker.pending(), "recorded the operations still waiting for the webhook");
+                recorder.waiting(tracker.pending());
+                return;
+            },
         }
     }
 }
 
-/// Hands every due operation to the recorder, one after the other (each waits for its fsync).
-async fn record_due<R: Recorder>(tracker: &mut Tracker, recorder: &R) {
-    let now = chrono::Utc::now();
+/// Hands every operation due at `now` to the recorder, one after the other (each waits for its
+/// fsync).
+async fn record_due<R: Recorder>(
+    tracker: &mut Tracker,
+    recorder: &R,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let due = tracker.due(now);
     if !due.is_empty() {
         tracing::debug!(
@@ -202,7 +265,7 @@ async fn record_due<R: Recorder>(tracker: &mut Tracker, recorder: &R) {
             }
             Err(RecordError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "the log did not take an operation the watch saw; trying again");
-                tracker.failed(&due.key, now);
+                tracker.failed(&due.key, chrono::Utc::now());
             }
         }
     }

@@ -29,7 +29,10 @@ pub fn wanted(policy: &Policy) -> bool {
         GuardEnabled::On => true,
         GuardEnabled::Off => false,
         GuardEnabled::Auto => {
-            !policy.windows.is_empty() || !policy.freezes.is_empty() || policy.approvals.is_some()
+            !policy.windows.is_empty()
+                || !policy.freezes.is_empty()
+                || policy.approvals.is_some()
+                || policy.ticket.is_some()
         }
     }
 }
@@ -52,17 +55,40 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
             key: "approvals".into(),
             message: e.to_string(),
         })?;
-    if approvals.is_some() && app.source.sink_url.is_empty() && policy.guard.report.is_empty() {
+    let invalid = |key: &str, e: serde_json::Error| TransformError::Invalid {
+        key: key.into(),
+        message: e.to_string(),
+    };
+    let ticket = policy
+        .ticket
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| invalid("ticket", e))?;
+    let asks = policy.approvals.is_some() || policy.ticket.is_some();
+    if asks && app.source.sink_url.is_empty() && policy.guard.report.is_empty() {
+        let key = if policy.ticket.is_some() {
+            "ticket"
+        } else {
+            "approvals"
+        };
         return Err(TransformError::Invalid {
-            key: "approvals".into(),
-            message: "the guard asks the sink for the approvals decision, and knows no sink: set SLUICE_SINK_URL on the plugin sidecar (the install kit does) or guard.report".into(),
+            key: key.into(),
+            message: format!("the guard asks the sink for the {key} decision, and knows no sink: set SLUICE_SINK_URL on the plugin sidecar (the install kit does) or guard.report"),
         });
     }
+    let emergency = (!policy.emergency.is_default())
+        .then(|| serde_json::to_value(&policy.emergency))
+        .transpose()
+        .map_err(|e| invalid("emergency", e))?;
     let guard_policy = GuardPolicy {
         windows: policy.windows.clone(),
         freezes: policy.freezes.clone(),
         guard: policy.guard.clone(),
         approvals,
+        change_id_pattern: ticket.as_ref().map(|_| policy.change.id_pattern.clone()),
+        ticket,
+        emergency,
     };
     // A struct of strings, booleans and lists serialises without error, in field order.
     let guard_json =
@@ -79,7 +105,7 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         json!({"name": "SLUICE_CHANGE_ID", "value": app.change_id.as_deref().unwrap_or("")}),
         json!({"name": "SLUICE_REVISION", "value": app.revision_short}),
     ];
-    if policy.approvals.is_some() {
+    if asks {
         let s = &app.source;
         for (name, value) in [
             ("SLUICE_COMMIT", &s.revision),
@@ -92,7 +118,7 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
             env.push(json!({"name": name, "value": value}));
         }
     }
-    if !policy.guard.report.is_empty() || policy.approvals.is_some() {
+    if !policy.guard.report.is_empty() || asks {
         env.push(json!({
             "name": "SLUICE_REPORT_TOKEN",
             "valueFrom": {"secretKeyRef": {

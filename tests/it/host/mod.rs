@@ -115,6 +115,16 @@ impl Served {
         }));
     }
 
+    /// Files the responses to routes starting with `prefix` under `host` (one emulated server that
+    /// answers two APIs, each with its own description).
+    pub fn rename_host(&self, prefix: &str, host: &str) {
+        for e in self.0.lock().unwrap().iter_mut() {
+            if e["route"].as_str().is_some_and(|r| r.starts_with(prefix)) {
+                e["host"] = host.into();
+            }
+        }
+    }
+
     /// How many responses were served.
     pub fn len(&self) -> usize {
         self.0.lock().unwrap().len()
@@ -137,9 +147,35 @@ impl Served {
             .collect()
     }
 
+    /// Checks every response served so far against the schemas of `schemas` (host name, file under
+    /// tests/fixtures/ticket): the ticket systems of tests/it/itsm. Panics naming each response that
+    /// does not fit.
+    pub fn validate_with(&self, schemas: &[(&str, &str)]) {
+        let args: Vec<String> = schemas
+            .iter()
+            .flat_map(|(host, file)| {
+                let path = crate::support::project_root()
+                    .join("tests/fixtures/ticket")
+                    .join(file);
+                ["--schema".to_owned(), format!("{host}={}", path.display())]
+            })
+            .collect();
+        self.run_validator(&args);
+    }
+
     /// Checks every response served so far against the published descriptions; panics naming each
     /// response that does not fit.
     pub fn validate(&self) {
+        let gitlab = crate::support::project_root().join("tests/fixtures/host/gitlab-rest.json");
+        self.run_validator(&[
+            "--github".to_owned(),
+            github_openapi().display().to_string(),
+            "--gitlab".to_owned(),
+            gitlab.display().to_string(),
+        ]);
+    }
+
+    fn run_validator(&self, args: &[String]) {
         let lines: Vec<String> = self
             .0
             .lock()
@@ -154,14 +190,10 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("exchanges.jsonl");
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-        let gitlab = crate::support::project_root().join("tests/fixtures/host/gitlab-rest.json");
         let script = crate::support::project_root().join("tests/validate_openapi.py");
         let out = std::process::Command::new("python3")
             .arg(&script)
-            .arg("--github")
-            .arg(github_openapi())
-            .arg("--gitlab")
-            .arg(&gitlab)
+            .args(args)
             .arg(&file)
             .output()
             .expect("python3 runs tests/validate_openapi.py");
