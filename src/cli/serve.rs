@@ -139,6 +139,10 @@ pub(super) struct ServeArgs {
     /// Timeout of each request to a Git host (Go duration).
     #[arg(long, default_value = "10s")]
     host_timeout: String,
+    /// File holding the secret Argo CD's proxy extension adds as the Sluice-Proxy-Secret header
+    /// (argocd-cm extension.config.sluice): turns on the UI extension's API (docs/ui.md).
+    #[arg(long, env = "SLUICE_UI_PROXY_SECRET_FILE")]
+    ui_proxy_secret_file: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -197,6 +201,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         max_age: parse_age(&args.segment_age)?,
     };
     let approvals = approvals_config(&args)?;
+    let ui_proxy_secret = ui_proxy_secret(&args, token.as_deref(), read_token.as_deref())?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
         .checkpoint_key_file
@@ -226,6 +231,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
             archive,
         },
         approvals,
+        ui_proxy_secret,
     })?;
     Ok(Exit::Success)
 }
@@ -343,6 +349,25 @@ fn parse_age(text: &str) -> Result<std::time::Duration> {
                 "--segment-age {text:?}: give an age such as 30d, 12h, 90m or 3600s"
             ))
         })
+}
+
+/// The UI proxy's secret: never one of the tokens (the proxy adds it to every user's request).
+fn ui_proxy_secret(
+    args: &ServeArgs,
+    write: Option<&str>,
+    read: Option<&str>,
+) -> Result<Option<String>> {
+    let Some(path) = args.ui_proxy_secret_file.as_deref() else {
+        return Ok(None);
+    };
+    let secret = read_token(path)?;
+    if Some(secret.as_str()) == write || Some(secret.as_str()) == read {
+        return Err(Error::Usage(
+            "--ui-proxy-secret-file holds a sink token: give Argo CD's proxy a secret of its own"
+                .into(),
+        ));
+    }
+    Ok(Some(secret))
 }
 
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod query;
 pub mod server;
 pub mod strict;
+pub mod ui;
 pub mod watched;
 pub mod writer;
 
@@ -67,6 +68,8 @@ pub struct Config {
     pub evidence: evidence::Config,
     /// The Git hosts, credentials and floors of approvals decisions.
     pub approvals: approvals::Config,
+    /// The secret Argo CD's proxy extension adds (`--ui-proxy-secret-file`); `None`: the UI API is off.
+    pub ui_proxy_secret: Option<String>,
 }
 
 /// Why the sink could not start or run.
@@ -185,6 +188,12 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .more
         .set(metrics::MoreMetrics(Arc::new(move |o| rendered.render(o))));
     let hook = Arc::clone(&evidence);
+    let ui = ui::Access::new(
+        config.ui_proxy_secret.as_deref().map(ui::digest),
+        config.read_token.as_deref().map(http::digest),
+        config.token.as_deref().map(http::digest),
+        config.data_dir.clone(),
+    );
     let ctx = Context {
         write_token: config.token.as_deref().map(http::digest),
         read_token: config.read_token.as_deref().map(http::digest),
@@ -196,6 +205,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
         approvals: Some(approvals),
+        ui,
     };
     let served = run(
         listener,
@@ -229,6 +239,8 @@ pub struct Context {
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
     /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
     pub approvals: Option<Arc<approvals::Approvals>>,
+    /// The extension's API and the auditor's pages.
+    pub ui: ui::Access,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -283,6 +295,7 @@ pub fn run(
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
         approvals: ctx.approvals,
+        ui: Arc::new(ctx.ui),
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -436,6 +449,7 @@ mod tests {
             watch: None,
             on_durable: Box::new(|_| {}),
             approvals: None,
+            ui: ui::Access::new(None, None, None, std::path::PathBuf::new()),
         };
         let limits = server::Limits {
             max_connections: 16,

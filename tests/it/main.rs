@@ -36,5 +36,6 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod ui;
 mod watch;
 mod window;
