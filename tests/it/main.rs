@@ -37,5 +37,6 @@ mod render_yaml;
 mod segments;
 mod sink;
 mod ui;
+mod ui_browser;
 mod watch;
 mod window;

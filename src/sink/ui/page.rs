@@ -20,9 +20,9 @@ const STYLE: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#1b1f24;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:20px 0 6px;border-bottom:1px solid #d0d7de;padding-bottom:2px}
 h3{font-size:15px;margin:14px 0 4px}
-table{border-collapse:collapse;width:100%;margin:4px 0 10px}th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:4px 0 10px}th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f3f5f7}td.k{width:28%;font-weight:600;background:#f8f9fa}
-code,pre{font:12px/1.35 ui-monospace,'DejaVu Sans Mono',monospace}pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;border:1px solid #d0d7de;padding:6px;margin:4px 0}
+code,pre{font:12px/1.35 ui-monospace,'DejaVu Sans Mono',monospace;overflow-wrap:anywhere}pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;border:1px solid #d0d7de;padding:6px;margin:4px 0}
 a{color:#0550ae}.red{color:#8b1a1a;font-weight:700}.ok{color:#116329;font-weight:700}
 .status{padding:6px 10px;border:2px solid #116329;border-radius:4px;margin:6px 0}.status.red{border-color:#b42318;background:#fdecea}
 form{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}label{display:flex;flex-direction:column;font-size:12px;font-weight:600}
