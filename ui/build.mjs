@@ -3,7 +3,9 @@
 // block of /extensions.js) and dist/host.js (the browser tests' stand-in for Argo CD's UI: React and
 // window.extensionsAPI). Then checks the extension file for what would break Argo CD's UI.
 import * as esbuild from 'esbuild';
-import {readFileSync, writeFileSync, mkdirSync} from 'node:fs';
+import {readFileSync, writeFileSync, mkdirSync, rmSync, copyFileSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {createHash} from 'node:crypto';
 
 mkdirSync('dist', {recursive: true});
 await esbuild.build({
@@ -43,4 +45,13 @@ if (problems.length) {
     console.error(`dist/extension-sluice.js has ${problems.join(', ')}: Argo CD pastes it inside try { }`);
     process.exit(1);
 }
-console.log(`dist/extension-sluice.js: ${out.length} bytes`);
+// The release asset argocd-extension-installer downloads: a tar with resources/<dir>/extension*.js, and
+// its checksum file (sha256sum's format). Made reproducible: sorted, owner 0, mtime 0.
+rmSync('dist/tar', {recursive: true, force: true});
+mkdirSync('dist/tar/resources/sluice', {recursive: true});
+copyFileSync('dist/extension-sluice.js', 'dist/tar/resources/sluice/extension-sluice.js');
+execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', '../extension-sluice.tar', 'resources'], {cwd: 'dist/tar'});
+rmSync('dist/tar', {recursive: true, force: true});
+const sum = createHash('sha256').update(readFileSync('dist/extension-sluice.tar')).digest('hex');
+writeFileSync('dist/extension-sluice_checksums.txt', `${sum}  extension-sluice.tar\n`);
+console.log(`dist/extension-sluice.js: ${out.length} bytes; dist/extension-sluice.tar sha256 ${sum}`);

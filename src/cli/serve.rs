@@ -1,7 +1,8 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
 //! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
 //! NS,...] [--watch-grace D] [--kubeconfig F]]
-//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
+//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]
+//! [--ui-proxy-secret-file F]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 

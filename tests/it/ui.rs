@@ -4,7 +4,7 @@
 //! checks it before the sink serves it. The browser tests (tests/it/ui_browser.rs) use the same setup.
 
 use crate::support::{http, sluice_in, stdout, Resp, Sink};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -492,4 +492,118 @@ fn no_secret_appears_in_any_page_or_answer() {
         &format!("{:?}{}", refused.headers, refused.body),
     );
     assert_no_sentinel("the sink's log", &sink.stderr());
+}
+
+/// argocd-cm-patch/ui on the stand-in upstream install, as docs/install.md has users write it: valid
+/// objects, the installer init container sharing /tmp/extensions/ with argocd-server, the proxy
+/// extension pointing at the sink's Service with the secret from argocd-secret, the RBAC line, the
+/// proxy turned on, and the sink reading the same secret and admitting argocd-server.
+#[test]
+fn the_ui_component_installs_the_extension_the_proxy_and_the_rbac_line() {
+    use crate::install::{kustomize, object, validate, yaml_docs};
+    let dir = crate::install::fixtures().join("ui-overlay");
+    let objs = yaml_docs(&kustomize(&dir));
+    let (report, ok) = validate(&objs);
+    assert!(ok, "objects invalid: {report:#}");
+    let server = &object(&objs, "Deployment", "argocd-server")["spec"]["template"]["spec"];
+    let init = server["initContainers"]
+        .as_array()
+        .expect("init containers")
+        .iter()
+        .find(|c| c["name"] == "sluice-extension")
+        .expect("installer");
+    let env = |name: &str| {
+        init["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(env("EXTENSION_NAME"), Some(json!("sluice")));
+    assert!(
+        env("EXTENSION_URL").and_then(|v| v.as_str().map(|s| s.ends_with("/extension-sluice.tar")))
+            == Some(true)
+    );
+    assert!(
+        env("EXTENSION_CHECKSUM_URL").is_some(),
+        "the download is checked"
+    );
+    let mount = |c: &Value| {
+        c["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .any(|m| m["name"] == "sluice-extensions" && m["mountPath"] == "/tmp/extensions/")
+    };
+    assert!(mount(init));
+    let main = server["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == "argocd-server")
+        .expect("server");
+    assert!(mount(main), "argocd-server reads what the installer wrote");
+    let params = object(&objs, "ConfigMap", "argocd-cmd-params-cm");
+    assert_eq!(params["data"]["server.enable.proxy.extension"], "true");
+    let cm = object(&objs, "ConfigMap", "argocd-cm");
+    let config = yaml_docs(
+        cm["data"]["extension.config.sluice"]
+            .as_str()
+            .expect("extension.config.sluice"),
+    );
+    let service = &config[0]["services"][0];
+    assert_eq!(service["url"], "http://sluice-sink:8080");
+    assert_eq!(service["headers"][0]["name"], "Sluice-Proxy-Secret");
+    let key = service["headers"][0]["value"]
+        .as_str()
+        .expect("header value")
+        .strip_prefix('$')
+        .expect("a reference to argocd-secret");
+    let argocd_secret = object(&objs, "Secret", "argocd-secret");
+    assert!(
+        argocd_secret["data"][key].is_string(),
+        "argocd-secret has no {key}"
+    );
+    let rbac = object(&objs, "ConfigMap", "argocd-rbac-cm");
+    assert!(rbac["data"]["policy.sluice.csv"]
+        .as_str()
+        .expect("policy")
+        .contains("p, role:readonly, extensions, invoke, sluice, allow"));
+    let svc = object(&objs, "Service", "sluice-sink");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    let sink = &object(&objs, "StatefulSet", "sluice-sink")["spec"]["template"]["spec"];
+    let container = &sink["containers"][0];
+    assert!(container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .any(
+            |e| e["name"] == "SLUICE_UI_PROXY_SECRET_FILE" && e["value"] == "/etc/sluice-ui/secret"
+        ));
+    let volume = sink["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "ui-proxy-secret")
+        .expect("volume");
+    let secret_name = volume["secret"]["secretName"].as_str().expect("secret");
+    // The generated Secret (hash suffix) is the one mounted, and holds the same value as argocd-secret's key.
+    let sink_secret = objs
+        .iter()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == secret_name)
+        .expect("the mounted Secret is built");
+    assert_eq!(
+        sink_secret["data"]["secret"], argocd_secret["data"][key],
+        "the proxy and the sink share one secret"
+    );
+    let np = object(&objs, "NetworkPolicy", "sluice-sink");
+    assert!(np["spec"]["ingress"]
+        .as_array()
+        .expect("ingress")
+        .iter()
+        .any(
+            |i| i["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                == "argocd-server"
+        ));
 }

@@ -59,7 +59,12 @@ fn ui_dir() -> PathBuf {
 /// The built extension; fails with the command to run when it is missing.
 fn built_extension() -> PathBuf {
     let dist = ui_dir().join("dist");
-    for file in ["extension-sluice.js", "host.js", "axe.min.js"] {
+    for file in [
+        "extension-sluice.js",
+        "extension-sluice.tar",
+        "host.js",
+        "axe.min.js",
+    ] {
         assert!(
             dist.join(file).is_file(),
             "ui/dist/{file} is missing: run tests/run, or (cd ui && npm ci && npm run build)"
@@ -313,14 +318,21 @@ fn the_extension_shows_each_view_in_chromium_with_the_sinks_values() {
     let dist = built_extension();
     let tmp = tempfile::tempdir().expect("tmp");
     let sink = fixture_sink(tmp.path());
-    // Argo CD loads every extension*.js of its extensions directory: ours, as the installer leaves it.
-    let extensions = tmp.path().join("extensions/sluice");
+    // Argo CD loads every extension*.js under /tmp/extensions/: ours, unpacked from the release's tar as
+    // argocd-extension-installer does.
+    let extensions = tmp.path().join("extensions");
     std::fs::create_dir_all(&extensions).expect("dir");
-    std::fs::copy(
-        dist.join("extension-sluice.js"),
-        extensions.join("extension-sluice.js"),
-    )
-    .expect("copy");
+    let untar = Command::new("tar")
+        .arg("-xf")
+        .arg(dist.join("extension-sluice.tar"))
+        .arg("-C")
+        .arg(&extensions)
+        .status()
+        .expect("tar");
+    assert!(untar.success());
+    assert!(extensions
+        .join("resources/sluice/extension-sluice.js")
+        .is_file());
     let (_argocd, base) = argocd(tmp.path(), &sink.addr, &extensions);
     // The built file, pasted inside `try { }` as Argo CD does, is valid JavaScript: an import or export
     // statement would make /extensions.js a syntax error that no `catch` catches.

@@ -17,12 +17,16 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const here = new URL('.', import.meta.url).pathname;
 const dist = join(here, '..', 'dist');
 
-function extensionsJs() {
+// filepath.Walk's order: lexical, depth first; symlinks and directories are not extension files.
+function extensionsJs(dir = config.extensionsDir) {
     let out = '';
-    for (const name of readdirSync(config.extensionsDir).sort()) {
-        if (!/^extension(.*)\.js$/.test(name)) continue;
-        const path = join(config.extensionsDir, name);
-        out += `// source: ${path} \ntry {\n${readFileSync(path, 'utf8')}\n} catch(e) { console.error('Extension ${name} failed to load:', e); }\n`;
+    for (const entry of readdirSync(dir, {withFileTypes: true}).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+            out += extensionsJs(path);
+        } else if (entry.isFile() && /^extension(.*)\.js$/.test(entry.name)) {
+            out += `// source: ${dir}/${entry.name} \ntry {\n${readFileSync(path, 'utf8')}\n} catch(e) { console.error('Extension ${entry.name} failed to load:', e); }\n`;
+        }
     }
     return out;
 }

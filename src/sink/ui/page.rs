@@ -26,7 +26,7 @@ code,pre{font:12px/1.35 ui-monospace,'DejaVu Sans Mono',monospace;overflow-wrap:
 a{color:#0550ae}.red{color:#8b1a1a;font-weight:700}.ok{color:#116329;font-weight:700}
 .status{padding:6px 10px;border:2px solid #116329;border-radius:4px;margin:6px 0}.status.red{border-color:#b42318;background:#fdecea}
 form{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}label{display:flex;flex-direction:column;font-size:12px;font-weight:600}
-input{font:inherit;padding:3px 6px;border:1px solid #8c959f;border-radius:3px}button{font:inherit;padding:4px 12px}
+input{font:inherit;font-weight:400;padding:3px 6px;border:1px solid #8c959f;border-radius:3px}button{font:inherit;padding:4px 12px}
 .muted{color:#57606a}nav{margin:4px 0 12px}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;padding:0;font-size:10.5pt}form,nav,.noprint{display:none}a{color:inherit;text-decoration:none}
