@@ -1,7 +1,7 @@
 //! The sink's read side for people (docs/ui.md), over real HTTP on 127.0.0.1: the Argo CD extension's
 //! API as Argo CD's proxy extension calls it, and the auditor's pages. The fixture log
 //! (tests/fixtures/ui/records.json) is chained here the way the sink writes it, and `audit verify`
-//! checks it before the sink serves it. The browser tests (tests/it/ui_browser.rs) use the same setup.
+//! checks it before the sink serves it. The browser tests (`tests/it/ui_browser.rs`) use the same setup.
 
 use crate::support::{http, sluice_in, stdout, Resp, Sink};
 use serde_json::{json, Map, Value};
@@ -17,7 +17,7 @@ pub const PROXY_SECRET: &str = "sentinel-proxy-secret-91d4a7f3e2";
 pub const VALUES_SECRET: &str = "sentinel-helm-password-5e8a1c9b70";
 
 /// The canonical bytes of a value (docs/audit-log.md): keys sorted, no whitespace; the fixture holds
-/// ASCII text without control characters and safe integers only, where serde_json's compact form is it.
+/// ASCII text without control characters and safe integers only, where `serde_json`'s compact form is it.
 fn canonical(v: &Value) -> String {
     let mut v = v.clone();
     v.sort_all_objects();
@@ -67,7 +67,11 @@ pub fn fixture_log(dir: &Path) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// A sink over the fixture log with the write token, the read token and the proxy's secret, and one
@@ -433,7 +437,7 @@ pub fn html_text(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// The sentinel scan (as tests/it/diff_secrets.rs does for `sluice diff`): no token, no proxy secret and
+/// The sentinel scan (as `tests/it/diff_secrets.rs` does for `sluice diff`): no token, no proxy secret and
 /// no secret of a delivered Application appears in any page or answer of the read side.
 pub fn assert_no_sentinel(what: &str, text: &str) {
     for sentinel in [

@@ -1,5 +1,5 @@
 //! The Argo CD extension and the auditor's pages in a real browser: Debian's chromium, driven through
-//! its chromedriver (W3C WebDriver over HTTP on 127.0.0.1). Argo CD cannot run here, so
+//! its chromedriver (W3C `WebDriver` over HTTP on 127.0.0.1). Argo CD cannot run here, so
 //! ui/test/argocd.mjs emulates what argocd-server does for an extension (serveExtensions pastes each
 //! file inside `try { }`; the proxy extension checks the session and the app headers, strips the prefix
 //! and adds the shared secret), and ui/test/host.tsx gives the extension what Argo CD's UI gives it
@@ -73,7 +73,7 @@ fn built_extension() -> PathBuf {
     dist
 }
 
-/// A WebDriver session of chromium.
+/// A `WebDriver` session of chromium.
 struct Browser {
     addr: String,
     session: String,
@@ -202,7 +202,7 @@ impl Browser {
     }
 
     /// axe-core's serious and critical violations on the page (none expected). The source is run
-    /// through WebDriver, not as an inline script, which the auditor's pages' policy forbids.
+    /// through `WebDriver`, not as an inline script, which the auditor's pages' policy forbids.
     fn axe(&self) -> Vec<String> {
         let source = std::fs::read_to_string(built_extension().join("axe.min.js")).expect("axe");
         self.script(&format!("{source}\n;window.axe = axe; return true;"));
@@ -254,11 +254,11 @@ fn chromium() -> String {
     panic!("chromium is not installed: tests/run installs Debian's chromium and chromium-driver")
 }
 
-/// One WebDriver command; panics on an error answer. (ureq reads to the answer's length:
+/// One `WebDriver` command; panics on an error answer. (ureq reads to the answer's length:
 /// chromedriver keeps connections open.)
 fn wd(addr: &str, method: &str, path: &str, body: &Value) -> Value {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(120)))
+        .timeout_global(Some(Duration::from_mins(2)))
         .http_status_as_error(false)
         .build()
         .into();

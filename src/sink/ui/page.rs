@@ -351,51 +351,54 @@ fn change_page(access: &Access, reader: &Reader, id: &str) -> Answer {
 }
 
 /// One app's part of the change page.
-fn section(b: &mut String, app: &str, c: &Value, checkpoint: Option<u64>) {
-    let red = c["status"]["red"].as_bool().unwrap_or(false);
+fn section(out: &mut String, app: &str, change: &Value, checkpoint: Option<u64>) {
+    let red = change["status"]["red"].as_bool().unwrap_or(false);
     let _ = write!(
-        b,
+        out,
         "<h2>App {}</h2><div class=\"status{}\" role=\"status\"><strong>{}</strong></div>",
         esc(app),
         if red { " red" } else { "" },
-        esc(c["status"]["line"].as_str().unwrap_or(""))
+        esc(change["status"]["line"].as_str().unwrap_or(""))
     );
-    let s = |v: &Value| match v {
+    let show = |v: &Value| match v {
         Value::Null => "—".to_owned(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let commit = &c["commit"];
+    let commit = &change["commit"];
     rows(
-        b,
+        out,
         "Change",
         &[
-            ("Change id", s(&c["changeId"])),
-            ("Revision", s(&c["revision"])),
-            ("Commit subject", s(&commit["subject"])),
-            ("Commit author", s(&commit["author"])),
-            ("Emergency", s(&c["emergency"])),
-            ("Risk", s(&c["trailers"]["risk"])),
-            ("Tested", s(&c["trailers"]["tested"])),
-            ("Rollback plan", s(&c["trailers"]["rollback"])),
-            ("Maintenance window", s(&c["trailers"]["maintenanceWindow"])),
-            ("First record", s(&c["first"])),
-            ("Last record", s(&c["last"])),
+            ("Change id", show(&change["changeId"])),
+            ("Revision", show(&change["revision"])),
+            ("Commit subject", show(&commit["subject"])),
+            ("Commit author", show(&commit["author"])),
+            ("Emergency", show(&change["emergency"])),
+            ("Risk", show(&change["trailers"]["risk"])),
+            ("Tested", show(&change["trailers"]["tested"])),
+            ("Rollback plan", show(&change["trailers"]["rollback"])),
+            (
+                "Maintenance window",
+                show(&change["trailers"]["maintenanceWindow"]),
+            ),
+            ("First record", show(&change["first"])),
+            ("Last record", show(&change["last"])),
         ],
     );
-    let a = &c["approvals"];
+    let approvals = &change["approvals"];
     let mut approval_rows = vec![
         (
             "Verified at the Git host",
-            if a["verified"].as_bool() == Some(true) {
+            if approvals["verified"].as_bool() == Some(true) {
                 "yes".to_owned()
             } else {
                 "no (trailers only)".to_owned()
             },
         ),
-        ("Summary", s(&a["summary"])),
+        ("Summary", show(&approvals["summary"])),
     ];
-    if a["verified"].as_bool() == Some(true) {
+    if approvals["verified"].as_bool() == Some(true) {
         for (label, key) in [
             ("Verdict", "verdict"),
             ("Finding", "finding"),
@@ -408,91 +411,94 @@ fn section(b: &mut String, app: &str, c: &Value, checkpoint: Option<u64>) {
             ("Fetched at", "fetchedAt"),
             ("Snapshot digest", "snapshotDigest"),
         ] {
-            approval_rows.push((label, s(&a[key])));
+            approval_rows.push((label, show(&approvals[key])));
         }
-        approval_rows.push(("Direct pushes", list(&a["directPushes"], |v| s(v))));
+        approval_rows.push((
+            "Direct pushes",
+            list(&approvals["directPushes"], |v| show(v)),
+        ));
     }
     approval_rows.push((
         "Claimed by trailers (not evidence)",
-        list(&a["claimed"], |v| s(v)),
+        list(&approvals["claimed"], |v| show(v)),
     ));
-    rows(b, "Approvals", &approval_rows);
-    if let Some(pulls) = a["approvers"].as_array().filter(|p| !p.is_empty()) {
-        b.push_str("<table><thead><tr><th scope=\"col\">Approver</th><th scope=\"col\">At</th><th scope=\"col\">Head approved</th><th scope=\"col\">Pull request</th></tr></thead><tbody>");
+    rows(out, "Approvals", &approval_rows);
+    if let Some(pulls) = approvals["approvers"].as_array().filter(|p| !p.is_empty()) {
+        out.push_str("<table><thead><tr><th scope=\"col\">Approver</th><th scope=\"col\">At</th><th scope=\"col\">Head approved</th><th scope=\"col\">Pull request</th></tr></thead><tbody>");
         for v in pulls {
             let _ = write!(
-                b,
+                out,
                 "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>#{} {}</td></tr>",
-                esc(&s(&v["login"])),
-                esc(&s(&v["at"])),
-                esc(&s(&v["commit"])),
-                esc(&s(&v["pull"])),
-                esc(&s(&v["url"]))
+                esc(&show(&v["login"])),
+                esc(&show(&v["at"])),
+                esc(&show(&v["commit"])),
+                esc(&show(&v["pull"])),
+                esc(&show(&v["url"]))
             );
         }
-        b.push_str("</tbody></table>");
+        out.push_str("</tbody></table>");
     }
-    if let Some(d) = a["dismissed"].as_array().filter(|d| !d.is_empty()) {
-        b.push_str("<table><thead><tr><th scope=\"col\">Approval not counted</th><th scope=\"col\">Why</th><th scope=\"col\">Pull request</th></tr></thead><tbody>");
+    if let Some(d) = approvals["dismissed"].as_array().filter(|d| !d.is_empty()) {
+        out.push_str("<table><thead><tr><th scope=\"col\">Approval not counted</th><th scope=\"col\">Why</th><th scope=\"col\">Pull request</th></tr></thead><tbody>");
         for v in d {
             let _ = write!(
-                b,
+                out,
                 "<tr><td>{}</td><td>{}</td><td>#{}</td></tr>",
-                esc(&s(&v["login"])),
-                esc(&s(&v["why"])),
-                esc(&s(&v["pull"]))
+                esc(&show(&v["login"])),
+                esc(&show(&v["why"])),
+                esc(&show(&v["pull"]))
             );
         }
-        b.push_str("</tbody></table>");
+        out.push_str("</tbody></table>");
     }
-    let w = &c["window"];
+    let window = &change["window"];
     rows(
-        b,
+        out,
         "Window",
         &[
-            ("Decision", s(&w["summary"])),
-            ("Guard's reason", s(&w["reason"])),
-            ("Decided at", s(&w["at"])),
-            ("Open windows", s(&w["active"])),
-            ("Windows", list(&w["windows"], |v| s(v))),
+            ("Decision", show(&window["summary"])),
+            ("Guard's reason", show(&window["reason"])),
+            ("Decided at", show(&window["at"])),
+            ("Open windows", show(&window["active"])),
+            ("Windows", list(&window["windows"], |v| show(v))),
         ],
     );
     rows(
-        b,
+        out,
         "Backup, migrations, verification, ticket",
         &[
-            ("Backup", s(&c["backup"]["name"])),
-            ("Backup phase", s(&c["backup"]["phase"])),
-            ("Migrations", s(&c["migrations"])),
-            ("Verification", s(&c["verification"])),
-            ("Ticket", s(&c["ticket"])),
+            ("Backup", show(&change["backup"]["name"])),
+            ("Backup phase", show(&change["backup"]["phase"])),
+            ("Migrations", show(&change["migrations"])),
+            ("Verification", show(&change["verification"])),
+            ("Ticket", show(&change["ticket"])),
         ],
     );
-    b.push_str("<h3>Findings</h3>");
-    match c["findings"].as_array().filter(|f| !f.is_empty()) {
+    out.push_str("<h3>Findings</h3>");
+    match change["findings"].as_array().filter(|f| !f.is_empty()) {
         Some(f) => {
-            b.push_str("<ul>");
+            out.push_str("<ul>");
             for x in f {
                 let _ = write!(
-                    b,
+                    out,
                     "<li class=\"red\">{} (seq {}, {})</li>",
-                    esc(&s(&x["finding"])),
-                    esc(&s(&x["seq"])),
-                    esc(&s(&x["at"]))
+                    esc(&show(&x["finding"])),
+                    esc(&show(&x["seq"])),
+                    esc(&show(&x["at"]))
                 );
             }
-            b.push_str("</ul>");
+            out.push_str("</ul>");
         }
-        None => b.push_str("<p class=\"ok\">None.</p>"),
+        None => out.push_str("<p class=\"ok\">None.</p>"),
     }
-    b.push_str("<h3>Syncs</h3><table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Received</th><th scope=\"col\">Phase</th><th scope=\"col\">Started by</th><th scope=\"col\">Via</th><th scope=\"col\">Gate</th></tr></thead><tbody>");
-    for x in c["syncs"].as_array().into_iter().flatten() {
-        let _ = write!(b, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", esc(&s(&x["event"])), esc(&s(&x["receivedAt"])), esc(&s(&x["phase"])), esc(&s(&x["initiatedBy"])), esc(&s(&x["via"])), esc(&s(&x["gate"])));
+    out.push_str("<h3>Syncs</h3><table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Received</th><th scope=\"col\">Phase</th><th scope=\"col\">Started by</th><th scope=\"col\">Via</th><th scope=\"col\">Gate</th></tr></thead><tbody>");
+    for x in change["syncs"].as_array().into_iter().flatten() {
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", esc(&show(&x["event"])), esc(&show(&x["receivedAt"])), esc(&show(&x["phase"])), esc(&show(&x["initiatedBy"])), esc(&show(&x["via"])), esc(&show(&x["gate"])));
     }
-    b.push_str("</tbody></table><h3>Rollback</h3>");
-    let rollback = list(&c["rollback"], |v| s(v));
+    out.push_str("</tbody></table><h3>Rollback</h3>");
+    let rollback = list(&change["rollback"], |v| show(v));
     let _ = write!(
-        b,
+        out,
         "<pre>{}</pre>",
         esc(if rollback.is_empty() {
             "(no history id or backup recorded)"
@@ -500,8 +506,8 @@ fn section(b: &mut String, app: &str, c: &Value, checkpoint: Option<u64>) {
             &rollback
         })
     );
-    b.push_str("<h3>Integrity</h3><table><thead><tr><th scope=\"col\">Seq</th><th scope=\"col\">Hash</th><th scope=\"col\">Signed checkpoint</th></tr></thead><tbody>");
-    for r in c["records"].as_array().into_iter().flatten() {
+    out.push_str("<h3>Integrity</h3><table><thead><tr><th scope=\"col\">Seq</th><th scope=\"col\">Hash</th><th scope=\"col\">Signed checkpoint</th></tr></thead><tbody>");
+    for r in change["records"].as_array().into_iter().flatten() {
         let seq = r["seq"].as_u64().unwrap_or(0);
         let covered = match checkpoint {
             Some(size) if size >= seq => format!("included (checkpoint of size {size})"),
@@ -509,16 +515,16 @@ fn section(b: &mut String, app: &str, c: &Value, checkpoint: Option<u64>) {
             None => "no signed checkpoint yet".to_owned(),
         };
         let _ = write!(
-            b,
+            out,
             "<tr><td>{seq}</td><td><code>{}</code></td><td>{}</td></tr>",
-            esc(&s(&r["hash"])),
+            esc(&show(&r["hash"])),
             esc(&covered)
         );
     }
-    b.push_str("</tbody></table><p class=\"muted\">Check the chain and the checkpoints' signatures with <code>sluice audit verify</code>.</p><h3>Records</h3>");
-    for r in c["records"].as_array().into_iter().flatten() {
+    out.push_str("</tbody></table><p class=\"muted\">Check the chain and the checkpoints' signatures with <code>sluice audit verify</code>.</p><h3>Records</h3>");
+    for r in change["records"].as_array().into_iter().flatten() {
         let text = serde_json::to_string_pretty(r).unwrap_or_default();
-        let _ = write!(b, "<pre>{}</pre>", esc(&text));
+        let _ = write!(out, "<pre>{}</pre>", esc(&text));
     }
 }
 
