@@ -362,3 +362,129 @@ pub fn rollback(syncs: &[&SyncEvent]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixture records of tests/fixtures/ui (the chain members are not read here).
+    fn fixture() -> Vec<Record> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ui/records.json"
+        );
+        let text = std::fs::read_to_string(path).expect("fixture");
+        let maps: Vec<Map<String, Value>> = serde_json::from_str(&text).expect("JSON");
+        maps.into_iter()
+            .enumerate()
+            .map(|(i, mut m)| {
+                m.insert("seq".into(), json!(i + 1));
+                m.insert("prev".into(), json!("0"));
+                m.insert("hash".into(), json!("0"));
+                Record::from_map(m).expect("fits the model")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_by_change_newest_first_with_the_status_line() {
+        let records: Vec<Record> = fixture()
+            .into_iter()
+            .filter(|r| r.body.app_name() == "shop")
+            .collect();
+        let changes = changes(&records);
+        let ids: Vec<&str> = changes
+            .iter()
+            .filter_map(|c| c["changeId"].as_str())
+            .collect();
+        assert_eq!(ids, ["CHG-9999", "CHG-1234", "CHG-1200"]);
+        let c = &changes[1];
+        assert_eq!(
+            c["status"]["line"],
+            "CHG-1234 · approved 2/2 · window open · backup Succeeded"
+        );
+        assert_eq!(c["records"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            c["approvals"]["claimed"][0],
+            "Bob Reviewer <bob@example.com>"
+        );
+        // Without the Git host's evidence, the trailers are claims and say so.
+        assert_eq!(
+            changes[2]["approvals"]["summary"],
+            "1 claimed (trailers, not verified)"
+        );
+    }
+
+    #[test]
+    fn findings_of_later_evidence_members_count_and_turn_the_change_red() {
+        let records = fixture();
+        let billing: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.body.app_name() == "billing")
+            .collect();
+        assert_eq!(all_findings(billing[0]), ["verification-failed"]);
+        let c = change("CHG-1400", &billing);
+        assert_eq!(c["status"]["red"], true);
+        assert!(
+            c["status"]["line"]
+                .as_str()
+                .is_some_and(|l| l.ends_with("finding: verification-failed")),
+            "{c}"
+        );
+        assert_eq!(c["verification"]["verdict"], "Failed");
+    }
+
+    #[test]
+    fn rollback_goes_to_the_deployment_before_the_change_and_names_the_backup() {
+        let records = fixture();
+        let syncs: Vec<&SyncEvent> = records
+            .iter()
+            .filter_map(|r| {
+                if let Body::Sync(s) = &r.body {
+                    Some(&**s)
+                } else {
+                    None
+                }
+            })
+            .filter(|s| s.change_id.as_deref() == Some("CHG-1234"))
+            .collect();
+        assert_eq!(
+            rollback(&syncs),
+            [
+                "argocd app rollback shop 6",
+                "velero restore create --from-backup pre-change-shop-x7k2p"
+            ]
+        );
+        // An app in another namespace than Argo CD's is named NAMESPACE/NAME.
+        let other: Vec<&SyncEvent> = records
+            .iter()
+            .filter_map(|r| {
+                if let Body::Sync(s) = &r.body {
+                    Some(&**s)
+                } else {
+                    None
+                }
+            })
+            .filter(|s| s.change_id.as_deref() == Some("CHG-9999"))
+            .collect();
+        assert_eq!(rollback(&other), ["argocd app rollback team-b/shop 1"]);
+    }
+
+    #[test]
+    fn a_record_without_change_id_is_grouped_by_revision() {
+        let mut records = fixture();
+        records.truncate(1);
+        if let Body::Sync(s) = &mut records[0].body {
+            s.change_id = None;
+        }
+        assert_eq!(
+            change_key(&records[0]),
+            "revision:4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
+        );
+        let c = &changes(&records)[0];
+        assert_eq!(c["changeId"], Value::Null);
+        assert!(c["status"]["line"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("no change id")));
+    }
+}
