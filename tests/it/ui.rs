@@ -426,6 +426,7 @@ fn auditor_page_lists_a_period_with_exceptions_first_and_opens_a_change() {
     assert_eq!(export.status, 200);
     assert_eq!(export.json().as_array().map(Vec::len), Some(4));
     assert_eq!(get("/audit/change/CHG-0000").status, 404);
+    assert_eq!(get("/audit/change/").status, 404);
 }
 
 /// Text as the pages escape it.

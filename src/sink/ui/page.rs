@@ -88,7 +88,10 @@ pub fn answer(access: &Access, reader: &Reader, path: &str, query: &str) -> Answ
     }
     if let Some(id) = path.strip_prefix("/audit/change/") {
         let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
-        return change_page(access, reader, &id);
+        // An empty id would select every record without one.
+        if !id.trim().is_empty() {
+            return change_page(access, reader, &id);
+        }
     }
     Answer::html(404, message("Not found", "No such page: start at /audit."))
 }
