@@ -42,6 +42,8 @@ mod segments;
 mod sink;
 mod tickets;
 mod verify;
+mod ui;
+mod ui_browser;
 mod watch;
 mod window;
 mod witness;
