@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone: probes and metrics.
+    /// Anyone: probes and metrics (and the read side for people, src/sink/ui, which checks credentials
+    /// of its own).
     Public,
     /// Reading the log (`GET /v1/records`).
     Read,

@@ -63,6 +63,8 @@ pub struct Context {
     /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
     /// (`POST /v1/reviews`).
     pub tickets: Option<Arc<Tickets>>,
+    /// The extension's API and the auditor's pages (src/sink/ui), with credentials of their own.
+    pub ui: Arc<super::ui::Access>,
     /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
     pub verifications: Option<Arc<Verifications>>,
 }

@@ -25,6 +25,7 @@
 //! approvals approval evidence on guard decisions and sync records (judged at the Git host)
 //! tickets   ticket evidence, work notes, emergencies and POST /v1/reviews (the ticket system)
 //! verification  POST /v1/verifications, verification evidence on sync records, rollback
+//! ui        the read side for people: the Argo CD extension's API, the auditor's pages
 //! reply     a response before it is sent
 //! strict    framing checks hyper leaves to the application
 //! writer    the group-commit writer thread behind an async Appender; gate findings per batch
@@ -51,6 +52,7 @@ pub mod served;
 pub mod server;
 pub mod strict;
 pub mod tickets;
+pub mod ui;
 pub mod verification;
 pub mod watch;
 pub mod watch_health;

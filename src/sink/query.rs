@@ -1,4 +1,5 @@
-//! Where `GET /v1/records` runs: a fixed set of query threads at the lowest CPU priority
+//! Where `GET /v1/records` and the UI's pages (src/sink/ui) run: a fixed set of query threads at the
+//! lowest CPU priority
 //! (`SCHED_IDLE`), one less than the cores (at least one), so that readers, however many, never take
 //! CPU that the writer and the request handlers want; the writer never waits for them. The queue in
 //! front of them is bounded: when it is full a query is refused at once (the handler answers 503)
@@ -31,7 +32,22 @@ struct Job {
     select: Select,
     after: Option<u64>,
     limit: usize,
-    reply: oneshot::Sender<Answer>,
+    reply: Reply,
+}
+
+/// Where a job's answer goes: printed for `GET /v1/records`, or typed for the UI's pages.
+enum Reply {
+    Json(oneshot::Sender<Answer>),
+    Records(oneshot::Sender<Result<Vec<Record>, ReadError>>),
+}
+
+impl Reply {
+    fn is_closed(&self) -> bool {
+        match self {
+            Reply::Json(tx) => tx.is_closed(),
+            Reply::Records(tx) => tx.is_closed(),
+        }
+    }
 }
 
 /// The queue is full: the caller should answer 503 and let the client retry.
@@ -43,6 +59,8 @@ pub struct Busy;
 pub struct QueryPool {
     tx: Mutex<Option<mpsc::SyncSender<Job>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The log, for a typed query that finds the queue full (it then runs on its caller's thread).
+    reader: Reader,
 }
 
 impl QueryPool {
@@ -69,6 +87,7 @@ impl QueryPool {
         Ok(QueryPool {
             tx: Mutex::new(Some(tx)),
             threads: Mutex::new(handles),
+            reader: reader.clone(),
         })
     }
 
@@ -89,15 +108,44 @@ impl QueryPool {
         limit: usize,
     ) -> Result<oneshot::Receiver<Answer>, Busy> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        self.send(Job {
             select,
             after,
             limit,
-            reply,
-        };
-        let tx = self.tx.lock().map_err(|_| Busy)?;
-        tx.as_ref().ok_or(Busy)?.try_send(job).map_err(|_| Busy)?;
+            reply: Reply::Json(reply),
+        })?;
         Ok(answer)
+    }
+
+    /// The records `select` wants (see [`Reader::query`]), typed, answered by a query thread; for
+    /// blocking callers (the UI's pages run on the runtime's blocking pool). When the queue is full or
+    /// closed, the query runs on the caller's thread.
+    ///
+    /// # Errors
+    ///
+    /// The log cannot be read, or a record does not fit the typed model.
+    pub fn query(
+        &self,
+        select: &Select,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Record>, ReadError> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.send(Job {
+            select: select.clone(),
+            after,
+            limit,
+            reply: Reply::Records(reply),
+        });
+        match sent.map(|()| answer.blocking_recv()) {
+            Ok(Ok(records)) => records,
+            Ok(Err(_)) | Err(Busy) => records(&self.reader, select, after, limit, &|| false),
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<(), Busy> {
+        let tx = self.tx.lock().map_err(|_| Busy)?;
+        tx.as_ref().ok_or(Busy)?.try_send(job).map_err(|_| Busy)
     }
 
     /// Closes the queue: queries are refused from now on, what is queued is skipped once nobody waits
@@ -139,24 +187,32 @@ fn serve(rx: &Mutex<mpsc::Receiver<Job>>, reader: &Reader) {
             reply,
         } = job;
         let cancelled = || reply.is_closed();
-        let answer = answer(reader, &select, after, limit, &cancelled);
-        let _ = reply.send(answer);
+        let found = records(reader, &select, after, limit, &cancelled);
+        match reply {
+            Reply::Json(tx) => {
+                let _ =
+                    tx.send(found.map_err(Failure::from).and_then(|records| {
+                        serde_json::to_string(&records).map_err(Failure::from)
+                    }));
+            }
+            Reply::Records(tx) => {
+                let _ = tx.send(found);
+            }
+        }
     }
 }
 
-fn answer(
+fn records(
     reader: &Reader,
     select: &Select,
     after: Option<u64>,
     limit: usize,
     cancelled: &dyn Fn() -> bool,
-) -> Answer {
-    let found = reader
+) -> Result<Vec<Record>, ReadError> {
+    reader
         .query(select, after, limit, cancelled)
-        .map_err(ReadError::from)?;
-    let records = found
+        .map_err(ReadError::from)?
         .into_iter()
         .map(record::read_found)
-        .collect::<Result<Vec<Record>, ReadError>>()?;
-    Ok(serde_json::to_string(&records)?)
+        .collect()
 }

@@ -48,6 +48,17 @@ impl Reply {
         }
     }
 
+    /// The answer of the read side for people (src/sink/ui).
+    pub fn ui(a: super::ui::Answer) -> Self {
+        Reply {
+            status: a.status,
+            body: Bytes::from(a.body),
+            content_type: a.content_type,
+            extra: a.extra,
+            close: false,
+        }
+    }
+
     /// A body of `content_type` as it is (a file served).
     pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
         Reply {

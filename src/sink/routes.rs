@@ -1,5 +1,6 @@
 //! One request, start to end: framing checks (strict.rs) → the route table → the route's access,
-//! checked by [`Auth`] → its handler → the response, with one log line (never a body or a token).
+//! checked by [`Auth`] (the read side for people, ui/, checks its own) → its handler → the
+//! response, with one log line (never a body or a token).
 //! The table is the one place that says which paths exist, which methods they take and who may call
 //! them: a new endpoint is one row here and one handler.
 
@@ -23,6 +24,9 @@ enum Handler {
     Records,
     /// The tiled log: the checkpoint and the tiles (served.rs).
     Log,
+    /// The read side for people (ui/): it checks its own credentials (the proxy's secret, the read
+    /// token as a password).
+    Ui,
 }
 
 /// A path (or, with `under`, every path below it), the methods it takes, who may call it, and its
@@ -36,7 +40,7 @@ struct Route {
     handler: Handler,
 }
 
-const ROUTES: [Route; 9] = [
+const ROUTES: [Route; 11] = [
     Route {
         path: "/healthz",
         under: false,
@@ -109,6 +113,22 @@ const ROUTES: [Route; 9] = [
         access: Access::Read,
         handler: Handler::Log,
     },
+    Route {
+        path: "/v1/ui",
+        under: true,
+        methods: &[Method::GET, Method::HEAD],
+        allow: "GET",
+        access: Access::Public,
+        handler: Handler::Ui,
+    },
+    Route {
+        path: "/audit",
+        under: true,
+        methods: &[Method::GET, Method::HEAD],
+        allow: "GET",
+        access: Access::Public,
+        handler: Handler::Ui,
+    },
 ];
 
 /// Answers one request.
@@ -139,15 +159,20 @@ fn loggable(path: &str) -> String {
         .collect()
 }
 
-async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> Reply {
-    let path = rq.uri().path();
-    let Some(route) = ROUTES.iter().find(|r| {
+/// The route of `path`: its own, or the one of a path it is under.
+fn find(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| {
         r.path == path
             || (r.under
                 && path
                     .strip_prefix(r.path)
                     .is_some_and(|rest| rest.starts_with('/')))
-    }) else {
+    })
+}
+
+async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> Reply {
+    let path = rq.uri().path();
+    let Some(route) = find(path) else {
         return Reply::error(404, format!("no such endpoint: {}", loggable(path)));
     };
     if !route.methods.contains(rq.method()) {
@@ -175,5 +200,32 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
             handlers::records(ctx, &query, deadline).await
         }
         Handler::Log => handlers::log_file(ctx, path.to_owned(), deadline).await,
+        Handler::Ui => {
+            let (ui, reader) = (Arc::clone(&ctx.ui), ctx.reader.clone());
+            let query = rq.uri().query().unwrap_or("");
+            Reply::ui(super::ui::handle(ui, reader, rq.method(), path, query, rq.headers()).await)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handler(path: &str) -> Option<Handler> {
+        find(path).map(|r| r.handler)
+    }
+
+    #[test]
+    fn each_path_finds_its_route_and_a_prefix_only_owns_what_is_below_it() {
+        assert_eq!(handler("/v1/records"), Some(Handler::Records));
+        assert_eq!(handler("/v1/events"), Some(Handler::Post(Kind::Event)));
+        assert_eq!(handler("/v1/ui/apps/argocd/shop/status"), Some(Handler::Ui));
+        assert_eq!(handler("/audit"), Some(Handler::Ui));
+        assert_eq!(handler("/audit/change/CHG-1"), Some(Handler::Ui));
+        assert_eq!(handler("/auditx"), None);
+        assert_eq!(handler("/v1/log/tile/0/000"), Some(Handler::Log));
+        assert_eq!(handler("/v1/logs"), None);
+        assert_eq!(handler("/v1/records/1"), None);
     }
 }

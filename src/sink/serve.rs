@@ -17,6 +17,7 @@ use super::query::QueryPool;
 use super::served::Served;
 use super::server;
 use super::tickets::{self, Tickets};
+use super::ui;
 use super::verification::{rollback::Rollback, Verifications};
 use super::watch::{self, WatchConfig, WatchError};
 use super::watched::{self, WatchHealth, WatchRecorder};
@@ -82,6 +83,8 @@ pub struct Config {
     /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
     /// empty: the record carries the commands instead.
     pub rollback: Vec<crate::host::client::Endpoint>,
+    /// The secret Argo CD's proxy extension adds (`--ui-proxy-secret-file`); `None`: the UI API is off.
+    pub ui_proxy_secret: Option<String>,
 }
 
 /// Why the sink could not start or run.
@@ -250,6 +253,12 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         approvals: Some(Arc::new(approvals)),
         tickets: Some(Arc::new(tickets)),
         verifications: Some(Arc::new(verifications)),
+        ui: UiKeys {
+            proxy: config.ui_proxy_secret.as_deref().map(ui::digest),
+            read: config.read_token.as_deref().map(ui::digest),
+            write: config.token.as_deref().map(ui::digest),
+            data_dir: config.data_dir.clone(),
+        },
     };
     let served = runtime.block_on(async move {
         let chores = run_chores(&mut log);
@@ -302,6 +311,16 @@ pub struct Parts {
     pub tickets: Option<Arc<Tickets>>,
     /// Verification verdicts, their evidence on sync records, and rollback.
     pub verifications: Option<Arc<Verifications>>,
+    /// Who may read the read side for people (src/sink/ui).
+    pub ui: UiKeys,
+}
+
+/// The digests of the credentials of the read side for people, and where the checkpoints are.
+pub struct UiKeys {
+    pub proxy: Option<[u8; 32]>,
+    pub read: Option<[u8; 32]>,
+    pub write: Option<[u8; 32]>,
+    pub data_dir: PathBuf,
 }
 
 /// Serves `listener` over `store` until a signal or the end of the writer, on the current runtime;
@@ -379,6 +398,13 @@ pub async fn run(
         max_body: parts.max_body,
         request_deadline: handlers::REQUEST_DEADLINE,
         served: Arc::new(parts.served),
+        ui: Arc::new(ui::Access::new(
+            parts.ui.proxy,
+            parts.ui.read,
+            parts.ui.write,
+            parts.ui.data_dir,
+            Arc::clone(&queries),
+        )),
         approvals: parts.approvals,
         tickets: parts.tickets,
         verifications: parts.verifications,
@@ -521,6 +547,12 @@ mod tests {
             approvals: None,
             tickets: None,
             verifications: None,
+            ui: UiKeys {
+                proxy: None,
+                read: None,
+                write: None,
+                data_dir: PathBuf::new(),
+            },
         };
         let server = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -42,6 +42,8 @@ mod segments;
 mod sink;
 mod tickets;
 mod tls;
+mod ui;
+mod ui_browser;
 mod verify;
 mod watch;
 mod window;
