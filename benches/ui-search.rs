@@ -127,7 +127,9 @@ fn start_server(data: &Path, secret_file: &Path) -> Server {
 }
 
 fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
-    // Plain HTTP on 127.0.0.1: the blocking client needs no TLS provider for it.
+    // Plain HTTP on 127.0.0.1, but reqwest builds its TLS setup all the same: with ring, the one
+    // rustls provider (src/net.rs does the same for sluice's own clients).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_mins(2))
         .build()

@@ -257,7 +257,9 @@ fn chromium() -> String {
 /// One `WebDriver` command; panics on an error answer. (The client reads to the answer's length:
 /// chromedriver keeps connections open.)
 fn wd(addr: &str, method: &str, path: &str, body: &Value) -> Value {
-    // Plain HTTP on 127.0.0.1: the blocking client needs no TLS provider for it.
+    // Plain HTTP on 127.0.0.1, but reqwest builds its TLS setup all the same: with ring, the one
+    // rustls provider (src/net.rs does the same for sluice's own clients).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_mins(2))
         .build()
