@@ -1,9 +1,10 @@
 //! `sluice guard`, in the `PreSync` hook Job: the window decision at the current time, from the guard
-//! Job's environment (docs/windows.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
+//! Job's environment (docs/windows.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 3
 //! with the reason Argo CD shows when it is blocked, 2 for an invalid policy.
 
 use super::error::{Error, Exit, Result};
 use super::output;
+use super::window::DecisionOutput;
 use crate::window::guard::{self, Env, HttpReporter, Request, SystemClock};
 use clap::Args;
 
@@ -35,6 +36,9 @@ pub(super) struct GuardArgs {
     /// Revision being synced, for the report.
     #[arg(long, env = "SLUICE_REVISION", default_value = "")]
     revision: String,
+    /// Output format of the decision on stdout.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = DecisionOutput::Json)]
+    output: DecisionOutput,
 }
 
 /// Where Kubernetes reads a container's termination message by default.
@@ -44,7 +48,7 @@ const TERMINATION_LOG: &str = "/dev/termination-log";
 ///
 /// # Errors
 ///
-/// An invalid policy (exit 2) or a blocked sync (exit 1, the reason is the message Argo CD shows).
+/// An invalid policy (exit 2) or a blocked sync (exit 3, the reason is the message Argo CD shows).
 pub(super) fn run(args: GuardArgs) -> Result<Exit> {
     let request = Request {
         policy_json: args.policy_json,
@@ -62,7 +66,7 @@ pub(super) fn run(args: GuardArgs) -> Result<Exit> {
     };
     let outcome = guard::run(&request, &env, &SystemClock, &HttpReporter)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let printed = output::print_line(&outcome.decision.to_json().to_string());
+    let printed = output::print(args.output.write(&outcome.decision.to_json()).as_bytes());
     let Some(message) = outcome.blocked_message() else {
         printed?;
         return Ok(Exit::Success);
@@ -74,7 +78,7 @@ pub(super) fn run(args: GuardArgs) -> Result<Exit> {
         let _ = std::fs::write(path, format!("sluice: {message}\n"));
     }
     Err(Error::Reported {
-        exit: Exit::Failure,
+        exit: Exit::Blocked,
         message,
     })
 }

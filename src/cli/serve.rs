@@ -27,14 +27,18 @@ pub(super) struct ServeArgs {
     /// Directory holding audit.jsonl.
     #[arg(long)]
     data_dir: PathBuf,
-    /// File holding the write token: the bearer token that POST /v1/events and /v1/guard must present
-    /// (Argo CD Notifications and the guard Jobs).
+    /// File holding the write token: the bearer token that POST /v1/events must present (Argo CD
+    /// Notifications). Required, unless --insecure-no-auth.
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// File holding the read token that GET /v1/records must present. Without it, reads take the write
-    /// token (not recommended: whoever may read the log could then also write to it).
+    /// File holding the read token that GET /v1/records must present (auditors, `sluice audit --server`).
+    /// Without it, reading over HTTP is off; the write token never reads.
     #[arg(long)]
     read_token_file: Option<PathBuf>,
+    /// Accept every request without a token: only for a trial on this machine, so only with a loopback
+    /// --listen address (127.0.0.1, ::1); a warning is logged at every start.
+    #[arg(long, conflicts_with_all = ["token_file", "read_token_file"])]
+    insecure_no_auth: bool,
     /// Largest request body in bytes (413 past it).
     #[arg(long, default_value_t = sink::http::DEFAULT_MAX_BODY)]
     max_body: usize,
@@ -93,6 +97,25 @@ pub(super) struct ServeArgs {
 ///
 /// Invalid arguments, an unreadable or empty token file, or whatever stops the sink.
 pub(super) fn run(args: ServeArgs) -> Result<Exit> {
+    // First, before the data directory is opened (and maybe created and verified).
+    let listen = listen_addresses(&args.listen)?;
+    if args.insecure_no_auth && !listen.iter().all(|a| a.ip().is_loopback()) {
+        return Err(Error::Usage(format!(
+            "--insecure-no-auth accepts writes from anyone, so only on a loopback address: --listen \
+             127.0.0.1:{port} (or give the sink its tokens with --token-file and --read-token-file)",
+            port = listen.first().map_or(8080, std::net::SocketAddr::port)
+        )));
+    }
+    if args.token_file.is_none() && !args.insecure_no_auth {
+        return Err(Error::Usage(
+            "serve needs a write token, or anyone who reaches it could write to the audit log: give \
+             --token-file FILE (the token Argo CD Notifications sends; make one with \
+             `openssl rand -hex 32 | tr -d '\\n' > FILE`) and --read-token-file FILE for readers \
+             (docs/install.md, \"The sink tokens\"); for a trial on this machine only: --listen \
+             127.0.0.1:8080 --insecure-no-auth"
+                .into(),
+        ));
+    }
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
     if args.max_body == 0 {
@@ -121,11 +144,6 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .as_deref()
         .map(read_token)
         .transpose()?;
-    if read_token.is_some() && token.is_none() {
-        return Err(Error::Usage(
-            "--read-token-file needs --token-file: without a write token anyone could write".into(),
-        ));
-    }
     if read_token.is_some() && read_token == token {
         return Err(Error::Usage(
             "--read-token-file holds the write token: give readers a token of their own".into(),
@@ -153,6 +171,13 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .as_deref()
         .map(|url| super::archive::open(url, args.retention))
         .transpose()?;
+    if args.insecure_no_auth {
+        tracing::warn!(
+            listen = %args.listen,
+            "--insecure-no-auth: anyone who reaches this address can write to and read the audit log; \
+             never run a sink like this for real (give it --token-file and --read-token-file)"
+        );
+    }
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -172,6 +197,24 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         },
     })?;
     Ok(Exit::Success)
+}
+
+/// `--listen` resolved, so that a wrong address is refused before anything else is done.
+fn listen_addresses(listen: &str) -> Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs as _;
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--listen {listen:?}: {why}; give HOST:PORT, e.g. 0.0.0.0:8080 (every interface) or 127.0.0.1:8080 (this machine only)"
+        ))
+    };
+    let addrs: Vec<_> = listen
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(bad("it names no address".into()));
+    }
+    Ok(addrs)
 }
 
 /// `--segment-size`: bytes, or a number with KiB, MiB or GiB (at least 1 byte).
@@ -226,13 +269,11 @@ fn read_token(path: &std::path::Path) -> Result<String> {
     let raw = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let token = raw.trim();
     if token.is_empty() {
-        return Err(Error::Reported {
-            exit: Exit::Failure,
-            message: format!(
-                "{}: the token file is empty; put the bearer token in it, or leave out the option",
-                path.display()
-            ),
-        });
+        return Err(Error::Usage(format!(
+            "{}: the token file is empty; put the bearer token in it (openssl rand -hex 32 | tr -d '\\n' > {})",
+            path.display(),
+            path.display()
+        )));
     }
     Ok(token.to_string())
 }
@@ -240,9 +281,11 @@ fn read_token(path: &std::path::Path) -> Result<String> {
 /// The checkpoint signing key in `path`.
 pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    SigningKey::parse(&text).map_err(|e| Error::Reported {
-        exit: Exit::Failure,
-        message: format!("{}: {e}", path.display()),
+    SigningKey::parse(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; make a key pair with `sluice audit keygen --name NAME --out PREFIX`",
+            path.display()
+        ))
     })
 }
 

@@ -136,16 +136,43 @@ impl Repo {
         let spec = format!("{rev}^{{commit}}");
         let sha = git(&self.top, &["rev-parse", "--verify", "--quiet", &spec])
             .and_then(|o| utf8(o, "git rev-parse"))
-            .map_err(|_| {
-                bad(
-                    "not a commit in this repository (fetch it first, e.g. git fetch origin main)"
-                        .into(),
-                )
-            })?;
+            .map_err(|_| bad(self.missing_revision(rev)))?;
         Ok(Commit {
             rev: rev.to_string(),
             sha: sha.trim().to_string(),
         })
+    }
+
+    /// Why `rev` is not here and how to get it, for this revision: a remote branch is fetched from its
+    /// remote, a commit id from the remote or with the whole history, a bare name may be a branch that
+    /// exists only on the remote.
+    fn missing_revision(&self, rev: &str) -> String {
+        let remotes: Vec<String> = git(&self.top, &["remote"])
+            .and_then(|o| utf8(o, "git remote"))
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let remote = remotes
+            .iter()
+            .find(|r| r.as_str() == "origin")
+            .or_else(|| remotes.first())
+            .map_or("origin", String::as_str);
+        if let Some((name, branch)) = rev
+            .split_once('/')
+            .filter(|(name, branch)| !branch.is_empty() && remotes.iter().any(|r| r == name))
+        {
+            return format!(
+                "not in this clone: fetch the branch first (git fetch {name} {branch}), or in CI check out the whole history (actions/checkout: fetch-depth: 0; GitLab: GIT_DEPTH: 0)"
+            );
+        }
+        let hex = rev.len() >= 7 && rev.len() <= 64 && rev.chars().all(|c| c.is_ascii_hexdigit());
+        if hex {
+            return format!(
+                "no such commit in this clone: a shallow clone lacks older commits; fetch it (git fetch {remote} {rev}), or in CI check out the whole history (actions/checkout: fetch-depth: 0; GitLab: GIT_DEPTH: 0)"
+            );
+        }
+        format!(
+            "no commit, branch or tag of that name here; a branch that exists only on the remote is {remote}/{rev} once fetched (git fetch {remote} {rev}), and a typo is a typo (git branch -a lists the branches)"
+        )
     }
 
     /// The file list of `commit` (`git ls-tree -r`: trees are read, blobs are not).

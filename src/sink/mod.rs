@@ -97,6 +97,19 @@ pub enum SinkError {
     Watch(#[from] WatchError),
 }
 
+impl SinkError {
+    /// Whether the sink could not start as called (exit 2): an argument out of range, an address that is
+    /// not one, no usable Kubernetes configuration for the watch.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            SinkError::Workers(_) | SinkError::MaxBody | SinkError::MaxConnections => true,
+            SinkError::Listen { source, .. } => source.kind() == std::io::ErrorKind::InvalidInput,
+            SinkError::Watch(e) => e.is_usage(),
+            _ => false,
+        }
+    }
+}
+
 /// Why the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {

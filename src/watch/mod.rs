@@ -87,6 +87,13 @@ pub enum WatchError {
     Runtime(#[source] std::io::Error),
 }
 
+impl WatchError {
+    /// Whether the configuration is missing or unreadable (the sink cannot start as called).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, WatchError::Kubeconfig { .. } | WatchError::InCluster(_))
+    }
+}
+
 /// Starts the watch on its own thread; it runs until the process ends.
 ///
 /// # Errors

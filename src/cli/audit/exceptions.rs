@@ -1,10 +1,10 @@
-//! `sluice audit exceptions [--since T] [--limit N] [-o table|json|yaml]`, from `--data-dir` or `--server`:
+//! `sluice audit exceptions [--since T] [--limit N] [-o table|wide|json|yaml|csv]`, from `--data-dir` or `--server`:
 //! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
 //! decision), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
 
 use super::listing;
 use super::source::{Query, SourceArgs};
-use super::{since, structured, Output};
+use super::{since, structured, Listing, Structured};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
 use crate::record::{gate, Filter};
@@ -21,9 +21,9 @@ pub(in crate::cli) struct ExceptionsArgs {
     /// At most the newest N exceptions (still printed oldest first).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Output format (wide and csv print the table).
-    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    /// Output format.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Listing::Table)]
+    output: Listing,
 }
 
 /// Prints the sync records with gate exceptions.
@@ -54,8 +54,11 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         records.drain(..records.len().saturating_sub(limit));
     }
     let out = match args.output {
-        Output::Table | Output::Wide | Output::Csv => listing::exceptions_table(&records),
-        Output::Json | Output::Yaml => structured(&records, args.output)?,
+        Listing::Table => listing::exceptions_table(&records, false),
+        Listing::Wide => listing::exceptions_table(&records, true),
+        Listing::Csv => listing::exceptions_csv(&records),
+        Listing::Json => structured(&records, Structured::Json)?,
+        Listing::Yaml => structured(&records, Structured::Yaml)?,
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)

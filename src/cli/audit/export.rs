@@ -72,6 +72,7 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
             args.out.display()
         )));
     }
+    super::source::require_log(&args.data_dir)?;
     let key = super::verify::read_public_key(&args.public_key)?;
     let report = proof::verify_dir(&args.data_dir, std::slice::from_ref(&key)).map_err(failure)?;
     let sizes: Vec<u64> = checkpoint::list(&args.data_dir)

@@ -202,20 +202,16 @@ pub fn to_wide_table(records: &[Record]) -> String {
     table::aligned(&header, rows)
 }
 
-/// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, and why the gate was skipped.
-pub fn exceptions_table(records: &[Record]) -> String {
-    let header = [
-        "SEQ",
-        "RECEIVED",
-        "APP",
-        "EVENT",
-        "REVISION",
-        "CHANGE",
-        "VIA",
-        "HOOKS",
-        "EXCEPTIONS",
-    ];
+/// The columns of the exceptions listing; `wide` adds the destination namespace and the phase, and
+/// gives the full revision.
+fn exception_rows(records: &[Record], wide: bool) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let mut header = vec!["SEQ", "RECEIVED", "APP"];
+    if wide {
+        header.extend(["DESTINATION", "EVENT", "PHASE"]);
+    } else {
+        header.push("EVENT");
+    }
+    header.extend(["REVISION", "CHANGE", "VIA", "HOOKS", "EXCEPTIONS"]);
     let rows = records
         .iter()
         .filter_map(|r| match &r.body {
@@ -227,23 +223,67 @@ pub fn exceptions_table(records: &[Record]) -> String {
                 Some(Some(g)) => (hooks_ran(g), g.exceptions.join(",")),
                 _ => (String::new(), String::new()),
             };
-            vec![
-                seq.to_string(),
-                s.received_at.clone(),
-                s.app.name.clone(),
-                s.event.clone(),
-                s.revision
-                    .as_deref()
-                    .map_or("", |r| r.get(..12).unwrap_or(r))
-                    .to_owned(),
+            let revision = s.revision.as_deref().unwrap_or("");
+            let mut row = vec![seq.to_string(), s.received_at.clone(), s.app.name.clone()];
+            if wide {
+                row.extend([
+                    text(s.destination.namespace.as_deref()).to_owned(),
+                    s.event.clone(),
+                    text(s.phase.as_deref()).to_owned(),
+                    revision.to_owned(),
+                ]);
+            } else {
+                row.extend([
+                    s.event.clone(),
+                    revision.get(..12).unwrap_or(revision).to_owned(),
+                ]);
+            }
+            row.extend([
                 s.change_id.clone().unwrap_or_default(),
                 s.via.as_present().cloned().unwrap_or_default(),
                 hooks,
                 exceptions,
-            ]
+            ]);
+            row
         })
         .collect();
+    (header, rows)
+}
+
+/// The records with exceptions as an aligned table: when, which app and operation, the change, how
+/// the sink learnt of it, which hooks ran, and why the gate was skipped (`wide`: also where it went,
+/// its phase and the full revision).
+pub fn exceptions_table(records: &[Record], wide: bool) -> String {
+    let (header, rows) = exception_rows(records, wide);
     table::aligned(&header, rows)
+}
+
+/// The wide exceptions listing as RFC 4180 CSV, with the column names of the JSON records.
+pub fn exceptions_csv(records: &[Record]) -> String {
+    let (_, rows) = exception_rows(records, true);
+    let mut out = String::new();
+    push_csv_row(
+        &mut out,
+        [
+            "seq",
+            "receivedAt",
+            "app",
+            "destinationNamespace",
+            "event",
+            "phase",
+            "revision",
+            "changeId",
+            "via",
+            "hooks",
+            "exceptions",
+        ]
+        .iter()
+        .map(|c| (*c).to_owned()),
+    );
+    for row in rows {
+        push_csv_row(&mut out, row.into_iter());
+    }
+    out
 }
 
 /// `guard,backup,migrations` as far as they ran, `none` when none did.

@@ -3,7 +3,7 @@
 
 use super::source::{no_such_change, SourceArgs};
 use super::{listing, report};
-use super::{structured, Output};
+use super::{structured, ShowOutput, Structured};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
 use clap::Args;
@@ -13,8 +13,8 @@ pub(in crate::cli) struct ShowArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format: table is the report; json, yaml and csv give the change's records.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = ShowOutput::Table)]
+    output: ShowOutput,
     /// The change id, e.g. CHG-1234.
     change_id: String,
 }
@@ -31,10 +31,11 @@ pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
         return Err(no_such_change(&args.change_id, &args.source));
     }
     let out = match args.output {
-        Output::Table | Output::Wide => report::change_report(&args.change_id, &selected)
+        ShowOutput::Table => report::change_report(&args.change_id, &selected)
             .ok_or_else(|| no_such_change(&args.change_id, &args.source))?,
-        Output::Csv => listing::to_csv(&selected),
-        Output::Json | Output::Yaml => structured(&selected, args.output)?,
+        ShowOutput::Csv => listing::to_csv(&selected),
+        ShowOutput::Json => structured(&selected, Structured::Json)?,
+        ShowOutput::Yaml => structured(&selected, Structured::Yaml)?,
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)

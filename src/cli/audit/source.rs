@@ -50,6 +50,7 @@ impl SourceArgs {
     /// may belong to it by app and revision); the second reads only the marked records again.
     pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
         let Some(remote) = self.remote()? else {
+            require_log(&self.data_dir)?;
             let mut marked = SeqSet::default();
             let mut syncs: Vec<Record> = Vec::new();
             let verified = record::read_each(&self.data_dir, |r| {
@@ -111,7 +112,10 @@ impl SourceArgs {
     /// The head of the verified chain.
     pub(super) fn head(&self) -> Result<Head> {
         match self.remote()? {
-            None => Ok(ledger::verify(&self.data_dir)?),
+            None => {
+                require_log(&self.data_dir)?;
+                Ok(ledger::verify(&self.data_dir)?)
+            }
             Some(remote) => remote.head(),
         }
     }
@@ -124,6 +128,7 @@ impl SourceArgs {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
             None => {
+                require_log(&self.data_dir)?;
                 let mut marked = SeqSet::default();
                 let mut newest = std::collections::VecDeque::new();
                 let verified = record::read_each(&self.data_dir, |r| {
@@ -242,11 +247,7 @@ impl Remote {
             .map_err(|e| fail(format!("reading the answer: {e}")))?;
         match status {
             200 => {}
-            401 => {
-                return Err(fail(
-                    "401 Unauthorized: pass the sink's token with --token-file FILE".into(),
-                ))
-            }
+            401 | 403 => return Err(fail(self.refused(status, &body))),
             _ => {
                 let said = serde_json::from_str::<Value>(&body)
                     .ok()
@@ -261,6 +262,22 @@ impl Remote {
                 "the answer is not a JSON array of records (is this a sluice sink?)".into(),
             )),
         }
+    }
+
+    /// What to do about a 401 or 403: the sink's own reason, and the token a read needs.
+    fn refused(&self, status: u16, body: &str) -> String {
+        let said = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| "the token was refused".to_owned());
+        let fix = match &self.token {
+            None => "reading needs the sink's read token: pass it with --token-file FILE",
+            Some(_) => "pass the sink's read token with --token-file FILE",
+        };
+        format!(
+            "{status}: {said}; {fix} (the install kit keeps it in Argo CD's namespace, Secret \
+             sluice-sink-token-<hash>, key read-token)"
+        )
     }
 
     /// Every record the sink's filters `params` match, oldest first, page by page.
@@ -380,6 +397,29 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Checks that `data_dir` holds an audit log before reading it, so that a missing one is named with the
+/// ways to point at the right one instead of as a bare "No such file or directory".
+///
+/// # Errors
+///
+/// A usage error (exit 2) naming the path, `--data-dir`, `SLUICE_DATA_DIR` and `--server`.
+pub(in crate::cli) fn require_log(data_dir: &Path) -> Result<()> {
+    let log = data_dir.join(LOG_FILE);
+    if log.is_file() {
+        return Ok(());
+    }
+    let what = if data_dir.is_dir() {
+        format!("{} has no audit log ({LOG_FILE})", data_dir.display())
+    } else {
+        format!("no data directory at {}", data_dir.display())
+    };
+    Err(Error::Usage(format!(
+        "{what}: give the sink's data directory with --data-dir DIR (or the environment variable \
+         SLUICE_DATA_DIR), or read from a running sink with --server URL --token-file FILE (e.g. \
+         http://127.0.0.1:8080 through kubectl -n argocd port-forward svc/sluice-sink 8080)"
+    )))
 }
 
 /// The error `audit show` gives when no record concerns the change.

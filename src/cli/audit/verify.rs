@@ -4,7 +4,7 @@
 //! log (checkpoints are read from the data directory or the archive, so not with `--server`).
 
 use super::source::SourceArgs;
-use super::{structured, Output};
+use super::{structured, Structured, Summary};
 use crate::archive::Archive;
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
@@ -31,8 +31,8 @@ pub(in crate::cli) struct VerifyArgs {
     public_key: Vec<PathBuf>,
     /// Output format: table is the one line; json and yaml give {records, head: {seq, hash}} (and
     /// checkpoints with --public-key).
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Summary::Table)]
+    output: Summary,
 }
 
 /// Verifies the chain (and the checkpoints) and prints the head.
@@ -41,11 +41,6 @@ pub(in crate::cli) struct VerifyArgs {
 ///
 /// The log cannot be read, a line breaks the chain, or a checkpoint does not hold.
 pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
-    if args.output == Output::Csv {
-        return Err(Error::Usage(
-            "audit verify -o csv: give table, json or yaml".into(),
-        ));
-    }
     let keys = args
         .public_key
         .iter()
@@ -61,35 +56,42 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
                 true,
             ))
         }
-        None if !keys.is_empty() => Some((
-            proof::verify_dir(args.source.data_dir(), &keys).map_err(proof_failure)?,
-            false,
-        )),
+        None if !keys.is_empty() => {
+            super::source::require_log(args.source.data_dir())?;
+            Some((
+                proof::verify_dir(args.source.data_dir(), &keys).map_err(proof_failure)?,
+                false,
+            ))
+        }
         None => None,
     };
-    let out = match (&report, args.output) {
-        (Some((r, archive)), Output::Table | Output::Wide) => {
+    let form = match args.output {
+        Summary::Table => None,
+        Summary::Json => Some(Structured::Json),
+        Summary::Yaml => Some(Structured::Yaml),
+    };
+    let out = match (&report, form) {
+        (Some((r, archive)), None) => {
             format!("{}\n", describe(r, *archive))
         }
-        (Some((r, _)), _) => structured(
+        (Some((r, _)), Some(form)) => structured(
             &serde_json::json!({"ok": true, "records": r.head.seq,
                 "head": {"seq": r.head.seq, "hash": r.head.hash},
                 "checkpoints": {"verified": r.checked, "newest": r.latest, "unsealed": r.beyond}}),
-            args.output,
+            form,
         )?,
-        (None, output) => {
+        (None, form) => {
             let head = args.source.head()?;
-            if matches!(output, Output::Table | Output::Wide) {
-                format!(
+            match form {
+                None => format!(
                     "ok: {} records, head seq {} hash {}\n",
                     head.seq, head.seq, head.hash
-                )
-            } else {
-                structured(
+                ),
+                Some(form) => structured(
                     &serde_json::json!({"ok": true, "records": head.seq,
                         "head": {"seq": head.seq, "hash": head.hash}}),
-                    output,
-                )?
+                    form,
+                )?,
             }
         }
     };
@@ -122,8 +124,12 @@ fn proof_failure(e: ProofError) -> Error {
 /// The public key in `path`.
 pub(in crate::cli) fn read_public_key(path: &Path) -> Result<VerifierKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    VerifierKey::parse(&text)
-        .map_err(|e| crate::cli::archive::failure(format!("{}: {e}", path.display())))
+    VerifierKey::parse(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; give the public key file that `sluice audit keygen` wrote (*.pub)",
+            path.display()
+        ))
+    })
 }
 
 /// Verifies the archive's segments against its checkpoints.
