@@ -63,6 +63,9 @@ pub(super) fn run(args: GuardArgs) -> Result<Exit> {
         report_token: std::env::var("SLUICE_REPORT_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        report_token_file: std::env::var_os("SLUICE_REPORT_TOKEN_FILE")
+            .filter(|t| !t.is_empty())
+            .map(std::path::PathBuf::from),
     };
     let outcome = guard::run(&request, &env, &SystemClock, &HttpReporter)
         .map_err(|e| Error::Usage(e.to_string()))?;

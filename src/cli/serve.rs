@@ -37,8 +37,17 @@ pub(super) struct ServeArgs {
     read_token_file: Option<PathBuf>,
     /// Accept every request without a token: only for a trial on this machine, so only with a loopback
     /// --listen address (127.0.0.1, ::1); a warning is logged at every start.
-    #[arg(long, conflicts_with_all = ["token_file", "read_token_file"])]
+    #[arg(long, conflicts_with_all = ["token_file", "read_token_file", "guard_token_review"])]
     insecure_no_auth: bool,
+    /// Take guard reports (POST /v1/guard) with the guard Job's projected ServiceAccount token, checked
+    /// with the Kubernetes TokenReview API (needs create on tokenreviews): a guard may then report only
+    /// for apps deployed to its own namespace, and never writes /v1/events. Uses --kubeconfig, else the
+    /// in-cluster ServiceAccount.
+    #[arg(long)]
+    guard_token_review: bool,
+    /// The audience a guard's token must be issued for (the serviceAccountToken projection's audience).
+    #[arg(long, default_value = "sluice", requires = "guard_token_review")]
+    guard_audience: String,
     /// Largest request body in bytes (413 past it).
     #[arg(long, default_value_t = sink::http::DEFAULT_MAX_BODY)]
     max_body: usize,
@@ -68,7 +77,8 @@ pub(super) struct ServeArgs {
     /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
-    /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
+    /// The kubeconfig for the watch and --guard-token-review; default: KUBECONFIG, else the in-cluster
+    /// service account.
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// File holding the checkpoint signing key (from `sluice audit keygen`, mounted from a Secret):
@@ -126,7 +136,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     if args.max_connections == 0 {
         return Err(Error::Usage("--max-connections must be at least 1".into()));
     }
-    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(|p| read_token(p, "--token-file"))
+        .transpose()?;
     let every = parse_go_duration(&args.checkpoint_interval)
         .ok()
         .filter(|n| *n > 0)
@@ -142,7 +156,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let read_token = args
         .read_token_file
         .as_deref()
-        .map(read_token)
+        .map(|p| read_token(p, "--read-token-file"))
         .transpose()?;
     if read_token.is_some() && read_token == token {
         return Err(Error::Usage(
@@ -156,6 +170,15 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .watch_applications
         .then(|| watch_config(&args))
         .transpose()?;
+    let guard_review = args.guard_token_review.then(|| sink::GuardReview {
+        kubeconfig: kubeconfig(&args),
+        audience: args.guard_audience.clone(),
+    });
+    // The Kubernetes configuration is read now, not after the log was opened.
+    if watch.is_some() || guard_review.is_some() {
+        crate::watch::check_config(kubeconfig(&args).as_deref())
+            .map_err(|e| Error::Usage(e.to_string()))?;
+    }
     let rolling = Rolling {
         max_bytes: parse_size(&args.segment_size)?,
         max_age: parse_age(&args.segment_age)?,
@@ -183,6 +206,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         data_dir: args.data_dir,
         token,
         read_token,
+        guard_review,
         change_pattern,
         workers,
         max_body: args.max_body,
@@ -265,8 +289,14 @@ fn parse_age(text: &str) -> Result<std::time::Duration> {
 }
 
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).
-fn read_token(path: &std::path::Path) -> Result<String> {
-    let raw = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+fn read_token(path: &std::path::Path, option: &str) -> Result<String> {
+    let raw = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "{option} {}: cannot read the token ({e}); in the install kit it is mounted from the Secret \
+             sluice-sink-token (docs/install.md, \"The sink tokens\")",
+            path.display()
+        ))
+    })?;
     let token = raw.trim();
     if token.is_empty() {
         return Err(Error::Usage(format!(
@@ -280,13 +310,26 @@ fn read_token(path: &std::path::Path) -> Result<String> {
 
 /// The checkpoint signing key in `path`.
 pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "--checkpoint-key-file {}: cannot read the key ({e}); make a key pair with `sluice audit keygen --name NAME --out PREFIX` and give PREFIX.key",
+            path.display()
+        ))
+    })?;
     SigningKey::parse(&text).map_err(|e| {
         Error::Usage(format!(
             "{}: {e}; make a key pair with `sluice audit keygen --name NAME --out PREFIX`",
             path.display()
         ))
     })
+}
+
+/// The kubeconfig file: `--kubeconfig` or the first of `KUBECONFIG` (which may list several files;
+/// kube-rs reads one); `None`: in-cluster.
+fn kubeconfig(args: &ServeArgs) -> Option<PathBuf> {
+    args.kubeconfig
+        .as_ref()
+        .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty()))
 }
 
 /// The watch's configuration from the arguments.
@@ -307,11 +350,7 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
         .filter(|n| !n.is_empty())
         .collect();
     Ok(WatchConfig {
-        // KUBECONFIG may list several files; kube-rs reads one, so the first is taken.
-        kubeconfig: args
-            .kubeconfig
-            .as_ref()
-            .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
+        kubeconfig: kubeconfig(args),
         namespaces,
         grace: Duration::from_nanos(nanos),
     })

@@ -2,6 +2,7 @@
 //! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
+use super::auth::{self, Auth, Caller, Refusal, Route};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
@@ -15,7 +16,6 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONT
 use hyper::{Method, Request, Response, StatusCode};
 use regex::Regex;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -34,11 +34,8 @@ const MAX_LIMIT: usize = 1000;
 
 /// Everything the handlers need.
 pub struct Context {
-    /// SHA-256 of the write token (`--token-file`), when one is configured; compared digest to digest,
-    /// in constant time.
-    pub write_token: Option<[u8; 32]>,
-    /// SHA-256 of the read token (`--read-token-file`); without one, reads take the write token.
-    pub read_token: Option<[u8; 32]>,
+    /// Who may do what (src/sink/auth.rs).
+    pub auth: Auth,
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
@@ -159,8 +156,8 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         .with_body(ctx.metrics.render()),
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
-        (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
-            Ok(()) => {
+        (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Route::Records).await {
+            Ok(_) => {
                 let ctx = Arc::clone(ctx);
                 let read = tokio::task::spawn_blocking(move || records(&ctx, &query));
                 match tokio::time::timeout_at(deadline, read).await {
@@ -220,11 +217,18 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         Kind::Event => "unknown",
         Kind::Guard => GUARD_DECISION,
     };
-    if let Err(reply) = authorize(ctx, &rq, Access::Write) {
-        ctx.metrics.count(fixed_label, Counted::Unauthorized);
-        // The body was not read: the connection closes, after draining it.
-        return reply.closing();
-    }
+    let route = match kind {
+        Kind::Event => Route::Events,
+        Kind::Guard => Route::Guard,
+    };
+    let caller = match authorize(ctx, &rq, route).await {
+        Ok(caller) => caller,
+        Err(reply) => {
+            ctx.metrics.count(fixed_label, Counted::Unauthorized);
+            // The body was not read: the connection closes, after draining it.
+            return reply.closing();
+        }
+    };
     let too_large = || {
         Reply::error(
             413,
@@ -271,6 +275,13 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
         Kind::Guard => GUARD_DECISION,
     };
+    // A guard's ServiceAccount reports only for apps deployed to its own namespace.
+    let namespace = value.get("namespace").and_then(Value::as_str).unwrap_or("");
+    if let Err(refusal) = auth::may_report_for(&caller, namespace) {
+        ctx.metrics.count(label, Counted::Unauthorized);
+        tracing::warn!(caller = ?caller, namespace, "a guard report for another namespace was refused (403)");
+        return refused(refusal);
+    }
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
@@ -400,48 +411,24 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Write,
-    Read,
+/// The caller of a request for `route` ([`Auth::check`]), or the answer refusing it.
+async fn authorize(
+    ctx: &Context,
+    rq: &Request<Incoming>,
+    route: Route,
+) -> Result<Caller, Reply> {
+    let header = rq.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    ctx.auth.check(route, header).await.map_err(refused)
 }
 
-/// Checks `Authorization: Bearer <token>`: the write token for writes; for reads the read token, or the
-/// write token when no read token is configured.
-fn authorize(ctx: &Context, rq: &Request<Incoming>, access: Access) -> Result<(), Reply> {
-    let expected = match access {
-        Access::Write => ctx.write_token,
-        Access::Read => ctx.read_token.or(ctx.write_token),
-    };
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let presented = rq
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    match presented {
-        Some(token) if constant_time_eq(&digest(token), &expected) => Ok(()),
-        _ => Err(Reply::error(401, "a valid bearer token is required")
-            .with("WWW-Authenticate", "Bearer")),
+/// The answer to a refused request: 401 with `WWW-Authenticate`, 403, or 503 to retry.
+fn refused(refusal: Refusal) -> Reply {
+    let reply = Reply::error(refusal.status, refusal.message);
+    match refusal.status {
+        401 => reply.with("WWW-Authenticate", "Bearer"),
+        503 => reply.with("Retry-After", "5"),
+        _ => reply,
     }
-}
-
-/// The token of a `Bearer` credential (scheme case-insensitive, RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// SHA-256 of a token: comparing digests makes the comparison independent of the token's length.
-pub fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Equality that takes the same time wherever the inputs differ.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `GET /v1/records?app=&change=&after=SEQ&limit=N`: with `after`, the first `limit` matches after that
@@ -518,14 +505,6 @@ mod tests {
     use std::fmt::Write as _;
 
     #[test]
-    fn bearer_scheme_is_case_insensitive() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer"), None);
-    }
-
-    #[test]
     fn decodes_query_parameters() {
         assert_eq!(
             parse_query("app=my%2Dapp&change=CHG-1&x=a+b&bad=%zz&end=%4"),
@@ -554,12 +533,5 @@ mod tests {
             });
             proptest::prop_assert_eq!(percent_decode(&encoded), s);
         }
-    }
-
-    #[test]
-    fn constant_time_eq_compares_all_bytes() {
-        let a = digest("secret");
-        assert!(constant_time_eq(&a, &digest("secret")));
-        assert!(!constant_time_eq(&a, &digest("secreT")));
     }
 }

@@ -8,12 +8,14 @@
 //!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
 //! ```
 
+pub mod auth;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod query;
 pub mod server;
 pub mod strict;
+pub mod tokenreview;
 pub mod watched;
 pub mod writer;
 
@@ -46,10 +48,13 @@ pub struct Config {
     pub listen: String,
     /// Directory holding audit.jsonl.
     pub data_dir: std::path::PathBuf,
-    /// The write token (`POST`s) that requests must present; `None`: no authentication.
+    /// The write token (`POST /v1/events`); `None` with no read token and no guard review: no
+    /// authentication (`--insecure-no-auth`).
     pub token: Option<String>,
-    /// The read token (`GET /v1/records`); `None`: reads take the write token.
+    /// The read token (`GET /v1/records`); `None`: reading over HTTP is off.
     pub read_token: Option<String>,
+    /// Check guard Jobs' ServiceAccount tokens with the TokenReview API (`--guard-token-review`).
+    pub guard_review: Option<GuardReview>,
     /// Pattern the change id at the start of a commit subject must match.
     pub change_pattern: Regex,
     /// Runtime threads, 1 to [`MAX_WORKERS`].
@@ -64,6 +69,15 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
+}
+
+/// How guard tokens are checked (`--guard-token-review`).
+#[derive(Debug, Clone)]
+pub struct GuardReview {
+    /// The kubeconfig; `None`: in-cluster.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The audience a guard token must carry (`--guard-audience`, `sluice`).
+    pub audience: String,
 }
 
 /// Why the sink could not start or run.
@@ -185,9 +199,17 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
     let hook = Arc::clone(&evidence);
+    let guard_reviewer = config.guard_review.map(|g| {
+        let reviewer: Arc<dyn auth::Reviewer> =
+            Arc::new(tokenreview::KubeReviewer::new(g.kubeconfig));
+        (reviewer, g.audience)
+    });
     let ctx = Context {
-        write_token: config.token.as_deref().map(http::digest),
-        read_token: config.read_token.as_deref().map(http::digest),
+        auth: auth::Auth::new(
+            config.token.as_deref(),
+            config.read_token.as_deref(),
+            guard_reviewer,
+        ),
         metrics,
         reader,
         change_pattern: config.change_pattern,
@@ -214,8 +236,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
 
 /// What [`run`] needs besides the log and the listener.
 pub struct Context {
-    pub write_token: Option<[u8; 32]>,
-    pub read_token: Option<[u8; 32]>,
+    /// Who may do what.
+    pub auth: auth::Auth,
     pub metrics: Arc<Metrics>,
     pub reader: crate::ledger::Reader,
     pub change_pattern: Regex,
@@ -266,10 +288,8 @@ pub fn run(
         };
         watch::spawn(watch, Arc::new(recorder))?;
     }
-    let auth = ctx.write_token.is_some();
     let handlers = Arc::new(http::Context {
-        write_token: ctx.write_token,
-        read_token: ctx.read_token,
+        auth: ctx.auth,
         appender,
         metrics: ctx.metrics,
         health: Arc::clone(&health),
@@ -283,12 +303,13 @@ pub fn run(
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
         let stop = stop_signal(&health);
         tracing::info!(
-            addr = ?addr,
+            addr = %addr.map_or_else(|| "?".to_owned(), |a| a.to_string()),
             workers,
             max_body = handlers.max_body,
             max_connections = limits.max_connections,
-            auth,
-            read_token = handlers.read_token.is_some(),
+            auth = !handlers.auth.is_open(),
+            read_token = handlers.auth.has_read_token(),
+            guard_token_review = handlers.auth.reviews_guard_tokens(),
             "listening"
         );
         Ok(server::run(listener, handlers, limits, stop).await)
@@ -421,8 +442,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let ctx = Context {
-            write_token: None,
-            read_token: None,
+            auth: auth::Auth::new(None, None, None),
             metrics: Arc::default(),
             reader: crate::ledger::Reader::empty(SCHEMA),
             change_pattern: Regex::new(crate::commit::DEFAULT_CHANGE_PATTERN).expect("re"),

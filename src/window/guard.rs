@@ -85,8 +85,26 @@ impl Outcome {
 /// What the guard takes from the environment besides its arguments.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    /// `SLUICE_REPORT_TOKEN`: sent as `Authorization: Bearer …`.
+    /// `SLUICE_REPORT_TOKEN`: sent as `Authorization: Bearer …` (a token given by hand).
     pub report_token: Option<String>,
+    /// `SLUICE_REPORT_TOKEN_FILE`: the Job's projected ServiceAccount token (audience `sluice`), read
+    /// when the report is sent (the kubelet renews the file while a waiting guard runs); preferred
+    /// over `report_token`.
+    pub report_token_file: Option<std::path::PathBuf>,
+}
+
+impl Env {
+    /// The bearer token to report with, as it is now.
+    pub fn token(&self) -> Option<String> {
+        if let Some(path) = &self.report_token_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() => return Some(text.trim().to_owned()),
+                Ok(_) => tracing::warn!(path = %path.display(), "the report token file is empty"),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file"),
+            }
+        }
+        self.report_token.clone()
+    }
 }
 
 /// An `http(s)://host[:port]/path` report endpoint.
@@ -238,7 +256,7 @@ pub fn run(
     let (decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
     if let Some(url) = &settings.report {
         let body = report_body(request, &rules, &decision);
-        match reporter.report(url, env.report_token.as_deref(), &body) {
+        match reporter.report(url, env.token().as_deref(), &body) {
             Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
             Err(e) => tracing::warn!("could not report the decision to {}: {e}", url.authority),
         }
@@ -485,6 +503,7 @@ mod tests {
         };
         let env = Env {
             report_token: Some("s3cret".into()),
+            report_token_file: None,
         };
         let outcome = run(&args(&policy), &env, &clock, &reporter).expect("valid policy");
         assert!(outcome.blocked_message().is_some(), "blocked");

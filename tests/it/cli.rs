@@ -183,6 +183,7 @@ fn sink_with_a_closed_stderr_answers_more_requests_than_it_has_workers() {
     let mut child = Command::new(bin())
         .args([
             "serve",
+            "--insecure-no-auth",
             "--listen",
             &addr,
             "--data-dir",

@@ -32,5 +32,6 @@ mod monitoring;
 mod render_yaml;
 mod segments;
 mod sink;
+mod tokens;
 mod watch;
 mod window;

@@ -600,6 +600,7 @@ fn refuses_to_start_on_a_chain_broken_in_the_middle() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -833,6 +834,7 @@ fn change_pattern_of_the_organisation_is_used_for_commit_subjects() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -1472,4 +1474,40 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A client that sends a whole request and then shuts its sending side (legal in HTTP/1.1, RFC 9112
+/// §9.6; simple clients and some proxies do) gets its answer: the record is made and acknowledged.
+#[test]
+fn a_half_closed_client_gets_its_201() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&dir.path().join("data"), Some(TOKEN));
+    let body = event_body("deployed", "shop", "2026-11-20T10:00:00Z", "r", None);
+    let request = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw_exchange(&sink.addr, request.as_bytes(), true);
+    assert_eq!(statuses(&answer), [201], "{answer}");
+    assert_eq!(sink.log_lines().len(), 1);
+}
+
+/// Three pipelined requests, then a half-close: three answers, in order, and both records made.
+#[test]
+fn three_pipelined_requests_with_a_half_close_get_three_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&dir.path().join("data"), Some(TOKEN));
+    let mut bytes = String::new();
+    for i in 0..2 {
+        let body = event_body("deployed", "shop", &format!("2026-11-20T10:00:0{i}Z"), "r", None);
+        bytes.push_str(&format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    }
+    bytes.push_str("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let answer = raw_exchange(&sink.addr, bytes.as_bytes(), true);
+    assert_eq!(statuses(&answer), [201, 201, 200], "{answer}");
+    assert!(answer.contains("\"status\":\"ok\""), "{answer}");
+    assert_eq!(sink.log_lines().len(), 2);
 }

@@ -382,6 +382,7 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -392,7 +393,7 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no-such-kubeconfig"),
         "{}",
@@ -402,6 +403,9 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
+            "--listen",
+            "127.0.0.1:0",
             "--data-dir",
             data,
             "--watch-applications",
@@ -417,6 +421,7 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -425,6 +430,8 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("KUBECONFIG"), "{}", stderr(&out));
+    // Refused before the log was opened: the data directory was not made.
+    assert!(!dir.path().join("audit.jsonl").exists());
 }

@@ -19,8 +19,8 @@ pub(in crate::cli) struct ExceptionsArgs {
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
     /// At most the newest N exceptions (still printed oldest first).
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// Output format.
     #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Listing::Table)]
     output: Listing,
@@ -51,6 +51,7 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         .filter(|r| !gate::exceptions(r).is_empty())
         .collect();
     if let Some(limit) = args.limit {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         records.drain(..records.len().saturating_sub(limit));
     }
     let out = match args.output {

@@ -24,8 +24,8 @@ pub(in crate::cli) struct ListArgs {
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
     /// At most the newest N matching records (still printed oldest first).
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// Output format.
     #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Listing::Table)]
     output: Listing,
@@ -48,7 +48,7 @@ pub(super) fn run(args: ListArgs) -> Result<Exit> {
             change: args.change,
             since,
         },
-        limit: args.limit,
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
     let records = args.source.list(&q)?;
     let out = match args.output {

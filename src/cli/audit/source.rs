@@ -427,7 +427,7 @@ pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
     Error::Reported {
         exit: Exit::Failure,
         message: format!(
-            "no record in {} mentions change {change:?}",
+            "no record in {} mentions change {change:?} (sluice audit list shows the change ids in the log)",
             source.name().display()
         ),
     }

@@ -123,7 +123,12 @@ fn proof_failure(e: ProofError) -> Error {
 
 /// The public key in `path`.
 pub(in crate::cli) fn read_public_key(path: &Path) -> Result<VerifierKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "--public-key {}: cannot read the key ({e}); give the PREFIX.pub file that `sluice audit keygen` wrote",
+            path.display()
+        ))
+    })?;
     VerifierKey::parse(&text).map_err(|e| {
         Error::Usage(format!(
             "{}: {e}; give the public key file that `sluice audit keygen` wrote (*.pub)",
