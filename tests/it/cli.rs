@@ -130,7 +130,7 @@ fn a_blocked_guard_still_fails_when_stdout_is_closed() {
         .expect("run sluice guard");
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("blocked: deny window"), "{err}");
 }
 

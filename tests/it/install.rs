@@ -1350,7 +1350,14 @@ fn sink_records_every_rendered_template() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     std::fs::create_dir(&data_dir).unwrap();
-    let sink = support::Sink::start(&data_dir, Some(&token));
+    let read_token = data_dir.with_extension("read-token");
+    std::fs::write(&read_token, "auditor-token").unwrap();
+    let sink = support::Sink::start_with(
+        &data_dir,
+        Some(&token),
+        &["--read-token-file", read_token.to_str().unwrap()],
+        None,
+    );
     let refused = sink.http("POST", "/v1/events", &headers[1..], bodies[0].2.as_bytes());
     assert_eq!(
         refused.status, 401,
@@ -1374,7 +1381,12 @@ fn sink_records_every_rendered_template() {
     assert_eq!(again["duplicate"], true, "{again}");
     assert_eq!(again["seq"], 8, "{again}");
 
-    let records = sink.http("GET", "/v1/records?app=shop", &headers, b"");
+    let records = sink.http(
+        "GET",
+        "/v1/records?app=shop",
+        &[("Authorization", "Bearer auditor-token")],
+        b"",
+    );
     assert_eq!(records.status, 200, "{}", records.body);
     let records = records.json();
     let records = records
@@ -1571,7 +1583,7 @@ fn generate_reads_the_change_id_under_both_names_plugin_yaml_announces() {
     let (out, _) = cmp_generate(&app, &[]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "change.required without a change id must fail: {}",
         support::stderr(&out)
     );

@@ -12,6 +12,20 @@ fn auth() -> (&'static str, String) {
     ("Authorization", format!("Bearer {TOKEN}"))
 }
 
+/// The read token of [`with_read_token`] sinks.
+const READ_TOKEN: &str = "r3ad-t0ken-for-tests";
+
+fn read_auth() -> (&'static str, String) {
+    ("Authorization", format!("Bearer {READ_TOKEN}"))
+}
+
+/// A sink with the write token [`TOKEN`] and the read token [`READ_TOKEN`].
+fn with_read_token(data: &std::path::Path) -> Sink {
+    let file = data.with_extension("read-token");
+    std::fs::write(&file, READ_TOKEN).unwrap();
+    Sink::start_with(data, Some(TOKEN), &["--read-token-file", file.to_str().unwrap()], None)
+}
+
 fn post(sink: &Sink, path: &str, body: &str) -> crate::support::Resp {
     let (k, v) = auth();
     sink.http("POST", path, &[(k, &v)], body.as_bytes())
@@ -48,7 +62,8 @@ fn requires_the_bearer_token_when_one_is_configured() {
         body.as_bytes(),
     );
     assert_eq!(basic.status, 401);
-    assert_eq!(sink.http("GET", "/v1/records", &[], b"").status, 401);
+    // Without a read token, reading over HTTP is off for everyone.
+    assert_eq!(sink.http("GET", "/v1/records", &[], b"").status, 403);
     assert!(
         sink.log_lines().is_empty(),
         "nothing written before the right token"
@@ -180,7 +195,7 @@ fn a_redelivery_is_a_duplicate_and_writes_nothing() {
 #[test]
 fn queries_records_by_app_change_and_seq() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&dir.path().join("data"), Some(TOKEN));
+    let sink = with_read_token(&dir.path().join("data"));
     let bodies = [
         event_body(
             "sync-succeeded",
@@ -214,7 +229,7 @@ fn queries_records_by_app_change_and_seq() {
     for b in &bodies {
         assert_eq!(post(&sink, "/v1/events", b).status, 201);
     }
-    let (k, v) = auth();
+    let (k, v) = read_auth();
     let get = |q: &str| {
         let r = sink.http("GET", &format!("/v1/records{q}"), &[(k, &v)], b"");
         assert_eq!(r.status, 200, "{q}: {}", r.body);

@@ -1408,7 +1408,7 @@ fn guard_accepts_the_job_that_render_generates() {
         .collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = sluice_in(dir.path(), &["guard"], &env);
-    assert_eq!(out.status.code(), Some(1), "guard: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "guard: {}", stderr(&out));
     assert!(
         stderr(&out).contains("blocked: deny window 'always closed' active"),
         "{}",
