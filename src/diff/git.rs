@@ -154,25 +154,35 @@ impl Repo {
         let remote = remotes
             .iter()
             .find(|r| r.as_str() == "origin")
-            .or_else(|| remotes.first())
-            .map_or("origin", String::as_str);
-        if let Some((name, branch)) = rev
-            .split_once('/')
-            .filter(|(name, branch)| !branch.is_empty() && remotes.iter().any(|r| r == name))
-        {
-            return format!(
-                "not in this clone: fetch the branch first (git fetch {name} {branch}), or in CI check out the whole history (actions/checkout: fetch-depth: 0; GitLab: GIT_DEPTH: 0)"
-            );
+            .or_else(|| remotes.first());
+        let whole_history =
+            "or in CI check out the whole history (actions/checkout: fetch-depth: 0; GitLab: GIT_DEPTH: 0)";
+        if let Some((name, branch)) = rev.split_once('/').filter(|(_, b)| !b.is_empty()) {
+            if remotes.iter().any(|r| r == name) {
+                return format!(
+                    "not in this clone: fetch the branch first (git fetch {name} {branch}), {whole_history}"
+                );
+            }
+            if remote.is_none() {
+                return format!(
+                    "this clone has no remote {name:?} (git remote -v lists them): add it, or give a local branch, tag or commit"
+                );
+            }
         }
-        let hex = rev.len() >= 7 && rev.len() <= 64 && rev.chars().all(|c| c.is_ascii_hexdigit());
-        if hex {
-            return format!(
-                "no such commit in this clone: a shallow clone lacks older commits; fetch it (git fetch {remote} {rev}), or in CI check out the whole history (actions/checkout: fetch-depth: 0; GitLab: GIT_DEPTH: 0)"
-            );
+        let hex = (7..=64).contains(&rev.len()) && rev.chars().all(|c| c.is_ascii_hexdigit());
+        match (hex, remote) {
+            (true, Some(remote)) => format!(
+                "no such commit in this clone (a shallow clone lacks older commits): fetch it (git fetch {remote} {rev}), {whole_history}"
+            ),
+            (true, None) => "no such commit in this clone (git log lists the commits)".to_owned(),
+            (false, Some(remote)) => format!(
+                "no commit, branch or tag of that name here; a branch that exists only on the remote is {remote}/{rev} once fetched (git fetch {remote} {rev}); git branch -a lists the branches"
+            ),
+            (false, None) => {
+                "no commit, branch or tag of that name here (git branch -a lists the branches, git tag the tags)"
+                    .to_owned()
+            }
         }
-        format!(
-            "no commit, branch or tag of that name here; a branch that exists only on the remote is {remote}/{rev} once fetched (git fetch {remote} {rev}), and a typo is a typo (git branch -a lists the branches)"
-        )
     }
 
     /// The file list of `commit` (`git ls-tree -r`: trees are read, blobs are not).

@@ -24,6 +24,7 @@ mod diff_repo;
 mod diff_secrets;
 mod docs;
 mod evidence;
+mod exits;
 mod generate;
 mod hooks;
 mod install;
