@@ -518,3 +518,33 @@ fn a_broken_link_or_anchor_is_caught() {
         assert!(found[0].contains(why), "{bad}: {found:?}");
     }
 }
+
+/// The example body of docs/audit-log.md ("An example event") is what Argo CD posts: a real sink records
+/// it with the members the page says.
+#[test]
+fn the_example_event_body_is_recorded_as_documented() {
+    let text = std::fs::read_to_string(repo().join("docs/audit-log.md")).unwrap();
+    let section = text.split("### An example event").nth(1).expect("the section");
+    let body = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("the example's json block");
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = crate::support::Sink::start(&tmp.path().join("data"), Some("t0ken"));
+    let r = sink.http(
+        "POST",
+        "/v1/events",
+        &[("Authorization", "Bearer t0ken"), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let record: serde_json::Value = serde_json::from_str(&sink.log_lines()[0]).unwrap();
+    assert_eq!(record["changeId"], "CHG-1234");
+    assert_eq!(record["changeIdSource"], "application");
+    assert_eq!(record["approvedBy"], serde_json::json!(["Bob Example <bob@example.com>"]));
+    assert_eq!(record["risk"], "low");
+    assert_eq!(record["rollback"], "revert this commit");
+    assert_eq!(record["phase"], "Succeeded");
+    assert_eq!(record["revision"], "4f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b");
+}
