@@ -130,7 +130,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
         "promtool check rules",
         promtool(&["check", "rules", "rules.yaml"], dir.path()),
     );
-    assert!(checked.contains("SUCCESS: 11 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 13 rules found"), "{checked}");
     std::fs::copy(
         repo().join("tests/fixtures/monitoring/rules.test.yaml"),
         dir.path().join("rules.test.yaml"),
@@ -154,7 +154,7 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
         .iter()
         .map(|r| r["alert"].as_str().expect("alerting rules only"))
         .collect();
-    assert_eq!(alerts.len(), 11);
+    assert_eq!(alerts.len(), 13);
     for alert in &alerts {
         assert!(
             cases.contains(&format!(
@@ -188,9 +188,10 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
     assert!(said.contains("SluiceSinkAnswering503"), "{said}");
 }
 
-/// Metrics the rules and the dashboard may use: the sink's own (src/sink/metrics.rs, and the archive's in
-/// src/archive/uploader.rs), and those of Argo CD's notifications controller and the kubelet.
-const KNOWN_METRICS: [&str; 16] = [
+/// Metrics the rules and the dashboard may use: the sink's own (src/sink/metrics.rs, the checkpoints' in
+/// src/sink/evidence.rs and the archive's in src/archive/uploader.rs), and those of Argo CD's notifications
+/// controller and the kubelet.
+const KNOWN_METRICS: [&str; 18] = [
     "up",
     "sluice_events_total",
     "sluice_append_latency_seconds_bucket",
@@ -203,6 +204,8 @@ const KNOWN_METRICS: [&str; 16] = [
     "sluice_audit_batched_records_total",
     "sluice_ungated_syncs_total",
     "sluice_archive_lag_segments",
+    "sluice_archive_upload_failures_total",
+    "sluice_checkpoint_failures_total",
     "argocd_notifications_deliveries_total",
     "kubelet_volume_stats_available_bytes",
     "kubelet_volume_stats_capacity_bytes",
@@ -221,7 +224,11 @@ fn metric_names(expr: &str) -> Vec<String> {
 #[test]
 fn sink_metrics_named_in_rules_exist_in_the_sink() {
     // The sink's own metrics, and the archive's (rendered into the sink's /metrics when --archive is set).
-    let source = ["src/sink/metrics.rs", "src/archive/uploader.rs"]
+    let source = [
+        "src/sink/metrics.rs",
+        "src/sink/evidence.rs",
+        "src/archive/uploader.rs",
+    ]
         .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
         .concat();
     let rule = object(built(), "PrometheusRule", "sluice");
