@@ -69,10 +69,9 @@ impl Error {
     #[must_use]
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage(_)
-            | Error::Io { .. }
-            | Error::Generate(_)
-            | Error::Window(_) => Exit::Usage,
+            Error::Usage(_) | Error::Io { .. } | Error::Generate(_) | Error::Window(_) => {
+                Exit::Usage
+            }
             Error::StdoutClosed => Exit::Success,
             Error::Reported { exit, .. } => *exit,
             Error::Sink(e) if e.is_usage() => Exit::Usage,

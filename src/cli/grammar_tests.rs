@@ -63,7 +63,9 @@ fn problems(root: &Command) -> Vec<String> {
     leaves(root, "", &mut all);
     for (path, _) in &all {
         if !COMMANDS.iter().any(|(p, _, _)| p == path) {
-            found.push(format!("{path}: not classified in COMMANDS (does it print data?)"));
+            found.push(format!(
+                "{path}: not classified in COMMANDS (does it print data?)"
+            ));
         }
     }
     for (path, kind, minimal) in COMMANDS {
@@ -75,7 +77,9 @@ fn problems(root: &Command) -> Vec<String> {
         let values = match (kind, arg) {
             (Err(_), None) => continue,
             (Err(why), Some(_)) => {
-                found.push(format!("{path}: has -o/--output but is classified as printing no data ({why})"));
+                found.push(format!(
+                    "{path}: has -o/--output but is classified as printing no data ({why})"
+                ));
                 continue;
             }
             (Ok(_), None) => {
@@ -103,7 +107,9 @@ fn check_arg(path: &str, arg: &Arg, values: &[&str], found: &mut Vec<String>) {
         found.push(format!("{path}: --format is not an alias of --output"));
     }
     if arg.get_visible_aliases().is_some_and(|v| !v.is_empty()) {
-        found.push(format!("{path}: --output has visible aliases; --format must be hidden"));
+        found.push(format!(
+            "{path}: --output has visible aliases; --format must be hidden"
+        ));
     }
     let accepted: Vec<String> = arg
         .get_possible_values()
@@ -112,7 +118,9 @@ fn check_arg(path: &str, arg: &Arg, values: &[&str], found: &mut Vec<String>) {
         .map(|v| v.get_name().to_owned())
         .collect();
     if accepted != values {
-        found.push(format!("{path}: -o accepts {accepted:?}, its kind is {values:?}"));
+        found.push(format!(
+            "{path}: -o accepts {accepted:?}, its kind is {values:?}"
+        ));
     }
     for value in arg.get_possible_values() {
         if value.get_help().is_none() {
@@ -125,12 +133,21 @@ fn check_arg(path: &str, arg: &Arg, values: &[&str], found: &mut Vec<String>) {
         .map(|v| v.to_string_lossy().into_owned())
         .collect();
     if default != [values[0]] {
-        found.push(format!("{path}: -o defaults to {default:?}, not {:?}", values[0]));
+        found.push(format!(
+            "{path}: -o defaults to {default:?}, not {:?}",
+            values[0]
+        ));
     }
 }
 
 /// Each value parses under `-o`, `--output` and `--format`; a value of another kind does not.
-fn check_parses(root: &Command, path: &str, minimal: &[&str], values: &[&str], found: &mut Vec<String>) {
+fn check_parses(
+    root: &Command,
+    path: &str,
+    minimal: &[&str],
+    values: &[&str],
+    found: &mut Vec<String>,
+) {
     let call = |flag: &str, value: &str| {
         let mut argv = vec!["sluice"];
         argv.extend(path.split(' '));
@@ -148,7 +165,9 @@ fn check_parses(root: &Command, path: &str, minimal: &[&str], values: &[&str], f
     let others = [MANIFESTS, REVIEW, DECISION, RECORDS, CHANGE, SUMMARY].concat();
     for other in others.iter().filter(|o| !values.contains(o)) {
         if call("-o", other).is_ok() {
-            found.push(format!("{path}: -o {other} is accepted but not of its kind"));
+            found.push(format!(
+                "{path}: -o {other} is accepted but not of its kind"
+            ));
         }
     }
 }
@@ -195,7 +214,9 @@ fn the_grammar_check_names_a_command_that_drifts() {
             "audit verify: --output has visible aliases",
         ),
         (
-            root.clone().mut_subcommand("render", |r| r.mut_arg("output", |a| a.default_value("json"))),
+            root.clone().mut_subcommand("render", |r| {
+                r.mut_arg("output", |a| a.default_value("json"))
+            }),
             "render: -o defaults to",
         ),
         (

@@ -149,7 +149,10 @@ fn trailer_block(
     ];
     let is_known = |key: &str| {
         known.iter().any(|k| k.eq_ignore_ascii_case(key))
-            || rules.require.iter().any(|k| k.trim().eq_ignore_ascii_case(key))
+            || rules
+                .require
+                .iter()
+                .any(|k| k.trim().eq_ignore_ascii_case(key))
     };
     let meant = block.trailers.iter().any(|(_, t)| is_known(&t.key))
         || block.trailers.len() * 4 >= block.lines.max(1);

@@ -4,7 +4,7 @@
 //!
 //! | caller | credential | may |
 //! |---|---|---|
-//! | Argo CD Notifications | the write token (`--token-file`) | `POST /v1/events`, `POST /v1/guard` |
+//! | Argo CD Notifications | the write token (`--token-file`) | `POST /v1/events` (and `POST /v1/guard` on a sink without `--guard-token-review`) |
 //! | a guard Job | its projected ServiceAccount token, audience `sluice`, checked with the Kubernetes TokenReview API (`--guard-token-review`) | `POST /v1/guard` for apps deployed to the token's own namespace |
 //! | an auditor | the read token (`--read-token-file`) | `GET /v1/records` |
 //! | anyone | none (`--insecure-no-auth`, loopback only) | everything |
@@ -107,8 +107,11 @@ pub trait Reviewer: Send + Sync + 'static {
     ///
     /// The API server could not be asked or did not answer with a `TokenReview` (the message says
     /// why; never the token).
-    fn review<'a>(&'a self, token: &'a str, audience: &'a str)
-        -> BoxFuture<'a, Result<Review, String>>;
+    fn review<'a>(
+        &'a self,
+        token: &'a str,
+        audience: &'a str,
+    ) -> BoxFuture<'a, Result<Review, String>>;
 }
 
 /// Longest bearer credential looked at: a projected ServiceAccount token is a JWT of about a
@@ -163,7 +166,11 @@ impl Auth {
     /// 401 without a valid credential for the route (naming the credential it takes, and saying so
     /// when a known token was sent to the wrong route), 403 when reading is off, 503 when the
     /// TokenReview API cannot be asked.
-    pub async fn check(&self, route: Route, authorization: Option<&str>) -> Result<Caller, Refusal> {
+    pub async fn check(
+        &self,
+        route: Route,
+        authorization: Option<&str>,
+    ) -> Result<Caller, Refusal> {
         if self.is_open() {
             return Ok(Caller::Anyone);
         }
@@ -204,8 +211,14 @@ impl Auth {
                 ))
             }
             Route::Guard => {
-                if is(self.write) {
+                // With guard tokens reviewed, the write token stays what Notifications needs: events.
+                if is(self.write) && self.guard.is_none() {
                     return Ok(Caller::Notifications);
+                }
+                if is(self.write) {
+                    return Err(Refusal::unauthorized(
+                        "this is the write token: guard reports take the guard Job's ServiceAccount token (this sink runs with --guard-token-review)",
+                    ));
                 }
                 if is(self.read) {
                     return Err(Refusal::unauthorized(
@@ -354,24 +367,51 @@ mod tests {
             username: "alice".into(),
             ..sa("shop")
         };
-        let fake = Fake(vec![("shop-sa", sa("shop")), ("api-aud", other), ("user", user)]);
-        Auth::new(Some("w"), Some("r"), Some((Arc::new(fake), "sluice".into())))
+        let fake = Fake(vec![
+            ("shop-sa", sa("shop")),
+            ("api-aud", other),
+            ("user", user),
+        ]);
+        Auth::new(
+            Some("w"),
+            Some("r"),
+            Some((Arc::new(fake), "sluice".into())),
+        )
     }
 
     fn check(route: Route, header: &str) -> Result<Caller, Refusal> {
         let auth = auth();
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         rt.block_on(auth.check(route, Some(header)))
     }
 
     #[test]
     fn each_token_opens_only_its_own_routes() {
         assert_eq!(check(Route::Events, "Bearer w"), Ok(Caller::Notifications));
-        assert_eq!(check(Route::Guard, "bearer w"), Ok(Caller::Notifications));
+        // Guard tokens are reviewed here, so the write token does not report guard decisions...
+        let guard = check(Route::Guard, "bearer w").unwrap_err();
+        assert!(
+            guard.message.contains("this is the write token"),
+            "{guard:?}"
+        );
+        // ...but does on a sink without the review.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let plain = Auth::new(Some("w"), Some("r"), None);
+        assert_eq!(
+            rt.block_on(plain.check(Route::Guard, Some("Bearer w"))),
+            Ok(Caller::Notifications)
+        );
         assert_eq!(check(Route::Records, "Bearer r"), Ok(Caller::Reader));
         let write_reads = check(Route::Records, "Bearer w").unwrap_err();
         assert_eq!(write_reads.status, 401);
-        assert!(write_reads.message.contains("this is the write token"), "{write_reads:?}");
+        assert!(
+            write_reads.message.contains("this is the write token"),
+            "{write_reads:?}"
+        );
         assert_eq!(check(Route::Events, "Bearer r").unwrap_err().status, 401);
         assert_eq!(check(Route::Guard, "Bearer r").unwrap_err().status, 401);
     }
@@ -379,21 +419,40 @@ mod tests {
     #[test]
     fn a_guard_token_reports_for_its_own_namespace_only_and_never_writes_events() {
         let caller = check(Route::Guard, "Bearer shop-sa").expect("a guard");
-        assert!(matches!(&caller, Caller::Guard(sa) if sa.namespace == "shop" && sa.pod.as_deref() == Some("sluice-guard-x")));
+        assert!(
+            matches!(&caller, Caller::Guard(sa) if sa.namespace == "shop" && sa.pod.as_deref() == Some("sluice-guard-x"))
+        );
         assert_eq!(may_report_for(&caller, "shop"), Ok(()));
         let other = may_report_for(&caller, "payments").unwrap_err();
         assert_eq!(other.status, 403);
-        assert!(other.message.contains("\"shop\" may report only for apps deployed to \"shop\", not to \"payments\""), "{other:?}");
-        assert_eq!(check(Route::Events, "Bearer shop-sa").unwrap_err().status, 401);
-        assert_eq!(check(Route::Records, "Bearer shop-sa").unwrap_err().status, 401);
+        assert!(
+            other.message.contains(
+                "\"shop\" may report only for apps deployed to \"shop\", not to \"payments\""
+            ),
+            "{other:?}"
+        );
+        assert_eq!(
+            check(Route::Events, "Bearer shop-sa").unwrap_err().status,
+            401
+        );
+        assert_eq!(
+            check(Route::Records, "Bearer shop-sa").unwrap_err().status,
+            401
+        );
     }
 
     #[test]
     fn a_token_for_another_audience_a_user_or_an_unknown_token_is_refused() {
         let aud = check(Route::Guard, "Bearer api-aud").unwrap_err();
-        assert!(aud.message.contains("not for audience \"sluice\""), "{aud:?}");
+        assert!(
+            aud.message.contains("not for audience \"sluice\""),
+            "{aud:?}"
+        );
         assert_eq!(check(Route::Guard, "Bearer user").unwrap_err().status, 403);
-        assert_eq!(check(Route::Guard, "Bearer nobody").unwrap_err().status, 401);
+        assert_eq!(
+            check(Route::Guard, "Bearer nobody").unwrap_err().status,
+            401
+        );
         assert_eq!(check(Route::Guard, "Bearer down").unwrap_err().status, 503);
         let long = format!("Bearer {}", "x".repeat(MAX_TOKEN + 1));
         assert_eq!(check(Route::Guard, &long).unwrap_err().status, 401);
@@ -401,13 +460,20 @@ mod tests {
 
     #[test]
     fn reading_is_off_without_a_read_token_and_open_without_any() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         let write_only = Auth::new(Some("w"), None, None);
-        let off = rt.block_on(write_only.check(Route::Records, Some("Bearer w"))).unwrap_err();
+        let off = rt
+            .block_on(write_only.check(Route::Records, Some("Bearer w")))
+            .unwrap_err();
         assert_eq!(off.status, 403);
         assert!(off.message.contains("--read-token-file"), "{off:?}");
         let open = Auth::new(None, None, None);
-        assert_eq!(rt.block_on(open.check(Route::Events, None)), Ok(Caller::Anyone));
+        assert_eq!(
+            rt.block_on(open.check(Route::Events, None)),
+            Ok(Caller::Anyone)
+        );
     }
 
     #[test]
@@ -416,7 +482,12 @@ mod tests {
             service_account("system:serviceaccount:shop:default"),
             Some(("shop", "default"))
         );
-        for not in ["system:serviceaccount:shop", "system:serviceaccount::x", "alice", "system:node:n1"] {
+        for not in [
+            "system:serviceaccount:shop",
+            "system:serviceaccount::x",
+            "alice",
+            "system:node:n1",
+        ] {
             assert_eq!(service_account(not), None, "{not}");
         }
     }

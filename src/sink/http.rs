@@ -412,12 +412,11 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
 }
 
 /// The caller of a request for `route` ([`Auth::check`]), or the answer refusing it.
-async fn authorize(
-    ctx: &Context,
-    rq: &Request<Incoming>,
-    route: Route,
-) -> Result<Caller, Reply> {
-    let header = rq.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+async fn authorize(ctx: &Context, rq: &Request<Incoming>, route: Route) -> Result<Caller, Reply> {
+    let header = rq
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     ctx.auth.check(route, header).await.map_err(refused)
 }
 

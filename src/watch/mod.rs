@@ -90,7 +90,10 @@ pub enum WatchError {
 impl WatchError {
     /// Whether the configuration is missing or unreadable (the sink cannot start as called).
     pub fn is_usage(&self) -> bool {
-        matches!(self, WatchError::Kubeconfig { .. } | WatchError::InCluster(_))
+        matches!(
+            self,
+            WatchError::Kubeconfig { .. } | WatchError::InCluster(_)
+        )
     }
 }
 

@@ -100,7 +100,9 @@ impl Env {
             match std::fs::read_to_string(path) {
                 Ok(text) if !text.trim().is_empty() => return Some(text.trim().to_owned()),
                 Ok(_) => tracing::warn!(path = %path.display(), "the report token file is empty"),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file")
+                }
             }
         }
         self.report_token.clone()

@@ -15,7 +15,12 @@ const READ_TOKEN: &str = "r3ad-token-for-tests";
 fn start_sink(data: &Path) -> Sink {
     let read = data.with_extension("read-token");
     std::fs::write(&read, format!("{READ_TOKEN}\n")).unwrap();
-    Sink::start_with(data, Some(TOKEN), &["--read-token-file", read.to_str().unwrap()], None)
+    Sink::start_with(
+        data,
+        Some(TOKEN),
+        &["--read-token-file", read.to_str().unwrap()],
+        None,
+    )
 }
 
 fn golden_log() -> Vec<u8> {
@@ -325,7 +330,12 @@ fn data_dir_comes_from_the_flag_the_environment_or_the_default() {
     if !Path::new("/var/lib/sluice/audit.jsonl").exists() {
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
-        for named in ["/var/lib/sluice", "--data-dir", "SLUICE_DATA_DIR", "--server"] {
+        for named in [
+            "/var/lib/sluice",
+            "--data-dir",
+            "SLUICE_DATA_DIR",
+            "--server",
+        ] {
             assert!(err.contains(named), "{named}: {err}");
         }
     }

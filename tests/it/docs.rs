@@ -470,7 +470,9 @@ fn broken_links(file: &Path, text: &str) -> Vec<String> {
         }
         if let Some(anchor) = anchor {
             let Ok(target_text) = std::fs::read_to_string(&resolved) else {
-                problems.push(format!("{name} (an anchor into something that is not a text file)"));
+                problems.push(format!(
+                    "{name} (an anchor into something that is not a text file)"
+                ));
                 continue;
             };
             if !anchors(&target_text).iter().any(|a| a == anchor) {
@@ -491,7 +493,11 @@ fn every_relative_link_and_anchor_in_readme_and_docs_resolves() {
         problems.extend(broken_links(&path, &text));
     }
     assert!(links > 40, "only {links} links found");
-    assert!(problems.is_empty(), "broken links:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -524,7 +530,10 @@ fn a_broken_link_or_anchor_is_caught() {
 #[test]
 fn the_example_event_body_is_recorded_as_documented() {
     let text = std::fs::read_to_string(repo().join("docs/audit-log.md")).unwrap();
-    let section = text.split("### An example event").nth(1).expect("the section");
+    let section = text
+        .split("### An example event")
+        .nth(1)
+        .expect("the section");
     let body = section
         .split("```json\n")
         .nth(1)
@@ -535,16 +544,25 @@ fn the_example_event_body_is_recorded_as_documented() {
     let r = sink.http(
         "POST",
         "/v1/events",
-        &[("Authorization", "Bearer t0ken"), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", "Bearer t0ken"),
+            ("Content-Type", "application/json"),
+        ],
         body.as_bytes(),
     );
     assert_eq!(r.status, 201, "{}", r.body);
     let record: serde_json::Value = serde_json::from_str(&sink.log_lines()[0]).unwrap();
     assert_eq!(record["changeId"], "CHG-1234");
     assert_eq!(record["changeIdSource"], "application");
-    assert_eq!(record["approvedBy"], serde_json::json!(["Bob Example <bob@example.com>"]));
+    assert_eq!(
+        record["approvedBy"],
+        serde_json::json!(["Bob Example <bob@example.com>"])
+    );
     assert_eq!(record["risk"], "low");
     assert_eq!(record["rollback"], "revert this commit");
     assert_eq!(record["phase"], "Succeeded");
-    assert_eq!(record["revision"], "4f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b");
+    assert_eq!(
+        record["revision"],
+        "4f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+    );
 }

@@ -38,11 +38,23 @@ impl World {
         // An app in a Git repository, with a change in the working tree.
         let app = root.join("repo/apps/web");
         std::fs::create_dir_all(&app).unwrap();
-        std::fs::write(app.join(".sluice.yaml"), "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n").unwrap();
-        std::fs::write(app.join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '1'}\n").unwrap();
+        std::fs::write(
+            app.join(".sluice.yaml"),
+            "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n",
+        )
+        .unwrap();
+        std::fs::write(
+            app.join("cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '1'}\n",
+        )
+        .unwrap();
         let nothing = root.join("repo/apps/nothing");
         std::fs::create_dir_all(&nothing).unwrap();
-        std::fs::write(nothing.join(".sluice.yaml"), "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n").unwrap();
+        std::fs::write(
+            nothing.join(".sluice.yaml"),
+            "apiVersion: sluice.io/v1alpha1\nkind: ChangePolicy\n",
+        )
+        .unwrap();
         std::fs::write(nothing.join("notes.yaml"), "# only a comment\n").unwrap();
         let git = |args: &[&str]| {
             let out = Command::new("git")
@@ -56,12 +68,30 @@ impl World {
         git(&["init", "-q"]);
         git(&["add", "-A"]);
         git(&["commit", "-q", "-m", "CHG-1: web"]);
-        std::fs::write(app.join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '2'}\n").unwrap();
-        std::fs::write(root.join("good.msg"), "CHG-1: raise replicas\n\nApproved-by: Bo <bo@example.com>\n").unwrap();
+        std::fs::write(
+            app.join("cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: '2'}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("good.msg"),
+            "CHG-1: raise replicas\n\nApproved-by: Bo <bo@example.com>\n",
+        )
+        .unwrap();
         std::fs::write(root.join("bad.msg"), "raise replicas\n").unwrap();
         std::fs::write(root.join("token"), "wr1te").unwrap();
         let world = World { _tmp: tmp, root };
-        let keygen = world.run(&["audit", "keygen", "--name", "example.com/log", "--out", "key"], &[]);
+        let keygen = world.run(
+            &[
+                "audit",
+                "keygen",
+                "--name",
+                "example.com/log",
+                "--out",
+                "key",
+            ],
+            &[],
+        );
         assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
         world
     }
@@ -116,64 +146,333 @@ const fn case(args: &'static [&'static str], exit: i32, says: &'static [&'static
 }
 
 const SHOP: &str = "examples/shop/.sluice.yaml";
-const ALLOW: &str = r#"{"windows":[{"kind":"allow","schedule":"* * * * *","duration":"1h","applications":["*"]}]}"#;
+const ALLOW: &str =
+    r#"{"windows":[{"kind":"allow","schedule":"* * * * *","duration":"1h","applications":["*"]}]}"#;
 const DENY: &str = r#"{"windows":[{"kind":"deny","schedule":"* * * * *","duration":"1h","applications":["*"],"description":"always"}]}"#;
 
 /// Every command, each exit code it can give.
 fn table() -> Vec<Case> {
     vec![
         // generate (in the app's directory), render
-        Case { dir: Some("repo/apps/web"), ..case(&["generate"], 0, &[]) },
-        Case { dir: Some("repo/apps"), ..case(&["generate"], 2, &[".sluice.yaml: not found"]) },
-        Case { dir: Some("repo/apps/nothing"), ..case(&["generate"], 2, &["renders to no objects"]) },
+        Case {
+            dir: Some("repo/apps/web"),
+            ..case(&["generate"], 0, &[])
+        },
+        Case {
+            dir: Some("repo/apps"),
+            ..case(&["generate"], 2, &[".sluice.yaml: not found"])
+        },
+        Case {
+            dir: Some("repo/apps/nothing"),
+            ..case(&["generate"], 2, &["renders to no objects"])
+        },
         case(&["render", "@repo/apps/web"], 0, &[]),
-        case(&["render", "@repo/apps/nothing"], 2, &["renders to no objects"]),
+        case(
+            &["render", "@repo/apps/nothing"],
+            2,
+            &["renders to no objects"],
+        ),
         case(&["render", "@nowhere"], 2, &["not a directory"]),
-        case(&["render", "@repo/apps/web", "--env", "X"], 2, &["expected KEY=VALUE"]),
+        case(
+            &["render", "@repo/apps/web", "--env", "X"],
+            2,
+            &["expected KEY=VALUE"],
+        ),
         // diff (in the repository)
-        Case { dir: Some("repo"), ..case(&["diff", "apps/web"], 0, &[]) },
-        Case { dir: Some("repo"), ..case(&["diff", "apps/web", "--exit-code"], 1, &[]) },
-        Case { dir: Some("repo"), ..case(&["diff", "apps/web", "--base", "nosuch"], 2, &["git branch -a"]) },
-        Case { dir: Some("repo"), ..case(&["diff", "apps/web", "--base", "nosuch", "--exit-code"], 2, &["revision \"nosuch\""]) },
+        Case {
+            dir: Some("repo"),
+            ..case(&["diff", "apps/web"], 0, &[])
+        },
+        Case {
+            dir: Some("repo"),
+            ..case(&["diff", "apps/web", "--exit-code"], 1, &[])
+        },
+        Case {
+            dir: Some("repo"),
+            ..case(
+                &["diff", "apps/web", "--base", "nosuch"],
+                2,
+                &["git branch -a"],
+            )
+        },
+        Case {
+            dir: Some("repo"),
+            ..case(
+                &["diff", "apps/web", "--base", "nosuch", "--exit-code"],
+                2,
+                &["revision \"nosuch\""],
+            )
+        },
         // window check: allowed, closed, invalid
-        case(&["window", "check", "--policy", "@nowhere.yaml", "--app", "shop"], 2, &["nowhere.yaml"]),
+        case(
+            &[
+                "window",
+                "check",
+                "--policy",
+                "@nowhere.yaml",
+                "--app",
+                "shop",
+            ],
+            2,
+            &["nowhere.yaml"],
+        ),
         // guard: allowed, closed, invalid policy
-        Case { env: &[("SLUICE_GUARD_POLICY", ALLOW), ("SLUICE_APP", "shop")], ..case(&["guard"], 0, &[]) },
-        Case { env: &[("SLUICE_GUARD_POLICY", DENY), ("SLUICE_APP", "shop")], ..case(&["guard"], 3, &["blocked: deny window 'always'"]) },
-        Case { env: &[("SLUICE_GUARD_POLICY", "{\"windows\": 1}")], ..case(&["guard"], 2, &[]) },
+        Case {
+            env: &[("SLUICE_GUARD_POLICY", ALLOW), ("SLUICE_APP", "shop")],
+            ..case(&["guard"], 0, &[])
+        },
+        Case {
+            env: &[("SLUICE_GUARD_POLICY", DENY), ("SLUICE_APP", "shop")],
+            ..case(&["guard"], 3, &["blocked: deny window 'always'"])
+        },
+        Case {
+            env: &[("SLUICE_GUARD_POLICY", "{\"windows\": 1}")],
+            ..case(&["guard"], 2, &[])
+        },
         // serve: refused before anything starts, or a log that does not verify
-        case(&["serve", "--data-dir", "@s1"], 2, &["--token-file FILE", "--insecure-no-auth"]),
-        case(&["serve", "--data-dir", "@s2", "--token-file", "@token", "--listen", "nonsense"], 2, &["--listen \"nonsense\"", "127.0.0.1:8080"]),
-        case(&["serve", "--data-dir", "@s3", "--token-file", "@nowhere"], 2, &["--token-file", "sluice-sink-token"]),
-        case(&["serve", "--data-dir", "@broken", "--insecure-no-auth", "--listen", "127.0.0.1:0"], 1, &["line 3 (seq 3)", "hash does not match"]),
+        case(
+            &["serve", "--data-dir", "@s1"],
+            2,
+            &["--token-file FILE", "--insecure-no-auth"],
+        ),
+        case(
+            &[
+                "serve",
+                "--data-dir",
+                "@s2",
+                "--token-file",
+                "@token",
+                "--listen",
+                "nonsense",
+            ],
+            2,
+            &["--listen \"nonsense\"", "127.0.0.1:8080"],
+        ),
+        case(
+            &["serve", "--data-dir", "@s3", "--token-file", "@nowhere"],
+            2,
+            &["--token-file", "sluice-sink-token"],
+        ),
+        case(
+            &[
+                "serve",
+                "--data-dir",
+                "@broken",
+                "--insecure-no-auth",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            1,
+            &["line 3 (seq 3)", "hash does not match"],
+        ),
         // audit verify, list, show, exceptions
         case(&["audit", "verify", "--data-dir", "@data"], 0, &[]),
-        case(&["audit", "verify", "--data-dir", "@broken"], 1, &["hash does not match"]),
-        case(&["audit", "verify", "--data-dir", "@empty"], 2, &["has no audit log", "--data-dir", "SLUICE_DATA_DIR", "--server"]),
-        case(&["audit", "verify", "-o", "csv", "--data-dir", "@data"], 2, &["[possible values: table, json, yaml]"]),
+        case(
+            &["audit", "verify", "--data-dir", "@broken"],
+            1,
+            &["hash does not match"],
+        ),
+        case(
+            &["audit", "verify", "--data-dir", "@empty"],
+            2,
+            &[
+                "has no audit log",
+                "--data-dir",
+                "SLUICE_DATA_DIR",
+                "--server",
+            ],
+        ),
+        case(
+            &["audit", "verify", "-o", "csv", "--data-dir", "@data"],
+            2,
+            &["[possible values: table, json, yaml]"],
+        ),
         case(&["audit", "list", "--data-dir", "@data"], 0, &[]),
-        case(&["audit", "list", "--data-dir", "@nowhere"], 2, &["no data directory at", "--data-dir", "SLUICE_DATA_DIR", "--server"]),
-        case(&["audit", "list", "--data-dir", "@data", "--since", "yesterday"], 2, &["24h"]),
-        case(&["audit", "list", "--server", "http://127.0.0.1:9"], 1, &["is the sink reachable"]),
-        case(&["audit", "show", "CHG-1240", "--data-dir", "@data"], 0, &[]),
-        case(&["audit", "show", "CHG-9", "--data-dir", "@data"], 1, &["sluice audit list shows the change ids"]),
-        case(&["audit", "show", "CHG-9", "--format", "wide", "--data-dir", "@data"], 2, &["[possible values: table, json, yaml, csv]"]),
-        case(&["audit", "exceptions", "--data-dir", "@data", "-o", "csv"], 0, &[]),
-        case(&["audit", "exceptions", "--data-dir", "@empty"], 2, &["--data-dir"]),
+        case(
+            &["audit", "list", "--data-dir", "@nowhere"],
+            2,
+            &[
+                "no data directory at",
+                "--data-dir",
+                "SLUICE_DATA_DIR",
+                "--server",
+            ],
+        ),
+        case(
+            &[
+                "audit",
+                "list",
+                "--data-dir",
+                "@data",
+                "--since",
+                "yesterday",
+            ],
+            2,
+            &["24h"],
+        ),
+        case(
+            &["audit", "list", "--server", "http://127.0.0.1:9"],
+            1,
+            &["is the sink reachable"],
+        ),
+        case(
+            &["audit", "show", "CHG-1240", "--data-dir", "@data"],
+            0,
+            &[],
+        ),
+        case(
+            &["audit", "show", "CHG-9", "--data-dir", "@data"],
+            1,
+            &["sluice audit list shows the change ids"],
+        ),
+        case(
+            &[
+                "audit",
+                "show",
+                "CHG-9",
+                "--format",
+                "wide",
+                "--data-dir",
+                "@data",
+            ],
+            2,
+            &["[possible values: table, json, yaml, csv]"],
+        ),
+        case(
+            &["audit", "exceptions", "--data-dir", "@data", "-o", "csv"],
+            0,
+            &[],
+        ),
+        case(
+            &["audit", "exceptions", "--data-dir", "@empty"],
+            2,
+            &["--data-dir"],
+        ),
         // audit keygen, archive, export
-        case(&["audit", "keygen", "--name", "example.com/log2", "--out", "@other"], 0, &[]),
-        case(&["audit", "keygen", "--name", "example.com/log", "--out", "@key"], 1, &["exists already"]),
-        case(&["audit", "keygen", "--name", "a b", "--out", "@k2"], 2, &["--name"]),
-        case(&["audit", "archive", "--data-dir", "@data", "--archive", "@archive"], 0, &[]),
-        case(&["audit", "archive", "--data-dir", "@empty", "--archive", "@archive"], 2, &["--data-dir"]),
-        case(&["audit", "export", "--data-dir", "@data", "--public-key", "@key.pub", "--from", "2026-11-01T00:00:00Z", "--to", "2026-12-01T00:00:00Z", "--out", "@bundle"], 1, &["checkpoint"]),
-        case(&["audit", "export", "--data-dir", "@data", "--public-key", "@key.pub", "--from", "x", "--to", "y", "--out", "@bundle"], 2, &["RFC 3339"]),
-        case(&["audit", "export", "--data-dir", "@data", "--public-key", "@nowhere.pub", "--from", "2026-11-01T00:00:00Z", "--to", "2026-12-01T00:00:00Z", "--out", "@bundle"], 2, &["--public-key", "sluice audit keygen"]),
+        case(
+            &[
+                "audit",
+                "keygen",
+                "--name",
+                "example.com/log2",
+                "--out",
+                "@other",
+            ],
+            0,
+            &[],
+        ),
+        case(
+            &[
+                "audit",
+                "keygen",
+                "--name",
+                "example.com/log",
+                "--out",
+                "@key",
+            ],
+            1,
+            &["exists already"],
+        ),
+        case(
+            &["audit", "keygen", "--name", "a b", "--out", "@k2"],
+            2,
+            &["--name"],
+        ),
+        case(
+            &[
+                "audit",
+                "archive",
+                "--data-dir",
+                "@data",
+                "--archive",
+                "@archive",
+            ],
+            0,
+            &[],
+        ),
+        case(
+            &[
+                "audit",
+                "archive",
+                "--data-dir",
+                "@empty",
+                "--archive",
+                "@archive",
+            ],
+            2,
+            &["--data-dir"],
+        ),
+        case(
+            &[
+                "audit",
+                "export",
+                "--data-dir",
+                "@data",
+                "--public-key",
+                "@key.pub",
+                "--from",
+                "2026-11-01T00:00:00Z",
+                "--to",
+                "2026-12-01T00:00:00Z",
+                "--out",
+                "@bundle",
+            ],
+            1,
+            &["checkpoint"],
+        ),
+        case(
+            &[
+                "audit",
+                "export",
+                "--data-dir",
+                "@data",
+                "--public-key",
+                "@key.pub",
+                "--from",
+                "x",
+                "--to",
+                "y",
+                "--out",
+                "@bundle",
+            ],
+            2,
+            &["RFC 3339"],
+        ),
+        case(
+            &[
+                "audit",
+                "export",
+                "--data-dir",
+                "@data",
+                "--public-key",
+                "@nowhere.pub",
+                "--from",
+                "2026-11-01T00:00:00Z",
+                "--to",
+                "2026-12-01T00:00:00Z",
+                "--out",
+                "@bundle",
+            ],
+            2,
+            &["--public-key", "sluice audit keygen"],
+        ),
         // lint-commit
-        case(&["lint-commit", "@good.msg", "--min-approvers", "1"], 0, &[]),
-        case(&["lint-commit", "@bad.msg"], 1, &["must start with a change id"]),
+        case(
+            &["lint-commit", "@good.msg", "--min-approvers", "1"],
+            0,
+            &[],
+        ),
+        case(
+            &["lint-commit", "@bad.msg"],
+            1,
+            &["must start with a change id"],
+        ),
         case(&["lint-commit", "@nowhere.msg"], 2, &["commit-msg hook"]),
-        case(&["lint-commit", "@good.msg", "--pattern", "("], 2, &["--pattern"]),
+        case(
+            &["lint-commit", "@good.msg", "--pattern", "("],
+            2,
+            &["--pattern"],
+        ),
         // the binary itself
         case(&["no-such-command"], 2, &["unrecognized subcommand"]),
     ]
@@ -183,12 +482,25 @@ fn table() -> Vec<Case> {
 fn window_cases() -> Vec<(Vec<String>, i32, Vec<&'static str>)> {
     let shop = project_root().join(SHOP).display().to_string();
     let check = |at: &str| {
-        vec!["window".to_owned(), "check".into(), "--policy".into(), shop.clone(), "--app".into(), "shop".into(), "--at".into(), at.to_owned()]
+        vec![
+            "window".to_owned(),
+            "check".into(),
+            "--policy".into(),
+            shop.clone(),
+            "--app".into(),
+            "shop".into(),
+            "--at".into(),
+            at.to_owned(),
+        ]
     };
     vec![
         (check("2026-11-24T02:10:00+01:00"), 0, vec![]),
         (check("2026-11-25T15:00:00+01:00"), 3, vec![]),
-        (check("tomorrow"), 2, vec!["write e.g. 2026-11-24T02:00:00Z"]),
+        (
+            check("tomorrow"),
+            2,
+            vec!["write e.g. 2026-11-24T02:00:00Z"],
+        ),
     ]
 }
 
@@ -207,7 +519,13 @@ fn check(args: &[String], out: &Output, exit: i32, says: &[&str]) -> Option<Stri
     if exit != 0 && err.contains("panicked") {
         wrong.push("it panicked".into());
     }
-    (!wrong.is_empty()).then(|| format!("sluice {}: {}\n  stderr: {err}", args.join(" "), wrong.join("; ")))
+    (!wrong.is_empty()).then(|| {
+        format!(
+            "sluice {}: {}\n  stderr: {err}",
+            args.join(" "),
+            wrong.join("; ")
+        )
+    })
 }
 
 fn run_case(world: &World, c: &Case) -> (Vec<String>, Output) {
@@ -246,16 +564,36 @@ fn every_command_exits_by_the_one_table_and_names_the_fix() {
         problems.extend(check(&args, &out, exit, &says));
         commands.insert(command_of(&words));
     }
-    assert!(problems.is_empty(), "{} cases do not hold:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} cases do not hold:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     // Every command of the binary is in the table (the clap tree, as the grammar test walks it).
     let help = String::from_utf8(world.run(&["help"], &[]).stdout).unwrap();
-    for line in help.lines().skip_while(|l| !l.starts_with("Commands:")).skip(1) {
-        let Some(name) = line.split_whitespace().next() else { break };
+    for line in help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+    {
+        let Some(name) = line.split_whitespace().next() else {
+            break;
+        };
         if name != "help" && !["audit", "window"].contains(&name) {
             assert!(commands.contains(name), "{name} has no exit-code case");
         }
     }
-    for sub in ["audit verify", "audit list", "audit show", "audit exceptions", "audit keygen", "audit archive", "audit export", "window check"] {
+    for sub in [
+        "audit verify",
+        "audit list",
+        "audit show",
+        "audit exceptions",
+        "audit keygen",
+        "audit archive",
+        "audit export",
+        "window check",
+    ] {
         assert!(commands.contains(sub), "{sub} has no exit-code case");
     }
 }
@@ -278,7 +616,10 @@ fn the_table_is_the_one_readme_states() {
         "| 2 | usage or input error",
         "| 3 | the maintenance window is closed",
     ] {
-        assert!(readme.contains(row), "README.md's exit-code table has no row {row:?}");
+        assert!(
+            readme.contains(row),
+            "README.md's exit-code table has no row {row:?}"
+        );
     }
 }
 
@@ -286,13 +627,20 @@ fn the_table_is_the_one_readme_states() {
 fn a_case_that_does_not_hold_is_named() {
     // The control: the checks above fail on a wrong code or a missing hint.
     let world = World::new();
-    let c = case(&["audit", "list", "--data-dir", "@nowhere"], 2, &["--data-dir"]);
+    let c = case(
+        &["audit", "list", "--data-dir", "@nowhere"],
+        2,
+        &["--data-dir"],
+    );
     let (args, out) = run_case(&world, &c);
     assert_eq!(check(&args, &out, 2, &["--data-dir"]), None);
     let wrong_code = check(&args, &out, 1, &[]).expect("a wrong exit code is caught");
     assert!(wrong_code.contains("exit Some(2), not 1"), "{wrong_code}");
     let no_hint = check(&args, &out, 2, &["kubectl apply"]).expect("a missing hint is caught");
-    assert!(no_hint.contains("does not say \"kubectl apply\""), "{no_hint}");
+    assert!(
+        no_hint.contains("does not say \"kubectl apply\""),
+        "{no_hint}"
+    );
 }
 
 #[test]
@@ -323,7 +671,11 @@ fn the_documented_commit_msg_hook_refuses_a_bad_message_and_takes_a_good_one() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path();
     let bin_dir = std::path::Path::new(bin()).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let sh = |script: &str| {
         Command::new("sh")
             .args(["-c", script])
@@ -342,10 +694,17 @@ fn the_documented_commit_msg_hook_refuses_a_bad_message_and_takes_a_good_one() {
     std::fs::write(repo.join("a.txt"), "a").unwrap();
     let bad = sh("git add a.txt && git commit -q -m 'raise replicas'");
     assert!(!bad.status.success(), "a bad message was committed");
-    assert!(stderr(&bad).contains("must start with a change id"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("must start with a change id"),
+        "{}",
+        stderr(&bad)
+    );
     // The author does not approve their own change: the hook passes --author from git.
     let own = sh("git commit -q -m 'CHG-7: raise replicas' -m 'Approved-by: Ann Author <ann@example.com>\nRollback: revert'");
-    assert!(!own.status.success(), "the author approved their own change");
+    assert!(
+        !own.status.success(),
+        "the author approved their own change"
+    );
     assert!(stderr(&own).contains("found 0"), "{}", stderr(&own));
     let good = sh("git commit -q -m 'CHG-7: raise replicas' -m 'Approved-by: Bo <bo@example.com>\nRollback: revert'");
     assert!(good.status.success(), "{}", stderr(&good));

@@ -434,14 +434,20 @@ fn guard_job_carries_the_policy_and_the_environment() {
     assert_eq!(policy["guard"]["onClosed"], "wait");
     // The report goes with the Job's projected ServiceAccount token for the sink's audience (no shared
     // Secret in the app's namespace), which the Kubernetes schemas of the golden cases accept.
-    assert_eq!(value("SLUICE_REPORT_TOKEN_FILE"), "/var/run/secrets/sluice/token");
+    assert_eq!(
+        value("SLUICE_REPORT_TOKEN_FILE"),
+        "/var/run/secrets/sluice/token"
+    );
     assert!(!env.contains_key("SLUICE_REPORT_TOKEN"));
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(
         pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]["audience"],
         "sluice"
     );
-    assert_eq!(container["volumeMounts"][0]["mountPath"], "/var/run/secrets/sluice");
+    assert_eq!(
+        container["volumeMounts"][0]["mountPath"],
+        "/var/run/secrets/sluice"
+    );
 }
 
 #[test]

@@ -302,8 +302,15 @@ fn the_offline_preview_builds_and_every_object_is_valid() {
         "one verb, on tokenreviews only"
     );
     let (report, ok) = validate(&objs);
-    assert!(ok, "objects invalid against Kubernetes {KUBE_VERSION}: {report:#}");
-    assert_eq!(report["validated"].as_array().map(Vec::len), Some(objs.len()), "{report:#}");
+    assert!(
+        ok,
+        "objects invalid against Kubernetes {KUBE_VERSION}: {report:#}"
+    );
+    assert_eq!(
+        report["validated"].as_array().map(Vec::len),
+        Some(objs.len()),
+        "{report:#}"
+    );
 }
 
 #[test]

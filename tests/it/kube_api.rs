@@ -188,10 +188,18 @@ impl KubeApi {
     /// The TokenReview API: see the module doc.
     fn token_review(&self, conn: &mut TcpStream, body: &[u8]) -> bool {
         let Ok(request) = serde_json::from_slice::<Value>(body) else {
-            return respond(conn, 400, &status(400, "BadRequest", "the body is not JSON"));
+            return respond(
+                conn,
+                400,
+                &status(400, "BadRequest", "the body is not JSON"),
+            );
         };
         if request["apiVersion"] != "authentication.k8s.io/v1" || request["kind"] != "TokenReview" {
-            let body = status(400, "BadRequest", "the object is not an authentication.k8s.io/v1 TokenReview");
+            let body = status(
+                400,
+                "BadRequest",
+                "the object is not an authentication.k8s.io/v1 TokenReview",
+            );
             return respond(conn, 400, &body);
         }
         let token = request["spec"]["token"].as_str().unwrap_or("");
@@ -206,9 +214,12 @@ impl KubeApi {
         store.requests.push("tokenreview".to_owned());
         let known = store.tokens.get(token).cloned();
         let status = match known {
-            None => json!({"user": {}, "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive, token lookup failed]"}),
+            None => {
+                json!({"user": {}, "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive, token lookup failed]"})
+            }
             Some((ns, sa, pod, audiences)) => {
-                let matched: Vec<&String> = asked.iter().filter(|a| audiences.contains(a)).collect();
+                let matched: Vec<&String> =
+                    asked.iter().filter(|a| audiences.contains(a)).collect();
                 if matched.is_empty() {
                     json!({"user": {}, "error": format!(
                         "[invalid bearer token, token audiences {audiences:?} is invalid for the target audiences {asked:?}, unknown]")})
@@ -291,7 +302,11 @@ impl KubeApi {
                 if target.split('?').next() == Some("/apis/authentication.k8s.io/v1/tokenreviews") {
                     self.token_review(&mut conn, &body)
                 } else {
-                    let body = status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+                    let body = status(
+                        405,
+                        "MethodNotAllowed",
+                        "the server does not allow this method on the requested resource",
+                    );
                     respond(&mut conn, 405, &body)
                 }
             } else if authorized {

@@ -229,8 +229,8 @@ fn sink_metrics_named_in_rules_exist_in_the_sink() {
         "src/sink/evidence.rs",
         "src/archive/uploader.rs",
     ]
-        .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
-        .concat();
+    .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
+    .concat();
     let rule = object(built(), "PrometheusRule", "sluice");
     for r in rule["spec"]["groups"][0]["rules"]
         .as_array()

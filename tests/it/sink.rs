@@ -23,7 +23,12 @@ fn read_auth() -> (&'static str, String) {
 fn with_read_token(data: &std::path::Path) -> Sink {
     let file = data.with_extension("read-token");
     std::fs::write(&file, READ_TOKEN).unwrap();
-    Sink::start_with(data, Some(TOKEN), &["--read-token-file", file.to_str().unwrap()], None)
+    Sink::start_with(
+        data,
+        Some(TOKEN),
+        &["--read-token-file", file.to_str().unwrap()],
+        None,
+    )
 }
 
 fn post(sink: &Sink, path: &str, body: &str) -> crate::support::Resp {
@@ -1514,7 +1519,13 @@ fn three_pipelined_requests_with_a_half_close_get_three_answers() {
     let sink = Sink::start(&dir.path().join("data"), Some(TOKEN));
     let mut bytes = String::new();
     for i in 0..2 {
-        let body = event_body("deployed", "shop", &format!("2026-11-20T10:00:0{i}Z"), "r", None);
+        let body = event_body(
+            "deployed",
+            "shop",
+            &format!("2026-11-20T10:00:0{i}Z"),
+            "r",
+            None,
+        );
         bytes.push_str(&format!(
             "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()

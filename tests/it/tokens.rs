@@ -27,19 +27,41 @@ fn serve_without_a_token_on_every_interface_exits_2_with_the_fix() {
         let out = sluice_in(dir.path(), &args, &[]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        for fix in ["--token-file FILE", "openssl rand -hex 32", "--read-token-file", "--insecure-no-auth"] {
-            assert!(err.contains(fix), "{args:?}: the message names {fix:?}: {err}");
+        for fix in [
+            "--token-file FILE",
+            "openssl rand -hex 32",
+            "--read-token-file",
+            "--insecure-no-auth",
+        ] {
+            assert!(
+                err.contains(fix),
+                "{args:?}: the message names {fix:?}: {err}"
+            );
         }
-        assert!(!dir.path().join("d").exists(), "{args:?}: nothing was created");
+        assert!(
+            !dir.path().join("d").exists(),
+            "{args:?}: nothing was created"
+        );
     }
     // --insecure-no-auth does not open a sink to the network.
     let out = sluice_in(
         dir.path(),
-        &["serve", "--data-dir", "d", "--insecure-no-auth", "--listen", "0.0.0.0:0"],
+        &[
+            "serve",
+            "--data-dir",
+            "d",
+            "--insecure-no-auth",
+            "--listen",
+            "0.0.0.0:0",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("only on a loopback address: --listen 127.0.0.1:0"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("only on a loopback address: --listen 127.0.0.1:0"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.path().join("d").exists());
 }
 
@@ -50,8 +72,17 @@ fn insecure_no_auth_on_loopback_starts_and_warns_at_every_start() {
     for start in 0..2 {
         // Sink::start without a token passes --insecure-no-auth and a 127.0.0.1 address.
         let mut sink = Sink::start(&data, None);
-        let body = event_body("deployed", "shop", &format!("2026-11-20T10:00:0{start}Z"), "r", None);
-        assert_eq!(sink.http("POST", "/v1/events", &[], body.as_bytes()).status, 201);
+        let body = event_body(
+            "deployed",
+            "shop",
+            &format!("2026-11-20T10:00:0{start}Z"),
+            "r",
+            None,
+        );
+        assert_eq!(
+            sink.http("POST", "/v1/events", &[], body.as_bytes()).status,
+            201
+        );
         assert_eq!(sink.http("GET", "/v1/records", &[], b"").status, 200);
         let log = sink.stderr();
         let warning = log
@@ -79,25 +110,63 @@ fn the_write_token_never_reads_and_the_read_token_never_writes() {
     let bearer = |t: &str| format!("Bearer {t}");
     let w = bearer(WRITE);
     let r = bearer(READ);
-    assert_eq!(sink.http("POST", "/v1/events", &[("Authorization", &w)], body.as_bytes()).status, 201);
-    let refused = sink.http("POST", "/v1/events", &[("Authorization", &r)], body.as_bytes());
+    assert_eq!(
+        sink.http(
+            "POST",
+            "/v1/events",
+            &[("Authorization", &w)],
+            body.as_bytes()
+        )
+        .status,
+        201
+    );
+    let refused = sink.http(
+        "POST",
+        "/v1/events",
+        &[("Authorization", &r)],
+        body.as_bytes(),
+    );
     assert_eq!(refused.status, 401);
-    assert!(refused.body.contains("this is the read token"), "{}", refused.body);
+    assert!(
+        refused.body.contains("this is the read token"),
+        "{}",
+        refused.body
+    );
     let refused = sink.http("GET", "/v1/records", &[("Authorization", &w)], b"");
     assert_eq!(refused.status, 401);
-    assert!(refused.body.contains("this is the write token: reads need the read token"), "{}", refused.body);
-    assert_eq!(sink.http("GET", "/v1/records", &[("Authorization", &r)], b"").status, 200);
+    assert!(
+        refused
+            .body
+            .contains("this is the write token: reads need the read token"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        sink.http("GET", "/v1/records", &[("Authorization", &r)], b"")
+            .status,
+        200
+    );
     // What `sluice audit --server` says when given the write token.
     let token = dir.path().join("given");
     std::fs::write(&token, WRITE).unwrap();
     let out = sluice_in(
         dir.path(),
-        &["audit", "list", "--server", &format!("http://{}", sink.addr), "--token-file", token.to_str().unwrap()],
+        &[
+            "audit",
+            "list",
+            "--server",
+            &format!("http://{}", sink.addr),
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("this is the write token: reads need the read token"), "{err}");
+    assert!(
+        err.contains("this is the write token: reads need the read token"),
+        "{err}"
+    );
     assert!(err.contains("key read-token"), "{err}");
     // Without --read-token-file, reading over HTTP is off (the write token does not stand in).
     let dir2 = tempfile::tempdir().unwrap();
@@ -147,29 +216,68 @@ fn a_guard_reports_with_its_serviceaccount_token_for_its_own_namespace_only() {
     let ok = sink.http("POST", "/v1/guard", &auth, guard_report("shop").as_bytes());
     assert_eq!(ok.status, 201, "{}", ok.body);
     // Namespace A's token for an app deployed to namespace B: refused, nothing written.
-    let other = sink.http("POST", "/v1/guard", &auth, guard_report("payments").as_bytes());
+    let other = sink.http(
+        "POST",
+        "/v1/guard",
+        &auth,
+        guard_report("payments").as_bytes(),
+    );
     assert_eq!(other.status, 403, "{}", other.body);
     assert!(
-        other.body.contains("a guard of namespace \\\"shop\\\" may report only for apps deployed to \\\"shop\\\""),
+        other.body.contains(
+            "a guard of namespace \\\"shop\\\" may report only for apps deployed to \\\"shop\\\""
+        ),
         "{}",
         other.body
     );
     // The guard's token cannot POST /v1/events, nor read.
     let event = event_body("deployed", "shop", "2026-11-20T10:00:00Z", "r", None);
-    assert_eq!(sink.http("POST", "/v1/events", &auth, event.as_bytes()).status, 401);
+    assert_eq!(
+        sink.http("POST", "/v1/events", &auth, event.as_bytes())
+            .status,
+        401
+    );
     assert_eq!(sink.http("GET", "/v1/records", &auth, b"").status, 401);
     // A token for another audience (the API server's own), and one the API server never issued.
     let api_token = api.issue_token("shop", "default", "p", &[crate::kube_api::API_AUDIENCE]);
-    for (token, what) in [(api_token.as_str(), "audience"), ("forged.token.value", "unknown")] {
+    for (token, what) in [
+        (api_token.as_str(), "audience"),
+        ("forged.token.value", "unknown"),
+    ] {
         let bearer = format!("Bearer {token}");
-        let r = sink.http("POST", "/v1/guard", &[("Authorization", &bearer)], guard_report("shop").as_bytes());
+        let r = sink.http(
+            "POST",
+            "/v1/guard",
+            &[("Authorization", &bearer)],
+            guard_report("shop").as_bytes(),
+        );
         assert_eq!(r.status, 401, "{what}: {}", r.body);
     }
-    assert_eq!(sink.log_lines().len(), 1, "only the report for its own namespace");
+    assert_eq!(
+        sink.log_lines().len(),
+        1,
+        "only the report for its own namespace"
+    );
     assert!(sink.log_lines()[0].contains("\"namespace\":\"shop\""));
-    // The write token of Argo CD Notifications still writes events.
+    // The write token of Argo CD Notifications writes events, and no guard decisions here.
     let w = format!("Bearer {WRITE}");
-    assert_eq!(sink.http("POST", "/v1/events", &[("Authorization", &w)], event.as_bytes()).status, 201);
+    assert_eq!(
+        sink.http(
+            "POST",
+            "/v1/events",
+            &[("Authorization", &w)],
+            event.as_bytes()
+        )
+        .status,
+        201
+    );
+    let as_write = sink.http(
+        "POST",
+        "/v1/guard",
+        &[("Authorization", &w)],
+        guard_report("shop").as_bytes(),
+    );
+    assert_eq!(as_write.status, 401, "{}", as_write.body);
     assert!(!sink.stderr().contains(&shop), "a token is never logged");
 
     // The sink asked as the API documents it, and every answer is a valid TokenReview.
@@ -180,7 +288,10 @@ fn a_guard_reports_with_its_serviceaccount_token_for_its_own_namespace_only() {
         assert_eq!(request["kind"], "TokenReview");
         assert_eq!(request["spec"]["audiences"], json!(["sluice"]));
     }
-    assert_eq!(reviews[0].1["status"]["user"]["username"], "system:serviceaccount:shop:default");
+    assert_eq!(
+        reviews[0].1["status"]["user"]["username"],
+        "system:serviceaccount:shop:default"
+    );
     validate_token_reviews(dir.path(), &reviews);
 }
 
@@ -207,7 +318,10 @@ fn validate_token_reviews(dir: &Path, reviews: &[(Value, Value)]) {
         .args(["-c", "import json, sys, kubernetes_validate\nkubernetes_validate.validate(json.load(open(sys.argv[1]))[0], '1.33', strict=True)", file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!refused.status.success(), "the schema check accepts anything");
+    assert!(
+        !refused.status.success(),
+        "the schema check accepts anything"
+    );
 }
 
 /// The real guard binary, as its Job runs it: the projected token file, the report URL of the policy.
@@ -217,9 +331,14 @@ fn the_guard_binary_reports_with_the_token_file_of_its_job() {
     let api = KubeApi::start();
     let sink = guarded_sink(dir.path(), &api);
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, api.issue_token("shop", "default", "sluice-guard-shop-1", &["sluice"])).unwrap();
-    let policy = json!({"windows": [], "guard": {"report": format!("http://{}/v1/guard", sink.addr)}})
-        .to_string();
+    std::fs::write(
+        &token_file,
+        api.issue_token("shop", "default", "sluice-guard-shop-1", &["sluice"]),
+    )
+    .unwrap();
+    let policy =
+        json!({"windows": [], "guard": {"report": format!("http://{}/v1/guard", sink.addr)}})
+            .to_string();
     let guard = |namespace: &str| {
         Command::new(bin())
             .arg("guard")

@@ -285,18 +285,26 @@ mod tests {
 
     #[test]
     fn a_reporting_guard_carries_a_token_for_the_sinks_audience_and_no_shared_secret() {
-        let p = policy("guard: {enabled: true, report: 'http://sluice-sink.argocd.svc:8080/v1/guard'}\n");
+        let p = policy(
+            "guard: {enabled: true, report: 'http://sluice-sink.argocd.svc:8080/v1/guard'}\n",
+        );
         let job = Value::Object(job(&p, &app()).unwrap());
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(
             pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"],
             json!({"audience": "sluice", "expirationSeconds": 600, "path": "token"})
         );
-        assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"], REPORT_TOKEN_DIR);
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][0]["mountPath"],
+            REPORT_TOKEN_DIR
+        );
         assert_eq!(pod["automountServiceAccountToken"], false);
         let text = job.to_string();
         assert!(text.contains("SLUICE_REPORT_TOKEN_FILE"), "{text}");
-        assert!(!text.contains("secretKeyRef") && !text.contains("sluice-sink-token"), "{text}");
+        assert!(
+            !text.contains("secretKeyRef") && !text.contains("sluice-sink-token"),
+            "{text}"
+        );
         // Without a report: no token at all.
         let quiet = Value::Object(super::job(&policy("guard: {enabled: true}\n"), &app()).unwrap());
         assert!(quiet["spec"]["template"]["spec"].get("volumes").is_none());
