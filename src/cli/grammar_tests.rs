@@ -14,9 +14,16 @@ const RECORDS: &[&str] = &["table", "wide", "json", "yaml", "csv"];
 const CHANGE: &[&str] = &["table", "json", "yaml", "csv"];
 const SUMMARY: &[&str] = &["table", "json", "yaml"];
 
-/// Every leaf command: its kind of output (`None`: it prints no data to choose a form for, with why),
+/// A leaf command: its path, its kind of output (`Err`: it prints no data to choose a form for, and why),
 /// and the arguments that make a minimal valid call of it.
-const COMMANDS: &[(&str, Result<&[&str], &str>, &[&str])] = &[
+type Entry = (
+    &'static str,
+    Result<&'static [&'static str], &'static str>,
+    &'static [&'static str],
+);
+
+/// Every leaf command.
+const COMMANDS: &[Entry] = &[
     (
         "generate",
         Err("JSON documents, the form Argo CD's plugin contract fixes; `render -o` is the same for people"),

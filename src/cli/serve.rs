@@ -39,10 +39,10 @@ pub(super) struct ServeArgs {
     /// --listen address (127.0.0.1, ::1); a warning is logged at every start.
     #[arg(long, conflicts_with_all = ["token_file", "read_token_file", "guard_token_review"])]
     insecure_no_auth: bool,
-    /// Take guard reports (POST /v1/guard) with the guard Job's projected ServiceAccount token, checked
-    /// with the Kubernetes TokenReview API (needs create on tokenreviews): a guard may then report only
+    /// Take guard reports (POST /v1/guard) with the guard Job's projected `ServiceAccount` token, checked
+    /// with the Kubernetes `TokenReview` API (needs create on tokenreviews): a guard may then report only
     /// for apps deployed to its own namespace, and never writes /v1/events. Uses --kubeconfig, else the
-    /// in-cluster ServiceAccount.
+    /// in-cluster `ServiceAccount`.
     #[arg(long)]
     guard_token_review: bool,
     /// The audience a guard's token must be issued for (the serviceAccountToken projection's audience).

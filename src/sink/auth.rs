@@ -5,12 +5,12 @@
 //! | caller | credential | may |
 //! |---|---|---|
 //! | Argo CD Notifications | the write token (`--token-file`) | `POST /v1/events` (and `POST /v1/guard` on a sink without `--guard-token-review`) |
-//! | a guard Job | its projected ServiceAccount token, audience `sluice`, checked with the Kubernetes TokenReview API (`--guard-token-review`) | `POST /v1/guard` for apps deployed to the token's own namespace |
+//! | a guard Job | its projected `ServiceAccount` token, audience `sluice`, checked with the Kubernetes `TokenReview` API (`--guard-token-review`) | `POST /v1/guard` for apps deployed to the token's own namespace |
 //! | an auditor | the read token (`--read-token-file`) | `GET /v1/records` |
 //! | anyone | none (`--insecure-no-auth`, loopback only) | everything |
 //!
 //! The write token never reads and the read token never writes; a guard's token never writes
-//! `/v1/events`. The TokenReview call itself is behind [`Reviewer`] (src/sink/tokenreview.rs), so the
+//! `/v1/events`. The `TokenReview` call itself is behind [`Reviewer`] (src/sink/tokenreview.rs), so the
 //! decision is tested without a cluster.
 
 use sha2::{Digest, Sha256};
@@ -36,13 +36,13 @@ pub enum Caller {
     Notifications,
     /// The read token.
     Reader,
-    /// A guard Job's ServiceAccount, as the TokenReview API named it.
+    /// A guard Job's `ServiceAccount`, as the `TokenReview` API named it.
     Guard(ServiceAccount),
     /// No authentication is configured (`--insecure-no-auth`).
     Anyone,
 }
 
-/// A ServiceAccount token's identity: `system:serviceaccount:<namespace>:<name>`, and the pod it was
+/// A `ServiceAccount` token's identity: `system:serviceaccount:<namespace>:<name>`, and the pod it was
 /// issued to (the `authentication.kubernetes.io/pod-name` extra of a projected token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAccount {
@@ -73,7 +73,7 @@ impl Refusal {
         }
     }
 
-    /// The TokenReview API could not be asked: the caller may retry.
+    /// The `TokenReview` API could not be asked: the caller may retry.
     fn unavailable(message: impl Into<String>) -> Self {
         Refusal {
             status: 503,
@@ -82,7 +82,7 @@ impl Refusal {
     }
 }
 
-/// What the TokenReview API said about a token (`status` of an `authentication.k8s.io/v1`
+/// What the `TokenReview` API said about a token (`status` of an `authentication.k8s.io/v1`
 /// `TokenReview`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Review {
@@ -114,7 +114,7 @@ pub trait Reviewer: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Review, String>>;
 }
 
-/// Longest bearer credential looked at: a projected ServiceAccount token is a JWT of about a
+/// Longest bearer credential looked at: a projected `ServiceAccount` token is a JWT of about a
 /// kilobyte; anything far longer is refused without asking the API server.
 const MAX_TOKEN: usize = 16 * 1024;
 
@@ -124,12 +124,12 @@ pub struct Auth {
     write: Option<[u8; 32]>,
     /// SHA-256 of the read token.
     read: Option<[u8; 32]>,
-    /// Checks guard Jobs' ServiceAccount tokens, with the audience they must carry.
+    /// Checks guard Jobs' `ServiceAccount` tokens, with the audience they must carry.
     guard: Option<(Arc<dyn Reviewer>, String)>,
 }
 
 impl Auth {
-    /// `write` and `read` are the tokens themselves (kept only as digests); `guard` the TokenReview
+    /// `write` and `read` are the tokens themselves (kept only as digests); `guard` the `TokenReview`
     /// client and the audience guard tokens must carry. Without any of them the sink is open
     /// (`--insecure-no-auth`).
     pub fn new(
@@ -149,7 +149,7 @@ impl Auth {
         self.write.is_none() && self.read.is_none() && self.guard.is_none()
     }
 
-    /// Whether guard tokens are checked with the TokenReview API.
+    /// Whether guard tokens are checked with the `TokenReview` API.
     pub fn reviews_guard_tokens(&self) -> bool {
         self.guard.is_some()
     }
@@ -165,7 +165,7 @@ impl Auth {
     ///
     /// 401 without a valid credential for the route (naming the credential it takes, and saying so
     /// when a known token was sent to the wrong route), 403 when reading is off, 503 when the
-    /// TokenReview API cannot be asked.
+    /// `TokenReview` API cannot be asked.
     pub async fn check(
         &self,
         route: Route,
@@ -241,7 +241,7 @@ impl Auth {
     }
 }
 
-/// Asks the TokenReview API and turns its answer into a guard caller.
+/// Asks the `TokenReview` API and turns its answer into a guard caller.
 async fn review(reviewer: &dyn Reviewer, token: &str, audience: &str) -> Result<Caller, Refusal> {
     let review = reviewer.review(token, audience).await.map_err(|e| {
         tracing::warn!(error = %e, "cannot ask the Kubernetes API to review a guard's token");
@@ -278,7 +278,7 @@ async fn review(reviewer: &dyn Reviewer, token: &str, audience: &str) -> Result<
 }
 
 /// Checks that `caller` may report a guard decision for an app deployed to `namespace`: a guard's
-/// ServiceAccount only for its own namespace.
+/// `ServiceAccount` only for its own namespace.
 ///
 /// # Errors
 ///
@@ -294,7 +294,7 @@ pub fn may_report_for(caller: &Caller, namespace: &str) -> Result<(), Refusal> {
     }
 }
 
-/// `system:serviceaccount:<namespace>:<name>` split, as Kubernetes names ServiceAccounts.
+/// `system:serviceaccount:<namespace>:<name>` split, as Kubernetes names `ServiceAccounts`.
 fn service_account(username: &str) -> Option<(&str, &str)> {
     let rest = username.strip_prefix("system:serviceaccount:")?;
     let (namespace, name) = rest.split_once(':')?;
@@ -324,7 +324,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 mod tests {
     use super::*;
 
-    /// A TokenReview API that knows one token per ServiceAccount.
+    /// A `TokenReview` API that knows one token per `ServiceAccount`.
     struct Fake(Vec<(&'static str, Review)>);
 
     impl Reviewer for Fake {

@@ -53,7 +53,7 @@ pub struct Config {
     pub token: Option<String>,
     /// The read token (`GET /v1/records`); `None`: reading over HTTP is off.
     pub read_token: Option<String>,
-    /// Check guard Jobs' ServiceAccount tokens with the TokenReview API (`--guard-token-review`).
+    /// Check guard Jobs' `ServiceAccount` tokens with the `TokenReview` API (`--guard-token-review`).
     pub guard_review: Option<GuardReview>,
     /// Pattern the change id at the start of a commit subject must match.
     pub change_pattern: Regex,

@@ -1,7 +1,7 @@
-//! The Kubernetes TokenReview API as the sink's [`Reviewer`] of guard tokens: `POST
+//! The Kubernetes `TokenReview` API as the sink's [`Reviewer`] of guard tokens: `POST
 //! /apis/authentication.k8s.io/v1/tokenreviews` with the token and the audience, through kube-rs' client
-//! (the kubeconfig of `--kubeconfig`, else the pod's in-cluster ServiceAccount, which needs `create` on
-//! `tokenreviews`: the install kit's ClusterRole `sluice-sink-tokenreview`). Takes a token, gives what
+//! (the kubeconfig of `--kubeconfig`, else the pod's in-cluster `ServiceAccount`, which needs `create` on
+//! `tokenreviews`: the install kit's `ClusterRole` `sluice-sink-tokenreview`). Takes a token, gives what
 //! the API server said; never logs the token.
 //!
 //! The client is made on first use, inside the sink's runtime. At most [`MAX_IN_FLIGHT`] reviews run at
@@ -21,10 +21,10 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// Longest a review may take, waiting for a slot included.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The extra a projected ServiceAccount token carries: the pod it was issued to.
+/// The extra a projected `ServiceAccount` token carries: the pod it was issued to.
 const POD_NAME: &str = "authentication.kubernetes.io/pod-name";
 
-/// TokenReview through kube-rs.
+/// `TokenReview` through kube-rs.
 pub struct KubeReviewer {
     kubeconfig: Option<PathBuf>,
     client: OnceCell<Client>,

@@ -138,7 +138,7 @@ pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<(), Wat
 }
 
 /// A Kubernetes client from `kubeconfig`, else the in-cluster configuration (the watch's, and the
-/// sink's TokenReview client). Must be called inside a tokio runtime.
+/// sink's `TokenReview` client). Must be called inside a tokio runtime.
 ///
 /// # Errors
 ///

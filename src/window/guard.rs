@@ -87,7 +87,7 @@ impl Outcome {
 pub struct Env {
     /// `SLUICE_REPORT_TOKEN`: sent as `Authorization: Bearer …` (a token given by hand).
     pub report_token: Option<String>,
-    /// `SLUICE_REPORT_TOKEN_FILE`: the Job's projected ServiceAccount token (audience `sluice`), read
+    /// `SLUICE_REPORT_TOKEN_FILE`: the Job's projected `ServiceAccount` token (audience `sluice`), read
     /// when the report is sent (the kubelet renews the file while a waiting guard runs); preferred
     /// over `report_token`.
     pub report_token_file: Option<std::path::PathBuf>,
@@ -101,7 +101,7 @@ impl Env {
                 Ok(text) if !text.trim().is_empty() => return Some(text.trim().to_owned()),
                 Ok(_) => tracing::warn!(path = %path.display(), "the report token file is empty"),
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file")
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file");
                 }
             }
         }

@@ -359,7 +359,7 @@ fn anchors(text: &str) -> Vec<String> {
 
 /// `text` with fenced blocks and inline code spans blanked out (newlines kept, so lines keep their
 /// numbers). A code span is a run of n backticks up to the next run of exactly n, within a paragraph and
-/// possibly across its lines (CommonMark); a run without a closer is literal text.
+/// possibly across its lines (`CommonMark`); a run without a closer is literal text.
 fn without_code(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut fenced = false;

@@ -15,12 +15,12 @@
 //!   `resourceVersion` unset or "0" starts with a synthetic `ADDED` per object;
 //! - every object's `metadata.resourceVersion` is the version of its last change; requests need the
 //!   bearer token (401 `Status` otherwise);
-//! - `POST /apis/authentication.k8s.io/v1/tokenreviews` (the TokenReview API, as
+//! - `POST /apis/authentication.k8s.io/v1/tokenreviews` (the `TokenReview` API, as
 //!   `authentication.k8s.io/v1` documents it: "Authenticating", "Service account tokens", and the
 //!   `TokenReview` reference): answered `201 Created` with the request's `spec` and a `status`. A
 //!   token issued by [`KubeApi::issue_token`] for one of the asked `spec.audiences` (or, without any,
 //!   for the API server's own audience) is `authenticated: true` with `user.username`
-//!   `system:serviceaccount:<namespace>:<name>`, the ServiceAccount's `uid`, its `groups`, the
+//!   `system:serviceaccount:<namespace>:<name>`, the `ServiceAccount`'s `uid`, its `groups`, the
 //!   projected token's `extra` claims (`authentication.kubernetes.io/pod-name`, `pod-uid`,
 //!   `credential-id`), and `audiences` the ones that matched. Anything else gets, as the API server
 //!   writes it, `status` with an empty `user` and an `error`, and no `authenticated` (false). Every
@@ -63,9 +63,9 @@ struct Store {
     snapshots: HashMap<String, (u64, Vec<Value>)>,
     /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `tokenreview`.
     requests: Vec<String>,
-    /// Tokens issued: token → (namespace, ServiceAccount, pod, audiences).
+    /// Tokens issued: token → (namespace, `ServiceAccount`, pod, audiences).
     tokens: HashMap<String, (String, String, String, Vec<String>)>,
-    /// Every TokenReview answered: (request, response).
+    /// Every `TokenReview` answered: (request, response).
     token_reviews: Vec<(Value, Value)>,
 }
 
@@ -154,8 +154,8 @@ impl KubeApi {
         cvar.notify_all();
     }
 
-    /// A projected ServiceAccount token of `namespace`/`service_account`, issued to `pod` for
-    /// `audiences` (as the kubelet asks for it through the TokenRequest API).
+    /// A projected `ServiceAccount` token of `namespace`/`service_account`, issued to `pod` for
+    /// `audiences` (as the kubelet asks for it through the `TokenRequest` API).
     pub fn issue_token(
         &self,
         namespace: &str,
@@ -180,12 +180,12 @@ impl KubeApi {
         token
     }
 
-    /// Every TokenReview answered so far: (request, response).
+    /// Every `TokenReview` answered so far: (request, response).
     pub fn token_reviews(&self) -> Vec<(Value, Value)> {
         self.state.0.lock().unwrap().token_reviews.clone()
     }
 
-    /// The TokenReview API: see the module doc.
+    /// The `TokenReview` API: see the module doc.
     fn token_review(&self, conn: &mut TcpStream, body: &[u8]) -> bool {
         let Ok(request) = serde_json::from_slice::<Value>(body) else {
             return respond(

@@ -1,10 +1,10 @@
 //! Safe by default (docs/audit-log.md, "Tokens"): `serve` does not start without a write token unless
 //! `--insecure-no-auth` on loopback (and then warns at every start); the write token only writes
-//! events, the read token only reads; a guard Job reports with its projected ServiceAccount token,
-//! which the sink checks with the Kubernetes TokenReview API and binds to its namespace.
+//! events, the read token only reads; a guard Job reports with its projected `ServiceAccount` token,
+//! which the sink checks with the Kubernetes `TokenReview` API and binds to its namespace.
 //!
-//! No Kubernetes API server can run here: the TokenReview endpoint is the emulated API server of
-//! tests/it/kube_api.rs, which answers as `authentication.k8s.io/v1` documents it; every answer it gave
+//! No Kubernetes API server can run here: the `TokenReview` endpoint is the emulated API server of
+//! `tests/it/kube_api.rs`, which answers as `authentication.k8s.io/v1` documents it; every answer it gave
 //! is checked against the Kubernetes JSON schema of `TokenReview` (kubernetes-validate, strict).
 
 use crate::kube_api::KubeApi;
@@ -176,7 +176,7 @@ fn the_write_token_never_reads_and_the_read_token_never_writes() {
     assert!(off.body.contains("--read-token-file"), "{}", off.body);
 }
 
-/// The sink with tokens and the guard's TokenReview against the emulated API server.
+/// The sink with tokens and the guard's `TokenReview` against the emulated API server.
 fn guarded_sink(dir: &Path, api: &KubeApi) -> Sink {
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig);
@@ -295,7 +295,7 @@ fn a_guard_reports_with_its_serviceaccount_token_for_its_own_namespace_only() {
     validate_token_reviews(dir.path(), &reviews);
 }
 
-/// Checks the emulated API server's TokenReviews (requests and responses) against the Kubernetes JSON
+/// Checks the emulated API server's `TokenReviews` (requests and responses) against the Kubernetes JSON
 /// schema of `authentication.k8s.io/v1` `TokenReview` (strict: unknown fields are errors).
 fn validate_token_reviews(dir: &Path, reviews: &[(Value, Value)]) {
     let file = dir.join("reviews.json");

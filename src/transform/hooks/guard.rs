@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 /// Time the guard gets on top of `maxWait` (image pull, scheduling, the decision and the report).
 const DEADLINE_MARGIN_SECONDS: u64 = 300;
 
-/// The audience of the guard's projected ServiceAccount token: the sink checks its reports with the
-/// TokenReview API for this audience (`sluice serve --guard-token-review`, `--guard-audience`), so
+/// The audience of the guard's projected `ServiceAccount` token: the sink checks its reports with the
+/// `TokenReview` API for this audience (`sluice serve --guard-token-review`, `--guard-audience`), so
 /// no shared token has to be copied into the app's namespace, and the token is useless to the
 /// Kubernetes API itself.
 const REPORT_AUDIENCE: &str = "sluice";
@@ -127,7 +127,7 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
     Ok(job)
 }
 
-/// Mounts the namespace's ServiceAccount token for the sink's audience (a `serviceAccountToken`
+/// Mounts the namespace's `ServiceAccount` token for the sink's audience (a `serviceAccountToken`
 /// projection): the guard's credential for its report, bound to this namespace by the sink.
 fn add_report_token(job: &mut Map<String, Value>) {
     let Some(spec) = job
