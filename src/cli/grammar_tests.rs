@@ -32,7 +32,7 @@ const COMMANDS: &[Entry] = &[
     ("render", Ok(MANIFESTS), &["dir"]),
     ("diff", Ok(REVIEW), &[]),
     ("window check", Ok(DECISION), &["--policy", "p"]),
-    ("guard", Ok(DECISION), &["--policy-json", "{}"]),
+    ("guard", Ok(DECISION), &[]),
     ("serve", Err("a server: it prints logs only"), &[]),
     ("audit verify", Ok(SUMMARY), &[]),
     ("audit list", Ok(RECORDS), &[]),

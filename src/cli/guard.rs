@@ -11,8 +11,13 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub(super) struct GuardArgs {
     /// The windows, freezes and guard settings as JSON (the guard Job sets this from the policy).
-    #[arg(long, env = "SLUICE_GUARD_POLICY", hide_env_values = true)]
-    policy_json: String,
+    #[arg(
+        long,
+        env = "SLUICE_GUARD_POLICY",
+        hide_env_values = true,
+        value_name = "JSON"
+    )]
+    policy_json: Option<String>,
     /// The Argo CD application name.
     #[arg(long, env = "SLUICE_APP", default_value = "")]
     app: String,
@@ -50,8 +55,16 @@ const TERMINATION_LOG: &str = "/dev/termination-log";
 ///
 /// An invalid policy (exit 2) or a blocked sync (exit 3, the reason is the message Argo CD shows).
 pub(super) fn run(args: GuardArgs) -> Result<Exit> {
+    let Some(policy_json) = args.policy_json else {
+        return Err(Error::Usage(
+            "no policy: the guard runs in the PreSync Job that `sluice generate` writes, which sets \
+             SLUICE_GUARD_POLICY; to try it by hand, set SLUICE_GUARD_POLICY='{\"windows\": [...]}' and \
+             SLUICE_APP (or use `sluice window check --policy FILE`)"
+                .into(),
+        ));
+    };
     let request = Request {
-        policy_json: args.policy_json,
+        policy_json,
         app: args.app,
         namespace: args.namespace,
         clusters: args.cluster,

@@ -229,6 +229,11 @@ fn table() -> Vec<Case> {
             env: &[("SLUICE_GUARD_POLICY", "{\"windows\": 1}")],
             ..case(&["guard"], 2, &[])
         },
+        case(
+            &["guard"],
+            2,
+            &["SLUICE_GUARD_POLICY", "sluice window check --policy FILE"],
+        ),
         // serve: refused before anything starts, or a log that does not verify
         case(
             &["serve", "--data-dir", "@s1"],
