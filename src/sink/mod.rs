@@ -1,11 +1,13 @@
 //! The notification sink (docs/audit-log.md): hyper 1's HTTP/1.1 server on tokio with every client
-//! resource bounded (`server`), framing checks hyper leaves to the application (`strict`), handlers with
-//! bearer auth and bodies limited while they stream (`http`), and one group-commit writer thread that
-//! turns the records into durable lines of the audit log (`writer`).
+//! resource bounded (`server`), framing checks hyper leaves to the application (`strict`), who may do
+//! what (`auth`: the write, read and guard credentials; guard tokens through `tokenreview`), handlers
+//! with bodies limited while they stream (`http`), and one group-commit writer thread that turns the
+//! records into durable lines of the audit log (`writer`).
 //!
 //! ```text
-//! listener → connections (server: cap, head timeout, lingering close) → strict → http: auth → body
-//!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
+//! listener → connections (server: cap, head timeout, half-close, lingering close) → strict → http:
+//!   auth (→ TokenReview for guard tokens) → body ≤ --max-body → record → writer (batch → one write +
+//!   fsync → replies) → audit.jsonl
 //! ```
 
 pub mod auth;
