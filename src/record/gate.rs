@@ -207,6 +207,7 @@ impl Knowledge {
                     self.apps.entry(s.app.name.clone()).or_default().plugin = true;
                 }
             }
+            Body::Confirmation(_) => {}
         }
     }
 
@@ -251,7 +252,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) => &[],
+        Body::Guard(_) | Body::Confirmation(_) => &[],
     }
 }
 

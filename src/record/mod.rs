@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! event   event names, via, EventError, idempotency keys
-//! model   Record, Body (SyncEvent | GuardDecision), Misfit: the line's members as serde types
+//! model   Record, Body (SyncEvent | GuardDecision | Confirmation), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
+//! confirm the watch's confirmation of a webhook record; which webhook records are unconfirmed
 //! build   request body → Body (uses commit's attribution and gate)
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
@@ -17,6 +18,7 @@
 //! written by a newer version still read and print as they are.
 
 mod build;
+pub mod confirm;
 pub mod event;
 mod filter;
 pub mod gate;
@@ -28,7 +30,7 @@ pub use event::{EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCE
 pub use filter::Filter;
 #[cfg(test)]
 pub use model::{Added, Commit};
-pub use model::{Body, Gate, GuardDecision, Record, SyncEvent};
+pub use model::{Body, Confirmation, Gate, GuardDecision, Record, SyncEvent};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::GUARD_DECISION;
+use super::event::{GUARD_DECISION, WATCH_CONFIRMATION};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -34,14 +34,16 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event or a guard decision. The log's `event` member tells them
-/// apart: `guard-decision` is a guard decision, anything else an event.
+/// What a record records: an Argo CD event, a guard decision, or the Application watch's confirmation
+/// of a webhook record. The log's `event` member tells them apart: `guard-decision` is a guard
+/// decision, `watch-confirmation` a confirmation, anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
-    // Boxed: both are large (every nested object has a map of unknown members) and of unequal size.
+    // Boxed: all are large (every nested object has a map of unknown members) and of unequal size.
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
+    Confirmation(Box<Confirmation>),
 }
 
 /// An Argo CD Notifications event (`POST /v1/events`), as [`super::event_record`] extracts it.
@@ -265,6 +267,31 @@ pub struct GuardDecision {
     pub extra: Map<String, Value>,
 }
 
+/// The Application watch saw the operation of a webhook record on the Application itself, with the same
+/// facts (docs/audit-log.md, "The Application watch"): written once per confirmed record, after it.
+/// A webhook record of an operation that the watch never confirms is `unconfirmed` in `audit
+/// exceptions` (src/record/confirm.rs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Confirmation {
+    /// Always [`WATCH_CONFIRMATION`].
+    pub event: String,
+    pub received_at: String,
+    /// The idempotency key: one confirmation per confirmed record.
+    pub key: String,
+    /// The `seq` of the record confirmed.
+    pub confirms: u64,
+    /// The confirmed record's app, as that record has it.
+    pub app: App,
+    /// The operation's start, as the confirmed record has it.
+    #[serde(deserialize_with = "nullable")]
+    pub started_at: Option<String>,
+    /// Where the watch saw it: `watch` (`status.operationState`) or `history` (`status.history`).
+    pub via: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 /// The app of a guard decision: its name only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardApp {
@@ -314,11 +341,10 @@ impl Record {
                 reason: "missing or of another type".into(),
             });
         };
-        let guard = map.get("event").and_then(Value::as_str) == Some(GUARD_DECISION);
-        let body = if guard {
-            Body::Guard(Box::new(typed(map)?))
-        } else {
-            Body::Sync(Box::new(typed(map)?))
+        let body = match map.get("event").and_then(Value::as_str) {
+            Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
+            Some(WATCH_CONFIRMATION) => Body::Confirmation(Box::new(typed(map)?)),
+            _ => Body::Sync(Box::new(typed(map)?)),
         };
         Ok(Record {
             seq,
@@ -371,6 +397,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
+            Body::Confirmation(c) => &c.key,
         }
     }
 
@@ -379,6 +406,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
+            Body::Confirmation(c) => &c.event,
         }
     }
 
@@ -387,6 +415,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
+            Body::Confirmation(c) => &c.received_at,
         }
     }
 
@@ -395,14 +424,16 @@ impl Body {
         match self {
             Body::Sync(s) => &s.app.name,
             Body::Guard(g) => &g.app.name,
+            Body::Confirmation(c) => &c.app.name,
         }
     }
 
-    /// The change id, if the record names one.
+    /// The change id, if the record names one (a confirmation names none: the record it confirms does).
     pub fn change_id(&self) -> Option<&str> {
         match self {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
+            Body::Confirmation(_) => None,
         }
     }
 
@@ -411,6 +442,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
+            Body::Confirmation(_) => None,
         }
     }
 }
@@ -458,6 +490,7 @@ mod tests {
                     assert!(g.extra.is_empty(), "{line}");
                     kinds.1 += 1;
                 }
+                Body::Confirmation(c) => panic!("no confirmation in the golden log: {c:?}"),
             }
             assert_eq!(canonical(&record), line);
             // Printed JSON: the same members in the same order as the release printed the raw line.
@@ -493,6 +526,7 @@ mod tests {
                     assert_eq!(g.destination.extra["later"]["z"], true);
                     &g.extra
                 }
+                Body::Confirmation(c) => &c.extra,
             };
             assert_eq!(extra.len(), 2, "{extra:?}");
         }

@@ -374,7 +374,7 @@ async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -
 /// `history`, or a record an older version wrote, without `via`), the members this sink derives (the
 /// commit and what is read from it, the gate findings, `via`) legitimately differ, and a history entry
 /// carries no phase or message: then the observed facts are compared, each where both sides have it.
-fn same_content(stored: &Record, draft: &Body) -> bool {
+pub(super) fn same_content(stored: &Record, draft: &Body) -> bool {
     /// What Argo CD observed about the operation, identical on every path that saw it.
     const FACTS: [&str; 9] = [
         "event",

@@ -287,6 +287,7 @@ pub fn run(
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
+            reader: ctx.reader.clone(),
         };
         watch::spawn(watch, Arc::new(recorder))?;
     }

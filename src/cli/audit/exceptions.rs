@@ -1,13 +1,15 @@
 //! `sluice audit exceptions [--since T] [--limit N] [-o table|wide|json|yaml|csv]`, from `--data-dir` or `--server`:
 //! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
-//! decision), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings").
+//! decision) and the webhook records the Application watch never confirmed (`unconfirmed`,
+//! src/record/confirm.rs), oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate
+//! findings").
 
 use super::listing;
 use super::source::{Query, SourceArgs};
 use super::{since, structured, Listing, Structured};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
-use crate::record::{gate, Filter};
+use crate::record::{confirm, gate, Filter};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -37,27 +39,29 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         .as_deref()
         .map(|s| since::parse(s, since::now()?))
         .transpose()?;
-    let q = Query {
-        filter: Filter {
-            since,
-            ..Filter::default()
-        },
+    // The whole log: whether a record was confirmed depends on what the watch saw after it.
+    let all = args.source.list(&Query {
+        filter: Filter::default(),
         limit: None,
+    })?;
+    let unconfirmed = confirm::unconfirmed(&all);
+    let since = Filter {
+        since,
+        ..Filter::default()
     };
-    let mut records: Vec<_> = args
-        .source
-        .list(&q)?
+    let mut records: Vec<_> = all
         .into_iter()
-        .filter(|r| !gate::exceptions(r).is_empty())
+        .filter(|r| since.matches(r))
+        .filter(|r| !gate::exceptions(r).is_empty() || unconfirmed.contains(&r.seq))
         .collect();
     if let Some(limit) = args.limit {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         records.drain(..records.len().saturating_sub(limit));
     }
     let out = match args.output {
-        Listing::Table => listing::exceptions_table(&records, false),
-        Listing::Wide => listing::exceptions_table(&records, true),
-        Listing::Csv => listing::exceptions_csv(&records),
+        Listing::Table => listing::exceptions_table(&records, &unconfirmed, false),
+        Listing::Wide => listing::exceptions_table(&records, &unconfirmed, true),
+        Listing::Csv => listing::exceptions_csv(&records, &unconfirmed),
         Listing::Json => structured(&records, Structured::Json)?,
         Listing::Yaml => structured(&records, Structured::Yaml)?,
     };

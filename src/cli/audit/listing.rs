@@ -3,8 +3,9 @@
 //! records' own serialization). Pure: typed records in, text out. A member a record does not have
 //! prints as an empty cell, as `null` does.
 
-use super::table::{self, decision, initiated_by, short, text};
-use crate::record::{Body, Gate, Record};
+use super::table::{self, confirms, decision, initiated_by, short, text};
+use crate::record::{confirm, Body, Gate, Record};
+use std::collections::BTreeSet;
 
 /// Columns of the CSV export, in order.
 pub const CSV_COLUMNS: [&str; 23] = [
@@ -97,6 +98,19 @@ fn csv_row(r: &Record) -> [String; 23] {
             decision(g).into(),
             hash,
         ],
+        Body::Confirmation(c) => {
+            let mut row: [String; 23] = Default::default();
+            row[0] = seq;
+            row[1] = c.received_at.clone();
+            row[2] = c.event.clone();
+            row[3] = c.app.name.clone();
+            row[4] = text(c.app.namespace.as_deref()).into();
+            row[5] = text(c.app.project.as_deref()).into();
+            row[9] = confirms(c);
+            row[11] = text(c.started_at.as_deref()).into();
+            row[22] = hash;
+            row
+        }
     }
 }
 
@@ -126,8 +140,9 @@ pub fn to_table(records: &[Record]) -> String {
         .map(|r| {
             let b = &r.body;
             let (phase, by) = match b {
-                Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
-                Body::Guard(g) => (decision(g), ""),
+                Body::Sync(s) => (text(s.phase.as_deref()).to_owned(), initiated_by(s)),
+                Body::Guard(g) => (decision(g).to_owned(), ""),
+                Body::Confirmation(c) => (confirms(c), ""),
             };
             vec![
                 r.seq.to_string(),
@@ -168,7 +183,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
             let (namespace, phase, health, by, approved, backup) = match b {
                 Body::Sync(s) => (
                     text(s.destination.namespace.as_deref()),
-                    text(s.phase.as_deref()),
+                    text(s.phase.as_deref()).to_owned(),
                     text(s.health.as_deref()),
                     initiated_by(s),
                     s.approved_by.join(", "),
@@ -176,12 +191,13 @@ pub fn to_wide_table(records: &[Record]) -> String {
                 ),
                 Body::Guard(g) => (
                     text(g.destination.namespace.as_deref()),
-                    decision(g),
+                    decision(g).to_owned(),
                     "",
                     "",
                     String::new(),
                     "",
                 ),
+                Body::Confirmation(c) => ("", confirms(c), "", "", String::new(), ""),
             };
             vec![
                 r.seq.to_string(),
@@ -202,9 +218,13 @@ pub fn to_wide_table(records: &[Record]) -> String {
     table::aligned(&header, rows)
 }
 
-/// The columns of the exceptions listing; `wide` adds the destination namespace and the phase, and
-/// gives the full revision.
-fn exception_rows(records: &[Record], wide: bool) -> (Vec<&'static str>, Vec<Vec<String>>) {
+/// The columns of the exceptions listing (`unconfirmed`: the webhook records the watch never
+/// confirmed); `wide` adds the destination namespace and the phase, and gives the full revision.
+fn exception_rows(
+    records: &[Record],
+    unconfirmed: &BTreeSet<u64>,
+    wide: bool,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let mut header = vec!["SEQ", "RECEIVED", "APP"];
     if wide {
         header.extend(["DESTINATION", "EVENT", "PHASE"]);
@@ -216,13 +236,17 @@ fn exception_rows(records: &[Record], wide: bool) -> (Vec<&'static str>, Vec<Vec
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, s)),
-            Body::Guard(_) => None,
+            Body::Guard(_) | Body::Confirmation(_) => None,
         })
         .map(|(seq, s)| {
-            let (hooks, exceptions) = match s.gate.as_present() {
-                Some(Some(g)) => (hooks_ran(g), g.exceptions.join(",")),
-                _ => (String::new(), String::new()),
+            let (hooks, mut exceptions) = match s.gate.as_present() {
+                Some(Some(g)) => (hooks_ran(g), g.exceptions.clone()),
+                _ => (String::new(), Vec::new()),
             };
+            if unconfirmed.contains(&seq) {
+                exceptions.push(confirm::UNCONFIRMED.to_owned());
+            }
+            let exceptions = exceptions.join(",");
             let revision = s.revision.as_deref().unwrap_or("");
             let mut row = vec![seq.to_string(), s.received_at.clone(), s.app.name.clone()];
             if wide {
@@ -253,14 +277,14 @@ fn exception_rows(records: &[Record], wide: bool) -> (Vec<&'static str>, Vec<Vec
 /// The records with exceptions as an aligned table: when, which app and operation, the change, how
 /// the sink learnt of it, which hooks ran, and why the gate was skipped (`wide`: also where it went,
 /// its phase and the full revision).
-pub fn exceptions_table(records: &[Record], wide: bool) -> String {
-    let (header, rows) = exception_rows(records, wide);
+pub fn exceptions_table(records: &[Record], unconfirmed: &BTreeSet<u64>, wide: bool) -> String {
+    let (header, rows) = exception_rows(records, unconfirmed, wide);
     table::aligned(&header, rows)
 }
 
 /// The wide exceptions listing as RFC 4180 CSV, with the column names of the JSON records.
-pub fn exceptions_csv(records: &[Record]) -> String {
-    let (_, rows) = exception_rows(records, true);
+pub fn exceptions_csv(records: &[Record], unconfirmed: &BTreeSet<u64>) -> String {
+    let (_, rows) = exception_rows(records, unconfirmed, true);
     let mut out = String::new();
     push_csv_row(
         &mut out,
@@ -315,7 +339,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Confirmation(_) => unreachable!("an event body"),
         }
     }
 

@@ -37,6 +37,7 @@ pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Rec
                     || text(g.emergency.as_deref()) == change_id
                     || (text(g.change_id.as_deref()).is_empty() && synced(g))
             }
+            Body::Confirmation(_) => false,
         })
         .collect()
 }
@@ -50,14 +51,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, &**s)),
-            Body::Guard(_) => None,
+            Body::Guard(_) | Body::Confirmation(_) => None,
         })
         .collect();
     let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
-            Body::Sync(_) => None,
+            Body::Sync(_) | Body::Confirmation(_) => None,
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -267,7 +268,7 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Confirmation(_) => unreachable!("an event body"),
         }
     }
 

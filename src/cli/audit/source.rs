@@ -62,6 +62,7 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Confirmation(_) => false,
                 };
                 if candidate {
                     marked.insert(r.seq);
@@ -79,13 +80,13 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) => false,
+                    Body::Guard(_) | Body::Confirmation(_) => false,
                 })
             };
             let mut picked = Vec::new();
             record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
-                    Body::Sync(_) => true,
+                    Body::Sync(_) | Body::Confirmation(_) => true,
                     Body::Guard(g) => {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
