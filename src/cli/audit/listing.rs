@@ -98,19 +98,31 @@ fn csv_row(r: &Record) -> [String; 23] {
             decision(g).into(),
             hash,
         ],
-        Body::Confirmation(c) => {
-            let mut row: [String; 23] = Default::default();
-            row[0] = seq;
-            row[1] = c.received_at.clone();
-            row[2] = c.event.clone();
-            row[3] = c.app.name.clone();
-            row[4] = text(c.app.namespace.as_deref()).into();
-            row[5] = text(c.app.project.as_deref()).into();
-            row[9] = confirms(c);
-            row[11] = text(c.started_at.as_deref()).into();
-            row[22] = hash;
-            row
-        }
+        Body::Confirmation(c) => [
+            seq,
+            c.received_at.clone(),
+            c.event.clone(),
+            c.app.name.clone(),
+            text(c.app.namespace.as_deref()).into(),
+            text(c.app.project.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            confirms(c),
+            String::new(),
+            text(c.started_at.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            hash,
+        ],
     }
 }
 
@@ -150,7 +162,7 @@ pub fn to_table(records: &[Record]) -> String {
                 b.event().to_owned(),
                 b.app_name().to_owned(),
                 short(b.revision().unwrap_or("")).to_owned(),
-                phase.to_owned(),
+                phase,
                 b.change_id().unwrap_or("").to_owned(),
                 by.to_owned(),
             ]
@@ -206,7 +218,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
                 b.app_name().to_owned(),
                 namespace.to_owned(),
                 b.revision().unwrap_or("").to_owned(),
-                phase.to_owned(),
+                phase,
                 health.to_owned(),
                 b.change_id().unwrap_or("").to_owned(),
                 by.to_owned(),
