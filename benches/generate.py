@@ -6,16 +6,26 @@ in a temporary directory, then times, in the same run and on the same files:
   - cat of every manifest file (the floor: reading the bytes),
   - sluice generate in the app directory, what Argo CD's plugin sidecar runs (read, parse as YAML 1.1,
     checksum, write JSON; `render -o yaml` for people writes YAML and is not timed here),
-  - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh).
-Reports MB/s (median of 9 runs), peak RSS (from GNU time, in a separate run), and ratios. Usage: benches/generate.py SLUICE_BIN [N...]
+  - kubectl kustomize DIR (the baseline a Kustomize app pays on every refresh; not run above
+    KUSTOMIZE_MAX_OBJECTS objects, 20,000 by default: it does not finish at 20,000 already).
+Reports MB/s (median of 9 runs), peak RSS (from GNU time, median of RSS_RUNS separate runs, 5 by
+default) above the start-up baseline (the median peak RSS of the same binary on a 4-object app), and
+ratios. Usage: benches/generate.py SLUICE_BIN [N...]
 
 With SLUICE_BASELINE=/path/to/another/sluice (e.g. a release build of main), that binary and SLUICE_BIN
-are also run alternately 11 times each on the same files and the ratio of their median times is printed:
-a comparison that holds even when the machine is busy and absolute MB/s are not comparable.
+are also run alternately on the same files, 11 times each for time and RSS_RUNS times each for peak
+RSS, and the ratios of their medians are printed: a comparison that holds even when the machine is
+busy and absolute MB/s are not comparable. The load average is printed before and after each block.
+With INSTRUCTIONS=1 as well, each build's instruction count (valgrind --tool=callgrind, all threads)
+is measured once per size up to INSTRUCTIONS_MAX_OBJECTS (20,000 by default): a count that a shared
+machine's load does not move.
 """
-import os, subprocess, sys, tempfile, time
+import os, re, subprocess, sys, tempfile, time
 
 KUSTOMIZE_LIMIT = int(os.environ.get("KUSTOMIZE_LIMIT", "300"))
+KUSTOMIZE_MAX_OBJECTS = int(os.environ.get("KUSTOMIZE_MAX_OBJECTS", "20000"))
+RSS_RUNS = int(os.environ.get("RSS_RUNS", "5"))
+INSTRUCTIONS_MAX_OBJECTS = int(os.environ.get("INSTRUCTIONS_MAX_OBJECTS", "20000"))
 
 def make_app(root, n_objects, per_file=200):
     """Writes the manifests into root/manifests (the sluice app) and root/kustomization.yaml over them."""
@@ -126,8 +136,13 @@ def run(argv, cwd=None, limit=None, rss=False):
         os.unlink(rss_file.name)
     return secs, peak, out_len
 
-def peak_rss(argv, cwd=None):
-    return run(argv, cwd, rss=True)[1]
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+def peak_rss(argv, cwd=None, runs=RSS_RUNS):
+    """The median peak RSS of `runs` runs."""
+    return median([run(argv, cwd, rss=True)[1] for _ in range(runs)])
 
 def best(argv, cwd=None, reps=5, limit=None):
     runs = [run(argv, cwd, limit) for _ in range(reps)]
@@ -136,15 +151,31 @@ def best(argv, cwd=None, reps=5, limit=None):
     runs.sort()
     return runs[len(runs) // 2]  # median time
 
+def instructions(argv, cwd):
+    """Instructions executed by all threads of one run, counted by callgrind."""
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg", *argv],
+                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    m = re.search(rb"Collected : (\d+)", out.stderr) or re.search(rb"I\s+refs:\s+([\d,]+)", out.stderr)
+    return int(m.group(1).replace(b",", b""))
+
+def load():
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+def startup_rss(binary):
+    """The start-up baseline: median peak RSS of `generate` on a 4-object app."""
+    with tempfile.TemporaryDirectory() as d:
+        make_app(d, 4)
+        return peak_rss([binary, "generate"], cwd=os.path.join(d, "manifests"))
+
 def main():
     sluice = os.path.abspath(sys.argv[1])
     # Argo CD's build environment, as the plugin sidecar gets it (inherited by every run).
     os.environ.update(ARGOCD_APP_NAME="bench", ARGOCD_APP_NAMESPACE="bench")
     sizes = [int(a) for a in sys.argv[2:]] or [2000, 20000]
-    with tempfile.TemporaryDirectory() as d:
-        make_app(d, 4)
-        base_rss = peak_rss([sluice, "generate"], cwd=os.path.join(d, "manifests"))
-    print(f"baseline: sluice generate of a 4-object app peaks at {base_rss / 1e6:.1f} MB RSS\n", flush=True)
+    print(load())
+    base_rss = startup_rss(sluice)
+    print(f"baseline: sluice generate of a 4-object app peaks at {base_rss / 1e6:.1f} MB RSS (median of {RSS_RUNS})\n", flush=True)
     print(f"| objects | input MB | cat s | sluice generate s | sluice MB/s | sluice peak RSS MB | (RSS - baseline) / input | kubectl kustomize s | kustomize / sluice |")
     print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     times = {}
@@ -158,25 +189,44 @@ def main():
             s_rss = peak_rss([sluice, "generate"], cwd=m)
             # kubectl kustomize grows faster than linearly; it is stopped after KUSTOMIZE_LIMIT seconds and
             # the ratio is then a lower bound.
-            k = best(["kubectl", "kustomize", d], reps=1 if n > 5000 else 3, limit=KUSTOMIZE_LIMIT)
-            k_text, ratio = (f"{k[0]:.2f}", f"{k[0] / s_s:.0f}x") if k else (f"> {KUSTOMIZE_LIMIT}", f"> {KUSTOMIZE_LIMIT / s_s:.0f}x")
+            if n > KUSTOMIZE_MAX_OBJECTS:
+                k_text, ratio = "not run", "-"
+            else:
+                k = best(["kubectl", "kustomize", d], reps=1 if n > 5000 else 3, limit=KUSTOMIZE_LIMIT)
+                k_text, ratio = (f"{k[0]:.2f}", f"{k[0] / s_s:.0f}x") if k else (f"> {KUSTOMIZE_LIMIT}", f"> {KUSTOMIZE_LIMIT / s_s:.0f}x")
             mb = size / 1e6
             times[n] = (s_s, size)
             print(f"| {n} | {mb:.1f} | {cat_s:.3f} | {s_s:.3f} | {mb / s_s:.0f} | {s_rss / 1e6:.0f} | {(s_rss - base_rss) / size:.1f}x | {k_text} | {ratio} |", flush=True)
+    print(load())
 
     baseline = os.environ.get("SLUICE_BASELINE")
     if baseline:
-        print(f"\nalternating runs against SLUICE_BASELINE={baseline} (median of 11 each):")
+        baseline = os.path.abspath(baseline)
+        print(f"\nalternating runs against SLUICE_BASELINE={baseline}:")
+        other_rss = startup_rss(baseline)
+        print(f"  start-up baselines (4 objects): baseline {other_rss / 1e6:.1f} MB, sluice {base_rss / 1e6:.1f} MB")
         for n in sizes:
             with tempfile.TemporaryDirectory() as d:
                 size = make_app(d, n)
                 m = os.path.join(d, "manifests")
+                print(f"  {n} objects ({load()}):")
                 runs = {baseline: [], sluice: []}
                 for _ in range(11):
                     for b in runs:
                         runs[b].append(run([b, "generate"], cwd=m)[0])
-                med = {b: sorted(t)[len(t) // 2] for b, t in runs.items()}
-                print(f"  {n} objects: baseline {size / 1e6 / med[baseline]:.1f} MB/s, sluice {size / 1e6 / med[sluice]:.1f} MB/s, sluice time / baseline time {med[sluice] / med[baseline]:.2f}")
+                med = {b: median(t) for b, t in runs.items()}
+                print(f"    time (median of 11): baseline {size / 1e6 / med[baseline]:.1f} MB/s, sluice {size / 1e6 / med[sluice]:.1f} MB/s, sluice time / baseline time {med[sluice] / med[baseline]:.2f}")
+                rss = {baseline: [], sluice: []}
+                for _ in range(RSS_RUNS):
+                    for b in rss:
+                        rss[b].append(run([b, "generate"], cwd=m, rss=True)[1])
+                peak = {b: median(r) for b, r in rss.items()}
+                above = {baseline: (peak[baseline] - other_rss) / size, sluice: (peak[sluice] - base_rss) / size}
+                print(f"    peak RSS (median of {RSS_RUNS}): baseline {peak[baseline] / 1e6:.1f} MB ({above[baseline]:.1f}x the input above its start-up), sluice {peak[sluice] / 1e6:.1f} MB ({above[sluice]:.1f}x)")
+                if os.environ.get("INSTRUCTIONS") and n <= INSTRUCTIONS_MAX_OBJECTS:
+                    ins = {b: instructions([b, "generate"], cwd=m) for b in (baseline, sluice)}
+                    print(f"    instructions (callgrind): baseline {ins[baseline] / 1e9:.3f} G, sluice {ins[sluice] / 1e9:.3f} G, ratio {ins[sluice] / ins[baseline]:.2f}")
+                print(f"    ({load()})", flush=True)
 
     if len(times) > 1:
         (n0, (t0, b0)), (n1, (t1, b1)) = min(times.items()), max(times.items())

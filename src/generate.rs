@@ -4,7 +4,7 @@
 //! whole run succeeded. Reads the app's files and runs the render tools; never reads the process
 //! environment or writes stdout.
 
-use crate::manifest::{self, Document, Limits};
+use crate::manifest::{self, Document, Limits, Manifests};
 use crate::policy::{self, Policy, PolicyError};
 use crate::render::{self, AppHelm, RenderContext, RenderError};
 use crate::transform::hooks::{self, SqlFiles};
@@ -202,14 +202,13 @@ pub fn repo_root(app_dir: &Path, source_path: Option<&str>) -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs the whole pipeline and returns the bytes to print.
+/// Runs the whole pipeline and returns the documents to print ([`Manifests::write_to`]).
 ///
 /// # Errors
 ///
 /// The first failure of any stage, naming the file, document or key and the fix.
-pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<u8>> {
-    let docs = documents(app_dir, repo_root, env)?;
-    Ok(to_bytes(&docs))
+pub fn generate(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Manifests> {
+    manifests(app_dir, repo_root, env, None).map(|(docs, _)| docs)
 }
 
 /// [`generate`] on manifests given as text (`sluice generate --stdin`: the output of an earlier
@@ -223,44 +222,15 @@ pub fn generate_from(
     app_dir: &Path,
     repo_root: &Path,
     env: &ArgoEnv,
-    manifests: &str,
-) -> Result<Vec<u8>> {
-    let docs = documents_from(app_dir, repo_root, env, Some(manifests))?;
-    Ok(to_bytes(&docs))
-}
-
-fn to_bytes(docs: &[Document]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(docs.len() * 512);
-    manifest::write_documents(docs, &mut out);
-    out
+    manifests_text: String,
+) -> Result<Manifests> {
+    manifests(app_dir, repo_root, env, Some(manifests_text)).map(|(docs, _)| docs)
 }
 
 /// Runs the whole pipeline and returns the documents, for a caller that writes them its own way
-/// (`render -o yaml`, `diff`).
-///
-/// # Errors
-///
-/// As [`generate`].
-pub fn documents(app_dir: &Path, repo_root: &Path, env: &ArgoEnv) -> Result<Vec<Document>> {
-    documents_from(app_dir, repo_root, env, None)
-}
-
-/// [`documents`], taking the manifests from `manifests` instead of rendering when given.
-///
-/// # Errors
-///
-/// As [`generate`].
-pub fn documents_from(
-    app_dir: &Path,
-    repo_root: &Path,
-    env: &ArgoEnv,
-    manifests: Option<&str>,
-) -> Result<Vec<Document>> {
-    documents_and_warnings(app_dir, repo_root, env, manifests).map(|(docs, _)| docs)
-}
-
-/// [`documents_from`], with the warnings the render tools printed while succeeding (for `render`
-/// and `diff` to show on stderr).
+/// (`render -o yaml`, `diff`), taking the manifests from `manifests_text` instead of rendering when
+/// given; with the warnings the render tools printed while succeeding (for `render` and `diff` to
+/// show on stderr).
 ///
 /// # Errors
 ///
@@ -269,14 +239,27 @@ pub fn documents_and_warnings(
     app_dir: &Path,
     repo_root: &Path,
     env: &ArgoEnv,
-    manifests: Option<&str>,
+    manifests_text: Option<String>,
 ) -> Result<(Vec<Document>, Vec<String>)> {
+    let (docs, warnings) = manifests(app_dir, repo_root, env, manifests_text)?;
+    Ok((docs.into_documents(), warnings))
+}
+
+/// The pipeline: the policy, the rendered (or given) manifests read into [`Manifests`] (each text
+/// released once read), checksums, hooks; with the warnings the render tools printed.
+fn manifests(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+    manifests_text: Option<String>,
+) -> Result<(Manifests, Vec<String>)> {
     let policy_path = app_dir.join(policy::FILE_NAME);
     if !policy_path.is_file() {
         return Err(GenerateError::NoPolicy { path: policy_path });
     }
     let policy = policy::load(&policy_path)?;
-    let app = app_context(&policy, env)?;
+    let mut app = app_context(&policy, env)?;
+    app.source = source_context(app_dir, repo_root, env);
     let ctx = RenderContext {
         app_dir: app_dir.to_path_buf(),
         repo_root: repo_root.to_path_buf(),
@@ -298,13 +281,11 @@ pub fn documents_and_warnings(
         build_env: env.build_env(),
         deadline: env.deadline,
     };
-    let (mut docs, warnings) = match manifests {
-        Some(text) => (
-            manifest::read_all(&[("stdin", text)], &Limits::default())?,
-            Vec::new(),
-        ),
-        None => read_rendered(&policy.render, &ctx)?,
+    let (streams, warnings) = match manifests_text {
+        Some(text) => (vec![("stdin".to_string(), text)], Vec::new()),
+        None => rendered_streams(&policy.render, &ctx)?,
     };
+    let mut docs = Manifests::read(streams, &Limits::default())?;
     if docs.is_empty() {
         return Err(GenerateError::Empty {
             dir: app_dir.to_path_buf(),
@@ -349,17 +330,35 @@ pub fn plain_documents(
     read_rendered(spec, &ctx)
 }
 
+/// Named manifest texts, as [`Manifests::read`] takes them.
+type Streams = Vec<(String, String)>;
+
+/// The streams a render gave (name, text) and the warnings its tools printed.
+fn rendered_streams(
+    spec: &crate::policy::RenderSpec,
+    ctx: &RenderContext,
+) -> Result<(Streams, Vec<String>)> {
+    let rendered = render::render(spec, ctx)?;
+    let mut warnings = Vec::new();
+    let streams = rendered
+        .into_iter()
+        .map(|r| {
+            warnings.extend(r.warnings);
+            (r.name, r.text)
+        })
+        .collect();
+    Ok((streams, warnings))
+}
+
 fn read_rendered(
     spec: &crate::policy::RenderSpec,
     ctx: &RenderContext,
 ) -> Result<(Vec<Document>, Vec<String>)> {
-    let rendered = render::render(spec, ctx)?;
-    let streams: Vec<(&str, &str)> = rendered
-        .iter()
-        .map(|r| (r.name.as_str(), r.text.as_str()))
-        .collect();
-    let warnings = rendered.iter().flat_map(|r| r.warnings.clone()).collect();
-    Ok((manifest::read_all(&streams, &Limits::default())?, warnings))
+    let (streams, warnings) = rendered_streams(spec, ctx)?;
+    Ok((
+        Manifests::read(streams, &Limits::default())?.into_documents(),
+        warnings,
+    ))
 }
 
 /// Who the app is and what this change is, from Argo CD's environment: the change id and the emergency
@@ -386,7 +385,54 @@ fn app_context(policy: &Policy, env: &ArgoEnv) -> Result<AppContext> {
         cluster: env.app_setting("SLUICE_CLUSTER").unwrap_or("").to_string(),
         emergency,
         sluice_image: env.get("SLUICE_IMAGE").map(String::from),
+        source: crate::transform::SourceContext::default(),
+        prometheus_url: env.get("SLUICE_PROMETHEUS_URL").unwrap_or("").to_string(),
     })
+}
+
+/// Largest `hydrator.metadata` read.
+const MAX_HYDRATOR_METADATA: u64 = 1 << 20;
+
+/// What the guard tells the sink about the revision (docs/approvals.md). With Argo CD's Source
+/// Hydrator the revision synced is a commit Argo CD wrote; the reviewed one is the `drySha` of its
+/// `hydrator.metadata` (in the app's path, or at the root of the hydrated branch), in the dry
+/// repository it names (argo-cd commitserver's `hydratorMetadataFile`: `repoURL`, `drySha`).
+fn source_context(
+    app_dir: &Path,
+    repo_root: &Path,
+    env: &ArgoEnv,
+) -> crate::transform::SourceContext {
+    let var = |name: &str| env.get(name).unwrap_or("").to_owned();
+    let mut source = crate::transform::SourceContext {
+        revision: var("ARGOCD_APP_REVISION"),
+        repo_url: var("ARGOCD_APP_SOURCE_REPO_URL"),
+        target_revision: var("ARGOCD_APP_SOURCE_TARGET_REVISION"),
+        project: var("ARGOCD_APP_PROJECT_NAME"),
+        dry_sha: String::new(),
+        sink_url: var("SLUICE_SINK_URL"),
+    };
+    let metadata = [app_dir, repo_root]
+        .iter()
+        .map(|d| d.join("hydrator.metadata"))
+        .find(|p| p.is_file() && p.metadata().is_ok_and(|m| m.len() <= MAX_HYDRATOR_METADATA))
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let member = |m: &serde_json::Value, key: &str| {
+        m.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(dry) = metadata.as_ref().and_then(|m| member(m, "drySha")) {
+        source.dry_sha = dry;
+        if let Some(repo) = metadata.as_ref().and_then(|m| member(m, "repoURL")) {
+            source.repo_url = repo;
+        }
+        source.target_revision = String::new();
+    }
+    source
 }
 
 /// [`ArgoEnv::app_setting`] together with the variable that held it, for error messages.
@@ -400,7 +446,7 @@ fn transform_documents(
     policy: &Policy,
     app: &AppContext,
     sql: &[Option<SqlFiles>],
-    docs: &mut Vec<Document>,
+    docs: &mut Manifests,
 ) -> Result<(), TransformError> {
     if policy.checksums.enabled {
         crate::transform::checksum::inject_checksums(

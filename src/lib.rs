@@ -15,7 +15,15 @@
 //!   commit) → writer (batch) → ledger: canonical bytes → hash chain → append + fsync → reply
 //! watch (Kubernetes API: list | watch | relist on 410) → finished operations after a grace period
 //!   → the sink's append path (same record, same idempotency key)
-//! ledger (sealed segments, checkpoints) → evidence (signed checkpoints) → archive (object storage)
+//! ledger (segments, Merkle tree, tiles) → evidence (checkpoints signed only when the tree extends
+//!   the last one) → witnesses (cosignatures) and archive (object storage)
+//! ```
+//!
+//! **witness** (`sluice witness serve`, run by another party):
+//!
+//! ```text
+//! cli::witness → witness: request → add-checkpoint → evidence::witness (verify the log's signature,
+//!   the consistency proof from the last checkpoint cosigned) → persist → cosignature
 //! ```
 //!
 //! The modules:
@@ -25,18 +33,30 @@
 //!            environment, stdin and stdout, and maps errors to exit codes; presentation of the audit
 //!            log (tables, CSV, the change report) in cli/audit
 //! diff       two revisions rendered and compared (the pull-request check)
-//! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer and uploader
+//! sink       the HTTP sink, group-commit writer, queries, metrics, checkpoint signer, witnesses' client
+//! witness    the witness's HTTP server (C2SP tlog-witness)
 //! generate   the plugin pipeline
-//! archive    sealed segments and checkpoints in object storage: write-once puts, retention check
+//! host       the Git hosts (GitHub, GitLab): credentials, the REST clients, snapshots of what they said
+//! itsm       the ticket systems (ServiceNow, Jira Service Management): credentials, the REST clients,
+//!            snapshots of what they said, work notes
+//! archive    the evidence in object storage (snapshots, segments, tiles, checkpoints): write-once
+//!            puts, retention check, every object version read back
 //! watch      the Application watch (kube-rs), behind a Recorder
 //! render     directory | kustomize | helm
 //! transform  checksums and PreSync hooks (pure)
-//! evidence   signed checkpoints, proofs against them, the auditor's export
+//! evidence   checkpoints, cosignatures, the witness's rules, proofs against them, the export, snapshots
+//! approval   approvals at the Git host, judged: effective rules (floors, the rule in force), verdict
+//! ticket     a change ticket's state, judged: authorized, outside its window, an emergency, or not
+//! verify     the PostSync verification hook's runner: Prometheus, HTTP probes, workloads, AnalysisRuns
+//! analysis   measurements, limits and phases as data (Argo Rollouts' semantics), the verdict
 //! record     what a record says: the typed model, gate findings, how events become records
 //! policy     .sluice.yaml: schema, defaults, validation
-//! ledger     canonical lines, segments, the one line reader, the index and queries; no threads
+//! ledger     canonical lines, segments, the one line reader, the index and queries, the Merkle
+//!            tree and its tiles; no threads
+//! remote     what is asked of outside systems and kept of their answers; credentials that never print
 //! commit     commit messages: change ids, trailers, approvers, attribution, lint rules (no log)
 //! window     cron, Go durations, globs, zones, the CanSync decision, the guard's wait loop (pure)
+//! expr       the condition language of Argo Rollouts (an expr-lang subset), pure
 //! manifest   Kubernetes documents read as Kubernetes reads YAML, and written back
 //! parallel   data parallelism over slices
 //! ```
@@ -47,11 +67,11 @@
 //!
 //! ```text
 //! cli
-//! diff sink
-//! generate archive watch
-//! render transform evidence record
-//! policy ledger commit
-//! window manifest
+//! diff sink witness
+//! generate archive watch host itsm verify
+//! render transform evidence record approval ticket analysis
+//! policy ledger commit remote
+//! window manifest expr
 //! parallel
 //! ```
 //!
@@ -60,21 +80,30 @@
 
 pub mod cli;
 
+mod analysis;
+mod approval;
 mod archive;
 mod commit;
 mod diff;
 mod evidence;
+mod expr;
 mod generate;
+mod host;
+mod itsm;
 mod ledger;
 mod manifest;
 mod parallel;
 mod policy;
 mod record;
+mod remote;
 mod render;
 mod sink;
+mod ticket;
 mod transform;
+mod verify;
 mod watch;
 mod window;
+mod witness;
 
 pub use policy::{load as load_policy, Policy, PolicyError};
 pub use window::{Decision, Rules, Subject};

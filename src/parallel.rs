@@ -37,22 +37,6 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
-/// `items.iter_mut().for_each(f)`, on all cores in contiguous slices.
-pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
-    let threads = threads_for(items.len());
-    if threads < 2 {
-        items.iter_mut().for_each(f);
-        return;
-    }
-    let per = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        for slice in items.chunks_mut(per) {
-            scope.spawn(move || slice.iter_mut().for_each(f));
-        }
-    });
-}
-
 /// `items.iter().map(f).collect()` for few items that each take long (an app's render): one item at a
 /// time per thread, on all cores, each thread taking the next item when it is done.
 pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -109,12 +93,5 @@ mod tests {
             super::map(&items, |x| x * 2),
             items.iter().map(|x| x * 2).collect::<Vec<_>>()
         );
-    }
-
-    #[test]
-    fn for_each_mut_reaches_every_item() {
-        let mut items: Vec<u32> = (0..10_000).collect();
-        super::for_each_mut(&mut items, |x| *x += 1);
-        assert!(items.iter().enumerate().all(|(i, x)| *x == i as u32 + 1));
     }
 }

@@ -6,13 +6,25 @@
 //!
 //! ```text
 //! <prefix>/segments/<first seq, 20 digits>.jsonl     <prefix>/checkpoints/<tree size, 20 digits>.note
+//! <prefix>/tile/<level>/<index>[.p/<width>]         <prefix>/witnessed/<tree size, 20 digits>.note
+//! ```
+//!
+//! ```text
+//! objects    which local files belong in the archive, in the order they are put
+//! retention  the bucket's Object Lock, read and judged
+//! uploader   the sink's background copy
+//! versions   S3 object versions and delete markers, reads of one version
+//! verify     the archive verified: versions, then segments, tiles and checkpoints (evidence/proof)
 //! ```
 //!
 //! Nothing is ever overwritten: every put is a conditional create (`If-None-Match: *` on S3), and an
 //! object that exists already counts as archived only when its bytes are the same.
 
+pub mod objects;
 pub mod retention;
 pub mod uploader;
+pub mod verify;
+pub mod versions;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, Checksum};
 use object_store::local::LocalFileSystem;
@@ -47,6 +59,8 @@ pub enum ArchiveError {
     TooLarge { url: String, name: String },
     #[error("{url}: {why}")]
     Retention { url: String, why: String },
+    #[error("{url}: {why}")]
+    Versions { url: String, why: String },
 }
 
 /// Where the S3 bucket's own API is, for the calls `object_store` does not make (Object Lock).
@@ -241,21 +255,28 @@ impl Archive {
         }
     }
 
-    /// The object names directly under `dir` (e.g. `segments`), sorted.
+    /// Every object name under `dir` (e.g. `tile`), at any depth, sorted.
     ///
     /// # Errors
     ///
     /// The store fails.
-    pub async fn list(&self, dir: &str) -> Result<Vec<String>, ArchiveError> {
-        let listing = self
+    pub async fn list_all(&self, dir: &str) -> Result<Vec<String>, ArchiveError> {
+        use futures_util::TryStreamExt as _;
+        let base = self.path(dir);
+        let metas: Vec<object_store::ObjectMeta> = self
             .store
-            .list_with_delimiter(Some(&self.path(dir)))
+            .list(Some(&base))
+            .try_collect()
             .await
             .map_err(self.store_err())?;
-        let mut names: Vec<String> = listing
-            .objects
+        let strip = if self.prefix.as_ref().is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix.as_ref())
+        };
+        let mut names: Vec<String> = metas
             .iter()
-            .filter_map(|o| o.location.filename().map(|f| format!("{dir}/{f}")))
+            .filter_map(|o| o.location.as_ref().strip_prefix(&strip).map(str::to_owned))
             .collect();
         names.sort();
         Ok(names)

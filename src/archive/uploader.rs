@@ -1,12 +1,11 @@
-//! The background copy of sealed segments and checkpoints into the archive. One thread with its own
-//! small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
+//! The background copy of the evidence of a data directory (approval snapshots, sealed segments, tiles,
+//! checkpoints: archive/objects.rs) into the archive. One thread with its own small tokio runtime: it lists what the archive has once, then on every nudge (a new checkpoint) or
 //! poll looks for local files the archive lacks and puts them, oldest first. A failing put is retried
 //! with exponential backoff (1 s doubling to 30 s); nothing here ever waits on the log's writer, and
 //! the writer never waits on it. What is pending and what failed is in [`Status`] (`/metrics`, `/healthz`).
 
 use super::{Archive, Put};
-use crate::evidence::checkpoint;
-use crate::ledger::segment::{self, SEGMENTS_DIR};
+use crate::ledger::segment::SEGMENTS_DIR;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +29,11 @@ pub struct Status {
     pub failures: AtomicU64,
     pub last_success_unix: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Whether the archive was listed (once, at start).
+    pub listed: AtomicBool,
+    /// The newest checkpoint in the archive when it was listed (name, note): the signer must not sign
+    /// a tree that does not extend it, even when the local copy is gone.
+    pub latest_checkpoint: Mutex<Option<(String, String)>>,
 }
 
 impl Status {
@@ -203,10 +207,12 @@ async fn pass(
         pending(data_dir, archived).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     set_lag(status, &pending);
     if !*listed {
-        for dir in [SEGMENTS_DIR, checkpoint::DIR] {
-            archived.extend(archive.list(dir).await.map_err(|e| e.to_string())?);
+        for dir in super::objects::DIRS {
+            archived.extend(archive.list_all(dir).await.map_err(|e| e.to_string())?);
         }
+        learn_latest(archive, archived, status).await?;
         *listed = true;
+        status.listed.store(true, Relaxed);
     }
     let mut pending = pending;
     pending.retain(|(name, _)| !archived.contains(name));
@@ -228,18 +234,47 @@ async fn pass(
     Ok(())
 }
 
-fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
-    let segments = pending
+/// Reads the newest checkpoint of the archive into `status`.
+async fn learn_latest(
+    archive: &Archive,
+    archived: &HashSet<String>,
+    status: &Status,
+) -> Result<(), String> {
+    let dir = format!("{}/", crate::evidence::checkpoint::DIR);
+    let newest = archived
         .iter()
-        .filter(|(n, _)| n.starts_with(SEGMENTS_DIR))
-        .count();
-    status.lag_segments.store(segments as u64, Relaxed);
-    status
-        .lag_checkpoints
-        .store((pending.len() - segments) as u64, Relaxed);
+        .filter(|n| {
+            n.strip_prefix(&dir)
+                .and_then(crate::evidence::checkpoint::size_of_name)
+                .is_some()
+        })
+        .max();
+    let Some(name) = newest else {
+        return Ok(());
+    };
+    let bytes = archive.get(name).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if let Ok(mut latest) = status.latest_checkpoint.lock() {
+        *latest = Some((format!("{}/{name}", archive.url()), text));
+    }
+    Ok(())
 }
 
-/// The archive names of the local sealed segments and checkpoints not in `archived`, segments first.
+fn set_lag(status: &Status, pending: &[(String, PathBuf)]) {
+    let count = |dir: &str| {
+        pending
+            .iter()
+            .filter(|(n, _)| n.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+            .count() as u64
+    };
+    status.lag_segments.store(count(SEGMENTS_DIR), Relaxed);
+    status
+        .lag_checkpoints
+        .store(count(crate::evidence::checkpoint::DIR), Relaxed);
+}
+
+/// The archive names of the local files to archive that are not in `archived`, in the order they are
+/// put (archive/objects.rs).
 ///
 /// # Errors
 ///
@@ -248,25 +283,13 @@ pub fn pending(
     data_dir: &Path,
     archived: &HashSet<String>,
 ) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let segments = segment::sealed(data_dir)?.into_iter().map(|s| {
-        (
-            format!("{SEGMENTS_DIR}/{}", segment::segment_name(s.first_seq)),
-            s.path,
-        )
-    });
-    let checkpoints = checkpoint::list(data_dir)?.into_iter().map(|(size, path)| {
-        (
-            format!("{}/{}", checkpoint::DIR, checkpoint::file_name(size)),
-            path,
-        )
-    });
-    Ok(segments
-        .chain(checkpoints)
+    Ok(super::objects::local(data_dir)?
+        .into_iter()
         .filter(|(name, _)| !archived.contains(name))
         .collect())
 }
 
-/// Copies every sealed segment and checkpoint of `data_dir` the archive lacks, once (`audit archive`).
+/// Copies every object of `data_dir` (archive/objects.rs) the archive lacks, once (`audit archive`).
 /// Unlike the background uploader it does not trust the listing: every local file is put, so one that
 /// is there already is compared byte for byte. Gives how many objects were written.
 ///

@@ -26,12 +26,12 @@ pub(super) fn run(args: &GenerateArgs) -> Result<Exit> {
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let env = ArgoEnv::from_vars(std::env::vars());
     let root = generate::repo_root(&cwd, env.get("ARGOCD_APP_SOURCE_PATH"));
-    let out = if args.stdin {
-        generate::generate_from(&cwd, &root, &env, &read_stdin()?)?
+    let docs = if args.stdin {
+        generate::generate_from(&cwd, &root, &env, read_stdin()?)?
     } else {
         generate::generate(&cwd, &root, &env)?
     };
-    output::print(&out)?;
+    output::print_with(|out| docs.write_to(out))?;
     Ok(Exit::Success)
 }
 

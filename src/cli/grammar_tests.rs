@@ -42,6 +42,25 @@ const COMMANDS: &[Entry] = &[
     ("audit archive", Err("copies objects; prints one status line"), &[]),
     ("audit export", Err("writes a bundle; prints where"), &[]),
     ("lint-commit", Err("a check: the exit code and the problems on stderr"), &["msg"]),
+    ("verify", Ok(DECISION), &["--policy-json", "{}"]),
+    (
+        "audit rejudge",
+        Err("a check: the comparison as text, exit 1 when a verdict differs"),
+        &["1"],
+    ),
+    ("audit review", Err("records a review; prints one status line"), &["CHG-1"]),
+    (
+        "audit prove",
+        Err("prints C2SP tlog-proofs, the fixed text form check-proof and other tools read"),
+        &[],
+    ),
+    ("audit check-proof", Err("a check: the exit code and one line"), &["p"]),
+    (
+        "witness keygen",
+        Err("writes key files; prints the public key in Go's note key form"),
+        &[],
+    ),
+    ("witness serve", Err("a server: it prints logs only"), &[]),
 ];
 
 /// Every leaf command of `cmd` as its path below the binary ("audit list").

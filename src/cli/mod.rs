@@ -13,7 +13,9 @@ mod lint_commit;
 mod output;
 mod render;
 mod serve;
+mod verify;
 mod window;
+mod witness;
 
 #[cfg(test)]
 mod grammar_tests;
@@ -57,13 +59,19 @@ enum Command {
     Window(window::WindowCommand),
     /// The PreSync guard: allow, wait for, or refuse the sync now (runs inside the hook Job).
     Guard(guard::GuardArgs),
+    /// The PostSync verification: run the policy's checks, report them, fail the sync if asked (runs inside the hook Job).
+    Verify(verify::VerifyArgs),
     /// Run the notification sink that appends every sync outcome to the audit log.
-    Serve(serve::ServeArgs),
+    // Boxed: the sink's options make it the largest variant by far.
+    Serve(Box<serve::ServeArgs>),
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Check a commit message: change id in the subject, required trailers.
     LintCommit(lint_commit::LintCommitArgs),
+    /// A witness for audit logs (run by another party): cosigns checkpoints that extend what it saw.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 /// Runs one command of the CLI.
@@ -78,9 +86,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Diff(args) => diff::run(args),
         Command::Window(window::WindowCommand::Check(args)) => window::check(args),
         Command::Guard(args) => guard::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Audit(command) => audit::run(command),
         Command::LintCommit(args) => lint_commit::run(&args),
+        Command::Witness(command) => witness::run(command),
     }
 }
 

@@ -1,5 +1,5 @@
-//! stdout and stderr for the commands. Results go to stdout in one write, after the work is done; a
-//! reader that went away (`sluice audit list | head -1`) ends the command quietly with exit 0 instead
+//! stdout and stderr for the commands. Results go to stdout after the work is done (in one write, or
+//! through a buffer from where they are held: `generate`'s documents); a reader that went away (`sluice audit list | head -1`) ends the command quietly with exit 0 instead
 //! of a panic. stderr carries logs and the one error line, and a failing stderr (closed, or on a full
 //! disk) is ignored: losing a log line must never kill a command or a sink worker.
 
@@ -21,6 +21,22 @@ pub(crate) fn print(bytes: &[u8]) -> Result<()> {
                 exit: super::error::Exit::Failure,
                 message: format!("cannot write the result to stdout: {e}"),
             },
+        })
+}
+
+/// [`print`] of what `write` writes, through a buffer: for a result too large to build in memory
+/// first (`generate`'s documents, written from where they are held).
+///
+/// # Errors
+///
+/// As [`print`].
+pub(crate) fn print_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| match e.kind() {
+            ErrorKind::BrokenPipe => Error::StdoutClosed,
+            _ => Error::io("stdout", e),
         })
 }
 

@@ -62,7 +62,7 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     } else {
         None
     };
-    let (docs, warnings) = generate::documents_and_warnings(&dir, &root, &env, stdin.as_deref())?;
+    let (docs, warnings) = generate::documents_and_warnings(&dir, &root, &env, stdin)?;
     // The render tools' own warnings (kustomize deprecations) go to stderr, as the tools print them.
     let mut stderr = std::io::stderr().lock();
     for warning in warnings {
@@ -74,12 +74,14 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Argo CD's environment from `--env` pairs, plus the caller's `PATH` (to find the render tools) and
-/// `SLUICE_IMAGE` (the guard image) unless given.
+/// Argo CD's environment from `--env` pairs, plus the caller's `PATH` (to find the render tools),
+/// `SLUICE_IMAGE` (the guard image) and `SLUICE_SINK_URL` (where the guard asks for approvals) unless
+/// given.
 pub(super) fn argo_env(pairs: &[String]) -> Result<ArgoEnv> {
     let mut env = ArgoEnv::from_vars(parse_pairs(pairs)?);
     env.set_default("PATH", std::env::var("PATH").ok());
     env.set_default("SLUICE_IMAGE", std::env::var("SLUICE_IMAGE").ok());
+    env.set_default("SLUICE_SINK_URL", std::env::var("SLUICE_SINK_URL").ok());
     Ok(env)
 }
 

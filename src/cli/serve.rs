@@ -1,14 +1,18 @@
 //! `sluice serve --listen ADDR --data-dir DIR [--token-file F] [--read-token-file F] [--max-body BYTES]
 //! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
 //! NS,...] [--watch-grace D] [--kubeconfig F]]
-//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D]] [--archive URL [--retention P]]`:
+//! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D] [--witness URL --witness-key F]...]
+//! [--archive URL [--retention P]]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
 use super::error::{Error, Exit, Result};
+use crate::approval::Floor;
 use crate::archive::retention::Retention;
 use crate::commit::DEFAULT_CHANGE_PATTERN;
-use crate::evidence::checkpoint::SigningKey;
+use crate::evidence::note::{KeyKind, SigningKey};
+use crate::host::client::{Auth, Endpoint};
+use crate::host::secret::App;
 use crate::ledger::Rolling;
 use crate::sink;
 use crate::watch::WatchConfig;
@@ -17,8 +21,9 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-// clap prints these doc lines as help text, where backticks and <> would show as they are.
-#[allow(clippy::doc_markdown)]
+// clap prints these doc lines as help text, where backticks and <> would show as they are. The
+// booleans are independent command-line switches, as clap takes them.
+#[allow(clippy::doc_markdown, clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
     /// Address to listen on.
@@ -77,6 +82,10 @@ pub(super) struct ServeArgs {
     /// How long the webhook has to deliver an outcome before the watch records it (Go duration).
     #[arg(long, default_value = "2m", requires = "watch_applications")]
     watch_grace: String,
+    /// How long the watch may fail (the API server unreachable, access forbidden) before /healthz says
+    /// degraded and sluice_watch_healthy turns 0 (Go duration).
+    #[arg(long, default_value = "1m", requires = "watch_applications")]
+    watch_unhealthy_after: String,
     /// The kubeconfig for the watch and --guard-token-review; default: KUBECONFIG, else the in-cluster
     /// service account.
     #[arg(long, env = "KUBECONFIG")]
@@ -91,6 +100,14 @@ pub(super) struct ServeArgs {
     /// Sign a checkpoint at least this often while new records come in (Go duration), and at shutdown.
     #[arg(long, default_value = "10m", env = "SLUICE_CHECKPOINT_INTERVAL")]
     checkpoint_interval: String,
+    /// A witness (`sluice witness serve`, run by another party) to submit every checkpoint to: its
+    /// submission URL (it answers POST URL/add-checkpoint). Repeat for several, each with a --witness-key.
+    #[arg(long, requires = "checkpoint_key_file")]
+    witness: Vec<String>,
+    /// The public key of the --witness at the same position (from `sluice witness keygen`): its
+    /// cosignatures are checked with it and kept in DATA_DIR/witnessed/.
+    #[arg(long)]
+    witness_key: Vec<PathBuf>,
     /// Copy sealed segments and checkpoints to this object store: s3://bucket/prefix, gs://…, az://…,
     /// or a directory. Credentials and endpoint come from the store's usual environment (AWS_*, …).
     #[arg(long, env = "SLUICE_ARCHIVE")]
@@ -99,6 +116,117 @@ pub(super) struct ServeArgs {
     /// COMPLIANCE mode), e.g. 7y or 2555d.
     #[arg(long, requires = "archive", env = "SLUICE_RETENTION")]
     retention: Option<Retention>,
+    /// GitHub's REST API for approvals: https://api.github.com, or GitHub Enterprise Server's
+    /// https://HOST/api/v3. Repositories on its host are checked there.
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    github_api_url: String,
+    /// File holding a GitHub token with read access to pull requests and contents (a Secret); or use
+    /// a GitHub App.
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_TOKEN_FILE",
+        conflicts_with = "github_app_id"
+    )]
+    github_token_file: Option<PathBuf>,
+    /// The GitHub App's id: the sink makes read-only installation tokens with its private key.
+    #[arg(long, env = "SLUICE_GITHUB_APP_ID", requires = "github_app_key_file")]
+    github_app_id: Option<String>,
+    /// File holding the GitHub App's private key (PEM, from a Secret).
+    #[arg(long, env = "SLUICE_GITHUB_APP_KEY_FILE", requires = "github_app_id")]
+    github_app_key_file: Option<PathBuf>,
+    /// The App's installation id; default: the installation of each repository.
+    #[arg(
+        long,
+        env = "SLUICE_GITHUB_INSTALLATION_ID",
+        requires = "github_app_id"
+    )]
+    github_installation_id: Option<u64>,
+    /// GitLab for approvals: https://gitlab.com or a self-managed instance's URL.
+    #[arg(long, env = "SLUICE_GITLAB_URL", default_value = "https://gitlab.com")]
+    gitlab_url: String,
+    /// File holding a GitLab token with read_api scope (a Secret).
+    #[arg(long, env = "SLUICE_GITLAB_TOKEN_FILE")]
+    gitlab_token_file: Option<PathBuf>,
+    /// An org minimum for approvals, by project or cluster glob: project=GLOB:RULES or
+    /// cluster=GLOB:RULES, RULES as required=N,codeOwners=true,… (repeat the option for several; in the
+    /// environment, separate them with `;`).
+    #[arg(
+        long = "approvals-floor",
+        value_name = "SCOPE=GLOB:RULES",
+        env = "SLUICE_APPROVALS_FLOOR",
+        value_delimiter = ';'
+    )]
+    approvals_floor: Vec<String>,
+    /// Most first-parent commits one change may have to be judged (more: unverified, nothing cut).
+    #[arg(long, default_value_t = sink::approvals::DEFAULT_MAX_COMMITS)]
+    approvals_max_commits: usize,
+    /// Timeout of each request to a Git host (Go duration).
+    #[arg(long, default_value = "10s")]
+    host_timeout: String,
+    /// The ServiceNow instance whose change requests gate syncs (ticket.system: servicenow), e.g.
+    /// https://acme.service-now.com.
+    #[arg(long, env = "SLUICE_SERVICENOW_URL")]
+    servicenow_url: Option<String>,
+    /// ServiceNow basic auth: the user (with the role sn_change_read; itil for work notes).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_USER",
+        requires_all = ["servicenow_url", "servicenow_password_file"],
+        conflicts_with = "servicenow_client_id"
+    )]
+    servicenow_user: Option<String>,
+    /// File holding the ServiceNow user's password (a Secret).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_PASSWORD_FILE",
+        requires = "servicenow_user"
+    )]
+    servicenow_password_file: Option<PathBuf>,
+    /// ServiceNow OAuth client credentials: the application registry's client id.
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_CLIENT_ID",
+        requires_all = ["servicenow_url", "servicenow_client_secret_file"]
+    )]
+    servicenow_client_id: Option<String>,
+    /// File holding the OAuth client secret (a Secret).
+    #[arg(
+        long,
+        env = "SLUICE_SERVICENOW_CLIENT_SECRET_FILE",
+        requires = "servicenow_client_id"
+    )]
+    servicenow_client_secret_file: Option<PathBuf>,
+    /// The Jira Cloud site whose issues gate syncs (ticket.system: jira), e.g.
+    /// https://acme.atlassian.net.
+    #[arg(long, env = "SLUICE_JIRA_URL", requires_all = ["jira_email", "jira_token_file"])]
+    jira_url: Option<String>,
+    /// The e-mail address of the Atlassian account of the API token.
+    #[arg(long, env = "SLUICE_JIRA_EMAIL", requires = "jira_url")]
+    jira_email: Option<String>,
+    /// File holding the Atlassian API token (a Secret).
+    #[arg(long, env = "SLUICE_JIRA_TOKEN_FILE", requires = "jira_url")]
+    jira_token_file: Option<PathBuf>,
+    /// Timeout of each request to a ticket system (Go duration).
+    #[arg(long, default_value = "10s")]
+    ticket_timeout: String,
+    /// How long a ticket system's answer is reused (Go duration; 0s: never).
+    #[arg(long, default_value = "30s")]
+    ticket_cache_ttl: String,
+    /// File holding a GitHub token that may push a branch and open pull requests (Contents and Pull
+    /// requests: write), used only to open revert pull requests (onFailure: rollback).
+    #[arg(long, env = "SLUICE_GITHUB_WRITE_TOKEN_FILE")]
+    github_write_token_file: Option<PathBuf>,
+    /// Let the GitHub App open revert pull requests: the sink asks it for write tokens (Contents and
+    /// Pull requests) for that only; the App must be granted those permissions.
+    #[arg(long, env = "SLUICE_GITHUB_APP_WRITES", requires = "github_app_id")]
+    github_app_writes: bool,
+    /// File holding a GitLab token with api scope, used only to open revert merge requests.
+    #[arg(long, env = "SLUICE_GITLAB_WRITE_TOKEN_FILE")]
+    gitlab_write_token_file: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -179,10 +307,40 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         crate::watch::check_config(kubeconfig(&args).as_deref())
             .map_err(|e| Error::Usage(e.to_string()))?;
     }
+    if args.witness.len() != args.witness_key.len() {
+        return Err(Error::Usage(format!(
+            "{} --witness but {} --witness-key: give each witness's URL and public key, in the same order",
+            args.witness.len(),
+            args.witness_key.len()
+        )));
+    }
+    let witnesses = args
+        .witness
+        .iter()
+        .zip(&args.witness_key)
+        .map(|(url, path)| {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::Usage(format!(
+                    "--witness {url:?}: give the witness's http:// or https:// URL"
+                )));
+            }
+            let key = super::audit::read_public_key(path)?;
+            key.kind()
+                .expect(KeyKind::Witness)
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: format!("{}: {e}", path.display()),
+                })?;
+            Ok((url.clone(), key))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let rolling = Rolling {
         max_bytes: parse_size(&args.segment_size)?,
         max_age: parse_age(&args.segment_age)?,
     };
+    let approvals = approvals_config(&args)?;
+    let tickets = tickets_config(&args)?;
+    let rollback = rollback_endpoints(&args)?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
         .checkpoint_key_file
@@ -218,7 +376,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
             every_records: args.checkpoint_every,
             every: Duration::from_nanos(every.unsigned_abs()),
             archive,
+            witnesses,
         },
+        approvals,
+        tickets,
+        rollback,
     })?;
     Ok(Exit::Success)
 }
@@ -239,6 +401,182 @@ fn listen_addresses(listen: &str) -> Result<Vec<std::net::SocketAddr>> {
         return Err(bad("it names no address".into()));
     }
     Ok(addrs)
+}
+
+/// The ticket systems and their credentials. Credential files are checked now (readable, not empty)
+/// and read again for every request (an OAuth token is kept until it expires), so a rotated Secret is
+/// picked up.
+fn tickets_config(args: &ServeArgs) -> Result<sink::tickets::Config> {
+    use crate::itsm::client::{base_url, Config, Instance, ServiceNowAuth, Site};
+    let usage = |m: String| Error::Usage(m);
+    let servicenow = match &args.servicenow_url {
+        None => None,
+        Some(url) => {
+            let url = base_url(url, "https://acme.service-now.com")
+                .map_err(|e| usage(format!("--servicenow-url {e}")))?;
+            let auth = match (
+                &args.servicenow_user,
+                &args.servicenow_password_file,
+                &args.servicenow_client_id,
+                &args.servicenow_client_secret_file,
+            ) {
+                (Some(user), Some(file), _, _) => {
+                    read_token(file, "--servicenow-password-file")?;
+                    ServiceNowAuth::Basic {
+                        user: user.clone(),
+                        password_file: file.clone(),
+                    }
+                }
+                (_, _, Some(id), Some(file)) => {
+                    read_token(file, "--servicenow-client-secret-file")?;
+                    ServiceNowAuth::OAuth {
+                        client_id: id.clone(),
+                        secret_file: file.clone(),
+                    }
+                }
+                _ => {
+                    return Err(usage("--servicenow-url needs credentials: --servicenow-user with --servicenow-password-file, or --servicenow-client-id with --servicenow-client-secret-file".into()))
+                }
+            };
+            Some(Instance { url, auth })
+        }
+    };
+    let jira = match (&args.jira_url, &args.jira_email, &args.jira_token_file) {
+        (Some(url), Some(email), Some(file)) => {
+            read_token(file, "--jira-token-file")?;
+            Some(Site {
+                url: base_url(url, "https://acme.atlassian.net")
+                    .map_err(|e| usage(format!("--jira-url {e}")))?,
+                email: email.clone(),
+                token_file: file.clone(),
+            })
+        }
+        _ => None,
+    };
+    let duration = |flag: &str, text: &str, zero: bool| {
+        parse_go_duration(text)
+            .ok()
+            .filter(|n| *n > 0 || (zero && *n == 0))
+            .map(|n| Duration::from_nanos(n.unsigned_abs()))
+            .ok_or_else(|| usage(format!("{flag} {text:?}: give a Go duration such as 10s")))
+    };
+    Ok(sink::tickets::Config {
+        systems: Config {
+            servicenow,
+            jira,
+            call_timeout: duration("--ticket-timeout", &args.ticket_timeout, false)?,
+            cache_ttl: duration("--ticket-cache-ttl", &args.ticket_cache_ttl, true)?,
+        },
+        decide_budget: sink::tickets::DECIDE_BUDGET,
+        after_budget: sink::tickets::AFTER_BUDGET,
+        writeback_budget: sink::tickets::WRITEBACK_BUDGET,
+    })
+}
+
+/// The hosts the sink may write to (revert pull requests), each with its write credential, checked
+/// now. None: `onFailure: rollback` records the commands instead.
+fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
+    let usage = |m: String| Error::Usage(m);
+    let mut out = Vec::new();
+    let github = match (
+        &args.github_write_token_file,
+        args.github_app_writes,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
+        (Some(file), _, _, _) => {
+            read_token(file, "--github-write-token-file")?;
+            Some(Auth::Token(file.clone()))
+        }
+        (None, true, Some(id), Some(key)) => Some(Auth::App(App {
+            id: id.clone(),
+            key_file: key.clone(),
+            installation: args.github_installation_id,
+        })),
+        _ => None,
+    };
+    if let Some(auth) = github {
+        out.push(
+            Endpoint::github(&args.github_api_url, auth)
+                .map_err(|e| usage(format!("--github-api-url: {e}")))?,
+        );
+    }
+    if let Some(file) = &args.gitlab_write_token_file {
+        read_token(file, "--gitlab-write-token-file")?;
+        out.push(
+            Endpoint::gitlab(&args.gitlab_url, Auth::Token(file.clone()))
+                .map_err(|e| usage(format!("--gitlab-url: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The Git hosts, their credentials and the floors. Credential files are checked now (readable, a
+/// usable key) and read again whenever a token is made, so a rotated Secret is picked up.
+fn approvals_config(args: &ServeArgs) -> Result<sink::approvals::Config> {
+    let usage = |m: String| Error::Usage(m);
+    let github_auth = match (
+        &args.github_token_file,
+        &args.github_app_id,
+        &args.github_app_key_file,
+    ) {
+        (Some(file), _, _) => {
+            read_token(file, "--github-token-file")?;
+            Auth::Token(file.clone())
+        }
+        (None, Some(id), Some(key)) => {
+            let app = App {
+                id: id.clone(),
+                key_file: key.clone(),
+                installation: args.github_installation_id,
+            };
+            app.jwt(chrono::Utc::now().timestamp())
+                .map_err(|e| Error::Reported {
+                    exit: Exit::Failure,
+                    message: e.to_string(),
+                })?;
+            Auth::App(app)
+        }
+        _ => Auth::None,
+    };
+    let gitlab_auth = match &args.gitlab_token_file {
+        Some(file) => {
+            read_token(file, "--gitlab-token-file")?;
+            Auth::Token(file.clone())
+        }
+        None => Auth::None,
+    };
+    let endpoints = vec![
+        Endpoint::github(&args.github_api_url, github_auth)
+            .map_err(|e| usage(format!("--github-api-url: {e}")))?,
+        Endpoint::gitlab(&args.gitlab_url, gitlab_auth)
+            .map_err(|e| usage(format!("--gitlab-url: {e}")))?,
+    ];
+    let floors = args
+        .approvals_floor
+        .iter()
+        .map(|f| Floor::parse(f).map_err(|e| usage(format!("--approvals-floor {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    if args.approvals_max_commits == 0 {
+        return Err(usage("--approvals-max-commits must be at least 1".into()));
+    }
+    let call_timeout = parse_go_duration(&args.host_timeout)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            usage(format!(
+                "--host-timeout {:?}: give a positive Go duration such as 10s",
+                args.host_timeout
+            ))
+        })?;
+    Ok(sink::approvals::Config {
+        endpoints,
+        floors,
+        max_commits: args.approvals_max_commits,
+        call_timeout: Duration::from_nanos(call_timeout.unsigned_abs()),
+        decide_budget: sink::approvals::DECIDE_BUDGET,
+        after_budget: sink::approvals::AFTER_BUDGET,
+    })
 }
 
 /// `--segment-size`: bytes, or a number with KiB, MiB or GiB (at least 1 byte).
@@ -291,9 +629,15 @@ fn parse_age(text: &str) -> Result<std::time::Duration> {
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).
 fn read_token(path: &std::path::Path, option: &str) -> Result<String> {
     let raw = std::fs::read_to_string(path).map_err(|e| {
+        // The sink's own tokens come from the kit's Secret; a Git host's or ticket system's
+        // credential from the Secret its docs name.
+        let from = if matches!(option, "--token-file" | "--read-token-file") {
+            "in the install kit it is mounted from the Secret sluice-sink-token (docs/install.md, \"The sink tokens\")"
+        } else {
+            "mount the credential from its Secret and give the mounted file (docs/install.md)"
+        };
         Error::Usage(format!(
-            "{option} {}: cannot read the token ({e}); in the install kit it is mounted from the Secret \
-             sluice-sink-token (docs/install.md, \"The sink tokens\")",
+            "{option} {}: cannot read the token ({e}); {from}",
             path.display()
         ))
     })?;
@@ -316,12 +660,19 @@ pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
             path.display()
         ))
     })?;
-    SigningKey::parse(&text).map_err(|e| {
+    let key = SigningKey::parse(&text).map_err(|e| {
         Error::Usage(format!(
             "{}: {e}; make a key pair with `sluice audit keygen --name NAME --out PREFIX`",
             path.display()
         ))
-    })
+    })?;
+    key.kind()
+        .expect(KeyKind::Log)
+        .map_err(|e| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("{}: {e}", path.display()),
+        })?;
+    Ok(key)
 }
 
 /// The kubeconfig file: `--kubeconfig` or the first of `KUBECONFIG` (which may list several files;
@@ -343,6 +694,15 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
                 args.watch_grace
             ))
         })?;
+    let unhealthy = parse_go_duration(&args.watch_unhealthy_after)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--watch-unhealthy-after {:?}: give a duration of 0 or more, such as 1m or 30s",
+                args.watch_unhealthy_after
+            ))
+        })?;
     let namespaces = args
         .watch_namespaces
         .iter()
@@ -353,5 +713,8 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
         kubeconfig: kubeconfig(args),
         namespaces,
         grace: Duration::from_nanos(nanos),
+        // The sink decides from its data directory whether this is the first start.
+        import: false,
+        unhealthy_after: Duration::from_nanos(unhealthy),
     })
 }

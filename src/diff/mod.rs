@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! revisions → git (file lists; only the apps' files written out) → repo (apps, inputs, touched)
-//!           → generate::documents per app and side, on all cores → compare → DiffReport → format
+//!           → generate::documents_and_warnings per app and side, on all cores → compare → DiffReport → format
 //! ```
 //!
 //! A side that does not render is reported with its error, and the other side is still compared

@@ -1,14 +1,17 @@
-//! The auditor's bundle (`audit export`, docs/audit-log.md "Export for auditors"): from verified records
-//! and a signed checkpoint, the files of the bundle as bytes. No I/O: the commands layer collects the
-//! records and writes the files.
+//! The auditor's bundle (`audit export`, docs/audit-log.md "Export for auditors"): from verified records,
+//! their inclusion proofs and a signed (and cosigned) checkpoint, the files of the bundle as bytes. No
+//! I/O: the commands layer collects the records and proofs and writes the files.
 //!
 //! Every derived file is a function of `records.jsonl` that `VERIFY.md` recomputes with `jq` and
 //! compares byte for byte, so the rules here and the jq program in [`RECIPE`] must say the same thing:
 //! changes are the records received in `[from, to)` grouped by `changeId` (a record without one is
-//! its own change, `no-change-id-seq-N`), in the order of their first record.
+//! its own change, `no-change-id-seq-N`), in the order of their first record; a change's outcome is its
+//! last record that is neither a guard decision nor a verification report. A CSV cell that a
+//! spreadsheet would take for a formula (OWASP's rule: it begins with `=`, `+`, `-`, `@`, a tab or a
+//! carriage return) is written with a leading `'`.
 
-use super::checkpoint::to_hex;
-use crate::ledger::canonical::{object_to_canonical, to_canonical};
+use crate::ledger::canonical::{object_to_canonical, to_hex};
+use crate::ledger::tree::Hash;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +113,7 @@ impl Change<'_> {
     }
 
     /// The CSV row (and the Markdown summary), as `VERIFY.md`'s `row` computes it.
-    fn row(&self) -> Result<Vec<String>, ExportError> {
+    fn row(&self) -> Vec<String> {
         let apps = self.records.iter().filter_map(|r| {
             r.get("app")
                 .and_then(|a| a.get("name"))
@@ -152,17 +155,18 @@ impl Change<'_> {
         let outcome = self
             .records
             .iter()
-            .filter(|r| str_of(r, "event") != Some("guard-decision"))
             .filter_map(|r| str_of(r, "event"))
-            .next_back()
+            .rfind(|e| !matches!(*e, "guard-decision" | "verification"))
             .unwrap_or("");
-        let mut findings = BTreeSet::new();
-        for r in &self.records {
-            if let Some(v) = r.get("gateFindings").filter(|v| !v.is_null()) {
-                let bytes = to_canonical(v).map_err(|e| ExportError::Canonical(e.to_string()))?;
-                findings.insert(String::from_utf8_lossy(&bytes).into_owned());
-            }
-        }
+        // The gate's exceptions (record/gate.rs): the reasons a sync skipped the gate.
+        let findings = self.records.iter().flat_map(|r| {
+            r.get("gate")
+                .and_then(|g| g.get("exceptions"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+        });
         let seqs: Vec<String> = self
             .records
             .iter()
@@ -173,7 +177,7 @@ impl Change<'_> {
                     .to_string()
             })
             .collect();
-        Ok(vec![
+        vec![
             self.id.clone(),
             joined(apps),
             joined(self.strings("revision")),
@@ -184,9 +188,9 @@ impl Change<'_> {
             joined(window),
             joined(self.strings("backup")),
             outcome.to_owned(),
-            findings.into_iter().collect::<Vec<_>>().join(" "),
+            joined(findings),
             seqs.join(" "),
-        ])
+        ]
     }
 
     /// `{"changeId": …, "records": […]}` in canonical form.
@@ -255,6 +259,16 @@ fn cell(s: &str) -> String {
     s.replace(['\r', '\n'], " ").replace('|', "\\|")
 }
 
+/// A CSV cell a spreadsheet will not run: one that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return gets a leading `'` (OWASP, "CSV Injection").
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 /// jq's `@csv` of strings: every field quoted, quotes doubled.
 fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
@@ -282,18 +296,30 @@ pub fn sample(ids: &[String], n: usize, seed: &str) -> Vec<String> {
         .collect()
 }
 
+/// What the bundle is anchored to: the checkpoint note (with its cosignatures) and the keys.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    pub checkpoint: String,
+    /// The log's public key text.
+    pub public_key: String,
+    /// The witnesses' public key texts (none: the checkpoint is not required to be cosigned).
+    pub witness_keys: Vec<String>,
+}
+
 /// The bundle's files (path, bytes), `SHA256SUMS` last. `records` are the verified records from the
-/// one before the period up to the checkpoint's tree size, in order; `checkpoint` is the signed note
-/// of the last one; `public_key` the key text it verifies with.
+/// one before the period to the one after it (as far as the checkpoint goes), in order; `proofs` their
+/// inclusion proofs in the checkpoint's tree, in the same order; `snapshots` the snapshots
+/// they name, by digest (`snapshots/<digest>.json`).
 ///
 /// # Errors
 ///
 /// A change id that cannot be a file name or a CSV line, or two that map to one file name.
 pub fn bundle(
     records: &[Map<String, Value>],
+    proofs: &[Vec<Hash>],
+    snapshots: &BTreeMap<String, Vec<u8>>,
     period: &Period,
-    checkpoint: &str,
-    public_key: &str,
+    anchor: &Anchor,
 ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
     let mut groups: BTreeMap<String, Vec<&Map<String, Value>>> = BTreeMap::new();
     for r in records {
@@ -319,8 +345,9 @@ pub fn bundle(
         if let Some(other) = stems.insert(stem.clone(), change.id.clone()) {
             return Err(ExportError::SameFileName(other, change.id.clone(), stem));
         }
-        let row = change.row()?;
-        csv.push_str(&csv_line(&row));
+        let row = change.row();
+        let cells: Vec<String> = row.iter().map(|c| neutralise(c).into_owned()).collect();
+        csv.push_str(&csv_line(&cells));
         files.push((format!("evidence/{stem}.json"), change.json()?.into_bytes()));
         files.push((
             format!("evidence/{stem}.md"),
@@ -344,8 +371,37 @@ pub fn bundle(
         lines.push('\n');
     }
     files.push(("records.jsonl".into(), lines.into_bytes()));
-    files.push(("checkpoint.note".into(), checkpoint.as_bytes().to_vec()));
-    files.push(("public.key".into(), format!("{public_key}\n").into_bytes()));
+    let mut proof_lines = String::new();
+    for (r, proof) in records.iter().zip(proofs) {
+        let seq = r.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let _ = write!(proof_lines, "{seq}");
+        for h in proof {
+            let _ = write!(proof_lines, " {}", to_hex(h));
+        }
+        proof_lines.push('\n');
+    }
+    files.push(("proofs.txt".into(), proof_lines.into_bytes()));
+    for (digest, bytes) in snapshots {
+        files.push((
+            format!("{}/{digest}.json", super::snapshot::DIR),
+            bytes.clone(),
+        ));
+    }
+    files.push((
+        "checkpoint.note".into(),
+        anchor.checkpoint.as_bytes().to_vec(),
+    ));
+    files.push((
+        "public.key".into(),
+        format!("{}\n", anchor.public_key).into_bytes(),
+    ));
+    if !anchor.witness_keys.is_empty() {
+        let keys = anchor.witness_keys.iter().fold(String::new(), |mut s, k| {
+            let _ = writeln!(s, "{k}");
+            s
+        });
+        files.push(("witness.keys".into(), keys.into_bytes()));
+    }
     let recipe = RECIPE
         .replace("@FROM@", &period.from)
         .replace("@TO@", &period.to)
@@ -397,7 +453,7 @@ mod tests {
                 Some("CHG-2"),
                 &json!({"approvedBy": ["b", "a"],
                 "initiatedBy": {"username": "alice", "automated": false}, "backup": "bk", "revision": "r2",
-                "gateFindings": {"guard": "ran"}}),
+                "gate": {"guard": null, "exceptions": ["rollback", "selective-sync"]}}),
             ),
             rec(
                 3,
@@ -407,13 +463,27 @@ mod tests {
             ),
             rec(4, "2026-01-02T02:00:00.000Z", None, &json!({})),
             rec(5, "2026-01-03T00:00:00.000Z", Some("CHG-1"), &json!({})),
+            // A verification report after the sync's record is not the change's outcome.
+            rec(
+                6,
+                "2026-01-02T03:00:00.000Z",
+                Some("CHG-2"),
+                &json!({"event": "verification"}),
+            ),
         ];
         let period = Period {
             from: "2026-01-02T00:00:00.000Z".into(),
             to: "2026-01-03T00:00:00.000Z".into(),
             sample: Some((1, "s".into())),
         };
-        let files = bundle(&records, &period, "note\n", "k+1+x").unwrap();
+        let anchor = Anchor {
+            checkpoint: "note\n".into(),
+            public_key: "k+1+x".into(),
+            witness_keys: vec!["w+2+y".into()],
+        };
+        let proofs = vec![vec![[1u8; 32]]; records.len()];
+        let snapshots = BTreeMap::from([("ab".repeat(32), b"{}\n".to_vec())]);
+        let files = bundle(&records, &proofs, &snapshots, &period, &anchor).unwrap();
         let get = |p: &str| {
             String::from_utf8(files.iter().find(|(n, _)| n == p).unwrap().1.clone()).unwrap()
         };
@@ -422,13 +492,49 @@ mod tests {
         assert_eq!(lines.len(), 3, "{csv}");
         assert_eq!(
             lines[1],
-            r#""CHG-2","app0 app1","r2","","","alice","a b","allowed","bk","sync-succeeded","{""guard"":""ran""}","2 3""#
+            r#""CHG-2","app0 app1","r2","","","alice","a b","allowed","bk","sync-succeeded","rollback selective-sync","2 3 6""#
         );
         assert!(lines[2].starts_with(r#""no-change-id-seq-4","app0""#));
         assert!(get("evidence/CHG-2.md").contains("| Approved by | a b |\n"));
         assert!(get("SHA256SUMS").contains("  records.jsonl\n"));
+        let snapshot = format!("snapshots/{}.json", "ab".repeat(32));
+        assert_eq!(get(&snapshot), "{}\n");
+        assert!(get("SHA256SUMS").contains(&format!("  {snapshot}\n")));
         assert_eq!(get("sample.txt").lines().count(), 1);
         assert!(get("VERIFY.md").contains("from=2026-01-02T00:00:00.000Z"));
+        assert_eq!(get("witness.keys"), "w+2+y\n");
+        assert!(get("proofs.txt").starts_with(&format!("1 {}\n2 ", "01".repeat(32))));
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_get_a_leading_quote() {
+        for (cell, out) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("CHG-1", "CHG-1"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(cell), out, "{cell:?}");
+        }
+        let period = Period {
+            from: String::new(),
+            to: "~".into(),
+            sample: None,
+        };
+        let anchor = Anchor {
+            checkpoint: String::new(),
+            public_key: String::new(),
+            witness_keys: Vec::new(),
+        };
+        let records = vec![rec(1, "2026", Some("=cmd|' /C calc'!A0"), &json!({}))];
+        let files = bundle(&records, &[vec![]], &BTreeMap::new(), &period, &anchor).unwrap();
+        let csv = &files.iter().find(|(n, _)| n == "changes.csv").unwrap().1;
+        assert!(String::from_utf8_lossy(csv).contains("\n\"'=cmd|' /C calc'!A0\","));
     }
 
     #[test]
@@ -439,9 +545,14 @@ mod tests {
             to: "~".into(),
             sample: None,
         };
+        let anchor = Anchor {
+            checkpoint: String::new(),
+            public_key: String::new(),
+            witness_keys: Vec::new(),
+        };
         let bad = vec![rec(1, "2026", Some("a\nb"), &json!({}))];
         assert!(matches!(
-            bundle(&bad, &period, "", ""),
+            bundle(&bad, &[], &BTreeMap::new(), &period, &anchor),
             Err(ExportError::ControlCharacter(_))
         ));
         let clash = vec![
@@ -449,7 +560,7 @@ mod tests {
             rec(2, "2026", Some("a_b"), &json!({})),
         ];
         assert!(matches!(
-            bundle(&clash, &period, "", ""),
+            bundle(&clash, &[], &BTreeMap::new(), &period, &anchor),
             Err(ExportError::SameFileName(..))
         ));
     }

@@ -1,18 +1,33 @@
-//! Verifying the chain against signed checkpoints (`audit verify --public-key`), over the segments of a
-//! data directory or of an archive. Takes segment readers in chain order and checkpoint notes; gives a
-//! report or the first thing that does not hold. The chain alone detects any change before its last
-//! record but not a log rewritten whole with every hash recomputed, nor records cut off the end; a
-//! checkpoint signed by a key the rewriter does not hold detects both, up to its tree size.
+//! Verifying a log against its signed checkpoints (`audit verify --public-key`), over the segments of a
+//! data directory or of an archive. Takes segment readers in chain order, checkpoint notes and tiles;
+//! gives a report or the first thing that does not hold.
+//!
+//! The chain alone detects any change before its last record, but not a log rewritten whole with every
+//! hash recomputed, nor records cut off the end. A checkpoint signed by a key the rewriter does not hold
+//! detects both up to its tree size: the records' lines must give the root it signed (the Merkle tree,
+//! RFC 6962) or, for a checkpoint from before the tree, the last one's `hash`. A checkpoint that
+//! witnesses cosigned shows a fork even to someone who doubts the log's own key: the witnesses never
+//! cosign two trees of which one does not extend the other. The tiles given are compared with the tree
+//! the records give, and the checkpoints past the records (an archive holds sealed segments only) are
+//! checked against the tiles. The snapshots the records name (what an outside system such as a Git
+//! host said for a judgment, `snapshots/<digest>.json` beside the log) are listed in the report, for the caller to
+//! check that each is there with its digest: [`verify_dir`] does so in the data directory.
 //!
 //! Segment layout (docs/audit-log.md, "Segments"): sealed segments are `segments/<first seq, 20
 //! digits>.jsonl`, never modified again; the active segment is `audit.jsonl`, after them.
 
-use super::checkpoint::{self, Checkpoint, NoteError, VerifierKey};
+use super::checkpoint::{self, Checkpoint, Root};
+use super::note::{self, NoteError, VerifierKey};
+use super::snapshot;
+use super::tiles::{self, TileError, TileSet};
+use crate::ledger::canonical::to_hex;
 use crate::ledger::line::{self, Head};
 use crate::ledger::segment::{self, LOG_FILE, SEGMENTS_DIR};
+use crate::ledger::tree::hash::{self as tree_hash, Hash};
+use crate::ledger::tree::{self, Builder};
 use crate::ledger::BadReason;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -67,6 +82,27 @@ pub enum ProofError {
         signed: String,
     },
     #[error(
+        "{checkpoint}{witnesses}: the log's records 1 to {size} give the tree root {found}, but the \
+         checkpoint signed {signed}: the log was rewritten (a fork of what was signed{held})"
+    )]
+    Fork {
+        size: u64,
+        checkpoint: String,
+        found: String,
+        signed: String,
+        witnesses: String,
+        held: &'static str,
+    },
+    #[error(
+        "{name} and {other} are both signed by the log's key for tree size {size} but with other \
+         roots: the log signed two histories (a fork)"
+    )]
+    Forked {
+        size: u64,
+        name: String,
+        other: String,
+    },
+    #[error(
         "the log ends at seq {end}, but {checkpoint} covers seq {size}: records were cut off the end"
     )]
     Truncated {
@@ -76,6 +112,44 @@ pub enum ProofError {
     },
     #[error("no checkpoint under {0}: nothing is signed to verify against")]
     NoCheckpoint(String),
+    #[error(transparent)]
+    Tile(#[from] TileError),
+    #[error("{name} does not match the records it covers (records {from} to {to}): tiles are derived from the log, so either was changed")]
+    TileMismatch { name: String, from: u64, to: u64 },
+    #[error("{name} covers records past the end of the log (seq {end}): records were cut off the end, or the tile belongs to another log")]
+    TileBeyond { name: String, end: u64 },
+    #[error("{checkpoint} covers records past the archived segments and cannot be checked: {missing} is not in the archive")]
+    Unchecked { checkpoint: String, missing: String },
+    #[error("no checkpoint is cosigned by {threshold} of the {given} witness keys given{newest}: nothing is witnessed")]
+    Unwitnessed {
+        threshold: usize,
+        given: usize,
+        newest: String,
+    },
+    #[error("record {seq} names the snapshot {digest} (what an outside system said for its evidence): {reason}")]
+    Snapshot {
+        seq: u64,
+        digest: String,
+        reason: String,
+    },
+    #[error("{what}: the tree of the first {size} records has root {expected} there, but {found} here: one of them was rewritten")]
+    Root {
+        what: String,
+        size: u64,
+        expected: String,
+        found: String,
+    },
+}
+
+/// The keys a verification trusts.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    /// The log's public keys (rotated keys: any of them).
+    pub log: Vec<VerifierKey>,
+    /// The witnesses' public keys (cosigning keys).
+    pub witnesses: Vec<VerifierKey>,
+    /// How many distinct witnesses must have cosigned a checkpoint for it to count as witnessed.
+    pub threshold: usize,
 }
 
 /// What a verification found.
@@ -83,80 +157,157 @@ pub enum ProofError {
 pub struct Report {
     /// The head of the verified chain.
     pub head: Head,
-    /// Checkpoints whose signature verified and whose record matched.
+    /// The root of the tree of the verified records.
+    pub root: Hash,
+    /// Checkpoints whose signature verified and whose records matched (distinct tree sizes).
     pub checked: usize,
     /// The newest checked checkpoint's tree size.
     pub latest: Option<u64>,
-    /// Checkpoints beyond the records given (only allowed from an archive: the active segment is not there).
+    /// Checkpoints past the records, checked against the tiles (an archive).
+    pub from_tiles: Vec<u64>,
+    /// Checkpoints of the chain head past the records: nothing to check them against.
     pub beyond: Vec<u64>,
+    /// The newest checkpoint cosigned by the threshold of witnesses, and by how many.
+    pub witnessed: Option<(u64, usize)>,
+    /// Tiles compared with the records.
+    pub tiles: usize,
+    /// The snapshots the records name (their digests), each with the first record's seq naming it.
+    pub snapshots: BTreeMap<String, u64>,
 }
 
-/// One signed, opened checkpoint waiting for its record.
-struct Pending {
-    name: String,
-    head: String,
+/// One tree size's checkpoints (the same statement may come from several files).
+#[derive(Debug)]
+struct Signed {
+    names: Vec<String>,
+    root: Root,
+    witnesses: BTreeSet<usize>,
 }
 
-/// Verification in progress: feed it the segments in chain order, then [`ChainCheck::finish`].
-pub struct ChainCheck {
+impl Signed {
+    fn cosigners(&self, keys: &Keys) -> String {
+        let names: Vec<&str> = self
+            .witnesses
+            .iter()
+            .map(|i| keys.witnesses[*i].name())
+            .collect();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" (cosigned by {})", names.join(", "))
+        }
+    }
+}
+
+/// Verification in progress: give it the checkpoints and tiles, then the segments in chain order,
+/// then [`Check::finish`].
+pub struct Check {
+    keys: Keys,
     head: Head,
-    pending: BTreeMap<u64, Pending>,
-    checked: Vec<u64>,
+    tree: Builder,
+    signed: BTreeMap<u64, Signed>,
+    checked: BTreeSet<u64>,
+    tiles: TileSet,
+    tiles_checked: usize,
+    /// A tile that does not match, reported at the end (a checkpoint's mismatch is the stronger word).
+    tile_error: Option<ProofError>,
+    required: BTreeMap<u64, (Hash, String)>,
+    snapshots: BTreeMap<String, u64>,
 }
 
-impl ChainCheck {
-    /// Opens every checkpoint `(name, text)` with `keys`; each must verify and match its file name.
+impl Check {
+    /// A verification trusting `keys`.
+    pub fn new(keys: Keys) -> Self {
+        Check {
+            keys,
+            head: Head::default(),
+            tree: Builder::new(),
+            signed: BTreeMap::new(),
+            checked: BTreeSet::new(),
+            tiles: TileSet::default(),
+            tiles_checked: 0,
+            tile_error: None,
+            required: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the checkpoint note `text` read from `name`: it must be signed by a log key (and match its
+    /// file name); its cosignatures by the witness keys are counted (a bad one is an error).
     ///
     /// # Errors
     ///
-    /// A checkpoint is malformed, signed by no given key, or its signature does not verify.
-    pub fn new(
-        checkpoints: impl IntoIterator<Item = (String, String)>,
-        keys: &[VerifierKey],
-    ) -> Result<Self, ProofError> {
-        let mut pending = BTreeMap::new();
-        for (name, text) in checkpoints {
-            let cp = Checkpoint::open(&text, keys).map_err(|source| ProofError::Note {
-                name: name.clone(),
-                source,
-            })?;
-            let file = Path::new(&name).file_name().and_then(|f| f.to_str());
-            match file.and_then(checkpoint::size_of_name) {
-                Some(named) if named != cp.size => {
-                    return Err(ProofError::Renamed {
-                        name,
-                        named,
-                        inside: cp.size,
-                    })
-                }
-                _ => {}
-            }
-            pending.insert(
-                cp.size,
-                Pending {
+    /// Not signed by a given log key, a signature that fails, a renamed file, or another checkpoint of
+    /// the same size with another root.
+    pub fn checkpoint(&mut self, name: String, text: &str) -> Result<(), ProofError> {
+        let note_err = |source| ProofError::Note {
+            name: name.clone(),
+            source,
+        };
+        let cp = Checkpoint::open(text, &self.keys.log).map_err(note_err)?;
+        let (_, cosigned) = note::verify(text, &self.keys.witnesses).map_err(note_err)?;
+        let file = Path::new(&name).file_name().and_then(|f| f.to_str());
+        if let Some(named) = file.and_then(checkpoint::size_of_name) {
+            if named != cp.size {
+                return Err(ProofError::Renamed {
                     name,
-                    head: cp.head,
-                },
-            );
+                    named,
+                    inside: cp.size,
+                });
+            }
         }
-        Ok(ChainCheck {
-            head: Head::default(),
-            pending,
-            checked: Vec::new(),
-        })
+        let witnesses: BTreeSet<usize> = match cp.root {
+            Root::Tree(_) => cosigned.iter().map(|s| s.key).collect(),
+            Root::ChainHead(_) => BTreeSet::new(),
+        };
+        match self.signed.get_mut(&cp.size) {
+            Some(s) if s.root != cp.root => {
+                return Err(ProofError::Forked {
+                    size: cp.size,
+                    name,
+                    other: s.names[0].clone(),
+                })
+            }
+            Some(s) => {
+                s.names.push(name);
+                s.witnesses.extend(witnesses);
+            }
+            None => {
+                self.signed.insert(
+                    cp.size,
+                    Signed {
+                        names: vec![name],
+                        root: cp.root,
+                        witnesses,
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
-    /// How many checkpoints were given.
+    /// How many checkpoint files were given.
     pub fn checkpoints(&self) -> usize {
-        self.pending.len() + self.checked.len()
+        self.signed.values().map(|s| s.names.len()).sum()
+    }
+
+    /// Adds the tiles to compare with the records (and to check checkpoints past them against).
+    pub fn tiles(&mut self, tiles: TileSet) {
+        self.tiles = tiles;
+    }
+
+    /// Requires the tree of the first `size` records to have `root` (what another copy of the log
+    /// gave, named by `what`).
+    pub fn require_root(&mut self, size: u64, root: Hash, what: String) {
+        self.required.insert(size, (root, what));
     }
 
     /// Verifies the next segment: it must continue the chain (a sealed one's `first_seq` from its name
-    /// must be the next seq), and every record a checkpoint covers must have the signed hash.
+    /// must be the next seq), and every checkpoint it reaches must match.
     ///
     /// # Errors
     ///
-    /// The segment cannot be read, does not continue the chain, breaks it, or disagrees with a checkpoint.
+    /// The segment cannot be read, does not continue the chain, breaks it, or disagrees with a
+    /// checkpoint.
     pub fn segment(
         &mut self,
         name: &str,
@@ -172,38 +323,28 @@ impl ChainCheck {
                 });
             }
         }
-        let mut mismatch = None;
-        let pending = &mut self.pending;
-        let checked = &mut self.checked;
         let start = Head {
             len: 0,
             ..self.head.clone()
         };
         let base = start.seq;
         let reader = io::BufReader::with_capacity(1 << 16, reader);
-        let scan = line::scan_from(reader, start, base, |record, _| {
+        let mut mismatch = None;
+        let scan = line::scan_lines_from(reader, start, base, |record, _, bytes| {
             let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
-            let Some(cp) = pending.remove(&seq) else {
-                return;
-            };
-            let hash = record.get("hash").and_then(Value::as_str).unwrap_or("");
-            if hash == cp.head {
-                checked.push(seq);
-            } else if mismatch.is_none() {
-                mismatch = Some(ProofError::Rewritten {
-                    seq,
-                    segment: name.to_owned(),
-                    found: hash.to_owned(),
-                    checkpoint: cp.name,
-                    signed: cp.head,
-                });
+            self.leaf(tree_hash::leaf(bytes));
+            for digest in snapshot::named_by(&record) {
+                self.snapshots.entry(digest.to_owned()).or_insert(seq);
+            }
+            if mismatch.is_none() {
+                let hash = record.get("hash").and_then(Value::as_str).unwrap_or("");
+                mismatch = self.reached(seq, hash, name);
             }
         })
         .map_err(|source| ProofError::Io {
             name: name.to_owned(),
             source,
         })?;
-        // The checkpoint is the stronger statement: a rewrite with recomputed hashes shows there first.
         if let Some(e) = mismatch {
             return Err(e);
         }
@@ -219,49 +360,255 @@ impl ChainCheck {
         Ok(())
     }
 
-    /// Ends the verification. Checkpoints beyond the last record are a truncation, unless
-    /// `allow_beyond` (an archive holds sealed segments only): then they are listed in the report.
-    ///
-    /// # Errors
-    ///
-    /// A checkpoint covers a seq past the end of the log.
-    pub fn finish(self, allow_beyond: bool) -> Result<Report, ProofError> {
-        if let Some((&size, cp)) = self.pending.iter().next() {
-            if !allow_beyond {
-                return Err(ProofError::Truncated {
-                    end: self.head.seq,
-                    checkpoint: cp.name.clone(),
-                    size,
+    /// Adds a leaf, comparing every tile it fills with the tiles given.
+    fn leaf(&mut self, leaf: Hash) {
+        let mut filled = Vec::new();
+        self.tree
+            .push(leaf, |id, hashes| filled.push((id, hashes.to_vec())));
+        for (id, hashes) in filled {
+            self.compare_tile(id.level, id.index, &hashes);
+        }
+    }
+
+    fn compare_tile(&mut self, level: u8, index: u64, hashes: &[Hash]) {
+        for (name, theirs) in self.tiles.at(level, index) {
+            let common = theirs.len().min(hashes.len());
+            self.tiles_checked += 1;
+            if theirs[..common] != hashes[..common] && self.tile_error.is_none() {
+                let span = 1u64 << (8 * u32::from(level));
+                let from = (index * tree::tile::WIDTH as u64) * span + 1;
+                self.tile_error = Some(ProofError::TileMismatch {
+                    name: name.to_owned(),
+                    from,
+                    to: from + common as u64 * span - 1,
                 });
             }
         }
+    }
+
+    /// The tree now has `seq` records: the checkpoints and required roots of that size must hold.
+    fn reached(&mut self, seq: u64, hash: &str, segment: &str) -> Option<ProofError> {
+        if let Some((root, what)) = self.required.remove(&seq) {
+            let found = self.tree.root();
+            if found != root {
+                return Some(ProofError::Root {
+                    what,
+                    size: seq,
+                    expected: tree_hash::to_base64(&root),
+                    found: tree_hash::to_base64(&found),
+                });
+            }
+        }
+        let signed = self.signed.get(&seq)?;
+        let error = match signed.root {
+            Root::Tree(root) if self.tree.root() != root => Some(self.fork(seq, self.tree.root())),
+            Root::ChainHead(head) if to_hex(&head) != hash => Some(ProofError::Rewritten {
+                seq,
+                segment: segment.to_owned(),
+                found: hash.to_owned(),
+                checkpoint: signed.names[0].clone(),
+                signed: to_hex(&head),
+            }),
+            _ => None,
+        };
+        if error.is_none() {
+            self.checked.insert(seq);
+        }
+        error
+    }
+
+    fn fork(&self, size: u64, found: Hash) -> ProofError {
+        let signed = &self.signed[&size];
+        let witnesses = signed.cosigners(&self.keys);
+        let held = if witnesses.is_empty() {
+            ""
+        } else {
+            "; the witnesses hold the original"
+        };
+        let signed_root = match signed.root {
+            Root::Tree(h) | Root::ChainHead(h) => tree_hash::to_base64(&h),
+        };
+        ProofError::Fork {
+            size,
+            checkpoint: signed.names[0].clone(),
+            found: tree_hash::to_base64(&found),
+            signed: signed_root,
+            witnesses,
+            held,
+        }
+    }
+
+    /// Ends the verification. `complete`: the segments given are the whole log (a data directory), so a
+    /// checkpoint or tile past them means records were cut off; otherwise (an archive, which holds
+    /// sealed segments only) checkpoints past them are checked against the tiles.
+    ///
+    /// # Errors
+    ///
+    /// A checkpoint past the log's end (complete), one that its tiles do not give, a tile that does not
+    /// match, or too few cosignatures.
+    pub fn finish(mut self, complete: bool) -> Result<Report, ProofError> {
+        let end = self.head.seq;
+        // The partial tiles of the tree at its end, against the tiles given of the same places.
+        let partial: Vec<(u8, u64, Vec<Hash>)> = self
+            .tree
+            .partial()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(l, p)| (l as u8, (end >> (8 * (l as u32 + 1))), p.clone()))
+            .collect();
+        for (level, index, hashes) in &partial {
+            self.compare_tile(*level, *index, hashes);
+        }
+        if let Some(e) = self.tile_error.take() {
+            return Err(e);
+        }
+        let mut from_tiles = Vec::new();
+        let mut beyond = Vec::new();
+        let past: Vec<u64> = self.signed.range(end + 1..).map(|(s, _)| *s).collect();
+        for size in past {
+            let signed = &self.signed[&size];
+            if complete {
+                return Err(ProofError::Truncated {
+                    end,
+                    checkpoint: signed.names[0].clone(),
+                    size,
+                });
+            }
+            match signed.root {
+                Root::ChainHead(_) => beyond.push(size),
+                Root::Tree(root) => {
+                    if let Some(missing) = self.tiles.missing_for(size).first() {
+                        return Err(ProofError::Unchecked {
+                            checkpoint: signed.names[0].clone(),
+                            missing: missing.path(),
+                        });
+                    }
+                    let found = tree::proof::root(&mut &self.tiles, size).map_err(|e| {
+                        ProofError::Unchecked {
+                            checkpoint: signed.names[0].clone(),
+                            missing: e.to_string(),
+                        }
+                    })?;
+                    if found != root {
+                        return Err(self.fork(size, found));
+                    }
+                    from_tiles.push(size);
+                }
+            }
+        }
+        if complete {
+            self.no_tiles_beyond(end)?;
+        }
+        if let Some((size, (_, what))) = self.required.iter().next() {
+            return Err(ProofError::Truncated {
+                end,
+                checkpoint: what.clone(),
+                size: *size,
+            });
+        }
+        let witnessed = self.witnessed()?;
         Ok(Report {
             head: self.head,
+            root: self.tree.root(),
             checked: self.checked.len(),
-            latest: self.checked.iter().max().copied(),
-            beyond: self.pending.into_keys().collect(),
+            latest: self.checked.last().copied(),
+            from_tiles,
+            beyond,
+            witnessed,
+            tiles: self.tiles_checked,
+            snapshots: self.snapshots,
         })
+    }
+
+    /// No tile given may cover records past `end` (a data directory's whole log).
+    fn no_tiles_beyond(&self, end: u64) -> Result<(), ProofError> {
+        for (level, index) in self.tiles.places() {
+            let span = 1u64 << (8 * u32::from(level));
+            let first = index * tree::tile::WIDTH as u64;
+            for (name, hashes) in self.tiles.at(level, index) {
+                let covers = (first + hashes.len() as u64) * span;
+                if covers > end {
+                    return Err(ProofError::TileBeyond {
+                        name: name.to_owned(),
+                        end,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest checkpoint (checked against records or tiles) cosigned by the threshold.
+    fn witnessed(&self) -> Result<Option<(u64, usize)>, ProofError> {
+        if self.keys.witnesses.is_empty() {
+            return Ok(None);
+        }
+        let threshold = self.keys.threshold.max(1);
+        let best = self
+            .signed
+            .iter()
+            .rev()
+            .find(|(_, s)| s.witnesses.len() >= threshold)
+            .map(|(size, s)| (*size, s.witnesses.len()));
+        if best.is_none() {
+            let newest = self
+                .signed
+                .iter()
+                .next_back()
+                .map(|(size, s)| {
+                    format!(
+                        " (the newest, at seq {size}, has {} of them)",
+                        s.witnesses.len()
+                    )
+                })
+                .unwrap_or_default();
+            return Err(ProofError::Unwitnessed {
+                threshold,
+                given: self.keys.witnesses.len(),
+                newest,
+            });
+        }
+        Ok(best)
     }
 }
 
-/// Verifies the data directory's log (sealed segments, then `audit.jsonl`) against its checkpoints.
-/// A torn last line is not verified and fails, as in `audit verify`.
+fn io_err(name: &Path) -> impl FnOnce(io::Error) -> ProofError {
+    let name = name.display().to_string();
+    move |source| ProofError::Io { name, source }
+}
+
+/// Reads every checkpoint of a data directory (`checkpoints/` and `witnessed/`) into `check`.
 ///
 /// # Errors
 ///
-/// See [`ChainCheck`]; also no checkpoint at all while the log has records.
-pub fn verify_dir(data_dir: &Path, keys: &[VerifierKey]) -> Result<Report, ProofError> {
-    let io_err = |name: &Path| {
-        let name = name.display().to_string();
-        move |source| ProofError::Io { name, source }
-    };
-    let cp_dir = data_dir.join(checkpoint::DIR);
-    let mut notes = Vec::new();
-    for (_, path) in checkpoint::list(data_dir).map_err(io_err(&cp_dir))? {
-        let text = read_bounded(&path, checkpoint::MAX_NOTE).map_err(io_err(&path))?;
-        notes.push((path.display().to_string(), text));
+/// A file cannot be read, or a checkpoint does not hold (see [`Check::checkpoint`]).
+pub fn add_local_checkpoints(check: &mut Check, data_dir: &Path) -> Result<(), ProofError> {
+    for dir in [checkpoint::DIR, checkpoint::WITNESSED_DIR] {
+        for (_, path) in checkpoint::list(data_dir, dir).map_err(io_err(&data_dir.join(dir)))? {
+            let text = checkpoint::read_note(&path).map_err(io_err(&path))?;
+            check.checkpoint(path.display().to_string(), &text)?;
+        }
     }
-    let mut check = ChainCheck::new(notes, keys)?;
+    Ok(())
+}
+
+/// Verifies the data directory's log (sealed segments, then `audit.jsonl`) against its checkpoints and
+/// tiles, and against `check`'s other checkpoints and required roots, and that every snapshot a record
+/// names is in `snapshots/` with its digest. A torn last line is not verified and fails, as in `audit
+/// verify`.
+///
+/// # Errors
+///
+/// See [`Check`]; also no checkpoint at all while the log has records, and a snapshot a record names
+/// that is missing or changed.
+pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofError> {
+    add_local_checkpoints(&mut check, data_dir)?;
+    let set = tiles::read_dir(data_dir).map_err(|e| ProofError::Io {
+        name: data_dir.join(tree::tile::DIR).display().to_string(),
+        source: io::Error::other(e),
+    })?;
+    check.tiles(set);
     let seg_dir = data_dir.join(SEGMENTS_DIR);
     for seg in segment::sealed(data_dir).map_err(io_err(&seg_dir))? {
         let file = std::fs::File::open(&seg.path).map_err(io_err(&seg.path))?;
@@ -274,25 +621,32 @@ pub fn verify_dir(data_dir: &Path, keys: &[VerifierKey]) -> Result<Report, Proof
         Err(e) => return Err(io_err(&active)(e)),
     }
     if check.checkpoints() == 0 && check.head.seq > 0 {
-        return Err(ProofError::NoCheckpoint(cp_dir.display().to_string()));
+        return Err(ProofError::NoCheckpoint(
+            data_dir.join(checkpoint::DIR).display().to_string(),
+        ));
     }
-    check.finish(false)
+    let report = check.finish(true)?;
+    for (digest, seq) in &report.snapshots {
+        snapshot::read(data_dir, digest).map_err(|e| ProofError::Snapshot {
+            seq: *seq,
+            digest: digest.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(report)
 }
 
 /// Calls `each` with every record of the data directory's log (sealed segments, then `audit.jsonl`), in
-/// order. For a log [`verify_dir`] has verified: a line that breaks the chain is an error all the same.
+/// order, with its line. For a log [`verify_dir`] has verified: a line that breaks the chain is an
+/// error all the same.
 ///
 /// # Errors
 ///
 /// A file cannot be read, or a line breaks the chain.
 pub fn for_each_record(
     data_dir: &Path,
-    mut each: impl FnMut(serde_json::Map<String, Value>),
+    mut each: impl FnMut(serde_json::Map<String, Value>, &[u8]),
 ) -> Result<Head, ProofError> {
-    let io_err = |name: &Path| {
-        let name = name.display().to_string();
-        move |source| ProofError::Io { name, source }
-    };
     let mut files: Vec<PathBuf> = segment::sealed(data_dir)
         .map_err(io_err(&data_dir.join(SEGMENTS_DIR)))?
         .into_iter()
@@ -307,8 +661,10 @@ pub fn for_each_record(
             ..head.clone()
         };
         let base = start.seq;
-        let scan = line::scan_from(io::BufReader::new(file), start, base, |r, _| each(r))
-            .map_err(io_err(&path))?;
+        let scan = line::scan_lines_from(io::BufReader::new(file), start, base, |r, _, l| {
+            each(r, l);
+        })
+        .map_err(io_err(&path))?;
         if let Some(bad) = scan.bad {
             return Err(ProofError::Broken {
                 name: path.display().to_string(),
@@ -322,250 +678,5 @@ pub fn for_each_record(
     Ok(head)
 }
 
-/// A file's text, refusing one larger than `max` bytes.
-fn read_bounded(path: &Path, max: usize) -> io::Result<String> {
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(max as u64 + 1)
-        .read_to_string(&mut text)?;
-    if text.len() > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {max} bytes: not a checkpoint"),
-        ));
-    }
-    Ok(text)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::evidence::checkpoint::SigningKey;
-    use crate::ledger::testing::{self, Draft};
-    use crate::ledger::Ledger;
-    use serde_json::json;
-
-    fn draft(i: u64) -> Draft {
-        testing::draft(i, &format!("app{}", i % 3), None, "r")
-    }
-
-    /// A data directory with `n` records and a checkpoint signed at each of `at`.
-    fn signed_log(n: u64, at: &[u64], key: &SigningKey) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Ledger::open(dir.path(), 1).unwrap();
-        let mut done = 0;
-        for &size in at.iter().chain([&n]) {
-            let drafts: Vec<Draft> = (done + 1..=size).map(draft).collect();
-            log.append_batch(&drafts).unwrap();
-            done = size;
-            if at.contains(&size) {
-                let cp = Checkpoint {
-                    origin: key.name().into(),
-                    size,
-                    head: log.head().hash.clone(),
-                    time: "2026-01-02T00:00:02Z".into(),
-                };
-                checkpoint::store(dir.path(), size, &cp.sign(key).unwrap()).unwrap();
-            }
-        }
-        dir
-    }
-
-    /// Seals the log by hand as the segment contract says: `starts` are the first seqs of the sealed
-    /// segments, then the first seq of the active one; each sealed one holds the lines up to the next
-    /// start in `segments/<start>.jsonl`, and `audit.jsonl` keeps the rest.
-    fn split_into_segments(data_dir: &Path, starts: &[u64]) {
-        let path = data_dir.join(LOG_FILE);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
-        let index = |seq: u64| usize::try_from(seq - 1).unwrap();
-        std::fs::create_dir_all(data_dir.join(SEGMENTS_DIR)).unwrap();
-        for w in starts.windows(2) {
-            let chunk = lines[index(w[0])..index(w[1])].concat();
-            std::fs::write(
-                data_dir
-                    .join(SEGMENTS_DIR)
-                    .join(segment::segment_name(w[0])),
-                chunk,
-            )
-            .unwrap();
-        }
-        let active = lines[index(*starts.last().unwrap())..].concat();
-        std::fs::write(&path, active).unwrap();
-    }
-
-    fn key() -> SigningKey {
-        SigningKey::generate("test.example/sluice").unwrap()
-    }
-
-    #[test]
-    fn a_signed_log_verifies_whole_and_in_segments() {
-        let k = key();
-        let dir = signed_log(30, &[10, 25], &k);
-        let r = verify_dir(dir.path(), &[k.verifier()]).unwrap();
-        assert_eq!((r.head.seq, r.checked, r.latest), (30, 2, Some(25)));
-        split_into_segments(dir.path(), &[1, 11, 21]);
-        let r = verify_dir(dir.path(), &[k.verifier()]).unwrap();
-        assert_eq!((r.head.seq, r.checked), (30, 2));
-    }
-
-    #[test]
-    fn a_rewrite_with_recomputed_hashes_before_a_checkpoint_is_detected() {
-        let k = key();
-        let dir = signed_log(12, &[10], &k);
-        // Rewrite record 3 and recompute every hash after it: the chain alone verifies again.
-        let path = dir.path().join(LOG_FILE);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut prev = crate::ledger::canonical::GENESIS.to_owned();
-        let mut out = String::new();
-        for line in text.lines() {
-            let mut rec: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
-            if rec["seq"] == 3 {
-                rec.insert("reason".into(), json!("forged"));
-            }
-            rec.insert("prev".into(), json!(prev));
-            rec.remove("hash");
-            let hash = crate::ledger::canonical::chain_hash(&prev, &rec).unwrap();
-            rec.insert("hash".into(), json!(hash));
-            out.push_str(
-                &String::from_utf8(crate::ledger::canonical::object_to_canonical(&rec).unwrap())
-                    .unwrap(),
-            );
-            out.push('\n');
-            prev = hash;
-        }
-        std::fs::write(&path, out).unwrap();
-        crate::ledger::verify(dir.path()).expect("the chain alone still verifies");
-        match verify_dir(dir.path(), &[k.verifier()]) {
-            Err(ProofError::Rewritten { seq: 10, .. }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_truncated_log_that_still_chains_is_detected() {
-        let k = key();
-        let dir = signed_log(12, &[10], &k);
-        let path = dir.path().join(LOG_FILE);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let kept = text
-            .lines()
-            .take(8)
-            .fold(String::new(), |s, l| s + l + "\n");
-        std::fs::write(&path, kept).unwrap();
-        crate::ledger::verify(dir.path()).expect("the chain alone still verifies");
-        match verify_dir(dir.path(), &[k.verifier()]) {
-            Err(ProofError::Truncated {
-                end: 8, size: 10, ..
-            }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn deleted_renamed_or_reordered_segments_are_detected() {
-        let k = key();
-        let dir = signed_log(30, &[25], &k);
-        split_into_segments(dir.path(), &[1, 11, 21, 26]);
-        verify_dir(dir.path(), &[k.verifier()]).unwrap();
-        let seg = |s| dir.path().join(SEGMENTS_DIR).join(segment::segment_name(s));
-        // Deleted middle segment.
-        let middle = std::fs::read(seg(11)).unwrap();
-        std::fs::remove_file(seg(11)).unwrap();
-        assert!(matches!(
-            verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Gap {
-                first: 21,
-                before: 10,
-                ..
-            })
-        ));
-        // Two segments' contents swapped under each other's names.
-        let third = std::fs::read(seg(21)).unwrap();
-        std::fs::write(seg(11), &third).unwrap();
-        std::fs::write(seg(21), &middle).unwrap();
-        assert!(matches!(
-            verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Broken {
-                line: 1,
-                seq: 11,
-                ..
-            })
-        ));
-        // The newest sealed segment and the active one gone: what is left still chains; the
-        // checkpoint catches it.
-        std::fs::write(seg(11), &middle).unwrap();
-        std::fs::remove_file(seg(21)).unwrap();
-        std::fs::write(dir.path().join(LOG_FILE), "").unwrap();
-        assert!(matches!(
-            verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Truncated {
-                end: 20,
-                size: 25,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn a_checkpoint_signed_by_another_key_or_renamed_is_refused() {
-        let k = key();
-        let dir = signed_log(5, &[5], &k);
-        let other = key();
-        match verify_dir(dir.path(), &[other.verifier()]) {
-            Err(ProofError::Note {
-                source: NoteError::UnknownKey(_),
-                ..
-            }) => {}
-            r => panic!("{r:?}"),
-        }
-        // An extra checkpoint by another key with the same name is refused too, even beside good ones.
-        let forged = Checkpoint {
-            origin: k.name().into(),
-            size: 3,
-            head: "00".repeat(32),
-            time: "2026-01-02T00:00:02Z".into(),
-        };
-        checkpoint::store(dir.path(), 3, &forged.sign(&other).unwrap()).unwrap();
-        assert!(matches!(
-            verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Note {
-                source: NoteError::UnknownKey(_),
-                ..
-            })
-        ));
-        std::fs::remove_file(
-            dir.path()
-                .join(checkpoint::DIR)
-                .join(checkpoint::file_name(3)),
-        )
-        .unwrap();
-        std::fs::rename(
-            dir.path()
-                .join(checkpoint::DIR)
-                .join(checkpoint::file_name(5)),
-            dir.path()
-                .join(checkpoint::DIR)
-                .join(checkpoint::file_name(4)),
-        )
-        .unwrap();
-        assert!(matches!(
-            verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::Renamed {
-                named: 4,
-                inside: 5,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn no_checkpoint_for_a_log_with_records_fails() {
-        let k = key();
-        let dir = signed_log(3, &[], &k);
-        assert!(matches!(
-            verify_dir(dir.path(), &[k.verifier()]),
-            Err(ProofError::NoCheckpoint(_))
-        ));
-    }
-}
+mod tests;

@@ -95,10 +95,27 @@ pub fn scan(reader: impl Read, on_record: impl FnMut(Map<String, Value>, u64)) -
 ///
 /// Reading fails.
 pub fn scan_from(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     start: Head,
     base: u64,
     mut on_record: impl FnMut(Map<String, Value>, u64),
+) -> io::Result<Scan> {
+    scan_lines_from(reader, start, base, |record, offset, _| {
+        on_record(record, offset);
+    })
+}
+
+/// [`scan_from`], also giving each valid record's line (its canonical bytes, without the newline):
+/// what the Merkle tree hashes as the record's leaf.
+///
+/// # Errors
+///
+/// Reading fails.
+pub fn scan_lines_from(
+    mut reader: impl BufRead,
+    start: Head,
+    base: u64,
+    mut on_record: impl FnMut(Map<String, Value>, u64, &[u8]),
 ) -> io::Result<Scan> {
     let mut head = start;
     let mut line = Vec::with_capacity(1024);
@@ -111,7 +128,7 @@ pub fn scan_from(
         let expected_seq = head.seq + 1;
         match check_line(&line, &head) {
             Ok((record, hash)) => {
-                on_record(record, head.len);
+                on_record(record, head.len, &line[..n - 1]);
                 head = Head {
                     seq: expected_seq,
                     hash,

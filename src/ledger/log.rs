@@ -11,6 +11,7 @@ use super::index;
 use super::line::{self, BadLine, Head};
 use super::schema::{Entry, Schema};
 use super::segment::{self, Segment, LOG_FILE};
+use super::tree;
 use serde_json::json;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -71,6 +72,8 @@ pub struct Ledger {
     torn: Option<TornTail>,
     /// The seq after which open verified the chain (0: all of it).
     verified_after: u64,
+    /// The Merkle tree over the records (tiles under `DATA_DIR/tile/`).
+    tree: tree::Writer,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -126,23 +129,40 @@ impl Ledger {
         let index::Start { mut writer, resume } =
             index::Writer::start(dir, segments.clone(), schema);
         let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
-        let walked = segment::walk(&segments, resume.as_ref(), |record, pos, _| {
+        // Verifying everything: the tree is built from the same lines as they are verified.
+        let mut tree = tree::Writer::empty(dir);
+        tree.begin_bulk();
+        let full = resume.is_none();
+        let walked = segment::walk_lines(&segments, resume.as_ref(), |record, pos, _, line| {
             writer.add_map(&record, pos.offset);
+            if full {
+                tree.push(tree::hash::leaf(line));
+            }
         })?;
         let torn = match walked.torn {
             Some(bad) => Some(move_aside(&path, &mut file, &bad, now_unix)?),
             None => None,
         };
-        let sealed_bytes = segments
-            .iter()
-            .filter(|s| s.sealed)
-            .map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len()))
-            .sum();
         let head = walked.head;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
         writer.finish_open();
         writer.publish(&head, None, true);
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
+        if !full {
+            tree = catch_up_tree(dir, &segments, &head, |seq| writer.offset_of(seq))?;
+        }
+        tree.end_bulk();
+        tree.publish();
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            size = tree.size(),
+            "Merkle tree ready"
+        );
+        let sealed_bytes = segments
+            .iter()
+            .filter(|s| s.sealed)
+            .map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len()))
+            .sum();
         let active_since = if head.len == 0 {
             None
         } else {
@@ -162,6 +182,7 @@ impl Ledger {
             no_active: false,
             torn,
             verified_after,
+            tree,
         })
     }
 
@@ -189,6 +210,11 @@ impl Ledger {
     /// The torn tail recovered on open, if any.
     pub fn torn_tail(&self) -> Option<&TornTail> {
         self.torn.as_ref()
+    }
+
+    /// The Merkle tree's readers' handle: its size, root and tiles as of the last batch.
+    pub fn tree(&self) -> tree::Reader {
+        self.tree.reader()
     }
 
     /// The readers' handle: the durable head and the index, without any lock the writer waits on.
@@ -312,6 +338,7 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(drafts.len());
         let mut buf = Vec::with_capacity(drafts.len() * 1024);
         let mut appended = Vec::new();
+        let mut leaves = Vec::with_capacity(drafts.len());
         let filings: Vec<_> = drafts.iter().map(Entry::filing).collect();
         for (draft, filing) in drafts.iter().zip(&filings) {
             let key: &str = &filing.key;
@@ -325,6 +352,7 @@ impl Ledger {
             }
             let seq = head.seq + 1;
             let (line, hash) = chain(draft, seq, &head.hash)?;
+            leaves.push(tree::hash::leaf(&line));
             appended.push((seq, head.len, draft, filing));
             buf.extend_from_slice(&line);
             buf.push(b'\n');
@@ -355,7 +383,11 @@ impl Ledger {
         for (seq, offset, _, filing) in appended {
             self.index.add(seq, offset, filing);
         }
+        for leaf in leaves {
+            self.tree.push(leaf);
+        }
         self.head = head;
+        self.tree.publish();
         self.index.publish(&self.head, None, false);
         Ok(outcomes)
     }
@@ -382,6 +414,38 @@ impl Ledger {
             }),
         }
     }
+}
+
+/// The tree after a quick start (the chain verified from the marker on): as far as the full tiles on
+/// disk go, then the leaves of the records after them, read from the log (the first start after the
+/// tree came in reads them all: the tree of an existing log is built then).
+fn catch_up_tree(
+    dir: &Path,
+    segments: &[Segment],
+    head: &Head,
+    offset_of: impl Fn(u64) -> Option<u64>,
+) -> Result<tree::Writer, LedgerError> {
+    let mut tree = tree::Writer::from_disk(dir, head.seq, true);
+    tree.begin_bulk();
+    let from = tree.size() + 1;
+    if from <= head.seq {
+        tracing::info!(
+            from,
+            to = head.seq,
+            "adding the records after the tiles on disk to the Merkle tree"
+        );
+    }
+    segment::for_each_line(
+        segments,
+        from,
+        head.seq,
+        head.len,
+        offset_of(from),
+        |_, line| {
+            tree.push(tree::hash::leaf(line));
+        },
+    )?;
+    Ok(tree)
 }
 
 /// The line (canonical bytes, no newline) and hash of `draft` as record `seq` after `prev`.
@@ -568,6 +632,53 @@ mod tests {
         let out = log.append_batch(&[draft(3)]).unwrap();
         assert!(matches!(out[0], Outcome::Appended { seq: 3, .. }));
         assert_eq!(verify(&dir.path().join(LOG_FILE)).bad, None);
+    }
+
+    /// The root of the records' lines, computed from the file alone.
+    fn root_of_lines(dir: &Path) -> tree::Hash {
+        let mut leaves = Vec::new();
+        for seg in segment::segments(dir).unwrap() {
+            let text = std::fs::read(&seg.path).unwrap_or_default();
+            for l in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                leaves.push(tree::hash::leaf(l));
+            }
+        }
+        tree::hash::root_of(&leaves)
+    }
+
+    #[test]
+    fn the_tree_follows_appends_and_is_rebuilt_or_caught_up_on_open() {
+        let (dir, mut log) = log_with(300);
+        for i in 301..=600 {
+            log.append_batch(&[draft(i)]).unwrap();
+        }
+        assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
+        drop(log);
+        // Opened again (from the marker, when one was written by now): the same tree.
+        let log = Ledger::open(dir.path(), 2).unwrap();
+        assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
+        drop(log);
+        // The tiles gone (a log written before the tree): built on open.
+        std::fs::remove_dir_all(dir.path().join(tree::tile::DIR)).unwrap();
+        let log = Ledger::open(dir.path(), 3).unwrap();
+        assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
+        assert!(dir.path().join("tile/0/001").exists());
+        // A quick start (each seal writes the marker) across sealed segments: the tiles on disk, then
+        // the records after them, read from where the index says the tiles end.
+        let rolled = tempfile::tempdir().unwrap();
+        let rolling = Rolling {
+            max_bytes: 20_000,
+            ..Rolling::default()
+        };
+        let mut log = Ledger::open_with(rolled.path(), 1, rolling, testing::SCHEMA).unwrap();
+        for i in 1..=700 {
+            log.append_batch(&[draft(i)]).unwrap();
+        }
+        drop(log);
+        std::fs::remove_file(rolled.path().join("tile/0/001")).unwrap();
+        let log = Ledger::open_with(rolled.path(), 2, rolling, testing::SCHEMA).unwrap();
+        assert!(log.verified_after() > 0);
+        assert_eq!(log.tree().head(), (700, root_of_lines(rolled.path())));
     }
 
     proptest! {

@@ -10,6 +10,7 @@
 //! canonical  canonical bytes and the SHA-256 chain over them
 //! segment    the files: list, name, seal, and walk the chain across them
 //! index      snapshot (what readers see) + journal/marker (on disk) + queries
+//! tree       the Merkle tree over the records: hashes, proofs, tiles on disk
 //! log        the open ledger: open (verify, recover a torn tail), append batches, seal by size or age
 //! chores     the work the owner schedules: markers, the idempotency keys after a start
 //! ```
@@ -26,11 +27,12 @@ mod schema;
 pub mod segment;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tree;
 
 pub use error::{BadReason, LedgerError};
 pub use index::{Found, Reader, Select};
 pub use line::Head;
 pub use log::{Ledger, Outcome, Rolling};
-pub use read::{read_again, read_each, verify, SeqSet, Verified};
+pub use read::{read_again, read_each, tree, verify, SeqSet, Verified};
 pub use schema::{Entry, Filing, Schema};
 pub use segment::LOG_FILE;

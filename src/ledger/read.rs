@@ -55,6 +55,24 @@ pub fn read_each(
     })
 }
 
+/// The Merkle tree of the log in `data_dir` up to `head` (a chain verified already), read from the
+/// tiles on disk and the records after them, without writing anything: for the commands that prove
+/// records (`audit show --proofs`, `audit export`) while a sink may be running over the directory.
+///
+/// # Errors
+///
+/// A segment cannot be read.
+pub fn tree(data_dir: &Path, head: &Head) -> Result<super::tree::Reader, LedgerError> {
+    let segments = segment::segments(data_dir)?;
+    let mut tree = super::tree::Writer::from_disk(data_dir, head.seq, false);
+    let from = tree.size() + 1;
+    segment::for_each_line(&segments, from, head.seq, head.len, None, |_, line| {
+        tree.push(super::tree::hash::leaf(line));
+    })?;
+    tree.publish();
+    Ok(tree.reader())
+}
+
 /// A set of seqs, one bit each (125 KB for a million records): what a second pass over a log wants.
 #[derive(Debug, Clone, Default)]
 pub struct SeqSet {

@@ -139,6 +139,22 @@ pub fn walk(
     resume: Option<&Resume>,
     mut on_record: impl FnMut(Map<String, Value>, Position, u64),
 ) -> Result<Walked, LedgerError> {
+    walk_lines(segments, resume, |record, position, line, _| {
+        on_record(record, position, line);
+    })
+}
+
+/// [`walk`], also giving each valid record's line (canonical bytes, without the newline), as the
+/// Merkle tree hashes it.
+///
+/// # Errors
+///
+/// See [`walk`].
+pub fn walk_lines(
+    segments: &[Segment],
+    resume: Option<&Resume>,
+    mut on_record: impl FnMut(Map<String, Value>, Position, u64, &[u8]),
+) -> Result<Walked, LedgerError> {
     let (start, mut head) = match resume {
         Some(r) => (r.segment, r.head.clone()),
         None => (0, Head::default()),
@@ -195,12 +211,12 @@ pub fn walk(
         } else {
             head.seq
         };
-        let scan = line::scan_from(&mut reader, start_head, base, |record, offset| {
+        let scan = line::scan_lines_from(&mut reader, start_head, base, |record, offset, bytes| {
             let line = record
                 .get("seq")
                 .and_then(Value::as_u64)
                 .map_or(0, |s| s - base);
-            on_record(record, Position { segment: i, offset }, line);
+            on_record(record, Position { segment: i, offset }, line, bytes);
         })
         .map_err(io_at(&seg.path))?;
         if seg.sealed && scan.head.seq == head.seq && scan.bad.is_none() && !resuming {
@@ -228,6 +244,69 @@ pub fn walk(
         lengths,
         torn,
     })
+}
+
+/// Gives the lines (without their newlines) of the records `from_seq` to `to_seq` of `segments`, in
+/// order, unverified: for a log whose chain was verified already (the tree catching up after a quick
+/// start). `active_len` is the valid length of the active segment; `offset`, when known (the index),
+/// where `from_seq` starts in its segment, so that only what follows is read.
+///
+/// # Errors
+///
+/// A segment cannot be read, or holds fewer records than its neighbours' names say.
+pub fn for_each_line(
+    segments: &[Segment],
+    from_seq: u64,
+    to_seq: u64,
+    active_len: u64,
+    offset: Option<u64>,
+    mut each: impl FnMut(u64, &[u8]),
+) -> Result<(), LedgerError> {
+    if from_seq > to_seq {
+        return Ok(());
+    }
+    let start = segments
+        .iter()
+        .rposition(|s| s.first_seq <= from_seq)
+        .unwrap_or(0);
+    let mut seq = from_seq;
+    for (i, seg) in segments[start..].iter().enumerate() {
+        let len = if seg.sealed { u64::MAX } else { active_len };
+        let skip = offset.filter(|_| i == 0).unwrap_or(0);
+        let opened = File::open(&seg.path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(skip))?;
+            Ok(line::Lines::new(BufReader::with_capacity(
+                1 << 16,
+                io::Read::take(f, len.saturating_sub(skip)),
+            )))
+        });
+        let mut lines = match opened {
+            Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !seg.sealed => break,
+            Err(e) => return Err(io_at(&seg.path)(e)),
+        };
+        let mut at = if skip > 0 { from_seq } else { seg.first_seq };
+        while let Some((_, bytes)) = lines.next_line().map_err(io_at(&seg.path))? {
+            if at >= seq {
+                each(at, bytes);
+                seq = at + 1;
+                if seq > to_seq {
+                    return Ok(());
+                }
+            }
+            at += 1;
+        }
+    }
+    if seq <= to_seq {
+        return Err(LedgerError::Segment {
+            path: segments.last().map(|s| s.path.clone()).unwrap_or_default(),
+            problem: SegmentProblem::Missing {
+                expected: seq,
+                found: to_seq + 1,
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Makes a directory entry durable. Some filesystems cannot fsync a directory; that is not worth

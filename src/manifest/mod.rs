@@ -1,22 +1,36 @@
 //! Kubernetes documents: read as Kubernetes reads YAML (YAML 1.1 scalars, bounded), drop empty
 //! documents, flatten `kind: List`, refuse anything that is not an object with `apiVersion` and
 //! `kind`, and write the result deterministically. No filesystem access: text in, values out.
+//!
+//! `generate` holds an app's documents as [`Manifests`]: the compact JSON it prints, one allocation per
+//! document, read piece by piece (each piece between `---` lines straight from YAML events into
+//! JSON, without a tree) and the input texts released as they are read, so that memory stays close
+//! to the size of the output. [`Document`] is one object with its names, for those who want the
+//! documents one by one (`render`, `diff`, the hooks).
 
 pub mod emit;
+pub mod json;
+mod read;
 pub mod redact;
 pub mod yaml;
 
+#[cfg(test)]
+pub use read::{read_all, read_documents};
+
+#[cfg(test)]
+mod oracle_corpus;
 #[cfg(test)]
 mod oracle_tests;
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::sync::atomic::AtomicUsize;
+use std::collections::HashMap;
+use std::io::Write;
 pub use yaml::{Limits, YamlError};
 
 /// One Kubernetes object and where it came from. The object is kept as compact JSON (about the size
 /// of the input, where a parsed tree is ten to twenty times larger); transforms parse the few they
-/// change with [`Document::to_object`] and store them back with [`Document::set_object`].
+/// change with [`Document::to_object`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     json: String,
@@ -72,9 +86,27 @@ pub enum ManifestError {
     NotAnObject { at: Source, message: String },
 }
 
+/// The API group of an `apiVersion`: the part before `/`, empty for the core group.
+fn api_group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// `metadata.<key>` of an object when it is a string that is not empty (a document's name and
+/// namespace).
+pub fn metadata_str<'o>(object: &'o Map<String, Value>, key: &str) -> Option<&'o str> {
+    object
+        .get("metadata")
+        .and_then(Value::as_object)
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
 impl Document {
     /// A document holding `object`.
     pub fn from_object(object: &Map<String, Value>, source: Source) -> Self {
+        // Serialising a Map<String, Value> cannot fail: keys are strings, numbers are finite.
+        let json = serde_json::to_string(object).unwrap_or_default();
         let text = |key: &str| {
             object
                 .get(key)
@@ -82,21 +114,12 @@ impl Document {
                 .unwrap_or("")
                 .to_string()
         };
-        let metadata = object.get("metadata").and_then(Value::as_object);
-        let meta = |key: &str| {
-            metadata
-                .and_then(|m| m.get(key))
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-        };
         Document {
-            // Serialising a Map<String, Value> cannot fail: keys are strings, numbers are finite.
-            json: serde_json::to_string(object).unwrap_or_default(),
+            json,
             api_version: text("apiVersion"),
             kind: text("kind"),
-            name: meta("name").unwrap_or_default(),
-            namespace: meta("namespace"),
+            name: metadata_str(object, "name").unwrap_or("").to_string(),
+            namespace: metadata_str(object, "namespace").map(String::from),
             source,
         }
     }
@@ -105,19 +128,6 @@ impl Document {
     pub fn to_object(&self) -> Map<String, Value> {
         // The text was written by `from_object`, so it parses.
         serde_json::from_str(&self.json).unwrap_or_default()
-    }
-
-    /// Replaces the object.
-    pub fn set_object(&mut self, object: &Map<String, Value>) {
-        let source = std::mem::replace(
-            &mut self.source,
-            Source {
-                file: String::new(),
-                index: 0,
-                line: 0,
-            },
-        );
-        *self = Document::from_object(object, source);
     }
 
     /// The object as compact JSON, as `generate` prints it.
@@ -132,9 +142,7 @@ impl Document {
 
     /// The API group: the part of `apiVersion` before `/`, empty for the core group.
     pub fn group(&self) -> &str {
-        self.api_version
-            .rsplit_once('/')
-            .map_or("", |(group, _)| group)
+        api_group(&self.api_version)
     }
 
     /// `metadata.name`, or "".
@@ -148,327 +156,230 @@ impl Document {
     }
 }
 
-/// Reads a manifest stream (YAML or JSON) from `file` as Kubernetes would.
-///
-/// # Errors
-///
-/// YAML that does not parse or exceeds the limits, or a document that is not a Kubernetes object.
-#[cfg(test)]
-pub fn read_documents(
-    text: &str,
-    file: &str,
-    limits: &Limits,
-) -> Result<Vec<Document>, ManifestError> {
-    read_all(&[(file, text)], limits)
+/// The documents of an app as `generate` prints them: each one's compact JSON in one allocation of
+/// its own, its `apiVersion` and `kind` (kept once for all documents of that type) and where it came
+/// from. About the size of the output: no tree, no names, no copy of the input.
+#[derive(Debug, Default)]
+pub struct Manifests {
+    docs: Vec<Stored>,
+    /// `(apiVersion, kind)` of the documents, each pair once.
+    types: Vec<(String, String)>,
+    /// Where each pair of `types` is, by kind.
+    type_ids: HashMap<String, Vec<u32>>,
+    /// The names of the streams the documents came from (and of the generated hooks).
+    files: Vec<String>,
 }
 
-/// One piece of a stream between `---` separator lines.
-struct Chunk<'a> {
+/// One document of [`Manifests`].
+#[derive(Debug)]
+struct Stored {
+    json: Box<[u8]>,
+    /// Whether the JSON holds a float ([`json::has_float`]).
+    floats: bool,
+    ty: u32,
+    file: u32,
+    index: u32,
+    line: u32,
+}
+
+/// A document of [`Manifests`], borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct DocRef<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    json: &'a [u8],
+    floats: bool,
     file: &'a str,
-    /// The piece, ending with a line break as Kubernetes' `LineReader` gives every line one.
-    text: Cow<'a, str>,
-    /// 1-based line of the chunk's first line in its file.
+    index: usize,
     line: usize,
 }
 
-/// Reads several manifest streams, `(name, text)`, into one list in their order, as Kubernetes'
-/// `YAMLOrJSONDecoder` reads each (what Argo CD's `kube.SplitYAML` and its directory reader use): a
-/// stream whose first non-blank character is `{` is a stream of JSON values; any other is cut at `---`
-/// separator lines, as Kubernetes' own `YAMLReader` does, and the pieces are parsed on all cores; the
-/// result (and the first error) is the same as reading them one after another. Aliases of all
-/// streams share one byte budget ([`Limits::alias_bytes_for`] the total input).
-///
-/// # Errors
-///
-/// As [`read_documents`]: the first failing document in stream order.
-pub fn read_all(streams: &[(&str, &str)], limits: &Limits) -> Result<Vec<Document>, ManifestError> {
-    let total: usize = streams.iter().map(|(_, t)| t.len()).sum();
-    if total > limits.max_bytes {
-        let (file, _) = streams.first().copied().unwrap_or(("input", ""));
-        return Err(ManifestError::Yaml {
-            file: file.to_string(),
-            source: YamlError::TooLarge {
-                size: total,
-                limit: limits.max_bytes,
-            },
+impl<'a> DocRef<'a> {
+    /// `kind`.
+    pub fn kind(&self) -> &'a str {
+        self.kind
+    }
+
+    /// The API group: the part of `apiVersion` before `/`, empty for the core group.
+    pub fn group(&self) -> &'a str {
+        api_group(self.api_version)
+    }
+
+    /// The object as compact JSON, as `generate` prints it.
+    pub fn json(&self) -> &'a [u8] {
+        self.json
+    }
+
+    /// Whether the JSON holds a float ([`json::has_float`]), which may not read back exactly.
+    pub fn has_float(&self) -> bool {
+        self.floats
+    }
+
+    /// The object, parsed.
+    pub fn to_object(self) -> Map<String, Value> {
+        // The bytes were written by `serde_json` from a Map, so they parse.
+        serde_json::from_slice(self.json).unwrap_or_default()
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> Source {
+        Source {
+            file: self.file.to_string(),
+            index: self.index,
+            line: self.line,
+        }
+    }
+
+    /// The same document as a [`Document`] (its names read from the JSON bytes, not parsed).
+    pub fn to_document(self) -> Document {
+        let indexed = json::Doc::new(self.json);
+        let meta = |key: &str| {
+            indexed
+                .root()
+                .at(&["metadata", key])
+                .and_then(|v| v.as_name())
+                .map(Cow::into_owned)
+        };
+        Document {
+            // `serde_json` writes UTF-8; the lossy conversion never replaces anything here.
+            json: String::from_utf8_lossy(self.json).into_owned(),
+            api_version: self.api_version.to_string(),
+            kind: self.kind.to_string(),
+            name: meta("name").unwrap_or_default(),
+            namespace: meta("namespace"),
+            source: self.source(),
+        }
+    }
+}
+
+impl Manifests {
+    /// How many documents.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    fn doc_ref<'a>(
+        types: &'a [(String, String)],
+        files: &'a [String],
+        stored: &'a Stored,
+    ) -> DocRef<'a> {
+        let (api_version, kind) = &types[stored.ty as usize];
+        DocRef {
+            api_version,
+            kind,
+            json: &stored.json,
+            floats: stored.floats,
+            file: files.get(stored.file as usize).map_or("", String::as_str),
+            index: stored.index as usize,
+            line: stored.line as usize,
+        }
+    }
+
+    /// Document `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> DocRef<'_> {
+        Manifests::doc_ref(&self.types, &self.files, &self.docs[i])
+    }
+
+    /// The documents in order.
+    pub fn iter(&self) -> impl Iterator<Item = DocRef<'_>> {
+        self.docs
+            .iter()
+            .map(|d| Manifests::doc_ref(&self.types, &self.files, d))
+    }
+
+    /// `f` of every document, in order, computed on all cores.
+    pub fn map<R: Send>(&self, f: impl Fn(DocRef<'_>) -> R + Sync) -> Vec<R> {
+        crate::parallel::map(&self.docs, |d| {
+            f(Manifests::doc_ref(&self.types, &self.files, d))
+        })
+    }
+
+    /// Replaces the JSON of each document for which `f` gives new JSON; `f` runs on all cores, a
+    /// batch of documents at a time. `f` keeps `apiVersion` and `kind` as they are (the document stays
+    /// of its type) and writes compact JSON as `serde_json` does. The new JSON is copied into an
+    /// allocation of this thread after the old one is released, so that it takes the old one's
+    /// place in this thread's heap instead of growing a worker's.
+    pub fn update(&mut self, f: impl Fn(DocRef<'_>) -> Option<Vec<u8>> + Sync) {
+        const BATCH: usize = 4096;
+        let Manifests {
+            docs, types, files, ..
+        } = self;
+        let (types, files) = (&*types, &*files);
+        for batch in docs.chunks_mut(BATCH) {
+            let new = crate::parallel::map(batch, |d| f(Manifests::doc_ref(types, files, d)));
+            for (d, json) in batch.iter_mut().zip(new) {
+                if let Some(json) = json {
+                    d.floats = json::has_float(&json);
+                    d.json = Box::default();
+                    d.json = Box::from(&json[..]);
+                }
+            }
+        }
+    }
+
+    /// Appends a document.
+    pub fn push(&mut self, doc: &Document) {
+        let known = self.files.iter().position(|f| *f == doc.source.file);
+        let file = known.unwrap_or_else(|| {
+            self.files.push(doc.source.file.clone());
+            self.files.len() - 1
+        });
+        let ty = self.type_id(&doc.api_version, &doc.kind);
+        self.docs.push(Stored {
+            json: doc.json.as_bytes().into(),
+            floats: json::has_float(doc.json.as_bytes()),
+            ty,
+            file: file as u32,
+            index: doc.source.index as u32,
+            line: doc.source.line as u32,
         });
     }
-    let limits = Limits {
-        max_alias_bytes: limits.max_alias_bytes.min(Limits::alias_bytes_for(total)),
-        ..*limits
-    };
-    let budget = AtomicUsize::new(limits.max_alias_bytes);
-    let mut out = Vec::new();
-    let mut yaml_streams = Vec::new();
-    // Streams are read in order; runs of YAML streams are parsed together, in parallel.
-    for (i, (file, text)) in streams.iter().enumerate() {
-        if is_json_stream(text) {
-            read_yaml_streams(&yaml_streams, &limits, &budget, &mut out)?;
-            yaml_streams.clear();
-            read_json_stream(file, text, &mut out)?;
-        } else {
-            yaml_streams.push(streams[i]);
-        }
-    }
-    read_yaml_streams(&yaml_streams, &limits, &budget, &mut out)?;
-    Ok(out)
-}
 
-/// Whether Kubernetes reads the stream as JSON: its first non-blank character is `{`
-/// (`GuessJSONStream` of k8s.io/apimachinery).
-fn is_json_stream(text: &str) -> bool {
-    text.trim_start().starts_with('{')
-}
-
-fn read_yaml_streams(
-    streams: &[(&str, &str)],
-    limits: &Limits,
-    budget: &AtomicUsize,
-    out: &mut Vec<Document>,
-) -> Result<(), ManifestError> {
-    let mut chunks = Vec::new();
-    for (file, text) in streams {
-        chunks.extend(split_stream(file, text)?);
-    }
-    let parsed = crate::parallel::map(&chunks, |c| parse_chunk(c, limits, budget));
-    let mut index_in_file = 0;
-    let mut current_file = None;
-    for (chunk, parsed) in chunks.iter().zip(parsed) {
-        if current_file != Some(chunk.file) {
-            current_file = Some(chunk.file);
-            index_in_file = 0;
+    /// Writes the documents as a stream of JSON documents separated by `---` lines: valid YAML that
+    /// every reader (YAML 1.1 or 1.2) reads the same way, split by Argo CD's `kube.SplitYAMLToString`.
+    ///
+    /// # Errors
+    ///
+    /// What `out` gives.
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for doc in &self.docs {
+            out.write_all(b"---\n")?;
+            out.write_all(&doc.json)?;
+            out.write_all(b"\n")?;
         }
-        let Parsed {
-            yaml_docs,
-            mut docs,
-        } = parsed.map_err(|e| e.shift_index(index_in_file))?;
-        for doc in &mut docs {
-            doc.source.index += index_in_file;
-        }
-        index_in_file += yaml_docs;
-        out.append(&mut docs);
+        Ok(())
     }
-    Ok(())
-}
 
-/// A JSON stream: the values one after another, as `encoding/json`'s `Decoder` reads them.
-fn read_json_stream(file: &str, text: &str, out: &mut Vec<Document>) -> Result<(), ManifestError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-    let mut index = 0;
-    loop {
-        let start = values.byte_offset();
-        let Some(value) = values.next() else { break };
-        let value = value.map_err(|e| ManifestError::Yaml {
-            file: file.to_string(),
-            source: YamlError::Syntax {
-                line: e.line(),
-                message: format!(
-                    "JSON (the stream starts with `{{`, so Kubernetes reads it as JSON): {e}"
-                ),
-            },
-        })?;
-        let skipped = text[start..].len() - text[start..].trim_start().len();
-        let at = Source {
-            file: file.to_string(),
-            index,
-            line: line_of(start + skipped),
-        };
-        match value {
-            Value::Null => {}
-            Value::Object(object) => push_object(object, at, out)?,
-            other => {
-                return Err(ManifestError::NotAnObject {
-                    at,
-                    message: format!(
-                        "expected a Kubernetes object (a JSON object with apiVersion and kind), found {}",
-                        type_name(&other)
-                    ),
-                })
+    /// The documents one by one.
+    pub fn into_documents(self) -> Vec<Document> {
+        self.map(|d: DocRef<'_>| d.to_document())
+    }
+
+    /// The id of `(api_version, kind)` in `types`, added if new.
+    fn type_id(&mut self, api_version: &str, kind: &str) -> u32 {
+        if let Some(ids) = self.type_ids.get(kind) {
+            if let Some(&id) = ids
+                .iter()
+                .find(|&&id| self.types[id as usize].0 == api_version)
+            {
+                return id;
             }
         }
-        index += 1;
-    }
-    Ok(())
-}
-
-/// What one chunk gave: how many YAML documents it held, and its Kubernetes objects.
-struct Parsed {
-    yaml_docs: usize,
-    docs: Vec<Document>,
-}
-
-/// Parses one chunk into documents (indices local to the chunk), on a worker thread.
-fn parse_chunk(
-    chunk: &Chunk<'_>,
-    limits: &Limits,
-    budget: &AtomicUsize,
-) -> Result<Parsed, ManifestError> {
-    let yaml_error = |source: YamlError| ManifestError::Yaml {
-        file: chunk.file.to_string(),
-        source: source.offset_lines(chunk.line - 1),
-    };
-    let yaml_docs =
-        yaml::parse_stream_with_budget(&chunk.text, limits, budget).map_err(yaml_error)?;
-    // Kubernetes hands each piece to go-yaml v2's Unmarshal, which reads its first document only: a
-    // second one (after a `...` line) would be dropped without a word. Refused instead.
-    if let Some(second) = yaml_docs.get(1) {
-        return Err(yaml_error(YamlError::Unsupported {
-            line: second.line,
-            message: "a second YAML document without a `---` line before it; Kubernetes splits documents only at lines that are `---` alone, and would silently keep only the first: put `---` on a line of its own between them".into(),
-        }));
-    }
-    let mut docs = Vec::new();
-    // A piece with only comments still counts as a document for the indices in error messages.
-    let count = yaml_docs.len().max(1);
-    for (index, doc) in yaml_docs.into_iter().enumerate() {
-        let at = Source {
-            file: chunk.file.to_string(),
-            index,
-            line: chunk.line + doc.line - 1,
-        };
-        match doc.value {
-            Value::Null => {}
-            Value::Object(object) => push_object(object, at, &mut docs)?,
-            other => {
-                return Err(ManifestError::NotAnObject {
-                    at,
-                    message: format!(
-                    "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
-                    type_name(&other)
-                ),
-                })
-            }
-        }
-    }
-    Ok(Parsed {
-        yaml_docs: count,
-        docs,
-    })
-}
-
-/// Cuts a stream at lines that start with `---` as Kubernetes' `YAMLReader` does: a `---` followed by
-/// nothing but spaces or a comment ends a piece; anything else after it (`--- !!map`, `--- |`,
-/// `----`) is refused, as Kubernetes (since 1.22) and so Argo CD refuse it. The last piece gets a
-/// final line break if the stream has none, as Kubernetes' `LineReader` gives every line one (a
-/// block scalar on the last line of a file keeps its `\n` in Kubernetes, too).
-fn split_stream<'a>(file: &'a str, text: &'a str) -> Result<Vec<Chunk<'a>>, ManifestError> {
-    let mut chunks = Vec::new();
-    let (mut start, mut start_line, mut line_no, mut pos) = (0, 1, 1, 0);
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        if let Some(rest) = body.strip_prefix("---") {
-            let rest = rest.trim();
-            if !rest.is_empty() && !rest.starts_with('#') {
-                return Err(ManifestError::Yaml {
-                    file: file.to_string(),
-                    source: YamlError::Syntax {
-                        line: line_no,
-                        message: format!("invalid document separator `---{}`: Kubernetes' YAMLReader (and so Argo CD) allows only spaces or a comment after `---` at the start of a line; move {:?} to the next line", truncate(&body[3..], 40), truncate(rest, 40)),
-                    },
-                });
-            }
-            if pos > start {
-                chunks.push(Chunk {
-                    file,
-                    text: Cow::Borrowed(&text[start..pos]),
-                    line: start_line,
-                });
-            }
-            start = pos + line.len();
-            start_line = line_no + 1;
-        }
-        pos += line.len();
-        line_no += 1;
-    }
-    if start < text.len() || chunks.is_empty() {
-        let rest = &text[start..];
-        let text = if rest.is_empty() || rest.ends_with('\n') {
-            Cow::Borrowed(rest)
-        } else {
-            Cow::Owned(format!("{rest}\n"))
-        };
-        chunks.push(Chunk {
-            file,
-            text,
-            line: start_line,
-        });
-    }
-    Ok(chunks)
-}
-
-/// At most `max` characters of `s`, for error messages.
-fn truncate(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
-}
-
-fn push_object(
-    mut object: Map<String, Value>,
-    at: Source,
-    out: &mut Vec<Document>,
-) -> Result<(), ManifestError> {
-    for key in ["apiVersion", "kind"] {
-        match object.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => {}
-            _ => {
-                return Err(ManifestError::NotAnObject {
-                    at,
-                    message: format!("not a Kubernetes object: `{key}` is missing or not a string"),
-                })
-            }
-        }
-    }
-    let is_list = object.get("kind").and_then(Value::as_str) == Some("List")
-        && object.get("apiVersion").and_then(Value::as_str) == Some("v1");
-    if !is_list {
-        out.push(Document::from_object(&object, at));
-        return Ok(());
-    }
-    // `kind: List` (what `kubectl get -o yaml` prints) is flattened into its items.
-    let items = match object.remove("items") {
-        Some(Value::Array(items)) => items,
-        None | Some(Value::Null) => Vec::new(),
-        Some(_) => {
-            return Err(ManifestError::NotAnObject {
-                at,
-                message: "kind: List must have `items` as a list".into(),
-            })
-        }
-    };
-    for (i, item) in items.into_iter().enumerate() {
-        match item {
-            Value::Object(item) => push_object(item, at.clone(), out)?,
-            other => {
-                return Err(ManifestError::NotAnObject {
-                    at,
-                    message: format!(
-                        "items[{i}] of kind: List is {}, not an object",
-                        type_name(&other)
-                    ),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
+        let id = self.types.len() as u32;
+        self.types.push((api_version.to_string(), kind.to_string()));
+        self.type_ids.entry(kind.to_string()).or_default().push(id);
+        id
     }
 }
 
 /// Writes documents as a stream of JSON documents separated by `---` lines: valid YAML that every
 /// reader (YAML 1.1 or 1.2) reads the same way, split by Argo CD's `kube.SplitYAMLToString`.
+#[cfg(test)]
 pub fn write_documents(docs: &[Document], out: &mut Vec<u8>) {
     for doc in docs {
         out.extend_from_slice(b"---\n");
@@ -529,14 +440,6 @@ mod tests {
         assert!(err.contains("t.yaml: document 1 (line 4)"), "{err}");
         let err = read("metadata: {name: x}\n").unwrap_err().to_string();
         assert!(err.contains("`apiVersion` is missing"), "{err}");
-    }
-
-    #[test]
-    fn separator_lines_cut_the_stream_like_kubernetes_yamlreader() {
-        let chunks =
-            split_stream("f", "a: 1\n--- # first\nb: 2\n---\n---\nc: |\n  ---x\n").unwrap();
-        let texts: Vec<_> = chunks.iter().map(|c| (&*c.text, c.line)).collect();
-        assert_eq!(texts, [("a: 1\n", 1), ("b: 2\n", 3), ("c: |\n  ---x\n", 6)]);
     }
 
     #[test]

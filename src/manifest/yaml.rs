@@ -6,6 +6,7 @@
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -219,6 +220,259 @@ fn parse_once(text: &str, limits: &Limits, budget: &AtomicUsize) -> Result<Vec<Y
     Ok(builder.docs)
 }
 
+/// A document that [`write_json`] wrote: the line (1-based) where it starts, its top-level
+/// `apiVersion` and `kind` when they are strings, and whether it holds a float.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonDoc<'t> {
+    pub line: usize,
+    pub api_version: Option<Cow<'t, str>>,
+    pub kind: Option<Cow<'t, str>>,
+    /// Whether a float was written (a number with a fraction or an exponent).
+    pub floats: bool,
+}
+
+/// Reads a piece holding one YAML document whose root is a mapping straight into compact JSON,
+/// appended to `out`: the bytes `serde_json::to_string` gives for the value [`parse_stream`] reads,
+/// without building that value (no tree, no allocation per node). It takes only the usual shape:
+/// no anchor, alias or merge key, no key written twice, no key that is a collection or that
+/// Kubernetes refuses, nothing JSON cannot hold, no syntax error, nesting within `limits`. For
+/// anything else it gives `None` and leaves `out` as it was: [`parse_stream`] reads that piece, with
+/// its repairs and its errors.
+pub fn write_json<'t>(text: &'t str, limits: &Limits, out: &mut Vec<u8>) -> Option<JsonDoc<'t>> {
+    if may_have_anchor(text) {
+        return None;
+    }
+    let start = out.len();
+    let doc = JsonWriter {
+        out,
+        stack: Vec::new(),
+        keys: Vec::new(),
+        max_depth: limits.max_depth,
+    }
+    .run(text);
+    if doc.is_none() {
+        out.truncate(start);
+    }
+    doc
+}
+
+/// Whether `text` may hold an anchor or an alias: a `&` or `*` that starts a word and is followed by
+/// a name. The event writer would only see one when its node is complete (after a megabyte of
+/// anchored string, say), and the tree reader would read all of it again; a piece that may have one
+/// goes to the tree reader at once. Quoted text that happens to match costs only that.
+fn may_have_anchor(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        (b == b'&' || b == b'*')
+            && (i == 0
+                || matches!(
+                    bytes[i - 1],
+                    b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b','
+                ))
+            && bytes
+                .get(i + 1)
+                .is_some_and(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    })
+}
+
+/// Which top-level value the writer is reading, to keep `apiVersion` and `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Other,
+    ApiVersion,
+    Kind,
+}
+
+/// An open collection of [`JsonWriter`].
+struct JsonFrame {
+    map: bool,
+    /// In a mapping: the next node is a key.
+    want_key: bool,
+    /// Entries written so far.
+    count: usize,
+    /// Where this mapping's keys start in [`JsonWriter::keys`].
+    keys_from: usize,
+}
+
+/// Mappings with more keys than this look for a repeated key in a hash set, not by scanning.
+const SCAN_KEYS: usize = 24;
+
+struct JsonWriter<'o> {
+    out: &'o mut Vec<u8>,
+    stack: Vec<JsonFrame>,
+    /// The written keys (byte ranges of `out`, quotes included) of the open mappings.
+    keys: Vec<(usize, usize)>,
+    max_depth: usize,
+}
+
+impl JsonWriter<'_> {
+    fn run<'t>(mut self, text: &'t str) -> Option<JsonDoc<'t>> {
+        let mut doc: Option<JsonDoc<'t>> = None;
+        let mut slot = Slot::Other;
+        // Keys of a large mapping, by content, once a mapping has more than SCAN_KEYS.
+        let mut large: Vec<(usize, std::collections::HashSet<Vec<u8>>)> = Vec::new();
+        for item in Parser::new_from_str(text) {
+            let (event, span) = item.ok()?;
+            let line = span.start.line();
+            match event {
+                Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+                Event::DocumentStart(_) => {
+                    if doc.is_some() {
+                        return None;
+                    }
+                    doc = Some(JsonDoc {
+                        line,
+                        api_version: None,
+                        kind: None,
+                        floats: false,
+                    });
+                }
+                Event::Alias(_) => return None,
+                Event::Scalar(value, style, anchor, tag) => {
+                    if anchor != 0 {
+                        return None;
+                    }
+                    let frame = self.stack.last()?;
+                    if frame.map && frame.want_key {
+                        if style == ScalarStyle::Plain && tag.is_none() && value == "<<" {
+                            return None;
+                        }
+                        let key = resolve_key(&value, style, tag.as_deref(), line)
+                            .ok()?
+                            .into_key()?;
+                        slot = match (self.stack.len(), key.as_ref()) {
+                            (1, "apiVersion") => Slot::ApiVersion,
+                            (1, "kind") => Slot::Kind,
+                            _ => Slot::Other,
+                        };
+                        self.key(&key, &mut large)?;
+                    } else {
+                        let scalar = resolve_scalar(&value, style, tag.as_deref(), line).ok()?;
+                        self.separate();
+                        scalar.write_json(self.out);
+                        if matches!(&scalar, Scalar::Number(n) if n.is_f64()) {
+                            doc.as_mut()?.floats = true;
+                        }
+                        if slot != Slot::Other {
+                            let kept = match scalar {
+                                Scalar::Str(Cow::Borrowed(_)) => Some(value.clone()),
+                                Scalar::Str(Cow::Owned(s)) => Some(Cow::Owned(s)),
+                                _ => None,
+                            };
+                            let doc = doc.as_mut()?;
+                            match slot {
+                                Slot::ApiVersion => doc.api_version = kept,
+                                Slot::Kind => doc.kind = kept,
+                                Slot::Other => {}
+                            }
+                            slot = Slot::Other;
+                        }
+                        self.close_value();
+                    }
+                }
+                Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                    let map = matches!(event, Event::MappingStart(..));
+                    if anchor != 0 || self.stack.len() >= self.max_depth {
+                        return None;
+                    }
+                    match self.stack.last() {
+                        // The root must be a mapping; a collection as a key is for parse_stream.
+                        None if !map => return None,
+                        Some(f) if f.map && f.want_key => return None,
+                        _ => {}
+                    }
+                    slot = Slot::Other;
+                    self.separate();
+                    self.out.push(if map { b'{' } else { b'[' });
+                    self.stack.push(JsonFrame {
+                        map,
+                        want_key: true,
+                        count: 0,
+                        keys_from: self.keys.len(),
+                    });
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let frame = self.stack.pop()?;
+                    self.keys.truncate(frame.keys_from);
+                    if large
+                        .last()
+                        .is_some_and(|(depth, _)| *depth > self.stack.len())
+                    {
+                        large.pop();
+                    }
+                    self.out.push(if frame.map { b'}' } else { b']' });
+                    self.close_value();
+                }
+            }
+        }
+        // A second document, a root that is not a mapping or no document at all went back above.
+        doc.filter(|_| self.stack.is_empty())
+    }
+
+    /// Before a value: a comma between items of a sequence (in a mapping, the key wrote its own).
+    fn separate(&mut self) {
+        if let Some(frame) = self.stack.last() {
+            if !frame.map && frame.count > 0 {
+                self.out.push(b',');
+            }
+        }
+    }
+
+    /// After a value: one more entry of its collection.
+    fn close_value(&mut self) {
+        if let Some(frame) = self.stack.last_mut() {
+            frame.count += 1;
+            frame.want_key = true;
+        }
+    }
+
+    /// Writes `"key":`, or `None` when the mapping already has that key (go-yaml v2 keeps the last
+    /// value, where it first stood: `parse_stream` does that).
+    fn key(
+        &mut self,
+        key: &str,
+        large: &mut Vec<(usize, std::collections::HashSet<Vec<u8>>)>,
+    ) -> Option<()> {
+        let depth = self.stack.len();
+        let frame = self.stack.last_mut()?;
+        if frame.count > 0 {
+            self.out.push(b',');
+        }
+        let from = self.out.len();
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *self.out, key);
+        let to = self.out.len();
+        let written = &self.out[from..to];
+        let keys_from = frame.keys_from;
+        frame.want_key = false;
+        match large.last_mut() {
+            Some((d, set)) if *d == depth => {
+                if !set.insert(written.to_vec()) {
+                    return None;
+                }
+            }
+            _ => {
+                if self.keys[keys_from..]
+                    .iter()
+                    .any(|&(a, b)| self.out[a..b] == *written)
+                {
+                    return None;
+                }
+                self.keys.push((from, to));
+                if self.keys.len() - keys_from > SCAN_KEYS {
+                    let set = self.keys[keys_from..]
+                        .iter()
+                        .map(|&(a, b)| self.out[a..b].to_vec())
+                        .collect();
+                    large.push((depth, set));
+                }
+            }
+        }
+        self.out.push(b':');
+        Some(())
+    }
+}
+
 /// A value under construction with its node count and JSON size (for alias budgets).
 struct Node {
     value: Value,
@@ -299,7 +553,8 @@ impl Builder<'_> {
                     resolve_key(&text, style, tag.as_deref(), line)?
                 } else {
                     resolve_scalar(&text, style, tag.as_deref(), line)?
-                };
+                }
+                .into_value();
                 let is_merge_key = style == ScalarStyle::Plain && tag.is_none() && text == "<<";
                 let bytes = scalar_bytes(&value);
                 self.push(
@@ -716,20 +971,24 @@ fn key_string(key: Value, line: usize) -> Result<String, YamlError> {
     match key {
         Value::String(s) => Ok(s),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Ok(i.to_string())
-            } else if n.is_u64() {
-                Err(unsupported("an integer beyond int64"))
-            } else {
-                Ok(format_go_float32(n.as_f64().unwrap_or(0.0)))
-            }
-        }
+        Value::Number(n) => number_key(&n).ok_or_else(|| unsupported("an integer beyond int64")),
         Value::Null => Err(unsupported("null (`~`, `null` or an empty key)")),
         Value::Array(_) | Value::Object(_) => Err(YamlError::Unsupported {
             line,
             message: "a mapping key must be a scalar".into(),
         }),
+    }
+}
+
+/// A number as sigs.k8s.io/yaml writes it as a key: integers in decimal, floats as Go's float32 `'g'`
+/// format; `None` for an integer beyond int64, which Kubernetes refuses as a key.
+fn number_key(n: &Number) -> Option<String> {
+    if let Some(i) = n.as_i64() {
+        Some(i.to_string())
+    } else if n.is_u64() {
+        None
+    } else {
+        Some(format_go_float32(n.as_f64().unwrap_or(0.0)))
     }
 }
 
@@ -779,15 +1038,15 @@ fn format_go_float32(f: f64) -> String {
 
 /// A scalar in key position: as [`resolve_scalar`], except that `.inf` and `.nan` are fine (a key is a
 /// string in JSON; sigs.k8s.io/yaml names them `.inf`, `-.inf`, `.nan`).
-fn resolve_key(
-    text: &str,
+fn resolve_key<'t>(
+    text: &'t str,
     style: ScalarStyle,
     tag: Option<&Tag>,
     line: usize,
-) -> Result<Value, YamlError> {
+) -> Result<Scalar<'t>, YamlError> {
     if style == ScalarStyle::Plain && tag.is_none() {
         if let Some(name) = non_finite(text) {
-            return Ok(Value::String(name.into()));
+            return Ok(Scalar::Str(Cow::Borrowed(name)));
         }
     }
     resolve_scalar(text, style, tag, line)
@@ -806,7 +1065,7 @@ fn non_finite(text: &str) -> Option<&'static str> {
 /// `!!binary`: go-yaml v2 decodes the base64 text (line breaks ignored, as Go's `base64.StdEncoding`
 /// does) into a string of those bytes; JSON then holds them as text, each byte that is not valid UTF-8
 /// becoming U+FFFD as Go's `encoding/json` writes it.
-fn decode_binary(text: &str, line: usize) -> Result<Value, YamlError> {
+fn decode_binary(text: &str, line: usize) -> Result<Scalar<'static>, YamlError> {
     let invalid = || YamlError::Unsupported {
         line,
         message: "!!binary value contains invalid base64 data".into(),
@@ -854,68 +1113,119 @@ fn decode_binary(text: &str, line: usize) -> Result<Value, YamlError> {
             }
         }
     }
-    Ok(Value::String(out))
+    Ok(Scalar::Str(Cow::Owned(out)))
+}
+
+/// A resolved scalar. Strings borrow the text they were read from, so that the JSON writer copies
+/// nothing it does not print.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'t> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Cow<'t, str>),
+}
+
+impl Scalar<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            Scalar::Null => Value::Null,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Number(n) => Value::Number(n),
+            Scalar::Str(s) => Value::String(s.into_owned()),
+        }
+    }
+
+    /// The bytes `serde_json` writes for [`Scalar::into_value`], appended to `out`.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Scalar::Null => out.extend_from_slice(b"null"),
+            Scalar::Bool(true) => out.extend_from_slice(b"true"),
+            Scalar::Bool(false) => out.extend_from_slice(b"false"),
+            // Writing to a Vec cannot fail; `serde_json`'s own serialiser keeps the bytes those of
+            // `serde_json::to_string` on the value (escapes, number formats).
+            Scalar::Number(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Scalar::Str(s) => {
+                let _ = serde_json::to_writer(&mut *out, s.as_ref());
+            }
+        }
+    }
+}
+
+impl<'t> Scalar<'t> {
+    /// The key sigs.k8s.io/yaml makes of this scalar, as [`key_string`] does; `None` where Kubernetes
+    /// refuses it (null, an integer beyond int64).
+    fn into_key(self) -> Option<Cow<'t, str>> {
+        match self {
+            Scalar::Null => None,
+            Scalar::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+            Scalar::Number(n) => number_key(&n).map(Cow::Owned),
+            Scalar::Str(s) => Some(s),
+        }
+    }
 }
 
 /// Resolves one scalar with go-yaml v2's rules (resolve.go): only plain scalars are typed; quoted
 /// and block scalars are strings unless a tag says otherwise.
-fn resolve_scalar(
-    text: &str,
+fn resolve_scalar<'t>(
+    text: &'t str,
     style: ScalarStyle,
     tag: Option<&Tag>,
     line: usize,
-) -> Result<Value, YamlError> {
+) -> Result<Scalar<'t>, YamlError> {
     if let Some(tag) = tag {
         if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
             return resolve_tagged(text, &tag.suffix, line);
         }
         // Any other tag (`!Ref`, `!!map` on a scalar): go-yaml v2 does not resolve the scalar, so it
         // stays a string whatever it looks like.
-        return Ok(Value::String(text.to_string()));
+        return Ok(Scalar::Str(Cow::Borrowed(text)));
     }
     if style != ScalarStyle::Plain {
-        return Ok(Value::String(text.to_string()));
+        return Ok(Scalar::Str(Cow::Borrowed(text)));
     }
     resolve_plain(text, line)
 }
 
-fn resolve_tagged(text: &str, suffix: &str, line: usize) -> Result<Value, YamlError> {
+fn resolve_tagged<'t>(text: &'t str, suffix: &str, line: usize) -> Result<Scalar<'t>, YamlError> {
     let bad = |what: &str| YamlError::Unsupported {
         line,
         message: format!("{text:?} is not a valid !!{what}"),
     };
     match suffix {
         "binary" => decode_binary(text, line),
-        "null" => Ok(Value::Null),
+        "null" => Ok(Scalar::Null),
         "bool" => match resolve_plain(text, line)? {
-            v @ Value::Bool(_) => Ok(v),
+            v @ Scalar::Bool(_) => Ok(v),
             _ => Err(bad("bool")),
         },
         "int" => match parse_int(text) {
-            Some(v) => Ok(v),
+            Some(n) => Ok(Scalar::Number(n)),
             None => Err(bad("int")),
         },
         "float" => match resolve_plain(text, line)? {
-            Value::Number(n) => Ok(Value::Number(
+            Scalar::Number(n) => Ok(Scalar::Number(
                 Number::from_f64(n.as_f64().unwrap_or(0.0)).ok_or_else(|| bad("float"))?,
             )),
             _ => Err(bad("float")),
         },
         // `!!str`, `!!timestamp` (go-yaml v2 gives timestamps to an untyped target as the text), and
         // any other tag on a scalar.
-        _ => Ok(Value::String(text.to_string())),
+        _ => Ok(Scalar::Str(Cow::Borrowed(text))),
     }
 }
 
 /// go-yaml v2 `resolve()` for an untagged plain scalar.
-fn resolve_plain(text: &str, line: usize) -> Result<Value, YamlError> {
+fn resolve_plain(text: &str, line: usize) -> Result<Scalar<'_>, YamlError> {
     match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Scalar::Null),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return Ok(Value::Bool(true))
+            return Ok(Scalar::Bool(true))
         }
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return Ok(Value::Bool(false))
+            return Ok(Scalar::Bool(false))
         }
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
         | ".nan" | ".NaN" | ".NAN" => {
@@ -928,22 +1238,31 @@ fn resolve_plain(text: &str, line: usize) -> Result<Value, YamlError> {
     }
     let first = text.as_bytes()[0];
     if first.is_ascii_digit() || first == b'+' || first == b'-' || first == b'.' {
-        if let Some(v) = parse_int(text) {
-            return Ok(v);
+        if let Some(n) = parse_int(text) {
+            return Ok(Scalar::Number(n));
         }
-        let plain: String = text.chars().filter(|&c| c != '_').collect();
+        let plain = without_underscores(text);
         if is_yaml_float(&plain) {
             if let Some(n) = plain.parse::<f64>().ok().and_then(Number::from_f64) {
-                return Ok(Value::Number(n));
+                return Ok(Scalar::Number(n));
             }
         }
     }
-    Ok(Value::String(text.to_string()))
+    Ok(Scalar::Str(Cow::Borrowed(text)))
+}
+
+/// `text` without `_` (go-yaml v2 strips them from numbers), copied only when it has one.
+fn without_underscores(text: &str) -> Cow<'_, str> {
+    if text.contains('_') {
+        Cow::Owned(text.chars().filter(|&c| c != '_').collect())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// `strconv.ParseInt(s, 0, 64)` then `ParseUint`, after go-yaml v2 strips `_`; plus its `0b` rule.
-fn parse_int(text: &str) -> Option<Value> {
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
+fn parse_int(text: &str) -> Option<Number> {
+    let plain = without_underscores(text);
     let (negative, digits) = match plain.as_bytes().first()? {
         b'-' => (true, &plain[1..]),
         b'+' => (false, &plain[1..]),
@@ -970,11 +1289,11 @@ fn parse_int(text: &str) -> Option<Value> {
             .map(|m| -m)
             .ok()
             .or((magnitude == 1u64 << 63).then_some(i64::MIN))?;
-        Some(Value::Number(v.into()))
+        Some(v.into())
     } else if let Ok(v) = i64::try_from(magnitude) {
-        Some(Value::Number(v.into()))
+        Some(v.into())
     } else {
-        Some(Value::Number(magnitude.into()))
+        Some(magnitude.into())
     }
 }
 
@@ -1161,6 +1480,55 @@ mod tests {
         assert_eq!(format_go_float32(0.00001), "1e-05");
         assert_eq!(format_go_float32(-2.5), "-2.5");
         assert_eq!(format_go_float32(0.1), "0.1");
+    }
+
+    #[test]
+    fn event_writer_leaves_repeated_keys_to_the_tree_reader_small_and_large() {
+        for keys in [3, 1000] {
+            let mut text = String::from("apiVersion: v1\nkind: ConfigMap\ndata:\n");
+            for i in 0..keys {
+                let _ = writeln!(text, "  k{i}: v{i}");
+            }
+            let mut json = Vec::new();
+            let doc = write_json(&text, &Limits::default(), &mut json).expect("no repeated key");
+            assert_eq!(doc.kind.as_deref(), Some("ConfigMap"));
+            let tree = parse_stream(&text, &Limits::default()).unwrap();
+            assert_eq!(json, serde_json::to_vec(&tree[0].value).unwrap());
+            // `on` is the key "true" to Kubernetes, as is `true`: the same key twice.
+            for repeated in ["  k1: again\n", "  on: 1\n  true: 2\n"] {
+                let text = format!("{text}{repeated}");
+                let mut json = b"kept".to_vec();
+                assert!(write_json(&text, &Limits::default(), &mut json).is_none());
+                assert_eq!(json, b"kept", "the output is left as it was");
+            }
+        }
+    }
+
+    #[test]
+    fn event_writer_leaves_anchors_merge_keys_and_deep_nesting_to_the_tree_reader() {
+        let limits = Limits::default();
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: {p: 1}\nb:\n  <<: {q: 2}\n",
+            "~: 1\n",
+            "18446744073709551615: 1\n",
+            "? [a]\n: 1\n",
+            "- not a mapping\n",
+            "a: .nan\n",
+            "a: 1\n...\nb: 2\n",
+            "a: [1\n",
+        ] {
+            assert!(
+                write_json(text, &limits, &mut Vec::new()).is_none(),
+                "{text}"
+            );
+        }
+        let deep = "a: ".to_string() + &"[".repeat(150) + &"]".repeat(150) + "\n";
+        assert!(write_json(&deep, &limits, &mut Vec::new()).is_none());
+        assert!(matches!(
+            parse_stream(&deep, &limits),
+            Err(YamlError::TooDeep { .. })
+        ));
     }
 
     proptest::proptest! {

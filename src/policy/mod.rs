@@ -1,7 +1,10 @@
 //! `.sluice.yaml`: loading (with the same bounded YAML 1.1 reader as manifests), the schema, defaults
 //! and validation. Errors name the file and the key path, and say the fix.
 
+pub mod approvals;
 pub mod schema;
+pub mod ticket;
+pub mod verify;
 
 pub use schema::*;
 
@@ -192,6 +195,25 @@ fn validate(policy: &Policy) -> Result<(), (String, String)> {
         }
     }
     validate_render(&policy.render)?;
+    if let Some(approvals) = &policy.approvals {
+        approvals
+            .validate()
+            .map_err(|(key, message)| (format!("approvals.{key}"), message))?;
+    }
+    if let Some(ticket) = &policy.ticket {
+        ticket
+            .validate(&policy.change.id_pattern)
+            .map_err(|(key, message)| (format!("ticket.{key}"), message))?;
+    }
+    policy
+        .emergency
+        .review_seconds()
+        .map_err(|(key, message)| (format!("emergency.{key}"), message))?;
+    if let Some(verify) = &policy.verify {
+        verify
+            .validate()
+            .map_err(|(key, message)| (format!("verify.{key}"), message))?;
+    }
     let mut seen = std::collections::HashSet::new();
     for (i, m) in policy.migrations.iter().enumerate() {
         let at = |key: &str| format!("migrations[{i}].{key}");

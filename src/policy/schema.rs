@@ -1,6 +1,9 @@
 //! The `.sluice.yaml` schema (README, "Configuration") as serde types, with its defaults. Unknown keys are
 //! rejected everywhere (`deny_unknown_fields`): a typo must not silently disable a safety control.
 
+use super::approvals::ApprovalsSpec;
+use super::ticket::{EmergencySpec, TicketSpec};
+use super::verify::VerifySpec;
 use crate::window::{FreezeSpec, GuardSpec, WindowSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,6 +30,18 @@ pub struct Policy {
     pub freezes: Vec<FreezeSpec>,
     #[serde(default)]
     pub guard: GuardSpec,
+    /// Approvals the Git host must show (docs/approvals.md); checked by the sink at sync time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<ApprovalsSpec>,
+    /// The change ticket's own state gates the sync (docs/tickets.md); checked by the sink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketSpec>,
+    /// What follows an emergency change: its post-implementation review (docs/tickets.md).
+    #[serde(default, skip_serializing_if = "EmergencySpec::is_default")]
+    pub emergency: EmergencySpec,
+    /// Checks a `PostSync` hook runs after the sync (docs/hooks.md, "Post-change verification").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
 }
 
 /// `render.tool`.

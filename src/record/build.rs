@@ -1,42 +1,20 @@
 //! Building records: what the sink keeps of an Argo CD Notifications event (docs/audit-log.md,
-//! "Records") or of a guard decision. Takes the parsed request body and the receipt time, gives a typed
-//! record [`Body`] without `seq`/`prev`/`hash` (the ledger adds those). Pure: no clock, no I/O. The
+//! "Records"); guard decisions and reviews are built in `decision`. Takes the parsed request body and
+//! the receipt time, gives a typed record [`Body`] without `seq`/`prev`/`hash` (the ledger adds those). Pure: no clock, no I/O. The
 //! types themselves, and how a line of the log reads into them, are in `model`.
-//!
 //! Only the extracted fields are kept, never the body: an Application's spec can carry Helm values with
 //! secrets. Every field is read defensively (a wrong type reads as absent), so no body can panic this.
-//! Every member of a record is always written, `null` when unknown: the canonical bytes of a record are
-//! those of every release so far (tests/fixtures/audit/golden).
+//! Every member is written, `null` when unknown (the canonical bytes of every release so far,
+//! tests/fixtures/audit/golden), but `approval`, `ticket` and `verification`, which the sink adds where they apply.
 
-use super::event::{guard_key, idempotency_key, EventError, Via, EVENTS, GUARD_DECISION};
-use super::event::{SYNC_FAILED, SYNC_SUCCEEDED};
+use super::event::{idempotency_key, EventError, Via, EVENTS};
+use super::fields::{get, opt_str, safe_int, str_at};
 use super::gate;
-use super::model::{
-    Added, App, Body, Commit, Destination, GuardApp, GuardDecision, GuardDestination, InitiatedBy,
-    SyncEvent,
-};
+use super::model::{Added, App, Body, Commit, Destination, InitiatedBy, SyncEvent};
 use crate::commit::attribution::{change_id_of, emergency_of};
 use crate::commit::{self, CommitMessage};
-use crate::ledger::canonical::MAX_SAFE_INTEGER;
 use regex::Regex;
 use serde_json::{Map, Value};
-
-/// Reads a string at `path` in `v`; anything else reads as absent.
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    get(v, path)?.as_str()
-}
-
-fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |v, k| v.as_object()?.get(*k))
-}
-
-fn opt_str(s: Option<&str>) -> Option<String> {
-    s.map(str::to_owned)
-}
-
-fn safe_int(v: &Value) -> Option<i64> {
-    v.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER)
-}
 
 /// The record of a `POST /v1/events` body, received at `received_at` (RFC 3339); `pattern` is the
 /// change-id pattern every candidate change id must match.
@@ -99,9 +77,7 @@ pub fn event_record_via(
     let author = commit.and_then(|c| str_at(c, &["Author"]));
     let change = change_id_of(app, op, message.as_ref(), pattern);
     let emergency = emergency_of(app, op, message.as_ref(), pattern);
-    // A sync rebuilt from `status.history` has no sync result: which hooks ran is unknown.
-    let gate = (via != Via::History && matches!(event, SYNC_SUCCEEDED | SYNC_FAILED))
-        .then(|| gate::assess(app, op));
+    let gate = gate::of_event(event, via, app, op);
     Ok(Body::Sync(Box::new(SyncEvent {
         event: event.to_owned(),
         received_at: received_at.to_owned(),
@@ -145,6 +121,10 @@ pub fn event_record_via(
         emergency_source: Added::Present(emergency.map(|(_, from)| from.as_str().to_owned())),
         via: Added::Present(via.as_str().to_owned()),
         gate: Added::Present(gate),
+        approval: Added::Absent,
+        ticket: Added::Absent,
+        review_due: Added::Absent,
+        verification: Added::Absent,
         extra: Map::new(),
     })))
 }
@@ -244,111 +224,9 @@ fn backup_of(op: &Value) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-/// The record of a `POST /v1/guard` body (the guard Job's decision), received at `received_at`.
-///
-/// # Errors
-///
-/// Not an object; `app` or `at` missing; a field of the wrong type; `at` not RFC 3339.
-pub fn guard_record(body: &Value, received_at: &str) -> Result<Body, EventError> {
-    let obj = body.as_object().ok_or(EventError::NotAnObject)?;
-    let string = |field: &'static str| -> Result<Option<&str>, EventError> {
-        match obj.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(EventError::WrongType {
-                field,
-                expected: "a string or null",
-            }),
-        }
-    };
-    let app = string("app")?
-        .filter(|a| !a.is_empty())
-        .ok_or(EventError::Missing("app"))?;
-    let at = string("at")?.ok_or(EventError::Missing("at"))?;
-    if chrono::DateTime::parse_from_rfc3339(at).is_err() {
-        return Err(EventError::WrongType {
-            field: "at",
-            expected: "an RFC 3339 time",
-        });
-    }
-    let allowed = obj
-        .get("allowed")
-        .and_then(Value::as_bool)
-        .ok_or(EventError::WrongType {
-            field: "allowed",
-            expected: "true or false",
-        })?;
-    let namespace = string("namespace")?;
-    let revision = string("revision")?;
-    let active = match obj.get("active") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| safe_int(i).and_then(|i| u64::try_from(i).ok()))
-            .collect::<Option<Vec<u64>>>()
-            .ok_or(EventError::WrongType {
-                field: "active",
-                expected: "a list of window indices",
-            })?,
-        Some(_) => {
-            return Err(EventError::WrongType {
-                field: "active",
-                expected: "a list of window indices",
-            })
-        }
-    };
-    let windows: Vec<String> = match obj.get("windows") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().map(describe_window).collect(),
-        Some(_) => {
-            return Err(EventError::WrongType {
-                field: "windows",
-                expected: "a list of window descriptions",
-            })
-        }
-    };
-    let key = guard_key(
-        &format!("{}/{app}", namespace.unwrap_or("")),
-        revision.unwrap_or(""),
-        at,
-        allowed,
-    );
-    Ok(Body::Guard(Box::new(GuardDecision {
-        event: GUARD_DECISION.to_owned(),
-        received_at: received_at.to_owned(),
-        key,
-        app: GuardApp {
-            name: app.to_owned(),
-            extra: Map::new(),
-        },
-        destination: GuardDestination {
-            namespace: opt_str(namespace),
-            extra: Map::new(),
-        },
-        change_id: opt_str(string("changeId")?),
-        revision: opt_str(revision),
-        allowed,
-        emergency: opt_str(string("emergency")?),
-        reason: string("reason")?.unwrap_or("").to_owned(),
-        at: at.to_owned(),
-        active,
-        windows,
-        extra: Map::new(),
-    })))
-}
-
-/// A window as a line of text: a string as given, an object by its `description` (else its JSON).
-fn describe_window(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => str_at(other, &["description"])
-            .filter(|d| !d.is_empty())
-            .map_or_else(|| other.to_string(), str::to_owned),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::decision::guard_record;
     use super::*;
     use crate::ledger::canonical::{object_to_canonical, GENESIS};
     use crate::record::Record;
@@ -561,10 +439,7 @@ mod tests {
         let watched = event_record_via(&body, "t", &pattern(), Via::History)
             .unwrap()
             .to_map();
-        assert_eq!(
-            (&watched["via"], &watched["gate"]),
-            (&json!("history"), &json!(null))
-        );
+        assert_eq!(watched["gate"]["exceptions"], json!(["gate-unknown"]));
     }
 
     #[test]
@@ -738,8 +613,7 @@ mod tests {
         })
     }
 
-    /// Seals `body` as a line would be, reads the line back into a [`Record`], and gives both canonical
-    /// forms.
+    /// Seals `body` as a line would be, reads it back into a [`Record`]; both canonical forms.
     fn line_and_read_back(body: &Body) -> (Vec<u8>, Vec<u8>) {
         let mut map = body.to_map();
         map.insert("seq".into(), json!(7));

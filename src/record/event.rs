@@ -25,6 +25,12 @@ pub const GUARD_DECISION: &str = "guard-decision";
 /// The `event` of the Application watch's confirmation of a webhook record.
 pub const WATCH_CONFIRMATION: &str = "watch-confirmation";
 
+/// The `event` of the review of an emergency change (`sluice audit review`, `POST /v1/reviews`).
+pub const EMERGENCY_REVIEW: &str = "emergency-review";
+
+/// The `event` of a verification record: the `PostSync` hook's verdict (`POST /v1/verifications`).
+pub const VERIFICATION: &str = "verification";
+
 /// The events that record a finished operation: the ones that carry gate findings, and the ones the
 /// Application watch records.
 pub const SYNC_SUCCEEDED: &str = "sync-succeeded";
@@ -39,6 +45,9 @@ pub enum Via {
     Watch,
     /// The Application watch found the deployment in `status.history` only.
     History,
+    /// Imported from the Applications as they were when the watch first started: a sync from before
+    /// sluice recorded, kept for the record but not a new change.
+    Import,
 }
 
 impl Via {
@@ -48,6 +57,7 @@ impl Via {
             Via::Webhook => "webhook",
             Via::Watch => "watch",
             Via::History => "history",
+            Via::Import => "import",
         }
     }
 }
@@ -100,6 +110,18 @@ pub(super) fn guard_key(app: &str, revision: &str, at: &str, allowed: bool) -> S
 /// its operation again (each relist).
 pub(super) fn confirmation_key(confirmed: &str) -> String {
     length_prefixed_digest(&[WATCH_CONFIRMATION, confirmed])
+}
+
+/// The idempotency key of a review: the same encoding over `emergency-review`, the change id, the
+/// reviewer and the note, so that a retried review is found as a duplicate.
+pub(super) fn review_key(change_id: &str, by: &str, note: &str) -> String {
+    length_prefixed_digest(&[EMERGENCY_REVIEW, change_id, by, note])
+}
+
+/// The idempotency key of a verification record: the app (`namespace/name`), the revision and the
+/// time the verification started (a re-run of the hook starts later: another record).
+pub(super) fn verification_key(app: &str, revision: &str, started_at: &str) -> String {
+    length_prefixed_digest(&[VERIFICATION, app, revision, started_at])
 }
 
 fn length_prefixed_digest(fields: &[&str]) -> String {

@@ -21,6 +21,7 @@
 //! transform writes (docs/hooks.md): the guard Job `<app>-sluice-guard`, the Velero `Backup`, and the
 //! migration Jobs `<app>-<migration>-<10 hex digits>`.
 
+use super::event::{Via, SYNC_FAILED, SYNC_SUCCEEDED};
 use super::model::{Body, Gate, Record, SyncEvent};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
@@ -32,8 +33,17 @@ pub const SELECTIVE_SYNC: &str = "selective-sync";
 pub const ROLLBACK: &str = "rollback";
 pub const BYPASSES_PLUGIN: &str = "bypasses-plugin";
 pub const NO_GUARD_DECISION: &str = "no-guard-decision";
+/// A sync known only from `status.history` (the sink was down, the webhook never came): which hooks
+/// ran is not in the history, so nothing says it passed the gate.
+pub const GATE_UNKNOWN: &str = "gate-unknown";
 /// Every reason, in the order a record lists them.
-pub const REASONS: [&str; 4] = [SELECTIVE_SYNC, ROLLBACK, BYPASSES_PLUGIN, NO_GUARD_DECISION];
+pub const REASONS: [&str; 5] = [
+    SELECTIVE_SYNC,
+    ROLLBACK,
+    BYPASSES_PLUGIN,
+    NO_GUARD_DECISION,
+    GATE_UNKNOWN,
+];
 
 /// The source type Argo CD gives a plugin-rendered app (`status.sourceType`).
 const PLUGIN: &str = "Plugin";
@@ -85,6 +95,30 @@ pub fn assess(app: &Value, op: &Value) -> Gate {
         migrations: phase_of(hooks.iter().copied().filter(|h| is_migration(h))),
         source: source_type(app).map(str::to_owned),
         exceptions,
+        extra: Map::new(),
+    }
+}
+
+/// The gate findings of `event` learnt of by `via`: for a finished sync, what the Application says
+/// ([`assess`]); for one rebuilt from `status.history`, which has no sync result, unknown (itself an
+/// exception); for one imported at the first start (it predates sluice) and for other events, none.
+pub fn of_event(event: &str, via: Via, app: &Value, op: &Value) -> Option<Gate> {
+    match via {
+        _ if !matches!(event, SYNC_SUCCEEDED | SYNC_FAILED) => None,
+        Via::History => Some(unknown(app)),
+        Via::Import => None,
+        Via::Webhook | Via::Watch => Some(assess(app, op)),
+    }
+}
+
+/// The gate of a sync rebuilt from `status.history`: unknown, and so an exception to look at.
+pub fn unknown(app: &Value) -> Gate {
+    Gate {
+        guard: None,
+        backup: None,
+        migrations: None,
+        source: source_type(app).map(str::to_owned),
+        exceptions: vec![GATE_UNKNOWN.to_owned()],
         extra: Map::new(),
     }
 }
@@ -207,7 +241,7 @@ impl Knowledge {
                     self.apps.entry(s.app.name.clone()).or_default().plugin = true;
                 }
             }
-            Body::Confirmation(_) => {}
+            Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => {}
         }
     }
 
@@ -224,6 +258,10 @@ impl Knowledge {
         let Some(Some(gate)) = sync.gate.as_present_mut() else {
             return;
         };
+        if gate.exceptions.iter().any(|e| e == GATE_UNKNOWN) {
+            // Nothing is known of its hooks: no finding can be added to that.
+            return;
+        }
         let bypass = memory.plugin
             && gate.guard.is_none()
             && gate.source.as_deref().is_some_and(|s| s != PLUGIN);
@@ -252,7 +290,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) | Body::Confirmation(_) => &[],
+        Body::Guard(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => &[],
     }
 }
 
@@ -389,5 +427,19 @@ mod tests {
             Some(Some(g)) => g.exceptions.clone(),
             _ => panic!("no gate"),
         }
+    }
+
+    #[test]
+    fn history_syncs_have_an_unknown_gate_and_imported_ones_none() {
+        let a = app(&json!({"plugin": {"name": "sluice"}}), &json!({}));
+        let op = json!({});
+        let history = of_event(SYNC_SUCCEEDED, Via::History, &a, &op).unwrap();
+        assert_eq!(
+            (history.exceptions, history.guard),
+            (vec![GATE_UNKNOWN.to_owned()], None)
+        );
+        assert_eq!(of_event(SYNC_SUCCEEDED, Via::Import, &a, &op), None);
+        assert_eq!(of_event("deployed", Via::Watch, &a, &op), None);
+        assert!(of_event(SYNC_FAILED, Via::Watch, &a, &op).is_some());
     }
 }

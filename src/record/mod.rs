@@ -5,10 +5,16 @@
 //!
 //! ```text
 //! event   event names, via, EventError, idempotency keys
-//! model   Record, Body (SyncEvent | GuardDecision | Confirmation), Misfit: the line's members as serde types
+//! model   Record, Body (SyncEvent | GuardDecision | Confirmation | Review | Verify), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
 //! confirm the watch's confirmation of a webhook record; which webhook records are unconfirmed
 //! build   request body → Body (uses commit's attribution and gate)
+//! decision guard decisions and reviews → Body
+//! fields  reading a request's members defensively
+//! evidence approval, ticket and verification evidence members
+//! verification the verify hook's report → a `verification` record
+//! findings gate exceptions and evidence findings: what `audit exceptions` lists
+//! review  emergency changes, their due dates and post-implementation reviews
 //! filter  Filter over typed records (app, change, since)
 //! read    the ledger's Schema and Entry for records; verified lines → Record, or a located Misfit
 //! ```
@@ -19,18 +25,31 @@
 
 mod build;
 pub mod confirm;
+mod decision;
 pub mod event;
+pub mod evidence;
+mod fields;
 mod filter;
+pub mod findings;
 pub mod gate;
 mod model;
 pub mod read;
+pub mod review;
+pub mod verification;
 
-pub use build::{event_record, event_record_via, guard_record};
-pub use event::{EventError, Via, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
+pub use build::{event_record, event_record_via};
+pub use decision::{guard_record, review_record};
+pub use event::{
+    EventError, Via, EMERGENCY_REVIEW, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED,
+    VERIFICATION,
+};
 pub use filter::Filter;
+pub use model::Added;
 #[cfg(test)]
-pub use model::{Added, Commit};
-pub use model::{Body, Confirmation, Gate, GuardDecision, Record, SyncEvent};
+pub use model::Commit;
+pub use model::{
+    Body, Confirmation, Gate, GuardDecision, Record, Review, SyncEvent, VerificationRecord,
+};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
 #[cfg(test)]

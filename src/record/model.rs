@@ -20,7 +20,8 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::{GUARD_DECISION, WATCH_CONFIRMATION};
+use super::event::{EMERGENCY_REVIEW, GUARD_DECISION, VERIFICATION, WATCH_CONFIRMATION};
+use super::evidence::{Approval, Ticket, Verification};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -34,9 +35,10 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event, a guard decision, or the Application watch's confirmation
-/// of a webhook record. The log's `event` member tells them apart: `guard-decision` is a guard
-/// decision, `watch-confirmation` a confirmation, anything else an event.
+/// What a record records: an Argo CD event, a guard decision, the review of an emergency change, a
+/// verification verdict, or the Application watch's confirmation of a webhook record. The log's `event`
+/// member tells them apart: `guard-decision` is a guard decision, `emergency-review` a review,
+/// `verification` a verdict, `watch-confirmation` a confirmation, anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
@@ -44,6 +46,8 @@ pub enum Body {
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
     Confirmation(Box<Confirmation>),
+    Review(Box<Review>),
+    Verify(Box<VerificationRecord>),
 }
 
 /// An Argo CD Notifications event (`POST /v1/events`), as [`super::event_record`] extracts it.
@@ -113,6 +117,22 @@ pub struct SyncEvent {
     /// for a sync known only from `status.history`, which has no sync result).
     #[serde(default, skip_serializing_if = "Added::is_absent")]
     pub gate: Added<Option<Gate>>,
+    /// The Git host's approvals of the revision (src/record/evidence.rs); absent when no approvals
+    /// rule covers the app.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub approval: Added<Option<Approval>>,
+    /// The change ticket's state (src/record/evidence.rs); absent when no ticket rule covers the app.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub ticket: Added<Option<Ticket>>,
+    /// When the post-implementation review of the emergency this sync names is due (RFC 3339): its
+    /// decision's, else 48 hours after the record; absent for other syncs (and in records written
+    /// before reviews existed, which count no emergency).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub review_due: Added<Option<String>>,
+    /// The `PostSync` hook's verification of the operation (src/record/evidence.rs); absent when the
+    /// app has no checks.
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub verification: Added<Option<Verification>>,
     /// Members this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -263,6 +283,64 @@ pub struct GuardDecision {
     pub active: Vec<u64>,
     /// The windows' descriptions.
     pub windows: Vec<String>,
+    /// The sink's approvals decision, when the guard asked for one (`POST /v1/decide`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub approval: Added<Option<Approval>>,
+    /// The sink's ticket decision, when the policy has a `ticket` section (`POST /v1/decide`).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub ticket: Added<Option<Ticket>>,
+    /// When the post-implementation review of the emergency this decision allowed is due (RFC 3339);
+    /// absent for other decisions (and in decisions written before reviews existed, which count no
+    /// emergency).
+    #[serde(default, skip_serializing_if = "Added::is_absent")]
+    pub review_due: Added<Option<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The post-implementation review of an emergency change (`sluice audit review`, `POST /v1/reviews`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    /// Always [`EMERGENCY_REVIEW`].
+    pub event: String,
+    pub received_at: String,
+    pub key: String,
+    /// The emergency change id reviewed.
+    pub change_id: String,
+    /// Who reviewed it.
+    pub by: String,
+    /// What the review found.
+    pub note: String,
+    /// The seqs of the emergency's records (guard decisions and syncs) the review covers.
+    pub emergencies: Vec<u64>,
+    /// When the review was due (RFC 3339).
+    #[serde(deserialize_with = "nullable")]
+    pub due: Option<String>,
+    /// Recorded after it was due.
+    pub late: bool,
+    /// How it was recorded: `cli` (`audit review --data-dir`) or `api` (`POST /v1/reviews`).
+    pub via: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The verification hook's final report (`POST /v1/verifications`), as [`super::verification_record`]
+/// extracts it; the sync record of the same operation carries a copy of `verification`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationRecord {
+    /// Always [`VERIFICATION`].
+    pub event: String,
+    pub received_at: String,
+    pub key: String,
+    pub app: GuardApp,
+    pub destination: GuardDestination,
+    #[serde(deserialize_with = "nullable")]
+    pub change_id: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub revision: Option<String>,
+    pub verification: Verification,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -344,6 +422,8 @@ impl Record {
         let body = match map.get("event").and_then(Value::as_str) {
             Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
             Some(WATCH_CONFIRMATION) => Body::Confirmation(Box::new(typed(map)?)),
+            Some(EMERGENCY_REVIEW) => Body::Review(Box::new(typed(map)?)),
+            Some(VERIFICATION) => Body::Verify(Box::new(typed(map)?)),
             _ => Body::Sync(Box::new(typed(map)?)),
         };
         Ok(Record {
@@ -398,6 +478,8 @@ impl Body {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
             Body::Confirmation(c) => &c.key,
+            Body::Review(r) => &r.key,
+            Body::Verify(v) => &v.key,
         }
     }
 
@@ -407,6 +489,8 @@ impl Body {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
             Body::Confirmation(c) => &c.event,
+            Body::Review(r) => &r.event,
+            Body::Verify(v) => &v.event,
         }
     }
 
@@ -416,6 +500,8 @@ impl Body {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
             Body::Confirmation(c) => &c.received_at,
+            Body::Review(r) => &r.received_at,
+            Body::Verify(v) => &v.received_at,
         }
     }
 
@@ -425,6 +511,9 @@ impl Body {
             Body::Sync(s) => &s.app.name,
             Body::Guard(g) => &g.app.name,
             Body::Confirmation(c) => &c.app.name,
+            // A review is of a change, not of an app.
+            Body::Review(_) => "",
+            Body::Verify(v) => &v.app.name,
         }
     }
 
@@ -434,6 +523,8 @@ impl Body {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
             Body::Confirmation(_) => None,
+            Body::Review(r) => Some(&r.change_id),
+            Body::Verify(v) => v.change_id.as_deref(),
         }
     }
 
@@ -442,7 +533,8 @@ impl Body {
         match self {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
-            Body::Confirmation(_) => None,
+            Body::Confirmation(_) | Body::Review(_) => None,
+            Body::Verify(v) => v.revision.as_deref(),
         }
     }
 }
@@ -491,6 +583,8 @@ mod tests {
                     kinds.1 += 1;
                 }
                 Body::Confirmation(c) => panic!("no confirmation in the golden log: {c:?}"),
+                Body::Review(_) => panic!("the golden log holds no review: {line}"),
+                Body::Verify(v) => assert!(v.extra.is_empty(), "{line}"),
             }
             assert_eq!(canonical(&record), line);
             // Printed JSON: the same members in the same order as the release printed the raw line.
@@ -500,6 +594,55 @@ mod tests {
             );
         }
         assert!(kinds.0 >= 15 && kinds.1 >= 5, "{kinds:?}");
+    }
+
+    /// A verification record, and a sync record with its copy, read back to their own bytes.
+    #[test]
+    fn verification_members_round_trip() {
+        let report = super::super::verification::report(&json!({"app": "shop", "final": true,
+            "verification": {"verdict": "Successful", "reason": "", "onFailure": "record", "within": "5m",
+                "startedAt": "2026-01-01T00:00:00Z", "checks": [{"name": "up", "kind": "http", "query": "http://x/", "phase": "Successful",
+                    "measurements": [{"value": "200", "phase": "Successful", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z"}]}]}}))
+        .unwrap();
+        let body =
+            super::super::verification::verification_record(&report, "2026-01-01T00:00:01.000Z");
+        let Value::Object(mut map) = serde_json::to_value(&body).unwrap() else {
+            panic!()
+        };
+        map.insert("seq".into(), json!(7));
+        map.insert("prev".into(), json!("p"));
+        map.insert("hash".into(), json!("h"));
+        map["verification"]["later"] = json!(true);
+        let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(parse(&line)).unwrap();
+        assert!(matches!(record.body, Body::Verify(_)));
+        assert_eq!(canonical(&record), line);
+        let sync = golden_lines()
+            .into_iter()
+            .find(|l| l.contains("\"sync-succeeded\""))
+            .unwrap();
+        let mut map = parse(&sync);
+        map.insert("verification".into(), map_of(&body)["verification"].clone());
+        let line = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(parse(&line)).unwrap();
+        let Body::Sync(s) = &record.body else {
+            panic!()
+        };
+        assert_eq!(
+            s.verification
+                .as_present()
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .checks[0]
+                .name,
+            "up"
+        );
+        assert_eq!(canonical(&record), line);
+    }
+
+    fn map_of(body: &Body) -> Map<String, Value> {
+        body.to_map()
     }
 
     #[test]
@@ -527,9 +670,44 @@ mod tests {
                     &g.extra
                 }
                 Body::Confirmation(c) => &c.extra,
+                Body::Review(r) => &r.extra,
+                Body::Verify(v) => &v.extra,
             };
             assert_eq!(extra.len(), 2, "{extra:?}");
         }
+    }
+
+    #[test]
+    fn a_review_and_ticket_evidence_round_trip_to_their_canonical_bytes() {
+        let review = super::super::review_record(
+            "CHG-9",
+            "Dee",
+            "root cause: a bad config; fixed",
+            &[3, 4],
+            Some("2026-01-03T10:00:00Z"),
+            false,
+            "api",
+            "2026-01-02T10:00:00.000Z",
+        );
+        let mut map = review.to_map();
+        map.insert("seq".into(), json!(5));
+        map.insert("prev".into(), json!("p"));
+        map.insert("hash".into(), json!("h"));
+        map.insert("zLater".into(), json!(1));
+        let expected = String::from_utf8(object_to_canonical(&map).unwrap()).unwrap();
+        let record = Record::from_map(map).unwrap();
+        assert!(
+            matches!(&record.body, Body::Review(r) if r.extra.len() == 1 && r.emergencies == [3, 4])
+        );
+        assert_eq!(canonical(&record), expected);
+        assert_eq!(record.body.change_id(), Some("CHG-9"));
+        let mut missing = review.to_map();
+        missing.remove("due");
+        missing.insert("seq".into(), json!(5));
+        missing.insert("prev".into(), json!("p"));
+        missing.insert("hash".into(), json!("h"));
+        let e = Record::from_map(missing).unwrap_err();
+        assert!(e.to_string().contains("missing field `due`"), "{e}");
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //!
 //! | caller | credential | may |
 //! |---|---|---|
-//! | Argo CD Notifications | the write token (`--token-file`) | `POST /v1/events` (and `POST /v1/guard` on a sink without `--guard-token-review`) |
-//! | a guard Job | its projected `ServiceAccount` token, audience `sluice`, checked with the Kubernetes `TokenReview` API (`--guard-token-review`) | `POST /v1/guard` for apps deployed to the token's own namespace |
-//! | an auditor | the read token (`--read-token-file`) | `GET /v1/records` |
+//! | Argo CD Notifications | the write token (`--token-file`) | `POST /v1/events` (and the hook Jobs' routes on a sink without `--guard-token-review`) |
+//! | an operator (`sluice audit review`) | the write token | `POST /v1/reviews` |
+//! | a hook Job: the guard, the verify hook | its projected `ServiceAccount` token, audience `sluice`, checked with the Kubernetes `TokenReview` API (`--guard-token-review`) | `POST /v1/guard`, `POST /v1/decide`, `POST /v1/verifications` for apps deployed to the token's own namespace |
+//! | an auditor, a witness | the read token (`--read-token-file`) | `GET /v1/records`, `GET /v1/log/…` |
 //! | anyone | none (`--insecure-no-auth`, loopback only) | everything |
 //!
-//! The write token never reads and the read token never writes; a guard's token never writes
-//! `/v1/events`. The `TokenReview` call itself is behind [`Reviewer`] (src/sink/tokenreview.rs), so the
+//! The write token never reads and the read token never writes; a hook Job's token never writes
+//! `/v1/events` or `/v1/reviews`. The `TokenReview` call itself is behind [`Reviewer`] (src/sink/tokenreview.rs), so the
 //! decision is tested without a cluster.
 
 use sha2::{Digest, Sha256};
@@ -23,9 +24,13 @@ use std::sync::Arc;
 pub enum Route {
     /// `POST /v1/events`: a sync outcome from Argo CD Notifications.
     Events,
-    /// `POST /v1/guard`: a guard Job's decision.
+    /// `POST /v1/guard` (a guard Job's decision), `POST /v1/decide` (the guard asks for the approvals
+    /// and ticket decision) and `POST /v1/verifications` (the verify hook's verdict): a hook Job's
+    /// requests, each for the app its body names.
     Guard,
-    /// `GET /v1/records`: reading the log.
+    /// `POST /v1/reviews`: the review of an emergency change, by a person with the write token.
+    Reviews,
+    /// `GET /v1/records` and `GET /v1/log/…`: reading the log, its checkpoint and its tiles.
     Records,
 }
 
@@ -197,7 +202,7 @@ impl Auth {
                     "a valid bearer token is required: reads take the sink's read token",
                 ))
             }
-            Route::Events => {
+            Route::Events | Route::Reviews => {
                 if is(self.write) {
                     return Ok(Caller::Notifications);
                 }
@@ -206,9 +211,11 @@ impl Auth {
                         "this is the read token: writes need the write token",
                     ));
                 }
-                Err(Refusal::unauthorized(
-                    "a valid bearer token is required: events take the write token of Argo CD Notifications",
-                ))
+                Err(Refusal::unauthorized(if route == Route::Events {
+                    "a valid bearer token is required: events take the write token of Argo CD Notifications"
+                } else {
+                    "a valid bearer token is required: reviews take the sink's write token (sluice audit review --token-file FILE)"
+                }))
             }
             Route::Guard => {
                 // With guard tokens reviewed, the write token stays what Notifications needs: events.
@@ -217,12 +224,12 @@ impl Auth {
                 }
                 if is(self.write) {
                     return Err(Refusal::unauthorized(
-                        "this is the write token: guard reports take the guard Job's ServiceAccount token (this sink runs with --guard-token-review)",
+                        "this is the write token: guard and verify hook requests take the hook Job's ServiceAccount token (this sink runs with --guard-token-review)",
                     ));
                 }
                 if is(self.read) {
                     return Err(Refusal::unauthorized(
-                        "this is the read token: guard reports need the guard Job's ServiceAccount token",
+                        "this is the read token: guard and verify hook requests need the hook Job's ServiceAccount token",
                     ));
                 }
                 match (&self.guard, token) {
@@ -230,10 +237,10 @@ impl Auth {
                         review(reviewer.as_ref(), token, audience).await
                     }
                     (Some(_), _) => Err(Refusal::unauthorized(
-                        "a valid bearer token is required: guard reports take the guard Job's projected ServiceAccount token (audience sluice)",
+                        "a valid bearer token is required: guard and verify hook requests take the hook Job's projected ServiceAccount token (audience sluice)",
                     )),
                     (None, _) => Err(Refusal::unauthorized(
-                        "a valid bearer token is required: this sink takes guard reports with its write token only (it runs without --guard-token-review)",
+                        "a valid bearer token is required: this sink takes guard and verify hook requests with its write token only (it runs without --guard-token-review)",
                     )),
                 }
             }
@@ -277,8 +284,8 @@ async fn review(reviewer: &dyn Reviewer, token: &str, audience: &str) -> Result<
     }
 }
 
-/// Checks that `caller` may report a guard decision for an app deployed to `namespace`: a guard's
-/// `ServiceAccount` only for its own namespace.
+/// Checks that `caller` may report a guard decision, ask for one, or report a verification for an app
+/// deployed to `namespace`: a hook Job's `ServiceAccount` only for its own namespace.
 ///
 /// # Errors
 ///
@@ -286,7 +293,7 @@ async fn review(reviewer: &dyn Reviewer, token: &str, audience: &str) -> Result<
 pub fn may_report_for(caller: &Caller, namespace: &str) -> Result<(), Refusal> {
     match caller {
         Caller::Guard(sa) if sa.namespace != namespace => Err(Refusal::forbidden(format!(
-            "a guard of namespace {:?} may report only for apps deployed to {:?}, not to {namespace:?}",
+            "a hook Job of namespace {:?} may act only for apps deployed to {:?}, not to {namespace:?}",
             sa.namespace, sa.namespace
         ))),
         Caller::Reader => Err(Refusal::forbidden("the read token cannot write")),
@@ -427,7 +434,7 @@ mod tests {
         assert_eq!(other.status, 403);
         assert!(
             other.message.contains(
-                "\"shop\" may report only for apps deployed to \"shop\", not to \"payments\""
+                "\"shop\" may act only for apps deployed to \"shop\", not to \"payments\""
             ),
             "{other:?}"
         );
@@ -439,6 +446,12 @@ mod tests {
             check(Route::Records, "Bearer shop-sa").unwrap_err().status,
             401
         );
+        // Reviews are a person's, with the write token: a hook's token cannot record one.
+        assert_eq!(
+            check(Route::Reviews, "Bearer shop-sa").unwrap_err().status,
+            401
+        );
+        assert_eq!(check(Route::Reviews, "Bearer w"), Ok(Caller::Notifications));
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! record → group-commit append → integrity check of a duplicate → response. Never logs bodies or
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
+use super::approvals::{self, Approvals};
 use super::auth::{self, Auth, Caller, Refusal, Route};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
+use super::tickets::Tickets;
+use super::verification::{self, Verifications};
 use super::writer::{Appender, Health};
 use crate::ledger::{Outcome, Reader, Select};
-use crate::record::{self, Body, EventError, Record, GUARD_DECISION};
+use crate::record::{self, Body, EventError, Record, GUARD_DECISION, VERIFICATION};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
@@ -48,12 +51,21 @@ pub struct Context {
     pub max_body: usize,
     /// See [`REQUEST_DEADLINE`].
     pub request_deadline: Duration,
+    /// The checkpoint and tiles of `GET /v1/log/…`.
+    pub served: Arc<super::served::Served>,
+    /// Approvals at the Git host: `POST /v1/decide`, and the evidence on sync records.
+    pub approvals: Option<Arc<Approvals>>,
+    /// The change ticket's state: `POST /v1/decide`, evidence on sync records, work notes, reviews
+    /// (`POST /v1/reviews`).
+    pub tickets: Option<Arc<Tickets>>,
+    /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
+    pub verifications: Option<Arc<Verifications>>,
 }
 
 /// A response before it is sent.
 struct Reply {
     status: u16,
-    body: String,
+    body: Bytes,
     content_type: &'static str,
     extra: Option<(&'static str, &'static str)>,
     /// Close the connection after this answer (the rest of the request was not read, or cannot be
@@ -65,7 +77,7 @@ impl Reply {
     fn json(status: u16, body: &Value) -> Self {
         Reply {
             status,
-            body: body.to_string(),
+            body: Bytes::from(body.to_string()),
             content_type: "application/json",
             extra: None,
             close: false,
@@ -93,11 +105,7 @@ impl Reply {
     fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let length = self.body.len();
-        let body = if head_only {
-            Bytes::new()
-        } else {
-            Bytes::from(self.body)
-        };
+        let body = if head_only { Bytes::new() } else { self.body };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -156,6 +164,9 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         .with_body(ctx.metrics.render()),
         (&Method::POST, "/v1/events") => post(ctx, rq, Kind::Event, deadline).await,
         (&Method::POST, "/v1/guard") => post(ctx, rq, Kind::Guard, deadline).await,
+        (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
+        (&Method::POST, "/v1/reviews") => post(ctx, rq, Kind::Review, deadline).await,
+        (&Method::POST, "/v1/verifications") => post(ctx, rq, Kind::Verify, deadline).await,
         (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Route::Records).await {
             Ok(_) => {
                 let ctx = Arc::clone(ctx);
@@ -169,10 +180,16 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
             }
             Err(reply) => reply,
         },
+        (&Method::GET, p) if p.starts_with(super::served::PREFIX) => {
+            match authorize(ctx, &rq, Route::Records).await {
+                Ok(_) => log_file(ctx, path.clone(), deadline).await,
+                Err(reply) => reply,
+            }
+        }
         (_, "/healthz" | "/metrics" | "/v1/records") => {
             Reply::error(405, "method not allowed").with("Allow", "GET")
         }
-        (_, "/v1/events" | "/v1/guard") => {
+        (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/reviews" | "/v1/verifications") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
@@ -181,7 +198,27 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
 
 impl Reply {
     fn with_body(self, body: String) -> Self {
-        Reply { body, ..self }
+        Reply {
+            body: Bytes::from(body),
+            ..self
+        }
+    }
+}
+
+/// `GET /v1/log/checkpoint` and `/v1/log/tile/…` (files, read off the runtime's threads).
+async fn log_file(ctx: &Arc<Context>, path: String, deadline: Instant) -> Reply {
+    let served = Arc::clone(&ctx.served);
+    let read = tokio::task::spawn_blocking(move || served.answer(&path));
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(a)) => Reply {
+            status: a.status,
+            body: Bytes::from(a.body),
+            content_type: a.content_type,
+            extra: Some(("Cache-Control", a.cache)),
+            close: false,
+        },
+        Ok(Err(_)) => Reply::error(500, "the read failed"),
+        Err(_) => Reply::error(503, "the read did not finish in time").with("Retry-After", "5"),
     }
 }
 
@@ -200,8 +237,19 @@ fn health(ctx: &Context) -> Reply {
     }
     let seq = ctx.reader.head().seq;
     let mut health = json!({"status": "ok", "seq": seq});
+    let mut problems = Vec::new();
     if let Some(evidence) = ctx.metrics.evidence.get() {
         health["evidence"] = evidence.detail();
+        problems.extend(evidence.problems());
+    }
+    if let Some(watch) = ctx.metrics.watch.get() {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        problems.extend(watch.problem(now));
+    }
+    // Degraded, not down (200): records are still taken, and each one is still evidence.
+    if !problems.is_empty() {
+        health["status"] = json!("degraded");
+        health["problems"] = json!(problems);
     }
     Reply::json(200, &health)
 }
@@ -210,16 +258,25 @@ fn health(ctx: &Context) -> Reply {
 enum Kind {
     Event,
     Guard,
+    /// The guard asks for the sink's decision (src/sink/decide.rs).
+    Decide,
+    /// The review of an emergency (src/sink/tickets/review.rs).
+    Review,
+    /// The verification hook reports (src/sink/verification).
+    Verify,
 }
 
 async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
     let fixed_label = match kind {
         Kind::Event => "unknown",
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Review => crate::record::EMERGENCY_REVIEW,
+        Kind::Verify => VERIFICATION,
     };
     let route = match kind {
         Kind::Event => Route::Events,
-        Kind::Guard => Route::Guard,
+        Kind::Review => Route::Reviews,
+        Kind::Guard | Kind::Decide | Kind::Verify => Route::Guard,
     };
     let caller = match authorize(ctx, &rq, route).await {
         Ok(caller) => caller,
@@ -273,30 +330,66 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     };
     let label = match kind {
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
-        Kind::Guard => GUARD_DECISION,
+        Kind::Guard | Kind::Decide => GUARD_DECISION,
+        Kind::Review => crate::record::EMERGENCY_REVIEW,
+        Kind::Verify => VERIFICATION,
     };
-    // A guard's ServiceAccount reports only for apps deployed to its own namespace.
+    // A hook Job's ServiceAccount reports, asks and verifies only for apps deployed to its own
+    // namespace (the body's `namespace`, as the guard and the verify hook send it).
     let namespace = value.get("namespace").and_then(Value::as_str).unwrap_or("");
     if let Err(refusal) = auth::may_report_for(&caller, namespace) {
         ctx.metrics.count(label, Counted::Unauthorized);
-        tracing::warn!(caller = ?caller, namespace, "a guard report for another namespace was refused (403)");
+        tracing::warn!(caller = ?caller, namespace, "a hook Job's request for another namespace was refused (403)");
         return refused(refusal);
     }
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match kind {
+        Kind::Decide => return decide(ctx, &value, &received_at).await,
+        Kind::Review => return review(ctx, &value, &received_at).await,
+        Kind::Event | Kind::Guard | Kind::Verify => {}
+    }
+    // What judging the sync's approvals after the fact needs of the Application (a few strings).
+    let source = ctx.approvals.as_ref().map(|_| approvals::source_of(&value));
+    // What the verification evidence needs of it: the verify hook's trace and the source.
+    let hook = ctx
+        .verifications
+        .as_ref()
+        .map(|_| verification::hook_of(&value));
+    let mut way_back = Vec::new();
     let draft: Result<Body, EventError> = match kind {
         Kind::Event => record::event_record(&value, &received_at, &ctx.change_pattern),
-        Kind::Guard => record::guard_record(&value, &received_at),
+        Kind::Guard | Kind::Decide | Kind::Review => record::guard_record(&value, &received_at),
+        Kind::Verify => match verification_draft(ctx, &value, &received_at).await {
+            Ok(Some((body, back))) => {
+                way_back = back;
+                Ok(body)
+            }
+            Ok(None) => {
+                ctx.metrics.count(label, Counted::Created);
+                return Reply::json(202, &json!({"accepted": true}));
+            }
+            Err(e) => Err(e),
+        },
     };
     // The body may hold secrets (Helm values in the Application): drop it before waiting on the disk.
     drop(value);
     drop(body);
-    let draft = match draft {
+    let mut draft = match draft {
         Ok(d) => d,
         Err(e) => {
             ctx.metrics.count(label, Counted::Rejected);
             return Reply::error(400, e);
         }
     };
+    if let (Some(approvals), Some(source)) = (&ctx.approvals, &source) {
+        approvals.attach(&mut draft, source).await;
+    }
+    if let Some(tickets) = &ctx.tickets {
+        tickets.attach(&mut draft).await;
+    }
+    if let (Some(verifications), Some(hook)) = (&ctx.verifications, &hook) {
+        verifications.attach(&mut draft, hook).await;
+    }
     let content = draft.clone();
     let queued = Instant::now();
     let result = tokio::time::timeout_at(deadline, ctx.appender.append(draft)).await;
@@ -314,7 +407,21 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
     match result {
         Ok(Ok(Outcome::Appended { seq, hash })) => {
             ctx.metrics.count(label, Counted::Created);
-            Reply::json(201, &json!({"seq": seq, "hash": hash}))
+            if let Some(approvals) = &ctx.approvals {
+                approvals.observe(seq, &content).await;
+            }
+            if let Some(tickets) = &ctx.tickets {
+                tickets.observe(seq, &content).await;
+                tickets.after_append(&tokio::runtime::Handle::current(), seq, &hash, &content);
+            }
+            if let Some(verifications) = &ctx.verifications {
+                verifications.observe(seq, &content).await;
+            }
+            let mut answer = json!({"seq": seq, "hash": hash});
+            if !way_back.is_empty() {
+                answer["wayBack"] = json!(way_back);
+            }
+            Reply::json(201, &answer)
         }
         Ok(Ok(Outcome::Duplicate { seq })) => duplicate(ctx, label, &content, seq).await,
         Ok(Err(e)) => {
@@ -322,6 +429,80 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
             unavailable("the record could not be made durable, nothing was recorded")
         }
         Err(_) => unavailable("the record was not confirmed durable in time"),
+    }
+}
+
+/// `POST /v1/verifications`: a progress report is kept (`None`); a final one becomes the draft of a
+/// `verification` record, with the way back the sink knows for the hook's log.
+async fn verification_draft(
+    ctx: &Context,
+    value: &Value,
+    received_at: &str,
+) -> Result<Option<(Body, Vec<String>)>, EventError> {
+    let report = record::verification::report(value)?;
+    let Some(verifications) = &ctx.verifications else {
+        return Ok(Some((
+            record::verification::verification_record(&report, received_at),
+            Vec::new(),
+        )));
+    };
+    if !report.done {
+        verifications.progress(&report).await;
+        return Ok(None);
+    }
+    let way_back = verifications.way_back(&report).await;
+    Ok(Some((
+        record::verification::verification_record(&report, received_at),
+        way_back,
+    )))
+}
+
+/// `POST /v1/decide`: the sink's decision for the guard (src/sink/decide.rs). It may take longer than
+/// other requests (the Git host and the ticket system are asked), so it is not held to the request
+/// deadline once its body has arrived.
+async fn decide(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let gates = super::decide::Gates {
+        approvals: ctx.approvals.clone(),
+        tickets: ctx.tickets.clone(),
+    };
+    if gates.approvals.is_none() && gates.tickets.is_none() {
+        ctx.metrics.count(GUARD_DECISION, Counted::Rejected);
+        return Reply::error(404, "this sink makes no approvals decisions");
+    }
+    let answer = super::decide::decide(&gates, request, &ctx.appender, received_at).await;
+    ctx.metrics.count(GUARD_DECISION, answer.counted);
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
+    }
+}
+
+/// `POST /v1/reviews`: the review of an emergency (src/sink/tickets/review.rs).
+async fn review(ctx: &Context, request: &Value, received_at: &str) -> Reply {
+    let label = crate::record::EMERGENCY_REVIEW;
+    let Some(tickets) = &ctx.tickets else {
+        ctx.metrics.count(label, Counted::Rejected);
+        return Reply::error(404, "this sink records no reviews");
+    };
+    let answer = tickets.review(request, &ctx.appender, received_at).await;
+    let counted = match answer.status {
+        201 => Counted::Created,
+        200 => Counted::Duplicate,
+        409 => Counted::Conflict,
+        503 => Counted::Unavailable,
+        _ => Counted::Rejected,
+    };
+    ctx.metrics.count(label, counted);
+    if let (Some((seq, body)), Some(approvals)) = (&answer.appended, &ctx.approvals) {
+        approvals.observe(*seq, body).await;
+    }
+    let reply = Reply::json(answer.status, &answer.body);
+    if answer.status == 503 {
+        reply.with("Retry-After", "5")
+    } else {
+        reply
     }
 }
 
@@ -388,8 +569,23 @@ pub(super) fn same_content(stored: &Record, draft: &Body) -> bool {
         "initiatedBy",
     ];
     fn content(mut map: Map<String, Value>) -> Map<String, Value> {
-        for member in ["seq", "prev", "hash", "key", "receivedAt"] {
+        // `approval` and `ticket` are the sink's own judgments (the host or the ticket may have
+        // changed since), and `reviewDue` follows from the receipt: not the delivery's; so is a
+        // sync's `verification` (the verdict the hook reported, the way back taken).
+        for member in [
+            "seq",
+            "prev",
+            "hash",
+            "key",
+            "receivedAt",
+            "approval",
+            "ticket",
+            "reviewDue",
+        ] {
             map.remove(member);
+        }
+        if map.get("event").and_then(Value::as_str) != Some(VERIFICATION) {
+            map.remove("verification");
         }
         map
     }

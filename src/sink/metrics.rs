@@ -3,7 +3,7 @@
 //! Label values come from fixed sets only (never from request data beyond the eight known events).
 
 use crate::record::gate::REASONS;
-use crate::record::{Via, EVENTS, GUARD_DECISION};
+use crate::record::{Via, EVENTS, GUARD_DECISION, VERIFICATION};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -65,12 +65,28 @@ pub struct Metrics {
     pub watch_relists: AtomicU64,
     /// Checkpoints and archive, when configured (`sink::evidence`).
     pub evidence: std::sync::OnceLock<std::sync::Arc<super::evidence::Status>>,
+    /// The Application watch's health, when it runs (`sink::watched`).
+    pub watch: std::sync::OnceLock<std::sync::Arc<super::watch_health::WatchHealth>>,
+    /// More lines from a part of the sink with counters of its own (the approvals decisions and
+    /// the Git hosts' requests, `sink::approvals`).
+    pub more: std::sync::OnceLock<MoreMetrics>,
+}
+
+/// Writes further Prometheus lines.
+#[derive(Clone)]
+pub struct MoreMetrics(pub std::sync::Arc<dyn Fn(&mut String) + Send + Sync>);
+
+impl std::fmt::Debug for MoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MoreMetrics")
+    }
 }
 
 /// The `event` label for a request's event name: one of the known events, else `unknown`.
 pub fn event_label(event: Option<&str>) -> &'static str {
     match event {
         Some(GUARD_DECISION) => GUARD_DECISION,
+        Some(VERIFICATION) => VERIFICATION,
         Some(e) => EVENTS
             .iter()
             .find(|k| **k == e)
@@ -223,8 +239,14 @@ impl Metrics {
             "sluice_watch_relists_total {}",
             self.watch_relists.load(Relaxed)
         );
+        if let Some(watch) = self.watch.get() {
+            watch.render(o);
+        }
         if let Some(evidence) = self.evidence.get() {
             evidence.render(o);
+        }
+        if let Some(more) = self.more.get() {
+            (more.0)(o);
         }
         out
     }

@@ -10,15 +10,23 @@
 //!   fsync → replies) → audit.jsonl
 //! ```
 
+pub mod approvals;
 pub mod auth;
+pub mod decide;
 pub mod evidence;
 pub mod http;
 pub mod metrics;
 pub mod query;
+pub mod registry;
+pub mod served;
 pub mod server;
 pub mod strict;
+pub mod tickets;
 pub mod tokenreview;
+pub mod verification;
+pub mod watch_health;
 pub mod watched;
+pub mod witnesses;
 pub mod writer;
 
 use crate::ledger::{Head, Ledger, LedgerError, Rolling};
@@ -38,6 +46,9 @@ const MAX_WORKERS: usize = 256;
 /// How long in-flight requests may take to finish after SIGTERM (Kubernetes waits 30 s by default
 /// before SIGKILL).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for the watch to record the operations it still holds.
+const WATCH_FLUSH: Duration = Duration::from_secs(10);
 
 /// How long the sink keeps answering (503, `/healthz` included) after its writer stopped, before it
 /// exits, so that probes and clients see why.
@@ -71,6 +82,13 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Signed checkpoints and the archive.
     pub evidence: evidence::Config,
+    /// The Git hosts, credentials and floors of approvals decisions.
+    pub approvals: approvals::Config,
+    /// The ticket systems and their credentials.
+    pub tickets: tickets::Config,
+    /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
+    /// empty: the record carries the commands instead.
+    pub rollback: Vec<crate::host::client::Endpoint>,
 }
 
 /// How guard tokens are checked (`--guard-token-review`).
@@ -111,6 +129,10 @@ pub enum SinkError {
     WriterStopped,
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error("approvals: {0}")]
+    Approvals(String),
+    #[error("tickets: {0}")]
+    Tickets(String),
 }
 
 impl SinkError {
@@ -192,14 +214,54 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .spawn(move || chores.run())
         .map_err(SinkError::Thread)?;
     let knowledge = learn(&config.data_dir);
+    let sources = evidence::Sources {
+        tree: log.tree(),
+        records: log.reader(),
+    };
     let evidence = Arc::new(
-        evidence::Evidence::start(config.evidence, config.data_dir.clone(), log.head().clone())
-            .map_err(|source| SinkError::Evidence {
-                path: config.data_dir.clone(),
-                source,
-            })?,
+        evidence::Evidence::start(
+            config.evidence,
+            config.data_dir.clone(),
+            log.head().clone(),
+            sources,
+        )
+        .map_err(|source| SinkError::Evidence {
+            path: config.data_dir.clone(),
+            source,
+        })?,
     );
     let _ = metrics.evidence.set(Arc::clone(&evidence.status));
+    let call_timeout = config.approvals.call_timeout;
+    let approvals = Arc::new(
+        approvals::Approvals::start(config.approvals, config.data_dir.clone())
+            .map_err(SinkError::Approvals)?,
+    );
+    let tickets = Arc::new(
+        tickets::Tickets::start(config.tickets, config.data_dir.clone())
+            .map_err(SinkError::Tickets)?,
+    );
+    let rollback = if config.rollback.is_empty() {
+        None
+    } else {
+        Some(
+            verification::rollback::Rollback::new(config.rollback, call_timeout)
+                .map_err(SinkError::Approvals)?,
+        )
+    };
+    let verifications = Arc::new(
+        verification::Verifications::start(config.data_dir.clone(), rollback)
+            .map_err(SinkError::Approvals)?,
+    );
+    let rendered = (
+        Arc::clone(&approvals),
+        Arc::clone(&tickets),
+        Arc::clone(&verifications),
+    );
+    let _ = metrics.more.set(metrics::MoreMetrics(Arc::new(move |o| {
+        rendered.0.render(o);
+        rendered.1.render(o, chrono::Utc::now());
+        rendered.2.render(o);
+    })));
     let hook = Arc::clone(&evidence);
     let guard_reviewer = config.guard_review.map(|g| {
         let reviewer: Arc<dyn auth::Reviewer> =
@@ -219,6 +281,13 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         knowledge,
         watch: config.watch,
         on_durable: Box::new(move |head| hook.durable(head)),
+        served: served::Served {
+            tree: log.tree(),
+            data_dir: config.data_dir.clone(),
+        },
+        approvals: Some(approvals),
+        tickets: Some(tickets),
+        verifications: Some(verifications),
     };
     let served = run(
         listener,
@@ -250,6 +319,14 @@ pub struct Context {
     pub watch: Option<WatchConfig>,
     /// Told each new durable head by the writer (the checkpoint signer); must not block.
     pub on_durable: Box<dyn Fn(&Head) + Send + 'static>,
+    /// The checkpoint and tiles served under `/v1/log/`.
+    pub served: served::Served,
+    /// Approvals decisions and evidence (`None`: none are made, `POST /v1/decide` is 404).
+    pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Ticket decisions, evidence, work notes and reviews (`None`: none).
+    pub tickets: Option<Arc<tickets::Tickets>>,
+    /// Verification verdicts, their evidence on sync records, and rollback.
+    pub verifications: Option<Arc<verification::Verifications>>,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -282,14 +359,29 @@ pub fn run(
         ctx.on_durable,
     )
     .map_err(SinkError::Thread)?;
+    let mut watching = None;
     if let Some(watch) = ctx.watch {
+        let health = Arc::new(watched::WatchHealth {
+            unhealthy_after: watch.unhealthy_after,
+            ..watched::WatchHealth::default()
+        });
+        let _ = ctx.metrics.watch.set(Arc::clone(&health));
         let recorder = watched::WatchRecorder {
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
             reader: ctx.reader.clone(),
+            health,
+            data_dir: ctx.served.data_dir.clone(),
+            approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
+            tickets: ctx.tickets.clone(),
+            runtime: runtime.handle().clone(),
         };
-        watch::spawn(watch, Arc::new(recorder))?;
+        let import = !watched::import_marker(&ctx.served.data_dir).exists();
+        watching = Some(watch::spawn(
+            WatchConfig { import, ..watch },
+            Arc::new(recorder),
+        )?);
     }
     let handlers = Arc::new(http::Context {
         auth: ctx.auth,
@@ -301,6 +393,10 @@ pub fn run(
         change_pattern: ctx.change_pattern,
         max_body: ctx.max_body,
         request_deadline: http::REQUEST_DEADLINE,
+        served: Arc::new(ctx.served),
+        approvals: ctx.approvals,
+        tickets: ctx.tickets,
+        verifications: ctx.verifications,
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -317,6 +413,16 @@ pub fn run(
         );
         Ok(server::run(listener, handlers, limits, stop).await)
     });
+    // What the watch saw and the webhook has not delivered yet is recorded now, while the writer still
+    // runs: a delivery after the restart is then a duplicate, and nothing seen is lost. Before the
+    // runtime stops: the watch's records get their approval evidence on it (sink/watched.rs).
+    if let Some(w) = &watching {
+        if let Some(n) = w.flush(WATCH_FLUSH) {
+            tracing::info!(recorded = n, "the watch's pending operations are recorded");
+        } else {
+            tracing::warn!("the watch did not record its pending operations in time");
+        }
+    }
     // In-flight requests past the grace period are dropped with the runtime (none was acknowledged).
     runtime.shutdown_timeout(Duration::from_secs(1));
     let (stop, finished) = served?;
@@ -453,6 +559,14 @@ mod tests {
             knowledge: Knowledge::default().into(),
             watch: None,
             on_durable: Box::new(|_| {}),
+            served: served::Served {
+                tree: crate::ledger::tree::Writer::empty(std::path::Path::new("/nonexistent"))
+                    .reader(),
+                data_dir: "/nonexistent".into(),
+            },
+            approvals: None,
+            tickets: None,
+            verifications: None,
         };
         let limits = server::Limits {
             max_connections: 16,

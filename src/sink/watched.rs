@@ -1,17 +1,28 @@
 //! The sink's side of the Application watch (src/watch/): the append path the watch records through,
-//! the same extraction, idempotency key and group-commit writer as a webhook delivery. When the watch
-//! finds its operation already recorded by the webhook with the same facts, it appends a confirmation
-//! of that record (src/record/confirm.rs); with other facts, it confirms nothing and logs the conflict.
+//! the same extraction, idempotency key and group-commit writer as a webhook delivery; the watch's
+//! health (`watch_health.rs`) as the watch reports it; and the marker that the first listing was
+//! imported (`DATA_DIR/watch/imported`). When the watch finds its operation already recorded by the
+//! webhook with the same facts, it appends a confirmation of that record (src/record/confirm.rs);
+//! with other facts, it confirms nothing and logs the conflict.
 
+use super::approvals::{self, Approvals};
 use super::metrics::{Metrics, Outcome as Counted};
+use super::tickets::Tickets;
+pub use super::watch_health::WatchHealth;
 use super::writer::Appender;
 use crate::ledger::Outcome;
 use crate::record::{self, confirm, Body, Via};
 use crate::watch::{RecordError, Recorder};
 use regex::Regex;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+
+/// The marker, under the data directory, that the first listing was imported.
+pub fn import_marker(data_dir: &Path) -> PathBuf {
+    data_dir.join("watch").join("imported")
+}
 
 /// Records what the watch saw.
 pub struct WatchRecorder {
@@ -20,15 +31,62 @@ pub struct WatchRecorder {
     pub change_pattern: Regex,
     /// Reads back the record a watched operation duplicates.
     pub reader: crate::ledger::Reader,
+    pub health: Arc<WatchHealth>,
+    pub data_dir: PathBuf,
+    /// Approval evidence for the sync records (judged on the sink's runtime, whose handle this is:
+    /// the watch runs on a runtime of its own and waits for the answer as it waits for the writer).
+    pub approvals: Option<(Arc<Approvals>, tokio::runtime::Handle)>,
+    /// Ticket evidence and work notes, on the same runtime.
+    pub tickets: Option<Arc<Tickets>>,
+    /// The sink's runtime.
+    pub runtime: tokio::runtime::Handle,
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
 }
 
 impl Recorder for WatchRecorder {
     fn record(&self, body: &Value, via: Via) -> Result<Outcome, RecordError> {
         let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let draft = record::event_record_via(body, &received_at, &self.change_pattern, via)
+        let mut draft = record::event_record_via(body, &received_at, &self.change_pattern, via)
             .map_err(|e| RecordError::Invalid(e.to_string()))?;
+        if let Some((approvals, runtime)) = &self.approvals {
+            let (approvals, source) = (Arc::clone(approvals), approvals::source_of(body));
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                approvals.attach(&mut draft, &source).await;
+                let _ = tx.send(draft);
+            });
+            draft = rx
+                .recv()
+                .map_err(|_| RecordError::Unavailable("the sink's runtime stopped".into()))?;
+        }
+        if let Some(tickets) = &self.tickets {
+            let tickets = Arc::clone(tickets);
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            self.runtime.spawn(async move {
+                tickets.attach(&mut draft).await;
+                let _ = tx.send(draft);
+            });
+            draft = rx
+                .recv()
+                .map_err(|_| RecordError::Unavailable("the sink's runtime stopped".into()))?;
+        }
         let content = draft.clone();
         let outcome = self.appender.append_blocking(draft);
+        if let (Ok(Outcome::Appended { seq, .. }), Some((approvals, runtime))) =
+            (&outcome, &self.approvals)
+        {
+            let (approvals, seq, content) = (Arc::clone(approvals), *seq, content.clone());
+            runtime.spawn(async move { approvals.observe(seq, &content).await });
+        }
+        if let (Ok(Outcome::Appended { seq, hash }), Some(tickets)) = (&outcome, &self.tickets) {
+            let (t, seq, body) = (Arc::clone(tickets), *seq, content.clone());
+            self.runtime
+                .spawn(async move { t.observe(seq, &body).await });
+            tickets.after_append(&self.runtime, seq, hash, &content);
+        }
         let counted = match &outcome {
             Ok(Outcome::Appended { .. }) => Counted::Created,
             Ok(Outcome::Duplicate { seq }) => {
@@ -49,6 +107,44 @@ impl Recorder for WatchRecorder {
 
     fn relisted(&self) {
         self.metrics.watch_relists.fetch_add(1, Relaxed);
+    }
+
+    fn imported(&self) {
+        let marker = import_marker(&self.data_dir);
+        let written = marker
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::write(&marker, format!("{}\n", chrono::Utc::now().to_rfc3339()))
+            })
+            .and_then(|()| std::fs::File::open(&marker)?.sync_all());
+        match written {
+            Ok(()) => tracing::info!(
+                "the syncs from before sluice are imported; later ones are recorded as they come"
+            ),
+            Err(e) => {
+                tracing::warn!(path = %marker.display(), error = %e, "cannot write the import marker; the next start imports again (as duplicates)");
+            }
+        }
+    }
+
+    fn failing(&self, error: &str) {
+        let _ = self
+            .health
+            .failing_since
+            .compare_exchange(0, unix_now().max(1), Relaxed, Relaxed);
+        self.health.errors.fetch_add(1, Relaxed);
+        if let Ok(mut e) = self.health.last_error.lock() {
+            *e = Some(error.chars().take(500).collect());
+        }
+    }
+
+    fn working(&self) {
+        self.health.failing_since.store(0, Relaxed);
+    }
+
+    fn waiting(&self, operations: usize) {
+        self.health.pending.store(operations as u64, Relaxed);
     }
 }
 

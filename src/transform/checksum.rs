@@ -2,20 +2,20 @@
 //! Secrets it references (in its namespace, present in the output) into a pod-template annotation, so
 //! that pods roll when their configuration changes. A `SealedSecret` or `ExternalSecret` that produces a
 //! Secret of the referenced name stands for it. Secret values never leave this module: only the hash.
+//! [`configs`] indexes the config objects and reads a pod spec's references; this file writes the
+//! annotations.
 
-use super::{canonical_json, sha256_hex};
-use crate::manifest::Document;
+mod configs;
+
+pub use configs::config_references;
+
+use super::sha256_hex;
+use crate::manifest::json::{Doc, Json};
+use crate::manifest::{metadata_str, DocRef, Document, Manifests};
+use configs::{index_configs, json_references, references, ConfigKey, ConfigKind};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-
-/// Which kind of config object a reference points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum ConfigKind {
-    ConfigMap,
-    Secret,
-}
-
-type ConfigKey = (String, ConfigKind, String);
 
 /// A workload whose own `metadata.annotations` carry this annotation with the value `"true"` gets no
 /// checksum (its pods do not roll when its config changes: the app reloads config itself, or a rollout
@@ -24,49 +24,149 @@ pub const OPT_OUT_ANNOTATION: &str = "sluice.io/config-checksum-skip";
 
 /// Sets `annotation` on the pod template of every workload that references config present in `docs`.
 /// `default_namespace` is where objects without `metadata.namespace` live. Only config objects and
-/// workloads are parsed; every other document is passed over untouched.
-pub fn inject_checksums(docs: &mut [Document], annotation: &str, default_namespace: &str) {
-    let configs = index_configs(docs, default_namespace);
+/// workloads are looked into; every other document is passed over untouched.
+///
+/// Documents are read where they are held, as JSON bytes ([`Json`]): the few fields the checksum
+/// needs are found without a tree, and the annotation is written into the bytes where `serde_json`
+/// would write it. A document with a float in it takes the slow way, parsed and written again,
+/// because `serde_json` does not always read a float back exactly and the output must stay what it
+/// was (`parsed_*` below; a test holds both ways to the same bytes).
+pub fn inject_checksums(docs: &mut Manifests, annotation: &str, default_namespace: &str) {
+    inject(docs, annotation, default_namespace, false);
+}
+
+/// [`inject_checksums`], every document the slow way when `parsed` (for the test that holds both ways
+/// to the same bytes).
+fn inject(docs: &mut Manifests, annotation: &str, default_namespace: &str, parsed: bool) {
+    let configs = index_configs(docs, default_namespace, parsed);
     if configs.is_empty() {
         return;
     }
-    crate::parallel::for_each_mut(docs, |doc| {
-        annotate(doc, &configs, annotation, default_namespace);
+    docs.update(|doc| {
+        let path = template_path(doc.group(), doc.kind())?;
+        if parsed || doc.has_float() {
+            parsed_annotate(doc, path, &configs, annotation, default_namespace)
+        } else {
+            annotate(doc, path, &configs, annotation, default_namespace)
+        }
     });
 }
 
-/// Sets the checksum on one workload, if it is one and references config in `configs`.
+/// The workload's JSON with the checksum set, if it references config in `configs`.
 fn annotate(
-    doc: &mut Document,
-    configs: &HashMap<ConfigKey, Vec<u8>>,
+    doc: DocRef<'_>,
+    path: &[&str],
+    configs: &HashMap<ConfigKey, Box<[u8]>>,
     annotation: &str,
     default_namespace: &str,
-) {
-    let Some(path) = pod_template_path(doc) else {
-        return;
-    };
-    let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
+) -> Option<Vec<u8>> {
+    let indexed = Doc::new(doc.json());
+    let root = indexed.root();
+    if root
+        .at(&["metadata", "annotations", OPT_OUT_ANNOTATION])
+        .and_then(|v| v.as_str())
+        .as_deref()
+        == Some("true")
+    {
+        return None;
+    }
+    let namespace = root
+        .at(&["metadata", "namespace"])
+        .and_then(|v| v.as_name())
+        .map_or(default_namespace.to_string(), Cow::into_owned);
+    let template = root.at(path).filter(Json::is_object)?;
+    let refs = json_references(template.get("spec"));
+    let hash = checksum(refs, &namespace, configs)?;
+    Some(set_annotation(doc.json(), template, annotation, &hash))
+}
+
+/// [`annotate`] on the parsed object (for a document with floats).
+fn parsed_annotate(
+    doc: DocRef<'_>,
+    path: &[&str],
+    configs: &HashMap<ConfigKey, Box<[u8]>>,
+    annotation: &str,
+    default_namespace: &str,
+) -> Option<Vec<u8>> {
     let mut object = doc.to_object();
     if opted_out(&object) {
-        return;
+        return None;
     }
-    let Some(template) = object_at_mut(&mut object, path) else {
-        return;
-    };
+    let namespace = metadata_str(&object, "namespace")
+        .unwrap_or(default_namespace)
+        .to_string();
+    let template = object_at_mut(&mut object, path)?;
+    let hash = checksum(references(template.get("spec")), &namespace, configs)?;
+    let metadata = object_entry(template, "metadata");
+    let annotations = object_entry(metadata, "annotations");
+    annotations.insert(annotation.to_string(), Value::String(hash));
+    // Serialising a Map<String, Value> cannot fail: keys are strings, numbers are finite.
+    serde_json::to_vec(&object).ok()
+}
+
+/// The SHA-256 of the canonical bytes of the referenced config present in `configs`, each followed by
+/// a line break; `None` when none is present.
+fn checksum(
+    refs: BTreeSet<(ConfigKind, String)>,
+    namespace: &str,
+    configs: &HashMap<ConfigKey, Box<[u8]>>,
+) -> Option<String> {
     let mut bytes = Vec::new();
-    for (kind, name) in references(template.get("spec")) {
-        if let Some(canonical) = configs.get(&(namespace.clone(), kind, name)) {
+    for (kind, name) in refs {
+        if let Some(canonical) = configs.get(&(namespace.to_string(), kind, name)) {
             bytes.extend_from_slice(canonical);
             bytes.push(b'\n');
         }
     }
-    if bytes.is_empty() {
-        return;
-    }
-    let metadata = object_entry(template, "metadata");
-    let annotations = object_entry(metadata, "annotations");
-    annotations.insert(annotation.to_string(), Value::String(sha256_hex(&bytes)));
-    doc.set_object(&object);
+    (!bytes.is_empty()).then(|| sha256_hex(&bytes))
+}
+
+/// `doc` with `template.metadata.annotations[annotation] = hash`, written as `serde_json` writes the
+/// object changed the way [`parsed_annotate`] changes it: an existing key keeps its place and takes
+/// the new value; a missing key (or `metadata`, `annotations`) is added last in its object; one that
+/// is not an object is replaced by one.
+fn set_annotation(doc: &[u8], template: Json<'_>, annotation: &str, hash: &str) -> Vec<u8> {
+    let member = |key: &str, value: &[u8]| {
+        let mut out = Vec::with_capacity(key.len() + value.len() + 3);
+        // Writing a str to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        out.extend_from_slice(value);
+        out
+    };
+    let object = |member: Vec<u8>| [&b"{"[..], &member, b"}"].concat();
+    let appended = |to: Json<'_>, member: Vec<u8>| {
+        let (_, end) = to.span();
+        let comma: &[u8] = if to.is_empty_collection() { b"" } else { b"," };
+        (end - 1, end - 1, [comma, &member].concat())
+    };
+    let hash = format!("\"{hash}\"").into_bytes();
+    let annotations = || object(member(annotation, &hash));
+    let (from, to, insert) = match template.get("metadata") {
+        Some(metadata) if metadata.is_object() => match metadata.get("annotations") {
+            Some(existing) if existing.is_object() => match existing.get(annotation) {
+                Some(value) => {
+                    let (from, to) = value.span();
+                    (from, to, hash.clone())
+                }
+                None => appended(existing, member(annotation, &hash)),
+            },
+            Some(other) => {
+                let (from, to) = other.span();
+                (from, to, annotations())
+            }
+            None => appended(metadata, member("annotations", &annotations())),
+        },
+        Some(other) => {
+            let (from, to) = other.span();
+            (from, to, object(member("annotations", &annotations())))
+        }
+        None => appended(
+            template,
+            member("metadata", &object(member("annotations", &annotations()))),
+        ),
+    };
+    [&doc[..from], &insert, &doc[to..]].concat()
 }
 
 /// Whether the workload opts out with [`OPT_OUT_ANNOTATION`]` = "true"`.
@@ -79,74 +179,14 @@ fn opted_out(workload: &Map<String, Value>) -> bool {
         == Some("true")
 }
 
-/// Canonical bytes of every `ConfigMap` and Secret (and Secret generators) by (namespace, kind, name).
-fn index_configs(docs: &[Document], default_namespace: &str) -> HashMap<ConfigKey, Vec<u8>> {
-    let entries = crate::parallel::map(docs, |doc| config_entry(doc, default_namespace));
-    let mut real = HashMap::new();
-    let mut generated = HashMap::new();
-    for (key, bytes, generator) in entries.into_iter().flatten() {
-        let table = if generator { &mut generated } else { &mut real };
-        table.insert(key, bytes);
-    }
-    // A real Secret wins over a generator that claims the same name.
-    for (key, bytes) in generated {
-        real.entry(key).or_insert(bytes);
-    }
-    real
-}
-
-/// The index entry of one config object (key, canonical bytes, whether it is a generator), if it is one.
-fn config_entry(doc: &Document, default_namespace: &str) -> Option<(ConfigKey, Vec<u8>, bool)> {
-    let (kind, name_path, keys, generator): (_, &[&str], &[&str], _) =
-        match (doc.group(), doc.kind()) {
-            ("", "ConfigMap") => (ConfigKind::ConfigMap, &[], &["data", "binaryData"], false),
-            ("", "Secret") => (
-                ConfigKind::Secret,
-                &[],
-                &["data", "stringData", "type"],
-                false,
-            ),
-            ("bitnami.com", "SealedSecret") => (
-                ConfigKind::Secret,
-                &["spec", "template", "metadata", "name"],
-                &["spec"],
-                true,
-            ),
-            ("external-secrets.io", "ExternalSecret") => (
-                ConfigKind::Secret,
-                &["spec", "target", "name"],
-                &["spec"],
-                true,
-            ),
-            _ => return None,
-        };
-    let object = doc.to_object();
-    let name = str_at(&object, name_path).unwrap_or(doc.name()).to_string();
-    let mut record = Map::new();
-    record.insert("kind".into(), Value::String(doc.kind().to_string()));
-    record.insert("name".into(), Value::String(name.clone()));
-    record.extend(
-        keys.iter()
-            .filter_map(|k| object.get(*k).map(|v| ((*k).to_string(), v.clone()))),
-    );
-    let mut bytes = Vec::new();
-    canonical_json(&Value::Object(record), &mut bytes);
-    let namespace = doc.namespace().unwrap_or(default_namespace).to_string();
-    Some(((namespace, kind, name), bytes, generator))
-}
-
-fn str_at<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
-    let (last, parents) = path.split_last()?;
-    let mut cur = object;
-    for key in parents {
-        cur = cur.get(*key)?.as_object()?;
-    }
-    cur.get(*last)?.as_str().filter(|s| !s.is_empty())
-}
-
 /// Where the pod template of a workload is, if the document is one (bare Pods are left alone).
 pub fn pod_template_path(doc: &Document) -> Option<&'static [&'static str]> {
-    match (doc.group(), doc.kind()) {
+    template_path(doc.group(), doc.kind())
+}
+
+/// Where the pod template of a workload of this API group and kind is, if it is one.
+pub fn template_path(group: &str, kind: &str) -> Option<&'static [&'static str]> {
+    match (group, kind) {
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
         | ("batch", "Job")
         | ("argoproj.io", "Rollout") => Some(&["spec", "template"]),
@@ -167,69 +207,6 @@ pub fn object_at_mut<'a>(
     Some(cur)
 }
 
-/// The `ConfigMaps` and Secrets a workload's pod template names, as `("ConfigMap" | "Secret", name)`,
-/// sorted (for `sluice diff`, which says which of them makes a workload restart).
-pub fn config_references(
-    object: &Map<String, Value>,
-    template_path: &[&str],
-) -> Vec<(&'static str, String)> {
-    let mut template = Some(object);
-    for key in template_path {
-        template = template
-            .and_then(|t| t.get(*key))
-            .and_then(Value::as_object);
-    }
-    references(template.and_then(|t| t.get("spec")))
-        .into_iter()
-        .map(|(kind, name)| match kind {
-            ConfigKind::ConfigMap => ("ConfigMap", name),
-            ConfigKind::Secret => ("Secret", name),
-        })
-        .collect()
-}
-
-/// Every `ConfigMap` and Secret a pod spec names, sorted and deduplicated.
-fn references(spec: Option<&Value>) -> BTreeSet<(ConfigKind, String)> {
-    let mut refs = BTreeSet::new();
-    let Some(spec) = spec else { return refs };
-    let mut add = |kind, name: Option<&Value>| {
-        if let Some(name) = name.and_then(Value::as_str).filter(|n| !n.is_empty()) {
-            refs.insert((kind, name.to_string()));
-        }
-    };
-    for volume in list(spec.get("volumes")) {
-        add(ConfigKind::ConfigMap, volume.pointer("/configMap/name"));
-        add(ConfigKind::Secret, volume.pointer("/secret/secretName"));
-        for source in list(volume.pointer("/projected/sources")) {
-            add(ConfigKind::ConfigMap, source.pointer("/configMap/name"));
-            add(ConfigKind::Secret, source.pointer("/secret/name"));
-        }
-    }
-    for containers in ["containers", "initContainers", "ephemeralContainers"] {
-        for container in list(spec.get(containers)) {
-            for env in list(container.get("env")) {
-                add(
-                    ConfigKind::ConfigMap,
-                    env.pointer("/valueFrom/configMapKeyRef/name"),
-                );
-                add(
-                    ConfigKind::Secret,
-                    env.pointer("/valueFrom/secretKeyRef/name"),
-                );
-            }
-            for from in list(container.get("envFrom")) {
-                add(ConfigKind::ConfigMap, from.pointer("/configMapRef/name"));
-                add(ConfigKind::Secret, from.pointer("/secretRef/name"));
-            }
-        }
-    }
-    refs
-}
-
-fn list(v: Option<&Value>) -> impl Iterator<Item = &Value> {
-    v.and_then(Value::as_array).into_iter().flatten()
-}
-
 /// `map[key]` as an object, created (or replaced, if it was not an object) when needed.
 fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
     let entry = map
@@ -247,12 +224,20 @@ fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{read_documents, Limits};
+    use crate::manifest::Limits;
+    use serde_json::json;
 
     const ANN: &str = "sluice.io/config-checksum";
 
-    fn docs(text: &str) -> Vec<Document> {
-        read_documents(text, "t", &Limits::default()).unwrap()
+    fn docs(text: &str) -> Manifests {
+        Manifests::read(vec![("t".into(), text.into())], &Limits::default()).unwrap()
+    }
+
+    /// Reads `text`, sets the checksums, gives the documents.
+    fn injected(text: &str) -> Vec<Document> {
+        let mut d = docs(text);
+        inject_checksums(&mut d, ANN, "prod");
+        d.into_documents()
     }
 
     fn checksum(doc: &Document) -> Option<String> {
@@ -309,10 +294,8 @@ spec:
 
     #[test]
     fn editing_one_configmap_changes_only_its_users() {
-        let mut before = docs(APP);
-        inject_checksums(&mut before, ANN, "prod");
-        let mut after = docs(&APP.replacen("data: {k: v}", "data: {k: w}", 1));
-        inject_checksums(&mut after, ANN, "prod");
+        let before = injected(APP);
+        let after = injected(&APP.replacen("data: {k: v}", "data: {k: w}", 1));
         assert_ne!(checksum(&before[2]), checksum(&after[2]));
         assert_eq!(checksum(&before[3]), checksum(&after[3]));
         assert!(checksum(&before[3]).is_some());
@@ -330,8 +313,7 @@ spec:
             "metadata: {name: a, namespace: other}",
             1,
         );
-        let mut d = docs(&text);
-        inject_checksums(&mut d, ANN, "prod");
+        let d = injected(&text);
         assert_eq!(checksum(&d[2]), None);
     }
 
@@ -352,20 +334,16 @@ spec:
       volumes: [{name: p, projected: {sources: [{secret: {name: db}}]}}]
       containers: [{name: c}]
 ";
-        let mut d = docs(text);
-        inject_checksums(&mut d, ANN, "prod");
+        let d = injected(text);
         let first = checksum(&d[1]).expect("annotated");
-        let mut d2 = docs(&text.replace("AgB1", "AgB2"));
-        inject_checksums(&mut d2, ANN, "prod");
+        let d2 = injected(&text.replace("AgB1", "AgB2"));
         assert_ne!(Some(first), checksum(&d2[1]));
     }
 
     #[test]
     fn bare_pods_are_left_alone() {
-        let mut d = docs("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, envFrom: [{configMapRef: {name: a}}]}]\n");
-        let before = d.clone();
-        inject_checksums(&mut d, ANN, "prod");
-        assert_eq!(d, before);
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, envFrom: [{configMapRef: {name: a}}]}]\n";
+        assert_eq!(injected(text), docs(text).into_documents());
     }
 
     #[test]
@@ -379,13 +357,11 @@ spec:
                 1,
             )
         };
-        let mut d = docs(&opt_out("'true'"));
-        inject_checksums(&mut d, ANN, "prod");
+        let d = injected(&opt_out("'true'"));
         assert_eq!(checksum(&d[2]), None, "opted out");
         assert!(checksum(&d[3]).is_some(), "the others still get theirs");
         // Only "true" opts out; an annotation on the pod template instead of the workload does not.
-        let mut d = docs(&opt_out("'false'"));
-        inject_checksums(&mut d, ANN, "prod");
+        let d = injected(&opt_out("'false'"));
         assert!(checksum(&d[2]).is_some());
         let on_template = APP.replacen(
             "  template:\n    spec:\n      containers:",
@@ -393,8 +369,250 @@ spec:
             1,
         );
         assert_ne!(on_template, APP);
-        let mut d = docs(&on_template);
-        inject_checksums(&mut d, ANN, "prod");
+        let d = injected(&on_template);
         assert!(checksum(&d[2]).is_some());
+    }
+
+    /// splitmix64, for the shapes of the generated apps.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn chance(&mut self, percent: usize) -> bool {
+            self.below(100) < percent
+        }
+        fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+            items[self.below(items.len())].clone()
+        }
+    }
+
+    const NAMES: &[&str] = &["a", "b", "c", "we\"ird\\", "ünï", ""];
+
+    /// A scalar or small collection; floats, escapes and unicode included.
+    fn value(rng: &mut Rng, depth: usize) -> Value {
+        match rng.below(if depth > 2 { 6 } else { 9 }) {
+            0 => json!("plain"),
+            1 => json!("quote \" backslash \\ tab \t newline \n bell \u{7} é 😀"),
+            2 => json!(rng.below(100_000)),
+            3 => json!(-1_i64 - rng.below(10) as i64),
+            4 => json!(rng.pick(&[1.5, 0.1, 1e300, 0.300_000_000_000_000_04, 123_456_789.0])),
+            5 => json!(rng.pick(&[true, false])),
+            6 => {
+                let mut m = Map::new();
+                for i in 0..rng.below(4) {
+                    let key = rng.pick(&["k", "K", "a\"b", "a#b", "ä", "_", "Z\\z"]);
+                    m.insert(format!("{key}{i}"), value(rng, depth + 1));
+                }
+                Value::Object(m)
+            }
+            7 => Value::Array((0..rng.below(3)).map(|_| value(rng, depth + 1)).collect()),
+            _ => Value::Null,
+        }
+    }
+
+    /// Floats only where `floats` says (so that both ways are exercised).
+    fn no_floats(v: &mut Value) {
+        match v {
+            Value::Number(n) if n.is_f64() => *v = json!(7),
+            Value::Array(items) => items.iter_mut().for_each(no_floats),
+            Value::Object(m) => m.values_mut().for_each(no_floats),
+            _ => {}
+        }
+    }
+
+    fn metadata(rng: &mut Rng, annotations: bool) -> Value {
+        let mut m = Map::new();
+        if rng.chance(80) {
+            m.insert("name".into(), json!(rng.pick(NAMES)));
+        }
+        if rng.chance(30) {
+            m.insert("namespace".into(), json!(rng.pick(&["prod", "other", ""])));
+        }
+        if rng.chance(30) {
+            m.insert("labels".into(), json!({"app": "x"}));
+        }
+        if annotations {
+            match rng.below(6) {
+                0 => {}
+                1 => {
+                    m.insert("annotations".into(), json!("not a map"));
+                }
+                2 => {
+                    m.insert("annotations".into(), json!({}));
+                }
+                3 => {
+                    m.insert("annotations".into(), json!({ANN: "old", "z": "1"}));
+                }
+                4 => {
+                    m.insert(
+                        "annotations".into(),
+                        json!({OPT_OUT_ANNOTATION: rng.pick(&["true", "false"])}),
+                    );
+                }
+                _ => {
+                    m.insert("annotations".into(), json!({"other": "x"}));
+                }
+            }
+        }
+        Value::Object(m)
+    }
+
+    fn config(rng: &mut Rng) -> Value {
+        let (api, kind) = rng.pick(&[
+            ("v1", "ConfigMap"),
+            ("v1", "Secret"),
+            ("bitnami.com/v1alpha1", "SealedSecret"),
+            ("external-secrets.io/v1beta1", "ExternalSecret"),
+        ]);
+        let mut o = Map::new();
+        o.insert("apiVersion".into(), json!(api));
+        o.insert("kind".into(), json!(kind));
+        if rng.chance(90) {
+            o.insert("metadata".into(), metadata(rng, false));
+        }
+        for key in ["data", "binaryData", "stringData", "type"] {
+            if rng.chance(50) {
+                o.insert(key.into(), value(rng, 0));
+            }
+        }
+        if rng.chance(70) {
+            let name = rng.pick(NAMES);
+            o.insert(
+                "spec".into(),
+                json!({"template": {"metadata": {"name": name}}, "target": {"name": name},
+                       "encryptedData": value(rng, 1)}),
+            );
+        }
+        Value::Object(o)
+    }
+
+    fn pod_spec(rng: &mut Rng) -> Value {
+        let refs = |rng: &mut Rng| {
+            let name = rng.pick(NAMES);
+            rng.pick(&[
+                json!({"configMap": {"name": name}}),
+                json!({"secret": {"secretName": name}}),
+                json!({"projected": {"sources": [{"configMap": {"name": name}}, {"secret": {"name": name}}, 3]}}),
+                json!({"configMapRef": {"name": name}}),
+                json!({"secretRef": {"name": name}}),
+                json!({"valueFrom": {"configMapKeyRef": {"name": name}}}),
+                json!({"valueFrom": {"secretKeyRef": {"name": name}}}),
+                json!("not an object"),
+                json!({"configMap": {"name": 5}}),
+            ])
+        };
+        let mut spec = Map::new();
+        if rng.chance(70) {
+            spec.insert(
+                "volumes".into(),
+                Value::Array((0..rng.below(3)).map(|_| refs(rng)).collect()),
+            );
+        }
+        for key in ["containers", "initContainers", "ephemeralContainers"] {
+            if rng.chance(50) {
+                let containers = (0..rng.below(3))
+                    .map(|_| {
+                        json!({"name": "c", "image": "i:1.10",
+                               "env": (0..rng.below(3)).map(|_| refs(rng)).collect::<Vec<_>>(),
+                               "envFrom": (0..rng.below(3)).map(|_| refs(rng)).collect::<Vec<_>>(),
+                               "x": value(rng, 1)})
+                    })
+                    .collect();
+                spec.insert(key.into(), Value::Array(containers));
+            }
+        }
+        if rng.chance(20) {
+            spec.insert("volumes".into(), json!({"not": "a list"}));
+        }
+        Value::Object(spec)
+    }
+
+    fn workload(rng: &mut Rng) -> Value {
+        let (api, kind, path): (_, _, &[&str]) = rng.pick(&[
+            ("apps/v1", "Deployment", &["spec", "template"][..]),
+            ("apps/v1", "StatefulSet", &["spec", "template"]),
+            (
+                "batch/v1",
+                "CronJob",
+                &["spec", "jobTemplate", "spec", "template"],
+            ),
+            ("argoproj.io/v1alpha1", "Rollout", &["spec", "template"]),
+        ]);
+        let template = match rng.below(10) {
+            0 => json!("not a map"),
+            1 => json!({}),
+            2 => json!({"spec": pod_spec(rng)}),
+            3 => json!({"metadata": "not a map", "spec": pod_spec(rng)}),
+            _ => {
+                json!({"metadata": metadata(rng, true), "spec": pod_spec(rng), "z": value(rng, 1)})
+            }
+        };
+        let mut inner = template;
+        for key in path[1..].iter().rev() {
+            inner = json!({ *key: inner, "replicas": 2 });
+        }
+        let mut o = Map::new();
+        o.insert("apiVersion".into(), json!(api));
+        o.insert("kind".into(), json!(kind));
+        if rng.chance(90) {
+            o.insert("metadata".into(), metadata(rng, true));
+        }
+        o.insert("spec".into(), inner);
+        Value::Object(o)
+    }
+
+    /// The two ways of setting checksums (reading the JSON bytes, and parsing and writing the object
+    /// again) give the same bytes on generated apps: configs and workloads of every shape the checksum
+    /// looks at (missing or odd `metadata` and `annotations`, an annotation already set, opt-outs,
+    /// references of every kind, names with escapes), with and without floats.
+    #[test]
+    fn reading_the_bytes_gives_what_parsing_gives() {
+        let mut annotated = 0;
+        for seed in 0..400 {
+            let mut rng = Rng(seed);
+            let floats = rng.chance(30);
+            let mut text = String::from("# generated\n");
+            for _ in 0..=rng.below(8) {
+                let mut doc = if rng.chance(50) {
+                    config(&mut rng)
+                } else {
+                    workload(&mut rng)
+                };
+                if !floats {
+                    no_floats(&mut doc);
+                }
+                text.push_str("---\n");
+                text.push_str(&serde_json::to_string_pretty(&doc).unwrap());
+                text.push('\n');
+            }
+            let d = docs(&text);
+            assert_eq!(
+                index_configs(&d, "prod", false),
+                index_configs(&d, "prod", true),
+                "seed {seed}:\n{text}"
+            );
+            let fast = {
+                let mut d = docs(&text);
+                inject(&mut d, ANN, "prod", false);
+                d.into_documents()
+            };
+            let parsed = {
+                let mut d = docs(&text);
+                inject(&mut d, ANN, "prod", true);
+                d.into_documents()
+            };
+            assert_eq!(fast, parsed, "seed {seed}:\n{text}");
+            annotated += fast.iter().filter(|d| checksum(d).is_some()).count();
+        }
+        assert!(annotated > 100, "only {annotated} workloads annotated");
     }
 }

@@ -1,8 +1,9 @@
-//! The `PreSync` hooks (docs/hooks.md): the window guard Job, the Velero pre-change Backup and the
-//! database migration Jobs (with their `ConfigMaps` of migration files). Takes the policy, the app's
-//! identity ([`AppContext`]), the rendered documents and the migration files already read by the
-//! caller; gives the hook objects, appended after the rendered documents in a fixed order (guard,
-//! backup, then each migration's `ConfigMap` and Job). No filesystem, environment or clock in here.
+//! The hooks (docs/hooks.md): the `PreSync` window guard Job, the Velero pre-change Backup and the
+//! database migration Jobs (with their `ConfigMaps` of migration files), and the `PostSync`
+//! verification Job with its RBAC (`verify`). Takes the policy, the app's identity ([`AppContext`]),
+//! the rendered documents and the migration files already read by the caller; gives the hook
+//! objects, appended after the rendered documents in a fixed order (guard, backup, then each
+//! migration's `ConfigMap` and Job, then the verification's). No filesystem, environment or clock.
 //!
 //! What every hook carries, and why:
 //! - `argocd.argoproj.io/hook: PreSync`: Argo CD runs it before applying anything of the app; a failed
@@ -23,12 +24,13 @@
 mod backup;
 mod guard;
 mod migrations;
+mod verify;
 
 pub use guard::wanted as guard_wanted;
 pub use migrations::{SqlFiles, MAX_CONFIGMAP_BYTES};
 
 use super::{sha256_hex, AppContext, TransformError};
-use crate::manifest::{Document, Source};
+use crate::manifest::{Document, Manifests, Source};
 use crate::policy::{ChangeSpec, Policy};
 use regex::Regex;
 use serde_json::{json, Map, Value};
@@ -128,10 +130,10 @@ pub fn append_hooks(
     policy: &Policy,
     app: &AppContext,
     sql: &[Option<SqlFiles>],
-    docs: &mut Vec<Document>,
+    docs: &mut Manifests,
 ) -> Result<(), TransformError> {
     let guard = guard::wanted(policy);
-    if !guard && !policy.backup.enabled && policy.migrations.is_empty() {
+    if !guard && !policy.backup.enabled && policy.migrations.is_empty() && policy.verify.is_none() {
         return Ok(());
     }
     if app.app_name.is_empty() {
@@ -144,16 +146,29 @@ pub fn append_hooks(
     if policy.backup.enabled {
         hooks.push(backup::backup(&policy.backup, app)?);
     }
-    hooks.extend(migrations::hooks(&policy.migrations, app, sql, docs)?);
+    // `imageFrom` and `verify` look among the rendered workloads: only those are turned into
+    // documents (every kind `verify` judges has a pod template).
+    let wants_workloads =
+        policy.verify.is_some() || policy.migrations.iter().any(|m| m.image_from.is_some());
+    let workloads: Vec<Document> = if wants_workloads {
+        docs.iter()
+            .filter(|d| super::checksum::template_path(d.group(), d.kind()).is_some())
+            .map(crate::manifest::DocRef::to_document)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    hooks.extend(migrations::hooks(&policy.migrations, app, sql, &workloads)?);
+    hooks.extend(verify::hooks(policy, app, &workloads)?);
     let first = docs.len();
-    docs.extend(hooks.iter().enumerate().map(|(i, object)| {
+    for (i, object) in hooks.iter().enumerate() {
         let source = Source {
             file: "sluice (generated hooks)".into(),
             index: first + i,
             line: 0,
         };
-        Document::from_object(object, source)
-    }));
+        docs.push(&Document::from_object(object, source));
+    }
     Ok(())
 }
 

@@ -6,7 +6,6 @@ pub mod hooks;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 
 /// Who the app is, from Argo CD's build environment, already read by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +27,29 @@ pub struct AppContext {
     pub emergency: Option<String>,
     /// `SLUICE_IMAGE` of the plugin sidecar: the default image of the guard Job.
     pub sluice_image: Option<String>,
+    /// What the guard tells the sink about the revision when the policy asks for approvals.
+    pub source: SourceContext,
+    /// `SLUICE_PROMETHEUS_URL` of the plugin sidecar: the installation's Prometheus, for verification
+    /// checks whose policy names none.
+    pub prometheus_url: String,
+}
+
+/// The revision and where it comes from, for the sink's approvals decision (docs/approvals.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceContext {
+    /// `ARGOCD_APP_REVISION`: the commit synced.
+    pub revision: String,
+    /// `ARGOCD_APP_SOURCE_REPO_URL`, or the dry repository named by a Source Hydrator's
+    /// `hydrator.metadata`.
+    pub repo_url: String,
+    /// `ARGOCD_APP_SOURCE_TARGET_REVISION` (empty for a hydrated app: its dry branch is not passed).
+    pub target_revision: String,
+    /// `ARGOCD_APP_PROJECT_NAME`.
+    pub project: String,
+    /// The `drySha` of `hydrator.metadata`: the reviewed commit of a hydrated app.
+    pub dry_sha: String,
+    /// `SLUICE_SINK_URL` of the plugin sidecar: where the guard asks for decisions.
+    pub sink_url: String,
 }
 
 /// A transform that cannot be applied to these documents with this policy.
@@ -125,10 +147,11 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(64);
     for b in Sha256::digest(bytes) {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{b:02x}");
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     hex
 }

@@ -12,7 +12,10 @@
 //! ```
 //!
 //! It runs on its own thread with a single-threaded tokio runtime; it reads no environment itself (the
-//! commands layer passes the kubeconfig path; in-cluster configuration is kube-rs' own).
+//! commands layer passes the kubeconfig path; in-cluster configuration is kube-rs' own). At shutdown
+//! the sink asks it ([`WatchHandle::flush`]) to record every operation still waiting for the webhook:
+//! a webhook that comes later is then a duplicate, and nothing seen is lost. Its health (failing
+//! since when, and why) goes to the recorder, for `/healthz`, `/metrics` and the alert.
 
 mod tracker;
 
@@ -42,6 +45,11 @@ pub struct WatchConfig {
     pub namespaces: Vec<String>,
     /// How long the webhook has to deliver an outcome before the watch records it.
     pub grace: Duration,
+    /// The first start over this log: what the first listing holds predates sluice and is imported
+    /// (`via: import`), once; then [`Recorder::imported`].
+    pub import: bool,
+    /// How long the watch may fail before the sink reports itself degraded (the sink's `/healthz`).
+    pub unhealthy_after: Duration,
 }
 
 /// The sink's append path, as the watch sees it.
@@ -57,6 +65,34 @@ pub trait Recorder: Send + Sync + 'static {
 
     /// The watch is listing every Application (at start, and after a watch expired).
     fn relisted(&self) {}
+
+    /// The first listing's operations are all recorded (as `via: import`): never import again.
+    fn imported(&self) {}
+
+    /// The watch failed (the API server unreachable, access forbidden, …); it retries with backoff.
+    fn failing(&self, _error: &str) {}
+
+    /// The watch works (an event or a listing came in).
+    fn working(&self) {}
+
+    /// How many finished operations wait for their grace period (or a retry).
+    fn waiting(&self, _operations: usize) {}
+}
+
+/// The running watch, to flush it at shutdown.
+#[derive(Debug, Clone)]
+pub struct WatchHandle {
+    flush: tokio::sync::mpsc::UnboundedSender<std::sync::mpsc::Sender<usize>>,
+}
+
+impl WatchHandle {
+    /// Records every operation still pending (inside its grace period) now, waiting at most `bound`;
+    /// how many were handed to the log.
+    pub fn flush(&self, bound: Duration) -> Option<usize> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.flush.send(tx).ok()?;
+        rx.recv_timeout(bound).ok()
+    }
 }
 
 /// Why a record was not taken.
@@ -124,17 +160,18 @@ pub fn check_config(kubeconfig: Option<&std::path::Path>) -> Result<(), WatchErr
 ///
 /// The Kubernetes configuration cannot be read or a client made from it, or the thread cannot start.
 /// Failures of the API server later (unreachable, forbidden) are logged and retried with backoff.
-pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<(), WatchError> {
+pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<WatchHandle, WatchError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(WatchError::Runtime)?;
     let client = runtime.block_on(client_for(config.kubeconfig.as_deref()))?;
+    let (flush, flushes) = tokio::sync::mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("app-watch".into())
-        .spawn(move || runtime.block_on(run(client, &config, recorder.as_ref())))
+        .spawn(move || runtime.block_on(run(client, &config, recorder.as_ref(), flushes)))
         .map_err(WatchError::Runtime)?;
-    Ok(())
+    Ok(WatchHandle { flush })
 }
 
 /// A Kubernetes client from `kubeconfig`, else the in-cluster configuration (the watch's, and the
@@ -184,7 +221,12 @@ fn application_resource() -> ApiResource {
     }
 }
 
-async fn run(client: Client, config: &WatchConfig, recorder: &dyn Recorder) {
+async fn run(
+    client: Client,
+    config: &WatchConfig,
+    recorder: &dyn Recorder,
+    mut flushes: tokio::sync::mpsc::UnboundedReceiver<std::sync::mpsc::Sender<usize>>,
+) {
     let resource = application_resource();
     let apis: Vec<Api<DynamicObject>> = if config.namespaces.is_empty() {
         vec![Api::all_with(client, &resource)]
@@ -195,6 +237,9 @@ async fn run(client: Client, config: &WatchConfig, recorder: &dyn Recorder) {
             .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
             .collect()
     };
+    // Importing lasts until every stream's first listing is done.
+    let mut lists_left = if config.import { apis.len() } else { 0 };
+    let mut imports_listed = false;
     let streams = apis.into_iter().map(|api| {
         watcher::watcher(api, watcher::Config::default())
             .default_backoff()
@@ -202,36 +247,71 @@ async fn run(client: Client, config: &WatchConfig, recorder: &dyn Recorder) {
     });
     let mut events = futures_util::stream::select_all(streams);
     let mut tracker = Tracker::new(config.grace);
+    tracker.importing((lists_left > 0).then(chrono::Utc::now));
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(namespaces = ?config.namespaces, grace_s = config.grace.as_secs(), "watching Applications");
     loop {
         tokio::select! {
             event = events.next() => match event {
-                Some(Ok(Event::Apply(app) | Event::InitApply(app))) => match serde_json::to_value(&app) {
-                    Ok(app) => tracker.observe(&app, chrono::Utc::now()),
-                    Err(e) => tracing::warn!(error = %e, "an Application could not be read; skipped"),
-                },
+                Some(Ok(Event::Apply(app) | Event::InitApply(app))) => {
+                    recorder.working();
+                    match serde_json::to_value(&app) {
+                        Ok(app) => tracker.observe(&app, chrono::Utc::now()),
+                        Err(e) => tracing::warn!(error = %e, "an Application could not be read; skipped"),
+                    }
+                    recorder.waiting(tracker.pending());
+                }
                 Some(Ok(Event::Init)) => {
+                    recorder.working();
                     recorder.relisted();
                     tracing::info!("listing Applications (start, or the watch expired)");
                 }
-                Some(Ok(Event::InitDone | Event::Delete(_))) => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "the Application watch failed; it resumes with backoff"),
+                Some(Ok(Event::InitDone)) => {
+                    recorder.working();
+                    if lists_left > 0 {
+                        lists_left -= 1;
+                        if lists_left == 0 {
+                            tracker.importing(None);
+                            imports_listed = true;
+                            tracing::info!(imports = tracker.pending_imports(), "the first listing is in: its syncs are imported once, as from before sluice");
+                        }
+                    }
+                }
+                Some(Ok(Event::Delete(_))) => recorder.working(),
+                Some(Err(e)) => {
+                    recorder.failing(&e.to_string());
+                    tracing::warn!(error = %e, "the Application watch failed; it resumes with backoff");
+                }
                 None => {
+                    recorder.failing("the watch ended");
                     tracing::error!("the Application watch ended");
                     return;
                 }
             },
-            _ = tick.tick() => record_due(&mut tracker, recorder),
+            _ = tick.tick() => {
+                record_due(&mut tracker, recorder, chrono::Utc::now());
+                recorder.waiting(tracker.pending());
+                if imports_listed && tracker.pending_imports() == 0 {
+                    recorder.imported();
+                    imports_listed = false;
+                }
+            }
+            Some(reply) = flushes.recv() => {
+                // Shutdown: everything seen is recorded now, inside its grace period or not.
+                let pending = tracker.pending();
+                record_due(&mut tracker, recorder, chrono::DateTime::<chrono::Utc>::MAX_UTC);
+                tracing::info!(pending, left = tracker.pending(), "recorded the operations still waiting for the webhook");
+                recorder.waiting(tracker.pending());
+                let _ = reply.send(pending - tracker.pending());
+            }
         }
     }
 }
 
 /// Hands every due operation to the recorder. A blocking call (the writer answers after its fsync),
 /// made from the watch's own thread, which does nothing else meanwhile.
-fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder) {
-    let now = chrono::Utc::now();
+fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder, now: chrono::DateTime<chrono::Utc>) {
     let due = tracker.due(now);
     if !due.is_empty() {
         tracing::debug!(
@@ -249,7 +329,7 @@ fn record_due(tracker: &mut Tracker, recorder: &dyn Recorder) {
             }
             Err(RecordError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "the log did not take an operation the watch saw; trying again");
-                tracker.failed(&due.key, now);
+                tracker.failed(&due.key, chrono::Utc::now());
             }
         }
     }

@@ -14,6 +14,10 @@
 //!   `revision(s)`, `source(s)`, `deployStartedAt` (the operation's `startedAt`), `deployedAt` (its
 //!   `finishedAt`) and `initiatedBy`. A sync that is there but no longer in `operationState` (several
 //!   syncs while the sink was down) is rebuilt from its entry (`via: history`).
+//!
+//! What the Applications hold when the watch first starts over a data directory (their last
+//! operation, their history) and finished before it started happened before sluice recorded: while
+//! [`Tracker::importing`], it is taken as `via: import`, once, and not as new changes.
 
 use crate::record::{Via, SYNC_FAILED, SYNC_SUCCEEDED};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -49,6 +53,9 @@ pub struct Tracker {
     grace: TimeDelta,
     pending: HashMap<String, Pending>,
     done: HashMap<String, VecDeque<String>>,
+    /// Taking in the first listing ever: what it holds that finished before this instant (the
+    /// start) is imported.
+    importing: Option<DateTime<Utc>>,
 }
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -72,7 +79,28 @@ impl Tracker {
             grace: TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX),
             pending: HashMap::new(),
             done: HashMap::new(),
+            importing: None,
         }
+    }
+
+    /// From now on (until `None`), what is observed and finished before `started` predates sluice:
+    /// it is imported (`via: import`).
+    pub fn importing(&mut self, started: Option<DateTime<Utc>>) {
+        self.importing = started;
+    }
+
+    /// Whether an operation that finished at `finished` is imported.
+    fn imports(&self, finished: Option<DateTime<Utc>>) -> bool {
+        self.importing
+            .is_some_and(|start| finished.is_none_or(|f| f < start))
+    }
+
+    /// Imported operations not yet recorded.
+    pub fn pending_imports(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|p| p.via == Via::Import)
+            .count()
     }
 
     /// Operations waiting.
@@ -98,7 +126,12 @@ impl Tracker {
             let key = format!("{event}|{identity}|{started}");
             let finished = time(op, &["finishedAt"]);
             let body = json!({"event": event, "app": kept});
-            self.enqueue(key, &identity, finished, now, body, Via::Watch);
+            let via = if self.imports(finished) {
+                Via::Import
+            } else {
+                Via::Watch
+            };
+            self.enqueue(key, &identity, finished, now, body, via);
         }
         let history = get(app, &["status", "history"])
             .and_then(Value::as_array)
@@ -115,7 +148,12 @@ impl Tracker {
             let key = format!("{SYNC_SUCCEEDED}|{identity}|{deploy_started}");
             let body = json!({"event": SYNC_SUCCEEDED, "app": from_history(&kept, entry)});
             let deployed = time(entry, &["deployedAt"]);
-            self.enqueue(key, &identity, deployed, now, body, Via::History);
+            let via = if self.imports(deployed) {
+                Via::Import
+            } else {
+                Via::History
+            };
+            self.enqueue(key, &identity, deployed, now, body, via);
         }
     }
 
@@ -419,5 +457,55 @@ mod tests {
         tracker.failed(&key, now);
         assert!(tracker.due(now).is_empty());
         assert_eq!(tracker.due(now + RETRY).len(), 1);
+    }
+
+    #[test]
+    fn what_the_first_listing_holds_is_imported_and_later_history_is_not() {
+        let mut tracker = Tracker::new(Duration::ZERO);
+        let now = t("2026-01-03T00:00:00Z");
+        tracker.importing(Some(now));
+        tracker.observe(
+            &app(
+                "Succeeded",
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:01:00Z",
+                &history(),
+            ),
+            now,
+        );
+        assert_eq!(tracker.pending_imports(), 2);
+        let due = tracker.due(now);
+        assert!(due.iter().all(|d| d.via == Via::Import), "{due:?}");
+        for d in &due {
+            tracker.recorded(&d.key);
+        }
+        assert_eq!(tracker.pending_imports(), 0);
+        tracker.importing(None);
+        let mut later = history();
+        later
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": 3, "revision": "ccc",
+            "deployStartedAt": "2026-01-03T00:00:00Z", "deployedAt": "2026-01-03T00:01:00Z",
+            "source": {"repoURL": "https://git/x"}, "initiatedBy": {"username": "bob"}}));
+        tracker.observe(
+            &app(
+                "Succeeded",
+                "2026-01-04T00:00:00Z",
+                "2026-01-04T00:01:00Z",
+                &later,
+            ),
+            t("2026-01-05T00:00:00Z"),
+        );
+        let vias: Vec<Via> = tracker
+            .due(t("2026-01-05T00:00:00Z"))
+            .iter()
+            .map(|d| d.via)
+            .collect();
+        assert_eq!(vias.len(), 2);
+        assert!(
+            vias.contains(&Via::History) && vias.contains(&Via::Watch),
+            "{vias:?}"
+        );
     }
 }

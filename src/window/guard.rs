@@ -5,10 +5,12 @@
 //! The clock and the reporter are injected so the wait loop and the report are tested without
 //! sleeping or sockets; the commands layer prints the outcome and turns it into an exit code.
 
+use super::ask::{decide_url, Decider};
 use super::duration::parse_go_duration;
 use super::reason::{human, rfc3339};
+pub use super::report::{Env, HttpReporter, ReportUrl, Reporter};
 use super::rules::{Decision, Rules, Subject};
-use super::spec::{GuardPolicy, GuardSpec, OnClosed};
+use super::spec::{EmergencySpec, GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -31,20 +33,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// Delivers the decision to the sink.
-pub trait Reporter {
-    /// # Errors
-    ///
-    /// Why the report did not arrive; the guard logs it and carries on.
-    fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String>;
-}
-
-/// `POST` with ureq (HTTP/1.1; rustls for `https://`), with a whole-request timeout.
-pub struct HttpReporter;
-
-/// Longest the report may take, connecting included; the guard decides on time regardless.
-const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// What the guard is asked to decide: the policy and the sync, as the guard Job's environment gives them.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -60,6 +48,23 @@ pub struct Request {
     pub change_id: String,
     /// Revision being synced, for the report.
     pub revision: String,
+    /// What the sink needs for an approvals decision (`SLUICE_COMMIT`, `SLUICE_REPO_URL`, …); empty
+    /// unless the policy has `approvals`.
+    pub source: SourceRef,
+}
+
+/// The revision synced and its source, as the guard Job's environment gives them.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRef {
+    /// The full commit synced.
+    pub commit: String,
+    pub repo_url: String,
+    pub target_revision: String,
+    pub project: String,
+    /// A Source Hydrator's dry revision, empty otherwise.
+    pub dry_sha: String,
+    /// The sink's base URL (`SLUICE_SINK_URL`).
+    pub sink_url: String,
 }
 
 /// The policy handed to the guard cannot be used.
@@ -73,115 +78,15 @@ pub struct Outcome {
     pub decision: Decision,
     /// Appended to the reason of a blocked sync: ` (onClosed: wait gives up: …)`, or empty.
     pub note: String,
+    /// A blocked sync was blocked by a window or freeze (exit 3), not by the sink's approvals or ticket
+    /// decision (exit 1).
+    pub by_window: bool,
 }
 
 impl Outcome {
     /// What Argo CD shows for a blocked sync, `None` when the sync may go ahead.
     pub fn blocked_message(&self) -> Option<String> {
         (!self.decision.allowed).then(|| format!("{}{}", self.decision.reason, self.note))
-    }
-}
-
-/// What the guard takes from the environment besides its arguments.
-#[derive(Debug, Clone, Default)]
-pub struct Env {
-    /// `SLUICE_REPORT_TOKEN`: sent as `Authorization: Bearer …` (a token given by hand).
-    pub report_token: Option<String>,
-    /// `SLUICE_REPORT_TOKEN_FILE`: the Job's projected `ServiceAccount` token (audience `sluice`), read
-    /// when the report is sent (the kubelet renews the file while a waiting guard runs); preferred
-    /// over `report_token`.
-    pub report_token_file: Option<std::path::PathBuf>,
-}
-
-impl Env {
-    /// The bearer token to report with, as it is now.
-    pub fn token(&self) -> Option<String> {
-        if let Some(path) = &self.report_token_file {
-            match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => return Some(text.trim().to_owned()),
-                Ok(_) => tracing::warn!(path = %path.display(), "the report token file is empty"),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file");
-                }
-            }
-        }
-        self.report_token.clone()
-    }
-}
-
-/// An `http(s)://host[:port]/path` report endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportUrl {
-    /// `https://` (TLS, verified against the Mozilla root certificates) rather than `http://`.
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// Path and query, starting with `/`.
-    pub path: String,
-    /// The `Host` header value.
-    pub authority: String,
-}
-
-impl ReportUrl {
-    /// Parses a report URL.
-    ///
-    /// # Errors
-    ///
-    /// Anything but `http(s)://host[:port][/path]`.
-    pub fn parse(text: &str) -> Result<ReportUrl, String> {
-        let (tls, rest) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
-            (Some(rest), _) => (false, rest),
-            (_, Some(rest)) => (true, rest),
-            _ => {
-                return Err(format!(
-                    "{text:?} is not an http:// or https:// URL; write e.g. http://sluice-sink.argocd.svc:8080/v1/guard"
-                ))
-            }
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path
-        };
-        if authority.is_empty() || authority.contains('@') || path.contains(char::is_whitespace) {
-            return Err(format!(
-                "{text:?}: expected http://host[:port]/path without credentials or spaces (the token comes from SLUICE_REPORT_TOKEN)"
-            ));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("{text:?}: unclosed '[' in the host"))?;
-            (h.to_string(), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        let port = match port {
-            None if tls => 443,
-            None => 80,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| format!("{text:?}: port {p:?} is not a number 1-65535"))?,
-        };
-        if host.is_empty() {
-            return Err(format!("{text:?}: the host is empty"));
-        }
-        Ok(ReportUrl {
-            tls,
-            host,
-            port,
-            path,
-            authority: authority.to_string(),
-        })
     }
 }
 
@@ -226,7 +131,9 @@ impl Settings {
     }
 }
 
-/// Runs the guard: decide, maybe wait, report. A report that does not arrive is logged, not fatal.
+/// Runs the guard: decide, maybe wait, ask the sink (`approvals`, `ticket`), report (a report that
+/// does not arrive is logged, not fatal). With `ticket` the sink is asked even when the window is
+/// closed (an emergency ticket may pass it); `onClosed: wait` then waits if the sink says `gate: window`.
 ///
 /// # Errors
 ///
@@ -236,12 +143,14 @@ pub fn run(
     env: &Env,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
+    decider: &dyn Decider,
 ) -> Result<Outcome, GuardError> {
     let bad = |e: String| GuardError(e);
     let policy: GuardPolicy =
         serde_json::from_str(&request.policy_json).map_err(|e| bad(e.to_string()))?;
     let rules = Rules::compile(&policy.windows, &policy.freezes).map_err(|e| bad(e.to_string()))?;
     let settings = Settings::compile(&policy.guard).map_err(|e| bad(e.to_string()))?;
+    let review_within = EmergencySpec::seconds_of(policy.emergency.as_ref()).map_err(bad)?;
     let subject = Subject {
         app: request.app.clone(),
         namespace: request.namespace.clone(),
@@ -255,9 +164,36 @@ pub fn run(
         manual: false,
         emergency: Some(request.emergency.clone()).filter(|e| !e.is_empty()),
     };
-    let (decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
-    if let Some(url) = &settings.report {
-        let body = report_body(request, &rules, &decision);
+    let ask = |decision: &mut Decision| ask_sink(request, env, &policy, &rules, decision, decider);
+    let (mut recorded, mut early) = (false, None);
+    // Which gate blocked, when the sink was asked (else the windows did).
+    let mut gate = None;
+    let mut first = rules.decide(&subject, clock.now());
+    if policy.ticket.is_some() && !first.allowed {
+        // An emergency ticket may open the window: ask before waiting for it.
+        let asked = ask(&mut first);
+        let by_window = asked.gate.as_deref() == Some("window") || !asked.answered;
+        if first.allowed || settings.on_closed == OnClosed::Fail || !by_window {
+            recorded = asked.answered;
+            gate = asked.gate;
+            early = Some((first, String::new()));
+        }
+    }
+    let (decision, note) = early.unwrap_or_else(|| {
+        let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
+        if policy.ticket.is_some() || (policy.approvals.is_some() && decision.allowed) {
+            let asked = ask(&mut decision);
+            recorded = asked.answered;
+            gate = asked.gate;
+        }
+        (decision, note)
+    });
+    let by_window = !decision.allowed && gate.as_deref().is_none_or(|g| g == "window");
+    if let (Some(url), false) = (&settings.report, recorded) {
+        let mut body = report_body(request, &rules, &decision);
+        if decision.allowed && !request.emergency.is_empty() {
+            body["reviewDue"] = rfc3339(decision.at + Duration::seconds(review_within)).into();
+        }
         match reporter.report(url, env.token().as_deref(), &body) {
             Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
             Err(e) => tracing::warn!("could not report the decision to {}: {e}", url.authority),
@@ -266,7 +202,118 @@ pub fn run(
     if decision.allowed {
         tracing::info!("{}", decision.reason);
     }
-    Ok(Outcome { decision, note })
+    Ok(Outcome {
+        decision,
+        note,
+        by_window,
+    })
+}
+
+/// What asking the sink gave.
+struct Asked {
+    /// The sink answered (and recorded the decision): no report is sent then.
+    answered: bool,
+    /// Which gate refused, as the sink says (`window`, `ticket` or `approvals`), or as the guard
+    /// knows it when the sink could not be asked; `None`: none refused.
+    gate: Option<String>,
+}
+
+/// Has the sink decide the ticket and approvals of a sync (src/window/ask.rs), and makes its answer
+/// the decision.
+fn ask_sink(
+    request: &Request,
+    env: &Env,
+    policy: &GuardPolicy,
+    rules: &Rules,
+    decision: &mut Decision,
+    decider: &dyn Decider,
+) -> Asked {
+    let flagged = |section: &Option<Value>| {
+        section
+            .as_ref()
+            .is_none_or(|s| s.get("onUnavailable").and_then(Value::as_str) == Some("allow-flagged"))
+    };
+    let flagged = flagged(&policy.approvals) && flagged(&policy.ticket);
+    let mut body = report_body(request, rules, decision);
+    let window = body.take();
+    let s = &request.source;
+    let non_empty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let body = json!({
+        "app": request.app,
+        "namespace": request.namespace,
+        "project": non_empty(&s.project),
+        "clusters": request.clusters.iter().filter(|c| !c.is_empty()).collect::<Vec<_>>(),
+        "changeId": non_empty(&request.change_id),
+        "revision": non_empty(&s.commit).unwrap_or_else(|| request.revision.clone()),
+        "reviewed": non_empty(&s.dry_sha),
+        "repoURL": non_empty(&s.repo_url),
+        "targetRevision": non_empty(&s.target_revision),
+        "approvals": policy.approvals,
+        "ticket": policy.ticket,
+        "changeIdPattern": policy.change_id_pattern,
+        "emergency": policy.emergency,
+        "window": window,
+    });
+    let (what, keys) = match (policy.ticket.is_some(), policy.approvals.is_some()) {
+        (true, true) => (
+            "the ticket and approvals",
+            "ticket.onUnavailable and approvals.onUnavailable",
+        ),
+        (true, false) => ("the ticket", "ticket.onUnavailable"),
+        _ => ("approvals", "approvals.onUnavailable"),
+    };
+    let answer = decide_url(&s.sink_url, &policy.guard.report)
+        .ok_or_else(|| {
+            "no sink to ask: set SLUICE_SINK_URL on the plugin sidecar or guard.report".to_owned()
+        })
+        .and_then(|url| decider.decide(&url, env.token().as_deref(), &body));
+    let asked_gate = if policy.ticket.is_some() {
+        "ticket"
+    } else {
+        "approvals"
+    };
+    match answer {
+        Ok(answer) => {
+            decision.allowed = answer.get("allowed").and_then(Value::as_bool) == Some(true);
+            if let Some(reason) = answer.get("reason").and_then(Value::as_str) {
+                reason.clone_into(&mut decision.reason);
+            }
+            Asked {
+                answered: true,
+                gate: answer
+                    .get("gate")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            }
+        }
+        Err(why) if !decision.allowed => {
+            tracing::warn!("{what} could not be checked: {why}");
+            decision.reason = format!("{}; {what} could not be checked: {why}", decision.reason);
+            Asked {
+                answered: false,
+                gate: Some("window".to_owned()),
+            }
+        }
+        Err(why) if flagged => {
+            tracing::warn!("{what} could not be checked: {why}");
+            decision.reason = format!(
+                "{}; {what} could not be checked ({why}): allowed by {keys}: allow-flagged, the sink flags the sync when it hears of it",
+                decision.reason
+            );
+            Asked {
+                answered: false,
+                gate: None,
+            }
+        }
+        Err(why) => {
+            decision.allowed = false;
+            decision.reason = format!("blocked: {what} could not be checked ({keys}: fail): {why}");
+            Asked {
+                answered: false,
+                gate: Some(asked_gate.to_owned()),
+            }
+        }
+    }
 }
 
 /// Decides now; with `onClosed: wait`, sleeps until the next opening while it is within `maxWait`,
@@ -350,40 +397,6 @@ pub fn report_body(request: &Request, rules: &Rules, decision: &Decision) -> Val
     })
 }
 
-impl ReportUrl {
-    /// The URL again, as the HTTP client takes it.
-    pub fn to_url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.authority, self.path)
-    }
-}
-
-impl Reporter for HttpReporter {
-    fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(REPORT_TIMEOUT))
-            .http_status_as_error(false)
-            .user_agent("sluice-guard")
-            .build()
-            .into();
-        let mut request = agent
-            .post(url.to_url())
-            .header("Content-Type", "application/json");
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let response = request
-            .send(body.to_string())
-            .map_err(|e| format!("cannot reach {}: {e}", url.to_url()))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(format!("the sink answered HTTP {status}"))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +465,16 @@ mod tests {
             emergency: String::new(),
             change_id: "CHG-1".into(),
             revision: "abc1234".into(),
+            source: SourceRef::default(),
+        }
+    }
+
+    /// A sink that must not be asked (policies without approvals).
+    struct NoDecider;
+
+    impl Decider for NoDecider {
+        fn decide(&self, _: &str, _: Option<&str>, _: &Value) -> Result<Value, String> {
+            panic!("the sink was asked for a decision")
         }
     }
 
@@ -462,8 +485,14 @@ mod tests {
     fn waits_for_the_window_within_max_wait_logging_each_minute() {
         let clock = clock("2026-11-24T00:30:00Z");
         let reporter = FakeReporter::default();
-        let outcome =
-            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect("valid policy");
+        let outcome = run(
+            &args(TUESDAY_ALLOW),
+            &Env::default(),
+            &clock,
+            &reporter,
+            &NoDecider,
+        )
+        .expect("valid policy");
         assert_eq!(outcome.blocked_message(), None, "allowed after waiting");
         assert_eq!(clock.now.get(), utc("2026-11-24T02:00:00Z"));
         assert_eq!(clock.sleeps.get(), 90);
@@ -479,8 +508,14 @@ mod tests {
     fn gives_up_when_the_opening_is_beyond_max_wait() {
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let outcome =
-            run(&args(TUESDAY_ALLOW), &Env::default(), &clock, &reporter).expect("valid policy");
+        let outcome = run(
+            &args(TUESDAY_ALLOW),
+            &Env::default(),
+            &clock,
+            &reporter,
+            &NoDecider,
+        )
+        .expect("valid policy");
         let msg = outcome.blocked_message().expect("blocked");
         assert!(
             msg.starts_with("blocked: outside allow window 'Tue maintenance'"),
@@ -507,10 +542,42 @@ mod tests {
             report_token: Some("s3cret".into()),
             report_token_file: None,
         };
-        let outcome = run(&args(&policy), &env, &clock, &reporter).expect("valid policy");
+        let outcome =
+            run(&args(&policy), &env, &clock, &reporter, &NoDecider).expect("valid policy");
         assert!(outcome.blocked_message().is_some(), "blocked");
         assert_eq!(clock.sleeps.get(), 0);
         assert_eq!(reporter.seen.borrow()[0].1.as_deref(), Some("s3cret"));
+    }
+
+    /// A sink that refuses the approvals of every sync.
+    struct Refuses;
+
+    impl Decider for Refuses {
+        fn decide(&self, _: &str, _: Option<&str>, _: &Value) -> Result<Value, String> {
+            Ok(
+                json!({"allowed": false, "reason": "blocked: approvals: 0 of 2", "gate": "approvals"}),
+            )
+        }
+    }
+
+    #[test]
+    fn a_window_blocks_by_window_and_the_sinks_refusal_does_not() {
+        let closed = TUESDAY_ALLOW.replace("\"wait\"", "\"fail\"");
+        let reporter = FakeReporter::default();
+        let env = Env::default();
+        let at = |t: &str, policy: &str, decider: &dyn Decider| {
+            run(&args(policy), &env, &clock(t), &reporter, decider).expect("valid policy")
+        };
+        let window = at("2026-11-23T10:00:00Z", &closed, &NoDecider);
+        assert!(window.blocked_message().is_some() && window.by_window);
+        let mut approvals: Value = serde_json::from_str(&closed).unwrap();
+        approvals["approvals"] = json!({"required": 2});
+        let approvals = approvals.to_string();
+        let refused = at("2026-11-24T03:00:00Z", &approvals, &Refuses);
+        assert!(refused.blocked_message().is_some(), "refused by the sink");
+        assert!(!refused.by_window, "the approvals refused, not a window");
+        let allowed = at("2026-11-24T03:00:00Z", &closed, &NoDecider);
+        assert!(allowed.blocked_message().is_none() && !allowed.by_window);
     }
 
     #[test]
@@ -519,7 +586,8 @@ mod tests {
         a.emergency = "CHG-911".into();
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let outcome = run(&a, &Env::default(), &clock, &reporter).expect("valid policy");
+        let outcome =
+            run(&a, &Env::default(), &clock, &reporter, &NoDecider).expect("valid policy");
         assert_eq!(outcome.blocked_message(), None, "allowed");
         let body = &reporter.seen.borrow()[0].2;
         assert_eq!(body["emergency"], json!("CHG-911"));
@@ -534,7 +602,7 @@ mod tests {
     fn invalid_policy_json_is_a_usage_error() {
         let clock = clock("2026-11-23T10:00:00Z");
         let reporter = FakeReporter::default();
-        let err = run(&args("{\"windows\":[{\"kind\":\"allow\",\"schedule\":\"0 2 * * 7\",\"duration\":\"1h\"}]}"), &Env::default(), &clock, &reporter)
+        let err = run(&args("{\"windows\":[{\"kind\":\"allow\",\"schedule\":\"0 2 * * 7\",\"duration\":\"1h\"}]}"), &Env::default(), &clock, &reporter, &NoDecider)
             .expect_err("invalid");
         assert!(
             err.to_string()
@@ -617,7 +685,9 @@ mod tests {
         // A sink that accepts and never answers: the report fails within its timeout.
         let silent = std::thread::spawn(move || {
             let (conn, _) = listener.accept().expect("accept");
-            std::thread::sleep(REPORT_TIMEOUT + std::time::Duration::from_secs(2));
+            std::thread::sleep(
+                super::super::report::REPORT_TIMEOUT + std::time::Duration::from_secs(2),
+            );
             drop(conn);
             listener
         });
@@ -627,7 +697,8 @@ mod tests {
             .report(&url, None, &json!({}))
             .expect_err("no answer");
         assert!(
-            started.elapsed() < REPORT_TIMEOUT + std::time::Duration::from_secs(2),
+            started.elapsed()
+                < super::super::report::REPORT_TIMEOUT + std::time::Duration::from_secs(2),
             "{err}"
         );
         let listener = silent.join().expect("server");

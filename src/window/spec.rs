@@ -142,4 +142,80 @@ pub struct GuardPolicy {
     pub freezes: Vec<FreezeSpec>,
     #[serde(default)]
     pub guard: GuardSpec,
+    /// The policy's `approvals` section as written (docs/approvals.md), forwarded to the sink, which
+    /// reads and judges it: the guard only asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<serde_json::Value>,
+    /// The policy's `ticket` section as written (docs/tickets.md), forwarded to the sink: the guard
+    /// asks it on every sync (an approved emergency ticket may pass a closed window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<serde_json::Value>,
+    /// The policy's `emergency` section, when it is not the default (`reviewWithin: 48h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<serde_json::Value>,
+    /// `change.idPattern`, whose groups `ticket.number` names (with `ticket` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id_pattern: Option<String>,
+}
+
+/// `emergency`: what follows an emergency change.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmergencySpec {
+    /// How soon after the emergency its post-implementation review is due (Go duration).
+    #[serde(default = "default_review_within")]
+    pub review_within: String,
+}
+
+/// The default of `emergency.reviewWithin`.
+pub const DEFAULT_REVIEW_WITHIN: &str = "48h";
+
+fn default_review_within() -> String {
+    DEFAULT_REVIEW_WITHIN.to_owned()
+}
+
+impl Default for EmergencySpec {
+    fn default() -> Self {
+        EmergencySpec {
+            review_within: default_review_within(),
+        }
+    }
+}
+
+impl EmergencySpec {
+    /// Whether every key has its default (the section is then not written).
+    pub fn is_default(&self) -> bool {
+        *self == EmergencySpec::default()
+    }
+
+    /// `reviewWithin` in seconds of the section as the guard receives it (48 h without one).
+    ///
+    /// # Errors
+    ///
+    /// The section does not fit, or `reviewWithin` is not a positive Go duration.
+    pub fn seconds_of(section: Option<&serde_json::Value>) -> Result<i64, String> {
+        let spec: EmergencySpec = match section {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("emergency: {e}"))?,
+            None => EmergencySpec::default(),
+        };
+        spec.review_seconds()
+            .map_err(|(k, m)| format!("emergency.{k}: {m}"))
+    }
+
+    /// `reviewWithin` in seconds.
+    ///
+    /// # Errors
+    ///
+    /// Not a Go duration, or not positive.
+    pub fn review_seconds(&self) -> Result<i64, (String, String)> {
+        let nanos = super::duration::parse_go_duration(&self.review_within)
+            .map_err(|e| ("reviewWithin".to_owned(), e.0))?;
+        if nanos <= 0 {
+            return Err((
+                "reviewWithin".to_owned(),
+                format!("{:?} must be positive; write e.g. 48h", self.review_within),
+            ));
+        }
+        Ok(nanos / 1_000_000_000)
+    }
 }

@@ -104,10 +104,41 @@ fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn last_hash(dir: &Path) -> (usize, String) {
+/// The record count and the RFC 6962 Merkle tree root (hex) of the log's lines, computed here from the
+/// definition (leaf = SHA-256(0x00 ‖ line), node = SHA-256(0x01 ‖ left ‖ right), split at the largest
+/// power of two below the count): what a checkpoint of the whole log must sign.
+fn tree_root(dir: &Path) -> (usize, String) {
+    use sha2::{Digest, Sha256};
+    fn root(leaves: &[[u8; 32]]) -> [u8; 32] {
+        if leaves.len() == 1 {
+            return leaves[0];
+        }
+        let mut k = 1;
+        while k * 2 < leaves.len() {
+            k *= 2;
+        }
+        let mut h = Sha256::new();
+        h.update([1u8]);
+        h.update(root(&leaves[..k]));
+        h.update(root(&leaves[k..]));
+        h.finalize().into()
+    }
     let lines = read_log_lines(dir);
-    let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-    (lines.len(), last["hash"].as_str().unwrap().to_owned())
+    let leaves: Vec<[u8; 32]> = lines
+        .iter()
+        .map(|l| {
+            let mut h = Sha256::new();
+            h.update([0u8]);
+            h.update(l.as_bytes());
+            h.finalize().into()
+        })
+        .collect();
+    let hex = root(&leaves).iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    (lines.len(), hex)
 }
 
 #[test]
@@ -140,9 +171,10 @@ fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
     }
     let status = terminate(&mut sink);
     assert!(status.success(), "{status}: {}", sink.stderr());
-    // Every 3 records, and the 7th at shutdown.
+    // After 3 new records (the newest durable head when the signer wakes: on a loaded machine a
+    // few more may have come), and the 7th at shutdown.
     let notes = checkpoints(&data);
-    let sizes: Vec<String> = notes
+    let sizes: Vec<u64> = notes
         .iter()
         .map(|p| {
             p.file_stem()
@@ -150,19 +182,23 @@ fn checkpoints_signed_by_the_sink_with_a_go_made_key_verify_with_go_note() {
                 .to_str()
                 .unwrap()
                 .trim_start_matches('0')
-                .to_owned()
+                .parse()
+                .unwrap()
         })
         .collect();
-    assert_eq!(sizes.last().map(String::as_str), Some("7"), "{sizes:?}");
+    assert_eq!(sizes.last(), Some(&7), "{sizes:?}");
+    assert!(sizes[0] >= 3, "{sizes:?}");
     assert!(
-        sizes.contains(&"3".to_owned()) && sizes.contains(&"6".to_owned()),
+        sizes[..sizes.len() - 1]
+            .windows(2)
+            .all(|w| w[1] - w[0] >= 3),
         "{sizes:?}"
     );
     let mut args = vec!["verify".to_owned(), public.to_owned()];
     args.extend(notes.iter().map(|p| path(p).to_owned()));
     let go = ok(Command::new(go_note()).args(&args).output().unwrap());
-    let (n, hash) = last_hash(&data);
-    assert_eq!(go.lines().last().unwrap(), format!("{n} {hash}"));
+    let (n, root) = tree_root(&data);
+    assert_eq!(go.lines().last().unwrap(), format!("{n} {root}"));
     // And sluice agrees.
     let out = ok(sluice(&[
         "audit",
@@ -220,7 +256,7 @@ fn keygen_makes_a_pair_go_reads_and_never_replaces_it() {
         .args(["verify", pub_text.trim(), path(&notes[0])])
         .output()
         .unwrap());
-    assert_eq!(go.trim(), format!("1 {}", last_hash(&data).1));
+    assert_eq!(go.trim(), format!("1 {}", tree_root(&data).1));
     let bad = sluice(&[
         "audit",
         "keygen",
@@ -467,7 +503,8 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
             "7y",
         ],
     ));
-    assert!(out.contains("ok: 5 objects"), "{out}");
+    // Two segments, three checkpoints, and the partial tile of each checkpoint's size.
+    assert!(out.contains("ok: 8 objects"), "{out}");
     let keys = moto.keys("evidence");
     assert_eq!(
         keys.iter()
@@ -496,7 +533,8 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
         ]
     ))
     .contains("ok: 0 objects"));
-    // Verify from the archive alone: segments 1-7, checkpoints at 4 (checked), 8 and 9 (beyond the sealed segments).
+    // Verify from the archive alone: segments 1-7, checkpoints at 4 (checked against the records), 8
+    // and 9 (past the sealed segments: checked against the archived tiles).
     let out = ok(sluice_s3(
         &moto.endpoint,
         &[
@@ -509,7 +547,9 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
         ],
     ));
     assert!(
-        out.contains("ok: 7 records") && out.contains("1 checkpoints verified"),
+        out.contains("ok: 7 records")
+            && out.contains("1 checkpoints verified")
+            && out.contains("2 newer checkpoints past the archived segments checked"),
         "{out}"
     );
     // Another log under the same names: sluice refuses to overwrite (conditional create), and the
@@ -566,6 +606,155 @@ fn archive_round_trip_against_an_s3_server_with_object_lock() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn each_archive_attack_fails_verify_naming_the_object_and_the_untouched_archive_passes() {
+    let moto = Moto::start();
+    moto.locked_bucket("evidence", "COMPLIANCE", "'Years': 7");
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _, public) = signed_data_dir(tmp.path(), 12, "4");
+    // Sealed segments 1-4 and 5-8 (archived); 9-12 stay in the active segment.
+    split_into_segments(&data, &[1, 5, 9]);
+    let archive_to = |prefix: &str| {
+        ok(sluice_s3(
+            &moto.endpoint,
+            &[
+                "audit",
+                "archive",
+                "--data-dir",
+                path(&data),
+                "--archive",
+                &format!("s3://evidence/{prefix}"),
+            ],
+        ))
+    };
+    let verify = |prefix: &str, with_data: bool| {
+        let url = format!("s3://evidence/{prefix}");
+        let mut args = vec![
+            "audit",
+            "verify",
+            "--archive",
+            &url,
+            "--public-key",
+            path(&public),
+        ];
+        if with_data {
+            args.extend(["--data-dir", path(&data)]);
+        }
+        sluice_s3(&moto.endpoint, &args)
+    };
+    let segment = |prefix: &str, first: usize| format!("{prefix}/segments/{first:020}.jsonl");
+    for prefix in ["clean", "marker", "shorter", "rewritten"] {
+        archive_to(prefix);
+    }
+    // Untouched: the archive alone, and with the data directory (which extends it), pass.
+    let out = ok(verify("clean", true));
+    assert!(
+        out.contains("ok: 12 records")
+            && out.contains("archive s3://evidence/clean: ok: 8 records")
+            && out.contains("each with one version and no delete marker"),
+        "{out}"
+    );
+    // 1. The newest segment hidden behind a delete marker (DeleteObject without a version: allowed
+    // on a locked bucket, the locked version stays underneath).
+    let newest = segment("marker", 5);
+    moto.boto(&format!(
+        "s3.delete_object(Bucket='evidence', Key='{newest}')"
+    ));
+    assert!(
+        !moto.keys("evidence").contains(&newest),
+        "the marker hides it"
+    );
+    let out = verify("marker", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("s3://evidence/{newest}: a delete marker hides it")),
+        "{}",
+        text(&out)
+    );
+    // 2. A shorter version put on top of the newest segment (PutObject alone).
+    let newest = segment("shorter", 5);
+    let lines: Vec<String> =
+        std::fs::read_to_string(data.join("segments").join(format!("{:020}.jsonl", 5)))
+            .unwrap()
+            .lines()
+            .map(|l| format!("{l}\n"))
+            .collect();
+    let short = tmp.path().join("short.jsonl");
+    std::fs::write(&short, lines[..2].concat()).unwrap();
+    moto.boto(&format!(
+        "s3.put_object(Bucket='evidence', Key='{newest}', Body=open('{}', 'rb').read())",
+        path(&short)
+    ));
+    let out = verify("shorter", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "s3://evidence/{newest}: 2 versions, but sluice writes each object once"
+        )),
+        "{}",
+        text(&out)
+    );
+    // 3. Rewritten versions of every segment (a forged record, the chain recomputed), and the
+    // checkpoints that would contradict them delete-marked.
+    let forged_dir = tmp.path().join("forged");
+    crate::support::copy_dir(&data, &forged_dir);
+    std::fs::write(
+        forged_dir.join("audit.jsonl"),
+        [
+            "segments/00000000000000000001.jsonl",
+            "segments/00000000000000000005.jsonl",
+            "audit.jsonl",
+        ]
+        .iter()
+        .map(|f| std::fs::read_to_string(data.join(f)).unwrap())
+        .collect::<String>(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(forged_dir.join("segments")).unwrap();
+    crate::witness::forge(&forged_dir, 3);
+    split_into_segments(&forged_dir, &[1, 5, 9]);
+    for first in [1, 5] {
+        moto.boto(&format!(
+            "s3.put_object(Bucket='evidence', Key='{}', Body=open('{}', 'rb').read())",
+            segment("rewritten", first),
+            path(
+                &forged_dir
+                    .join("segments")
+                    .join(format!("{first:020}.jsonl"))
+            )
+        ));
+    }
+    for key in moto.keys("evidence") {
+        if key.starts_with("rewritten/checkpoints/") {
+            moto.boto(&format!("s3.delete_object(Bucket='evidence', Key='{key}')"));
+        }
+    }
+    let out = verify("rewritten", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("s3://evidence/rewritten/")
+            && text(&out).contains("more objects with extra versions or delete markers"),
+        "{}",
+        text(&out)
+    );
+    // And a data directory rewritten the same way does not extend the (untouched) archive.
+    let out = sluice_s3(
+        &moto.endpoint,
+        &[
+            "audit",
+            "verify",
+            "--archive",
+            "s3://evidence/clean",
+            "--public-key",
+            path(&public),
+            "--data-dir",
+            path(&forged_dir),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("rewritten"), "{}", text(&out));
 }
 
 /// A TCP relay in front of moto that can be cut: the S3 endpoint going away and coming back while moto
@@ -882,4 +1071,553 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// `value` as canonical JSON (keys sorted at every depth, no white space), as the log writes records.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let members: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&map[*k])))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A data directory of `records` chained as the log's contract says.
+fn chain(dir: &Path, records: &[Value]) {
+    use sha2::{Digest, Sha256};
+    std::fs::create_dir_all(dir).unwrap();
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, r) in records.iter().enumerate() {
+        let mut r = r.clone();
+        r["seq"] = serde_json::json!(i + 1);
+        r["prev"] = serde_json::json!(prev);
+        let hash = format!(
+            "{:x}",
+            Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes())
+        );
+        r["hash"] = serde_json::json!(hash);
+        out.push_str(&canonical(&r));
+        out.push('\n');
+        prev = hash;
+    }
+    std::fs::write(dir.join("audit.jsonl"), out).unwrap();
+}
+
+#[test]
+fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altered_dropped_or_reordered_record(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    // 30 syncs, ten a month from January to March, some ungated, one approver a spreadsheet would run.
+    let records: Vec<Value> = (0..30)
+        .map(|i| {
+            let month = 1 + i / 10;
+            serde_json::json!({
+                "app": {"name": format!("shop{}", i % 3)},
+                "approvedBy": if i == 14 { vec!["@SUM(A1)"] } else { vec!["bob"] },
+                "changeId": format!("CHG-{}", 100 + i / 2),
+                "event": "sync-succeeded",
+                "gate": {"backup": null, "exceptions": if i % 7 == 0 { vec!["rollback"] } else { vec![] },
+                         "guard": "Succeeded", "migrations": null, "source": "Plugin"},
+                "key": format!("k{i}"),
+                "receivedAt": format!("2026-{month:02}-{:02}T10:00:00.000Z", 1 + i % 10 * 2),
+                "revision": format!("rev{i}"),
+                "via": "webhook",
+            })
+        })
+        .collect();
+    let data = tmp.path().join("data");
+    chain(&data, &records);
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("k")),
+    ]));
+    ok(sluice(&[
+        "witness",
+        "keygen",
+        "--name",
+        "witness.example/w",
+        "--out",
+        path(&tmp.path().join("w")),
+    ]));
+    let (public, w_pub) = (tmp.path().join("k.pub"), tmp.path().join("w.pub"));
+    let witness = crate::support::WitnessServer::start(
+        &tmp.path().join("wstate"),
+        &tmp.path().join("w.key"),
+        &[&public],
+    );
+    // The sink signs the log's tree when it starts, and the witness cosigns it.
+    let key_file = tmp.path().join("k.key");
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &[
+            "--checkpoint-key-file",
+            path(&key_file),
+            "--witness",
+            &witness.url,
+            "--witness-key",
+            path(&w_pub),
+        ],
+        None,
+    );
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !data.join("witnessed/00000000000000000030.note").exists() {
+        assert!(Instant::now() < deadline, "not cosigned: {}", sink.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(terminate(&mut sink).success());
+    let bundle = tmp.path().join("february");
+    let out = ok(sluice(&[
+        "audit",
+        "export",
+        "--data-dir",
+        path(&data),
+        "--public-key",
+        path(&public),
+        "--witness-key",
+        path(&w_pub),
+        "--from",
+        "2026-02-01T00:00:00Z",
+        "--to",
+        "2026-03-01T00:00:00Z",
+        "--out",
+        path(&bundle),
+    ]));
+    assert!(
+        out.contains("anchored to the checkpoint of 30 records"),
+        "{out}"
+    );
+    // The period's ten records, with the one before it (seq 10) and the one after it (seq 21).
+    let lines: Vec<String> = std::fs::read_to_string(bundle.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert!(
+        lines[0].contains("\"seq\":10,") && lines[11].contains("\"seq\":21,"),
+        "{lines:?}"
+    );
+    let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
+    assert!(
+        csv.contains(r#""'@SUM(A1) bob""#) && csv.contains(r#""rollback""#),
+        "{csv}"
+    );
+    let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
+    let wkey = std::fs::read_to_string(&w_pub).unwrap().trim().to_owned();
+    let script = recipe(&bundle);
+    let run = |dir: &Path| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .args(["verify.sh", &key, "--witness", &wkey])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let good = run(&bundle);
+    assert!(good.status.success(), "{}", text(&good));
+    assert!(
+        text(&good).contains("ok: records 10 to 21 are in the tree of 30 records signed by ci.example/sluice (cosigned by 1 witnesses)"),
+        "{}",
+        text(&good)
+    );
+    // Another witness's key: the threshold is not met.
+    ok(sluice(&[
+        "witness",
+        "keygen",
+        "--name",
+        "witness.example/x",
+        "--out",
+        path(&tmp.path().join("x")),
+    ]));
+    let other = std::fs::read_to_string(tmp.path().join("x.pub"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .args(["verify.sh", &key, "--witness", &other])
+        .current_dir(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("cosigned by 0 of the 1 witnesses"),
+        "{}",
+        text(&out)
+    );
+    // Each tampering below is done with care: the chain recomputed (the forger knows the recipe) and
+    // SHA256SUMS recomputed, so only the proofs and the completeness check stand in the way.
+    let tamper = |name: &str, edit: &dyn Fn(&mut Vec<String>, &mut Vec<String>), why: &str| {
+        let dir = tmp.path().join(name);
+        crate::support::copy_dir(&bundle, &dir);
+        let mut recs: Vec<String> = lines.clone();
+        let mut proofs: Vec<String> = std::fs::read_to_string(dir.join("proofs.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        edit(&mut recs, &mut proofs);
+        std::fs::write(
+            dir.join("records.jsonl"),
+            recs.iter()
+                .flat_map(|l| [l.as_str(), "\n"])
+                .collect::<String>(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("proofs.txt"),
+            proofs
+                .iter()
+                .flat_map(|l| [l.as_str(), "\n"])
+                .collect::<String>(),
+        )
+        .unwrap();
+        let sums = Command::new("bash")
+            .arg("-c")
+            .arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(sums.status.success());
+        let out = run(&dir);
+        assert!(!out.status.success(), "{name} passed: {}", text(&out));
+        assert!(text(&out).contains(why), "{name}: {}", text(&out));
+    };
+    // Altered: a February record's approver, with every hash after it recomputed.
+    let rechain = |recs: &mut Vec<String>| {
+        use sha2::{Digest, Sha256};
+        let first: Value = serde_json::from_str(&recs[0]).unwrap();
+        let mut prev = first["prev"].as_str().unwrap().to_owned();
+        for line in recs.iter_mut() {
+            let mut r: Value = serde_json::from_str(line).unwrap();
+            r["prev"] = serde_json::json!(prev);
+            r.as_object_mut().unwrap().remove("hash");
+            let hash = format!(
+                "{:x}",
+                Sha256::digest(format!("{prev}{}", canonical(&r)).as_bytes())
+            );
+            r["hash"] = serde_json::json!(hash);
+            *line = canonical(&r);
+            prev = hash;
+        }
+    };
+    tamper(
+        "altered",
+        &|recs, _| {
+            recs[3] = recs[3].replace("\"bob\"", "\"carol\"");
+            rechain(recs);
+        },
+        "not in the checkpoint's tree",
+    );
+    // Dropped: a record in the middle (the seqs renumbered and rechained), or the one before the period.
+    tamper(
+        "dropped",
+        &|recs, proofs| {
+            recs.remove(5);
+            proofs.remove(5);
+        },
+        "FAILED: seq",
+    );
+    tamper(
+        "dropped-and-renumbered",
+        &|recs, proofs| {
+            recs.remove(5);
+            proofs.remove(5);
+            for (i, line) in recs.iter_mut().enumerate() {
+                let mut r: Value = serde_json::from_str(line).unwrap();
+                r["seq"] = serde_json::json!(10 + i);
+                *line = canonical(&r);
+            }
+            for (i, p) in proofs.iter_mut().enumerate() {
+                let rest = p.split_once(' ').map_or("", |(_, r)| r).to_owned();
+                *p = format!("{} {rest}", 10 + i);
+            }
+            rechain(recs);
+        },
+        "not in the checkpoint's tree",
+    );
+    tamper(
+        "dropped-boundary",
+        &|recs, proofs| {
+            recs.remove(0);
+            proofs.remove(0);
+        },
+        "the record before the period is missing",
+    );
+    // Reordered: two records swapped (with their proofs), and swapped with the chain recomputed.
+    tamper(
+        "reordered",
+        &|recs, proofs| {
+            recs.swap(4, 5);
+            proofs.swap(4, 5);
+        },
+        "FAILED: seq",
+    );
+    tamper(
+        "reordered-and-rechained",
+        &|recs, proofs| {
+            let (a, b) = (recs[4].clone(), recs[5].clone());
+            let mut ra: Value = serde_json::from_str(&a).unwrap();
+            let mut rb: Value = serde_json::from_str(&b).unwrap();
+            let (sa, sb) = (ra["seq"].clone(), rb["seq"].clone());
+            ra["seq"] = sb;
+            rb["seq"] = sa;
+            recs[4] = canonical(&rb);
+            recs[5] = canonical(&ra);
+            let _ = proofs;
+            rechain(recs);
+        },
+        "not in the checkpoint's tree",
+    );
+}
+
+/// An `approval` member as the sink writes it on a sync record (src/record/evidence.rs), naming the
+/// snapshot `digest`.
+fn approval_member(digest: &str, revision: &str) -> Value {
+    serde_json::json!({
+        "verdict": "approved", "finding": null, "reason": "PR #7 approved by bob, dee",
+        "required": 2, "rules": {"required": 2}, "policy": {"required": 2}, "sources": ["change"],
+        "host": "github", "repository": "acme/deploy", "branch": "main", "base": null,
+        "revision": revision, "reviewed": revision, "pulls": [], "rulesInForce": {},
+        "directPushes": [], "fetchedAt": "2026-11-20T10:00:00.000Z", "snapshotDigest": digest,
+        "decided": "after-the-fact", "decision": null, "claimedApprovers": ["bob"],
+    })
+}
+
+/// Rewrites `sums` in `dir` as a careful forger would after changing files.
+fn recompute_sums(dir: &Path) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn approval_snapshots_are_verified_archived_and_exported_with_the_records_that_name_them() {
+    use sha2::{Digest, Sha256};
+    let tmp = tempfile::tempdir().unwrap();
+    // Eight records written by a sink; two of them then given the approval evidence the sink writes
+    // when an approvals rule covers the app (the emulated Git host is tests/it/approvals.rs's
+    // business), and the log chained again, as a new log.
+    let first = tmp.path().join("first");
+    let mut sink = Sink::start_with(&first, None, &[], None);
+    for i in 0..8 {
+        post(&sink, i);
+    }
+    // And the verification hook's verdict on CHG-101 (issue 22's record), after its syncs: the
+    // export's outcome of the change stays its last sync.
+    let report = serde_json::json!({"app": "shop1", "namespace": "shop", "changeId": "CHG-101",
+        "revision": "rev5", "final": true, "verification": {"verdict": "Successful",
+        "reason": "every check passed", "onFailure": "record", "within": "5m",
+        "startedAt": "2026-11-20T10:05:00Z", "finishedAt": "2026-11-20T10:06:00Z",
+        "checks": [{"name": "error-rate", "kind": "prometheus", "query": "rate(x[1m])",
+            "phase": "Successful", "measurements": [{"value": "0.01", "phase": "Successful",
+            "startedAt": "2026-11-20T10:05:30Z", "finishedAt": "2026-11-20T10:05:31Z"}]}]}});
+    let r = sink.http(
+        "POST",
+        "/v1/verifications",
+        &[],
+        report.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(terminate(&mut sink).success());
+    let mut records: Vec<Value> = read_log_lines(&first)
+        .iter()
+        .map(|l| {
+            let mut r: Value = serde_json::from_str(l).unwrap();
+            r.as_object_mut().unwrap().remove("hash");
+            r
+        })
+        .collect();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("snapshots")).unwrap();
+    let mut digests = Vec::new();
+    for (seq, answers) in [(3, "[1]"), (7, "[2]")] {
+        let bytes = format!("{{\"answers\":{answers},\"host\":\"github\"}}\n");
+        let digest = format!("{:x}", Sha256::digest(bytes.as_bytes()));
+        std::fs::write(data.join(format!("snapshots/{digest}.json")), bytes).unwrap();
+        let r = &mut records[seq - 1];
+        r["approval"] = approval_member(&digest, r["revision"].as_str().unwrap());
+        digests.push(digest);
+    }
+    chain(&data, &records);
+    split_into_segments(&data, &[1, 5]);
+    ok(sluice(&[
+        "audit",
+        "keygen",
+        "--name",
+        "ci.example/sluice",
+        "--out",
+        path(&tmp.path().join("k")),
+    ]));
+    let public = tmp.path().join("k.pub");
+    let key_file = tmp.path().join("k.key");
+    let mut sink = Sink::start_with(
+        &data,
+        None,
+        &["--checkpoint-key-file", path(&key_file)],
+        None,
+    );
+    assert!(terminate(&mut sink).success(), "{}", sink.stderr());
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--public-key", path(&public)];
+        args.extend_from_slice(extra);
+        sluice(&args)
+    };
+    let out = ok(verify(&["--data-dir", path(&data)]));
+    assert!(
+        out.contains("; 2 snapshots the records name, each with its digest"),
+        "{out}"
+    );
+    // Archived before the segments, and verified there: the sealed segment (seq 1-4) names the first.
+    let archive = tmp.path().join("archive");
+    ok(sluice(&[
+        "audit",
+        "archive",
+        "--data-dir",
+        path(&data),
+        "--archive",
+        path(&archive),
+    ]));
+    for d in &digests {
+        assert!(archive.join(format!("snapshots/{d}.json")).is_file(), "{d}");
+    }
+    let out = ok(verify(&["--archive", path(&archive)]));
+    assert!(out.contains("; 1 snapshots the records name"), "{out}");
+    // Export: the bundle carries both snapshots, and its recipe checks them.
+    let bundle = tmp.path().join("bundle");
+    let export = |out: &Path| {
+        sluice(&[
+            "audit",
+            "export",
+            "--data-dir",
+            path(&data),
+            "--public-key",
+            path(&public),
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            path(out),
+        ])
+    };
+    ok(export(&bundle));
+    let key = std::fs::read_to_string(&public).unwrap().trim().to_owned();
+    let script = recipe(&bundle);
+    let good = run_recipe(&script, &bundle, &key);
+    assert!(good.status.success(), "{}", text(&good));
+    let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("\"CHG-101\"")
+                && l.contains(",\"sync-succeeded\",\"\",\"2 6 9\"")),
+        "{csv}"
+    );
+    let snap = |dir: &Path, i: usize| dir.join(format!("snapshots/{}.json", digests[i]));
+    assert_eq!(
+        std::fs::read(snap(&bundle, 1)).unwrap(),
+        std::fs::read(snap(&data, 1)).unwrap()
+    );
+    // A snapshot changed in the bundle, SHA256SUMS recomputed: the recipe names it.
+    let original = std::fs::read(snap(&bundle, 0)).unwrap();
+    std::fs::write(snap(&bundle, 0), b"{\"answers\":[],\"host\":\"github\"}\n").unwrap();
+    recompute_sums(&bundle);
+    let out = run_recipe(&script, &bundle, &key);
+    assert!(
+        text(&out).contains(&format!(
+            "snapshots/{}.json is not the snapshot seq 3 names",
+            digests[0]
+        )),
+        "{}",
+        text(&out)
+    );
+    // Removed from the bundle: the recipe names the record.
+    std::fs::remove_file(snap(&bundle, 0)).unwrap();
+    recompute_sums(&bundle);
+    let out = run_recipe(&script, &bundle, &key);
+    assert!(
+        text(&out).contains(&format!(
+            "seq 3 names the snapshot {}, which is not in snapshots/",
+            digests[0]
+        )),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(snap(&bundle, 0), &original).unwrap();
+    recompute_sums(&bundle);
+    assert!(run_recipe(&script, &bundle, &key).status.success());
+    // The archive's copy changed, or deleted: `verify --archive` names it.
+    let archived = snap(&archive, 0);
+    let kept = std::fs::read(&archived).unwrap();
+    std::fs::write(&archived, b"{}\n").unwrap();
+    let out = verify(&["--archive", path(&archive)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "snapshots/{}.json: the content's SHA-256 is",
+            digests[0]
+        )) && text(&out).contains("the snapshot was changed"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&archived).unwrap();
+    let out = verify(&["--archive", path(&archive)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "record 3 of the archived segments names the snapshot {}",
+            digests[0]
+        )) && text(&out).contains("is not in the archive"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&archived, &kept).unwrap();
+    assert!(verify(&["--archive", path(&archive)]).status.success());
+    // The data directory's copy changed, or deleted: verify and export fail naming the record.
+    let local = snap(&data, 1);
+    let kept = std::fs::read(&local).unwrap();
+    std::fs::write(&local, b"{}\n").unwrap();
+    let out = verify(&["--data-dir", path(&data)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("record 7 names the snapshot {}", digests[1]))
+            && text(&out).contains("the snapshot was changed"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&local).unwrap();
+    let out = verify(&["--data-dir", path(&data)]);
+    assert!(
+        text(&out).contains(&format!("record 7 names the snapshot {}", digests[1])),
+        "{}",
+        text(&out)
+    );
+    let refused = tmp.path().join("refused");
+    let out = export(&refused);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!refused.exists(), "nothing partial under --out");
+    std::fs::write(&local, &kept).unwrap();
+    ok(verify(&["--data-dir", path(&data)]));
 }

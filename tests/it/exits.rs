@@ -93,6 +93,29 @@ impl World {
             &[],
         );
         assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
+        // A witness key, an inclusion proof of record 1, and records 1 and 2 as lines.
+        let witness = world.run(
+            &["witness", "keygen", "--name", "w.example", "--out", "wk"],
+            &[],
+        );
+        assert_eq!(witness.status.code(), Some(0), "{}", stderr(&witness));
+        let prove = world.run(
+            &[
+                "audit",
+                "prove",
+                "--seq",
+                "1",
+                "--data-dir",
+                "@data",
+                "--out",
+                "@proofs",
+            ],
+            &[],
+        );
+        assert_eq!(prove.status.code(), Some(0), "{}", stderr(&prove));
+        for (n, line) in text.lines().take(2).enumerate() {
+            std::fs::write(world.root.join(format!("rec{}", n + 1)), line).unwrap();
+        }
         world
     }
 
@@ -149,6 +172,10 @@ const SHOP: &str = "examples/shop/.sluice.yaml";
 const ALLOW: &str =
     r#"{"windows":[{"kind":"allow","schedule":"* * * * *","duration":"1h","applications":["*"]}]}"#;
 const DENY: &str = r#"{"windows":[{"kind":"deny","schedule":"* * * * *","duration":"1h","applications":["*"],"description":"always"}]}"#;
+/// A verification whose one check cannot reach its URL (port 9, discard: nothing listens): Error at
+/// once; `record` lets the sync stand, `fail-sync` fails the hook.
+const VERIFY_RECORD: &str = r#"{"within":"1m","onFailure":"record","checks":[{"name":"up","http":{"url":"http://127.0.0.1:9/"},"count":1,"consecutiveErrorLimit":0}]}"#;
+const VERIFY_FAIL: &str = r#"{"within":"1m","onFailure":"fail-sync","checks":[{"name":"up","http":{"url":"http://127.0.0.1:9/"},"count":1,"consecutiveErrorLimit":0}]}"#;
 
 /// Every command, each exit code it can give.
 fn table() -> Vec<Case> {
@@ -234,6 +261,29 @@ fn table() -> Vec<Case> {
             2,
             &["SLUICE_GUARD_POLICY", "sluice window check --policy FILE"],
         ),
+        // verify (the PostSync hook): the verdict stands, fails the sync, or the policy is unusable
+        Case {
+            env: &[
+                ("SLUICE_VERIFY_POLICY", VERIFY_RECORD),
+                ("SLUICE_APP", "shop"),
+            ],
+            ..case(&["verify"], 0, &[])
+        },
+        Case {
+            env: &[
+                ("SLUICE_VERIFY_POLICY", VERIFY_FAIL),
+                ("SLUICE_APP", "shop"),
+            ],
+            ..case(
+                &["verify"],
+                1,
+                &["verification Error", "onFailure: fail-sync"],
+            )
+        },
+        Case {
+            env: &[("SLUICE_VERIFY_POLICY", "{"), ("SLUICE_APP", "shop")],
+            ..case(&["verify"], 2, &["SLUICE_VERIFY_POLICY is not JSON"])
+        },
         // serve: refused before anything starts, or a log that does not verify
         case(
             &["serve", "--data-dir", "@s1"],
@@ -459,7 +509,128 @@ fn table() -> Vec<Case> {
                 "@bundle",
             ],
             2,
-            &["--public-key", "sluice audit keygen"],
+            &["nowhere.pub", "sluice audit keygen"],
+        ),
+        // audit rejudge, review, prove, check-proof
+        case(
+            &["audit", "rejudge", "1", "--data-dir", "@data"],
+            1,
+            &["no approval or ticket evidence"],
+        ),
+        case(
+            &["audit", "rejudge", "1", "--data-dir", "@empty"],
+            2,
+            &["has no audit log", "--data-dir"],
+        ),
+        case(
+            &[
+                "audit",
+                "review",
+                "CHG-1",
+                "--by",
+                "bo",
+                "--note",
+                "ok",
+                "--data-dir",
+                "@data",
+            ],
+            1,
+            &["no emergency change CHG-1"],
+        ),
+        case(
+            &[
+                "audit",
+                "review",
+                "CHG-1",
+                "--by",
+                "",
+                "--note",
+                "ok",
+                "--data-dir",
+                "@data",
+            ],
+            2,
+            &["--by is empty"],
+        ),
+        case(
+            &["audit", "prove", "--seq", "2", "--data-dir", "@data"],
+            0,
+            &[],
+        ),
+        case(
+            &["audit", "prove", "--seq", "99", "--data-dir", "@data"],
+            1,
+            &["--seq 99: not in the tree"],
+        ),
+        case(
+            &["audit", "prove", "--seq", "1", "--data-dir", "@empty"],
+            2,
+            &["has no audit log", "--data-dir"],
+        ),
+        case(
+            &[
+                "audit",
+                "check-proof",
+                "@proofs/1.tlog-proof",
+                "--record",
+                "@rec1",
+            ],
+            0,
+            &[],
+        ),
+        case(
+            &[
+                "audit",
+                "check-proof",
+                "@proofs/1.tlog-proof",
+                "--record",
+                "@rec2",
+            ],
+            1,
+            &["the inclusion proof does not verify"],
+        ),
+        case(
+            &[
+                "audit",
+                "check-proof",
+                "@nowhere.tlog-proof",
+                "--record",
+                "@rec1",
+            ],
+            2,
+            &["nowhere.tlog-proof"],
+        ),
+        // witness keygen, serve
+        case(
+            &["witness", "keygen", "--name", "w2.example", "--out", "@wk2"],
+            0,
+            &[],
+        ),
+        case(
+            &["witness", "keygen", "--name", "w.example", "--out", "@wk"],
+            1,
+            &["exists already"],
+        ),
+        case(
+            &["witness", "keygen", "--name", "a b", "--out", "@wk3"],
+            2,
+            &["--name"],
+        ),
+        case(
+            &[
+                "witness",
+                "serve",
+                "--state-dir",
+                "@wstate",
+                "--key-file",
+                "@wk.key",
+                "--log-key",
+                "@nowhere.pub",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            2,
+            &["nowhere.pub", "sluice audit keygen"],
         ),
         // lint-commit
         case(
@@ -585,28 +756,35 @@ fn every_command_exits_by_the_one_table_and_names_the_fix() {
         let Some(name) = line.split_whitespace().next() else {
             break;
         };
-        if name != "help" && !["audit", "window"].contains(&name) {
+        if name != "help" && !GROUPS.contains(&name) {
             assert!(commands.contains(name), "{name} has no exit-code case");
         }
     }
-    for sub in [
-        "audit verify",
-        "audit list",
-        "audit show",
-        "audit exceptions",
-        "audit keygen",
-        "audit archive",
-        "audit export",
-        "window check",
-    ] {
-        assert!(commands.contains(sub), "{sub} has no exit-code case");
+    // And every subcommand of each group, as its help lists them.
+    for group in GROUPS {
+        let help = String::from_utf8(world.run(&["help", group], &[]).stdout).unwrap();
+        let subs: Vec<&str> = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .map_while(|l| l.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .collect();
+        assert!(!subs.is_empty(), "sluice help {group} lists no commands");
+        for sub in subs {
+            let sub = format!("{group} {sub}");
+            assert!(commands.contains(&sub), "{sub} has no exit-code case");
+        }
     }
 }
+
+/// The commands that group subcommands.
+const GROUPS: [&str; 3] = ["audit", "window", "witness"];
 
 /// `generate`, `audit list`, …: the command a case runs.
 fn command_of(args: &[&str]) -> String {
     match args {
-        [group @ ("audit" | "window"), sub, ..] => format!("{group} {sub}"),
+        [group @ ("audit" | "window" | "witness"), sub, ..] => format!("{group} {sub}"),
         [one, ..] => (*one).to_owned(),
         [] => String::new(),
     }

@@ -19,6 +19,7 @@ const CASES: &[&str] = &[
     "guard",
     "long-app-name",
     "backup-options",
+    "verify",
 ];
 
 /// Kubernetes versions every golden case is validated against (besides its own `KUBE_VERSION`).
@@ -239,6 +240,77 @@ fn golden_backup_with_velero_options() {
 }
 
 #[test]
+fn golden_verification_hook_with_rbac() {
+    check_golden("verify");
+}
+
+/// The verification Job runs after the sync's resources (`PostSync`, which Argo CD runs once they are
+/// applied and healthy), after its RBAC (a lower wave), with a deadline of `within` plus 5 minutes;
+/// its Role reads exactly the rendered workloads.
+#[test]
+fn the_verification_hook_runs_after_the_sync_with_a_deadline() {
+    let hooks = hooks(&run_case("verify"));
+    let summary: Vec<(String, String, String)> = hooks
+        .iter()
+        .map(|h| {
+            let a = &h["metadata"]["annotations"];
+            (
+                h["kind"].as_str().unwrap().to_owned(),
+                a["argocd.argoproj.io/hook"].as_str().unwrap().to_owned(),
+                a["argocd.argoproj.io/sync-wave"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("ServiceAccount", "PostSync", "0"),
+        ("Role", "PostSync", "0"),
+        ("RoleBinding", "PostSync", "1"),
+        ("Job", "PostSync", "2"),
+    ];
+    let expect: Vec<(String, String, String)> = expect
+        .iter()
+        .map(|(k, h, w)| ((*k).to_owned(), (*h).to_owned(), (*w).to_owned()))
+        .collect();
+    assert_eq!(summary, expect);
+    let job = &hooks[3];
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 15 * 60 + 300);
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "shop-sluice-verify");
+    assert_eq!(pod["containers"][0]["args"], serde_json::json!(["verify"]));
+    let env = |name: &str| {
+        pod["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        env("SLUICE_COMMIT"),
+        "4f2c9e81b7a04d5e9c3f6a1b2d8e7f9012345678"
+    );
+    let workloads: Value =
+        serde_json::from_str(env("SLUICE_VERIFY_WORKLOADS").as_str().unwrap()).unwrap();
+    assert_eq!(workloads.as_array().unwrap().len(), 2, "{workloads}");
+    let role = &hooks[1];
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"], "verbs": ["get"]},
+            {"apiGroups": ["apps"], "resources": ["statefulsets"], "resourceNames": ["cache"], "verbs": ["get"]}
+        ])
+    );
+    let binding = &hooks[2];
+    assert_eq!(binding["subjects"][0]["name"], "shop-sluice-verify");
+    assert_eq!(binding["roleRef"]["name"], "shop-sluice-verify");
+}
+
+#[test]
 fn every_case_validates_against_kubernetes_and_velero_schemas() {
     for case in CASES {
         validate_schemas(case);
@@ -389,11 +461,14 @@ fn every_hook_has_the_common_labels_valid_names_and_no_needless_token() {
                         let pod = &hook["spec"]["template"]["spec"];
                         assert_eq!(pod["restartPolicy"], "Never", "{what}");
                         let needs_api = pod["serviceAccountName"].is_string();
-                        assert_eq!(
-                            pod["automountServiceAccountToken"].as_bool(),
-                            if needs_api { None } else { Some(false) },
-                            "{what}"
-                        );
+                        let mount = pod["automountServiceAccountToken"].as_bool();
+                        // With an account: its token (by default, or said outright where the account
+                        // itself mounts none, as the verification hook's); without: none.
+                        if needs_api {
+                            assert_ne!(mount, Some(false), "{what}");
+                        } else {
+                            assert_eq!(mount, Some(false), "{what}");
+                        }
                     }
                 }
             }

@@ -1290,7 +1290,9 @@ fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
         json!([
             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "argocd-notifications-controller"}}},
             {"namespaceSelector": {}, "podSelector": {"matchLabels": {
-                "app.kubernetes.io/managed-by": "sluice", "app.kubernetes.io/component": "guard"}}}
+                "app.kubernetes.io/managed-by": "sluice", "app.kubernetes.io/component": "guard"}}},
+            {"namespaceSelector": {}, "podSelector": {"matchLabels": {
+                "app.kubernetes.io/managed-by": "sluice", "app.kubernetes.io/component": "verify"}}}
         ])
     );
     // The notifications controller of the stock install carries the label admitted.

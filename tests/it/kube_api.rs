@@ -27,7 +27,8 @@
 //!   answer is kept ([`KubeApi::token_reviews`]) so the tests validate them against the Kubernetes JSON
 //!   schemas;
 //! - [`KubeApi::drop_watches`] cuts every open watch without the terminating chunk (a dropped
-//!   connection), [`KubeApi::compact`] forgets the changes so far (etcd compaction).
+//!   connection), [`KubeApi::compact`] forgets the changes so far (etcd compaction), and
+//!   [`KubeApi::forbid`] answers every request 403 with the `Status` RBAC gives (a Role taken away).
 //!
 //! The Applications are written in the shapes Argo CD writes (pkg/apis/application/v1alpha1/types.go):
 //! `operationState` with `operation` (`sync`, `initiatedBy`, `info`), `phase`, `syncResult`
@@ -61,12 +62,17 @@ struct Store {
     compacted_below: u64,
     drop_generation: u64,
     snapshots: HashMap<String, (u64, Vec<Value>)>,
-    /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `tokenreview`.
+    /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `get PATH`,
+    /// `tokenreview`.
     requests: Vec<String>,
     /// Tokens issued: token → (namespace, `ServiceAccount`, pod, audiences).
     tokens: HashMap<String, (String, String, String, Vec<String>)>,
     /// Every `TokenReview` answered: (request, response).
     token_reviews: Vec<(Value, Value)>,
+    /// Every request is answered 403 (the service account lost its Role).
+    forbidden: bool,
+    /// Other objects (workloads, `AnalysisRuns`), by their REST path.
+    resources: BTreeMap<String, Value>,
 }
 
 /// The API server's own audience, which a token review without `spec.audiences` checks against.
@@ -254,6 +260,12 @@ impl KubeApi {
         respond(conn, 201, &response)
     }
 
+    /// From now on every request is 403 Forbidden (`false`: allowed again); open watches are cut.
+    pub fn forbid(&self, on: bool) {
+        self.state.0.lock().unwrap().forbidden = on;
+        self.drop_watches();
+    }
+
     /// The requests served so far, one line each.
     pub fn requests(&self) -> Vec<String> {
         self.state.0.lock().unwrap().requests.clone()
@@ -298,7 +310,16 @@ impl KubeApi {
             if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
                 return;
             }
-            let keep_open = if authorized && method == "POST" {
+            let forbidden = self.state.0.lock().unwrap().forbidden;
+            let keep_open = if forbidden {
+                let body = status(
+                    403,
+                    "Forbidden",
+                    "applications.argoproj.io is forbidden: User \"system:serviceaccount:argocd:sluice-sink\" \
+                     cannot list resource \"applications\" in API group \"argoproj.io\" at the cluster scope",
+                );
+                respond(&mut conn, 403, &body)
+            } else if authorized && method == "POST" {
                 if target.split('?').next() == Some("/apis/authentication.k8s.io/v1/tokenreviews") {
                     self.token_review(&mut conn, &body)
                 } else {
@@ -321,6 +342,86 @@ impl KubeApi {
         }
     }
 
+    /// Creates or replaces an object other than an Application (a Deployment, a Rollout, an
+    /// `AnalysisRun`, …), served at its REST path for `get`, and in its collection for `list` with a
+    /// `key=value` label selector, as the API server serves them.
+    pub fn put_object(&self, mut obj: Value) {
+        let mut store = self.state.0.lock().unwrap();
+        store.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(store.rv.to_string());
+        let path = object_path(&obj);
+        store.resources.insert(path, obj);
+    }
+
+    /// Answers `get` and `list` of the other objects; `None` when the path is not theirs.
+    fn resource(
+        &self,
+        conn: &mut TcpStream,
+        path: &str,
+        query: &HashMap<&str, &str>,
+    ) -> Option<bool> {
+        const COLLECTIONS: [&str; 5] = [
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "rollouts",
+            "analysisruns",
+        ];
+        if !path.starts_with("/apis/") {
+            return None;
+        }
+        let mut store = self.state.0.lock().unwrap();
+        if let Some(obj) = store.resources.get(path).cloned() {
+            store.requests.push(format!("get {path}"));
+            drop(store);
+            return Some(respond(conn, 200, &obj));
+        }
+        if !path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| COLLECTIONS.contains(&last))
+        {
+            store.requests.push(format!("get {path} -> 404"));
+            drop(store);
+            let body = status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+            return Some(respond(conn, 404, &body));
+        }
+        let selector = query
+            .get("labelSelector")
+            .map(|s| s.replace("%3D", "=").replace("%3d", "="));
+        let prefix = format!("{path}/");
+        let items: Vec<Value> = store
+            .resources
+            .iter()
+            .filter(|(p, _)| p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
+            .map(|(_, o)| o)
+            .filter(|o| {
+                selector.as_deref().is_none_or(|sel| {
+                    sel.split(',').all(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        o["metadata"]["labels"][k] == v
+                    })
+                })
+            })
+            .cloned()
+            .collect();
+        let rv = store.rv.to_string();
+        store.requests.push(format!(
+            "list {path}?labelSelector={}",
+            selector.unwrap_or_default()
+        ));
+        drop(store);
+        Some(respond(
+            conn,
+            200,
+            &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+        ))
+    }
+
     /// Answers one request; false when the connection must close.
     fn route(&self, conn: &mut TcpStream, target: &str) -> bool {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -328,6 +429,11 @@ impl KubeApi {
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .collect();
+        if !path.ends_with("/applications") {
+            if let Some(done) = self.resource(conn, path, &query) {
+                return done;
+            }
+        }
         let namespace = match path
             .strip_prefix("/apis/argoproj.io/v1alpha1/")
             .map(|p| p.split('/').collect::<Vec<_>>())
@@ -505,6 +611,18 @@ impl KubeApi {
     }
 }
 
+/// The REST path of an object: `/apis/GROUP/VERSION/namespaces/NS/PLURAL/NAME`.
+pub fn object_path(obj: &Value) -> String {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    format!(
+        "/apis/{}/namespaces/{}/{plural}/{}",
+        obj["apiVersion"].as_str().unwrap_or(""),
+        obj["metadata"]["namespace"].as_str().unwrap_or(""),
+        obj["metadata"]["name"].as_str().unwrap_or("")
+    )
+}
+
 /// A `metav1.Status` as the API server writes it.
 fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -549,6 +667,9 @@ pub enum SyncKind {
     Rollback,
     /// A sync of an app whose source sets `helm` (rendered by Helm, not the plugin): no hooks.
     Helm,
+    /// A sync that failed: `phase: Failed`, and not in `status.history` (Argo CD records successful
+    /// syncs only there).
+    Failed,
 }
 
 /// A cluster of Applications on the emulated API, and the syncs made on them.
@@ -565,13 +686,20 @@ impl Cluster {
         for i in 0..apps {
             api.put(application(&format!("app-{i}"), "argocd"));
         }
-        // Operation times start now, one second apart: each sync has its own startedAt.
-        let clock = chrono::Utc::now();
+        // Operation times start an hour from now, one second apart: each sync has its own startedAt,
+        // and every sync a test makes is after the sink started, however long that took (what
+        // finished before the sink first started is imported as from before sluice; see `rewind`).
+        let clock = chrono::Utc::now() + chrono::TimeDelta::hours(1);
         Cluster {
             api,
             syncs: Vec::new(),
             clock,
         }
+    }
+
+    /// Moves the operation clock to `at`: the syncs made next happened then.
+    pub fn set_clock(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        self.clock = at;
     }
 
     fn tick(&mut self) -> String {
@@ -631,8 +759,14 @@ impl Cluster {
         }
         let source = app["spec"]["source"].clone();
         app.as_object_mut().unwrap().remove("operation");
-        app["status"]["operationState"]["phase"] = json!("Succeeded");
-        app["status"]["operationState"]["message"] = json!("successfully synced (all tasks run)");
+        let failed = kind == SyncKind::Failed;
+        app["status"]["operationState"]["phase"] =
+            json!(if failed { "Failed" } else { "Succeeded" });
+        app["status"]["operationState"]["message"] = json!(if failed {
+            "one or more objects failed to apply (dry run)"
+        } else {
+            "successfully synced (all tasks run)"
+        });
         app["status"]["operationState"]["finishedAt"] = json!(finished);
         app["status"]["operationState"]["syncResult"] =
             json!({"resources": resources, "revision": revision, "source": source});
@@ -643,7 +777,7 @@ impl Cluster {
         } else {
             "Plugin"
         });
-        if kind != SyncKind::Selective {
+        if kind != SyncKind::Selective && !failed {
             // A selective sync is "not recorded in the history" (Argo CD docs, selective_sync.md).
             let history = app["status"]["history"].as_array_mut().unwrap();
             let id = history.last().map_or(0, |h| h["id"].as_i64().unwrap()) + 1;

@@ -170,6 +170,25 @@ impl Sink {
         shell_prefix: Option<&str>,
         stderr: Option<Stdio>,
     ) -> Sink {
+        Sink::start_within(
+            data_dir,
+            token,
+            extra,
+            shell_prefix,
+            stderr,
+            Duration::from_secs(20),
+        )
+    }
+
+    /// As `start_logging`, waiting up to `bound` for /healthz (a large log is verified first).
+    pub fn start_within(
+        data_dir: &Path,
+        token: Option<&str>,
+        extra: &[&str],
+        shell_prefix: Option<&str>,
+        stderr: Option<Stdio>,
+        bound: Duration,
+    ) -> Sink {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let stderr_path = data_dir.with_extension(format!("stderr-{port}"));
@@ -220,7 +239,7 @@ impl Sink {
             data_dir: data_dir.to_path_buf(),
             stderr_path,
         };
-        sink.wait_healthy();
+        sink.wait_healthy(bound);
         sink
     }
 
@@ -245,8 +264,8 @@ impl Sink {
         None
     }
 
-    fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    fn wait_healthy(&mut self, bound: Duration) {
+        let deadline = Instant::now() + bound;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("sluice serve exited with {status}: {}", self.stderr());
@@ -520,4 +539,119 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     HEAVY
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Builds the Go program in tests/go/<name> (its own module: Debian's Go sources under
+/// /usr/share/gocode, offline) once per run; returns the binary.
+pub fn go_tool(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, bin)) = built.iter().find(|(n, _)| n == name) {
+        return bin.clone();
+    }
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-go"));
+    let bin = work.join(name);
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(project_root().join("tests/go").join(name))
+        .env("GOCACHE", work.join("gocache"))
+        .env("GOPATH", work.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GO111MODULE", "on")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .expect("go is required (tests/run installs golang-go and golang-golang-x-mod-dev)");
+    assert!(
+        out.status.success(),
+        "go build tests/go/{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push((name.to_owned(), bin.clone()));
+    bin
+}
+
+/// A running `sluice witness serve` on 127.0.0.1 (it binds port 0 and logs its address); killed
+/// (SIGKILL) when dropped.
+pub struct WitnessServer {
+    pub child: Child,
+    pub url: String,
+    pub stderr_path: PathBuf,
+}
+
+impl WitnessServer {
+    /// Starts a witness with key `key_file` over `state_dir`, cosigning the logs of `log_keys`.
+    pub fn start(state_dir: &Path, key_file: &Path, log_keys: &[&Path]) -> WitnessServer {
+        let stderr_path = state_dir.with_extension("stderr");
+        let mut args: Vec<String> = vec![
+            "witness".into(),
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--state-dir".into(),
+            state_dir.display().to_string(),
+            "--key-file".into(),
+            key_file.display().to_string(),
+        ];
+        for k in log_keys {
+            args.push("--log-key".into());
+            args.push(k.display().to_string());
+        }
+        let child = Command::new(bin())
+            .args(&args)
+            .env("SLUICE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn sluice witness serve");
+        let mut w = WitnessServer {
+            child,
+            url: String::new(),
+            stderr_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = w.child.try_wait().expect("try_wait") {
+                panic!("sluice witness serve exited with {status}: {}", w.stderr());
+            }
+            let log = w.stderr();
+            if let Some(addr) = log
+                .lines()
+                .find(|l| l.contains("witness listening"))
+                .and_then(|l| l.split("addr=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+            {
+                w.url = format!("http://{addr}");
+                return w;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the witness did not start: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The witness's address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// What the witness wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for WitnessServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -225,7 +225,7 @@ fn a_guard_reports_with_its_serviceaccount_token_for_its_own_namespace_only() {
     assert_eq!(other.status, 403, "{}", other.body);
     assert!(
         other.body.contains(
-            "a guard of namespace \\\"shop\\\" may report only for apps deployed to \\\"shop\\\""
+            "a hook Job of namespace \\\"shop\\\" may act only for apps deployed to \\\"shop\\\""
         ),
         "{}",
         other.body
@@ -358,6 +358,153 @@ fn the_guard_binary_reports_with_the_token_file_of_its_job() {
     // decides (a failed report never fails the guard).
     let out = guard("payments");
     assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+    assert_eq!(sink.log_lines().len(), 1);
+}
+
+/// The verify hook's verdict (`POST /v1/verifications`), as `sluice verify` sends it.
+fn verification_report(namespace: &str) -> String {
+    json!({"app": "shop", "namespace": namespace, "changeId": "CHG-1", "revision": "abc1234",
+        "final": true, "verification": {"verdict": "Successful", "reason": "every check passed",
+            "onFailure": "record", "within": "5m", "startedAt": "2026-11-20T10:05:00Z",
+            "finishedAt": "2026-11-20T10:06:00Z", "checks": []}})
+    .to_string()
+}
+
+/// The other routes hook Jobs call are scoped as `/v1/guard` is: the guard's question
+/// (`POST /v1/decide`, issue 24/26) and the verify hook's verdict (`POST /v1/verifications`, issue 22)
+/// take a Job's token only for its own namespace; a review (`POST /v1/reviews`) is a person's, with the
+/// write token; the log's checkpoint and tiles (`GET /v1/log/…`, issue 20) take the read token.
+#[test]
+fn the_hook_routes_take_a_jobs_token_for_its_own_namespace_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = KubeApi::start();
+    let sink = guarded_sink(dir.path(), &api);
+    let verify = api.issue_token("shop", "shop-sluice-verify", "shop-verify-9x2", &["sluice"]);
+    let as_verify = format!("Bearer {verify}");
+    let auth = [("Authorization", as_verify.as_str())];
+
+    // The verdict for its own namespace is recorded; for another namespace's app it is refused.
+    let ok = sink.http(
+        "POST",
+        "/v1/verifications",
+        &auth,
+        verification_report("shop").as_bytes(),
+    );
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    let other = sink.http(
+        "POST",
+        "/v1/verifications",
+        &auth,
+        verification_report("payments").as_bytes(),
+    );
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert!(
+        other.body.contains("may act only for apps deployed to"),
+        "{}",
+        other.body
+    );
+    assert_eq!(
+        sink.log_lines().len(),
+        1,
+        "only the verdict for its own namespace"
+    );
+    assert!(sink.log_lines()[0].contains("\"event\":\"verification\""));
+
+    // The guard's question: refused for another namespace before anything is decided; for its own
+    // namespace it passes the check and is read (this one lacks the window decision: 400, not 401 or
+    // 403, and no Git host is asked).
+    let question = |namespace: &str| {
+        json!({"app": "shop", "namespace": namespace, "project": "default", "clusters": [],
+            "revision": "abc1234", "approvals": {"required": 1}})
+        .to_string()
+    };
+    let refused = sink.http("POST", "/v1/decide", &auth, question("payments").as_bytes());
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let passed = sink.http("POST", "/v1/decide", &auth, question("shop").as_bytes());
+    assert_eq!(passed.status, 400, "{}", passed.body);
+    assert!(passed.body.contains("window"), "{}", passed.body);
+    // The write token does not ask for a guard here (guard tokens are reviewed).
+    let w = format!("Bearer {WRITE}");
+    let write = [("Authorization", w.as_str())];
+    assert_eq!(
+        sink.http("POST", "/v1/decide", &write, question("shop").as_bytes())
+            .status,
+        401
+    );
+    assert_eq!(
+        sink.http(
+            "POST",
+            "/v1/verifications",
+            &write,
+            verification_report("shop").as_bytes()
+        )
+        .status,
+        401
+    );
+
+    // A review is not a Job's to record: its token is refused; the write token gets past the check
+    // (this sink records no reviews: 404).
+    let review = json!({"changeId": "CHG-9", "by": "bo", "note": "checked"}).to_string();
+    let by_job = sink.http("POST", "/v1/reviews", &auth, review.as_bytes());
+    assert_eq!(by_job.status, 401, "{}", by_job.body);
+    assert_eq!(
+        sink.http("POST", "/v1/reviews", &write, review.as_bytes())
+            .status,
+        404
+    );
+
+    // The log's checkpoint: the read token only (404: none signed yet).
+    let r = format!("Bearer {READ}");
+    assert_eq!(
+        sink.http("GET", "/v1/log/checkpoint", &[("Authorization", &r)], b"")
+            .status,
+        404
+    );
+    for who in [&w, &as_verify] {
+        assert_eq!(
+            sink.http("GET", "/v1/log/checkpoint", &[("Authorization", who)], b"")
+                .status,
+            401
+        );
+    }
+    assert_eq!(sink.log_lines().len(), 1, "nothing else was written");
+    validate_token_reviews(dir.path(), &api.token_reviews());
+}
+
+/// The real verify binary, as its Job runs it: the projected token file, read for every report.
+#[test]
+fn the_verify_binary_reports_with_the_token_file_of_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = KubeApi::start();
+    let sink = guarded_sink(dir.path(), &api);
+    let token_file = dir.path().join("token");
+    std::fs::write(
+        &token_file,
+        api.issue_token("shop", "shop-sluice-verify", "shop-verify-1", &["sluice"]),
+    )
+    .unwrap();
+    // One check that cannot reach its URL (port 9: nothing listens): an Error verdict, recorded.
+    let policy = r#"{"within":"1m","onFailure":"record","checks":[{"name":"up","http":{"url":"http://127.0.0.1:9/"},"count":1,"consecutiveErrorLimit":0}]}"#;
+    let verify = |namespace: &str| {
+        Command::new(bin())
+            .arg("verify")
+            .env_clear()
+            .env("SLUICE_VERIFY_POLICY", policy)
+            .env("SLUICE_APP", "shop")
+            .env("SLUICE_NAMESPACE", namespace)
+            .env("SLUICE_COMMIT", "abc1234")
+            .env("SLUICE_SINK_URL", format!("http://{}", sink.addr))
+            .env("SLUICE_REPORT_TOKEN_FILE", &token_file)
+            .output()
+            .unwrap()
+    };
+    let out = verify("shop");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sink.log_lines().len(), 1, "{}", stderr(&out));
+    assert!(sink.log_lines()[0].contains("\"event\":\"verification\""));
+    // The same Job's token for another namespace's app: refused, nothing recorded.
+    let out = verify("payments");
     assert!(stderr(&out).contains("403"), "{}", stderr(&out));
     assert_eq!(sink.log_lines().len(), 1);
 }

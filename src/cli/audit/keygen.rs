@@ -4,7 +4,7 @@
 
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
-use crate::evidence::checkpoint::SigningKey;
+use crate::evidence::note::{KeyKind, SigningKey};
 use clap::Args;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,9 +28,20 @@ pub(in crate::cli) struct KeygenArgs {
 ///
 /// The name is not valid (usage), a file exists already or cannot be written.
 pub(super) fn run(args: &KeygenArgs) -> Result<Exit> {
-    let key = SigningKey::generate(&args.name).map_err(|e| Error::Usage(format!("--name: {e}")))?;
+    let key = SigningKey::generate(&args.name, KeyKind::Log)
+        .map_err(|e| Error::Usage(format!("--name: {e}")))?;
+    write_pair(&key, &args.out)
+}
+
+/// Writes `key` as `out.key` (0600) and its public key as `out.pub`, neither existing before, and
+/// prints the public key.
+///
+/// # Errors
+///
+/// A file exists already or cannot be written.
+pub(in crate::cli) fn write_pair(key: &SigningKey, out: &Path) -> Result<Exit> {
     let with = |ext: &str| {
-        let mut path = args.out.clone().into_os_string();
+        let mut path = out.to_path_buf().into_os_string();
         path.push(ext);
         PathBuf::from(path)
     };

@@ -5,7 +5,7 @@
 
 use super::table::{self, confirms, decision, initiated_by, short, text};
 use crate::record::{confirm, Body, Gate, Record};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Columns of the CSV export, in order.
 pub const CSV_COLUMNS: [&str; 23] = [
@@ -34,12 +34,18 @@ pub const CSV_COLUMNS: [&str; 23] = [
     "hash",
 ];
 
-/// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled).
+/// The records as CSV (RFC 4180: CRLF line ends, fields with `,` `"` CR or LF quoted, `"` doubled). A
+/// cell a spreadsheet would take for a formula gets a leading `'` (OWASP's rule, as the export's).
 pub fn to_csv(records: &[Record]) -> String {
     let mut out = String::new();
     push_csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
     for r in records {
-        push_csv_row(&mut out, csv_row(r).into_iter());
+        push_csv_row(
+            &mut out,
+            csv_row(r)
+                .into_iter()
+                .map(|c| crate::evidence::export::neutralise(&c).into_owned()),
+        );
     }
     out
 }
@@ -73,6 +79,31 @@ fn csv_row(r: &Record) -> [String; 23] {
             String::new(),
             hash,
         ],
+        Body::Verify(v) => [
+            seq,
+            v.received_at.clone(),
+            v.event.clone(),
+            v.app.name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            text(v.destination.namespace.as_deref()).into(),
+            text(v.revision.as_deref()).into(),
+            verdict_of(v).into(),
+            String::new(),
+            text(v.verification.started_at.as_deref()).into(),
+            text(v.verification.finished_at.as_deref()).into(),
+            String::new(),
+            text(v.change_id.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            hash,
+        ],
         Body::Guard(g) => [
             seq,
             g.received_at.clone(),
@@ -96,6 +127,31 @@ fn csv_row(r: &Record) -> [String; 23] {
             String::new(),
             String::new(),
             decision(g).into(),
+            hash,
+        ],
+        Body::Review(v) => [
+            seq,
+            v.received_at.clone(),
+            v.event.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            v.by.clone(),
+            v.change_id.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            reviewed(v).into(),
             hash,
         ],
         Body::Confirmation(c) => [
@@ -126,6 +182,20 @@ fn csv_row(r: &Record) -> [String; 23] {
     }
 }
 
+/// A review as the decision column shows it.
+fn reviewed(v: &crate::record::Review) -> &'static str {
+    if v.late {
+        "reviewed late"
+    } else {
+        "reviewed"
+    }
+}
+
+/// The verdict of a verification record, for the PHASE column.
+fn verdict_of(v: &crate::record::VerificationRecord) -> &str {
+    v.verification.verdict.as_deref().unwrap_or("(no verdict)")
+}
+
 fn push_csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
     for (i, f) in fields.enumerate() {
         if i > 0 {
@@ -154,6 +224,8 @@ pub fn to_table(records: &[Record]) -> String {
             let (phase, by) = match b {
                 Body::Sync(s) => (text(s.phase.as_deref()).to_owned(), initiated_by(s)),
                 Body::Guard(g) => (decision(g).to_owned(), ""),
+                Body::Review(v) => (reviewed(v).to_owned(), v.by.as_str()),
+                Body::Verify(v) => (verdict_of(v).to_owned(), ""),
                 Body::Confirmation(c) => (confirms(c), ""),
             };
             vec![
@@ -209,7 +281,23 @@ pub fn to_wide_table(records: &[Record]) -> String {
                     String::new(),
                     "",
                 ),
+                Body::Review(v) => (
+                    "",
+                    reviewed(v).to_owned(),
+                    "",
+                    v.by.as_str(),
+                    String::new(),
+                    "",
+                ),
                 Body::Confirmation(c) => ("", confirms(c), "", "", String::new(), ""),
+                Body::Verify(v) => (
+                    text(v.destination.namespace.as_deref()),
+                    verdict_of(v).to_owned(),
+                    "",
+                    "",
+                    String::new(),
+                    "",
+                ),
             };
             vec![
                 r.seq.to_string(),
@@ -230,11 +318,19 @@ pub fn to_wide_table(records: &[Record]) -> String {
     table::aligned(&header, rows)
 }
 
-/// The columns of the exceptions listing (`unconfirmed`: the webhook records the watch never
-/// confirmed); `wide` adds the destination namespace and the phase, and gives the full revision.
+/// The findings `audit exceptions` lists beside a record: its gate exceptions and what its approvals
+/// and ticket lack, the review its emergency awaits (`reviews`: on the emergency's first record), and
+/// `unconfirmed` for a webhook record the Application watch never confirmed (`unconfirmed`).
+pub struct Findings<'a> {
+    pub reviews: &'a HashMap<u64, String>,
+    pub unconfirmed: &'a BTreeSet<u64>,
+}
+
+/// The columns of the exceptions listing; `wide` adds the destination namespace and the phase (or
+/// the guard's decision), and gives the full revision.
 fn exception_rows(
     records: &[Record],
-    unconfirmed: &BTreeSet<u64>,
+    found: &Findings,
     wide: bool,
 ) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let mut header = vec!["SEQ", "RECEIVED", "APP"];
@@ -246,57 +342,77 @@ fn exception_rows(
     header.extend(["REVISION", "CHANGE", "VIA", "HOOKS", "EXCEPTIONS"]);
     let rows = records
         .iter()
-        .filter_map(|r| match &r.body {
-            Body::Sync(s) => Some((r.seq, s)),
-            Body::Guard(_) | Body::Confirmation(_) => None,
-        })
-        .map(|(seq, s)| {
-            let (hooks, mut exceptions) = match s.gate.as_present() {
-                Some(Some(g)) => (hooks_ran(g), g.exceptions.clone()),
-                _ => (String::new(), Vec::new()),
+        .filter_map(|r| {
+            let (via, hooks, change, namespace, phase) = match &r.body {
+                Body::Sync(s) => (
+                    s.via.as_present().cloned().unwrap_or_default(),
+                    match s.gate.as_present() {
+                        Some(Some(g)) => hooks_ran(g),
+                        _ => String::new(),
+                    },
+                    s.change_id.clone().or_else(|| s.emergency.clone()),
+                    text(s.destination.namespace.as_deref()),
+                    text(s.phase.as_deref()),
+                ),
+                Body::Guard(g) => (
+                    String::new(),
+                    String::new(),
+                    g.change_id.clone().or_else(|| g.emergency.clone()),
+                    text(g.destination.namespace.as_deref()),
+                    decision(g),
+                ),
+                // A verification record's own copy has no finding (its sync record carries it); a
+                // confirmation is the watch's witness, not a change.
+                Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => return None,
             };
-            if unconfirmed.contains(&seq) {
+            let mut exceptions: Vec<String> = crate::record::findings::findings(r)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            exceptions.extend(found.reviews.get(&r.seq).cloned());
+            if found.unconfirmed.contains(&r.seq) {
                 exceptions.push(confirm::UNCONFIRMED.to_owned());
             }
-            let exceptions = exceptions.join(",");
-            let revision = s.revision.as_deref().unwrap_or("");
-            let mut row = vec![seq.to_string(), s.received_at.clone(), s.app.name.clone()];
+            let b = &r.body;
+            let revision = b.revision().unwrap_or("");
+            let mut row = vec![
+                r.seq.to_string(),
+                b.received_at().to_owned(),
+                b.app_name().to_owned(),
+            ];
             if wide {
                 row.extend([
-                    text(s.destination.namespace.as_deref()).to_owned(),
-                    s.event.clone(),
-                    text(s.phase.as_deref()).to_owned(),
+                    namespace.to_owned(),
+                    b.event().to_owned(),
+                    phase.to_owned(),
                     revision.to_owned(),
                 ]);
             } else {
                 row.extend([
-                    s.event.clone(),
+                    b.event().to_owned(),
                     revision.get(..12).unwrap_or(revision).to_owned(),
                 ]);
             }
-            row.extend([
-                s.change_id.clone().unwrap_or_default(),
-                s.via.as_present().cloned().unwrap_or_default(),
-                hooks,
-                exceptions,
-            ]);
-            row
+            row.extend([change.unwrap_or_default(), via, hooks, exceptions.join(",")]);
+            Some(row)
         })
         .collect();
     (header, rows)
 }
 
 /// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, and why the gate was skipped (`wide`: also where it went,
-/// its phase and the full revision).
-pub fn exceptions_table(records: &[Record], unconfirmed: &BTreeSet<u64>, wide: bool) -> String {
-    let (header, rows) = exception_rows(records, unconfirmed, wide);
+/// the sink learnt of it, which hooks ran, why the gate was skipped, what the approvals and the ticket
+/// lack, the emergencies awaiting review, and the webhook records the watch never confirmed (`wide`:
+/// also where it went, its phase and the full revision).
+pub fn exceptions_table(records: &[Record], found: &Findings, wide: bool) -> String {
+    let (header, rows) = exception_rows(records, found, wide);
     table::aligned(&header, rows)
 }
 
-/// The wide exceptions listing as RFC 4180 CSV, with the column names of the JSON records.
-pub fn exceptions_csv(records: &[Record], unconfirmed: &BTreeSet<u64>) -> String {
-    let (_, rows) = exception_rows(records, unconfirmed, true);
+/// The wide exceptions listing as RFC 4180 CSV, with the column names of the JSON records (formula
+/// cells neutralised as in [`to_csv`]).
+pub fn exceptions_csv(records: &[Record], found: &Findings) -> String {
+    let (_, rows) = exception_rows(records, found, true);
     let mut out = String::new();
     push_csv_row(
         &mut out,
@@ -317,7 +433,11 @@ pub fn exceptions_csv(records: &[Record], unconfirmed: &BTreeSet<u64>) -> String
         .map(|c| (*c).to_owned()),
     );
     for row in rows {
-        push_csv_row(&mut out, row.into_iter());
+        push_csv_row(
+            &mut out,
+            row.into_iter()
+                .map(|c| crate::evidence::export::neutralise(&c).into_owned()),
+        );
     }
     out
 }
@@ -351,7 +471,9 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Confirmation(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                unreachable!("an event body")
+            }
         }
     }
 

@@ -1,23 +1,32 @@
-//! `sluice audit verify|list|show|exceptions|keygen|archive|export`: the audit log for auditors and
+//! `sluice audit verify|list|show|exceptions|rejudge|review|keygen|archive|export`: the audit log for auditors and
 //! operators (docs/audit-log.md); verify, list, show and exceptions read a data directory or a running
 //! sink (`--server`).
 
+mod approvals;
 mod archive;
 mod exceptions;
 mod export;
-mod keygen;
+pub(super) mod keygen;
 mod list;
 mod listing;
+mod proofs;
+mod prove;
+mod rejudge;
 mod report;
+mod review;
 mod show;
 mod since;
 mod source;
 mod table;
+mod tickets;
+mod verification;
 mod verify;
 
 use super::error::{Error, Exit, Result};
+
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
+pub(super) use verify::read_public_key;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AuditCommand {
@@ -28,14 +37,26 @@ pub(super) enum AuditCommand {
     List(list::ListArgs),
     /// Show the whole story of one change: syncs, approvals, windows, backups, rollback commands.
     Show(show::ShowArgs),
-    /// List the syncs that skipped the gate (guard, backup, migrations) and why.
+    /// List the syncs that skipped the gate (guard, backup, migrations), that the Git host's approvals
+    /// or the change ticket do not back, and the emergencies awaiting their review, and why.
     Exceptions(exceptions::ExceptionsArgs),
+    /// Judge a record's approvals and ticket again from their stored snapshots alone, and compare with
+    /// the verdicts it records.
+    Rejudge(rejudge::RejudgeArgs),
+    /// Record the post-implementation review of an emergency change.
+    Review(review::ReviewArgs),
     /// Make an Ed25519 key pair for signed checkpoints (Go note key format).
     Keygen(keygen::KeygenArgs),
     /// Copy sealed segments and checkpoints the archive lacks, once.
     Archive(archive::ArchiveArgs),
-    /// Write an auditor's evidence bundle for a period: changes.csv, evidence pages, records, checkpoint, VERIFY.md.
+    /// Write an auditor's evidence bundle for a period: changes.csv, evidence pages, records, proofs,
+    /// checkpoint, VERIFY.md.
     Export(export::ExportArgs),
+    /// Prove records are in a checkpoint's Merkle tree (C2SP tlog-proof), or that a tree extends an
+    /// older one (a consistency proof).
+    Prove(prove::ProveArgs),
+    /// Check a record against a tlog-proof, without the log.
+    CheckProof(prove::CheckProofArgs),
 }
 
 /// `-o/--output` of the commands that list records (`list`, `exceptions`), as kubectl and argocd spell it.
@@ -95,9 +116,13 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
         AuditCommand::List(args) => list::run(args),
         AuditCommand::Show(args) => show::run(&args),
         AuditCommand::Exceptions(args) => exceptions::run(&args),
+        AuditCommand::Rejudge(args) => rejudge::run(&args),
+        AuditCommand::Review(args) => review::run(&args),
         AuditCommand::Keygen(args) => keygen::run(&args),
         AuditCommand::Archive(args) => archive::run(&args),
         AuditCommand::Export(args) => export::run(&args),
+        AuditCommand::Prove(args) => prove::prove(&args),
+        AuditCommand::CheckProof(args) => prove::check(&args),
     }
 }
 

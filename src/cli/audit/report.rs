@@ -38,6 +38,16 @@ pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Rec
                     || (text(g.change_id.as_deref()).is_empty() && synced(g))
             }
             Body::Confirmation(_) => false,
+            Body::Review(v) => v.change_id == change_id,
+            Body::Verify(v) => {
+                text(v.change_id.as_deref()) == change_id
+                    || (text(v.change_id.as_deref()).is_empty()
+                        && syncs.iter().any(|s| {
+                            s.app.name == v.app.name
+                                && !text(v.revision.as_deref()).is_empty()
+                                && text(s.revision.as_deref()) == text(v.revision.as_deref())
+                        }))
+            }
         })
         .collect()
 }
@@ -51,14 +61,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, &**s)),
-            Body::Guard(_) | Body::Confirmation(_) => None,
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => None,
         })
         .collect();
     let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
-            Body::Sync(_) | Body::Confirmation(_) => None,
+            Body::Sync(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => None,
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -89,7 +99,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
     } else {
         approvers.join(", ")
     };
-    let _ = writeln!(w, "  approved by: {}", clean(&approved));
+    // With approvals verified at the Git host, the trailers are only what someone typed.
+    let verified = super::approvals::any(&selected);
+    let label = if verified {
+        "claimed by trailers (not evidence):"
+    } else {
+        "approved by:"
+    };
+    let _ = writeln!(w, "  {label} {}", clean(&approved));
     let trailers: [(&str, TrailerField); 4] = [
         ("risk", |s| s.risk.as_deref()),
         ("tested", |s| s.tested.as_deref()),
@@ -142,6 +159,16 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         let _ = writeln!(w, "  {line}");
     }
 
+    if verified {
+        super::approvals::section(w, &selected);
+    }
+    if super::tickets::any(&selected) {
+        super::tickets::section(w, &selected);
+    }
+    if super::verification::any(&selected) {
+        super::verification::section(w, &selected);
+    }
+
     let _ = writeln!(w, "\nWindows (guard decisions):");
     if guards.is_empty() {
         let _ = writeln!(w, "  (no guard decision recorded)");
@@ -152,8 +179,10 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         } else {
             format!("in {}", g.windows.join("; "))
         };
+        let by_ticket = matches!(g.ticket.as_present(), Some(Some(t)) if t.emergency);
         let emergency = match text(g.emergency.as_deref()) {
             "" => String::new(),
+            e if by_ticket => format!(", emergency change {e} (an approved emergency ticket)"),
             e => format!(", emergency override {e}"),
         };
         let active: Vec<String> = g.active.iter().map(u64::to_string).collect();
@@ -268,7 +297,9 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Confirmation(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                unreachable!("an event body")
+            }
         }
     }
 

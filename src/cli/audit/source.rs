@@ -63,6 +63,11 @@ impl SourceArgs {
                             || g.emergency.as_deref() == Some(change_id)
                     }
                     Body::Confirmation(_) => false,
+                    Body::Review(v) => v.change_id == change_id,
+                    Body::Verify(v) => v
+                        .change_id
+                        .as_deref()
+                        .is_none_or(|c| c.is_empty() || c == change_id),
                 };
                 if candidate {
                     marked.insert(r.seq);
@@ -80,17 +85,23 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) | Body::Confirmation(_) => false,
+                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                        false
+                    }
                 })
             };
             let mut picked = Vec::new();
             record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
-                    Body::Sync(_) | Body::Confirmation(_) => true,
+                    Body::Sync(_) | Body::Review(_) | Body::Confirmation(_) => true,
                     Body::Guard(g) => {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
                             || synced(&g.app.name, g.revision.as_deref())
+                    }
+                    Body::Verify(v) => {
+                        v.change_id.as_deref() == Some(change_id)
+                            || synced(&v.app.name, v.revision.as_deref())
                     }
                 };
                 if keep {
@@ -166,6 +177,19 @@ impl SourceArgs {
         &self.data_dir
     }
 
+    /// Whether the records come from a running sink (`--server`).
+    pub(super) fn is_remote(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// `GET <server><path>` from the running sink (`/v1/log/…`): the body, or `None` for a 404.
+    pub(super) fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(remote) = self.remote()? else {
+            return Ok(None);
+        };
+        remote.bytes(path)
+    }
+
     /// What names the log in messages: `DIR/audit.jsonl`, or the server's URL.
     pub(super) fn name(&self) -> PathBuf {
         match &self.server {
@@ -219,6 +243,41 @@ struct Remote {
 }
 
 impl Remote {
+    /// `GET <base><path>`: the body, or `None` for a 404.
+    fn bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let url = format!("{}{path}", self.base);
+        let fail = |message: String| Error::Reported {
+            exit: Exit::Failure,
+            message: format!("GET {url}: {message}"),
+        };
+        let mut request = self.agent.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().map_err(|e| fail(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            401 => Err(fail(
+                "401 Unauthorized: pass the sink's read token with --token-file FILE".into(),
+            )),
+            _ => Err(fail(format!(
+                "the sink answered {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ))),
+        }
+    }
+
     /// One `GET /v1/records` page.
     fn page(&self, params: &[(&str, String)]) -> Result<Vec<Value>> {
         let query: Vec<String> = params
@@ -407,8 +466,10 @@ fn percent_encode(s: &str) -> String {
 ///
 /// A usage error (exit 2) naming the path, `--data-dir`, `SLUICE_DATA_DIR` and `--server`.
 pub(in crate::cli) fn require_log(data_dir: &Path) -> Result<()> {
-    let log = data_dir.join(LOG_FILE);
-    if log.is_file() {
+    // The active segment, or sealed segments only (a log whose active file was just sealed).
+    if data_dir.join(LOG_FILE).is_file()
+        || data_dir.join(crate::ledger::segment::SEGMENTS_DIR).is_dir()
+    {
         return Ok(());
     }
     let what = if data_dir.is_dir() {

@@ -489,6 +489,11 @@ impl Writer {
         }
     }
 
+    /// Where record `seq` starts in its segment (bytes), once published.
+    pub fn offset_of(&self, seq: u64) -> Option<u64> {
+        self.snap.position(seq).map(|(_, offset)| offset)
+    }
+
     /// The readers' handle.
     pub fn reader(&self) -> Reader {
         Reader {

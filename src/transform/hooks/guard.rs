@@ -33,7 +33,12 @@ pub fn wanted(policy: &Policy) -> bool {
     match policy.guard.enabled {
         GuardEnabled::On => true,
         GuardEnabled::Off => false,
-        GuardEnabled::Auto => !policy.windows.is_empty() || !policy.freezes.is_empty(),
+        GuardEnabled::Auto => {
+            !policy.windows.is_empty()
+                || !policy.freezes.is_empty()
+                || policy.approvals.is_some()
+                || policy.ticket.is_some()
+        }
     }
 }
 
@@ -46,10 +51,49 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         OnClosed::Wait => (max_wait.ceil() as u64).saturating_add(DEADLINE_MARGIN_SECONDS),
         OnClosed::Fail => DEADLINE_MARGIN_SECONDS,
     };
+    let approvals = policy
+        .approvals
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| TransformError::Invalid {
+            key: "approvals".into(),
+            message: e.to_string(),
+        })?;
+    let invalid = |key: &str, e: serde_json::Error| TransformError::Invalid {
+        key: key.into(),
+        message: e.to_string(),
+    };
+    let ticket = policy
+        .ticket
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| invalid("ticket", e))?;
+    let asks = policy.approvals.is_some() || policy.ticket.is_some();
+    if asks && app.source.sink_url.is_empty() && policy.guard.report.is_empty() {
+        let key = if policy.ticket.is_some() {
+            "ticket"
+        } else {
+            "approvals"
+        };
+        return Err(TransformError::Invalid {
+            key: key.into(),
+            message: format!("the guard asks the sink for the {key} decision, and knows no sink: set SLUICE_SINK_URL on the plugin sidecar (the install kit does) or guard.report"),
+        });
+    }
+    let emergency = (!policy.emergency.is_default())
+        .then(|| serde_json::to_value(&policy.emergency))
+        .transpose()
+        .map_err(|e| invalid("emergency", e))?;
     let guard_policy = GuardPolicy {
         windows: policy.windows.clone(),
         freezes: policy.freezes.clone(),
         guard: policy.guard.clone(),
+        approvals,
+        change_id_pattern: ticket.as_ref().map(|_| policy.change.id_pattern.clone()),
+        ticket,
+        emergency,
     };
     // A struct of strings, booleans and lists serialises without error, in field order.
     let guard_json =
@@ -66,9 +110,23 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
         json!({"name": "SLUICE_CHANGE_ID", "value": app.change_id.as_deref().unwrap_or("")}),
         json!({"name": "SLUICE_REVISION", "value": app.revision_short}),
     ];
-    let reports = !policy.guard.report.is_empty();
+    if asks {
+        let s = &app.source;
+        for (name, value) in [
+            ("SLUICE_COMMIT", &s.revision),
+            ("SLUICE_REPO_URL", &s.repo_url),
+            ("SLUICE_TARGET_REVISION", &s.target_revision),
+            ("SLUICE_PROJECT", &s.project),
+            ("SLUICE_DRY_SHA", &s.dry_sha),
+            ("SLUICE_SINK_URL", &s.sink_url),
+        ] {
+            env.push(json!({"name": name, "value": value}));
+        }
+    }
+    // The guard reports its decision, or asks the sink for one, with its projected token.
+    let reports = !policy.guard.report.is_empty() || asks;
     if reports {
-        env.push(json!({"name": "SLUICE_REPORT_TOKEN_FILE", "value": format!("{REPORT_TOKEN_DIR}/token")}));
+        env.push(report_token_env());
     }
     let hook = Hook {
         component: "guard",
@@ -127,9 +185,15 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
     Ok(job)
 }
 
-/// Mounts the namespace's `ServiceAccount` token for the sink's audience (a `serviceAccountToken`
-/// projection): the guard's credential for its report, bound to this namespace by the sink.
-fn add_report_token(job: &mut Map<String, Value>) {
+/// `SLUICE_REPORT_TOKEN_FILE`: where [`add_report_token`] mounts the token.
+pub(super) fn report_token_env() -> Value {
+    json!({"name": "SLUICE_REPORT_TOKEN_FILE", "value": format!("{REPORT_TOKEN_DIR}/token")})
+}
+
+/// Mounts the pod's `ServiceAccount` token for the sink's audience (a `serviceAccountToken`
+/// projection): the guard's (and the verify hook's) credential at the sink, bound there to this
+/// namespace. The token is projected whether or not the pod automounts its API token.
+pub(super) fn add_report_token(job: &mut Map<String, Value>) {
     let Some(spec) = job
         .get_mut("spec")
         .and_then(|s| s.pointer_mut("/template/spec"))
@@ -160,8 +224,8 @@ fn add_report_token(job: &mut Map<String, Value>) {
     }
 }
 
-/// `guard.image`, else the sidecar's `SLUICE_IMAGE`.
-fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
+/// `guard.image`, else the sidecar's `SLUICE_IMAGE` (the verify hook's image too).
+pub(super) fn image(policy: &Policy, app: &AppContext) -> Result<String, TransformError> {
     let configured = policy.guard.image.trim();
     if !configured.is_empty() {
         return Ok(configured.to_string());
