@@ -2,7 +2,8 @@
 //! [--max-connections N] [--change-pattern RE] [--workers N] [--watch-applications [--watch-namespaces
 //! NS,...] [--watch-grace D] [--kubeconfig F]]
 //! [--checkpoint-key-file F [--checkpoint-every N] [--checkpoint-interval D] [--witness URL --witness-key F]...]
-//! [--archive URL [--retention P]]`:
+//! [--archive URL [--retention P]]
+//! [--ui-proxy-secret-file F]`:
 //! the notification sink (docs/audit-log.md). Reads the token and key files, opens the archive (and
 //! checks its retention), and validates the arguments into a [`sink::Config`]; the sink does the rest.
 
@@ -227,6 +228,10 @@ pub(super) struct ServeArgs {
     /// File holding a GitLab token with api scope, used only to open revert merge requests.
     #[arg(long, env = "SLUICE_GITLAB_WRITE_TOKEN_FILE")]
     gitlab_write_token_file: Option<PathBuf>,
+    /// File holding the secret Argo CD's proxy extension adds as the Sluice-Proxy-Secret header
+    /// (argocd-cm extension.config.sluice): turns on the UI extension's API (docs/ui.md).
+    #[arg(long, env = "SLUICE_UI_PROXY_SECRET_FILE")]
+    ui_proxy_secret_file: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -341,6 +346,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let approvals = approvals_config(&args)?;
     let tickets = tickets_config(&args)?;
     let rollback = rollback_endpoints(&args)?;
+    let ui_proxy_secret = ui_proxy_secret(&args, token.as_deref(), read_token.as_deref())?;
     // Last, once every argument is valid: reading the bucket's lock is a request to the store.
     let key = args
         .checkpoint_key_file
@@ -381,6 +387,7 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         approvals,
         tickets,
         rollback,
+        ui_proxy_secret,
     })?;
     Ok(Exit::Success)
 }
@@ -624,6 +631,25 @@ fn parse_age(text: &str) -> Result<std::time::Duration> {
                 "--segment-age {text:?}: give an age such as 30d, 12h, 90m or 3600s"
             ))
         })
+}
+
+/// The UI proxy's secret: never one of the tokens (the proxy adds it to every user's request).
+fn ui_proxy_secret(
+    args: &ServeArgs,
+    write: Option<&str>,
+    read: Option<&str>,
+) -> Result<Option<String>> {
+    let Some(path) = args.ui_proxy_secret_file.as_deref() else {
+        return Ok(None);
+    };
+    let secret = read_token(path, "--ui-proxy-secret-file")?;
+    if Some(secret.as_str()) == write || Some(secret.as_str()) == read {
+        return Err(Error::Usage(
+            "--ui-proxy-secret-file holds a sink token: give Argo CD's proxy a secret of its own"
+                .into(),
+        ));
+    }
+    Ok(Some(secret))
 }
 
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).

@@ -60,6 +60,8 @@ pub struct Context {
     pub tickets: Option<Arc<Tickets>>,
     /// Post-change verification: `POST /v1/verifications`, the evidence on sync records, rollback.
     pub verifications: Option<Arc<Verifications>>,
+    /// The extension's API and the auditor's pages (src/sink/ui).
+    pub ui: Arc<super::ui::Access>,
 }
 
 /// A response before it is sent.
@@ -192,7 +194,26 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (_, "/v1/events" | "/v1/guard" | "/v1/decide" | "/v1/reviews" | "/v1/verifications") => {
             Reply::error(405, "method not allowed").with("Allow", "POST")
         }
+        _ if super::ui::claims(&path) => {
+            let (ui, reader) = (Arc::clone(&ctx.ui), ctx.reader.clone());
+            super::ui::handle(ui, reader, &method, &path, &query, rq.headers())
+                .await
+                .into()
+        }
         _ => Reply::error(404, format!("no such endpoint: {}", loggable(&path))),
+    }
+}
+
+impl From<super::ui::Answer> for Reply {
+    fn from(a: super::ui::Answer) -> Self {
+        let (status, content_type, body, extra) = (a.status, a.content_type, a.body, a.extra);
+        Reply {
+            status,
+            body: body.into(),
+            content_type,
+            extra,
+            close: false,
+        }
     }
 }
 

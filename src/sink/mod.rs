@@ -23,6 +23,7 @@ pub mod server;
 pub mod strict;
 pub mod tickets;
 pub mod tokenreview;
+pub mod ui;
 pub mod verification;
 pub mod watch_health;
 pub mod watched;
@@ -89,6 +90,8 @@ pub struct Config {
     /// The Git hosts with write credentials, for revert pull requests (`onFailure: rollback`);
     /// empty: the record carries the commands instead.
     pub rollback: Vec<crate::host::client::Endpoint>,
+    /// The secret Argo CD's proxy extension adds (`--ui-proxy-secret-file`); `None`: the UI API is off.
+    pub ui_proxy_secret: Option<String>,
 }
 
 /// How guard tokens are checked (`--guard-token-review`).
@@ -268,6 +271,12 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
             Arc::new(tokenreview::KubeReviewer::new(g.kubeconfig));
         (reviewer, g.audience)
     });
+    let ui = ui::Access::new(
+        config.ui_proxy_secret.as_deref().map(ui::digest),
+        config.read_token.as_deref().map(ui::digest),
+        config.token.as_deref().map(ui::digest),
+        config.data_dir.clone(),
+    );
     let ctx = Context {
         auth: auth::Auth::new(
             config.token.as_deref(),
@@ -288,6 +297,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         approvals: Some(approvals),
         tickets: Some(tickets),
         verifications: Some(verifications),
+        ui,
     };
     let served = run(
         listener,
@@ -327,6 +337,8 @@ pub struct Context {
     pub tickets: Option<Arc<tickets::Tickets>>,
     /// Verification verdicts, their evidence on sync records, and rollback.
     pub verifications: Option<Arc<verification::Verifications>>,
+    /// The extension's API and the auditor's pages.
+    pub ui: ui::Access,
 }
 
 /// Serves `listener` over `store` with `workers` runtime threads until a signal or the end of the
@@ -397,6 +409,7 @@ pub fn run(
         approvals: ctx.approvals,
         tickets: ctx.tickets,
         verifications: ctx.verifications,
+        ui: Arc::new(ctx.ui),
     });
     let served: Result<_, SinkError> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
@@ -567,6 +580,7 @@ mod tests {
             approvals: None,
             tickets: None,
             verifications: None,
+            ui: ui::Access::new(None, None, None, std::path::PathBuf::new()),
         };
         let limits = server::Limits {
             max_connections: 16,

@@ -43,6 +43,8 @@ mod segments;
 mod sink;
 mod tickets;
 mod tokens;
+mod ui;
+mod ui_browser;
 mod verify;
 mod watch;
 mod window;
