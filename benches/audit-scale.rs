@@ -116,7 +116,13 @@ fn start_server(data: &Path) -> (Server, Duration) {
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", &addr, "--data-dir"])
+        .args([
+            "serve",
+            "--insecure-no-auth",
+            "--listen",
+            &addr,
+            "--data-dir",
+        ])
         .arg(data)
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())

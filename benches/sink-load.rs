@@ -77,8 +77,14 @@ fn start_server(data: &Path, workers: Option<u64>) -> Server {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(["serve", "--listen", &addr, "--data-dir"])
-        .arg(data);
+    cmd.args([
+        "serve",
+        "--insecure-no-auth",
+        "--listen",
+        &addr,
+        "--data-dir",
+    ])
+    .arg(data);
     if let Some(workers) = workers {
         cmd.args(["--workers", &workers.to_string()]);
     }

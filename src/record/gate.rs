@@ -241,7 +241,7 @@ impl Knowledge {
                     self.apps.entry(s.app.name.clone()).or_default().plugin = true;
                 }
             }
-            Body::Review(_) | Body::Verify(_) => {}
+            Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => {}
         }
     }
 
@@ -290,7 +290,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) | Body::Review(_) | Body::Verify(_) => &[],
+        Body::Guard(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => &[],
     }
 }
 

@@ -3,6 +3,7 @@
 //! tokens; every rejection is a JSON `{"error": …}` that names no server path, and writes nothing.
 
 use super::approvals::{self, Approvals};
+use super::auth::{self, Auth, Caller, Refusal, Route};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::strict;
@@ -18,7 +19,6 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONT
 use hyper::{Method, Request, Response, StatusCode};
 use regex::Regex;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -37,11 +37,8 @@ const MAX_LIMIT: usize = 1000;
 
 /// Everything the handlers need.
 pub struct Context {
-    /// SHA-256 of the write token (`--token-file`), when one is configured; compared digest to digest,
-    /// in constant time.
-    pub write_token: Option<[u8; 32]>,
-    /// SHA-256 of the read token (`--read-token-file`); without one, reads take the write token.
-    pub read_token: Option<[u8; 32]>,
+    /// Who may do what (src/sink/auth.rs).
+    pub auth: Auth,
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
@@ -172,8 +169,8 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
         (&Method::POST, "/v1/decide") => post(ctx, rq, Kind::Decide, deadline).await,
         (&Method::POST, "/v1/reviews") => post(ctx, rq, Kind::Review, deadline).await,
         (&Method::POST, "/v1/verifications") => post(ctx, rq, Kind::Verify, deadline).await,
-        (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Access::Read) {
-            Ok(()) => {
+        (&Method::GET, "/v1/records") => match authorize(ctx, &rq, Route::Records).await {
+            Ok(_) => {
                 let ctx = Arc::clone(ctx);
                 let read = tokio::task::spawn_blocking(move || records(&ctx, &query));
                 match tokio::time::timeout_at(deadline, read).await {
@@ -186,8 +183,8 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
             Err(reply) => reply,
         },
         (&Method::GET, p) if p.starts_with(super::served::PREFIX) => {
-            match authorize(ctx, &rq, Access::Read) {
-                Ok(()) => log_file(ctx, path.clone(), deadline).await,
+            match authorize(ctx, &rq, Route::Records).await {
+                Ok(_) => log_file(ctx, path.clone(), deadline).await,
                 Err(reply) => reply,
             }
         }
@@ -297,11 +294,19 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         Kind::Review => crate::record::EMERGENCY_REVIEW,
         Kind::Verify => VERIFICATION,
     };
-    if let Err(reply) = authorize(ctx, &rq, Access::Write) {
-        ctx.metrics.count(fixed_label, Counted::Unauthorized);
-        // The body was not read: the connection closes, after draining it.
-        return reply.closing();
-    }
+    let route = match kind {
+        Kind::Event => Route::Events,
+        Kind::Review => Route::Reviews,
+        Kind::Guard | Kind::Decide | Kind::Verify => Route::Guard,
+    };
+    let caller = match authorize(ctx, &rq, route).await {
+        Ok(caller) => caller,
+        Err(reply) => {
+            ctx.metrics.count(fixed_label, Counted::Unauthorized);
+            // The body was not read: the connection closes, after draining it.
+            return reply.closing();
+        }
+    };
     let too_large = || {
         Reply::error(
             413,
@@ -350,6 +355,14 @@ async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instan
         Kind::Review => crate::record::EMERGENCY_REVIEW,
         Kind::Verify => VERIFICATION,
     };
+    // A hook Job's ServiceAccount reports, asks and verifies only for apps deployed to its own
+    // namespace (the body's `namespace`, as the guard and the verify hook send it).
+    let namespace = value.get("namespace").and_then(Value::as_str).unwrap_or("");
+    if let Err(refusal) = auth::may_report_for(&caller, namespace) {
+        ctx.metrics.count(label, Counted::Unauthorized);
+        tracing::warn!(caller = ?caller, namespace, "a hook Job's request for another namespace was refused (403)");
+        return refused(refusal);
+    }
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match kind {
         Kind::Decide => return decide(ctx, &value, &received_at).await,
@@ -563,7 +576,7 @@ async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -
 /// `history`, or a record an older version wrote, without `via`), the members this sink derives (the
 /// commit and what is read from it, the gate findings, `via`) legitimately differ, and a history entry
 /// carries no phase or message: then the observed facts are compared, each where both sides have it.
-fn same_content(stored: &Record, draft: &Body) -> bool {
+pub(super) fn same_content(stored: &Record, draft: &Body) -> bool {
     /// What Argo CD observed about the operation, identical on every path that saw it.
     const FACTS: [&str; 9] = [
         "event",
@@ -615,48 +628,23 @@ fn same_content(stored: &Record, draft: &Body) -> bool {
         })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Write,
-    Read,
-}
-
-/// Checks `Authorization: Bearer <token>`: the write token for writes; for reads the read token, or the
-/// write token when no read token is configured.
-fn authorize(ctx: &Context, rq: &Request<Incoming>, access: Access) -> Result<(), Reply> {
-    let expected = match access {
-        Access::Write => ctx.write_token,
-        Access::Read => ctx.read_token.or(ctx.write_token),
-    };
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let presented = rq
+/// The caller of a request for `route` ([`Auth::check`]), or the answer refusing it.
+async fn authorize(ctx: &Context, rq: &Request<Incoming>, route: Route) -> Result<Caller, Reply> {
+    let header = rq
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    match presented {
-        Some(token) if constant_time_eq(&digest(token), &expected) => Ok(()),
-        _ => Err(Reply::error(401, "a valid bearer token is required")
-            .with("WWW-Authenticate", "Bearer")),
+        .and_then(|v| v.to_str().ok());
+    ctx.auth.check(route, header).await.map_err(refused)
+}
+
+/// The answer to a refused request: 401 with `WWW-Authenticate`, 403, or 503 to retry.
+fn refused(refusal: Refusal) -> Reply {
+    let reply = Reply::error(refusal.status, refusal.message);
+    match refusal.status {
+        401 => reply.with("WWW-Authenticate", "Bearer"),
+        503 => reply.with("Retry-After", "5"),
+        _ => reply,
     }
-}
-
-/// The token of a `Bearer` credential (scheme case-insensitive, RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// SHA-256 of a token: comparing digests makes the comparison independent of the token's length.
-pub fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Equality that takes the same time wherever the inputs differ.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `GET /v1/records?app=&change=&after=SEQ&limit=N`: with `after`, the first `limit` matches after that
@@ -733,14 +721,6 @@ mod tests {
     use std::fmt::Write as _;
 
     #[test]
-    fn bearer_scheme_is_case_insensitive() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer"), None);
-    }
-
-    #[test]
     fn decodes_query_parameters() {
         assert_eq!(
             parse_query("app=my%2Dapp&change=CHG-1&x=a+b&bad=%zz&end=%4"),
@@ -769,12 +749,5 @@ mod tests {
             });
             proptest::prop_assert_eq!(percent_decode(&encoded), s);
         }
-    }
-
-    #[test]
-    fn constant_time_eq_compares_all_bytes() {
-        let a = digest("secret");
-        assert!(constant_time_eq(&a, &digest("secret")));
-        assert!(!constant_time_eq(&a, &digest("secreT")));
     }
 }

@@ -1,14 +1,17 @@
 //! The notification sink (docs/audit-log.md): hyper 1's HTTP/1.1 server on tokio with every client
-//! resource bounded (`server`), framing checks hyper leaves to the application (`strict`), handlers with
-//! bearer auth and bodies limited while they stream (`http`), and one group-commit writer thread that
-//! turns the records into durable lines of the audit log (`writer`).
+//! resource bounded (`server`), framing checks hyper leaves to the application (`strict`), who may do
+//! what (`auth`: the write, read and guard credentials; guard tokens through `tokenreview`), handlers
+//! with bodies limited while they stream (`http`), and one group-commit writer thread that turns the
+//! records into durable lines of the audit log (`writer`).
 //!
 //! ```text
-//! listener → connections (server: cap, head timeout, lingering close) → strict → http: auth → body
-//!   ≤ --max-body → record → writer (batch → one write + fsync → replies) → audit.jsonl
+//! listener → connections (server: cap, head timeout, half-close, lingering close) → strict → http:
+//!   auth (→ TokenReview for guard tokens) → body ≤ --max-body → record → writer (batch → one write +
+//!   fsync → replies) → audit.jsonl
 //! ```
 
 pub mod approvals;
+pub mod auth;
 pub mod decide;
 pub mod evidence;
 pub mod http;
@@ -19,6 +22,7 @@ pub mod served;
 pub mod server;
 pub mod strict;
 pub mod tickets;
+pub mod tokenreview;
 pub mod ui;
 pub mod verification;
 pub mod watch_health;
@@ -58,10 +62,13 @@ pub struct Config {
     pub listen: String,
     /// Directory holding audit.jsonl.
     pub data_dir: std::path::PathBuf,
-    /// The write token (`POST`s) that requests must present; `None`: no authentication.
+    /// The write token (`POST /v1/events`); `None` with no read token and no guard review: no
+    /// authentication (`--insecure-no-auth`).
     pub token: Option<String>,
-    /// The read token (`GET /v1/records`); `None`: reads take the write token.
+    /// The read token (`GET /v1/records`); `None`: reading over HTTP is off.
     pub read_token: Option<String>,
+    /// Check guard Jobs' `ServiceAccount` tokens with the `TokenReview` API (`--guard-token-review`).
+    pub guard_review: Option<GuardReview>,
     /// Pattern the change id at the start of a commit subject must match.
     pub change_pattern: Regex,
     /// Runtime threads, 1 to [`MAX_WORKERS`].
@@ -85,6 +92,15 @@ pub struct Config {
     pub rollback: Vec<crate::host::client::Endpoint>,
     /// The secret Argo CD's proxy extension adds (`--ui-proxy-secret-file`); `None`: the UI API is off.
     pub ui_proxy_secret: Option<String>,
+}
+
+/// How guard tokens are checked (`--guard-token-review`).
+#[derive(Debug, Clone)]
+pub struct GuardReview {
+    /// The kubeconfig; `None`: in-cluster.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The audience a guard token must carry (`--guard-audience`, `sluice`).
+    pub audience: String,
 }
 
 /// Why the sink could not start or run.
@@ -120,6 +136,19 @@ pub enum SinkError {
     Approvals(String),
     #[error("tickets: {0}")]
     Tickets(String),
+}
+
+impl SinkError {
+    /// Whether the sink could not start as called (exit 2): an argument out of range, an address that is
+    /// not one, no usable Kubernetes configuration for the watch.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            SinkError::Workers(_) | SinkError::MaxBody | SinkError::MaxConnections => true,
+            SinkError::Listen { source, .. } => source.kind() == std::io::ErrorKind::InvalidInput,
+            SinkError::Watch(e) => e.is_usage(),
+            _ => false,
+        }
+    }
 }
 
 /// Why the server stopped.
@@ -237,15 +266,23 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         rendered.2.render(o);
     })));
     let hook = Arc::clone(&evidence);
+    let guard_reviewer = config.guard_review.map(|g| {
+        let reviewer: Arc<dyn auth::Reviewer> =
+            Arc::new(tokenreview::KubeReviewer::new(g.kubeconfig));
+        (reviewer, g.audience)
+    });
     let ui = ui::Access::new(
         config.ui_proxy_secret.as_deref().map(ui::digest),
-        config.read_token.as_deref().map(http::digest),
-        config.token.as_deref().map(http::digest),
+        config.read_token.as_deref().map(ui::digest),
+        config.token.as_deref().map(ui::digest),
         config.data_dir.clone(),
     );
     let ctx = Context {
-        write_token: config.token.as_deref().map(http::digest),
-        read_token: config.read_token.as_deref().map(http::digest),
+        auth: auth::Auth::new(
+            config.token.as_deref(),
+            config.read_token.as_deref(),
+            guard_reviewer,
+        ),
         metrics,
         reader,
         change_pattern: config.change_pattern,
@@ -280,8 +317,8 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
 
 /// What [`run`] needs besides the log and the listener.
 pub struct Context {
-    pub write_token: Option<[u8; 32]>,
-    pub read_token: Option<[u8; 32]>,
+    /// Who may do what.
+    pub auth: auth::Auth,
     pub metrics: Arc<Metrics>,
     pub reader: crate::ledger::Reader,
     pub change_pattern: Regex,
@@ -345,6 +382,7 @@ pub fn run(
             appender: appender.clone(),
             metrics: Arc::clone(&ctx.metrics),
             change_pattern: ctx.change_pattern.clone(),
+            reader: ctx.reader.clone(),
             health,
             data_dir: ctx.served.data_dir.clone(),
             approvals: ctx.approvals.clone().map(|a| (a, runtime.handle().clone())),
@@ -357,10 +395,8 @@ pub fn run(
             Arc::new(recorder),
         )?);
     }
-    let auth = ctx.write_token.is_some();
     let handlers = Arc::new(http::Context {
-        write_token: ctx.write_token,
-        read_token: ctx.read_token,
+        auth: ctx.auth,
         appender,
         metrics: ctx.metrics,
         health: Arc::clone(&health),
@@ -379,12 +415,13 @@ pub fn run(
         let listener = tokio::net::TcpListener::from_std(listener).map_err(SinkError::Thread)?;
         let stop = stop_signal(&health);
         tracing::info!(
-            addr = ?addr,
+            addr = %addr.map_or_else(|| "?".to_owned(), |a| a.to_string()),
             workers,
             max_body = handlers.max_body,
             max_connections = limits.max_connections,
-            auth,
-            read_token = handlers.read_token.is_some(),
+            auth = !handlers.auth.is_open(),
+            read_token = handlers.auth.has_read_token(),
+            guard_token_review = handlers.auth.reviews_guard_tokens(),
             "listening"
         );
         Ok(server::run(listener, handlers, limits, stop).await)
@@ -527,8 +564,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let ctx = Context {
-            write_token: None,
-            read_token: None,
+            auth: auth::Auth::new(None, None, None),
             metrics: Arc::default(),
             reader: crate::ledger::Reader::empty(SCHEMA),
             change_pattern: Regex::new(crate::commit::DEFAULT_CHANGE_PATTERN).expect("re"),

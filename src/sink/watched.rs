@@ -1,7 +1,9 @@
 //! The sink's side of the Application watch (src/watch/): the append path the watch records through,
 //! the same extraction, idempotency key and group-commit writer as a webhook delivery; the watch's
-//! health (`watch_health.rs`) as the watch reports it; and the marker that the first listing was imported
-//! (`DATA_DIR/watch/imported`).
+//! health (`watch_health.rs`) as the watch reports it; and the marker that the first listing was
+//! imported (`DATA_DIR/watch/imported`). When the watch finds its operation already recorded by the
+//! webhook with the same facts, it appends a confirmation of that record (src/record/confirm.rs);
+//! with other facts, it confirms nothing and logs the conflict.
 
 use super::approvals::{self, Approvals};
 use super::metrics::{Metrics, Outcome as Counted};
@@ -9,7 +11,7 @@ use super::tickets::Tickets;
 pub use super::watch_health::WatchHealth;
 use super::writer::Appender;
 use crate::ledger::Outcome;
-use crate::record::{self, Via};
+use crate::record::{self, confirm, Body, Via};
 use crate::watch::{RecordError, Recorder};
 use regex::Regex;
 use serde_json::Value;
@@ -27,6 +29,8 @@ pub struct WatchRecorder {
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub change_pattern: Regex,
+    /// Reads back the record a watched operation duplicates.
+    pub reader: crate::ledger::Reader,
     pub health: Arc<WatchHealth>,
     pub data_dir: PathBuf,
     /// Approval evidence for the sync records (judged on the sink's runtime, whose handle this is:
@@ -85,7 +89,16 @@ impl Recorder for WatchRecorder {
         }
         let counted = match &outcome {
             Ok(Outcome::Appended { .. }) => Counted::Created,
-            Ok(Outcome::Duplicate { .. }) => Counted::Duplicate,
+            Ok(Outcome::Duplicate { seq }) => {
+                match self.confirm(*seq, &content, via, &received_at) {
+                    Ok(counted) => counted,
+                    Err(e) => {
+                        // The watch tries the operation again later.
+                        self.metrics.count_watched(via, Counted::Unavailable);
+                        return Err(e);
+                    }
+                }
+            }
             Err(_) => Counted::Unavailable,
         };
         self.metrics.count_watched(via, counted);
@@ -132,5 +145,43 @@ impl Recorder for WatchRecorder {
 
     fn waiting(&self, operations: usize) {
         self.health.pending.store(operations as u64, Relaxed);
+    }
+}
+
+impl WatchRecorder {
+    /// The watch saw the operation of the record at `seq`: confirms a webhook record whose facts
+    /// agree (one confirmation per record: its key is derived from the record's), and reports a
+    /// conflict when they differ.
+    fn confirm(
+        &self,
+        seq: u64,
+        watched: &Body,
+        via: Via,
+        received_at: &str,
+    ) -> Result<Counted, RecordError> {
+        let Some(stored) = self
+            .reader
+            .record(seq)
+            .and_then(|found| record::read_found(found).ok())
+        else {
+            // Unreadable now: the watch tries the operation again later.
+            return Err(RecordError::Unavailable(format!(
+                "cannot read back record {seq} to confirm it"
+            )));
+        };
+        if !super::http::same_content(&stored, watched) {
+            tracing::warn!(
+                seq,
+                app = stored.body.app_name(),
+                "the Application shows this operation with other facts than its recorded delivery: not confirmed"
+            );
+            return Ok(Counted::Conflict);
+        }
+        if let Some(confirmation) = confirm::confirmation_record(&stored, via, received_at) {
+            self.appender
+                .append_blocking(confirmation)
+                .map_err(|e| RecordError::Unavailable(e.to_string()))?;
+        }
+        Ok(Counted::Duplicate)
     }
 }

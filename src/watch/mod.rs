@@ -123,6 +123,37 @@ pub enum WatchError {
     Runtime(#[source] std::io::Error),
 }
 
+impl WatchError {
+    /// Whether the configuration is missing or unreadable (the sink cannot start as called).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            WatchError::Kubeconfig { .. } | WatchError::InCluster(_)
+        )
+    }
+}
+
+/// Checks that the watch's Kubernetes configuration can be read (the kubeconfig file, or the
+/// in-cluster service account), without contacting the API server: so that `serve` refuses a wrong
+/// configuration before it opens the log.
+///
+/// # Errors
+///
+/// As [`spawn`] for a configuration that cannot be read.
+pub fn check_config(kubeconfig: Option<&std::path::Path>) -> Result<(), WatchError> {
+    match kubeconfig {
+        Some(path) => kube::config::Kubeconfig::read_from(path)
+            .map(drop)
+            .map_err(|source| WatchError::Kubeconfig {
+                path: path.to_path_buf(),
+                source,
+            }),
+        None => kube::Config::incluster()
+            .map(drop)
+            .map_err(WatchError::InCluster),
+    }
+}
+
 /// Starts the watch on its own thread; it runs until the process ends.
 ///
 /// # Errors
@@ -134,7 +165,7 @@ pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<WatchHa
         .enable_all()
         .build()
         .map_err(WatchError::Runtime)?;
-    let client = runtime.block_on(client(&config))?;
+    let client = runtime.block_on(client_for(config.kubeconfig.as_deref()))?;
     let (flush, flushes) = tokio::sync::mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("app-watch".into())
@@ -143,12 +174,18 @@ pub fn spawn(config: WatchConfig, recorder: Arc<dyn Recorder>) -> Result<WatchHa
     Ok(WatchHandle { flush })
 }
 
-async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
-    let kube_config = match &config.kubeconfig {
+/// A Kubernetes client from `kubeconfig`, else the in-cluster configuration (the watch's, and the
+/// sink's `TokenReview` client). Must be called inside a tokio runtime.
+///
+/// # Errors
+///
+/// The configuration cannot be read, or a client made from it.
+pub async fn client_for(kubeconfig: Option<&std::path::Path>) -> Result<Client, WatchError> {
+    let kube_config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
                 WatchError::Kubeconfig {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     source,
                 }
             })?;
@@ -158,7 +195,7 @@ async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
             )
             .await
             .map_err(|source| WatchError::Kubeconfig {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?
         }

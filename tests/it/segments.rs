@@ -146,6 +146,7 @@ fn audit_verify_and_serve_name_a_missing_reordered_or_cut_segment() {
                 "20",
                 bin(),
                 "serve",
+                "--insecure-no-auth",
                 "--listen",
                 "127.0.0.1:0",
                 "--data-dir",

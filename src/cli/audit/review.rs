@@ -148,6 +148,7 @@ fn remote(args: &ReviewArgs, url: &str) -> Result<Value> {
 /// Straight into the data directory, which no sink may hold.
 fn local(args: &ReviewArgs) -> Result<Value> {
     let dir = &args.data_dir;
+    super::source::require_log(dir)?;
     let lock_path = dir.join(LOCK_FILE);
     let lock = std::fs::OpenOptions::new()
         .read(true)

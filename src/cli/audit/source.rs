@@ -50,6 +50,7 @@ impl SourceArgs {
     /// may belong to it by app and revision); the second reads only the marked records again.
     pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
         let Some(remote) = self.remote()? else {
+            require_log(&self.data_dir)?;
             let mut marked = SeqSet::default();
             let mut syncs: Vec<Record> = Vec::new();
             let verified = record::read_each(&self.data_dir, |r| {
@@ -61,6 +62,7 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Confirmation(_) => false,
                     Body::Review(v) => v.change_id == change_id,
                     Body::Verify(v) => v
                         .change_id
@@ -83,13 +85,15 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) => false,
+                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                        false
+                    }
                 })
             };
             let mut picked = Vec::new();
             record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
-                    Body::Sync(_) | Body::Review(_) => true,
+                    Body::Sync(_) | Body::Review(_) | Body::Confirmation(_) => true,
                     Body::Guard(g) => {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
@@ -120,7 +124,10 @@ impl SourceArgs {
     /// The head of the verified chain.
     pub(super) fn head(&self) -> Result<Head> {
         match self.remote()? {
-            None => Ok(ledger::verify(&self.data_dir)?),
+            None => {
+                require_log(&self.data_dir)?;
+                Ok(ledger::verify(&self.data_dir)?)
+            }
             Some(remote) => remote.head(),
         }
     }
@@ -133,6 +140,7 @@ impl SourceArgs {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
             None => {
+                require_log(&self.data_dir)?;
                 let mut marked = SeqSet::default();
                 let mut newest = std::collections::VecDeque::new();
                 let verified = record::read_each(&self.data_dir, |r| {
@@ -299,11 +307,7 @@ impl Remote {
             .map_err(|e| fail(format!("reading the answer: {e}")))?;
         match status {
             200 => {}
-            401 => {
-                return Err(fail(
-                    "401 Unauthorized: pass the sink's token with --token-file FILE".into(),
-                ))
-            }
+            401 | 403 => return Err(fail(self.refused(status, &body))),
             _ => {
                 let said = serde_json::from_str::<Value>(&body)
                     .ok()
@@ -318,6 +322,22 @@ impl Remote {
                 "the answer is not a JSON array of records (is this a sluice sink?)".into(),
             )),
         }
+    }
+
+    /// What to do about a 401 or 403: the sink's own reason, and the token a read needs.
+    fn refused(&self, status: u16, body: &str) -> String {
+        let said = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| "the token was refused".to_owned());
+        let fix = match &self.token {
+            None => "reading needs the sink's read token: pass it with --token-file FILE",
+            Some(_) => "pass the sink's read token with --token-file FILE",
+        };
+        format!(
+            "{status}: {said}; {fix} (the install kit keeps it in Argo CD's namespace, Secret \
+             sluice-sink-token-<hash>, key read-token)"
+        )
     }
 
     /// Every record the sink's filters `params` match, oldest first, page by page.
@@ -439,12 +459,37 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Checks that `data_dir` holds an audit log before reading it, so that a missing one is named with the
+/// ways to point at the right one instead of as a bare "No such file or directory".
+///
+/// # Errors
+///
+/// A usage error (exit 2) naming the path, `--data-dir`, `SLUICE_DATA_DIR` and `--server`.
+pub(in crate::cli) fn require_log(data_dir: &Path) -> Result<()> {
+    // The active segment, or sealed segments only (a log whose active file was just sealed).
+    if data_dir.join(LOG_FILE).is_file()
+        || data_dir.join(crate::ledger::segment::SEGMENTS_DIR).is_dir()
+    {
+        return Ok(());
+    }
+    let what = if data_dir.is_dir() {
+        format!("{} has no audit log ({LOG_FILE})", data_dir.display())
+    } else {
+        format!("no data directory at {}", data_dir.display())
+    };
+    Err(Error::Usage(format!(
+        "{what}: give the sink's data directory with --data-dir DIR (or the environment variable \
+         SLUICE_DATA_DIR), or read from a running sink with --server URL --token-file FILE (e.g. \
+         http://127.0.0.1:8080 through kubectl -n argocd port-forward svc/sluice-sink 8080)"
+    )))
+}
+
 /// The error `audit show` gives when no record concerns the change.
 pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
     Error::Reported {
         exit: Exit::Failure,
         message: format!(
-            "no record in {} mentions change {change:?}",
+            "no record in {} mentions change {change:?} (sluice audit list shows the change ids in the log)",
             source.name().display()
         ),
     }

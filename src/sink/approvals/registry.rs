@@ -120,7 +120,7 @@ impl Learn for Registry {
                     }
                 }
             }
-            Body::Review(_) | Body::Verify(_) => {}
+            Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {}
         }
     }
 }

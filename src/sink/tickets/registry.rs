@@ -158,7 +158,7 @@ impl Learn for Registry {
                     });
                 }
             }
-            Body::Review(_) | Body::Verify(_) => {}
+            Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {}
         }
     }
 }

@@ -161,7 +161,7 @@ impl Learn for Registry {
                     self.reverts.insert((repository, revision), pull);
                 }
             }
-            Body::Guard(_) | Body::Review(_) => {}
+            Body::Guard(_) | Body::Review(_) | Body::Confirmation(_) => {}
         }
     }
 }
