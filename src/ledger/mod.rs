@@ -16,6 +16,7 @@
 //! ```
 
 pub mod canonical;
+mod check;
 pub mod chores;
 mod error;
 pub mod index;
@@ -28,6 +29,7 @@ pub mod segment;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tree;
+mod verify;
 
 pub use error::{BadReason, LedgerError};
 pub use index::{Found, Reader, Select};
