@@ -35,6 +35,6 @@ pub use error::{BadReason, LedgerError};
 pub use index::{Found, Reader, Select};
 pub use line::Head;
 pub use log::{Ledger, Outcome, Rolling};
-pub use read::{read_again, read_each, tree, verify, SeqSet, Verified};
+pub use read::{indexed, read_again, read_each, tree, verify, SeqSet, Verified};
 pub use schema::{Entry, Filing, Schema};
 pub use segment::LOG_FILE;

@@ -31,6 +31,10 @@ pub(in crate::cli) struct SourceArgs {
         requires = "server"
     )]
     token_file: Option<PathBuf>,
+    /// Read the whole log even when the data directory has the sink's index (`audit list`; `audit
+    /// show` and `audit verify` always read the whole log).
+    #[arg(long)]
+    no_index: bool,
 }
 
 /// Which records a listing wants: the filter, and at most the newest `limit` of the matches.
@@ -132,7 +136,30 @@ impl SourceArgs {
         let mut records = match self.remote()? {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
-            None => {
+            None if !self.no_index => match ledger::indexed(&self.data_dir, record::SCHEMA)? {
+                Some(reader) => indexed_list(&reader, q)?,
+                None => {
+                    tracing::warn!(
+                        data_dir = %self.data_dir.display(),
+                        "no usable index in the data directory (the sink builds one in index/ when it starts): reading the whole log"
+                    );
+                    self.scan_list(q)?
+                }
+            },
+            None => self.scan_list(q)?,
+            Some(remote) => remote.list(q)?,
+        };
+        if let Some(limit) = q.limit {
+            let skip = records.len().saturating_sub(limit);
+            records.drain(..skip);
+        }
+        Ok(records)
+    }
+
+    /// The records that pass `q`, oldest first, reading the whole log (and verifying its chain).
+    fn scan_list(&self, q: &Query) -> Result<Vec<Record>> {
+        Ok({
+            {
                 let mut marked = SeqSet::default();
                 let mut newest = std::collections::VecDeque::new();
                 let verified = record::read_each(&self.data_dir, |r| {
@@ -155,13 +182,7 @@ impl SourceArgs {
                 record::read_again(&verified, &marked, |r| matched.push(r))?;
                 matched
             }
-            Some(remote) => remote.list(q)?,
-        };
-        if let Some(limit) = q.limit {
-            let skip = records.len().saturating_sub(limit);
-            records.drain(..skip);
-        }
-        Ok(records)
+        })
     }
 
     /// The data directory (what `--data-dir` or `SLUICE_DATA_DIR` gave, else the default).
@@ -424,6 +445,42 @@ impl Remote {
         records.retain(|r| q.filter.matches(r));
         Ok(records)
     }
+}
+
+/// The records that pass `q`, oldest first, through the index: the index gives the app's or the
+/// change's records (the newest `limit` when there is no `--since`), each read where the index says it
+/// is, checked to be that record and filed as asked (as the sink checks them), and its hash checked
+/// against its content; `--since` is applied here.
+fn indexed_list(reader: &ledger::Reader, q: &Query) -> Result<Vec<Record>> {
+    let select = ledger::Select {
+        app: q.filter.app.clone(),
+        change: q.filter.change.clone(),
+    };
+    let limit = match q.limit {
+        Some(limit) if q.filter.since.is_none() => limit,
+        _ => usize::MAX,
+    };
+    let found = reader.query(&select, None, limit, &|| false)?;
+    let mut records = Vec::with_capacity(found.len());
+    for f in found {
+        let seq = line::seq_of(&f.record);
+        let intact = canonical::object_to_canonical(&f.record)
+            .is_ok_and(|bytes| line::is_intact(&f.record, &bytes));
+        if !intact {
+            return Err(ledger::LedgerError::Broken {
+                path: f.path,
+                line: f.line,
+                seq,
+                reason: ledger::BadReason::Hash,
+            }
+            .into());
+        }
+        let r = record::read::read(&f.path, f.record, f.line)?;
+        if q.filter.matches(&r) {
+            records.push(r);
+        }
+    }
+    Ok(records)
 }
 
 /// `application/x-www-form-urlencoded` value encoding: unreserved characters as they are, others as %XX.
