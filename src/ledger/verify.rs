@@ -310,6 +310,10 @@ mod tests {
 
     /// A log of `n` records in segments of about `max_bytes`.
     fn log(n: u64, max_bytes: u64) -> tempfile::TempDir {
+        log_of(n, max_bytes, "é\"x")
+    }
+
+    fn log_of(n: u64, max_bytes: u64, text: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let rolling = Rolling {
             max_bytes,
@@ -317,13 +321,8 @@ mod tests {
         };
         let mut log = Ledger::open_with(dir.path(), 1, rolling, testing::SCHEMA).unwrap();
         for i in 1..=n {
-            log.append_batch(&[testing::draft(
-                i,
-                "app",
-                None,
-                &"é\"x".repeat(i as usize % 7),
-            )])
-            .unwrap();
+            log.append_batch(&[testing::draft(i, "app", None, &text.repeat(i as usize % 7))])
+                .unwrap();
         }
         drop(log);
         dir
@@ -368,6 +367,16 @@ mod tests {
         let mut files: Vec<_> = sealed.iter().map(|s| s.path.clone()).collect();
         files.push(active);
         let mut reasons = std::collections::BTreeSet::new();
+        // Lines of another chain: each canonical, its hash right, its seq in place, its prev not.
+        let other = log_of(40, 4_000, "other");
+        let mut forged = std::collections::HashMap::new();
+        for seg in segment::segments(other.path()).unwrap() {
+            for line in lines(&seg.path) {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&line).unwrap();
+                forged.insert(line::seq_of(&map), line);
+            }
+        }
         for path in &files {
             let original = std::fs::read(path).unwrap();
             let all = lines(path);
@@ -379,6 +388,11 @@ mod tests {
                 let mut inserted = all.clone();
                 inserted.insert(i, all[(i + 1) % all.len()].clone());
                 write(path, &inserted);
+                reasons.insert(same_as_in_order(dir.path()));
+                let seq = line::seq_of(&serde_json::from_slice(&all[i]).unwrap());
+                let mut replaced = all.clone();
+                replaced[i].clone_from(&forged[&seq]);
+                write(path, &replaced);
                 reasons.insert(same_as_in_order(dir.path()));
                 if i + 1 < all.len() {
                     let mut swapped = all.clone();
