@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::ops::Range;
 
-/// Deepest nesting accepted here (serde_json refuses beyond 128; deeper lines go to the slow check).
+/// Deepest nesting accepted here (`serde_json` refuses beyond 128; deeper lines go to the slow check).
 const MAX_DEPTH: usize = 100;
 
 /// The members of a canonical record line that the chain needs, as byte ranges of the line.
@@ -100,8 +100,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// A canonical integer: `0`, or an optional `-` and digits without a leading zero, |n| ≤ 2^53 − 1
-    /// (and not `-0`). Gives its value when it is not negative.
-    fn number(&mut self) -> Option<Option<u64>> {
+    /// (and not `-0`). Gives its magnitude and whether it is negative.
+    fn number(&mut self) -> Option<(u64, bool)> {
         let negative = self.eat(b'-').is_some();
         let start = self.i;
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
@@ -117,7 +117,7 @@ impl<'a> Scanner<'a> {
         if n > super::canonical::MAX_SAFE_INTEGER || (negative && n == 0) {
             return None;
         }
-        Some((!negative).then_some(n))
+        Some((n, negative))
     }
 
     /// A canonical string; gives the range of its contents (between the quotes) and whether it holds
@@ -203,7 +203,8 @@ impl<'a> Scanner<'a> {
                     if &*key == b"seq"
                         && self.peek().is_some_and(|c| c == b'-' || c.is_ascii_digit()) =>
                 {
-                    f.seq = self.number()?;
+                    let (n, negative) = self.number()?;
+                    f.seq = (!negative).then_some(n);
                 }
                 Some(f) if (&*key == b"prev" || &*key == b"hash") && self.peek() == Some(b'"') => {
                     let (range, _) = self.string()?;
@@ -384,7 +385,7 @@ mod tests {
     #[test]
     fn the_fast_check_agrees_on_the_edges_of_the_canonical_form() {
         let cases: &[&str] = &[
-            r#"{}"#,
+            r"{}",
             r#"{"a":1,"b":2}"#,
             r#"{"b":2,"a":1}"#,
             r#"{"a":1,"a":1}"#,
@@ -392,7 +393,7 @@ mod tests {
             r#"{ "a":1}"#,
             r#"{"a":1} "#,
             r#"{"a":1}{}"#,
-            r#"[1]"#,
+            r"[1]",
             r#""a""#,
             r#"{"a":-0}"#,
             r#"{"a":0}"#,

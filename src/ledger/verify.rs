@@ -79,12 +79,9 @@ pub fn verify_with(data_dir: &Path, chunk: u64) -> Result<Head, LedgerError> {
             path: seg.path.clone(),
             source,
         };
-        let len = match len.map_err(io_err)? {
-            Some(len) => len,
-            None => {
-                head.len = 0;
-                continue;
-            }
+        let Some(len) = len.map_err(io_err)? else {
+            head.len = 0;
+            continue;
         };
         let expected = head.seq + 1;
         if (seg.sealed || len > 0) && seg.first_seq != expected {

@@ -136,16 +136,17 @@ impl SourceArgs {
         let mut records = match self.remote()? {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
-            None if !self.no_index => match ledger::indexed(&self.data_dir, record::SCHEMA)? {
-                Some(reader) => indexed_list(&reader, q)?,
-                None => {
+            None if !self.no_index => {
+                if let Some(reader) = ledger::indexed(&self.data_dir, record::SCHEMA)? {
+                    indexed_list(&reader, q)?
+                } else {
                     tracing::warn!(
                         data_dir = %self.data_dir.display(),
                         "no usable index in the data directory (the sink builds one in index/ when it starts): reading the whole log"
                     );
                     self.scan_list(q)?
                 }
-            },
+            }
             None => self.scan_list(q)?,
             Some(remote) => remote.list(q)?,
         };
