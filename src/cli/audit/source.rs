@@ -140,10 +140,14 @@ impl SourceArgs {
                 if let Some(reader) = ledger::indexed(&self.data_dir, record::SCHEMA)? {
                     indexed_list(&reader, q)?
                 } else {
-                    tracing::warn!(
-                        data_dir = %self.data_dir.display(),
-                        "no usable index in the data directory (the sink builds one in index/ when it starts): reading the whole log"
-                    );
+                    let bytes = ledger::segment::segments(&self.data_dir)?
+                        .iter()
+                        .filter_map(|s| std::fs::metadata(&s.path).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    if let Some(hint) = scan_hint(bytes) {
+                        tracing::warn!("{hint}");
+                    }
                     self.scan_list(q)?
                 }
             }
@@ -448,6 +452,19 @@ impl Remote {
     }
 }
 
+/// Below this, reading the whole log takes well under a second: no hint (and no noise in examples).
+const HINT_FROM: u64 = 64 << 20;
+
+/// The hint `audit list` gives when it reads a large log without an index.
+fn scan_hint(log_bytes: u64) -> Option<String> {
+    (log_bytes >= HINT_FROM).then(|| {
+        format!(
+            "no index in the data directory: reading the whole log ({} MB); the sink builds the index when it starts on this directory",
+            log_bytes / 1_000_000
+        )
+    })
+}
+
 /// The records that pass `q`, oldest first, through the index: the index gives the app's or the
 /// change's records (the newest `limit` when there is no `--since`), each read where the index says it
 /// is, checked to be that record and filed as asked (as the sink checks them), and its hash checked
@@ -511,6 +528,14 @@ pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_log_read_without_an_index_gets_the_hint() {
+        assert_eq!(scan_hint(HINT_FROM - 1), None);
+        assert!(scan_hint(1 << 30).is_some_and(|h| h.contains("no index")
+            && h.contains("1073 MB")
+            && h.contains("the sink builds")));
+    }
 
     #[test]
     fn query_values_are_percent_encoded() {
