@@ -31,6 +31,10 @@ pub(in crate::cli) struct SourceArgs {
         requires = "server"
     )]
     token_file: Option<PathBuf>,
+    /// Read the whole log even when the data directory has the sink's index (`audit list`; `audit
+    /// show` and `audit verify` always read the whole log).
+    #[arg(long)]
+    no_index: bool,
 }
 
 /// Which records a listing wants: the filter, and at most the newest `limit` of the matches.
@@ -139,8 +143,36 @@ impl SourceArgs {
         let mut records = match self.remote()? {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
-            None => {
-                require_log(&self.data_dir)?;
+            None if !self.no_index => {
+                if let Some(reader) = ledger::indexed(&self.data_dir, record::SCHEMA)? {
+                    indexed_list(&reader, q)?
+                } else {
+                    let bytes = ledger::segment::segments(&self.data_dir)?
+                        .iter()
+                        .filter_map(|s| std::fs::metadata(&s.path).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    if let Some(hint) = scan_hint(bytes) {
+                        tracing::warn!("{hint}");
+                    }
+                    self.scan_list(q)?
+                }
+            }
+            None => self.scan_list(q)?,
+            Some(remote) => remote.list(q)?,
+        };
+        if let Some(limit) = q.limit {
+            let skip = records.len().saturating_sub(limit);
+            records.drain(..skip);
+        }
+        Ok(records)
+    }
+
+    /// The records that pass `q`, oldest first, reading the whole log (and verifying its chain).
+    fn scan_list(&self, q: &Query) -> Result<Vec<Record>> {
+        require_log(&self.data_dir)?;
+        Ok({
+            {
                 let mut marked = SeqSet::default();
                 let mut newest = std::collections::VecDeque::new();
                 let verified = record::read_each(&self.data_dir, |r| {
@@ -163,13 +195,7 @@ impl SourceArgs {
                 record::read_again(&verified, &marked, |r| matched.push(r))?;
                 matched
             }
-            Some(remote) => remote.list(q)?,
-        };
-        if let Some(limit) = q.limit {
-            let skip = records.len().saturating_sub(limit);
-            records.drain(..skip);
-        }
-        Ok(records)
+        })
     }
 
     /// The data directory (what `--data-dir` or `SLUICE_DATA_DIR` gave, else the default).
@@ -446,6 +472,55 @@ impl Remote {
     }
 }
 
+/// Below this, reading the whole log takes well under a second: no hint (and no noise in examples).
+const HINT_FROM: u64 = 64 << 20;
+
+/// The hint `audit list` gives when it reads a large log without an index.
+fn scan_hint(log_bytes: u64) -> Option<String> {
+    (log_bytes >= HINT_FROM).then(|| {
+        format!(
+            "no index in the data directory: reading the whole log ({} MB); the sink builds the index when it starts on this directory",
+            log_bytes / 1_000_000
+        )
+    })
+}
+
+/// The records that pass `q`, oldest first, through the index: the index gives the app's or the
+/// change's records (the newest `limit` when there is no `--since`), each read where the index says it
+/// is, checked to be that record and filed as asked (as the sink checks them), and its hash checked
+/// against its content; `--since` is applied here.
+fn indexed_list(reader: &ledger::Reader, q: &Query) -> Result<Vec<Record>> {
+    let select = ledger::Select {
+        app: q.filter.app.clone(),
+        change: q.filter.change.clone(),
+    };
+    let limit = match q.limit {
+        Some(limit) if q.filter.since.is_none() => limit,
+        _ => usize::MAX,
+    };
+    let found = reader.query(&select, None, limit, &|| false)?;
+    let mut records = Vec::with_capacity(found.len());
+    for f in found {
+        let seq = line::seq_of(&f.record);
+        let intact = canonical::object_to_canonical(&f.record)
+            .is_ok_and(|bytes| line::is_intact(&f.record, &bytes));
+        if !intact {
+            return Err(ledger::LedgerError::Broken {
+                path: f.path,
+                line: f.line,
+                seq,
+                reason: ledger::BadReason::Hash,
+            }
+            .into());
+        }
+        let r = record::read::read(&f.path, f.record, f.line)?;
+        if q.filter.matches(&r) {
+            records.push(r);
+        }
+    }
+    Ok(records)
+}
+
 /// `application/x-www-form-urlencoded` value encoding: unreserved characters as they are, others as %XX.
 fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -498,6 +573,14 @@ pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_log_read_without_an_index_gets_the_hint() {
+        assert_eq!(scan_hint(HINT_FROM - 1), None);
+        assert!(scan_hint(1 << 30).is_some_and(|h| h.contains("no index")
+            && h.contains("1073 MB")
+            && h.contains("the sink builds")));
+    }
 
     #[test]
     fn query_values_are_percent_encoded() {

@@ -134,7 +134,7 @@ impl Writer {
     /// Prepares opening the log in `data_dir` whose segments are `segments`: from the marker and the
     /// journal when both still match the log, else (logged) from nothing, to verify everything.
     pub fn start(data_dir: &Path, segments: Vec<Segment>, schema: Schema) -> Start {
-        match Writer::from_marker(data_dir, &segments, schema) {
+        match Writer::from_marker(data_dir, &segments, schema, true) {
             Ok(start) => start,
             Err(why) => {
                 tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
@@ -148,7 +148,27 @@ impl Writer {
         }
     }
 
-    fn from_marker(data_dir: &Path, segments: &[Segment], schema: Schema) -> Result<Start, String> {
+    /// The index on disk for a reader that writes nothing (the commands, beside a running sink): from
+    /// the marker and the journal when both still match the log; no journal is opened for writing, and
+    /// no marker is ever written or removed. `None` (with the reason) when there is no usable index.
+    ///
+    /// # Errors
+    ///
+    /// Why the index cannot be used (no marker, or it does not match the log).
+    pub fn read_only(
+        data_dir: &Path,
+        segments: &[Segment],
+        schema: Schema,
+    ) -> Result<Start, String> {
+        Writer::from_marker(data_dir, segments, schema, false)
+    }
+
+    fn from_marker(
+        data_dir: &Path,
+        segments: &[Segment],
+        schema: Schema,
+        write: bool,
+    ) -> Result<Start, String> {
         let dir = data_dir.join(INDEX_DIR);
         let m = journal::read_marker(&dir)?;
         let at = journal::check_marked_segments(&m, segments)?;
@@ -171,7 +191,9 @@ impl Writer {
             ));
         }
         writer.digest.update(&bytes);
-        writer.open_journal(m.journal_bytes);
+        if write {
+            writer.open_journal(m.journal_bytes);
+        }
         writer.last_start = m.start;
         let head = Head {
             seq: m.seq,
