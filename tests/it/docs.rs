@@ -566,3 +566,34 @@ fn the_example_event_body_is_recorded_as_documented() {
         "4f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
     );
 }
+
+/// No file the repository tracks holds a merge's conflict markers (a line that begins with seven
+/// `<`, or seven `>`, and a space): a merge resolved by hand can leave them where no compiler looks
+/// (docs, YAML, scripts).
+#[test]
+fn no_tracked_file_holds_conflict_markers() {
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repo())
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success(), "git ls-files failed");
+    let (open, close) = ("<".repeat(7) + " ", ">".repeat(7) + " ");
+    let mut found = Vec::new();
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let Ok(text) = std::fs::read_to_string(repo().join(&name)) else {
+            continue; // binary files, and files the work tree has deleted
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.starts_with(&open) || line.starts_with(&close) {
+                found.push(format!("{name}:{}: {line}", n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "conflict markers left by a merge:\n{}",
+        found.join("\n")
+    );
+}
