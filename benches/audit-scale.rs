@@ -18,7 +18,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{percentile, sluice_bin, Client, Server};
+use common::{percentile, serve_args, sluice_bin, Client, Server};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -120,8 +120,7 @@ fn start_server(data: &Path) -> (Server, Duration) {
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let child = Command::new(sluice_bin())
-        .args(["serve", "--listen", &addr, "--data-dir"])
-        .arg(data)
+        .args(serve_args(&sluice_bin(), &addr, data))
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -312,8 +311,7 @@ fn first_post(data: &Path, event: &str) -> (Server, Duration) {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(sluice_bin())
-        .args(["serve", "--listen", &addr, "--data-dir"])
-        .arg(data)
+        .args(serve_args(&sluice_bin(), &addr, data))
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

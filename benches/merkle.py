@@ -55,10 +55,18 @@ def timed(cmd):
     return time.perf_counter() - t
 
 
+def no_auth(exe):
+    """`--insecure-no-auth` for a build whose `serve` refuses to start without a token (loopback only),
+    nothing for an older build that has no such flag (runs against a baseline build)."""
+    help_text = subprocess.run([exe, "serve", "--help"], capture_output=True, text=True).stdout
+    return ["--insecure-no-auth"] if "--insecure-no-auth" in help_text else []
+
+
 def start_to_healthz(sluice, data, extra=()):
     port = free_port()
     t = time.perf_counter()
-    p = subprocess.Popen([sluice, "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir", data, *extra],
+    p = subprocess.Popen([sluice, "serve", *no_auth(sluice), "--listen", "127.0.0.1:%d" % port,
+                          "--data-dir", data, *extra],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while True:
         try:

@@ -77,8 +77,7 @@ fn start_server(data: &Path, workers: Option<u64>) -> Server {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(common::sluice_bin());
-    cmd.args(["serve", "--listen", &addr, "--data-dir"])
-        .arg(data);
+    cmd.args(common::serve_args(&common::sluice_bin(), &addr, data));
     if let Some(workers) = workers {
         cmd.args(["--workers", &workers.to_string()]);
     }

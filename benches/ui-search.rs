@@ -14,7 +14,7 @@
 //! a generated log is kept there and reused). Every loop is bounded in count.
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)] // Its keep-alive client: this bench sends headers, so it uses ureq.
+#[allow(dead_code)] // Its keep-alive client: this bench sends headers, so it uses reqwest.
 mod common;
 use common::{percentile, Server};
 use serde_json::{json, Map, Value};
@@ -105,9 +105,9 @@ fn start_server(data: &Path, secret_file: &Path) -> Server {
         .expect("free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", &addr, "--data-dir"])
-        .arg(data)
+    let bin = common::sluice_bin();
+    let child = Command::new(&bin)
+        .args(common::serve_args(&bin, &addr, data))
         .arg("--ui-proxy-secret-file")
         .arg(secret_file)
         .env("SLUICE_LOG", "warn")

@@ -40,15 +40,6 @@ pub enum GenerateError {
 }
 
 impl GenerateError {
-    /// Whether the error says the command was pointed at the wrong thing (exit 2) rather than that
-    /// the app is wrong (exit 1).
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            GenerateError::NoPolicy { .. } | GenerateError::Empty { .. }
-        )
-    }
-
     fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         GenerateError::Io {
             path: path.into(),

@@ -11,6 +11,32 @@ pub fn sluice_bin() -> std::ffi::OsString {
     std::env::var_os("SLUICE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_sluice").into())
 }
 
+/// `sluice serve` listening on `addr` over `data_dir`, with no credential asked of the bench's
+/// clients: `--insecure-no-auth` (loopback only) for a build that refuses to start without a token,
+/// nothing for an older build that has no such flag (alternating runs against it).
+pub fn serve_args(
+    bin: &std::ffi::OsStr,
+    addr: &str,
+    data_dir: &std::path::Path,
+) -> Vec<std::ffi::OsString> {
+    let help = std::process::Command::new(bin)
+        .args(["serve", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut args: Vec<std::ffi::OsString> = vec!["serve".into()];
+    if help.contains("--insecure-no-auth") {
+        args.push("--insecure-no-auth".into());
+    }
+    args.extend([
+        "--listen".into(),
+        addr.into(),
+        "--data-dir".into(),
+        data_dir.into(),
+    ]);
+    args
+}
+
 /// A running `sluice serve`, killed when dropped.
 pub struct Server {
     pub child: Child,

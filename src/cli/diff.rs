@@ -19,8 +19,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(super) enum FormatArg {
+    /// For a terminal (coloured when it is one).
     Text,
+    /// For a pull-request comment.
     Markdown,
+    /// The whole report for tools; never cut.
     Json,
 }
 

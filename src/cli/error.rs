@@ -1,6 +1,7 @@
-//! What ends a command, and the exit code it ends with (README, "Commands"). The stages return their own
-//! typed errors; this is the one place that wraps them and decides between exit 1 (the input or a
-//! stage failed) and exit 2 (the command was called wrongly, or `window check` got an invalid policy).
+//! What ends a command, and the exit code it ends with: one table for the whole binary (README, "Exit
+//! codes"). The stages return their own typed errors; this is the one place that wraps them and decides
+//! the code. 1 means the command ran and the answer is no (a check failed, something refused or broke
+//! while it ran); 2 means it could not run as called (arguments, or an input it was pointed at).
 
 use crate::commit::LintError;
 use crate::generate::GenerateError;
@@ -10,27 +11,32 @@ use crate::sink::SinkError;
 use crate::window::WindowError;
 use std::path::PathBuf;
 
-/// Exit codes of the `sluice` binary.
+/// Exit codes of the `sluice` binary, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Exit {
     /// The command did what was asked (generate wrote manifests, a window check allowed the sync, ...).
     Success = 0,
-    /// The command failed: bad input, a failed render, a broken audit chain, a failed lint.
+    /// The check failed or the action was refused: a broken audit chain, a commit message that breaks
+    /// the rules, a head that does not render (`diff`), changes with `diff --exit-code`, a sink that
+    /// refuses or cannot be reached, a sink that stopped with an error.
     Failure = 1,
-    /// Usage error: bad arguments, or (for `window check`) an invalid policy.
+    /// Usage or input error: bad arguments, a file that is missing or cannot be read, an invalid
+    /// policy, manifests that do not render, no audit log where one was expected. Nothing was done.
     Usage = 2,
-    /// `window check`: the sync is blocked.
+    /// The maintenance window is closed (`window check`, and the guard).
     Blocked = 3,
 }
 
 /// Everything that can stop a `sluice` command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Wrong arguments or environment; exits 2.
+    /// Wrong arguments or environment, or an input the command was pointed at that is unusable (a
+    /// missing audit log, a malformed key file); exits 2. The message names it and the fix.
     #[error("{0}")]
     Usage(String),
-    /// A file could not be read or written.
+
+    /// A file named on the command line could not be read or written; exits 2.
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -63,11 +69,13 @@ impl Error {
     #[must_use]
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage(_) => Exit::Usage,
+            Error::Usage(_) | Error::Io { .. } | Error::Generate(_) | Error::Window(_) => {
+                Exit::Usage
+            }
             Error::StdoutClosed => Exit::Success,
             Error::Reported { exit, .. } => *exit,
-            Error::Generate(e) if e.is_usage() => Exit::Usage,
-            _ => Exit::Failure,
+            Error::Sink(e) if e.is_usage() => Exit::Usage,
+            Error::Ledger(_) | Error::Read(_) | Error::Lint(_) | Error::Sink(_) => Exit::Failure,
         }
     }
 
@@ -101,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn generate_errors_that_mean_a_wrong_call_exit_two() {
+    fn every_generate_error_is_an_input_error() {
         let no_policy = Error::from(GenerateError::NoPolicy {
             path: "a/.sluice.yaml".into(),
         });
@@ -110,6 +118,6 @@ mod tests {
             path: "a".into(),
             source: std::io::Error::other("x"),
         });
-        assert_eq!(io.exit(), Exit::Failure);
+        assert_eq!(io.exit(), Exit::Usage);
     }
 }

@@ -1,9 +1,12 @@
 //! `sluice guard`, in the `PreSync` hook Job: the window decision at the current time, from the guard
-//! Job's environment (docs/windows.md), and with `approvals` the sink's decision (docs/approvals.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 1
-//! with the reason Argo CD shows when it is blocked, 2 for an invalid policy.
+//! Job's environment (docs/windows.md), and with `approvals` or `ticket` the sink's decision
+//! (docs/approvals.md, docs/tickets.md). Prints the decision as JSON; exits 0 to let the sync go ahead, 3
+//! when a window blocks it and 1 when the approvals or the ticket do (with the reason Argo CD shows), 2
+//! for an invalid policy.
 
 use super::error::{Error, Exit, Result};
 use super::output;
+use super::window::DecisionOutput;
 use crate::window::ask::HttpDecider;
 use crate::window::guard::{self, Env, HttpReporter, Request, SourceRef, SystemClock};
 use clap::Args;
@@ -11,8 +14,13 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub(super) struct GuardArgs {
     /// The windows, freezes and guard settings as JSON (the guard Job sets this from the policy).
-    #[arg(long, env = "SLUICE_GUARD_POLICY", hide_env_values = true)]
-    policy_json: String,
+    #[arg(
+        long,
+        env = "SLUICE_GUARD_POLICY",
+        hide_env_values = true,
+        value_name = "JSON"
+    )]
+    policy_json: Option<String>,
     /// The Argo CD application name.
     #[arg(long, env = "SLUICE_APP", default_value = "")]
     app: String,
@@ -54,6 +62,9 @@ pub(super) struct GuardArgs {
     /// The sink's base URL, where the guard asks for approvals decisions.
     #[arg(long, env = "SLUICE_SINK_URL", default_value = "")]
     sink_url: String,
+    /// Output format of the decision on stdout.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = DecisionOutput::Json)]
+    output: DecisionOutput,
 }
 
 /// Where Kubernetes reads a container's termination message by default.
@@ -63,10 +74,19 @@ const TERMINATION_LOG: &str = "/dev/termination-log";
 ///
 /// # Errors
 ///
-/// An invalid policy (exit 2) or a blocked sync (exit 1, the reason is the message Argo CD shows).
+/// An invalid policy (exit 2) or a blocked sync (exit 3 by a window, 1 by the sink's approvals or ticket
+/// decision; the reason is the message Argo CD shows).
 pub(super) fn run(args: GuardArgs) -> Result<Exit> {
+    let Some(policy_json) = args.policy_json else {
+        return Err(Error::Usage(
+            "no policy: the guard runs in the PreSync Job that `sluice generate` writes, which sets \
+             SLUICE_GUARD_POLICY; to try it by hand, set SLUICE_GUARD_POLICY='{\"windows\": [...]}' and \
+             SLUICE_APP (or use `sluice window check --policy FILE`)"
+                .into(),
+        ));
+    };
     let request = Request {
-        policy_json: args.policy_json,
+        policy_json,
         app: args.app,
         namespace: args.namespace,
         clusters: args.cluster,
@@ -86,10 +106,13 @@ pub(super) fn run(args: GuardArgs) -> Result<Exit> {
         report_token: std::env::var("SLUICE_REPORT_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        report_token_file: std::env::var_os("SLUICE_REPORT_TOKEN_FILE")
+            .filter(|t| !t.is_empty())
+            .map(std::path::PathBuf::from),
     };
     let outcome = guard::run(&request, &env, &SystemClock, &HttpReporter, &HttpDecider)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let printed = output::print_line(&outcome.decision.to_json().to_string());
+    let printed = output::print(args.output.write(&outcome.decision.to_json()).as_bytes());
     let Some(message) = outcome.blocked_message() else {
         printed?;
         return Ok(Exit::Success);
@@ -100,8 +123,12 @@ pub(super) fn run(args: GuardArgs) -> Result<Exit> {
     if path.exists() {
         let _ = std::fs::write(path, format!("sluice: {message}\n"));
     }
-    Err(Error::Reported {
-        exit: Exit::Failure,
-        message,
-    })
+    // A closed window (or freeze) is exit 3, as `window check` says it; the sink's refusal of the
+    // approvals or the ticket is a check that failed (1). Either fails the Job, and the sync.
+    let exit = if outcome.by_window {
+        Exit::Blocked
+    } else {
+        Exit::Failure
+    };
+    Err(Error::Reported { exit, message })
 }

@@ -1,5 +1,6 @@
 //! `sluice lint-commit FILE [--pattern RE] [--require T,...] [--min-approvers N] [--author WHO]`: a
-//! `commit-msg` hook and CI check (docs/audit-log.md, "Commands"). Exit 0, or 1 with every problem.
+//! `commit-msg` hook and CI check (docs/audit-log.md, "Commands"). Exit 0, or 1 with every problem, or 2
+//! when the message file cannot be read or an option is invalid.
 
 use super::error::{Error, Exit, Result};
 use crate::commit::{self, CommitMessage, LintError, LintRules};
@@ -34,7 +35,13 @@ pub(super) struct LintCommitArgs {
 pub(super) fn run(args: &LintCommitArgs) -> Result<Exit> {
     let pattern = regex::Regex::new(&args.pattern)
         .map_err(|e| Error::Usage(format!("--pattern {:?}: {e}", args.pattern)))?;
-    let text = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, e))?;
+    let text = std::fs::read(&args.file).map_err(|e| {
+        Error::Usage(format!(
+            "{}: cannot read the commit message ({e}); give the message file: the commit-msg hook's \
+             first argument (sluice lint-commit \"$1\"), or in CI a file of `git log -1 --format=%B`",
+            args.file.display()
+        ))
+    })?;
     let message = CommitMessage::parse(&String::from_utf8_lossy(&text));
     let rules = LintRules {
         pattern,

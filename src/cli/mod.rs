@@ -17,6 +17,9 @@ mod verify;
 mod window;
 mod witness;
 
+#[cfg(test)]
+mod grammar_tests;
+
 pub use error::{Error, Exit, Result};
 pub use output::report;
 
@@ -26,9 +29,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about, long_about = None)]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    /// Log format on stderr [default: text].
+    // No clap default: a global argument with a default shows up in the usage line of every error.
+    #[arg(long, global = true, value_enum, env = "SLUICE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,7 +97,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
 
 /// Sets up tracing on stderr (stdout carries results only). `SLUICE_LOG` sets the filter (default
 /// `info`). A log line that cannot be written is dropped: see [`output::LogWriter`].
-pub fn init_logging(format: LogFormat) {
+pub fn init_logging(format: Option<LogFormat>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -102,7 +106,7 @@ pub fn init_logging(format: LogFormat) {
         .log_internal_errors(false)
         .with_target(false);
     // A second initialisation (only possible in tests) is harmless, so its error is ignored.
-    let _ = match format {
+    let _ = match format.unwrap_or(LogFormat::Text) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.without_time().try_init(),
     };

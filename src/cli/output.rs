@@ -17,7 +17,10 @@ pub(crate) fn print(bytes: &[u8]) -> Result<()> {
         .and_then(|()| out.flush())
         .map_err(|e| match e.kind() {
             ErrorKind::BrokenPipe => Error::StdoutClosed,
-            _ => Error::io("stdout", e),
+            _ => Error::Reported {
+                exit: super::error::Exit::Failure,
+                message: format!("cannot write the result to stdout: {e}"),
+            },
         })
 }
 

@@ -34,8 +34,8 @@ pub(super) struct RenderArgs {
     #[arg(long)]
     stdin: bool,
     /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
-    format: Format,
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Format::Yaml)]
+    output: Format,
     #[allow(clippy::doc_markdown)]
     /// Print the values of Secrets and SealedSecrets (hidden by default: render output ends up in CI logs).
     #[arg(long)]
@@ -70,7 +70,7 @@ pub(super) fn run(args: RenderArgs) -> Result<Exit> {
             std::io::Write::write_fmt(&mut stderr, format_args!("sluice: warning: {warning}\n"));
     }
     drop(stderr);
-    output::print(write(&docs, args.format, args.show_secrets).as_bytes())?;
+    output::print(write(&docs, args.output, args.show_secrets).as_bytes())?;
     Ok(Exit::Success)
 }
 

@@ -22,8 +22,9 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-// clap prints these doc lines as help text, where backticks and <> would show as they are.
-#[allow(clippy::doc_markdown)]
+// clap prints these doc lines as help text, where backticks and <> would show as they are. The
+// booleans are independent command-line switches, as clap takes them.
+#[allow(clippy::doc_markdown, clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
     /// Address to listen on.
@@ -32,14 +33,27 @@ pub(super) struct ServeArgs {
     /// Directory holding audit.jsonl.
     #[arg(long)]
     data_dir: PathBuf,
-    /// File holding the write token: the bearer token that POST /v1/events and /v1/guard must present
-    /// (Argo CD Notifications and the guard Jobs).
+    /// File holding the write token: the bearer token that POST /v1/events must present (Argo CD
+    /// Notifications). Required, unless --insecure-no-auth.
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// File holding the read token that GET /v1/records must present. Without it, reads take the write
-    /// token (not recommended: whoever may read the log could then also write to it).
+    /// File holding the read token that GET /v1/records must present (auditors, `sluice audit --server`).
+    /// Without it, reading over HTTP is off; the write token never reads.
     #[arg(long)]
     read_token_file: Option<PathBuf>,
+    /// Accept every request without a token: only for a trial on this machine, so only with a loopback
+    /// --listen address (127.0.0.1, ::1); a warning is logged at every start.
+    #[arg(long, conflicts_with_all = ["token_file", "read_token_file", "guard_token_review"])]
+    insecure_no_auth: bool,
+    /// Take guard reports (POST /v1/guard) with the guard Job's projected `ServiceAccount` token, checked
+    /// with the Kubernetes `TokenReview` API (needs create on tokenreviews): a guard may then report only
+    /// for apps deployed to its own namespace, and never writes /v1/events. Uses --kubeconfig, else the
+    /// in-cluster `ServiceAccount`.
+    #[arg(long)]
+    guard_token_review: bool,
+    /// The audience a guard's token must be issued for (the serviceAccountToken projection's audience).
+    #[arg(long, default_value = "sluice", requires = "guard_token_review")]
+    guard_audience: String,
     /// Largest request body in bytes (413 past it).
     #[arg(long, default_value_t = sink::handlers::DEFAULT_MAX_BODY)]
     max_body: usize,
@@ -73,7 +87,8 @@ pub(super) struct ServeArgs {
     /// degraded and sluice_watch_healthy turns 0 (a span: Go duration, or with d and w).
     #[arg(long, default_value = "1m", requires = "watch_applications")]
     watch_unhealthy_after: String,
-    /// The kubeconfig for the watch; default: KUBECONFIG, else the in-cluster service account.
+    /// The kubeconfig for the watch and --guard-token-review; default: KUBECONFIG, else the in-cluster
+    /// service account.
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// File holding the checkpoint signing key (from `sluice audit keygen`, mounted from a Secret):
@@ -226,6 +241,25 @@ pub(super) struct ServeArgs {
 ///
 /// Invalid arguments, an unreadable or empty token file, or whatever stops the sink.
 pub(super) fn run(args: ServeArgs) -> Result<Exit> {
+    // First, before the data directory is opened (and maybe created and verified).
+    let listen = listen_addresses(&args.listen)?;
+    if args.insecure_no_auth && !listen.iter().all(|a| a.ip().is_loopback()) {
+        return Err(Error::Usage(format!(
+            "--insecure-no-auth accepts writes from anyone, so only on a loopback address: --listen \
+             127.0.0.1:{port} (or give the sink its tokens with --token-file and --read-token-file)",
+            port = listen.first().map_or(8080, std::net::SocketAddr::port)
+        )));
+    }
+    if args.token_file.is_none() && !args.insecure_no_auth {
+        return Err(Error::Usage(
+            "serve needs a write token, or anyone who reaches it could write to the audit log: give \
+             --token-file FILE (the token Argo CD Notifications sends; make one with \
+             `openssl rand -hex 32 | tr -d '\\n' > FILE`) and --read-token-file FILE for readers \
+             (docs/install.md, \"The sink tokens\"); for a trial on this machine only: --listen \
+             127.0.0.1:8080 --insecure-no-auth"
+                .into(),
+        ));
+    }
     let change_pattern = regex::Regex::new(&args.change_pattern)
         .map_err(|e| Error::Usage(format!("--change-pattern {:?}: {e}", args.change_pattern)))?;
     if args.max_body == 0 {
@@ -236,7 +270,11 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     if args.max_connections == 0 {
         return Err(Error::Usage("--max-connections must be at least 1".into()));
     }
-    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(|p| read_token(p, "--token-file"))
+        .transpose()?;
     let every = span("--checkpoint-interval", &args.checkpoint_interval, true)?;
     if args.checkpoint_every == 0 {
         return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
@@ -244,13 +282,8 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     let read_token = args
         .read_token_file
         .as_deref()
-        .map(read_token)
+        .map(|p| read_token(p, "--read-token-file"))
         .transpose()?;
-    if read_token.is_some() && token.is_none() {
-        return Err(Error::Usage(
-            "--read-token-file needs --token-file: without a write token anyone could write".into(),
-        ));
-    }
     if read_token.is_some() && read_token == token {
         return Err(Error::Usage(
             "--read-token-file holds the write token: give readers a token of their own".into(),
@@ -263,6 +296,15 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .watch_applications
         .then(|| watch_config(&args))
         .transpose()?;
+    let guard_review = args.guard_token_review.then(|| sink::GuardReview {
+        kubeconfig: kubeconfig(&args),
+        audience: args.guard_audience.clone(),
+    });
+    // The Kubernetes configuration is read now, not after the log was opened.
+    if watch.is_some() || guard_review.is_some() {
+        crate::sink::watch::check_config(kubeconfig(&args).as_deref())
+            .map_err(|e| Error::Usage(e.to_string()))?;
+    }
     if args.witness.len() != args.witness_key.len() {
         return Err(Error::Usage(format!(
             "{} --witness but {} --witness-key: give each witness's URL and public key, in the same order",
@@ -309,11 +351,19 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
         .as_deref()
         .map(|url| super::archive::open(url, args.retention))
         .transpose()?;
+    if args.insecure_no_auth {
+        tracing::warn!(
+            listen = %args.listen,
+            "--insecure-no-auth: anyone who reaches this address can write to and read the audit log; \
+             never run a sink like this for real (give it --token-file and --read-token-file)"
+        );
+    }
     sink::serve(sink::Config {
         listen: args.listen,
         data_dir: args.data_dir,
         token,
         read_token,
+        guard_review,
         change_pattern,
         workers,
         max_body: args.max_body,
@@ -335,6 +385,24 @@ pub(super) fn run(args: ServeArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// `--listen` resolved, so that a wrong address is refused before anything else is done.
+fn listen_addresses(listen: &str) -> Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs as _;
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--listen {listen:?}: {why}; give HOST:PORT, e.g. 0.0.0.0:8080 (every interface) or 127.0.0.1:8080 (this machine only)"
+        ))
+    };
+    let addrs: Vec<_> = listen
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(bad("it names no address".into()));
+    }
+    Ok(addrs)
+}
+
 /// The ticket systems and their credentials. Credential files are checked now (readable, not empty)
 /// and read again for every request (an OAuth token is kept until it expires), so a rotated Secret is
 /// picked up.
@@ -353,14 +421,14 @@ fn tickets_config(args: &ServeArgs) -> Result<sink::tickets::Config> {
                 &args.servicenow_client_secret_file,
             ) {
                 (Some(user), Some(file), _, _) => {
-                    read_token(file)?;
+                    read_token(file, "--servicenow-password-file")?;
                     ServiceNowAuth::Basic {
                         user: user.clone(),
                         password_file: file.clone(),
                     }
                 }
                 (_, _, Some(id), Some(file)) => {
-                    read_token(file)?;
+                    read_token(file, "--servicenow-client-secret-file")?;
                     ServiceNowAuth::OAuth {
                         client_id: id.clone(),
                         secret_file: file.clone(),
@@ -375,7 +443,7 @@ fn tickets_config(args: &ServeArgs) -> Result<sink::tickets::Config> {
     };
     let jira = match (&args.jira_url, &args.jira_email, &args.jira_token_file) {
         (Some(url), Some(email), Some(file)) => {
-            read_token(file)?;
+            read_token(file, "--jira-token-file")?;
             Some(Site {
                 url: base_url(url, "https://acme.atlassian.net")
                     .map_err(|e| usage(format!("--jira-url {e}")))?,
@@ -410,7 +478,7 @@ fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
         &args.github_app_key_file,
     ) {
         (Some(file), _, _, _) => {
-            read_token(file)?;
+            read_token(file, "--github-write-token-file")?;
             Some(Auth::Token(file.clone()))
         }
         (None, true, Some(id), Some(key)) => Some(Auth::App(App {
@@ -427,7 +495,7 @@ fn rollback_endpoints(args: &ServeArgs) -> Result<Vec<Endpoint>> {
         );
     }
     if let Some(file) = &args.gitlab_write_token_file {
-        read_token(file)?;
+        read_token(file, "--gitlab-write-token-file")?;
         out.push(
             Endpoint::gitlab(&args.gitlab_url, Auth::Token(file.clone()))
                 .map_err(|e| usage(format!("--gitlab-url: {e}")))?,
@@ -446,7 +514,7 @@ fn approvals_config(args: &ServeArgs) -> Result<sink::approvals::Config> {
         &args.github_app_key_file,
     ) {
         (Some(file), _, _) => {
-            read_token(file)?;
+            read_token(file, "--github-token-file")?;
             Auth::Token(file.clone())
         }
         (None, Some(id), Some(key)) => {
@@ -466,7 +534,7 @@ fn approvals_config(args: &ServeArgs) -> Result<sink::approvals::Config> {
     };
     let gitlab_auth = match &args.gitlab_token_file {
         Some(file) => {
-            read_token(file)?;
+            read_token(file, "--gitlab-token-file")?;
             Auth::Token(file.clone())
         }
         None => Auth::None,
@@ -539,7 +607,7 @@ fn ui_proxy_secret(
     let Some(path) = args.ui_proxy_secret_file.as_deref() else {
         return Ok(None);
     };
-    let secret = read_token(path)?;
+    let secret = read_token(path, "--ui-proxy-secret-file")?;
     if Some(secret.as_str()) == write || Some(secret.as_str()) == read {
         return Err(Error::Usage(
             "--ui-proxy-secret-file holds a sink token: give Argo CD's proxy a secret of its own"
@@ -550,30 +618,60 @@ fn ui_proxy_secret(
 }
 
 /// The bearer token in `path`, without surrounding white space (`echo` adds a newline).
-fn read_token(path: &std::path::Path) -> Result<String> {
-    let raw = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+fn read_token(path: &std::path::Path, option: &str) -> Result<String> {
+    let raw = std::fs::read_to_string(path).map_err(|e| {
+        // The sink's own tokens come from the kit's Secret; a Git host's or ticket system's
+        // credential from the Secret its docs name.
+        let from = if matches!(option, "--token-file" | "--read-token-file") {
+            "in the install kit it is mounted from the Secret sluice-sink-token (docs/install.md, \"The sink tokens\")"
+        } else {
+            "mount the credential from its Secret and give the mounted file (docs/install.md)"
+        };
+        Error::Usage(format!(
+            "{option} {}: cannot read the token ({e}); {from}",
+            path.display()
+        ))
+    })?;
     let token = raw.trim();
     if token.is_empty() {
-        return Err(Error::Reported {
-            exit: Exit::Failure,
-            message: format!(
-                "{}: the token file is empty; put the bearer token in it, or leave out the option",
-                path.display()
-            ),
-        });
+        return Err(Error::Usage(format!(
+            "{}: the token file is empty; put the bearer token in it (openssl rand -hex 32 | tr -d '\\n' > {})",
+            path.display(),
+            path.display()
+        )));
     }
     Ok(token.to_string())
 }
 
 /// The checkpoint signing key in `path`.
 pub(super) fn read_key(path: &std::path::Path) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    SigningKey::parse(&text)
-        .and_then(|k| k.kind().expect(KeyKind::Log).map(|()| k))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "--checkpoint-key-file {}: cannot read the key ({e}); make a key pair with `sluice audit keygen --name NAME --out PREFIX` and give PREFIX.key",
+            path.display()
+        ))
+    })?;
+    let key = SigningKey::parse(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; make a key pair with `sluice audit keygen --name NAME --out PREFIX`",
+            path.display()
+        ))
+    })?;
+    key.kind()
+        .expect(KeyKind::Log)
         .map_err(|e| Error::Reported {
             exit: Exit::Failure,
             message: format!("{}: {e}", path.display()),
-        })
+        })?;
+    Ok(key)
+}
+
+/// The kubeconfig file: `--kubeconfig` or the first of `KUBECONFIG` (which may list several files;
+/// kube-rs reads one); `None`: in-cluster.
+fn kubeconfig(args: &ServeArgs) -> Option<PathBuf> {
+    args.kubeconfig
+        .as_ref()
+        .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty()))
 }
 
 /// The watch's configuration from the arguments.
@@ -591,11 +689,7 @@ fn watch_config(args: &ServeArgs) -> Result<WatchConfig> {
         .filter(|n| !n.is_empty())
         .collect();
     Ok(WatchConfig {
-        // KUBECONFIG may list several files; kube-rs reads one, so the first is taken.
-        kubeconfig: args
-            .kubeconfig
-            .as_ref()
-            .and_then(|k| std::env::split_paths(k).find(|p| !p.as_os_str().is_empty())),
+        kubeconfig: kubeconfig(args),
         namespaces,
         grace,
         // The sink decides from its data directory whether this is the first start.

@@ -1,11 +1,12 @@
 //! `sluice verify`, in the `PostSync` hook Job (docs/hooks.md, "Post-change verification"): reads
 //! the checks and the app from the Job's environment, runs them on a current-thread runtime, reports
-//! to the sink, prints the verification as JSON on stdout, and exits 0, or 1 when the verdict is not
+//! to the sink, prints the verification as JSON (`-o yaml`: YAML) on stdout, and exits 0, or 1 when the verdict is not
 //! Successful and `onFailure` is `fail-sync` or `rollback` (Argo CD then marks the operation Failed and
 //! the `on-sync-failed` trigger fires). 2 for a bad environment.
 
 use super::error::{Error, Exit, Result};
 use super::output;
+use super::window::DecisionOutput;
 use crate::analysis::Phase;
 use crate::policy::verify::{self, OnFailure};
 use crate::verify::cluster::WorkloadRef;
@@ -39,6 +40,9 @@ pub(super) struct VerifyArgs {
     /// The installation's Prometheus, for checks whose policy names none.
     #[arg(long, env = "SLUICE_PROMETHEUS_URL", default_value = "")]
     prometheus_url: String,
+    /// Output format of the verification on stdout.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = DecisionOutput::Json)]
+    output: DecisionOutput,
 }
 
 /// Where Kubernetes reads a container's termination message by default.
@@ -81,8 +85,11 @@ pub(super) fn run(args: VerifyArgs) -> Result<Exit> {
         .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
     let (outcome, answer) = runtime.block_on(async {
         let client = crate::verify::probe::client().map_err(Error::Usage)?;
-        let sink =
-            (!args.sink_url.is_empty()).then(|| report::Sink::new(client, &args.sink_url, token));
+        let token_file = std::env::var_os("SLUICE_REPORT_TOKEN_FILE")
+            .filter(|t| !t.is_empty())
+            .map(std::path::PathBuf::from);
+        let sink = (!args.sink_url.is_empty())
+            .then(|| report::Sink::new(client, &args.sink_url, token).with_token_file(token_file));
         if sink.is_none() {
             tracing::warn!(
                 "no sink to report to (SLUICE_SINK_URL is empty): the verdict is not recorded"
@@ -105,7 +112,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<Exit> {
         };
         Ok::<_, Error>((outcome, answer))
     })?;
-    let printed = output::print_line(&outcome.to_json(&plan.spec).to_string());
+    let printed = output::print(args.output.write(&outcome.to_json(&plan.spec)).as_bytes());
     let fails = outcome.verdict != Phase::Successful && plan.spec.on_failure != OnFailure::Record;
     if !fails {
         printed?;

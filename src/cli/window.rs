@@ -6,13 +6,32 @@ use super::output;
 use crate::policy;
 use crate::window::{Rules, Subject};
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum WindowCommand {
     /// Decide whether a sync is allowed at an instant; prints JSON, exits 0 allowed, 3 blocked, 2 invalid.
     Check(WindowCheckArgs),
+}
+
+/// `-o/--output` of a decision (`window check`, `guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum DecisionOutput {
+    /// One line of JSON, keys in a fixed order.
+    Json,
+    /// The same as block YAML.
+    Yaml,
+}
+
+impl DecisionOutput {
+    /// The decision as one line of JSON, or as YAML.
+    pub(super) fn write(self, decision: &serde_json::Value) -> String {
+        match self {
+            DecisionOutput::Json => format!("{decision}\n"),
+            DecisionOutput::Yaml => crate::manifest::emit::to_yaml(decision),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +57,9 @@ pub(super) struct WindowCheckArgs {
     /// Evaluate as an emergency change with this change id (passes windows and freezes).
     #[arg(long)]
     emergency: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = DecisionOutput::Json)]
+    output: DecisionOutput,
 }
 
 /// Prints the decision as JSON.
@@ -61,7 +83,7 @@ pub(super) fn check(args: WindowCheckArgs) -> Result<Exit> {
         emergency: args.emergency.filter(|e| !e.is_empty()),
     };
     let decision = rules.decide(&subject, at);
-    output::print_line(&decision.to_json().to_string())?;
+    output::print(args.output.write(&decision.to_json()).as_bytes())?;
     Ok(if decision.allowed {
         Exit::Success
     } else {

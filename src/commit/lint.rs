@@ -6,7 +6,10 @@
 //! GitLab's merge button) names its change in its body, and a `Revert "…"` commit in the subject it
 //! reverts; neither has to start with a change id.
 
-use super::message::{CommitMessage, IdSource};
+use super::message::{
+    approvers, CommitMessage, IdSource, Trailer, APPROVED_BY, CHANGE_ID, EMERGENCY,
+    MAINTENANCE_WINDOW, RISK, ROLLBACK, TESTED,
+};
 use regex::Regex;
 
 /// The rules, validated from the command line.
@@ -37,6 +40,10 @@ pub enum LintFailure {
     NoDescription(String),
     #[error("missing trailer \"{0}: …\" (required); add it to the last paragraph of the message")]
     MissingTrailer(String),
+    #[error("line {line}: trailer \"{key}:\" is empty; give it a value, or remove the line")]
+    EmptyTrailer { line: usize, key: String },
+    #[error("line {line}: {text:?} is not a \"Key: value\" trailer, but the last paragraph is the trailer block; move the text above the blank line before the trailers, or indent it to continue the trailer above")]
+    NotATrailer { line: usize, text: String },
     #[error("{required} distinct Approved-by approvers required (the author does not count), found {found}")]
     TooFewApprovers { required: usize, found: usize },
 }
@@ -90,17 +97,23 @@ pub fn lint<'m>(message: &'m CommitMessage, rules: &LintRules) -> LintReport<'m>
             failures.push(LintFailure::NoDescription(subject.to_owned()));
         }
     }
+    let trailers = trailer_block(message, rules, &mut failures);
     for key in rules
         .require
         .iter()
         .map(|k| k.trim())
         .filter(|k| !k.is_empty())
     {
-        if message.trailer(key).is_none() {
+        // An empty one was reported where it is.
+        if !trailers.iter().any(|t| t.key.eq_ignore_ascii_case(key)) {
             failures.push(LintFailure::MissingTrailer(key.to_owned()));
         }
     }
-    let found = message.approvers(rules.author.as_deref()).len();
+    let values = trailers
+        .iter()
+        .filter(|t| t.key.eq_ignore_ascii_case(APPROVED_BY))
+        .map(|t| t.value.as_str());
+    let found = approvers(values, rules.author.as_deref()).len();
     if found < rules.min_approvers {
         failures.push(LintFailure::TooFewApprovers {
             required: rules.min_approvers,
@@ -111,6 +124,72 @@ pub fn lint<'m>(message: &'m CommitMessage, rules: &LintRules) -> LintReport<'m>
         change_id,
         failures,
     }
+}
+
+/// The trailers of the message, as far as they can be read: when its last paragraph is meant as the
+/// trailer block (it has a trailer the process knows or one of `rules.require`, or a quarter of its lines
+/// are trailers, git's own threshold), every other line in it is named, and its trailers are still read
+/// so that one bad line does not also show up as missing trailers and approvers. (The sink reads no
+/// trailers from such a block: the failure for the bad line is what keeps the two in step.) Empty
+/// trailers are named too.
+fn trailer_block(
+    message: &CommitMessage,
+    rules: &LintRules,
+    failures: &mut Vec<LintFailure>,
+) -> Vec<Trailer> {
+    let block = &message.last_paragraph;
+    let known = [
+        APPROVED_BY,
+        RISK,
+        ROLLBACK,
+        TESTED,
+        MAINTENANCE_WINDOW,
+        CHANGE_ID,
+        EMERGENCY,
+    ];
+    let is_known = |key: &str| {
+        known.iter().any(|k| k.eq_ignore_ascii_case(key))
+            || rules
+                .require
+                .iter()
+                .any(|k| k.trim().eq_ignore_ascii_case(key))
+    };
+    let meant = block.trailers.iter().any(|(_, t)| is_known(&t.key))
+        || block.trailers.len() * 4 >= block.lines.max(1);
+    if block.trailers.is_empty() || !meant {
+        return Vec::new();
+    }
+    let mut found: Vec<(usize, LintFailure)> = block
+        .other
+        .iter()
+        .map(|(line, text)| {
+            (
+                *line,
+                LintFailure::NotATrailer {
+                    line: *line,
+                    text: text.clone(),
+                },
+            )
+        })
+        .collect();
+    found.extend(
+        block
+            .trailers
+            .iter()
+            .filter(|(_, t)| t.value.is_empty())
+            .map(|(line, t)| {
+                (
+                    *line,
+                    LintFailure::EmptyTrailer {
+                        line: *line,
+                        key: t.key.clone(),
+                    },
+                )
+            }),
+    );
+    found.sort_by_key(|(line, _)| *line);
+    failures.extend(found.into_iter().map(|(_, f)| f));
+    block.trailers.iter().map(|(_, t)| t.clone()).collect()
 }
 
 /// Why a message names no change: a merge without an id in its body, a subject id that does not
@@ -238,6 +317,66 @@ mod tests {
             Err(vec![LintFailure::TooFewApprovers {
                 required: 2,
                 found: 1
+            }])
+        );
+    }
+
+    #[test]
+    fn names_every_malformed_trailer_line_and_reads_the_rest() {
+        let msg = "CHG-1: x\n\nApproved-by: alice\nreviewed in the meeting\nApproved-by: bob\nsee the ticket\nRollback: revert\n  then sync\n";
+        assert_eq!(
+            check(msg, &rules(&["Rollback"], 2)),
+            Err(vec![
+                LintFailure::NotATrailer {
+                    line: 4,
+                    text: "reviewed in the meeting".into()
+                },
+                LintFailure::NotATrailer {
+                    line: 6,
+                    text: "see the ticket".into()
+                },
+            ]),
+            "the approvers and Rollback are still read: no missing trailer, no 0 approvers"
+        );
+        // The sink stays strict: a block with a bad line gives it no trailers.
+        assert!(CommitMessage::parse(msg).trailers.is_empty());
+    }
+
+    #[test]
+    fn an_empty_trailer_is_reported_as_empty_not_missing() {
+        let msg = "CHG-1: x\n\nApproved-by: alice\nRollback:\n";
+        assert_eq!(
+            check(msg, &rules(&["Rollback"], 1)),
+            Err(vec![LintFailure::EmptyTrailer {
+                line: 4,
+                key: "Rollback".into()
+            }])
+        );
+        let text = LintFailure::EmptyTrailer {
+            line: 4,
+            key: "Rollback".into(),
+        }
+        .to_string();
+        assert_eq!(
+            text,
+            "line 4: trailer \"Rollback:\" is empty; give it a value, or remove the line"
+        );
+    }
+
+    #[test]
+    fn a_paragraph_of_prose_is_body_not_a_broken_trailer_block() {
+        let msg = "CHG-1: x\n\nThis raises the replicas: the load grew.\nNothing else changes.\n";
+        assert_eq!(
+            check(msg, &rules(&["Rollback"], 0)),
+            Err(vec![LintFailure::MissingTrailer("Rollback".into())])
+        );
+        // Comment lines count in the line numbers, as an editor shows them.
+        let msg = "CHG-1: x\n# a comment\n\nApproved-by: a\nnot a trailer\n";
+        assert_eq!(
+            check(msg, &rules(&[], 0)),
+            Err(vec![LintFailure::NotATrailer {
+                line: 5,
+                text: "not a trailer".into()
             }])
         );
     }

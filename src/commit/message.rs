@@ -66,6 +66,17 @@ pub struct Trailer {
     pub value: String,
 }
 
+/// The last paragraph of a message read line by line, for `lint-commit` to name each line that spoils
+/// it as a trailer block: its trailers and the lines that are neither a trailer nor a continuation,
+/// each with its 1-based line number in the message text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrailerBlock {
+    pub trailers: Vec<(usize, Trailer)>,
+    pub other: Vec<(usize, String)>,
+    /// Lines in the paragraph.
+    pub lines: usize,
+}
+
 /// A commit message, cleaned as git cleans it and split into subject and trailers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitMessage {
@@ -75,37 +86,52 @@ pub struct CommitMessage {
     pub trailers: Vec<Trailer>,
     /// The lines after the subject's paragraph, trailer block included (comments and scissors removed).
     pub body: Vec<String>,
+    /// The last paragraph (not the subject's) line by line, whether or not it is a trailer block.
+    pub last_paragraph: TrailerBlock,
 }
 
 impl CommitMessage {
     /// Parses a message (see the module doc for git's rules that apply).
     pub fn parse(text: &str) -> Self {
-        let lines: Vec<&str> = text
+        let lines: Vec<(usize, &str)> = text
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .take_while(|l| *l != SCISSORS)
-            .filter(|l| !l.starts_with('#'))
+            .enumerate()
+            .map(|(i, l)| (i + 1, l))
+            .take_while(|(_, l)| *l != SCISSORS)
+            .filter(|(_, l)| !l.starts_with('#'))
             .collect();
         let paragraphs = split_paragraphs(&lines);
         let subject = paragraphs
             .first()
             .and_then(|p| p.first())
-            .map(|l| l.trim().to_owned())
+            .map(|(_, l)| l.trim().to_owned())
             .unwrap_or_default();
-        let trailers = match paragraphs.as_slice() {
-            [_, .., last] => parse_trailer_block(last).unwrap_or_default(),
-            _ => Vec::new(),
+        let last_paragraph = match paragraphs.as_slice() {
+            [_, .., last] => read_trailer_block(last),
+            _ => TrailerBlock::default(),
+        };
+        // Stricter than git: a paragraph with anything else in it is not a trailer block.
+        let trailers = if last_paragraph.other.is_empty() {
+            last_paragraph
+                .trailers
+                .iter()
+                .map(|(_, t)| t.clone())
+                .collect()
+        } else {
+            Vec::new()
         };
         let body = paragraphs
             .iter()
             .skip(1)
             .flatten()
-            .map(|l| (*l).to_owned())
+            .map(|(_, l)| (*l).to_owned())
             .collect();
         CommitMessage {
             subject,
             trailers,
             body,
+            last_paragraph,
         }
     }
 
@@ -246,16 +272,16 @@ fn identities(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn split_paragraphs<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
+fn split_paragraphs<'a>(lines: &[(usize, &'a str)]) -> Vec<Vec<(usize, &'a str)>> {
     let mut paragraphs = Vec::new();
     let mut current = Vec::new();
-    for line in lines {
+    for &(n, line) in lines {
         if line.trim().is_empty() {
             if !current.is_empty() {
                 paragraphs.push(std::mem::take(&mut current));
             }
         } else {
-            current.push(*line);
+            current.push((n, line));
         }
     }
     if !current.is_empty() {
@@ -264,34 +290,48 @@ fn split_paragraphs<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
     paragraphs
 }
 
-/// The trailers of a paragraph, or `None` when some line is neither a trailer nor a continuation.
-fn parse_trailer_block(paragraph: &[&str]) -> Option<Vec<Trailer>> {
-    let mut trailers: Vec<Trailer> = Vec::new();
-    for line in paragraph {
+/// The trailers of a paragraph (a line starting with white space continues the trailer before it, as in
+/// git's `trailer.c`), and every line that is neither.
+fn read_trailer_block(paragraph: &[(usize, &str)]) -> TrailerBlock {
+    let mut block = TrailerBlock {
+        lines: paragraph.len(),
+        ..TrailerBlock::default()
+    };
+    for &(n, line) in paragraph {
         if line.starts_with([' ', '\t']) {
-            let last = trailers.last_mut()?;
-            if !last.value.is_empty() {
-                last.value.push(' ');
+            match block.trailers.last_mut() {
+                // Only right after a trailer (or its continuation) is a line a continuation.
+                Some((last_n, last)) if block.other.last().is_none_or(|(o, _)| *o < *last_n) => {
+                    if !last.value.is_empty() {
+                        last.value.push(' ');
+                    }
+                    last.value.push_str(line.trim());
+                }
+                _ => block.other.push((n, line.to_owned())),
             }
-            last.value.push_str(line.trim());
             continue;
         }
-        let (key, value) = line.split_once(':')?;
-        let key = key.trim_end();
-        let valid_key = key
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !valid_key {
-            return None;
+        match trailer(line) {
+            Some(t) => block.trailers.push((n, t)),
+            None => block.other.push((n, line.to_owned())),
         }
-        trailers.push(Trailer {
-            key: key.to_owned(),
-            value: value.trim().to_owned(),
-        });
     }
-    Some(trailers)
+    block
+}
+
+/// A `Key: value` line: the key letters, digits and `-`, starting with a letter or digit.
+fn trailer(line: &str) -> Option<Trailer> {
+    let (key, value) = line.split_once(':')?;
+    let key = key.trim_end();
+    let valid_key = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    valid_key.then(|| Trailer {
+        key: key.to_owned(),
+        value: value.trim().to_owned(),
+    })
 }
 
 #[cfg(test)]

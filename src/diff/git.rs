@@ -136,16 +136,53 @@ impl Repo {
         let spec = format!("{rev}^{{commit}}");
         let sha = git(&self.top, &["rev-parse", "--verify", "--quiet", &spec])
             .and_then(|o| utf8(o, "git rev-parse"))
-            .map_err(|_| {
-                bad(
-                    "not a commit in this repository (fetch it first, e.g. git fetch origin main)"
-                        .into(),
-                )
-            })?;
+            .map_err(|_| bad(self.missing_revision(rev)))?;
         Ok(Commit {
             rev: rev.to_string(),
             sha: sha.trim().to_string(),
         })
+    }
+
+    /// Why `rev` is not here and how to get it, for this revision: a remote branch is fetched from its
+    /// remote, a commit id from the remote or with the whole history, a bare name may be a branch that
+    /// exists only on the remote.
+    fn missing_revision(&self, rev: &str) -> String {
+        let remotes: Vec<String> = git(&self.top, &["remote"])
+            .and_then(|o| utf8(o, "git remote"))
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let remote = remotes
+            .iter()
+            .find(|r| r.as_str() == "origin")
+            .or_else(|| remotes.first());
+        let whole_history =
+            "or in CI check out the whole history (actions/checkout: fetch-depth: 0; GitLab: GIT_DEPTH: 0)";
+        if let Some((name, branch)) = rev.split_once('/').filter(|(_, b)| !b.is_empty()) {
+            if remotes.iter().any(|r| r == name) {
+                return format!(
+                    "not in this clone: fetch the branch first (git fetch {name} {branch}), {whole_history}"
+                );
+            }
+            if remote.is_none() {
+                return format!(
+                    "this clone has no remote {name:?} (git remote -v lists them): add it, or give a local branch, tag or commit"
+                );
+            }
+        }
+        let hex = (7..=64).contains(&rev.len()) && rev.chars().all(|c| c.is_ascii_hexdigit());
+        match (hex, remote) {
+            (true, Some(remote)) => format!(
+                "no such commit in this clone (a shallow clone lacks older commits): fetch it (git fetch {remote} {rev}), {whole_history}"
+            ),
+            (true, None) => "no such commit in this clone (git log lists the commits)".to_owned(),
+            (false, Some(remote)) => format!(
+                "no commit, branch or tag of that name here; a branch that exists only on the remote is {remote}/{rev} once fetched (git fetch {remote} {rev}); git branch -a lists the branches"
+            ),
+            (false, None) => {
+                "no commit, branch or tag of that name here (git branch -a lists the branches, git tag the tags)"
+                    .to_owned()
+            }
+        }
     }
 
     /// The file list of `commit` (`git ls-tree -r`: trees are read, blobs are not).

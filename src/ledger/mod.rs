@@ -16,6 +16,7 @@
 //! ```
 
 pub mod canonical;
+mod check;
 pub mod chores;
 mod error;
 pub mod index;
@@ -29,11 +30,12 @@ pub mod segment;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tree;
+mod verify;
 
 pub use error::{BadReason, LedgerError};
 pub use index::{Found, Reader, Select};
 pub use line::Head;
 pub use log::{Ledger, Outcome, Rolling};
-pub use read::{read_again, read_each, tree, verify, SeqSet, Verified};
+pub use read::{indexed, read_again, read_each, tree, verify, SeqSet, Verified};
 pub use schema::{Entry, Filing, Fold, Schema};
 pub use segment::LOG_FILE;

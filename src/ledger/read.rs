@@ -12,7 +12,7 @@
 use super::error::LedgerError;
 use super::line::{self, Head};
 use super::lock;
-use super::segment::{self, Listing, Segment, LOG_FILE};
+use super::segment::{self, Listing, Segment};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -96,6 +96,42 @@ pub fn tree(data_dir: &Path, head: &Head) -> Result<super::tree::Reader, LedgerE
     })?;
     tree.publish();
     Ok(tree.reader())
+}
+
+/// The index of the log in `data_dir`, opened to read only (never writing the index, the marker or
+/// the log, and taking no lock): the journal up to the verified-prefix marker, and the records after
+/// the marker verified and indexed as the sink's start does. `None` when there is no usable index
+/// (none was built, or it no longer matches the log): the caller reads the whole log instead.
+///
+/// # Errors
+///
+/// The log cannot be read, or the chain after the marker is broken.
+pub fn indexed(
+    data_dir: &Path,
+    schema: super::Schema,
+) -> Result<Option<super::Reader>, LedgerError> {
+    // One snapshot of the segments (a seal meanwhile moves nothing under the reader).
+    let listing = Listing::take(data_dir)?;
+    let Ok(super::index::Start {
+        mut writer,
+        resume: Some(resume),
+        ..
+    }) = super::index::Writer::read_only(data_dir, &listing.segments, schema)
+    else {
+        return Ok(None);
+    };
+    let walked = segment::walk(&listing, Some(&resume), |record, position, _| {
+        writer.add_map(&record, position.offset);
+    })?;
+    if let Some(bad) = &walked.torn {
+        tracing::warn!(
+            line = bad.line,
+            "the last line is torn (an unfinished write); it is left out"
+        );
+    }
+    writer.finish_open();
+    writer.publish(&walked.head, None, false, &|| serde_json::Value::Null);
+    Ok(Some(writer.reader()))
 }
 
 /// A set of seqs, one bit each (125 KB for a million records): what a second pass over a log wants.
@@ -182,23 +218,31 @@ pub fn read_again(
     Ok(())
 }
 
-/// Verifies the whole chain in `data_dir`, every segment in order, and gives its head (`audit verify`).
-/// While a sink writes the log, an unfinished last line is a batch being written: the head is the last
-/// record before it.
+/// Verifies the whole chain in `data_dir`, every segment, on all cores, and gives its head (`audit
+/// verify`): verify.rs says how, and that it reports what the walk in order reports. While a sink
+/// writes the log, an unfinished last line is a batch being written: the head is the last record
+/// before it.
 ///
 /// # Errors
 ///
 /// The log cannot be read, a segment is missing or out of order, or a line breaks the chain (a torn
 /// last line included when no sink writes the log: it is not verified).
 pub fn verify(data_dir: &Path) -> Result<Head, LedgerError> {
+    super::verify::verify_with(data_dir, super::verify::CHUNK)
+}
+
+/// The verification in order, line by line, as it was before the parallel one: the oracle of the
+/// tests.
+#[cfg(test)]
+pub(crate) fn verify_in_order(data_dir: &Path) -> Result<Head, LedgerError> {
     let listing = Listing::take(data_dir)?;
     let walked = segment::walk(&listing, None, |_, _, _| {})?;
     match walked.torn {
         Some(bad) if !lock::is_held(data_dir) => {
-            let path = listing
-                .segments
-                .last()
-                .map_or_else(|| data_dir.join(LOG_FILE), |s| s.path.clone());
+            let path = listing.segments.last().map_or_else(
+                || data_dir.join(super::segment::LOG_FILE),
+                |s| s.path.clone(),
+            );
             Err(bad.into_error(path))
         }
         _ => Ok(walked.head),

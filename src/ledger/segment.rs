@@ -130,6 +130,25 @@ impl Listing {
         })
     }
 
+    /// Segment `i`'s file and its length: a sealed segment's file as it is (it never changes), the
+    /// active one as listed. `None`: the active segment did not exist.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened.
+    pub fn file(&self, i: usize) -> io::Result<Option<(File, u64)>> {
+        let seg = &self.segments[i];
+        if seg.sealed {
+            let f = File::open(&seg.path)?;
+            let len = f.metadata()?.len();
+            return Ok(Some((f, len)));
+        }
+        match &self.active {
+            Some((f, len)) => Ok(Some((f.try_clone()?, *len))),
+            None => Ok(None),
+        }
+    }
+
     /// A reader of segment `i` from byte `offset`: a sealed segment from its file, the active one from
     /// the file as listed, up to the length it had then. `None`: the active segment did not exist.
     ///

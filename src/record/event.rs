@@ -22,6 +22,9 @@ pub const EVENTS: [&str; 8] = [
 /// The `event` of a guard decision record (`POST /v1/guard`).
 pub const GUARD_DECISION: &str = "guard-decision";
 
+/// The `event` of the Application watch's confirmation of a webhook record.
+pub const WATCH_CONFIRMATION: &str = "watch-confirmation";
+
 /// The `event` of the review of an emergency change (`sluice audit review`, `POST /v1/reviews`).
 pub const EMERGENCY_REVIEW: &str = "emergency-review";
 
@@ -100,6 +103,13 @@ pub fn idempotency_key(event: &str, app_uid: &str, started_at: &str, revision: &
 pub(super) fn guard_key(app: &str, revision: &str, at: &str, allowed: bool) -> String {
     let allowed = if allowed { "true" } else { "false" };
     length_prefixed_digest(&[GUARD_DECISION, app, revision, at, allowed])
+}
+
+/// The idempotency key of the confirmation of the record whose key is `confirmed`: the same encoding
+/// over `watch-confirmation` and that key, so a record is confirmed once however often the watch sees
+/// its operation again (each relist).
+pub(super) fn confirmation_key(confirmed: &str) -> String {
+    length_prefixed_digest(&[WATCH_CONFIRMATION, confirmed])
 }
 
 /// The idempotency key of a review: the same encoding over `emergency-review`, the change id, the

@@ -12,7 +12,7 @@ pub fn approval(record: &Record) -> Option<&Approval> {
     match &record.body {
         Body::Sync(s) => s.approval.as_present()?.as_ref(),
         Body::Guard(g) => g.approval.as_present()?.as_ref(),
-        Body::Review(_) | Body::Verify(_) => None,
+        Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => None,
     }
 }
 
@@ -21,7 +21,7 @@ pub fn ticket(record: &Record) -> Option<&Ticket> {
     match &record.body {
         Body::Sync(s) => s.ticket.as_present()?.as_ref(),
         Body::Guard(g) => g.ticket.as_present()?.as_ref(),
-        Body::Review(_) | Body::Verify(_) => None,
+        Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => None,
     }
 }
 
@@ -30,7 +30,7 @@ pub fn verification(record: &Record) -> Option<&Verification> {
     match &record.body {
         Body::Sync(s) => s.verification.as_present()?.as_ref(),
         Body::Verify(v) => Some(&v.verification),
-        Body::Guard(_) | Body::Review(_) => None,
+        Body::Guard(_) | Body::Review(_) | Body::Confirmation(_) => None,
     }
 }
 

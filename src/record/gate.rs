@@ -256,7 +256,7 @@ impl Lesson<'_> {
                 }
                 _ => Lesson::Nothing,
             },
-            Body::Review(_) | Body::Verify(_) => Lesson::Nothing,
+            Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => Lesson::Nothing,
         }
     }
 
@@ -439,7 +439,7 @@ pub fn exceptions(record: &Record) -> &[String] {
             Some(Some(gate)) => &gate.exceptions,
             _ => &[],
         },
-        Body::Guard(_) | Body::Review(_) | Body::Verify(_) => &[],
+        Body::Guard(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => &[],
     }
 }
 

@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! event   event names, via, EventError, idempotency keys
-//! model   Record, Body (SyncEvent | GuardDecision | Review | Verify), Misfit: the line's members as serde types
+//! model   Record, Body (SyncEvent | GuardDecision | Confirmation | Review | Verify), Misfit: the line's members as serde types
 //! gate    gate findings: assess the Application, Knowledge of earlier records, exceptions
+//! confirm the watch's confirmation of a webhook record; which webhook records are unconfirmed
 //! build   request body → Body (uses commit's attribution and gate)
 //! decision guard decisions and reviews → Body
 //! fields  reading a request's members defensively
@@ -23,6 +24,7 @@
 //! written by a newer version still read and print as they are.
 
 mod build;
+pub mod confirm;
 mod decision;
 pub mod event;
 pub mod evidence;
@@ -39,13 +41,15 @@ pub use build::{event_record, event_record_via};
 pub use decision::{guard_record, review_record};
 pub use event::{
     EventError, Via, EMERGENCY_REVIEW, EVENTS, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED,
-    VERIFICATION,
+    VERIFICATION, WATCH_CONFIRMATION,
 };
 pub use filter::Filter;
 pub use model::Added;
 #[cfg(test)]
 pub use model::Commit;
-pub use model::{Body, Gate, GuardDecision, Record, Review, SyncEvent, VerificationRecord};
+pub use model::{
+    Body, Confirmation, Gate, GuardDecision, Record, Review, SyncEvent, VerificationRecord,
+};
 pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
 
 #[cfg(test)]

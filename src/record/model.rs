@@ -20,7 +20,7 @@
 //! sluice could have made it, since every release has written this shape) is a [`Misfit`] naming the
 //! member, never a panic and never a silent blank.
 
-use super::event::{EMERGENCY_REVIEW, GUARD_DECISION, VERIFICATION};
+use super::event::{EMERGENCY_REVIEW, GUARD_DECISION, VERIFICATION, WATCH_CONFIRMATION};
 use super::evidence::{Approval, Ticket, Verification};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -35,15 +35,17 @@ pub struct Record {
     pub body: Body,
 }
 
-/// What a record records: an Argo CD event, a guard decision, the review of an emergency change, or a
-/// verification verdict. The log's `event` member tells them apart: `guard-decision` is a guard
-/// decision, `emergency-review` a review, `verification` a verdict, anything else an event.
+/// What a record records: an Argo CD event, a guard decision, the review of an emergency change, a
+/// verification verdict, or the Application watch's confirmation of a webhook record. The log's `event`
+/// member tells them apart: `guard-decision` is a guard decision, `emergency-review` a review,
+/// `verification` a verdict, `watch-confirmation` a confirmation, anything else an event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Body {
     // Boxed: all are large (every nested object has a map of unknown members) and of unequal size.
     Sync(Box<SyncEvent>),
     Guard(Box<GuardDecision>),
+    Confirmation(Box<Confirmation>),
     Review(Box<Review>),
     Verify(Box<VerificationRecord>),
 }
@@ -343,6 +345,31 @@ pub struct VerificationRecord {
     pub extra: Map<String, Value>,
 }
 
+/// The Application watch saw the operation of a webhook record on the Application itself, with the same
+/// facts (docs/audit-log.md, "The Application watch"): written once per confirmed record, after it.
+/// A webhook record of an operation that the watch never confirms is `unconfirmed` in `audit
+/// exceptions` (src/record/confirm.rs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Confirmation {
+    /// Always [`WATCH_CONFIRMATION`].
+    pub event: String,
+    pub received_at: String,
+    /// The idempotency key: one confirmation per confirmed record.
+    pub key: String,
+    /// The `seq` of the record confirmed.
+    pub confirms: u64,
+    /// The confirmed record's app, as that record has it.
+    pub app: App,
+    /// The operation's start, as the confirmed record has it.
+    #[serde(deserialize_with = "nullable")]
+    pub started_at: Option<String>,
+    /// Where the watch saw it: `watch` (`status.operationState`) or `history` (`status.history`).
+    pub via: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 /// The app of a guard decision: its name only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardApp {
@@ -394,6 +421,7 @@ impl Record {
         };
         let body = match map.get("event").and_then(Value::as_str) {
             Some(GUARD_DECISION) => Body::Guard(Box::new(typed(map)?)),
+            Some(WATCH_CONFIRMATION) => Body::Confirmation(Box::new(typed(map)?)),
             Some(EMERGENCY_REVIEW) => Body::Review(Box::new(typed(map)?)),
             Some(VERIFICATION) => Body::Verify(Box::new(typed(map)?)),
             _ => Body::Sync(Box::new(typed(map)?)),
@@ -449,6 +477,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.key,
             Body::Guard(g) => &g.key,
+            Body::Confirmation(c) => &c.key,
             Body::Review(r) => &r.key,
             Body::Verify(v) => &v.key,
         }
@@ -459,6 +488,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.event,
             Body::Guard(g) => &g.event,
+            Body::Confirmation(c) => &c.event,
             Body::Review(r) => &r.event,
             Body::Verify(v) => &v.event,
         }
@@ -469,6 +499,7 @@ impl Body {
         match self {
             Body::Sync(s) => &s.received_at,
             Body::Guard(g) => &g.received_at,
+            Body::Confirmation(c) => &c.received_at,
             Body::Review(r) => &r.received_at,
             Body::Verify(v) => &v.received_at,
         }
@@ -479,17 +510,19 @@ impl Body {
         match self {
             Body::Sync(s) => &s.app.name,
             Body::Guard(g) => &g.app.name,
+            Body::Confirmation(c) => &c.app.name,
             // A review is of a change, not of an app.
             Body::Review(_) => "",
             Body::Verify(v) => &v.app.name,
         }
     }
 
-    /// The change id, if the record names one.
+    /// The change id, if the record names one (a confirmation names none: the record it confirms does).
     pub fn change_id(&self) -> Option<&str> {
         match self {
             Body::Sync(s) => s.change_id.as_deref(),
             Body::Guard(g) => g.change_id.as_deref(),
+            Body::Confirmation(_) => None,
             Body::Review(r) => Some(&r.change_id),
             Body::Verify(v) => v.change_id.as_deref(),
         }
@@ -500,7 +533,7 @@ impl Body {
         match self {
             Body::Sync(s) => s.revision.as_deref(),
             Body::Guard(g) => g.revision.as_deref(),
-            Body::Review(_) => None,
+            Body::Confirmation(_) | Body::Review(_) => None,
             Body::Verify(v) => v.revision.as_deref(),
         }
     }
@@ -549,6 +582,7 @@ mod tests {
                     assert!(g.extra.is_empty(), "{line}");
                     kinds.1 += 1;
                 }
+                Body::Confirmation(c) => panic!("no confirmation in the golden log: {c:?}"),
                 Body::Review(_) => panic!("the golden log holds no review: {line}"),
                 Body::Verify(v) => assert!(v.extra.is_empty(), "{line}"),
             }
@@ -635,6 +669,7 @@ mod tests {
                     assert_eq!(g.destination.extra["later"]["z"], true);
                     &g.extra
                 }
+                Body::Confirmation(c) => &c.extra,
                 Body::Review(r) => &r.extra,
                 Body::Verify(v) => &v.extra,
             };

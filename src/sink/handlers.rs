@@ -5,7 +5,7 @@
 //! rejection writes nothing.
 
 use super::approvals::{self, Approvals};
-use super::auth::Auth;
+use super::auth::{self, Auth, Caller};
 use super::metrics::{event_label, Metrics, Outcome as Counted};
 use super::query::QueryPool;
 use super::reply::Reply;
@@ -170,7 +170,14 @@ pub fn health(ctx: &Context) -> Reply {
     Reply::json(200, &health)
 }
 
-pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: Instant) -> Reply {
+/// A post by `caller` (authenticated for its route by the route table).
+pub async fn post(
+    ctx: &Context,
+    rq: Request<Incoming>,
+    kind: Kind,
+    caller: &Caller,
+    deadline: Instant,
+) -> Reply {
     let fixed_label = kind.fixed_label();
     let too_large = || {
         Reply::error(
@@ -218,6 +225,14 @@ pub async fn post(ctx: &Context, rq: Request<Incoming>, kind: Kind, deadline: In
         Kind::Event => event_label(value.get("event").and_then(Value::as_str)),
         Kind::Guard | Kind::Decide | Kind::Review | Kind::Verify => fixed_label,
     };
+    // A hook Job's ServiceAccount reports, asks and verifies only for apps deployed to its own
+    // namespace (the body's `namespace`, as the guard and the verify hook send it).
+    let namespace = value.get("namespace").and_then(Value::as_str).unwrap_or("");
+    if let Err(refusal) = auth::may_report_for(caller, namespace) {
+        ctx.metrics.count(label, Counted::Unauthorized);
+        tracing::warn!(caller = ?caller, namespace, "a hook Job's request for another namespace was refused (403)");
+        return refusal.reply();
+    }
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match kind {
         Kind::Decide => return decide(ctx, &value, &received_at).await,
@@ -436,7 +451,7 @@ async fn duplicate(ctx: &Context, label: &'static str, draft: &Body, seq: u64) -
 /// `history`, or a record an older version wrote, without `via`), the members this sink derives (the
 /// commit and what is read from it, the gate findings, `via`) legitimately differ, and a history entry
 /// carries no phase or message: then the observed facts are compared, each where both sides have it.
-fn same_content(stored: &Record, draft: &Body) -> bool {
+pub(super) fn same_content(stored: &Record, draft: &Body) -> bool {
     /// What Argo CD observed about the operation, identical on every path that saw it.
     const FACTS: [&str; 9] = [
         "event",

@@ -18,7 +18,8 @@
 //! serve     the one runtime, what runs on it, and the shutdown tree
 //! server    connections: hyper, limits, lingering close
 //! routes    one request: framing checks, the route table, access, dispatch
-//! auth      Access per route; the credentials (bearer tokens) that give it
+//! auth      who may call which route: the tokens, the guard's ServiceAccount token (TokenReview,
+//!           tokenreview.rs), a hook Job only for its own namespace
 //! handlers  healthz, the posts, GET /v1/records, GET /v1/log/…
 //! served    the tiled log: the newest checkpoint and the tiles
 //! decide    POST /v1/decide: the gates together, one guard decision
@@ -52,6 +53,7 @@ pub mod served;
 pub mod server;
 pub mod strict;
 pub mod tickets;
+pub mod tokenreview;
 pub mod ui;
 pub mod verification;
 pub mod watch;
@@ -60,4 +62,4 @@ pub mod watched;
 pub mod witnesses;
 pub mod writer;
 
-pub use serve::{serve, Config, SinkError};
+pub use serve::{serve, Config, GuardReview, SinkError};

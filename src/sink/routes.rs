@@ -4,13 +4,14 @@
 //! The table is the one place that says which paths exist, which methods they take and who may call
 //! them: a new endpoint is one row here and one handler.
 
-use super::auth::{Access, Refused};
+use super::auth::{Caller, Route as Access};
 use super::handlers::{self, Context, Kind};
 use super::metrics::Outcome as Counted;
 use super::reply::Reply;
 use super::strict;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
+use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -36,7 +37,9 @@ struct Route {
     under: bool,
     methods: &'static [Method],
     allow: &'static str,
-    access: Access,
+    /// What the caller's credential must allow (src/sink/auth.rs); `None`: anyone (probes, metrics,
+    /// and the read side for people, which checks credentials of its own).
+    access: Option<Access>,
     handler: Handler,
 }
 
@@ -46,7 +49,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::GET, Method::HEAD],
         allow: "GET",
-        access: Access::Public,
+        access: None,
         handler: Handler::Health,
     },
     Route {
@@ -54,7 +57,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::GET],
         allow: "GET",
-        access: Access::Public,
+        access: None,
         handler: Handler::Metrics,
     },
     Route {
@@ -62,7 +65,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::POST],
         allow: "POST",
-        access: Access::Write,
+        access: Some(Access::Events),
         handler: Handler::Post(Kind::Event),
     },
     Route {
@@ -70,7 +73,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::POST],
         allow: "POST",
-        access: Access::Write,
+        access: Some(Access::Guard),
         handler: Handler::Post(Kind::Guard),
     },
     Route {
@@ -78,7 +81,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::POST],
         allow: "POST",
-        access: Access::Write,
+        access: Some(Access::Guard),
         handler: Handler::Post(Kind::Decide),
     },
     Route {
@@ -86,7 +89,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::POST],
         allow: "POST",
-        access: Access::Write,
+        access: Some(Access::Reviews),
         handler: Handler::Post(Kind::Review),
     },
     Route {
@@ -94,7 +97,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::POST],
         allow: "POST",
-        access: Access::Write,
+        access: Some(Access::Guard),
         handler: Handler::Post(Kind::Verify),
     },
     Route {
@@ -102,7 +105,7 @@ const ROUTES: [Route; 11] = [
         under: false,
         methods: &[Method::GET],
         allow: "GET",
-        access: Access::Read,
+        access: Some(Access::Records),
         handler: Handler::Records,
     },
     Route {
@@ -110,7 +113,7 @@ const ROUTES: [Route; 11] = [
         under: true,
         methods: &[Method::GET],
         allow: "GET",
-        access: Access::Read,
+        access: Some(Access::Records),
         handler: Handler::Log,
     },
     Route {
@@ -118,7 +121,7 @@ const ROUTES: [Route; 11] = [
         under: true,
         methods: &[Method::GET, Method::HEAD],
         allow: "GET",
-        access: Access::Public,
+        access: None,
         handler: Handler::Ui,
     },
     Route {
@@ -126,7 +129,7 @@ const ROUTES: [Route; 11] = [
         under: true,
         methods: &[Method::GET, Method::HEAD],
         allow: "GET",
-        access: Access::Public,
+        access: None,
         handler: Handler::Ui,
     },
 ];
@@ -158,7 +161,6 @@ fn loggable(path: &str) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
-
 /// The route of `path`: its own, or the one of a path it is under.
 fn find(path: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| {
@@ -178,23 +180,30 @@ async fn route(ctx: &Arc<Context>, rq: Request<Incoming>, deadline: Instant) -> 
     if !route.methods.contains(rq.method()) {
         return Reply::error(405, "method not allowed").with("Allow", route.allow);
     }
-    if let Err(Refused) = ctx.auth.check(rq.headers(), route.access).await {
-        if let Handler::Post(kind) = route.handler {
-            ctx.metrics.count(kind.fixed_label(), Counted::Unauthorized);
+    let caller = match route.access {
+        None => Caller::Anyone,
+        Some(access) => {
+            let header = rq
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match ctx.auth.check(access, header).await {
+                Ok(caller) => caller,
+                Err(refusal) => {
+                    if let Handler::Post(kind) = route.handler {
+                        ctx.metrics.count(kind.fixed_label(), Counted::Unauthorized);
+                        // A post's body was not read: the connection closes, after draining it.
+                        return refusal.reply().closing();
+                    }
+                    return refusal.reply();
+                }
+            }
         }
-        let refused = Reply::error(401, "a valid bearer token is required")
-            .with("WWW-Authenticate", "Bearer");
-        // A post's body was not read: the connection closes, after draining it.
-        return if route.access == Access::Write {
-            refused.closing()
-        } else {
-            refused
-        };
-    }
+    };
     match route.handler {
         Handler::Health => handlers::health(ctx),
         Handler::Metrics => Reply::metrics(ctx.metrics.render()),
-        Handler::Post(kind) => handlers::post(ctx, rq, kind, deadline).await,
+        Handler::Post(kind) => handlers::post(ctx, rq, kind, &caller, deadline).await,
         Handler::Records => {
             let query = rq.uri().query().unwrap_or("").to_owned();
             handlers::records(ctx, &query, deadline).await

@@ -8,7 +8,7 @@
 //! archive a last pass.
 
 use super::approvals::{self, Approvals};
-use super::auth::Auth;
+use super::auth::{self, Auth};
 use super::evidence::{self, Evidence, Sources};
 use super::handlers::{self, Context};
 use super::memory::Memory;
@@ -17,6 +17,7 @@ use super::query::QueryPool;
 use super::served::Served;
 use super::server;
 use super::tickets::{self, Tickets};
+use super::tokenreview;
 use super::ui;
 use super::verification::{rollback::Rollback, Verifications};
 use super::watch::{self, WatchConfig, WatchError};
@@ -58,10 +59,13 @@ pub struct Config {
     pub listen: String,
     /// Directory holding audit.jsonl.
     pub data_dir: std::path::PathBuf,
-    /// The write token (`POST`s) that requests must present; `None`: no authentication.
+    /// The write token (`POST /v1/events`); `None` with no read token and no guard review: no
+    /// authentication (`--insecure-no-auth`).
     pub token: Option<String>,
-    /// The read token (`GET /v1/records`); `None`: reads take the write token.
+    /// The read token (`GET /v1/records`); `None`: reading over HTTP is off.
     pub read_token: Option<String>,
+    /// Check guard Jobs' `ServiceAccount` tokens with the `TokenReview` API (`--guard-token-review`).
+    pub guard_review: Option<GuardReview>,
     /// Pattern the change id at the start of a commit subject must match.
     pub change_pattern: Regex,
     /// Runtime threads, 1 to [`MAX_WORKERS`].
@@ -85,6 +89,15 @@ pub struct Config {
     pub rollback: Vec<crate::host::client::Endpoint>,
     /// The secret Argo CD's proxy extension adds (`--ui-proxy-secret-file`); `None`: the UI API is off.
     pub ui_proxy_secret: Option<String>,
+}
+
+/// How guard tokens are checked (`--guard-token-review`).
+#[derive(Debug, Clone)]
+pub struct GuardReview {
+    /// The kubeconfig; `None`: in-cluster.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The audience a guard token must carry (`--guard-audience`, `sluice`).
+    pub audience: String,
 }
 
 /// Why the sink could not start or run.
@@ -116,6 +129,19 @@ pub enum SinkError {
     Approvals(String),
     #[error("tickets: {0}")]
     Tickets(String),
+}
+
+impl SinkError {
+    /// Whether the sink could not start as called (exit 2): an argument out of range, an address that is
+    /// not one, no usable Kubernetes configuration for the watch.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            SinkError::Workers(_) | SinkError::MaxBody | SinkError::MaxConnections => true,
+            SinkError::Listen { source, .. } => source.kind() == std::io::ErrorKind::InvalidInput,
+            SinkError::Watch(e) => e.is_usage(),
+            _ => false,
+        }
+    }
 }
 
 /// Why the server stopped.
@@ -223,7 +249,15 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .verification
         .set(verifications.rollback_host_metrics());
     let parts = Parts {
-        auth: Auth::tokens(config.token.as_deref(), config.read_token.as_deref()),
+        auth: Auth::new(
+            config.token.as_deref(),
+            config.read_token.as_deref(),
+            config.guard_review.map(|g| {
+                let reviewer: Arc<dyn auth::Reviewer> =
+                    Arc::new(tokenreview::KubeReviewer::new(g.kubeconfig));
+                (reviewer, g.audience)
+            }),
+        ),
         reader,
         metrics,
         change_pattern: config.change_pattern,
@@ -374,6 +408,7 @@ pub async fn run(
                 appender: appender.clone(),
                 metrics: Arc::clone(&parts.metrics),
                 change_pattern: parts.change_pattern.clone(),
+                reader: parts.reader.clone(),
                 health,
                 data_dir: parts.served.data_dir.clone(),
                 approvals: parts.approvals.clone(),
@@ -386,7 +421,11 @@ pub async fn run(
         }
         _ => None,
     };
-    let (auth, read_token) = (parts.auth.required(), parts.auth.has_read_token());
+    let (auth, read_token, guard_token_review) = (
+        !parts.auth.is_open(),
+        parts.auth.has_read_token(),
+        parts.auth.reviews_guard_tokens(),
+    );
     let ctx = Arc::new(Context {
         auth: parts.auth,
         appender,
@@ -410,13 +449,14 @@ pub async fn run(
         verifications: parts.verifications,
     });
     tracing::info!(
-        addr = %addr.map_or_else(String::new, |a| a.to_string()),
+        addr = %addr.map_or_else(|| "?".to_owned(), |a| a.to_string()),
         workers = parts.workers,
         query_threads = queries.threads(),
         max_body = ctx.max_body,
         max_connections = parts.limits.max_connections,
         auth,
         read_token,
+        guard_token_review,
         "listening"
     );
     let (stop, finished) = server::run(listener, ctx, parts.limits, stop_signal(&health)).await;
@@ -527,7 +567,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let parts = Parts {
-            auth: Auth::default(),
+            auth: Auth::new(None, None, None),
             metrics: Arc::default(),
             reader: crate::ledger::Reader::empty(SCHEMA),
             change_pattern: Regex::new(crate::commit::DEFAULT_CHANGE_PATTERN).expect("re"),

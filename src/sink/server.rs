@@ -15,6 +15,8 @@
 //!   [`LINGER_TIME`] and [`LINGER_BYTES`], before closing. Closing a socket with unread data makes the
 //!   kernel send RST, and a client still writing its body (Go's net/http does not wait for
 //!   `100 Continue`) then loses the 413 or 401 it was sent. Go's own server and nginx do the same.
+//! - **Half-close**: a client that sends a complete request (or several, pipelined) and then shuts its
+//!   sending side gets every answer; hyper's default would drop them.
 //! - **Shutdown**: on the stop signal the sink stops accepting, lets every connection finish the
 //!   request it is serving (keep-alive off), and waits at most the grace period.
 
@@ -76,6 +78,9 @@ pub async fn run<T>(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_header_size(MAX_HEADER_SIZE)
         .max_headers(MAX_HEADERS)
+        // A client may send its request(s) and then shut its sending side (legal in HTTP/1.1, RFC 9112
+        // §9.6; simple clients and some proxies do): hyper still answers every request it read.
+        .half_close(true)
         .keep_alive(true);
     let builder = Arc::new(builder);
     loop {

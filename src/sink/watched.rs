@@ -2,6 +2,9 @@
 //! through, the same extraction, idempotency key, approval, ticket and verification evidence, work
 //! notes and group-commit writer as a webhook delivery; the watch's health (`watch_health.rs`) as the
 //! watch reports it; and the marker that the first listing was imported (`DATA_DIR/watch/imported`).
+//! When the watch finds its operation already recorded by the webhook with the same facts, it appends
+//! a confirmation of that record (src/record/confirm.rs); with other facts, it confirms nothing and
+//! logs the conflict.
 
 use super::approvals::{self, Approvals};
 use super::metrics::{Metrics, Outcome as Counted};
@@ -11,7 +14,7 @@ use super::watch::{RecordError, Recorder};
 pub use super::watch_health::WatchHealth;
 use super::writer::Appender;
 use crate::ledger::Outcome;
-use crate::record::{self, Via};
+use crate::record::{self, confirm, Body, Via};
 use regex::Regex;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,8 @@ pub struct WatchRecorder {
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub change_pattern: Regex,
+    /// Reads back the record a watched operation duplicates.
+    pub reader: crate::ledger::Reader,
     pub health: Arc<WatchHealth>,
     pub data_dir: PathBuf,
     /// Approval evidence for the sync records (judged after the fact when the guard made no decision).
@@ -61,16 +66,23 @@ impl Recorder for WatchRecorder {
                 .attach(&mut draft, &verification::hook_of(body))
                 .await;
         }
-        let content = self.tickets.as_ref().map(|_| draft.clone());
+        let content = draft.clone();
         let outcome = self.appender.append(draft).await;
-        if let (Ok(Outcome::Appended { seq, hash }), Some(tickets), Some(content)) =
-            (&outcome, &self.tickets, &content)
-        {
-            tickets.after_append(&tokio::runtime::Handle::current(), *seq, hash, content);
+        if let (Ok(Outcome::Appended { seq, hash }), Some(tickets)) = (&outcome, &self.tickets) {
+            tickets.after_append(&tokio::runtime::Handle::current(), *seq, hash, &content);
         }
         let counted = match &outcome {
             Ok(Outcome::Appended { .. }) => Counted::Created,
-            Ok(Outcome::Duplicate { .. }) => Counted::Duplicate,
+            Ok(Outcome::Duplicate { seq }) => {
+                match self.confirm(*seq, &content, via, &received_at).await {
+                    Ok(counted) => counted,
+                    Err(e) => {
+                        // The watch tries the operation again later.
+                        self.metrics.count_watched(via, Counted::Unavailable);
+                        return Err(e);
+                    }
+                }
+            }
             Err(_) => Counted::Unavailable,
         };
         self.metrics.count_watched(via, counted);
@@ -118,5 +130,40 @@ impl Recorder for WatchRecorder {
 
     fn waiting(&self, operations: usize) {
         self.health.pending.store(operations as u64, Relaxed);
+    }
+}
+
+impl WatchRecorder {
+    /// The watch saw the operation of the record at `seq`: confirms a webhook record whose facts
+    /// agree (one confirmation per record: its key is derived from the record's), and reports a
+    /// conflict when they differ.
+    async fn confirm(
+        &self,
+        seq: u64,
+        watched: &Body,
+        via: Via,
+        received_at: &str,
+    ) -> Result<Counted, RecordError> {
+        let Some(stored) = super::memory::record_at(&self.reader, seq).await else {
+            // Unreadable now: the watch tries the operation again later.
+            return Err(RecordError::Unavailable(format!(
+                "cannot read back record {seq} to confirm it"
+            )));
+        };
+        if !super::handlers::same_content(&stored, watched) {
+            tracing::warn!(
+                seq,
+                app = stored.body.app_name(),
+                "the Application shows this operation with other facts than its recorded delivery: not confirmed"
+            );
+            return Ok(Counted::Conflict);
+        }
+        if let Some(confirmation) = confirm::confirmation_record(&stored, via, received_at) {
+            self.appender
+                .append(confirmation)
+                .await
+                .map_err(|e| RecordError::Unavailable(e.to_string()))?;
+        }
+        Ok(Counted::Duplicate)
     }
 }

@@ -1,8 +1,10 @@
 //! The hook's reports to the sink (`POST <sink>/v1/verifications`, docs/hooks.md, "What the hook
 //! reports"): each measurement as progress (best effort: a slow or absent sink never holds a check
 //! back), and the verdict, retried until the sink has recorded it or the report's deadline passes.
-//! Authenticates as the guard does (`Authorization: Bearer` with the optional `sluice-sink-token`
-//! Secret; the scoped tokens of issue 25 will replace it for both).
+//! Authenticates as the guard does: `Authorization: Bearer` with the Job's projected `ServiceAccount`
+//! token (`SLUICE_REPORT_TOKEN_FILE`, audience `sluice`, read again for every report since the kubelet
+//! renews it), which the sink checks with the `TokenReview` API and binds to the app's namespace; or a
+//! token given by hand (`SLUICE_REPORT_TOKEN`).
 
 use serde_json::Value;
 use std::time::Duration;
@@ -20,6 +22,7 @@ pub struct Sink {
     client: reqwest::Client,
     url: String,
     token: Option<String>,
+    token_file: Option<std::path::PathBuf>,
 }
 
 /// The report URL of a sink's base URL (`http://sluice-sink.argocd.svc:8080`).
@@ -33,7 +36,31 @@ impl Sink {
             client,
             url: report_url(base),
             token,
+            token_file: None,
         }
+    }
+
+    /// Reports with the token in `path` (read for every report), before the token given to [`Sink::new`].
+    #[must_use]
+    pub fn with_token_file(self, path: Option<std::path::PathBuf>) -> Sink {
+        Sink {
+            token_file: path,
+            ..self
+        }
+    }
+
+    /// The bearer token as it is now.
+    fn token(&self) -> Option<String> {
+        if let Some(path) = &self.token_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() => return Some(text.trim().to_owned()),
+                Ok(_) => tracing::warn!(path = %path.display(), "the report token file is empty"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read the report token file");
+                }
+            }
+        }
+        self.token.clone()
     }
 
     async fn post(&self, body: &Value, timeout: Duration) -> Result<(u16, Value), String> {
@@ -43,7 +70,7 @@ impl Sink {
             .timeout(timeout)
             .header("content-type", "application/json")
             .body(body.to_string());
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token() {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let response = request

@@ -8,6 +8,7 @@
 use super::ask::{decide_url, Decider};
 use super::duration::parse_go_duration;
 use super::reason::{human, rfc3339};
+pub use super::report::{Env, HttpReporter, ReportUrl, Reporter};
 use super::rules::{Decision, Rules, Subject};
 use super::spec::{EmergencySpec, GuardPolicy, GuardSpec, OnClosed};
 use super::WindowError;
@@ -31,20 +32,6 @@ impl Clock for SystemClock {
         std::thread::sleep(d);
     }
 }
-
-/// Delivers the decision to the sink.
-pub trait Reporter {
-    /// # Errors
-    ///
-    /// Why the report did not arrive; the guard logs it and carries on.
-    fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String>;
-}
-
-/// `POST` with the one HTTP client (src/net.rs), with a whole-request timeout.
-pub struct HttpReporter;
-
-/// Longest the report may take, connecting included; the guard decides on time regardless.
-const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the guard is asked to decide: the policy and the sync, as the guard Job's environment gives them.
 #[derive(Debug, Clone, Default)]
@@ -91,95 +78,15 @@ pub struct Outcome {
     pub decision: Decision,
     /// Appended to the reason of a blocked sync: ` (onClosed: wait gives up: …)`, or empty.
     pub note: String,
+    /// A blocked sync was blocked by a window or freeze (exit 3), not by the sink's approvals or ticket
+    /// decision (exit 1).
+    pub by_window: bool,
 }
 
 impl Outcome {
     /// What Argo CD shows for a blocked sync, `None` when the sync may go ahead.
     pub fn blocked_message(&self) -> Option<String> {
         (!self.decision.allowed).then(|| format!("{}{}", self.decision.reason, self.note))
-    }
-}
-
-/// What the guard takes from the environment besides its arguments.
-#[derive(Debug, Clone, Default)]
-pub struct Env {
-    /// `SLUICE_REPORT_TOKEN`: sent as `Authorization: Bearer …`.
-    pub report_token: Option<String>,
-}
-
-/// An `http(s)://host[:port]/path` report endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportUrl {
-    /// `https://` (TLS, verified against the Mozilla root certificates) rather than `http://`.
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// Path and query, starting with `/`.
-    pub path: String,
-    /// The `Host` header value.
-    pub authority: String,
-}
-
-impl ReportUrl {
-    /// Parses a report URL.
-    ///
-    /// # Errors
-    ///
-    /// Anything but `http(s)://host[:port][/path]`.
-    pub fn parse(text: &str) -> Result<ReportUrl, String> {
-        let (tls, rest) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
-            (Some(rest), _) => (false, rest),
-            (_, Some(rest)) => (true, rest),
-            _ => {
-                return Err(format!(
-                    "{text:?} is not an http:// or https:// URL; write e.g. http://sluice-sink.argocd.svc:8080/v1/guard"
-                ))
-            }
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path
-        };
-        if authority.is_empty() || authority.contains('@') || path.contains(char::is_whitespace) {
-            return Err(format!(
-                "{text:?}: expected http://host[:port]/path without credentials or spaces (the token comes from SLUICE_REPORT_TOKEN)"
-            ));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("{text:?}: unclosed '[' in the host"))?;
-            (h.to_string(), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        let port = match port {
-            None if tls => 443,
-            None => 80,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| format!("{text:?}: port {p:?} is not a number 1-65535"))?,
-        };
-        if host.is_empty() {
-            return Err(format!("{text:?}: the host is empty"));
-        }
-        Ok(ReportUrl {
-            tls,
-            host,
-            port,
-            path,
-            authority: authority.to_string(),
-        })
     }
 }
 
@@ -259,6 +166,8 @@ pub fn run(
     };
     let ask = |decision: &mut Decision| ask_sink(request, env, &policy, &rules, decision, decider);
     let (mut recorded, mut early) = (false, None);
+    // Which gate blocked, when the sink was asked (else the windows did).
+    let mut gate = None;
     let mut first = rules.decide(&subject, clock.now());
     if policy.ticket.is_some() && !first.allowed {
         // An emergency ticket may open the window: ask before waiting for it.
@@ -266,22 +175,26 @@ pub fn run(
         let by_window = asked.gate.as_deref() == Some("window") || !asked.answered;
         if first.allowed || settings.on_closed == OnClosed::Fail || !by_window {
             recorded = asked.answered;
+            gate = asked.gate;
             early = Some((first, String::new()));
         }
     }
     let (decision, note) = early.unwrap_or_else(|| {
         let (mut decision, note) = decide_or_wait(&rules, &subject, &settings, clock);
         if policy.ticket.is_some() || (policy.approvals.is_some() && decision.allowed) {
-            recorded = ask(&mut decision).answered;
+            let asked = ask(&mut decision);
+            recorded = asked.answered;
+            gate = asked.gate;
         }
         (decision, note)
     });
+    let by_window = !decision.allowed && gate.as_deref().is_none_or(|g| g == "window");
     if let (Some(url), false) = (&settings.report, recorded) {
         let mut body = report_body(request, &rules, &decision);
         if decision.allowed && !request.emergency.is_empty() {
             body["reviewDue"] = rfc3339(decision.at + Duration::seconds(review_within)).into();
         }
-        match reporter.report(url, env.report_token.as_deref(), &body) {
+        match reporter.report(url, env.token().as_deref(), &body) {
             Ok(()) => tracing::info!(url = %url.authority, "reported the decision to the sink"),
             Err(e) => tracing::warn!("could not report the decision to {}: {e}", url.authority),
         }
@@ -289,14 +202,19 @@ pub fn run(
     if decision.allowed {
         tracing::info!("{}", decision.reason);
     }
-    Ok(Outcome { decision, note })
+    Ok(Outcome {
+        decision,
+        note,
+        by_window,
+    })
 }
 
 /// What asking the sink gave.
 struct Asked {
     /// The sink answered (and recorded the decision): no report is sent then.
     answered: bool,
-    /// Which gate refused, as the sink says: `window`, `ticket` or `approvals`.
+    /// Which gate refused, as the sink says (`window`, `ticket` or `approvals`), or as the guard
+    /// knows it when the sink could not be asked; `None`: none refused.
     gate: Option<String>,
 }
 
@@ -348,7 +266,12 @@ fn ask_sink(
         .ok_or_else(|| {
             "no sink to ask: set SLUICE_SINK_URL on the plugin sidecar or guard.report".to_owned()
         })
-        .and_then(|url| decider.decide(&url, env.report_token.as_deref(), &body));
+        .and_then(|url| decider.decide(&url, env.token().as_deref(), &body));
+    let asked_gate = if policy.ticket.is_some() {
+        "ticket"
+    } else {
+        "approvals"
+    };
     match answer {
         Ok(answer) => {
             decision.allowed = answer.get("allowed").and_then(Value::as_bool) == Some(true);
@@ -368,7 +291,7 @@ fn ask_sink(
             decision.reason = format!("{}; {what} could not be checked: {why}", decision.reason);
             Asked {
                 answered: false,
-                gate: None,
+                gate: Some("window".to_owned()),
             }
         }
         Err(why) if flagged => {
@@ -387,7 +310,7 @@ fn ask_sink(
             decision.reason = format!("blocked: {what} could not be checked ({keys}: fail): {why}");
             Asked {
                 answered: false,
-                gate: None,
+                gate: Some(asked_gate.to_owned()),
             }
         }
     }
@@ -472,49 +395,6 @@ pub fn report_body(request: &Request, rules: &Rules, decision: &Decision) -> Val
             .filter_map(|&i| rules.window(i).map(super::compiled::Window::label))
             .collect::<Vec<_>>(),
     })
-}
-
-impl ReportUrl {
-    /// The URL again, as the HTTP client takes it.
-    pub fn to_url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.authority, self.path)
-    }
-}
-
-impl Reporter for HttpReporter {
-    fn report(&self, url: &ReportUrl, token: Option<&str>, body: &Value) -> Result<(), String> {
-        let client = crate::net::blocking_client(REPORT_TIMEOUT)?;
-        let mut request = client
-            .post(url.to_url())
-            .header("Content-Type", "application/json")
-            .header("User-Agent", "sluice-guard")
-            .body(body.to_string());
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let response = request.send().map_err(|e| {
-            if e.is_timeout() {
-                format!(
-                    "{} did not answer within {} s (timed out)",
-                    url.to_url(),
-                    REPORT_TIMEOUT.as_secs()
-                )
-            } else {
-                format!(
-                    "cannot reach {}: {}",
-                    url.to_url(),
-                    crate::net::describe(&e)
-                )
-            }
-        })?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(format!("the sink answered HTTP {status}"))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -660,12 +540,44 @@ mod tests {
         };
         let env = Env {
             report_token: Some("s3cret".into()),
+            report_token_file: None,
         };
         let outcome =
             run(&args(&policy), &env, &clock, &reporter, &NoDecider).expect("valid policy");
         assert!(outcome.blocked_message().is_some(), "blocked");
         assert_eq!(clock.sleeps.get(), 0);
         assert_eq!(reporter.seen.borrow()[0].1.as_deref(), Some("s3cret"));
+    }
+
+    /// A sink that refuses the approvals of every sync.
+    struct Refuses;
+
+    impl Decider for Refuses {
+        fn decide(&self, _: &str, _: Option<&str>, _: &Value) -> Result<Value, String> {
+            Ok(
+                json!({"allowed": false, "reason": "blocked: approvals: 0 of 2", "gate": "approvals"}),
+            )
+        }
+    }
+
+    #[test]
+    fn a_window_blocks_by_window_and_the_sinks_refusal_does_not() {
+        let closed = TUESDAY_ALLOW.replace("\"wait\"", "\"fail\"");
+        let reporter = FakeReporter::default();
+        let env = Env::default();
+        let at = |t: &str, policy: &str, decider: &dyn Decider| {
+            run(&args(policy), &env, &clock(t), &reporter, decider).expect("valid policy")
+        };
+        let window = at("2026-11-23T10:00:00Z", &closed, &NoDecider);
+        assert!(window.blocked_message().is_some() && window.by_window);
+        let mut approvals: Value = serde_json::from_str(&closed).unwrap();
+        approvals["approvals"] = json!({"required": 2});
+        let approvals = approvals.to_string();
+        let refused = at("2026-11-24T03:00:00Z", &approvals, &Refuses);
+        assert!(refused.blocked_message().is_some(), "refused by the sink");
+        assert!(!refused.by_window, "the approvals refused, not a window");
+        let allowed = at("2026-11-24T03:00:00Z", &closed, &NoDecider);
+        assert!(allowed.blocked_message().is_none() && !allowed.by_window);
     }
 
     #[test]

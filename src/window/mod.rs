@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Nothing here reads files or the environment; the guard reads the clock and reaches the sink only
-//! through the [`guard::Clock`] and [`guard::Reporter`] it is given.
+//! through the [`guard::Clock`] and [`report::Reporter`] it is given (the one exception: [`report::Env`]
+//! reads the Job's token file when the report is sent, as the kubelet renews it).
 
 pub mod ask;
 mod compiled;
@@ -19,6 +20,7 @@ pub mod duration;
 pub mod glob;
 pub mod guard;
 mod reason;
+pub mod report;
 pub mod rules;
 mod search;
 pub mod spec;

@@ -1468,16 +1468,18 @@ fn render_passes_the_commit_its_source_and_the_hydrators_dry_revision_to_the_gua
     );
     assert_eq!(get("SLUICE_PROJECT"), "payments");
     assert_eq!(get("SLUICE_SINK_URL"), "http://sluice-sink.argocd.svc:8080");
+    // The guard asks with its Job's projected ServiceAccount token, not a copied write token.
     assert_eq!(
-        get("SLUICE_REPORT_TOKEN")["secretKeyRef"]["name"],
-        "sluice-sink-token"
+        get("SLUICE_REPORT_TOKEN_FILE"),
+        "/var/run/secrets/sluice/token"
     );
+    assert!(!env.iter().any(|(k, _)| k == "SLUICE_REPORT_TOKEN"));
     let policy: Value = serde_json::from_str(get("SLUICE_GUARD_POLICY").as_str().unwrap()).unwrap();
     assert_eq!(policy["approvals"]["required"], 2);
     assert_eq!(policy["approvals"]["latestPush"], true);
-    // Without a sink to ask, generation says how to name one.
+    // Without a sink to ask, generation says how to name one (an input error: exit 2).
     let out = support::sluice_in(tmp.path(), &args[..args.len() - 2], &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         support::stderr(&out).contains("set SLUICE_SINK_URL on the plugin sidecar"),
         "{}",

@@ -8,6 +8,20 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 const TOKEN: &str = "s3cret-token-for-tests";
+/// The sink's read token, which the client's `--token-file` holds.
+const READ_TOKEN: &str = "r3ad-token-for-tests";
+
+/// `sluice serve` over `data` with the write token and the read token.
+fn start_sink(data: &Path) -> Sink {
+    let read = data.with_extension("read-token");
+    std::fs::write(&read, format!("{READ_TOKEN}\n")).unwrap();
+    Sink::start_with(
+        data,
+        Some(TOKEN),
+        &["--read-token-file", read.to_str().unwrap()],
+        None,
+    )
+}
 
 fn golden_log() -> Vec<u8> {
     std::fs::read(
@@ -21,16 +35,16 @@ fn golden_sink(dir: &Path) -> (Sink, PathBuf) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("audit.jsonl"), golden_log()).unwrap();
-    let sink = Sink::start(&data, Some(TOKEN));
+    let sink = start_sink(&data);
     let token_file = dir.join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    std::fs::write(&token_file, format!("{READ_TOKEN}\n")).unwrap();
     (sink, token_file)
 }
 
 /// A running sink to which `n` sync events were posted (seq 1..=n, apps shop and cart in turn).
 fn sink_with_events(dir: &Path, n: usize) -> (Sink, PathBuf) {
     let data = dir.join("data");
-    let sink = Sink::start(&data, Some(TOKEN));
+    let sink = start_sink(&data);
     for i in 1..=n {
         let app = if i % 2 == 0 { "cart" } else { "shop" };
         let body = event_body(
@@ -52,7 +66,7 @@ fn sink_with_events(dir: &Path, n: usize) -> (Sink, PathBuf) {
         assert_eq!(r.status, 201, "{}", r.body);
     }
     let token_file = dir.join("token");
-    std::fs::write(&token_file, TOKEN).unwrap();
+    std::fs::write(&token_file, READ_TOKEN).unwrap();
     (sink, token_file)
 }
 
@@ -226,7 +240,7 @@ fn remote_mode_says_what_is_wrong_with_the_server_or_the_token() {
     };
     let err = fails(&["audit", "list", "--server", &server], 1);
     assert!(
-        err.contains("401 Unauthorized: pass the sink's token with --token-file FILE"),
+        err.contains("401: a valid bearer token is required: reads take the sink's read token; reading needs the sink's read token: pass it with --token-file FILE"),
         "{err}"
     );
     let err = fails(
@@ -315,12 +329,16 @@ fn data_dir_comes_from_the_flag_the_environment_or_the_default() {
     // Without either, /var/lib/sluice (the sink's volume in the install kit), named in the error.
     let out = sluice_in(dir.path(), &["audit", "verify"], &[]);
     if !Path::new("/var/lib/sluice/audit.jsonl").exists() {
-        assert_eq!(out.status.code(), Some(1));
-        assert!(
-            stderr(&out).contains("/var/lib/sluice/audit.jsonl"),
-            "{}",
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        for named in [
+            "/var/lib/sluice",
+            "--data-dir",
+            "SLUICE_DATA_DIR",
+            "--server",
+        ] {
+            assert!(err.contains(named), "{named}: {err}");
+        }
     }
 }
 

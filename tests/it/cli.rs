@@ -130,7 +130,7 @@ fn a_blocked_guard_still_fails_when_stdout_is_closed() {
         .expect("run sluice guard");
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("blocked: deny window"), "{err}");
 }
 
@@ -181,6 +181,7 @@ fn sink_with_a_closed_stderr_answers_more_requests_than_it_has_workers() {
     let mut child = Command::new(bin())
         .args([
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",

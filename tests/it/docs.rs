@@ -320,3 +320,280 @@ fn nothing_cites_a_file_outside_the_repository() {
     }
     assert_eq!(found, Vec::<String>::new());
 }
+
+/// GitHub's anchor of a heading: lower case, everything but letters, digits, spaces, `-` and `_`
+/// dropped, spaces as `-`; a repeated heading gets `-1`, `-2`, ... (as github.com renders Markdown).
+fn anchors(text: &str) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        let Some(heading) = line.strip_prefix('#').filter(|_| !fenced) else {
+            continue;
+        };
+        let heading = heading.trim_start_matches('#');
+        if !heading.starts_with(' ') {
+            continue;
+        }
+        let slug: String = heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let n = seen.entry(slug.clone()).or_insert(0);
+        out.push(if *n == 0 {
+            slug.clone()
+        } else {
+            format!("{slug}-{n}")
+        });
+        *n += 1;
+    }
+    out
+}
+
+/// `text` with fenced blocks and inline code spans blanked out (newlines kept, so lines keep their
+/// numbers). A code span is a run of n backticks up to the next run of exactly n, within a paragraph and
+/// possibly across its lines (`CommonMark`); a run without a closer is literal text.
+fn without_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut fenced = false;
+    let mut paragraph: Vec<&str> = Vec::new();
+    let flush = |paragraph: &mut Vec<&str>, out: &mut String| {
+        let joined = paragraph.join("\n");
+        let chars: Vec<char> = joined.chars().collect();
+        let mut blank = vec![false; chars.len()];
+        let run_at = |i: usize| chars[i..].iter().take_while(|c| **c == '`').count();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] != '`' {
+                i += 1;
+                continue;
+            }
+            let n = run_at(i);
+            let mut j = i + n;
+            let mut closer = None;
+            while j < chars.len() {
+                if chars[j] == '`' {
+                    let m = run_at(j);
+                    if m == n {
+                        closer = Some(j);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            match closer {
+                Some(j) => {
+                    for b in &mut blank[i..j + n] {
+                        *b = true;
+                    }
+                    i = j + n;
+                }
+                None => i += n,
+            }
+        }
+        for (c, b) in chars.iter().zip(&blank) {
+            out.push(if *b && *c != '\n' { ' ' } else { *c });
+        }
+        if !paragraph.is_empty() {
+            out.push('\n');
+        }
+        paragraph.clear();
+    };
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            flush(&mut paragraph, &mut out);
+            fenced = !fenced;
+            out.push('\n');
+            continue;
+        }
+        if fenced {
+            out.push('\n');
+        } else if line.trim().is_empty() {
+            flush(&mut paragraph, &mut out);
+            out.push('\n');
+        } else {
+            paragraph.push(line);
+        }
+    }
+    flush(&mut paragraph, &mut out);
+    out
+}
+
+/// The targets of the Markdown links in `text` outside code (`[text](target)`), with their lines.
+fn link_targets(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in without_code(text).lines().enumerate() {
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push((i + 1, after[..end].trim().to_owned()));
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+/// Every relative link and `#anchor` of `file` that does not resolve: `file:line: target (why)`.
+fn broken_links(file: &Path, text: &str) -> Vec<String> {
+    let dir = file.parent().expect("a file in a directory");
+    let mut problems = Vec::new();
+    for (line, target) in link_targets(text) {
+        if target.contains("://") || target.starts_with("mailto:") {
+            continue;
+        }
+        let (path, anchor) = match target.split_once('#') {
+            Some((p, a)) => (p, Some(a)),
+            None => (target.as_str(), None),
+        };
+        let name = format!("{}:{line}: {target}", file.display());
+        if path.is_empty() {
+            let anchor = anchor.unwrap_or("");
+            if !anchors(text).iter().any(|a| a == anchor) {
+                problems.push(format!("{name} (no heading with that anchor)"));
+            }
+            continue;
+        }
+        let resolved = dir.join(path);
+        if !resolved.exists() {
+            problems.push(format!("{name} (no such file)"));
+            continue;
+        }
+        if let Some(anchor) = anchor {
+            let Ok(target_text) = std::fs::read_to_string(&resolved) else {
+                problems.push(format!(
+                    "{name} (an anchor into something that is not a text file)"
+                ));
+                continue;
+            };
+            if !anchors(&target_text).iter().any(|a| a == anchor) {
+                problems.push(format!("{name} (no heading with that anchor)"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_relative_link_and_anchor_in_readme_and_docs_resolves() {
+    let mut problems = Vec::new();
+    let mut links = 0;
+    for path in doc_files() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        links += link_targets(&text).len();
+        problems.extend(broken_links(&path, &text));
+    }
+    assert!(links > 40, "only {links} links found");
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_broken_link_or_anchor_is_caught() {
+    // The control for the test above, on documents written here.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("other.md"),
+        "# Other page\n\n## 1. The sink tokens\n\n## `sluice serve`\n\n## Notes\n\n## Notes\n",
+    )
+    .unwrap();
+    let good = "See [a](other.md), [b](other.md#1-the-sink-tokens), [c](other.md#sluice-serve), [d](other.md#notes-1), [e](#top), [f](https://example.com/x#y), `[g](nowhere.md)`, ``a ` [h](x.md)``, `code\nacross lines [i](y.md)`.\n\n```\n[j](z.md)\n```\n\n# Top\n";
+    let file = tmp.path().join("page.md");
+    assert_eq!(broken_links(&file, good), Vec::<String>::new());
+    for (bad, why) in [
+        ("[x](missing.md)", "no such file"),
+        ("[x](other.md#the-sink-tokens)", "no heading"),
+        ("[x](#nowhere)", "no heading"),
+        ("[x](other.md#notes-2)", "no heading"),
+        ("a ` b [x](missing.md)", "no such file"),
+    ] {
+        let found = broken_links(&file, &format!("{good}\n{bad}\n"));
+        assert_eq!(found.len(), 1, "{bad}: {found:?}");
+        assert!(found[0].contains(why), "{bad}: {found:?}");
+    }
+}
+
+/// The example body of docs/audit-log.md ("An example event") is what Argo CD posts: a real sink records
+/// it with the members the page says.
+#[test]
+fn the_example_event_body_is_recorded_as_documented() {
+    let text = std::fs::read_to_string(repo().join("docs/audit-log.md")).unwrap();
+    let section = text
+        .split("### An example event")
+        .nth(1)
+        .expect("the section");
+    let body = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("the example's json block");
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = crate::support::Sink::start(&tmp.path().join("data"), Some("t0ken"));
+    let r = sink.http(
+        "POST",
+        "/v1/events",
+        &[
+            ("Authorization", "Bearer t0ken"),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let record: serde_json::Value = serde_json::from_str(&sink.log_lines()[0]).unwrap();
+    assert_eq!(record["changeId"], "CHG-1234");
+    assert_eq!(record["changeIdSource"], "application");
+    assert_eq!(
+        record["approvedBy"],
+        serde_json::json!(["Bob Example <bob@example.com>"])
+    );
+    assert_eq!(record["risk"], "low");
+    assert_eq!(record["rollback"], "revert this commit");
+    assert_eq!(record["phase"], "Succeeded");
+    assert_eq!(
+        record["revision"],
+        "4f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+    );
+}
+
+/// No file the repository tracks holds a merge's conflict markers (a line that begins with seven
+/// `<`, or seven `>`, and a space): a merge resolved by hand can leave them where no compiler looks
+/// (docs, YAML, scripts).
+#[test]
+fn no_tracked_file_holds_conflict_markers() {
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repo())
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success(), "git ls-files failed");
+    let (open, close) = ("<".repeat(7) + " ", ">".repeat(7) + " ");
+    let mut found = Vec::new();
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let Ok(text) = std::fs::read_to_string(repo().join(&name)) else {
+            continue; // binary files, and files the work tree has deleted
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.starts_with(&open) || line.starts_with(&close) {
+                found.push(format!("{name}:{}: {line}", n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "conflict markers left by a merge:\n{}",
+        found.join("\n")
+    );
+}

@@ -51,10 +51,10 @@ fn checksum_of(objects: &[Value], kind: &str, name: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Asserts a failed run: exit 1, nothing on stdout, and stderr naming `needle`.
+/// Asserts a failed run: exit 2 (an input error), nothing on stdout, and stderr naming `needle`.
 fn assert_fails(dir: &Path, env: &[(&str, &str)], needle: &str) {
     let out = sluice_in(dir, &["generate"], env);
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
     assert!(out.stdout.is_empty(), "stdout must be empty on failure");
     let err = stderr(&out);
     assert!(
@@ -287,7 +287,7 @@ fn broken_yaml_names_file_and_line() {
         &["generate"],
         &argocd_env("shop", "shop", "apps/shop"),
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     assert!(err.contains("broken.yaml") && err.contains("line"), "{err}");
@@ -567,7 +567,7 @@ fn directory_app_reads_the_top_level_unless_recurse_with_argocd_include_exclude(
     // Jsonnet is refused with the file named, never skipped silently; excluding it is the way out.
     std::fs::write(app.join("gen.jsonnet"), "{}").unwrap();
     let out = run("");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(
         stderr(&out).contains("gen.jsonnet") && stderr(&out).contains("Jsonnet is not evaluated"),
@@ -868,7 +868,7 @@ fn generate_stdin_takes_manifests_from_an_earlier_plugin() {
         &mut cmd,
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: [\n",
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("stdin: line"), "{}", stderr(&out));
 }
@@ -907,7 +907,7 @@ fn alias_bomb_of_a_large_string_is_refused_in_bounded_work_and_little_memory() {
     let out = cmd
         .output()
         .expect("GNU time (apt-get install time; tests/run does)");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     assert!(

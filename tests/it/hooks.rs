@@ -507,9 +507,21 @@ fn guard_job_carries_the_policy_and_the_environment() {
     assert_eq!(policy["windows"][0]["schedule"], "0 2 * * 2,4");
     assert_eq!(policy["freezes"][0]["name"], "year-end");
     assert_eq!(policy["guard"]["onClosed"], "wait");
+    // The report goes with the Job's projected ServiceAccount token for the sink's audience (no shared
+    // Secret in the app's namespace), which the Kubernetes schemas of the golden cases accept.
     assert_eq!(
-        env["SLUICE_REPORT_TOKEN"]["valueFrom"]["secretKeyRef"],
-        serde_json::json!({"name": "sluice-sink-token", "key": "token", "optional": true})
+        value("SLUICE_REPORT_TOKEN_FILE"),
+        "/var/run/secrets/sluice/token"
+    );
+    assert!(!env.contains_key("SLUICE_REPORT_TOKEN"));
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]["audience"],
+        "sluice"
+    );
+    assert_eq!(
+        container["volumeMounts"][0]["mountPath"],
+        "/var/run/secrets/sluice"
     );
 }
 
@@ -576,7 +588,7 @@ fn base_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Asserts the failure contract and returns stderr.
 fn fails(out: &Output) -> String {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(
         out.stdout.is_empty(),
         "stdout must stay empty: {}",

@@ -280,6 +280,67 @@ fn component_builds_on_the_stock_install_and_every_object_is_valid() {
 }
 
 #[test]
+fn the_offline_preview_builds_and_every_object_is_valid() {
+    // docs/install.md, "Preview the kit offline": what a user runs, with no cluster and no network.
+    let objs = yaml_docs(&kustomize(&repo().join("examples/install-preview")));
+    let sink = object(&objs, "StatefulSet", "sluice-sink");
+    assert_eq!(
+        sink["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/platform/sluice:0.1.0"
+    );
+    let binding = object(&objs, "ClusterRoleBinding", "sluice-sink-tokenreview");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "sluice-sink", "namespace": "argocd"}]),
+        "the binding names the sink's ServiceAccount in the install's namespace"
+    );
+    let role = object(&objs, "ClusterRole", "sluice-sink-tokenreview");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]),
+        "one verb, on tokenreviews only"
+    );
+    let (report, ok) = validate(&objs);
+    assert!(
+        ok,
+        "objects invalid against Kubernetes {KUBE_VERSION}: {report:#}"
+    );
+    assert_eq!(
+        report["validated"].as_array().map(Vec::len),
+        Some(objs.len()),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn no_one_is_told_to_copy_the_write_token() {
+    // Guard Jobs report with their own ServiceAccount token: the write token stays in Argo CD's namespace.
+    let mut texts = vec![repo().join("README.md")];
+    for dir in ["docs", "argocd-cm-patch", "examples/install-preview"] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                texts.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for path in texts {
+        let text = read(&path).replace('\n', " ").to_lowercase();
+        // Sentence by sentence (and table cell by cell): "copy" with the write token or its Secret.
+        for sentence in text.split(['.', '|', ';']) {
+            let copies = sentence.contains("copy") || sentence.contains("replicat");
+            let token = sentence.contains("sluice-sink-token") || sentence.contains("write token");
+            if copies && token {
+                found.push(format!("{}: {}", path.display(), sentence.trim()));
+            }
+        }
+    }
+    // The generated guard Job takes no Secret at all: tests/it/hooks.rs checks its projected token.
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
 fn schema_validation_catches_a_broken_object_and_skips_custom_resources_explicitly() {
     // The control for the test above: a validator that passes everything would prove nothing.
     let mut broken = object(built(), "StatefulSet", "sluice-sink").clone();
@@ -1096,7 +1157,7 @@ fn notifications_secret_and_sink_share_one_token_file() {
 }
 
 #[test]
-fn the_sinks_service_account_may_only_read_applications() {
+fn the_sinks_service_account_may_only_read_applications_and_review_tokens() {
     let objs = built();
     let role = object(objs, "Role", "sluice-sink-applications");
     assert_eq!(
@@ -1108,6 +1169,17 @@ fn the_sinks_service_account_may_only_read_applications() {
         binding["roleRef"],
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sluice-sink-applications"})
     );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "sluice-sink", "namespace": "argocd"}])
+    );
+    // TokenReview is cluster-scoped: one ClusterRole with the one verb, bound to the sink only.
+    let review = object(objs, "ClusterRole", "sluice-sink-tokenreview");
+    assert_eq!(
+        review["rules"],
+        json!([{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}])
+    );
+    let binding = object(objs, "ClusterRoleBinding", "sluice-sink-tokenreview");
     assert_eq!(
         binding["subjects"],
         json!([{"kind": "ServiceAccount", "name": "sluice-sink", "namespace": "argocd"}])
@@ -1126,7 +1198,9 @@ fn the_sinks_service_account_may_only_read_applications() {
         grants,
         [
             "Role/sluice-sink-applications",
-            "RoleBinding/sluice-sink-applications"
+            "ClusterRole/sluice-sink-tokenreview",
+            "RoleBinding/sluice-sink-applications",
+            "ClusterRoleBinding/sluice-sink-tokenreview"
         ]
     );
 }
@@ -1161,6 +1235,7 @@ fn sink_runs_serve_on_a_volume_behind_a_network_policy() {
             "/etc/sluice/token",
             "--read-token-file",
             "/etc/sluice/read-token",
+            "--guard-token-review",
             "--watch-applications",
             "--watch-namespaces",
             "$(POD_NAMESPACE)"
@@ -1351,7 +1426,14 @@ fn sink_records_every_rendered_template() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     std::fs::create_dir(&data_dir).unwrap();
-    let sink = support::Sink::start(&data_dir, Some(&token));
+    let read_token = data_dir.with_extension("read-token");
+    std::fs::write(&read_token, "auditor-token").unwrap();
+    let sink = support::Sink::start_with(
+        &data_dir,
+        Some(&token),
+        &["--read-token-file", read_token.to_str().unwrap()],
+        None,
+    );
     let refused = sink.http("POST", "/v1/events", &headers[1..], bodies[0].2.as_bytes());
     assert_eq!(
         refused.status, 401,
@@ -1375,7 +1457,12 @@ fn sink_records_every_rendered_template() {
     assert_eq!(again["duplicate"], true, "{again}");
     assert_eq!(again["seq"], 8, "{again}");
 
-    let records = sink.http("GET", "/v1/records?app=shop", &headers, b"");
+    let records = sink.http(
+        "GET",
+        "/v1/records?app=shop",
+        &[("Authorization", "Bearer auditor-token")],
+        b"",
+    );
     assert_eq!(records.status, 200, "{}", records.body);
     let records = records.json();
     let records = records
@@ -1575,7 +1662,7 @@ fn generate_reads_the_change_id_under_both_names_plugin_yaml_announces() {
     let (out, _) = cmp_generate(&app, &[]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "change.required without a change id must fail: {}",
         support::stderr(&out)
     );

@@ -15,6 +15,17 @@
 //!   `resourceVersion` unset or "0" starts with a synthetic `ADDED` per object;
 //! - every object's `metadata.resourceVersion` is the version of its last change; requests need the
 //!   bearer token (401 `Status` otherwise);
+//! - `POST /apis/authentication.k8s.io/v1/tokenreviews` (the `TokenReview` API, as
+//!   `authentication.k8s.io/v1` documents it: "Authenticating", "Service account tokens", and the
+//!   `TokenReview` reference): answered `201 Created` with the request's `spec` and a `status`. A
+//!   token issued by [`KubeApi::issue_token`] for one of the asked `spec.audiences` (or, without any,
+//!   for the API server's own audience) is `authenticated: true` with `user.username`
+//!   `system:serviceaccount:<namespace>:<name>`, the `ServiceAccount`'s `uid`, its `groups`, the
+//!   projected token's `extra` claims (`authentication.kubernetes.io/pod-name`, `pod-uid`,
+//!   `credential-id`), and `audiences` the ones that matched. Anything else gets, as the API server
+//!   writes it, `status` with an empty `user` and an `error`, and no `authenticated` (false). Every
+//!   answer is kept ([`KubeApi::token_reviews`]) so the tests validate them against the Kubernetes JSON
+//!   schemas;
 //! - [`KubeApi::drop_watches`] cuts every open watch without the terminating chunk (a dropped
 //!   connection), [`KubeApi::compact`] forgets the changes so far (etcd compaction), and
 //!   [`KubeApi::forbid`] answers every request 403 with the `Status` RBAC gives (a Role taken away).
@@ -51,13 +62,21 @@ struct Store {
     compacted_below: u64,
     drop_generation: u64,
     snapshots: HashMap<String, (u64, Vec<Value>)>,
-    /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `get PATH`.
+    /// One line per request: `list NS`, `watch NS rv=RV`, `watch NS rv=RV -> 410`, `get PATH`,
+    /// `tokenreview`.
     requests: Vec<String>,
+    /// Tokens issued: token → (namespace, `ServiceAccount`, pod, audiences).
+    tokens: HashMap<String, (String, String, String, Vec<String>)>,
+    /// Every `TokenReview` answered: (request, response).
+    token_reviews: Vec<(Value, Value)>,
     /// Every request is answered 403 (the service account lost its Role).
     forbidden: bool,
     /// Other objects (workloads, `AnalysisRuns`), by their REST path.
     resources: BTreeMap<String, Value>,
 }
+
+/// The API server's own audience, which a token review without `spec.audiences` checks against.
+pub const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// The emulated API server; it serves until the test ends.
 #[derive(Clone)]
@@ -141,6 +160,106 @@ impl KubeApi {
         cvar.notify_all();
     }
 
+    /// A projected `ServiceAccount` token of `namespace`/`service_account`, issued to `pod` for
+    /// `audiences` (as the kubelet asks for it through the `TokenRequest` API).
+    pub fn issue_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        pod: &str,
+        audiences: &[&str],
+    ) -> String {
+        let mut store = self.state.0.lock().unwrap();
+        let token = format!(
+            "eyJhbGciOiJSUzI1NiJ9.{namespace}.{service_account}.{}",
+            store.tokens.len()
+        );
+        store.tokens.insert(
+            token.clone(),
+            (
+                namespace.to_owned(),
+                service_account.to_owned(),
+                pod.to_owned(),
+                audiences.iter().map(|a| (*a).to_owned()).collect(),
+            ),
+        );
+        token
+    }
+
+    /// Every `TokenReview` answered so far: (request, response).
+    pub fn token_reviews(&self) -> Vec<(Value, Value)> {
+        self.state.0.lock().unwrap().token_reviews.clone()
+    }
+
+    /// The `TokenReview` API: see the module doc.
+    fn token_review(&self, conn: &mut TcpStream, body: &[u8]) -> bool {
+        let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            return respond(
+                conn,
+                400,
+                &status(400, "BadRequest", "the body is not JSON"),
+            );
+        };
+        if request["apiVersion"] != "authentication.k8s.io/v1" || request["kind"] != "TokenReview" {
+            let body = status(
+                400,
+                "BadRequest",
+                "the object is not an authentication.k8s.io/v1 TokenReview",
+            );
+            return respond(conn, 400, &body);
+        }
+        let token = request["spec"]["token"].as_str().unwrap_or("");
+        let asked: Vec<String> = match request["spec"]["audiences"].as_array() {
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![API_AUDIENCE.to_owned()],
+        };
+        let mut store = self.state.0.lock().unwrap();
+        store.requests.push("tokenreview".to_owned());
+        let known = store.tokens.get(token).cloned();
+        let status = match known {
+            None => {
+                json!({"user": {}, "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive, token lookup failed]"})
+            }
+            Some((ns, sa, pod, audiences)) => {
+                let matched: Vec<&String> =
+                    asked.iter().filter(|a| audiences.contains(a)).collect();
+                if matched.is_empty() {
+                    json!({"user": {}, "error": format!(
+                        "[invalid bearer token, token audiences {audiences:?} is invalid for the target audiences {asked:?}, unknown]")})
+                } else {
+                    json!({
+                        "authenticated": true,
+                        "user": {
+                            "username": format!("system:serviceaccount:{ns}:{sa}"),
+                            "uid": format!("6f1c0b7e-{:04x}-4c1d-9e2a-{sa:0>12.12}", ns.len()),
+                            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"],
+                            "extra": {
+                                "authentication.kubernetes.io/credential-id": [format!("JTI={}", token.len())],
+                                "authentication.kubernetes.io/pod-name": [pod],
+                                "authentication.kubernetes.io/pod-uid": ["0d8e2c4a-6b1f-4f3e-9a57-2f0c1d9b8e61"],
+                            },
+                        },
+                        "audiences": matched,
+                    })
+                }
+            }
+        };
+        // The API server writes `creationTimestamp: null` for this object that is never stored.
+        let response = json!({
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null},
+            "spec": request["spec"].clone(),
+            "status": status,
+        });
+        store.token_reviews.push((request, response.clone()));
+        drop(store);
+        respond(conn, 201, &response)
+    }
+
     /// From now on every request is 403 Forbidden (`false`: allowed again); open watches are cut.
     pub fn forbid(&self, on: bool) {
         self.state.0.lock().unwrap().forbidden = on;
@@ -163,8 +282,10 @@ impl KubeApi {
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 return;
             }
+            let method = line.split_whitespace().next().unwrap_or("").to_owned();
             let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
             let mut authorized = false;
+            let mut length = 0usize;
             loop {
                 let mut header = String::new();
                 if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -175,12 +296,19 @@ impl KubeApi {
                     break;
                 }
                 if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0).min(1 << 20);
+                    }
                     if name.eq_ignore_ascii_case("authorization")
                         && value.trim() == format!("Bearer {TOKEN}")
                     {
                         authorized = true;
                     }
                 }
+            }
+            let mut body = vec![0u8; length];
+            if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                return;
             }
             let forbidden = self.state.0.lock().unwrap().forbidden;
             let keep_open = if forbidden {
@@ -191,6 +319,17 @@ impl KubeApi {
                      cannot list resource \"applications\" in API group \"argoproj.io\" at the cluster scope",
                 );
                 respond(&mut conn, 403, &body)
+            } else if authorized && method == "POST" {
+                if target.split('?').next() == Some("/apis/authentication.k8s.io/v1/tokenreviews") {
+                    self.token_review(&mut conn, &body)
+                } else {
+                    let body = status(
+                        405,
+                        "MethodNotAllowed",
+                        "the server does not allow this method on the requested resource",
+                    );
+                    respond(&mut conn, 405, &body)
+                }
             } else if authorized {
                 self.route(&mut conn, &target)
             } else {
@@ -494,8 +633,11 @@ fn respond(conn: &mut TcpStream, code: u16, body: &Value) -> bool {
     let body = body.to_string();
     let text = match code {
         200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         _ => "Gone",
     };
     let head = format!(

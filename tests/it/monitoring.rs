@@ -130,7 +130,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
         "promtool check rules",
         promtool(&["check", "rules", "rules.yaml"], dir.path()),
     );
-    assert!(checked.contains("SUCCESS: 16 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 18 rules found"), "{checked}");
     std::fs::copy(
         repo().join("tests/fixtures/monitoring/rules.test.yaml"),
         dir.path().join("rules.test.yaml"),
@@ -154,7 +154,7 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
         .iter()
         .map(|r| r["alert"].as_str().expect("alerting rules only"))
         .collect();
-    assert_eq!(alerts.len(), 16);
+    assert_eq!(alerts.len(), 18);
     for alert in &alerts {
         assert!(
             cases.contains(&format!(
@@ -189,10 +189,10 @@ fn every_alert_has_a_firing_case_and_a_broken_rule_fails_the_unit_tests() {
 }
 
 /// Metrics the rules and the dashboard may use: the sink's own (src/sink/metrics.rs, the archive's in
-/// src/archive/uploader.rs, the ticket gate's in src/sink/tickets/mod.rs, the evidence's in
-/// src/sink/evidence.rs and src/sink/witnesses.rs, the watch's in `src/sink/watch_health.rs`), and
-/// those of Argo CD's notifications controller and the kubelet.
-const KNOWN_METRICS: [&str; 21] = [
+/// src/archive/uploader.rs, the ticket gate's in src/sink/tickets/mod.rs, the evidence's (checkpoints
+/// included) in src/sink/evidence.rs and src/sink/witnesses.rs, the watch's in
+/// `src/sink/watch_health.rs`), and those of Argo CD's notifications controller and the kubelet.
+const KNOWN_METRICS: [&str; 23] = [
     "sluice_checkpoint_refused",
     "sluice_witness_refusals_total",
     "sluice_witness_failures_total",
@@ -209,6 +209,8 @@ const KNOWN_METRICS: [&str; 21] = [
     "sluice_audit_batched_records_total",
     "sluice_ungated_syncs_total",
     "sluice_archive_lag_segments",
+    "sluice_archive_upload_failures_total",
+    "sluice_checkpoint_failures_total",
     "argocd_notifications_deliveries_total",
     "kubelet_volume_stats_available_bytes",
     "kubelet_volume_stats_capacity_bytes",

@@ -529,9 +529,9 @@ fn an_approved_emergency_change_passes_a_freeze_and_an_unapproved_one_does_not()
         48 * 3600,
         "emergency.reviewWithin's default"
     );
-    // An unapproved emergency change does not.
+    // An unapproved emergency change does not: the freeze blocks it (exit 3, a closed window).
     let out = guard(&sink, rules.clone(), "CHG0030011", freeze()).run();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = support::stderr(&out);
     assert!(
         err.contains("freeze 'year-end'")

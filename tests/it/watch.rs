@@ -228,9 +228,13 @@ fn a_webhook_delivered_within_the_grace_period_is_the_record() {
         assert!(Instant::now() < deadline, "{}", sink.stderr());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The duplicate is counted once the watch's confirmation of the webhook record is durable.
     let all = records(&data);
-    assert_eq!(all.len(), 1);
+    assert_eq!(all.len(), 2);
     assert_eq!(all[0]["via"], "webhook");
+    assert_eq!(all[1]["event"], "watch-confirmation");
+    assert_eq!(all[1]["confirms"], 1);
+    assert_eq!(all[1]["via"], "watch");
     assert_eq!(
         all[0]["changeId"], "CHG-1234",
         "the Application's id wins over the commit's"
@@ -423,6 +427,97 @@ fn a_sync_only_the_watch_saw_carries_the_verification_verdict_and_the_approval_j
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// A delivery the Application never showed (what a leaked write token could post) has no witness: once
+/// the watch has seen a later operation of the app, `audit exceptions` lists it as `unconfirmed`, while
+/// the delivery of a real operation carries the watch's confirmation.
+#[test]
+fn a_webhook_record_the_watch_never_confirms_is_unconfirmed_in_audit_exceptions() {
+    let (_dir, data, kubeconfig, mut cluster) = setup(1);
+    // The webhook comes first within the grace period, as it normally does.
+    let sink = start_watching(&data, &kubeconfig, "5s");
+    let app = cluster.sync("app-0", SyncKind::Guarded);
+    let post = |app: &Value| {
+        let body = json!({"event": "sync-succeeded", "app": app});
+        sink.http("POST", "/v1/events", &[], body.to_string().as_bytes())
+    };
+    assert_eq!(post(&app).status, 201);
+    // A forged delivery: the same app, an operation that never ran (a second after the real one).
+    let started = app["status"]["operationState"]["startedAt"]
+        .as_str()
+        .unwrap();
+    let forged_start = (chrono::DateTime::parse_from_rfc3339(started).unwrap()
+        + chrono::TimeDelta::seconds(1))
+    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut forged = app.clone();
+    forged["status"]["operationState"]["startedAt"] = json!(forged_start);
+    forged["status"]["operationState"]["finishedAt"] = json!(forged_start);
+    forged["status"]["operationState"]["syncResult"]["revision"] = json!("f0f0f0f");
+    forged["status"]["sync"]["revision"] = json!("f0f0f0f");
+    assert_eq!(post(&forged).status, 201);
+    let all = wait_for_records(&data, 3, &sink, "the confirmation of the real delivery");
+    assert_eq!(
+        (&all[2]["event"], &all[2]["confirms"]),
+        (&json!("watch-confirmation"), &json!(1))
+    );
+
+    let data_arg = data.to_str().unwrap();
+    let exceptions = |format: &str| {
+        let out = sluice_in(
+            Path::new("/"),
+            &["audit", "exceptions", "--data-dir", data_arg, "-o", format],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // Nothing later seen yet: the forged delivery may still be confirmed.
+    assert_eq!(
+        exceptions("table").lines().count(),
+        1,
+        "{}",
+        exceptions("table")
+    );
+
+    // The app syncs again; the watch records that operation and never saw the forged one.
+    cluster.sync("app-0", SyncKind::Guarded);
+    let all = wait_for_records(&data, 4, &sink, "the next sync, through the watch");
+    assert_eq!(all[3]["via"], "watch");
+    let table = exceptions("table");
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(
+        rows[0].starts_with("2 ") && rows[0].ends_with("unconfirmed"),
+        "{table}"
+    );
+    assert!(exceptions("csv")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .ends_with(",unconfirmed"));
+    let listed: Vec<Value> = serde_json::from_str(&exceptions("json")).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["seq"], 2);
+
+    // The confirmation is a record of the chain, listed as what it confirms.
+    let out = sluice_in(
+        Path::new("/"),
+        &["audit", "list", "--data-dir", data_arg],
+        &[],
+    );
+    let list = stdout(&out);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("watch-confirmation") && l.contains("confirms 1 (watch)")),
+        "{list}"
+    );
+    let out = sluice_in(
+        Path::new("/"),
+        &["audit", "verify", "--data-dir", data_arg],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn the_watch_follows_only_the_namespaces_it_is_given() {
     let (_dir, data, kubeconfig, mut cluster) = setup(0);
@@ -465,6 +560,7 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -475,7 +571,7 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no-such-kubeconfig"),
         "{}",
@@ -485,6 +581,9 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
+            "--listen",
+            "127.0.0.1:0",
             "--data-dir",
             data,
             "--watch-applications",
@@ -500,6 +599,7 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         dir.path(),
         &[
             "serve",
+            "--insecure-no-auth",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -508,8 +608,10 @@ fn serve_refuses_a_watch_it_cannot_configure() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("KUBECONFIG"), "{}", stderr(&out));
+    // Refused before the log was opened: the data directory was not made.
+    assert!(!dir.path().join("audit.jsonl").exists());
 }
 
 /// The record of `(app, startedAt)` in the log, if any.

@@ -1276,7 +1276,7 @@ fn window_check_with_missing_policy_exits_2() {
 }
 
 #[test]
-fn guard_blocked_exits_1_with_the_reason() {
+fn guard_blocked_exits_3_with_the_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
     let policy = r#"{"windows":[{"kind":"deny","schedule":"* * * * *","duration":"1h","applications":["*"],"description":"always"}],"guard":{"onClosed":"fail"}}"#;
     let out = sluice_in(
@@ -1284,7 +1284,7 @@ fn guard_blocked_exits_1_with_the_reason() {
         &["guard"],
         &[("SLUICE_GUARD_POLICY", policy), ("SLUICE_APP", "shop")],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("blocked: deny window 'always' active"),
         "{}",
@@ -1412,7 +1412,7 @@ fn guard_accepts_the_job_that_render_generates() {
         .collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = sluice_in(dir.path(), &["guard"], &env);
-    assert_eq!(out.status.code(), Some(1), "guard: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "guard: {}", stderr(&out));
     assert!(
         stderr(&out).contains("blocked: deny window 'always closed' active"),
         "{}",

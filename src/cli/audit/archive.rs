@@ -31,6 +31,7 @@ pub(in crate::cli) struct ArchiveArgs {
 /// The archive cannot be opened or is not locked long enough, or a copy fails (an existing object
 /// with other content included: nothing is overwritten).
 pub(super) fn run(args: &ArchiveArgs) -> Result<Exit> {
+    super::source::require_log(&args.data_dir)?;
     let archive = crate::cli::archive::open(&args.archive, args.retention)?;
     let written = crate::cli::archive::runtime()?
         .block_on(uploader::sync_once(&archive, &args.data_dir))

@@ -1,19 +1,20 @@
-//! `sluice audit exceptions [--since T] [--limit N] [-o table|json|yaml]`, from `--data-dir` or `--server`:
+//! `sluice audit exceptions [--since T] [--limit N] [-o table|wide|json|yaml|csv]`, from `--data-dir` or `--server`:
 //! the syncs that skipped the gate (selective syncs, rollbacks, sources that bypass the plugin, no guard
 //! decision), those the Git host's approvals do not back (`unapproved`, `approval-unverified`), those
 //! their change ticket does not back (`ticket-not-authorized`, `ticket-outside-window`,
-//! `ticket-unverified`, `ticket-conflict`), and the emergencies awaiting their post-implementation
-//! review (`emergency-review-pending`, `emergency-review-overdue`, on the emergency's first record),
+//! `ticket-unverified`, `ticket-conflict`), the emergencies awaiting their post-implementation review
+//! (`emergency-review-pending`, `emergency-review-overdue`, on the emergency's first record), and the
+//! webhook records the Application watch never confirmed (`unconfirmed`, src/record/confirm.rs),
 //! oldest first: the list an auditor looks at first (docs/audit-log.md, "Gate findings";
 //! docs/approvals.md; docs/tickets.md).
 
 use super::listing;
 use super::source::{Query, SourceArgs};
-use super::{since, structured, Output};
+use super::{since, structured, Listing, Structured};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
 use crate::record::review::emergencies;
-use crate::record::{findings, Filter};
+use crate::record::{confirm, findings, Filter};
 use clap::Args;
 use std::collections::HashMap;
 
@@ -26,11 +27,11 @@ pub(in crate::cli) struct ExceptionsArgs {
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
     /// At most the newest N exceptions (still printed oldest first).
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
-    /// Output format (wide and csv print the table).
-    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Listing::Table)]
+    output: Listing,
 }
 
 /// Prints the records with gate exceptions or approval findings.
@@ -45,12 +46,14 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
         .as_deref()
         .map(|s| since::parse(s, now))
         .transpose()?;
-    // Every record: an emergency's review may come long after it, and an emergency before `--since`
-    // still counts for the records after it.
+    // Every record: whether a record was confirmed depends on what the watch saw after it, an
+    // emergency's review may come long after it, and an emergency before `--since` still counts for
+    // the records after it.
     let all = args.source.list(&Query {
         filter: Filter::default(),
         limit: None,
     })?;
+    let unconfirmed = confirm::unconfirmed(&all);
     let reviews: HashMap<u64, String> = emergencies(&all)
         .into_iter()
         .filter_map(|e| {
@@ -66,14 +69,26 @@ pub(super) fn run(args: &ExceptionsArgs) -> Result<Exit> {
     let mut records: Vec<_> = all
         .into_iter()
         .filter(|r| filter.matches(r))
-        .filter(|r| !findings::findings(r).is_empty() || reviews.contains_key(&r.seq))
+        .filter(|r| {
+            !findings::findings(r).is_empty()
+                || reviews.contains_key(&r.seq)
+                || unconfirmed.contains(&r.seq)
+        })
         .collect();
     if let Some(limit) = args.limit {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         records.drain(..records.len().saturating_sub(limit));
     }
+    let found = listing::Findings {
+        reviews: &reviews,
+        unconfirmed: &unconfirmed,
+    };
     let out = match args.output {
-        Output::Table | Output::Wide | Output::Csv => listing::exceptions_table(&records, &reviews),
-        Output::Json | Output::Yaml => structured(&records, args.output)?,
+        Listing::Table => listing::exceptions_table(&records, &found, false),
+        Listing::Wide => listing::exceptions_table(&records, &found, true),
+        Listing::Csv => listing::exceptions_csv(&records, &found),
+        Listing::Json => structured(&records, Structured::Json)?,
+        Listing::Yaml => structured(&records, Structured::Yaml)?,
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)

@@ -93,6 +93,7 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
             args.out.display()
         )));
     }
+    super::source::require_log(&args.data_dir)?;
     let keys = Keys {
         log: vec![read_key(&args.public_key, KeyKind::Log)?],
         witnesses: args

@@ -3,7 +3,7 @@
 
 use super::listing;
 use super::source::{Query, SourceArgs};
-use super::{since, structured, Output};
+use super::{since, structured, Listing, Structured};
 use crate::cli::error::{Exit, Result};
 use crate::cli::output;
 use crate::record::Filter;
@@ -24,11 +24,11 @@ pub(in crate::cli) struct ListArgs {
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
     /// At most the newest N matching records (still printed oldest first).
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// Output format.
-    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Listing::Table)]
+    output: Listing,
 }
 
 /// Prints the records that pass the filter, oldest first.
@@ -48,14 +48,15 @@ pub(super) fn run(args: ListArgs) -> Result<Exit> {
             change: args.change,
             since,
         },
-        limit: args.limit,
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
     let records = args.source.list(&q)?;
     let out = match args.output {
-        Output::Table => listing::to_table(&records),
-        Output::Wide => listing::to_wide_table(&records),
-        Output::Csv => listing::to_csv(&records),
-        Output::Json | Output::Yaml => structured(&records, args.output)?,
+        Listing::Table => listing::to_table(&records),
+        Listing::Wide => listing::to_wide_table(&records),
+        Listing::Csv => listing::to_csv(&records),
+        Listing::Json => structured(&records, Structured::Json)?,
+        Listing::Yaml => structured(&records, Structured::Yaml)?,
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)

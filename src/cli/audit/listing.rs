@@ -3,8 +3,9 @@
 //! records' own serialization). Pure: typed records in, text out. A member a record does not have
 //! prints as an empty cell, as `null` does.
 
-use super::table::{self, decision, initiated_by, short, text};
-use crate::record::{Body, Gate, Record};
+use super::table::{self, confirms, decision, initiated_by, short, text};
+use crate::record::{confirm, Body, Gate, Record};
+use std::collections::{BTreeSet, HashMap};
 
 /// Columns of the CSV export, in order.
 pub const CSV_COLUMNS: [&str; 23] = [
@@ -153,6 +154,31 @@ fn csv_row(r: &Record) -> [String; 23] {
             reviewed(v).into(),
             hash,
         ],
+        Body::Confirmation(c) => [
+            seq,
+            c.received_at.clone(),
+            c.event.clone(),
+            c.app.name.clone(),
+            text(c.app.namespace.as_deref()).into(),
+            text(c.app.project.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            confirms(c),
+            String::new(),
+            text(c.started_at.as_deref()).into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            hash,
+        ],
     }
 }
 
@@ -196,10 +222,11 @@ pub fn to_table(records: &[Record]) -> String {
         .map(|r| {
             let b = &r.body;
             let (phase, by) = match b {
-                Body::Sync(s) => (text(s.phase.as_deref()), initiated_by(s)),
-                Body::Guard(g) => (decision(g), ""),
-                Body::Review(v) => (reviewed(v), v.by.as_str()),
-                Body::Verify(v) => (verdict_of(v), ""),
+                Body::Sync(s) => (text(s.phase.as_deref()).to_owned(), initiated_by(s)),
+                Body::Guard(g) => (decision(g).to_owned(), ""),
+                Body::Review(v) => (reviewed(v).to_owned(), v.by.as_str()),
+                Body::Verify(v) => (verdict_of(v).to_owned(), ""),
+                Body::Confirmation(c) => (confirms(c), ""),
             };
             vec![
                 r.seq.to_string(),
@@ -207,7 +234,7 @@ pub fn to_table(records: &[Record]) -> String {
                 b.event().to_owned(),
                 b.app_name().to_owned(),
                 short(b.revision().unwrap_or("")).to_owned(),
-                phase.to_owned(),
+                phase,
                 b.change_id().unwrap_or("").to_owned(),
                 by.to_owned(),
             ]
@@ -240,7 +267,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
             let (namespace, phase, health, by, approved, backup) = match b {
                 Body::Sync(s) => (
                     text(s.destination.namespace.as_deref()),
-                    text(s.phase.as_deref()),
+                    text(s.phase.as_deref()).to_owned(),
                     text(s.health.as_deref()),
                     initiated_by(s),
                     s.approved_by.join(", "),
@@ -248,16 +275,24 @@ pub fn to_wide_table(records: &[Record]) -> String {
                 ),
                 Body::Guard(g) => (
                     text(g.destination.namespace.as_deref()),
-                    decision(g),
+                    decision(g).to_owned(),
                     "",
                     "",
                     String::new(),
                     "",
                 ),
-                Body::Review(v) => ("", reviewed(v), "", v.by.as_str(), String::new(), ""),
+                Body::Review(v) => (
+                    "",
+                    reviewed(v).to_owned(),
+                    "",
+                    v.by.as_str(),
+                    String::new(),
+                    "",
+                ),
+                Body::Confirmation(c) => ("", confirms(c), "", "", String::new(), ""),
                 Body::Verify(v) => (
                     text(v.destination.namespace.as_deref()),
-                    verdict_of(v),
+                    verdict_of(v).to_owned(),
                     "",
                     "",
                     String::new(),
@@ -271,7 +306,7 @@ pub fn to_wide_table(records: &[Record]) -> String {
                 b.app_name().to_owned(),
                 namespace.to_owned(),
                 b.revision().unwrap_or("").to_owned(),
-                phase.to_owned(),
+                phase,
                 health.to_owned(),
                 b.change_id().unwrap_or("").to_owned(),
                 by.to_owned(),
@@ -283,28 +318,32 @@ pub fn to_wide_table(records: &[Record]) -> String {
     table::aligned(&header, rows)
 }
 
-/// The records with exceptions as an aligned table: when, which app and operation, the change, how
-/// the sink learnt of it, which hooks ran, why the gate was skipped, what the approvals and the ticket
-/// lack, and the emergencies awaiting review (`reviews`: the finding of an emergency's first record).
-pub fn exceptions_table(
+/// The findings `audit exceptions` lists beside a record: its gate exceptions and what its approvals
+/// and ticket lack, the review its emergency awaits (`reviews`: on the emergency's first record), and
+/// `unconfirmed` for a webhook record the Application watch never confirmed (`unconfirmed`).
+pub struct Findings<'a> {
+    pub reviews: &'a HashMap<u64, String>,
+    pub unconfirmed: &'a BTreeSet<u64>,
+}
+
+/// The columns of the exceptions listing; `wide` adds the destination namespace and the phase (or
+/// the guard's decision), and gives the full revision.
+fn exception_rows(
     records: &[Record],
-    reviews: &std::collections::HashMap<u64, String>,
-) -> String {
-    let header = [
-        "SEQ",
-        "RECEIVED",
-        "APP",
-        "EVENT",
-        "REVISION",
-        "CHANGE",
-        "VIA",
-        "HOOKS",
-        "EXCEPTIONS",
-    ];
+    found: &Findings,
+    wide: bool,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let mut header = vec!["SEQ", "RECEIVED", "APP"];
+    if wide {
+        header.extend(["DESTINATION", "EVENT", "PHASE"]);
+    } else {
+        header.push("EVENT");
+    }
+    header.extend(["REVISION", "CHANGE", "VIA", "HOOKS", "EXCEPTIONS"]);
     let rows = records
         .iter()
         .filter_map(|r| {
-            let (via, hooks, change) = match &r.body {
+            let (via, hooks, change, namespace, phase) = match &r.body {
                 Body::Sync(s) => (
                     s.via.as_present().cloned().unwrap_or_default(),
                     match s.gate.as_present() {
@@ -312,37 +351,95 @@ pub fn exceptions_table(
                         _ => String::new(),
                     },
                     s.change_id.clone().or_else(|| s.emergency.clone()),
+                    text(s.destination.namespace.as_deref()),
+                    text(s.phase.as_deref()),
                 ),
                 Body::Guard(g) => (
                     String::new(),
                     String::new(),
                     g.change_id.clone().or_else(|| g.emergency.clone()),
+                    text(g.destination.namespace.as_deref()),
+                    decision(g),
                 ),
-                // A verification record's own copy has no finding (its sync record carries it).
-                Body::Review(_) | Body::Verify(_) => return None,
+                // A verification record's own copy has no finding (its sync record carries it); a
+                // confirmation is the watch's witness, not a change.
+                Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => return None,
             };
             let mut exceptions: Vec<String> = crate::record::findings::findings(r)
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            exceptions.extend(reviews.get(&r.seq).cloned());
+            exceptions.extend(found.reviews.get(&r.seq).cloned());
+            if found.unconfirmed.contains(&r.seq) {
+                exceptions.push(confirm::UNCONFIRMED.to_owned());
+            }
             let b = &r.body;
-            Some(vec![
+            let revision = b.revision().unwrap_or("");
+            let mut row = vec![
                 r.seq.to_string(),
                 b.received_at().to_owned(),
                 b.app_name().to_owned(),
-                b.event().to_owned(),
-                b.revision()
-                    .map_or("", |r| r.get(..12).unwrap_or(r))
-                    .to_owned(),
-                change.unwrap_or_default(),
-                via,
-                hooks,
-                exceptions.join(","),
-            ])
+            ];
+            if wide {
+                row.extend([
+                    namespace.to_owned(),
+                    b.event().to_owned(),
+                    phase.to_owned(),
+                    revision.to_owned(),
+                ]);
+            } else {
+                row.extend([
+                    b.event().to_owned(),
+                    revision.get(..12).unwrap_or(revision).to_owned(),
+                ]);
+            }
+            row.extend([change.unwrap_or_default(), via, hooks, exceptions.join(",")]);
+            Some(row)
         })
         .collect();
+    (header, rows)
+}
+
+/// The records with exceptions as an aligned table: when, which app and operation, the change, how
+/// the sink learnt of it, which hooks ran, why the gate was skipped, what the approvals and the ticket
+/// lack, the emergencies awaiting review, and the webhook records the watch never confirmed (`wide`:
+/// also where it went, its phase and the full revision).
+pub fn exceptions_table(records: &[Record], found: &Findings, wide: bool) -> String {
+    let (header, rows) = exception_rows(records, found, wide);
     table::aligned(&header, rows)
+}
+
+/// The wide exceptions listing as RFC 4180 CSV, with the column names of the JSON records (formula
+/// cells neutralised as in [`to_csv`]).
+pub fn exceptions_csv(records: &[Record], found: &Findings) -> String {
+    let (_, rows) = exception_rows(records, found, true);
+    let mut out = String::new();
+    push_csv_row(
+        &mut out,
+        [
+            "seq",
+            "receivedAt",
+            "app",
+            "destinationNamespace",
+            "event",
+            "phase",
+            "revision",
+            "changeId",
+            "via",
+            "hooks",
+            "exceptions",
+        ]
+        .iter()
+        .map(|c| (*c).to_owned()),
+    );
+    for row in rows {
+        push_csv_row(
+            &mut out,
+            row.into_iter()
+                .map(|c| crate::evidence::export::neutralise(&c).into_owned()),
+        );
+    }
+    out
 }
 
 /// `guard,backup,migrations` as far as they ran, `none` when none did.
@@ -374,7 +471,9 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                unreachable!("an event body")
+            }
         }
     }
 

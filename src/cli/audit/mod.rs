@@ -59,19 +59,50 @@ pub(super) enum AuditCommand {
     CheckProof(prove::CheckProofArgs),
 }
 
-/// `-o/--output`, as kubectl and argocd spell it.
+/// `-o/--output` of the commands that list records (`list`, `exceptions`), as kubectl and argocd spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(super) enum Output {
+pub(super) enum Listing {
     /// Aligned columns for people.
     Table,
-    /// More columns (list only; elsewhere the same as table).
+    /// More columns: destination, full revision, and more.
     Wide,
     /// The records exactly as the log holds them, as a JSON array.
     Json,
-    /// The same as block YAML (every string quoted).
+    /// The same as block YAML (strings quoted where a YAML 1.1 or 1.2 reader would take them for something else).
     Yaml,
-    /// RFC 4180 CSV (list and show).
+    /// RFC 4180 CSV, one row per record.
     Csv,
+}
+
+/// `-o/--output` of `audit show`: the change report, or the change's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum ShowOutput {
+    /// The change report for people.
+    Table,
+    /// The change's records exactly as the log holds them, as a JSON array.
+    Json,
+    /// The same as block YAML.
+    Yaml,
+    /// The change's records as RFC 4180 CSV.
+    Csv,
+}
+
+/// `-o/--output` of `audit verify`: one result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Summary {
+    /// One line for people.
+    Table,
+    /// A JSON object.
+    Json,
+    /// The same as block YAML.
+    Yaml,
+}
+
+/// The structured forms every audit command gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Structured {
+    Json,
+    Yaml,
 }
 
 /// Runs one audit command.
@@ -96,10 +127,10 @@ pub(super) fn run(command: AuditCommand) -> Result<Exit> {
 }
 
 /// `value` as pretty JSON or YAML, ending in a newline.
-fn structured(value: &impl Serialize, output: Output) -> Result<String> {
+fn structured(value: &impl Serialize, output: Structured) -> Result<String> {
     let json = serde_json::to_value(value)
         .map_err(|e| Error::Usage(format!("cannot print the result: {e}")))?;
-    Ok(if output == Output::Yaml {
+    Ok(if output == Structured::Yaml {
         crate::manifest::emit::to_yaml(&json)
     } else {
         let mut s = serde_json::to_string_pretty(&json)

@@ -205,6 +205,7 @@ pub(super) fn prove(args: &ProveArgs) -> Result<Exit> {
             "more than one proof asked for: give --out DIR for the proof files".into(),
         ));
     }
+    super::source::require_log(&args.data_dir)?;
     let head = crate::ledger::verify(&args.data_dir)?;
     let reader = crate::ledger::tree(&args.data_dir, &head).map_err(failure)?;
     let mut view = reader.view();

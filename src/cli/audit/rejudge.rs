@@ -56,6 +56,7 @@ fn failed(message: String) -> Error {
 /// The log is broken, the record has no approval evidence or no snapshot, the snapshot was changed, or
 /// the re-judged verdict differs from the recorded one.
 pub(super) fn run(args: &RejudgeArgs) -> Result<Exit> {
+    super::source::require_log(&args.data_dir)?;
     let mut found: Option<Record> = None;
     record::read_each(&args.data_dir, |r| {
         if r.seq == args.seq {

@@ -37,6 +37,7 @@ pub fn change_records<'a>(change_id: &str, records: &'a [Record]) -> Vec<&'a Rec
                     || text(g.emergency.as_deref()) == change_id
                     || (text(g.change_id.as_deref()).is_empty() && synced(g))
             }
+            Body::Confirmation(_) => false,
             Body::Review(v) => v.change_id == change_id,
             Body::Verify(v) => {
                 text(v.change_id.as_deref()) == change_id
@@ -60,14 +61,14 @@ pub fn change_report(change_id: &str, records: &[Record]) -> Option<String> {
         .iter()
         .filter_map(|r| match &r.body {
             Body::Sync(s) => Some((r.seq, &**s)),
-            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => None,
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => None,
         })
         .collect();
     let guards: Vec<&GuardDecision> = selected
         .iter()
         .filter_map(|r| match &r.body {
             Body::Guard(g) => Some(&**g),
-            Body::Sync(_) | Body::Review(_) | Body::Verify(_) => None,
+            Body::Sync(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => None,
         })
         .collect();
     if syncs.is_empty() && guards.is_empty() {
@@ -296,7 +297,9 @@ mod tests {
         let pattern = regex::Regex::new("^CHG-[0-9]+$").unwrap();
         match event_record(&body, received_at, &pattern).unwrap() {
             Body::Sync(s) => *s,
-            Body::Guard(_) | Body::Review(_) | Body::Verify(_) => unreachable!("an event body"),
+            Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                unreachable!("an event body")
+            }
         }
     }
 

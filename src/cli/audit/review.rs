@@ -142,6 +142,7 @@ fn remote(args: &ReviewArgs, url: &str) -> Result<Value> {
 /// Straight into the data directory, which no sink may hold.
 fn local(args: &ReviewArgs) -> Result<Value> {
     let dir = &args.data_dir;
+    super::source::require_log(dir)?;
     // The sink's own segment limits are unknown here: this append seals nothing. Opening the log
     // takes the data directory's lock (a running sink holds it) and keeps the sink's memory of the
     // log in its marker, as the sink would.

@@ -4,7 +4,7 @@
 
 use super::source::{no_such_change, SourceArgs};
 use super::{listing, report};
-use super::{structured, Output};
+use super::{structured, ShowOutput, Structured};
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use clap::Args;
@@ -15,8 +15,8 @@ pub(in crate::cli) struct ShowArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format: table is the report; json, yaml and csv give the change's records.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = ShowOutput::Table)]
+    output: ShowOutput,
     /// Also give each record's inclusion proof (C2SP tlog-proof) in the newest checkpoint of the log's
     /// Merkle tree.
     #[arg(long)]
@@ -43,15 +43,16 @@ pub(super) fn run(args: &ShowArgs) -> Result<Exit> {
         return with_proofs(args, &selected);
     }
     let out = match args.output {
-        Output::Table | Output::Wide => {
+        ShowOutput::Table => {
             let mut text = report::change_report(&args.change_id, &selected)
                 .ok_or_else(|| no_such_change(&args.change_id, &args.source))?;
             let records: Vec<&crate::record::Record> = selected.iter().collect();
             super::tickets::review(&mut text, &args.change_id, &records, super::since::now()?);
             text
         }
-        Output::Csv => listing::to_csv(&selected),
-        Output::Json | Output::Yaml => structured(&selected, args.output)?,
+        ShowOutput::Csv => listing::to_csv(&selected),
+        ShowOutput::Json => structured(&selected, Structured::Json)?,
+        ShowOutput::Yaml => structured(&selected, Structured::Yaml)?,
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)
@@ -66,12 +67,12 @@ fn with_proofs(args: &ShowArgs, selected: &[crate::record::Record]) -> Result<Ex
         .collect::<Result<Vec<_>>>()?;
     let (checkpoint, proofs) = super::proofs::of_records(&args.source, selected, &keys)?;
     let out = match args.output {
-        Output::Csv => {
+        ShowOutput::Csv => {
             return Err(Error::Usage(
                 "audit show --proofs -o csv: give table, json or yaml".into(),
             ))
         }
-        Output::Table | Output::Wide => {
+        ShowOutput::Table => {
             let mut out = report::change_report(&args.change_id, selected)
                 .ok_or_else(|| no_such_change(&args.change_id, &args.source))?;
             let size = checkpoint.lines().nth(1).unwrap_or("?");
@@ -92,14 +93,18 @@ fn with_proofs(args: &ShowArgs, selected: &[crate::record::Record]) -> Result<Ex
             }
             out
         }
-        Output::Json | Output::Yaml => {
+        ShowOutput::Json | ShowOutput::Yaml => {
             let items: Vec<serde_json::Value> = proofs
                 .iter()
                 .map(|(seq, text)| serde_json::json!({"seq": seq, "tlogProof": text}))
                 .collect();
             structured(
                 &serde_json::json!({"records": selected, "proofs": items}),
-                args.output,
+                if args.output == ShowOutput::Yaml {
+                    Structured::Yaml
+                } else {
+                    Structured::Json
+                },
             )?
         }
     };

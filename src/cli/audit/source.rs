@@ -31,6 +31,10 @@ pub(in crate::cli) struct SourceArgs {
         requires = "server"
     )]
     token_file: Option<PathBuf>,
+    /// Read the whole log even when the data directory has the sink's index (`audit list`; `audit
+    /// show` and `audit verify` always read the whole log).
+    #[arg(long)]
+    no_index: bool,
 }
 
 /// Which records a listing wants: the filter, and at most the newest `limit` of the matches.
@@ -50,6 +54,7 @@ impl SourceArgs {
     /// may belong to it by app and revision); the second reads only the marked records again.
     pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
         let Some(remote) = self.remote()? else {
+            require_log(&self.data_dir)?;
             let mut marked = SeqSet::default();
             let mut syncs: Vec<Record> = Vec::new();
             let verified = record::read_each(&self.data_dir, |r| {
@@ -61,6 +66,7 @@ impl SourceArgs {
                             .is_none_or(|c| c.is_empty() || c == change_id)
                             || g.emergency.as_deref() == Some(change_id)
                     }
+                    Body::Confirmation(_) => false,
                     Body::Review(v) => v.change_id == change_id,
                     Body::Verify(v) => v
                         .change_id
@@ -83,13 +89,15 @@ impl SourceArgs {
                             && rev
                                 .is_some_and(|r| !r.is_empty() && s.revision.as_deref() == Some(r))
                     }
-                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) => false,
+                    Body::Guard(_) | Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {
+                        false
+                    }
                 })
             };
             let mut picked = Vec::new();
             record::read_again(&verified, &marked, |r| {
                 let keep = match &r.body {
-                    Body::Sync(_) | Body::Review(_) => true,
+                    Body::Sync(_) | Body::Review(_) | Body::Confirmation(_) => true,
                     Body::Guard(g) => {
                         g.change_id.as_deref() == Some(change_id)
                             || g.emergency.as_deref() == Some(change_id)
@@ -120,7 +128,10 @@ impl SourceArgs {
     /// The head of the verified chain.
     pub(super) fn head(&self) -> Result<Head> {
         match self.remote()? {
-            None => Ok(ledger::verify(&self.data_dir)?),
+            None => {
+                require_log(&self.data_dir)?;
+                Ok(ledger::verify(&self.data_dir)?)
+            }
             Some(remote) => remote.head(),
         }
     }
@@ -132,7 +143,37 @@ impl SourceArgs {
         let mut records = match self.remote()? {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
-            None => {
+            None if !self.no_index => {
+                if let Some(reader) = ledger::indexed(&self.data_dir, record::SCHEMA)? {
+                    indexed_list(&reader, q)?
+                } else {
+                    let bytes = ledger::segment::Listing::take(&self.data_dir)?
+                        .segments
+                        .iter()
+                        .filter_map(|s| std::fs::metadata(&s.path).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    if let Some(hint) = scan_hint(bytes) {
+                        tracing::warn!("{hint}");
+                    }
+                    self.scan_list(q)?
+                }
+            }
+            None => self.scan_list(q)?,
+            Some(remote) => remote.list(q)?,
+        };
+        if let Some(limit) = q.limit {
+            let skip = records.len().saturating_sub(limit);
+            records.drain(..skip);
+        }
+        Ok(records)
+    }
+
+    /// The records that pass `q`, oldest first, reading the whole log (and verifying its chain).
+    fn scan_list(&self, q: &Query) -> Result<Vec<Record>> {
+        require_log(&self.data_dir)?;
+        Ok({
+            {
                 let mut marked = SeqSet::default();
                 let mut newest = std::collections::VecDeque::new();
                 let verified = record::read_each(&self.data_dir, |r| {
@@ -155,13 +196,7 @@ impl SourceArgs {
                 record::read_again(&verified, &marked, |r| matched.push(r))?;
                 matched
             }
-            Some(remote) => remote.list(q)?,
-        };
-        if let Some(limit) = q.limit {
-            let skip = records.len().saturating_sub(limit);
-            records.drain(..skip);
-        }
-        Ok(records)
+        })
     }
 
     /// The data directory (what `--data-dir` or `SLUICE_DATA_DIR` gave, else the default).
@@ -298,11 +333,7 @@ impl Remote {
         .map_err(|e| fail(format!("reading the answer: {e}")))?;
         match status {
             200 => {}
-            401 => {
-                return Err(fail(
-                    "401 Unauthorized: pass the sink's token with --token-file FILE".into(),
-                ))
-            }
+            401 | 403 => return Err(fail(self.refused(status, &body))),
             _ => {
                 let said = serde_json::from_str::<Value>(&body)
                     .ok()
@@ -317,6 +348,22 @@ impl Remote {
                 "the answer is not a JSON array of records (is this a sluice sink?)".into(),
             )),
         }
+    }
+
+    /// What to do about a 401 or 403: the sink's own reason, and the token a read needs.
+    fn refused(&self, status: u16, body: &str) -> String {
+        let said = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| "the token was refused".to_owned());
+        let fix = match &self.token {
+            None => "reading needs the sink's read token: pass it with --token-file FILE",
+            Some(_) => "pass the sink's read token with --token-file FILE",
+        };
+        format!(
+            "{status}: {said}; {fix} (the install kit keeps it in Argo CD's namespace, Secret \
+             sluice-sink-token-<hash>, key read-token)"
+        )
     }
 
     /// Every record the sink's filters `params` match, oldest first, page by page.
@@ -425,6 +472,55 @@ impl Remote {
     }
 }
 
+/// Below this, reading the whole log takes well under a second: no hint (and no noise in examples).
+const HINT_FROM: u64 = 64 << 20;
+
+/// The hint `audit list` gives when it reads a large log without an index.
+fn scan_hint(log_bytes: u64) -> Option<String> {
+    (log_bytes >= HINT_FROM).then(|| {
+        format!(
+            "no index in the data directory: reading the whole log ({} MB); the sink builds the index when it starts on this directory",
+            log_bytes / 1_000_000
+        )
+    })
+}
+
+/// The records that pass `q`, oldest first, through the index: the index gives the app's or the
+/// change's records (the newest `limit` when there is no `--since`), each read where the index says it
+/// is, checked to be that record and filed as asked (as the sink checks them), and its hash checked
+/// against its content; `--since` is applied here.
+fn indexed_list(reader: &ledger::Reader, q: &Query) -> Result<Vec<Record>> {
+    let select = ledger::Select {
+        app: q.filter.app.clone(),
+        change: q.filter.change.clone(),
+    };
+    let limit = match q.limit {
+        Some(limit) if q.filter.since.is_none() => limit,
+        _ => usize::MAX,
+    };
+    let found = reader.query(&select, None, limit, &|| false)?;
+    let mut records = Vec::with_capacity(found.len());
+    for f in found {
+        let seq = line::seq_of(&f.record);
+        let intact = canonical::object_to_canonical(&f.record)
+            .is_ok_and(|bytes| line::is_intact(&f.record, &bytes));
+        if !intact {
+            return Err(ledger::LedgerError::Broken {
+                path: f.path,
+                line: f.line,
+                seq,
+                reason: ledger::BadReason::Hash,
+            }
+            .into());
+        }
+        let r = record::read::read(&f.path, f.record, f.line)?;
+        if q.filter.matches(&r) {
+            records.push(r);
+        }
+    }
+    Ok(records)
+}
+
 /// `application/x-www-form-urlencoded` value encoding: unreserved characters as they are, others as %XX.
 fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -438,12 +534,37 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Checks that `data_dir` holds an audit log before reading it, so that a missing one is named with the
+/// ways to point at the right one instead of as a bare "No such file or directory".
+///
+/// # Errors
+///
+/// A usage error (exit 2) naming the path, `--data-dir`, `SLUICE_DATA_DIR` and `--server`.
+pub(in crate::cli) fn require_log(data_dir: &Path) -> Result<()> {
+    // The active segment, or sealed segments only (a log whose active file was just sealed).
+    if data_dir.join(LOG_FILE).is_file()
+        || data_dir.join(crate::ledger::segment::SEGMENTS_DIR).is_dir()
+    {
+        return Ok(());
+    }
+    let what = if data_dir.is_dir() {
+        format!("{} has no audit log ({LOG_FILE})", data_dir.display())
+    } else {
+        format!("no data directory at {}", data_dir.display())
+    };
+    Err(Error::Usage(format!(
+        "{what}: give the sink's data directory with --data-dir DIR (or the environment variable \
+         SLUICE_DATA_DIR), or read from a running sink with --server URL --token-file FILE (e.g. \
+         http://127.0.0.1:8080 through kubectl -n argocd port-forward svc/sluice-sink 8080)"
+    )))
+}
+
 /// The error `audit show` gives when no record concerns the change.
 pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
     Error::Reported {
         exit: Exit::Failure,
         message: format!(
-            "no record in {} mentions change {change:?}",
+            "no record in {} mentions change {change:?} (sluice audit list shows the change ids in the log)",
             source.name().display()
         ),
     }
@@ -452,6 +573,14 @@ pub(super) fn no_such_change(change: &str, source: &SourceArgs) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_log_read_without_an_index_gets_the_hint() {
+        assert_eq!(scan_hint(HINT_FROM - 1), None);
+        assert!(scan_hint(1 << 30).is_some_and(|h| h.contains("no index")
+            && h.contains("1073 MB")
+            && h.contains("the sink builds")));
+    }
 
     #[test]
     fn query_values_are_percent_encoded() {

@@ -2,7 +2,7 @@
 //! cells made safe for a terminal; and the cell texts the tables share (who started a sync, a guard's
 //! decision, a short revision). Pure: strings in, text out.
 
-use crate::record::{GuardDecision, SyncEvent};
+use crate::record::{Confirmation, GuardDecision, SyncEvent};
 
 /// Columns padded to their widest cell, two spaces apart; cells cleaned of control characters.
 pub(super) fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
@@ -54,6 +54,12 @@ pub(super) fn decision(g: &GuardDecision) -> &'static str {
     } else {
         "blocked"
     }
+}
+
+/// What a watch confirmation says in a listing's phase column: the record it confirms, and where the
+/// watch saw the operation.
+pub(super) fn confirms(c: &Confirmation) -> String {
+    format!("confirms {} ({})", c.confirms, c.via)
 }
 
 /// Text safe for a terminal: control characters become spaces.

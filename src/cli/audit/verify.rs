@@ -8,7 +8,7 @@
 //! is the data directory when it holds a log, which must extend the archived one.
 
 use super::source::SourceArgs;
-use super::{structured, Output};
+use super::{structured, Structured, Summary};
 use crate::archive::verify::Read;
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
@@ -49,8 +49,8 @@ pub(in crate::cli) struct VerifyArgs {
     checkpoint: Vec<PathBuf>,
     /// Output format: table is the one line; json and yaml give {records, head: {seq, hash}} (and
     /// tree, checkpoints, witnessed and archive with --public-key).
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
-    output: Output,
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value_t = Summary::Table)]
+    output: Summary,
 }
 
 /// The keys and the checkpoints given on the command line.
@@ -77,11 +77,6 @@ impl Given {
 ///
 /// The log cannot be read, a line breaks the chain, or a checkpoint does not hold.
 pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
-    if args.output == Output::Csv {
-        return Err(Error::Usage(
-            "audit verify -o csv: give table, json or yaml".into(),
-        ));
-    }
     if args.public_key.is_empty() {
         return chain_only(args);
     }
@@ -102,6 +97,9 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
             .collect::<Result<_>>()?,
     };
     let data_dir = args.source.data_dir();
+    if args.archive.is_none() {
+        super::source::require_log(data_dir)?;
+    }
     let archived = match &args.archive {
         Some(url) => {
             let archive = crate::cli::archive::open(url, None)?;
@@ -134,7 +132,7 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
         None
     };
     let out = match args.output {
-        Output::Table | Output::Wide => {
+        Summary::Table => {
             let mut lines = String::new();
             if let Some(r) = &local {
                 let _ = writeln!(lines, "{}", describe(r));
@@ -144,7 +142,7 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
             }
             lines
         }
-        output => {
+        Summary::Json | Summary::Yaml => {
             let main = local.as_ref().or(archived.as_ref().map(|a| &a.1));
             let mut value = main.map(to_json).unwrap_or_default();
             if let Some((url, r, read, _)) = &archived {
@@ -155,7 +153,7 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
                 a["snapshotObjects"] = json!(read.snapshots);
                 value["archive"] = a;
             }
-            structured(&value, output)?
+            structured(&value, form(args.output))?
         }
     };
     output::print(out.as_bytes())?;
@@ -165,7 +163,7 @@ pub(super) fn run(args: &VerifyArgs) -> Result<Exit> {
 /// The chain alone (no keys): the data directory or a running sink.
 fn chain_only(args: &VerifyArgs) -> Result<Exit> {
     let head = args.source.head()?;
-    let out = if matches!(args.output, Output::Table | Output::Wide) {
+    let out = if args.output == Summary::Table {
         format!(
             "ok: {} records, head seq {} hash {}\n",
             head.seq, head.seq, head.hash
@@ -174,11 +172,20 @@ fn chain_only(args: &VerifyArgs) -> Result<Exit> {
         structured(
             &json!({"ok": true, "records": head.seq,
                 "head": {"seq": head.seq, "hash": head.hash}}),
-            args.output,
+            form(args.output),
         )?
     };
     output::print(out.as_bytes())?;
     Ok(Exit::Success)
+}
+
+/// The structured form of `output` (JSON for the table, which never asks).
+fn form(output: Summary) -> Structured {
+    if output == Summary::Yaml {
+        Structured::Yaml
+    } else {
+        Structured::Json
+    }
 }
 
 /// Whether `dir` holds a log (an active or a sealed segment).
@@ -267,7 +274,16 @@ fn read_keys(paths: &[PathBuf], kind: KeyKind) -> Result<Vec<VerifierKey>> {
 
 /// The public key in `path`.
 pub(in crate::cli) fn read_public_key(path: &Path) -> Result<VerifierKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    VerifierKey::parse(&text)
-        .map_err(|e| crate::cli::archive::failure(format!("{}: {e}", path.display())))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "{}: cannot read the public key ({e}); give the PREFIX.pub file that `sluice audit keygen` wrote (a witness's: `sluice witness keygen`)",
+            path.display()
+        ))
+    })?;
+    VerifierKey::parse(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; give the public key file that `sluice audit keygen` (a witness's: `sluice witness keygen`) wrote (*.pub)",
+            path.display()
+        ))
+    })
 }

@@ -151,7 +151,7 @@ impl Writer {
         schema: Schema,
         fold_kind: &'static str,
     ) -> Start {
-        match Writer::from_marker(data_dir, &segments, schema, fold_kind) {
+        match Writer::from_marker(data_dir, &segments, schema, fold_kind, true) {
             Ok(start) => start,
             Err(why) => {
                 tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
@@ -176,11 +176,28 @@ impl Writer {
         }
     }
 
+    /// The index on disk for a reader that writes nothing (the commands, beside a running sink): from
+    /// the marker and the journal when both still match the log; no journal is opened for writing, and
+    /// no marker is ever written or removed (nor any owner's saved state read). `None` (with the
+    /// reason) when there is no usable index.
+    ///
+    /// # Errors
+    ///
+    /// Why the index cannot be used (no marker, or it does not match the log).
+    pub fn read_only(
+        data_dir: &Path,
+        segments: &[Segment],
+        schema: Schema,
+    ) -> Result<Start, String> {
+        Writer::from_marker(data_dir, segments, schema, "", false)
+    }
+
     fn from_marker(
         data_dir: &Path,
         segments: &[Segment],
         schema: Schema,
         fold_kind: &'static str,
+        write: bool,
     ) -> Result<Start, String> {
         let dir = data_dir.join(INDEX_DIR);
         let m = journal::read_marker(&dir)?;
@@ -209,7 +226,9 @@ impl Writer {
             ));
         }
         writer.digest.update(&bytes);
-        writer.open_journal(m.journal_bytes);
+        if write {
+            writer.open_journal(m.journal_bytes);
+        }
         writer.last_start = m.start;
         let head = Head {
             seq: m.seq,

@@ -7,7 +7,9 @@
 //! record: it sees every record the sink writes, and every record of the log when that is verified.
 
 use crate::policy::approvals::{self, ApprovalsSpec};
-use crate::record::{EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION};
+use crate::record::{
+    EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION, WATCH_CONFIRMATION,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -81,7 +83,7 @@ impl Registry {
             .and_then(Value::as_object)
             .filter(|a| !a.is_empty());
         match record.get("event").and_then(Value::as_str) {
-            Some(VERIFICATION | EMERGENCY_REVIEW) | None => {}
+            Some(VERIFICATION | EMERGENCY_REVIEW | WATCH_CONFIRMATION) | None => {}
             Some(GUARD_DECISION) => {
                 let Some(approval) = approval else {
                     return;

@@ -179,7 +179,7 @@ impl Registry {
                     });
                 }
             }
-            Body::Review(_) | Body::Verify(_) => {}
+            Body::Review(_) | Body::Verify(_) | Body::Confirmation(_) => {}
         }
     }
 }

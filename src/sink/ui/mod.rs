@@ -39,9 +39,11 @@ pub const PROJECT_HEADER: &str = "argocd-project-name";
 pub struct Access {
     /// SHA-256 of the proxy's shared secret (`--ui-proxy-secret-file`); `None`: the extension's API is off.
     pub proxy: Option<[u8; 32]>,
-    /// SHA-256 of the token the auditor's pages take (the read token, else the write token, as
-    /// `GET /v1/records`); `None`: no authentication configured.
+    /// SHA-256 of the token the auditor's pages take: the read token, as `GET /v1/records` (the
+    /// write token never reads).
     pub read: Option<[u8; 32]>,
+    /// SHA-256 of the write token, only to name it when it is sent to a page.
+    write: Option<[u8; 32]>,
     /// Where the signed checkpoints are (`DATA_DIR/checkpoints`).
     pub data_dir: PathBuf,
     /// Where the queries run: the sink's query threads.
@@ -49,7 +51,8 @@ pub struct Access {
 }
 
 impl Access {
-    /// The access of a sink with these token digests.
+    /// The access of a sink with these token digests. Without a read token but with a write token the
+    /// pages are off (403), as reading over HTTP is; with neither (`--insecure-no-auth`) they are open.
     pub fn new(
         proxy: Option<[u8; 32]>,
         read: Option<[u8; 32]>,
@@ -59,7 +62,8 @@ impl Access {
     ) -> Self {
         Access {
             proxy,
-            read: read.or(write),
+            read,
+            write,
             data_dir,
             queries,
         }
@@ -139,14 +143,37 @@ pub async fn handle(
 /// (so that a browser can ask for it); any user name.
 fn authorize_read(access: &Access, headers: &HeaderMap) -> Result<(), Answer> {
     let Some(expected) = access.read else {
-        return Ok(());
+        if access.write.is_none() {
+            return Ok(());
+        }
+        return Err(Answer::html(
+            403,
+            page::message(
+                "Reading is off",
+                "This sink has no read token: reading over HTTP is off (start it with --read-token-file).",
+            ),
+        ));
     };
     let presented = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(credential);
+    let is_write = |token: &str| access.write.is_some_and(|w| equal(&digest(token), &w));
     match presented {
         Some(token) if equal(&digest(&token), &expected) => Ok(()),
+        Some(token) if is_write(&token) => Err(Answer {
+            extra: Some((
+                "www-authenticate",
+                "Basic realm=\"sluice audit\", charset=\"UTF-8\"",
+            )),
+            ..Answer::html(
+                401,
+                page::message(
+                    "Sign in",
+                    "This is the write token: the audit log's pages need the read token (any user name; the token as password).",
+                ),
+            )
+        }),
         _ => Err(Answer {
             extra: Some((
                 "www-authenticate",
@@ -210,6 +237,46 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pool() -> std::sync::Arc<crate::sink::query::QueryPool> {
+        let reader = crate::ledger::Reader::empty(crate::record::SCHEMA);
+        std::sync::Arc::new(crate::sink::query::QueryPool::start(&reader, 1).unwrap())
+    }
+
+    #[test]
+    fn the_pages_take_the_read_token_only_and_are_off_without_one() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(AUTHORIZATION, v.parse().unwrap());
+            h
+        };
+        let both = Access::new(
+            None,
+            Some(digest("r")),
+            Some(digest("w")),
+            PathBuf::new(),
+            pool(),
+        );
+        assert!(authorize_read(&both, &headers("Bearer r")).is_ok());
+        let write = authorize_read(&both, &headers("Bearer w")).unwrap_err();
+        assert_eq!(write.status, 401);
+        assert!(
+            write.body.contains("This is the write token"),
+            "{}",
+            write.body
+        );
+        // A write token and no read token: reading is off, whatever is sent.
+        let write_only = Access::new(None, None, Some(digest("w")), PathBuf::new(), pool());
+        assert_eq!(
+            authorize_read(&write_only, &headers("Bearer w"))
+                .unwrap_err()
+                .status,
+            403
+        );
+        // No token at all (--insecure-no-auth): open.
+        let open = Access::new(None, None, None, PathBuf::new(), pool());
+        assert!(authorize_read(&open, &HeaderMap::new()).is_ok());
+    }
 
     #[test]
     fn basic_and_bearer_credentials() {

@@ -7,7 +7,9 @@
 //! progress are kept in memory only (they are not in the log) and are not saved.
 
 use crate::record::evidence::{PullRequestRef, Verification};
-use crate::record::{EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION};
+use crate::record::{
+    EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION, WATCH_CONFIRMATION,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -145,7 +147,7 @@ impl Registry {
             .and_then(Value::as_object)
             .filter(|v| !v.is_empty());
         match record.get("event").and_then(Value::as_str) {
-            Some(GUARD_DECISION | EMERGENCY_REVIEW) | None => {}
+            Some(GUARD_DECISION | EMERGENCY_REVIEW | WATCH_CONFIRMATION) | None => {}
             Some(VERIFICATION) => {
                 let revision = text(record, &["revision"]).unwrap_or_default().to_owned();
                 let state = self.apps.entry(app.to_owned()).or_default();

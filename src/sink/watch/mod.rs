@@ -110,6 +110,37 @@ pub enum WatchError {
     Client(#[source] kube::Error),
 }
 
+impl WatchError {
+    /// Whether the configuration is missing or unreadable (the sink cannot start as called).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            WatchError::Kubeconfig { .. } | WatchError::InCluster(_)
+        )
+    }
+}
+
+/// Checks that the watch's Kubernetes configuration can be read (the kubeconfig file, or the
+/// in-cluster service account), without contacting the API server: so that `serve` refuses a wrong
+/// configuration before it opens the log.
+///
+/// # Errors
+///
+/// As [`client_for`] for a configuration that cannot be read.
+pub fn check_config(kubeconfig: Option<&std::path::Path>) -> Result<(), WatchError> {
+    match kubeconfig {
+        Some(path) => kube::config::Kubeconfig::read_from(path)
+            .map(drop)
+            .map_err(|source| WatchError::Kubeconfig {
+                path: path.to_path_buf(),
+                source,
+            }),
+        None => kube::Config::incluster()
+            .map(drop)
+            .map_err(WatchError::InCluster),
+    }
+}
+
 /// A Kubernetes client for the watch, from the kubeconfig or the in-cluster service account.
 ///
 /// # Errors
@@ -117,11 +148,22 @@ pub enum WatchError {
 /// The Kubernetes configuration cannot be read or a client made from it. Failures of the API server
 /// later (unreachable, forbidden) are logged and retried with backoff by [`run`].
 pub async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
-    let kube_config = match &config.kubeconfig {
+    client_for(config.kubeconfig.as_deref()).await
+}
+
+/// A Kubernetes client from `kubeconfig`, else the in-cluster configuration (the watch's, and the
+/// sink's `TokenReview` client), with the one trust store (src/net.rs). Must be called inside a tokio
+/// runtime.
+///
+/// # Errors
+///
+/// The configuration cannot be read, or a client made from it.
+pub async fn client_for(kubeconfig: Option<&std::path::Path>) -> Result<Client, WatchError> {
+    let kube_config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
                 WatchError::Kubeconfig {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     source,
                 }
             })?;
@@ -131,7 +173,7 @@ pub async fn client(config: &WatchConfig) -> Result<Client, WatchError> {
             )
             .await
             .map_err(|source| WatchError::Kubeconfig {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?
         }

@@ -15,10 +15,15 @@ use serde_json::{json, Map, Value};
 /// Time the guard gets on top of `maxWait` (image pull, scheduling, the decision and the report).
 const DEADLINE_MARGIN_SECONDS: u64 = 300;
 
-/// The Secret and key the guard reads its report token from (installed by `argocd-cm-patch` beside the
-/// sink); optional, so that a missing Secret does not stop the guard.
-const REPORT_TOKEN_SECRET: &str = "sluice-sink-token";
-const REPORT_TOKEN_KEY: &str = "token";
+/// The audience of the guard's projected `ServiceAccount` token: the sink checks its reports with the
+/// `TokenReview` API for this audience (`sluice serve --guard-token-review`, `--guard-audience`), so
+/// no shared token has to be copied into the app's namespace, and the token is useless to the
+/// Kubernetes API itself.
+const REPORT_AUDIENCE: &str = "sluice";
+/// Where the token is mounted, and how long each one lives (the kubelet renews it at 80%; 600 s is
+/// the least the API allows).
+const REPORT_TOKEN_DIR: &str = "/var/run/secrets/sluice";
+const REPORT_TOKEN_SECONDS: u64 = 600;
 
 /// The user of the sluice image (Dockerfile: `USER 999:999`, the user Argo CD requires of the sidecar).
 const IMAGE_USER: u64 = 999;
@@ -118,13 +123,10 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
             env.push(json!({"name": name, "value": value}));
         }
     }
-    if !policy.guard.report.is_empty() || asks {
-        env.push(json!({
-            "name": "SLUICE_REPORT_TOKEN",
-            "valueFrom": {"secretKeyRef": {
-                "name": REPORT_TOKEN_SECRET, "key": REPORT_TOKEN_KEY, "optional": true,
-            }},
-        }));
+    // The guard reports its decision, or asks the sink for one, with its projected token.
+    let reports = !policy.guard.report.is_empty() || asks;
+    if reports {
+        env.push(report_token_env());
     }
     let hook = Hook {
         component: "guard",
@@ -145,7 +147,8 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
-                    // The guard decides from its environment and the clock: no API access.
+                    // The guard decides from its environment and the clock: no API access (its
+                    // report token, when it reports, is for the sink's audience only).
                     "automountServiceAccountToken": false,
                     "enableServiceLinks": false,
                     "securityContext": {
@@ -175,7 +178,50 @@ pub(super) fn job(policy: &Policy, app: &AppContext) -> Result<Map<String, Value
             },
         },
     });
-    Ok(into_map(job))
+    let mut job = into_map(job);
+    if reports {
+        add_report_token(&mut job);
+    }
+    Ok(job)
+}
+
+/// `SLUICE_REPORT_TOKEN_FILE`: where [`add_report_token`] mounts the token.
+pub(super) fn report_token_env() -> Value {
+    json!({"name": "SLUICE_REPORT_TOKEN_FILE", "value": format!("{REPORT_TOKEN_DIR}/token")})
+}
+
+/// Mounts the pod's `ServiceAccount` token for the sink's audience (a `serviceAccountToken`
+/// projection): the guard's (and the verify hook's) credential at the sink, bound there to this
+/// namespace. The token is projected whether or not the pod automounts its API token.
+pub(super) fn add_report_token(job: &mut Map<String, Value>) {
+    let Some(spec) = job
+        .get_mut("spec")
+        .and_then(|s| s.pointer_mut("/template/spec"))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    spec.insert(
+        "volumes".into(),
+        json!([{
+            "name": "sluice-report-token",
+            "projected": {"sources": [{"serviceAccountToken": {
+                "audience": REPORT_AUDIENCE,
+                "expirationSeconds": REPORT_TOKEN_SECONDS,
+                "path": "token",
+            }}]},
+        }]),
+    );
+    if let Some(container) = spec
+        .get_mut("containers")
+        .and_then(|c| c.get_mut(0))
+        .and_then(Value::as_object_mut)
+    {
+        container.insert(
+            "volumeMounts".into(),
+            json!([{"name": "sluice-report-token", "mountPath": REPORT_TOKEN_DIR, "readOnly": true}]),
+        );
+    }
 }
 
 /// `guard.image`, else the sidecar's `SLUICE_IMAGE` (the verify hook's image too).
@@ -299,6 +345,33 @@ mod tests {
         p.guard.max_wait = "2d".into();
         let e = super::job(&p, &app()).unwrap_err().to_string();
         assert!(e.contains("guard.maxWait") && e.contains("48h"), "{e}");
+    }
+
+    #[test]
+    fn a_reporting_guard_carries_a_token_for_the_sinks_audience_and_no_shared_secret() {
+        let p = policy(
+            "guard: {enabled: true, report: 'http://sluice-sink.argocd.svc:8080/v1/guard'}\n",
+        );
+        let job = Value::Object(job(&p, &app()).unwrap());
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"],
+            json!({"audience": "sluice", "expirationSeconds": 600, "path": "token"})
+        );
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][0]["mountPath"],
+            REPORT_TOKEN_DIR
+        );
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        let text = job.to_string();
+        assert!(text.contains("SLUICE_REPORT_TOKEN_FILE"), "{text}");
+        assert!(
+            !text.contains("secretKeyRef") && !text.contains("sluice-sink-token"),
+            "{text}"
+        );
+        // Without a report: no token at all.
+        let quiet = Value::Object(super::job(&policy("guard: {enabled: true}\n"), &app()).unwrap());
+        assert!(quiet["spec"]["template"]["spec"].get("volumes").is_none());
     }
 
     #[test]

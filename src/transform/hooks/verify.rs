@@ -5,9 +5,11 @@
 //! the Kubernetes API (the workload check, or Argo Rollouts to collect `AnalysisRuns` from), a
 //! `ServiceAccount`, a Role and a `RoleBinding` come with it, `PostSync` hooks a wave earlier: `get` on
 //! exactly the rendered Deployments, `StatefulSets`, `DaemonSets` and Rollouts by name, and `list` on
-//! `AnalysisRuns` when there are Rollouts; nothing else. Without them the Job mounts no token.
+//! `AnalysisRuns` when there are Rollouts; nothing else. Without them the Job mounts no API token. It
+//! reports to the sink with a projected `ServiceAccount` token for the audience `sluice` (as the
+//! guard does), which the sink checks with the `TokenReview` API and binds to the app's namespace.
 
-use super::guard::{image, into_map};
+use super::guard::{add_report_token, image, into_map, report_token_env};
 use super::{labels, metadata, object_name, Hook, DELETE_JOB, HOOK};
 use crate::manifest::Document;
 use crate::policy::verify::{Kind, MAX_WITHIN};
@@ -22,9 +24,6 @@ const DEADLINE_MARGIN_SECONDS: u64 = 300;
 const WAVE_RBAC: i64 = 0;
 const WAVE_BINDING: i64 = 1;
 const WAVE_JOB: i64 = 2;
-/// The Secret and key of the report token (as the guard's).
-const REPORT_TOKEN_SECRET: &str = "sluice-sink-token";
-const REPORT_TOKEN_KEY: &str = "token";
 /// The user of the sluice image.
 const IMAGE_USER: u64 = 999;
 
@@ -230,8 +229,8 @@ fn job(
         json!({"name": "SLUICE_COMMIT", "value": app.source.revision}),
         json!({"name": "SLUICE_SINK_URL", "value": sink}),
         json!({"name": "SLUICE_PROMETHEUS_URL", "value": app.prometheus_url}),
-        json!({"name": "SLUICE_REPORT_TOKEN", "valueFrom": {"secretKeyRef": {
-            "name": REPORT_TOKEN_SECRET, "key": REPORT_TOKEN_KEY, "optional": true}}}),
+        // The verdict goes to the sink with the pod's projected ServiceAccount token, as the guard's.
+        report_token_env(),
     ];
     let hook = Hook {
         component: "verify",
@@ -267,7 +266,7 @@ fn job(
     }
     let mut meta = metadata(&hook, "name", name, &app.namespace, &labels);
     meta["annotations"][HOOK] = json!("PostSync");
-    Ok(into_map(json!({
+    let mut job = into_map(json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
@@ -276,7 +275,9 @@ fn job(
             "activeDeadlineSeconds": within + DEADLINE_MARGIN_SECONDS,
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
-    })))
+    }));
+    add_report_token(&mut job);
+    Ok(job)
 }
 
 #[cfg(test)]
@@ -363,6 +364,23 @@ mod tests {
         assert_eq!(
             job["spec"]["template"]["spec"]["serviceAccountName"],
             "shop-sluice-verify"
+        );
+        // It reports with its projected ServiceAccount token for the sink's audience, as the guard
+        // does: no Secret holding the write token is read in the app's namespace.
+        let pod = &job["spec"]["template"]["spec"];
+        let env = pod["containers"][0]["env"].as_array().unwrap();
+        assert!(env.iter().any(|e| e["name"] == "SLUICE_REPORT_TOKEN_FILE"
+            && e["value"] == "/var/run/secrets/sluice/token"));
+        assert!(!env.iter().any(|e| e["name"] == "SLUICE_REPORT_TOKEN"));
+        assert!(!Value::Object(job.clone())
+            .to_string()
+            .contains("secretKeyRef"));
+        let projected = &pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"];
+        assert_eq!(projected["audience"], "sluice");
+        assert_eq!(projected["expirationSeconds"], 600);
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/var/run/secrets/sluice"
         );
     }
 

@@ -1,0 +1,193 @@
+"""`audit verify` at scale against the speed of hashing (issue 28; docs/benchmarks.md, "Verifying the
+log"), measured in the same run on the same bytes, in alternation:
+
+- `wc -l`, coreutils `sha256sum` and `openssl dgst -sha256` of the log's files (the floor);
+- `sluice audit verify` of the previous build (BASE, e.g. a release build of main at 00360fb);
+- `sluice audit verify` of this build (NEW);
+- the sink's first start on the log (no index, no tiles: the chain verified, the index and the tree
+  built) to its first `/healthz` answer, for each build in alternation;
+- `audit list --app app-007 --limit 10` with the index that start left, for each build (the previous
+  build reads the whole log; this one reads through the index), and this build with `--no-index`.
+
+The log: N valid chained records shaped like the golden sync and guard records (about 1.1 KB each,
+as benches/audit-scale.rs writes them), in sealed segments of 256 MiB (the sink's default) and the
+active audit.jsonl. It is generated once into DIR and reused (a file `complete` marks it whole).
+
+Usage: ledger-verify.py NEW BASE [N] [DIR] [ROUNDS]    (N default 1000000, ROUNDS default 3)
+Prints a Markdown table: median wall time and peak RSS of each, and ratios.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+SEGMENT = 256 << 20
+
+
+def golden(event):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "tests/fixtures/audit/golden/audit.jsonl")) as f:
+        for line in f:
+            m = json.loads(line)
+            if m.get("event") == event:
+                return m
+    raise SystemExit(f"no golden {event} record")
+
+
+def canonical(m):
+    # The golden records hold plain ASCII strings, integers, booleans and null: sorted keys without
+    # whitespace are their canonical bytes.
+    return json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def generate(d, n):
+    os.makedirs(os.path.join(d, "segments"), exist_ok=True)
+    sync, guard = golden("sync-succeeded"), golden("guard-decision")
+    pad = "x" * 120
+    prev = "0" * 64
+    first, size, out = 1, 0, open(os.path.join(d, "audit.jsonl"), "w")
+    for i in range(n):
+        seq = i + 1
+        if size >= SEGMENT:
+            out.close()
+            os.rename(os.path.join(d, "audit.jsonl"), os.path.join(d, "segments", "%020d.jsonl" % first))
+            first, size, out = seq, 0, open(os.path.join(d, "audit.jsonl"), "w")
+        m = dict(guard if i % 4 == 3 else sync)
+        m.pop("hash", None)
+        m.update(seq=seq, prev=prev, key=f"bench|{i}", changeId=f"CHG-{i // 3}",
+                 revision="%040x" % (i // 3), receivedAt="2026-01-01T00:00:00.%03dZ" % (i % 1000))
+        m["app"] = dict(m["app"], name="app-%03d" % (i % 300))
+        if "message" in m:
+            m["message"] = f"generated record {i} {pad}"
+        body = canonical(m)
+        h = hashlib.sha256((prev + body).encode()).hexdigest()
+        m["hash"] = h
+        line = canonical(m) + "\n"
+        out.write(line)
+        size += len(line.encode())
+        prev = h
+    out.close()
+    open(os.path.join(d, "complete"), "w").close()
+
+
+def files(d):
+    seg = os.path.join(d, "segments")
+    return [os.path.join(seg, f) for f in sorted(os.listdir(seg))] + [os.path.join(d, "audit.jsonl")]
+
+
+def timed(argv):
+    """Wall seconds and peak RSS (MB) of one run, through GNU time."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + argv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{argv} failed: {r.stderr}")
+    wall, rss = r.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss) / 1024
+
+
+def main():
+    new, base = sys.argv[1], sys.argv[2]
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
+    d = sys.argv[4] if len(sys.argv) > 4 else os.path.join("target", "tmp", f"ledger-verify-{n}")
+    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+    if not os.path.exists(os.path.join(d, "complete")):
+        generate(d, n)
+    fs = files(d)
+    mb = sum(os.path.getsize(f) for f in fs) / 1e6
+    contenders = {
+        "wc -l": ["wc", "-l"] + fs,
+        "sha256sum": ["sha256sum"] + fs,
+        "openssl dgst -sha256": ["openssl", "dgst", "-sha256"] + fs,
+        "audit verify (previous build)": [base, "audit", "verify", "--data-dir", d],
+        "audit verify (this build)": [new, "audit", "verify", "--data-dir", d],
+    }
+    # Warm the page cache, then alternate.
+    for argv in contenders.values():
+        timed(argv)
+    runs = {k: [] for k in contenders}
+    load = [os.getloadavg()[0]]
+    for _ in range(rounds):
+        for k, argv in contenders.items():
+            runs[k].append(timed(argv))
+        load.append(os.getloadavg()[0])
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in runs.items()}
+    print(f"{n} records, {mb:.0f} MB in {len(fs)} files; {rounds} alternating rounds; "
+          f"1-min load {min(load):.1f}-{max(load):.1f}; {os.cpu_count()} cores\n")
+    print("| contender | median s | peak RSS MB | × sha256sum | × openssl |")
+    print("|---|---|---|---|---|")
+    for k, (w, r) in med.items():
+        print(f"| {k} | {w:.2f} | {r:.0f} | {w / med['sha256sum'][0]:.2f} | "
+              f"{w / med['openssl dgst -sha256'][0]:.2f} |")
+    old, cur = med["audit verify (previous build)"][0], med["audit verify (this build)"][0]
+    print(f"\nverify, this build / previous build: {cur / old:.3f}")
+
+    starts = {"previous build": [], "this build": []}
+    for _ in range(max(1, rounds - 1)):
+        for name, exe in (("previous build", base), ("this build", new)):
+            starts[name].append(first_start(exe, d))
+    print("\n| sink's first start (no index, no tiles) | median s |\n|---|---|")
+    for name, v in starts.items():
+        print(f"| {name} | {statistics.median(v):.2f} |")
+
+    query = ["audit", "list", "--data-dir", d, "--app", "app-007", "--limit", "10"]
+    lists = {
+        "previous build (whole log)": [base] + query,
+        "this build, through the index": [new] + query,
+        "this build, --no-index": [new] + query + ["--no-index"],
+    }
+    runs = {k: [] for k in lists}
+    for _ in range(rounds):
+        for k, argv in lists.items():
+            runs[k].append(timed(argv))
+    print("\n| audit list --app app-007 --limit 10 | median ms | peak RSS MB |\n|---|---|---|")
+    for k, v in runs.items():
+        print(f"| {k} | {statistics.median(w for w, _ in v) * 1000:.0f} | "
+              f"{statistics.median(r for _, r in v):.1f} |")
+
+
+def no_auth(exe):
+    """`--insecure-no-auth` for a build whose `serve` refuses to start without a token (loopback only),
+    nothing for an older build that has no such flag (runs against a baseline build)."""
+    help_text = subprocess.run([exe, "serve", "--help"], capture_output=True, text=True).stdout
+    return ["--insecure-no-auth"] if "--insecure-no-auth" in help_text else []
+
+
+def first_start(exe, d):
+    """Seconds from starting `sluice serve` on the log alone to its first /healthz 200, then SIGTERM."""
+    for derived in ("index", "tile", "checkpoints"):
+        shutil.rmtree(os.path.join(d, derived), ignore_errors=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.monotonic()
+    child = subprocess.Popen([exe, "serve", *no_auth(exe), "--listen", f"127.0.0.1:{port}",
+                              "--data-dir", d],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, SLUICE_LOG="warn"))
+    try:
+        deadline = t + 600
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        return time.monotonic() - t
+            except OSError:
+                pass
+            if child.poll() is not None:
+                raise SystemExit(f"{exe} serve exited {child.returncode}")
+            time.sleep(0.005)
+        raise SystemExit("serve did not answer /healthz")
+    finally:
+        child.terminate()
+        child.wait(timeout=120)
+
+
+if __name__ == "__main__":
+    main()
