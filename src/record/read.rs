@@ -3,7 +3,7 @@
 //! typed model, naming the file, line and member of a record that does not fit. No I/O of its own: the
 //! ledger reads the files.
 
-use super::event::index_key;
+use super::event::{index_key, GUARD_DECISION, VERIFICATION};
 use super::model::{Body, Misfit, Record};
 use crate::ledger::{self, Entry, Filing, Found, LedgerError, Schema, SeqSet, Verified};
 use serde_json::{Map, Value};
@@ -41,7 +41,56 @@ fn filing(record: &Map<String, Value>) -> Filing<'_> {
             .unwrap_or(""),
         change: record.get("changeId").and_then(Value::as_str),
         key,
+        tags: tags(
+            record.get("event").and_then(Value::as_str),
+            record.get("changeId").and_then(Value::as_str),
+            record.get("emergency").and_then(Value::as_str),
+            record
+                .get("app")
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            record.get("revision").and_then(Value::as_str),
+        ),
     }
+}
+
+/// The tag under which the guard decisions that name `change` as their emergency are filed.
+pub fn emergency_tag(change: &str) -> String {
+    format!("emergency:{change}")
+}
+
+/// The tag under which the guard decisions and verifications without a change id, of `app` at
+/// `revision`, are filed: `audit show` finds them by the app and revision of the change's syncs.
+pub fn revision_tag(app: &str, revision: &str) -> String {
+    format!("revision:{app}\n{revision}")
+}
+
+/// The tags of a record (the same whether it is read from the log or is a draft): a guard decision
+/// naming an emergency change is filed under that change's [`emergency_tag`]; a guard decision or a
+/// verification without a change id, under its app and revision ([`revision_tag`]). These are the
+/// records `audit show` reports for a change besides those filed under its id
+/// (`cli::audit::report::change_records`).
+fn tags<'a>(
+    event: Option<&str>,
+    change: Option<&str>,
+    emergency: Option<&str>,
+    app: &str,
+    revision: Option<&str>,
+) -> Vec<Cow<'a, str>> {
+    let guard = event == Some(GUARD_DECISION);
+    let mut tags = Vec::new();
+    if guard {
+        if let Some(e) = emergency.filter(|e| !e.is_empty()) {
+            tags.push(Cow::Owned(emergency_tag(e)));
+        }
+    }
+    if (guard || event == Some(VERIFICATION)) && change.is_none_or(str::is_empty) {
+        if let Some(r) = revision.filter(|r| !r.is_empty()) {
+            tags.push(Cow::Owned(revision_tag(app, r)));
+        }
+    }
+    tags
 }
 
 fn received(record: &Map<String, Value>) -> Option<i64> {
@@ -68,6 +117,16 @@ impl Entry for Body {
             app: self.app_name(),
             change: self.change_id(),
             key: Cow::Borrowed(self.key()),
+            tags: tags(
+                Some(self.event()),
+                self.change_id(),
+                match self {
+                    Body::Guard(g) => g.emergency.as_deref(),
+                    Body::Sync(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => None,
+                },
+                self.app_name(),
+                self.revision(),
+            ),
         }
     }
 

@@ -82,9 +82,12 @@ pub struct Writer {
     /// The journal's ids of the names not in the base (all of them while opening).
     app_ids: HashMap<Arc<str>, u32>,
     change_ids: HashMap<Arc<str>, u32>,
+    /// The journal's ids of the tags (every one: readers find tagged records in the journal only).
+    tag_ids: HashMap<Arc<str>, u32>,
     /// How many ids the journal has given out.
     app_count: u32,
     change_count: u32,
+    tag_count: u32,
     /// While the log is opened: the records indexed so far, to become the base.
     building: Option<Decoded>,
     /// First 128 bits of the SHA-256 of each idempotency key → its seq (a hit is confirmed on the log).
@@ -127,8 +130,10 @@ impl Writer {
             pending: Vec::new(),
             app_ids: HashMap::new(),
             change_ids: HashMap::new(),
+            tag_ids: HashMap::new(),
             app_count: 0,
             change_count: 0,
+            tag_count: 0,
             building: Some(Decoded::default()),
             keys: KeyMap::default(),
             start_keys: StartKeys::Ready,
@@ -151,7 +156,7 @@ impl Writer {
         schema: Schema,
         fold_kind: &'static str,
     ) -> Start {
-        match Writer::from_marker(data_dir, &segments, schema, fold_kind, true) {
+        match Writer::from_marker(data_dir, &segments, schema, fold_kind) {
             Ok(start) => start,
             Err(why) => {
                 tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
@@ -176,28 +181,11 @@ impl Writer {
         }
     }
 
-    /// The index on disk for a reader that writes nothing (the commands, beside a running sink): from
-    /// the marker and the journal when both still match the log; no journal is opened for writing, and
-    /// no marker is ever written or removed (nor any owner's saved state read). `None` (with the
-    /// reason) when there is no usable index.
-    ///
-    /// # Errors
-    ///
-    /// Why the index cannot be used (no marker, or it does not match the log).
-    pub fn read_only(
-        data_dir: &Path,
-        segments: &[Segment],
-        schema: Schema,
-    ) -> Result<Start, String> {
-        Writer::from_marker(data_dir, segments, schema, "", false)
-    }
-
     fn from_marker(
         data_dir: &Path,
         segments: &[Segment],
         schema: Schema,
         fold_kind: &'static str,
-        write: bool,
     ) -> Result<Start, String> {
         let dir = data_dir.join(INDEX_DIR);
         let m = journal::read_marker(&dir)?;
@@ -226,9 +214,7 @@ impl Writer {
             ));
         }
         writer.digest.update(&bytes);
-        if write {
-            writer.open_journal(m.journal_bytes);
-        }
+        writer.open_journal(m.journal_bytes);
         writer.last_start = m.start;
         let head = Head {
             seq: m.seq,
@@ -245,11 +231,13 @@ impl Writer {
 
     /// Parses the journal into the base being built.
     fn load_journal(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let decoded = journal::decode(bytes)?;
+        let mut decoded = journal::decode(bytes)?;
         self.app_count = decoded.app_ids.len() as u32;
         self.change_count = decoded.change_ids.len() as u32;
+        self.tag_count = decoded.tag_ids.len() as u32;
         self.app_ids.clone_from(&decoded.app_ids);
         self.change_ids.clone_from(&decoded.change_ids);
+        self.tag_ids = std::mem::take(&mut decoded.tag_ids);
         self.last_start = decoded.offsets.last().copied().unwrap_or(0);
         self.snap.head.seq = decoded.offsets.len() as u64;
         self.building = Some(decoded);
@@ -388,8 +376,30 @@ impl Writer {
                 }
             }
         };
+        let tags: Vec<u32> = filing
+            .tags
+            .iter()
+            .map(|tag| {
+                if let Some(&id) = self.tag_ids.get(tag.as_ref()) {
+                    id
+                } else {
+                    let id = self.tag_count;
+                    self.tag_count += 1;
+                    self.tag_ids.insert(tag.as_ref().into(), id);
+                    journal::push_name(&mut self.pending, journal::TAG_TAG, tag);
+                    id
+                }
+            })
+            .collect();
         let key = journal::key_digest(&filing.key);
-        journal::push_record(&mut self.pending, seq, offset, app_id, change_id, key);
+        journal::push_record(
+            &mut self.pending,
+            seq,
+            offset,
+            (app_id, change_id),
+            key,
+            &tags,
+        );
         self.snap.head.seq = seq;
         self.last_start = offset;
         if let Some(build) = self.building.as_mut() {
@@ -518,7 +528,7 @@ impl Writer {
             })
             .collect();
         let marker = Marker {
-            version: 1,
+            version: journal::VERSION,
             seq: head.seq,
             hash: head.hash.clone(),
             segment: seg.first_seq,
