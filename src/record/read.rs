@@ -205,3 +205,62 @@ pub fn read_again(
     })?;
     misfit.map_or(Ok(()), Err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The golden records, and variants of its guard decisions: with an emergency and no change id, an
+    /// empty change id, another event.
+    fn records() -> Vec<Map<String, Value>> {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/audit/golden/audit.jsonl"
+        ))
+        .unwrap();
+        let mut out: Vec<Map<String, Value>> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let guard = out[24].clone();
+        for (change, emergency) in [
+            (Value::Null, Value::from("CHG-1001")),
+            (Value::from(""), Value::Null),
+            (Value::from("CHG-1004"), Value::from("CHG-1002")),
+            (Value::Null, Value::from("")),
+        ] {
+            let mut g = guard.clone();
+            g.insert("changeId".into(), change);
+            g.insert("emergency".into(), emergency);
+            out.push(g);
+        }
+        out
+    }
+
+    #[test]
+    fn a_record_is_tagged_alike_as_a_draft_and_as_read_from_the_log() {
+        let mut tagged = Vec::new();
+        for map in records() {
+            let read = (SCHEMA.filing)(&map);
+            let body = Record::from_map(map.clone()).unwrap().body;
+            assert_eq!(body.filing().tags, read.tags, "{map:?}");
+            tagged.push((ledger::line::seq_of(&map), read.tags.join(" | ")));
+        }
+        let c0ffee = revision_tag("cart", &"c0ffee00".repeat(5));
+        let revision = |t: &(u64, String)| t.1.contains(&c0ffee);
+        // The golden guard decisions: seq 22 names its own change as its emergency; seq 25 has no
+        // change id (filed by app and revision); the others have a change id and no emergency.
+        assert_eq!(tagged[21].1, emergency_tag("CHG-1003"));
+        assert!(revision(&tagged[24]), "{:?}", tagged[24]);
+        assert!(tagged[..21].iter().all(|t| t.1.is_empty()), "{tagged:?}");
+        // The variants: an emergency without a change id is filed both ways; "" is no change id; an
+        // emergency naming another change is filed under that change; an empty emergency is none.
+        assert_eq!(
+            tagged[28].1,
+            format!("{} | {c0ffee}", emergency_tag("CHG-1001"))
+        );
+        assert!(revision(&tagged[29]) && !tagged[29].1.contains("emergency"));
+        assert_eq!(tagged[30].1, emergency_tag("CHG-1002"));
+        assert!(revision(&tagged[31]) && !tagged[31].1.contains("emergency"));
+    }
+}

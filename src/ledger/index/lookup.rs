@@ -46,7 +46,7 @@ pub struct Want {
 
 impl Want {
     /// Whether a record filed as `filing` is wanted.
-    fn matches(&self, filing: &Filing<'_>) -> bool {
+    pub(super) fn matches(&self, filing: &Filing<'_>) -> bool {
         self.app.as_deref().is_none_or(|a| filing.app == a)
             && self
                 .change
@@ -60,7 +60,7 @@ impl Want {
 }
 
 /// A record after the marker: where it starts, and how it is filed.
-struct Filed {
+pub(super) struct Filed {
     seq: u64,
     offset: u64,
     app: String,
@@ -84,7 +84,8 @@ pub struct Lookup {
     journal: PathBuf,
     marker: Marker,
     listing: Listing,
-    after: Vec<Filed>,
+    /// The records after the marker.
+    pub(super) after: Vec<Filed>,
     schema: Schema,
 }
 
