@@ -71,13 +71,13 @@ pub fn revision_tag(app: &str, revision: &str) -> String {
 /// verification without a change id, under its app and revision ([`revision_tag`]). These are the
 /// records `audit show` reports for a change besides those filed under its id
 /// (`cli::audit::report::change_records`).
-fn tags<'a>(
+fn tags(
     event: Option<&str>,
     change: Option<&str>,
     emergency: Option<&str>,
     app: &str,
     revision: Option<&str>,
-) -> Vec<Cow<'a, str>> {
+) -> Vec<Cow<'static, str>> {
     let guard = event == Some(GUARD_DECISION);
     let mut tags = Vec::new();
     if guard {
@@ -122,7 +122,9 @@ impl Entry for Body {
                 self.change_id(),
                 match self {
                     Body::Guard(g) => g.emergency.as_deref(),
-                    Body::Sync(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => None,
+                    Body::Sync(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => {
+                        None
+                    }
                 },
                 self.app_name(),
                 self.revision(),

@@ -513,7 +513,9 @@ fn audit_show_reads_through_the_index_and_reports_what_the_whole_log_does() {
         args.extend(extra);
         audit(dir.path(), &data, &args)
     };
-    let changes = ["CHG-1001", "CHG-1002", "CHG-1003", "CHG-1004", "CHG-777", "CHG-404"];
+    let changes = [
+        "CHG-1001", "CHG-1002", "CHG-1003", "CHG-1004", "CHG-777", "CHG-404",
+    ];
     let compare = |what: &str| {
         for change in changes {
             for output in [&[][..], &["-o", "json"], &["-o", "csv"]] {

@@ -158,12 +158,11 @@ impl SourceArgs {
                     Some(lookup) => indexed_list(&lookup, q)?,
                     None => None,
                 };
-                match listed {
-                    Some(records) => records,
-                    None => {
-                        self.mismatch();
-                        self.scan_list(q)?
-                    }
+                if let Some(records) = listed {
+                    records
+                } else {
+                    self.mismatch();
+                    self.scan_list(q)?
                 }
             }
             None => self.scan_list(q)?,
@@ -560,7 +559,7 @@ fn indexed_list(lookup: &ledger::Lookup, q: &Query) -> Result<Option<Vec<Record>
         tag: None,
         newest: q.limit.filter(|_| q.filter.since.is_none()),
     };
-    let Some(mut answer) = lookup.find(&[want])? else {
+    let Some(mut answer) = lookup.find(&[want]) else {
         return Ok(None);
     };
     let mut records = checked(answer.found.swap_remove(0))?;
@@ -583,7 +582,7 @@ fn indexed_change(lookup: &ledger::Lookup, change_id: &str) -> Result<Option<Vec
             ..ledger::Want::default()
         },
     ];
-    let Some(answer) = lookup.find(&wants)? else {
+    let Some(answer) = lookup.find(&wants) else {
         return Ok(None);
     };
     let mut records = std::collections::BTreeMap::new();
@@ -612,7 +611,7 @@ fn indexed_change(lookup: &ledger::Lookup, change_id: &str) -> Result<Option<Vec
                 ..ledger::Want::default()
             })
             .collect();
-        let Some(more) = lookup.find(&wants)? else {
+        let Some(more) = lookup.find(&wants) else {
             return Ok(None);
         };
         for found in more.found {

@@ -125,8 +125,7 @@ pub(super) fn push_record(
     out.extend_from_slice(&app.to_le_bytes());
     out.extend_from_slice(&change.to_le_bytes());
     out.extend_from_slice(&key.to_le_bytes());
-    // Cannot truncate: at most MAX_TAGS.
-    out.push(tags.len() as u8);
+    out.push(u8::try_from(tags.len()).unwrap_or(u8::MAX));
     for t in tags {
         out.extend_from_slice(&t.to_le_bytes());
     }
@@ -161,8 +160,12 @@ impl Decoder {
     /// # Errors
     ///
     /// The entry is damaged (says how).
-    pub(super) fn next<'b>(&mut self, bytes: &'b [u8]) -> Result<Option<(Item<'b>, usize)>, String> {
-        let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    pub(super) fn next<'b>(
+        &mut self,
+        bytes: &'b [u8],
+    ) -> Result<Option<(Item<'b>, usize)>, String> {
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let Some(&tag) = bytes.first() else {
             return Ok(None);
         };
@@ -198,9 +201,8 @@ impl Decoder {
                 let Some(tags) = bytes.get(1 + RECORD_BYTES..1 + RECORD_BYTES + 4 * n) else {
                     return Ok(None);
                 };
-                let u64_of = |b: &[u8]| {
-                    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                };
+                let u64_of =
+                    |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
                 let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 let mut key = [0u8; 16];
                 key.copy_from_slice(&e[24..40]);

@@ -74,7 +74,11 @@ impl Filed {
             app: &self.app,
             change: self.change.as_deref(),
             key: Cow::Borrowed(""),
-            tags: self.tags.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
+            tags: self
+                .tags
+                .iter()
+                .map(|t| Cow::Borrowed(t.as_str()))
+                .collect(),
         }
     }
 }
@@ -110,24 +114,38 @@ fn tag_hash(tag: &str) -> u64 {
     h.finish()
 }
 
-/// A want with its names resolved to the journal's ids as they are given: `None` any; `Some(None)`
-/// a name not given an id (yet): nothing matches.
-#[derive(Default)]
+/// A name a want asks for, as the journal's id of it once given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Name {
+    /// Not asked for: any.
+    Any,
+    /// Asked for, and given no id (yet): nothing matches.
+    Unseen,
+    Id(u32),
+}
+
+impl Name {
+    fn asked(name: Option<&String>) -> Self {
+        name.map_or(Name::Any, |_| Name::Unseen)
+    }
+}
+
+/// A want with its names resolved to the journal's ids as they are given.
 struct Resolved {
-    app: Option<Option<u32>>,
-    change: Option<Option<u32>>,
+    app: Name,
+    change: Name,
     /// The change asked for is "": records without a change id match too.
     no_change: bool,
-    tag: Option<Option<u32>>,
+    tag: Name,
 }
 
 impl Resolved {
     fn of(want: &Want) -> Self {
         Resolved {
-            app: want.app.as_ref().map(|_| None),
-            change: want.change.as_ref().map(|_| None),
+            app: Name::asked(want.app.as_ref()),
+            change: Name::asked(want.change.as_ref()),
             no_change: want.change.as_deref() == Some(""),
-            tag: want.tag.as_ref().map(|_| None),
+            tag: Name::asked(want.tag.as_ref()),
         }
     }
 
@@ -138,16 +156,27 @@ impl Resolved {
             _ => (&want.tag, &mut self.tag),
         };
         if asked.as_deref() == Some(name) {
-            *slot = Some(Some(id));
+            *slot = Name::Id(id);
         }
     }
 
     fn matches(&self, e: &RecordEntry<'_>) -> bool {
-        self.app.is_none_or(|a| a == Some(e.app))
-            && self.change.is_none_or(|c| {
-                c == Some(e.change) || (self.no_change && e.change == NO_CHANGE)
-            })
-            && self.tag.is_none_or(|t| t.is_some_and(|t| e.tags().any(|x| x == t)))
+        let app = match self.app {
+            Name::Any => true,
+            Name::Unseen => false,
+            Name::Id(id) => id == e.app,
+        };
+        let change = match self.change {
+            Name::Any => true,
+            Name::Unseen => self.no_change && e.change == NO_CHANGE,
+            Name::Id(id) => id == e.change || (self.no_change && e.change == NO_CHANGE),
+        };
+        let tag = match self.tag {
+            Name::Any => true,
+            Name::Unseen => false,
+            Name::Id(id) => e.tags().any(|t| t == id),
+        };
+        app && change && tag
     }
 }
 
@@ -199,12 +228,15 @@ impl Lookup {
                 offset: position.offset,
                 app: filing.app.to_owned(),
                 change: filing.change.map(str::to_owned),
-                tags: filing.tags.iter().map(|t| t.to_string()).collect(),
+                tags: filing.tags.iter().map(ToString::to_string).collect(),
             });
         })?;
         if let Some(bad) = &walked.torn {
             if lock::is_held(data_dir) {
-                tracing::debug!(line = bad.line, "a batch is being written; its records are left out");
+                tracing::debug!(
+                    line = bad.line,
+                    "a batch is being written; its records are left out"
+                );
             } else {
                 tracing::warn!(
                     line = bad.line,
@@ -224,16 +256,12 @@ impl Lookup {
     /// The records each of `wants` asks for, oldest first, each read where the index says it is and
     /// checked to be that record and filed as asked. One pass over the journal answers them all.
     /// `None` when the index is found not to match the log or its marker (read the log instead).
-    ///
-    /// # Errors
-    ///
-    /// None so far beyond the log's own (kept for reading errors the caller must see).
-    pub fn find(&self, wants: &[Want]) -> Result<Option<Answer>, LedgerError> {
+    pub fn find(&self, wants: &[Want]) -> Option<Answer> {
         let (mut hits, mut tags) = match self.pass(wants) {
             Ok(found) => found,
             Err(why) => {
                 tracing::debug!(reason = %why, "the index journal cannot be used");
-                return Ok(None);
+                return None;
             }
         };
         for f in &self.after {
@@ -257,95 +285,159 @@ impl Lookup {
                     .and_then(|i| fetcher.fetch_at(&segments[i], offset, seq))
                 else {
                     tracing::debug!(seq, "the index points where the record is not");
-                    return Ok(None);
+                    return None;
                 };
                 if !want.matches(&(self.schema.filing)(&record.record)) {
                     tracing::debug!(seq, "the index files a record where it does not belong");
-                    return Ok(None);
+                    return None;
                 }
                 records.push(record);
             }
             found.push(records);
         }
-        Ok(Some(Answer { found, tags }))
+        Some(Answer { found, tags })
     }
 
     /// Streams the journal up to the marked length: the seqs and offsets each want asks for, and the
-    /// hashes of every tag's name; checks the marked SHA-256 and record count.
+    /// hashes of every tag's name; checks the marked length, SHA-256 and record count. The digest is
+    /// computed beside the decoding (on another core when there is one): each reads the file.
     #[allow(clippy::type_complexity)]
     fn pass(&self, wants: &[Want]) -> Result<(Vec<VecDeque<(u64, u64)>>, HashSet<u64>), String> {
+        enum Job {
+            Digest,
+            Decode,
+        }
+        enum Done {
+            Digest(Result<String, String>),
+            Decode(Result<Decoded, String>),
+        }
         let m = &self.marker;
-        let file = File::open(&self.journal).map_err(|e| format!("no index journal: {e}"))?;
-        let mut file = file.take(m.journal_bytes);
-        let mut resolved: Vec<Resolved> = wants.iter().map(Resolved::of).collect();
-        let mut hits: Vec<VecDeque<(u64, u64)>> = wants.iter().map(|_| VecDeque::new()).collect();
-        let mut tags = HashSet::new();
-        let mut digest = Sha256::new();
-        let mut decoder = Decoder::default();
-        let mut pending: Vec<u8> = Vec::with_capacity(2 * PIECE);
-        let (mut read, mut header) = (0u64, false);
-        loop {
-            let had = pending.len();
-            pending.resize(had + PIECE, 0);
-            let n = file
-                .read(&mut pending[had..])
-                .map_err(|e| format!("cannot read the index journal: {e}"))?;
-            pending.truncate(had + n);
-            digest.update(&pending[had..]);
-            read += n as u64;
-            let mut rest: &[u8] = &pending;
-            if !header {
-                if rest.len() < MAGIC.len() && n > 0 {
-                    continue;
-                }
-                rest = rest
-                    .strip_prefix(MAGIC)
-                    .ok_or("the index journal is of another version")?;
-                header = true;
-            }
-            while let Some((item, len)) = decoder.next(rest)? {
-                rest = &rest[len..];
-                match item {
-                    Item::Name(kind, name) => {
-                        let id = match kind {
-                            TAG_APP => decoder.counts[0],
-                            TAG_CHANGE => decoder.counts[1],
-                            _ => {
-                                tags.insert(tag_hash(name));
-                                decoder.counts[2]
-                            }
-                        } - 1;
-                        for (r, w) in resolved.iter_mut().zip(wants) {
-                            r.name(w, kind, name, id);
-                        }
-                    }
-                    Item::Record(e) => {
-                        for ((r, w), hits) in resolved.iter().zip(wants).zip(hits.iter_mut()) {
-                            if r.matches(&e) {
-                                push(hits, w.newest, e.seq, e.offset);
-                            }
-                        }
-                    }
-                }
-            }
-            let used = pending.len() - rest.len();
-            pending.drain(..used);
-            if n == 0 {
-                break;
+        let done = crate::parallel::map_each(&[Job::Digest, Job::Decode], |job| match job {
+            Job::Digest => Done::Digest(digest_of(&self.journal, m.journal_bytes)),
+            Job::Decode => Done::Decode(decode(&self.journal, m.journal_bytes, wants)),
+        });
+        let (mut digest, mut decoded) = (None, None);
+        for d in done {
+            match d {
+                Done::Digest(r) => digest = Some(r?),
+                Done::Decode(r) => decoded = Some(r?),
             }
         }
-        if read != m.journal_bytes || !pending.is_empty() {
-            return Err("the index journal is shorter than the marker says".into());
-        }
-        if hex::encode(digest.finalize()) != m.journal_sha256 {
+        let (Some(digest), Some(decoded)) = (digest, decoded) else {
+            return Err("the index journal was not read".into());
+        };
+        if digest != m.journal_sha256 {
             return Err("the index journal is not the one the marker knew".into());
         }
-        if decoder.seq != m.seq {
+        if decoded.seq != m.seq {
             return Err(format!(
                 "the journal indexes {} records, the marker {}",
-                decoder.seq, m.seq
+                decoded.seq, m.seq
             ));
         }
-        Ok((hits, tags))
+        Ok((decoded.hits, decoded.tags))
     }
+}
+
+/// What one pass over the journal found: for each want, its seqs and offsets; the hashes of the tags'
+/// names; the last seq.
+struct Decoded {
+    hits: Vec<VecDeque<(u64, u64)>>,
+    tags: HashSet<u64>,
+    seq: u64,
+}
+
+/// Opens the journal and gives its first `len` bytes (no more: the writer may be appending).
+fn journal_prefix(path: &Path, len: u64) -> Result<std::io::Take<File>, String> {
+    let file = File::open(path).map_err(|e| format!("no index journal: {e}"))?;
+    Ok(file.take(len))
+}
+
+/// The SHA-256 (hex) of the first `len` bytes of the journal, which must have that many.
+fn digest_of(path: &Path, len: u64) -> Result<String, String> {
+    let mut file = journal_prefix(path, len)?;
+    let mut digest = Sha256::new();
+    let mut buf = vec![0u8; PIECE];
+    let mut read = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read the index journal: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buf[..n]);
+        read += n as u64;
+    }
+    if read != len {
+        return Err("the index journal is shorter than the marker says".into());
+    }
+    Ok(hex::encode(digest.finalize()))
+}
+
+/// Decodes the first `len` bytes of the journal, in pieces, keeping what `wants` ask for.
+fn decode(path: &Path, len: u64, wants: &[Want]) -> Result<Decoded, String> {
+    let mut file = journal_prefix(path, len)?;
+    let mut resolved: Vec<Resolved> = wants.iter().map(Resolved::of).collect();
+    let mut hits: Vec<VecDeque<(u64, u64)>> = wants.iter().map(|_| VecDeque::new()).collect();
+    let mut tags = HashSet::new();
+    let mut decoder = Decoder::default();
+    let mut pending: Vec<u8> = Vec::with_capacity(2 * PIECE);
+    let mut header = false;
+    loop {
+        let had = pending.len();
+        pending.resize(had + PIECE, 0);
+        let n = file
+            .read(&mut pending[had..])
+            .map_err(|e| format!("cannot read the index journal: {e}"))?;
+        pending.truncate(had + n);
+        let mut rest: &[u8] = &pending;
+        if !header {
+            if rest.len() < MAGIC.len() && n > 0 {
+                continue;
+            }
+            rest = rest
+                .strip_prefix(MAGIC)
+                .ok_or("the index journal is of another version")?;
+            header = true;
+        }
+        while let Some((item, len)) = decoder.next(rest)? {
+            rest = &rest[len..];
+            match item {
+                Item::Name(kind, name) => {
+                    let id = match kind {
+                        TAG_APP => decoder.counts[0],
+                        TAG_CHANGE => decoder.counts[1],
+                        _ => {
+                            tags.insert(tag_hash(name));
+                            decoder.counts[2]
+                        }
+                    } - 1;
+                    for (r, w) in resolved.iter_mut().zip(wants) {
+                        r.name(w, kind, name, id);
+                    }
+                }
+                Item::Record(e) => {
+                    for ((r, w), hits) in resolved.iter().zip(wants).zip(hits.iter_mut()) {
+                        if r.matches(&e) {
+                            push(hits, w.newest, e.seq, e.offset);
+                        }
+                    }
+                }
+            }
+        }
+        let used = pending.len() - rest.len();
+        pending.drain(..used);
+        if n == 0 {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        return Err("the index journal is damaged (cut short)".into());
+    }
+    Ok(Decoded {
+        hits,
+        tags,
+        seq: decoder.seq,
+    })
 }
