@@ -1,8 +1,9 @@
 //! The index on disk: `DATA_DIR/index/journal`, append-only binary entries (a name of an app, a change
-//! id or a tag, or a record: seq, offset, app id, change id, the first 128 bits of the SHA-256 of its
-//! idempotency key, and its tags' ids), and `DATA_DIR/index/marker.json`, the verified prefix: the seq,
-//! hash and place of the last record verified, the sealed segments' lengths, and the journal's length
-//! and SHA-256 at that point. Encodes and decodes entries (whole, or streamed by [`Decoder`]), checks a
+//! id or a tag, or a record, in seq order: offset, app id, change id, and its tags' ids),
+//! `DATA_DIR/index/keys`, the first 128 bits of the SHA-256 of each record's idempotency key in seq
+//! order (apart, so that a reader streams only what queries need), and `DATA_DIR/index/marker.json`,
+//! the verified prefix: the seq, hash and place of the last record verified, the sealed segments'
+//! lengths, and both files' lengths and SHA-256 at that point. Encodes and decodes entries (whole, or streamed by [`Decoder`]), checks a
 //! marker against the log, and writes or removes the marker. Both files are derived from the log and
 //! never trusted for integrity: a mismatch means verifying the whole log again.
 //!
@@ -25,11 +26,14 @@ use std::sync::Arc;
 pub const INDEX_DIR: &str = "index";
 /// The index journal inside [`INDEX_DIR`].
 pub const JOURNAL_FILE: &str = "journal";
+/// The idempotency keys' digests inside [`INDEX_DIR`].
+pub const KEYS_FILE: &str = "keys";
 /// The verified-prefix marker inside [`INDEX_DIR`].
 pub const MARKER_FILE: &str = "marker.json";
 
 /// The version of the journal and the marker. 2: records carry their tags (version 1 had none: a
-/// guard decision naming an emergency change could not be found by that change).
+/// guard decision naming an emergency change could not be found by that change), and the keys are
+/// in their own file.
 pub(super) const VERSION: u32 = 2;
 pub(super) const MAGIC: &[u8] = b"sluice-index 2\n";
 pub(super) const TAG_APP: u8 = b'A';
@@ -38,8 +42,11 @@ pub(super) const TAG_TAG: u8 = b'T';
 pub(super) const TAG_RECORD: u8 = b'R';
 /// A change id of `NO_CHANGE` in a journal entry: the record has none.
 pub(super) const NO_CHANGE: u32 = u32::MAX;
-/// Bytes of a record entry after its tag, before its tags' ids (4 bytes each).
-pub(super) const RECORD_BYTES: usize = 41;
+/// Bytes of a record entry after its tag, before its tags' ids (4 bytes each): offset, app id,
+/// change id, the number of tags.
+pub(super) const RECORD_BYTES: usize = 17;
+/// Bytes of a key digest in the keys file.
+pub(super) const KEY_BYTES: usize = 16;
 /// Most tags one record has.
 const MAX_TAGS: usize = 16;
 
@@ -60,6 +67,9 @@ pub(super) struct Marker {
     /// The journal's length when the marker was written, and the SHA-256 of those bytes.
     pub(super) journal_bytes: u64,
     pub(super) journal_sha256: String,
+    /// The same of the keys file.
+    pub(super) keys_bytes: u64,
+    pub(super) keys_sha256: String,
     /// The owner's state derived from the records up to `seq` (`ledger::Fold`), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) fold: Option<SavedFold>,
@@ -88,14 +98,13 @@ pub(super) fn push_name(out: &mut Vec<u8>, tag: u8, name: &str) {
     out.extend_from_slice(name.as_bytes());
 }
 
-/// A record entry.
+/// A record entry (its seq is the one after the entry before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RecordEntry<'b> {
     pub(super) seq: u64,
     pub(super) offset: u64,
     pub(super) app: u32,
     pub(super) change: u32,
-    pub(super) key: u128,
     /// The tags' ids, 4 bytes each (little-endian).
     tags: &'b [u8],
 }
@@ -109,22 +118,13 @@ impl RecordEntry<'_> {
     }
 }
 
-/// Appends a record entry (at most [`MAX_TAGS`] tags: more are not filed).
-pub(super) fn push_record(
-    out: &mut Vec<u8>,
-    seq: u64,
-    offset: u64,
-    (app, change): (u32, u32),
-    key: u128,
-    tags: &[u32],
-) {
+/// Appends a record entry, the next seq's (at most [`MAX_TAGS`] tags: more are not filed).
+pub(super) fn push_record(out: &mut Vec<u8>, offset: u64, (app, change): (u32, u32), tags: &[u32]) {
     let tags = &tags[..tags.len().min(MAX_TAGS)];
     out.push(TAG_RECORD);
-    out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&offset.to_le_bytes());
     out.extend_from_slice(&app.to_le_bytes());
     out.extend_from_slice(&change.to_le_bytes());
-    out.extend_from_slice(&key.to_le_bytes());
     out.push(u8::try_from(tags.len()).unwrap_or(u8::MAX));
     for t in tags {
         out.extend_from_slice(&t.to_le_bytes());
@@ -140,8 +140,8 @@ pub(super) enum Item<'b> {
     Record(RecordEntry<'b>),
 }
 
-/// Reads journal entries in order, checking that seqs follow each other and that every id was named
-/// before: from the whole journal, or from pieces of it as they are read.
+/// Reads journal entries in order, numbering the records and checking that every id was named before:
+/// from the whole journal, or from pieces of it as they are read.
 #[derive(Debug, Default)]
 pub(super) struct Decoder {
     /// How many names of each kind have been given ids: apps, changes, tags.
@@ -201,22 +201,14 @@ impl Decoder {
                 let Some(tags) = bytes.get(1 + RECORD_BYTES..1 + RECORD_BYTES + 4 * n) else {
                     return Ok(None);
                 };
-                let u64_of =
-                    |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
                 let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                let mut key = [0u8; 16];
-                key.copy_from_slice(&e[24..40]);
                 let entry = RecordEntry {
-                    seq: u64_of(&e[0..8]),
-                    offset: u64_of(&e[8..16]),
-                    app: u32_of(&e[16..20]),
-                    change: u32_of(&e[20..24]),
-                    key: u128::from_le_bytes(key),
+                    seq: self.seq + 1,
+                    offset: u64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]),
+                    app: u32_of(&e[8..12]),
+                    change: u32_of(&e[12..16]),
                     tags,
                 };
-                if entry.seq != self.seq + 1 {
-                    return Err(bad("seqs out of order"));
-                }
                 if entry.app >= self.counts[0]
                     || (entry.change != NO_CHANGE && entry.change >= self.counts[1])
                     || entry.tags().any(|t| t >= self.counts[2])
@@ -255,8 +247,8 @@ impl Decoded {
     }
 }
 
-/// Reads a journal's entries (the writer's start: every record's offset, app, change and key; the
-/// tags' names, to give new tags the next ids).
+/// Reads a journal's entries (the writer's start: every record's offset, app and change; the tags'
+/// names, to give new tags the next ids). The keys are read apart ([`decode_keys`]).
 ///
 /// # Errors
 ///
@@ -283,11 +275,29 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
                 out.offsets.push(e.offset);
                 out.apps.push(e.app);
                 out.changes.push(e.change);
-                out.keys.push(e.key);
             }
         }
     }
     Ok(out)
+}
+
+/// The key digests of the keys file, one per record.
+///
+/// # Errors
+///
+/// The file does not hold whole digests.
+pub(super) fn decode_keys(bytes: &[u8]) -> Result<Vec<u128>, String> {
+    if bytes.len() % KEY_BYTES != 0 {
+        return Err("the index's keys file is damaged (cut short)".into());
+    }
+    Ok(bytes
+        .chunks_exact(KEY_BYTES)
+        .map(|b| {
+            let mut key = [0u8; KEY_BYTES];
+            key.copy_from_slice(b);
+            u128::from_le_bytes(key)
+        })
+        .collect())
 }
 
 /// The marker in `dir` (the index directory), when there is one of this version.
@@ -371,25 +381,24 @@ pub(super) fn check_marked_record(m: &Marker, path: &Path) -> Result<(), String>
     }
 }
 
-/// The first `journal_bytes` of the journal, when their SHA-256 is the marked one.
-pub(super) fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("no index journal: {e}"))?;
+/// The first `len` bytes of the file at `path` (the journal or the keys), when their SHA-256 is
+/// `sha256`.
+pub(super) fn read_prefix(path: &Path, len: u64, sha256: &str) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("no {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(m.journal_bytes)
+    file.take(len)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the index journal: {e}"))?;
-    if bytes.len() as u64 != m.journal_bytes
-        || hex::encode(Sha256::digest(&bytes)) != m.journal_sha256
-    {
-        return Err("the index journal is not the one the marker knew".into());
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 != len || hex::encode(Sha256::digest(&bytes)) != sha256 {
+        return Err(format!("{} is not the one the marker knew", path.display()));
     }
     Ok(bytes)
 }
 
 /// Writing or removing the marker.
 pub(super) enum MarkerJob {
-    /// Fsyncs the journal, then writes the marker (to a temporary file renamed over it).
-    Write(Box<Marker>, File),
+    /// Fsyncs the journal and the keys, then writes the marker (to a temporary file renamed over it).
+    Write(Box<Marker>, [File; 2]),
     /// Removes the marker: the index was found not to match the log.
     Remove,
 }
@@ -403,9 +412,9 @@ impl MarkerJob {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             },
-            MarkerJob::Write(marker, journal) => {
+            MarkerJob::Write(marker, [journal, keys]) => {
                 let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
-                journal.sync_data().and_then(|()| {
+                journal.sync_data().and_then(|()| keys.sync_data()).and_then(|()| {
                     let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
                     std::fs::write(&tmp, text)?;
                     std::fs::rename(&tmp, &path)
