@@ -414,11 +414,14 @@ impl MarkerJob {
             },
             MarkerJob::Write(marker, [journal, keys]) => {
                 let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
-                journal.sync_data().and_then(|()| keys.sync_data()).and_then(|()| {
-                    let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
-                    std::fs::write(&tmp, text)?;
-                    std::fs::rename(&tmp, &path)
-                })
+                journal
+                    .sync_data()
+                    .and_then(|()| keys.sync_data())
+                    .and_then(|()| {
+                        let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
+                        std::fs::write(&tmp, text)?;
+                        std::fs::rename(&tmp, &path)
+                    })
             }
         };
         if let Err(e) = written {
