@@ -287,7 +287,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
 ///
 /// The file does not hold whole digests.
 pub(super) fn decode_keys(bytes: &[u8]) -> Result<Vec<u128>, String> {
-    if bytes.len() % KEY_BYTES != 0 {
+    if !bytes.len().is_multiple_of(KEY_BYTES) {
         return Err("the index's keys file is damaged (cut short)".into());
     }
     Ok(bytes
