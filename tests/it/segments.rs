@@ -605,4 +605,26 @@ fn audit_show_reads_through_the_index_and_reports_what_the_whole_log_does() {
     let out = show("CHG-1002", &["--no-index"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("line 1 (seq 1)"), "{}", stderr(&out));
+    std::fs::write(&first, &text).unwrap();
+    // An index that does not match the log (a byte of its journal changed): said, and the whole log
+    // read instead.
+    let journal_path = data.join("index/journal");
+    let mut damaged = index("journal");
+    damaged["sluice-index 2\n".len() + 1] ^= 1;
+    std::fs::write(&journal_path, &damaged).unwrap();
+    let out = show("CHG-1002", &[]);
+    assert_eq!(stdout(&out), before);
+    assert!(
+        stderr(&out).contains("does not match the log"),
+        "{}",
+        stderr(&out)
+    );
+    // No index: the whole log, and nothing said (the hint is for logs of 64 MB and more).
+    std::fs::remove_dir_all(data.join("index")).unwrap();
+    for args in [&["show", "CHG-1002"][..], &["list", "--app", "shop"]] {
+        let out = audit(dir.path(), &data, args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("index"), "{}", stderr(&out));
+    }
+    assert_eq!(stdout(&show("CHG-1002", &[])), before);
 }

@@ -154,15 +154,16 @@ impl SourceArgs {
             // verifies the whole chain and marks the matches, the second reads only those again.
             None if !self.no_index => {
                 require_log(&self.data_dir)?;
-                let listed = match self.lookup()? {
-                    Some(lookup) => indexed_list(&lookup, q)?,
-                    None => None,
-                };
-                if let Some(records) = listed {
-                    records
-                } else {
-                    self.mismatch();
-                    self.scan_list(q)?
+                match self.lookup()? {
+                    Some(lookup) => {
+                        if let Some(records) = indexed_list(&lookup, q)? {
+                            records
+                        } else {
+                            self.mismatch();
+                            self.scan_list(q)?
+                        }
+                    }
+                    None => self.scan_list(q)?,
                 }
             }
             None => self.scan_list(q)?,
