@@ -15,7 +15,8 @@ this build and the previous one, each through the index its own sink's start lef
 directories whose log files are hard links of DIR's, since the two builds' index formats differ);
 and the same queries answered by this build's sink running over the same log: `GET /v1/records` timed
 in this process (a new connection each) and by `curl`, and `audit list --server`. Wall time from
-spawn to exit and peak RSS per process (wait4), so milliseconds are not rounded to GNU time's 10 ms.
+spawn to exit (GNU time's peak RSS of each process; the milliseconds measured here, not GNU time's
+10 ms steps).
 
 The log: N valid chained records shaped like the golden sync and guard records (about 1.1 KB each,
 as benches/audit-scale.rs writes them), in sealed segments of 256 MiB (the sink's default) and the
@@ -102,17 +103,17 @@ def timed(argv):
 
 
 def spawned(argv):
-    """Wall seconds from spawn to exit and peak RSS (MB) of one run, through wait4."""
+    """Wall seconds from spawn to exit and peak RSS (MB) of one run: the command under GNU time (for
+    its peak RSS; a child forked from this Python would report this Python's), timed here, so
+    milliseconds are not rounded to GNU time's 10 ms (GNU time's own start, about 1 ms, is in every
+    process contender's time alike)."""
     t = time.monotonic()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
+    r = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t
-    err = child.stderr.read().decode(errors="replace")
-    child.stderr.close()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{argv} failed ({child.returncode}): {err}")
-    return wall, usage.ru_maxrss / 1024
+    if r.returncode != 0:
+        raise SystemExit(f"{argv} failed: {r.stderr}")
+    return wall, int(r.stderr.strip().splitlines()[-1]) / 1024
 
 
 def linked(d, to):
@@ -206,12 +207,19 @@ def queries(new, base, d, rounds):
     finally:
         child.terminate()
         child.wait(timeout=120)
+    # The answers themselves: through the index as the previous build's list and the whole log's report.
+    out = lambda argv: subprocess.run(argv, capture_output=True, check=True).stdout
+    same_list = out([new, *lst, "--data-dir", dirs["new"]]) == out([base, *lst, "--data-dir", dirs["base"]])
+    same_show = out([new, *shw, "--data-dir", dirs["new"]]) == out([new, *shw, "--data-dir", dirs["new"], "--no-index"])
+    print(f"\nlist output identical to the previous build's: {same_list}; "
+          f"show output identical to --no-index's: {same_show}")
     print(f"\n{rounds} alternating rounds; 1-min load {min(load):.1f}-{max(load):.1f}\n")
     print("| query | median ms | min ms | max ms | peak RSS MB |\n|---|---|---|---|---|")
     for k, v in runs.items():
         w = [x for x, _ in v]
+        rss = statistics.median(r for _, r in v)
         print(f"| {k} | {statistics.median(w) * 1000:.1f} | {min(w) * 1000:.1f} | {max(w) * 1000:.1f} | "
-              f"{statistics.median(r for _, r in v) or float('nan'):.1f} |")
+              f"{f'{rss:.1f}' if rss else '–'} |")
     for k, (w, r) in once.items():
         print(f"| {k} | {w * 1000:.0f} | | | {r:.1f} |")
     med = {k: statistics.median(x for x, _ in v) for k, v in runs.items()}
