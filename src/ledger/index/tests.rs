@@ -472,6 +472,15 @@ fn a_lookup_answers_what_the_log_holds_beside_a_writer_and_writes_nothing() {
     assert_eq!(looked_up(dir.path(), &wants), Some(expected));
     drop(lookup);
     drop(log);
+    // Once a start marks the head, what the writer appended after its quick start (seq 72, tagged) is
+    // read from the journal.
+    drop(open(dir.path(), 3));
+    let lookup = Lookup::open(dir.path(), SCHEMA).unwrap().unwrap();
+    assert!(lookup.after.is_empty(), "the marker is at the head");
+    let expected: Vec<Vec<u64>> = wants.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert!(expected[5].contains(&72), "{:?}", expected[5]);
+    assert_eq!(looked_up(dir.path(), &wants), Some(expected));
+    drop(lookup);
     // Reading writes nothing.
     let before = files();
     for want in &wants {
