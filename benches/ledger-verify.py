@@ -10,15 +10,25 @@ log"), measured in the same run on the same bytes, in alternation:
 - `audit list --app app-007 --limit 10` with the index that start left, for each build (the previous
   build reads the whole log; this one reads through the index), and this build with `--no-index`.
 
+With `queries` as the sixth argument, only the reading through the index is measured (issue 28 item 1),
+in alternation: `audit list --app app-007 --limit 10` and `audit show CHG-5` from the data directory,
+this build and the previous one, each through the index its own sink's start left (two data
+directories whose log files are hard links of DIR's, since the two builds' index formats differ);
+and the same queries answered by this build's sink running over the same log: `GET /v1/records` timed
+in this process (a new connection each) and by `curl`, and `audit list --server`. Wall time from
+spawn to exit (GNU time's peak RSS of each process; the milliseconds measured here, not GNU time's
+10 ms steps).
+
 The log: N valid chained records shaped like the golden sync and guard records (about 1.1 KB each,
 as benches/audit-scale.rs writes them), in sealed segments of 256 MiB (the sink's default) and the
 active audit.jsonl. It is generated once into DIR and reused (a file `complete` marks it whole).
 
-Usage: ledger-verify.py NEW BASE [N] [DIR] [ROUNDS]    (N default 1000000, ROUNDS default 3)
+Usage: ledger-verify.py NEW BASE [N] [DIR] [ROUNDS] [queries]    (N default 1000000, ROUNDS default 3)
 Prints a Markdown table: median wall time and peak RSS of each, and ratios.
 """
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -93,6 +103,133 @@ def timed(argv):
     return float(wall), int(rss) / 1024
 
 
+def spawned(argv):
+    """Wall seconds from spawn to exit and peak RSS (MB) of one run: the command under GNU time (for
+    its peak RSS; a child forked from this Python would report this Python's), timed here, so
+    milliseconds are not rounded to GNU time's 10 ms (GNU time's own start, about 1 ms, is in every
+    process contender's time alike)."""
+    t = time.monotonic()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    wall = time.monotonic() - t
+    if r.returncode != 0:
+        raise SystemExit(f"{argv} failed: {r.stderr}")
+    return wall, int(r.stderr.strip().splitlines()[-1]) / 1024
+
+
+def linked(d, to):
+    """A data directory whose log files are hard links of `d`'s (never written here: no record is posted)."""
+    if os.path.exists(os.path.join(to, "complete")):
+        return to
+    shutil.rmtree(to, ignore_errors=True)
+    os.makedirs(os.path.join(to, "segments"))
+    for f in files(d):
+        os.link(f, os.path.join(to, os.path.relpath(f, d)))
+    open(os.path.join(to, "complete"), "w").close()
+    return to
+
+
+def serve(exe, d):
+    """`sluice serve` on `d`, answering: (the child, its base URL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    child = subprocess.Popen([exe, "serve", *no_auth(exe), "--listen", f"127.0.0.1:{port}",
+                              "--data-dir", d],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, SLUICE_LOG="warn"))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                if r.status == 200:
+                    return child, port
+        except OSError:
+            pass
+        if child.poll() is not None:
+            raise SystemExit(f"{exe} serve exited {child.returncode}")
+        time.sleep(0.01)
+    child.kill()
+    raise SystemExit("serve did not answer /healthz")
+
+
+def get(port, path):
+    """Seconds for one GET on a new connection, to the last byte of the answer."""
+    t = time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    wall = time.monotonic() - t
+    if r.status != 200 or not body.startswith(b"["):
+        raise SystemExit(f"GET {path}: {r.status} {body[:200]!r}")
+    return wall, 0.0
+
+
+def queries(new, base, d, rounds):
+    """`audit list` and `audit show` through the index, against the previous build and the sink."""
+    top = os.path.dirname(os.path.abspath(d))
+    dirs = {"new": linked(d, os.path.join(top, "query-new")),
+            "base": linked(d, os.path.join(top, "query-base"))}
+    # Each build's sink start leaves its index there (a start that finds its index reads it).
+    for exe, key in ((new, "new"), (base, "base")):
+        if not os.path.exists(os.path.join(dirs[key], "index", "marker.json")):
+            first_start(exe, dirs[key])
+    child, port = serve(new, dirs["new"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        lst = ["audit", "list", "--app", "app-007", "--limit", "10"]
+        shw = ["audit", "show", "CHG-5"]
+        contenders = {
+            "list: previous build, through its index": lambda: spawned([base, *lst, "--data-dir", dirs["base"]]),
+            "list: this build, through the index": lambda: spawned([new, *lst, "--data-dir", dirs["new"]]),
+            "list: this build, --server (the sink)": lambda: spawned([new, *lst, "--server", url]),
+            "list: curl GET /v1/records?app=app-007&limit=10": lambda: spawned(
+                ["curl", "-sf", "-o", "/dev/null", f"{url}/v1/records?app=app-007&limit=10"]),
+            "list: GET /v1/records?app=app-007&limit=10 in process": lambda: get(
+                port, "/v1/records?app=app-007&limit=10"),
+            "show: this build, through the index": lambda: spawned([new, *shw, "--data-dir", dirs["new"]]),
+            "show: curl GET /v1/records?change=CHG-5": lambda: spawned(
+                ["curl", "-sf", "-o", "/dev/null", f"{url}/v1/records?change=CHG-5"]),
+            "show: GET /v1/records?change=CHG-5 in process": lambda: get(port, "/v1/records?change=CHG-5"),
+        }
+        for run in contenders.values():
+            run()
+        runs = {k: [] for k in contenders}
+        load = [os.getloadavg()[0]]
+        for _ in range(rounds):
+            for k, run in contenders.items():
+                runs[k].append(run())
+            load.append(os.getloadavg()[0])
+        # The previous build's `audit show` reads the whole log (15 s): once.
+        once = {"show: previous build (whole log, once)": spawned([base, *shw, "--data-dir", dirs["base"]]),
+                "show: this build, --no-index (once)": spawned([new, *shw, "--data-dir", dirs["new"], "--no-index"])}
+    finally:
+        child.terminate()
+        child.wait(timeout=120)
+    # The answers themselves: through the index as the previous build's list and the whole log's report.
+    out = lambda argv: subprocess.run(argv, capture_output=True, check=True).stdout
+    same_list = out([new, *lst, "--data-dir", dirs["new"]]) == out([base, *lst, "--data-dir", dirs["base"]])
+    same_show = out([new, *shw, "--data-dir", dirs["new"]]) == out([new, *shw, "--data-dir", dirs["new"], "--no-index"])
+    print(f"\nlist output identical to the previous build's: {same_list}; "
+          f"show output identical to --no-index's: {same_show}")
+    print(f"\n{rounds} alternating rounds; 1-min load {min(load):.1f}-{max(load):.1f}\n")
+    print("| query | median ms | min ms | max ms | peak RSS MB |\n|---|---|---|---|---|")
+    for k, v in runs.items():
+        w = [x for x, _ in v]
+        rss = statistics.median(r for _, r in v)
+        print(f"| {k} | {statistics.median(w) * 1000:.1f} | {min(w) * 1000:.1f} | {max(w) * 1000:.1f} | "
+              f"{f'{rss:.1f}' if rss else '–'} |")
+    for k, (w, r) in once.items():
+        print(f"| {k} | {w * 1000:.0f} | | | {r:.1f} |")
+    med = {k: statistics.median(x for x, _ in v) for k, v in runs.items()}
+    print(f"\nlist, this build / previous build: {med['list: this build, through the index'] / med['list: previous build, through its index']:.3f}")
+    print(f"list, this build / --server: {med['list: this build, through the index'] / med['list: this build, --server (the sink)']:.2f}; "
+          f"/ curl: {med['list: this build, through the index'] / med['list: curl GET /v1/records?app=app-007&limit=10']:.2f}")
+    print(f"show, this build / curl: {med['show: this build, through the index'] / med['show: curl GET /v1/records?change=CHG-5']:.2f}")
+
+
 def main():
     new, base = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
@@ -100,6 +237,9 @@ def main():
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     if not os.path.exists(os.path.join(d, "complete")):
         generate(d, n)
+    if len(sys.argv) > 6 and sys.argv[6] == "queries":
+        queries(new, base, d, rounds)
+        return
     fs = files(d)
     mb = sum(os.path.getsize(f) for f in fs) / 1e6
     contenders = {

@@ -33,9 +33,9 @@ pub mod tree;
 mod verify;
 
 pub use error::{BadReason, LedgerError};
-pub use index::{Found, Reader, Select};
+pub use index::{Found, Lookup, Reader, Select, Want};
 pub use line::Head;
 pub use log::{Ledger, Outcome, Rolling};
-pub use read::{indexed, read_again, read_each, tree, verify, SeqSet, Verified};
+pub use read::{read_again, read_each, tree, verify, SeqSet, Verified};
 pub use schema::{Entry, Filing, Fold, Schema};
 pub use segment::LOG_FILE;

@@ -98,42 +98,6 @@ pub fn tree(data_dir: &Path, head: &Head) -> Result<super::tree::Reader, LedgerE
     Ok(tree.reader())
 }
 
-/// The index of the log in `data_dir`, opened to read only (never writing the index, the marker or
-/// the log, and taking no lock): the journal up to the verified-prefix marker, and the records after
-/// the marker verified and indexed as the sink's start does. `None` when there is no usable index
-/// (none was built, or it no longer matches the log): the caller reads the whole log instead.
-///
-/// # Errors
-///
-/// The log cannot be read, or the chain after the marker is broken.
-pub fn indexed(
-    data_dir: &Path,
-    schema: super::Schema,
-) -> Result<Option<super::Reader>, LedgerError> {
-    // One snapshot of the segments (a seal meanwhile moves nothing under the reader).
-    let listing = Listing::take(data_dir)?;
-    let Ok(super::index::Start {
-        mut writer,
-        resume: Some(resume),
-        ..
-    }) = super::index::Writer::read_only(data_dir, &listing.segments, schema)
-    else {
-        return Ok(None);
-    };
-    let walked = segment::walk(&listing, Some(&resume), |record, position, _| {
-        writer.add_map(&record, position.offset);
-    })?;
-    if let Some(bad) = &walked.torn {
-        tracing::warn!(
-            line = bad.line,
-            "the last line is torn (an unfinished write); it is left out"
-        );
-    }
-    writer.finish_open();
-    writer.publish(&walked.head, None, false, &|| serde_json::Value::Null);
-    Ok(Some(writer.reader()))
-}
-
 /// A set of seqs, one bit each (125 KB for a million records): what a second pass over a log wants.
 #[derive(Debug, Clone, Default)]
 pub struct SeqSet {

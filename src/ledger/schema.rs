@@ -5,13 +5,15 @@
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// How a record is filed in the index: its app, its change id, and the idempotency key under which a
-/// second delivery of it is found.
+/// How a record is filed in the index: its app, its change id, the idempotency key under which a
+/// second delivery of it is found, and other names it is found under (tags: the record layer names
+/// them, e.g. the change an emergency guard decision names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filing<'a> {
     pub app: &'a str,
     pub change: Option<&'a str>,
     pub key: Cow<'a, str>,
+    pub tags: Vec<Cow<'a, str>>,
 }
 
 /// What the ledger needs to know of the records in the log, which the record layer defines.

@@ -30,6 +30,15 @@ fn filing(map: &Map<String, Value>) -> Filing<'_> {
             .unwrap_or(""),
         change: map.get("changeId").and_then(Value::as_str),
         key: Cow::Borrowed(map.get("key").and_then(Value::as_str).unwrap_or("")),
+        // A test record names its tags in a member `tags`: an array of strings.
+        tags: map
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(Cow::Borrowed)
+            .collect(),
     }
 }
 

@@ -50,7 +50,7 @@ pub use model::Commit;
 pub use model::{
     Body, Confirmation, Gate, GuardDecision, Record, Review, SyncEvent, VerificationRecord,
 };
-pub use read::{read_again, read_each, read_found, ReadError, SCHEMA};
+pub use read::{emergency_tag, read_again, read_each, read_found, revision_tag, ReadError, SCHEMA};
 
 #[cfg(test)]
 mod golden_tests;

@@ -3,7 +3,7 @@
 //! typed model, naming the file, line and member of a record that does not fit. No I/O of its own: the
 //! ledger reads the files.
 
-use super::event::index_key;
+use super::event::{index_key, GUARD_DECISION, VERIFICATION};
 use super::model::{Body, Misfit, Record};
 use crate::ledger::{self, Entry, Filing, Found, LedgerError, Schema, SeqSet, Verified};
 use serde_json::{Map, Value};
@@ -41,7 +41,56 @@ fn filing(record: &Map<String, Value>) -> Filing<'_> {
             .unwrap_or(""),
         change: record.get("changeId").and_then(Value::as_str),
         key,
+        tags: tags(
+            record.get("event").and_then(Value::as_str),
+            record.get("changeId").and_then(Value::as_str),
+            record.get("emergency").and_then(Value::as_str),
+            record
+                .get("app")
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            record.get("revision").and_then(Value::as_str),
+        ),
     }
+}
+
+/// The tag under which the guard decisions that name `change` as their emergency are filed.
+pub fn emergency_tag(change: &str) -> String {
+    format!("emergency:{change}")
+}
+
+/// The tag under which the guard decisions and verifications without a change id, of `app` at
+/// `revision`, are filed: `audit show` finds them by the app and revision of the change's syncs.
+pub fn revision_tag(app: &str, revision: &str) -> String {
+    format!("revision:{app}\n{revision}")
+}
+
+/// The tags of a record (the same whether it is read from the log or is a draft): a guard decision
+/// naming an emergency change is filed under that change's [`emergency_tag`]; a guard decision or a
+/// verification without a change id, under its app and revision ([`revision_tag`]). These are the
+/// records `audit show` reports for a change besides those filed under its id
+/// (`cli::audit::report::change_records`).
+fn tags(
+    event: Option<&str>,
+    change: Option<&str>,
+    emergency: Option<&str>,
+    app: &str,
+    revision: Option<&str>,
+) -> Vec<Cow<'static, str>> {
+    let guard = event == Some(GUARD_DECISION);
+    let mut tags = Vec::new();
+    if guard {
+        if let Some(e) = emergency.filter(|e| !e.is_empty()) {
+            tags.push(Cow::Owned(emergency_tag(e)));
+        }
+    }
+    if (guard || event == Some(VERIFICATION)) && change.is_none_or(str::is_empty) {
+        if let Some(r) = revision.filter(|r| !r.is_empty()) {
+            tags.push(Cow::Owned(revision_tag(app, r)));
+        }
+    }
+    tags
 }
 
 fn received(record: &Map<String, Value>) -> Option<i64> {
@@ -68,6 +117,18 @@ impl Entry for Body {
             app: self.app_name(),
             change: self.change_id(),
             key: Cow::Borrowed(self.key()),
+            tags: tags(
+                Some(self.event()),
+                self.change_id(),
+                match self {
+                    Body::Guard(g) => g.emergency.as_deref(),
+                    Body::Sync(_) | Body::Confirmation(_) | Body::Review(_) | Body::Verify(_) => {
+                        None
+                    }
+                },
+                self.app_name(),
+                self.revision(),
+            ),
         }
     }
 
@@ -145,4 +206,63 @@ pub fn read_again(
         }
     })?;
     misfit.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The golden records, and variants of its guard decisions: with an emergency and no change id, an
+    /// empty change id, another event.
+    fn records() -> Vec<Map<String, Value>> {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/audit/golden/audit.jsonl"
+        ))
+        .unwrap();
+        let mut out: Vec<Map<String, Value>> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let guard = out[24].clone();
+        for (change, emergency) in [
+            (Value::Null, Value::from("CHG-1001")),
+            (Value::from(""), Value::Null),
+            (Value::from("CHG-1004"), Value::from("CHG-1002")),
+            (Value::Null, Value::from("")),
+        ] {
+            let mut g = guard.clone();
+            g.insert("changeId".into(), change);
+            g.insert("emergency".into(), emergency);
+            out.push(g);
+        }
+        out
+    }
+
+    #[test]
+    fn a_record_is_tagged_alike_as_a_draft_and_as_read_from_the_log() {
+        let mut tagged = Vec::new();
+        for map in records() {
+            let read = (SCHEMA.filing)(&map);
+            let body = Record::from_map(map.clone()).unwrap().body;
+            assert_eq!(body.filing().tags, read.tags, "{map:?}");
+            tagged.push((ledger::line::seq_of(&map), read.tags.join(" | ")));
+        }
+        let c0ffee = revision_tag("cart", &"c0ffee00".repeat(5));
+        let revision = |t: &(u64, String)| t.1.contains(&c0ffee);
+        // The golden guard decisions: seq 22 names its own change as its emergency; seq 25 has no
+        // change id (filed by app and revision); the others have a change id and no emergency.
+        assert_eq!(tagged[21].1, emergency_tag("CHG-1003"));
+        assert!(revision(&tagged[24]), "{:?}", tagged[24]);
+        assert!(tagged[..21].iter().all(|t| t.1.is_empty()), "{tagged:?}");
+        // The variants: an emergency without a change id is filed both ways; "" is no change id; an
+        // emergency naming another change is filed under that change; an empty emergency is none.
+        assert_eq!(
+            tagged[28].1,
+            format!("{} | {c0ffee}", emergency_tag("CHG-1001"))
+        );
+        assert!(revision(&tagged[29]) && !tagged[29].1.contains("emergency"));
+        assert_eq!(tagged[30].1, emergency_tag("CHG-1002"));
+        assert!(revision(&tagged[31]) && !tagged[31].1.contains("emergency"));
+    }
 }

@@ -410,3 +410,221 @@ fn audit_list_reads_through_the_index_beside_a_running_sink_and_checks_what_it_p
     let out = list(&[]);
     assert_eq!(stdout(&out), stdout(&scanned));
 }
+
+/// `value` as canonical JSON (keys sorted at every depth, no white space), as the log writes records.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let members: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&map[*k])))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The golden log's records, then guard decisions naming an emergency change other than their own
+/// (or with no change id), a guard decision with an empty change id, and an emergency review, chained
+/// as the log's contract says.
+fn golden_with_emergencies() -> String {
+    use sha2::{Digest, Sha256};
+    let golden: Vec<Value> = String::from_utf8(golden("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let variant = |of: usize, with: Value| {
+        let mut r = golden[of - 1].clone();
+        for (k, v) in with.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    };
+    let mut records = golden.clone();
+    records.extend([
+        // cart at c0ffee…, no change id, the emergency CHG-1001 (also CHG-1003's by app and revision).
+        variant(25, serde_json::json!({"emergency": "CHG-1001", "key": "emergency-1"})),
+        // A guard decision of CHG-1004 under the emergency CHG-1002.
+        variant(18, serde_json::json!({"changeId": "CHG-1004", "emergency": "CHG-1002", "key": "emergency-2"})),
+        // An empty change id, at the app and revision of CHG-1001's shop sync.
+        variant(25, serde_json::json!({"changeId": "", "app": golden[2]["app"].clone(),
+            "revision": golden[2]["revision"].clone(), "key": "empty-change"})),
+        serde_json::json!({"event": "emergency-review", "receivedAt": "2026-11-02T00:00:00.000Z",
+            "key": "review-1", "changeId": "CHG-1003", "by": "bo", "note": "checked",
+            "emergencies": [22], "due": "2026-11-05T00:00:00.000Z", "late": false, "via": "cli"}),
+    ]);
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, r) in records.iter().enumerate() {
+        let mut r = r.clone();
+        let m = r.as_object_mut().unwrap();
+        m.remove("hash");
+        m.insert("seq".into(), (i + 1).into());
+        m.insert("prev".into(), prev.clone().into());
+        let hash = hex::encode(Sha256::digest(format!("{prev}{}", canonical(&r))));
+        r["hash"] = hash.clone().into();
+        out.push_str(&canonical(&r));
+        out.push('\n');
+        prev = hash;
+    }
+    out
+}
+
+#[test]
+fn audit_show_reads_through_the_index_and_reports_what_the_whole_log_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let log = golden_with_emergencies();
+    std::fs::write(data.join("audit.jsonl"), &log).unwrap();
+    let sink = Sink::start_with(&data, None, &["--segment-size", "4KiB"], None);
+    // Verifications: one without a change id at the app and revision of CHG-1002's syncs, one of
+    // CHG-1001; then syncs of CHG-777, after the golden log (sealed by the first batch).
+    for change in [None, Some("CHG-1001")] {
+        let mut report = serde_json::json!({"app": "payments", "namespace": "payments",
+            "revision": "3.14.1", "final": true, "verification": {"verdict": "Successful",
+            "reason": "every check passed", "onFailure": "record", "within": "5m",
+            "startedAt": "2026-11-20T10:05:00Z", "finishedAt": "2026-11-20T10:06:00Z",
+            "checks": []}});
+        if let Some(c) = change {
+            report["changeId"] = c.into();
+            report["verification"]["startedAt"] = "2026-11-21T10:05:00Z".into();
+            report["verification"]["finishedAt"] = "2026-11-21T10:06:00Z".into();
+        }
+        let r = sink.http(
+            "POST",
+            "/v1/verifications",
+            &[],
+            report.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    post_events(&sink, 0, 6);
+    let show = |change: &str, extra: &[&str]| {
+        let mut args = vec!["show", change];
+        args.extend(extra);
+        audit(dir.path(), &data, &args)
+    };
+    let changes = [
+        "CHG-1001", "CHG-1002", "CHG-1003", "CHG-1004", "CHG-777", "CHG-404",
+    ];
+    let compare = |what: &str| {
+        for change in changes {
+            for output in [&[][..], &["-o", "json"], &["-o", "csv"]] {
+                let indexed = show(change, output);
+                let mut whole_args = output.to_vec();
+                whole_args.push("--no-index");
+                let whole = show(change, &whole_args);
+                assert!(!stderr(&indexed).contains("index"), "{}", stderr(&indexed));
+                assert_eq!(
+                    (indexed.status.code(), stdout(&indexed)),
+                    (whole.status.code(), stdout(&whole)),
+                    "{what}: audit show {change} {output:?}"
+                );
+            }
+        }
+    };
+    // Beside the running sink, and once it stopped.
+    compare("with the sink running");
+    drop(sink);
+    compare("with the sink stopped");
+    let json = |change: &str| -> Vec<Value> {
+        let out = show(change, &["-o", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    // What the report holds beyond the records filed under the change: an emergency naming it
+    // (seq 29 with no change id, seq 30 of another change), and guard decisions and verifications
+    // without a change id at its apps and revisions.
+    let seqs_of = |records: &[Value]| -> Vec<u64> {
+        records.iter().map(|r| r["seq"].as_u64().unwrap()).collect()
+    };
+    let chg1001 = seqs_of(&json("CHG-1001"));
+    assert!(
+        [25, 29, 31].iter().all(|s| chg1001.contains(s)),
+        "{chg1001:?}"
+    );
+    let chg1002 = json("CHG-1002");
+    assert!(seqs_of(&chg1002).contains(&30), "{chg1002:?}");
+    assert!(
+        chg1002
+            .iter()
+            .any(|r| r["event"] == "verification" && r.get("changeId").is_none_or(Value::is_null)),
+        "{chg1002:?}"
+    );
+    let chg1003 = seqs_of(&json("CHG-1003"));
+    assert!(
+        [22, 25, 29, 32].iter().all(|s| chg1003.contains(s)),
+        "{chg1003:?}"
+    );
+    // Reading wrote nothing.
+    let index = |name: &str| std::fs::read(data.join("index").join(name)).unwrap();
+    let (marker, journal) = (index("marker.json"), index("journal"));
+    let before = stdout(&show("CHG-1002", &[]));
+    assert_eq!((index("marker.json"), index("journal")), (marker, journal));
+    // A printed record changed (the emergency guard decision of CHG-1004 under CHG-1002, filed the
+    // same): refused, naming its segment file, line and the hash.
+    let first = segment(&data, 1);
+    let text = std::fs::read_to_string(&first).unwrap();
+    let line30 = text.lines().nth(29).unwrap();
+    assert!(line30.contains("\"emergency\":\"CHG-1002\""), "{line30}");
+    let reason = serde_json::from_str::<Value>(line30).unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = format!("\"reason\":{}", Value::from(reason.clone()));
+    let edited = format!("\"reason\":{}", Value::from(format!("{reason} (edited)")));
+    let changed = text.replacen(line30, &line30.replacen(&member, &edited, 1), 1);
+    assert_ne!(changed, text);
+    std::fs::write(&first, &changed).unwrap();
+    let out = show("CHG-1002", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("00000000000000000001.jsonl: line 30 (seq 30)")
+            && stderr(&out).contains("hash"),
+        "{}",
+        stderr(&out)
+    );
+    // A record it does not print changed (CHG-1001's first guard decision): the indexed report
+    // stands, while the whole scan names the change.
+    let line1 = text.lines().next().unwrap();
+    std::fs::write(
+        &first,
+        text.replacen(line1, &line1.replacen("CHG-1001", "CHG-1009", 1), 1),
+    )
+    .unwrap();
+    assert_eq!(stdout(&show("CHG-1002", &[])), before);
+    let out = show("CHG-1002", &["--no-index"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 1 (seq 1)"), "{}", stderr(&out));
+    std::fs::write(&first, &text).unwrap();
+    // An index that does not match the log (a byte of its journal changed): said, and the whole log
+    // read instead.
+    let journal_path = data.join("index/journal");
+    let mut damaged = index("journal");
+    damaged["sluice-index 2\n".len() + 1] ^= 1;
+    std::fs::write(&journal_path, &damaged).unwrap();
+    let out = show("CHG-1002", &[]);
+    assert_eq!(stdout(&out), before);
+    assert!(
+        stderr(&out).contains("does not match the log"),
+        "{}",
+        stderr(&out)
+    );
+    // No index: the whole log, and nothing said (the hint is for logs of 64 MB and more).
+    std::fs::remove_dir_all(data.join("index")).unwrap();
+    for args in [&["show", "CHG-1002"][..], &["list", "--app", "shop"]] {
+        let out = audit(dir.path(), &data, args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("index"), "{}", stderr(&out));
+    }
+    assert_eq!(stdout(&show("CHG-1002", &[])), before);
+}

@@ -31,8 +31,8 @@ pub(in crate::cli) struct SourceArgs {
         requires = "server"
     )]
     token_file: Option<PathBuf>,
-    /// Read the whole log even when the data directory has the sink's index (`audit list`; `audit
-    /// show` and `audit verify` always read the whole log).
+    /// Read the whole log even when the data directory has the sink's index (`audit list` and `audit
+    /// show`; `audit verify` always reads the whole log).
     #[arg(long)]
     no_index: bool,
 }
@@ -55,6 +55,15 @@ impl SourceArgs {
     pub(super) fn change_records(&self, change_id: &str) -> Result<Vec<Record>> {
         let Some(remote) = self.remote()? else {
             require_log(&self.data_dir)?;
+            // "" would ask for every record without a change id: that is a scan.
+            if !change_id.is_empty() {
+                if let Some(lookup) = self.lookup()? {
+                    if let Some(records) = indexed_change(&lookup, change_id)? {
+                        return Ok(records);
+                    }
+                    self.mismatch();
+                }
+            }
             let mut marked = SeqSet::default();
             let mut syncs: Vec<Record> = Vec::new();
             let verified = record::read_each(&self.data_dir, |r| {
@@ -144,19 +153,17 @@ impl SourceArgs {
             // Two passes that keep one bit per record in between (or the newest `limit` seqs): the first
             // verifies the whole chain and marks the matches, the second reads only those again.
             None if !self.no_index => {
-                if let Some(reader) = ledger::indexed(&self.data_dir, record::SCHEMA)? {
-                    indexed_list(&reader, q)?
-                } else {
-                    let bytes = ledger::segment::Listing::take(&self.data_dir)?
-                        .segments
-                        .iter()
-                        .filter_map(|s| std::fs::metadata(&s.path).ok())
-                        .map(|m| m.len())
-                        .sum();
-                    if let Some(hint) = scan_hint(bytes) {
-                        tracing::warn!("{hint}");
+                require_log(&self.data_dir)?;
+                match self.lookup()? {
+                    Some(lookup) => {
+                        if let Some(records) = indexed_list(&lookup, q)? {
+                            records
+                        } else {
+                            self.mismatch();
+                            self.scan_list(q)?
+                        }
                     }
-                    self.scan_list(q)?
+                    None => self.scan_list(q)?,
                 }
             }
             None => self.scan_list(q)?,
@@ -167,6 +174,41 @@ impl SourceArgs {
             records.drain(..skip);
         }
         Ok(records)
+    }
+
+    /// The index of the data directory, unless `--no-index`; without one, the hint that the sink
+    /// builds it (for a large log).
+    fn lookup(&self) -> Result<Option<ledger::Lookup>> {
+        if self.no_index {
+            return Ok(None);
+        }
+        let lookup = ledger::Lookup::open(&self.data_dir, record::SCHEMA)?;
+        if lookup.is_none() {
+            self.hint()?;
+        }
+        Ok(lookup)
+    }
+
+    /// Warns that the index was found not to match the log.
+    fn mismatch(&self) {
+        tracing::warn!(
+            "the index in {} does not match the log (the sink rebuilds it when it starts): reading the whole log",
+            self.data_dir.display()
+        );
+    }
+
+    /// Warns that the whole log is read, when it is large.
+    fn hint(&self) -> Result<()> {
+        let bytes = ledger::segment::Listing::take(&self.data_dir)?
+            .segments
+            .iter()
+            .filter_map(|s| std::fs::metadata(&s.path).ok())
+            .map(|m| m.len())
+            .sum();
+        if let Some(hint) = scan_hint(bytes) {
+            tracing::warn!("{hint}");
+        }
+        Ok(())
     }
 
     /// The records that pass `q`, oldest first, reading the whole log (and verifying its chain).
@@ -485,20 +527,9 @@ fn scan_hint(log_bytes: u64) -> Option<String> {
     })
 }
 
-/// The records that pass `q`, oldest first, through the index: the index gives the app's or the
-/// change's records (the newest `limit` when there is no `--since`), each read where the index says it
-/// is, checked to be that record and filed as asked (as the sink checks them), and its hash checked
-/// against its content; `--since` is applied here.
-fn indexed_list(reader: &ledger::Reader, q: &Query) -> Result<Vec<Record>> {
-    let select = ledger::Select {
-        app: q.filter.app.clone(),
-        change: q.filter.change.clone(),
-    };
-    let limit = match q.limit {
-        Some(limit) if q.filter.since.is_none() => limit,
-        _ => usize::MAX,
-    };
-    let found = reader.query(&select, None, limit, &|| false)?;
+/// Each record found, checked against its hash as the sink checks the records it serves, read into
+/// the typed model.
+fn checked(found: Vec<ledger::Found>) -> Result<Vec<Record>> {
     let mut records = Vec::with_capacity(found.len());
     for f in found {
         let seq = line::seq_of(&f.record);
@@ -513,12 +544,88 @@ fn indexed_list(reader: &ledger::Reader, q: &Query) -> Result<Vec<Record>> {
             }
             .into());
         }
-        let r = record::read::read(&f.path, f.record, f.line)?;
-        if q.filter.matches(&r) {
-            records.push(r);
-        }
+        records.push(record::read::read(&f.path, f.record, f.line)?);
     }
     Ok(records)
+}
+
+/// The records that pass `q`, oldest first, through the index: the index gives the app's or the
+/// change's records (the newest `limit` when there is no `--since`), each read where the index says it
+/// is, checked to be that record and filed as asked (as the sink checks them), and its hash checked
+/// against its content; `--since` is applied here. `None` when the index does not match the log.
+fn indexed_list(lookup: &ledger::Lookup, q: &Query) -> Result<Option<Vec<Record>>> {
+    let want = ledger::Want {
+        app: q.filter.app.clone(),
+        change: q.filter.change.clone(),
+        tag: None,
+        newest: q.limit.filter(|_| q.filter.since.is_none()),
+    };
+    let Some(mut answer) = lookup.find(&[want]) else {
+        return Ok(None);
+    };
+    let mut records = checked(answer.found.swap_remove(0))?;
+    records.retain(|r| q.filter.matches(r));
+    Ok(Some(records))
+}
+
+/// The records of a change ([`report::change_records`]) through the index: those filed under its id,
+/// the guard decisions naming it as their emergency, and the guard decisions and verifications without
+/// a change id at the app and revision of one of its syncs; each checked as [`indexed_list`]'s. `None`
+/// when the index does not match the log.
+fn indexed_change(lookup: &ledger::Lookup, change_id: &str) -> Result<Option<Vec<Record>>> {
+    let wants = [
+        ledger::Want {
+            change: Some(change_id.to_owned()),
+            ..ledger::Want::default()
+        },
+        ledger::Want {
+            tag: Some(record::emergency_tag(change_id)),
+            ..ledger::Want::default()
+        },
+    ];
+    let Some(answer) = lookup.find(&wants) else {
+        return Ok(None);
+    };
+    let mut records = std::collections::BTreeMap::new();
+    for found in answer.found.iter().cloned() {
+        records.extend(checked(found)?.into_iter().map(|r| (r.seq, r)));
+    }
+    let mut revisions: Vec<String> = records
+        .values()
+        .filter_map(|r| match &r.body {
+            Body::Sync(s) if s.change_id.as_deref() == Some(change_id) => s
+                .revision
+                .as_deref()
+                .filter(|rev| !rev.is_empty())
+                .map(|rev| record::revision_tag(&s.app.name, rev)),
+            _ => None,
+        })
+        .filter(|tag| answer.may_have_tag(tag))
+        .collect();
+    revisions.sort();
+    revisions.dedup();
+    if !revisions.is_empty() {
+        let wants: Vec<ledger::Want> = revisions
+            .into_iter()
+            .map(|tag| ledger::Want {
+                tag: Some(tag),
+                ..ledger::Want::default()
+            })
+            .collect();
+        let Some(more) = lookup.find(&wants) else {
+            return Ok(None);
+        };
+        for found in more.found {
+            records.extend(checked(found)?.into_iter().map(|r| (r.seq, r)));
+        }
+    }
+    let records: Vec<Record> = records.into_values().collect();
+    Ok(Some(
+        report::change_records(change_id, &records)
+            .into_iter()
+            .cloned()
+            .collect(),
+    ))
 }
 
 /// `application/x-www-form-urlencoded` value encoding: unreserved characters as they are, others as %XX.

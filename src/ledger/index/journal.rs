@@ -1,10 +1,14 @@
-//! The index on disk: `DATA_DIR/index/journal`, append-only binary entries (a name of an app or a change
-//! id, or a record: seq, offset, app id, change id, the first 128 bits of the SHA-256 of its
-//! idempotency key), and `DATA_DIR/index/marker.json`, the verified prefix: the seq, hash and place of
-//! the last record verified, the sealed segments' lengths, and the journal's length and SHA-256 at that
-//! point. Encodes and decodes entries, checks a marker against the log, and writes or removes the
-//! marker. Both files are derived from the log and never trusted for integrity: a mismatch means
-//! verifying the whole log again.
+//! The index on disk: `DATA_DIR/index/journal`, append-only binary entries (a name of an app, a change
+//! id or a tag, or a record, in seq order: offset, app id, change id, and its tags' ids),
+//! `DATA_DIR/index/keys`, the first 128 bits of the SHA-256 of each record's idempotency key in seq
+//! order (apart, so that a reader streams only what queries need), and `DATA_DIR/index/marker.json`,
+//! the verified prefix: the seq, hash and place of the last record verified, the sealed segments'
+//! lengths, and both files' lengths and SHA-256 at that point. Encodes and decodes entries (whole, or streamed by [`Decoder`]), checks a
+//! marker against the log, and writes or removes the marker. Both files are derived from the log and
+//! never trusted for integrity: a mismatch means verifying the whole log again.
+//!
+//! The format has a version (in the journal's first line and the marker): a journal or marker of
+//! another version is never read; the sink verifies the log and writes both again.
 
 use crate::ledger::line::{self, MAX_LINE};
 use crate::ledger::segment::{self, Segment};
@@ -22,17 +26,29 @@ use std::sync::Arc;
 pub const INDEX_DIR: &str = "index";
 /// The index journal inside [`INDEX_DIR`].
 pub const JOURNAL_FILE: &str = "journal";
+/// The idempotency keys' digests inside [`INDEX_DIR`].
+pub const KEYS_FILE: &str = "keys";
 /// The verified-prefix marker inside [`INDEX_DIR`].
 pub const MARKER_FILE: &str = "marker.json";
 
-pub(super) const MAGIC: &[u8] = b"sluice-index 1\n";
+/// The version of the journal and the marker. 2: records carry their tags (version 1 had none: a
+/// guard decision naming an emergency change could not be found by that change), and the keys are
+/// in their own file.
+pub(super) const VERSION: u32 = 2;
+pub(super) const MAGIC: &[u8] = b"sluice-index 2\n";
 pub(super) const TAG_APP: u8 = b'A';
 pub(super) const TAG_CHANGE: u8 = b'C';
+pub(super) const TAG_TAG: u8 = b'T';
 pub(super) const TAG_RECORD: u8 = b'R';
 /// A change id of `NO_CHANGE` in a journal entry: the record has none.
 pub(super) const NO_CHANGE: u32 = u32::MAX;
-/// Bytes of a record entry after its tag.
-pub(super) const RECORD_BYTES: usize = 40;
+/// Bytes of a record entry after its tag, before its tags' ids (4 bytes each): offset, app id,
+/// change id, the number of tags.
+pub(super) const RECORD_BYTES: usize = 17;
+/// Bytes of a key digest in the keys file.
+pub(super) const KEY_BYTES: usize = 16;
+/// Most tags one record has.
+const MAX_TAGS: usize = 16;
 
 /// The verified prefix, as `index/marker.json` holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +67,9 @@ pub(super) struct Marker {
     /// The journal's length when the marker was written, and the SHA-256 of those bytes.
     pub(super) journal_bytes: u64,
     pub(super) journal_sha256: String,
+    /// The same of the keys file.
+    pub(super) keys_bytes: u64,
+    pub(super) keys_sha256: String,
     /// The owner's state derived from the records up to `seq` (`ledger::Fold`), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) fold: Option<SavedFold>,
@@ -79,21 +98,129 @@ pub(super) fn push_name(out: &mut Vec<u8>, tag: u8, name: &str) {
     out.extend_from_slice(name.as_bytes());
 }
 
-/// Appends a record entry.
-pub(super) fn push_record(
-    out: &mut Vec<u8>,
-    seq: u64,
-    offset: u64,
-    app: u32,
-    change: u32,
-    key: u128,
-) {
+/// A record entry (its seq is the one after the entry before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RecordEntry<'b> {
+    pub(super) seq: u64,
+    pub(super) offset: u64,
+    pub(super) app: u32,
+    pub(super) change: u32,
+    /// The tags' ids, 4 bytes each (little-endian).
+    tags: &'b [u8],
+}
+
+impl RecordEntry<'_> {
+    /// The ids of the record's tags.
+    pub(super) fn tags(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tags
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Appends a record entry, the next seq's (at most [`MAX_TAGS`] tags: more are not filed).
+pub(super) fn push_record(out: &mut Vec<u8>, offset: u64, (app, change): (u32, u32), tags: &[u32]) {
+    let tags = &tags[..tags.len().min(MAX_TAGS)];
     out.push(TAG_RECORD);
-    out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&offset.to_le_bytes());
     out.extend_from_slice(&app.to_le_bytes());
     out.extend_from_slice(&change.to_le_bytes());
-    out.extend_from_slice(&key.to_le_bytes());
+    out.push(u8::try_from(tags.len()).unwrap_or(u8::MAX));
+    for t in tags {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Item<'b> {
+    /// A name: of an app ([`TAG_APP`]), a change id ([`TAG_CHANGE`]) or a tag ([`TAG_TAG`]), which gets
+    /// the next id of its kind.
+    Name(u8, &'b str),
+    Record(RecordEntry<'b>),
+}
+
+/// Reads journal entries in order, numbering the records and checking that every id was named before:
+/// from the whole journal, or from pieces of it as they are read.
+#[derive(Debug, Default)]
+pub(super) struct Decoder {
+    /// How many names of each kind have been given ids: apps, changes, tags.
+    pub(super) counts: [u32; 3],
+    /// The seq of the last record.
+    pub(super) seq: u64,
+}
+
+fn bad(what: &str) -> String {
+    format!("the journal is damaged ({what})")
+}
+
+impl Decoder {
+    /// The entry at the start of `bytes` and its length; `None` when `bytes` ends inside it.
+    ///
+    /// # Errors
+    ///
+    /// The entry is damaged (says how).
+    pub(super) fn next<'b>(
+        &mut self,
+        bytes: &'b [u8],
+    ) -> Result<Option<(Item<'b>, usize)>, String> {
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let Some(&tag) = bytes.first() else {
+            return Ok(None);
+        };
+        match tag {
+            TAG_APP | TAG_CHANGE | TAG_TAG => {
+                if bytes.len() < 5 {
+                    return Ok(None);
+                }
+                let len = u32_at(1) as usize;
+                if len > MAX_LINE {
+                    return Err(bad("a name is too long"));
+                }
+                let Some(name) = bytes.get(5..5 + len) else {
+                    return Ok(None);
+                };
+                let name = std::str::from_utf8(name).map_err(|_| bad("a name is not UTF-8"))?;
+                let kind = match tag {
+                    TAG_APP => 0,
+                    TAG_CHANGE => 1,
+                    _ => 2,
+                };
+                self.counts[kind] += 1;
+                Ok(Some((Item::Name(tag, name), 5 + len)))
+            }
+            TAG_RECORD => {
+                let Some(e) = bytes.get(1..=RECORD_BYTES) else {
+                    return Ok(None);
+                };
+                let n = usize::from(e[RECORD_BYTES - 1]);
+                if n > MAX_TAGS {
+                    return Err(bad("too many tags"));
+                }
+                let Some(tags) = bytes.get(1 + RECORD_BYTES..1 + RECORD_BYTES + 4 * n) else {
+                    return Ok(None);
+                };
+                let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                let entry = RecordEntry {
+                    seq: self.seq + 1,
+                    offset: u64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]),
+                    app: u32_of(&e[8..12]),
+                    change: u32_of(&e[12..16]),
+                    tags,
+                };
+                if entry.app >= self.counts[0]
+                    || (entry.change != NO_CHANGE && entry.change >= self.counts[1])
+                    || entry.tags().any(|t| t >= self.counts[2])
+                {
+                    return Err(bad("an unknown name"));
+                }
+                self.seq = entry.seq;
+                Ok(Some((Item::Record(entry), 1 + RECORD_BYTES + 4 * n)))
+            }
+            _ => Err(bad("unknown entry")),
+        }
+    }
 }
 
 /// The records of a journal as plain vectors (seq `i + 1` at index `i`), and the names it gave ids.
@@ -105,6 +232,7 @@ pub(super) struct Decoded {
     pub(super) keys: Vec<u128>,
     pub(super) app_ids: HashMap<Arc<str>, u32>,
     pub(super) change_ids: HashMap<Arc<str>, u32>,
+    pub(super) tag_ids: HashMap<Arc<str>, u32>,
 }
 
 impl Decoded {
@@ -119,62 +247,57 @@ impl Decoded {
     }
 }
 
-/// Reads a journal's entries.
+/// Reads a journal's entries (the writer's start: every record's offset, app and change; the tags'
+/// names, to give new tags the next ids). The keys are read apart ([`decode_keys`]).
 ///
 /// # Errors
 ///
 /// The journal is damaged (says how).
 pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
-    fn take<'b>(rest: &mut &'b [u8], n: usize) -> Result<&'b [u8], String> {
-        if rest.len() < n {
-            return Err("the journal is damaged (cut short)".into());
-        }
-        let (a, b) = rest.split_at(n);
-        *rest = b;
-        Ok(a)
-    }
-    let bad = |what: &str| format!("the journal is damaged ({what})");
-    let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
-    let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     let mut rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("no header"))?;
     let mut out = Decoded::with_capacity(rest.len() / (RECORD_BYTES + 1));
-    let (mut app_count, mut change_count) = (0u32, 0u32);
-    while let Some((&tag, tail)) = rest.split_first() {
-        rest = tail;
-        match tag {
-            TAG_APP | TAG_CHANGE => {
-                let len = u32_of(take(&mut rest, 4)?) as usize;
-                let name: Arc<str> = std::str::from_utf8(take(&mut rest, len)?)
-                    .map_err(|_| bad("a name is not UTF-8"))?
-                    .into();
-                let (ids, count) = if tag == TAG_APP {
-                    (&mut out.app_ids, &mut app_count)
-                } else {
-                    (&mut out.change_ids, &mut change_count)
+    let mut decoder = Decoder::default();
+    while !rest.is_empty() {
+        let Some((item, len)) = decoder.next(rest)? else {
+            return Err(bad("cut short"));
+        };
+        rest = &rest[len..];
+        match item {
+            Item::Name(kind, name) => {
+                let (ids, count) = match kind {
+                    TAG_APP => (&mut out.app_ids, decoder.counts[0]),
+                    TAG_CHANGE => (&mut out.change_ids, decoder.counts[1]),
+                    _ => (&mut out.tag_ids, decoder.counts[2]),
                 };
-                ids.insert(name, *count);
-                *count += 1;
+                ids.insert(name.into(), count - 1);
             }
-            TAG_RECORD => {
-                let e = take(&mut rest, RECORD_BYTES)?;
-                let (seq, offset) = (u64_of(&e[0..8]), u64_of(&e[8..16]));
-                let (app, change) = (u32_of(&e[16..20]), u32_of(&e[20..24]));
-                if seq != out.offsets.len() as u64 + 1 {
-                    return Err(bad("seqs out of order"));
-                }
-                if app >= app_count || (change != NO_CHANGE && change >= change_count) {
-                    return Err(bad("an unknown name"));
-                }
-                out.offsets.push(offset);
-                out.apps.push(app);
-                out.changes.push(change);
-                out.keys
-                    .push(u128::from_le_bytes(e[24..40].try_into().unwrap_or([0; 16])));
+            Item::Record(e) => {
+                out.offsets.push(e.offset);
+                out.apps.push(e.app);
+                out.changes.push(e.change);
             }
-            _ => return Err(bad("unknown entry")),
         }
     }
     Ok(out)
+}
+
+/// The key digests of the keys file, one per record.
+///
+/// # Errors
+///
+/// The file does not hold whole digests.
+pub(super) fn decode_keys(bytes: &[u8]) -> Result<Vec<u128>, String> {
+    if !bytes.len().is_multiple_of(KEY_BYTES) {
+        return Err("the index's keys file is damaged (cut short)".into());
+    }
+    Ok(bytes
+        .chunks_exact(KEY_BYTES)
+        .map(|b| {
+            let mut key = [0u8; KEY_BYTES];
+            key.copy_from_slice(b);
+            u128::from_le_bytes(key)
+        })
+        .collect())
 }
 
 /// The marker in `dir` (the index directory), when there is one of this version.
@@ -190,7 +313,7 @@ pub(super) fn read_marker(dir: &Path) -> Result<Marker, String> {
     };
     let m: Marker =
         serde_json::from_slice(&text).map_err(|e| format!("the marker does not parse: {e}"))?;
-    if m.version != 1 || m.seq == 0 {
+    if m.version != VERSION || m.seq == 0 {
         return Err("the marker is of another version".into());
     }
     Ok(m)
@@ -258,25 +381,24 @@ pub(super) fn check_marked_record(m: &Marker, path: &Path) -> Result<(), String>
     }
 }
 
-/// The first `journal_bytes` of the journal, when their SHA-256 is the marked one.
-pub(super) fn read_journal_prefix(path: &Path, m: &Marker) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("no index journal: {e}"))?;
+/// The first `len` bytes of the file at `path` (the journal or the keys), when their SHA-256 is
+/// `sha256`.
+pub(super) fn read_prefix(path: &Path, len: u64, sha256: &str) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("no {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(m.journal_bytes)
+    file.take(len)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the index journal: {e}"))?;
-    if bytes.len() as u64 != m.journal_bytes
-        || hex::encode(Sha256::digest(&bytes)) != m.journal_sha256
-    {
-        return Err("the index journal is not the one the marker knew".into());
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 != len || hex::encode(Sha256::digest(&bytes)) != sha256 {
+        return Err(format!("{} is not the one the marker knew", path.display()));
     }
     Ok(bytes)
 }
 
 /// Writing or removing the marker.
 pub(super) enum MarkerJob {
-    /// Fsyncs the journal, then writes the marker (to a temporary file renamed over it).
-    Write(Box<Marker>, File),
+    /// Fsyncs the journal and the keys, then writes the marker (to a temporary file renamed over it).
+    Write(Box<Marker>, [File; 2]),
     /// Removes the marker: the index was found not to match the log.
     Remove,
 }
@@ -290,13 +412,16 @@ impl MarkerJob {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             },
-            MarkerJob::Write(marker, journal) => {
+            MarkerJob::Write(marker, [journal, keys]) => {
                 let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
-                journal.sync_data().and_then(|()| {
-                    let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
-                    std::fs::write(&tmp, text)?;
-                    std::fs::rename(&tmp, &path)
-                })
+                journal
+                    .sync_data()
+                    .and_then(|()| keys.sync_data())
+                    .and_then(|()| {
+                        let text = serde_json::to_vec(&marker).map_err(io::Error::other)?;
+                        std::fs::write(&tmp, text)?;
+                        std::fs::rename(&tmp, &path)
+                    })
             }
         };
         if let Err(e) = written {

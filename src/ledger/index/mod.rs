@@ -15,19 +15,24 @@
 //!   are verified (and indexed). Otherwise the whole chain is verified and the index rebuilt.
 //! - Every record a query reads through the index is checked (its seq, and its filing) before it is
 //!   answered; if the index is found wrong, the query reads the log instead.
+//! - The commands read the index on disk without the writer ([`Lookup`]): the marker checked, the
+//!   journal streamed for only what a query wants, nothing written.
 //!
 //! ```text
 //! snapshot  what readers see (head, segments, offsets, seqs by app and change)
 //! query     Reader: queries through the snapshot, or the segments when the index is wrong
 //! journal   the journal's entries and the marker on disk
 //! writer    Writer: the working index, keys, journal appends, the marker (as chores)
+//! lookup    Lookup: the index on disk read by a command, read-only, in small memory
 //! ```
 
 mod journal;
+mod lookup;
 mod query;
 mod snapshot;
 mod writer;
 
+pub use lookup::{Lookup, Want};
 pub use query::{Found, Reader, Select};
 pub use writer::{Start, Writer};
 

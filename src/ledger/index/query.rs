@@ -239,7 +239,13 @@ impl Fetcher {
     /// not there.
     pub(super) fn fetch(&mut self, snap: &Snapshot, seq: u64) -> Option<Found> {
         let (seg, offset) = snap.position(seq)?;
-        let line = seq + 1 - seg.first_seq;
+        self.fetch_at(seg, offset, seq)
+    }
+
+    /// Record `seq`, read at `offset` in `seg` and checked to be that record; `None` when it is not
+    /// there.
+    pub(super) fn fetch_at(&mut self, seg: &Segment, offset: u64, seq: u64) -> Option<Found> {
+        let line = (seq + 1).checked_sub(seg.first_seq)?;
         // The active segment may have been sealed (renamed) since the snapshot was taken.
         let paths =
             std::iter::once(seg.path.clone()).chain((!seg.sealed).then(|| sealed_path(seg)));

@@ -194,6 +194,20 @@ fn a_marker_the_log_no_longer_matches_means_verifying_everything() {
                 ..marker.clone()
             },
         ),
+        (
+            "other keys",
+            Marker {
+                keys_sha256: "0".repeat(64),
+                ..marker.clone()
+            },
+        ),
+        (
+            "fewer keys",
+            Marker {
+                keys_bytes: marker.keys_bytes - 16,
+                ..marker.clone()
+            },
+        ),
     ];
     for (what, m) in cases {
         std::fs::write(&marker_path, serde_json::to_vec(&m).unwrap()).unwrap();
@@ -249,14 +263,14 @@ fn a_deleted_or_damaged_index_is_rebuilt_and_queries_stay_right() {
     bytes.truncate(usize::try_from(marker.journal_bytes).unwrap());
     // The offset of the last record (an app1 record, seq 28 or later) now points at record 1.
     let last_app1 = *right.last().unwrap();
-    let mut pos = MAGIC.len();
+    let (mut pos, mut seq) = (MAGIC.len(), 0);
     while pos < bytes.len() {
         if bytes[pos] == TAG_RECORD {
-            let seq = u64::from_le_bytes(bytes[pos + 1..pos + 9].try_into().unwrap());
+            seq += 1;
             if seq == last_app1 {
-                bytes[pos + 9..pos + 17].copy_from_slice(&0u64.to_le_bytes());
+                bytes[pos + 1..pos + 9].copy_from_slice(&0u64.to_le_bytes());
             }
-            pos += 1 + RECORD_BYTES;
+            pos += 1 + RECORD_BYTES + 4 * usize::from(bytes[pos + RECORD_BYTES]);
         } else {
             let len = u32::from_le_bytes(bytes[pos + 1..pos + 5].try_into().unwrap());
             pos += 5 + len as usize;
@@ -367,4 +381,218 @@ fn a_second_writer_is_refused_while_the_first_holds_the_directory() {
     assert!(matches!(second, LedgerError::Locked { .. }), "{second}");
     drop(first);
     drop(open(dir.path(), 3));
+}
+
+/// Record `i` as [`draft`] makes it, with tags: `t:a` on every 7th, `t:a` and `t:b` on every 11th.
+fn tagged(i: u64) -> Draft {
+    let mut d = draft(i);
+    let tags: &[&str] = match (i % 7, i % 11) {
+        (_, 0) => &["t:a", "t:b"],
+        (0, _) => &["t:a"],
+        _ => &[],
+    };
+    if !tags.is_empty() {
+        d.0.insert("tags".into(), serde_json::json!(tags));
+    }
+    d
+}
+
+/// What a lookup must answer for `want`, from every record of the log.
+fn wanted(dir: &Path, want: &Want) -> Vec<u64> {
+    let all: Vec<u64> = testing::records(dir)
+        .iter()
+        .filter(|r| want.matches(&(SCHEMA.filing)(r)))
+        .map(seq_of)
+        .collect();
+    let n = want.newest.unwrap_or(usize::MAX);
+    all[all.len().saturating_sub(n)..].to_vec()
+}
+
+fn wants() -> Vec<Want> {
+    let w = |app: Option<&str>, change: Option<&str>, tag: Option<&str>, newest| Want {
+        app: app.map(Into::into),
+        change: change.map(Into::into),
+        tag: tag.map(Into::into),
+        newest,
+    };
+    vec![
+        w(Some("app1"), None, None, None),
+        w(Some("app1"), None, None, Some(3)),
+        w(None, Some("CHG-2"), None, None),
+        w(None, Some(""), None, Some(4)),
+        w(Some("app2"), Some("CHG-1"), None, None),
+        w(None, None, Some("t:a"), None),
+        w(Some("app2"), None, Some("t:b"), None),
+        w(None, Some("CHG-3"), Some("t:a"), Some(2)),
+        w(Some("nope"), None, None, None),
+        w(None, None, Some("t:nope"), None),
+        w(None, None, None, Some(5)),
+    ]
+}
+
+fn looked_up(dir: &Path, wants: &[Want]) -> Option<Vec<Vec<u64>>> {
+    let lookup = Lookup::open(dir, SCHEMA).unwrap()?;
+    let answer = lookup.find(wants)?;
+    Some(
+        answer
+            .found
+            .iter()
+            .map(|f| f.iter().map(|r| seq_of(&r.record)).collect())
+            .collect(),
+    )
+}
+
+#[test]
+fn a_lookup_answers_what_the_log_holds_beside_a_writer_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), 1);
+    let drafts: Vec<Draft> = (1..=70).map(tagged).collect();
+    for batch in drafts.chunks(3) {
+        log.append_batch(batch).unwrap();
+    }
+    let index = dir.path().join(INDEX_DIR);
+    let files = || {
+        (
+            std::fs::read(index.join(MARKER_FILE)).unwrap(),
+            std::fs::read(index.join(JOURNAL_FILE)).unwrap(),
+        )
+    };
+    // With the writer open: what every record says, in one pass for all the wants.
+    let wants = wants();
+    let expected: Vec<Vec<u64>> = wants.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert!(expected.iter().filter(|e| !e.is_empty()).count() >= 8);
+    assert_eq!(looked_up(dir.path(), &wants), Some(expected.clone()));
+    drop(log);
+    // Records after the marker (a start moves it; a batch within the second does not, unless it
+    // seals) are verified and filed by the lookup itself.
+    let mut log = open(dir.path(), 2);
+    log.append_batch(&[tagged(71), tagged(77)]).unwrap();
+    let lookup = Lookup::open(dir.path(), SCHEMA).unwrap().unwrap();
+    let expected: Vec<Vec<u64>> = wants.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert_eq!(looked_up(dir.path(), &wants), Some(expected));
+    drop(lookup);
+    drop(log);
+    // Once a start marks the head, what the writer appended after its quick start (seq 72, tagged) is
+    // read from the journal.
+    drop(open(dir.path(), 3));
+    let lookup = Lookup::open(dir.path(), SCHEMA).unwrap().unwrap();
+    assert!(lookup.after.is_empty(), "the marker is at the head");
+    let expected: Vec<Vec<u64>> = wants.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert!(expected[5].contains(&72), "{:?}", expected[5]);
+    assert_eq!(looked_up(dir.path(), &wants), Some(expected));
+    drop(lookup);
+    // Reading writes nothing.
+    let before = files();
+    for want in &wants {
+        looked_up(dir.path(), std::slice::from_ref(want)).unwrap();
+    }
+    assert_eq!(files(), before);
+    // The tags the index knows.
+    let answer = Lookup::open(dir.path(), SCHEMA)
+        .unwrap()
+        .unwrap()
+        .find(&[])
+        .unwrap();
+    assert!(answer.may_have_tag("t:a") && answer.may_have_tag("t:b"));
+    assert!(!answer.may_have_tag("t:c"));
+}
+
+#[test]
+fn a_lookup_with_records_after_the_marker_files_them_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Ledger::open_with(dir.path(), 1, Rolling::default(), SCHEMA).unwrap();
+    log.append_batch(&(1..=5).map(tagged).collect::<Vec<_>>())
+        .unwrap();
+    drop(log);
+    let mut log = Ledger::open_with(dir.path(), 2, Rolling::default(), SCHEMA).unwrap();
+    // Opening wrote the marker at 5; the next batches come within the second: not marked.
+    log.append_batch(&(6..=22).map(tagged).collect::<Vec<_>>())
+        .unwrap();
+    let lookup = Lookup::open(dir.path(), SCHEMA).unwrap().unwrap();
+    assert!(!lookup.after.is_empty(), "records after the marker");
+    let wants = wants();
+    let expected: Vec<Vec<u64>> = wants.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert_eq!(looked_up(dir.path(), &wants), Some(expected));
+}
+
+#[test]
+fn an_index_of_the_previous_version_or_that_does_not_match_is_never_read() {
+    let (dir, log) = log_with(30);
+    drop(log);
+    let want = [Want {
+        app: Some("app1".into()),
+        ..Want::default()
+    }];
+    let right = wanted(dir.path(), &want[0]);
+    assert_eq!(looked_up(dir.path(), &want), Some(vec![right.clone()]));
+    let index = dir.path().join(INDEX_DIR);
+    let (marker_path, journal) = (index.join(MARKER_FILE), index.join(JOURNAL_FILE));
+    let marker: Marker = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+    let bytes = std::fs::read(&journal).unwrap();
+    assert!(bytes.starts_with(b"sluice-index 2\n"));
+    // A marker of version 1 (its journal had no tags): not read by a command, rebuilt by a start.
+    let v1 = Marker {
+        version: 1,
+        ..marker.clone()
+    };
+    std::fs::write(&marker_path, serde_json::to_vec(&v1).unwrap()).unwrap();
+    assert!(Lookup::open(dir.path(), SCHEMA).unwrap().is_none());
+    let log = open(dir.path(), 2);
+    assert_eq!(log.verified_after(), 0, "verified again");
+    drop(log);
+    let rebuilt: Marker = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+    assert_eq!(rebuilt.version, 2);
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        bytes,
+        "the same journal again"
+    );
+    // A journal of version 1 under a marker that agrees with it: never decoded as version 2.
+    let mut old = b"sluice-index 1\n".to_vec();
+    old.extend_from_slice(&bytes[MAGIC.len()..]);
+    let forged = Marker {
+        journal_bytes: old.len() as u64,
+        journal_sha256: hex::encode(Sha256::digest(&old)),
+        ..rebuilt.clone()
+    };
+    std::fs::write(&journal, &old).unwrap();
+    std::fs::write(&marker_path, serde_json::to_vec(&forged).unwrap()).unwrap();
+    assert_eq!(looked_up(dir.path(), &want), None);
+    assert_eq!(open(dir.path(), 3).verified_after(), 0);
+    // A journal that is not the marker's (one byte changed), or cut short: not used.
+    let mut changed = bytes.clone();
+    let last = changed.len() - 20;
+    changed[last] ^= 1;
+    for (what, journal_bytes) in [
+        ("changed", changed),
+        ("cut", bytes[..bytes.len() - 3].to_vec()),
+    ] {
+        std::fs::write(&journal, &journal_bytes).unwrap();
+        std::fs::write(&marker_path, serde_json::to_vec(&rebuilt).unwrap()).unwrap();
+        assert_eq!(looked_up(dir.path(), &want), None, "{what}");
+    }
+    // Journal and marker forged to agree, an app1 record's entry pointing at record 1: the record
+    // read there is not the one asked for, and the lookup answers nothing rather than a wrong list.
+    let mut forged_journal = bytes.clone();
+    let target = *right.last().unwrap();
+    let (mut pos, mut seq) = (MAGIC.len(), 0);
+    while pos < forged_journal.len() {
+        if forged_journal[pos] == TAG_RECORD {
+            seq += 1;
+            if seq == target {
+                forged_journal[pos + 1..pos + 9].copy_from_slice(&0u64.to_le_bytes());
+            }
+            pos += 1 + RECORD_BYTES + 4 * usize::from(forged_journal[pos + RECORD_BYTES]);
+        } else {
+            let len = u32::from_le_bytes(forged_journal[pos + 1..pos + 5].try_into().unwrap());
+            pos += 5 + len as usize;
+        }
+    }
+    std::fs::write(&journal, &forged_journal).unwrap();
+    let agreeing = Marker {
+        journal_sha256: hex::encode(Sha256::digest(&forged_journal)),
+        ..rebuilt.clone()
+    };
+    std::fs::write(&marker_path, serde_json::to_vec(&agreeing).unwrap()).unwrap();
+    assert_eq!(looked_up(dir.path(), &want), None);
 }

@@ -5,7 +5,8 @@
 //! (`ledger::chores`): done at once, or by the ledger's owner.
 
 use super::journal::{
-    self, Decoded, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE,
+    self, Decoded, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE, KEYS_FILE, MAGIC,
+    NO_CHANGE,
 };
 use super::query::{Fetcher, Reader};
 use super::snapshot::{Base, Names, Snapshot};
@@ -79,12 +80,20 @@ pub struct Writer {
     journal_len: u64,
     digest: Sha256,
     pending: Vec<u8>,
+    /// The keys file, as the journal (open when the journal is).
+    keys_file: Option<File>,
+    keys_len: u64,
+    keys_digest: Sha256,
+    pending_keys: Vec<u8>,
     /// The journal's ids of the names not in the base (all of them while opening).
     app_ids: HashMap<Arc<str>, u32>,
     change_ids: HashMap<Arc<str>, u32>,
+    /// The journal's ids of the tags (every one: readers find tagged records in the journal only).
+    tag_ids: HashMap<Arc<str>, u32>,
     /// How many ids the journal has given out.
     app_count: u32,
     change_count: u32,
+    tag_count: u32,
     /// While the log is opened: the records indexed so far, to become the base.
     building: Option<Decoded>,
     /// First 128 bits of the SHA-256 of each idempotency key → its seq (a hit is confirmed on the log).
@@ -125,10 +134,16 @@ impl Writer {
             journal_len: 0,
             digest: Sha256::new(),
             pending: Vec::new(),
+            keys_file: None,
+            keys_len: 0,
+            keys_digest: Sha256::new(),
+            pending_keys: Vec::new(),
             app_ids: HashMap::new(),
             change_ids: HashMap::new(),
+            tag_ids: HashMap::new(),
             app_count: 0,
             change_count: 0,
+            tag_count: 0,
             building: Some(Decoded::default()),
             keys: KeyMap::default(),
             start_keys: StartKeys::Ready,
@@ -151,7 +166,7 @@ impl Writer {
         schema: Schema,
         fold_kind: &'static str,
     ) -> Start {
-        match Writer::from_marker(data_dir, &segments, schema, fold_kind, true) {
+        match Writer::from_marker(data_dir, &segments, schema, fold_kind) {
             Ok(start) => start,
             Err(why) => {
                 tracing::info!(reason = %why, "verifying the whole audit log and rebuilding its index");
@@ -168,7 +183,7 @@ impl Writer {
         fold_kind: &'static str,
     ) -> Start {
         let mut writer = Writer::new(data_dir, segments, schema, fold_kind);
-        writer.open_journal(0);
+        writer.open_journal(0, 0);
         Start {
             writer,
             resume: None,
@@ -176,28 +191,11 @@ impl Writer {
         }
     }
 
-    /// The index on disk for a reader that writes nothing (the commands, beside a running sink): from
-    /// the marker and the journal when both still match the log; no journal is opened for writing, and
-    /// no marker is ever written or removed (nor any owner's saved state read). `None` (with the
-    /// reason) when there is no usable index.
-    ///
-    /// # Errors
-    ///
-    /// Why the index cannot be used (no marker, or it does not match the log).
-    pub fn read_only(
-        data_dir: &Path,
-        segments: &[Segment],
-        schema: Schema,
-    ) -> Result<Start, String> {
-        Writer::from_marker(data_dir, segments, schema, "", false)
-    }
-
     fn from_marker(
         data_dir: &Path,
         segments: &[Segment],
         schema: Schema,
         fold_kind: &'static str,
-        write: bool,
     ) -> Result<Start, String> {
         let dir = data_dir.join(INDEX_DIR);
         let m = journal::read_marker(&dir)?;
@@ -209,10 +207,12 @@ impl Writer {
         let at = journal::check_marked_segments(&m, segments)?;
         journal::check_marked_record(&m, &segments[at].path)?;
         let t = Instant::now();
-        let bytes = journal::read_journal_prefix(&dir.join(JOURNAL_FILE), &m)?;
+        let bytes =
+            journal::read_prefix(&dir.join(JOURNAL_FILE), m.journal_bytes, &m.journal_sha256)?;
+        let keys = journal::read_prefix(&dir.join(KEYS_FILE), m.keys_bytes, &m.keys_sha256)?;
         let read = t.elapsed();
         let mut writer = Writer::new(data_dir, segments.to_vec(), schema, fold_kind);
-        writer.load_journal(&bytes)?;
+        writer.load_journal(&bytes, &keys)?;
         tracing::debug!(
             read_ms = read.as_millis() as u64,
             load_ms = t.elapsed().saturating_sub(read).as_millis() as u64,
@@ -226,9 +226,8 @@ impl Writer {
             ));
         }
         writer.digest.update(&bytes);
-        if write {
-            writer.open_journal(m.journal_bytes);
-        }
+        writer.keys_digest.update(&keys);
+        writer.open_journal(m.journal_bytes, m.keys_bytes);
         writer.last_start = m.start;
         let head = Head {
             seq: m.seq,
@@ -243,13 +242,23 @@ impl Writer {
         })
     }
 
-    /// Parses the journal into the base being built.
-    fn load_journal(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let decoded = journal::decode(bytes)?;
+    /// Parses the journal and the keys into the base being built.
+    fn load_journal(&mut self, bytes: &[u8], keys: &[u8]) -> Result<(), String> {
+        let mut decoded = journal::decode(bytes)?;
+        decoded.keys = journal::decode_keys(keys)?;
+        if decoded.keys.len() != decoded.offsets.len() {
+            return Err(format!(
+                "the index holds {} records and {} keys",
+                decoded.offsets.len(),
+                decoded.keys.len()
+            ));
+        }
         self.app_count = decoded.app_ids.len() as u32;
         self.change_count = decoded.change_ids.len() as u32;
+        self.tag_count = decoded.tag_ids.len() as u32;
         self.app_ids.clone_from(&decoded.app_ids);
         self.change_ids.clone_from(&decoded.change_ids);
+        self.tag_ids = std::mem::take(&mut decoded.tag_ids);
         self.last_start = decoded.offsets.last().copied().unwrap_or(0);
         self.snap.head.seq = decoded.offsets.len() as u64;
         self.building = Some(decoded);
@@ -316,26 +325,32 @@ impl Writer {
         }
     }
 
-    /// Opens the journal for appending, cut to `len` bytes (0: a new journal). A journal that cannot be
-    /// written is no reason to stop: the index is kept in memory, and rebuilt on the next start.
-    fn open_journal(&mut self, len: u64) {
-        let path = self.dir.join(JOURNAL_FILE);
-        let opened = std::fs::create_dir_all(&self.dir).and_then(|()| {
+    /// Opens the journal and the keys for appending, cut to `len` and `keys_len` bytes (0: new files).
+    /// A journal that cannot be written is no reason to stop: the index is kept in memory, and rebuilt
+    /// on the next start.
+    fn open_journal(&mut self, len: u64, keys_len: u64) {
+        let open = |name: &str, len: u64, header: &[u8]| {
             let mut f = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .open(&path)?;
+                .open(self.dir.join(name))?;
             f.set_len(len)?;
             f.seek(SeekFrom::End(0))?;
             if len == 0 {
-                f.write_all(MAGIC)?;
+                f.write_all(header)?;
             }
-            Ok(f)
+            Ok::<File, io::Error>(f)
+        };
+        let opened = std::fs::create_dir_all(&self.dir).and_then(|()| {
+            Ok((
+                open(JOURNAL_FILE, len, MAGIC)?,
+                open(KEYS_FILE, keys_len, b"")?,
+            ))
         });
         match opened {
-            Ok(f) => {
+            Ok((f, k)) => {
                 if len == 0 {
                     self.digest = Sha256::new();
                     self.digest.update(MAGIC);
@@ -343,7 +358,12 @@ impl Writer {
                 } else {
                     self.journal_len = len;
                 }
+                if keys_len == 0 {
+                    self.keys_digest = Sha256::new();
+                }
+                self.keys_len = keys_len;
                 self.journal = Some(f);
+                self.keys_file = Some(k);
             }
             Err(e) => self.drop_journal(&e),
         }
@@ -352,6 +372,7 @@ impl Writer {
     fn drop_journal(&mut self, e: &io::Error) {
         tracing::warn!(path = %self.dir.display(), error = %e, "cannot write the audit index; it is kept in memory and rebuilt on the next start");
         self.journal = None;
+        self.keys_file = None;
         self.send_marker(MarkerJob::Remove, false);
     }
 
@@ -388,8 +409,24 @@ impl Writer {
                 }
             }
         };
+        let tags: Vec<u32> = filing
+            .tags
+            .iter()
+            .map(|tag| {
+                if let Some(&id) = self.tag_ids.get(tag.as_ref()) {
+                    id
+                } else {
+                    let id = self.tag_count;
+                    self.tag_count += 1;
+                    self.tag_ids.insert(tag.as_ref().into(), id);
+                    journal::push_name(&mut self.pending, journal::TAG_TAG, tag);
+                    id
+                }
+            })
+            .collect();
         let key = journal::key_digest(&filing.key);
-        journal::push_record(&mut self.pending, seq, offset, app_id, change_id, key);
+        journal::push_record(&mut self.pending, offset, (app_id, change_id), &tags);
+        self.pending_keys.extend_from_slice(&key.to_le_bytes());
         self.snap.head.seq = seq;
         self.last_start = offset;
         if let Some(build) = self.building.as_mut() {
@@ -470,21 +507,27 @@ impl Writer {
         }
     }
 
-    /// Appends the pending entries to the journal.
+    /// Appends the pending entries to the journal, and the pending keys to theirs.
     fn flush_journal(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.pending_keys.is_empty() {
             return;
         }
-        if let Some(f) = self.journal.as_mut() {
-            match f.write_all(&self.pending) {
+        if let (Some(f), Some(k)) = (self.journal.as_mut(), self.keys_file.as_mut()) {
+            match f
+                .write_all(&self.pending)
+                .and_then(|()| k.write_all(&self.pending_keys))
+            {
                 Ok(()) => {
                     self.digest.update(&self.pending);
                     self.journal_len += self.pending.len() as u64;
+                    self.keys_digest.update(&self.pending_keys);
+                    self.keys_len += self.pending_keys.len() as u64;
                 }
                 Err(e) => self.drop_journal(&e),
             }
         }
         self.pending.clear();
+        self.pending_keys.clear();
     }
 
     /// Writes the marker for the current head: fsyncs the journal first, so the marker never claims
@@ -496,7 +539,7 @@ impl Writer {
             return;
         }
         let head = &self.snap.head;
-        let Some(journal) = self.journal.as_ref() else {
+        let (Some(journal), Some(keys)) = (self.journal.as_ref(), self.keys_file.as_ref()) else {
             return;
         };
         if head.seq == 0 {
@@ -518,7 +561,7 @@ impl Writer {
             })
             .collect();
         let marker = Marker {
-            version: 1,
+            version: journal::VERSION,
             seq: head.seq,
             hash: head.hash.clone(),
             segment: seg.first_seq,
@@ -531,13 +574,15 @@ impl Writer {
             sealed,
             journal_bytes: self.journal_len,
             journal_sha256: hex::encode(self.digest.clone().finalize()),
+            keys_bytes: self.keys_len,
+            keys_sha256: hex::encode(self.keys_digest.clone().finalize()),
             fold: (!self.fold_kind.is_empty()).then(|| SavedFold {
                 kind: self.fold_kind.to_owned(),
                 state: fold(),
             }),
         };
-        match journal.try_clone() {
-            Ok(journal) => self.send_marker(MarkerJob::Write(Box::new(marker), journal), now),
+        match journal.try_clone().and_then(|j| Ok([j, keys.try_clone()?])) {
+            Ok(files) => self.send_marker(MarkerJob::Write(Box::new(marker), files), now),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot write the verified-prefix marker; the next start verifies more");
             }
