@@ -666,52 +666,5 @@ pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofErro
     Ok(report)
 }
 
-/// Calls `each` with every record of the data directory's log (sealed segments, then `audit.jsonl`), in
-/// order, with its line. For a log [`verify_dir`] has verified: a line that breaks the chain is an
-/// error all the same.
-///
-/// # Errors
-///
-/// A file cannot be read, or a line breaks the chain.
-pub fn for_each_record(
-    data_dir: &Path,
-    mut each: impl FnMut(serde_json::Map<String, Value>, &[u8]),
-) -> Result<Head, ProofError> {
-    let listing = Listing::take(data_dir)?;
-    let live = lock::is_held(data_dir);
-    let mut head = Head::default();
-    for (i, seg) in listing.segments.iter().enumerate() {
-        let path = &seg.path;
-        let Some((reader, _)) = listing.reader(i, 0).map_err(io_err(path))? else {
-            let e = std::fs::File::open(path)
-                .err()
-                .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
-            return Err(io_err(path)(e));
-        };
-        let start = Head {
-            len: 0,
-            ..head.clone()
-        };
-        let base = start.seq;
-        let scan = line::scan_lines_from(reader, start, base, |r, _, l| {
-            each(r, l);
-        })
-        .map_err(io_err(path))?;
-        match scan.bad {
-            Some(bad) if !(live && bad.torn && !seg.sealed) => {
-                return Err(ProofError::Broken {
-                    name: path.display().to_string(),
-                    line: bad.line,
-                    seq: bad.expected_seq,
-                    reason: bad.reason,
-                });
-            }
-            _ => {}
-        }
-        head = scan.head;
-    }
-    Ok(head)
-}
-
 #[cfg(test)]
 mod tests;

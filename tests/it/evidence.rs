@@ -1052,17 +1052,25 @@ fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
     }
     assert!(run_recipe(&script, &bundle, &key).status.success());
     // A changed evidence page with SHA256SUMS updated to match is still caught: the pages are re-derived.
-    let page = bundle.join("evidence/CHG-100.md");
-    let forged = std::fs::read_to_string(&page)
-        .unwrap()
-        .replace("| Approved by | bob |", "| Approved by | bob carol |");
+    // The pages are one file a month (evidence/<YYYY-MM>.md); CHG-100's is the first one's.
+    let page = walk(&bundle.join("evidence"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "md"))
+        .expect("a month of pages");
+    let original = std::fs::read_to_string(&page).unwrap();
+    assert!(original.contains("# Change CHG-100\n"), "{original}");
+    let forged = original.replacen("| Approved by | bob |", "| Approved by | bob carol |", 1);
+    assert_ne!(forged, original);
     std::fs::write(&page, &forged).unwrap();
     let sums = Command::new("bash").arg("-c").arg("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
         .current_dir(&bundle).output().unwrap();
     assert!(sums.status.success());
     let out = run_recipe(&script, &bundle, &key);
     assert!(
-        text(&out).contains("evidence/CHG-100.md is not what the records give"),
+        text(&out).contains(&format!(
+            "evidence/{} is not what the records give",
+            page.file_name().unwrap().to_string_lossy()
+        )),
         "{}",
         text(&out)
     );
@@ -1314,11 +1322,19 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         "{out}"
     );
     // The period's ten records, with the one before it (seq 10) and the one after it (seq 21).
-    let lines: Vec<String> = std::fs::read_to_string(bundle.join("records.jsonl"))
+    // Twelve records, so one file of records/, named by the first one's seq.
+    let records_file = bundle.join(format!("records/{:020}.jsonl", 10));
+    let lines: Vec<String> = std::fs::read_to_string(&records_file)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect();
+    assert_eq!(walk(&bundle.join("records")), [records_file.clone()]);
+    let index = std::fs::read_to_string(bundle.join("index.md")).unwrap();
+    assert!(
+        index.contains("| 2026-02 | 5 | 10 | CHG-105 | CHG-109 | [JSON](evidence/2026-02.jsonl), [pages](evidence/2026-02.md) |"),
+        "{index}"
+    );
     assert_eq!(lines.len(), 12);
     assert!(
         lines[0].contains("\"seq\":10,") && lines[11].contains("\"seq\":21,"),
@@ -1385,8 +1401,12 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
             .map(str::to_owned)
             .collect();
         edit(&mut recs, &mut proofs);
+        // A careful forger names the file by its first record, as the bundle does.
+        std::fs::remove_dir_all(dir.join("records")).unwrap();
+        std::fs::create_dir(dir.join("records")).unwrap();
+        let first: Value = serde_json::from_str(&recs[0]).unwrap();
         std::fs::write(
-            dir.join("records.jsonl"),
+            dir.join(format!("records/{:020}.jsonl", first["seq"].as_u64().unwrap())),
             recs.iter()
                 .flat_map(|l| [l.as_str(), "\n"])
                 .collect::<String>(),
@@ -1440,9 +1460,8 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
     // Dropped: a record in the middle (the seqs renumbered and rechained), or the one before the period.
     tamper(
         "dropped",
-        &|recs, proofs| {
+        &|recs, _| {
             recs.remove(5);
-            proofs.remove(5);
         },
         "FAILED: seq",
     );
@@ -1450,40 +1469,37 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         "dropped-and-renumbered",
         &|recs, proofs| {
             recs.remove(5);
-            proofs.remove(5);
             for (i, line) in recs.iter_mut().enumerate() {
                 let mut r: Value = serde_json::from_str(line).unwrap();
                 r["seq"] = serde_json::json!(10 + i);
                 *line = canonical(&r);
             }
-            for (i, p) in proofs.iter_mut().enumerate() {
-                let rest = p.split_once(' ').map_or("", |(_, r)| r).to_owned();
-                *p = format!("{} {rest}", 10 + i);
-            }
+            // proofs.txt proves the first and the last record: the last is seq 20 now.
+            assert_eq!(proofs.len(), 2);
+            let rest = proofs[1].split_once(' ').map_or("", |(_, r)| r).to_owned();
+            proofs[1] = format!("{} {rest}", 10 + recs.len() - 1);
             rechain(recs);
         },
         "not in the checkpoint's tree",
     );
     tamper(
         "dropped-boundary",
-        &|recs, proofs| {
+        &|recs, _| {
             recs.remove(0);
-            proofs.remove(0);
         },
         "the record before the period is missing",
     );
-    // Reordered: two records swapped (with their proofs), and swapped with the chain recomputed.
+    // Reordered: two records swapped, and swapped with the chain recomputed.
     tamper(
         "reordered",
-        &|recs, proofs| {
+        &|recs, _| {
             recs.swap(4, 5);
-            proofs.swap(4, 5);
         },
         "FAILED: seq",
     );
     tamper(
         "reordered-and-rechained",
-        &|recs, proofs| {
+        &|recs, _| {
             let (a, b) = (recs[4].clone(), recs[5].clone());
             let mut ra: Value = serde_json::from_str(&a).unwrap();
             let mut rb: Value = serde_json::from_str(&b).unwrap();
@@ -1492,7 +1508,6 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
             rb["seq"] = sa;
             recs[4] = canonical(&rb);
             recs[5] = canonical(&ra);
-            let _ = proofs;
             rechain(recs);
         },
         "not in the checkpoint's tree",
