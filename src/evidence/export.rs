@@ -67,13 +67,6 @@ pub struct Period {
     pub sample: Option<(usize, String)>,
 }
 
-impl Period {
-    /// Whether a record received at `at` is in the period.
-    pub fn holds(&self, at: &str) -> bool {
-        at >= self.from.as_str() && at < self.to.as_str()
-    }
-}
-
 /// What the bundle is anchored to: the checkpoint note (with its cosignatures) and the keys.
 #[derive(Debug, Clone)]
 pub struct Anchor {

@@ -20,7 +20,7 @@ use crate::evidence::export::{self, Anchor, Change, Draw, Index, Month, Period};
 use crate::evidence::note::{self, KeyKind, VerifierKey};
 use crate::evidence::proof::{self, Check, Keys};
 use crate::evidence::snapshot;
-use crate::ledger::line::{self, Lines};
+use crate::ledger::line;
 use crate::ledger::segment::Listing;
 use crate::ledger::tree::{self, Hash};
 use clap::Args;
@@ -115,8 +115,6 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
             .collect::<Result<_>>()?,
         threshold: usize::from(args.witness_threshold),
     };
-    let report = proof::verify_dir(&args.data_dir, Check::new(keys.clone())).map_err(failure)?;
-    let candidates = anchors(&args.data_dir, &keys)?;
     let period = Period {
         from,
         to,
@@ -132,15 +130,7 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     let tmp = args
         .out
         .with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let built = build(
-        &args.data_dir,
-        &tmp,
-        &period,
-        &keys,
-        &report.head,
-        candidates,
-    )
-    .and_then(|done| {
+    let built = build(&args.data_dir, &tmp, &period, &keys).and_then(|done| {
         std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
         Ok(done)
     });
@@ -163,21 +153,23 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// How many changes are rendered between two writes (on all cores, then written in order).
+const BATCH: usize = 2048;
+
 /// Writes the bundle into `dir` (a new directory); gives its number of files, the checkpoint's size
-/// and the anchor.
-fn build(
-    data_dir: &Path,
-    dir: &Path,
-    period: &Period,
-    keys: &Keys,
-    verified: &crate::ledger::Head,
-    candidates: Vec<(u64, Hash, String)>,
-) -> Result<(usize, u64, Anchor)> {
-    let head = verified.seq;
+/// and the anchor. The log is verified against its checkpoints in the same pass that copies the
+/// records of the period into `records/` (which stand only once the whole log verified).
+fn build(data_dir: &Path, dir: &Path, period: &Period, keys: &Keys) -> Result<(usize, u64, Anchor)> {
     let mut out = Out::create(dir)?;
-    let listing = Listing::take(data_dir).map_err(failure)?;
-    let scan = scan(&listing, period, head, &mut out)?;
-    let target = scan.end.unwrap_or(head);
+    let mut scan = Scan::new(period);
+    let (report, listing) =
+        proof::verify_dir_each(data_dir, Check::new(keys.clone()), |i, record, offset, line| {
+            scan.see(i, record, offset, line, &mut out);
+        })
+        .map_err(failure)?;
+    let scan = scan.finish(&mut out)?;
+    let candidates = anchors(data_dir, keys)?;
+    let target = scan.end.unwrap_or(report.head.seq);
     let Some((size, root, note)) = candidates.into_iter().find(|(s, _, _)| *s >= target) else {
         let what = if keys.witnesses.is_empty() {
             "checkpoint"
@@ -189,7 +181,7 @@ fn build(
              shutdown (and has it cosigned when witnesses are configured); export again after that"
         )));
     };
-    let reader = crate::ledger::tree(data_dir, verified).map_err(failure)?;
+    let reader = crate::ledger::tree(data_dir, &report.head).map_err(failure)?;
     let mut view = reader.view();
     let found = tree::proof::root(&mut view, size).map_err(failure)?;
     if found != root {
@@ -212,7 +204,7 @@ fn build(
         }
         out.write("proofs.txt", ends.as_bytes())?;
     }
-    // The sample, drawn from the change ids as they come.
+    // The sample, drawn from the change ids.
     let picked = period.sample.as_ref().map(|(n, seed)| {
         let mut draw = Draw::new(*n, seed);
         for id in &scan.ids {
@@ -223,51 +215,41 @@ fn build(
     if let Some(picked) = &picked {
         let text: String = picked.iter().map(|id| format!("{id}\n")).collect();
         out.write("sample.txt", text.as_bytes())?;
-    }
-    let sampled: HashSet<&str> = picked.iter().flatten().map(String::as_str).collect();
-    // The changes, one at a time, in the order of their first record.
-    out.append("changes.csv", export::csv_header().as_bytes())?;
-    let mut months: BTreeMap<String, Month> = BTreeMap::new();
-    let mut files = Segments::new(&listing);
-    let groups = scan.groups();
-    for (c, id) in scan.ids.iter().enumerate() {
-        let members = &groups.members[groups.start[c] as usize..groups.start[c + 1] as usize];
-        let mut records = Vec::with_capacity(members.len());
-        for &i in members {
-            let bytes = files.line(scan.positions[i as usize])?;
-            let map: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| {
-                failure(format!(
-                    "record {} cannot be read back: {e}",
-                    scan.first_seq + u64::from(i)
-                ))
-            })?;
-            records.push((map, bytes));
-        }
-        let change = Change::new(id.clone(), records);
-        let page = change.render().map_err(failure)?;
-        out.append("changes.csv", page.csv.as_bytes())?;
-        out.append(&export::evidence_file(&page.month, "jsonl"), page.json.as_bytes())?;
-        out.append(&export::evidence_file(&page.month, "md"), page.markdown.as_bytes())?;
-        let m = months.entry(page.month).or_default();
-        m.changes += 1;
-        m.records += members.len() as u64;
-        if m.first.is_empty() {
-            m.first.clone_from(id);
-        }
-        m.last.clone_from(id);
-        if sampled.contains(id.as_str()) {
-            out.append("sample/changes.jsonl", page.json.as_bytes())?;
-            let mut proofs = String::new();
-            for seq in change.seqs() {
-                proofs.push_str(&prove(seq)?);
-            }
-            out.append("sample/proofs.txt", proofs.as_bytes())?;
-        }
-    }
-    if picked.is_some() {
-        // A sample drawn from no changes is empty: the files are there all the same.
+        // A sample drawn from no changes is empty: its files are there all the same.
         out.append("sample/changes.jsonl", b"")?;
         out.append("sample/proofs.txt", b"")?;
+    }
+    let sampled: HashSet<&str> = picked.iter().flatten().map(String::as_str).collect();
+    // The changes in the order of their first record: a batch rendered on all cores, then written.
+    out.append("changes.csv", export::csv_header().as_bytes())?;
+    let mut months: BTreeMap<String, Month> = BTreeMap::new();
+    let segments = Segments::open(&listing)?;
+    let groups = scan.groups();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    for batch in (0..scan.ids.len()).step_by(BATCH) {
+        let range = batch..(batch + BATCH).min(scan.ids.len());
+        let pages = render(range.clone(), threads, &scan, &groups, &segments)?;
+        for (c, (page, seqs)) in range.zip(pages) {
+            let id = &scan.ids[c];
+            out.append("changes.csv", page.csv.as_bytes())?;
+            out.append(&export::evidence_file(&page.month, "jsonl"), page.json.as_bytes())?;
+            out.append(&export::evidence_file(&page.month, "md"), page.markdown.as_bytes())?;
+            let m = months.entry(page.month).or_default();
+            m.changes += 1;
+            m.records += seqs.len() as u64;
+            if m.first.is_empty() {
+                m.first.clone_from(id);
+            }
+            m.last.clone_from(id);
+            if sampled.contains(id.as_str()) {
+                out.append("sample/changes.jsonl", page.json.as_bytes())?;
+                let mut proofs = String::new();
+                for seq in seqs {
+                    proofs.push_str(&prove(seq)?);
+                }
+                out.append("sample/proofs.txt", proofs.as_bytes())?;
+            }
+        }
     }
     let index = export::index_page(&Index {
         period,
@@ -301,20 +283,94 @@ fn build(
     Ok((files, size, anchor))
 }
 
+/// Renders the changes of `range` on `threads` threads (each a contiguous part of it): each change's
+/// page and its records' seqs, in order.
+fn render(
+    range: std::ops::Range<usize>,
+    threads: usize,
+    scan: &Scan,
+    groups: &Groups,
+    segments: &Segments,
+) -> Result<Vec<(export::Rendered, Vec<u64>)>> {
+    let part = range.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<Result<Vec<_>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = range
+            .clone()
+            .step_by(part)
+            .map(|start| {
+                let end = (start + part).min(range.end);
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    (start..end)
+                        .map(|c| render_one(c, scan, groups, segments, &mut buf))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(range.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Change `c`: its records read back from the log, parsed, and rendered.
+fn render_one(
+    c: usize,
+    scan: &Scan,
+    groups: &Groups,
+    segments: &Segments,
+    buf: &mut Vec<u8>,
+) -> Result<(export::Rendered, Vec<u64>)> {
+    let members = &groups.members[groups.start[c] as usize..groups.start[c + 1] as usize];
+    let mut records = Vec::with_capacity(members.len());
+    for &i in members {
+        let bytes = segments.line(scan.positions[i as usize], buf)?;
+        let map: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
+            failure(format!(
+                "record {} cannot be read back: {e}",
+                scan.first_seq + u64::from(i)
+            ))
+        })?;
+        records.push((map, bytes.to_vec()));
+    }
+    let change = Change::new(scan.ids[c].clone(), records);
+    let page = change.render().map_err(failure)?;
+    Ok((page, change.seqs().collect()))
+}
+
 /// What the first pass noted: every exported record's place, and the change of each one in the period.
 struct Scan {
+    from: String,
+    to: String,
     /// The seq of the first exported record.
     first_seq: u64,
-    /// Where each exported record is: its segment's index (high 24 bits) and its offset there.
+    /// Where each exported record is: its segment's index (above [`OFFSET_BITS`]) and its offset there.
     positions: Vec<u64>,
     /// The change of each exported record (an index into `ids`), or [`OUTSIDE`].
     change_of: Vec<u32>,
     /// The changes, in the order of their first record.
     ids: Vec<String>,
+    /// The index of each change id (dropped once the pass is over).
+    keys: HashMap<String, u32>,
     /// The seq of the first record received at or after the period's end, if the log has one.
     end: Option<u64>,
     /// The snapshots the exported records name, and the first record naming each.
     snapshots: BTreeMap<String, u64>,
+    /// The record before the ones seen in the period, held until the next one shows whether the
+    /// period starts there: (segment, offset, line).
+    before: Option<(usize, u64, Vec<u8>)>,
+    started: bool,
+    /// The first write that failed (the pass goes on to its end; the export then stops).
+    error: Option<Error>,
 }
 
 /// A record outside the period (the one before it, the one after it).
@@ -327,7 +383,126 @@ struct Groups {
     members: Vec<u32>,
 }
 
+fn received_at(record: &Map<String, Value>) -> &str {
+    record
+        .get("receivedAt")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
 impl Scan {
+    fn new(period: &Period) -> Self {
+        Scan {
+            from: period.from.clone(),
+            to: period.to.clone(),
+            first_seq: 0,
+            positions: Vec::new(),
+            change_of: Vec::new(),
+            ids: Vec::new(),
+            keys: HashMap::new(),
+            end: None,
+            snapshots: BTreeMap::new(),
+            before: None,
+            started: false,
+            error: None,
+        }
+    }
+
+    /// The next verified record of the log: from the first one to the first one received at or after
+    /// the period's end, it copies the exported ones into `records/` and notes each one's place and
+    /// change.
+    fn see(&mut self, segment: usize, record: &Map<String, Value>, offset: u64, line: &[u8], out: &mut Out) {
+        if self.end.is_some() || self.error.is_some() {
+            return;
+        }
+        let at = received_at(record);
+        if !self.started {
+            if at < self.from.as_str() {
+                let mut kept = self.before.take().map(|(_, _, l)| l).unwrap_or_default();
+                kept.clear();
+                kept.extend_from_slice(line);
+                self.before = Some((segment, offset, kept));
+                return;
+            }
+            self.started = true;
+            self.take_before(out);
+        }
+        if at >= self.to.as_str() {
+            self.end = Some(crate::ledger::line::seq_of(record));
+        }
+        self.take(segment, record, offset, line, out);
+    }
+
+    /// Ends the pass: the record before the period when nothing came after it, the last file closed.
+    fn finish(mut self, out: &mut Out) -> Result<Self> {
+        if !self.started {
+            // Nothing at or after the period's start: the last record shows where the log ended.
+            self.take_before(out);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(last) = self.positions.len().checked_sub(1) {
+            let per = export::RECORDS_PER_FILE;
+            out.close(&export::records_file(self.first_seq + last as u64 / per * per))?;
+        }
+        self.keys = HashMap::new();
+        Ok(self)
+    }
+
+    /// Adds the record held before the period (verified already: it parses).
+    fn take_before(&mut self, out: &mut Out) {
+        if let Some((s, o, l)) = self.before.take() {
+            match serde_json::from_slice::<Map<String, Value>>(&l) {
+                Ok(r) => self.take(s, &r, o, &l, out),
+                Err(e) => {
+                    self.error
+                        .get_or_insert(failure(format!("a record cannot be read back: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Adds the next exported record.
+    fn take(&mut self, segment: usize, record: &Map<String, Value>, offset: u64, line: &[u8], out: &mut Out) {
+        if let Err(e) = self.add(segment, record, offset, line, out) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn add(&mut self, segment: usize, record: &Map<String, Value>, offset: u64, line: &[u8], out: &mut Out) -> Result<()> {
+        let seq = crate::ledger::line::seq_of(record);
+        let i = self.positions.len() as u64;
+        if i == 0 {
+            self.first_seq = seq;
+        }
+        let per = export::RECORDS_PER_FILE;
+        if i > 0 && i % per == 0 {
+            out.close(&export::records_file(self.first_seq + i - per))?;
+        }
+        let file = export::records_file(self.first_seq + i / per * per);
+        out.append(&file, line)?;
+        out.append(&file, b"\n")?;
+        self.positions.push(((segment as u64) << OFFSET_BITS) | offset);
+        let at = received_at(record);
+        let change = if at >= self.from.as_str() && at < self.to.as_str() {
+            let key = export::change_key(record.get("changeId"), seq);
+            let next = u32::try_from(self.ids.len())
+                .map_err(|_| failure("more than 4 billion changes in one period".to_owned()))?;
+            *self.keys.entry(key).or_insert_with_key(|k| {
+                self.ids.push(k.clone());
+                next
+            })
+        } else {
+            OUTSIDE
+        };
+        self.change_of.push(change);
+        for digest in snapshot::named_by(record) {
+            self.snapshots.entry(digest.to_owned()).or_insert(seq);
+        }
+        Ok(())
+    }
+
     fn groups(&self) -> Groups {
         let mut start = vec![0u32; self.ids.len() + 1];
         for &c in &self.change_of {
@@ -350,177 +525,38 @@ impl Scan {
     }
 }
 
-/// The members of a record the first pass reads (the rest is skipped unparsed).
-#[derive(serde::Deserialize)]
-struct Peek {
-    #[serde(rename = "receivedAt")]
-    received_at: Option<Value>,
-    #[serde(rename = "changeId")]
-    change_id: Option<Value>,
-}
-
-/// A record as the first pass holds it (the one before the period is held until the next one shows
-/// whether the period starts there).
-struct Seen {
-    seq: u64,
-    position: u64,
-    line: Vec<u8>,
-    received_at: String,
-    change_id: Option<Value>,
-}
-
-/// The first pass: from the first record to the first one received at or after the period's end (or
-/// `head`), copies the exported records into `records/` and notes each one's place and change.
-fn scan(listing: &Listing, period: &Period, head: u64, out: &mut Out) -> Result<Scan> {
-    let mut scan = Scan {
-        first_seq: 0,
-        positions: Vec::new(),
-        change_of: Vec::new(),
-        ids: Vec::new(),
-        end: None,
-        snapshots: BTreeMap::new(),
-    };
-    let mut keys: HashMap<String, u32> = HashMap::new();
-    let mut before: Option<Seen> = None;
-    let mut started = false;
-    'segments: for (i, seg) in listing.segments.iter().enumerate() {
-        let Some((reader, _)) = listing.reader(i, 0).map_err(|e| Error::io(&seg.path, e))? else {
-            continue;
-        };
-        let mut lines = Lines::new(reader);
-        let mut seq = seg.first_seq;
-        while let Some((offset, bytes)) = lines.next_line().map_err(|e| Error::io(&seg.path, e))? {
-            if seq > head {
-                break 'segments;
-            }
-            let peek: Peek = serde_json::from_slice(bytes).map_err(|e| {
-                failure(format!("{}: record {seq} cannot be read back: {e}", seg.path.display()))
-            })?;
-            let seen = Seen {
-                seq,
-                position: ((i as u64) << OFFSET_BITS) | offset,
-                line: bytes.to_vec(),
-                received_at: peek
-                    .received_at
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                change_id: peek.change_id,
-            };
-            seq += 1;
-            if !started {
-                if seen.received_at.as_str() < period.from.as_str() {
-                    before = Some(seen);
-                    continue;
-                }
-                started = true;
-                if let Some(b) = before.take() {
-                    scan.take(b, period, &mut keys, out)?;
-                }
-            }
-            let end = seen.received_at.as_str() >= period.to.as_str();
-            let at = seen.seq;
-            scan.take(seen, period, &mut keys, out)?;
-            if end {
-                scan.end = Some(at);
-                break 'segments;
-            }
-        }
-    }
-    if !started {
-        // Nothing at or after the period's start: the last record shows where the log ended.
-        if let Some(b) = before.take() {
-            scan.take(b, period, &mut keys, out)?;
-        }
-    }
-    if let Some(last) = scan.positions.len().checked_sub(1) {
-        out.close(&export::records_file(
-            scan.first_seq + (last as u64 / export::RECORDS_PER_FILE) * export::RECORDS_PER_FILE,
-        ))?;
-    }
-    Ok(scan)
-}
-
-impl Scan {
-    /// Adds the next exported record.
-    fn take(
-        &mut self,
-        seen: Seen,
-        period: &Period,
-        keys: &mut HashMap<String, u32>,
-        out: &mut Out,
-    ) -> Result<()> {
-        let i = self.positions.len() as u64;
-        if i == 0 {
-            self.first_seq = seen.seq;
-        }
-        let per = export::RECORDS_PER_FILE;
-        if i > 0 && i % per == 0 {
-            out.close(&export::records_file(self.first_seq + i - per))?;
-        }
-        let file = export::records_file(self.first_seq + i / per * per);
-        out.append(&file, &seen.line)?;
-        out.append(&file, b"\n")?;
-        self.positions.push(seen.position);
-        let change = if period.holds(&seen.received_at) {
-            let key = export::change_key(seen.change_id.as_ref(), seen.seq);
-            let next = u32::try_from(self.ids.len())
-                .map_err(|_| failure("more than 4 billion changes in one period".to_owned()))?;
-            *keys.entry(key).or_insert_with_key(|k| {
-                self.ids.push(k.clone());
-                next
-            })
-        } else {
-            OUTSIDE
-        };
-        self.change_of.push(change);
-        // Only a record that mentions a snapshot is read in full, to name them.
-        if seen.line.windows(14).any(|w| w == b"snapshotDigest") {
-            if let Ok(map) = serde_json::from_slice::<Map<String, Value>>(&seen.line) {
-                for digest in snapshot::named_by(&map) {
-                    self.snapshots.entry(digest.to_owned()).or_insert(seen.seq);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The segments' files, opened once, to read records back by position.
-struct Segments<'l> {
-    listing: &'l Listing,
+/// The segments' files, opened once, to read records back by position (from any thread).
+struct Segments {
+    paths: Vec<PathBuf>,
     files: Vec<Option<File>>,
-    buf: Vec<u8>,
 }
 
-impl<'l> Segments<'l> {
-    fn new(listing: &'l Listing) -> Self {
-        Segments {
-            listing,
-            files: (0..listing.segments.len()).map(|_| None).collect(),
-            buf: Vec::new(),
+impl Segments {
+    fn open(listing: &Listing) -> Result<Self> {
+        let mut files = Vec::with_capacity(listing.segments.len());
+        for (i, seg) in listing.segments.iter().enumerate() {
+            files.push(
+                listing
+                    .file(i)
+                    .map_err(|e| Error::io(&seg.path, e))?
+                    .map(|(f, _)| f),
+            );
         }
+        Ok(Segments {
+            paths: listing.segments.iter().map(|s| s.path.clone()).collect(),
+            files,
+        })
     }
 
-    /// The line at `position` (as [`Scan::positions`] holds it).
-    fn line(&mut self, position: u64) -> Result<Vec<u8>> {
+    /// The line at `position` (as [`Scan::positions`] holds it), read into `buf`.
+    fn line<'b>(&self, position: u64, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
         let i = usize::try_from(position >> OFFSET_BITS).unwrap_or(usize::MAX);
         let offset = position & ((1 << OFFSET_BITS) - 1);
-        let path = &self.listing.segments[i].path;
-        if self.files[i].is_none() {
-            let file = self
-                .listing
-                .file(i)
-                .map_err(|e| Error::io(path, e))?
-                .ok_or_else(|| Error::io(path, io::Error::from(io::ErrorKind::NotFound)))?;
-            self.files[i] = Some(file.0);
-        }
-        let Some(file) = &self.files[i] else {
+        let path = self.paths.get(i).cloned().unwrap_or_default();
+        let Some(Some(file)) = self.files.get(i) else {
             return Err(Error::io(path, io::Error::from(io::ErrorKind::NotFound)));
         };
-        line::line_at(file, offset, &mut self.buf).map_err(|e| Error::io(path, e))?;
-        Ok(self.buf.clone())
+        line::line_at(file, offset, buf).map_err(|e| Error::io(path, e))
     }
 }
 
