@@ -50,7 +50,9 @@ pub const COLUMNS: [&str; 12] = [
 /// Why a bundle cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
-    #[error("change id {0:?} holds a control character; it cannot be a CSV line or a Markdown heading")]
+    #[error(
+        "change id {0:?} holds a control character; it cannot be a CSV line or a Markdown heading"
+    )]
     ControlCharacter(String),
     #[error("a record has no canonical form: {0}")]
     Canonical(String),
@@ -277,7 +279,8 @@ impl Change {
     fn json(&self) -> Result<String, ExportError> {
         let id = to_canonical(&Value::String(self.id.clone()))
             .map_err(|e| ExportError::Canonical(e.to_string()))?;
-        let mut out = String::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 64);
+        let mut out =
+            String::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 64);
         out.push_str("{\"changeId\":");
         out.push_str(&String::from_utf8_lossy(&id));
         out.push_str(",\"records\":[");
@@ -508,7 +511,12 @@ mod tests {
     use crate::ledger::canonical::object_to_canonical;
     use serde_json::json;
 
-    fn rec(seq: u64, at: &str, change: Option<&str>, extra: &Value) -> (Map<String, Value>, Vec<u8>) {
+    fn rec(
+        seq: u64,
+        at: &str,
+        change: Option<&str>,
+        extra: &Value,
+    ) -> (Map<String, Value>, Vec<u8>) {
         let mut r = json!({"seq": seq, "receivedAt": at, "changeId": change, "event": "sync-succeeded",
             "app": {"name": format!("app{}", seq % 2)}, "hash": "h", "prev": "p"});
         for (k, v) in extra.as_object().unwrap() {
@@ -528,8 +536,10 @@ mod tests {
         assert_ne!(a, sample(&ids, 5, "2026-Q2"));
         assert_eq!(sample(&ids, 100, "x").len(), 50);
         // The draw keeps the n smallest ranks, in rank order, whatever the order the ids come in.
-        let mut ranked: Vec<(String, String)> =
-            ids.iter().map(|id| (rank("2026-Q1", id), id.clone())).collect();
+        let mut ranked: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (rank("2026-Q1", id), id.clone()))
+            .collect();
         ranked.sort();
         let want: Vec<String> = ranked.into_iter().take(5).map(|(_, id)| id).collect();
         assert_eq!(a, want);
@@ -576,7 +586,10 @@ mod tests {
         // The evidence line is the canonical form of {"changeId", "records"}.
         let parsed: Map<String, Value> = serde_json::from_str(&page.json).unwrap();
         assert_eq!(
-            format!("{}\n", String::from_utf8(object_to_canonical(&parsed).unwrap()).unwrap()),
+            format!(
+                "{}\n",
+                String::from_utf8(object_to_canonical(&parsed).unwrap()).unwrap()
+            ),
             page.json
         );
         assert_eq!(parsed["records"].as_array().unwrap().len(), 3);
@@ -608,7 +621,10 @@ mod tests {
 
     #[test]
     fn hostile_change_ids_and_times_are_refused_or_made_safe() {
-        let change = Change::new("a\nb".into(), vec![rec(1, "2026", Some("a\nb"), &json!({}))]);
+        let change = Change::new(
+            "a\nb".into(),
+            vec![rec(1, "2026", Some("a\nb"), &json!({}))],
+        );
         assert!(matches!(
             change.render(),
             Err(ExportError::ControlCharacter(_))

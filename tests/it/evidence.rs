@@ -1406,7 +1406,10 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         std::fs::create_dir(dir.join("records")).unwrap();
         let first: Value = serde_json::from_str(&recs[0]).unwrap();
         std::fs::write(
-            dir.join(format!("records/{:020}.jsonl", first["seq"].as_u64().unwrap())),
+            dir.join(format!(
+                "records/{:020}.jsonl",
+                first["seq"].as_u64().unwrap()
+            )),
             recs.iter()
                 .flat_map(|l| [l.as_str(), "\n"])
                 .collect::<String>(),
@@ -1456,6 +1459,15 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
             rechain(recs);
         },
         "not in the checkpoint's tree",
+    );
+    // A record written otherwise than in canonical form (a space after its first brace), its hash as
+    // it was: the same JSON value, other bytes.
+    tamper(
+        "not-canonical",
+        &|recs, _| {
+            recs[3] = recs[3].replacen('{', "{ ", 1);
+        },
+        "line 4: not a record in canonical form",
     );
     // Dropped: a record in the middle (the seqs renumbered and rechained), or the one before the period.
     tamper(
@@ -1760,7 +1772,7 @@ fn an_export_of_a_year_stays_in_bounded_memory_and_verifies() {
     let pad = "x".repeat(4000);
     let records: Vec<Value> = (0..n)
         .map(|i| {
-                    // One every 450 s from 2026-01-01: through the twelve months of 2026.
+            // One every 450 s from 2026-01-01: through the twelve months of 2026.
             let at = chrono::DateTime::from_timestamp(1_767_225_600 + i as i64 * 450, 0)
                 .unwrap()
                 .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -1801,7 +1813,11 @@ fn an_export_of_a_year_stays_in_bounded_memory_and_verifies() {
     let note = data.join(format!("checkpoints/{n:020}.note"));
     let deadline = Instant::now() + Duration::from_mins(5);
     while !note.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint: {}", sink.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint: {}",
+            sink.stderr()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(terminate(&mut sink).success());

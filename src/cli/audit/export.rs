@@ -159,14 +159,22 @@ const BATCH: usize = 2048;
 /// Writes the bundle into `dir` (a new directory); gives its number of files, the checkpoint's size
 /// and the anchor. The log is verified against its checkpoints in the same pass that copies the
 /// records of the period into `records/` (which stand only once the whole log verified).
-fn build(data_dir: &Path, dir: &Path, period: &Period, keys: &Keys) -> Result<(usize, u64, Anchor)> {
+fn build(
+    data_dir: &Path,
+    dir: &Path,
+    period: &Period,
+    keys: &Keys,
+) -> Result<(usize, u64, Anchor)> {
     let mut out = Out::create(dir)?;
     let mut scan = Scan::new(period);
-    let (report, listing) =
-        proof::verify_dir_each(data_dir, Check::new(keys.clone()), |i, record, offset, line| {
+    let (report, listing) = proof::verify_dir_each(
+        data_dir,
+        Check::new(keys.clone()),
+        |i, record, offset, line| {
             scan.see(i, record, offset, line, &mut out);
-        })
-        .map_err(failure)?;
+        },
+    )
+    .map_err(failure)?;
     let scan = scan.finish(&mut out)?;
     let candidates = anchors(data_dir, keys)?;
     let target = scan.end.unwrap_or(report.head.seq);
@@ -232,8 +240,14 @@ fn build(data_dir: &Path, dir: &Path, period: &Period, keys: &Keys) -> Result<(u
         for (c, (page, seqs)) in range.zip(pages) {
             let id = &scan.ids[c];
             out.append("changes.csv", page.csv.as_bytes())?;
-            out.append(&export::evidence_file(&page.month, "jsonl"), page.json.as_bytes())?;
-            out.append(&export::evidence_file(&page.month, "md"), page.markdown.as_bytes())?;
+            out.append(
+                &export::evidence_file(&page.month, "jsonl"),
+                page.json.as_bytes(),
+            )?;
+            out.append(
+                &export::evidence_file(&page.month, "md"),
+                page.markdown.as_bytes(),
+            )?;
             let m = months.entry(page.month).or_default();
             m.changes += 1;
             m.records += seqs.len() as u64;
@@ -275,7 +289,11 @@ fn build(data_dir: &Path, dir: &Path, period: &Period, keys: &Keys) -> Result<(u
     out.write("checkpoint.note", anchor.checkpoint.as_bytes())?;
     out.write("public.key", format!("{}\n", anchor.public_key).as_bytes())?;
     if !anchor.witness_keys.is_empty() {
-        let text: String = anchor.witness_keys.iter().map(|k| format!("{k}\n")).collect();
+        let text: String = anchor
+            .witness_keys
+            .iter()
+            .map(|k| format!("{k}\n"))
+            .collect();
         out.write("witness.keys", text.as_bytes())?;
     }
     out.write("VERIFY.md", export::recipe(period).as_bytes())?;
@@ -411,7 +429,14 @@ impl Scan {
     /// The next verified record of the log: from the first one to the first one received at or after
     /// the period's end, it copies the exported ones into `records/` and notes each one's place and
     /// change.
-    fn see(&mut self, segment: usize, record: &Map<String, Value>, offset: u64, line: &[u8], out: &mut Out) {
+    fn see(
+        &mut self,
+        segment: usize,
+        record: &Map<String, Value>,
+        offset: u64,
+        line: &[u8],
+        out: &mut Out,
+    ) {
         if self.end.is_some() || self.error.is_some() {
             return;
         }
@@ -444,7 +469,9 @@ impl Scan {
         }
         if let Some(last) = self.positions.len().checked_sub(1) {
             let per = export::RECORDS_PER_FILE;
-            out.close(&export::records_file(self.first_seq + last as u64 / per * per))?;
+            out.close(&export::records_file(
+                self.first_seq + last as u64 / per * per,
+            ))?;
         }
         self.keys = HashMap::new();
         Ok(self)
@@ -464,13 +491,27 @@ impl Scan {
     }
 
     /// Adds the next exported record.
-    fn take(&mut self, segment: usize, record: &Map<String, Value>, offset: u64, line: &[u8], out: &mut Out) {
+    fn take(
+        &mut self,
+        segment: usize,
+        record: &Map<String, Value>,
+        offset: u64,
+        line: &[u8],
+        out: &mut Out,
+    ) {
         if let Err(e) = self.add(segment, record, offset, line, out) {
             self.error.get_or_insert(e);
         }
     }
 
-    fn add(&mut self, segment: usize, record: &Map<String, Value>, offset: u64, line: &[u8], out: &mut Out) -> Result<()> {
+    fn add(
+        &mut self,
+        segment: usize,
+        record: &Map<String, Value>,
+        offset: u64,
+        line: &[u8],
+        out: &mut Out,
+    ) -> Result<()> {
         let seq = crate::ledger::line::seq_of(record);
         let i = self.positions.len() as u64;
         if i == 0 {
@@ -483,7 +524,8 @@ impl Scan {
         let file = export::records_file(self.first_seq + i / per * per);
         out.append(&file, line)?;
         out.append(&file, b"\n")?;
-        self.positions.push(((segment as u64) << OFFSET_BITS) | offset);
+        self.positions
+            .push(((segment as u64) << OFFSET_BITS) | offset);
         let at = received_at(record);
         let change = if at >= self.from.as_str() && at < self.to.as_str() {
             let key = export::change_key(record.get("changeId"), seq);
@@ -601,8 +643,7 @@ impl Out {
     /// Ends the file `path`: written out, its digest kept.
     fn close(&mut self, path: &str) -> Result<()> {
         if let Some((mut w, h)) = self.open.remove(path) {
-            w.flush()
-                .map_err(|e| Error::io(self.root.join(path), e))?;
+            w.flush().map_err(|e| Error::io(self.root.join(path), e))?;
             self.done.push((path.to_owned(), hex::encode(h.finalize())));
         }
         Ok(())
@@ -667,4 +708,3 @@ fn anchors(data_dir: &Path, keys: &Keys) -> Result<Vec<(u64, Hash, String)>> {
         .map(|(size, (root, text, _))| (size, root, text))
         .collect())
 }
-
