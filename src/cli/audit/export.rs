@@ -154,7 +154,7 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
 }
 
 /// How many changes are rendered between two writes (on all cores, then written in order).
-const BATCH: usize = 2048;
+const BATCH: usize = 256;
 
 /// Writes the bundle into `dir` (a new directory); gives its number of files, the checkpoint's size
 /// and the anchor. The log is verified against its checkpoints in the same pass that copies the
@@ -252,10 +252,10 @@ fn build(
             m.changes += 1;
             m.records += seqs.len() as u64;
             if m.first.is_empty() {
-                m.first.clone_from(id);
+                m.first = id.to_string();
             }
-            m.last.clone_from(id);
-            if sampled.contains(id.as_str()) {
+            (**id).clone_into(&mut m.last);
+            if sampled.contains(&**id) {
                 out.append("sample/changes.jsonl", page.json.as_bytes())?;
                 let mut proofs = String::new();
                 for seq in seqs {
@@ -360,7 +360,7 @@ fn render_one(
         })?;
         records.push((map, bytes.to_vec()));
     }
-    let change = Change::new(scan.ids[c].clone(), records);
+    let change = Change::new(scan.ids[c].to_string(), records);
     let page = change.render().map_err(failure)?;
     Ok((page, change.seqs().collect()))
 }
@@ -376,9 +376,11 @@ struct Scan {
     /// The change of each exported record (an index into `ids`), or [`OUTSIDE`].
     change_of: Vec<u32>,
     /// The changes, in the order of their first record.
-    ids: Vec<String>,
-    /// The index of each change id (dropped once the pass is over).
-    keys: HashMap<String, u32>,
+    ids: Vec<Box<str>>,
+    /// The index of each change id by a 64-bit hash of it (the next slot up on a collision), so
+    /// that each id is held once; dropped once the pass is over.
+    keys: HashMap<u64, u32>,
+    hasher: std::hash::RandomState,
     /// The seq of the first record received at or after the period's end, if the log has one.
     end: Option<u64>,
     /// The snapshots the exported records name, and the first record naming each.
@@ -418,6 +420,7 @@ impl Scan {
             change_of: Vec::new(),
             ids: Vec::new(),
             keys: HashMap::new(),
+            hasher: std::hash::RandomState::new(),
             end: None,
             snapshots: BTreeMap::new(),
             before: None,
@@ -529,12 +532,7 @@ impl Scan {
         let at = received_at(record);
         let change = if at >= self.from.as_str() && at < self.to.as_str() {
             let key = export::change_key(record.get("changeId"), seq);
-            let next = u32::try_from(self.ids.len())
-                .map_err(|_| failure("more than 4 billion changes in one period".to_owned()))?;
-            *self.keys.entry(key).or_insert_with_key(|k| {
-                self.ids.push(k.clone());
-                next
-            })
+            self.change(&key)?
         } else {
             OUTSIDE
         };
@@ -543,6 +541,26 @@ impl Scan {
             self.snapshots.entry(digest.to_owned()).or_insert(seq);
         }
         Ok(())
+    }
+
+    /// The index of change `key`, a new one when it is not known yet.
+    fn change(&mut self, key: &str) -> Result<u32> {
+        use std::hash::BuildHasher as _;
+        let mut slot = self.hasher.hash_one(key);
+        loop {
+            match self.keys.get(&slot) {
+                Some(&c) if *self.ids[c as usize] == *key => return Ok(c),
+                Some(_) => slot = slot.wrapping_add(1),
+                None => {
+                    let c = u32::try_from(self.ids.len()).map_err(|_| {
+                        failure("more than 4 billion changes in one period".to_owned())
+                    })?;
+                    self.ids.push(key.into());
+                    self.keys.insert(slot, c);
+                    return Ok(c);
+                }
+            }
+        }
     }
 
     fn groups(&self) -> Groups {
