@@ -221,7 +221,7 @@ fn build(
         draw.picked()
     });
     if let Some(picked) = &picked {
-        let text: String = picked.iter().map(|id| format!("{id}\n")).collect();
+        let text: String = picked.iter().flat_map(|id| [id.as_str(), "\n"]).collect();
         out.write("sample.txt", text.as_bytes())?;
         // A sample drawn from no changes is empty: its files are there all the same.
         out.append("sample/changes.jsonl", b"")?;
@@ -292,7 +292,7 @@ fn build(
         let text: String = anchor
             .witness_keys
             .iter()
-            .map(|k| format!("{k}\n"))
+            .flat_map(|k| [k.as_str(), "\n"])
             .collect();
         out.write("witness.keys", text.as_bytes())?;
     }
@@ -521,7 +521,7 @@ impl Scan {
             self.first_seq = seq;
         }
         let per = export::RECORDS_PER_FILE;
-        if i > 0 && i % per == 0 {
+        if i > 0 && i.is_multiple_of(per) {
             out.close(&export::records_file(self.first_seq + i - per))?;
         }
         let file = export::records_file(self.first_seq + i / per * per);
