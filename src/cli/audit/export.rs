@@ -612,11 +612,11 @@ impl Segments {
     fn line<'b>(&self, position: u64, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
         let i = usize::try_from(position >> OFFSET_BITS).unwrap_or(usize::MAX);
         let offset = position & ((1 << OFFSET_BITS) - 1);
-        let path = self.paths.get(i).cloned().unwrap_or_default();
+        let path = || self.paths.get(i).cloned().unwrap_or_default();
         let Some(Some(file)) = self.files.get(i) else {
-            return Err(Error::io(path, io::Error::from(io::ErrorKind::NotFound)));
+            return Err(Error::io(path(), io::Error::from(io::ErrorKind::NotFound)));
         };
-        line::line_at(file, offset, buf).map_err(|e| Error::io(path, e))
+        line::line_at(file, offset, buf).map_err(|e| Error::io(path(), e))
     }
 }
 
