@@ -1,24 +1,35 @@
 //! The auditor's bundle (`audit export`, docs/audit-log.md "Export for auditors"): from verified records,
-//! their inclusion proofs and a signed (and cosigned) checkpoint, the files of the bundle as bytes. No
-//! I/O: the commands layer collects the records and proofs and writes the files.
+//! their inclusion proofs and a signed (and cosigned) checkpoint, the contents of the bundle's files.
+//! No I/O: the commands layer streams the records in and writes what this module renders, one change
+//! at a time, so that a year of changes is never in memory at once.
 //!
-//! Every derived file is a function of `records.jsonl` that `VERIFY.md` recomputes with `jq` and
-//! compares byte for byte, so the rules here and the jq program in [`RECIPE`] must say the same thing:
+//! The layout stays usable at a million records: the records in files of [`RECORDS_PER_FILE`]
+//! (`records/<first seq>.jsonl`), the evidence in one JSON Lines file and one Markdown file per month
+//! (`evidence/<YYYY-MM>.jsonl|.md`, the month a change's first record of the period was received), an
+//! index page (`index.md`), and the sampled changes with their records' inclusion proofs on their own
+//! (`sample/`), so that a sample verifies without the rest.
+//!
+//! Every derived file is a function of the records that `VERIFY.md` recomputes with `jq` and compares
+//! byte for byte, so the rules here and the jq programs in [`RECIPE`] must say the same thing:
 //! changes are the records received in `[from, to)` grouped by `changeId` (a record without one is
 //! its own change, `no-change-id-seq-N`), in the order of their first record; a change's outcome is its
 //! last record that is neither a guard decision nor a verification report. A CSV cell that a
 //! spreadsheet would take for a formula (OWASP's rule: it begins with `=`, `+`, `-`, `@`, a tab or a
 //! carriage return) is written with a leading `'`.
 
-use crate::ledger::canonical::object_to_canonical;
+use crate::ledger::canonical::to_canonical;
 use crate::ledger::tree::Hash;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 
-/// The bundle's verification recipe; `@FROM@`, `@TO@`, `@SEED@`, `@SAMPLE@` are filled in.
+/// The bundle's verification recipe; `@FROM@`, `@TO@`, `@SEED@`, `@SAMPLE@`, `@PER_FILE@` are filled in.
 pub const RECIPE: &str = include_str!("export_verify.md");
+
+/// How many records a file of `records/` holds (the last one fewer): 65,536 records of about 1 KB,
+/// a file an editor or `jq` opens, and a million records in sixteen of them.
+pub const RECORDS_PER_FILE: u64 = 1 << 16;
 
 /// The columns of `changes.csv`.
 pub const COLUMNS: [&str; 12] = [
@@ -39,10 +50,10 @@ pub const COLUMNS: [&str; 12] = [
 /// Why a bundle cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
-    #[error("change id {0:?} holds a control character; it cannot be a file name or a CSV line")]
+    #[error(
+        "change id {0:?} holds a control character; it cannot be a CSV line or a Markdown heading"
+    )]
     ControlCharacter(String),
-    #[error("change ids {0:?} and {1:?} map to the same file name {2:?}")]
-    SameFileName(String, String, String),
     #[error("a record has no canonical form: {0}")]
     Canonical(String),
 }
@@ -58,10 +69,14 @@ pub struct Period {
     pub sample: Option<(usize, String)>,
 }
 
-/// One change: its id and its records in the period.
-struct Change<'a> {
-    id: String,
-    records: Vec<&'a Map<String, Value>>,
+/// What the bundle is anchored to: the checkpoint note (with its cosignatures) and the keys.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    pub checkpoint: String,
+    /// The log's public key text.
+    pub public_key: String,
+    /// The witnesses' public key texts (none: the checkpoint is not required to be cosigned).
+    pub witness_keys: Vec<String>,
 }
 
 fn str_of<'a>(r: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -73,27 +88,37 @@ fn truthy(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null | Value::Bool(false)))
 }
 
-fn change_key(r: &Map<String, Value>) -> String {
-    match str_of(r, "changeId") {
+/// The change a record belongs to: its `changeId` when that is a string, else `no-change-id-seq-N`.
+pub fn change_key(change_id: Option<&Value>, seq: u64) -> String {
+    match change_id.and_then(Value::as_str) {
         Some(id) => id.to_owned(),
-        None => format!(
-            "no-change-id-seq-{}",
-            r.get("seq").and_then(Value::as_u64).unwrap_or(0)
-        ),
+        None => format!("no-change-id-seq-{seq}"),
     }
 }
 
-/// The file name of a change's pages: characters outside `[A-Za-z0-9._-]` become `_`.
-pub fn file_stem(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// The month of a `receivedAt`, `YYYY-MM`, which names a change's evidence files; `other` when it does
+/// not begin with one (never a path: the name is made of digits and one `-`).
+pub fn month_of(received_at: &str) -> &str {
+    let b = received_at.as_bytes();
+    let dated = b.len() >= 7
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit);
+    if dated {
+        &received_at[..7]
+    } else {
+        "other"
+    }
+}
+
+/// The file of `records/` whose first record has `seq`.
+pub fn records_file(first_seq: u64) -> String {
+    format!("records/{first_seq:020}.jsonl")
+}
+
+/// The evidence file of a month (`ext`: `jsonl` or `md`).
+pub fn evidence_file(month: &str, ext: &str) -> String {
+    format!("evidence/{month}.{ext}")
 }
 
 fn joined(values: impl IntoIterator<Item = String>) -> String {
@@ -105,7 +130,63 @@ fn joined(values: impl IntoIterator<Item = String>) -> String {
         .join(" ")
 }
 
-impl Change<'_> {
+/// One change: its id, and its records in the period (parsed, with their lines as the log holds them).
+pub struct Change {
+    pub id: String,
+    records: Vec<Map<String, Value>>,
+    lines: Vec<Vec<u8>>,
+}
+
+/// What one change adds to the bundle.
+pub struct Rendered {
+    /// The month of its first record (`evidence/<month>.*`).
+    pub month: String,
+    /// Its line of `changes.csv`.
+    pub csv: String,
+    /// Its line of `evidence/<month>.jsonl`: `{"changeId": …, "records": […]}` in canonical form.
+    pub json: String,
+    /// Its page in `evidence/<month>.md`, with the blank line after it.
+    pub markdown: String,
+}
+
+impl Change {
+    /// A change of `records` (in log order, with their canonical lines, at least one).
+    pub fn new(id: String, records: Vec<(Map<String, Value>, Vec<u8>)>) -> Self {
+        let (records, lines) = records.into_iter().unzip();
+        Change { id, records, lines }
+    }
+
+    /// The seqs of its records.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.records
+            .iter()
+            .map(|r| r.get("seq").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// Its CSV line, evidence line and page.
+    ///
+    /// # Errors
+    ///
+    /// An id with a control character, or one that has no canonical form.
+    pub fn render(&self) -> Result<Rendered, ExportError> {
+        if self.id.chars().any(char::is_control) {
+            return Err(ExportError::ControlCharacter(self.id.clone()));
+        }
+        let row = self.row();
+        let cells: Vec<String> = row.iter().map(|c| neutralise(c).into_owned()).collect();
+        let month = self
+            .records
+            .first()
+            .map_or("other", |r| month_of(str_of(r, "receivedAt").unwrap_or("")))
+            .to_owned();
+        Ok(Rendered {
+            month,
+            csv: csv_line(&cells),
+            json: self.json()?,
+            markdown: self.markdown(&row) + "\n",
+        })
+    }
+
     fn strings<'b>(&'b self, key: &'b str) -> impl Iterator<Item = String> + 'b {
         self.records
             .iter()
@@ -193,22 +274,24 @@ impl Change<'_> {
         ]
     }
 
-    /// `{"changeId": …, "records": […]}` in canonical form.
+    /// `{"changeId": …, "records": […]}` in canonical form, from the records' lines (canonical already:
+    /// the log holds nothing else), and its newline.
     fn json(&self) -> Result<String, ExportError> {
-        let mut page = Map::new();
-        page.insert("changeId".into(), Value::String(self.id.clone()));
-        page.insert(
-            "records".into(),
-            Value::Array(
-                self.records
-                    .iter()
-                    .map(|r| Value::Object((*r).clone()))
-                    .collect(),
-            ),
-        );
-        let bytes =
-            object_to_canonical(&page).map_err(|e| ExportError::Canonical(e.to_string()))?;
-        Ok(format!("{}\n", String::from_utf8_lossy(&bytes)))
+        let id = to_canonical(&Value::String(self.id.clone()))
+            .map_err(|e| ExportError::Canonical(e.to_string()))?;
+        let mut out =
+            String::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 64);
+        out.push_str("{\"changeId\":");
+        out.push_str(&String::from_utf8_lossy(&id));
+        out.push_str(",\"records\":[");
+        for (i, line) in self.lines.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&String::from_utf8_lossy(line));
+        }
+        out.push_str("]}\n");
+        Ok(out)
     }
 
     /// The readable page, as `VERIFY.md`'s `page` program prints it.
@@ -278,159 +361,170 @@ fn csv_line(fields: &[String]) -> String {
     format!("{}\n", quoted.join(","))
 }
 
-/// The `n` change ids whose `sha256("<seed>:<id>")` hex is smallest, in that order: a random sample
-/// that anyone can draw again with `sha256sum` and `sort`.
-pub fn sample(ids: &[String], n: usize, seed: &str) -> Vec<String> {
-    let mut ranked: Vec<(String, &String)> = ids
-        .iter()
-        .map(|id| {
-            let d = Sha256::digest(format!("{seed}:{id}").as_bytes());
-            (hex::encode(d), id)
-        })
-        .collect();
-    ranked.sort();
-    ranked
-        .into_iter()
-        .take(n)
-        .map(|(_, id)| id.clone())
-        .collect()
+/// The first line of `changes.csv`.
+pub fn csv_header() -> String {
+    csv_line(&COLUMNS.map(str::to_owned))
 }
 
-/// What the bundle is anchored to: the checkpoint note (with its cosignatures) and the keys.
-#[derive(Debug, Clone)]
-pub struct Anchor {
-    pub checkpoint: String,
-    /// The log's public key text.
-    pub public_key: String,
-    /// The witnesses' public key texts (none: the checkpoint is not required to be cosigned).
-    pub witness_keys: Vec<String>,
+/// Where a change stands in the sample's draw: the hex of `sha256("<seed>:<id>")`.
+fn rank(seed: &str, id: &str) -> String {
+    hex::encode(Sha256::digest(format!("{seed}:{id}").as_bytes()))
 }
 
-/// The bundle's files (path, bytes), `SHA256SUMS` last. `records` are the verified records from the
-/// one before the period to the one after it (as far as the checkpoint goes), in order; `proofs` their
-/// inclusion proofs in the checkpoint's tree, in the same order; `snapshots` the snapshots
-/// they name, by digest (`snapshots/<digest>.json`).
-///
-/// # Errors
-///
-/// A change id that cannot be a file name or a CSV line, or two that map to one file name.
-pub fn bundle(
-    records: &[Map<String, Value>],
-    proofs: &[Vec<Hash>],
-    snapshots: &BTreeMap<String, Vec<u8>>,
-    period: &Period,
-    anchor: &Anchor,
-) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
-    let mut groups: BTreeMap<String, Vec<&Map<String, Value>>> = BTreeMap::new();
-    for r in records {
-        let at = str_of(r, "receivedAt").unwrap_or("");
-        if at >= period.from.as_str() && at < period.to.as_str() {
-            groups.entry(change_key(r)).or_default().push(r);
+/// Draws the `n` change ids whose `sha256("<seed>:<id>")` hex is smallest (a random sample that anyone
+/// can draw again with `sha256sum` and `sort`), keeping only `n` of them while the ids go by.
+pub struct Draw {
+    n: usize,
+    seed: String,
+    kept: BinaryHeap<(String, String)>,
+}
+
+impl Draw {
+    /// A draw of `n` with `seed`.
+    pub fn new(n: usize, seed: &str) -> Self {
+        Draw {
+            n,
+            seed: seed.to_owned(),
+            kept: BinaryHeap::new(),
         }
     }
-    let mut changes: Vec<Change> = groups
-        .into_iter()
-        .map(|(id, records)| Change { id, records })
-        .collect();
-    let first_seq = |c: &Change| c.records[0].get("seq").and_then(Value::as_u64).unwrap_or(0);
-    changes.sort_by_key(first_seq);
-    let mut files = Vec::new();
-    let mut csv = csv_line(&COLUMNS.map(str::to_owned));
-    let mut stems: BTreeMap<String, String> = BTreeMap::new();
-    for change in &changes {
-        if change.id.chars().any(char::is_control) {
-            return Err(ExportError::ControlCharacter(change.id.clone()));
+
+    /// Offers one change id.
+    pub fn offer(&mut self, id: &str) {
+        if self.n == 0 {
+            return;
         }
-        let stem = file_stem(&change.id);
-        if let Some(other) = stems.insert(stem.clone(), change.id.clone()) {
-            return Err(ExportError::SameFileName(other, change.id.clone(), stem));
+        let r = rank(&self.seed, id);
+        if self.kept.len() < self.n {
+            self.kept.push((r, id.to_owned()));
+        } else if self.kept.peek().is_some_and(|(top, _)| r < *top) {
+            self.kept.pop();
+            self.kept.push((r, id.to_owned()));
         }
-        let row = change.row();
-        let cells: Vec<String> = row.iter().map(|c| neutralise(c).into_owned()).collect();
-        csv.push_str(&csv_line(&cells));
-        files.push((format!("evidence/{stem}.json"), change.json()?.into_bytes()));
-        files.push((
-            format!("evidence/{stem}.md"),
-            change.markdown(&row).into_bytes(),
-        ));
     }
-    files.push(("changes.csv".into(), csv.into_bytes()));
-    let (n, seed) = period.sample.clone().unwrap_or((0, String::new()));
-    if period.sample.is_some() {
-        let ids: Vec<String> = changes.iter().map(|c| c.id.clone()).collect();
-        let picked: String = sample(&ids, n, &seed)
+
+    /// The ids drawn, smallest rank first.
+    pub fn picked(self) -> Vec<String> {
+        self.kept
+            .into_sorted_vec()
             .into_iter()
-            .map(|id| id + "\n")
-            .collect();
-        files.push(("sample.txt".into(), picked.into_bytes()));
+            .map(|(_, id)| id)
+            .collect()
     }
-    let mut lines = String::new();
-    for r in records {
-        let bytes = object_to_canonical(r).map_err(|e| ExportError::Canonical(e.to_string()))?;
-        lines.push_str(&String::from_utf8_lossy(&bytes));
-        lines.push('\n');
+}
+
+/// The `n` change ids whose `sha256("<seed>:<id>")` hex is smallest, in that order.
+#[cfg(test)]
+pub fn sample(ids: &[String], n: usize, seed: &str) -> Vec<String> {
+    let mut draw = Draw::new(n, seed);
+    for id in ids {
+        draw.offer(id);
     }
-    files.push(("records.jsonl".into(), lines.into_bytes()));
-    let mut proof_lines = String::new();
-    for (r, proof) in records.iter().zip(proofs) {
-        let seq = r.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        let _ = write!(proof_lines, "{seq}");
-        for h in proof {
-            let _ = write!(proof_lines, " {}", hex::encode(h));
-        }
-        proof_lines.push('\n');
+    draw.picked()
+}
+
+/// A line of a proofs file: the record's seq, then its inclusion proof (hex, from the leaf's sibling
+/// up).
+pub fn proof_line(seq: u64, proof: &[Hash]) -> String {
+    let mut line = seq.to_string();
+    for h in proof {
+        line.push(' ');
+        line.push_str(&hex::encode(h));
     }
-    files.push(("proofs.txt".into(), proof_lines.into_bytes()));
-    for (digest, bytes) in snapshots {
-        files.push((
-            format!("{}/{digest}.json", super::snapshot::DIR),
-            bytes.clone(),
-        ));
+    line.push('\n');
+    line
+}
+
+/// What `index.md` says of one month of evidence.
+#[derive(Debug, Clone, Default)]
+pub struct Month {
+    pub changes: u64,
+    pub records: u64,
+    pub first: String,
+    pub last: String,
+}
+
+/// What the index page shows.
+pub struct Index<'a> {
+    pub period: &'a Period,
+    /// The checkpoint's tree size.
+    pub size: u64,
+    /// The seqs of the first and last record of `records/`.
+    pub seqs: (u64, u64),
+    pub changes: u64,
+    pub months: &'a BTreeMap<String, Month>,
+}
+
+/// `index.md`: the period, what anchors it, and a line per month with its evidence files (the recipe
+/// writes it again from the records, as `Index`'s fields say).
+pub fn index_page(ix: &Index<'_>) -> String {
+    let mut md = format!(
+        "# Audit evidence from {} to {}\n\n{} changes; records {} to {} of the log, in the tree of {} \
+         records that checkpoint.note signs. VERIFY.md says what each file is and how to verify them.\n\n\
+         | month | changes | records | first change | last change | evidence |\n|---|---|---|---|---|---|\n",
+        ix.period.from, ix.period.to, ix.changes, ix.seqs.0, ix.seqs.1, ix.size
+    );
+    for (month, m) in ix.months {
+        let _ = writeln!(
+            md,
+            "| {month} | {} | {} | {} | {} | [JSON]({}), [pages]({}) |",
+            m.changes,
+            m.records,
+            cell(&m.first),
+            cell(&m.last),
+            evidence_file(month, "jsonl"),
+            evidence_file(month, "md"),
+        );
     }
-    files.push((
-        "checkpoint.note".into(),
-        anchor.checkpoint.as_bytes().to_vec(),
-    ));
-    files.push((
-        "public.key".into(),
-        format!("{}\n", anchor.public_key).into_bytes(),
-    ));
-    if !anchor.witness_keys.is_empty() {
-        let keys = anchor.witness_keys.iter().fold(String::new(), |mut s, k| {
-            let _ = writeln!(s, "{k}");
-            s
-        });
-        files.push(("witness.keys".into(), keys.into_bytes()));
-    }
-    let recipe = RECIPE
+    md
+}
+
+/// `VERIFY.md`, with the period, the sample and the file size filled in.
+pub fn recipe(period: &Period) -> String {
+    let (n, seed) = period.sample.clone().unwrap_or((0, String::new()));
+    RECIPE
         .replace("@FROM@", &period.from)
         .replace("@TO@", &period.to)
-        .replace("@SEED@", &seed)
-        .replace("@SAMPLE@", &n.to_string());
-    files.push(("VERIFY.md".into(), recipe.into_bytes()));
-    files.sort();
-    let mut sums = String::new();
-    for (path, bytes) in &files {
-        let d = Sha256::digest(bytes);
-        let hex = hex::encode(d);
-        let _ = writeln!(sums, "{hex}  {path}");
-    }
-    files.push(("SHA256SUMS".into(), sums.into_bytes()));
-    Ok(files)
+        .replace("@SEED@", &shell_quoted(&seed))
+        .replace("@SAMPLE@", &n.to_string())
+        .replace("@PER_FILE@", &RECORDS_PER_FILE.to_string())
+}
+
+/// `text` as one bash word: in single quotes, each `'` closing them, escaped and opening them again.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// `SHA256SUMS` from (path, hex digest) of every other file, in byte order of the paths.
+pub fn sums(files: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = files.iter().collect();
+    sorted.sort();
+    sorted.iter().fold(String::new(), |mut s, (path, hex)| {
+        let _ = writeln!(s, "{hex}  {path}");
+        s
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::canonical::object_to_canonical;
     use serde_json::json;
 
-    fn rec(seq: u64, at: &str, change: Option<&str>, extra: &Value) -> Map<String, Value> {
+    fn rec(
+        seq: u64,
+        at: &str,
+        change: Option<&str>,
+        extra: &Value,
+    ) -> (Map<String, Value>, Vec<u8>) {
         let mut r = json!({"seq": seq, "receivedAt": at, "changeId": change, "event": "sync-succeeded",
             "app": {"name": format!("app{}", seq % 2)}, "hash": "h", "prev": "p"});
         for (k, v) in extra.as_object().unwrap() {
             r[k] = v.clone();
         }
-        r.as_object().unwrap().clone()
+        let map = r.as_object().unwrap().clone();
+        let line = object_to_canonical(&map).unwrap();
+        (map, line)
     }
 
     #[test]
@@ -441,69 +535,64 @@ mod tests {
         assert_eq!(a.len(), 5);
         assert_ne!(a, sample(&ids, 5, "2026-Q2"));
         assert_eq!(sample(&ids, 100, "x").len(), 50);
+        // The draw keeps the n smallest ranks, in rank order, whatever the order the ids come in.
+        let mut ranked: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (rank("2026-Q1", id), id.clone()))
+            .collect();
+        ranked.sort();
+        let want: Vec<String> = ranked.into_iter().take(5).map(|(_, id)| id).collect();
+        assert_eq!(a, want);
+        let reversed: Vec<String> = ids.iter().rev().cloned().collect();
+        assert_eq!(sample(&reversed, 5, "2026-Q1"), want);
     }
 
     #[test]
-    fn changes_are_grouped_in_the_period_with_their_columns() {
-        let records = vec![
-            rec(1, "2026-01-01T00:00:00.000Z", Some("CHG-1"), &json!({})),
-            rec(
-                2,
-                "2026-01-02T00:00:00.000Z",
-                Some("CHG-2"),
-                &json!({"approvedBy": ["b", "a"],
-                "initiatedBy": {"username": "alice", "automated": false}, "backup": "bk", "revision": "r2",
-                "gate": {"guard": null, "exceptions": ["rollback", "selective-sync"]}}),
-            ),
-            rec(
-                3,
-                "2026-01-02T01:00:00.000Z",
-                Some("CHG-2"),
-                &json!({"event": "guard-decision", "allowed": true, "emergency": null}),
-            ),
-            rec(4, "2026-01-02T02:00:00.000Z", None, &json!({})),
-            rec(5, "2026-01-03T00:00:00.000Z", Some("CHG-1"), &json!({})),
-            // A verification report after the sync's record is not the change's outcome.
-            rec(
-                6,
-                "2026-01-02T03:00:00.000Z",
-                Some("CHG-2"),
-                &json!({"event": "verification"}),
-            ),
-        ];
-        let period = Period {
-            from: "2026-01-02T00:00:00.000Z".into(),
-            to: "2026-01-03T00:00:00.000Z".into(),
-            sample: Some((1, "s".into())),
-        };
-        let anchor = Anchor {
-            checkpoint: "note\n".into(),
-            public_key: "k+1+x".into(),
-            witness_keys: vec!["w+2+y".into()],
-        };
-        let proofs = vec![vec![[1u8; 32]]; records.len()];
-        let snapshots = BTreeMap::from([("ab".repeat(32), b"{}\n".to_vec())]);
-        let files = bundle(&records, &proofs, &snapshots, &period, &anchor).unwrap();
-        let get = |p: &str| {
-            String::from_utf8(files.iter().find(|(n, _)| n == p).unwrap().1.clone()).unwrap()
-        };
-        let csv = get("changes.csv");
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines.len(), 3, "{csv}");
-        assert_eq!(
-            lines[1],
-            r#""CHG-2","app0 app1","r2","","","alice","a b","allowed","bk","sync-succeeded","rollback selective-sync","2 3 6""#
+    fn a_change_renders_its_row_evidence_line_and_page() {
+        let change = Change::new(
+            "CHG-2".into(),
+            vec![
+                rec(
+                    2,
+                    "2026-01-02T00:00:00.000Z",
+                    Some("CHG-2"),
+                    &json!({"approvedBy": ["b", "a"],
+                    "initiatedBy": {"username": "alice", "automated": false}, "backup": "bk", "revision": "r2",
+                    "gate": {"guard": null, "exceptions": ["rollback", "selective-sync"]}}),
+                ),
+                rec(
+                    3,
+                    "2026-01-02T01:00:00.000Z",
+                    Some("CHG-2"),
+                    &json!({"event": "guard-decision", "allowed": true, "emergency": null}),
+                ),
+                // A verification report after the sync's record is not the change's outcome.
+                rec(
+                    6,
+                    "2026-02-02T03:00:00.000Z",
+                    Some("CHG-2"),
+                    &json!({"event": "verification"}),
+                ),
+            ],
         );
-        assert!(lines[2].starts_with(r#""no-change-id-seq-4","app0""#));
-        assert!(get("evidence/CHG-2.md").contains("| Approved by | a b |\n"));
-        assert!(get("SHA256SUMS").contains("  records.jsonl\n"));
-        let snapshot = format!("snapshots/{}.json", "ab".repeat(32));
-        assert_eq!(get(&snapshot), "{}\n");
-        assert!(get("SHA256SUMS").contains(&format!("  {snapshot}\n")));
-        assert_eq!(get("sample.txt").lines().count(), 1);
-        assert!(get("VERIFY.md").contains("from=2026-01-02T00:00:00.000Z"));
-        assert_eq!(get("witness.keys"), "w+2+y\n");
-        assert!(get("proofs.txt").starts_with(&format!("1 {}\n2 ", "01".repeat(32))));
+        let page = change.render().unwrap();
+        assert_eq!(
+            page.csv,
+            "\"CHG-2\",\"app0 app1\",\"r2\",\"\",\"\",\"alice\",\"a b\",\"allowed\",\"bk\",\"sync-succeeded\",\"rollback selective-sync\",\"2 3 6\"\n"
+        );
+        assert_eq!(page.month, "2026-01", "the month of the first record");
+        assert!(page.markdown.contains("| Approved by | a b |\n"));
+        assert!(page.markdown.ends_with("|\n\n"), "{}", page.markdown);
+        // The evidence line is the canonical form of {"changeId", "records"}.
+        let parsed: Map<String, Value> = serde_json::from_str(&page.json).unwrap();
+        assert_eq!(
+            format!(
+                "{}\n",
+                String::from_utf8(object_to_canonical(&parsed).unwrap()).unwrap()
+            ),
+            page.json
+        );
+        assert_eq!(parsed["records"].as_array().unwrap().len(), 3);
     }
 
     #[test]
@@ -521,47 +610,92 @@ mod tests {
         ] {
             assert_eq!(neutralise(cell), out, "{cell:?}");
         }
-        let period = Period {
-            from: String::new(),
-            to: "~".into(),
-            sample: None,
-        };
-        let anchor = Anchor {
-            checkpoint: String::new(),
-            public_key: String::new(),
-            witness_keys: Vec::new(),
-        };
-        let records = vec![rec(1, "2026", Some("=cmd|' /C calc'!A0"), &json!({}))];
-        let files = bundle(&records, &[vec![]], &BTreeMap::new(), &period, &anchor).unwrap();
-        let csv = &files.iter().find(|(n, _)| n == "changes.csv").unwrap().1;
-        assert!(String::from_utf8_lossy(csv).contains("\n\"'=cmd|' /C calc'!A0\","));
+        let id = "=cmd|' /C calc'!A0";
+        let change = Change::new(id.into(), vec![rec(1, "2026", Some(id), &json!({}))]);
+        assert!(change
+            .render()
+            .unwrap()
+            .csv
+            .starts_with("\"'=cmd|' /C calc'!A0\","));
     }
 
     #[test]
-    fn hostile_change_ids_are_refused_or_made_safe() {
-        assert_eq!(file_stem("../CHG 1/é"), ".._CHG_1__");
-        let period = Period {
-            from: String::new(),
-            to: "~".into(),
-            sample: None,
-        };
-        let anchor = Anchor {
-            checkpoint: String::new(),
-            public_key: String::new(),
-            witness_keys: Vec::new(),
-        };
-        let bad = vec![rec(1, "2026", Some("a\nb"), &json!({}))];
+    fn hostile_change_ids_and_times_are_refused_or_made_safe() {
+        let change = Change::new(
+            "a\nb".into(),
+            vec![rec(1, "2026", Some("a\nb"), &json!({}))],
+        );
         assert!(matches!(
-            bundle(&bad, &[], &BTreeMap::new(), &period, &anchor),
+            change.render(),
             Err(ExportError::ControlCharacter(_))
         ));
-        let clash = vec![
-            rec(1, "2026", Some("a/b"), &json!({})),
-            rec(2, "2026", Some("a_b"), &json!({})),
-        ];
-        assert!(matches!(
-            bundle(&clash, &[], &BTreeMap::new(), &period, &anchor),
-            Err(ExportError::SameFileName(..))
-        ));
+        for (at, month) in [
+            ("2026-03-01T00:00:00.000Z", "2026-03"),
+            ("../../etc", "other"),
+            ("2026-0/", "other"),
+            ("2026", "other"),
+            ("", "other"),
+            ("２０２６-01", "other"),
+        ] {
+            assert_eq!(month_of(at), month, "{at:?}");
+        }
+        assert_eq!(shell_quoted("it's $(x)"), "'it'\\''s $(x)'");
+        let period = Period {
+            from: "a".into(),
+            to: "b".into(),
+            sample: Some((3, "q'; rm -rf /".into())),
+        };
+        assert!(recipe(&period).contains("\nseed='q'\\''; rm -rf /'\n"));
+    }
+
+    #[test]
+    fn the_index_names_each_month_and_its_files() {
+        let period = Period {
+            from: "2026-01-01T00:00:00.000Z".into(),
+            to: "2026-03-01T00:00:00.000Z".into(),
+            sample: None,
+        };
+        let months = BTreeMap::from([
+            (
+                "2026-02".to_owned(),
+                Month {
+                    changes: 1,
+                    records: 2,
+                    first: "C|3".into(),
+                    last: "C|3".into(),
+                },
+            ),
+            (
+                "2026-01".to_owned(),
+                Month {
+                    changes: 2,
+                    records: 5,
+                    first: "C1".into(),
+                    last: "C2".into(),
+                },
+            ),
+        ]);
+        let page = index_page(&Index {
+            period: &period,
+            size: 40,
+            seqs: (9, 20),
+            changes: 3,
+            months: &months,
+        });
+        assert!(page.starts_with(
+            "# Audit evidence from 2026-01-01T00:00:00.000Z to 2026-03-01T00:00:00.000Z\n\n3 changes; records 9 to 20 of the log, in the tree of 40 records that checkpoint.note signs."
+        ), "{page}");
+        let rows: Vec<&str> = page.lines().filter(|l| l.starts_with("| 2026")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| 2026-01 | 2 | 5 | C1 | C2 | [JSON](evidence/2026-01.jsonl), [pages](evidence/2026-01.md) |",
+                "| 2026-02 | 1 | 2 | C\\|3 | C\\|3 | [JSON](evidence/2026-02.jsonl), [pages](evidence/2026-02.md) |",
+            ]
+        );
+        assert_eq!(
+            sums(&[("b".into(), "2".into()), ("a/x".into(), "1".into())]),
+            "1  a/x\n2  b\n"
+        );
     }
 }

@@ -332,6 +332,25 @@ impl Check {
         reader: impl Read,
         unfinished: bool,
     ) -> Result<(), ProofError> {
+        self.segment_each(name, first_seq, reader, unfinished, |_, _, _| {})
+    }
+
+    /// [`Check::segment_of`], giving each record that continues the chain, where its line starts in
+    /// the segment, and its line (without the newline) to `each`, in order. A record given may still
+    /// be followed by an error (a checkpoint it disagrees with, a broken line after it): what `each`
+    /// makes of the records stands only once the whole verification succeeds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Check::segment`].
+    pub fn segment_each(
+        &mut self,
+        name: &str,
+        first_seq: Option<u64>,
+        reader: impl Read,
+        unfinished: bool,
+        mut each: impl FnMut(&serde_json::Map<String, Value>, u64, &[u8]),
+    ) -> Result<(), ProofError> {
         if let Some(first) = first_seq {
             if first != self.head.seq + 1 {
                 return Err(ProofError::Gap {
@@ -348,7 +367,8 @@ impl Check {
         let base = start.seq;
         let reader = io::BufReader::with_capacity(1 << 16, reader);
         let mut mismatch = None;
-        let scan = line::scan_lines_from(reader, start, base, |record, _, bytes| {
+        let scan = line::scan_lines_from(reader, start, base, |record, offset, bytes| {
+            each(&record, offset, bytes);
             let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
             self.leaf(tree_hash::leaf(bytes));
             for digest in snapshot::named_by(&record) {
@@ -623,7 +643,22 @@ pub fn add_local_checkpoints(check: &mut Check, data_dir: &Path) -> Result<(), P
 ///
 /// See [`Check`]; also no checkpoint at all while the log has records, and a snapshot a record names
 /// that is missing or changed.
-pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofError> {
+pub fn verify_dir(data_dir: &Path, check: Check) -> Result<Report, ProofError> {
+    Ok(verify_dir_each(data_dir, check, |_, _, _, _| {})?.0)
+}
+
+/// [`verify_dir`], giving each record, its segment's index in the listing it read, where its line
+/// starts there and its line to `each`, in order (see [`Check::segment_each`]: they stand only if
+/// this succeeds); gives that listing back with the report, to read the records again by position.
+///
+/// # Errors
+///
+/// As [`verify_dir`].
+pub fn verify_dir_each(
+    data_dir: &Path,
+    mut check: Check,
+    mut each: impl FnMut(usize, &serde_json::Map<String, Value>, u64, &[u8]),
+) -> Result<(Report, Listing), ProofError> {
     add_local_checkpoints(&mut check, data_dir)?;
     let set = tiles::read_dir(data_dir).map_err(|e| ProofError::Io {
         name: data_dir.join(tree::tile::DIR).display().to_string(),
@@ -638,9 +673,13 @@ pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofErro
         let name = seg.path.display().to_string();
         match listing.reader(i, 0).map_err(io_err(&seg.path))? {
             Some((reader, _)) if seg.sealed => {
-                check.segment_of(&name, Some(seg.first_seq), reader, false)?;
+                check.segment_each(&name, Some(seg.first_seq), reader, false, |r, at, l| {
+                    each(i, r, at, l);
+                })?;
             }
-            Some((reader, _)) => check.segment_of(&name, None, reader, live)?,
+            Some((reader, _)) => check.segment_each(&name, None, reader, live, |r, at, l| {
+                each(i, r, at, l);
+            })?,
             None if check.head.seq > 0 => {}
             None => {
                 let e = std::fs::File::open(&seg.path)
@@ -663,54 +702,7 @@ pub fn verify_dir(data_dir: &Path, mut check: Check) -> Result<Report, ProofErro
             reason: e.to_string(),
         })?;
     }
-    Ok(report)
-}
-
-/// Calls `each` with every record of the data directory's log (sealed segments, then `audit.jsonl`), in
-/// order, with its line. For a log [`verify_dir`] has verified: a line that breaks the chain is an
-/// error all the same.
-///
-/// # Errors
-///
-/// A file cannot be read, or a line breaks the chain.
-pub fn for_each_record(
-    data_dir: &Path,
-    mut each: impl FnMut(serde_json::Map<String, Value>, &[u8]),
-) -> Result<Head, ProofError> {
-    let listing = Listing::take(data_dir)?;
-    let live = lock::is_held(data_dir);
-    let mut head = Head::default();
-    for (i, seg) in listing.segments.iter().enumerate() {
-        let path = &seg.path;
-        let Some((reader, _)) = listing.reader(i, 0).map_err(io_err(path))? else {
-            let e = std::fs::File::open(path)
-                .err()
-                .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
-            return Err(io_err(path)(e));
-        };
-        let start = Head {
-            len: 0,
-            ..head.clone()
-        };
-        let base = start.seq;
-        let scan = line::scan_lines_from(reader, start, base, |r, _, l| {
-            each(r, l);
-        })
-        .map_err(io_err(path))?;
-        match scan.bad {
-            Some(bad) if !(live && bad.torn && !seg.sealed) => {
-                return Err(ProofError::Broken {
-                    name: path.display().to_string(),
-                    line: bad.line,
-                    seq: bad.expected_seq,
-                    reason: bad.reason,
-                });
-            }
-            _ => {}
-        }
-        head = scan.head;
-    }
-    Ok(head)
+    Ok((report, listing))
 }
 
 #[cfg(test)]

@@ -2,22 +2,34 @@
 //! --from T --to T --out DIR [--sample N --seed S]`: the auditor's bundle (docs/audit-log.md, "Export
 //! for auditors"). Verifies the log against its checkpoints first, picks the smallest checkpoint of
 //! the tree that covers the period (cosigned by the threshold of the witnesses given, if any), takes the
-//! records of the period with the one before and the one after it, proves each in that checkpoint's
-//! tree, adds the snapshots those records name, and writes the bundle into a new directory (built beside it and renamed into place, so nothing
-//! partial is ever left under `--out`).
+//! records of the period with the one before and the one after it, and writes the bundle into a new
+//! directory (built beside it and renamed into place, so nothing partial is ever left under `--out`).
+//!
+//! In bounded memory whatever the period (issue 28): one pass over the log copies the records into
+//! `records/` as they go by and notes, for each, where it is and which change it belongs to (a few
+//! bytes a record); a second pass renders the changes in the order of their first record, reading each
+//! change's records back by position, one change at a time. Only the first and last record and the
+//! sampled changes' records are proven in the checkpoint's tree: the hash chain links every other
+//! record to them.
 
 use crate::cli::archive::failure;
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use crate::evidence::checkpoint::{self, Checkpoint};
-use crate::evidence::export::{self, Anchor, Period};
+use crate::evidence::export::{self, Anchor, Change, Draw, Index, Month, Period};
 use crate::evidence::note::{self, KeyKind, VerifierKey};
 use crate::evidence::proof::{self, Check, Keys};
 use crate::evidence::snapshot;
+use crate::ledger::line;
+use crate::ledger::segment::Listing;
 use crate::ledger::tree::{self, Hash};
 use clap::Args;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 // clap prints these doc lines as help text, where backticks and <> would show as they are.
@@ -103,9 +115,69 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
             .collect::<Result<_>>()?,
         threshold: usize::from(args.witness_threshold),
     };
-    let report = proof::verify_dir(&args.data_dir, Check::new(keys.clone())).map_err(failure)?;
-    let candidates = anchors(&args.data_dir, &keys)?;
-    let (records, target) = pick(&args.data_dir, &from, &to, report.head.seq)?;
+    let period = Period {
+        from,
+        to,
+        sample: args
+            .sample
+            .map(|n| (n as usize, args.seed.clone().unwrap_or_default())),
+    };
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = args
+        .out
+        .with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let built = build(&args.data_dir, &tmp, &period, &keys).and_then(|done| {
+        std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
+        Ok(done)
+    });
+    let (files, size, anchor) = match built {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    let mut how = format!("bash verify.sh \"{}\"", anchor.public_key);
+    for w in &anchor.witness_keys {
+        let _ = write!(how, " --witness \"{w}\"");
+    }
+    output::print_line(&format!(
+        "ok: {files} files in {}, anchored to the checkpoint of {size} records; verify with: {how} (the \
+         recipe in VERIFY.md; the index is index.md)",
+        args.out.display(),
+    ))?;
+    Ok(Exit::Success)
+}
+
+/// How many changes are rendered between two writes (on all cores, then written in order).
+const BATCH: usize = 256;
+
+/// Writes the bundle into `dir` (a new directory); gives its number of files, the checkpoint's size
+/// and the anchor. The log is verified against its checkpoints in the same pass that copies the
+/// records of the period into `records/` (which stand only once the whole log verified).
+fn build(
+    data_dir: &Path,
+    dir: &Path,
+    period: &Period,
+    keys: &Keys,
+) -> Result<(usize, u64, Anchor)> {
+    let mut out = Out::create(dir)?;
+    let mut scan = Scan::new(period);
+    let (report, listing) = proof::verify_dir_each(
+        data_dir,
+        Check::new(keys.clone()),
+        |i, record, offset, line| {
+            scan.see(i, record, offset, line, &mut out);
+        },
+    )
+    .map_err(failure)?;
+    let scan = scan.finish(&mut out)?;
+    let candidates = anchors(data_dir, keys)?;
+    let target = scan.end.unwrap_or(report.head.seq);
     let Some((size, root, note)) = candidates.into_iter().find(|(s, _, _)| *s >= target) else {
         let what = if keys.witnesses.is_empty() {
             "checkpoint"
@@ -117,49 +189,501 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
              shutdown (and has it cosigned when witnesses are configured); export again after that"
         )));
     };
-    let reader = crate::ledger::tree(&args.data_dir, &report.head).map_err(failure)?;
+    let reader = crate::ledger::tree(data_dir, &report.head).map_err(failure)?;
     let mut view = reader.view();
     let found = tree::proof::root(&mut view, size).map_err(failure)?;
     if found != root {
         return Err(failure(format!(
             "the tree of the first {size} records does not have the root the checkpoint signed: run \
              `sluice audit verify --public-key` on {}",
-            args.data_dir.display()
+            data_dir.display()
         )));
     }
-    let proofs = records
-        .iter()
-        .map(|r| {
-            let seq = crate::ledger::line::seq_of(r);
-            tree::proof::inclusion(&mut view, seq - 1, size).map_err(failure)
-        })
-        .collect::<Result<Vec<Vec<Hash>>>>()?;
-    let period = Period {
-        from,
-        to,
-        sample: args
-            .sample
-            .map(|n| (n as usize, args.seed.clone().unwrap_or_default())),
+    let mut prove = |seq: u64| -> Result<String> {
+        let proof = tree::proof::inclusion(&mut view, seq - 1, size).map_err(failure)?;
+        Ok(export::proof_line(seq, &proof))
     };
+    let count = scan.positions.len() as u64;
+    let (first, last) = (scan.first_seq, scan.first_seq + count.saturating_sub(1));
+    if count > 0 {
+        let mut ends = prove(first)?;
+        if last != first {
+            ends.push_str(&prove(last)?);
+        }
+        out.write("proofs.txt", ends.as_bytes())?;
+    }
+    // The sample, drawn from the change ids.
+    let picked = period.sample.as_ref().map(|(n, seed)| {
+        let mut draw = Draw::new(*n, seed);
+        for id in &scan.ids {
+            draw.offer(id);
+        }
+        draw.picked()
+    });
+    if let Some(picked) = &picked {
+        let text: String = picked.iter().flat_map(|id| [id.as_str(), "\n"]).collect();
+        out.write("sample.txt", text.as_bytes())?;
+        // A sample drawn from no changes is empty: its files are there all the same.
+        out.append("sample/changes.jsonl", b"")?;
+        out.append("sample/proofs.txt", b"")?;
+    }
+    let sampled: HashSet<&str> = picked.iter().flatten().map(String::as_str).collect();
+    // The changes in the order of their first record: a batch rendered on all cores, then written.
+    out.append("changes.csv", export::csv_header().as_bytes())?;
+    let mut months: BTreeMap<String, Month> = BTreeMap::new();
+    let segments = Segments::open(&listing)?;
+    let groups = scan.groups();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    for batch in (0..scan.ids.len()).step_by(BATCH) {
+        let range = batch..(batch + BATCH).min(scan.ids.len());
+        let pages = render(range.clone(), threads, &scan, &groups, &segments)?;
+        for (c, (page, seqs)) in range.zip(pages) {
+            let id = &scan.ids[c];
+            out.append("changes.csv", page.csv.as_bytes())?;
+            out.append(
+                &export::evidence_file(&page.month, "jsonl"),
+                page.json.as_bytes(),
+            )?;
+            out.append(
+                &export::evidence_file(&page.month, "md"),
+                page.markdown.as_bytes(),
+            )?;
+            let m = months.entry(page.month).or_default();
+            m.changes += 1;
+            m.records += seqs.len() as u64;
+            if m.first.is_empty() {
+                m.first = id.to_string();
+            }
+            (**id).clone_into(&mut m.last);
+            if sampled.contains(&**id) {
+                out.append("sample/changes.jsonl", page.json.as_bytes())?;
+                let mut proofs = String::new();
+                for seq in seqs {
+                    proofs.push_str(&prove(seq)?);
+                }
+                out.append("sample/proofs.txt", proofs.as_bytes())?;
+            }
+        }
+    }
+    let index = export::index_page(&Index {
+        period,
+        size,
+        seqs: (first, last),
+        changes: scan.ids.len() as u64,
+        months: &months,
+    });
+    out.write("index.md", index.as_bytes())?;
+    for (digest, seq) in &scan.snapshots {
+        let bytes = snapshot::read(data_dir, digest).map_err(|e| {
+            failure(format!(
+                "record {seq} names a snapshot that cannot be exported: {e}"
+            ))
+        })?;
+        out.write(&format!("{}/{digest}.json", snapshot::DIR), &bytes)?;
+    }
     let anchor = Anchor {
         checkpoint: note,
         public_key: keys.log[0].to_text(),
         witness_keys: keys.witnesses.iter().map(VerifierKey::to_text).collect(),
     };
-    let snapshots = named_snapshots(&args.data_dir, &records)?;
-    let files = export::bundle(&records, &proofs, &snapshots, &period, &anchor).map_err(failure)?;
-    write_bundle(&args.out, &files)?;
-    let mut how = format!("bash verify.sh \"{}\"", anchor.public_key);
-    for w in &anchor.witness_keys {
-        let _ = write!(how, " --witness \"{w}\"");
+    out.write("checkpoint.note", anchor.checkpoint.as_bytes())?;
+    out.write("public.key", format!("{}\n", anchor.public_key).as_bytes())?;
+    if !anchor.witness_keys.is_empty() {
+        let text: String = anchor
+            .witness_keys
+            .iter()
+            .flat_map(|k| [k.as_str(), "\n"])
+            .collect();
+        out.write("witness.keys", text.as_bytes())?;
     }
-    output::print_line(&format!(
-        "ok: {} files in {}, anchored to the checkpoint of {size} records; verify with: {how} (the \
-         recipe in VERIFY.md)",
-        files.len(),
-        args.out.display(),
-    ))?;
-    Ok(Exit::Success)
+    out.write("VERIFY.md", export::recipe(period).as_bytes())?;
+    let files = out.finish()?;
+    Ok((files, size, anchor))
+}
+
+/// Renders the changes of `range` on `threads` threads (each a contiguous part of it): each change's
+/// page and its records' seqs, in order.
+fn render(
+    range: std::ops::Range<usize>,
+    threads: usize,
+    scan: &Scan,
+    groups: &Groups,
+    segments: &Segments,
+) -> Result<Vec<(export::Rendered, Vec<u64>)>> {
+    let part = range.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<Result<Vec<_>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = range
+            .clone()
+            .step_by(part)
+            .map(|start| {
+                let end = (start + part).min(range.end);
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    (start..end)
+                        .map(|c| render_one(c, scan, groups, segments, &mut buf))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(range.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Change `c`: its records read back from the log, parsed, and rendered.
+fn render_one(
+    c: usize,
+    scan: &Scan,
+    groups: &Groups,
+    segments: &Segments,
+    buf: &mut Vec<u8>,
+) -> Result<(export::Rendered, Vec<u64>)> {
+    let members = &groups.members[groups.start[c] as usize..groups.start[c + 1] as usize];
+    let mut records = Vec::with_capacity(members.len());
+    for &i in members {
+        let bytes = segments.line(scan.positions[i as usize], buf)?;
+        let map: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
+            failure(format!(
+                "record {} cannot be read back: {e}",
+                scan.first_seq + u64::from(i)
+            ))
+        })?;
+        records.push((map, bytes.to_vec()));
+    }
+    let change = Change::new(scan.ids[c].to_string(), records);
+    let page = change.render().map_err(failure)?;
+    Ok((page, change.seqs().collect()))
+}
+
+/// What the first pass noted: every exported record's place, and the change of each one in the period.
+struct Scan {
+    from: String,
+    to: String,
+    /// The seq of the first exported record.
+    first_seq: u64,
+    /// Where each exported record is: its segment's index (above [`OFFSET_BITS`]) and its offset there.
+    positions: Vec<u64>,
+    /// The change of each exported record (an index into `ids`), or [`OUTSIDE`].
+    change_of: Vec<u32>,
+    /// The changes, in the order of their first record.
+    ids: Vec<Box<str>>,
+    /// The index of each change id by a 64-bit hash of it (the next slot up on a collision), so
+    /// that each id is held once; dropped once the pass is over.
+    keys: HashMap<u64, u32>,
+    hasher: std::hash::RandomState,
+    /// The seq of the first record received at or after the period's end, if the log has one.
+    end: Option<u64>,
+    /// The snapshots the exported records name, and the first record naming each.
+    snapshots: BTreeMap<String, u64>,
+    /// The record before the ones seen in the period, held until the next one shows whether the
+    /// period starts there: (segment, offset, line).
+    before: Option<(usize, u64, Vec<u8>)>,
+    started: bool,
+    /// The first write that failed (the pass goes on to its end; the export then stops).
+    error: Option<Error>,
+}
+
+/// A record outside the period (the one before it, the one after it).
+const OUTSIDE: u32 = u32::MAX;
+const OFFSET_BITS: u32 = 40;
+
+/// The records of each change, in log order: `members[start[c]..start[c + 1]]` are change `c`'s.
+struct Groups {
+    start: Vec<u32>,
+    members: Vec<u32>,
+}
+
+fn received_at(record: &Map<String, Value>) -> &str {
+    record
+        .get("receivedAt")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+impl Scan {
+    fn new(period: &Period) -> Self {
+        Scan {
+            from: period.from.clone(),
+            to: period.to.clone(),
+            first_seq: 0,
+            positions: Vec::new(),
+            change_of: Vec::new(),
+            ids: Vec::new(),
+            keys: HashMap::new(),
+            hasher: std::hash::RandomState::new(),
+            end: None,
+            snapshots: BTreeMap::new(),
+            before: None,
+            started: false,
+            error: None,
+        }
+    }
+
+    /// The next verified record of the log: from the first one to the first one received at or after
+    /// the period's end, it copies the exported ones into `records/` and notes each one's place and
+    /// change.
+    fn see(
+        &mut self,
+        segment: usize,
+        record: &Map<String, Value>,
+        offset: u64,
+        line: &[u8],
+        out: &mut Out,
+    ) {
+        if self.end.is_some() || self.error.is_some() {
+            return;
+        }
+        let at = received_at(record);
+        if !self.started {
+            if at < self.from.as_str() {
+                let mut kept = self.before.take().map(|(_, _, l)| l).unwrap_or_default();
+                kept.clear();
+                kept.extend_from_slice(line);
+                self.before = Some((segment, offset, kept));
+                return;
+            }
+            self.started = true;
+            self.take_before(out);
+        }
+        if at >= self.to.as_str() {
+            self.end = Some(crate::ledger::line::seq_of(record));
+        }
+        self.take(segment, record, offset, line, out);
+    }
+
+    /// Ends the pass: the record before the period when nothing came after it, the last file closed.
+    fn finish(mut self, out: &mut Out) -> Result<Self> {
+        if !self.started {
+            // Nothing at or after the period's start: the last record shows where the log ended.
+            self.take_before(out);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(last) = self.positions.len().checked_sub(1) {
+            let per = export::RECORDS_PER_FILE;
+            out.close(&export::records_file(
+                self.first_seq + last as u64 / per * per,
+            ))?;
+        }
+        self.keys = HashMap::new();
+        Ok(self)
+    }
+
+    /// Adds the record held before the period (verified already: it parses).
+    fn take_before(&mut self, out: &mut Out) {
+        if let Some((s, o, l)) = self.before.take() {
+            match serde_json::from_slice::<Map<String, Value>>(&l) {
+                Ok(r) => self.take(s, &r, o, &l, out),
+                Err(e) => {
+                    self.error
+                        .get_or_insert(failure(format!("a record cannot be read back: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Adds the next exported record.
+    fn take(
+        &mut self,
+        segment: usize,
+        record: &Map<String, Value>,
+        offset: u64,
+        line: &[u8],
+        out: &mut Out,
+    ) {
+        if let Err(e) = self.add(segment, record, offset, line, out) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn add(
+        &mut self,
+        segment: usize,
+        record: &Map<String, Value>,
+        offset: u64,
+        line: &[u8],
+        out: &mut Out,
+    ) -> Result<()> {
+        let seq = crate::ledger::line::seq_of(record);
+        let i = self.positions.len() as u64;
+        if i == 0 {
+            self.first_seq = seq;
+        }
+        let per = export::RECORDS_PER_FILE;
+        if i > 0 && i.is_multiple_of(per) {
+            out.close(&export::records_file(self.first_seq + i - per))?;
+        }
+        let file = export::records_file(self.first_seq + i / per * per);
+        out.append(&file, line)?;
+        out.append(&file, b"\n")?;
+        self.positions
+            .push(((segment as u64) << OFFSET_BITS) | offset);
+        let at = received_at(record);
+        let change = if at >= self.from.as_str() && at < self.to.as_str() {
+            let key = export::change_key(record.get("changeId"), seq);
+            self.change(&key)?
+        } else {
+            OUTSIDE
+        };
+        self.change_of.push(change);
+        for digest in snapshot::named_by(record) {
+            self.snapshots.entry(digest.to_owned()).or_insert(seq);
+        }
+        Ok(())
+    }
+
+    /// The index of change `key`, a new one when it is not known yet.
+    fn change(&mut self, key: &str) -> Result<u32> {
+        use std::hash::BuildHasher as _;
+        let mut slot = self.hasher.hash_one(key);
+        loop {
+            match self.keys.get(&slot) {
+                Some(&c) if *self.ids[c as usize] == *key => return Ok(c),
+                Some(_) => slot = slot.wrapping_add(1),
+                None => {
+                    let c = u32::try_from(self.ids.len()).map_err(|_| {
+                        failure("more than 4 billion changes in one period".to_owned())
+                    })?;
+                    self.ids.push(key.into());
+                    self.keys.insert(slot, c);
+                    return Ok(c);
+                }
+            }
+        }
+    }
+
+    fn groups(&self) -> Groups {
+        let mut start = vec![0u32; self.ids.len() + 1];
+        for &c in &self.change_of {
+            if c != OUTSIDE {
+                start[c as usize + 1] += 1;
+            }
+        }
+        for c in 0..self.ids.len() {
+            start[c + 1] += start[c];
+        }
+        let mut next = start.clone();
+        let mut members = vec![0u32; start[self.ids.len()] as usize];
+        for (i, &c) in self.change_of.iter().enumerate() {
+            if c != OUTSIDE {
+                members[next[c as usize] as usize] = u32::try_from(i).unwrap_or(u32::MAX);
+                next[c as usize] += 1;
+            }
+        }
+        Groups { start, members }
+    }
+}
+
+/// The segments' files, opened once, to read records back by position (from any thread).
+struct Segments {
+    paths: Vec<PathBuf>,
+    files: Vec<Option<File>>,
+}
+
+impl Segments {
+    fn open(listing: &Listing) -> Result<Self> {
+        let mut files = Vec::with_capacity(listing.segments.len());
+        for (i, seg) in listing.segments.iter().enumerate() {
+            files.push(
+                listing
+                    .file(i)
+                    .map_err(|e| Error::io(&seg.path, e))?
+                    .map(|(f, _)| f),
+            );
+        }
+        Ok(Segments {
+            paths: listing.segments.iter().map(|s| s.path.clone()).collect(),
+            files,
+        })
+    }
+
+    /// The line at `position` (as [`Scan::positions`] holds it), read into `buf`.
+    fn line<'b>(&self, position: u64, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
+        let i = usize::try_from(position >> OFFSET_BITS).unwrap_or(usize::MAX);
+        let offset = position & ((1 << OFFSET_BITS) - 1);
+        let path = || self.paths.get(i).cloned().unwrap_or_default();
+        let Some(Some(file)) = self.files.get(i) else {
+            return Err(Error::io(path(), io::Error::from(io::ErrorKind::NotFound)));
+        };
+        line::line_at(file, offset, buf).map_err(|e| Error::io(path(), e))
+    }
+}
+
+/// The bundle's files as they are written: each one's SHA-256 as its bytes go by, for `SHA256SUMS`.
+struct Out {
+    root: PathBuf,
+    open: HashMap<String, (BufWriter<File>, Sha256)>,
+    done: Vec<(String, String)>,
+}
+
+impl Out {
+    /// A new directory `root` (it must not exist).
+    fn create(root: &Path) -> Result<Self> {
+        std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
+        Ok(Out {
+            root: root.to_path_buf(),
+            open: HashMap::new(),
+            done: Vec::new(),
+        })
+    }
+
+    /// Appends `bytes` to the file `path` (created on the first append).
+    fn append(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        let full = self.root.join(path);
+        if !self.open.contains_key(path) {
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let file = File::create_new(&full).map_err(|e| Error::io(&full, e))?;
+            self.open.insert(
+                path.to_owned(),
+                (BufWriter::with_capacity(1 << 16, file), Sha256::new()),
+            );
+        }
+        if let Some((w, h)) = self.open.get_mut(path) {
+            w.write_all(bytes).map_err(|e| Error::io(&full, e))?;
+            h.update(bytes);
+        }
+        Ok(())
+    }
+
+    /// Ends the file `path`: written out, its digest kept.
+    fn close(&mut self, path: &str) -> Result<()> {
+        if let Some((mut w, h)) = self.open.remove(path) {
+            w.flush().map_err(|e| Error::io(self.root.join(path), e))?;
+            self.done.push((path.to_owned(), hex::encode(h.finalize())));
+        }
+        Ok(())
+    }
+
+    /// Writes the whole file `path`.
+    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.append(path, bytes)?;
+        self.close(path)
+    }
+
+    /// Ends every file and writes `SHA256SUMS`; gives the number of files.
+    fn finish(mut self) -> Result<usize> {
+        let open: Vec<String> = self.open.keys().cloned().collect();
+        for path in open {
+            self.close(&path)?;
+        }
+        let sums = export::sums(&self.done);
+        let path = self.root.join("SHA256SUMS");
+        std::fs::write(&path, sums).map_err(|e| Error::io(&path, e))?;
+        Ok(self.done.len() + 1)
+    }
 }
 
 /// The checkpoints of the tree a bundle can be anchored to, smallest first: (size, root, note). With
@@ -201,95 +725,4 @@ fn anchors(data_dir: &Path, keys: &Keys) -> Result<Vec<(u64, Hash, String)>> {
         .filter(|(_, (_, _, w))| *w >= need)
         .map(|(size, (root, text, _))| (size, root, text))
         .collect())
-}
-
-/// The records from the one before the period (or the first) to the first one received at or after
-/// its end (or the last), and that last one's seq: what the checkpoint must cover.
-fn pick(
-    data_dir: &Path,
-    from: &str,
-    to: &str,
-    last_seq: u64,
-) -> Result<(Vec<Map<String, Value>>, u64)> {
-    let mut before: Option<Map<String, Value>> = None;
-    let mut out = Vec::new();
-    let mut started = false;
-    let mut end: Option<u64> = None;
-    let at = |r: &Map<String, Value>| {
-        r.get("receivedAt")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    proof::for_each_record(data_dir, |r, _| {
-        if end.is_some() {
-            return;
-        }
-        let seq = crate::ledger::line::seq_of(&r);
-        let received = at(&r);
-        if !started && received.as_str() >= from {
-            started = true;
-            out.extend(before.take());
-        }
-        if received.as_str() >= to {
-            end = Some(seq);
-        }
-        if started {
-            out.push(r);
-        } else {
-            before = Some(r);
-        }
-    })
-    .map_err(failure)?;
-    if !started {
-        // Nothing at or after the period's start: the last record shows where the log ended.
-        out.extend(before);
-    }
-    Ok((out, end.unwrap_or(last_seq)))
-}
-
-/// The snapshots `records` name, (digest, bytes), each read back with its digest checked
-/// (`verify_dir` checked them already; this read is the bytes exported).
-fn named_snapshots(
-    data_dir: &Path,
-    records: &[Map<String, Value>],
-) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
-    let mut out = std::collections::BTreeMap::new();
-    for r in records {
-        for digest in snapshot::named_by(r) {
-            if !out.contains_key(digest) {
-                let bytes = snapshot::read(data_dir, digest).map_err(|e| {
-                    failure(format!(
-                        "record {} names a snapshot that cannot be exported: {e}",
-                        crate::ledger::line::seq_of(r)
-                    ))
-                })?;
-                out.insert(digest.to_owned(), bytes);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Writes the files into a new directory beside `out`, then renames it to `out`.
-fn write_bundle(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        for (path, bytes) in files {
-            let p = tmp.join(path);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&p, bytes)?;
-        }
-        std::fs::rename(&tmp, out)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_dir_all(&tmp);
-        Error::io(out, e)
-    })
 }
