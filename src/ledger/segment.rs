@@ -241,6 +241,30 @@ pub struct Walked {
     pub torn: Option<BadLine>,
 }
 
+/// A segment that holds records (sealed, or the active one when not empty) must begin with the seq
+/// after the previous segment's last: a higher one means records are missing, a lower one that the
+/// segments are out of order.
+pub(crate) fn starts_at(seg: &Segment, len: u64, expected: u64) -> Result<(), LedgerError> {
+    if !(seg.sealed || len > 0) || seg.first_seq == expected {
+        return Ok(());
+    }
+    let problem = if seg.first_seq > expected {
+        SegmentProblem::Missing {
+            expected,
+            found: seg.first_seq,
+        }
+    } else {
+        SegmentProblem::Order {
+            expected,
+            found: seg.first_seq,
+        }
+    };
+    Err(LedgerError::Segment {
+        path: seg.path.clone(),
+        problem,
+    })
+}
+
 /// Verifies the chain across the segments of `listing`, from the start or from `resume`, giving each
 /// valid record, its position and its line number (1-based, in its file) to `on_record`. Only the last
 /// line of the active segment may be torn (or still being written, when the log is read while a sink
@@ -299,22 +323,8 @@ pub fn walk_lines(
             }
             Err(e) => return Err(io_at(&seg.path)(e)),
         };
-        if !resuming && (seg.sealed || len > 0) && seg.first_seq != expected {
-            let problem = if seg.first_seq > expected {
-                SegmentProblem::Missing {
-                    expected,
-                    found: seg.first_seq,
-                }
-            } else {
-                SegmentProblem::Order {
-                    expected,
-                    found: seg.first_seq,
-                }
-            };
-            return Err(LedgerError::Segment {
-                path: seg.path.clone(),
-                problem,
-            });
+        if !resuming {
+            starts_at(seg, len, expected)?;
         }
         let start_head = if resuming {
             head.clone()

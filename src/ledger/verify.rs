@@ -95,23 +95,7 @@ pub fn verify_with(data_dir: &Path, chunk: u64) -> Result<Head, LedgerError> {
             continue;
         };
         let expected = head.seq + 1;
-        if (seg.sealed || len > 0) && seg.first_seq != expected {
-            let problem = if seg.first_seq > expected {
-                SegmentProblem::Missing {
-                    expected,
-                    found: seg.first_seq,
-                }
-            } else {
-                SegmentProblem::Order {
-                    expected,
-                    found: seg.first_seq,
-                }
-            };
-            return Err(LedgerError::Segment {
-                path: seg.path.clone(),
-                problem,
-            });
-        }
+        super::segment::starts_at(seg, len, expected)?;
         let (seg_head, bad) = join_segment(&listing, i, len, &head, &mut results, chunk)?;
         if seg.sealed && seg_head.seq == head.seq && bad.is_none() {
             return Err(LedgerError::Segment {
