@@ -41,6 +41,11 @@ impl Queue {
         self.to = Some(to);
     }
 
+    /// Whether an owner runs the chores (else they run here, at once).
+    pub(crate) fn owned(&self) -> bool {
+        self.to.is_some()
+    }
+
     /// Gives `job` to the owner, or runs it here when there is none.
     pub(crate) fn run(&self, job: Job) {
         match &self.to {

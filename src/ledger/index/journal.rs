@@ -3,7 +3,7 @@
 //! `DATA_DIR/index/keys`, the first 128 bits of the SHA-256 of each record's idempotency key in seq
 //! order (apart, so that a reader streams only what queries need), and `DATA_DIR/index/marker.json`,
 //! the verified prefix: the seq, hash and place of the last record verified, the sealed segments'
-//! lengths, and both files' lengths and SHA-256 at that point. Encodes and decodes entries (whole, or streamed by [`Decoder`]), checks a
+//! lengths, and both files' lengths and XXH3-128 checksums at that point. Encodes and decodes entries (whole, or streamed by [`Decoder`]), checks a
 //! marker against the log, and writes or removes the marker. Both files are derived from the log and
 //! never trusted for integrity: a mismatch means verifying the whole log again.
 //!
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use xxhash_rust::xxh3::Xxh3Default;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -33,9 +34,10 @@ pub const MARKER_FILE: &str = "marker.json";
 
 /// The version of the journal and the marker. 2: records carry their tags (version 1 had none: a
 /// guard decision naming an emergency change could not be found by that change), and the keys are
-/// in their own file.
-pub(super) const VERSION: u32 = 2;
-pub(super) const MAGIC: &[u8] = b"sluice-index 2\n";
+/// in their own file. 3: the files' checksums are XXH3-128, not SHA-256 (a command reading through
+/// the index spent most of its time hashing the journal).
+pub(super) const VERSION: u32 = 3;
+pub(super) const MAGIC: &[u8] = b"sluice-index 3\n";
 pub(super) const TAG_APP: u8 = b'A';
 pub(super) const TAG_CHANGE: u8 = b'C';
 pub(super) const TAG_TAG: u8 = b'T';
@@ -64,15 +66,27 @@ pub(super) struct Marker {
     pub(super) end: u64,
     /// The sealed segments before and including it: first seq and length in bytes.
     pub(super) sealed: Vec<(u64, u64)>,
-    /// The journal's length when the marker was written, and the SHA-256 of those bytes.
+    /// The journal's length when the marker was written, and the [`Checksum`] of those bytes.
     pub(super) journal_bytes: u64,
-    pub(super) journal_sha256: String,
+    pub(super) journal_xxh3: String,
     /// The same of the keys file.
     pub(super) keys_bytes: u64,
-    pub(super) keys_sha256: String,
+    pub(super) keys_xxh3: String,
+    /// Where the postings stop, and the checksum of the journal's bytes after that point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) postings: Option<Marked>,
     /// The owner's state derived from the records up to `seq` (`ledger::Fold`), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) fold: Option<SavedFold>,
+}
+
+/// The postings' point as the marker holds it, with the checksum of the journal after it (from the
+/// point's `journalBytes` to the marker's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Marked {
+    pub(super) point: super::postings::Point,
+    pub(super) tail_xxh3: String,
 }
 
 /// A [`crate::ledger::Fold`]'s state as the marker holds it.
@@ -81,6 +95,24 @@ pub(super) struct Marker {
 pub(super) struct SavedFold {
     pub(super) kind: String,
     pub(super) state: Value,
+}
+
+/// The checksum of the journal's and the keys' bytes: XXH3-128, in hex. Not a cryptographic digest,
+/// and it need not be one: the index is derived from the log and never trusted for integrity (whoever
+/// can change the journal can change the marker beside it); the checksum finds a file damaged, cut,
+/// or left by another run, at the speed of memory (SHA-256 was most of a command's time).
+#[derive(Clone, Default)]
+pub(super) struct Checksum(Xxh3Default);
+
+impl Checksum {
+    pub(super) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The checksum of everything given so far.
+    pub(super) fn hex(&self) -> String {
+        format!("{:032x}", self.0.digest128())
+    }
 }
 
 /// The first 128 bits of the SHA-256 of an idempotency key, as the journal and the key map hold it.
@@ -135,8 +167,9 @@ pub(super) fn push_record(out: &mut Vec<u8>, offset: u64, (app, change): (u32, u
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Item<'b> {
     /// A name: of an app ([`TAG_APP`]), a change id ([`TAG_CHANGE`]) or a tag ([`TAG_TAG`]), which gets
-    /// the next id of its kind.
-    Name(u8, &'b str),
+    /// the next id of its kind. Its bytes as they are (UTF-8 when the writer wrote them): a reader
+    /// that only compares names need not check that; [`name_str`] does.
+    Name(u8, &'b [u8]),
     Record(RecordEntry<'b>),
 }
 
@@ -160,6 +193,7 @@ impl Decoder {
     /// # Errors
     ///
     /// The entry is damaged (says how).
+    #[inline]
     pub(super) fn next<'b>(
         &mut self,
         bytes: &'b [u8],
@@ -181,7 +215,6 @@ impl Decoder {
                 let Some(name) = bytes.get(5..5 + len) else {
                     return Ok(None);
                 };
-                let name = std::str::from_utf8(name).map_err(|_| bad("a name is not UTF-8"))?;
                 let kind = match tag {
                     TAG_APP => 0,
                     TAG_CHANGE => 1,
@@ -211,7 +244,7 @@ impl Decoder {
                 };
                 if entry.app >= self.counts[0]
                     || (entry.change != NO_CHANGE && entry.change >= self.counts[1])
-                    || entry.tags().any(|t| t >= self.counts[2])
+                    || (n > 0 && entry.tags().any(|t| t >= self.counts[2]))
                 {
                     return Err(bad("an unknown name"));
                 }
@@ -221,6 +254,15 @@ impl Decoder {
             _ => Err(bad("unknown entry")),
         }
     }
+}
+
+/// A name entry's bytes as text.
+///
+/// # Errors
+///
+/// They are not UTF-8 (the journal is damaged).
+pub(super) fn name_str(name: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(name).map_err(|_| bad("a name is not UTF-8"))
 }
 
 /// The records of a journal as plain vectors (seq `i + 1` at index `i`), and the names it gave ids.
@@ -264,6 +306,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
         rest = &rest[len..];
         match item {
             Item::Name(kind, name) => {
+                let name = name_str(name)?;
                 let (ids, count) = match kind {
                     TAG_APP => (&mut out.app_ids, decoder.counts[0]),
                     TAG_CHANGE => (&mut out.change_ids, decoder.counts[1]),
@@ -381,18 +424,20 @@ pub(super) fn check_marked_record(m: &Marker, path: &Path) -> Result<(), String>
     }
 }
 
-/// The first `len` bytes of the file at `path` (the journal or the keys), when their SHA-256 is
-/// `sha256`.
-pub(super) fn read_prefix(path: &Path, len: u64, sha256: &str) -> Result<Vec<u8>, String> {
+/// The first `len` bytes of the file at `path` (the journal or the keys), when their [`Checksum`] is
+/// `sum`; with the checksum's state, to go on with what is appended.
+pub(super) fn read_prefix(path: &Path, len: u64, sum: &str) -> Result<(Vec<u8>, Checksum), String> {
     let file = File::open(path).map_err(|e| format!("no {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.len() as u64 != len || hex::encode(Sha256::digest(&bytes)) != sha256 {
+    let mut checksum = Checksum::default();
+    checksum.update(&bytes);
+    if bytes.len() as u64 != len || checksum.hex() != sum {
         return Err(format!("{} is not the one the marker knew", path.display()));
     }
-    Ok(bytes)
+    Ok((bytes, checksum))
 }
 
 /// Writing or removing the marker.

@@ -5,7 +5,7 @@
 //! - Opening checks the marker against the log, as the sink's quick start does. It then verifies the
 //!   records after the marker, keeping how each is filed.
 //! - A query streams the journal up to the marked length in pieces of [`PIECE`] bytes. It checks the
-//!   journal's SHA-256 against the marker and keeps only the seqs and offsets of the records it wants
+//!   journal's checksum against the marker and keeps only the seqs and offsets of the records it wants
 //!   (at most the newest `n` of them, when asked). Nothing else of the journal stays in memory: not the
 //!   offsets of other records, not the names, not the idempotency keys.
 //! - Every record it answers with is read where the index says it is, and checked to be that seq and
@@ -13,9 +13,10 @@
 //!   the log instead.
 
 use super::journal::{
-    self, Decoder, Item, Marker, RecordEntry, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE, TAG_APP,
-    TAG_CHANGE,
+    self, Checksum, Decoder, Item, Marker, RecordEntry, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE, TAG_APP,
+    TAG_CHANGE, TAG_TAG,
 };
+use super::postings::{Postings, NONE};
 use super::query::Fetcher;
 use super::Found;
 use crate::ledger::error::LedgerError;
@@ -23,13 +24,13 @@ use crate::ledger::line::Head;
 use crate::ledger::lock;
 use crate::ledger::schema::{Filing, Schema};
 use crate::ledger::segment::{self, Listing, Resume};
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
-use std::hash::{Hash, Hasher};
-use std::io::Read;
+use std::hash::Hasher;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// How much of the journal is read at a time.
 const PIECE: usize = 1 << 20;
@@ -85,8 +86,11 @@ impl Filed {
 
 /// The index of a data directory, opened to read only.
 pub struct Lookup {
+    dir: PathBuf,
     journal: PathBuf,
     marker: Marker,
+    /// The postings the marker names, once opened (or why they cannot be used).
+    postings: OnceLock<Result<Arc<Postings>, String>>,
     listing: Listing,
     /// The records after the marker.
     pub(super) after: Vec<Filed>,
@@ -97,20 +101,34 @@ pub struct Lookup {
 pub struct Answer {
     /// For each want, its records, oldest first.
     pub found: Vec<Vec<Found>>,
-    /// The hashes of every tag the index knows.
+    /// The hashes of every tag the journal named in what was read of it (all of it, or the part
+    /// after the postings' point).
     tags: HashSet<u64>,
+    /// The postings, when they answered: the tags up to their point are found there.
+    postings: Option<Arc<Postings>>,
 }
 
 impl Answer {
+    /// Whether the postings answered (not the whole journal).
+    #[cfg(test)]
+    pub(super) fn used_postings(&self) -> bool {
+        self.postings.is_some()
+    }
+
     /// Whether some record may be filed under `tag` (`false`: none is).
     pub fn may_have_tag(&self, tag: &str) -> bool {
         self.tags.contains(&tag_hash(tag))
+            || self
+                .postings
+                .as_ref()
+                .is_some_and(|p| !matches!(p.find(TAG_TAG, tag), Ok(None)))
     }
 }
 
-fn tag_hash(tag: &str) -> u64 {
+/// A tag's name hashed (its bytes, as the journal holds them).
+fn tag_hash(tag: impl AsRef<[u8]>) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
-    tag.hash(&mut h);
+    h.write(tag.as_ref());
     h.finish()
 }
 
@@ -149,13 +167,13 @@ impl Resolved {
         }
     }
 
-    fn name(&mut self, want: &Want, kind: u8, name: &str, id: u32) {
+    fn name(&mut self, want: &Want, kind: u8, name: &[u8], id: u32) {
         let (asked, slot) = match kind {
             TAG_APP => (&want.app, &mut self.app),
             TAG_CHANGE => (&want.change, &mut self.change),
             _ => (&want.tag, &mut self.tag),
         };
-        if asked.as_deref() == Some(name) {
+        if asked.as_ref().is_some_and(|a| a.as_bytes() == name) {
             *slot = Name::Id(id);
         }
     }
@@ -246,7 +264,9 @@ impl Lookup {
         }
         Ok(Some(Lookup {
             journal: dir.join(JOURNAL_FILE),
+            dir,
             marker,
+            postings: OnceLock::new(),
             listing,
             after,
             schema,
@@ -257,8 +277,20 @@ impl Lookup {
     /// checked to be that record and filed as asked. One pass over the journal answers them all.
     /// `None` when the index is found not to match the log or its marker (read the log instead).
     pub fn find(&self, wants: &[Want]) -> Option<Answer> {
-        let (mut hits, mut tags) = match self.pass(wants) {
-            Ok(found) => found,
+        let through = match self.through_postings(wants) {
+            Some(Ok((decoded, postings))) => Some((decoded, postings)),
+            Some(Err(why)) => {
+                tracing::debug!(reason = %why, "the index postings cannot be used; reading the journal");
+                None
+            }
+            None => None,
+        };
+        let (decoded, postings) = match through {
+            Some((decoded, postings)) => (Ok(decoded), Some(postings)),
+            None => (self.pass(wants), None),
+        };
+        let (mut hits, mut tags) = match decoded {
+            Ok(d) => (d.hits, d.tags),
             Err(why) => {
                 tracing::debug!(reason = %why, "the index journal cannot be used");
                 return None;
@@ -266,7 +298,7 @@ impl Lookup {
         };
         for f in &self.after {
             let filing = f.filing();
-            tags.extend(filing.tags.iter().map(|t| tag_hash(t)));
+            tags.extend(filing.tags.iter().map(|t| tag_hash(t.as_bytes())));
             for (want, hits) in wants.iter().zip(hits.iter_mut()) {
                 if want.matches(&filing) {
                     push(hits, want.newest, f.seq, f.offset);
@@ -295,56 +327,163 @@ impl Lookup {
             }
             found.push(records);
         }
-        Some(Answer { found, tags })
+        Some(Answer {
+            found,
+            tags,
+            postings,
+        })
     }
 
     /// Streams the journal up to the marked length: the seqs and offsets each want asks for, and the
-    /// hashes of every tag's name; checks the marked length, SHA-256 and record count. The digest is
-    /// computed beside the decoding (on another core when there is one): each reads the file.
-    #[allow(clippy::type_complexity)]
-    fn pass(&self, wants: &[Want]) -> Result<(Vec<VecDeque<(u64, u64)>>, HashSet<u64>), String> {
-        enum Job {
-            Digest,
-            Decode,
-        }
-        enum Done {
-            Digest(Result<String, String>),
-            Decode(Result<Decoded, String>),
-        }
+    /// hashes of every tag's name; checks the marked length, checksum and record count, in the same
+    /// pass (the checksum costs less than reading the file twice would).
+    fn pass(&self, wants: &[Want]) -> Result<Decoded, String> {
         let m = &self.marker;
-        let done = crate::parallel::map_each(&[Job::Digest, Job::Decode], |job| match job {
-            Job::Digest => Done::Digest(digest_of(&self.journal, m.journal_bytes)),
-            Job::Decode => Done::Decode(decode(&self.journal, m.journal_bytes, wants)),
-        });
-        let (mut digest, mut decoded) = (None, None);
-        for d in done {
-            match d {
-                Done::Digest(r) => digest = Some(r?),
-                Done::Decode(r) => decoded = Some(r?),
-            }
-        }
-        let (Some(digest), Some(decoded)) = (digest, decoded) else {
-            return Err("the index journal was not read".into());
-        };
-        if digest != m.journal_sha256 {
+        let decoded = decode(
+            &self.journal,
+            (0, m.journal_bytes),
+            Decoder::default(),
+            wants,
+            wants.iter().map(Resolved::of).collect(),
+            wants.iter().map(|_| VecDeque::new()).collect(),
+            HashSet::new(),
+        )?;
+        if decoded.checksum != m.journal_xxh3 {
             return Err("the index journal is not the one the marker knew".into());
         }
-        if decoded.seq != m.seq {
-            return Err(format!(
+        self.check_count(&decoded)?;
+        Ok(decoded)
+    }
+
+    fn check_count(&self, decoded: &Decoded) -> Result<(), String> {
+        if decoded.seq == self.marker.seq {
+            Ok(())
+        } else {
+            Err(format!(
                 "the journal indexes {} records, the marker {}",
-                decoded.seq, m.seq
-            ));
+                decoded.seq, self.marker.seq
+            ))
         }
-        Ok((decoded.hits, decoded.tags))
+    }
+
+    /// The postings the marker names, opened once.
+    fn postings(&self) -> Option<Result<Arc<Postings>, String>> {
+        let marked = self.marker.postings.as_ref()?;
+        Some(
+            self.postings
+                .get_or_init(|| Postings::open(&self.dir, &marked.point).map(Arc::new))
+                .clone(),
+        )
+    }
+
+    /// What [`Lookup::pass`] finds, through the postings and the journal after their point. `None`
+    /// when there are none, or a want names nothing (every record: the journal has them in order).
+    fn through_postings(&self, wants: &[Want]) -> Option<Result<(Decoded, Arc<Postings>), String>> {
+        if wants
+            .iter()
+            .any(|w| w.app.is_none() && w.change.is_none() && w.tag.is_none())
+        {
+            return None;
+        }
+        let postings = match self.postings()? {
+            Ok(p) => p,
+            Err(why) => return Some(Err(why)),
+        };
+        Some(self.postings_pass(wants, &postings).map(|d| (d, postings)))
+    }
+
+    fn postings_pass(&self, wants: &[Want], postings: &Postings) -> Result<Decoded, String> {
+        let (m, marked) = match &self.marker.postings {
+            Some(marked) => (&self.marker, marked),
+            None => return Err("no postings".into()),
+        };
+        let mut resolved: Vec<Resolved> = wants.iter().map(Resolved::of).collect();
+        let mut hits: Vec<VecDeque<(u64, u64)>> = wants.iter().map(|_| VecDeque::new()).collect();
+        for ((want, r), hits) in wants.iter().zip(&mut resolved).zip(&mut hits) {
+            let mut lists = Vec::new();
+            let asked = [
+                (TAG_APP, &want.app, &mut r.app),
+                (TAG_CHANGE, &want.change, &mut r.change),
+                (TAG_TAG, &want.tag, &mut r.tag),
+            ];
+            for (kind, name, slot) in asked {
+                let Some(name) = name else { continue };
+                let found = postings.find(kind, name)?;
+                if let Some(p) = &found {
+                    *slot = Name::Id(p.id);
+                }
+                let mut list = found.map(|p| p.records).unwrap_or_default();
+                if kind == TAG_CHANGE && name.is_empty() {
+                    // No change id: those filed under none, with any filed under the empty one.
+                    let none = postings.find(NONE, "")?.map(|p| p.records);
+                    list = union(list, none.unwrap_or_default());
+                }
+                lists.push(list);
+            }
+            for (seq, offset) in intersection(lists) {
+                push(hits, want.newest, seq, offset);
+            }
+        }
+        let point = &marked.point;
+        let decoded = decode(
+            &self.journal,
+            (point.journal_bytes, m.journal_bytes),
+            Decoder {
+                counts: point.counts,
+                seq: point.seq,
+            },
+            wants,
+            resolved,
+            hits,
+            HashSet::new(),
+        )?;
+        if decoded.checksum != marked.tail_xxh3 {
+            return Err("the index journal is not the one the marker knew".into());
+        }
+        self.check_count(&decoded)?;
+        Ok(decoded)
     }
 }
 
+/// The records in both of two lists (each by seq).
+fn both(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The records in every one of `lists` (each by seq; at least one list).
+fn intersection(lists: Vec<Vec<(u64, u64)>>) -> Vec<(u64, u64)> {
+    let mut lists = lists.into_iter();
+    let first = lists.next().unwrap_or_default();
+    lists.fold(first, |acc, l| both(&acc, &l))
+}
+
+/// The records in either of two lists (each by seq), by seq.
+fn union(mut a: Vec<(u64, u64)>, b: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    a.extend(b);
+    a.sort_unstable();
+    a.dedup();
+    a
+}
+
 /// What one pass over the journal found: for each want, its seqs and offsets; the hashes of the tags'
-/// names; the last seq.
+/// names; the last seq; the checksum of the bytes read.
 struct Decoded {
     hits: Vec<VecDeque<(u64, u64)>>,
     tags: HashSet<u64>,
     seq: u64,
+    checksum: String,
 }
 
 /// Opens the journal and gives its first `len` bytes (no more: the writer may be appending).
@@ -353,44 +492,38 @@ fn journal_prefix(path: &Path, len: u64) -> Result<std::io::Take<File>, String> 
     Ok(file.take(len))
 }
 
-/// The SHA-256 (hex) of the first `len` bytes of the journal, which must have that many.
-fn digest_of(path: &Path, len: u64) -> Result<String, String> {
-    let mut file = journal_prefix(path, len)?;
-    let mut digest = Sha256::new();
-    let mut buf = vec![0u8; PIECE];
+/// Decodes the journal's bytes from `from` to `to`, in pieces, with `decoder` as it stands at `from`
+/// (the start of the journal, past its header, or the postings' point), adding what `wants` ask for
+/// to `hits` (their names' ids, when already known, in `resolved`) and the hashes of the tags named
+/// there to `tags`. Checksums each piece as it is read.
+#[allow(clippy::too_many_arguments)]
+fn decode(
+    path: &Path,
+    (from, to): (u64, u64),
+    mut decoder: Decoder,
+    wants: &[Want],
+    mut resolved: Vec<Resolved>,
+    mut hits: Vec<VecDeque<(u64, u64)>>,
+    mut tags: HashSet<u64>,
+) -> Result<Decoded, String> {
+    let mut file = journal_prefix(path, to)?;
+    file.get_mut()
+        .seek(std::io::SeekFrom::Start(from))
+        .map_err(|e| format!("cannot read the index journal: {e}"))?;
+    file.set_limit(to.saturating_sub(from));
+    let mut checksum = Checksum::default();
     let mut read = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read the index journal: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        digest.update(&buf[..n]);
-        read += n as u64;
-    }
-    if read != len {
-        return Err("the index journal is shorter than the marker says".into());
-    }
-    Ok(hex::encode(digest.finalize()))
-}
-
-/// Decodes the first `len` bytes of the journal, in pieces, keeping what `wants` ask for.
-fn decode(path: &Path, len: u64, wants: &[Want]) -> Result<Decoded, String> {
-    let mut file = journal_prefix(path, len)?;
-    let mut resolved: Vec<Resolved> = wants.iter().map(Resolved::of).collect();
-    let mut hits: Vec<VecDeque<(u64, u64)>> = wants.iter().map(|_| VecDeque::new()).collect();
-    let mut tags = HashSet::new();
-    let mut decoder = Decoder::default();
     let mut pending: Vec<u8> = Vec::with_capacity(2 * PIECE);
-    let mut header = false;
+    let mut header = from > 0;
     loop {
         let had = pending.len();
-        pending.resize(had + PIECE, 0);
-        let n = file
-            .read(&mut pending[had..])
+        // Appended without zeroing the space first; at most a piece at a time.
+        let n = (&mut file)
+            .take(PIECE as u64)
+            .read_to_end(&mut pending)
             .map_err(|e| format!("cannot read the index journal: {e}"))?;
-        pending.truncate(had + n);
+        checksum.update(&pending[had..]);
+        read += n as u64;
         let mut rest: &[u8] = &pending;
         if !header {
             if rest.len() < MAGIC.len() && n > 0 {
@@ -432,6 +565,9 @@ fn decode(path: &Path, len: u64, wants: &[Want]) -> Result<Decoded, String> {
             break;
         }
     }
+    if read != to - from {
+        return Err("the index journal is shorter than the marker says".into());
+    }
     if !pending.is_empty() {
         return Err("the index journal is damaged (cut short)".into());
     }
@@ -439,5 +575,6 @@ fn decode(path: &Path, len: u64, wants: &[Want]) -> Result<Decoded, String> {
         hits,
         tags,
         seq: decoder.seq,
+        checksum: checksum.hex(),
     })
 }

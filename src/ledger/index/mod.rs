@@ -28,6 +28,7 @@
 
 mod journal;
 mod lookup;
+mod postings;
 mod query;
 mod snapshot;
 mod writer;

@@ -8,8 +8,13 @@ use crate::ledger::line::seq_of;
 use crate::ledger::log::{Ledger, Outcome, Rolling};
 use crate::ledger::testing::{self, Draft, SCHEMA};
 use crate::ledger::LedgerError;
-use sha2::{Digest, Sha256};
 use std::path::Path;
+
+/// The journal's checksum as the marker holds it, computed here in one call (the writer and the
+/// lookup compute it piece by piece).
+fn xxh3_hex(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
 
 /// Record `i`, of app `app{i % 3}` and change `CHG-{i % 5}` (none when 4).
 fn draft(i: u64) -> Draft {
@@ -190,14 +195,14 @@ fn a_marker_the_log_no_longer_matches_means_verifying_everything() {
         (
             "another journal",
             Marker {
-                journal_sha256: "0".repeat(64),
+                journal_xxh3: "0".repeat(32),
                 ..marker.clone()
             },
         ),
         (
             "other keys",
             Marker {
-                keys_sha256: "0".repeat(64),
+                keys_xxh3: "0".repeat(32),
                 ..marker.clone()
             },
         ),
@@ -277,7 +282,7 @@ fn a_deleted_or_damaged_index_is_rebuilt_and_queries_stay_right() {
         }
     }
     std::fs::write(&journal, &bytes).unwrap();
-    marker.journal_sha256 = hex::encode(Sha256::digest(&bytes));
+    marker.journal_xxh3 = xxh3_hex(&bytes);
     std::fs::write(&marker_path, serde_json::to_vec(&marker).unwrap()).unwrap();
     let log = open(dir.path(), 4);
     assert_eq!(
@@ -529,36 +534,41 @@ fn an_index_of_the_previous_version_or_that_does_not_match_is_never_read() {
     let (marker_path, journal) = (index.join(MARKER_FILE), index.join(JOURNAL_FILE));
     let marker: Marker = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
     let bytes = std::fs::read(&journal).unwrap();
-    assert!(bytes.starts_with(b"sluice-index 2\n"));
-    // A marker of version 1 (its journal had no tags): not read by a command, rebuilt by a start.
-    let v1 = Marker {
-        version: 1,
-        ..marker.clone()
-    };
-    std::fs::write(&marker_path, serde_json::to_vec(&v1).unwrap()).unwrap();
-    assert!(Lookup::open(dir.path(), SCHEMA).unwrap().is_none());
-    let log = open(dir.path(), 2);
-    assert_eq!(log.verified_after(), 0, "verified again");
-    drop(log);
+    assert!(bytes.starts_with(b"sluice-index 3\n"));
+    // A marker of version 1 (its journal had no tags) or 2 (SHA-256 checksums): not read by a
+    // command, rebuilt by a start.
+    for version in [1, 2] {
+        let old = Marker {
+            version,
+            ..marker.clone()
+        };
+        std::fs::write(&marker_path, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(Lookup::open(dir.path(), SCHEMA).unwrap().is_none());
+        let log = open(dir.path(), 2);
+        assert_eq!(log.verified_after(), 0, "verified again");
+        drop(log);
+    }
     let rebuilt: Marker = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
-    assert_eq!(rebuilt.version, 2);
+    assert_eq!(rebuilt.version, 3);
     assert_eq!(
         std::fs::read(&journal).unwrap(),
         bytes,
         "the same journal again"
     );
-    // A journal of version 1 under a marker that agrees with it: never decoded as version 2.
-    let mut old = b"sluice-index 1\n".to_vec();
-    old.extend_from_slice(&bytes[MAGIC.len()..]);
-    let forged = Marker {
-        journal_bytes: old.len() as u64,
-        journal_sha256: hex::encode(Sha256::digest(&old)),
-        ..rebuilt.clone()
-    };
-    std::fs::write(&journal, &old).unwrap();
-    std::fs::write(&marker_path, serde_json::to_vec(&forged).unwrap()).unwrap();
-    assert_eq!(looked_up(dir.path(), &want), None);
-    assert_eq!(open(dir.path(), 3).verified_after(), 0);
+    // A journal of version 1 or 2 under a marker that agrees with it: never decoded as version 3.
+    for version in ["1", "2"] {
+        let mut old = format!("sluice-index {version}\n").into_bytes();
+        old.extend_from_slice(&bytes[MAGIC.len()..]);
+        let forged = Marker {
+            journal_bytes: old.len() as u64,
+            journal_xxh3: xxh3_hex(&old),
+            ..rebuilt.clone()
+        };
+        std::fs::write(&journal, &old).unwrap();
+        std::fs::write(&marker_path, serde_json::to_vec(&forged).unwrap()).unwrap();
+        assert_eq!(looked_up(dir.path(), &want), None, "version {version}");
+        assert_eq!(open(dir.path(), 3).verified_after(), 0, "version {version}");
+    }
     // A journal that is not the marker's (one byte changed), or cut short: not used.
     let mut changed = bytes.clone();
     let last = changed.len() - 20;
@@ -590,9 +600,114 @@ fn an_index_of_the_previous_version_or_that_does_not_match_is_never_read() {
     }
     std::fs::write(&journal, &forged_journal).unwrap();
     let agreeing = Marker {
-        journal_sha256: hex::encode(Sha256::digest(&forged_journal)),
+        journal_xxh3: xxh3_hex(&forged_journal),
         ..rebuilt.clone()
     };
     std::fs::write(&marker_path, serde_json::to_vec(&agreeing).unwrap()).unwrap();
     assert_eq!(looked_up(dir.path(), &want), None);
+}
+
+#[test]
+fn the_checksum_is_xxh3_128_whether_given_whole_or_in_pieces() {
+    // XXH3-128 of no bytes, as the xxHash reference gives it (XXH3_128bits of an empty input).
+    assert_eq!(
+        super::journal::Checksum::default().hex(),
+        "99aa06d3014798d86001c324468d497f"
+    );
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for piece in [1, 7, 64, 240, 4096, 100_000] {
+        let mut sum = super::journal::Checksum::default();
+        for chunk in bytes.chunks(piece) {
+            sum.update(chunk);
+        }
+        assert_eq!(sum.hex(), xxh3_hex(&bytes), "pieces of {piece}");
+    }
+}
+
+/// What a lookup answers for `wants`, and whether the postings answered it.
+fn looked_up_how(dir: &Path, wants: &[Want]) -> (Vec<Vec<u64>>, bool) {
+    let answer = Lookup::open(dir, SCHEMA).unwrap().unwrap().find(wants).unwrap();
+    let found = answer
+        .found
+        .iter()
+        .map(|f| f.iter().map(|r| seq_of(&r.record)).collect())
+        .collect();
+    (found, answer.used_postings())
+}
+
+#[test]
+fn the_postings_answer_as_the_journal_does_and_never_when_they_do_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Ledger::open_with(dir.path(), 1, small(), SCHEMA).unwrap();
+    let drafts: Vec<Draft> = (1..=64).map(tagged).collect();
+    for batch in drafts.chunks(3) {
+        log.append_batch(batch).unwrap();
+    }
+    drop(log);
+    // A start marks the head (the last batches came within the second of the last seal's marker).
+    drop(Ledger::open_with(dir.path(), 2, small(), SCHEMA).unwrap());
+    let index = dir.path().join(INDEX_DIR);
+    let marker_path = index.join(MARKER_FILE);
+    let postings_path = index.join(super::postings::POSTINGS_FILE);
+    let marker = || -> Marker { serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap() };
+    // The log sealed several times; the postings stop at the last seal, records follow in the tail.
+    let m = marker();
+    let point = m.postings.as_ref().expect("the marker names the postings").point.clone();
+    assert!(m.sealed.len() >= 3, "{:?}", m.sealed);
+    assert!(point.seq > 1 && point.seq < m.seq, "point {} head {}", point.seq, m.seq);
+    // Every want that names something, through the postings: what the log holds.
+    let named: Vec<Want> = wants()
+        .into_iter()
+        .filter(|w| w.app.is_some() || w.change.is_some() || w.tag.is_some())
+        .collect();
+    let expected: Vec<Vec<u64>> = named.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert!(expected.iter().filter(|e| !e.is_empty()).count() >= 7);
+    assert!(
+        expected.iter().any(|e| e.iter().any(|s| *s <= point.seq))
+            && expected.iter().any(|e| e.iter().any(|s| *s > point.seq)),
+        "answers from both the postings and the tail"
+    );
+    assert_eq!(looked_up_how(dir.path(), &named), (expected.clone(), true));
+    for want in &named {
+        let one = std::slice::from_ref(want);
+        assert_eq!(looked_up_how(dir.path(), one), (vec![wanted(dir.path(), want)], true));
+    }
+    // A want that names nothing (every record) reads the journal.
+    assert!(!looked_up_how(dir.path(), &wants()).1);
+    let answer = Lookup::open(dir.path(), SCHEMA).unwrap().unwrap().find(&named[..1]).unwrap();
+    assert!(answer.may_have_tag("t:a") && answer.may_have_tag("t:b"));
+    assert!(!answer.may_have_tag("t:c"));
+    // A restart keeps the postings (the marked point still matches them) and goes on with the tail.
+    let mut log = Ledger::open_with(dir.path(), 3, small(), SCHEMA).unwrap();
+    log.append_batch(&[tagged(65), tagged(66)]).unwrap();
+    drop(log);
+    drop(Ledger::open_with(dir.path(), 4, small(), SCHEMA).unwrap());
+    assert!(marker().postings.unwrap().point.seq >= point.seq);
+    let expected: Vec<Vec<u64>> = named.iter().map(|w| wanted(dir.path(), w)).collect();
+    assert_eq!(looked_up_how(dir.path(), &named), (expected.clone(), true));
+    // Any byte of the postings changed: the answer is still what the log holds (through the
+    // journal when what was read of the postings does not check).
+    let good = std::fs::read(&postings_path).unwrap();
+    let mut fell_back = 0;
+    for at in (0..good.len()).step_by(7) {
+        let mut bad = good.clone();
+        bad[at] ^= 0x5a;
+        std::fs::write(&postings_path, &bad).unwrap();
+        let (found, used) = looked_up_how(dir.path(), &named);
+        assert_eq!(found, expected, "byte {at} of {}", good.len());
+        fell_back += usize::from(!used);
+    }
+    assert!(fell_back > good.len() / 7 / 4, "{fell_back} fell back");
+    // Postings cut short, of another point, or gone: the journal answers.
+    std::fs::write(&postings_path, &good[..good.len() - 9]).unwrap();
+    assert_eq!(looked_up_how(dir.path(), &named), (expected.clone(), false));
+    std::fs::write(&postings_path, &good).unwrap();
+    let mut other = marker();
+    if let Some(p) = other.postings.as_mut() {
+        p.point.seq -= 1;
+    }
+    std::fs::write(&marker_path, serde_json::to_vec(&other).unwrap()).unwrap();
+    assert_eq!(looked_up_how(dir.path(), &named), (expected.clone(), false));
+    std::fs::remove_file(&postings_path).unwrap();
+    assert_eq!(looked_up_how(dir.path(), &named), (expected, false));
 }

@@ -5,9 +5,10 @@
 //! (`ledger::chores`): done at once, or by the ledger's owner.
 
 use super::journal::{
-    self, Decoded, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE, KEYS_FILE, MAGIC,
+    self, Checksum, Decoded, Marked, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE, KEYS_FILE, MAGIC,
     NO_CHANGE,
 };
+use super::postings::{self, Point};
 use super::query::{Fetcher, Reader};
 use super::snapshot::{Base, Names, Snapshot};
 use crate::ledger::chores::{Handoff, Queue};
@@ -16,7 +17,6 @@ use crate::ledger::schema::{Filing, Schema};
 use crate::ledger::segment::{Resume, Segment};
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -78,13 +78,18 @@ pub struct Writer {
     fold_kind: &'static str,
     journal: Option<File>,
     journal_len: u64,
-    digest: Sha256,
+    digest: Checksum,
     pending: Vec<u8>,
     /// The keys file, as the journal (open when the journal is).
     keys_file: Option<File>,
     keys_len: u64,
-    keys_digest: Sha256,
+    keys_digest: Checksum,
     pending_keys: Vec<u8>,
+    /// Where the postings stop (`postings.rs`), and the checksum of the journal after that.
+    point: Option<Point>,
+    tail_digest: Checksum,
+    /// The postings at `point`, to be written (as a chore once the owner runs them).
+    postings_due: bool,
     /// The journal's ids of the names not in the base (all of them while opening).
     app_ids: HashMap<Arc<str>, u32>,
     change_ids: HashMap<Arc<str>, u32>,
@@ -132,12 +137,15 @@ impl Writer {
             fold_kind,
             journal: None,
             journal_len: 0,
-            digest: Sha256::new(),
+            digest: Checksum::default(),
             pending: Vec::new(),
             keys_file: None,
             keys_len: 0,
-            keys_digest: Sha256::new(),
+            keys_digest: Checksum::default(),
             pending_keys: Vec::new(),
+            point: None,
+            tail_digest: Checksum::default(),
+            postings_due: false,
             app_ids: HashMap::new(),
             change_ids: HashMap::new(),
             tag_ids: HashMap::new(),
@@ -207,9 +215,10 @@ impl Writer {
         let at = journal::check_marked_segments(&m, segments)?;
         journal::check_marked_record(&m, &segments[at].path)?;
         let t = Instant::now();
-        let bytes =
-            journal::read_prefix(&dir.join(JOURNAL_FILE), m.journal_bytes, &m.journal_sha256)?;
-        let keys = journal::read_prefix(&dir.join(KEYS_FILE), m.keys_bytes, &m.keys_sha256)?;
+        let (bytes, digest) =
+            journal::read_prefix(&dir.join(JOURNAL_FILE), m.journal_bytes, &m.journal_xxh3)?;
+        let (keys, keys_digest) =
+            journal::read_prefix(&dir.join(KEYS_FILE), m.keys_bytes, &m.keys_xxh3)?;
         let read = t.elapsed();
         let mut writer = Writer::new(data_dir, segments.to_vec(), schema, fold_kind);
         writer.load_journal(&bytes, &keys)?;
@@ -225,8 +234,17 @@ impl Writer {
                 writer.snap.head.seq, m.seq
             ));
         }
-        writer.digest.update(&bytes);
-        writer.keys_digest.update(&keys);
+        writer.digest = digest;
+        writer.keys_digest = keys_digest;
+        // The postings of the marked point, when they are on disk: only the tail is new since.
+        if let Some(marked) = m.postings.as_ref().filter(|p| {
+            p.point.journal_bytes <= m.journal_bytes
+                && postings::Postings::open(&dir, &p.point).is_ok()
+        }) {
+            let from = usize::try_from(marked.point.journal_bytes).unwrap_or(usize::MAX);
+            writer.tail_digest.update(&bytes[from.min(bytes.len())..]);
+            writer.point = Some(marked.point.clone());
+        }
         writer.open_journal(m.journal_bytes, m.keys_bytes);
         writer.last_start = m.start;
         let head = Head {
@@ -315,6 +333,7 @@ impl Writer {
     /// From now on, chores go to the owner through `to`: the start's keys first.
     pub fn hand_chores_to(&mut self, to: Handoff) {
         self.chores.hand_to(to);
+        self.write_postings_if_due();
         if let StartKeys::Listed(keys) = &self.start_keys {
             let (tx, rx) = mpsc::sync_channel(1);
             let theirs = Arc::clone(keys);
@@ -352,14 +371,15 @@ impl Writer {
         match opened {
             Ok((f, k)) => {
                 if len == 0 {
-                    self.digest = Sha256::new();
+                    self.point = None;
+                    self.digest = Checksum::default();
                     self.digest.update(MAGIC);
                     self.journal_len = MAGIC.len() as u64;
                 } else {
                     self.journal_len = len;
                 }
                 if keys_len == 0 {
-                    self.keys_digest = Sha256::new();
+                    self.keys_digest = Checksum::default();
                 }
                 self.keys_len = keys_len;
                 self.journal = Some(f);
@@ -373,6 +393,7 @@ impl Writer {
         tracing::warn!(path = %self.dir.display(), error = %e, "cannot write the audit index; it is kept in memory and rebuilt on the next start");
         self.journal = None;
         self.keys_file = None;
+        self.point = None;
         self.send_marker(MarkerJob::Remove, false);
     }
 
@@ -494,6 +515,7 @@ impl Writer {
         mark: bool,
         fold: &dyn Fn() -> Value,
     ) {
+        let sealed = segments.is_some();
         if let Some(s) = segments {
             self.snap.segments = Arc::new(s);
             // Open files may be of a segment that was renamed.
@@ -502,6 +524,22 @@ impl Writer {
         self.snap.head = head.clone();
         self.shared.store(Arc::new(self.snap.clone()));
         self.flush_journal();
+        // A new point for the postings when the log was opened without one, and at each seal; the
+        // first start's are written once the owner runs chores, not while it waits to open.
+        let opening = !sealed && self.point.is_none();
+        if (sealed || opening) && self.journal.is_some() && head.seq > 0 {
+            self.point = Some(postings::point(
+                &self.digest,
+                self.journal_len,
+                head.seq,
+                [self.app_count, self.change_count, self.tag_count],
+            ));
+            self.tail_digest = Checksum::default();
+            self.postings_due = true;
+        }
+        if self.chores.owned() || !opening {
+            self.write_postings_if_due();
+        }
         if mark || self.marked.is_none_or(|t| t.elapsed() >= MARKER_EVERY) {
             self.write_marker(mark, fold);
         }
@@ -519,6 +557,7 @@ impl Writer {
             {
                 Ok(()) => {
                     self.digest.update(&self.pending);
+                    self.tail_digest.update(&self.pending);
                     self.journal_len += self.pending.len() as u64;
                     self.keys_digest.update(&self.pending_keys);
                     self.keys_len += self.pending_keys.len() as u64;
@@ -573,9 +612,13 @@ impl Writer {
             },
             sealed,
             journal_bytes: self.journal_len,
-            journal_sha256: hex::encode(self.digest.clone().finalize()),
+            journal_xxh3: self.digest.hex(),
             keys_bytes: self.keys_len,
-            keys_sha256: hex::encode(self.keys_digest.clone().finalize()),
+            keys_xxh3: self.keys_digest.hex(),
+            postings: self.point.clone().map(|point| Marked {
+                point,
+                tail_xxh3: self.tail_digest.hex(),
+            }),
             fold: (!self.fold_kind.is_empty()).then(|| SavedFold {
                 kind: self.fold_kind.to_owned(),
                 state: fold(),
@@ -587,6 +630,34 @@ impl Writer {
                 tracing::warn!(error = %e, "cannot write the verified-prefix marker; the next start verifies more");
             }
         }
+    }
+
+    /// Writes the postings of the current point, as a chore, when they are due: reads the journal's
+    /// first bytes back (checked against the point's checksum) and lays them out. A failure is logged;
+    /// readers stream the journal meanwhile.
+    fn write_postings_if_due(&mut self) {
+        let Some(point) = self.point.clone().filter(|_| self.postings_due) else {
+            return;
+        };
+        self.postings_due = false;
+        let dir = self.dir.clone();
+        self.chores.run(Box::new(move || {
+            let t = Instant::now();
+            let written = journal::read_prefix(
+                &dir.join(JOURNAL_FILE),
+                point.journal_bytes,
+                &point.journal_xxh3,
+            )
+            .and_then(|(bytes, _)| postings::write(&dir, &bytes, &point));
+            match written {
+                Ok(()) => tracing::debug!(
+                    ms = t.elapsed().as_millis() as u64,
+                    seq = point.seq,
+                    "index postings written"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot write the index postings; commands read the whole index journal"),
+            }
+        }));
     }
 
     /// Writes or removes the marker as a chore, so that the journal's fsync never delays the writer's
