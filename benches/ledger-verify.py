@@ -12,8 +12,10 @@ log"), measured in the same run on the same bytes, in alternation:
 
 With `queries` as the sixth argument, only the reading through the index is measured (issue 28 item 1),
 in alternation: `audit list --app app-007 --limit 10` and `audit show CHG-5` from the data directory,
-this build and the previous one, each through the index its own sink's start left (two data
-directories whose log files are hard links of DIR's, since the two builds' index formats differ);
+this build and the previous one, each through the index its own sink left (two data directories
+whose log files are hard links of DIR's, since the two builds' index formats differ; this build's in
+the steady state of a sink that has run since its last seal, its postings stopping there: see
+`tailed`);
 and the same queries answered by this build's sink running over the same log: `GET /v1/records` timed
 in this process (a new connection each) and by `curl`, and `audit list --server`. Wall time from
 spawn to exit (GNU time's peak RSS of each process; the milliseconds measured here, not GNU time's
@@ -129,6 +131,46 @@ def linked(d, to):
     return to
 
 
+def tailed(exe, d, to):
+    """A data directory whose log files are hard links of `d`'s, with the index this build's sink
+    leaves in its steady state: the postings stop at the last seal and the journal after them holds
+    the active segment's records (the sink is started on the sealed segments alone and stopped once it
+    has written its postings; then the active segment is linked in and the sink started again, which
+    verifies those records after its marker and keeps its postings). A query then reads the postings
+    and decodes the journal of the active segment's records, as on a sink that has run since its
+    last seal: the most a query decodes is one segment's records."""
+    if os.path.exists(os.path.join(to, "complete")):
+        return to
+    shutil.rmtree(to, ignore_errors=True)
+    os.makedirs(os.path.join(to, "segments"))
+    active = os.path.join(to, "audit.jsonl")
+    for f in files(d):
+        if os.path.relpath(f, d) != "audit.jsonl":
+            os.link(f, os.path.join(to, os.path.relpath(f, d)))
+    open(active, "w").close()
+    for step in ("sealed", "active"):
+        child, _ = serve(exe, to)
+        try:
+            deadline = time.monotonic() + 600
+            while not os.path.exists(os.path.join(to, "index", "postings")):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the sink wrote no postings")
+                time.sleep(0.05)
+        finally:
+            child.terminate()
+            child.wait(timeout=120)
+        if step == "sealed":
+            os.remove(active)
+            os.link(os.path.join(d, "audit.jsonl"), active)
+    with open(os.path.join(to, "index", "marker.json")) as f:
+        m = json.load(f)
+    point = m["postings"]["point"]
+    print(f"postings stop at seq {point['seq']}; the journal after them: "
+          f"{(m['journalBytes'] - point['journalBytes']) / 1e6:.2f} MB for {m['seq'] - point['seq']} records")
+    open(os.path.join(to, "complete"), "w").close()
+    return to
+
+
 def serve(exe, d):
     """`sluice serve` on `d`, answering: (the child, its base URL)."""
     with socket.socket() as s:
@@ -170,12 +212,11 @@ def get(port, path):
 def queries(new, base, d, rounds):
     """`audit list` and `audit show` through the index, against the previous build and the sink."""
     top = os.path.dirname(os.path.abspath(d))
-    dirs = {"new": linked(d, os.path.join(top, "query-new")),
+    dirs = {"new": tailed(new, d, os.path.join(top, "query-tail")),
             "base": linked(d, os.path.join(top, "query-base"))}
-    # Each build's sink start leaves its index there (a start that finds its index reads it).
-    for exe, key in ((new, "new"), (base, "base")):
-        if not os.path.exists(os.path.join(dirs[key], "index", "marker.json")):
-            first_start(exe, dirs[key])
+    # The previous build's sink start leaves its index there (a start that finds its index reads it).
+    if not os.path.exists(os.path.join(dirs["base"], "index", "marker.json")):
+        first_start(base, dirs["base"])
     child, port = serve(new, dirs["new"])
     url = f"http://127.0.0.1:{port}"
     try:

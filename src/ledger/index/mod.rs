@@ -8,7 +8,8 @@
 //! - On disk, `DATA_DIR/index/journal` records the same in append-only binary entries (written after
 //!   each batch, not fsynced), and `DATA_DIR/index/marker.json` the verified prefix: the seq, hash and
 //!   place of the last record verified, the sealed segments' lengths, and the journal's length and
-//!   SHA-256 at that point (the journal is fsynced before the marker is written).
+//!   checksum at that point (the journal is fsynced before the marker is written). `DATA_DIR/index/
+//!   postings` holds the journal up to a point (the last open or seal) by name, for the commands.
 //! - On start, when the log still matches the marker (the record at the marked place has the marked
 //!   seq and hash and is itself intact, the sealed segments have the marked lengths) and the journal
 //!   has the marked digest, the index is loaded from the journal and only the records after the marker
@@ -16,13 +17,15 @@
 //! - Every record a query reads through the index is checked (its seq, and its filing) before it is
 //!   answered; if the index is found wrong, the query reads the log instead.
 //! - The commands read the index on disk without the writer ([`Lookup`]): the marker checked, the
-//!   journal streamed for only what a query wants, nothing written.
+//!   postings read for the names a query asks for and the journal after their point decoded (or the
+//!   whole journal streamed, without postings), nothing written.
 //!
 //! ```text
 //! snapshot  what readers see (head, segments, offsets, seqs by app and change)
 //! query     Reader: queries through the snapshot, or the segments when the index is wrong
 //! journal   the journal's entries and the marker on disk
-//! writer    Writer: the working index, keys, journal appends, the marker (as chores)
+//! postings  the journal up to a point by name: written from the journal, read a block at a time
+//! writer    Writer: the working index, keys, journal appends, the marker and postings (as chores)
 //! lookup    Lookup: the index on disk read by a command, read-only, in small memory
 //! ```
 

@@ -98,8 +98,10 @@ pub(super) fn write(dir: &Path, bytes: &[u8], point: &Point) -> Result<(), Strin
 
 /// The postings of a journal, laid out: the records of each name, and the names in order.
 struct Parts {
-    /// (seq, offset) of every posting, name after name in the order of `names`.
-    lists: Vec<(u64, u64)>,
+    /// (seq, offset) of every posting of each kind (apps, change ids, tags), grouped by name.
+    groups: [Vec<(u64, u64)>; 3],
+    /// The lists in the order they are written: a group and a range of it.
+    lists: Vec<(usize, usize, usize)>,
     blocks: Vec<Vec<u8>>,
     header: Vec<u8>,
 }
@@ -107,9 +109,11 @@ struct Parts {
 impl Parts {
     fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
         out.write_all(MAGIC)?;
-        for (seq, offset) in &self.lists {
-            out.write_all(&seq.to_le_bytes())?;
-            out.write_all(&offset.to_le_bytes())?;
+        for &(k, from, to) in &self.lists {
+            for (seq, offset) in &self.groups[k][from..to] {
+                out.write_all(&seq.to_le_bytes())?;
+                out.write_all(&offset.to_le_bytes())?;
+            }
         }
         for b in &self.blocks {
             out.write_all(b)?;
@@ -177,7 +181,7 @@ fn build(bytes: &[u8], point: &Point) -> Result<Parts, String> {
         (starts, out)
     };
     let seqs = || (1u64..).zip(records.iter());
-    let by_kind = [
+    let mut by_kind = [
         group(names[0].len(), &mut seqs().map(|(s, r)| (r.1, s))),
         group(
             names[1].len() + 1,
@@ -199,14 +203,16 @@ fn build(bytes: &[u8], point: &Point) -> Result<Parts, String> {
     let none = (by_kind[1].0[0], by_kind[1].0[1]);
     order.push((NONE, b"", NO_CHANGE, 1, none));
     order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    let mut lists = Vec::with_capacity(by_kind.iter().map(|(_, l)| l.len()).sum());
+    let mut lists = Vec::with_capacity(order.len());
+    let mut listed = 0u64;
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut refs: Vec<BlockRef> = Vec::new();
     let mut at = MAGIC.len() as u64 + 16 * by_kind.iter().map(|(_, l)| l.len() as u64).sum::<u64>();
     for (kind, name, id, k, (from, to)) in order {
         let list = &by_kind[k].1[from..to];
-        let list_at = MAGIC.len() as u64 + 16 * lists.len() as u64;
-        lists.extend_from_slice(list);
+        let list_at = MAGIC.len() as u64 + 16 * listed;
+        listed += list.len() as u64;
+        lists.push((k, from, to));
         if blocks.last().is_none_or(|b| b.len() + NAME_FIXED + name.len() > BLOCK) {
             if let (Some(b), Some(r)) = (blocks.last(), refs.last_mut()) {
                 r.len = u32::try_from(b.len()).unwrap_or(u32::MAX);
@@ -240,7 +246,13 @@ fn build(bytes: &[u8], point: &Point) -> Result<Parts, String> {
         blocks: refs,
     })
     .map_err(|e| e.to_string())?;
+    let groups = [
+        std::mem::take(&mut by_kind[0].1),
+        std::mem::take(&mut by_kind[1].1),
+        std::mem::take(&mut by_kind[2].1),
+    ];
     Ok(Parts {
+        groups,
         lists,
         blocks,
         header,
