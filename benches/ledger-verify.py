@@ -243,8 +243,8 @@ def queries(new, base, d, rounds):
             for k, run in contenders.items():
                 runs[k].append(run())
             load.append(os.getloadavg()[0])
-        # The previous build's `audit show` reads the whole log (15 s): once.
-        once = {"show: previous build (whole log, once)": spawned([base, *shw, "--data-dir", dirs["base"]]),
+        # The previous build's `audit show` and this build's whole-log read (15 s): once.
+        once = {"show: previous build, through its index (once)": spawned([base, *shw, "--data-dir", dirs["base"]]),
                 "show: this build, --no-index (once)": spawned([new, *shw, "--data-dir", dirs["new"], "--no-index"])}
     finally:
         child.terminate()

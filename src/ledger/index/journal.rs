@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use xxhash_rust::xxh3::Xxh3Default;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
+use xxhash_rust::xxh3::Xxh3Default;
 
 /// The directory of derived files inside the data directory.
 pub const INDEX_DIR: &str = "index";

@@ -13,8 +13,8 @@
 //!   the log instead.
 
 use super::journal::{
-    self, Checksum, Decoder, Item, Marker, RecordEntry, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE, TAG_APP,
-    TAG_CHANGE, TAG_TAG,
+    self, Checksum, Decoder, Item, Marker, RecordEntry, INDEX_DIR, JOURNAL_FILE, MAGIC, NO_CHANGE,
+    TAG_APP, TAG_CHANGE, TAG_TAG,
 };
 use super::postings::{Postings, NONE};
 use super::query::Fetcher;

@@ -189,8 +189,7 @@ fn build(bytes: &[u8], point: &Point) -> Result<Parts, String> {
         ),
         group(names[2].len(), &mut tagged.iter().copied()),
     ];
-    // The names in order: (kind, bytes, id, the kind's group, the range of its list there).
-    let mut order: Vec<(u8, &[u8], u32, usize, (usize, usize))> = Vec::new();
+    let mut order: Vec<Named<'_>> = Vec::new();
     for (k, kind) in [TAG_APP, TAG_CHANGE, TAG_TAG].into_iter().enumerate() {
         let starts = &by_kind[k].0;
         // Change ids are shifted by one in their group: slot 0 holds the records without one.
@@ -213,7 +212,10 @@ fn build(bytes: &[u8], point: &Point) -> Result<Parts, String> {
         let list_at = MAGIC.len() as u64 + 16 * listed;
         listed += list.len() as u64;
         lists.push((k, from, to));
-        if blocks.last().is_none_or(|b| b.len() + NAME_FIXED + name.len() > BLOCK) {
+        if blocks
+            .last()
+            .is_none_or(|b| b.len() + NAME_FIXED + name.len() > BLOCK)
+        {
             if let (Some(b), Some(r)) = (blocks.last(), refs.last_mut()) {
                 r.len = u32::try_from(b.len()).unwrap_or(u32::MAX);
                 r.xxh3 = xxh3_64(b);
@@ -258,6 +260,10 @@ fn build(bytes: &[u8], point: &Point) -> Result<Parts, String> {
         header,
     })
 }
+
+/// A name in the order of the postings: its kind, bytes and id, the kind's group, and the range of
+/// its list there.
+type Named<'b> = (u8, &'b [u8], u32, usize, (usize, usize));
 
 fn kind_index(kind: u8) -> usize {
     match kind {
@@ -337,7 +343,9 @@ impl Postings {
         let mut rest = &bytes[..];
         while rest.len() >= NAME_FIXED {
             let n = u32_at(rest, 1) as usize;
-            let Some(this) = rest.get(5..5 + n) else { break };
+            let Some(this) = rest.get(5..5 + n) else {
+                break;
+            };
             let fixed = &rest[5 + n..];
             if fixed.len() < NAME_FIXED - 5 {
                 break;

@@ -626,7 +626,11 @@ fn the_checksum_is_xxh3_128_whether_given_whole_or_in_pieces() {
 
 /// What a lookup answers for `wants`, and whether the postings answered it.
 fn looked_up_how(dir: &Path, wants: &[Want]) -> (Vec<Vec<u64>>, bool) {
-    let answer = Lookup::open(dir, SCHEMA).unwrap().unwrap().find(wants).unwrap();
+    let answer = Lookup::open(dir, SCHEMA)
+        .unwrap()
+        .unwrap()
+        .find(wants)
+        .unwrap();
     let found = answer
         .found
         .iter()
@@ -649,12 +653,23 @@ fn the_postings_answer_as_the_journal_does_and_never_when_they_do_not_match() {
     let index = dir.path().join(INDEX_DIR);
     let marker_path = index.join(MARKER_FILE);
     let postings_path = index.join(super::postings::POSTINGS_FILE);
-    let marker = || -> Marker { serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap() };
+    let marker =
+        || -> Marker { serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap() };
     // The log sealed several times; the postings stop at the last seal, records follow in the tail.
     let m = marker();
-    let point = m.postings.as_ref().expect("the marker names the postings").point.clone();
+    let point = m
+        .postings
+        .as_ref()
+        .expect("the marker names the postings")
+        .point
+        .clone();
     assert!(m.sealed.len() >= 3, "{:?}", m.sealed);
-    assert!(point.seq > 1 && point.seq < m.seq, "point {} head {}", point.seq, m.seq);
+    assert!(
+        point.seq > 1 && point.seq < m.seq,
+        "point {} head {}",
+        point.seq,
+        m.seq
+    );
     // Every want that names something, through the postings: what the log holds.
     let named: Vec<Want> = wants()
         .into_iter()
@@ -670,11 +685,18 @@ fn the_postings_answer_as_the_journal_does_and_never_when_they_do_not_match() {
     assert_eq!(looked_up_how(dir.path(), &named), (expected.clone(), true));
     for want in &named {
         let one = std::slice::from_ref(want);
-        assert_eq!(looked_up_how(dir.path(), one), (vec![wanted(dir.path(), want)], true));
+        assert_eq!(
+            looked_up_how(dir.path(), one),
+            (vec![wanted(dir.path(), want)], true)
+        );
     }
     // A want that names nothing (every record) reads the journal.
     assert!(!looked_up_how(dir.path(), &wants()).1);
-    let answer = Lookup::open(dir.path(), SCHEMA).unwrap().unwrap().find(&named[..1]).unwrap();
+    let answer = Lookup::open(dir.path(), SCHEMA)
+        .unwrap()
+        .unwrap()
+        .find(&named[..1])
+        .unwrap();
     assert!(answer.may_have_tag("t:a") && answer.may_have_tag("t:b"));
     assert!(!answer.may_have_tag("t:c"));
     // A restart keeps the postings (the marked point still matches them) and goes on with the tail.

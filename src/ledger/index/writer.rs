@@ -5,8 +5,8 @@
 //! (`ledger::chores`): done at once, or by the ledger's owner.
 
 use super::journal::{
-    self, Checksum, Decoded, Marked, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE, KEYS_FILE, MAGIC,
-    NO_CHANGE,
+    self, Checksum, Decoded, Marked, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE,
+    KEYS_FILE, MAGIC, NO_CHANGE,
 };
 use super::postings::{self, Point};
 use super::query::{Fetcher, Reader};
