@@ -23,6 +23,7 @@
 //! reader streams the journal instead.
 
 use super::journal::{self, Checksum, Decoder, Item, NO_CHANGE, TAG_APP, TAG_CHANGE, TAG_TAG};
+use crate::ledger::line::MAX_LINE;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -339,6 +340,11 @@ impl Postings {
         let Some(block) = i.checked_sub(1).map(|i| &blocks[i]) else {
             return Ok(None);
         };
+        // Bounded before reading: a block holds names of at most a line's length past its size, a
+        // list at most every record up to the point (a forged header or block asks for no more).
+        if block.len as usize > BLOCK + NAME_FIXED + MAX_LINE {
+            return Err("the postings are damaged".into());
+        }
         let bytes = self.read(block.at, u64::from(block.len), block.xxh3)?;
         let mut rest = &bytes[..];
         while rest.len() >= NAME_FIXED {
@@ -358,6 +364,9 @@ impl Postings {
                     let at = u64_at(fixed, 4);
                     let count = u64::from(u32_at(fixed, 12));
                     let sum = u64_at(fixed, 16);
+                    if count > self.header.point.seq {
+                        return Err("the postings are damaged".into());
+                    }
                     let list = self.read(at, count * 16, sum)?;
                     let records = list
                         .chunks_exact(16)
