@@ -527,6 +527,93 @@ mod tests {
         (map, line)
     }
 
+
+    /// The records of the rendering fixture: the golden log, then records with every member a row or
+    /// page reads of another type than the schema's (a number, an object, a list, null, escapes).
+    fn fixture_records() -> Vec<Vec<u8>> {
+        let golden = include_str!("../../tests/fixtures/audit/golden/audit.jsonl");
+        let mut lines: Vec<Vec<u8>> = golden.lines().map(|l| l.as_bytes().to_vec()).collect();
+        let odd = [
+            json!({"changeId": 7, "receivedAt": 17, "app": "shop", "initiatedBy": "alice",
+                "approvedBy": "bob", "event": 3, "gate": "g", "revision": ["r"], "backup": {"b": 1}}),
+            json!({"changeId": null, "receivedAt": "2026-12-31T23:59:59.999Z", "app": {"name": 5},
+                "initiatedBy": {"automated": "yes", "username": "x"}, "approvedBy": [1, "b\"q", null, "a|b"],
+                "event": "guard-decision", "allowed": "false", "emergency": 0, "gate": {"exceptions": "x"}}),
+            json!({"changeId": "CHG-ODD", "receivedAt": "2026-02-01T00:00:00.000Z",
+                "app": {"name": "a\nb|c", "x": [1, {"name": "no"}]},
+                "initiatedBy": {"automated": 0, "username": 9}, "event": "guard-decision",
+                "allowed": null, "emergency": false, "gate": {"exceptions": [1, "y", "=x"]},
+                "startedAt": 5, "finishedAt": "2026-02-01T00:00:00Z", "backup": "-b"}),
+            json!({"changeId": "CHG-ODD", "receivedAt": "2026-02-01T00:00:01.000Z", "app": {"name": "é\u{2028}"},
+                "initiatedBy": {"automated": false}, "event": "guard-decision", "allowed": [],
+                "emergency": {}, "startedAt": "2026-01-31T00:00:00Z", "finishedAt": 7,
+                "gate": null, "approvedBy": {"x": 1}, "hash": 5}),
+            json!({"changeId": "CHG-ODD", "receivedAt": "2026-02-01T00:00:02.000Z", "event": "verification",
+                "initiatedBy": {"username": "u\\v", "automated": null}, "revision": "r\t1",
+                "approvedBy": [], "gate": {"exceptions": []}}),
+            json!({"changeId": "bad\u{7}id", "receivedAt": "2026-03-01T00:00:00.000Z"}),
+            json!({"changeId": "+1", "receivedAt": "x", "event": "sync-failed", "hash": "h|h"}),
+        ];
+        for (i, r) in odd.iter().enumerate() {
+            let mut r = r.clone();
+            r["seq"] = json!(1000 + i);
+            lines.push(to_canonical(&r).unwrap());
+        }
+        lines
+    }
+
+    /// What the changes of the fixture render to, one after another (the file the test compares).
+    fn fixture_rendered() -> String {
+        let lines = fixture_records();
+        let mut ids: Vec<String> = Vec::new();
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, l) in lines.iter().enumerate() {
+            let map: Map<String, Value> = serde_json::from_slice(l).unwrap();
+            let key = change_key(map.get("changeId"), map["seq"].as_u64().unwrap());
+            if !groups.contains_key(&key) {
+                ids.push(key.clone());
+            }
+            groups.entry(key).or_default().push(i);
+        }
+        let mut out = String::new();
+        for id in ids {
+            let records: Vec<&[u8]> = groups[&id].iter().map(|&i| lines[i].as_slice()).collect();
+            let _ = writeln!(out, "== {id:?} seqs {:?}", render_fixture_change(&id, &records));
+        }
+        out
+    }
+
+    #[test]
+    fn changes_render_byte_for_byte_as_blessed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/export/rendered.txt");
+        let got = fixture_rendered();
+        if std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (BLESS=1 writes it)", path.display()));
+        assert!(
+            got == want,
+            "the rendering differs from {} (BLESS=1 rewrites it; review the diff):\n{got}",
+            path.display()
+        );
+    }
+
+    /// Renders one change of the fixture: its seqs, then its month, row, evidence line and page.
+    fn render_fixture_change(id: &str, lines: &[&[u8]]) -> String {
+        let records = lines
+            .iter()
+            .map(|l| (serde_json::from_slice(l).unwrap(), l.to_vec()))
+            .collect();
+        let change = Change::new(id.to_owned(), records);
+        let seqs: Vec<u64> = change.seqs().collect();
+        match change.render() {
+            Ok(r) => format!("{seqs:?}\n{}\n{}{}{}", r.month, r.csv, r.json, r.markdown),
+            Err(e) => format!("{seqs:?}\nerror: {e}\n"),
+        }
+    }
+
     #[test]
     fn the_same_seed_draws_the_same_sample_and_another_seed_another() {
         let ids: Vec<String> = (0..50).map(|i| format!("CHG-{i}")).collect();
