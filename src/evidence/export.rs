@@ -19,10 +19,14 @@
 
 use crate::ledger::canonical::to_canonical;
 use crate::ledger::tree::Hash;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
+
+mod row;
+pub use row::Row;
 
 /// The bundle's verification recipe; `@FROM@`, `@TO@`, `@SEED@`, `@SAMPLE@`, `@PER_FILE@` are filled in.
 pub const RECIPE: &str = include_str!("export_verify.md");
@@ -56,6 +60,8 @@ pub enum ExportError {
     ControlCharacter(String),
     #[error("a record has no canonical form: {0}")]
     Canonical(String),
+    #[error("a record cannot be read: {0}")]
+    Record(String),
 }
 
 /// What the bundle covers.
@@ -77,23 +83,6 @@ pub struct Anchor {
     pub public_key: String,
     /// The witnesses' public key texts (none: the checkpoint is not required to be cosigned).
     pub witness_keys: Vec<String>,
-}
-
-fn str_of<'a>(r: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    r.get(key).and_then(Value::as_str)
-}
-
-/// jq's truthiness: everything but `null` and `false`.
-fn truthy(v: Option<&Value>) -> bool {
-    !matches!(v, None | Some(Value::Null | Value::Bool(false)))
-}
-
-/// The change a record belongs to: its `changeId` when that is a string, else `no-change-id-seq-N`.
-pub fn change_key(change_id: Option<&Value>, seq: u64) -> String {
-    match change_id.and_then(Value::as_str) {
-        Some(id) => id.to_owned(),
-        None => format!("no-change-id-seq-{seq}"),
-    }
 }
 
 /// The month of a `receivedAt`, `YYYY-MM`, which names a change's evidence files; `other` when it does
@@ -121,7 +110,7 @@ pub fn evidence_file(month: &str, ext: &str) -> String {
     format!("evidence/{month}.{ext}")
 }
 
-fn joined(values: impl IntoIterator<Item = String>) -> String {
+fn joined<'b>(values: impl IntoIterator<Item = &'b str>) -> String {
     values
         .into_iter()
         .collect::<BTreeSet<_>>()
@@ -130,11 +119,12 @@ fn joined(values: impl IntoIterator<Item = String>) -> String {
         .join(" ")
 }
 
-/// One change: its id, and its records in the period (parsed, with their lines as the log holds them).
-pub struct Change {
+/// One change: its id, and its records in the period (their lines as the log holds them, and the
+/// members of each that a row or page reads).
+pub struct Change<'a> {
     pub id: String,
-    records: Vec<Map<String, Value>>,
-    lines: Vec<Vec<u8>>,
+    records: Vec<Row<'a>>,
+    lines: Vec<&'a [u8]>,
 }
 
 /// What one change adds to the bundle.
@@ -149,18 +139,25 @@ pub struct Rendered {
     pub markdown: String,
 }
 
-impl Change {
-    /// A change of `records` (in log order, with their canonical lines, at least one).
-    pub fn new(id: String, records: Vec<(Map<String, Value>, Vec<u8>)>) -> Self {
-        let (records, lines) = records.into_iter().unzip();
-        Change { id, records, lines }
+impl<'a> Change<'a> {
+    /// A change of the records whose canonical `lines` (without newlines) are given, in log order, at
+    /// least one.
+    ///
+    /// # Errors
+    ///
+    /// A line that is not a JSON object.
+    pub fn parse(id: String, lines: Vec<&'a [u8]>) -> Result<Self, ExportError> {
+        let records = lines
+            .iter()
+            .map(|l| Row::parse(l))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ExportError::Record(e.to_string()))?;
+        Ok(Change { id, records, lines })
     }
 
     /// The seqs of its records.
     pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        self.records
-            .iter()
-            .map(|r| r.get("seq").and_then(Value::as_u64).unwrap_or(0))
+        self.records.iter().map(|r| r.seq)
     }
 
     /// Its CSV line, evidence line and page.
@@ -173,104 +170,72 @@ impl Change {
             return Err(ExportError::ControlCharacter(self.id.clone()));
         }
         let row = self.row();
-        let cells: Vec<String> = row.iter().map(|c| neutralise(c).into_owned()).collect();
+        let cells: Vec<Cow<'_, str>> = row.iter().map(|c| neutralise(c)).collect();
         let month = self
             .records
             .first()
-            .map_or("other", |r| month_of(str_of(r, "receivedAt").unwrap_or("")))
+            .map_or("other", |r| month_of(text(&r.received_at)))
             .to_owned();
         Ok(Rendered {
             month,
             csv: csv_line(&cells),
             json: self.json()?,
-            markdown: self.markdown(&row) + "\n",
+            markdown: self.markdown(&row),
         })
-    }
-
-    fn strings<'b>(&'b self, key: &'b str) -> impl Iterator<Item = String> + 'b {
-        self.records
-            .iter()
-            .filter_map(move |r| str_of(r, key).map(str::to_owned))
     }
 
     /// The CSV row (and the Markdown summary), as `VERIFY.md`'s `row` computes it.
     fn row(&self) -> Vec<String> {
-        let apps = self.records.iter().filter_map(|r| {
-            r.get("app")
-                .and_then(|a| a.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        let initiators = self.records.iter().filter_map(|r| {
-            let by = r.get("initiatedBy")?.as_object()?;
-            Some(if truthy(by.get("automated")) {
-                "automated".to_owned()
+        let rs = &self.records;
+        let strings = |f: for<'b> fn(&'b Row<'a>) -> &'b Option<Cow<'a, str>>| {
+            rs.iter().filter_map(move |r| f(r).as_deref())
+        };
+        let initiators = rs.iter().filter_map(|r| {
+            let by = r.initiated_by.as_ref()?;
+            Some(if by.automated {
+                "automated"
             } else {
-                by.get("username")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
+                text(&by.username)
             })
         });
-        let approvers = self.records.iter().flat_map(|r| {
-            r.get("approvedBy")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-        });
-        let window = self
-            .records
+        let window = rs
             .iter()
-            .filter(|r| str_of(r, "event") == Some("guard-decision"))
+            .filter(|r| r.event.as_deref() == Some("guard-decision"))
             .map(|r| {
-                if truthy(r.get("emergency")) {
+                if r.emergency {
                     "emergency"
-                } else if truthy(r.get("allowed")) {
+                } else if r.allowed {
                     "allowed"
                 } else {
                     "blocked"
                 }
-                .to_owned()
             });
-        let outcome = self
-            .records
+        let outcome = rs
             .iter()
-            .filter_map(|r| str_of(r, "event"))
+            .filter_map(|r| r.event.as_deref())
             .rfind(|e| !matches!(*e, "guard-decision" | "verification"))
             .unwrap_or("");
-        // The gate's exceptions (record/gate.rs): the reasons a sync skipped the gate.
-        let findings = self.records.iter().flat_map(|r| {
-            r.get("gate")
-                .and_then(|g| g.get("exceptions"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-        });
-        let seqs: Vec<String> = self
-            .records
-            .iter()
-            .map(|r| {
-                r.get("seq")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-                    .to_string()
-            })
-            .collect();
+        let mut seqs = String::new();
+        for (i, r) in rs.iter().enumerate() {
+            if i > 0 {
+                seqs.push(' ');
+            }
+            let _ = write!(seqs, "{}", r.seq);
+        }
         vec![
             self.id.clone(),
-            joined(apps),
-            joined(self.strings("revision")),
-            self.strings("startedAt").min().unwrap_or_default(),
-            self.strings("finishedAt").max().unwrap_or_default(),
+            joined(strings(|r| &r.app_name)),
+            joined(strings(|r| &r.revision)),
+            strings(|r| &r.started_at).min().unwrap_or_default().to_owned(),
+            strings(|r| &r.finished_at).max().unwrap_or_default().to_owned(),
             joined(initiators),
-            joined(approvers),
+            joined(rs.iter().flat_map(|r| r.approved_by.iter().map(|a| &**a))),
             joined(window),
-            joined(self.strings("backup")),
+            joined(strings(|r| &r.backup)),
             outcome.to_owned(),
-            joined(findings),
-            seqs.join(" "),
+            // The gate's exceptions (record/gate.rs): the reasons a sync skipped the gate.
+            joined(rs.iter().flat_map(|r| r.exceptions.iter().map(|a| &**a))),
+            seqs,
         ]
     }
 
@@ -288,15 +253,20 @@ impl Change {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&String::from_utf8_lossy(line));
+            match std::str::from_utf8(line) {
+                Ok(line) => out.push_str(line),
+                Err(_) => out.push_str(&String::from_utf8_lossy(line)),
+            }
         }
         out.push_str("]}\n");
         Ok(out)
     }
 
-    /// The readable page, as `VERIFY.md`'s `page` program prints it.
+    /// The readable page, as `VERIFY.md`'s `page` program prints it, and the blank line after it.
     fn markdown(&self, row: &[String]) -> String {
-        let mut md = format!(
+        let mut md = String::with_capacity(1024 + 256 * self.records.len());
+        let _ = write!(
+            md,
             "# Change {}\n\n| field | value |\n|---|---|\n",
             cell(&self.id)
         );
@@ -316,30 +286,33 @@ impl Change {
         }
         md.push_str("\n## Records\n\n| seq | received | event | app | revision | hash |\n|---|---|---|---|---|---|\n");
         for r in &self.records {
-            let get = |k: &str| cell(str_of(r, k).unwrap_or(""));
-            let app = r
-                .get("app")
-                .and_then(|a| a.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
-                r.get("seq").and_then(Value::as_u64).unwrap_or(0),
-                get("receivedAt"),
-                get("event"),
-                cell(app),
-                get("revision"),
-                get("hash"),
+                r.seq,
+                cell(text(&r.received_at)),
+                cell(text(&r.event)),
+                cell(text(&r.app_name)),
+                cell(text(&r.revision)),
+                cell(text(&r.hash)),
             );
         }
+        md.push('\n');
         md
     }
 }
 
+fn text<'b>(s: &'b Option<Cow<'_, str>>) -> &'b str {
+    s.as_deref().unwrap_or("")
+}
+
 /// A Markdown table cell: line breaks become spaces, `|` is escaped.
-fn cell(s: &str) -> String {
-    s.replace(['\r', '\n'], " ").replace('|', "\\|")
+fn cell(s: &str) -> Cow<'_, str> {
+    if s.contains(['\r', '\n', '|']) {
+        Cow::Owned(s.replace(['\r', '\n'], " ").replace('|', "\\|"))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// A CSV cell a spreadsheet will not run: one that begins with `=`, `+`, `-`, `@`, a tab or a carriage
@@ -353,17 +326,28 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// jq's `@csv` of strings: every field quoted, quotes doubled.
-fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
-        .collect();
-    format!("{}\n", quoted.join(","))
+fn csv_line<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut line = String::with_capacity(fields.iter().map(|f| f.as_ref().len() + 3).sum::<usize>() + 1);
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push('"');
+        for (j, part) in f.as_ref().split('"').enumerate() {
+            if j > 0 {
+                line.push_str("\"\"");
+            }
+            line.push_str(part);
+        }
+        line.push('"');
+    }
+    line.push('\n');
+    line
 }
 
 /// The first line of `changes.csv`.
 pub fn csv_header() -> String {
-    csv_line(&COLUMNS.map(str::to_owned))
+    csv_line(&COLUMNS)
 }
 
 /// Where a change stands in the sample's draw: the hex of `sha256("<seed>:<id>")`.
@@ -509,7 +493,7 @@ pub fn sums(files: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::ledger::canonical::object_to_canonical;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn rec(
         seq: u64,
@@ -568,8 +552,7 @@ mod tests {
         let mut ids: Vec<String> = Vec::new();
         let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, l) in lines.iter().enumerate() {
-            let map: Map<String, Value> = serde_json::from_slice(l).unwrap();
-            let key = change_key(map.get("changeId"), map["seq"].as_u64().unwrap());
+            let key = Row::parse(l).unwrap().change_key().into_owned();
             if !groups.contains_key(&key) {
                 ids.push(key.clone());
             }
@@ -602,16 +585,18 @@ mod tests {
 
     /// Renders one change of the fixture: its seqs, then its month, row, evidence line and page.
     fn render_fixture_change(id: &str, lines: &[&[u8]]) -> String {
-        let records = lines
-            .iter()
-            .map(|l| (serde_json::from_slice(l).unwrap(), l.to_vec()))
-            .collect();
-        let change = Change::new(id.to_owned(), records);
+        let change = Change::parse(id.to_owned(), lines.to_vec()).unwrap();
         let seqs: Vec<u64> = change.seqs().collect();
         match change.render() {
             Ok(r) => format!("{seqs:?}\n{}\n{}{}{}", r.month, r.csv, r.json, r.markdown),
             Err(e) => format!("{seqs:?}\nerror: {e}\n"),
         }
+    }
+
+    /// Renders the change `id` of the records `recs` (as [`rec`] makes them).
+    fn render(id: &str, recs: &[(Map<String, Value>, Vec<u8>)]) -> Result<Rendered, ExportError> {
+        let lines = recs.iter().map(|(_, l)| l.as_slice()).collect();
+        Change::parse(id.to_owned(), lines)?.render()
     }
 
     #[test]
@@ -636,9 +621,9 @@ mod tests {
 
     #[test]
     fn a_change_renders_its_row_evidence_line_and_page() {
-        let change = Change::new(
-            "CHG-2".into(),
-            vec![
+        let page = render(
+            "CHG-2",
+            &[
                 rec(
                     2,
                     "2026-01-02T00:00:00.000Z",
@@ -661,8 +646,8 @@ mod tests {
                     &json!({"event": "verification"}),
                 ),
             ],
-        );
-        let page = change.render().unwrap();
+        )
+        .unwrap();
         assert_eq!(
             page.csv,
             "\"CHG-2\",\"app0 app1\",\"r2\",\"\",\"\",\"alice\",\"a b\",\"allowed\",\"bk\",\"sync-succeeded\",\"rollback selective-sync\",\"2 3 6\"\n"
@@ -698,9 +683,7 @@ mod tests {
             assert_eq!(neutralise(cell), out, "{cell:?}");
         }
         let id = "=cmd|' /C calc'!A0";
-        let change = Change::new(id.into(), vec![rec(1, "2026", Some(id), &json!({}))]);
-        assert!(change
-            .render()
+        assert!(render(id, &[rec(1, "2026", Some(id), &json!({}))])
             .unwrap()
             .csv
             .starts_with("\"'=cmd|' /C calc'!A0\","));
@@ -708,12 +691,8 @@ mod tests {
 
     #[test]
     fn hostile_change_ids_and_times_are_refused_or_made_safe() {
-        let change = Change::new(
-            "a\nb".into(),
-            vec![rec(1, "2026", Some("a\nb"), &json!({}))],
-        );
         assert!(matches!(
-            change.render(),
+            render("a\nb", &[rec(1, "2026", Some("a\nb"), &json!({}))]),
             Err(ExportError::ControlCharacter(_))
         ));
         for (at, month) in [

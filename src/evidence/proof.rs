@@ -650,14 +650,15 @@ pub fn verify_dir(data_dir: &Path, check: Check) -> Result<Report, ProofError> {
     Ok(verify_dir_with(data_dir, check, CHUNK, |_| (), |_, (), _, _| {})?.0)
 }
 
-/// [`verify_dir`] record by record on one thread (the walk in order that [`verify_dir_with`] must
-/// agree with), giving each record, its segment's index in the listing it read, where its line
+/// [`verify_dir`] record by record on one thread: the walk in order that [`verify_dir_with`] must
+/// agree with (tests only), giving each record, its segment's index in the listing it read, where its line
 /// starts there and its line to `each`, in order (see [`Check::segment_each`]: they stand only if
 /// this succeeds); gives that listing back with the report, to read the records again by position.
 ///
 /// # Errors
 ///
 /// As [`verify_dir`].
+#[cfg(test)]
 pub fn verify_dir_each(
     data_dir: &Path,
     mut check: Check,
