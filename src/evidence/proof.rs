@@ -21,7 +21,6 @@ use super::note::{self, NoteError, VerifierKey};
 use super::snapshot;
 use super::tiles::{self, TileError, TileSet};
 use crate::ledger::line::{self, Head};
-use crate::ledger::lock;
 use crate::ledger::segment::Listing;
 use crate::ledger::tree::hash::{self as tree_hash, Hash};
 use crate::ledger::tree::{self, Builder};
@@ -665,7 +664,7 @@ pub fn verify_dir_each(
     mut each: impl FnMut(usize, &serde_json::Map<String, Value>, u64, &[u8]),
 ) -> Result<(Report, Listing), ProofError> {
     let listing = prepare(data_dir, &mut check)?;
-    let live = lock::is_held(data_dir);
+    let live = crate::ledger::lock::is_held(data_dir);
     for (i, seg) in listing.segments.iter().enumerate() {
         let name = seg.path.display().to_string();
         match listing.reader(i, 0).map_err(io_err(&seg.path))? {

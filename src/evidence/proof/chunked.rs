@@ -25,9 +25,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// The bytes of a chunk: enough lines that a core works on it for a while, few enough that the
-/// chunks held at once (a few per core) stay within a few MiB.
-pub const CHUNK: u64 = 2 << 20;
+/// The bytes of a chunk: enough lines (about 800 records) that a core works on it for a while, few
+/// enough that the chunks held at once (two per core) stay within a few MiB.
+pub const CHUNK: u64 = 1 << 20;
 
 /// One line a chunk checked.
 struct Checked<T> {
@@ -105,7 +105,7 @@ pub fn verify_dir_with<T: Send>(
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         check_chunk(&file, start, end, len, &extract)
     };
-    let check = crate::parallel::ordered(&tasks, 2 * threads, work, |results| {
+    let check = crate::parallel::ordered(&tasks, threads, work, |results| {
         for (i, (seg, len)) in segments.iter().zip(lengths).enumerate() {
             let name = seg.path.display().to_string();
             let len = match len {
@@ -284,7 +284,7 @@ fn check_chunk<T>(
     };
     let mut first: Option<(u64, u64, String)> = None;
     let mut head = Head::default();
-    let mut lines = Vec::new();
+    let mut lines = Vec::with_capacity(usize::try_from((end - start) / 512).unwrap_or(0) + 1);
     let mut whole = true;
     while from + (at as u64) < end {
         let offset = from + at as u64;
