@@ -241,7 +241,7 @@ fn build(
         .map(|b| b..(b + BATCH).min(scan.ids.len()))
         .collect();
     // Each batch is written while the next one is rendered (two batches held at once).
-    let mut pending: Option<(std::ops::Range<usize>, Vec<(export::Rendered, Vec<u64>)>)> = None;
+    let mut pending: Option<(std::ops::Range<usize>, Vec<Page>)> = None;
     for next in batches.into_iter().map(Some).chain([None]) {
         let (rendered, written) = std::thread::scope(|s| {
             let rendering = next.clone().map(|range| {
@@ -249,9 +249,15 @@ fn build(
                 s.spawn(move || render(range, threads, scan, groups, segments))
             });
             let written = match pending.take() {
-                Some((range, pages)) => {
-                    write_batch(range, pages, &scan, &sampled, &mut out, &mut months, &mut prove)
-                }
+                Some((range, pages)) => write_batch(
+                    range,
+                    pages,
+                    &scan,
+                    &sampled,
+                    &mut out,
+                    &mut months,
+                    &mut prove,
+                ),
                 None => Ok(()),
             };
             let rendered = rendering.map(|h| {
@@ -301,11 +307,14 @@ fn build(
     Ok((files, size, anchor))
 }
 
+/// A change rendered, and the seqs of its records.
+type Page = (export::Rendered, Vec<u64>);
+
 /// Writes the rendered changes of `range` (in order): their rows, evidence lines and pages, and the
 /// sampled ones' evidence with their records' inclusion proofs.
 fn write_batch(
     range: std::ops::Range<usize>,
-    pages: Vec<(export::Rendered, Vec<u64>)>,
+    pages: Vec<Page>,
     scan: &Scan,
     sampled: &HashSet<&str>,
     out: &mut Out,
@@ -412,7 +421,7 @@ fn render_one(
 struct Seen {
     seq: u64,
     received_at: Box<str>,
-    /// Its change ([`export::Row::change_key`]).
+    /// Its change ([`export::Key::change_key`]).
     change: Box<str>,
     /// The snapshots it names.
     snapshots: Vec<String>,
@@ -422,7 +431,7 @@ impl Seen {
     /// What the first pass needs of the record on `line` (verified: an error only if it is not an
     /// object, which a verified line always is).
     fn of(line: &[u8]) -> std::result::Result<Self, String> {
-        let row = export::Row::parse(line).map_err(|e| e.to_string())?;
+        let key = export::Key::parse(line).map_err(|e| e.to_string())?;
         let snapshots = if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
             let record: Map<String, Value> =
                 serde_json::from_slice(line).map_err(|e| e.to_string())?;
@@ -431,9 +440,9 @@ impl Seen {
             Vec::new()
         };
         Ok(Seen {
-            seq: row.seq,
-            received_at: row.received_at.as_deref().unwrap_or("").into(),
-            change: row.change_key().into(),
+            seq: key.seq,
+            received_at: key.received_at.as_deref().unwrap_or("").into(),
+            change: key.change_key().into(),
             snapshots,
         })
     }

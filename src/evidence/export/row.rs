@@ -15,7 +15,6 @@ pub struct Row<'a> {
     /// `seq` (0 when it is not a whole number).
     pub seq: u64,
     pub received_at: Option<Cow<'a, str>>,
-    pub change_id: Option<Cow<'a, str>>,
     pub event: Option<Cow<'a, str>>,
     /// `app.name`.
     pub app_name: Option<Cow<'a, str>>,
@@ -41,6 +40,14 @@ pub struct Initiated<'a> {
     pub username: Option<Cow<'a, str>>,
 }
 
+/// What places a record in a period and a change: fewer members than a [`Row`], read as it reads them.
+#[derive(Debug, Default)]
+pub struct Key<'a> {
+    pub seq: u64,
+    pub received_at: Option<Cow<'a, str>>,
+    pub change_id: Option<Cow<'a, str>>,
+}
+
 impl<'a> Row<'a> {
     /// The members of the record on `line`.
     ///
@@ -48,19 +55,39 @@ impl<'a> Row<'a> {
     ///
     /// The line is not a JSON object.
     pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let row = de.deserialize_map(RowVisitor)?;
-        de.end()?;
-        Ok(row)
+        parse(line)
+    }
+}
+
+impl<'a> Key<'a> {
+    /// The members of the record on `line`.
+    ///
+    /// # Errors
+    ///
+    /// The line is not a JSON object.
+    pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
+        parse(line)
     }
 
     /// The change it belongs to: its `changeId` when that is a string, else `no-change-id-seq-N`.
     pub fn change_key(&self) -> Cow<'a, str> {
-        match &self.change_id {
-            Some(id) => id.clone(),
-            None => Cow::Owned(format!("no-change-id-seq-{}", self.seq)),
-        }
+        change_key(self.change_id.as_ref(), self.seq)
     }
+}
+
+fn change_key<'a>(id: Option<&Cow<'a, str>>, seq: u64) -> Cow<'a, str> {
+    match id {
+        Some(id) => id.clone(),
+        None => Cow::Owned(format!("no-change-id-seq-{seq}")),
+    }
+}
+
+/// The members `T` reads of the JSON object on `line`.
+fn parse<'a, T: Members<'a>>(line: &'a [u8]) -> Result<T, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let t = de.deserialize_map(Top(std::marker::PhantomData))?;
+    de.end()?;
+    Ok(t)
 }
 
 /// Visitor methods for the types a member may have but that give nothing: `$value` for each type
@@ -304,7 +331,6 @@ impl<'de> Members<'de> for Row<'de> {
         match name {
             "seq" => self.seq = map.next_value::<Whole>()?.0,
             "receivedAt" => self.received_at = text(map)?,
-            "changeId" => self.change_id = text(map)?,
             "event" => self.event = text(map)?,
             "app" => self.app_name = map.next_value::<Object<App<'de>>>()?.0.and_then(|a| a.0),
             "revision" => self.revision = text(map)?,
@@ -329,19 +355,31 @@ impl<'de> Members<'de> for Row<'de> {
     }
 }
 
-/// The top level: an object, or an error.
-struct RowVisitor;
+impl<'de> Members<'de> for Key<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "seq" => self.seq = map.next_value::<Whole>()?.0,
+            "receivedAt" => self.received_at = text(map)?,
+            "changeId" => self.change_id = text(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
 
-impl<'de> Visitor<'de> for RowVisitor {
-    type Value = Row<'de>;
+/// The top level: an object, or an error.
+struct Top<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Members<'de>> Visitor<'de> for Top<T> {
+    type Value = T;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut row = Row::default();
+        let mut out = T::default();
         while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
-            row.member(name.as_deref().unwrap_or(""), &mut map)?;
+            out.member(name.as_deref().unwrap_or(""), &mut map)?;
         }
-        Ok(row)
+        Ok(out)
     }
 }

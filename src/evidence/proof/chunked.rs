@@ -221,22 +221,23 @@ impl Check {
                 return Err(io(io::Error::from(io::ErrorKind::NotFound)));
             };
             let extract = seg.extract;
-            let scan = line::scan_lines_from(reader, head.clone(), base, |record, offset, bytes| {
-                each(extract(bytes), offset, bytes);
-                let seq = line::seq_of(&record);
-                self.leaf(tree_hash::leaf(bytes));
-                for digest in snapshot::named_by(&record) {
-                    self.snapshots.entry(digest.to_owned()).or_insert(seq);
-                }
-                if mismatch.is_none() {
-                    let hash = record
-                        .get("hash")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or("");
-                    mismatch = self.reached(seq, hash, name);
-                }
-            })
-            .map_err(io)?;
+            let scan =
+                line::scan_lines_from(reader, head.clone(), base, |record, offset, bytes| {
+                    each(extract(bytes), offset, bytes);
+                    let seq = line::seq_of(&record);
+                    self.leaf(tree_hash::leaf(bytes));
+                    for digest in snapshot::named_by(&record) {
+                        self.snapshots.entry(digest.to_owned()).or_insert(seq);
+                    }
+                    if mismatch.is_none() {
+                        let hash = record
+                            .get("hash")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("");
+                        mismatch = self.reached(seq, hash, name);
+                    }
+                })
+                .map_err(io)?;
             head = scan.head;
             bad = scan.bad;
             done = true;
@@ -320,13 +321,11 @@ fn check_chunk<T>(
             head.seq = seq - 1;
             hash
         } else {
-            match line::check_fast(text, &head) {
-                Some(hash) => hash,
-                None => {
-                    whole = false;
-                    break;
-                }
-            }
+            let Some(hash) = line::check_fast(text, &head) else {
+                whole = false;
+                break;
+            };
+            hash
         };
         // check_fast passed: the line ends with its newline.
         let body = &text[..text.len() - 1];

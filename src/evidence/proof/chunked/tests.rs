@@ -29,7 +29,7 @@ fn chunked(dir: &Path, k: &SigningKey, chunk: u64) -> String {
         dir,
         Check::new(keys(k)),
         chunk,
-        |line| line.len(),
+        <[u8]>::len,
         |i, len, at, line| {
             assert_eq!(len, line.len(), "the item extracted from this line");
             seen.push((i, at, line.to_vec()));
@@ -76,7 +76,10 @@ fn a_signed_log_gives_the_same_report_and_records_in_any_chunks() {
     let k = key();
     let dir = signed_log(300, &[10, 257], &k);
     let got = same_as_in_order(dir.path(), &k);
-    assert!(got.starts_with("Ok(Report { head: Head { seq: 300"), "{got}");
+    assert!(
+        got.starts_with("Ok(Report { head: Head { seq: 300"),
+        "{got}"
+    );
     split_into_segments(dir.path(), &[1, 11, 201]);
     let got = same_as_in_order(dir.path(), &k);
     assert!(got.contains("checked: 2"), "{got}");
@@ -139,7 +142,14 @@ fn broken_chains_forged_records_and_altered_bytes_are_named_as_in_order() {
     std::fs::remove_file(&files(dir.path())[1]).unwrap();
     reasons.insert(same_as_in_order(dir.path(), &k));
     let all = reasons.iter().cloned().collect::<Vec<_>>().join("\n");
-    for kind in ["seq is", "prev does not", "hash does not", "canonical", "not a JSON", "missing"] {
+    for kind in [
+        "seq is",
+        "prev does not",
+        "hash does not",
+        "canonical",
+        "not a JSON",
+        "missing",
+    ] {
         assert!(all.contains(kind), "no {kind:?} in:\n{all}");
     }
 }
