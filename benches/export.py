@@ -3,14 +3,15 @@ exported from a 1,000,000-record log, this build against the previous one, with 
 same log as the reference, measured in the same run:
 
 - `sluice audit verify --data-dir D` (the chain alone) and `sluice audit verify --data-dir D
-  --public-key K` (the chain, the tree and the checkpoints: what an export verifies first), this build;
-- `sluice audit export` of the whole year (every record of the log), this build (ROUNDS times, in
-  alternation with the verifies) and the previous build (once: it holds the whole period in memory);
+  --public-key K` (the chain, the tree and the checkpoints: what an export verifies first), and
+  `sluice audit export` of the whole year (every record of the log), each of this build and of the
+  previous one, ROUNDS times in alternation (both exports run in bounded memory since issue 28); the
+  two builds' bundles must be byte-identical, which the run checks (their SHA256SUMS are equal);
 - the bundle's own recipe (VERIFY.md's bash block), run on this build's bundle as an auditor runs it,
   and the recipe's sample check alone (`--sample-only`).
 
-Each run's wall time and peak RSS come from GNU time; the number of files the bundle holds, its size
-and the largest directory are counted after each export.
+Each run's wall time, CPU time (user + system) and peak RSS come from GNU time; the number of files
+the bundle holds, its size and the largest directory are counted after each export.
 
 The log: N valid chained records shaped like the golden sync and guard records (about 1.1 KB each,
 as benches/ledger-verify.py writes them), one every 31.5 s through 2026 (a year), five records a
@@ -116,13 +117,18 @@ def sign(exe, d, keys, n):
 
 
 def timed(argv, cwd=None, ok=(0,)):
-    """Wall seconds and peak RSS (MB) of one run, through GNU time."""
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + argv, stdout=subprocess.PIPE,
+    """Wall seconds, peak RSS (MB) and output of one run, through GNU time; its CPU seconds (user and
+    system) in CPU[-1]."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S"] + argv, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, cwd=cwd)
     if r.returncode not in ok:
         raise SystemExit(f"{argv} failed ({r.returncode}): {r.stdout[-2000:]} {r.stderr[-2000:]}")
-    wall, rss = r.stderr.strip().splitlines()[-1].split()
+    wall, rss, user, system = r.stderr.strip().splitlines()[-1].split()
+    CPU.append(float(user) + float(system))
     return float(wall), int(rss) / 1024, r.stdout
+
+
+CPU = []
 
 
 def shape(bundle):
@@ -168,57 +174,64 @@ def main():
         wall, rss, _ = timed(argv)
         return wall, rss, out
 
-    contenders = {
-        "audit verify (chain), this build": lambda: timed([new, "audit", "verify", "--data-dir", d])[:2],
-        "audit verify --public-key, this build": lambda: timed(
-            [new, "audit", "verify", "--data-dir", d, "--public-key", keys + ".pub"])[:2],
-        "audit export of the year, this build": None,
-    }
+    def verify(exe, keyed):
+        argv = [exe, "audit", "verify", "--data-dir", d] + (["--public-key", keys + ".pub"] if keyed else [])
+        return lambda: timed(argv)[:2] + (CPU[-1],)
+
+    builds = [("this build", new, "bundle-new")] + ([("previous build", base, "bundle-base")] if base != "-" else [])
+    contenders = {}
+    for who, exe, name in builds:
+        contenders[f"audit verify (chain), {who}"] = verify(exe, False)
+        contenders[f"audit verify --public-key, {who}"] = verify(exe, True)
+        contenders[f"audit export of the year, {who}"] = (exe, name, who)
     runs = {k: [] for k in contenders}
     load = [os.getloadavg()[0]]
     timed(["cat"] + [os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs if f.endswith(".jsonl")])
-    shapes = {}
+    shapes, sums = {}, {}
     for i in range(rounds):
         for k, f in contenders.items():
-            if f is None:
-                wall, rss, out = export(new, "bundle-new", sample=True)
-                shapes["this build"] = shape(out)
-                if i + 1 < rounds:
+            if isinstance(f, tuple):
+                exe, name, who = f
+                wall, rss, out = export(exe, name, sample=True)
+                shapes[who] = shape(out)
+                with open(os.path.join(out, "SHA256SUMS")) as fh:
+                    sums[who] = fh.read()
+                if i + 1 < rounds or who != "this build":
                     shutil.rmtree(out)
-                runs[k].append((wall, rss))
+                runs[k].append((wall, rss, CPU[-1]))
             else:
                 runs[k].append(f())
         load.append(os.getloadavg()[0])
+    same = len(set(sums.values())) == 1
     bundle = os.path.join(root, "bundle-new")
     key = open(keys + ".pub").read().strip()
     script = recipe(bundle)
     wall, rss, stdout = timed(["bash", "-c", script, "verify.sh", key], cwd=bundle)
-    full = (wall, rss, stdout.strip().splitlines()[-1])
+    full = (wall, rss, stdout.strip().splitlines()[-1], CPU[-1])
     wall, rss, stdout = timed(["bash", "-c", script, "verify.sh", key, "--sample-only"], cwd=bundle)
-    sampled = (wall, rss, stdout.strip().splitlines()[-1])
+    sampled = (wall, rss, stdout.strip().splitlines()[-1], CPU[-1])
     shutil.rmtree(bundle)
     load.append(os.getloadavg()[0])
-    if base != "-":
-        wall, rss, out = export(base, "bundle-base", sample=True)
-        runs["audit export of the year, previous build"] = [(wall, rss)]
-        shapes["previous build"] = shape(out)
-        shutil.rmtree(out)
-        load.append(os.getloadavg()[0])
 
     print(f"{n} records ({mb:.0f} MB) received through 2026, {n // 5} changes; {rounds} alternating "
           f"rounds; 1-min load {min(load):.1f}-{max(load):.1f}; {os.cpu_count()} cores\n")
-    print("| run | median s | peak RSS MB |")
-    print("|---|---|---|")
+    print("| run | median s | median CPU s (user + sys) | peak RSS MB |")
+    print("|---|---|---|---|")
     med = {}
     for k, v in runs.items():
-        med[k] = (statistics.median(w for w, _ in v), statistics.median(r for _, r in v))
-        print(f"| {k} | {med[k][0]:.2f} | {med[k][1]:.0f} |")
-    print(f"| VERIFY.md recipe, whole bundle | {full[0]:.2f} | {full[1]:.0f} |")
-    print(f"| VERIFY.md recipe, `--sample-only` (25 changes) | {sampled[0]:.2f} | {sampled[1]:.0f} |")
-    exp, ver = med["audit export of the year, this build"][0], med["audit verify --public-key, this build"][0]
-    chain = med["audit verify (chain), this build"][0]
-    print(f"\nexport / verify --public-key: {exp / ver:.2f}; export / verify (chain): {exp / chain:.2f}")
-    print(f"recipe: {full[2]}\nsample: {sampled[2]}\n")
+        med[k] = tuple(statistics.median(x[j] for x in v) for j in range(3))
+        print(f"| {k} | {med[k][0]:.2f} | {med[k][2]:.2f} | {med[k][1]:.0f} |")
+    print(f"| VERIFY.md recipe, whole bundle | {full[0]:.2f} | {full[3]:.2f} | {full[1]:.0f} |")
+    print(f"| VERIFY.md recipe, `--sample-only` (25 changes) | {sampled[0]:.2f} | {sampled[3]:.2f} | {sampled[1]:.0f} |")
+    for who, _, _ in builds:
+        exp = med[f"audit export of the year, {who}"][0]
+        ver = med[f"audit verify --public-key, {who}"][0]
+        chain = med[f"audit verify (chain), {who}"][0]
+        print(f"\n{who}: export / verify --public-key: {exp / ver:.2f}; export / verify (chain): {exp / chain:.2f}")
+    print(f"\nrecipe: {full[2]}\nsample: {sampled[2]}\n")
+    if base != "-":
+        print(f"bundles of this build and the previous one byte-identical (SHA256SUMS, which covers every "
+              f"other file, equal): {'yes' if same else 'NO'}\n")
     print("| bundle | files | MB | most files in one directory |\n|---|---|---|---|")
     for k, (files, size, widest) in shapes.items():
         print(f"| {k} | {files} | {size / 1e6:.0f} | {widest} |")

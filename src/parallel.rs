@@ -75,8 +75,160 @@ pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     done.into_iter().map(|(_, r)| r).collect()
 }
 
+/// `consume(items.iter().map(f))`, with `f` computed on all cores at most `ahead` items in front of
+/// what `consume` has taken, so that what is held at once stays bounded however many items there are
+/// (a log's chunks read and checked while the calling thread joins them in order). When `consume`
+/// returns early, the items not begun are never computed. If `f` panics, the iterator ends there and
+/// the panic is raised again once `consume` returns.
+pub fn ordered<T: Sync, R: Send, X>(
+    items: &[T],
+    ahead: usize,
+    f: impl Fn(&T) -> R + Sync,
+    consume: impl FnOnce(&mut dyn Iterator<Item = R>) -> X,
+) -> X {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, PoisonError};
+
+    struct State<R> {
+        done: BTreeMap<usize, R>,
+        /// How many items `consume` has taken.
+        taken: usize,
+        stop: bool,
+    }
+    struct Shared<R> {
+        state: Mutex<State<R>>,
+        changed: Condvar,
+    }
+    impl<R> Shared<R> {
+        fn lock(&self) -> std::sync::MutexGuard<'_, State<R>> {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+    /// Stops everything when a worker unwinds.
+    struct Guard<'s, R>(&'s Shared<R>);
+    impl<R> Drop for Guard<'_, R> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.lock().stop = true;
+                self.0.changed.notify_all();
+            }
+        }
+    }
+    struct InOrder<'s, R> {
+        shared: &'s Shared<R>,
+        next: usize,
+        len: usize,
+    }
+    impl<R> Iterator for InOrder<'_, R> {
+        type Item = R;
+        fn next(&mut self) -> Option<R> {
+            if self.next >= self.len {
+                return None;
+            }
+            let mut state = self.shared.lock();
+            loop {
+                if let Some(r) = state.done.remove(&self.next) {
+                    self.next += 1;
+                    state.taken = self.next;
+                    self.shared.changed.notify_all();
+                    return Some(r);
+                }
+                if state.stop {
+                    return None;
+                }
+                state = self
+                    .shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len());
+    if threads < 2 {
+        return consume(&mut items.iter().map(f));
+    }
+    let ahead = ahead.max(threads);
+    let shared = Shared {
+        state: Mutex::new(State {
+            done: BTreeMap::new(),
+            taken: 0,
+            stop: false,
+        }),
+        changed: Condvar::new(),
+    };
+    let next = AtomicUsize::new(0);
+    let (f, shared, next) = (&f, &shared, &next);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(move || {
+                let _guard = Guard(shared);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    {
+                        let mut state = shared.lock();
+                        while !state.stop && i >= state.taken + ahead {
+                            state = shared
+                                .changed
+                                .wait(state)
+                                .unwrap_or_else(PoisonError::into_inner);
+                        }
+                        if state.stop {
+                            break;
+                        }
+                    }
+                    let r = f(item);
+                    let mut state = shared.lock();
+                    if state.stop {
+                        break;
+                    }
+                    state.done.insert(i, r);
+                    shared.changed.notify_all();
+                }
+            });
+        }
+        let out = consume(&mut InOrder {
+            shared,
+            next: 0,
+            len: items.len(),
+        });
+        let mut state = shared.lock();
+        state.stop = true;
+        state.done.clear();
+        shared.changed.notify_all();
+        drop(state);
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ordered_gives_every_result_in_order_and_stops_early() {
+        let items: Vec<u32> = (0..1_000).collect();
+        let all: Vec<u32> = super::ordered(&items, 3, |x| x * 3, |it| it.collect());
+        assert_eq!(all, items.iter().map(|x| x * 3).collect::<Vec<_>>());
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        let first: Vec<u32> = super::ordered(
+            &items,
+            4,
+            |x| {
+                computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *x
+            },
+            |it| it.take(10).collect(),
+        );
+        assert_eq!(first, (0..10).collect::<Vec<_>>());
+        // At most `ahead` (or one per core) past what was taken, and one in flight per core.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert!(computed.into_inner() <= 10 + 4.max(cores) + cores);
+    }
+
     #[test]
     fn map_each_keeps_the_input_order() {
         let items: Vec<u32> = (0..37).collect();

@@ -19,10 +19,14 @@
 
 use crate::ledger::canonical::to_canonical;
 use crate::ledger::tree::Hash;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
+
+mod row;
+pub use row::{Key, Row};
 
 /// The bundle's verification recipe; `@FROM@`, `@TO@`, `@SEED@`, `@SAMPLE@`, `@PER_FILE@` are filled in.
 pub const RECIPE: &str = include_str!("export_verify.md");
@@ -56,6 +60,8 @@ pub enum ExportError {
     ControlCharacter(String),
     #[error("a record has no canonical form: {0}")]
     Canonical(String),
+    #[error("a record cannot be read: {0}")]
+    Record(String),
 }
 
 /// What the bundle covers.
@@ -77,23 +83,6 @@ pub struct Anchor {
     pub public_key: String,
     /// The witnesses' public key texts (none: the checkpoint is not required to be cosigned).
     pub witness_keys: Vec<String>,
-}
-
-fn str_of<'a>(r: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    r.get(key).and_then(Value::as_str)
-}
-
-/// jq's truthiness: everything but `null` and `false`.
-fn truthy(v: Option<&Value>) -> bool {
-    !matches!(v, None | Some(Value::Null | Value::Bool(false)))
-}
-
-/// The change a record belongs to: its `changeId` when that is a string, else `no-change-id-seq-N`.
-pub fn change_key(change_id: Option<&Value>, seq: u64) -> String {
-    match change_id.and_then(Value::as_str) {
-        Some(id) => id.to_owned(),
-        None => format!("no-change-id-seq-{seq}"),
-    }
 }
 
 /// The month of a `receivedAt`, `YYYY-MM`, which names a change's evidence files; `other` when it does
@@ -121,7 +110,7 @@ pub fn evidence_file(month: &str, ext: &str) -> String {
     format!("evidence/{month}.{ext}")
 }
 
-fn joined(values: impl IntoIterator<Item = String>) -> String {
+fn joined<'b>(values: impl IntoIterator<Item = &'b str>) -> String {
     values
         .into_iter()
         .collect::<BTreeSet<_>>()
@@ -130,11 +119,12 @@ fn joined(values: impl IntoIterator<Item = String>) -> String {
         .join(" ")
 }
 
-/// One change: its id, and its records in the period (parsed, with their lines as the log holds them).
-pub struct Change {
+/// One change: its id, and its records in the period (their lines as the log holds them, and the
+/// members of each that a row or page reads).
+pub struct Change<'a> {
     pub id: String,
-    records: Vec<Map<String, Value>>,
-    lines: Vec<Vec<u8>>,
+    records: Vec<Row<'a>>,
+    lines: Vec<&'a [u8]>,
 }
 
 /// What one change adds to the bundle.
@@ -149,18 +139,25 @@ pub struct Rendered {
     pub markdown: String,
 }
 
-impl Change {
-    /// A change of `records` (in log order, with their canonical lines, at least one).
-    pub fn new(id: String, records: Vec<(Map<String, Value>, Vec<u8>)>) -> Self {
-        let (records, lines) = records.into_iter().unzip();
-        Change { id, records, lines }
+impl<'a> Change<'a> {
+    /// A change of the records whose canonical `lines` (without newlines) are given, in log order, at
+    /// least one.
+    ///
+    /// # Errors
+    ///
+    /// A line that is not a JSON object.
+    pub fn parse(id: String, lines: Vec<&'a [u8]>) -> Result<Self, ExportError> {
+        let records = lines
+            .iter()
+            .map(|l| Row::parse(l))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ExportError::Record(e.to_string()))?;
+        Ok(Change { id, records, lines })
     }
 
     /// The seqs of its records.
     pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        self.records
-            .iter()
-            .map(|r| r.get("seq").and_then(Value::as_u64).unwrap_or(0))
+        self.records.iter().map(|r| r.seq)
     }
 
     /// Its CSV line, evidence line and page.
@@ -173,104 +170,78 @@ impl Change {
             return Err(ExportError::ControlCharacter(self.id.clone()));
         }
         let row = self.row();
-        let cells: Vec<String> = row.iter().map(|c| neutralise(c).into_owned()).collect();
+        let cells: Vec<Cow<'_, str>> = row.iter().map(|c| neutralise(c)).collect();
         let month = self
             .records
             .first()
-            .map_or("other", |r| month_of(str_of(r, "receivedAt").unwrap_or("")))
+            .map_or("other", |r| month_of(text(r.received_at.as_ref())))
             .to_owned();
         Ok(Rendered {
             month,
             csv: csv_line(&cells),
             json: self.json()?,
-            markdown: self.markdown(&row) + "\n",
+            markdown: self.markdown(&row),
         })
-    }
-
-    fn strings<'b>(&'b self, key: &'b str) -> impl Iterator<Item = String> + 'b {
-        self.records
-            .iter()
-            .filter_map(move |r| str_of(r, key).map(str::to_owned))
     }
 
     /// The CSV row (and the Markdown summary), as `VERIFY.md`'s `row` computes it.
     fn row(&self) -> Vec<String> {
-        let apps = self.records.iter().filter_map(|r| {
-            r.get("app")
-                .and_then(|a| a.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        let initiators = self.records.iter().filter_map(|r| {
-            let by = r.get("initiatedBy")?.as_object()?;
-            Some(if truthy(by.get("automated")) {
-                "automated".to_owned()
+        let rs = &self.records;
+        let strings = |f: for<'b> fn(&'b Row<'a>) -> &'b Option<Cow<'a, str>>| {
+            rs.iter().filter_map(move |r| f(r).as_deref())
+        };
+        let initiators = rs.iter().filter_map(|r| {
+            let by = r.initiated_by.as_ref()?;
+            Some(if by.automated {
+                "automated"
             } else {
-                by.get("username")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
+                text(by.username.as_ref())
             })
         });
-        let approvers = self.records.iter().flat_map(|r| {
-            r.get("approvedBy")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-        });
-        let window = self
-            .records
+        let window = rs
             .iter()
-            .filter(|r| str_of(r, "event") == Some("guard-decision"))
+            .filter(|r| r.event.as_deref() == Some("guard-decision"))
             .map(|r| {
-                if truthy(r.get("emergency")) {
+                if r.emergency {
                     "emergency"
-                } else if truthy(r.get("allowed")) {
+                } else if r.allowed {
                     "allowed"
                 } else {
                     "blocked"
                 }
-                .to_owned()
             });
-        let outcome = self
-            .records
+        let outcome = rs
             .iter()
-            .filter_map(|r| str_of(r, "event"))
+            .filter_map(|r| r.event.as_deref())
             .rfind(|e| !matches!(*e, "guard-decision" | "verification"))
             .unwrap_or("");
-        // The gate's exceptions (record/gate.rs): the reasons a sync skipped the gate.
-        let findings = self.records.iter().flat_map(|r| {
-            r.get("gate")
-                .and_then(|g| g.get("exceptions"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-        });
-        let seqs: Vec<String> = self
-            .records
-            .iter()
-            .map(|r| {
-                r.get("seq")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-                    .to_string()
-            })
-            .collect();
+        let mut seqs = String::new();
+        for (i, r) in rs.iter().enumerate() {
+            if i > 0 {
+                seqs.push(' ');
+            }
+            let _ = write!(seqs, "{}", r.seq);
+        }
         vec![
             self.id.clone(),
-            joined(apps),
-            joined(self.strings("revision")),
-            self.strings("startedAt").min().unwrap_or_default(),
-            self.strings("finishedAt").max().unwrap_or_default(),
+            joined(strings(|r| &r.app_name)),
+            joined(strings(|r| &r.revision)),
+            strings(|r| &r.started_at)
+                .min()
+                .unwrap_or_default()
+                .to_owned(),
+            strings(|r| &r.finished_at)
+                .max()
+                .unwrap_or_default()
+                .to_owned(),
             joined(initiators),
-            joined(approvers),
+            joined(rs.iter().flat_map(|r| r.approved_by.iter().map(|a| &**a))),
             joined(window),
-            joined(self.strings("backup")),
+            joined(strings(|r| &r.backup)),
             outcome.to_owned(),
-            joined(findings),
-            seqs.join(" "),
+            // The gate's exceptions (record/gate.rs): the reasons a sync skipped the gate.
+            joined(rs.iter().flat_map(|r| r.exceptions.iter().map(|a| &**a))),
+            seqs,
         ]
     }
 
@@ -288,15 +259,20 @@ impl Change {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&String::from_utf8_lossy(line));
+            match std::str::from_utf8(line) {
+                Ok(line) => out.push_str(line),
+                Err(_) => out.push_str(&String::from_utf8_lossy(line)),
+            }
         }
         out.push_str("]}\n");
         Ok(out)
     }
 
-    /// The readable page, as `VERIFY.md`'s `page` program prints it.
+    /// The readable page, as `VERIFY.md`'s `page` program prints it, and the blank line after it.
     fn markdown(&self, row: &[String]) -> String {
-        let mut md = format!(
+        let mut md = String::with_capacity(1024 + 256 * self.records.len());
+        let _ = write!(
+            md,
             "# Change {}\n\n| field | value |\n|---|---|\n",
             cell(&self.id)
         );
@@ -316,30 +292,33 @@ impl Change {
         }
         md.push_str("\n## Records\n\n| seq | received | event | app | revision | hash |\n|---|---|---|---|---|---|\n");
         for r in &self.records {
-            let get = |k: &str| cell(str_of(r, k).unwrap_or(""));
-            let app = r
-                .get("app")
-                .and_then(|a| a.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
-                r.get("seq").and_then(Value::as_u64).unwrap_or(0),
-                get("receivedAt"),
-                get("event"),
-                cell(app),
-                get("revision"),
-                get("hash"),
+                r.seq,
+                cell(text(r.received_at.as_ref())),
+                cell(text(r.event.as_ref())),
+                cell(text(r.app_name.as_ref())),
+                cell(text(r.revision.as_ref())),
+                cell(text(r.hash.as_ref())),
             );
         }
+        md.push('\n');
         md
     }
 }
 
+fn text<'b>(s: Option<&'b Cow<'_, str>>) -> &'b str {
+    s.map_or("", |s| &**s)
+}
+
 /// A Markdown table cell: line breaks become spaces, `|` is escaped.
-fn cell(s: &str) -> String {
-    s.replace(['\r', '\n'], " ").replace('|', "\\|")
+fn cell(s: &str) -> Cow<'_, str> {
+    if s.contains(['\r', '\n', '|']) {
+        Cow::Owned(s.replace(['\r', '\n'], " ").replace('|', "\\|"))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// A CSV cell a spreadsheet will not run: one that begins with `=`, `+`, `-`, `@`, a tab or a carriage
@@ -353,17 +332,29 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// jq's `@csv` of strings: every field quoted, quotes doubled.
-fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
-        .collect();
-    format!("{}\n", quoted.join(","))
+fn csv_line<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut line =
+        String::with_capacity(fields.iter().map(|f| f.as_ref().len() + 3).sum::<usize>() + 1);
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push('"');
+        for (j, part) in f.as_ref().split('"').enumerate() {
+            if j > 0 {
+                line.push_str("\"\"");
+            }
+            line.push_str(part);
+        }
+        line.push('"');
+    }
+    line.push('\n');
+    line
 }
 
 /// The first line of `changes.csv`.
 pub fn csv_header() -> String {
-    csv_line(&COLUMNS.map(str::to_owned))
+    csv_line(&COLUMNS)
 }
 
 /// Where a change stands in the sample's draw: the hex of `sha256("<seed>:<id>")`.
@@ -509,7 +500,7 @@ pub fn sums(files: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::ledger::canonical::object_to_canonical;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn rec(
         seq: u64,
@@ -525,6 +516,100 @@ mod tests {
         let map = r.as_object().unwrap().clone();
         let line = object_to_canonical(&map).unwrap();
         (map, line)
+    }
+
+    /// The records of the rendering fixture: the golden log, then records with every member a row or
+    /// page reads of another type than the schema's (a number, an object, a list, null, escapes).
+    fn fixture_records() -> Vec<Vec<u8>> {
+        let golden = include_str!("../../tests/fixtures/audit/golden/audit.jsonl");
+        let mut lines: Vec<Vec<u8>> = golden.lines().map(|l| l.as_bytes().to_vec()).collect();
+        let odd = [
+            json!({"changeId": 7, "receivedAt": 17, "app": "shop", "initiatedBy": "alice",
+                "approvedBy": "bob", "event": 3, "gate": "g", "revision": ["r"], "backup": {"b": 1}}),
+            json!({"changeId": null, "receivedAt": "2026-12-31T23:59:59.999Z", "app": {"name": 5},
+                "initiatedBy": {"automated": "yes", "username": "x"}, "approvedBy": [1, "b\"q", null, "a|b"],
+                "event": "guard-decision", "allowed": "false", "emergency": 0, "gate": {"exceptions": "x"}}),
+            json!({"changeId": "CHG-ODD", "receivedAt": "2026-02-01T00:00:00.000Z",
+                "app": {"name": "a\nb|c", "x": [1, {"name": "no"}]},
+                "initiatedBy": {"automated": 0, "username": 9}, "event": "guard-decision",
+                "allowed": null, "emergency": false, "gate": {"exceptions": [1, "y", "=x"]},
+                "startedAt": 5, "finishedAt": "2026-02-01T00:00:00Z", "backup": "-b"}),
+            json!({"changeId": "CHG-ODD", "receivedAt": "2026-02-01T00:00:01.000Z", "app": {"name": "é\u{2028}"},
+                "initiatedBy": {"automated": false}, "event": "guard-decision", "allowed": [],
+                "emergency": {}, "startedAt": "2026-01-31T00:00:00Z", "finishedAt": 7,
+                "gate": null, "approvedBy": {"x": 1}, "hash": 5}),
+            json!({"changeId": "CHG-ODD", "receivedAt": "2026-02-01T00:00:02.000Z", "event": "verification",
+                "initiatedBy": {"username": "u\\v", "automated": null}, "revision": "r\t1",
+                "approvedBy": [], "gate": {"exceptions": []}}),
+            json!({"changeId": "bad\u{7}id", "receivedAt": "2026-03-01T00:00:00.000Z"}),
+            json!({"changeId": "+1", "receivedAt": "x", "event": "sync-failed", "hash": "h|h"}),
+        ];
+        for (i, r) in odd.iter().enumerate() {
+            let mut r = r.clone();
+            r["seq"] = json!(1000 + i);
+            lines.push(to_canonical(&r).unwrap());
+        }
+        lines
+    }
+
+    /// What the changes of the fixture render to, one after another (the file the test compares).
+    fn fixture_rendered() -> String {
+        let lines = fixture_records();
+        let mut ids: Vec<String> = Vec::new();
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, l) in lines.iter().enumerate() {
+            // What the first pass reads of a record agrees with what the rendering reads.
+            let (k, row) = (Key::parse(l).unwrap(), Row::parse(l).unwrap());
+            assert_eq!((k.seq, &k.received_at), (row.seq, &row.received_at));
+            let key = k.change_key().into_owned();
+            if !groups.contains_key(&key) {
+                ids.push(key.clone());
+            }
+            groups.entry(key).or_default().push(i);
+        }
+        let mut out = String::new();
+        for id in ids {
+            let records: Vec<&[u8]> = groups[&id].iter().map(|&i| lines[i].as_slice()).collect();
+            let _ = writeln!(
+                out,
+                "== {id:?} seqs {:?}",
+                render_fixture_change(&id, &records)
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn changes_render_byte_for_byte_as_blessed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/export/rendered.txt");
+        let got = fixture_rendered();
+        if std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (BLESS=1 writes it)", path.display()));
+        assert!(
+            got == want,
+            "the rendering differs from {} (BLESS=1 rewrites it; review the diff):\n{got}",
+            path.display()
+        );
+    }
+
+    /// Renders one change of the fixture: its seqs, then its month, row, evidence line and page.
+    fn render_fixture_change(id: &str, lines: &[&[u8]]) -> String {
+        let change = Change::parse(id.to_owned(), lines.to_vec()).unwrap();
+        let seqs: Vec<u64> = change.seqs().collect();
+        match change.render() {
+            Ok(r) => format!("{seqs:?}\n{}\n{}{}{}", r.month, r.csv, r.json, r.markdown),
+            Err(e) => format!("{seqs:?}\nerror: {e}\n"),
+        }
+    }
+
+    /// Renders the change `id` of the records `recs` (as [`rec`] makes them).
+    fn render(id: &str, recs: &[(Map<String, Value>, Vec<u8>)]) -> Result<Rendered, ExportError> {
+        let lines = recs.iter().map(|(_, l)| l.as_slice()).collect();
+        Change::parse(id.to_owned(), lines)?.render()
     }
 
     #[test]
@@ -549,9 +634,9 @@ mod tests {
 
     #[test]
     fn a_change_renders_its_row_evidence_line_and_page() {
-        let change = Change::new(
-            "CHG-2".into(),
-            vec![
+        let page = render(
+            "CHG-2",
+            &[
                 rec(
                     2,
                     "2026-01-02T00:00:00.000Z",
@@ -574,8 +659,8 @@ mod tests {
                     &json!({"event": "verification"}),
                 ),
             ],
-        );
-        let page = change.render().unwrap();
+        )
+        .unwrap();
         assert_eq!(
             page.csv,
             "\"CHG-2\",\"app0 app1\",\"r2\",\"\",\"\",\"alice\",\"a b\",\"allowed\",\"bk\",\"sync-succeeded\",\"rollback selective-sync\",\"2 3 6\"\n"
@@ -611,9 +696,7 @@ mod tests {
             assert_eq!(neutralise(cell), out, "{cell:?}");
         }
         let id = "=cmd|' /C calc'!A0";
-        let change = Change::new(id.into(), vec![rec(1, "2026", Some(id), &json!({}))]);
-        assert!(change
-            .render()
+        assert!(render(id, &[rec(1, "2026", Some(id), &json!({}))])
             .unwrap()
             .csv
             .starts_with("\"'=cmd|' /C calc'!A0\","));
@@ -621,12 +704,8 @@ mod tests {
 
     #[test]
     fn hostile_change_ids_and_times_are_refused_or_made_safe() {
-        let change = Change::new(
-            "a\nb".into(),
-            vec![rec(1, "2026", Some("a\nb"), &json!({}))],
-        );
         assert!(matches!(
-            change.render(),
+            render("a\nb", &[rec(1, "2026", Some("a\nb"), &json!({}))]),
             Err(ExportError::ControlCharacter(_))
         ));
         for (at, month) in [

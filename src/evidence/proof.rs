@@ -21,7 +21,6 @@ use super::note::{self, NoteError, VerifierKey};
 use super::snapshot;
 use super::tiles::{self, TileError, TileSet};
 use crate::ledger::line::{self, Head};
-use crate::ledger::lock;
 use crate::ledger::segment::Listing;
 use crate::ledger::tree::hash::{self as tree_hash, Hash};
 use crate::ledger::tree::{self, Builder};
@@ -30,6 +29,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::Path;
+
+mod chunked;
+pub use chunked::{verify_dir_with, CHUNK};
 
 /// Why the log does not match its checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -644,31 +646,25 @@ pub fn add_local_checkpoints(check: &mut Check, data_dir: &Path) -> Result<(), P
 /// See [`Check`]; also no checkpoint at all while the log has records, and a snapshot a record names
 /// that is missing or changed.
 pub fn verify_dir(data_dir: &Path, check: Check) -> Result<Report, ProofError> {
-    Ok(verify_dir_each(data_dir, check, |_, _, _, _| {})?.0)
+    Ok(verify_dir_with(data_dir, check, CHUNK, |_| (), |_, (), _, _| {})?.0)
 }
 
-/// [`verify_dir`], giving each record, its segment's index in the listing it read, where its line
+/// [`verify_dir`] record by record on one thread: the walk in order that [`verify_dir_with`] must
+/// agree with (tests only), giving each record, its segment's index in the listing it read, where its line
 /// starts there and its line to `each`, in order (see [`Check::segment_each`]: they stand only if
 /// this succeeds); gives that listing back with the report, to read the records again by position.
 ///
 /// # Errors
 ///
 /// As [`verify_dir`].
+#[cfg(test)]
 pub fn verify_dir_each(
     data_dir: &Path,
     mut check: Check,
     mut each: impl FnMut(usize, &serde_json::Map<String, Value>, u64, &[u8]),
 ) -> Result<(Report, Listing), ProofError> {
-    add_local_checkpoints(&mut check, data_dir)?;
-    let set = tiles::read_dir(data_dir).map_err(|e| ProofError::Io {
-        name: data_dir.join(tree::tile::DIR).display().to_string(),
-        source: io::Error::other(e),
-    })?;
-    check.tiles(set);
-    // The checkpoints and tiles first, then the log as one snapshot (a seal meanwhile moves nothing
-    // under the reader): the log only grows after them.
-    let listing = Listing::take(data_dir)?;
-    let live = lock::is_held(data_dir);
+    let listing = prepare(data_dir, &mut check)?;
+    let live = crate::ledger::lock::is_held(data_dir);
     for (i, seg) in listing.segments.iter().enumerate() {
         let name = seg.path.display().to_string();
         match listing.reader(i, 0).map_err(io_err(&seg.path))? {
@@ -681,14 +677,36 @@ pub fn verify_dir_each(
                 each(i, r, at, l);
             })?,
             None if check.head.seq > 0 => {}
-            None => {
-                let e = std::fs::File::open(&seg.path)
-                    .err()
-                    .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
-                return Err(io_err(&seg.path)(e));
-            }
+            None => return Err(not_there(&seg.path)),
         }
     }
+    Ok((conclude(data_dir, check)?, listing))
+}
+
+/// The error of a segment listed but not there.
+fn not_there(path: &Path) -> ProofError {
+    let e = std::fs::File::open(path)
+        .err()
+        .unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+    io_err(path)(e)
+}
+
+/// Gives `check` the data directory's checkpoints and tiles, then lists the log as one snapshot.
+fn prepare(data_dir: &Path, check: &mut Check) -> Result<Listing, ProofError> {
+    add_local_checkpoints(check, data_dir)?;
+    let set = tiles::read_dir(data_dir).map_err(|e| ProofError::Io {
+        name: data_dir.join(tree::tile::DIR).display().to_string(),
+        source: io::Error::other(e),
+    })?;
+    check.tiles(set);
+    // The checkpoints and tiles first, then the log as one snapshot (a seal meanwhile moves nothing
+    // under the reader): the log only grows after them.
+    Ok(Listing::take(data_dir)?)
+}
+
+/// Ends the verification of a data directory's whole log: a checkpoint at all, [`Check::finish`], and
+/// every snapshot the records name there with its digest.
+fn conclude(data_dir: &Path, check: Check) -> Result<Report, ProofError> {
     if check.checkpoints() == 0 && check.head.seq > 0 {
         return Err(ProofError::NoCheckpoint(
             data_dir.join(checkpoint::DIR).display().to_string(),
@@ -702,7 +720,7 @@ pub fn verify_dir_each(
             reason: e.to_string(),
         })?;
     }
-    Ok((report, listing))
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -167,11 +167,13 @@ fn build(
 ) -> Result<(usize, u64, Anchor)> {
     let mut out = Out::create(dir)?;
     let mut scan = Scan::new(period);
-    let (report, listing) = proof::verify_dir_each(
+    let (report, listing) = proof::verify_dir_with(
         data_dir,
         Check::new(keys.clone()),
-        |i, record, offset, line| {
-            scan.see(i, record, offset, line, &mut out);
+        proof::CHUNK,
+        Seen::of,
+        |i, seen, offset, line| {
+            scan.see(i, seen, offset, line, &mut out);
         },
     )
     .map_err(failure)?;
@@ -234,35 +236,39 @@ fn build(
     let segments = Segments::open(&listing)?;
     let groups = scan.groups();
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    for batch in (0..scan.ids.len()).step_by(BATCH) {
-        let range = batch..(batch + BATCH).min(scan.ids.len());
-        let pages = render(range.clone(), threads, &scan, &groups, &segments)?;
-        for (c, (page, seqs)) in range.zip(pages) {
-            let id = &scan.ids[c];
-            out.append("changes.csv", page.csv.as_bytes())?;
-            out.append(
-                &export::evidence_file(&page.month, "jsonl"),
-                page.json.as_bytes(),
-            )?;
-            out.append(
-                &export::evidence_file(&page.month, "md"),
-                page.markdown.as_bytes(),
-            )?;
-            let m = months.entry(page.month).or_default();
-            m.changes += 1;
-            m.records += seqs.len() as u64;
-            if m.first.is_empty() {
-                m.first = id.to_string();
-            }
-            (**id).clone_into(&mut m.last);
-            if sampled.contains(&**id) {
-                out.append("sample/changes.jsonl", page.json.as_bytes())?;
-                let mut proofs = String::new();
-                for seq in seqs {
-                    proofs.push_str(&prove(seq)?);
-                }
-                out.append("sample/proofs.txt", proofs.as_bytes())?;
-            }
+    let batches: Vec<std::ops::Range<usize>> = (0..scan.ids.len())
+        .step_by(BATCH)
+        .map(|b| b..(b + BATCH).min(scan.ids.len()))
+        .collect();
+    // Each batch is written while the next one is rendered (two batches held at once).
+    let mut pending: Option<(std::ops::Range<usize>, Vec<Page>)> = None;
+    for next in batches.into_iter().map(Some).chain([None]) {
+        let (rendered, written) = std::thread::scope(|s| {
+            let rendering = next.clone().map(|range| {
+                let (scan, groups, segments) = (&scan, &groups, &segments);
+                s.spawn(move || render(range, threads, scan, groups, segments))
+            });
+            let written = match pending.take() {
+                Some((range, pages)) => write_batch(
+                    range,
+                    pages,
+                    &scan,
+                    &sampled,
+                    &mut out,
+                    &mut months,
+                    &mut prove,
+                ),
+                None => Ok(()),
+            };
+            let rendered = rendering.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
+            });
+            (rendered, written)
+        });
+        written?;
+        if let (Some(range), Some(pages)) = (next, rendered) {
+            pending = Some((range, pages?));
         }
     }
     let index = export::index_page(&Index {
@@ -299,6 +305,50 @@ fn build(
     out.write("VERIFY.md", export::recipe(period).as_bytes())?;
     let files = out.finish()?;
     Ok((files, size, anchor))
+}
+
+/// A change rendered, and the seqs of its records.
+type Page = (export::Rendered, Vec<u64>);
+
+/// Writes the rendered changes of `range` (in order): their rows, evidence lines and pages, and the
+/// sampled ones' evidence with their records' inclusion proofs.
+fn write_batch(
+    range: std::ops::Range<usize>,
+    pages: Vec<Page>,
+    scan: &Scan,
+    sampled: &HashSet<&str>,
+    out: &mut Out,
+    months: &mut BTreeMap<String, Month>,
+    prove: &mut impl FnMut(u64) -> Result<String>,
+) -> Result<()> {
+    for (c, (page, seqs)) in range.zip(pages) {
+        let id = &scan.ids[c];
+        out.append("changes.csv", page.csv.as_bytes())?;
+        out.append(
+            &export::evidence_file(&page.month, "jsonl"),
+            page.json.as_bytes(),
+        )?;
+        out.append(
+            &export::evidence_file(&page.month, "md"),
+            page.markdown.as_bytes(),
+        )?;
+        if sampled.contains(&**id) {
+            out.append("sample/changes.jsonl", page.json.as_bytes())?;
+            let mut proofs = String::new();
+            for &seq in &seqs {
+                proofs.push_str(&prove(seq)?);
+            }
+            out.append("sample/proofs.txt", proofs.as_bytes())?;
+        }
+        let m = months.entry(page.month).or_default();
+        m.changes += 1;
+        m.records += seqs.len() as u64;
+        if m.first.is_empty() {
+            m.first = id.to_string();
+        }
+        (**id).clone_into(&mut m.last);
+    }
+    Ok(())
 }
 
 /// Renders the changes of `range` on `threads` threads (each a contiguous part of it): each change's
@@ -340,7 +390,7 @@ fn render(
     Ok(out)
 }
 
-/// Change `c`: its records read back from the log, parsed, and rendered.
+/// Change `c`: its records read back from the log (into `buf`), parsed, and rendered.
 fn render_one(
     c: usize,
     scan: &Scan,
@@ -349,20 +399,53 @@ fn render_one(
     buf: &mut Vec<u8>,
 ) -> Result<(export::Rendered, Vec<u64>)> {
     let members = &groups.members[groups.start[c] as usize..groups.start[c + 1] as usize];
-    let mut records = Vec::with_capacity(members.len());
+    let mut ends = Vec::with_capacity(members.len());
+    let mut line = Vec::new();
+    buf.clear();
     for &i in members {
-        let bytes = segments.line(scan.positions[i as usize], buf)?;
-        let map: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
-            failure(format!(
-                "record {} cannot be read back: {e}",
-                scan.first_seq + u64::from(i)
-            ))
-        })?;
-        records.push((map, bytes.to_vec()));
+        buf.extend_from_slice(segments.line(scan.positions[i as usize], &mut line)?);
+        ends.push(buf.len());
     }
-    let change = Change::new(scan.ids[c].to_string(), records);
+    let mut lines = Vec::with_capacity(members.len());
+    let mut start = 0;
+    for end in ends {
+        lines.push(&buf[start..end]);
+        start = end;
+    }
+    let change = Change::parse(scan.ids[c].to_string(), lines).map_err(failure)?;
     let page = change.render().map_err(failure)?;
     Ok((page, change.seqs().collect()))
+}
+
+/// What the first pass needs of a record, taken from its line on any thread.
+struct Seen {
+    seq: u64,
+    received_at: Box<str>,
+    /// Its change ([`export::Key::change_key`]).
+    change: Box<str>,
+    /// The snapshots it names.
+    snapshots: Vec<String>,
+}
+
+impl Seen {
+    /// What the first pass needs of the record on `line` (verified: an error only if it is not an
+    /// object, which a verified line always is).
+    fn of(line: &[u8]) -> std::result::Result<Self, String> {
+        let key = export::Key::parse(line).map_err(|e| e.to_string())?;
+        let snapshots = if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
+            let record: Map<String, Value> =
+                serde_json::from_slice(line).map_err(|e| e.to_string())?;
+            snapshot::named_by(&record).map(str::to_owned).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Seen {
+            seq: key.seq,
+            received_at: key.received_at.as_deref().unwrap_or("").into(),
+            change: key.change_key().into(),
+            snapshots,
+        })
+    }
 }
 
 /// What the first pass noted: every exported record's place, and the change of each one in the period.
@@ -386,8 +469,8 @@ struct Scan {
     /// The snapshots the exported records name, and the first record naming each.
     snapshots: BTreeMap<String, u64>,
     /// The record before the ones seen in the period, held until the next one shows whether the
-    /// period starts there: (segment, offset, line).
-    before: Option<(usize, u64, Vec<u8>)>,
+    /// period starts there: (segment, offset, line, what was taken from it).
+    before: Option<(usize, u64, Vec<u8>, Seen)>,
     started: bool,
     /// The first write that failed (the pass goes on to its end; the export then stops).
     error: Option<Error>,
@@ -401,13 +484,6 @@ const OFFSET_BITS: u32 = 40;
 struct Groups {
     start: Vec<u32>,
     members: Vec<u32>,
-}
-
-fn received_at(record: &Map<String, Value>) -> &str {
-    record
-        .get("receivedAt")
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 impl Scan {
@@ -429,13 +505,13 @@ impl Scan {
         }
     }
 
-    /// The next verified record of the log: from the first one to the first one received at or after
-    /// the period's end, it copies the exported ones into `records/` and notes each one's place and
-    /// change.
+    /// The next verified record of the log (what the pass took from it, or why it could not): from the
+    /// first one to the first one received at or after the period's end, it copies the exported ones
+    /// into `records/` and notes each one's place and change.
     fn see(
         &mut self,
         segment: usize,
-        record: &Map<String, Value>,
+        seen: std::result::Result<Seen, String>,
         offset: u64,
         line: &[u8],
         out: &mut Out,
@@ -443,22 +519,30 @@ impl Scan {
         if self.end.is_some() || self.error.is_some() {
             return;
         }
-        let at = received_at(record);
+        let seen = match seen {
+            Ok(seen) => seen,
+            Err(e) => {
+                self.error = Some(failure(format!(
+                    "a record (at byte {offset} of segment {segment}) cannot be read: {e}"
+                )));
+                return;
+            }
+        };
         if !self.started {
-            if at < self.from.as_str() {
-                let mut kept = self.before.take().map(|(_, _, l)| l).unwrap_or_default();
+            if *seen.received_at < *self.from {
+                let mut kept = self.before.take().map(|(_, _, l, _)| l).unwrap_or_default();
                 kept.clear();
                 kept.extend_from_slice(line);
-                self.before = Some((segment, offset, kept));
+                self.before = Some((segment, offset, kept, seen));
                 return;
             }
             self.started = true;
             self.take_before(out);
         }
-        if at >= self.to.as_str() {
-            self.end = Some(crate::ledger::line::seq_of(record));
+        if *seen.received_at >= *self.to {
+            self.end = Some(seen.seq);
         }
-        self.take(segment, record, offset, line, out);
+        self.take(segment, &seen, offset, line, out);
     }
 
     /// Ends the pass: the record before the period when nothing came after it, the last file closed.
@@ -480,29 +564,16 @@ impl Scan {
         Ok(self)
     }
 
-    /// Adds the record held before the period (verified already: it parses).
+    /// Adds the record held before the period.
     fn take_before(&mut self, out: &mut Out) {
-        if let Some((s, o, l)) = self.before.take() {
-            match serde_json::from_slice::<Map<String, Value>>(&l) {
-                Ok(r) => self.take(s, &r, o, &l, out),
-                Err(e) => {
-                    self.error
-                        .get_or_insert(failure(format!("a record cannot be read back: {e}")));
-                }
-            }
+        if let Some((s, o, l, seen)) = self.before.take() {
+            self.take(s, &seen, o, &l, out);
         }
     }
 
     /// Adds the next exported record.
-    fn take(
-        &mut self,
-        segment: usize,
-        record: &Map<String, Value>,
-        offset: u64,
-        line: &[u8],
-        out: &mut Out,
-    ) {
-        if let Err(e) = self.add(segment, record, offset, line, out) {
+    fn take(&mut self, segment: usize, seen: &Seen, offset: u64, line: &[u8], out: &mut Out) {
+        if let Err(e) = self.add(segment, seen, offset, line, out) {
             self.error.get_or_insert(e);
         }
     }
@@ -510,12 +581,12 @@ impl Scan {
     fn add(
         &mut self,
         segment: usize,
-        record: &Map<String, Value>,
+        seen: &Seen,
         offset: u64,
         line: &[u8],
         out: &mut Out,
     ) -> Result<()> {
-        let seq = crate::ledger::line::seq_of(record);
+        let seq = seen.seq;
         let i = self.positions.len() as u64;
         if i == 0 {
             self.first_seq = seq;
@@ -529,16 +600,15 @@ impl Scan {
         out.append(&file, b"\n")?;
         self.positions
             .push(((segment as u64) << OFFSET_BITS) | offset);
-        let at = received_at(record);
+        let at = &*seen.received_at;
         let change = if at >= self.from.as_str() && at < self.to.as_str() {
-            let key = export::change_key(record.get("changeId"), seq);
-            self.change(&key)?
+            self.change(&seen.change)?
         } else {
             OUTSIDE
         };
         self.change_of.push(change);
-        for digest in snapshot::named_by(record) {
-            self.snapshots.entry(digest.to_owned()).or_insert(seq);
+        for digest in &seen.snapshots {
+            self.snapshots.entry(digest.clone()).or_insert(seq);
         }
         Ok(())
     }

@@ -12,11 +12,11 @@ fn draft(i: u64) -> Draft {
     testing::draft(i, &format!("app{}", i % 3), None, "r")
 }
 
-fn key() -> SigningKey {
+pub(super) fn key() -> SigningKey {
     SigningKey::generate("test.example/sluice", KeyKind::Log).unwrap()
 }
 
-fn keys(k: &SigningKey) -> Keys {
+pub(super) fn keys(k: &SigningKey) -> Keys {
     Keys {
         log: vec![k.verifier()],
         ..Keys::default()
@@ -24,7 +24,7 @@ fn keys(k: &SigningKey) -> Keys {
 }
 
 /// A data directory with `n` records and a checkpoint of the tree signed at each of `at`.
-fn signed_log(n: u64, at: &[u64], key: &SigningKey) -> tempfile::TempDir {
+pub(super) fn signed_log(n: u64, at: &[u64], key: &SigningKey) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Ledger::open(dir.path(), 1).unwrap();
     let mut done = 0;
@@ -44,7 +44,7 @@ fn signed_log(n: u64, at: &[u64], key: &SigningKey) -> tempfile::TempDir {
 
 /// Seals the log by hand as the segment contract says: `starts` are the first seqs of the sealed
 /// segments, then the first seq of the active one.
-fn split_into_segments(data_dir: &Path, starts: &[u64]) {
+pub(super) fn split_into_segments(data_dir: &Path, starts: &[u64]) {
     let path = data_dir.join(LOG_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
@@ -69,7 +69,7 @@ fn verify(dir: &Path, k: &SigningKey) -> Result<Report, ProofError> {
 }
 
 /// Rewrites record `seq` and recomputes every hash after it: the chain alone verifies again.
-fn rewrite(dir: &Path, seq: u64) {
+pub(super) fn rewrite(dir: &Path, seq: u64) {
     let path = dir.join(LOG_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut prev = crate::ledger::canonical::GENESIS.to_owned();

@@ -1,0 +1,385 @@
+//! The members of a record that a change's row, evidence line and page read, parsed from its line in
+//! one pass without building the whole record: strings borrowed from the line where they hold no
+//! escape, every other member skipped. Each member is read as the jq programs of `VERIFY.md` read it,
+//! whatever its type: a string member of another type is absent, a flag is jq's truthiness (anything
+//! but `null` and `false`), a list keeps its strings, an object's members are read only when it is an
+//! object.
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// What a row or page reads of one record.
+#[derive(Debug, Default)]
+pub struct Row<'a> {
+    /// `seq` (0 when it is not a whole number).
+    pub seq: u64,
+    pub received_at: Option<Cow<'a, str>>,
+    pub event: Option<Cow<'a, str>>,
+    /// `app.name`.
+    pub app_name: Option<Cow<'a, str>>,
+    pub revision: Option<Cow<'a, str>>,
+    pub hash: Option<Cow<'a, str>>,
+    pub started_at: Option<Cow<'a, str>>,
+    pub finished_at: Option<Cow<'a, str>>,
+    pub backup: Option<Cow<'a, str>>,
+    /// `initiatedBy`, when it is an object.
+    pub initiated_by: Option<Initiated<'a>>,
+    /// The strings of `approvedBy`.
+    pub approved_by: Vec<Cow<'a, str>>,
+    pub emergency: bool,
+    pub allowed: bool,
+    /// The strings of `gate.exceptions`.
+    pub exceptions: Vec<Cow<'a, str>>,
+}
+
+/// `initiatedBy`.
+#[derive(Debug, Default)]
+pub struct Initiated<'a> {
+    pub automated: bool,
+    pub username: Option<Cow<'a, str>>,
+}
+
+/// What places a record in a period and a change: fewer members than a [`Row`], read as it reads them.
+#[derive(Debug, Default)]
+pub struct Key<'a> {
+    pub seq: u64,
+    pub received_at: Option<Cow<'a, str>>,
+    pub change_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Row<'a> {
+    /// The members of the record on `line`.
+    ///
+    /// # Errors
+    ///
+    /// The line is not a JSON object.
+    pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
+        parse(line)
+    }
+}
+
+impl<'a> Key<'a> {
+    /// The members of the record on `line`.
+    ///
+    /// # Errors
+    ///
+    /// The line is not a JSON object.
+    pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
+        parse(line)
+    }
+
+    /// The change it belongs to: its `changeId` when that is a string, else `no-change-id-seq-N`.
+    pub fn change_key(&self) -> Cow<'a, str> {
+        change_key(self.change_id.as_ref(), self.seq)
+    }
+}
+
+fn change_key<'a>(id: Option<&Cow<'a, str>>, seq: u64) -> Cow<'a, str> {
+    match id {
+        Some(id) => id.clone(),
+        None => Cow::Owned(format!("no-change-id-seq-{seq}")),
+    }
+}
+
+/// The members `T` reads of the JSON object on `line`.
+fn parse<'a, T: Members<'a>>(line: &'a [u8]) -> Result<T, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let t = de.deserialize_map(Top(std::marker::PhantomData))?;
+    de.end()?;
+    Ok(t)
+}
+
+/// Visitor methods for the types a member may have but that give nothing: `$value` for each type
+/// named, lists and objects read through and skipped.
+macro_rules! otherwise {
+    ($value:expr;) => {};
+    ($value:expr; bool $($rest:ident)*) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; i64 $($rest:ident)*) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; u64 $($rest:ident)*) => {
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; f64 $($rest:ident)*) => {
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; str $($rest:ident)*) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; unit $($rest:ident)*) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; seq $($rest:ident)*) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+    ($value:expr; map $($rest:ident)*) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+        otherwise!($value; $($rest)*);
+    };
+}
+
+/// A string member: the string (borrowed when it has no escape), `None` for any other type.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            otherwise!(Text(None); bool i64 u64 f64 unit seq map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A flag: jq's truthiness, anything but `null` and `false`.
+struct Truthy(bool);
+
+impl<'de> de::Deserialize<'de> for Truthy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Truthy;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Truthy(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Truthy(false))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Truthy(false))
+            }
+            otherwise!(Truthy(true); i64 u64 f64 str seq map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of strings: its strings, nothing for any other type.
+struct Texts<'a>(Vec<Cow<'a, str>>);
+
+impl<'de> de::Deserialize<'de> for Texts<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Texts<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            otherwise!(Texts(Vec::new()); bool i64 u64 f64 str unit map);
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Text(t)) = seq.next_element::<Text<'de>>()? {
+                    out.extend(t);
+                }
+                Ok(Texts(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A whole number that fits in 64 bits, 0 otherwise.
+struct Whole(u64);
+
+impl<'de> de::Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Whole;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            otherwise!(Whole(0); bool f64 str unit seq map);
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Whole(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Whole(u64::try_from(v).unwrap_or(0)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object's members, read by `member` (given each name, it reads the value); `None` for any
+/// other type.
+struct Object<T>(Option<T>);
+
+/// How one kind of object reads its members.
+trait Members<'de>: Default {
+    /// Reads the member `name`'s value from `map` (skipping what it does not read).
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error>;
+}
+
+impl<'de, T: Members<'de>> de::Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Members<'de>> Visitor<'de> for V<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            otherwise!(Object(None); bool i64 u64 f64 str unit seq);
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = T::default();
+                while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+                    out.member(name.as_deref().unwrap_or(""), &mut map)?;
+                }
+                Ok(Object(Some(out)))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    map.next_value::<IgnoredAny>().map(|_| ())
+}
+
+fn text<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Cow<'de, str>>, A::Error> {
+    map.next_value::<Text<'de>>().map(|t| t.0)
+}
+
+/// `app`: its `name`.
+#[derive(Default)]
+struct App<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Members<'de> for App<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "name" => self.0 = text(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Members<'de> for Initiated<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "automated" => self.automated = map.next_value::<Truthy>()?.0,
+            "username" => self.username = text(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// `gate`: its `exceptions`.
+#[derive(Default)]
+struct Gate<'a>(Vec<Cow<'a, str>>);
+
+impl<'de> Members<'de> for Gate<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "exceptions" => self.0 = map.next_value::<Texts<'de>>()?.0,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Members<'de> for Row<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "seq" => self.seq = map.next_value::<Whole>()?.0,
+            "receivedAt" => self.received_at = text(map)?,
+            "event" => self.event = text(map)?,
+            "app" => self.app_name = map.next_value::<Object<App<'de>>>()?.0.and_then(|a| a.0),
+            "revision" => self.revision = text(map)?,
+            "hash" => self.hash = text(map)?,
+            "startedAt" => self.started_at = text(map)?,
+            "finishedAt" => self.finished_at = text(map)?,
+            "backup" => self.backup = text(map)?,
+            "initiatedBy" => self.initiated_by = map.next_value::<Object<Initiated<'de>>>()?.0,
+            "approvedBy" => self.approved_by = map.next_value::<Texts<'de>>()?.0,
+            "emergency" => self.emergency = map.next_value::<Truthy>()?.0,
+            "allowed" => self.allowed = map.next_value::<Truthy>()?.0,
+            "gate" => {
+                self.exceptions = map
+                    .next_value::<Object<Gate<'de>>>()?
+                    .0
+                    .map(|g| g.0)
+                    .unwrap_or_default();
+            }
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Members<'de> for Key<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "seq" => self.seq = map.next_value::<Whole>()?.0,
+            "receivedAt" => self.received_at = text(map)?,
+            "changeId" => self.change_id = text(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// The top level: an object, or an error.
+struct Top<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Members<'de>> Visitor<'de> for Top<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = T::default();
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+            out.member(name.as_deref().unwrap_or(""), &mut map)?;
+        }
+        Ok(out)
+    }
+}
