@@ -348,14 +348,16 @@ impl Lookup {
             wants.iter().map(|_| VecDeque::new()).collect(),
             HashSet::new(),
         )?;
-        if decoded.checksum != m.journal_xxh3 {
-            return Err("the index journal is not the one the marker knew".into());
-        }
-        self.check_count(&decoded)?;
+        self.check(&decoded, &m.journal_xxh3)?;
         Ok(decoded)
     }
 
-    fn check_count(&self, decoded: &Decoded) -> Result<(), String> {
+    /// Checks what was decoded against the marker: the checksum of the bytes read (`sum`), and the
+    /// number of records.
+    fn check(&self, decoded: &Decoded, sum: &str) -> Result<(), String> {
+        if decoded.checksum != sum {
+            return Err("the index journal is not the one the marker knew".into());
+        }
         if decoded.seq == self.marker.seq {
             Ok(())
         } else {
@@ -437,10 +439,7 @@ impl Lookup {
             hits,
             HashSet::new(),
         )?;
-        if decoded.checksum != marked.tail_xxh3 {
-            return Err("the index journal is not the one the marker knew".into());
-        }
-        self.check_count(&decoded)?;
+        self.check(&decoded, &marked.tail_xxh3)?;
         Ok(decoded)
     }
 }
