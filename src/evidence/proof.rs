@@ -385,20 +385,7 @@ impl Check {
             name: name.to_owned(),
             source,
         })?;
-        if let Some(e) = mismatch {
-            return Err(e);
-        }
-        match scan.bad {
-            Some(bad) if !(unfinished && bad.torn) => {
-                return Err(ProofError::Broken {
-                    name: name.to_owned(),
-                    line: bad.line,
-                    seq: bad.expected_seq,
-                    reason: bad.reason,
-                })
-            }
-            _ => {}
-        }
+        segment_end(name, mismatch, scan.bad, unfinished)?;
         self.head = scan.head;
         Ok(())
     }
@@ -634,6 +621,29 @@ pub fn add_local_checkpoints(check: &mut Check, data_dir: &Path) -> Result<(), P
         }
     }
     Ok(())
+}
+
+/// The end of a segment's check: the first record that disagreed with a checkpoint or tile
+/// (`mismatch`), else the first line that broke the chain (`bad`), is the error; a torn last line is
+/// not one while a sink writes the log (`unfinished`).
+fn segment_end(
+    name: &str,
+    mismatch: Option<ProofError>,
+    bad: Option<line::BadLine>,
+    unfinished: bool,
+) -> Result<(), ProofError> {
+    if let Some(e) = mismatch {
+        return Err(e);
+    }
+    match bad {
+        Some(bad) if !(unfinished && bad.torn) => Err(ProofError::Broken {
+            name: name.to_owned(),
+            line: bad.line,
+            seq: bad.expected_seq,
+            reason: bad.reason,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Verifies the data directory's log (sealed segments, then `audit.jsonl`) against its checkpoints and

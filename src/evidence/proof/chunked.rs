@@ -242,20 +242,7 @@ impl Check {
             bad = scan.bad;
             done = true;
         }
-        if let Some(e) = mismatch {
-            return Err(e);
-        }
-        match bad {
-            Some(bad) if !(unfinished && bad.torn) => {
-                return Err(ProofError::Broken {
-                    name: name.to_owned(),
-                    line: bad.line,
-                    seq: bad.expected_seq,
-                    reason: bad.reason,
-                })
-            }
-            _ => {}
-        }
+        super::segment_end(name, mismatch, bad, unfinished)?;
         self.head = head;
         Ok(())
     }
