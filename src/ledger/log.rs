@@ -21,6 +21,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The bytes of a chunk of the log checked and parsed on one core at the first start: the records
+/// parsed from it wait for the join in memory (about ten times their bytes), a few chunks per core.
+const OPEN_CHUNK: u64 = 1 << 20;
+
 /// What `append_batch` did with one draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -131,6 +135,19 @@ impl<F: Fold> Ledger<F> {
         rolling: Rolling,
         schema: Schema,
     ) -> Result<Self, LedgerError> {
+        Self::open_chunked(dir, now_unix, rolling, schema, Some(OPEN_CHUNK))
+    }
+
+    /// [`Ledger::open_folding`], verifying the whole chain (when it does) in chunks of `chunk` bytes
+    /// on all cores, or (`None`) in order on this thread, as before the first start went parallel:
+    /// what the tests compare it with.
+    fn open_chunked(
+        dir: &Path,
+        now_unix: i64,
+        rolling: Rolling,
+        schema: Schema,
+        chunk: Option<u64>,
+    ) -> Result<Self, LedgerError> {
         let since = chrono::DateTime::from_timestamp(now_unix, 0).map_or_else(String::new, |t| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         });
@@ -175,13 +192,32 @@ impl<F: Fold> Ledger<F> {
         let mut tree = tree::Writer::empty(dir);
         tree.begin_bulk();
         let full = resume.is_none();
-        let walked = segment::walk_lines(&listing, resume.as_ref(), |record, pos, _, line| {
-            writer.add_map(&record, pos.offset);
-            fold.observe(&record);
-            if full {
-                tree.push(tree::hash::leaf(line));
-            }
-        })?;
+        let walked = if let (true, Some(chunk)) = (full, chunk) {
+            // The first start: every line checked and parsed on all cores, then filed, folded and
+            // added to the tree here in log order.
+            super::verify::walk_with(
+                &listing,
+                chunk,
+                &|offset, line| {
+                    let record = serde_json::from_slice(line).ok()?;
+                    Some((record, offset, tree::hash::leaf(line)))
+                },
+                &|record, offset, line| (record, offset, tree::hash::leaf(line)),
+                |(record, offset, leaf)| {
+                    writer.add_map(record, *offset);
+                    fold.observe(record);
+                    tree.push(*leaf);
+                },
+            )?
+        } else {
+            segment::walk_lines(&listing, resume.as_ref(), |record, pos, _, line| {
+                writer.add_map(&record, pos.offset);
+                fold.observe(&record);
+                if full {
+                    tree.push(tree::hash::leaf(line));
+                }
+            })?
+        };
         let torn = match walked.torn {
             Some(bad) => Some(move_aside(&path, &mut file, &bad, now_unix)?),
             None => None,
@@ -740,6 +776,163 @@ mod tests {
         let log = Ledger::open_with(rolled.path(), 2, rolling, testing::SCHEMA).unwrap();
         assert!(log.verified_after() > 0);
         assert_eq!(log.tree().head(), (700, root_of_lines(rolled.path())));
+    }
+
+    /// A fold that sees every record: their count and a digest of each, in order.
+    #[derive(Debug, Default)]
+    struct Digest(u64, String);
+
+    impl Fold for Digest {
+        const KIND: &'static str = "test-digest/1";
+        fn observe(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
+            let text = format!("{}{}", self.1, serde_json::Value::Object(record.clone()));
+            self.0 += 1;
+            self.1 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text));
+        }
+        fn save(&self) -> serde_json::Value {
+            json!({"records": self.0, "digest": self.1})
+        }
+        fn load(saved: &serde_json::Value) -> Option<Self> {
+            Some(Digest(
+                saved.get("records")?.as_u64()?,
+                saved.get("digest")?.as_str()?.to_owned(),
+            ))
+        }
+    }
+
+    /// Every file under `dir/sub`, by path, with its bytes.
+    fn files_under(dir: &Path, sub: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut todo = vec![dir.join(sub)];
+        while let Some(d) = todo.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    let name = path.strip_prefix(dir).unwrap().display().to_string();
+                    out.insert(name, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// A first start (no index, no tiles) of a copy of `dir`, in chunks of `chunk` bytes (`None`: in
+    /// order): what it gave, and the index, tiles and log files it left.
+    fn first_start(dir: &Path, rolling: Rolling, chunk: Option<u64>) -> (String, String) {
+        let copy = tempfile::tempdir().unwrap();
+        for (name, bytes) in files_under(dir, "segments")
+            .into_iter()
+            .chain(files_under(dir, LOG_FILE))
+        {
+            let to = copy.path().join(name);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(to, bytes).unwrap();
+        }
+        if !copy.path().join(LOG_FILE).exists() && dir.join(LOG_FILE).exists() {
+            std::fs::copy(dir.join(LOG_FILE), copy.path().join(LOG_FILE)).unwrap();
+        }
+        let opened =
+            Ledger::<Digest>::open_chunked(copy.path(), 9, rolling, testing::SCHEMA, chunk);
+        let said = match &opened {
+            Ok(log) => format!(
+                "head {:?}, torn {:?}, tree {:?}, fold {:?}, verified after {}",
+                log.head(),
+                log.torn_tail().map(|t| (t.line, t.bytes)),
+                log.tree().head(),
+                log.fold(),
+                log.verified_after()
+            ),
+            Err(e) => format!("error: {e}"),
+        }
+        .replace(&copy.path().display().to_string(), "DIR");
+        drop(opened);
+        let mut left = String::new();
+        for sub in ["index", "tile", "segments", LOG_FILE] {
+            for (name, bytes) in files_under(copy.path(), sub) {
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.replace(&copy.path().display().to_string(), "DIR");
+                let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text));
+                left.push_str(&name);
+                left.push_str(": ");
+                left.push_str(&digest);
+                left.push('\n');
+            }
+        }
+        (said, left)
+    }
+
+    /// The first start on all cores, in chunks small enough that records straddle them, gives what
+    /// the walk in order gives: head, torn tail, fold, tree, and the same index and tiles on disk.
+    fn same_first_start(dir: &Path, rolling: Rolling) -> String {
+        let want = first_start(dir, rolling, None);
+        for chunk in [1, 333, 4_000, OPEN_CHUNK] {
+            assert_eq!(
+                first_start(dir, rolling, Some(chunk)),
+                want,
+                "chunks of {chunk}"
+            );
+        }
+        want.0
+    }
+
+    #[test]
+    fn the_first_start_on_all_cores_builds_what_the_walk_in_order_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let rolling = Rolling {
+            max_bytes: 30_000,
+            ..Rolling::default()
+        };
+        let mut log = Ledger::open_with(dir.path(), 1, rolling, testing::SCHEMA).unwrap();
+        for i in 1..=900 {
+            let change = (i % 4 == 0).then(|| format!("CHG-{}", i / 8));
+            log.append_batch(&[testing::draft(
+                i,
+                &format!("app{}", i % 7),
+                change.as_deref(),
+                &"é\"x".repeat(i as usize % 5),
+            )])
+            .unwrap();
+        }
+        drop(log);
+        assert!(segment::sealed(dir.path()).unwrap().len() > 5);
+        let said = same_first_start(dir.path(), rolling);
+        assert!(said.starts_with("head Head { seq: 900"), "{said}");
+        assert!(said.contains("tree (900"), "{said}");
+        let segs: Vec<_> = segment::sealed(dir.path()).unwrap();
+        let active = dir.path().join(LOG_FILE);
+        // A torn last line: moved aside alike.
+        let full = std::fs::read(&active).unwrap();
+        std::fs::write(&active, &full[..full.len() - 40]).unwrap();
+        let said = same_first_start(dir.path(), rolling);
+        assert!(said.contains("torn Some("), "{said}");
+        std::fs::write(&active, &full).unwrap();
+        // A line broken in the middle of a sealed segment: refused alike, naming segment and line.
+        let middle = &segs[2].path;
+        let original = std::fs::read(middle).unwrap();
+        let text = String::from_utf8(original.clone()).unwrap();
+        let at = text.len() / 2;
+        let at = at + text[at..].find("\"r").unwrap() + 3;
+        let mut broken = original.clone();
+        broken[at] ^= 0x01;
+        std::fs::write(middle, &broken).unwrap();
+        let said = same_first_start(dir.path(), rolling);
+        assert!(
+            said.starts_with("error: ") && said.contains("line "),
+            "{said}"
+        );
+        // A line removed.
+        let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+        lines.remove(lines.len() / 2);
+        std::fs::write(middle, lines.concat()).unwrap();
+        let said = same_first_start(dir.path(), rolling);
+        assert!(said.contains("seq is") || said.contains("seq"), "{said}");
+        std::fs::write(middle, &original).unwrap();
+        // A sealed segment missing.
+        std::fs::remove_file(&segs[3].path).unwrap();
+        let said = same_first_start(dir.path(), rolling);
+        assert!(said.contains("missing"), "{said}");
     }
 
     proptest! {
