@@ -225,6 +225,12 @@ impl<F: Fold> Ledger<F> {
         let head = walked.head;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
         writer.finish_open();
+        if full {
+            // Every tile is durable before the marker says the log was verified: a crash before that
+            // means a full start again, which writes any tile missing or different.
+            tree.end_bulk();
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, "tiles fsynced");
+        }
         writer.publish(&head, None, true, &|| fold.save());
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         if !full {
