@@ -176,7 +176,7 @@ def serve(exe, d):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    child = subprocess.Popen([exe, "serve", *no_auth(exe), "--listen", f"127.0.0.1:{port}",
+    child = subprocess.Popen([exe, "serve", *serve_flags(exe), "--listen", f"127.0.0.1:{port}",
                               "--data-dir", d],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=dict(os.environ, SLUICE_LOG="warn"))
@@ -338,11 +338,15 @@ def main():
               f"{statistics.median(r for _, r in v):.1f} |")
 
 
-def no_auth(exe):
+def serve_flags(exe):
     """`--insecure-no-auth` for a build whose `serve` refuses to start without a token (loopback only),
-    nothing for an older build that has no such flag (runs against a baseline build)."""
+    nothing for an older build that has no such flag (runs against a baseline build); and a segment age
+    of ten years: the generated records are dated 2026-01-01, and a sink that sealed the active segment
+    by age (on the first POST, or its timer) would move it away under the benchmark, which cuts the
+    active segment back to its length afterwards."""
     help_text = subprocess.run([exe, "serve", "--help"], capture_output=True, text=True).stdout
-    return ["--insecure-no-auth"] if "--insecure-no-auth" in help_text else []
+    return (["--insecure-no-auth"] if "--insecure-no-auth" in help_text else []) + \
+        (["--segment-age", "520w"] if "--segment-age" in help_text else [])
 
 
 def first_start(exe, d, post=True):
@@ -363,7 +367,7 @@ def first_start(exe, d, post=True):
         "status": {"operationState": {"phase": "Succeeded", "startedAt": "2026-02-01T00:00:00Z",
                                       "syncResult": {"revision": "f" * 40}}}}}).encode()
     t = time.monotonic()
-    child = subprocess.Popen([exe, "serve", *no_auth(exe), "--listen", f"127.0.0.1:{port}",
+    child = subprocess.Popen([exe, "serve", *serve_flags(exe), "--listen", f"127.0.0.1:{port}",
                               "--data-dir", d],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=dict(os.environ, SLUICE_LOG="warn"))

@@ -21,6 +21,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The bytes of a chunk of the log checked and parsed on one core at the first start: the records
+/// parsed from it wait for the join in memory (about ten times their bytes), a few chunks per core.
+const OPEN_CHUNK: u64 = 1 << 20;
+
 /// What `append_batch` did with one draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -131,6 +135,19 @@ impl<F: Fold> Ledger<F> {
         rolling: Rolling,
         schema: Schema,
     ) -> Result<Self, LedgerError> {
+        Self::open_chunked(dir, now_unix, rolling, schema, Some(OPEN_CHUNK))
+    }
+
+    /// [`Ledger::open_folding`], verifying the whole chain (when it does) in chunks of `chunk` bytes
+    /// on all cores, or (`None`) in order on this thread, as before the first start went parallel:
+    /// what the tests compare it with.
+    fn open_chunked(
+        dir: &Path,
+        now_unix: i64,
+        rolling: Rolling,
+        schema: Schema,
+        chunk: Option<u64>,
+    ) -> Result<Self, LedgerError> {
         let since = chrono::DateTime::from_timestamp(now_unix, 0).map_or_else(String::new, |t| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         });
@@ -175,13 +192,32 @@ impl<F: Fold> Ledger<F> {
         let mut tree = tree::Writer::empty(dir);
         tree.begin_bulk();
         let full = resume.is_none();
-        let walked = segment::walk_lines(&listing, resume.as_ref(), |record, pos, _, line| {
-            writer.add_map(&record, pos.offset);
-            fold.observe(&record);
-            if full {
-                tree.push(tree::hash::leaf(line));
-            }
-        })?;
+        let walked = if let (true, Some(chunk)) = (full, chunk) {
+            // The first start: every line checked and parsed on all cores, then filed, folded and
+            // added to the tree here in log order.
+            super::verify::walk_with(
+                &listing,
+                chunk,
+                &|offset, line| {
+                    let record = serde_json::from_slice(line).ok()?;
+                    Some((record, offset, tree::hash::leaf(line)))
+                },
+                &|record, offset, line| (record, offset, tree::hash::leaf(line)),
+                |(record, offset, leaf)| {
+                    writer.add_map(record, *offset);
+                    fold.observe(record);
+                    tree.push(*leaf);
+                },
+            )?
+        } else {
+            segment::walk_lines(&listing, resume.as_ref(), |record, pos, _, line| {
+                writer.add_map(&record, pos.offset);
+                fold.observe(&record);
+                if full {
+                    tree.push(tree::hash::leaf(line));
+                }
+            })?
+        };
         let torn = match walked.torn {
             Some(bad) => Some(move_aside(&path, &mut file, &bad, now_unix)?),
             None => None,
@@ -189,6 +225,12 @@ impl<F: Fold> Ledger<F> {
         let head = walked.head;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
         writer.finish_open();
+        if full {
+            // Every tile is durable before the marker says the log was verified: a crash before that
+            // means a full start again, which writes any tile missing or different.
+            tree.end_bulk();
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, "tiles fsynced");
+        }
         writer.publish(&head, None, true, &|| fold.save());
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         if !full {
@@ -572,198 +614,4 @@ fn move_aside(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ledger::error::BadReason;
-    use crate::ledger::line::{scan, Scan};
-    use crate::ledger::testing::{self, Draft};
-    use proptest::prelude::*;
-
-    /// Record `i`, with text that needs escapes.
-    fn draft(i: u64) -> Draft {
-        testing::draft(i, &format!("app{}", i % 3), None, "line\nbreak \u{7f} é")
-    }
-
-    fn log_with(n: u64) -> (tempfile::TempDir, Ledger) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Ledger::open(dir.path(), 1).unwrap();
-        let drafts: Vec<Draft> = (1..=n).map(draft).collect();
-        log.append_batch(&drafts).unwrap();
-        (dir, log)
-    }
-
-    fn verify(path: &Path) -> Scan {
-        scan(File::open(path).unwrap(), |_, _| {}).unwrap()
-    }
-
-    #[test]
-    fn appends_a_verifiable_chain() {
-        let (dir, log) = log_with(5);
-        assert_eq!(log.head().seq, 5);
-        let s = verify(&dir.path().join(LOG_FILE));
-        assert_eq!(s.bad, None);
-        assert_eq!(s.head, *log.head());
-    }
-
-    #[test]
-    fn duplicate_keys_write_nothing_even_within_a_batch() {
-        let (dir, mut log) = log_with(2);
-        let len = log.head().len;
-        let out = log.append_batch(&[draft(1), draft(3), draft(3)]).unwrap();
-        assert_eq!(out[0], Outcome::Duplicate { seq: 1 });
-        assert!(matches!(out[1], Outcome::Appended { seq: 3, .. }));
-        assert_eq!(out[2], Outcome::Duplicate { seq: 3 });
-        assert!(log.head().len > len);
-        drop(log);
-        // The index is rebuilt on open.
-        let mut log = Ledger::open(dir.path(), 2).unwrap();
-        assert_eq!(
-            log.append_batch(&[draft(2)]).unwrap(),
-            vec![Outcome::Duplicate { seq: 2 }]
-        );
-    }
-
-    #[test]
-    fn verify_names_first_broken_record() {
-        let (dir, log) = log_with(4);
-        let path = dir.path().join(LOG_FILE);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        drop(log);
-        // Delete line 2.
-        let deleted = [lines[0], lines[2], lines[3]].join("\n") + "\n";
-        std::fs::write(&path, deleted).unwrap();
-        let bad = verify(&path).bad.unwrap();
-        assert_eq!((bad.line, bad.torn), (2, false));
-        assert_eq!(
-            bad.reason,
-            BadReason::Seq {
-                found: 3,
-                expected: 2
-            }
-        );
-        // Swap lines 3 and 4.
-        let swapped = [lines[0], lines[1], lines[3], lines[2]].join("\n") + "\n";
-        std::fs::write(&path, swapped).unwrap();
-        assert_eq!(verify(&path).bad.unwrap().line, 3);
-    }
-
-    #[test]
-    fn flipping_any_byte_breaks_verification_at_its_line() {
-        let (dir, log) = log_with(3);
-        let path = dir.path().join(LOG_FILE);
-        let original = std::fs::read(&path).unwrap();
-        drop(log);
-        for i in 0..original.len() {
-            for mask in [0x01u8, 0x20, 0x80] {
-                let mut bytes = original.clone();
-                bytes[i] ^= mask;
-                let line = 1 + original[..i].iter().filter(|b| **b == b'\n').count() as u64;
-                let s = scan(&bytes[..], |_, _| {}).unwrap();
-                let bad = s
-                    .bad
-                    .unwrap_or_else(|| panic!("byte {i} ^ {mask:#x} went unnoticed"));
-                // A flipped newline merges two lines: the first bad line is still this one.
-                assert_eq!(bad.line, line, "byte {i} ^ {mask:#x}");
-            }
-        }
-    }
-
-    #[test]
-    fn open_refuses_a_chain_broken_in_the_middle() {
-        let (dir, log) = log_with(3);
-        let path = dir.path().join(LOG_FILE);
-        drop(log);
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replacen("app1", "app9", 1);
-        std::fs::write(&path, text).unwrap();
-        match Ledger::open(dir.path(), 1) {
-            Err(LedgerError::Broken { line: 1, .. }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn failed_batch_leaves_the_log_valid() {
-        let (dir, mut log) = log_with(2);
-        // Simulate bytes of a failed write past the head, then recover on the next batch.
-        log.file.write_all(b"{\"partial\":").unwrap();
-        log.dirty = true;
-        let out = log.append_batch(&[draft(3)]).unwrap();
-        assert!(matches!(out[0], Outcome::Appended { seq: 3, .. }));
-        assert_eq!(verify(&dir.path().join(LOG_FILE)).bad, None);
-    }
-
-    /// The root of the records' lines, computed from the file alone.
-    fn root_of_lines(dir: &Path) -> tree::Hash {
-        let mut leaves = Vec::new();
-        for seg in segment::segments(dir).unwrap() {
-            let text = std::fs::read(&seg.path).unwrap_or_default();
-            for l in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                leaves.push(tree::hash::leaf(l));
-            }
-        }
-        tree::hash::root_of(&leaves)
-    }
-
-    #[test]
-    fn the_tree_follows_appends_and_is_rebuilt_or_caught_up_on_open() {
-        let (dir, mut log) = log_with(300);
-        for i in 301..=600 {
-            log.append_batch(&[draft(i)]).unwrap();
-        }
-        assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
-        drop(log);
-        // Opened again (from the marker, when one was written by now): the same tree.
-        let log = Ledger::open(dir.path(), 2).unwrap();
-        assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
-        drop(log);
-        // The tiles gone (a log written before the tree): built on open.
-        std::fs::remove_dir_all(dir.path().join(tree::tile::DIR)).unwrap();
-        let log = Ledger::open(dir.path(), 3).unwrap();
-        assert_eq!(log.tree().head(), (600, root_of_lines(dir.path())));
-        assert!(dir.path().join("tile/0/001").exists());
-        // A quick start (each seal writes the marker) across sealed segments: the tiles on disk, then
-        // the records after them, read from where the index says the tiles end.
-        let rolled = tempfile::tempdir().unwrap();
-        let rolling = Rolling {
-            max_bytes: 20_000,
-            ..Rolling::default()
-        };
-        let mut log = Ledger::open_with(rolled.path(), 1, rolling, testing::SCHEMA).unwrap();
-        for i in 1..=700 {
-            log.append_batch(&[draft(i)]).unwrap();
-        }
-        drop(log);
-        std::fs::remove_file(rolled.path().join("tile/0/001")).unwrap();
-        let log = Ledger::open_with(rolled.path(), 2, rolling, testing::SCHEMA).unwrap();
-        assert!(log.verified_after() > 0);
-        assert_eq!(log.tree().head(), (700, root_of_lines(rolled.path())));
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-        #[test]
-        fn recovery_after_any_truncation_keeps_every_complete_record(n in 1u64..6, cut in 0usize..4000) {
-            let (dir, log) = log_with(n);
-            let path = dir.path().join(LOG_FILE);
-            let full = std::fs::read(&path).unwrap();
-            drop(log);
-            let cut = cut % (full.len() + 1);
-            std::fs::write(&path, &full[..cut]).unwrap();
-            let complete = full[..cut].iter().filter(|b| **b == b'\n').count() as u64;
-            let mut log = Ledger::open(dir.path(), 7).unwrap();
-            prop_assert_eq!(log.head().seq, complete);
-            let kept = log.head().len as usize;
-            prop_assert_eq!(&full[..kept], &std::fs::read(&path).unwrap()[..]);
-            if let Some(t) = log.torn_tail() {
-                prop_assert!(kept < cut);
-                prop_assert_eq!(std::fs::read(&t.side_file).unwrap(), full[kept..cut].to_vec());
-            } else { prop_assert_eq!(kept, cut) }
-            // The log takes appends again and verifies.
-            log.append_batch(&[draft(100)]).unwrap();
-            prop_assert_eq!(verify(&path).bad, None);
-        }
-    }
-}
+mod tests;

@@ -12,7 +12,9 @@
 use super::error::{BadReason, LedgerError, SegmentProblem};
 use super::line::{self, BadLine, Head, MAX_LINE};
 use super::lock;
-use super::segment::{Listing, Segment};
+use super::segment::{Listing, Segment, Walked};
+use crate::parallel::Made;
+use serde_json::{Map, Value};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -50,9 +52,51 @@ enum Chunk {
 /// chain (a torn last line included, unless a sink holds the directory: then it is a batch being
 /// written, and the head is the record before it).
 pub fn verify_with(data_dir: &Path, chunk: u64) -> Result<Head, LedgerError> {
-    let chunk = chunk.max(1);
     let listing = Listing::take(data_dir)?;
     let live = lock::is_held(data_dir);
+    let walked = walk_with(&listing, chunk, &|_, _| Some(()), &|_, _, _| (), |&()| {})?;
+    match walked.torn {
+        // An unfinished last line of the active segment while a sink writes it: a batch being
+        // written, left out.
+        Some(_) if live => Ok(walked.head),
+        // A torn last line of the active segment is not verified either.
+        Some(bad) => {
+            let path = listing
+                .segments
+                .last()
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
+            Err(bad.into_error(path))
+        }
+        None => Ok(walked.head),
+    }
+}
+
+/// What a line read again in order makes: from the record, its offset and its bytes.
+type FromScan<O> = dyn Fn(Map<String, Value>, u64, &[u8]) -> O;
+
+/// Chunks computed ahead of the join, per core: bounds the memory of what they made.
+const AHEAD_PER_CORE: usize = 4;
+
+/// Walks the chain of `listing` from its start on all cores, as [`super::segment::walk`] does in
+/// order, with chunks of `chunk` bytes: what it reports (the head, a torn last line of the active
+/// segment, or the error naming the segment and line) is exactly what the walk reports. Each line a
+/// chunk checked is also given, on the core that checked it, to `make` (its offset in its segment and
+/// its bytes without the newline; `None`: the line is not a record to serde, and the walk in order
+/// decides what it is); the lines read again in order go to `from_scan` (the record, its offset, its
+/// bytes). What they made goes to `on_record` on the calling thread, in log order.
+///
+/// # Errors
+///
+/// As [`super::segment::walk`].
+pub(crate) fn walk_with<O: Send>(
+    listing: &Listing,
+    chunk: u64,
+    make: &(dyn Fn(u64, &[u8]) -> Option<O> + Sync),
+    from_scan: &FromScan<O>,
+    mut on_record: impl FnMut(&O),
+) -> Result<Walked, LedgerError> {
+    let chunk = chunk.max(1);
     let segments = &listing.segments;
     // The length of each segment as listed (None: the active one is not there), or why it cannot be
     // read.
@@ -76,120 +120,176 @@ pub fn verify_with(data_dir: &Path, chunk: u64) -> Result<Head, LedgerError> {
             }
         }
     }
-    let mut results = crate::parallel::map_each(&tasks, |&(i, start, end, len)| {
+    let ahead = AHEAD_PER_CORE * std::thread::available_parallelism().map_or(1, usize::from);
+    let check = |&(i, start, end, len): &(usize, u64, u64, u64)| {
         let (file, _) = listing
             .file(i)?
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        check_chunk(&file, start, end, len)
+        check_chunk(&file, start, end, len, make)
+    };
+    crate::parallel::map_in_order(&tasks, ahead, check, |results| {
+        let mut walked = Walked {
+            head: Head::default(),
+            lengths: vec![0; segments.len()],
+            torn: None,
+        };
+        let mut join = Join {
+            listing,
+            chunk,
+            results,
+            from_scan,
+            on_record: &mut on_record,
+        };
+        for (i, (seg, len)) in segments.iter().zip(lengths).enumerate() {
+            let io_err = |source| LedgerError::Io {
+                path: seg.path.clone(),
+                source,
+            };
+            let Some(len) = len.map_err(io_err)? else {
+                walked.head.len = 0;
+                continue;
+            };
+            let expected = walked.head.seq + 1;
+            super::segment::starts_at(seg, len, expected)?;
+            let (seg_head, bad) = join.segment(i, len, &walked.head)?;
+            if seg.sealed && seg_head.seq == walked.head.seq && bad.is_none() {
+                return Err(LedgerError::Segment {
+                    path: seg.path.clone(),
+                    problem: SegmentProblem::Empty,
+                });
+            }
+            walked.lengths[i] = seg_head.len;
+            walked.head = seg_head;
+            match bad {
+                None => {}
+                Some(bad) if bad.torn && !seg.sealed => walked.torn = Some(bad),
+                Some(bad) if bad.torn && bad.reason == BadReason::NoNewline => {
+                    return Err(LedgerError::Segment {
+                        path: seg.path.clone(),
+                        problem: SegmentProblem::Torn,
+                    })
+                }
+                Some(bad) => return Err(bad.into_error(seg.path.clone())),
+            }
+        }
+        Ok(walked)
     })
-    .into_iter();
+}
 
-    let mut head = Head::default();
-    for (i, (seg, len)) in segments.iter().zip(lengths).enumerate() {
+/// The in-order side of [`walk_with`]: the chunks' results as they come, and where they go.
+struct Join<'a, 'm, O: Send, F: FnMut(&O)> {
+    listing: &'a Listing,
+    chunk: u64,
+    results: &'a mut dyn Iterator<Item = Made<'m, io::Result<(Chunk, Vec<O>)>>>,
+    from_scan: &'a FromScan<O>,
+    on_record: &'a mut F,
+}
+
+impl<O: Send, F: FnMut(&O)> Join<'_, '_, O, F> {
+    /// Joins the chunks of segment `i` (of `len` bytes) after `before`, the head at the end of the
+    /// segments before it; gives the segment's head and its first bad line. Takes the segment's chunks
+    /// from the results whatever happens, so the next segment starts at its own.
+    fn segment(
+        &mut self,
+        i: usize,
+        len: u64,
+        before: &Head,
+    ) -> Result<(Head, Option<BadLine>), LedgerError> {
+        let seg: &Segment = &self.listing.segments[i];
         let io_err = |source| LedgerError::Io {
             path: seg.path.clone(),
             source,
         };
-        let Some(len) = len.map_err(io_err)? else {
-            head.len = 0;
-            continue;
+        let base = before.seq;
+        let mut head = Head {
+            len: 0,
+            ..before.clone()
         };
-        let expected = head.seq + 1;
-        super::segment::starts_at(seg, len, expected)?;
-        let (seg_head, bad) = join_segment(&listing, i, len, &head, &mut results, chunk)?;
-        if seg.sealed && seg_head.seq == head.seq && bad.is_none() {
-            return Err(LedgerError::Segment {
-                path: seg.path.clone(),
-                problem: SegmentProblem::Empty,
-            });
-        }
-        head = seg_head;
-        match bad {
-            None => {}
-            Some(bad) if bad.torn && bad.reason == BadReason::NoNewline && seg.sealed => {
-                return Err(LedgerError::Segment {
-                    path: seg.path.clone(),
-                    problem: SegmentProblem::Torn,
-                })
-            }
-            // An unfinished last line of the active segment while a sink writes it: a batch being
-            // written, left out.
-            Some(bad) if bad.torn && !seg.sealed && live => {}
-            // A torn last line of the active segment is not verified either.
-            Some(bad) => return Err(bad.into_error(seg.path.clone())),
-        }
-    }
-    Ok(head)
-}
-
-/// Joins the chunks of one segment (of `len` bytes) after `before`, the head at the end of the
-/// segments before it; gives the segment's head and its first bad line. Takes the segment's chunks
-/// from `results` whatever happens, so the next segment starts at its own.
-fn join_segment(
-    listing: &Listing,
-    i: usize,
-    len: u64,
-    before: &Head,
-    results: &mut impl Iterator<Item = io::Result<Chunk>>,
-    chunk: u64,
-) -> Result<(Head, Option<BadLine>), LedgerError> {
-    let seg: &Segment = &listing.segments[i];
-    let io_err = |source| LedgerError::Io {
-        path: seg.path.clone(),
-        source,
-    };
-    let base = before.seq;
-    let mut head = Head {
-        len: 0,
-        ..before.clone()
-    };
-    let mut bad = None;
-    let mut done = false;
-    for _ in 0..len.div_ceil(chunk) {
-        let result = results.next().unwrap_or(Ok(Chunk::Unsure));
-        if done {
-            continue;
-        }
-        match result.map_err(io_err)? {
-            Chunk::Empty => {}
-            Chunk::Lines {
-                offset,
-                seq,
-                prev,
-                end,
-                bad: found,
-            } if offset == head.len && seq == head.seq + 1 && prev == head.hash => {
-                if let Some((offset, reason, torn)) = found {
-                    bad = Some(BadLine {
-                        line: end.seq + 1 - base,
-                        expected_seq: end.seq + 1,
-                        offset,
-                        reason,
-                        torn,
-                    });
+        let mut bad = None;
+        let mut done = false;
+        for _ in 0..len.div_ceil(self.chunk) {
+            let Some(result) = self.results.next() else {
+                // No more results (a worker stopped): the rest is read in order.
+                if !done {
+                    bad = self.scan(i, &mut head, base)?;
                     done = true;
                 }
-                head = end;
+                continue;
+            };
+            if done {
+                continue;
             }
-            // The first line does not follow: read the rest of the segment in order from the head.
-            _ => {
-                let Some((reader, _)) = listing.reader(i, head.len).map_err(io_err)? else {
-                    return Err(io_err(io::Error::from(io::ErrorKind::NotFound)));
-                };
-                let scan = line::scan_lines_from(reader, head.clone(), base, |_, _, _| {})
-                    .map_err(io_err)?;
-                head = scan.head;
-                bad = scan.bad;
-                done = true;
+            let (checked, made) = match &*result {
+                Ok(r) => r,
+                Err(e) => return Err(io_err(io::Error::new(e.kind(), e.to_string()))),
+            };
+            match checked {
+                Chunk::Empty => {}
+                Chunk::Lines {
+                    offset,
+                    seq,
+                    prev,
+                    end,
+                    bad: found,
+                } if *offset == head.len && *seq == head.seq + 1 && *prev == head.hash => {
+                    made.iter().for_each(&mut *self.on_record);
+                    if let Some((offset, reason, torn)) = found {
+                        bad = Some(BadLine {
+                            line: end.seq + 1 - base,
+                            expected_seq: end.seq + 1,
+                            offset: *offset,
+                            reason: reason.clone(),
+                            torn: *torn,
+                        });
+                        done = true;
+                    }
+                    head = end.clone();
+                }
+                // The first line does not follow: read the rest of the segment in order from the head.
+                _ => {
+                    bad = self.scan(i, &mut head, base)?;
+                    done = true;
+                }
             }
         }
+        Ok((head, bad))
     }
-    Ok((head, bad))
+
+    /// Reads segment `i` in order from `head` (moved to its end); gives its first bad line.
+    fn scan(
+        &mut self,
+        i: usize,
+        head: &mut Head,
+        base: u64,
+    ) -> Result<Option<BadLine>, LedgerError> {
+        let seg: &Segment = &self.listing.segments[i];
+        let io_err = |source| LedgerError::Io {
+            path: seg.path.clone(),
+            source,
+        };
+        tracing::debug!(segment = %seg.path.display(), offset = head.len, "a chunk does not follow the one before; reading the rest of the segment in order");
+        let Some((reader, _)) = self.listing.reader(i, head.len).map_err(io_err)? else {
+            return Err(io_err(io::Error::from(io::ErrorKind::NotFound)));
+        };
+        let (from_scan, on_record) = (self.from_scan, &mut *self.on_record);
+        let scan = line::scan_lines_from(reader, head.clone(), base, |r, at, bytes| {
+            on_record(&from_scan(r, at, bytes));
+        })
+        .map_err(io_err)?;
+        *head = scan.head;
+        Ok(scan.bad)
+    }
 }
 
 /// Checks the lines that start in `start..end` of the file at `path` (`len` bytes long), each against
 /// the one before it; the first against nothing but itself.
-fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk> {
+fn check_chunk<O>(
+    file: &File,
+    start: u64,
+    end: u64,
+    len: u64,
+    make: &(dyn Fn(u64, &[u8]) -> Option<O> + Sync),
+) -> io::Result<(Chunk, Vec<O>)> {
     // From the byte before the chunk (to see whether a line starts at `start`) to a little past it.
     let from = start.saturating_sub(1);
     let mut buf = vec![0; (end.min(len) + (64 << 10)).min(len).saturating_sub(from) as usize];
@@ -199,9 +299,10 @@ fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk>
     } else {
         match buf.iter().position(|&b| b == b'\n') {
             Some(nl) => nl + 1,
-            None => return Ok(Chunk::Empty),
+            None => return Ok((Chunk::Empty, Vec::new())),
         }
     };
+    let mut made = Vec::new();
     let mut first: Option<(u64, u64, String)> = None;
     let mut head = Head::default();
     while from + (at as u64) < end {
@@ -217,7 +318,7 @@ fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk>
             }
             if buf.len() - at > MAX_LINE {
                 // Longer than any record: the walk in order decides what it is.
-                return Ok(Chunk::Unsure);
+                return Ok((Chunk::Unsure, Vec::new()));
             }
             let more = (len - have).min(1 << 20) as usize;
             let old = buf.len();
@@ -230,7 +331,7 @@ fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk>
         if first.is_none() {
             // The first line: checked against the seq and prev it says it follows.
             let Some((seq, prev)) = seq_and_prev(text) else {
-                return Ok(Chunk::Unsure);
+                return Ok((Chunk::Unsure, Vec::new()));
             };
             let claimed = Head {
                 seq: seq - 1,
@@ -238,8 +339,12 @@ fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk>
                 len: offset,
             };
             let Some(hash) = line::check_fast(text, &claimed) else {
-                return Ok(Chunk::Unsure);
+                return Ok((Chunk::Unsure, Vec::new()));
             };
+            let Some(out) = make(offset, &text[..text.len() - 1]) else {
+                return Ok((Chunk::Unsure, Vec::new()));
+            };
+            made.push(out);
             first = Some((offset, seq, prev));
             head = Head {
                 seq,
@@ -247,7 +352,19 @@ fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk>
                 len: offset + text.len() as u64,
             };
         } else {
-            match line::check_bytes(text, &head) {
+            let checked = line::check_bytes(text, &head).and_then(|hash| {
+                // A line the check passed that serde does not read: what the walk in order says of it.
+                match text.strip_suffix(b"\n").and_then(|body| make(offset, body)) {
+                    Some(out) => {
+                        made.push(out);
+                        Ok(hash)
+                    }
+                    None => Err(line::check_line_slow(text, &head)
+                        .err()
+                        .unwrap_or_else(|| BadReason::NotJson("not a record".to_owned()))),
+                }
+            });
+            match checked {
                 Ok(hash) => {
                     head = Head {
                         seq: head.seq + 1,
@@ -258,15 +375,15 @@ fn check_chunk(file: &File, start: u64, end: u64, len: u64) -> io::Result<Chunk>
                 Err(reason) => {
                     let torn =
                         at_end && matches!(reason, BadReason::NoNewline | BadReason::NotJson(_));
-                    return Ok(chunk_of(first, head, Some((offset, reason, torn))));
+                    return Ok((chunk_of(first, head, Some((offset, reason, torn))), made));
                 }
             }
         }
         at = line_end;
     }
     Ok(match first {
-        None => Chunk::Empty,
-        some => chunk_of(some, head, None),
+        None => (Chunk::Empty, made),
+        some => (chunk_of(some, head, None), made),
     })
 }
 

@@ -105,7 +105,7 @@ pub fn verify_dir_with<T: Send>(
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         check_chunk(&file, start, end, len, &extract)
     };
-    let check = crate::parallel::ordered(&tasks, threads, work, |results| {
+    let check = crate::parallel::map_in_order(&tasks, threads, work, |results| {
         for (i, (seg, len)) in segments.iter().zip(lengths).enumerate() {
             let name = seg.path.display().to_string();
             let len = match len {
@@ -127,7 +127,7 @@ pub fn verify_dir_with<T: Send>(
                 &segment,
                 first_seq,
                 unfinished,
-                (0..chunks).map(|_| results.next()),
+                (0..chunks).map(|_| results.next().map(crate::parallel::Made::into_inner)),
                 &mut |item, at, line| each(i, item, at, line),
             )?;
         }

@@ -17,6 +17,9 @@ use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Threads that fsync the tiles written while the log is opened.
+const SYNC_THREADS: usize = 16;
+
 /// Tiles a view keeps read (a proof needs a few per level; an export of many records reuses them).
 const VIEW_CACHE: usize = 1024;
 
@@ -172,20 +175,19 @@ impl Writer {
         let Some(paths) = self.bulk.take() else {
             return;
         };
-        let mut dirs = std::collections::BTreeSet::new();
-        for path in &paths {
+        // Each fsync mostly waits for the disk: many at once let the filesystem commit them together.
+        crate::parallel::for_each_blocking(&paths, SYNC_THREADS, |path| {
             if let Err(e) = File::open(path).and_then(|f| f.sync_all()) {
                 tracing::warn!(tile = %path.display(), error = %e, "cannot fsync a tile");
             }
-            if let Some(d) = path.parent() {
-                dirs.insert(d.to_path_buf());
-            }
-        }
-        for d in dirs {
+        });
+        let dirs: std::collections::BTreeSet<_> = paths.iter().filter_map(|p| p.parent()).collect();
+        let dirs: Vec<_> = dirs.into_iter().collect();
+        crate::parallel::for_each_blocking(&dirs, SYNC_THREADS, |d| {
             if let Ok(d) = File::open(d) {
                 let _ = d.sync_all();
             }
-        }
+        });
     }
 
     /// The tree as far as the full tiles on disk take it, at most `limit` leaves, rounded down to a
