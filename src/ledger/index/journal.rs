@@ -85,8 +85,20 @@ pub(super) struct Marker {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct Marked {
-    pub(super) point: super::postings::Point,
+    pub(super) point: Point,
     pub(super) tail_xxh3: String,
+}
+
+/// Where the postings (`postings.rs`) stop: the journal's first `journal_bytes` (their checksum
+/// `journal_xxh3`), records up to `seq`, `counts` names of each kind (apps, change ids, tags) given
+/// ids. The marker holds it with the checksum of the journal's bytes after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Point {
+    pub(super) seq: u64,
+    pub(super) journal_bytes: u64,
+    pub(super) journal_xxh3: String,
+    pub(super) counts: [u32; 3],
 }
 
 /// A [`crate::ledger::Fold`]'s state as the marker holds it.

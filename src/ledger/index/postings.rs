@@ -22,7 +22,9 @@
 //! so a reader sees a whole file or none. Like the journal it is derived data: a mismatch means the
 //! reader streams the journal instead.
 
-use super::journal::{self, Checksum, Decoder, Item, NO_CHANGE, TAG_APP, TAG_CHANGE, TAG_TAG};
+use super::journal::{
+    self, Checksum, Decoder, Item, Point, NO_CHANGE, TAG_APP, TAG_CHANGE, TAG_TAG,
+};
 use crate::ledger::line::MAX_LINE;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -43,18 +45,6 @@ const MAX_HEADER: u32 = 16 << 20;
 const FOOTER: usize = 4 + 16;
 /// A name's fixed bytes in a block, besides its own.
 const NAME_FIXED: usize = 1 + 4 + 4 + 8 + 4 + 8;
-
-/// Where the postings stop: the journal's first `journal_bytes` (their checksum `journal_xxh3`),
-/// records up to `seq`, `counts` names of each kind (apps, change ids, tags) given ids. The marker
-/// holds it with the checksum of the journal's bytes after it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Point {
-    pub(super) seq: u64,
-    pub(super) journal_bytes: u64,
-    pub(super) journal_xxh3: String,
-    pub(super) counts: [u32; 3],
-}
 
 /// A block of names: its first name, where it is, its length and checksum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

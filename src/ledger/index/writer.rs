@@ -5,10 +5,10 @@
 //! (`ledger::chores`): done at once, or by the ledger's owner.
 
 use super::journal::{
-    self, Checksum, Decoded, Marked, Marker, MarkerJob, SavedFold, INDEX_DIR, JOURNAL_FILE,
+    self, Checksum, Decoded, Marked, Marker, MarkerJob, Point, SavedFold, INDEX_DIR, JOURNAL_FILE,
     KEYS_FILE, MAGIC, NO_CHANGE,
 };
-use super::postings::{self, Point};
+use super::postings;
 use super::query::{Fetcher, Reader};
 use super::snapshot::{Base, Names, Snapshot};
 use crate::ledger::chores::{Handoff, Queue};
