@@ -24,7 +24,6 @@ Usage: export.py NEW BASE [N] [DIR] [ROUNDS]    (N default 1000000, ROUNDS defau
 Prints Markdown tables.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,23 +33,11 @@ import subprocess
 import sys
 import time
 
-SEGMENT = 256 << 20
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chained import golden, write_log  # noqa: E402
+
 START = 1767225600  # 2026-01-01T00:00:00Z
 STEP_MS = 31_536  # a year of 365 days over a million records
-
-
-def golden(event):
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "..", "tests/fixtures/audit/golden/audit.jsonl")) as f:
-        for line in f:
-            m = json.loads(line)
-            if m.get("event") == event:
-                return m
-    raise SystemExit(f"no golden {event} record")
-
-
-def canonical(m):
-    return json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def stamp(ms):
@@ -59,37 +46,23 @@ def stamp(ms):
 
 
 def generate(d, n):
-    os.makedirs(os.path.join(d, "segments"), exist_ok=True)
     sync, guard = golden("sync-succeeded"), golden("guard-decision")
     pad = "x" * 120
-    prev = "0" * 64
-    first, size, out = 1, 0, open(os.path.join(d, "audit.jsonl"), "w")
     step = STEP_MS * 1_000_000 // n
-    for i in range(n):
-        seq = i + 1
-        if size >= SEGMENT:
-            out.close()
-            os.rename(os.path.join(d, "audit.jsonl"), os.path.join(d, "segments", "%020d.jsonl" % first))
-            first, size, out = seq, 0, open(os.path.join(d, "audit.jsonl"), "w")
+
+    def record(i):
         m = dict(guard if i % 5 == 0 else sync)
-        m.pop("hash", None)
-        m.update(seq=seq, prev=prev, key=f"bench|{i}", changeId=f"CHG-{i // 5}",
-                 revision="%040x" % (i // 5), receivedAt=stamp(i * step))
+        m.update(key=f"bench|{i}", changeId=f"CHG-{i // 5}", revision="%040x" % (i // 5),
+                 receivedAt=stamp(i * step))
         m["app"] = dict(m["app"], name="app-%03d" % ((i // 5) % 300))
         if "message" in m:
             m["message"] = f"generated record {i} {pad}"
             m["approvedBy"] = ["=cmd|' /C calc'!A0"] if i % 997 == 1 else ["bob", "carol"]
             m["gate"] = {"backup": None, "exceptions": ["rollback"] if i % 13 == 1 else [],
                          "guard": "Succeeded", "migrations": None, "source": "Plugin"}
-        body = canonical(m)
-        h = hashlib.sha256((prev + body).encode()).hexdigest()
-        m["hash"] = h
-        line = canonical(m) + "\n"
-        out.write(line)
-        size += len(line.encode())
-        prev = h
-    out.close()
-    open(os.path.join(d, "complete"), "w").close()
+        return m
+
+    write_log(d, n, record)
 
 
 def sign(exe, d, keys, n):

@@ -29,7 +29,6 @@ Usage: ledger-verify.py NEW BASE [N] [DIR] [ROUNDS] [queries]    (N default 1000
 Prints a Markdown table: median wall time and peak RSS of each, and ratios.
 """
 
-import hashlib
 import http.client
 import json
 import os
@@ -39,55 +38,27 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chained import golden, write_log  # noqa: E402
 import urllib.request
 
-SEGMENT = 256 << 20
-
-
-def golden(event):
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "..", "tests/fixtures/audit/golden/audit.jsonl")) as f:
-        for line in f:
-            m = json.loads(line)
-            if m.get("event") == event:
-                return m
-    raise SystemExit(f"no golden {event} record")
-
-
-def canonical(m):
-    # The golden records hold plain ASCII strings, integers, booleans and null: sorted keys without
-    # whitespace are their canonical bytes.
-    return json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def generate(d, n):
-    os.makedirs(os.path.join(d, "segments"), exist_ok=True)
     sync, guard = golden("sync-succeeded"), golden("guard-decision")
     pad = "x" * 120
-    prev = "0" * 64
-    first, size, out = 1, 0, open(os.path.join(d, "audit.jsonl"), "w")
-    for i in range(n):
-        seq = i + 1
-        if size >= SEGMENT:
-            out.close()
-            os.rename(os.path.join(d, "audit.jsonl"), os.path.join(d, "segments", "%020d.jsonl" % first))
-            first, size, out = seq, 0, open(os.path.join(d, "audit.jsonl"), "w")
+
+    def record(i):
         m = dict(guard if i % 4 == 3 else sync)
-        m.pop("hash", None)
-        m.update(seq=seq, prev=prev, key=f"bench|{i}", changeId=f"CHG-{i // 3}",
-                 revision="%040x" % (i // 3), receivedAt="2026-01-01T00:00:00.%03dZ" % (i % 1000))
+        m.update(key=f"bench|{i}", changeId=f"CHG-{i // 3}", revision="%040x" % (i // 3),
+                 receivedAt="2026-01-01T00:00:00.%03dZ" % (i % 1000))
         m["app"] = dict(m["app"], name="app-%03d" % (i % 300))
         if "message" in m:
             m["message"] = f"generated record {i} {pad}"
-        body = canonical(m)
-        h = hashlib.sha256((prev + body).encode()).hexdigest()
-        m["hash"] = h
-        line = canonical(m) + "\n"
-        out.write(line)
-        size += len(line.encode())
-        prev = h
-    out.close()
-    open(os.path.join(d, "complete"), "w").close()
+        return m
+
+    write_log(d, n, record)
 
 
 def files(d):

@@ -337,6 +337,18 @@ impl Check {
         self.segment_each(name, first_seq, reader, unfinished, |_, _, _| {})
     }
 
+    /// A sealed segment (its first seq `first_seq`) must begin right after the head checked so far.
+    fn segment_start(&self, name: &str, first_seq: Option<u64>) -> Result<(), ProofError> {
+        match first_seq {
+            Some(first) if first != self.head.seq + 1 => Err(ProofError::Gap {
+                name: name.to_owned(),
+                first,
+                before: self.head.seq,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// [`Check::segment_of`], giving each record that continues the chain, where its line starts in
     /// the segment, and its line (without the newline) to `each`, in order. A record given may still
     /// be followed by an error (a checkpoint it disagrees with, a broken line after it): what `each`
@@ -353,15 +365,7 @@ impl Check {
         unfinished: bool,
         mut each: impl FnMut(&serde_json::Map<String, Value>, u64, &[u8]),
     ) -> Result<(), ProofError> {
-        if let Some(first) = first_seq {
-            if first != self.head.seq + 1 {
-                return Err(ProofError::Gap {
-                    name: name.to_owned(),
-                    first,
-                    before: self.head.seq,
-                });
-            }
-        }
+        self.segment_start(name, first_seq)?;
         let start = Head {
             len: 0,
             ..self.head.clone()

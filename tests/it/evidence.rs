@@ -2,7 +2,7 @@
 //! checked with Go's own `golang.org/x/mod/sumdb/note` (tests/go/note), the archive runs against moto's
 //! S3 server (tests/requirements.txt) with Object Lock, and the export's VERIFY.md recipe is run as written.
 
-use crate::support::{bin, event_body, listening_port, read_log_lines, Sink};
+use crate::support::{bin, event_body, keygen, listening_port, read_log_lines, Sink};
 use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -341,14 +341,7 @@ fn verify_with_the_public_key_catches_a_truncated_log_and_another_key() {
     );
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     // Someone else's key does not verify these checkpoints.
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        path(&tmp.path().join("other")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "other");
     let out = verify(&[&tmp.path().join("other.pub")]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -866,14 +859,7 @@ fn appends_go_on_while_the_archive_is_down_and_the_backlog_drains() {
     moto.locked_bucket("evidence", "COMPLIANCE", "'Days': 3000");
     let relay = Relay::start(moto.endpoint.clone());
     let tmp = tempfile::tempdir().unwrap();
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        path(&tmp.path().join("k")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "k");
     let data = tmp.path().join("data");
     let key = tmp.path().join("k.key");
     let args = [
@@ -1018,14 +1004,7 @@ fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
         .collect();
     assert!(seeds.len() > 1, "every seed drew the same sample");
     // Another key: the recipe fails.
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        path(&tmp.path().join("other")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "other");
     let other = std::fs::read_to_string(tmp.path().join("other.pub")).unwrap();
     assert!(!run_recipe(&script, &bundle, other.trim()).status.success());
     // One byte changed anywhere in the bundle: the recipe fails.
@@ -1257,22 +1236,8 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         .collect();
     let data = tmp.path().join("data");
     chain(&data, &records);
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        path(&tmp.path().join("k")),
-    ]));
-    ok(sluice(&[
-        "witness",
-        "keygen",
-        "--name",
-        "witness.example/w",
-        "--out",
-        path(&tmp.path().join("w")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "k");
+    keygen(tmp.path(), "witness", "witness.example/w", "w");
     let (public, w_pub) = (tmp.path().join("k.pub"), tmp.path().join("w.pub"));
     let witness = crate::support::WitnessServer::start(
         &tmp.path().join("wstate"),
@@ -1368,14 +1333,7 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         text(&good)
     );
     // Another witness's key: the threshold is not met.
-    ok(sluice(&[
-        "witness",
-        "keygen",
-        "--name",
-        "witness.example/x",
-        "--out",
-        path(&tmp.path().join("x")),
-    ]));
+    keygen(tmp.path(), "witness", "witness.example/x", "x");
     let other = std::fs::read_to_string(tmp.path().join("x.pub"))
         .unwrap()
         .trim()
@@ -1603,14 +1561,7 @@ fn approval_snapshots_are_verified_archived_and_exported_with_the_records_that_n
     }
     chain(&data, &records);
     split_into_segments(&data, &[1, 5]);
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        path(&tmp.path().join("k")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "k");
     let public = tmp.path().join("k.pub");
     let key_file = tmp.path().join("k.key");
     let mut sink = Sink::start_with(
@@ -1797,14 +1748,7 @@ fn an_export_of_a_year_stays_in_bounded_memory_and_verifies() {
     let data = tmp.path().join("data");
     chain(&data, &records);
     split_into_segments(&data, &[1, 25_001, 50_001]);
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        path(&tmp.path().join("k")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "k");
     let public = tmp.path().join("k.pub");
     let mut sink = Sink::start_within(
         &data,

@@ -3,7 +3,7 @@
 //! proofs, sluice checks Go's (its `audit check-proof`, and its witness taking Go's consistency proofs),
 //! and the tiles the sink writes are the tiles Go computes.
 
-use crate::support::{bin, go_tool, http, WitnessServer};
+use crate::support::{bin, go_tool, http, keygen, WitnessServer};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -79,14 +79,7 @@ fn go_tlog_computes_the_same_roots_and_checks_sluice_proofs_and_sluice_checks_go
     std::fs::write(&go_key, format!("{go_private}\n")).unwrap();
     let go_pub = tmp.path().join("go.pub");
     std::fs::write(&go_pub, format!("{go_public}\n")).unwrap();
-    ok(sluice(&[
-        "witness",
-        "keygen",
-        "--name",
-        "witness.example/w",
-        "--out",
-        p(&tmp.path().join("w")),
-    ]));
+    keygen(tmp.path(), "witness", "witness.example/w", "w");
     let witness = WitnessServer::start(
         &tmp.path().join("wstate"),
         &tmp.path().join("w.key"),
@@ -249,14 +242,7 @@ fn the_tiles_the_sink_writes_are_the_tiles_go_computes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let log = chained_log(&data, 70_000);
-    ok(sluice(&[
-        "audit",
-        "keygen",
-        "--name",
-        "ci.example/sluice",
-        "--out",
-        p(&tmp.path().join("k")),
-    ]));
+    keygen(tmp.path(), "audit", "ci.example/sluice", "k");
     // The sink builds the tree of an existing log when it starts, and signs it (writing the partial
     // tiles of that size).
     // Verifying 70,000 records with the debug build takes a while on a loaded machine.

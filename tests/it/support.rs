@@ -24,6 +24,22 @@ pub fn sluice_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// Stdout as UTF-8.
+/// `audit keygen` (a log's key) or `witness keygen` (`kind`) named `name`, into `dir/file.{key,pub}`:
+/// the two files.
+pub fn keygen(dir: &Path, kind: &str, name: &str, file: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(file);
+    let out = Command::new(bin())
+        .args([kind, "keygen", "--name", name, "--out"])
+        .arg(&prefix)
+        .output()
+        .expect("run sluice");
+    assert!(out.status.success(), "{}", stderr(&out));
+    (
+        dir.join(format!("{file}.key")),
+        dir.join(format!("{file}.pub")),
+    )
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
 }

@@ -4,9 +4,9 @@
 //! against the C2SP tlog-cosignature layout, and the rewrite-and-restart attack: the sink refuses to
 //! sign, says so, the witness refuses the forged checkpoint, and `audit verify` names the fork.
 
-use crate::support::{bin, event_body, http, python, Sink, WitnessServer};
+use crate::support::{bin, event_body, http, keygen, python, Sink, WitnessServer};
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -29,23 +29,6 @@ fn ok(out: Output) -> String {
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// `audit keygen` (a log) or `witness keygen` into `dir/name.{key,pub}`.
-fn keygen(dir: &Path, kind: &str, name: &str, file: &str) -> (PathBuf, PathBuf) {
-    let prefix = dir.join(file);
-    ok(sluice(&[
-        kind,
-        "keygen",
-        "--name",
-        name,
-        "--out",
-        p(&prefix),
-    ]));
-    (
-        dir.join(format!("{file}.key")),
-        dir.join(format!("{file}.pub")),
-    )
 }
 
 fn post(sink: &Sink, i: usize) {

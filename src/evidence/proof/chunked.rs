@@ -156,15 +156,7 @@ impl Check {
         each: &mut impl FnMut(T, u64, &[u8]),
     ) -> Result<(), ProofError> {
         let name = seg.name;
-        if let Some(first) = first_seq {
-            if first != self.head.seq + 1 {
-                return Err(ProofError::Gap {
-                    name: name.to_owned(),
-                    first,
-                    before: self.head.seq,
-                });
-            }
-        }
+        self.segment_start(name, first_seq)?;
         let base = self.head.seq;
         let mut head = Head {
             len: 0,
