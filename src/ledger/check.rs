@@ -27,9 +27,23 @@ pub struct Fields {
     pub hash_member: Option<Range<usize>>,
 }
 
+/// Where a member of a line's object is: its name (the bytes between its quotes, as written, escapes
+/// and all) and its value's JSON text.
+pub type Span = (Range<usize>, Range<usize>);
+
 /// When `line` (without its newline) is the canonical bytes of a JSON object, the members the chain
 /// needs; `None` when it is not (not JSON, not an object, not canonical, or nested deeper than 100).
 pub fn canonical_fields(line: &[u8]) -> Option<Fields> {
+    canonical_fields_with(line, None)
+}
+
+/// [`canonical_fields`], also noting in `spans` (when given; cleared first) where each member of the
+/// object is, in order, as the scan passes it: what the owner of the log reads the record from without
+/// scanning the line again. Holds what it noted only when the line is canonical.
+pub fn canonical_fields_with(line: &[u8], mut spans: Option<&mut Vec<Span>>) -> Option<Fields> {
+    if let Some(spans) = spans.as_deref_mut() {
+        spans.clear();
+    }
     // One UTF-8 check of the whole line; the scanner then only looks at ASCII bytes.
     std::str::from_utf8(line).ok()?;
     let mut s = Scanner { b: line, i: 0 };
@@ -39,8 +53,16 @@ pub fn canonical_fields(line: &[u8]) -> Option<Fields> {
         hash: None,
         hash_member: None,
     };
-    s.object(0, Some(&mut fields))?;
+    s.object(0, Some(&mut fields), spans)?;
     (s.i == line.len()).then_some(fields)
+}
+
+/// Where each member of a canonical line is (what the check notes as it goes).
+#[cfg(test)]
+pub fn spans(line: &[u8]) -> Option<Vec<Span>> {
+    let mut spans = Vec::new();
+    canonical_fields_with(line, Some(&mut spans))?;
+    Some(spans)
 }
 
 /// The chain hash of a canonical line whose members are `fields`: SHA-256 over `prev` and the line
@@ -85,7 +107,7 @@ impl<'a> Scanner<'a> {
 
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
-            b'{' => self.object(depth + 1, None),
+            b'{' => self.object(depth + 1, None, None),
             b'[' => self.array(depth + 1),
             b'"' => self.string().map(|_| ()),
             b't' => self.word(b"true"),
@@ -177,7 +199,12 @@ impl<'a> Scanner<'a> {
 
     /// A canonical object: members with keys in strictly increasing order of their UTF-8 bytes. At the
     /// top (`fields` given), notes `seq`, `prev` and `hash`.
-    fn object(&mut self, depth: usize, mut fields: Option<&mut Fields>) -> Option<()> {
+    fn object(
+        &mut self,
+        depth: usize,
+        mut fields: Option<&mut Fields>,
+        mut spans: Option<&mut Vec<Span>>,
+    ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -188,16 +215,17 @@ impl<'a> Scanner<'a> {
         let mut last: Option<Cow<'a, [u8]>> = None;
         loop {
             let member_start = self.i;
-            let (key, escaped) = self.string()?;
+            let (name, escaped) = self.string()?;
             let key: Cow<'a, [u8]> = if escaped {
-                Cow::Owned(unescape(&self.b[key])?)
+                Cow::Owned(unescape(&self.b[name.clone()])?)
             } else {
-                Cow::Borrowed(&self.b[key])
+                Cow::Borrowed(&self.b[name.clone()])
             };
             if last.as_deref().is_some_and(|l| l >= &*key) {
                 return None;
             }
             self.eat(b':')?;
+            let value_start = self.i;
             match fields.as_deref_mut() {
                 Some(f)
                     if &*key == b"seq"
@@ -224,6 +252,9 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 _ => self.value(depth)?,
+            }
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.push((name, value_start..self.i));
             }
             last = Some(key);
             match self.peek()? {
@@ -316,6 +347,21 @@ mod tests {
         );
         if let Some(fields) = fast {
             let map: Map<String, Value> = serde_json::from_slice(line).unwrap();
+            // Where the check found each member: the map's members, in order.
+            let found: Vec<(String, Value)> = spans(line)
+                .expect("canonical")
+                .into_iter()
+                .map(|(name, value)| {
+                    let quoted = &line[(name.start - 1)..=name.end];
+                    (
+                        serde_json::from_slice(quoted).unwrap(),
+                        serde_json::from_slice(&line[value]).unwrap(),
+                    )
+                })
+                .collect();
+            let want: Vec<(String, Value)> =
+                map.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+            assert_eq!(found, want, "{:?}", String::from_utf8_lossy(line));
             let prev = map.get("prev").and_then(Value::as_str);
             assert_eq!(
                 fields.seq,

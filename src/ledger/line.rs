@@ -167,23 +167,40 @@ fn check_line(line: &[u8], head: &Head) -> Result<(Map<String, Value>, String), 
 }
 
 /// Checks one line (with its newline) against the head before it without building the record; gives
-/// its hash, or the reason it breaks the chain (named by the slow check, as before).
+/// its hash, or the reason it breaks the chain (named by the slow check, as before). Notes in `spans`
+/// where each member of the record is when the check on the bytes passed
+/// (`check::canonical_fields_with`); empty when the line had to be parsed.
 ///
 /// # Errors
 ///
 /// The line breaks the chain after `head`.
-pub fn check_bytes(line: &[u8], head: &Head) -> Result<String, BadReason> {
-    match check_fast(line, head) {
-        Some(hash) => Ok(hash),
-        None => check_line_slow(line, head).map(|(_, hash)| hash),
+pub fn check_bytes(
+    line: &[u8],
+    head: &Head,
+    spans: &mut Vec<check::Span>,
+) -> Result<String, BadReason> {
+    if let Some(hash) = check_fast_with(line, head, Some(spans)) {
+        return Ok(hash);
     }
+    spans.clear();
+    check_line_slow(line, head).map(|(_, hash)| hash)
 }
 
 /// The hash of `line` (with its newline) when it is the canonical record after `head` and its hash is
 /// right, decided on its bytes; `None` for anything else (the slow check then names the reason).
 pub(crate) fn check_fast(line: &[u8], head: &Head) -> Option<String> {
+    check_fast_with(line, head, None)
+}
+
+/// [`check_fast`], noting in `spans` (when given) where each member of the record is; they are right
+/// only when it gives a hash.
+pub(crate) fn check_fast_with(
+    line: &[u8],
+    head: &Head,
+    spans: Option<&mut Vec<check::Span>>,
+) -> Option<String> {
     let body = line.strip_suffix(b"\n")?;
-    let fields = check::canonical_fields(body)?;
+    let fields = check::canonical_fields_with(body, spans)?;
     if fields.seq? != head.seq + 1 || body[fields.prev.clone()?] != *head.hash.as_bytes() {
         return None;
     }

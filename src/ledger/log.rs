@@ -11,10 +11,11 @@ use super::error::LedgerError;
 use super::index;
 use super::line::{BadLine, Head};
 use super::lock::{self, DirLock};
-use super::schema::{Entry, Fold, Schema};
+use super::schema::{Entry, Filing, Fold, Reading, Schema};
 use super::segment::{self, Listing, Segment, LOG_FILE};
 use super::tree;
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -70,6 +71,8 @@ pub struct Ledger<F: Fold = ()> {
     index: index::Writer,
     segments: Vec<Segment>,
     rolling: Rolling,
+    /// How the records are filed (the fold reads their lines as it files them).
+    schema: Schema,
     /// Unix time of the first record of the active segment (its `receivedAt`), if it has one.
     active_since: Option<i64>,
     /// Bytes in sealed segments.
@@ -198,21 +201,25 @@ impl<F: Fold> Ledger<F> {
             super::verify::walk_with(
                 &listing,
                 chunk,
-                &|offset, line| {
-                    let record = serde_json::from_slice(line).ok()?;
-                    Some((record, offset, tree::hash::leaf(line)))
+                &|offset, line, members| {
+                    let read = F::read(line, members, &schema)?;
+                    Some((read, offset, tree::hash::leaf(line)))
                 },
-                &|record, offset, line| (record, offset, tree::hash::leaf(line)),
-                |(record, offset, leaf)| {
-                    writer.add_map(record, *offset);
-                    fold.observe(record);
+                &|_, offset, line| {
+                    let read = read_verified::<F>(line, &schema);
+                    (read, offset, tree::hash::leaf(line))
+                },
+                |(read, offset, leaf)| {
+                    writer.add(read.seq, *offset, &read.filing);
+                    fold.learn(&read.lesson);
                     tree.push(*leaf);
                 },
             )?
         } else {
-            segment::walk_lines(&listing, resume.as_ref(), |record, pos, _, line| {
-                writer.add_map(&record, pos.offset);
-                fold.observe(&record);
+            segment::walk_lines(&listing, resume.as_ref(), |_, pos, _, line| {
+                let read = read_verified::<F>(line, &schema);
+                writer.add(read.seq, pos.offset, &read.filing);
+                fold.learn(&read.lesson);
                 if full {
                     tree.push(tree::hash::leaf(line));
                 }
@@ -264,6 +271,7 @@ impl<F: Fold> Ledger<F> {
             index: writer,
             segments,
             rolling,
+            schema,
             active_since,
             sealed_bytes,
             dirty: false,
@@ -451,8 +459,13 @@ impl<F: Fold> Ledger<F> {
             let members = draft.members();
             let (line, hash) = chain(&members, seq, &head.hash)?;
             leaves.push(tree::hash::leaf(&line));
-            let chained = [("prev", head.hash.clone()), ("hash", hash.clone())];
-            appended.push((seq, head.len, draft, filing, members, chained));
+            appended.push((
+                seq,
+                head.len,
+                draft,
+                filing,
+                buf.len()..buf.len() + line.len(),
+            ));
             buf.extend_from_slice(&line);
             buf.push(b'\n');
             head = Head {
@@ -480,14 +493,11 @@ impl<F: Fold> Ledger<F> {
             }
         }
         // Only now that the batch is durable do its records count, for the index and the fold; the
-        // fold sees each record as the log holds it (with its chain members), as at open.
-        for (seq, offset, _, filing, mut members, chained) in appended {
+        // fold reads each record's line as the log holds it, as at open.
+        for (seq, offset, _, filing, line) in appended {
             self.index.add(seq, offset, filing);
-            members.insert("seq".to_owned(), seq.into());
-            for (name, value) in chained {
-                members.insert(name.to_owned(), value.into());
-            }
-            self.fold.observe(&members);
+            self.fold
+                .learn(&read_verified::<F>(&buf[line], &self.schema).lesson);
         }
         for leaf in leaves {
             self.tree.push(leaf);
@@ -526,6 +536,26 @@ impl<F: Fold> Ledger<F> {
 /// The tree after a quick start (the chain verified from the marker on): as far as the full tiles on
 /// disk go, then the leaves of the records after them, read from the log (the first start after the
 /// tree came in reads them all: the tree of an existing log is built then).
+/// [`Fold::read`] of a line the chain verified, which is a JSON object; were it not read, the record
+/// would be filed under no name and teach nothing (so that the log still opens).
+fn read_verified<F: Fold>(line: &[u8], schema: &Schema) -> Reading<F::Lesson> {
+    F::read(line, &[], schema).unwrap_or_else(|| {
+        tracing::error!(
+            "a verified record does not read as a JSON object; it is filed under no name"
+        );
+        Reading {
+            seq: 0,
+            filing: Filing {
+                app: Cow::Borrowed(""),
+                change: None,
+                key: Cow::Borrowed(""),
+                tags: Vec::new(),
+            },
+            lesson: F::Lesson::default(),
+        }
+    })
+}
+
 fn catch_up_tree(
     dir: &Path,
     listing: &Listing,

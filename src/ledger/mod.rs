@@ -32,10 +32,15 @@ pub(crate) mod testing;
 pub mod tree;
 mod verify;
 
+#[cfg(test)]
+pub use check::spans;
+pub use check::Span;
 pub use error::{BadReason, LedgerError};
 pub use index::{Found, Lookup, Reader, Select, Want};
 pub use line::Head;
 pub use log::{Ledger, Outcome, Rolling};
 pub use read::{read_again, read_each, tree, verify, SeqSet, Verified};
-pub use schema::{Entry, Filing, Fold, Schema};
+#[cfg(test)]
+pub use schema::read_map;
+pub use schema::{Entry, Filing, Fold, Reading, Schema};
 pub use segment::LOG_FILE;

@@ -23,12 +23,16 @@ pub fn draft(i: u64, app: &str, change: Option<&str>, text: &str) -> Draft {
 
 fn filing(map: &Map<String, Value>) -> Filing<'_> {
     Filing {
-        app: map
-            .get("app")
-            .and_then(|a| a.get("name"))
+        app: Cow::Borrowed(
+            map.get("app")
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        ),
+        change: map
+            .get("changeId")
             .and_then(Value::as_str)
-            .unwrap_or(""),
-        change: map.get("changeId").and_then(Value::as_str),
+            .map(Cow::Borrowed),
         key: Cow::Borrowed(map.get("key").and_then(Value::as_str).unwrap_or("")),
         // A test record names its tags in a member `tags`: an array of strings.
         tags: map

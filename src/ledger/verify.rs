@@ -9,6 +9,7 @@
 //! a sink holds the directory an unfinished last line is a batch being written, left out. Reads the
 //! data directory; never writes.
 
+use super::check::Span;
 use super::error::{BadReason, LedgerError, SegmentProblem};
 use super::line::{self, BadLine, Head, MAX_LINE};
 use super::lock;
@@ -54,7 +55,13 @@ enum Chunk {
 pub fn verify_with(data_dir: &Path, chunk: u64) -> Result<Head, LedgerError> {
     let listing = Listing::take(data_dir)?;
     let live = lock::is_held(data_dir);
-    let walked = walk_with(&listing, chunk, &|_, _| Some(()), &|_, _, _| (), |&()| {})?;
+    let walked = walk_with(
+        &listing,
+        chunk,
+        &|_, _, _| Some(()),
+        &|_, _, _| (),
+        |&()| {},
+    )?;
     match walked.torn {
         // An unfinished last line of the active segment while a sink writes it: a batch being
         // written, left out.
@@ -73,7 +80,11 @@ pub fn verify_with(data_dir: &Path, chunk: u64) -> Result<Head, LedgerError> {
 }
 
 /// What a line read again in order makes: from the record, its offset and its bytes.
-type FromScan<O> = dyn Fn(Map<String, Value>, u64, &[u8]) -> O;
+type FromScan<'a, O> = dyn Fn(Map<String, Value>, u64, &[u8]) -> O + 'a;
+
+/// What a line a chunk checked makes, on the core that checked it: from its offset, its bytes and
+/// where each of its members is.
+type Make<'a, O> = dyn Fn(u64, &[u8], &[Span]) -> Option<O> + Sync + 'a;
 
 /// Chunks computed ahead of the join, per core: bounds the memory of what they made.
 const AHEAD_PER_CORE: usize = 4;
@@ -81,9 +92,9 @@ const AHEAD_PER_CORE: usize = 4;
 /// Walks the chain of `listing` from its start on all cores, as [`super::segment::walk`] does in
 /// order, with chunks of `chunk` bytes: what it reports (the head, a torn last line of the active
 /// segment, or the error naming the segment and line) is exactly what the walk reports. Each line a
-/// chunk checked is also given, on the core that checked it, to `make` (its offset in its segment and
-/// its bytes without the newline; `None`: the line is not a record to serde, and the walk in order
-/// decides what it is); the lines read again in order go to `from_scan` (the record, its offset, its
+/// chunk checked is also given, on the core that checked it, to `make` (its offset in its segment, its
+/// bytes without the newline, and where each of its members is, as the check found them; `None`: the
+/// line is not a record to serde, and the walk in order decides what it is); the lines read again in order go to `from_scan` (the record, its offset, its
 /// bytes). What they made goes to `on_record` on the calling thread, in log order.
 ///
 /// # Errors
@@ -92,8 +103,8 @@ const AHEAD_PER_CORE: usize = 4;
 pub(crate) fn walk_with<O: Send>(
     listing: &Listing,
     chunk: u64,
-    make: &(dyn Fn(u64, &[u8]) -> Option<O> + Sync),
-    from_scan: &FromScan<O>,
+    make: &Make<'_, O>,
+    from_scan: &FromScan<'_, O>,
     mut on_record: impl FnMut(&O),
 ) -> Result<Walked, LedgerError> {
     let chunk = chunk.max(1);
@@ -181,7 +192,7 @@ struct Join<'a, 'm, O: Send, F: FnMut(&O)> {
     listing: &'a Listing,
     chunk: u64,
     results: &'a mut dyn Iterator<Item = Made<'m, io::Result<(Chunk, Vec<O>)>>>,
-    from_scan: &'a FromScan<O>,
+    from_scan: &'a FromScan<'a, O>,
     on_record: &'a mut F,
 }
 
@@ -288,7 +299,7 @@ fn check_chunk<O>(
     start: u64,
     end: u64,
     len: u64,
-    make: &(dyn Fn(u64, &[u8]) -> Option<O> + Sync),
+    make: &Make<'_, O>,
 ) -> io::Result<(Chunk, Vec<O>)> {
     // From the byte before the chunk (to see whether a line starts at `start`) to a little past it.
     let from = start.saturating_sub(1);
@@ -297,19 +308,20 @@ fn check_chunk<O>(
     let mut at = if start == 0 {
         0
     } else {
-        match buf.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', &buf) {
             Some(nl) => nl + 1,
             None => return Ok((Chunk::Empty, Vec::new())),
         }
     };
     let mut made = Vec::new();
+    let mut spans = Vec::new();
     let mut first: Option<(u64, u64, String)> = None;
     let mut head = Head::default();
     while from + (at as u64) < end {
         let offset = from + at as u64;
         // The line's end: in the buffer, or read on until its newline or the end of the file.
         let nl = loop {
-            if let Some(nl) = buf[at..].iter().position(|&b| b == b'\n') {
+            if let Some(nl) = memchr::memchr(b'\n', &buf[at..]) {
                 break Some(at + nl + 1);
             }
             let have = from + buf.len() as u64;
@@ -338,10 +350,10 @@ fn check_chunk<O>(
                 hash: prev.clone(),
                 len: offset,
             };
-            let Some(hash) = line::check_fast(text, &claimed) else {
+            let Some(hash) = line::check_fast_with(text, &claimed, Some(&mut spans)) else {
                 return Ok((Chunk::Unsure, Vec::new()));
             };
-            let Some(out) = make(offset, &text[..text.len() - 1]) else {
+            let Some(out) = make(offset, &text[..text.len() - 1], &spans) else {
                 return Ok((Chunk::Unsure, Vec::new()));
             };
             made.push(out);
@@ -352,9 +364,12 @@ fn check_chunk<O>(
                 len: offset + text.len() as u64,
             };
         } else {
-            let checked = line::check_bytes(text, &head).and_then(|hash| {
+            let checked = line::check_bytes(text, &head, &mut spans).and_then(|hash| {
                 // A line the check passed that serde does not read: what the walk in order says of it.
-                match text.strip_suffix(b"\n").and_then(|body| make(offset, body)) {
+                match text
+                    .strip_suffix(b"\n")
+                    .and_then(|body| make(offset, body, &spans))
+                {
                     Some(out) => {
                         made.push(out);
                         Ok(hash)

@@ -1,11 +1,8 @@
 //! What identifies an event: the event names, how the sink learnt of one (`via`), why a request body
 //! is not one, and the idempotency keys (docs/audit-log.md, "Idempotency"). Pure.
 
-use serde_json::{Map, Value};
-
-fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |v, k| v.as_object()?.get(*k))
-}
+use super::facts::Members;
+use std::borrow::Cow;
 
 /// The `event` values: one per trigger of the webhook templates in `argocd-cm-patch/`.
 pub const EVENTS: [&str; 8] = [
@@ -138,21 +135,15 @@ fn length_prefixed_digest(fields: &[&str]) -> String {
 /// record written before keys were digests (`event|app|start|revision`, joined with `|`), the digest key
 /// recomputed from the record's own members, so that a redelivery of an event recorded by an older
 /// release is still found as a duplicate. `None` for a record without a string `key`.
-pub fn index_key(record: &Map<String, Value>) -> Option<String> {
-    let key = record.get("key")?.as_str()?;
+pub fn index_key<'a>(record: &impl Members<'a>) -> Option<String> {
+    let key = record.text(&["key"])?;
     if !key.contains('|') {
-        return Some(key.to_owned());
+        return Some(key.into_owned());
     }
-    let text = |path: &[&str]| {
-        path.split_first()
-            .and_then(|(first, rest)| get(record.get(*first)?, rest))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_default()
-    };
+    let text = |path: &[&str]| record.text(path).map(Cow::into_owned).unwrap_or_default();
     let event = text(&["event"]);
     if event == GUARD_DECISION {
-        let allowed = record.get("allowed").and_then(Value::as_bool)?;
+        let allowed = record.flag(&["allowed"])?;
         let app = format!(
             "{}/{}",
             text(&["destination", "namespace"]),

@@ -22,10 +22,11 @@
 //! migration Jobs `<app>-<migration>-<10 hex digits>`.
 
 use super::event::{Via, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
+use super::facts::{Facts, Member, Members};
 use super::model::{Body, Gate, Record, SyncEvent};
-use crate::ledger::Fold;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// The reasons a sync skipped the gate, as the record's `gate.exceptions` and the
@@ -233,26 +234,30 @@ impl AppMemory {
     }
 }
 
-/// What a record teaches, as far as the gate findings go.
-enum Lesson<'a> {
+/// What a record teaches the gate knowledge: read from a draft ([`Lesson::of_body`]) or from a
+/// line of the log ([`Lesson::of_facts`]), learnt in log order ([`Knowledge::learn`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Lesson<'a> {
     /// A guard decision for `app` at `at`.
-    Decision(&'a str, Option<DateTime<FixedOffset>>),
+    Decision(Cow<'a, str>, Option<DateTime<FixedOffset>>),
     /// A sync of `app` that ran sluice's guard hook or came from its plugin.
-    Plugin(&'a str),
+    Plugin(Cow<'a, str>),
+    #[default]
     Nothing,
 }
 
-impl Lesson<'_> {
-    fn of_body(body: &Body) -> Lesson<'_> {
+impl<'a> Lesson<'a> {
+    fn of_body(body: &'a Body) -> Lesson<'a> {
         match body {
-            Body::Guard(g) => {
-                Lesson::Decision(&g.app.name, DateTime::parse_from_rfc3339(&g.at).ok())
-            }
+            Body::Guard(g) => Lesson::Decision(
+                Cow::Borrowed(&g.app.name),
+                DateTime::parse_from_rfc3339(&g.at).ok(),
+            ),
             Body::Sync(s) => match s.gate.as_present() {
                 Some(Some(gate))
                     if gate.guard.is_some() || gate.source.as_deref() == Some(PLUGIN) =>
                 {
-                    Lesson::Plugin(&s.app.name)
+                    Lesson::Plugin(Cow::Borrowed(&s.app.name))
                 }
                 _ => Lesson::Nothing,
             },
@@ -261,27 +266,31 @@ impl Lesson<'_> {
     }
 
     /// The same from a record as the log holds it (what `of_body` reads from the typed record).
-    fn of_map(record: &Map<String, Value>) -> Lesson<'_> {
-        let name = record
-            .get("app")
-            .and_then(|a| a.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if record.get("event").and_then(Value::as_str) == Some(GUARD_DECISION) {
-            let at = record.get("at").and_then(Value::as_str);
-            return Lesson::Decision(name, at.and_then(|t| DateTime::parse_from_rfc3339(t).ok()));
+    pub fn of_facts(record: &Facts<'a>) -> Lesson<'a> {
+        let name = record.text(&["app", "name"]).unwrap_or_default();
+        if record.text(&["event"]).as_deref() == Some(GUARD_DECISION) {
+            let at = record.text(&["at"]);
+            return Lesson::Decision(name, at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()));
         }
-        match record.get("gate") {
-            Some(Value::Object(gate)) => {
-                let guard = gate.get("guard").is_some_and(|g| !g.is_null());
-                let plugin = gate.get("source").and_then(Value::as_str) == Some(PLUGIN);
-                if guard || plugin {
-                    Lesson::Plugin(name)
-                } else {
-                    Lesson::Nothing
-                }
-            }
-            _ => Lesson::Nothing,
+        let Some(gate) = record.get("gate").and_then(Member::object) else {
+            return Lesson::Nothing;
+        };
+        let guard = gate.get("guard").is_some_and(|g| !g.is_null());
+        let plugin = gate.text(&["source"]).as_deref() == Some(PLUGIN);
+        if guard || plugin {
+            Lesson::Plugin(name)
+        } else {
+            Lesson::Nothing
+        }
+    }
+
+    /// The same lesson, owning its app name (to hand from the core that read the line).
+    #[must_use]
+    pub fn into_owned(self) -> Lesson<'static> {
+        match self {
+            Lesson::Decision(app, at) => Lesson::Decision(Cow::Owned(app.into_owned()), at),
+            Lesson::Plugin(app) => Lesson::Plugin(Cow::Owned(app.into_owned())),
+            Lesson::Nothing => Lesson::Nothing,
         }
     }
 }
@@ -293,16 +302,17 @@ impl Knowledge {
         self.learn(&Lesson::of_body(body));
     }
 
-    fn learn(&mut self, lesson: &Lesson<'_>) {
-        match *lesson {
+    /// Learns what a record that is in the log teaches (each once, in log order).
+    pub fn learn(&mut self, lesson: &Lesson<'_>) {
+        match lesson {
             Lesson::Decision(app, at) => {
-                let memory = self.apps.entry(app.to_owned()).or_default();
+                let memory = self.apps.entry(app.to_string()).or_default();
                 match at {
-                    Some(at) => memory.decided(at),
+                    Some(at) => memory.decided(*at),
                     None => memory.plugin = true,
                 }
             }
-            Lesson::Plugin(app) => self.apps.entry(app.to_owned()).or_default().plugin = true,
+            Lesson::Plugin(app) => self.apps.entry(app.to_string()).or_default().plugin = true,
             Lesson::Nothing => {}
         }
     }
@@ -347,8 +357,8 @@ impl Batch<'_> {
             }
         }
         let (app, at) = match Lesson::of_body(draft) {
-            Lesson::Decision(app, at) => (app.to_owned(), at),
-            Lesson::Plugin(app) => (app.to_owned(), None),
+            Lesson::Decision(app, at) => (app.into_owned(), at),
+            Lesson::Plugin(app) => (app.into_owned(), None),
             Lesson::Nothing => return,
         };
         let known = self.known.apps.get(&app).cloned().unwrap_or_default();
@@ -387,16 +397,11 @@ fn complete_with(memory: &AppMemory, sync: &mut SyncEvent) {
     }
 }
 
-/// The ledger keeps the knowledge beside its marker: `{"apps": {name: {"plugin", "decisions"}}}`, the
-/// decisions as RFC 3339 times.
-impl Fold for Knowledge {
-    const KIND: &'static str = "gate-knowledge/1";
-
-    fn observe(&mut self, record: &Map<String, Value>) {
-        self.learn(&Lesson::of_map(record));
-    }
-
-    fn save(&self) -> Value {
+/// The ledger keeps the knowledge beside its marker (in the sink's fold): `{"apps": {name: {"plugin",
+/// "decisions"}}}`, the decisions as RFC 3339 times.
+impl Knowledge {
+    /// The state, to save beside the marker.
+    pub fn save(&self) -> Value {
         let apps: Map<String, Value> = self
             .apps
             .iter()
@@ -411,7 +416,8 @@ impl Fold for Knowledge {
         serde_json::json!({ "apps": apps })
     }
 
-    fn load(saved: &Value) -> Option<Self> {
+    /// A saved state; `None` when it does not read.
+    pub fn load(saved: &Value) -> Option<Self> {
         let mut apps = HashMap::new();
         for (name, m) in saved.get("apps")?.as_object()? {
             let decisions = m
@@ -586,7 +592,10 @@ mod tests {
         let (mut typed, mut logged) = (Knowledge::default(), Knowledge::default());
         for r in &records {
             typed.observe(r);
-            Fold::observe(&mut logged, &r.to_map());
+            let line = serde_json::to_vec(&r.to_map()).expect("serialises");
+            logged.learn(&Lesson::of_facts(
+                &Facts::of_line(&line, &[]).expect("an object"),
+            ));
         }
         assert_eq!(typed, logged);
         assert_eq!(Knowledge::load(&logged.save()), Some(logged.clone()));

@@ -115,7 +115,7 @@ fn the_golden_requests_make_the_records_the_release_wrote_plus_attribution_with_
         assert!(line["key"].as_str().unwrap().contains('|'));
         assert_eq!(record.key().len(), 64, "a SHA-256 hex digest");
         assert_eq!(
-            index_key(line.as_object().unwrap()).as_deref(),
+            index_key(&line.as_object().unwrap()).as_deref(),
             Some(record.key()),
             "the legacy key of seq {seq} maps to the digest key"
         );

@@ -11,6 +11,7 @@
 //! build   request body → Body (uses commit's attribution and gate)
 //! decision guard decisions and reviews → Body
 //! fields  reading a request's members defensively
+//! facts   a line's members read as they are, without building the record (the fold's first start)
 //! evidence approval, ticket and verification evidence members
 //! verification the verify hook's report → a `verification` record
 //! findings gate exceptions and evidence findings: what `audit exceptions` lists
@@ -28,6 +29,7 @@ pub mod confirm;
 mod decision;
 pub mod event;
 pub mod evidence;
+pub mod facts;
 mod fields;
 mod filter;
 pub mod findings;

@@ -4,6 +4,7 @@
 //! ledger reads the files.
 
 use super::event::{index_key, GUARD_DECISION, VERIFICATION};
+use super::facts::Members;
 use super::model::{Body, Misfit, Record};
 use crate::ledger::{self, Entry, Filing, Found, LedgerError, Schema, SeqSet, Verified};
 use serde_json::{Map, Value};
@@ -29,29 +30,29 @@ pub enum ReadError {
 }
 
 fn filing(record: &Map<String, Value>) -> Filing<'_> {
-    let key = match record.get("key").and_then(Value::as_str) {
-        Some(key) if !key.contains('|') => Cow::Borrowed(key),
+    filing_of(&record)
+}
+
+/// How a record of the log is filed, read from its members (a map, or a line's facts).
+pub fn filing_of<'a>(record: &impl Members<'a>) -> Filing<'a> {
+    let key = match record.text(&["key"]) {
+        Some(key) if !key.contains('|') => key,
         _ => Cow::Owned(index_key(record).unwrap_or_default()),
     };
+    let app = record.text(&["app", "name"]).unwrap_or_default();
+    let change = record.text(&["changeId"]);
+    let tags = tags(
+        record.text(&["event"]).as_deref(),
+        change.as_deref(),
+        record.text(&["emergency"]).as_deref(),
+        &app,
+        record.text(&["revision"]).as_deref(),
+    );
     Filing {
-        app: record
-            .get("app")
-            .and_then(|a| a.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-        change: record.get("changeId").and_then(Value::as_str),
+        app,
+        change,
         key,
-        tags: tags(
-            record.get("event").and_then(Value::as_str),
-            record.get("changeId").and_then(Value::as_str),
-            record.get("emergency").and_then(Value::as_str),
-            record
-                .get("app")
-                .and_then(|a| a.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-            record.get("revision").and_then(Value::as_str),
-        ),
+        tags,
     }
 }
 
@@ -114,8 +115,8 @@ impl Entry for Body {
 
     fn filing(&self) -> Filing<'_> {
         Filing {
-            app: self.app_name(),
-            change: self.change_id(),
+            app: Cow::Borrowed(self.app_name()),
+            change: self.change_id().map(Cow::Borrowed),
             key: Cow::Borrowed(self.key()),
             tags: tags(
                 Some(self.event()),

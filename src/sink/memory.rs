@@ -10,13 +10,14 @@
 //! with the handlers behind a mutex that is held for one lookup or one record, never across a wait;
 //! they name records by seq, and the handlers read the evidence itself from the log ([`record_at`]).
 
-use super::approvals::registry::Registry as Approvals;
+use super::approvals::registry::{self as approvals, Registry as Approvals};
 use super::tickets::registry::Registry as Tickets;
-use super::verification::registry::Registry as Verifications;
-use crate::ledger::{Fold, Reader};
-use crate::record::gate::Knowledge;
+use super::verification::registry::{self as verification, Registry as Verifications};
+use crate::ledger::{Fold, Reader, Reading, Schema, Span};
+use crate::record::facts::{Facts, Member};
+use crate::record::gate::{self, Knowledge};
 use crate::record::{self, Record};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -29,20 +30,46 @@ pub struct Memory {
     pub verifications: Arc<Mutex<Verifications>>,
 }
 
+/// What a record teaches the memory: each part's lesson, read from the record's line on any core.
+#[derive(Debug, Default)]
+pub struct Lesson {
+    gate: gate::Lesson<'static>,
+    approvals: approvals::Lesson,
+    tickets: Option<Box<Record>>,
+    verifications: verification::Lesson,
+}
+
+/// The memory of the audit log's records, which are filed as [`record::SCHEMA`] files them: it reads
+/// each line once, for its filing and all it teaches (`schema` is that one).
 impl Fold for Memory {
     const KIND: &'static str = "sink-memory/2";
+    type Lesson = Lesson;
 
-    fn observe(&mut self, record: &Map<String, Value>) {
-        Fold::observe(&mut self.gate, record);
-        lock(&self.approvals).observe(record);
-        lock(&self.tickets).observe(record);
-        lock(&self.verifications).observe(record);
+    fn read(line: &[u8], members: &[Span], _: &Schema) -> Option<Reading<Lesson>> {
+        let facts = Facts::of_line(line, members)?;
+        Some(Reading {
+            seq: facts.get("seq").and_then(Member::u64).unwrap_or(0),
+            filing: record::read::filing_of(&facts).into_owned(),
+            lesson: Lesson {
+                gate: gate::Lesson::of_facts(&facts).into_owned(),
+                approvals: Approvals::lesson(&facts),
+                tickets: Tickets::lesson(&facts, line),
+                verifications: Verifications::lesson(&facts),
+            },
+        })
+    }
+
+    fn learn(&mut self, lesson: &Lesson) {
+        self.gate.learn(&lesson.gate);
+        lock(&self.approvals).learn(&lesson.approvals);
+        lock(&self.tickets).learn_from(lesson.tickets.as_deref());
+        lock(&self.verifications).learn(&lesson.verifications);
     }
 
     fn save(&self) -> Value {
         // The registries are plain maps of strings, numbers and times: serialising them cannot fail.
         json!({
-            "gate": Fold::save(&self.gate),
+            "gate": self.gate.save(),
             "approvals": serde_json::to_value(&*lock(&self.approvals)).unwrap_or(Value::Null),
             "tickets": serde_json::to_value(&*lock(&self.tickets)).unwrap_or(Value::Null),
             "verifications": serde_json::to_value(&*lock(&self.verifications)).unwrap_or(Value::Null),
@@ -51,7 +78,7 @@ impl Fold for Memory {
 
     fn load(saved: &Value) -> Option<Self> {
         Some(Memory {
-            gate: <Knowledge as Fold>::load(saved.get("gate")?)?,
+            gate: Knowledge::load(saved.get("gate")?)?,
             approvals: Arc::new(Mutex::new(
                 serde_json::from_value(saved.get("approvals")?.clone()).ok()?,
             )),
@@ -92,6 +119,61 @@ pub async fn record_at(reader: &Reader, seq: u64) -> Option<Record> {
 mod tests {
     use super::*;
 
+    /// The memory reads each line for its filing too: it must file every record as the schema files
+    /// the record's map (the index is built from one at a first start and the other when reading).
+    #[test]
+    fn a_line_is_filed_as_the_schema_files_its_map() {
+        let golden = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/audit/golden/audit.jsonl"
+        ))
+        .expect("the golden log");
+        let odd = [
+            // Today's records: a digest key, tags for an emergency and for a revision.
+            json!({"seq": 1, "event": "guard-decision", "key": "k1", "app": {"name": "shop"},
+                   "emergency": "CHG-9", "revision": "abc", "changeId": null}),
+            json!({"seq": 2, "event": "verification", "key": "k2", "app": {"name": "shop"},
+                   "revision": "abc", "changeId": ""}),
+            // Members of other types read as absent; escapes are read.
+            json!({"seq": 3, "event": 7, "key": ["x"], "app": {"name": 12}, "changeId": {"a": 1},
+                   "emergency": true, "revision": null}),
+            json!({"seq": 4, "event": "guard-decision", "key": "é\"\u{1}|x", "app": "shop",
+                   "emergency": "CHG-\"1\"", "revision": "r\n", "allowed": true,
+                   "destination": {"namespace": "n\té"}, "at": "2026-01-01T00:00:00Z"}),
+            json!({"seq": 5, "event": "sync-succeeded", "key": "sync-succeeded|shop|t|r",
+                   "app": {"name": "shop", "uid": "u-1", "namespace": "argocd"},
+                   "startedAt": "t", "revision": "r", "changeId": "CHG-1"}),
+            json!({"seq": 6}),
+        ];
+        let lines = golden
+            .lines()
+            .map(str::to_owned)
+            .chain(odd.iter().map(Value::to_string))
+            .collect::<Vec<_>>();
+        assert!(lines.len() > 30);
+        for line in lines {
+            let map: serde_json::Map<String, Value> =
+                serde_json::from_str(&line).expect("an object");
+            let read = Memory::read(line.as_bytes(), &[], &record::SCHEMA).expect("reads");
+            assert_eq!(read.filing, (record::SCHEMA.filing)(&map), "{line}");
+            assert_eq!(
+                Some(read.seq),
+                map.get("seq").and_then(Value::as_u64),
+                "{line}"
+            );
+            // Read from where the ledger's check found each member of the canonical line: the same.
+            let canonical = crate::ledger::canonical::object_to_canonical(&map).expect("canonical");
+            let spans = crate::ledger::spans(&canonical).expect("canonical");
+            let from_spans = Memory::read(&canonical, &spans, &record::SCHEMA).expect("reads");
+            assert_eq!(from_spans.filing, read.filing, "{line}");
+            assert_eq!(
+                format!("{:?}", from_spans.lesson),
+                format!("{:?}", read.lesson)
+            );
+        }
+        assert!(Memory::read(b"[1]", &[], &record::SCHEMA).is_none());
+    }
+
     #[test]
     fn saves_and_loads_all_it_learnt() {
         let mut m = Memory::default();
@@ -104,10 +186,12 @@ mod tests {
                    "app": {"name": "shop", "project": "p"}, "destination": {"name": "prod"},
                    "gate": {"guard": "Succeeded"}}),
         ] {
-            m.observe(record.as_object().expect("an object"));
+            let line = serde_json::to_vec(&record).expect("serialises");
+            let read = Memory::read(&line, &[], &record::SCHEMA).expect("an object");
+            m.learn(&read.lesson);
         }
         let loaded = Memory::load(&m.save()).expect("loads");
-        assert_eq!(Fold::save(&loaded.gate), Fold::save(&m.gate));
+        assert_eq!(loaded.gate.save(), m.gate.save());
         assert_eq!(*lock(&loaded.approvals), *lock(&m.approvals));
         assert_eq!(lock(&loaded.approvals).decision("shop", "abc"), Some(1));
         assert_eq!(
@@ -119,7 +203,7 @@ mod tests {
             Some("abc")
         );
         assert!(
-            Memory::load(&json!({"gate": Fold::save(&m.gate)})).is_none(),
+            Memory::load(&json!({"gate": m.gate.save()})).is_none(),
             "a part missing"
         );
     }

@@ -52,7 +52,7 @@ impl Want {
             && self
                 .change
                 .as_deref()
-                .is_none_or(|c| filing.change.unwrap_or("") == c)
+                .is_none_or(|c| filing.change.as_deref().unwrap_or("") == c)
             && self
                 .tag
                 .as_deref()
@@ -72,8 +72,8 @@ pub(super) struct Filed {
 impl Filed {
     fn filing(&self) -> Filing<'_> {
         Filing {
-            app: &self.app,
-            change: self.change.as_deref(),
+            app: Cow::Borrowed(&self.app),
+            change: self.change.as_deref().map(Cow::Borrowed),
             key: Cow::Borrowed(""),
             tags: self
                 .tags
@@ -244,8 +244,8 @@ impl Lookup {
             after.push(Filed {
                 seq: crate::ledger::line::seq_of(&record),
                 offset: position.offset,
-                app: filing.app.to_owned(),
-                change: filing.change.map(str::to_owned),
+                app: filing.app.into_owned(),
+                change: filing.change.map(Cow::into_owned),
                 tags: filing.tags.iter().map(ToString::to_string).collect(),
             });
         })?;

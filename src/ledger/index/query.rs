@@ -31,7 +31,7 @@ impl Select {
             && self
                 .change
                 .as_deref()
-                .is_none_or(|c| filing.change.unwrap_or("") == c)
+                .is_none_or(|c| filing.change.as_deref().unwrap_or("") == c)
     }
 
     /// Whether the index filed a record it gave for this selection where it does not belong (rather
@@ -41,7 +41,7 @@ impl Select {
             || self
                 .change
                 .as_deref()
-                .is_some_and(|c| !c.is_empty() && filing.change != Some(c))
+                .is_some_and(|c| !c.is_empty() && filing.change.as_deref() != Some(c))
     }
 }
 

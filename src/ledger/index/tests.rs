@@ -307,20 +307,35 @@ struct Count {
 
 impl crate::ledger::Fold for Count {
     const KIND: &'static str = "test-count/1";
-    fn observe(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
+    /// The record's app, seq and whether it is chained.
+    type Lesson = (String, u64, bool);
+    fn read(
+        line: &[u8],
+        _: &[crate::ledger::Span],
+        schema: &crate::ledger::Schema,
+    ) -> Option<crate::ledger::Reading<Self::Lesson>> {
+        crate::ledger::read_map(line, schema, |record| {
+            let hex64 = |m: &str| {
+                record
+                    .get(m)
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|h| h.len() == 64)
+            };
+            (
+                (SCHEMA.filing)(record).app.into_owned(),
+                record
+                    .get("seq")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0),
+                hex64("prev") && hex64("hash"),
+            )
+        })
+    }
+    fn learn(&mut self, (app, seq, chained): &Self::Lesson) {
         self.records += 1;
-        self.apps.insert((SCHEMA.filing)(record).app.to_owned());
-        self.seqs += record
-            .get("seq")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        let hex64 = |m: &str| {
-            record
-                .get(m)
-                .and_then(serde_json::Value::as_str)
-                .is_some_and(|h| h.len() == 64)
-        };
-        self.chained += u64::from(hex64("prev") && hex64("hash"));
+        self.apps.insert(app.clone());
+        self.seqs += seq;
+        self.chained += u64::from(*chained);
     }
     fn save(&self) -> serde_json::Value {
         serde_json::json!({"records": self.records, "apps": self.apps, "seqs": self.seqs, "chained": self.chained})

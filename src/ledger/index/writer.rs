@@ -16,7 +16,7 @@ use crate::ledger::line::Head;
 use crate::ledger::schema::{Filing, Schema};
 use crate::ledger::segment::{Resume, Segment};
 use arc_swap::ArcSwap;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -397,16 +397,10 @@ impl Writer {
         self.send_marker(MarkerJob::Remove, false);
     }
 
-    /// Indexes a verified record (as read from the log) that starts at `offset` in its segment.
-    pub fn add_map(&mut self, map: &Map<String, Value>, offset: u64) {
-        let seq = map.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        self.add(seq, offset, &(self.schema.filing)(map));
-    }
-
     /// Indexes record `seq`, filed as `filing`, that starts at `offset` in its segment.
     pub fn add(&mut self, seq: u64, offset: u64, filing: &Filing<'_>) {
         let base = Arc::clone(&self.snap.base);
-        let app = filing.app;
+        let app: &str = &filing.app;
         let app_id = if let Some(&id) = base.apps.ids.get(app).or_else(|| self.app_ids.get(app)) {
             id
         } else {
@@ -416,7 +410,7 @@ impl Writer {
             journal::push_name(&mut self.pending, journal::TAG_APP, app);
             id
         };
-        let change_id = match filing.change {
+        let change_id = match filing.change.as_deref() {
             None => NO_CHANGE,
             Some(c) => {
                 if let Some(&id) = base.changes.ids.get(c).or_else(|| self.change_ids.get(c)) {
@@ -468,7 +462,7 @@ impl Writer {
                 self.snap.by_app.insert(app.into(), imbl::vector![seq]);
             }
         }
-        if let Some(c) = filing.change {
+        if let Some(c) = filing.change.as_deref() {
             match self.snap.by_change.get_mut(c) {
                 Some(l) => l.push_back(seq),
                 None => {

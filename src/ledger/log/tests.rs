@@ -4,6 +4,7 @@ use super::*;
 use crate::ledger::error::BadReason;
 use crate::ledger::line::{scan, Scan};
 use crate::ledger::testing::{self, Draft};
+use crate::ledger::Span;
 use proptest::prelude::*;
 
 /// Record `i`, with text that needs escapes.
@@ -175,8 +176,14 @@ struct Digest(u64, String);
 
 impl Fold for Digest {
     const KIND: &'static str = "test-digest/1";
-    fn observe(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
-        let text = format!("{}{}", self.1, serde_json::Value::Object(record.clone()));
+    type Lesson = String;
+    fn read(line: &[u8], _: &[Span], schema: &Schema) -> Option<Reading<String>> {
+        crate::ledger::read_map(line, schema, |record| {
+            serde_json::Value::Object(record.clone()).to_string()
+        })
+    }
+    fn learn(&mut self, record: &String) {
+        let text = format!("{}{record}", self.1);
         self.0 += 1;
         self.1 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text));
     }

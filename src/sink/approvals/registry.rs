@@ -3,15 +3,19 @@
 //! the revision last synced (the next change starts after it), and where the app runs (for floors by
 //! cluster). Part of the sink's memory of the log (src/sink/memory.rs): the ledger feeds it each record
 //! once it is in the log, in log order, and keeps it beside the verified-prefix marker, so a restart
-//! reads nothing. It reads the record as the log holds it (its JSON members), never parsing a whole
-//! record: it sees every record the sink writes, and every record of the log when that is verified.
+//! reads nothing. It reads the record as the log holds it (its line's members, `record::facts`), never
+//! parsing a whole record: it sees every record the sink writes, and every record of the log when that
+//! is verified, each line read on any core and learnt in log order.
 
 use crate::policy::approvals::{self, ApprovalsSpec};
+use crate::record::facts::{Facts, Member, Members};
 use crate::record::{
     EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION, WATCH_CONFIRMATION,
 };
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// Decisions remembered per app.
@@ -48,13 +52,37 @@ pub struct Registry {
     apps: HashMap<String, AppState>,
 }
 
+/// What a record teaches the registry: read from its line on any core ([`Registry::lesson`]), learnt
+/// in log order ([`Registry::learn`]).
+#[derive(Debug, Default)]
+pub enum Lesson {
+    #[default]
+    Nothing,
+    /// A guard decision of `app` with approval evidence.
+    Decided { app: String, decided: Decided },
+    /// Another record of `app`: its project and clusters when it names them, and, for a successful
+    /// sync, the revision synced and the rules it brought.
+    Seen {
+        app: String,
+        project: Option<String>,
+        clusters: Vec<String>,
+        synced: Option<Synced>,
+    },
+}
+
+/// A successful sync: the revision synced, the one judged for it, and the rules it brought.
+#[derive(Debug)]
+pub struct Synced {
+    revision: (String, Option<String>),
+    in_force: Option<(ApprovalsSpec, u64)>,
+}
+
 /// A string member at `path`, when it is a non-empty string.
-fn text<'a>(record: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
-    let (first, rest) = path.split_first()?;
-    rest.iter()
-        .try_fold(record.get(*first)?, |v, k| v.get(*k))?
-        .as_str()
+fn text(record: &Facts<'_>, path: &[&str]) -> Option<String> {
+    record
+        .text(path)
         .filter(|s| !s.is_empty())
+        .map(Cow::into_owned)
 }
 
 impl Registry {
@@ -72,73 +100,122 @@ impl Registry {
             })
     }
 
-    /// Learns from a record that is in the log (its members as the line holds them).
-    pub fn observe(&mut self, record: &Map<String, Value>) {
+    /// What a record that is in the log teaches (its members as the line holds them).
+    pub fn lesson(record: &Facts<'_>) -> Lesson {
         let Some(app) = text(record, &["app", "name"]) else {
-            return;
+            return Lesson::Nothing;
         };
-        let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        let approval = record
-            .get("approval")
-            .and_then(Value::as_object)
-            .filter(|a| !a.is_empty());
-        match record.get("event").and_then(Value::as_str) {
-            Some(VERIFICATION | EMERGENCY_REVIEW | WATCH_CONFIRMATION) | None => {}
+        let seq = record.get("seq").and_then(Member::u64).unwrap_or(0);
+        let approval = record.filled(&["approval"]);
+        match record.text(&["event"]).as_deref() {
+            Some(VERIFICATION | EMERGENCY_REVIEW | WATCH_CONFIRMATION) | None => Lesson::Nothing,
             Some(GUARD_DECISION) => {
                 let Some(approval) = approval else {
-                    return;
+                    return Lesson::Nothing;
                 };
                 let Some(revision) =
-                    text(approval, &["revision"]).or_else(|| text(record, &["revision"]))
+                    text(&approval, &["revision"]).or_else(|| text(record, &["revision"]))
                 else {
-                    return;
+                    return Lesson::Nothing;
                 };
-                let state = self.apps.entry(app.to_owned()).or_default();
-                if state.decisions.len() == DECISIONS_KEPT {
-                    state.decisions.pop_front();
+                let reviewed = text(&approval, &["reviewed"]);
+                Lesson::Decided {
+                    app,
+                    decided: Decided {
+                        revision,
+                        reviewed,
+                        seq,
+                    },
                 }
-                state.decisions.push_back(Decided {
-                    revision: revision.to_owned(),
-                    reviewed: text(approval, &["reviewed"]).map(str::to_owned),
-                    seq,
-                });
             }
             Some(event) => {
-                let state = self.apps.entry(app.to_owned()).or_default();
-                if let Some(project) = text(record, &["app", "project"]) {
-                    state.project = Some(project.to_owned());
-                }
-                let clusters: Vec<String> = [
+                let clusters = [
                     text(record, &["destination", "server"]),
                     text(record, &["destination", "name"]),
                 ]
                 .into_iter()
                 .flatten()
-                .map(str::to_owned)
                 .collect();
-                if !clusters.is_empty() {
-                    state.clusters = clusters;
+                let synced = (event == SYNC_SUCCEEDED
+                    && record.text(&["phase"]).as_deref() == Some("Succeeded"))
+                .then(|| text(record, &["revision"]))
+                .flatten()
+                .map(|revision| {
+                    let reviewed = approval.as_ref().and_then(|a| text(a, &["reviewed"]));
+                    // The rules this change brought are in force for the next one.
+                    let decision = approval.as_ref().and_then(|a| a.get("decision")?.u64());
+                    let policy = approval
+                        .as_ref()
+                        .and_then(|a| a.get("policy"))
+                        .filter(|p| !p.is_null())
+                        .and_then(Member::value);
+                    let in_force = decision.zip(policy).and_then(|(decision, policy)| {
+                        Some((approvals::from_value(&policy).ok()?, decision))
+                    });
+                    Synced {
+                        revision: (revision, reviewed),
+                        in_force,
+                    }
+                });
+                Lesson::Seen {
+                    app,
+                    project: text(record, &["app", "project"]),
+                    clusters,
+                    synced,
                 }
-                if event != SYNC_SUCCEEDED || text(record, &["phase"]) != Some("Succeeded") {
-                    return;
+            }
+        }
+    }
+
+    /// Learns what a record that is in the log teaches (each once, in log order).
+    pub fn learn(&mut self, lesson: &Lesson) {
+        match lesson {
+            Lesson::Nothing => {}
+            Lesson::Decided { app, decided } => {
+                let state = self.state(app);
+                if state.decisions.len() == DECISIONS_KEPT {
+                    state.decisions.pop_front();
                 }
-                let Some(revision) = text(record, &["revision"]) else {
-                    return;
-                };
-                let reviewed = approval.and_then(|a| text(a, &["reviewed"]));
-                state.synced = Some((revision.to_owned(), reviewed.map(str::to_owned)));
-                // The rules this change brought are in force for the next one.
-                let decision = approval.and_then(|a| a.get("decision")?.as_u64());
-                let policy = approval
-                    .and_then(|a| a.get("policy"))
-                    .filter(|p| !p.is_null());
-                if let (Some(decision), Some(policy)) = (decision, policy) {
-                    if let Ok(spec) = approvals::from_value(policy) {
-                        state.in_force = Some((spec, decision));
+                state.decisions.push_back(decided.clone());
+            }
+            Lesson::Seen {
+                app,
+                project,
+                clusters,
+                synced,
+            } => {
+                let state = self.state(app);
+                if project.is_some() && state.project != *project {
+                    state.project.clone_from(project);
+                }
+                if !clusters.is_empty() && state.clusters != *clusters {
+                    state.clusters.clone_from(clusters);
+                }
+                if let Some(synced) = synced {
+                    state.synced = Some(synced.revision.clone());
+                    if let Some(in_force) = &synced.in_force {
+                        state.in_force = Some(in_force.clone());
                     }
                 }
             }
         }
+    }
+
+    /// Learns from a record that is in the log (its members as the line holds them).
+    #[cfg(test)]
+    pub fn observe(&mut self, record: &Map<String, Value>) {
+        let line = serde_json::to_vec(record).expect("a map serialises");
+        self.learn(&Self::lesson(
+            &Facts::of_line(&line, &[]).expect("an object"),
+        ));
+    }
+
+    /// The state of `app`, made when it has none.
+    fn state(&mut self, app: &str) -> &mut AppState {
+        if !self.apps.contains_key(app) {
+            self.apps.insert(app.to_owned(), AppState::default());
+        }
+        self.apps.get_mut(app).expect("inserted above")
     }
 
     /// The seq of the latest decision for `revision` of `app`.

@@ -5,11 +5,14 @@
 //! sink's memory of the log (src/sink/memory.rs): the ledger feeds it each record once it is in the
 //! log, in log order, and keeps it beside the verified-prefix marker, so a restart reads nothing.
 
+use crate::record::facts::{Facts, Member, Members};
 use crate::record::review::emergency_of;
 use crate::record::{Body, Record, EMERGENCY_REVIEW, SYNC_SUCCEEDED};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+#[cfg(test)]
+use serde_json::Map;
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 
 /// Decisions remembered per app.
@@ -61,13 +64,10 @@ pub struct Registry {
 
 /// Whether a record (its members as the line holds them) can teach anything here: a `ticket` member,
 /// an emergency, or a review. Only those are read as typed records.
-fn wants(record: &Map<String, Value>) -> bool {
-    record.get("ticket").is_some_and(Value::is_object)
-        || record
-            .get("emergency")
-            .and_then(Value::as_str)
-            .is_some_and(|e| !e.is_empty())
-        || record.get("event").and_then(Value::as_str) == Some(EMERGENCY_REVIEW)
+fn wants(record: &Facts<'_>) -> bool {
+    record.get("ticket").and_then(Member::object).is_some()
+        || record.text(&["emergency"]).is_some_and(|e| !e.is_empty())
+        || record.text(&["event"]).as_deref() == Some(EMERGENCY_REVIEW)
 }
 
 impl Registry {
@@ -106,15 +106,31 @@ impl Registry {
             })
     }
 
-    /// Learns from a record that is in the log (its members as the line holds them).
-    pub fn observe(&mut self, record: &Map<String, Value>) {
+    /// What a record that is in the log teaches: the typed record, when it is one this registry
+    /// learns from (`record` is its `line`'s members). A record this version cannot read teaches
+    /// nothing.
+    pub fn lesson(record: &Facts<'_>, line: &[u8]) -> Option<Box<Record>> {
         if !wants(record) {
-            return;
+            return None;
         }
-        // A record this version cannot read teaches nothing.
-        if let Ok(record) = Record::from_map(record.clone()) {
+        Record::from_map(serde_json::from_slice(line).ok()?)
+            .ok()
+            .map(Box::new)
+    }
+
+    /// Learns what a record that is in the log teaches (each once, in log order).
+    pub fn learn_from(&mut self, lesson: Option<&Record>) {
+        if let Some(record) = lesson {
             self.learn(record.seq, &record.body);
         }
+    }
+
+    /// Learns from a record that is in the log (its members as the line holds them).
+    #[cfg(test)]
+    pub fn observe(&mut self, record: &Map<String, Value>) {
+        let line = serde_json::to_vec(record).expect("a map serialises");
+        let facts = Facts::of_line(&line, &[]).expect("an object");
+        self.learn_from(Self::lesson(&facts, &line).as_deref());
     }
 
     /// Learns from a record; seeing a record twice changes nothing.

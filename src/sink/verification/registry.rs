@@ -7,11 +7,14 @@
 //! progress are kept in memory only (they are not in the log) and are not saved.
 
 use crate::record::evidence::{PullRequestRef, Verification};
+use crate::record::facts::{Facts, Member, Members};
 use crate::record::{
     EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION, WATCH_CONFIRMATION,
 };
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// Verdicts remembered per app.
@@ -60,12 +63,30 @@ pub struct Registry {
 }
 
 /// A string member at `path`, when it is a non-empty string.
-fn text<'a>(record: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
-    let (first, rest) = path.split_first()?;
-    rest.iter()
-        .try_fold(record.get(*first)?, |v, k| v.get(*k))?
-        .as_str()
+fn text(record: &Facts<'_>, path: &[&str]) -> Option<String> {
+    record
+        .text(path)
         .filter(|s| !s.is_empty())
+        .map(Cow::into_owned)
+}
+
+/// What a record teaches the registry: read from its line on any core ([`Registry::lesson`]), learnt
+/// in log order ([`Registry::learn`]).
+#[derive(Debug, Default)]
+pub enum Lesson {
+    #[default]
+    Nothing,
+    /// A verification's verdict for `app`.
+    Verdict { app: String, verdict: Verdict },
+    /// Another record of `app`: whether it carries checks, whether it is a successful sync and the
+    /// revision it names, and the revert pull request it names.
+    Seen {
+        app: String,
+        has_checks: bool,
+        succeeded: bool,
+        revision: Option<String>,
+        revert: Option<(String, String, PullRequestRef)>,
+    },
 }
 
 impl Registry {
@@ -136,56 +157,96 @@ impl Registry {
         });
     }
 
-    /// Learns from a record that is in the log (its members as the line holds them).
-    pub fn observe(&mut self, record: &Map<String, Value>) {
+    /// What a record that is in the log teaches (its members as the line holds them).
+    pub fn lesson(record: &Facts<'_>) -> Lesson {
         let Some(app) = text(record, &["app", "name"]) else {
-            return;
+            return Lesson::Nothing;
         };
-        let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        let verification = record
-            .get("verification")
-            .and_then(Value::as_object)
-            .filter(|v| !v.is_empty());
-        match record.get("event").and_then(Value::as_str) {
-            Some(GUARD_DECISION | EMERGENCY_REVIEW | WATCH_CONFIRMATION) | None => {}
-            Some(VERIFICATION) => {
-                let revision = text(record, &["revision"]).unwrap_or_default().to_owned();
-                let state = self.apps.entry(app.to_owned()).or_default();
+        let seq = record.get("seq").and_then(Member::u64).unwrap_or(0);
+        let verification = record.filled(&["verification"]);
+        match record.text(&["event"]).as_deref() {
+            Some(GUARD_DECISION | EMERGENCY_REVIEW | WATCH_CONFIRMATION) | None => Lesson::Nothing,
+            Some(VERIFICATION) => Lesson::Verdict {
+                app,
+                verdict: Verdict {
+                    revision: text(record, &["revision"]).unwrap_or_default(),
+                    started_at: verification.as_ref().and_then(|v| text(v, &["startedAt"])),
+                    seq,
+                },
+            },
+            Some(event) => {
+                let succeeded = event == SYNC_SUCCEEDED
+                    && record.text(&["phase"]).as_deref() == Some("Succeeded");
+                let revert = verification
+                    .as_ref()
+                    .and_then(|v| v.get("rollback")?.object())
+                    .and_then(|r| {
+                        let pull = serde_json::from_value(r.get("pullRequest")?.value()?).ok()?;
+                        Some((text(&r, &["repository"])?, text(&r, &["revision"])?, pull))
+                    });
+                Lesson::Seen {
+                    app,
+                    has_checks: verification.is_some(),
+                    succeeded,
+                    revision: succeeded.then(|| text(record, &["revision"])).flatten(),
+                    revert,
+                }
+            }
+        }
+    }
+
+    /// Learns what a record that is in the log teaches (each once, in log order).
+    pub fn learn(&mut self, lesson: &Lesson) {
+        match lesson {
+            Lesson::Nothing => {}
+            Lesson::Verdict { app, verdict } => {
+                let state = self.state(app);
                 state.has_checks = true;
                 if state.verdicts.len() == VERDICTS_KEPT {
                     state.verdicts.pop_front();
                 }
-                state.verdicts.push_back(Verdict {
-                    revision: revision.clone(),
-                    started_at: verification
-                        .and_then(|v| text(v, &["startedAt"]))
-                        .map(str::to_owned),
-                    seq,
-                });
-                let key = (app.to_owned(), revision);
+                state.verdicts.push_back(verdict.clone());
+                let key = (app.clone(), verdict.revision.clone());
                 if self.progress.remove(&key).is_some() {
                     self.progress_order.retain(|k| *k != key);
                 }
             }
-            Some(event) => {
-                let state = self.apps.entry(app.to_owned()).or_default();
-                if verification.is_some() {
+            Lesson::Seen {
+                app,
+                has_checks,
+                succeeded,
+                revision,
+                revert,
+            } => {
+                let state = self.state(app);
+                if *has_checks {
                     state.has_checks = true;
                 }
-                if event == SYNC_SUCCEEDED && text(record, &["phase"]) == Some("Succeeded") {
-                    state.synced = text(record, &["revision"]).map(str::to_owned);
+                if *succeeded {
+                    state.synced.clone_from(revision);
                 }
-                let opened = verification
-                    .and_then(|v| v.get("rollback")?.as_object())
-                    .and_then(|r| {
-                        let pull = serde_json::from_value(r.get("pullRequest")?.clone()).ok()?;
-                        Some((text(r, &["repository"])?, text(r, &["revision"])?, pull))
-                    });
-                if let Some((repository, revision, pull)) = opened {
-                    self.remember_revert(repository, revision, pull);
+                if let Some((repository, revision, pull)) = revert {
+                    self.remember_revert(repository, revision, pull.clone());
                 }
             }
         }
+    }
+
+    /// Learns from a record that is in the log (its members as the line holds them).
+    #[cfg(test)]
+    pub fn observe(&mut self, record: &Map<String, Value>) {
+        let line = serde_json::to_vec(record).expect("a map serialises");
+        self.learn(&Self::lesson(
+            &Facts::of_line(&line, &[]).expect("an object"),
+        ));
+    }
+
+    /// The state of `app`, made when it has none.
+    fn state(&mut self, app: &str) -> &mut AppState {
+        if !self.apps.contains_key(app) {
+            self.apps.insert(app.to_owned(), AppState::default());
+        }
+        self.apps.get_mut(app).expect("inserted above")
     }
 }
 
