@@ -25,8 +25,9 @@ pub struct Facts<'a>(Inner<'a>);
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
-    /// A line and where its check found each member (names as written, escapes and all).
-    Spans(&'a str, &'a [Span]),
+    /// A line, where its check found each member (names as written, escapes and all), and whether a
+    /// name has an escape.
+    Spans(&'a str, &'a [Span], bool),
     /// The members, names unescaped.
     Members(Vec<(Cow<'a, str>, Member<'a>)>),
 }
@@ -44,7 +45,10 @@ impl<'a> Facts<'a> {
         if spans.is_empty() {
             return Self::of_text(text.trim_end_matches(['\n', '\r', ' ', '\t']));
         }
-        Some(Facts(Inner::Spans(text, spans)))
+        let escaped = spans
+            .iter()
+            .any(|(name, _)| line.get(name.clone()).is_some_and(|n| n.contains(&b'\\')));
+        Some(Facts(Inner::Spans(text, spans, escaped)))
     }
 
     fn of(members: Vec<(Cow<'a, str>, Member<'a>)>) -> Self {
@@ -54,7 +58,7 @@ impl<'a> Facts<'a> {
     /// Whether the object has no member.
     pub fn is_empty(&self) -> bool {
         match &self.0 {
-            Inner::Spans(_, spans) => spans.is_empty(),
+            Inner::Spans(_, spans, _) => spans.is_empty(),
             Inner::Members(members) => members.is_empty(),
         }
     }
@@ -74,11 +78,12 @@ impl<'a> Facts<'a> {
     /// The member `name` (the last, were there two, as a map keeps it).
     pub fn get(&self, name: &str) -> Option<Member<'a>> {
         match &self.0 {
-            Inner::Spans(text, spans) => spans.iter().rev().find_map(|(n, value)| {
+            Inner::Spans(text, spans, escaped) => spans.iter().rev().find_map(|(n, value)| {
                 let raw = text.get(n.clone())?;
                 // An escape makes a name longer than what it stands for.
                 let named = raw == name
-                    || (raw.len() > name.len()
+                    || (*escaped
+                        && raw.len() > name.len()
                         && raw.contains('\\')
                         && text
                             .get(n.start.checked_sub(1)?..=n.end)

@@ -306,15 +306,24 @@ impl Knowledge {
     pub fn learn(&mut self, lesson: &Lesson<'_>) {
         match lesson {
             Lesson::Decision(app, at) => {
-                let memory = self.apps.entry(app.to_string()).or_default();
+                let memory = self.app(app);
                 match at {
                     Some(at) => memory.decided(*at),
                     None => memory.plugin = true,
                 }
             }
-            Lesson::Plugin(app) => self.apps.entry(app.to_string()).or_default().plugin = true,
+            Lesson::Plugin(app) => self.app(app).plugin = true,
             Lesson::Nothing => {}
         }
+    }
+
+    /// What is known of `app`, made when nothing is (its name copied only then: the first start
+    /// learns from every record in a row).
+    fn app(&mut self, app: &str) -> &mut AppMemory {
+        if !self.apps.contains_key(app) {
+            self.apps.insert(app.to_owned(), AppMemory::default());
+        }
+        self.apps.get_mut(app).expect("inserted above")
     }
 
     /// Adds to a sync record's gate what needs earlier records: a bypass of the plugin by an app that
