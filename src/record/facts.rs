@@ -25,8 +25,8 @@ pub struct Facts<'a>(Inner<'a>);
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
-    /// A line, where its check found each member (names as written, escapes and all), and whether a
-    /// name has an escape.
+    /// A line, where its check found each member (names as written, escapes and all, in increasing
+    /// order of what they stand for), and whether a name has an escape.
     Spans(&'a str, &'a [Span], bool),
     /// The members, names unescaped.
     Members(Vec<(Cow<'a, str>, Member<'a>)>),
@@ -38,8 +38,9 @@ pub struct Member<'a>(&'a str);
 
 impl<'a> Facts<'a> {
     /// The members of a line of the log (with or without its newline), taken from where its check found
-    /// each of them (`spans`, in order: `ledger::Span`); found in the line when `spans` is empty or
-    /// does not fit it. `None` when the line is not a JSON object.
+    /// each of them (`spans`, in order, as `ledger::Span` says: a canonical line's names are in
+    /// strictly increasing order); found in the line when `spans` is empty. `None` when the line is
+    /// not a JSON object.
     pub fn of_line(line: &'a [u8], spans: &'a [Span]) -> Option<Self> {
         let text = std::str::from_utf8(line).ok()?;
         if spans.is_empty() {
@@ -78,12 +79,22 @@ impl<'a> Facts<'a> {
     /// The member `name` (the last, were there two, as a map keeps it).
     pub fn get(&self, name: &str) -> Option<Member<'a>> {
         match &self.0 {
-            Inner::Spans(text, spans, escaped) => spans.iter().rev().find_map(|(n, value)| {
+            Inner::Spans(text, spans, false) => {
+                // No escape: the names as written are in increasing order of their bytes, as the
+                // check found them in a canonical line.
+                let at = spans
+                    .binary_search_by(|(n, _)| {
+                        let raw = text.as_bytes().get(n.clone()).unwrap_or_default();
+                        raw.cmp(name.as_bytes())
+                    })
+                    .ok()?;
+                text.get(spans[at].1.clone()).map(Member)
+            }
+            Inner::Spans(text, spans, true) => spans.iter().rev().find_map(|(n, value)| {
                 let raw = text.get(n.clone())?;
                 // An escape makes a name longer than what it stands for.
                 let named = raw == name
-                    || (*escaped
-                        && raw.len() > name.len()
+                    || (raw.len() > name.len()
                         && raw.contains('\\')
                         && text
                             .get(n.start.checked_sub(1)?..=n.end)
