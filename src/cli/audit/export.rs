@@ -5,18 +5,22 @@
 //! records of the period with the one before and the one after it, and writes the bundle into a new
 //! directory (built beside it and renamed into place, so nothing partial is ever left under `--out`).
 //!
-//! In bounded memory whatever the period (issue 28): one pass over the log copies the records into
-//! `records/` as they go by and notes, for each, where it is and which change it belongs to (a few
-//! bytes a record); a second pass renders the changes in the order of their first record, reading each
-//! change's records back by position, one change at a time. Only the first and last record and the
-//! sampled changes' records are proven in the checkpoint's tree: the hash chain links every other
-//! record to them.
+//! In bounded memory whatever the period (issue 28): one pass over the log (verified on all cores)
+//! copies the records into `records/` as they go by and notes, for each, where it is and which change it
+//! belongs to (a few bytes a record). The same pass holds the lines of the changes seen last, up to
+//! [`HOLD`] bytes; the oldest change is let go when that is exceeded, and rendered and written (on a
+//! thread of its own, with the evidence files' digests) in the order of their first record. When a
+//! record comes for a change that was let go already (its records far apart in the log), what was
+//! written of the evidence is removed and the changes are rendered after the pass, as before: each
+//! change's records read back by position, a batch of changes on all cores while the one before is
+//! written. Only the first and last record and the sampled changes' records are proven in the
+//! checkpoint's tree: the hash chain links every other record to them.
 
 use crate::cli::archive::failure;
 use crate::cli::error::{Error, Exit, Result};
 use crate::cli::output;
 use crate::evidence::checkpoint::{self, Checkpoint};
-use crate::evidence::export::{self, Anchor, Change, Draw, Index, Month, Period};
+use crate::evidence::export::{self, Anchor, Change, Draw, Index, Month, Period, Row};
 use crate::evidence::note::{self, KeyKind, VerifierKey};
 use crate::evidence::proof::{self, Check, Keys};
 use crate::evidence::snapshot;
@@ -31,6 +35,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 // clap prints these doc lines as help text, where backticks and <> would show as they are.
 #[allow(clippy::doc_markdown)]
@@ -130,10 +135,11 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     let tmp = args
         .out
         .with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let built = build(&args.data_dir, &tmp, &period, &keys).and_then(|done| {
-        std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
-        Ok(done)
-    });
+    let built =
+        build(&args.data_dir, &tmp, &period, &keys, HOLD).and_then(|(files, size, anchor, _)| {
+            std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
+            Ok((files, size, anchor))
+        });
     let (files, size, anchor) = match built {
         Ok(done) => done,
         Err(e) => {
@@ -153,31 +159,86 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// How many changes are rendered between two writes (on all cores, then written in order).
+/// How many changes are rendered between two writes after the pass (on all cores, then written in
+/// order).
 const BATCH: usize = 256;
 
+/// The chunks the pass verifies and renders on all cores: a quarter of `audit verify`'s
+/// ([`proof::CHUNK`]), since each chunk also holds its changes' pages (the peak RSS of an export of a
+/// million records: 87 MB, against 94 MB with chunks of 1 MiB).
+const CHUNK: u64 = proof::CHUNK / 4;
+
+/// How many changes the pass gives at once to the thread that writes them (two such batches wait).
+const PASS_BATCH: usize = 32;
+
+/// How many bytes the pass holds for the changes it has not let go yet (their records' lines, and
+/// their pages when rendered already): 2 MiB, about the last 700 records of the log. A change whose
+/// records are further apart than that in the log makes the changes be rendered after the pass
+/// (reading their records back).
+const HOLD: usize = 2 << 20;
+
 /// Writes the bundle into `dir` (a new directory); gives its number of files, the checkpoint's size
-/// and the anchor. The log is verified against its checkpoints in the same pass that copies the
-/// records of the period into `records/` (which stand only once the whole log verified).
+/// and the anchor, and whether the changes were rendered after the pass. The log is verified against
+/// its checkpoints in the same pass that copies the records of the period into `records/` and renders
+/// the changes (which stand only once the whole log verified). `hold`: [`HOLD`] (tests give others).
 fn build(
     data_dir: &Path,
     dir: &Path,
     period: &Period,
     keys: &Keys,
-) -> Result<(usize, u64, Anchor)> {
+    hold: usize,
+) -> Result<(usize, u64, Anchor, bool)> {
     let mut out = Out::create(dir)?;
-    let mut scan = Scan::new(period);
-    let (report, listing) = proof::verify_dir_with(
-        data_dir,
-        Check::new(keys.clone()),
-        proof::CHUNK,
-        Seen::of,
-        |i, seen, offset, line| {
-            scan.see(i, seen, offset, line, &mut out);
-        },
-    )
-    .map_err(failure)?;
-    let scan = scan.finish(&mut out)?;
+    // The changes rendered and written during the pass, on a thread of their own, into files of
+    // their own (`changes.csv`, `evidence/`).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Held>>(2);
+    // Whether the changes are rendered in the pass still (the workers render none once it is not).
+    let scan_renders = AtomicBool::new(true);
+    let pass = std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            let mut evidence = Out::at(dir);
+            let mut months = BTreeMap::new();
+            let written = write_changes(&rx, &mut evidence, &mut months);
+            (evidence, months, written)
+        });
+        let mut scan = Scan::new(Pending::new(tx, hold), &scan_renders);
+        let in_period = (period.from.as_str(), period.to.as_str());
+        let rendering = &scan_renders;
+        let verified = proof::verify_dir_lines(
+            data_dir,
+            Check::new(keys.clone()),
+            CHUNK,
+            |lines| Seen::of(lines, in_period, rendering.load(Ordering::Relaxed)),
+            |i, seen, offset, line| {
+                scan.see(i, seen, offset, line, &mut out);
+            },
+        )
+        .map_err(failure);
+        // Ending the pass lets the writer end, and so does dropping it (on an error): it must be
+        // either before the writer is joined.
+        let scanned = match verified {
+            Ok(done) => scan.finish(&mut out).map(|scan| (done, scan)),
+            Err(e) => {
+                drop(scan);
+                Err(e)
+            }
+        };
+        let written = writer
+            .join()
+            .map_err(|_| failure("the thread writing the changes panicked".to_owned()));
+        (scanned, written)
+    });
+    let ((report, listing), scan) = pass.0?;
+    let (evidence, rendered_months, written) = pass.1?;
+    // Rendered in the pass: its files are the bundle's. Otherwise they are removed, and the changes
+    // rendered below from the records read back.
+    let rendered = if scan.fast {
+        out.adopt(evidence)?;
+        Some((rendered_months, written))
+    } else {
+        evidence.discard()?;
+        None
+    };
     let candidates = anchors(data_dir, keys)?;
     let target = scan.end.unwrap_or(report.head.seq);
     let Some((size, root, note)) = candidates.into_iter().find(|(s, _, _)| *s >= target) else {
@@ -229,48 +290,17 @@ fn build(
         out.append("sample/changes.jsonl", b"")?;
         out.append("sample/proofs.txt", b"")?;
     }
-    let sampled: HashSet<&str> = picked.iter().flatten().map(String::as_str).collect();
-    // The changes in the order of their first record: a batch rendered on all cores, then written.
-    out.append("changes.csv", export::csv_header().as_bytes())?;
-    let mut months: BTreeMap<String, Month> = BTreeMap::new();
     let segments = Segments::open(&listing)?;
-    let groups = scan.groups();
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let batches: Vec<std::ops::Range<usize>> = (0..scan.ids.len())
-        .step_by(BATCH)
-        .map(|b| b..(b + BATCH).min(scan.ids.len()))
-        .collect();
-    // Each batch is written while the next one is rendered (two batches held at once).
-    let mut pending: Option<(std::ops::Range<usize>, Vec<Page>)> = None;
-    for next in batches.into_iter().map(Some).chain([None]) {
-        let (rendered, written) = std::thread::scope(|s| {
-            let rendering = next.clone().map(|range| {
-                let (scan, groups, segments) = (&scan, &groups, &segments);
-                s.spawn(move || render(range, threads, scan, groups, segments))
-            });
-            let written = match pending.take() {
-                Some((range, pages)) => write_batch(
-                    range,
-                    pages,
-                    &scan,
-                    &sampled,
-                    &mut out,
-                    &mut months,
-                    &mut prove,
-                ),
-                None => Ok(()),
-            };
-            let rendered = rendering.map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
-            });
-            (rendered, written)
-        });
-        written?;
-        if let (Some(range), Some(pages)) = (next, rendered) {
-            pending = Some((range, pages?));
+    let months = match rendered {
+        Some((months, written)) => {
+            written?;
+            if let Some(picked) = &picked {
+                write_sample(picked, &scan, &segments, &mut out, &mut prove)?;
+            }
+            months
         }
-    }
+        None => read_back(&scan, &segments, picked.as_deref(), &mut out, &mut prove)?,
+    };
     let index = export::index_page(&Index {
         period,
         size,
@@ -304,7 +334,92 @@ fn build(
     }
     out.write("VERIFY.md", export::recipe(period).as_bytes())?;
     let files = out.finish()?;
-    Ok((files, size, anchor))
+    Ok((files, size, anchor, !scan.fast))
+}
+
+/// The sampled changes' evidence lines (in the order of their first record) and their records'
+/// inclusion proofs, from their records read back.
+fn write_sample(
+    picked: &[String],
+    scan: &Scan,
+    segments: &Segments,
+    out: &mut Out,
+    prove: &mut impl FnMut(u64) -> Result<String>,
+) -> Result<()> {
+    let wanted: HashSet<&str> = picked.iter().map(String::as_str).collect();
+    let mut members: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (c, id) in scan.ids.iter().enumerate() {
+        if wanted.contains(&**id) {
+            members.insert(u32::try_from(c).unwrap_or(OUTSIDE), Vec::new());
+        }
+    }
+    for (i, c) in scan.change_of.iter().enumerate() {
+        if let Some(m) = members.get_mut(c) {
+            m.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+    }
+    let mut buf = Vec::new();
+    for (c, members) in members {
+        let (page, seqs) = render_members(c as usize, &members, scan, segments, &mut buf)?;
+        out.append("sample/changes.jsonl", page.json.as_bytes())?;
+        let mut proofs = String::new();
+        for seq in seqs {
+            proofs.push_str(&prove(seq)?);
+        }
+        out.append("sample/proofs.txt", proofs.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The changes rendered after the pass, in the order of their first record, from their records read
+/// back: a batch rendered on all cores while the one before is written. Gives the months.
+fn read_back(
+    scan: &Scan,
+    segments: &Segments,
+    picked: Option<&[String]>,
+    out: &mut Out,
+    prove: &mut impl FnMut(u64) -> Result<String>,
+) -> Result<BTreeMap<String, Month>> {
+    let sampled: HashSet<&str> = picked
+        .iter()
+        .copied()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    out.append("changes.csv", export::csv_header().as_bytes())?;
+    let mut months: BTreeMap<String, Month> = BTreeMap::new();
+    let groups = scan.groups();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let batches: Vec<std::ops::Range<usize>> = (0..scan.ids.len())
+        .step_by(BATCH)
+        .map(|b| b..(b + BATCH).min(scan.ids.len()))
+        .collect();
+    // Each batch is written while the next one is rendered (two batches held at once).
+    let mut pending: Option<(std::ops::Range<usize>, Vec<Page>)> = None;
+    for next in batches.into_iter().map(Some).chain([None]) {
+        let (rendered, written) = std::thread::scope(|s| {
+            let rendering = next.clone().map(|range| {
+                let groups = &groups;
+                s.spawn(move || render(range, threads, scan, groups, segments))
+            });
+            let written = match pending.take() {
+                Some((range, pages)) => {
+                    write_batch(range, pages, scan, &sampled, out, &mut months, prove)
+                }
+                None => Ok(()),
+            };
+            let rendered = rendering.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
+            });
+            (rendered, written)
+        });
+        written?;
+        if let (Some(range), Some(pages)) = (next, rendered) {
+            pending = Some((range, pages?));
+        }
+    }
+    Ok(months)
 }
 
 /// A change rendered, and the seqs of its records.
@@ -323,15 +438,6 @@ fn write_batch(
 ) -> Result<()> {
     for (c, (page, seqs)) in range.zip(pages) {
         let id = &scan.ids[c];
-        out.append("changes.csv", page.csv.as_bytes())?;
-        out.append(
-            &export::evidence_file(&page.month, "jsonl"),
-            page.json.as_bytes(),
-        )?;
-        out.append(
-            &export::evidence_file(&page.month, "md"),
-            page.markdown.as_bytes(),
-        )?;
         if sampled.contains(&**id) {
             out.append("sample/changes.jsonl", page.json.as_bytes())?;
             let mut proofs = String::new();
@@ -340,13 +446,65 @@ fn write_batch(
             }
             out.append("sample/proofs.txt", proofs.as_bytes())?;
         }
-        let m = months.entry(page.month).or_default();
-        m.changes += 1;
-        m.records += seqs.len() as u64;
-        if m.first.is_empty() {
-            m.first = id.to_string();
+        write_page(id, page, seqs.len(), out, months)?;
+    }
+    Ok(())
+}
+
+/// Writes change `id`'s row, evidence line and page (of its `records` records), and counts it in its
+/// month.
+fn write_page(
+    id: &str,
+    page: export::Rendered,
+    records: usize,
+    out: &mut Out,
+    months: &mut BTreeMap<String, Month>,
+) -> Result<()> {
+    out.append("changes.csv", page.csv.as_bytes())?;
+    out.append(
+        &export::evidence_file(&page.month, "jsonl"),
+        page.json.as_bytes(),
+    )?;
+    out.append(
+        &export::evidence_file(&page.month, "md"),
+        page.markdown.as_bytes(),
+    )?;
+    let m = months.entry(page.month).or_default();
+    m.changes += 1;
+    m.records += records as u64;
+    if m.first.is_empty() {
+        id.clone_into(&mut m.first);
+    }
+    id.clone_into(&mut m.last);
+    Ok(())
+}
+
+/// The changes the pass let go, rendered and written as they come (on the thread the pass gives them
+/// to): `changes.csv` and `evidence/`. Stops at the first change that cannot be rendered.
+fn write_changes(
+    changes: &std::sync::mpsc::Receiver<Vec<Held>>,
+    out: &mut Out,
+    months: &mut BTreeMap<String, Month>,
+) -> Result<()> {
+    out.append("changes.csv", export::csv_header().as_bytes())?;
+    for batch in changes {
+        for held in batch {
+            let mut lines = Vec::with_capacity(held.ends.len());
+            let mut start = 0;
+            for &end in &held.ends {
+                lines.push(&held.lines[start..end]);
+                start = end;
+            }
+            let page = match held.ready {
+                // Rendered from all its records already.
+                Some(local) if local.records == lines.len() => local.page.map_err(failure)?,
+                _ => {
+                    let change = Change::parse(held.id.to_string(), lines).map_err(failure)?;
+                    change.render().map_err(failure)?
+                }
+            };
+            write_page(&held.id, page, held.ends.len(), out, months)?;
         }
-        (**id).clone_into(&mut m.last);
     }
     Ok(())
 }
@@ -399,6 +557,18 @@ fn render_one(
     buf: &mut Vec<u8>,
 ) -> Result<(export::Rendered, Vec<u64>)> {
     let members = &groups.members[groups.start[c] as usize..groups.start[c + 1] as usize];
+    render_members(c, members, scan, segments, buf)
+}
+
+/// Change `c` of the records `members` (indices into [`Scan::positions`]), read back into `buf`,
+/// parsed and rendered.
+fn render_members(
+    c: usize,
+    members: &[u32],
+    scan: &Scan,
+    segments: &Segments,
+    buf: &mut Vec<u8>,
+) -> Result<(export::Rendered, Vec<u64>)> {
     let mut ends = Vec::with_capacity(members.len());
     let mut line = Vec::new();
     buf.clear();
@@ -417,43 +587,130 @@ fn render_one(
     Ok((page, change.seqs().collect()))
 }
 
-/// What the first pass needs of a record, taken from its line on any thread.
+/// What the pass needs of a record, taken from its line on any thread.
 struct Seen {
     seq: u64,
-    received_at: Box<str>,
-    /// Its change ([`export::Key::change_key`]).
+    /// Where its `receivedAt` is against the period.
+    when: When,
+    /// Its change ([`export::Row::change_key`]).
     change: Box<str>,
     /// The snapshots it names.
     snapshots: Vec<String>,
+    /// When it is the first record of its change among the lines read with it: that change rendered
+    /// from those lines alone (what it is when they are all its records).
+    local: Option<Box<Local>>,
+}
+
+/// Where a record's `receivedAt` is against the period `[from, to)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum When {
+    Before,
+    In,
+    After,
+}
+
+/// A change rendered from some of the lines of the log (`records` of them).
+struct Local {
+    records: usize,
+    page: std::result::Result<export::Rendered, export::ExportError>,
+}
+
+impl Local {
+    /// About the bytes it holds.
+    fn bytes(&self) -> usize {
+        self.page
+            .as_ref()
+            .map_or(0, |p| p.csv.len() + p.json.len() + p.markdown.len())
+    }
 }
 
 impl Seen {
-    /// What the first pass needs of the record on `line` (verified: an error only if it is not an
-    /// object, which a verified line always is).
-    fn of(line: &[u8]) -> std::result::Result<Self, String> {
-        let key = export::Key::parse(line).map_err(|e| e.to_string())?;
-        let snapshots = if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
-            let record: Map<String, Value> =
-                serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            snapshot::named_by(&record).map(str::to_owned).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Seen {
-            seq: key.seq,
-            received_at: key.received_at.as_deref().unwrap_or("").into(),
-            change: key.change_key().into(),
-            snapshots,
-        })
+    /// What the pass needs of the records on `lines`, which follow one another in the log (verified:
+    /// an error only for a line that is not an object, which a verified line always is); and the
+    /// changes of the records received in `[from, to)` rendered from these lines alone.
+    /// `render`: whether to render the changes.
+    fn of(
+        lines: &[&[u8]],
+        (from, to): (&str, &str),
+        render: bool,
+    ) -> Vec<std::result::Result<Self, String>> {
+        let rows: Vec<_> = lines.iter().map(|l| Row::parse(l)).collect();
+        let mut seen = Vec::with_capacity(lines.len());
+        // The changes, in the order of their first line, and the lines of each.
+        let mut groups: Vec<(std::borrow::Cow<'_, str>, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::new();
+        for (i, (line, row)) in lines.iter().zip(&rows).enumerate() {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    seen.push(Err(e.to_string()));
+                    continue;
+                }
+            };
+            let snapshots = if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
+                match serde_json::from_slice::<Map<String, Value>>(line) {
+                    Ok(record) => snapshot::named_by(&record).map(str::to_owned).collect(),
+                    Err(e) => {
+                        seen.push(Err(e.to_string()));
+                        continue;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let at = row.received_at.as_deref().unwrap_or("");
+            let when = if at < from {
+                When::Before
+            } else if at < to {
+                When::In
+            } else {
+                When::After
+            };
+            let change = row.change_key();
+            if when == When::In {
+                let g = *group_of.entry(change.clone()).or_insert_with(|| {
+                    groups.push((change.clone(), Vec::new()));
+                    groups.len() - 1
+                });
+                groups[g].1.push(i);
+            }
+            seen.push(Ok(Seen {
+                seq: row.seq,
+                when,
+                change: change.into(),
+                snapshots,
+                local: None,
+            }));
+        }
+        if !render {
+            return seen;
+        }
+        let mut rows: Vec<Option<Row<'_>>> = rows.into_iter().map(Result::ok).collect();
+        for (id, members) in groups {
+            let records: Vec<Row<'_>> = members.iter().filter_map(|&i| rows[i].take()).collect();
+            let change = Change::of_rows(
+                id.into_owned(),
+                records,
+                members.iter().map(|&i| lines[i]).collect(),
+            );
+            let page = change.render();
+            if let Some(Ok(first)) = seen.get_mut(members[0]) {
+                first.local = Some(Box::new(Local {
+                    records: members.len(),
+                    page,
+                }));
+            }
+        }
+        seen
     }
 }
 
 /// What the first pass noted: every exported record's place, and the change of each one in the period.
-struct Scan {
-    from: String,
-    to: String,
+struct Scan<'r> {
     /// The seq of the first exported record.
     first_seq: u64,
+    /// The file of `records/` written.
+    file: String,
     /// Where each exported record is: its segment's index (above [`OFFSET_BITS`]) and its offset there.
     positions: Vec<u64>,
     /// The change of each exported record (an index into `ids`), or [`OUTSIDE`].
@@ -474,6 +731,109 @@ struct Scan {
     started: bool,
     /// The first write that failed (the pass goes on to its end; the export then stops).
     error: Option<Error>,
+    /// The changes held until they are let go to be rendered; `None` once a record came for a change
+    /// let go already (then `fast` is false: the changes are rendered after the pass).
+    pending: Option<Pending>,
+    fast: bool,
+    /// Cleared with `fast`: tells the workers to render no more changes.
+    renders: &'r AtomicBool,
+}
+
+/// A change's records in the period, held in the pass: their lines one after another, where each
+/// ends.
+struct Held {
+    id: Box<str>,
+    lines: Vec<u8>,
+    ends: Vec<usize>,
+    /// The change rendered from the lines its first record was read with (used when those were all
+    /// its records), and the bytes held.
+    ready: Option<Box<Local>>,
+    bytes: usize,
+}
+
+/// The changes the pass holds (from the oldest, change `let_go`, on: the changes are numbered in the
+/// order of their first record) and where it lets them go.
+struct Pending {
+    to: std::sync::mpsc::SyncSender<Vec<Held>>,
+    open: std::collections::VecDeque<Held>,
+    let_go: usize,
+    /// The bytes of the lines held, and the most it holds.
+    held: usize,
+    hold: usize,
+    batch: Vec<Held>,
+}
+
+impl Pending {
+    fn new(to: std::sync::mpsc::SyncSender<Vec<Held>>, hold: usize) -> Self {
+        Pending {
+            to,
+            open: std::collections::VecDeque::new(),
+            let_go: 0,
+            held: 0,
+            hold,
+            batch: Vec::with_capacity(PASS_BATCH),
+        }
+    }
+
+    /// Holds `line`, a record of change `c` (`id`; a new change when it follows the ones held), and
+    /// lets the oldest changes go while more than `hold` bytes are held. False when `c` was let go
+    /// already.
+    fn hold(&mut self, c: usize, id: &str, line: &[u8], local: Option<Box<Local>>) -> bool {
+        let Some(at) = c.checked_sub(self.let_go) else {
+            return false;
+        };
+        if at == self.open.len() {
+            let bytes = local.as_ref().map_or(0, |l| l.bytes());
+            self.held += bytes;
+            self.open.push_back(Held {
+                id: id.into(),
+                lines: Vec::new(),
+                ends: Vec::new(),
+                ready: local,
+                bytes,
+            });
+        }
+        // The changes are numbered as they come: `c` is one held or the next one.
+        let Some(held) = self.open.get_mut(at) else {
+            return false;
+        };
+        held.lines.extend_from_slice(line);
+        held.ends.push(held.lines.len());
+        held.bytes += line.len();
+        self.held += line.len();
+        while self.held > self.hold {
+            let Some(oldest) = self.open.pop_front() else {
+                break;
+            };
+            self.held -= oldest.bytes;
+            self.let_go += 1;
+            self.batch.push(oldest);
+            if self.batch.len() >= PASS_BATCH {
+                self.send();
+            }
+        }
+        true
+    }
+
+    /// Gives the batch to the writer (which, when it stopped on an error, takes nothing more: the
+    /// error is its own).
+    fn send(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(PASS_BATCH));
+            let _ = self.to.send(batch);
+        }
+    }
+
+    /// Lets every change held go.
+    fn finish(mut self) {
+        while let Some(oldest) = self.open.pop_front() {
+            self.batch.push(oldest);
+            if self.batch.len() >= PASS_BATCH {
+                self.send();
+            }
+        }
+        self.send();
+    }
 }
 
 /// A record outside the period (the one before it, the one after it).
@@ -486,12 +846,11 @@ struct Groups {
     members: Vec<u32>,
 }
 
-impl Scan {
-    fn new(period: &Period) -> Self {
+impl<'r> Scan<'r> {
+    fn new(pending: Pending, renders: &'r AtomicBool) -> Self {
         Scan {
-            from: period.from.clone(),
-            to: period.to.clone(),
             first_seq: 0,
+            file: String::new(),
             positions: Vec::new(),
             change_of: Vec::new(),
             ids: Vec::new(),
@@ -502,6 +861,9 @@ impl Scan {
             before: None,
             started: false,
             error: None,
+            pending: Some(pending),
+            fast: true,
+            renders,
         }
     }
 
@@ -529,7 +891,7 @@ impl Scan {
             }
         };
         if !self.started {
-            if *seen.received_at < *self.from {
+            if seen.when == When::Before {
                 let mut kept = self.before.take().map(|(_, _, l, _)| l).unwrap_or_default();
                 kept.clear();
                 kept.extend_from_slice(line);
@@ -539,10 +901,10 @@ impl Scan {
             self.started = true;
             self.take_before(out);
         }
-        if *seen.received_at >= *self.to {
+        if seen.when == When::After {
             self.end = Some(seen.seq);
         }
-        self.take(segment, &seen, offset, line, out);
+        self.take(segment, seen, offset, line, out);
     }
 
     /// Ends the pass: the record before the period when nothing came after it, the last file closed.
@@ -554,11 +916,11 @@ impl Scan {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if let Some(last) = self.positions.len().checked_sub(1) {
-            let per = export::RECORDS_PER_FILE;
-            out.close(&export::records_file(
-                self.first_seq + last as u64 / per * per,
-            ))?;
+        if let Some(pending) = self.pending.take() {
+            pending.finish();
+        }
+        if !self.positions.is_empty() {
+            out.close(&self.file)?;
         }
         self.keys = HashMap::new();
         Ok(self)
@@ -567,12 +929,12 @@ impl Scan {
     /// Adds the record held before the period.
     fn take_before(&mut self, out: &mut Out) {
         if let Some((s, o, l, seen)) = self.before.take() {
-            self.take(s, &seen, o, &l, out);
+            self.take(s, seen, o, &l, out);
         }
     }
 
     /// Adds the next exported record.
-    fn take(&mut self, segment: usize, seen: &Seen, offset: u64, line: &[u8], out: &mut Out) {
+    fn take(&mut self, segment: usize, seen: Seen, offset: u64, line: &[u8], out: &mut Out) {
         if let Err(e) = self.add(segment, seen, offset, line, out) {
             self.error.get_or_insert(e);
         }
@@ -581,7 +943,7 @@ impl Scan {
     fn add(
         &mut self,
         segment: usize,
-        seen: &Seen,
+        mut seen: Seen,
         offset: u64,
         line: &[u8],
         out: &mut Out,
@@ -591,18 +953,27 @@ impl Scan {
         if i == 0 {
             self.first_seq = seq;
         }
-        let per = export::RECORDS_PER_FILE;
-        if i > 0 && i.is_multiple_of(per) {
-            out.close(&export::records_file(self.first_seq + i - per))?;
+        if i.is_multiple_of(export::RECORDS_PER_FILE) {
+            if i > 0 {
+                out.close(&self.file)?;
+            }
+            self.file = export::records_file(self.first_seq + i);
         }
-        let file = export::records_file(self.first_seq + i / per * per);
-        out.append(&file, line)?;
-        out.append(&file, b"\n")?;
+        out.append(&self.file, line)?;
+        out.append(&self.file, b"\n")?;
         self.positions
             .push(((segment as u64) << OFFSET_BITS) | offset);
-        let at = &*seen.received_at;
-        let change = if at >= self.from.as_str() && at < self.to.as_str() {
-            self.change(&seen.change)?
+        let change = if seen.when == When::In {
+            let c = self.change(&seen.change)?;
+            if let Some(pending) = &mut self.pending {
+                if !pending.hold(c as usize, &seen.change, line, seen.local.take()) {
+                    // A record of a change rendered already: the changes are read back after the pass.
+                    self.pending = None;
+                    self.fast = false;
+                    self.renders.store(false, Ordering::Relaxed);
+                }
+            }
+            c
         } else {
             OUTSIDE
         };
@@ -701,17 +1072,56 @@ impl Out {
     /// A new directory `root` (it must not exist).
     fn create(root: &Path) -> Result<Self> {
         std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
-        Ok(Out {
+        Ok(Self::at(root))
+    }
+
+    /// Other files of the directory `root` (made by [`Out::create`]), written on another thread.
+    fn at(root: &Path) -> Self {
+        Out {
             root: root.to_path_buf(),
             open: HashMap::new(),
             done: Vec::new(),
-        })
+        }
+    }
+
+    /// Takes in the files `other` wrote (ended), for `SHA256SUMS`.
+    fn adopt(&mut self, mut other: Out) -> Result<()> {
+        let open: Vec<String> = other.open.keys().cloned().collect();
+        for path in open {
+            other.close(&path)?;
+        }
+        self.done.append(&mut other.done);
+        Ok(())
+    }
+
+    /// Removes the files this one wrote, and their directories when nothing else is left there.
+    fn discard(self) -> Result<()> {
+        let paths: Vec<&String> = self
+            .open
+            .keys()
+            .chain(self.done.iter().map(|(p, _)| p))
+            .collect();
+        for path in &paths {
+            let full = self.root.join(path);
+            match std::fs::remove_file(&full) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(&full, e)),
+                _ => {}
+            }
+        }
+        for path in paths {
+            if let Some(parent) = self.root.join(path).parent() {
+                if parent != self.root {
+                    let _ = std::fs::remove_dir(parent);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Appends `bytes` to the file `path` (created on the first append).
     fn append(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        let full = self.root.join(path);
         if !self.open.contains_key(path) {
+            let full = self.root.join(path);
             if let Some(parent) = full.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             }
@@ -722,7 +1132,8 @@ impl Out {
             );
         }
         if let Some((w, h)) = self.open.get_mut(path) {
-            w.write_all(bytes).map_err(|e| Error::io(&full, e))?;
+            w.write_all(bytes)
+                .map_err(|e| Error::io(self.root.join(path), e))?;
             h.update(bytes);
         }
         Ok(())
@@ -795,4 +1206,140 @@ fn anchors(data_dir: &Path, keys: &Keys) -> Result<Vec<(u64, Hash, String)>> {
         .filter(|(_, (_, _, w))| *w >= need)
         .map(|(size, (root, text, _))| (size, root, text))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::note::SigningKey;
+    use crate::ledger::segment::{segment_name, LOG_FILE, SEGMENTS_DIR};
+    use crate::ledger::{testing, Ledger};
+
+    /// A signed data directory of records with the change ids `changes` (`None`: none), sealed into
+    /// segments that begin at the seqs `starts` (the last: the active one), and the key it trusts.
+    fn signed(changes: &[Option<&str>], starts: &[u64]) -> (tempfile::TempDir, Keys) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate("test.example/sluice", KeyKind::Log).unwrap();
+        let mut log = crate::ledger::Ledger::open(dir.path(), 1).unwrap();
+        let drafts: Vec<_> = (1..)
+            .zip(changes)
+            .map(|(i, c)| testing::draft(i, &format!("app{}", i % 3), *c, "t"))
+            .collect();
+        log.append_batch(&drafts).unwrap();
+        let (size, root) = log.tree().head();
+        let cp = Checkpoint::of_tree(key.name(), size, root);
+        checkpoint::store(dir.path(), checkpoint::DIR, size, &cp.sign(&key)).unwrap();
+        drop::<Ledger>(log);
+        let path = dir.path().join(LOG_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        std::fs::create_dir_all(dir.path().join(SEGMENTS_DIR)).unwrap();
+        let index = |seq: u64| usize::try_from(seq - 1).unwrap();
+        for w in starts.windows(2) {
+            let name = dir.path().join(SEGMENTS_DIR).join(segment_name(w[0]));
+            std::fs::write(name, lines[index(w[0])..index(w[1])].concat()).unwrap();
+        }
+        std::fs::write(&path, lines[index(*starts.last().unwrap())..].concat()).unwrap();
+        let keys = Keys {
+            log: vec![key.verifier()],
+            ..Keys::default()
+        };
+        (dir, keys)
+    }
+
+    /// Every file of the bundle `dir` (its path in the bundle, and its bytes).
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    let name = path
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    out.insert(name, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// The bundle of `data`'s records holding `hold` bytes in the pass: its files and whether the
+    /// changes were read back after the pass; or the error.
+    fn export(
+        data: &Path,
+        keys: &Keys,
+        hold: usize,
+    ) -> std::result::Result<(BTreeMap<String, Vec<u8>>, bool), String> {
+        let period = Period {
+            from: "2000-01-01T00:00:00.000Z".into(),
+            to: "2100-01-01T00:00:00.000Z".into(),
+            sample: Some((3, "seed".into())),
+        };
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("bundle");
+        let (_, _, _, read_back) =
+            build(data, &dir, &period, keys, hold).map_err(|e| e.to_string())?;
+        Ok((files(&dir), read_back))
+    }
+
+    #[test]
+    fn a_bundle_is_the_same_whether_its_changes_are_rendered_in_the_pass_or_read_back() {
+        // CHG-A's records follow one another; CHG-B's are far apart; CHG-C's straddle two segments;
+        // records without a change id are a change each; a formula id is neutralised in the row.
+        let mut changes: Vec<Option<&str>> = vec![Some("CHG-A"); 3];
+        changes.push(Some("CHG-B"));
+        changes.extend([None, Some("=1+1"), None, None, None]);
+        changes.extend([Some("CHG-C"), Some("CHG-C")]);
+        changes.extend((0..18).map(|i| Some(["CHG-D", "CHG-E", "CHG-F"][i % 3])));
+        changes.push(Some("CHG-B"));
+        changes.extend([Some("CHG-G"); 4]);
+        let (data, keys) = signed(&changes, &[1, 11, 25]);
+        // Everything held: each change rendered in the pass (CHG-C from both segments' lines).
+        let (fast, read_back) = export(data.path(), &keys, HOLD).unwrap();
+        assert!(!read_back);
+        // Nothing held: CHG-A's second record comes for a change let go already.
+        let (slow, read_back) = export(data.path(), &keys, 0).unwrap();
+        assert!(read_back);
+        assert_eq!(
+            fast.keys().collect::<Vec<_>>(),
+            slow.keys().collect::<Vec<_>>()
+        );
+        for (name, bytes) in &fast {
+            assert!(
+                *bytes == slow[name],
+                "{name}:\n{}\n\nread back:\n{}",
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(&slow[name])
+            );
+        }
+        let csv = String::from_utf8_lossy(&fast["changes.csv"]).into_owned();
+        assert_eq!(csv.lines().count(), 1 + 12, "{csv}");
+        assert!(
+            csv.contains("\"CHG-B\",") && csv.contains(",\"4 30\"\n"),
+            "{csv}"
+        );
+        assert!(csv.contains(",\"10 11\"\n"), "{csv}");
+        assert!(csv.contains("\"'=1+1\","), "{csv}");
+        assert_eq!(
+            String::from_utf8_lossy(&fast["sample.txt"]).lines().count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_rendered_is_named_the_same_either_way() {
+        let (data, keys) = signed(
+            &[Some("CHG-1"), Some("bad\u{7}id"), Some("CHG-1"), None],
+            &[1, 3],
+        );
+        let fast = export(data.path(), &keys, HOLD).unwrap_err();
+        assert_eq!(fast, export(data.path(), &keys, 0).unwrap_err());
+        assert!(fast.contains("control character"), "{fast}");
+    }
 }
