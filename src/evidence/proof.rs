@@ -31,7 +31,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 mod chunked;
-pub use chunked::{verify_dir_with, CHUNK};
+pub use chunked::{verify_dir_lines, verify_dir_with, CHUNK};
 
 /// Why the log does not match its checkpoints.
 #[derive(Debug, thiserror::Error)]

@@ -5,12 +5,16 @@
 //! records of the period with the one before and the one after it, and writes the bundle into a new
 //! directory (built beside it and renamed into place, so nothing partial is ever left under `--out`).
 //!
-//! In bounded memory whatever the period (issue 28): one pass over the log copies the records into
-//! `records/` as they go by and notes, for each, where it is and which change it belongs to (a few
-//! bytes a record); a second pass renders the changes in the order of their first record, reading each
-//! change's records back by position, one change at a time. Only the first and last record and the
-//! sampled changes' records are proven in the checkpoint's tree: the hash chain links every other
-//! record to them.
+//! In bounded memory whatever the period (issue 28): one pass over the log (verified on all cores)
+//! copies the records into `records/` as they go by and notes, for each, where it is and which change it
+//! belongs to (a few bytes a record). The same pass holds the lines of the changes seen last, up to
+//! [`HOLD`] bytes; the oldest change is let go when that is exceeded, and rendered and written (on a
+//! thread of its own, with the evidence files' digests) in the order of their first record. When a
+//! record comes for a change that was let go already (its records far apart in the log), what was
+//! written of the evidence is removed and the changes are rendered after the pass, as before: each
+//! change's records read back by position, a batch of changes on all cores while the one before is
+//! written. Only the first and last record and the sampled changes' records are proven in the
+//! checkpoint's tree: the hash chain links every other record to them.
 
 use crate::cli::archive::failure;
 use crate::cli::error::{Error, Exit, Result};
@@ -24,13 +28,16 @@ use crate::ledger::line;
 use crate::ledger::segment::Listing;
 use crate::ledger::tree::{self, Hash};
 use clap::Args;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+mod pass;
+use pass::{Groups, Held, Pending, Scan, Seen, OFFSET_BITS, OUTSIDE};
 
 // clap prints these doc lines as help text, where backticks and <> would show as they are.
 #[allow(clippy::doc_markdown)]
@@ -130,10 +137,11 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     let tmp = args
         .out
         .with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let built = build(&args.data_dir, &tmp, &period, &keys).and_then(|done| {
-        std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
-        Ok(done)
-    });
+    let built =
+        build(&args.data_dir, &tmp, &period, &keys, HOLD).and_then(|(files, size, anchor, _)| {
+            std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
+            Ok((files, size, anchor))
+        });
     let (files, size, anchor) = match built {
         Ok(done) => done,
         Err(e) => {
@@ -153,31 +161,86 @@ pub(super) fn run(args: &ExportArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// How many changes are rendered between two writes (on all cores, then written in order).
+/// How many changes are rendered between two writes after the pass (on all cores, then written in
+/// order).
 const BATCH: usize = 256;
 
+/// The chunks the pass verifies and renders on all cores: a quarter of `audit verify`'s
+/// ([`proof::CHUNK`]), since each chunk also holds its changes' pages (the peak RSS of an export of a
+/// million records: 87 MB, against 94 MB with chunks of 1 MiB).
+const CHUNK: u64 = proof::CHUNK / 4;
+
+/// How many changes the pass gives at once to the thread that writes them (two such batches wait).
+const PASS_BATCH: usize = 32;
+
+/// How many bytes the pass holds for the changes it has not let go yet (their records' lines, and
+/// their pages when rendered already): 2 MiB, about the last 700 records of the log. A change whose
+/// records are further apart than that in the log makes the changes be rendered after the pass
+/// (reading their records back).
+const HOLD: usize = 2 << 20;
+
 /// Writes the bundle into `dir` (a new directory); gives its number of files, the checkpoint's size
-/// and the anchor. The log is verified against its checkpoints in the same pass that copies the
-/// records of the period into `records/` (which stand only once the whole log verified).
+/// and the anchor, and whether the changes were rendered after the pass. The log is verified against
+/// its checkpoints in the same pass that copies the records of the period into `records/` and renders
+/// the changes (which stand only once the whole log verified). `hold`: [`HOLD`] (tests give others).
 fn build(
     data_dir: &Path,
     dir: &Path,
     period: &Period,
     keys: &Keys,
-) -> Result<(usize, u64, Anchor)> {
+    hold: usize,
+) -> Result<(usize, u64, Anchor, bool)> {
     let mut out = Out::create(dir)?;
-    let mut scan = Scan::new(period);
-    let (report, listing) = proof::verify_dir_with(
-        data_dir,
-        Check::new(keys.clone()),
-        proof::CHUNK,
-        Seen::of,
-        |i, seen, offset, line| {
-            scan.see(i, seen, offset, line, &mut out);
-        },
-    )
-    .map_err(failure)?;
-    let scan = scan.finish(&mut out)?;
+    // The changes rendered and written during the pass, on a thread of their own, into files of
+    // their own (`changes.csv`, `evidence/`).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Held>>(2);
+    // Whether the changes are rendered in the pass still (the workers render none once it is not).
+    let scan_renders = AtomicBool::new(true);
+    let pass = std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            let mut evidence = Out::at(dir);
+            let mut months = BTreeMap::new();
+            let written = write_changes(&rx, &mut evidence, &mut months);
+            (evidence, months, written)
+        });
+        let mut scan = Scan::new(Pending::new(tx, hold), &scan_renders);
+        let in_period = (period.from.as_str(), period.to.as_str());
+        let rendering = &scan_renders;
+        let verified = proof::verify_dir_lines(
+            data_dir,
+            Check::new(keys.clone()),
+            CHUNK,
+            |lines| Seen::of(lines, in_period, rendering.load(Ordering::Relaxed)),
+            |i, seen, offset, line| {
+                scan.see(i, seen, offset, line, &mut out);
+            },
+        )
+        .map_err(failure);
+        // Ending the pass lets the writer end, and so does dropping it (on an error): it must be
+        // either before the writer is joined.
+        let scanned = match verified {
+            Ok(done) => scan.finish(&mut out).map(|scan| (done, scan)),
+            Err(e) => {
+                drop(scan);
+                Err(e)
+            }
+        };
+        let written = writer
+            .join()
+            .map_err(|_| failure("the thread writing the changes panicked".to_owned()));
+        (scanned, written)
+    });
+    let ((report, listing), scan) = pass.0?;
+    let (evidence, rendered_months, written) = pass.1?;
+    // Rendered in the pass: its files are the bundle's. Otherwise they are removed, and the changes
+    // rendered below from the records read back.
+    let rendered = if scan.fast {
+        out.adopt(evidence)?;
+        Some((rendered_months, written))
+    } else {
+        evidence.discard()?;
+        None
+    };
     let candidates = anchors(data_dir, keys)?;
     let target = scan.end.unwrap_or(report.head.seq);
     let Some((size, root, note)) = candidates.into_iter().find(|(s, _, _)| *s >= target) else {
@@ -229,48 +292,17 @@ fn build(
         out.append("sample/changes.jsonl", b"")?;
         out.append("sample/proofs.txt", b"")?;
     }
-    let sampled: HashSet<&str> = picked.iter().flatten().map(String::as_str).collect();
-    // The changes in the order of their first record: a batch rendered on all cores, then written.
-    out.append("changes.csv", export::csv_header().as_bytes())?;
-    let mut months: BTreeMap<String, Month> = BTreeMap::new();
     let segments = Segments::open(&listing)?;
-    let groups = scan.groups();
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let batches: Vec<std::ops::Range<usize>> = (0..scan.ids.len())
-        .step_by(BATCH)
-        .map(|b| b..(b + BATCH).min(scan.ids.len()))
-        .collect();
-    // Each batch is written while the next one is rendered (two batches held at once).
-    let mut pending: Option<(std::ops::Range<usize>, Vec<Page>)> = None;
-    for next in batches.into_iter().map(Some).chain([None]) {
-        let (rendered, written) = std::thread::scope(|s| {
-            let rendering = next.clone().map(|range| {
-                let (scan, groups, segments) = (&scan, &groups, &segments);
-                s.spawn(move || render(range, threads, scan, groups, segments))
-            });
-            let written = match pending.take() {
-                Some((range, pages)) => write_batch(
-                    range,
-                    pages,
-                    &scan,
-                    &sampled,
-                    &mut out,
-                    &mut months,
-                    &mut prove,
-                ),
-                None => Ok(()),
-            };
-            let rendered = rendering.map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
-            });
-            (rendered, written)
-        });
-        written?;
-        if let (Some(range), Some(pages)) = (next, rendered) {
-            pending = Some((range, pages?));
+    let months = match rendered {
+        Some((months, written)) => {
+            written?;
+            if let Some(picked) = &picked {
+                write_sample(picked, &scan, &segments, &mut out, &mut prove)?;
+            }
+            months
         }
-    }
+        None => read_back(&scan, &segments, picked.as_deref(), &mut out, &mut prove)?,
+    };
     let index = export::index_page(&Index {
         period,
         size,
@@ -304,7 +336,92 @@ fn build(
     }
     out.write("VERIFY.md", export::recipe(period).as_bytes())?;
     let files = out.finish()?;
-    Ok((files, size, anchor))
+    Ok((files, size, anchor, !scan.fast))
+}
+
+/// The sampled changes' evidence lines (in the order of their first record) and their records'
+/// inclusion proofs, from their records read back.
+fn write_sample(
+    picked: &[String],
+    scan: &Scan,
+    segments: &Segments,
+    out: &mut Out,
+    prove: &mut impl FnMut(u64) -> Result<String>,
+) -> Result<()> {
+    let wanted: HashSet<&str> = picked.iter().map(String::as_str).collect();
+    let mut members: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (c, id) in scan.ids.iter().enumerate() {
+        if wanted.contains(&**id) {
+            members.insert(u32::try_from(c).unwrap_or(OUTSIDE), Vec::new());
+        }
+    }
+    for (i, c) in scan.change_of.iter().enumerate() {
+        if let Some(m) = members.get_mut(c) {
+            m.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+    }
+    let mut buf = Vec::new();
+    for (c, members) in members {
+        let (page, seqs) = render_members(c as usize, &members, scan, segments, &mut buf)?;
+        out.append("sample/changes.jsonl", page.json.as_bytes())?;
+        let mut proofs = String::new();
+        for seq in seqs {
+            proofs.push_str(&prove(seq)?);
+        }
+        out.append("sample/proofs.txt", proofs.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The changes rendered after the pass, in the order of their first record, from their records read
+/// back: a batch rendered on all cores while the one before is written. Gives the months.
+fn read_back(
+    scan: &Scan,
+    segments: &Segments,
+    picked: Option<&[String]>,
+    out: &mut Out,
+    prove: &mut impl FnMut(u64) -> Result<String>,
+) -> Result<BTreeMap<String, Month>> {
+    let sampled: HashSet<&str> = picked
+        .iter()
+        .copied()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    out.append("changes.csv", export::csv_header().as_bytes())?;
+    let mut months: BTreeMap<String, Month> = BTreeMap::new();
+    let groups = scan.groups();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let batches: Vec<std::ops::Range<usize>> = (0..scan.ids.len())
+        .step_by(BATCH)
+        .map(|b| b..(b + BATCH).min(scan.ids.len()))
+        .collect();
+    // Each batch is written while the next one is rendered (two batches held at once).
+    let mut pending: Option<(std::ops::Range<usize>, Vec<Page>)> = None;
+    for next in batches.into_iter().map(Some).chain([None]) {
+        let (rendered, written) = std::thread::scope(|s| {
+            let rendering = next.clone().map(|range| {
+                let groups = &groups;
+                s.spawn(move || render(range, threads, scan, groups, segments))
+            });
+            let written = match pending.take() {
+                Some((range, pages)) => {
+                    write_batch(range, pages, scan, &sampled, out, &mut months, prove)
+                }
+                None => Ok(()),
+            };
+            let rendered = rendering.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(failure("a rendering thread panicked".to_owned())))
+            });
+            (rendered, written)
+        });
+        written?;
+        if let (Some(range), Some(pages)) = (next, rendered) {
+            pending = Some((range, pages?));
+        }
+    }
+    Ok(months)
 }
 
 /// A change rendered, and the seqs of its records.
@@ -323,15 +440,6 @@ fn write_batch(
 ) -> Result<()> {
     for (c, (page, seqs)) in range.zip(pages) {
         let id = &scan.ids[c];
-        out.append("changes.csv", page.csv.as_bytes())?;
-        out.append(
-            &export::evidence_file(&page.month, "jsonl"),
-            page.json.as_bytes(),
-        )?;
-        out.append(
-            &export::evidence_file(&page.month, "md"),
-            page.markdown.as_bytes(),
-        )?;
         if sampled.contains(&**id) {
             out.append("sample/changes.jsonl", page.json.as_bytes())?;
             let mut proofs = String::new();
@@ -340,13 +448,65 @@ fn write_batch(
             }
             out.append("sample/proofs.txt", proofs.as_bytes())?;
         }
-        let m = months.entry(page.month).or_default();
-        m.changes += 1;
-        m.records += seqs.len() as u64;
-        if m.first.is_empty() {
-            m.first = id.to_string();
+        write_page(id, page, seqs.len(), out, months)?;
+    }
+    Ok(())
+}
+
+/// Writes change `id`'s row, evidence line and page (of its `records` records), and counts it in its
+/// month.
+fn write_page(
+    id: &str,
+    page: export::Rendered,
+    records: usize,
+    out: &mut Out,
+    months: &mut BTreeMap<String, Month>,
+) -> Result<()> {
+    out.append("changes.csv", page.csv.as_bytes())?;
+    out.append(
+        &export::evidence_file(&page.month, "jsonl"),
+        page.json.as_bytes(),
+    )?;
+    out.append(
+        &export::evidence_file(&page.month, "md"),
+        page.markdown.as_bytes(),
+    )?;
+    let m = months.entry(page.month).or_default();
+    m.changes += 1;
+    m.records += records as u64;
+    if m.first.is_empty() {
+        id.clone_into(&mut m.first);
+    }
+    id.clone_into(&mut m.last);
+    Ok(())
+}
+
+/// The changes the pass let go, rendered and written as they come (on the thread the pass gives them
+/// to): `changes.csv` and `evidence/`. Stops at the first change that cannot be rendered.
+fn write_changes(
+    changes: &std::sync::mpsc::Receiver<Vec<Held>>,
+    out: &mut Out,
+    months: &mut BTreeMap<String, Month>,
+) -> Result<()> {
+    out.append("changes.csv", export::csv_header().as_bytes())?;
+    for batch in changes {
+        for held in batch {
+            let mut lines = Vec::with_capacity(held.ends.len());
+            let mut start = 0;
+            for &end in &held.ends {
+                lines.push(&held.lines[start..end]);
+                start = end;
+            }
+            let page = match held.ready {
+                // Rendered from all its records already.
+                Some(local) if local.records == lines.len() => local.page.map_err(failure)?,
+                _ => {
+                    let change = Change::parse(held.id.to_string(), lines).map_err(failure)?;
+                    change.render().map_err(failure)?
+                }
+            };
+            write_page(&held.id, page, held.ends.len(), out, months)?;
         }
-        (**id).clone_into(&mut m.last);
     }
     Ok(())
 }
@@ -399,6 +559,18 @@ fn render_one(
     buf: &mut Vec<u8>,
 ) -> Result<(export::Rendered, Vec<u64>)> {
     let members = &groups.members[groups.start[c] as usize..groups.start[c + 1] as usize];
+    render_members(c, members, scan, segments, buf)
+}
+
+/// Change `c` of the records `members` (indices into [`Scan::positions`]), read back into `buf`,
+/// parsed and rendered.
+fn render_members(
+    c: usize,
+    members: &[u32],
+    scan: &Scan,
+    segments: &Segments,
+    buf: &mut Vec<u8>,
+) -> Result<(export::Rendered, Vec<u64>)> {
     let mut ends = Vec::with_capacity(members.len());
     let mut line = Vec::new();
     buf.clear();
@@ -415,244 +587,6 @@ fn render_one(
     let change = Change::parse(scan.ids[c].to_string(), lines).map_err(failure)?;
     let page = change.render().map_err(failure)?;
     Ok((page, change.seqs().collect()))
-}
-
-/// What the first pass needs of a record, taken from its line on any thread.
-struct Seen {
-    seq: u64,
-    received_at: Box<str>,
-    /// Its change ([`export::Key::change_key`]).
-    change: Box<str>,
-    /// The snapshots it names.
-    snapshots: Vec<String>,
-}
-
-impl Seen {
-    /// What the first pass needs of the record on `line` (verified: an error only if it is not an
-    /// object, which a verified line always is).
-    fn of(line: &[u8]) -> std::result::Result<Self, String> {
-        let key = export::Key::parse(line).map_err(|e| e.to_string())?;
-        let snapshots = if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
-            let record: Map<String, Value> =
-                serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            snapshot::named_by(&record).map(str::to_owned).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Seen {
-            seq: key.seq,
-            received_at: key.received_at.as_deref().unwrap_or("").into(),
-            change: key.change_key().into(),
-            snapshots,
-        })
-    }
-}
-
-/// What the first pass noted: every exported record's place, and the change of each one in the period.
-struct Scan {
-    from: String,
-    to: String,
-    /// The seq of the first exported record.
-    first_seq: u64,
-    /// Where each exported record is: its segment's index (above [`OFFSET_BITS`]) and its offset there.
-    positions: Vec<u64>,
-    /// The change of each exported record (an index into `ids`), or [`OUTSIDE`].
-    change_of: Vec<u32>,
-    /// The changes, in the order of their first record.
-    ids: Vec<Box<str>>,
-    /// The index of each change id by a 64-bit hash of it (the next slot up on a collision), so
-    /// that each id is held once; dropped once the pass is over.
-    keys: HashMap<u64, u32>,
-    hasher: std::hash::RandomState,
-    /// The seq of the first record received at or after the period's end, if the log has one.
-    end: Option<u64>,
-    /// The snapshots the exported records name, and the first record naming each.
-    snapshots: BTreeMap<String, u64>,
-    /// The record before the ones seen in the period, held until the next one shows whether the
-    /// period starts there: (segment, offset, line, what was taken from it).
-    before: Option<(usize, u64, Vec<u8>, Seen)>,
-    started: bool,
-    /// The first write that failed (the pass goes on to its end; the export then stops).
-    error: Option<Error>,
-}
-
-/// A record outside the period (the one before it, the one after it).
-const OUTSIDE: u32 = u32::MAX;
-const OFFSET_BITS: u32 = 40;
-
-/// The records of each change, in log order: `members[start[c]..start[c + 1]]` are change `c`'s.
-struct Groups {
-    start: Vec<u32>,
-    members: Vec<u32>,
-}
-
-impl Scan {
-    fn new(period: &Period) -> Self {
-        Scan {
-            from: period.from.clone(),
-            to: period.to.clone(),
-            first_seq: 0,
-            positions: Vec::new(),
-            change_of: Vec::new(),
-            ids: Vec::new(),
-            keys: HashMap::new(),
-            hasher: std::hash::RandomState::new(),
-            end: None,
-            snapshots: BTreeMap::new(),
-            before: None,
-            started: false,
-            error: None,
-        }
-    }
-
-    /// The next verified record of the log (what the pass took from it, or why it could not): from the
-    /// first one to the first one received at or after the period's end, it copies the exported ones
-    /// into `records/` and notes each one's place and change.
-    fn see(
-        &mut self,
-        segment: usize,
-        seen: std::result::Result<Seen, String>,
-        offset: u64,
-        line: &[u8],
-        out: &mut Out,
-    ) {
-        if self.end.is_some() || self.error.is_some() {
-            return;
-        }
-        let seen = match seen {
-            Ok(seen) => seen,
-            Err(e) => {
-                self.error = Some(failure(format!(
-                    "a record (at byte {offset} of segment {segment}) cannot be read: {e}"
-                )));
-                return;
-            }
-        };
-        if !self.started {
-            if *seen.received_at < *self.from {
-                let mut kept = self.before.take().map(|(_, _, l, _)| l).unwrap_or_default();
-                kept.clear();
-                kept.extend_from_slice(line);
-                self.before = Some((segment, offset, kept, seen));
-                return;
-            }
-            self.started = true;
-            self.take_before(out);
-        }
-        if *seen.received_at >= *self.to {
-            self.end = Some(seen.seq);
-        }
-        self.take(segment, &seen, offset, line, out);
-    }
-
-    /// Ends the pass: the record before the period when nothing came after it, the last file closed.
-    fn finish(mut self, out: &mut Out) -> Result<Self> {
-        if !self.started {
-            // Nothing at or after the period's start: the last record shows where the log ended.
-            self.take_before(out);
-        }
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        if let Some(last) = self.positions.len().checked_sub(1) {
-            let per = export::RECORDS_PER_FILE;
-            out.close(&export::records_file(
-                self.first_seq + last as u64 / per * per,
-            ))?;
-        }
-        self.keys = HashMap::new();
-        Ok(self)
-    }
-
-    /// Adds the record held before the period.
-    fn take_before(&mut self, out: &mut Out) {
-        if let Some((s, o, l, seen)) = self.before.take() {
-            self.take(s, &seen, o, &l, out);
-        }
-    }
-
-    /// Adds the next exported record.
-    fn take(&mut self, segment: usize, seen: &Seen, offset: u64, line: &[u8], out: &mut Out) {
-        if let Err(e) = self.add(segment, seen, offset, line, out) {
-            self.error.get_or_insert(e);
-        }
-    }
-
-    fn add(
-        &mut self,
-        segment: usize,
-        seen: &Seen,
-        offset: u64,
-        line: &[u8],
-        out: &mut Out,
-    ) -> Result<()> {
-        let seq = seen.seq;
-        let i = self.positions.len() as u64;
-        if i == 0 {
-            self.first_seq = seq;
-        }
-        let per = export::RECORDS_PER_FILE;
-        if i > 0 && i.is_multiple_of(per) {
-            out.close(&export::records_file(self.first_seq + i - per))?;
-        }
-        let file = export::records_file(self.first_seq + i / per * per);
-        out.append(&file, line)?;
-        out.append(&file, b"\n")?;
-        self.positions
-            .push(((segment as u64) << OFFSET_BITS) | offset);
-        let at = &*seen.received_at;
-        let change = if at >= self.from.as_str() && at < self.to.as_str() {
-            self.change(&seen.change)?
-        } else {
-            OUTSIDE
-        };
-        self.change_of.push(change);
-        for digest in &seen.snapshots {
-            self.snapshots.entry(digest.clone()).or_insert(seq);
-        }
-        Ok(())
-    }
-
-    /// The index of change `key`, a new one when it is not known yet.
-    fn change(&mut self, key: &str) -> Result<u32> {
-        use std::hash::BuildHasher as _;
-        let mut slot = self.hasher.hash_one(key);
-        loop {
-            match self.keys.get(&slot) {
-                Some(&c) if *self.ids[c as usize] == *key => return Ok(c),
-                Some(_) => slot = slot.wrapping_add(1),
-                None => {
-                    let c = u32::try_from(self.ids.len()).map_err(|_| {
-                        failure("more than 4 billion changes in one period".to_owned())
-                    })?;
-                    self.ids.push(key.into());
-                    self.keys.insert(slot, c);
-                    return Ok(c);
-                }
-            }
-        }
-    }
-
-    fn groups(&self) -> Groups {
-        let mut start = vec![0u32; self.ids.len() + 1];
-        for &c in &self.change_of {
-            if c != OUTSIDE {
-                start[c as usize + 1] += 1;
-            }
-        }
-        for c in 0..self.ids.len() {
-            start[c + 1] += start[c];
-        }
-        let mut next = start.clone();
-        let mut members = vec![0u32; start[self.ids.len()] as usize];
-        for (i, &c) in self.change_of.iter().enumerate() {
-            if c != OUTSIDE {
-                members[next[c as usize] as usize] = u32::try_from(i).unwrap_or(u32::MAX);
-                next[c as usize] += 1;
-            }
-        }
-        Groups { start, members }
-    }
 }
 
 /// The segments' files, opened once, to read records back by position (from any thread).
@@ -701,17 +635,56 @@ impl Out {
     /// A new directory `root` (it must not exist).
     fn create(root: &Path) -> Result<Self> {
         std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
-        Ok(Out {
+        Ok(Self::at(root))
+    }
+
+    /// Other files of the directory `root` (made by [`Out::create`]), written on another thread.
+    fn at(root: &Path) -> Self {
+        Out {
             root: root.to_path_buf(),
             open: HashMap::new(),
             done: Vec::new(),
-        })
+        }
+    }
+
+    /// Takes in the files `other` wrote (ended), for `SHA256SUMS`.
+    fn adopt(&mut self, mut other: Out) -> Result<()> {
+        let open: Vec<String> = other.open.keys().cloned().collect();
+        for path in open {
+            other.close(&path)?;
+        }
+        self.done.append(&mut other.done);
+        Ok(())
+    }
+
+    /// Removes the files this one wrote, and their directories when nothing else is left there.
+    fn discard(self) -> Result<()> {
+        let paths: Vec<&String> = self
+            .open
+            .keys()
+            .chain(self.done.iter().map(|(p, _)| p))
+            .collect();
+        for path in &paths {
+            let full = self.root.join(path);
+            match std::fs::remove_file(&full) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(&full, e)),
+                _ => {}
+            }
+        }
+        for path in paths {
+            if let Some(parent) = self.root.join(path).parent() {
+                if parent != self.root {
+                    let _ = std::fs::remove_dir(parent);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Appends `bytes` to the file `path` (created on the first append).
     fn append(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        let full = self.root.join(path);
         if !self.open.contains_key(path) {
+            let full = self.root.join(path);
             if let Some(parent) = full.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             }
@@ -722,7 +695,8 @@ impl Out {
             );
         }
         if let Some((w, h)) = self.open.get_mut(path) {
-            w.write_all(bytes).map_err(|e| Error::io(&full, e))?;
+            w.write_all(bytes)
+                .map_err(|e| Error::io(self.root.join(path), e))?;
             h.update(bytes);
         }
         Ok(())
@@ -796,3 +770,6 @@ fn anchors(data_dir: &Path, keys: &Keys) -> Result<Vec<(u64, Hash, String)>> {
         .map(|(size, (root, text, _))| (size, root, text))
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,6 +15,7 @@ pub struct Row<'a> {
     /// `seq` (0 when it is not a whole number).
     pub seq: u64,
     pub received_at: Option<Cow<'a, str>>,
+    pub change_id: Option<Cow<'a, str>>,
     pub event: Option<Cow<'a, str>>,
     /// `app.name`.
     pub app_name: Option<Cow<'a, str>>,
@@ -40,26 +41,7 @@ pub struct Initiated<'a> {
     pub username: Option<Cow<'a, str>>,
 }
 
-/// What places a record in a period and a change: fewer members than a [`Row`], read as it reads them.
-#[derive(Debug, Default)]
-pub struct Key<'a> {
-    pub seq: u64,
-    pub received_at: Option<Cow<'a, str>>,
-    pub change_id: Option<Cow<'a, str>>,
-}
-
 impl<'a> Row<'a> {
-    /// The members of the record on `line`.
-    ///
-    /// # Errors
-    ///
-    /// The line is not a JSON object.
-    pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
-        parse(line)
-    }
-}
-
-impl<'a> Key<'a> {
     /// The members of the record on `line`.
     ///
     /// # Errors
@@ -331,6 +313,7 @@ impl<'de> Members<'de> for Row<'de> {
         match name {
             "seq" => self.seq = map.next_value::<Whole>()?.0,
             "receivedAt" => self.received_at = text(map)?,
+            "changeId" => self.change_id = text(map)?,
             "event" => self.event = text(map)?,
             "app" => self.app_name = map.next_value::<Object<App<'de>>>()?.0.and_then(|a| a.0),
             "revision" => self.revision = text(map)?,
@@ -349,18 +332,6 @@ impl<'de> Members<'de> for Row<'de> {
                     .map(|g| g.0)
                     .unwrap_or_default();
             }
-            _ => skip(map)?,
-        }
-        Ok(())
-    }
-}
-
-impl<'de> Members<'de> for Key<'de> {
-    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
-        match name {
-            "seq" => self.seq = map.next_value::<Whole>()?.0,
-            "receivedAt" => self.received_at = text(map)?,
-            "changeId" => self.change_id = text(map)?,
             _ => skip(map)?,
         }
         Ok(())

@@ -30,7 +30,7 @@ use std::path::Path;
 pub const CHUNK: u64 = 1 << 20;
 
 /// One line a chunk checked.
-struct Checked<T> {
+struct Checked {
     /// Where the line starts in its segment.
     offset: u64,
     /// Its length without the newline.
@@ -40,7 +40,6 @@ struct Checked<T> {
     leaf: Hash,
     /// The snapshots it names.
     snapshots: Vec<String>,
-    item: T,
 }
 
 /// What one chunk holds, checked on its own.
@@ -56,7 +55,9 @@ enum Chunk<T> {
         offset: u64,
         seq: u64,
         prev: String,
-        lines: Vec<Checked<T>>,
+        lines: Vec<Checked>,
+        /// What the caller extracted from them, one for each.
+        items: Vec<T>,
         /// The bytes read, from `from`.
         buf: Vec<u8>,
         from: u64,
@@ -75,9 +76,27 @@ enum Chunk<T> {
 /// As [`super::verify_dir`], the same error the walk in order ([`super::verify_dir_each`]) gives.
 pub fn verify_dir_with<T: Send>(
     data_dir: &Path,
-    mut check: Check,
+    check: Check,
     chunk: u64,
     extract: impl Fn(&[u8]) -> T + Sync,
+    each: impl FnMut(usize, T, u64, &[u8]),
+) -> Result<(Report, Listing), ProofError> {
+    let extract = |lines: &[&[u8]]| lines.iter().map(|l| extract(l)).collect();
+    verify_dir_lines(data_dir, check, chunk, extract, each)
+}
+
+/// [`verify_dir_with`], with `extract` given the lines of records (without their newlines) that follow
+/// one another in a segment, those of a chunk at once, on any thread: it gives one item for each line
+/// (a chunk for which it gives another number of items is read again in order, each line on its own).
+///
+/// # Errors
+///
+/// As [`verify_dir_with`].
+pub fn verify_dir_lines<T: Send>(
+    data_dir: &Path,
+    mut check: Check,
+    chunk: u64,
+    extract: impl Fn(&[&[u8]]) -> Vec<T> + Sync,
     mut each: impl FnMut(usize, T, u64, &[u8]),
 ) -> Result<(Report, Listing), ProofError> {
     let chunk = chunk.max(1);
@@ -147,7 +166,7 @@ struct Segment<'a, E> {
 impl Check {
     /// [`Check::segment_each`] from the segment's checked chunks, in order (`None`: a chunk that was
     /// not checked, read again in order).
-    fn join<T, E: Fn(&[u8]) -> T>(
+    fn join<T, E: Fn(&[&[u8]]) -> Vec<T>>(
         &mut self,
         seg: &Segment<'_, E>,
         first_seq: Option<u64>,
@@ -181,13 +200,18 @@ impl Check {
                     seq,
                     prev,
                     lines,
+                    items,
                     buf,
                     from,
                     whole,
-                } if offset == head.len && seq == head.seq + 1 && prev == head.hash => {
-                    for c in lines {
+                } if offset == head.len
+                    && seq == head.seq + 1
+                    && prev == head.hash
+                    && items.len() == lines.len() =>
+                {
+                    for (c, item) in lines.into_iter().zip(items) {
                         let at = usize::try_from(c.offset - from).unwrap_or(usize::MAX);
-                        each(c.item, c.offset, &buf[at..at + c.len]);
+                        each(item, c.offset, &buf[at..at + c.len]);
                         self.leaf(c.leaf);
                         for digest in c.snapshots {
                             self.snapshots.entry(digest).or_insert(c.seq);
@@ -215,7 +239,9 @@ impl Check {
             let extract = seg.extract;
             let scan =
                 line::scan_lines_from(reader, head.clone(), base, |record, offset, bytes| {
-                    each(extract(bytes), offset, bytes);
+                    if let Some(item) = extract(&[bytes]).pop() {
+                        each(item, offset, bytes);
+                    }
                     let seq = line::seq_of(&record);
                     self.leaf(tree_hash::leaf(bytes));
                     for digest in snapshot::named_by(&record) {
@@ -247,7 +273,7 @@ fn check_chunk<T>(
     start: u64,
     end: u64,
     len: u64,
-    extract: &impl Fn(&[u8]) -> T,
+    extract: &impl Fn(&[&[u8]]) -> Vec<T>,
 ) -> io::Result<Chunk<T>> {
     // From the byte before the chunk (to see whether a line starts at `start`) to a little past it.
     let from = start.saturating_sub(1);
@@ -320,7 +346,6 @@ fn check_chunk<T>(
             hash: head.hash.clone(),
             leaf: tree_hash::leaf(body),
             snapshots: named_snapshots(body),
-            item: extract(body),
         });
         at = line_end;
     }
@@ -330,6 +355,15 @@ fn check_chunk<T>(
             offset,
             seq,
             prev,
+            items: extract(
+                &lines
+                    .iter()
+                    .map(|c| {
+                        let at = usize::try_from(c.offset - from).unwrap_or(usize::MAX);
+                        &buf[at..at + c.len]
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             lines,
             buf,
             from,
