@@ -25,9 +25,9 @@ pub struct Facts<'a>(Inner<'a>);
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
-    /// A line, where its check found each member (names as written, escapes and all, in increasing
-    /// order of what they stand for), and whether a name has an escape.
-    Spans(&'a str, &'a [Span], bool),
+    /// A line, where its check found each member (names as written, escapes and all), and each name's
+    /// [`key`] (none when a name has an escape).
+    Spans(&'a str, &'a [Span], Option<Vec<u128>>),
     /// The members, names unescaped.
     Members(Vec<(Cow<'a, str>, Member<'a>)>),
 }
@@ -46,10 +46,15 @@ impl<'a> Facts<'a> {
         if spans.is_empty() {
             return Self::of_text(text.trim_end_matches(['\n', '\r', ' ', '\t']));
         }
-        let escaped = spans
+        let keys = spans
             .iter()
-            .any(|(name, _)| line.get(name.clone()).is_some_and(|n| n.contains(&b'\\')));
-        Some(Facts(Inner::Spans(text, spans, escaped)))
+            .map(|(name, _)| {
+                line.get(name.clone())
+                    .filter(|n| !n.contains(&b'\\'))
+                    .map(key)
+            })
+            .collect();
+        Some(Facts(Inner::Spans(text, spans, keys)))
     }
 
     fn of(members: Vec<(Cow<'a, str>, Member<'a>)>) -> Self {
@@ -79,18 +84,15 @@ impl<'a> Facts<'a> {
     /// The member `name` (the last, were there two, as a map keeps it).
     pub fn get(&self, name: &str) -> Option<Member<'a>> {
         match &self.0 {
-            Inner::Spans(text, spans, false) => {
-                // No escape: the names as written are in increasing order of their bytes, as the
-                // check found them in a canonical line.
-                let at = spans
-                    .binary_search_by(|(n, _)| {
-                        let raw = text.as_bytes().get(n.clone()).unwrap_or_default();
-                        raw.cmp(name.as_bytes())
-                    })
-                    .ok()?;
+            Inner::Spans(text, spans, Some(keys)) => {
+                // No escape: a name is what is written; its key tells most others apart at once.
+                let want = key(name.as_bytes());
+                let at = keys.iter().zip(spans.iter()).rposition(|(&k, (n, _))| {
+                    k == want && (name.len() <= 8 || text.get(n.clone()) == Some(name))
+                })?;
                 text.get(spans[at].1.clone()).map(Member)
             }
-            Inner::Spans(text, spans, true) => spans.iter().rev().find_map(|(n, value)| {
+            Inner::Spans(text, spans, None) => spans.iter().rev().find_map(|(n, value)| {
                 let raw = text.get(n.clone())?;
                 // An escape makes a name longer than what it stands for.
                 let named = raw == name
@@ -180,6 +182,14 @@ impl<'a> Member<'a> {
     pub fn value(self) -> Option<Value> {
         serde_json::from_str(self.0).ok()
     }
+}
+
+/// A name's length and first 8 bytes, packed: names with different keys differ.
+fn key(name: &[u8]) -> u128 {
+    let mut head = [0u8; 8];
+    let n = name.len().min(8);
+    head[..n].copy_from_slice(&name[..n]);
+    (name.len() as u128) << 64 | u128::from(u64::from_le_bytes(head))
 }
 
 /// Text that is not compact JSON: read by `serde_json` instead.
