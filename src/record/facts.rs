@@ -5,6 +5,7 @@
 //! (issue 28): building each record as a map cost more than checking and hashing its line.
 //! [`Members`] reads a record the same way whether it is a line's [`Facts`] or a map, so that what is
 //! derived from both (the record's filing) is written once.
+//! [`entry`] is how a fold keeps what it learns under a name without copying the name each time.
 //!
 //! The log's lines are compact JSON (canonical.rs writes them, and they are checked before they are
 //! read), so an object is split into its members by finding where each member's text ends: strings
@@ -17,6 +18,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// A JSON object's members, each as the JSON it is, borrowed from the text it was read from.
@@ -117,6 +119,14 @@ impl<'a> Facts<'a> {
         let (first, rest) = path.split_first()?;
         rest.iter()
             .try_fold(self.get(first)?, |member, name| member.member(name))
+    }
+
+    /// The string at `path`, when it is a non-empty one, as an owned name (what a fold keeps).
+    pub fn named(&self, path: &[&str]) -> Option<String> {
+        self.at(path)?
+            .text()
+            .filter(|s| !s.is_empty())
+            .map(Cow::into_owned)
     }
 
     /// The object at `path`, when it is a non-empty one (how the fold reads an evidence member).
@@ -359,6 +369,24 @@ impl<'de> Visitor<'de> for NameVisitor {
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Name(Cow::Owned(v.to_owned())))
     }
+}
+
+/// What `map` holds under `name`, made when it holds nothing: the name is copied only then (a fold
+/// learns from every record in a row, mostly of names it knows).
+pub fn entry<'m, V: Default>(map: &'m mut HashMap<String, V>, name: &str) -> &'m mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_owned(), V::default());
+    }
+    // Present: inserted just above when it was not.
+    map.get_mut(name).expect("present")
+}
+
+/// `map` as the log's line of it, and that line's facts, given to `f` (what the registries' tests
+/// learn from).
+#[cfg(test)]
+pub fn of_map<R>(map: &Map<String, Value>, f: impl FnOnce(&Facts<'_>, &[u8]) -> R) -> R {
+    let line = serde_json::to_vec(map).expect("a map serialises");
+    f(&Facts::of_line(&line, &[]).expect("an object"), &line)
 }
 
 /// A record's members read the same way from a line's [`Facts`] and from a map.

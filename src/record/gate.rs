@@ -22,7 +22,7 @@
 //! migration Jobs `<app>-<migration>-<10 hex digits>`.
 
 use super::event::{Via, GUARD_DECISION, SYNC_FAILED, SYNC_SUCCEEDED};
-use super::facts::{Facts, Member, Members};
+use super::facts::{self, Facts, Member, Members};
 use super::model::{Body, Gate, Record, SyncEvent};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
@@ -306,24 +306,15 @@ impl Knowledge {
     pub fn learn(&mut self, lesson: &Lesson<'_>) {
         match lesson {
             Lesson::Decision(app, at) => {
-                let memory = self.app(app);
+                let memory = facts::entry(&mut self.apps, app);
                 match at {
                     Some(at) => memory.decided(*at),
                     None => memory.plugin = true,
                 }
             }
-            Lesson::Plugin(app) => self.app(app).plugin = true,
+            Lesson::Plugin(app) => facts::entry(&mut self.apps, app).plugin = true,
             Lesson::Nothing => {}
         }
-    }
-
-    /// What is known of `app`, made when nothing is (its name copied only then: the first start
-    /// learns from every record in a row).
-    fn app(&mut self, app: &str) -> &mut AppMemory {
-        if !self.apps.contains_key(app) {
-            self.apps.insert(app.to_owned(), AppMemory::default());
-        }
-        self.apps.get_mut(app).expect("inserted above")
     }
 
     /// Adds to a sync record's gate what needs earlier records: a bypass of the plugin by an app that
@@ -601,10 +592,8 @@ mod tests {
         let (mut typed, mut logged) = (Knowledge::default(), Knowledge::default());
         for r in &records {
             typed.observe(r);
-            let line = serde_json::to_vec(&r.to_map()).expect("serialises");
-            logged.learn(&Lesson::of_facts(
-                &Facts::of_line(&line, &[]).expect("an object"),
-            ));
+            let lesson = facts::of_map(&r.to_map(), |f, _| Lesson::of_facts(f).into_owned());
+            logged.learn(&lesson);
         }
         assert_eq!(typed, logged);
         assert_eq!(Knowledge::load(&logged.save()), Some(logged.clone()));

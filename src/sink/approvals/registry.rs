@@ -8,14 +8,13 @@
 //! is verified, each line read on any core and learnt in log order.
 
 use crate::policy::approvals::{self, ApprovalsSpec};
-use crate::record::facts::{Facts, Member, Members};
+use crate::record::facts::{self, Facts, Member, Members};
 use crate::record::{
     EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION, WATCH_CONFIRMATION,
 };
 use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// Decisions remembered per app.
@@ -77,14 +76,6 @@ pub struct Synced {
     in_force: Option<(ApprovalsSpec, u64)>,
 }
 
-/// A string member at `path`, when it is a non-empty string.
-fn text(record: &Facts<'_>, path: &[&str]) -> Option<String> {
-    record
-        .text(path)
-        .filter(|s| !s.is_empty())
-        .map(Cow::into_owned)
-}
-
 impl Registry {
     /// The state of `app` without its decisions (empty when the log says nothing of it): what judging
     /// needs, cheap to copy on every sync record.
@@ -102,7 +93,7 @@ impl Registry {
 
     /// What a record that is in the log teaches (its members as the line holds them).
     pub fn lesson(record: &Facts<'_>) -> Lesson {
-        let Some(app) = text(record, &["app", "name"]) else {
+        let Some(app) = record.named(&["app", "name"]) else {
             return Lesson::Nothing;
         };
         let seq = record.get("seq").and_then(Member::u64).unwrap_or(0);
@@ -113,12 +104,13 @@ impl Registry {
                 let Some(approval) = approval else {
                     return Lesson::Nothing;
                 };
-                let Some(revision) =
-                    text(&approval, &["revision"]).or_else(|| text(record, &["revision"]))
+                let Some(revision) = approval
+                    .named(&["revision"])
+                    .or_else(|| record.named(&["revision"]))
                 else {
                     return Lesson::Nothing;
                 };
-                let reviewed = text(&approval, &["reviewed"]);
+                let reviewed = approval.named(&["reviewed"]);
                 Lesson::Decided {
                     app,
                     decided: Decided {
@@ -130,18 +122,18 @@ impl Registry {
             }
             Some(event) => {
                 let clusters = [
-                    text(record, &["destination", "server"]),
-                    text(record, &["destination", "name"]),
+                    record.named(&["destination", "server"]),
+                    record.named(&["destination", "name"]),
                 ]
                 .into_iter()
                 .flatten()
                 .collect();
                 let synced = (event == SYNC_SUCCEEDED
                     && record.text(&["phase"]).as_deref() == Some("Succeeded"))
-                .then(|| text(record, &["revision"]))
+                .then(|| record.named(&["revision"]))
                 .flatten()
                 .map(|revision| {
-                    let reviewed = approval.as_ref().and_then(|a| text(a, &["reviewed"]));
+                    let reviewed = approval.as_ref().and_then(|a| a.named(&["reviewed"]));
                     // The rules this change brought are in force for the next one.
                     let decision = approval.as_ref().and_then(|a| a.get("decision")?.u64());
                     let policy = approval
@@ -159,7 +151,7 @@ impl Registry {
                 });
                 Lesson::Seen {
                     app,
-                    project: text(record, &["app", "project"]),
+                    project: record.named(&["app", "project"]),
                     clusters,
                     synced,
                 }
@@ -172,7 +164,7 @@ impl Registry {
         match lesson {
             Lesson::Nothing => {}
             Lesson::Decided { app, decided } => {
-                let state = self.state(app);
+                let state = facts::entry(&mut self.apps, app);
                 if state.decisions.len() == DECISIONS_KEPT {
                     state.decisions.pop_front();
                 }
@@ -184,7 +176,7 @@ impl Registry {
                 clusters,
                 synced,
             } => {
-                let state = self.state(app);
+                let state = facts::entry(&mut self.apps, app);
                 if project.is_some() && state.project != *project {
                     state.project.clone_from(project);
                 }
@@ -204,18 +196,8 @@ impl Registry {
     /// Learns from a record that is in the log (its members as the line holds them).
     #[cfg(test)]
     pub fn observe(&mut self, record: &Map<String, Value>) {
-        let line = serde_json::to_vec(record).expect("a map serialises");
-        self.learn(&Self::lesson(
-            &Facts::of_line(&line, &[]).expect("an object"),
-        ));
-    }
-
-    /// The state of `app`, made when it has none.
-    fn state(&mut self, app: &str) -> &mut AppState {
-        if !self.apps.contains_key(app) {
-            self.apps.insert(app.to_owned(), AppState::default());
-        }
-        self.apps.get_mut(app).expect("inserted above")
+        let lesson = facts::of_map(record, |facts, _| Self::lesson(facts));
+        self.learn(&lesson);
     }
 
     /// The seq of the latest decision for `revision` of `app`.

@@ -5,6 +5,8 @@
 //! sink's memory of the log (src/sink/memory.rs): the ledger feeds it each record once it is in the
 //! log, in log order, and keeps it beside the verified-prefix marker, so a restart reads nothing.
 
+#[cfg(test)]
+use crate::record::facts;
 use crate::record::facts::{Facts, Member, Members};
 use crate::record::review::emergency_of;
 use crate::record::{Body, Record, EMERGENCY_REVIEW, SYNC_SUCCEEDED};
@@ -128,9 +130,8 @@ impl Registry {
     /// Learns from a record that is in the log (its members as the line holds them).
     #[cfg(test)]
     pub fn observe(&mut self, record: &Map<String, Value>) {
-        let line = serde_json::to_vec(record).expect("a map serialises");
-        let facts = Facts::of_line(&line, &[]).expect("an object");
-        self.learn_from(Self::lesson(&facts, &line).as_deref());
+        let lesson = facts::of_map(record, Self::lesson);
+        self.learn_from(lesson.as_deref());
     }
 
     /// Learns from a record; seeing a record twice changes nothing.

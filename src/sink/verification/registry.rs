@@ -7,14 +7,13 @@
 //! progress are kept in memory only (they are not in the log) and are not saved.
 
 use crate::record::evidence::{PullRequestRef, Verification};
-use crate::record::facts::{Facts, Member, Members};
+use crate::record::facts::{self, Facts, Member, Members};
 use crate::record::{
     EMERGENCY_REVIEW, GUARD_DECISION, SYNC_SUCCEEDED, VERIFICATION, WATCH_CONFIRMATION,
 };
 use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// Verdicts remembered per app.
@@ -60,14 +59,6 @@ pub struct Registry {
     progress: HashMap<(String, String), Verification>,
     #[serde(skip)]
     progress_order: VecDeque<(String, String)>,
-}
-
-/// A string member at `path`, when it is a non-empty string.
-fn text(record: &Facts<'_>, path: &[&str]) -> Option<String> {
-    record
-        .text(path)
-        .filter(|s| !s.is_empty())
-        .map(Cow::into_owned)
 }
 
 /// What a record teaches the registry: read from its line on any core ([`Registry::lesson`]), learnt
@@ -159,7 +150,7 @@ impl Registry {
 
     /// What a record that is in the log teaches (its members as the line holds them).
     pub fn lesson(record: &Facts<'_>) -> Lesson {
-        let Some(app) = text(record, &["app", "name"]) else {
+        let Some(app) = record.named(&["app", "name"]) else {
             return Lesson::Nothing;
         };
         let seq = record.get("seq").and_then(Member::u64).unwrap_or(0);
@@ -169,8 +160,8 @@ impl Registry {
             Some(VERIFICATION) => Lesson::Verdict {
                 app,
                 verdict: Verdict {
-                    revision: text(record, &["revision"]).unwrap_or_default(),
-                    started_at: verification.as_ref().and_then(|v| text(v, &["startedAt"])),
+                    revision: record.named(&["revision"]).unwrap_or_default(),
+                    started_at: verification.as_ref().and_then(|v| v.named(&["startedAt"])),
                     seq,
                 },
             },
@@ -182,13 +173,13 @@ impl Registry {
                     .and_then(|v| v.get("rollback")?.object())
                     .and_then(|r| {
                         let pull = serde_json::from_value(r.get("pullRequest")?.value()?).ok()?;
-                        Some((text(&r, &["repository"])?, text(&r, &["revision"])?, pull))
+                        Some((r.named(&["repository"])?, r.named(&["revision"])?, pull))
                     });
                 Lesson::Seen {
                     app,
                     has_checks: verification.is_some(),
                     succeeded,
-                    revision: succeeded.then(|| text(record, &["revision"])).flatten(),
+                    revision: succeeded.then(|| record.named(&["revision"])).flatten(),
                     revert,
                 }
             }
@@ -200,7 +191,7 @@ impl Registry {
         match lesson {
             Lesson::Nothing => {}
             Lesson::Verdict { app, verdict } => {
-                let state = self.state(app);
+                let state = facts::entry(&mut self.apps, app);
                 state.has_checks = true;
                 if state.verdicts.len() == VERDICTS_KEPT {
                     state.verdicts.pop_front();
@@ -218,7 +209,7 @@ impl Registry {
                 revision,
                 revert,
             } => {
-                let state = self.state(app);
+                let state = facts::entry(&mut self.apps, app);
                 if *has_checks {
                     state.has_checks = true;
                 }
@@ -235,18 +226,8 @@ impl Registry {
     /// Learns from a record that is in the log (its members as the line holds them).
     #[cfg(test)]
     pub fn observe(&mut self, record: &Map<String, Value>) {
-        let line = serde_json::to_vec(record).expect("a map serialises");
-        self.learn(&Self::lesson(
-            &Facts::of_line(&line, &[]).expect("an object"),
-        ));
-    }
-
-    /// The state of `app`, made when it has none.
-    fn state(&mut self, app: &str) -> &mut AppState {
-        if !self.apps.contains_key(app) {
-            self.apps.insert(app.to_owned(), AppState::default());
-        }
-        self.apps.get_mut(app).expect("inserted above")
+        let lesson = facts::of_map(record, |facts, _| Self::lesson(facts));
+        self.learn(&lesson);
     }
 }
 
