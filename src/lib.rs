@@ -75,7 +75,7 @@
 //! render transform evidence record approval ticket analysis
 //! policy ledger commit remote
 //! window manifest expr
-//! parallel net
+//! parallel net signals
 //! ```
 //!
 //! Only [`cli`] is public (the binary uses it); the integration tests run the binary. A few types
@@ -101,6 +101,7 @@ mod policy;
 mod record;
 mod remote;
 mod render;
+mod signals;
 mod sink;
 mod ticket;
 mod transform;

@@ -92,41 +92,42 @@ fn serve(args: &ServeArgs) -> Result<Exit> {
     let witness = Witness::new(key, logs, &args.state_dir)
         .map_err(|e| failure(format!("{}: {e}", args.key_file.display())))?;
     let _lock = crate::witness::lock_state(&args.state_dir).map_err(failure)?;
-    let listener = std::net::TcpListener::bind(&args.listen)
-        .map_err(|e| failure(format!("cannot listen on {}: {e}", args.listen)))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::io("listener", e))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("witness")
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
+    // Handled from before the port is bound (src/signals.rs).
+    let signals = crate::signals::Stop::listen_in(&runtime, "witness");
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .map_err(|e| failure(format!("cannot listen on {}: {e}", args.listen)))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("listener", e))?;
     tracing::info!(key = %witness.verifier().to_text(), logs = ?witness.origins(), "witness started");
     runtime.block_on(async {
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|e| Error::io("listener", e))?;
-        crate::witness::serve(listener, Arc::new(witness), args.max_connections, stop()).await;
+        crate::witness::serve(
+            listener,
+            Arc::new(witness),
+            args.max_connections,
+            stop(signals),
+        )
+        .await;
         Ok::<_, Error>(())
     })?;
     Ok(Exit::Success)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+/// Resolves on SIGTERM or SIGINT (never, if they cannot be listened for).
+async fn stop(signals: Option<crate::signals::Stop>) {
+    match signals {
+        Some(signals) => {
+            signals.received().await;
         }
-        _ => std::future::pending().await,
+        None => std::future::pending().await,
     }
     tracing::info!("stopping: no longer accepting, requests in flight answered");
 }

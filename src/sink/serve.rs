@@ -196,12 +196,6 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         verified_after = log.verified_after(),
         "audit log verified"
     );
-    let listener =
-        std::net::TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
-            addr: config.listen.clone(),
-            source,
-        })?;
-    raise_open_files_limit(config.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
         .max_blocking_threads(BLOCKING_THREADS)
@@ -209,6 +203,15 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .enable_all()
         .build()
         .map_err(SinkError::Runtime)?;
+    // SIGTERM and SIGINT are handled from before the port is bound: once it answers, a signal stops
+    // the sink in order (src/signals.rs).
+    let signals = crate::signals::Stop::listen_in(&runtime, "sink");
+    let listener =
+        std::net::TcpListener::bind(&config.listen).map_err(|source| SinkError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    raise_open_files_limit(config.max_connections);
     let reader = log.reader();
     // The approvals and verification services read what the log says from the sink's memory, which
     // the ledger keeps (src/sink/memory.rs).
@@ -249,6 +252,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         .verification
         .set(verifications.rollback_host_metrics());
     let parts = Parts {
+        signals,
         auth: Auth::new(
             config.token.as_deref(),
             config.read_token.as_deref(),
@@ -325,6 +329,9 @@ fn run_chores(log: &mut Ledger<Memory>) -> JoinHandle<()> {
 
 /// What [`run`] needs besides the listener and the store.
 pub struct Parts {
+    /// SIGTERM and SIGINT, listened for since before the listener was bound (`None`: the sink stops
+    /// only when its writer does).
+    pub signals: Option<crate::signals::Stop>,
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub reader: Reader,
@@ -459,7 +466,13 @@ pub async fn run(
         guard_token_review,
         "listening"
     );
-    let (stop, finished) = server::run(listener, ctx, parts.limits, stop_signal(&health)).await;
+    let (stop, finished) = server::run(
+        listener,
+        ctx,
+        parts.limits,
+        stop_signal(parts.signals, &health),
+    )
+    .await;
     // The shutdown tree, each part after what feeds it. The watch first records what it still holds
     // (the writer still runs): a delivery after the restart is then a duplicate, nothing seen is lost.
     stop_watch.send_replace(true);
@@ -488,21 +501,17 @@ pub async fn run(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT, or a little after the writer thread ends.
-async fn stop_signal(health: &Health) -> Stop {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM/SIGINT; the sink stops only when killed");
-        health.gone.notified().await;
-        tokio::time::sleep(WRITER_GONE_LINGER).await;
-        return Stop::WriterGone;
+/// Resolves on SIGTERM or SIGINT (when `signals` listens for them), or a little after the writer
+/// thread ends.
+async fn stop_signal(signals: Option<crate::signals::Stop>, health: &Health) -> Stop {
+    let received = async {
+        match signals {
+            Some(signals) => signals.received().await,
+            None => std::future::pending().await,
+        }
     };
     tokio::select! {
-        _ = term.recv() => Stop::Signal("SIGTERM"),
-        _ = int.recv() => Stop::Signal("SIGINT"),
+        name = received => Stop::Signal(name),
         () = health.gone.notified() => {
             tracing::error!("the audit writer stopped; answering 503 and exiting");
             tokio::time::sleep(WRITER_GONE_LINGER).await;
@@ -567,6 +576,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let parts = Parts {
+            signals: None,
             auth: Auth::new(None, None, None),
             metrics: Arc::default(),
             reader: crate::ledger::Reader::empty(SCHEMA),

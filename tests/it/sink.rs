@@ -1443,6 +1443,48 @@ fn reads_take_the_read_token_and_writes_the_write_token() {
     }
 }
 
+/// SIGTERM as soon as the port is bound (a rolling update, or a test, that stops the sink the moment
+/// it came up): the handler is in place before the bind, so the sink stops in order and exits 0,
+/// never killed by the signal's default action. Five rounds, each racing the start.
+#[test]
+fn a_sigterm_the_moment_the_port_is_bound_stops_the_sink_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let data = dir.path().join(format!("data{round}"));
+        let log = dir.path().join(format!("stderr{round}"));
+        let mut child = std::process::Command::new(crate::support::bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-no-auth",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env("SLUICE_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let port = crate::support::listening_port(&mut child);
+        assert!(port.is_some(), "round {round}: did not listen");
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait().unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(status.code(), Some(0), "round {round}: {status}\n{text}");
+        assert!(
+            text.contains("stopped") && text.contains("SIGTERM"),
+            "round {round}: {text}"
+        );
+    }
+}
+
 /// SIGTERM: the sink stops accepting, answers the request in flight (201, durable), and exits 0.
 #[test]
 fn sigterm_finishes_in_flight_requests_and_exits_zero() {

@@ -87,6 +87,20 @@ fn metric(sink: &Sink, line_start: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The metric once it reads `want`, polled with a generous bound: the writer counts a batch's
+/// ungated syncs just after the batch is durable, so a reader of the log file can see a record a
+/// moment before `/metrics` counts it.
+fn metric_reaches(sink: &Sink, line_start: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = metric(sink, line_start);
+        if got >= want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn every_sync_is_recorded_once_through_drops_expiry_outages_and_late_webhooks() {
     let _heavy = crate::support::exclusive();
@@ -279,7 +293,7 @@ fn syncs_that_skip_the_gate_are_flagged_and_listed_in_audit_exceptions() {
     );
     for reason in ["selective-sync", "rollback", "bypasses-plugin"] {
         let line = format!("sluice_ungated_syncs_total{{reason=\"{reason}\"}}");
-        assert_eq!(metric(&sink, &line), 1, "{reason}");
+        assert_eq!(metric_reaches(&sink, &line, 1), 1, "{reason}");
     }
     assert_eq!(
         metric(
@@ -711,7 +725,11 @@ fn what_synced_before_sluice_is_imported_once_and_later_history_is_an_exception(
     assert_eq!(r["via"], "history");
     assert_eq!(r["gate"]["exceptions"], json!(["gate-unknown"]));
     assert_eq!(
-        metric(&sink, "sluice_ungated_syncs_total{reason=\"gate-unknown\"}"),
+        metric_reaches(
+            &sink,
+            "sluice_ungated_syncs_total{reason=\"gate-unknown\"}",
+            1
+        ),
         1
     );
     let out = sluice_in(
