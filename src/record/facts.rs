@@ -27,16 +27,16 @@ pub struct Facts<'a>(Inner<'a>);
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
-    /// A line, where its check found each member (names as written, escapes and all), and each name's
-    /// [`key`] (none when a name has an escape).
-    Spans(&'a str, &'a [Span], Option<Vec<u128>>),
+    /// A canonical line, where its check found each member (names as written, escapes and all).
+    Spans(&'a str, &'a [Span]),
     /// The members, names unescaped.
     Members(Vec<(Cow<'a, str>, Member<'a>)>),
 }
 
-/// One member's JSON text.
+/// One member's JSON text, and whether it is part of a canonical line (whose objects never name a
+/// member twice: a search for a name can stop at the first).
 #[derive(Debug, Clone, Copy)]
-pub struct Member<'a>(&'a str);
+pub struct Member<'a>(&'a str, bool);
 
 impl<'a> Facts<'a> {
     /// The members of a line of the log (with or without its newline), taken from where its check found
@@ -48,15 +48,7 @@ impl<'a> Facts<'a> {
         if spans.is_empty() {
             return Self::of_text(text.trim_end_matches(['\n', '\r', ' ', '\t']));
         }
-        let keys = spans
-            .iter()
-            .map(|(name, _)| {
-                line.get(name.clone())
-                    .filter(|n| !n.contains(&b'\\'))
-                    .map(key)
-            })
-            .collect();
-        Some(Facts(Inner::Spans(text, spans, keys)))
+        Some(Facts(Inner::Spans(text, spans)))
     }
 
     fn of(members: Vec<(Cow<'a, str>, Member<'a>)>) -> Self {
@@ -66,7 +58,7 @@ impl<'a> Facts<'a> {
     /// Whether the object has no member.
     pub fn is_empty(&self) -> bool {
         match &self.0 {
-            Inner::Spans(_, spans, _) => spans.is_empty(),
+            Inner::Spans(_, spans) => spans.is_empty(),
             Inner::Members(members) => members.is_empty(),
         }
     }
@@ -76,7 +68,7 @@ impl<'a> Facts<'a> {
         let mut members = Vec::with_capacity(32);
         for member in Split::of(text)? {
             match member {
-                Ok((name, value)) => members.push((name, Member(value))),
+                Ok((name, value)) => members.push((name, Member(value, false))),
                 Err(NotCompact) => return serde_json::from_str::<Parsed>(text).ok().map(|p| p.0),
             }
         }
@@ -86,25 +78,22 @@ impl<'a> Facts<'a> {
     /// The member `name` (the last, were there two, as a map keeps it).
     pub fn get(&self, name: &str) -> Option<Member<'a>> {
         match &self.0 {
-            Inner::Spans(text, spans, Some(keys)) => {
-                // No escape: a name is what is written; its key tells most others apart at once.
-                let want = key(name.as_bytes());
-                let at = keys.iter().zip(spans.iter()).rposition(|(&k, (n, _))| {
-                    k == want && (name.len() <= 8 || text.get(n.clone()) == Some(name))
-                })?;
-                text.get(spans[at].1.clone()).map(Member)
-            }
-            Inner::Spans(text, spans, None) => spans.iter().rev().find_map(|(n, value)| {
+            // A canonical line writes a name as it is unless it holds a quote, a backslash, a control
+            // or DEL (the check takes no other escape), and never twice: the name written as `name`
+            // is the one.
+            Inner::Spans(text, spans) if !needs_escape(name) => spans
+                .iter()
+                .find(|(n, _)| n.len() == name.len() && text.get(n.clone()) == Some(name))
+                .and_then(|(_, value)| text.get(value.clone()))
+                .map(|value| Member(value, true)),
+            Inner::Spans(text, spans) => spans.iter().find_map(|(n, value)| {
                 let raw = text.get(n.clone())?;
-                // An escape makes a name longer than what it stands for.
-                let named = raw == name
-                    || (raw.len() > name.len()
-                        && raw.contains('\\')
-                        && text
-                            .get(n.start.checked_sub(1)?..=n.end)
-                            .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
-                            .is_some_and(|n| n == name));
-                named.then(|| text.get(value.clone()).map(Member))?
+                let named = raw.contains('\\')
+                    && text
+                        .get(n.start.checked_sub(1)?..=n.end)
+                        .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+                        .is_some_and(|n| n == name);
+                named.then(|| text.get(value.clone()).map(|value| Member(value, true)))?
             }),
             Inner::Members(members) => members
                 .iter()
@@ -168,19 +157,30 @@ impl<'a> Member<'a> {
 
     /// The object's members, as `Value::as_object` reads it.
     pub fn object(self) -> Option<Facts<'a>> {
-        if self.0.starts_with('{') {
-            Facts::of_text(self.0)
-        } else {
-            None
+        if !self.0.starts_with('{') {
+            return None;
         }
+        let mut facts = Facts::of_text(self.0)?;
+        if let Inner::Members(members) = &mut facts.0 {
+            for (_, member) in members {
+                member.1 = self.1;
+            }
+        }
+        Some(facts)
     }
 
-    /// The object's member `name` (the last, were there two), found without gathering the others.
+    /// The object's member `name` (the last, were there two), found without gathering the others (nor
+    /// looking past it, in a canonical line).
     pub fn member(self, name: &str) -> Option<Member<'a>> {
         let mut found = None;
         for member in Split::of(self.0)? {
             match member {
-                Ok((n, value)) if n == name => found = Some(Member(value)),
+                Ok((n, value)) if n == name => {
+                    found = Some(Member(value, self.1));
+                    if self.1 {
+                        break;
+                    }
+                }
                 Ok(_) => {}
                 Err(NotCompact) => return self.object()?.get(name),
             }
@@ -194,12 +194,11 @@ impl<'a> Member<'a> {
     }
 }
 
-/// A name's length and first 8 bytes, packed: names with different keys differ.
-fn key(name: &[u8]) -> u128 {
-    let mut head = [0u8; 8];
-    let n = name.len().min(8);
-    head[..n].copy_from_slice(&name[..n]);
-    (name.len() as u128) << 64 | u128::from(u64::from_le_bytes(head))
+/// Whether a canonical line writes `name` with an escape: it holds a quote, a backslash, a control or
+/// DEL.
+fn needs_escape(name: &str) -> bool {
+    name.bytes()
+        .any(|c| c == b'"' || c == b'\\' || c < 0x20 || c == 0x7f)
 }
 
 /// Text that is not compact JSON: read by `serde_json` instead.
@@ -338,7 +337,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
         while let Some(Name(name)) = map.next_key()? {
             let value: &'de RawValue = map.next_value()?;
-            members.push((name, Member(value.get())));
+            members.push((name, Member(value.get(), false)));
         }
         Ok(Parsed(Facts::of(members)))
     }
