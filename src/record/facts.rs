@@ -83,7 +83,14 @@ impl<'a> Facts<'a> {
             // is the one.
             Inner::Spans(text, spans) if !needs_escape(name) => spans
                 .iter()
-                .find(|(n, _)| n.len() == name.len() && text.get(n.clone()) == Some(name))
+                .find(|(n, _)| {
+                    n.len() == name.len()
+                        && name
+                            .as_bytes()
+                            .first()
+                            .is_none_or(|c| text.as_bytes().get(n.start) == Some(c))
+                        && text.get(n.clone()) == Some(name)
+                })
                 .and_then(|(_, value)| text.get(value.clone()))
                 .map(|value| Member(value, true)),
             Inner::Spans(text, spans) => spans.iter().find_map(|(n, value)| {
