@@ -27,8 +27,9 @@ pub struct Facts<'a>(Inner<'a>);
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
-    /// A canonical line, where its check found each member (names as written, escapes and all).
-    Spans(&'a str, &'a [Span]),
+    /// A canonical line, where its check found each member (names as written, escapes and all), and
+    /// where to look for each name first.
+    Spans(&'a str, &'a [Span], Table),
     /// The members, names unescaped.
     Members(Vec<(Cow<'a, str>, Member<'a>)>),
 }
@@ -48,7 +49,7 @@ impl<'a> Facts<'a> {
         if spans.is_empty() {
             return Self::of_text(text.trim_end_matches(['\n', '\r', ' ', '\t']));
         }
-        Some(Facts(Inner::Spans(text, spans)))
+        Some(Facts(Inner::Spans(text, spans, Table::of(line, spans))))
     }
 
     fn of(members: Vec<(Cow<'a, str>, Member<'a>)>) -> Self {
@@ -58,7 +59,7 @@ impl<'a> Facts<'a> {
     /// Whether the object has no member.
     pub fn is_empty(&self) -> bool {
         match &self.0 {
-            Inner::Spans(_, spans) => spans.is_empty(),
+            Inner::Spans(_, spans, _) => spans.is_empty(),
             Inner::Members(members) => members.is_empty(),
         }
     }
@@ -81,19 +82,13 @@ impl<'a> Facts<'a> {
             // A canonical line writes a name as it is unless it holds a quote, a backslash, a control
             // or DEL (the check takes no other escape), and never twice: the name written as `name`
             // is the one.
-            Inner::Spans(text, spans) if !needs_escape(name) => spans
-                .iter()
-                .find(|(n, _)| {
-                    n.len() == name.len()
-                        && name
-                            .as_bytes()
-                            .first()
-                            .is_none_or(|c| text.as_bytes().get(n.start) == Some(c))
-                        && text.get(n.clone()) == Some(name)
+            Inner::Spans(text, spans, table) if !needs_escape(name) => table
+                .find(name.as_bytes(), spans.len(), |at| {
+                    text.as_bytes().get(spans[at].0.clone()) == Some(name.as_bytes())
                 })
-                .and_then(|(_, value)| text.get(value.clone()))
+                .and_then(|at| text.get(spans[at].1.clone()))
                 .map(|value| Member(value, true)),
-            Inner::Spans(text, spans) => spans.iter().find_map(|(n, value)| {
+            Inner::Spans(text, spans, _) => spans.iter().find_map(|(n, value)| {
                 let raw = text.get(n.clone())?;
                 let named = raw.contains('\\')
                     && text
@@ -198,6 +193,59 @@ impl<'a> Member<'a> {
     /// The member read whole, as a value.
     pub fn value(self) -> Option<Value> {
         serde_json::from_str(self.0).ok()
+    }
+}
+
+/// Where a line's members are by their names: an open-addressing hash table of the spans' indexes
+/// (plus one; 0 is an empty slot), keyed by a name's length and first and last bytes as written. A
+/// record reads about 15 members of about 30: each found in a probe or two, not by comparing names
+/// along the line. Lines with more members than [`Table::MAX`] are searched in order.
+#[derive(Debug, Clone)]
+struct Table([u8; Table::SLOTS]);
+
+impl Table {
+    const SLOTS: usize = 64;
+    const MAX: usize = 48;
+
+    fn of(line: &[u8], spans: &[Span]) -> Table {
+        let mut slots = [0u8; Table::SLOTS];
+        if spans.len() <= Table::MAX {
+            for (at, (name, _)) in spans.iter().enumerate() {
+                let mut slot = Table::slot(line.get(name.clone()).unwrap_or_default());
+                while slots[slot] != 0 {
+                    slot = (slot + 1) % Table::SLOTS;
+                }
+                // At most 48 spans: the index fits.
+                slots[slot] = u8::try_from(at + 1).unwrap_or(u8::MAX);
+            }
+        } else {
+            slots[0] = u8::MAX;
+        }
+        Table(slots)
+    }
+
+    fn slot(name: &[u8]) -> usize {
+        let (first, last) = (name.first().copied(), name.last().copied());
+        let h = (name.len() as u32)
+            ^ u32::from(first.unwrap_or(0)) << 8
+            ^ u32::from(last.unwrap_or(0)) << 16;
+        (h.wrapping_mul(0x9E37_79B1) >> 26) as usize
+    }
+
+    /// The index of the span (of `count`) whose name is `name` (`is` compares a span's name with it):
+    /// probed from the name's slot, or every span in order when the line had too many for the table.
+    fn find(&self, name: &[u8], count: usize, is: impl Fn(usize) -> bool) -> Option<usize> {
+        if self.0[0] == u8::MAX {
+            return (0..count).find(|&at| is(at));
+        }
+        let mut slot = Table::slot(name);
+        loop {
+            let at = usize::from(self.0[slot]).checked_sub(1)?;
+            if is(at) {
+                return Some(at);
+            }
+            slot = (slot + 1) % Table::SLOTS;
+        }
     }
 }
 
@@ -500,6 +548,38 @@ mod tests {
             Some(1),
             "a line with its newline"
         );
+    }
+
+    /// Members whose names share their length and first and last bytes (one slot of the table), as
+    /// many as the table takes and more (then searched in order): each found from the spans, and a
+    /// name of the same slot that is not there found absent.
+    #[test]
+    fn a_line_of_many_members_is_read_through_its_table_or_in_order() {
+        for count in [1, 10, 47, 48, 49, 100] {
+            let map: Map<String, Value> = (0..count)
+                .map(|i| {
+                    let name = if i % 2 == 0 {
+                        format!("a{i:03}z")
+                    } else {
+                        format!("m{i}")
+                    };
+                    (name, Value::from(i))
+                })
+                .collect();
+            let line = crate::ledger::canonical::object_to_canonical(&map).expect("canonical");
+            let spans = crate::ledger::spans(&line).expect("canonical");
+            let facts = Facts::of_line(&line, &spans).expect("an object");
+            for (name, value) in &map {
+                assert_eq!(
+                    facts.get(name).and_then(Member::value).as_ref(),
+                    Some(value),
+                    "{count}: {name}"
+                );
+            }
+            for absent in ["a999z", "a00z", "m", "zzz", ""] {
+                assert!(facts.get(absent).is_none(), "{count}: {absent}");
+            }
+        }
     }
 
     /// Any JSON value: strings with escapes and non-ASCII, numbers, nesting.
