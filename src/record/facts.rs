@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 
 /// A JSON object's members, each as the JSON it is, borrowed from the text it was read from.
 #[derive(Debug, Clone)]
@@ -27,9 +28,10 @@ pub struct Facts<'a>(Inner<'a>);
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
-    /// A canonical line, where its check found each member (names as written, escapes and all), and
-    /// where to look for each name first.
-    Spans(&'a str, &'a [Span], Table),
+    /// A canonical line (valid UTF-8: its check said so, and each member is cut at ASCII bytes), where
+    /// its check found each member (names as written, escapes and all), and where to look for each
+    /// name first.
+    Spans(&'a [u8], &'a [Span], Table),
     /// The members, names unescaped.
     Members(Vec<(Cow<'a, str>, Member<'a>)>),
 }
@@ -45,11 +47,12 @@ impl<'a> Facts<'a> {
     /// strictly increasing order); found in the line when `spans` is empty. `None` when the line is
     /// not a JSON object.
     pub fn of_line(line: &'a [u8], spans: &'a [Span]) -> Option<Self> {
-        let text = std::str::from_utf8(line).ok()?;
         if spans.is_empty() {
+            let text = std::str::from_utf8(line).ok()?;
             return Self::of_text(text.trim_end_matches(['\n', '\r', ' ', '\t']));
         }
-        Some(Facts(Inner::Spans(text, spans, Table::of(line, spans))))
+        // The line is not checked as UTF-8 again (its check did): each member read is, as a member.
+        Some(Facts(Inner::Spans(line, spans, Table::of(line, spans))))
     }
 
     fn of(members: Vec<(Cow<'a, str>, Member<'a>)>) -> Self {
@@ -84,18 +87,17 @@ impl<'a> Facts<'a> {
             // is the one.
             Inner::Spans(text, spans, table) if !needs_escape(name) => table
                 .find(name.as_bytes(), spans.len(), |at| {
-                    text.as_bytes().get(spans[at].0.clone()) == Some(name.as_bytes())
+                    text.get(spans[at].0.clone()) == Some(name.as_bytes())
                 })
-                .and_then(|at| text.get(spans[at].1.clone()))
-                .map(|value| Member(value, true)),
+                .and_then(|at| member_of(text, &spans[at].1)),
             Inner::Spans(text, spans, _) => spans.iter().find_map(|(n, value)| {
                 let raw = text.get(n.clone())?;
-                let named = raw.contains('\\')
+                let named = raw.contains(&b'\\')
                     && text
                         .get(n.start.checked_sub(1)?..=n.end)
-                        .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+                        .and_then(|quoted| serde_json::from_slice::<String>(quoted).ok())
                         .is_some_and(|n| n == name);
-                named.then(|| text.get(value.clone()).map(|value| Member(value, true)))?
+                named.then(|| member_of(text, value))?
             }),
             Inner::Members(members) => members
                 .iter()
@@ -194,6 +196,12 @@ impl<'a> Member<'a> {
     pub fn value(self) -> Option<Value> {
         serde_json::from_str(self.0).ok()
     }
+}
+
+/// The member of a canonical `line` at `value`.
+fn member_of<'a>(line: &'a [u8], value: &Range<usize>) -> Option<Member<'a>> {
+    let text = std::str::from_utf8(line.get(value.clone())?).ok()?;
+    Some(Member(text, true))
 }
 
 /// Where a line's members are by their names: an open-addressing hash table of the spans' indexes
