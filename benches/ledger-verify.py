@@ -7,8 +7,9 @@ log"), measured in the same run on the same bytes, in alternation:
 - the sink's first start on the log (no index, no tiles: the chain verified, the index and the tree
   built) to its first `/healthz` answer and to its first acknowledged POST (the record is cut off
   again afterwards), for each build in alternation;
-- `audit list --app app-007 --limit 10` with the index that start left, for each build (the previous
-  build reads the whole log; this one reads through the index), and this build with `--no-index`.
+- `audit list --app app-007 --limit 10` with the index that start left, for each build (a previous
+  build from before issue 28 reads the whole log; one that reads this build's index reads through it),
+  and this build with `--no-index`.
 
 With `queries` as the sixth argument, only the reading through the index is measured (issue 28 item 1),
 in alternation: `audit list --app app-007 --limit 10` and `audit show CHG-5` from the data directory,
@@ -295,7 +296,7 @@ def main():
     first_start(new, d, post=False, keep=True)
     query = ["audit", "list", "--data-dir", d, "--app", "app-007", "--limit", "10"]
     lists = {
-        "previous build (whole log)": [base] + query,
+        "previous build": [base] + query,
         "this build, through the index": [new] + query,
         "this build, --no-index": [new] + query + ["--no-index"],
     }
