@@ -46,6 +46,14 @@ impl Stop {
             _ = self.int.recv() => "SIGINT",
         }
     }
+
+    /// [`Stop::received`] of `signals`; never, when there are none to listen for.
+    pub async fn received_if(signals: Option<Stop>) -> &'static str {
+        match signals {
+            Some(signals) => signals.received().await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 #[cfg(test)]

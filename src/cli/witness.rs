@@ -123,11 +123,6 @@ fn serve(args: &ServeArgs) -> Result<Exit> {
 
 /// Resolves on SIGTERM or SIGINT (never, if they cannot be listened for).
 async fn stop(signals: Option<crate::signals::Stop>) {
-    match signals {
-        Some(signals) => {
-            signals.received().await;
-        }
-        None => std::future::pending().await,
-    }
+    crate::signals::Stop::received_if(signals).await;
     tracing::info!("stopping: no longer accepting, requests in flight answered");
 }

@@ -207,29 +207,29 @@ fn member_of<'a>(line: &'a [u8], value: &Range<usize>) -> Option<Member<'a>> {
 /// Where a line's members are by their names: an open-addressing hash table of the spans' indexes
 /// (plus one; 0 is an empty slot), keyed by a name's length and first and last bytes as written. A
 /// record reads about 15 members of about 30: each found in a probe or two, not by comparing names
-/// along the line. Lines with more members than [`Table::MAX`] are searched in order.
+/// along the line. Lines with more members than [`Table::MAX`] have none (`None`): they are searched in
+/// order.
 #[derive(Debug, Clone)]
-struct Table([u8; Table::SLOTS]);
+struct Table(Option<[u8; Table::SLOTS]>);
 
 impl Table {
     const SLOTS: usize = 64;
     const MAX: usize = 48;
 
     fn of(line: &[u8], spans: &[Span]) -> Table {
-        let mut slots = [0u8; Table::SLOTS];
-        if spans.len() <= Table::MAX {
-            for (at, (name, _)) in spans.iter().enumerate() {
-                let mut slot = Table::slot(line.get(name.clone()).unwrap_or_default());
-                while slots[slot] != 0 {
-                    slot = (slot + 1) % Table::SLOTS;
-                }
-                // At most 48 spans: the index fits.
-                slots[slot] = u8::try_from(at + 1).unwrap_or(u8::MAX);
-            }
-        } else {
-            slots[0] = u8::MAX;
+        if spans.len() > Table::MAX {
+            return Table(None);
         }
-        Table(slots)
+        let mut slots = [0u8; Table::SLOTS];
+        for (at, (name, _)) in spans.iter().enumerate() {
+            let mut slot = Table::slot(line.get(name.clone()).unwrap_or_default());
+            while slots[slot] != 0 {
+                slot = (slot + 1) % Table::SLOTS;
+            }
+            // At most 48 spans: the index fits.
+            slots[slot] = u8::try_from(at + 1).unwrap_or(u8::MAX);
+        }
+        Table(Some(slots))
     }
 
     fn slot(name: &[u8]) -> usize {
@@ -243,12 +243,12 @@ impl Table {
     /// The index of the span (of `count`) whose name is `name` (`is` compares a span's name with it):
     /// probed from the name's slot, or every span in order when the line had too many for the table.
     fn find(&self, name: &[u8], count: usize, is: impl Fn(usize) -> bool) -> Option<usize> {
-        if self.0[0] == u8::MAX {
+        let Some(slots) = &self.0 else {
             return (0..count).find(|&at| is(at));
-        }
+        };
         let mut slot = Table::slot(name);
         loop {
-            let at = usize::from(self.0[slot]).checked_sub(1)?;
+            let at = usize::from(slots[slot]).checked_sub(1)?;
             if is(at) {
                 return Some(at);
             }

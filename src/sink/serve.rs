@@ -504,14 +504,8 @@ pub async fn run(
 /// Resolves on SIGTERM or SIGINT (when `signals` listens for them), or a little after the writer
 /// thread ends.
 async fn stop_signal(signals: Option<crate::signals::Stop>, health: &Health) -> Stop {
-    let received = async {
-        match signals {
-            Some(signals) => signals.received().await,
-            None => std::future::pending().await,
-        }
-    };
     tokio::select! {
-        name = received => Stop::Signal(name),
+        name = crate::signals::Stop::received_if(signals) => Stop::Signal(name),
         () = health.gone.notified() => {
             tracing::error!("the audit writer stopped; answering 503 and exiting");
             tokio::time::sleep(WRITER_GONE_LINGER).await;

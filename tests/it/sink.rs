@@ -1451,32 +1451,17 @@ fn a_sigterm_the_moment_the_port_is_bound_stops_the_sink_in_order() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..5 {
         let data = dir.path().join(format!("data{round}"));
-        let log = dir.path().join(format!("stderr{round}"));
-        let mut child = std::process::Command::new(crate::support::bin())
-            .args([
+        let (status, text) = crate::support::sigterm_once_listening(
+            &[
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
                 "--insecure-no-auth",
                 "--data-dir",
-            ])
-            .arg(&data)
-            .env("SLUICE_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let port = crate::support::listening_port(&mut child);
-        assert!(port.is_some(), "round {round}: did not listen");
-        let pid = child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let status = child.wait().unwrap();
-        let text = std::fs::read_to_string(&log).unwrap();
+                data.to_str().unwrap(),
+            ],
+            &dir.path().join(format!("stderr{round}")),
+        );
         assert_eq!(status.code(), Some(0), "round {round}: {status}\n{text}");
         assert!(
             text.contains("stopped") && text.contains("SIGTERM"),

@@ -205,6 +205,29 @@ pub fn listening_port(child: &mut Child) -> Option<u16> {
     None
 }
 
+/// Runs `sluice ARGS` (a server on port 0), sends it SIGTERM the moment `/proc` shows its port bound,
+/// and waits for it: its exit status and what it wrote on stderr (into `log`). The race of a stop
+/// with a start, as a rolling update runs it.
+pub fn sigterm_once_listening(args: &[&str], log: &Path) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("SLUICE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("stderr file"))
+        .spawn()
+        .expect("spawn sluice");
+    let port = listening_port(&mut child);
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(port.is_some(), "did not listen ({status}): {text}");
+    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM");
+    (status, text)
+}
+
 /// Waits until the process `pid` has accepted the connection whose client end is `client` (it holds
 /// an established socket whose peer is that port), with a generous bound; whether it did.
 pub fn wait_accepted(pid: u32, client: &TcpStream) -> bool {

@@ -480,26 +480,22 @@ fn a_sigterm_the_moment_the_port_is_bound_stops_the_witness_in_order() {
     let (_, log_pub) = keygen(tmp.path(), "audit", "log.example/a", "log");
     let (w_key, _) = keygen(tmp.path(), "witness", "witness.example/w", "w");
     for round in 0..5 {
-        let log = tmp.path().join(format!("stderr{round}"));
-        let mut child = std::process::Command::new(bin())
-            .args(["witness", "serve", "--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(tmp.path().join(format!("state{round}")))
-            .args(["--key-file", p(&w_key), "--log-key", p(&log_pub)])
-            .env("SLUICE_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let port = crate::support::listening_port(&mut child);
-        assert!(port.is_some(), "round {round}: did not listen");
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-        let status = child.wait().unwrap();
-        let text = std::fs::read_to_string(&log).unwrap();
+        let state = tmp.path().join(format!("state{round}"));
+        let (status, text) = crate::support::sigterm_once_listening(
+            &[
+                "witness",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                p(&state),
+                "--key-file",
+                p(&w_key),
+                "--log-key",
+                p(&log_pub),
+            ],
+            &tmp.path().join(format!("stderr{round}")),
+        );
         assert_eq!(status.code(), Some(0), "round {round}: {status}\n{text}");
         assert!(text.contains("stopping"), "round {round}: {text}");
     }
