@@ -138,18 +138,46 @@ impl<F: Fold> Ledger<F> {
         rolling: Rolling,
         schema: Schema,
     ) -> Result<Self, LedgerError> {
-        Self::open_chunked(dir, now_unix, rolling, schema, Some(OPEN_CHUNK))
+        Self::open_chunked(dir, now_unix, rolling, schema, Some(OPEN_CHUNK), None)
+    }
+
+    /// [`Ledger::open_folding`] for an owner that runs the ledger's chores (the sink): they go to
+    /// `chores` from the start ([`Ledger::hand_chores_to`]), and the tiles of the Merkle tree that
+    /// opening makes are kept in memory (up to [`tree::store::DEFER_MAX`]) and written by a chore,
+    /// so that creating them does not hold up the first start. Each is fsynced before it takes its
+    /// name, so a crash leaves it whole or missing, and the next start makes a missing one again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::open_folding`].
+    pub fn open_serving(
+        dir: &Path,
+        now_unix: i64,
+        rolling: Rolling,
+        schema: Schema,
+        chores: impl Fn(super::chores::Chore) + Send + 'static,
+    ) -> Result<Self, LedgerError> {
+        let chores: Handoff = Box::new(chores);
+        Self::open_chunked(
+            dir,
+            now_unix,
+            rolling,
+            schema,
+            Some(OPEN_CHUNK),
+            Some(chores),
+        )
     }
 
     /// [`Ledger::open_folding`], verifying the whole chain (when it does) in chunks of `chunk` bytes
     /// on all cores, or (`None`) in order on this thread, as before the first start went parallel:
-    /// what the tests compare it with.
+    /// what the tests compare it with. With `chores`, as [`Ledger::open_serving`].
     fn open_chunked(
         dir: &Path,
         now_unix: i64,
         rolling: Rolling,
         schema: Schema,
         chunk: Option<u64>,
+        chores: Option<Handoff>,
     ) -> Result<Self, LedgerError> {
         let since = chrono::DateTime::from_timestamp(now_unix, 0).map_or_else(String::new, |t| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -192,8 +220,14 @@ impl<F: Fold> Ledger<F> {
         } = start;
         let verified_after = resume.as_ref().map_or(0, |r| r.head.seq);
         // Verifying everything: the tree is built from the same lines as they are verified.
+        let defer = if chores.is_some() {
+            tree::store::DEFER_MAX
+        } else {
+            0
+        };
         let mut tree = tree::Writer::empty(dir);
         tree.begin_bulk();
+        tree.defer(defer);
         let full = resume.is_none();
         let walked = if let (true, Some(chunk)) = (full, chunk) {
             // The first start: every line checked and parsed on all cores, then filed, folded and
@@ -233,15 +267,17 @@ impl<F: Fold> Ledger<F> {
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "chain verified");
         writer.finish_open();
         if full {
-            // Every tile is durable before the marker says the log was verified: a crash before that
-            // means a full start again, which writes any tile missing or different.
+            // Every tile written is durable before the marker says the log was verified: a crash
+            // before that means a full start again, which writes any tile missing or different. (A
+            // deferred tile takes its name only once durable: one missing after a crash is made
+            // again from the log by the next start's catch-up.)
             tree.end_bulk();
             tracing::debug!(ms = t.elapsed().as_millis() as u64, "tiles fsynced");
         }
         writer.publish(&head, None, true, &|| fold.save());
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index published");
         if !full {
-            tree = catch_up_tree(dir, &listing, &head, |seq| writer.offset_of(seq))?;
+            tree = catch_up_tree(dir, &listing, &head, defer, |seq| writer.offset_of(seq))?;
         }
         drop(listing);
         tree.end_bulk();
@@ -261,7 +297,7 @@ impl<F: Fold> Ledger<F> {
         } else {
             super::line::first_line(&path).and_then(|first| (schema.received)(&first))
         };
-        Ok(Ledger {
+        let mut ledger = Ledger {
             _lock: lock,
             fold,
             dir: dir.to_path_buf(),
@@ -279,7 +315,11 @@ impl<F: Fold> Ledger<F> {
             torn,
             verified_after,
             tree,
-        })
+        };
+        if let Some(to) = chores {
+            ledger.hand_chores_to(to);
+        }
+        Ok(ledger)
     }
 
     /// The seq after which opening verified the chain: 0 when it verified all of it, else the seq of
@@ -326,9 +366,14 @@ impl<F: Fold> Ledger<F> {
     /// From now on, the work that need not hold up an append (writing the marker, filling the
     /// idempotency keys after a start) goes to `to`, for the owner to run one at a time in order, on a
     /// thread of its choosing (see `ledger::chores`). Until this is called, that work is done inline.
+    /// The tiles a sink's open deferred ([`Ledger::open_serving`]) are written by a chore after the
+    /// index's.
     pub fn hand_chores_to(&mut self, to: impl Fn(super::chores::Chore) + Send + 'static) {
         let to: Handoff = Box::new(to);
         self.index.hand_chores_to(to);
+        if let Some(job) = self.tree.deferred_job() {
+            self.index.run_chore(job);
+        }
     }
 
     /// Seals the active segment when it is due by size, or by age at `now_unix`; whether it did.
@@ -560,10 +605,12 @@ fn catch_up_tree(
     dir: &Path,
     listing: &Listing,
     head: &Head,
+    defer: usize,
     offset_of: impl Fn(u64) -> Option<u64>,
 ) -> Result<tree::Writer, LedgerError> {
     let mut tree = tree::Writer::from_disk(dir, head.seq, true);
     tree.begin_bulk();
+    tree.defer(defer);
     let from = tree.size() + 1;
     if from <= head.seq {
         tracing::info!(

@@ -306,6 +306,9 @@ impl Signer {
             }
         }
         let mut view = self.sources.tree.view();
+        // A checkpoint on disk (and so in the archive) always finds its full tiles there: after a
+        // first start, once the chore writing the tiles it made is done (a second or two).
+        view.wait_for_tiles();
         // The tree may have grown past the head the writer announced: sign that head's tree.
         let size = durable.min(view.size());
         let root = if size == view.size() {

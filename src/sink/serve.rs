@@ -171,11 +171,19 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         return Err(SinkError::MaxConnections);
     }
     let metrics = Arc::new(Metrics::default());
-    let mut log = Ledger::<Memory>::open_folding(
+    // The ledger's chores (the marker, the start's keys and tiles) wait here until the runtime runs
+    // them; a chore the runtime can no longer take is run at once.
+    let (chores, chores_rx) = mpsc::unbounded_channel::<Chore>();
+    let log = Ledger::<Memory>::open_serving(
         &config.data_dir,
         chrono::Utc::now().timestamp(),
         config.rolling,
         SCHEMA,
+        move |chore| {
+            if let Err(mpsc::error::SendError(chore)) = chores.send(chore) {
+                chore.run();
+            }
+        },
     )?;
     if let Some(torn) = log.torn_tail() {
         tracing::warn!(
@@ -299,7 +307,7 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
         },
     };
     let served = runtime.block_on(async move {
-        let chores = run_chores(&mut log);
+        let chores = run_chores(chores_rx);
         let served = run(listener, log, parts).await;
         // The ledger is dropped with the writer: the chores end after the last marker.
         let _ = chores.await;
@@ -311,15 +319,9 @@ pub fn serve(config: Config) -> Result<(), SinkError> {
     served
 }
 
-/// Takes the ledger's chores: a task that runs them one at a time, in order, on the blocking pool, until
+/// Runs the ledger's chores: a task that runs them one at a time, in order, on the blocking pool, until
 /// the ledger is dropped.
-fn run_chores(log: &mut Ledger<Memory>) -> JoinHandle<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Chore>();
-    log.hand_chores_to(move |chore| {
-        if let Err(mpsc::error::SendError(chore)) = tx.send(chore) {
-            chore.run();
-        }
-    });
+fn run_chores(mut rx: mpsc::UnboundedReceiver<Chore>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(chore) = rx.recv().await {
             let _ = tokio::task::spawn_blocking(move || chore.run()).await;

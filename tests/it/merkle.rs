@@ -263,12 +263,14 @@ fn the_tiles_the_sink_writes_are_the_tiles_go_computes() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // 273 full level-0 tiles, 1 full level-1 tile, and the partial tiles of 70,000 (112, 17, 1 wide),
+    // there as soon as the checkpoint is: the sink writes the tiles its start made after it answers,
+    // and signs once they are on disk.
+    let compared = ok(go(&["tiles", p(&log), "70000", p(&data)]));
+    assert_eq!(compared.trim(), "277", "tiles compared");
     assert!(sink
         .terminate(std::time::Duration::from_secs(30))
         .is_some_and(|s| s.success()));
-    // 273 full level-0 tiles, 1 full level-1 tile, and the partial tiles of 70,000 (112, 17, 1 wide).
-    let compared = ok(go(&["tiles", p(&log), "70000", p(&data)]));
-    assert_eq!(compared.trim(), "277", "tiles compared");
     assert!(data.join("tile/0/273.p/112").exists());
     assert!(data.join("tile/2/000.p/1").exists());
 }

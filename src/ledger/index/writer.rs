@@ -330,6 +330,11 @@ impl Writer {
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "index base built");
     }
 
+    /// Gives `job` to the owner (after the chores given before it), or runs it here when there is none.
+    pub(crate) fn run_chore(&self, job: super::super::chores::Job) {
+        self.chores.run(job);
+    }
+
     /// From now on, chores go to the owner through `to`: the start's keys first.
     pub fn hand_chores_to(&mut self, to: Handoff) {
         self.chores.hand_to(to);

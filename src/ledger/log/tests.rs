@@ -170,6 +170,47 @@ fn the_tree_follows_appends_and_is_rebuilt_or_caught_up_on_open() {
     assert_eq!(log.tree().head(), (700, root_of_lines(rolled.path())));
 }
 
+#[test]
+fn a_sink_s_open_leaves_the_tiles_to_a_chore_and_a_crash_before_it_ran_loses_none() {
+    let (dir, log) = log_with(900);
+    drop(log);
+    let want = files_under(dir.path(), tree::tile::DIR);
+    assert_eq!(want.len(), 3);
+    let root = root_of_lines(dir.path());
+    // A log without its derived files (a restore, an upgrade): the sink's first start.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    std::fs::remove_dir_all(dir.path().join(tree::tile::DIR)).unwrap();
+    let chores = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let open = |now| {
+        let to = std::sync::Arc::clone(&chores);
+        Ledger::<()>::open_serving(
+            dir.path(),
+            now,
+            Rolling::default(),
+            testing::SCHEMA,
+            move |c| {
+                to.lock().unwrap().push(c);
+            },
+        )
+        .unwrap()
+    };
+    let log = open(2);
+    assert_eq!(log.verified_after(), 0);
+    assert!(files_under(dir.path(), tree::tile::DIR).is_empty());
+    assert_eq!(log.tree().head(), (900, root));
+    // Killed before its chores ran: no tile on disk, and the marker says the log was verified.
+    drop(log);
+    chores.lock().unwrap().clear();
+    let log = open(3);
+    assert_eq!(log.verified_after(), 900);
+    assert_eq!(log.tree().head(), (900, root));
+    // The tiles are made again from the log, and written by the chore.
+    assert!(files_under(dir.path(), tree::tile::DIR).is_empty());
+    let jobs: Vec<_> = std::mem::take(&mut *chores.lock().unwrap());
+    jobs.into_iter().for_each(super::super::chores::Chore::run);
+    assert_eq!(files_under(dir.path(), tree::tile::DIR), want);
+}
+
 /// A fold that sees every record: their count and a digest of each, in order.
 #[derive(Debug, Default)]
 struct Digest(u64, String);
@@ -231,7 +272,8 @@ fn first_start(dir: &Path, rolling: Rolling, chunk: Option<u64>) -> (String, Str
     if !copy.path().join(LOG_FILE).exists() && dir.join(LOG_FILE).exists() {
         std::fs::copy(dir.join(LOG_FILE), copy.path().join(LOG_FILE)).unwrap();
     }
-    let opened = Ledger::<Digest>::open_chunked(copy.path(), 9, rolling, testing::SCHEMA, chunk);
+    let opened =
+        Ledger::<Digest>::open_chunked(copy.path(), 9, rolling, testing::SCHEMA, chunk, None);
     let said = match &opened {
         Ok(log) => format!(
             "head {:?}, torn {:?}, tree {:?}, fold {:?}, verified after {}",

@@ -6,19 +6,27 @@
 //! Tiles are derived from the log: on open they are checked against the log as far as the open
 //! verifies it, and a missing or different one is written again. They are never trusted for
 //! integrity: a checkpoint's root is compared with them before anything is signed or proven.
+//!
+//! A sink opening a log defers the tiles it makes ([`Writer::defer`]): they are served from memory
+//! ([`Deferred`]) and written by a chore once it answers, each fsynced before it takes its name, so
+//! that creating thousands of files does not hold up its first start.
 
 use super::hash::{root_of, Hash};
 use super::proof::{HashSource, ProofError};
 use super::tile::{self, Builder, TileId, FULL_BYTES, WIDTH};
 use arc_swap::ArcSwap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Threads that fsync the tiles written while the log is opened.
 const SYNC_THREADS: usize = 16;
+
+/// The most tiles a sink's open keeps in memory for a chore to write (8 KiB each: 128 MiB, the
+/// level-0 tiles of about 4 million records); the tiles after them are written as they are made.
+pub const DEFER_MAX: usize = 16_384;
 
 /// Tiles a view keeps read (a proof needs a few per level; an export of many records reuses them).
 const VIEW_CACHE: usize = 1024;
@@ -31,6 +39,70 @@ pub struct State {
     partial: Vec<Vec<Hash>>,
     /// Full tiles that could not be written to disk (yet): served from here.
     unwritten: BTreeMap<TileId, Arc<Vec<Hash>>>,
+    /// Full tiles made while the log was opened, until the chore that writes them is done.
+    deferred: Option<Arc<Deferred>>,
+}
+
+/// Full tiles made while a sink opened the log, served from memory until a chore has written them
+/// ([`Writer::deferred_job`]). The signer waits for them ([`View::wait_for_tiles`]) before it writes
+/// a checkpoint, so that a checkpoint on disk (and in the archive) always finds its tiles there.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    tiles: BTreeMap<TileId, Arc<Vec<Hash>>>,
+    /// Once the chore has run, or was dropped without running: the tiles it could not write.
+    outcome: Mutex<Option<Vec<TileId>>>,
+    done: Condvar,
+}
+
+impl Deferred {
+    /// Records the chore's outcome (the first one given counts) and wakes whoever waits for it.
+    fn finish(&self, failed: Vec<TileId>) {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        if outcome.is_none() {
+            *outcome = Some(failed);
+        }
+        self.done.notify_all();
+    }
+
+    /// The tiles the chore could not write, once it is done.
+    fn failed(&self) -> Option<Vec<TileId>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Blocks until the chore is done.
+    fn wait(&self) {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        while outcome.is_none() {
+            outcome = self
+                .done
+                .wait(outcome)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// The chore's hold on the deferred tiles: were it dropped without running (an owner that stops), every
+/// tile counts as not written, to be written at the next batch, and nobody waits for it any more.
+struct Writing {
+    deferred: Arc<Deferred>,
+    data_dir: PathBuf,
+}
+
+impl Writing {
+    fn run(self) {
+        let failed = write_durably(&self.data_dir, &self.deferred.tiles);
+        self.deferred.finish(failed);
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.deferred
+            .finish(self.deferred.tiles.keys().copied().collect());
+    }
 }
 
 /// The path of a tile inside the data directory.
@@ -70,7 +142,23 @@ fn write_tile_then(data_dir: &Path, id: TileId, hashes: &[Hash], sync: bool) -> 
     if std::fs::read(&path).is_ok_and(|b| b == bytes) {
         return Ok(false);
     }
-    let dir = path.parent().unwrap_or(data_dir);
+    let (f, tmp) = stage(&path, &bytes)?;
+    if sync {
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    if sync {
+        if let Ok(d) = File::open(path.parent().unwrap_or(data_dir)) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(true)
+}
+
+/// Writes `bytes` beside `path` (`.<name>.tmp`, its directory made if need be), not fsynced yet;
+/// gives the file and its path.
+fn stage(path: &Path, bytes: &[u8]) -> io::Result<(File, PathBuf)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
@@ -82,17 +170,77 @@ fn write_tile_then(data_dir: &Path, id: TileId, hashes: &[Hash], sync: bool) -> 
         .create(true)
         .truncate(true)
         .open(&tmp)?;
-    f.write_all(&bytes)?;
-    if sync {
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
-    if sync {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+    f.write_all(bytes)?;
+    Ok((f, tmp))
+}
+
+/// Writes `tiles` so that none takes its name before its bytes are durable: each one missing or
+/// different is written beside its name, all of those are fsynced (many at once, which lets the
+/// filesystem commit them together), then renamed into place in order, then their directories
+/// fsynced. A crash at any point leaves each tile whole or missing, and a missing one is made again
+/// from the log at the next start. Gives the tiles it could not write.
+fn write_durably(data_dir: &Path, tiles: &BTreeMap<TileId, Arc<Vec<Hash>>>) -> Vec<TileId> {
+    let mut failed = Vec::new();
+    let mut staged = Vec::new();
+    for (&id, hashes) in tiles {
+        let path = tile_path(data_dir, id);
+        let bytes = tile::to_bytes(hashes);
+        match std::fs::read(&path) {
+            Ok(b) if b == bytes => continue,
+            Ok(_) => {
+                tracing::warn!(tile = %id.path(), "a tile did not match the log; written again from the log");
+            }
+            Err(_) => {}
+        }
+        match stage(&path, &bytes) {
+            Ok((_, tmp)) => staged.push((id, tmp, path)),
+            Err(e) => {
+                tracing::warn!(tile = %id.path(), error = %e, "cannot write a tile; it is served from memory and written later");
+                failed.push(id);
+            }
         }
     }
-    Ok(true)
+    let unsynced = Mutex::new(BTreeSet::new());
+    crate::parallel::for_each_blocking(&staged, SYNC_THREADS, |(id, tmp, _)| {
+        if let Err(e) = File::open(tmp).and_then(|f| f.sync_all()) {
+            tracing::warn!(tile = %id.path(), error = %e, "cannot fsync a tile; it is served from memory and written later");
+            unsynced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(*id);
+        }
+    });
+    let unsynced = unsynced
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let mut dirs = BTreeSet::new();
+    for (id, tmp, path) in &staged {
+        let renamed = if unsynced.contains(id) {
+            Err(io::Error::other("not fsynced"))
+        } else {
+            std::fs::rename(tmp, path)
+        };
+        match renamed {
+            Ok(()) => {
+                dirs.insert(path.parent().unwrap_or(data_dir).to_path_buf());
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                if !unsynced.contains(id) {
+                    tracing::warn!(tile = %id.path(), error = %e, "cannot write a tile; it is served from memory and written later");
+                }
+                failed.push(*id);
+            }
+        }
+    }
+    let dirs: Vec<_> = dirs.into_iter().collect();
+    crate::parallel::for_each_blocking(&dirs, SYNC_THREADS, |d| {
+        if let Ok(d) = File::open(d) {
+            let _ = d.sync_all();
+        }
+    });
+    failed.sort_unstable();
+    failed
 }
 
 /// The number of full level-0 tiles on disk, counted from the first while they are there whole
@@ -139,6 +287,13 @@ pub struct Writer {
     read_only: bool,
     /// While the log is opened: tiles written and not yet fsynced ([`Writer::end_bulk`]).
     bulk: Option<Vec<PathBuf>>,
+    /// Tiles still to keep in memory for a chore rather than write ([`Writer::defer`]); 0 when not
+    /// deferring (after the first publish).
+    defer: usize,
+    /// The tiles kept for a chore, until its outcome is taken in at a publish.
+    deferred: Option<Arc<Deferred>>,
+    /// Whether [`Writer::deferred_job`] gave them to a chore.
+    handed: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -160,7 +315,33 @@ impl Writer {
             repaired: 0,
             read_only: false,
             bulk: None,
+            defer: 0,
+            deferred: None,
+            handed: false,
         }
+    }
+
+    /// Until the tree is first published, up to `max` full tiles made are kept in memory rather than
+    /// written, for [`Writer::deferred_job`]; the ones after them are written as they are made.
+    pub fn defer(&mut self, max: usize) {
+        if !self.read_only {
+            self.defer = max;
+        }
+    }
+
+    /// The chore that writes the deferred tiles (once; `None` when there are none), for the ledger's
+    /// owner to run after the log is open. Until it is done, they are served from memory.
+    pub fn deferred_job(&mut self) -> Option<super::super::chores::Job> {
+        if self.handed {
+            return None;
+        }
+        let deferred = Arc::clone(self.deferred.as_ref()?);
+        self.handed = true;
+        let writing = Writing {
+            deferred,
+            data_dir: self.data_dir.clone(),
+        };
+        Some(Box::new(move || writing.run()))
     }
 
     /// From now on (opening the log: every tile of an existing log may be written), tiles are fsynced
@@ -283,6 +464,14 @@ impl Writer {
     }
 
     fn store(&mut self, id: TileId, hashes: Vec<Hash>) {
+        if self.defer > 0 {
+            let deferred = self.deferred.get_or_insert_with(Default::default);
+            if let Some(d) = Arc::get_mut(deferred) {
+                d.tiles.insert(id, Arc::new(hashes));
+                self.defer -= 1;
+                return;
+            }
+        }
         if self.read_only {
             if read_full(&self.data_dir, id).as_ref() != Some(&hashes) {
                 self.unwritten.insert(id, Arc::new(hashes));
@@ -312,6 +501,19 @@ impl Writer {
 
     /// Makes the tree so far visible to readers (after each batch), retrying tiles not yet written.
     pub fn publish(&mut self) {
+        self.defer = 0;
+        if self.deferred.as_ref().is_some_and(|d| d.tiles.is_empty()) {
+            self.deferred = None;
+        }
+        if let Some(failed) = self.deferred.as_ref().and_then(|d| d.failed()) {
+            if let Some(d) = self.deferred.take() {
+                for id in failed {
+                    if let Some(hashes) = d.tiles.get(&id) {
+                        self.unwritten.insert(id, Arc::clone(hashes));
+                    }
+                }
+            }
+        }
         let pending: Vec<TileId> = if self.read_only {
             Vec::new()
         } else {
@@ -329,6 +531,7 @@ impl Writer {
             root: self.builder.root(),
             partial: self.builder.partial().to_vec(),
             unwritten: self.unwritten.clone(),
+            deferred: self.deferred.clone(),
         }));
     }
 
@@ -384,6 +587,14 @@ impl View {
         self.state.root
     }
 
+    /// Blocks until the full tiles of this tree are on disk as far as they can be: returns at once
+    /// unless tiles made while the log was opened are still being written by their chore.
+    pub fn wait_for_tiles(&self) {
+        if let Some(d) = &self.state.deferred {
+            d.wait();
+        }
+    }
+
     /// Entries tile `index` of `level` has in this tree (0: none yet).
     fn entries(&self, level: u8, index: u64) -> u64 {
         if level > tile::MAX_LEVEL || 8 * u32::from(level) >= 64 {
@@ -417,7 +628,12 @@ impl View {
             return Ok(Arc::clone(t));
         }
         let id = TileId::full(level, index);
-        let full = match self.state.unwritten.get(&id) {
+        let in_memory = self
+            .state
+            .unwritten
+            .get(&id)
+            .or_else(|| self.state.deferred.as_ref().and_then(|d| d.tiles.get(&id)));
+        let full = match in_memory {
             Some(t) => Arc::clone(t),
             None => Arc::new(self.full_from_disk(level, index)?),
         };
@@ -483,105 +699,4 @@ impl HashSource for View {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::hash::leaf;
-    use super::super::proof::{self, Leaves};
-    use super::*;
-
-    fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| leaf(format!("r{i}").as_bytes())).collect()
-    }
-
-    fn grown(dir: &Path, l: &[Hash]) -> Writer {
-        let mut w = Writer::empty(dir);
-        for h in l {
-            w.push(*h);
-        }
-        w.publish();
-        w
-    }
-
-    #[test]
-    fn tiles_on_disk_serve_the_same_proofs_as_the_leaves() {
-        let dir = tempfile::tempdir().unwrap();
-        let l = leaves(70_000);
-        let w = grown(dir.path(), &l);
-        assert!(tile_path(dir.path(), TileId::full(0, 272)).exists());
-        assert!(tile_path(dir.path(), TileId::full(1, 0)).exists());
-        let mut view = w.reader().view();
-        assert_eq!(view.root(), root_of(&l));
-        assert_eq!(proof::root(&mut view, 70_000).unwrap(), root_of(&l));
-        for (index, size) in [(0, 70_000), (69_999, 70_000), (300, 1000), (65_535, 65_536)] {
-            assert_eq!(
-                proof::inclusion(&mut view, index, size).unwrap(),
-                proof::inclusion(&mut Leaves(&l), index, size).unwrap()
-            );
-        }
-        for (old, new) in [(1, 70_000), (256, 70_000), (65_536, 69_999), (7, 8)] {
-            assert_eq!(
-                proof::consistency(&mut view, old, new).unwrap(),
-                proof::consistency(&mut Leaves(&l), old, new).unwrap()
-            );
-        }
-        // A partial tile is a prefix of what the tree has now; a larger one than it has is not served.
-        let p = TileId {
-            level: 0,
-            index: 273,
-            width: 100,
-        };
-        let bytes = view.tile(p).unwrap().unwrap();
-        assert_eq!(bytes, tile::to_bytes(&l[273 * 256..273 * 256 + 100]));
-        assert_eq!(view.tile(TileId { width: 113, ..p }).unwrap(), None);
-        assert_eq!(view.tile(TileId::full(0, 273)).unwrap(), None);
-        let old = TileId {
-            level: 0,
-            index: 5,
-            width: 3,
-        };
-        assert_eq!(
-            view.tile(old).unwrap().unwrap(),
-            tile::to_bytes(&l[5 * 256..5 * 256 + 3])
-        );
-    }
-
-    #[test]
-    fn a_tree_reopened_from_its_tiles_goes_on_as_before() {
-        let dir = tempfile::tempdir().unwrap();
-        let l = leaves(66_000);
-        drop(grown(dir.path(), &l[..65_800]));
-        // A missing level-1 tile is made again from level 0.
-        std::fs::remove_file(tile_path(dir.path(), TileId::full(1, 0))).unwrap();
-        let mut w = Writer::from_disk(dir.path(), 65_800, true);
-        assert_eq!(w.size(), 65_792);
-        assert!(tile_path(dir.path(), TileId::full(1, 0)).exists());
-        for h in &l[65_792..] {
-            w.push(*h);
-        }
-        w.publish();
-        assert_eq!(w.root(), root_of(&l));
-        // Limited by the log: a shorter log than the tiles uses only the tiles it covers.
-        let w = Writer::from_disk(dir.path(), 1000, true);
-        assert_eq!(w.size(), 768);
-        assert_eq!(w.root(), root_of(&l[..768]));
-        // No tiles: nothing.
-        let empty = tempfile::tempdir().unwrap();
-        assert_eq!(Writer::from_disk(empty.path(), 5000, true).size(), 0);
-    }
-
-    #[test]
-    fn a_damaged_tile_is_written_again_from_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let l = leaves(600);
-        drop(grown(dir.path(), &l));
-        let t1 = tile_path(dir.path(), TileId::full(0, 1));
-        let mut bytes = std::fs::read(&t1).unwrap();
-        bytes[5] ^= 1;
-        std::fs::write(&t1, &bytes).unwrap();
-        let w = grown(dir.path(), &l);
-        assert_eq!(w.repaired(), 1);
-        assert_eq!(
-            read_full(dir.path(), TileId::full(0, 1)).unwrap(),
-            l[256..512].to_vec()
-        );
-    }
-}
+mod tests;
