@@ -93,7 +93,14 @@ struct Writing {
 
 impl Writing {
     fn run(self) {
+        let t = std::time::Instant::now();
         let failed = write_durably(&self.data_dir, &self.deferred.tiles);
+        tracing::debug!(
+            tiles = self.deferred.tiles.len(),
+            failed = failed.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "the tiles made at the start are on disk"
+        );
         self.deferred.finish(failed);
     }
 }
