@@ -82,3 +82,24 @@ pub fn records(data_dir: &std::path::Path) -> Vec<Map<String, Value>> {
     super::read::read_each(data_dir, |m, _| all.push(m)).expect("a verified log");
     all
 }
+
+/// Every file under `dir/sub`, by path, with its bytes.
+pub fn files_under(
+    dir: &std::path::Path,
+    sub: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.join(sub)];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}

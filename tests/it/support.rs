@@ -780,9 +780,9 @@ pub struct WitnessServer {
 }
 
 impl WitnessServer {
-    /// Starts a witness with key `key_file` over `state_dir`, cosigning the logs of `log_keys`.
-    pub fn start(state_dir: &Path, key_file: &Path, log_keys: &[&Path]) -> WitnessServer {
-        let stderr_path = state_dir.with_extension("stderr");
+    /// The arguments of `sluice witness serve` on a free port with key `key_file` over `state_dir`,
+    /// cosigning the logs of `log_keys`.
+    pub fn args(state_dir: &Path, key_file: &Path, log_keys: &[&Path]) -> Vec<String> {
         let mut args: Vec<String> = vec![
             "witness".into(),
             "serve".into(),
@@ -797,6 +797,13 @@ impl WitnessServer {
             args.push("--log-key".into());
             args.push(k.display().to_string());
         }
+        args
+    }
+
+    /// Starts a witness with key `key_file` over `state_dir`, cosigning the logs of `log_keys`.
+    pub fn start(state_dir: &Path, key_file: &Path, log_keys: &[&Path]) -> WitnessServer {
+        let stderr_path = state_dir.with_extension("stderr");
+        let args = Self::args(state_dir, key_file, log_keys);
         let child = Command::new(bin())
             .args(&args)
             .env("SLUICE_LOG", "info")

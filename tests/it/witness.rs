@@ -268,18 +268,8 @@ fn the_witness_answers_as_c2sp_lists_persists_and_its_cosignatures_verify_indepe
     let state = tmp.path().join("wstate");
     let mut witness = WitnessServer::start(&state, &w_key, &[&log_pub]);
     // A second witness on the same state directory is refused.
-    let second = sluice(&[
-        "witness",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        p(&state),
-        "--key-file",
-        p(&w_key),
-        "--log-key",
-        p(&log_pub),
-    ]);
+    let args = WitnessServer::args(&state, &w_key, &[&log_pub]);
+    let second = sluice(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(second.status.code(), Some(1), "{}", text(&second));
     assert!(text(&second).contains("another witness holds this state directory"));
     // A log of 9 records and its checkpoints, through the sink and `audit prove`.
@@ -481,19 +471,9 @@ fn a_sigterm_the_moment_the_port_is_bound_stops_the_witness_in_order() {
     let (w_key, _) = keygen(tmp.path(), "witness", "witness.example/w", "w");
     for round in 0..5 {
         let state = tmp.path().join(format!("state{round}"));
+        let args = WitnessServer::args(&state, &w_key, &[&log_pub]);
         let (status, text) = crate::support::sigterm_once_listening(
-            &[
-                "witness",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--state-dir",
-                p(&state),
-                "--key-file",
-                p(&w_key),
-                "--log-key",
-                p(&log_pub),
-            ],
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
             &tmp.path().join(format!("stderr{round}")),
         );
         assert_eq!(status.code(), Some(0), "round {round}: {status}\n{text}");

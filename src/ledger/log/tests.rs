@@ -3,7 +3,7 @@
 use super::*;
 use crate::ledger::error::BadReason;
 use crate::ledger::line::{scan, Scan};
-use crate::ledger::testing::{self, Draft};
+use crate::ledger::testing::{self, files_under, Draft};
 use crate::ledger::Span;
 use proptest::prelude::*;
 
@@ -237,24 +237,6 @@ impl Fold for Digest {
             saved.get("digest")?.as_str()?.to_owned(),
         ))
     }
-}
-
-/// Every file under `dir/sub`, by path, with its bytes.
-fn files_under(dir: &Path, sub: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut todo = vec![dir.join(sub)];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// A first start (no index, no tiles) of a copy of `dir`, in chunks of `chunk` bytes (`None`: in

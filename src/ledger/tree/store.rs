@@ -509,9 +509,6 @@ impl Writer {
     /// Makes the tree so far visible to readers (after each batch), retrying tiles not yet written.
     pub fn publish(&mut self) {
         self.defer = 0;
-        if self.deferred.as_ref().is_some_and(|d| d.tiles.is_empty()) {
-            self.deferred = None;
-        }
         if let Some(failed) = self.deferred.as_ref().and_then(|d| d.failed()) {
             if let Some(d) = self.deferred.take() {
                 for id in failed {

@@ -60,21 +60,8 @@ fn tiles_on_disk_serve_the_same_proofs_as_the_leaves() {
 }
 
 /// The files under `dir/tile/`, by path, with their bytes.
-fn tile_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.join(tile::DIR)];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    out
+fn tile_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    crate::ledger::testing::files_under(dir, tile::DIR)
 }
 
 /// A writer that deferred up to `max` tiles while `l` was pushed, published.
@@ -161,10 +148,7 @@ fn deferring_stops_at_its_limit_and_at_the_first_publish() {
     let mut w = deferring(dir.path(), &l[..1_500], 2);
     // The first two tiles wait for the chore; the ones after them were written as they filled.
     let on_disk: Vec<_> = tile_files(dir.path()).into_keys().collect();
-    assert_eq!(
-        on_disk,
-        ["tile/0/002", "tile/0/003", "tile/0/004"].map(PathBuf::from)
-    );
+    assert_eq!(on_disk, ["tile/0/002", "tile/0/003", "tile/0/004"]);
     // After the first publish, a tile that fills is written at once.
     for h in &l[1_500..] {
         w.push(*h);
