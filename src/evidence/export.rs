@@ -133,8 +133,9 @@ pub struct Rendered {
     pub month: String,
     /// Its line of `changes.csv`.
     pub csv: String,
-    /// Its line of `evidence/<month>.jsonl`: `{"changeId": …, "records": […]}` in canonical form.
-    pub json: String,
+    /// Its line of `evidence/<month>.jsonl`: `{"changeId": …, "records": […]}` in canonical form (the
+    /// records' lines as the log holds them: UTF-8, checked by the check that passed them).
+    pub json: Vec<u8>,
     /// Its page in `evidence/<month>.md`, with the blank line after it.
     pub markdown: String,
 }
@@ -252,24 +253,21 @@ impl<'a> Change<'a> {
 
     /// `{"changeId": …, "records": […]}` in canonical form, from the records' lines (canonical already:
     /// the log holds nothing else), and its newline.
-    fn json(&self) -> Result<String, ExportError> {
+    fn json(&self) -> Result<Vec<u8>, ExportError> {
         let id = to_canonical(&Value::String(self.id.clone()))
             .map_err(|e| ExportError::Canonical(e.to_string()))?;
         let mut out =
-            String::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 64);
-        out.push_str("{\"changeId\":");
-        out.push_str(&String::from_utf8_lossy(&id));
-        out.push_str(",\"records\":[");
+            Vec::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 64);
+        out.extend_from_slice(b"{\"changeId\":");
+        out.extend_from_slice(&id);
+        out.extend_from_slice(b",\"records\":[");
         for (i, line) in self.lines.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            match std::str::from_utf8(line) {
-                Ok(line) => out.push_str(line),
-                Err(_) => out.push_str(&String::from_utf8_lossy(line)),
-            }
+            out.extend_from_slice(line);
         }
-        out.push_str("]}\n");
+        out.extend_from_slice(b"]}\n");
         Ok(out)
     }
 
@@ -603,7 +601,13 @@ mod tests {
         let change = Change::parse(id.to_owned(), lines.to_vec()).unwrap();
         let seqs: Vec<u64> = change.seqs().collect();
         match change.render() {
-            Ok(r) => format!("{seqs:?}\n{}\n{}{}{}", r.month, r.csv, r.json, r.markdown),
+            Ok(r) => format!(
+                "{seqs:?}\n{}\n{}{}{}",
+                r.month,
+                r.csv,
+                String::from_utf8(r.json).unwrap(),
+                r.markdown
+            ),
             Err(e) => format!("{seqs:?}\nerror: {e}\n"),
         }
     }
@@ -671,13 +675,13 @@ mod tests {
         assert!(page.markdown.contains("| Approved by | a b |\n"));
         assert!(page.markdown.ends_with("|\n\n"), "{}", page.markdown);
         // The evidence line is the canonical form of {"changeId", "records"}.
-        let parsed: Map<String, Value> = serde_json::from_str(&page.json).unwrap();
+        let parsed: Map<String, Value> = serde_json::from_slice(&page.json).unwrap();
         assert_eq!(
             format!(
                 "{}\n",
                 String::from_utf8(object_to_canonical(&parsed).unwrap()).unwrap()
             ),
-            page.json
+            String::from_utf8_lossy(&page.json)
         );
         assert_eq!(parsed["records"].as_array().unwrap().len(), 3);
     }

@@ -210,7 +210,7 @@ fn build(
             data_dir,
             Check::new(keys.clone()),
             CHUNK,
-            |lines| Seen::of(lines, in_period, rendering.load(Ordering::Relaxed)),
+            |lines, spans| Seen::of(lines, spans, in_period, rendering.load(Ordering::Relaxed)),
             |i, seen, offset, line| {
                 scan.see(i, seen, offset, line, &mut out);
             },
@@ -363,7 +363,7 @@ fn write_sample(
     let mut buf = Vec::new();
     for (c, members) in members {
         let (page, seqs) = render_members(c as usize, &members, scan, segments, &mut buf)?;
-        out.append("sample/changes.jsonl", page.json.as_bytes())?;
+        out.append("sample/changes.jsonl", &page.json)?;
         let mut proofs = String::new();
         for seq in seqs {
             proofs.push_str(&prove(seq)?);
@@ -441,7 +441,7 @@ fn write_batch(
     for (c, (page, seqs)) in range.zip(pages) {
         let id = &scan.ids[c];
         if sampled.contains(&**id) {
-            out.append("sample/changes.jsonl", page.json.as_bytes())?;
+            out.append("sample/changes.jsonl", &page.json)?;
             let mut proofs = String::new();
             for &seq in &seqs {
                 proofs.push_str(&prove(seq)?);
@@ -463,10 +463,7 @@ fn write_page(
     months: &mut BTreeMap<String, Month>,
 ) -> Result<()> {
     out.append("changes.csv", page.csv.as_bytes())?;
-    out.append(
-        &export::evidence_file(&page.month, "jsonl"),
-        page.json.as_bytes(),
-    )?;
+    out.append(&export::evidence_file(&page.month, "jsonl"), &page.json)?;
     out.append(
         &export::evidence_file(&page.month, "md"),
         page.markdown.as_bytes(),

@@ -19,6 +19,7 @@ use crate::ledger::line::{self, Head, MAX_LINE};
 use crate::ledger::lock;
 use crate::ledger::segment::Listing;
 use crate::ledger::tree::hash::{self as tree_hash, Hash};
+use crate::ledger::Span;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io;
@@ -81,22 +82,36 @@ pub fn verify_dir_with<T: Send>(
     extract: impl Fn(&[u8]) -> T + Sync,
     each: impl FnMut(usize, T, u64, &[u8]),
 ) -> Result<(Report, Listing), ProofError> {
-    let extract = |lines: &[&[u8]]| lines.iter().map(|l| extract(l)).collect();
-    verify_dir_lines(data_dir, check, chunk, extract, each)
+    let extract = |lines: &[&[u8]], _: &[&[Span]]| lines.iter().map(|l| extract(l)).collect();
+    verify_chunks(data_dir, check, chunk, false, extract, each)
 }
 
 /// [`verify_dir_with`], with `extract` given the lines of records (without their newlines) that follow
-/// one another in a segment, those of a chunk at once, on any thread: it gives one item for each line
-/// (a chunk for which it gives another number of items is read again in order, each line on its own).
+/// one another in a segment, those of a chunk at once, on any thread, and where each member of each
+/// line is (`check::canonical_fields_with`'s spans, noted by the check of the line's bytes; none for a
+/// line read again in order): it gives one item for each line (a chunk for which it gives another
+/// number of items is read again in order, each line on its own).
 ///
 /// # Errors
 ///
 /// As [`verify_dir_with`].
 pub fn verify_dir_lines<T: Send>(
     data_dir: &Path,
+    check: Check,
+    chunk: u64,
+    extract: impl Fn(&[&[u8]], &[&[Span]]) -> Vec<T> + Sync,
+    each: impl FnMut(usize, T, u64, &[u8]),
+) -> Result<(Report, Listing), ProofError> {
+    verify_chunks(data_dir, check, chunk, true, extract, each)
+}
+
+/// [`verify_dir_lines`]; `spans`: whether the members' spans are noted (else each line's are empty).
+fn verify_chunks<T: Send>(
+    data_dir: &Path,
     mut check: Check,
     chunk: u64,
-    extract: impl Fn(&[&[u8]]) -> Vec<T> + Sync,
+    spans: bool,
+    extract: impl Fn(&[&[u8]], &[&[Span]]) -> Vec<T> + Sync,
     mut each: impl FnMut(usize, T, u64, &[u8]),
 ) -> Result<(Report, Listing), ProofError> {
     let chunk = chunk.max(1);
@@ -122,7 +137,7 @@ pub fn verify_dir_lines<T: Send>(
         let (file, _) = listing
             .file(i)?
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        check_chunk(&file, start, end, len, &extract)
+        check_chunk(&file, (start, end, len), spans, &extract)
     };
     let check = crate::parallel::map_in_order(&tasks, threads, work, |results| {
         for (i, (seg, len)) in segments.iter().zip(lengths).enumerate() {
@@ -166,7 +181,7 @@ struct Segment<'a, E> {
 impl Check {
     /// [`Check::segment_each`] from the segment's checked chunks, in order (`None`: a chunk that was
     /// not checked, read again in order).
-    fn join<T, E: Fn(&[&[u8]]) -> Vec<T>>(
+    fn join<T, E: Fn(&[&[u8]], &[&[Span]]) -> Vec<T>>(
         &mut self,
         seg: &Segment<'_, E>,
         first_seq: Option<u64>,
@@ -239,7 +254,7 @@ impl Check {
             let extract = seg.extract;
             let scan =
                 line::scan_lines_from(reader, head.clone(), base, |record, offset, bytes| {
-                    if let Some(item) = extract(&[bytes]).pop() {
+                    if let Some(item) = extract(&[bytes], &[&[]]).pop() {
                         each(item, offset, bytes);
                     }
                     let seq = line::seq_of(&record);
@@ -267,13 +282,13 @@ impl Check {
 }
 
 /// Checks the lines that start in `start..end` of `file` (`len` bytes long), each against the one
-/// before it, the first against the seq and prev it says it follows.
+/// before it, the first against the seq and prev it says it follows; `noting`: whether each line's
+/// spans are noted for `extract`.
 fn check_chunk<T>(
     file: &File,
-    start: u64,
-    end: u64,
-    len: u64,
-    extract: &impl Fn(&[&[u8]]) -> Vec<T>,
+    (start, end, len): (u64, u64, u64),
+    noting: bool,
+    extract: &impl Fn(&[&[u8]], &[&[Span]]) -> Vec<T>,
 ) -> io::Result<Chunk<T>> {
     // From the byte before the chunk (to see whether a line starts at `start`) to a little past it.
     let from = start.saturating_sub(1);
@@ -291,6 +306,10 @@ fn check_chunk<T>(
     let mut first: Option<(u64, u64, String)> = None;
     let mut head = Head::default();
     let mut lines = Vec::with_capacity(usize::try_from((end - start) / 512).unwrap_or(0) + 1);
+    // The spans of every line, one after another, and where each line's end.
+    let mut spans: Vec<Span> = Vec::new();
+    let mut spans_end: Vec<usize> = Vec::new();
+    let mut scratch = Vec::new();
     let mut whole = true;
     while from + (at as u64) < end {
         let offset = from + at as u64;
@@ -319,14 +338,16 @@ fn check_chunk<T>(
                 hash: prev.clone(),
                 len: offset,
             };
-            let Some(hash) = line::check_fast(text, &claimed) else {
+            let Some(hash) = line::check_fast_with(text, &claimed, noting.then_some(&mut scratch))
+            else {
                 return Ok(Chunk::Unsure);
             };
             first = Some((offset, seq, prev));
             head.seq = seq - 1;
             hash
         } else {
-            let Some(hash) = line::check_fast(text, &head) else {
+            let Some(hash) = line::check_fast_with(text, &head, noting.then_some(&mut scratch))
+            else {
                 whole = false;
                 break;
             };
@@ -347,6 +368,8 @@ fn check_chunk<T>(
             leaf: tree_hash::leaf(body),
             snapshots: named_snapshots(body),
         });
+        spans.append(&mut scratch);
+        spans_end.push(spans.len());
         at = line_end;
     }
     Ok(match first {
@@ -361,6 +384,14 @@ fn check_chunk<T>(
                     .map(|c| {
                         let at = usize::try_from(c.offset - from).unwrap_or(usize::MAX);
                         &buf[at..at + c.len]
+                    })
+                    .collect::<Vec<_>>(),
+                &spans_end
+                    .iter()
+                    .scan(0, |start, &end| {
+                        let these = &spans[*start..end];
+                        *start = end;
+                        Some(these)
                     })
                     .collect::<Vec<_>>(),
             ),

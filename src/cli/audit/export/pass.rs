@@ -50,14 +50,20 @@ impl Local {
 impl Seen {
     /// What the pass needs of the records on `lines`, which follow one another in the log (verified:
     /// an error only for a line that is not an object, which a verified line always is); and the
-    /// changes of the records received in `[from, to)` rendered from these lines alone.
+    /// changes of the records received in `[from, to)` rendered from these lines alone. `spans`: where
+    /// each line's members are, when the check noted them (else empty: the line is parsed).
     /// `render`: whether to render the changes.
     pub(super) fn of(
         lines: &[&[u8]],
+        spans: &[&[crate::ledger::Span]],
         (from, to): (&str, &str),
         render: bool,
     ) -> Vec<std::result::Result<Self, String>> {
-        let rows: Vec<_> = lines.iter().map(|l| Row::parse(l)).collect();
+        let rows: Vec<_> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Row::from_spans(l, spans.get(i).copied().unwrap_or_default()))
+            .collect();
         let mut seen = Vec::with_capacity(lines.len());
         // The changes, in the order of their first line, and the lines of each.
         let mut groups: Vec<(std::borrow::Cow<'_, str>, Vec<usize>)> = Vec::new();
@@ -70,7 +76,16 @@ impl Seen {
                     continue;
                 }
             };
-            let snapshots = if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
+            let member_spans = spans.get(i).copied().unwrap_or_default();
+            let snapshots = if !member_spans.is_empty() {
+                match snapshots_of(line, member_spans) {
+                    Ok(named) => named,
+                    Err(e) => {
+                        seen.push(Err(e.to_string()));
+                        continue;
+                    }
+                }
+            } else if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
                 match serde_json::from_slice::<Map<String, Value>>(line) {
                     Ok(record) => snapshot::named_by(&record).map(str::to_owned).collect(),
                     Err(e) => {
@@ -126,6 +141,25 @@ impl Seen {
         }
         seen
     }
+}
+
+/// The snapshots the canonical record on `line` names ([`snapshot::named_by`]), read from its object
+/// members alone (`spans`: where each member is): only a member that holds the name is parsed.
+pub(super) fn snapshots_of(
+    line: &[u8],
+    spans: &[crate::ledger::Span],
+) -> serde_json::Result<Vec<String>> {
+    let mut named = Vec::new();
+    for (_, value) in spans {
+        let v = &line[value.clone()];
+        if v.first() == Some(&b'{') && memchr::memmem::find(v, b"\"snapshotDigest\"").is_some() {
+            let member: Map<String, Value> = serde_json::from_slice(v)?;
+            if let Some(Value::String(digest)) = member.get("snapshotDigest") {
+                named.push(digest.clone());
+            }
+        }
+    }
+    Ok(named)
 }
 
 /// What the first pass noted: every exported record's place, and the change of each one in the period.
@@ -214,10 +248,15 @@ impl Pending {
         if at == self.open.len() {
             let bytes = local.as_ref().map_or(0, |l| l.bytes());
             self.held += bytes;
+            // Room for the lines the change was rendered from (its evidence line holds them all).
+            let (room, records) = match local.as_ref().map(|l| (&l.page, l.records)) {
+                Some((Ok(page), records)) => (page.json.len(), records),
+                _ => (line.len(), 1),
+            };
             self.open.push_back(Held {
                 id: id.into(),
-                lines: Vec::new(),
-                ends: Vec::new(),
+                lines: Vec::with_capacity(room),
+                ends: Vec::with_capacity(records),
                 ready: local,
                 bytes,
             });
