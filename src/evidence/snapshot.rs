@@ -46,6 +46,27 @@ pub fn named_by(record: &serde_json::Map<String, serde_json::Value>) -> impl Ite
         .filter_map(|member| member.as_object()?.get("snapshotDigest")?.as_str())
 }
 
+/// [`named_by`] of the canonical record on `line` whose members are where `spans` says
+/// (`check::canonical_fields_with` noted them as it checked the line): only an object member that holds
+/// the name is parsed.
+///
+/// # Errors
+///
+/// Such a member is not JSON (a line the check passed always is).
+pub fn named_in(line: &[u8], spans: &[crate::ledger::Span]) -> serde_json::Result<Vec<String>> {
+    let mut named = Vec::new();
+    for (_, value) in spans {
+        let v = &line[value.clone()];
+        if v.first() == Some(&b'{') && memchr::memmem::find(v, b"\"snapshotDigest\"").is_some() {
+            let member: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(v)?;
+            if let Some(serde_json::Value::String(digest)) = member.get("snapshotDigest") {
+                named.push(digest.clone());
+            }
+        }
+    }
+    Ok(named)
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -183,6 +204,30 @@ mod tests {
             serde_json::json!({"approval": {"snapshotDigest": null}}),
         ] {
             assert_eq!(named_by(none.as_object().unwrap()).count(), 0);
+        }
+    }
+
+    #[test]
+    fn the_snapshots_read_from_a_record_s_members_are_the_ones_it_names() {
+        use serde_json::{json, Value};
+        let digest = |c: char| c.to_string().repeat(64);
+        let records = [
+            json!({"seq": 1, "approval": {"snapshotDigest": digest('a'), "by": "x"}}),
+            json!({"approval": {"snapshotDigest": digest('b')}, "other": {"snapshotDigest": digest('c')}}),
+            // Decoys: nested deeper, not a string, in a string, in a list, at the top.
+            json!({"approval": {"inner": {"snapshotDigest": digest('d')}}}),
+            json!({"approval": {"snapshotDigest": 5}, "note": "\"snapshotDigest\": \"x\""}),
+            json!({"list": [{"snapshotDigest": digest('e')}], "snapshotDigest": digest('f')}),
+            json!({"a\"b": {"snapshotDigest": "not a digest \u{1} but a string"}}),
+        ];
+        for record in records {
+            let Value::Object(map) = record else {
+                unreachable!()
+            };
+            let line = crate::ledger::canonical::object_to_canonical(&map).unwrap();
+            let spans = crate::ledger::spans(&line).unwrap();
+            let want: Vec<String> = named_by(&map).map(str::to_owned).collect();
+            assert_eq!(named_in(&line, &spans).unwrap(), want, "{map:?}");
         }
     }
 }

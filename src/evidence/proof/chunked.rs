@@ -366,7 +366,11 @@ fn check_chunk<T>(
             seq: head.seq,
             hash: head.hash.clone(),
             leaf: tree_hash::leaf(body),
-            snapshots: named_snapshots(body),
+            snapshots: if noting {
+                snapshot::named_in(body, &scratch).unwrap_or_default()
+            } else {
+                named_snapshots(body)
+            },
         });
         spans.append(&mut scratch);
         spans_end.push(spans.len());

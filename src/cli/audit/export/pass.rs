@@ -59,10 +59,11 @@ impl Seen {
         (from, to): (&str, &str),
         render: bool,
     ) -> Vec<std::result::Result<Self, String>> {
+        let spans_of = |i: usize| spans.get(i).copied().unwrap_or_default();
         let rows: Vec<_> = lines
             .iter()
             .enumerate()
-            .map(|(i, l)| Row::from_spans(l, spans.get(i).copied().unwrap_or_default()))
+            .map(|(i, l)| Row::from_spans(l, spans_of(i)))
             .collect();
         let mut seen = Vec::with_capacity(lines.len());
         // The changes, in the order of their first line, and the lines of each.
@@ -76,9 +77,8 @@ impl Seen {
                     continue;
                 }
             };
-            let member_spans = spans.get(i).copied().unwrap_or_default();
-            let snapshots = if !member_spans.is_empty() {
-                match snapshots_of(line, member_spans) {
+            let snapshots = if !spans_of(i).is_empty() {
+                match snapshot::named_in(line, spans_of(i)) {
                     Ok(named) => named,
                     Err(e) => {
                         seen.push(Err(e.to_string()));
@@ -141,25 +141,6 @@ impl Seen {
         }
         seen
     }
-}
-
-/// The snapshots the canonical record on `line` names ([`snapshot::named_by`]), read from its object
-/// members alone (`spans`: where each member is): only a member that holds the name is parsed.
-pub(super) fn snapshots_of(
-    line: &[u8],
-    spans: &[crate::ledger::Span],
-) -> serde_json::Result<Vec<String>> {
-    let mut named = Vec::new();
-    for (_, value) in spans {
-        let v = &line[value.clone()];
-        if v.first() == Some(&b'{') && memchr::memmem::find(v, b"\"snapshotDigest\"").is_some() {
-            let member: Map<String, Value> = serde_json::from_slice(v)?;
-            if let Some(Value::String(digest)) = member.get("snapshotDigest") {
-                named.push(digest.clone());
-            }
-        }
-    }
-    Ok(named)
 }
 
 /// What the first pass noted: every exported record's place, and the change of each one in the period.

@@ -131,29 +131,3 @@ fn a_change_that_cannot_be_rendered_is_named_the_same_either_way() {
     assert_eq!(fast, export(data.path(), &keys, 0).unwrap_err());
     assert!(fast.contains("control character"), "{fast}");
 }
-
-#[test]
-fn the_snapshots_read_from_a_record_s_members_are_the_ones_it_names() {
-    use serde_json::{json, Value};
-    let digest = |c: char| c.to_string().repeat(64);
-    let records = [
-        json!({"seq": 1, "approval": {"snapshotDigest": digest('a'), "by": "x"}}),
-        json!({"approval": {"snapshotDigest": digest('b')}, "other": {"snapshotDigest": digest('c')}}),
-        // Decoys: nested deeper, not a string, in a string, in a list, at the top.
-        json!({"approval": {"inner": {"snapshotDigest": digest('d')}}}),
-        json!({"approval": {"snapshotDigest": 5}, "note": "\"snapshotDigest\": \"x\""}),
-        json!({"list": [{"snapshotDigest": digest('e')}], "snapshotDigest": digest('f')}),
-        json!({"a\"b": {"snapshotDigest": "not a digest \u{1} but a string"}}),
-    ];
-    for record in records {
-        let Value::Object(map) = record else {
-            unreachable!()
-        };
-        let line = crate::ledger::canonical::object_to_canonical(&map).unwrap();
-        let spans = crate::ledger::spans(&line).unwrap();
-        let want: Vec<String> = crate::evidence::snapshot::named_by(&map)
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(pass::snapshots_of(&line, &spans).unwrap(), want, "{map:?}");
-    }
-}
