@@ -988,6 +988,16 @@ fn an_export_verifies_with_its_own_recipe_and_fails_when_one_byte_changes() {
     );
     let csv = std::fs::read_to_string(bundle.join("changes.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
+    // On a machine without a tmpfs at /dev/shm, the recipe hashes its batches in its temporary
+    // directory, with the same outcome.
+    let no_tmpfs = script.replace("/dev/shm", "/nonexistent/shm");
+    assert_ne!(no_tmpfs, script);
+    let out = run_recipe(&no_tmpfs, &bundle, &key);
+    assert!(
+        out.status.success() && text(&out).contains("ok: records 1 to 12"),
+        "{}",
+        text(&out)
+    );
     // The same seed draws the same sample; another seed another one.
     let again = tmp.path().join("again");
     ok(export(&again, "2026-audit"));
@@ -1421,6 +1431,14 @@ fn an_export_of_one_month_verifies_with_the_recipe_alone_and_fails_on_any_altere
         },
         "not in the checkpoint's tree",
     );
+    // Altered and left as it was otherwise: its hash is not the hash of its content.
+    tamper(
+        "altered-hash-kept",
+        &|recs, _| {
+            recs[3] = recs[3].replace("\"bob\"", "\"eve\"");
+        },
+        "FAILED: seq 13: hash does not match the record",
+    );
     // A record written otherwise than in canonical form (a space after its first brace), its hash as
     // it was: the same JSON value, other bytes.
     tamper(
@@ -1827,6 +1845,23 @@ fn an_export_of_a_year_stays_in_bounded_memory_and_verifies() {
         )) && text(&whole).contains(&format!("; {} changes", n / 4)),
         "{}",
         text(&whole)
+    );
+    // A record far into the log (the recipe hashes records 10,000 at a time) altered, its hash and
+    // every other record as they were, SHA256SUMS recomputed: its own hash gives it away.
+    let first_file = bundle.join(format!("records/{:020}.jsonl", 1));
+    let original = std::fs::read_to_string(&first_file).unwrap();
+    let mut lines: Vec<&str> = original.lines().collect();
+    let altered = lines[60_000].replace("\"bob\"", "\"eve\"");
+    assert_ne!(altered, lines[60_000]);
+    lines[60_000] = &altered;
+    std::fs::write(&first_file, lines.join("\n") + "\n").unwrap();
+    recompute_sums(&bundle);
+    let caught = run_recipe(&script, &bundle, &key);
+    assert!(
+        !caught.status.success()
+            && text(&caught).contains("FAILED: seq 60001: hash does not match the record"),
+        "{}",
+        text(&caught)
     );
     // The sample alone: without records/ and evidence/ (gone), its own proofs suffice; a record of
     // it changed (and SHA256SUMS with it) is not in the tree.
