@@ -53,8 +53,8 @@ impl<'a> Row<'a> {
 
     /// The members of the record on `line`, a canonical line whose members are where `spans` says
     /// (`check::canonical_fields_with` noted them as it checked the line): each member this reads is
-    /// taken from its own bytes, the others are not looked at; the same row as [`Row::parse`]. Without
-    /// spans (a line the check on the bytes did not note), [`Row::parse`].
+    /// read (as [`Row::parse`] reads it) from its own bytes, the others are not looked at; the same row
+    /// as [`Row::parse`]. Without spans (a line the check on the bytes did not note), [`Row::parse`].
     ///
     /// # Errors
     ///
@@ -68,39 +68,14 @@ impl<'a> Row<'a> {
         }
         let mut row = Row::default();
         for (name, value) in spans {
-            let (Some(name), Some(v)) = (line.get(name.clone()), line.get(value.clone())) else {
+            let (Some(name), Some(value)) = (line.get(name.clone()), line.get(value.clone()))
+            else {
                 return parse(line);
             };
-            match name {
-                b"seq" => row.seq = serde_json::from_slice::<Whole>(v)?.0,
-                b"receivedAt" => row.received_at = text_of(v)?,
-                b"changeId" => row.change_id = text_of(v)?,
-                b"event" => row.event = text_of(v)?,
-                b"app" => {
-                    row.app_name = serde_json::from_slice::<Object<App<'a>>>(v)?
-                        .0
-                        .and_then(|a| a.0);
-                }
-                b"revision" => row.revision = text_of(v)?,
-                b"hash" => row.hash = text_of(v)?,
-                b"startedAt" => row.started_at = text_of(v)?,
-                b"finishedAt" => row.finished_at = text_of(v)?,
-                b"backup" => row.backup = text_of(v)?,
-                b"initiatedBy" => {
-                    row.initiated_by = serde_json::from_slice::<Object<Initiated<'a>>>(v)?.0;
-                }
-                b"approvedBy" => row.approved_by = serde_json::from_slice::<Texts<'a>>(v)?.0,
-                // jq's truthiness: a canonical `false` and `null` are written so and nothing else is.
-                b"emergency" => row.emergency = !matches!(v, b"false" | b"null"),
-                b"allowed" => row.allowed = !matches!(v, b"false" | b"null"),
-                b"gate" => {
-                    row.exceptions = serde_json::from_slice::<Object<Gate<'a>>>(v)?
-                        .0
-                        .map(|g| g.0)
-                        .unwrap_or_default();
-                }
-                _ => {}
-            }
+            row.member(
+                std::str::from_utf8(name).unwrap_or(""),
+                &mut MemberValue(value),
+            )?;
         }
         Ok(row)
     }
@@ -118,17 +93,63 @@ fn change_key<'a>(id: Option<&Cow<'a, str>>, seq: u64) -> Cow<'a, str> {
     }
 }
 
-/// A string member's value from its JSON text `v`: borrowed from it when it holds no escape, `None`
-/// when it is not a string.
-fn text_of(v: &[u8]) -> Result<Option<Cow<'_, str>>, serde_json::Error> {
-    if let Some(inner) = v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")) {
-        if memchr::memchr(b'\\', inner).is_none() {
-            if let Ok(s) = std::str::from_utf8(inner) {
-                return Ok(Some(Cow::Borrowed(s)));
+/// One member's value, the JSON text of it alone, for [`Members::member`] to read as it reads a value
+/// of the whole line's map.
+struct MemberValue<'a>(&'a [u8]);
+
+impl<'de> MapAccess<'de> for MemberValue<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        _: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        Ok(None)
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        seed.deserialize(self)
+    }
+}
+
+/// A member's value read from its canonical JSON text (valid JSON: the check of the line passed it): a
+/// string without escapes (borrowed), `true`, `false` and `null` without a parser, a member skipped
+/// without reading it, anything else through `serde_json`.
+impl<'de> Deserializer<'de> for &mut MemberValue<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let text = self.0;
+        match text {
+            b"null" => return visitor.visit_unit(),
+            b"true" => return visitor.visit_bool(true),
+            b"false" => return visitor.visit_bool(false),
+            _ => {}
+        }
+        if let Some(inner) = text.strip_prefix(b"\"").and_then(|t| t.strip_suffix(b"\"")) {
+            if memchr::memchr(b'\\', inner).is_none() {
+                if let Ok(s) = std::str::from_utf8(inner) {
+                    return visitor.visit_borrowed_str(s);
+                }
             }
         }
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let value = de.deserialize_any(visitor)?;
+        de.end()?;
+        Ok(value)
     }
-    serde_json::from_slice::<Text<'_>>(v).map(|t| t.0)
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+    }
 }
 
 /// The members `T` reads of the JSON object on `line`.

@@ -366,11 +366,7 @@ fn check_chunk<T>(
             seq: head.seq,
             hash: head.hash.clone(),
             leaf: tree_hash::leaf(body),
-            snapshots: if noting {
-                snapshot::named_in(body, &scratch).unwrap_or_default()
-            } else {
-                named_snapshots(body)
-            },
+            snapshots: snapshot::named_in(body, &scratch).unwrap_or_default(),
         });
         spans.append(&mut scratch);
         spans_end.push(spans.len());
@@ -405,18 +401,6 @@ fn check_chunk<T>(
             whole,
         },
     })
-}
-
-/// The snapshots a canonical record's line names (see [`snapshot::named_by`]): the line is parsed only
-/// when it holds the member's name (a canonical line writes every name as it is).
-fn named_snapshots(body: &[u8]) -> Vec<String> {
-    if memchr::memmem::find(body, b"\"snapshotDigest\"").is_none() {
-        return Vec::new();
-    }
-    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
-        Ok(record) => snapshot::named_by(&record).map(str::to_owned).collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// The seq (at least 1) and prev a line says it has, when it is a JSON object with both.

@@ -6,7 +6,6 @@
 use super::{failure, Error, Out, Result, PASS_BATCH};
 use crate::evidence::export::{self, Change, Row};
 use crate::evidence::snapshot;
-use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -77,24 +76,12 @@ impl Seen {
                     continue;
                 }
             };
-            let snapshots = if !spans_of(i).is_empty() {
-                match snapshot::named_in(line, spans_of(i)) {
-                    Ok(named) => named,
-                    Err(e) => {
-                        seen.push(Err(e.to_string()));
-                        continue;
-                    }
+            let snapshots = match snapshot::named_in(line, spans_of(i)) {
+                Ok(named) => named,
+                Err(e) => {
+                    seen.push(Err(e.to_string()));
+                    continue;
                 }
-            } else if memchr::memmem::find(line, b"\"snapshotDigest\"").is_some() {
-                match serde_json::from_slice::<Map<String, Value>>(line) {
-                    Ok(record) => snapshot::named_by(&record).map(str::to_owned).collect(),
-                    Err(e) => {
-                        seen.push(Err(e.to_string()));
-                        continue;
-                    }
-                }
-            } else {
-                Vec::new()
             };
             let at = row.received_at.as_deref().unwrap_or("");
             let when = if at < from {
